@@ -1,0 +1,133 @@
+// The coordinator's gRPC API as the CLI uses it: promises, a deadline on every call, and gRPC
+// statuses turned into one-line CliErrors (cli/errors.ts) where they enter.
+import * as grpc from '@grpc/grpc-js';
+import { loadGrpc } from '../core/proto.ts';
+import { fromGrpcError, isGrpcError } from './errors.ts';
+import type { JobServiceClient } from '../proto/gen/eddy/v1/JobService.ts';
+import type { FeatureServiceClient } from '../proto/gen/eddy/v1/FeatureService.ts';
+import type { ClusterServiceClient } from '../proto/gen/eddy/v1/ClusterService.ts';
+import type { JobInfo__Output } from '../proto/gen/eddy/v1/JobInfo.ts';
+import type { SubmitJobRequest } from '../proto/gen/eddy/v1/SubmitJobRequest.ts';
+import type { SubmitJobResponse__Output } from '../proto/gen/eddy/v1/SubmitJobResponse.ts';
+import type { FeatureValue__Output } from '../proto/gen/eddy/v1/FeatureValue.ts';
+import type { WorkerInfo__Output } from '../proto/gen/eddy/v1/WorkerInfo.ts';
+
+export type { JobInfo__Output as JobInfo, FeatureValue__Output as FeatureValue, WorkerInfo__Output as WorkerInfo };
+
+/** Bundle bytes per SubmitJob message after the header. */
+export const SUBMIT_CHUNK_BYTES = 64 * 1024;
+
+export interface EddyClientOptions {
+  /** host:port of the coordinator's gRPC server. */
+  address: string;
+  /** Deadline of every call, in ms. */
+  timeoutMs: number;
+}
+
+export type FeatureView = 'latest' | 'committed';
+
+export interface SubmitRequest {
+  manifestJson: string;
+  bundleSha256: string;
+  code: Uint8Array;
+  /** Called after each chunk is handed to gRPC, with the bytes sent so far. */
+  onProgress?: (sentBytes: number) => void;
+  /** Overrides the client's deadline: a submit waits for the job to be accepted. */
+  timeoutMs?: number;
+}
+
+export class EddyClient implements Disposable {
+  readonly address: string;
+  readonly timeoutMs: number;
+  readonly #jobs: JobServiceClient;
+  readonly #features: FeatureServiceClient;
+  readonly #cluster: ClusterServiceClient;
+
+  constructor(options: EddyClientOptions) {
+    this.address = options.address;
+    this.timeoutMs = options.timeoutMs;
+    const pkg = loadGrpc().eddy.v1;
+    const credentials = grpc.credentials.createInsecure();
+    this.#jobs = new pkg.JobService(options.address, credentials);
+    // The three services share one channel (same address, same options): one connection.
+    const channelOverride = this.#jobs.getChannel();
+    this.#features = new pkg.FeatureService(options.address, credentials, { channelOverride });
+    this.#cluster = new pkg.ClusterService(options.address, credentials, { channelOverride });
+  }
+
+  listJobs(): Promise<JobInfo__Output[]> {
+    return this.#unary<{ jobs: JobInfo__Output[] }>((o, cb) => this.#jobs.ListJobs({}, o, cb)).then((r) => r.jobs);
+  }
+
+  getJob(jobId: string): Promise<JobInfo__Output> {
+    return this.#unary((o, cb) => this.#jobs.GetJob({ jobId }, o, cb));
+  }
+
+  cancelJob(jobId: string): Promise<JobInfo__Output> {
+    return this.#unary((o, cb) => this.#jobs.CancelJob({ jobId }, o, cb));
+  }
+
+  batchGet(jobId: string, feature: string, entityIds: string[], view: FeatureView): Promise<FeatureValue__Output[]> {
+    const request = { jobId, feature, entityIds, view: view === 'committed' ? ('VIEW_COMMITTED' as const) : ('VIEW_LATEST' as const) };
+    return this.#unary<{ values: FeatureValue__Output[] }>((o, cb) => this.#features.BatchGet(request, o, cb)).then((r) => r.values);
+  }
+
+  listWorkers(): Promise<WorkerInfo__Output[]> {
+    return this.#unary<{ workers: WorkerInfo__Output[] }>((o, cb) => this.#cluster.ListWorkers({}, o, cb)).then((r) => r.workers);
+  }
+
+  /** Client-streamed upload: the header, then the bundle in 64 KiB chunks, honouring backpressure. */
+  async submitJob(request: SubmitRequest): Promise<SubmitJobResponse__Output> {
+    const timeoutMs = request.timeoutMs ?? this.timeoutMs;
+    let call!: grpc.ClientWritableStream<SubmitJobRequest>;
+    const response = new Promise<SubmitJobResponse__Output>((resolve, reject) => {
+      call = this.#jobs.SubmitJob({ deadline: Date.now() + timeoutMs }, (err, value) => {
+        if (err) reject(this.#error(err, timeoutMs));
+        else resolve(value!);
+      });
+    });
+    // The call ends with the callback's error; a write after that must not throw elsewhere.
+    call.on('error', () => {});
+    const write = (message: SubmitJobRequest): Promise<void> =>
+      new Promise((resolve) => {
+        if (call.write(message)) resolve();
+        else call.once('drain', resolve);
+      });
+    const { code } = request;
+    const upload = (async () => {
+      await write({ header: { manifestJson: request.manifestJson, bundleSha256: request.bundleSha256, bundleSize: code.byteLength } });
+      for (let offset = 0; offset < code.byteLength; offset += SUBMIT_CHUNK_BYTES) {
+        const end = Math.min(offset + SUBMIT_CHUNK_BYTES, code.byteLength);
+        await write({ chunk: Buffer.from(code.buffer, code.byteOffset + offset, end - offset) });
+        request.onProgress?.(end);
+      }
+      call.end();
+    })();
+    // If the server rejects early, the response settles first and the upload is abandoned.
+    const [result] = await Promise.all([response, Promise.race([upload, response])]);
+    return result;
+  }
+
+  close(): void {
+    this.#jobs.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #unary<T>(start: (options: grpc.CallOptions, callback: grpc.requestCallback<T>) => unknown): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      start({ deadline: Date.now() + this.timeoutMs }, (err, value) => {
+        if (err) reject(this.#error(err, this.timeoutMs));
+        else resolve(value!);
+      });
+    });
+  }
+
+  #error(err: grpc.ServiceError, timeoutMs: number): Error {
+    if (!isGrpcError(err)) return err;
+    const connected = this.#jobs.getChannel().getConnectivityState(false) === grpc.connectivityState.READY;
+    return fromGrpcError(err, this.address, connected, timeoutMs);
+  }
+}

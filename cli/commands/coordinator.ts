@@ -1,0 +1,39 @@
+// eddy coordinator (hidden): runs the coordinator role in this process. `eddy up`, the test kit
+// and the container image start it this way.
+import type { Command } from 'commander';
+import { createLogger } from '../../core/logger.ts';
+import { parseHostPort, parsePositiveInt } from '../arguments.ts';
+import { runRole } from '../run-role.ts';
+
+interface CoordinatorCommandOptions {
+  nats: string;
+  grpc: string;
+  store: string;
+  workerTimeoutMs?: number;
+  logLevel: string;
+}
+
+export function registerCoordinator(program: Command): void {
+  program
+    .command('coordinator', { hidden: true })
+    .description('run a coordinator (membership, assignment, job lifecycle, gRPC API)')
+    .requiredOption('--nats <urls>', 'NATS server URLs, comma-separated')
+    .option('--grpc <host:port>', 'gRPC listen address', parseHostPort, '127.0.0.1:7400')
+    .requiredOption('--store <url|dir>', 'object store for bundles and checkpoints: a file:// URL or a directory')
+    .option('--worker-timeout-ms <n>', 'a worker silent this long is dead', parsePositiveInt)
+    .option('--log-level <level>', 'pino log level', 'info')
+    .action(async (options: CoordinatorCommandOptions) => {
+      const logger = createLogger({ role: 'coordinator', level: options.logLevel });
+      // Imported here so that client commands do not load the coordinator.
+      const { startCoordinator } = await import('../../coordinator/index.ts');
+      await runRole('coordinator', logger, () =>
+        startCoordinator({
+          natsServers: options.nats,
+          grpcAddress: options.grpc,
+          storeUrl: options.store,
+          ...(options.workerTimeoutMs !== undefined ? { workerTimeoutMs: options.workerTimeoutMs } : {}),
+          logger,
+        }),
+      );
+    });
+}

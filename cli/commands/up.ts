@@ -1,0 +1,69 @@
+// eddy up: a local cluster (nats-server, coordinator, N workers) until Ctrl-C.
+import path from 'node:path';
+import type { Command } from 'commander';
+import { parseHostPort, parsePort, parsePositiveInt } from '../arguments.ts';
+import { CliError } from '../errors.ts';
+import { listenForInterrupt } from '../interrupt.ts';
+import { startLocalCluster, type LocalCluster } from '../local-cluster.ts';
+import { table } from '../format.ts';
+
+export interface UpCommandOptions {
+  workers: number;
+  natsPort: number;
+  grpc: string;
+  data: string;
+  logLevel: string;
+}
+
+export function printClusterInfo(cluster: LocalCluster): void {
+  const rel = (file: string): string => path.relative(process.cwd(), file) || '.';
+  const address = (name: string): string => (name === 'nats-server' ? cluster.natsUrl : name === 'coordinator' ? cluster.grpcAddress : '');
+  console.log(table(cluster.processes.map((p) => [`  ${p.name}`, address(p.name), `pid ${p.pid}`, `log ${rel(p.logFile)}`])));
+  console.log(`  data: ${rel(cluster.dataDir)} (object store ${rel(cluster.storeDir)})`);
+}
+
+/**
+ * Runs until SIGINT/SIGTERM (exit 0 after stopping everything) or until a child dies (stop the
+ * rest, fail naming it).
+ */
+export async function superviseUntilStopped(cluster: LocalCluster, interrupt: ReturnType<typeof listenForInterrupt>): Promise<void> {
+  interrupt.onForce(() => {
+    cluster.kill();
+    process.exit(130);
+  });
+  const outcome = await Promise.race([interrupt.requested.then(() => undefined), cluster.failed]);
+  if (outcome === undefined) console.log('stopping…');
+  await cluster.stop();
+  if (outcome !== undefined) throw new CliError(`${outcome}; stopped the rest of the cluster`);
+  console.log('stopped');
+}
+
+export function registerUp(program: Command): void {
+  program
+    .command('up')
+    .description('run a local cluster (nats-server, a coordinator, N workers) until Ctrl-C')
+    .option('--workers <n>', 'workers to start (ids w-1…w-N)', parsePositiveInt, 2)
+    .option('--nats-port <port>', 'port of nats-server on 127.0.0.1', parsePort, 4222)
+    .option('--grpc <host:port>', "the coordinator's gRPC address", parseHostPort, '127.0.0.1:7400')
+    .option('--data <dir>', 'where JetStream, the object store, worker state and logs go', './data')
+    .option('--log-level <level>', 'log level of the coordinator and workers', 'info')
+    .action(async (options: UpCommandOptions) => {
+      using interrupt = listenForInterrupt();
+      console.log(`starting nats-server, a coordinator and ${options.workers} worker${options.workers === 1 ? '' : 's'}…`);
+      const cluster = await startLocalCluster({
+        workers: options.workers,
+        natsPort: options.natsPort,
+        grpcAddress: options.grpc,
+        dataDir: options.data,
+        logLevel: options.logLevel,
+        signal: interrupt.signal,
+      });
+      console.log('eddy is up:');
+      printClusterInfo(cluster);
+      console.log('use it from another shell:');
+      console.log(`  export EDDY_ADDR=${cluster.grpcAddress} EDDY_NATS=${cluster.natsUrl}`);
+      console.log('  eddy submit jobs/customer-experience/job.ts && eddy workers');
+      console.log('press Ctrl-C to stop');
+      await superviseUntilStopped(cluster, interrupt);
+    });
+}

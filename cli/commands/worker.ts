@@ -1,0 +1,39 @@
+// eddy worker (hidden): runs the worker role (the actor host) in this process.
+import type { Command } from 'commander';
+import { createLogger } from '../../core/logger.ts';
+import { parseWorkerId } from '../../core/ids.ts';
+import { defaultWorkerId } from '../arguments.ts';
+import { UsageError } from '../errors.ts';
+import { runRole } from '../run-role.ts';
+
+interface WorkerCommandOptions {
+  nats: string;
+  id?: string;
+  data: string;
+  store: string;
+  logLevel: string;
+}
+
+export function registerWorker(program: Command): void {
+  program
+    .command('worker', { hidden: true })
+    .description('run a worker (tasks, actors, local state, queries)')
+    .requiredOption('--nats <urls>', 'NATS server URLs, comma-separated')
+    .option('--id <workerId>', 'worker id (default: env EDDY_WORKER_ID, else the host name)')
+    .requiredOption('--data <dir>', 'local directory for state and the bundle cache')
+    .requiredOption('--store <url|dir>', 'object store for bundles and checkpoints: a file:// URL or a directory')
+    .option('--log-level <level>', 'pino log level', 'info')
+    .action(async (options: WorkerCommandOptions) => {
+      let workerId;
+      try {
+        workerId = parseWorkerId(options.id ?? defaultWorkerId());
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      const logger = createLogger({ role: 'worker', level: options.logLevel });
+      const { startWorker } = await import('../../worker/index.ts');
+      await runRole('worker', logger, () =>
+        startWorker({ natsServers: options.nats, workerId, dataDir: options.data, storeUrl: options.store, logger }),
+      );
+    });
+}

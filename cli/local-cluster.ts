@@ -1,0 +1,307 @@
+// The local cluster behind `eddy up` and `eddy demo`: nats-server, one coordinator and N workers
+// as child processes of this one, each logging to <data>/logs/. It starts them in dependency
+// order and waits until each is usable, watches them, and stops them in reverse order (workers
+// first so they can still reach the coordinator and NATS while they close).
+//
+// Children run in their own process group (detached): a Ctrl-C in the terminal reaches only this
+// supervisor, which then stops them in order instead of all of them dying at once.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { connect } from '@nats-io/transport-node';
+import { CliError } from './errors.ts';
+import { SUPERVISOR_PID_ENV } from './run-role.ts';
+
+export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
+export const CLI_MAIN = path.join(REPO_ROOT, 'cli', 'main.ts');
+
+/** How long a child gets between SIGTERM and SIGKILL. */
+export const STOP_GRACE_MS = 5_000;
+const NATS_READY_TIMEOUT_MS = 15_000;
+/** tsx compiles on a cold start, and N workers compile at once on a small machine. */
+const ROLE_READY_TIMEOUT_MS = 60_000;
+const POLL_INTERVAL_MS = 100;
+
+export interface LocalClusterOptions {
+  /** Workers to start, with ids w-1 … w-N. @default 2 */
+  workers?: number;
+  /** Port nats-server listens on (loopback). @default 4222 */
+  natsPort?: number;
+  /** host:port of the coordinator's gRPC server. @default "127.0.0.1:7400" */
+  grpcAddress?: string;
+  /** Root of everything the cluster writes: nats/, store/, workers/, logs/. @default "./data" */
+  dataDir?: string;
+  /** pino level of the coordinator and workers. @default "info" */
+  logLevel?: string;
+  /** Aborting stops what has started and rejects. */
+  signal?: AbortSignal;
+}
+
+export interface LocalProcess {
+  /** "nats-server", "coordinator", "worker w-1". */
+  name: string;
+  pid: number;
+  logFile: string;
+}
+
+export interface LocalCluster {
+  natsUrl: string;
+  grpcAddress: string;
+  dataDir: string;
+  storeDir: string;
+  logDir: string;
+  processes: readonly LocalProcess[];
+  /** Resolves with a description when a child exits while the cluster is not being stopped. */
+  readonly failed: Promise<string>;
+  /** Stops workers, then the coordinator, then NATS: SIGTERM, SIGKILL after 5 s. Idempotent. */
+  stop(): Promise<void>;
+  /** SIGKILLs every child at once (a second Ctrl-C). */
+  kill(): void;
+}
+
+interface Tracked extends LocalProcess {
+  child: ChildProcess;
+  exit: Promise<string>;
+  exited: boolean;
+}
+
+/** The nats-server binary: EDDY_NATS_SERVER, else the first nats-server on PATH. */
+export function findNatsServer(): string {
+  const fromEnv = process.env.EDDY_NATS_SERVER;
+  if (fromEnv) {
+    if (!isExecutable(fromEnv)) throw new CliError(`EDDY_NATS_SERVER=${fromEnv} is not an executable file`);
+    return fromEnv;
+  }
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, 'nats-server');
+    if (isExecutable(candidate)) return candidate;
+  }
+  throw new CliError('nats-server not found on PATH: run `make install` (or set EDDY_NATS_SERVER to its path)');
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function portFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal !== null ? `was killed by ${signal}` : `exited with code ${String(code)}`;
+}
+
+/** The last meaningful line of a log, shortened: pino lines become their msg and error. */
+function lastLogLine(logFile: string, fromOffset: number): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(logFile, 'utf8').slice(fromOffset);
+  } catch {
+    return '';
+  }
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  const last = lines[lines.length - 1];
+  if (last === undefined) return '';
+  try {
+    const entry = JSON.parse(last) as { msg?: string; err?: { message?: string } };
+    return [entry.msg, entry.err?.message].filter(Boolean).join(': ').slice(0, 300);
+  } catch {
+    return last.trim().slice(0, 300);
+  }
+}
+
+class Supervisor {
+  readonly processes: Tracked[] = [];
+  stopping = false;
+  #failed!: (description: string) => void;
+  readonly failed = new Promise<string>((resolve) => (this.#failed = resolve));
+  readonly #onExit = (): void => this.kill();
+
+  constructor(private readonly signal: AbortSignal | undefined) {
+    // However this process ends, it must not leave its children running.
+    process.on('exit', this.#onExit);
+  }
+
+  spawn(name: string, command: string, args: string[], logFile: string, env: Record<string, string> = {}): Promise<Tracked> {
+    const fd = fs.openSync(logFile, 'a');
+    const child = spawn(command, args, {
+      stdio: ['ignore', fd, fd],
+      detached: true,
+      env: { ...process.env, ...env, [SUPERVISOR_PID_ENV]: String(process.pid) },
+    });
+    fs.closeSync(fd);
+    return new Promise((resolve, reject) => {
+      child.once('error', (e) => reject(new CliError(`could not start ${name} (${command}): ${e.message}`, { cause: e })));
+      child.once('spawn', () => {
+        const tracked: Tracked = {
+          name,
+          pid: child.pid!,
+          logFile,
+          child,
+          exited: false,
+          exit: new Promise<string>((onExit) =>
+            child.once('exit', (code, sig) => {
+              tracked.exited = true;
+              const description = `${name} (pid ${child.pid}) ${describeExit(code, sig)}`;
+              if (!this.stopping) this.#failed(`${description}; see ${path.relative(process.cwd(), logFile) || logFile}`);
+              onExit(description);
+            }),
+          ),
+        };
+        child.on('error', () => {});
+        this.processes.push(tracked);
+        resolve(tracked);
+      });
+    });
+  }
+
+  /** Polls `ready` until it holds; fails if the process exits, the deadline passes or we are aborted. */
+  async waitReady(p: Tracked, what: string, timeoutMs: number, logOffset: number, ready: () => Promise<boolean> | boolean): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      this.throwIfAborted();
+      if (p.exited) {
+        const last = lastLogLine(p.logFile, logOffset);
+        throw new CliError(`${await p.exit} before ${what}${last ? `: ${last}` : ''} (see ${p.logFile})`);
+      }
+      if (await ready()) return;
+      if (Date.now() > deadline) throw new CliError(`${p.name} (pid ${p.pid}) was not ${what} within ${timeoutMs / 1000} s (see ${p.logFile})`);
+      await delay(POLL_INTERVAL_MS);
+    }
+  }
+
+  throwIfAborted(): void {
+    if (this.signal?.aborted) throw new CliError('interrupted', { exitCode: 130 });
+  }
+
+  async stopOne(p: Tracked): Promise<void> {
+    if (p.exited) return;
+    signalPid(p.pid, 'SIGTERM');
+    const timer = setTimeout(() => signalPid(p.pid, 'SIGKILL'), STOP_GRACE_MS);
+    await p.exit;
+    clearTimeout(timer);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const byRole = (prefix: string) => this.processes.filter((p) => p.name.startsWith(prefix));
+    await Promise.all(byRole('worker').map((p) => this.stopOne(p)));
+    await Promise.all(byRole('coordinator').map((p) => this.stopOne(p)));
+    await Promise.all(this.processes.map((p) => this.stopOne(p)));
+    process.off('exit', this.#onExit);
+  }
+
+  kill(): void {
+    this.stopping = true;
+    for (const p of this.processes) if (!p.exited) signalPid(p.pid, 'SIGKILL');
+  }
+}
+
+function signalPid(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already exited
+  }
+}
+
+/** Byte length of a file, or 0: where to start looking for this run's ready line. */
+function fileSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+function logContains(file: string, fromOffset: number, needle: string): boolean {
+  try {
+    return fs.readFileSync(file, 'utf8').indexOf(needle, fromOffset) !== -1;
+  } catch {
+    return false;
+  }
+}
+
+async function natsAccepts(url: string): Promise<boolean> {
+  try {
+    const nc = await connect({ servers: url, reconnect: false, timeout: 1_000, name: 'eddy-up-probe' });
+    await nc.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts nats-server, a coordinator and N workers; resolves once every one of them is ready. */
+export async function startLocalCluster(options: LocalClusterOptions = {}): Promise<LocalCluster> {
+  const workers = options.workers ?? 2;
+  const natsPort = options.natsPort ?? 4222;
+  const grpcAddress = options.grpcAddress ?? '127.0.0.1:7400';
+  const dataDir = path.resolve(options.dataDir ?? 'data');
+  const logLevel = options.logLevel ?? 'info';
+  const natsServer = findNatsServer();
+  const [grpcHost, grpcPortText] = [grpcAddress.slice(0, grpcAddress.lastIndexOf(':')), grpcAddress.slice(grpcAddress.lastIndexOf(':') + 1)];
+
+  if (!(await portFree('127.0.0.1', natsPort))) {
+    throw new CliError(`port ${natsPort} is in use (another eddy up or nats-server?): stop it or pass --nats-port`);
+  }
+  if (!(await portFree(grpcHost.replace(/^\[|\]$/g, ''), Number(grpcPortText)))) {
+    throw new CliError(`${grpcAddress} is in use (another eddy up or coordinator?): stop it or pass --grpc`);
+  }
+
+  const dirs = { nats: path.join(dataDir, 'nats'), store: path.join(dataDir, 'store'), workers: path.join(dataDir, 'workers'), logs: path.join(dataDir, 'logs') };
+  for (const dir of Object.values(dirs)) fs.mkdirSync(dir, { recursive: true });
+
+  const natsUrl = `nats://127.0.0.1:${natsPort}`;
+  const eddyArgs = (role: string, args: string[]): string[] => ['--import', import.meta.resolve('tsx'), CLI_MAIN, role, ...args, '--log-level', logLevel];
+  const supervisor = new Supervisor(options.signal);
+  try {
+    const natsLog = path.join(dirs.logs, 'nats.log');
+    const nats = await supervisor.spawn('nats-server', natsServer, ['-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', dirs.nats], natsLog);
+    await supervisor.waitReady(nats, 'accepting connections', NATS_READY_TIMEOUT_MS, fileSize(natsLog), () => natsAccepts(natsUrl));
+
+    const startRole = async (name: string, role: string, args: string[], logFile: string, readyMessage: string): Promise<void> => {
+      const offset = fileSize(logFile);
+      const p = await supervisor.spawn(name, process.execPath, eddyArgs(role, args), logFile);
+      await supervisor.waitReady(p, 'ready', ROLE_READY_TIMEOUT_MS, offset, () => logContains(logFile, offset, `"msg":"${readyMessage}"`));
+    };
+    await startRole('coordinator', 'coordinator', ['--nats', natsUrl, '--grpc', grpcAddress, '--store', dirs.store], path.join(dirs.logs, 'coordinator.log'), 'coordinator ready');
+    await Promise.all(
+      Array.from({ length: workers }, (_, i) => {
+        const id = `w-${i + 1}`;
+        const dir = path.join(dirs.workers, id);
+        fs.mkdirSync(dir, { recursive: true });
+        return startRole(`worker ${id}`, 'worker', ['--nats', natsUrl, '--id', id, '--data', dir, '--store', dirs.store], path.join(dirs.logs, `worker-${id}.log`), 'worker ready');
+      }),
+    );
+  } catch (e) {
+    await supervisor.stop();
+    throw e;
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    natsUrl,
+    grpcAddress,
+    dataDir,
+    storeDir: dirs.store,
+    logDir: dirs.logs,
+    processes: supervisor.processes.map(({ name, pid, logFile }) => ({ name, pid, logFile })),
+    failed: supervisor.failed,
+    stop: () => (stopping ??= supervisor.stop()),
+    kill: () => supervisor.kill(),
+  };
+}

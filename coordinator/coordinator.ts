@@ -1,0 +1,108 @@
+// The coordinator process: membership, key-group assignment, job lifecycle and the gRPC
+// server (ARCHITECTURE.md, "The pieces").
+import * as grpc from '@grpc/grpc-js';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { connectNats } from '../core/nats.ts';
+import { codecs } from '../core/control.ts';
+import { subjects } from '../core/subjects.ts';
+import { openObjectStore } from '../core/object-store.ts';
+import { ensureError } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
+import type { HealthImplementation } from 'grpc-health-check';
+import { compileCoordinatorOptions, type CompiledCoordinatorOptions, type CoordinatorOptions } from './options.ts';
+import { WorkerRegistry } from './worker-registry.ts';
+import { JobManager } from './job-manager.ts';
+import { FeatureRouter } from './feature-router.ts';
+import { createGrpcServer } from './grpc-server.ts';
+
+export type CoordinatorState = 'STARTING' | 'RUNNING' | 'STOPPING' | 'STOPPED';
+
+export class Coordinator {
+  readonly #o: CompiledCoordinatorOptions;
+  readonly #nc: NatsConnection;
+  readonly #logger: Logger;
+  readonly #registry: WorkerRegistry;
+  readonly #jobs: JobManager;
+  readonly #server: grpc.Server;
+  readonly #health: HealthImplementation;
+  readonly #subs: Subscription[] = [];
+  #state: CoordinatorState = 'STARTING';
+  /** The address the gRPC server is bound to (port resolved when 0 was asked for). */
+  address = '';
+
+  private constructor(o: CompiledCoordinatorOptions, nc: NatsConnection) {
+    this.#o = o;
+    this.#nc = nc;
+    this.#logger = o.logger;
+    const store = openObjectStore(o.storeUrl);
+    let jobs: JobManager | undefined;
+    this.#registry = new WorkerRegistry({
+      nc,
+      heartbeatIntervalMs: o.heartbeatIntervalMs,
+      workerTimeoutMs: o.workerTimeoutMs,
+      logger: this.#logger,
+      onWorkerDead: (w) => jobs?.onWorkerDead(w),
+      onHeartbeat: () => jobs?.sample(),
+    });
+    jobs = new JobManager({ nc, store, registry: this.#registry, controlTimeoutMs: o.controlTimeoutMs, logger: this.#logger });
+    this.#jobs = jobs;
+    const { server, health } = createGrpcServer({ jobs, features: new FeatureRouter(nc, jobs), registry: this.#registry, logger: this.#logger });
+    this.#server = server;
+    this.#health = health;
+  }
+
+  static async start(options: CoordinatorOptions): Promise<Coordinator> {
+    const o = compileCoordinatorOptions(options);
+    const nc = await connectNats({ servers: o.natsServers, name: 'eddy-coordinator' });
+    const c = new Coordinator(o, nc);
+    await c.#run();
+    return c;
+  }
+
+  async #run(): Promise<void> {
+    this.#registry.start();
+    this.#subs.push(
+      this.#nc.subscribe(subjects.failure, {
+        callback: (_e, msg) => {
+          try {
+            this.#jobs.onTaskFailure(codecs.failure.decode(msg.data));
+          } catch (e) {
+            this.#logger.warn({ err: ensureError(e).message }, 'bad failure report ignored');
+          }
+        },
+      }),
+    );
+    await this.#nc.flush();
+    const port = await new Promise<number>((resolve, reject) =>
+      this.#server.bindAsync(this.#o.grpcAddress, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    this.address = `${this.#o.grpcAddress.replace(/:\d+$/, '')}:${port}`;
+    for (const service of ['', 'eddy.v1.JobService', 'eddy.v1.FeatureService', 'eddy.v1.ClusterService']) this.#health.setStatus(service, 'SERVING');
+    this.#transition('RUNNING');
+    this.#logger.info({ grpcAddress: this.address, store: this.#o.storeUrl }, 'coordinator ready');
+  }
+
+  get state(): CoordinatorState {
+    return this.#state;
+  }
+
+  #transition(to: CoordinatorState): void {
+    this.#logger.info({ from: this.#state, to }, 'coordinator state');
+    this.#state = to;
+  }
+
+  async close(): Promise<void> {
+    if (this.#state === 'STOPPING' || this.#state === 'STOPPED') return;
+    this.#transition('STOPPING');
+    this.#health.setStatus('', 'NOT_SERVING');
+    await new Promise<void>((resolve) => this.#server.tryShutdown(() => resolve()));
+    this.#registry.stop();
+    for (const s of this.#subs) s.unsubscribe();
+    await this.#nc.drain().catch(() => undefined);
+    this.#transition('STOPPED');
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,144 @@
+// The gRPC front door: JobService, FeatureService, ClusterService and the standard health
+// service. Handlers translate to and from proto types and map errors in one place.
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { loadGrpc } from '../core/proto.ts';
+import { InvalidArgumentError, ensureError } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
+import type { JobInfo } from '../proto/gen/eddy/v1/JobInfo.ts';
+import type { SubmitJobRequest__Output } from '../proto/gen/eddy/v1/SubmitJobRequest.ts';
+import type { SubmitJobResponse } from '../proto/gen/eddy/v1/SubmitJobResponse.ts';
+import type { FeatureValue } from '../proto/gen/eddy/v1/FeatureValue.ts';
+import type { JobManager, JobRecord } from './job-manager.ts';
+import type { FeatureRouter } from './feature-router.ts';
+import type { WorkerRegistry } from './worker-registry.ts';
+import { toServiceError } from './grpc-status.ts';
+
+/** Largest bundle accepted by SubmitJob. */
+export const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
+const DEFAULT_QUERY_TIMEOUT_MS = 5000;
+
+export interface GrpcServerDeps {
+  jobs: JobManager;
+  features: FeatureRouter;
+  registry: WorkerRegistry;
+  logger: Logger;
+}
+
+type Unary<Req, Res> = grpc.handleUnaryCall<Req, Res>;
+
+function unary<Req, Res>(logger: Logger, name: string, fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>): Unary<Req, Res> {
+  return (call, callback) => {
+    fn(call.request, call).then(
+      (res) => callback(null, res),
+      (e) => {
+        const err = toServiceError(e);
+        if (err.code === grpc.status.INTERNAL) logger.error({ err: ensureError(e), rpc: name }, 'rpc failed');
+        callback(err);
+      },
+    );
+  };
+}
+
+function remainingMs(call: grpc.ServerUnaryCall<unknown, unknown>): number {
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : Number(deadline);
+  if (!Number.isFinite(at)) return DEFAULT_QUERY_TIMEOUT_MS;
+  return Math.min(DEFAULT_QUERY_TIMEOUT_MS, Math.max(1, at - Date.now() - 5));
+}
+
+export function jobInfo(jobs: JobManager, job: JobRecord): JobInfo {
+  return {
+    jobId: job.id,
+    name: job.manifest.name,
+    state: job.state,
+    bundleSha256: job.sha256,
+    submittedAtUnixMs: job.submittedAtMs,
+    epoch: job.epoch,
+    stages: jobs.stageStatus(job),
+    lastFailure: job.lastFailure ?? null,
+    features: job.manifest.stages.flatMap((s) => s.features.map((f) => f.name)),
+  };
+}
+
+export function createGrpcServer(deps: GrpcServerDeps): { server: grpc.Server; health: HealthImplementation } {
+  const { jobs, features, registry, logger } = deps;
+  const pkg = loadGrpc().eddy.v1;
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 8 * 1024 * 1024 });
+
+  server.addService(pkg.JobService.service, {
+    SubmitJob: (call: grpc.ServerReadableStream<SubmitJobRequest__Output, SubmitJobResponse>, callback: grpc.sendUnaryData<SubmitJobResponse>) => {
+      let header: SubmitJobRequest__Output['header'] = null;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let failed = false;
+      const fail = (e: unknown) => {
+        if (failed) return;
+        failed = true;
+        callback(toServiceError(e));
+      };
+      call.on('data', (req: SubmitJobRequest__Output) => {
+        if (failed) return;
+        if (req.header) {
+          if (header) return fail(new InvalidArgumentError('SubmitJob: the header must be sent once, first'));
+          header = req.header;
+        } else if (req.chunk) {
+          if (!header) return fail(new InvalidArgumentError('SubmitJob: the first message must be the header'));
+          size += req.chunk.length;
+          if (size > MAX_BUNDLE_BYTES) return fail(new InvalidArgumentError(`bundle larger than ${MAX_BUNDLE_BYTES} bytes`));
+          chunks.push(req.chunk);
+        }
+      });
+      call.on('error', (e) => fail(e));
+      call.on('end', () => {
+        if (failed) return;
+        if (!header) return fail(new InvalidArgumentError('SubmitJob: no header received'));
+        const declared = Number(header.bundleSize);
+        if (declared && declared !== size) return fail(new InvalidArgumentError(`bundle truncated: the header declares ${declared} bytes, ${size} arrived`));
+        jobs.submit(header.manifestJson, header.bundleSha256, Buffer.concat(chunks)).then(
+          (job) => callback(null, { jobId: job.id, bundleSha256: job.sha256 }),
+          (e) => fail(e),
+        );
+      });
+    },
+    ListJobs: unary(logger, 'ListJobs', async () => ({ jobs: jobs.list().map((j) => jobInfo(jobs, j)) })),
+    GetJob: unary(logger, 'GetJob', async (req: { jobId: string }) => jobInfo(jobs, jobs.get(req.jobId))),
+    CancelJob: unary(logger, 'CancelJob', async (req: { jobId: string }) => jobInfo(jobs, await jobs.cancel(req.jobId))),
+  });
+
+  const toValue = (a: { entityId: string; found: boolean; valueJson: string; keyGroup: number }): FeatureValue => ({ entityId: a.entityId, found: a.found, valueJson: a.valueJson, keyGroup: a.keyGroup });
+  server.addService(pkg.FeatureService.service, {
+    Get: unary(logger, 'Get', async (req: { jobId: string; feature: string; entityId: string; view: string }, call) => {
+      const [a] = await features.get(req.jobId, req.feature, [req.entityId], req.view === 'VIEW_COMMITTED' ? 'committed' : 'latest', remainingMs(call));
+      return toValue(a!);
+    }),
+    BatchGet: unary(logger, 'BatchGet', async (req: { jobId: string; feature: string; entityIds: string[]; view: string }, call) => {
+      const answers = await features.get(req.jobId, req.feature, req.entityIds, req.view === 'VIEW_COMMITTED' ? 'committed' : 'latest', remainingMs(call));
+      return { values: answers.map(toValue) };
+    }),
+  });
+
+  server.addService(pkg.ClusterService.service, {
+    ListWorkers: unary(logger, 'ListWorkers', async () => ({
+      workers: registry.all().map((w) => ({
+        workerId: w.id,
+        state: w.state,
+        lastHeartbeatUnixMs: w.lastHeartbeatMs,
+        registeredAtUnixMs: w.registeredAtMs,
+        pid: w.pid,
+        host: w.host,
+        assignments: jobs
+          .list()
+          .filter((j) => (j.state === 'RUNNING' || j.state === 'DEPLOYING') && j.assignment.has(w.id))
+          .map((j) => {
+            const a = j.assignment.get(w.id)!;
+            return { jobId: j.id, keyGroups: a.keyGroups, sourceSplits: a.splits, epoch: j.epoch };
+          }),
+      })),
+    })),
+  });
+
+  const health = new HealthImplementation({ '': 'NOT_SERVING', 'eddy.v1.JobService': 'NOT_SERVING', 'eddy.v1.FeatureService': 'NOT_SERVING', 'eddy.v1.ClusterService': 'NOT_SERVING' });
+  health.addToServer(server);
+  return { server, health };
+}

@@ -1,0 +1,23 @@
+// The one place that maps Eddy's errors to gRPC status codes.
+import { status, type ServiceError } from '@grpc/grpc-js';
+import { EddyError, RetryableError, ensureError, type ErrorCode } from '../core/errors.ts';
+import { Metadata } from '@grpc/grpc-js';
+
+const CODES: Record<ErrorCode, status> = {
+  INVALID_ARGUMENT: status.INVALID_ARGUMENT,
+  NOT_FOUND: status.NOT_FOUND,
+  ALREADY_EXISTS: status.ALREADY_EXISTS,
+  FAILED_PRECONDITION: status.FAILED_PRECONDITION,
+  UNAVAILABLE: status.UNAVAILABLE,
+  INTERNAL: status.INTERNAL,
+  DATA_LOSS: status.DATA_LOSS,
+};
+
+export function toServiceError(e: unknown): Partial<ServiceError> {
+  const err = ensureError(e);
+  const code = err instanceof EddyError ? CODES[err.code] : status.INTERNAL;
+  const metadata = new Metadata();
+  // A retry hint clients can read (FeatureService answers UNAVAILABLE during moves).
+  if (err instanceof RetryableError) metadata.set('retry-after-ms', String(err.retryAfterMs));
+  return { code, details: err.message, message: err.message, metadata };
+}

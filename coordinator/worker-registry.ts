@@ -1,0 +1,122 @@
+// Membership: workers register over NATS and heartbeat with their counters; one silent for
+// workerTimeoutMs is dead (ARCHITECTURE.md, "Failure and scaling").
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { codecs, type Heartbeat, type JobCounters } from '../core/control.ts';
+import { subjects } from '../core/subjects.ts';
+import { parseWorkerId, type WorkerId } from '../core/ids.ts';
+import { ensureError } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
+
+export type WorkerLiveness = 'ALIVE' | 'DEAD';
+
+export interface WorkerRecord {
+  id: WorkerId;
+  state: WorkerLiveness;
+  pid: number;
+  host: string;
+  registeredAtMs: number;
+  lastHeartbeatMs: number;
+  /** Latest counters per job, from the last heartbeat. */
+  jobs: Map<string, JobCounters>;
+  runningJobs: Set<string>;
+}
+
+export interface WorkerRegistryOptions {
+  nc: NatsConnection;
+  heartbeatIntervalMs: number;
+  workerTimeoutMs: number;
+  logger: Logger;
+  onWorkerDead(worker: WorkerRecord): void;
+  onHeartbeat(worker: WorkerRecord, heartbeat: Heartbeat): void;
+}
+
+export class WorkerRegistry {
+  readonly #o: WorkerRegistryOptions;
+  readonly #workers = new Map<WorkerId, WorkerRecord>();
+  readonly #subs: Subscription[] = [];
+  #sweeper: NodeJS.Timeout | undefined;
+
+  constructor(options: WorkerRegistryOptions) {
+    this.#o = options;
+  }
+
+  start(): void {
+    const { nc } = this.#o;
+    this.#subs.push(
+      nc.subscribe(subjects.register, {
+        callback: (_e, msg) => {
+          try {
+            const r = codecs.register.decode(msg.data);
+            this.#upsert(parseWorkerId(r.workerId), r.pid, r.host);
+            msg.respond(codecs.registerReply.encode({ heartbeatIntervalMs: this.#o.heartbeatIntervalMs }));
+          } catch (e) {
+            this.#o.logger.warn({ err: ensureError(e).message }, 'bad registration ignored');
+          }
+        },
+      }),
+      nc.subscribe(subjects.heartbeat, {
+        callback: (_e, msg) => {
+          try {
+            this.#onHeartbeat(codecs.heartbeat.decode(msg.data));
+          } catch (e) {
+            this.#o.logger.warn({ err: ensureError(e).message }, 'bad heartbeat ignored');
+          }
+        },
+      }),
+    );
+    this.#sweeper = setInterval(() => this.#sweep(), Math.max(100, this.#o.heartbeatIntervalMs / 2));
+  }
+
+  #upsert(id: WorkerId, pid: number, host: string): WorkerRecord {
+    const now = Date.now();
+    let w = this.#workers.get(id);
+    if (!w || w.state === 'DEAD' || w.pid !== pid) {
+      w = { id, state: 'ALIVE', pid, host, registeredAtMs: now, lastHeartbeatMs: now, jobs: new Map(), runningJobs: new Set() };
+      this.#workers.set(id, w);
+      this.#o.logger.info({ workerId: id, pid, host }, 'worker registered');
+    }
+    w.lastHeartbeatMs = now;
+    return w;
+  }
+
+  #onHeartbeat(hb: Heartbeat): void {
+    const id = parseWorkerId(hb.workerId);
+    let w = this.#workers.get(id);
+    // A heartbeat from a worker we do not know (this coordinator restarted) or had declared
+    // dead (it was partitioned away): it is alive now, with no assignment until one is made.
+    if (!w || w.state === 'DEAD') w = this.#upsert(id, w?.pid ?? 0, w?.host ?? '');
+    w.lastHeartbeatMs = Date.now();
+    w.jobs = new Map(hb.jobs.map((j) => [j.jobId, j]));
+    w.runningJobs = new Set(hb.runningJobs);
+    this.#o.onHeartbeat(w, hb);
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const w of this.#workers.values()) {
+      if (w.state === 'ALIVE' && now - w.lastHeartbeatMs > this.#o.workerTimeoutMs) {
+        w.state = 'DEAD';
+        this.#o.logger.warn({ workerId: w.id, silentMs: now - w.lastHeartbeatMs }, 'worker dead');
+        this.#o.onWorkerDead(w);
+      }
+    }
+  }
+
+  /** Live workers, sorted by id so that every assignment is computed the same way. */
+  alive(): WorkerRecord[] {
+    return [...this.#workers.values()].filter((w) => w.state === 'ALIVE').sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  all(): WorkerRecord[] {
+    return [...this.#workers.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
+  }
+
+  get(id: WorkerId): WorkerRecord | undefined {
+    return this.#workers.get(id);
+  }
+
+  stop(): void {
+    clearInterval(this.#sweeper);
+    for (const s of this.#subs) s.unsubscribe();
+  }
+}

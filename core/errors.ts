@@ -1,0 +1,76 @@
+// Errors say what should happen next (STYLE.md §5): terminal (fail the job or skip the
+// record), retryable (with a delay), fenced (a stale epoch). gRPC status mapping is in
+// coordinator/grpc-status.ts, the one place that knows about gRPC codes.
+
+export type ErrorCode =
+  | 'INVALID_ARGUMENT'
+  | 'NOT_FOUND'
+  | 'ALREADY_EXISTS'
+  | 'FAILED_PRECONDITION'
+  | 'UNAVAILABLE'
+  | 'INTERNAL'
+  | 'DATA_LOSS';
+
+export class EddyError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Do not retry: the input or the request is wrong. */
+export class TerminalError extends EddyError {}
+
+export class NotFoundError extends TerminalError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('NOT_FOUND', message, options);
+  }
+}
+
+export class InvalidArgumentError extends TerminalError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('INVALID_ARGUMENT', message, options);
+  }
+}
+
+/** Try again after retryAfterMs. */
+export class RetryableError extends EddyError {
+  readonly retryAfterMs: number;
+  constructor(message: string, retryAfterMs: number, options?: { cause?: unknown }) {
+    super('UNAVAILABLE', message, options);
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/**
+ * A channel lost or reordered a batch (sequence gap) or stopped acknowledging: core NATS drops
+ * messages of a consumer it cut off, so this is how a silent loss becomes a loud failure.
+ */
+export class ChannelBrokenError extends EddyError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DATA_LOSS', message, options);
+  }
+}
+
+/** A user function threw; carries where. */
+export class UserFunctionError extends EddyError {
+  readonly jobId: string;
+  readonly stageId: string;
+  readonly operator: string;
+  readonly keyGroup: number;
+  constructor(where: { jobId: string; stageId: string; operator: string; keyGroup: number }, cause: unknown) {
+    const e = ensureError(cause);
+    super('FAILED_PRECONDITION', `user function ${where.operator} of stage ${where.stageId} (job ${where.jobId}, key group ${where.keyGroup}) threw: ${e.message}`, { cause: e });
+    this.jobId = where.jobId;
+    this.stageId = where.stageId;
+    this.operator = where.operator;
+    this.keyGroup = where.keyGroup;
+  }
+}
+
+export function ensureError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  return new Error(typeof value === 'string' ? value : JSON.stringify(value));
+}

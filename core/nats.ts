@@ -1,0 +1,61 @@
+// One way to connect to NATS for every process, and the JetStream streams Eddy owns.
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { DEAD_LETTER_STREAM, subjects } from './subjects.ts';
+import type { SinkSpec, SourceSpec } from './manifest.ts';
+
+export type { NatsConnection };
+
+export interface NatsOptions {
+  /** Comma-separated server URLs. @default "nats://127.0.0.1:4222" */
+  servers?: string;
+  /** Connection name shown by the server's monitoring. */
+  name: string;
+}
+
+export async function connectNats(options: NatsOptions): Promise<NatsConnection> {
+  return connect({
+    servers: (options.servers ?? 'nats://127.0.0.1:4222').split(','),
+    name: options.name,
+    // Keep reconnecting; an in-flight channel batch lost meanwhile is detected by sequence numbers.
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+  });
+}
+
+// The source's partition count and key field ride in the stream description (nats-server 2.9
+// has no stream metadata), so `eddy publish` can partition by key without asking anybody.
+const DESCRIPTION = /^eddy source partitions=(\d+)(?: key=([A-Za-z0-9_.-]+))?$/;
+
+export function describeSource(spec: Pick<SourceSpec, 'partitions' | 'partitionKey'>): string {
+  return `eddy source partitions=${spec.partitions}${spec.partitionKey ? ` key=${spec.partitionKey}` : ''}`;
+}
+
+export function parseSourceDescription(description: string | undefined): { partitions: number; partitionKey?: string } | undefined {
+  const m = DESCRIPTION.exec(description ?? '');
+  if (!m) return undefined;
+  return { partitions: Number(m[1]), ...(m[2] ? { partitionKey: m[2] } : {}) };
+}
+
+async function ensureStream(jsm: JetStreamManager, name: string, streamSubjects: string[], description?: string): Promise<void> {
+  try {
+    await jsm.streams.info(name);
+  } catch (e) {
+    if (!/stream not found/i.test((e as Error).message)) throw e;
+    await jsm.streams.add({ name, subjects: streamSubjects, ...(description ? { description } : {}) });
+  }
+}
+
+/** Creates the source stream `<stream>` over subjects `<stream>.*` when it does not exist. */
+export async function ensureSourceStream(nc: NatsConnection, spec: Pick<SourceSpec, 'stream' | 'partitions' | 'partitionKey'>): Promise<void> {
+  await ensureStream(await jetstreamManager(nc), spec.stream, [`${spec.stream}.*`], describeSource(spec));
+}
+
+export async function ensureSinkStreams(nc: NatsConnection, sinks: readonly SinkSpec[]): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  for (const s of sinks) if (s.kind === 'jetstream') await ensureStream(jsm, s.stream, [s.subject]);
+}
+
+export async function ensureDeadLetterStream(nc: NatsConnection): Promise<void> {
+  await ensureStream(await jetstreamManager(nc), DEAD_LETTER_STREAM, [subjects.deadLetterAll]);
+}

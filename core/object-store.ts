@@ -1,0 +1,99 @@
+// Where bundles (and, with checkpoints, state) are kept: S3 or file:// (ARCHITECTURE.md,
+// "Checkpoints"). Keys are '/'-separated paths relative to the store's root.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { InvalidArgumentError, NotFoundError } from './errors.ts';
+
+export interface ObjectStore {
+  /** The store's URL, e.g. file:///var/eddy or s3://bucket/prefix. */
+  readonly url: string;
+  /** Writes the whole object; readers never see a partial one. */
+  put(key: string, bytes: Uint8Array): Promise<void>;
+  /** Throws NotFoundError naming the key when it does not exist. */
+  get(key: string): Promise<Uint8Array>;
+  exists(key: string): Promise<boolean>;
+  delete(key: string): Promise<void>;
+  /** Keys under a prefix, sorted. */
+  list(prefix: string): Promise<string[]>;
+}
+
+/** Opens a store from a URL: file:///abs/path, or a plain path (taken as a directory). */
+export function openObjectStore(url: string): ObjectStore {
+  if (url.startsWith('file://')) return new FileObjectStore(fileURLToPath(url));
+  if (/^[a-z0-9+.-]+:\/\//i.test(url)) throw new InvalidArgumentError(`object store URL ${url}: only file:// is supported in this build`);
+  return new FileObjectStore(path.resolve(url));
+}
+
+export class FileObjectStore implements ObjectStore {
+  readonly url: string;
+  readonly #root: string;
+
+  constructor(root: string) {
+    this.#root = path.resolve(root);
+    this.url = pathToFileURL(this.#root).href;
+  }
+
+  #path(key: string): string {
+    const p = path.resolve(this.#root, key);
+    if (!p.startsWith(this.#root + path.sep)) throw new InvalidArgumentError(`object key ${key} escapes the store root`);
+    return p;
+  }
+
+  async put(key: string, bytes: Uint8Array): Promise<void> {
+    const p = this.#path(key);
+    await fs.mkdir(path.dirname(p), { recursive: true });
+    // Write then rename: a reader sees the old object or the whole new one.
+    const tmp = `${p}.${process.pid}.${Date.now()}.tmp`;
+    await fs.writeFile(tmp, bytes);
+    await fs.rename(tmp, p);
+  }
+
+  async get(key: string): Promise<Uint8Array> {
+    try {
+      return await fs.readFile(this.#path(key));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`object ${key} not found in ${this.url}`, { cause: e });
+      throw e;
+    }
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      await fs.access(this.#path(key));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await fs.rm(this.#path(key), { force: true });
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const out: string[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await fs.readdir(dir, { withFileTypes: true });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw e;
+      }
+      for (const ent of entries) {
+        const full = path.join(dir, ent.name);
+        if (ent.isDirectory()) await walk(full);
+        else if (!ent.name.endsWith('.tmp')) out.push(path.relative(this.#root, full).split(path.sep).join('/'));
+      }
+    };
+    await walk(this.#root);
+    return out.filter((k) => k.startsWith(prefix)).sort();
+  }
+}
+
+/** Object-store layout, per job (ARCHITECTURE.md). */
+export const layout = {
+  bundle: (job: string, sha256: string) => `jobs/${job}/bundles/${sha256}.js`,
+  manifest: (job: string, sha256: string) => `jobs/${job}/bundles/${sha256}.manifest.json`,
+} as const;

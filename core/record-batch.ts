@@ -1,0 +1,120 @@
+// The record-batch format of channels (ARCHITECTURE.md, "Actors, tasks and channels").
+//
+// A fixed little header, hand-rolled so a receiver can check the channel sequence before it
+// decodes anything, then the records as one msgpack array [key, timestamp, value, key, ...].
+// msgpackr was chosen over JSON and protobuf by bench/codec.bench.ts (see docs/BENCHMARKS.md):
+// record values are arbitrary user objects, which protobuf would need a schema for.
+//
+//   u8  magic 0xED | u8 version | u8 kind | u8 reserved
+//   u32 sequence (per channel, from 1) | u16 keyGroup | u16 senderLength | sender (UTF-8)
+//   u32 recordCount | body (msgpack), present for DATA only
+import { Packr } from 'msgpackr';
+
+export const BATCH_MAGIC = 0xed;
+export const BATCH_VERSION = 1;
+
+/** Message kinds on a channel; barriers and watermarks travel in-band (ARCHITECTURE.md). */
+export const BatchKind = { DATA: 1, BARRIER: 2, WATERMARK: 3 } as const;
+export type BatchKind = (typeof BatchKind)[keyof typeof BatchKind];
+
+export interface Record {
+  /** The key the record was shuffled by ("" on unkeyed edges). */
+  key: string;
+  /** Event time in ms since the epoch, or -1 when none was assigned. */
+  timestamp: number;
+  value: unknown;
+}
+
+export interface RecordBatch {
+  kind: BatchKind;
+  /** Channel sequence number: consecutive per (sender, keyGroup), from 1. */
+  sequence: number;
+  keyGroup: number;
+  /** The sending task; with keyGroup it names the channel. */
+  sender: string;
+  records: Record[];
+}
+
+const HEADER_FIXED = 14;
+// One Packr reused: no per-batch allocation of encoder state. Records are plain data: no
+// structured-clone extensions, maps decode as objects.
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
+const utf8 = new TextEncoder();
+const utf8d = new TextDecoder();
+
+export function encodeBatch(batch: RecordBatch): Uint8Array {
+  const sender = utf8.encode(batch.sender);
+  if (sender.length > 0xffff) throw new RangeError('sender id too long');
+  let body: Uint8Array | undefined;
+  if (batch.kind === BatchKind.DATA) {
+    const flat: unknown[] = new Array(batch.records.length * 3);
+    let i = 0;
+    for (const r of batch.records) {
+      flat[i++] = r.key;
+      flat[i++] = r.timestamp;
+      flat[i++] = r.value;
+    }
+    body = packr.pack(flat);
+  }
+  const headerLength = HEADER_FIXED + sender.length + 4;
+  const out = new Uint8Array(headerLength + (body?.length ?? 0));
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  out[0] = BATCH_MAGIC;
+  out[1] = BATCH_VERSION;
+  out[2] = batch.kind;
+  out[3] = 0;
+  view.setUint32(4, batch.sequence);
+  view.setUint16(8, batch.keyGroup);
+  view.setUint16(10, sender.length);
+  // bytes 12..13 reserved (flags)
+  out.set(sender, HEADER_FIXED);
+  view.setUint32(HEADER_FIXED + sender.length, batch.records.length);
+  if (body) out.set(body, headerLength);
+  return out;
+}
+
+export interface BatchHeader {
+  kind: BatchKind;
+  sequence: number;
+  keyGroup: number;
+  sender: string;
+  recordCount: number;
+  bodyOffset: number;
+}
+
+export function decodeHeader(bytes: Uint8Array): BatchHeader {
+  if (bytes.length < HEADER_FIXED + 4) throw new RangeError(`record batch of ${bytes.length} bytes is shorter than its header`);
+  if (bytes[0] !== BATCH_MAGIC) throw new RangeError(`record batch magic ${bytes[0]} is not ${BATCH_MAGIC}`);
+  if (bytes[1] !== BATCH_VERSION) throw new RangeError(`record batch version ${bytes[1]} is not ${BATCH_VERSION}`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const kind = bytes[2] as BatchKind;
+  if (kind !== BatchKind.DATA && kind !== BatchKind.BARRIER && kind !== BatchKind.WATERMARK) throw new RangeError(`unknown record batch kind ${kind}`);
+  const senderLength = view.getUint16(10);
+  if (bytes.length < HEADER_FIXED + senderLength + 4) throw new RangeError('record batch truncated in its header');
+  return {
+    kind,
+    sequence: view.getUint32(4),
+    keyGroup: view.getUint16(8),
+    sender: utf8d.decode(bytes.subarray(HEADER_FIXED, HEADER_FIXED + senderLength)),
+    recordCount: view.getUint32(HEADER_FIXED + senderLength),
+    bodyOffset: HEADER_FIXED + senderLength + 4,
+  };
+}
+
+export function decodeRecords(bytes: Uint8Array, header: BatchHeader): Record[] {
+  if (header.kind !== BatchKind.DATA) return [];
+  const flat = packr.unpack(bytes.subarray(header.bodyOffset)) as unknown[];
+  if (!Array.isArray(flat) || flat.length !== header.recordCount * 3) {
+    throw new RangeError(`record batch body holds ${Array.isArray(flat) ? flat.length / 3 : 'no'} records, header says ${header.recordCount}`);
+  }
+  const records: Record[] = new Array(header.recordCount);
+  for (let i = 0, j = 0; i < header.recordCount; i++, j += 3) {
+    records[i] = { key: flat[j] as string, timestamp: flat[j + 1] as number, value: flat[j + 2] };
+  }
+  return records;
+}
+
+export function decodeBatch(bytes: Uint8Array): RecordBatch {
+  const header = decodeHeader(bytes);
+  return { kind: header.kind, sequence: header.sequence, keyGroup: header.keyGroup, sender: header.sender, records: decodeRecords(bytes, header) };
+}

@@ -1,0 +1,36 @@
+// Customer-experience triggers and the indicator feature store (shared/USE-CASES.md §1).
+//
+// Devices report data points ("indicators") per customer. Each is reduced to GREEN or RED by a
+// rule per data-point type; per entity and type the job keeps the latest value and colour. A
+// GREEN→RED transition (or a first reading that is RED) emits a trigger that asks a model for
+// a diagnosis; the latest values per entity are served as the feature `indicators`.
+import { job, mapState, jetstream } from '@eddy/sdk';
+import { colourOf, type Colour, type Indicator, type IndicatorValue, type Trigger } from './rules.ts';
+
+/** Latest reading per data-point type: the feature store. */
+const latest = mapState<IndicatorValue>('latest');
+/** Current colour per data-point type: the trigger state (~33 bytes per entity and type). */
+const colours = mapState<Colour>('colour');
+
+const cx = job('customer-experience', { errorPolicy: 'dead-letter' });
+
+cx.source<Indicator>('indicators', { partitions: 4, key: 'entityId' })
+  .filter((e) => typeof e.type === 'string' && typeof e.value === 'number', 'well-formed')
+  .keyBy((e) => e.entityId)
+  .process<Trigger>(
+    'indicator-state',
+    async (e, ctx) => {
+      const colour = colourOf(e);
+      ctx.state(latest).put(e.type, { value: e.value, ts: e.ts, colour });
+      const colourState = ctx.state(colours);
+      const previous = (await colourState.get(e.type)) ?? 'GREEN';
+      if (previous !== colour) colourState.put(e.type, colour);
+      if (previous === 'GREEN' && colour === 'RED') {
+        ctx.emit({ entityId: e.entityId, type: e.type, value: e.value, ts: e.ts });
+      }
+    },
+    { state: [latest, colours], features: { indicators: latest } },
+  )
+  .sink(jetstream('cx.triggers', { stream: 'CX_TRIGGERS' }));
+
+export default cx;

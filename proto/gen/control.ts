@@ -1,0 +1,45 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { MessageTypeDefinition } from '@grpc/proto-loader';
+
+import type { Ack as _eddy_v1_control_Ack, Ack__Output as _eddy_v1_control_Ack__Output } from './eddy/v1/control/Ack';
+import type { CancelTasks as _eddy_v1_control_CancelTasks, CancelTasks__Output as _eddy_v1_control_CancelTasks__Output } from './eddy/v1/control/CancelTasks';
+import type { DeployTasks as _eddy_v1_control_DeployTasks, DeployTasks__Output as _eddy_v1_control_DeployTasks__Output } from './eddy/v1/control/DeployTasks';
+import type { Heartbeat as _eddy_v1_control_Heartbeat, Heartbeat__Output as _eddy_v1_control_Heartbeat__Output } from './eddy/v1/control/Heartbeat';
+import type { JobCounters as _eddy_v1_control_JobCounters, JobCounters__Output as _eddy_v1_control_JobCounters__Output } from './eddy/v1/control/JobCounters';
+import type { KeyGroupRange as _eddy_v1_control_KeyGroupRange, KeyGroupRange__Output as _eddy_v1_control_KeyGroupRange__Output } from './eddy/v1/control/KeyGroupRange';
+import type { QueryReply as _eddy_v1_control_QueryReply, QueryReply__Output as _eddy_v1_control_QueryReply__Output } from './eddy/v1/control/QueryReply';
+import type { QueryRequest as _eddy_v1_control_QueryRequest, QueryRequest__Output as _eddy_v1_control_QueryRequest__Output } from './eddy/v1/control/QueryRequest';
+import type { QueryValue as _eddy_v1_control_QueryValue, QueryValue__Output as _eddy_v1_control_QueryValue__Output } from './eddy/v1/control/QueryValue';
+import type { Register as _eddy_v1_control_Register, Register__Output as _eddy_v1_control_Register__Output } from './eddy/v1/control/Register';
+import type { RegisterReply as _eddy_v1_control_RegisterReply, RegisterReply__Output as _eddy_v1_control_RegisterReply__Output } from './eddy/v1/control/RegisterReply';
+import type { StageCounters as _eddy_v1_control_StageCounters, StageCounters__Output as _eddy_v1_control_StageCounters__Output } from './eddy/v1/control/StageCounters';
+import type { StartTasks as _eddy_v1_control_StartTasks, StartTasks__Output as _eddy_v1_control_StartTasks__Output } from './eddy/v1/control/StartTasks';
+import type { TaskFailure as _eddy_v1_control_TaskFailure, TaskFailure__Output as _eddy_v1_control_TaskFailure__Output } from './eddy/v1/control/TaskFailure';
+
+type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
+  new(...args: ConstructorParameters<Constructor>): Subtype;
+};
+
+export interface ProtoGrpcType {
+  eddy: {
+    v1: {
+      control: {
+        Ack: MessageTypeDefinition<_eddy_v1_control_Ack, _eddy_v1_control_Ack__Output>
+        CancelTasks: MessageTypeDefinition<_eddy_v1_control_CancelTasks, _eddy_v1_control_CancelTasks__Output>
+        DeployTasks: MessageTypeDefinition<_eddy_v1_control_DeployTasks, _eddy_v1_control_DeployTasks__Output>
+        Heartbeat: MessageTypeDefinition<_eddy_v1_control_Heartbeat, _eddy_v1_control_Heartbeat__Output>
+        JobCounters: MessageTypeDefinition<_eddy_v1_control_JobCounters, _eddy_v1_control_JobCounters__Output>
+        KeyGroupRange: MessageTypeDefinition<_eddy_v1_control_KeyGroupRange, _eddy_v1_control_KeyGroupRange__Output>
+        QueryReply: MessageTypeDefinition<_eddy_v1_control_QueryReply, _eddy_v1_control_QueryReply__Output>
+        QueryRequest: MessageTypeDefinition<_eddy_v1_control_QueryRequest, _eddy_v1_control_QueryRequest__Output>
+        QueryValue: MessageTypeDefinition<_eddy_v1_control_QueryValue, _eddy_v1_control_QueryValue__Output>
+        Register: MessageTypeDefinition<_eddy_v1_control_Register, _eddy_v1_control_Register__Output>
+        RegisterReply: MessageTypeDefinition<_eddy_v1_control_RegisterReply, _eddy_v1_control_RegisterReply__Output>
+        StageCounters: MessageTypeDefinition<_eddy_v1_control_StageCounters, _eddy_v1_control_StageCounters__Output>
+        StartTasks: MessageTypeDefinition<_eddy_v1_control_StartTasks, _eddy_v1_control_StartTasks__Output>
+        TaskFailure: MessageTypeDefinition<_eddy_v1_control_TaskFailure, _eddy_v1_control_TaskFailure__Output>
+      }
+    }
+  }
+}
+

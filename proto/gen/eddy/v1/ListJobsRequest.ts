@@ -1,0 +1,8 @@
+// Original file: proto/eddy/v1/jobs.proto
+
+
+export interface ListJobsRequest {
+}
+
+export interface ListJobsRequest__Output {
+}

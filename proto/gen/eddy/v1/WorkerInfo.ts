@@ -1,0 +1,24 @@
+// Original file: proto/eddy/v1/cluster.proto
+
+import type { WorkerAssignment as _eddy_v1_WorkerAssignment, WorkerAssignment__Output as _eddy_v1_WorkerAssignment__Output } from '../../eddy/v1/WorkerAssignment';
+import type { Long } from '@grpc/proto-loader';
+
+export interface WorkerInfo {
+  'workerId'?: (string);
+  'state'?: (string);
+  'lastHeartbeatUnixMs'?: (number | string | Long);
+  'registeredAtUnixMs'?: (number | string | Long);
+  'assignments'?: (_eddy_v1_WorkerAssignment)[];
+  'pid'?: (number);
+  'host'?: (string);
+}
+
+export interface WorkerInfo__Output {
+  'workerId': (string);
+  'state': (string);
+  'lastHeartbeatUnixMs': (string);
+  'registeredAtUnixMs': (string);
+  'assignments': (_eddy_v1_WorkerAssignment__Output)[];
+  'pid': (number);
+  'host': (string);
+}

@@ -1,0 +1,18 @@
+// Original file: proto/eddy/v1/control.proto
+
+import type { JobCounters as _eddy_v1_control_JobCounters, JobCounters__Output as _eddy_v1_control_JobCounters__Output } from '../../../eddy/v1/control/JobCounters';
+import type { Long } from '@grpc/proto-loader';
+
+export interface Heartbeat {
+  'workerId'?: (string);
+  'sentAtUnixMs'?: (number | string | Long);
+  'jobs'?: (_eddy_v1_control_JobCounters)[];
+  'runningJobs'?: (string)[];
+}
+
+export interface Heartbeat__Output {
+  'workerId': (string);
+  'sentAtUnixMs': (string);
+  'jobs': (_eddy_v1_control_JobCounters__Output)[];
+  'runningJobs': (string)[];
+}

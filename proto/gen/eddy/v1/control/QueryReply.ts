@@ -1,0 +1,13 @@
+// Original file: proto/eddy/v1/control.proto
+
+import type { QueryValue as _eddy_v1_control_QueryValue, QueryValue__Output as _eddy_v1_control_QueryValue__Output } from '../../../eddy/v1/control/QueryValue';
+
+export interface QueryReply {
+  'values'?: (_eddy_v1_control_QueryValue)[];
+  'error'?: (string);
+}
+
+export interface QueryReply__Output {
+  'values': (_eddy_v1_control_QueryValue__Output)[];
+  'error': (string);
+}

@@ -1,0 +1,17 @@
+// Original file: proto/eddy/v1/control.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+export interface QueryRequest {
+  'feature'?: (string);
+  'entityIds'?: (string)[];
+  'view'?: (number);
+  'epoch'?: (number | string | Long);
+}
+
+export interface QueryRequest__Output {
+  'feature': (string);
+  'entityIds': (string)[];
+  'view': (number);
+  'epoch': (string);
+}

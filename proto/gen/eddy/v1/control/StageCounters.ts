@@ -1,0 +1,17 @@
+// Original file: proto/eddy/v1/control.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+export interface StageCounters {
+  'stageId'?: (string);
+  'recordsIn'?: (number | string | Long);
+  'recordsOut'?: (number | string | Long);
+  'deadLetters'?: (number | string | Long);
+}
+
+export interface StageCounters__Output {
+  'stageId': (string);
+  'recordsIn': (string);
+  'recordsOut': (string);
+  'deadLetters': (string);
+}

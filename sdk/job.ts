@@ -1,0 +1,198 @@
+// The typed job builder. A job is a linear pipeline: one source, stateless operators, keyBy
+// shuffles into keyed process stages, sinks at the end. Stages are cut at every keyBy; the
+// operators between two shuffles are chained in one task (ARCHITECTURE.md, "Actors, tasks and
+// channels"). `eddy build` calls manifest() at build time; workers call plan() to get the
+// functions, in the same order as the manifest.
+import { MANIFEST_FORMAT_VERSION, validateManifest, type JobManifest, type OperatorKind, type SinkSpec, type StageSpec } from '../core/manifest.ts';
+import type { ProcessFunction } from './context.ts';
+import type { StateDescriptor } from './state.ts';
+
+export interface JobOptions {
+  /** Key groups of every keyed stage; fixed for the job's life. @default 128 */
+  maxParallelism?: number;
+  /** A record whose user function throws: fail the job, or send it to the dead-letter subject. @default "fail" */
+  errorPolicy?: 'fail' | 'dead-letter';
+}
+
+export interface SourceOptions {
+  /** Subject partitions `<stream>.<p>` (source splits). @default 4 */
+  partitions?: number;
+  /** Top-level JSON field producers partition by, so that one key stays in order. */
+  key?: string;
+}
+
+export interface ProcessOptions {
+  /** Keyed state the function uses. */
+  state?: StateDescriptor[];
+  /** Keyed state served by FeatureService, by feature name; the entity id is the key. */
+  features?: Record<string, StateDescriptor>;
+}
+
+/** An operator with its user function, as the worker runs it. */
+export interface OperatorImpl {
+  kind: OperatorKind;
+  name: string;
+  fn: (...args: never[]) => unknown;
+}
+
+export interface StagePlan {
+  spec: StageSpec;
+  operators: OperatorImpl[];
+}
+
+export interface JobPlan {
+  manifest: JobManifest;
+  stages: StagePlan[];
+}
+
+interface Chain {
+  name: string;
+  options: Required<JobOptions>;
+  source?: { stream: string; partitions: number; partitionKey?: string };
+  stages: Array<{ spec: StageSpec; operators: OperatorImpl[] }>;
+  /** Bumped on every append; a stream handle whose position is stale would branch. */
+  position: number;
+  closed: boolean;
+}
+
+export class Job {
+  readonly #chain: Chain;
+
+  constructor(name: string, options: JobOptions = {}) {
+    this.#chain = {
+      name,
+      options: { maxParallelism: options.maxParallelism ?? 128, errorPolicy: options.errorPolicy ?? 'fail' },
+      stages: [],
+      position: 0,
+      closed: false,
+    };
+  }
+
+  get name(): string {
+    return this.#chain.name;
+  }
+
+  /** Reads JSON records from a JetStream stream `<stream>` with subjects `<stream>.<partition>`. */
+  source<T = unknown>(stream: string, options: SourceOptions = {}): DataStream<T> {
+    if (this.#chain.source) throw new TypeError(`job ${this.#chain.name} already has a source; one source per job in this version`);
+    this.#chain.source = { stream, partitions: options.partitions ?? 4, ...(options.key ? { partitionKey: options.key } : {}) };
+    this.#chain.stages.push({ spec: emptyStage(`source-${stream}`, 'source'), operators: [] });
+    return new DataStream<T>(this.#chain, this.#chain.position);
+  }
+
+  /** The job graph, validated. Pure: the coordinator receives this and never runs user code. */
+  manifest(): JobManifest {
+    const c = this.#chain;
+    if (!c.source) throw new TypeError(`job ${c.name} has no source`);
+    const last = c.stages[c.stages.length - 1]!;
+    if (last.spec.shuffleTo !== undefined) throw new TypeError(`job ${c.name} ends with keyBy: add a process stage after it`);
+    const manifest: JobManifest = {
+      formatVersion: MANIFEST_FORMAT_VERSION,
+      name: c.name,
+      maxParallelism: c.options.maxParallelism,
+      errorPolicy: c.options.errorPolicy,
+      source: { ...c.source, format: 'json' },
+      stages: c.stages.map((s) => structuredClone(s.spec)),
+    };
+    validateManifest(manifest);
+    return manifest;
+  }
+
+  /** For the runtime: the manifest with each stage's operators and functions. */
+  plan(): JobPlan {
+    return { manifest: this.manifest(), stages: this.#chain.stages.map((s) => ({ spec: structuredClone(s.spec), operators: [...s.operators] })) };
+  }
+}
+
+/** Starts a job definition; the module's default export must be the returned Job. */
+export function job(name: string, options?: JobOptions): Job {
+  return new Job(name, options);
+}
+
+export class DataStream<T> {
+  protected readonly chain: Chain;
+  protected readonly position: number;
+
+  constructor(chain: Chain, position: number) {
+    this.chain = chain;
+    this.position = position;
+  }
+
+  map<U>(fn: (value: T) => U, name?: string): DataStream<U> {
+    return this.append('map', fn, name);
+  }
+
+  filter<S extends T>(fn: (value: T) => value is S, name?: string): DataStream<S>;
+  filter(fn: (value: T) => boolean, name?: string): DataStream<T>;
+  filter(fn: (value: T) => boolean, name?: string): DataStream<T> {
+    return this.append('filter', fn, name);
+  }
+
+  flatMap<U>(fn: (value: T) => Iterable<U>, name?: string): DataStream<U> {
+    return this.append('flatMap', fn, name);
+  }
+
+  /** Shuffles by key: records of one key meet in one actor, in order. */
+  keyBy(fn: (value: T) => string | number, name?: string): KeyedStream<T> {
+    this.append('keyBy', fn, name);
+    return new KeyedStream<T>(this.chain, this.chain.position);
+  }
+
+  /** Sends this stream's records to a sink. A pipeline may end in several sinks. */
+  sink(spec: SinkSpec): this {
+    this.checkTail('sink');
+    this.chain.stages[this.chain.stages.length - 1]!.spec.sinks.push({ ...spec });
+    this.chain.closed = true;
+    return this;
+  }
+
+  protected checkTail(what: string): void {
+    if (this.position !== this.chain.position) {
+      throw new TypeError(`${what}: this stream already has a downstream operator; branching a stream is not supported in this version`);
+    }
+    if (this.chain.closed && what !== 'sink') throw new TypeError(`${what}: operators cannot follow a sink`);
+  }
+
+  protected append<U>(kind: OperatorKind, fn: (...args: never[]) => unknown, name: string | undefined): DataStream<U> {
+    this.checkTail(kind);
+    if (typeof fn !== 'function') throw new TypeError(`${kind} needs a function`);
+    const stage = this.chain.stages[this.chain.stages.length - 1]!;
+    stage.operators.push({ kind, name: name ?? `${kind}-${stage.operators.length}`, fn });
+    stage.spec.operators.push({ kind, name: name ?? `${kind}-${stage.spec.operators.length}` });
+    this.chain.position++;
+    return new DataStream<U>(this.chain, this.chain.position);
+  }
+}
+
+export class KeyedStream<T> {
+  readonly #chain: Chain;
+  readonly #position: number;
+
+  constructor(chain: Chain, position: number) {
+    this.#chain = chain;
+    this.#position = position;
+  }
+
+  /**
+   * A keyed stage with state: one actor per key group, records of a key processed in order.
+   * `name` is the stage id: keep it stable across versions of the job, state is stored under it.
+   */
+  process<O>(name: string, fn: ProcessFunction<T, O>, options: ProcessOptions = {}): DataStream<O> {
+    if (this.#position !== this.#chain.position) throw new TypeError('process: this keyed stream already has a downstream operator');
+    const prev = this.#chain.stages[this.#chain.stages.length - 1]!;
+    const states = [...(options.state ?? [])];
+    for (const d of Object.values(options.features ?? {})) if (!states.includes(d)) states.push(d);
+    const spec = emptyStage(name, 'keyed');
+    spec.states = states.map((d) => ({ name: d.name, kind: d.kind }));
+    spec.features = Object.entries(options.features ?? {}).map(([feature, d]) => ({ name: feature, state: d.name }));
+    spec.operators.push({ kind: 'process', name });
+    prev.spec.shuffleTo = name;
+    this.#chain.stages.push({ spec, operators: [{ kind: 'process', name, fn: fn as OperatorImpl['fn'] }] });
+    this.#chain.position++;
+    return new DataStream<O>(this.#chain, this.#chain.position);
+  }
+}
+
+function emptyStage(id: string, kind: StageSpec['kind']): StageSpec {
+  return { id, kind, operators: [], sinks: [], states: [], features: [] };
+}

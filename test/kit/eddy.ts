@@ -1,0 +1,185 @@
+// Eddy's own processes, started through the real CLI (cli/main.ts under tsx), as a test would
+// run them in production: separate processes talking over NATS and gRPC.
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './free-port.ts';
+import { startNatsServer, type NatsServer } from './nats-server.ts';
+import { runProcess, startProcess, type ChildHandle, type RunResult } from './processes.ts';
+
+/** The repository root, where package.json and node_modules are. */
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const CLI_MAIN = join(REPO_ROOT, 'cli', 'main.ts');
+
+/** tsx compiles on first start: a cold Eddy process takes a few seconds on a busy 2-core box. */
+const EDDY_READY_TIMEOUT_MS = 30_000;
+const EDDY_STOP_TIMEOUT_MS = 10_000;
+
+// `--import tsx` resolves from the child's cwd; the resolved URL works from any cwd.
+const TSX_LOADER = import.meta.resolve('tsx');
+
+/** node --import tsx cli/main.ts <args> */
+function cliArgs(args: string[]): string[] {
+  return ['--import', TSX_LOADER, CLI_MAIN, ...args];
+}
+
+export interface CoordinatorOptions {
+  natsUrl: string;
+  /** A directory or a file:// URL. */
+  storeDir: string;
+  /** @default a free port */
+  grpcPort?: number;
+  /** Passed as --worker-timeout-ms when set. */
+  workerTimeoutMs?: number;
+  env?: Record<string, string>;
+}
+
+export type CoordinatorHandle = ChildHandle & { /** "127.0.0.1:<port>", the gRPC address. */ address: string };
+
+export async function startCoordinator(options: CoordinatorOptions): Promise<CoordinatorHandle> {
+  const port = options.grpcPort ?? (await freePort());
+  const address = `127.0.0.1:${port}`;
+  const args = ['coordinator', '--nats', options.natsUrl, '--grpc', address, '--store', options.storeDir];
+  if (options.workerTimeoutMs !== undefined) args.push('--worker-timeout-ms', String(options.workerTimeoutMs));
+  const child = await startProcess({
+    name: 'coordinator',
+    command: process.execPath,
+    args: cliArgs(args),
+    cwd: REPO_ROOT,
+    ...(options.env !== undefined && { env: options.env }),
+    readyLine: /"msg":"coordinator ready"/,
+    readyTimeoutMs: EDDY_READY_TIMEOUT_MS,
+  });
+  return Object.assign(child, { address });
+}
+
+export interface WorkerOptions {
+  natsUrl: string;
+  workerId: string;
+  /** The worker's own local state dir (RocksDB). */
+  dataDir: string;
+  /** A directory or a file:// URL: the checkpoint store shared with the coordinator. */
+  storeDir: string;
+  env?: Record<string, string>;
+}
+
+export function startWorker(options: WorkerOptions): Promise<ChildHandle> {
+  const args = ['worker', '--nats', options.natsUrl, '--id', options.workerId, '--data', options.dataDir, '--store', options.storeDir];
+  return startProcess({
+    name: `worker ${options.workerId}`,
+    command: process.execPath,
+    args: cliArgs(args),
+    cwd: REPO_ROOT,
+    ...(options.env !== undefined && { env: options.env }),
+    readyLine: /"msg":"worker ready"/,
+    readyTimeoutMs: EDDY_READY_TIMEOUT_MS,
+  });
+}
+
+export interface ClusterOptions {
+  workers: number;
+  /** Passed to the coordinator. */
+  workerTimeoutMs?: number;
+  /** Added to every Eddy process's environment. */
+  env?: Record<string, string>;
+}
+
+export interface Cluster extends AsyncDisposable {
+  nats: NatsServer;
+  coordinator: CoordinatorHandle;
+  /** In start order; addWorker() appends. Ids are worker-1, worker-2, … */
+  workers: ChildHandle[];
+  /** The checkpoint store (a directory). */
+  storeDir: string;
+  /** Parent of each worker's data dir (<dataDir>/<workerId>). */
+  dataDir: string;
+  /** The coordinator's gRPC address. */
+  address: string;
+  /** Starts one more worker (a fresh id unless given) and adds it to `workers`. */
+  addWorker(workerId?: string): Promise<ChildHandle>;
+  /** Stops the workers, then the coordinator, then NATS, and removes the temp dirs. */
+  stop(): Promise<void>;
+}
+
+export async function startCluster(options: ClusterOptions): Promise<Cluster> {
+  const root = await mkdtemp(join(tmpdir(), 'eddy-cluster-'));
+  const storeDir = join(root, 'store');
+  const dataDir = join(root, 'data');
+  await mkdir(storeDir);
+  await mkdir(dataDir);
+  let nats: NatsServer | undefined;
+  let coordinator: CoordinatorHandle | undefined;
+  const workers: ChildHandle[] = [];
+  let nextWorker = 1;
+
+  const stopAll = async (): Promise<void> => {
+    await Promise.all(workers.map((w) => w.stop(EDDY_STOP_TIMEOUT_MS)));
+    await coordinator?.stop(EDDY_STOP_TIMEOUT_MS);
+    await nats?.stop();
+    await rm(root, { recursive: true, force: true });
+  };
+
+  const addWorker = async (workerId: string = `worker-${nextWorker++}`): Promise<ChildHandle> => {
+    const workerDataDir = join(dataDir, workerId);
+    await mkdir(workerDataDir, { recursive: true });
+    const worker = await startWorker({ natsUrl: nats!.url, workerId, dataDir: workerDataDir, storeDir, ...(options.env !== undefined && { env: options.env }) });
+    workers.push(worker);
+    return worker;
+  };
+
+  try {
+    nats = await startNatsServer();
+    coordinator = await startCoordinator({
+      natsUrl: nats.url,
+      storeDir,
+      ...(options.workerTimeoutMs !== undefined && { workerTimeoutMs: options.workerTimeoutMs }),
+      ...(options.env !== undefined && { env: options.env }),
+    });
+    const ids = Array.from({ length: options.workers }, () => `worker-${nextWorker++}`);
+    // allSettled: a worker that fails to start must not leave its siblings unstopped.
+    const started = await Promise.allSettled(ids.map((id) => addWorker(id)));
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => (stopping ??= stopAll());
+  return {
+    nats,
+    coordinator,
+    workers,
+    storeDir,
+    dataDir,
+    address: coordinator.address,
+    addWorker,
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}
+
+export interface RunCliOptions {
+  env?: Record<string, string>;
+  /** Written to the CLI's stdin. */
+  input?: string;
+  /** @default 60000 */
+  timeoutMs?: number;
+  /** @default the repository root */
+  cwd?: string;
+}
+
+/** Runs `eddy <args>` to completion. A non-zero exit code is returned, not thrown. */
+export function runCli(args: string[], options: RunCliOptions = {}): Promise<RunResult> {
+  return runProcess({
+    name: `eddy ${args.join(' ')}`,
+    command: process.execPath,
+    args: cliArgs(args),
+    cwd: options.cwd ?? REPO_ROOT,
+    ...(options.env !== undefined && { env: options.env }),
+    ...(options.input !== undefined && { input: options.input }),
+    ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
+  });
+}

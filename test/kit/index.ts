@@ -1,0 +1,33 @@
+// Eddy's test kit: real dependencies (nats-server, Eddy's own processes) as disposables, and
+// waitFor instead of sleeps (STYLE.md §11).
+export { freePort } from './free-port.ts';
+export { waitFor, type WaitForOptions } from './wait-for.ts';
+export { startNatsServer, natsServerBinary, type NatsServer, type NatsServerOptions } from './nats-server.ts';
+export {
+  startProcess,
+  runProcess,
+  DEFAULT_READY_TIMEOUT_MS,
+  DEFAULT_STOP_TIMEOUT_MS,
+  DEFAULT_RUN_TIMEOUT_MS,
+  type ChildHandle,
+  type ExitStatus,
+  type RunProcessOptions,
+  type RunResult,
+  type StartProcessOptions,
+  type WaitForLineOptions,
+} from './processes.ts';
+export {
+  REPO_ROOT,
+  CLI_MAIN,
+  startCoordinator,
+  startWorker,
+  startCluster,
+  runCli,
+  type Cluster,
+  type ClusterOptions,
+  type CoordinatorHandle,
+  type CoordinatorOptions,
+  type RunCliOptions,
+  type WorkerOptions,
+} from './eddy.ts';
+export { readStream, type StoredMessage } from './streams.ts';

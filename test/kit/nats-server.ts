@@ -1,0 +1,133 @@
+// A real nats-server per test: JetStream on, a fresh store dir, a free loopback port.
+// Ready means usable: a client connects and a JetStream API call answers (not just "port open").
+import { existsSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { freePort } from './free-port.ts';
+import { startProcess, type ChildHandle } from './processes.ts';
+import { waitFor } from './wait-for.ts';
+
+const STARTUP_DEADLINE_MS = 10_000;
+const STOP_TIMEOUT_MS = 5_000;
+/** A free port can be taken by someone else before the server binds it: try a new one. */
+const BIND_ATTEMPTS = 3;
+
+export interface NatsServerOptions {
+  /** Enable JetStream (with the temp store dir). @default true */
+  jetstream?: boolean;
+}
+
+export interface NatsServer extends AsyncDisposable {
+  /** nats://127.0.0.1:<port> */
+  url: string;
+  port: number;
+  /** The JetStream store dir, removed by stop(). */
+  storeDir: string;
+  pid: number;
+  /** The server's log (stderr), last ~64 KB. */
+  output(): string;
+  /** SIGTERM (SIGKILL after 5 s), wait for the exit, remove the store dir. */
+  stop(): Promise<void>;
+  /** Sends a signal to the server's pid only. @default 'SIGKILL' */
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/** The nats-server binary: $EDDY_NATS_SERVER, else `nats-server` on PATH (or in Debian's /usr/sbin). */
+export function natsServerBinary(): string {
+  const fromEnv = process.env.EDDY_NATS_SERVER;
+  if (fromEnv !== undefined && fromEnv !== '') {
+    if (!isExecutableFile(fromEnv)) throw new Error(`EDDY_NATS_SERVER=${fromEnv} is not an executable file`);
+    return fromEnv;
+  }
+  // Debian installs it in /usr/sbin, which is not on a non-root user's PATH.
+  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter((d) => d !== ''), '/usr/sbin', '/usr/local/sbin'];
+  for (const dir of dirs) {
+    const candidate = join(dir, 'nats-server');
+    if (isExecutableFile(candidate)) return candidate;
+  }
+  throw new Error('nats-server not found on PATH: run `make install` (scripts/ensure-nats-server.sh), or set EDDY_NATS_SERVER to its path');
+}
+
+function isExecutableFile(path: string): boolean {
+  try {
+    return existsSync(path) && statSync(path).isFile() && (statSync(path).mode & 0o111) !== 0;
+  } catch {
+    return false;
+  }
+}
+
+export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
+  const jetstream = options.jetstream ?? true;
+  const binary = natsServerBinary();
+  const storeDir = await mkdtemp(join(tmpdir(), 'eddy-nats-'));
+  const deadline = Date.now() + STARTUP_DEADLINE_MS;
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      const args = ['-a', '127.0.0.1', '-p', String(port), ...(jetstream ? ['-js', '-sd', storeDir] : [])];
+      let child: ChildHandle;
+      try {
+        child = await startProcess({ name: `nats-server :${port}`, command: binary, args, readyLine: /Server is ready/, readyTimeoutMs: Math.max(1_000, deadline - Date.now()) });
+      } catch (e) {
+        if (attempt < BIND_ATTEMPTS && /address already in use/i.test((e as Error).message)) continue;
+        throw e;
+      }
+      const url = `nats://127.0.0.1:${port}`;
+      try {
+        const usable = waitFor(() => isUsable(url, jetstream), {
+          timeoutMs: Math.max(1_000, deadline - Date.now()),
+          what: `nats-server at ${url} to accept a client${jetstream ? ' and answer a JetStream account info request' : ''}`,
+          intervalMs: 50,
+        });
+        const died = child.exited.then((status) => {
+          throw new Error(`nats-server at ${url} exited (${JSON.stringify(status)}) before it was usable`);
+        });
+        await Promise.race([usable, died]);
+      } catch (e) {
+        await child.stop(STOP_TIMEOUT_MS);
+        throw new Error(`${(e as Error).message}; server log tail:\n${child.output().slice(-4096)}`, { cause: e });
+      }
+      return serverHandle(child, url, port, storeDir);
+    }
+  } catch (e) {
+    await rm(storeDir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function isUsable(url: string, jetstream: boolean): Promise<boolean> {
+  const nc = await connect({ servers: url, reconnect: false, timeout: 1_000 });
+  try {
+    if (jetstream) {
+      const jsm = await jetstreamManager(nc, { timeout: 1_000 });
+      await jsm.getAccountInfo();
+    } else {
+      await nc.flush();
+    }
+    return true;
+  } finally {
+    await nc.close();
+  }
+}
+
+function serverHandle(child: ChildHandle, url: string, port: number, storeDir: string): NatsServer {
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      await child.stop(STOP_TIMEOUT_MS);
+      await rm(storeDir, { recursive: true, force: true });
+    })());
+  return {
+    url,
+    port,
+    storeDir,
+    pid: child.pid,
+    output: () => child.output(),
+    stop,
+    kill: (signal: NodeJS.Signals = 'SIGKILL') => child.kill(signal),
+    [Symbol.asyncDispose]: stop,
+  };
+}

@@ -1,0 +1,61 @@
+// How tests wait: poll a condition until it holds, never sleep for an outcome (STYLE.md §11).
+import { setTimeout as delay } from 'node:timers/promises';
+
+export interface WaitForOptions {
+  /** Give up after this long, in ms. */
+  timeoutMs: number;
+  /** What is awaited, for the time-out message ("3 workers registered"). */
+  what: string;
+  /** Pause between checks, in ms. @default 25 */
+  intervalMs?: number;
+}
+
+type Falsy = undefined | false | null;
+
+const STILL_PENDING = Symbol('still pending');
+
+/**
+ * Polls `check` until it returns (or resolves to) a truthy value and resolves with that value.
+ * A check that throws counts as "not yet"; on time-out the error names `what` and carries the
+ * last error the check threw as its `cause` and in its message. A check that never settles
+ * (a request without its own time-out) does not hold the wait past the deadline.
+ */
+export async function waitFor<T>(check: () => T | Falsy | Promise<T | Falsy>, options: WaitForOptions): Promise<T> {
+  const intervalMs = options.intervalMs ?? 25;
+  const deadline = Date.now() + options.timeoutMs;
+  let lastError: unknown;
+  let pendingAtDeadline = false;
+  for (;;) {
+    try {
+      const result = check();
+      const value = await settleBefore(Promise.resolve(result), deadline);
+      if (value === STILL_PENDING) {
+        pendingAtDeadline = true;
+        break;
+      }
+      if (value) return value;
+    } catch (e) {
+      lastError = e;
+    }
+    const remainingMs = deadline - Date.now();
+    if (remainingMs <= 0) break;
+    await delay(Math.min(intervalMs, remainingMs));
+  }
+  const details: string[] = [];
+  if (lastError !== undefined) details.push(`last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`);
+  if (pendingAtDeadline) details.push('the last check had not settled');
+  const detail = details.length === 0 ? '' : `; ${details.join('; ')}`;
+  throw new Error(`timed out after ${options.timeoutMs}ms waiting for ${options.what}${detail}`, lastError === undefined ? undefined : { cause: lastError });
+}
+
+async function settleBefore<V>(promise: Promise<V>, deadline: number): Promise<V | typeof STILL_PENDING> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<typeof STILL_PENDING>((resolve) => {
+    timer = setTimeout(() => resolve(STILL_PENDING), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

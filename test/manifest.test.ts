@@ -1,0 +1,167 @@
+// Job manifests (core/manifest.ts): the coordinator's only view of a job, so it trusts none of it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { InvalidArgumentError } from '../core/errors.ts';
+import { MANIFEST_FORMAT_VERSION, findFeature, parseManifest, validateManifest, type JobManifest } from '../core/manifest.ts';
+
+/** A two-stage job: a source stage keyed by user, and a keyed stage serving one feature. */
+function validManifest(): JobManifest {
+  return {
+    formatVersion: MANIFEST_FORMAT_VERSION,
+    name: 'clicks-per-user',
+    maxParallelism: 128,
+    errorPolicy: 'dead-letter',
+    source: { stream: 'CLICKS', partitions: 4, partitionKey: 'userId', format: 'json' },
+    stages: [
+      {
+        id: 'source',
+        kind: 'source',
+        operators: [
+          { kind: 'map', name: 'parse' },
+          { kind: 'filter', name: 'valid' },
+          { kind: 'keyBy', name: 'byUser' },
+        ],
+        shuffleTo: 'count',
+        sinks: [],
+        states: [],
+        features: [],
+      },
+      {
+        id: 'count',
+        kind: 'keyed',
+        operators: [{ kind: 'process', name: 'countClicks' }],
+        sinks: [
+          { kind: 'jetstream', subject: 'counts.out', stream: 'COUNTS' },
+          { kind: 'nats', subject: 'counts.live' },
+        ],
+        states: [
+          { name: 'clicks', kind: 'value' },
+          { name: 'pages', kind: 'map' },
+        ],
+        features: [{ name: 'click_count', state: 'clicks' }],
+      },
+    ],
+  };
+}
+
+/** A manifest as untyped JSON, to be broken on purpose. */
+type Raw = Record<string, any>;
+const raw = (): Raw => structuredClone(validManifest()) as Raw;
+const stage = (m: Raw, i: number): Raw => m.stages[i];
+
+test('manifest - a valid manifest parses to the same object', () => {
+  const m = validManifest();
+  assert.deepStrictEqual(parseManifest(JSON.stringify(m)), m);
+  assert.doesNotThrow(() => validateManifest(m));
+});
+
+test('manifest - a single source stage with no shuffle is valid', () => {
+  const m = raw();
+  m.stages = [{ ...stage(m, 0), shuffleTo: undefined }];
+  delete m.stages[0].shuffleTo;
+  assert.doesNotThrow(() => validateManifest(m));
+});
+
+test('manifest - text that is not JSON is an InvalidArgumentError', () => {
+  assert.throws(() => parseManifest('{"formatVersion": 1,'), (e: unknown) => e instanceof InvalidArgumentError && e.code === 'INVALID_ARGUMENT' && /manifest is not valid JSON/.test(e.message));
+});
+
+test('manifest - findFeature locates the serving stage and state', () => {
+  const m = validManifest();
+  const found = findFeature(m, 'click_count');
+  assert.equal(found?.stage.id, 'count');
+  assert.deepEqual(found?.state, { name: 'clicks', kind: 'value' });
+  assert.equal(findFeature(m, 'missing'), undefined);
+});
+
+/** [what is wrong, how to break a valid manifest (or the value itself), what the message must name] */
+const invalid: Array<[string, unknown | ((m: Raw) => void), RegExp]> = [
+  ['null', null, /not an object/],
+  ['a string', 'manifest', /not an object/],
+  ['a wrong formatVersion', (m: Raw) => (m.formatVersion = 2), /formatVersion 2 is not 1/],
+  ['no formatVersion', (m: Raw) => delete m.formatVersion, /formatVersion undefined is not 1/],
+  ['a name with a space', (m: Raw) => (m.name = 'my job'), /name "my job" is not a valid job id/],
+  ['an empty name', (m: Raw) => (m.name = ''), /name "" is not a valid job id/],
+  ['a name that is too long', (m: Raw) => (m.name = 'j'.repeat(65)), /is not a valid job id/],
+  ['maxParallelism 0', (m: Raw) => (m.maxParallelism = 0), /maxParallelism 0 outside 1\.\.32768/],
+  ['maxParallelism above 32768', (m: Raw) => (m.maxParallelism = 32769), /maxParallelism 32769 outside 1\.\.32768/],
+  ['a fractional maxParallelism', (m: Raw) => (m.maxParallelism = 1.5), /maxParallelism 1\.5 outside/],
+  ['maxParallelism as a string', (m: Raw) => (m.maxParallelism = '128'), /maxParallelism 128 outside/],
+  ['an unknown errorPolicy', (m: Raw) => (m.errorPolicy = 'retry'), /errorPolicy retry is not "fail" or "dead-letter"/],
+  ['no source', (m: Raw) => delete m.source, /source is missing/],
+  ['a null source', (m: Raw) => (m.source = null), /source is missing/],
+  ['a source stream with a dot', (m: Raw) => (m.source.stream = 'CLICKS.v1'), /source stream "CLICKS\.v1" is not a valid stream name/],
+  ['no source stream', (m: Raw) => delete m.source.stream, /source stream undefined is not a valid stream name/],
+  ['0 source partitions', (m: Raw) => (m.source.partitions = 0), /source partitions must be 1\.\.1024/],
+  ['1025 source partitions', (m: Raw) => (m.source.partitions = 1025), /source partitions must be 1\.\.1024/],
+  ['fractional source partitions', (m: Raw) => (m.source.partitions = 2.5), /source partitions must be 1\.\.1024/],
+  ['a non-JSON source format', (m: Raw) => (m.source.format = 'avro'), /source format avro is not "json"/],
+  ['no stages', (m: Raw) => (m.stages = []), /stages must be a non-empty array/],
+  ['stages as an object', (m: Raw) => (m.stages = {}), /stages must be a non-empty array/],
+  ['a stage that is not an object', (m: Raw) => (m.stages = [null]), /stage 0 is not an object/],
+  ['an invalid stage id', (m: Raw) => (stage(m, 0).id = 'bad id'), /stage 0 id "bad id" is not a valid id/],
+  [
+    'a duplicate stage id',
+    (m: Raw) => {
+      stage(m, 0).id = 'count';
+      stage(m, 0).shuffleTo = 'count';
+    },
+    /stage id count appears twice/,
+  ],
+  ['a first stage that is keyed', (m: Raw) => (stage(m, 0).kind = 'keyed'), /stage source kind keyed: the first stage is the source/],
+  ['a second source stage', (m: Raw) => (stage(m, 1).kind = 'source'), /stage count kind source: the first stage is the source, the others keyed/],
+  ['operators that are not an array', (m: Raw) => (stage(m, 0).operators = 'map'), /stage source operators is not an array/],
+  ['an unknown operator kind', (m: Raw) => stage(m, 0).operators.push({ kind: 'reduce', name: 'sum' }), /stage source has an unknown operator kind reduce/],
+  ['a null operator', (m: Raw) => stage(m, 0).operators.push(null), /stage source has an unknown operator kind undefined/],
+  ['an operator without a name', (m: Raw) => (stage(m, 1).operators[0].name = ''), /stage count has an operator without a name/],
+  ['a shuffle to a stage other than the next', (m: Raw) => (stage(m, 0).shuffleTo = 'elsewhere'), /stage source must shuffle to the next stage count/],
+  ['a missing shuffle to the next stage', (m: Raw) => delete stage(m, 0).shuffleTo, /stage source must shuffle to the next stage count/],
+  ['a last stage that shuffles', (m: Raw) => (stage(m, 1).shuffleTo = 'nowhere'), /the last stage count shuffles to nowhere, which does not exist/],
+  ['sinks that are not an array', (m: Raw) => (stage(m, 1).sinks = null), /stage count sinks is not an array/],
+  ['an unknown sink kind', (m: Raw) => stage(m, 1).sinks.push({ kind: 'kafka', subject: 'x' }), /stage count has an unknown sink kind kafka/],
+  ['a sink subject with a wildcard', (m: Raw) => (stage(m, 1).sinks[1].subject = 'counts.*'), /stage count sink subject "counts\.\*" is invalid/],
+  ['a sink subject with an empty token', (m: Raw) => (stage(m, 1).sinks[1].subject = 'counts..live'), /sink subject "counts\.\.live" is invalid/],
+  ['a JetStream sink without a stream', (m: Raw) => delete stage(m, 1).sinks[0].stream, /stage count sink stream undefined is invalid/],
+  ['states that are not an array', (m: Raw) => (stage(m, 1).states = {}), /stage count states and features must be arrays/],
+  ['features that are not an array', (m: Raw) => delete stage(m, 1).features, /stage count states and features must be arrays/],
+  ['a state with an empty name', (m: Raw) => stage(m, 1).states.push({ name: '', kind: 'value' }), /stage count has a state without a valid name/],
+  ['a state name over 200 characters', (m: Raw) => stage(m, 1).states.push({ name: 's'.repeat(201), kind: 'value' }), /stage count has a state without a valid name/],
+  ['an unknown state kind', (m: Raw) => (stage(m, 1).states[1].kind = 'list'), /state pages has unknown kind list/],
+  ['a state declared twice', (m: Raw) => stage(m, 1).states.push({ name: 'clicks', kind: 'map' }), /stage count declares state clicks twice/],
+  ['keyed state on the source stage', (m: Raw) => stage(m, 0).states.push({ name: 'seen', kind: 'value' }), /the source stage source cannot hold keyed state/],
+  ['an invalid feature name', (m: Raw) => (stage(m, 1).features[0].name = 'click count'), /stage count feature name "click count" is not a valid id/],
+  ['a feature over an undeclared state', (m: Raw) => (stage(m, 1).features[0].state = 'views'), /feature click_count serves state views, which stage count does not declare/],
+  ['a feature name used twice', (m: Raw) => stage(m, 1).features.push({ name: 'click_count', state: 'pages' }), /a feature name appears twice/],
+];
+
+test('manifest - each invalid manifest is rejected with an InvalidArgumentError naming the problem', () => {
+  for (const [what, breakIt, message] of invalid) {
+    let manifest: unknown;
+    if (typeof breakIt === 'function') {
+      const m = raw();
+      (breakIt as (m: Raw) => void)(m);
+      manifest = m;
+    } else {
+      manifest = breakIt;
+    }
+    assert.throws(
+      () => validateManifest(manifest),
+      (e: unknown) => {
+        assert.ok(e instanceof InvalidArgumentError, `${what}: threw ${String(e)}, not an InvalidArgumentError`);
+        assert.equal(e.code, 'INVALID_ARGUMENT');
+        assert.match(e.message, /^invalid manifest: /, what);
+        assert.match(e.message, message, what);
+        return true;
+      },
+      `${what} was accepted`,
+    );
+    // parseManifest applies the same rules to JSON text.
+    if (manifest !== undefined) assert.throws(() => parseManifest(JSON.stringify(manifest)), InvalidArgumentError, what);
+  }
+});
+
+test('manifest - a later stage that is not an object is an InvalidArgumentError', () => {
+  const m = raw();
+  m.stages[1] = null;
+  assert.throws(() => validateManifest(m), (e: unknown) => e instanceof InvalidArgumentError && /stage 1 is not an object/.test(e.message));
+});

@@ -1,0 +1,430 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { encodeStateKey, keyGroupPrefix, StateBackend } from '../worker/state-backend.ts';
+import type { StateBackendOptions } from '../worker/state-backend.ts';
+
+// Each test gets a real RocksDB in a fresh directory, removed afterwards.
+async function withBackend(
+  run: (backend: StateBackend, dir: string) => Promise<void>,
+  options: Omit<StateBackendOptions, 'path'> = {},
+): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'eddy-state-'));
+  const backend = await StateBackend.open({ ...options, path: join(dir, 'db') });
+  try {
+    await run(backend, join(dir, 'db'));
+  } finally {
+    await backend.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const S = 'stage-a';
+
+test('state backend - a put is visible in the latest view at once and in the committed view only after commit', () =>
+  withBackend(async (b) => {
+    b.putValue(S, 1, 'count', 'k', 41);
+    assert.equal(await b.getValue(S, 1, 'count', 'k'), 41);
+    assert.equal(await b.getValue(S, 1, 'count', 'k', 'committed'), undefined);
+    b.freeze(1);
+    assert.equal(await b.getValue(S, 1, 'count', 'k'), 41, 'the latest view reads a frozen delta');
+    assert.equal(await b.getValue(S, 1, 'count', 'k', 'committed'), undefined, 'a frozen delta is invisible to the committed view');
+    await b.commit(1);
+    assert.equal(await b.getValue(S, 1, 'count', 'k', 'committed'), 41);
+    assert.equal(await b.getValue(S, 1, 'count', 'k'), 41);
+    assert.equal(await b.getValue(S, 1, 'count', 'other'), undefined);
+  }));
+
+test('state backend - a delete hides the committed value in the latest view and removes it on commit', () =>
+  withBackend(async (b) => {
+    b.putValue(S, 1, 'v', 'k', { a: 1 });
+    b.freeze(1);
+    await b.commit(1);
+    b.deleteValue(S, 1, 'v', 'k');
+    assert.equal(await b.getValue(S, 1, 'v', 'k'), undefined);
+    assert.deepEqual(await b.getValue(S, 1, 'v', 'k', 'committed'), { a: 1 });
+    b.freeze(2);
+    assert.equal(await b.getValue(S, 1, 'v', 'k'), undefined, 'a frozen tombstone hides the committed value');
+    await b.commit(2);
+    assert.equal(await b.getValue(S, 1, 'v', 'k', 'committed'), undefined);
+    assert.equal(await b.getValue(S, 1, 'v', 'k'), undefined);
+  }));
+
+test('state backend - the newest overlay wins: active over newer frozen over older frozen over RocksDB', () =>
+  withBackend(async (b) => {
+    b.putValue(S, 0, 'v', 'k', 'committed');
+    b.freeze(1);
+    await b.commit(1);
+    b.putValue(S, 0, 'v', 'k', 'delta-2');
+    b.freeze(2);
+    b.putValue(S, 0, 'v', 'k', 'delta-3');
+    b.freeze(3);
+    assert.equal(await b.getValue(S, 0, 'v', 'k'), 'delta-3');
+    b.putValue(S, 0, 'v', 'k', 'active');
+    assert.equal(await b.getValue(S, 0, 'v', 'k'), 'active');
+    assert.equal(await b.getValue(S, 0, 'v', 'k', 'committed'), 'committed');
+  }));
+
+test('state backend - commit of N writes the deltas up to N only, older first', () =>
+  withBackend(async (b) => {
+    b.putValue(S, 0, 'v', 'x', 1);
+    b.putValue(S, 0, 'v', 'only-2', 'two');
+    b.freeze(2);
+    b.putValue(S, 0, 'v', 'x', 2);
+    b.freeze(4);
+    b.putValue(S, 0, 'v', 'x', 3);
+    b.putValue(S, 0, 'v', 'only-6', 'six');
+    b.freeze(6);
+    await b.commit(4);
+    assert.equal(await b.getValue(S, 0, 'v', 'x', 'committed'), 2, 'delta 4 overwrote delta 2 in the same batch');
+    assert.equal(await b.getValue(S, 0, 'v', 'only-2', 'committed'), 'two');
+    assert.equal(await b.getValue(S, 0, 'v', 'only-6', 'committed'), undefined);
+    assert.equal(await b.getValue(S, 0, 'v', 'x'), 3);
+    await b.commit(6);
+    assert.equal(await b.getValue(S, 0, 'v', 'x', 'committed'), 3);
+    assert.equal(await b.getValue(S, 0, 'v', 'only-6', 'committed'), 'six');
+  }));
+
+test('state backend - rollback restores the last committed state of values and maps', () =>
+  withBackend(async (b) => {
+    b.putValue(S, 0, 'v', 'k', 'committed');
+    b.putMapEntry(S, 0, 'm', 'k', 'a', 1);
+    b.freeze(1);
+    await b.commit(1);
+    b.putValue(S, 0, 'v', 'k', 'frozen');
+    b.putMapEntry(S, 0, 'm', 'k', 'b', 2);
+    b.freeze(2);
+    b.deleteValue(S, 0, 'v', 'k');
+    b.deleteMapEntry(S, 0, 'm', 'k', 'a');
+    b.putValue(S, 0, 'v', 'new', 'active');
+    b.rollback();
+    assert.equal(await b.getValue(S, 0, 'v', 'k'), 'committed');
+    assert.equal(await b.getValue(S, 0, 'v', 'new'), undefined);
+    assert.deepEqual(await b.mapEntries(S, 0, 'm', 'k'), [['a', 1]]);
+    assert.equal(b.activeOverlaySize(), 0);
+    b.putValue(S, 0, 'v', 'k', 'retry');
+    b.freeze(2);
+    await b.commit(2);
+    assert.equal(await b.getValue(S, 0, 'v', 'k', 'committed'), 'retry', 'a checkpoint id dropped by rollback can be frozen again');
+    assert.deepEqual(await b.mapEntries(S, 0, 'm', 'k', 'committed'), [['a', 1]], 'a rolled-back delta is never committed');
+    assert.equal(await b.getValue(S, 0, 'v', 'new', 'committed'), undefined);
+  }));
+
+test('state backend - freeze refuses a checkpoint id not after the last frozen or committed one', () =>
+  withBackend(async (b) => {
+    b.freeze(3);
+    assert.throws(() => b.freeze(3), { code: 'FAILED_PRECONDITION' });
+    assert.throws(() => b.freeze(2), { code: 'FAILED_PRECONDITION' });
+    assert.throws(() => b.freeze(-1), { code: 'INVALID_ARGUMENT' });
+    assert.throws(() => b.freeze(1.5), { code: 'INVALID_ARGUMENT' });
+    b.freeze(4);
+    await b.commit(4);
+    b.rollback();
+    assert.throws(() => b.freeze(4), { code: 'FAILED_PRECONDITION' });
+    b.freeze(5);
+  }));
+
+test('state backend - map entries are ordered by the UTF-8 bytes of mapKey', () =>
+  withBackend(async (b) => {
+    const mapKeys = ['b', 'a', 'Z', 'é', 'ä', '😀', '', 'aa', 'a\u0000', '\uffff', '中'];
+    for (const [i, mapKey] of mapKeys.entries()) b.putMapEntry(S, 0, 'm', 'k', mapKey, i);
+    const expected = [...mapKeys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+    assert.deepEqual((await b.mapEntries(S, 0, 'm', 'k')).map(([k]) => k), expected, 'from the overlay');
+    b.freeze(1);
+    await b.commit(1);
+    const fromRocks = await b.mapEntries(S, 0, 'm', 'k', 'committed');
+    assert.deepEqual(fromRocks.map(([k]) => k), expected, 'from RocksDB');
+    assert.deepEqual(fromRocks.map(([, v]) => v), expected.map((k) => mapKeys.indexOf(k)));
+  }));
+
+test('state backend - map reads merge the active overlay and frozen deltas over RocksDB, hiding tombstones', () =>
+  withBackend(async (b) => {
+    for (const k of ['a', 'c', 'e', 'g']) b.putMapEntry(S, 0, 'm', 'k', k, `committed-${k}`);
+    b.freeze(1);
+    await b.commit(1);
+    b.putMapEntry(S, 0, 'm', 'k', 'b', 'frozen-b');
+    b.putMapEntry(S, 0, 'm', 'k', 'c', 'frozen-c');
+    b.deleteMapEntry(S, 0, 'm', 'k', 'e');
+    b.freeze(2);
+    b.putMapEntry(S, 0, 'm', 'k', 'e', 'active-e');
+    b.deleteMapEntry(S, 0, 'm', 'k', 'g');
+    b.putMapEntry(S, 0, 'm', 'k', 'h', 'active-h');
+    b.deleteMapEntry(S, 0, 'm', 'k', 'zz-never-existed');
+    const latest = [['a', 'committed-a'], ['b', 'frozen-b'], ['c', 'frozen-c'], ['e', 'active-e'], ['h', 'active-h']];
+    assert.deepEqual(await b.mapEntries(S, 0, 'm', 'k'), latest);
+    assert.deepEqual(await b.mapEntries(S, 0, 'm', 'k', 'committed'), ['a', 'c', 'e', 'g'].map((k) => [k, `committed-${k}`]));
+    assert.equal(await b.getMapEntry(S, 0, 'm', 'k', 'g'), undefined);
+    assert.equal(await b.getMapEntry(S, 0, 'm', 'k', 'g', 'committed'), 'committed-g');
+    assert.equal(await b.getMapEntry(S, 0, 'm', 'k', 'b'), 'frozen-b');
+    b.freeze(3);
+    await b.commit(3);
+    assert.deepEqual(await b.mapEntries(S, 0, 'm', 'k', 'committed'), latest);
+    assert.deepEqual(await b.mapEntries(S, 0, 'm', 'k'), latest);
+    assert.deepEqual(await b.mapEntries(S, 0, 'm', 'empty'), []);
+  }));
+
+test('state backend - clearMap tombstones committed and overlay entries, and a later put survives', () =>
+  withBackend(async (b) => {
+    b.putMapEntry(S, 0, 'm', 'k', 'a', 1);
+    b.putMapEntry(S, 0, 'm', 'k', 'b', 2);
+    b.putMapEntry(S, 0, 'm', 'other', 'a', 9);
+    b.freeze(1);
+    await b.commit(1);
+    b.putMapEntry(S, 0, 'm', 'k', 'c', 3);
+    b.freeze(2);
+    b.putMapEntry(S, 0, 'm', 'k', 'd', 4);
+    assert.equal(await b.hasMap(S, 0, 'm', 'k'), true);
+    await b.clearMap(S, 0, 'm', 'k');
+    assert.deepEqual(await b.mapEntries(S, 0, 'm', 'k'), []);
+    assert.equal(await b.hasMap(S, 0, 'm', 'k'), false);
+    assert.equal(await b.hasMap(S, 0, 'm', 'k', 'committed'), true);
+    assert.deepEqual(await b.mapEntries(S, 0, 'm', 'other'), [['a', 9]]);
+    b.putMapEntry(S, 0, 'm', 'k', 'b', 'again');
+    assert.equal(await b.hasMap(S, 0, 'm', 'k'), true);
+    b.freeze(3);
+    await b.commit(3);
+    assert.deepEqual(await b.mapEntries(S, 0, 'm', 'k', 'committed'), [['b', 'again']]);
+    assert.equal(await b.hasMap(S, 0, 'm', 'nothing'), false);
+  }));
+
+test('state backend - only committed state survives close and reopen', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'eddy-state-'));
+  try {
+    const first = await StateBackend.open({ path: join(dir, 'db') });
+    first.putValue(S, 5, 'v', 'kept', 'yes');
+    first.putMapEntry(S, 5, 'm', 'k', 'x', [1, 2]);
+    first.freeze(1);
+    await first.commit(1);
+    first.putValue(S, 5, 'v', 'frozen', 'lost');
+    first.freeze(2);
+    first.putValue(S, 5, 'v', 'active', 'lost');
+    await first.close();
+    await assert.rejects(first.getValue(S, 5, 'v', 'kept'), { code: 'FAILED_PRECONDITION' });
+
+    const second = await StateBackend.open({ path: join(dir, 'db') });
+    try {
+      assert.equal(await second.getValue(S, 5, 'v', 'kept'), 'yes');
+      assert.deepEqual(await second.mapEntries(S, 5, 'm', 'k'), [['x', [1, 2]]]);
+      assert.equal(await second.getValue(S, 5, 'v', 'frozen'), undefined);
+      assert.equal(await second.getValue(S, 5, 'v', 'active'), undefined);
+      assert.ok((await second.diskBytes()) > 0);
+    } finally {
+      await second.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('state backend - dropKeyGroup removes that key group only, committed and in overlays', () =>
+  withBackend(async (b) => {
+    const stages = ['s', 's1', 't'];
+    for (const stage of stages) {
+      for (const keyGroup of [6, 7, 8, 255, 256]) {
+        b.putValue(stage, keyGroup, 'v', 'k', `${stage}/${keyGroup}`);
+        b.putMapEntry(stage, keyGroup, 'm', 'k', 'e', `${stage}/${keyGroup}`);
+      }
+    }
+    b.freeze(1);
+    await b.commit(1);
+    b.putValue('s', 7, 'v', 'frozen', 1);
+    b.freeze(2);
+    b.putValue('s', 7, 'v', 'active', 1);
+    b.putMapEntry('s', 7, 'm', 'active', 'e', 1);
+    b.putValue('s', 8, 'v', 'active', 'neighbour');
+    assert.equal(await b.getValue('s', 7, 'v', 'k', 'committed'), 's/7', 'cached before the drop');
+    await b.dropKeyGroup('s', 7);
+    for (const view of ['latest', 'committed'] as const) {
+      assert.equal(await b.getValue('s', 7, 'v', 'k', view), undefined);
+      assert.deepEqual(await b.mapEntries('s', 7, 'm', 'k', view), []);
+    }
+    assert.equal(await b.getValue('s', 7, 'v', 'frozen'), undefined);
+    assert.equal(await b.getValue('s', 7, 'v', 'active'), undefined);
+    assert.equal(await b.hasMap('s', 7, 'm', 'active'), false);
+    assert.equal(await b.getValue('s', 8, 'v', 'active'), 'neighbour');
+    for (const stage of stages) {
+      for (const keyGroup of [6, 7, 8, 255, 256]) {
+        if (stage === 's' && keyGroup === 7) continue;
+        assert.equal(await b.getValue(stage, keyGroup, 'v', 'k', 'committed'), `${stage}/${keyGroup}`);
+        assert.deepEqual(await b.mapEntries(stage, keyGroup, 'm', 'k'), [['e', `${stage}/${keyGroup}`]]);
+      }
+    }
+    await b.commit(2);
+    assert.equal(await b.getValue('s', 7, 'v', 'frozen', 'committed'), undefined);
+  }));
+
+test('state backend - keys of different stages, key groups, states, keys and map keys never collide', () =>
+  withBackend(async (b) => {
+    const tuples: Array<[string, number, string, string, string | undefined]> = [
+      ['s', 0, 'st', 'a', 'bc'],
+      ['s', 0, 'st', 'ab', 'c'],
+      // A map entry with mapKey '' has its value key's bytes: value and map state of one name
+      // never coexist in a stage, so this pair is deliberately not in the list.
+      ['s', 0, 'st', 'abc', undefined],
+      ['s', 0, 'sta', 'bc', undefined],
+      ['s', 0, 'st', '', 'abc'],
+      ['ss', 0, 't', 'abc', undefined],
+      ['s', 1, 'st', 'abc', undefined],
+      ['s', 256, 'st', 'abc', undefined],
+      ['', 0, '', '', undefined],
+      ['', 0, '', 'a', undefined],
+      ['é', 0, 'st', 'abc', undefined],
+    ];
+    const encoded = new Set(tuples.map(([stage, kg, state, key, mapKey]) => encodeStateKey(stage, kg, state, key, mapKey).toString('hex')));
+    assert.equal(encoded.size, tuples.length);
+    assert.deepEqual(
+      encodeStateKey('s', 258, 'st', 'ab', 'c'),
+      Buffer.from([1, 0x73, 1, 2, 2, 0x73, 0x74, 0, 2, 0x61, 0x62, 0x63]),
+      'the documented layout',
+    );
+    assert.deepEqual(keyGroupPrefix('s', 258), Buffer.from([1, 0x73, 1, 2]));
+
+    b.putMapEntry('s', 0, 'st', 'a', 'bc', 'map a/bc');
+    b.putMapEntry('s', 0, 'st', 'ab', 'c', 'map ab/c');
+    b.putValue('s', 0, 'st2', 'abc', 'value abc');
+    b.freeze(1);
+    await b.commit(1);
+    assert.deepEqual(await b.mapEntries('s', 0, 'st', 'a'), [['bc', 'map a/bc']]);
+    assert.deepEqual(await b.mapEntries('s', 0, 'st', 'ab'), [['c', 'map ab/c']]);
+    assert.equal(await b.hasMap('s', 0, 'st', 'abc'), false);
+    assert.equal(await b.getMapEntry('s', 0, 'st', 'ab', 'c'), 'map ab/c');
+    assert.equal(await b.getMapEntry('s', 0, 'st', 'a', 'b'), undefined);
+  }));
+
+test('state backend - names longer than the layout allows are refused, long keys are not', () =>
+  withBackend(async (b) => {
+    assert.throws(() => b.putValue('x'.repeat(256), 0, 'v', 'k', 1), { code: 'INVALID_ARGUMENT' });
+    assert.throws(() => b.putValue(S, 0, 'é'.repeat(128), 'k', 1), { code: 'INVALID_ARGUMENT' });
+    assert.throws(() => b.putValue(S, 65536, 'v', 'k', 1), { code: 'INVALID_ARGUMENT' });
+    assert.throws(() => b.putValue(S, -1, 'v', 'k', 1), { code: 'INVALID_ARGUMENT' });
+    assert.throws(() => b.putValue(S, 0, 'v', 'k'.repeat(65536), 1), { code: 'INVALID_ARGUMENT' });
+    const longKey = '長'.repeat(5000);
+    b.putValue(S, 0, 'v', longKey, 'long');
+    b.putMapEntry(S, 0, 'm', longKey, 'x'.repeat(3000), 'long map');
+    b.freeze(1);
+    await b.commit(1);
+    assert.equal(await b.getValue(S, 0, 'v', longKey, 'committed'), 'long');
+    assert.deepEqual(await b.mapEntries(S, 0, 'm', longKey), [['x'.repeat(3000), 'long map']]);
+  }));
+
+test('state backend - the read cache stays coherent across commit and rollback', () =>
+  withBackend(
+    async (b) => {
+      b.putValue(S, 0, 'v', 'k', 'one');
+      b.freeze(1);
+      await b.commit(1);
+      assert.deepEqual(await Promise.all([b.getValue(S, 0, 'v', 'k', 'committed'), b.getValue(S, 0, 'v', 'k', 'committed')]), ['one', 'one']);
+      assert.equal(await b.getValue(S, 0, 'v', 'absent', 'committed'), undefined, 'an absent result is cached too');
+      b.putValue(S, 0, 'v', 'k', 'two');
+      b.putValue(S, 0, 'v', 'absent', 'now present');
+      b.freeze(2);
+      assert.equal(await b.getValue(S, 0, 'v', 'k', 'committed'), 'one');
+      await b.commit(2);
+      assert.equal(await b.getValue(S, 0, 'v', 'k', 'committed'), 'two');
+      assert.equal(await b.getValue(S, 0, 'v', 'absent', 'committed'), 'now present');
+      b.deleteValue(S, 0, 'v', 'k');
+      b.freeze(3);
+      await b.commit(3);
+      assert.equal(await b.getValue(S, 0, 'v', 'k', 'committed'), undefined);
+      b.putValue(S, 0, 'v', 'k', 'rolled back');
+      assert.equal(await b.getValue(S, 0, 'v', 'k'), 'rolled back');
+      b.rollback();
+      assert.equal(await b.getValue(S, 0, 'v', 'k'), undefined);
+      // More keys than the cache holds: evicted entries are read again from RocksDB.
+      for (let i = 0; i < 10; i++) b.putValue(S, 0, 'v', `e${i}`, i);
+      b.freeze(4);
+      await b.commit(4);
+      for (let round = 0; round < 2; round++) {
+        for (let i = 0; i < 10; i++) assert.equal(await b.getValue(S, 0, 'v', `e${i}`, 'committed'), i);
+      }
+    },
+    { readCacheEntries: 3 },
+  ));
+
+test('state backend - a read that races with a commit never leaves a stale value in the cache', () =>
+  withBackend(async (b) => {
+    b.putValue(S, 0, 'v', 'k', 'old');
+    b.freeze(1);
+    await b.commit(1);
+    b.putValue(S, 0, 'v', 'k', 'new');
+    b.freeze(2);
+    const racing = b.getValue(S, 0, 'v', 'k', 'committed');
+    const committed = b.commit(2);
+    assert.ok(['old', 'new'].includes((await racing) as string));
+    await committed;
+    assert.equal(await b.getValue(S, 0, 'v', 'k', 'committed'), 'new');
+    assert.equal(await b.getValue(S, 0, 'v', 'k'), 'new');
+  }));
+
+test('state backend - without a read cache every read goes to RocksDB and stays correct', () =>
+  withBackend(
+    async (b) => {
+      b.putValue(S, 0, 'v', 'k', 1);
+      b.freeze(1);
+      await b.commit(1);
+      assert.equal(await b.getValue(S, 0, 'v', 'k', 'committed'), 1);
+      b.putValue(S, 0, 'v', 'k', 2);
+      b.freeze(2);
+      await b.commit(2);
+      assert.equal(await b.getValue(S, 0, 'v', 'k', 'committed'), 2);
+    },
+    { readCacheEntries: 0 },
+  ));
+
+test('state backend - mutating a value after put or a returned object does not change stored state', () =>
+  withBackend(async (b) => {
+    const value = { n: 1, list: [1, 2] };
+    b.putValue(S, 0, 'v', 'k', value);
+    b.putMapEntry(S, 0, 'm', 'k', 'e', value);
+    value.n = 99;
+    value.list.push(3);
+    const read = (await b.getValue(S, 0, 'v', 'k')) as { n: number; list: number[] };
+    assert.deepEqual(read, { n: 1, list: [1, 2] });
+    read.n = 7;
+    read.list.length = 0;
+    assert.deepEqual(await b.getValue(S, 0, 'v', 'k'), { n: 1, list: [1, 2] });
+    const entry = (await b.mapEntries(S, 0, 'm', 'k'))[0]?.[1] as { n: number };
+    entry.n = 5;
+    assert.deepEqual(await b.getMapEntry(S, 0, 'm', 'k', 'e'), { n: 1, list: [1, 2] });
+    b.freeze(1);
+    await b.commit(1);
+    const committed = (await b.getValue(S, 0, 'v', 'k', 'committed')) as { n: number };
+    committed.n = 42;
+    assert.deepEqual(await b.getValue(S, 0, 'v', 'k', 'committed'), { n: 1, list: [1, 2] }, 'the read cache holds bytes, not objects');
+  }));
+
+test('state backend - the active overlay reports its size and bytes, and freeze starts a new one', () =>
+  withBackend(async (b) => {
+    assert.equal(b.activeOverlaySize(), 0);
+    assert.equal(b.activeOverlayBytes(), 0);
+    b.putValue(S, 0, 'v', 'k', 'x'.repeat(100));
+    const afterOne = b.activeOverlayBytes();
+    assert.ok(afterOne > 100);
+    b.putValue(S, 0, 'v', 'k', 'y'.repeat(100));
+    assert.equal(b.activeOverlayBytes(), afterOne, 'an overwrite replaces the old bytes');
+    b.deleteValue(S, 0, 'v', 'k');
+    assert.ok(b.activeOverlayBytes() < 100);
+    b.putMapEntry(S, 0, 'm', 'k', 'e', 1);
+    assert.equal(b.activeOverlaySize(), 2);
+    b.freeze(1);
+    assert.equal(b.activeOverlaySize(), 0);
+    assert.equal(b.activeOverlayBytes(), 0);
+  }));
+
+test('state backend - 100,000 keys committed in one batch read back exactly', () =>
+  withBackend(async (b) => {
+    const n = 100_000;
+    for (let i = 0; i < n; i++) b.putValue(S, i % 4096, 'v', `key-${i}`, { i, s: `value-${i}` });
+    for (let i = 0; i < 1000; i++) b.putMapEntry(S, 9, 'm', 'big', `e-${String(i).padStart(4, '0')}`, i);
+    b.freeze(1);
+    await b.commit(1);
+    const reads: Array<Promise<unknown>> = [];
+    for (let i = 0; i < n; i++) reads.push(b.getValue(S, i % 4096, 'v', `key-${i}`, 'committed'));
+    const values = await Promise.all(reads);
+    for (let i = 0; i < n; i++) assert.deepEqual(values[i], { i, s: `value-${i}` });
+    const entries = await b.mapEntries(S, 9, 'm', 'big', 'committed');
+    assert.equal(entries.length, 1000);
+    assert.deepEqual(entries.map(([, v]) => v), Array.from({ length: 1000 }, (_, i) => i));
+  }));

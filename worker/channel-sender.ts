@@ -1,0 +1,179 @@
+// The sending side of channels: one sender task to every key group of the next stage
+// (ARCHITECTURE.md, "Actors, tasks and channels").
+//
+// Core NATS drops messages of a subscriber it cut off for stalling, without telling anybody.
+// So every channel (sender task × key group) numbers its batches, keeps a bounded window of
+// unacknowledged ones, and treats an acknowledgement time-out as a broken channel: a record is
+// never lost silently. Acknowledgements are cumulative (the receiver processes a key group's
+// batches in order), so one ack frees every batch up to its sequence.
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { BatchKind, encodeBatch, type Record } from '../core/record-batch.ts';
+import { subjects } from '../core/subjects.ts';
+import { ChannelBrokenError } from '../core/errors.ts';
+import type { JobId, StageId } from '../core/ids.ts';
+
+export interface ChannelSenderOptions {
+  nc: NatsConnection;
+  jobId: JobId;
+  /** The stage the records go to. */
+  toStage: StageId;
+  /** Unique name of the sending task (a channel is sender × key group). */
+  senderTask: string;
+  maxParallelism: number;
+  maxBatchRecords: number;
+  batchLingerMs: number;
+  channelWindow: number;
+  ackTimeoutMs: number;
+  /** Called once when a channel breaks: the job must recover, never carry on. */
+  onBroken(error: ChannelBrokenError): void;
+}
+
+interface Channel {
+  pending: Record[];
+  /** Last sequence sent and last acknowledged. */
+  sent: number;
+  acked: number;
+  /** Send times of unacknowledged batches, oldest first. */
+  sentAt: number[];
+}
+
+/** Acknowledgement payload: u16 keyGroup, u32 sequence. */
+export function encodeAck(keyGroup: number, sequence: number): Uint8Array {
+  const b = new Uint8Array(6);
+  const v = new DataView(b.buffer);
+  v.setUint16(0, keyGroup);
+  v.setUint32(2, sequence);
+  return b;
+}
+
+export class ChannelSender {
+  readonly #o: ChannelSenderOptions;
+  readonly #channels: Channel[];
+  readonly #ackSubject: string;
+  readonly #ackSub: Subscription;
+  readonly #watchdog: NodeJS.Timeout;
+  #linger: NodeJS.Timeout | undefined;
+  #pendingTotal = 0;
+  #waiters: Array<() => void> = [];
+  #broken: ChannelBrokenError | undefined;
+  #closed = false;
+  /** Records handed to send(); for metrics. */
+  recordsSent = 0;
+  /** Milliseconds spent with a full window (backpressure). */
+  blockedMs = 0;
+  #blockedSince = 0;
+
+  constructor(options: ChannelSenderOptions) {
+    this.#o = options;
+    this.#channels = Array.from({ length: options.maxParallelism }, () => ({ pending: [], sent: 0, acked: 0, sentAt: [] }));
+    this.#ackSubject = subjects.channelAck(options.jobId, options.senderTask);
+    this.#ackSub = options.nc.subscribe(this.#ackSubject, { callback: (err, msg) => (err ? this.#break(`ack subscription failed: ${err.message}`) : this.#onAck(msg.data)) });
+    this.#watchdog = setInterval(() => this.#checkAckTimeouts(), Math.min(1000, options.ackTimeoutMs / 2));
+    this.#watchdog.unref();
+  }
+
+  /** Queues one record for its key group; sends when the batch is full or lingered. */
+  send(keyGroup: number, record: Record): void {
+    if (this.#broken) throw this.#broken;
+    const ch = this.#channels[keyGroup]!;
+    ch.pending.push(record);
+    this.#pendingTotal++;
+    this.recordsSent++;
+    if (ch.pending.length >= this.#o.maxBatchRecords) this.#sendBatch(keyGroup, ch);
+    else if (this.#linger === undefined) this.#linger = setTimeout(() => this.flush(), this.#o.batchLingerMs);
+  }
+
+  /** True while records wait behind full windows: the caller should await whenWritable(). */
+  get blocked(): boolean {
+    return this.#pendingTotal >= this.#o.maxBatchRecords * 4;
+  }
+
+  whenWritable(): Promise<void> {
+    if (this.#broken) return Promise.reject(this.#broken);
+    if (!this.blocked) return Promise.resolve();
+    if (this.#blockedSince === 0) this.#blockedSince = performance.now();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  /** Sends every non-empty batch whose window has room. */
+  flush(): void {
+    if (this.#linger !== undefined) {
+      clearTimeout(this.#linger);
+      this.#linger = undefined;
+    }
+    if (this.#broken || this.#closed) return;
+    for (let kg = 0; kg < this.#channels.length; kg++) {
+      const ch = this.#channels[kg]!;
+      while (ch.pending.length > 0 && ch.sent - ch.acked < this.#o.channelWindow) this.#sendBatch(kg, ch);
+    }
+    if (this.#pendingTotal > 0 && this.#linger === undefined) this.#linger = setTimeout(() => this.flush(), this.#o.batchLingerMs);
+  }
+
+  /** Records queued or sent but not yet acknowledged. */
+  get unacknowledgedBatches(): number {
+    let n = 0;
+    for (const ch of this.#channels) n += ch.sent - ch.acked;
+    return n;
+  }
+
+  get pendingRecords(): number {
+    return this.#pendingTotal;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#watchdog);
+    if (this.#linger !== undefined) clearTimeout(this.#linger);
+    this.#ackSub.unsubscribe();
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  #sendBatch(keyGroup: number, ch: Channel): void {
+    if (ch.sent - ch.acked >= this.#o.channelWindow) return; // stays pending until an ack frees room
+    const records = ch.pending.length <= this.#o.maxBatchRecords ? ch.pending : ch.pending.slice(0, this.#o.maxBatchRecords);
+    ch.pending = records === ch.pending ? [] : ch.pending.slice(records.length);
+    this.#pendingTotal -= records.length;
+    const sequence = ++ch.sent;
+    ch.sentAt.push(Date.now());
+    const bytes = encodeBatch({ kind: BatchKind.DATA, sequence, keyGroup, sender: this.#o.senderTask, records });
+    this.#o.nc.publish(subjects.channel(this.#o.jobId, this.#o.toStage, keyGroup), bytes, { reply: this.#ackSubject });
+  }
+
+  #onAck(data: Uint8Array): void {
+    if (data.length !== 6) return this.#break(`malformed acknowledgement of ${data.length} bytes on ${this.#ackSubject}`);
+    const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const kg = v.getUint16(0);
+    const seq = v.getUint32(2);
+    const ch = this.#channels[kg];
+    if (!ch || seq > ch.sent) return this.#break(`acknowledgement of batch ${seq} for key group ${kg}, which was never sent`);
+    if (seq <= ch.acked) return; // a repeated ack
+    ch.sentAt.splice(0, seq - ch.acked);
+    ch.acked = seq;
+    while (ch.pending.length > 0 && ch.sent - ch.acked < this.#o.channelWindow) this.#sendBatch(kg, ch);
+    if (!this.blocked && this.#waiters.length > 0) {
+      if (this.#blockedSince !== 0) {
+        this.blockedMs += performance.now() - this.#blockedSince;
+        this.#blockedSince = 0;
+      }
+      for (const w of this.#waiters.splice(0)) w();
+    }
+  }
+
+  #checkAckTimeouts(): void {
+    const now = Date.now();
+    for (let kg = 0; kg < this.#channels.length; kg++) {
+      const oldest = this.#channels[kg]!.sentAt[0];
+      if (oldest !== undefined && now - oldest > this.#o.ackTimeoutMs) {
+        return this.#break(`batch ${this.#channels[kg]!.acked + 1} to ${this.#o.toStage} key group ${kg} unacknowledged after ${this.#o.ackTimeoutMs} ms: the receiver stalled or the batch was lost`);
+      }
+    }
+  }
+
+  #break(message: string): void {
+    if (this.#broken) return;
+    this.#broken = new ChannelBrokenError(`channel ${this.#o.senderTask} → ${this.#o.toStage}: ${message}`);
+    clearInterval(this.#watchdog);
+    for (const w of this.#waiters.splice(0)) w();
+    this.#o.onBroken(this.#broken);
+  }
+}

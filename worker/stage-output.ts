@@ -1,0 +1,98 @@
+// What a stage does with the records its operators produce: shuffle them by key to the next
+// stage's key groups, or write them to the stage's sinks.
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { OperatorImpl, StagePlan } from '../sdk/index.ts';
+import { keyGroupForKey } from '../core/key-groups.ts';
+import { parseStageId, type JobId } from '../core/ids.ts';
+import { UserFunctionError, type ChannelBrokenError } from '../core/errors.ts';
+import { ChannelSender } from './channel-sender.ts';
+import { compileChain, type ChainWhere, type Emit } from './operator-chain.ts';
+import { openSinks, type Sink } from './sinks.ts';
+import type { DeadLetters } from './dead-letters.ts';
+import type { StageCounters } from './stage-counters.ts';
+import type { CompiledWorkerOptions } from './options.ts';
+
+export interface StageOutputOptions {
+  nc: NatsConnection;
+  jobId: JobId;
+  stage: StagePlan;
+  /** The stateless operators that follow the stage's own first operator (or all, for a source). */
+  chained: readonly OperatorImpl[];
+  senderTask: string;
+  maxParallelism: number;
+  counters: StageCounters;
+  deadLetters: DeadLetters;
+  where: ChainWhere;
+  worker: CompiledWorkerOptions;
+  onBroken(error: ChannelBrokenError): void;
+}
+
+export interface StageOutput {
+  /** Runs the chained operators, then shuffles or sinks. Throws UserFunctionError. */
+  emit: Emit;
+  /** Null when the stage ends in sinks. */
+  sender: ChannelSender | null;
+  sinks: Sink[];
+  /** Resolves when sink output so far is durable. */
+  flushSinks(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function createStageOutput(o: StageOutputOptions): StageOutput {
+  const { spec } = o.stage;
+  let terminal: Emit;
+  let sender: ChannelSender | null = null;
+  let chained = o.chained;
+  const sinks = openSinks(o.nc, spec.sinks);
+  if (spec.shuffleTo !== undefined) {
+    const keyBy = chained[chained.length - 1];
+    if (keyBy?.kind !== 'keyBy') throw new TypeError(`stage ${spec.id} shuffles to ${spec.shuffleTo} but does not end with keyBy`);
+    chained = chained.slice(0, -1);
+    const selector = keyBy.fn as (v: unknown) => unknown;
+    const s = new ChannelSender({
+      nc: o.nc,
+      jobId: o.jobId,
+      toStage: parseStageId(spec.shuffleTo),
+      senderTask: o.senderTask,
+      maxParallelism: o.maxParallelism,
+      maxBatchRecords: o.worker.maxBatchRecords,
+      batchLingerMs: o.worker.batchLingerMs,
+      channelWindow: o.worker.channelWindow,
+      ackTimeoutMs: o.worker.ackTimeoutMs,
+      onBroken: o.onBroken,
+    });
+    sender = s;
+    terminal = (value, timestamp) => {
+      let raw: unknown;
+      try {
+        raw = selector(value);
+      } catch (e) {
+        throw new UserFunctionError({ jobId: o.jobId, stageId: spec.id, operator: keyBy.name, keyGroup: o.where.keyGroup() }, e);
+      }
+      // A record without a key cannot be routed: it is a bad record, not a crash.
+      if ((typeof raw !== 'string' && typeof raw !== 'number') || raw === '' || (typeof raw === 'number' && !Number.isFinite(raw))) {
+        o.deadLetters.publish({ stageId: spec.id, operator: keyBy.name, reason: `missing key: ${keyBy.name} returned ${raw === '' ? 'an empty string' : String(raw)}`, record: value }, o.counters);
+        return;
+      }
+      const key = String(raw);
+      o.counters.recordsOut++;
+      s.send(keyGroupForKey(key, o.maxParallelism), { key, timestamp, value });
+    };
+  } else {
+    terminal = (value) => {
+      o.counters.recordsOut++;
+      for (const sink of sinks) sink.write(value);
+    };
+  }
+  return {
+    emit: compileChain(chained, terminal, o.where),
+    sender,
+    sinks,
+    flushSinks: async () => {
+      for (const sink of sinks) await sink.flush();
+    },
+    close: async () => {
+      await sender?.close();
+    },
+  };
+}

@@ -1,0 +1,527 @@
+// The state backend of one job on one worker: a write-back cache over RocksDB, aligned with
+// checkpoints (ARCHITECTURE.md, "State"). Writes go to an in-memory overlay; a barrier freezes it
+// into a delta; only a completed checkpoint writes its deltas to RocksDB, in one batch. RocksDB
+// therefore always holds exactly the last completed checkpoint, and a rollback is a matter of
+// dropping memory.
+
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { Packr } from 'msgpackr';
+import { EddyError, InvalidArgumentError } from '../core/errors.ts';
+
+export type StateView = 'latest' | 'committed';
+
+export interface StateBackendOptions {
+  /** Directory of this job's RocksDB. Created if missing. */
+  path: string;
+  /** Entries of committed values kept in the read cache (0 disables it). @default 100_000 */
+  readCacheEntries?: number;
+}
+
+export interface CompiledStateBackendOptions {
+  path: string;
+  readCacheEntries: number;
+}
+
+export const DEFAULT_READ_CACHE_ENTRIES = 100_000;
+
+export function compileStateBackendOptions(options: StateBackendOptions): CompiledStateBackendOptions {
+  if (typeof options.path !== 'string' || options.path === '') throw new InvalidArgumentError('state backend path must be a non-empty string');
+  const readCacheEntries = options.readCacheEntries ?? DEFAULT_READ_CACHE_ENTRIES;
+  if (!Number.isSafeInteger(readCacheEntries) || readCacheEntries < 0) {
+    throw new InvalidArgumentError(`readCacheEntries must be a non-negative integer, got ${String(readCacheEntries)}`);
+  }
+  return { path: options.path, readCacheEntries };
+}
+
+// rocksdb-native ships no types: the slice of its API used here, checked against its index.js
+// and lib/batch.js (3.18). Loaded with require so that no ambient declaration is needed.
+interface RocksReadBatch { get(key: Buffer): Promise<Buffer | null>; flush(): Promise<void> }
+interface RocksWriteBatch {
+  tryPut(key: Buffer, value: Buffer): void;
+  tryDelete(key: Buffer): void;
+  tryDeleteRange(start: Buffer, end: Buffer): void;
+  flush(): Promise<void>;
+}
+type RocksIterator = AsyncIterable<{ key: Buffer; value: Buffer | null }>;
+interface RocksDatabase {
+  ready(): Promise<void>;
+  read(options: { capacity: number; autoDestroy: boolean }): RocksReadBatch;
+  write(options: { capacity: number; autoDestroy: boolean }): RocksWriteBatch;
+  iterator(range: { gte: Buffer; lt: Buffer }, options: { capacity: number; values: boolean }): RocksIterator;
+  close(): Promise<void>;
+}
+const RocksDB = createRequire(import.meta.url)('rocksdb-native') as new (path: string) => RocksDatabase;
+
+/** An encoded value, or null for a tombstone that hides the committed value. */
+type Entry = Buffer | null;
+
+// One encoder for all values: values are plain data, maps decode as objects.
+const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+
+// pack() returns a view into msgpackr's module-wide output buffer, which any Packr in the process
+// may redirect (useBuffer) and then overwrite: an overlay keeps its own copy.
+function encodeValue(value: unknown): Buffer {
+  return Buffer.from(packr.pack(value));
+}
+
+function decode(entry: Entry): unknown | undefined {
+  return entry === null ? undefined : packr.unpack(entry);
+}
+
+// Iterator read-ahead: the default of 8 makes scans ~1.6x slower (STACK-NOTES.md).
+const SCAN_CAPACITY = 1024;
+// hasMap usually stops at the first key; a small read-ahead avoids fetching a whole page.
+const PROBE_CAPACITY = 16;
+
+// ---------------------------------------------------------------------------------------------
+// Key encoding: [u8 stageLength][stage][u16 keyGroup][u8 stateLength][state][u16 keyLength][key]
+// then [mapKey] for map state. Length prefixes keep every tuple distinct and make one stage's key
+// group a contiguous range; a map's entries share the prefix up to the key and sort by mapKey.
+
+// Reused for every encode: the hot path turns it into a latin1 string (the overlay key) without
+// allocating a Buffer per call. mapPrefixLength is a second return value of encodeInto.
+let scratch = Buffer.allocUnsafe(1024);
+let mapPrefixLength = 0;
+
+function encodeInto(stage: string, keyGroup: number, state: string | undefined, key: string | undefined, mapKey: string | undefined): number {
+  if (!Number.isInteger(keyGroup) || keyGroup < 0 || keyGroup > 0xffff) throw new InvalidArgumentError(`key group ${keyGroup} is not an integer in 0..65535`);
+  // UTF-8 needs at most 3 bytes per UTF-16 code unit.
+  const need = 6 + 3 * (stage.length + (state?.length ?? 0) + (key?.length ?? 0) + (mapKey?.length ?? 0));
+  if (scratch.length < need) scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
+  const stageBytes = scratch.write(stage, 1, 'utf8');
+  if (stageBytes > 0xff) throw new InvalidArgumentError(`stage name is ${stageBytes} bytes; at most 255`);
+  scratch[0] = stageBytes;
+  let p = scratch.writeUInt16BE(keyGroup, 1 + stageBytes);
+  if (state === undefined || key === undefined) return p;
+  const stateBytes = scratch.write(state, p + 1, 'utf8');
+  if (stateBytes > 0xff) throw new InvalidArgumentError(`state name is ${stateBytes} bytes; at most 255`);
+  scratch[p] = stateBytes;
+  p += 1 + stateBytes;
+  const keyBytes = scratch.write(key, p + 2, 'utf8');
+  if (keyBytes > 0xffff) throw new InvalidArgumentError(`state key is ${keyBytes} bytes; at most 65535`);
+  scratch.writeUInt16BE(keyBytes, p);
+  p += 2 + keyBytes;
+  mapPrefixLength = p;
+  if (mapKey !== undefined) p += scratch.write(mapKey, p, 'utf8');
+  return p;
+}
+
+/** The RocksDB key of a value (no mapKey) or of a map entry. */
+export function encodeStateKey(stage: string, keyGroup: number, state: string, key: string, mapKey?: string): Buffer {
+  const end = encodeInto(stage, keyGroup, state, key, mapKey);
+  return Buffer.from(scratch.subarray(0, end));
+}
+
+/** The prefix shared by every key of one stage's key group. */
+export function keyGroupPrefix(stage: string, keyGroup: number): Buffer {
+  const end = encodeInto(stage, keyGroup, undefined, undefined, undefined);
+  return Buffer.from(scratch.subarray(0, end));
+}
+
+// The length is computed before scratch is read: encodeInto may replace scratch by a larger one.
+function encodedString(stage: string, keyGroup: number, state: string, key: string, mapKey: string | undefined): string {
+  const end = encodeInto(stage, keyGroup, state, key, mapKey);
+  return scratch.toString('latin1', 0, end);
+}
+
+/** The smallest key greater than every key starting with prefix. */
+function prefixUpperBound(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i] !== 0xff) {
+      end[i] = end[i]! + 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  // Unreachable for our prefixes: the first byte is a length and the second starts a UTF-8 string.
+  throw new EddyError('INTERNAL', 'state key prefix has no upper bound');
+}
+
+class Overlay {
+  /** latin1 of the encoded key → entry: a one-byte string key is cheap to hash and to keep. */
+  readonly entries = new Map<string, Entry>();
+  /** Map prefix → full keys of that map in this overlay, so map reads never scan the overlay. */
+  readonly mapIndex = new Map<string, Set<string>>();
+  bytes = 0;
+
+  set(key: string, value: Entry, mapPrefix: string | undefined): void {
+    const old = this.entries.get(key);
+    if (old !== undefined) this.bytes -= key.length + (old === null ? 0 : old.length);
+    this.entries.set(key, value);
+    this.bytes += key.length + (value === null ? 0 : value.length);
+    if (mapPrefix === undefined) return;
+    const keys = this.mapIndex.get(mapPrefix);
+    if (keys === undefined) this.mapIndex.set(mapPrefix, new Set([key]));
+    else keys.add(key);
+  }
+
+  dropPrefix(prefix: string): void {
+    for (const [key, value] of this.entries) {
+      if (!key.startsWith(prefix)) continue;
+      this.entries.delete(key);
+      this.bytes -= key.length + (value === null ? 0 : value.length);
+    }
+    for (const mapPrefix of this.mapIndex.keys()) if (mapPrefix.startsWith(prefix)) this.mapIndex.delete(mapPrefix);
+  }
+}
+
+type Delta = { checkpointId: number; overlay: Overlay };
+type PendingRead = { key: string; resolve: (value: Entry) => void; reject: (error: unknown) => void };
+
+export class StateBackend {
+  readonly #db: RocksDatabase;
+  readonly #options: CompiledStateBackendOptions;
+  #closed = false;
+  #active = new Overlay();
+  /** Frozen deltas, ascending by checkpoint id. */
+  #frozen: Delta[] = [];
+  #lastFrozenId = -1;
+  #committedId = -1;
+  #rollbacks = 0;
+  /** LRU (Map insertion order) of committed values; null caches "absent". */
+  readonly #cache = new Map<string, Entry>();
+  /**
+   * Bumped whenever RocksDB or the cache changes under in-flight reads: a read that started in an
+   * older epoch may have seen the old value and must not fill the cache with it.
+   */
+  #cacheEpoch = 0;
+  // Reads issued in the same tick share one read batch (one crossing into the native side).
+  #pendingReads: PendingRead[] = [];
+  readonly #pendingByKey = new Map<string, Promise<Entry>>();
+  // Commits and range deletes are applied one at a time, in call order.
+  #writeTail: Promise<void> = Promise.resolve();
+
+  private constructor(db: RocksDatabase, options: CompiledStateBackendOptions) {
+    this.#db = db;
+    this.#options = options;
+  }
+
+  static async open(options: StateBackendOptions): Promise<StateBackend> {
+    const compiled = compileStateBackendOptions(options);
+    await mkdir(compiled.path, { recursive: true });
+    const db = new RocksDB(compiled.path);
+    await db.ready();
+    return new StateBackend(db, compiled);
+  }
+
+  // --- value state
+
+  async getValue(stage: string, keyGroup: number, state: string, key: string, view: StateView = 'latest'): Promise<unknown | undefined> {
+    this.#assertOpen();
+    return decode(await this.#read(encodedString(stage, keyGroup, state, key, undefined), view));
+  }
+
+  putValue(stage: string, keyGroup: number, state: string, key: string, value: unknown): void {
+    this.#assertOpen();
+    this.#active.set(encodedString(stage, keyGroup, state, key, undefined), encodeValue(value), undefined);
+  }
+
+  deleteValue(stage: string, keyGroup: number, state: string, key: string): void {
+    this.#assertOpen();
+    this.#active.set(encodedString(stage, keyGroup, state, key, undefined), null, undefined);
+  }
+
+  // --- map state
+
+  async getMapEntry(stage: string, keyGroup: number, state: string, key: string, mapKey: string, view: StateView = 'latest'): Promise<unknown | undefined> {
+    this.#assertOpen();
+    return decode(await this.#read(encodedString(stage, keyGroup, state, key, mapKey), view));
+  }
+
+  putMapEntry(stage: string, keyGroup: number, state: string, key: string, mapKey: string, value: unknown): void {
+    this.#assertOpen();
+    const full = encodedString(stage, keyGroup, state, key, mapKey);
+    this.#active.set(full, encodeValue(value), full.slice(0, mapPrefixLength));
+  }
+
+  deleteMapEntry(stage: string, keyGroup: number, state: string, key: string, mapKey: string): void {
+    this.#assertOpen();
+    const full = encodedString(stage, keyGroup, state, key, mapKey);
+    this.#active.set(full, null, full.slice(0, mapPrefixLength));
+  }
+
+  /** All live entries of one key's map, ordered by the UTF-8 bytes of mapKey; overlays merged over RocksDB, tombstones hidden. */
+  async mapEntries(stage: string, keyGroup: number, state: string, key: string, view: StateView = 'latest'): Promise<Array<[string, unknown]>> {
+    this.#assertOpen();
+    const prefix = encodeStateKey(stage, keyGroup, state, key);
+    const merged = view === 'latest' ? this.#mergedMapOverlay(prefix.toString('latin1')) : undefined;
+    // latin1 strings compare code unit by code unit, which is byte order: the order of RocksDB.
+    const overlayKeys = merged === undefined ? [] : [...merged.keys()].sort();
+    const out: Array<[string, unknown]> = [];
+    const emitOverlay = (full: string): void => {
+      const value = merged!.get(full);
+      if (value) out.push([Buffer.from(full, 'latin1').toString('utf8', prefix.length), packr.unpack(value)]);
+    };
+    let next = 0;
+    for await (const { key: stored, value } of this.#scan(prefix, SCAN_CAPACITY, true)) {
+      if (next < overlayKeys.length) {
+        const full = stored.toString('latin1');
+        while (next < overlayKeys.length && overlayKeys[next]! < full) emitOverlay(overlayKeys[next++]!);
+        if (overlayKeys[next] === full) {
+          emitOverlay(overlayKeys[next++]!);
+          continue;
+        }
+      }
+      if (value !== null) out.push([stored.toString('utf8', prefix.length), packr.unpack(value)]);
+    }
+    while (next < overlayKeys.length) emitOverlay(overlayKeys[next++]!);
+    return out;
+  }
+
+  /** Removes every entry of one key's map (tombstones for committed ones). */
+  async clearMap(stage: string, keyGroup: number, state: string, key: string): Promise<void> {
+    this.#assertOpen();
+    const prefix = encodeStateKey(stage, keyGroup, state, key);
+    const prefixString = prefix.toString('latin1');
+    // Overlay entries are cleared at call time, so that a put issued after this call survives.
+    const merged = this.#mergedMapOverlay(prefixString);
+    if (merged !== undefined) for (const full of merged.keys()) this.#active.set(full, null, prefixString);
+    const rollbacks = this.#rollbacks;
+    const committed: string[] = [];
+    for await (const { key: stored } of this.#scan(prefix, SCAN_CAPACITY, false)) {
+      committed.push(stored.toString('latin1'));
+    }
+    // A rollback during the scan discarded this clear with everything else since the checkpoint.
+    if (rollbacks !== this.#rollbacks || this.#closed) return;
+    for (const full of committed) if (!this.#active.entries.has(full)) this.#active.set(full, null, prefixString);
+  }
+
+  /** True when the map has at least one live entry. */
+  async hasMap(stage: string, keyGroup: number, state: string, key: string, view: StateView = 'latest'): Promise<boolean> {
+    this.#assertOpen();
+    const prefix = encodeStateKey(stage, keyGroup, state, key);
+    const merged = view === 'latest' ? this.#mergedMapOverlay(prefix.toString('latin1')) : undefined;
+    if (merged !== undefined) for (const value of merged.values()) if (value !== null) return true;
+    for await (const { key: stored } of this.#scan(prefix, PROBE_CAPACITY, false)) {
+      // Every overlay entry left is a tombstone: a committed key counts only if none hides it.
+      if (merged === undefined || !merged.has(stored.toString('latin1'))) return true;
+    }
+    return false;
+  }
+
+  // --- checkpoint alignment
+
+  /** Turns the active overlay into delta checkpointId; processing continues on a new overlay. */
+  freeze(checkpointId: number): void {
+    this.#assertOpen();
+    assertCheckpointId(checkpointId);
+    if (checkpointId <= this.#lastFrozenId) {
+      throw new EddyError('FAILED_PRECONDITION', `cannot freeze checkpoint ${checkpointId}: checkpoint ${this.#lastFrozenId} is already frozen or committed`);
+    }
+    this.#lastFrozenId = checkpointId;
+    if (this.#active.entries.size === 0) return;
+    this.#frozen.push({ checkpointId, overlay: this.#active });
+    this.#active = new Overlay();
+  }
+
+  /** Writes every delta up to checkpointId to RocksDB in one batch, then drops them from memory. */
+  commit(checkpointId: number): Promise<void> {
+    this.#assertOpen();
+    assertCheckpointId(checkpointId);
+    return this.#enqueueWrite(() => this.#writeDeltas(checkpointId));
+  }
+
+  /** Back to the last committed state: drops the active overlay, every delta and the read cache. */
+  rollback(): void {
+    this.#assertOpen();
+    this.#active = new Overlay();
+    this.#frozen = [];
+    this.#cache.clear();
+    this.#cacheEpoch++;
+    this.#rollbacks++;
+    // The checkpoints after the committed one are gone; the coordinator may issue their ids again.
+    this.#lastFrozenId = this.#committedId;
+  }
+
+  /** Approximate bytes held by the active overlay (keys + encoded values). */
+  activeOverlayBytes(): number {
+    return this.#active.bytes;
+  }
+
+  /** Number of keys in the active overlay. */
+  activeOverlaySize(): number {
+    return this.#active.entries.size;
+  }
+
+  // --- key-group ranges
+
+  /** Deletes everything of one stage's key group, committed and in overlays. */
+  async dropKeyGroup(stage: string, keyGroup: number): Promise<void> {
+    this.#assertOpen();
+    const prefix = keyGroupPrefix(stage, keyGroup);
+    const prefixString = prefix.toString('latin1');
+    this.#active.dropPrefix(prefixString);
+    for (const delta of this.#frozen) delta.overlay.dropPrefix(prefixString);
+    await this.#enqueueWrite(async () => {
+      const batch = this.#db.write({ capacity: 1, autoDestroy: true });
+      batch.tryDeleteRange(prefix, prefixUpperBound(prefix));
+      await batch.flush();
+      this.#cacheEpoch++;
+      for (const cached of this.#cache.keys()) if (cached.startsWith(prefixString)) this.#cache.delete(cached);
+    });
+  }
+
+  /** Approximate committed size on disk in bytes: the sum of the file sizes under path. */
+  async diskBytes(): Promise<number> {
+    this.#assertOpen();
+    return directoryBytes(this.#options.path);
+  }
+
+  /** Waits for pending commits, then closes RocksDB. Uncommitted overlays are lost, by design. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#writeTail;
+    // RocksDB's close waits for the read batches and iterators still open.
+    await this.#db.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // --- internals
+
+  #assertOpen(): void {
+    if (this.#closed) throw new EddyError('FAILED_PRECONDITION', `state backend ${this.#options.path} is closed`);
+  }
+
+  #read(key: string, view: StateView): Entry | Promise<Entry> {
+    if (view === 'latest') {
+      const active = this.#active.entries.get(key);
+      if (active !== undefined) return active;
+      for (let i = this.#frozen.length - 1; i >= 0; i--) {
+        const frozen = this.#frozen[i]!.overlay.entries.get(key);
+        if (frozen !== undefined) return frozen;
+      }
+    }
+    const cached = this.#cache.get(key);
+    if (cached !== undefined) {
+      this.#cache.delete(key);
+      this.#cache.set(key, cached);
+      return cached;
+    }
+    const pending = this.#pendingByKey.get(key);
+    if (pending !== undefined) return pending;
+    const read = new Promise<Entry>((resolve, reject) => this.#pendingReads.push({ key, resolve, reject }));
+    this.#pendingByKey.set(key, read);
+    if (this.#pendingReads.length === 1) queueMicrotask(() => this.#flushReads());
+    return read;
+  }
+
+  #flushReads(): void {
+    const reads = this.#pendingReads;
+    this.#pendingReads = [];
+    this.#pendingByKey.clear();
+    const epoch = this.#cacheEpoch;
+    let values: Promise<[Array<Buffer | null>, void]>;
+    try {
+      const batch = this.#db.read({ capacity: reads.length, autoDestroy: true });
+      const gets = reads.map((read) => batch.get(Buffer.from(read.key, 'latin1')));
+      values = Promise.all([Promise.all(gets), batch.flush()]);
+    } catch (error) {
+      values = Promise.reject(error);
+    }
+    values.then(
+      ([found]) => {
+        const fill = epoch === this.#cacheEpoch;
+        for (let i = 0; i < reads.length; i++) {
+          const read = reads[i]!;
+          const value = found[i] ?? null;
+          if (fill) this.#cacheSet(read.key, value);
+          read.resolve(value);
+        }
+      },
+      (error: unknown) => {
+        const failure = new EddyError('INTERNAL', `RocksDB read of ${reads.length} state keys failed`, { cause: error });
+        for (const read of reads) read.reject(failure);
+      },
+    );
+  }
+
+  #scan(prefix: Buffer, capacity: number, values: boolean): RocksIterator {
+    return this.#db.iterator({ gte: prefix, lt: prefixUpperBound(prefix) }, { capacity, values });
+  }
+
+  #cacheSet(key: string, value: Entry): void {
+    const capacity = this.#options.readCacheEntries;
+    if (capacity === 0) return;
+    if (this.#cache.has(key)) this.#cache.delete(key);
+    else if (this.#cache.size >= capacity) {
+      const eldest = this.#cache.keys().next();
+      if (eldest.done !== true) this.#cache.delete(eldest.value);
+    }
+    this.#cache.set(key, value);
+  }
+
+  /** The newest overlay entry of every key of one map, or undefined when no overlay has any. */
+  #mergedMapOverlay(prefix: string): Map<string, Entry> | undefined {
+    let merged: Map<string, Entry> | undefined;
+    const add = (overlay: Overlay): void => {
+      const keys = overlay.mapIndex.get(prefix);
+      if (keys === undefined) return;
+      merged ??= new Map();
+      for (const full of keys) {
+        const value = overlay.entries.get(full);
+        if (value !== undefined) merged.set(full, value);
+      }
+    };
+    for (const delta of this.#frozen) add(delta.overlay);
+    add(this.#active);
+    return merged;
+  }
+
+  #enqueueWrite(operation: () => Promise<void>): Promise<void> {
+    const run = this.#writeTail.then(operation);
+    this.#writeTail = run.catch(() => undefined);
+    return run;
+  }
+
+  async #writeDeltas(checkpointId: number): Promise<void> {
+    let count = 0;
+    while (count < this.#frozen.length && this.#frozen[count]!.checkpointId <= checkpointId) count++;
+    const deltas = this.#frozen.slice(0, count);
+    if (deltas.length > 0) {
+      let operations = 0;
+      for (const delta of deltas) operations += delta.overlay.entries.size;
+      // dropKeyGroup may have emptied every delta; rocksdb-native cannot grow a batch of capacity 0.
+      const batch = this.#db.write({ capacity: Math.max(operations, 1), autoDestroy: true });
+      // Oldest delta first: within one batch the later operation on a key wins.
+      for (const delta of deltas) {
+        for (const [key, value] of delta.overlay.entries) {
+          if (value === null) batch.tryDelete(Buffer.from(key, 'latin1'));
+          else batch.tryPut(Buffer.from(key, 'latin1'), value);
+        }
+      }
+      // Deltas stay readable in memory until RocksDB has them, so the latest view never goes back.
+      await batch.flush();
+      this.#cacheEpoch++;
+      for (const delta of deltas) {
+        for (const [key, value] of delta.overlay.entries) if (this.#cache.has(key)) this.#cache.set(key, value);
+      }
+      // By identity: a rollback during the write may have replaced the list.
+      this.#frozen = this.#frozen.filter((delta) => !deltas.includes(delta));
+    }
+    if (checkpointId > this.#committedId) this.#committedId = checkpointId;
+    if (this.#lastFrozenId < this.#committedId) this.#lastFrozenId = this.#committedId;
+  }
+}
+
+function assertCheckpointId(checkpointId: number): void {
+  if (!Number.isSafeInteger(checkpointId) || checkpointId < 0) throw new InvalidArgumentError(`checkpoint id ${checkpointId} is not a non-negative integer`);
+}
+
+async function directoryBytes(path: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(path, { recursive: true })) {
+    const info = await stat(join(path, name)).catch((error: NodeJS.ErrnoException) => {
+      // Compaction deletes files while we walk.
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    });
+    if (info?.isFile() === true) total += info.size;
+  }
+  return total;
+}

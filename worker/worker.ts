@@ -1,0 +1,150 @@
+// The worker process: registers with the coordinator, heartbeats with its counters, and runs
+// the jobs it is told to deploy, start and cancel over NATS request-reply.
+import os from 'node:os';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { connectNats } from '../core/nats.ts';
+import { codecs, type TaskFailure } from '../core/control.ts';
+import { subjects } from '../core/subjects.ts';
+import { openObjectStore, type ObjectStore } from '../core/object-store.ts';
+import { ensureError } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
+import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.ts';
+import { JobRuntime } from './job-runtime.ts';
+
+export type WorkerState = 'STARTING' | 'RUNNING' | 'STOPPING' | 'STOPPED';
+
+export class Worker {
+  readonly #o: CompiledWorkerOptions;
+  readonly #nc: NatsConnection;
+  readonly #store: ObjectStore;
+  readonly #logger: Logger;
+  readonly #jobs = new Map<string, JobRuntime>();
+  readonly #subs: Subscription[] = [];
+  #heartbeat: NodeJS.Timeout | undefined;
+  #heartbeatIntervalMs = 500;
+  #state: WorkerState = 'STARTING';
+
+  private constructor(o: CompiledWorkerOptions, nc: NatsConnection) {
+    this.#o = o;
+    this.#nc = nc;
+    this.#store = openObjectStore(o.storeUrl);
+    this.#logger = o.logger.child({ workerId: o.workerId });
+  }
+
+  static async start(options: WorkerOptions): Promise<Worker> {
+    const o = compileWorkerOptions(options);
+    const nc = await connectNats({ servers: o.natsServers, name: `eddy-worker-${o.workerId}` });
+    const w = new Worker(o, nc);
+    await w.#run();
+    return w;
+  }
+
+  get state(): WorkerState {
+    return this.#state;
+  }
+
+  async #run(): Promise<void> {
+    const id = this.#o.workerId;
+    this.#subs.push(
+      this.#nc.subscribe(subjects.deploy(id), { callback: (_e, m) => void this.#reply(m, () => this.#deploy(m)) }),
+      this.#nc.subscribe(subjects.start(id), { callback: (_e, m) => void this.#reply(m, () => this.#start(m)) }),
+      this.#nc.subscribe(subjects.cancel(id), { callback: (_e, m) => void this.#reply(m, () => this.#cancel(m)) }),
+    );
+    await this.#nc.flush();
+    await this.#register();
+    this.#heartbeat = setInterval(() => this.#sendHeartbeat(), this.#heartbeatIntervalMs);
+    this.#transition('RUNNING');
+    this.#logger.info({ pid: process.pid }, 'worker ready');
+  }
+
+  /** Registers, retrying until a coordinator answers (it may start after the workers). */
+  async #register(): Promise<void> {
+    const req = codecs.register.encode({ workerId: this.#o.workerId, pid: process.pid, host: os.hostname() });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const reply = codecs.registerReply.decode((await this.#nc.request(subjects.register, req, { timeout: 1000 })).data);
+        this.#heartbeatIntervalMs = reply.heartbeatIntervalMs || 500;
+        return;
+      } catch (e) {
+        if (attempt === 1 || attempt % 10 === 0) this.#logger.warn({ attempt, err: ensureError(e).message }, 'coordinator not answering registration; retrying');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  #sendHeartbeat(): void {
+    const hb = codecs.heartbeat.encode({
+      workerId: this.#o.workerId,
+      sentAtUnixMs: Date.now(),
+      jobs: [...this.#jobs.values()].map((j) => j.counters()),
+      runningJobs: [...this.#jobs.values()].filter((j) => j.state === 'RUNNING' || j.state === 'DEPLOYED').map((j) => j.jobId),
+    });
+    this.#nc.publish(subjects.heartbeat, hb);
+  }
+
+  async #reply(m: Msg, handler: () => Promise<void>): Promise<void> {
+    try {
+      await handler();
+      m.respond(codecs.ack.encode({ ok: true, error: '' }));
+    } catch (e) {
+      const err = ensureError(e);
+      this.#logger.error({ err }, 'control request failed');
+      m.respond(codecs.ack.encode({ ok: false, error: err.message }));
+    }
+  }
+
+  async #deploy(m: Msg): Promise<void> {
+    const d = codecs.deploy.decode(m.data);
+    const existing = this.#jobs.get(d.jobId);
+    if (existing) {
+      await existing.stop();
+      this.#jobs.delete(d.jobId);
+    }
+    const runtime = await JobRuntime.deploy(
+      { nc: this.#nc, store: this.#store, options: this.#o, logger: this.#logger, reportFailure: (f) => this.#reportFailure(f) },
+      d,
+    );
+    this.#jobs.set(d.jobId, runtime);
+    this.#logger.info({ jobId: d.jobId, epoch: d.epoch, keyGroups: d.keyGroups, splits: d.sourceSplits }, 'job deployed');
+  }
+
+  async #start(m: Msg): Promise<void> {
+    const { jobId } = codecs.start.decode(m.data);
+    const job = this.#jobs.get(jobId);
+    if (!job) throw new Error(`job ${jobId} is not deployed on worker ${this.#o.workerId}`);
+    await job.start();
+  }
+
+  async #cancel(m: Msg): Promise<void> {
+    const { jobId } = codecs.cancel.decode(m.data);
+    const job = this.#jobs.get(jobId);
+    if (!job) return;
+    this.#jobs.delete(jobId);
+    await job.stop();
+    this.#logger.info({ jobId }, 'job cancelled');
+  }
+
+  #reportFailure(f: TaskFailure): void {
+    this.#nc.publish(subjects.failure, codecs.failure.encode(f));
+  }
+
+  #transition(to: WorkerState): void {
+    this.#logger.info({ from: this.#state, to }, 'worker state');
+    this.#state = to;
+  }
+
+  async close(): Promise<void> {
+    if (this.#state === 'STOPPING' || this.#state === 'STOPPED') return;
+    this.#transition('STOPPING');
+    clearInterval(this.#heartbeat);
+    for (const s of this.#subs) s.unsubscribe();
+    for (const job of this.#jobs.values()) await job.stop().catch((e) => this.#logger.error({ err: ensureError(e) }, 'job stop failed'));
+    this.#jobs.clear();
+    await this.#nc.drain().catch(() => undefined);
+    this.#transition('STOPPED');
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
