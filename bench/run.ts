@@ -33,7 +33,9 @@ async function rawNatsMsgsPerSecond(url: string, size: number, count: number): P
   const sub = await connect({ servers: url });
   const payload = new Uint8Array(size);
   let received = 0;
-  const done = new Promise<void>((resolve) => sub.subscribe('bench.raw', { callback: () => ++received === count && resolve() }));
+  const done = new Promise<void>((resolve) => sub.subscribe('bench.raw', { callback: () => {
+    if (++received === count) resolve();
+  } }));
   await sub.flush();
   const t0 = performance.now();
   for (let i = 0; i < count; i++) {

@@ -1,6 +1,7 @@
 // How the long-running roles (coordinator, worker) live inside the eddy process: started once,
 // closed on SIGTERM/SIGINT, then exit 0. A second signal while closing exits at once.
 import { ensureError } from '../core/errors.ts';
+import { CliError } from './errors.ts';
 import type { Logger } from '../core/logger.ts';
 
 /** What startCoordinator / startWorker resolve to. */
@@ -16,7 +17,14 @@ export const SUPERVISOR_PID_ENV = 'EDDY_SUPERVISOR_PID';
 const SUPERVISOR_CHECK_INTERVAL_MS = 1_000;
 
 export async function runRole(role: string, logger: Logger, start: () => Promise<Closeable>): Promise<void> {
-  const component = await start();
+  let component: Closeable;
+  try {
+    component = await start();
+  } catch (e) {
+    const err = ensureError(e);
+    logger.error({ err }, `${role} failed to start`);
+    throw new CliError(`${role} failed to start: ${err.message}`, { cause: e });
+  }
   let closing = false;
   const shutdown = (reason: string): void => {
     if (closing) {

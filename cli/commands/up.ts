@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { parseHostPort, parsePort, parsePositiveInt } from '../arguments.ts';
 import { CliError } from '../errors.ts';
 import { listenForInterrupt } from '../interrupt.ts';
-import { startLocalCluster, type LocalCluster } from '../local-cluster.ts';
+import { findNatsServer, startLocalCluster, type LocalCluster } from '../local-cluster.ts';
 import { table } from '../format.ts';
 
 export interface UpCommandOptions {
@@ -48,6 +48,7 @@ export function registerUp(program: Command): void {
     .option('--data <dir>', 'where JetStream, the object store, worker state and logs go', './data')
     .option('--log-level <level>', 'log level of the coordinator and workers', 'info')
     .action(async (options: UpCommandOptions) => {
+      findNatsServer();
       using interrupt = listenForInterrupt();
       console.log(`starting nats-server, a coordinator and ${options.workers} worker${options.workers === 1 ? '' : 's'}…`);
       const cluster = await startLocalCluster({
