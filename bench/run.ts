@@ -141,7 +141,8 @@ async function getLatency(): Promise<{ p50: number; p99: number; achieved: numbe
 
 async function main(): Promise<void> {
   console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${RUNS} runs, ${EVENTS} events each`);
-  for (const workers of [1, 2]) {
+  const only = process.env.BENCH_ONLY;
+  for (const workers of only === 'get' ? [] : [1, 2]) {
     const runs: ThroughputRun[] = [];
     for (let r = 0; r < RUNS; r++) {
       const run = await throughput(workers);

@@ -6,7 +6,7 @@ import { connectNats, ensureSourceStream, parseSourceDescription, type NatsConne
 import { partitionForKey } from '../core/key-groups.ts';
 import { subjects } from '../core/subjects.ts';
 import { CliError } from './errors.ts';
-import { BulkPublisher } from './jetstream-bulk-publisher.ts';
+import { BulkPublisher } from '../core/jetstream-publisher.ts';
 
 /**
  * Publishes awaiting acknowledgement at most: a bounded window keeps the pipe full without

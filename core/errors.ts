@@ -74,3 +74,15 @@ export function ensureError(value: unknown): Error {
   if (value instanceof Error) return value;
   return new Error(typeof value === 'string' ? value : JSON.stringify(value));
 }
+
+/**
+ * A checkpoint object (delta, snapshot or _metadata) failed a check: magic, version, checksum,
+ * bounds or stage. The restore must fail loudly; the message names the object.
+ */
+export class CheckpointCorruptError extends EddyError {
+  readonly objectKey: string;
+  constructor(objectKey: string, detail: string, options?: { cause?: unknown }) {
+    super('DATA_LOSS', `checkpoint object ${objectKey} is corrupt: ${detail}`, options);
+    this.objectKey = objectKey;
+  }
+}

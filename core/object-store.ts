@@ -4,6 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { InvalidArgumentError, NotFoundError } from './errors.ts';
+import { S3ObjectStore, checkRange, parseS3Url, rangeError, type S3ConnectionOptions } from './s3-object-store.ts';
 
 export interface ObjectStore {
   /** The store's URL, e.g. file:///var/eddy or s3://bucket/prefix. */
@@ -12,16 +13,33 @@ export interface ObjectStore {
   put(key: string, bytes: Uint8Array): Promise<void>;
   /** Throws NotFoundError naming the key when it does not exist. */
   get(key: string): Promise<Uint8Array>;
+  /**
+   * Bytes [start, endExclusive) of an object: restoring one key group from a checkpoint delta
+   * reads just its section. Throws NotFoundError naming the key when it does not exist, and
+   * InvalidArgumentError unless 0 <= start <= endExclusive <= size (a range past the end means
+   * a corrupt index: fail loudly rather than return fewer bytes).
+   */
+  getRange(key: string, start: number, endExclusive: number): Promise<Uint8Array>;
+  /** The object's size in bytes; NotFoundError naming the key when it does not exist. */
+  size(key: string): Promise<number>;
   exists(key: string): Promise<boolean>;
+  /** Idempotent: deleting a missing object succeeds. */
   delete(key: string): Promise<void>;
   /** Keys under a prefix, sorted. */
   list(prefix: string): Promise<string[]>;
 }
 
-/** Opens a store from a URL: file:///abs/path, or a plain path (taken as a directory). */
-export function openObjectStore(url: string): ObjectStore {
+/** How to reach the store's service; file:// stores ignore it. */
+export type OpenObjectStoreOptions = S3ConnectionOptions;
+
+/**
+ * Opens a store from a URL: s3://bucket or s3://bucket/prefix (endpoint, region and credentials
+ * come from `options`), file:///abs/path, or a plain path (taken as a directory).
+ */
+export function openObjectStore(url: string, options: OpenObjectStoreOptions = {}): ObjectStore {
+  if (url.startsWith('s3://')) return new S3ObjectStore({ ...options, ...parseS3Url(url) });
   if (url.startsWith('file://')) return new FileObjectStore(fileURLToPath(url));
-  if (/^[a-z0-9+.-]+:\/\//i.test(url)) throw new InvalidArgumentError(`object store URL ${url}: only file:// is supported in this build`);
+  if (/^[a-z0-9+.-]+:\/\//i.test(url)) throw new InvalidArgumentError(`object store URL ${url}: expected s3://bucket/prefix, file:///path or a directory`);
   return new FileObjectStore(path.resolve(url));
 }
 
@@ -53,9 +71,46 @@ export class FileObjectStore implements ObjectStore {
     try {
       return await fs.readFile(this.#path(key));
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`object ${key} not found in ${this.url}`, { cause: e });
-      throw e;
+      throw this.#notFound(key, e);
     }
+  }
+
+  async getRange(key: string, start: number, endExclusive: number): Promise<Uint8Array> {
+    const p = this.#path(key);
+    checkRange(key, start, endExclusive);
+    let file: fs.FileHandle;
+    try {
+      file = await fs.open(p, 'r');
+    } catch (e) {
+      throw this.#notFound(key, e);
+    }
+    try {
+      const { size } = await file.stat();
+      if (endExclusive > size) throw rangeError(key, this.url, start, endExclusive, size);
+      const bytes = new Uint8Array(endExclusive - start);
+      // read() may return fewer bytes than asked for; loop until the range is full.
+      for (let filled = 0; filled < bytes.byteLength; ) {
+        const { bytesRead } = await file.read(bytes, filled, bytes.byteLength - filled, start + filled);
+        if (bytesRead === 0) throw rangeError(key, this.url, start, endExclusive, start + filled);
+        filled += bytesRead;
+      }
+      return bytes;
+    } finally {
+      await file.close();
+    }
+  }
+
+  async size(key: string): Promise<number> {
+    try {
+      return (await fs.stat(this.#path(key))).size;
+    } catch (e) {
+      throw this.#notFound(key, e);
+    }
+  }
+
+  /** NotFoundError naming the key for ENOENT; anything else as it is. */
+  #notFound(key: string, e: unknown): unknown {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? new NotFoundError(`object ${key} not found in ${this.url}`, { cause: e }) : e;
   }
 
   async exists(key: string): Promise<boolean> {

@@ -3,7 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { encodeStateKey, keyGroupPrefix, StateBackend } from '../worker/state-backend.ts';
+import { unpack } from 'msgpackr';
+import { decodeCheckpointObject, encodeCheckpointObject, type KeyGroupEntries } from '../core/checkpoint-format.ts';
+import { decodeKeyGroupPrefix, encodeStateKey, keyGroupPrefix, StateBackend } from '../worker/state-backend.ts';
 import type { StateBackendOptions } from '../worker/state-backend.ts';
 
 // Each test gets a real RocksDB in a fresh directory, removed afterwards.
@@ -427,4 +429,162 @@ test('state backend - 100,000 keys committed in one batch read back exactly', ()
     const entries = await b.mapEntries(S, 9, 'm', 'big', 'committed');
     assert.equal(entries.length, 1000);
     assert.deepEqual(entries.map(([, v]) => v), Array.from({ length: 1000 }, (_, i) => i));
+  }));
+
+// --- checkpoint upload and restore
+
+/** A delta or export as sorted [hex key, decoded value or null] pairs, to compare regardless of order. */
+function readable(group: KeyGroupEntries): Array<[string, unknown]> {
+  return group.entries
+    .map(([key, value]): [string, unknown] => [Buffer.from(key).toString('hex'), value === null ? null : unpack(value)])
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+const hexKey = (stage: string, keyGroup: number, state: string, key: string, mapKey?: string): string =>
+  encodeStateKey(stage, keyGroup, state, key, mapKey).toString('hex');
+
+test('state backend - frozenDelta returns exactly the frozen changes, tombstones included, per stage and key group', () =>
+  withBackend(async (b) => {
+    b.putValue('s', 3, 'v', 'gone', 1);
+    b.freeze(1);
+    await b.commit(1);
+    b.putValue('s', 7, 'v', 'a', 'first');
+    b.putValue('s', 3, 'v', 'b', 2);
+    b.deleteValue('s', 3, 'v', 'gone');
+    b.putMapEntry('t', 300, 'm', 'k', 'x', [1]);
+    b.deleteMapEntry('t', 300, 'm', 'k', 'y');
+    b.putValue('s', 7, 'v', 'a', 'second');
+    b.putValue('é', 0, 'v', 'k', true);
+    b.freeze(2);
+    b.putValue('s', 7, 'v', 'later', 'not in delta 2');
+    b.freeze(3);
+    const delta = b.frozenDelta(2);
+    assert.deepEqual(delta.map((d) => [d.stage, d.groups.map((g) => g.keyGroup)]), [['s', [3, 7]], ['t', [300]], ['é', [0]]]);
+    const [s, t, e] = delta;
+    assert.deepEqual(readable(s!.groups[0]!), [[hexKey('s', 3, 'v', 'b'), 2], [hexKey('s', 3, 'v', 'gone'), null]].sort());
+    assert.deepEqual(readable(s!.groups[1]!), [[hexKey('s', 7, 'v', 'a'), 'second']], 'an overwritten key appears once, with its last value');
+    assert.deepEqual(readable(t!.groups[0]!), [[hexKey('t', 300, 'm', 'k', 'x'), [1]], [hexKey('t', 300, 'm', 'k', 'y'), null]]);
+    assert.deepEqual(readable(e!.groups[0]!), [[hexKey('é', 0, 'v', 'k'), true]]);
+    assert.deepEqual(b.frozenDelta(3).map((d) => d.groups.map(readable)), [[[[hexKey('s', 7, 'v', 'later'), 'not in delta 2']]]]);
+    for (const { stage, groups } of delta) {
+      for (const group of groups) for (const [key] of group.entries) assert.deepEqual(decodeKeyGroupPrefix(key), { stage, keyGroup: group.keyGroup, prefixLength: keyGroupPrefix(stage, group.keyGroup).length });
+      // What the uploader does with it: one object per stage, decoded back unchanged.
+      const decoded = decodeCheckpointObject(encodeCheckpointObject(stage, groups), `jobs/j/state/${stage}/w-1-2.delta`);
+      assert.deepEqual(decoded.groups.map(readable), groups.map(readable));
+    }
+    b.freeze(4);
+    assert.deepEqual(b.frozenDelta(4), [], 'freezing an empty overlay made no delta');
+    assert.throws(() => b.frozenDelta(5), { code: 'FAILED_PRECONDITION' }, 'not frozen yet');
+    await b.commit(3);
+    assert.throws(() => b.frozenDelta(2), { code: 'FAILED_PRECONDITION' }, 'committed and dropped');
+    b.putValue('s', 1, 'v', 'k', 1);
+    b.freeze(5);
+    b.rollback();
+    assert.throws(() => b.frozenDelta(5), { code: 'FAILED_PRECONDITION' }, 'dropped by rollback');
+  }));
+
+/** Every read of the given keys of stage s, both views, as comparable data. */
+async function readAll(b: StateBackend, keyGroups: number[]): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for (const stage of ['s', 'other']) {
+    for (const keyGroup of keyGroups) {
+      for (const view of ['latest', 'committed'] as const) {
+        for (const key of ['a', 'b', 'c', 'stale']) out.push([stage, keyGroup, view, key, await b.getValue(stage, keyGroup, 'v', key, view)]);
+        for (const key of ['m1', 'm2', 'stale']) out.push([stage, keyGroup, view, key, await b.mapEntries(stage, keyGroup, 'm', key, view)]);
+      }
+    }
+  }
+  return out;
+}
+
+test('state backend - a key group exported from one backend and imported into a fresh one reads the same, and nothing else', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'eddy-state-'));
+  const source = await StateBackend.open({ path: join(dir, 'source') });
+  const target = await StateBackend.open({ path: join(dir, 'target') });
+  try {
+    for (const stage of ['s', 'other']) {
+      for (const keyGroup of [4, 5, 6]) {
+        source.putValue(stage, keyGroup, 'v', 'a', { stage, keyGroup, n: [1, 2] });
+        source.putValue(stage, keyGroup, 'v', 'b', `${stage}/${keyGroup}`);
+        source.putMapEntry(stage, keyGroup, 'm', 'm1', 'x', 1);
+        source.putMapEntry(stage, keyGroup, 'm', 'm1', 'é', 'two');
+        source.putMapEntry(stage, keyGroup, 'm', 'm2', '', null);
+      }
+    }
+    source.freeze(1);
+    await source.commit(1);
+    source.putValue('s', 5, 'v', 'c', 'uncommitted: not exported');
+
+    const base = await source.exportKeyGroup('s', 5);
+    assert.equal(base.keyGroup, 5);
+    assert.equal(base.entries.length, 5);
+    // The restore path: a snapshot object in the store, decoded and imported.
+    const snapshot = decodeCheckpointObject(encodeCheckpointObject('s', [base], { snapshot: true }), 'jobs/j/state/s/base-5-1.snap');
+    await target.importKeyGroup('s', snapshot.groups[0]!, { replace: true });
+
+    source.rollback();
+    assert.deepEqual(await readAll(target, [5]).then((reads) => reads.filter((r) => (r as unknown[])[0] === 's')), await readAll(source, [5]).then((reads) => reads.filter((r) => (r as unknown[])[0] === 's')));
+    for (const read of await readAll(target, [4, 5, 6])) {
+      const [stage, keyGroup, , , value] = read as [string, number, string, string, unknown];
+      if (stage === 's' && keyGroup === 5) continue;
+      assert.ok(value === undefined || (Array.isArray(value) && value.length === 0), `nothing of ${stage}/${keyGroup} is imported`);
+    }
+    assert.deepEqual(readable(await target.exportKeyGroup('s', 5)), readable(base));
+
+    // Then a delta on top of the base, as after a later checkpoint: tombstones delete.
+    source.putValue('s', 5, 'v', 'a', 'changed');
+    source.deleteValue('s', 5, 'v', 'b');
+    source.deleteMapEntry('s', 5, 'm', 'm1', 'x');
+    source.putMapEntry('s', 5, 'm', 'm2', 'new', 3);
+    source.putValue('s', 6, 'v', 'a', 'another key group');
+    source.freeze(2);
+    const delta = source.frozenDelta(2).find((d) => d.stage === 's')!.groups.find((g) => g.keyGroup === 5)!;
+    await source.commit(2);
+    await target.importKeyGroup('s', delta);
+    assert.deepEqual(readable(await target.exportKeyGroup('s', 5)), readable(await source.exportKeyGroup('s', 5)));
+    assert.equal(await target.getValue('s', 5, 'v', 'a', 'committed'), 'changed');
+    assert.equal(await target.getValue('s', 5, 'v', 'b'), undefined);
+    assert.deepEqual(await target.mapEntries('s', 5, 'm', 'm1'), [['é', 'two']]);
+    assert.deepEqual(await target.mapEntries('s', 5, 'm', 'm2'), [['', null], ['new', 3]]);
+    assert.equal(await target.getValue('s', 6, 'v', 'a'), undefined);
+  } finally {
+    await source.close();
+    await target.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('state backend - importKeyGroup with replace removes stale keys, cached and in overlays; without it they stay', () =>
+  withBackend(async (b) => {
+    for (const keyGroup of [4, 5]) {
+      b.putValue(S, keyGroup, 'v', 'stale', 'old');
+      b.putValue(S, keyGroup, 'v', 'a', 'old');
+      b.putMapEntry(S, keyGroup, 'm', 'stale', 'e', 'old');
+    }
+    b.freeze(1);
+    await b.commit(1);
+    assert.equal(await b.getValue(S, 5, 'v', 'stale', 'committed'), 'old', 'cached before the import');
+    assert.equal(await b.getValue(S, 5, 'v', 'a', 'committed'), 'old');
+    b.putValue(S, 5, 'v', 'overlay', 'stale too');
+
+    const fresh: KeyGroupEntries = { keyGroup: 5, entries: [[encodeStateKey(S, 5, 'v', 'a'), Buffer.from([0xa3, 0x6e, 0x65, 0x77])]] };
+    await b.importKeyGroup(S, { keyGroup: 5, entries: [[encodeStateKey(S, 5, 'v', 'extra'), Buffer.from([0x01])]] });
+    assert.equal(await b.getValue(S, 5, 'v', 'stale', 'committed'), 'old', 'without replace, other keys stay');
+    assert.equal(await b.getValue(S, 5, 'v', 'extra', 'committed'), 1);
+
+    await b.importKeyGroup(S, fresh, { replace: true });
+    for (const view of ['latest', 'committed'] as const) {
+      assert.equal(await b.getValue(S, 5, 'v', 'a', view), 'new');
+      assert.equal(await b.getValue(S, 5, 'v', 'stale', view), undefined);
+      assert.equal(await b.getValue(S, 5, 'v', 'extra', view), undefined);
+      assert.equal(await b.hasMap(S, 5, 'm', 'stale', view), false);
+      assert.equal(await b.getValue(S, 4, 'v', 'stale', view), 'old', 'the neighbouring key group is untouched');
+      assert.deepEqual(await b.mapEntries(S, 4, 'm', 'stale', view), [['e', 'old']]);
+    }
+    assert.equal(await b.getValue(S, 5, 'v', 'overlay'), undefined, 'replace drops the key group from the overlays');
+    assert.deepEqual(readable(await b.exportKeyGroup(S, 5)), readable(fresh));
+
+    await assert.rejects(b.importKeyGroup(S, { keyGroup: 5, entries: [[encodeStateKey(S, 4, 'v', 'a'), Buffer.from([1])]] }), { code: 'INVALID_ARGUMENT' });
+    await assert.rejects(b.importKeyGroup('other', fresh), { code: 'INVALID_ARGUMENT' });
+    await assert.rejects(b.importKeyGroup(S, { keyGroup: 5, entries: [[keyGroupPrefix(S, 5), Buffer.from([1])]] }), { code: 'INVALID_ARGUMENT' });
   }));

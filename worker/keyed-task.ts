@@ -47,14 +47,14 @@ export class KeyedTask {
   readonly #subs: Subscription[] = [];
   /** Last accepted sequence per channel, keyed "<sender>|<keyGroup>". */
   readonly #lastSequence = new Map<string, number>();
-  readonly #queue: Pending[] = [];
+  readonly #queues = new Map<number, Pending[]>();
+  /** Key groups with a drain loop running. */
+  readonly #active = new Map<number, Promise<void>>();
   readonly #declared: ReadonlyMap<string, StateDescriptor['kind']>;
   readonly #process: ProcessFn;
   readonly #stageId: StageId;
-  #pumping = false;
   #failed = false;
   #stopped = false;
-  #idle: Promise<void> = Promise.resolve();
   /** The key group being processed, for errors raised by chained operators. */
   #currentKeyGroup = -1;
 
@@ -72,7 +72,9 @@ export class KeyedTask {
   }
 
   get queuedBatches(): number {
-    return this.#queue.length;
+    let n = 0;
+    for (const q of this.#queues.values()) n += q.length;
+    return n;
   }
 
   start(): void {
@@ -102,35 +104,37 @@ export class KeyedTask {
       return this.#fail(new ChannelBrokenError(`channel ${header.sender} → ${this.#stageId} key group ${header.keyGroup}: batch ${header.sequence} arrived after ${last}; ${header.sequence - last - 1} batch(es) lost`), header.keyGroup);
     }
     this.#lastSequence.set(channel, header.sequence);
-    this.#queue.push({ header, data: msg.data, reply: msg.reply });
-    if (!this.#pumping) this.#idle = this.#pump();
+    // One queue per key group (actor): a key group's batches run in order, one at a time, while
+    // different key groups run concurrently so their RocksDB reads share read batches.
+    let queue = this.#queues.get(header.keyGroup);
+    if (!queue) this.#queues.set(header.keyGroup, (queue = []));
+    queue.push({ header, data: msg.data, reply: msg.reply });
+    if (!this.#active.has(header.keyGroup)) {
+      const run = this.#drain(header.keyGroup, queue).finally(() => this.#active.delete(header.keyGroup));
+      this.#active.set(header.keyGroup, run);
+    }
   }
 
-  async #pump(): Promise<void> {
-    this.#pumping = true;
-    try {
-      while (this.#queue.length > 0 && !this.#failed && !this.#stopped) {
-        const item = this.#queue.shift()!;
-        if (item.header.kind !== BatchKind.DATA) continue;
-        try {
-          await this.#processBatch(item.header, decodeRecords(item.data, item.header));
-          await this.#o.output.flushSinks();
-          // Backpressure across stages: hold this batch's ack while the next stage is behind.
-          if (this.#o.output.sender?.blocked) await this.#o.output.sender.whenWritable();
-        } catch (e) {
-          this.#fail(ensureError(e), item.header.keyGroup);
-          return;
-        }
-        if (item.reply) this.#o.nc.publish(item.reply, encodeAck(item.header.keyGroup, item.header.sequence));
+  async #drain(keyGroup: number, queue: Pending[]): Promise<void> {
+    while (queue.length > 0 && !this.#failed && !this.#stopped) {
+      const item = queue.shift()!;
+      if (item.header.kind !== BatchKind.DATA) continue;
+      try {
+        await this.#processBatch(item.header, decodeRecords(item.data, item.header));
+        const sinksFull = this.#o.output.checkSinks();
+        if (sinksFull) await sinksFull;
+        // Backpressure across stages: hold this batch's ack while the next stage is behind.
+        if (this.#o.output.sender?.blocked) await this.#o.output.sender.whenWritable();
+      } catch (e) {
+        this.#fail(ensureError(e), keyGroup);
+        return;
       }
-    } finally {
-      this.#pumping = false;
+      if (item.reply) this.#o.nc.publish(item.reply, encodeAck(keyGroup, item.header.sequence));
     }
   }
 
   async #processBatch(header: BatchHeader, records: Record[]): Promise<void> {
     this.#o.counters.recordsIn += records.length;
-    this.#currentKeyGroup = header.keyGroup;
     // Group by key, keeping each key's records in arrival order.
     const byKey = new Map<string, Record[]>();
     for (const r of records) {
@@ -145,7 +149,13 @@ export class KeyedTask {
 
   async #processKey(keyGroup: number, key: string, records: Record[]): Promise<void> {
     const { backend, output, manifest, deadLetters, counters } = this.#o;
-    const ctx = new KeyedContext(this.#stageId, backend, this.#declared, key, keyGroup, output.emit);
+    // Chained operators after process() run synchronously inside emit: mark the key group there
+    // so an error they throw names it.
+    const emit = (value: unknown, timestamp: number) => {
+      this.#currentKeyGroup = keyGroup;
+      output.emit(value, timestamp);
+    };
+    const ctx = new KeyedContext(this.#stageId, backend, this.#declared, key, keyGroup, emit);
     for (const r of records) {
       ctx.timestamp = r.timestamp >= 0 ? r.timestamp : undefined;
       try {
@@ -168,6 +178,6 @@ export class KeyedTask {
   async stop(): Promise<void> {
     this.#stopped = true;
     for (const s of this.#subs) s.unsubscribe();
-    await this.#idle.catch(() => undefined);
+    await Promise.all([...this.#active.values()].map((p) => p.catch(() => undefined)));
   }
 }

@@ -15,7 +15,7 @@ export interface WorkerOptions {
   maxBatchBytes?: number;
   /** How long a non-full batch may wait for more records. @default 2 */
   batchLingerMs?: number;
-  /** Unacknowledged batches per channel before the sender waits (backpressure). @default 8 */
+  /** Unacknowledged batches per channel before the sender waits (backpressure). @default 16 */
   channelWindow?: number;
   /** A batch unacknowledged this long breaks its channel (the receiver stalled or lost it). @default 30000 */
   ackTimeoutMs?: number;
@@ -35,7 +35,7 @@ export function compileWorkerOptions(o: WorkerOptions): CompiledWorkerOptions {
     maxBatchRecords: o.maxBatchRecords ?? 512,
     maxBatchBytes: o.maxBatchBytes ?? 65_536,
     batchLingerMs: o.batchLingerMs ?? 2,
-    channelWindow: o.channelWindow ?? 8,
+    channelWindow: o.channelWindow ?? 16,
     ackTimeoutMs: o.ackTimeoutMs ?? 30_000,
     stateFlushIntervalMs: o.stateFlushIntervalMs ?? 200,
     logger: o.logger,

@@ -83,7 +83,8 @@ export class SourceTask {
       }
       // Backpressure: stop pulling while the channel windows are full.
       if (output.sender?.blocked) await output.sender.whenWritable();
-      if (output.sinks.length > 0 && (output.sinks[0]?.pending ?? 0) > 1000) await output.flushSinks();
+      const sinksFull = output.checkSinks();
+      if (sinksFull) await sinksFull;
     }
     output.sender?.flush();
     await output.flushSinks();

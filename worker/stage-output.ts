@@ -7,7 +7,7 @@ import { parseStageId, type JobId } from '../core/ids.ts';
 import { UserFunctionError, type ChannelBrokenError } from '../core/errors.ts';
 import { ChannelSender } from './channel-sender.ts';
 import { compileChain, type ChainWhere, type Emit } from './operator-chain.ts';
-import { openSinks, type Sink } from './sinks.ts';
+import { MAX_PENDING_SINK_WRITES, openSinks, type Sink } from './sinks.ts';
 import type { DeadLetters } from './dead-letters.ts';
 import type { StageCounters } from './stage-counters.ts';
 import type { CompiledWorkerOptions } from './options.ts';
@@ -35,6 +35,11 @@ export interface StageOutput {
   sinks: Sink[];
   /** Resolves when sink output so far is durable. */
   flushSinks(): Promise<void>;
+  /**
+   * Cheap per-batch check: throws a sink's asynchronous failure, and waits for the sinks only
+   * when too many writes are unconfirmed (bounded memory, no per-batch round trip).
+   */
+  checkSinks(): Promise<void> | undefined;
   close(): Promise<void>;
 }
 
@@ -91,8 +96,18 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
     flushSinks: async () => {
       for (const sink of sinks) await sink.flush();
     },
+    checkSinks: () => {
+      for (const sink of sinks) {
+        if (sink.failure) throw sink.failure;
+        if (sink.pending > MAX_PENDING_SINK_WRITES) return Promise.all(sinks.map((x) => x.flush())).then(() => undefined);
+      }
+      return undefined;
+    },
     close: async () => {
       await sender?.close();
+      // Let confirmations of what was written arrive before the inbox goes away.
+      await Promise.all(sinks.map((x) => x.flush().catch(() => undefined)));
+      for (const sink of sinks) sink.close();
     },
   };
 }

@@ -8,6 +8,7 @@ import { mkdir, readdir, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Packr } from 'msgpackr';
+import type { KeyGroupEntries } from '../core/checkpoint-format.ts';
 import { EddyError, InvalidArgumentError } from '../core/errors.ts';
 
 export type StateView = 'latest' | 'committed';
@@ -118,6 +119,17 @@ export function encodeStateKey(stage: string, keyGroup: number, state: string, k
 export function keyGroupPrefix(stage: string, keyGroup: number): Buffer {
   const end = encodeInto(stage, keyGroup, undefined, undefined, undefined);
   return Buffer.from(scratch.subarray(0, end));
+}
+
+/**
+ * The stage and key group of a state key (or key-group prefix), read from its first bytes;
+ * prefixLength is the length of keyGroupPrefix(stage, keyGroup).
+ */
+export function decodeKeyGroupPrefix(key: Uint8Array): { stage: string; keyGroup: number; prefixLength: number } {
+  const stageLength = key[0];
+  if (stageLength === undefined || key.length < stageLength + 3) throw new InvalidArgumentError(`state key of ${key.length} bytes is shorter than its key-group prefix`);
+  const bytes = Buffer.from(key.buffer, key.byteOffset, key.byteLength);
+  return { stage: bytes.toString('utf8', 1, 1 + stageLength), keyGroup: bytes.readUInt16BE(1 + stageLength), prefixLength: stageLength + 3 };
 }
 
 // The length is computed before scratch is read: encodeInto may replace scratch by a larger one.
@@ -316,6 +328,46 @@ export class StateBackend {
     this.#active = new Overlay();
   }
 
+  /**
+   * The changes of frozen delta checkpointId, for upload: per stage (by name), per key group
+   * (ascending), tombstones as null. Keys are fresh copies; values are the stored encoded bytes,
+   * shared with the delta (do not mutate). Empty when freezing an empty overlay made no delta.
+   * Throws FAILED_PRECONDITION for an id not frozen yet, already committed or dropped by rollback.
+   */
+  frozenDelta(checkpointId: number): Array<{ stage: string; groups: KeyGroupEntries[] }> {
+    this.#assertOpen();
+    assertCheckpointId(checkpointId);
+    if (checkpointId > this.#lastFrozenId || checkpointId <= this.#committedId) {
+      throw new EddyError(
+        'FAILED_PRECONDITION',
+        `checkpoint ${checkpointId} has no frozen delta: frozen up to ${this.#lastFrozenId}, committed up to ${this.#committedId}`,
+      );
+    }
+    const delta = this.#frozen.find((frozen) => frozen.checkpointId === checkpointId);
+    if (delta === undefined) return [];
+    // Keyed by the latin1 key-group prefix: one lookup per key, the prefix decoded once per group.
+    const byPrefix = new Map<string, { stage: string; group: KeyGroupEntries }>();
+    for (const [key, value] of delta.overlay.entries) {
+      const prefix = key.slice(0, key.charCodeAt(0) + 3);
+      let target = byPrefix.get(prefix);
+      if (target === undefined) {
+        const { stage, keyGroup } = decodeKeyGroupPrefix(Buffer.from(prefix, 'latin1'));
+        target = { stage, group: { keyGroup, entries: [] } };
+        byPrefix.set(prefix, target);
+      }
+      target.group.entries.push([Buffer.from(key, 'latin1'), value]);
+    }
+    const byStage = new Map<string, KeyGroupEntries[]>();
+    for (const { stage, group } of byPrefix.values()) {
+      const groups = byStage.get(stage);
+      if (groups === undefined) byStage.set(stage, [group]);
+      else groups.push(group);
+    }
+    return [...byStage.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([stage, groups]) => ({ stage, groups: groups.sort((a, b) => a.keyGroup - b.keyGroup) }));
+  }
+
   /** Writes every delta up to checkpointId to RocksDB in one batch, then drops them from memory. */
   commit(checkpointId: number): Promise<void> {
     this.#assertOpen();
@@ -357,6 +409,56 @@ export class StateBackend {
     await this.#enqueueWrite(async () => {
       const batch = this.#db.write({ capacity: 1, autoDestroy: true });
       batch.tryDeleteRange(prefix, prefixUpperBound(prefix));
+      await batch.flush();
+      this.#cacheEpoch++;
+      for (const cached of this.#cache.keys()) if (cached.startsWith(prefixString)) this.#cache.delete(cached);
+    });
+  }
+
+  /**
+   * Every committed entry of one stage's key group, in key order, for a full snapshot. Runs in the
+   * write queue: it sees exactly the commits, imports and drops called before it.
+   */
+  async exportKeyGroup(stage: string, keyGroup: number): Promise<KeyGroupEntries> {
+    this.#assertOpen();
+    const prefix = keyGroupPrefix(stage, keyGroup);
+    const entries: KeyGroupEntries['entries'] = [];
+    await this.#enqueueWrite(async () => {
+      // With values: true the iterator always yields a Buffer; ?? only satisfies the declared type.
+      for await (const { key, value } of this.#scan(prefix, SCAN_CAPACITY, true)) entries.push([key, value ?? EMPTY]);
+    });
+    return { keyGroup, entries };
+  }
+
+  /**
+   * Writes entries of one key group (restored from the object store) straight into RocksDB as
+   * committed state, in one batch; tombstones delete. Apply a base with replace, then its deltas
+   * in order. replace makes the key group exactly the given entries: its committed range is deleted
+   * in the same batch and its overlay entries are dropped at call time, like dropKeyGroup. Every
+   * key must lie in the key group (InvalidArgumentError otherwise). Keys and values may be views
+   * into a downloaded object: the batch is flushed before this resolves.
+   */
+  async importKeyGroup(stage: string, group: KeyGroupEntries, options: { replace?: boolean } = {}): Promise<void> {
+    this.#assertOpen();
+    const prefix = keyGroupPrefix(stage, group.keyGroup);
+    const prefixString = prefix.toString('latin1');
+    for (const [key] of group.entries) {
+      if (key.length <= prefix.length || !prefix.equals(key.subarray(0, prefix.length))) {
+        throw new InvalidArgumentError(`a key of ${key.length} bytes imported into stage ${stage} key group ${group.keyGroup} lies outside that key group`);
+      }
+    }
+    const replace = options.replace === true;
+    if (replace) {
+      this.#active.dropPrefix(prefixString);
+      for (const delta of this.#frozen) delta.overlay.dropPrefix(prefixString);
+    }
+    await this.#enqueueWrite(async () => {
+      const batch = this.#db.write({ capacity: group.entries.length + 1, autoDestroy: true });
+      if (replace) batch.tryDeleteRange(prefix, prefixUpperBound(prefix));
+      for (const [key, value] of group.entries) {
+        if (value === null) batch.tryDelete(asBuffer(key));
+        else batch.tryPut(asBuffer(key), asBuffer(value));
+      }
       await batch.flush();
       this.#cacheEpoch++;
       for (const cached of this.#cache.keys()) if (cached.startsWith(prefixString)) this.#cache.delete(cached);
@@ -507,6 +609,13 @@ export class StateBackend {
     if (checkpointId > this.#committedId) this.#committedId = checkpointId;
     if (this.#lastFrozenId < this.#committedId) this.#lastFrozenId = this.#committedId;
   }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** A Buffer view of the same bytes (no copy). */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function assertCheckpointId(checkpointId: number): void {

@@ -3,7 +3,7 @@
 // with many outstanding. Here each message is a plain core publish whose reply subject is a token
 // under one shared inbox; the stream's acknowledgements arrive on one subscription and are only
 // counted (parsed only when one is not a plain ack).
-import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { createInbox, type MsgHdrs, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 
 /** No acknowledgement at all for this long while publishes are outstanding: the stream is gone. */
 export const DEFAULT_ACK_TIMEOUT_MS = 10_000;
@@ -40,9 +40,8 @@ export class BulkPublisher implements Disposable {
   #acknowledged = 0;
   #failure: Error | undefined;
   #lastAckAt = Date.now();
-  /** The waiter is woken once outstanding falls to this (hysteresis: not once per ack). */
-  #wakeAt = 0;
-  #wake: (() => void) | undefined;
+  /** Waiters, each woken once outstanding falls to its mark (hysteresis: not once per ack). */
+  #waiters: Array<{ at: number; wake: () => void }> = [];
 
   constructor(nc: NatsConnection, options: BulkPublisherOptions = {}) {
     this.#nc = nc;
@@ -72,6 +71,25 @@ export class BulkPublisher implements Disposable {
     this.#nc.publish(subject, payload, { reply: `${this.#inbox}.${this.#next++}` });
   }
 
+  /**
+   * Publishes without waiting for window room: for callers that bound their own output (a
+   * stage's batch) and flush at their own boundaries. Throws the first failure seen so far.
+   */
+  publishNow(subject: string, payload: Uint8Array, headers?: MsgHdrs): void {
+    if (this.#failure) throw this.#failure;
+    this.#outstanding++;
+    this.#nc.publish(subject, payload, { reply: `${this.#inbox}.${this.#next++}`, ...(headers ? { headers } : {}) });
+  }
+
+  get outstanding(): number {
+    return this.#outstanding;
+  }
+
+  /** The first failure, if any publish failed. */
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
   /** Resolves once every publish is acknowledged; throws the first failure. */
   async flush(): Promise<void> {
     await this.#waitUntil(0);
@@ -90,19 +108,21 @@ export class BulkPublisher implements Disposable {
   #waitUntil(outstanding: number): Promise<void> {
     if (this.#failure) return Promise.reject(this.#failure);
     if (this.#outstanding <= outstanding) return Promise.resolve();
-    this.#wakeAt = outstanding;
-    return new Promise<void>((resolve) => (this.#wake = resolve));
+    return new Promise<void>((resolve) => this.#waiters.push({ at: outstanding, wake: resolve }));
   }
 
   #fail(e: Error): void {
     this.#failure ??= e;
-    this.#wakeWaiter();
+    for (const w of this.#waiters.splice(0)) w.wake();
   }
 
-  #wakeWaiter(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
+  #wakeWaiters(): void {
+    const still: Array<{ at: number; wake: () => void }> = [];
+    for (const w of this.#waiters) {
+      if (this.#outstanding <= w.at) w.wake();
+      else still.push(w);
+    }
+    this.#waiters = still;
   }
 
   #onReply(err: Error | null, msg: Msg): void {
@@ -119,7 +139,7 @@ export class BulkPublisher implements Disposable {
     } else {
       this.#acknowledge();
     }
-    if (this.#outstanding <= this.#wakeAt) this.#wakeWaiter();
+    if (this.#waiters.length > 0) this.#wakeWaiters();
   }
 
   #acknowledge(): void {
