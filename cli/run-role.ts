@@ -1,8 +1,10 @@
 // How the long-running roles (coordinator, worker) live inside the eddy process: started once,
 // closed on SIGTERM/SIGINT, then exit 0. A second signal while closing exits at once.
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ensureError } from '../core/errors.ts';
 import { CliError } from './errors.ts';
 import type { Logger } from '../core/logger.ts';
+import type { OpenObjectStoreOptions } from '../core/object-store.ts';
 
 /** What startCoordinator / startWorker resolve to. */
 export interface Closeable {
@@ -58,4 +60,45 @@ export async function runRole(role: string, logger: Logger, start: () => Promise
     }, SUPERVISOR_CHECK_INTERVAL_MS);
     timer.unref();
   }
+}
+
+/** The region an s3:// store is in when neither --s3-region nor EDDY_S3_REGION says. */
+export const DEFAULT_S3_REGION = 'us-east-1';
+
+/** What --s3-endpoint / --s3-region parse to (commander's camel-cased option names). */
+export interface S3CommandOptions {
+  s3Endpoint?: string;
+  s3Region?: string;
+}
+
+function parseS3Endpoint(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new InvalidArgumentError('expected an http:// or https:// URL.');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError('expected an http:// or https:// URL.');
+  return raw;
+}
+
+/**
+ * --s3-endpoint and --s3-region, shared by the coordinator and worker roles. Credentials are not
+ * flags: the AWS SDK's default chain reads AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or a
+ * profile, SSO, instance metadata), which keeps secrets out of process listings.
+ */
+export function addS3Options(command: Command): Command {
+  return command
+    .addOption(new Option('--s3-endpoint <url>', 'S3-compatible endpoint for an s3:// store, e.g. http://127.0.0.1:9000 (default: AWS)').env('EDDY_S3_ENDPOINT').argParser(parseS3Endpoint))
+    .addOption(new Option('--s3-region <region>', 'region of an s3:// store').env('EDDY_S3_REGION').default(DEFAULT_S3_REGION));
+}
+
+/** The object-store options of a role: where S3 is, and the role's logger for the HTTP client's warnings. */
+export function storeOptionsFrom(options: S3CommandOptions, logger: Logger): OpenObjectStoreOptions {
+  return {
+    // An empty EDDY_S3_ENDPOINT / EDDY_S3_REGION (as compose files often leave them) means unset.
+    ...(options.s3Endpoint ? { endpoint: options.s3Endpoint } : {}),
+    region: options.s3Region || DEFAULT_S3_REGION,
+    logger: logger.child({ component: 'object-store' }),
+  };
 }

@@ -34,7 +34,7 @@ export class Coordinator {
     this.#o = o;
     this.#nc = nc;
     this.#logger = o.logger;
-    const store = openObjectStore(o.storeUrl);
+    const store = openObjectStore(o.storeUrl, o.storeOptions);
     let jobs: JobManager | undefined;
     this.#registry = new WorkerRegistry({
       nc,
@@ -44,7 +44,16 @@ export class Coordinator {
       onWorkerDead: (w) => jobs?.onWorkerDead(w),
       onHeartbeat: () => jobs?.sample(),
     });
-    jobs = new JobManager({ nc, store, registry: this.#registry, controlTimeoutMs: o.controlTimeoutMs, logger: this.#logger });
+    jobs = new JobManager({
+      nc,
+      store,
+      registry: this.#registry,
+      controlTimeoutMs: o.controlTimeoutMs,
+      checkpointIntervalMs: o.checkpointIntervalMs,
+      checkpointTimeoutMs: o.checkpointTimeoutMs,
+      retainedCheckpoints: o.retainedCheckpoints,
+      logger: this.#logger,
+    });
     this.#jobs = jobs;
     const { server, health } = createGrpcServer({ jobs, features: new FeatureRouter(nc, jobs), registry: this.#registry, logger: this.#logger });
     this.#server = server;
@@ -68,6 +77,17 @@ export class Coordinator {
             this.#jobs.onTaskFailure(codecs.failure.decode(msg.data));
           } catch (e) {
             this.#logger.warn({ err: ensureError(e).message }, 'bad failure report ignored');
+          }
+        },
+      }),
+    );
+    this.#subs.push(
+      this.#nc.subscribe(subjects.checkpointAck, {
+        callback: (_e, msg) => {
+          try {
+            this.#jobs.onCheckpointAck(codecs.checkpointAck.decode(msg.data));
+          } catch (e) {
+            this.#logger.warn({ err: ensureError(e).message }, 'bad checkpoint acknowledgement ignored');
           }
         },
       }),
@@ -97,6 +117,7 @@ export class Coordinator {
     this.#health.setStatus('', 'NOT_SERVING');
     await new Promise<void>((resolve) => this.#server.tryShutdown(() => resolve()));
     this.#registry.stop();
+    this.#jobs.stop();
     for (const s of this.#subs) s.unsubscribe();
     await this.#nc.drain().catch(() => undefined);
     this.#transition('STOPPED');

@@ -58,6 +58,22 @@ export function jobInfo(jobs: JobManager, job: JobRecord): JobInfo {
     stages: jobs.stageStatus(job),
     lastFailure: job.lastFailure ?? null,
     features: job.manifest.stages.flatMap((s) => s.features.map((f) => f.name)),
+    checkpoints: checkpointInfo(job),
+    restarts: job.restarts,
+  };
+}
+
+function checkpointInfo(job: JobRecord) {
+  const stats = job.checkpointStats;
+  const latest = job.checkpoints[job.checkpoints.length - 1];
+  return {
+    completed: stats.completed,
+    failed: stats.failed,
+    lastFailure: stats.lastFailure,
+    lastDurationMs: stats.lastDurationMs,
+    lastBytes: stats.lastBytes,
+    latestId: latest?.id ?? 0,
+    inFlightId: stats.inFlight,
   };
 }
 

@@ -1,5 +1,10 @@
 // Job lifecycle: accept a bundle and its manifest, assign key groups and source splits to the
-// live workers, deploy, start, track status and failures, cancel.
+// live workers, deploy, start, checkpoint, recover, track status and failures, cancel.
+//
+// Recovery (ARCHITECTURE.md, "Failure and scaling"): a dead worker or a failed task moves the
+// job to a new epoch. Key groups are reassigned over the live workers; every worker rolls back
+// to the last completed checkpoint (survivors drop their overlays, new owners read only their
+// new key groups from the object store) and sources rewind to the checkpoint's sequences.
 import type { NatsConnection } from '@nats-io/transport-node';
 import { codecs, type Ack, type TaskFailure } from '../core/control.ts';
 import { subjects } from '../core/subjects.ts';
@@ -12,13 +17,16 @@ import { layout, type ObjectStore } from '../core/object-store.ts';
 import { ensureDeadLetterStream, ensureSinkStreams, ensureSourceStream } from '../core/nats.ts';
 import type { Logger } from '../core/logger.ts';
 import type { WorkerRecord, WorkerRegistry } from './worker-registry.ts';
+import { CheckpointCoordinator, newCheckpointStats, type CheckpointStats, type CompletedCheckpoint } from './checkpoint-coordinator.ts';
+import { RestartStrategy } from './restart-strategy.ts';
 
-export type JobState = 'SUBMITTED' | 'DEPLOYING' | 'RUNNING' | 'CANCELLED' | 'FAILED';
+export type JobState = 'SUBMITTED' | 'DEPLOYING' | 'RUNNING' | 'RESTARTING' | 'CANCELLED' | 'FAILED';
 
 const TRANSITIONS: Record<JobState, readonly JobState[]> = {
   SUBMITTED: ['DEPLOYING', 'FAILED', 'CANCELLED'],
-  DEPLOYING: ['RUNNING', 'FAILED', 'CANCELLED'],
-  RUNNING: ['FAILED', 'CANCELLED'],
+  DEPLOYING: ['RUNNING', 'RESTARTING', 'FAILED', 'CANCELLED'],
+  RUNNING: ['RESTARTING', 'FAILED', 'CANCELLED'],
+  RESTARTING: ['DEPLOYING', 'FAILED', 'CANCELLED'],
   CANCELLED: [],
   FAILED: ['CANCELLED'],
 };
@@ -50,6 +58,15 @@ export interface JobRecord {
   lastFailure?: JobFailureInfo;
   /** (time, recordsIn per stage) samples for rates. */
   samples: Array<{ atMs: number; recordsIn: Map<string, number> }>;
+  /** Completed checkpoints retained, oldest first; the last is what a recovery restores. */
+  checkpoints: CompletedCheckpoint[];
+  lastCheckpointId: number;
+  checkpointer?: CheckpointCoordinator;
+  checkpointStats: CheckpointStats;
+  restartStrategy: RestartStrategy;
+  restarts: number;
+  /** A scheduled restart, so cancel can stop it. */
+  restartTimer?: NodeJS.Timeout;
 }
 
 export interface StageStatus {
@@ -66,6 +83,9 @@ export interface JobManagerOptions {
   store: ObjectStore;
   registry: WorkerRegistry;
   controlTimeoutMs: number;
+  checkpointIntervalMs: number;
+  checkpointTimeoutMs: number;
+  retainedCheckpoints: number;
   logger: Logger;
 }
 
@@ -87,11 +107,10 @@ export class JobManager {
     const manifest = parseManifest(manifestJson);
     const id = parseJobId(manifest.name);
     const existing = this.#jobs.get(id);
-    if (existing && (existing.state === 'RUNNING' || existing.state === 'DEPLOYING' || existing.state === 'SUBMITTED')) {
+    if (existing && existing.state !== 'CANCELLED' && existing.state !== 'FAILED') {
       throw new EddyError('ALREADY_EXISTS', `job ${id} is ${existing.state}; cancel it before submitting it again`);
     }
-    const workers = this.#o.registry.alive();
-    if (workers.length === 0) throw new EddyError('FAILED_PRECONDITION', 'no live workers: start at least one worker before submitting a job');
+    if (this.#o.registry.alive().length === 0) throw new EddyError('FAILED_PRECONDITION', 'no live workers: start at least one worker before submitting a job');
 
     const bundleKey = layout.bundle(id, actual);
     await this.#o.store.put(bundleKey, bundle);
@@ -109,27 +128,50 @@ export class JobManager {
       bundleKey,
       state: 'SUBMITTED',
       submittedAtMs: Date.now(),
-      epoch: ++this.#epoch as Epoch,
-      assignment: this.#assign(manifest, workers),
+      epoch: 0 as Epoch,
+      assignment: new Map(),
       samples: [],
+      checkpoints: [],
+      lastCheckpointId: existing?.lastCheckpointId ?? 0,
+      checkpointStats: newCheckpointStats(),
+      restartStrategy: new RestartStrategy(manifest.restartStrategy),
+      restarts: 0,
     };
     this.#jobs.set(id, job);
-    this.#o.logger.info({ jobId: id, sha256: actual, workers: workers.map((w) => w.id), epoch: job.epoch }, 'job submitted');
-    await this.#deploy(job);
+    this.#o.logger.info({ jobId: id, sha256: actual }, 'job submitted');
+    await this.#deploy(job, { firstDeploy: true });
+    if (job.state !== 'RUNNING') throw new EddyError('FAILED_PRECONDITION', `job ${id} could not be deployed: ${job.lastFailure?.message ?? job.state}`);
     return job;
   }
 
   #assign(manifest: JobManifest, workers: WorkerRecord[]): Map<WorkerId, WorkerAssignment> {
+    // More workers than key groups: the surplus gets splits only (ranges need parallelism <= maxParallelism).
     const ids = workers.map((w) => w.id);
-    const ranges = assignKeyGroups(ids, Math.min(manifest.maxParallelism, Number.MAX_SAFE_INTEGER));
+    const withGroups = ids.slice(0, manifest.maxParallelism);
+    const ranges = assignKeyGroups(withGroups, manifest.maxParallelism);
     const splits = assignSplits(ids, manifest.source.partitions);
-    // More workers than key groups: the surplus gets no key groups (ranges need parallelism <= maxParallelism).
     return new Map(ids.map((w) => [w, { keyGroups: ranges.has(w) ? [ranges.get(w)!] : [], splits: splits.get(w) ?? [] }]));
   }
 
-  async #deploy(job: JobRecord): Promise<void> {
+  /** Deploys the job in a new epoch over the live workers, from its latest checkpoint. */
+  async #deploy(job: JobRecord, options: { firstDeploy?: boolean } = {}): Promise<void> {
     this.#transition(job, 'DEPLOYING');
+    job.checkpointer?.stop();
+    job.checkpointer = undefined;
+    const workers = this.#o.registry.alive();
+    if (workers.length === 0) {
+      if (options.firstDeploy) return this.#failJob(job, failure('no live workers to run the job'));
+      // Wait for workers to come back rather than give up: the state is safe in the checkpoint.
+      this.#transition(job, 'RESTARTING');
+      job.lastFailure = failure('no live workers; waiting for one to join');
+      job.restartTimer = setTimeout(() => void this.#deploy(job).catch(() => undefined), NO_WORKERS_RETRY_MS);
+      return;
+    }
+    job.epoch = ++this.#epoch as Epoch;
+    job.assignment = this.#assign(job.manifest, workers);
+    const latest = job.checkpoints[job.checkpoints.length - 1] ?? null;
     const targets = [...job.assignment.entries()];
+    const epoch = job.epoch;
     try {
       // Two phases: every worker subscribes its channels (deploy), then sources start, so no
       // first batch of a channel is published before its receiver listens.
@@ -140,18 +182,67 @@ export class JobManager {
             manifestJson: job.manifestJson,
             bundleSha256: job.sha256,
             bundleKey: job.bundleKey,
-            epoch: job.epoch,
+            epoch,
             keyGroups: a.keyGroups,
             sourceSplits: a.splits,
+            workers: targets.filter(([, x]) => x.keyGroups.length > 0).map(([w]) => w),
+            restore: latest ? { metadataKey: latest.metadataKey, checkpointId: latest.id } : null,
+            startPositions: Object.entries(latest?.metadata.sources ?? {}).map(([split, nextSequence]) => ({ split: Number(split), nextSequence })),
+            checkpointIntervalMs: this.#o.checkpointIntervalMs,
           })),
         ),
       );
       await Promise.all(targets.map(([worker]) => this.#control(worker, subjects.start(worker), codecs.start.encode({ jobId: job.id }))));
-      this.#transition(job, 'RUNNING');
     } catch (e) {
+      if (job.epoch !== epoch || job.state !== 'DEPLOYING') return; // overtaken by another recovery or a cancel
       const err = ensureError(e);
-      this.#failJob(job, { message: `deploy failed: ${err.message}`, stageId: '', keyGroup: -1, workerId: '', stack: err.stack ?? '', atUnixMs: Date.now() });
-      throw new EddyError('FAILED_PRECONDITION', `job ${job.id} could not be deployed: ${err.message}`, { cause: err });
+      this.#o.logger.warn({ jobId: job.id, epoch, err: err.message }, 'deploy failed');
+      if (options.firstDeploy) {
+        // A bundle that does not load, or a manifest a worker refuses: refused at submit.
+        this.#failJob(job, { ...failure(`deploy failed: ${err.message}`), stack: err.stack ?? '' });
+        await this.#stopOnWorkers(job);
+        return;
+      }
+      const info = { ...failure(`deploy of epoch ${epoch} failed: ${err.message}`), stack: err.stack ?? '' };
+      // A worker that answered with an error (a corrupt checkpoint, a bundle that fails) will
+      // likely answer it again: the restart strategy bounds the attempts. Silence is a lost worker.
+      if (err instanceof WorkerRefusedError) return this.#restart(job, info);
+      job.lastFailure = info;
+      return this.#recover(job, INFRASTRUCTURE_RETRY_MS);
+    }
+    if (job.epoch !== epoch || job.state !== 'DEPLOYING') return;
+    this.#transition(job, 'RUNNING');
+    this.#o.logger.info({ jobId: job.id, epoch, checkpoint: latest?.id ?? 0, workers: targets.map(([w]) => w) }, 'job running');
+    job.checkpointer = new CheckpointCoordinator({
+      nc: this.#o.nc,
+      store: this.#o.store,
+      intervalMs: this.#o.checkpointIntervalMs,
+      timeoutMs: this.#o.checkpointTimeoutMs,
+      retain: this.#o.retainedCheckpoints,
+      logger: this.#o.logger.child({ jobId: job.id, epoch }),
+      nextId: () => ++job.lastCheckpointId,
+      target: () =>
+        job.state === 'RUNNING' && job.epoch === epoch
+          ? {
+              jobId: job.id,
+              epoch,
+              bundleSha256: job.sha256,
+              maxParallelism: job.manifest.maxParallelism,
+              workers: [...job.assignment.keys()],
+              sourceWorkers: [...job.assignment].filter(([, a]) => a.splits.length > 0).map(([w]) => w),
+            }
+          : undefined,
+      latest: () => job.checkpoints[job.checkpoints.length - 1] ?? null,
+      onCompleted: async (c) => this.#retain(job, c),
+      stats: job.checkpointStats,
+    });
+  }
+
+  async #retain(job: JobRecord, c: CompletedCheckpoint): Promise<void> {
+    job.checkpoints.push(c);
+    while (job.checkpoints.length > this.#o.retainedCheckpoints) {
+      const old = job.checkpoints.shift()!;
+      await this.#o.store.delete(old.metadataKey).catch((e) => this.#o.logger.warn({ key: old.metadataKey, err: ensureError(e).message }, 'could not delete an old checkpoint'));
     }
   }
 
@@ -160,9 +251,11 @@ export class JobManager {
     try {
       ack = codecs.ack.decode((await this.#o.nc.request(subject, payload, { timeout: this.#o.controlTimeoutMs })).data);
     } catch (e) {
+      // Nobody listens on the worker's control subject: the process is gone, whatever its last heartbeat said.
+      if (/no responders/i.test(ensureError(e).message)) this.#o.registry.markDead(worker, `no responders on ${subject}`);
       throw new Error(`worker ${worker} did not answer ${subject.split('.').pop()}: ${ensureError(e).message}`, { cause: e });
     }
-    if (!ack.ok) throw new Error(`worker ${worker}: ${ack.error}`);
+    if (!ack.ok) throw new WorkerRefusedError(`worker ${worker}: ${ack.error}`);
   }
 
   get(id: string): JobRecord {
@@ -178,43 +271,70 @@ export class JobManager {
   async cancel(id: string): Promise<JobRecord> {
     const job = this.get(id);
     if (job.state === 'CANCELLED') return job;
-    await this.#stopOnWorkers(job);
+    clearTimeout(job.restartTimer);
+    job.checkpointer?.stop();
     this.#transition(job, 'CANCELLED');
+    await this.#stopOnWorkers(job);
     return job;
   }
 
   async #stopOnWorkers(job: JobRecord): Promise<void> {
     await Promise.all(
-      [...job.assignment.keys()].map((w) =>
-        this.#control(w, subjects.cancel(w), codecs.cancel.encode({ jobId: job.id })).catch((e) =>
-          this.#o.logger.warn({ jobId: job.id, workerId: w, err: ensureError(e).message }, 'cancel not acknowledged'),
+      this.#o.registry.alive().map((w) =>
+        this.#control(w.id, subjects.cancel(w.id), codecs.cancel.encode({ jobId: job.id })).catch((e) =>
+          this.#o.logger.warn({ jobId: job.id, workerId: w.id, err: ensureError(e).message }, 'cancel not acknowledged'),
         ),
       ),
     );
   }
 
-  /** A task failed on a worker: in this version the job fails (restart strategies come with checkpoints). */
+  /** A task failed on a worker: the job restarts from its latest checkpoint, by its restart strategy. */
   onTaskFailure(f: TaskFailure): void {
     const job = this.#jobs.get(f.jobId as JobId);
-    if (!job || job.state === 'FAILED' || job.state === 'CANCELLED') return;
-    this.#failJob(job, { message: f.message, stageId: f.stageId, keyGroup: f.keyGroup, workerId: f.workerId, stack: f.stack, atUnixMs: Number(f.atUnixMs) });
-    void this.#stopOnWorkers(job);
+    if (!job || job.epoch !== Number(f.epoch) || (job.state !== 'RUNNING' && job.state !== 'DEPLOYING')) return;
+    const info = { message: f.message, stageId: f.stageId, keyGroup: f.keyGroup, workerId: f.workerId, stack: f.stack, atUnixMs: Number(f.atUnixMs) };
+    if (f.userCode) return this.#restart(job, info);
+    // A lost channel or a vanished peer is not the job's fault: recover at once, uncounted.
+    job.lastFailure = info;
+    this.#recover(job, INFRASTRUCTURE_RETRY_MS);
   }
 
+  /** A worker stopped heartbeating: its jobs recover on the survivors at once. */
   onWorkerDead(worker: WorkerRecord): void {
     for (const job of this.#jobs.values()) {
       if ((job.state === 'RUNNING' || job.state === 'DEPLOYING') && job.assignment.has(worker.id)) {
-        this.#failJob(job, {
-          message: `worker ${worker.id} stopped heartbeating; its key groups and splits are lost until the job is submitted again (recovery from checkpoints is not in this version)`,
-          stageId: '',
-          keyGroup: -1,
-          workerId: worker.id,
-          stack: '',
-          atUnixMs: Date.now(),
-        });
-        void this.#stopOnWorkers(job);
+        job.lastFailure = failure(`worker ${worker.id} stopped heartbeating`, worker.id);
+        this.#recover(job, 0);
       }
     }
+  }
+
+  #restart(job: JobRecord, f: JobFailureInfo): void {
+    job.lastFailure = f;
+    const decision = job.restartStrategy.onFailure();
+    if (!decision.restart) {
+      this.#failJob(job, { ...f, message: `${f.message} (not restarted: ${decision.reason})` });
+      void this.#stopOnWorkers(job);
+      return;
+    }
+    this.#recover(job, decision.delayMs);
+  }
+
+  #recover(job: JobRecord, delayMs: number): void {
+    job.checkpointer?.stop();
+    job.checkpointer = undefined;
+    if (job.state !== 'RESTARTING') this.#transition(job, 'RESTARTING');
+    job.restarts++;
+    this.#o.logger.warn({ jobId: job.id, delayMs, failure: job.lastFailure?.message }, 'job restarting');
+    clearTimeout(job.restartTimer);
+    job.restartTimer = setTimeout(() => {
+      if (job.state !== 'RESTARTING') return;
+      void this.#deploy(job).catch((e) => this.#failJob(job, { ...failure(`restart failed: ${ensureError(e).message}`) }));
+    }, delayMs);
+  }
+
+  onCheckpointAck(ack: Parameters<CheckpointCoordinator['onAck']>[0]): void {
+    this.#jobs.get(ack.jobId as JobId)?.checkpointer?.onAck(ack);
   }
 
   /** Samples counters for rates; called on every heartbeat. */
@@ -244,15 +364,24 @@ export class JobManager {
     const first = job.samples[0];
     const last = job.samples[job.samples.length - 1];
     if (first && last && last.atMs > first.atMs) {
-      for (const s of out) s.recordsInPerSecond = (((last.recordsIn.get(s.stageId) ?? 0) - (first.recordsIn.get(s.stageId) ?? 0)) * 1000) / (last.atMs - first.atMs);
+      for (const s of out) s.recordsInPerSecond = Math.max(0, (((last.recordsIn.get(s.stageId) ?? 0) - (first.recordsIn.get(s.stageId) ?? 0)) * 1000) / (last.atMs - first.atMs));
     }
     return out;
   }
 
-  #failJob(job: JobRecord, failure: JobFailureInfo): void {
-    job.lastFailure = failure;
+  stop(): void {
+    for (const job of this.#jobs.values()) {
+      job.checkpointer?.stop();
+      clearTimeout(job.restartTimer);
+    }
+  }
+
+  #failJob(job: JobRecord, f: JobFailureInfo): void {
+    job.lastFailure = f;
+    job.checkpointer?.stop();
+    job.checkpointer = undefined;
     if (job.state !== 'FAILED') this.#transition(job, 'FAILED');
-    this.#o.logger.error({ jobId: job.id, failure }, 'job failed');
+    this.#o.logger.error({ jobId: job.id, failure: f }, 'job failed');
   }
 
   #transition(job: JobRecord, to: JobState): void {
@@ -260,4 +389,16 @@ export class JobManager {
     this.#o.logger.info({ jobId: job.id, from: job.state, to }, 'job state');
     job.state = to;
   }
+}
+
+/** A worker answered a control request with an error. */
+class WorkerRefusedError extends Error {}
+
+/** Delay before redeploying after an infrastructure failure (a lost worker or channel). */
+const INFRASTRUCTURE_RETRY_MS = 200;
+/** How often a job without live workers looks for one. */
+const NO_WORKERS_RETRY_MS = 1000;
+
+function failure(message: string, workerId = ''): JobFailureInfo {
+  return { message, stageId: '', keyGroup: -1, workerId, stack: '', atUnixMs: Date.now() };
 }

@@ -1,19 +1,32 @@
 import type { Logger } from '../core/logger.ts';
 import { InvalidArgumentError } from '../core/errors.ts';
+import type { OpenObjectStoreOptions } from '../core/object-store.ts';
 
 export interface CoordinatorOptions {
   /** NATS server URLs, comma-separated. */
   natsServers: string;
   /** host:port the gRPC server listens on. @default "127.0.0.1:7400" */
   grpcAddress?: string;
-  /** Object store for bundles (file:// URL or a directory). */
+  /** Object store for bundles (s3://bucket/prefix, a file:// URL or a directory). */
   storeUrl: string;
+  /**
+   * How to reach an s3:// store: endpoint, region, path-style, credentials (file:// stores
+   * ignore it). cli/ fills endpoint and region from --s3-endpoint and --s3-region.
+   * @default {} (AWS's endpoint for us-east-1, credentials from the AWS SDK's default chain)
+   */
+  storeOptions?: OpenObjectStoreOptions;
   /** A worker silent this long is dead. @default 3000 */
   workerTimeoutMs?: number;
   /** How often workers heartbeat. @default 500 */
   heartbeatIntervalMs?: number;
   /** How long to wait for a worker to acknowledge a deploy, start or cancel. @default 10000 */
   controlTimeoutMs?: number;
+  /** How often a checkpoint starts. @default 1000 */
+  checkpointIntervalMs?: number;
+  /** A checkpoint not completed this long after it started is aborted. @default 10000 */
+  checkpointTimeoutMs?: number;
+  /** Completed checkpoints kept per job. @default 3 */
+  retainedCheckpoints?: number;
   logger: Logger;
 }
 
@@ -26,12 +39,18 @@ export function compileCoordinatorOptions(o: CoordinatorOptions): CompiledCoordi
     natsServers: o.natsServers,
     grpcAddress: o.grpcAddress ?? DEFAULT_GRPC_ADDRESS,
     storeUrl: o.storeUrl,
+    storeOptions: o.storeOptions ?? {},
     workerTimeoutMs: o.workerTimeoutMs ?? 3000,
     heartbeatIntervalMs: o.heartbeatIntervalMs ?? 500,
     controlTimeoutMs: o.controlTimeoutMs ?? 10_000,
+    checkpointIntervalMs: o.checkpointIntervalMs ?? 1000,
+    checkpointTimeoutMs: o.checkpointTimeoutMs ?? 10_000,
+    retainedCheckpoints: o.retainedCheckpoints ?? 3,
     logger: o.logger,
   };
   if (!/^[^:]+:\d+$/.test(c.grpcAddress)) throw new InvalidArgumentError(`grpcAddress ${c.grpcAddress} is not host:port`);
+  if (!(c.checkpointIntervalMs >= 10)) throw new InvalidArgumentError(`checkpointIntervalMs ${c.checkpointIntervalMs} must be at least 10`);
+  if (!(c.retainedCheckpoints >= 1)) throw new InvalidArgumentError(`retainedCheckpoints ${c.retainedCheckpoints} must be at least 1`);
   if (c.heartbeatIntervalMs <= 0 || c.workerTimeoutMs < 2 * c.heartbeatIntervalMs) {
     throw new InvalidArgumentError(`workerTimeoutMs ${c.workerTimeoutMs} must be at least twice heartbeatIntervalMs ${c.heartbeatIntervalMs}`);
   }

@@ -102,6 +102,15 @@ export class WorkerRegistry {
     }
   }
 
+  /** Declares a worker dead at once (its control subscription is gone: "no responders"). */
+  markDead(id: WorkerId, reason: string): void {
+    const w = this.#workers.get(id);
+    if (!w || w.state === 'DEAD') return;
+    w.state = 'DEAD';
+    this.#o.logger.warn({ workerId: id, reason }, 'worker dead');
+    this.#o.onWorkerDead(w);
+  }
+
   /** Live workers, sorted by id so that every assignment is computed the same way. */
   alive(): WorkerRecord[] {
     return [...this.#workers.values()].filter((w) => w.state === 'ALIVE').sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));

@@ -330,6 +330,11 @@ export interface CheckpointMetadata {
   sources: Record<string, number>;
   /** Per stage, per key group (decimal string): the base snapshot (or null) and the ordered deltas after it. */
   stages: Record<string, Record<string, KeyGroupRestore>>;
+  /**
+   * Exactly-once sink output that became visible with this checkpoint, in publish order: a
+   * coordinator that restarts publishes it again (the stream deduplicates by Nats-Msg-Id).
+   */
+  outputs?: string[];
 }
 
 const METADATA_TRAILER = /^crc32 ([0-9a-f]{8})$/;

@@ -7,6 +7,8 @@ export interface Register { workerId: string; pid: number; host: string }
 export interface RegisterReply { heartbeatIntervalMs: number }
 export interface Heartbeat { workerId: string; sentAtUnixMs: number; jobs: JobCounters[]; runningJobs: string[] }
 export interface ControlKeyGroupRange { start: number; end: number }
+export interface SourcePosition { split: number; nextSequence: number }
+export interface RestoreFrom { metadataKey: string; checkpointId: number }
 export interface DeployTasks {
   jobId: string;
   manifestJson: string;
@@ -15,11 +17,21 @@ export interface DeployTasks {
   epoch: number;
   keyGroups: ControlKeyGroupRange[];
   sourceSplits: number[];
+  workers: string[];
+  restore: RestoreFrom | null;
+  startPositions: SourcePosition[];
+  checkpointIntervalMs: number;
 }
+export interface TriggerCheckpoint { jobId: string; checkpointId: number; epoch: number }
+export interface SectionRef { keyGroup: number; offset: number; length: number; crc32: number }
+export interface DeltaRef { stageId: string; key: string; sections: SectionRef[] }
+export interface CheckpointPart { checkpointId: number; deltas: DeltaRef[]; outputKey: string; outputCount: number }
+export interface CheckpointAck { jobId: string; checkpointId: number; epoch: number; workerId: string; sources: SourcePosition[]; parts: CheckpointPart[]; error: string }
+export interface CheckpointComplete { jobId: string; checkpointId: number; epoch: number }
 export interface CancelTasks { jobId: string }
 export interface StartTasks { jobId: string }
 export interface Ack { ok: boolean; error: string }
-export interface TaskFailure { jobId: string; workerId: string; stageId: string; keyGroup: number; message: string; stack: string; atUnixMs: number }
+export interface TaskFailure { jobId: string; workerId: string; stageId: string; keyGroup: number; message: string; stack: string; atUnixMs: number; userCode: boolean; epoch: number }
 export interface QueryRequest { feature: string; entityIds: string[]; view: number; epoch: number }
 export interface QueryValue { entityId: string; found: boolean; valueJson: string }
 export interface QueryReply { values: QueryValue[]; error: string }
@@ -31,6 +43,9 @@ export const codecs = {
   deploy: controlCodec<DeployTasks>('DeployTasks'),
   cancel: controlCodec<CancelTasks>('CancelTasks'),
   start: controlCodec<StartTasks>('StartTasks'),
+  trigger: controlCodec<TriggerCheckpoint>('TriggerCheckpoint'),
+  checkpointAck: controlCodec<CheckpointAck>('CheckpointAck'),
+  complete: controlCodec<CheckpointComplete>('CheckpointComplete'),
   ack: controlCodec<Ack>('Ack'),
   failure: controlCodec<TaskFailure>('TaskFailure'),
   queryRequest: controlCodec<QueryRequest>('QueryRequest'),

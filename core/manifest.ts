@@ -2,6 +2,7 @@
 // the bundle. The coordinator validates it and plans from it; it never executes user code.
 import { isValidId } from './ids.ts';
 import { InvalidArgumentError } from './errors.ts';
+import { restartStrategyProblem, type RestartStrategySpec } from './restart-strategy-spec.ts';
 
 export const MANIFEST_FORMAT_VERSION = 1;
 /** Upper bound of maxParallelism: key groups are u16 in state keys and record batches. */
@@ -19,7 +20,12 @@ export interface SourceSpec {
 }
 
 export type SinkSpec =
-  | { kind: 'jetstream'; subject: string; stream: string }
+  /**
+   * exactly-once (default): a checkpoint's output is published once that checkpoint completes,
+   * with deterministic Nats-Msg-Ids so a retried publish is deduplicated by the stream;
+   * at-least-once: published immediately, repeated after a recovery.
+   */
+  | { kind: 'jetstream'; subject: string; stream: string; delivery?: 'exactly-once' | 'at-least-once' }
   | { kind: 'nats'; subject: string };
 
 export type OperatorKind = 'map' | 'filter' | 'flatMap' | 'keyBy' | 'process';
@@ -63,6 +69,8 @@ export interface JobManifest {
   maxParallelism: number;
   /** What happens to a record whose user function throws. */
   errorPolicy: 'fail' | 'dead-letter';
+  /** What happens when user code fails under the "fail" policy. @default DEFAULT_RESTART_STRATEGY (exponential back-off) */
+  restartStrategy?: RestartStrategySpec;
   source: SourceSpec;
   stages: StageSpec[];
 }
@@ -94,6 +102,10 @@ export function validateManifest(m: unknown): asserts m is JobManifest {
     fail(`maxParallelism ${String(o.maxParallelism)} outside 1..${MAX_KEY_GROUPS}`);
   }
   if (o.errorPolicy !== 'fail' && o.errorPolicy !== 'dead-letter') fail(`errorPolicy ${String(o.errorPolicy)} is not "fail" or "dead-letter"`);
+  if (o.restartStrategy !== undefined) {
+    const problem = restartStrategyProblem(o.restartStrategy);
+    if (problem !== undefined) fail(problem);
+  }
   const src = o.source as Record<string, unknown> | undefined;
   if (typeof src !== 'object' || src === null) fail('source is missing');
   if (typeof src!.stream !== 'string' || !STREAM_NAME.test(src!.stream)) fail(`source stream ${JSON.stringify(src!.stream)} is not a valid stream name`);
@@ -122,6 +134,9 @@ export function validateManifest(m: unknown): asserts m is JobManifest {
       if (sink?.kind !== 'jetstream' && sink?.kind !== 'nats') fail(`stage ${s.id} has an unknown sink kind ${String((sink as { kind?: unknown })?.kind)}`);
       if (typeof sink.subject !== 'string' || !SUBJECT.test(sink.subject)) fail(`stage ${s.id} sink subject ${JSON.stringify(sink.subject)} is invalid`);
       if (sink.kind === 'jetstream' && (typeof sink.stream !== 'string' || !STREAM_NAME.test(sink.stream))) fail(`stage ${s.id} sink stream ${JSON.stringify(sink.stream)} is invalid`);
+      if (sink.kind === 'jetstream' && sink.delivery !== undefined && sink.delivery !== 'exactly-once' && sink.delivery !== 'at-least-once') {
+        fail(`stage ${s.id} sink delivery ${JSON.stringify(sink.delivery)} is not "exactly-once" or "at-least-once"`);
+      }
     }
     if (!Array.isArray(s.states) || !Array.isArray(s.features)) fail(`stage ${s.id} states and features must be arrays`);
     const stateNames = new Set<string>();

@@ -7,7 +7,7 @@
 //
 //   u8  magic 0xED | u8 version | u8 kind | u8 reserved
 //   u32 sequence (per channel, from 1) | u16 keyGroup | u16 senderLength | sender (UTF-8)
-//   u32 recordCount | body (msgpack), present for DATA only
+//   u32 recordCount | body: msgpack records for DATA, u32 checkpointId for BARRIER
 import { Packr } from 'msgpackr';
 
 export const BATCH_MAGIC = 0xed;
@@ -33,6 +33,8 @@ export interface RecordBatch {
   /** The sending task; with keyGroup it names the channel. */
   sender: string;
   records: Record[];
+  /** BARRIER only: the checkpoint the barrier belongs to. */
+  checkpointId?: number;
 }
 
 const HEADER_FIXED = 14;
@@ -55,6 +57,9 @@ export function encodeBatch(batch: RecordBatch): Uint8Array {
       flat[i++] = r.value;
     }
     body = packr.pack(flat);
+  } else if (batch.kind === BatchKind.BARRIER) {
+    body = new Uint8Array(4);
+    new DataView(body.buffer).setUint32(0, batch.checkpointId ?? 0);
   }
   const headerLength = HEADER_FIXED + sender.length + 4;
   const out = new Uint8Array(headerLength + (body?.length ?? 0));
@@ -114,7 +119,15 @@ export function decodeRecords(bytes: Uint8Array, header: BatchHeader): Record[] 
   return records;
 }
 
+/** The checkpoint id a BARRIER batch carries. */
+export function decodeBarrier(bytes: Uint8Array, header: BatchHeader): number {
+  if (header.kind !== BatchKind.BARRIER || bytes.length < header.bodyOffset + 4) throw new RangeError('not a barrier batch');
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(header.bodyOffset);
+}
+
 export function decodeBatch(bytes: Uint8Array): RecordBatch {
   const header = decodeHeader(bytes);
-  return { kind: header.kind, sequence: header.sequence, keyGroup: header.keyGroup, sender: header.sender, records: decodeRecords(bytes, header) };
+  const batch: RecordBatch = { kind: header.kind, sequence: header.sequence, keyGroup: header.keyGroup, sender: header.sender, records: decodeRecords(bytes, header) };
+  if (header.kind === BatchKind.BARRIER) batch.checkpointId = decodeBarrier(bytes, header);
+  return batch;
 }

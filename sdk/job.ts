@@ -4,6 +4,7 @@
 // channels"). `eddy build` calls manifest() at build time; workers call plan() to get the
 // functions, in the same order as the manifest.
 import { MANIFEST_FORMAT_VERSION, validateManifest, type JobManifest, type OperatorKind, type SinkSpec, type StageSpec } from '../core/manifest.ts';
+import type { RestartStrategySpec } from '../core/restart-strategy-spec.ts';
 import type { ProcessFunction } from './context.ts';
 import type { StateDescriptor } from './state.ts';
 
@@ -12,6 +13,12 @@ export interface JobOptions {
   maxParallelism?: number;
   /** A record whose user function throws: fail the job, or send it to the dead-letter subject. @default "fail" */
   errorPolicy?: 'fail' | 'dead-letter';
+  /**
+   * What happens when user code fails under the "fail" error policy: `none`, `fixed-delay`,
+   * `exponential-backoff` or `failure-rate` (Flink's strategies).
+   * @default { kind: 'exponential-backoff', initialDelayMs: 500, maxDelayMs: 30000, multiplier: 2, jitter: 0.1, resetAfterMs: 60000 } (the coordinator's DEFAULT_RESTART_STRATEGY)
+   */
+  restartStrategy?: RestartStrategySpec;
 }
 
 export interface SourceOptions {
@@ -47,7 +54,7 @@ export interface JobPlan {
 
 interface Chain {
   name: string;
-  options: Required<JobOptions>;
+  options: Required<Omit<JobOptions, 'restartStrategy'>> & Pick<JobOptions, 'restartStrategy'>;
   source?: { stream: string; partitions: number; partitionKey?: string };
   stages: Array<{ spec: StageSpec; operators: OperatorImpl[] }>;
   /** Bumped on every append; a stream handle whose position is stale would branch. */
@@ -61,7 +68,11 @@ export class Job {
   constructor(name: string, options: JobOptions = {}) {
     this.#chain = {
       name,
-      options: { maxParallelism: options.maxParallelism ?? 128, errorPolicy: options.errorPolicy ?? 'fail' },
+      options: {
+        maxParallelism: options.maxParallelism ?? 128,
+        errorPolicy: options.errorPolicy ?? 'fail',
+        ...(options.restartStrategy !== undefined && { restartStrategy: structuredClone(options.restartStrategy) }),
+      },
       stages: [],
       position: 0,
       closed: false,
@@ -91,6 +102,8 @@ export class Job {
       name: c.name,
       maxParallelism: c.options.maxParallelism,
       errorPolicy: c.options.errorPolicy,
+      // Only when given: absent, the coordinator applies its default, which may improve later.
+      ...(c.options.restartStrategy !== undefined && { restartStrategy: structuredClone(c.options.restartStrategy) }),
       source: { ...c.source, format: 'json' },
       stages: c.stages.map((s) => structuredClone(s.spec)),
     };

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidArgumentError } from '../core/errors.ts';
 import { MANIFEST_FORMAT_VERSION, findFeature, parseManifest, validateManifest, type JobManifest } from '../core/manifest.ts';
+import { job } from '../sdk/job.ts';
 
 /** A two-stage job: a source stage keyed by user, and a keyed stage serving one feature. */
 function validManifest(): JobManifest {
@@ -164,4 +165,35 @@ test('manifest - a later stage that is not an object is an InvalidArgumentError'
   const m = raw();
   m.stages[1] = null;
   assert.throws(() => validateManifest(m), (e: unknown) => e instanceof InvalidArgumentError && /stage 1 is not an object/.test(e.message));
+});
+
+test('manifest - a restart strategy is optional, and validated when present', () => {
+  const m = raw();
+  m.restartStrategy = { kind: 'failure-rate', maxFailures: 3, intervalMs: 60_000, delayMs: 1_000 };
+  assert.doesNotThrow(() => validateManifest(m));
+  assert.deepEqual(parseManifest(JSON.stringify(m)).restartStrategy, m.restartStrategy);
+  assert.equal(parseManifest(JSON.stringify(validManifest())).restartStrategy, undefined);
+
+  m.restartStrategy = { kind: 'exponential-backoff', initialDelayMs: 500, maxDelayMs: 30_000, multiplier: 2, jitter: 2, resetAfterMs: 60_000 };
+  assert.throws(
+    () => validateManifest(m),
+    (e: unknown) => e instanceof InvalidArgumentError && /^invalid manifest: restartStrategy\.jitter must be a number 0\.\.1, got 2$/.test(e.message),
+  );
+  m.restartStrategy = null;
+  assert.throws(() => validateManifest(m), /invalid manifest: restartStrategy is not an object/);
+});
+
+test('manifest - the SDK puts a restart strategy in the manifest only when the job gives one', () => {
+  const plain = job('plain');
+  plain.source('EVENTS').map((e) => e);
+  assert.equal('restartStrategy' in plain.manifest(), false, 'absent: the coordinator applies its default');
+
+  const strategy = { kind: 'fixed-delay', delayMs: 1_000, maxAttempts: 5 } as const;
+  const restarting = job('restarting', { restartStrategy: strategy });
+  restarting.source('EVENTS').map((e) => e);
+  assert.deepEqual(restarting.manifest().restartStrategy, strategy);
+
+  const invalid = job('invalid', { restartStrategy: { kind: 'fixed-delay', delayMs: -1, maxAttempts: 5 } });
+  invalid.source('EVENTS').map((e) => e);
+  assert.throws(() => invalid.manifest(), /invalid manifest: restartStrategy\.delayMs/);
 });

@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { BATCH_MAGIC, BATCH_VERSION, BatchKind, decodeBatch, decodeHeader, decodeRecords, encodeBatch, type RecordBatch } from '../core/record-batch.ts';
+import { BATCH_MAGIC, BATCH_VERSION, BatchKind, decodeBatch, decodeHeader, decodeRecords,
+  decodeBarrier, encodeBatch, type RecordBatch } from '../core/record-batch.ts';
 
 // msgpack keeps what JSON can represent (not `undefined` fields), so values are fc.jsonValue().
 // The expectation is what JSON would give back: fast-check builds some objects without a
@@ -39,11 +40,20 @@ const dataBatchArb: fc.Arbitrary<RecordBatch> = fc.record({
   records: fc.array(recordArb, { maxLength: 50 }),
 }, { noNullPrototype: true });
 
-const controlBatchArb: fc.Arbitrary<RecordBatch> = fc.record({
-  kind: fc.constantFrom(BatchKind.BARRIER, BatchKind.WATERMARK),
+const watermarkBatchArb: fc.Arbitrary<RecordBatch> = fc.record({
+  kind: fc.constant(BatchKind.WATERMARK),
   ...headerFields,
   records: fc.constant([]),
 }, { noNullPrototype: true });
+
+const barrierBatchArb: fc.Arbitrary<RecordBatch> = fc.record({
+  kind: fc.constant(BatchKind.BARRIER),
+  ...headerFields,
+  records: fc.constant([]),
+  checkpointId: fc.integer({ min: 0, max: 0xffffffff }),
+}, { noNullPrototype: true });
+
+const controlBatchArb = fc.oneof(watermarkBatchArb, barrierBatchArb);
 
 const anyBatch = fc.oneof(dataBatchArb, controlBatchArb);
 
@@ -72,13 +82,26 @@ test('record batch - the header decodes alone and matches the batch', () => {
   );
 });
 
-test('record batch - BARRIER and WATERMARK batches carry no records and no body', () => {
+test('record batch - WATERMARK batches carry no records and no body', () => {
   fc.assert(
-    fc.property(controlBatchArb, (batch) => {
+    fc.property(watermarkBatchArb, (batch) => {
       const bytes = encodeBatch(batch);
       const header = decodeHeader(bytes);
       assert.equal(header.recordCount, 0);
       assert.equal(header.bodyOffset, bytes.length);
+      assert.deepStrictEqual(decodeBatch(bytes), plain(batch));
+    }),
+  );
+});
+
+test('record batch - a BARRIER batch carries no records, only its checkpoint id', () => {
+  fc.assert(
+    fc.property(barrierBatchArb, (batch) => {
+      const bytes = encodeBatch(batch);
+      const header = decodeHeader(bytes);
+      assert.equal(header.recordCount, 0);
+      assert.equal(header.bodyOffset + 4, bytes.length);
+      assert.equal(decodeBarrier(bytes, header), batch.checkpointId);
       assert.deepStrictEqual(decodeBatch(bytes), plain(batch));
     }),
   );

@@ -28,8 +28,17 @@ export interface ChannelSenderOptions {
   onBroken(error: ChannelBrokenError): void;
 }
 
+/** A closed batch waiting for window room: records, or a barrier (checkpointId). */
+interface Outgoing {
+  records: Record[] | null;
+  checkpointId: number;
+}
+
 interface Channel {
+  /** The open batch. */
   pending: Record[];
+  /** Closed batches (and barriers) in channel order, sent as the window allows. */
+  outbox: Outgoing[];
   /** Last sequence sent and last acknowledged. */
   sent: number;
   acked: number;
@@ -65,9 +74,17 @@ export class ChannelSender {
 
   constructor(options: ChannelSenderOptions) {
     this.#o = options;
-    this.#channels = Array.from({ length: options.maxParallelism }, () => ({ pending: [], sent: 0, acked: 0, sentAt: [] }));
+    this.#channels = Array.from({ length: options.maxParallelism }, () => ({ pending: [], outbox: [], sent: 0, acked: 0, sentAt: [] }));
     this.#ackSubject = subjects.channelAck(options.jobId, options.senderTask);
-    this.#ackSub = options.nc.subscribe(this.#ackSubject, { callback: (err, msg) => (err ? this.#break(`ack subscription failed: ${err.message}`) : this.#onAck(msg.data)) });
+    this.#ackSub = options.nc.subscribe(this.#ackSubject, {
+      callback: (err, msg) => {
+        if (err) return this.#break(`ack subscription failed: ${err.message}`);
+        // The server answers a batch nobody subscribed to with a 503 status on its reply
+        // subject: the key group has no owner (its worker is gone).
+        if (msg.headers?.code === 503) return this.#break(`a batch to ${msg.headers.description || 'a key group'} found no subscriber: the key group's owner is gone`);
+        this.#onAck(msg.data);
+      },
+    });
     this.#watchdog = setInterval(() => this.#checkAckTimeouts(), Math.min(1000, options.ackTimeoutMs / 2));
     this.#watchdog.unref();
   }
@@ -79,8 +96,24 @@ export class ChannelSender {
     ch.pending.push(record);
     this.#pendingTotal++;
     this.recordsSent++;
-    if (ch.pending.length >= this.#o.maxBatchRecords) this.#sendBatch(keyGroup, ch);
-    else if (this.#linger === undefined) this.#linger = setTimeout(() => this.flush(), this.#o.batchLingerMs);
+    if (ch.pending.length >= this.#o.maxBatchRecords) {
+      this.#close(ch);
+      this.#drain(keyGroup, ch);
+    } else if (this.#linger === undefined) this.#linger = setTimeout(() => this.flush(), this.#o.batchLingerMs);
+  }
+
+  /**
+   * Sends barrier N on every channel, after every record sent before it: the in-band marker
+   * that cuts the stream for checkpoint N (ARCHITECTURE.md, "Checkpoints").
+   */
+  sendBarrier(checkpointId: number): void {
+    if (this.#broken) throw this.#broken;
+    for (let kg = 0; kg < this.#channels.length; kg++) {
+      const ch = this.#channels[kg]!;
+      this.#close(ch);
+      ch.outbox.push({ records: null, checkpointId });
+      this.#drain(kg, ch);
+    }
   }
 
   /** True while records wait behind full windows: the caller should await whenWritable(). */
@@ -104,7 +137,8 @@ export class ChannelSender {
     if (this.#broken || this.#closed) return;
     for (let kg = 0; kg < this.#channels.length; kg++) {
       const ch = this.#channels[kg]!;
-      while (ch.pending.length > 0 && ch.sent - ch.acked < this.#o.channelWindow) this.#sendBatch(kg, ch);
+      this.#close(ch);
+      this.#drain(kg, ch);
     }
     if (this.#pendingTotal > 0 && this.#linger === undefined) this.#linger = setTimeout(() => this.flush(), this.#o.batchLingerMs);
   }
@@ -128,15 +162,29 @@ export class ChannelSender {
     for (const w of this.#waiters.splice(0)) w();
   }
 
-  #sendBatch(keyGroup: number, ch: Channel): void {
-    if (ch.sent - ch.acked >= this.#o.channelWindow) return; // stays pending until an ack frees room
-    const records = ch.pending.length <= this.#o.maxBatchRecords ? ch.pending : ch.pending.slice(0, this.#o.maxBatchRecords);
-    ch.pending = records === ch.pending ? [] : ch.pending.slice(records.length);
-    this.#pendingTotal -= records.length;
-    const sequence = ++ch.sent;
-    ch.sentAt.push(Date.now());
-    const bytes = encodeBatch({ kind: BatchKind.DATA, sequence, keyGroup, sender: this.#o.senderTask, records });
-    this.#o.nc.publish(subjects.channel(this.#o.jobId, this.#o.toStage, keyGroup), bytes, { reply: this.#ackSubject });
+  /** Closes the open batch into the outbox. */
+  #close(ch: Channel): void {
+    if (ch.pending.length === 0) return;
+    ch.outbox.push({ records: ch.pending, checkpointId: 0 });
+    ch.pending = [];
+  }
+
+  /** Sends from the outbox while the window has room; the rest waits for acknowledgements. */
+  #drain(keyGroup: number, ch: Channel): void {
+    while (ch.outbox.length > 0 && ch.sent - ch.acked < this.#o.channelWindow) {
+      const out = ch.outbox.shift()!;
+      const sequence = ++ch.sent;
+      ch.sentAt.push(Date.now());
+      const base = { sequence, keyGroup, sender: this.#o.senderTask };
+      let bytes: Uint8Array;
+      if (out.records) {
+        this.#pendingTotal -= out.records.length;
+        bytes = encodeBatch({ kind: BatchKind.DATA, ...base, records: out.records });
+      } else {
+        bytes = encodeBatch({ kind: BatchKind.BARRIER, ...base, records: [], checkpointId: out.checkpointId });
+      }
+      this.#o.nc.publish(subjects.channel(this.#o.jobId, this.#o.toStage, keyGroup), bytes, { reply: this.#ackSubject });
+    }
   }
 
   #onAck(data: Uint8Array): void {
@@ -149,7 +197,7 @@ export class ChannelSender {
     if (seq <= ch.acked) return; // a repeated ack
     ch.sentAt.splice(0, seq - ch.acked);
     ch.acked = seq;
-    while (ch.pending.length > 0 && ch.sent - ch.acked < this.#o.channelWindow) this.#sendBatch(kg, ch);
+    this.#drain(kg, ch);
     if (!this.blocked && this.#waiters.length > 0) {
       if (this.#blockedSince !== 0) {
         this.blockedMs += performance.now() - this.#blockedSince;

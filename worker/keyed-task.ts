@@ -1,15 +1,19 @@
 // A keyed task: the actors of one keyed stage on this worker, one per owned key group.
 //
 // It subscribes to eddy.<job>.<stage>.<kg> for each of its key groups (a key group moves by
-// moving a subscription), checks every channel's sequence, and processes batches in arrival
-// order. Inside a batch, records of one key run one at a time in order, while different keys
-// run concurrently so that their state reads overlap. A batch is acknowledged only once it is
-// processed and its sink output is durable: the acknowledgement is the channel's flow control.
+// moving a subscription), checks every channel's sequence, and queues batches per key group.
+// A key group's batches run in order, one at a time; different key groups run concurrently so
+// that their RocksDB reads share read batches. A batch is acknowledged once processed: the
+// acknowledgement is the channel's flow control.
+//
+// Checkpoints use aligned barriers (ARCHITECTURE.md, "Checkpoints"): a channel that delivered
+// barrier N is held back until barrier N has arrived on every channel into every key group of
+// the task; then the task reports alignment and waits until the worker has frozen its state.
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../core/logger.ts';
 import { subjects } from '../core/subjects.ts';
 import { ChannelBrokenError, UserFunctionError, ensureError } from '../core/errors.ts';
-import { decodeHeader, decodeRecords, BatchKind, type BatchHeader, type Record } from '../core/record-batch.ts';
+import { decodeBarrier, decodeHeader, decodeRecords, BatchKind, type BatchHeader, type Record } from '../core/record-batch.ts';
 import type { JobId, StageId } from '../core/ids.ts';
 import type { JobManifest } from '../core/manifest.ts';
 import type { StagePlan, StateDescriptor } from '../sdk/index.ts';
@@ -26,18 +30,26 @@ export interface KeyedTaskOptions {
   manifest: JobManifest;
   stage: StagePlan;
   keyGroups: readonly number[];
+  /** The sending tasks of this epoch. A batch from any other sender is stale and fenced off. */
+  upstreamSenders: readonly string[];
   backend: StateBackend;
   output: StageOutput;
   counters: StageCounters;
   deadLetters: DeadLetters;
   logger: Logger;
   onFailure(error: Error, keyGroup: number): void;
+  /**
+   * Barrier N arrived on every channel into every key group and everything before it is
+   * processed. The task holds its input until the returned promise resolves.
+   */
+  onAligned(checkpointId: number): Promise<void>;
 }
 
 interface Pending {
   header: BatchHeader;
   data: Uint8Array;
   reply: string | undefined;
+  channel: string;
 }
 
 type ProcessFn = (value: unknown, ctx: KeyedContext) => void | Promise<void>;
@@ -45,22 +57,29 @@ type ProcessFn = (value: unknown, ctx: KeyedContext) => void | Promise<void>;
 export class KeyedTask {
   readonly #o: KeyedTaskOptions;
   readonly #subs: Subscription[] = [];
+  readonly #senders: ReadonlySet<string>;
   /** Last accepted sequence per channel, keyed "<sender>|<keyGroup>". */
   readonly #lastSequence = new Map<string, number>();
   readonly #queues = new Map<number, Pending[]>();
   /** Key groups with a drain loop running. */
   readonly #active = new Map<number, Promise<void>>();
+  /** Channels that delivered the barrier being aligned, held back until alignment. */
+  readonly #held = new Set<string>();
+  #aligning = -1;
+  readonly #channelsPerCheckpoint: number;
   readonly #declared: ReadonlyMap<string, StateDescriptor['kind']>;
   readonly #process: ProcessFn;
   readonly #stageId: StageId;
   #failed = false;
   #stopped = false;
-  /** The key group being processed, for errors raised by chained operators. */
+  /** The key group whose record is being emitted, for errors raised by chained operators. */
   #currentKeyGroup = -1;
 
   constructor(options: KeyedTaskOptions) {
     this.#o = options;
     this.#stageId = options.stage.spec.id as StageId;
+    this.#senders = new Set(options.upstreamSenders);
+    this.#channelsPerCheckpoint = options.upstreamSenders.length * options.keyGroups.length;
     this.#declared = new Map(options.stage.spec.states.map((s) => [s.name, s.kind]));
     const op = options.stage.operators[0];
     if (op?.kind !== 'process') throw new TypeError(`keyed stage ${options.stage.spec.id} does not start with process`);
@@ -92,6 +111,8 @@ export class KeyedTask {
     } catch (e) {
       return this.#fail(new ChannelBrokenError(`undecodable batch on ${msg.subject}: ${ensureError(e).message}`), -1);
     }
+    // Fencing: a sender of an earlier epoch (before a recovery or a move) is not applied.
+    if (!this.#senders.has(header.sender)) return;
     const channel = `${header.sender}|${header.keyGroup}`;
     const last = this.#lastSequence.get(channel) ?? 0;
     if (header.sequence <= last) {
@@ -104,20 +125,34 @@ export class KeyedTask {
       return this.#fail(new ChannelBrokenError(`channel ${header.sender} → ${this.#stageId} key group ${header.keyGroup}: batch ${header.sequence} arrived after ${last}; ${header.sequence - last - 1} batch(es) lost`), header.keyGroup);
     }
     this.#lastSequence.set(channel, header.sequence);
-    // One queue per key group (actor): a key group's batches run in order, one at a time, while
-    // different key groups run concurrently so their RocksDB reads share read batches.
     let queue = this.#queues.get(header.keyGroup);
     if (!queue) this.#queues.set(header.keyGroup, (queue = []));
-    queue.push({ header, data: msg.data, reply: msg.reply });
-    if (!this.#active.has(header.keyGroup)) {
-      const run = this.#drain(header.keyGroup, queue).finally(() => this.#active.delete(header.keyGroup));
-      this.#active.set(header.keyGroup, run);
-    }
+    queue.push({ header, data: msg.data, reply: msg.reply, channel });
+    this.#wake(header.keyGroup, queue);
+  }
+
+  #wake(keyGroup: number, queue: Pending[]): void {
+    if (this.#active.has(keyGroup) || queue.length === 0) return;
+    const run = this.#drain(keyGroup, queue).finally(() => {
+      this.#active.delete(keyGroup);
+      // NATS delivers several messages in one synchronous loop: a batch may have been queued
+      // after this loop's last look and before this callback ran. Look again.
+      if (queue.some((p) => !this.#held.has(p.channel))) this.#wake(keyGroup, queue);
+    });
+    this.#active.set(keyGroup, run);
   }
 
   async #drain(keyGroup: number, queue: Pending[]): Promise<void> {
-    while (queue.length > 0 && !this.#failed && !this.#stopped) {
-      const item = queue.shift()!;
+    while (!this.#failed && !this.#stopped) {
+      // The first batch whose channel is not held back behind a barrier.
+      const index = this.#held.size === 0 ? (queue.length > 0 ? 0 : -1) : queue.findIndex((p) => !this.#held.has(p.channel));
+      if (index < 0) return;
+      const item = index === 0 ? queue.shift()! : queue.splice(index, 1)[0]!;
+      if (item.header.kind === BatchKind.BARRIER) {
+        if (item.reply) this.#o.nc.publish(item.reply, encodeAck(keyGroup, item.header.sequence));
+        this.#barrier(item.channel, decodeBarrier(item.data, item.header));
+        continue;
+      }
       if (item.header.kind !== BatchKind.DATA) continue;
       try {
         await this.#processBatch(item.header, decodeRecords(item.data, item.header));
@@ -131,6 +166,31 @@ export class KeyedTask {
       }
       if (item.reply) this.#o.nc.publish(item.reply, encodeAck(keyGroup, item.header.sequence));
     }
+  }
+
+  #barrier(channel: string, checkpointId: number): void {
+    if (this.#aligning !== -1 && checkpointId !== this.#aligning) {
+      return this.#fail(new ChannelBrokenError(`barrier ${checkpointId} on ${channel} while aligning checkpoint ${this.#aligning}`), -1);
+    }
+    this.#aligning = checkpointId;
+    this.#held.add(channel);
+    if (this.#held.size < this.#channelsPerCheckpoint) return;
+    // Every channel delivered barrier N, and every key group processed what came before it
+    // (a key group reaches its barriers only after its earlier batches).
+    void this.#aligned(checkpointId);
+  }
+
+  async #aligned(checkpointId: number): Promise<void> {
+    // Wait for key groups still finishing a batch from a channel that had not sent the barrier
+    // when that batch started: impossible by construction, but the drains must be idle.
+    try {
+      await this.#o.onAligned(checkpointId);
+    } catch (e) {
+      return this.#fail(ensureError(e), -1);
+    }
+    this.#held.clear();
+    this.#aligning = -1;
+    for (const [kg, queue] of this.#queues) this.#wake(kg, queue);
   }
 
   async #processBatch(header: BatchHeader, records: Record[]): Promise<void> {
@@ -169,12 +229,12 @@ export class KeyedTask {
   }
 
   #fail(error: Error, keyGroup: number): void {
-    if (this.#failed) return;
+    if (this.#failed || this.#stopped) return;
     this.#failed = true;
     this.#o.onFailure(error, keyGroup);
   }
 
-  /** Stops taking batches and waits for the one in progress. */
+  /** Stops taking batches and waits for the ones in progress. */
   async stop(): Promise<void> {
     this.#stopped = true;
     for (const s of this.#subs) s.unsubscribe();

@@ -1,5 +1,6 @@
 import type { Logger } from '../core/logger.ts';
 import type { WorkerId } from '../core/ids.ts';
+import type { OpenObjectStoreOptions } from '../core/object-store.ts';
 
 export interface WorkerOptions {
   /** NATS server URLs, comma-separated. */
@@ -7,8 +8,14 @@ export interface WorkerOptions {
   workerId: WorkerId;
   /** Local directory for RocksDB state and the bundle cache. */
   dataDir: string;
-  /** Object store the bundles are fetched from (file:// URL or a directory). */
+  /** Object store the bundles are fetched from (s3://bucket/prefix, a file:// URL or a directory). */
   storeUrl: string;
+  /**
+   * How to reach an s3:// store: endpoint, region, path-style, credentials (file:// stores
+   * ignore it). cli/ fills endpoint and region from --s3-endpoint and --s3-region.
+   * @default {} (AWS's endpoint for us-east-1, credentials from the AWS SDK's default chain)
+   */
+  storeOptions?: OpenObjectStoreOptions;
   /** Records per channel batch before it is sent. @default 512 */
   maxBatchRecords?: number;
   /** Bytes per channel batch before it is sent (approximate). @default 65536 */
@@ -19,8 +26,6 @@ export interface WorkerOptions {
   channelWindow?: number;
   /** A batch unacknowledged this long breaks its channel (the receiver stalled or lost it). @default 30000 */
   ackTimeoutMs?: number;
-  /** How often the state overlay is written to RocksDB until checkpoints take this over. @default 200 */
-  stateFlushIntervalMs?: number;
   logger: Logger;
 }
 
@@ -32,12 +37,12 @@ export function compileWorkerOptions(o: WorkerOptions): CompiledWorkerOptions {
     workerId: o.workerId,
     dataDir: o.dataDir,
     storeUrl: o.storeUrl,
+    storeOptions: o.storeOptions ?? {},
     maxBatchRecords: o.maxBatchRecords ?? 512,
     maxBatchBytes: o.maxBatchBytes ?? 65_536,
     batchLingerMs: o.batchLingerMs ?? 2,
     channelWindow: o.channelWindow ?? 16,
     ackTimeoutMs: o.ackTimeoutMs ?? 30_000,
-    stateFlushIntervalMs: o.stateFlushIntervalMs ?? 200,
     logger: o.logger,
   };
 }

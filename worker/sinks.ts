@@ -1,7 +1,10 @@
-// Sinks of this version: JetStream subjects (at-least-once: published as records are emitted;
-// the stream's acknowledgements are counted asynchronously, and a refused or unacknowledged
-// publish fails the job) and plain NATS subjects. Exactly-once JetStream output arrives with
-// checkpoints.
+// Sinks: JetStream subjects, exactly-once or at-least-once, and plain NATS subjects
+// (ARCHITECTURE.md, "Sources and sinks").
+//
+// Exactly-once output is buffered per checkpoint: what a task emits between barrier N-1 and
+// barrier N is part of checkpoint N, uploaded with its state, and published by the
+// coordinator once N completes, with deterministic Nats-Msg-Ids so a repeated publish (after a
+// coordinator crash) is deduplicated by the stream.
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { SinkSpec } from '../core/manifest.ts';
 import { BulkPublisher } from '../core/jetstream-publisher.ts';
@@ -15,6 +18,22 @@ export interface Sink {
   /** The first failure of an asynchronous write, if any. */
   readonly failure: Error | undefined;
   close(): void;
+}
+
+/** Output held for a checkpoint: subject and JSON payload. */
+export interface CheckpointOutput {
+  subject: string;
+  data: string;
+}
+
+export interface ExactlyOnceSink extends Sink {
+  readonly exactlyOnce: true;
+  /** Takes what was written since the last call: the output of the checkpoint being cut. */
+  take(): CheckpointOutput[];
+}
+
+export function isExactlyOnce(sink: Sink): sink is ExactlyOnceSink {
+  return (sink as Partial<ExactlyOnceSink>).exactlyOnce === true;
 }
 
 const encoder = new TextEncoder();
@@ -51,6 +70,31 @@ class JetStreamSink implements Sink {
   }
 }
 
+class BufferedJetStreamSink implements ExactlyOnceSink {
+  readonly exactlyOnce = true;
+  readonly pending = 0;
+  readonly failure = undefined;
+  readonly #subject: string;
+  #buffer: CheckpointOutput[] = [];
+
+  constructor(subject: string) {
+    this.#subject = subject;
+  }
+
+  write(value: unknown): void {
+    this.#buffer.push({ subject: this.#subject, data: JSON.stringify(value) });
+  }
+
+  take(): CheckpointOutput[] {
+    const out = this.#buffer;
+    this.#buffer = [];
+    return out;
+  }
+
+  async flush(): Promise<void> {}
+  close(): void {}
+}
+
 class NatsSubjectSink implements Sink {
   readonly #nc: NatsConnection;
   readonly #subject: string;
@@ -68,7 +112,10 @@ class NatsSubjectSink implements Sink {
 }
 
 export function openSinks(nc: NatsConnection, specs: readonly SinkSpec[]): Sink[] {
-  return specs.map((s) => (s.kind === 'jetstream' ? new JetStreamSink(nc, s.subject) : new NatsSubjectSink(nc, s.subject)));
+  return specs.map((s) => {
+    if (s.kind === 'nats') return new NatsSubjectSink(nc, s.subject);
+    return s.delivery === 'at-least-once' ? new JetStreamSink(nc, s.subject) : new BufferedJetStreamSink(s.subject);
+  });
 }
 
 /** Bound on unconfirmed sink writes before a task waits for the stream. */

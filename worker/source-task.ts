@@ -97,6 +97,21 @@ export class SourceTask {
     this.#o.onFailure(error);
   }
 
+  /**
+   * Cuts checkpoint N at this split: everything read so far is before the barrier. Safe at any
+   * callback: the read loop emits a message synchronously, so no message is half-processed.
+   * Returns the stream sequence to resume from after a restore to N.
+   */
+  injectBarrier(checkpointId: number): number {
+    this.#o.output.sender?.flush();
+    this.#o.output.sender?.sendBarrier(checkpointId);
+    return this.lastSequence + 1;
+  }
+
+  get partition(): number {
+    return this.#o.partition;
+  }
+
   async stop(): Promise<void> {
     if (this.#state === 'RUNNING') this.#state = 'STOPPED';
     this.#messages?.stop();

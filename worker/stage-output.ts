@@ -7,7 +7,7 @@ import { parseStageId, type JobId } from '../core/ids.ts';
 import { UserFunctionError, type ChannelBrokenError } from '../core/errors.ts';
 import { ChannelSender } from './channel-sender.ts';
 import { compileChain, type ChainWhere, type Emit } from './operator-chain.ts';
-import { MAX_PENDING_SINK_WRITES, openSinks, type Sink } from './sinks.ts';
+import { MAX_PENDING_SINK_WRITES, isExactlyOnce, openSinks, type CheckpointOutput, type Sink } from './sinks.ts';
 import type { DeadLetters } from './dead-letters.ts';
 import type { StageCounters } from './stage-counters.ts';
 import type { CompiledWorkerOptions } from './options.ts';
@@ -40,6 +40,8 @@ export interface StageOutput {
    * when too many writes are unconfirmed (bounded memory, no per-batch round trip).
    */
   checkSinks(): Promise<void> | undefined;
+  /** Takes the exactly-once output written since the last barrier: checkpoint N's output. */
+  takeCheckpointOutput(): CheckpointOutput[];
   close(): Promise<void>;
 }
 
@@ -102,6 +104,11 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
         if (sink.pending > MAX_PENDING_SINK_WRITES) return Promise.all(sinks.map((x) => x.flush())).then(() => undefined);
       }
       return undefined;
+    },
+    takeCheckpointOutput: () => {
+      const out: CheckpointOutput[] = [];
+      for (const sink of sinks) if (isExactlyOnce(sink)) for (const o of sink.take()) out.push(o);
+      return out;
     },
     close: async () => {
       await sender?.close();

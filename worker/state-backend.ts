@@ -393,6 +393,16 @@ export class StateBackend {
   }
 
   /** Number of keys in the active overlay. */
+  /** The highest checkpoint id written to RocksDB (-1: none since open). */
+  get committedCheckpointId(): number {
+    return this.#committedId;
+  }
+
+  /** The highest checkpoint id frozen (committed ones included). */
+  get frozenCheckpointId(): number {
+    return this.#lastFrozenId;
+  }
+
   activeOverlaySize(): number {
     return this.#active.entries.size;
   }

@@ -19,6 +19,7 @@ export class Worker {
   readonly #store: ObjectStore;
   readonly #logger: Logger;
   readonly #jobs = new Map<string, JobRuntime>();
+  readonly #deploying = new Map<string, Promise<void>>();
   readonly #subs: Subscription[] = [];
   #heartbeat: NodeJS.Timeout | undefined;
   #heartbeatIntervalMs = 500;
@@ -27,7 +28,7 @@ export class Worker {
   private constructor(o: CompiledWorkerOptions, nc: NatsConnection) {
     this.#o = o;
     this.#nc = nc;
-    this.#store = openObjectStore(o.storeUrl);
+    this.#store = openObjectStore(o.storeUrl, o.storeOptions);
     this.#logger = o.logger.child({ workerId: o.workerId });
   }
 
@@ -49,6 +50,8 @@ export class Worker {
       this.#nc.subscribe(subjects.deploy(id), { callback: (_e, m) => void this.#reply(m, () => this.#deploy(m)) }),
       this.#nc.subscribe(subjects.start(id), { callback: (_e, m) => void this.#reply(m, () => this.#start(m)) }),
       this.#nc.subscribe(subjects.cancel(id), { callback: (_e, m) => void this.#reply(m, () => this.#cancel(m)) }),
+      this.#nc.subscribe(subjects.trigger(id), { callback: (_e, m) => void this.#reply(m, async () => this.#trigger(m)) }),
+      this.#nc.subscribe(subjects.complete(id), { callback: (_e, m) => void this.#reply(m, () => this.#complete(m)) }),
     );
     await this.#nc.flush();
     await this.#register();
@@ -95,17 +98,41 @@ export class Worker {
 
   async #deploy(m: Msg): Promise<void> {
     const d = codecs.deploy.decode(m.data);
-    const existing = this.#jobs.get(d.jobId);
-    if (existing) {
-      await existing.stop();
+    // Deploys of one job are serialized: a recovery may follow another before it finished.
+    const previousDeploy = this.#deploying.get(d.jobId) ?? Promise.resolve();
+    const run = previousDeploy.catch(() => undefined).then(async () => {
+      const previous = this.#jobs.get(d.jobId);
+      if (previous && d.epoch <= previous.epoch) throw new Error(`stale deploy of job ${d.jobId}: epoch ${d.epoch}, running ${previous.epoch}`);
       this.#jobs.delete(d.jobId);
-    }
-    const runtime = await JobRuntime.deploy(
-      { nc: this.#nc, store: this.#store, options: this.#o, logger: this.#logger, reportFailure: (f) => this.#reportFailure(f) },
-      d,
-    );
-    this.#jobs.set(d.jobId, runtime);
-    this.#logger.info({ jobId: d.jobId, epoch: d.epoch, keyGroups: d.keyGroups, splits: d.sourceSplits }, 'job deployed');
+      const runtime = await JobRuntime.deploy(
+        {
+          nc: this.#nc,
+          store: this.#store,
+          options: this.#o,
+          logger: this.#logger,
+          reportFailure: (f) => this.#reportFailure(f),
+          sendCheckpointAck: (ack) => this.#nc.publish(subjects.checkpointAck, codecs.checkpointAck.encode(ack)),
+        },
+        d,
+        previous,
+      );
+      this.#jobs.set(d.jobId, runtime);
+    });
+    this.#deploying.set(d.jobId, run);
+    await run;
+  }
+
+  #trigger(m: Msg): void {
+    const t = codecs.trigger.decode(m.data);
+    const job = this.#jobs.get(t.jobId);
+    if (!job || job.epoch !== t.epoch) throw new Error(`job ${t.jobId} epoch ${t.epoch} is not running on worker ${this.#o.workerId}`);
+    job.trigger(t.checkpointId);
+  }
+
+  async #complete(m: Msg): Promise<void> {
+    const c = codecs.complete.decode(m.data);
+    const job = this.#jobs.get(c.jobId);
+    if (job && job.epoch === c.epoch) await job.complete(c.checkpointId);
   }
 
   async #start(m: Msg): Promise<void> {

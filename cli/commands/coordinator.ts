@@ -3,9 +3,9 @@
 import type { Command } from 'commander';
 import { createLogger } from '../../core/logger.ts';
 import { parseHostPort, parsePositiveInt } from '../arguments.ts';
-import { runRole } from '../run-role.ts';
+import { addS3Options, runRole, storeOptionsFrom, type S3CommandOptions } from '../run-role.ts';
 
-interface CoordinatorCommandOptions {
+interface CoordinatorCommandOptions extends S3CommandOptions {
   nats: string;
   grpc: string;
   store: string;
@@ -14,12 +14,13 @@ interface CoordinatorCommandOptions {
 }
 
 export function registerCoordinator(program: Command): void {
-  program
+  const command = program
     .command('coordinator', { hidden: true })
     .description('run a coordinator (membership, assignment, job lifecycle, gRPC API)')
     .requiredOption('--nats <urls>', 'NATS server URLs, comma-separated')
     .option('--grpc <host:port>', 'gRPC listen address', parseHostPort, '127.0.0.1:7400')
-    .requiredOption('--store <url|dir>', 'object store for bundles and checkpoints: a file:// URL or a directory')
+    .requiredOption('--store <url|dir>', 'object store for bundles and checkpoints: s3://bucket/prefix, a file:// URL or a directory');
+  addS3Options(command)
     .option('--worker-timeout-ms <n>', 'a worker silent this long is dead', parsePositiveInt)
     .option('--log-level <level>', 'pino log level', 'info')
     .action(async (options: CoordinatorCommandOptions) => {
@@ -31,6 +32,7 @@ export function registerCoordinator(program: Command): void {
           natsServers: options.nats,
           grpcAddress: options.grpc,
           storeUrl: options.store,
+          storeOptions: storeOptionsFrom(options, logger),
           ...(options.workerTimeoutMs !== undefined ? { workerTimeoutMs: options.workerTimeoutMs } : {}),
           logger,
         }),

@@ -4,9 +4,9 @@ import { createLogger } from '../../core/logger.ts';
 import { parseWorkerId } from '../../core/ids.ts';
 import { defaultWorkerId } from '../arguments.ts';
 import { UsageError } from '../errors.ts';
-import { runRole } from '../run-role.ts';
+import { addS3Options, runRole, storeOptionsFrom, type S3CommandOptions } from '../run-role.ts';
 
-interface WorkerCommandOptions {
+interface WorkerCommandOptions extends S3CommandOptions {
   nats: string;
   id?: string;
   data: string;
@@ -15,13 +15,14 @@ interface WorkerCommandOptions {
 }
 
 export function registerWorker(program: Command): void {
-  program
+  const command = program
     .command('worker', { hidden: true })
     .description('run a worker (tasks, actors, local state, queries)')
     .requiredOption('--nats <urls>', 'NATS server URLs, comma-separated')
     .option('--id <workerId>', 'worker id (default: env EDDY_WORKER_ID, else the host name)')
     .requiredOption('--data <dir>', 'local directory for state and the bundle cache')
-    .requiredOption('--store <url|dir>', 'object store for bundles and checkpoints: a file:// URL or a directory')
+    .requiredOption('--store <url|dir>', 'object store for bundles and checkpoints: s3://bucket/prefix, a file:// URL or a directory');
+  addS3Options(command)
     .option('--log-level <level>', 'pino log level', 'info')
     .action(async (options: WorkerCommandOptions) => {
       let workerId;
@@ -33,7 +34,7 @@ export function registerWorker(program: Command): void {
       const logger = createLogger({ role: 'worker', level: options.logLevel });
       const { startWorker } = await import('../../worker/index.ts');
       await runRole('worker', logger, () =>
-        startWorker({ natsServers: options.nats, workerId, dataDir: options.data, storeUrl: options.store, logger }),
+        startWorker({ natsServers: options.nats, workerId, dataDir: options.data, storeUrl: options.store, storeOptions: storeOptionsFrom(options, logger), logger }),
       );
     });
 }

@@ -4,13 +4,15 @@
 // rule per data-point type; per entity and type the job keeps the latest value and colour. A
 // GREEN→RED transition (or a first reading that is RED) emits a trigger that asks a model for
 // a diagnosis; the latest values per entity are served as the feature `indicators`.
-import { job, mapState, jetstream } from '@eddy/sdk';
+import { job, mapState, valueState, jetstream } from '@eddy/sdk';
 import { colourOf, type Colour, type Indicator, type IndicatorValue, type Trigger } from './rules.ts';
 
 /** Latest reading per data-point type: the feature store. */
 const latest = mapState<IndicatorValue>('latest');
 /** Current colour per data-point type: the trigger state (~33 bytes per entity and type). */
 const colours = mapState<Colour>('colour');
+/** Data points received per entity: how active a device is (and a count that replays would inflate). */
+const received = valueState<number>('received');
 
 const cx = job('customer-experience', { errorPolicy: 'dead-letter' });
 
@@ -22,6 +24,8 @@ cx.source<Indicator>('indicators', { partitions: 4, key: 'entityId' })
     async (e, ctx) => {
       const colour = colourOf(e);
       ctx.state(latest).put(e.type, { value: e.value, ts: e.ts, colour });
+      const count = ctx.state(received);
+      count.update(((await count.value()) ?? 0) + 1);
       const colourState = ctx.state(colours);
       const previous = (await colourState.get(e.type)) ?? 'GREEN';
       if (previous !== colour) colourState.put(e.type, colour);
@@ -29,7 +33,7 @@ cx.source<Indicator>('indicators', { partitions: 4, key: 'entityId' })
         ctx.emit({ entityId: e.entityId, type: e.type, value: e.value, ts: e.ts });
       }
     },
-    { state: [latest, colours], features: { indicators: latest } },
+    { state: [latest, colours, received], features: { indicators: latest, received } },
   )
   .sink(jetstream('cx.triggers', { stream: 'CX_TRIGGERS' }));
 

@@ -2,6 +2,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { CancelJobRequest as _eddy_v1_CancelJobRequest, CancelJobRequest__Output as _eddy_v1_CancelJobRequest__Output } from './eddy/v1/CancelJobRequest';
+import type { CheckpointInfo as _eddy_v1_CheckpointInfo, CheckpointInfo__Output as _eddy_v1_CheckpointInfo__Output } from './eddy/v1/CheckpointInfo';
 import type { GetJobRequest as _eddy_v1_GetJobRequest, GetJobRequest__Output as _eddy_v1_GetJobRequest__Output } from './eddy/v1/GetJobRequest';
 import type { JobFailure as _eddy_v1_JobFailure, JobFailure__Output as _eddy_v1_JobFailure__Output } from './eddy/v1/JobFailure';
 import type { JobInfo as _eddy_v1_JobInfo, JobInfo__Output as _eddy_v1_JobInfo__Output } from './eddy/v1/JobInfo';
@@ -21,6 +22,7 @@ export interface ProtoGrpcType {
   eddy: {
     v1: {
       CancelJobRequest: MessageTypeDefinition<_eddy_v1_CancelJobRequest, _eddy_v1_CancelJobRequest__Output>
+      CheckpointInfo: MessageTypeDefinition<_eddy_v1_CheckpointInfo, _eddy_v1_CheckpointInfo__Output>
       GetJobRequest: MessageTypeDefinition<_eddy_v1_GetJobRequest, _eddy_v1_GetJobRequest__Output>
       JobFailure: MessageTypeDefinition<_eddy_v1_JobFailure, _eddy_v1_JobFailure__Output>
       JobInfo: MessageTypeDefinition<_eddy_v1_JobInfo, _eddy_v1_JobInfo__Output>

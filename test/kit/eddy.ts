@@ -24,10 +24,27 @@ function cliArgs(args: string[]): string[] {
   return ['--import', TSX_LOADER, CLI_MAIN, ...args];
 }
 
-export interface CoordinatorOptions {
+/** Where the object store is: `--store` and `--s3-endpoint` of the coordinator and worker roles. */
+interface StoreLocation {
+  /** A directory or a file:// URL (give this or storeUrl). */
+  storeDir?: string;
+  /** Any store URL, e.g. s3://<bucket>/<prefix>; wins over storeDir. */
+  storeUrl?: string;
+  /**
+   * Passed as --s3-endpoint, e.g. startS3Server()'s endpoint. Credentials go in `env`
+   * (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), as in production.
+   */
+  s3Endpoint?: string;
+}
+
+function storeArgs(options: StoreLocation): string[] {
+  const store = options.storeUrl ?? options.storeDir;
+  if (store === undefined) throw new Error('give storeDir or storeUrl: where the object store is');
+  return ['--store', store, ...(options.s3Endpoint !== undefined ? ['--s3-endpoint', options.s3Endpoint] : [])];
+}
+
+export interface CoordinatorOptions extends StoreLocation {
   natsUrl: string;
-  /** A directory or a file:// URL. */
-  storeDir: string;
   /** @default a free port */
   grpcPort?: number;
   /** Passed as --worker-timeout-ms when set. */
@@ -40,7 +57,7 @@ export type CoordinatorHandle = ChildHandle & { /** "127.0.0.1:<port>", the gRPC
 export async function startCoordinator(options: CoordinatorOptions): Promise<CoordinatorHandle> {
   const port = options.grpcPort ?? (await freePort());
   const address = `127.0.0.1:${port}`;
-  const args = ['coordinator', '--nats', options.natsUrl, '--grpc', address, '--store', options.storeDir];
+  const args = ['coordinator', '--nats', options.natsUrl, '--grpc', address, ...storeArgs(options)];
   if (options.workerTimeoutMs !== undefined) args.push('--worker-timeout-ms', String(options.workerTimeoutMs));
   const child = await startProcess({
     name: 'coordinator',
@@ -54,18 +71,16 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   return Object.assign(child, { address });
 }
 
-export interface WorkerOptions {
+export interface WorkerOptions extends StoreLocation {
   natsUrl: string;
   workerId: string;
   /** The worker's own local state dir (RocksDB). */
   dataDir: string;
-  /** A directory or a file:// URL: the checkpoint store shared with the coordinator. */
-  storeDir: string;
   env?: Record<string, string>;
 }
 
 export function startWorker(options: WorkerOptions): Promise<ChildHandle> {
-  const args = ['worker', '--nats', options.natsUrl, '--id', options.workerId, '--data', options.dataDir, '--store', options.storeDir];
+  const args = ['worker', '--nats', options.natsUrl, '--id', options.workerId, '--data', options.dataDir, ...storeArgs(options)];
   return startProcess({
     name: `worker ${options.workerId}`,
     command: process.execPath,
@@ -81,8 +96,12 @@ export interface ClusterOptions {
   workers: number;
   /** Passed to the coordinator. */
   workerTimeoutMs?: number;
-  /** Added to every Eddy process's environment. */
+  /** Added to every Eddy process's environment (e.g. S3 credentials). */
   env?: Record<string, string>;
+  /** The store every process uses, e.g. s3://<bucket>/eddy. @default a temp directory (storeDir) */
+  storeUrl?: string;
+  /** Passed to every process as --s3-endpoint. */
+  s3Endpoint?: string;
 }
 
 export interface Cluster extends AsyncDisposable {
@@ -90,8 +109,10 @@ export interface Cluster extends AsyncDisposable {
   coordinator: CoordinatorHandle;
   /** In start order; addWorker() appends. Ids are worker-1, worker-2, … */
   workers: ChildHandle[];
-  /** The checkpoint store (a directory). */
+  /** The checkpoint store (a directory); created but unused when the cluster was given a storeUrl. */
   storeDir: string;
+  /** The store the processes use: the options' storeUrl, else storeDir. */
+  storeUrl: string;
   /** Parent of each worker's data dir (<dataDir>/<workerId>). */
   dataDir: string;
   /** The coordinator's gRPC address. */
@@ -106,6 +127,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const root = await mkdtemp(join(tmpdir(), 'eddy-cluster-'));
   const storeDir = join(root, 'store');
   const dataDir = join(root, 'data');
+  const store: StoreLocation = {
+    storeUrl: options.storeUrl ?? storeDir,
+    ...(options.s3Endpoint !== undefined && { s3Endpoint: options.s3Endpoint }),
+  };
   await mkdir(storeDir);
   await mkdir(dataDir);
   let nats: NatsServer | undefined;
@@ -123,7 +148,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const addWorker = async (workerId: string = `worker-${nextWorker++}`): Promise<ChildHandle> => {
     const workerDataDir = join(dataDir, workerId);
     await mkdir(workerDataDir, { recursive: true });
-    const worker = await startWorker({ natsUrl: nats!.url, workerId, dataDir: workerDataDir, storeDir, ...(options.env !== undefined && { env: options.env }) });
+    const worker = await startWorker({ natsUrl: nats!.url, workerId, dataDir: workerDataDir, ...store, ...(options.env !== undefined && { env: options.env }) });
     workers.push(worker);
     return worker;
   };
@@ -132,7 +157,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     nats = await startNatsServer();
     coordinator = await startCoordinator({
       natsUrl: nats.url,
-      storeDir,
+      ...store,
       ...(options.workerTimeoutMs !== undefined && { workerTimeoutMs: options.workerTimeoutMs }),
       ...(options.env !== undefined && { env: options.env }),
     });
@@ -153,6 +178,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     coordinator,
     workers,
     storeDir,
+    storeUrl: store.storeUrl!,
     dataDir,
     address: coordinator.address,
     addWorker,

@@ -2,6 +2,7 @@
 
 import type { StageInfo as _eddy_v1_StageInfo, StageInfo__Output as _eddy_v1_StageInfo__Output } from '../../eddy/v1/StageInfo';
 import type { JobFailure as _eddy_v1_JobFailure, JobFailure__Output as _eddy_v1_JobFailure__Output } from '../../eddy/v1/JobFailure';
+import type { CheckpointInfo as _eddy_v1_CheckpointInfo, CheckpointInfo__Output as _eddy_v1_CheckpointInfo__Output } from '../../eddy/v1/CheckpointInfo';
 import type { Long } from '@grpc/proto-loader';
 
 export interface JobInfo {
@@ -14,6 +15,8 @@ export interface JobInfo {
   'stages'?: (_eddy_v1_StageInfo)[];
   'lastFailure'?: (_eddy_v1_JobFailure | null);
   'features'?: (string)[];
+  'checkpoints'?: (_eddy_v1_CheckpointInfo | null);
+  'restarts'?: (number);
 }
 
 export interface JobInfo__Output {
@@ -26,4 +29,6 @@ export interface JobInfo__Output {
   'stages': (_eddy_v1_StageInfo__Output)[];
   'lastFailure': (_eddy_v1_JobFailure__Output | null);
   'features': (string)[];
+  'checkpoints': (_eddy_v1_CheckpointInfo__Output | null);
+  'restarts': (number);
 }

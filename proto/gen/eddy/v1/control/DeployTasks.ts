@@ -1,6 +1,8 @@
 // Original file: proto/eddy/v1/control.proto
 
 import type { KeyGroupRange as _eddy_v1_control_KeyGroupRange, KeyGroupRange__Output as _eddy_v1_control_KeyGroupRange__Output } from '../../../eddy/v1/control/KeyGroupRange';
+import type { RestoreFrom as _eddy_v1_control_RestoreFrom, RestoreFrom__Output as _eddy_v1_control_RestoreFrom__Output } from '../../../eddy/v1/control/RestoreFrom';
+import type { SourcePosition as _eddy_v1_control_SourcePosition, SourcePosition__Output as _eddy_v1_control_SourcePosition__Output } from '../../../eddy/v1/control/SourcePosition';
 import type { Long } from '@grpc/proto-loader';
 
 export interface DeployTasks {
@@ -11,6 +13,10 @@ export interface DeployTasks {
   'epoch'?: (number | string | Long);
   'keyGroups'?: (_eddy_v1_control_KeyGroupRange)[];
   'sourceSplits'?: (number)[];
+  'workers'?: (string)[];
+  'restore'?: (_eddy_v1_control_RestoreFrom | null);
+  'startPositions'?: (_eddy_v1_control_SourcePosition)[];
+  'checkpointIntervalMs'?: (number);
 }
 
 export interface DeployTasks__Output {
@@ -21,4 +27,8 @@ export interface DeployTasks__Output {
   'epoch': (string);
   'keyGroups': (_eddy_v1_control_KeyGroupRange__Output)[];
   'sourceSplits': (number)[];
+  'workers': (string)[];
+  'restore': (_eddy_v1_control_RestoreFrom__Output | null);
+  'startPositions': (_eddy_v1_control_SourcePosition__Output)[];
+  'checkpointIntervalMs': (number);
 }

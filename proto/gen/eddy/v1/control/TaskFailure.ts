@@ -10,6 +10,8 @@ export interface TaskFailure {
   'message'?: (string);
   'stack'?: (string);
   'atUnixMs'?: (number | string | Long);
+  'userCode'?: (boolean);
+  'epoch'?: (number | string | Long);
 }
 
 export interface TaskFailure__Output {
@@ -20,4 +22,6 @@ export interface TaskFailure__Output {
   'message': (string);
   'stack': (string);
   'atUnixMs': (string);
+  'userCode': (boolean);
+  'epoch': (string);
 }

@@ -1,0 +1,227 @@
+// The coordinator's state in NATS KV, so that a restarted coordinator picks up where it left off
+// (ARCHITECTURE.md, "Failure and scaling"). One JSON value per job under `jobs.<jobId>`, and a
+// cluster-wide epoch under `epoch`.
+//
+// Designed for nats-server 2.9: no per-message TTL, so nothing here expires by itself; deleted
+// jobs leave a delete marker that history 1 keeps to one message per key.
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { EddyError, InvalidArgumentError, RetryableError } from '../core/errors.ts';
+import { isValidId } from '../core/ids.ts';
+import type { Logger } from '../core/logger.ts';
+
+export interface StoredCheckpoint {
+  id: number;
+  /** Object-store key of the checkpoint's _metadata. */
+  metadataKey: string;
+  completedAtUnixMs: number;
+}
+
+export type StoredJobState = 'SUBMITTED' | 'DEPLOYING' | 'RUNNING' | 'RESTARTING' | 'CANCELLED' | 'FAILED' | 'FINISHED';
+
+export const STORED_JOB_STATES: readonly StoredJobState[] = ['SUBMITTED', 'DEPLOYING', 'RUNNING', 'RESTARTING', 'CANCELLED', 'FAILED', 'FINISHED'];
+
+export interface StoredJob {
+  jobId: string;
+  manifestJson: string;
+  bundleSha256: string;
+  /** Object-store key of the bundle. */
+  bundleKey: string;
+  state: StoredJobState;
+  submittedAtUnixMs: number;
+  epoch: number;
+  latestCheckpoint: StoredCheckpoint | null;
+  /** Completed checkpoints still retained, oldest first. */
+  retainedCheckpoints: StoredCheckpoint[];
+  savepoints: StoredCheckpoint[];
+  /** Highest checkpoint id ever triggered (ids never repeat, even across restarts). */
+  lastCheckpointId: number;
+  restarts: number;
+  lastFailure: { message: string; stageId: string; keyGroup: number; workerId: string; stack: string; atUnixMs: number } | null;
+  /** Checkpoint whose exactly-once output is confirmed published (0 = none). */
+  publishedCheckpointId: number;
+}
+
+export interface JobStoreOptions {
+  nc: NatsConnection;
+  /** The KV bucket; created (history 1, file storage) when missing. @default "eddy-cluster" */
+  bucket?: string;
+  logger: Logger;
+}
+
+export const DEFAULT_JOB_STORE_BUCKET = 'eddy-cluster';
+const JOB_KEY_PREFIX = 'jobs.';
+const EPOCH_KEY = 'epoch';
+/** Compare-and-set rounds nextEpoch tries before giving up; each lost round means another caller won. */
+const EPOCH_MAX_ATTEMPTS = 100;
+/** Upper bound of the random pause between lost rounds, in ms; grows with the attempt up to this. */
+const EPOCH_MAX_BACKOFF_MS = 50;
+
+/** A value in the store that cannot be read back: the message names the key. Do not retry. */
+export class JobStoreCorruptError extends EddyError {
+  readonly key: string;
+  constructor(key: string, detail: string, options?: { cause?: unknown }) {
+    super('DATA_LOSS', `job store entry ${key} is corrupt: ${detail}`, options);
+    this.key = key;
+  }
+}
+
+export class JobStore {
+  readonly bucket: string;
+  readonly #kv: KV;
+  readonly #logger: Logger;
+
+  private constructor(bucket: string, kv: KV, logger: Logger) {
+    this.bucket = bucket;
+    this.#kv = kv;
+    this.#logger = logger;
+  }
+
+  /** Opens the bucket, creating it when missing. */
+  static async open(options: JobStoreOptions): Promise<JobStore> {
+    const bucket = options.bucket ?? DEFAULT_JOB_STORE_BUCKET;
+    // allow_direct off: direct gets may be answered by any replica and read a value older than
+    // one this coordinator (or its predecessor) wrote; reads go through the stream leader.
+    const kv = await new Kvm(options.nc).create(bucket, { history: 1, storage: 'file', allow_direct: false });
+    const logger = options.logger.child({ bucket });
+    logger.debug('job store open');
+    return new JobStore(bucket, kv, logger);
+  }
+
+  async put(job: StoredJob): Promise<void> {
+    await this.#kv.put(jobKey(job.jobId), JSON.stringify(job));
+  }
+
+  /** The job, or undefined when there is none. Throws JobStoreCorruptError naming the key. */
+  async get(jobId: string): Promise<StoredJob | undefined> {
+    const key = jobKey(jobId);
+    const entry = await this.#kv.get(key);
+    if (entry === null || entry.operation !== 'PUT') return undefined;
+    return parseStoredJob(key, entry.value);
+  }
+
+  /**
+   * Every readable job, in key order. A corrupt entry is logged (naming its key) and left out,
+   * so that one bad value cannot keep a restarted coordinator from the other jobs; get() on it
+   * throws JobStoreCorruptError.
+   */
+  async list(): Promise<StoredJob[]> {
+    const keys: string[] = [];
+    for await (const key of await this.#kv.keys(`${JOB_KEY_PREFIX}>`)) keys.push(key);
+    keys.sort();
+    const jobs = await Promise.all(
+      keys.map(async (key): Promise<StoredJob | undefined> => {
+        const entry = await this.#kv.get(key);
+        // Deleted between keys() and get(): no longer a job.
+        if (entry === null || entry.operation !== 'PUT') return undefined;
+        try {
+          return parseStoredJob(key, entry.value);
+        } catch (e) {
+          if (!(e instanceof JobStoreCorruptError)) throw e;
+          this.#logger.error({ err: e, key }, 'job store entry is corrupt; left out of the job list');
+          return undefined;
+        }
+      }),
+    );
+    return jobs.filter((j): j is StoredJob => j !== undefined);
+  }
+
+  /** Idempotent: deleting a missing job succeeds. */
+  async delete(jobId: string): Promise<void> {
+    await this.#kv.delete(jobKey(jobId));
+  }
+
+  /**
+   * A cluster-wide, strictly increasing epoch: each call returns a value no caller, on any
+   * connection, has had before. Compare-and-set on the `epoch` key's revision; a caller that
+   * loses the race reads again and retries after a short random pause.
+   */
+  async nextEpoch(): Promise<number> {
+    for (let attempt = 1; attempt <= EPOCH_MAX_ATTEMPTS; attempt++) {
+      const entry = await this.#kv.get(EPOCH_KEY);
+      const live = entry !== null && entry.operation === 'PUT';
+      const next = (live ? parseEpochValue(entry.value) : 0) + 1;
+      try {
+        if (live) await this.#kv.update(EPOCH_KEY, String(next), entry.revision);
+        else await this.#kv.create(EPOCH_KEY, String(next));
+        return next;
+      } catch (e) {
+        if (!isCompareAndSetConflict(e)) throw e;
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(EPOCH_MAX_BACKOFF_MS, attempt * 2)));
+    }
+    this.#logger.warn({ attempts: EPOCH_MAX_ATTEMPTS }, 'epoch compare-and-set kept losing');
+    throw new RetryableError(`could not advance the epoch in bucket ${this.bucket}: ${EPOCH_MAX_ATTEMPTS} compare-and-set attempts lost to other callers`, 1_000);
+  }
+}
+
+function jobKey(jobId: string): string {
+  if (!isValidId(jobId)) throw new InvalidArgumentError(`job id ${JSON.stringify(jobId)} is not a valid id`);
+  return `${JOB_KEY_PREFIX}${jobId}`;
+}
+
+/** The revision moved under us (update) or the key appeared (create): someone else won the round. */
+function isCompareAndSetConflict(e: unknown): boolean {
+  return e instanceof JetStreamApiError && (e.code === JetStreamApiCodes.StreamWrongLastSequence || e.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
+}
+
+function parseEpochValue(bytes: Uint8Array): number {
+  const text = new TextDecoder().decode(bytes);
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) throw new JobStoreCorruptError(EPOCH_KEY, `${JSON.stringify(text.slice(0, 40))} is not a non-negative integer`);
+  return n;
+}
+
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+function checkpointProblem(c: unknown): string | undefined {
+  if (typeof c !== 'object' || c === null) return 'is not an object';
+  const o = c as Record<string, unknown>;
+  if (!isCount(o.id)) return `id ${JSON.stringify(o.id)} is not a non-negative integer`;
+  if (typeof o.metadataKey !== 'string') return 'metadataKey is not a string';
+  if (!isCount(o.completedAtUnixMs)) return 'completedAtUnixMs is not a non-negative integer';
+  return undefined;
+}
+
+/**
+ * Checks what the coordinator relies on, so that a value written by a different (or broken)
+ * version fails here, naming its key, rather than deep inside recovery.
+ */
+function parseStoredJob(key: string, bytes: Uint8Array): StoredJob {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    throw new JobStoreCorruptError(key, `not JSON (${(e as Error).message})`, { cause: e });
+  }
+  const fail = (detail: string): never => {
+    throw new JobStoreCorruptError(key, detail);
+  };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('not a JSON object');
+  const o = raw as Record<string, unknown>;
+  if (`${JOB_KEY_PREFIX}${String(o.jobId)}` !== key) fail(`jobId ${JSON.stringify(o.jobId)} does not match the key`);
+  for (const field of ['manifestJson', 'bundleSha256', 'bundleKey'] as const) {
+    if (typeof o[field] !== 'string') fail(`${field} is not a string`);
+  }
+  if (!STORED_JOB_STATES.includes(o.state as StoredJobState)) fail(`state ${JSON.stringify(o.state)} is not one of ${STORED_JOB_STATES.join(', ')}`);
+  for (const field of ['submittedAtUnixMs', 'epoch', 'lastCheckpointId', 'restarts', 'publishedCheckpointId'] as const) {
+    if (!isCount(o[field])) fail(`${field} ${JSON.stringify(o[field])} is not a non-negative integer`);
+  }
+  if (o.latestCheckpoint !== null) {
+    const problem = checkpointProblem(o.latestCheckpoint);
+    if (problem !== undefined) fail(`latestCheckpoint ${problem}`);
+  }
+  for (const field of ['retainedCheckpoints', 'savepoints'] as const) {
+    const list = o[field];
+    if (!Array.isArray(list)) fail(`${field} is not an array`);
+    for (const [i, c] of (list as unknown[]).entries()) {
+      const problem = checkpointProblem(c);
+      if (problem !== undefined) fail(`${field}[${i}] ${problem}`);
+    }
+  }
+  if (o.lastFailure !== null && (typeof o.lastFailure !== 'object' || typeof (o.lastFailure as Record<string, unknown>).message !== 'string')) {
+    fail('lastFailure is neither null nor a failure with a message');
+  }
+  return raw as StoredJob;
+}

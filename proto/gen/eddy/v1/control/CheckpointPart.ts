@@ -1,0 +1,18 @@
+// Original file: proto/eddy/v1/control.proto
+
+import type { DeltaRef as _eddy_v1_control_DeltaRef, DeltaRef__Output as _eddy_v1_control_DeltaRef__Output } from '../../../eddy/v1/control/DeltaRef';
+import type { Long } from '@grpc/proto-loader';
+
+export interface CheckpointPart {
+  'checkpointId'?: (number | string | Long);
+  'deltas'?: (_eddy_v1_control_DeltaRef)[];
+  'outputKey'?: (string);
+  'outputCount'?: (number);
+}
+
+export interface CheckpointPart__Output {
+  'checkpointId': (string);
+  'deltas': (_eddy_v1_control_DeltaRef__Output)[];
+  'outputKey': (string);
+  'outputCount': (number);
+}

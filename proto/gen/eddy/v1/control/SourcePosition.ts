@@ -1,0 +1,13 @@
+// Original file: proto/eddy/v1/control.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+export interface SourcePosition {
+  'split'?: (number);
+  'nextSequence'?: (number | string | Long);
+}
+
+export interface SourcePosition__Output {
+  'split': (number);
+  'nextSequence': (string);
+}

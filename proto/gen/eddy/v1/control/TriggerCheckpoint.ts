@@ -1,0 +1,15 @@
+// Original file: proto/eddy/v1/control.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+export interface TriggerCheckpoint {
+  'jobId'?: (string);
+  'checkpointId'?: (number | string | Long);
+  'epoch'?: (number | string | Long);
+}
+
+export interface TriggerCheckpoint__Output {
+  'jobId': (string);
+  'checkpointId': (string);
+  'epoch': (string);
+}
