@@ -34,6 +34,10 @@ export interface SubmitRequest {
   onProgress?: (sentBytes: number) => void;
   /** Overrides the client's deadline: a submit waits for the job to be accepted. */
   timeoutMs?: number;
+  /** Object-store key of a savepoint's _metadata to start from. */
+  fromSavepoint?: string;
+  /** Start even if some of the savepoint's state has no stage in the new bundle. */
+  allowNonRestoredState?: boolean;
 }
 
 export class EddyClient implements Disposable {
@@ -67,6 +71,11 @@ export class EddyClient implements Disposable {
     return this.#unary((o, cb) => this.#jobs.CancelJob({ jobId }, o, cb));
   }
 
+  /** A savepoint waits for a checkpoint to complete: its deadline is at least 60 s. */
+  savepoint(jobId: string, stop: boolean): Promise<{ path: string; checkpointId: string; job: JobInfo__Output | null }> {
+    return this.#unary((o, cb) => this.#jobs.Savepoint({ jobId, stop }, { ...o, deadline: Date.now() + Math.max(this.timeoutMs, 60_000) }, cb));
+  }
+
   batchGet(jobId: string, feature: string, entityIds: string[], view: FeatureView): Promise<FeatureValue__Output[]> {
     const request = { jobId, feature, entityIds, view: view === 'committed' ? ('VIEW_COMMITTED' as const) : ('VIEW_LATEST' as const) };
     return this.#unary<{ values: FeatureValue__Output[] }>((o, cb) => this.#features.BatchGet(request, o, cb)).then((r) => r.values);
@@ -95,7 +104,15 @@ export class EddyClient implements Disposable {
       });
     const { code } = request;
     const upload = (async () => {
-      await write({ header: { manifestJson: request.manifestJson, bundleSha256: request.bundleSha256, bundleSize: code.byteLength } });
+      await write({
+        header: {
+          manifestJson: request.manifestJson,
+          bundleSha256: request.bundleSha256,
+          bundleSize: code.byteLength,
+          fromSavepoint: request.fromSavepoint ?? '',
+          allowNonRestoredState: request.allowNonRestoredState ?? false,
+        },
+      });
       for (let offset = 0; offset < code.byteLength; offset += SUBMIT_CHUNK_BYTES) {
         const end = Math.min(offset + SUBMIT_CHUNK_BYTES, code.byteLength);
         await write({ chunk: Buffer.from(code.buffer, code.byteOffset + offset, end - offset) });

@@ -4,6 +4,11 @@
 // commit point — then publish the exactly-once output and tell the workers N is complete.
 // One checkpoint in flight at a time; one that fails or times out is aborted and counted, and
 // the next one carries its changes.
+//
+// Checkpoints are incremental, so a key group's chain of deltas grows with every checkpoint
+// that changes it. The trigger of N names the key groups whose chain is longest past
+// maxDeltaChain (a few per checkpoint); their owners upload a full snapshot at N, which becomes
+// the key group's new base with an empty chain.
 import type { NatsConnection } from '@nats-io/transport-node';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { codecs, type CheckpointAck, type CheckpointPart } from '../core/control.ts';
@@ -20,10 +25,11 @@ export interface CheckpointTarget {
   epoch: number;
   bundleSha256: string;
   maxParallelism: number;
-  /** Every worker of the epoch: each acknowledges every checkpoint. */
+  /**
+   * Every worker of the epoch: each is sent the trigger (workers with source splits inject
+   * barriers; key-group owners learn what to re-materialize) and acknowledges every checkpoint.
+   */
   workers: WorkerId[];
-  /** Workers that read source splits: they are asked to inject barriers. */
-  sourceWorkers: WorkerId[];
 }
 
 export interface CompletedCheckpoint {
@@ -48,6 +54,11 @@ export interface CheckpointStats {
   inFlight: number;
 }
 
+/** Deltas a key group's chain may hold before it is re-materialized. */
+export const DEFAULT_MAX_DELTA_CHAIN = 16;
+/** Key groups re-materialized by one checkpoint, at most. */
+export const DEFAULT_MAX_REMATERIALIZED_KEY_GROUPS = 8;
+
 export interface CheckpointCoordinatorOptions {
   nc: NatsConnection;
   store: ObjectStore;
@@ -55,12 +66,28 @@ export interface CheckpointCoordinatorOptions {
   timeoutMs: number;
   /** Completed checkpoints kept. */
   retain: number;
+  /**
+   * A key group whose chain (in any stage) holds more deltas than this is re-materialized: its
+   * owner uploads a full snapshot, the chain's new base. @default 16 (DEFAULT_MAX_DELTA_CHAIN)
+   */
+  maxDeltaChain?: number;
+  /**
+   * Key groups one checkpoint re-materializes at most, longest chains first, so that one
+   * checkpoint does not rewrite the whole state. @default 8 (DEFAULT_MAX_REMATERIALIZED_KEY_GROUPS)
+   */
+  maxRematerializedKeyGroups?: number;
   logger: Logger;
   /** The next checkpoint id (ids never repeat, across restarts). */
   nextId(): number;
   target(): CheckpointTarget | undefined;
   latest(): CompletedCheckpoint | null;
   onCompleted(checkpoint: CompletedCheckpoint): Promise<void>;
+  /**
+   * A completed checkpoint's exactly-once output is published: until then the garbage collector
+   * keeps its output objects, however old the checkpoint gets. @default none
+   */
+  /** Hands a completed checkpoint's exactly-once output to the job's publisher. */
+  publish(metadata: CheckpointMetadata): void;
   /** Counters kept across epochs by the job. */
   stats: CheckpointStats;
 }
@@ -104,16 +131,42 @@ export class CheckpointCoordinator {
     void this.trigger(target);
   }
 
+  /** Those waiting for a checkpoint they asked for (savepoints). */
+  readonly #waiters = new Map<number, { resolve: (c: CompletedCheckpoint) => void; reject: (e: Error) => void }>();
+
+  /**
+   * Takes a checkpoint now (once the one in flight, if any, is done) and resolves when it
+   * completes; rejects if it is aborted.
+   */
+  async checkpointNow(deadlineMs: number): Promise<CompletedCheckpoint> {
+    const until = Date.now() + deadlineMs;
+    while (this.#inFlight || this.#completing) {
+      if (this.#stopped) throw new Error('the job left its epoch before the checkpoint could start');
+      if (Date.now() > until) throw new Error(`no checkpoint could start within ${deadlineMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const target = this.#o.target();
+    if (!target || this.#stopped) throw new Error('the job is not running');
+    this.#lastTriggerMs = Date.now();
+    const done = new Promise<CompletedCheckpoint>((resolve, reject) => {
+      void this.trigger(target);
+      this.#waiters.set(this.#inFlight!.id, { resolve, reject });
+    });
+    return done;
+  }
+
   /** Starts checkpoint N now. */
   async trigger(target: CheckpointTarget): Promise<number> {
     const id = this.#o.nextId();
     const flight: InFlight = { id, epoch: target.epoch, startedAtMs: Date.now(), expected: new Set(target.workers), acks: new Map() };
     this.#inFlight = flight;
     this.stats.inFlight = id;
-    const payload = codecs.trigger.encode({ jobId: target.jobId, checkpointId: id, epoch: target.epoch });
+    const rematerializeKeyGroups = this.#keyGroupsToRematerialize();
+    if (rematerializeKeyGroups.length > 0) this.#o.logger.debug({ checkpoint: id, keyGroups: rematerializeKeyGroups }, 'checkpoint re-materializes key groups');
+    const payload = codecs.trigger.encode({ jobId: target.jobId, checkpointId: id, epoch: target.epoch, rematerializeKeyGroups });
     try {
       await Promise.all(
-        target.sourceWorkers.map(async (w) => {
+        target.workers.map(async (w) => {
           const ack = codecs.ack.decode((await this.#o.nc.request(subjects.trigger(w), payload, { timeout: this.#o.timeoutMs })).data);
           if (!ack.ok) throw new Error(`worker ${w}: ${ack.error}`);
         }),
@@ -122,6 +175,24 @@ export class CheckpointCoordinator {
       if (this.#inFlight === flight) this.abort(`checkpoint ${id} could not start: ${ensureError(e).message}`);
     }
     return id;
+  }
+
+  /** Key groups whose chain in the latest checkpoint is past the bound, longest first, capped. */
+  #keyGroupsToRematerialize(): number[] {
+    const stages = this.#o.latest()?.metadata.stages;
+    if (!stages) return [];
+    const maxDeltaChain = this.#o.maxDeltaChain ?? DEFAULT_MAX_DELTA_CHAIN;
+    const longest = new Map<number, number>();
+    for (const keyGroups of Object.values(stages)) {
+      for (const [keyGroup, chain] of Object.entries(keyGroups)) {
+        const kg = Number(keyGroup);
+        if (chain.deltas.length > maxDeltaChain) longest.set(kg, Math.max(longest.get(kg) ?? 0, chain.deltas.length));
+      }
+    }
+    return [...longest]
+      .sort(([a, la], [b, lb]) => lb - la || a - b)
+      .slice(0, this.#o.maxRematerializedKeyGroups ?? DEFAULT_MAX_REMATERIALIZED_KEY_GROUPS)
+      .map(([kg]) => kg);
   }
 
   onAck(ack: CheckpointAck): void {
@@ -159,10 +230,22 @@ export class CheckpointCoordinator {
       }
       parts.sort((a, b) => a.checkpointId - b.checkpointId || (a.workerId < b.workerId ? -1 : 1));
       let bytes = 0;
+      // Stage/key group → id of the checkpoint its new base was taken at: the base already holds
+      // the delta of that checkpoint, so only deltas of later parts go on its chain.
+      const rebased = new Map<string, number>();
       for (const part of parts) {
+        for (const base of part.bases) {
+          const stage = (metadata.stages[base.stageId] ??= {});
+          for (const s of base.sections) {
+            stage[String(s.keyGroup)] = { base: { key: base.key, offset: Number(s.offset), length: s.length, crc32: s.crc32 }, deltas: [] };
+            rebased.set(`${base.stageId}/${s.keyGroup}`, part.checkpointId);
+            bytes += s.length;
+          }
+        }
         for (const delta of part.deltas) {
           const stage = (metadata.stages[delta.stageId] ??= {});
           for (const s of delta.sections) {
+            if ((rebased.get(`${delta.stageId}/${s.keyGroup}`) ?? -1) >= part.checkpointId) continue;
             const chain = (stage[String(s.keyGroup)] ??= { base: null, deltas: [] });
             chain.deltas.push({ key: delta.key, offset: Number(s.offset), length: s.length, crc32: s.crc32 });
             bytes += s.length;
@@ -180,8 +263,11 @@ export class CheckpointCoordinator {
       this.stats.lastDurationMs = done.durationMs;
       this.stats.lastBytes = bytes;
       this.#o.logger.info({ jobId: target.jobId, checkpoint: flight.id, durationMs: done.durationMs, bytes }, 'checkpoint completed');
+      this.#waiters.get(flight.id)?.resolve(done);
+      this.#waiters.delete(flight.id);
       await this.#o.onCompleted(done);
-      await publishOutputs(this.#o.nc, this.#o.store, metadata);
+      // Output is queued before the workers are told, so a recovery that follows cannot lose it.
+      this.#o.publish(metadata);
       const complete = codecs.complete.encode({ jobId: target.jobId, checkpointId: flight.id, epoch: flight.epoch });
       await Promise.all(
         target.workers.map((w) => this.#o.nc.request(subjects.complete(w), complete, { timeout: this.#o.timeoutMs }).catch((e) => this.#o.logger.warn({ workerId: w, err: ensureError(e).message }, 'checkpoint completion not acknowledged'))),
@@ -197,6 +283,8 @@ export class CheckpointCoordinator {
   /** Aborts the checkpoint in flight, if any, and counts it. */
   abort(reason: string): void {
     if (!this.#inFlight) return;
+    this.#waiters.get(this.#inFlight.id)?.reject(new Error(reason));
+    this.#waiters.delete(this.#inFlight.id);
     this.#inFlight = undefined;
     this.stats.inFlight = 0;
     this.stats.failed++;
@@ -206,6 +294,8 @@ export class CheckpointCoordinator {
 
   stop(): void {
     this.#stopped = true;
+    for (const w of this.#waiters.values()) w.reject(new Error('the job left its epoch before the checkpoint completed'));
+    this.#waiters.clear();
     clearInterval(this.#timer);
     if (this.#inFlight) this.abort(`checkpoint ${this.#inFlight.id} abandoned: the job left epoch ${this.#inFlight.epoch}`);
   }

@@ -14,6 +14,7 @@ import { WorkerRegistry } from './worker-registry.ts';
 import { JobManager } from './job-manager.ts';
 import { FeatureRouter } from './feature-router.ts';
 import { createGrpcServer } from './grpc-server.ts';
+import { JobStore } from './job-store.ts';
 
 export type CoordinatorState = 'STARTING' | 'RUNNING' | 'STOPPING' | 'STOPPED';
 
@@ -30,7 +31,7 @@ export class Coordinator {
   /** The address the gRPC server is bound to (port resolved when 0 was asked for). */
   address = '';
 
-  private constructor(o: CompiledCoordinatorOptions, nc: NatsConnection) {
+  private constructor(o: CompiledCoordinatorOptions, nc: NatsConnection, jobStore: JobStore) {
     this.#o = o;
     this.#nc = nc;
     this.#logger = o.logger;
@@ -52,6 +53,10 @@ export class Coordinator {
       checkpointIntervalMs: o.checkpointIntervalMs,
       checkpointTimeoutMs: o.checkpointTimeoutMs,
       retainedCheckpoints: o.retainedCheckpoints,
+      maxDeltaChain: o.maxDeltaChain,
+      jobStore,
+      // Workers re-register on their next heartbeat; give them a few.
+      resumeDelayMs: 3 * o.heartbeatIntervalMs,
       logger: this.#logger,
     });
     this.#jobs = jobs;
@@ -63,7 +68,8 @@ export class Coordinator {
   static async start(options: CoordinatorOptions): Promise<Coordinator> {
     const o = compileCoordinatorOptions(options);
     const nc = await connectNats({ servers: o.natsServers, name: 'eddy-coordinator' });
-    const c = new Coordinator(o, nc);
+    const jobStore = await JobStore.open({ nc, logger: o.logger });
+    const c = new Coordinator(o, nc, jobStore);
     await c.#run();
     return c;
   }
@@ -98,8 +104,9 @@ export class Coordinator {
     );
     this.address = `${this.#o.grpcAddress.replace(/:\d+$/, '')}:${port}`;
     for (const service of ['', 'eddy.v1.JobService', 'eddy.v1.FeatureService', 'eddy.v1.ClusterService']) this.#health.setStatus(service, 'SERVING');
+    const resumed = await this.#jobs.resume();
     this.#transition('RUNNING');
-    this.#logger.info({ grpcAddress: this.address, store: this.#o.storeUrl }, 'coordinator ready');
+    this.#logger.info({ grpcAddress: this.address, store: this.#o.storeUrl, resumedJobs: resumed }, 'coordinator ready');
   }
 
   get state(): CoordinatorState {
@@ -118,6 +125,7 @@ export class Coordinator {
     await new Promise<void>((resolve) => this.#server.tryShutdown(() => resolve()));
     this.#registry.stop();
     this.#jobs.stop();
+    await this.#jobs.flush();
     for (const s of this.#subs) s.unsubscribe();
     await this.#nc.drain().catch(() => undefined);
     this.#transition('STOPPED');

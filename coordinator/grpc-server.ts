@@ -111,7 +111,8 @@ export function createGrpcServer(deps: GrpcServerDeps): { server: grpc.Server; h
         if (!header) return fail(new InvalidArgumentError('SubmitJob: no header received'));
         const declared = Number(header.bundleSize);
         if (declared && declared !== size) return fail(new InvalidArgumentError(`bundle truncated: the header declares ${declared} bytes, ${size} arrived`));
-        jobs.submit(header.manifestJson, header.bundleSha256, Buffer.concat(chunks)).then(
+        const options = { ...(header.fromSavepoint ? { fromSavepoint: header.fromSavepoint } : {}), allowNonRestoredState: header.allowNonRestoredState };
+        jobs.submit(header.manifestJson, header.bundleSha256, Buffer.concat(chunks), options).then(
           (job) => callback(null, { jobId: job.id, bundleSha256: job.sha256 }),
           (e) => fail(e),
         );
@@ -120,6 +121,10 @@ export function createGrpcServer(deps: GrpcServerDeps): { server: grpc.Server; h
     ListJobs: unary(logger, 'ListJobs', async () => ({ jobs: jobs.list().map((j) => jobInfo(jobs, j)) })),
     GetJob: unary(logger, 'GetJob', async (req: { jobId: string }) => jobInfo(jobs, jobs.get(req.jobId))),
     CancelJob: unary(logger, 'CancelJob', async (req: { jobId: string }) => jobInfo(jobs, await jobs.cancel(req.jobId))),
+    Savepoint: unary(logger, 'Savepoint', async (req: { jobId: string; stop: boolean }) => {
+      const sp = await jobs.savepoint(req.jobId, req.stop);
+      return { path: sp.path, checkpointId: sp.checkpointId, job: jobInfo(jobs, sp.job) };
+    }),
   });
 
   const toValue = (a: { entityId: string; found: boolean; valueJson: string; keyGroup: number }): FeatureValue => ({ entityId: a.entityId, found: a.found, valueJson: a.valueJson, keyGroup: a.keyGroup });

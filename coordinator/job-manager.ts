@@ -11,7 +11,7 @@ import { subjects } from '../core/subjects.ts';
 import { parseManifest, type JobManifest } from '../core/manifest.ts';
 import { assignKeyGroups, assignSplits, type KeyGroupRange } from '../core/key-groups.ts';
 import { parseJobId, type Epoch, type JobId, type WorkerId } from '../core/ids.ts';
-import { EddyError, InvalidArgumentError, NotFoundError, ensureError } from '../core/errors.ts';
+import { EddyError, InvalidArgumentError, NotFoundError, RetryableError, ensureError } from '../core/errors.ts';
 import { sha256Hex } from '../core/bundle.ts';
 import { layout, type ObjectStore } from '../core/object-store.ts';
 import { ensureDeadLetterStream, ensureSinkStreams, ensureSourceStream } from '../core/nats.ts';
@@ -19,6 +19,10 @@ import type { Logger } from '../core/logger.ts';
 import type { WorkerRecord, WorkerRegistry } from './worker-registry.ts';
 import { CheckpointCoordinator, newCheckpointStats, type CheckpointStats, type CompletedCheckpoint } from './checkpoint-coordinator.ts';
 import { RestartStrategy } from './restart-strategy.ts';
+import { CheckpointGarbageCollector } from './checkpoint-gc.ts';
+import { OutputPublisher } from './output-publisher.ts';
+import { decodeMetadata, encodeMetadata } from '../core/checkpoint-format.ts';
+import type { JobStore, StoredJob } from './job-store.ts';
 
 export type JobState = 'SUBMITTED' | 'DEPLOYING' | 'RUNNING' | 'RESTARTING' | 'CANCELLED' | 'FAILED';
 
@@ -60,6 +64,20 @@ export interface JobRecord {
   samples: Array<{ atMs: number; recordsIn: Map<string, number> }>;
   /** Completed checkpoints retained, oldest first; the last is what a recovery restores. */
   checkpoints: CompletedCheckpoint[];
+  /**
+   * Savepoints, kept until the user deletes them: the garbage collector keeps what they reference.
+   * @default none
+   */
+  savepoints?: CompletedCheckpoint[];
+  /** Deletes the checkpoint objects nothing retained references; made at the first completion. */
+  checkpointGc?: CheckpointGarbageCollector;
+  /**
+   * Output object keys per completed checkpoint whose exactly-once output is not confirmed
+   * published (by any epoch's checkpoint coordinator): the garbage collector keeps them.
+   */
+  unpublishedOutputs?: Map<number, readonly string[]>;
+  /** Publishes completed checkpoints' exactly-once output, across epochs. */
+  outputPublisher?: OutputPublisher;
   lastCheckpointId: number;
   checkpointer?: CheckpointCoordinator;
   checkpointStats: CheckpointStats;
@@ -67,6 +85,14 @@ export interface JobRecord {
   restarts: number;
   /** A scheduled restart, so cancel can stop it. */
   restartTimer?: NodeJS.Timeout;
+  /** Writes of this job to the job store, in order. */
+  persisting?: Promise<void>;
+}
+
+export interface SubmitOptions {
+  /** Object-store key of a savepoint's _metadata to start from. */
+  fromSavepoint?: string;
+  allowNonRestoredState?: boolean;
 }
 
 export interface StageStatus {
@@ -86,20 +112,25 @@ export interface JobManagerOptions {
   checkpointIntervalMs: number;
   checkpointTimeoutMs: number;
   retainedCheckpoints: number;
+  /** A key group whose delta chain is longer is re-materialized (CheckpointCoordinatorOptions). */
+  maxDeltaChain: number;
+  /** Where jobs survive a coordinator restart (NATS KV). */
+  jobStore: JobStore;
+  /** After a restart, how long to let workers re-register before jobs are redeployed. */
+  resumeDelayMs: number;
   logger: Logger;
 }
 
 export class JobManager {
   readonly #o: JobManagerOptions;
   readonly #jobs = new Map<JobId, JobRecord>();
-  #epoch = 0;
 
   constructor(options: JobManagerOptions) {
     this.#o = options;
   }
 
   /** Verifies and stores a bundle, then deploys it to the live workers. */
-  async submit(manifestJson: string, declaredSha256: string, bundle: Uint8Array): Promise<JobRecord> {
+  async submit(manifestJson: string, declaredSha256: string, bundle: Uint8Array, options: SubmitOptions = {}): Promise<JobRecord> {
     const actual = sha256Hex(bundle);
     if (actual !== declaredSha256) {
       throw new InvalidArgumentError(`bundle sha256 mismatch: the header declares ${declaredSha256 || '(none)'}, the ${bundle.length} bytes received hash to ${actual}`);
@@ -111,6 +142,7 @@ export class JobManager {
       throw new EddyError('ALREADY_EXISTS', `job ${id} is ${existing.state}; cancel it before submitting it again`);
     }
     if (this.#o.registry.alive().length === 0) throw new EddyError('FAILED_PRECONDITION', 'no live workers: start at least one worker before submitting a job');
+    const fromSavepoint = options.fromSavepoint ? await this.#loadSavepoint(manifest, options.fromSavepoint, options.allowNonRestoredState ?? false) : undefined;
 
     const bundleKey = layout.bundle(id, actual);
     await this.#o.store.put(bundleKey, bundle);
@@ -131,17 +163,63 @@ export class JobManager {
       epoch: 0 as Epoch,
       assignment: new Map(),
       samples: [],
-      checkpoints: [],
-      lastCheckpointId: existing?.lastCheckpointId ?? 0,
+      // Started from a savepoint, the job's first deploy restores it like a checkpoint.
+      checkpoints: fromSavepoint ? [fromSavepoint] : [],
+      lastCheckpointId: Math.max(existing?.lastCheckpointId ?? 0, fromSavepoint?.id ?? 0),
       checkpointStats: newCheckpointStats(),
       restartStrategy: new RestartStrategy(manifest.restartStrategy),
       restarts: 0,
+      // Savepoints outlive the job that took them (the garbage collector keeps what they name).
+      savepoints: existing?.savepoints ?? [],
     };
     this.#jobs.set(id, job);
+    this.#persist(job);
     this.#o.logger.info({ jobId: id, sha256: actual }, 'job submitted');
     await this.#deploy(job, { firstDeploy: true });
     if (job.state !== 'RUNNING') throw new EddyError('FAILED_PRECONDITION', `job ${id} could not be deployed: ${job.lastFailure?.message ?? job.state}`);
     return job;
+  }
+
+  /**
+   * Reads a savepoint for a (new version of a) job: every keyed stage of the savepoint must
+   * exist in the new manifest, by id, unless its state may be dropped.
+   */
+  async #loadSavepoint(manifest: JobManifest, path: string, allowNonRestoredState: boolean): Promise<CompletedCheckpoint> {
+    if (!/\/savepoints\/\d+\/_metadata$/.test(path)) throw new InvalidArgumentError(`${path} is not a savepoint path (jobs/<job>/savepoints/<id>/_metadata, as eddy savepoint prints it)`);
+    const metadata = decodeMetadata(await this.#o.store.get(path), path);
+    if (metadata.maxParallelism !== manifest.maxParallelism) {
+      throw new InvalidArgumentError(`savepoint ${path} has ${metadata.maxParallelism} key groups, the new bundle ${manifest.maxParallelism}: maxParallelism is fixed for a job's life`);
+    }
+    const stages = new Set(manifest.stages.filter((st) => st.kind === 'keyed').map((st) => st.id));
+    const unmapped = Object.entries(metadata.stages).filter(([stage, groups]) => !stages.has(stage) && Object.keys(groups).length > 0).map(([stage]) => stage);
+    if (unmapped.length > 0 && !allowNonRestoredState) {
+      throw new InvalidArgumentError(
+        `savepoint ${path} holds state of stage(s) ${unmapped.join(', ')}, which the new bundle does not have (its keyed stages: ${[...stages].join(', ') || 'none'}); keep their ids, or pass --allow-non-restored-state to drop that state`,
+      );
+    }
+    if (unmapped.length > 0) this.#o.logger.warn({ path, dropped: unmapped }, 'savepoint state of stages the new bundle lacks is not restored');
+    return { id: metadata.checkpointId, metadataKey: path, metadata, completedAtUnixMs: metadata.createdAtUnixMs, durationMs: 0, bytes: 0 };
+  }
+
+  /** Takes a savepoint: a checkpoint now, its _metadata kept under savepoints/ until deleted. */
+  async savepoint(id: string, stop: boolean): Promise<{ job: JobRecord; path: string; checkpointId: number }> {
+    const job = this.get(id);
+    if (job.state !== 'RUNNING' || !job.checkpointer) throw new EddyError('FAILED_PRECONDITION', `job ${id} is ${job.state}: a savepoint needs a running job`);
+    let checkpoint: CompletedCheckpoint;
+    try {
+      checkpoint = await job.checkpointer.checkpointNow(this.#o.checkpointTimeoutMs);
+    } catch (e) {
+      throw new RetryableError(`savepoint of job ${id} failed: ${ensureError(e).message}`, 1000, { cause: e });
+    }
+    const path = `jobs/${job.id}/savepoints/${checkpoint.id}/_metadata`;
+    // The output already went out with the checkpoint: a savepoint restores state, not output.
+    const metadata = { ...checkpoint.metadata, savepoint: true, outputs: [] };
+    await this.#o.store.put(path, encodeMetadata(metadata));
+    (job.savepoints ??= []).push({ ...checkpoint, metadataKey: path, metadata });
+    this.#persist(job);
+    this.#o.logger.info({ jobId: job.id, checkpoint: checkpoint.id, path, stop }, 'savepoint taken');
+    if (stop) await this.cancel(job.id);
+    return { job, path, checkpointId: checkpoint.id };
   }
 
   #assign(manifest: JobManifest, workers: WorkerRecord[]): Map<WorkerId, WorkerAssignment> {
@@ -167,11 +245,15 @@ export class JobManager {
       job.restartTimer = setTimeout(() => void this.#deploy(job).catch(() => undefined), NO_WORKERS_RETRY_MS);
       return;
     }
-    job.epoch = ++this.#epoch as Epoch;
+    // Epochs come from the job store: monotonic across coordinator restarts, so a worker can
+    // always tell a newer deploy from a stale one.
+    const epoch = (await this.#o.jobStore.nextEpoch()) as Epoch;
+    if (job.state !== 'DEPLOYING') return; // cancelled or overtaken meanwhile
+    job.epoch = epoch;
     job.assignment = this.#assign(job.manifest, workers);
     const latest = job.checkpoints[job.checkpoints.length - 1] ?? null;
     const targets = [...job.assignment.entries()];
-    const epoch = job.epoch;
+    this.#persist(job);
     try {
       // Two phases: every worker subscribes its channels (deploy), then sources start, so no
       // first batch of a channel is published before its receiver listens.
@@ -219,6 +301,7 @@ export class JobManager {
       intervalMs: this.#o.checkpointIntervalMs,
       timeoutMs: this.#o.checkpointTimeoutMs,
       retain: this.#o.retainedCheckpoints,
+      maxDeltaChain: this.#o.maxDeltaChain,
       logger: this.#o.logger.child({ jobId: job.id, epoch }),
       nextId: () => ++job.lastCheckpointId,
       target: () =>
@@ -229,21 +312,43 @@ export class JobManager {
               bundleSha256: job.sha256,
               maxParallelism: job.manifest.maxParallelism,
               workers: [...job.assignment.keys()],
-              sourceWorkers: [...job.assignment].filter(([, a]) => a.splits.length > 0).map(([w]) => w),
             }
           : undefined,
       latest: () => job.checkpoints[job.checkpoints.length - 1] ?? null,
       onCompleted: async (c) => this.#retain(job, c),
+      publish: (metadata) => this.#outputs(job).enqueue(metadata),
       stats: job.checkpointStats,
     });
   }
 
+  /**
+   * Checkpoint c completed: keep the last retainedCheckpoints, then, in the background, delete
+   * the _metadata of the dropped ones and every object no retained checkpoint or savepoint
+   * references (coordinator/checkpoint-gc.ts).
+   */
+  #outputs(job: JobRecord): OutputPublisher {
+    return (job.outputPublisher ??= new OutputPublisher(this.#o.nc, this.#o.store, this.#o.logger.child({ jobId: job.id }), (id) => job.unpublishedOutputs?.delete(id)));
+  }
+
   async #retain(job: JobRecord, c: CompletedCheckpoint): Promise<void> {
     job.checkpoints.push(c);
-    while (job.checkpoints.length > this.#o.retainedCheckpoints) {
-      const old = job.checkpoints.shift()!;
-      await this.#o.store.delete(old.metadataKey).catch((e) => this.#o.logger.warn({ key: old.metadataKey, err: ensureError(e).message }, 'could not delete an old checkpoint'));
-    }
+    if ((c.metadata.outputs ?? []).length > 0) (job.unpublishedOutputs ??= new Map()).set(c.id, c.metadata.outputs!);
+    while (job.checkpoints.length > this.#o.retainedCheckpoints) job.checkpoints.shift();
+    // Persisted after the shift, and collected only once that write is done: a restarted
+    // coordinator never looks for a checkpoint whose objects are gone.
+    this.#persist(job);
+    job.checkpointGc ??= new CheckpointGarbageCollector({
+      store: this.#o.store,
+      jobId: job.id,
+      retained: () => ({
+        checkpoints: job.checkpoints,
+        savepoints: job.savepoints ?? [],
+        unpublishedOutputs: [...(job.unpublishedOutputs?.values() ?? [])].flat(),
+      }),
+      ready: () => job.persisting ?? Promise.resolve(),
+      logger: this.#o.logger,
+    });
+    job.checkpointGc.request();
   }
 
   async #control(worker: WorkerId, subject: string, payload: Uint8Array): Promise<void> {
@@ -372,6 +477,7 @@ export class JobManager {
   stop(): void {
     for (const job of this.#jobs.values()) {
       job.checkpointer?.stop();
+      job.outputPublisher?.stop();
       clearTimeout(job.restartTimer);
     }
   }
@@ -388,7 +494,104 @@ export class JobManager {
     if (!TRANSITIONS[job.state].includes(to)) throw new EddyError('FAILED_PRECONDITION', `job ${job.id} cannot go from ${job.state} to ${to}`);
     this.#o.logger.info({ jobId: job.id, from: job.state, to }, 'job state');
     job.state = to;
+    this.#persist(job);
   }
+
+  /** Writes the job to the job store; writes of one job keep their order. */
+  #persist(job: JobRecord): void {
+    const stored = toStored(job);
+    job.persisting = (job.persisting ?? Promise.resolve())
+      .then(() => this.#o.jobStore.put(stored))
+      .catch((e) => this.#o.logger.error({ jobId: job.id, err: ensureError(e) }, 'job store write failed'));
+  }
+
+  /** Waits for pending job-store writes (for a clean shutdown). */
+  async flush(): Promise<void> {
+    await Promise.all([...this.#jobs.values()].map((j) => j.persisting));
+  }
+
+  /**
+   * A restarted coordinator: reload every job from the job store and redeploy the live ones from
+   * their latest completed checkpoint, once workers have had time to re-register.
+   */
+  async resume(): Promise<number> {
+    let resumed = 0;
+    for (const stored of await this.#o.jobStore.list()) {
+      const manifest = parseManifest(stored.manifestJson);
+      const checkpoints: CompletedCheckpoint[] = [];
+      for (const c of stored.retainedCheckpoints) {
+        const metadata = decodeMetadata(await this.#o.store.get(c.metadataKey), c.metadataKey);
+        checkpoints.push({ id: c.id, metadataKey: c.metadataKey, metadata, completedAtUnixMs: c.completedAtUnixMs, durationMs: 0, bytes: 0 });
+      }
+      const savepoints: CompletedCheckpoint[] = [];
+      for (const c of stored.savepoints) {
+        try {
+          const metadata = decodeMetadata(await this.#o.store.get(c.metadataKey), c.metadataKey);
+          savepoints.push({ id: c.id, metadataKey: c.metadataKey, metadata, completedAtUnixMs: c.completedAtUnixMs, durationMs: 0, bytes: 0 });
+        } catch (e) {
+          this.#o.logger.error({ jobId: stored.jobId, savepoint: c.metadataKey, err: ensureError(e).message }, 'savepoint unreadable');
+        }
+      }
+      const live = stored.state !== 'CANCELLED' && stored.state !== 'FAILED' && stored.state !== 'FINISHED';
+      const job: JobRecord = {
+        id: parseJobId(stored.jobId),
+        manifest,
+        manifestJson: stored.manifestJson,
+        sha256: stored.bundleSha256,
+        bundleKey: stored.bundleKey,
+        state: live ? 'RESTARTING' : (stored.state as JobState),
+        submittedAtMs: stored.submittedAtUnixMs,
+        epoch: stored.epoch as Epoch,
+        assignment: new Map(),
+        ...(stored.lastFailure ? { lastFailure: stored.lastFailure } : {}),
+        samples: [],
+        checkpoints,
+        // Ids triggered but never recorded (the coordinator died mid-checkpoint) are skipped.
+        lastCheckpointId: stored.lastCheckpointId + CHECKPOINT_ID_GAP_AFTER_RESTART,
+        checkpointStats: newCheckpointStats(),
+        restartStrategy: new RestartStrategy(manifest.restartStrategy),
+        restarts: stored.restarts,
+        savepoints,
+      };
+      this.#jobs.set(job.id, job);
+      if (!live) continue;
+      resumed++;
+      const latest = checkpoints[checkpoints.length - 1];
+      // Its output may not all have reached the stream before the crash: publish it again;
+      // the stream drops what it already has by Nats-Msg-Id.
+      if (latest && (latest.metadata.outputs ?? []).length > 0) {
+        (job.unpublishedOutputs ??= new Map()).set(latest.id, latest.metadata.outputs!);
+        this.#outputs(job).enqueue(latest.metadata);
+      }
+      this.#o.logger.info({ jobId: job.id, checkpoint: latest?.id ?? 0 }, 'job resumed from the job store');
+      this.#recover(job, this.#o.resumeDelayMs);
+    }
+    return resumed;
+  }
+}
+
+/** Checkpoint ids skipped after a coordinator restart. */
+const CHECKPOINT_ID_GAP_AFTER_RESTART = 1000;
+
+function toStored(job: JobRecord): StoredJob {
+  const ref = (c: CompletedCheckpoint) => ({ id: c.id, metadataKey: c.metadataKey, completedAtUnixMs: c.completedAtUnixMs });
+  const latest = job.checkpoints[job.checkpoints.length - 1];
+  return {
+    jobId: job.id,
+    manifestJson: job.manifestJson,
+    bundleSha256: job.sha256,
+    bundleKey: job.bundleKey,
+    state: job.state,
+    submittedAtUnixMs: job.submittedAtMs,
+    epoch: job.epoch,
+    latestCheckpoint: latest ? ref(latest) : null,
+    retainedCheckpoints: job.checkpoints.map(ref),
+    savepoints: (job.savepoints ?? []).map(ref),
+    lastCheckpointId: job.lastCheckpointId,
+    restarts: job.restarts,
+    lastFailure: job.lastFailure ?? null,
+    publishedCheckpointId: latest?.id ?? 0,
+  };
 }
 
 /** A worker answered a control request with an error. */

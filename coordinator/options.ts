@@ -1,6 +1,7 @@
 import type { Logger } from '../core/logger.ts';
 import { InvalidArgumentError } from '../core/errors.ts';
 import type { OpenObjectStoreOptions } from '../core/object-store.ts';
+import { DEFAULT_MAX_DELTA_CHAIN } from './checkpoint-coordinator.ts';
 
 export interface CoordinatorOptions {
   /** NATS server URLs, comma-separated. */
@@ -27,6 +28,12 @@ export interface CoordinatorOptions {
   checkpointTimeoutMs?: number;
   /** Completed checkpoints kept per job. @default 3 */
   retainedCheckpoints?: number;
+  /**
+   * Deltas a key group's chain may hold before the key group is re-materialized as a full
+   * snapshot (a few key groups per checkpoint). Smaller: faster restores, more bytes uploaded.
+   * @default 16
+   */
+  maxDeltaChain?: number;
   logger: Logger;
 }
 
@@ -46,10 +53,12 @@ export function compileCoordinatorOptions(o: CoordinatorOptions): CompiledCoordi
     checkpointIntervalMs: o.checkpointIntervalMs ?? 1000,
     checkpointTimeoutMs: o.checkpointTimeoutMs ?? 10_000,
     retainedCheckpoints: o.retainedCheckpoints ?? 3,
+    maxDeltaChain: o.maxDeltaChain ?? DEFAULT_MAX_DELTA_CHAIN,
     logger: o.logger,
   };
   if (!/^[^:]+:\d+$/.test(c.grpcAddress)) throw new InvalidArgumentError(`grpcAddress ${c.grpcAddress} is not host:port`);
   if (!(c.checkpointIntervalMs >= 10)) throw new InvalidArgumentError(`checkpointIntervalMs ${c.checkpointIntervalMs} must be at least 10`);
+  if (!Number.isSafeInteger(c.maxDeltaChain) || c.maxDeltaChain < 1) throw new InvalidArgumentError(`maxDeltaChain ${c.maxDeltaChain} must be an integer of at least 1`);
   if (!(c.retainedCheckpoints >= 1)) throw new InvalidArgumentError(`retainedCheckpoints ${c.retainedCheckpoints} must be at least 1`);
   if (c.heartbeatIntervalMs <= 0 || c.workerTimeoutMs < 2 * c.heartbeatIntervalMs) {
     throw new InvalidArgumentError(`workerTimeoutMs ${c.workerTimeoutMs} must be at least twice heartbeatIntervalMs ${c.heartbeatIntervalMs}`);

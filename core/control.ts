@@ -22,10 +22,23 @@ export interface DeployTasks {
   startPositions: SourcePosition[];
   checkpointIntervalMs: number;
 }
-export interface TriggerCheckpoint { jobId: string; checkpointId: number; epoch: number }
+export interface TriggerCheckpoint {
+  jobId: string;
+  checkpointId: number;
+  epoch: number;
+  /** Key groups whose owner also uploads a full snapshot of them at this checkpoint. */
+  rematerializeKeyGroups: number[];
+}
 export interface SectionRef { keyGroup: number; offset: number; length: number; crc32: number }
 export interface DeltaRef { stageId: string; key: string; sections: SectionRef[] }
-export interface CheckpointPart { checkpointId: number; deltas: DeltaRef[]; outputKey: string; outputCount: number }
+export interface CheckpointPart {
+  checkpointId: number;
+  deltas: DeltaRef[];
+  outputKey: string;
+  outputCount: number;
+  /** Snapshots of key groups at checkpointId (one object per stage): each replaces its key group's chain. */
+  bases: DeltaRef[];
+}
 export interface CheckpointAck { jobId: string; checkpointId: number; epoch: number; workerId: string; sources: SourcePosition[]; parts: CheckpointPart[]; error: string }
 export interface CheckpointComplete { jobId: string; checkpointId: number; epoch: number }
 export interface CancelTasks { jobId: string }

@@ -3,6 +3,10 @@
 // output, then tell the coordinator what it wrote. A checkpoint that was aborted (say, the
 // object store was down) keeps its frozen delta; its upload is retried with the next one, and
 // the acknowledgement lists every part not yet completed, oldest first.
+//
+// A key group whose delta chain grew too long is re-materialized: when the coordinator names it
+// for checkpoint N, the part of N also holds a full snapshot of it at N, per keyed stage, one
+// object per stage for all such key groups of this worker (ARCHITECTURE.md, "Checkpoints").
 import { encodeCheckpointObject, decodeCheckpointIndex, checkpointLayout } from '../core/checkpoint-format.ts';
 import type { ObjectStore } from '../core/object-store.ts';
 import type { CheckpointPart, DeltaRef } from '../core/control.ts';
@@ -20,13 +24,27 @@ export class CheckpointWriter {
   readonly #uploaded = new Map<number, CheckpointPart>();
   /** Frozen, uncompleted checkpoint ids, ascending. */
   #pending: number[] = [];
+  /** Key groups to re-materialize, per uncompleted checkpoint id. */
+  readonly #rematerialize = new Map<number, readonly number[]>();
+  readonly #keyedStages: readonly string[];
   bytesUploaded = 0;
 
-  constructor(store: ObjectStore, backend: StateBackend, jobId: string, workerId: string) {
+  /** keyedStages: the stages a re-materialized key group is snapshotted in (none: requests are ignored). */
+  constructor(store: ObjectStore, backend: StateBackend, jobId: string, workerId: string, keyedStages: readonly string[] = []) {
     this.#store = store;
     this.#backend = backend;
     this.#jobId = jobId;
     this.#workerId = workerId;
+    this.#keyedStages = keyedStages;
+  }
+
+  /**
+   * The part of checkpoint N is to hold full snapshots of these key groups (owned by this worker)
+   * at N. Too late once that part is uploaded: the coordinator asks again at a later checkpoint.
+   */
+  rematerialize(checkpointId: number, keyGroups: readonly number[]): void {
+    if (keyGroups.length === 0 || this.#uploaded.has(checkpointId)) return;
+    this.#rematerialize.set(checkpointId, [...new Set(keyGroups)].sort((a, b) => a - b));
   }
 
   /** Records that checkpoint N's state is frozen, with its exactly-once output. */
@@ -58,8 +76,19 @@ export class CheckpointWriter {
       const bytes = encodeCheckpointObject(stage, groups);
       await this.#store.put(key, bytes);
       this.bytesUploaded += bytes.length;
-      const index = decodeCheckpointIndex(bytes, key);
-      deltas.push({ stageId: stage, key, sections: index.sections.map((s) => ({ keyGroup: s.keyGroup, offset: s.offset, length: s.length, crc32: s.crc32 })) });
+      deltas.push(refOf(stage, key, bytes));
+    }
+    const bases: DeltaRef[] = [];
+    const keyGroups = this.#rematerialize.get(id) ?? [];
+    for (const stage of keyGroups.length > 0 ? this.#keyedStages : []) {
+      // Sequential: each snapshot holds a whole key group in memory until it is encoded.
+      const groups = [];
+      for (const keyGroup of keyGroups) groups.push(await this.#backend.snapshotKeyGroup(stage, keyGroup, id));
+      const key = checkpointLayout.workerSnapshot(this.#jobId, stage, this.#workerId, id);
+      const bytes = encodeCheckpointObject(stage, groups, { snapshot: true });
+      await this.#store.put(key, bytes);
+      this.bytesUploaded += bytes.length;
+      bases.push(refOf(stage, key, bytes));
     }
     const output = this.#outputs.get(id) ?? [];
     let outputKey = '';
@@ -69,7 +98,7 @@ export class CheckpointWriter {
       await this.#store.put(outputKey, body);
       this.bytesUploaded += body.length;
     }
-    return { checkpointId: id, deltas, outputKey, outputCount: output.length };
+    return { checkpointId: id, deltas, outputKey, outputCount: output.length, bases };
   }
 
   /** Checkpoint N completed: its parts and every earlier one are in the metadata now. */
@@ -77,6 +106,7 @@ export class CheckpointWriter {
     this.#pending = this.#pending.filter((id) => id > checkpointId);
     for (const id of [...this.#outputs.keys()]) if (id <= checkpointId) this.#outputs.delete(id);
     for (const id of [...this.#uploaded.keys()]) if (id <= checkpointId) this.#uploaded.delete(id);
+    for (const id of [...this.#rematerialize.keys()]) if (id <= checkpointId) this.#rematerialize.delete(id);
   }
 
   /** A rollback dropped every frozen delta: forget their parts. */
@@ -84,5 +114,11 @@ export class CheckpointWriter {
     this.#pending = [];
     this.#outputs.clear();
     this.#uploaded.clear();
+    this.#rematerialize.clear();
   }
+}
+
+function refOf(stage: string, key: string, bytes: Uint8Array): DeltaRef {
+  const index = decodeCheckpointIndex(bytes, key);
+  return { stageId: stage, key, sections: index.sections.map((s) => ({ keyGroup: s.keyGroup, offset: s.offset, length: s.length, crc32: s.crc32 })) };
 }

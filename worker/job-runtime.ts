@@ -87,7 +87,8 @@ export class JobRuntime {
     this.backend = backend;
     this.#logger = ctx.logger.child({ jobId: this.jobId, epoch: deploy.epoch });
     this.#counters = new Map(manifest.stages.map((s) => [s.id, new StageCounters(s.id)]));
-    this.#writer = new CheckpointWriter(ctx.store, backend, this.jobId, ctx.options.workerId);
+    const keyedStages = manifest.stages.filter((s) => s.kind === 'keyed').map((s) => s.id);
+    this.#writer = new CheckpointWriter(ctx.store, backend, this.jobId, ctx.options.workerId, keyedStages);
     const workerId = ctx.options.workerId;
     const epoch = deploy.epoch;
     const deadLetters = new DeadLetters(ctx.nc, this.jobId, workerId);
@@ -247,9 +248,18 @@ export class JobRuntime {
     return { jobId: this.jobId, stages: [...this.#counters.values()].map((c) => c.snapshot()) };
   }
 
-  /** The coordinator starts checkpoint N: sources inject barrier N and record their positions. */
-  trigger(checkpointId: number): void {
+  /**
+   * The coordinator starts checkpoint N: sources inject barrier N and record their positions, and
+   * the owned key groups among `rematerialize` get a full snapshot at N in this worker's part.
+   */
+  trigger(checkpointId: number, rematerialize: readonly number[] = []): void {
     if (this.#state !== 'RUNNING') throw new Error(`job ${this.jobId} is ${this.#state} on this worker`);
+    const owned = new Set(this.keyGroups);
+    this.#writer.rematerialize(checkpointId, rematerialize.filter((kg) => owned.has(kg)));
+    // Every worker is asked, so that owners hear which key groups to re-materialize. Without
+    // source splits this worker's cut starts with barrier N from upstream, which may come before
+    // or after this request (or while N-1 is still being cut): it must not begin a cut here.
+    if (this.#sources.length === 0 && this.keyGroups.length > 0 && this.#keyed.length > 0) return;
     const cut = this.#beginCut(checkpointId);
     for (const s of this.#sources) cut.positions.set(s.partition, s.injectBarrier(checkpointId));
     for (const o of this.#sourceOutputs) cut.output.push(...o.takeCheckpointOutput());

@@ -441,6 +441,52 @@ export class StateBackend {
   }
 
   /**
+   * One stage's key group as of checkpoint checkpointId, for re-materializing it (ARCHITECTURE.md,
+   * "Checkpoints"): the committed entries overlaid with every frozen delta up to checkpointId,
+   * tombstones removed, in key order. The active overlay and later deltas are not seen. Runs in
+   * the write queue, where RocksDB and the frozen deltas agree (a commit moves deltas from one to
+   * the other inside the queue). Values are shared with RocksDB reads and deltas (do not mutate).
+   * Throws FAILED_PRECONDITION when checkpointId is not frozen yet or RocksDB is already past it.
+   */
+  async snapshotKeyGroup(stage: string, keyGroup: number, checkpointId: number): Promise<KeyGroupEntries> {
+    this.#assertOpen();
+    assertCheckpointId(checkpointId);
+    if (checkpointId > this.#lastFrozenId) {
+      throw new EddyError('FAILED_PRECONDITION', `cannot snapshot checkpoint ${checkpointId}: frozen only up to ${this.#lastFrozenId}`);
+    }
+    const prefix = keyGroupPrefix(stage, keyGroup);
+    const prefixString = prefix.toString('latin1');
+    const entries: KeyGroupEntries['entries'] = [];
+    await this.#enqueueWrite(async () => {
+      if (checkpointId < this.#committedId) {
+        throw new EddyError('FAILED_PRECONDITION', `cannot snapshot checkpoint ${checkpointId}: RocksDB already holds checkpoint ${this.#committedId}`);
+      }
+      // Taken before the scan: a freeze during it only adds later deltas, and RocksDB writes wait in this queue.
+      const changes = new Map<string, Entry>();
+      for (const delta of this.#frozen) {
+        if (delta.checkpointId > checkpointId) break;
+        for (const [key, value] of delta.overlay.entries) if (key.startsWith(prefixString)) changes.set(key, value);
+      }
+      // With values: true the iterator always yields a Buffer; ?? only satisfies the declared type.
+      for await (const { key, value } of this.#scan(prefix, SCAN_CAPACITY, true)) {
+        const latin1 = key.toString('latin1');
+        const changed = changes.get(latin1);
+        if (changed === undefined) {
+          entries.push([key, value ?? EMPTY]);
+          continue;
+        }
+        if (changed !== null) entries.push([key, changed]);
+        changes.delete(latin1);
+      }
+      // What is left changed keys RocksDB does not have: new entries, or tombstones of nothing.
+      const scanned = entries.length;
+      for (const [key, value] of changes) if (value !== null) entries.push([Buffer.from(key, 'latin1'), value]);
+      if (entries.length > scanned) entries.sort(([a], [b]) => Buffer.compare(a, b));
+    });
+    return { keyGroup, entries };
+  }
+
+  /**
    * Writes entries of one key group (restored from the object store) straight into RocksDB as
    * committed state, in one batch; tombstones delete. Apply a base with replace, then its deltas
    * in order. replace makes the key group exactly the given entries: its committed range is deleted

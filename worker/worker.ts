@@ -126,7 +126,7 @@ export class Worker {
     const t = codecs.trigger.decode(m.data);
     const job = this.#jobs.get(t.jobId);
     if (!job || job.epoch !== t.epoch) throw new Error(`job ${t.jobId} epoch ${t.epoch} is not running on worker ${this.#o.workerId}`);
-    job.trigger(t.checkpointId);
+    job.trigger(t.checkpointId, t.rematerializeKeyGroups);
   }
 
   async #complete(m: Msg): Promise<void> {

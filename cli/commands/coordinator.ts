@@ -10,6 +10,8 @@ interface CoordinatorCommandOptions extends S3CommandOptions {
   grpc: string;
   store: string;
   workerTimeoutMs?: number;
+  checkpointIntervalMs?: number;
+  maxDeltaChain?: number;
   logLevel: string;
 }
 
@@ -22,6 +24,8 @@ export function registerCoordinator(program: Command): void {
     .requiredOption('--store <url|dir>', 'object store for bundles and checkpoints: s3://bucket/prefix, a file:// URL or a directory');
   addS3Options(command)
     .option('--worker-timeout-ms <n>', 'a worker silent this long is dead', parsePositiveInt)
+    .option('--checkpoint-interval-ms <n>', 'how often a checkpoint starts (default 1000)', parsePositiveInt)
+    .option('--max-delta-chain <n>', 'deltas a key group chains before it is re-materialized as a full snapshot (default 16)', parsePositiveInt)
     .option('--log-level <level>', 'pino log level', 'info')
     .action(async (options: CoordinatorCommandOptions) => {
       const logger = createLogger({ role: 'coordinator', level: options.logLevel });
@@ -34,6 +38,8 @@ export function registerCoordinator(program: Command): void {
           storeUrl: options.store,
           storeOptions: storeOptionsFrom(options, logger),
           ...(options.workerTimeoutMs !== undefined ? { workerTimeoutMs: options.workerTimeoutMs } : {}),
+          ...(options.checkpointIntervalMs !== undefined ? { checkpointIntervalMs: options.checkpointIntervalMs } : {}),
+          ...(options.maxDeltaChain !== undefined ? { maxDeltaChain: options.maxDeltaChain } : {}),
           logger,
         }),
       );

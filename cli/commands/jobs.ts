@@ -1,4 +1,4 @@
-// eddy jobs | job <id> [--json] | cancel <id>: the jobs the coordinator runs.
+// eddy jobs | job <id> [--json] | savepoint <id> | stop <id> [--savepoint] | cancel <id>: the jobs the coordinator runs.
 import type { Command } from 'commander';
 import { withClient } from '../context.ts';
 import { formatAge, formatCount, formatRate, table } from '../format.ts';
@@ -22,6 +22,18 @@ export function jobToJson(job: JobInfo): object {
       deadLetters: Number(s.deadLetters),
       recordsInPerSecond: s.recordsInPerSecond,
     })),
+    restarts: job.restarts,
+    checkpoints: job.checkpoints
+      ? {
+          completed: Number(job.checkpoints.completed),
+          failed: Number(job.checkpoints.failed),
+          lastFailure: job.checkpoints.lastFailure,
+          lastDurationMs: Number(job.checkpoints.lastDurationMs),
+          lastBytes: Number(job.checkpoints.lastBytes),
+          latestId: Number(job.checkpoints.latestId),
+          inFlightId: Number(job.checkpoints.inFlightId),
+        }
+      : null,
     lastFailure: job.lastFailure?.message
       ? { ...job.lastFailure, atUnixMs: Number(job.lastFailure.atUnixMs) }
       : null,
@@ -42,7 +54,18 @@ function printJob(job: JobInfo): void {
     ['bundle', `sha256 ${job.bundleSha256}`],
     ['submitted', submitted ? `${new Date(submitted).toISOString()} (${formatAge(submitted)} ago)` : '-'],
     ['features', job.features.length > 0 ? job.features.join(', ') : '-'],
+    ['restarts', String(job.restarts)],
   ];
+  const c = job.checkpoints;
+  if (c) {
+    rows.push([
+      'checkpoints',
+      `${formatCount(c.completed)} completed, ${formatCount(c.failed)} failed; latest ${Number(c.latestId) || '-'}` +
+        (Number(c.latestId) ? ` (${c.lastDurationMs} ms, ${formatCount(c.lastBytes)} bytes)` : '') +
+        (Number(c.inFlightId) ? `; ${c.inFlightId} in flight` : ''),
+    ]);
+    if (c.lastFailure) rows.push(['last checkpoint failure', c.lastFailure]);
+  }
   console.log(table(rows));
   console.log('');
   console.log(
@@ -100,6 +123,30 @@ export function registerJobs(program: Command): void {
       const job = await withClient(command, (client) => client.getJob(jobId));
       if (options.json) console.log(JSON.stringify(jobToJson(job), null, 2));
       else printJob(job);
+    });
+
+  program
+    .command('savepoint')
+    .description('take a savepoint now and print its path (for submit --from-savepoint)')
+    .argument('<id>', 'job id')
+    .action(async (jobId: string, _options: object, command: Command) => {
+      const sp = await withClient(command, (client) => client.savepoint(jobId, false));
+      console.log(sp.path);
+    });
+
+  program
+    .command('stop')
+    .description('stop a job; with --savepoint, after taking a savepoint (its path is printed)')
+    .argument('<id>', 'job id')
+    .option('--savepoint', 'take a savepoint first')
+    .action(async (jobId: string, options: { savepoint?: boolean }, command: Command) => {
+      if (options.savepoint) {
+        const sp = await withClient(command, (client) => client.savepoint(jobId, true));
+        console.log(sp.path);
+      } else {
+        const job = await withClient(command, (client) => client.cancelJob(jobId));
+        console.log(`${job.jobId || jobId} ${job.state || 'CANCELLED'}`);
+      }
     });
 
   program

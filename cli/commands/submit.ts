@@ -1,4 +1,4 @@
-// eddy submit <bundle.js|job.ts> [--manifest file]: upload a job to the coordinator.
+// eddy submit <bundle.js|job.ts> [--manifest file] [--from-savepoint path]: upload a job to the coordinator.
 import type { Command } from 'commander';
 import { loadJobBundle } from '../job-bundle.ts';
 import { timeoutGiven, withClient } from '../context.ts';
@@ -11,12 +11,18 @@ import type { JobBundle } from '../job-bundle.ts';
  */
 export const DEFAULT_SUBMIT_TIMEOUT_MS = 30_000;
 
-export async function submitBundle(client: EddyClient, bundle: JobBundle, timeoutMs?: number): Promise<string> {
+export interface SubmitOptions {
+  fromSavepoint?: string;
+  allowNonRestoredState?: boolean;
+}
+
+export async function submitBundle(client: EddyClient, bundle: JobBundle, timeoutMs?: number, options: SubmitOptions = {}): Promise<string> {
   const response = await client.submitJob({
     manifestJson: bundle.manifestJson,
     bundleSha256: bundle.sha256,
     code: bundle.code,
     timeoutMs: timeoutMs ?? Math.max(client.timeoutMs, DEFAULT_SUBMIT_TIMEOUT_MS),
+    ...options,
   });
   return response.jobId;
 }
@@ -27,9 +33,15 @@ export function registerSubmit(program: Command): void {
     .description('submit a job: a .ts entry is built first; a .js bundle needs its .manifest.json')
     .argument('<bundle.js|job.ts>', 'a bundle written by eddy build, or a job entry file')
     .option('--manifest <file>', "the bundle's manifest (default: <bundle>.manifest.json)")
-    .action(async (file: string, options: { manifest?: string }, command: Command) => {
+    .option('--from-savepoint <path>', "start from a savepoint (the path `eddy savepoint` printed)")
+    .option('--allow-non-restored-state', "start even if the savepoint holds state of stages this bundle does not have")
+    .action(async (file: string, options: { manifest?: string; fromSavepoint?: string; allowNonRestoredState?: boolean }, command: Command) => {
       const bundle = await loadJobBundle(file, options.manifest);
-      const jobId = await withClient(command, (client) => submitBundle(client, bundle, timeoutGiven(command) ? client.timeoutMs : undefined));
+      const submit: SubmitOptions = {
+        ...(options.fromSavepoint ? { fromSavepoint: options.fromSavepoint } : {}),
+        ...(options.allowNonRestoredState ? { allowNonRestoredState: true } : {}),
+      };
+      const jobId = await withClient(command, (client) => submitBundle(client, bundle, timeoutGiven(command) ? client.timeoutMs : undefined, submit));
       console.log(jobId);
     });
 }

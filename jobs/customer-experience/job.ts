@@ -14,27 +14,38 @@ const colours = mapState<Colour>('colour');
 /** Data points received per entity: how active a device is (and a count that replays would inflate). */
 const received = valueState<number>('received');
 
-const cx = job('customer-experience', { errorPolicy: 'dead-letter' });
+export interface CustomerExperienceOptions {
+  /** The keyed stage's id: its state is stored under it, so keep it across versions. @default "indicator-state" */
+  stageId?: string;
+  /** Drops data points with a negative timestamp before the shuffle (a later version's rule). @default false */
+  dropNegativeTimestamps?: boolean;
+}
 
-cx.source<Indicator>('indicators', { partitions: 4, key: 'entityId' })
-  .filter((e) => typeof e.type === 'string' && typeof e.value === 'number', 'well-formed')
-  .keyBy((e) => e.entityId)
-  .process<Trigger>(
-    'indicator-state',
-    async (e, ctx) => {
-      const colour = colourOf(e);
-      ctx.state(latest).put(e.type, { value: e.value, ts: e.ts, colour });
-      const count = ctx.state(received);
-      count.update(((await count.value()) ?? 0) + 1);
-      const colourState = ctx.state(colours);
-      const previous = (await colourState.get(e.type)) ?? 'GREEN';
-      if (previous !== colour) colourState.put(e.type, colour);
-      if (previous === 'GREEN' && colour === 'RED') {
-        ctx.emit({ entityId: e.entityId, type: e.type, value: e.value, ts: e.ts });
-      }
-    },
-    { state: [latest, colours, received], features: { indicators: latest, received } },
-  )
-  .sink(jetstream('cx.triggers', { stream: 'CX_TRIGGERS' }));
+/** The job's graph; the module's default export is the deployed version. */
+export function customerExperience(options: CustomerExperienceOptions = {}) {
+  const cx = job('customer-experience', { errorPolicy: 'dead-letter' });
+  cx.source<Indicator>('indicators', { partitions: 4, key: 'entityId' })
+    .filter((e) => typeof e.type === 'string' && typeof e.value === 'number', 'well-formed')
+    .filter((e) => !options.dropNegativeTimestamps || !(e.ts < 0), 'non-negative-time')
+    .keyBy((e) => e.entityId)
+    .process<Trigger>(
+      options.stageId ?? 'indicator-state',
+      async (e, ctx) => {
+        const colour = colourOf(e);
+        ctx.state(latest).put(e.type, { value: e.value, ts: e.ts, colour });
+        const count = ctx.state(received);
+        count.update(((await count.value()) ?? 0) + 1);
+        const colourState = ctx.state(colours);
+        const previous = (await colourState.get(e.type)) ?? 'GREEN';
+        if (previous !== colour) colourState.put(e.type, colour);
+        if (previous === 'GREEN' && colour === 'RED') {
+          ctx.emit({ entityId: e.entityId, type: e.type, value: e.value, ts: e.ts });
+        }
+      },
+      { state: [latest, colours, received], features: { indicators: latest, received } },
+    )
+    .sink(jetstream('cx.triggers', { stream: 'CX_TRIGGERS' }));
+  return cx;
+}
 
-export default cx;
+export default customerExperience();

@@ -9,6 +9,8 @@ import type { JobInfo as _eddy_v1_JobInfo, JobInfo__Output as _eddy_v1_JobInfo__
 import type { JobServiceClient as _eddy_v1_JobServiceClient, JobServiceDefinition as _eddy_v1_JobServiceDefinition } from './eddy/v1/JobService';
 import type { ListJobsRequest as _eddy_v1_ListJobsRequest, ListJobsRequest__Output as _eddy_v1_ListJobsRequest__Output } from './eddy/v1/ListJobsRequest';
 import type { ListJobsResponse as _eddy_v1_ListJobsResponse, ListJobsResponse__Output as _eddy_v1_ListJobsResponse__Output } from './eddy/v1/ListJobsResponse';
+import type { SavepointRequest as _eddy_v1_SavepointRequest, SavepointRequest__Output as _eddy_v1_SavepointRequest__Output } from './eddy/v1/SavepointRequest';
+import type { SavepointResponse as _eddy_v1_SavepointResponse, SavepointResponse__Output as _eddy_v1_SavepointResponse__Output } from './eddy/v1/SavepointResponse';
 import type { StageInfo as _eddy_v1_StageInfo, StageInfo__Output as _eddy_v1_StageInfo__Output } from './eddy/v1/StageInfo';
 import type { SubmitJobHeader as _eddy_v1_SubmitJobHeader, SubmitJobHeader__Output as _eddy_v1_SubmitJobHeader__Output } from './eddy/v1/SubmitJobHeader';
 import type { SubmitJobRequest as _eddy_v1_SubmitJobRequest, SubmitJobRequest__Output as _eddy_v1_SubmitJobRequest__Output } from './eddy/v1/SubmitJobRequest';
@@ -29,6 +31,8 @@ export interface ProtoGrpcType {
       JobService: SubtypeConstructor<typeof grpc.Client, _eddy_v1_JobServiceClient> & { service: _eddy_v1_JobServiceDefinition }
       ListJobsRequest: MessageTypeDefinition<_eddy_v1_ListJobsRequest, _eddy_v1_ListJobsRequest__Output>
       ListJobsResponse: MessageTypeDefinition<_eddy_v1_ListJobsResponse, _eddy_v1_ListJobsResponse__Output>
+      SavepointRequest: MessageTypeDefinition<_eddy_v1_SavepointRequest, _eddy_v1_SavepointRequest__Output>
+      SavepointResponse: MessageTypeDefinition<_eddy_v1_SavepointResponse, _eddy_v1_SavepointResponse__Output>
       StageInfo: MessageTypeDefinition<_eddy_v1_StageInfo, _eddy_v1_StageInfo__Output>
       SubmitJobHeader: MessageTypeDefinition<_eddy_v1_SubmitJobHeader, _eddy_v1_SubmitJobHeader__Output>
       SubmitJobRequest: MessageTypeDefinition<_eddy_v1_SubmitJobRequest, _eddy_v1_SubmitJobRequest__Output>

@@ -49,6 +49,10 @@ export interface CoordinatorOptions extends StoreLocation {
   grpcPort?: number;
   /** Passed as --worker-timeout-ms when set. */
   workerTimeoutMs?: number;
+  /** Passed as --checkpoint-interval-ms when set. */
+  checkpointIntervalMs?: number;
+  /** Passed as --max-delta-chain when set. */
+  maxDeltaChain?: number;
   env?: Record<string, string>;
 }
 
@@ -59,6 +63,8 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   const address = `127.0.0.1:${port}`;
   const args = ['coordinator', '--nats', options.natsUrl, '--grpc', address, ...storeArgs(options)];
   if (options.workerTimeoutMs !== undefined) args.push('--worker-timeout-ms', String(options.workerTimeoutMs));
+  if (options.checkpointIntervalMs !== undefined) args.push('--checkpoint-interval-ms', String(options.checkpointIntervalMs));
+  if (options.maxDeltaChain !== undefined) args.push('--max-delta-chain', String(options.maxDeltaChain));
   const child = await startProcess({
     name: 'coordinator',
     command: process.execPath,
@@ -96,6 +102,10 @@ export interface ClusterOptions {
   workers: number;
   /** Passed to the coordinator. */
   workerTimeoutMs?: number;
+  /** Passed to the coordinator. */
+  checkpointIntervalMs?: number;
+  /** Passed to the coordinator. */
+  maxDeltaChain?: number;
   /** Added to every Eddy process's environment (e.g. S3 credentials). */
   env?: Record<string, string>;
   /** The store every process uses, e.g. s3://<bucket>/eddy. @default a temp directory (storeDir) */
@@ -159,6 +169,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       natsUrl: nats.url,
       ...store,
       ...(options.workerTimeoutMs !== undefined && { workerTimeoutMs: options.workerTimeoutMs }),
+      ...(options.checkpointIntervalMs !== undefined && { checkpointIntervalMs: options.checkpointIntervalMs }),
+      ...(options.maxDeltaChain !== undefined && { maxDeltaChain: options.maxDeltaChain }),
       ...(options.env !== undefined && { env: options.env }),
     });
     const ids = Array.from({ length: options.workers }, () => `worker-${nextWorker++}`);

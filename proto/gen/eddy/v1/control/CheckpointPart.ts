@@ -8,6 +8,7 @@ export interface CheckpointPart {
   'deltas'?: (_eddy_v1_control_DeltaRef)[];
   'outputKey'?: (string);
   'outputCount'?: (number);
+  'bases'?: (_eddy_v1_control_DeltaRef)[];
 }
 
 export interface CheckpointPart__Output {
@@ -15,4 +16,5 @@ export interface CheckpointPart__Output {
   'deltas': (_eddy_v1_control_DeltaRef__Output)[];
   'outputKey': (string);
   'outputCount': (number);
+  'bases': (_eddy_v1_control_DeltaRef__Output)[];
 }

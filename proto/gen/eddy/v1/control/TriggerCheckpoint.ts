@@ -6,10 +6,12 @@ export interface TriggerCheckpoint {
   'jobId'?: (string);
   'checkpointId'?: (number | string | Long);
   'epoch'?: (number | string | Long);
+  'rematerializeKeyGroups'?: (number)[];
 }
 
 export interface TriggerCheckpoint__Output {
   'jobId': (string);
   'checkpointId': (string);
   'epoch': (string);
+  'rematerializeKeyGroups': (number)[];
 }

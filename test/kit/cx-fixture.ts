@@ -1,0 +1,117 @@
+// The customer-experience job as a test fixture: generated indicator events, the expectation
+// computed independently of the job (its rules restated here), a steady producer, and the
+// record-for-record comparison of the job's features and triggers with the expectation.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { BulkPublisher } from '../../core/jetstream-publisher.ts';
+import { partitionForKey } from '../../core/key-groups.ts';
+import { buildBundle } from '../../core/bundle.ts';
+import type { EddyClient } from '../../cli/client.ts';
+import { REPO_ROOT } from './eddy.ts';
+import { readStream } from './streams.ts';
+import { waitFor } from './wait-for.ts';
+
+export const CX_JOB = 'customer-experience';
+
+export interface Indicator { entityId: string; type: string; value: number; ts: number }
+
+// Independent of the job: packet errors above 100 and uptime below 99 % are RED.
+const isRed = (e: Indicator) => (e.type === 'packetErrors' ? e.value > 100 : e.value < 99);
+
+/** Deterministic events over `entities` entities and two data-point types. */
+export function cxEvents(count: number, entities: number, seed = 7): Indicator[] {
+  let s = seed;
+  const rand = () => ((s = (s * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  return Array.from({ length: count }, (_, i) => {
+    const type = rand() < 0.5 ? 'packetErrors' : 'uptimePercent';
+    return { entityId: `e${Math.floor(rand() * entities)}`, type, value: type === 'packetErrors' ? Math.floor(rand() * 120) : 95 + Math.floor(rand() * 6), ts: i };
+  });
+}
+
+export interface CxExpectation {
+  latest: Map<string, Record<string, { value: number; ts: number; colour: string }>>;
+  received: Map<string, number>;
+  /** "<entity>/<type>/<ts>" of every GREEN→RED transition. */
+  triggers: Set<string>;
+}
+
+export function cxExpectation(events: readonly Indicator[]): CxExpectation {
+  const latest: CxExpectation['latest'] = new Map();
+  const received = new Map<string, number>();
+  const colour = new Map<string, boolean>();
+  const triggers = new Set<string>();
+  for (const e of events) {
+    received.set(e.entityId, (received.get(e.entityId) ?? 0) + 1);
+    const red = isRed(e);
+    const f = latest.get(e.entityId) ?? {};
+    f[e.type] = { value: e.value, ts: e.ts, colour: red ? 'RED' : 'GREEN' };
+    latest.set(e.entityId, f);
+    const k = `${e.entityId}/${e.type}`;
+    if (!colour.get(k) && red) triggers.add(`${k}/${e.ts}`);
+    colour.set(k, red);
+  }
+  return { latest, received, triggers };
+}
+
+export async function submitCx(client: EddyClient, cacheDir: string): Promise<void> {
+  const bundle = await buildBundle(join(REPO_ROOT, 'jobs/customer-experience/job.ts'), cacheDir);
+  await client.submitJob({ manifestJson: JSON.stringify(bundle.manifest), bundleSha256: bundle.sha256, code: bundle.code, timeoutMs: 30_000 });
+}
+
+/**
+ * Publishes events at a steady rate (`perTick` every 100 ms) so that faults land while records
+ * flow. Resolves once every event is acknowledged by the stream; `stop()` ends it early.
+ */
+export function publishSteadily(nc: NatsConnection, events: readonly Indicator[], perTick = 2_000): { done: Promise<void>; stop(): void } {
+  const publisher = new BulkPublisher(nc);
+  const encoder = new TextEncoder();
+  let sent = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const done = new Promise<void>((resolve, reject) => {
+    timer = setInterval(() => {
+      try {
+        for (const end = Math.min(sent + perTick, events.length); sent < end; sent++) {
+          const e = events[sent]!;
+          publisher.publishNow(`indicators.${partitionForKey(e.entityId, 4)}`, encoder.encode(JSON.stringify(e)));
+        }
+        if (sent === events.length) {
+          clearInterval(timer);
+          publisher.flush().then(resolve, reject).finally(() => publisher.close());
+        }
+      } catch (e) {
+        clearInterval(timer);
+        reject(e);
+      }
+    }, 100);
+  });
+  return { done, stop: () => clearInterval(timer) };
+}
+
+async function features(client: EddyClient, feature: string, ids: string[]) {
+  const out = [];
+  for (let i = 0; i < ids.length; i += 1000) out.push(...(await client.batchGet(CX_JOB, feature, ids.slice(i, i + 1000), 'committed')));
+  return out;
+}
+
+/**
+ * Waits until the committed state of every entity equals the expectation, then asserts it
+ * record for record: latest values, per-entity counts (a replayed or lost record shows here),
+ * and the exactly-once triggers (no gap, no duplicate).
+ */
+export async function assertCxExactlyOnce(client: EddyClient, nc: NatsConnection, expected: CxExpectation, timeoutMs = 120_000): Promise<void> {
+  const ids = [...expected.received.keys()];
+  await waitFor(
+    async () => (await features(client, 'received', ids)).every((v) => v.found && JSON.parse(v.valueJson) === expected.received.get(v.entityId)),
+    { timeoutMs, what: 'every entity count to equal the expectation' },
+  );
+  for (const v of await features(client, 'received', ids)) assert.equal(JSON.parse(v.valueJson), expected.received.get(v.entityId), `records counted for ${v.entityId}`);
+  for (const v of await features(client, 'indicators', ids)) assert.deepEqual(JSON.parse(v.valueJson), expected.latest.get(v.entityId), v.entityId);
+  const triggers = await waitFor(async () => {
+    const t = await readStream(nc, 'CX_TRIGGERS');
+    return t.length >= expected.triggers.size ? t : undefined;
+  }, { timeoutMs: 60_000, what: `${expected.triggers.size} triggers` });
+  const got = triggers.map((m) => JSON.parse(m.data) as Indicator).map((t) => `${t.entityId}/${t.type}/${t.ts}`);
+  assert.equal(new Set(got).size, got.length, 'no trigger is duplicated');
+  assert.deepEqual(new Set(got), expected.triggers);
+}
