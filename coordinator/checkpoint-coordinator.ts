@@ -131,6 +131,11 @@ export class CheckpointCoordinator {
     void this.trigger(target);
   }
 
+  /** A worker's overlay passed its bound: start the next checkpoint without waiting for the interval. */
+  requestEarly(): void {
+    this.#lastTriggerMs = 0;
+  }
+
   /** Those waiting for a checkpoint they asked for (savepoints). */
   readonly #waiters = new Map<number, { resolve: (c: CompletedCheckpoint) => void; reject: (e: Error) => void }>();
 

@@ -88,6 +88,16 @@ export class Coordinator {
       }),
     );
     this.#subs.push(
+      this.#nc.subscribe(subjects.checkpointRequest, {
+        callback: (_e, msg) => {
+          try {
+            const r = codecs.trigger.decode(msg.data);
+            this.#jobs.onCheckpointRequest(r.jobId, Number(r.epoch));
+          } catch (e) {
+            this.#logger.warn({ err: ensureError(e).message }, 'bad checkpoint request ignored');
+          }
+        },
+      }),
       this.#nc.subscribe(subjects.checkpointAck, {
         callback: (_e, msg) => {
           try {

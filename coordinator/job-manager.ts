@@ -438,6 +438,11 @@ export class JobManager {
     }, delayMs);
   }
 
+  onCheckpointRequest(jobId: string, epoch: number): void {
+    const job = this.#jobs.get(jobId as JobId);
+    if (job && job.epoch === epoch) job.checkpointer?.requestEarly();
+  }
+
   onCheckpointAck(ack: Parameters<CheckpointCoordinator['onAck']>[0]): void {
     this.#jobs.get(ack.jobId as JobId)?.checkpointer?.onAck(ack);
   }

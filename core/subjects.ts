@@ -15,6 +15,8 @@ export const subjects = {
   heartbeat: 'eddy.ctl.heartbeat',
   failure: 'eddy.ctl.failure',
   checkpointAck: 'eddy.ctl.checkpoint.ack',
+  /** A worker whose overlay passed its memory bound asks for an early checkpoint. */
+  checkpointRequest: 'eddy.ctl.checkpoint.request',
   trigger: (worker: WorkerId) => `eddy.ctl.worker.${worker}.checkpoint`,
   complete: (worker: WorkerId) => `eddy.ctl.worker.${worker}.complete`,
   deploy: (worker: WorkerId) => `eddy.ctl.worker.${worker}.deploy`,

@@ -149,3 +149,27 @@ test('checkpoint - a corrupt checkpoint file fails the restore, naming the file,
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('checkpoint - an overlay past maxOverlayBytes asks for an early checkpoint instead of growing', { timeout: 120_000 }, async () => {
+  // Checkpoints on the timer would start once an hour: every one here is asked for by a worker.
+  await using cluster = await startCluster({ workers: 1, checkpointIntervalMs: 3_600_000, maxOverlayBytes: 64 * 1024 });
+  const dir = await mkdtemp(join(tmpdir(), 'eddy-overlay-'));
+  using client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
+  const nc = await connect({ servers: cluster.nats.url });
+  const events = cxEvents(60_000, 3_000, 21);
+  try {
+    await waitFor(async () => (await client.listWorkers()).some((w) => w.state === 'ALIVE'), { timeoutMs: 15_000, what: 'a live worker' });
+    await submitCx(client, join(dir, 'cache'));
+    // A steady flow for several seconds: the overlay fills again after every early checkpoint.
+    await publishSteadily(nc, events, 1_000).done;
+    const job = await waitFor(async () => {
+      const j = await client.getJob(CX_JOB);
+      return Number(j.stages[1]!.recordsIn) === events.length && Number(j.checkpoints!.completed) >= 3 ? j : undefined;
+    }, { timeoutMs: 60_000, what: 'early checkpoints while the events are processed' });
+    assert.ok(Number(job.checkpoints!.completed) >= 3, `${job.checkpoints!.completed} checkpoints, none from the timer`);
+    assert.match(cluster.workers[0]!.output(), /overlay past its bound; asking for a checkpoint/);
+  } finally {
+    await nc.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

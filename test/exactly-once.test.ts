@@ -8,13 +8,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { startCluster, waitFor, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB, type ChildHandle } from './kit/index.ts';
+import { startCluster, startS3Server, waitFor, type Cluster, type S3Server, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB, type ChildHandle } from './kit/index.ts';
 import { EddyClient } from '../cli/client.ts';
 
-const KILLS = 4;
-
-test('checkpoint - SIGKILLed workers, replaced while the job runs, lose and duplicate nothing', { timeout: 300_000 }, async () => {
-  const cluster = await startCluster({ workers: 3, workerTimeoutMs: 2000 });
+async function killAndReplace(kills: number, start: () => Promise<Cluster>): Promise<void> {
+  const cluster = await start();
   const dir = await mkdtemp(join(tmpdir(), 'eddy-eo-'));
   const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
   const nc = await connect({ servers: cluster.nats.url });
@@ -25,7 +23,7 @@ test('checkpoint - SIGKILLed workers, replaced while the job runs, lose and dupl
     await submitCx(client, join(dir, 'cache'));
     producer = publishSteadily(nc, events);
     const handles = new Map<string, ChildHandle>(cluster.workers.map((w) => [w.name.replace(/^worker /, ''), w]));
-    for (let k = 0; k < KILLS; k++) {
+    for (let k = 0; k < kills; k++) {
       // Kill only once the job has recovered and checkpointed since the last kill.
       const before = await client.getJob(CX_JOB);
       await waitFor(async () => {
@@ -44,12 +42,34 @@ test('checkpoint - SIGKILLed workers, replaced while the job runs, lose and dupl
     await producer!.done;
     await assertCxExactlyOnce(client, nc, cxExpectation(events));
     const job = await client.getJob(CX_JOB);
-    assert.ok(job.restarts >= KILLS, `the job restarted after each kill (${job.restarts})`);
+    assert.ok(job.restarts >= kills, `the job restarted after each kill (${job.restarts})`);
   } finally {
     producer?.stop();
     client.close();
     await nc.close();
     await cluster.stop();
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('checkpoint - SIGKILLed workers, replaced while the job runs, lose and duplicate nothing (file://)', { timeout: 300_000 }, () =>
+  killAndReplace(4, () => startCluster({ workers: 3, workerTimeoutMs: 2000 })),
+);
+
+test('checkpoint - SIGKILLed workers, replaced while the job runs, lose and duplicate nothing (S3)', { timeout: 300_000 }, async () => {
+  let s3: S3Server | undefined;
+  try {
+    await killAndReplace(2, async () => {
+      s3 = await startS3Server();
+      return startCluster({
+        workers: 3,
+        workerTimeoutMs: 2000,
+        storeUrl: `s3://${s3.bucket}/eddy`,
+        s3Endpoint: s3.endpoint,
+        env: { AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey },
+      });
+    });
+  } finally {
+    await s3?.[Symbol.asyncDispose]();
   }
 });

@@ -34,6 +34,8 @@ export interface JobRuntimeContext {
   logger: Logger;
   reportFailure(failure: TaskFailure): void;
   sendCheckpointAck(ack: CheckpointAck): void;
+  /** Asks the coordinator for a checkpoint now (the overlay passed its bound). */
+  requestCheckpoint(jobId: string, epoch: number): void;
 }
 
 export type JobRuntimeState = 'DEPLOYED' | 'RUNNING' | 'FAILED' | 'STOPPED';
@@ -132,6 +134,7 @@ export class JobRuntime {
         logger: this.#logger.child({ stage: stage.spec.id }),
         onFailure: (e, kg) => this.#fail(e, stage.spec.id, kg),
         onAligned: (id) => this.#taskAligned(id, output),
+        afterBatch: () => this.#checkOverlay(),
       });
       if (this.keyGroups.length > 0) task.start();
       this.#keyed.push(task);
@@ -314,6 +317,24 @@ export class JobRuntime {
     if (this.#state !== 'RUNNING') return;
     if (checkpointId > this.backend.committedCheckpointId && checkpointId <= this.backend.frozenCheckpointId) await this.backend.commit(checkpointId);
     this.#writer.completed(checkpointId);
+  }
+
+  #lastRequestMs = 0;
+
+  /**
+   * The overlay's memory bound (ARCHITECTURE.md, "State" step 6): past it, ask for an early
+   * checkpoint, which freezes the overlay and moves it to RocksDB once complete. Tasks are not
+   * paused: records ahead of the barrier must be processed for the checkpoint to cut at all.
+   */
+  #checkOverlay(): void {
+    const bytes = this.backend.activeOverlayBytes();
+    const max = this.#ctx.options.maxOverlayBytes;
+    if (bytes <= max) return;
+    const now = Date.now();
+    if (now - this.#lastRequestMs < 250) return;
+    this.#lastRequestMs = now;
+    this.#logger.info({ overlayBytes: bytes, maxOverlayBytes: max }, 'overlay past its bound; asking for a checkpoint');
+    this.#ctx.requestCheckpoint(this.jobId, this.epoch);
   }
 
   get bytesUploaded(): number {

@@ -43,6 +43,8 @@ export interface KeyedTaskOptions {
    * processed. The task holds its input until the returned promise resolves.
    */
   onAligned(checkpointId: number): Promise<void>;
+  /** Called after each batch: the worker checks the overlay's memory bound. */
+  afterBatch(): void;
 }
 
 interface Pending {
@@ -156,6 +158,7 @@ export class KeyedTask {
       if (item.header.kind !== BatchKind.DATA) continue;
       try {
         await this.#processBatch(item.header, decodeRecords(item.data, item.header));
+        this.#o.afterBatch();
         const sinksFull = this.#o.output.checkSinks();
         if (sinksFull) await sinksFull;
         // Backpressure across stages: hold this batch's ack while the next stage is behind.

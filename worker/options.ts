@@ -26,6 +26,11 @@ export interface WorkerOptions {
   channelWindow?: number;
   /** A batch unacknowledged this long breaks its channel (the receiver stalled or lost it). @default 30000 */
   ackTimeoutMs?: number;
+  /**
+   * Bytes of changes held in memory since the last barrier. Past it the worker asks for an early
+   * checkpoint (the coordinator starts the next one at once). @default 268435456
+   */
+  maxOverlayBytes?: number;
   logger: Logger;
 }
 
@@ -43,6 +48,7 @@ export function compileWorkerOptions(o: WorkerOptions): CompiledWorkerOptions {
     batchLingerMs: o.batchLingerMs ?? 2,
     channelWindow: o.channelWindow ?? 16,
     ackTimeoutMs: o.ackTimeoutMs ?? 30_000,
+    maxOverlayBytes: o.maxOverlayBytes ?? 256 * 1024 * 1024,
     logger: o.logger,
   };
 }

@@ -112,6 +112,7 @@ export class Worker {
           logger: this.#logger,
           reportFailure: (f) => this.#reportFailure(f),
           sendCheckpointAck: (ack) => this.#nc.publish(subjects.checkpointAck, codecs.checkpointAck.encode(ack)),
+          requestCheckpoint: (jobId, epoch) => this.#nc.publish(subjects.checkpointRequest, codecs.trigger.encode({ jobId, epoch, checkpointId: 0, rematerializeKeyGroups: [] })),
         },
         d,
         previous,

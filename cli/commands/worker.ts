@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { createLogger } from '../../core/logger.ts';
 import { parseWorkerId } from '../../core/ids.ts';
-import { defaultWorkerId } from '../arguments.ts';
+import { defaultWorkerId, parsePositiveInt } from '../arguments.ts';
 import { UsageError } from '../errors.ts';
 import { addS3Options, runRole, storeOptionsFrom, type S3CommandOptions } from '../run-role.ts';
 
@@ -11,6 +11,7 @@ interface WorkerCommandOptions extends S3CommandOptions {
   id?: string;
   data: string;
   store: string;
+  maxOverlayBytes?: number;
   logLevel: string;
 }
 
@@ -23,6 +24,7 @@ export function registerWorker(program: Command): void {
     .requiredOption('--data <dir>', 'local directory for state and the bundle cache')
     .requiredOption('--store <url|dir>', 'object store for bundles and checkpoints: s3://bucket/prefix, a file:// URL or a directory');
   addS3Options(command)
+    .option('--max-overlay-bytes <n>', 'changes held in memory before an early checkpoint is asked for (default 268435456)', parsePositiveInt)
     .option('--log-level <level>', 'pino log level', 'info')
     .action(async (options: WorkerCommandOptions) => {
       let workerId;
@@ -34,7 +36,7 @@ export function registerWorker(program: Command): void {
       const logger = createLogger({ role: 'worker', level: options.logLevel });
       const { startWorker } = await import('../../worker/index.ts');
       await runRole('worker', logger, () =>
-        startWorker({ natsServers: options.nats, workerId, dataDir: options.data, storeUrl: options.store, storeOptions: storeOptionsFrom(options, logger), logger }),
+        startWorker({ natsServers: options.nats, workerId, dataDir: options.data, storeUrl: options.store, storeOptions: storeOptionsFrom(options, logger), ...(options.maxOverlayBytes ? { maxOverlayBytes: options.maxOverlayBytes } : {}), logger }),
       );
     });
 }

@@ -53,6 +53,8 @@ export interface CoordinatorOptions extends StoreLocation {
   checkpointIntervalMs?: number;
   /** Passed as --max-delta-chain when set. */
   maxDeltaChain?: number;
+  /** Passed to every worker as --max-overlay-bytes. */
+  maxOverlayBytes?: number;
   env?: Record<string, string>;
 }
 
@@ -83,10 +85,13 @@ export interface WorkerOptions extends StoreLocation {
   /** The worker's own local state dir (RocksDB). */
   dataDir: string;
   env?: Record<string, string>;
+  /** Passed as --max-overlay-bytes. */
+  maxOverlayBytes?: number;
 }
 
 export function startWorker(options: WorkerOptions): Promise<ChildHandle> {
   const args = ['worker', '--nats', options.natsUrl, '--id', options.workerId, '--data', options.dataDir, ...storeArgs(options)];
+  if (options.maxOverlayBytes !== undefined) args.push('--max-overlay-bytes', String(options.maxOverlayBytes));
   return startProcess({
     name: `worker ${options.workerId}`,
     command: process.execPath,
@@ -106,6 +111,8 @@ export interface ClusterOptions {
   checkpointIntervalMs?: number;
   /** Passed to the coordinator. */
   maxDeltaChain?: number;
+  /** Passed to every worker as --max-overlay-bytes. */
+  maxOverlayBytes?: number;
   /** Added to every Eddy process's environment (e.g. S3 credentials). */
   env?: Record<string, string>;
   /** The store every process uses, e.g. s3://<bucket>/eddy. @default a temp directory (storeDir) */
@@ -158,7 +165,14 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const addWorker = async (workerId: string = `worker-${nextWorker++}`): Promise<ChildHandle> => {
     const workerDataDir = join(dataDir, workerId);
     await mkdir(workerDataDir, { recursive: true });
-    const worker = await startWorker({ natsUrl: nats!.url, workerId, dataDir: workerDataDir, ...store, ...(options.env !== undefined && { env: options.env }) });
+    const worker = await startWorker({
+      natsUrl: nats!.url,
+      workerId,
+      dataDir: workerDataDir,
+      ...store,
+      ...(options.env !== undefined && { env: options.env }),
+      ...(options.maxOverlayBytes !== undefined && { maxOverlayBytes: options.maxOverlayBytes }),
+    });
     workers.push(worker);
     return worker;
   };
