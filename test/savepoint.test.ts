@@ -47,6 +47,14 @@ test('savepoint - savepoint, stop, submit a changed bundle from it: state carrie
     // Counts over both halves: the first half's state came through the savepoint, and the
     // source resumed where the savepoint left it (nothing read twice).
     await assertCxExactlyOnce(client, nc, cxExpectation(events));
+
+    // With --allow-non-restored-state the renamed stage starts, and the unmapped state is dropped.
+    await client.cancelJob(CX_JOB);
+    const dropped = await cli('submit', join(REPO_ROOT, 'test/fixtures/cx-renamed.ts'), '--from-savepoint', path, '--allow-non-restored-state');
+    assert.equal(dropped.code, 0, dropped.stderr);
+    assert.equal((await client.getJob(CX_JOB)).state, 'RUNNING');
+    const [entity] = await client.batchGet(CX_JOB, 'received', [first[0]!.entityId], 'latest');
+    assert.equal(entity!.found, false, 'the renamed stage starts without the old stage state');
   } finally {
     await nc.close();
     await rm(dir, { recursive: true, force: true });
