@@ -1,32 +1,21 @@
-// `make bench`: customer-experience throughput with 1 and 2 workers against raw NATS core
-// publish→subscribe of the same event size, and FeatureService Get latency at a fixed rate.
-// Every figure is measured in this run, next to its baseline; medians of RUNS repetitions.
+// `make bench`: every benchmark in bench/, each figure beside a baseline measured in the same run;
+// medians of BENCH_RUNS runs (default 3). BENCH_ONLY=throughput|get|checkpoint|recovery (or a
+// comma-separated list) runs a subset; BENCH_QUICK=1 a smaller, faster run.
+//  - throughput: customer-experience with 1 and 2 workers against raw NATS core publish→subscribe
+//    of the same event size.
+//  - get: FeatureService Get latency at a fixed rate (open loop).
+//  - checkpoint: bench/checkpoint.ts (checkpoint duration and bytes vs change rate; throughput with
+//    checkpoints every second vs effectively off).
+//  - recovery: bench/recovery.ts (SIGKILL of a worker: time to RUNNING, time to the first record).
 import os from 'node:os';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { startCluster, waitFor, REPO_ROOT, type Cluster } from '../test/kit/index.ts';
-import { EddyClient } from '../cli/client.ts';
-import { buildBundle } from '../core/bundle.ts';
-import { partitionForKey } from '../core/key-groups.ts';
-import { ensureSourceStream } from '../core/nats.ts';
-import { RULES } from '../jobs/customer-experience/rules.ts';
+import { RUNS, QUICK, cxThroughput, getLatency, machineLine, median, runMain, selected, type GetLatency } from './lib.ts';
+import { checkpointBenchmarks } from './checkpoint.ts';
+import { recoveryBenchmarks } from './recovery.ts';
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
-const ENTITIES = 10_000;
+const EVENTS = Number(process.env.BENCH_EVENTS ?? (QUICK ? 100_000 : 200_000));
 const GET_RATE = 1000;
 const GET_SECONDS = 5;
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
-const types = Object.keys(RULES);
-
-function event(i: number): { entityId: string; type: string; value: number; ts: number } {
-  return { entityId: `cust-${String(i % ENTITIES).padStart(6, '0')}`, type: types[i % types.length]!, value: (i * 7919) % 150, ts: 1_700_000_000_000 + i };
-}
 
 async function rawNatsMsgsPerSecond(url: string, size: number, count: number): Promise<number> {
   const pub = await connect({ servers: url });
@@ -50,29 +39,6 @@ async function rawNatsMsgsPerSecond(url: string, size: number, count: number): P
   return rate;
 }
 
-async function prepublish(url: string, events: number): Promise<number> {
-  const nc = await connect({ servers: url });
-  await ensureSourceStream(nc, { stream: 'indicators', partitions: 4, partitionKey: 'entityId' });
-  const js = jetstream(nc);
-  let bytes = 0;
-  let inflight: Array<Promise<unknown>> = [];
-  for (let i = 0; i < events; i++) {
-    const e = event(i);
-    const data = JSON.stringify(e);
-    bytes += data.length;
-    inflight.push(js.publish(`indicators.${partitionForKey(e.entityId, 4)}`, data));
-    if (inflight.length >= 2000) {
-      await Promise.all(inflight);
-      inflight = [];
-    }
-  }
-  await Promise.all(inflight);
-  const info = await (await jetstreamManager(nc)).streams.info('indicators');
-  if (info.state.messages !== events) throw new Error(`stream holds ${info.state.messages} messages, expected ${events}`);
-  await nc.close();
-  return Math.round(bytes / events);
-}
-
 interface ThroughputRun {
   eventsPerSecond: number;
   eventSize: number;
@@ -80,88 +46,57 @@ interface ThroughputRun {
 }
 
 async function throughput(workers: number): Promise<ThroughputRun> {
-  const cluster: Cluster = await startCluster({ workers});
-  const dir = await mkdtemp(join(tmpdir(), 'eddy-bench-'));
-  const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
-  try {
-    await waitFor(async () => (await client.listWorkers()).filter((w) => w.state === 'ALIVE').length === workers, { timeoutMs: 15_000, what: 'workers' });
-    const eventSize = await prepublish(cluster.nats.url, EVENTS);
-    const rawNats = await rawNatsMsgsPerSecond(cluster.nats.url, eventSize, 500_000);
-    const bundle = await buildBundle(join(REPO_ROOT, 'jobs/customer-experience/job.ts'), join(dir, 'cache'));
-    const t0 = performance.now();
-    await client.submitJob({ manifestJson: JSON.stringify(bundle.manifest), bundleSha256: bundle.sha256, code: bundle.code, timeoutMs: 30_000 });
-    await waitFor(
-      async () => {
-        const job = await client.getJob('customer-experience');
-        if (job.state === 'FAILED') throw new Error(`job failed: ${job.lastFailure?.message}`);
-        return Number(job.stages[1]?.recordsIn ?? 0) >= EVENTS;
-      },
-      { timeoutMs: 600_000, what: 'all events processed', intervalMs: 50 },
-    );
-    const seconds = (performance.now() - t0) / 1000;
-    return { eventsPerSecond: EVENTS / seconds, eventSize, rawNats };
-  } finally {
-    client.close();
-    await cluster.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-async function getLatency(): Promise<{ p50: number; p99: number; achieved: number }> {
-  const cluster = await startCluster({ workers: 2});
-  const dir = await mkdtemp(join(tmpdir(), 'eddy-bench-'));
-  const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
-  try {
-    await waitFor(async () => (await client.listWorkers()).filter((w) => w.state === 'ALIVE').length === 2, { timeoutMs: 15_000, what: 'workers' });
-    await prepublish(cluster.nats.url, 20_000);
-    const bundle = await buildBundle(join(REPO_ROOT, 'jobs/customer-experience/job.ts'), join(dir, 'cache'));
-    await client.submitJob({ manifestJson: JSON.stringify(bundle.manifest), bundleSha256: bundle.sha256, code: bundle.code, timeoutMs: 30_000 });
-    await waitFor(async () => Number((await client.getJob('customer-experience')).stages[1]?.recordsIn ?? 0) >= 20_000, { timeoutMs: 120_000, what: 'processed' });
-    const latencies: number[] = [];
-    const total = GET_RATE * GET_SECONDS;
-    const t0 = performance.now();
-    const calls: Array<Promise<void>> = [];
-    // Open loop: requests are issued on schedule whatever the previous ones are doing.
-    for (let i = 0; i < total; i++) {
-      const due = t0 + (i * 1000) / GET_RATE;
-      const wait = due - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      const start = performance.now();
-      calls.push(client.batchGet('customer-experience', 'indicators', [event(i).entityId], 'latest').then(() => void latencies.push(performance.now() - start)));
-    }
-    await Promise.all(calls);
-    const achieved = total / ((performance.now() - t0) / 1000);
-    return { p50: pct(latencies, 50), p99: pct(latencies, 99), achieved };
-  } finally {
-    client.close();
-    await cluster.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+  let rawNats = 0;
+  // The baseline runs once the stream is full and before the job starts: same NATS server, same moment.
+  const run = await cxThroughput({ workers, events: EVENTS }, async (cluster, eventSize) => {
+    rawNats = await rawNatsMsgsPerSecond(cluster.nats.url, eventSize, 500_000);
+  });
+  return { eventsPerSecond: run.eventsPerSecond, eventSize: run.eventSize, rawNats };
 }
 
 async function main(): Promise<void> {
-  console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${RUNS} runs, ${EVENTS} events each`);
-  const only = process.env.BENCH_ONLY;
-  for (const workers of only === 'get' ? [] : [1, 2]) {
-    const runs: ThroughputRun[] = [];
-    for (let r = 0; r < RUNS; r++) {
-      const run = await throughput(workers);
-      runs.push(run);
-      console.log(`  run ${r + 1}: ${workers} worker(s) ${Math.round(run.eventsPerSecond)} events/s; raw NATS pub→sub ${Math.round(run.rawNats)} msgs/s of ${run.eventSize} B`);
+  console.log(machineLine());
+  if (selected('throughput')) {
+    console.log(`--- throughput: customer-experience, ${EVENTS} events prepublished, checkpoints every second (the default)`);
+    for (const workers of [1, 2]) {
+      const runs: ThroughputRun[] = [];
+      for (let r = 0; r < RUNS; r++) {
+        const run = await throughput(workers);
+        runs.push(run);
+        console.log(`  run ${r + 1}: ${workers} worker(s) ${Math.round(run.eventsPerSecond)} events/s; raw NATS pub→sub ${Math.round(run.rawNats)} msgs/s of ${run.eventSize} B`);
+      }
+      const eps = median(runs.map((r) => r.eventsPerSecond));
+      const raw = median(runs.map((r) => r.rawNats));
+      console.log(
+        `customer-experience, ${workers} worker(s): ${Math.round(eps)} events/s (median); raw NATS core pub→sub ${Math.round(raw)} msgs/s; ratio ${(eps / raw).toFixed(3)}; ` +
+          `${Math.round(eps / workers)} events/s per worker = ${(eps / workers / 150_000).toFixed(3)} of the 150 k/s-per-worker-core target`,
+      );
     }
-    const eps = median(runs.map((r) => r.eventsPerSecond));
-    const raw = median(runs.map((r) => r.rawNats));
-    console.log(`customer-experience, ${workers} worker(s): ${Math.round(eps)} events/s (median); raw NATS core pub→sub ${Math.round(raw)} msgs/s; ratio ${(eps / raw).toFixed(3)}`);
   }
-  const gets = [];
-  for (let r = 0; r < RUNS; r++) gets.push(await getLatency());
-  console.log(`FeatureService Get at ${GET_RATE}/s (open loop, ${GET_SECONDS} s): p50 ${median(gets.map((g) => g.p50)).toFixed(2)} ms, p99 ${median(gets.map((g) => g.p99)).toFixed(2)} ms (medians of ${RUNS} runs; achieved ${Math.round(median(gets.map((g) => g.achieved)))}/s)`);
+  if (selected('get')) {
+    console.log(`--- get: FeatureService BatchGet of one entity (latest view), 2 workers; baseline gRPC health Check on the same coordinator`);
+    const gets: GetLatency[] = [];
+    for (let r = 0; r < RUNS; r++) {
+      const g = await getLatency({ rate: GET_RATE, seconds: GET_SECONDS });
+      gets.push(g);
+      console.log(
+        `  run ${r + 1}: Get open loop p50 ${g.p50.toFixed(2)} ms, p99 ${g.p99.toFixed(2)} ms (completed ${Math.round(g.achieved)}/s); ` +
+          `health Check p50 ${g.health.p50.toFixed(2)} ms, p99 ${g.health.p99.toFixed(2)} ms; Get closed loop p50 ${g.closed.p50.toFixed(2)} ms, p99 ${g.closed.p99.toFixed(2)} ms, ${Math.round(g.closed.achieved)}/s`,
+      );
+    }
+    const m = (f: (g: GetLatency) => number) => median(gets.map(f));
+    console.log(
+      `FeatureService Get at ${GET_RATE}/s (open loop, ${GET_SECONDS} s): p50 ${m((g) => g.p50).toFixed(2)} ms, p99 ${m((g) => g.p99).toFixed(2)} ms (medians of ${RUNS} runs; completed ${Math.round(m((g) => g.achieved))}/s); ` +
+        `baseline gRPC health Check at ${GET_RATE}/s: p50 ${m((g) => g.health.p50).toFixed(2)} ms, p99 ${m((g) => g.health.p99).toFixed(2)} ms; ratio p99 ${(m((g) => g.p99) / m((g) => g.health.p99)).toFixed(1)}; ` +
+        `Get one at a time: p50 ${m((g) => g.closed.p50).toFixed(2)} ms, p99 ${m((g) => g.closed.p99).toFixed(2)} ms, ${Math.round(m((g) => g.closed.achieved))}/s`,
+    );
+  }
+  if (selected('checkpoint')) await checkpointBenchmarks();
+  if (selected('recovery')) await recoveryBenchmarks();
 }
 
-main().then(
-  () => process.exit(0),
-  (e) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+runMain(async () => {
+  const t0 = performance.now();
+  await main();
+  console.log(`(bench took ${((performance.now() - t0) / 60_000).toFixed(1)} min; load average now ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (1, 5, 15 min))`);
+});

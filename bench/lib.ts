@@ -1,0 +1,275 @@
+// Shared by the benchmarks in bench/: statistics, the machine line, the customer-experience job on
+// a real cluster (prepublished events, submit, wait until processed), and directory sizes.
+import os from 'node:os';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { startCluster, waitFor, REPO_ROOT, type Cluster, type ClusterOptions } from '../test/kit/index.ts';
+import { EddyClient } from '../cli/client.ts';
+import { buildBundle } from '../core/bundle.ts';
+import { partitionForKey } from '../core/key-groups.ts';
+import { ensureSourceStream } from '../core/nats.ts';
+import { BulkPublisher } from '../core/jetstream-publisher.ts';
+import { RULES } from '../jobs/customer-experience/rules.ts';
+
+export const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
+/** BENCH_QUICK=1: smaller state, fewer events, no 10 M-key run. */
+export const QUICK = process.env.BENCH_QUICK === '1' || process.env.BENCH_QUICK === 'true';
+export const CX_JOB = 'customer-experience';
+export const CX_PARTITIONS = 4;
+
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+/** Nearest-rank percentile (p99 of 10 samples is their maximum). */
+export const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((xs.length * p) / 100) - 1)]!;
+export const mb = (bytes: number): string => (bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 2 : 1) + ' MB';
+export const ms = (x: number): string => (x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : Math.round(x).toString()) + ' ms';
+export const ratio = (a: number, b: number): string => (b === 0 ? 'n/a' : (a / b).toFixed(a / b < 0.01 ? 4 : 3));
+
+export function machineLine(): string {
+  return `machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, load average ${os.loadavg()[0]!.toFixed(2)}; BENCH_RUNS=${RUNS}${QUICK ? ', BENCH_QUICK=1' : ''}`;
+}
+
+/**
+ * BENCH_ONLY=throughput,get,checkpoint,recovery (comma-separated); unset: everything. A part of a
+ * group can be named alone (checkpoint-size, checkpoint-interval): selected('checkpoint') is then
+ * true, and selected('checkpoint-size') true only for that part or its whole group.
+ */
+export function selected(name: string): boolean {
+  const only = process.env.BENCH_ONLY;
+  if (only === undefined || only === '' || only === 'all') return true;
+  return only
+    .split(',')
+    .map((s) => s.trim())
+    .some((item) => item === name || item.startsWith(`${name}-`) || name.startsWith(`${item}-`));
+}
+
+/** True when this module is the program node was started with (so a bench file runs alone too). */
+export function isMain(importMetaUrl: string): boolean {
+  return process.argv[1] !== undefined && importMetaUrl === pathToFileURL(process.argv[1]).href;
+}
+
+export function runMain(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}
+
+/** Sum of file sizes under a directory (0 when it does not exist). */
+export async function directoryBytes(path: string): Promise<number> {
+  let total = 0;
+  let names: string[];
+  try {
+    names = await readdir(path, { recursive: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw e;
+  }
+  for (const name of names) {
+    const info = await stat(join(path, name)).catch(() => undefined);
+    if (info?.isFile() === true) total += info.size;
+  }
+  return total;
+}
+
+// --- customer-experience on a real cluster
+
+const TYPES = Object.keys(RULES);
+
+export interface Indicator { entityId: string; type: string; value: number; ts: number | string }
+
+/** run.ts's event i: 10,000 entities, the six rule types in turn. */
+export function cxEvent(i: number, entities = 10_000): Indicator {
+  return { entityId: `cust-${String(i % entities).padStart(6, '0')}`, type: TYPES[i % TYPES.length]!, value: (i * 7919) % 150, ts: 1_700_000_000_000 + i };
+}
+
+export async function waitForWorkers(client: EddyClient, workers: number): Promise<void> {
+  await waitFor(async () => (await client.listWorkers()).filter((w) => w.state === 'ALIVE').length === workers, { timeoutMs: 15_000, what: `${workers} live workers` });
+}
+
+/**
+ * Publishes `count` events into the job's source stream (created here, 4 partitions by entityId)
+ * with the bulk publisher, and checks the stream holds them. Returns the mean event size.
+ */
+export async function prepublish(url: string, count: number, event: (i: number) => Indicator = (i) => cxEvent(i)): Promise<number> {
+  const nc = await connect({ servers: url });
+  try {
+    await ensureSourceStream(nc, { stream: 'indicators', partitions: CX_PARTITIONS, partitionKey: 'entityId' });
+    const before = (await (await jetstreamManager(nc)).streams.info('indicators')).state.messages;
+    const publisher = new BulkPublisher(nc, { window: 4000 });
+    const encoder = new TextEncoder();
+    let bytes = 0;
+    for (let i = 0; i < count; i++) {
+      const e = event(i);
+      const data = encoder.encode(JSON.stringify(e));
+      bytes += data.length;
+      await publisher.publish(`indicators.${partitionForKey(e.entityId, CX_PARTITIONS)}`, data);
+    }
+    await publisher.flush();
+    publisher.close();
+    const info = await (await jetstreamManager(nc)).streams.info('indicators');
+    if (info.state.messages !== before + count) throw new Error(`stream holds ${info.state.messages} messages, expected ${before + count}`);
+    return Math.round(bytes / count);
+  } finally {
+    await nc.close();
+  }
+}
+
+export async function submitCx(client: EddyClient, cacheDir: string): Promise<void> {
+  const bundle = await buildBundle(join(REPO_ROOT, 'jobs/customer-experience/job.ts'), cacheDir);
+  await client.submitJob({ manifestJson: JSON.stringify(bundle.manifest), bundleSha256: bundle.sha256, code: bundle.code, timeoutMs: 30_000 });
+}
+
+/** Records into the keyed stage (stage 1: indicator-state), summed over workers. */
+export async function keyedRecordsIn(client: EddyClient): Promise<number> {
+  const job = await client.getJob(CX_JOB);
+  if (job.state === 'FAILED') throw new Error(`job failed: ${job.lastFailure?.message}`);
+  return Number(job.stages[1]?.recordsIn ?? 0);
+}
+
+export interface CxThroughput {
+  eventsPerSecond: number;
+  eventSize: number;
+  /** Checkpoints completed, and failed, while the events were processed; the last failure. */
+  checkpoints: number;
+  checkpointsFailed: number;
+  lastCheckpointFailure: string;
+  /** Job restarts while the events were processed (0 expected), and the last failure. */
+  restarts: number;
+  lastFailure: string;
+}
+
+/**
+ * customer-experience end to end: `events` prepublished, then the job submitted and timed until its
+ * keyed stage has taken every event in. `before` runs once the stream is full (a baseline).
+ */
+export async function cxThroughput(
+  options: { workers: number; events: number } & Pick<ClusterOptions, 'checkpointIntervalMs' | 'env'>,
+  before?: (cluster: Cluster, eventSize: number) => Promise<void>,
+  after?: (cluster: Cluster) => Promise<void>,
+): Promise<CxThroughput> {
+  const cluster = await startCluster({
+    workers: options.workers,
+    ...(options.checkpointIntervalMs !== undefined && { checkpointIntervalMs: options.checkpointIntervalMs }),
+    ...(options.env !== undefined && { env: options.env }),
+  });
+  const dir = await mkdtemp(join(tmpdir(), 'eddy-bench-'));
+  const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
+  try {
+    await waitForWorkers(client, options.workers);
+    const eventSize = await prepublish(cluster.nats.url, options.events);
+    await before?.(cluster, eventSize);
+    const t0 = performance.now();
+    await submitCx(client, join(dir, 'cache'));
+    await waitFor(async () => (await keyedRecordsIn(client)) >= options.events, { timeoutMs: 600_000, what: 'all events processed', intervalMs: 50 });
+    const seconds = (performance.now() - t0) / 1000;
+    await after?.(cluster);
+    const job = await client.getJob(CX_JOB);
+    return {
+      eventsPerSecond: options.events / seconds,
+      eventSize,
+      checkpoints: Number(job.checkpoints?.completed ?? 0),
+      checkpointsFailed: Number(job.checkpoints?.failed ?? 0),
+      lastCheckpointFailure: job.checkpoints?.lastFailure ?? '',
+      restarts: job.restarts,
+      lastFailure: job.lastFailure?.message ?? '',
+    };
+  } finally {
+    client.close();
+    await cluster.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export interface LatencyStats {
+  p50: number;
+  p99: number;
+  /** Calls per second completed: all calls over the time until the last one answered. */
+  achieved: number;
+}
+
+export interface GetLatency extends LatencyStats {
+  /** Baseline: gRPC health Check (no NATS, no worker) on the same coordinator, open loop at the same rate. */
+  health: LatencyStats;
+  /** The same Get one call at a time (closed loop): latency without queueing, and the rate that gives. */
+  closed: LatencyStats;
+}
+
+/** Calls `call(i)` open loop: issued on schedule whatever the earlier ones are doing. */
+async function openLoop(rate: number, seconds: number, call: (i: number) => Promise<unknown>): Promise<LatencyStats> {
+  const latencies: number[] = [];
+  const total = rate * seconds;
+  const t0 = performance.now();
+  const calls: Array<Promise<void>> = [];
+  for (let i = 0; i < total; i++) {
+    const due = t0 + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    const start = performance.now();
+    calls.push(call(i).then(() => void latencies.push(performance.now() - start)));
+  }
+  await Promise.all(calls);
+  return { p50: pct(latencies, 50), p99: pct(latencies, 99), achieved: total / ((performance.now() - t0) / 1000) };
+}
+
+async function closedLoop(count: number, call: (i: number) => Promise<unknown>): Promise<LatencyStats> {
+  const latencies: number[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < count; i++) {
+    const start = performance.now();
+    await call(i);
+    latencies.push(performance.now() - start);
+  }
+  return { p50: pct(latencies, 50), p99: pct(latencies, 99), achieved: count / ((performance.now() - t0) / 1000) };
+}
+
+/**
+ * FeatureService Get latency: customer-experience on 2 workers with 20,000 events processed, then
+ * one-entity BatchGets (latest view) issued open loop at `rate` per second for `seconds`: a server
+ * that falls behind shows as latency, not as a lower rate. Then the baseline, gRPC health Check on
+ * the same coordinator at the same rate, and the Get closed loop.
+ */
+export async function getLatency(options: { rate: number; seconds: number } & Pick<ClusterOptions, 'env'>, during?: (cluster: Cluster) => void): Promise<GetLatency> {
+  const cluster = await startCluster({ workers: 2, ...(options.env !== undefined && { env: options.env }) });
+  const dir = await mkdtemp(join(tmpdir(), 'eddy-bench-'));
+  const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
+  const grpcClient = new grpc.Client(cluster.address, grpc.credentials.createInsecure());
+  const healthCheck = () =>
+    new Promise<void>((resolve, reject) =>
+      // HealthCheckRequest{service: ""} encodes to no bytes; the reply is not decoded.
+      grpcClient.makeUnaryRequest('/grpc.health.v1.Health/Check', () => Buffer.alloc(0), (b: Buffer) => b, {}, (e) => (e ? reject(e) : resolve())),
+    );
+  try {
+    await waitForWorkers(client, 2);
+    await prepublish(cluster.nats.url, 20_000);
+    await submitCx(client, join(dir, 'cache'));
+    await waitFor(async () => (await keyedRecordsIn(client)) >= 20_000, { timeoutMs: 120_000, what: 'processed' });
+    await healthCheck();
+    during?.(cluster);
+    const get = (i: number) => client.batchGet(CX_JOB, 'indicators', [cxEvent(i).entityId], 'latest');
+    const open = await openLoop(options.rate, options.seconds, get);
+    const health = await openLoop(options.rate, options.seconds, healthCheck);
+    const closed = await closedLoop(Math.min(2000, options.rate * options.seconds), get);
+    return { ...open, health, closed };
+  } finally {
+    grpcClient.close();
+    client.close();
+    await cluster.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesized command name; utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}

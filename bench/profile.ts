@@ -1,0 +1,166 @@
+// Where the CPU goes, for the two figures of bench/run.ts that are far from their targets: every
+// Eddy process is profiled (bench/cpu-profile-hook.mjs) and each profile summarized by self time,
+// per module and per function. `throughput`: customer-experience on 1 worker, the worker's profile.
+// `get`: the open-loop Gets, profiles of this client process, the coordinator and both workers.
+// Not part of `make bench`; it backs the "what is in the way" lines of docs/BENCHMARKS.md.
+//
+//   node --import tsx bench/profile.ts throughput [events]   (default 200000)
+//   node --import tsx bench/profile.ts cpu [events]          (the same unprofiled: CPU seconds per process only)
+//   node --import tsx bench/profile.ts get [rate]             (default 1000/s, 5 s, as bench/run.ts)
+// BENCH_PROFILE_DIR keeps the .cpuprofile files (open them in Chrome DevTools).
+// The profile spans the worker's life: startup and the tsx compile are in it, a few % of a 200 k-event run.
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Session } from 'node:inspector';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { CX_JOB, cpuSeconds, cxThroughput, getLatency, isMain, machineLine, runMain } from './lib.ts';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+  children?: number[];
+}
+interface CpuProfile { nodes: ProfileNode[]; startTime: number; endTime: number; samples: number[] }
+
+/** node_modules/<package>, node:<internal>, or the repository folder of a frame. */
+function moduleOf(url: string): string {
+  if (url === '') return '(native / V8)';
+  const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (nm) return nm[1]!;
+  if (url.startsWith('node:')) return url.split('/')[0]!;
+  const repo = /\/work\/[^/]+\/([^/]+)\//.exec(url) ?? /\/(worker|core|coordinator|sdk|jobs|cli)\//.exec(url);
+  if (repo) return repo[1]!;
+  return url.replace(/^file:\/\//, '').slice(-40);
+}
+
+export function summarize(profile: CpuProfile, top = 25): string {
+  const total = profile.samples.length;
+  const byFunction = new Map<string, number>();
+  const byModule = new Map<string, number>();
+  for (const node of profile.nodes) {
+    const hits = node.hitCount ?? 0;
+    if (hits === 0) continue;
+    const { functionName, url, lineNumber } = node.callFrame;
+    const file = url.replace(/^.*\/(node_modules\/|work\/[^/]+\/)/, '');
+    const name = `${functionName || '(anonymous)'} ${file}:${lineNumber + 1}`;
+    byFunction.set(name, (byFunction.get(name) ?? 0) + hits);
+    const mod = moduleOf(url);
+    byModule.set(mod, (byModule.get(mod) ?? 0) + hits);
+  }
+  const idle = [...byFunction].filter(([f]) => f.startsWith('(idle) ')).reduce((a, [, n]) => a + n, 0);
+  const pctOf = (n: number) => `${((100 * n) / total).toFixed(1).padStart(5)} %`;
+  const lines = [
+    `${total} samples over ${((profile.endTime - profile.startTime) / 1e6).toFixed(1)} s; idle ${pctOf(idle).trim()} (percentages are of all samples)`,
+    'self time by module:',
+  ];
+  for (const [m, n] of [...byModule].sort((a, b) => b[1] - a[1]).slice(0, 15)) lines.push(`  ${pctOf(n)}  ${m}`);
+  lines.push('self time by function:');
+  for (const [f, n] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${pctOf(n)}  ${f}`);
+  return lines.join('\n');
+}
+
+const HOOK = fileURLToPath(new URL('./cpu-profile-hook.mjs', import.meta.url));
+
+async function readProfile(dir: string, pid: number): Promise<CpuProfile> {
+  const files = await readdir(dir);
+  if (!files.includes(`${pid}.cpuprofile`)) throw new Error(`no profile of pid ${pid} in ${dir} (${files.join(', ')})`);
+  return JSON.parse(await readFile(join(dir, `${pid}.cpuprofile`), 'utf8')) as CpuProfile;
+}
+
+/** This process's own CPU profile, from start() to the returned stop(). */
+function profileSelf(): { stop(): Promise<CpuProfile> } {
+  const session = new Session();
+  session.connect();
+  session.post('Profiler.enable');
+  session.post('Profiler.setSamplingInterval', { interval: 500 });
+  session.post('Profiler.start');
+  return {
+    stop: () =>
+      new Promise((resolve, reject) =>
+        session.post('Profiler.stop', (err, result) => {
+          session.disconnect();
+          if (err) reject(err);
+          else resolve(result.profile as unknown as CpuProfile);
+        }),
+      ),
+  };
+}
+
+async function main(): Promise<void> {
+  console.log(machineLine());
+  const mode = process.argv[2] ?? 'throughput';
+  const dir = process.env.BENCH_PROFILE_DIR ?? (await mkdtemp(join(tmpdir(), 'eddy-profile-')));
+  const env = { NODE_OPTIONS: `--import ${HOOK}`, EDDY_CPU_PROFILE_DIR: dir };
+  try {
+    if (mode === 'throughput' || mode === 'cpu') {
+      // cpu: the same run without the profiler (its overhead), CPU accounting and batch counts only.
+      const profiled = mode === 'throughput';
+      const events = Number(process.argv[3] ?? 200_000);
+      let workerPid = 0;
+      // A second subscriber on the shuffle subjects counts the batches: records per batch.
+      let nc: NatsConnection | undefined;
+      let batches = 0;
+      let batchBytes = 0;
+      try {
+        // CPU seconds of each process over the processing (from submit to the last event).
+        let procs: Array<[string, number]> = [];
+        const cpu0 = new Map<string, number>();
+        const cpu = new Map<string, number>();
+        let w0 = 0;
+        const run = await cxThroughput(
+          { workers: 1, events, ...(profiled && { env }) },
+          async (cluster) => {
+            workerPid = cluster.workers[0]!.pid;
+            procs = [['worker', workerPid], ['coordinator', cluster.coordinator.pid], ['nats-server', cluster.nats.pid]];
+            nc = await connect({ servers: cluster.nats.url });
+            nc.subscribe(`eddy.${CX_JOB}.>`, { callback: (_e, m) => void ((batches += 1), (batchBytes += m.data.length)) });
+            await nc.flush();
+            for (const [name, pid] of procs) cpu0.set(name, await cpuSeconds(pid));
+            w0 = performance.now();
+          },
+          async () => {
+            const wall = (performance.now() - w0) / 1000;
+            for (const [name, pid] of procs) cpu.set(name, (await cpuSeconds(pid)) - cpu0.get(name)!);
+            console.log(
+              `CPU while processing (${wall.toFixed(1)} s wall, 2 cores): ` +
+                [...cpu].map(([name, s]) => `${name} ${s.toFixed(1)} s (${Math.round((1e6 * s) / events)} µs/event)`).join(', '),
+            );
+          },
+        );
+        console.log(`customer-experience, 1 worker, ${events} events: ${Math.round(run.eventsPerSecond)} events/s${profiled ? ' while profiled' : ''}`);
+        console.log(
+          `shuffle: ${batches} channel messages (batches and barriers), ${(events / batches).toFixed(2)} records per message, ${Math.round(batchBytes / batches)} B per message`,
+        );
+      } finally {
+        await nc?.close();
+      }
+      if (profiled) {
+        console.log(`worker profile (${join(dir, `${workerPid}.cpuprofile`)}):`);
+        console.log(summarize(await readProfile(dir, workerPid)));
+      }
+    } else if (mode === 'get') {
+      const rate = Number(process.argv[3] ?? 1000);
+      let pids: Array<[string, number]> = [];
+      let self: ReturnType<typeof profileSelf> | undefined;
+      const result = await getLatency({ rate, seconds: 5, env }, (cluster) => {
+        pids = [['coordinator', cluster.coordinator.pid], ...cluster.workers.map((w): [string, number] => [w.name, w.pid])];
+        self = profileSelf();
+      });
+      const client = await self!.stop();
+      console.log(`Get at ${rate}/s while profiled: p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, achieved ${Math.round(result.achieved)}/s`);
+      console.log('client (this process, during the Gets):');
+      console.log(summarize(client, 15));
+      for (const [name, pid] of pids) {
+        console.log(`${name} (whole life; the Gets are the last 5 s):`);
+        console.log(summarize(await readProfile(dir, pid), 15));
+      }
+    } else throw new Error(`mode ${mode}: expected throughput, cpu or get`);
+  } finally {
+    if (process.env.BENCH_PROFILE_DIR === undefined) await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (isMain(import.meta.url)) runMain(main);
