@@ -236,7 +236,10 @@ async function closedLoop(count: number, call: (i: number) => Promise<unknown>):
  * that falls behind shows as latency, not as a lower rate. Then the baseline, gRPC health Check on
  * the same coordinator at the same rate, and the Get closed loop.
  */
-export async function getLatency(options: { rate: number; seconds: number } & Pick<ClusterOptions, 'env'>, during?: (cluster: Cluster) => void): Promise<GetLatency> {
+export async function getLatency(
+  options: { rate: number; seconds: number } & Pick<ClusterOptions, 'env'>,
+  hooks: { before?: (cluster: Cluster) => Promise<void> | void; afterGets?: (cluster: Cluster) => Promise<void> | void } = {},
+): Promise<GetLatency> {
   const cluster = await startCluster({ workers: 2, ...(options.env !== undefined && { env: options.env }) });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-bench-'));
   const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
@@ -252,9 +255,10 @@ export async function getLatency(options: { rate: number; seconds: number } & Pi
     await submitCx(client, join(dir, 'cache'));
     await waitFor(async () => (await keyedRecordsIn(client)) >= 20_000, { timeoutMs: 120_000, what: 'processed' });
     await healthCheck();
-    during?.(cluster);
+    await hooks.before?.(cluster);
     const get = (i: number) => client.batchGet(CX_JOB, 'indicators', [cxEvent(i).entityId], 'latest');
     const open = await openLoop(options.rate, options.seconds, get);
+    await hooks.afterGets?.(cluster);
     const health = await openLoop(options.rate, options.seconds, healthCheck);
     const closed = await closedLoop(Math.min(2000, options.rate * options.seconds), get);
     return { ...open, health, closed };

@@ -6,7 +6,8 @@
 //
 //   node --import tsx bench/profile.ts throughput [events]   (default 200000)
 //   node --import tsx bench/profile.ts cpu [events]          (the same unprofiled: CPU seconds per process only)
-//   node --import tsx bench/profile.ts get [rate]             (default 1000/s, 5 s, as bench/run.ts)
+//   node --import tsx bench/profile.ts get [rate]             (default 1000/s, 5 s, as bench/run.ts;
+//                                                             BENCH_NO_PROFILE=1: CPU per Get only)
 // BENCH_PROFILE_DIR keeps the .cpuprofile files (open them in Chrome DevTools).
 // The profile spans the worker's life: startup and the tsx compile are in it, a few % of a 200 k-event run.
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -145,10 +146,32 @@ async function main(): Promise<void> {
       const rate = Number(process.argv[3] ?? 1000);
       let pids: Array<[string, number]> = [];
       let self: ReturnType<typeof profileSelf> | undefined;
-      const result = await getLatency({ rate, seconds: 5, env }, (cluster) => {
-        pids = [['coordinator', cluster.coordinator.pid], ...cluster.workers.map((w): [string, number] => [w.name, w.pid])];
-        self = profileSelf();
-      });
+      const profiled = process.env.BENCH_NO_PROFILE === undefined;
+      const cpu0 = new Map<string, number>();
+      let c0 = 0;
+      const result = await getLatency(
+        { rate, seconds: 5, ...(profiled && { env }) },
+        {
+          before: async (cluster) => {
+            pids = [['coordinator', cluster.coordinator.pid], ...cluster.workers.map((w): [string, number] => [w.name, w.pid]), ['nats-server', cluster.nats.pid]];
+            for (const [name, pid] of pids) cpu0.set(name, await cpuSeconds(pid));
+            c0 = process.cpuUsage().user + process.cpuUsage().system;
+            if (profiled) self = profileSelf();
+          },
+          // CPU per Get of every process over the open-loop phase.
+          afterGets: async () => {
+            const gets = rate * 5;
+            const parts = [`client ${Math.round((process.cpuUsage().user + process.cpuUsage().system - c0) / gets)} µs`];
+            for (const [name, pid] of pids) parts.push(`${name} ${Math.round((1e6 * ((await cpuSeconds(pid)) - cpu0.get(name)!)) / gets)} µs`);
+            console.log(`CPU per Get during the open loop (${gets} Gets): ${parts.join(', ')}`);
+          },
+        },
+      );
+      if (!profiled) {
+        console.log(`Get at ${rate}/s: p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, completed ${Math.round(result.achieved)}/s`);
+        return;
+      }
+      // Stopped after the whole getLatency (the health-check and closed-loop phases are in it too).
       const client = await self!.stop();
       console.log(`Get at ${rate}/s while profiled: p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, achieved ${Math.round(result.achieved)}/s`);
       console.log('client (this process, during the Gets):');

@@ -8,7 +8,7 @@
 // The worker is killed right after a checkpoint completes, and the probe is read by the killed
 // worker's source split, so nothing the probe does reaches the dead worker. Two variants:
 //  - default: checkpoints every second. The next checkpoint's barriers go to every key group,
-//    and the survivor's barrier to a key group of the dead worker finds "no responders": a task
+//    and the survivor's barrier to a key group of the dead worker finds no subscriber: a task
 //    failure, reported at once (the fast path), so detection takes up to one checkpoint interval.
 //  - heartbeat: checkpoints every 10 s, so no barrier is sent before the coordinator's heartbeat
 //    time-out (workerTimeoutMs, default 3000 ms, heartbeats every 500 ms) declares the worker dead.
