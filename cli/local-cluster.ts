@@ -56,7 +56,7 @@ export interface LocalCluster {
   processes: readonly LocalProcess[];
   /** Resolves with a description when a child exits while the cluster is not being stopped. */
   readonly failed: Promise<string>;
-  /** Stops workers, then the coordinator, then NATS: SIGTERM, SIGKILL after 5 s. Idempotent. */
+  /** Stops the coordinator, then workers, then NATS: SIGTERM, SIGKILL after 5 s. Idempotent. */
   stop(): Promise<void>;
   /** SIGKILLs every child at once (a second Ctrl-C). */
   kill(): void;
@@ -198,8 +198,10 @@ class Supervisor {
   async stop(): Promise<void> {
     this.stopping = true;
     const byRole = (prefix: string) => this.processes.filter((p) => p.name.startsWith(prefix));
-    await Promise.all(byRole('worker').map((p) => this.stopOne(p)));
+    // The coordinator first: workers without one stop at once instead of handing their key
+    // groups to each other (worker/worker.ts, hand-over on SIGTERM).
     await Promise.all(byRole('coordinator').map((p) => this.stopOne(p)));
+    await Promise.all(byRole('worker').map((p) => this.stopOne(p)));
     await Promise.all(this.processes.map((p) => this.stopOne(p)));
     process.off('exit', this.#onExit);
   }

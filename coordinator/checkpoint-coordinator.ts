@@ -42,7 +42,7 @@ export interface CompletedCheckpoint {
 }
 
 export function newCheckpointStats(): CheckpointStats {
-  return { completed: 0, failed: 0, lastFailure: '', lastDurationMs: 0, lastBytes: 0, inFlight: 0 };
+  return { completed: 0, failed: 0, lastFailure: '', lastDurationMs: 0, lastBytes: 0, inFlight: 0, lastCompletedAtMs: 0, lastFailedAtMs: 0 };
 }
 
 export interface CheckpointStats {
@@ -52,6 +52,8 @@ export interface CheckpointStats {
   lastDurationMs: number;
   lastBytes: number;
   inFlight: number;
+  lastCompletedAtMs: number;
+  lastFailedAtMs: number;
 }
 
 /** Deltas a key group's chain may hold before it is re-materialized. */
@@ -92,9 +94,19 @@ export interface CheckpointCoordinatorOptions {
   stats: CheckpointStats;
 }
 
+/** What a checkpoint that carries a move needs (coordinator/job-manager.ts, rebalancing). */
+export interface CheckpointNowOptions {
+  /** Workers beyond the target's that take part (a move's old and new owners). */
+  workers?: WorkerId[];
+  /** Runs with the checkpoint's id before any worker is asked to trigger it. */
+  prepare?(checkpointId: number): Promise<void>;
+}
+
 interface InFlight {
   id: number;
   epoch: number;
+  /** Workers asked to trigger, acknowledge and complete this checkpoint. */
+  workers: WorkerId[];
   startedAtMs: number;
   expected: Set<string>;
   acks: Map<string, CheckpointAck>;
@@ -121,7 +133,11 @@ export class CheckpointCoordinator {
     if (this.#stopped || this.#completing) return;
     const now = Date.now();
     if (this.#inFlight) {
-      if (now - this.#inFlight.startedAtMs > this.#o.timeoutMs) this.abort(`checkpoint ${this.#inFlight.id} timed out after ${this.#o.timeoutMs} ms`);
+      const flight = this.#inFlight;
+      if (now - flight.startedAtMs > this.#o.timeoutMs) {
+        const waiting = [...flight.expected].filter((w) => !flight.acks.has(w));
+        this.abort(`checkpoint ${flight.id} timed out after ${this.#o.timeoutMs} ms, waiting for ${waiting.join(', ')}`);
+      }
       return;
     }
     if (now - this.#lastTriggerMs < this.#o.intervalMs) return;
@@ -143,7 +159,7 @@ export class CheckpointCoordinator {
    * Takes a checkpoint now (once the one in flight, if any, is done) and resolves when it
    * completes; rejects if it is aborted.
    */
-  async checkpointNow(deadlineMs: number): Promise<CompletedCheckpoint> {
+  async checkpointNow(deadlineMs: number, options: CheckpointNowOptions = {}): Promise<CompletedCheckpoint> {
     const until = Date.now() + deadlineMs;
     while (this.#inFlight || this.#completing) {
       if (this.#stopped) throw new Error('the job left its epoch before the checkpoint could start');
@@ -153,23 +169,25 @@ export class CheckpointCoordinator {
     const target = this.#o.target();
     if (!target || this.#stopped) throw new Error('the job is not running');
     this.#lastTriggerMs = Date.now();
+    const workers = [...new Set([...target.workers, ...(options.workers ?? [])])];
     const done = new Promise<CompletedCheckpoint>((resolve, reject) => {
-      void this.trigger(target);
+      void this.trigger({ ...target, workers }, options.prepare);
       this.#waiters.set(this.#inFlight!.id, { resolve, reject });
     });
     return done;
   }
 
   /** Starts checkpoint N now. */
-  async trigger(target: CheckpointTarget): Promise<number> {
+  async trigger(target: CheckpointTarget, prepare?: (checkpointId: number) => Promise<void>): Promise<number> {
     const id = this.#o.nextId();
-    const flight: InFlight = { id, epoch: target.epoch, startedAtMs: Date.now(), expected: new Set(target.workers), acks: new Map() };
+    const flight: InFlight = { id, epoch: target.epoch, workers: target.workers, startedAtMs: Date.now(), expected: new Set(target.workers), acks: new Map() };
     this.#inFlight = flight;
     this.stats.inFlight = id;
     const rematerializeKeyGroups = this.#keyGroupsToRematerialize();
     if (rematerializeKeyGroups.length > 0) this.#o.logger.debug({ checkpoint: id, keyGroups: rematerializeKeyGroups }, 'checkpoint re-materializes key groups');
     const payload = codecs.trigger.encode({ jobId: target.jobId, checkpointId: id, epoch: target.epoch, rematerializeKeyGroups });
     try {
+      await prepare?.(id);
       await Promise.all(
         target.workers.map(async (w) => {
           const ack = codecs.ack.decode((await this.#o.nc.request(subjects.trigger(w), payload, { timeout: this.#o.timeoutMs })).data);
@@ -265,6 +283,7 @@ export class CheckpointCoordinator {
       this.#inFlight = undefined;
       this.stats.inFlight = 0;
       this.stats.completed++;
+      this.stats.lastCompletedAtMs = Date.now();
       this.stats.lastDurationMs = done.durationMs;
       this.stats.lastBytes = bytes;
       this.#o.logger.info({ jobId: target.jobId, checkpoint: flight.id, durationMs: done.durationMs, bytes }, 'checkpoint completed');
@@ -273,9 +292,10 @@ export class CheckpointCoordinator {
       await this.#o.onCompleted(done);
       // Output is queued before the workers are told, so a recovery that follows cannot lose it.
       this.#o.publish(metadata);
-      const complete = codecs.complete.encode({ jobId: target.jobId, checkpointId: flight.id, epoch: flight.epoch });
+      const sources = Object.entries(metadata.sources).map(([split, nextSequence]) => ({ split: Number(split), nextSequence }));
+      const complete = codecs.complete.encode({ jobId: target.jobId, checkpointId: flight.id, epoch: flight.epoch, sources });
       await Promise.all(
-        target.workers.map((w) => this.#o.nc.request(subjects.complete(w), complete, { timeout: this.#o.timeoutMs }).catch((e) => this.#o.logger.warn({ workerId: w, err: ensureError(e).message }, 'checkpoint completion not acknowledged'))),
+        flight.workers.map((w) => this.#o.nc.request(subjects.complete(w), complete, { timeout: this.#o.timeoutMs }).catch((e) => this.#o.logger.warn({ workerId: w, err: ensureError(e).message }, 'checkpoint completion not acknowledged'))),
       );
     } catch (e) {
       if (this.#inFlight === flight) this.abort(`checkpoint ${flight.id} could not complete: ${ensureError(e).message}`);
@@ -294,6 +314,7 @@ export class CheckpointCoordinator {
     this.stats.inFlight = 0;
     this.stats.failed++;
     this.stats.lastFailure = reason;
+    this.stats.lastFailedAtMs = Date.now();
     this.#o.logger.warn({ reason }, 'checkpoint aborted');
   }
 

@@ -43,6 +43,8 @@ export class Coordinator {
       workerTimeoutMs: o.workerTimeoutMs,
       logger: this.#logger,
       onWorkerDead: (w) => jobs?.onWorkerDead(w),
+      onWorkerJoined: () => jobs?.onWorkerJoined(),
+      onWorkerLeaving: (w) => jobs?.onWorkerLeaving(w.id) ?? 'the coordinator is starting',
       onHeartbeat: () => jobs?.sample(),
     });
     jobs = new JobManager({
@@ -54,6 +56,7 @@ export class Coordinator {
       checkpointTimeoutMs: o.checkpointTimeoutMs,
       retainedCheckpoints: o.retainedCheckpoints,
       maxDeltaChain: o.maxDeltaChain,
+      maxMovingKeyGroups: o.maxMovingKeyGroups,
       jobStore,
       // Workers re-register on their next heartbeat; give them a few.
       resumeDelayMs: 3 * o.heartbeatIntervalMs,

@@ -143,7 +143,7 @@ export function createGrpcServer(deps: GrpcServerDeps): { server: grpc.Server; h
     ListWorkers: unary(logger, 'ListWorkers', async () => ({
       workers: registry.all().map((w) => ({
         workerId: w.id,
-        state: w.state,
+        state: w.state === 'ALIVE' && w.leaving ? 'LEAVING' : w.state,
         lastHeartbeatUnixMs: w.lastHeartbeatMs,
         registeredAtUnixMs: w.registeredAtMs,
         pid: w.pid,

@@ -7,9 +7,8 @@
 // new key groups from the object store) and sources rewind to the checkpoint's sequences.
 import type { NatsConnection } from '@nats-io/transport-node';
 import { codecs, type Ack, type TaskFailure } from '../core/control.ts';
-import { subjects } from '../core/subjects.ts';
+import { senderNames, subjects } from '../core/subjects.ts';
 import { parseManifest, type JobManifest } from '../core/manifest.ts';
-import { assignKeyGroups, assignSplits, type KeyGroupRange } from '../core/key-groups.ts';
 import { parseJobId, type Epoch, type JobId, type WorkerId } from '../core/ids.ts';
 import { EddyError, InvalidArgumentError, NotFoundError, RetryableError, ensureError } from '../core/errors.ts';
 import { sha256Hex } from '../core/bundle.ts';
@@ -23,6 +22,7 @@ import { CheckpointGarbageCollector } from './checkpoint-gc.ts';
 import { OutputPublisher } from './output-publisher.ts';
 import { decodeMetadata, encodeMetadata } from '../core/checkpoint-format.ts';
 import type { JobStore, StoredJob } from './job-store.ts';
+import { assignJob, Rebalancer, type WorkerAssignment } from './rebalancer.ts';
 
 export type JobState = 'SUBMITTED' | 'DEPLOYING' | 'RUNNING' | 'RESTARTING' | 'CANCELLED' | 'FAILED';
 
@@ -35,10 +35,7 @@ const TRANSITIONS: Record<JobState, readonly JobState[]> = {
   FAILED: ['CANCELLED'],
 };
 
-export interface WorkerAssignment {
-  keyGroups: KeyGroupRange[];
-  splits: number[];
-}
+export type { WorkerAssignment } from './rebalancer.ts';
 
 export interface JobFailureInfo {
   message: string;
@@ -59,6 +56,8 @@ export interface JobRecord {
   submittedAtMs: number;
   epoch: Epoch;
   assignment: Map<WorkerId, WorkerAssignment>;
+  /** Sender name of each split in this epoch (core/subjects.ts senderNames; renamed by moves). */
+  splitSenders: string[];
   lastFailure?: JobFailureInfo;
   /** (time, recordsIn per stage) samples for rates. */
   samples: Array<{ atMs: number; recordsIn: Map<string, number> }>;
@@ -118,15 +117,52 @@ export interface JobManagerOptions {
   jobStore: JobStore;
   /** After a restart, how long to let workers re-register before jobs are redeployed. */
   resumeDelayMs: number;
+  /** Key groups one rebalancing checkpoint moves, at most (Rebalancer). */
+  maxMovingKeyGroups: number;
   logger: Logger;
 }
 
 export class JobManager {
   readonly #o: JobManagerOptions;
   readonly #jobs = new Map<JobId, JobRecord>();
+  readonly rebalancer: Rebalancer;
 
   constructor(options: JobManagerOptions) {
     this.#o = options;
+    this.rebalancer = new Rebalancer({
+      available: () => options.registry.available().map((w) => w.id),
+      maxMovingKeyGroups: options.maxMovingKeyGroups,
+      checkpointTimeoutMs: options.checkpointTimeoutMs,
+      control: (w, subject, payload) => this.#control(w, subject, payload),
+      join: (job, workers) => this.#join(job as JobRecord, workers),
+      persist: (job) => this.#persist(job as JobRecord),
+      recover: (job, reason) => {
+        const record = job as JobRecord;
+        record.lastFailure = failure(reason);
+        this.#recover(record, INFRASTRUCTURE_RETRY_MS);
+      },
+      logger: options.logger,
+    });
+  }
+
+  /** A worker joined: running jobs spread onto it, a checkpoint at a time. */
+  onWorkerJoined(): void {
+    for (const job of this.#jobs.values()) if (job.state === 'RUNNING') this.rebalancer.request(job);
+  }
+
+  /**
+   * A worker asks to leave (SIGTERM): its key groups and splits move to the others. Refused when
+   * no other worker could take them (it then stops, and its jobs recover when a worker comes).
+   */
+  onWorkerLeaving(worker: WorkerId): string {
+    if (this.#o.registry.available().length === 0) return 'no other worker to take over';
+    for (const job of this.#jobs.values()) {
+      if (!job.assignment.has(worker)) continue;
+      if (job.state === 'RUNNING') this.rebalancer.request(job);
+      // A deploy in progress assigned the leaving worker before it asked: redo it without it.
+      else if (job.state === 'DEPLOYING') this.#recover(job, INFRASTRUCTURE_RETRY_MS);
+    }
+    return '';
   }
 
   /** Verifies and stores a bundle, then deploys it to the live workers. */
@@ -162,6 +198,7 @@ export class JobManager {
       submittedAtMs: Date.now(),
       epoch: 0 as Epoch,
       assignment: new Map(),
+      splitSenders: [],
       samples: [],
       // Started from a savepoint, the job's first deploy restores it like a checkpoint.
       checkpoints: fromSavepoint ? [fromSavepoint] : [],
@@ -222,13 +259,9 @@ export class JobManager {
     return { job, path, checkpointId: checkpoint.id };
   }
 
-  #assign(manifest: JobManifest, workers: WorkerRecord[]): Map<WorkerId, WorkerAssignment> {
-    // More workers than key groups: the surplus gets splits only (ranges need parallelism <= maxParallelism).
-    const ids = workers.map((w) => w.id);
-    const withGroups = ids.slice(0, manifest.maxParallelism);
-    const ranges = assignKeyGroups(withGroups, manifest.maxParallelism);
-    const splits = assignSplits(ids, manifest.source.partitions);
-    return new Map(ids.map((w) => [w, { keyGroups: ranges.has(w) ? [ranges.get(w)!] : [], splits: splits.get(w) ?? [] }]));
+  #assign(job: JobRecord, workers: WorkerRecord[]): Map<WorkerId, WorkerAssignment> {
+    // Survivors keep what they hold (their RocksDB has it): only the rest is read from the store.
+    return assignJob(job.manifest, job.assignment, workers.map((w) => w.id)).assignment;
   }
 
   /** Deploys the job in a new epoch over the live workers, from its latest checkpoint. */
@@ -236,7 +269,7 @@ export class JobManager {
     this.#transition(job, 'DEPLOYING');
     job.checkpointer?.stop();
     job.checkpointer = undefined;
-    const workers = this.#o.registry.alive();
+    const workers = this.#o.registry.available();
     if (workers.length === 0) {
       if (options.firstDeploy) return this.#failJob(job, failure('no live workers to run the job'));
       // Wait for workers to come back rather than give up: the state is safe in the checkpoint.
@@ -250,30 +283,18 @@ export class JobManager {
     const epoch = (await this.#o.jobStore.nextEpoch()) as Epoch;
     if (job.state !== 'DEPLOYING') return; // cancelled or overtaken meanwhile
     job.epoch = epoch;
-    job.assignment = this.#assign(job.manifest, workers);
+    job.assignment = this.#assign(job, workers);
+    job.splitSenders = Array.from({ length: job.manifest.source.partitions }, (_, p) => senderNames.split(p, epoch));
     const latest = job.checkpoints[job.checkpoints.length - 1] ?? null;
     const targets = [...job.assignment.entries()];
     this.#persist(job);
     try {
+      // A worker left out of this epoch (it is leaving) must not run the old one: its query
+      // responder would answer with stale state.
+      await this.#stopOnWorkers(job, this.#o.registry.alive().filter((w) => !job.assignment.has(w.id) && w.runningJobs.has(job.id)));
       // Two phases: every worker subscribes its channels (deploy), then sources start, so no
       // first batch of a channel is published before its receiver listens.
-      await Promise.all(
-        targets.map(([worker, a]) =>
-          this.#control(worker, subjects.deploy(worker), codecs.deploy.encode({
-            jobId: job.id,
-            manifestJson: job.manifestJson,
-            bundleSha256: job.sha256,
-            bundleKey: job.bundleKey,
-            epoch,
-            keyGroups: a.keyGroups,
-            sourceSplits: a.splits,
-            workers: targets.filter(([, x]) => x.keyGroups.length > 0).map(([w]) => w),
-            restore: latest ? { metadataKey: latest.metadataKey, checkpointId: latest.id } : null,
-            startPositions: Object.entries(latest?.metadata.sources ?? {}).map(([split, nextSequence]) => ({ split: Number(split), nextSequence })),
-            checkpointIntervalMs: this.#o.checkpointIntervalMs,
-          })),
-        ),
-      );
+      await Promise.all(targets.map(([worker, a]) => this.#control(worker, subjects.deploy(worker), this.#deployTasks(job, a))));
       await Promise.all(targets.map(([worker]) => this.#control(worker, subjects.start(worker), codecs.start.encode({ jobId: job.id }))));
     } catch (e) {
       if (job.epoch !== epoch || job.state !== 'DEPLOYING') return; // overtaken by another recovery or a cancel
@@ -319,6 +340,8 @@ export class JobManager {
       publish: (metadata) => this.#outputs(job).enqueue(metadata),
       stats: job.checkpointStats,
     });
+    // Workers that joined or asked to leave while this deploy ran.
+    this.rebalancer.request(job);
   }
 
   /**
@@ -383,9 +406,34 @@ export class JobManager {
     return job;
   }
 
-  async #stopOnWorkers(job: JobRecord): Promise<void> {
+  /** What a worker is told to run of the job in its current epoch. */
+  #deployTasks(job: JobRecord, a: WorkerAssignment): Uint8Array {
+    const latest = job.checkpoints[job.checkpoints.length - 1] ?? null;
+    return codecs.deploy.encode({
+      jobId: job.id,
+      manifestJson: job.manifestJson,
+      bundleSha256: job.sha256,
+      bundleKey: job.bundleKey,
+      epoch: job.epoch,
+      keyGroups: a.keyGroups,
+      sourceSplits: a.splits,
+      workers: [...job.assignment].filter(([, x]) => x.keyGroups.length > 0).map(([w]) => w),
+      restore: latest ? { metadataKey: latest.metadataKey, checkpointId: latest.id } : null,
+      startPositions: Object.entries(latest?.metadata.sources ?? {}).map(([split, nextSequence]) => ({ split: Number(split), nextSequence })),
+      checkpointIntervalMs: this.#o.checkpointIntervalMs,
+    });
+  }
+
+  /** Runs the job on workers that join it in its epoch, with nothing assigned yet (a move follows). */
+  async #join(job: JobRecord, workers: WorkerId[]): Promise<void> {
+    const empty = this.#deployTasks(job, { keyGroups: [], splits: [] });
+    await Promise.all(workers.map((w) => this.#control(w, subjects.deploy(w), empty)));
+    await Promise.all(workers.map((w) => this.#control(w, subjects.start(w), codecs.start.encode({ jobId: job.id }))));
+  }
+
+  async #stopOnWorkers(job: JobRecord, workers = this.#o.registry.alive()): Promise<void> {
     await Promise.all(
-      this.#o.registry.alive().map((w) =>
+      workers.map((w) =>
         this.#control(w.id, subjects.cancel(w.id), codecs.cancel.encode({ jobId: job.id })).catch((e) =>
           this.#o.logger.warn({ jobId: job.id, workerId: w.id, err: ensureError(e).message }, 'cancel not acknowledged'),
         ),
@@ -548,6 +596,7 @@ export class JobManager {
         submittedAtMs: stored.submittedAtUnixMs,
         epoch: stored.epoch as Epoch,
         assignment: new Map(),
+        splitSenders: [],
         ...(stored.lastFailure ? { lastFailure: stored.lastFailure } : {}),
         samples: [],
         checkpoints,

@@ -34,6 +34,12 @@ export interface CoordinatorOptions {
    * @default 16
    */
   maxDeltaChain?: number;
+  /**
+   * Key groups one rebalancing checkpoint moves when workers join or leave; the rest move with
+   * the checkpoints after it. Smaller: shorter pauses of fewer key groups, a slower rebalance.
+   * @default 32
+   */
+  maxMovingKeyGroups?: number;
   logger: Logger;
 }
 
@@ -54,11 +60,13 @@ export function compileCoordinatorOptions(o: CoordinatorOptions): CompiledCoordi
     checkpointTimeoutMs: o.checkpointTimeoutMs ?? 10_000,
     retainedCheckpoints: o.retainedCheckpoints ?? 3,
     maxDeltaChain: o.maxDeltaChain ?? DEFAULT_MAX_DELTA_CHAIN,
+    maxMovingKeyGroups: o.maxMovingKeyGroups ?? 32,
     logger: o.logger,
   };
   if (!/^[^:]+:\d+$/.test(c.grpcAddress)) throw new InvalidArgumentError(`grpcAddress ${c.grpcAddress} is not host:port`);
   if (!(c.checkpointIntervalMs >= 10)) throw new InvalidArgumentError(`checkpointIntervalMs ${c.checkpointIntervalMs} must be at least 10`);
   if (!Number.isSafeInteger(c.maxDeltaChain) || c.maxDeltaChain < 1) throw new InvalidArgumentError(`maxDeltaChain ${c.maxDeltaChain} must be an integer of at least 1`);
+  if (!Number.isSafeInteger(c.maxMovingKeyGroups) || c.maxMovingKeyGroups < 1) throw new InvalidArgumentError(`maxMovingKeyGroups ${c.maxMovingKeyGroups} must be an integer of at least 1`);
   if (!(c.retainedCheckpoints >= 1)) throw new InvalidArgumentError(`retainedCheckpoints ${c.retainedCheckpoints} must be at least 1`);
   if (c.heartbeatIntervalMs <= 0 || c.workerTimeoutMs < 2 * c.heartbeatIntervalMs) {
     throw new InvalidArgumentError(`workerTimeoutMs ${c.workerTimeoutMs} must be at least twice heartbeatIntervalMs ${c.heartbeatIntervalMs}`);

@@ -19,6 +19,8 @@ export interface WorkerRecord {
   /** Latest counters per job, from the last heartbeat. */
   jobs: Map<string, JobCounters>;
   runningJobs: Set<string>;
+  /** Asked to leave (SIGTERM): alive, handing its work over, takes no new work. */
+  leaving: boolean;
 }
 
 export interface WorkerRegistryOptions {
@@ -27,6 +29,10 @@ export interface WorkerRegistryOptions {
   workerTimeoutMs: number;
   logger: Logger;
   onWorkerDead(worker: WorkerRecord): void;
+  /** A new worker (or one back from the dead) registered. */
+  onWorkerJoined(worker: WorkerRecord): void;
+  /** A worker asks to leave; returns why it cannot ('' when its work will be handed over). */
+  onWorkerLeaving(worker: WorkerRecord): string;
   onHeartbeat(worker: WorkerRecord, heartbeat: Heartbeat): void;
 }
 
@@ -54,6 +60,35 @@ export class WorkerRegistry {
           }
         },
       }),
+      nc.subscribe(subjects.leave, {
+        callback: (_e, msg) => {
+          try {
+            const w = this.#workers.get(parseWorkerId(codecs.leave.decode(msg.data).workerId));
+            if (!w || w.state === 'DEAD') {
+              msg.respond(codecs.ack.encode({ ok: false, error: 'unknown worker' }));
+              return;
+            }
+            w.leaving = true;
+            this.#o.logger.info({ workerId: w.id }, 'worker leaving');
+            const refused = this.#o.onWorkerLeaving(w);
+            if (refused) w.leaving = false;
+            msg.respond(codecs.ack.encode({ ok: refused === '', error: refused }));
+          } catch (e) {
+            this.#o.logger.warn({ err: ensureError(e).message }, 'bad leave request ignored');
+          }
+        },
+      }),
+      nc.subscribe(subjects.deregister, {
+        callback: (_e, msg) => {
+          try {
+            const id = parseWorkerId(codecs.leave.decode(msg.data).workerId);
+            this.markDead(id, 'deregistered');
+            this.#workers.delete(id);
+          } catch (e) {
+            this.#o.logger.warn({ err: ensureError(e).message }, 'bad deregistration ignored');
+          }
+        },
+      }),
       nc.subscribe(subjects.heartbeat, {
         callback: (_e, msg) => {
           try {
@@ -71,9 +106,12 @@ export class WorkerRegistry {
     const now = Date.now();
     let w = this.#workers.get(id);
     if (!w || w.state === 'DEAD' || w.pid !== pid) {
-      w = { id, state: 'ALIVE', pid, host, registeredAtMs: now, lastHeartbeatMs: now, jobs: new Map(), runningJobs: new Set() };
+      w = { id, state: 'ALIVE', pid, host, registeredAtMs: now, lastHeartbeatMs: now, jobs: new Map(), runningJobs: new Set(), leaving: false };
       this.#workers.set(id, w);
       this.#o.logger.info({ workerId: id, pid, host }, 'worker registered');
+      const joined = w;
+      // After the registration reply: the worker listens on its control subjects by then.
+      queueMicrotask(() => this.#o.onWorkerJoined(joined));
     }
     w.lastHeartbeatMs = now;
     return w;
@@ -114,6 +152,11 @@ export class WorkerRegistry {
   /** Live workers, sorted by id so that every assignment is computed the same way. */
   alive(): WorkerRecord[] {
     return [...this.#workers.values()].filter((w) => w.state === 'ALIVE').sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** Live workers that may take work (not leaving), sorted by id. */
+  available(): WorkerRecord[] {
+    return this.alive().filter((w) => !w.leaving);
   }
 
   all(): WorkerRecord[] {

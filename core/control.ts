@@ -40,7 +40,20 @@ export interface CheckpointPart {
   bases: DeltaRef[];
 }
 export interface CheckpointAck { jobId: string; checkpointId: number; epoch: number; workerId: string; sources: SourcePosition[]; parts: CheckpointPart[]; error: string }
-export interface CheckpointComplete { jobId: string; checkpointId: number; epoch: number }
+export interface CheckpointComplete { jobId: string; checkpointId: number; epoch: number; sources: SourcePosition[] }
+export interface MoveTasks {
+  jobId: string;
+  epoch: number;
+  checkpointId: number;
+  keyGroups: ControlKeyGroupRange[];
+  sourceSplits: number[];
+  workers: string[];
+  movedSplits: number[];
+  splitSenders: string[];
+  previousWorkers: string[];
+  previousSplitSenders: string[];
+}
+export interface Leave { workerId: string }
 export interface CancelTasks { jobId: string }
 export interface StartTasks { jobId: string }
 export interface Ack { ok: boolean; error: string }
@@ -59,6 +72,8 @@ export const codecs = {
   trigger: controlCodec<TriggerCheckpoint>('TriggerCheckpoint'),
   checkpointAck: controlCodec<CheckpointAck>('CheckpointAck'),
   complete: controlCodec<CheckpointComplete>('CheckpointComplete'),
+  move: controlCodec<MoveTasks>('MoveTasks'),
+  leave: controlCodec<Leave>('Leave'),
   ack: controlCodec<Ack>('Ack'),
   failure: controlCodec<TaskFailure>('TaskFailure'),
   queryRequest: controlCodec<QueryRequest>('QueryRequest'),

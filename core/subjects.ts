@@ -17,6 +17,11 @@ export const subjects = {
   checkpointAck: 'eddy.ctl.checkpoint.ack',
   /** A worker whose overlay passed its memory bound asks for an early checkpoint. */
   checkpointRequest: 'eddy.ctl.checkpoint.request',
+  /** A worker that got SIGTERM asks for its work to be handed over (request) ... */
+  leave: 'eddy.ctl.leave',
+  /** ... and says it is gone once it has (publish). */
+  deregister: 'eddy.ctl.deregister',
+  move: (worker: WorkerId) => `eddy.ctl.worker.${worker}.move`,
   trigger: (worker: WorkerId) => `eddy.ctl.worker.${worker}.checkpoint`,
   complete: (worker: WorkerId) => `eddy.ctl.worker.${worker}.complete`,
   deploy: (worker: WorkerId) => `eddy.ctl.worker.${worker}.deploy`,
@@ -24,6 +29,16 @@ export const subjects = {
   cancel: (worker: WorkerId) => `eddy.ctl.worker.${worker}.cancel`,
   /** A source split: subject partition <stream>.<p>. */
   sourcePartition: (stream: string, partition: number) => `${stream}.${partition}`,
+} as const;
+
+/**
+ * Names of channel senders (record-batch headers). They carry the epoch, so a receiver fences off
+ * batches of an earlier epoch; a split that changed owner at checkpoint N sends under a new name,
+ * so its old reader's last barrier and its new reader's first batch never share a sequence.
+ */
+export const senderNames = {
+  split: (partition: number, epoch: number, movedAt = 0) => `split${partition}@e${epoch}${movedAt > 0 ? `m${movedAt}` : ''}`,
+  stage: (stage: string, worker: string, epoch: number) => `${stage}@${worker}@e${epoch}`,
 } as const;
 
 /** The JetStream stream that keeps every job's dead letters. */

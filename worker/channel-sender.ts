@@ -143,6 +143,25 @@ export class ChannelSender {
     if (this.#pendingTotal > 0 && this.#linger === undefined) this.#linger = setTimeout(() => this.flush(), this.#o.batchLingerMs);
   }
 
+  /**
+   * Resolves once everything sent or queued so far is acknowledged: a sender that hands its
+   * split over at a barrier closes only then, so no batch waits in an outbox that is gone.
+   */
+  whenDrained(): Promise<void> {
+    this.flush();
+    if (this.#broken) return Promise.reject(this.#broken);
+    if (this.#isDrained()) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
+  }
+
+  #isDrained(): boolean {
+    if (this.#pendingTotal > 0) return false;
+    for (const ch of this.#channels) if (ch.outbox.length > 0 || ch.sent !== ch.acked) return false;
+    return true;
+  }
+
+  readonly #drainWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+
   /** Records queued or sent but not yet acknowledged. */
   get unacknowledgedBatches(): number {
     let n = 0;
@@ -205,6 +224,7 @@ export class ChannelSender {
       }
       for (const w of this.#waiters.splice(0)) w();
     }
+    if (this.#drainWaiters.length > 0 && this.#isDrained()) for (const w of this.#drainWaiters.splice(0)) w.resolve();
   }
 
   #checkAckTimeouts(): void {
@@ -222,6 +242,7 @@ export class ChannelSender {
     this.#broken = new ChannelBrokenError(`channel ${this.#o.senderTask} → ${this.#o.toStage}: ${message}`);
     clearInterval(this.#watchdog);
     for (const w of this.#waiters.splice(0)) w();
+    for (const w of this.#drainWaiters.splice(0)) w.reject(this.#broken);
     this.#o.onBroken(this.#broken);
   }
 }

@@ -13,7 +13,9 @@ import { parseJobId, type JobId } from '../core/ids.ts';
 import { ensureError, InvalidArgumentError, UserFunctionError } from '../core/errors.ts';
 import type { ObjectStore } from '../core/object-store.ts';
 import type { Logger } from '../core/logger.ts';
-import type { CheckpointAck, DeployTasks, JobCounters, TaskFailure } from '../core/control.ts';
+import type { CheckpointAck, CheckpointComplete, DeployTasks, JobCounters, MoveTasks, TaskFailure } from '../core/control.ts';
+import { checkpointLayout } from '../core/checkpoint-format.ts';
+import { senderNames } from '../core/subjects.ts';
 import type { JobPlan } from '../sdk/index.ts';
 import { StateBackend } from './state-backend.ts';
 import { StageCounters } from './stage-counters.ts';
@@ -54,15 +56,33 @@ interface Cut {
   released: Promise<void>;
 }
 
-/** Sender names carry the epoch, so a receiver fences off batches of an earlier epoch. */
-export const splitSender = (partition: number, epoch: number) => `split${partition}@e${epoch}`;
-export const stageSender = (stage: string, worker: string, epoch: number) => `${stage}@${worker}@e${epoch}`;
+const splitSender = senderNames.split;
+const stageSender = senderNames.stage;
+
+/** A move of key groups and splits at barrier N (MoveTasks), from prepare to loaded. */
+interface PendingMove {
+  checkpointId: number;
+  keyGroups: number[];
+  incoming: number[];
+  outgoing: number[];
+  splitsIn: number[];
+  splitsOut: number[];
+}
+
+/** A cut (alignment) longer than this is logged with where it stands. */
+const SLOW_CUT_MS = 5000;
 
 export class JobRuntime {
   readonly jobId: JobId;
   readonly manifest: JobManifest;
   readonly epoch: number;
-  readonly keyGroups: readonly number[];
+  /** Key groups owned: counted in this worker's checkpoints (some may still be loading). */
+  keyGroups: readonly number[];
+  /**
+   * Key groups whose state RocksDB holds at the committed checkpoint: what a redeploy on this
+   * worker may keep without reading the object store.
+   */
+  readonly stateKeyGroups: Set<number>;
   readonly backend: StateBackend;
   readonly #ctx: JobRuntimeContext;
   readonly #counters: Map<string, StageCounters>;
@@ -78,8 +98,21 @@ export class JobRuntime {
   /** Source positions per cut checkpoint, until acknowledged. */
   readonly #positions = new Map<number, Map<number, number>>();
   #uploading: Promise<void> = Promise.resolve();
+  #cutStartedMs = 0;
+  /** Logs where a cut stands when it takes long: which channels have not delivered the barrier. */
+  readonly #slowCutTimer = setInterval(() => {
+    if (!this.#cut || Date.now() - this.#cutStartedMs < SLOW_CUT_MS) return;
+    this.#logger.warn({ checkpoint: this.#cut.id, ms: Date.now() - this.#cutStartedMs, tasks: this.#keyed.map((t) => t.alignmentStatus()) }, 'checkpoint cut is slow');
+  }, SLOW_CUT_MS).unref();
   #state: JobRuntimeState = 'DEPLOYED';
   #stopping: Promise<void> | undefined;
+  readonly #deadLetters: DeadLetters;
+  readonly #plan: JobPlan;
+  /** Current sender name per source split (a split that moved sends under a new name). */
+  readonly #splitSenders = new Map<number, string>();
+  #move: PendingMove | undefined;
+  /** Loads of moved key groups, in order. */
+  #moving: Promise<void> = Promise.resolve();
 
   private constructor(ctx: JobRuntimeContext, deploy: DeployTasks, manifest: JobManifest, plan: JobPlan, backend: StateBackend) {
     this.#ctx = ctx;
@@ -94,7 +127,11 @@ export class JobRuntime {
     const workerId = ctx.options.workerId;
     const epoch = deploy.epoch;
     const deadLetters = new DeadLetters(ctx.nc, this.jobId, workerId);
+    this.#deadLetters = deadLetters;
+    this.#plan = plan;
     this.keyGroups = [...keyGroupsOf(deploy.keyGroups)];
+    this.stateKeyGroups = new Set(this.keyGroups);
+    for (let p = 0; p < manifest.source.partitions; p++) this.#splitSenders.set(p, splitSender(p, epoch));
     const [sourcePlan, ...keyedPlans] = plan.stages;
     const starts = new Map(deploy.startPositions.map((p) => [p.split, p.nextSequence]));
 
@@ -142,38 +179,42 @@ export class JobRuntime {
     this.#queries = new QueryResponder({ nc: ctx.nc, jobId: this.jobId, manifest, keyGroups: this.keyGroups, backend, logger: this.#logger });
     this.#queries.start();
 
-    for (const partition of deploy.sourceSplits) {
-      const counters = this.#counters.get(sourcePlan!.spec.id)!;
-      const output = createStageOutput({
-        nc: ctx.nc,
-        jobId: this.jobId,
-        stage: sourcePlan!,
-        chained: sourcePlan!.operators,
-        // One reader per split in the whole job: the split (and epoch) names the channel's sender.
-        senderTask: splitSender(partition, epoch),
-        maxParallelism: manifest.maxParallelism,
-        counters,
-        deadLetters,
-        where: { jobId: this.jobId, stageId: sourcePlan!.spec.id, keyGroup: () => -1 },
-        worker: ctx.options,
-        onBroken: (e) => this.#fail(e, sourcePlan!.spec.id, -1),
-      });
-      this.#sourceOutputs.push(output);
-      this.#sources.push(
-        new SourceTask({
-          nc: ctx.nc,
-          manifest,
-          stageId: sourcePlan!.spec.id,
-          partition,
-          startSequence: starts.get(partition) ?? 1,
-          output,
-          counters,
-          deadLetters,
-          logger: this.#logger.child({ stage: sourcePlan!.spec.id, split: partition }),
-          onFailure: (e) => this.#fail(e, sourcePlan!.spec.id, -1),
-        }),
-      );
-    }
+    for (const partition of deploy.sourceSplits) this.#addSource(partition, starts.get(partition) ?? 1);
+  }
+
+  #addSource(partition: number, startSequence: number): SourceTask {
+    const sourcePlan = this.#plan.stages[0]!;
+    const stageId = sourcePlan.spec.id;
+    const counters = this.#counters.get(stageId)!;
+    const output = createStageOutput({
+      nc: this.#ctx.nc,
+      jobId: this.jobId,
+      stage: sourcePlan,
+      chained: sourcePlan.operators,
+      // One reader per split in the whole job: the split (and epoch, and move) names the channel's sender.
+      senderTask: this.#splitSenders.get(partition)!,
+      maxParallelism: this.manifest.maxParallelism,
+      counters,
+      deadLetters: this.#deadLetters,
+      where: { jobId: this.jobId, stageId, keyGroup: () => -1 },
+      worker: this.#ctx.options,
+      onBroken: (e) => this.#fail(e, stageId, -1),
+    });
+    const source = new SourceTask({
+      nc: this.#ctx.nc,
+      manifest: this.manifest,
+      stageId,
+      partition,
+      startSequence,
+      output,
+      counters,
+      deadLetters: this.#deadLetters,
+      logger: this.#logger.child({ stage: stageId, split: partition }),
+      onFailure: (e) => this.#fail(e, stageId, -1),
+    });
+    this.#sourceOutputs.push(output);
+    this.#sources.push(source);
+    return source;
   }
 
   /**
@@ -213,10 +254,11 @@ export class JobRuntime {
       // heard (its delta is still frozen in memory), then drop everything newer.
       if (target > backend.committedCheckpointId && target <= backend.frozenCheckpointId) await backend.commit(target);
       backend.rollback();
-      const kept = new Set(backend.committedCheckpointId === target || (target === 0 && backend.committedCheckpointId <= 0) ? previous.keyGroups : []);
+      // Only key groups whose state RocksDB holds (not one still loading after a move) are kept.
+      const kept = new Set(backend.committedCheckpointId === target || (target === 0 && backend.committedCheckpointId <= 0) ? previous.stateKeyGroups : []);
       toLoad = keyGroups.filter((kg) => !kept.has(kg));
       const mine = new Set(keyGroups);
-      for (const kg of previous.keyGroups) if (!mine.has(kg)) for (const stage of stages) await backend.dropKeyGroup(stage, kg);
+      for (const kg of previous.stateKeyGroups) if (!mine.has(kg)) for (const stage of stages) await backend.dropKeyGroup(stage, kg);
     } else {
       await previous?.stop();
       const statePath = path.join(workerDir, 'jobs', deploy.jobId, 'state');
@@ -234,6 +276,16 @@ export class JobRuntime {
       'job deployed',
     );
     return new JobRuntime(ctx, deploy, manifest, plan, backend);
+  }
+
+  /** Source splits this worker reads. */
+  get sourceSplits(): number {
+    return this.#sources.length;
+  }
+
+  /** A move is prepared or its key groups are still loading. */
+  get moving(): boolean {
+    return this.#move !== undefined || this.#keyed.some((t) => t.loadingKeyGroups > 0);
   }
 
   get state(): JobRuntimeState {
@@ -265,12 +317,14 @@ export class JobRuntime {
     if (this.#sources.length === 0 && this.keyGroups.length > 0 && this.#keyed.length > 0) return;
     const cut = this.#beginCut(checkpointId);
     for (const s of this.#sources) cut.positions.set(s.partition, s.injectBarrier(checkpointId));
+    if (this.#move?.checkpointId === checkpointId) this.#releaseSplits(this.#move.splitsOut);
     for (const o of this.#sourceOutputs) cut.output.push(...o.takeCheckpointOutput());
     if (this.keyGroups.length === 0 || this.#keyed.length === 0) this.#cutComplete(cut);
   }
 
   #beginCut(checkpointId: number): Cut {
     if (this.#cut && this.#cut.id === checkpointId) return this.#cut;
+    this.#cutStartedMs = Date.now();
     if (this.#cut) throw new Error(`checkpoint ${checkpointId} started while ${this.#cut.id} is being cut`);
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
@@ -292,6 +346,8 @@ export class JobRuntime {
     this.#cut = undefined;
     // Everything before barrier N is in the overlay and nothing after it: freeze delta N.
     if (cut.id > this.backend.frozenCheckpointId) this.backend.freeze(cut.id);
+    // A move at N takes effect here, before the tasks go on past barrier N.
+    if (this.#move?.checkpointId === cut.id) this.#applyMove(this.#move);
     this.#writer.frozen(cut.id, cut.output);
     this.#positions.set(cut.id, cut.positions);
     cut.release();
@@ -313,10 +369,95 @@ export class JobRuntime {
   }
 
   /** Checkpoint N is complete (its _metadata is written): RocksDB takes delta N, in one batch. */
-  async complete(checkpointId: number): Promise<void> {
+  async complete(c: CheckpointComplete): Promise<void> {
     if (this.#state !== 'RUNNING') return;
+    const checkpointId = c.checkpointId;
+    const move = this.#move?.checkpointId === checkpointId ? this.#move : undefined;
+    // Splits taken over at N exist before anything else happens, so that the trigger of N + 1
+    // (which may come at any moment now) has them inject its barrier.
+    const started = move ? move.splitsIn.map((p) => this.#addSource(p, Number(c.sources.find((x) => x.split === p)?.nextSequence ?? 1))) : [];
+    for (const source of started) source.start().catch((e) => this.#fail(ensureError(e), this.#plan.stages[0]!.spec.id, -1));
     if (checkpointId > this.backend.committedCheckpointId && checkpointId <= this.backend.frozenCheckpointId) await this.backend.commit(checkpointId);
     this.#writer.completed(checkpointId);
+    if (!move) return;
+    this.#move = undefined;
+    // Not awaited by the coordinator: loading may take a while, and nothing waits for it but the
+    // moving key groups (and the checkpoint after N, which needs them).
+    this.#moving = this.#moving.then(() => this.#finishMove(move)).catch((e) => this.#fail(ensureError(e), '', -1));
+  }
+
+  /**
+   * Prepares a move at barrier N (MoveTasks): incoming key groups are subscribed before the
+   * barrier can exist; channels into them start at it (worker/keyed-task.ts).
+   */
+  async prepareMove(m: MoveTasks): Promise<void> {
+    if (this.#state !== 'RUNNING') throw new Error(`job ${this.jobId} is ${this.#state} on this worker`);
+    if (this.#move) throw new Error(`job ${this.jobId} is already moving at checkpoint ${this.#move.checkpointId}`);
+    const keyGroups = [...keyGroupsOf(m.keyGroups)];
+    const next = new Set(keyGroups);
+    const owned = new Set(this.keyGroups);
+    const splits = new Set(m.sourceSplits);
+    const reading = new Set(this.#sources.map((s) => s.partition));
+    this.#move = {
+      checkpointId: m.checkpointId,
+      keyGroups,
+      incoming: keyGroups.filter((kg) => !owned.has(kg)),
+      outgoing: this.keyGroups.filter((kg) => !next.has(kg)),
+      splitsIn: m.sourceSplits.filter((p) => !reading.has(p)),
+      splitsOut: [...reading].filter((p) => !splits.has(p)),
+    };
+    m.splitSenders.forEach((name, p) => this.#splitSenders.set(p, name));
+    const keyedPlans = this.#plan.stages.slice(1);
+    await Promise.all(
+      this.#keyed.map((task, i) => {
+        const senders = i === 0 ? [...this.#splitSenders.values()] : m.workers.map((w) => stageSender(keyedPlans[i - 1]!.spec.id, w, this.epoch));
+        const before = i === 0 ? m.previousSplitSenders : m.previousWorkers.map((w) => stageSender(keyedPlans[i - 1]!.spec.id, w, this.epoch));
+        return task.prepareMove(m.checkpointId, keyGroups, senders, before);
+      }),
+    );
+    this.#logger.info({ checkpoint: m.checkpointId, incoming: this.#move.incoming.length, outgoing: this.#move.outgoing.length, splitsIn: this.#move.splitsIn, splitsOut: this.#move.splitsOut }, 'move prepared');
+  }
+
+  /** At barrier N: splits handed over stop reading; their senders close once all is acknowledged. */
+  #releaseSplits(partitions: readonly number[]): void {
+    for (const p of partitions) {
+      const i = this.#sources.findIndex((s) => s.partition === p);
+      if (i < 0) continue;
+      const [source] = this.#sources.splice(i, 1);
+      const [output] = this.#sourceOutputs.splice(i, 1);
+      source!.halt();
+      void (async () => {
+        await source!.stop();
+        await output!.sender?.whenDrained();
+        await output!.close();
+      })().catch((e) => this.#fail(ensureError(e), this.#plan.stages[0]!.spec.id, -1));
+    }
+  }
+
+  #applyMove(move: PendingMove): void {
+    for (const task of this.#keyed) task.applyMove(move.checkpointId);
+    this.keyGroups = move.keyGroups;
+    // The old owner stops answering for key groups it let go: from here on its state is stale.
+    this.#queries.remove(move.outgoing);
+  }
+
+  async #finishMove(move: PendingMove): Promise<void> {
+    const t0 = performance.now();
+    const stages = this.manifest.stages.filter((s) => s.kind === 'keyed').map((s) => s.id);
+    // Checkpoint N is in RocksDB (committed above): what was let go can be dropped.
+    for (const kg of move.outgoing) {
+      for (const stage of stages) await this.backend.dropKeyGroup(stage, kg);
+      this.stateKeyGroups.delete(kg);
+    }
+    if (move.incoming.length > 0) {
+      const metadata = await readMetadata(this.#ctx.store, checkpointLayout.metadata(this.jobId, move.checkpointId));
+      await restoreKeyGroups(this.#ctx.store, this.backend, metadata, stages, move.incoming);
+      for (const kg of move.incoming) this.stateKeyGroups.add(kg);
+    }
+    if (this.#state !== 'RUNNING') return;
+    for (const task of this.#keyed) task.activate(move.incoming);
+    this.#queries.add(move.incoming);
+    this.#logger.info({ checkpoint: move.checkpointId, loadedKeyGroups: move.incoming.length, droppedKeyGroups: move.outgoing.length, ms: Math.round(performance.now() - t0) }, 'move done');
   }
 
   #lastRequestMs = 0;
@@ -374,8 +515,10 @@ export class JobRuntime {
     this.#stopping ??= (async () => {
       const wasFailed = this.#state === 'FAILED';
       this.#state = 'STOPPED';
+      clearInterval(this.#slowCutTimer);
       if (!wasFailed) await this.#stopTasks();
       await this.#uploading.catch(() => undefined);
+      await this.#moving.catch(() => undefined);
       this.#writer.reset();
       if (options.closeBackend !== false) await this.backend.close();
       this.#logger.info('job stopped');

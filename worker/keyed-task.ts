@@ -9,6 +9,14 @@
 // Checkpoints use aligned barriers (ARCHITECTURE.md, "Checkpoints"): a channel that delivered
 // barrier N is held back until barrier N has arrived on every channel into every key group of
 // the task; then the task reports alignment and waits until the worker has frozen its state.
+//
+// Key groups move between workers at a checkpoint boundary while the others keep running
+// (issue "Elastic workers"; ARCHITECTURE.md, "Failure and scaling"). The worker prepares a move
+// at N before barrier N exists: an incoming key group is subscribed at once, ignores what its
+// old owner still processes, and starts each channel at that channel's barrier N; what follows
+// is held (and acknowledged, so that senders' windows do not stall the key groups that keep
+// running) until the key group's state at N is loaded. An outgoing key group is processed up
+// to barrier N and then let go, its held batches unacknowledged: they belong to the new owner.
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../core/logger.ts';
 import { subjects } from '../core/subjects.ts';
@@ -58,8 +66,20 @@ type ProcessFn = (value: unknown, ctx: KeyedContext) => void | Promise<void>;
 
 export class KeyedTask {
   readonly #o: KeyedTaskOptions;
-  readonly #subs: Subscription[] = [];
-  readonly #senders: ReadonlySet<string>;
+  readonly #subs = new Map<number, Subscription>();
+  #senders: ReadonlySet<string>;
+  /** Senders whose batches are taken: the current ones, and during a move also those before and after it. */
+  #accepting: ReadonlySet<string>;
+  /** Key groups counted in alignment: owned, loaded or not. */
+  readonly #owned: Set<number>;
+  /** Owned key groups whose state is not loaded yet: their batches wait. */
+  readonly #loading = new Set<number>();
+  /**
+   * Incoming key group → the checkpoint at whose barrier its channels start, for the senders
+   * that existed before the move (a sender added by the move starts at its first batch).
+   */
+  readonly #incomingAt = new Map<number, { checkpointId: number; senders: ReadonlySet<string> }>();
+  #move: { checkpointId: number; incoming: number[]; outgoing: number[]; senders: string[] } | undefined;
   /** Last accepted sequence per channel, keyed "<sender>|<keyGroup>". */
   readonly #lastSequence = new Map<string, number>();
   readonly #queues = new Map<number, Pending[]>();
@@ -68,7 +88,6 @@ export class KeyedTask {
   /** Channels that delivered the barrier being aligned, held back until alignment. */
   readonly #held = new Set<string>();
   #aligning = -1;
-  readonly #channelsPerCheckpoint: number;
   readonly #declared: ReadonlyMap<string, StateDescriptor['kind']>;
   readonly #process: ProcessFn;
   readonly #stageId: StageId;
@@ -81,7 +100,8 @@ export class KeyedTask {
     this.#o = options;
     this.#stageId = options.stage.spec.id as StageId;
     this.#senders = new Set(options.upstreamSenders);
-    this.#channelsPerCheckpoint = options.upstreamSenders.length * options.keyGroups.length;
+    this.#accepting = this.#senders;
+    this.#owned = new Set(options.keyGroups);
     this.#declared = new Map(options.stage.spec.states.map((s) => [s.name, s.kind]));
     const op = options.stage.operators[0];
     if (op?.kind !== 'process') throw new TypeError(`keyed stage ${options.stage.spec.id} does not start with process`);
@@ -99,10 +119,86 @@ export class KeyedTask {
   }
 
   start(): void {
-    for (const kg of this.#o.keyGroups) {
-      const subject = subjects.channel(this.#o.jobId, this.#stageId, kg);
-      this.#subs.push(this.#o.nc.subscribe(subject, { callback: (err, msg) => (err ? this.#fail(err, kg) : this.#onMessage(msg)) }));
+    for (const kg of this.#owned) this.#subscribe(kg);
+  }
+
+  #subscribe(kg: number): void {
+    if (this.#subs.has(kg)) return;
+    const subject = subjects.channel(this.#o.jobId, this.#stageId, kg);
+    this.#subs.set(kg, this.#o.nc.subscribe(subject, { callback: (err, msg) => (err ? this.#fail(err, kg) : this.#onMessage(msg)) }));
+  }
+
+  /**
+   * Key groups and upstream senders change at barrier N: subscribe the incoming key groups now
+   * (before barrier N can exist) and make sure the server has the subscriptions.
+   */
+  async prepareMove(checkpointId: number, keyGroups: readonly number[], senders: readonly string[], sendersBefore: readonly string[]): Promise<void> {
+    const next = new Set(keyGroups);
+    const incoming = [...next].filter((kg) => !this.#owned.has(kg));
+    const outgoing = [...this.#owned].filter((kg) => !next.has(kg));
+    this.#move = { checkpointId, incoming, outgoing, senders: [...senders] };
+    const before = new Set(sendersBefore);
+    this.#accepting = new Set([...this.#senders, ...sendersBefore, ...senders]);
+    for (const kg of incoming) {
+      this.#incomingAt.set(kg, { checkpointId, senders: before });
+      for (const key of [...this.#lastSequence.keys()]) if (key.endsWith(`|${kg}`)) this.#lastSequence.delete(key);
+      this.#subscribe(kg);
     }
+    await this.#o.nc.flush();
+  }
+
+  /**
+   * The worker cut checkpoint N (every key group of this task aligned on it, state frozen):
+   * outgoing key groups are let go, incoming ones counted from now on and held until loaded.
+   */
+  applyMove(checkpointId: number): void {
+    const move = this.#move;
+    if (!move || move.checkpointId !== checkpointId) return;
+    this.#move = undefined;
+    for (const kg of move.outgoing) {
+      this.#subs.get(kg)?.unsubscribe();
+      this.#subs.delete(kg);
+      this.#queues.delete(kg);
+      this.#owned.delete(kg);
+      for (const key of [...this.#lastSequence.keys()]) if (key.endsWith(`|${kg}`)) this.#lastSequence.delete(key);
+    }
+    for (const kg of move.incoming) {
+      this.#owned.add(kg);
+      this.#loading.add(kg);
+    }
+    this.#senders = new Set(move.senders);
+    this.#accepting = this.#senders;
+  }
+
+  /** The state of these incoming key groups at the move's checkpoint is loaded: replay what waited. */
+  activate(keyGroups: readonly number[]): void {
+    for (const kg of keyGroups) {
+      this.#loading.delete(kg);
+      const queue = this.#queues.get(kg);
+      if (queue) this.#wake(kg, queue);
+    }
+  }
+
+  /** Where the alignment in progress stands (for the log when a checkpoint is slow). */
+  alignmentStatus(): { checkpoint: number; heldChannels: number; expectedChannels: number; missing: string[]; loading: number; queued: number } {
+    const missing: string[] = [];
+    for (const s of this.#senders) {
+      for (const kg of this.#owned) {
+        if (!this.#held.has(`${s}|${kg}`)) missing.push(`${s}|${kg}`);
+        if (missing.length >= 5) break;
+      }
+      if (missing.length >= 5) break;
+    }
+    return { checkpoint: this.#aligning, heldChannels: this.#held.size, expectedChannels: this.#senders.size * this.#owned.size, missing, loading: this.#loading.size, queued: this.queuedBatches };
+  }
+
+  get loadingKeyGroups(): number {
+    return this.#loading.size;
+  }
+
+  /** Key groups that process records (owned and loaded). */
+  get activeKeyGroups(): number[] {
+    return [...this.#owned].filter((kg) => !this.#loading.has(kg));
   }
 
   #onMessage(msg: Msg): void {
@@ -114,8 +210,15 @@ export class KeyedTask {
       return this.#fail(new ChannelBrokenError(`undecodable batch on ${msg.subject}: ${ensureError(e).message}`), -1);
     }
     // Fencing: a sender of an earlier epoch (before a recovery or a move) is not applied.
-    if (!this.#senders.has(header.sender)) return;
+    if (!this.#accepting.has(header.sender)) return;
     const channel = `${header.sender}|${header.keyGroup}`;
+    const incoming = this.#incomingAt.get(header.keyGroup);
+    if (incoming !== undefined && !this.#lastSequence.has(channel) && incoming.senders.has(header.sender)) {
+      // An incoming key group's channel from a sender that predates the move: what comes before
+      // barrier N is the old owner's; the channel starts for this task after it.
+      if (header.kind === BatchKind.BARRIER && decodeBarrier(msg.data, header) === incoming.checkpointId) this.#lastSequence.set(channel, header.sequence);
+      return;
+    }
     const last = this.#lastSequence.get(channel) ?? 0;
     if (header.sequence <= last) {
       // A batch seen before (a resend): acknowledge again, apply nothing.
@@ -130,11 +233,18 @@ export class KeyedTask {
     let queue = this.#queues.get(header.keyGroup);
     if (!queue) this.#queues.set(header.keyGroup, (queue = []));
     queue.push({ header, data: msg.data, reply: msg.reply, channel });
+    if (!this.#owned.has(header.keyGroup) || this.#loading.has(header.keyGroup)) {
+      // Held for a key group whose state is on its way: acknowledged now, so the sender's window
+      // keeps moving for the key groups that run (it is flow control, not durability: a
+      // failure rolls everything back to the last checkpoint anyway).
+      if (msg.reply) this.#o.nc.publish(msg.reply, encodeAck(header.keyGroup, header.sequence));
+      return;
+    }
     this.#wake(header.keyGroup, queue);
   }
 
   #wake(keyGroup: number, queue: Pending[]): void {
-    if (this.#active.has(keyGroup) || queue.length === 0) return;
+    if (this.#active.has(keyGroup) || queue.length === 0 || this.#loading.has(keyGroup) || !this.#owned.has(keyGroup)) return;
     const run = this.#drain(keyGroup, queue).finally(() => {
       this.#active.delete(keyGroup);
       // NATS delivers several messages in one synchronous loop: a batch may have been queued
@@ -177,7 +287,7 @@ export class KeyedTask {
     }
     this.#aligning = checkpointId;
     this.#held.add(channel);
-    if (this.#held.size < this.#channelsPerCheckpoint) return;
+    if (this.#held.size < this.#senders.size * this.#owned.size) return;
     // Every channel delivered barrier N, and every key group processed what came before it
     // (a key group reaches its barriers only after its earlier batches).
     void this.#aligned(checkpointId);
@@ -240,7 +350,8 @@ export class KeyedTask {
   /** Stops taking batches and waits for the ones in progress. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    for (const s of this.#subs) s.unsubscribe();
+    for (const s of this.#subs.values()) s.unsubscribe();
+    this.#subs.clear();
     await Promise.all([...this.#active.values()].map((p) => p.catch(() => undefined)));
   }
 }

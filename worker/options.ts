@@ -31,6 +31,12 @@ export interface WorkerOptions {
    * checkpoint (the coordinator starts the next one at once). @default 268435456
    */
   maxOverlayBytes?: number;
+  /**
+   * On SIGTERM, how long the worker waits for the coordinator to move its key groups and splits
+   * to other workers before it stops anyway (the job then recovers from its last checkpoint).
+   * @default 60000
+   */
+  handOverTimeoutMs?: number;
   logger: Logger;
 }
 
@@ -49,6 +55,7 @@ export function compileWorkerOptions(o: WorkerOptions): CompiledWorkerOptions {
     channelWindow: o.channelWindow ?? 16,
     ackTimeoutMs: o.ackTimeoutMs ?? 30_000,
     maxOverlayBytes: o.maxOverlayBytes ?? 256 * 1024 * 1024,
+    handOverTimeoutMs: o.handOverTimeoutMs ?? 60_000,
     logger: o.logger,
   };
 }

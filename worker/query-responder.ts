@@ -21,7 +21,7 @@ export interface QueryResponderOptions {
 
 export class QueryResponder {
   readonly #o: QueryResponderOptions;
-  readonly #subs: Subscription[] = [];
+  readonly #subs = new Map<number, Subscription>();
   queries = 0;
 
   constructor(options: QueryResponderOptions) {
@@ -29,8 +29,25 @@ export class QueryResponder {
   }
 
   start(): void {
-    for (const kg of this.#o.keyGroups) {
-      this.#subs.push(this.#o.nc.subscribe(subjects.query(this.#o.jobId, kg), { callback: (_err, msg) => void this.#answer(kg, msg) }));
+    this.add(this.#o.keyGroups);
+  }
+
+  /** Starts answering for key groups (loaded after a move). */
+  add(keyGroups: readonly number[]): void {
+    for (const kg of keyGroups) {
+      if (this.#subs.has(kg)) continue;
+      this.#subs.set(kg, this.#o.nc.subscribe(subjects.query(this.#o.jobId, kg), { callback: (_err, msg) => void this.#answer(kg, msg) }));
+    }
+  }
+
+  /**
+   * Stops answering for key groups let go in a move: until their new owner has loaded them, a
+   * query finds no responder and the router retries, then says UNAVAILABLE, never stale data.
+   */
+  remove(keyGroups: readonly number[]): void {
+    for (const kg of keyGroups) {
+      this.#subs.get(kg)?.unsubscribe();
+      this.#subs.delete(kg);
     }
   }
 
@@ -73,6 +90,7 @@ export class QueryResponder {
   }
 
   stop(): void {
-    for (const s of this.#subs) s.unsubscribe();
+    for (const s of this.#subs.values()) s.unsubscribe();
+    this.#subs.clear();
   }
 }

@@ -46,6 +46,7 @@ export class SourceTask {
   }
 
   async start(): Promise<void> {
+    if (this.#state !== 'CREATED') return;
     const { manifest, partition } = this.#o;
     const js = jetstream(this.#o.nc);
     // An ordered consumer: no acks, server-side flow control, recreated by the client at the
@@ -56,6 +57,11 @@ export class SourceTask {
       opt_start_seq: this.#o.startSequence,
     });
     this.#messages = await consumer.consume({ max_messages: 1024 });
+    if (this.#state !== 'CREATED') {
+      // Halted or stopped while the consumer was being created.
+      this.#messages.stop();
+      return;
+    }
     this.#state = 'RUNNING';
     this.#o.logger.info({ partition, startSequence: this.#o.startSequence }, 'source split started');
     this.#loop = this.#run(this.#messages).catch((e) => this.#fail(ensureError(e)));
@@ -112,8 +118,17 @@ export class SourceTask {
     return this.#o.partition;
   }
 
+  /**
+   * Stops reading at once, synchronously: called right after injectBarrier when the split is
+   * handed over, so that nothing after the barrier is read here.
+   */
+  halt(): void {
+    if (this.#state === 'RUNNING' || this.#state === 'CREATED') this.#state = 'STOPPED';
+    this.#messages?.stop();
+  }
+
   async stop(): Promise<void> {
-    if (this.#state === 'RUNNING') this.#state = 'STOPPED';
+    if (this.#state === 'RUNNING' || this.#state === 'CREATED') this.#state = 'STOPPED';
     this.#messages?.stop();
     await this.#loop;
   }

@@ -52,6 +52,7 @@ export class Worker {
       this.#nc.subscribe(subjects.cancel(id), { callback: (_e, m) => void this.#reply(m, () => this.#cancel(m)) }),
       this.#nc.subscribe(subjects.trigger(id), { callback: (_e, m) => void this.#reply(m, async () => this.#trigger(m)) }),
       this.#nc.subscribe(subjects.complete(id), { callback: (_e, m) => void this.#reply(m, () => this.#complete(m)) }),
+      this.#nc.subscribe(subjects.move(id), { callback: (_e, m) => void this.#reply(m, () => this.#prepareMove(m)) }),
     );
     await this.#nc.flush();
     await this.#register();
@@ -133,7 +134,57 @@ export class Worker {
   async #complete(m: Msg): Promise<void> {
     const c = codecs.complete.decode(m.data);
     const job = this.#jobs.get(c.jobId);
-    if (job && job.epoch === c.epoch) await job.complete(c.checkpointId);
+    if (job && job.epoch === c.epoch) await job.complete(c);
+  }
+
+  async #prepareMove(m: Msg): Promise<void> {
+    const move = codecs.move.decode(m.data);
+    const job = this.#jobs.get(move.jobId);
+    if (!job || job.epoch !== move.epoch) throw new Error(`job ${move.jobId} epoch ${move.epoch} is not running on worker ${this.#o.workerId}`);
+    await job.prepareMove(move);
+  }
+
+  /** Work this worker still holds: key groups or source splits of any job. */
+  get #holdsWork(): boolean {
+    for (const job of this.#jobs.values()) if (job.state === 'RUNNING' && (job.keyGroups.length > 0 || job.sourceSplits > 0 || job.moving)) return true;
+    return false;
+  }
+
+  /**
+   * SIGTERM (ARCHITECTURE.md, "Failure and scaling"): ask the coordinator to hand this worker's
+   * key groups and splits to the others at a checkpoint boundary, keep running until they are
+   * gone (finishing any checkpoint in flight), then stop. Without a coordinator, or without
+   * another worker to take over, the worker just stops and the job recovers from its last
+   * checkpoint when it can.
+   */
+  async #handOver(): Promise<void> {
+    if (!this.#holdsWork) return;
+    const started = Date.now();
+    // Asked again every second while waiting: the coordinator may have restarted, or every
+    // other worker may be leaving too (a whole cluster stopping), and then there is no one to wait for.
+    let askedAt = 0;
+    while (this.#holdsWork) {
+      if (Date.now() - started > this.#o.handOverTimeoutMs) {
+        this.#logger.warn({ timeoutMs: this.#o.handOverTimeoutMs }, 'hand-over timed out; stopping');
+        return;
+      }
+      if (Date.now() - askedAt >= 1000) {
+        askedAt = Date.now();
+        try {
+          const reply = codecs.ack.decode((await this.#nc.request(subjects.leave, codecs.leave.encode({ workerId: this.#o.workerId }), { timeout: 5000 })).data);
+          if (!reply.ok) {
+            this.#logger.warn({ reason: reply.error }, 'hand-over refused; stopping without it');
+            return;
+          }
+        } catch (e) {
+          this.#logger.warn({ err: ensureError(e).message }, 'no coordinator to hand over to; stopping without it');
+          return;
+        }
+        if (started === askedAt) this.#logger.info('handing work over');
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    this.#logger.info({ ms: Date.now() - started }, 'work handed over');
   }
 
   async #start(m: Msg): Promise<void> {
@@ -164,10 +215,12 @@ export class Worker {
   async close(): Promise<void> {
     if (this.#state === 'STOPPING' || this.#state === 'STOPPED') return;
     this.#transition('STOPPING');
+    await this.#handOver().catch((e) => this.#logger.error({ err: ensureError(e) }, 'hand-over failed'));
     clearInterval(this.#heartbeat);
     for (const s of this.#subs) s.unsubscribe();
     for (const job of this.#jobs.values()) await job.stop().catch((e) => this.#logger.error({ err: ensureError(e) }, 'job stop failed'));
     this.#jobs.clear();
+    this.#nc.publish(subjects.deregister, codecs.leave.encode({ workerId: this.#o.workerId }));
     await this.#nc.drain().catch(() => undefined);
     this.#transition('STOPPED');
   }

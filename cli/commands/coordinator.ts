@@ -12,6 +12,7 @@ interface CoordinatorCommandOptions extends S3CommandOptions {
   workerTimeoutMs?: number;
   checkpointIntervalMs?: number;
   maxDeltaChain?: number;
+  maxMovingKeyGroups?: number;
   logLevel: string;
 }
 
@@ -26,6 +27,7 @@ export function registerCoordinator(program: Command): void {
     .option('--worker-timeout-ms <n>', 'a worker silent this long is dead', parsePositiveInt)
     .option('--checkpoint-interval-ms <n>', 'how often a checkpoint starts (default 1000)', parsePositiveInt)
     .option('--max-delta-chain <n>', 'deltas a key group chains before it is re-materialized as a full snapshot (default 16)', parsePositiveInt)
+    .option('--max-moving-key-groups <n>', 'key groups one rebalancing checkpoint moves when workers join or leave (default 32)', parsePositiveInt)
     .option('--log-level <level>', 'pino log level', 'info')
     .action(async (options: CoordinatorCommandOptions) => {
       const logger = createLogger({ role: 'coordinator', level: options.logLevel });
@@ -40,6 +42,7 @@ export function registerCoordinator(program: Command): void {
           ...(options.workerTimeoutMs !== undefined ? { workerTimeoutMs: options.workerTimeoutMs } : {}),
           ...(options.checkpointIntervalMs !== undefined ? { checkpointIntervalMs: options.checkpointIntervalMs } : {}),
           ...(options.maxDeltaChain !== undefined ? { maxDeltaChain: options.maxDeltaChain } : {}),
+          ...(options.maxMovingKeyGroups !== undefined ? { maxMovingKeyGroups: options.maxMovingKeyGroups } : {}),
           logger,
         }),
       );

@@ -12,6 +12,7 @@ interface WorkerCommandOptions extends S3CommandOptions {
   data: string;
   store: string;
   maxOverlayBytes?: number;
+  handOverTimeoutMs?: number;
   logLevel: string;
 }
 
@@ -25,6 +26,7 @@ export function registerWorker(program: Command): void {
     .requiredOption('--store <url|dir>', 'object store for bundles and checkpoints: s3://bucket/prefix, a file:// URL or a directory');
   addS3Options(command)
     .option('--max-overlay-bytes <n>', 'changes held in memory before an early checkpoint is asked for (default 268435456)', parsePositiveInt)
+    .option('--hand-over-timeout-ms <n>', 'on SIGTERM, how long to wait for the key groups to move to other workers before stopping anyway (default 60000)', parsePositiveInt)
     .option('--log-level <level>', 'pino log level', 'info')
     .action(async (options: WorkerCommandOptions) => {
       let workerId;
@@ -36,7 +38,7 @@ export function registerWorker(program: Command): void {
       const logger = createLogger({ role: 'worker', level: options.logLevel });
       const { startWorker } = await import('../../worker/index.ts');
       await runRole('worker', logger, () =>
-        startWorker({ natsServers: options.nats, workerId, dataDir: options.data, storeUrl: options.store, storeOptions: storeOptionsFrom(options, logger), ...(options.maxOverlayBytes ? { maxOverlayBytes: options.maxOverlayBytes } : {}), logger }),
+        startWorker({ natsServers: options.nats, workerId, dataDir: options.data, storeUrl: options.store, storeOptions: storeOptionsFrom(options, logger), ...(options.maxOverlayBytes ? { maxOverlayBytes: options.maxOverlayBytes } : {}), ...(options.handOverTimeoutMs ? { handOverTimeoutMs: options.handOverTimeoutMs } : {}), logger }),
       );
     });
 }

@@ -53,6 +53,8 @@ export interface CoordinatorOptions extends StoreLocation {
   checkpointIntervalMs?: number;
   /** Passed as --max-delta-chain when set. */
   maxDeltaChain?: number;
+  /** Passed as --max-moving-key-groups when set. */
+  maxMovingKeyGroups?: number;
   /** Passed to every worker as --max-overlay-bytes. */
   maxOverlayBytes?: number;
   env?: Record<string, string>;
@@ -67,6 +69,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   if (options.workerTimeoutMs !== undefined) args.push('--worker-timeout-ms', String(options.workerTimeoutMs));
   if (options.checkpointIntervalMs !== undefined) args.push('--checkpoint-interval-ms', String(options.checkpointIntervalMs));
   if (options.maxDeltaChain !== undefined) args.push('--max-delta-chain', String(options.maxDeltaChain));
+  if (options.maxMovingKeyGroups !== undefined) args.push('--max-moving-key-groups', String(options.maxMovingKeyGroups));
   const child = await startProcess({
     name: 'coordinator',
     command: process.execPath,
@@ -111,6 +114,8 @@ export interface ClusterOptions {
   checkpointIntervalMs?: number;
   /** Passed to the coordinator. */
   maxDeltaChain?: number;
+  /** Passed to the coordinator. */
+  maxMovingKeyGroups?: number;
   /** Passed to every worker as --max-overlay-bytes. */
   maxOverlayBytes?: number;
   /** Added to every Eddy process's environment (e.g. S3 credentials). */
@@ -156,8 +161,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   let nextWorker = 1;
 
   const stopAll = async (): Promise<void> => {
-    await Promise.all(workers.map((w) => w.stop(EDDY_STOP_TIMEOUT_MS)));
+    // The coordinator first: workers stopped without one stop at once instead of handing their
+    // key groups to each other.
     await coordinator?.stop(EDDY_STOP_TIMEOUT_MS);
+    await Promise.all(workers.map((w) => w.stop(EDDY_STOP_TIMEOUT_MS)));
     await nats?.stop();
     await rm(root, { recursive: true, force: true });
   };
@@ -185,6 +192,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       ...(options.workerTimeoutMs !== undefined && { workerTimeoutMs: options.workerTimeoutMs }),
       ...(options.checkpointIntervalMs !== undefined && { checkpointIntervalMs: options.checkpointIntervalMs }),
       ...(options.maxDeltaChain !== undefined && { maxDeltaChain: options.maxDeltaChain }),
+      ...(options.maxMovingKeyGroups !== undefined && { maxMovingKeyGroups: options.maxMovingKeyGroups }),
       ...(options.env !== undefined && { env: options.env }),
     });
     const ids = Array.from({ length: options.workers }, () => `worker-${nextWorker++}`);
