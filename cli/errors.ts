@@ -38,7 +38,9 @@ export function fromGrpcError(e: grpc.ServiceError, address: string, connected: 
   const unreachable = new CliError(`cannot reach the coordinator at ${address} (is it running? set --addr or EDDY_ADDR)`, { cause: e });
   switch (e.code) {
     case grpc.status.UNAVAILABLE:
-      return unreachable;
+      // On a live connection UNAVAILABLE is the server's answer (a key group moving between
+      // workers, a job recovering): say what it said; it is worth retrying.
+      return connected && e.details ? new CliError(`unavailable, retry: ${e.details}`, { cause: e }) : unreachable;
     case grpc.status.DEADLINE_EXCEEDED:
       // A deadline on a connection that never came up is the same as unreachable; on a live
       // connection the coordinator is there but slow, which calls for a different remedy.

@@ -68,6 +68,7 @@ export class FeatureRouter {
       const [code, ...rest] = reply.error.split(':');
       const message = rest.join(':');
       if (code === 'NOT_FOUND') throw new NotFoundError(message);
+      if (code === 'UNAVAILABLE') throw new RetryableError(message, 100);
       throw new EddyError('INTERNAL', message || reply.error);
     }
     return reply.values;

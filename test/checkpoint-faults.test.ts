@@ -7,17 +7,12 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { startCluster, startS3Server, waitFor, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB, type Cluster, type S3Server } from './kit/index.ts';
+import { startCluster, s3Store, startS3Server, waitFor, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB, type Cluster, type S3Server } from './kit/index.ts';
 import { EddyClient } from '../cli/client.ts';
 import { decodeMetadata } from '../core/checkpoint-format.ts';
 
-async function s3Cluster(s3: S3Server, workers: number): Promise<Cluster> {
-  return startCluster({
-    workers,
-    storeUrl: `s3://${s3.bucket}/eddy`,
-    s3Endpoint: s3.endpoint,
-    env: { AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey },
-  });
+function s3Cluster(s3: S3Server, workers: number): Promise<Cluster> {
+  return startCluster({ workers, ...s3Store(s3) });
 }
 
 const latestId = async (client: EddyClient) => Number((await client.getJob(CX_JOB)).checkpoints!.latestId);

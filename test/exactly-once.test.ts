@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { startCluster, startS3Server, waitFor, type Cluster, type S3Server, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB, type ChildHandle } from './kit/index.ts';
+import { startCluster, s3Store, startS3Server, waitFor, type Cluster, type S3Server, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB, type ChildHandle } from './kit/index.ts';
 import { EddyClient } from '../cli/client.ts';
 
 async function killAndReplace(kills: number, start: () => Promise<Cluster>): Promise<void> {
@@ -61,13 +61,7 @@ test('checkpoint - SIGKILLed workers, replaced while the job runs, lose and dupl
   try {
     await killAndReplace(2, async () => {
       s3 = await startS3Server();
-      return startCluster({
-        workers: 3,
-        workerTimeoutMs: 2000,
-        storeUrl: `s3://${s3.bucket}/eddy`,
-        s3Endpoint: s3.endpoint,
-        env: { AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey },
-      });
+      return startCluster({ workers: 3, workerTimeoutMs: 2000, ...s3Store(s3) });
     });
   } finally {
     await s3?.[Symbol.asyncDispose]();

@@ -53,8 +53,15 @@ test('savepoint - savepoint, stop, submit a changed bundle from it: state carrie
     const dropped = await cli('submit', join(REPO_ROOT, 'test/fixtures/cx-renamed.ts'), '--from-savepoint', path, '--allow-non-restored-state');
     assert.equal(dropped.code, 0, dropped.stderr);
     assert.equal((await client.getJob(CX_JOB)).state, 'RUNNING');
-    const [entity] = await client.batchGet(CX_JOB, 'received', [first[0]!.entityId], 'latest');
-    assert.equal(entity!.found, false, 'the renamed stage starts without the old stage state');
+    // It reads the second half again from the savepoint's positions, without the first half's
+    // counts: an entity counts only its records of the second half.
+    const id = first[0]!.entityId;
+    const secondOnly = second.filter((e) => e.entityId === id).length;
+    const counted = await waitFor(async () => {
+      const [entity] = await client.batchGet(CX_JOB, 'received', [id], 'latest');
+      return entity?.found && JSON.parse(entity.valueJson) >= secondOnly ? (JSON.parse(entity.valueJson) as number) : undefined;
+    }, { timeoutMs: 60_000, what: `the renamed stage to count ${id}'s second-half records` });
+    assert.equal(counted, secondOnly, 'the renamed stage starts without the old stage state');
   } finally {
     await nc.close();
     await rm(dir, { recursive: true, force: true });

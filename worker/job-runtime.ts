@@ -16,6 +16,7 @@ import type { Logger } from '../core/logger.ts';
 import type { CheckpointAck, CheckpointComplete, DeployTasks, JobCounters, MoveTasks, TaskFailure } from '../core/control.ts';
 import { checkpointLayout } from '../core/checkpoint-format.ts';
 import { senderNames } from '../core/subjects.ts';
+import { toRanges } from '../core/assignment.ts';
 import type { JobPlan } from '../sdk/index.ts';
 import { StateBackend } from './state-backend.ts';
 import { StageCounters } from './stage-counters.ts';
@@ -415,7 +416,8 @@ export class JobRuntime {
         return task.prepareMove(m.checkpointId, keyGroups, senders, before);
       }),
     );
-    this.#logger.info({ checkpoint: m.checkpointId, incoming: this.#move.incoming.length, outgoing: this.#move.outgoing.length, splitsIn: this.#move.splitsIn, splitsOut: this.#move.splitsOut }, 'move prepared');
+    const { incoming, outgoing, splitsIn, splitsOut } = this.#move;
+    this.#logger.info({ checkpoint: m.checkpointId, incoming: toRanges(incoming), outgoing: toRanges(outgoing), splitsIn, splitsOut }, 'move prepared');
   }
 
   /** At barrier N: splits handed over stop reading; their senders close once all is acknowledged. */
@@ -437,14 +439,15 @@ export class JobRuntime {
   #applyMove(move: PendingMove): void {
     for (const task of this.#keyed) task.applyMove(move.checkpointId);
     this.keyGroups = move.keyGroups;
-    // The old owner stops answering for key groups it let go: from here on its state is stale.
-    this.#queries.remove(move.outgoing);
+    // The old owner stops serving key groups it let go: from here on its state is stale.
+    this.#queries.release(move.outgoing);
   }
 
   async #finishMove(move: PendingMove): Promise<void> {
     const t0 = performance.now();
     const stages = this.manifest.stages.filter((s) => s.kind === 'keyed').map((s) => s.id);
     // Checkpoint N is in RocksDB (committed above): what was let go can be dropped.
+    this.#queries.remove(move.outgoing);
     for (const kg of move.outgoing) {
       for (const stage of stages) await this.backend.dropKeyGroup(stage, kg);
       this.stateKeyGroups.delete(kg);

@@ -22,6 +22,8 @@ export interface QueryResponderOptions {
 export class QueryResponder {
   readonly #o: QueryResponderOptions;
   readonly #subs = new Map<number, Subscription>();
+  /** Key groups let go in a move, still subscribed: answered UNAVAILABLE until the move completes. */
+  readonly #released = new Set<number>();
   queries = 0;
 
   constructor(options: QueryResponderOptions) {
@@ -35,18 +37,29 @@ export class QueryResponder {
   /** Starts answering for key groups (loaded after a move). */
   add(keyGroups: readonly number[]): void {
     for (const kg of keyGroups) {
+      this.#released.delete(kg);
       if (this.#subs.has(kg)) continue;
       this.#subs.set(kg, this.#o.nc.subscribe(subjects.query(this.#o.jobId, kg), { callback: (_err, msg) => void this.#answer(kg, msg) }));
     }
   }
 
   /**
-   * Stops answering for key groups let go in a move: until their new owner has loaded them, a
-   * query finds no responder and the router retries, then says UNAVAILABLE, never stale data.
+   * Key groups let go in a move (at its barrier): from here on this worker's state of them is
+   * stale, so they are answered UNAVAILABLE (the router retries) until the move completes.
+   */
+  release(keyGroups: readonly number[]): void {
+    for (const kg of keyGroups) if (this.#subs.has(kg)) this.#released.add(kg);
+  }
+
+  /**
+   * The move completed: stop answering. Drained, not just unsubscribed, so that a request the
+   * server delivered before the unsubscription is still answered rather than left to time out.
    */
   remove(keyGroups: readonly number[]): void {
     for (const kg of keyGroups) {
-      this.#subs.get(kg)?.unsubscribe();
+      if (!this.#released.has(kg)) continue;
+      this.#released.delete(kg);
+      this.#subs.get(kg)?.drain().catch(() => undefined);
       this.#subs.delete(kg);
     }
   }
@@ -64,6 +77,7 @@ export class QueryResponder {
   }
 
   async #lookup(keyGroup: number, data: Uint8Array): Promise<QueryReply> {
+    if (this.#released.has(keyGroup)) return { values: [], error: `UNAVAILABLE:key group ${keyGroup} is moving to another worker` };
     const req = codecs.queryRequest.decode(data);
     const found = findFeature(this.#o.manifest, req.feature);
     if (!found) return { values: [], error: `NOT_FOUND:job ${this.#o.jobId} has no feature ${req.feature}` };

@@ -1,6 +1,6 @@
 // Eddy's own processes, started through the real CLI (cli/main.ts under tsx), as a test would
 // run them in production: separate processes talking over NATS and gRPC.
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -145,6 +145,15 @@ export interface Cluster extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
+/** Cluster options for checkpoints in a test S3 server (test/kit/s3-server.ts). */
+export function s3Store(s3: { bucket: string; endpoint: string; credentials: { accessKeyId: string; secretAccessKey: string } }): Pick<ClusterOptions, 'storeUrl' | 's3Endpoint' | 'env'> {
+  return {
+    storeUrl: `s3://${s3.bucket}/eddy`,
+    s3Endpoint: s3.endpoint,
+    env: { AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey },
+  };
+}
+
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const root = await mkdtemp(join(tmpdir(), 'eddy-cluster-'));
   const storeDir = join(root, 'store');
@@ -161,6 +170,13 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   let nextWorker = 1;
 
   const stopAll = async (): Promise<void> => {
+    // EDDY_TEST_DUMP=<dir>: keep every process's output tail for a post-mortem.
+    const dump = process.env.EDDY_TEST_DUMP;
+    if (dump) {
+      await mkdir(dump, { recursive: true });
+      const stamp = Date.now();
+      for (const p of [coordinator, ...workers]) if (p) await writeFile(join(dump, `${stamp}-${p.name.replace(/\W+/g, '-')}.log`), p.output());
+    }
     // The coordinator first: workers stopped without one stop at once instead of handing their
     // key groups to each other.
     await coordinator?.stop(EDDY_STOP_TIMEOUT_MS);

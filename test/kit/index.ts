@@ -22,6 +22,7 @@ export {
   startCoordinator,
   startWorker,
   startCluster,
+  s3Store,
   runCli,
   type Cluster,
   type ClusterOptions,
