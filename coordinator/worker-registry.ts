@@ -19,6 +19,8 @@ export interface WorkerRecord {
   /** Latest counters per job, from the last heartbeat. */
   jobs: Map<string, JobCounters>;
   runningJobs: Set<string>;
+  /** Bytes of the worker's local state, from its last heartbeat. */
+  stateBytes: number;
 }
 
 export interface WorkerRegistryOptions {
@@ -71,7 +73,7 @@ export class WorkerRegistry {
     const now = Date.now();
     let w = this.#workers.get(id);
     if (!w || w.state === 'DEAD' || w.pid !== pid) {
-      w = { id, state: 'ALIVE', pid, host, registeredAtMs: now, lastHeartbeatMs: now, jobs: new Map(), runningJobs: new Set() };
+      w = { id, state: 'ALIVE', pid, host, registeredAtMs: now, lastHeartbeatMs: now, jobs: new Map(), runningJobs: new Set(), stateBytes: 0 };
       this.#workers.set(id, w);
       this.#o.logger.info({ workerId: id, pid, host }, 'worker registered');
     }
@@ -88,6 +90,7 @@ export class WorkerRegistry {
     w.lastHeartbeatMs = Date.now();
     w.jobs = new Map(hb.jobs.map((j) => [j.jobId, j]));
     w.runningJobs = new Set(hb.runningJobs);
+    w.stateBytes = hb.stateBytes;
     this.#o.onHeartbeat(w, hb);
   }
 
