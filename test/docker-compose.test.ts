@@ -101,7 +101,8 @@ test('docker compose - scale workers 1 → 3 → 2 while the customer-experience
     nc = await connect({ servers: `nats://127.0.0.1:${ports.nats}` });
     const events = cxEvents(60_000, 1_000);
     await submitCx(client, join(dir, 'cache'));
-    producer = publishSteadily(nc, events, 500);
+    // 2,000 events/s: publishing lasts ~30 s, so the scale steps land while records flow.
+    producer = publishSteadily(nc, events, 200);
     step('job submitted, publishing');
     // Each scale step waits for the job to be running and to complete checkpoints first, so that
     // scaling lands on a job that is processing and has state to move.
