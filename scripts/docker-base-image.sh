@@ -35,7 +35,8 @@ if ! command -v busybox >/dev/null 2>&1 || ! file -L "$(command -v busybox)" 2>/
 fi
 busybox_bin="$(readlink -f "$(command -v busybox)")"
 
-hash="$( { "$node_bin" --version; sha256sum "$node_bin" "$busybox_bin" "$0"; cat "$npm_dir/package.json"; } | sha256sum | cut -c1-16)"
+# Contents only (not paths): the same inputs give the same tag in any clone.
+hash="$( { "$node_bin" --version; for f in "$node_bin" "$busybox_bin" "$0" "$npm_dir/package.json"; do sha256sum <"$f"; done; } | sha256sum | cut -c1-16)"
 tag="eddy-local-node:20-${hash}"
 if docker image inspect "$tag" >/dev/null 2>&1; then
   echo "$tag"

@@ -146,7 +146,7 @@ export class Compose {
     return (await this.run(['ps', '-q', service], 30_000)).stdout.split('\n').map((l) => l.trim()).filter(Boolean);
   }
 
-  /** `down -v`: containers, networks and volumes of the project; never throws (logs instead). */
+  /** `down -v`: containers, networks and volumes of the project; never throws (returns the error's message). */
   async down(): Promise<string | undefined> {
     try {
       await this.run(['down', '-v', '--remove-orphans', '--timeout', '10'], 120_000);
