@@ -2,7 +2,7 @@
 // job runs while events are published steadily and workers are scaled 1 → 3 → 2 with
 // `--scale worker=N`, and the end result equals an expectation computed here: every entity's
 // features (committed state, read over gRPC) and the exactly-once triggers, without gap or
-// duplicate.
+// duplicate. Then the monitoring profile's monitor prints the job and the workers.
 //
 // Skipped, saying why, when no Docker engine answers (.ci/run starts one: scripts/ensure-docker.sh).
 // No image registry is reachable here, so the images are built locally (test/kit/docker.ts): Eddy's
@@ -49,7 +49,7 @@ test('docker compose - deploy/docker-compose.yml validates (docker-compose confi
   await run('docker-compose', ['-f', COMPOSE_FILE, '-f', S3RVER_OVERRIDE, 'config', '-q'], { env, timeoutMs: 30_000 });
 });
 
-test('docker compose - scale workers 1 → 3 → 2 while the customer-experience job runs: exact features, exactly-once triggers', { timeout: 900_000 }, async (t) => {
+test('docker compose - scale workers 1 → 3 → 2 while the customer-experience job runs: exact features, exactly-once triggers; the monitoring profile', { timeout: 900_000 }, async (t) => {
   if (unavailable !== undefined) {
     t.diagnostic(`skipped: ${unavailable}`);
     t.skip(unavailable);
@@ -75,7 +75,8 @@ test('docker compose - scale workers 1 → 3 → 2 while the customer-experience
     EDDY_S3_ENDPOINT: `http://127.0.0.1:${ports.s3}`,
     EDDY_S3_ACCESS_KEY: S3RVER_CREDENTIALS.accessKeyId,
     EDDY_S3_SECRET_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-  });
+    EDDY_MONITOR_INTERVAL_S: '2',
+  }, ['monitoring']);
   const dir = await mkdtemp(join(tmpdir(), 'eddy-compose-'));
   const client = new EddyClient({ address: `127.0.0.1:${ports.grpc}`, timeoutMs: 10_000 });
   let nc: NatsConnection | undefined;
@@ -127,6 +128,14 @@ test('docker compose - scale workers 1 → 3 → 2 while the customer-experience
     assert.equal(job.state, 'RUNNING');
     const owners = (await liveWorkers()).filter((w) => w.assignments.some((a) => a.jobId === CX_JOB)).map((w) => w.workerId);
     t.diagnostic(`job restarts ${job.restarts}; key groups on ${owners.join(', ')}`);
+
+    // The monitoring profile's monitor prints the jobs and the workers table.
+    await compose.run(['up', '-d', '--no-build', '--no-recreate', 'monitor'], 120_000, ['monitoring']);
+    await waitFor(async () => {
+      const logs = (await compose.run(['logs', '--no-color', 'monitor'], 30_000, ['monitoring'])).stdout;
+      return logs.includes(CX_JOB) && /WORKER\s+STATE\s+HEARTBEAT.*KEY GROUPS\s+STATE SIZE\s+EPOCH/.test(logs);
+    }, { timeoutMs: 60_000, what: 'the monitor to print the job and the workers', intervalMs: 1_000 });
+    step('monitor printed the job and the workers');
     passed = true;
   } catch (e) {
     for (const service of ['coordinator', 'worker']) {

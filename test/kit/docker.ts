@@ -135,10 +135,12 @@ export class Compose {
     readonly project: string,
     readonly files: readonly string[],
     readonly env: NodeJS.ProcessEnv,
+    /** Every profile of the files: `down` names them, or it would leave their services running. */
+    readonly profiles: readonly string[] = [],
   ) {}
 
-  run(args: readonly string[], timeoutMs = 120_000): Promise<CommandResult> {
-    return run('docker-compose', ['-p', this.project, ...this.files.flatMap((f) => ['-f', f]), ...args], { env: this.env, timeoutMs });
+  run(args: readonly string[], timeoutMs = 120_000, profiles: readonly string[] = []): Promise<CommandResult> {
+    return run('docker-compose', ['-p', this.project, ...this.files.flatMap((f) => ['-f', f]), ...profiles.flatMap((p) => ['--profile', p]), ...args], { env: this.env, timeoutMs });
   }
 
   /** Container ids of a service's running containers. */
@@ -149,7 +151,7 @@ export class Compose {
   /** `down -v`: containers, networks and volumes of the project; never throws (returns the error's message). */
   async down(): Promise<string | undefined> {
     try {
-      await this.run(['down', '-v', '--remove-orphans', '--timeout', '10'], 120_000);
+      await this.run(['down', '-v', '--remove-orphans', '--timeout', '10'], 120_000, this.profiles);
       return undefined;
     } catch (e) {
       return (e as Error).message;
