@@ -27,11 +27,11 @@ npm_dir="$(readlink -f "$(dirname "$node_bin")/../lib/node_modules/npm")"
 rocksdb_node="node_modules/rocksdb-native/prebuilds/linux-x64/rocksdb-native.node"
 [[ -f "$rocksdb_node" ]] || { note "$rocksdb_node is missing: run npm ci first"; exit 1; }
 
-if ! command -v busybox >/dev/null 2>&1 || ! file -L "$(command -v busybox)" 2>/dev/null | grep -q 'statically linked'; then
-  if [[ -x /bin/busybox ]] && ldd /bin/busybox 2>&1 | grep -q 'not a dynamic'; then :; else
-    note "installing busybox-static"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null
-  fi
+# busybox, static (busybox-static) or not: a dynamic one's libraries are copied like node's.
+if ! command -v busybox >/dev/null 2>&1; then
+  note "installing busybox-static"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null 2>&1 ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null; }
 fi
 busybox_bin="$(readlink -f "$(command -v busybox)")"
 
@@ -53,8 +53,8 @@ cp -a "$npm_dir" "$root/usr/local/lib/node_modules/npm"
 ln -s ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/local/bin/npm"
 ln -s ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
 
-# Every library node and rocksdb-native link, at the path the loader resolved (symlinks followed).
-for lib in $(ldd "$node_bin" "$rocksdb_node" | grep -oE '/[^ ]+\.so[^ ]*' | sort -u); do
+# Every library node, rocksdb-native (and busybox, if dynamic) link, at the path the loader resolved (symlinks followed).
+for lib in $(ldd "$node_bin" "$rocksdb_node" "$busybox_bin" 2>/dev/null | grep -oE '/[^ ]+\.so[^ ]*' | sort -u); do
   mkdir -p "$root$(dirname "$lib")"
   cp -L "$lib" "$root$lib"
 done
