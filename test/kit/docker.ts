@@ -126,7 +126,20 @@ export async function buildTestImages(timeoutMs: number): Promise<TestImages> {
     }
   }
   const s3rver = await build(`eddy-test-s3rver:${await contentHash(['test/docker/s3rver.Dockerfile'], [base])}`, join(REPO_ROOT, 'test/docker/s3rver.Dockerfile'), join(REPO_ROOT, 'test/docker'));
+  if (built.length > 0) await removeOtherTags([base, eddy, nats, s3rver]);
   return { base, eddy, nats, s3rver, built };
+}
+
+/**
+ * Every code change makes a new Eddy image: drop the older tags of the same repositories so that
+ * they do not pile up. One still used by a container (another run) stays: its rmi fails.
+ */
+async function removeOtherTags(keep: readonly string[]): Promise<void> {
+  for (const tag of keep) {
+    const repository = tag.slice(0, tag.lastIndexOf(':'));
+    const tags = (await run('docker', ['images', '--format', '{{.Repository}}:{{.Tag}}', repository], { timeoutMs: 30_000 })).stdout.split('\n').filter(Boolean);
+    for (const old of tags.filter((t) => !keep.includes(t))) await run('docker', ['rmi', old], { timeoutMs: 60_000 }).catch(() => undefined);
+  }
 }
 
 /** docker-compose with a fixed project name, files and environment. */
