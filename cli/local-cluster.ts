@@ -20,6 +20,11 @@ export const CLI_MAIN = path.join(REPO_ROOT, 'cli', 'main.ts');
 
 /** How long a child gets between SIGTERM and SIGKILL. */
 export const STOP_GRACE_MS = 5_000;
+/**
+ * How long a worker removed by `eddy scale` gets between SIGTERM and SIGKILL: it finishes its
+ * part of the checkpoint in flight and hands its key groups over before it exits.
+ */
+export const WORKER_LEAVE_GRACE_MS = 30_000;
 const NATS_READY_TIMEOUT_MS = 15_000;
 /** tsx compiles on a cold start, and N workers compile at once on a small machine. */
 const ROLE_READY_TIMEOUT_MS = 60_000;
@@ -53,7 +58,16 @@ export interface LocalCluster {
   dataDir: string;
   storeDir: string;
   logDir: string;
-  processes: readonly LocalProcess[];
+  /** The processes running now (workers come and go with scale()). */
+  readonly processes: readonly LocalProcess[];
+  /** Ids of the running workers, in the order they were started. */
+  workerIds(): string[];
+  /**
+   * Starts or stops workers until `workers` run: new ones get the next ids (w-<N+1>…) and are
+   * ready when this resolves; the most recently started ones leave first (SIGTERM, SIGKILL
+   * after WORKER_LEAVE_GRACE_MS). Calls are carried out one after the other.
+   */
+  scale(workers: number): Promise<ScaleResult>;
   /** Resolves with a description when a child exits while the cluster is not being stopped. */
   readonly failed: Promise<string>;
   /** Stops the coordinator, then workers, then NATS: SIGTERM, SIGKILL after 5 s. Idempotent. */
@@ -62,10 +76,19 @@ export interface LocalCluster {
   kill(): void;
 }
 
+export interface ScaleResult {
+  added: string[];
+  removed: string[];
+  /** Worker ids running after the change. */
+  workers: string[];
+}
+
 interface Tracked extends LocalProcess {
   child: ChildProcess;
   exit: Promise<string>;
   exited: boolean;
+  /** Told to stop on its own (scaled in): its exit is not a failure. */
+  leaving: boolean;
 }
 
 /** The nats-server binary: EDDY_NATS_SERVER, else the first nats-server on PATH. */
@@ -152,11 +175,12 @@ class Supervisor {
           logFile,
           child,
           exited: false,
+          leaving: false,
           exit: new Promise<string>((onExit) =>
             child.once('exit', (code, sig) => {
               tracked.exited = true;
               const description = `${name} (pid ${child.pid}) ${describeExit(code, sig)}`;
-              if (!this.stopping) this.#failed(`${description}; see ${path.relative(process.cwd(), logFile) || logFile}`);
+              if (!this.stopping && !tracked.leaving) this.#failed(`${description}; see ${path.relative(process.cwd(), logFile) || logFile}`);
               onExit(description);
             }),
           ),
@@ -187,12 +211,20 @@ class Supervisor {
     if (this.signal?.aborted) throw new CliError('interrupted', { exitCode: 130 });
   }
 
-  async stopOne(p: Tracked): Promise<void> {
+  async stopOne(p: Tracked, graceMs = STOP_GRACE_MS): Promise<void> {
     if (p.exited) return;
     signalPid(p.pid, 'SIGTERM');
-    const timer = setTimeout(() => signalPid(p.pid, 'SIGKILL'), STOP_GRACE_MS);
+    const timer = setTimeout(() => signalPid(p.pid, 'SIGKILL'), graceMs);
     await p.exit;
     clearTimeout(timer);
+  }
+
+  /** Stops one process that is meant to go (scale in) and forgets it. */
+  async retire(p: Tracked, graceMs: number): Promise<void> {
+    p.leaving = true;
+    await this.stopOne(p, graceMs);
+    const i = this.processes.indexOf(p);
+    if (i !== -1) this.processes.splice(i, 1);
   }
 
   async stop(): Promise<void> {
@@ -270,6 +302,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   const natsUrl = `nats://127.0.0.1:${natsPort}`;
   const eddyArgs = (role: string, args: string[]): string[] => ['--import', import.meta.resolve('tsx'), CLI_MAIN, role, ...args, '--log-level', logLevel];
   const supervisor = new Supervisor(options.signal);
+  let workersStarted = 0;
+  let startWorker: () => Promise<string> = () => Promise.reject(new CliError('the cluster is not started'));
   try {
     const natsLog = path.join(dirs.logs, 'nats.log');
     const nats = await supervisor.spawn('nats-server', natsServer, ['-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', dirs.nats], natsLog);
@@ -280,30 +314,58 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       const p = await supervisor.spawn(name, process.execPath, eddyArgs(role, args), logFile);
       await supervisor.waitReady(p, 'ready', ROLE_READY_TIMEOUT_MS, offset, () => logContains(logFile, offset, `"msg":"${readyMessage}"`));
     };
+    // Worker ids are w-1, w-2, … in start order and never reused within one run, so that a worker
+    // that left and one that joined later are not taken for each other.
+    startWorker = async (): Promise<string> => {
+      const id = `w-${++workersStarted}`;
+      const dir = path.join(dirs.workers, id);
+      fs.mkdirSync(dir, { recursive: true });
+      await startRole(`worker ${id}`, 'worker', ['--nats', natsUrl, '--id', id, '--data', dir, '--store', dirs.store], path.join(dirs.logs, `worker-${id}.log`), 'worker ready');
+      return id;
+    };
     await startRole('coordinator', 'coordinator', ['--nats', natsUrl, '--grpc', grpcAddress, '--store', dirs.store], path.join(dirs.logs, 'coordinator.log'), 'coordinator ready');
-    await Promise.all(
-      Array.from({ length: workers }, (_, i) => {
-        const id = `w-${i + 1}`;
-        const dir = path.join(dirs.workers, id);
-        fs.mkdirSync(dir, { recursive: true });
-        return startRole(`worker ${id}`, 'worker', ['--nats', natsUrl, '--id', id, '--data', dir, '--store', dirs.store], path.join(dirs.logs, `worker-${id}.log`), 'worker ready');
-      }),
-    );
+    await Promise.all(Array.from({ length: workers }, () => startWorker()));
   } catch (e) {
     await supervisor.stop();
     throw e;
   }
 
   let stopping: Promise<void> | undefined;
+  let scaling: Promise<unknown> = Promise.resolve();
+  const runningWorkers = () => supervisor.processes.filter((p) => p.name.startsWith('worker ') && !p.leaving && !p.exited);
+  const workerIds = () => runningWorkers().map((p) => p.name.slice('worker '.length));
+  const scaleNow = async (target: number): Promise<ScaleResult> => {
+    if (stopping !== undefined) throw new CliError('the cluster is stopping');
+    const running = runningWorkers();
+    const added: string[] = [];
+    const removed: string[] = [];
+    if (target > running.length) {
+      added.push(...(await Promise.all(Array.from({ length: target - running.length }, () => startWorker()))));
+    } else {
+      const leaving = running.slice(target).reverse();
+      await Promise.all(leaving.map((p) => supervisor.retire(p, WORKER_LEAVE_GRACE_MS)));
+      removed.push(...leaving.map((p) => p.name.slice('worker '.length)));
+    }
+    return { added, removed, workers: workerIds() };
+  };
   return {
     natsUrl,
     grpcAddress,
     dataDir,
     storeDir: dirs.store,
     logDir: dirs.logs,
-    processes: supervisor.processes.map(({ name, pid, logFile }) => ({ name, pid, logFile })),
+    get processes() {
+      return supervisor.processes.filter((p) => !p.exited).map(({ name, pid, logFile }) => ({ name, pid, logFile }));
+    },
+    workerIds,
+    scale: (target: number) => {
+      if (!Number.isSafeInteger(target) || target < 0) return Promise.reject(new CliError(`cannot scale to ${target} workers: expected a whole number ≥ 0`));
+      const next = scaling.catch(() => undefined).then(() => scaleNow(target));
+      scaling = next;
+      return next;
+    },
     failed: supervisor.failed,
-    stop: () => (stopping ??= supervisor.stop()),
+    stop: () => (stopping ??= scaling.catch(() => undefined).then(() => supervisor.stop())),
     kill: () => supervisor.kill(),
   };
 }

@@ -8,6 +8,7 @@ import { registerDemo } from './commands/demo.ts';
 import { registerJobs } from './commands/jobs.ts';
 import { registerPublish } from './commands/publish.ts';
 import { registerQuery } from './commands/query.ts';
+import { registerScale } from './commands/scale.ts';
 import { registerSubmit } from './commands/submit.ts';
 import { registerUp } from './commands/up.ts';
 import { registerWorker } from './commands/worker.ts';
@@ -40,6 +41,7 @@ export function createProgram(): Command {
     .exitOverride();
 
   registerUp(program);
+  registerScale(program);
   registerDemo(program);
   registerBuild(program);
   registerSubmit(program);

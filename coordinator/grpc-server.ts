@@ -148,6 +148,7 @@ export function createGrpcServer(deps: GrpcServerDeps): { server: grpc.Server; h
         registeredAtUnixMs: w.registeredAtMs,
         pid: w.pid,
         host: w.host,
+        stateBytes: w.stateBytes,
         assignments: jobs
           .list()
           .filter((j) => (j.state === 'RUNNING' || j.state === 'DEPLOYING') && j.assignment.has(w.id))

@@ -21,6 +21,8 @@ export interface WorkerRecord {
   runningJobs: Set<string>;
   /** Asked to leave (SIGTERM): alive, handing its work over, takes no new work. */
   leaving: boolean;
+  /** Bytes of the worker's local state, from its last heartbeat. */
+  stateBytes: number;
 }
 
 export interface WorkerRegistryOptions {
@@ -106,7 +108,7 @@ export class WorkerRegistry {
     const now = Date.now();
     let w = this.#workers.get(id);
     if (!w || w.state === 'DEAD' || w.pid !== pid) {
-      w = { id, state: 'ALIVE', pid, host, registeredAtMs: now, lastHeartbeatMs: now, jobs: new Map(), runningJobs: new Set(), leaving: false };
+      w = { id, state: 'ALIVE', pid, host, registeredAtMs: now, lastHeartbeatMs: now, jobs: new Map(), runningJobs: new Set(), leaving: false, stateBytes: 0 };
       this.#workers.set(id, w);
       this.#o.logger.info({ workerId: id, pid, host }, 'worker registered');
       const joined = w;
@@ -126,6 +128,7 @@ export class WorkerRegistry {
     w.lastHeartbeatMs = Date.now();
     w.jobs = new Map(hb.jobs.map((j) => [j.jobId, j]));
     w.runningJobs = new Set(hb.runningJobs);
+    w.stateBytes = hb.stateBytes;
     this.#o.onHeartbeat(w, hb);
   }
 

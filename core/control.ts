@@ -5,7 +5,7 @@ export interface StageCounters { stageId: string; recordsIn: number; recordsOut:
 export interface JobCounters { jobId: string; stages: StageCounters[] }
 export interface Register { workerId: string; pid: number; host: string }
 export interface RegisterReply { heartbeatIntervalMs: number }
-export interface Heartbeat { workerId: string; sentAtUnixMs: number; jobs: JobCounters[]; runningJobs: string[] }
+export interface Heartbeat { workerId: string; sentAtUnixMs: number; jobs: JobCounters[]; runningJobs: string[]; stateBytes: number }
 export interface ControlKeyGroupRange { start: number; end: number }
 export interface SourcePosition { split: number; nextSequence: number }
 export interface RestoreFrom { metadataKey: string; checkpointId: number }

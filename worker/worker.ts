@@ -1,6 +1,7 @@
 // The worker process: registers with the coordinator, heartbeats with its counters, and runs
 // the jobs it is told to deploy, start and cancel over NATS request-reply.
 import os from 'node:os';
+import path from 'node:path';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { connectNats } from '../core/nats.ts';
 import { codecs, type TaskFailure } from '../core/control.ts';
@@ -10,6 +11,7 @@ import { ensureError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.ts';
 import { JobRuntime } from './job-runtime.ts';
+import { StateSizeProbe } from './state-size.ts';
 
 export type WorkerState = 'STARTING' | 'RUNNING' | 'STOPPING' | 'STOPPED';
 
@@ -24,12 +26,15 @@ export class Worker {
   #heartbeat: NodeJS.Timeout | undefined;
   #heartbeatIntervalMs = 500;
   #state: WorkerState = 'STARTING';
+  readonly #stateSize: StateSizeProbe;
 
   private constructor(o: CompiledWorkerOptions, nc: NatsConnection) {
     this.#o = o;
     this.#nc = nc;
     this.#store = openObjectStore(o.storeUrl, o.storeOptions);
     this.#logger = o.logger.child({ workerId: o.workerId });
+    // Where JobRuntime keeps each job's RocksDB: <data>/<worker>/jobs/<job>/state.
+    this.#stateSize = new StateSizeProbe(path.join(o.dataDir, o.workerId, 'jobs'));
   }
 
   static async start(options: WorkerOptions): Promise<Worker> {
@@ -56,6 +61,7 @@ export class Worker {
     );
     await this.#nc.flush();
     await this.#register();
+    this.#stateSize.start();
     this.#heartbeat = setInterval(() => this.#sendHeartbeat(), this.#heartbeatIntervalMs);
     this.#transition('RUNNING');
     this.#logger.info({ pid: process.pid }, 'worker ready');
@@ -82,6 +88,7 @@ export class Worker {
       sentAtUnixMs: Date.now(),
       jobs: [...this.#jobs.values()].map((j) => j.counters()),
       runningJobs: [...this.#jobs.values()].filter((j) => j.state === 'RUNNING' || j.state === 'DEPLOYED').map((j) => j.jobId),
+      stateBytes: this.#stateSize.bytes,
     });
     this.#nc.publish(subjects.heartbeat, hb);
   }
@@ -217,6 +224,7 @@ export class Worker {
     this.#transition('STOPPING');
     await this.#handOver().catch((e) => this.#logger.error({ err: ensureError(e) }, 'hand-over failed'));
     clearInterval(this.#heartbeat);
+    this.#stateSize.stop();
     for (const s of this.#subs) s.unsubscribe();
     for (const job of this.#jobs.values()) await job.stop().catch((e) => this.#logger.error({ err: ensureError(e) }, 'job stop failed'));
     this.#jobs.clear();

@@ -6,6 +6,7 @@ import { CliError } from '../errors.ts';
 import { listenForInterrupt } from '../interrupt.ts';
 import { findNatsServer, startLocalCluster, type LocalCluster } from '../local-cluster.ts';
 import { table } from '../format.ts';
+import { serveControl } from '../up-control.ts';
 
 export interface UpCommandOptions {
   workers: number;
@@ -59,12 +60,27 @@ export function registerUp(program: Command): void {
         logLevel: options.logLevel,
         signal: interrupt.signal,
       });
+      let control;
+      try {
+        control = await serveControl(cluster, (r) => {
+          const changes = [r.added.length > 0 ? `started ${r.added.join(', ')}` : '', r.removed.length > 0 ? `stopped ${r.removed.join(', ')}` : ''].filter(Boolean);
+          if (changes.length > 0) console.log(`eddy scale: ${changes.join('; ')}; ${r.workers.length} workers running`);
+        });
+      } catch (e) {
+        await cluster.stop();
+        throw e;
+      }
       console.log('eddy is up:');
       printClusterInfo(cluster);
       console.log('use it from another shell:');
       console.log(`  export EDDY_ADDR=${cluster.grpcAddress} EDDY_NATS=${cluster.natsUrl}`);
       console.log('  eddy submit jobs/customer-experience/job.ts && eddy workers');
+      console.log(`  eddy scale N${options.data === './data' ? '' : ` --data ${options.data}`}   # add or remove workers`);
       console.log('press Ctrl-C to stop');
-      await superviseUntilStopped(cluster, interrupt);
+      try {
+        await superviseUntilStopped(cluster, interrupt);
+      } finally {
+        control.close();
+      }
     });
 }

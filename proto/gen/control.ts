@@ -11,6 +11,8 @@ import type { DeployTasks as _eddy_v1_control_DeployTasks, DeployTasks__Output a
 import type { Heartbeat as _eddy_v1_control_Heartbeat, Heartbeat__Output as _eddy_v1_control_Heartbeat__Output } from './eddy/v1/control/Heartbeat';
 import type { JobCounters as _eddy_v1_control_JobCounters, JobCounters__Output as _eddy_v1_control_JobCounters__Output } from './eddy/v1/control/JobCounters';
 import type { KeyGroupRange as _eddy_v1_control_KeyGroupRange, KeyGroupRange__Output as _eddy_v1_control_KeyGroupRange__Output } from './eddy/v1/control/KeyGroupRange';
+import type { Leave as _eddy_v1_control_Leave, Leave__Output as _eddy_v1_control_Leave__Output } from './eddy/v1/control/Leave';
+import type { MoveTasks as _eddy_v1_control_MoveTasks, MoveTasks__Output as _eddy_v1_control_MoveTasks__Output } from './eddy/v1/control/MoveTasks';
 import type { QueryReply as _eddy_v1_control_QueryReply, QueryReply__Output as _eddy_v1_control_QueryReply__Output } from './eddy/v1/control/QueryReply';
 import type { QueryRequest as _eddy_v1_control_QueryRequest, QueryRequest__Output as _eddy_v1_control_QueryRequest__Output } from './eddy/v1/control/QueryRequest';
 import type { QueryValue as _eddy_v1_control_QueryValue, QueryValue__Output as _eddy_v1_control_QueryValue__Output } from './eddy/v1/control/QueryValue';
@@ -42,6 +44,8 @@ export interface ProtoGrpcType {
         Heartbeat: MessageTypeDefinition<_eddy_v1_control_Heartbeat, _eddy_v1_control_Heartbeat__Output>
         JobCounters: MessageTypeDefinition<_eddy_v1_control_JobCounters, _eddy_v1_control_JobCounters__Output>
         KeyGroupRange: MessageTypeDefinition<_eddy_v1_control_KeyGroupRange, _eddy_v1_control_KeyGroupRange__Output>
+        Leave: MessageTypeDefinition<_eddy_v1_control_Leave, _eddy_v1_control_Leave__Output>
+        MoveTasks: MessageTypeDefinition<_eddy_v1_control_MoveTasks, _eddy_v1_control_MoveTasks__Output>
         QueryReply: MessageTypeDefinition<_eddy_v1_control_QueryReply, _eddy_v1_control_QueryReply__Output>
         QueryRequest: MessageTypeDefinition<_eddy_v1_control_QueryRequest, _eddy_v1_control_QueryRequest__Output>
         QueryValue: MessageTypeDefinition<_eddy_v1_control_QueryValue, _eddy_v1_control_QueryValue__Output>

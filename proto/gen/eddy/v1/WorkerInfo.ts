@@ -11,6 +11,7 @@ export interface WorkerInfo {
   'assignments'?: (_eddy_v1_WorkerAssignment)[];
   'pid'?: (number);
   'host'?: (string);
+  'stateBytes'?: (number | string | Long);
 }
 
 export interface WorkerInfo__Output {
@@ -21,4 +22,5 @@ export interface WorkerInfo__Output {
   'assignments': (_eddy_v1_WorkerAssignment__Output)[];
   'pid': (number);
   'host': (string);
+  'stateBytes': (string);
 }

@@ -8,6 +8,7 @@ export interface Heartbeat {
   'sentAtUnixMs'?: (number | string | Long);
   'jobs'?: (_eddy_v1_control_JobCounters)[];
   'runningJobs'?: (string)[];
+  'stateBytes'?: (number | string | Long);
 }
 
 export interface Heartbeat__Output {
@@ -15,4 +16,5 @@ export interface Heartbeat__Output {
   'sentAtUnixMs': (string);
   'jobs': (_eddy_v1_control_JobCounters__Output)[];
   'runningJobs': (string)[];
+  'stateBytes': (string);
 }
