@@ -24,7 +24,7 @@ export const STOP_GRACE_MS = 5_000;
  * How long a worker removed by `eddy scale` gets between SIGTERM and SIGKILL: it finishes its
  * part of the checkpoint in flight and hands its key groups over before it exits.
  */
-export const WORKER_LEAVE_GRACE_MS = 30_000;
+export const WORKER_LEAVE_GRACE_MS = 75_000;
 const NATS_READY_TIMEOUT_MS = 15_000;
 /** tsx compiles on a cold start, and N workers compile at once on a small machine. */
 const ROLE_READY_TIMEOUT_MS = 60_000;
