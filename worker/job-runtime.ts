@@ -68,6 +68,8 @@ interface PendingMove {
   outgoing: number[];
   splitsIn: number[];
   splitsOut: number[];
+  /** When this worker cut barrier N: from then the incoming key groups wait here. */
+  appliedAtMs?: number;
 }
 
 /** A cut (alignment) longer than this is logged with where it stands. */
@@ -437,6 +439,7 @@ export class JobRuntime {
   }
 
   #applyMove(move: PendingMove): void {
+    move.appliedAtMs = performance.now();
     for (const task of this.#keyed) task.applyMove(move.checkpointId);
     this.keyGroups = move.keyGroups;
     // The old owner stops serving key groups it let go: from here on its state is stale.
@@ -460,7 +463,9 @@ export class JobRuntime {
     if (this.#state !== 'RUNNING') return;
     for (const task of this.#keyed) task.activate(move.incoming);
     this.#queries.add(move.incoming);
-    this.#logger.info({ checkpoint: move.checkpointId, loadedKeyGroups: move.incoming.length, droppedKeyGroups: move.outgoing.length, ms: Math.round(performance.now() - t0) }, 'move done');
+    // The incoming key groups' pause: from the barrier (nothing processed for them since) to now.
+    const pausedMs = move.incoming.length > 0 && move.appliedAtMs !== undefined ? Math.round(performance.now() - move.appliedAtMs) : undefined;
+    this.#logger.info({ checkpoint: move.checkpointId, loadedKeyGroups: move.incoming.length, droppedKeyGroups: move.outgoing.length, pausedMs, ms: Math.round(performance.now() - t0) }, 'move done');
   }
 
   #lastRequestMs = 0;
