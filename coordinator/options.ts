@@ -1,4 +1,5 @@
 import type { Logger } from '../core/logger.ts';
+import { Telemetry } from '../core/telemetry.ts';
 import { InvalidArgumentError } from '../core/errors.ts';
 import type { OpenObjectStoreOptions } from '../core/object-store.ts';
 import { DEFAULT_MAX_DELTA_CHAIN } from './checkpoint-coordinator.ts';
@@ -34,6 +35,11 @@ export interface CoordinatorOptions {
    * @default 16
    */
   maxDeltaChain?: number;
+  /**
+   * Metrics and traces (core/telemetry.ts), started by the caller, which also closes it.
+   * @default Telemetry.disabled(): no-op meter and tracer
+   */
+  telemetry?: Telemetry;
   logger: Logger;
 }
 
@@ -54,6 +60,7 @@ export function compileCoordinatorOptions(o: CoordinatorOptions): CompiledCoordi
     checkpointTimeoutMs: o.checkpointTimeoutMs ?? 10_000,
     retainedCheckpoints: o.retainedCheckpoints ?? 3,
     maxDeltaChain: o.maxDeltaChain ?? DEFAULT_MAX_DELTA_CHAIN,
+    telemetry: o.telemetry ?? Telemetry.disabled(o.logger),
     logger: o.logger,
   };
   if (!/^[^:]+:\d+$/.test(c.grpcAddress)) throw new InvalidArgumentError(`grpcAddress ${c.grpcAddress} is not host:port`);

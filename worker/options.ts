@@ -1,4 +1,5 @@
 import type { Logger } from '../core/logger.ts';
+import { Telemetry } from '../core/telemetry.ts';
 import type { WorkerId } from '../core/ids.ts';
 import type { OpenObjectStoreOptions } from '../core/object-store.ts';
 
@@ -31,6 +32,11 @@ export interface WorkerOptions {
    * checkpoint (the coordinator starts the next one at once). @default 268435456
    */
   maxOverlayBytes?: number;
+  /**
+   * Metrics and traces (core/telemetry.ts), started by the caller, which also closes it.
+   * @default Telemetry.disabled(): no-op meter and tracer
+   */
+  telemetry?: Telemetry;
   logger: Logger;
 }
 
@@ -49,6 +55,7 @@ export function compileWorkerOptions(o: WorkerOptions): CompiledWorkerOptions {
     channelWindow: o.channelWindow ?? 16,
     ackTimeoutMs: o.ackTimeoutMs ?? 30_000,
     maxOverlayBytes: o.maxOverlayBytes ?? 256 * 1024 * 1024,
+    telemetry: o.telemetry ?? Telemetry.disabled(o.logger),
     logger: o.logger,
   };
 }

@@ -10,6 +10,7 @@ import { ensureError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.ts';
 import { JobRuntime } from './job-runtime.ts';
+import { WorkerMetrics } from './worker-metrics.ts';
 
 export type WorkerState = 'STARTING' | 'RUNNING' | 'STOPPING' | 'STOPPED';
 
@@ -18,6 +19,7 @@ export class Worker {
   readonly #nc: NatsConnection;
   readonly #store: ObjectStore;
   readonly #logger: Logger;
+  readonly #metrics: WorkerMetrics;
   readonly #jobs = new Map<string, JobRuntime>();
   readonly #deploying = new Map<string, Promise<void>>();
   readonly #subs: Subscription[] = [];
@@ -30,6 +32,7 @@ export class Worker {
     this.#nc = nc;
     this.#store = openObjectStore(o.storeUrl, o.storeOptions);
     this.#logger = o.logger.child({ workerId: o.workerId });
+    this.#metrics = new WorkerMetrics(o.telemetry.meter, o.workerId);
   }
 
   static async start(options: WorkerOptions): Promise<Worker> {
@@ -110,6 +113,7 @@ export class Worker {
           store: this.#store,
           options: this.#o,
           logger: this.#logger,
+          metrics: this.#metrics,
           reportFailure: (f) => this.#reportFailure(f),
           sendCheckpointAck: (ack) => this.#nc.publish(subjects.checkpointAck, codecs.checkpointAck.encode(ack)),
           requestCheckpoint: (jobId, epoch) => this.#nc.publish(subjects.checkpointRequest, codecs.trigger.encode({ jobId, epoch, checkpointId: 0, rematerializeKeyGroups: [] })),

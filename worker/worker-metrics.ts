@@ -1,0 +1,172 @@
+// A worker's metrics (README "Observability" lists them). Hot paths stay free of telemetry
+// (STYLE.md rule 10): records in/out and backpressure are the plain counters the heartbeat
+// already carries (worker/stage-counters.ts, worker/channel-sender.ts), read by observable
+// instruments only when Prometheus scrapes; histograms are recorded once per batch, per
+// checkpoint or per query, with attribute objects built once per task.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Attributes, Histogram, Meter } from '@opentelemetry/api';
+import { BATCH_RECORDS_BUCKETS, BYTES_BUCKETS, LATENCY_BUCKETS_MS } from '../core/telemetry.ts';
+
+/** One stage of one job on this worker, as the heartbeat reports it. */
+export interface StageSample {
+  stageId: string;
+  recordsIn: number;
+  recordsOut: number;
+  deadLetters: number;
+  backpressureMs: number;
+}
+
+/** One source split: where its reader stands. */
+export interface SplitSample {
+  stageId: string;
+  split: number;
+  /** JetStream timestamp (Unix ms) of the last message read; 0 before the first. */
+  lastTimestampMs: number;
+  /** Messages in the stream after it when it was read (the consumer's pending count). */
+  pending: number;
+}
+
+/** What a running job offers the worker's metrics (worker/job-runtime.ts implements it). */
+export interface ObservedJob {
+  readonly jobId: string;
+  /** RocksDB's directory of this job on this worker. */
+  readonly statePath: string;
+  stageSamples(): StageSample[];
+  splitSamples(): SplitSample[];
+}
+
+/** How stale a RocksDB directory size may be before a scrape measures it again. */
+const STATE_SIZE_REFRESH_MS = 5_000;
+
+export class WorkerMetrics {
+  readonly #workerId: string;
+  readonly #jobs = new Set<ObservedJob>();
+  readonly #stateBytes = new Map<string, { atMs: number; bytes: number }>();
+  readonly #batchRecords: Histogram;
+  readonly #checkpointUploadMs: Histogram;
+  readonly #checkpointUploadBytes: Histogram;
+  readonly #checkpointUploadFailures;
+  readonly #queryMs: Histogram;
+
+  constructor(meter: Meter, workerId: string) {
+    this.#workerId = workerId;
+    this.#batchRecords = meter.createHistogram('eddy_channel_batch_records', {
+      description: 'Records per shuffle batch sent on a channel (sender task to key group), by receiving stage',
+      unit: '{record}',
+      advice: { explicitBucketBoundaries: BATCH_RECORDS_BUCKETS },
+    });
+    this.#checkpointUploadMs = meter.createHistogram('eddy_worker_checkpoint_upload_duration_ms', {
+      description: "Time to upload this worker's part of a checkpoint (deltas, snapshots, exactly-once output)",
+      unit: 'ms',
+      advice: { explicitBucketBoundaries: LATENCY_BUCKETS_MS },
+    });
+    this.#checkpointUploadBytes = meter.createHistogram('eddy_worker_checkpoint_upload_bytes', {
+      description: "Bytes this worker uploaded for one checkpoint",
+      unit: 'By',
+      advice: { explicitBucketBoundaries: BYTES_BUCKETS },
+    });
+    this.#checkpointUploadFailures = meter.createCounter('eddy_worker_checkpoint_upload_failures', { description: "Uploads of this worker's part of a checkpoint that failed" });
+    this.#queryMs = meter.createHistogram('eddy_worker_query_duration_ms', {
+      description: 'Time a worker takes to answer one feature query for one key group (decode, state read, encode)',
+      unit: 'ms',
+      advice: { explicitBucketBoundaries: LATENCY_BUCKETS_MS },
+    });
+
+    const recordsIn = meter.createObservableCounter('eddy_stage_records_in', { description: 'Records into a stage on this worker since the job was deployed here', unit: '{record}' });
+    const recordsOut = meter.createObservableCounter('eddy_stage_records_out', { description: 'Records out of a stage (shuffled or written to sinks) since the job was deployed here', unit: '{record}' });
+    const deadLetters = meter.createObservableCounter('eddy_stage_dead_letters', { description: 'Records a stage sent to the dead-letter subject', unit: '{record}' });
+    const backpressure = meter.createObservableCounter('eddy_stage_backpressure_ms', {
+      description: "Milliseconds a stage's sending tasks waited with full channel windows (backpressure from the next stage), summed over its tasks",
+      unit: 'ms',
+    });
+    const sourceLag = meter.createObservableGauge('eddy_source_lag_ms', {
+      description: 'Per source split: now minus the JetStream timestamp of the last message read, while messages are pending after it (0 when caught up). Not a watermark.',
+      unit: 'ms',
+    });
+    // The runtime has no event time yet: the instrument is registered so dashboards and the
+    // event-time work have a stable name, and it reports nothing until tasks track watermarks.
+    const watermarkLag = meter.createObservableGauge('eddy_watermark_lag_ms', {
+      description: "Per stage: now minus the stage's current event-time watermark (no data points until event time is built)",
+      unit: 'ms',
+    });
+    const stateBytes = meter.createObservableGauge('eddy_rocksdb_size_bytes', {
+      description: "Size of a job's RocksDB directory on this worker (measured at most every 5 s, on scrape)",
+      unit: 'By',
+    });
+    meter.addBatchObservableCallback(
+      async (result) => {
+        const now = Date.now();
+        for (const job of this.#jobs) {
+          for (const s of job.stageSamples()) {
+            const attrs = { job: job.jobId, stage: s.stageId, worker: this.#workerId };
+            result.observe(recordsIn, s.recordsIn, attrs);
+            result.observe(recordsOut, s.recordsOut, attrs);
+            result.observe(deadLetters, s.deadLetters, attrs);
+            result.observe(backpressure, s.backpressureMs, attrs);
+          }
+          for (const s of job.splitSamples()) {
+            const lag = s.lastTimestampMs > 0 && s.pending > 0 ? Math.max(0, now - s.lastTimestampMs) : 0;
+            result.observe(sourceLag, lag, { job: job.jobId, stage: s.stageId, split: s.split, worker: this.#workerId });
+          }
+          result.observe(stateBytes, await this.#stateSize(job, now), { job: job.jobId, worker: this.#workerId });
+        }
+      },
+      [recordsIn, recordsOut, deadLetters, backpressure, sourceLag, watermarkLag, stateBytes],
+    );
+  }
+
+  /** Starts reporting a deployed job; the returned function stops it (at redeploy or cancel). */
+  attach(job: ObservedJob): () => void {
+    this.#jobs.add(job);
+    return () => {
+      this.#jobs.delete(job);
+      if (![...this.#jobs].some((j) => j.jobId === job.jobId)) this.#stateBytes.delete(job.jobId);
+    };
+  }
+
+  /** A recorder of batch sizes for one sender task: attributes built once, one call per batch. */
+  batchRecorder(jobId: string, toStage: string): (records: number) => void {
+    const attrs: Attributes = { job: jobId, stage: toStage, worker: this.#workerId };
+    const h = this.#batchRecords;
+    return (records) => h.record(records, attrs);
+  }
+
+  /** One checkpoint part uploaded (or failed). */
+  checkpointUploaded(jobId: string, durationMs: number, bytes: number, failed: boolean): void {
+    const attrs = { job: jobId, worker: this.#workerId };
+    if (failed) {
+      this.#checkpointUploadFailures.add(1, attrs);
+      return;
+    }
+    this.#checkpointUploadMs.record(durationMs, attrs);
+    this.#checkpointUploadBytes.record(bytes, attrs);
+  }
+
+  /** A recorder of query latencies for one job: attributes built once. */
+  queryRecorder(jobId: string): (ms: number) => void {
+    const attrs: Attributes = { job: jobId, worker: this.#workerId };
+    const h = this.#queryMs;
+    return (ms) => h.record(ms, attrs);
+  }
+
+  async #stateSize(job: ObservedJob, now: number): Promise<number> {
+    const cached = this.#stateBytes.get(job.jobId);
+    if (cached && now - cached.atMs < STATE_SIZE_REFRESH_MS) return cached.bytes;
+    const bytes = await directoryBytes(job.statePath);
+    this.#stateBytes.set(job.jobId, { atMs: now, bytes });
+    return bytes;
+  }
+}
+
+/** Sum of the sizes of the files under a directory; files that vanish meanwhile (compaction) count 0. */
+async function directoryBytes(dir: string): Promise<number> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir, { recursive: true });
+  } catch {
+    return 0;
+  }
+  const sizes = await Promise.all(names.map((n) => fs.stat(path.join(dir, n)).then((s) => (s.isFile() ? s.size : 0), () => 0)));
+  return sizes.reduce((a, b) => a + b, 0);
+}
