@@ -3,8 +3,9 @@
 // checkpoint,recovery (any comma-separated subset) runs a part; BENCH_QUICK=1 a smaller, faster run.
 //  - throughput: customer-experience with 1 and 2 workers against raw NATS core publish→subscribe
 //    and JetStream ordered-consume of the same events (the source stream itself).
-//  - metrics: customer-experience, 1 worker, with every process serving metrics (scraped every
-//    second) against metrics off: the cost of the instrumentation.
+//  - metrics: bench/metrics-cost.ts (the per-batch histogram record and a scrape, in process), then
+//    customer-experience, 1 worker, with every process serving metrics (scraped every second)
+//    against metrics off: the cost of the instrumentation.
 //  - get, batchget, writes: bench/feature-store.ts (Get latency vs grpc-js echo and Redis GET,
 //    BatchGet vs Redis MGET, feature writes vs Redis pipelined SET).
 //  - checkpoint: bench/checkpoint.ts (checkpoint duration and bytes vs change rate; throughput with
@@ -13,8 +14,9 @@
 import os from 'node:os';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, DeliverPolicy, jetstreamManager } from '@nats-io/jetstream';
-import { RUNS, QUICK, cxThroughput, machineLine, median, runMain, selected } from './lib.ts';
+import { RUNS, QUICK, cpuSeconds, cxThroughput, machineLine, median, runMain, selected } from './lib.ts';
 import { featureStoreBenchmarks } from './feature-store.ts';
+import { metricsCostBenchmark } from './metrics-cost.ts';
 import { checkpointBenchmarks } from './checkpoint.ts';
 import { recoveryBenchmarks } from './recovery.ts';
 
@@ -84,17 +86,37 @@ async function throughput(workers: number): Promise<ThroughputRun> {
   return { eventsPerSecond: run.eventsPerSecond, eventSize: run.eventSize, rawNats, jetstreamOrdered };
 }
 
-/** Throughput with metrics on (scraped every second) and off, alternating, 1 worker. */
+/**
+ * Throughput with metrics on (scraped every second) and off, alternating, 1 worker; and the
+ * worker's CPU per event (from submit until the last event is in), which a busy machine disturbs
+ * less than the rate.
+ */
 async function metricsCost(): Promise<void> {
   console.log(`--- metrics: customer-experience, 1 worker, ${EVENTS} events; every process serving Prometheus metrics, scraped every second, vs metrics off (alternating runs)`);
-  const on: number[] = [];
-  const off: number[] = [];
+  const rates = { on: [] as number[], off: [] as number[] };
+  const cpu = { on: [] as number[], off: [] as number[] };
+  const once = async (mode: 'on' | 'off') => {
+    let cpu0 = 0;
+    let cpu1 = 0;
+    const run = await cxThroughput(
+      { workers: 1, events: EVENTS, ...(mode === 'on' && { metrics: true, scrapeEveryMs: 1000 }) },
+      async (cluster) => void (cpu0 = await cpuSeconds(cluster.workers[0]!.pid)),
+      async (cluster) => void (cpu1 = await cpuSeconds(cluster.workers[0]!.pid)),
+    );
+    rates[mode].push(run.eventsPerSecond);
+    cpu[mode].push(((cpu1 - cpu0) * 1e6) / EVENTS);
+  };
   for (let r = 0; r < RUNS; r++) {
-    off.push((await cxThroughput({ workers: 1, events: EVENTS })).eventsPerSecond);
-    on.push((await cxThroughput({ workers: 1, events: EVENTS, metrics: true, scrapeEveryMs: 1000 })).eventsPerSecond);
-    console.log(`  run ${r + 1}: metrics off ${Math.round(off[r]!)} events/s; metrics on ${Math.round(on[r]!)} events/s`);
+    await once('off');
+    await once('on');
+    console.log(`  run ${r + 1}: metrics off ${Math.round(rates.off[r]!)} events/s, worker ${cpu.off[r]!.toFixed(1)} µs CPU/event; metrics on ${Math.round(rates.on[r]!)} events/s, ${cpu.on[r]!.toFixed(1)} µs CPU/event`);
   }
-  console.log(`customer-experience with metrics on: ${Math.round(median(on))} events/s; metrics off: ${Math.round(median(off))} events/s; ratio ${(median(on) / median(off)).toFixed(3)} (medians of ${RUNS})`);
+  const [on, off] = [median(rates.on), median(rates.off)];
+  const [cpuOn, cpuOff] = [median(cpu.on), median(cpu.off)];
+  console.log(
+    `customer-experience with metrics on: ${Math.round(on)} events/s, worker ${cpuOn.toFixed(1)} µs CPU/event; metrics off: ${Math.round(off)} events/s, ${cpuOff.toFixed(1)} µs CPU/event; ` +
+      `rate ratio ${(on / off).toFixed(3)}, CPU ratio ${(cpuOn / cpuOff).toFixed(3)} (medians of ${RUNS})`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -118,7 +140,10 @@ async function main(): Promise<void> {
       );
     }
   }
-  if (selected('metrics')) await metricsCost();
+  if (selected('metrics')) {
+    await metricsCostBenchmark();
+    await metricsCost();
+  }
   if (selected('get') || selected('batchget') || selected('writes')) await featureStoreBenchmarks();
   if (selected('checkpoint')) await checkpointBenchmarks();
   if (selected('recovery')) await recoveryBenchmarks();

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { startCluster, waitFor, cxEvents, cxExpectation, publishSteadily, submitCx, CX_JOB } from './kit/index.ts';
+import { startCluster, waitFor, cxEvents, cxExpectation, publishSteadily, submitCx, runCli, CX_JOB } from './kit/index.ts';
 import { EddyClient } from '../cli/client.ts';
 
 const EVENTS = 6_000;
@@ -34,7 +34,8 @@ function parseExposition(text: string): Sample[] {
 
 async function scrape(url: string | undefined): Promise<Sample[]> {
   assert.ok(url, 'the process serves metrics');
-  const res = await fetch(url);
+  // A deadline: an endpoint that stops answering fails here, by name, not at the test's time-out.
+  const res = await fetch(url, { signal: AbortSignal.timeout(15_000) });
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type') ?? '', /text\/plain/);
   return parseExposition(await res.text());
@@ -74,6 +75,12 @@ test('metrics - the Prometheus endpoints of the coordinator and the workers expo
       assert.ok(s.recordsOutPerSecond >= 0 && Number.isFinite(s.recordsOutPerSecond), `${s.stageId} rate out`);
       assert.ok(s.backpressureRatio >= 0 && s.backpressureRatio <= 1, `${s.stageId} backpressure ratio ${s.backpressureRatio}`);
     }
+
+    // The same through the CLI: a row per stage with its rates and backpressure.
+    const cli = await runCli(['--addr', cluster.address, 'job', CX_JOB]);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout, /STAGE\s+KIND\s+RECORDS IN\s+RECORDS OUT\s+DEAD LETTERS\s+RATE IN\s+RATE OUT\s+BACKPRESSURE/);
+    for (const s of job.stages) assert.match(cli.stdout, new RegExp(`^${s.stageId}\\s+${s.kind}\\s.*/s\\s+[\\d,]+/s\\s+\\d+%$`, 'm'), `a row for ${s.stageId}`);
 
     const sourceStage = job.stages[0]!.stageId;
     const keyedStage = job.stages[1]!.stageId;
