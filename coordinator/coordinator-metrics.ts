@@ -71,8 +71,16 @@ export class CoordinatorMetrics {
     span?.end();
   }
 
-  recoveryStarted(jobId: string, cause: RecoveryCause, failure: string): RecoveryTrace {
+  /**
+   * A recovery is decided: counted, and traced from here until the job runs again. A recovery
+   * decided while one is under way (its redeploy failed too) is counted and joins its span.
+   */
+  recoveryStarted(jobId: string, cause: RecoveryCause, failure: string, underWay?: RecoveryTrace): RecoveryTrace {
     this.#recoveries.add(1, { job: jobId, cause });
+    if (underWay) {
+      underWay.span.addEvent('recovery decided again', { 'eddy.recovery.cause': cause, 'eddy.failure': failure });
+      return underWay;
+    }
     const span = this.tracer.startSpan('eddy.job.recovery', { attributes: { 'eddy.job': jobId, 'eddy.recovery.cause': cause, 'eddy.failure': failure } });
     return { span, startedAtMs: Date.now() };
   }

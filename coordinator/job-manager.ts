@@ -412,6 +412,8 @@ export class JobManager {
     clearTimeout(job.restartTimer);
     job.checkpointer?.stop();
     this.#transition(job, 'CANCELLED');
+    this.#o.metrics?.recoveryEnded(job.recovery, job.id, { error: 'cancelled while recovering' });
+    job.recovery = undefined;
     await this.#stopOnWorkers(job);
     return job;
   }
@@ -464,9 +466,8 @@ export class JobManager {
     if (job.state !== 'RESTARTING') this.#transition(job, 'RESTARTING');
     job.restarts++;
     // A recovery that fails again before the job runs stays one span, from the first decision.
-    const recovery = this.#o.metrics?.recoveryStarted(job.id, cause, job.lastFailure?.message ?? '');
-    if (job.recovery) recovery?.span.end();
-    else job.recovery = recovery;
+    const recovery = this.#o.metrics?.recoveryStarted(job.id, cause, job.lastFailure?.message ?? '', job.recovery);
+    if (recovery) job.recovery = recovery;
     this.#o.logger.warn({ jobId: job.id, delayMs, failure: job.lastFailure?.message }, 'job restarting');
     clearTimeout(job.restartTimer);
     job.restartTimer = setTimeout(() => {

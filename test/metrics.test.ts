@@ -100,8 +100,11 @@ test('metrics - the Prometheus endpoints of the coordinator and the workers expo
     assert.ok(sum(all, 'eddy_worker_query_duration_ms_sum', { job: CX_JOB })! > 0);
     assert.ok(sum(all, 'eddy_worker_checkpoint_upload_duration_ms_count', { job: CX_JOB })! >= 1, 'checkpoint uploads');
     assert.ok(sum(all, 'eddy_worker_checkpoint_upload_bytes_sum', { job: CX_JOB })! > 0, 'checkpoint bytes uploaded');
-    for (const [i, samples] of workers.entries()) {
-      assert.ok(sum(samples, 'eddy_rocksdb_size_bytes', { job: CX_JOB, worker: `worker-${i + 1}` })! > 0, `RocksDB size of worker-${i + 1}`);
+    // Each worker reports its own RocksDB (workers[] is in start-up order, not id order).
+    for (const samples of workers) {
+      const sizes = samples.filter((s) => s.name === 'eddy_rocksdb_size_bytes' && s.labels.job === CX_JOB);
+      assert.equal(sizes.length, 1, `one RocksDB size per worker: ${JSON.stringify(sizes)}`);
+      assert.ok(sizes[0]!.value > 0 && /^worker-\d$/.test(sizes[0]!.labels.worker ?? ''), `RocksDB size: ${JSON.stringify(sizes[0])}`);
     }
 
     const coordinator = await scrape(cluster.coordinator.metricsUrl);

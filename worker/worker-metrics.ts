@@ -154,18 +154,25 @@ export class WorkerMetrics {
     const cached = this.#stateBytes.get(job.jobId);
     if (cached && now - cached.atMs < STATE_SIZE_REFRESH_MS) return cached.bytes;
     const bytes = await directoryBytes(job.statePath);
+    // A listing that failed (the directory changed under it) keeps the last size and is retried
+    // at the next scrape rather than reported as an empty database.
+    if (bytes === undefined) return cached?.bytes ?? 0;
     this.#stateBytes.set(job.jobId, { atMs: now, bytes });
     return bytes;
   }
 }
 
-/** Sum of the sizes of the files under a directory; files that vanish meanwhile (compaction) count 0. */
-async function directoryBytes(dir: string): Promise<number> {
+/**
+ * Sum of the sizes of the files in a RocksDB directory (flat: RocksDB keeps no subdirectories
+ * unless archiving WAL files, which Eddy does not). Files that vanish between the listing and
+ * their stat (a compaction removing its inputs) count 0; undefined when the listing fails.
+ */
+async function directoryBytes(dir: string): Promise<number | undefined> {
   let names: string[];
   try {
-    names = await fs.readdir(dir, { recursive: true });
+    names = await fs.readdir(dir);
   } catch {
-    return 0;
+    return undefined;
   }
   const sizes = await Promise.all(names.map((n) => fs.stat(path.join(dir, n)).then((s) => (s.isFile() ? s.size : 0), () => 0)));
   return sizes.reduce((a, b) => a + b, 0);
