@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Telemetry } from '../core/telemetry.ts';
 import { silentLogger } from '../core/logger.ts';
 import { WorkerMetrics, type ObservedJob } from '../worker/worker-metrics.ts';
-import { freePort } from '../test/kit/index.ts';
+import { freePort, waitFor } from '../test/kit/index.ts';
 import { RUNS, isMain, machineLine, median, runMain } from './lib.ts';
 
 const CALLS = 2_000_000;
@@ -45,9 +45,10 @@ export async function metricsCostRun(): Promise<MetricsCost> {
       stageSamples: () => ['source-indicators', 'indicator-state'].map((stageId, i) => ({ stageId, recordsIn: 1e6 + i, recordsOut: 1e6, deadLetters: 3, backpressureMs: 1234 })),
       splitSamples: () => [0, 1, 2, 3].map((split) => ({ stageId: 'source-indicators', split, lastTimestampMs: Date.now() - 50, pending: 10 })),
     };
-    const metrics = new WorkerMetrics(on.meter, 'worker-1');
+    const metrics = new WorkerMetrics(on.meter, 'worker-1', { measureState: true });
     metrics.attach(job);
-    const offMetrics = new WorkerMetrics(off.meter, 'worker-1');
+    await waitFor(async () => (await (await fetch(on.metricsUrl)).text()).includes('eddy_rocksdb_size_bytes{'), { timeoutMs: 10_000, what: 'the RocksDB size measured' });
+    const offMetrics = new WorkerMetrics(off.meter, 'worker-1', { measureState: false });
     let sink = 0;
     const plain = (n: number) => void (sink += n);
     const recorder = metrics.batchRecorder('customer-experience', 'indicator-state');
@@ -69,6 +70,7 @@ export async function metricsCostRun(): Promise<MetricsCost> {
     const used = process.cpuUsage(t0);
     const scrapeMs = (used.user + used.system) / 1000 / SCRAPES;
     return { recordNs, noopNs, plainNs, scrapeMs, exposedLines: lines };
+    metrics.close();
   } finally {
     await on.close();
     await off.close();

@@ -94,6 +94,8 @@ export class Telemetry {
   readonly meter: Meter;
   /** Spans (submit, checkpoint, recovery); the no-op tracer when traces are off. */
   readonly tracer: Tracer;
+  /** True when metrics are served (a metrics port was given). */
+  readonly metricsEnabled: boolean;
   /** http://host:port/metrics once the endpoint listens; "" when metrics are off. */
   metricsUrl = '';
   readonly #meterProvider: MeterProvider | undefined;
@@ -104,6 +106,7 @@ export class Telemetry {
 
   private constructor(o: CompiledTelemetryOptions) {
     this.#o = o;
+    this.metricsEnabled = o.metricsPort > 0;
     const resource = resourceFromAttributes({ 'service.name': o.serviceName, ...(o.serviceInstanceId ? { 'service.instance.id': o.serviceInstanceId } : {}) });
     if (o.metricsPort > 0) {
       // The exporter's own server cannot take port 0 and always starts on its own; Eddy serves

@@ -32,10 +32,16 @@ function parseExposition(text: string): Sample[] {
   return out;
 }
 
-async function scrape(url: string | undefined): Promise<Sample[]> {
+async function scrape(url: string | undefined, what: string): Promise<Sample[]> {
   assert.ok(url, 'the process serves metrics');
   // A deadline: an endpoint that stops answering fails here, by name, not at the test's time-out.
-  const res = await fetch(url, { signal: AbortSignal.timeout(15_000) });
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(15_000) });
+  } catch (e) {
+    // fetch rejects with a DOMException on time-out, which the test reporter prints as {}.
+    throw new Error(`scraping ${what} at ${url} failed: ${e instanceof Error || e instanceof DOMException ? `${e.name}: ${e.message}` : String(e)}`, { cause: e });
+  }
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type') ?? '', /text\/plain/);
   return parseExposition(await res.text());
@@ -47,8 +53,8 @@ function sum(samples: Sample[], name: string, where: Record<string, string> = {}
   return hits.length === 0 ? undefined : hits.reduce((a, s) => a + s.value, 0);
 }
 
-test('metrics - the Prometheus endpoints of the coordinator and the workers expose the named metrics with the values of the run', { timeout: 180_000 }, async () => {
-  const cluster = await startCluster({ workers: 2, metrics: true, workerTimeoutMs: 1_500 });
+test('metrics - the Prometheus endpoints of the coordinator and the workers expose the named metrics with the values of the run', { timeout: 180_000 }, async (t) => {
+  const cluster = await startCluster({ workers: 2, metrics: true });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-metrics-'));
   const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
   const nc = await connect({ servers: cluster.nats.url });
@@ -82,18 +88,27 @@ test('metrics - the Prometheus endpoints of the coordinator and the workers expo
     assert.match(cli.stdout, /STAGE\s+KIND\s+RECORDS IN\s+RECORDS OUT\s+DEAD LETTERS\s+RATE IN\s+RATE OUT\s+BACKPRESSURE/);
     for (const s of job.stages) assert.match(cli.stdout, new RegExp(`^${s.stageId}\\s+${s.kind}\\s.*/s\\s+[\\d,]+/s\\s+\\d+%$`, 'm'), `a row for ${s.stageId}`);
 
+    // Stage counters start again at a redeploy, and records after the last checkpoint are
+    // replayed; batch histograms live as long as the worker process. A run without a recovery
+    // (the usual case) is checked exactly; one with a spurious recovery (a worker starved of CPU
+    // past its heartbeat time-out) only where replays cannot change the answer.
+    const exact = job.restarts === 0;
+    if (!exact) t.diagnostic(`the job restarted ${job.restarts} time(s) before the scrape: record counts checked as lower bounds`);
+    const records = (actual: number | undefined, what: string) => (exact ? assert.equal(actual, EVENTS, what) : assert.ok(actual !== undefined && actual > 0, `${what}: ${actual}`));
     const sourceStage = job.stages[0]!.stageId;
     const keyedStage = job.stages[1]!.stageId;
     // Worker metrics are summed over both workers: together they saw every event once.
-    const workers = await Promise.all(cluster.workers.map((w) => scrape(w.metricsUrl)));
+    const workers = await Promise.all(cluster.workers.map((w) => scrape(w.metricsUrl, w.name)));
     const all = workers.flat();
-    assert.equal(sum(all, 'eddy_stage_records_in_total', { job: CX_JOB, stage: keyedStage }), EVENTS, 'records into the keyed stage');
-    assert.equal(sum(all, 'eddy_stage_records_in_total', { job: CX_JOB, stage: sourceStage }), EVENTS, 'records read by the source');
-    assert.equal(sum(all, 'eddy_stage_records_out_total', { job: CX_JOB, stage: sourceStage }), EVENTS, 'records shuffled by the source');
-    // Every shuffled record travelled in exactly one batch to the keyed stage.
-    assert.equal(sum(all, 'eddy_channel_batch_records_sum', { job: CX_JOB, stage: keyedStage }), EVENTS, 'records in shuffle batches');
+    records(sum(all, 'eddy_stage_records_in_total', { job: CX_JOB, stage: keyedStage }), 'records into the keyed stage');
+    records(sum(all, 'eddy_stage_records_in_total', { job: CX_JOB, stage: sourceStage }), 'records read by the source');
+    records(sum(all, 'eddy_stage_records_out_total', { job: CX_JOB, stage: sourceStage }), 'records shuffled by the source');
+    // Every shuffled record travelled in exactly one batch to the keyed stage (a replay sends it again).
+    const batched = sum(all, 'eddy_channel_batch_records_sum', { job: CX_JOB, stage: keyedStage });
+    if (exact) assert.equal(batched, EVENTS, 'records in shuffle batches');
+    else assert.ok(batched !== undefined && batched >= EVENTS, `records in shuffle batches: ${batched}`);
     const batches = sum(all, 'eddy_channel_batch_records_count', { job: CX_JOB, stage: keyedStage })!;
-    assert.ok(batches > 0 && batches < EVENTS, `batches (${batches}) carry several records each`);
+    assert.ok(batches > 0 && batches < batched!, `batches (${batches}) carry several records each`);
     assert.notEqual(sum(all, 'eddy_stage_backpressure_ms_total', { job: CX_JOB, stage: sourceStage }), undefined, 'backpressure is reported');
     assert.notEqual(sum(all, 'eddy_source_lag_ms', { job: CX_JOB }), undefined, 'source lag is reported per split');
     assert.equal(sum(all, 'eddy_worker_query_duration_ms_count', { job: CX_JOB }), QUERIES, 'queries answered by the workers');
@@ -107,7 +122,7 @@ test('metrics - the Prometheus endpoints of the coordinator and the workers expo
       assert.ok(sizes[0]!.value > 0 && /^worker-\d$/.test(sizes[0]!.labels.worker ?? ''), `RocksDB size: ${JSON.stringify(sizes[0])}`);
     }
 
-    const coordinator = await scrape(cluster.coordinator.metricsUrl);
+    const coordinator = await scrape(cluster.coordinator.metricsUrl, 'the coordinator');
     assert.ok(sum(coordinator, 'eddy_checkpoints_completed_total', { job: CX_JOB })! >= 1, 'checkpoints completed');
     assert.ok(sum(coordinator, 'eddy_checkpoint_duration_ms_count', { job: CX_JOB })! >= 1, 'checkpoint durations');
     assert.ok(sum(coordinator, 'eddy_checkpoint_duration_ms_sum', { job: CX_JOB })! > 0);
@@ -121,7 +136,7 @@ test('metrics - the Prometheus endpoints of the coordinator and the workers expo
       const j = await client.getJob(CX_JOB);
       return j.state === 'RUNNING' && j.restarts >= 1;
     }, { timeoutMs: 60_000, what: 'the job running again after the kill' });
-    const after = await scrape(cluster.coordinator.metricsUrl);
+    const after = await scrape(cluster.coordinator.metricsUrl, 'the coordinator');
     // The cause is worker-lost or, when a channel to the dead worker broke first, infrastructure.
     assert.ok(sum(after, 'eddy_job_recoveries_total', { job: CX_JOB })! >= 1, 'a recovery after the worker was lost');
     assert.ok(sum(after, 'eddy_job_recovery_duration_ms_count', { job: CX_JOB })! >= 1, 'the recovery timed');

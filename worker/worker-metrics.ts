@@ -36,20 +36,32 @@ export interface ObservedJob {
   splitSamples(): SplitSample[];
 }
 
-/** How stale a RocksDB directory size may be before a scrape measures it again. */
+/** How often RocksDB directory sizes are measured, once metrics are scraped at all. */
 const STATE_SIZE_REFRESH_MS = 5_000;
 
 export class WorkerMetrics {
   readonly #workerId: string;
   readonly #jobs = new Set<ObservedJob>();
-  readonly #stateBytes = new Map<string, { atMs: number; bytes: number }>();
+  /** Last measured RocksDB directory size per job. */
+  readonly #stateBytes = new Map<string, number>();
+  #stateTimer: NodeJS.Timeout | undefined;
+  #measuring = false;
   readonly #batchRecords: Histogram;
   readonly #checkpointUploadMs: Histogram;
   readonly #checkpointUploadBytes: Histogram;
   readonly #checkpointUploadFailures;
   readonly #queryMs: Histogram;
 
-  constructor(meter: Meter, workerId: string) {
+  /**
+   * `measureState`: measure RocksDB directory sizes every 5 s (true when metrics are served).
+   * They are measured off the scrape path: fs calls share libuv's thread pool with RocksDB's
+   * work, and a scrape must not wait behind it.
+   */
+  constructor(meter: Meter, workerId: string, options: { measureState: boolean }) {
+    if (options.measureState) {
+      this.#stateTimer = setInterval(() => void this.#measureStateSizes(), STATE_SIZE_REFRESH_MS);
+      this.#stateTimer.unref();
+    }
     this.#workerId = workerId;
     this.#batchRecords = meter.createHistogram('eddy_channel_batch_records', {
       description: 'Records per shuffle batch sent on a channel (sender task to key group), by receiving stage',
@@ -91,11 +103,11 @@ export class WorkerMetrics {
       unit: 'ms',
     });
     const stateBytes = meter.createObservableGauge('eddy_rocksdb_size_bytes', {
-      description: "Size of a job's RocksDB directory on this worker (measured at most every 5 s, on scrape)",
+      description: "Size of a job's RocksDB directory on this worker (measured every 5 s)",
       unit: 'By',
     });
     meter.addBatchObservableCallback(
-      async (result) => {
+      (result) => {
         const now = Date.now();
         for (const job of this.#jobs) {
           for (const s of job.stageSamples()) {
@@ -109,7 +121,8 @@ export class WorkerMetrics {
             const lag = s.lastTimestampMs > 0 && s.pending > 0 ? Math.max(0, now - s.lastTimestampMs) : 0;
             result.observe(sourceLag, lag, { job: job.jobId, stage: s.stageId, split: s.split, worker: this.#workerId });
           }
-          result.observe(stateBytes, await this.#stateSize(job, now), { job: job.jobId, worker: this.#workerId });
+          const bytes = this.#stateBytes.get(job.jobId);
+          if (bytes !== undefined) result.observe(stateBytes, bytes, { job: job.jobId, worker: this.#workerId });
         }
       },
       [recordsIn, recordsOut, deadLetters, backpressure, sourceLag, watermarkLag, stateBytes],
@@ -119,6 +132,7 @@ export class WorkerMetrics {
   /** Starts reporting a deployed job; the returned function stops it (at redeploy or cancel). */
   attach(job: ObservedJob): () => void {
     this.#jobs.add(job);
+    if (this.#stateTimer !== undefined) void this.#measureStateSizes();
     return () => {
       this.#jobs.delete(job);
       if (![...this.#jobs].some((j) => j.jobId === job.jobId)) this.#stateBytes.delete(job.jobId);
@@ -150,15 +164,23 @@ export class WorkerMetrics {
     return (ms) => h.record(ms, attrs);
   }
 
-  async #stateSize(job: ObservedJob, now: number): Promise<number> {
-    const cached = this.#stateBytes.get(job.jobId);
-    if (cached && now - cached.atMs < STATE_SIZE_REFRESH_MS) return cached.bytes;
-    const bytes = await directoryBytes(job.statePath);
-    // A listing that failed (the directory changed under it) keeps the last size and is retried
-    // at the next scrape rather than reported as an empty database.
-    if (bytes === undefined) return cached?.bytes ?? 0;
-    this.#stateBytes.set(job.jobId, { atMs: now, bytes });
-    return bytes;
+  async #measureStateSizes(): Promise<void> {
+    if (this.#measuring) return;
+    this.#measuring = true;
+    try {
+      for (const job of this.#jobs) {
+        const bytes = await directoryBytes(job.statePath);
+        // A listing that failed (the directory changed under it) keeps the last size.
+        if (bytes !== undefined && this.#jobs.has(job)) this.#stateBytes.set(job.jobId, bytes);
+      }
+    } finally {
+      this.#measuring = false;
+    }
+  }
+
+  /** Stops the periodic RocksDB size measurement (the worker is closing). */
+  close(): void {
+    clearInterval(this.#stateTimer);
   }
 }
 

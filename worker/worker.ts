@@ -32,7 +32,7 @@ export class Worker {
     this.#nc = nc;
     this.#store = openObjectStore(o.storeUrl, o.storeOptions);
     this.#logger = o.logger.child({ workerId: o.workerId });
-    this.#metrics = new WorkerMetrics(o.telemetry.meter, o.workerId);
+    this.#metrics = new WorkerMetrics(o.telemetry.meter, o.workerId, { measureState: o.telemetry.metricsEnabled });
   }
 
   static async start(options: WorkerOptions): Promise<Worker> {
@@ -172,6 +172,7 @@ export class Worker {
     for (const s of this.#subs) s.unsubscribe();
     for (const job of this.#jobs.values()) await job.stop().catch((e) => this.#logger.error({ err: ensureError(e) }, 'job stop failed'));
     this.#jobs.clear();
+    this.#metrics.close();
     await this.#nc.drain().catch(() => undefined);
     this.#transition('STOPPED');
   }
