@@ -133,8 +133,8 @@ async function getRun(): Promise<GetRun> {
 }
 
 async function getBenchmarks(): Promise<void> {
-  console.log(`--- get: FeatureService Get (indicators, latest) open loop at ${GET_RATES.join(' and ')}/s for ${GET_SECONDS} s, 2 workers; baselines bare grpc-js echo (own process) and Redis GET, same rates`);
-  console.log(`--- batchget: BatchGet of ${BATCH_IDS} ids, ${BATCH_IN_FLIGHT} in flight for ${BATCH_SECONDS} s; baseline Redis MGET of ${BATCH_IDS} keys, same concurrency`);
+  if (selected('get')) console.log(`--- get: FeatureService Get (indicators, latest) open loop at ${GET_RATES.join(' and ')}/s for ${GET_SECONDS} s, 2 workers; baselines bare grpc-js echo (own process) and Redis GET, same rates`);
+  if (selected('batchget')) console.log(`--- batchget: BatchGet of ${BATCH_IDS} ids, ${BATCH_IN_FLIGHT} in flight for ${BATCH_SECONDS} s; baseline Redis MGET of ${BATCH_IDS} keys, same concurrency`);
   const runs: GetRun[] = [];
   for (let r = 0; r < RUNS; r++) {
     console.log(`  run ${r + 1}:`);
