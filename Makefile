@@ -28,6 +28,7 @@ demo: install
 	$(NODE) cli/main.ts demo
 
 bench: install
+	./scripts/ensure-redis-server.sh
 	$(NODE) bench/run.ts
 
 clean:

@@ -1,21 +1,50 @@
 // `make bench`: every benchmark in bench/, each figure beside a baseline measured in the same run;
-// medians of BENCH_RUNS runs (default 3). BENCH_ONLY=throughput|get|checkpoint|recovery (or a
-// comma-separated list) runs a subset; BENCH_QUICK=1 a smaller, faster run.
+// medians of BENCH_RUNS runs (default 3). BENCH_ONLY=throughput,metrics,get,batchget,writes,
+// checkpoint,recovery (any comma-separated subset) runs a part; BENCH_QUICK=1 a smaller, faster run.
 //  - throughput: customer-experience with 1 and 2 workers against raw NATS core publish→subscribe
-//    of the same event size.
-//  - get: FeatureService Get latency at a fixed rate (open loop).
+//    and JetStream ordered-consume of the same events (the source stream itself).
+//  - metrics: bench/metrics-cost.ts (the per-batch histogram record and a scrape, in process), then
+//    customer-experience, 1 worker, with every process serving metrics (scraped every second)
+//    against metrics off: the cost of the instrumentation.
+//  - get, batchget, writes: bench/feature-store.ts (Get latency vs grpc-js echo and Redis GET,
+//    BatchGet vs Redis MGET, feature writes vs Redis pipelined SET).
 //  - checkpoint: bench/checkpoint.ts (checkpoint duration and bytes vs change rate; throughput with
 //    checkpoints every second vs effectively off).
 //  - recovery: bench/recovery.ts (SIGKILL of a worker: time to RUNNING, time to the first record).
 import os from 'node:os';
 import { connect } from '@nats-io/transport-node';
-import { RUNS, QUICK, cxThroughput, getLatency, machineLine, median, runMain, selected, type GetLatency } from './lib.ts';
+import { jetstream, DeliverPolicy, jetstreamManager } from '@nats-io/jetstream';
+import { RUNS, QUICK, cpuSeconds, cxThroughput, machineLine, median, runMain, selected } from './lib.ts';
+import { featureStoreBenchmarks } from './feature-store.ts';
+import { metricsCostBenchmark } from './metrics-cost.ts';
 import { checkpointBenchmarks } from './checkpoint.ts';
 import { recoveryBenchmarks } from './recovery.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? (QUICK ? 100_000 : 200_000));
-const GET_RATE = 1000;
-const GET_SECONDS = 5;
+
+/**
+ * Reads a whole stream with an ordered consumer (what a source split does: no acks, server-side
+ * flow control), from the first message to the last; messages per second.
+ */
+async function jetstreamOrderedMsgsPerSecond(url: string, stream: string): Promise<number> {
+  const nc = await connect({ servers: url });
+  try {
+    const count = (await (await jetstreamManager(nc)).streams.info(stream)).state.messages;
+    const consumer = await jetstream(nc).consumers.get(stream, { deliver_policy: DeliverPolicy.All });
+    const t0 = performance.now();
+    const messages = await consumer.consume({ max_messages: 1024 });
+    let received = 0;
+    for await (const m of messages) {
+      if (m.data.length === 0) throw new Error('empty message');
+      if (++received === count) break;
+    }
+    const rate = count / ((performance.now() - t0) / 1000);
+    messages.stop();
+    return rate;
+  } finally {
+    await nc.close();
+  }
+}
 
 async function rawNatsMsgsPerSecond(url: string, size: number, count: number): Promise<number> {
   const pub = await connect({ servers: url });
@@ -43,15 +72,51 @@ interface ThroughputRun {
   eventsPerSecond: number;
   eventSize: number;
   rawNats: number;
+  jetstreamOrdered: number;
 }
 
 async function throughput(workers: number): Promise<ThroughputRun> {
   let rawNats = 0;
-  // The baseline runs once the stream is full and before the job starts: same NATS server, same moment.
+  let jetstreamOrdered = 0;
+  // The baselines run once the stream is full and before the job starts: same NATS server, same moment.
   const run = await cxThroughput({ workers, events: EVENTS }, async (cluster, eventSize) => {
     rawNats = await rawNatsMsgsPerSecond(cluster.nats.url, eventSize, 500_000);
+    jetstreamOrdered = await jetstreamOrderedMsgsPerSecond(cluster.nats.url, 'indicators');
   });
-  return { eventsPerSecond: run.eventsPerSecond, eventSize: run.eventSize, rawNats };
+  return { eventsPerSecond: run.eventsPerSecond, eventSize: run.eventSize, rawNats, jetstreamOrdered };
+}
+
+/**
+ * Throughput with metrics on (scraped every second) and off, alternating, 1 worker; and the
+ * worker's CPU per event (from submit until the last event is in), which a busy machine disturbs
+ * less than the rate.
+ */
+async function metricsCost(): Promise<void> {
+  console.log(`--- metrics: customer-experience, 1 worker, ${EVENTS} events; every process serving Prometheus metrics, scraped every second, vs metrics off (alternating runs)`);
+  const rates = { on: [] as number[], off: [] as number[] };
+  const cpu = { on: [] as number[], off: [] as number[] };
+  const once = async (mode: 'on' | 'off') => {
+    let cpu0 = 0;
+    let cpu1 = 0;
+    const run = await cxThroughput(
+      { workers: 1, events: EVENTS, ...(mode === 'on' && { metrics: true, scrapeEveryMs: 1000 }) },
+      async (cluster) => void (cpu0 = await cpuSeconds(cluster.workers[0]!.pid)),
+      async (cluster) => void (cpu1 = await cpuSeconds(cluster.workers[0]!.pid)),
+    );
+    rates[mode].push(run.eventsPerSecond);
+    cpu[mode].push(((cpu1 - cpu0) * 1e6) / EVENTS);
+  };
+  for (let r = 0; r < RUNS; r++) {
+    await once('off');
+    await once('on');
+    console.log(`  run ${r + 1}: metrics off ${Math.round(rates.off[r]!)} events/s, worker ${cpu.off[r]!.toFixed(1)} µs CPU/event; metrics on ${Math.round(rates.on[r]!)} events/s, ${cpu.on[r]!.toFixed(1)} µs CPU/event`);
+  }
+  const [on, off] = [median(rates.on), median(rates.off)];
+  const [cpuOn, cpuOff] = [median(cpu.on), median(cpu.off)];
+  console.log(
+    `customer-experience with metrics on: ${Math.round(on)} events/s, worker ${cpuOn.toFixed(1)} µs CPU/event; metrics off: ${Math.round(off)} events/s, ${cpuOff.toFixed(1)} µs CPU/event; ` +
+      `rate ratio ${(on / off).toFixed(3)}, CPU ratio ${(cpuOn / cpuOff).toFixed(3)} (medians of ${RUNS})`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -63,34 +128,23 @@ async function main(): Promise<void> {
       for (let r = 0; r < RUNS; r++) {
         const run = await throughput(workers);
         runs.push(run);
-        console.log(`  run ${r + 1}: ${workers} worker(s) ${Math.round(run.eventsPerSecond)} events/s; raw NATS pub→sub ${Math.round(run.rawNats)} msgs/s of ${run.eventSize} B`);
+        console.log(`  run ${r + 1}: ${workers} worker(s) ${Math.round(run.eventsPerSecond)} events/s; raw NATS pub→sub ${Math.round(run.rawNats)} msgs/s of ${run.eventSize} B; JetStream ordered consume ${Math.round(run.jetstreamOrdered)} msgs/s`);
       }
       const eps = median(runs.map((r) => r.eventsPerSecond));
       const raw = median(runs.map((r) => r.rawNats));
+      const js = median(runs.map((r) => r.jetstreamOrdered));
       console.log(
         `customer-experience, ${workers} worker(s): ${Math.round(eps)} events/s (median); raw NATS core pub→sub ${Math.round(raw)} msgs/s; ratio ${(eps / raw).toFixed(3)}; ` +
+          `JetStream ordered consume ${Math.round(js)} msgs/s; ratio ${(eps / js).toFixed(3)}; ` +
           `${Math.round(eps / workers)} events/s per worker = ${(eps / workers / 150_000).toFixed(3)} of the 150 k/s-per-worker-core target`,
       );
     }
   }
-  if (selected('get')) {
-    console.log(`--- get: FeatureService BatchGet of one entity (latest view), 2 workers; baseline gRPC health Check on the same coordinator`);
-    const gets: GetLatency[] = [];
-    for (let r = 0; r < RUNS; r++) {
-      const g = await getLatency({ rate: GET_RATE, seconds: GET_SECONDS });
-      gets.push(g);
-      console.log(
-        `  run ${r + 1}: Get open loop p50 ${g.p50.toFixed(2)} ms, p99 ${g.p99.toFixed(2)} ms (completed ${Math.round(g.achieved)}/s); ` +
-          `health Check p50 ${g.health.p50.toFixed(2)} ms, p99 ${g.health.p99.toFixed(2)} ms; Get closed loop p50 ${g.closed.p50.toFixed(2)} ms, p99 ${g.closed.p99.toFixed(2)} ms, ${Math.round(g.closed.achieved)}/s`,
-      );
-    }
-    const m = (f: (g: GetLatency) => number) => median(gets.map(f));
-    console.log(
-      `FeatureService Get at ${GET_RATE}/s (open loop, ${GET_SECONDS} s): p50 ${m((g) => g.p50).toFixed(2)} ms, p99 ${m((g) => g.p99).toFixed(2)} ms (medians of ${RUNS} runs; completed ${Math.round(m((g) => g.achieved))}/s); ` +
-        `baseline gRPC health Check at ${GET_RATE}/s: p50 ${m((g) => g.health.p50).toFixed(2)} ms, p99 ${m((g) => g.health.p99).toFixed(2)} ms; ratio p99 ${(m((g) => g.p99) / m((g) => g.health.p99)).toFixed(1)}; ` +
-        `Get one at a time: p50 ${m((g) => g.closed.p50).toFixed(2)} ms, p99 ${m((g) => g.closed.p99).toFixed(2)} ms, ${Math.round(m((g) => g.closed.achieved))}/s`,
-    );
+  if (selected('metrics')) {
+    await metricsCostBenchmark();
+    await metricsCost();
   }
+  if (selected('get') || selected('batchget') || selected('writes')) await featureStoreBenchmarks();
   if (selected('checkpoint')) await checkpointBenchmarks();
   if (selected('recovery')) await recoveryBenchmarks();
 }

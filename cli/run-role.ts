@@ -5,6 +5,8 @@ import { ensureError } from '../core/errors.ts';
 import { CliError } from './errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { OpenObjectStoreOptions } from '../core/object-store.ts';
+import { DEFAULT_METRICS_HOST, Telemetry, otlpTracesUrlFromEnv } from '../core/telemetry.ts';
+import { parseNonNegativeInt } from './arguments.ts';
 
 /** What startCoordinator / startWorker resolve to. */
 export interface Closeable {
@@ -100,5 +102,57 @@ export function storeOptionsFrom(options: S3CommandOptions, logger: Logger): Ope
     ...(options.s3Endpoint ? { endpoint: options.s3Endpoint } : {}),
     region: options.s3Region || DEFAULT_S3_REGION,
     logger: logger.child({ component: 'object-store' }),
+  };
+}
+
+/** What --metrics-port / --metrics-host parse to. */
+export interface TelemetryCommandOptions {
+  metricsPort: number;
+  metricsHost: string;
+}
+
+function parseMetricsPort(raw: string): number {
+  const n = parseNonNegativeInt(raw);
+  if (n > 65_535) throw new InvalidArgumentError('expected a port number (1-65535), or 0 for off.');
+  return n;
+}
+
+/**
+ * --metrics-port and --metrics-host, shared by the coordinator and worker roles. Metrics are off
+ * unless a port is given: a fixed default port would collide when several roles share a host
+ * (`eddy up`, tests), and an endpoint nobody scrapes is work for nothing. Loopback by default:
+ * exposing it is a decision (--metrics-host 0.0.0.0 in a container).
+ */
+export function addTelemetryOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--metrics-port <port>', 'serve Prometheus metrics at http://<metrics-host>:<port>/metrics (0: off)').env('EDDY_METRICS_PORT').argParser(parseMetricsPort).default(0))
+    .addOption(new Option('--metrics-host <host>', 'interface the metrics endpoint binds to').env('EDDY_METRICS_HOST').default(DEFAULT_METRICS_HOST));
+}
+
+/**
+ * Starts a role's telemetry: metrics from the flags; traces over OTLP/HTTP when the standard
+ * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT is set.
+ */
+export function startTelemetry(serviceName: string, serviceInstanceId: string, options: TelemetryCommandOptions, logger: Logger): Promise<Telemetry> {
+  return Telemetry.start({
+    serviceName,
+    serviceInstanceId,
+    metricsPort: options.metricsPort,
+    metricsHost: options.metricsHost || DEFAULT_METRICS_HOST,
+    otlpTracesUrl: otlpTracesUrlFromEnv(process.env),
+    logger: logger.child({ component: 'telemetry' }),
+  });
+}
+
+/** A role and its telemetry, closed in that order (the role's last spans still get exported). */
+export function withTelemetry(component: Closeable, telemetry: Telemetry): Closeable {
+  return {
+    close: async () => {
+      try {
+        await component.close();
+      } finally {
+        await telemetry.close();
+      }
+    },
   };
 }

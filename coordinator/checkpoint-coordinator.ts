@@ -19,6 +19,8 @@ import { ensureError } from '../core/errors.ts';
 import type { ObjectStore } from '../core/object-store.ts';
 import type { WorkerId } from '../core/ids.ts';
 import type { Logger } from '../core/logger.ts';
+import type { Span } from '@opentelemetry/api';
+import type { CoordinatorMetrics } from './coordinator-metrics.ts';
 
 export interface CheckpointTarget {
   jobId: string;
@@ -92,6 +94,8 @@ export interface CheckpointCoordinatorOptions {
   publish(metadata: CheckpointMetadata): void;
   /** Counters kept across epochs by the job. */
   stats: CheckpointStats;
+  /** Checkpoint metrics and spans. @default none */
+  metrics?: CoordinatorMetrics;
 }
 
 /** What a checkpoint that carries a move needs (coordinator/job-manager.ts, rebalancing). */
@@ -110,6 +114,8 @@ interface InFlight {
   startedAtMs: number;
   expected: Set<string>;
   acks: Map<string, CheckpointAck>;
+  jobId: string;
+  span: Span | undefined;
 }
 
 export class CheckpointCoordinator {
@@ -180,7 +186,16 @@ export class CheckpointCoordinator {
   /** Starts checkpoint N now. */
   async trigger(target: CheckpointTarget, prepare?: (checkpointId: number) => Promise<void>): Promise<number> {
     const id = this.#o.nextId();
-    const flight: InFlight = { id, epoch: target.epoch, workers: target.workers, startedAtMs: Date.now(), expected: new Set(target.workers), acks: new Map() };
+    const flight: InFlight = {
+      id,
+      epoch: target.epoch,
+      workers: target.workers,
+      startedAtMs: Date.now(),
+      expected: new Set(target.workers),
+      acks: new Map(),
+      jobId: target.jobId,
+      span: this.#o.metrics?.checkpointStarted(target.jobId, id, target.epoch),
+    };
     this.#inFlight = flight;
     this.stats.inFlight = id;
     const rematerializeKeyGroups = this.#keyGroupsToRematerialize();
@@ -286,6 +301,7 @@ export class CheckpointCoordinator {
       this.stats.lastCompletedAtMs = Date.now();
       this.stats.lastDurationMs = done.durationMs;
       this.stats.lastBytes = bytes;
+      this.#o.metrics?.checkpointCompleted(flight.span, target.jobId, done.durationMs, bytes);
       this.#o.logger.info({ jobId: target.jobId, checkpoint: flight.id, durationMs: done.durationMs, bytes }, 'checkpoint completed');
       this.#waiters.get(flight.id)?.resolve(done);
       this.#waiters.delete(flight.id);
@@ -308,6 +324,7 @@ export class CheckpointCoordinator {
   /** Aborts the checkpoint in flight, if any, and counts it. */
   abort(reason: string): void {
     if (!this.#inFlight) return;
+    this.#o.metrics?.checkpointFailed(this.#inFlight.span, this.#inFlight.jobId, reason);
     this.#waiters.get(this.#inFlight.id)?.reject(new Error(reason));
     this.#waiters.delete(this.#inFlight.id);
     this.#inFlight = undefined;

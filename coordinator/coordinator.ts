@@ -15,6 +15,7 @@ import { JobManager } from './job-manager.ts';
 import { FeatureRouter } from './feature-router.ts';
 import { createGrpcServer } from './grpc-server.ts';
 import { JobStore } from './job-store.ts';
+import { CoordinatorMetrics } from './coordinator-metrics.ts';
 
 export type CoordinatorState = 'STARTING' | 'RUNNING' | 'STOPPING' | 'STOPPED';
 
@@ -36,6 +37,7 @@ export class Coordinator {
     this.#nc = nc;
     this.#logger = o.logger;
     const store = openObjectStore(o.storeUrl, o.storeOptions);
+    const metrics = new CoordinatorMetrics(o.telemetry);
     let jobs: JobManager | undefined;
     this.#registry = new WorkerRegistry({
       nc,
@@ -61,9 +63,10 @@ export class Coordinator {
       // Workers re-register on their next heartbeat; give them a few.
       resumeDelayMs: 3 * o.heartbeatIntervalMs,
       logger: this.#logger,
+      metrics,
     });
     this.#jobs = jobs;
-    const { server, health } = createGrpcServer({ jobs, features: new FeatureRouter(nc, jobs), registry: this.#registry, logger: this.#logger });
+    const { server, health } = createGrpcServer({ jobs, features: new FeatureRouter(nc, jobs, metrics), registry: this.#registry, logger: this.#logger });
     this.#server = server;
     this.#health = health;
   }

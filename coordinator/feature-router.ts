@@ -7,6 +7,7 @@ import { findFeature } from '../core/manifest.ts';
 import { keyGroupForKey } from '../core/key-groups.ts';
 import { EddyError, InvalidArgumentError, NotFoundError, RetryableError, ensureError } from '../core/errors.ts';
 import type { JobManager } from './job-manager.ts';
+import type { CoordinatorMetrics } from './coordinator-metrics.ts';
 
 export const MAX_BATCH_IDS = 1000;
 
@@ -20,13 +21,30 @@ export interface FeatureAnswer {
 export class FeatureRouter {
   readonly #nc: NatsConnection;
   readonly #jobs: JobManager;
+  readonly #metrics: CoordinatorMetrics | undefined;
 
-  constructor(nc: NatsConnection, jobs: JobManager) {
+  constructor(nc: NatsConnection, jobs: JobManager, metrics?: CoordinatorMetrics) {
     this.#nc = nc;
     this.#jobs = jobs;
+    this.#metrics = metrics;
   }
 
+  /** Answers one Get or BatchGet; its latency goes to eddy_feature_query_duration_ms. */
   async get(jobId: string, feature: string, entityIds: readonly string[], view: 'latest' | 'committed', timeoutMs: number): Promise<FeatureAnswer[]> {
+    const metrics = this.#metrics;
+    if (!metrics) return this.#get(jobId, feature, entityIds, view, timeoutMs);
+    const started = performance.now();
+    try {
+      const answers = await this.#get(jobId, feature, entityIds, view, timeoutMs);
+      metrics.queryAnswered(jobId, true, performance.now() - started);
+      return answers;
+    } catch (e) {
+      metrics.queryAnswered(jobId, false, performance.now() - started);
+      throw e;
+    }
+  }
+
+  async #get(jobId: string, feature: string, entityIds: readonly string[], view: 'latest' | 'committed', timeoutMs: number): Promise<FeatureAnswer[]> {
     if (entityIds.length === 0) return [];
     if (entityIds.length > MAX_BATCH_IDS) throw new InvalidArgumentError(`at most ${MAX_BATCH_IDS} entity ids per request, got ${entityIds.length}`);
     for (const id of entityIds) if (typeof id !== 'string' || id.length === 0) throw new InvalidArgumentError('entity ids must be non-empty strings');

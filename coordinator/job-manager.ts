@@ -18,6 +18,7 @@ import type { Logger } from '../core/logger.ts';
 import type { WorkerRecord, WorkerRegistry } from './worker-registry.ts';
 import { CheckpointCoordinator, newCheckpointStats, type CheckpointStats, type CompletedCheckpoint } from './checkpoint-coordinator.ts';
 import { RestartStrategy } from './restart-strategy.ts';
+import type { CoordinatorMetrics, RecoveryCause, RecoveryTrace } from './coordinator-metrics.ts';
 import { CheckpointGarbageCollector } from './checkpoint-gc.ts';
 import { OutputPublisher } from './output-publisher.ts';
 import { decodeMetadata, encodeMetadata } from '../core/checkpoint-format.ts';
@@ -59,8 +60,10 @@ export interface JobRecord {
   /** Sender name of each split in this epoch (core/subjects.ts senderNames; renamed by moves). */
   splitSenders: string[];
   lastFailure?: JobFailureInfo;
-  /** (time, recordsIn per stage) samples for rates. */
-  samples: Array<{ atMs: number; recordsIn: Map<string, number> }>;
+  /** (time, counters per stage) samples for rates. */
+  samples: Array<{ atMs: number; stages: Map<string, StageSampleTotals> }>;
+  /** The recovery under way (its span), until the job runs again. */
+  recovery?: RecoveryTrace;
   /** Completed checkpoints retained, oldest first; the last is what a recovery restores. */
   checkpoints: CompletedCheckpoint[];
   /**
@@ -101,6 +104,19 @@ export interface StageStatus {
   recordsOut: number;
   deadLetters: number;
   recordsInPerSecond: number;
+  recordsOutPerSecond: number;
+  /** Milliseconds the stage's channel senders waited with full windows, summed over workers. */
+  backpressureMs: number;
+  /** Share of the sampled interval the stage's senders spent waiting with full windows (0..1). */
+  backpressureRatio: number;
+}
+
+/** A stage's counters summed over workers at one heartbeat. */
+interface StageSampleTotals {
+  recordsIn: number;
+  recordsOut: number;
+  backpressureMs: number;
+  senders: number;
 }
 
 export interface JobManagerOptions {
@@ -120,6 +136,8 @@ export interface JobManagerOptions {
   /** Key groups one rebalancing checkpoint moves, at most (Rebalancer). */
   maxMovingKeyGroups: number;
   logger: Logger;
+  /** Spans and metrics of submits, checkpoints and recoveries. @default none */
+  metrics?: CoordinatorMetrics;
 }
 
 export class JobManager {
@@ -139,7 +157,7 @@ export class JobManager {
       recover: (job, reason) => {
         const record = job as JobRecord;
         record.lastFailure = failure(reason);
-        this.#recover(record, INFRASTRUCTURE_RETRY_MS);
+        this.#recover(record, INFRASTRUCTURE_RETRY_MS, 'rescale');
       },
       logger: options.logger,
     });
@@ -160,13 +178,25 @@ export class JobManager {
       if (!job.assignment.has(worker)) continue;
       if (job.state === 'RUNNING') this.rebalancer.request(job);
       // A deploy in progress assigned the leaving worker before it asked: redo it without it.
-      else if (job.state === 'DEPLOYING') this.#recover(job, INFRASTRUCTURE_RETRY_MS);
+      else if (job.state === 'DEPLOYING') this.#recover(job, INFRASTRUCTURE_RETRY_MS, 'rescale');
     }
     return '';
   }
 
   /** Verifies and stores a bundle, then deploys it to the live workers. */
   async submit(manifestJson: string, declaredSha256: string, bundle: Uint8Array, options: SubmitOptions = {}): Promise<JobRecord> {
+    const metrics = this.#o.metrics;
+    if (!metrics) return this.#submit(manifestJson, declaredSha256, bundle, options);
+    let name = '';
+    try {
+      name = (JSON.parse(manifestJson) as { name?: unknown }).name as string;
+    } catch {
+      // #submit reports the bad manifest.
+    }
+    return metrics.traceSubmit(typeof name === 'string' ? name : '', () => this.#submit(manifestJson, declaredSha256, bundle, options));
+  }
+
+  async #submit(manifestJson: string, declaredSha256: string, bundle: Uint8Array, options: SubmitOptions): Promise<JobRecord> {
     const actual = sha256Hex(bundle);
     if (actual !== declaredSha256) {
       throw new InvalidArgumentError(`bundle sha256 mismatch: the header declares ${declaredSha256 || '(none)'}, the ${bundle.length} bytes received hash to ${actual}`);
@@ -311,11 +341,13 @@ export class JobManager {
       // likely answer it again: the restart strategy bounds the attempts. Silence is a lost worker.
       if (err instanceof WorkerRefusedError) return this.#restart(job, info);
       job.lastFailure = info;
-      return this.#recover(job, INFRASTRUCTURE_RETRY_MS);
+      return this.#recover(job, INFRASTRUCTURE_RETRY_MS, 'infrastructure');
     }
     if (job.epoch !== epoch || job.state !== 'DEPLOYING') return;
     this.#transition(job, 'RUNNING');
     this.#o.logger.info({ jobId: job.id, epoch, checkpoint: latest?.id ?? 0, workers: targets.map(([w]) => w) }, 'job running');
+    this.#o.metrics?.recoveryEnded(job.recovery, job.id, { epoch });
+    job.recovery = undefined;
     job.checkpointer = new CheckpointCoordinator({
       nc: this.#o.nc,
       store: this.#o.store,
@@ -339,6 +371,7 @@ export class JobManager {
       onCompleted: async (c) => this.#retain(job, c),
       publish: (metadata) => this.#outputs(job).enqueue(metadata),
       stats: job.checkpointStats,
+      ...(this.#o.metrics !== undefined && { metrics: this.#o.metrics }),
     });
     // Workers that joined or asked to leave while this deploy ran.
     this.rebalancer.request(job);
@@ -402,6 +435,8 @@ export class JobManager {
     clearTimeout(job.restartTimer);
     job.checkpointer?.stop();
     this.#transition(job, 'CANCELLED');
+    this.#o.metrics?.recoveryEnded(job.recovery, job.id, { error: 'cancelled while recovering' });
+    job.recovery = undefined;
     await this.#stopOnWorkers(job);
     return job;
   }
@@ -449,7 +484,7 @@ export class JobManager {
     if (f.userCode) return this.#restart(job, info);
     // A lost channel or a vanished peer is not the job's fault: recover at once, uncounted.
     job.lastFailure = info;
-    this.#recover(job, INFRASTRUCTURE_RETRY_MS);
+    this.#recover(job, INFRASTRUCTURE_RETRY_MS, 'infrastructure');
   }
 
   /** A worker stopped heartbeating: its jobs recover on the survivors at once. */
@@ -457,7 +492,7 @@ export class JobManager {
     for (const job of this.#jobs.values()) {
       if ((job.state === 'RUNNING' || job.state === 'DEPLOYING') && job.assignment.has(worker.id)) {
         job.lastFailure = failure(`worker ${worker.id} stopped heartbeating`, worker.id);
-        this.#recover(job, 0);
+        this.#recover(job, 0, 'worker-lost');
       }
     }
   }
@@ -470,14 +505,17 @@ export class JobManager {
       void this.#stopOnWorkers(job);
       return;
     }
-    this.#recover(job, decision.delayMs);
+    this.#recover(job, decision.delayMs, 'task-failure');
   }
 
-  #recover(job: JobRecord, delayMs: number): void {
+  #recover(job: JobRecord, delayMs: number, cause: RecoveryCause): void {
     job.checkpointer?.stop();
     job.checkpointer = undefined;
     if (job.state !== 'RESTARTING') this.#transition(job, 'RESTARTING');
     job.restarts++;
+    // A recovery that fails again before the job runs stays one span, from the first decision.
+    const recovery = this.#o.metrics?.recoveryStarted(job.id, cause, job.lastFailure?.message ?? '', job.recovery);
+    if (recovery) job.recovery = recovery;
     this.#o.logger.warn({ jobId: job.id, delayMs, failure: job.lastFailure?.message }, 'job restarting');
     clearTimeout(job.restartTimer);
     job.restartTimer = setTimeout(() => {
@@ -500,31 +538,53 @@ export class JobManager {
     const now = Date.now();
     for (const job of this.#jobs.values()) {
       if (job.state !== 'RUNNING') continue;
-      const totals = new Map(this.stageStatus(job).map((s) => [s.stageId, s.recordsIn]));
-      job.samples.push({ atMs: now, recordsIn: totals });
+      job.samples.push({ atMs: now, stages: this.#stageTotals(job) });
       while (job.samples.length > 2 && now - job.samples[0]!.atMs > 5000) job.samples.shift();
     }
   }
 
-  stageStatus(job: JobRecord): StageStatus[] {
-    const out = job.manifest.stages.map((s) => ({ stageId: s.id, kind: s.kind, recordsIn: 0, recordsOut: 0, deadLetters: 0, recordsInPerSecond: 0 }));
+  #stageTotals(job: JobRecord): Map<string, StageSampleTotals & { deadLetters: number }> {
+    const out = new Map(job.manifest.stages.map((s) => [s.id, { recordsIn: 0, recordsOut: 0, deadLetters: 0, backpressureMs: 0, senders: 0 }]));
     for (const w of this.#o.registry.all()) {
       const counters = w.jobs.get(job.id);
       if (!counters) continue;
       for (const c of counters.stages) {
-        const s = out.find((x) => x.stageId === c.stageId);
+        const s = out.get(c.stageId);
         if (!s) continue;
         s.recordsIn += Number(c.recordsIn);
         s.recordsOut += Number(c.recordsOut);
         s.deadLetters += Number(c.deadLetters);
+        s.backpressureMs += Number(c.backpressureMs ?? 0);
+        s.senders += Number(c.senders ?? 0);
       }
     }
+    return out;
+  }
+
+  stageStatus(job: JobRecord): StageStatus[] {
+    const totals = this.#stageTotals(job);
     const first = job.samples[0];
     const last = job.samples[job.samples.length - 1];
-    if (first && last && last.atMs > first.atMs) {
-      for (const s of out) s.recordsInPerSecond = Math.max(0, (((last.recordsIn.get(s.stageId) ?? 0) - (first.recordsIn.get(s.stageId) ?? 0)) * 1000) / (last.atMs - first.atMs));
-    }
-    return out;
+    const spanMs = first && last ? last.atMs - first.atMs : 0;
+    // Counters restart at a redeploy: a negative difference means no rate yet, not a negative one.
+    const perSecond = (a: number | undefined, b: number | undefined) => (spanMs > 0 ? Math.max(0, (((b ?? 0) - (a ?? 0)) * 1000) / spanMs) : 0);
+    return job.manifest.stages.map((stage) => {
+      const t = totals.get(stage.id)!;
+      const a = first?.stages.get(stage.id);
+      const b = last?.stages.get(stage.id);
+      const senders = b?.senders ?? 0;
+      return {
+        stageId: stage.id,
+        kind: stage.kind,
+        recordsIn: t.recordsIn,
+        recordsOut: t.recordsOut,
+        deadLetters: t.deadLetters,
+        recordsInPerSecond: perSecond(a?.recordsIn, b?.recordsIn),
+        recordsOutPerSecond: perSecond(a?.recordsOut, b?.recordsOut),
+        backpressureMs: t.backpressureMs,
+        backpressureRatio: senders > 0 ? Math.min(1, perSecond(a?.backpressureMs, b?.backpressureMs) / 1000 / senders) : 0,
+      };
+    });
   }
 
   stop(): void {
@@ -540,6 +600,8 @@ export class JobManager {
     job.checkpointer?.stop();
     job.checkpointer = undefined;
     if (job.state !== 'FAILED') this.#transition(job, 'FAILED');
+    this.#o.metrics?.recoveryEnded(job.recovery, job.id, { error: f.message });
+    job.recovery = undefined;
     this.#o.logger.error({ jobId: job.id, failure: f }, 'job failed');
   }
 
@@ -618,7 +680,7 @@ export class JobManager {
         this.#outputs(job).enqueue(latest.metadata);
       }
       this.#o.logger.info({ jobId: job.id, checkpoint: latest?.id ?? 0 }, 'job resumed from the job store');
-      this.#recover(job, this.#o.resumeDelayMs);
+      this.#recover(job, this.#o.resumeDelayMs, 'coordinator-restart');
     }
     return resumed;
   }

@@ -1,4 +1,5 @@
 import type { Logger } from '../core/logger.ts';
+import { Telemetry } from '../core/telemetry.ts';
 import { InvalidArgumentError } from '../core/errors.ts';
 import type { OpenObjectStoreOptions } from '../core/object-store.ts';
 import { DEFAULT_MAX_DELTA_CHAIN } from './checkpoint-coordinator.ts';
@@ -40,6 +41,11 @@ export interface CoordinatorOptions {
    * @default 32
    */
   maxMovingKeyGroups?: number;
+  /**
+   * Metrics and traces (core/telemetry.ts), started by the caller, which also closes it.
+   * @default Telemetry.disabled(): no-op meter and tracer
+   */
+  telemetry?: Telemetry;
   logger: Logger;
 }
 
@@ -61,6 +67,7 @@ export function compileCoordinatorOptions(o: CoordinatorOptions): CompiledCoordi
     retainedCheckpoints: o.retainedCheckpoints ?? 3,
     maxDeltaChain: o.maxDeltaChain ?? DEFAULT_MAX_DELTA_CHAIN,
     maxMovingKeyGroups: o.maxMovingKeyGroups ?? 32,
+    telemetry: o.telemetry ?? Telemetry.disabled(o.logger),
     logger: o.logger,
   };
   if (!/^[^:]+:\d+$/.test(c.grpcAddress)) throw new InvalidArgumentError(`grpcAddress ${c.grpcAddress} is not host:port`);

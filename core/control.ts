@@ -1,7 +1,16 @@
 // Control-plane message types (mirroring proto/eddy/v1/control.proto) and their codecs.
 import { controlCodec } from './proto.ts';
 
-export interface StageCounters { stageId: string; recordsIn: number; recordsOut: number; deadLetters: number }
+export interface StageCounters {
+  stageId: string;
+  recordsIn: number;
+  recordsOut: number;
+  deadLetters: number;
+  /** Milliseconds the stage's channel senders on the worker waited with full windows, summed. */
+  backpressureMs: number;
+  /** Channel senders of the stage on the worker (what backpressureMs is summed over). */
+  senders: number;
+}
 export interface JobCounters { jobId: string; stages: StageCounters[] }
 export interface Register { workerId: string; pid: number; host: string }
 export interface RegisterReply { heartbeatIntervalMs: number }

@@ -26,6 +26,8 @@ export interface ChannelSenderOptions {
   ackTimeoutMs: number;
   /** Called once when a channel breaks: the job must recover, never carry on. */
   onBroken(error: ChannelBrokenError): void;
+  /** Called once per data batch sent, with its record count (metrics; worker/worker-metrics.ts). */
+  recordBatchSize?(records: number): void;
 }
 
 /** A closed batch waiting for window room: records, or a barrier (checkpointId). */
@@ -169,6 +171,11 @@ export class ChannelSender {
     return n;
   }
 
+  /** Milliseconds spent with a full window so far, including a wait still going on. */
+  get backpressureMs(): number {
+    return this.blockedMs + (this.#blockedSince !== 0 ? performance.now() - this.#blockedSince : 0);
+  }
+
   get pendingRecords(): number {
     return this.#pendingTotal;
   }
@@ -198,6 +205,7 @@ export class ChannelSender {
       let bytes: Uint8Array;
       if (out.records) {
         this.#pendingTotal -= out.records.length;
+        this.#o.recordBatchSize?.(out.records.length);
         bytes = encodeBatch({ kind: BatchKind.DATA, ...base, records: out.records });
       } else {
         bytes = encodeBatch({ kind: BatchKind.BARRIER, ...base, records: [], checkpointId: out.checkpointId });

@@ -29,6 +29,7 @@ import { CheckpointWriter } from './checkpoint-writer.ts';
 import { readMetadata, restoreKeyGroups } from './checkpoint-restore.ts';
 import type { CheckpointOutput } from './sinks.ts';
 import type { CompiledWorkerOptions } from './options.ts';
+import type { ObservedJob, SplitSample, StageSample, WorkerMetrics } from './worker-metrics.ts';
 
 export interface JobRuntimeContext {
   nc: NatsConnection;
@@ -39,6 +40,8 @@ export interface JobRuntimeContext {
   sendCheckpointAck(ack: CheckpointAck): void;
   /** Asks the coordinator for a checkpoint now (the overlay passed its bound). */
   requestCheckpoint(jobId: string, epoch: number): void;
+  /** The worker's metrics (no-op instruments when metrics are off). */
+  metrics: WorkerMetrics;
 }
 
 export type JobRuntimeState = 'DEPLOYED' | 'RUNNING' | 'FAILED' | 'STOPPED';
@@ -75,7 +78,7 @@ interface PendingMove {
 /** A cut (alignment) longer than this is logged with where it stands. */
 const SLOW_CUT_MS = 5000;
 
-export class JobRuntime {
+export class JobRuntime implements ObservedJob {
   readonly jobId: JobId;
   readonly manifest: JobManifest;
   readonly epoch: number;
@@ -87,7 +90,10 @@ export class JobRuntime {
    */
   readonly stateKeyGroups: Set<number>;
   readonly backend: StateBackend;
+  /** RocksDB's directory (StateBackend.open's path in deploy()). */
+  readonly statePath: string;
   readonly #ctx: JobRuntimeContext;
+  readonly #detachMetrics: () => void;
   readonly #counters: Map<string, StageCounters>;
   readonly #sources: SourceTask[] = [];
   readonly #keyed: KeyedTask[] = [];
@@ -123,6 +129,7 @@ export class JobRuntime {
     this.manifest = manifest;
     this.epoch = deploy.epoch;
     this.backend = backend;
+    this.statePath = statePathOf(ctx.options, deploy.jobId);
     this.#logger = ctx.logger.child({ jobId: this.jobId, epoch: deploy.epoch });
     this.#counters = new Map(manifest.stages.map((s) => [s.id, new StageCounters(s.id)]));
     const keyedStages = manifest.stages.filter((s) => s.kind === 'keyed').map((s) => s.id);
@@ -158,6 +165,7 @@ export class JobRuntime {
         where: { jobId: this.jobId, stageId: stage.spec.id, keyGroup: () => task?.currentKeyGroup ?? -1 },
         worker: ctx.options,
         onBroken: (e) => this.#fail(e, stage.spec.id, -1),
+        ...(stage.spec.shuffleTo !== undefined && { recordBatchSize: ctx.metrics.batchRecorder(this.jobId, stage.spec.shuffleTo) }),
       });
       this.#keyedOutputs.push(output);
       task = new KeyedTask({
@@ -179,10 +187,11 @@ export class JobRuntime {
       if (this.keyGroups.length > 0) task.start();
       this.#keyed.push(task);
     });
-    this.#queries = new QueryResponder({ nc: ctx.nc, jobId: this.jobId, manifest, keyGroups: this.keyGroups, backend, logger: this.#logger });
+    this.#queries = new QueryResponder({ nc: ctx.nc, jobId: this.jobId, manifest, keyGroups: this.keyGroups, backend, logger: this.#logger, recordLatencyMs: ctx.metrics.queryRecorder(this.jobId) });
     this.#queries.start();
 
     for (const partition of deploy.sourceSplits) this.#addSource(partition, starts.get(partition) ?? 1);
+    this.#detachMetrics = ctx.metrics.attach(this);
   }
 
   #addSource(partition: number, startSequence: number): SourceTask {
@@ -202,6 +211,7 @@ export class JobRuntime {
       where: { jobId: this.jobId, stageId, keyGroup: () => -1 },
       worker: this.#ctx.options,
       onBroken: (e) => this.#fail(e, stageId, -1),
+      ...(sourcePlan.spec.shuffleTo !== undefined && { recordBatchSize: this.#ctx.metrics.batchRecorder(this.jobId, sourcePlan.spec.shuffleTo) }),
     });
     const source = new SourceTask({
       nc: this.#ctx.nc,
@@ -264,7 +274,7 @@ export class JobRuntime {
       for (const kg of previous.stateKeyGroups) if (!mine.has(kg)) for (const stage of stages) await backend.dropKeyGroup(stage, kg);
     } else {
       await previous?.stop();
-      const statePath = path.join(workerDir, 'jobs', deploy.jobId, 'state');
+      const statePath = statePathOf(ctx.options, deploy.jobId);
       await fs.rm(statePath, { recursive: true, force: true });
       backend = await StateBackend.open({ path: statePath });
       toLoad = keyGroups;
@@ -300,6 +310,17 @@ export class JobRuntime {
     this.#state = 'RUNNING';
     for (const s of this.#sources) await s.start();
     this.#logger.info({ splits: this.#sources.length }, 'job started');
+  }
+
+  stageSamples(): StageSample[] {
+    return [...this.#counters.values()].map((c) => ({ stageId: c.stageId, recordsIn: c.recordsIn, recordsOut: c.recordsOut, deadLetters: c.deadLetters, backpressureMs: c.backpressureMs }));
+  }
+
+  splitSamples(): SplitSample[] {
+    return this.#sources.map((s) => {
+      const info = s.lastMessage?.info;
+      return { stageId: this.manifest.stages[0]!.id, split: s.partition, lastTimestampMs: info ? Math.floor(info.timestampNanos / 1e6) : 0, pending: info?.pending ?? 0 };
+    });
   }
 
   counters(): JobCounters {
@@ -361,11 +382,15 @@ export class JobRuntime {
     const ack: CheckpointAck = { jobId: this.jobId, checkpointId, epoch: this.epoch, workerId: this.#ctx.options.workerId, sources: [], parts: [], error: '' };
     for (const [split, nextSequence] of this.#positions.get(checkpointId) ?? []) ack.sources.push({ split, nextSequence });
     this.#positions.delete(checkpointId);
+    const started = performance.now();
+    const bytesBefore = this.#writer.bytesUploaded;
     try {
       ack.parts = await this.#writer.upload(checkpointId);
+      this.#ctx.metrics.checkpointUploaded(this.jobId, performance.now() - started, this.#writer.bytesUploaded - bytesBefore, false);
     } catch (e) {
       const err = ensureError(e);
       this.#logger.warn({ checkpoint: checkpointId, err: err.message }, 'checkpoint upload failed');
+      this.#ctx.metrics.checkpointUploaded(this.jobId, performance.now() - started, 0, true);
       ack.error = `upload failed: ${err.message}`;
     }
     if (this.#state === 'RUNNING') this.#ctx.sendCheckpointAck(ack);
@@ -524,6 +549,7 @@ export class JobRuntime {
       const wasFailed = this.#state === 'FAILED';
       this.#state = 'STOPPED';
       clearInterval(this.#slowCutTimer);
+      this.#detachMetrics();
       if (!wasFailed) await this.#stopTasks();
       await this.#uploading.catch(() => undefined);
       await this.#moving.catch(() => undefined);
@@ -533,4 +559,9 @@ export class JobRuntime {
     })();
     return this.#stopping;
   }
+}
+
+/** Where a job's RocksDB lives on a worker: <dataDir>/<workerId>/jobs/<jobId>/state. */
+function statePathOf(options: CompiledWorkerOptions, jobId: string): string {
+  return path.join(options.dataDir, options.workerId, 'jobs', jobId, 'state');
 }

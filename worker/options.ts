@@ -1,4 +1,5 @@
 import type { Logger } from '../core/logger.ts';
+import { Telemetry } from '../core/telemetry.ts';
 import type { WorkerId } from '../core/ids.ts';
 import type { OpenObjectStoreOptions } from '../core/object-store.ts';
 
@@ -37,6 +38,11 @@ export interface WorkerOptions {
    * @default 60000
    */
   handOverTimeoutMs?: number;
+  /**
+   * Metrics and traces (core/telemetry.ts), started by the caller, which also closes it.
+   * @default Telemetry.disabled(): no-op meter and tracer
+   */
+  telemetry?: Telemetry;
   logger: Logger;
 }
 
@@ -56,6 +62,7 @@ export function compileWorkerOptions(o: WorkerOptions): CompiledWorkerOptions {
     ackTimeoutMs: o.ackTimeoutMs ?? 30_000,
     maxOverlayBytes: o.maxOverlayBytes ?? 256 * 1024 * 1024,
     handOverTimeoutMs: o.handOverTimeoutMs ?? 60_000,
+    telemetry: o.telemetry ?? Telemetry.disabled(o.logger),
     logger: o.logger,
   };
 }

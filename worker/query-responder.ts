@@ -17,6 +17,8 @@ export interface QueryResponderOptions {
   keyGroups: readonly number[];
   backend: StateBackend;
   logger: Logger;
+  /** Called with each query's answer time in milliseconds (metrics). @default none */
+  recordLatencyMs?(ms: number): void;
 }
 
 export class QueryResponder {
@@ -66,6 +68,7 @@ export class QueryResponder {
 
   async #answer(keyGroup: number, msg: Msg): Promise<void> {
     this.queries++;
+    const started = performance.now();
     let reply: QueryReply;
     try {
       reply = await this.#lookup(keyGroup, msg.data);
@@ -74,6 +77,7 @@ export class QueryResponder {
       reply = { values: [], error: `INTERNAL:${ensureError(e).message}` };
     }
     msg.respond(codecs.queryReply.encode(reply));
+    this.#o.recordLatencyMs?.(performance.now() - started);
   }
 
   async #lookup(keyGroup: number, data: Uint8Array): Promise<QueryReply> {

@@ -1,7 +1,7 @@
 // A source actor: reads one split (subject partition <stream>.<p>) of the job's JetStream
 // source from an exact stream sequence, decodes JSON, runs the source stage's chained
 // operators and shuffles by key (ARCHITECTURE.md, "Sources and sinks").
-import { jetstream, DeliverPolicy, type ConsumerMessages } from '@nats-io/jetstream';
+import { jetstream, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../core/logger.ts';
 import { subjects } from '../core/subjects.ts';
@@ -35,6 +35,11 @@ export class SourceTask {
   #loop: Promise<void> | undefined;
   /** Stream sequence of the last message read: what a checkpoint records. */
   lastSequence = 0;
+  /**
+   * The last message read, kept (a reference, no copy) so that metrics can read its JetStream
+   * timestamp and pending count at scrape time rather than per record.
+   */
+  lastMessage: JsMsg | undefined;
 
   constructor(options: SourceTaskOptions) {
     this.#o = options;
@@ -74,6 +79,7 @@ export class SourceTask {
       if (this.#state !== 'RUNNING') break;
       counters.recordsIn++;
       this.lastSequence = m.seq;
+      this.lastMessage = m;
       let value: unknown;
       try {
         value = JSON.parse(m.string());

@@ -4,12 +4,21 @@ export class StageCounters {
   recordsIn = 0;
   recordsOut = 0;
   deadLetters = 0;
+  /** The stage's channel senders on this worker, whose full-window waits are its backpressure. */
+  readonly senders: Array<{ readonly backpressureMs: number }> = [];
 
   constructor(stageId: string) {
     this.stageId = stageId;
   }
 
+  /** Milliseconds the stage's senders waited with full channel windows, summed. */
+  get backpressureMs(): number {
+    let ms = 0;
+    for (const s of this.senders) ms += s.backpressureMs;
+    return Math.round(ms);
+  }
+
   snapshot() {
-    return { stageId: this.stageId, recordsIn: this.recordsIn, recordsOut: this.recordsOut, deadLetters: this.deadLetters };
+    return { stageId: this.stageId, recordsIn: this.recordsIn, recordsOut: this.recordsOut, deadLetters: this.deadLetters, backpressureMs: this.backpressureMs, senders: this.senders.length };
   }
 }

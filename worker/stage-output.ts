@@ -25,6 +25,8 @@ export interface StageOutputOptions {
   where: ChainWhere;
   worker: CompiledWorkerOptions;
   onBroken(error: ChannelBrokenError): void;
+  /** Records the size of each batch sent (metrics). @default none */
+  recordBatchSize?(records: number): void;
 }
 
 export interface StageOutput {
@@ -67,8 +69,10 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
       channelWindow: o.worker.channelWindow,
       ackTimeoutMs: o.worker.ackTimeoutMs,
       onBroken: o.onBroken,
+      ...(o.recordBatchSize !== undefined && { recordBatchSize: o.recordBatchSize }),
     });
     sender = s;
+    o.counters.senders.push(s);
     terminal = (value, timestamp) => {
       let raw: unknown;
       try {

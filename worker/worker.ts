@@ -12,6 +12,7 @@ import type { Logger } from '../core/logger.ts';
 import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.ts';
 import { JobRuntime } from './job-runtime.ts';
 import { StateSizeProbe } from './state-size.ts';
+import { WorkerMetrics } from './worker-metrics.ts';
 
 export type WorkerState = 'STARTING' | 'RUNNING' | 'STOPPING' | 'STOPPED';
 
@@ -20,6 +21,7 @@ export class Worker {
   readonly #nc: NatsConnection;
   readonly #store: ObjectStore;
   readonly #logger: Logger;
+  readonly #metrics: WorkerMetrics;
   readonly #jobs = new Map<string, JobRuntime>();
   readonly #deploying = new Map<string, Promise<void>>();
   readonly #subs: Subscription[] = [];
@@ -35,6 +37,7 @@ export class Worker {
     this.#logger = o.logger.child({ workerId: o.workerId });
     // Where JobRuntime keeps each job's RocksDB: <data>/<worker>/jobs/<job>/state.
     this.#stateSize = new StateSizeProbe(path.join(o.dataDir, o.workerId, 'jobs'));
+    this.#metrics = new WorkerMetrics(o.telemetry.meter, o.workerId, { measureState: o.telemetry.metricsEnabled });
   }
 
   static async start(options: WorkerOptions): Promise<Worker> {
@@ -118,6 +121,7 @@ export class Worker {
           store: this.#store,
           options: this.#o,
           logger: this.#logger,
+          metrics: this.#metrics,
           reportFailure: (f) => this.#reportFailure(f),
           sendCheckpointAck: (ack) => this.#nc.publish(subjects.checkpointAck, codecs.checkpointAck.encode(ack)),
           requestCheckpoint: (jobId, epoch) => this.#nc.publish(subjects.checkpointRequest, codecs.trigger.encode({ jobId, epoch, checkpointId: 0, rematerializeKeyGroups: [] })),
@@ -229,6 +233,7 @@ export class Worker {
     for (const job of this.#jobs.values()) await job.stop().catch((e) => this.#logger.error({ err: ensureError(e) }, 'job stop failed'));
     this.#jobs.clear();
     this.#nc.publish(subjects.deregister, codecs.leave.encode({ workerId: this.#o.workerId }));
+    this.#metrics.close();
     await this.#nc.drain().catch(() => undefined);
     this.#transition('STOPPED');
   }

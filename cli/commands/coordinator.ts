@@ -3,9 +3,9 @@
 import type { Command } from 'commander';
 import { createLogger } from '../../core/logger.ts';
 import { parseHostPort, parsePositiveInt } from '../arguments.ts';
-import { addS3Options, runRole, storeOptionsFrom, type S3CommandOptions } from '../run-role.ts';
+import { addS3Options, addTelemetryOptions, runRole, startTelemetry, storeOptionsFrom, withTelemetry, type S3CommandOptions, type TelemetryCommandOptions } from '../run-role.ts';
 
-interface CoordinatorCommandOptions extends S3CommandOptions {
+interface CoordinatorCommandOptions extends S3CommandOptions, TelemetryCommandOptions {
   nats: string;
   grpc: string;
   store: string;
@@ -23,7 +23,7 @@ export function registerCoordinator(program: Command): void {
     .requiredOption('--nats <urls>', 'NATS server URLs, comma-separated')
     .option('--grpc <host:port>', 'gRPC listen address', parseHostPort, '127.0.0.1:7400')
     .requiredOption('--store <url|dir>', 'object store for bundles and checkpoints: s3://bucket/prefix, a file:// URL or a directory');
-  addS3Options(command)
+  addTelemetryOptions(addS3Options(command))
     .option('--worker-timeout-ms <n>', 'a worker silent this long is dead', parsePositiveInt)
     .option('--checkpoint-interval-ms <n>', 'how often a checkpoint starts (default 1000)', parsePositiveInt)
     .option('--max-delta-chain <n>', 'deltas a key group chains before it is re-materialized as a full snapshot (default 16)', parsePositiveInt)
@@ -33,8 +33,9 @@ export function registerCoordinator(program: Command): void {
       const logger = createLogger({ role: 'coordinator', level: options.logLevel });
       // Imported here so that client commands do not load the coordinator.
       const { startCoordinator } = await import('../../coordinator/index.ts');
-      await runRole('coordinator', logger, () =>
-        startCoordinator({
+      await runRole('coordinator', logger, async () => {
+        const telemetry = await startTelemetry('eddy-coordinator', options.grpc, options, logger);
+        const coordinator = await startCoordinator({
           natsServers: options.nats,
           grpcAddress: options.grpc,
           storeUrl: options.store,
@@ -43,8 +44,13 @@ export function registerCoordinator(program: Command): void {
           ...(options.checkpointIntervalMs !== undefined ? { checkpointIntervalMs: options.checkpointIntervalMs } : {}),
           ...(options.maxDeltaChain !== undefined ? { maxDeltaChain: options.maxDeltaChain } : {}),
           ...(options.maxMovingKeyGroups !== undefined ? { maxMovingKeyGroups: options.maxMovingKeyGroups } : {}),
+          telemetry,
           logger,
-        }),
-      );
+        }).catch(async (e: unknown) => {
+          await telemetry.close();
+          throw e;
+        });
+        return withTelemetry(coordinator, telemetry);
+      });
     });
 }

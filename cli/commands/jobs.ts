@@ -21,6 +21,9 @@ export function jobToJson(job: JobInfo): object {
       recordsOut: Number(s.recordsOut),
       deadLetters: Number(s.deadLetters),
       recordsInPerSecond: s.recordsInPerSecond,
+      recordsOutPerSecond: s.recordsOutPerSecond,
+      backpressureMs: Number(s.backpressureMs),
+      backpressureRatio: s.backpressureRatio,
     })),
     restarts: job.restarts,
     checkpoints: job.checkpoints
@@ -70,8 +73,18 @@ function printJob(job: JobInfo): void {
   console.log('');
   console.log(
     table([
-      ['STAGE', 'KIND', 'RECORDS IN', 'RECORDS OUT', 'DEAD LETTERS', 'RATE IN'],
-      ...job.stages.map((s) => [s.stageId, s.kind, formatCount(s.recordsIn), formatCount(s.recordsOut), formatCount(s.deadLetters), formatRate(s.recordsInPerSecond)]),
+      ['STAGE', 'KIND', 'RECORDS IN', 'RECORDS OUT', 'DEAD LETTERS', 'RATE IN', 'RATE OUT', 'BACKPRESSURE'],
+      ...job.stages.map((s) => [
+        s.stageId,
+        s.kind,
+        formatCount(s.recordsIn),
+        formatCount(s.recordsOut),
+        formatCount(s.deadLetters),
+        formatRate(s.recordsInPerSecond),
+        formatRate(s.recordsOutPerSecond),
+        // Share of the last few seconds the stage's senders waited on full channel windows.
+        `${Math.round(s.backpressureRatio * 100)}%`,
+      ]),
     ]),
   );
   const failure = job.lastFailure;
@@ -116,7 +129,7 @@ export function registerJobs(program: Command): void {
 
   program
     .command('job')
-    .description("a job's state, stages with records in/out, dead letters, rate and last failure")
+    .description("a job's state, stages with records in/out, dead letters, rates, backpressure and last failure")
     .argument('<id>', 'job id')
     .option('--json', 'print the job as JSON')
     .action(async (jobId: string, options: { json?: boolean }, command: Command) => {

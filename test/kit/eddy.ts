@@ -57,10 +57,20 @@ export interface CoordinatorOptions extends StoreLocation {
   maxMovingKeyGroups?: number;
   /** Passed to every worker as --max-overlay-bytes. */
   maxOverlayBytes?: number;
+  /** Passed as --metrics-port when set (0: off). */
+  metricsPort?: number;
   env?: Record<string, string>;
 }
 
-export type CoordinatorHandle = ChildHandle & { /** "127.0.0.1:<port>", the gRPC address. */ address: string };
+/** An Eddy process; metricsUrl is its Prometheus endpoint when started with a metrics port. */
+export type EddyProcess = ChildHandle & { /** http://127.0.0.1:<port>/metrics, or undefined. */ metricsUrl?: string };
+
+export type CoordinatorHandle = EddyProcess & { /** "127.0.0.1:<port>", the gRPC address. */ address: string };
+
+function metricsArgs(port: number | undefined): { args: string[]; metricsUrl?: string } {
+  if (port === undefined || port === 0) return { args: [] };
+  return { args: ['--metrics-port', String(port)], metricsUrl: `http://127.0.0.1:${port}/metrics` };
+}
 
 export async function startCoordinator(options: CoordinatorOptions): Promise<CoordinatorHandle> {
   const port = options.grpcPort ?? (await freePort());
@@ -70,6 +80,8 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   if (options.checkpointIntervalMs !== undefined) args.push('--checkpoint-interval-ms', String(options.checkpointIntervalMs));
   if (options.maxDeltaChain !== undefined) args.push('--max-delta-chain', String(options.maxDeltaChain));
   if (options.maxMovingKeyGroups !== undefined) args.push('--max-moving-key-groups', String(options.maxMovingKeyGroups));
+  const metrics = metricsArgs(options.metricsPort);
+  args.push(...metrics.args);
   const child = await startProcess({
     name: 'coordinator',
     command: process.execPath,
@@ -79,7 +91,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     readyLine: /"msg":"coordinator ready"/,
     readyTimeoutMs: EDDY_READY_TIMEOUT_MS,
   });
-  return Object.assign(child, { address });
+  return Object.assign(child, { address, ...(metrics.metricsUrl !== undefined && { metricsUrl: metrics.metricsUrl }) });
 }
 
 export interface WorkerOptions extends StoreLocation {
@@ -90,12 +102,16 @@ export interface WorkerOptions extends StoreLocation {
   env?: Record<string, string>;
   /** Passed as --max-overlay-bytes. */
   maxOverlayBytes?: number;
+  /** Passed as --metrics-port when set (0: off). */
+  metricsPort?: number;
 }
 
-export function startWorker(options: WorkerOptions): Promise<ChildHandle> {
+export async function startWorker(options: WorkerOptions): Promise<EddyProcess> {
   const args = ['worker', '--nats', options.natsUrl, '--id', options.workerId, '--data', options.dataDir, ...storeArgs(options)];
   if (options.maxOverlayBytes !== undefined) args.push('--max-overlay-bytes', String(options.maxOverlayBytes));
-  return startProcess({
+  const metrics = metricsArgs(options.metricsPort);
+  args.push(...metrics.args);
+  const child = await startProcess({
     name: `worker ${options.workerId}`,
     command: process.execPath,
     args: cliArgs(args),
@@ -104,6 +120,7 @@ export function startWorker(options: WorkerOptions): Promise<ChildHandle> {
     readyLine: /"msg":"worker ready"/,
     readyTimeoutMs: EDDY_READY_TIMEOUT_MS,
   });
+  return Object.assign(child, metrics.metricsUrl !== undefined ? { metricsUrl: metrics.metricsUrl } : {});
 }
 
 export interface ClusterOptions {
@@ -124,13 +141,15 @@ export interface ClusterOptions {
   storeUrl?: string;
   /** Passed to every process as --s3-endpoint. */
   s3Endpoint?: string;
+  /** Every Eddy process serves Prometheus metrics on a free port (EddyProcess.metricsUrl). @default false */
+  metrics?: boolean;
 }
 
 export interface Cluster extends AsyncDisposable {
   nats: NatsServer;
   coordinator: CoordinatorHandle;
   /** In start order; addWorker() appends. Ids are worker-1, worker-2, … */
-  workers: ChildHandle[];
+  workers: EddyProcess[];
   /** The checkpoint store (a directory); created but unused when the cluster was given a storeUrl. */
   storeDir: string;
   /** The store the processes use: the options' storeUrl, else storeDir. */
@@ -140,7 +159,7 @@ export interface Cluster extends AsyncDisposable {
   /** The coordinator's gRPC address. */
   address: string;
   /** Starts one more worker (a fresh id unless given) and adds it to `workers`. */
-  addWorker(workerId?: string): Promise<ChildHandle>;
+  addWorker(workerId?: string): Promise<EddyProcess>;
   /** Stops the workers, then the coordinator, then NATS, and removes the temp dirs. */
   stop(): Promise<void>;
 }
@@ -166,7 +185,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   await mkdir(dataDir);
   let nats: NatsServer | undefined;
   let coordinator: CoordinatorHandle | undefined;
-  const workers: ChildHandle[] = [];
+  const workers: EddyProcess[] = [];
   let nextWorker = 1;
 
   const stopAll = async (): Promise<void> => {
@@ -185,7 +204,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     await rm(root, { recursive: true, force: true });
   };
 
-  const addWorker = async (workerId: string = `worker-${nextWorker++}`): Promise<ChildHandle> => {
+  const addWorker = async (workerId: string = `worker-${nextWorker++}`): Promise<EddyProcess> => {
     const workerDataDir = join(dataDir, workerId);
     await mkdir(workerDataDir, { recursive: true });
     const worker = await startWorker({
@@ -195,6 +214,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       ...store,
       ...(options.env !== undefined && { env: options.env }),
       ...(options.maxOverlayBytes !== undefined && { maxOverlayBytes: options.maxOverlayBytes }),
+      ...(options.metrics === true && { metricsPort: await freePort() }),
     });
     workers.push(worker);
     return worker;
@@ -210,6 +230,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       ...(options.maxDeltaChain !== undefined && { maxDeltaChain: options.maxDeltaChain }),
       ...(options.maxMovingKeyGroups !== undefined && { maxMovingKeyGroups: options.maxMovingKeyGroups }),
       ...(options.env !== undefined && { env: options.env }),
+      ...(options.metrics === true && { metricsPort: await freePort() }),
     });
     const ids = Array.from({ length: options.workers }, () => `worker-${nextWorker++}`);
     // allSettled: a worker that fails to start must not leave its siblings unstopped.

@@ -27,6 +27,7 @@ export {
   type Cluster,
   type ClusterOptions,
   type CoordinatorHandle,
+  type EddyProcess,
   type CoordinatorOptions,
   type RunCliOptions,
   type WorkerOptions,

@@ -9,6 +9,9 @@ export interface StageInfo {
   'recordsOut'?: (number | string | Long);
   'deadLetters'?: (number | string | Long);
   'recordsInPerSecond'?: (number | string);
+  'recordsOutPerSecond'?: (number | string);
+  'backpressureMs'?: (number | string | Long);
+  'backpressureRatio'?: (number | string);
 }
 
 export interface StageInfo__Output {
@@ -18,4 +21,7 @@ export interface StageInfo__Output {
   'recordsOut': (string);
   'deadLetters': (string);
   'recordsInPerSecond': (number);
+  'recordsOutPerSecond': (number);
+  'backpressureMs': (string);
+  'backpressureRatio': (number);
 }

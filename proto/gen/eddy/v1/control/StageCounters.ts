@@ -7,6 +7,8 @@ export interface StageCounters {
   'recordsIn'?: (number | string | Long);
   'recordsOut'?: (number | string | Long);
   'deadLetters'?: (number | string | Long);
+  'backpressureMs'?: (number | string | Long);
+  'senders'?: (number);
 }
 
 export interface StageCounters__Output {
@@ -14,4 +16,6 @@ export interface StageCounters__Output {
   'recordsIn': (string);
   'recordsOut': (string);
   'deadLetters': (string);
+  'backpressureMs': (string);
+  'senders': (number);
 }

@@ -1,0 +1,119 @@
+// The coordinator's metrics and spans (README "Observability" lists them): checkpoints (duration,
+// size, failures) with a span per checkpoint, recoveries with a span from the decision to
+// recover until the job runs again, submits, and FeatureService latency as the coordinator
+// serves it. Nothing here is on a per-record path.
+import { SpanStatusCode, type Attributes, type Counter, type Histogram, type Span, type Tracer } from '@opentelemetry/api';
+import { BYTES_BUCKETS, LATENCY_BUCKETS_MS, type Telemetry } from '../core/telemetry.ts';
+
+/** Why a job recovers: the recoveries counter's `cause` attribute. */
+export type RecoveryCause = 'worker-lost' | 'task-failure' | 'infrastructure' | 'coordinator-restart' | 'rescale';
+
+/** A recovery under way: its span and start, ended when the job runs again (or fails). */
+export interface RecoveryTrace {
+  span: Span;
+  startedAtMs: number;
+}
+
+export class CoordinatorMetrics {
+  readonly tracer: Tracer;
+  readonly #checkpointMs: Histogram;
+  readonly #checkpointBytes: Histogram;
+  readonly #checkpointsCompleted: Counter;
+  readonly #checkpointFailures: Counter;
+  readonly #recoveries: Counter;
+  readonly #recoveryMs: Histogram;
+  readonly #queryMs: Histogram;
+
+  constructor(telemetry: Pick<Telemetry, 'meter' | 'tracer'>) {
+    const meter = telemetry.meter;
+    this.tracer = telemetry.tracer;
+    this.#checkpointMs = meter.createHistogram('eddy_checkpoint_duration_ms', {
+      description: 'Time from triggering a checkpoint to writing its _metadata (completed checkpoints)',
+      unit: 'ms',
+      advice: { explicitBucketBoundaries: LATENCY_BUCKETS_MS },
+    });
+    this.#checkpointBytes = meter.createHistogram('eddy_checkpoint_size_bytes', {
+      description: 'Bytes uploaded for a completed checkpoint, summed over workers',
+      unit: 'By',
+      advice: { explicitBucketBoundaries: BYTES_BUCKETS },
+    });
+    this.#checkpointsCompleted = meter.createCounter('eddy_checkpoints_completed', { description: 'Checkpoints completed' });
+    this.#checkpointFailures = meter.createCounter('eddy_checkpoint_failures', { description: 'Checkpoints aborted: a worker failed its part, a time-out, the store failed, or the job left its epoch' });
+    this.#recoveries = meter.createCounter('eddy_job_recoveries', { description: 'Times a job was rolled back to its last completed checkpoint and redeployed, by cause' });
+    this.#recoveryMs = meter.createHistogram('eddy_job_recovery_duration_ms', {
+      description: 'Time from the decision to recover until the job runs again (restart delay included)',
+      unit: 'ms',
+      advice: { explicitBucketBoundaries: LATENCY_BUCKETS_MS },
+    });
+    this.#queryMs = meter.createHistogram('eddy_feature_query_duration_ms', {
+      description: 'FeatureService Get/BatchGet latency on the serving coordinator, routing over NATS included',
+      unit: 'ms',
+      advice: { explicitBucketBoundaries: LATENCY_BUCKETS_MS },
+    });
+  }
+
+  checkpointStarted(jobId: string, checkpointId: number, epoch: number): Span {
+    return this.tracer.startSpan('eddy.checkpoint', { attributes: { 'eddy.job': jobId, 'eddy.checkpoint': checkpointId, 'eddy.epoch': epoch } });
+  }
+
+  checkpointCompleted(span: Span | undefined, jobId: string, durationMs: number, bytes: number): void {
+    const attrs = { job: jobId };
+    this.#checkpointMs.record(durationMs, attrs);
+    this.#checkpointBytes.record(bytes, attrs);
+    this.#checkpointsCompleted.add(1, attrs);
+    span?.setAttribute('eddy.checkpoint.bytes', bytes);
+    span?.end();
+  }
+
+  checkpointFailed(span: Span | undefined, jobId: string, reason: string): void {
+    this.#checkpointFailures.add(1, { job: jobId });
+    span?.setStatus({ code: SpanStatusCode.ERROR, message: reason });
+    span?.end();
+  }
+
+  /**
+   * A recovery is decided: counted, and traced from here until the job runs again. A recovery
+   * decided while one is under way (its redeploy failed too) is counted and joins its span.
+   */
+  recoveryStarted(jobId: string, cause: RecoveryCause, failure: string, underWay?: RecoveryTrace): RecoveryTrace {
+    this.#recoveries.add(1, { job: jobId, cause });
+    if (underWay) {
+      underWay.span.addEvent('recovery decided again', { 'eddy.recovery.cause': cause, 'eddy.failure': failure });
+      return underWay;
+    }
+    const span = this.tracer.startSpan('eddy.job.recovery', { attributes: { 'eddy.job': jobId, 'eddy.recovery.cause': cause, 'eddy.failure': failure } });
+    return { span, startedAtMs: Date.now() };
+  }
+
+  /** The recovered job runs again (ok) or gave up (failed). */
+  recoveryEnded(trace: RecoveryTrace | undefined, jobId: string, outcome: { epoch: number } | { error: string }): void {
+    if (!trace) return;
+    if ('epoch' in outcome) {
+      this.#recoveryMs.record(Date.now() - trace.startedAtMs, { job: jobId });
+      trace.span.setAttribute('eddy.epoch', outcome.epoch);
+    } else {
+      trace.span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error });
+    }
+    trace.span.end();
+  }
+
+  /** Runs a job submit inside its span, recording the outcome. */
+  async traceSubmit<T>(jobId: string, submit: () => Promise<T>): Promise<T> {
+    return this.tracer.startActiveSpan('eddy.job.submit', { attributes: { 'eddy.job': jobId } }, async (span) => {
+      try {
+        return await submit();
+      } catch (e) {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: e instanceof Error ? e.message : String(e) });
+        throw e;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  /** One FeatureService request answered (or failed) after `ms`. */
+  queryAnswered(jobId: string, ok: boolean, ms: number): void {
+    const attrs: Attributes = { job: jobId, outcome: ok ? 'ok' : 'error' };
+    this.#queryMs.record(ms, attrs);
+  }
+}
