@@ -1,6 +1,6 @@
 // `make bench`: every benchmark in bench/, each figure beside a baseline measured in the same run;
 // medians of BENCH_RUNS runs (default 3). BENCH_ONLY=throughput,metrics,get,batchget,writes,
-// checkpoint,recovery (any comma-separated subset) runs a part; BENCH_QUICK=1 a smaller, faster run.
+// checkpoint,recovery,rescale (any comma-separated subset) runs a part; BENCH_QUICK=1 a smaller, faster run.
 //  - throughput: customer-experience with 1 and 2 workers against raw NATS core publish→subscribe
 //    and JetStream ordered-consume of the same events (the source stream itself).
 //  - metrics: bench/metrics-cost.ts (the per-batch histogram record and a scrape, in process), then
@@ -11,6 +11,8 @@
 //  - checkpoint: bench/checkpoint.ts (checkpoint duration and bytes vs change rate; throughput with
 //    checkpoints every second vs effectively off).
 //  - recovery: bench/recovery.ts (SIGKILL of a worker: time to RUNNING, time to the first record).
+//  - rescale: bench/rescale.ts (a worker joins a running job: pause of moving key groups, time to
+//    a balanced assignment, throughput during the rebalance).
 import os from 'node:os';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, DeliverPolicy, jetstreamManager } from '@nats-io/jetstream';
@@ -19,6 +21,7 @@ import { featureStoreBenchmarks } from './feature-store.ts';
 import { metricsCostBenchmark } from './metrics-cost.ts';
 import { checkpointBenchmarks } from './checkpoint.ts';
 import { recoveryBenchmarks } from './recovery.ts';
+import { rescaleBenchmarks } from './rescale.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? (QUICK ? 100_000 : 200_000));
 
@@ -147,6 +150,7 @@ async function main(): Promise<void> {
   if (selected('get') || selected('batchget') || selected('writes')) await featureStoreBenchmarks();
   if (selected('checkpoint')) await checkpointBenchmarks();
   if (selected('recovery')) await recoveryBenchmarks();
+  if (selected('rescale')) await rescaleBenchmarks();
 }
 
 runMain(async () => {

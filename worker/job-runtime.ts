@@ -480,9 +480,10 @@ export class JobRuntime implements ObservedJob {
       for (const stage of stages) await this.backend.dropKeyGroup(stage, kg);
       this.stateKeyGroups.delete(kg);
     }
+    let bytesRead = 0;
     if (move.incoming.length > 0) {
       const metadata = await readMetadata(this.#ctx.store, checkpointLayout.metadata(this.jobId, move.checkpointId));
-      await restoreKeyGroups(this.#ctx.store, this.backend, metadata, stages, move.incoming);
+      ({ bytesRead } = await restoreKeyGroups(this.#ctx.store, this.backend, metadata, stages, move.incoming));
       for (const kg of move.incoming) this.stateKeyGroups.add(kg);
     }
     if (this.#state !== 'RUNNING') return;
@@ -490,7 +491,7 @@ export class JobRuntime implements ObservedJob {
     this.#queries.add(move.incoming);
     // The incoming key groups' pause: from the barrier (nothing processed for them since) to now.
     const pausedMs = move.incoming.length > 0 && move.appliedAtMs !== undefined ? Math.round(performance.now() - move.appliedAtMs) : undefined;
-    this.#logger.info({ checkpoint: move.checkpointId, loadedKeyGroups: move.incoming.length, droppedKeyGroups: move.outgoing.length, pausedMs, ms: Math.round(performance.now() - t0) }, 'move done');
+    this.#logger.info({ checkpoint: move.checkpointId, loadedKeyGroups: move.incoming.length, droppedKeyGroups: move.outgoing.length, bytesRead, pausedMs, ms: Math.round(performance.now() - t0) }, 'move done');
   }
 
   #lastRequestMs = 0;
