@@ -53,7 +53,7 @@ async function killAndReplace(kills: number, start: () => Promise<Cluster>): Pro
 }
 
 test('checkpoint - SIGKILLed workers, replaced while the job runs, lose and duplicate nothing (file://)', { timeout: 300_000 }, () =>
-  killAndReplace(4, () => startCluster({ workers: 3, workerTimeoutMs: 2000 })),
+  killAndReplace(4, () => startCluster({ workers: 3, workerTimeoutMs: 4000 })),
 );
 
 test('checkpoint - SIGKILLed workers, replaced while the job runs, lose and duplicate nothing (S3)', { timeout: 300_000 }, async () => {
@@ -61,7 +61,7 @@ test('checkpoint - SIGKILLed workers, replaced while the job runs, lose and dupl
   try {
     await killAndReplace(2, async () => {
       s3 = await startS3Server();
-      return startCluster({ workers: 3, workerTimeoutMs: 2000, ...s3Store(s3) });
+      return startCluster({ workers: 3, workerTimeoutMs: 4000, ...s3Store(s3) });
     });
   } finally {
     await s3?.[Symbol.asyncDispose]();

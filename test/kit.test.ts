@@ -134,10 +134,10 @@ test('startProcess - an exit before the ready line rejects with the exit code an
 test('startProcess - a process that never gets ready is killed at the deadline', async () => {
   let message = '';
   await assert.rejects(
-    startProcess({ name: 'sleeper', ...nodeScript(`console.log('pid=' + process.pid); ${STAY_ALIVE}`), readyLine: /ready/, readyTimeoutMs: 300 }),
+    startProcess({ name: 'sleeper', ...nodeScript(`console.log('pid=' + process.pid); ${STAY_ALIVE}`), readyLine: /ready/, readyTimeoutMs: 2000 }),
     (e: Error) => {
       message = e.message;
-      return /sleeper \(pid \d+\) was not ready within 300ms/.test(e.message);
+      return /sleeper \(pid \d+\) was not ready within 2000ms/.test(e.message);
     },
   );
   const pid = Number(/pid=(\d+)/.exec(message)?.[1]);
@@ -211,7 +211,7 @@ test('runProcess - feeds stdin, collects stdout and stderr, returns a non-zero e
 });
 
 test('runProcess - a command past its deadline is killed and rejects', async () => {
-  await assert.rejects(runProcess({ name: 'hang', ...nodeScript(`console.log('started'); ${STAY_ALIVE}`), timeoutMs: 300 }), /hang \(pid \d+\) did not finish within 300ms and was killed; stdout tail:\nstarted/);
+  await assert.rejects(runProcess({ name: 'hang', ...nodeScript(`console.log('started'); ${STAY_ALIVE}`), timeoutMs: 2000 }), /hang \(pid \d+\) did not finish within 2000ms and was killed; stdout tail:\nstarted/);
 });
 
 test('nats-server - starts with JetStream usable, and stop() leaves no process or store dir', async () => {
