@@ -116,16 +116,28 @@ test('docker compose - scale workers 1 → 3 → 2 while the customer-experience
         return j.state === 'RUNNING' && Number(j.checkpoints?.latestId ?? 0) >= before + 2;
       }, { timeoutMs: 90_000, what: `checkpoints to progress ${what}` });
     };
+    // The coordinator moves key groups to joining workers and away from leaving ones while the
+    // job runs: each step ends with the key groups balanced over the live workers.
+    const balanced = async (n: number) =>
+      waitFor(async () => {
+        const counts = (await liveWorkers()).map((w) => w.assignments.find((a) => a.jobId === CX_JOB)?.keyGroups.reduce((k, r) => k + r.end - r.start + 1, 0) ?? 0);
+        return counts.length === n && counts.reduce((a, b) => a + b, 0) === 128 && Math.max(...counts) - Math.min(...counts) <= 1;
+      }, { timeoutMs: 120_000, what: `key groups balanced over ${n} workers` });
     await checkpointsProgress('before scaling to 3');
     await scaleTo(3);
+    await balanced(3);
+    step('key groups balanced over 3 workers');
     await checkpointsProgress('before scaling to 2');
     await scaleTo(2);
+    await balanced(2);
+    step('key groups balanced over 2 workers');
     await producer.done;
     step('all events published');
     await assertCxExactlyOnce(client, nc, cxExpectation(events), 120_000);
     step('exact results checked');
     const job = await client.getJob(CX_JOB);
     assert.equal(job.state, 'RUNNING');
+    assert.equal(job.restarts, 0, `scaling moved key groups without a recovery: ${job.lastFailure?.message ?? ''}`);
     const owners = (await liveWorkers()).filter((w) => w.assignments.some((a) => a.jobId === CX_JOB)).map((w) => w.workerId);
     t.diagnostic(`job restarts ${job.restarts}; key groups on ${owners.join(', ')}`);
 
