@@ -26,6 +26,13 @@ export interface EddyClientOptions {
 
 export type FeatureView = 'latest' | 'committed';
 
+export interface FeatureReadOptions {
+  /** As-of read: the value current at this event time (ms since the epoch). */
+  asOfUnixMs?: number;
+  /** This call's deadline. @default the client's timeoutMs */
+  timeoutMs?: number;
+}
+
 export interface SubmitRequest {
   manifestJson: string;
   bundleSha256: string;
@@ -76,9 +83,26 @@ export class EddyClient implements Disposable {
     return this.#unary((o, cb) => this.#jobs.Savepoint({ jobId, stop }, { ...o, deadline: Date.now() + Math.max(this.timeoutMs, 60_000) }, cb));
   }
 
-  batchGet(jobId: string, feature: string, entityIds: string[], view: FeatureView): Promise<FeatureValue__Output[]> {
-    const request = { jobId, feature, entityIds, view: view === 'committed' ? ('VIEW_COMMITTED' as const) : ('VIEW_LATEST' as const) };
-    return this.#unary<{ values: FeatureValue__Output[] }>((o, cb) => this.#features.BatchGet(request, o, cb)).then((r) => r.values);
+  batchGet(jobId: string, feature: string, entityIds: string[], view: FeatureView, options: FeatureReadOptions = {}): Promise<FeatureValue__Output[]> {
+    const request = {
+      jobId,
+      feature,
+      entityIds,
+      view: view === 'committed' ? ('VIEW_COMMITTED' as const) : ('VIEW_LATEST' as const),
+      ...(options.asOfUnixMs !== undefined ? { asOf: { unixMs: options.asOfUnixMs } } : {}),
+    };
+    return this.#unary<{ values: FeatureValue__Output[] }>((o, cb) => this.#features.BatchGet(request, o, cb), options.timeoutMs).then((r) => r.values);
+  }
+
+  get(jobId: string, feature: string, entityId: string, view: FeatureView, options: FeatureReadOptions = {}): Promise<FeatureValue__Output> {
+    const request = {
+      jobId,
+      feature,
+      entityId,
+      view: view === 'committed' ? ('VIEW_COMMITTED' as const) : ('VIEW_LATEST' as const),
+      ...(options.asOfUnixMs !== undefined ? { asOf: { unixMs: options.asOfUnixMs } } : {}),
+    };
+    return this.#unary<FeatureValue__Output>((o, cb) => this.#features.Get(request, o, cb), options.timeoutMs);
   }
 
   listWorkers(): Promise<WorkerInfo__Output[]> {
@@ -133,10 +157,10 @@ export class EddyClient implements Disposable {
     this.close();
   }
 
-  #unary<T>(start: (options: grpc.CallOptions, callback: grpc.requestCallback<T>) => unknown): Promise<T> {
+  #unary<T>(start: (options: grpc.CallOptions, callback: grpc.requestCallback<T>) => unknown, timeoutMs = this.timeoutMs): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      start({ deadline: Date.now() + this.timeoutMs }, (err, value) => {
-        if (err) reject(this.#error(err, this.timeoutMs));
+      start({ deadline: Date.now() + timeoutMs }, (err, value) => {
+        if (err) reject(this.#error(err, timeoutMs));
         else resolve(value!);
       });
     });

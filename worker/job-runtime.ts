@@ -22,6 +22,8 @@ import { createStageOutput, type StageOutput } from './stage-output.ts';
 import { SourceTask } from './source-task.ts';
 import { KeyedTask } from './keyed-task.ts';
 import { QueryResponder } from './query-responder.ts';
+import { HistoryCleaner } from './history-cleanup.ts';
+import { featureStates } from './feature-state.ts';
 import { CheckpointWriter } from './checkpoint-writer.ts';
 import { readMetadata, restoreKeyGroups } from './checkpoint-restore.ts';
 import type { CheckpointOutput } from './sinks.ts';
@@ -71,6 +73,7 @@ export class JobRuntime {
   readonly #keyedOutputs: StageOutput[] = [];
   readonly #sourceOutputs: StageOutput[] = [];
   readonly #queries: QueryResponder;
+  readonly #historyCleaner: HistoryCleaner;
   readonly #logger: Logger;
   readonly #writer: CheckpointWriter;
   /** The checkpoint being cut: tasks aligned so far, and their release. */
@@ -139,8 +142,14 @@ export class JobRuntime {
       if (this.keyGroups.length > 0) task.start();
       this.#keyed.push(task);
     });
-    this.#queries = new QueryResponder({ nc: ctx.nc, jobId: this.jobId, manifest, keyGroups: this.keyGroups, backend, logger: this.#logger });
+    this.#queries = new QueryResponder({ nc: ctx.nc, jobId: this.jobId, manifest, keyGroups: this.keyGroups, backend, logger: this.#logger, epoch: deploy.epoch });
     this.#queries.start();
+    // Features declared with history: their versions past retention are cleaned in the background.
+    const historyTargets = manifest.stages.flatMap((stage) =>
+      [...featureStates(stage).values()].flatMap((f) => (f.historyRetentionMs === undefined ? [] : [{ stage: stage.id, state: f.state, retentionMs: f.historyRetentionMs }])),
+    );
+    this.#historyCleaner = new HistoryCleaner({ backend, targets: historyTargets, keyGroups: this.keyGroups, logger: this.#logger });
+    this.#historyCleaner.start();
 
     for (const partition of deploy.sourceSplits) {
       const counters = this.#counters.get(sourcePlan!.spec.id)!;
@@ -366,6 +375,7 @@ export class JobRuntime {
     await Promise.all(this.#sources.map((s) => s.stop()));
     await Promise.all(this.#keyed.map((k) => k.stop()));
     this.#queries.stop();
+    await this.#historyCleaner.stop();
     await Promise.all([...this.#sourceOutputs, ...this.#keyedOutputs].map((o) => o.close()));
   }
 

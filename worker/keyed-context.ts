@@ -2,6 +2,9 @@
 // processed; state handles are cached per context so a record does not allocate them again.
 import type { MapState, MapStateDescriptor, ProcessContext, StateDescriptor, ValueState, ValueStateDescriptor } from '../sdk/index.ts';
 import type { StateBackend } from './state-backend.ts';
+import { recordFeatureUpdate, type FeatureStateSpec, type MapChange } from './feature-state.ts';
+
+const NO_FEATURES: ReadonlyMap<string, FeatureStateSpec> = new Map();
 
 export class KeyedContext implements ProcessContext<unknown> {
   readonly key: string;
@@ -12,6 +15,10 @@ export class KeyedContext implements ProcessContext<unknown> {
   readonly #declared: ReadonlyMap<string, StateDescriptor['kind']>;
   readonly #emit: (value: unknown, timestamp: number) => void;
   #handles: Map<string, unknown> | undefined;
+  /** States served as features. */
+  readonly #features: ReadonlyMap<string, FeatureStateSpec>;
+  /** Feature states the current record changed; map changes kept for history snapshots. */
+  #touched: Map<string, MapChange[] | undefined> | undefined;
 
   constructor(
     stage: string,
@@ -20,7 +27,9 @@ export class KeyedContext implements ProcessContext<unknown> {
     key: string,
     keyGroup: number,
     emit: (value: unknown, timestamp: number) => void,
+    features: ReadonlyMap<string, FeatureStateSpec> = NO_FEATURES,
   ) {
+    this.#features = features;
     this.#stage = stage;
     this.#backend = backend;
     this.#declared = declared;
@@ -31,6 +40,34 @@ export class KeyedContext implements ProcessContext<unknown> {
 
   emit(value: unknown): void {
     this.#emit(value, this.timestamp ?? -1);
+  }
+
+  /**
+   * After each record: writes the metadata (and history versions) of the feature states it
+   * changed. Undefined (no await) when it changed none.
+   */
+  finishRecord(): Promise<void> | undefined {
+    const touched = this.#touched;
+    if (touched === undefined || touched.size === 0) return undefined;
+    this.#touched = undefined;
+    const writes: Array<Promise<void>> = [];
+    for (const [name, changes] of touched) {
+      writes.push(recordFeatureUpdate(this.#backend, this.#stage, this.keyGroup, this.key, this.#features.get(name)!, this.timestamp, changes));
+    }
+    return writes.length === 1 ? writes[0] : Promise.all(writes).then(() => undefined);
+  }
+
+  #touch(name: string, change: MapChange | undefined): void {
+    const spec = this.#features.get(name);
+    if (spec === undefined) return;
+    const touched = (this.#touched ??= new Map());
+    if (spec.historyRetentionMs === undefined || change === undefined) {
+      if (!touched.has(name)) touched.set(name, undefined);
+      return;
+    }
+    const changes = touched.get(name);
+    if (changes === undefined) touched.set(name, [change]);
+    else changes.push(change);
   }
 
   state<V>(descriptor: ValueStateDescriptor<V>): ValueState<V>;
@@ -53,8 +90,14 @@ export class KeyedContext implements ProcessContext<unknown> {
     const stage = this.#stage;
     return {
       value: () => b.getValue(stage, keyGroup, name, key) as Promise<V | undefined>,
-      update: (v: V) => b.putValue(stage, keyGroup, name, key, v),
-      clear: () => b.deleteValue(stage, keyGroup, name, key),
+      update: (v: V) => {
+        b.putValue(stage, keyGroup, name, key, v);
+        this.#touch(name, undefined);
+      },
+      clear: () => {
+        b.deleteValue(stage, keyGroup, name, key);
+        this.#touch(name, undefined);
+      },
     };
   }
 
@@ -64,11 +107,20 @@ export class KeyedContext implements ProcessContext<unknown> {
     const stage = this.#stage;
     return {
       get: (k: string) => b.getMapEntry(stage, keyGroup, name, key, k) as Promise<V | undefined>,
-      put: (k: string, v: V) => b.putMapEntry(stage, keyGroup, name, key, k, v),
-      remove: (k: string) => b.deleteMapEntry(stage, keyGroup, name, key, k),
+      put: (k: string, v: V) => {
+        b.putMapEntry(stage, keyGroup, name, key, k, v);
+        this.#touch(name, { op: 'put', mapKey: k, value: v });
+      },
+      remove: (k: string) => {
+        b.deleteMapEntry(stage, keyGroup, name, key, k);
+        this.#touch(name, { op: 'remove', mapKey: k });
+      },
       entries: () => b.mapEntries(stage, keyGroup, name, key) as Promise<Array<[string, V]>>,
       isEmpty: async () => !(await b.hasMap(stage, keyGroup, name, key)),
-      clear: () => b.clearMap(stage, keyGroup, name, key),
+      clear: () => {
+        this.#touch(name, { op: 'clear' });
+        return b.clearMap(stage, keyGroup, name, key);
+      },
     };
   }
 }

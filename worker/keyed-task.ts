@@ -19,6 +19,7 @@ import type { JobManifest } from '../core/manifest.ts';
 import type { StagePlan, StateDescriptor } from '../sdk/index.ts';
 import { encodeAck } from './channel-sender.ts';
 import { KeyedContext } from './keyed-context.ts';
+import { featureStates, type FeatureStateSpec } from './feature-state.ts';
 import type { StageOutput } from './stage-output.ts';
 import type { StateBackend } from './state-backend.ts';
 import type { DeadLetters } from './dead-letters.ts';
@@ -70,6 +71,7 @@ export class KeyedTask {
   #aligning = -1;
   readonly #channelsPerCheckpoint: number;
   readonly #declared: ReadonlyMap<string, StateDescriptor['kind']>;
+  readonly #features: ReadonlyMap<string, FeatureStateSpec>;
   readonly #process: ProcessFn;
   readonly #stageId: StageId;
   #failed = false;
@@ -83,6 +85,7 @@ export class KeyedTask {
     this.#senders = new Set(options.upstreamSenders);
     this.#channelsPerCheckpoint = options.upstreamSenders.length * options.keyGroups.length;
     this.#declared = new Map(options.stage.spec.states.map((s) => [s.name, s.kind]));
+    this.#features = featureStates(options.stage.spec);
     const op = options.stage.operators[0];
     if (op?.kind !== 'process') throw new TypeError(`keyed stage ${options.stage.spec.id} does not start with process`);
     this.#process = op.fn as unknown as ProcessFn;
@@ -218,7 +221,7 @@ export class KeyedTask {
       this.#currentKeyGroup = keyGroup;
       output.emit(value, timestamp);
     };
-    const ctx = new KeyedContext(this.#stageId, backend, this.#declared, key, keyGroup, emit);
+    const ctx = new KeyedContext(this.#stageId, backend, this.#declared, key, keyGroup, emit, this.#features);
     for (const r of records) {
       ctx.timestamp = r.timestamp >= 0 ? r.timestamp : undefined;
       try {
@@ -228,6 +231,9 @@ export class KeyedTask {
         if (manifest.errorPolicy === 'fail') throw err;
         deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record: r.value }, counters);
       }
+      // Feature metadata and history: written per record, after the record's own state changes.
+      const features = ctx.finishRecord();
+      if (features !== undefined) await features;
     }
   }
 

@@ -9,6 +9,10 @@ import { ensureError } from '../core/errors.ts';
 import type { JobId } from '../core/ids.ts';
 import type { Logger } from '../core/logger.ts';
 import type { StateBackend, StateView } from './state-backend.ts';
+import { featureStates, readFeature, readFeatureAsOf, type FeatureRead } from './feature-state.ts';
+
+/** A committed read that saw a commit land under it is redone at most this often, then UNAVAILABLE. */
+const COMMITTED_READ_ATTEMPTS = 3;
 
 export interface QueryResponderOptions {
   nc: NatsConnection;
@@ -17,6 +21,13 @@ export interface QueryResponderOptions {
   keyGroups: readonly number[];
   backend: StateBackend;
   logger: Logger;
+  /** The assignment epoch of this runtime: a request routed for another epoch is not answered with data. */
+  epoch: number;
+  /**
+   * Set when a key group must not be served right now (moving, recovering): the reason, which the
+   * responder answers as UNAVAILABLE:<reason> so that the router retries and never gets wrong data.
+   */
+  unavailableReason?: (keyGroup: number) => string | undefined;
 }
 
 export class QueryResponder {
@@ -41,38 +52,62 @@ export class QueryResponder {
       reply = await this.#lookup(keyGroup, msg.data);
     } catch (e) {
       this.#o.logger.error({ err: ensureError(e), keyGroup }, 'query failed');
-      reply = { values: [], error: `INTERNAL:${ensureError(e).message}` };
+      reply = { values: [], error: `INTERNAL:${ensureError(e).message}`, checkpointId: 0 };
     }
     msg.respond(codecs.queryReply.encode(reply));
   }
 
   async #lookup(keyGroup: number, data: Uint8Array): Promise<QueryReply> {
     const req = codecs.queryRequest.decode(data);
-    const found = findFeature(this.#o.manifest, req.feature);
-    if (!found) return { values: [], error: `NOT_FOUND:job ${this.#o.jobId} has no feature ${req.feature}` };
+    const { backend, manifest, epoch } = this.#o;
+    const unavailable = this.#o.unavailableReason?.(keyGroup);
+    if (unavailable !== undefined) return { values: [], error: `UNAVAILABLE:${unavailable}`, checkpointId: 0 };
+    // An epoch 0 request comes from a client that does not know the assignment (tools, tests).
+    if (req.epoch !== 0 && req.epoch !== epoch) {
+      return { values: [], error: `UNAVAILABLE:key group ${keyGroup} is served at epoch ${epoch}, the request is for epoch ${req.epoch}`, checkpointId: 0 };
+    }
+    const found = findFeature(manifest, req.feature);
+    if (!found) return { values: [], error: `NOT_FOUND:job ${this.#o.jobId} has no feature ${req.feature}`, checkpointId: 0 };
+    const spec = featureStates(found.stage).get(found.state.name)!;
+    if (req.hasAsOf && spec.historyRetentionMs === undefined) {
+      return { values: [], error: `FAILED_PRECONDITION:feature ${req.feature} keeps no history; declare it with { history: { retentionMs } } for as-of reads`, checkpointId: 0 };
+    }
     const view: StateView = req.view === 1 ? 'committed' : 'latest';
-    const { backend, manifest } = this.#o;
     const stage = found.stage.id;
-    const state = found.state.name;
-    const values = await Promise.all(
-      req.entityIds.map(async (entityId): Promise<QueryValue> => {
-        // A request routed with another key-group mapping must not read a neighbour's range.
-        if (keyGroupForKey(entityId, manifest.maxParallelism) !== keyGroup) {
-          return { entityId, found: false, valueJson: '' };
-        }
-        if (found.state.kind === 'value') {
-          const v = await backend.getValue(stage, keyGroup, state, entityId, view);
-          return v === undefined ? { entityId, found: false, valueJson: '' } : { entityId, found: true, valueJson: JSON.stringify(v) };
-        }
-        const entries = await backend.mapEntries(stage, keyGroup, state, entityId, view);
-        if (entries.length === 0) return { entityId, found: false, valueJson: '' };
-        return { entityId, found: true, valueJson: JSON.stringify(Object.fromEntries(entries)) };
-      }),
-    );
-    return { values, error: '' };
+    const readOne = (entityId: string): FeatureRead | Promise<FeatureRead> => {
+      // A request routed with another key-group mapping must not read a neighbour's range.
+      if (keyGroupForKey(entityId, manifest.maxParallelism) !== keyGroup) return NOT_FOUND;
+      return req.hasAsOf ? readFeatureAsOf(backend, stage, keyGroup, spec, entityId, view, req.asOfUnixMs) : readFeature(backend, stage, keyGroup, spec, entityId, view);
+    };
+    for (let attempt = 1; ; attempt++) {
+      // A commit that lands during the reads could mix two checkpoints in one committed answer:
+      // read again until the checkpoint is the same before and after.
+      const checkpointId = backend.committedCheckpointId;
+      const reads = await Promise.all(req.entityIds.map(readOne));
+      if (view === 'latest' || backend.committedCheckpointId === checkpointId) {
+        return { values: reads.map((r, i) => toQueryValue(req.entityIds[i]!, r)), error: '', checkpointId: Math.max(0, checkpointId) };
+      }
+      if (attempt === COMMITTED_READ_ATTEMPTS) {
+        return { values: [], error: `UNAVAILABLE:checkpoints committed faster than key group ${keyGroup} could be read`, checkpointId: 0 };
+      }
+    }
   }
 
   stop(): void {
     for (const s of this.#subs) s.unsubscribe();
   }
+}
+
+const NOT_FOUND: FeatureRead = { found: false, value: undefined, eventTimeMs: undefined, uncommitted: false, beyondRetention: false };
+
+function toQueryValue(entityId: string, r: FeatureRead): QueryValue {
+  return {
+    entityId,
+    found: r.found,
+    valueJson: r.found ? JSON.stringify(r.value) : '',
+    eventTimeUnixMs: r.eventTimeMs ?? 0,
+    hasEventTime: r.found && r.eventTimeMs !== undefined,
+    uncommitted: r.uncommitted,
+    beyondRetention: r.beyondRetention,
+  };
 }

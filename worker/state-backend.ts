@@ -50,7 +50,7 @@ interface RocksDatabase {
   ready(): Promise<void>;
   read(options: { capacity: number; autoDestroy: boolean }): RocksReadBatch;
   write(options: { capacity: number; autoDestroy: boolean }): RocksWriteBatch;
-  iterator(range: { gte: Buffer; lt: Buffer }, options: { capacity: number; values: boolean }): RocksIterator;
+  iterator(range: { gte: Buffer; lt?: Buffer; lte?: Buffer }, options: { capacity: number; values: boolean; reverse?: boolean; limit?: number }): RocksIterator;
   close(): Promise<void>;
 }
 const RocksDB = createRequire(import.meta.url)('rocksdb-native') as new (path: string) => RocksDatabase;
@@ -182,6 +182,8 @@ class Overlay {
 type Delta = { checkpointId: number; overlay: Overlay };
 type PendingRead = { key: string; resolve: (value: Entry) => void; reject: (error: unknown) => void };
 
+export type { RocksIterator };
+
 export class StateBackend {
   readonly #db: RocksDatabase;
   readonly #options: CompiledStateBackendOptions;
@@ -311,6 +313,77 @@ export class StateBackend {
       if (merged === undefined || !merged.has(stored.toString('latin1'))) return true;
     }
     return false;
+  }
+
+  // --- raw entries (worker/feature-state.ts: feature metadata and history versions)
+
+  /** The latin1 string of a state key (no mapKey): the form the raw-entry methods take. */
+  stateKeyString(stage: string, keyGroup: number, state: string, key: string): string {
+    return encodedString(stage, keyGroup, state, key, undefined);
+  }
+
+  /**
+   * Writes an encoded entry (null: tombstone) into the active overlay under a latin1 key built by
+   * stateKeyString (plus a suffix). indexPrefix indexes it like a map entry, so that
+   * latestAtOrBefore finds it without scanning the overlay.
+   */
+  putRaw(key: string, value: Buffer | null, indexPrefix?: string): void {
+    this.#assertOpen();
+    this.#active.set(key, value, indexPrefix);
+  }
+
+  /** An encoded entry (null: absent) in the given view. */
+  getRaw(key: string, view: StateView = 'latest'): Promise<Buffer | null> {
+    this.#assertOpen();
+    return Promise.resolve(this.#read(key, view));
+  }
+
+  /** True when an overlay (active or frozen) holds key: a change not yet in RocksDB. */
+  overlayHas(key: string): boolean {
+    if (this.#active.entries.has(key)) return true;
+    for (const delta of this.#frozen) if (delta.overlay.entries.has(key)) return true;
+    return false;
+  }
+
+  /**
+   * The greatest live key k with prefix <= k <= bound (both latin1; entries written with
+   * indexPrefix === prefix), and its value, in the given view: one reverse seek in RocksDB, merged
+   * with the overlays' indexed entries; tombstones hide what they delete.
+   */
+  async latestAtOrBefore(prefix: string, bound: string, view: StateView = 'latest'): Promise<{ key: string; value: Buffer } | undefined> {
+    this.#assertOpen();
+    const merged = view === 'latest' ? this.#mergedMapOverlay(prefix) : undefined;
+    let best: { key: string; value: Buffer } | undefined;
+    if (merged !== undefined) {
+      for (const [key, value] of merged) {
+        if (value !== null && key <= bound && (best === undefined || key > best.key)) best = { key, value };
+      }
+    }
+    const gte = Buffer.from(prefix, 'latin1');
+    let upper: { lte?: Buffer; lt?: Buffer } = { lte: Buffer.from(bound, 'latin1') };
+    // A committed version deleted by an overlay tombstone: look further back (rare, bounded by
+    // the tombstones, which retention cleanup writes only for superseded versions).
+    for (;;) {
+      let found: { key: Buffer; value: Buffer | null } | undefined;
+      for await (const entry of this.#db.iterator({ gte, ...upper }, { capacity: 1, values: true, reverse: true, limit: 1 })) {
+        found = entry;
+        break;
+      }
+      if (found === undefined) return best;
+      const key = found.key.toString('latin1');
+      if (best !== undefined && best.key >= key) return best;
+      if (merged?.get(key) === null) {
+        upper = { lt: found.key };
+        continue;
+      }
+      return { key, value: found.value ?? EMPTY };
+    }
+  }
+
+  /** Committed entries (RocksDB) from `from` (inclusive) up to the end of prefix, in key order. */
+  scanCommitted(prefix: Buffer, from: Buffer, capacity = SCAN_CAPACITY): RocksIterator {
+    this.#assertOpen();
+    return this.#db.iterator({ gte: Buffer.compare(from, prefix) > 0 ? from : prefix, lt: prefixUpperBound(prefix) }, { capacity, values: true });
   }
 
   // --- checkpoint alignment

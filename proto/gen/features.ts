@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
 
+import type { AsOf as _eddy_v1_AsOf, AsOf__Output as _eddy_v1_AsOf__Output } from './eddy/v1/AsOf';
 import type { BatchGetFeatureRequest as _eddy_v1_BatchGetFeatureRequest, BatchGetFeatureRequest__Output as _eddy_v1_BatchGetFeatureRequest__Output } from './eddy/v1/BatchGetFeatureRequest';
 import type { BatchGetFeatureResponse as _eddy_v1_BatchGetFeatureResponse, BatchGetFeatureResponse__Output as _eddy_v1_BatchGetFeatureResponse__Output } from './eddy/v1/BatchGetFeatureResponse';
 import type { FeatureServiceClient as _eddy_v1_FeatureServiceClient, FeatureServiceDefinition as _eddy_v1_FeatureServiceDefinition } from './eddy/v1/FeatureService';
@@ -14,6 +15,7 @@ type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> 
 export interface ProtoGrpcType {
   eddy: {
     v1: {
+      AsOf: MessageTypeDefinition<_eddy_v1_AsOf, _eddy_v1_AsOf__Output>
       BatchGetFeatureRequest: MessageTypeDefinition<_eddy_v1_BatchGetFeatureRequest, _eddy_v1_BatchGetFeatureRequest__Output>
       BatchGetFeatureResponse: MessageTypeDefinition<_eddy_v1_BatchGetFeatureResponse, _eddy_v1_BatchGetFeatureResponse__Output>
       FeatureService: SubtypeConstructor<typeof grpc.Client, _eddy_v1_FeatureServiceClient> & { service: _eddy_v1_FeatureServiceDefinition }
