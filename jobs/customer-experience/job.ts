@@ -14,6 +14,9 @@ const colours = mapState<Colour>('colour');
 /** Data points received per entity: how active a device is (and a count that replays would inflate). */
 const received = valueState<number>('received');
 
+/** How long the indicators feature keeps its versions (event time). */
+export const INDICATOR_HISTORY_MS = 7 * 24 * 3600 * 1000;
+
 export interface CustomerExperienceOptions {
   /** The keyed stage's id: its state is stored under it, so keep it across versions. @default "indicator-state" */
   stageId?: string;
@@ -24,7 +27,8 @@ export interface CustomerExperienceOptions {
 /** The job's graph; the module's default export is the deployed version. */
 export function customerExperience(options: CustomerExperienceOptions = {}) {
   const cx = job('customer-experience', { errorPolicy: 'dead-letter' });
-  cx.source<Indicator>('indicators', { partitions: 4, key: 'entityId' })
+  // Event time is the reading's own ts: features report it, and history is versioned by it.
+  cx.source<Indicator>('indicators', { partitions: 4, key: 'entityId', timestampField: 'ts' })
     .filter((e) => typeof e.type === 'string' && typeof e.value === 'number', 'well-formed')
     .filter((e) => !options.dropNegativeTimestamps || !(e.ts < 0), 'non-negative-time')
     .keyBy((e) => e.entityId)
@@ -42,7 +46,8 @@ export function customerExperience(options: CustomerExperienceOptions = {}) {
           ctx.emit({ entityId: e.entityId, type: e.type, value: e.value, ts: e.ts });
         }
       },
-      { state: [latest, colours, received], features: { indicators: latest, received } },
+      // indicators keeps a week of versions: point-in-time reads for training sets (as-of).
+      { state: [latest, colours, received], features: { indicators: { state: latest, history: { retentionMs: INDICATOR_HISTORY_MS } }, received } },
     )
     .sink(jetstream('cx.triggers', { stream: 'CX_TRIGGERS' }));
   return cx;
