@@ -10,9 +10,10 @@ import type { JobInfo__Output } from '../proto/gen/eddy/v1/JobInfo.ts';
 import type { SubmitJobRequest } from '../proto/gen/eddy/v1/SubmitJobRequest.ts';
 import type { SubmitJobResponse__Output } from '../proto/gen/eddy/v1/SubmitJobResponse.ts';
 import type { FeatureValue__Output } from '../proto/gen/eddy/v1/FeatureValue.ts';
+import type { FeatureChange__Output } from '../proto/gen/eddy/v1/FeatureChange.ts';
 import type { WorkerInfo__Output } from '../proto/gen/eddy/v1/WorkerInfo.ts';
 
-export type { JobInfo__Output as JobInfo, FeatureValue__Output as FeatureValue, WorkerInfo__Output as WorkerInfo };
+export type { JobInfo__Output as JobInfo, FeatureValue__Output as FeatureValue, FeatureChange__Output as FeatureChange, WorkerInfo__Output as WorkerInfo };
 
 /** Bundle bytes per SubmitJob message after the header. */
 export const SUBMIT_CHUNK_BYTES = 64 * 1024;
@@ -103,6 +104,30 @@ export class EddyClient implements Disposable {
       ...(options.asOfUnixMs !== undefined ? { asOf: { unixMs: options.asOfUnixMs } } : {}),
     };
     return this.#unary<FeatureValue__Output>((o, cb) => this.#features.Get(request, o, cb), options.timeoutMs);
+  }
+
+  /**
+   * WatchFeatures: calls onChange for the current values (initial) and then every change, until
+   * the returned stop() or an error (the promise rejects; a cancel by stop() resolves it).
+   */
+  watch(jobId: string, feature: string, entityIds: string[], onChange: (change: FeatureChange__Output) => void): { done: Promise<void>; stop(): void } {
+    const call = this.#features.WatchFeatures({ jobId, feature, entityIds, view: 'VIEW_LATEST' });
+    let stopped = false;
+    const done = new Promise<void>((resolve, reject) => {
+      call.on('data', (change: FeatureChange__Output) => onChange(change));
+      call.on('end', () => resolve());
+      call.on('error', (err: grpc.ServiceError) => {
+        if (stopped && err.code === grpc.status.CANCELLED) resolve();
+        else reject(this.#error(err, this.timeoutMs));
+      });
+    });
+    return {
+      done,
+      stop: () => {
+        stopped = true;
+        call.cancel();
+      },
+    };
   }
 
   listWorkers(): Promise<WorkerInfo__Output[]> {

@@ -11,40 +11,15 @@ import { findFeature } from '../core/manifest.ts';
 import { keyGroupForKey } from '../core/key-groups.ts';
 import { EddyError, InvalidArgumentError, NotFoundError, RetryableError, ensureError } from '../core/errors.ts';
 import type { JobManager, JobRecord } from './job-manager.ts';
+import type { Logger } from '../core/logger.ts';
+import { FeatureWatch, type FeatureWatchOptions, type WatchSink } from './feature-watch.ts';
+import { MAX_BATCH_IDS, RETRY_AFTER_MS, type FeatureAnswer, type FeatureQuery } from './feature-answer.ts';
 
-export const MAX_BATCH_IDS = 1000;
+export { MAX_BATCH_IDS, RETRY_AFTER_MS, type FeatureAnswer, type FeatureQuery, type FeatureViewName } from './feature-answer.ts';
+
 /** First pause before asking an unavailable key group again; doubled up to RETRY_MAX_DELAY_MS. */
 const RETRY_FIRST_DELAY_MS = 20;
 const RETRY_MAX_DELAY_MS = 200;
-/** The hint given with UNAVAILABLE: moves and recoveries usually settle within this. */
-export const RETRY_AFTER_MS = 250;
-
-export type FeatureViewName = 'latest' | 'committed';
-
-export interface FeatureQuery {
-  jobId: string;
-  feature: string;
-  entityIds: readonly string[];
-  view: FeatureViewName;
-  /** As-of read: the value current at this event time (ms since the epoch). */
-  asOfUnixMs?: number;
-  /** Absolute deadline (Date.now() scale): every retry and NATS request ends by then. */
-  deadlineAtMs: number;
-}
-
-export interface FeatureAnswer {
-  entityId: string;
-  found: boolean;
-  valueJson: string;
-  keyGroup: number;
-  /** Event time of the last update (as-of: of the version), when known. */
-  eventTimeUnixMs: number | undefined;
-  /** The last completed checkpoint the answering worker holds (0: none). */
-  checkpointId: number;
-  /** LATEST: includes changes after checkpointId. */
-  uncommitted: boolean;
-  beyondRetention: boolean;
-}
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -55,6 +30,13 @@ export class FeatureRouter {
   constructor(nc: NatsConnection, jobs: JobManager) {
     this.#nc = nc;
     this.#jobs = jobs;
+  }
+
+  /** Starts a WatchFeatures stream (coordinator/feature-watch.ts); stop() it when the call ends. */
+  watch(request: { jobId: string; feature: string; entityIds: readonly string[] }, sink: WatchSink, logger: Logger, options?: FeatureWatchOptions): FeatureWatch {
+    const watch = new FeatureWatch(this.#nc, this.#jobs, logger, request, sink, options);
+    watch.start();
+    return watch;
   }
 
   async get(query: FeatureQuery): Promise<FeatureAnswer[]> {

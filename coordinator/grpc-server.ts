@@ -9,6 +9,7 @@ import type { JobInfo } from '../proto/gen/eddy/v1/JobInfo.ts';
 import type { SubmitJobRequest__Output } from '../proto/gen/eddy/v1/SubmitJobRequest.ts';
 import type { SubmitJobResponse } from '../proto/gen/eddy/v1/SubmitJobResponse.ts';
 import type { FeatureValue } from '../proto/gen/eddy/v1/FeatureValue.ts';
+import type { FeatureChange } from '../proto/gen/eddy/v1/FeatureChange.ts';
 import type { JobManager, JobRecord } from './job-manager.ts';
 import type { FeatureAnswer, FeatureQuery, FeatureRouter } from './feature-router.ts';
 import type { WorkerRegistry } from './worker-registry.ts';
@@ -163,6 +164,31 @@ export function createGrpcServer(deps: GrpcServerDeps): { server: grpc.Server; h
       const answers = await features.get(query(req, req.entityIds, call));
       return { values: answers.map(toValue) };
     }),
+    WatchFeatures: (call: grpc.ServerWritableStream<{ jobId: string; feature: string; entityIds: string[]; view: string }, FeatureChange>) => {
+      const req = call.request;
+      let ended = false;
+      const end = (e: unknown) => {
+        if (ended) return;
+        ended = true;
+        call.emit('error', toServiceError(e));
+      };
+      try {
+        if (req.view === 'VIEW_COMMITTED') throw new InvalidArgumentError('WatchFeatures serves the LATEST view only');
+        const watch = features.watch(
+          { jobId: req.jobId, feature: req.feature, entityIds: req.entityIds },
+          { send: (change) => !ended && call.write({ value: toValue(change.value), initial: change.initial }), end },
+          logger,
+        );
+        const stop = () => {
+          ended = true;
+          watch.stop();
+        };
+        call.on('cancelled', stop);
+        call.on('close', stop);
+      } catch (e) {
+        end(e);
+      }
+    },
   });
 
   server.addService(pkg.ClusterService.service, {

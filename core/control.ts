@@ -49,6 +49,9 @@ export interface QueryRequest { feature: string; entityIds: string[]; view: numb
 export interface QueryValue { entityId: string; found: boolean; valueJson: string; eventTimeUnixMs: number; hasEventTime: boolean; uncommitted: boolean; beyondRetention: boolean }
 export interface QueryReply { values: QueryValue[]; error: string; checkpointId: number }
 
+export interface WatchRegister { watchId: string; feature: string; entityIds: string[]; leaseMs: number; inbox: string }
+export interface WatchEvent { watchId: string; epoch: number; checkpointId: number; initial: boolean; values: QueryValue[]; keyGroup: number }
+
 export const codecs = {
   register: controlCodec<Register>('Register'),
   registerReply: controlCodec<RegisterReply>('RegisterReply'),
@@ -63,4 +66,6 @@ export const codecs = {
   failure: controlCodec<TaskFailure>('TaskFailure'),
   queryRequest: controlCodec<QueryRequest>('QueryRequest'),
   queryReply: controlCodec<QueryReply>('QueryReply'),
+  watchRegister: controlCodec<WatchRegister>('WatchRegister'),
+  watchEvent: controlCodec<WatchEvent>('WatchEvent'),
 } as const;

@@ -177,3 +177,80 @@ test('feature service - Get/BatchGet views, event time, checkpoint, as-of at ver
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('feature service - WatchFeatures streams current values, then every change, and survives a recovery on a new worker', { timeout: 150_000 }, async () => {
+  await using cluster = await startCluster({ workers: 1, checkpointIntervalMs: 500, workerTimeoutMs: 2_000 });
+  const dir = await mkdtemp(join(tmpdir(), 'eddy-watch-'));
+  using client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
+  let nc: NatsConnection | undefined;
+  let watch: ReturnType<EddyClient['watch']> | undefined;
+  try {
+    nc = await connect({ servers: cluster.nats.url });
+    await waitFor(async () => (await client.listWorkers()).some((w) => w.state === 'ALIVE'), { timeoutMs: 15_000, what: 'a live worker' });
+    await submitCx(client, join(dir, 'cache'));
+    await waitFor(async () => (await client.getJob(CX_JOB)).state === 'RUNNING', { timeoutMs: 30_000, what: 'the job running' });
+    const watched = ['e0', 'e1', 'e2', 'e3', 'e4'];
+    const all = cxEvents(2_000, watched.length, 5);
+    const [first, second] = [all.slice(0, 1_000), all.slice(1_000)];
+    const changes: Array<{ entityId: string; initial: boolean; found: boolean; value: unknown; eventTime: number | undefined }> = [];
+    watch = client.watch(CX_JOB, 'indicators', [...watched, 'nobody'], (c) => {
+      const v = c.value!;
+      changes.push({ entityId: v.entityId, initial: c.initial, found: v.found, value: v.found ? JSON.parse(v.valueJson) : undefined, eventTime: v.hasEventTime ? Number(v.eventTimeUnixMs) : undefined });
+    });
+    watch.done.catch(() => {});
+    // Current values first: nothing yet, and "nobody" is a watched entity like any other.
+    await waitFor(() => changes.length >= watched.length + 1, { timeoutMs: 15_000, what: 'the initial values' });
+    assert.ok(changes.slice(0, watched.length + 1).every((c) => c.initial && !c.found), 'initial values: none of them exists yet');
+
+    // Every change is the value after some prefix of that entity's events (its event time says
+    // which), in order, and the last one is the final value.
+    const check = (events: readonly Indicator[]) => {
+      const last = new Map<string, number>();
+      for (const c of changes) {
+        if (!c.found) continue;
+        const expected = asOf(events, c.entityId, c.eventTime!);
+        assert.deepEqual(c.value, expected?.value, `${c.entityId} as streamed at ${c.eventTime}`);
+        if (!c.initial) assert.ok(c.eventTime! >= (last.get(c.entityId) ?? -1), `changes of ${c.entityId} arrive in order`);
+        last.set(c.entityId, c.eventTime!);
+      }
+    };
+    const finalSeen = (events: readonly Indicator[]) => {
+      const m = model(events);
+      return watched.every((id) => {
+        const mine = changes.filter((c) => c.entityId === id);
+        return isDeepStrictEqual(mine[mine.length - 1]?.value, m.latest.get(id));
+      });
+    };
+    await publishSteadily(nc, first, 500).done;
+    await waitFor(() => finalSeen(first), { timeoutMs: 30_000, what: 'the watch to show the first half' });
+    check(first);
+    const beforeRecovery = changes.length;
+    assert.ok(changes.filter((c) => !c.initial).length >= watched.length, 'changes were streamed, not only initial values');
+
+    // The only worker dies; a replacement takes the job over at a new epoch. The watch registers
+    // with it (it sends current values again) and goes on: nothing after the recovery is missed.
+    const restartsBefore = (await client.getJob(CX_JOB)).restarts;
+    cluster.workers[0]!.kill('SIGKILL');
+    await cluster.addWorker('replacement');
+    await waitFor(async () => {
+      const job = await client.getJob(CX_JOB);
+      return job.state === 'RUNNING' && job.restarts > restartsBefore;
+    }, { timeoutMs: 60_000, what: 'the job to recover on the replacement' });
+    await publishSteadily(nc, second, 500).done;
+    await waitFor(() => finalSeen(all), { timeoutMs: 60_000, what: 'the watch to show everything after the recovery' });
+    assert.ok(changes.slice(beforeRecovery).some((c) => c.initial), 'the new owner sent current values on registration');
+    check(all);
+
+    // Ending the watch ends the owners' work: the stream is cancelled cleanly.
+    watch.stop();
+    await watch.done;
+  } catch (e) {
+    for (const p of [cluster.coordinator, ...cluster.workers]) console.error(`--- ${p.name}\n${p.output().split('\n').slice(-30).join('\n')}`);
+    throw e;
+  } finally {
+    watch?.stop();
+    await nc?.close();
+    await cluster.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

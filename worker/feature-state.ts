@@ -6,19 +6,25 @@
 // Key layout (the backend's [stage][keyGroup][state][key], with reserved state names; user state
 // names cannot start with NUL, see sdk/state.ts and core/manifest.ts):
 //
-//   [stage][kg]["\0m:" + state][key]                  meta:    f64 BE event time ms [+ msgpack snapshot]
+//   [stage][kg]["\0m:" + state][key]                  meta:    f64 BE event time of the last update (ms)
+//   [stage][kg]["\0s:" + state][key]                  head:    f64 BE newest version time [+ msgpack map]
 //   [stage][kg]["\0h:" + state][key][u64 BE time+2^63] version: msgpack value, or empty = absent
 //
 // A history feature's versions of one key are contiguous and ordered by event time, so "the value
 // current at T" is one reverse seek to the greatest version <= T. A map feature's version is the
-// whole map (as an object): its meta entry carries the current snapshot, so writing a version
+// whole map (as an object): its head entry carries the current snapshot, so writing a version
 // applies the record's changes to it instead of scanning the map.
+//
+// The meta entry is written synchronously with the record's first change to the state, so a read
+// never sees a change without its event time (worker/keyed-context.ts); readFeature checks that no
+// record touched the entity while it read the value.
 import { Packr } from 'msgpackr';
 import type { FeatureSpec, StageSpec, StateKind } from '../core/manifest.ts';
 import type { StateBackend, StateView } from './state-backend.ts';
 
 export const META_STATE_PREFIX = '\u0000m:';
 export const HISTORY_STATE_PREFIX = '\u0000h:';
+export const HEAD_STATE_PREFIX = '\u0000s:';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 const EMPTY = Buffer.alloc(0);
@@ -72,22 +78,28 @@ export function versionKey(prefix: string, timeMs: number): string {
   return prefix + encodeVersionTime(timeMs).toString('latin1');
 }
 
-export interface FeatureMeta {
-  eventTimeMs: number;
-  /** History map features: the whole current map. */
+/** The newest version of a history feature: its time and, for a map, the whole current map. */
+export interface HistoryHead {
+  versionTimeMs: number;
   snapshot?: Record<string, unknown>;
 }
 
-export function encodeMeta(meta: FeatureMeta): Buffer {
-  const head = Buffer.allocUnsafe(8);
-  head.writeDoubleBE(meta.eventTimeMs);
-  return meta.snapshot === undefined ? head : Buffer.concat([head, packr.pack(meta.snapshot)]);
+export function encodeHead(head: HistoryHead): Buffer {
+  const time = Buffer.allocUnsafe(8);
+  time.writeDoubleBE(head.versionTimeMs);
+  return head.snapshot === undefined ? time : Buffer.concat([time, packr.pack(head.snapshot)]);
 }
 
-export function decodeMeta(bytes: Buffer): FeatureMeta {
-  const eventTimeMs = bytes.readDoubleBE(0);
-  if (bytes.length === 8) return { eventTimeMs };
-  return { eventTimeMs, snapshot: packr.unpack(bytes.subarray(8)) as Record<string, unknown> };
+export function decodeHead(bytes: Buffer): HistoryHead {
+  const versionTimeMs = bytes.readDoubleBE(0);
+  if (bytes.length === 8) return { versionTimeMs };
+  return { versionTimeMs, snapshot: packr.unpack(bytes.subarray(8)) as Record<string, unknown> };
+}
+
+export function encodeEventTime(eventTimeMs: number): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeDoubleBE(eventTimeMs);
+  return b;
 }
 
 export function encodeVersion(value: unknown): Buffer {
@@ -101,12 +113,22 @@ export function decodeVersion(bytes: Buffer): unknown | undefined {
 /** A change a record made to a history map feature, replayed on the meta snapshot. */
 export type MapChange = { op: 'put'; mapKey: string; value: unknown } | { op: 'remove'; mapKey: string } | { op: 'clear' };
 
+export function headKey(backend: StateBackend, stage: string, keyGroup: number, state: string, key: string): string {
+  return backend.stateKeyString(stage, keyGroup, HEAD_STATE_PREFIX + state, key);
+}
+
+/** At a record's first change to a feature state: its event time, in the same tick as the change. */
+export function touchFeature(backend: StateBackend, stage: string, keyGroup: number, key: string, spec: FeatureStateSpec, eventTimeMs: number | undefined): void {
+  // Sources give every record an event time; Date.now() covers records emitted without one.
+  backend.putRaw(metaKey(backend, stage, keyGroup, spec.state, key), encodeEventTime(eventTimeMs ?? Date.now()));
+}
+
 /**
- * Called once per record that changed feature states: writes their meta entries (and versions).
- * Event times never go back per key: a record older than the key's newest version is versioned at
- * the newest version's time, so versions stay in processing order (documented in the README).
+ * After a record that changed a history feature: writes its version. Version times never go back
+ * per key: a record older than the key's newest version is versioned at the newest version's time,
+ * so versions stay in processing order (documented in the README).
  */
-export async function recordFeatureUpdate(
+export async function recordFeatureVersion(
   backend: StateBackend,
   stage: string,
   keyGroup: number,
@@ -115,16 +137,11 @@ export async function recordFeatureUpdate(
   eventTimeMs: number | undefined,
   mapChanges: readonly MapChange[] | undefined,
 ): Promise<void> {
-  const meta = metaKey(backend, stage, keyGroup, spec.state, key);
-  if (spec.historyRetentionMs === undefined) {
-    // The common case stays synchronous: no read, one overlay entry per record.
-    backend.putRaw(meta, encodeMeta({ eventTimeMs: eventTimeMs ?? Date.now() }));
-    return;
-  }
-  const previousBytes = await backend.getRaw(meta, 'latest');
-  const previous = previousBytes === null ? undefined : decodeMeta(previousBytes);
-  let time = eventTimeMs ?? previous?.eventTimeMs ?? 0;
-  if (previous !== undefined && previous.eventTimeMs > time) time = previous.eventTimeMs;
+  const head = headKey(backend, stage, keyGroup, spec.state, key);
+  const previousBytes = await backend.getRaw(head, 'latest');
+  const previous = previousBytes === null ? undefined : decodeHead(previousBytes);
+  let time = eventTimeMs ?? previous?.versionTimeMs ?? 0;
+  if (previous !== undefined && previous.versionTimeMs > time) time = previous.versionTimeMs;
   let version: unknown;
   let snapshot: Record<string, unknown> | undefined;
   if (spec.kind === 'value') {
@@ -143,10 +160,13 @@ export async function recordFeatureUpdate(
     }
     version = Object.keys(snapshot).length === 0 ? undefined : snapshot;
   }
-  backend.putRaw(meta, encodeMeta(snapshot === undefined ? { eventTimeMs: time } : { eventTimeMs: time, snapshot }));
+  backend.putRaw(head, encodeHead(snapshot === undefined ? { versionTimeMs: time } : { versionTimeMs: time, snapshot }));
   const prefix = historyPrefix(backend, stage, keyGroup, spec.state, key);
   backend.putRaw(versionKey(prefix, time), encodeVersion(version), prefix);
 }
+
+/** Reads of an entity that a record kept changing are given up after this many attempts. */
+const CONSISTENT_READ_ATTEMPTS = 5;
 
 export interface FeatureRead {
   found: boolean;
@@ -159,38 +179,46 @@ export interface FeatureRead {
   beyondRetention: boolean;
 }
 
-/** The current value of a feature for one key, with its event time, in a view. */
+/**
+ * The current value of a feature for one key, with its event time, in a view. The event time is
+ * read before and after the value: a record that touched the entity in between makes it read again,
+ * so the value and its event time belong together.
+ */
 export async function readFeature(backend: StateBackend, stage: string, keyGroup: number, spec: FeatureStateSpec, key: string, view: StateView): Promise<FeatureRead> {
   const meta = metaKey(backend, stage, keyGroup, spec.state, key);
-  const metaRead = backend.getRaw(meta, view);
-  let found: boolean;
-  let value: unknown;
-  if (spec.kind === 'value') {
-    value = await backend.getValue(stage, keyGroup, spec.state, key, view);
-    found = value !== undefined;
-  } else {
-    const entries = await backend.mapEntries(stage, keyGroup, spec.state, key, view);
-    found = entries.length > 0;
-    value = found ? Object.fromEntries(entries) : undefined;
+  for (let attempt = 1; ; attempt++) {
+    const before = await backend.getRaw(meta, view);
+    const uncommitted = view === 'latest' && backend.overlayHas(meta);
+    let found: boolean;
+    let value: unknown;
+    if (spec.kind === 'value') {
+      value = await backend.getValue(stage, keyGroup, spec.state, key, view);
+      found = value !== undefined;
+    } else {
+      const entries = await backend.mapEntries(stage, keyGroup, spec.state, key, view);
+      found = entries.length > 0;
+      value = found ? Object.fromEntries(entries) : undefined;
+    }
+    if (view === 'latest' && attempt < CONSISTENT_READ_ATTEMPTS) {
+      const after = await backend.getRaw(meta, view);
+      // A write replaces the overlay entry's Buffer: the same object means no record touched the
+      // entity meanwhile. Committed bytes may come back as another Buffer with the same content.
+      const unchanged = after === before || (after !== null && before !== null && !uncommitted && !backend.overlayHas(meta) && after.equals(before));
+      if (!unchanged) continue;
+    }
+    return { found, value, eventTimeMs: before === null ? undefined : before.readDoubleBE(0), uncommitted, beyondRetention: false };
   }
-  const metaBytes = await metaRead;
-  return {
-    found,
-    value,
-    eventTimeMs: metaBytes === null ? undefined : metaBytes.readDoubleBE(0),
-    uncommitted: view === 'latest' && backend.overlayHas(meta),
-    beyondRetention: false,
-  };
 }
 
 /** The value of a history feature current at asOfMs: one seek to the greatest version <= asOfMs. */
 export async function readFeatureAsOf(backend: StateBackend, stage: string, keyGroup: number, spec: FeatureStateSpec, key: string, view: StateView, asOfMs: number): Promise<FeatureRead> {
   const prefix = historyPrefix(backend, stage, keyGroup, spec.state, key);
-  const [version, metaBytes] = await Promise.all([
+  const [version, headBytes] = await Promise.all([
     backend.latestAtOrBefore(prefix, versionKey(prefix, asOfMs), view),
-    backend.getRaw(metaKey(backend, stage, keyGroup, spec.state, key), view),
+    backend.getRaw(headKey(backend, stage, keyGroup, spec.state, key), view),
   ]);
-  const newest = metaBytes === null ? undefined : metaBytes.readDoubleBE(0);
+  // The newest version's time: what retention (and its cleanup) is measured from.
+  const newest = headBytes === null ? undefined : headBytes.readDoubleBE(0);
   // Versions older than the retention may already be cleaned: do not answer from what is left.
   const beyondRetention = newest !== undefined && spec.historyRetentionMs !== undefined && asOfMs < newest - spec.historyRetentionMs;
   if (version === undefined || beyondRetention) {

@@ -23,6 +23,7 @@ import { SourceTask } from './source-task.ts';
 import { KeyedTask } from './keyed-task.ts';
 import { QueryResponder } from './query-responder.ts';
 import { HistoryCleaner } from './history-cleanup.ts';
+import { WatchRegistry } from './watch-registry.ts';
 import { featureStates } from './feature-state.ts';
 import { CheckpointWriter } from './checkpoint-writer.ts';
 import { readMetadata, restoreKeyGroups } from './checkpoint-restore.ts';
@@ -74,6 +75,7 @@ export class JobRuntime {
   readonly #sourceOutputs: StageOutput[] = [];
   readonly #queries: QueryResponder;
   readonly #historyCleaner: HistoryCleaner;
+  readonly #watches: WatchRegistry;
   readonly #logger: Logger;
   readonly #writer: CheckpointWriter;
   /** The checkpoint being cut: tasks aligned so far, and their release. */
@@ -100,6 +102,8 @@ export class JobRuntime {
     this.keyGroups = [...keyGroupsOf(deploy.keyGroups)];
     const [sourcePlan, ...keyedPlans] = plan.stages;
     const starts = new Map(deploy.startPositions.map((p) => [p.split, p.nextSequence]));
+
+    this.#watches = new WatchRegistry({ nc: ctx.nc, manifest, backend, epoch, logger: this.#logger, keyGroups: new Set(this.keyGroups) });
 
     // Keyed stages subscribe at deploy time, before any source starts (the coordinator sends
     // start only when every worker has deployed), so no channel's first batch is missed.
@@ -137,12 +141,16 @@ export class JobRuntime {
         logger: this.#logger.child({ stage: stage.spec.id }),
         onFailure: (e, kg) => this.#fail(e, stage.spec.id, kg),
         onAligned: (id) => this.#taskAligned(id, output),
-        afterBatch: () => this.#checkOverlay(),
+        afterBatch: () => {
+          this.#checkOverlay();
+          this.#watches.flush();
+        },
+        watches: this.#watches,
       });
       if (this.keyGroups.length > 0) task.start();
       this.#keyed.push(task);
     });
-    this.#queries = new QueryResponder({ nc: ctx.nc, jobId: this.jobId, manifest, keyGroups: this.keyGroups, backend, logger: this.#logger, epoch: deploy.epoch });
+    this.#queries = new QueryResponder({ nc: ctx.nc, jobId: this.jobId, manifest, keyGroups: this.keyGroups, backend, logger: this.#logger, epoch: deploy.epoch, watches: this.#watches });
     this.#queries.start();
     // Features declared with history: their versions past retention are cleaned in the background.
     const historyTargets = manifest.stages.flatMap((stage) =>
@@ -375,6 +383,7 @@ export class JobRuntime {
     await Promise.all(this.#sources.map((s) => s.stop()));
     await Promise.all(this.#keyed.map((k) => k.stop()));
     this.#queries.stop();
+    this.#watches.close();
     await this.#historyCleaner.stop();
     await Promise.all([...this.#sourceOutputs, ...this.#keyedOutputs].map((o) => o.close()));
   }

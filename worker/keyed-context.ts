@@ -2,7 +2,8 @@
 // processed; state handles are cached per context so a record does not allocate them again.
 import type { MapState, MapStateDescriptor, ProcessContext, StateDescriptor, ValueState, ValueStateDescriptor } from '../sdk/index.ts';
 import type { StateBackend } from './state-backend.ts';
-import { recordFeatureUpdate, type FeatureStateSpec, type MapChange } from './feature-state.ts';
+import { recordFeatureVersion, touchFeature, type FeatureStateSpec, type MapChange } from './feature-state.ts';
+import type { WatchRegistry } from './watch-registry.ts';
 
 const NO_FEATURES: ReadonlyMap<string, FeatureStateSpec> = new Map();
 
@@ -17,6 +18,7 @@ export class KeyedContext implements ProcessContext<unknown> {
   #handles: Map<string, unknown> | undefined;
   /** States served as features. */
   readonly #features: ReadonlyMap<string, FeatureStateSpec>;
+  readonly #watches: WatchRegistry | undefined;
   /** Feature states the current record changed; map changes kept for history snapshots. */
   #touched: Map<string, MapChange[] | undefined> | undefined;
 
@@ -28,8 +30,10 @@ export class KeyedContext implements ProcessContext<unknown> {
     keyGroup: number,
     emit: (value: unknown, timestamp: number) => void,
     features: ReadonlyMap<string, FeatureStateSpec> = NO_FEATURES,
+    watches?: WatchRegistry,
   ) {
     this.#features = features;
+    this.#watches = watches;
     this.#stage = stage;
     this.#backend = backend;
     this.#declared = declared;
@@ -43,17 +47,21 @@ export class KeyedContext implements ProcessContext<unknown> {
   }
 
   /**
-   * After each record: writes the metadata (and history versions) of the feature states it
-   * changed. Undefined (no await) when it changed none.
+   * After each record: tells watches about the feature states it changed and writes the versions
+   * of history features. Undefined (no await) when there is nothing to wait for.
    */
   finishRecord(): Promise<void> | undefined {
     const touched = this.#touched;
     if (touched === undefined || touched.size === 0) return undefined;
     this.#touched = undefined;
-    const writes: Array<Promise<void>> = [];
+    let writes: Array<Promise<void>> | undefined;
     for (const [name, changes] of touched) {
-      writes.push(recordFeatureUpdate(this.#backend, this.#stage, this.keyGroup, this.key, this.#features.get(name)!, this.timestamp, changes));
+      this.#watches?.noteChange(this.#stage, name, this.key);
+      const spec = this.#features.get(name)!;
+      if (spec.historyRetentionMs === undefined) continue;
+      (writes ??= []).push(recordFeatureVersion(this.#backend, this.#stage, this.keyGroup, this.key, spec, this.timestamp, changes));
     }
+    if (writes === undefined) return undefined;
     return writes.length === 1 ? writes[0] : Promise.all(writes).then(() => undefined);
   }
 
@@ -61,10 +69,13 @@ export class KeyedContext implements ProcessContext<unknown> {
     const spec = this.#features.get(name);
     if (spec === undefined) return;
     const touched = (this.#touched ??= new Map());
-    if (spec.historyRetentionMs === undefined || change === undefined) {
-      if (!touched.has(name)) touched.set(name, undefined);
+    if (!touched.has(name)) {
+      // The event time goes in with the record's first change: no read sees one without the other.
+      touchFeature(this.#backend, this.#stage, this.keyGroup, this.key, spec, this.timestamp);
+      touched.set(name, spec.historyRetentionMs === undefined || change === undefined ? undefined : [change]);
       return;
     }
+    if (spec.historyRetentionMs === undefined || change === undefined) return;
     const changes = touched.get(name);
     if (changes === undefined) touched.set(name, [change]);
     else changes.push(change);

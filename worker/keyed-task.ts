@@ -20,6 +20,7 @@ import type { StagePlan, StateDescriptor } from '../sdk/index.ts';
 import { encodeAck } from './channel-sender.ts';
 import { KeyedContext } from './keyed-context.ts';
 import { featureStates, type FeatureStateSpec } from './feature-state.ts';
+import type { WatchRegistry } from './watch-registry.ts';
 import type { StageOutput } from './stage-output.ts';
 import type { StateBackend } from './state-backend.ts';
 import type { DeadLetters } from './dead-letters.ts';
@@ -44,8 +45,10 @@ export interface KeyedTaskOptions {
    * processed. The task holds its input until the returned promise resolves.
    */
   onAligned(checkpointId: number): Promise<void>;
-  /** Called after each batch: the worker checks the overlay's memory bound. */
+  /** Called after each batch: the worker checks the overlay's memory bound and flushes watches. */
   afterBatch(): void;
+  /** Feature watches of this runtime: told about every record that changed a feature state. */
+  watches?: WatchRegistry;
 }
 
 interface Pending {
@@ -221,7 +224,7 @@ export class KeyedTask {
       this.#currentKeyGroup = keyGroup;
       output.emit(value, timestamp);
     };
-    const ctx = new KeyedContext(this.#stageId, backend, this.#declared, key, keyGroup, emit, this.#features);
+    const ctx = new KeyedContext(this.#stageId, backend, this.#declared, key, keyGroup, emit, this.#features, this.#o.watches);
     for (const r of records) {
       ctx.timestamp = r.timestamp >= 0 ? r.timestamp : undefined;
       try {

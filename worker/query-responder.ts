@@ -10,6 +10,7 @@ import type { JobId } from '../core/ids.ts';
 import type { Logger } from '../core/logger.ts';
 import type { StateBackend, StateView } from './state-backend.ts';
 import { featureStates, readFeature, readFeatureAsOf, type FeatureRead } from './feature-state.ts';
+import type { WatchRegistry } from './watch-registry.ts';
 
 /** A committed read that saw a commit land under it is redone at most this often, then UNAVAILABLE. */
 const COMMITTED_READ_ATTEMPTS = 3;
@@ -28,6 +29,8 @@ export interface QueryResponderOptions {
    * responder answers as UNAVAILABLE:<reason> so that the router retries and never gets wrong data.
    */
   unavailableReason?: (keyGroup: number) => string | undefined;
+  /** Feature watches: registrations arrive on eddy.w.<job>.<keyGroup>. */
+  watches?: WatchRegistry;
 }
 
 export class QueryResponder {
@@ -42,6 +45,7 @@ export class QueryResponder {
   start(): void {
     for (const kg of this.#o.keyGroups) {
       this.#subs.push(this.#o.nc.subscribe(subjects.query(this.#o.jobId, kg), { callback: (_err, msg) => void this.#answer(kg, msg) }));
+      if (this.#o.watches) this.#subs.push(this.#o.nc.subscribe(subjects.watch(this.#o.jobId, kg), { callback: (_err, msg) => void this.#watch(kg, msg) }));
     }
   }
 
@@ -55,6 +59,18 @@ export class QueryResponder {
       reply = { values: [], error: `INTERNAL:${ensureError(e).message}`, checkpointId: 0 };
     }
     msg.respond(codecs.queryReply.encode(reply));
+  }
+
+  async #watch(keyGroup: number, msg: Msg): Promise<void> {
+    let error: string;
+    try {
+      const unavailable = this.#o.unavailableReason?.(keyGroup);
+      error = unavailable !== undefined ? `UNAVAILABLE:${unavailable}` : await this.#o.watches!.register(keyGroup, codecs.watchRegister.decode(msg.data));
+    } catch (e) {
+      this.#o.logger.error({ err: ensureError(e), keyGroup }, 'watch registration failed');
+      error = `INTERNAL:${ensureError(e).message}`;
+    }
+    msg.respond(codecs.ack.encode({ ok: error === '', error }));
   }
 
   async #lookup(keyGroup: number, data: Uint8Array): Promise<QueryReply> {

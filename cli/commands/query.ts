@@ -1,6 +1,7 @@
 // eddy query <job> <feature> <entityId...>: read a job's keyed state as features.
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { withClient } from '../context.ts';
+import { listenForInterrupt } from '../interrupt.ts';
 import type { FeatureValue, FeatureView } from '../client.ts';
 
 function parseValue(value: FeatureValue): unknown {
@@ -27,11 +28,12 @@ function isoOrNumber(ms: number): string {
 }
 
 /** Prints features as `<entity>` followed by the indented value, or `<entity>  not found`. */
-export function printFeatures(values: readonly FeatureValue[], json: boolean): void {
+export function printFeatures(values: readonly FeatureValue[], json: boolean, watchTag?: string): void {
   for (const v of values) {
     if (json) {
       console.log(
         JSON.stringify({
+          ...(watchTag !== undefined ? { watch: watchTag } : {}),
           entityId: v.entityId,
           found: v.found,
           value: parseValue(v),
@@ -44,9 +46,9 @@ export function printFeatures(values: readonly FeatureValue[], json: boolean): v
     } else if (v.beyondRetention) {
       console.log(`${v.entityId}  not known at that time: older than the feature's retained history`);
     } else if (!v.found) {
-      console.log(`${v.entityId}  not found`);
+      console.log(`${v.entityId}  not found${watchTag !== undefined ? ` (${watchTag})` : ''}`);
     } else {
-      console.log(`${v.entityId}  (${provenance(v)})`);
+      console.log(`${v.entityId}  (${watchTag !== undefined ? `${watchTag}, ` : ''}${provenance(v)})`);
       console.log(
         JSON.stringify(parseValue(v), null, 2)
           .split('\n')
@@ -75,7 +77,22 @@ export function registerQuery(program: Command): void {
     .option('--json', 'print one JSON line per entity: {entityId, found, value, eventTimeUnixMs, checkpointId, uncommitted}')
     .addOption(new Option('--view <view>', 'latest: including changes not yet checkpointed; committed: the last completed checkpoint').choices(['latest', 'committed']).default('latest'))
     .option('--as-of <time>', 'the value current at this event time (ISO time or ms since the epoch); the feature must keep history', parseAsOf)
-    .action(async (jobId: string, feature: string, entityIds: string[], options: { json?: boolean; view: FeatureView; asOf?: number }, command: Command) => {
+    .option('--watch', 'print the current values, then every change, until interrupted (LATEST view)')
+    .action(async (jobId: string, feature: string, entityIds: string[], options: { json?: boolean; view: FeatureView; asOf?: number; watch?: boolean }, command: Command) => {
+      if (options.watch === true) {
+        if (options.asOf !== undefined || options.view !== 'latest') throw new InvalidArgumentError('--watch serves the latest view only: drop --as-of and --view');
+        await withClient(command, async (client) => {
+          using interrupt = listenForInterrupt();
+          const watch = client.watch(jobId, feature, entityIds, (change) => {
+            if (!change.value) return;
+            if (options.json === true) printFeatures([change.value], true, change.initial ? 'initial' : 'change');
+            else printFeatures([change.value], false, change.initial ? 'now' : 'changed');
+          });
+          void interrupt.requested.then(() => watch.stop());
+          await watch.done;
+        });
+        return;
+      }
       const values = await withClient(command, (client) => client.batchGet(jobId, feature, entityIds, options.view, options.asOf !== undefined ? { asOfUnixMs: options.asOf } : {}));
       printFeatures(values, options.json === true);
     });
