@@ -51,7 +51,7 @@ test('feature service - Get/BatchGet views, event time, checkpoint, as-of at ver
   try {
     nc = await connect({ servers: cluster.nats.url });
     await waitFor(async () => (await client.listWorkers()).some((w) => w.state === 'ALIVE'), { timeoutMs: 15_000, what: 'a live worker' });
-    await submitCx(client, join(dir, 'cache'));
+    await submitCx(client, join(dir, 'cache'), 'test/fixtures/cx-history.ts');
     await waitFor(async () => (await client.getJob(CX_JOB)).state === 'RUNNING', { timeoutMs: 30_000, what: 'the job running' });
     // The coordinator takes its first checkpoint at once; with the long interval it is the last
     // until the test asks. Wait for it so that no periodic checkpoint lands among the records.
@@ -187,7 +187,7 @@ test('feature service - WatchFeatures streams current values, then every change,
   try {
     nc = await connect({ servers: cluster.nats.url });
     await waitFor(async () => (await client.listWorkers()).some((w) => w.state === 'ALIVE'), { timeoutMs: 15_000, what: 'a live worker' });
-    await submitCx(client, join(dir, 'cache'));
+    await submitCx(client, join(dir, 'cache'), 'test/fixtures/cx-history.ts');
     await waitFor(async () => (await client.getJob(CX_JOB)).state === 'RUNNING', { timeoutMs: 30_000, what: 'the job running' });
     const watched = ['e0', 'e1', 'e2', 'e3', 'e4'];
     const all = cxEvents(2_000, watched.length, 5);

@@ -28,6 +28,7 @@ export const HEAD_STATE_PREFIX = '\u0000s:';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 const EMPTY = Buffer.alloc(0);
+const EMPTY_MAP = Buffer.from(packr.pack({}));
 const TIME_OFFSET = 2n ** 63n;
 
 /** How one state of a stage is served: what the runtime keeps beside it. */
@@ -160,9 +161,15 @@ export async function recordFeatureVersion(
     }
     version = Object.keys(snapshot).length === 0 ? undefined : snapshot;
   }
-  backend.putRaw(head, encodeHead(snapshot === undefined ? { versionTimeMs: time } : { versionTimeMs: time, snapshot }));
+  const encoded = encodeVersion(version);
+  // The head carries the map after this record: the version's bytes, once encoded (an empty map
+  // is the empty version, which decodes as "absent" and is kept as {} in the head).
+  const headBytes = Buffer.allocUnsafe(8 + (snapshot === undefined ? 0 : encoded.length === 0 ? EMPTY_MAP.length : encoded.length));
+  headBytes.writeDoubleBE(time);
+  if (snapshot !== undefined) (encoded.length === 0 ? EMPTY_MAP : encoded).copy(headBytes, 8);
+  backend.putRaw(head, headBytes);
   const prefix = historyPrefix(backend, stage, keyGroup, spec.state, key);
-  backend.putRaw(versionKey(prefix, time), encodeVersion(version), prefix);
+  backend.putRaw(versionKey(prefix, time), encoded, prefix);
 }
 
 /** Reads of an entity that a record kept changing are given up after this many attempts. */

@@ -58,6 +58,9 @@ interface Pending {
   channel: string;
 }
 
+/** Longest stretch a task's drain loops run without letting timers and I/O in. */
+const YIELD_EVERY_MS = 20;
+
 type ProcessFn = (value: unknown, ctx: KeyedContext) => void | Promise<void>;
 
 export class KeyedTask {
@@ -79,6 +82,8 @@ export class KeyedTask {
   readonly #stageId: StageId;
   #failed = false;
   #stopped = false;
+  /** When a drain loop last yielded to the event loop (performance.now()). */
+  #lastYieldMs = 0;
   /** The key group whose record is being emitted, for errors raised by chained operators. */
   #currentKeyGroup = -1;
 
@@ -174,6 +179,12 @@ export class KeyedTask {
         return;
       }
       if (item.reply) this.#o.nc.publish(item.reply, encodeAck(keyGroup, item.header.sequence));
+      // State reads that hit memory resolve as microtasks, so a long queue would be drained in one
+      // go, starving timers (heartbeats) and the socket: give the event loop a turn now and then.
+      if (performance.now() - this.#lastYieldMs > YIELD_EVERY_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        this.#lastYieldMs = performance.now();
+      }
     }
   }
 

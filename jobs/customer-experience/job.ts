@@ -14,14 +14,18 @@ const colours = mapState<Colour>('colour');
 /** Data points received per entity: how active a device is (and a count that replays would inflate). */
 const received = valueState<number>('received');
 
-/** How long the indicators feature keeps its versions (event time). */
-export const INDICATOR_HISTORY_MS = 7 * 24 * 3600 * 1000;
-
 export interface CustomerExperienceOptions {
   /** The keyed stage's id: its state is stored under it, so keep it across versions. @default "indicator-state" */
   stageId?: string;
   /** Drops data points with a negative timestamp before the shuffle (a later version's rule). @default false */
   dropNegativeTimestamps?: boolean;
+  /**
+   * Keeps the versions of the `indicators` feature this long (event time) for as-of reads, e.g.
+   * 7 days for point-in-time training sets. Off by default: a version per data point adds ~100 B
+   * per event to every checkpoint (measured: 9.3 MB for 100 k events), which the throughput target
+   * with 1 s checkpoints cannot afford. @default undefined (no history)
+   */
+  indicatorHistoryMs?: number;
 }
 
 /** The job's graph; the module's default export is the deployed version. */
@@ -46,8 +50,13 @@ export function customerExperience(options: CustomerExperienceOptions = {}) {
           ctx.emit({ entityId: e.entityId, type: e.type, value: e.value, ts: e.ts });
         }
       },
-      // indicators keeps a week of versions: point-in-time reads for training sets (as-of).
-      { state: [latest, colours, received], features: { indicators: { state: latest, history: { retentionMs: INDICATOR_HISTORY_MS } }, received } },
+      {
+        state: [latest, colours, received],
+        features: {
+          indicators: options.indicatorHistoryMs === undefined ? latest : { state: latest, history: { retentionMs: options.indicatorHistoryMs } },
+          received,
+        },
+      },
     )
     .sink(jetstream('cx.triggers', { stream: 'CX_TRIGGERS' }));
   return cx;
