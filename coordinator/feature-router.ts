@@ -9,9 +9,10 @@ import { codecs, type QueryValue } from '../core/control.ts';
 import { subjects } from '../core/subjects.ts';
 import { findFeature } from '../core/manifest.ts';
 import { keyGroupForKey } from '../core/key-groups.ts';
-import { EddyError, InvalidArgumentError, NotFoundError, RetryableError, ensureError } from '../core/errors.ts';
+import { EddyError, InvalidArgumentError, NotFoundError, RetryableError } from '../core/errors.ts';
 import type { JobManager, JobRecord } from './job-manager.ts';
 import type { Logger } from '../core/logger.ts';
+import { QueryRequester } from './query-requester.ts';
 import { FeatureWatch, type FeatureWatchOptions, type WatchSink } from './feature-watch.ts';
 import { MAX_BATCH_IDS, RETRY_AFTER_MS, type FeatureAnswer, type FeatureQuery } from './feature-answer.ts';
 
@@ -27,9 +28,12 @@ export class FeatureRouter {
   readonly #nc: NatsConnection;
   readonly #jobs: JobManager;
 
+  readonly #requester: QueryRequester;
+
   constructor(nc: NatsConnection, jobs: JobManager) {
     this.#nc = nc;
     this.#jobs = jobs;
+    this.#requester = new QueryRequester(nc);
   }
 
   /** Starts a WatchFeatures stream (coordinator/feature-watch.ts); stop() it when the call ends. */
@@ -131,14 +135,10 @@ export class FeatureRouter {
       asOfUnixMs: query.asOfUnixMs ?? 0,
       hasAsOf: query.asOfUnixMs !== undefined,
     });
-    let data: Uint8Array;
-    try {
-      data = (await this.#nc.request(subjects.query(jobId as never, keyGroup), req, { timeout: Math.max(1, Math.floor(timeoutMs)) })).data;
-    } catch (e) {
-      // No responder (a key group between owners) or a time-out: never a guess.
-      return { kind: 'unavailable', reason: ensureError(e).message };
-    }
-    const reply = codecs.queryReply.decode(data);
+    // No responder (a key group between owners) or a time-out: never a guess.
+    const outcome = await this.#requester.request(subjects.query(jobId as never, keyGroup), req, Math.max(1, Math.floor(timeoutMs)));
+    if (outcome.kind === 'unavailable') return outcome;
+    const reply = codecs.queryReply.decode(outcome.data);
     if (!reply.error) return { kind: 'answer', values: reply.values, checkpointId: reply.checkpointId };
     const colon = reply.error.indexOf(':');
     const code = colon < 0 ? reply.error : reply.error.slice(0, colon);

@@ -196,6 +196,9 @@ export class StateBackend {
   #rollbacks = 0;
   /** LRU (Map insertion order) of committed values; null caches "absent". */
   readonly #cache = new Map<string, Entry>();
+  /** LRU of committed maps: map prefix (latin1) → its entries in key order. Shares #cacheEpoch. */
+  readonly #mapCache = new Map<string, Array<[string, Buffer]>>();
+  readonly #mapCacheEntries: number;
   /**
    * Bumped whenever RocksDB or the cache changes under in-flight reads: a read that started in an
    * older epoch may have seen the old value and must not fill the cache with it.
@@ -210,6 +213,8 @@ export class StateBackend {
   private constructor(db: RocksDatabase, options: CompiledStateBackendOptions) {
     this.#db = db;
     this.#options = options;
+    // Maps are fewer and larger than values: a tenth of the value cache's entries.
+    this.#mapCacheEntries = Math.ceil(options.readCacheEntries / 10);
   }
 
   static async open(options: StateBackendOptions): Promise<StateBackend> {
@@ -269,19 +274,48 @@ export class StateBackend {
       if (value) out.push([Buffer.from(full, 'latin1').toString('utf8', prefix.length), packr.unpack(value)]);
     };
     let next = 0;
-    for await (const { key: stored, value } of this.#scan(prefix, SCAN_CAPACITY, true)) {
+    const committed = this.#committedMap(prefix);
+    for (const [full, value] of committed instanceof Promise ? await committed : committed) {
       if (next < overlayKeys.length) {
-        const full = stored.toString('latin1');
         while (next < overlayKeys.length && overlayKeys[next]! < full) emitOverlay(overlayKeys[next++]!);
         if (overlayKeys[next] === full) {
           emitOverlay(overlayKeys[next++]!);
           continue;
         }
       }
-      if (value !== null) out.push([stored.toString('utf8', prefix.length), packr.unpack(value)]);
+      out.push([Buffer.from(full, 'latin1').toString('utf8', prefix.length), packr.unpack(value)]);
     }
     while (next < overlayKeys.length) emitOverlay(overlayKeys[next++]!);
     return out;
+  }
+
+  /**
+   * The committed entries of one map, in key order: from the map cache, else one RocksDB scan that
+   * fills it (an iterator per map read was most of a map feature's Get, docs/BENCHMARKS.md).
+   */
+  #committedMap(prefix: Buffer): Array<[string, Buffer]> | Promise<Array<[string, Buffer]>> {
+    const prefixString = prefix.toString('latin1');
+    const cached = this.#mapCache.get(prefixString);
+    if (cached !== undefined) {
+      this.#mapCache.delete(prefixString);
+      this.#mapCache.set(prefixString, cached);
+      return cached;
+    }
+    return (async () => {
+      const epoch = this.#cacheEpoch;
+      const entries: Array<[string, Buffer]> = [];
+      for await (const { key, value } of this.#scan(prefix, SCAN_CAPACITY, true)) if (value !== null) entries.push([key.toString('latin1'), value]);
+      // RocksDB changed during the scan: the entries may mix two states, do not keep them.
+      const capacity = this.#mapCacheEntries;
+      if (epoch === this.#cacheEpoch && capacity > 0) {
+        if (this.#mapCache.size >= capacity) {
+          const eldest = this.#mapCache.keys().next();
+          if (eldest.done !== true) this.#mapCache.delete(eldest.value);
+        }
+        this.#mapCache.set(prefixString, entries);
+      }
+      return entries;
+    })();
   }
 
   /** Removes every entry of one key's map (tombstones for committed ones). */
@@ -454,6 +488,7 @@ export class StateBackend {
     this.#active = new Overlay();
     this.#frozen = [];
     this.#cache.clear();
+    this.#mapCache.clear();
     this.#cacheEpoch++;
     this.#rollbacks++;
     // The checkpoints after the committed one are gone; the coordinator may issue their ids again.
@@ -495,6 +530,7 @@ export class StateBackend {
       await batch.flush();
       this.#cacheEpoch++;
       for (const cached of this.#cache.keys()) if (cached.startsWith(prefixString)) this.#cache.delete(cached);
+      for (const cached of this.#mapCache.keys()) if (cached.startsWith(prefixString)) this.#mapCache.delete(cached);
     });
   }
 
@@ -591,6 +627,7 @@ export class StateBackend {
       await batch.flush();
       this.#cacheEpoch++;
       for (const cached of this.#cache.keys()) if (cached.startsWith(prefixString)) this.#cache.delete(cached);
+      for (const cached of this.#mapCache.keys()) if (cached.startsWith(prefixString)) this.#mapCache.delete(cached);
     });
   }
 
@@ -731,6 +768,8 @@ export class StateBackend {
       this.#cacheEpoch++;
       for (const delta of deltas) {
         for (const [key, value] of delta.overlay.entries) if (this.#cache.has(key)) this.#cache.set(key, value);
+        // Map entries are indexed by their map's prefix: exactly the cached maps this commit changed.
+        if (this.#mapCache.size > 0) for (const mapPrefix of delta.overlay.mapIndex.keys()) this.#mapCache.delete(mapPrefix);
       }
       // By identity: a rollback during the write may have replaced the list.
       this.#frozen = this.#frozen.filter((delta) => !deltas.includes(delta));
