@@ -10,9 +10,10 @@ import type { JobInfo__Output } from '../proto/gen/eddy/v1/JobInfo.ts';
 import type { SubmitJobRequest } from '../proto/gen/eddy/v1/SubmitJobRequest.ts';
 import type { SubmitJobResponse__Output } from '../proto/gen/eddy/v1/SubmitJobResponse.ts';
 import type { FeatureValue__Output } from '../proto/gen/eddy/v1/FeatureValue.ts';
+import type { FeatureChange__Output } from '../proto/gen/eddy/v1/FeatureChange.ts';
 import type { WorkerInfo__Output } from '../proto/gen/eddy/v1/WorkerInfo.ts';
 
-export type { JobInfo__Output as JobInfo, FeatureValue__Output as FeatureValue, WorkerInfo__Output as WorkerInfo };
+export type { JobInfo__Output as JobInfo, FeatureValue__Output as FeatureValue, FeatureChange__Output as FeatureChange, WorkerInfo__Output as WorkerInfo };
 
 /** Bundle bytes per SubmitJob message after the header. */
 export const SUBMIT_CHUNK_BYTES = 64 * 1024;
@@ -25,6 +26,13 @@ export interface EddyClientOptions {
 }
 
 export type FeatureView = 'latest' | 'committed';
+
+export interface FeatureReadOptions {
+  /** As-of read: the value current at this event time (ms since the epoch). */
+  asOfUnixMs?: number;
+  /** This call's deadline. @default the client's timeoutMs */
+  timeoutMs?: number;
+}
 
 export interface SubmitRequest {
   manifestJson: string;
@@ -76,9 +84,50 @@ export class EddyClient implements Disposable {
     return this.#unary((o, cb) => this.#jobs.Savepoint({ jobId, stop }, { ...o, deadline: Date.now() + Math.max(this.timeoutMs, 60_000) }, cb));
   }
 
-  batchGet(jobId: string, feature: string, entityIds: string[], view: FeatureView): Promise<FeatureValue__Output[]> {
-    const request = { jobId, feature, entityIds, view: view === 'committed' ? ('VIEW_COMMITTED' as const) : ('VIEW_LATEST' as const) };
-    return this.#unary<{ values: FeatureValue__Output[] }>((o, cb) => this.#features.BatchGet(request, o, cb)).then((r) => r.values);
+  batchGet(jobId: string, feature: string, entityIds: string[], view: FeatureView, options: FeatureReadOptions = {}): Promise<FeatureValue__Output[]> {
+    const request = {
+      jobId,
+      feature,
+      entityIds,
+      view: view === 'committed' ? ('VIEW_COMMITTED' as const) : ('VIEW_LATEST' as const),
+      ...(options.asOfUnixMs !== undefined ? { asOf: { unixMs: options.asOfUnixMs } } : {}),
+    };
+    return this.#unary<{ values: FeatureValue__Output[] }>((o, cb) => this.#features.BatchGet(request, o, cb), options.timeoutMs).then((r) => r.values);
+  }
+
+  get(jobId: string, feature: string, entityId: string, view: FeatureView, options: FeatureReadOptions = {}): Promise<FeatureValue__Output> {
+    const request = {
+      jobId,
+      feature,
+      entityId,
+      view: view === 'committed' ? ('VIEW_COMMITTED' as const) : ('VIEW_LATEST' as const),
+      ...(options.asOfUnixMs !== undefined ? { asOf: { unixMs: options.asOfUnixMs } } : {}),
+    };
+    return this.#unary<FeatureValue__Output>((o, cb) => this.#features.Get(request, o, cb), options.timeoutMs);
+  }
+
+  /**
+   * WatchFeatures: calls onChange for the current values (initial) and then every change, until
+   * the returned stop() or an error (the promise rejects; a cancel by stop() resolves it).
+   */
+  watch(jobId: string, feature: string, entityIds: string[], onChange: (change: FeatureChange__Output) => void): { done: Promise<void>; stop(): void } {
+    const call = this.#features.WatchFeatures({ jobId, feature, entityIds, view: 'VIEW_LATEST' });
+    let stopped = false;
+    const done = new Promise<void>((resolve, reject) => {
+      call.on('data', (change: FeatureChange__Output) => onChange(change));
+      call.on('end', () => resolve());
+      call.on('error', (err: grpc.ServiceError) => {
+        if (stopped && err.code === grpc.status.CANCELLED) resolve();
+        else reject(this.#error(err, this.timeoutMs));
+      });
+    });
+    return {
+      done,
+      stop: () => {
+        stopped = true;
+        call.cancel();
+      },
+    };
   }
 
   listWorkers(): Promise<WorkerInfo__Output[]> {
@@ -133,10 +182,10 @@ export class EddyClient implements Disposable {
     this.close();
   }
 
-  #unary<T>(start: (options: grpc.CallOptions, callback: grpc.requestCallback<T>) => unknown): Promise<T> {
+  #unary<T>(start: (options: grpc.CallOptions, callback: grpc.requestCallback<T>) => unknown, timeoutMs = this.timeoutMs): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      start({ deadline: Date.now() + this.timeoutMs }, (err, value) => {
-        if (err) reject(this.#error(err, this.timeoutMs));
+      start({ deadline: Date.now() + timeoutMs }, (err, value) => {
+        if (err) reject(this.#error(err, timeoutMs));
         else resolve(value!);
       });
     });

@@ -37,10 +37,14 @@ export function isGrpcError(e: unknown): e is grpc.ServiceError {
 export function fromGrpcError(e: grpc.ServiceError, address: string, connected: boolean, timeoutMs: number): CliError {
   const unreachable = new CliError(`cannot reach the coordinator at ${address} (is it running? set --addr or EDDY_ADDR)`, { cause: e });
   switch (e.code) {
-    case grpc.status.UNAVAILABLE:
-      // On a live connection UNAVAILABLE is the server's answer (a key group moving between
-      // workers, a job recovering): say what it said; it is worth retrying.
+    case grpc.status.UNAVAILABLE: {
+      // The coordinator answered, but the data is not servable right now (FeatureService during a
+      // move or recovery): its retry hint, not "unreachable".
+      const retryAfter = e.metadata?.get('retry-after-ms')[0];
+      if (retryAfter !== undefined) return new CliError(`${e.details || e.message} (retry in ${String(retryAfter)} ms)`, { cause: e });
+      // On a live connection UNAVAILABLE without a hint is still the server's answer: say it.
       return connected && e.details ? new CliError(`unavailable, retry: ${e.details}`, { cause: e }) : unreachable;
+    }
     case grpc.status.DEADLINE_EXCEEDED:
       // A deadline on a connection that never came up is the same as unreachable; on a live
       // connection the coordinator is there but slow, which calls for a different remedy.

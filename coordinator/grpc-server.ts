@@ -9,14 +9,17 @@ import type { JobInfo } from '../proto/gen/eddy/v1/JobInfo.ts';
 import type { SubmitJobRequest__Output } from '../proto/gen/eddy/v1/SubmitJobRequest.ts';
 import type { SubmitJobResponse } from '../proto/gen/eddy/v1/SubmitJobResponse.ts';
 import type { FeatureValue } from '../proto/gen/eddy/v1/FeatureValue.ts';
+import type { FeatureChange } from '../proto/gen/eddy/v1/FeatureChange.ts';
 import type { JobManager, JobRecord } from './job-manager.ts';
-import type { FeatureRouter } from './feature-router.ts';
+import type { FeatureAnswer, FeatureQuery, FeatureRouter } from './feature-router.ts';
 import type { WorkerRegistry } from './worker-registry.ts';
 import { toServiceError } from './grpc-status.ts';
 
 /** Largest bundle accepted by SubmitJob. */
 export const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
 const DEFAULT_QUERY_TIMEOUT_MS = 5000;
+const MAX_QUERY_TIMEOUT_MS = 60_000;
+const DEADLINE_MARGIN_MS = 2;
 
 export interface GrpcServerDeps {
   jobs: JobManager;
@@ -40,11 +43,16 @@ function unary<Req, Res>(logger: Logger, name: string, fn: (req: Req, call: grpc
   };
 }
 
-function remainingMs(call: grpc.ServerUnaryCall<unknown, unknown>): number {
+/**
+ * The absolute deadline of a call: the client's, less a margin for the reply to travel back, and
+ * DEFAULT_QUERY_TIMEOUT_MS when the client set none (a query never waits forever).
+ */
+function deadlineAtMs(call: grpc.ServerUnaryCall<unknown, unknown>): number {
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : Number(deadline);
-  if (!Number.isFinite(at)) return DEFAULT_QUERY_TIMEOUT_MS;
-  return Math.min(DEFAULT_QUERY_TIMEOUT_MS, Math.max(1, at - Date.now() - 5));
+  const now = Date.now();
+  if (!Number.isFinite(at)) return now + DEFAULT_QUERY_TIMEOUT_MS;
+  return Math.min(now + MAX_QUERY_TIMEOUT_MS, Math.max(now + 1, at - DEADLINE_MARGIN_MS));
 }
 
 export function jobInfo(jobs: JobManager, job: JobRecord): JobInfo {
@@ -127,16 +135,60 @@ export function createGrpcServer(deps: GrpcServerDeps): { server: grpc.Server; h
     }),
   });
 
-  const toValue = (a: { entityId: string; found: boolean; valueJson: string; keyGroup: number }): FeatureValue => ({ entityId: a.entityId, found: a.found, valueJson: a.valueJson, keyGroup: a.keyGroup });
+  const toValue = (a: FeatureAnswer): FeatureValue => ({
+    entityId: a.entityId,
+    found: a.found,
+    valueJson: a.valueJson,
+    keyGroup: a.keyGroup,
+    eventTimeUnixMs: a.eventTimeUnixMs ?? 0,
+    hasEventTime: a.eventTimeUnixMs !== undefined,
+    checkpointId: a.checkpointId,
+    uncommitted: a.uncommitted,
+    beyondRetention: a.beyondRetention,
+  });
+  type FeatureRequest = { jobId: string; feature: string; view: string; asOf: { unixMs: string } | null };
+  const query = (req: FeatureRequest, entityIds: string[], call: grpc.ServerUnaryCall<unknown, unknown>): FeatureQuery => ({
+    jobId: req.jobId,
+    feature: req.feature,
+    entityIds,
+    view: req.view === 'VIEW_COMMITTED' ? 'committed' : 'latest',
+    ...(req.asOf ? { asOfUnixMs: Number(req.asOf.unixMs) } : {}),
+    deadlineAtMs: deadlineAtMs(call),
+  });
   server.addService(pkg.FeatureService.service, {
-    Get: unary(logger, 'Get', async (req: { jobId: string; feature: string; entityId: string; view: string }, call) => {
-      const [a] = await features.get(req.jobId, req.feature, [req.entityId], req.view === 'VIEW_COMMITTED' ? 'committed' : 'latest', remainingMs(call));
+    Get: unary(logger, 'Get', async (req: FeatureRequest & { entityId: string }, call) => {
+      const [a] = await features.get(query(req, [req.entityId], call));
       return toValue(a!);
     }),
-    BatchGet: unary(logger, 'BatchGet', async (req: { jobId: string; feature: string; entityIds: string[]; view: string }, call) => {
-      const answers = await features.get(req.jobId, req.feature, req.entityIds, req.view === 'VIEW_COMMITTED' ? 'committed' : 'latest', remainingMs(call));
+    BatchGet: unary(logger, 'BatchGet', async (req: FeatureRequest & { entityIds: string[] }, call) => {
+      const answers = await features.get(query(req, req.entityIds, call));
       return { values: answers.map(toValue) };
     }),
+    WatchFeatures: (call: grpc.ServerWritableStream<{ jobId: string; feature: string; entityIds: string[]; view: string }, FeatureChange>) => {
+      const req = call.request;
+      let ended = false;
+      const end = (e: unknown) => {
+        if (ended) return;
+        ended = true;
+        call.emit('error', toServiceError(e));
+      };
+      try {
+        if (req.view === 'VIEW_COMMITTED') throw new InvalidArgumentError('WatchFeatures serves the LATEST view only');
+        const watch = features.watch(
+          { jobId: req.jobId, feature: req.feature, entityIds: req.entityIds },
+          { send: (change) => !ended && call.write({ value: toValue(change.value), initial: change.initial }), end },
+          logger,
+        );
+        const stop = () => {
+          ended = true;
+          watch.stop();
+        };
+        call.on('cancelled', stop);
+        call.on('close', stop);
+      } catch (e) {
+        end(e);
+      }
+    },
   });
 
   server.addService(pkg.ClusterService.service, {

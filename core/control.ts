@@ -67,9 +67,12 @@ export interface CancelTasks { jobId: string }
 export interface StartTasks { jobId: string }
 export interface Ack { ok: boolean; error: string }
 export interface TaskFailure { jobId: string; workerId: string; stageId: string; keyGroup: number; message: string; stack: string; atUnixMs: number; userCode: boolean; epoch: number }
-export interface QueryRequest { feature: string; entityIds: string[]; view: number; epoch: number }
-export interface QueryValue { entityId: string; found: boolean; valueJson: string }
-export interface QueryReply { values: QueryValue[]; error: string }
+export interface QueryRequest { feature: string; entityIds: string[]; view: number; epoch: number; asOfUnixMs: number; hasAsOf: boolean }
+export interface QueryValue { entityId: string; found: boolean; valueJson: string; eventTimeUnixMs: number; hasEventTime: boolean; uncommitted: boolean; beyondRetention: boolean }
+export interface QueryReply { values: QueryValue[]; error: string; checkpointId: number }
+
+export interface WatchRegister { watchId: string; feature: string; entityIds: string[]; leaseMs: number; inbox: string }
+export interface WatchEvent { watchId: string; epoch: number; checkpointId: number; initial: boolean; values: QueryValue[]; keyGroup: number }
 
 export const codecs = {
   register: controlCodec<Register>('Register'),
@@ -87,4 +90,6 @@ export const codecs = {
   failure: controlCodec<TaskFailure>('TaskFailure'),
   queryRequest: controlCodec<QueryRequest>('QueryRequest'),
   queryReply: controlCodec<QueryReply>('QueryReply'),
+  watchRegister: controlCodec<WatchRegister>('WatchRegister'),
+  watchEvent: controlCodec<WatchEvent>('WatchEvent'),
 } as const;

@@ -17,6 +17,8 @@ export interface SourceSpec {
   partitionKey?: string;
   /** How message payloads decode. */
   format: 'json';
+  /** Top-level JSON field with the event time (ms); absent: the JetStream message time. */
+  timestampField?: string;
 }
 
 export type SinkSpec =
@@ -48,7 +50,12 @@ export interface FeatureSpec {
   name: string;
   /** The keyed state it serves; the entity id is the stage's key. */
   state: string;
+  /** Versions kept for as-of reads, for retentionMs of event time before the key's newest version. */
+  history?: { retentionMs: number };
 }
+
+/** Longest history retention accepted: ten years. */
+export const MAX_HISTORY_RETENTION_MS = 10 * 365 * 24 * 3600 * 1000;
 
 export interface StageSpec {
   id: string;
@@ -111,6 +118,7 @@ export function validateManifest(m: unknown): asserts m is JobManifest {
   if (typeof src!.stream !== 'string' || !STREAM_NAME.test(src!.stream)) fail(`source stream ${JSON.stringify(src!.stream)} is not a valid stream name`);
   if (!Number.isInteger(src!.partitions) || (src!.partitions as number) < 1 || (src!.partitions as number) > 1024) fail('source partitions must be 1..1024');
   if (src!.format !== 'json') fail(`source format ${String(src!.format)} is not "json"`);
+  if (src!.timestampField !== undefined && (typeof src!.timestampField !== 'string' || src!.timestampField.length === 0)) fail('source timestampField must be a non-empty string');
   if (!Array.isArray(o.stages) || o.stages.length === 0) fail('stages must be a non-empty array');
   const stages = o.stages as StageSpec[];
   const ids = new Set<string>();
@@ -143,6 +151,7 @@ export function validateManifest(m: unknown): asserts m is JobManifest {
     for (const st of s.states) {
       if (typeof st?.name !== 'string' || st.name.length === 0 || st.name.length > 200) fail(`stage ${s.id} has a state without a valid name`);
       if (st.kind !== 'value' && st.kind !== 'map') fail(`state ${st.name} has unknown kind ${String(st.kind)}`);
+      if (st.name.startsWith('\u0000')) fail(`stage ${s.id} state ${JSON.stringify(st.name)} starts with NUL, which is reserved for the runtime`);
       if (stateNames.has(st.name)) fail(`stage ${s.id} declares state ${st.name} twice`);
       stateNames.add(st.name);
     }
@@ -150,6 +159,12 @@ export function validateManifest(m: unknown): asserts m is JobManifest {
     for (const f of s.features) {
       if (!isValidId(f?.name)) fail(`stage ${s.id} feature name ${JSON.stringify(f?.name)} is not a valid id`);
       if (!stateNames.has(f.state)) fail(`feature ${f.name} serves state ${f.state}, which stage ${s.id} does not declare`);
+      if (f.history !== undefined) {
+        const r = (f.history as { retentionMs?: unknown } | null)?.retentionMs;
+        if (typeof r !== 'number' || !Number.isSafeInteger(r) || r <= 0 || r > MAX_HISTORY_RETENTION_MS) {
+          fail(`feature ${f.name} history.retentionMs ${JSON.stringify(r)} must be an integer in 1..${MAX_HISTORY_RETENTION_MS} ms`);
+        }
+      }
     }
   }
   const features = stages.flatMap((s) => s.features.map((f) => f.name));

@@ -8,6 +8,8 @@ export const subjects = {
   channelAck: (job: JobId, senderTask: string) => `eddy.ack.${job}.${senderTask}`,
   /** Feature queries, answered by the owner of the key group. */
   query: (job: JobId, keyGroup: number) => `eddy.q.${job}.${keyGroup}`,
+  /** Feature watches: interest registered with (and renewed at) the owner of the key group. */
+  watch: (job: JobId, keyGroup: number) => `eddy.w.${job}.${keyGroup}`,
   /** Dead letters of a job: malformed or failing records, with the reason in headers. */
   deadLetter: (job: JobId) => `eddy.dlq.${job}`,
   deadLetterAll: 'eddy.dlq.>',

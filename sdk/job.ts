@@ -26,13 +26,34 @@ export interface SourceOptions {
   partitions?: number;
   /** Top-level JSON field producers partition by, so that one key stays in order. */
   key?: string;
+  /**
+   * Top-level JSON field holding the record's event time in ms since the epoch. Absent (or a
+   * record without a finite number there): the time JetStream stored the message. Features report
+   * it as the event time of their last update, and history is versioned by it.
+   */
+  timestampField?: string;
 }
 
 export interface ProcessOptions {
   /** Keyed state the function uses. */
   state?: StateDescriptor[];
-  /** Keyed state served by FeatureService, by feature name; the entity id is the key. */
-  features?: Record<string, StateDescriptor>;
+  /**
+   * Keyed state served by FeatureService, by feature name; the entity id is the key. Give
+   * `{ state, history: { retentionMs } }` to keep the feature's versions for retentionMs of event
+   * time (as-of reads); a bare descriptor keeps only the current value.
+   */
+  features?: Record<string, StateDescriptor | FeatureDeclaration>;
+}
+
+/** A feature with options. */
+export interface FeatureDeclaration {
+  state: StateDescriptor;
+  /** Keep versions for as-of reads, for retentionMs of event time before the key's newest version. */
+  history?: { retentionMs: number };
+}
+
+function featureState(d: StateDescriptor | FeatureDeclaration): StateDescriptor {
+  return 'kind' in d ? d : d.state;
 }
 
 /** An operator with its user function, as the worker runs it. */
@@ -86,7 +107,7 @@ export class Job {
   /** Reads JSON records from a JetStream stream `<stream>` with subjects `<stream>.<partition>`. */
   source<T = unknown>(stream: string, options: SourceOptions = {}): DataStream<T> {
     if (this.#chain.source) throw new TypeError(`job ${this.#chain.name} already has a source; one source per job in this version`);
-    this.#chain.source = { stream, partitions: options.partitions ?? 4, ...(options.key ? { partitionKey: options.key } : {}) };
+    this.#chain.source = { stream, partitions: options.partitions ?? 4, ...(options.key ? { partitionKey: options.key } : {}), ...(options.timestampField ? { timestampField: options.timestampField } : {}) };
     this.#chain.stages.push({ spec: emptyStage(`source-${stream}`, 'source'), operators: [] });
     return new DataStream<T>(this.#chain, this.#chain.position);
   }
@@ -194,10 +215,17 @@ export class KeyedStream<T> {
     if (this.#position !== this.#chain.position) throw new TypeError('process: this keyed stream already has a downstream operator');
     const prev = this.#chain.stages[this.#chain.stages.length - 1]!;
     const states = [...(options.state ?? [])];
-    for (const d of Object.values(options.features ?? {})) if (!states.includes(d)) states.push(d);
+    for (const f of Object.values(options.features ?? {})) {
+      const d = featureState(f);
+      if (!states.includes(d)) states.push(d);
+    }
     const spec = emptyStage(name, 'keyed');
     spec.states = states.map((d) => ({ name: d.name, kind: d.kind }));
-    spec.features = Object.entries(options.features ?? {}).map(([feature, d]) => ({ name: feature, state: d.name }));
+    spec.features = Object.entries(options.features ?? {}).map(([feature, f]) => ({
+      name: feature,
+      state: featureState(f).name,
+      ...('kind' in f || f.history === undefined ? {} : { history: { retentionMs: f.history.retentionMs } }),
+    }));
     spec.operators.push({ kind: 'process', name });
     prev.spec.shuffleTo = name;
     this.#chain.stages.push({ spec, operators: [{ kind: 'process', name, fn: fn as OperatorImpl['fn'] }] });

@@ -46,5 +46,7 @@ export interface MapState<V> {
 
 function checkName(name: string): string {
   if (typeof name !== 'string' || name.length === 0 || name.length > 200) throw new TypeError(`state name ${JSON.stringify(name)} must be 1-200 characters`);
+  // Names starting with NUL are the runtime's (feature metadata and history, worker/feature-state.ts).
+  if (name.startsWith('\u0000')) throw new TypeError(`state name ${JSON.stringify(name)} must not start with NUL`);
   return name;
 }

@@ -199,7 +199,10 @@ describe('cli - against a running cluster', () => {
     assert.equal(found?.entityId, 'cust-00001');
     assert.equal(found?.found, true);
     assert.equal(typeof found?.value, 'object');
-    assert.deepEqual(missing, { entityId: 'nobody', found: false, value: null });
+    const { checkpointId, ...rest } = missing as unknown as { checkpointId: number };
+    assert.deepEqual(rest, { entityId: 'nobody', found: false, value: null, eventTimeUnixMs: null, uncommitted: false });
+    assert.equal(typeof checkpointId, 'number');
+    assert.equal(typeof (found as unknown as { eventTimeUnixMs: unknown }).eventTimeUnixMs, 'number', 'a found value carries the event time of its last update');
 
     const pretty = await eddy(['query', jobId, 'indicators', 'nobody']);
     assert.equal(pretty.code, 0);

@@ -133,6 +133,11 @@ const invalid: Array<[string, unknown | ((m: Raw) => void), RegExp]> = [
   ['an invalid feature name', (m: Raw) => (stage(m, 1).features[0].name = 'click count'), /stage count feature name "click count" is not a valid id/],
   ['a feature over an undeclared state', (m: Raw) => (stage(m, 1).features[0].state = 'views'), /feature click_count serves state views, which stage count does not declare/],
   ['a feature name used twice', (m: Raw) => stage(m, 1).features.push({ name: 'click_count', state: 'pages' }), /a feature name appears twice/],
+  ['a history without retention', (m: Raw) => (stage(m, 1).features[0].history = {}), /feature click_count history\.retentionMs undefined must be an integer in 1\.\./],
+  ['a negative history retention', (m: Raw) => (stage(m, 1).features[0].history = { retentionMs: -5 }), /history\.retentionMs -5 must be/],
+  ['a fractional history retention', (m: Raw) => (stage(m, 1).features[0].history = { retentionMs: 1.5 }), /history\.retentionMs 1\.5 must be/],
+  ['a state name starting with NUL', (m: Raw) => stage(m, 1).states.push({ name: '\u0000h:x', kind: 'value' }), /starts with NUL, which is reserved/],
+  ['an empty timestampField', (m: Raw) => (m.source.timestampField = ''), /source timestampField must be a non-empty string/],
 ];
 
 test('manifest - each invalid manifest is rejected with an InvalidArgumentError naming the problem', () => {
@@ -196,4 +201,19 @@ test('manifest - the SDK puts a restart strategy in the manifest only when the j
   const invalid = job('invalid', { restartStrategy: { kind: 'fixed-delay', delayMs: -1, maxAttempts: 5 } });
   invalid.source('EVENTS').map((e) => e);
   assert.throws(() => invalid.manifest(), /invalid manifest: restartStrategy\.delayMs/);
+});
+
+test('manifest - the SDK declares feature history and the source timestamp field', async () => {
+  const { mapState, valueState } = await import('../sdk/state.ts');
+  const latest = mapState<number>('latest');
+  const count = valueState<number>('count');
+  const j = job('with-history');
+  j.source<{ id: string; ts: number }>('EVENTS', { timestampField: 'ts' })
+    .keyBy((e) => e.id)
+    .process('keep', () => {}, { state: [count], features: { latest: { state: latest, history: { retentionMs: 60_000 } }, count } });
+  const m = j.manifest();
+  assert.equal(m.source.timestampField, 'ts');
+  assert.deepEqual(m.stages[1]!.features, [{ name: 'latest', state: 'latest', history: { retentionMs: 60_000 } }, { name: 'count', state: 'count' }]);
+  assert.deepEqual(m.stages[1]!.states.map((s) => s.name).sort(), ['count', 'latest'], 'a feature declaration declares its state');
+  assert.throws(() => valueState('\u0000m:x'), /must not start with NUL/);
 });

@@ -53,15 +53,16 @@ test('savepoint - savepoint, stop, submit a changed bundle from it: state carrie
     const dropped = await cli('submit', join(REPO_ROOT, 'test/fixtures/cx-renamed.ts'), '--from-savepoint', path, '--allow-non-restored-state');
     assert.equal(dropped.code, 0, dropped.stderr);
     assert.equal((await client.getJob(CX_JOB)).state, 'RUNNING');
-    // It reads the second half again from the savepoint's positions, without the first half's
-    // counts: an entity counts only its records of the second half.
-    const id = first[0]!.entityId;
-    const secondOnly = second.filter((e) => e.entityId === id).length;
+    // The sources resume at the savepoint, so the renamed stage counts the second half only: its
+    // count would include the first half had it kept the old stage's state. (Reading "not found"
+    // right after the start raced with the processing of the second half.)
+    const probe = first[0]!.entityId;
+    const inSecond = second.filter((e) => e.entityId === probe).length;
     const counted = await waitFor(async () => {
-      const [entity] = await client.batchGet(CX_JOB, 'received', [id], 'latest');
-      return entity?.found && JSON.parse(entity.valueJson) >= secondOnly ? (JSON.parse(entity.valueJson) as number) : undefined;
-    }, { timeoutMs: 60_000, what: `the renamed stage to count ${id}'s second-half records` });
-    assert.equal(counted, secondOnly, 'the renamed stage starts without the old stage state');
+      const [entity] = await client.batchGet(CX_JOB, 'received', [probe], 'latest');
+      return entity?.found === true && JSON.parse(entity.valueJson) === inSecond ? entity : undefined;
+    }, { timeoutMs: 60_000, what: `${probe} to count its ${inSecond} records of the second half` });
+    assert.equal(JSON.parse(counted.valueJson), inSecond, 'the renamed stage starts without the old stage state');
   } finally {
     await nc.close();
     await rm(dir, { recursive: true, force: true });

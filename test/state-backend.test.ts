@@ -673,3 +673,26 @@ test('state backend - snapshotKeyGroup agrees with a commit queued before it, an
     b.putValue(S, 2, 'v', 'c', 'active');
     assert.deepEqual(readable(await b.snapshotKeyGroup(S, 2, 3)), expected, 'the active overlay is never seen');
   }));
+
+test('state backend - the committed map cache follows commits, rollbacks, drops and imports', () =>
+  withBackend(async (b) => {
+    b.putMapEntry(S, 4, 'm', 'k', 'a', 1);
+    b.freeze(1);
+    await b.commit(1);
+    assert.deepEqual(await b.mapEntries(S, 4, 'm', 'k', 'committed'), [['a', 1]], 'first read fills the cache');
+    b.putMapEntry(S, 4, 'm', 'k', 'b', 2);
+    assert.deepEqual(await b.mapEntries(S, 4, 'm', 'k', 'committed'), [['a', 1]], 'an uncommitted put is not committed');
+    assert.deepEqual(await b.mapEntries(S, 4, 'm', 'k'), [['a', 1], ['b', 2]]);
+    b.freeze(2);
+    await b.commit(2);
+    assert.deepEqual(await b.mapEntries(S, 4, 'm', 'k', 'committed'), [['a', 1], ['b', 2]], 'a commit invalidates the cached map');
+    b.deleteMapEntry(S, 4, 'm', 'k', 'a');
+    b.freeze(3);
+    await b.commit(3);
+    assert.deepEqual(await b.mapEntries(S, 4, 'm', 'k', 'committed'), [['b', 2]], 'a committed delete too');
+    const exported = await b.exportKeyGroup(S, 4);
+    await b.dropKeyGroup(S, 4);
+    assert.deepEqual(await b.mapEntries(S, 4, 'm', 'k', 'committed'), [], 'a dropped key group');
+    await b.importKeyGroup(S, exported, { replace: true });
+    assert.deepEqual(await b.mapEntries(S, 4, 'm', 'k', 'committed'), [['b', 2]], 'an imported key group');
+  }));

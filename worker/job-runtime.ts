@@ -25,6 +25,9 @@ import { createStageOutput, type StageOutput } from './stage-output.ts';
 import { SourceTask } from './source-task.ts';
 import { KeyedTask } from './keyed-task.ts';
 import { QueryResponder } from './query-responder.ts';
+import { HistoryCleaner } from './history-cleanup.ts';
+import { WatchRegistry } from './watch-registry.ts';
+import { featureStates } from './feature-state.ts';
 import { CheckpointWriter } from './checkpoint-writer.ts';
 import { readMetadata, restoreKeyGroups } from './checkpoint-restore.ts';
 import type { CheckpointOutput } from './sinks.ts';
@@ -100,6 +103,8 @@ export class JobRuntime implements ObservedJob {
   readonly #keyedOutputs: StageOutput[] = [];
   readonly #sourceOutputs: StageOutput[] = [];
   readonly #queries: QueryResponder;
+  readonly #historyCleaner: HistoryCleaner;
+  readonly #watches: WatchRegistry;
   readonly #logger: Logger;
   readonly #writer: CheckpointWriter;
   /** The checkpoint being cut: tasks aligned so far, and their release. */
@@ -145,6 +150,8 @@ export class JobRuntime implements ObservedJob {
     const [sourcePlan, ...keyedPlans] = plan.stages;
     const starts = new Map(deploy.startPositions.map((p) => [p.split, p.nextSequence]));
 
+    this.#watches = new WatchRegistry({ nc: ctx.nc, manifest, backend, epoch, logger: this.#logger, keyGroups: new Set(this.keyGroups) });
+
     // Keyed stages subscribe at deploy time, before any source starts (the coordinator sends
     // start only when every worker has deployed), so no channel's first batch is missed.
     keyedPlans.forEach((stage, i) => {
@@ -182,13 +189,23 @@ export class JobRuntime implements ObservedJob {
         logger: this.#logger.child({ stage: stage.spec.id }),
         onFailure: (e, kg) => this.#fail(e, stage.spec.id, kg),
         onAligned: (id) => this.#taskAligned(id, output),
-        afterBatch: () => this.#checkOverlay(),
+        afterBatch: () => {
+          this.#checkOverlay();
+          this.#watches.flush();
+        },
+        watches: this.#watches,
       });
       if (this.keyGroups.length > 0) task.start();
       this.#keyed.push(task);
     });
-    this.#queries = new QueryResponder({ nc: ctx.nc, jobId: this.jobId, manifest, keyGroups: this.keyGroups, backend, logger: this.#logger, recordLatencyMs: ctx.metrics.queryRecorder(this.jobId) });
+    this.#queries = new QueryResponder({ nc: ctx.nc, jobId: this.jobId, manifest, keyGroups: this.keyGroups, backend, logger: this.#logger, epoch: deploy.epoch, watches: this.#watches, recordLatencyMs: ctx.metrics.queryRecorder(this.jobId) });
     this.#queries.start();
+    // Features declared with history: their versions past retention are cleaned in the background.
+    const historyTargets = manifest.stages.flatMap((stage) =>
+      [...featureStates(stage).values()].flatMap((f) => (f.historyRetentionMs === undefined ? [] : [{ stage: stage.id, state: f.state, retentionMs: f.historyRetentionMs }])),
+    );
+    this.#historyCleaner = new HistoryCleaner({ backend, targets: historyTargets, keyGroups: this.keyGroups, logger: this.#logger });
+    this.#historyCleaner.start();
 
     for (const partition of deploy.sourceSplits) this.#addSource(partition, starts.get(partition) ?? 1);
     this.#detachMetrics = ctx.metrics.attach(this);
@@ -541,6 +558,8 @@ export class JobRuntime implements ObservedJob {
     await Promise.all(this.#sources.map((s) => s.stop()));
     await Promise.all(this.#keyed.map((k) => k.stop()));
     this.#queries.stop();
+    this.#watches.close();
+    await this.#historyCleaner.stop();
     await Promise.all([...this.#sourceOutputs, ...this.#keyedOutputs].map((o) => o.close()));
   }
 

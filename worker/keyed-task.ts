@@ -27,6 +27,8 @@ import type { JobManifest } from '../core/manifest.ts';
 import type { StagePlan, StateDescriptor } from '../sdk/index.ts';
 import { encodeAck } from './channel-sender.ts';
 import { KeyedContext } from './keyed-context.ts';
+import { featureStates, type FeatureStateSpec } from './feature-state.ts';
+import type { WatchRegistry } from './watch-registry.ts';
 import type { StageOutput } from './stage-output.ts';
 import type { StateBackend } from './state-backend.ts';
 import type { DeadLetters } from './dead-letters.ts';
@@ -51,8 +53,10 @@ export interface KeyedTaskOptions {
    * processed. The task holds its input until the returned promise resolves.
    */
   onAligned(checkpointId: number): Promise<void>;
-  /** Called after each batch: the worker checks the overlay's memory bound. */
+  /** Called after each batch: the worker checks the overlay's memory bound and flushes watches. */
   afterBatch(): void;
+  /** Feature watches of this runtime: told about every record that changed a feature state. */
+  watches?: WatchRegistry;
 }
 
 interface Pending {
@@ -61,6 +65,9 @@ interface Pending {
   reply: string | undefined;
   channel: string;
 }
+
+/** Longest stretch a task's drain loops run without letting timers and I/O in. */
+const YIELD_EVERY_MS = 20;
 
 type ProcessFn = (value: unknown, ctx: KeyedContext) => void | Promise<void>;
 
@@ -89,10 +96,13 @@ export class KeyedTask {
   readonly #held = new Set<string>();
   #aligning = -1;
   readonly #declared: ReadonlyMap<string, StateDescriptor['kind']>;
+  readonly #features: ReadonlyMap<string, FeatureStateSpec>;
   readonly #process: ProcessFn;
   readonly #stageId: StageId;
   #failed = false;
   #stopped = false;
+  /** When a drain loop last yielded to the event loop (performance.now()). */
+  #lastYieldMs = 0;
   /** The key group whose record is being emitted, for errors raised by chained operators. */
   #currentKeyGroup = -1;
 
@@ -103,6 +113,7 @@ export class KeyedTask {
     this.#accepting = this.#senders;
     this.#owned = new Set(options.keyGroups);
     this.#declared = new Map(options.stage.spec.states.map((s) => [s.name, s.kind]));
+    this.#features = featureStates(options.stage.spec);
     const op = options.stage.operators[0];
     if (op?.kind !== 'process') throw new TypeError(`keyed stage ${options.stage.spec.id} does not start with process`);
     this.#process = op.fn as unknown as ProcessFn;
@@ -278,6 +289,12 @@ export class KeyedTask {
         return;
       }
       if (item.reply) this.#o.nc.publish(item.reply, encodeAck(keyGroup, item.header.sequence));
+      // State reads that hit memory resolve as microtasks, so a long queue would be drained in one
+      // go, starving timers (heartbeats) and the socket: give the event loop a turn now and then.
+      if (performance.now() - this.#lastYieldMs > YIELD_EVERY_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        this.#lastYieldMs = performance.now();
+      }
     }
   }
 
@@ -328,7 +345,7 @@ export class KeyedTask {
       this.#currentKeyGroup = keyGroup;
       output.emit(value, timestamp);
     };
-    const ctx = new KeyedContext(this.#stageId, backend, this.#declared, key, keyGroup, emit);
+    const ctx = new KeyedContext(this.#stageId, backend, this.#declared, key, keyGroup, emit, this.#features, this.#o.watches);
     for (const r of records) {
       ctx.timestamp = r.timestamp >= 0 ? r.timestamp : undefined;
       try {
@@ -338,6 +355,9 @@ export class KeyedTask {
         if (manifest.errorPolicy === 'fail') throw err;
         deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record: r.value }, counters);
       }
+      // Feature metadata and history: written per record, after the record's own state changes.
+      const features = ctx.finishRecord();
+      if (features !== undefined) await features;
     }
   }
 

@@ -75,6 +75,7 @@ export class SourceTask {
   async #run(messages: ConsumerMessages): Promise<void> {
     const { output, counters, deadLetters, manifest, stageId } = this.#o;
     const errorPolicy = manifest.errorPolicy;
+    const timestampField = manifest.source.timestampField;
     for await (const m of messages) {
       if (this.#state !== 'RUNNING') break;
       counters.recordsIn++;
@@ -87,8 +88,15 @@ export class SourceTask {
         deadLetters.publish({ stageId, reason: `invalid JSON: ${ensureError(e).message}`, record: m.string(), source: { stream: manifest.source.stream, sequence: m.seq } }, counters);
         continue;
       }
+      // Event time: the field the job names, else the time JetStream stored the message (already
+      // parsed with m.seq); either is the same on a replay, so versions and metadata are too.
+      let timestamp = Math.floor(Number(m.info.timestampNanos) / 1e6);
+      if (timestampField !== undefined) {
+        const t = (value as Record<string, unknown> | null)?.[timestampField];
+        if (typeof t === 'number' && Number.isFinite(t) && t >= 0) timestamp = t;
+      }
       try {
-        output.emit(value, -1);
+        output.emit(value, timestamp);
       } catch (e) {
         if (!(e instanceof UserFunctionError) || errorPolicy === 'fail') throw e;
         deadLetters.publish({ stageId, operator: e.operator, reason: e.message, stack: ensureError(e.cause).stack ?? '', record: value, source: { stream: manifest.source.stream, sequence: m.seq } }, counters);

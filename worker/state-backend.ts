@@ -50,7 +50,7 @@ interface RocksDatabase {
   ready(): Promise<void>;
   read(options: { capacity: number; autoDestroy: boolean }): RocksReadBatch;
   write(options: { capacity: number; autoDestroy: boolean }): RocksWriteBatch;
-  iterator(range: { gte: Buffer; lt: Buffer }, options: { capacity: number; values: boolean }): RocksIterator;
+  iterator(range: { gte: Buffer; lt?: Buffer; lte?: Buffer }, options: { capacity: number; values: boolean; reverse?: boolean; limit?: number }): RocksIterator;
   close(): Promise<void>;
 }
 const RocksDB = createRequire(import.meta.url)('rocksdb-native') as new (path: string) => RocksDatabase;
@@ -182,6 +182,8 @@ class Overlay {
 type Delta = { checkpointId: number; overlay: Overlay };
 type PendingRead = { key: string; resolve: (value: Entry) => void; reject: (error: unknown) => void };
 
+export type { RocksIterator };
+
 export class StateBackend {
   readonly #db: RocksDatabase;
   readonly #options: CompiledStateBackendOptions;
@@ -194,6 +196,9 @@ export class StateBackend {
   #rollbacks = 0;
   /** LRU (Map insertion order) of committed values; null caches "absent". */
   readonly #cache = new Map<string, Entry>();
+  /** LRU of committed maps: map prefix (latin1) → its entries in key order. Shares #cacheEpoch. */
+  readonly #mapCache = new Map<string, Array<[string, Buffer]>>();
+  readonly #mapCacheEntries: number;
   /**
    * Bumped whenever RocksDB or the cache changes under in-flight reads: a read that started in an
    * older epoch may have seen the old value and must not fill the cache with it.
@@ -208,6 +213,8 @@ export class StateBackend {
   private constructor(db: RocksDatabase, options: CompiledStateBackendOptions) {
     this.#db = db;
     this.#options = options;
+    // Maps are fewer and larger than values: a tenth of the value cache's entries.
+    this.#mapCacheEntries = Math.ceil(options.readCacheEntries / 10);
   }
 
   static async open(options: StateBackendOptions): Promise<StateBackend> {
@@ -267,19 +274,48 @@ export class StateBackend {
       if (value) out.push([Buffer.from(full, 'latin1').toString('utf8', prefix.length), packr.unpack(value)]);
     };
     let next = 0;
-    for await (const { key: stored, value } of this.#scan(prefix, SCAN_CAPACITY, true)) {
+    const committed = this.#committedMap(prefix);
+    for (const [full, value] of committed instanceof Promise ? await committed : committed) {
       if (next < overlayKeys.length) {
-        const full = stored.toString('latin1');
         while (next < overlayKeys.length && overlayKeys[next]! < full) emitOverlay(overlayKeys[next++]!);
         if (overlayKeys[next] === full) {
           emitOverlay(overlayKeys[next++]!);
           continue;
         }
       }
-      if (value !== null) out.push([stored.toString('utf8', prefix.length), packr.unpack(value)]);
+      out.push([Buffer.from(full, 'latin1').toString('utf8', prefix.length), packr.unpack(value)]);
     }
     while (next < overlayKeys.length) emitOverlay(overlayKeys[next++]!);
     return out;
+  }
+
+  /**
+   * The committed entries of one map, in key order: from the map cache, else one RocksDB scan that
+   * fills it (an iterator per map read was most of a map feature's Get, docs/BENCHMARKS.md).
+   */
+  #committedMap(prefix: Buffer): Array<[string, Buffer]> | Promise<Array<[string, Buffer]>> {
+    const prefixString = prefix.toString('latin1');
+    const cached = this.#mapCache.get(prefixString);
+    if (cached !== undefined) {
+      this.#mapCache.delete(prefixString);
+      this.#mapCache.set(prefixString, cached);
+      return cached;
+    }
+    return (async () => {
+      const epoch = this.#cacheEpoch;
+      const entries: Array<[string, Buffer]> = [];
+      for await (const { key, value } of this.#scan(prefix, SCAN_CAPACITY, true)) if (value !== null) entries.push([key.toString('latin1'), value]);
+      // RocksDB changed during the scan: the entries may mix two states, do not keep them.
+      const capacity = this.#mapCacheEntries;
+      if (epoch === this.#cacheEpoch && capacity > 0) {
+        if (this.#mapCache.size >= capacity) {
+          const eldest = this.#mapCache.keys().next();
+          if (eldest.done !== true) this.#mapCache.delete(eldest.value);
+        }
+        this.#mapCache.set(prefixString, entries);
+      }
+      return entries;
+    })();
   }
 
   /** Removes every entry of one key's map (tombstones for committed ones). */
@@ -311,6 +347,77 @@ export class StateBackend {
       if (merged === undefined || !merged.has(stored.toString('latin1'))) return true;
     }
     return false;
+  }
+
+  // --- raw entries (worker/feature-state.ts: feature metadata and history versions)
+
+  /** The latin1 string of a state key (no mapKey): the form the raw-entry methods take. */
+  stateKeyString(stage: string, keyGroup: number, state: string, key: string): string {
+    return encodedString(stage, keyGroup, state, key, undefined);
+  }
+
+  /**
+   * Writes an encoded entry (null: tombstone) into the active overlay under a latin1 key built by
+   * stateKeyString (plus a suffix). indexPrefix indexes it like a map entry, so that
+   * latestAtOrBefore finds it without scanning the overlay.
+   */
+  putRaw(key: string, value: Buffer | null, indexPrefix?: string): void {
+    this.#assertOpen();
+    this.#active.set(key, value, indexPrefix);
+  }
+
+  /** An encoded entry (null: absent) in the given view. */
+  getRaw(key: string, view: StateView = 'latest'): Promise<Buffer | null> {
+    this.#assertOpen();
+    return Promise.resolve(this.#read(key, view));
+  }
+
+  /** True when an overlay (active or frozen) holds key: a change not yet in RocksDB. */
+  overlayHas(key: string): boolean {
+    if (this.#active.entries.has(key)) return true;
+    for (const delta of this.#frozen) if (delta.overlay.entries.has(key)) return true;
+    return false;
+  }
+
+  /**
+   * The greatest live key k with prefix <= k <= bound (both latin1; entries written with
+   * indexPrefix === prefix), and its value, in the given view: one reverse seek in RocksDB, merged
+   * with the overlays' indexed entries; tombstones hide what they delete.
+   */
+  async latestAtOrBefore(prefix: string, bound: string, view: StateView = 'latest'): Promise<{ key: string; value: Buffer } | undefined> {
+    this.#assertOpen();
+    const merged = view === 'latest' ? this.#mergedMapOverlay(prefix) : undefined;
+    let best: { key: string; value: Buffer } | undefined;
+    if (merged !== undefined) {
+      for (const [key, value] of merged) {
+        if (value !== null && key <= bound && (best === undefined || key > best.key)) best = { key, value };
+      }
+    }
+    const gte = Buffer.from(prefix, 'latin1');
+    let upper: { lte?: Buffer; lt?: Buffer } = { lte: Buffer.from(bound, 'latin1') };
+    // A committed version deleted by an overlay tombstone: look further back (rare, bounded by
+    // the tombstones, which retention cleanup writes only for superseded versions).
+    for (;;) {
+      let found: { key: Buffer; value: Buffer | null } | undefined;
+      for await (const entry of this.#db.iterator({ gte, ...upper }, { capacity: 1, values: true, reverse: true, limit: 1 })) {
+        found = entry;
+        break;
+      }
+      if (found === undefined) return best;
+      const key = found.key.toString('latin1');
+      if (best !== undefined && best.key >= key) return best;
+      if (merged?.get(key) === null) {
+        upper = { lt: found.key };
+        continue;
+      }
+      return { key, value: found.value ?? EMPTY };
+    }
+  }
+
+  /** Committed entries (RocksDB) from `from` (inclusive) up to the end of prefix, in key order. */
+  scanCommitted(prefix: Buffer, from: Buffer, capacity = SCAN_CAPACITY): RocksIterator {
+    this.#assertOpen();
+    return this.#db.iterator({ gte: Buffer.compare(from, prefix) > 0 ? from : prefix, lt: prefixUpperBound(prefix) }, { capacity, values: true });
   }
 
   // --- checkpoint alignment
@@ -381,6 +488,7 @@ export class StateBackend {
     this.#active = new Overlay();
     this.#frozen = [];
     this.#cache.clear();
+    this.#mapCache.clear();
     this.#cacheEpoch++;
     this.#rollbacks++;
     // The checkpoints after the committed one are gone; the coordinator may issue their ids again.
@@ -422,6 +530,7 @@ export class StateBackend {
       await batch.flush();
       this.#cacheEpoch++;
       for (const cached of this.#cache.keys()) if (cached.startsWith(prefixString)) this.#cache.delete(cached);
+      for (const cached of this.#mapCache.keys()) if (cached.startsWith(prefixString)) this.#mapCache.delete(cached);
     });
   }
 
@@ -518,6 +627,7 @@ export class StateBackend {
       await batch.flush();
       this.#cacheEpoch++;
       for (const cached of this.#cache.keys()) if (cached.startsWith(prefixString)) this.#cache.delete(cached);
+      for (const cached of this.#mapCache.keys()) if (cached.startsWith(prefixString)) this.#mapCache.delete(cached);
     });
   }
 
@@ -658,6 +768,8 @@ export class StateBackend {
       this.#cacheEpoch++;
       for (const delta of deltas) {
         for (const [key, value] of delta.overlay.entries) if (this.#cache.has(key)) this.#cache.set(key, value);
+        // Map entries are indexed by their map's prefix: exactly the cached maps this commit changed.
+        if (this.#mapCache.size > 0) for (const mapPrefix of delta.overlay.mapIndex.keys()) this.#mapCache.delete(mapPrefix);
       }
       // By identity: a rollback during the write may have replaced the list.
       this.#frozen = this.#frozen.filter((delta) => !deltas.includes(delta));

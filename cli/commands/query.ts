@@ -1,6 +1,7 @@
 // eddy query <job> <feature> <entityId...>: read a job's keyed state as features.
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { withClient } from '../context.ts';
+import { listenForInterrupt } from '../interrupt.ts';
 import type { FeatureValue, FeatureView } from '../client.ts';
 
 function parseValue(value: FeatureValue): unknown {
@@ -13,15 +14,41 @@ function parseValue(value: FeatureValue): unknown {
   }
 }
 
+/** Event time and checkpoint of one answer, for people: "event time …, checkpoint N (+ uncommitted)". */
+function provenance(v: FeatureValue): string {
+  const parts: string[] = [`key group ${v.keyGroup}`];
+  if (v.hasEventTime) parts.push(`event time ${isoOrNumber(Number(v.eventTimeUnixMs))}`);
+  parts.push(`checkpoint ${v.checkpointId}${v.uncommitted ? ' + uncommitted changes' : ''}`);
+  return parts.join(', ');
+}
+
+function isoOrNumber(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
+}
+
 /** Prints features as `<entity>` followed by the indented value, or `<entity>  not found`. */
-export function printFeatures(values: readonly FeatureValue[], json: boolean): void {
+export function printFeatures(values: readonly FeatureValue[], json: boolean, watchTag?: string): void {
   for (const v of values) {
     if (json) {
-      console.log(JSON.stringify({ entityId: v.entityId, found: v.found, value: parseValue(v) }));
+      console.log(
+        JSON.stringify({
+          ...(watchTag !== undefined ? { watch: watchTag } : {}),
+          entityId: v.entityId,
+          found: v.found,
+          value: parseValue(v),
+          eventTimeUnixMs: v.hasEventTime ? Number(v.eventTimeUnixMs) : null,
+          checkpointId: Number(v.checkpointId),
+          uncommitted: v.uncommitted,
+          ...(v.beyondRetention ? { beyondRetention: true } : {}),
+        }),
+      );
+    } else if (v.beyondRetention) {
+      console.log(`${v.entityId}  not known at that time: older than the feature's retained history`);
     } else if (!v.found) {
-      console.log(`${v.entityId}  not found`);
+      console.log(`${v.entityId}  not found${watchTag !== undefined ? ` (${watchTag})` : ''}`);
     } else {
-      console.log(`${v.entityId}  (key group ${v.keyGroup})`);
+      console.log(`${v.entityId}  (${watchTag !== undefined ? `${watchTag}, ` : ''}${provenance(v)})`);
       console.log(
         JSON.stringify(parseValue(v), null, 2)
           .split('\n')
@@ -32,6 +59,14 @@ export function printFeatures(values: readonly FeatureValue[], json: boolean): v
   }
 }
 
+/** --as-of: an ISO 8601 time or ms since the epoch. */
+export function parseAsOf(text: string): number {
+  if (/^-?\d+$/.test(text.trim())) return Number(text.trim());
+  const ms = Date.parse(text);
+  if (Number.isNaN(ms)) throw new InvalidArgumentError(`--as-of ${JSON.stringify(text)} is neither an ISO time (2026-11-22T10:00:00Z) nor ms since the epoch`);
+  return ms;
+}
+
 export function registerQuery(program: Command): void {
   program
     .command('query')
@@ -39,10 +74,26 @@ export function registerQuery(program: Command): void {
     .argument('<job>', 'job id')
     .argument('<feature>', 'feature name, e.g. indicators')
     .argument('<entityId...>', 'one or more entity ids')
-    .option('--json', 'print one JSON line per entity: {entityId, found, value}')
+    .option('--json', 'print one JSON line per entity: {entityId, found, value, eventTimeUnixMs, checkpointId, uncommitted}')
     .addOption(new Option('--view <view>', 'latest: including changes not yet checkpointed; committed: the last completed checkpoint').choices(['latest', 'committed']).default('latest'))
-    .action(async (jobId: string, feature: string, entityIds: string[], options: { json?: boolean; view: FeatureView }, command: Command) => {
-      const values = await withClient(command, (client) => client.batchGet(jobId, feature, entityIds, options.view));
+    .option('--as-of <time>', 'the value current at this event time (ISO time or ms since the epoch); the feature must keep history', parseAsOf)
+    .option('--watch', 'print the current values, then every change, until interrupted (LATEST view)')
+    .action(async (jobId: string, feature: string, entityIds: string[], options: { json?: boolean; view: FeatureView; asOf?: number; watch?: boolean }, command: Command) => {
+      if (options.watch === true) {
+        if (options.asOf !== undefined || options.view !== 'latest') throw new InvalidArgumentError('--watch serves the latest view only: drop --as-of and --view');
+        await withClient(command, async (client) => {
+          using interrupt = listenForInterrupt();
+          const watch = client.watch(jobId, feature, entityIds, (change) => {
+            if (!change.value) return;
+            if (options.json === true) printFeatures([change.value], true, change.initial ? 'initial' : 'change');
+            else printFeatures([change.value], false, change.initial ? 'now' : 'changed');
+          });
+          void interrupt.requested.then(() => watch.stop());
+          await watch.done;
+        });
+        return;
+      }
+      const values = await withClient(command, (client) => client.batchGet(jobId, feature, entityIds, options.view, options.asOf !== undefined ? { asOfUnixMs: options.asOf } : {}));
       printFeatures(values, options.json === true);
     });
 }

@@ -25,6 +25,8 @@ import type { StageCounters as _eddy_v1_control_StageCounters, StageCounters__Ou
 import type { StartTasks as _eddy_v1_control_StartTasks, StartTasks__Output as _eddy_v1_control_StartTasks__Output } from './eddy/v1/control/StartTasks';
 import type { TaskFailure as _eddy_v1_control_TaskFailure, TaskFailure__Output as _eddy_v1_control_TaskFailure__Output } from './eddy/v1/control/TaskFailure';
 import type { TriggerCheckpoint as _eddy_v1_control_TriggerCheckpoint, TriggerCheckpoint__Output as _eddy_v1_control_TriggerCheckpoint__Output } from './eddy/v1/control/TriggerCheckpoint';
+import type { WatchEvent as _eddy_v1_control_WatchEvent, WatchEvent__Output as _eddy_v1_control_WatchEvent__Output } from './eddy/v1/control/WatchEvent';
+import type { WatchRegister as _eddy_v1_control_WatchRegister, WatchRegister__Output as _eddy_v1_control_WatchRegister__Output } from './eddy/v1/control/WatchRegister';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -58,6 +60,8 @@ export interface ProtoGrpcType {
         StartTasks: MessageTypeDefinition<_eddy_v1_control_StartTasks, _eddy_v1_control_StartTasks__Output>
         TaskFailure: MessageTypeDefinition<_eddy_v1_control_TaskFailure, _eddy_v1_control_TaskFailure__Output>
         TriggerCheckpoint: MessageTypeDefinition<_eddy_v1_control_TriggerCheckpoint, _eddy_v1_control_TriggerCheckpoint__Output>
+        WatchEvent: MessageTypeDefinition<_eddy_v1_control_WatchEvent, _eddy_v1_control_WatchEvent__Output>
+        WatchRegister: MessageTypeDefinition<_eddy_v1_control_WatchRegister, _eddy_v1_control_WatchRegister__Output>
       }
     }
   }

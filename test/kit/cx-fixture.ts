@@ -54,8 +54,9 @@ export function cxExpectation(events: readonly Indicator[]): CxExpectation {
   return { latest, received, triggers };
 }
 
-export async function submitCx(client: EddyClient, cacheDir: string): Promise<void> {
-  const bundle = await buildBundle(join(REPO_ROOT, 'jobs/customer-experience/job.ts'), cacheDir);
+/** Builds and submits the job; `entry` picks a variant (e.g. test/fixtures/cx-history.ts). */
+export async function submitCx(client: EddyClient, cacheDir: string, entry = 'jobs/customer-experience/job.ts'): Promise<void> {
+  const bundle = await buildBundle(join(REPO_ROOT, entry), cacheDir);
   await client.submitJob({ manifestJson: JSON.stringify(bundle.manifest), bundleSha256: bundle.sha256, code: bundle.code, timeoutMs: 30_000 });
 }
 

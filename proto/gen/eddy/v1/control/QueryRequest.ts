@@ -7,6 +7,8 @@ export interface QueryRequest {
   'entityIds'?: (string)[];
   'view'?: (number);
   'epoch'?: (number | string | Long);
+  'asOfUnixMs'?: (number | string | Long);
+  'hasAsOf'?: (boolean);
 }
 
 export interface QueryRequest__Output {
@@ -14,4 +16,6 @@ export interface QueryRequest__Output {
   'entityIds': (string)[];
   'view': (number);
   'epoch': (string);
+  'asOfUnixMs': (string);
+  'hasAsOf': (boolean);
 }

@@ -1,0 +1,62 @@
+// Request-reply for feature queries over one shared inbox subscription. nc.request() builds Error
+// objects (with stacks) for every request whether it fails or not, which the Get profile showed
+// among the coordinator's top costs; here a request is a publish with a reply subject and a timer.
+import { createInbox, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+
+export type QueryOutcome = { kind: 'reply'; data: Uint8Array } | { kind: 'unavailable'; reason: string };
+
+interface Pending {
+  resolve: (outcome: QueryOutcome) => void;
+  timer: NodeJS.Timeout;
+}
+
+const NO_RESPONDERS = 503;
+
+export class QueryRequester {
+  readonly #nc: NatsConnection;
+  readonly #prefix = createInbox();
+  readonly #pending = new Map<string, Pending>();
+  #sub: Subscription | undefined;
+  #next = 0;
+
+  constructor(nc: NatsConnection) {
+    this.#nc = nc;
+  }
+
+  /** Resolves with the reply, or "unavailable" on no responder or time-out; never rejects. */
+  request(subject: string, data: Uint8Array, timeoutMs: number): Promise<QueryOutcome> {
+    this.#sub ??= this.#nc.subscribe(`${this.#prefix}.*`, { callback: (_err, msg) => this.#onReply(msg.subject, msg.data, msg.headers?.code ?? 0) });
+    const token = (this.#next++).toString(36);
+    return new Promise<QueryOutcome>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(token);
+        resolve({ kind: 'unavailable', reason: `no answer within ${timeoutMs} ms` });
+      }, timeoutMs);
+      this.#pending.set(token, { resolve, timer });
+      try {
+        this.#nc.publish(subject, data, { reply: `${this.#prefix}.${token}` });
+      } catch (e) {
+        clearTimeout(timer);
+        this.#pending.delete(token);
+        resolve({ kind: 'unavailable', reason: e instanceof Error ? e.message : String(e) });
+      }
+    });
+  }
+
+  #onReply(subject: string, data: Uint8Array, statusCode: number): void {
+    const token = subject.slice(this.#prefix.length + 1);
+    const pending = this.#pending.get(token);
+    if (pending === undefined) return; // timed out already
+    this.#pending.delete(token);
+    clearTimeout(pending.timer);
+    // The server answers a request nobody is subscribed to with an empty 503 status message.
+    if (statusCode === NO_RESPONDERS) pending.resolve({ kind: 'unavailable', reason: 'no responders: the key group has no owner right now' });
+    else pending.resolve({ kind: 'reply', data });
+  }
+
+  close(): void {
+    this.#sub?.unsubscribe();
+    for (const p of this.#pending.values()) clearTimeout(p.timer);
+    this.#pending.clear();
+  }
+}
