@@ -22,6 +22,8 @@ export { MAX_BATCH_IDS, RETRY_AFTER_MS, type FeatureAnswer, type FeatureQuery, t
 /** First pause before asking an unavailable key group again; doubled up to RETRY_MAX_DELAY_MS. */
 const RETRY_FIRST_DELAY_MS = 20;
 const RETRY_MAX_DELAY_MS = 200;
+/** How long one request waits for an unavailable key group before answering UNAVAILABLE. */
+const MAX_UNAVAILABLE_WAIT_MS = 2000;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -114,6 +116,9 @@ export class FeatureRouter {
 
   async #askWithRetry(jobId: string, keyGroup: number, entityIds: string[], query: FeatureQuery): Promise<{ values: QueryValue[]; checkpointId: number }> {
     let delay = RETRY_FIRST_DELAY_MS;
+    // Briefly: a key group that stays unavailable (a move waiting on its checkpoint) is reported
+    // with a retry hint after MAX_UNAVAILABLE_WAIT_MS, however long the caller's deadline.
+    const giveUpAtMs = Date.now() + MAX_UNAVAILABLE_WAIT_MS;
     for (let attempt = 1; ; attempt++) {
       const remaining = query.deadlineAtMs - Date.now();
       // The epoch is read per attempt: a retry after a move goes to the new owner with the new epoch.
@@ -128,7 +133,7 @@ export class FeatureRouter {
         if (outcome.kind === 'answer') return outcome;
         why = outcome.reason;
       }
-      const left = query.deadlineAtMs - Date.now();
+      const left = Math.min(query.deadlineAtMs, giveUpAtMs) - Date.now();
       if (left <= delay) {
         throw new RetryableError(`key group ${keyGroup} of job ${jobId} is unavailable after ${attempt} attempt(s): ${why}`, RETRY_AFTER_MS);
       }
