@@ -90,6 +90,21 @@ export function cxEvent(i: number, entities = 10_000): Indicator {
   return { entityId: `cust-${String(i % entities).padStart(6, '0')}`, type: TYPES[i % TYPES.length]!, value: (i * 7919) % 150, ts: 1_700_000_000_000 + i };
 }
 
+/**
+ * A reading `length` characters long, different for each i: hex of an LCG stream, which RocksDB's
+ * block compression cannot shrink the way it would a repeated character. The benchmarks store it
+ * as a reading's `ts` to build large state from few events.
+ */
+export function paddedReading(i: number, length: number): string {
+  let s = (i * 2654435761) >>> 0;
+  let out = '';
+  while (out.length < length) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    out += s.toString(16).padStart(8, '0');
+  }
+  return out.slice(0, length);
+}
+
 export async function waitForWorkers(client: EddyClient, workers: number): Promise<void> {
   await waitFor(async () => (await client.listWorkers()).filter((w) => w.state === 'ALIVE').length === workers, { timeoutMs: 15_000, what: `${workers} live workers` });
 }

@@ -23,7 +23,7 @@ import { EddyClient } from '../cli/client.ts';
 import { BulkPublisher } from '../core/jetstream-publisher.ts';
 import { keyGroupForKey, partitionForKey } from '../core/key-groups.ts';
 import { RULES } from '../jobs/customer-experience/rules.ts';
-import { CX_JOB, CX_PARTITIONS, QUICK, RUNS, directoryBytes, isMain, keyedRecordsIn, machineLine, mb, median, prepublish, runMain, submitCx, waitForWorkers, type Indicator } from './lib.ts';
+import { paddedReading, CX_JOB, CX_PARTITIONS, QUICK, RUNS, directoryBytes, isMain, keyedRecordsIn, machineLine, mb, median, prepublish, runMain, submitCx, waitForWorkers, type Indicator } from './lib.ts';
 
 const WORKERS = 2;
 /** One event per entity; each entity's state is its `latest` map entry (with the padded reading), its count, maybe a colour. */
@@ -37,19 +37,8 @@ const PAD = 1152;
 const TYPES = Object.keys(RULES);
 const POLL_MS = 10;
 
-function pad(i: number): string {
-  // Hex of an LCG stream: not compressible by RocksDB's block compression the way a repeated character would be.
-  let s = (i * 2654435761) >>> 0;
-  let out = '';
-  while (out.length < PAD) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    out += s.toString(16).padStart(8, '0');
-  }
-  return out.slice(0, PAD);
-}
-
 const entity = (i: number): string => `e${String(i).padStart(7, '0')}`;
-const event = (i: number): Indicator => ({ entityId: entity(i), type: TYPES[i % TYPES.length]!, value: (i * 7919) % 150, ts: pad(i) });
+const event = (i: number): Indicator => ({ entityId: entity(i), type: TYPES[i % TYPES.length]!, value: (i * 7919) % 150, ts: paddedReading(i, PAD) });
 
 interface Variant {
   name: 'default' | 'heartbeat';

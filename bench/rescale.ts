@@ -19,7 +19,7 @@ import { startCluster, waitFor, publishSteadily } from '../test/kit/index.ts';
 import { EddyClient } from '../cli/client.ts';
 import { keyGroupsOf } from '../core/key-groups.ts';
 import { RULES } from '../jobs/customer-experience/rules.ts';
-import { CX_JOB, QUICK, RUNS, isMain, keyedRecordsIn, machineLine, mb, median, prepublish, runMain, submitCx, waitForWorkers, type Indicator } from './lib.ts';
+import { paddedReading, CX_JOB, QUICK, RUNS, isMain, keyedRecordsIn, machineLine, mb, median, prepublish, runMain, submitCx, waitForWorkers, type Indicator } from './lib.ts';
 
 const ENTITIES = QUICK ? 40_000 : 80_000;
 /** After the state is built, events arrive at this steady rate (below one worker's capacity). */
@@ -27,16 +27,7 @@ const RATE_PER_SECOND = 4_000;
 const PAD = 1152;
 const TYPES = Object.keys(RULES);
 
-function pad(i: number): string {
-  let s = (i * 2654435761) >>> 0;
-  let out = '';
-  while (out.length < PAD) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    out += s.toString(16).padStart(8, '0');
-  }
-  return out.slice(0, PAD);
-}
-const event = (i: number): Indicator => ({ entityId: `e${String(i % ENTITIES).padStart(7, '0')}`, type: TYPES[i % TYPES.length]!, value: (i * 7919) % 150, ts: i < ENTITIES ? pad(i) : i });
+const event = (i: number): Indicator => ({ entityId: `e${String(i % ENTITIES).padStart(7, '0')}`, type: TYPES[i % TYPES.length]!, value: (i * 7919) % 150, ts: i < ENTITIES ? paddedReading(i, PAD) : i });
 /** Steady input after the padded events: entities as before, small readings. */
 const steady = (n: number): Array<{ entityId: string; type: string; value: number; ts: number }> =>
   Array.from({ length: n }, (_, k) => {

@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { startCluster, startS3Server, s3Store, waitFor, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB } from './kit/index.ts';
+import { startCluster, startS3Server, s3Store, waitFor, cxEvents, type Cluster, type S3Server, type Indicator, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB } from './kit/index.ts';
 import { EddyClient } from '../cli/client.ts';
 import { keyGroupForKey, keyGroupsOf } from '../core/key-groups.ts';
 
@@ -74,19 +74,44 @@ test('rescale - scale 1 → 3 → 2 while 200,000 events flow: exact state, exac
   }
 });
 
-test('rescale - a worker SIGTERMed in the middle of a checkpoint finishes it, hands over and exits 0', { timeout: 240_000 }, async () => {
+interface CxOnS3 {
+  s3: S3Server;
+  cluster: Cluster;
+  client: EddyClient;
+}
+
+/**
+ * The customer-experience job on a cluster checkpointing to a test S3 server, with `events`
+ * published steadily: `during` runs once two checkpoints completed, then the final state must
+ * equal the expectation record for record, with no recovery on the way (moves only).
+ */
+async function cxOnS3(options: { workers: number; events: Indicator[]; perTick: number; maxMovingKeyGroups?: number }, during: (run: CxOnS3) => Promise<void>): Promise<void> {
   await using s3 = await startS3Server();
-  await using cluster = await startCluster({ workers: 2, workerTimeoutMs: 10_000, ...s3Store(s3) });
-  const dir = await mkdtemp(join(tmpdir(), 'eddy-rescale-term-'));
+  await using cluster = await startCluster({ workers: options.workers, workerTimeoutMs: 10_000, ...(options.maxMovingKeyGroups !== undefined && { maxMovingKeyGroups: options.maxMovingKeyGroups }), ...s3Store(s3) });
+  const dir = await mkdtemp(join(tmpdir(), 'eddy-rescale-'));
   using client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
   const nc = await connect({ servers: cluster.nats.url });
-  const events = cxEvents(60_000, 500, 11);
   let producer: ReturnType<typeof publishSteadily> | undefined;
   try {
-    await waitFor(async () => (await client.listWorkers()).filter((w) => w.state === 'ALIVE').length === 2, { timeoutMs: 15_000, what: 'two live workers' });
+    await waitFor(async () => (await client.listWorkers()).filter((w) => w.state === 'ALIVE').length === options.workers, { timeoutMs: 15_000, what: `${options.workers} live worker(s)` });
     await submitCx(client, join(dir, 'cache'));
-    producer = publishSteadily(nc, events, 1_000);
+    producer = publishSteadily(nc, options.events, options.perTick);
     await waitFor(async () => Number((await client.getJob(CX_JOB)).checkpoints!.latestId) >= 2, { timeoutMs: 60_000, what: 'two completed checkpoints' });
+    await during({ s3, cluster, client });
+    await producer.done;
+    await assertCxExactlyOnce(client, nc, cxExpectation(options.events));
+    const job = await client.getJob(CX_JOB);
+    assert.equal(job.restarts, 0, `no recovery was needed: ${job.lastFailure?.message ?? ''}`);
+  } finally {
+    s3.kill('SIGCONT');
+    producer?.stop();
+    await nc.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('rescale - a worker SIGTERMed in the middle of a checkpoint finishes it, hands over and exits 0', { timeout: 240_000 }, () =>
+  cxOnS3({ workers: 2, events: cxEvents(60_000, 500, 11), perTick: 1_000 }, async ({ s3, cluster, client }) => {
     // Freeze the object store so that a checkpoint hangs in its upload, then SIGTERM a worker.
     s3.kill('SIGSTOP');
     await waitFor(async () => Number((await client.getJob(CX_JOB)).checkpoints!.inFlightId) > 0, { timeoutMs: 30_000, what: 'a checkpoint in flight' });
@@ -98,31 +123,11 @@ test('rescale - a worker SIGTERMed in the middle of a checkpoint finishes it, ha
     await stopped;
     assert.deepEqual(leaving.exitStatus(), { code: 0, signal: null }, 'the leaving worker exits 0');
     assert.match(leaving.output(), /"msg":"work handed over"/);
-    await producer.done;
-    await assertCxExactlyOnce(client, nc, cxExpectation(events));
-    const job = await client.getJob(CX_JOB);
-    assert.equal(job.restarts, 0, `no recovery was needed: ${job.lastFailure?.message ?? ''}`);
-  } finally {
-    s3.kill('SIGCONT');
-    producer?.stop();
-    await nc.close();
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }),
+);
 
-test('rescale - a worker that joins while checkpoints fail gets key groups once they succeed again', { timeout: 240_000 }, async () => {
-  await using s3 = await startS3Server();
-  await using cluster = await startCluster({ workers: 1, workerTimeoutMs: 10_000, ...s3Store(s3) });
-  const dir = await mkdtemp(join(tmpdir(), 'eddy-rescale-failing-'));
-  using client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
-  const nc = await connect({ servers: cluster.nats.url });
-  const events = cxEvents(60_000, 500, 12);
-  let producer: ReturnType<typeof publishSteadily> | undefined;
-  try {
-    await waitFor(async () => (await client.listWorkers()).length === 1, { timeoutMs: 15_000, what: 'one worker' });
-    await submitCx(client, join(dir, 'cache'));
-    producer = publishSteadily(nc, events, 1_000);
-    await waitFor(async () => Number((await client.getJob(CX_JOB)).checkpoints!.latestId) >= 2, { timeoutMs: 60_000, what: 'two completed checkpoints' });
+test('rescale - a worker that joins while checkpoints fail gets key groups once they succeed again', { timeout: 240_000 }, () =>
+  cxOnS3({ workers: 1, events: cxEvents(60_000, 500, 12), perTick: 1_000 }, async ({ s3, cluster, client }) => {
     await s3.stop();
     const down = await client.getJob(CX_JOB);
     await waitFor(async () => Number((await client.getJob(CX_JOB)).checkpoints!.failed) > Number(down.checkpoints!.failed), { timeoutMs: 60_000, what: 'a failed checkpoint' });
@@ -133,30 +138,12 @@ test('rescale - a worker that joins while checkpoints fail gets key groups once 
     assert.deepEqual((await keyGroupsByWorker(client)).get('worker-2') ?? [], [], 'no key group moves while checkpoints fail');
     await s3.restart();
     await waitFor(() => balancedOver(client, ['worker-1', 'worker-2']), { timeoutMs: 60_000, what: 'key groups balanced over both workers' });
-    await producer.done;
-    await assertCxExactlyOnce(client, nc, cxExpectation(events));
-    const job = await client.getJob(CX_JOB);
-    assert.equal(job.restarts, 0, `no recovery was needed: ${job.lastFailure?.message ?? ''}`);
-  } finally {
-    producer?.stop();
-    await nc.close();
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }),
+);
 
-test('rescale - during a move the other key groups keep processing, and moving ones answer UNAVAILABLE, not stale state', { timeout: 240_000 }, async () => {
-  await using s3 = await startS3Server();
-  await using cluster = await startCluster({ workers: 1, workerTimeoutMs: 10_000, maxMovingKeyGroups: 16, ...s3Store(s3) });
-  const dir = await mkdtemp(join(tmpdir(), 'eddy-rescale-pause-'));
-  using client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
-  const nc = await connect({ servers: cluster.nats.url });
+test('rescale - during a move the other key groups keep processing, and moving ones answer UNAVAILABLE, not stale state', { timeout: 240_000 }, () => {
   const events = cxEvents(120_000, 1_000, 14);
-  let producer: ReturnType<typeof publishSteadily> | undefined;
-  try {
-    await waitFor(async () => (await client.listWorkers()).length === 1, { timeoutMs: 15_000, what: 'one worker' });
-    await submitCx(client, join(dir, 'cache'));
-    producer = publishSteadily(nc, events, 500);
-    await waitFor(async () => Number((await client.getJob(CX_JOB)).checkpoints!.latestId) >= 2, { timeoutMs: 60_000, what: 'two completed checkpoints' });
+  return cxOnS3({ workers: 1, events, perTick: 500, maxMovingKeyGroups: 16 }, async ({ s3, cluster, client }) => {
     const joining = await cluster.addWorker('worker-2');
     let measured = false;
     // Hold a move in progress by freezing the object store as it starts (its checkpoint cannot
@@ -203,13 +190,5 @@ test('rescale - during a move the other key groups keep processing, and moving o
       }
     }
     assert.ok(measured, 'a move was observed in progress');
-    await producer.done;
-    await assertCxExactlyOnce(client, nc, cxExpectation(events));
-    assert.equal((await client.getJob(CX_JOB)).restarts, 0, 'no recovery was needed');
-  } finally {
-    s3.kill('SIGCONT');
-    producer?.stop();
-    await nc.close();
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
