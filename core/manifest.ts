@@ -36,11 +36,14 @@ export interface OperatorSpec {
   name: string;
 }
 
-export type StateKind = 'value' | 'map';
+export type StateKind = 'value' | 'map' | 'list' | 'reducing' | 'aggregating';
+const STATE_KINDS: readonly string[] = ['value', 'map', 'list', 'reducing', 'aggregating'];
 
 export interface StateSpec {
   name: string;
   kind: StateKind;
+  /** Time to live of the state's values in ms (sdk/state.ts); the worker's TTL sweep reads it. */
+  ttlMs?: number;
 }
 
 export interface FeatureSpec {
@@ -142,7 +145,8 @@ export function validateManifest(m: unknown): asserts m is JobManifest {
     const stateNames = new Set<string>();
     for (const st of s.states) {
       if (typeof st?.name !== 'string' || st.name.length === 0 || st.name.length > 200) fail(`stage ${s.id} has a state without a valid name`);
-      if (st.kind !== 'value' && st.kind !== 'map') fail(`state ${st.name} has unknown kind ${String(st.kind)}`);
+      if (!STATE_KINDS.includes(st.kind)) fail(`state ${st.name} has unknown kind ${String(st.kind)}`);
+      if (st.ttlMs !== undefined && (!Number.isSafeInteger(st.ttlMs) || st.ttlMs <= 0)) fail(`state ${st.name} ttlMs ${String(st.ttlMs)} is not a positive integer`);
       if (stateNames.has(st.name)) fail(`stage ${s.id} declares state ${st.name} twice`);
       stateNames.add(st.name);
     }

@@ -2,8 +2,25 @@
 // module as external and the worker provides it (core/bundle.ts).
 export { job, Job, DataStream, KeyedStream } from './job.ts';
 export type { JobOptions, SourceOptions, ProcessOptions, JobPlan, StagePlan, OperatorImpl } from './job.ts';
-export { valueState, mapState } from './state.ts';
-export type { ValueState, MapState, ValueStateDescriptor, MapStateDescriptor, StateDescriptor } from './state.ts';
-export type { ProcessContext, ProcessFunction } from './context.ts';
+export { valueState, mapState, listState, reducingState, aggregatingState } from './state.ts';
+export type {
+  ValueState,
+  MapState,
+  ListState,
+  ReducingState,
+  AggregatingState,
+  MapRange,
+  AggregateFunction,
+  StateSerializer,
+  StateOptions,
+  StateKind,
+  ValueStateDescriptor,
+  MapStateDescriptor,
+  ListStateDescriptor,
+  ReducingStateDescriptor,
+  AggregatingStateDescriptor,
+  StateDescriptor,
+} from './state.ts';
+export type { ProcessContext, ProcessFunction, Timers, TimerContext, OnTimerFunction } from './context.ts';
 export { jetstream, natsSubject } from './sinks.ts';
 export type { SinkSpec } from './sinks.ts';

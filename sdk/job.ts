@@ -196,7 +196,7 @@ export class KeyedStream<T> {
     const states = [...(options.state ?? [])];
     for (const d of Object.values(options.features ?? {})) if (!states.includes(d)) states.push(d);
     const spec = emptyStage(name, 'keyed');
-    spec.states = states.map((d) => ({ name: d.name, kind: d.kind }));
+    spec.states = states.map((d) => ({ name: d.name, kind: d.kind, ...(d.ttlMs !== undefined && { ttlMs: d.ttlMs }) }));
     spec.features = Object.entries(options.features ?? {}).map(([feature, d]) => ({ name: feature, state: d.name }));
     spec.operators.push({ kind: 'process', name });
     prev.spec.shuffleTo = name;

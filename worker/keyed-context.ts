@@ -1,17 +1,34 @@
 // The ProcessContext of sdk/context.ts over the state backend. One context per key being
 // processed; state handles are cached per context so a record does not allocate them again.
-import type { MapState, MapStateDescriptor, ProcessContext, StateDescriptor, ValueState, ValueStateDescriptor } from '../sdk/index.ts';
+import { EddyError } from '../core/errors.ts';
+import type { ProcessContext, StateDescriptor, TimerContext, Timers } from '../sdk/index.ts';
+import { createStateHandle, type Clock } from './state-handles.ts';
 import type { StateBackend } from './state-backend.ts';
+import type { TimerService } from './timer-service.ts';
 
-export class KeyedContext implements ProcessContext<unknown> {
+/** What a keyed context needs besides state; absent parts use defaults (wall clock, no timers). */
+export interface KeyedServices {
+  /** The stage's timers; without it ctx.timers throws. */
+  timers?: TimerService;
+  /** Processing time and the clock of state TTL. @default Date.now */
+  clock?: Clock;
+  /** The actor's current watermark. @default () => -Infinity */
+  watermark?: () => number;
+}
+
+export class KeyedContext implements ProcessContext<unknown>, TimerContext<unknown> {
   readonly key: string;
   readonly keyGroup: number;
   timestamp: number | undefined;
+  /** Set while onTimer runs. */
+  timeDomain: 'event' | 'processing' = 'event';
   readonly #stage: string;
   readonly #backend: StateBackend;
   readonly #declared: ReadonlyMap<string, StateDescriptor['kind']>;
   readonly #emit: (value: unknown, timestamp: number) => void;
+  readonly #services: KeyedServices;
   #handles: Map<string, unknown> | undefined;
+  #timers: Timers | undefined;
 
   constructor(
     stage: string,
@@ -20,6 +37,7 @@ export class KeyedContext implements ProcessContext<unknown> {
     key: string,
     keyGroup: number,
     emit: (value: unknown, timestamp: number) => void,
+    services: KeyedServices = {},
   ) {
     this.#stage = stage;
     this.#backend = backend;
@@ -27,48 +45,44 @@ export class KeyedContext implements ProcessContext<unknown> {
     this.key = key;
     this.keyGroup = keyGroup;
     this.#emit = emit;
+    this.#services = services;
   }
 
   emit(value: unknown): void {
     this.#emit(value, this.timestamp ?? -1);
   }
 
-  state<V>(descriptor: ValueStateDescriptor<V>): ValueState<V>;
-  state<V>(descriptor: MapStateDescriptor<V>): MapState<V>;
-  state<V>(descriptor: ValueStateDescriptor<V> | MapStateDescriptor<V>): ValueState<V> | MapState<V> {
+  // The overloads of ProcessContext.state, checked by the interface; one implementation.
+  state(descriptor: StateDescriptor): never {
     const cached = this.#handles?.get(descriptor.name);
-    if (cached) return cached as ValueState<V> | MapState<V>;
+    if (cached) return cached as never;
     const kind = this.#declared.get(descriptor.name);
     if (kind !== descriptor.kind) {
       throw new TypeError(`state ${descriptor.name} (${descriptor.kind}) is not declared in the options of stage ${this.#stage}; add it to { state: [...] }`);
     }
-    const handle = descriptor.kind === 'value' ? this.#valueHandle<V>(descriptor.name) : this.#mapHandle<V>(descriptor.name);
+    const handle = createStateHandle(
+      { backend: this.#backend, stage: this.#stage, keyGroup: this.keyGroup, key: this.key, clock: this.#services.clock ?? Date.now },
+      descriptor,
+    );
     (this.#handles ??= new Map()).set(descriptor.name, handle);
-    return handle;
+    return handle as never;
   }
 
-  #valueHandle<V>(name: string): ValueState<V> {
-    const { key, keyGroup } = this;
-    const b = this.#backend;
-    const stage = this.#stage;
-    return {
-      value: () => b.getValue(stage, keyGroup, name, key) as Promise<V | undefined>,
-      update: (v: V) => b.putValue(stage, keyGroup, name, key, v),
-      clear: () => b.deleteValue(stage, keyGroup, name, key),
+  get timers(): Timers {
+    if (this.#timers !== undefined) return this.#timers;
+    const service = this.#services.timers;
+    if (service === undefined) throw new EddyError('FAILED_PRECONDITION', `stage ${this.#stage} has no timer service`);
+    const { keyGroup, key } = this;
+    const clock = this.#services.clock ?? Date.now;
+    const watermark = this.#services.watermark ?? (() => Number.NEGATIVE_INFINITY);
+    this.#timers = {
+      registerEventTime: (ts) => service.register('event', keyGroup, key, ts),
+      registerProcessingTime: (ts) => service.register('processing', keyGroup, key, ts),
+      deleteEventTime: (ts) => service.delete('event', keyGroup, key, ts),
+      deleteProcessingTime: (ts) => service.delete('processing', keyGroup, key, ts),
+      currentWatermark: watermark,
+      currentProcessingTime: clock,
     };
-  }
-
-  #mapHandle<V>(name: string): MapState<V> {
-    const { key, keyGroup } = this;
-    const b = this.#backend;
-    const stage = this.#stage;
-    return {
-      get: (k: string) => b.getMapEntry(stage, keyGroup, name, key, k) as Promise<V | undefined>,
-      put: (k: string, v: V) => b.putMapEntry(stage, keyGroup, name, key, k, v),
-      remove: (k: string) => b.deleteMapEntry(stage, keyGroup, name, key, k),
-      entries: () => b.mapEntries(stage, keyGroup, name, key) as Promise<Array<[string, V]>>,
-      isEmpty: async () => !(await b.hasMap(stage, keyGroup, name, key)),
-      clear: () => b.clearMap(stage, keyGroup, name, key),
-    };
+    return this.#timers;
   }
 }
