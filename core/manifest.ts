@@ -17,6 +17,16 @@ export interface SourceSpec {
   partitionKey?: string;
   /** How message payloads decode. */
   format: 'json';
+  /** Present when the job assigns event time at the source (the assigner itself is code, in the bundle). */
+  eventTime?: EventTimeSpec;
+}
+
+/** Watermark generation of every source split (sdk/job.ts WatermarkOptions). */
+export interface EventTimeSpec {
+  maxOutOfOrdernessMs: number;
+  /** A split quiet this long is idle; absent: never. */
+  idleTimeoutMs?: number;
+  watermarkIntervalMs: number;
 }
 
 export type SinkSpec =
@@ -114,6 +124,14 @@ export function validateManifest(m: unknown): asserts m is JobManifest {
   if (typeof src!.stream !== 'string' || !STREAM_NAME.test(src!.stream)) fail(`source stream ${JSON.stringify(src!.stream)} is not a valid stream name`);
   if (!Number.isInteger(src!.partitions) || (src!.partitions as number) < 1 || (src!.partitions as number) > 1024) fail('source partitions must be 1..1024');
   if (src!.format !== 'json') fail(`source format ${String(src!.format)} is not "json"`);
+  if (src!.eventTime !== undefined) {
+    const et = src!.eventTime as Record<string, unknown>;
+    const nonNegative = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+    if (typeof et !== 'object' || et === null) fail('source eventTime is not an object');
+    if (!nonNegative(et.maxOutOfOrdernessMs)) fail(`source maxOutOfOrdernessMs ${String(et.maxOutOfOrdernessMs)} is not a non-negative integer`);
+    if (et.idleTimeoutMs !== undefined && (!nonNegative(et.idleTimeoutMs) || (et.idleTimeoutMs as number) === 0)) fail(`source idleTimeoutMs ${String(et.idleTimeoutMs)} is not a positive integer`);
+    if (!nonNegative(et.watermarkIntervalMs) || (et.watermarkIntervalMs as number) === 0) fail(`source watermarkIntervalMs ${String(et.watermarkIntervalMs)} is not a positive integer`);
+  }
   if (!Array.isArray(o.stages) || o.stages.length === 0) fail('stages must be a non-empty array');
   const stages = o.stages as StageSpec[];
   const ids = new Set<string>();

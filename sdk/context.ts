@@ -36,7 +36,7 @@ export interface ProcessContext<O> {
   readonly key: string;
   /** The key group the key belongs to. */
   readonly keyGroup: number;
-  /** The record's event time in ms since the epoch, when one was assigned; in onTimer, the timer's time. */
+  /** The record's event time in ms since the epoch, when one was assigned; in onTimer of an event-time timer, the timer's time. */
   readonly timestamp: number | undefined;
   /** A handle on keyed state, scoped to the current key. The descriptor must be declared in the stage's options. */
   state<V>(descriptor: ValueStateDescriptor<V>): ValueState<V>;

@@ -1,7 +1,7 @@
 // What a job author imports as '@eddy/sdk'. No runtime dependencies: a bundle treats this
 // module as external and the worker provides it (core/bundle.ts).
 export { job, Job, DataStream, KeyedStream } from './job.ts';
-export type { JobOptions, SourceOptions, ProcessOptions, JobPlan, StagePlan, OperatorImpl } from './job.ts';
+export type { JobOptions, SourceOptions, WatermarkOptions, ProcessOptions, JobPlan, StagePlan, OperatorImpl } from './job.ts';
 export { valueState, mapState, listState, reducingState, aggregatingState } from './state.ts';
 export type {
   ValueState,

@@ -3,9 +3,9 @@
 // operators between two shuffles are chained in one task (ARCHITECTURE.md, "Actors, tasks and
 // channels"). `eddy build` calls manifest() at build time; workers call plan() to get the
 // functions, in the same order as the manifest.
-import { MANIFEST_FORMAT_VERSION, validateManifest, type JobManifest, type OperatorKind, type SinkSpec, type StageSpec } from '../core/manifest.ts';
+import { MANIFEST_FORMAT_VERSION, validateManifest, type EventTimeSpec, type JobManifest, type OperatorKind, type SinkSpec, type StageSpec } from '../core/manifest.ts';
 import type { RestartStrategySpec } from '../core/restart-strategy-spec.ts';
-import type { ProcessFunction } from './context.ts';
+import type { OnTimerFunction, ProcessFunction } from './context.ts';
 import type { StateDescriptor } from './state.ts';
 
 export interface JobOptions {
@@ -21,16 +21,47 @@ export interface JobOptions {
   restartStrategy?: RestartStrategySpec;
 }
 
-export interface SourceOptions {
+export interface SourceOptions<T = unknown> {
   /** Subject partitions `<stream>.<p>` (source splits). @default 4 */
   partitions?: number;
   /** Top-level JSON field producers partition by, so that one key stays in order. */
   key?: string;
+  /**
+   * The event time of a record in ms since the epoch (an integer >= 0). With it, records carry
+   * event time and the source generates watermarks. A record for which it throws or returns
+   * something else goes to the dead-letter subject.
+   */
+  timestamp?: (event: T) => number;
+  /** Watermarks of each source split; needs `timestamp`. @default { maxOutOfOrdernessMs: 0 } */
+  watermark?: WatermarkOptions;
 }
 
-export interface ProcessOptions {
+/**
+ * Bounded-out-of-orderness watermarks, per source split: after a record with event time t, the
+ * split's watermark is (largest t seen) - maxOutOfOrdernessMs - 1, so records up to
+ * maxOutOfOrdernessMs behind the largest are still on time.
+ */
+export interface WatermarkOptions {
+  /** How far behind the largest event time seen a record may be and still be on time. @default 0 */
+  maxOutOfOrdernessMs?: number;
+  /**
+   * A split without records for this long is marked idle and stops holding the watermark of
+   * the stages after it back, until it reads a record again. @default undefined (never idle)
+   */
+  idleTimeoutMs?: number;
+  /** How often a split sends its watermark when it advanced. @default 200 */
+  intervalMs?: number;
+}
+
+export interface ProcessOptions<O = unknown> {
   /** Keyed state the function uses. */
   state?: StateDescriptor[];
+  /**
+   * Called when a timer registered through ctx.timers fires, in order with the key's records.
+   * Event-time timers fire when the watermark reaches their time, processing-time ones from the
+   * worker's clock.
+   */
+  onTimer?: OnTimerFunction<O>;
   /** Keyed state served by FeatureService, by feature name; the entity id is the key. */
   features?: Record<string, StateDescriptor>;
 }
@@ -40,11 +71,15 @@ export interface OperatorImpl {
   kind: OperatorKind;
   name: string;
   fn: (...args: never[]) => unknown;
+  /** process only: the onTimer callback. */
+  onTimer?: (...args: never[]) => unknown;
 }
 
 export interface StagePlan {
   spec: StageSpec;
   operators: OperatorImpl[];
+  /** Source stage only: the timestamp assigner. */
+  timestamp?: (event: unknown) => number;
 }
 
 export interface JobPlan {
@@ -55,7 +90,8 @@ export interface JobPlan {
 interface Chain {
   name: string;
   options: Required<Omit<JobOptions, 'restartStrategy'>> & Pick<JobOptions, 'restartStrategy'>;
-  source?: { stream: string; partitions: number; partitionKey?: string };
+  source?: { stream: string; partitions: number; partitionKey?: string; eventTime?: EventTimeSpec };
+  timestamp?: (event: unknown) => number;
   stages: Array<{ spec: StageSpec; operators: OperatorImpl[] }>;
   /** Bumped on every append; a stream handle whose position is stale would branch. */
   position: number;
@@ -84,9 +120,20 @@ export class Job {
   }
 
   /** Reads JSON records from a JetStream stream `<stream>` with subjects `<stream>.<partition>`. */
-  source<T = unknown>(stream: string, options: SourceOptions = {}): DataStream<T> {
+  source<T = unknown>(stream: string, options: SourceOptions<T> = {}): DataStream<T> {
     if (this.#chain.source) throw new TypeError(`job ${this.#chain.name} already has a source; one source per job in this version`);
-    this.#chain.source = { stream, partitions: options.partitions ?? 4, ...(options.key ? { partitionKey: options.key } : {}) };
+    if (options.watermark !== undefined && options.timestamp === undefined) throw new TypeError(`source ${stream}: watermark needs a timestamp assigner`);
+    if (options.timestamp !== undefined && typeof options.timestamp !== 'function') throw new TypeError(`source ${stream}: timestamp must be a function`);
+    const w = options.watermark ?? {};
+    const eventTime: EventTimeSpec | undefined = options.timestamp === undefined
+      ? undefined
+      : {
+          maxOutOfOrdernessMs: w.maxOutOfOrdernessMs ?? 0,
+          watermarkIntervalMs: w.intervalMs ?? 200,
+          ...(w.idleTimeoutMs !== undefined && { idleTimeoutMs: w.idleTimeoutMs }),
+        };
+    this.#chain.source = { stream, partitions: options.partitions ?? 4, ...(options.key ? { partitionKey: options.key } : {}), ...(eventTime && { eventTime }) };
+    if (options.timestamp) this.#chain.timestamp = options.timestamp as (event: unknown) => number;
     this.#chain.stages.push({ spec: emptyStage(`source-${stream}`, 'source'), operators: [] });
     return new DataStream<T>(this.#chain, this.#chain.position);
   }
@@ -113,7 +160,9 @@ export class Job {
 
   /** For the runtime: the manifest with each stage's operators and functions. */
   plan(): JobPlan {
-    return { manifest: this.manifest(), stages: this.#chain.stages.map((s) => ({ spec: structuredClone(s.spec), operators: [...s.operators] })) };
+    const stages: StagePlan[] = this.#chain.stages.map((s) => ({ spec: structuredClone(s.spec), operators: [...s.operators] }));
+    if (this.#chain.timestamp) stages[0]!.timestamp = this.#chain.timestamp;
+    return { manifest: this.manifest(), stages };
   }
 }
 
@@ -190,7 +239,8 @@ export class KeyedStream<T> {
    * A keyed stage with state: one actor per key group, records of a key processed in order.
    * `name` is the stage id: keep it stable across versions of the job, state is stored under it.
    */
-  process<O>(name: string, fn: ProcessFunction<T, O>, options: ProcessOptions = {}): DataStream<O> {
+  process<O>(name: string, fn: ProcessFunction<T, O>, options: ProcessOptions<O> = {}): DataStream<O> {
+    if (options.onTimer !== undefined && typeof options.onTimer !== 'function') throw new TypeError(`process ${name}: onTimer must be a function`);
     if (this.#position !== this.#chain.position) throw new TypeError('process: this keyed stream already has a downstream operator');
     const prev = this.#chain.stages[this.#chain.stages.length - 1]!;
     const states = [...(options.state ?? [])];
@@ -200,7 +250,7 @@ export class KeyedStream<T> {
     spec.features = Object.entries(options.features ?? {}).map(([feature, d]) => ({ name: feature, state: d.name }));
     spec.operators.push({ kind: 'process', name });
     prev.spec.shuffleTo = name;
-    this.#chain.stages.push({ spec, operators: [{ kind: 'process', name, fn: fn as OperatorImpl['fn'] }] });
+    this.#chain.stages.push({ spec, operators: [{ kind: 'process', name, fn: fn as OperatorImpl['fn'], ...(options.onTimer && { onTimer: options.onTimer as OperatorImpl['fn'] }) }] });
     this.#chain.position++;
     return new DataStream<O>(this.#chain, this.#chain.position);
   }

@@ -28,10 +28,11 @@ export interface ChannelSenderOptions {
   onBroken(error: ChannelBrokenError): void;
 }
 
-/** A closed batch waiting for window room: records, or a barrier (checkpointId). */
+/** A closed batch waiting for window room: records, a barrier (checkpointId) or a watermark. */
 interface Outgoing {
   records: Record[] | null;
   checkpointId: number;
+  watermark?: { watermark: number; idle: boolean };
 }
 
 interface Channel {
@@ -116,6 +117,20 @@ export class ChannelSender {
     }
   }
 
+  /**
+   * Sends a watermark (or idleness) on every channel, after every record sent before it: in-band,
+   * like barriers (ARCHITECTURE.md, "Event time").
+   */
+  sendWatermark(watermark: number, idle: boolean): void {
+    if (this.#broken) throw this.#broken;
+    for (let kg = 0; kg < this.#channels.length; kg++) {
+      const ch = this.#channels[kg]!;
+      this.#close(ch);
+      ch.outbox.push({ records: null, checkpointId: 0, watermark: { watermark, idle } });
+      this.#drain(kg, ch);
+    }
+  }
+
   /** True while records wait behind full windows: the caller should await whenWritable(). */
   get blocked(): boolean {
     return this.#pendingTotal >= this.#o.maxBatchRecords * 4;
@@ -180,6 +195,8 @@ export class ChannelSender {
       if (out.records) {
         this.#pendingTotal -= out.records.length;
         bytes = encodeBatch({ kind: BatchKind.DATA, ...base, records: out.records });
+      } else if (out.watermark) {
+        bytes = encodeBatch({ kind: BatchKind.WATERMARK, ...base, records: [], ...out.watermark });
       } else {
         bytes = encodeBatch({ kind: BatchKind.BARRIER, ...base, records: [], checkpointId: out.checkpointId });
       }

@@ -171,6 +171,7 @@ export class JobRuntime {
           deadLetters,
           logger: this.#logger.child({ stage: sourcePlan!.spec.id, split: partition }),
           onFailure: (e) => this.#fail(e, sourcePlan!.spec.id, -1),
+          ...(sourcePlan!.timestamp && { timestampOf: sourcePlan!.timestamp }),
         }),
       );
     }
