@@ -10,6 +10,10 @@ import { runInNewContext } from 'node:vm';
 import { decodeCheckpointObject, encodeCheckpointObject } from '../core/checkpoint-format.ts';
 import { StateBackend } from '../worker/state-backend.ts';
 import { TimerService } from '../worker/timer-service.ts';
+import { KeyedContext } from '../worker/keyed-context.ts';
+import { KeyedTime } from '../worker/keyed-time.ts';
+import { valueState } from '../sdk/index.ts';
+import { waitFor } from './kit/index.ts';
 
 const S = 'stage-t';
 
@@ -145,4 +149,46 @@ test('timers - 2 million registered timers keep the heap bounded when the overla
     assert.equal(fired.length, due.length);
     assert.deepEqual(fired, due);
     assert.equal(await timers.earliest('event', 5), expectedGroup5[due.length]![1]);
+  }));
+
+test('timers - processing-time timers fire from the clock through onTimer, with the key and its state', () =>
+  withBackends(1, async ([b]) => {
+    let now = 5_000;
+    const fired: Array<[string, number, string | undefined]> = [];
+    const time = new KeyedTime({
+      stage: S,
+      backend: b!,
+      declared: new Map([['note', 'value']]),
+      states: [{ name: 'note', kind: 'value' }],
+      upstreamSenders: ['up'],
+      keyGroups: [3],
+      onTimer: async (ts, ctx) => {
+        fired.push([ctx.key, ts, (await ctx.state(valueState<string>('note')).value())]);
+      },
+      runUser: async (_kg, run) => run(),
+      emit: () => undefined,
+      forwardWatermark: () => undefined,
+      clock: () => now,
+      tickIntervalMs: 5,
+    });
+    const ctx = new KeyedContext(S, b!, new Map([['note', 'value']]), 'k1', 3, () => undefined, time.services(3));
+    ctx.state(valueState<string>('note')).update('hello');
+    ctx.timers.registerProcessingTime(6_000);
+    ctx.timers.registerEventTime(6_000);
+    // The task's queue, reduced to what matters here: each tick runs in turn.
+    let ticks = Promise.resolve();
+    time.start((kg) => (ticks = ticks.then(() => time.onTick(kg))));
+    try {
+      await waitFor(async () => (await ticks, true), { timeoutMs: 5_000, what: 'a tick' });
+      assert.deepEqual(fired, [], 'not due yet');
+      now = 6_000;
+      await waitFor(() => fired.length === 1, { timeoutMs: 5_000, what: 'the processing-time timer' });
+      assert.deepEqual(fired, [['k1', 6_000, 'hello']]);
+      assert.deepEqual(await time.timers.list('event', 3), [{ timestampMs: 6_000, key: 'k1' }], 'the event-time timer waits for a watermark');
+      await time.onWatermark(3, 'up', 6_000, false);
+      assert.equal(fired.length, 2);
+    } finally {
+      time.stop();
+      await ticks;
+    }
   }));

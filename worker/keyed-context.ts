@@ -1,7 +1,22 @@
 // The ProcessContext of sdk/context.ts over the state backend. One context per key being
 // processed; state handles are cached per context so a record does not allocate them again.
 import { EddyError } from '../core/errors.ts';
-import type { ProcessContext, StateDescriptor, TimerContext, Timers } from '../sdk/index.ts';
+import type {
+  AggregatingState,
+  AggregatingStateDescriptor,
+  ListState,
+  ListStateDescriptor,
+  MapState,
+  MapStateDescriptor,
+  ProcessContext,
+  ReducingState,
+  ReducingStateDescriptor,
+  StateDescriptor,
+  TimerContext,
+  Timers,
+  ValueState,
+  ValueStateDescriptor,
+} from '../sdk/index.ts';
 import { createStateHandle, type Clock } from './state-handles.ts';
 import type { StateBackend } from './state-backend.ts';
 import type { TimerService } from './timer-service.ts';
@@ -52,7 +67,11 @@ export class KeyedContext implements ProcessContext<unknown>, TimerContext<unkno
     this.#emit(value, this.timestamp ?? -1);
   }
 
-  // The overloads of ProcessContext.state, checked by the interface; one implementation.
+  state<V>(descriptor: ValueStateDescriptor<V>): ValueState<V>;
+  state<V>(descriptor: MapStateDescriptor<V>): MapState<V>;
+  state<V>(descriptor: ListStateDescriptor<V>): ListState<V>;
+  state<V>(descriptor: ReducingStateDescriptor<V>): ReducingState<V>;
+  state<IN, ACC, OUT>(descriptor: AggregatingStateDescriptor<IN, ACC, OUT>): AggregatingState<IN, OUT>;
   state(descriptor: StateDescriptor): never {
     const cached = this.#handles?.get(descriptor.name);
     if (cached) return cached as never;

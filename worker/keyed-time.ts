@@ -76,6 +76,8 @@ export class KeyedTime {
 
   /** Starts the clock: enqueue(keyGroup) must put a tick in that key group's queue. */
   start(enqueueTick: (keyGroup: number) => void): void {
+    // Without onTimer nothing can fire, and without TTL state there is nothing to sweep: no clock.
+    if (this.#o.onTimer === undefined && !this.#sweeper.enabled) return;
     const intervalMs = this.#o.tickIntervalMs ?? 100;
     this.#ticker = setInterval(() => {
       for (const kg of this.#o.keyGroups) {
