@@ -35,8 +35,10 @@ export type SinkSpec =
    * with deterministic Nats-Msg-Ids so a retried publish is deduplicated by the stream;
    * at-least-once: published immediately, repeated after a recovery.
    */
-  | { kind: 'jetstream'; subject: string; stream: string; delivery?: 'exactly-once' | 'at-least-once' }
-  | { kind: 'nats'; subject: string };
+  | { kind: 'jetstream'; subject: string; stream: string; delivery?: 'exactly-once' | 'at-least-once'; sideOutput?: string }
+  | { kind: 'nats'; subject: string; sideOutput?: string };
+// sideOutput: the sink takes the stage's side output of that tag (ctx.output(tag, value)), not
+// its main output. A stage that shuffles may still have side-output sinks.
 
 export type OperatorKind = 'map' | 'filter' | 'flatMap' | 'keyBy' | 'process';
 
@@ -155,6 +157,7 @@ export function validateManifest(m: unknown): asserts m is JobManifest {
       if (sink?.kind !== 'jetstream' && sink?.kind !== 'nats') fail(`stage ${s.id} has an unknown sink kind ${String((sink as { kind?: unknown })?.kind)}`);
       if (typeof sink.subject !== 'string' || !SUBJECT.test(sink.subject)) fail(`stage ${s.id} sink subject ${JSON.stringify(sink.subject)} is invalid`);
       if (sink.kind === 'jetstream' && (typeof sink.stream !== 'string' || !STREAM_NAME.test(sink.stream))) fail(`stage ${s.id} sink stream ${JSON.stringify(sink.stream)} is invalid`);
+      if (sink.sideOutput !== undefined && !isValidId(sink.sideOutput)) fail(`stage ${s.id} sink side output ${JSON.stringify(sink.sideOutput)} is not a valid id`);
       if (sink.kind === 'jetstream' && sink.delivery !== undefined && sink.delivery !== 'exactly-once' && sink.delivery !== 'at-least-once') {
         fail(`stage ${s.id} sink delivery ${JSON.stringify(sink.delivery)} is not "exactly-once" or "at-least-once"`);
       }

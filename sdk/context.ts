@@ -48,6 +48,8 @@ export interface ProcessContext<O> {
   readonly timers: Timers;
   /** Sends a record downstream (to the next operator, shuffle or sinks). */
   emit(value: O): void;
+  /** Sends a value to the stage's side output `tag` (its sinks declared with sideOutput: tag). */
+  output(tag: string, value: unknown): void;
 }
 
 /** What onTimer sees: the timer's key, and in which time domain it fired. */

@@ -6,7 +6,9 @@
 import { MANIFEST_FORMAT_VERSION, validateManifest, type EventTimeSpec, type JobManifest, type OperatorKind, type SinkSpec, type StageSpec } from '../core/manifest.ts';
 import type { RestartStrategySpec } from '../core/restart-strategy-spec.ts';
 import type { OnTimerFunction, ProcessFunction } from './context.ts';
-import type { StateDescriptor } from './state.ts';
+import type { AggregateFunction, StateDescriptor } from './state.ts';
+import { LATE_TAG, windowOperator, type WindowFunction, type WindowResult } from './window-operator.ts';
+import type { TimeWindow, WindowAssigner } from './windows.ts';
 
 export interface JobOptions {
   /** Key groups of every keyed stage; fixed for the job's life. @default 128 */
@@ -200,6 +202,13 @@ export class DataStream<T> {
     return new KeyedStream<T>(this.chain, this.chain.position);
   }
 
+  /** Sends the side output `tag` of the stage that produced this stream (ctx.output(tag, ...)) to a sink. */
+  sideSink(tag: string, spec: SinkSpec): this {
+    if (this.position !== this.chain.position) throw new TypeError('sideSink: this stream already has a downstream operator');
+    this.chain.stages[this.chain.stages.length - 1]!.spec.sinks.push({ ...spec, sideOutput: tag });
+    return this;
+  }
+
   /** Sends this stream's records to a sink. A pipeline may end in several sinks. */
   sink(spec: SinkSpec): this {
     this.checkTail('sink');
@@ -236,6 +245,14 @@ export class KeyedStream<T> {
   }
 
   /**
+   * Event-time windows per key (tumblingWindows, slidingWindows, sessionWindows). Needs a source
+   * with a timestamp assigner; windows fire when the watermark passes their end.
+   */
+  window(assigner: WindowAssigner, options: WindowOptions = {}): WindowedStream<T> {
+    return new WindowedStream<T>(this, assigner, options);
+  }
+
+  /**
    * A keyed stage with state: one actor per key group, records of a key processed in order.
    * `name` is the stage id: keep it stable across versions of the job, state is stored under it.
    */
@@ -253,6 +270,57 @@ export class KeyedStream<T> {
     this.#chain.stages.push({ spec, operators: [{ kind: 'process', name, fn: fn as OperatorImpl['fn'], ...(options.onTimer && { onTimer: options.onTimer as OperatorImpl['fn'] }) }] });
     this.#chain.position++;
     return new DataStream<O>(this.#chain, this.#chain.position);
+  }
+}
+
+export interface WindowOptions {
+  /**
+   * How long after a window fired records for it are still accepted; each fires the window again
+   * with the updated contents. @default 0
+   */
+  allowedLatenessMs?: number;
+  /** Where late records go (records whose every window is past its lateness); absent: dropped. */
+  lateSink?: SinkSpec;
+}
+
+/** A keyed stream cut into event-time windows; one of reduce, aggregate or process makes the stage. */
+export class WindowedStream<T> {
+  readonly #keyed: KeyedStream<T>;
+  readonly #assigner: WindowAssigner;
+  readonly #options: WindowOptions;
+
+  constructor(keyed: KeyedStream<T>, assigner: WindowAssigner, options: WindowOptions) {
+    if (options.allowedLatenessMs !== undefined && (!Number.isSafeInteger(options.allowedLatenessMs) || options.allowedLatenessMs < 0)) {
+      throw new TypeError(`allowedLatenessMs must be a non-negative integer, got ${String(options.allowedLatenessMs)}`);
+    }
+    this.#keyed = keyed;
+    this.#assigner = assigner;
+    this.#options = options;
+  }
+
+  /** Folds each window's records with reduce; emits result(value, window, key), by default a WindowResult. */
+  reduce<O = WindowResult<T>>(name: string, reduce: (a: T, b: T) => T, result?: (value: T, window: TimeWindow, key: string) => O): DataStream<O> {
+    const r = result ?? ((value: T, w: TimeWindow, key: string) => ({ key, start: w.start, end: w.end, value }) as O);
+    return this.#stage(name, { kind: 'reduce', reduce, result: r });
+  }
+
+  /** Folds each window's records into an accumulator; emits result(getResult(acc), window, key), by default a WindowResult. */
+  aggregate<ACC, R, O = WindowResult<R>>(name: string, aggregate: AggregateFunction<T, ACC, R>, result?: (value: R, window: TimeWindow, key: string) => O): DataStream<O> {
+    const r = result ?? ((value: R, w: TimeWindow, key: string) => ({ key, start: w.start, end: w.end, value }) as O);
+    return this.#stage(name, { kind: 'aggregate', aggregate: aggregate as AggregateFunction<T, unknown, unknown>, result: r as (value: unknown, w: TimeWindow, key: string) => O });
+  }
+
+  /** Hands each window's records (in arrival order) to process; emits what it returns. */
+  process<O>(name: string, process: (records: T[], window: TimeWindow, key: string) => O[] | Promise<O[]>): DataStream<O> {
+    return this.#stage(name, { kind: 'process', process });
+  }
+
+  #stage<O>(name: string, fn: WindowFunction<T, O>): DataStream<O> {
+    const late = this.#options.lateSink;
+    const op = windowOperator(this.#assigner, fn, { allowedLatenessMs: this.#options.allowedLatenessMs ?? 0, lateOutput: late !== undefined });
+    const out = this.#keyed.process<O>(name, op.process, { state: [op.state], onTimer: op.onTimer });
+    if (late !== undefined) out.sideSink(LATE_TAG, late);
+    return out;
   }
 }
 

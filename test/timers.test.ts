@@ -167,6 +167,7 @@ test('timers - processing-time timers fire from the clock through onTimer, with 
       },
       runUser: async (_kg, run) => run(),
       emit: () => undefined,
+      emitSide: () => undefined,
       forwardWatermark: () => undefined,
       clock: () => now,
       tickIntervalMs: 5,

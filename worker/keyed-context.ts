@@ -29,6 +29,8 @@ export interface KeyedServices {
   clock?: Clock;
   /** The actor's current watermark. @default () => -Infinity */
   watermark?: () => number;
+  /** Side outputs (ctx.output). @default drops them */
+  emitSide?: (tag: string, value: unknown) => void;
 }
 
 export class KeyedContext implements ProcessContext<unknown>, TimerContext<unknown> {
@@ -65,6 +67,10 @@ export class KeyedContext implements ProcessContext<unknown>, TimerContext<unkno
 
   emit(value: unknown): void {
     this.#emit(value, this.timestamp ?? -1);
+  }
+
+  output(tag: string, value: unknown): void {
+    this.#services.emitSide?.(tag, value);
   }
 
   state<V>(descriptor: ValueStateDescriptor<V>): ValueState<V>;

@@ -106,6 +106,7 @@ export class KeyedTask {
         this.#currentKeyGroup = kg;
         options.output.emit(value, ts);
       },
+      emitSide: (tag, value) => options.output.emitSide(tag, value),
       forwardWatermark: (wm, idle) => options.output.sender?.sendWatermark(wm, idle),
     });
   }

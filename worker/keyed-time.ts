@@ -29,6 +29,8 @@ export interface KeyedTimeOptions {
   runUser(keyGroup: number, run: () => void | Promise<void>, record: unknown): Promise<void>;
   /** Emits a record of a key group downstream with its timestamp. */
   emit(keyGroup: number, value: unknown, timestampMs: number): void;
+  /** Writes a side output of the stage (ctx.output). */
+  emitSide(tag: string, value: unknown): void;
   /** Sends the task's watermark to the next stage (when there is one). */
   forwardWatermark(watermark: number, idle: boolean): void;
   /** @default Date.now */
@@ -64,7 +66,7 @@ export class KeyedTime {
   services(keyGroup: number): KeyedServices {
     let services = this.#services.get(keyGroup);
     if (services === undefined) {
-      services = { timers: this.timers, clock: this.#clock, watermark: () => this.#watermarks.watermark(keyGroup) };
+      services = { timers: this.timers, clock: this.#clock, watermark: () => this.#watermarks.watermark(keyGroup), emitSide: this.#o.emitSide };
       this.#services.set(keyGroup, services);
     }
     return services;
