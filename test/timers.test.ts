@@ -137,7 +137,7 @@ test('timers - 2 million registered timers keep the heap bounded when the overla
     await b!.commit(checkpoint);
     const after = heap() - base;
     // The record of group 5 is ~15,600 entries of test bookkeeping, small next to the bound.
-    process.stderr.write(`2M timers: heap growth peak ${(peak / 1048576).toFixed(1)} MiB, after the last checkpoint ${(after / 1048576).toFixed(1)} MiB, ${checkpoint} checkpoints\n`);
+    process.stderr.write(`2M timers: heap growth peak ${(peak / 1048576).toFixed(1)} MiB, after the last checkpoint ${(after / 1048576).toFixed(1)} MiB, ${checkpoint} checkpoints, RSS ${(process.memoryUsage().rss / 1048576).toFixed(0)} MiB\n`);
     assert.ok(peak < HEAP_BOUND_BYTES, `heap grew by ${peak} bytes; bound ${HEAP_BOUND_BYTES}`);
     assert.ok(checkpoint >= 5, 'the overlay bound asked for checkpoints');
     // They are all there: group 5's due timers fire in order, as computed independently.

@@ -52,3 +52,43 @@ test('watermarks - a key group holds the minimum over its active channels, never
   assert.equal(w.update(4, 'stranger', 1e12, false), undefined, 'an unknown sender is ignored');
   assert.equal(w.minimum(), Number.NEGATIVE_INFINITY, 'the task forwards the minimum over its key groups');
 });
+
+test('watermarks - a keyed task forwards the minimum over its key groups, once per advance, and idleness when all inputs are idle', async () => {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { StateBackend } = await import('../worker/state-backend.ts');
+  const { KeyedTime } = await import('../worker/keyed-time.ts');
+  const dir = await mkdtemp(join(tmpdir(), 'eddy-wm-'));
+  const backend = await StateBackend.open({ path: join(dir, 'db') });
+  try {
+    const forwarded: Array<[number, boolean]> = [];
+    const time = new KeyedTime({
+      stage: 's',
+      backend,
+      declared: new Map(),
+      states: [],
+      upstreamSenders: ['a', 'b'],
+      keyGroups: [0, 1],
+      onTimer: undefined,
+      runUser: async (_kg, run) => run(),
+      emit: () => undefined,
+      emitSide: () => undefined,
+      forwardWatermark: (wm, idle) => void forwarded.push([wm, idle]),
+    });
+    await time.onWatermark(0, 'a', 100, false);
+    await time.onWatermark(0, 'b', 80, false);
+    assert.equal(time.watermark(0), 80);
+    assert.deepEqual(forwarded, [], 'key group 1 has nothing yet: the task holds back');
+    await time.onWatermark(1, 'a', 100, false);
+    await time.onWatermark(1, 'b', 90, false);
+    assert.deepEqual(forwarded, [[80, false]]);
+    await time.onWatermark(0, 'b', 120, false);
+    assert.deepEqual(forwarded, [[80, false], [90, false]]);
+    for (const kg of [0, 1]) for (const s of ['a', 'b']) await time.onWatermark(kg, s, 0, true);
+    assert.deepEqual(forwarded.at(-1), [90, true], 'all idle: idleness goes downstream with the watermark reached (key group 1 stayed at 90)');
+  } finally {
+    await backend.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
