@@ -13,6 +13,7 @@ import { startCluster, waitFor, readStream, REPO_ROOT } from './kit/index.ts';
 import { EddyClient } from '../cli/client.ts';
 import { buildBundle } from '../core/bundle.ts';
 import type { Click, Session } from './fixtures/sessions-job.ts';
+import type { ChildHandle } from './kit/index.ts';
 
 const GAP_MS = 3000;
 const MAX_LENGTH_MS = 10_000;
@@ -98,6 +99,55 @@ test('windows - session windows per user over real workers: gaps, maximum length
       return out.length >= 1 ? out.map((m) => JSON.parse(m.data) as Click) : undefined;
     }, { timeoutMs: 30_000, what: 'the late click' });
     assert.deepEqual(lateOut, [late]);
+  } finally {
+    client.close();
+    await nc.close();
+    await cluster.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('windows - a worker killed mid-session: windows and timers come back from the checkpoint, sessions are emitted once', { timeout: 180_000 }, async () => {
+  const cluster = await startCluster({ workers: 2, workerTimeoutMs: 2000 });
+  const dir = await mkdtemp(join(tmpdir(), 'eddy-win-kill-'));
+  const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
+  const nc = await connect({ servers: cluster.nats.url });
+  try {
+    await waitFor(async () => (await client.listWorkers()).filter((w) => w.state === 'ALIVE').length === 2, { timeoutMs: 15_000, what: 'two live workers' });
+    const bundle = await buildBundle(join(REPO_ROOT, 'test/fixtures/sessions-job.ts'), join(dir, 'cache'));
+    await client.submitJob({ manifestJson: JSON.stringify(bundle.manifest), bundleSha256: bundle.sha256, code: bundle.code, timeoutMs: 30_000 });
+    await waitFor(async () => (await client.getJob('sessions')).state === 'RUNNING', { timeoutMs: 30_000, what: 'the job to run' });
+    const js = jetstream(nc);
+    const publish = async (partition: number, clicks: Click[]) => {
+      for (const c of clicks) await js.publish(`clicks.${partition}`, JSON.stringify(c));
+    };
+    const T = 1_700_000_000_000;
+    // 40 users on partition 0, a click every 700 ms each for 20 s: sessions of 10 s (the maximum)
+    // that are open when the worker dies. Partitions 1-3 stay empty (idle).
+    const clicks: Click[] = [];
+    for (let ts = 0; ts < 20_000; ts += 700) for (let u = 0; u < 40; u++) clicks.push({ user: `u${u}`, ts: T + ts });
+    const half = clicks.findIndex((c) => c.ts >= T + 12_000);
+    await publish(0, clicks.slice(0, half));
+    // Kill once a checkpoint completed after the first half was read.
+    const before = await client.getJob('sessions');
+    await waitFor(async () => {
+      const j = await client.getJob('sessions');
+      return j.state === 'RUNNING' && Number(j.checkpoints!.latestId) > Number(before.checkpoints!.latestId) + 1;
+    }, { timeoutMs: 60_000, what: 'checkpoints after the first half' });
+    const running = (await client.listWorkers()).filter((w) => w.state === 'ALIVE' && w.assignments.some((a) => a.jobId === 'sessions'));
+    const victim = running[0]!.workerId;
+    const handles = new Map<string, ChildHandle>(cluster.workers.map((w) => [w.name.replace(/^worker /, ''), w]));
+    handles.get(victim)!.kill('SIGKILL');
+    await cluster.addWorker('replacement-1');
+    await waitFor(async () => (await client.getJob('sessions')).restarts > before.restarts, { timeoutMs: 30_000, what: 'the job to restart' });
+    await publish(0, [...clicks.slice(half), { user: 'closer', ts: T + 60_000 }]);
+    const expected = expectedSessions(clicks);
+    assert.equal(expected.length, 80, 'two sessions per user');
+    const out = await waitFor(async () => {
+      const o = (await readStream(nc, 'SESSIONS_OUT')).map((m) => JSON.parse(m.data) as Session);
+      return o.length >= expected.length ? o : undefined;
+    }, { timeoutMs: 90_000, what: `${expected.length} sessions` });
+    assert.deepEqual(out.map(key).sort(), expected.map(key).sort(), 'every session once, none lost, none twice');
   } finally {
     client.close();
     await nc.close();
