@@ -11,6 +11,7 @@ import type { ListState, MapState, ProcessContext, ReducingState, ValueState } f
 import { KeyedContext } from '../worker/keyed-context.ts';
 import { StateBackend } from '../worker/state-backend.ts';
 import { TtlSweeper } from '../worker/state-ttl-sweeper.ts';
+import { KeyedTime } from '../worker/keyed-time.ts';
 
 const S = 'stage-k';
 
@@ -276,4 +277,41 @@ test('keyed state - TTL: the background sweep deletes expired committed values i
     const committed = await b!.exportKeyGroup(S, 4);
     assert.equal(committed.entries.length, 51, 'the 50 "keep" values and the rewritten one remain');
     assert.equal(await context(b!, descriptors, 'k7', 4, clock.now).state(v).value(), 70);
+  }));
+
+test('keyed state - TTL: the task clock sweeps expired state in the background, one key group at a time', () =>
+  withBackends(1, async ([b]) => {
+    const clock = manualClock();
+    const v = valueState<number>('v', { ttlMs: 1000 });
+    for (const kg of [1, 2]) for (let i = 0; i < 30; i++) context(b!, [v], `k${i}`, kg, clock.now).state(v).update(i);
+    b!.freeze(1);
+    await b!.commit(1);
+    clock.advance(1000);
+    const time = new KeyedTime({
+      stage: S,
+      backend: b!,
+      declared: new Map([['v', 'value']]),
+      states: [{ name: 'v', kind: 'value', ttlMs: 1000 }],
+      upstreamSenders: [],
+      keyGroups: [1, 2],
+      onTimer: undefined,
+      runUser: async (_kg, run) => run(),
+      emit: () => undefined,
+      emitSide: () => undefined,
+      forwardWatermark: () => undefined,
+      clock: clock.now,
+      sweepEntriesPerTick: 20,
+    });
+    // What the task's queue does with ticks: here, called in turn for each key group.
+    // Round 1: key group 1 sweeps 20 (key group 2 waits its turn); round 2: key group 1 sweeps the
+    // last 10 and is done, so key group 2's tick sweeps its first 20.
+    for (let round = 0; round < 2; round++) for (const kg of [1, 2]) await time.onTick(kg);
+    b!.freeze(2);
+    await b!.commit(2);
+    assert.deepEqual((await b!.exportKeyGroup(S, 1)).entries, [], 'key group 1 swept');
+    assert.equal((await b!.exportKeyGroup(S, 2)).entries.length, 10, 'key group 2: 20 per tick, one tick so far');
+    for (const kg of [1, 2]) await time.onTick(kg);
+    b!.freeze(3);
+    await b!.commit(3);
+    assert.deepEqual((await b!.exportKeyGroup(S, 2)).entries, []);
   }));

@@ -99,6 +99,9 @@ export class KeyedTime {
   async onWatermark(keyGroup: number, sender: string, watermark: number, idle: boolean): Promise<void> {
     const advanced = this.#watermarks.update(keyGroup, sender, watermark, idle);
     if (advanced !== undefined) await this.#fire('event', keyGroup, advanced);
+    // Watermarks arrive per split, interval and key group: look at every key group only when this
+    // one moved, or when idleness may have changed what the task forwards.
+    if (advanced === undefined && !idle && !this.#forwardedIdle) return;
     const task = this.#watermarks.minimum();
     const allIdle = this.#watermarks.allIdle();
     if (task > this.#forwarded || allIdle !== this.#forwardedIdle) {
