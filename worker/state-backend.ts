@@ -282,25 +282,19 @@ export class StateBackend {
     if (!(limit > 0) || Buffer.compare(lower, upper) >= 0) return out;
     const merged = view === 'latest' ? this.#mergedMapOverlay(prefix.toString('latin1')) : undefined;
     // latin1 strings compare code unit by code unit, which is byte order: the order of RocksDB.
-    const lowerString = lower.toString('latin1');
-    const upperString = upper.toString('latin1');
-    const overlayKeys = merged === undefined ? [] : [...merged.keys()].filter((k) => k >= lowerString && k < upperString).sort();
+    // Only the smallest `limit` live overlay entries can be in the answer: a partial selection, so
+    // a small page of a large map (timers of a key group) does not sort the whole overlay.
+    const overlayKeys = merged === undefined ? [] : smallestLiveKeys(merged, lower.toString('latin1'), upper.toString('latin1'), limit);
     const emitOverlay = (full: string): void => {
-      const value = merged!.get(full);
-      if (value) out.push([Buffer.from(full, 'latin1').toString('utf8', prefix.length), value]);
+      out.push([Buffer.from(full, 'latin1').toString('utf8', prefix.length), merged!.get(full)!]);
     };
     let next = 0;
     for await (const { key: stored, value } of this.#db.iterator({ gte: lower, lt: upper }, { capacity: Math.min(SCAN_CAPACITY, limit + 1), values: true })) {
-      if (next < overlayKeys.length) {
-        const full = stored.toString('latin1');
-        while (next < overlayKeys.length && overlayKeys[next]! < full && out.length < limit) emitOverlay(overlayKeys[next++]!);
-        if (overlayKeys[next] === full) {
-          emitOverlay(overlayKeys[next++]!);
-          if (out.length >= limit) return out;
-          continue;
-        }
-      }
+      const full = stored.toString('latin1');
+      while (next < overlayKeys.length && overlayKeys[next]! < full && out.length < limit) emitOverlay(overlayKeys[next++]!);
       if (out.length >= limit) return out;
+      // An overlay entry (live, emitted from the overlay side, or a tombstone) hides the stored one.
+      if (merged !== undefined && merged.has(full)) continue;
       if (value !== null) out.push([stored.toString('utf8', prefix.length), value]);
       if (out.length >= limit) return out;
     }
@@ -727,6 +721,31 @@ export class StateBackend {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** The smallest `limit` keys in [lower, upper) with a live (non-tombstone) entry, sorted. */
+function smallestLiveKeys(entries: ReadonlyMap<string, Entry>, lower: string, upper: string, limit: number): string[] {
+  if (limit >= entries.size) {
+    const all: string[] = [];
+    for (const [key, value] of entries) if (value !== null && key >= lower && key < upper) all.push(key);
+    return all.sort();
+  }
+  const best: string[] = [];
+  for (const [key, value] of entries) {
+    if (value === null || key < lower || key >= upper) continue;
+    if (best.length >= limit && key >= best[best.length - 1]!) continue;
+    // Binary search for the insertion point; keys are distinct.
+    let lo = 0;
+    let hi = best.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (best[mid]! < key) lo = mid + 1;
+      else hi = mid;
+    }
+    best.splice(lo, 0, key);
+    if (best.length > limit) best.pop();
+  }
+  return best;
+}
 
 /** A Buffer view of the same bytes (no copy). */
 function asBuffer(bytes: Uint8Array): Buffer {

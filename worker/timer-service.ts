@@ -50,6 +50,11 @@ export class TimerService {
   readonly #stage: string;
   /** "<domain>|<keyGroup>" → the earliest registered time (Infinity: none); absent: unknown. */
   readonly #earliest = new Map<string, number>();
+  /** Ids with a registration since fire() last looked: a callback may have added a due timer. */
+  readonly #touched = new Set<string>();
+  /** Ids being fired, and timers ("<id>|<mapKey>") their callbacks deleted: a page read before must skip them. */
+  readonly #firing = new Set<string>();
+  readonly #deletedWhileFiring = new Set<string>();
 
   constructor(backend: StateBackend, stage: string) {
     this.#backend = backend;
@@ -62,12 +67,16 @@ export class TimerService {
     const id = `${domain}|${keyGroup}`;
     const earliest = this.#earliest.get(id);
     if (earliest !== undefined && timestampMs < earliest) this.#earliest.set(id, timestampMs);
+    this.#touched.add(id);
   }
 
   delete(domain: TimeDomain, keyGroup: number, key: string, timestampMs: number): void {
     checkTime(timestampMs);
     // A tombstone; the earliest cache may now be too early, which costs one empty scan.
-    this.#backend.writeBytes(this.#stage, keyGroup, TIMER_STATE[domain], '', timerMapKey(timestampMs, key), null);
+    const mapKey = timerMapKey(timestampMs, key);
+    this.#backend.writeBytes(this.#stage, keyGroup, TIMER_STATE[domain], '', mapKey, null);
+    const id = `${domain}|${keyGroup}`;
+    if (this.#firing.has(id)) this.#deletedWhileFiring.add(`${id}|${mapKey}`);
   }
 
   /** The earliest registered time of a key group (Infinity: none). */
@@ -75,7 +84,7 @@ export class TimerService {
     const id = `${domain}|${keyGroup}`;
     const known = this.#earliest.get(id);
     if (known !== undefined) return known;
-    return this.#learnEarliest(domain, keyGroup);
+    return this.#learnEarliest(domain, keyGroup, 0);
   }
 
   /**
@@ -86,23 +95,48 @@ export class TimerService {
   async fire(domain: TimeDomain, keyGroup: number, upToMs: number, onTimer: FireTimer): Promise<number> {
     if (!(upToMs >= 0)) return 0;
     const id = `${domain}|${keyGroup}`;
-    const known = this.#earliest.get(id) ?? (await this.#learnEarliest(domain, keyGroup));
+    const known = this.#earliest.get(id) ?? (await this.#learnEarliest(domain, keyGroup, 0));
     if (known > upToMs) return 0;
-    const state = TIMER_STATE[domain];
-    const to = timeKey(Math.min(Math.floor(upToMs), Number.MAX_SAFE_INTEGER - 1) + 1);
+    const upTo = Math.min(Math.floor(upToMs), Number.MAX_SAFE_INTEGER - 1);
     let fired = 0;
-    for (;;) {
-      const page = await this.#backend.mapRangeBytes(this.#stage, keyGroup, state, '', { to, limit: FIRE_PAGE });
+    this.#touched.delete(id);
+    this.#firing.add(id);
+    try {
+      fired = await this.#firePages(id, domain, keyGroup, upTo, onTimer);
+    } finally {
+      this.#firing.delete(id);
+      for (const deleted of this.#deletedWhileFiring) if (deleted.startsWith(`${id}|`)) this.#deletedWhileFiring.delete(deleted);
+    }
+    // Nothing live is left up to upTo: the next earliest is after it.
+    await this.#learnEarliest(domain, keyGroup, upTo + 1);
+    return fired;
+  }
+
+  async #firePages(id: string, domain: TimeDomain, keyGroup: number, upTo: number, onTimer: FireTimer): Promise<number> {
+    const state = TIMER_STATE[domain];
+    const to = timeKey(upTo + 1);
+    let fired = 0;
+    // Each page starts at the earliest time still registered, not at the start of the key group:
+    // timers fired since the last checkpoint are tombstones over RocksDB, and scanning past them
+    // again on every page would make firing many timers quadratic. #earliest stays a lower bound
+    // of the live timers: it rises as timers fire, and registrations in callbacks lower it.
+    pages: for (;;) {
+      const page = await this.#backend.mapRangeBytes(this.#stage, keyGroup, state, '', { from: timeKey(this.#earliest.get(id)!), to, limit: FIRE_PAGE });
       if (page.length === 0) break;
       for (const [mapKey] of page) {
+        const { timestampMs, key } = parseTimerMapKey(mapKey);
+        // A callback registered a timer, maybe before the rest of this page: read again from the
+        // earliest (the last fired time, or the new one if earlier).
+        if (this.#touched.delete(id)) continue pages;
+        // A callback deleted this one after the page was read: it must not fire.
+        if (this.#deletedWhileFiring.size > 0 && this.#deletedWhileFiring.delete(`${id}|${mapKey}`)) continue;
+        this.#earliest.set(id, timestampMs);
         // Deleted first: a callback that registers the same timer again gets a new one.
         this.#backend.writeBytes(this.#stage, keyGroup, state, '', mapKey, null);
-        const { timestampMs, key } = parseTimerMapKey(mapKey);
         fired++;
         await onTimer(key, timestampMs);
       }
     }
-    await this.#learnEarliest(domain, keyGroup);
     return fired;
   }
 
@@ -112,11 +146,12 @@ export class TimerService {
     return entries.map(([mapKey]) => parseTimerMapKey(mapKey));
   }
 
-  async #learnEarliest(domain: TimeDomain, keyGroup: number): Promise<number> {
+  /** Finds the earliest live timer at or after fromMs (the caller knows there is none before). */
+  async #learnEarliest(domain: TimeDomain, keyGroup: number, fromMs: number): Promise<number> {
     const id = `${domain}|${keyGroup}`;
     // Registrations during the scan lower this; the scan's answer must not raise it back.
     this.#earliest.set(id, Number.POSITIVE_INFINITY);
-    const first = await this.#backend.mapRangeBytes(this.#stage, keyGroup, TIMER_STATE[domain], '', { limit: 1 });
+    const first = await this.#backend.mapRangeBytes(this.#stage, keyGroup, TIMER_STATE[domain], '', { from: timeKey(fromMs), limit: 1 });
     const found = first[0] === undefined ? Number.POSITIVE_INFINITY : parseTimerMapKey(first[0][0]).timestampMs;
     const earliest = Math.min(found, this.#earliest.get(id) ?? Number.POSITIVE_INFINITY);
     this.#earliest.set(id, earliest);
