@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
-import { startCluster, waitFor, readStream, REPO_ROOT } from './kit/index.ts';
+import { startCluster, waitFor, REPO_ROOT } from './kit/index.ts';
+import { readStreamDirect } from './kit/read-stream-direct.ts';
 import { EddyClient } from '../cli/client.ts';
 import { buildBundle } from '../core/bundle.ts';
 import type { BucketOutput, Tick } from './fixtures/event-time-buckets.ts';
@@ -79,7 +80,7 @@ test('event time - watermarks from the sources fire event-time timers; idle spli
     // The watermark reaches at most T0+25 s - 1001 ms: buckets T0 and T0+10 s close, T0+20 s does not.
     const phase1 = sumBuckets([...p0, ...p1], (start) => start + BUCKET_MS - 1 <= T0 + 25_000 - 1001);
     assert.equal(phase1.size, 10, 'five users, two closed buckets each');
-    const outputs = async (): Promise<BucketOutput[]> => (await readStream(nc, 'BUCKETS_OUT')).map((m) => JSON.parse(m.data) as BucketOutput);
+    const outputs = async (): Promise<BucketOutput[]> => (await readStreamDirect(nc, 'BUCKETS_OUT')).map((m) => JSON.parse(m) as BucketOutput);
     const closed = await waitFor(async () => {
       const out = await outputs();
       return out.length >= phase1.size ? out : undefined;

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
-import { startCluster, waitFor, readStream, REPO_ROOT } from './kit/index.ts';
+import { startCluster, waitFor, REPO_ROOT } from './kit/index.ts';
+import { readStreamDirect } from './kit/read-stream-direct.ts';
 import { EddyClient } from '../cli/client.ts';
 import { buildBundle } from '../core/bundle.ts';
 import type { Click, Session } from './fixtures/sessions-job.ts';
@@ -78,11 +79,14 @@ test('windows - session windows per user over real workers: gaps, maximum length
     await publish(0, [carol]);
     const expected = expectedSessions([...people, ...bot]);
     assert.deepEqual(expected.filter((s) => s.user === 'bot').map((s) => s.clicks), [20, 20, 10], 'the bot is cut at 10 s');
-    const sessionsOut = async () => (await readStream(nc, 'SESSIONS_OUT')).map((m) => JSON.parse(m.data) as Session);
+    const sessionsOut = async () => (await readStreamDirect(nc, 'SESSIONS_OUT')).map((m) => JSON.parse(m) as Session);
     const first = await waitFor(async () => {
       const out = await sessionsOut();
       return out.length >= expected.length ? out : undefined;
-    }, { timeoutMs: 60_000, what: `${expected.length} sessions` });
+    }, { timeoutMs: 60_000, what: `${expected.length} sessions` }).catch(async (e: Error) => {
+      const j = await client.getJob('sessions');
+      throw new Error(`${e.message}; the stream holds: ${(await sessionsOut()).map(key).join(' ')}; job ${j.state}, restarts ${j.restarts}, checkpoint ${String(j.checkpoints?.latestId)}, ${j.lastFailure?.message ?? ''}`, { cause: e });
+    });
     assert.deepEqual(first.map(key).sort(), expected.map(key).sort());
 
     // Late: alice at T+500 belongs to a session that has fired. Then carol again, 10 s later,
@@ -95,8 +99,8 @@ test('windows - session windows per user over real workers: gaps, maximum length
     }, { timeoutMs: 60_000, what: 'carol\'s first session' });
     assert.deepEqual(all.map(key).sort(), [...expected, ...expectedSessions([carol])].map(key).sort());
     const lateOut = await waitFor(async () => {
-      const out = await readStream(nc, 'SESSIONS_LATE');
-      return out.length >= 1 ? out.map((m) => JSON.parse(m.data) as Click) : undefined;
+      const out = await readStreamDirect(nc, 'SESSIONS_LATE');
+      return out.length >= 1 ? out.map((m) => JSON.parse(m) as Click) : undefined;
     }, { timeoutMs: 30_000, what: 'the late click' });
     assert.deepEqual(lateOut, [late]);
   } finally {
@@ -144,7 +148,7 @@ test('windows - a worker killed mid-session: windows and timers come back from t
     const expected = expectedSessions(clicks);
     assert.equal(expected.length, 80, 'two sessions per user');
     const out = await waitFor(async () => {
-      const o = (await readStream(nc, 'SESSIONS_OUT')).map((m) => JSON.parse(m.data) as Session);
+      const o = (await readStreamDirect(nc, 'SESSIONS_OUT')).map((m) => JSON.parse(m) as Session);
       return o.length >= expected.length ? o : undefined;
     }, { timeoutMs: 90_000, what: `${expected.length} sessions` });
     assert.deepEqual(out.map(key).sort(), expected.map(key).sort(), 'every session once, none lost, none twice');

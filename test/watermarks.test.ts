@@ -44,13 +44,20 @@ test('watermarks - a key group holds the minimum over its active channels, never
   assert.equal(w.update(4, 's1', 40, false), undefined, 'a channel does not go back');
   assert.equal(w.update(4, 's1', 60, true), 70, 's1 idle: the minimum of s0 and s2');
   assert.equal(w.update(4, 's2', 90, true), 100, 's2 idle too: s0 alone');
-  assert.equal(w.update(4, 's0', 100, true), undefined, 'all idle: the watermark stays');
+  assert.equal(w.update(4, 's0', 100, true), undefined, 'all idle: the largest watermark, 100, is where it is already');
   assert.equal(w.watermark(4), 100);
   assert.equal(w.update(4, 's1', 80, false), undefined, 'a channel back from idle behind the watermark does not move it back');
   assert.equal(w.watermark(4), 100);
   assert.equal(w.update(4, 's1', 150, false), 150);
   assert.equal(w.update(4, 'stranger', 1e12, false), undefined, 'an unknown sender is ignored');
   assert.equal(w.minimum(), Number.NEGATIVE_INFINITY, 'the task forwards the minimum over its key groups');
+  // The split that reached further goes idle first, then the one holding time back: the
+  // watermark must not stay at the lower one.
+  assert.equal(w.update(5, 's0', 9000, false), undefined);
+  assert.equal(w.update(5, 's1', 5000, false), undefined);
+  assert.equal(w.update(5, 's2', 7000, true), 5000);
+  assert.equal(w.update(5, 's0', 9000, true), undefined, 's1 still holds it at 5000');
+  assert.equal(w.update(5, 's1', 5000, true), 9000, 'all idle: the largest watermark');
 });
 
 test('watermarks - a keyed task forwards the minimum over its key groups, once per advance, and idleness when all inputs are idle', async () => {
@@ -86,7 +93,7 @@ test('watermarks - a keyed task forwards the minimum over its key groups, once p
     await time.onWatermark(0, 'b', 120, false);
     assert.deepEqual(forwarded, [[80, false], [90, false]]);
     for (const kg of [0, 1]) for (const s of ['a', 'b']) await time.onWatermark(kg, s, 0, true);
-    assert.deepEqual(forwarded.at(-1), [90, true], 'all idle: idleness goes downstream with the watermark reached (key group 1 stayed at 90)');
+    assert.deepEqual(forwarded.at(-1), [100, true], 'all idle: every key group at its largest input watermark, and idleness goes downstream');
   } finally {
     await backend.close();
     await rm(dir, { recursive: true, force: true });

@@ -1,8 +1,8 @@
 // Watermarks of a keyed task's input channels (ARCHITECTURE.md, "Event time"): a key group's
 // watermark is the minimum over the channels into it (one per upstream sender) that are not
 // idle. An idle channel (a source split quiet for idleTimeoutMs) stops holding time back until
-// it sends a watermark again. When every channel is idle the watermark stays where it is: idle
-// means "no information", not "time has passed". Watermarks never go back.
+// it sends a watermark again. When every channel is idle the watermark moves to the largest of
+// their watermarks (what each promised before going quiet). Watermarks never go back.
 //
 // Watermarks are not checkpointed: after a restore every channel starts at -Infinity and sources
 // re-derive theirs from the records they replay (README, "Event time").
@@ -40,11 +40,19 @@ export class ChannelWatermarks {
     if (watermark > mark.watermark) mark.watermark = watermark;
     mark.idle = idle;
     let min = Number.POSITIVE_INFINITY;
-    for (const m of channels.values()) if (!m.idle && m.watermark < min) min = m.watermark;
+    let max = Number.NEGATIVE_INFINITY;
+    for (const m of channels.values()) {
+      if (!m.idle && m.watermark < min) min = m.watermark;
+      if (m.watermark > max) max = m.watermark;
+    }
+    // When the last active channel turns idle, nothing holds time back any more: move to the
+    // largest watermark of all channels (Flink's StatusWatermarkValve does the same). Otherwise a
+    // channel that went idle first would be stuck below the one that went idle last.
+    const target = min === Number.POSITIVE_INFINITY ? max : min;
     const current = this.#current.get(keyGroup)!;
-    if (min === Number.POSITIVE_INFINITY || min <= current) return undefined;
-    this.#current.set(keyGroup, min);
-    return min;
+    if (target <= current) return undefined;
+    this.#current.set(keyGroup, target);
+    return target;
   }
 
   /** True when every channel into every key group is idle. */
