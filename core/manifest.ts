@@ -19,6 +19,16 @@ export interface SourceSpec {
   format: 'json';
   /** Top-level JSON field with the event time (ms); absent: the JetStream message time. */
   timestampField?: string;
+  /** Present when the job assigns event time at the source (the assigner itself is code, in the bundle). */
+  eventTime?: EventTimeSpec;
+}
+
+/** Watermark generation of every source split (sdk/job.ts WatermarkOptions). */
+export interface EventTimeSpec {
+  maxOutOfOrdernessMs: number;
+  /** A split quiet this long is idle; absent: never. */
+  idleTimeoutMs?: number;
+  watermarkIntervalMs: number;
 }
 
 export type SinkSpec =
@@ -27,8 +37,10 @@ export type SinkSpec =
    * with deterministic Nats-Msg-Ids so a retried publish is deduplicated by the stream;
    * at-least-once: published immediately, repeated after a recovery.
    */
-  | { kind: 'jetstream'; subject: string; stream: string; delivery?: 'exactly-once' | 'at-least-once' }
-  | { kind: 'nats'; subject: string };
+  | { kind: 'jetstream'; subject: string; stream: string; delivery?: 'exactly-once' | 'at-least-once'; sideOutput?: string }
+  | { kind: 'nats'; subject: string; sideOutput?: string };
+// sideOutput: the sink takes the stage's side output of that tag (ctx.output(tag, value)), not
+// its main output. A stage that shuffles may still have side-output sinks.
 
 export type OperatorKind = 'map' | 'filter' | 'flatMap' | 'keyBy' | 'process';
 
@@ -38,11 +50,14 @@ export interface OperatorSpec {
   name: string;
 }
 
-export type StateKind = 'value' | 'map';
+export type StateKind = 'value' | 'map' | 'list' | 'reducing' | 'aggregating';
+const STATE_KINDS: readonly string[] = ['value', 'map', 'list', 'reducing', 'aggregating'];
 
 export interface StateSpec {
   name: string;
   kind: StateKind;
+  /** Time to live of the state's values in ms (sdk/state.ts); the worker's TTL sweep reads it. */
+  ttlMs?: number;
 }
 
 export interface FeatureSpec {
@@ -119,6 +134,14 @@ export function validateManifest(m: unknown): asserts m is JobManifest {
   if (!Number.isInteger(src!.partitions) || (src!.partitions as number) < 1 || (src!.partitions as number) > 1024) fail('source partitions must be 1..1024');
   if (src!.format !== 'json') fail(`source format ${String(src!.format)} is not "json"`);
   if (src!.timestampField !== undefined && (typeof src!.timestampField !== 'string' || src!.timestampField.length === 0)) fail('source timestampField must be a non-empty string');
+  if (src!.eventTime !== undefined) {
+    const et = src!.eventTime as Record<string, unknown>;
+    const nonNegative = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+    if (typeof et !== 'object' || et === null) fail('source eventTime is not an object');
+    if (!nonNegative(et.maxOutOfOrdernessMs)) fail(`source maxOutOfOrdernessMs ${String(et.maxOutOfOrdernessMs)} is not a non-negative integer`);
+    if (et.idleTimeoutMs !== undefined && (!nonNegative(et.idleTimeoutMs) || (et.idleTimeoutMs as number) === 0)) fail(`source idleTimeoutMs ${String(et.idleTimeoutMs)} is not a positive integer`);
+    if (!nonNegative(et.watermarkIntervalMs) || (et.watermarkIntervalMs as number) === 0) fail(`source watermarkIntervalMs ${String(et.watermarkIntervalMs)} is not a positive integer`);
+  }
   if (!Array.isArray(o.stages) || o.stages.length === 0) fail('stages must be a non-empty array');
   const stages = o.stages as StageSpec[];
   const ids = new Set<string>();
@@ -142,6 +165,7 @@ export function validateManifest(m: unknown): asserts m is JobManifest {
       if (sink?.kind !== 'jetstream' && sink?.kind !== 'nats') fail(`stage ${s.id} has an unknown sink kind ${String((sink as { kind?: unknown })?.kind)}`);
       if (typeof sink.subject !== 'string' || !SUBJECT.test(sink.subject)) fail(`stage ${s.id} sink subject ${JSON.stringify(sink.subject)} is invalid`);
       if (sink.kind === 'jetstream' && (typeof sink.stream !== 'string' || !STREAM_NAME.test(sink.stream))) fail(`stage ${s.id} sink stream ${JSON.stringify(sink.stream)} is invalid`);
+      if (sink.sideOutput !== undefined && !isValidId(sink.sideOutput)) fail(`stage ${s.id} sink side output ${JSON.stringify(sink.sideOutput)} is not a valid id`);
       if (sink.kind === 'jetstream' && sink.delivery !== undefined && sink.delivery !== 'exactly-once' && sink.delivery !== 'at-least-once') {
         fail(`stage ${s.id} sink delivery ${JSON.stringify(sink.delivery)} is not "exactly-once" or "at-least-once"`);
       }
@@ -150,8 +174,9 @@ export function validateManifest(m: unknown): asserts m is JobManifest {
     const stateNames = new Set<string>();
     for (const st of s.states) {
       if (typeof st?.name !== 'string' || st.name.length === 0 || st.name.length > 200) fail(`stage ${s.id} has a state without a valid name`);
-      if (st.kind !== 'value' && st.kind !== 'map') fail(`state ${st.name} has unknown kind ${String(st.kind)}`);
-      if (st.name.startsWith('\u0000')) fail(`stage ${s.id} state ${JSON.stringify(st.name)} starts with NUL, which is reserved for the runtime`);
+      if (!STATE_KINDS.includes(st.kind)) fail(`state ${st.name} has unknown kind ${String(st.kind)}`);
+      if (st.ttlMs !== undefined && (!Number.isSafeInteger(st.ttlMs) || st.ttlMs <= 0)) fail(`state ${st.name} ttlMs ${String(st.ttlMs)} is not a positive integer`);
+      if (st.name.charCodeAt(0) < 0x20) fail(`stage ${s.id} state ${JSON.stringify(st.name)} starts with a control character, which is reserved for the runtime`);
       if (stateNames.has(st.name)) fail(`stage ${s.id} declares state ${st.name} twice`);
       stateNames.add(st.name);
     }

@@ -8,7 +8,8 @@
 //
 //   u8  magic 0xED | u8 version | u8 kind | u8 reserved
 //   u32 sequence (per channel, from 1) | u16 keyGroup | u16 senderLength | sender (UTF-8)
-//   u32 recordCount | body: msgpack records for DATA, u32 checkpointId for BARRIER
+//   u32 recordCount | body: msgpack records for DATA, u32 checkpointId for BARRIER,
+//   f64 watermark (ms; -Infinity allowed) + u8 flags (bit 0: the sender is idle) for WATERMARK
 import { Packr } from 'msgpackr';
 
 export const BATCH_MAGIC = 0xed;
@@ -36,6 +37,10 @@ export interface RecordBatch {
   records: Record[];
   /** BARRIER only: the checkpoint the barrier belongs to. */
   checkpointId?: number;
+  /** WATERMARK only: event time in ms up to which the sender promises no more records on time. */
+  watermark?: number;
+  /** WATERMARK only: the sender is idle (sends nothing for now) and must not hold time back. */
+  idle?: boolean;
 }
 
 const HEADER_FIXED = 14;
@@ -61,6 +66,10 @@ export function encodeBatch(batch: RecordBatch): Uint8Array {
   } else if (batch.kind === BatchKind.BARRIER) {
     body = new Uint8Array(4);
     new DataView(body.buffer).setUint32(0, batch.checkpointId ?? 0);
+  } else if (batch.kind === BatchKind.WATERMARK) {
+    body = new Uint8Array(9);
+    new DataView(body.buffer).setFloat64(0, batch.watermark ?? Number.NEGATIVE_INFINITY);
+    body[8] = batch.idle === true ? 1 : 0;
   }
   const headerLength = HEADER_FIXED + sender.length + 4;
   const out = new Uint8Array(headerLength + (body?.length ?? 0));
@@ -126,9 +135,18 @@ export function decodeBarrier(bytes: Uint8Array, header: BatchHeader): number {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(header.bodyOffset);
 }
 
+/** The watermark a WATERMARK batch carries, and whether its sender is idle. */
+export function decodeWatermark(bytes: Uint8Array, header: BatchHeader): { watermark: number; idle: boolean } {
+  if (header.kind !== BatchKind.WATERMARK || bytes.length < header.bodyOffset + 9) throw new RangeError('not a watermark batch');
+  const watermark = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getFloat64(header.bodyOffset);
+  if (Number.isNaN(watermark)) throw new RangeError('a watermark batch carries NaN');
+  return { watermark, idle: (bytes[header.bodyOffset + 8]! & 1) === 1 };
+}
+
 export function decodeBatch(bytes: Uint8Array): RecordBatch {
   const header = decodeHeader(bytes);
   const batch: RecordBatch = { kind: header.kind, sequence: header.sequence, keyGroup: header.keyGroup, sender: header.sender, records: decodeRecords(bytes, header) };
   if (header.kind === BatchKind.BARRIER) batch.checkpointId = decodeBarrier(bytes, header);
+  if (header.kind === BatchKind.WATERMARK) Object.assign(batch, decodeWatermark(bytes, header));
   return batch;
 }

@@ -1,20 +1,64 @@
 // What a keyed process function sees. The contract lives here; worker/keyed-context.ts
 // implements it.
-import type { MapState, MapStateDescriptor, ValueState, ValueStateDescriptor } from './state.ts';
+import type {
+  AggregatingState,
+  AggregatingStateDescriptor,
+  ListState,
+  ListStateDescriptor,
+  MapState,
+  MapStateDescriptor,
+  ReducingState,
+  ReducingStateDescriptor,
+  ValueState,
+  ValueStateDescriptor,
+} from './state.ts';
+
+/**
+ * Timers of the current key. A timer is (key, time): registering the same time twice for one
+ * key makes one timer. Timers are keyed state (stored in the state store, ordered by time,
+ * checkpointed), so millions of them do not live on the heap.
+ */
+export interface Timers {
+  /** Fires onTimer once the watermark reaches timestampMs (watermark >= timestampMs). */
+  registerEventTime(timestampMs: number): void;
+  /** Fires onTimer once the worker's clock reaches timestampMs. */
+  registerProcessingTime(timestampMs: number): void;
+  deleteEventTime(timestampMs: number): void;
+  deleteProcessingTime(timestampMs: number): void;
+  /** The actor's current watermark in ms; -Infinity before the first one. */
+  currentWatermark(): number;
+  /** The worker's clock in ms since the epoch. */
+  currentProcessingTime(): number;
+}
 
 export interface ProcessContext<O> {
   /** The key of the record being processed (keyBy's result, as a string). */
   readonly key: string;
   /** The key group the key belongs to. */
   readonly keyGroup: number;
-  /** The record's event time in ms since the epoch, when one was assigned. */
+  /** The record's event time in ms since the epoch, when one was assigned; in onTimer of an event-time timer, the timer's time. */
   readonly timestamp: number | undefined;
   /** A handle on keyed state, scoped to the current key. The descriptor must be declared in the stage's options. */
   state<V>(descriptor: ValueStateDescriptor<V>): ValueState<V>;
   state<V>(descriptor: MapStateDescriptor<V>): MapState<V>;
+  state<V>(descriptor: ListStateDescriptor<V>): ListState<V>;
+  state<V>(descriptor: ReducingStateDescriptor<V>): ReducingState<V>;
+  state<IN, ACC, OUT>(descriptor: AggregatingStateDescriptor<IN, ACC, OUT>): AggregatingState<IN, OUT>;
+  /** Timers of the current key. */
+  readonly timers: Timers;
   /** Sends a record downstream (to the next operator, shuffle or sinks). */
   emit(value: O): void;
+  /** Sends a value to the stage's side output `tag` (its sinks declared with sideOutput: tag). */
+  output(tag: string, value: unknown): void;
+}
+
+/** What onTimer sees: the timer's key, and in which time domain it fired. */
+export interface TimerContext<O> extends ProcessContext<O> {
+  readonly timeDomain: 'event' | 'processing';
 }
 
 /** A keyed process function. Records of one key arrive one at a time, in order. */
 export type ProcessFunction<T, O> = (value: T, ctx: ProcessContext<O>) => void | Promise<void>;
+
+/** Called when a timer of a key fires, in order with that key's records. */
+export type OnTimerFunction<O> = (timestampMs: number, ctx: TimerContext<O>) => void | Promise<void>;

@@ -3,10 +3,12 @@
 // operators between two shuffles are chained in one task (ARCHITECTURE.md, "Actors, tasks and
 // channels"). `eddy build` calls manifest() at build time; workers call plan() to get the
 // functions, in the same order as the manifest.
-import { MANIFEST_FORMAT_VERSION, validateManifest, type JobManifest, type OperatorKind, type SinkSpec, type StageSpec } from '../core/manifest.ts';
+import { MANIFEST_FORMAT_VERSION, validateManifest, type EventTimeSpec, type JobManifest, type OperatorKind, type SinkSpec, type StageSpec } from '../core/manifest.ts';
 import type { RestartStrategySpec } from '../core/restart-strategy-spec.ts';
-import type { ProcessFunction } from './context.ts';
-import type { StateDescriptor } from './state.ts';
+import type { OnTimerFunction, ProcessFunction } from './context.ts';
+import type { AggregateFunction, StateDescriptor } from './state.ts';
+import { LATE_TAG, windowOperator, type WindowFunction, type WindowResult } from './window-operator.ts';
+import type { TimeWindow, WindowAssigner } from './windows.ts';
 
 export interface JobOptions {
   /** Key groups of every keyed stage; fixed for the job's life. @default 128 */
@@ -21,7 +23,7 @@ export interface JobOptions {
   restartStrategy?: RestartStrategySpec;
 }
 
-export interface SourceOptions {
+export interface SourceOptions<T = unknown> {
   /** Subject partitions `<stream>.<p>` (source splits). @default 4 */
   partitions?: number;
   /** Top-level JSON field producers partition by, so that one key stays in order. */
@@ -32,11 +34,42 @@ export interface SourceOptions {
    * it as the event time of their last update, and history is versioned by it.
    */
   timestampField?: string;
+  /**
+   * The event time of a record in ms since the epoch (an integer >= 0). With it, records carry
+   * event time and the source generates watermarks. A record for which it throws or returns
+   * something else goes to the dead-letter subject.
+   */
+  timestamp?: (event: T) => number;
+  /** Watermarks of each source split; needs `timestamp`. @default { maxOutOfOrdernessMs: 0 } */
+  watermark?: WatermarkOptions;
 }
 
-export interface ProcessOptions {
+/**
+ * Bounded-out-of-orderness watermarks, per source split: after a record with event time t, the
+ * split's watermark is (largest t seen) - maxOutOfOrdernessMs - 1, so records up to
+ * maxOutOfOrdernessMs behind the largest are still on time.
+ */
+export interface WatermarkOptions {
+  /** How far behind the largest event time seen a record may be and still be on time. @default 0 */
+  maxOutOfOrdernessMs?: number;
+  /**
+   * A split without records for this long is marked idle and stops holding the watermark of
+   * the stages after it back, until it reads a record again. @default undefined (never idle)
+   */
+  idleTimeoutMs?: number;
+  /** How often a split sends its watermark when it advanced. @default 200 */
+  intervalMs?: number;
+}
+
+export interface ProcessOptions<O = unknown> {
   /** Keyed state the function uses. */
   state?: StateDescriptor[];
+  /**
+   * Called when a timer registered through ctx.timers fires, in order with the key's records.
+   * Event-time timers fire when the watermark reaches their time, processing-time ones from the
+   * worker's clock.
+   */
+  onTimer?: OnTimerFunction<O>;
   /**
    * Keyed state served by FeatureService, by feature name; the entity id is the key. Give
    * `{ state, history: { retentionMs } }` to keep the feature's versions for retentionMs of event
@@ -61,11 +94,15 @@ export interface OperatorImpl {
   kind: OperatorKind;
   name: string;
   fn: (...args: never[]) => unknown;
+  /** process only: the onTimer callback. */
+  onTimer?: (...args: never[]) => unknown;
 }
 
 export interface StagePlan {
   spec: StageSpec;
   operators: OperatorImpl[];
+  /** Source stage only: the timestamp assigner. */
+  timestamp?: (event: unknown) => number;
 }
 
 export interface JobPlan {
@@ -76,7 +113,8 @@ export interface JobPlan {
 interface Chain {
   name: string;
   options: Required<Omit<JobOptions, 'restartStrategy'>> & Pick<JobOptions, 'restartStrategy'>;
-  source?: { stream: string; partitions: number; partitionKey?: string };
+  source?: { stream: string; partitions: number; partitionKey?: string; eventTime?: EventTimeSpec };
+  timestamp?: (event: unknown) => number;
   stages: Array<{ spec: StageSpec; operators: OperatorImpl[] }>;
   /** Bumped on every append; a stream handle whose position is stale would branch. */
   position: number;
@@ -105,9 +143,20 @@ export class Job {
   }
 
   /** Reads JSON records from a JetStream stream `<stream>` with subjects `<stream>.<partition>`. */
-  source<T = unknown>(stream: string, options: SourceOptions = {}): DataStream<T> {
+  source<T = unknown>(stream: string, options: SourceOptions<T> = {}): DataStream<T> {
     if (this.#chain.source) throw new TypeError(`job ${this.#chain.name} already has a source; one source per job in this version`);
-    this.#chain.source = { stream, partitions: options.partitions ?? 4, ...(options.key ? { partitionKey: options.key } : {}), ...(options.timestampField ? { timestampField: options.timestampField } : {}) };
+    if (options.watermark !== undefined && options.timestamp === undefined) throw new TypeError(`source ${stream}: watermark needs a timestamp assigner`);
+    if (options.timestamp !== undefined && typeof options.timestamp !== 'function') throw new TypeError(`source ${stream}: timestamp must be a function`);
+    const w = options.watermark ?? {};
+    const eventTime: EventTimeSpec | undefined = options.timestamp === undefined
+      ? undefined
+      : {
+          maxOutOfOrdernessMs: w.maxOutOfOrdernessMs ?? 0,
+          watermarkIntervalMs: w.intervalMs ?? 200,
+          ...(w.idleTimeoutMs !== undefined && { idleTimeoutMs: w.idleTimeoutMs }),
+        };
+    this.#chain.source = { stream, partitions: options.partitions ?? 4, ...(options.key ? { partitionKey: options.key } : {}), ...(eventTime && { eventTime }), ...(options.timestampField ? { timestampField: options.timestampField } : {}) };
+    if (options.timestamp) this.#chain.timestamp = options.timestamp as (event: unknown) => number;
     this.#chain.stages.push({ spec: emptyStage(`source-${stream}`, 'source'), operators: [] });
     return new DataStream<T>(this.#chain, this.#chain.position);
   }
@@ -134,7 +183,9 @@ export class Job {
 
   /** For the runtime: the manifest with each stage's operators and functions. */
   plan(): JobPlan {
-    return { manifest: this.manifest(), stages: this.#chain.stages.map((s) => ({ spec: structuredClone(s.spec), operators: [...s.operators] })) };
+    const stages: StagePlan[] = this.#chain.stages.map((s) => ({ spec: structuredClone(s.spec), operators: [...s.operators] }));
+    if (this.#chain.timestamp) stages[0]!.timestamp = this.#chain.timestamp;
+    return { manifest: this.manifest(), stages };
   }
 }
 
@@ -170,6 +221,13 @@ export class DataStream<T> {
   keyBy(fn: (value: T) => string | number, name?: string): KeyedStream<T> {
     this.append('keyBy', fn, name);
     return new KeyedStream<T>(this.chain, this.chain.position);
+  }
+
+  /** Sends the side output `tag` of the stage that produced this stream (ctx.output(tag, ...)) to a sink. */
+  sideSink(tag: string, spec: SinkSpec): this {
+    if (this.position !== this.chain.position) throw new TypeError('sideSink: this stream already has a downstream operator');
+    this.chain.stages[this.chain.stages.length - 1]!.spec.sinks.push({ ...spec, sideOutput: tag });
+    return this;
   }
 
   /** Sends this stream's records to a sink. A pipeline may end in several sinks. */
@@ -208,10 +266,19 @@ export class KeyedStream<T> {
   }
 
   /**
+   * Event-time windows per key (tumblingWindows, slidingWindows, sessionWindows). Needs a source
+   * with a timestamp assigner; windows fire when the watermark passes their end.
+   */
+  window(assigner: WindowAssigner, options: WindowOptions = {}): WindowedStream<T> {
+    return new WindowedStream<T>(this, assigner, options);
+  }
+
+  /**
    * A keyed stage with state: one actor per key group, records of a key processed in order.
    * `name` is the stage id: keep it stable across versions of the job, state is stored under it.
    */
-  process<O>(name: string, fn: ProcessFunction<T, O>, options: ProcessOptions = {}): DataStream<O> {
+  process<O>(name: string, fn: ProcessFunction<T, O>, options: ProcessOptions<O> = {}): DataStream<O> {
+    if (options.onTimer !== undefined && typeof options.onTimer !== 'function') throw new TypeError(`process ${name}: onTimer must be a function`);
     if (this.#position !== this.#chain.position) throw new TypeError('process: this keyed stream already has a downstream operator');
     const prev = this.#chain.stages[this.#chain.stages.length - 1]!;
     const states = [...(options.state ?? [])];
@@ -220,7 +287,7 @@ export class KeyedStream<T> {
       if (!states.includes(d)) states.push(d);
     }
     const spec = emptyStage(name, 'keyed');
-    spec.states = states.map((d) => ({ name: d.name, kind: d.kind }));
+    spec.states = states.map((d) => ({ name: d.name, kind: d.kind, ...(d.ttlMs !== undefined && { ttlMs: d.ttlMs }) }));
     spec.features = Object.entries(options.features ?? {}).map(([feature, f]) => ({
       name: feature,
       state: featureState(f).name,
@@ -228,9 +295,60 @@ export class KeyedStream<T> {
     }));
     spec.operators.push({ kind: 'process', name });
     prev.spec.shuffleTo = name;
-    this.#chain.stages.push({ spec, operators: [{ kind: 'process', name, fn: fn as OperatorImpl['fn'] }] });
+    this.#chain.stages.push({ spec, operators: [{ kind: 'process', name, fn: fn as OperatorImpl['fn'], ...(options.onTimer && { onTimer: options.onTimer as OperatorImpl['fn'] }) }] });
     this.#chain.position++;
     return new DataStream<O>(this.#chain, this.#chain.position);
+  }
+}
+
+export interface WindowOptions {
+  /**
+   * How long after a window fired records for it are still accepted; each fires the window again
+   * with the updated contents. @default 0
+   */
+  allowedLatenessMs?: number;
+  /** Where late records go (records whose every window is past its lateness); absent: dropped. */
+  lateSink?: SinkSpec;
+}
+
+/** A keyed stream cut into event-time windows; one of reduce, aggregate or process makes the stage. */
+export class WindowedStream<T> {
+  readonly #keyed: KeyedStream<T>;
+  readonly #assigner: WindowAssigner;
+  readonly #options: WindowOptions;
+
+  constructor(keyed: KeyedStream<T>, assigner: WindowAssigner, options: WindowOptions) {
+    if (options.allowedLatenessMs !== undefined && (!Number.isSafeInteger(options.allowedLatenessMs) || options.allowedLatenessMs < 0)) {
+      throw new TypeError(`allowedLatenessMs must be a non-negative integer, got ${String(options.allowedLatenessMs)}`);
+    }
+    this.#keyed = keyed;
+    this.#assigner = assigner;
+    this.#options = options;
+  }
+
+  /** Folds each window's records with reduce; emits result(value, window, key), by default a WindowResult. */
+  reduce<O = WindowResult<T>>(name: string, reduce: (a: T, b: T) => T, result?: (value: T, window: TimeWindow, key: string) => O): DataStream<O> {
+    const r = result ?? ((value: T, w: TimeWindow, key: string) => ({ key, start: w.start, end: w.end, value }) as O);
+    return this.#stage(name, { kind: 'reduce', reduce, result: r });
+  }
+
+  /** Folds each window's records into an accumulator; emits result(getResult(acc), window, key), by default a WindowResult. */
+  aggregate<ACC, R, O = WindowResult<R>>(name: string, aggregate: AggregateFunction<T, ACC, R>, result?: (value: R, window: TimeWindow, key: string) => O): DataStream<O> {
+    const r = result ?? ((value: R, w: TimeWindow, key: string) => ({ key, start: w.start, end: w.end, value }) as O);
+    return this.#stage(name, { kind: 'aggregate', aggregate: aggregate as AggregateFunction<T, unknown, unknown>, result: r as (value: unknown, w: TimeWindow, key: string) => O });
+  }
+
+  /** Hands each window's records (in arrival order) to process; emits what it returns. */
+  process<O>(name: string, process: (records: T[], window: TimeWindow, key: string) => O[] | Promise<O[]>): DataStream<O> {
+    return this.#stage(name, { kind: 'process', process });
+  }
+
+  #stage<O>(name: string, fn: WindowFunction<T, O>): DataStream<O> {
+    const late = this.#options.lateSink;
+    const op = windowOperator(this.#assigner, fn, { allowedLatenessMs: this.#options.allowedLatenessMs ?? 0, lateOutput: late !== undefined });
+    const out = this.#keyed.process<O>(name, op.process, { state: [op.state], onTimer: op.onTimer });
+    if (late !== undefined) out.sideSink(LATE_TAG, late);
+    return out;
   }
 }
 

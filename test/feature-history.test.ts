@@ -42,7 +42,7 @@ const declared = new Map([
 
 /** Processes one record the way a keyed task does: user code, then finishRecord. */
 async function processRecord(backend: StateBackend, features: Map<string, FeatureStateSpec>, key: string, timestamp: number, fn: (ctx: KeyedContext) => Promise<void> | void): Promise<void> {
-  const ctx = new KeyedContext(S, backend, declared, key, KG, () => {}, features);
+  const ctx = new KeyedContext(S, backend, declared, key, KG, () => {}, { features });
   ctx.timestamp = timestamp;
   await fn(ctx);
   await ctx.finishRecord();

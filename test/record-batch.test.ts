@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { BATCH_MAGIC, BATCH_VERSION, BatchKind, decodeBatch, decodeHeader, decodeRecords,
-  decodeBarrier, encodeBatch, type RecordBatch } from '../core/record-batch.ts';
+  decodeBarrier, decodeWatermark, encodeBatch, type RecordBatch } from '../core/record-batch.ts';
 
 // msgpack keeps what JSON can represent (not `undefined` fields), so values are fc.jsonValue().
 // The expectation is what JSON would give back: fast-check builds some objects without a
@@ -44,6 +44,8 @@ const watermarkBatchArb: fc.Arbitrary<RecordBatch> = fc.record({
   kind: fc.constant(BatchKind.WATERMARK),
   ...headerFields,
   records: fc.constant([]),
+  watermark: fc.oneof(fc.constant(Number.NEGATIVE_INFINITY), fc.integer({ min: -1, max: Number.MAX_SAFE_INTEGER })),
+  idle: fc.boolean(),
 }, { noNullPrototype: true });
 
 const barrierBatchArb: fc.Arbitrary<RecordBatch> = fc.record({
@@ -82,13 +84,14 @@ test('record batch - the header decodes alone and matches the batch', () => {
   );
 });
 
-test('record batch - WATERMARK batches carry no records and no body', () => {
+test('record batch - WATERMARK batches carry no records, only the watermark and the idle flag', () => {
   fc.assert(
     fc.property(watermarkBatchArb, (batch) => {
       const bytes = encodeBatch(batch);
       const header = decodeHeader(bytes);
       assert.equal(header.recordCount, 0);
-      assert.equal(header.bodyOffset, bytes.length);
+      assert.equal(header.bodyOffset + 9, bytes.length, 'an f64 watermark and a flags byte');
+      assert.deepStrictEqual(decodeWatermark(bytes, header), { watermark: batch.watermark, idle: batch.idle });
       assert.deepStrictEqual(decodeBatch(bytes), plain(batch));
     }),
   );

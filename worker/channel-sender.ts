@@ -30,10 +30,11 @@ export interface ChannelSenderOptions {
   recordBatchSize?(records: number): void;
 }
 
-/** A closed batch waiting for window room: records, or a barrier (checkpointId). */
+/** A closed batch waiting for window room: records, a barrier (checkpointId) or a watermark. */
 interface Outgoing {
   records: Record[] | null;
   checkpointId: number;
+  watermark?: { watermark: number; idle: boolean };
 }
 
 interface Channel {
@@ -114,6 +115,20 @@ export class ChannelSender {
       const ch = this.#channels[kg]!;
       this.#close(ch);
       ch.outbox.push({ records: null, checkpointId });
+      this.#drain(kg, ch);
+    }
+  }
+
+  /**
+   * Sends a watermark (or idleness) on every channel, after every record sent before it: in-band,
+   * like barriers (ARCHITECTURE.md, "Event time").
+   */
+  sendWatermark(watermark: number, idle: boolean): void {
+    if (this.#broken) throw this.#broken;
+    for (let kg = 0; kg < this.#channels.length; kg++) {
+      const ch = this.#channels[kg]!;
+      this.#close(ch);
+      ch.outbox.push({ records: null, checkpointId: 0, watermark: { watermark, idle } });
       this.#drain(kg, ch);
     }
   }
@@ -207,6 +222,8 @@ export class ChannelSender {
         this.#pendingTotal -= out.records.length;
         this.#o.recordBatchSize?.(out.records.length);
         bytes = encodeBatch({ kind: BatchKind.DATA, ...base, records: out.records });
+      } else if (out.watermark) {
+        bytes = encodeBatch({ kind: BatchKind.WATERMARK, ...base, records: [], ...out.watermark });
       } else {
         bytes = encodeBatch({ kind: BatchKind.BARRIER, ...base, records: [], checkpointId: out.checkpointId });
       }

@@ -241,6 +241,7 @@ export class JobRuntime implements ObservedJob {
       deadLetters: this.#deadLetters,
       logger: this.#logger.child({ stage: stageId, split: partition }),
       onFailure: (e) => this.#fail(e, stageId, -1),
+      ...(sourcePlan.timestamp && { timestampOf: sourcePlan.timestamp }),
     });
     this.#sourceOutputs.push(output);
     this.#sources.push(source);

@@ -1,24 +1,57 @@
 // The ProcessContext of sdk/context.ts over the state backend. One context per key being
 // processed; state handles are cached per context so a record does not allocate them again.
-import type { MapState, MapStateDescriptor, ProcessContext, StateDescriptor, ValueState, ValueStateDescriptor } from '../sdk/index.ts';
+import { EddyError } from '../core/errors.ts';
+import type {
+  AggregatingState,
+  AggregatingStateDescriptor,
+  ListState,
+  ListStateDescriptor,
+  MapState,
+  MapStateDescriptor,
+  ProcessContext,
+  ReducingState,
+  ReducingStateDescriptor,
+  StateDescriptor,
+  TimerContext,
+  Timers,
+  ValueState,
+  ValueStateDescriptor,
+} from '../sdk/index.ts';
+import { createStateHandle, type Clock } from './state-handles.ts';
 import type { StateBackend } from './state-backend.ts';
+import type { TimerService } from './timer-service.ts';
 import { recordFeatureVersion, touchFeature, type FeatureStateSpec, type MapChange } from './feature-state.ts';
 import type { WatchRegistry } from './watch-registry.ts';
 
-const NO_FEATURES: ReadonlyMap<string, FeatureStateSpec> = new Map();
+/** What a keyed context needs besides state; absent parts use defaults (wall clock, no timers). */
+export interface KeyedServices {
+  /** The stage's timers; without it ctx.timers throws. */
+  timers?: TimerService;
+  /** Processing time and the clock of state TTL. @default Date.now */
+  clock?: Clock;
+  /** The actor's current watermark. @default () => -Infinity */
+  watermark?: () => number;
+  /** Side outputs (ctx.output). @default drops them */
+  emitSide?: (tag: string, value: unknown) => void;
+  /** States served as features: their changes carry event time, versions and watch notices. @default none */
+  features?: ReadonlyMap<string, FeatureStateSpec>;
+  /** Feature watches to tell about changes (worker/watch-registry.ts). */
+  watches?: WatchRegistry;
+}
 
-export class KeyedContext implements ProcessContext<unknown> {
+export class KeyedContext implements ProcessContext<unknown>, TimerContext<unknown> {
   readonly key: string;
   readonly keyGroup: number;
   timestamp: number | undefined;
+  /** Set while onTimer runs. */
+  timeDomain: 'event' | 'processing' = 'event';
   readonly #stage: string;
   readonly #backend: StateBackend;
   readonly #declared: ReadonlyMap<string, StateDescriptor['kind']>;
   readonly #emit: (value: unknown, timestamp: number) => void;
+  readonly #services: KeyedServices;
   #handles: Map<string, unknown> | undefined;
-  /** States served as features. */
-  readonly #features: ReadonlyMap<string, FeatureStateSpec>;
-  readonly #watches: WatchRegistry | undefined;
+  #timers: Timers | undefined;
   /** Feature states the current record changed; map changes kept for history snapshots. */
   #touched: Map<string, MapChange[] | undefined> | undefined;
 
@@ -29,21 +62,23 @@ export class KeyedContext implements ProcessContext<unknown> {
     key: string,
     keyGroup: number,
     emit: (value: unknown, timestamp: number) => void,
-    features: ReadonlyMap<string, FeatureStateSpec> = NO_FEATURES,
-    watches?: WatchRegistry,
+    services: KeyedServices = {},
   ) {
-    this.#features = features;
-    this.#watches = watches;
     this.#stage = stage;
     this.#backend = backend;
     this.#declared = declared;
     this.key = key;
     this.keyGroup = keyGroup;
     this.#emit = emit;
+    this.#services = services;
   }
 
   emit(value: unknown): void {
     this.#emit(value, this.timestamp ?? -1);
+  }
+
+  output(tag: string, value: unknown): void {
+    this.#services.emitSide?.(tag, value);
   }
 
   /**
@@ -56,8 +91,8 @@ export class KeyedContext implements ProcessContext<unknown> {
     this.#touched = undefined;
     let writes: Array<Promise<void>> | undefined;
     for (const [name, changes] of touched) {
-      this.#watches?.noteChange(this.#stage, name, this.key);
-      const spec = this.#features.get(name)!;
+      this.#services.watches?.noteChange(this.#stage, name, this.key);
+      const spec = this.#services.features!.get(name)!;
       if (spec.historyRetentionMs === undefined) continue;
       (writes ??= []).push(recordFeatureVersion(this.#backend, this.#stage, this.keyGroup, this.key, spec, this.timestamp, changes));
     }
@@ -66,7 +101,7 @@ export class KeyedContext implements ProcessContext<unknown> {
   }
 
   #touch(name: string, change: MapChange | undefined): void {
-    const spec = this.#features.get(name);
+    const spec = this.#services.features?.get(name);
     if (spec === undefined) return;
     const touched = (this.#touched ??= new Map());
     if (!touched.has(name)) {
@@ -83,55 +118,46 @@ export class KeyedContext implements ProcessContext<unknown> {
 
   state<V>(descriptor: ValueStateDescriptor<V>): ValueState<V>;
   state<V>(descriptor: MapStateDescriptor<V>): MapState<V>;
-  state<V>(descriptor: ValueStateDescriptor<V> | MapStateDescriptor<V>): ValueState<V> | MapState<V> {
+  state<V>(descriptor: ListStateDescriptor<V>): ListState<V>;
+  state<V>(descriptor: ReducingStateDescriptor<V>): ReducingState<V>;
+  state<IN, ACC, OUT>(descriptor: AggregatingStateDescriptor<IN, ACC, OUT>): AggregatingState<IN, OUT>;
+  state(descriptor: StateDescriptor): never {
     const cached = this.#handles?.get(descriptor.name);
-    if (cached) return cached as ValueState<V> | MapState<V>;
+    if (cached) return cached as never;
     const kind = this.#declared.get(descriptor.name);
     if (kind !== descriptor.kind) {
       throw new TypeError(`state ${descriptor.name} (${descriptor.kind}) is not declared in the options of stage ${this.#stage}; add it to { state: [...] }`);
     }
-    const handle = descriptor.kind === 'value' ? this.#valueHandle<V>(descriptor.name) : this.#mapHandle<V>(descriptor.name);
+    const handle = createStateHandle(
+      {
+        backend: this.#backend,
+        stage: this.#stage,
+        keyGroup: this.keyGroup,
+        key: this.key,
+        clock: this.#services.clock ?? Date.now,
+        ...(this.#services.features?.has(descriptor.name) && { onChange: (change: MapChange | undefined) => this.#touch(descriptor.name, change) }),
+      },
+      descriptor,
+    );
     (this.#handles ??= new Map()).set(descriptor.name, handle);
-    return handle;
+    return handle as never;
   }
 
-  #valueHandle<V>(name: string): ValueState<V> {
-    const { key, keyGroup } = this;
-    const b = this.#backend;
-    const stage = this.#stage;
-    return {
-      value: () => b.getValue(stage, keyGroup, name, key) as Promise<V | undefined>,
-      update: (v: V) => {
-        b.putValue(stage, keyGroup, name, key, v);
-        this.#touch(name, undefined);
-      },
-      clear: () => {
-        b.deleteValue(stage, keyGroup, name, key);
-        this.#touch(name, undefined);
-      },
+  get timers(): Timers {
+    if (this.#timers !== undefined) return this.#timers;
+    const service = this.#services.timers;
+    if (service === undefined) throw new EddyError('FAILED_PRECONDITION', `stage ${this.#stage} has no timer service`);
+    const { keyGroup, key } = this;
+    const clock = this.#services.clock ?? Date.now;
+    const watermark = this.#services.watermark ?? (() => Number.NEGATIVE_INFINITY);
+    this.#timers = {
+      registerEventTime: (ts) => service.register('event', keyGroup, key, ts),
+      registerProcessingTime: (ts) => service.register('processing', keyGroup, key, ts),
+      deleteEventTime: (ts) => service.delete('event', keyGroup, key, ts),
+      deleteProcessingTime: (ts) => service.delete('processing', keyGroup, key, ts),
+      currentWatermark: watermark,
+      currentProcessingTime: clock,
     };
-  }
-
-  #mapHandle<V>(name: string): MapState<V> {
-    const { key, keyGroup } = this;
-    const b = this.#backend;
-    const stage = this.#stage;
-    return {
-      get: (k: string) => b.getMapEntry(stage, keyGroup, name, key, k) as Promise<V | undefined>,
-      put: (k: string, v: V) => {
-        b.putMapEntry(stage, keyGroup, name, key, k, v);
-        this.#touch(name, { op: 'put', mapKey: k, value: v });
-      },
-      remove: (k: string) => {
-        b.deleteMapEntry(stage, keyGroup, name, key, k);
-        this.#touch(name, { op: 'remove', mapKey: k });
-      },
-      entries: () => b.mapEntries(stage, keyGroup, name, key) as Promise<Array<[string, V]>>,
-      isEmpty: async () => !(await b.hasMap(stage, keyGroup, name, key)),
-      clear: () => {
-        this.#touch(name, { op: 'clear' });
-        return b.clearMap(stage, keyGroup, name, key);
-      },
-    };
+    return this.#timers;
   }
 }

@@ -21,7 +21,7 @@ import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
 import type { Logger } from '../core/logger.ts';
 import { subjects } from '../core/subjects.ts';
 import { ChannelBrokenError, UserFunctionError, ensureError } from '../core/errors.ts';
-import { decodeBarrier, decodeHeader, decodeRecords, BatchKind, type BatchHeader, type Record } from '../core/record-batch.ts';
+import { decodeBarrier, decodeHeader, decodeRecords, decodeWatermark, BatchKind, type BatchHeader, type Record } from '../core/record-batch.ts';
 import type { JobId, StageId } from '../core/ids.ts';
 import type { JobManifest } from '../core/manifest.ts';
 import type { StagePlan, StateDescriptor } from '../sdk/index.ts';
@@ -29,6 +29,7 @@ import { encodeAck } from './channel-sender.ts';
 import { KeyedContext } from './keyed-context.ts';
 import { featureStates, type FeatureStateSpec } from './feature-state.ts';
 import type { WatchRegistry } from './watch-registry.ts';
+import { KeyedTime, type OnTimerFn } from './keyed-time.ts';
 import type { StageOutput } from './stage-output.ts';
 import type { StateBackend } from './state-backend.ts';
 import type { DeadLetters } from './dead-letters.ts';
@@ -71,6 +72,10 @@ const YIELD_EVERY_MS = 20;
 
 type ProcessFn = (value: unknown, ctx: KeyedContext) => void | Promise<void>;
 
+/** A queue item that is no batch: the clock's tick for timers and the TTL sweep (worker/keyed-time.ts). */
+const TICK_KIND = 0;
+const TICK: Pending = { header: { kind: TICK_KIND as BatchHeader['kind'], sequence: 0, keyGroup: 0, sender: '', recordCount: 0, bodyOffset: 0 }, data: new Uint8Array(0), reply: undefined, channel: '' };
+
 export class KeyedTask {
   readonly #o: KeyedTaskOptions;
   readonly #subs = new Map<number, Subscription>();
@@ -105,6 +110,8 @@ export class KeyedTask {
   #lastYieldMs = 0;
   /** The key group whose record is being emitted, for errors raised by chained operators. */
   #currentKeyGroup = -1;
+  /** Watermarks, timers and the TTL sweep. */
+  readonly #time: KeyedTime;
 
   constructor(options: KeyedTaskOptions) {
     this.#o = options;
@@ -117,6 +124,22 @@ export class KeyedTask {
     const op = options.stage.operators[0];
     if (op?.kind !== 'process') throw new TypeError(`keyed stage ${options.stage.spec.id} does not start with process`);
     this.#process = op.fn as unknown as ProcessFn;
+    this.#time = new KeyedTime({
+      stage: this.#stageId,
+      backend: options.backend,
+      declared: this.#declared,
+      states: options.stage.spec.states,
+      upstreamSenders: options.upstreamSenders,
+      keyGroups: options.keyGroups,
+      onTimer: op.onTimer as unknown as OnTimerFn | undefined,
+      runUser: (kg, run, record) => this.#runUser(kg, run, record),
+      emit: (kg, value, ts) => {
+        this.#currentKeyGroup = kg;
+        options.output.emit(value, ts);
+      },
+      emitSide: (tag, value) => options.output.emitSide(tag, value),
+      forwardWatermark: (wm, idle) => options.output.sender?.sendWatermark(wm, idle),
+    });
   }
 
   get currentKeyGroup(): number {
@@ -131,6 +154,12 @@ export class KeyedTask {
 
   start(): void {
     for (const kg of this.#owned) this.#subscribe(kg);
+    this.#time.start((kg) => {
+      let queue = this.#queues.get(kg);
+      if (!queue) this.#queues.set(kg, (queue = []));
+      queue.push(TICK);
+      this.#wake(kg, queue);
+    });
   }
 
   #subscribe(kg: number): void {
@@ -179,12 +208,14 @@ export class KeyedTask {
     }
     this.#senders = new Set(move.senders);
     this.#accepting = this.#senders;
+    this.#time.reconfigure([...this.#owned], [...this.#senders]);
   }
 
   /** The state of these incoming key groups at the move's checkpoint is loaded: replay what waited. */
   activate(keyGroups: readonly number[]): void {
     for (const kg of keyGroups) {
       this.#loading.delete(kg);
+      this.#time.timers.forgetKeyGroup(kg);
       const queue = this.#queues.get(kg);
       if (queue) this.#wake(kg, queue);
     }
@@ -276,6 +307,23 @@ export class KeyedTask {
         this.#barrier(item.channel, decodeBarrier(item.data, item.header));
         continue;
       }
+      if (item.header.kind === BatchKind.WATERMARK || item === TICK) {
+        try {
+          // No ticks while aligning: a timer fired half before and half after the freeze would
+          // leave its deletion in one checkpoint and its effects in the next.
+          if (item === TICK) await this.#time.onTick(keyGroup, this.#aligning !== -1);
+          else {
+            const { watermark, idle } = decodeWatermark(item.data, item.header);
+            await this.#time.onWatermark(keyGroup, item.header.sender, watermark, idle);
+          }
+        } catch (e) {
+          this.#fail(ensureError(e), keyGroup);
+          return;
+        }
+        this.#o.afterBatch();
+        if (item.reply) this.#o.nc.publish(item.reply, encodeAck(keyGroup, item.header.sequence));
+        continue;
+      }
       if (item.header.kind !== BatchKind.DATA) continue;
       try {
         await this.#processBatch(item.header, decodeRecords(item.data, item.header));
@@ -345,7 +393,7 @@ export class KeyedTask {
       this.#currentKeyGroup = keyGroup;
       output.emit(value, timestamp);
     };
-    const ctx = new KeyedContext(this.#stageId, backend, this.#declared, key, keyGroup, emit, this.#features, this.#o.watches);
+    const ctx = new KeyedContext(this.#stageId, backend, this.#declared, key, keyGroup, emit, { ...this.#time.services(keyGroup), features: this.#features, ...(this.#o.watches && { watches: this.#o.watches }) });
     for (const r of records) {
       ctx.timestamp = r.timestamp >= 0 ? r.timestamp : undefined;
       try {
@@ -361,6 +409,18 @@ export class KeyedTask {
     }
   }
 
+  /** Runs a user callback (onTimer) under the job's error policy, as records are. */
+  async #runUser(keyGroup: number, run: () => void | Promise<void>, record: unknown): Promise<void> {
+    const { manifest, deadLetters, counters } = this.#o;
+    try {
+      await run();
+    } catch (e) {
+      const err = e instanceof UserFunctionError ? e : new UserFunctionError({ jobId: this.#o.jobId, stageId: this.#stageId, operator: this.#stageId, keyGroup }, e);
+      if (manifest.errorPolicy === 'fail') throw err;
+      deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record }, counters);
+    }
+  }
+
   #fail(error: Error, keyGroup: number): void {
     if (this.#failed || this.#stopped) return;
     this.#failed = true;
@@ -370,6 +430,7 @@ export class KeyedTask {
   /** Stops taking batches and waits for the ones in progress. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#time.stop();
     for (const s of this.#subs.values()) s.unsubscribe();
     this.#subs.clear();
     await Promise.all([...this.#active.values()].map((p) => p.catch(() => undefined)));

@@ -9,6 +9,7 @@ import { UserFunctionError, ensureError } from '../core/errors.ts';
 import type { JobManifest } from '../core/manifest.ts';
 import type { StageOutput } from './stage-output.ts';
 import type { DeadLetters } from './dead-letters.ts';
+import { WatermarkGenerator } from './watermark-generator.ts';
 import type { StageCounters } from './stage-counters.ts';
 
 export interface SourceTaskOptions {
@@ -24,6 +25,8 @@ export interface SourceTaskOptions {
   logger: Logger;
   /** A failure the task cannot get past (user code under the "fail" policy, a broken channel). */
   onFailure(error: Error): void;
+  /** The job's timestamp assigner (StagePlan.timestamp), when the source has event time. */
+  timestampOf?: (event: unknown) => number;
 }
 
 export type SourceTaskState = 'CREATED' | 'RUNNING' | 'STOPPED' | 'FAILED';
@@ -33,6 +36,8 @@ export class SourceTask {
   #state: SourceTaskState = 'CREATED';
   #messages: ConsumerMessages | undefined;
   #loop: Promise<void> | undefined;
+  #watermarks: WatermarkGenerator | undefined;
+  #watermarkTimer: NodeJS.Timeout | undefined;
   /** Stream sequence of the last message read: what a checkpoint records. */
   lastSequence = 0;
   /**
@@ -68,6 +73,7 @@ export class SourceTask {
       return;
     }
     this.#state = 'RUNNING';
+    this.#startWatermarks();
     this.#o.logger.info({ partition, startSequence: this.#o.startSequence }, 'source split started');
     this.#loop = this.#run(this.#messages).catch((e) => this.#fail(ensureError(e)));
   }
@@ -88,10 +94,19 @@ export class SourceTask {
         deadLetters.publish({ stageId, reason: `invalid JSON: ${ensureError(e).message}`, record: m.string(), source: { stream: manifest.source.stream, sequence: m.seq } }, counters);
         continue;
       }
-      // Event time: the field the job names, else the time JetStream stored the message (already
-      // parsed with m.seq); either is the same on a replay, so versions and metadata are too.
+      // Event time: the job's timestamp assigner (which also drives watermarks; a record it
+      // refuses is a dead letter), else the field the job names, else the time JetStream stored
+      // the message. Each is the same on a replay, so feature versions and metadata are too.
       let timestamp = Math.floor(Number(m.info.timestampNanos) / 1e6);
-      if (timestampField !== undefined) {
+      if (this.#o.timestampOf !== undefined) {
+        const assigned = this.#timestamp(value);
+        if (typeof assigned === 'string') {
+          deadLetters.publish({ stageId, reason: assigned, record: value, source: { stream: manifest.source.stream, sequence: m.seq } }, counters);
+          continue;
+        }
+        timestamp = assigned;
+        this.#watermarks?.onRecord(timestamp);
+      } else if (timestampField !== undefined) {
         const t = (value as Record<string, unknown> | null)?.[timestampField];
         if (typeof t === 'number' && Number.isFinite(t) && t >= 0) timestamp = t;
       }
@@ -110,8 +125,40 @@ export class SourceTask {
     await output.flushSinks();
   }
 
+  /** The record's event time, or why it has none (a bad record). */
+  #timestamp(value: unknown): number | string {
+    let ts: unknown;
+    try {
+      ts = this.#o.timestampOf!(value);
+    } catch (e) {
+      return `timestamp assigner threw: ${ensureError(e).message}`;
+    }
+    if (!Number.isSafeInteger(ts) || (ts as number) < 0) return `timestamp assigner returned ${String(ts)}, not an integer >= 0 (ms since the epoch)`;
+    return ts as number;
+  }
+
+  // Watermarks go out on a clock, between messages (the read loop emits each message
+  // synchronously, so a watermark never splits one), after every record sent before them.
+  #startWatermarks(): void {
+    const spec = this.#o.manifest.source.eventTime;
+    if (spec === undefined || this.#o.timestampOf === undefined || !this.#o.output.sender) return;
+    const generator = new WatermarkGenerator(spec);
+    this.#watermarks = generator;
+    this.#watermarkTimer = setInterval(() => {
+      const update = generator.poll();
+      if (update === undefined || this.#state !== 'RUNNING') return;
+      try {
+        this.#o.output.sender?.sendWatermark(update.watermark, update.idle);
+      } catch (e) {
+        this.#fail(ensureError(e));
+      }
+    }, spec.watermarkIntervalMs);
+    this.#watermarkTimer.unref();
+  }
+
   #fail(error: Error): void {
     if (this.#state === 'STOPPED' || this.#state === 'FAILED') return;
+    clearInterval(this.#watermarkTimer);
     this.#state = 'FAILED';
     this.#messages?.stop();
     this.#o.onFailure(error);
@@ -143,6 +190,7 @@ export class SourceTask {
 
   async stop(): Promise<void> {
     if (this.#state === 'RUNNING' || this.#state === 'CREATED') this.#state = 'STOPPED';
+    clearInterval(this.#watermarkTimer);
     this.#messages?.stop();
     await this.#loop;
   }

@@ -32,6 +32,8 @@ export interface StageOutputOptions {
 export interface StageOutput {
   /** Runs the chained operators, then shuffles or sinks. Throws UserFunctionError. */
   emit: Emit;
+  /** Writes a value to the sinks of side output `tag` (none: dropped, as the job declared no sink for it). */
+  emitSide(tag: string, value: unknown): void;
   /** Null when the stage ends in sinks. */
   sender: ChannelSender | null;
   sinks: Sink[];
@@ -90,13 +92,21 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
       s.send(keyGroupForKey(key, o.maxParallelism), { key, timestamp, value });
     };
   } else {
+    const mainSinks = sinks.filter((_, i) => spec.sinks[i]!.sideOutput === undefined);
     terminal = (value) => {
       o.counters.recordsOut++;
-      for (const sink of sinks) sink.write(value);
+      for (const sink of mainSinks) sink.write(value);
     };
   }
+  const sideSinks = new Map<string, Sink[]>();
+  spec.sinks.forEach((s, i) => {
+    if (s.sideOutput !== undefined) sideSinks.set(s.sideOutput, [...(sideSinks.get(s.sideOutput) ?? []), sinks[i]!]);
+  });
   return {
     emit: compileChain(chained, terminal, o.where),
+    emitSide: (tag, value) => {
+      for (const sink of sideSinks.get(tag) ?? []) sink.write(value);
+    },
     sender,
     sinks,
     flushSinks: async () => {

@@ -263,29 +263,94 @@ export class StateBackend {
 
   /** All live entries of one key's map, ordered by the UTF-8 bytes of mapKey; overlays merged over RocksDB, tombstones hidden. */
   async mapEntries(stage: string, keyGroup: number, state: string, key: string, view: StateView = 'latest'): Promise<Array<[string, unknown]>> {
+    const entries = await this.mapRangeBytes(stage, keyGroup, state, key, {}, view);
+    return entries.map(([mapKey, value]) => [mapKey, packr.unpack(value)]);
+  }
+
+  /**
+   * The live entries of one key's map whose mapKey lies in [from, to) (UTF-8 byte order), at most
+   * limit, in that order, as stored bytes (shared with the overlay or read batch: do not mutate).
+   * Overlays are merged over RocksDB and tombstones hidden, as in mapEntries.
+   */
+  async mapRangeBytes(
+    stage: string,
+    keyGroup: number,
+    state: string,
+    key: string,
+    range: { from?: string; to?: string; limit?: number },
+    view: StateView = 'latest',
+  ): Promise<Array<[string, Buffer]>> {
     this.#assertOpen();
     const prefix = encodeStateKey(stage, keyGroup, state, key);
+    const lower = range.from === undefined ? prefix : Buffer.concat([prefix, Buffer.from(range.from, 'utf8')]);
+    const upper = range.to === undefined ? prefixUpperBound(prefix) : Buffer.concat([prefix, Buffer.from(range.to, 'utf8')]);
+    const limit = range.limit ?? Number.POSITIVE_INFINITY;
+    const out: Array<[string, Buffer]> = [];
+    if (!(limit > 0) || Buffer.compare(lower, upper) >= 0) return out;
     const merged = view === 'latest' ? this.#mergedMapOverlay(prefix.toString('latin1')) : undefined;
     // latin1 strings compare code unit by code unit, which is byte order: the order of RocksDB.
-    const overlayKeys = merged === undefined ? [] : [...merged.keys()].sort();
-    const out: Array<[string, unknown]> = [];
+    // Only the smallest `limit` live overlay entries can be in the answer: a partial selection, so
+    // a small page of a large map (timers of a key group) does not sort the whole overlay.
+    const overlayKeys = merged === undefined ? [] : smallestLiveKeys(merged, lower.toString('latin1'), upper.toString('latin1'), limit);
     const emitOverlay = (full: string): void => {
-      const value = merged!.get(full);
-      if (value) out.push([Buffer.from(full, 'latin1').toString('utf8', prefix.length), packr.unpack(value)]);
+      out.push([Buffer.from(full, 'latin1').toString('utf8', prefix.length), merged!.get(full)!]);
     };
     let next = 0;
-    const committed = this.#committedMap(prefix);
-    for (const [full, value] of committed instanceof Promise ? await committed : committed) {
-      if (next < overlayKeys.length) {
+    if (range.from === undefined && range.to === undefined && range.limit === undefined) {
+      // A whole map (a map feature's Get): its committed entries come from the map cache.
+      const committed = this.#committedMap(prefix);
+      for (const [full, value] of committed instanceof Promise ? await committed : committed) {
         while (next < overlayKeys.length && overlayKeys[next]! < full) emitOverlay(overlayKeys[next++]!);
-        if (overlayKeys[next] === full) {
-          emitOverlay(overlayKeys[next++]!);
-          continue;
-        }
+        // An overlay entry (live, emitted from the overlay side, or a tombstone) hides the stored one.
+        if (merged !== undefined && merged.has(full)) continue;
+        out.push([Buffer.from(full, 'latin1').toString('utf8', prefix.length), value]);
       }
-      out.push([Buffer.from(full, 'latin1').toString('utf8', prefix.length), packr.unpack(value)]);
+      while (next < overlayKeys.length) emitOverlay(overlayKeys[next++]!);
+      return out;
     }
-    while (next < overlayKeys.length) emitOverlay(overlayKeys[next++]!);
+    for await (const { key: stored, value } of this.#db.iterator({ gte: lower, lt: upper }, { capacity: Math.min(SCAN_CAPACITY, limit + 1), values: true })) {
+      const full = stored.toString('latin1');
+      while (next < overlayKeys.length && overlayKeys[next]! < full && out.length < limit) emitOverlay(overlayKeys[next++]!);
+      if (out.length >= limit) return out;
+      // An overlay entry (live, emitted from the overlay side, or a tombstone) hides the stored one.
+      if (merged !== undefined && merged.has(full)) continue;
+      if (value !== null) out.push([stored.toString('utf8', prefix.length), value]);
+      if (out.length >= limit) return out;
+    }
+    while (next < overlayKeys.length && out.length < limit) emitOverlay(overlayKeys[next++]!);
+    return out;
+  }
+
+  // --- stored bytes, for state kinds with their own encoding (worker/state-handles.ts) and timers
+
+  /** The stored bytes of a value (mapKey undefined) or map entry; null when absent. Synchronous when an overlay holds it. */
+  readBytes(stage: string, keyGroup: number, state: string, key: string, mapKey: string | undefined, view: StateView = 'latest'): Buffer | null | Promise<Buffer | null> {
+    this.#assertOpen();
+    return this.#read(encodedString(stage, keyGroup, state, key, mapKey), view);
+  }
+
+  /** Stores bytes as given (null deletes). The overlay keeps the reference: do not mutate them afterwards. */
+  writeBytes(stage: string, keyGroup: number, state: string, key: string, mapKey: string | undefined, bytes: Buffer | null): void {
+    this.#assertOpen();
+    const full = encodedString(stage, keyGroup, state, key, mapKey);
+    this.#active.set(full, bytes, mapKey === undefined ? undefined : full.slice(0, mapPrefixLength));
+  }
+
+  /**
+   * Committed entries of one stage's key group in key order, starting after the key `after`
+   * (exclusive), at most limit: for background sweeps that do bounded work per call.
+   */
+  async scanCommittedKeyGroup(stage: string, keyGroup: number, after: Buffer | undefined, limit: number): Promise<Array<[Buffer, Buffer]>> {
+    this.#assertOpen();
+    const prefix = keyGroupPrefix(stage, keyGroup);
+    // The smallest key greater than after is after followed by a zero byte.
+    const lower = after === undefined ? prefix : Buffer.concat([after, Buffer.alloc(1)]);
+    const out: Array<[Buffer, Buffer]> = [];
+    if (limit <= 0) return out;
+    for await (const { key, value } of this.#db.iterator({ gte: lower, lt: prefixUpperBound(prefix) }, { capacity: Math.min(SCAN_CAPACITY, limit), values: true })) {
+      if (value !== null) out.push([key, value]);
+      if (out.length >= limit) break;
+    }
     return out;
   }
 
@@ -780,6 +845,31 @@ export class StateBackend {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** The smallest `limit` keys in [lower, upper) with a live (non-tombstone) entry, sorted. */
+function smallestLiveKeys(entries: ReadonlyMap<string, Entry>, lower: string, upper: string, limit: number): string[] {
+  if (limit >= entries.size) {
+    const all: string[] = [];
+    for (const [key, value] of entries) if (value !== null && key >= lower && key < upper) all.push(key);
+    return all.sort();
+  }
+  const best: string[] = [];
+  for (const [key, value] of entries) {
+    if (value === null || key < lower || key >= upper) continue;
+    if (best.length >= limit && key >= best[best.length - 1]!) continue;
+    // Binary search for the insertion point; keys are distinct.
+    let lo = 0;
+    let hi = best.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (best[mid]! < key) lo = mid + 1;
+      else hi = mid;
+    }
+    best.splice(lo, 0, key);
+    if (best.length > limit) best.pop();
+  }
+  return best;
+}
 
 /** A Buffer view of the same bytes (no copy). */
 function asBuffer(bytes: Uint8Array): Buffer {

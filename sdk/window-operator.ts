@@ -1,0 +1,169 @@
+// The window operator, written as a keyed process function over keyed state and event-time
+// timers: windows and their timers live in the state store and are checkpointed like any state
+// (ARCHITECTURE.md, "State"). sdk/job.ts turns KeyedStream.window(...) into a process stage
+// running this.
+//
+// State per key: one map, WINDOW_STATE, from window id to the window's contents (the reduced
+// value, the aggregate's accumulator, or the list of records for a process function). A window
+// id is hex14(end + BIAS) + hex14(start + BIAS): ordered by end, so the windows a timer at
+// end - 1 closes are one range read. Timers per window: end - 1 (fire) and, with allowed
+// lateness, end - 1 + allowedLatenessMs (clean-up); with no lateness one timer does both.
+//
+// Semantics follow Flink's event-time trigger: a window fires when the watermark reaches its
+// last instant; a record for a window past that but within allowed lateness fires the window
+// again (an updated result); a record whose every window is past its lateness is late: it goes
+// to the late side output when there is one, and is dropped otherwise.
+import type { OnTimerFunction, ProcessContext, ProcessFunction } from './context.ts';
+import type { AggregateFunction, MapState, MapStateDescriptor } from './state.ts';
+import { assignWindows, mergeSession, type TimeWindow, type WindowAssigner } from './windows.ts';
+
+/** The reserved state name of window contents (control characters are reserved, sdk/state.ts). */
+export const WINDOW_STATE = '\u0002window';
+/** The side-output tag of late records. */
+export const LATE_TAG = 'late';
+
+/** What reduce and aggregate windows emit unless given a result function. */
+export interface WindowResult<V> {
+  key: string;
+  start: number;
+  end: number;
+  value: V;
+}
+
+export type WindowFunction<T, O> =
+  | { kind: 'reduce'; reduce: (a: T, b: T) => T; result: (value: T, window: TimeWindow, key: string) => O }
+  | { kind: 'aggregate'; aggregate: AggregateFunction<T, unknown, unknown>; result: (value: unknown, window: TimeWindow, key: string) => O }
+  | { kind: 'process'; process: (records: T[], window: TimeWindow, key: string) => O[] | Promise<O[]> };
+
+export interface WindowOperatorOptions {
+  allowedLatenessMs: number;
+  /** Late records go to the LATE_TAG side output. */
+  lateOutput: boolean;
+}
+
+// Window bounds may be negative (a sliding window around the epoch): biased to sort as unsigned.
+const BIAS = 2 ** 50;
+const DIGITS = 14;
+
+function hex(n: number): string {
+  return (n + BIAS).toString(16).padStart(DIGITS, '0');
+}
+
+export function windowId(w: TimeWindow): string {
+  return hex(w.end) + hex(w.start);
+}
+
+export function parseWindowId(id: string): TimeWindow {
+  return { end: Number.parseInt(id.slice(0, DIGITS), 16) - BIAS, start: Number.parseInt(id.slice(DIGITS), 16) - BIAS };
+}
+
+export function windowOperator<T, O>(
+  assigner: WindowAssigner,
+  fn: WindowFunction<T, O>,
+  options: WindowOperatorOptions,
+): { state: MapStateDescriptor<unknown>; process: ProcessFunction<T, O>; onTimer: OnTimerFunction<O> } {
+  const state: MapStateDescriptor<unknown> = { kind: 'map', name: WINDOW_STATE };
+  const lateness = options.allowedLatenessMs;
+  if (assigner.kind === 'session' && fn.kind === 'aggregate' && typeof fn.aggregate.merge !== 'function') {
+    throw new TypeError('session windows merge: the aggregate function needs merge(a, b)');
+  }
+
+  const add = (acc: unknown, value: T): unknown => {
+    switch (fn.kind) {
+      case 'reduce':
+        return acc === undefined ? value : fn.reduce(acc as T, value);
+      case 'aggregate':
+        return fn.aggregate.add(value, acc === undefined ? fn.aggregate.createAccumulator() : acc);
+      case 'process':
+        return acc === undefined ? [value] : [...(acc as T[]), value];
+    }
+  };
+  // Merges the contents of an older session (a) with a newer one (b).
+  const merge = (a: unknown, b: unknown): unknown => {
+    switch (fn.kind) {
+      case 'reduce':
+        return fn.reduce(a as T, b as T);
+      case 'aggregate':
+        return fn.aggregate.merge!(a, b);
+      case 'process':
+        return [...(a as T[]), ...(b as T[])];
+    }
+  };
+  const fire = async (w: TimeWindow, acc: unknown, ctx: ProcessContext<O>): Promise<void> => {
+    switch (fn.kind) {
+      case 'reduce':
+        ctx.emit(fn.result(acc as T, w, ctx.key));
+        return;
+      case 'aggregate':
+        ctx.emit(fn.result(fn.aggregate.getResult(acc), w, ctx.key));
+        return;
+      case 'process':
+        for (const out of await fn.process(acc as T[], w, ctx.key)) ctx.emit(out);
+    }
+  };
+  // A window the watermark already passed fires at once instead (a timer would fire it twice).
+  const registerTimers = (w: TimeWindow, ctx: ProcessContext<O>): void => {
+    if (w.end - 1 > ctx.timers.currentWatermark()) ctx.timers.registerEventTime(w.end - 1);
+    if (lateness > 0) ctx.timers.registerEventTime(w.end - 1 + lateness);
+  };
+  const deleteTimers = (w: TimeWindow, ctx: ProcessContext<O>): void => {
+    ctx.timers.deleteEventTime(w.end - 1);
+    if (lateness > 0) ctx.timers.deleteEventTime(w.end - 1 + lateness);
+  };
+  const late = (value: T, ctx: ProcessContext<O>): void => {
+    if (options.lateOutput) ctx.output(LATE_TAG, value);
+  };
+  const isLate = (w: TimeWindow, watermark: number): boolean => w.end - 1 + lateness <= watermark;
+
+  const process: ProcessFunction<T, O> = async (value, ctx) => {
+    const ts = ctx.timestamp;
+    if (ts === undefined) throw new TypeError('a window stage needs event time: give the source a timestamp assigner');
+    const watermark = ctx.timers.currentWatermark();
+    const contents = ctx.state(state) as MapState<unknown>;
+    if (assigner.kind === 'session') {
+      const sessions = (await contents.keys()).map(parseWindowId);
+      const { merged, result } = mergeSession(assigner, sessions, ts);
+      if (isLate(result, watermark)) return late(value, ctx);
+      let acc: unknown;
+      for (const m of merged.sort((a, b) => a.start - b.start)) {
+        const id = windowId(m);
+        const old = await contents.get(id);
+        acc = acc === undefined ? old : old === undefined ? acc : merge(acc, old);
+        contents.remove(id);
+        deleteTimers(m, ctx);
+      }
+      acc = add(acc, value);
+      contents.put(windowId(result), acc);
+      registerTimers(result, ctx);
+      if (result.end - 1 <= watermark) await fire(result, acc, ctx);
+      return;
+    }
+    let placed = false;
+    for (const w of assignWindows(assigner, ts)) {
+      if (isLate(w, watermark)) continue;
+      placed = true;
+      const id = windowId(w);
+      const acc = add(await contents.get(id), value);
+      contents.put(id, acc);
+      registerTimers(w, ctx);
+      if (w.end - 1 <= watermark) await fire(w, acc, ctx);
+    }
+    if (!placed) late(value, ctx);
+  };
+
+  const onTimer: OnTimerFunction<O> = async (timestampMs, ctx) => {
+    if (ctx.timeDomain !== 'event') return;
+    const contents = ctx.state(state) as MapState<unknown>;
+    const end = timestampMs + 1;
+    for (const [id, acc] of await contents.entries({ from: hex(end), to: hex(end + 1) })) {
+      await fire(parseWindowId(id), acc, ctx);
+      if (lateness === 0) contents.remove(id);
+    }
+    if (lateness > 0) {
+      const cleanupEnd = end - lateness;
+      for (const id of await contents.keys({ from: hex(cleanupEnd), to: hex(cleanupEnd + 1) })) contents.remove(id);
+    }
+  };
+
+  return { state, process, onTimer };
+}
