@@ -176,7 +176,9 @@ export function validateManifest(m: unknown): asserts m is JobManifest {
       if (typeof st?.name !== 'string' || st.name.length === 0 || st.name.length > 200) fail(`stage ${s.id} has a state without a valid name`);
       if (!STATE_KINDS.includes(st.kind)) fail(`state ${st.name} has unknown kind ${String(st.kind)}`);
       if (st.ttlMs !== undefined && (!Number.isSafeInteger(st.ttlMs) || st.ttlMs <= 0)) fail(`state ${st.name} ttlMs ${String(st.ttlMs)} is not a positive integer`);
-      if (st.name.charCodeAt(0) < 0x20) fail(`stage ${s.id} state ${JSON.stringify(st.name)} starts with a control character, which is reserved for the runtime`);
+      // NUL-prefixed names are the runtime's feature metadata and history (worker/feature-state.ts);
+      // other control characters mark the runtime's own declared states (timers, windows).
+      if (st.name.startsWith('\u0000')) fail(`stage ${s.id} state ${JSON.stringify(st.name)} starts with NUL, which is reserved for the runtime`);
       if (stateNames.has(st.name)) fail(`stage ${s.id} declares state ${st.name} twice`);
       stateNames.add(st.name);
     }

@@ -216,5 +216,5 @@ test('manifest - the SDK declares feature history and the source timestamp field
   assert.equal(m.source.timestampField, 'ts');
   assert.deepEqual(m.stages[1]!.features, [{ name: 'latest', state: 'latest', history: { retentionMs: 60_000 } }, { name: 'count', state: 'count' }]);
   assert.deepEqual(m.stages[1]!.states.map((s) => s.name).sort(), ['count', 'latest'], 'a feature declaration declares its state');
-  assert.throws(() => valueState('\u0000m:x'), /must not start with NUL/);
+  assert.throws(() => valueState('\u0000m:x'), /must not start with a control character/);
 });
