@@ -53,7 +53,7 @@ function sumBuckets(all: Tick[], ends: (start: number) => boolean): Map<string, 
 }
 
 test('event time - watermarks from the sources fire event-time timers; idle splits do not hold time back; late records are told apart', { timeout: 180_000 }, async () => {
-  const cluster = await startCluster({ workers: 2 });
+  const cluster = await startCluster({ workers: 2, metrics: true });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-et-'));
   const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
   const nc = await connect({ servers: cluster.nats.url });
@@ -104,6 +104,13 @@ test('event time - watermarks from the sources fire event-time timers; idle spli
     assert.deepEqual(buckets, new Map([...phase1, ...phase2]));
     assert.deepEqual(all.filter((o) => o.kind === 'late'), [{ kind: 'late', ...late }]);
     assert.equal((await client.getJob('event-time-buckets')).state, 'RUNNING');
+    // The keyed stage's watermark shows on the workers' Prometheus endpoints as a lag behind now.
+    const lags = await waitFor(async () => {
+      const texts = await Promise.all(cluster.workers.map(async (w) => (await fetch(w.metricsUrl!, { signal: AbortSignal.timeout(10_000) })).text()));
+      const found = texts.flatMap((t) => t.split('\n').filter((l) => l.startsWith('eddy_watermark_lag_ms{')));
+      return found.length > 0 ? found : undefined;
+    }, { timeoutMs: 30_000, what: 'eddy_watermark_lag_ms on a worker' });
+    for (const line of lags) assert.ok(Number(line.split(' ').pop()) > 0, `a positive watermark lag: ${line}`);
   } finally {
     client.close();
     await nc.close();

@@ -331,7 +331,11 @@ export class JobRuntime implements ObservedJob {
   }
 
   stageSamples(): StageSample[] {
-    return [...this.#counters.values()].map((c) => ({ stageId: c.stageId, recordsIn: c.recordsIn, recordsOut: c.recordsOut, deadLetters: c.deadLetters, backpressureMs: c.backpressureMs }));
+    const keyedStages = this.#plan.stages.slice(1).map((s) => s.spec.id);
+    return [...this.#counters.values()].map((c) => {
+      const watermarkMs = this.#keyed[keyedStages.indexOf(c.stageId)]?.watermarkMs;
+      return { stageId: c.stageId, recordsIn: c.recordsIn, recordsOut: c.recordsOut, deadLetters: c.deadLetters, backpressureMs: c.backpressureMs, ...(watermarkMs !== undefined && { watermarkMs }) };
+    });
   }
 
   splitSamples(): SplitSample[] {

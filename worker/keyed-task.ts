@@ -234,6 +234,13 @@ export class KeyedTask {
     return { checkpoint: this.#aligning, heldChannels: this.#held.size, expectedChannels: this.#senders.size * this.#owned.size, missing, loading: this.#loading.size, queued: this.queuedBatches };
   }
 
+  /** The task's event-time watermark: the least over its loaded key groups; undefined before any. */
+  get watermarkMs(): number | undefined {
+    let min = Number.POSITIVE_INFINITY;
+    for (const kg of this.#owned) if (!this.#loading.has(kg)) min = Math.min(min, this.#time.watermark(kg));
+    return Number.isFinite(min) ? min : undefined;
+  }
+
   get loadingKeyGroups(): number {
     return this.#loading.size;
   }

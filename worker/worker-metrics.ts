@@ -15,6 +15,8 @@ export interface StageSample {
   recordsOut: number;
   deadLetters: number;
   backpressureMs: number;
+  /** The stage's event-time watermark on this worker (keyed stages of event-time jobs). */
+  watermarkMs?: number;
 }
 
 /** One source split: where its reader stands. */
@@ -96,10 +98,8 @@ export class WorkerMetrics {
       description: 'Per source split: now minus the JetStream timestamp of the last message read, while messages are pending after it (0 when caught up). Not a watermark.',
       unit: 'ms',
     });
-    // The runtime has no event time yet: the instrument is registered so dashboards and the
-    // event-time work have a stable name, and it reports nothing until tasks track watermarks.
     const watermarkLag = meter.createObservableGauge('eddy_watermark_lag_ms', {
-      description: "Per stage: now minus the stage's current event-time watermark (no data points until event time is built)",
+      description: "Per keyed stage of an event-time job: now minus the stage's watermark on this worker (the least over its key groups)",
       unit: 'ms',
     });
     const stateBytes = meter.createObservableGauge('eddy_rocksdb_size_bytes', {
@@ -116,6 +116,7 @@ export class WorkerMetrics {
             result.observe(recordsOut, s.recordsOut, attrs);
             result.observe(deadLetters, s.deadLetters, attrs);
             result.observe(backpressure, s.backpressureMs, attrs);
+            if (s.watermarkMs !== undefined) result.observe(watermarkLag, Math.max(0, now - s.watermarkMs), attrs);
           }
           for (const s of job.splitSamples()) {
             const lag = s.lastTimestampMs > 0 && s.pending > 0 ? Math.max(0, now - s.lastTimestampMs) : 0;
