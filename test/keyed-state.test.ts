@@ -1,9 +1,6 @@
 // Keyed state kinds, TTL and serializers (sdk/state.ts, worker/state-handles.ts) against a real
 // RocksDB, through the state backend's overlay → delta → RocksDB path and its checkpoint format.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { decodeCheckpointObject, encodeCheckpointObject } from '../core/checkpoint-format.ts';
 import { aggregatingState, listState, mapState, reducingState, valueState, type StateDescriptor, type StateSerializer } from '../sdk/index.ts';
@@ -12,20 +9,10 @@ import { KeyedContext } from '../worker/keyed-context.ts';
 import { StateBackend } from '../worker/state-backend.ts';
 import { TtlSweeper } from '../worker/state-ttl-sweeper.ts';
 import { KeyedTime } from '../worker/keyed-time.ts';
+import { withBackends } from './kit/state-backends.ts';
 
 const S = 'stage-k';
 
-async function withBackends(count: number, run: (backends: StateBackend[]) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'eddy-keyed-'));
-  const backends: StateBackend[] = [];
-  try {
-    for (let i = 0; i < count; i++) backends.push(await StateBackend.open({ path: join(dir, `db-${i}`) }));
-    await run(backends);
-  } finally {
-    for (const b of backends) await b.close();
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 /** A manual clock: tests move time explicitly. */
 function manualClock(startMs = 1_000_000): { now: () => number; advance: (ms: number) => void } {

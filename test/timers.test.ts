@@ -1,9 +1,6 @@
 // Timers in the state store (worker/timer-service.ts) against a real RocksDB: order, deletion,
 // firing up to a time, checkpoint and restore, and the heap with 2 million timers.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -14,20 +11,10 @@ import { KeyedContext } from '../worker/keyed-context.ts';
 import { KeyedTime } from '../worker/keyed-time.ts';
 import { valueState } from '../sdk/index.ts';
 import { waitFor } from './kit/index.ts';
+import { withBackends } from './kit/state-backends.ts';
 
 const S = 'stage-t';
 
-async function withBackends(count: number, run: (backends: StateBackend[]) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'eddy-timers-'));
-  const backends: StateBackend[] = [];
-  try {
-    for (let i = 0; i < count; i++) backends.push(await StateBackend.open({ path: join(dir, `db-${i}`) }));
-    await run(backends);
-  } finally {
-    for (const b of backends) await b.close();
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 type Fired = Array<[string, number]>;
 

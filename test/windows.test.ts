@@ -2,15 +2,13 @@
 // functions, then the operator over a real RocksDB with its timers and watermarks driven by
 // hand (worker/keyed-time.ts), against expectations written out by hand from the definitions.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { decodeCheckpointObject, encodeCheckpointObject } from '../core/checkpoint-format.ts';
 import { assignWindows, job, jetstream, mergeSession, sessionWindows, slidingWindows, tumblingWindows, type KeyedStream, type StagePlan } from '../sdk/index.ts';
 import { KeyedContext } from '../worker/keyed-context.ts';
 import { KeyedTime, type OnTimerFn } from '../worker/keyed-time.ts';
 import { StateBackend } from '../worker/state-backend.ts';
+import { withBackends } from './kit/state-backends.ts';
 
 test('windows - tumbling and sliding assignment, with offsets and around the epoch', () => {
   assert.deepEqual(assignWindows(tumblingWindows(10), 0), [{ start: 0, end: 10 }]);
@@ -98,17 +96,6 @@ class Harness {
   }
 }
 
-async function withBackends(count: number, run: (backends: StateBackend[]) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'eddy-windows-'));
-  const backends: StateBackend[] = [];
-  try {
-    for (let i = 0; i < count; i++) backends.push(await StateBackend.open({ path: join(dir, `db-${i}`) }));
-    await run(backends);
-  } finally {
-    for (const b of backends) await b.close();
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 const sum = (a: Ev, b: Ev): Ev => ({ user: a.user, ts: Math.max(a.ts, b.ts), v: a.v + b.v });
 

@@ -138,6 +138,8 @@ export class KeyedTask {
         options.output.emit(value, ts);
       },
       emitSide: (tag, value) => options.output.emitSide(tag, value),
+      // Cached per key group by KeyedTime: no services object per key and batch.
+      featureServices: { features: this.#features, ...(options.watches && { watches: options.watches }) },
       forwardWatermark: (wm, idle) => options.output.sender?.sendWatermark(wm, idle),
     });
   }
@@ -400,7 +402,7 @@ export class KeyedTask {
       this.#currentKeyGroup = keyGroup;
       output.emit(value, timestamp);
     };
-    const ctx = new KeyedContext(this.#stageId, backend, this.#declared, key, keyGroup, emit, { ...this.#time.services(keyGroup), features: this.#features, ...(this.#o.watches && { watches: this.#o.watches }) });
+    const ctx = new KeyedContext(this.#stageId, backend, this.#declared, key, keyGroup, emit, this.#time.services(keyGroup));
     for (const r of records) {
       ctx.timestamp = r.timestamp >= 0 ? r.timestamp : undefined;
       try {

@@ -33,6 +33,8 @@ export interface KeyedTimeOptions {
   emitSide(tag: string, value: unknown): void;
   /** Sends the task's watermark to the next stage (when there is one). */
   forwardWatermark(watermark: number, idle: boolean): void;
+  /** Feature bookkeeping every context of the task carries (features, watches). @default none */
+  featureServices?: Pick<KeyedServices, 'features' | 'watches'>;
   /** @default Date.now */
   clock?: Clock;
   /** @default 100 */
@@ -69,7 +71,7 @@ export class KeyedTime {
   services(keyGroup: number): KeyedServices {
     let services = this.#services.get(keyGroup);
     if (services === undefined) {
-      services = { timers: this.timers, clock: this.#clock, watermark: () => this.#watermarks.watermark(keyGroup), emitSide: this.#o.emitSide };
+      services = { ...this.#o.featureServices, timers: this.timers, clock: this.#clock, watermark: () => this.#watermarks.watermark(keyGroup), emitSide: this.#o.emitSide };
       this.#services.set(keyGroup, services);
     }
     return services;

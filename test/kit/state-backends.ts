@@ -1,0 +1,18 @@
+// Real RocksDB state backends in a temporary directory for state, timer and window tests.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { StateBackend } from '../../worker/state-backend.ts';
+
+/** Opens `count` backends, runs `run` with them, then closes them and removes their directory. */
+export async function withBackends(count: number, run: (backends: StateBackend[]) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'eddy-backends-'));
+  const backends: StateBackend[] = [];
+  try {
+    for (let i = 0; i < count; i++) backends.push(await StateBackend.open({ path: join(dir, `db-${i}`) }));
+    await run(backends);
+  } finally {
+    for (const b of backends) await b.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
