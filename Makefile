@@ -1,5 +1,5 @@
 # Eddy's entry points. `make test` is what CI runs (.ci/run).
-.PHONY: install test typecheck cycles check demo bench clean
+.PHONY: install test soak typecheck cycles check demo bench clean
 
 NODE := node --import tsx
 
@@ -15,6 +15,12 @@ node_modules/.package-lock.json: package-lock.json
 # Unquoted glob: the shell expands it (a quoted glob fails on Node 20). Test files live directly in test/.
 test: install
 	$(NODE) --test --test-reporter=spec test/*.test.ts
+
+# The fault tests at release size (more events, more kills; EDDY_SOAK in test/kit/soak.ts):
+# about 15 minutes on 2 cores. Not part of `make test`, which must stay under 10 minutes.
+SOAK_TESTS := test/exactly-once.test.ts test/coordinator-restart.test.ts test/checkpoint-faults.test.ts test/rescale.test.ts
+soak: install
+	EDDY_SOAK=1 $(NODE) --test --test-reporter=spec $(SOAK_TESTS)
 
 typecheck:
 	npm run typecheck

@@ -24,6 +24,10 @@ const RETRY_FIRST_DELAY_MS = 20;
 const RETRY_MAX_DELAY_MS = 200;
 /** How long one request waits for an unavailable key group before answering UNAVAILABLE. */
 const MAX_UNAVAILABLE_WAIT_MS = 2000;
+/** The shortest single request to a key group's owner. */
+const MIN_ATTEMPT_MS = 250;
+/** Time kept back from the caller's deadline to send the answer. */
+const ANSWER_MARGIN_MS = 20;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -124,12 +128,16 @@ export class FeatureRouter {
       // The epoch is read per attempt: a retry after a move goes to the new owner with the new epoch.
       const job = this.#jobs.get(jobId);
       let why: string;
-      if (remaining <= 0) {
+      if (remaining <= ANSWER_MARGIN_MS) {
         why = 'the deadline passed';
       } else if (job.state !== 'RUNNING') {
         why = `job ${jobId} is ${job.state}`;
       } else {
-        const outcome = await this.#ask(jobId, keyGroup, entityIds, query, job.epoch, remaining);
+        // One attempt may not use the whole deadline: a responder that does not answer (a
+        // worker stalled by a restore) is asked again, and the caller hears UNAVAILABLE with a
+        // retry hint before its own deadline instead of DEADLINE_EXCEEDED.
+        const attemptMs = Math.min(remaining - ANSWER_MARGIN_MS, Math.max(giveUpAtMs - Date.now(), MIN_ATTEMPT_MS));
+        const outcome = await this.#ask(jobId, keyGroup, entityIds, query, job.epoch, attemptMs);
         if (outcome.kind === 'answer') return outcome;
         why = outcome.reason;
       }

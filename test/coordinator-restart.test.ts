@@ -7,15 +7,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { startCluster, startCoordinator, waitFor, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB } from './kit/index.ts';
+import { startCluster, startCoordinator, waitFor, soakSize, soakTimeoutMs, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB } from './kit/index.ts';
 import { EddyClient } from '../cli/client.ts';
 
-test('checkpoint - a coordinator killed with SIGKILL and restarted resumes the job exactly once', { timeout: 240_000 }, async () => {
+test('checkpoint - a coordinator killed with SIGKILL and restarted resumes the job exactly once', { timeout: soakTimeoutMs(240_000) }, async () => {
   const cluster = await startCluster({ workers: 2 });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-coord-'));
   const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
   const nc = await connect({ servers: cluster.nats.url });
-  const events = cxEvents(100_000, 1_000, 11);
+  // The restart happens after two checkpoints, a few seconds in: more events only make the test longer.
+  const events = cxEvents(soakSize(30_000, 300_000), 1_000, 11);
   let second: Awaited<ReturnType<typeof startCoordinator>> | undefined;
   let producer: ReturnType<typeof publishSteadily> | undefined;
   try {

@@ -1,6 +1,6 @@
-// Exactly-once state under failure: three worker processes, 200,000 events, and a random
-// running worker killed with SIGKILL (and a fresh one started) again and again while the job
-// runs. Afterwards every key's state equals an expectation computed in the test, and the
+// Exactly-once state under failure: three worker processes, 120,000 events (1,000,000 under
+// `make soak`), and a random running worker killed with SIGKILL (and a fresh one started) again
+// and again while the job runs. Afterwards every key's state equals an expectation computed in the test, and the
 // exactly-once sink holds every expected trigger once: no gap, no duplicate.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { startCluster, s3Store, startS3Server, waitFor, type Cluster, type S3Server, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB, type ChildHandle } from './kit/index.ts';
+import { startCluster, s3Store, startS3Server, waitFor, soakSize, soakTimeoutMs, type Cluster, type S3Server, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB, type ChildHandle } from './kit/index.ts';
 import { EddyClient } from '../cli/client.ts';
 
 async function killAndReplace(kills: number, start: () => Promise<Cluster>): Promise<void> {
@@ -16,7 +16,7 @@ async function killAndReplace(kills: number, start: () => Promise<Cluster>): Pro
   const dir = await mkdtemp(join(tmpdir(), 'eddy-eo-'));
   const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
   const nc = await connect({ servers: cluster.nats.url });
-  const events = cxEvents(200_000, 2_000);
+  const events = cxEvents(soakSize(120_000, 1_000_000), 2_000);
   let producer: ReturnType<typeof publishSteadily> | undefined;
   try {
     await waitFor(async () => (await client.listWorkers()).filter((w) => w.state === 'ALIVE').length === 3, { timeoutMs: 15_000, what: 'three live workers' });
@@ -52,14 +52,14 @@ async function killAndReplace(kills: number, start: () => Promise<Cluster>): Pro
   }
 }
 
-test('checkpoint - SIGKILLed workers, replaced while the job runs, lose and duplicate nothing (file://)', { timeout: 300_000 }, () =>
-  killAndReplace(4, () => startCluster({ workers: 3, workerTimeoutMs: 4000 })),
+test('checkpoint - SIGKILLed workers, replaced while the job runs, lose and duplicate nothing (file://)', { timeout: soakTimeoutMs(300_000) }, () =>
+  killAndReplace(soakSize(3, 12), () => startCluster({ workers: 3, workerTimeoutMs: 4000 })),
 );
 
-test('checkpoint - SIGKILLed workers, replaced while the job runs, lose and duplicate nothing (S3)', { timeout: 300_000 }, async () => {
+test('checkpoint - SIGKILLed workers, replaced while the job runs, lose and duplicate nothing (S3)', { timeout: soakTimeoutMs(300_000) }, async () => {
   let s3: S3Server | undefined;
   try {
-    await killAndReplace(2, async () => {
+    await killAndReplace(soakSize(2, 6), async () => {
       s3 = await startS3Server();
       return startCluster({ workers: 3, workerTimeoutMs: 4000, ...s3Store(s3) });
     });

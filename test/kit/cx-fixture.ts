@@ -91,7 +91,12 @@ export function publishSteadily(nc: NatsConnection, events: readonly Indicator[]
 
 async function features(client: EddyClient, feature: string, ids: string[]) {
   const out = [];
-  for (let i = 0; i < ids.length; i += 1000) out.push(...(await client.batchGet(CX_JOB, feature, ids.slice(i, i + 1000), 'committed')));
+  for (let i = 0; i < ids.length; i += 1000) {
+    // UNAVAILABLE (a key group between owners, or a worker busy restoring) says "retry", and a
+    // client does; waitFor retries any error and reports the last one at its deadline.
+    const batch = await waitFor(() => client.batchGet(CX_JOB, feature, ids.slice(i, i + 1000), 'committed'), { timeoutMs: 30_000, what: `batchGet of ${feature}` });
+    out.push(...batch);
+  }
   return out;
 }
 
