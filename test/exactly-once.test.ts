@@ -43,6 +43,10 @@ async function killAndReplace(kills: number, start: () => Promise<Cluster>): Pro
     await assertCxExactlyOnce(client, nc, cxExpectation(events));
     const job = await client.getJob(CX_JOB);
     assert.ok(job.restarts >= kills, `the job restarted after each kill (${job.restarts})`);
+    // Recoveries must not take survivors down: a worker whose task failed because a peer died
+    // once hung in a microtask loop and was declared dead too.
+    const alive = new Set((await client.listWorkers()).filter((w) => w.state === 'ALIVE').map((w) => w.workerId));
+    assert.deepEqual([...handles.keys()].filter((id) => !alive.has(id)), [], 'every worker not killed is alive');
   } finally {
     producer?.stop();
     client.close();

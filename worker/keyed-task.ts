@@ -295,6 +295,10 @@ export class KeyedTask {
   }
 
   #wake(keyGroup: number, queue: Pending[]): void {
+    // A stopped or failed task leaves its queue as it is: #drain would return at once, and its
+    // finally would wake it again, a microtask loop that starves the event loop for good (the
+    // worker stops heartbeating and answering).
+    if (this.#failed || this.#stopped) return;
     if (this.#active.has(keyGroup) || queue.length === 0 || this.#loading.has(keyGroup) || !this.#owned.has(keyGroup)) return;
     const run = this.#drain(keyGroup, queue).finally(() => {
       this.#active.delete(keyGroup);
