@@ -8,7 +8,7 @@ import type { MapStateDescriptor, StateDescriptor } from '../sdk/index.ts';
 import type { StageSpec } from '../core/manifest.ts';
 import { createStateHandle } from './state-handles.ts';
 import type { StateBackend } from './state-backend.ts';
-import type { KeyedServices } from './keyed-context.ts';
+import type { Clock } from './state-handles.ts';
 
 /**
  * The key broadcast state is stored under. keyBy results are strings and numbers from user
@@ -26,7 +26,7 @@ export function broadcastStateHandle<V>(
   stage: string,
   backend: StateBackend,
   declared: ReadonlyMap<string, StateDescriptor['kind']>,
-  services: KeyedServices,
+  services: { broadcastStates?: ReadonlySet<string>; clock?: Clock },
   keyGroup: number,
   descriptor: MapStateDescriptor<V>,
 ): unknown {
