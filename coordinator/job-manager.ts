@@ -8,7 +8,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { codecs, type Ack, type TaskFailure } from '../core/control.ts';
 import { senderNames, subjects } from '../core/subjects.ts';
-import { parseManifest, splitCount, type JobManifest } from '../core/manifest.ts';
+import { parseManifest, remapSourcePositions, splitCount, splitStreams, type JobManifest } from '../core/manifest.ts';
 import { parseJobId, type Epoch, type JobId, type WorkerId } from '../core/ids.ts';
 import { EddyError, InvalidArgumentError, NotFoundError, RetryableError, ensureError } from '../core/errors.ts';
 import { sha256Hex } from '../core/bundle.ts';
@@ -265,7 +265,11 @@ export class JobManager {
       );
     }
     if (unmapped.length > 0) this.#o.logger.warn({ path, dropped: unmapped }, 'savepoint state of stages the new bundle lacks is not restored');
-    return { id: metadata.checkpointId, metadataKey: path, metadata, completedAtUnixMs: metadata.createdAtUnixMs, durationMs: 0, bytes: 0 };
+    // Source positions follow their stream and partition into the new bundle's split space (a
+    // source added or removed before another shifts its split indexes); a stream the new
+    // bundle does not read is dropped, a new one starts at its beginning.
+    const sources = remapSourcePositions(metadata, manifest);
+    return { id: metadata.checkpointId, metadataKey: path, metadata: { ...metadata, sources, splitStreams: splitStreams(manifest) }, completedAtUnixMs: metadata.createdAtUnixMs, durationMs: 0, bytes: 0 };
   }
 
   /** Takes a savepoint: a checkpoint now, its _metadata kept under savepoints/ until deleted. */
@@ -364,6 +368,7 @@ export class JobManager {
               epoch,
               bundleSha256: job.sha256,
               maxParallelism: job.manifest.maxParallelism,
+              splitStreams: splitStreams(job.manifest),
               workers: [...job.assignment.keys()],
             }
           : undefined,

@@ -345,6 +345,28 @@ export function splitRanges(manifest: JobManifest): SplitRange[] {
   });
 }
 
+/** What each split of the flat split space reads, as "<stream>.<partition>". */
+export function splitStreams(manifest: JobManifest): string[] {
+  return manifest.sources.flatMap((s) => Array.from({ length: s.partitions }, (_, p) => `${s.stream}.${p}`));
+}
+
+/**
+ * Source positions of a checkpoint (by split index of the job that wrote it) in the split space
+ * of `manifest`, matched by stream and partition. A checkpoint without splitStreams comes from a
+ * one-source job: its splits are taken as the partitions of the manifest's first source.
+ */
+export function remapSourcePositions(checkpoint: { sources: Record<string, number>; splitStreams?: string[] }, manifest: JobManifest): Record<string, number> {
+  const now = splitStreams(manifest);
+  const before = checkpoint.splitStreams ?? now.filter((s) => s.startsWith(`${manifest.sources[0]!.stream}.`));
+  const out: Record<string, number> = {};
+  for (const [split, sequence] of Object.entries(checkpoint.sources)) {
+    const name = before[Number(split)];
+    const index = name === undefined ? -1 : now.indexOf(name);
+    if (index >= 0) out[String(index)] = sequence;
+  }
+  return out;
+}
+
 /** How many source splits the job has in all. */
 export function splitCount(manifest: JobManifest): number {
   return manifest.sources.reduce((n, s) => n + s.partitions, 0);

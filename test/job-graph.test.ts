@@ -194,3 +194,21 @@ test('job graph - each misuse is a TypeError at build time naming the problem', 
     }, `${what} was accepted`);
   }
 });
+
+test('job graph - checkpoint source positions follow their stream into a job whose sources changed', async () => {
+  const { remapSourcePositions, splitStreams } = await import('../core/manifest.ts');
+  const old = job('v1');
+  old.source('orders', { partitions: 2 }).keyBy(() => 'k').process('p', () => {});
+  const oldManifest = old.manifest();
+  const checkpoint = { sources: { 0: 10, 1: 20 }, splitStreams: splitStreams(oldManifest) };
+  assert.deepEqual(checkpoint.splitStreams, ['orders.0', 'orders.1']);
+  // v2 reads a new stream before the old one, and one partition more of it.
+  const v2 = job('v2');
+  const rules = v2.source('rules', { partitions: 1 });
+  v2.source('orders', { partitions: 3 }).keyBy(() => 'k').connect(rules.broadcast()).process('p', { processElement: () => {}, processBroadcastElement: () => {} });
+  const m2 = v2.manifest();
+  assert.deepEqual(splitStreams(m2), ['rules.0', 'orders.0', 'orders.1', 'orders.2']);
+  assert.deepEqual(remapSourcePositions(checkpoint, m2), { 1: 10, 2: 20 }, 'orders keeps its positions at its new split indexes; rules and orders.2 start afresh');
+  // A checkpoint from before several sources (no splitStreams): its splits are the first source's partitions.
+  assert.deepEqual(remapSourcePositions({ sources: { 0: 5, 1: 6 } }, oldManifest), { 0: 5, 1: 6 });
+});
