@@ -1,7 +1,8 @@
 // A job graph end to end with real processes (nats-server, a coordinator, two workers): three
 // sources (two unioned), a connect of two keyed streams sharing state per key, a broadcast rule
 // that changes while the job runs (applied to existing keys with forEachKey), a side output
-// processed as a stream, a branch to a sink of its own, and a worker SIGKILLed mid-run. Every
+// processed as a stream, a branch to a sink of its own, a worker SIGKILLed mid-run and one
+// joining (key groups and splits move to it while the job runs). Every
 // output and the final state are compared record for record with an expectation computed here
 // from the inputs; the exactly-once sinks must hold each record once.
 import { test } from 'node:test';
@@ -109,6 +110,7 @@ test('graph - union, connect and a broadcast rule changing mid-run over two work
     const next = random(42);
     const a = makeBatch('a', 240, 120, next);
     const b = makeBatch('b', 240, 120, next);
+    const c = makeBatch('c', 120, 60, next);
     const v1: Rule = { version: 1, threshold: 1200 };
     // Rule 2 lowers the bar: customers already past it when it arrives are found by forEachKey.
     const v2: Rule = { version: 2, threshold: 1000 };
@@ -140,9 +142,22 @@ test('graph - union, connect and a broadcast rule changing mid-run over two work
     await cluster.addWorker('replacement-1');
     await waitFor(async () => (await client.getJob('graph')).restarts > before.restarts, { timeoutMs: 30_000, what: 'the job to restart' });
     await publish(rest);
+    // Phase 5: a third worker joins while the job runs: key groups (with their broadcast state)
+    // and source splits move to it at a checkpoint, without a restart. Then batch C.
+    const restarts = (await client.getJob('graph')).restarts;
+    await cluster.addWorker('joiner-1');
+    const joined = await waitFor(async () => {
+      const w = (await client.listWorkers()).find((x) => x.workerId === 'joiner-1');
+      const a = w?.assignments.find((x) => x.jobId === 'graph');
+      return a !== undefined && a.keyGroups.length > 0 && a.sourceSplits.length > 0 ? a : undefined;
+    }, { timeoutMs: 60_000, what: 'key groups and splits moved to the joining worker' }).catch(async (e: Error) => {
+      throw new Error(`${e.message}; ${await failure()}`, { cause: e });
+    });
+    assert.ok(joined.sourceSplits.length > 0);
+    await publish(c);
 
     // The expectation, from the inputs alone.
-    const all = [a, b];
+    const all = [a, b, c];
     const expectedMoves: Move[] = all.flatMap((x) => [
       ...x.orders.map((o): Move => ({ id: o.id, customer: o.customer, kind: 'order', amount: o.amount })),
       ...x.payments.map((p): Move => ({ id: p.id, customer: p.customer, kind: 'payment', amount: p.amount })),
@@ -163,6 +178,7 @@ test('graph - union, connect and a broadcast rule changing mid-run over two work
     }).catch(async (e: Error) => {
       throw new Error(`${e.message}: moves ${await messages(nc, 'GRAPH_MOVES')}/${expectedMoves.length}, alerts ${await messages(nc, 'GRAPH_ALERTS')}/${expectedAlerts.length}; ${await failure()}`, { cause: e });
     });
+    assert.equal((await client.getJob('graph')).restarts, restarts, 'the join moved work without a restart');
     // One more checkpoint: anything published twice would be there by now.
     const settled = Number((await client.getJob('graph')).checkpoints!.latestId);
     await waitFor(async () => Number((await client.getJob('graph')).checkpoints!.latestId) > settled + 1, { timeoutMs: 30_000, what: 'two more checkpoints' });
