@@ -57,7 +57,7 @@ export class BroadcastContextImpl implements BroadcastContext<unknown> {
   }
 
   output(tag: string, value: unknown): void {
-    this.#services.emitSide?.(tag, value);
+    this.#services.emitSide?.(tag, value, this.timestamp ?? -1);
   }
 
   async forEachKey(descriptor: StateDescriptor, fn: (key: string, ctx: KeyedBroadcastContext<unknown>) => void | Promise<void>): Promise<void> {

@@ -33,8 +33,8 @@ export interface KeyedServices {
   clock?: Clock;
   /** The actor's current watermark. @default () => -Infinity */
   watermark?: () => number;
-  /** Side outputs (ctx.output). @default drops them */
-  emitSide?: (tag: string, value: unknown) => void;
+  /** Side outputs (ctx.output), with the record's event time (-1: none) for the stream after them. @default drops them */
+  emitSide?: (tag: string, value: unknown, timestamp: number) => void;
   /** States served as features: their changes carry event time, versions and watch notices. @default none */
   features?: ReadonlyMap<string, FeatureStateSpec>;
   /** Feature watches to tell about changes (worker/watch-registry.ts). */
@@ -82,7 +82,7 @@ export class KeyedContext implements ProcessContext<unknown>, TimerContext<unkno
   }
 
   output(tag: string, value: unknown): void {
-    this.#services.emitSide?.(tag, value);
+    this.#services.emitSide?.(tag, value, this.timestamp ?? -1);
   }
 
   /**

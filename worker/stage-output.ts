@@ -51,8 +51,8 @@ export interface StageOutput {
    * the process operator emits. Throws UserFunctionError.
    */
   emit: Emit;
-  /** The process operator's side output `tag` (none declared downstream: dropped). */
-  emitSide(tag: string, value: unknown): void;
+  /** The process operator's side output `tag`, with its event time (-1: none); none declared downstream: dropped. */
+  emitSide(tag: string, value: unknown, timestamp: number): void;
   /** Null when the stage sends to no other stage. */
   sender: OutputSender | null;
   sinks: Sink[];
@@ -147,7 +147,7 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
   };
   return {
     emit: fanOut(targetsOf(spec.kind === 'keyed' ? 0 : undefined, undefined)),
-    emitSide: (tag, value) => sideTargets.get(tag)?.(value, -1),
+    emitSide: (tag, value, timestamp) => sideTargets.get(tag)?.(value, timestamp),
     sender,
     sinks,
     flushSinks: async () => {
