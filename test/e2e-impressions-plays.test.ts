@@ -1,6 +1,6 @@
 // The impressions-plays job end to end with real processes (nats-server, a coordinator, two
-// workers): a generated sample of impressions and plays, out of order within the sources'
-// bound, then two late events. The expected pairs, unmatched impressions, orphan plays and late
+// workers, one SIGKILLed half way): a generated sample of impressions and plays, out of order
+// within the sources' bound, then two late events. The expected pairs, unmatched impressions, orphan plays and late
 // events are computed here from the definition (a play goes to the latest impression of its
 // profile and title at most JOIN_WINDOW_MS before it), not with the job's code.
 import { test } from 'node:test';
@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { startCluster, waitFor, REPO_ROOT } from './kit/index.ts';
+import { startCluster, waitFor, REPO_ROOT, type ChildHandle } from './kit/index.ts';
 import { readStreamDirect } from './kit/read-stream-direct.ts';
 import { EddyClient } from '../cli/client.ts';
 import { buildBundle } from '../core/bundle.ts';
@@ -47,8 +47,8 @@ async function messages(nc: NatsConnection, stream: string): Promise<number> {
 
 const sorted = <T>(xs: T[]): T[] => [...xs].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
 
-test('impressions-plays - joined per profile and title in event time over two workers: pairs, unmatched impressions, orphan plays, late events', { timeout: 180_000 }, async () => {
-  const cluster = await startCluster({ workers: 2 });
+test('impressions-plays - joined per profile and title in event time over two workers, one killed: pairs, unmatched impressions, orphan plays, late events, once each', { timeout: 180_000 }, async () => {
+  const cluster = await startCluster({ workers: 2, workerTimeoutMs: 2000 });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-ip-'));
   const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
   const nc = await connect({ servers: cluster.nats.url });
@@ -68,7 +68,22 @@ test('impressions-plays - joined per profile and title in event time over two wo
     const outOfOrder = sample.all.filter((e, i) => sample.all.slice(0, i).some((x) => x.subject === e.subject && x.event.ts > e.event.ts));
     assert.ok(outOfOrder.length > 5, 'events out of order within their partition');
 
-    for (const e of sample.all) await js.publish(e.subject, JSON.stringify(e.event));
+    // Half the sample, a checkpoint after it, a worker SIGKILLed, the rest: timers, pending
+    // impressions and plays come back from the checkpoint, and the exactly-once sinks hold
+    // each result once.
+    const half = Math.floor(sample.all.length / 2);
+    for (const e of sample.all.slice(0, half)) await js.publish(e.subject, JSON.stringify(e.event));
+    const before = await client.getJob('impressions-plays');
+    await waitFor(async () => {
+      const j = await client.getJob('impressions-plays');
+      return j.state === 'RUNNING' && Number(j.checkpoints!.latestId) > Number(before.checkpoints!.latestId) + 1;
+    }, { timeoutMs: 60_000, what: 'checkpoints after the first half' });
+    const running = (await client.listWorkers()).filter((w) => w.state === 'ALIVE' && w.assignments.some((x) => x.jobId === 'impressions-plays' && x.keyGroups.length > 0));
+    const handles = new Map<string, ChildHandle>(cluster.workers.map((w) => [w.name.replace(/^worker /, ''), w]));
+    handles.get(running[0]!.workerId)!.kill('SIGKILL');
+    await cluster.addWorker('replacement-1');
+    await waitFor(async () => (await client.getJob('impressions-plays')).restarts > before.restarts, { timeoutMs: 30_000, what: 'the job to restart' });
+    for (const e of sample.all.slice(half)) await js.publish(e.subject, JSON.stringify(e.event));
     // Closers far ahead on every partition of both sources: the watermark passes every decision.
     const last = Math.max(...sample.all.map((e) => e.event.ts));
     const far = last + 10 * JOIN_WINDOW_MS;
