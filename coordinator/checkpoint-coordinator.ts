@@ -27,6 +27,8 @@ export interface CheckpointTarget {
   epoch: number;
   bundleSha256: string;
   maxParallelism: number;
+  /** What each source split reads, "<stream>.<partition>" (CheckpointMetadata.splitStreams). */
+  splitStreams?: string[];
   /**
    * Every worker of the epoch: each is sent the trigger (workers with source splits inject
    * barriers; key-group owners learn what to re-materialize) and acknowledges every checkpoint.
@@ -257,6 +259,7 @@ export class CheckpointCoordinator {
         savepoint: false,
         maxParallelism: target.maxParallelism,
         sources: { ...(previous?.metadata.sources ?? {}) },
+        ...(target.splitStreams !== undefined && { splitStreams: [...target.splitStreams] }),
         stages: structuredClone(previous?.metadata.stages ?? {}),
         outputs: [],
       };

@@ -8,7 +8,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { codecs, type Ack, type TaskFailure } from '../core/control.ts';
 import { senderNames, subjects } from '../core/subjects.ts';
-import { parseManifest, type JobManifest } from '../core/manifest.ts';
+import { parseManifest, remapSourcePositions, splitCount, splitStreams, type JobManifest } from '../core/manifest.ts';
 import { parseJobId, type Epoch, type JobId, type WorkerId } from '../core/ids.ts';
 import { EddyError, InvalidArgumentError, NotFoundError, RetryableError, ensureError } from '../core/errors.ts';
 import { sha256Hex } from '../core/bundle.ts';
@@ -214,7 +214,7 @@ export class JobManager {
     await this.#o.store.put(bundleKey, bundle);
     await this.#o.store.put(layout.manifest(id, actual), new TextEncoder().encode(manifestJson));
     const { nc } = this.#o;
-    await ensureSourceStream(nc, manifest.source);
+    for (const source of manifest.sources) await ensureSourceStream(nc, source);
     await ensureSinkStreams(nc, manifest.stages.flatMap((s) => s.sinks));
     await ensureDeadLetterStream(nc);
 
@@ -265,7 +265,11 @@ export class JobManager {
       );
     }
     if (unmapped.length > 0) this.#o.logger.warn({ path, dropped: unmapped }, 'savepoint state of stages the new bundle lacks is not restored');
-    return { id: metadata.checkpointId, metadataKey: path, metadata, completedAtUnixMs: metadata.createdAtUnixMs, durationMs: 0, bytes: 0 };
+    // Source positions follow their stream and partition into the new bundle's split space (a
+    // source added or removed before another shifts its split indexes); a stream the new
+    // bundle does not read is dropped, a new one starts at its beginning.
+    const sources = remapSourcePositions(metadata, manifest);
+    return { id: metadata.checkpointId, metadataKey: path, metadata: { ...metadata, sources, splitStreams: splitStreams(manifest) }, completedAtUnixMs: metadata.createdAtUnixMs, durationMs: 0, bytes: 0 };
   }
 
   /** Takes a savepoint: a checkpoint now, its _metadata kept under savepoints/ until deleted. */
@@ -314,7 +318,7 @@ export class JobManager {
     if (job.state !== 'DEPLOYING') return; // cancelled or overtaken meanwhile
     job.epoch = epoch;
     job.assignment = this.#assign(job, workers);
-    job.splitSenders = Array.from({ length: job.manifest.source.partitions }, (_, p) => senderNames.split(p, epoch));
+    job.splitSenders = Array.from({ length: splitCount(job.manifest) }, (_, p) => senderNames.split(p, epoch));
     const latest = job.checkpoints[job.checkpoints.length - 1] ?? null;
     const targets = [...job.assignment.entries()];
     this.#persist(job);
@@ -364,6 +368,7 @@ export class JobManager {
               epoch,
               bundleSha256: job.sha256,
               maxParallelism: job.manifest.maxParallelism,
+              splitStreams: splitStreams(job.manifest),
               workers: [...job.assignment.keys()],
             }
           : undefined,

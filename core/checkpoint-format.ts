@@ -349,6 +349,13 @@ export interface CheckpointMetadata {
   maxParallelism: number;
   /** Source split → next stream sequence to read after restore. */
   sources: Record<string, number>;
+  /**
+   * What each split index of `sources` reads, "<stream>.<partition>" (the manifest's flat split
+   * space, core/manifest.ts splitRanges), so that a savepoint restored into a job whose sources
+   * differ puts each position back on its own stream. Absent in checkpoints written before jobs
+   * had several sources (one source: split = partition).
+   */
+  splitStreams?: string[];
   /** Per stage, per key group (decimal string): the base snapshot (or null) and the ordered deltas after it. */
   stages: Record<string, Record<string, KeyGroupRestore>>;
   /**
@@ -412,6 +419,7 @@ function metadataProblem(m: unknown): string | undefined {
   for (const [split, sequence] of Object.entries(m.sources)) {
     if (!isCount(sequence)) return `source ${split} has sequence ${String(sequence)}, not a non-negative integer`;
   }
+  if (m.splitStreams !== undefined && (!Array.isArray(m.splitStreams) || !m.splitStreams.every((s) => typeof s === 'string'))) return 'splitStreams is not an array of strings';
   if (!isRecord(m.stages)) return 'stages is not an object';
   for (const [stage, keyGroups] of Object.entries(m.stages)) {
     if (!isRecord(keyGroups)) return `stage ${stage} is not an object`;

@@ -105,9 +105,9 @@ describe('cli - build', () => {
     const result = await runCli(['build', JOB_ENTRY, '--out', out]);
     assert.equal(result.code, 0, result.stderr);
     const code = await readFile(join(out, 'customer-experience.js'));
-    const manifest = JSON.parse(await readFile(join(out, 'customer-experience.manifest.json'), 'utf8')) as { name: string; stages: { id: string }[]; source: { stream: string } };
+    const manifest = JSON.parse(await readFile(join(out, 'customer-experience.manifest.json'), 'utf8')) as { name: string; stages: { id: string }[]; sources: Array<{ stream: string }> };
     assert.equal(manifest.name, 'customer-experience');
-    assert.equal(manifest.source.stream, 'indicators');
+    assert.equal(manifest.sources[0]?.stream, 'indicators');
     assert.ok(manifest.stages.some((s) => s.id === 'indicator-state'), JSON.stringify(manifest.stages));
     const sha256 = createHash('sha256').update(code).digest('hex');
     assert.match(result.stdout, new RegExp(`sha256\\s+${sha256}`));

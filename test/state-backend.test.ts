@@ -696,3 +696,25 @@ test('state backend - the committed map cache follows commits, rollbacks, drops 
     await b.importKeyGroup(S, exported, { replace: true });
     assert.deepEqual(await b.mapEntries(S, 4, 'm', 'k', 'committed'), [['b', 2]], 'an imported key group');
   }));
+
+test('state backend - stateKeyCandidates lists the keys of one state in one key group from RocksDB and every overlay', () =>
+  withBackend(async (b) => {
+    b.putValue(S, 3, 'volume', 'committed', 1);
+    b.putValue(S, 3, 'volume', 'deleted-later', 2);
+    b.putMapEntry(S, 3, 'seen', 'map-key', 'x', true);
+    b.putValue(S, 4, 'volume', 'other-key-group', 3);
+    b.putValue(S, 3, 'volumes', 'other-state', 4);
+    b.freeze(1);
+    await b.commit(1);
+    b.putValue(S, 3, 'volume', 'frozen', 5);
+    b.freeze(2);
+    b.putValue(S, 3, 'volume', 'active', 6);
+    b.deleteValue(S, 3, 'volume', 'deleted-later');
+    b.putValue(S, 3, 'volume', 'ünïcode key', 7);
+    const keys = await b.stateKeyCandidates(S, 3, 'volume');
+    // A tombstoned key is still a candidate (the caller asks its handle); nothing of another
+    // state, key group or stage is.
+    assert.deepEqual(keys.sort(), ['active', 'committed', 'deleted-later', 'frozen', 'ünïcode key']);
+    assert.deepEqual(await b.stateKeyCandidates(S, 3, 'seen'), ['map-key']);
+    assert.deepEqual(await b.stateKeyCandidates('stage-b', 3, 'volume'), []);
+  }));

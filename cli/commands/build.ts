@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { buildJob, writeJobBundle } from '../job-bundle.ts';
 import { formatBytes } from '../format.ts';
+import { stageEdges } from '../../core/manifest.ts';
 
 export function registerBuild(program: Command): void {
   program
@@ -16,6 +17,8 @@ export function registerBuild(program: Command): void {
       console.log(`  bundle    ${written.bundlePath} (${formatBytes(bundle.code.byteLength)})`);
       console.log(`  manifest  ${written.manifestPath}`);
       console.log(`  sha256    ${bundle.sha256}`);
-      console.log(`  stages    ${bundle.manifest.stages.map((s) => s.id).join(' → ')}`);
+      // A job is a graph: its edges (keyBy/broadcast into keyed stages), or its one stage.
+      const edges = [...new Set(stageEdges(bundle.manifest).map((e) => `${e.from} → ${e.to}${e.kind === 'broadcast' ? ' (broadcast)' : ''}`))];
+      console.log(`  stages    ${edges.length > 0 ? edges.join(', ') : bundle.manifest.stages.map((s) => s.id).join(', ')}`);
     });
 }
