@@ -3,6 +3,7 @@
 import { isValidId } from './ids.ts';
 import { InvalidArgumentError } from './errors.ts';
 import { restartStrategyProblem, type RestartStrategySpec } from './restart-strategy-spec.ts';
+import { startAtProblem, type StartAtSpec } from './start-at.ts';
 
 export const MANIFEST_FORMAT_VERSION = 1;
 /** Upper bound of maxParallelism: key groups are u16 in state keys and record batches. */
@@ -21,6 +22,11 @@ export interface SourceSpec {
   timestampField?: string;
   /** Present when the job assigns event time at the source (the assigner itself is code, in the bundle). */
   eventTime?: EventTimeSpec;
+  /**
+   * Where the splits start on the job's first start (core/start-at.ts); a restore always starts
+   * from the checkpoint's positions. Absent: the start of the stream.
+   */
+  startAt?: StartAtSpec;
 }
 
 /** Watermark generation of every source split (sdk/job.ts WatermarkOptions). */
@@ -134,6 +140,10 @@ export function validateManifest(m: unknown): asserts m is JobManifest {
   if (!Number.isInteger(src!.partitions) || (src!.partitions as number) < 1 || (src!.partitions as number) > 1024) fail('source partitions must be 1..1024');
   if (src!.format !== 'json') fail(`source format ${String(src!.format)} is not "json"`);
   if (src!.timestampField !== undefined && (typeof src!.timestampField !== 'string' || src!.timestampField.length === 0)) fail('source timestampField must be a non-empty string');
+  if (src!.startAt !== undefined) {
+    const problem = startAtProblem(src!.startAt);
+    if (problem !== undefined) fail(`source ${problem}`);
+  }
   if (src!.eventTime !== undefined) {
     const et = src!.eventTime as Record<string, unknown>;
     const nonNegative = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;

@@ -5,6 +5,7 @@
 // functions, in the same order as the manifest.
 import { MANIFEST_FORMAT_VERSION, validateManifest, type EventTimeSpec, type JobManifest, type OperatorKind, type SinkSpec, type StageSpec } from '../core/manifest.ts';
 import type { RestartStrategySpec } from '../core/restart-strategy-spec.ts';
+import { compileStartAt, type StartAtOption, type StartAtSpec } from '../core/start-at.ts';
 import type { OnTimerFunction, ProcessFunction } from './context.ts';
 import type { AggregateFunction, StateDescriptor } from './state.ts';
 import { LATE_TAG, windowOperator, type WindowFunction, type WindowResult } from './window-operator.ts';
@@ -42,6 +43,15 @@ export interface SourceOptions<T = unknown> {
   timestamp?: (event: T) => number;
   /** Watermarks of each source split; needs `timestamp`. @default { maxOutOfOrdernessMs: 0 } */
   watermark?: WatermarkOptions;
+  /**
+   * Where every split starts on the job's first start: a stream sequence, the messages JetStream
+   * stored at or after a time (ms since the epoch, a Date, or an ISO 8601 string with a zone),
+   * the start of the stream, or only what arrives after the start. Resolved to a stream sequence
+   * per split once, when the job is first deployed; restores start from the checkpoint's
+   * positions, never from this. `eddy submit --start-at <stream>=...` overrides it.
+   * @default "earliest"
+   */
+  startAt?: StartAtOption;
 }
 
 /**
@@ -113,7 +123,7 @@ export interface JobPlan {
 interface Chain {
   name: string;
   options: Required<Omit<JobOptions, 'restartStrategy'>> & Pick<JobOptions, 'restartStrategy'>;
-  source?: { stream: string; partitions: number; partitionKey?: string; eventTime?: EventTimeSpec };
+  source?: { stream: string; partitions: number; partitionKey?: string; eventTime?: EventTimeSpec; startAt?: StartAtSpec };
   timestamp?: (event: unknown) => number;
   stages: Array<{ spec: StageSpec; operators: OperatorImpl[] }>;
   /** Bumped on every append; a stream handle whose position is stale would branch. */
@@ -155,7 +165,8 @@ export class Job {
           watermarkIntervalMs: w.intervalMs ?? 200,
           ...(w.idleTimeoutMs !== undefined && { idleTimeoutMs: w.idleTimeoutMs }),
         };
-    this.#chain.source = { stream, partitions: options.partitions ?? 4, ...(options.key ? { partitionKey: options.key } : {}), ...(eventTime && { eventTime }), ...(options.timestampField ? { timestampField: options.timestampField } : {}) };
+    const startAt = options.startAt === undefined ? undefined : compileStartAt(options.startAt, `source ${stream}`);
+    this.#chain.source = { stream, partitions: options.partitions ?? 4, ...(options.key ? { partitionKey: options.key } : {}), ...(eventTime && { eventTime }), ...(options.timestampField ? { timestampField: options.timestampField } : {}), ...(startAt && { startAt }) };
     if (options.timestamp) this.#chain.timestamp = options.timestamp as (event: unknown) => number;
     this.#chain.stages.push({ spec: emptyStage(`source-${stream}`, 'source'), operators: [] });
     return new DataStream<T>(this.#chain, this.#chain.position);
