@@ -16,6 +16,8 @@
 //    a balanced assignment, throughput during the rebalance).
 //  - jobs: bench/jobs.ts (each use-case job in jobs/ with one worker, against raw NATS and a
 //    JetStream ordered consume of its source on the same server).
+//  - memory: bench/state-memory.ts (heap and RSS of one worker holding 1 M session windows and
+//    2 M timers).
 import os from 'node:os';
 import { RUNS, QUICK, cpuSeconds, cxThroughput, jetstreamOrderedMsgsPerSecond, machineLine, median, rawNatsMsgsPerSecond, runMain, selected } from './lib.ts';
 import { featureStoreBenchmarks } from './feature-store.ts';
@@ -24,6 +26,7 @@ import { checkpointBenchmarks } from './checkpoint.ts';
 import { recoveryBenchmarks } from './recovery.ts';
 import { rescaleBenchmarks } from './rescale.ts';
 import { jobBenchmarks } from './jobs.ts';
+import { stateMemoryBenchmarks } from './state-memory.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? (QUICK ? 100_000 : 200_000));
 
@@ -108,6 +111,7 @@ async function main(): Promise<void> {
   if (selected('recovery')) await recoveryBenchmarks();
   if (selected('rescale')) await rescaleBenchmarks();
   if (selected('jobs')) await jobBenchmarks();
+  if (selected('memory')) await stateMemoryBenchmarks();
 }
 
 runMain(async () => {
