@@ -73,8 +73,11 @@ export function sessionizer(options: SessionizerOptions = {}) {
   s.source<PageView>('pageviews', {
     partitions: 4,
     key: 'userId',
-    // A malformed view makes the assigner return NaN: the source dead-letters it with the reason.
-    timestamp: (v) => (isPageView(v) ? v.ts : Number.NaN),
+    // A malformed view makes the assigner throw: the source dead-letters it with this reason.
+    timestamp: (v) => {
+      if (!isPageView(v)) throw new TypeError('not a page view: needs userId (a non-empty string), ts (integer ms since the epoch) and page (a string)');
+      return v.ts;
+    },
     watermark: { maxOutOfOrdernessMs: options.maxOutOfOrdernessMs ?? 60_000, idleTimeoutMs: options.idleTimeoutMs ?? 10_000 },
   })
     .keyBy((v) => v.userId)
