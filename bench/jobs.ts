@@ -118,7 +118,11 @@ export async function runJob(spec: UseCaseJob, events: number): Promise<JobRun> 
       const job = await client.getJob(spec.job);
       if (job.state === 'FAILED') throw new Error(`${spec.job} failed: ${job.lastFailure?.message}`);
       return Number(job.stages[job.stages.length - 1]?.recordsIn ?? 0) >= expected;
-    }, { timeoutMs: 600_000, what: `${spec.job}: ${expected} records into its last stage`, intervalMs: 50 });
+    }, { timeoutMs: 600_000, what: `${spec.job}: ${expected} records into its last stage`, intervalMs: 50 }).catch(async (e: Error) => {
+      const job = await client.getJob(spec.job);
+      const stages = job.stages.map((st) => `${st.stageId} in ${st.recordsIn}, dead letters ${st.deadLetters}`).join('; ');
+      throw new Error(`${e.message}: job ${job.state}, restarts ${job.restarts}, ${stages}, last failure ${job.lastFailure?.message ?? 'none'}`, { cause: e });
+    });
     const seconds = (performance.now() - t0) / 1000;
     const job = await client.getJob(spec.job);
     return { eventsPerSecond: expected / seconds, eventSize, rawNats, jetstreamOrdered, restarts: job.restarts };
