@@ -85,11 +85,13 @@ export async function stateMemoryRun(users: number): Promise<MemoryRun> {
     }
     await publisher.flush();
     publisher.close();
-    await waitFor(async () => {
+    // Settles on done, failed or restarted: stage counters start again at a redeploy, so after a
+    // restart they would never reach the total (and waitFor retries a check that throws).
+    const settled = await waitFor(async () => {
       const job = await client.getJob('sessionizer');
-      if (job.state === 'FAILED') throw new Error(`sessionizer failed: ${job.lastFailure?.message}`);
-      return Number(job.stages[1]?.recordsIn ?? 0) >= users;
+      return Number(job.stages[1]?.recordsIn ?? 0) >= users || job.state === 'FAILED' || job.restarts > 0 ? job : undefined;
     }, { timeoutMs: 1_800_000, what: `${users} views into the window stage`, intervalMs: 200 });
+    if (settled.state === 'FAILED' || settled.restarts > 0) throw new Error(`sessionizer ${settled.state}, ${settled.restarts} restart(s): ${settled.lastFailure?.message ?? ''}`);
     const eventsPerSecond = users / ((performance.now() - t0) / 1000);
     const checkpoint = Number((await client.getJob('sessionizer')).checkpoints!.latestId);
     await waitFor(async () => Number((await client.getJob('sessionizer')).checkpoints!.latestId) >= checkpoint + 2, { timeoutMs: 120_000, what: 'two more checkpoints' });
