@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { connect } from '@nats-io/transport-node';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, DeliverPolicy } from '@nats-io/jetstream';
 import { startCluster, waitFor, REPO_ROOT, type Cluster, type ClusterOptions } from '../test/kit/index.ts';
 import { EddyClient } from '../cli/client.ts';
 import { buildBundle } from '../core/bundle.ts';
@@ -320,4 +320,53 @@ export async function cpuSeconds(pid: number): Promise<number> {
   // Fields after the parenthesized command name; utime and stime are fields 14 and 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+// --- baselines: what NATS alone does on the same server, in the same run
+
+/**
+ * Reads a whole stream with an ordered consumer (what a source split does: no acks, server-side
+ * flow control), from the first message to the last; messages per second.
+ */
+export async function jetstreamOrderedMsgsPerSecond(url: string, stream: string): Promise<number> {
+  const nc = await connect({ servers: url });
+  try {
+    const count = (await (await jetstreamManager(nc)).streams.info(stream)).state.messages;
+    const consumer = await jetstream(nc).consumers.get(stream, { deliver_policy: DeliverPolicy.All });
+    const t0 = performance.now();
+    const messages = await consumer.consume({ max_messages: 1024 });
+    let received = 0;
+    for await (const m of messages) {
+      if (m.data.length === 0) throw new Error('empty message');
+      if (++received === count) break;
+    }
+    const rate = count / ((performance.now() - t0) / 1000);
+    messages.stop();
+    return rate;
+  } finally {
+    await nc.close();
+  }
+}
+
+/** Core NATS publish→subscribe of `count` messages of `size` bytes across two connections; messages per second. */
+export async function rawNatsMsgsPerSecond(url: string, size: number, count: number): Promise<number> {
+  const pub = await connect({ servers: url });
+  const sub = await connect({ servers: url });
+  const payload = new Uint8Array(size);
+  let received = 0;
+  const done = new Promise<void>((resolve) => sub.subscribe('bench.raw', { callback: () => {
+    if (++received === count) resolve();
+  } }));
+  await sub.flush();
+  const t0 = performance.now();
+  for (let i = 0; i < count; i++) {
+    pub.publish('bench.raw', payload);
+    if (i % 10_000 === 0) await pub.flush();
+  }
+  await pub.flush();
+  await done;
+  const rate = count / ((performance.now() - t0) / 1000);
+  await pub.close();
+  await sub.close();
+  return rate;
 }

@@ -1,6 +1,7 @@
 // `make bench`: every benchmark in bench/, each figure beside a baseline measured in the same run;
 // medians of BENCH_RUNS runs (default 3). BENCH_ONLY=throughput,metrics,get,batchget,writes,
-// checkpoint,recovery,rescale (any comma-separated subset) runs a part; BENCH_QUICK=1 a smaller, faster run.
+// checkpoint,recovery,rescale,jobs,memory (any comma-separated subset) runs a part; BENCH_QUICK=1 a
+// smaller, faster run.
 //  - throughput: customer-experience with 1 and 2 workers against raw NATS core publish→subscribe
 //    and JetStream ordered-consume of the same events (the source stream itself).
 //  - metrics: bench/metrics-cost.ts (the per-batch histogram record and a scrape, in process), then
@@ -13,63 +14,21 @@
 //  - recovery: bench/recovery.ts (SIGKILL of a worker: time to RUNNING, time to the first record).
 //  - rescale: bench/rescale.ts (a worker joins a running job: pause of moving key groups, time to
 //    a balanced assignment, throughput during the rebalance).
+//  - jobs: bench/jobs.ts (each use-case job in jobs/ with one worker, against raw NATS and a
+//    JetStream ordered consume of its source on the same server).
+//  - memory: bench/state-memory.ts (heap and RSS of one worker holding 1 M session windows and
+//    2 M timers).
 import os from 'node:os';
-import { connect } from '@nats-io/transport-node';
-import { jetstream, DeliverPolicy, jetstreamManager } from '@nats-io/jetstream';
-import { RUNS, QUICK, cpuSeconds, cxThroughput, machineLine, median, runMain, selected } from './lib.ts';
+import { RUNS, QUICK, cpuSeconds, cxThroughput, jetstreamOrderedMsgsPerSecond, machineLine, median, rawNatsMsgsPerSecond, runMain, selected } from './lib.ts';
 import { featureStoreBenchmarks } from './feature-store.ts';
 import { metricsCostBenchmark } from './metrics-cost.ts';
 import { checkpointBenchmarks } from './checkpoint.ts';
 import { recoveryBenchmarks } from './recovery.ts';
 import { rescaleBenchmarks } from './rescale.ts';
+import { jobBenchmarks } from './jobs.ts';
+import { stateMemoryBenchmarks } from './state-memory.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? (QUICK ? 100_000 : 200_000));
-
-/**
- * Reads a whole stream with an ordered consumer (what a source split does: no acks, server-side
- * flow control), from the first message to the last; messages per second.
- */
-async function jetstreamOrderedMsgsPerSecond(url: string, stream: string): Promise<number> {
-  const nc = await connect({ servers: url });
-  try {
-    const count = (await (await jetstreamManager(nc)).streams.info(stream)).state.messages;
-    const consumer = await jetstream(nc).consumers.get(stream, { deliver_policy: DeliverPolicy.All });
-    const t0 = performance.now();
-    const messages = await consumer.consume({ max_messages: 1024 });
-    let received = 0;
-    for await (const m of messages) {
-      if (m.data.length === 0) throw new Error('empty message');
-      if (++received === count) break;
-    }
-    const rate = count / ((performance.now() - t0) / 1000);
-    messages.stop();
-    return rate;
-  } finally {
-    await nc.close();
-  }
-}
-
-async function rawNatsMsgsPerSecond(url: string, size: number, count: number): Promise<number> {
-  const pub = await connect({ servers: url });
-  const sub = await connect({ servers: url });
-  const payload = new Uint8Array(size);
-  let received = 0;
-  const done = new Promise<void>((resolve) => sub.subscribe('bench.raw', { callback: () => {
-    if (++received === count) resolve();
-  } }));
-  await sub.flush();
-  const t0 = performance.now();
-  for (let i = 0; i < count; i++) {
-    pub.publish('bench.raw', payload);
-    if (i % 10_000 === 0) await pub.flush();
-  }
-  await pub.flush();
-  await done;
-  const rate = count / ((performance.now() - t0) / 1000);
-  await pub.close();
-  await sub.close();
-  return rate;
-}
 
 interface ThroughputRun {
   eventsPerSecond: number;
@@ -151,6 +110,8 @@ async function main(): Promise<void> {
   if (selected('checkpoint')) await checkpointBenchmarks();
   if (selected('recovery')) await recoveryBenchmarks();
   if (selected('rescale')) await rescaleBenchmarks();
+  if (selected('jobs')) await jobBenchmarks();
+  if (selected('memory')) await stateMemoryBenchmarks();
 }
 
 runMain(async () => {

@@ -3,6 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { loadGrpc } from '../core/proto.ts';
 import { fromGrpcError, isGrpcError } from './errors.ts';
+import { startAtToMessage, type StartAtSpec } from '../core/start-at.ts';
 import type { JobServiceClient } from '../proto/gen/eddy/v1/JobService.ts';
 import type { FeatureServiceClient } from '../proto/gen/eddy/v1/FeatureService.ts';
 import type { ClusterServiceClient } from '../proto/gen/eddy/v1/ClusterService.ts';
@@ -46,6 +47,8 @@ export interface SubmitRequest {
   fromSavepoint?: string;
   /** Start even if some of the savepoint's state has no stage in the new bundle. */
   allowNonRestoredState?: boolean;
+  /** Where sources start, overriding the manifest's startAt (a fresh start only). */
+  startAt?: ReadonlyArray<{ source: string; startAt: StartAtSpec }>;
 }
 
 export class EddyClient implements Disposable {
@@ -160,6 +163,7 @@ export class EddyClient implements Disposable {
           bundleSize: code.byteLength,
           fromSavepoint: request.fromSavepoint ?? '',
           allowNonRestoredState: request.allowNonRestoredState ?? false,
+          startAt: (request.startAt ?? []).map((s) => startAtToMessage(s.source, s.startAt)),
         },
       });
       for (let offset = 0; offset < code.byteLength; offset += SUBMIT_CHUNK_BYTES) {

@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { loadGrpc } from '../core/proto.ts';
 import { InvalidArgumentError, ensureError } from '../core/errors.ts';
+import { startAtFromMessage } from '../core/start-at.ts';
 import type { Logger } from '../core/logger.ts';
 import type { JobInfo } from '../proto/gen/eddy/v1/JobInfo.ts';
 import type { SubmitJobRequest__Output } from '../proto/gen/eddy/v1/SubmitJobRequest.ts';
@@ -119,7 +120,13 @@ export function createGrpcServer(deps: GrpcServerDeps): { server: grpc.Server; h
         if (!header) return fail(new InvalidArgumentError('SubmitJob: no header received'));
         const declared = Number(header.bundleSize);
         if (declared && declared !== size) return fail(new InvalidArgumentError(`bundle truncated: the header declares ${declared} bytes, ${size} arrived`));
-        const options = { ...(header.fromSavepoint ? { fromSavepoint: header.fromSavepoint } : {}), allowNonRestoredState: header.allowNonRestoredState };
+        let startAt;
+        try {
+          startAt = header.startAt.map(startAtFromMessage);
+        } catch (e) {
+          return fail(e);
+        }
+        const options = { ...(header.fromSavepoint ? { fromSavepoint: header.fromSavepoint } : {}), allowNonRestoredState: header.allowNonRestoredState, startAt };
         jobs.submit(header.manifestJson, header.bundleSha256, Buffer.concat(chunks), options).then(
           (job) => callback(null, { jobId: job.id, bundleSha256: job.sha256 }),
           (e) => fail(e),

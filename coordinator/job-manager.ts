@@ -6,9 +6,9 @@
 // to the last completed checkpoint (survivors drop their overlays, new owners read only their
 // new key groups from the object store) and sources rewind to the checkpoint's sequences.
 import type { NatsConnection } from '@nats-io/transport-node';
-import { codecs, type Ack, type TaskFailure } from '../core/control.ts';
+import { codecs, type Ack, type SourcePosition, type TaskFailure } from '../core/control.ts';
 import { senderNames, subjects } from '../core/subjects.ts';
-import { parseManifest, remapSourcePositions, splitCount, splitStreams, type JobManifest } from '../core/manifest.ts';
+import { parseManifest, remapSourcePositions, splitCount, splitRanges, splitStreams, type JobManifest } from '../core/manifest.ts';
 import { parseJobId, type Epoch, type JobId, type WorkerId } from '../core/ids.ts';
 import { EddyError, InvalidArgumentError, NotFoundError, RetryableError, ensureError } from '../core/errors.ts';
 import { sha256Hex } from '../core/bundle.ts';
@@ -24,6 +24,8 @@ import { OutputPublisher } from './output-publisher.ts';
 import { decodeMetadata, encodeMetadata } from '../core/checkpoint-format.ts';
 import type { JobStore, StoredJob } from './job-store.ts';
 import { assignJob, Rebalancer, type WorkerAssignment } from './rebalancer.ts';
+import { describeStartAt, type StartAtSpec } from '../core/start-at.ts';
+import { resolveStartPositions } from './source-start.ts';
 
 export type JobState = 'SUBMITTED' | 'DEPLOYING' | 'RUNNING' | 'RESTARTING' | 'CANCELLED' | 'FAILED';
 
@@ -89,12 +91,19 @@ export interface JobRecord {
   restartTimer?: NodeJS.Timeout;
   /** Writes of this job to the job store, in order. */
   persisting?: Promise<void>;
+  /**
+   * Where the splits start while no checkpoint has completed: the source's startAt, resolved once
+   * at submit (coordinator/source-start.ts). Absent: sequence 1.
+   */
+  initialPositions?: SourcePosition[];
 }
 
 export interface SubmitOptions {
   /** Object-store key of a savepoint's _metadata to start from. */
   fromSavepoint?: string;
   allowNonRestoredState?: boolean;
+  /** Overrides the manifest's startAt, per source stream (eddy submit --start-at). Refused with fromSavepoint. */
+  startAt?: ReadonlyArray<{ source: string; startAt: StartAtSpec }>;
 }
 
 export interface StageStatus {
@@ -208,7 +217,12 @@ export class JobManager {
       throw new EddyError('ALREADY_EXISTS', `job ${id} is ${existing.state}; cancel it before submitting it again`);
     }
     if (this.#o.registry.alive().length === 0) throw new EddyError('FAILED_PRECONDITION', 'no live workers: start at least one worker before submitting a job');
+    const startAt = startAtOf(manifest, options);
     const fromSavepoint = options.fromSavepoint ? await this.#loadSavepoint(manifest, options.fromSavepoint, options.allowNonRestoredState ?? false) : undefined;
+    // A savepoint's positions are where the job goes on from; the manifest's startAt is for a fresh start only.
+    for (const source of manifest.sources) {
+      if (fromSavepoint && source.startAt) this.#o.logger.info({ jobId: id, stream: source.stream, startAt: describeStartAt(source.startAt) }, 'started from a savepoint: the source startAt is not applied');
+    }
 
     const bundleKey = layout.bundle(id, actual);
     await this.#o.store.put(bundleKey, bundle);
@@ -217,6 +231,19 @@ export class JobManager {
     for (const source of manifest.sources) await ensureSourceStream(nc, source);
     await ensureSinkStreams(nc, manifest.stages.flatMap((s) => s.sinks));
     await ensureDeadLetterStream(nc);
+    // Per source, in the flat split space (core/manifest.ts splitRanges); a source without a
+    // startAt starts at the beginning of its stream, as before.
+    let initialPositions: SourcePosition[] | undefined;
+    if (!fromSavepoint && startAt.size > 0) {
+      initialPositions = [];
+      for (const range of splitRanges(manifest)) {
+        const at = startAt.get(range.spec.stream);
+        if (at === undefined) continue;
+        const positions = await resolveStartPositions(nc, range.spec, at);
+        initialPositions.push(...positions.map((p) => ({ split: range.firstSplit + p.split, nextSequence: p.nextSequence })));
+        this.#o.logger.info({ jobId: id, stream: range.spec.stream, startAt: describeStartAt(at), sequence: positions[0]?.nextSequence }, 'source start resolved');
+      }
+    }
 
     const job: JobRecord = {
       id,
@@ -238,6 +265,7 @@ export class JobManager {
       restarts: 0,
       // Savepoints outlive the job that took them (the garbage collector keeps what they name).
       savepoints: existing?.savepoints ?? [],
+      ...(initialPositions && { initialPositions }),
     };
     this.#jobs.set(id, job);
     this.#persist(job);
@@ -459,7 +487,9 @@ export class JobManager {
       sourceSplits: a.splits,
       workers: [...job.assignment].filter(([, x]) => x.keyGroups.length > 0).map(([w]) => w),
       restore: latest ? { metadataKey: latest.metadataKey, checkpointId: latest.id } : null,
-      startPositions: Object.entries(latest?.metadata.sources ?? {}).map(([split, nextSequence]) => ({ split: Number(split), nextSequence })),
+      // Until a checkpoint completes, the positions startAt resolved to at submit (never resolved
+      // again: a redeploy before the first checkpoint starts where the first deploy did).
+      startPositions: latest ? Object.entries(latest.metadata.sources).map(([split, nextSequence]) => ({ split: Number(split), nextSequence })) : (job.initialPositions ?? []),
       checkpointIntervalMs: this.#o.checkpointIntervalMs,
     });
   }
@@ -673,6 +703,7 @@ export class JobManager {
         restartStrategy: new RestartStrategy(manifest.restartStrategy),
         restarts: stored.restarts,
         savepoints,
+        ...(stored.initialPositions && { initialPositions: stored.initialPositions }),
       };
       this.#jobs.set(job.id, job);
       if (!live) continue;
@@ -712,7 +743,31 @@ function toStored(job: JobRecord): StoredJob {
     restarts: job.restarts,
     lastFailure: job.lastFailure ?? null,
     publishedCheckpointId: latest?.id ?? 0,
+    ...(job.initialPositions && { initialPositions: job.initialPositions }),
   };
+}
+
+/**
+ * The startAt of each of the job's sources, by stream: the submit's override, else the
+ * manifest's. An override must name a source of the job, once, and cannot go with a savepoint
+ * (whose positions rule).
+ */
+function startAtOf(manifest: JobManifest, options: SubmitOptions): Map<string, StartAtSpec> {
+  const overrides = options.startAt ?? [];
+  if (overrides.length > 0 && options.fromSavepoint) {
+    throw new InvalidArgumentError('start at: a job started from a savepoint goes on from the savepoint\'s source positions; --start-at applies only to a fresh start');
+  }
+  const streams = manifest.sources.map((s) => s.stream);
+  const out = new Map<string, StartAtSpec>();
+  for (const s of manifest.sources) if (s.startAt) out.set(s.stream, s.startAt);
+  const seen = new Set<string>();
+  for (const o of overrides) {
+    if (!streams.includes(o.source)) throw new InvalidArgumentError(`start at: job ${manifest.name} has no source ${JSON.stringify(o.source)} (its sources: ${streams.join(', ')})`);
+    if (seen.has(o.source)) throw new InvalidArgumentError(`start at: source ${o.source} is given twice`);
+    seen.add(o.source);
+    out.set(o.source, o.startAt);
+  }
+  return out;
 }
 
 /** A worker answered a control request with an error. */

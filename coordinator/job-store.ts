@@ -41,6 +41,8 @@ export interface StoredJob {
   lastFailure: { message: string; stageId: string; keyGroup: number; workerId: string; stack: string; atUnixMs: number } | null;
   /** Checkpoint whose exactly-once output is confirmed published (0 = none). */
   publishedCheckpointId: number;
+  /** The source's startAt resolved at submit, used until a checkpoint completes (JobRecord.initialPositions). */
+  initialPositions?: Array<{ split: number; nextSequence: number }>;
 }
 
 export interface JobStoreOptions {
@@ -207,6 +209,10 @@ function parseStoredJob(key: string, bytes: Uint8Array): StoredJob {
   if (!STORED_JOB_STATES.includes(o.state as StoredJobState)) fail(`state ${JSON.stringify(o.state)} is not one of ${STORED_JOB_STATES.join(', ')}`);
   for (const field of ['submittedAtUnixMs', 'epoch', 'lastCheckpointId', 'restarts', 'publishedCheckpointId'] as const) {
     if (!isCount(o[field])) fail(`${field} ${JSON.stringify(o[field])} is not a non-negative integer`);
+  }
+  if (o.initialPositions !== undefined) {
+    const ok = Array.isArray(o.initialPositions) && o.initialPositions.every((p: unknown) => isCount((p as { split?: unknown })?.split) && isCount((p as { nextSequence?: unknown })?.nextSequence));
+    if (!ok) fail(`initialPositions ${JSON.stringify(o.initialPositions)} is not a list of { split, nextSequence }`);
   }
   if (o.latestCheckpoint !== null) {
     const problem = checkpointProblem(o.latestCheckpoint);

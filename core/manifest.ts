@@ -11,6 +11,7 @@
 import { isValidId } from './ids.ts';
 import { InvalidArgumentError } from './errors.ts';
 import { restartStrategyProblem, type RestartStrategySpec } from './restart-strategy-spec.ts';
+import { startAtProblem, type StartAtSpec } from './start-at.ts';
 
 export const MANIFEST_FORMAT_VERSION = 2;
 /** Upper bound of maxParallelism: key groups are u16 in state keys and record batches. */
@@ -29,6 +30,11 @@ export interface SourceSpec {
   timestampField?: string;
   /** Present when the job assigns event time at the source (the assigner itself is code, in the bundle). */
   eventTime?: EventTimeSpec;
+  /**
+   * Where the splits start on the job's first start (core/start-at.ts); a restore always starts
+   * from the checkpoint's positions. Absent: the start of the stream.
+   */
+  startAt?: StartAtSpec;
 }
 
 /** Watermark generation of every source split (sdk/job.ts WatermarkOptions). */
@@ -182,6 +188,10 @@ export function validateManifest(m: unknown): asserts m is JobManifest {
     totalSplits += src.partitions as number;
     if (src.format !== 'json') fail(`${at} format ${String(src.format)} is not "json"`);
     if (src.timestampField !== undefined && (typeof src.timestampField !== 'string' || src.timestampField.length === 0)) fail(`${at} timestampField must be a non-empty string`);
+    if (src.startAt !== undefined) {
+      const problem = startAtProblem(src.startAt);
+      if (problem !== undefined) fail(`${at} ${problem}`);
+    }
     if (src.eventTime !== undefined) {
       const et = src.eventTime as Record<string, unknown>;
       const nonNegative = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;

@@ -2,6 +2,7 @@
 // module as external and the worker provides it (core/bundle.ts).
 export { job, Job, DataStream, KeyedStream, WindowedStream, BroadcastStream, ConnectedStreams, BroadcastConnectedStream } from './job.ts';
 export type { JobOptions, SourceOptions, WatermarkOptions, WindowOptions, ProcessOptions, BroadcastProcessOptions, FeatureDeclaration, JobPlan, StagePlan, OperatorImpl } from './job.ts';
+export type { StartAtOption } from '../core/start-at.ts';
 export { valueState, mapState, listState, reducingState, aggregatingState } from './state.ts';
 export type {
   ValueState,

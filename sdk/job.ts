@@ -21,6 +21,7 @@ import {
 import type { RestartStrategySpec } from '../core/restart-strategy-spec.ts';
 import type { CoProcessFunction, KeyedBroadcastOnTimerFunction, KeyedBroadcastProcessFunction, OnTimerFunction, ProcessFunction } from './context.ts';
 import type { AggregateFunction, MapStateDescriptor, StateDescriptor } from './state.ts';
+import { compileStartAt, type StartAtOption } from '../core/start-at.ts';
 import { LATE_TAG, windowOperator, type WindowFunction, type WindowResult } from './window-operator.ts';
 import type { TimeWindow, WindowAssigner } from './windows.ts';
 
@@ -56,6 +57,15 @@ export interface SourceOptions<T = unknown> {
   timestamp?: (event: T) => number;
   /** Watermarks of each source split; needs `timestamp`. @default { maxOutOfOrdernessMs: 0 } */
   watermark?: WatermarkOptions;
+  /**
+   * Where every split starts on the job's first start: a stream sequence, the messages JetStream
+   * stored at or after a time (ms since the epoch, a Date, or an ISO 8601 string with a zone),
+   * the start of the stream, or only what arrives after the start. Resolved to a stream sequence
+   * per split once, when the job is first deployed; restores start from the checkpoint's
+   * positions, never from this. `eddy submit --start-at <stream>=...` overrides it.
+   * @default "earliest"
+   */
+  startAt?: StartAtOption;
 }
 
 /**
@@ -190,6 +200,7 @@ export class Job {
           watermarkIntervalMs: w.intervalMs ?? 200,
           ...(w.idleTimeoutMs !== undefined && { idleTimeoutMs: w.idleTimeoutMs }),
         };
+    const startAt = options.startAt === undefined ? undefined : compileStartAt(options.startAt, `source ${stream}`);
     const source = g.sources.length;
     g.sources.push({
       stream,
@@ -198,6 +209,7 @@ export class Job {
       format: 'json',
       ...(eventTime && { eventTime }),
       ...(options.timestampField ? { timestampField: options.timestampField } : {}),
+      ...(startAt && { startAt }),
     });
     const stage: StagePlan = { spec: { id: `source-${stream}`, kind: 'source', source, operators: [], sinks: [], states: [], features: [] }, operators: [] };
     if (options.timestamp) stage.timestamp = options.timestamp as (event: unknown) => number;

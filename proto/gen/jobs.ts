@@ -11,6 +11,7 @@ import type { ListJobsRequest as _eddy_v1_ListJobsRequest, ListJobsRequest__Outp
 import type { ListJobsResponse as _eddy_v1_ListJobsResponse, ListJobsResponse__Output as _eddy_v1_ListJobsResponse__Output } from './eddy/v1/ListJobsResponse';
 import type { SavepointRequest as _eddy_v1_SavepointRequest, SavepointRequest__Output as _eddy_v1_SavepointRequest__Output } from './eddy/v1/SavepointRequest';
 import type { SavepointResponse as _eddy_v1_SavepointResponse, SavepointResponse__Output as _eddy_v1_SavepointResponse__Output } from './eddy/v1/SavepointResponse';
+import type { SourceStartAt as _eddy_v1_SourceStartAt, SourceStartAt__Output as _eddy_v1_SourceStartAt__Output } from './eddy/v1/SourceStartAt';
 import type { StageInfo as _eddy_v1_StageInfo, StageInfo__Output as _eddy_v1_StageInfo__Output } from './eddy/v1/StageInfo';
 import type { SubmitJobHeader as _eddy_v1_SubmitJobHeader, SubmitJobHeader__Output as _eddy_v1_SubmitJobHeader__Output } from './eddy/v1/SubmitJobHeader';
 import type { SubmitJobRequest as _eddy_v1_SubmitJobRequest, SubmitJobRequest__Output as _eddy_v1_SubmitJobRequest__Output } from './eddy/v1/SubmitJobRequest';
@@ -33,6 +34,7 @@ export interface ProtoGrpcType {
       ListJobsResponse: MessageTypeDefinition<_eddy_v1_ListJobsResponse, _eddy_v1_ListJobsResponse__Output>
       SavepointRequest: MessageTypeDefinition<_eddy_v1_SavepointRequest, _eddy_v1_SavepointRequest__Output>
       SavepointResponse: MessageTypeDefinition<_eddy_v1_SavepointResponse, _eddy_v1_SavepointResponse__Output>
+      SourceStartAt: MessageTypeDefinition<_eddy_v1_SourceStartAt, _eddy_v1_SourceStartAt__Output>
       StageInfo: MessageTypeDefinition<_eddy_v1_StageInfo, _eddy_v1_StageInfo__Output>
       SubmitJobHeader: MessageTypeDefinition<_eddy_v1_SubmitJobHeader, _eddy_v1_SubmitJobHeader__Output>
       SubmitJobRequest: MessageTypeDefinition<_eddy_v1_SubmitJobRequest, _eddy_v1_SubmitJobRequest__Output>

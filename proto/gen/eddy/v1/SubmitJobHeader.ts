@@ -1,5 +1,6 @@
 // Original file: proto/eddy/v1/jobs.proto
 
+import type { SourceStartAt as _eddy_v1_SourceStartAt, SourceStartAt__Output as _eddy_v1_SourceStartAt__Output } from '../../eddy/v1/SourceStartAt';
 import type { Long } from '@grpc/proto-loader';
 
 export interface SubmitJobHeader {
@@ -8,6 +9,7 @@ export interface SubmitJobHeader {
   'bundleSize'?: (number | string | Long);
   'fromSavepoint'?: (string);
   'allowNonRestoredState'?: (boolean);
+  'startAt'?: (_eddy_v1_SourceStartAt)[];
 }
 
 export interface SubmitJobHeader__Output {
@@ -16,4 +18,5 @@ export interface SubmitJobHeader__Output {
   'bundleSize': (string);
   'fromSavepoint': (string);
   'allowNonRestoredState': (boolean);
+  'startAt': (_eddy_v1_SourceStartAt__Output)[];
 }
