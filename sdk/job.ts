@@ -3,7 +3,7 @@
 // operators between two shuffles are chained in one task (ARCHITECTURE.md, "Actors, tasks and
 // channels"). `eddy build` calls manifest() at build time; workers call plan() to get the
 // functions, in the same order as the manifest.
-import { MANIFEST_FORMAT_VERSION, validateManifest, type EventTimeSpec, type JobManifest, type OperatorKind, type SinkSpec, type StageSpec } from '../core/manifest.ts';
+import { MANIFEST_FORMAT_VERSION, asyncSpecProblem, validateManifest, type AsyncOperatorSpec, type EventTimeSpec, type JobManifest, type OperatorKind, type SinkSpec, type StageSpec } from '../core/manifest.ts';
 import type { RestartStrategySpec } from '../core/restart-strategy-spec.ts';
 import type { OnTimerFunction, ProcessFunction } from './context.ts';
 import type { AggregateFunction, StateDescriptor } from './state.ts';
@@ -96,6 +96,8 @@ export interface OperatorImpl {
   fn: (...args: never[]) => unknown;
   /** process only: the onTimer callback. */
   onTimer?: (...args: never[]) => unknown;
+  /** asyncMap only: its options, defaults applied. */
+  async?: AsyncOperatorSpec;
 }
 
 export interface StagePlan {
@@ -217,6 +219,22 @@ export class DataStream<T> {
     return this.append('flatMap', fn, name);
   }
 
+  /**
+   * Calls an asynchronous function per record (an HTTP lookup, a database read) with up to
+   * `capacity` calls in flight per task, a time-out, retries with exponential back-off, and a
+   * choice of what happens after the last attempt fails (see AsyncMapOptions). Results are
+   * emitted in input order (`ordered`, the default) or as they complete, but never across a
+   * checkpoint barrier or a watermark.
+   */
+  asyncMap<U>(fn: AsyncFunction<T, U>, options: AsyncMapOptions = {}, name?: string): DataStream<U> {
+    const spec = compileAsyncMapOptions(options, this.chain.options.errorPolicy);
+    const out = this.append<U>('asyncMap', fn, name);
+    const stage = this.chain.stages[this.chain.stages.length - 1]!;
+    stage.spec.operators[stage.spec.operators.length - 1]!.async = spec;
+    stage.operators[stage.operators.length - 1]!.async = spec;
+    return out;
+  }
+
   /** Shuffles by key: records of one key meet in one actor, in order. */
   keyBy(fn: (value: T) => string | number, name?: string): KeyedStream<T> {
     this.append('keyBy', fn, name);
@@ -254,6 +272,63 @@ export class DataStream<T> {
     this.chain.position++;
     return new DataStream<U>(this.chain, this.chain.position);
   }
+}
+
+/** What an asyncMap function gets besides the record. */
+export interface AsyncContext {
+  /** Aborted when the attempt times out or the task stops: pass it to fetch() and the like. */
+  readonly signal: AbortSignal;
+  /** 1 for the first attempt, 2 for the first retry, ... */
+  readonly attempt: number;
+}
+
+export type AsyncFunction<T, U> = (value: T, ctx: AsyncContext) => Promise<U>;
+
+export interface AsyncMapOptions {
+  /** Emit results in input order; false: as they complete (never across a barrier or watermark). @default true */
+  ordered?: boolean;
+  /** Records in the operator at once per task (in flight, backing off, or waiting for their turn to be emitted). @default 100 */
+  capacity?: number;
+  /** Time limit of one attempt; then its signal is aborted and the attempt counts as failed. @default 10000 */
+  timeoutMs?: number;
+  /** Retries after a failed attempt, with exponential back-off. @default no retry */
+  retry?: AsyncRetryOptions;
+  /** After the last attempt: fail the job (its restart strategy applies) or dead-letter the record with the reason. @default the job's errorPolicy */
+  onFailure?: 'fail' | 'dead-letter';
+}
+
+export interface AsyncRetryOptions {
+  /** Attempts in all, the first included. @default 3 */
+  maxAttempts?: number;
+  /** Delay before the first retry. @default 100 */
+  initialDelayMs?: number;
+  /** Ceiling of any delay. @default 10000 */
+  maxDelayMs?: number;
+  /** Each delay is the previous one times this. @default 2 */
+  multiplier?: number;
+  /** 0..1: each delay is randomised by ± this fraction. @default 0.1 */
+  jitter?: number;
+}
+
+/** Applies defaults and validates, so a mistake fails at build time. */
+function compileAsyncMapOptions(o: AsyncMapOptions, errorPolicy: 'fail' | 'dead-letter'): AsyncOperatorSpec {
+  const r = o.retry;
+  const spec: AsyncOperatorSpec = {
+    ordered: o.ordered ?? true,
+    capacity: o.capacity ?? 100,
+    timeoutMs: o.timeoutMs ?? 10_000,
+    retry: {
+      maxAttempts: r === undefined ? 1 : (r.maxAttempts ?? 3),
+      initialDelayMs: r?.initialDelayMs ?? 100,
+      maxDelayMs: r?.maxDelayMs ?? Math.max(10_000, r?.initialDelayMs ?? 0),
+      multiplier: r?.multiplier ?? 2,
+      jitter: r?.jitter ?? 0.1,
+    },
+    onFailure: o.onFailure ?? errorPolicy,
+  };
+  const problem = asyncSpecProblem(spec);
+  if (problem !== undefined) throw new TypeError(`asyncMap: ${problem}`);
+  return spec;
 }
 
 export class KeyedStream<T> {

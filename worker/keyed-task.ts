@@ -140,7 +140,7 @@ export class KeyedTask {
       emitSide: (tag, value) => options.output.emitSide(tag, value),
       // Cached per key group by KeyedTime: no services object per key and batch.
       featureServices: { features: this.#features, ...(options.watches && { watches: options.watches }) },
-      forwardWatermark: (wm, idle) => options.output.sender?.sendWatermark(wm, idle),
+      forwardWatermark: (wm, idle) => options.output.watermark(wm, idle),
     });
   }
 
