@@ -32,7 +32,7 @@ export interface KeyedServices {
   /** The actor's current watermark. @default () => -Infinity */
   watermark?: () => number;
   /** Side outputs (ctx.output). @default drops them */
-  emitSide?: (tag: string, value: unknown) => void;
+  emitSide?: (tag: string, value: unknown, timestampMs?: number) => void;
   /** States served as features: their changes carry event time, versions and watch notices. @default none */
   features?: ReadonlyMap<string, FeatureStateSpec>;
   /** Feature watches to tell about changes (worker/watch-registry.ts). */
@@ -78,7 +78,7 @@ export class KeyedContext implements ProcessContext<unknown>, TimerContext<unkno
   }
 
   output(tag: string, value: unknown): void {
-    this.#services.emitSide?.(tag, value);
+    this.#services.emitSide?.(tag, value, this.timestamp);
   }
 
   /**

@@ -137,7 +137,7 @@ export class KeyedTask {
         this.#currentKeyGroup = kg;
         options.output.emit(value, ts);
       },
-      emitSide: (tag, value) => options.output.emitSide(tag, value),
+      emitSide: (tag, value, ts) => options.output.emitSide(tag, value, ts),
       // Cached per key group by KeyedTime: no services object per key and batch.
       featureServices: { features: this.#features, ...(options.watches && { watches: options.watches }) },
       forwardWatermark: (wm, idle) => options.output.watermark(wm, idle),

@@ -40,8 +40,8 @@ export interface StageOutputOptions {
 export interface StageOutput {
   /** Runs the chained operators, then shuffles or sinks. Throws UserFunctionError. */
   emit: Emit;
-  /** Writes a value to the sinks of side output `tag` (none: dropped, as the job declared no sink for it). */
-  emitSide(tag: string, value: unknown): void;
+  /** Writes a value (with its event time, when it has one) to the sinks of side output `tag` (none: dropped, as the job declared no sink for it). */
+  emitSide(tag: string, value: unknown, timestampMs?: number): void;
   /** Null when the stage ends in sinks. */
   sender: ChannelSender | null;
   sinks: Sink[];
@@ -147,8 +147,8 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
   };
   return {
     emit: chain.emit,
-    emitSide: (tag, value) => {
-      for (const sink of sideSinks.get(tag) ?? []) sink.write(value);
+    emitSide: (tag, value, timestampMs) => {
+      for (const sink of sideSinks.get(tag) ?? []) sink.write(value, timestampMs);
     },
     sender,
     sinks,
