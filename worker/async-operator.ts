@@ -19,7 +19,9 @@
 // in flight never exceed it: the surplus waits here until a slot frees up.
 import type { AsyncOperatorSpec } from '../core/manifest.ts';
 import { UserFunctionError, ensureError } from '../core/errors.ts';
-import type { Emit } from './operator-chain.ts';
+
+/** Where results go: the rest of the chain (operator-chain.ts Emit, restated to avoid an import cycle). */
+type Emit = (value: unknown, timestamp: number) => void;
 
 /** What the operator needs from its task. */
 export interface AsyncOperatorHooks {
