@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
-import { startCluster, waitFor, readStream, REPO_ROOT, clusterStore, readPartFiles, listPartFiles, type Cluster, type ChildHandle } from './kit/index.ts';
+import { startCluster, waitFor, readStream, REPO_ROOT, clusterStore, readPartFiles, type Cluster } from './kit/index.ts';
 import { EddyClient } from '../cli/client.ts';
 import { buildBundle } from '../core/bundle.ts';
 import type { In, Out } from './fixtures/async-job.ts';
@@ -110,7 +110,13 @@ const view = (o: Out) => ({ key: o.key, n: o.n, enriched: o.enriched, score: o.s
 test('async I/O - ordered and unordered asyncMap against a real HTTP server: capacity, time-outs, retries, dead letters, a failing job', { timeout: 120_000 }, async () => {
   const service = new Service();
   await service.start();
-  const cluster = await startCluster({ workers: 1, env: { EDDY_TEST_ENRICH_URL: service.url } });
+  let cluster: Cluster;
+  try {
+    cluster = await startCluster({ workers: 1, env: { EDDY_TEST_ENRICH_URL: service.url } });
+  } catch (e) {
+    await service.stop();
+    throw e;
+  }
   const dir = await mkdtemp(join(tmpdir(), 'eddy-async-'));
   const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
   const nc = await connect({ servers: cluster.nats.url });
