@@ -23,6 +23,7 @@ function hooks(events: string[]): AsyncOperatorHooks {
     stageId: 's',
     keyGroup: () => 7,
     onError: (e) => events.push(`error:${e.message}`),
+    fail: (e) => events.push(`fail:${e.message}`),
     deadLetter: (e: UserFunctionError, record) => events.push(`dead:${String(record)}:${e.message}`),
   };
 }
@@ -102,5 +103,5 @@ test('async operator - a time-out aborts the attempt and is retried with back-of
   }, spec({ onFailure: 'fail' }), () => assert.fail('no output'), hooks(events));
   failing.push('x', 0);
   await waitFor(() => events.length === 3, { timeoutMs: 5000, what: 'the failure' });
-  assert.match(events[2]!, /^error:user function lookup of stage s \(job j, key group 7\) threw: failed after 1 attempt\(s\): refused$/);
+  assert.match(events[2]!, /^fail:user function lookup of stage s \(job j, key group 7\) threw: failed after 1 attempt\(s\): refused$/);
 });

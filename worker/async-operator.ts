@@ -30,10 +30,12 @@ export interface AsyncOperatorHooks {
   /** The key group being processed when a record is pushed (-1 in a source stage). */
   keyGroup(): number;
   /**
-   * The last attempt failed under onFailure "fail" (a UserFunctionError), or something downstream
-   * threw while a result was emitted: the task applies the job's error policy or fails.
+   * Something downstream threw while a result was emitted (or a marker's callback threw): the
+   * task applies the job's error policy to a UserFunctionError, and fails on anything else.
    */
   onError(error: Error, record: unknown, keyGroup: number): void;
+  /** The last attempt failed under onFailure "fail": the job fails, whatever its error policy. */
+  fail(error: UserFunctionError): void;
   /** onFailure "dead-letter": the record goes to the dead-letter subject with the reason. */
   deadLetter(error: UserFunctionError, record: unknown): void;
 }
@@ -205,7 +207,7 @@ export class AsyncOperator {
       return;
     }
     // The job fails (and restarts by its strategy): nothing more is emitted from here.
-    this.#hooks.onError(err, entry.value, entry.keyGroup);
+    this.#hooks.fail(err);
     this.close();
   }
 

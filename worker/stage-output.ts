@@ -130,6 +130,7 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
       if (!(e instanceof UserFunctionError) || o.errorPolicy !== 'dead-letter') return onFailure(e);
       o.deadLetters.publish({ stageId: spec.id, operator: e.operator, ...(keyGroup >= 0 && { keyGroup }), reason: e.message, stack: ensureError(e.cause).stack ?? '', record }, o.counters);
     },
+    fail: (e) => onFailure(e),
     deadLetter: (e, record) => {
       o.deadLetters.publish({ stageId: spec.id, operator: e.operator, ...(e.keyGroup >= 0 && { keyGroup: e.keyGroup }), reason: e.message, stack: ensureError(e.cause).stack ?? '', record }, o.counters);
     },
