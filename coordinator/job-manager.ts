@@ -673,6 +673,15 @@ export class JobManager {
       if (!live) continue;
       resumed++;
       const latest = checkpoints[checkpoints.length - 1];
+      // Part files of the earlier retained checkpoints may not all be committed either: commit
+      // them again, in order (idempotent: a final object that exists is skipped; no message is
+      // re-published, their output went out before the latest checkpoint's).
+      for (const c of checkpoints.slice(0, -1)) {
+        if ((c.metadata.files ?? []).length === 0) continue;
+        const filesOnly = { ...c.metadata, outputs: [] };
+        (job.unpublishedOutputs ??= new Map()).set(c.id, outputKeys(filesOnly));
+        this.#outputs(job).enqueue(filesOnly);
+      }
       // Its output may not all have reached the stream before the crash: publish it again;
       // the stream drops what it already has by Nats-Msg-Id.
       if (latest && hasOutput(latest.metadata)) {
