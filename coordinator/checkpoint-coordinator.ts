@@ -293,6 +293,7 @@ export class CheckpointCoordinator {
           }
         }
         if (part.outputKey) metadata.outputs!.push(part.outputKey);
+        for (const f of part.files ?? []) (metadata.files ??= []).push({ stagedKey: f.stagedKey, finalKey: f.finalKey, records: f.records });
       }
       const metadataKey = checkpointLayout.metadata(target.jobId, flight.id);
       // _metadata is written last: a checkpoint exists once, and only once, this object does.

@@ -50,6 +50,7 @@ export function referencedKeys(checkpoint: CompletedCheckpoint): Set<string> {
     }
   }
   for (const key of checkpoint.metadata.outputs ?? []) keys.add(key);
+  for (const f of checkpoint.metadata.files ?? []) keys.add(f.stagedKey);
   return keys;
 }
 

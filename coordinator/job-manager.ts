@@ -20,7 +20,7 @@ import { CheckpointCoordinator, newCheckpointStats, type CheckpointStats, type C
 import { RestartStrategy } from './restart-strategy.ts';
 import type { CoordinatorMetrics, RecoveryCause, RecoveryTrace } from './coordinator-metrics.ts';
 import { CheckpointGarbageCollector } from './checkpoint-gc.ts';
-import { OutputPublisher } from './output-publisher.ts';
+import { OutputPublisher, hasOutput, outputKeys } from './output-publisher.ts';
 import { decodeMetadata, encodeMetadata } from '../core/checkpoint-format.ts';
 import type { JobStore, StoredJob } from './job-store.ts';
 import { assignJob, Rebalancer, type WorkerAssignment } from './rebalancer.ts';
@@ -312,7 +312,7 @@ export class JobManager {
     }
     const path = `jobs/${job.id}/savepoints/${checkpoint.id}/_metadata`;
     // The output already went out with the checkpoint: a savepoint restores state, not output.
-    const metadata = { ...checkpoint.metadata, savepoint: true, outputs: [] };
+    const metadata = { ...checkpoint.metadata, savepoint: true, outputs: [], files: [] };
     await this.#o.store.put(path, encodeMetadata(metadata));
     (job.savepoints ??= []).push({ ...checkpoint, metadataKey: path, metadata });
     this.#persist(job);
@@ -421,7 +421,7 @@ export class JobManager {
 
   async #retain(job: JobRecord, c: CompletedCheckpoint): Promise<void> {
     job.checkpoints.push(c);
-    if ((c.metadata.outputs ?? []).length > 0) (job.unpublishedOutputs ??= new Map()).set(c.id, c.metadata.outputs!);
+    if (hasOutput(c.metadata)) (job.unpublishedOutputs ??= new Map()).set(c.id, outputKeys(c.metadata));
     while (job.checkpoints.length > this.#o.retainedCheckpoints) job.checkpoints.shift();
     // Persisted after the shift, and collected only once that write is done: a restarted
     // coordinator never looks for a checkpoint whose objects are gone.
@@ -709,10 +709,19 @@ export class JobManager {
       if (!live) continue;
       resumed++;
       const latest = checkpoints[checkpoints.length - 1];
+      // Part files of the earlier retained checkpoints may not all be committed either: commit
+      // them again, in order (idempotent: a final object that exists is skipped; no message is
+      // re-published, their output went out before the latest checkpoint's).
+      for (const c of checkpoints.slice(0, -1)) {
+        if ((c.metadata.files ?? []).length === 0) continue;
+        const filesOnly = { ...c.metadata, outputs: [] };
+        (job.unpublishedOutputs ??= new Map()).set(c.id, outputKeys(filesOnly));
+        this.#outputs(job).enqueue(filesOnly);
+      }
       // Its output may not all have reached the stream before the crash: publish it again;
       // the stream drops what it already has by Nats-Msg-Id.
-      if (latest && (latest.metadata.outputs ?? []).length > 0) {
-        (job.unpublishedOutputs ??= new Map()).set(latest.id, latest.metadata.outputs!);
+      if (latest && hasOutput(latest.metadata)) {
+        (job.unpublishedOutputs ??= new Map()).set(latest.id, outputKeys(latest.metadata));
         this.#outputs(job).enqueue(latest.metadata);
       }
       this.#o.logger.info({ jobId: job.id, checkpoint: latest?.id ?? 0 }, 'job resumed from the job store');

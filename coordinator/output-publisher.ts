@@ -8,6 +8,7 @@ import type { ObjectStore } from '../core/object-store.ts';
 import { ensureError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { publishOutputs } from './checkpoint-coordinator.ts';
+import { commitFiles, stagedFileKeys } from './file-commit.ts';
 
 const RETRY_MS = 1000;
 
@@ -29,7 +30,7 @@ export class OutputPublisher {
   }
 
   enqueue(metadata: CheckpointMetadata): void {
-    if ((metadata.outputs ?? []).length === 0) return this.#onPublished(metadata.checkpointId);
+    if (!hasOutput(metadata)) return this.#onPublished(metadata.checkpointId);
     this.#queue.push(metadata);
     this.#run();
   }
@@ -45,6 +46,7 @@ export class OutputPublisher {
       try {
         while (this.#queue.length > 0 && !this.#stopped) {
           await publishOutputs(this.#nc, this.#store, this.#queue[0]!);
+          await commitFiles(this.#store, this.#queue[0]!);
           this.#onPublished(this.#queue.shift()!.checkpointId);
         }
       } catch (e) {
@@ -60,4 +62,14 @@ export class OutputPublisher {
     this.#stopped = true;
     clearTimeout(this.#retry);
   }
+}
+
+/** Whether a checkpoint has exactly-once output to publish or part files to commit. */
+export function hasOutput(metadata: CheckpointMetadata): boolean {
+  return (metadata.outputs ?? []).length > 0 || (metadata.files ?? []).length > 0;
+}
+
+/** The objects a checkpoint's output needs until it is published: output objects and staged part files. */
+export function outputKeys(metadata: CheckpointMetadata): string[] {
+  return [...(metadata.outputs ?? []), ...stagedFileKeys(metadata)];
 }

@@ -363,6 +363,12 @@ export interface CheckpointMetadata {
    * coordinator that restarts publishes it again (the stream deduplicates by Nats-Msg-Id).
    */
   outputs?: string[];
+  /**
+   * Files-sink part files of this checkpoint (and of aborted ones it carried): each staged object
+   * is copied to its final key once the checkpoint completes; a coordinator that restarts copies
+   * them again (same name, same bytes: idempotent).
+   */
+  files?: Array<{ stagedKey: string; finalKey: string; records: number }>;
 }
 
 const METADATA_TRAILER = /^crc32 ([0-9a-f]{8})$/;

@@ -47,7 +47,10 @@ export interface CheckpointPart {
   outputCount: number;
   /** Snapshots of key groups at checkpointId (one object per stage): each replaces its key group's chain. */
   bases: DeltaRef[];
+  /** Files-sink part files staged for this checkpoint: committed to their final keys once it completes. */
+  files?: FileCommit[];
 }
+export interface FileCommit { stagedKey: string; finalKey: string; records: number }
 export interface CheckpointAck { jobId: string; checkpointId: number; epoch: number; workerId: string; sources: SourcePosition[]; parts: CheckpointPart[]; error: string }
 export interface CheckpointComplete { jobId: string; checkpointId: number; epoch: number; sources: SourcePosition[] }
 export interface MoveTasks {

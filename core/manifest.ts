@@ -52,9 +52,53 @@ export type SinkSpec =
    * at-least-once: published immediately, repeated after a recovery.
    */
   | { kind: 'jetstream'; subject: string; stream: string; delivery?: 'exactly-once' | 'at-least-once'; sideOutput?: string }
-  | { kind: 'nats'; subject: string; sideOutput?: string };
+  | { kind: 'nats'; subject: string; sideOutput?: string }
+  | FilesSinkSpec;
 // sideOutput: the sink takes the stage's side output of that tag (ctx.output(tag, value)), not
 // its main output. A stage that shuffles may still have side-output sinks.
+
+/**
+ * NDJSON part files in the job's object store, under `path` (relative to the store's root):
+ * `<path>/<partition>/part-<checkpoint>-<task>-<index>.ndjson`. A part holds records of one
+ * checkpoint and becomes visible at its final name only once that checkpoint completes
+ * (worker/file-sink.ts, coordinator/file-commit.ts).
+ */
+export interface FilesSinkSpec {
+  kind: 'files';
+  path: string;
+  format: 'ndjson';
+  /** A part is closed once it holds this many bytes. */
+  rollSizeBytes: number;
+  /** A part is closed this long after its first record (and at every checkpoint in any case). */
+  rollIntervalMs: number;
+  /** Directory per UTC day or hour of the record's event time, or none. */
+  partitionBy: 'none' | 'day' | 'hour';
+  sideOutput?: string;
+}
+
+
+/** How an asyncMap calls its function (sdk/job.ts AsyncMapOptions, defaults applied). */
+export interface AsyncOperatorSpec {
+  ordered: boolean;
+  /** Records in the operator at once (in flight, retrying or waiting to be emitted) per task. */
+  capacity: number;
+  /** One attempt's time limit; it is then aborted and counts as failed. */
+  timeoutMs: number;
+  retry: AsyncRetrySpec;
+  /** After the last attempt failed: fail the job, or send the record to the dead-letter subject. */
+  onFailure: 'fail' | 'dead-letter';
+}
+
+export interface AsyncRetrySpec {
+  /** Attempts in all, the first included (1: no retry). */
+  maxAttempts: number;
+  initialDelayMs: number;
+  maxDelayMs: number;
+  /** >= 1. */
+  multiplier: number;
+  /** 0..1: fraction of each delay randomised ±. */
+  jitter: number;
+}
 
 /** A sink of a stage, attached to one of its operators. */
 export type StageSinkSpec = SinkSpec & {
@@ -62,8 +106,8 @@ export type StageSinkSpec = SinkSpec & {
   input?: number;
 };
 
-export type OperatorKind = 'map' | 'filter' | 'flatMap' | 'keyBy' | 'broadcast' | 'process';
-const OPERATOR_KINDS: readonly string[] = ['map', 'filter', 'flatMap', 'keyBy', 'broadcast', 'process'];
+export type OperatorKind = 'map' | 'filter' | 'flatMap' | 'asyncMap' | 'keyBy' | 'broadcast' | 'process';
+const OPERATOR_KINDS: readonly string[] = ['map', 'filter', 'flatMap', 'asyncMap', 'keyBy', 'broadcast', 'process'];
 
 export interface OperatorSpec {
   kind: OperatorKind;
@@ -78,6 +122,8 @@ export interface OperatorSpec {
   sideOutput?: string;
   /** keyBy and broadcast only: the keyed stage (a later one) and its input the records go to. */
   to?: { stage: string; input: number };
+  /** asyncMap only. */
+  async?: AsyncOperatorSpec;
 }
 
 /**
@@ -259,9 +305,19 @@ export function validateManifest(m: unknown): asserts m is JobManifest {
         if (kind !== (op.kind === 'keyBy' ? 'keyed' : 'broadcast')) fail(`${at} is a ${op.kind} into input ${String(to.input)} of stage ${t.id}, which is a ${kind} input`);
         fed.get(t.id)!.add(to.input as number);
       } else if (op.to !== undefined) fail(`${at}: only keyBy and broadcast operators send to another stage`);
+      if (op.kind === 'asyncMap') {
+        const problem = asyncSpecProblem(op.async);
+        if (problem !== undefined) fail(`${at}: ${problem}`);
+      } else if (op.async !== undefined) fail(`${at}: only asyncMap operators take async options`);
     }
     if (!Array.isArray(s.sinks)) fail(`stage ${s.id} sinks is not an array`);
     for (const sink of s.sinks) {
+      if (sink?.kind === 'files') {
+        const problem = filesSinkProblem(sink);
+        if (problem !== undefined) fail(`stage ${s.id} files sink: ${problem}`);
+        if (sink.sideOutput !== undefined && !isValidId(sink.sideOutput)) fail(`stage ${s.id} sink side output ${JSON.stringify(sink.sideOutput)} is not a valid id`);
+        continue;
+      }
       if (sink?.kind !== 'jetstream' && sink?.kind !== 'nats') fail(`stage ${s.id} has an unknown sink kind ${String((sink as { kind?: unknown })?.kind)}`);
       if (typeof sink.subject !== 'string' || !SUBJECT.test(sink.subject)) fail(`stage ${s.id} sink subject ${JSON.stringify(sink.subject)} is invalid`);
       if (sink.kind === 'jetstream' && (typeof sink.stream !== 'string' || !STREAM_NAME.test(sink.stream))) fail(`stage ${s.id} sink stream ${JSON.stringify(sink.stream)} is invalid`);
@@ -418,6 +474,42 @@ export function carriesEventTime(manifest: JobManifest, stageId: string): boolea
   if (!stage) return false;
   if (stage.kind === 'source') return manifest.sources[stage.source!]?.eventTime !== undefined;
   return stageEdges(manifest).some((e) => e.to === stageId && carriesEventTime(manifest, e.from));
+}
+
+const positiveInteger = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) > 0;
+
+/** Why an asyncMap's options are invalid, or undefined. */
+export function asyncSpecProblem(a: unknown): string | undefined {
+  if (typeof a !== 'object' || a === null) return 'options missing';
+  const o = a as Record<string, unknown>;
+  if (typeof o.ordered !== 'boolean') return 'ordered must be a boolean';
+  if (!positiveInteger(o.capacity) || (o.capacity as number) > 100_000) return `capacity ${String(o.capacity)} is not an integer in 1..100000`;
+  if (!positiveInteger(o.timeoutMs)) return `timeoutMs ${String(o.timeoutMs)} is not a positive integer`;
+  if (o.onFailure !== 'fail' && o.onFailure !== 'dead-letter') return `onFailure ${String(o.onFailure)} is not "fail" or "dead-letter"`;
+  const r = o.retry as Record<string, unknown> | null | undefined;
+  if (typeof r !== 'object' || r === null) return 'retry missing';
+  if (!positiveInteger(r.maxAttempts) || (r.maxAttempts as number) > 1000) return `retry.maxAttempts ${String(r.maxAttempts)} is not an integer in 1..1000`;
+  if (!Number.isSafeInteger(r.initialDelayMs) || (r.initialDelayMs as number) < 0) return `retry.initialDelayMs ${String(r.initialDelayMs)} is not a non-negative integer`;
+  if (!Number.isSafeInteger(r.maxDelayMs) || (r.maxDelayMs as number) < (r.initialDelayMs as number)) return `retry.maxDelayMs ${String(r.maxDelayMs)} is not an integer >= initialDelayMs`;
+  if (typeof r.multiplier !== 'number' || !(r.multiplier >= 1) || !Number.isFinite(r.multiplier)) return `retry.multiplier ${String(r.multiplier)} is not a number >= 1`;
+  if (typeof r.jitter !== 'number' || !(r.jitter >= 0 && r.jitter <= 1)) return `retry.jitter ${String(r.jitter)} is not in 0..1`;
+  return undefined;
+}
+
+const FILES_PATH = /^[A-Za-z0-9_.=-]+(\/[A-Za-z0-9_.=-]+)*$/;
+
+/** Why a files sink spec is invalid, or undefined. */
+export function filesSinkProblem(sink: FilesSinkSpec): string | undefined {
+  if (typeof sink.path !== 'string' || !FILES_PATH.test(sink.path) || sink.path.split('/').some((p) => p === '.' || p === '..')) {
+    return `path ${JSON.stringify(sink.path)} must be a relative path of [A-Za-z0-9_.=-] segments separated by /`;
+  }
+  // jobs/ holds bundles and checkpoints: a sink writing there could overwrite them.
+  if (sink.path === 'jobs' || sink.path.startsWith('jobs/')) return `path ${sink.path} is under jobs/, which is reserved for bundles and checkpoints`;
+  if (sink.format !== 'ndjson') return `format ${String(sink.format)} is not "ndjson"`;
+  if (!positiveInteger(sink.rollSizeBytes)) return `rollSizeBytes ${String(sink.rollSizeBytes)} is not a positive integer`;
+  if (!positiveInteger(sink.rollIntervalMs)) return `rollIntervalMs ${String(sink.rollIntervalMs)} is not a positive integer`;
+  if (sink.partitionBy !== 'none' && sink.partitionBy !== 'day' && sink.partitionBy !== 'hour') return `partitionBy ${String(sink.partitionBy)} is not "none", "day" or "hour"`;
+  return undefined;
 }
 
 /** Finds the stage that serves a feature. */

@@ -1,7 +1,7 @@
 // What a job author imports as '@eddy/sdk'. No runtime dependencies: a bundle treats this
 // module as external and the worker provides it (core/bundle.ts).
 export { job, Job, DataStream, KeyedStream, WindowedStream, BroadcastStream, ConnectedStreams, BroadcastConnectedStream } from './job.ts';
-export type { JobOptions, SourceOptions, WatermarkOptions, WindowOptions, ProcessOptions, BroadcastProcessOptions, FeatureDeclaration, JobPlan, StagePlan, OperatorImpl } from './job.ts';
+export type { AsyncContext, AsyncFunction, AsyncMapOptions, AsyncRetryOptions, JobOptions, SourceOptions, WatermarkOptions, WindowOptions, ProcessOptions, BroadcastProcessOptions, FeatureDeclaration, JobPlan, StagePlan, OperatorImpl } from './job.ts';
 export type { StartAtOption } from '../core/start-at.ts';
 export { valueState, mapState, listState, reducingState, aggregatingState } from './state.ts';
 export type {
@@ -35,8 +35,8 @@ export type {
   BroadcastContext,
   ReadOnlyBroadcastState,
 } from './context.ts';
-export { jetstream, natsSubject } from './sinks.ts';
-export type { SinkSpec } from './sinks.ts';
+export { jetstream, natsSubject, files } from './sinks.ts';
+export type { SinkSpec, FilesOptions } from './sinks.ts';
 export { tumblingWindows, slidingWindows, sessionWindows, assignWindows, mergeSession } from './windows.ts';
 export type { TimeWindow, WindowAssigner } from './windows.ts';
 export { LATE_TAG } from './window-operator.ts';

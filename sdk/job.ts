@@ -8,7 +8,9 @@
 // order as the manifest.
 import {
   MANIFEST_FORMAT_VERSION,
+  asyncSpecProblem,
   validateManifest,
+  type AsyncOperatorSpec,
   type EventTimeSpec,
   type JobManifest,
   type OperatorKind,
@@ -125,6 +127,8 @@ export interface OperatorImpl {
    * processElement and processBroadcastElement). A one-input stage has [fn].
    */
   inputs?: Array<(...args: never[]) => unknown>;
+  /** asyncMap only: its options, defaults applied. */
+  async?: AsyncOperatorSpec;
 }
 
 export interface StagePlan {
@@ -307,6 +311,26 @@ export class DataStream<T> {
   }
 
   /**
+   * Calls an asynchronous function per record (a lookup, an enrichment service) with up to
+   * `capacity` calls in flight per task, a time-out per attempt and retries with back-off; after
+   * the last attempt the record fails the job or goes to the dead-letter subject (`onFailure`).
+   * Results leave in input order (`ordered`, the default) or as they complete, never across a
+   * barrier or watermark; a barrier waits for the records before it.
+   */
+  asyncMap<U>(fn: AsyncFunction<T, U>, options: AsyncMapOptions = {}, name?: string): DataStream<U> {
+    if (typeof fn !== 'function') throw new TypeError('asyncMap needs a function');
+    const { graph, ends } = internalsOf(this, 'asyncMap');
+    const spec = compileAsyncMapOptions(options, graph.options.errorPolicy);
+    const out = appendOperator(graph, ends, 'asyncMap', name, fn as (...args: never[]) => unknown);
+    for (const e of out) {
+      const stage = graph.stages[e.stage]!;
+      stage.operators[e.operator!]!.async = spec;
+      stage.spec.operators[e.operator!]!.async = spec;
+    }
+    return new DataStream<U>(graph, out);
+  }
+
+  /**
    * This stream and others of the same element type as one stream. Not an operator: what follows
    * is chained into each upstream stage, and a keyBy after it shuffles all of them into one stage.
    */
@@ -387,6 +411,63 @@ export class DataStream<T> {
     const { graph, ends } = internalsOf(this, kind);
     return new DataStream<U>(graph, appendOperator(graph, ends, kind, name, fn));
   }
+}
+
+/** What an asyncMap function gets besides the record. */
+export interface AsyncContext {
+  /** Aborted when the attempt times out or the task stops: pass it to fetch() and the like. */
+  readonly signal: AbortSignal;
+  /** 1 for the first attempt, 2 for the first retry, ... */
+  readonly attempt: number;
+}
+
+export type AsyncFunction<T, U> = (value: T, ctx: AsyncContext) => Promise<U>;
+
+export interface AsyncMapOptions {
+  /** Emit results in input order; false: as they complete (never across a barrier or watermark). @default true */
+  ordered?: boolean;
+  /** Records in the operator at once per task (in flight, backing off, or waiting for their turn to be emitted). @default 100 */
+  capacity?: number;
+  /** Time limit of one attempt; then its signal is aborted and the attempt counts as failed. @default 10000 */
+  timeoutMs?: number;
+  /** Retries after a failed attempt, with exponential back-off. @default no retry */
+  retry?: AsyncRetryOptions;
+  /** After the last attempt: fail the job (its restart strategy applies) or dead-letter the record with the reason. @default the job's errorPolicy */
+  onFailure?: 'fail' | 'dead-letter';
+}
+
+export interface AsyncRetryOptions {
+  /** Attempts in all, the first included. @default 3 */
+  maxAttempts?: number;
+  /** Delay before the first retry. @default 100 */
+  initialDelayMs?: number;
+  /** Ceiling of any delay. @default 10000 */
+  maxDelayMs?: number;
+  /** Each delay is the previous one times this. @default 2 */
+  multiplier?: number;
+  /** 0..1: each delay is randomised by ± this fraction. @default 0.1 */
+  jitter?: number;
+}
+
+/** Applies defaults and validates, so a mistake fails at build time. */
+function compileAsyncMapOptions(o: AsyncMapOptions, errorPolicy: 'fail' | 'dead-letter'): AsyncOperatorSpec {
+  const r = o.retry;
+  const spec: AsyncOperatorSpec = {
+    ordered: o.ordered ?? true,
+    capacity: o.capacity ?? 100,
+    timeoutMs: o.timeoutMs ?? 10_000,
+    retry: {
+      maxAttempts: r === undefined ? 1 : (r.maxAttempts ?? 3),
+      initialDelayMs: r?.initialDelayMs ?? 100,
+      maxDelayMs: r?.maxDelayMs ?? Math.max(10_000, r?.initialDelayMs ?? 0),
+      multiplier: r?.multiplier ?? 2,
+      jitter: r?.jitter ?? 0.1,
+    },
+    onFailure: o.onFailure ?? errorPolicy,
+  };
+  const problem = asyncSpecProblem(spec);
+  if (problem !== undefined) throw new TypeError(`asyncMap: ${problem}`);
+  return spec;
 }
 
 /** A stream to be delivered to every key group of a keyed stage (DataStream.broadcast()). */

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { startCluster, startCoordinator, waitFor, soakSize, soakTimeoutMs, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB } from './kit/index.ts';
+import { startCluster, startCoordinator, waitFor, soakSize, soakTimeoutMs, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB, clusterStore } from './kit/index.ts';
 import { EddyClient } from '../cli/client.ts';
 
 test('checkpoint - a coordinator killed with SIGKILL and restarted resumes the job exactly once', { timeout: soakTimeoutMs(240_000) }, async () => {
@@ -38,7 +38,7 @@ test('checkpoint - a coordinator killed with SIGKILL and restarted resumes the j
     assert.match(second.output(), /job resumed from the job store/);
 
     await producer!.done;
-    await assertCxExactlyOnce(client, nc, cxExpectation(events));
+    await assertCxExactlyOnce(client, nc, cxExpectation(events), 120_000, clusterStore(cluster));
   } finally {
     producer?.stop();
     client.close();

@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { startCluster, waitFor, runCli, readStream, REPO_ROOT } from './kit/index.ts';
+import { startCluster, waitFor, runCli, readStream, REPO_ROOT, clusterStore, readPartFiles } from './kit/index.ts';
 import { EddyClient } from '../cli/client.ts';
 import { buildBundle } from '../core/bundle.ts';
 
@@ -117,6 +117,27 @@ test('customer-experience - two workers compute every entity feature, trigger an
       assert.match(letter.reason, /^(invalid JSON|missing key)/);
       assert.equal(letter.stageId, 'source-indicators');
     }
+
+    // The feature history: every valid event once in the part files, with its colour, in the
+    // directory of its event-time day; only parts of completed checkpoints are there.
+    const store = clusterStore(cluster);
+    const parts = await waitFor(async () => {
+      const p = await readPartFiles(store, 'history/customer-experience');
+      return p.reduce((n, f) => n + f.lines.length, 0) >= valid.length ? p : undefined;
+    }, { timeoutMs: 30_000, what: `${valid.length} history records in part files` });
+    const latestCheckpoint = Number((await client.getJob('customer-experience')).checkpoints!.latestId);
+    const historyLines: string[] = [];
+    for (const part of parts) {
+      assert.ok(part.checkpointId <= latestCheckpoint, `${part.key} belongs to a completed checkpoint`);
+      for (const line of part.lines) {
+        const u = JSON.parse(line) as Event & { colour: string };
+        assert.ok(part.key.startsWith(`history/customer-experience/dt=${new Date(u.ts).toISOString().slice(0, 10)}/`), `${part.key} holds an update of ${u.ts}`);
+        historyLines.push(JSON.stringify([u.entityId, u.type, u.value, u.ts, u.colour]));
+      }
+    }
+    const expectedHistory = valid.map((e) => JSON.stringify([e.entityId, e.type, e.value, e.ts, isRed(e.type, e.value) ? 'RED' : 'GREEN']));
+    assert.equal(historyLines.length, expectedHistory.length, 'no duplicate history record');
+    assert.deepEqual(historyLines.sort(), expectedHistory.sort());
 
     // An entity without state is "not found", distinct from an empty value.
     const [none] = await client.batchGet('customer-experience', 'indicators', ['no-such-entity'], 'latest');

@@ -1,17 +1,19 @@
 // Exactly-once state under failure: three worker processes, 120,000 events (1,000,000 under
 // `make soak`), and a random running worker killed with SIGKILL (and a fresh one started) again
-// and again while the job runs. Afterwards every key's state equals an expectation computed in the test, and the
-// exactly-once sink holds every expected trigger once: no gap, no duplicate.
+// and again while the job runs. Afterwards every key's state equals an expectation computed in
+// the test, the exactly-once sink holds every expected trigger once (no gap, no duplicate), and
+// the feature-history part files hold every event once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { startCluster, s3Store, startS3Server, waitFor, soakSize, soakTimeoutMs, type Cluster, type S3Server, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB, type ChildHandle } from './kit/index.ts';
+import { startCluster, s3Store, startS3Server, waitFor, soakSize, soakTimeoutMs, type Cluster, type S3Server, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB, type ChildHandle, clusterStore } from './kit/index.ts';
+import type { ObjectStore } from '../core/object-store.ts';
 import { EddyClient } from '../cli/client.ts';
 
-async function killAndReplace(kills: number, start: () => Promise<Cluster>): Promise<void> {
+async function killAndReplace(kills: number, start: () => Promise<Cluster>, storeOf: (cluster: Cluster) => ObjectStore = (c) => clusterStore(c)): Promise<void> {
   const cluster = await start();
   const dir = await mkdtemp(join(tmpdir(), 'eddy-eo-'));
   const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
@@ -40,7 +42,7 @@ async function killAndReplace(kills: number, start: () => Promise<Cluster>): Pro
       await waitFor(async () => (await client.getJob(CX_JOB)).restarts > before.restarts, { timeoutMs: 30_000, what: `the job to restart after kill ${k + 1}` });
     }
     await producer!.done;
-    await assertCxExactlyOnce(client, nc, cxExpectation(events));
+    await assertCxExactlyOnce(client, nc, cxExpectation(events), 120_000, storeOf(cluster));
     const job = await client.getJob(CX_JOB);
     assert.ok(job.restarts >= kills, `the job restarted after each kill (${job.restarts})`);
     // Recoveries must not take survivors down: a worker whose task failed because a peer died
@@ -66,7 +68,7 @@ test('checkpoint - SIGKILLed workers, replaced while the job runs, lose and dupl
     await killAndReplace(soakSize(2, 6), async () => {
       s3 = await startS3Server();
       return startCluster({ workers: 3, workerTimeoutMs: 4000, ...s3Store(s3) });
-    });
+    }, (c) => clusterStore(c, s3));
   } finally {
     await s3?.[Symbol.asyncDispose]();
   }

@@ -241,3 +241,39 @@ test('manifest - the SDK declares feature history and the source timestamp field
   assert.deepEqual(m.stages[1]!.states.map((s) => s.name).sort(), ['count', 'latest'], 'a feature declaration declares its state');
   assert.throws(() => valueState('\u0000m:x'), /must not start with a control character/);
 });
+
+test('manifest - asyncMap options get their defaults at build time and are validated', () => {
+  const j = job('enrich', { errorPolicy: 'dead-letter' });
+  j.source('in').asyncMap(async (x) => x, { retry: { maxAttempts: 4 } }, 'lookup').sink({ kind: 'nats', subject: 'out' });
+  const op = j.manifest().stages[0]!.operators[0]!;
+  assert.deepEqual(op, {
+    kind: 'asyncMap',
+    name: 'lookup',
+    async: { ordered: true, capacity: 100, timeoutMs: 10_000, retry: { maxAttempts: 4, initialDelayMs: 100, maxDelayMs: 10_000, multiplier: 2, jitter: 0.1 }, onFailure: 'dead-letter' },
+  });
+  assert.throws(() => job('bad').source('in').asyncMap(async (x) => x, { capacity: 0 }), /asyncMap: capacity 0 is not an integer in 1\.\.100000/);
+  assert.throws(() => job('bad').source('in').asyncMap(async (x) => x, { retry: { multiplier: 0.5 } }), /retry\.multiplier 0\.5 is not a number >= 1/);
+  const m = validManifest();
+  m.stages[0]!.operators.unshift({ kind: 'asyncMap', name: 'x' });
+  assert.throws(() => validateManifest(m), (e: Error) => e instanceof InvalidArgumentError && /asyncMap x: options missing/.test(e.message));
+});
+
+test('manifest - a files sink needs a relative path outside jobs/ and positive roll sizes', () => {
+  const withSink = (sink: unknown) => {
+    const m = validManifest();
+    (m.stages[1]!.sinks as unknown[]).push(sink);
+    return m;
+  };
+  const ok = { kind: 'files', path: 'history/cx', format: 'ndjson', rollSizeBytes: 1024, rollIntervalMs: 1000, partitionBy: 'day' };
+  validateManifest(withSink(ok));
+  for (const [bad, problem] of [
+    [{ ...ok, path: '../up' }, /path "\.\.\/up" must be a relative path/],
+    [{ ...ok, path: '/abs' }, /path "\/abs" must be a relative path/],
+    [{ ...ok, path: 'jobs/x' }, /under jobs\/, which is reserved/],
+    [{ ...ok, format: 'csv' }, /format csv is not "ndjson"/],
+    [{ ...ok, rollSizeBytes: 0 }, /rollSizeBytes 0 is not a positive integer/],
+    [{ ...ok, partitionBy: 'week' }, /partitionBy week is not/],
+  ] as const) {
+    assert.throws(() => validateManifest(withSink(bad)), (e: Error) => e instanceof InvalidArgumentError && problem.test(e.message), JSON.stringify(bad));
+  }
+});

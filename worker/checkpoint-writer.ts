@@ -9,9 +9,9 @@
 // object per stage for all such key groups of this worker (ARCHITECTURE.md, "Checkpoints").
 import { encodeCheckpointObject, decodeCheckpointIndex, checkpointLayout } from '../core/checkpoint-format.ts';
 import type { ObjectStore } from '../core/object-store.ts';
-import type { CheckpointPart, DeltaRef } from '../core/control.ts';
+import type { CheckpointPart, DeltaRef, FileCommit } from '../core/control.ts';
 import type { StateBackend } from './state-backend.ts';
-import type { CheckpointOutput } from './sinks.ts';
+import { isFilePart, type CheckpointOutput } from './sinks.ts';
 
 export class CheckpointWriter {
   readonly #store: ObjectStore;
@@ -90,7 +90,21 @@ export class CheckpointWriter {
       this.bytesUploaded += bytes.length;
       bases.push(refOf(stage, key, bytes));
     }
-    const output = this.#outputs.get(id) ?? [];
+    const all = this.#outputs.get(id) ?? [];
+    const output: Array<{ subject: string; data: string }> = [];
+    const files: FileCommit[] = [];
+    for (const o of all) {
+      if (!isFilePart(o)) {
+        output.push(o);
+        continue;
+      }
+      // Staged under the checkpoint, so that the garbage collector takes it with an aborted or
+      // expired checkpoint; the final key is written only by the commit (coordinator/file-commit.ts).
+      const stagedKey = `jobs/${this.#jobId}/checkpoints/${id}/files/${this.#workerId}-${files.length}.ndjson`;
+      await this.#store.put(stagedKey, o.file.bytes);
+      this.bytesUploaded += o.file.bytes.length;
+      files.push({ stagedKey, finalKey: o.file.finalKey, records: o.file.records });
+    }
     let outputKey = '';
     if (output.length > 0) {
       outputKey = `jobs/${this.#jobId}/checkpoints/${id}/output-${this.#workerId}.ndjson`;
@@ -98,7 +112,7 @@ export class CheckpointWriter {
       await this.#store.put(outputKey, body);
       this.bytesUploaded += body.length;
     }
-    return { checkpointId: id, deltas, outputKey, outputCount: output.length, bases };
+    return { checkpointId: id, deltas, outputKey, outputCount: output.length, bases, files };
   }
 
   /** Checkpoint N completed: its parts and every earlier one are in the metadata now. */

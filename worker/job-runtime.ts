@@ -174,6 +174,8 @@ export class JobRuntime implements ObservedJob {
         worker: ctx.options,
         onBroken: (e) => this.#fail(e, stage.spec.id, -1),
         recordBatchSize: (to) => ctx.metrics.batchRecorder(this.jobId, to),
+        errorPolicy: manifest.errorPolicy,
+        onFailure: (e) => this.#fail(e, stage.spec.id, -1),
       });
       this.#keyedOutputs.push(output);
       task = new KeyedTask({
@@ -237,6 +239,8 @@ export class JobRuntime implements ObservedJob {
       worker: this.#ctx.options,
       onBroken: (e) => this.#fail(e, stageId, -1),
       recordBatchSize: (to) => this.#ctx.metrics.batchRecorder(this.jobId, to),
+      errorPolicy: this.manifest.errorPolicy,
+      onFailure: (e) => this.#fail(e, stageId, -1),
     });
     const source = new SourceTask({
       nc: this.#ctx.nc,
@@ -372,10 +376,21 @@ export class JobRuntime implements ObservedJob {
     // or after this request (or while N-1 is still being cut): it must not begin a cut here.
     if (this.#sources.length === 0 && this.keyGroups.length > 0 && this.#keyed.length > 0) return;
     const cut = this.#beginCut(checkpointId);
-    for (const s of this.#sources) cut.positions.set(s.partition, s.injectBarrier(checkpointId));
+    const outputs: Array<CheckpointOutput[] | Promise<CheckpointOutput[]>> = [];
+    for (const s of this.#sources) {
+      const { nextSequence, output } = s.injectBarrier(checkpointId);
+      cut.positions.set(s.partition, nextSequence);
+      outputs.push(output);
+    }
     if (this.#move?.checkpointId === checkpointId) this.#releaseSplits(this.#move.splitsOut);
-    for (const o of this.#sourceOutputs) cut.output.push(...o.takeCheckpointOutput());
-    if (this.keyGroups.length === 0 || this.#keyed.length === 0) this.#cutComplete(cut);
+    const finish = (taken: CheckpointOutput[][]): void => {
+      for (const o of taken) cut.output.push(...o);
+      if (this.keyGroups.length === 0 || this.#keyed.length === 0) this.#cutComplete(cut);
+    };
+    // With an asyncMap in the source chain, barrier N goes out once the records read before it
+    // have left the operator: the cut completes then.
+    if (outputs.every(Array.isArray)) finish(outputs as CheckpointOutput[][]);
+    else void Promise.all(outputs).then(finish, (e) => this.#fail(ensureError(e), this.#plan.stages[0]!.spec.id, -1));
   }
 
   #beginCut(checkpointId: number): Cut {
@@ -390,12 +405,16 @@ export class JobRuntime implements ObservedJob {
 
   /** A keyed task aligned on barrier N: forward the barrier, and freeze once all have. */
   #taskAligned(checkpointId: number, output: StageOutput): Promise<void> {
-    output.sender?.flush();
-    output.sender?.sendBarrier(checkpointId);
+    const taken = output.barrier(checkpointId);
     const cut = this.#beginCut(checkpointId);
-    cut.output.push(...output.takeCheckpointOutput());
-    if (++cut.aligned === this.#keyed.length) this.#cutComplete(cut);
-    return cut.released;
+    const aligned = (t: CheckpointOutput[]): Promise<void> => {
+      cut.output.push(...t);
+      if (++cut.aligned === this.#keyed.length) this.#cutComplete(cut);
+      return cut.released;
+    };
+    // An asyncMap after process(): the barrier waits for the records still in it (the task holds
+    // its input meanwhile, so nothing after the barrier enters).
+    return Array.isArray(taken) ? aligned(taken) : taken.then(aligned);
   }
 
   #cutComplete(cut: Cut): void {
@@ -489,6 +508,7 @@ export class JobRuntime implements ObservedJob {
       source!.halt();
       void (async () => {
         await source!.stop();
+        await output!.settled();
         await output!.sender?.whenDrained();
         await output!.close();
       })().catch((e) => this.#fail(ensureError(e), this.#splitPlan(p).plan.spec.id, -1));

@@ -151,7 +151,7 @@ export class KeyedTask {
       emitSide: (tag, value, ts) => options.output.emitSide(tag, value, ts),
       // Cached per key group by KeyedTime: no services object per key and batch.
       featureServices: { features: this.#features, broadcastStates: this.#broadcastStates, ...(options.watches && { watches: options.watches }) },
-      forwardWatermark: (wm, idle) => options.output.sender?.sendWatermark(wm, idle),
+      forwardWatermark: (wm, idle) => options.output.watermark(wm, idle),
     });
   }
 

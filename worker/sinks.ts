@@ -8,9 +8,13 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { SinkSpec } from '../core/manifest.ts';
 import { BulkPublisher } from '../core/jetstream-publisher.ts';
+import { FileSink, type FilePart } from './file-sink.ts';
+
+export type { FilePart };
 
 export interface Sink {
-  write(value: unknown): void;
+  /** timestampMs: the record's event time when it has one (files sinks partition by it). */
+  write(value: unknown, timestampMs?: number): void;
   /** Resolves when everything written so far is durable where the sink promises it. */
   flush(): Promise<void>;
   /** Writes not yet confirmed. */
@@ -20,16 +24,18 @@ export interface Sink {
   close(): void;
 }
 
-/** Output held for a checkpoint: subject and JSON payload. */
-export interface CheckpointOutput {
-  subject: string;
-  data: string;
+/** Output held for a checkpoint: a message (subject and JSON payload) or a files-sink part. */
+export type CheckpointOutput = { subject: string; data: string } | FilePart;
+
+
+export function isFilePart(o: CheckpointOutput): o is FilePart {
+  return (o as Partial<FilePart>).file !== undefined;
 }
 
 export interface ExactlyOnceSink extends Sink {
   readonly exactlyOnce: true;
-  /** Takes what was written since the last call: the output of the checkpoint being cut. */
-  take(): CheckpointOutput[];
+  /** Takes what was written since the last call: the output of checkpoint `checkpointId`, being cut. */
+  take(checkpointId: number): CheckpointOutput[];
 }
 
 export function isExactlyOnce(sink: Sink): sink is ExactlyOnceSink {
@@ -111,9 +117,14 @@ class NatsSubjectSink implements Sink {
   close(): void {}
 }
 
-export function openSinks(nc: NatsConnection, specs: readonly SinkSpec[]): Sink[] {
+/**
+ * task: names the writing task in files-sink part names (unique per stage and checkpoint across
+ * the job: the stage with the worker or the source split).
+ */
+export function openSinks(nc: NatsConnection, specs: readonly SinkSpec[], task = 'task'): Sink[] {
   return specs.map((s) => {
     if (s.kind === 'nats') return new NatsSubjectSink(nc, s.subject);
+    if (s.kind === 'files') return new FileSink(s, task);
     return s.delivery === 'at-least-once' ? new JetStreamSink(nc, s.subject) : new BufferedJetStreamSink(s.subject);
   });
 }

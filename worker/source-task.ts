@@ -8,6 +8,7 @@ import { subjects } from '../core/subjects.ts';
 import { UserFunctionError, ensureError } from '../core/errors.ts';
 import type { JobManifest, SourceSpec } from '../core/manifest.ts';
 import type { StageOutput } from './stage-output.ts';
+import type { CheckpointOutput } from './sinks.ts';
 import type { DeadLetters } from './dead-letters.ts';
 import { WatermarkGenerator } from './watermark-generator.ts';
 import type { StageCounters } from './stage-counters.ts';
@@ -155,7 +156,7 @@ export class SourceTask {
       const update = generator.poll();
       if (update === undefined || this.#state !== 'RUNNING') return;
       try {
-        this.#o.output.sender?.sendWatermark(update.watermark, update.idle);
+        this.#o.output.watermark(update.watermark, update.idle);
       } catch (e) {
         this.#fail(ensureError(e));
       }
@@ -174,12 +175,12 @@ export class SourceTask {
   /**
    * Cuts checkpoint N at this split: everything read so far is before the barrier. Safe at any
    * callback: the read loop emits a message synchronously, so no message is half-processed.
-   * Returns the stream sequence to resume from after a restore to N.
+   * Returns the stream sequence to resume from after a restore to N, and the stage's
+   * exactly-once output before the barrier (a promise while an asyncMap still holds records
+   * read before it: the barrier goes out after them).
    */
-  injectBarrier(checkpointId: number): number {
-    this.#o.output.sender?.flush();
-    this.#o.output.sender?.sendBarrier(checkpointId);
-    return this.lastSequence + 1;
+  injectBarrier(checkpointId: number): { nextSequence: number; output: CheckpointOutput[] | Promise<CheckpointOutput[]> } {
+    return { nextSequence: this.lastSequence + 1, output: this.#o.output.barrier(checkpointId) };
   }
 
   get partition(): number {

@@ -2,14 +2,21 @@
 // (core/manifest.ts): each takes the output (or a side output) of an earlier one, and ends in
 // sinks, or in a keyBy or broadcast operator that sends to a keyed stage through a channel
 // sender of its own. This compiles the tree into nested emit functions, once per task.
+//
+// An asyncMap in the tree (worker/async-operator.ts) emits later than it is called. Barriers and
+// watermarks (markers) therefore travel the same tree: a marker passes a synchronous operator at
+// once and an asyncMap once every record before it has left it, and is forwarded on an edge (or
+// cut at a sink) when it reaches it. A branch without an asyncMap gets the marker synchronously,
+// so a tree without one behaves exactly as before: no promise, no per-record cost.
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { StagePlan } from '../sdk/index.ts';
 import { keyGroupForKey } from '../core/key-groups.ts';
 import { parseStageId, type JobId } from '../core/ids.ts';
 import { senderNames } from '../core/subjects.ts';
-import { UserFunctionError, type ChannelBrokenError } from '../core/errors.ts';
+import { UserFunctionError, ensureError, type ChannelBrokenError } from '../core/errors.ts';
 import { ChannelSender } from './channel-sender.ts';
 import { compileChain, type ChainWhere, type Emit } from './operator-chain.ts';
+import { AsyncOperator } from './async-operator.ts';
 import { MAX_PENDING_SINK_WRITES, isExactlyOnce, openSinks, type CheckpointOutput, type Sink } from './sinks.ts';
 import type { DeadLetters } from './dead-letters.ts';
 import type { StageCounters } from './stage-counters.ts';
@@ -32,6 +39,14 @@ export interface StageOutputOptions {
   onBroken(error: ChannelBrokenError): void;
   /** Records the size of each batch sent to a stage (metrics). @default none */
   recordBatchSize?(toStage: string): (records: number) => void;
+  /** What happens to a record whose user function throws after an asyncMap (as in the task). @default "fail" */
+  errorPolicy?: 'fail' | 'dead-letter';
+  /**
+   * A failure outside the task's own processing: an asyncMap's last attempt failed under
+   * onFailure "fail", or an operator after it threw under the "fail" policy. @default rethrown
+   * from the completion (an unhandled rejection): give it whenever the stage has an asyncMap
+   */
+  onFailure?(error: Error): void;
 }
 
 /** The channel senders of a stage's edges, driven as one (barriers and watermarks go on every edge). */
@@ -60,11 +75,20 @@ export interface StageOutput {
   flushSinks(): Promise<void>;
   /**
    * Cheap per-batch check: throws a sink's asynchronous failure, and waits for the sinks only
-   * when too many writes are unconfirmed (bounded memory, no per-batch round trip).
+   * when too many writes are unconfirmed (bounded memory, no per-batch round trip), or while an
+   * asyncMap of the stage is at capacity.
    */
   checkSinks(): Promise<void> | undefined;
-  /** Takes the exactly-once output written since the last barrier: checkpoint N's output. */
-  takeCheckpointOutput(): CheckpointOutput[];
+  /**
+   * Barrier N: forwards it on every edge after every record emitted before it (past an asyncMap,
+   * once those have left it; synchronously otherwise) and returns the exactly-once output written
+   * before it: checkpoint N's output.
+   */
+  barrier(checkpointId: number): CheckpointOutput[] | Promise<CheckpointOutput[]>;
+  /** Forwards a watermark (or idleness) on every edge, after every record emitted before it. */
+  watermark(watermarkMs: number, idle: boolean): void;
+  /** Resolves once no record is inside an asyncMap of the stage (at once without one). */
+  settled(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -79,10 +103,26 @@ function fanOut(targets: Emit[]): Emit {
   };
 }
 
+/** Where a marker goes next: an operator of the tree, or a sink. */
+type Node = { operator: number } | { sink: number };
+
 export function createStageOutput(o: StageOutputOptions): StageOutput {
   const { spec, operators } = o.stage;
-  const sinks = openSinks(o.nc, spec.sinks);
+  // Part names of files sinks: the stage and the task (worker, or the split for a source).
+  const task = `${spec.id}-${spec.kind === 'source' ? o.senderTask.split('@')[0]! : o.worker.workerId}`;
+  const sinks = openSinks(o.nc, spec.sinks, task);
   const senders: ChannelSender[] = [];
+  /** The channel sender of each keyBy/broadcast operator, by operator index. */
+  const senderOf = new Map<number, ChannelSender>();
+  /** The asyncMap of each asyncMap operator, by operator index. */
+  const asyncOf = new Map<number, AsyncOperator>();
+  const onFailure = (e: Error): void => {
+    if (o.onFailure) o.onFailure(e);
+    else throw e;
+  };
+  const deadLetter = (e: UserFunctionError, record: unknown, keyGroup: number): void => {
+    o.deadLetters.publish({ stageId: spec.id, operator: e.operator, ...(keyGroup >= 0 && { keyGroup }), reason: e.message, stack: ensureError(e.cause).stack ?? '', record }, o.counters);
+  };
   const countOut = (next: Emit): Emit => (value, ts) => {
     o.counters.recordsOut++;
     next(value, ts);
@@ -96,8 +136,19 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
     spec.sinks.forEach((s, i) => {
       if (s.input === from && s.sideOutput === side) {
         const sink = sinks[i]!;
-        out.push(side === undefined ? countOut((value) => sink.write(value)) : (value) => sink.write(value));
+        out.push(side === undefined ? countOut((value, ts) => sink.write(value, ts >= 0 ? ts : undefined)) : (value, ts) => sink.write(value, ts >= 0 ? ts : undefined));
       }
+    });
+    return out;
+  };
+  /** The nodes a marker reaches next after operator `from` (undefined: the stage's input), or its side output `side`. */
+  const nodesAfter = (from: number | undefined, side: string | undefined): Node[] => {
+    const out: Node[] = [];
+    spec.operators.forEach((op, j) => {
+      if (op.kind !== 'process' && op.input === from && op.sideOutput === side) out.push({ operator: j });
+    });
+    spec.sinks.forEach((s, i) => {
+      if (s.input === from && s.sideOutput === side) out.push({ sink: i });
     });
     return out;
   };
@@ -124,17 +175,90 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
         ...(o.recordBatchSize !== undefined && { recordBatchSize: o.recordBatchSize(to.stage) }),
       });
       senders.push(s);
+      senderOf.set(j, s);
       o.counters.senders.push(s);
       entries[j] = op.kind === 'keyBy' ? shuffle(o, impl.name, impl.fn as (v: unknown) => unknown, s) : broadcast(o, s);
       continue;
     }
+    if (op.kind === 'asyncMap') {
+      if (impl.async === undefined) throw new TypeError(`asyncMap ${op.name} has no options`);
+      const operator = new AsyncOperator(op.name, impl.fn as never, impl.async, fanOut(targetsOf(j, undefined)), {
+        jobId: o.jobId,
+        stageId: spec.id,
+        keyGroup: o.where.keyGroup,
+        onError: (e, record, keyGroup) => {
+          if (!(e instanceof UserFunctionError) || o.errorPolicy !== 'dead-letter') return onFailure(e);
+          deadLetter(e, record, keyGroup);
+        },
+        fail: (e) => onFailure(e),
+        deadLetter: (e, record) => deadLetter(e, record, e.keyGroup),
+      });
+      asyncOf.set(j, operator);
+      entries[j] = (v, ts) => operator.push(v, ts);
+      continue;
+    }
     entries[j] = compileChain([impl], fanOut(targetsOf(j, undefined)), o.where);
   }
+  const rootFrom = spec.kind === 'keyed' ? 0 : undefined;
+  const roots: Node[] = nodesAfter(rootFrom, undefined);
   const sideTargets = new Map<string, Emit>();
   if (spec.kind === 'keyed') {
     const tags = new Set([...spec.operators.map((op) => op.sideOutput), ...spec.sinks.map((s) => s.sideOutput)]);
-    for (const tag of tags) if (tag !== undefined) sideTargets.set(tag, fanOut(targetsOf(0, tag)));
+    for (const tag of tags) {
+      if (tag === undefined) continue;
+      sideTargets.set(tag, fanOut(targetsOf(0, tag)));
+      roots.push(...nodesAfter(0, tag));
+    }
   }
+  const asyncs = [...asyncOf.values()];
+  /**
+   * Sends a marker from the roots through the tree: `atSender` / `atSink` run where it arrives,
+   * `done` once it arrived everywhere (synchronously when no asyncMap is on the way).
+   */
+  const sendMarker = (atSender: (s: ChannelSender) => void, atSink: (sink: Sink) => void, done: () => void): void => {
+    let pending = 1;
+    const arrived = (): void => {
+      if (--pending === 0) done();
+    };
+    const visit = (node: Node): void => {
+      if ('sink' in node) {
+        atSink(sinks[node.sink]!);
+        return;
+      }
+      const s = senderOf.get(node.operator);
+      if (s !== undefined) {
+        atSender(s);
+        return;
+      }
+      const next = nodesAfter(node.operator, undefined);
+      const op = asyncOf.get(node.operator);
+      if (op === undefined) {
+        for (const n of next) visit(n);
+        return;
+      }
+      pending++;
+      op.marker(() => {
+        for (const n of next) visit(n);
+        arrived();
+      });
+    };
+    for (const n of roots) visit(n);
+    arrived();
+  };
+  const cutSync = (checkpointId: number): CheckpointOutput[] => {
+    const out: CheckpointOutput[] = [];
+    sendMarker(
+      (s) => {
+        s.flush();
+        s.sendBarrier(checkpointId);
+      },
+      (sink) => {
+        if (isExactlyOnce(sink)) for (const x of sink.take(checkpointId)) out.push(x);
+      },
+      () => undefined,
+    );
+    return out;
+  };
   const sender: OutputSender | null = senders.length === 0 ? null : senders.length === 1 ? senders[0]! : {
     flush: () => senders.forEach((s) => s.flush()),
     sendBarrier: (id) => senders.forEach((s) => s.sendBarrier(id)),
@@ -158,14 +282,35 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
         if (sink.failure) throw sink.failure;
         if (sink.pending > MAX_PENDING_SINK_WRITES) return Promise.all(sinks.map((x) => x.flush())).then(() => undefined);
       }
+      // An asyncMap at capacity: take no more input until it has room (backpressure).
+      const full = asyncs.find((a) => a.full);
+      if (full !== undefined) return full.whenReady();
       return undefined;
     },
-    takeCheckpointOutput: () => {
-      const out: CheckpointOutput[] = [];
-      for (const sink of sinks) if (isExactlyOnce(sink)) for (const o of sink.take()) out.push(o);
-      return out;
+    barrier: (checkpointId) => {
+      if (asyncs.length === 0) return cutSync(checkpointId);
+      return new Promise((resolve, reject) => {
+        const out: CheckpointOutput[] = [];
+        try {
+          sendMarker(
+            (s) => {
+              s.flush();
+              s.sendBarrier(checkpointId);
+            },
+            (sink) => {
+              if (isExactlyOnce(sink)) for (const x of sink.take(checkpointId)) out.push(x);
+            },
+            () => resolve(out),
+          );
+        } catch (e) {
+          reject(ensureError(e));
+        }
+      });
     },
+    watermark: (watermarkMs, idle) => sendMarker((s) => s.sendWatermark(watermarkMs, idle), () => undefined, () => undefined),
+    settled: () => (asyncs.length === 0 ? Promise.resolve() : new Promise<void>((resolve) => sendMarker(() => undefined, () => undefined, resolve))),
     close: async () => {
+      for (const a of asyncs) a.close();
       for (const s of senders) await s.close();
       // Let confirmations of what was written arrive before the inbox goes away.
       await Promise.all(sinks.map((x) => x.flush().catch(() => undefined)));

@@ -4,7 +4,7 @@
 // rule per data-point type; per entity and type the job keeps the latest value and colour. A
 // GREEN→RED transition (or a first reading that is RED) emits a trigger that asks a model for
 // a diagnosis; the latest values per entity are served as the feature `indicators`.
-import { job, mapState, valueState, jetstream } from '@eddy/sdk';
+import { job, mapState, valueState, jetstream, files } from '@eddy/sdk';
 import { colourOf, type Colour, type Indicator, type IndicatorValue, type Trigger } from './rules.ts';
 
 /** Latest reading per data-point type: the feature store. */
@@ -26,13 +26,29 @@ export interface CustomerExperienceOptions {
    * with 1 s checkpoints cannot afford. @default undefined (no history)
    */
   indicatorHistoryMs?: number;
+  /**
+   * Where every indicator update goes as NDJSON part files in the object store, a directory per
+   * day of its event time (`<path>/dt=YYYY-MM-DD/part-...ndjson`): the feature history for model
+   * training. Files appear once the checkpoint that wrote them completes, each update exactly
+   * once. null: no files. @default "history/customer-experience"
+   */
+  historyPath?: string | null;
 }
+
+/** One line of the feature-history files: an indicator update with the colour it was given. */
+export interface IndicatorUpdate extends Indicator {
+  colour: Colour;
+}
+
+/** The side output carrying every update to the history files. */
+export const HISTORY_TAG = 'history';
 
 /** The job's graph; the module's default export is the deployed version. */
 export function customerExperience(options: CustomerExperienceOptions = {}) {
   const cx = job('customer-experience', { errorPolicy: 'dead-letter' });
+  const historyPath = options.historyPath === undefined ? 'history/customer-experience' : options.historyPath;
   // Event time is the reading's own ts: features report it, and history is versioned by it.
-  cx.source<Indicator>('indicators', { partitions: 4, key: 'entityId', timestampField: 'ts' })
+  const stream = cx.source<Indicator>('indicators', { partitions: 4, key: 'entityId', timestampField: 'ts' })
     .filter((e) => typeof e.type === 'string' && typeof e.value === 'number', 'well-formed')
     .filter((e) => !options.dropNegativeTimestamps || !(e.ts < 0), 'non-negative-time')
     .keyBy((e) => e.entityId)
@@ -41,6 +57,7 @@ export function customerExperience(options: CustomerExperienceOptions = {}) {
       async (e, ctx) => {
         const colour = colourOf(e);
         ctx.state(latest).put(e.type, { value: e.value, ts: e.ts, colour });
+        if (historyPath !== null) ctx.output(HISTORY_TAG, { entityId: e.entityId, type: e.type, value: e.value, ts: e.ts, colour } satisfies IndicatorUpdate);
         const count = ctx.state(received);
         count.update(((await count.value()) ?? 0) + 1);
         const colourState = ctx.state(colours);
@@ -59,6 +76,7 @@ export function customerExperience(options: CustomerExperienceOptions = {}) {
       },
     )
     .sink(jetstream('cx.triggers', { stream: 'CX_TRIGGERS' }));
+  if (historyPath !== null) stream.sideSink(HISTORY_TAG, files(historyPath, { partitionBy: 'day' }));
   return cx;
 }
 

@@ -8,6 +8,7 @@ import type { CheckpointComplete as _eddy_v1_control_CheckpointComplete, Checkpo
 import type { CheckpointPart as _eddy_v1_control_CheckpointPart, CheckpointPart__Output as _eddy_v1_control_CheckpointPart__Output } from './eddy/v1/control/CheckpointPart';
 import type { DeltaRef as _eddy_v1_control_DeltaRef, DeltaRef__Output as _eddy_v1_control_DeltaRef__Output } from './eddy/v1/control/DeltaRef';
 import type { DeployTasks as _eddy_v1_control_DeployTasks, DeployTasks__Output as _eddy_v1_control_DeployTasks__Output } from './eddy/v1/control/DeployTasks';
+import type { FileCommit as _eddy_v1_control_FileCommit, FileCommit__Output as _eddy_v1_control_FileCommit__Output } from './eddy/v1/control/FileCommit';
 import type { Heartbeat as _eddy_v1_control_Heartbeat, Heartbeat__Output as _eddy_v1_control_Heartbeat__Output } from './eddy/v1/control/Heartbeat';
 import type { JobCounters as _eddy_v1_control_JobCounters, JobCounters__Output as _eddy_v1_control_JobCounters__Output } from './eddy/v1/control/JobCounters';
 import type { KeyGroupRange as _eddy_v1_control_KeyGroupRange, KeyGroupRange__Output as _eddy_v1_control_KeyGroupRange__Output } from './eddy/v1/control/KeyGroupRange';
@@ -43,6 +44,7 @@ export interface ProtoGrpcType {
         CheckpointPart: MessageTypeDefinition<_eddy_v1_control_CheckpointPart, _eddy_v1_control_CheckpointPart__Output>
         DeltaRef: MessageTypeDefinition<_eddy_v1_control_DeltaRef, _eddy_v1_control_DeltaRef__Output>
         DeployTasks: MessageTypeDefinition<_eddy_v1_control_DeployTasks, _eddy_v1_control_DeployTasks__Output>
+        FileCommit: MessageTypeDefinition<_eddy_v1_control_FileCommit, _eddy_v1_control_FileCommit__Output>
         Heartbeat: MessageTypeDefinition<_eddy_v1_control_Heartbeat, _eddy_v1_control_Heartbeat__Output>
         JobCounters: MessageTypeDefinition<_eddy_v1_control_JobCounters, _eddy_v1_control_JobCounters__Output>
         KeyGroupRange: MessageTypeDefinition<_eddy_v1_control_KeyGroupRange, _eddy_v1_control_KeyGroupRange__Output>

@@ -11,6 +11,8 @@ import type { EddyClient } from '../../cli/client.ts';
 import { REPO_ROOT } from './eddy.ts';
 import { readStream } from './streams.ts';
 import { waitFor } from './wait-for.ts';
+import { readPartFiles } from './part-files.ts';
+import type { ObjectStore } from '../../core/object-store.ts';
 
 export const CX_JOB = 'customer-experience';
 
@@ -34,6 +36,8 @@ export interface CxExpectation {
   received: Map<string, number>;
   /** "<entity>/<type>/<ts>" of every GREEN→RED transition. */
   triggers: Set<string>;
+  /** "<entity>/<type>/<value>/<ts>/<colour>" of every event: the feature-history files' lines. */
+  history: string[];
 }
 
 export function cxExpectation(events: readonly Indicator[]): CxExpectation {
@@ -41,7 +45,9 @@ export function cxExpectation(events: readonly Indicator[]): CxExpectation {
   const received = new Map<string, number>();
   const colour = new Map<string, boolean>();
   const triggers = new Set<string>();
+  const history: string[] = [];
   for (const e of events) {
+    history.push(`${e.entityId}/${e.type}/${e.value}/${e.ts}/${isRed(e) ? 'RED' : 'GREEN'}`);
     received.set(e.entityId, (received.get(e.entityId) ?? 0) + 1);
     const red = isRed(e);
     const f = latest.get(e.entityId) ?? {};
@@ -51,7 +57,7 @@ export function cxExpectation(events: readonly Indicator[]): CxExpectation {
     if (!colour.get(k) && red) triggers.add(`${k}/${e.ts}`);
     colour.set(k, red);
   }
-  return { latest, received, triggers };
+  return { latest, received, triggers, history };
 }
 
 /** Builds and submits the job; `entry` picks a variant (e.g. test/fixtures/cx-history.ts). */
@@ -105,7 +111,7 @@ async function features(client: EddyClient, feature: string, ids: string[]) {
  * record for record: latest values, per-entity counts (a replayed or lost record shows here),
  * and the exactly-once triggers (no gap, no duplicate).
  */
-export async function assertCxExactlyOnce(client: EddyClient, nc: NatsConnection, expected: CxExpectation, timeoutMs = 120_000): Promise<void> {
+export async function assertCxExactlyOnce(client: EddyClient, nc: NatsConnection, expected: CxExpectation, timeoutMs = 120_000, store?: ObjectStore): Promise<void> {
   const ids = [...expected.received.keys()];
   await waitFor(
     async () => (await features(client, 'received', ids)).every((v) => v.found && JSON.parse(v.valueJson) === expected.received.get(v.entityId)),
@@ -120,4 +126,16 @@ export async function assertCxExactlyOnce(client: EddyClient, nc: NatsConnection
   const got = triggers.map((m) => JSON.parse(m.data) as Indicator).map((t) => `${t.entityId}/${t.type}/${t.ts}`);
   assert.equal(new Set(got).size, got.length, 'no trigger is duplicated');
   assert.deepEqual(new Set(got), expected.triggers);
+  if (store === undefined) return;
+  // The feature-history files (store given): every event once, none lost, none twice.
+  const lines = await waitFor(async () => {
+    const l = (await readPartFiles(store, 'history/customer-experience')).flatMap((p) => p.lines);
+    return l.length >= expected.history.length ? l : undefined;
+  }, { timeoutMs: 60_000, what: `${expected.history.length} history records in part files` });
+  const history = lines.map((line) => {
+    const u = JSON.parse(line) as Indicator & { colour: string };
+    return `${u.entityId}/${u.type}/${u.value}/${u.ts}/${u.colour}`;
+  });
+  assert.equal(history.length, expected.history.length, 'no history record is duplicated');
+  assert.deepEqual(history.sort(), [...expected.history].sort());
 }

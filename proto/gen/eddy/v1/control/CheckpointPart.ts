@@ -1,6 +1,7 @@
 // Original file: proto/eddy/v1/control.proto
 
 import type { DeltaRef as _eddy_v1_control_DeltaRef, DeltaRef__Output as _eddy_v1_control_DeltaRef__Output } from '../../../eddy/v1/control/DeltaRef';
+import type { FileCommit as _eddy_v1_control_FileCommit, FileCommit__Output as _eddy_v1_control_FileCommit__Output } from '../../../eddy/v1/control/FileCommit';
 import type { Long } from '@grpc/proto-loader';
 
 export interface CheckpointPart {
@@ -9,6 +10,7 @@ export interface CheckpointPart {
   'outputKey'?: (string);
   'outputCount'?: (number);
   'bases'?: (_eddy_v1_control_DeltaRef)[];
+  'files'?: (_eddy_v1_control_FileCommit)[];
 }
 
 export interface CheckpointPart__Output {
@@ -17,4 +19,5 @@ export interface CheckpointPart__Output {
   'outputKey': (string);
   'outputCount': (number);
   'bases': (_eddy_v1_control_DeltaRef__Output)[];
+  'files': (_eddy_v1_control_FileCommit__Output)[];
 }
