@@ -255,7 +255,7 @@ test('manifest - asyncMap options get their defaults at build time and are valid
   assert.throws(() => job('bad').source('in').asyncMap(async (x) => x, { retry: { multiplier: 0.5 } }), /retry\.multiplier 0\.5 is not a number >= 1/);
   const m = validManifest();
   m.stages[0]!.operators.unshift({ kind: 'asyncMap', name: 'x' });
-  assert.throws(() => validateManifest(m), (e: Error) => e instanceof InvalidArgumentError && /asyncMap x: options missing/.test(e.message));
+  assert.throws(() => validateManifest(m), (e: Error) => e instanceof InvalidArgumentError && /operator x: options missing/.test(e.message));
 });
 
 test('manifest - a files sink needs a relative path outside jobs/ and positive roll sizes', () => {
