@@ -22,8 +22,8 @@ export type {
   StateDescriptor,
 } from './state.ts';
 export type { ProcessContext, ProcessFunction, Timers, TimerContext, OnTimerFunction } from './context.ts';
-export { jetstream, natsSubject } from './sinks.ts';
-export type { SinkSpec } from './sinks.ts';
+export { jetstream, natsSubject, jetstreamRouted } from './sinks.ts';
+export type { SinkSpec, RoutedRecord } from './sinks.ts';
 export { tumblingWindows, slidingWindows, sessionWindows, assignWindows, mergeSession } from './windows.ts';
 export type { TimeWindow, WindowAssigner } from './windows.ts';
 export { LATE_TAG } from './window-operator.ts';

@@ -15,3 +15,19 @@ export function jetstream(subject: string, options: { stream: string; delivery?:
 export function natsSubject(subject: string): SinkSpec {
   return { kind: 'nats', subject };
 }
+
+/**
+ * JetStream with the subject chosen per record: write `{ subject, value }` (RoutedRecord) and
+ * `value` goes to `<subjectPrefix>.<subject>`. The stream is created over `<subjectPrefix>.>`
+ * (an existing stream must take exactly that); deliveries as for jetstream().
+ */
+export function jetstreamRouted(subjectPrefix: string, options: { stream: string; delivery?: 'exactly-once' | 'at-least-once' }): SinkSpec {
+  return { kind: 'jetstream-routed', subjectPrefix, stream: options.stream, ...(options.delivery ? { delivery: options.delivery } : {}) };
+}
+
+/** What a stage writes to a jetstreamRouted sink. */
+export interface RoutedRecord<T = unknown> {
+  /** Subject tokens under the sink's prefix (no wildcards). */
+  subject: string;
+  value: T;
+}
