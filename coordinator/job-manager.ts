@@ -8,7 +8,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { codecs, type Ack, type TaskFailure } from '../core/control.ts';
 import { senderNames, subjects } from '../core/subjects.ts';
-import { parseManifest, type JobManifest } from '../core/manifest.ts';
+import { parseManifest, splitCount, type JobManifest } from '../core/manifest.ts';
 import { parseJobId, type Epoch, type JobId, type WorkerId } from '../core/ids.ts';
 import { EddyError, InvalidArgumentError, NotFoundError, RetryableError, ensureError } from '../core/errors.ts';
 import { sha256Hex } from '../core/bundle.ts';
@@ -214,7 +214,7 @@ export class JobManager {
     await this.#o.store.put(bundleKey, bundle);
     await this.#o.store.put(layout.manifest(id, actual), new TextEncoder().encode(manifestJson));
     const { nc } = this.#o;
-    await ensureSourceStream(nc, manifest.source);
+    for (const source of manifest.sources) await ensureSourceStream(nc, source);
     await ensureSinkStreams(nc, manifest.stages.flatMap((s) => s.sinks));
     await ensureDeadLetterStream(nc);
 
@@ -314,7 +314,7 @@ export class JobManager {
     if (job.state !== 'DEPLOYING') return; // cancelled or overtaken meanwhile
     job.epoch = epoch;
     job.assignment = this.#assign(job, workers);
-    job.splitSenders = Array.from({ length: job.manifest.source.partitions }, (_, p) => senderNames.split(p, epoch));
+    job.splitSenders = Array.from({ length: splitCount(job.manifest) }, (_, p) => senderNames.split(p, epoch));
     const latest = job.checkpoints[job.checkpoints.length - 1] ?? null;
     const targets = [...job.assignment.entries()];
     this.#persist(job);

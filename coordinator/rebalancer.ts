@@ -14,7 +14,7 @@ import { senderNames, subjects } from '../core/subjects.ts';
 import { rebalance, toRanges } from '../core/assignment.ts';
 import { keyGroupsOf, type KeyGroupRange } from '../core/key-groups.ts';
 import { ensureError } from '../core/errors.ts';
-import type { JobManifest } from '../core/manifest.ts';
+import { splitCount, type JobManifest } from '../core/manifest.ts';
 import type { WorkerId } from '../core/ids.ts';
 import type { Logger } from '../core/logger.ts';
 import type { CheckpointCoordinator } from './checkpoint-coordinator.ts';
@@ -57,7 +57,7 @@ export interface RebalancerOptions {
  */
 export function assignJob(manifest: JobManifest, current: ReadonlyMap<WorkerId, WorkerAssignment>, workers: readonly WorkerId[], maxMoves = Number.POSITIVE_INFINITY): { assignment: Map<WorkerId, WorkerAssignment>; movedKeyGroups: number; movedSplits: number[] } {
   const kg = rebalance(new Map([...current].map(([w, a]) => [w, [...keyGroupsOf(a.keyGroups)]])), workers, manifest.maxParallelism, maxMoves);
-  const sp = rebalance(new Map([...current].map(([w, a]) => [w, a.splits])), workers, manifest.source.partitions);
+  const sp = rebalance(new Map([...current].map(([w, a]) => [w, a.splits])), workers, splitCount(manifest));
   const assignment = new Map<WorkerId, WorkerAssignment>();
   for (const w of new Set([...workers, ...kg.assignment.keys(), ...sp.assignment.keys()])) {
     const keyGroups = kg.assignment.get(w) ?? [];

@@ -1,10 +1,18 @@
 // The job graph, produced by `eddy build` from the job's own builder calls and shipped next to
 // the bundle. The coordinator validates it and plans from it; it never executes user code.
+//
+// Format 2 is a DAG: several sources (each read by its own source stage), keyed stages with one
+// or two inputs (connect, broadcast), and operators that feed several downstreams (branching,
+// side outputs as streams). Inside a stage the operators form a tree: each names the operator
+// whose output it takes (`input`), and keyBy/broadcast operators end the tree with an edge to a
+// keyed stage's input. Edges only point forward in `stages`, so the graph has no cycles.
+// Source splits are numbered in one flat index space: source k's splits follow source k-1's
+// (splitRanges), so assignment, sender names and checkpoint positions stay per split index.
 import { isValidId } from './ids.ts';
 import { InvalidArgumentError } from './errors.ts';
 import { restartStrategyProblem, type RestartStrategySpec } from './restart-strategy-spec.ts';
 
-export const MANIFEST_FORMAT_VERSION = 1;
+export const MANIFEST_FORMAT_VERSION = 2;
 /** Upper bound of maxParallelism: key groups are u16 in state keys and record batches. */
 export const MAX_KEY_GROUPS = 32768;
 
@@ -49,13 +57,36 @@ export type SinkSpec =
 // sideOutput: the sink takes the stage's side output of that tag (ctx.output(tag, value)), not
 // its main output. A stage that shuffles may still have side-output sinks.
 
-export type OperatorKind = 'map' | 'filter' | 'flatMap' | 'keyBy' | 'process';
+/** A sink of a stage, attached to one of its operators. */
+export type StageSinkSpec = SinkSpec & {
+  /** The operator (index in the stage) whose output the sink takes; absent: the source stage's records. */
+  input?: number;
+};
+
+export type OperatorKind = 'map' | 'filter' | 'flatMap' | 'keyBy' | 'broadcast' | 'process';
+const OPERATOR_KINDS: readonly string[] = ['map', 'filter', 'flatMap', 'keyBy', 'broadcast', 'process'];
 
 export interface OperatorSpec {
   kind: OperatorKind;
   /** Names the operator in errors and metrics. */
   name: string;
+  /**
+   * The operator of this stage (an earlier index) whose output this one takes; absent: the
+   * stage's own input (a source stage's records). A keyed stage's first operator is its process.
+   */
+  input?: number;
+  /** Takes the side output `sideOutput` of operator `input` (a process) instead of its main output. */
+  sideOutput?: string;
+  /** keyBy and broadcast only: the keyed stage (a later one) and its input the records go to. */
+  to?: { stage: string; input: number };
 }
+
+/**
+ * What a keyed stage's input carries: records shuffled by key, or records delivered to every key
+ * group (broadcast). A keyed stage takes ['keyed'], ['keyed', 'keyed'] (connect) or
+ * ['keyed', 'broadcast'] (connect to a broadcast stream).
+ */
+export type StageInputKind = 'keyed' | 'broadcast';
 
 export type StateKind = 'value' | 'map' | 'list' | 'reducing' | 'aggregating';
 const STATE_KINDS: readonly string[] = ['value', 'map', 'list', 'reducing', 'aggregating'];
@@ -81,14 +112,21 @@ export const MAX_HISTORY_RETENTION_MS = 10 * 365 * 24 * 3600 * 1000;
 
 export interface StageSpec {
   id: string;
-  /** "source": reads splits of the job's source; "keyed": one actor per key group. */
+  /** "source": reads the splits of one source; "keyed": one actor per key group. */
   kind: 'source' | 'keyed';
-  /** Operators chained in this stage, in order (no NATS hop between them). */
+  /** Source stage only: the index of its source in the manifest's sources. */
+  source?: number;
+  /** Keyed stage only: its inputs, by input index (see StageInputKind). */
+  inputs?: StageInputKind[];
+  /** Operators chained in this stage (no NATS hop between them); each names its input operator. */
   operators: OperatorSpec[];
-  /** The stage this one shuffles to by key (its last operator is then a keyBy). */
-  shuffleTo?: string;
-  sinks: SinkSpec[];
+  sinks: StageSinkSpec[];
   states: StateSpec[];
+  /**
+   * Keyed stage with a broadcast input only: the names of its map states (in `states`) that are
+   * broadcast state, stored per key group under a reserved key.
+   */
+  broadcastStates?: string[];
   features: FeatureSpec[];
 }
 
@@ -100,7 +138,8 @@ export interface JobManifest {
   errorPolicy: 'fail' | 'dead-letter';
   /** What happens when user code fails under the "fail" policy. @default DEFAULT_RESTART_STRATEGY (exponential back-off) */
   restartStrategy?: RestartStrategySpec;
-  source: SourceSpec;
+  /** The job's sources, in split order (see splitRanges). */
+  sources: SourceSpec[];
   stages: StageSpec[];
 }
 
@@ -136,38 +175,89 @@ export function validateManifest(m: unknown): asserts m is JobManifest {
     const problem = restartStrategyProblem(o.restartStrategy);
     if (problem !== undefined) fail(problem);
   }
-  const src = o.source as Record<string, unknown> | undefined;
-  if (typeof src !== 'object' || src === null) fail('source is missing');
-  if (typeof src!.stream !== 'string' || !STREAM_NAME.test(src!.stream)) fail(`source stream ${JSON.stringify(src!.stream)} is not a valid stream name`);
-  if (!Number.isInteger(src!.partitions) || (src!.partitions as number) < 1 || (src!.partitions as number) > 1024) fail('source partitions must be 1..1024');
-  if (src!.format !== 'json') fail(`source format ${String(src!.format)} is not "json"`);
-  if (src!.timestampField !== undefined && (typeof src!.timestampField !== 'string' || src!.timestampField.length === 0)) fail('source timestampField must be a non-empty string');
-  if (src!.eventTime !== undefined) {
-    const et = src!.eventTime as Record<string, unknown>;
-    const nonNegative = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
-    if (typeof et !== 'object' || et === null) fail('source eventTime is not an object');
-    if (!nonNegative(et.maxOutOfOrdernessMs)) fail(`source maxOutOfOrdernessMs ${String(et.maxOutOfOrdernessMs)} is not a non-negative integer`);
-    if (et.idleTimeoutMs !== undefined && (!nonNegative(et.idleTimeoutMs) || (et.idleTimeoutMs as number) === 0)) fail(`source idleTimeoutMs ${String(et.idleTimeoutMs)} is not a positive integer`);
-    if (!nonNegative(et.watermarkIntervalMs) || (et.watermarkIntervalMs as number) === 0) fail(`source watermarkIntervalMs ${String(et.watermarkIntervalMs)} is not a positive integer`);
+  if (!Array.isArray(o.sources) || o.sources.length === 0) fail('sources must be a non-empty array');
+  const sources = o.sources as unknown[];
+  const streams = new Set<string>();
+  let totalSplits = 0;
+  for (const [k, raw] of sources.entries()) {
+    const src = raw as Record<string, unknown>;
+    const at = `source ${k}`;
+    if (typeof src !== 'object' || src === null) fail(`${at} is not an object`);
+    if (typeof src.stream !== 'string' || !STREAM_NAME.test(src.stream)) fail(`${at} stream ${JSON.stringify(src.stream)} is not a valid stream name`);
+    if (streams.has(src.stream as string)) fail(`${at} reads stream ${String(src.stream)}, which an earlier source reads too`);
+    streams.add(src.stream as string);
+    if (!Number.isInteger(src.partitions) || (src.partitions as number) < 1 || (src.partitions as number) > 1024) fail(`${at} partitions must be 1..1024`);
+    totalSplits += src.partitions as number;
+    if (src.format !== 'json') fail(`${at} format ${String(src.format)} is not "json"`);
+    if (src.timestampField !== undefined && (typeof src.timestampField !== 'string' || src.timestampField.length === 0)) fail(`${at} timestampField must be a non-empty string`);
+    if (src.eventTime !== undefined) {
+      const et = src.eventTime as Record<string, unknown>;
+      const nonNegative = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+      if (typeof et !== 'object' || et === null) fail(`${at} eventTime is not an object`);
+      if (!nonNegative(et.maxOutOfOrdernessMs)) fail(`${at} maxOutOfOrdernessMs ${String(et.maxOutOfOrdernessMs)} is not a non-negative integer`);
+      if (et.idleTimeoutMs !== undefined && (!nonNegative(et.idleTimeoutMs) || (et.idleTimeoutMs as number) === 0)) fail(`${at} idleTimeoutMs ${String(et.idleTimeoutMs)} is not a positive integer`);
+      if (!nonNegative(et.watermarkIntervalMs) || (et.watermarkIntervalMs as number) === 0) fail(`${at} watermarkIntervalMs ${String(et.watermarkIntervalMs)} is not a positive integer`);
+    }
   }
+  // Split indexes are u16-sized in practice (assignment, sender names): keep the flat space bounded.
+  if (totalSplits > 4096) fail(`the sources have ${totalSplits} partitions in all; at most 4096`);
   if (!Array.isArray(o.stages) || o.stages.length === 0) fail('stages must be a non-empty array');
   const stages = o.stages as StageSpec[];
-  const ids = new Set<string>();
+  const ids = new Map<string, number>();
   for (const [i, s] of stages.entries()) {
     if (typeof s !== 'object' || s === null) fail(`stage ${i} is not an object`);
     if (!isValidId(s.id)) fail(`stage ${i} id ${JSON.stringify(s.id)} is not a valid id`);
     if (ids.has(s.id)) fail(`stage id ${s.id} appears twice`);
-    ids.add(s.id);
-    if (s.kind !== (i === 0 ? 'source' : 'keyed')) fail(`stage ${s.id} kind ${String(s.kind)}: the first stage is the source, the others keyed`);
+    ids.set(s.id, i);
+  }
+  const sourceStage = new Map<number, string>();
+  /** Per keyed stage: which inputs some edge feeds. */
+  const fed = new Map<string, Set<number>>();
+  for (const [i, s] of stages.entries()) {
+    if (s.kind === 'source') {
+      if (!Number.isInteger(s.source) || (s.source as number) < 0 || (s.source as number) >= sources.length) fail(`source stage ${s.id} names source ${String(s.source)}, which does not exist`);
+      if (sourceStage.has(s.source!)) fail(`source ${s.source} is read by stages ${sourceStage.get(s.source!)} and ${s.id}; one stage per source`);
+      sourceStage.set(s.source!, s.id);
+      if (s.inputs !== undefined) fail(`source stage ${s.id} cannot have inputs`);
+    } else if (s.kind === 'keyed') {
+      if (s.source !== undefined) fail(`keyed stage ${s.id} cannot read a source`);
+      const shape = JSON.stringify(s.inputs);
+      if (!INPUT_SHAPES.includes(shape)) fail(`keyed stage ${s.id} inputs ${shape ?? 'undefined'} is not one of ${INPUT_SHAPES.join(', ')}`);
+      fed.set(s.id, new Set());
+    } else fail(`stage ${s.id} kind ${String((s as { kind?: unknown }).kind)} is not "source" or "keyed"`);
+  }
+  for (const k of sources.keys()) if (!sourceStage.has(k)) fail(`source ${k} (${String((sources[k] as { stream?: unknown }).stream)}) has no source stage`);
+  for (const [i, s] of stages.entries()) {
     if (!Array.isArray(s.operators)) fail(`stage ${s.id} operators is not an array`);
-    for (const op of s.operators) {
-      if (!['map', 'filter', 'flatMap', 'keyBy', 'process'].includes(op?.kind)) fail(`stage ${s.id} has an unknown operator kind ${String(op?.kind)}`);
+    const ops = s.operators;
+    for (const [j, op] of ops.entries()) {
+      if (typeof op !== 'object' || op === null || !OPERATOR_KINDS.includes(op.kind)) fail(`stage ${s.id} has an unknown operator kind ${String((op as { kind?: unknown } | null)?.kind)}`);
       if (typeof op.name !== 'string' || op.name.length === 0) fail(`stage ${s.id} has an operator without a name`);
+      const at = `stage ${s.id} operator ${op.name}`;
+      if (op.kind === 'process') {
+        if (s.kind !== 'keyed' || j !== 0) fail(`${at}: a process operator can only be the first operator of a keyed stage`);
+      } else if (s.kind === 'keyed' && j === 0) fail(`keyed stage ${s.id} does not start with a process operator`);
+      if (op.kind === 'process' || op.input === undefined) {
+        if (op.input !== undefined) fail(`${at}: a process operator takes the stage's input`);
+        if (s.kind === 'keyed' && op.kind !== 'process') fail(`${at} takes no input operator; in a keyed stage every operator after the first names its input`);
+        if (op.sideOutput !== undefined) fail(`${at} takes a side output but names no input operator`);
+      } else {
+        if (!Number.isInteger(op.input) || op.input < 0 || op.input >= j) fail(`${at} takes input ${String(op.input)}, which is not an earlier operator of the stage`);
+        checkTakesOutput(s, op.input, op.sideOutput, at);
+      }
+      if (op.kind === 'keyBy' || op.kind === 'broadcast') {
+        const to = (typeof op.to === 'object' && op.to !== null ? op.to : fail(`${at} (${op.kind}) names no target stage`)) as { stage?: unknown; input?: unknown };
+        const target = typeof to.stage === 'string' ? ids.get(to.stage) : undefined;
+        if (target === undefined) fail(`${at} sends to stage ${JSON.stringify(to.stage)}, which does not exist`);
+        const t = stages[target!]!;
+        if (t.kind !== 'keyed') fail(`${at} sends to stage ${t.id}, which is not a keyed stage (a source stage takes no input)`);
+        if (target! <= i) fail(`${at} sends to stage ${t.id}, which is not after it (stages must be in topological order)`);
+        const kind = Number.isInteger(to.input) ? t.inputs![to.input as number] : undefined;
+        if (kind === undefined) fail(`${at} sends to input ${String(to.input)} of stage ${t.id}, which has ${t.inputs!.length} input(s)`);
+        if (kind !== (op.kind === 'keyBy' ? 'keyed' : 'broadcast')) fail(`${at} is a ${op.kind} into input ${String(to.input)} of stage ${t.id}, which is a ${kind} input`);
+        fed.get(t.id)!.add(to.input as number);
+      } else if (op.to !== undefined) fail(`${at}: only keyBy and broadcast operators send to another stage`);
     }
-    const next = stages[i + 1] as StageSpec | null | undefined;
-    if (next !== undefined && (typeof next !== 'object' || next === null)) fail(`stage ${i + 1} is not an object`);
-    if (next && s.shuffleTo !== next.id) fail(`stage ${s.id} must shuffle to the next stage ${next?.id}`);
-    if (!next && s.shuffleTo !== undefined) fail(`the last stage ${s.id} shuffles to ${s.shuffleTo}, which does not exist`);
     if (!Array.isArray(s.sinks)) fail(`stage ${s.id} sinks is not an array`);
     for (const sink of s.sinks) {
       if (sink?.kind !== 'jetstream' && sink?.kind !== 'nats' && sink?.kind !== 'jetstream-routed') fail(`stage ${s.id} has an unknown sink kind ${String((sink as { kind?: unknown })?.kind)}`);
@@ -179,9 +269,17 @@ export function validateManifest(m: unknown): asserts m is JobManifest {
       if (sink.kind !== 'nats' && sink.delivery !== undefined && sink.delivery !== 'exactly-once' && sink.delivery !== 'at-least-once') {
         fail(`stage ${s.id} sink delivery ${JSON.stringify(sink.delivery)} is not "exactly-once" or "at-least-once"`);
       }
+      const at = `stage ${s.id} sink ${sink.kind === 'jetstream-routed' ? `${sink.subjectPrefix}.>` : sink.subject}`;
+      if (sink.input === undefined) {
+        if (s.kind === 'keyed') fail(`${at} names no operator; a keyed stage's sinks take an operator's output`);
+        if (sink.sideOutput !== undefined) fail(`${at} takes a side output but names no operator`);
+      } else {
+        if (!Number.isInteger(sink.input) || sink.input < 0 || sink.input >= ops.length) fail(`${at} takes operator ${String(sink.input)}, which the stage does not have`);
+        checkTakesOutput(s, sink.input, sink.sideOutput, at);
+      }
     }
     if (!Array.isArray(s.states) || !Array.isArray(s.features)) fail(`stage ${s.id} states and features must be arrays`);
-    const stateNames = new Set<string>();
+    const stateNames = new Map<string, StateKind>();
     for (const st of s.states) {
       if (typeof st?.name !== 'string' || st.name.length === 0 || st.name.length > 200) fail(`stage ${s.id} has a state without a valid name`);
       if (!STATE_KINDS.includes(st.kind)) fail(`state ${st.name} has unknown kind ${String(st.kind)}`);
@@ -190,12 +288,22 @@ export function validateManifest(m: unknown): asserts m is JobManifest {
       // other control characters mark the runtime's own declared states (timers, windows).
       if (st.name.startsWith('\u0000')) fail(`stage ${s.id} state ${JSON.stringify(st.name)} starts with NUL, which is reserved for the runtime`);
       if (stateNames.has(st.name)) fail(`stage ${s.id} declares state ${st.name} twice`);
-      stateNames.add(st.name);
+      stateNames.set(st.name, st.kind);
     }
     if (s.kind === 'source' && s.states.length > 0) fail(`the source stage ${s.id} cannot hold keyed state`);
+    const broadcastStates = new Set<string>();
+    if (s.broadcastStates !== undefined) {
+      if (!Array.isArray(s.broadcastStates) || s.broadcastStates.length === 0) fail(`stage ${s.id} broadcastStates must be a non-empty array when present`);
+      if (s.kind !== 'keyed' || !s.inputs!.includes('broadcast')) fail(`stage ${s.id} declares broadcast state but has no broadcast input`);
+      for (const name of s.broadcastStates) {
+        if (stateNames.get(name) !== 'map') fail(`stage ${s.id} broadcast state ${JSON.stringify(name)} is not a map state the stage declares`);
+        broadcastStates.add(name);
+      }
+    }
     for (const f of s.features) {
       if (!isValidId(f?.name)) fail(`stage ${s.id} feature name ${JSON.stringify(f?.name)} is not a valid id`);
       if (!stateNames.has(f.state)) fail(`feature ${f.name} serves state ${f.state}, which stage ${s.id} does not declare`);
+      if (broadcastStates.has(f.state)) fail(`feature ${f.name} serves broadcast state ${f.state}; features serve keyed state`);
       if (f.history !== undefined) {
         const r = (f.history as { retentionMs?: unknown } | null)?.retentionMs;
         if (typeof r !== 'number' || !Number.isSafeInteger(r) || r <= 0 || r > MAX_HISTORY_RETENTION_MS) {
@@ -204,8 +312,90 @@ export function validateManifest(m: unknown): asserts m is JobManifest {
       }
     }
   }
+  for (const s of stages) {
+    if (s.kind !== 'keyed') continue;
+    for (const [k, kind] of s.inputs!.entries()) if (!fed.get(s.id)!.has(k)) fail(`input ${k} (${kind}) of stage ${s.id} has no upstream operator sending to it`);
+  }
   const features = stages.flatMap((s) => s.features.map((f) => f.name));
   if (new Set(features).size !== features.length) fail('a feature name appears twice');
+
+  /** An operator or sink may take operator `input`'s output (or its side output). */
+  function checkTakesOutput(s: StageSpec, input: number, sideOutput: string | undefined, at: string): void {
+    const from = s.operators[input]!;
+    if (from.kind === 'keyBy' || from.kind === 'broadcast') fail(`${at} takes the output of ${from.kind} ${from.name}, which sends to another stage`);
+    if (sideOutput !== undefined) {
+      if (!isValidId(sideOutput)) fail(`${at} side output ${JSON.stringify(sideOutput)} is not a valid id`);
+      if (from.kind !== 'process') fail(`${at} takes side output ${sideOutput} of ${from.kind} ${from.name}; only a process operator has side outputs`);
+    }
+  }
+}
+
+const INPUT_SHAPES = [JSON.stringify(['keyed']), JSON.stringify(['keyed', 'keyed']), JSON.stringify(['keyed', 'broadcast'])];
+
+/** One source's splits in the flat split index space: [firstSplit, firstSplit + partitions). */
+export interface SplitRange {
+  /** Index in manifest.sources. */
+  source: number;
+  spec: SourceSpec;
+  /** The source stage that reads it. */
+  stageId: string;
+  firstSplit: number;
+  partitions: number;
+}
+
+/** The flat split index space: source k's splits follow source k-1's. */
+export function splitRanges(manifest: JobManifest): SplitRange[] {
+  let first = 0;
+  return manifest.sources.map((spec, source) => {
+    const stage = manifest.stages.find((s) => s.kind === 'source' && s.source === source);
+    if (!stage) throw new InvalidArgumentError(`source ${source} has no source stage`);
+    const range = { source, spec, stageId: stage.id, firstSplit: first, partitions: spec.partitions };
+    first += spec.partitions;
+    return range;
+  });
+}
+
+/** How many source splits the job has in all. */
+export function splitCount(manifest: JobManifest): number {
+  return manifest.sources.reduce((n, s) => n + s.partitions, 0);
+}
+
+/** The source, and the partition of its stream, that a flat split index reads. */
+export function splitSource(manifest: JobManifest, split: number): SplitRange & { partition: number } {
+  for (const r of splitRanges(manifest)) if (split >= r.firstSplit && split < r.firstSplit + r.partitions) return { ...r, partition: split - r.firstSplit };
+  throw new InvalidArgumentError(`split ${split} is outside the job's ${splitCount(manifest)} splits`);
+}
+
+/** A keyBy or broadcast operator sending to a keyed stage's input. */
+export interface StageEdge {
+  from: string;
+  /** The operator's index in its stage. */
+  operator: number;
+  to: string;
+  input: number;
+  kind: StageInputKind;
+}
+
+/** Every edge of the graph, in stage and operator order. */
+export function stageEdges(manifest: JobManifest): StageEdge[] {
+  const out: StageEdge[] = [];
+  for (const s of manifest.stages) {
+    s.operators.forEach((op, operator) => {
+      if ((op.kind === 'keyBy' || op.kind === 'broadcast') && op.to) out.push({ from: s.id, operator, to: op.to.stage, input: op.to.input, kind: op.kind === 'keyBy' ? 'keyed' : 'broadcast' });
+    });
+  }
+  return out;
+}
+
+/**
+ * Whether a stage's output carries event time (and watermarks): a source stage when its source
+ * assigns timestamps, a keyed stage when any of its inputs does.
+ */
+export function carriesEventTime(manifest: JobManifest, stageId: string): boolean {
+  const stage = manifest.stages.find((s) => s.id === stageId);
+  if (!stage) return false;
+  if (stage.kind === 'source') return manifest.sources[stage.source!]?.eventTime !== undefined;
+  return stageEdges(manifest).some((e) => e.to === stageId && carriesEventTime(manifest, e.from));
 }
 
 /** Finds the stage that serves a feature. */

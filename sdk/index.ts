@@ -1,7 +1,7 @@
 // What a job author imports as '@eddy/sdk'. No runtime dependencies: a bundle treats this
 // module as external and the worker provides it (core/bundle.ts).
-export { job, Job, DataStream, KeyedStream, WindowedStream } from './job.ts';
-export type { JobOptions, SourceOptions, WatermarkOptions, WindowOptions, ProcessOptions, FeatureDeclaration, JobPlan, StagePlan, OperatorImpl } from './job.ts';
+export { job, Job, DataStream, KeyedStream, WindowedStream, BroadcastStream, ConnectedStreams, BroadcastConnectedStream } from './job.ts';
+export type { JobOptions, SourceOptions, WatermarkOptions, WindowOptions, ProcessOptions, BroadcastProcessOptions, FeatureDeclaration, JobPlan, StagePlan, OperatorImpl } from './job.ts';
 export { valueState, mapState, listState, reducingState, aggregatingState } from './state.ts';
 export type {
   ValueState,
@@ -21,7 +21,19 @@ export type {
   AggregatingStateDescriptor,
   StateDescriptor,
 } from './state.ts';
-export type { ProcessContext, ProcessFunction, Timers, TimerContext, OnTimerFunction } from './context.ts';
+export type {
+  ProcessContext,
+  ProcessFunction,
+  Timers,
+  TimerContext,
+  OnTimerFunction,
+  CoProcessFunction,
+  KeyedBroadcastProcessFunction,
+  KeyedBroadcastContext,
+  KeyedBroadcastOnTimerFunction,
+  BroadcastContext,
+  ReadOnlyBroadcastState,
+} from './context.ts';
 export { jetstream, natsSubject, jetstreamRouted } from './sinks.ts';
 export type { SinkSpec, RoutedRecord } from './sinks.ts';
 export { tumblingWindows, slidingWindows, sessionWindows, assignWindows, mergeSession } from './windows.ts';

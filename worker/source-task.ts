@@ -1,12 +1,12 @@
-// A source actor: reads one split (subject partition <stream>.<p>) of the job's JetStream
-// source from an exact stream sequence, decodes JSON, runs the source stage's chained
+// A source actor: reads one split (subject partition <stream>.<p>) of one of the job's JetStream
+// sources from an exact stream sequence, decodes JSON, runs the source stage's chained
 // operators and shuffles by key (ARCHITECTURE.md, "Sources and sinks").
 import { jetstream, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../core/logger.ts';
 import { subjects } from '../core/subjects.ts';
 import { UserFunctionError, ensureError } from '../core/errors.ts';
-import type { JobManifest } from '../core/manifest.ts';
+import type { JobManifest, SourceSpec } from '../core/manifest.ts';
 import type { StageOutput } from './stage-output.ts';
 import type { DeadLetters } from './dead-letters.ts';
 import { WatermarkGenerator } from './watermark-generator.ts';
@@ -16,7 +16,12 @@ export interface SourceTaskOptions {
   nc: NatsConnection;
   manifest: JobManifest;
   stageId: string;
+  /** The source this split belongs to (a job may have several). */
+  source: SourceSpec;
+  /** The split's index in the job's flat split space (positions, sender names). */
   partition: number;
+  /** The split's subject partition in its own stream: `<stream>.<streamPartition>`. */
+  streamPartition: number;
   /** First stream sequence to read. */
   startSequence: number;
   output: StageOutput;
@@ -61,8 +66,9 @@ export class SourceTask {
     const js = jetstream(this.#o.nc);
     // An ordered consumer: no acks, server-side flow control, recreated by the client at the
     // next sequence after a gap, so the split is read exactly in stream order.
-    const consumer = await js.consumers.get(manifest.source.stream, {
-      filter_subjects: subjects.sourcePartition(manifest.source.stream, partition),
+    const source = this.#o.source;
+    const consumer = await js.consumers.get(source.stream, {
+      filter_subjects: subjects.sourcePartition(source.stream, this.#o.streamPartition),
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: this.#o.startSequence,
     });
@@ -81,7 +87,8 @@ export class SourceTask {
   async #run(messages: ConsumerMessages): Promise<void> {
     const { output, counters, deadLetters, manifest, stageId } = this.#o;
     const errorPolicy = manifest.errorPolicy;
-    const timestampField = manifest.source.timestampField;
+    const source = this.#o.source;
+    const timestampField = source.timestampField;
     for await (const m of messages) {
       if (this.#state !== 'RUNNING') break;
       counters.recordsIn++;
@@ -91,7 +98,7 @@ export class SourceTask {
       try {
         value = JSON.parse(m.string());
       } catch (e) {
-        deadLetters.publish({ stageId, reason: `invalid JSON: ${ensureError(e).message}`, record: m.string(), source: { stream: manifest.source.stream, sequence: m.seq } }, counters);
+        deadLetters.publish({ stageId, reason: `invalid JSON: ${ensureError(e).message}`, record: m.string(), source: { stream: source.stream, sequence: m.seq } }, counters);
         continue;
       }
       // Event time: the job's timestamp assigner (which also drives watermarks; a record it
@@ -101,7 +108,7 @@ export class SourceTask {
       if (this.#o.timestampOf !== undefined) {
         const assigned = this.#timestamp(value);
         if (typeof assigned === 'string') {
-          deadLetters.publish({ stageId, reason: assigned, record: value, source: { stream: manifest.source.stream, sequence: m.seq } }, counters);
+          deadLetters.publish({ stageId, reason: assigned, record: value, source: { stream: source.stream, sequence: m.seq } }, counters);
           continue;
         }
         timestamp = assigned;
@@ -114,7 +121,7 @@ export class SourceTask {
         output.emit(value, timestamp);
       } catch (e) {
         if (!(e instanceof UserFunctionError) || errorPolicy === 'fail') throw e;
-        deadLetters.publish({ stageId, operator: e.operator, reason: e.message, stack: ensureError(e.cause).stack ?? '', record: value, source: { stream: manifest.source.stream, sequence: m.seq } }, counters);
+        deadLetters.publish({ stageId, operator: e.operator, reason: e.message, stack: ensureError(e.cause).stack ?? '', record: value, source: { stream: source.stream, sequence: m.seq } }, counters);
       }
       // Backpressure: stop pulling while the channel windows are full.
       if (output.sender?.blocked) await output.sender.whenWritable();
@@ -140,7 +147,7 @@ export class SourceTask {
   // Watermarks go out on a clock, between messages (the read loop emits each message
   // synchronously, so a watermark never splits one), after every record sent before them.
   #startWatermarks(): void {
-    const spec = this.#o.manifest.source.eventTime;
+    const spec = this.#o.source.eventTime;
     if (spec === undefined || this.#o.timestampOf === undefined || !this.#o.output.sender) return;
     const generator = new WatermarkGenerator(spec);
     this.#watermarks = generator;

@@ -126,7 +126,7 @@ export function registerDemo(program: Command): void {
 
         const lines = generateIndicators({ events: options.events, entities: options.entities, seed: SAMPLE_SEED, malformedEvery: options.malformedEvery });
         const expected = expectedOutcome(lines);
-        const stream = bundle.manifest.source.stream;
+        const stream = bundle.manifest.sources[0]!.stream;
         console.log(`3. publishing ${formatCount(lines.length)} events for ${formatCount(options.entities)} entities to stream ${stream} (${expected.malformed} malformed on purpose)…`);
         const target = await step(resolveSourceTarget(nc, stream));
         const progress = startProgress(`   ${stream}`, lines.length, 'events');
