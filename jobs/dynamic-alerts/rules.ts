@@ -11,6 +11,7 @@
 // - other queries ($.items[*].price, filters, descendants) match when ANY node they select
 //   satisfies the comparison, evaluated lazily so the first match stops the walk.
 import { jsonpath, type JSONPathQuery } from 'json-p3';
+import { revisionOf } from '../shared/revision.ts';
 
 export const RULE_OPS = ['=', '!=', '<', '<=', '>', '>=', 'contains', 'in'] as const;
 export type RuleOp = (typeof RULE_OPS)[number];
@@ -232,4 +233,43 @@ export function compiledRule(rule: Rule): CompiledRule {
     compiled.set(cacheKey, c);
   }
   return c;
+}
+
+/** Rules as stored in state: the list and its revision (the compiled-table cache key). */
+export interface RuleTable {
+  rev: string;
+  rules: Rule[];
+}
+
+export interface CompiledTable {
+  readonly rules: ReadonlyArray<CompiledRule>;
+}
+
+const EMPTY_TABLE: CompiledTable = { rules: [] };
+const tables = new Map<string, CompiledTable>();
+
+/** The table compiled, from a per-process cache by revision: one Map lookup per event. */
+export function compiledTable(table: RuleTable | undefined): CompiledTable {
+  if (table === undefined || table.rules.length === 0) return EMPTY_TABLE;
+  let t = tables.get(table.rev);
+  if (t === undefined) {
+    if (tables.size >= MAX_COMPILED_RULES) tables.clear();
+    t = { rules: table.rules.map(compiledRule) };
+    tables.set(table.rev, t);
+  }
+  return t;
+}
+
+/** A table with the rule put (replacing one of the same id, in place) or removed. */
+export function updateTable(table: RuleTable | undefined, change: { put: Rule } | { remove: string }): RuleTable {
+  const rules = [...(table?.rules ?? [])];
+  if ('put' in change) {
+    const i = rules.findIndex((r) => r.id === change.put.id);
+    if (i >= 0) rules[i] = change.put;
+    else rules.push(change.put);
+  } else {
+    const i = rules.findIndex((r) => r.id === change.remove);
+    if (i >= 0) rules.splice(i, 1);
+  }
+  return { rev: revisionOf(rules), rules };
 }
