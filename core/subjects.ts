@@ -41,6 +41,21 @@ export const subjects = {
 export const senderNames = {
   split: (partition: number, epoch: number, movedAt = 0) => `split${partition}@e${epoch}${movedAt > 0 ? `m${movedAt}` : ''}`,
   stage: (stage: string, worker: string, epoch: number) => `${stage}@${worker}@e${epoch}`,
+  /**
+   * The sender of a task's k-th edge (its stage's k-th keyBy or broadcast operator): each edge has
+   * its own channels and ack subject. Edge 0 keeps the task's name.
+   */
+  edge: (task: string, edge: number) => (edge === 0 ? task : `${task}~${edge}`),
+  /**
+   * What a sender name says: the split (source stage) or stage (keyed stage) that sends, and the
+   * edge. Stage and worker ids have no '@' or '~' (core/ids.ts), so this is unambiguous.
+   */
+  parse: (sender: string): { split: number; stage?: undefined; edge: number } | { split?: undefined; stage: string; edge: number } | undefined => {
+    const m = /^(?:split(\d+)@e\d+(?:m\d+)?|([^@~]+)@[^@~]+@e\d+)(?:~(\d+))?$/.exec(sender);
+    if (!m) return undefined;
+    const edge = m[3] === undefined ? 0 : Number(m[3]);
+    return m[1] !== undefined ? { split: Number(m[1]), edge } : { stage: m[2]!, edge };
+  },
 } as const;
 
 /** The JetStream stream that keeps every job's dead letters. */

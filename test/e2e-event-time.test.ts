@@ -60,7 +60,7 @@ test('event time - watermarks from the sources fire event-time timers; idle spli
   try {
     await waitFor(async () => (await client.listWorkers()).filter((w) => w.state === 'ALIVE').length === 2, { timeoutMs: 15_000, what: 'two live workers' });
     const bundle = await buildBundle(join(REPO_ROOT, 'test/fixtures/event-time-buckets.ts'), join(dir, 'cache'));
-    assert.deepEqual(bundle.manifest.source.eventTime, { maxOutOfOrdernessMs: 1000, idleTimeoutMs: 4000, watermarkIntervalMs: 50 });
+    assert.deepEqual(bundle.manifest.sources[0]!.eventTime, { maxOutOfOrdernessMs: 1000, idleTimeoutMs: 4000, watermarkIntervalMs: 50 });
     await client.submitJob({ manifestJson: JSON.stringify(bundle.manifest), bundleSha256: bundle.sha256, code: bundle.code, timeoutMs: 30_000 });
     await waitFor(async () => (await client.getJob('event-time-buckets')).state === 'RUNNING', { timeoutMs: 30_000, what: 'the job to run' });
     const js = jetstream(nc);

@@ -12,17 +12,17 @@ function validManifest(): JobManifest {
     name: 'clicks-per-user',
     maxParallelism: 128,
     errorPolicy: 'dead-letter',
-    source: { stream: 'CLICKS', partitions: 4, partitionKey: 'userId', format: 'json' },
+    sources: [{ stream: 'CLICKS', partitions: 4, partitionKey: 'userId', format: 'json' }],
     stages: [
       {
         id: 'source',
         kind: 'source',
+        source: 0,
         operators: [
           { kind: 'map', name: 'parse' },
-          { kind: 'filter', name: 'valid' },
-          { kind: 'keyBy', name: 'byUser' },
+          { kind: 'filter', name: 'valid', input: 0 },
+          { kind: 'keyBy', name: 'byUser', input: 1, to: { stage: 'count', input: 0 } },
         ],
-        shuffleTo: 'count',
         sinks: [],
         states: [],
         features: [],
@@ -30,10 +30,11 @@ function validManifest(): JobManifest {
       {
         id: 'count',
         kind: 'keyed',
+        inputs: ['keyed'],
         operators: [{ kind: 'process', name: 'countClicks' }],
         sinks: [
-          { kind: 'jetstream', subject: 'counts.out', stream: 'COUNTS' },
-          { kind: 'nats', subject: 'counts.live' },
+          { kind: 'jetstream', subject: 'counts.out', stream: 'COUNTS', input: 0 },
+          { kind: 'nats', subject: 'counts.live', input: 0 },
         ],
         states: [
           { name: 'clicks', kind: 'value' },
@@ -58,13 +59,14 @@ test('manifest - a valid manifest parses to the same object', () => {
 
 test('manifest - a single source stage with no shuffle is valid', () => {
   const m = raw();
-  m.stages = [{ ...stage(m, 0), shuffleTo: undefined }];
-  delete m.stages[0].shuffleTo;
+  m.stages = [stage(m, 0)];
+  stage(m, 0).operators.pop();
+  stage(m, 0).sinks.push({ kind: 'nats', subject: 'valid.clicks', input: 1 });
   assert.doesNotThrow(() => validateManifest(m));
 });
 
 test('manifest - text that is not JSON is an InvalidArgumentError', () => {
-  assert.throws(() => parseManifest('{"formatVersion": 1,'), (e: unknown) => e instanceof InvalidArgumentError && e.code === 'INVALID_ARGUMENT' && /manifest is not valid JSON/.test(e.message));
+  assert.throws(() => parseManifest('{"formatVersion": 2,'), (e: unknown) => e instanceof InvalidArgumentError && e.code === 'INVALID_ARGUMENT' && /manifest is not valid JSON/.test(e.message));
 });
 
 test('manifest - findFeature locates the serving stage and state', () => {
@@ -79,8 +81,8 @@ test('manifest - findFeature locates the serving stage and state', () => {
 const invalid: Array<[string, unknown | ((m: Raw) => void), RegExp]> = [
   ['null', null, /not an object/],
   ['a string', 'manifest', /not an object/],
-  ['a wrong formatVersion', (m: Raw) => (m.formatVersion = 2), /formatVersion 2 is not 1/],
-  ['no formatVersion', (m: Raw) => delete m.formatVersion, /formatVersion undefined is not 1/],
+  ['a wrong formatVersion', (m: Raw) => (m.formatVersion = 1), /formatVersion 1 is not 2/],
+  ['no formatVersion', (m: Raw) => delete m.formatVersion, /formatVersion undefined is not 2/],
   ['a name with a space', (m: Raw) => (m.name = 'my job'), /name "my job" is not a valid job id/],
   ['an empty name', (m: Raw) => (m.name = ''), /name "" is not a valid job id/],
   ['a name that is too long', (m: Raw) => (m.name = 'j'.repeat(65)), /is not a valid job id/],
@@ -89,35 +91,56 @@ const invalid: Array<[string, unknown | ((m: Raw) => void), RegExp]> = [
   ['a fractional maxParallelism', (m: Raw) => (m.maxParallelism = 1.5), /maxParallelism 1\.5 outside/],
   ['maxParallelism as a string', (m: Raw) => (m.maxParallelism = '128'), /maxParallelism 128 outside/],
   ['an unknown errorPolicy', (m: Raw) => (m.errorPolicy = 'retry'), /errorPolicy retry is not "fail" or "dead-letter"/],
-  ['no source', (m: Raw) => delete m.source, /source is missing/],
-  ['a null source', (m: Raw) => (m.source = null), /source is missing/],
-  ['a source stream with a dot', (m: Raw) => (m.source.stream = 'CLICKS.v1'), /source stream "CLICKS\.v1" is not a valid stream name/],
-  ['no source stream', (m: Raw) => delete m.source.stream, /source stream undefined is not a valid stream name/],
-  ['0 source partitions', (m: Raw) => (m.source.partitions = 0), /source partitions must be 1\.\.1024/],
-  ['1025 source partitions', (m: Raw) => (m.source.partitions = 1025), /source partitions must be 1\.\.1024/],
-  ['fractional source partitions', (m: Raw) => (m.source.partitions = 2.5), /source partitions must be 1\.\.1024/],
-  ['a non-JSON source format', (m: Raw) => (m.source.format = 'avro'), /source format avro is not "json"/],
+  ['no sources', (m: Raw) => delete m.sources, /sources must be a non-empty array/],
+  ['an empty sources array', (m: Raw) => (m.sources = []), /sources must be a non-empty array/],
+  ['a null source', (m: Raw) => (m.sources = [null]), /source 0 is not an object/],
+  ['a source stream with a dot', (m: Raw) => (m.sources[0].stream = 'CLICKS.v1'), /source 0 stream "CLICKS\.v1" is not a valid stream name/],
+  ['no source stream', (m: Raw) => delete m.sources[0].stream, /source 0 stream undefined is not a valid stream name/],
+  ['0 source partitions', (m: Raw) => (m.sources[0].partitions = 0), /source 0 partitions must be 1\.\.1024/],
+  ['1025 source partitions', (m: Raw) => (m.sources[0].partitions = 1025), /source 0 partitions must be 1\.\.1024/],
+  ['fractional source partitions', (m: Raw) => (m.sources[0].partitions = 2.5), /source 0 partitions must be 1\.\.1024/],
+  ['a non-JSON source format', (m: Raw) => (m.sources[0].format = 'avro'), /source 0 format avro is not "json"/],
+  ['two sources of one stream', (m: Raw) => m.sources.push({ ...m.sources[0] }), /source 1 reads stream CLICKS, which an earlier source reads too/],
+  ['a source without a source stage', (m: Raw) => m.sources.push({ stream: 'VIEWS', partitions: 1, format: 'json' }), /source 1 \(VIEWS\) has no source stage/],
+  ['a source stage naming no source', (m: Raw) => (stage(m, 0).source = 3), /source stage source names source 3, which does not exist/],
+  ['a keyed stage reading a source', (m: Raw) => (stage(m, 1).source = 0), /keyed stage count cannot read a source/],
+  ['a keyed stage without inputs', (m: Raw) => delete stage(m, 1).inputs, /keyed stage count inputs undefined is not one of/],
+  ['a keyed stage with three inputs', (m: Raw) => (stage(m, 1).inputs = ['keyed', 'keyed', 'keyed']), /keyed stage count inputs \["keyed","keyed","keyed"\] is not one of/],
+  ['a keyed stage whose second input nobody feeds', (m: Raw) => (stage(m, 1).inputs = ['keyed', 'keyed']), /input 1 \(keyed\) of stage count has no upstream operator sending to it/],
+  ['a keyBy into a broadcast input', (m: Raw) => {
+    stage(m, 1).inputs = ['keyed', 'broadcast'];
+    stage(m, 0).operators[2].to.input = 1;
+  }, /is a keyBy into input 1 of stage count, which is a broadcast input/],
+  ['a broadcast into a source stage', (m: Raw) => (stage(m, 0).operators[2] = { kind: 'broadcast', name: 'rules', input: 1, to: { stage: 'source', input: 0 } }), /sends to stage source, which is not a keyed stage/],
+  ['a keyBy without a target', (m: Raw) => delete stage(m, 0).operators[2].to, /operator byUser \(keyBy\) names no target stage/],
+  ['a keyBy to a stage that does not exist', (m: Raw) => (stage(m, 0).operators[2].to.stage = 'elsewhere'), /sends to stage "elsewhere", which does not exist/],
+  ['a keyBy to an input the stage lacks', (m: Raw) => (stage(m, 0).operators[2].to.input = 1), /sends to input 1 of stage count, which has 1 input/],
+  ['a map with a target', (m: Raw) => (stage(m, 0).operators[0].to = { stage: 'count', input: 0 }), /only keyBy and broadcast operators send to another stage/],
+  ['an operator taking a later one', (m: Raw) => (stage(m, 0).operators[1].input = 2), /takes input 2, which is not an earlier operator of the stage/],
+  ['an operator after a keyBy', (m: Raw) => stage(m, 0).operators.push({ kind: 'map', name: 'after', input: 2 }), /takes the output of keyBy byUser, which sends to another stage/],
+  ['a side output of a map', (m: Raw) => (stage(m, 0).operators[1].sideOutput = 'late'), /takes side output late of map parse; only a process operator has side outputs/],
+  ['a process in a source stage', (m: Raw) => stage(m, 0).operators.push({ kind: 'process', name: 'p' }), /a process operator can only be the first operator of a keyed stage/],
+  ['a keyed sink naming no operator', (m: Raw) => delete stage(m, 1).sinks[0].input, /sink counts\.out names no operator/],
+  ['a sink on an operator the stage lacks', (m: Raw) => (stage(m, 1).sinks[0].input = 4), /takes operator 4, which the stage does not have/],
+  ['broadcast state without a broadcast input', (m: Raw) => (stage(m, 1).broadcastStates = ['pages']), /declares broadcast state but has no broadcast input/],
+  ['a cycle (an edge backwards)', (m: Raw) => {
+    stage(m, 1).operators.push({ kind: 'keyBy', name: 'again', input: 0, to: { stage: 'count', input: 0 } });
+  }, /sends to stage count, which is not after it/],
   ['no stages', (m: Raw) => (m.stages = []), /stages must be a non-empty array/],
   ['stages as an object', (m: Raw) => (m.stages = {}), /stages must be a non-empty array/],
   ['a stage that is not an object', (m: Raw) => (m.stages = [null]), /stage 0 is not an object/],
   ['an invalid stage id', (m: Raw) => (stage(m, 0).id = 'bad id'), /stage 0 id "bad id" is not a valid id/],
-  [
-    'a duplicate stage id',
-    (m: Raw) => {
-      stage(m, 0).id = 'count';
-      stage(m, 0).shuffleTo = 'count';
-    },
-    /stage id count appears twice/,
-  ],
-  ['a first stage that is keyed', (m: Raw) => (stage(m, 0).kind = 'keyed'), /stage source kind keyed: the first stage is the source/],
-  ['a second source stage', (m: Raw) => (stage(m, 1).kind = 'source'), /stage count kind source: the first stage is the source, the others keyed/],
+  ['a duplicate stage id', (m: Raw) => (stage(m, 0).id = 'count'), /stage id count appears twice/],
+  ['an unknown stage kind', (m: Raw) => (stage(m, 0).kind = 'sink'), /stage source kind sink is not "source" or "keyed"/],
+  ['a second stage reading the same source', (m: Raw) => {
+    stage(m, 1).kind = 'source';
+    stage(m, 1).source = 0;
+    delete stage(m, 1).inputs;
+  }, /source 0 is read by stages source and count/],
   ['operators that are not an array', (m: Raw) => (stage(m, 0).operators = 'map'), /stage source operators is not an array/],
   ['an unknown operator kind', (m: Raw) => stage(m, 0).operators.push({ kind: 'reduce', name: 'sum' }), /stage source has an unknown operator kind reduce/],
   ['a null operator', (m: Raw) => stage(m, 0).operators.push(null), /stage source has an unknown operator kind undefined/],
   ['an operator without a name', (m: Raw) => (stage(m, 1).operators[0].name = ''), /stage count has an operator without a name/],
-  ['a shuffle to a stage other than the next', (m: Raw) => (stage(m, 0).shuffleTo = 'elsewhere'), /stage source must shuffle to the next stage count/],
-  ['a missing shuffle to the next stage', (m: Raw) => delete stage(m, 0).shuffleTo, /stage source must shuffle to the next stage count/],
-  ['a last stage that shuffles', (m: Raw) => (stage(m, 1).shuffleTo = 'nowhere'), /the last stage count shuffles to nowhere, which does not exist/],
   ['sinks that are not an array', (m: Raw) => (stage(m, 1).sinks = null), /stage count sinks is not an array/],
   ['an unknown sink kind', (m: Raw) => stage(m, 1).sinks.push({ kind: 'kafka', subject: 'x' }), /stage count has an unknown sink kind kafka/],
   ['a sink subject with a wildcard', (m: Raw) => (stage(m, 1).sinks[1].subject = 'counts.*'), /stage count sink subject "counts\.\*" is invalid/],
@@ -138,7 +161,7 @@ const invalid: Array<[string, unknown | ((m: Raw) => void), RegExp]> = [
   ['a negative history retention', (m: Raw) => (stage(m, 1).features[0].history = { retentionMs: -5 }), /history\.retentionMs -5 must be/],
   ['a fractional history retention', (m: Raw) => (stage(m, 1).features[0].history = { retentionMs: 1.5 }), /history\.retentionMs 1\.5 must be/],
   ['a state name starting with NUL', (m: Raw) => stage(m, 1).states.push({ name: '\u0000h:x', kind: 'value' }), /starts with NUL, which is reserved/],
-  ['an empty timestampField', (m: Raw) => (m.source.timestampField = ''), /source timestampField must be a non-empty string/],
+  ['an empty timestampField', (m: Raw) => (m.sources[0].timestampField = ''), /source 0 timestampField must be a non-empty string/],
 ];
 
 test('manifest - each invalid manifest is rejected with an InvalidArgumentError naming the problem', () => {
@@ -213,7 +236,7 @@ test('manifest - the SDK declares feature history and the source timestamp field
     .keyBy((e) => e.id)
     .process('keep', () => {}, { state: [count], features: { latest: { state: latest, history: { retentionMs: 60_000 } }, count } });
   const m = j.manifest();
-  assert.equal(m.source.timestampField, 'ts');
+  assert.equal(m.sources[0]!.timestampField, 'ts');
   assert.deepEqual(m.stages[1]!.features, [{ name: 'latest', state: 'latest', history: { retentionMs: 60_000 } }, { name: 'count', state: 'count' }]);
   assert.deepEqual(m.stages[1]!.states.map((s) => s.name).sort(), ['count', 'latest'], 'a feature declaration declares its state');
   assert.throws(() => valueState('\u0000m:x'), /must not start with a control character/);

@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { loadBundle, sha256Hex } from '../core/bundle.ts';
-import { parseManifest, type JobManifest } from '../core/manifest.ts';
+import { parseManifest, splitCount, splitSource, type JobManifest } from '../core/manifest.ts';
 import { keyGroupsOf } from '../core/key-groups.ts';
 import { parseJobId, type JobId } from '../core/ids.ts';
 import { ensureError, InvalidArgumentError, UserFunctionError } from '../core/errors.ts';
@@ -17,11 +17,12 @@ import type { CheckpointAck, CheckpointComplete, DeployTasks, JobCounters, MoveT
 import { checkpointLayout } from '../core/checkpoint-format.ts';
 import { senderNames } from '../core/subjects.ts';
 import { toRanges } from '../core/assignment.ts';
-import type { JobPlan } from '../sdk/index.ts';
+import type { JobPlan, StagePlan } from '../sdk/index.ts';
 import { StateBackend } from './state-backend.ts';
 import { StageCounters } from './stage-counters.ts';
 import { DeadLetters } from './dead-letters.ts';
 import { createStageOutput, type StageOutput } from './stage-output.ts';
+import { inputResolver, upstreamSenders } from './stage-inputs.ts';
 import { SourceTask } from './source-task.ts';
 import { KeyedTask } from './keyed-task.ts';
 import { QueryResponder } from './query-responder.ts';
@@ -122,6 +123,8 @@ export class JobRuntime implements ObservedJob {
   #stopping: Promise<void> | undefined;
   readonly #deadLetters: DeadLetters;
   readonly #plan: JobPlan;
+  /** The keyed stages, in the order of #keyed. */
+  readonly #keyedPlans: StagePlan[];
   /** Current sender name per source split (a split that moved sends under a new name). */
   readonly #splitSenders = new Map<number, string>();
   #move: PendingMove | undefined;
@@ -146,25 +149,23 @@ export class JobRuntime implements ObservedJob {
     this.#plan = plan;
     this.keyGroups = [...keyGroupsOf(deploy.keyGroups)];
     this.stateKeyGroups = new Set(this.keyGroups);
-    for (let p = 0; p < manifest.source.partitions; p++) this.#splitSenders.set(p, splitSender(p, epoch));
-    const [sourcePlan, ...keyedPlans] = plan.stages;
+    for (let p = 0; p < splitCount(manifest); p++) this.#splitSenders.set(p, splitSender(p, epoch));
+    const keyedPlans = plan.stages.filter((s) => s.spec.kind === 'keyed');
+    this.#keyedPlans = keyedPlans;
     const starts = new Map(deploy.startPositions.map((p) => [p.split, p.nextSequence]));
 
     this.#watches = new WatchRegistry({ nc: ctx.nc, manifest, backend, epoch, logger: this.#logger, keyGroups: new Set(this.keyGroups) });
 
     // Keyed stages subscribe at deploy time, before any source starts (the coordinator sends
     // start only when every worker has deployed), so no channel's first batch is missed.
-    keyedPlans.forEach((stage, i) => {
+    for (const stage of keyedPlans) {
       const counters = this.#counters.get(stage.spec.id)!;
-      const upstream = i === 0
-        ? Array.from({ length: manifest.source.partitions }, (_, p) => splitSender(p, epoch))
-        : deploy.workers.map((w) => stageSender(keyedPlans[i - 1]!.spec.id, w, epoch));
+      const upstream = upstreamSenders(manifest, stage.spec.id, deploy.workers, (p) => splitSender(p, epoch), epoch);
       let task: KeyedTask | undefined;
       const output = createStageOutput({
         nc: ctx.nc,
         jobId: this.jobId,
         stage,
-        chained: stage.operators.slice(1),
         senderTask: stageSender(stage.spec.id, workerId, epoch),
         maxParallelism: manifest.maxParallelism,
         counters,
@@ -172,7 +173,7 @@ export class JobRuntime implements ObservedJob {
         where: { jobId: this.jobId, stageId: stage.spec.id, keyGroup: () => task?.currentKeyGroup ?? -1 },
         worker: ctx.options,
         onBroken: (e) => this.#fail(e, stage.spec.id, -1),
-        ...(stage.spec.shuffleTo !== undefined && { recordBatchSize: ctx.metrics.batchRecorder(this.jobId, stage.spec.shuffleTo) }),
+        recordBatchSize: (to) => ctx.metrics.batchRecorder(this.jobId, to),
       });
       this.#keyedOutputs.push(output);
       task = new KeyedTask({
@@ -181,7 +182,9 @@ export class JobRuntime implements ObservedJob {
         manifest,
         stage,
         keyGroups: this.keyGroups,
-        upstreamSenders: upstream,
+        upstreamSenders: upstream.all,
+        watermarkSenders: upstream.watermark,
+        inputOf: inputResolver(manifest, stage.spec.id),
         backend,
         output,
         counters,
@@ -197,7 +200,7 @@ export class JobRuntime implements ObservedJob {
       });
       if (this.keyGroups.length > 0) task.start();
       this.#keyed.push(task);
-    });
+    }
     this.#queries = new QueryResponder({ nc: ctx.nc, jobId: this.jobId, manifest, keyGroups: this.keyGroups, backend, logger: this.#logger, epoch: deploy.epoch, watches: this.#watches, recordLatencyMs: ctx.metrics.queryRecorder(this.jobId) });
     this.#queries.start();
     // Features declared with history: their versions past retention are cleaned in the background.
@@ -211,15 +214,20 @@ export class JobRuntime implements ObservedJob {
     this.#detachMetrics = ctx.metrics.attach(this);
   }
 
+  /** The source stage that reads a split (of the flat split space), and where in its stream. */
+  #splitPlan(split: number): { plan: StagePlan; source: ReturnType<typeof splitSource> } {
+    const source = splitSource(this.manifest, split);
+    return { plan: this.#plan.stages.find((s) => s.spec.id === source.stageId)!, source };
+  }
+
   #addSource(partition: number, startSequence: number): SourceTask {
-    const sourcePlan = this.#plan.stages[0]!;
+    const { plan: sourcePlan, source: split } = this.#splitPlan(partition);
     const stageId = sourcePlan.spec.id;
     const counters = this.#counters.get(stageId)!;
     const output = createStageOutput({
       nc: this.#ctx.nc,
       jobId: this.jobId,
       stage: sourcePlan,
-      chained: sourcePlan.operators,
       // One reader per split in the whole job: the split (and epoch, and move) names the channel's sender.
       senderTask: this.#splitSenders.get(partition)!,
       maxParallelism: this.manifest.maxParallelism,
@@ -228,13 +236,15 @@ export class JobRuntime implements ObservedJob {
       where: { jobId: this.jobId, stageId, keyGroup: () => -1 },
       worker: this.#ctx.options,
       onBroken: (e) => this.#fail(e, stageId, -1),
-      ...(sourcePlan.spec.shuffleTo !== undefined && { recordBatchSize: this.#ctx.metrics.batchRecorder(this.jobId, sourcePlan.spec.shuffleTo) }),
+      recordBatchSize: (to) => this.#ctx.metrics.batchRecorder(this.jobId, to),
     });
     const source = new SourceTask({
       nc: this.#ctx.nc,
       manifest: this.manifest,
       stageId,
+      source: split.spec,
       partition,
+      streamPartition: split.partition,
       startSequence,
       output,
       counters,
@@ -331,7 +341,7 @@ export class JobRuntime implements ObservedJob {
   }
 
   stageSamples(): StageSample[] {
-    const keyedStages = this.#plan.stages.slice(1).map((s) => s.spec.id);
+    const keyedStages = this.#keyedPlans.map((s) => s.spec.id);
     return [...this.#counters.values()].map((c) => {
       const watermarkMs = this.#keyed[keyedStages.indexOf(c.stageId)]?.watermarkMs;
       return { stageId: c.stageId, recordsIn: c.recordsIn, recordsOut: c.recordsOut, deadLetters: c.deadLetters, backpressureMs: c.backpressureMs, ...(watermarkMs !== undefined && { watermarkMs }) };
@@ -341,7 +351,7 @@ export class JobRuntime implements ObservedJob {
   splitSamples(): SplitSample[] {
     return this.#sources.map((s) => {
       const info = s.lastMessage?.info;
-      return { stageId: this.manifest.stages[0]!.id, split: s.partition, lastTimestampMs: info ? Math.floor(info.timestampNanos / 1e6) : 0, pending: info?.pending ?? 0 };
+      return { stageId: this.#splitPlan(s.partition).plan.spec.id, split: s.partition, lastTimestampMs: info ? Math.floor(info.timestampNanos / 1e6) : 0, pending: info?.pending ?? 0 };
     });
   }
 
@@ -426,7 +436,7 @@ export class JobRuntime implements ObservedJob {
     // Splits taken over at N exist before anything else happens, so that the trigger of N + 1
     // (which may come at any moment now) has them inject its barrier.
     const started = move ? move.splitsIn.map((p) => this.#addSource(p, Number(c.sources.find((x) => x.split === p)?.nextSequence ?? 1))) : [];
-    for (const source of started) source.start().catch((e) => this.#fail(ensureError(e), this.#plan.stages[0]!.spec.id, -1));
+    for (const source of started) source.start().catch((e) => this.#fail(ensureError(e), this.#splitPlan(source.partition).plan.spec.id, -1));
     if (checkpointId > this.backend.committedCheckpointId && checkpointId <= this.backend.frozenCheckpointId) await this.backend.commit(checkpointId);
     this.#writer.completed(checkpointId);
     if (!move) return;
@@ -457,12 +467,12 @@ export class JobRuntime implements ObservedJob {
       splitsOut: [...reading].filter((p) => !splits.has(p)),
     };
     m.splitSenders.forEach((name, p) => this.#splitSenders.set(p, name));
-    const keyedPlans = this.#plan.stages.slice(1);
     await Promise.all(
       this.#keyed.map((task, i) => {
-        const senders = i === 0 ? [...this.#splitSenders.values()] : m.workers.map((w) => stageSender(keyedPlans[i - 1]!.spec.id, w, this.epoch));
-        const before = i === 0 ? m.previousSplitSenders : m.previousWorkers.map((w) => stageSender(keyedPlans[i - 1]!.spec.id, w, this.epoch));
-        return task.prepareMove(m.checkpointId, keyGroups, senders, before);
+        const stageId = this.#keyedPlans[i]!.spec.id;
+        const after = upstreamSenders(this.manifest, stageId, m.workers, (p) => this.#splitSenders.get(p)!, this.epoch);
+        const before = upstreamSenders(this.manifest, stageId, m.previousWorkers, (p) => m.previousSplitSenders[p]!, this.epoch);
+        return task.prepareMove(m.checkpointId, keyGroups, after.all, before.all, after.watermark);
       }),
     );
     const { incoming, outgoing, splitsIn, splitsOut } = this.#move;
@@ -481,7 +491,7 @@ export class JobRuntime implements ObservedJob {
         await source!.stop();
         await output!.sender?.whenDrained();
         await output!.close();
-      })().catch((e) => this.#fail(ensureError(e), this.#plan.stages[0]!.spec.id, -1));
+      })().catch((e) => this.#fail(ensureError(e), this.#splitPlan(p).plan.spec.id, -1));
     }
   }
 

@@ -9,6 +9,7 @@ import type {
   MapState,
   MapStateDescriptor,
   ProcessContext,
+  ReadOnlyBroadcastState,
   ReducingState,
   ReducingStateDescriptor,
   StateDescriptor,
@@ -18,6 +19,7 @@ import type {
   ValueStateDescriptor,
 } from '../sdk/index.ts';
 import { createStateHandle, type Clock } from './state-handles.ts';
+import { broadcastStateHandle } from './broadcast-state.ts';
 import type { StateBackend } from './state-backend.ts';
 import type { TimerService } from './timer-service.ts';
 import { recordFeatureVersion, touchFeature, type FeatureStateSpec, type MapChange } from './feature-state.ts';
@@ -37,6 +39,8 @@ export interface KeyedServices {
   features?: ReadonlyMap<string, FeatureStateSpec>;
   /** Feature watches to tell about changes (worker/watch-registry.ts). */
   watches?: WatchRegistry;
+  /** The stage's broadcast states (worker/broadcast-context.ts): read-only here, not keyed state. @default none */
+  broadcastStates?: ReadonlySet<string>;
 }
 
 export class KeyedContext implements ProcessContext<unknown>, TimerContext<unknown> {
@@ -124,6 +128,7 @@ export class KeyedContext implements ProcessContext<unknown>, TimerContext<unkno
   state(descriptor: StateDescriptor): never {
     const cached = this.#handles?.get(descriptor.name);
     if (cached) return cached as never;
+    if (this.#services.broadcastStates?.has(descriptor.name)) throw new TypeError(`state ${descriptor.name} of stage ${this.#stage} is broadcast state: read it with ctx.broadcastState(...)`);
     const kind = this.#declared.get(descriptor.name);
     if (kind !== descriptor.kind) {
       throw new TypeError(`state ${descriptor.name} (${descriptor.kind}) is not declared in the options of stage ${this.#stage}; add it to { state: [...] }`);
@@ -141,6 +146,30 @@ export class KeyedContext implements ProcessContext<unknown>, TimerContext<unkno
     );
     (this.#handles ??= new Map()).set(descriptor.name, handle);
     return handle as never;
+  }
+
+  /** Broadcast state of this key group, read-only (processBroadcastElement writes it). */
+  broadcastState<V>(descriptor: MapStateDescriptor<V>): ReadOnlyBroadcastState<V> {
+    const name = `\u0001b:${descriptor.name}`;
+    const cached = this.#handles?.get(name);
+    if (cached) return cached as ReadOnlyBroadcastState<V>;
+    const handle = broadcastStateHandle(this.#stage, this.#backend, this.#declared, this.#services, this.keyGroup, descriptor) as MapState<V>;
+    const readOnly: ReadOnlyBroadcastState<V> = {
+      get: (k) => handle.get(k),
+      contains: (k) => handle.contains(k),
+      entries: (r) => handle.entries(r),
+      keys: (r) => handle.keys(r),
+      isEmpty: () => handle.isEmpty(),
+    };
+    for (const write of ['put', 'remove', 'clear']) {
+      Object.defineProperty(readOnly, write, {
+        value: () => {
+          throw new TypeError(`broadcast state ${descriptor.name} is read-only in processElement and onTimer; only processBroadcastElement writes it`);
+        },
+      });
+    }
+    (this.#handles ??= new Map()).set(name, readOnly);
+    return readOnly;
   }
 
   get timers(): Timers {

@@ -34,6 +34,8 @@ import type { StageOutput } from './stage-output.ts';
 import type { StateBackend } from './state-backend.ts';
 import type { DeadLetters } from './dead-letters.ts';
 import type { StageCounters } from './stage-counters.ts';
+import type { StageInputRef } from './stage-inputs.ts';
+import { BroadcastContextImpl, broadcastStateNames } from './broadcast-context.ts';
 
 export interface KeyedTaskOptions {
   nc: NatsConnection;
@@ -41,8 +43,12 @@ export interface KeyedTaskOptions {
   manifest: JobManifest;
   stage: StagePlan;
   keyGroups: readonly number[];
-  /** The sending tasks of this epoch. A batch from any other sender is stale and fenced off. */
+  /** The sending tasks of this epoch, of every input. A batch from any other sender is stale and fenced off. */
   upstreamSenders: readonly string[];
+  /** The senders that carry event time: the watermark is the minimum over them. @default upstreamSenders */
+  watermarkSenders?: readonly string[];
+  /** Which input of the stage a sender's records are for. @default input 0, keyed */
+  inputOf?: (sender: string) => StageInputRef | undefined;
   backend: StateBackend;
   output: StageOutput;
   counters: StageCounters;
@@ -91,7 +97,7 @@ export class KeyedTask {
    * that existed before the move (a sender added by the move starts at its first batch).
    */
   readonly #incomingAt = new Map<number, { checkpointId: number; senders: ReadonlySet<string> }>();
-  #move: { checkpointId: number; incoming: number[]; outgoing: number[]; senders: string[] } | undefined;
+  #move: { checkpointId: number; incoming: number[]; outgoing: number[]; senders: string[]; watermarkSenders: string[] } | undefined;
   /** Last accepted sequence per channel, keyed "<sender>|<keyGroup>". */
   readonly #lastSequence = new Map<string, number>();
   readonly #queues = new Map<number, Pending[]>();
@@ -102,7 +108,10 @@ export class KeyedTask {
   #aligning = -1;
   readonly #declared: ReadonlyMap<string, StateDescriptor['kind']>;
   readonly #features: ReadonlyMap<string, FeatureStateSpec>;
-  readonly #process: ProcessFn;
+  /** The process function of each keyed input, by input index (a broadcast input's is processBroadcastElement). */
+  readonly #inputFns: ProcessFn[];
+  readonly #inputOf: (sender: string) => StageInputRef | undefined;
+  readonly #broadcastStates: ReadonlySet<string>;
   readonly #stageId: StageId;
   #failed = false;
   #stopped = false;
@@ -123,13 +132,15 @@ export class KeyedTask {
     this.#features = featureStates(options.stage.spec);
     const op = options.stage.operators[0];
     if (op?.kind !== 'process') throw new TypeError(`keyed stage ${options.stage.spec.id} does not start with process`);
-    this.#process = op.fn as unknown as ProcessFn;
+    this.#inputFns = (op.inputs ?? [op.fn]) as unknown as ProcessFn[];
+    this.#inputOf = options.inputOf ?? (() => ({ index: 0, kind: 'keyed' }));
+    this.#broadcastStates = broadcastStateNames(options.stage.spec);
     this.#time = new KeyedTime({
       stage: this.#stageId,
       backend: options.backend,
       declared: this.#declared,
       states: options.stage.spec.states,
-      upstreamSenders: options.upstreamSenders,
+      upstreamSenders: options.watermarkSenders ?? options.upstreamSenders,
       keyGroups: options.keyGroups,
       onTimer: op.onTimer as unknown as OnTimerFn | undefined,
       runUser: (kg, run, record) => this.#runUser(kg, run, record),
@@ -139,7 +150,7 @@ export class KeyedTask {
       },
       emitSide: (tag, value) => options.output.emitSide(tag, value),
       // Cached per key group by KeyedTime: no services object per key and batch.
-      featureServices: { features: this.#features, ...(options.watches && { watches: options.watches }) },
+      featureServices: { features: this.#features, broadcastStates: this.#broadcastStates, ...(options.watches && { watches: options.watches }) },
       forwardWatermark: (wm, idle) => options.output.sender?.sendWatermark(wm, idle),
     });
   }
@@ -174,11 +185,11 @@ export class KeyedTask {
    * Key groups and upstream senders change at barrier N: subscribe the incoming key groups now
    * (before barrier N can exist) and make sure the server has the subscriptions.
    */
-  async prepareMove(checkpointId: number, keyGroups: readonly number[], senders: readonly string[], sendersBefore: readonly string[]): Promise<void> {
+  async prepareMove(checkpointId: number, keyGroups: readonly number[], senders: readonly string[], sendersBefore: readonly string[], watermarkSenders: readonly string[] = senders): Promise<void> {
     const next = new Set(keyGroups);
     const incoming = [...next].filter((kg) => !this.#owned.has(kg));
     const outgoing = [...this.#owned].filter((kg) => !next.has(kg));
-    this.#move = { checkpointId, incoming, outgoing, senders: [...senders] };
+    this.#move = { checkpointId, incoming, outgoing, senders: [...senders], watermarkSenders: [...watermarkSenders] };
     const before = new Set(sendersBefore);
     this.#accepting = new Set([...this.#senders, ...sendersBefore, ...senders]);
     for (const kg of incoming) {
@@ -210,7 +221,7 @@ export class KeyedTask {
     }
     this.#senders = new Set(move.senders);
     this.#accepting = this.#senders;
-    this.#time.reconfigure([...this.#owned], [...this.#senders]);
+    this.#time.reconfigure([...this.#owned], move.watermarkSenders);
   }
 
   /** The state of these incoming key groups at the move's checkpoint is loaded: replay what waited. */
@@ -382,6 +393,10 @@ export class KeyedTask {
 
   async #processBatch(header: BatchHeader, records: Record[]): Promise<void> {
     this.#o.counters.recordsIn += records.length;
+    const input = this.#inputOf(header.sender);
+    if (input === undefined) throw new ChannelBrokenError(`stage ${this.#stageId} got a batch from sender ${header.sender}, which feeds none of its inputs`);
+    const fn = this.#inputFns[input.index]!;
+    if (input.kind === 'broadcast') return this.#processBroadcast(header.keyGroup, fn, records);
     // Group by key, keeping each key's records in arrival order.
     const byKey = new Map<string, Record[]>();
     for (const r of records) {
@@ -390,11 +405,33 @@ export class KeyedTask {
       else byKey.set(r.key, [r]);
     }
     const runs: Array<Promise<void>> = [];
-    for (const [key, list] of byKey) runs.push(this.#processKey(header.keyGroup, key, list));
+    for (const [key, list] of byKey) runs.push(this.#processKey(header.keyGroup, key, list, fn));
     await Promise.all(runs);
   }
 
-  async #processKey(keyGroup: number, key: string, records: Record[]): Promise<void> {
+  /**
+   * Broadcast records: each runs processBroadcastElement once in this key group (every key group
+   * of the stage gets its own copy), in order with the key group's other batches.
+   */
+  async #processBroadcast(keyGroup: number, fn: ProcessFn, records: Record[]): Promise<void> {
+    const { backend, output, manifest, deadLetters, counters } = this.#o;
+    const emit = (value: unknown, timestamp: number) => {
+      this.#currentKeyGroup = keyGroup;
+      output.emit(value, timestamp);
+    };
+    for (const r of records) {
+      const bctx = new BroadcastContextImpl(this.#stageId, backend, this.#declared, this.#broadcastStates, keyGroup, emit, this.#time.services(keyGroup), r.timestamp >= 0 ? r.timestamp : undefined);
+      try {
+        await fn(r.value, bctx as unknown as KeyedContext);
+      } catch (e) {
+        const err = e instanceof UserFunctionError ? e : new UserFunctionError({ jobId: this.#o.jobId, stageId: this.#stageId, operator: this.#stageId, keyGroup }, e);
+        if (manifest.errorPolicy === 'fail') throw err;
+        deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record: r.value }, counters);
+      }
+    }
+  }
+
+  async #processKey(keyGroup: number, key: string, records: Record[], process: ProcessFn): Promise<void> {
     const { backend, output, manifest, deadLetters, counters } = this.#o;
     // Chained operators after process() run synchronously inside emit: mark the key group there
     // so an error they throw names it.
@@ -406,7 +443,7 @@ export class KeyedTask {
     for (const r of records) {
       ctx.timestamp = r.timestamp >= 0 ? r.timestamp : undefined;
       try {
-        await this.#process(r.value, ctx);
+        await process(r.value, ctx);
       } catch (e) {
         const err = e instanceof UserFunctionError ? e : new UserFunctionError({ jobId: this.#o.jobId, stageId: this.#stageId, operator: this.#stageId, keyGroup }, e);
         if (manifest.errorPolicy === 'fail') throw err;

@@ -34,7 +34,7 @@ export interface KeyedTimeOptions {
   /** Sends the task's watermark to the next stage (when there is one). */
   forwardWatermark(watermark: number, idle: boolean): void;
   /** Feature bookkeeping every context of the task carries (features, watches). @default none */
-  featureServices?: Pick<KeyedServices, 'features' | 'watches'>;
+  featureServices?: Pick<KeyedServices, 'features' | 'watches' | 'broadcastStates'>;
   /** @default Date.now */
   clock?: Clock;
   /** @default 100 */

@@ -1,9 +1,12 @@
-// What a stage does with the records its operators produce: shuffle them by key to the next
-// stage's key groups, or write them to the stage's sinks.
+// What a stage does with the records its operators produce. A stage's operators form a tree
+// (core/manifest.ts): each takes the output (or a side output) of an earlier one, and ends in
+// sinks, or in a keyBy or broadcast operator that sends to a keyed stage through a channel
+// sender of its own. This compiles the tree into nested emit functions, once per task.
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { OperatorImpl, StagePlan } from '../sdk/index.ts';
+import type { StagePlan } from '../sdk/index.ts';
 import { keyGroupForKey } from '../core/key-groups.ts';
 import { parseStageId, type JobId } from '../core/ids.ts';
+import { senderNames } from '../core/subjects.ts';
 import { UserFunctionError, type ChannelBrokenError } from '../core/errors.ts';
 import { ChannelSender } from './channel-sender.ts';
 import { compileChain, type ChainWhere, type Emit } from './operator-chain.ts';
@@ -16,8 +19,10 @@ export interface StageOutputOptions {
   nc: NatsConnection;
   jobId: JobId;
   stage: StagePlan;
-  /** The stateless operators that follow the stage's own first operator (or all, for a source). */
-  chained: readonly OperatorImpl[];
+  /**
+   * The task's sender name; the channel sender of the stage's k-th keyBy/broadcast operator is
+   * senderNames.edge(senderTask, k), so that every edge has its own channels and ack subject.
+   */
   senderTask: string;
   maxParallelism: number;
   counters: StageCounters;
@@ -25,17 +30,31 @@ export interface StageOutputOptions {
   where: ChainWhere;
   worker: CompiledWorkerOptions;
   onBroken(error: ChannelBrokenError): void;
-  /** Records the size of each batch sent (metrics). @default none */
-  recordBatchSize?(records: number): void;
+  /** Records the size of each batch sent to a stage (metrics). @default none */
+  recordBatchSize?(toStage: string): (records: number) => void;
+}
+
+/** The channel senders of a stage's edges, driven as one (barriers and watermarks go on every edge). */
+export interface OutputSender {
+  flush(): void;
+  sendBarrier(checkpointId: number): void;
+  sendWatermark(watermark: number, idle: boolean): void;
+  /** True while any edge's records wait behind full windows. */
+  readonly blocked: boolean;
+  whenWritable(): Promise<void>;
+  whenDrained(): Promise<void>;
 }
 
 export interface StageOutput {
-  /** Runs the chained operators, then shuffles or sinks. Throws UserFunctionError. */
+  /**
+   * A source stage: takes a source record into the operator tree. A keyed stage: takes what
+   * the process operator emits. Throws UserFunctionError.
+   */
   emit: Emit;
-  /** Writes a value to the sinks of side output `tag` (none: dropped, as the job declared no sink for it). */
+  /** The process operator's side output `tag` (none declared downstream: dropped). */
   emitSide(tag: string, value: unknown): void;
-  /** Null when the stage ends in sinks. */
-  sender: ChannelSender | null;
+  /** Null when the stage sends to no other stage. */
+  sender: OutputSender | null;
   sinks: Sink[];
   /** Resolves when sink output so far is durable. */
   flushSinks(): Promise<void>;
@@ -49,64 +68,86 @@ export interface StageOutput {
   close(): Promise<void>;
 }
 
+const drop: Emit = () => undefined;
+
+/** One function calling each of targets (the common single target is returned as is). */
+function fanOut(targets: Emit[]): Emit {
+  if (targets.length === 0) return drop;
+  if (targets.length === 1) return targets[0]!;
+  return (value, ts) => {
+    for (const t of targets) t(value, ts);
+  };
+}
+
 export function createStageOutput(o: StageOutputOptions): StageOutput {
-  const { spec } = o.stage;
-  let terminal: Emit;
-  let sender: ChannelSender | null = null;
-  let chained = o.chained;
+  const { spec, operators } = o.stage;
   const sinks = openSinks(o.nc, spec.sinks);
-  if (spec.shuffleTo !== undefined) {
-    const keyBy = chained[chained.length - 1];
-    if (keyBy?.kind !== 'keyBy') throw new TypeError(`stage ${spec.id} shuffles to ${spec.shuffleTo} but does not end with keyBy`);
-    chained = chained.slice(0, -1);
-    const selector = keyBy.fn as (v: unknown) => unknown;
-    const s = new ChannelSender({
-      nc: o.nc,
-      jobId: o.jobId,
-      toStage: parseStageId(spec.shuffleTo),
-      senderTask: o.senderTask,
-      maxParallelism: o.maxParallelism,
-      maxBatchRecords: o.worker.maxBatchRecords,
-      batchLingerMs: o.worker.batchLingerMs,
-      channelWindow: o.worker.channelWindow,
-      ackTimeoutMs: o.worker.ackTimeoutMs,
-      onBroken: o.onBroken,
-      ...(o.recordBatchSize !== undefined && { recordBatchSize: o.recordBatchSize }),
+  const senders: ChannelSender[] = [];
+  const countOut = (next: Emit): Emit => (value, ts) => {
+    o.counters.recordsOut++;
+    next(value, ts);
+  };
+  /** What takes operator `from`'s output (undefined: the source stage's records), or its side output `side`. */
+  const targetsOf = (from: number | undefined, side: string | undefined): Emit[] => {
+    const out: Emit[] = [];
+    spec.operators.forEach((op, j) => {
+      if (op.kind !== 'process' && op.input === from && op.sideOutput === side) out.push(entries[j]!);
     });
-    sender = s;
-    o.counters.senders.push(s);
-    terminal = (value, timestamp) => {
-      let raw: unknown;
-      try {
-        raw = selector(value);
-      } catch (e) {
-        throw new UserFunctionError({ jobId: o.jobId, stageId: spec.id, operator: keyBy.name, keyGroup: o.where.keyGroup() }, e);
+    spec.sinks.forEach((s, i) => {
+      if (s.input === from && s.sideOutput === side) {
+        const sink = sinks[i]!;
+        out.push(side === undefined ? countOut((value) => sink.write(value)) : (value) => sink.write(value));
       }
-      // A record without a key cannot be routed: it is a bad record, not a crash.
-      if ((typeof raw !== 'string' && typeof raw !== 'number') || raw === '' || (typeof raw === 'number' && !Number.isFinite(raw))) {
-        o.deadLetters.publish({ stageId: spec.id, operator: keyBy.name, reason: `missing key: ${keyBy.name} returned ${raw === '' ? 'an empty string' : String(raw)}`, record: value }, o.counters);
-        return;
-      }
-      const key = String(raw);
-      o.counters.recordsOut++;
-      s.send(keyGroupForKey(key, o.maxParallelism), { key, timestamp, value });
-    };
-  } else {
-    const mainSinks = sinks.filter((_, i) => spec.sinks[i]!.sideOutput === undefined);
-    terminal = (value) => {
-      o.counters.recordsOut++;
-      for (const sink of mainSinks) sink.write(value);
-    };
+    });
+    return out;
+  };
+  // Entry of each operator, built from the last: an operator's consumers come after it.
+  const entries: Array<Emit | undefined> = new Array(spec.operators.length);
+  let edge = spec.operators.filter((op) => op.kind === 'keyBy' || op.kind === 'broadcast').length;
+  for (let j = spec.operators.length - 1; j >= 0; j--) {
+    const op = spec.operators[j]!;
+    const impl = operators[j]!;
+    if (op.kind === 'process') continue;
+    if (op.kind === 'keyBy' || op.kind === 'broadcast') {
+      const to = op.to!;
+      const s = new ChannelSender({
+        nc: o.nc,
+        jobId: o.jobId,
+        toStage: parseStageId(to.stage),
+        senderTask: senderNames.edge(o.senderTask, --edge),
+        maxParallelism: o.maxParallelism,
+        maxBatchRecords: o.worker.maxBatchRecords,
+        batchLingerMs: o.worker.batchLingerMs,
+        channelWindow: o.worker.channelWindow,
+        ackTimeoutMs: o.worker.ackTimeoutMs,
+        onBroken: o.onBroken,
+        ...(o.recordBatchSize !== undefined && { recordBatchSize: o.recordBatchSize(to.stage) }),
+      });
+      senders.push(s);
+      o.counters.senders.push(s);
+      entries[j] = op.kind === 'keyBy' ? shuffle(o, impl.name, impl.fn as (v: unknown) => unknown, s) : broadcast(o, s);
+      continue;
+    }
+    entries[j] = compileChain([impl], fanOut(targetsOf(j, undefined)), o.where);
   }
-  const sideSinks = new Map<string, Sink[]>();
-  spec.sinks.forEach((s, i) => {
-    if (s.sideOutput !== undefined) sideSinks.set(s.sideOutput, [...(sideSinks.get(s.sideOutput) ?? []), sinks[i]!]);
-  });
-  return {
-    emit: compileChain(chained, terminal, o.where),
-    emitSide: (tag, value) => {
-      for (const sink of sideSinks.get(tag) ?? []) sink.write(value);
+  const sideTargets = new Map<string, Emit>();
+  if (spec.kind === 'keyed') {
+    const tags = new Set([...spec.operators.map((op) => op.sideOutput), ...spec.sinks.map((s) => s.sideOutput)]);
+    for (const tag of tags) if (tag !== undefined) sideTargets.set(tag, fanOut(targetsOf(0, tag)));
+  }
+  const sender: OutputSender | null = senders.length === 0 ? null : senders.length === 1 ? senders[0]! : {
+    flush: () => senders.forEach((s) => s.flush()),
+    sendBarrier: (id) => senders.forEach((s) => s.sendBarrier(id)),
+    sendWatermark: (wm, idle) => senders.forEach((s) => s.sendWatermark(wm, idle)),
+    get blocked() {
+      return senders.some((s) => s.blocked);
     },
+    whenWritable: () => Promise.all(senders.map((s) => s.whenWritable())).then(() => undefined),
+    whenDrained: () => Promise.all(senders.map((s) => s.whenDrained())).then(() => undefined),
+  };
+  return {
+    emit: fanOut(targetsOf(spec.kind === 'keyed' ? 0 : undefined, undefined)),
+    emitSide: (tag, value) => sideTargets.get(tag)?.(value, -1),
     sender,
     sinks,
     flushSinks: async () => {
@@ -125,10 +166,44 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
       return out;
     },
     close: async () => {
-      await sender?.close();
+      for (const s of senders) await s.close();
       // Let confirmations of what was written arrive before the inbox goes away.
       await Promise.all(sinks.map((x) => x.flush().catch(() => undefined)));
       for (const sink of sinks) sink.close();
     },
+  };
+}
+
+/** A keyBy operator: the record goes to its key's key group of the target stage. */
+function shuffle(o: StageOutputOptions, name: string, selector: (v: unknown) => unknown, s: ChannelSender): Emit {
+  const stageId = o.stage.spec.id;
+  return (value, timestamp) => {
+    let raw: unknown;
+    try {
+      raw = selector(value);
+    } catch (e) {
+      throw new UserFunctionError({ jobId: o.jobId, stageId, operator: name, keyGroup: o.where.keyGroup() }, e);
+    }
+    // A record without a key cannot be routed: it is a bad record, not a crash.
+    if ((typeof raw !== 'string' && typeof raw !== 'number') || raw === '' || (typeof raw === 'number' && !Number.isFinite(raw))) {
+      o.deadLetters.publish({ stageId, operator: name, reason: `missing key: ${name} returned ${raw === '' ? 'an empty string' : String(raw)}`, record: value }, o.counters);
+      return;
+    }
+    const key = String(raw);
+    o.counters.recordsOut++;
+    s.send(keyGroupForKey(key, o.maxParallelism), { key, timestamp, value });
+  };
+}
+
+/**
+ * A broadcast operator: the record goes to every key group of the target stage, in-band on the
+ * usual channels, so barriers, alignment, moves and recovery treat it like any record. It costs
+ * maxParallelism copies per record: meant for rules and configuration, not for data.
+ */
+function broadcast(o: StageOutputOptions, s: ChannelSender): Emit {
+  return (value, timestamp) => {
+    o.counters.recordsOut++;
+    const record = { key: '', timestamp, value };
+    for (let kg = 0; kg < o.maxParallelism; kg++) s.send(kg, record);
   };
 }

@@ -414,6 +414,38 @@ export class StateBackend {
     return false;
   }
 
+  /**
+   * The keys of one state in one key group that may have a value: every key with an entry in
+   * RocksDB or an overlay (tombstones included, so a caller checks each through its handle).
+   * Scans the key group's range of that state and the overlays: meant for rare, per key group
+   * work (a broadcast rule applied to every key, bctx.forEachKey), not for the record path.
+   */
+  async stateKeyCandidates(stage: string, keyGroup: number, state: string): Promise<string[]> {
+    this.#assertOpen();
+    const stateBytes = Buffer.from(state, 'utf8');
+    const prefix = Buffer.concat([keyGroupPrefix(stage, keyGroup), Buffer.from([stateBytes.length]), stateBytes]);
+    const keys = new Set<string>();
+    const keyOf = (full: Buffer): string | undefined => {
+      if (full.length < prefix.length + 2) return undefined;
+      const length = full.readUInt16BE(prefix.length);
+      return full.toString('utf8', prefix.length + 2, prefix.length + 2 + length);
+    };
+    const prefixString = prefix.toString('latin1');
+    for (const overlay of [...this.#frozen.map((d) => d.overlay), this.#active]) {
+      for (const full of overlay.entries.keys()) {
+        if (!full.startsWith(prefixString)) continue;
+        const key = keyOf(Buffer.from(full, 'latin1'));
+        if (key !== undefined) keys.add(key);
+      }
+    }
+    let last: string | undefined;
+    for await (const { key: stored } of this.#scan(prefix, SCAN_CAPACITY, false)) {
+      const key = keyOf(stored);
+      if (key !== undefined && key !== last) keys.add((last = key));
+    }
+    return [...keys];
+  }
+
   // --- raw entries (worker/feature-state.ts: feature metadata and history versions)
 
   /** The latin1 string of a state key (no mapKey): the form the raw-entry methods take. */
