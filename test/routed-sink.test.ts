@@ -22,7 +22,7 @@ function manifestWith(sink: ReturnType<typeof jetstreamRouted>) {
 
 test('routed sink - the manifest accepts a subject prefix and refuses wildcards or a bad stream name', () => {
   const m = manifestWith(jetstreamRouted('out.routed', { stream: 'ROUTED' }));
-  assert.deepEqual(m.stages[1]!.sinks, [{ kind: 'jetstream-routed', subjectPrefix: 'out.routed', stream: 'ROUTED' }]);
+  assert.deepEqual(m.stages[1]!.sinks, [{ kind: 'jetstream-routed', subjectPrefix: 'out.routed', stream: 'ROUTED', input: 0 }]);
   assert.throws(() => manifestWith(jetstreamRouted('out.*', { stream: 'ROUTED' })), (e: unknown) => e instanceof InvalidArgumentError && /subjectPrefix "out\.\*" is invalid/.test(e.message));
   assert.throws(() => manifestWith(jetstreamRouted('out', { stream: 'NO.DOTS' })), /sink stream "NO.DOTS" is invalid/);
 });
