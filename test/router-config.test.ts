@@ -2,6 +2,11 @@
 // hand-written equivalents over generated orders, fan-out, and the cost per routed record.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, writeFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildBundle } from '../core/bundle.ts';
+import { REPO_ROOT } from './kit/index.ts';
 import { compileRoute, routeRecord, validateRouteCommand, validateRouterConfig, RouterConfigError, type RouterConfig } from '../jobs/router/config.ts';
 import { generateOrders, type Order } from '../jobs/router/generate.ts';
 
@@ -91,4 +96,19 @@ test('router config - the cost of routing a record through compiled routes', () 
   process.stdout.write(`# ns per record through 2 routes (filter + projection + fan-out): ${median.toFixed(0)}\n`);
   assert.ok(n > 0);
   assert.ok(median < 20_000, `routing stays in the microseconds (${median} ns)`);
+});
+
+test('router config - the job builds from a config; a malformed one fails the build with the reason; without a control stream it routes in the source stage', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'eddy-router-build-'));
+  try {
+    const entry = (config: unknown) => `import { routerJob } from ${JSON.stringify(join(REPO_ROOT, 'jobs/router/job.ts'))};\nexport default routerJob(${JSON.stringify(config)});\n`;
+    await writeFile(join(dir, 'bad.ts'), entry({ ...base, routes: [{ id: 'r', filter: 'price >>> 1', to: ['x'] }] }));
+    await assert.rejects(buildBundle(join(dir, 'bad.ts'), join(dir, 'cache')), /router config: route 0 \(r\): filter "price >>> 1" does not compile/);
+    await writeFile(join(dir, 'static.ts'), entry({ ...base, job: 'static-router', routes: [{ id: 'r', filter: 'price > 1', to: ['x', 'y'] }] }));
+    const { manifest } = await buildBundle(join(dir, 'static.ts'), join(dir, 'cache'));
+    assert.equal(manifest.name, 'static-router');
+    assert.deepEqual(manifest.stages.map((s) => [s.kind, s.operators.map((o) => o.kind).join('+'), s.sinks.map((k) => k.kind).join('+')]), [['source', 'map+flatMap', 'jetstream-routed']]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
