@@ -53,7 +53,14 @@ export type SinkSpec =
    */
   | { kind: 'jetstream'; subject: string; stream: string; delivery?: 'exactly-once' | 'at-least-once'; sideOutput?: string }
   | { kind: 'nats'; subject: string; sideOutput?: string }
-  | FilesSinkSpec;
+  | FilesSinkSpec
+  /**
+   * JetStream, the subject chosen per record: the stage writes `{ subject, value }` records and
+   * `value` is published to `<subjectPrefix>.<subject>`; the stream is created over
+   * `<subjectPrefix>.>`. Same deliveries as 'jetstream'. A record whose subject is not plain
+   * tokens (no wildcards) fails as its user function would (dead-letter or fail, by policy).
+   */
+  | { kind: 'jetstream-routed'; subjectPrefix: string; stream: string; delivery?: 'exactly-once' | 'at-least-once'; sideOutput?: string };
 // sideOutput: the sink takes the stage's side output of that tag (ctx.output(tag, value)), not
 // its main output. A stage that shuffles may still have side-output sinks.
 
@@ -189,7 +196,8 @@ export interface JobManifest {
 }
 
 const STREAM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
-const SUBJECT = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+/** A subject of plain tokens: no wildcards, no empty tokens. */
+export const SUBJECT = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 
 /** Validates a manifest received from outside; throws InvalidArgumentError naming the problem. */
 export function parseManifest(json: string): JobManifest {
@@ -318,14 +326,16 @@ export function validateManifest(m: unknown): asserts m is JobManifest {
         if (sink.sideOutput !== undefined && !isValidId(sink.sideOutput)) fail(`stage ${s.id} sink side output ${JSON.stringify(sink.sideOutput)} is not a valid id`);
         continue;
       }
-      if (sink?.kind !== 'jetstream' && sink?.kind !== 'nats') fail(`stage ${s.id} has an unknown sink kind ${String((sink as { kind?: unknown })?.kind)}`);
-      if (typeof sink.subject !== 'string' || !SUBJECT.test(sink.subject)) fail(`stage ${s.id} sink subject ${JSON.stringify(sink.subject)} is invalid`);
-      if (sink.kind === 'jetstream' && (typeof sink.stream !== 'string' || !STREAM_NAME.test(sink.stream))) fail(`stage ${s.id} sink stream ${JSON.stringify(sink.stream)} is invalid`);
+      if (sink?.kind !== 'jetstream' && sink?.kind !== 'nats' && sink?.kind !== 'jetstream-routed') fail(`stage ${s.id} has an unknown sink kind ${String((sink as { kind?: unknown })?.kind)}`);
+      if (sink.kind === 'jetstream-routed') {
+        if (typeof sink.subjectPrefix !== 'string' || !SUBJECT.test(sink.subjectPrefix)) fail(`stage ${s.id} sink subjectPrefix ${JSON.stringify(sink.subjectPrefix)} is invalid`);
+      } else if (typeof sink.subject !== 'string' || !SUBJECT.test(sink.subject)) fail(`stage ${s.id} sink subject ${JSON.stringify(sink.subject)} is invalid`);
+      if (sink.kind !== 'nats' && (typeof sink.stream !== 'string' || !STREAM_NAME.test(sink.stream))) fail(`stage ${s.id} sink stream ${JSON.stringify(sink.stream)} is invalid`);
       if (sink.sideOutput !== undefined && !isValidId(sink.sideOutput)) fail(`stage ${s.id} sink side output ${JSON.stringify(sink.sideOutput)} is not a valid id`);
-      if (sink.kind === 'jetstream' && sink.delivery !== undefined && sink.delivery !== 'exactly-once' && sink.delivery !== 'at-least-once') {
+      if (sink.kind !== 'nats' && sink.delivery !== undefined && sink.delivery !== 'exactly-once' && sink.delivery !== 'at-least-once') {
         fail(`stage ${s.id} sink delivery ${JSON.stringify(sink.delivery)} is not "exactly-once" or "at-least-once"`);
       }
-      const at = `stage ${s.id} sink ${sink.subject}`;
+      const at = `stage ${s.id} sink ${sink.kind === 'jetstream-routed' ? `${sink.subjectPrefix}.>` : sink.subject}`;
       if (sink.input === undefined) {
         if (s.kind === 'keyed') fail(`${at} names no operator; a keyed stage's sinks take an operator's output`);
         if (sink.sideOutput !== undefined) fail(`${at} takes a side output but names no operator`);

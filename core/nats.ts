@@ -3,6 +3,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { DEAD_LETTER_STREAM, subjects } from './subjects.ts';
 import type { SinkSpec, SourceSpec } from './manifest.ts';
+import { InvalidArgumentError } from './errors.ts';
 
 export type { NatsConnection };
 
@@ -53,7 +54,20 @@ export async function ensureSourceStream(nc: NatsConnection, spec: Pick<SourceSp
 
 export async function ensureSinkStreams(nc: NatsConnection, sinks: readonly SinkSpec[]): Promise<void> {
   const jsm = await jetstreamManager(nc);
-  for (const s of sinks) if (s.kind === 'jetstream') await ensureStream(jsm, s.stream, [s.subject]);
+  for (const s of sinks) {
+    if (s.kind === 'jetstream') await ensureStream(jsm, s.stream, [s.subject]);
+    if (s.kind === 'jetstream-routed') await ensureRoutedStream(jsm, s.stream, s.subjectPrefix);
+  }
+}
+
+/** A routed sink's stream must take every subject under its prefix: created so, or refused. */
+async function ensureRoutedStream(jsm: JetStreamManager, name: string, subjectPrefix: string): Promise<void> {
+  const wanted = `${subjectPrefix}.>`;
+  await ensureStream(jsm, name, [wanted]);
+  const { subjects } = (await jsm.streams.info(name)).config;
+  if (!(subjects ?? []).includes(wanted)) {
+    throw new InvalidArgumentError(`sink stream ${name} exists with subjects ${JSON.stringify(subjects ?? [])}; a routed sink needs it to take ${wanted}`);
+  }
 }
 
 export async function ensureDeadLetterStream(nc: NatsConnection): Promise<void> {

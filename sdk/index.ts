@@ -35,8 +35,8 @@ export type {
   BroadcastContext,
   ReadOnlyBroadcastState,
 } from './context.ts';
-export { jetstream, natsSubject, files } from './sinks.ts';
-export type { SinkSpec, FilesOptions } from './sinks.ts';
+export { jetstream, natsSubject, files, jetstreamRouted } from './sinks.ts';
+export type { SinkSpec, FilesOptions, RoutedRecord } from './sinks.ts';
 export { tumblingWindows, slidingWindows, sessionWindows, assignWindows, mergeSession } from './windows.ts';
 export type { TimeWindow, WindowAssigner } from './windows.ts';
 export { LATE_TAG } from './window-operator.ts';

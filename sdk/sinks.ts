@@ -44,3 +44,19 @@ export function files(path: string, options: FilesOptions = {}): SinkSpec {
     partitionBy: options.partitionBy ?? 'day',
   };
 }
+
+/**
+ * JetStream with the subject chosen per record: write `{ subject, value }` (RoutedRecord) and
+ * `value` goes to `<subjectPrefix>.<subject>`. The stream is created over `<subjectPrefix>.>`
+ * (an existing stream must take exactly that); deliveries as for jetstream().
+ */
+export function jetstreamRouted(subjectPrefix: string, options: { stream: string; delivery?: 'exactly-once' | 'at-least-once' }): SinkSpec {
+  return { kind: 'jetstream-routed', subjectPrefix, stream: options.stream, ...(options.delivery ? { delivery: options.delivery } : {}) };
+}
+
+/** What a stage writes to a jetstreamRouted sink. */
+export interface RoutedRecord<T = unknown> {
+  /** Subject tokens under the sink's prefix (no wildcards). */
+  subject: string;
+  value: T;
+}

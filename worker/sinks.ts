@@ -6,11 +6,12 @@
 // coordinator once N completes, with deterministic Nats-Msg-Ids so a repeated publish (after a
 // coordinator crash) is deduplicated by the stream.
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { SinkSpec } from '../core/manifest.ts';
+import { SUBJECT, type SinkSpec } from '../core/manifest.ts';
 import { BulkPublisher } from '../core/jetstream-publisher.ts';
 import { FileSink, type FilePart } from './file-sink.ts';
 
 export type { FilePart };
+import { InvalidArgumentError } from '../core/errors.ts';
 
 export interface Sink {
   /** timestampMs: the record's event time when it has one (files sinks partition by it). */
@@ -125,9 +126,87 @@ export function openSinks(nc: NatsConnection, specs: readonly SinkSpec[], task =
   return specs.map((s) => {
     if (s.kind === 'nats') return new NatsSubjectSink(nc, s.subject);
     if (s.kind === 'files') return new FileSink(s, task);
+    if (s.kind === 'jetstream-routed') return s.delivery === 'at-least-once' ? new RoutedJetStreamSink(nc, s.subjectPrefix) : new BufferedRoutedJetStreamSink(s.subjectPrefix);
     return s.delivery === 'at-least-once' ? new JetStreamSink(nc, s.subject) : new BufferedJetStreamSink(s.subject);
   });
 }
 
 /** Bound on unconfirmed sink writes before a task waits for the stream. */
 export const MAX_PENDING_SINK_WRITES = 4096;
+
+/** What a stage writes to a 'jetstream-routed' sink. */
+export interface RoutedRecord {
+  /** Subject under the sink's prefix: plain tokens, no wildcards. */
+  subject: string;
+  value: unknown;
+}
+
+/**
+ * The subject of a routed record: `<subjectPrefix>.<record.subject>`, always under the stream's
+ * `<subjectPrefix>.>` because the suffix is checked to be plain tokens.
+ */
+function routed(prefix: string, record: unknown): { subject: string; data: string } {
+  const r = record as Partial<RoutedRecord> | null;
+  if (typeof r !== 'object' || r === null || typeof r.subject !== 'string' || !SUBJECT.test(r.subject)) {
+    throw new InvalidArgumentError(`a routed sink record must be { subject, value } with subject tokens under ${prefix}, got subject ${JSON.stringify(r?.subject)}`);
+  }
+  return { subject: `${prefix}.${r.subject}`, data: JSON.stringify(r.value ?? null) };
+}
+
+/** Routed, exactly-once: held per checkpoint like BufferedJetStreamSink (CheckpointOutput already carries each record's subject). */
+class BufferedRoutedJetStreamSink implements ExactlyOnceSink {
+  readonly exactlyOnce = true;
+  readonly pending = 0;
+  readonly failure = undefined;
+  readonly #prefix: string;
+  #buffer: CheckpointOutput[] = [];
+
+  constructor(subjectPrefix: string) {
+    this.#prefix = subjectPrefix;
+  }
+
+  write(record: unknown): void {
+    this.#buffer.push(routed(this.#prefix, record));
+  }
+
+  take(): CheckpointOutput[] {
+    const out = this.#buffer;
+    this.#buffer = [];
+    return out;
+  }
+
+  async flush(): Promise<void> {}
+  close(): void {}
+}
+
+/** Routed, at-least-once: published at once. */
+class RoutedJetStreamSink implements Sink {
+  readonly #publisher: BulkPublisher;
+  readonly #prefix: string;
+
+  constructor(nc: NatsConnection, subjectPrefix: string) {
+    this.#publisher = new BulkPublisher(nc);
+    this.#prefix = subjectPrefix;
+  }
+
+  get pending(): number {
+    return this.#publisher.outstanding;
+  }
+
+  get failure(): Error | undefined {
+    return this.#publisher.failure;
+  }
+
+  write(record: unknown): void {
+    const { subject, data } = routed(this.#prefix, record);
+    this.#publisher.publishNow(subject, encoder.encode(data));
+  }
+
+  flush(): Promise<void> {
+    return this.#publisher.flush();
+  }
+
+  close(): void {
+    this.#publisher.close();
+  }
+}
