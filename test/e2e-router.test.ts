@@ -103,21 +103,26 @@ test('router - filter, projection and fan-out from JSON config; a route added mi
     await outputReaches(afterA, 'phase A outputs');
 
     // A route arrives on the control stream (and a malformed one, dead-lettered). It is in force
-    // in a key group once that key group processed it; a probe order per key group, matched by
-    // the new route, shows when it is in force everywhere.
+    // in a key group once that key group processed it, which is not ordered with the orders
+    // stream; so wait until every key group has taken it in (the stage counts a broadcast record
+    // once per key group), then probe each key group with an order only the added route matches:
+    // each is processed after the route in its key group, and routed.
+    const routeIn = async () => Number((await client.getJob(JOB)).stages.find((s) => s.stageId === 'route')?.recordsIn ?? 0);
+    const routeInBefore = await routeIn();
     await js.publish('routes.0', JSON.stringify({ action: 'put', route: { id: 'bad', filter: 'price >', to: ['x'] } }));
     await js.publish('routes.0', JSON.stringify({ action: 'put', route: ADDED_ROUTE }));
-    const probes: Order[] = [];
+    await waitFor(async () => (await routeIn()) >= routeInBefore + maxParallelism, { timeoutMs: 60_000, what: 'the added route in every key group' });
+    const routedProbes: Order[] = [];
     const covered = new Set<number>();
     for (let n = 0; covered.size < maxParallelism; n++) {
       const id = `probe-${n}`;
       const kg = keyGroupForKey(id, maxParallelism);
       if (covered.has(kg)) continue;
       covered.add(kg);
-      probes.push({ id, type: 'Refund', price: 1, channel: 'web', customer: { id: 'u-probe', tier: 'basic', address: { city: 'Paris', country: 'FR' } }, items: [{ sku: 'sku-0', qty: 1 }], ts: 0 });
+      routedProbes.push({ id, type: 'Refund', price: 1, channel: 'web', customer: { id: 'u-probe', tier: 'basic', address: { city: 'Paris', country: 'FR' } }, items: [{ sku: 'sku-0', qty: 1 }], ts: 0 });
     }
-    await publishOrders(probes);
-    const afterProbes = expectedOutputs(probes, true, expectedOutputs(a, false));
+    await publishOrders(routedProbes);
+    const afterProbes = expectedOutputs(routedProbes, true, expectedOutputs(a, false));
     await outputReaches(afterProbes, 'the probes on the added route');
 
     // Phase B: orders flow through all three routes; a worker is killed halfway.
@@ -134,8 +139,8 @@ test('router - filter, projection and fan-out from JSON config; a route added mi
     await cluster.addWorker('replacement-1');
     await waitFor(async () => (await client.getJob(JOB)).restarts > before.restarts, { timeoutMs: 30_000, what: 'the job to restart' });
     await publishOrders(b.slice(200));
-    const final = expectedOutputs(b, true, expectedOutputs(probes, true, expectedOutputs(a, false)));
-    assert.ok((final.get('routed.refunds.fr')?.length ?? 0) > probes.length + 10, 'phase B exercises the added route');
+    const final = expectedOutputs(b, true, expectedOutputs(routedProbes, true, expectedOutputs(a, false)));
+    assert.ok((final.get('routed.refunds.fr')?.length ?? 0) > routedProbes.length + 10, 'phase B exercises the added route');
     await outputReaches(final, 'every output once');
 
     // Dead letters: the three malformed orders and the malformed route, each with its reason.
