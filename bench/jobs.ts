@@ -23,6 +23,9 @@ import { ensureSourceStream } from '../core/nats.ts';
 import { BulkPublisher } from '../core/jetstream-publisher.ts';
 import { generateIndicators } from '../jobs/customer-experience/generate.ts';
 import { generatePageViews } from '../jobs/sessionizer/generate.ts';
+import { generateCustomerEvents } from '../jobs/dynamic-alerts/generate.ts';
+import { generateOrderLines } from '../jobs/router/generate.ts';
+import { generate as generateImpressionsPlays } from '../jobs/impressions-plays/generate.ts';
 import { QUICK, RUNS, isMain, jetstreamOrderedMsgsPerSecond, machineLine, median, rawNatsMsgsPerSecond, runMain } from './lib.ts';
 
 /** One source's prepublished input. */
@@ -59,6 +62,48 @@ export const USE_CASE_JOBS: UseCaseJob[] = [
     // on the gap, bots hit the 4 h cap, and 5% of views come out of order.
     inputs: (events) => [{ stream: 'pageviews', partitions: 4, key: 'userId', lines: generatePageViews({ events, users: 20_000 }) }],
   },
+  {
+    job: 'dynamic-alerts',
+    entry: 'jobs/dynamic-alerts/job.ts',
+    // 2,000 customers; five global rules (singular, wildcard and filter paths; broadcast to every
+    // key group) and five customer rules, all in force before the events.
+    inputs: (events) => [
+      { stream: 'alert-events', partitions: 4, key: 'customer', lines: generateCustomerEvents({ events, customers: 2000, seed: 1, outOfOrderMs: 2000 }).map((e) => JSON.stringify(e)) },
+      { stream: 'alert-rules', partitions: 1, key: 'scope', lines: ALERT_RULES.map((r) => JSON.stringify(r)) },
+    ],
+    // The alerts stage takes each global rule once per key group (128).
+    expectedAtLastStage: (inputs) => inputs[0]!.lines.length + ALERT_RULES.filter((r) => r.scope === 'customer').length + ALERT_RULES.filter((r) => r.scope === 'global').length * 128,
+  },
+  {
+    job: 'router',
+    entry: 'jobs/router/job.ts',
+    // jobs/router/routes.json: three routes with filters and projections, fan-out to four subjects.
+    inputs: (events) => [
+      { stream: 'orders', partitions: 4, key: 'id', lines: generateOrderLines({ events, seed: 1 }) },
+      { stream: 'routes', partitions: 1, key: 'action', lines: [] },
+    ],
+  },
+  {
+    job: 'impressions-plays',
+    entry: 'jobs/impressions-plays/job.ts',
+    // About 1.2 plays per impression; the event count is impressions plus plays.
+    inputs: (events) => {
+      const sample = generateImpressionsPlays({ impressions: Math.round(events / 2.2), profiles: 2000 });
+      return [
+        { stream: 'impressions', partitions: 2, key: 'profile', lines: sample.impressions.map((e) => JSON.stringify(e.event)) },
+        { stream: 'plays', partitions: 2, key: 'profile', lines: sample.plays.map((e) => JSON.stringify(e.event)) },
+      ];
+    },
+  },
+];
+
+const ALERT_RULES = [
+  { action: 'put', scope: 'global', rule: { id: 'big', path: '$.amount', op: '>', value: 150, threshold: 10, countFrom: 0 } },
+  { action: 'put', scope: 'global', rule: { id: 'refund', path: '$.kind', op: '=', value: 'refund', threshold: 5, countFrom: 0 } },
+  { action: 'put', scope: 'global', rule: { id: 'ios', path: '$.device.os', op: 'in', value: ['ios'], threshold: 20, countFrom: 0 } },
+  { action: 'put', scope: 'global', rule: { id: 'pricey', path: '$.items[*].price', op: '>', value: 180, threshold: 4, countFrom: 0 } },
+  { action: 'put', scope: 'global', rule: { id: 'vip', path: '$.tags', op: 'contains', value: 'vip', threshold: 3, countFrom: 0 } },
+  ...Array.from({ length: 5 }, (_, i) => ({ action: 'put', scope: 'customer', customer: `c-000${i + 1}`, rule: { id: `own-${i}`, path: '$.amount', op: '<', value: 10, threshold: 2, countFrom: 0 } })),
 ];
 
 export const JOB_EVENTS = Number(process.env.BENCH_JOBS_EVENTS ?? (QUICK ? 100_000 : 200_000));
