@@ -245,7 +245,12 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
     for (const n of roots) visit(n);
     arrived();
   };
-  const cutSync = (checkpointId: number): CheckpointOutput[] => {
+  /**
+   * Barrier N through the tree: forwarded on every edge, and the exactly-once output cut at every
+   * sink, where the marker arrives. Returns that output; `done` gets it once the marker arrived
+   * everywhere (at once, before returning, when no asyncMap is on the way).
+   */
+  const cut = (checkpointId: number, done: (out: CheckpointOutput[]) => void): CheckpointOutput[] => {
     const out: CheckpointOutput[] = [];
     sendMarker(
       (s) => {
@@ -255,10 +260,11 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
       (sink) => {
         if (isExactlyOnce(sink)) for (const x of sink.take(checkpointId)) out.push(x);
       },
-      () => undefined,
+      () => done(out),
     );
     return out;
   };
+
   const sender: OutputSender | null = senders.length === 0 ? null : senders.length === 1 ? senders[0]! : {
     flush: () => senders.forEach((s) => s.flush()),
     sendBarrier: (id) => senders.forEach((s) => s.sendBarrier(id)),
@@ -288,20 +294,10 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
       return undefined;
     },
     barrier: (checkpointId) => {
-      if (asyncs.length === 0) return cutSync(checkpointId);
+      if (asyncs.length === 0) return cut(checkpointId, () => undefined);
       return new Promise((resolve, reject) => {
-        const out: CheckpointOutput[] = [];
         try {
-          sendMarker(
-            (s) => {
-              s.flush();
-              s.sendBarrier(checkpointId);
-            },
-            (sink) => {
-              if (isExactlyOnce(sink)) for (const x of sink.take(checkpointId)) out.push(x);
-            },
-            () => resolve(out),
-          );
+          cut(checkpointId, resolve);
         } catch (e) {
           reject(ensureError(e));
         }
