@@ -47,3 +47,8 @@ export function parseHostPort(raw: string): string {
   parsePort(m[2]!);
   return raw.trim();
 }
+
+/** --http: host:port, or "off". */
+export function parseHostPortOrOff(raw: string): string {
+  return raw.trim() === 'off' ? '' : parseHostPort(raw);
+}

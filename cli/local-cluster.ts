@@ -37,6 +37,8 @@ export interface LocalClusterOptions {
   natsPort?: number;
   /** host:port of the coordinator's gRPC server. @default "127.0.0.1:7400" */
   grpcAddress?: string;
+  /** host:port of the coordinator's dashboard, or "" for none. @default "127.0.0.1:7480" */
+  httpAddress?: string;
   /** Root of everything the cluster writes: nats/, store/, workers/, logs/. @default "./data" */
   dataDir?: string;
   /** pino level of the coordinator and workers. @default "info" */
@@ -55,6 +57,8 @@ export interface LocalProcess {
 export interface LocalCluster {
   natsUrl: string;
   grpcAddress: string;
+  /** host:port of the coordinator's dashboard ('' when off). */
+  httpAddress: string;
   dataDir: string;
   storeDir: string;
   logDir: string;
@@ -284,6 +288,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   const workers = options.workers ?? 2;
   const natsPort = options.natsPort ?? 4222;
   const grpcAddress = options.grpcAddress ?? '127.0.0.1:7400';
+  const httpAddress = options.httpAddress ?? '127.0.0.1:7480';
   const dataDir = path.resolve(options.dataDir ?? 'data');
   const logLevel = options.logLevel ?? 'info';
   const natsServer = findNatsServer();
@@ -294,6 +299,12 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   }
   if (!(await portFree(grpcHost.replace(/^\[|\]$/g, ''), Number(grpcPortText)))) {
     throw new CliError(`${grpcAddress} is in use (another eddy up or coordinator?): stop it or pass --grpc`);
+  }
+  if (httpAddress !== '') {
+    const at = httpAddress.lastIndexOf(':');
+    if (!(await portFree(httpAddress.slice(0, at).replace(/^\[|\]$/g, ''), Number(httpAddress.slice(at + 1))))) {
+      throw new CliError(`${httpAddress} is in use (another eddy up or coordinator?): stop it or pass --http (off for no dashboard)`);
+    }
   }
 
   const dirs = { nats: path.join(dataDir, 'nats'), store: path.join(dataDir, 'store'), workers: path.join(dataDir, 'workers'), logs: path.join(dataDir, 'logs') };
@@ -323,7 +334,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       await startRole(`worker ${id}`, 'worker', ['--nats', natsUrl, '--id', id, '--data', dir, '--store', dirs.store], path.join(dirs.logs, `worker-${id}.log`), 'worker ready');
       return id;
     };
-    await startRole('coordinator', 'coordinator', ['--nats', natsUrl, '--grpc', grpcAddress, '--store', dirs.store], path.join(dirs.logs, 'coordinator.log'), 'coordinator ready');
+    await startRole('coordinator', 'coordinator', ['--nats', natsUrl, '--grpc', grpcAddress, '--http', httpAddress || 'off', '--store', dirs.store], path.join(dirs.logs, 'coordinator.log'), 'coordinator ready');
     await Promise.all(Array.from({ length: workers }, () => startWorker()));
   } catch (e) {
     await supervisor.stop();
@@ -351,6 +362,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   return {
     natsUrl,
     grpcAddress,
+    httpAddress,
     dataDir,
     storeDir: dirs.store,
     logDir: dirs.logs,

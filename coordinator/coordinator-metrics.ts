@@ -14,8 +14,24 @@ export interface RecoveryTrace {
   startedAtMs: number;
 }
 
+/**
+ * What the coordinator's observers hear of the events metered here (the dashboard keeps a
+ * history of them: coordinator/dashboard/job-history.ts). Called synchronously; must not throw.
+ */
+export type CoordinatorEvent =
+  | { type: 'checkpoint-completed'; jobId: string; checkpointId: number; epoch: number; startedAtUnixMs: number; durationMs: number; bytes: number }
+  | { type: 'checkpoint-failed'; jobId: string; checkpointId: number; epoch: number; startedAtUnixMs: number; reason: string }
+  | { type: 'recovery-started'; jobId: string; cause: RecoveryCause; failure: string; atUnixMs: number };
+
 export class CoordinatorMetrics {
   readonly tracer: Tracer;
+  /** Set by whoever wants the events (the dashboard). @default none */
+  onEvent: ((event: CoordinatorEvent) => void) | undefined;
+  /**
+   * Which checkpoint each span is: checkpointCompleted/Failed are handed the span, not the id.
+   * Every startSpan returns a new object (recording or not), so the span is a sound key.
+   */
+  readonly #checkpoints = new WeakMap<Span, { checkpointId: number; epoch: number; startedAtUnixMs: number }>();
   readonly #checkpointMs: Histogram;
   readonly #checkpointBytes: Histogram;
   readonly #checkpointsCompleted: Counter;
@@ -53,7 +69,9 @@ export class CoordinatorMetrics {
   }
 
   checkpointStarted(jobId: string, checkpointId: number, epoch: number): Span {
-    return this.tracer.startSpan('eddy.checkpoint', { attributes: { 'eddy.job': jobId, 'eddy.checkpoint': checkpointId, 'eddy.epoch': epoch } });
+    const span = this.tracer.startSpan('eddy.checkpoint', { attributes: { 'eddy.job': jobId, 'eddy.checkpoint': checkpointId, 'eddy.epoch': epoch } });
+    this.#checkpoints.set(span, { checkpointId, epoch, startedAtUnixMs: Date.now() });
+    return span;
   }
 
   checkpointCompleted(span: Span | undefined, jobId: string, durationMs: number, bytes: number): void {
@@ -63,12 +81,16 @@ export class CoordinatorMetrics {
     this.#checkpointsCompleted.add(1, attrs);
     span?.setAttribute('eddy.checkpoint.bytes', bytes);
     span?.end();
+    const c = span && this.#checkpoints.get(span);
+    if (c) this.onEvent?.({ type: 'checkpoint-completed', jobId, ...c, durationMs, bytes });
   }
 
   checkpointFailed(span: Span | undefined, jobId: string, reason: string): void {
     this.#checkpointFailures.add(1, { job: jobId });
     span?.setStatus({ code: SpanStatusCode.ERROR, message: reason });
     span?.end();
+    const c = span && this.#checkpoints.get(span);
+    if (c) this.onEvent?.({ type: 'checkpoint-failed', jobId, ...c, reason });
   }
 
   /**
@@ -77,6 +99,7 @@ export class CoordinatorMetrics {
    */
   recoveryStarted(jobId: string, cause: RecoveryCause, failure: string, underWay?: RecoveryTrace): RecoveryTrace {
     this.#recoveries.add(1, { job: jobId, cause });
+    this.onEvent?.({ type: 'recovery-started', jobId, cause, failure, atUnixMs: Date.now() });
     if (underWay) {
       underWay.span.addEvent('recovery decided again', { 'eddy.recovery.cause': cause, 'eddy.failure': failure });
       return underWay;

@@ -16,6 +16,8 @@ import { FeatureRouter } from './feature-router.ts';
 import { createGrpcServer } from './grpc-server.ts';
 import { JobStore } from './job-store.ts';
 import { CoordinatorMetrics } from './coordinator-metrics.ts';
+import { DashboardServer, JobHistory } from './dashboard/index.ts';
+import { lastFailureOf } from './dashboard/views.ts';
 
 export type CoordinatorState = 'STARTING' | 'RUNNING' | 'STOPPING' | 'STOPPED';
 
@@ -28,9 +30,12 @@ export class Coordinator {
   readonly #server: grpc.Server;
   readonly #health: HealthImplementation;
   readonly #subs: Subscription[] = [];
+  readonly #dashboard: DashboardServer | undefined;
   #state: CoordinatorState = 'STARTING';
   /** The address the gRPC server is bound to (port resolved when 0 was asked for). */
   address = '';
+  /** host:port of the dashboard once listening ('' when it is off). */
+  httpAddress = '';
 
   private constructor(o: CompiledCoordinatorOptions, nc: NatsConnection, jobStore: JobStore) {
     this.#o = o;
@@ -66,9 +71,15 @@ export class Coordinator {
       metrics,
     });
     this.#jobs = jobs;
-    const { server, health } = createGrpcServer({ jobs, features: new FeatureRouter(nc, jobs, metrics), registry: this.#registry, logger: this.#logger });
+    const features = new FeatureRouter(nc, jobs, metrics);
+    const { server, health } = createGrpcServer({ jobs, features, registry: this.#registry, logger: this.#logger });
     this.#server = server;
     this.#health = health;
+    if (o.httpAddress !== '') {
+      const sources = { jobs, registry: this.#registry, history: new JobHistory(), checkpointIntervalMs: o.checkpointIntervalMs };
+      metrics.onEvent = (e) => sources.history.record(e, e.type === 'recovery-started' ? lastFailureOf(sources, e.jobId) : undefined);
+      this.#dashboard = new DashboardServer({ address: o.httpAddress, sources, features, authorize: o.authorizeHttp, logger: this.#logger.child({ component: 'dashboard' }) });
+    }
   }
 
   static async start(options: CoordinatorOptions): Promise<Coordinator> {
@@ -119,10 +130,14 @@ export class Coordinator {
       this.#server.bindAsync(this.#o.grpcAddress, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
     this.address = `${this.#o.grpcAddress.replace(/:\d+$/, '')}:${port}`;
+    if (this.#dashboard) {
+      await this.#dashboard.start();
+      this.httpAddress = this.#dashboard.address;
+    }
     for (const service of ['', 'eddy.v1.JobService', 'eddy.v1.FeatureService', 'eddy.v1.ClusterService']) this.#health.setStatus(service, 'SERVING');
     const resumed = await this.#jobs.resume();
     this.#transition('RUNNING');
-    this.#logger.info({ grpcAddress: this.address, store: this.#o.storeUrl, resumedJobs: resumed }, 'coordinator ready');
+    this.#logger.info({ grpcAddress: this.address, ...(this.httpAddress && { dashboard: `http://${this.httpAddress}/` }), store: this.#o.storeUrl, resumedJobs: resumed }, 'coordinator ready');
   }
 
   get state(): CoordinatorState {
@@ -139,6 +154,7 @@ export class Coordinator {
     this.#transition('STOPPING');
     this.#health.setStatus('', 'NOT_SERVING');
     await new Promise<void>((resolve) => this.#server.tryShutdown(() => resolve()));
+    await this.#dashboard?.close();
     this.#registry.stop();
     this.#jobs.stop();
     await this.#jobs.flush();

@@ -1,6 +1,6 @@
 export { Coordinator } from './coordinator.ts';
 export type { CoordinatorOptions, CompiledCoordinatorOptions } from './options.ts';
-export { compileCoordinatorOptions, DEFAULT_GRPC_ADDRESS } from './options.ts';
+export { compileCoordinatorOptions, DEFAULT_GRPC_ADDRESS, DEFAULT_HTTP_ADDRESS } from './options.ts';
 import { Coordinator } from './coordinator.ts';
 import type { CoordinatorOptions } from './options.ts';
 

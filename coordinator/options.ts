@@ -3,12 +3,23 @@ import { Telemetry } from '../core/telemetry.ts';
 import { InvalidArgumentError } from '../core/errors.ts';
 import type { OpenObjectStoreOptions } from '../core/object-store.ts';
 import { DEFAULT_MAX_DELTA_CHAIN } from './checkpoint-coordinator.ts';
+import { allowLoopback, type Authorize } from './dashboard/index.ts';
 
 export interface CoordinatorOptions {
   /** NATS server URLs, comma-separated. */
   natsServers: string;
   /** host:port the gRPC server listens on. @default "127.0.0.1:7400" */
   grpcAddress?: string;
+  /**
+   * host:port the dashboard (HTTP: the page, a JSON API, Server-Sent Events) listens on; port 0
+   * picks a free one; "" turns it off. @default "127.0.0.1:7480"
+   */
+  httpAddress?: string;
+  /**
+   * Decides which HTTP requests the dashboard answers (coordinator/dashboard/http-server.ts).
+   * @default allowLoopback: loopback clients only
+   */
+  authorizeHttp?: Authorize;
   /** Object store for bundles (s3://bucket/prefix, a file:// URL or a directory). */
   storeUrl: string;
   /**
@@ -52,11 +63,14 @@ export interface CoordinatorOptions {
 export type CompiledCoordinatorOptions = Required<CoordinatorOptions>;
 
 export const DEFAULT_GRPC_ADDRESS = '127.0.0.1:7400';
+export const DEFAULT_HTTP_ADDRESS = '127.0.0.1:7480';
 
 export function compileCoordinatorOptions(o: CoordinatorOptions): CompiledCoordinatorOptions {
   const c: CompiledCoordinatorOptions = {
     natsServers: o.natsServers,
     grpcAddress: o.grpcAddress ?? DEFAULT_GRPC_ADDRESS,
+    httpAddress: o.httpAddress ?? DEFAULT_HTTP_ADDRESS,
+    authorizeHttp: o.authorizeHttp ?? allowLoopback,
     storeUrl: o.storeUrl,
     storeOptions: o.storeOptions ?? {},
     workerTimeoutMs: o.workerTimeoutMs ?? 3000,
@@ -71,6 +85,7 @@ export function compileCoordinatorOptions(o: CoordinatorOptions): CompiledCoordi
     logger: o.logger,
   };
   if (!/^[^:]+:\d+$/.test(c.grpcAddress)) throw new InvalidArgumentError(`grpcAddress ${c.grpcAddress} is not host:port`);
+  if (c.httpAddress !== '' && !/^[^:]*:\d+$|^\[[^\]]+\]:\d+$/.test(c.httpAddress)) throw new InvalidArgumentError(`httpAddress ${c.httpAddress} is not host:port`);
   if (!(c.checkpointIntervalMs >= 10)) throw new InvalidArgumentError(`checkpointIntervalMs ${c.checkpointIntervalMs} must be at least 10`);
   if (!Number.isSafeInteger(c.maxDeltaChain) || c.maxDeltaChain < 1) throw new InvalidArgumentError(`maxDeltaChain ${c.maxDeltaChain} must be an integer of at least 1`);
   if (!Number.isSafeInteger(c.maxMovingKeyGroups) || c.maxMovingKeyGroups < 1) throw new InvalidArgumentError(`maxMovingKeyGroups ${c.maxMovingKeyGroups} must be an integer of at least 1`);

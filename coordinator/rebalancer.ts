@@ -36,6 +36,13 @@ export interface MovableJob {
   checkpointer?: CheckpointCoordinator | undefined;
 }
 
+/** A move under way: who held what before it, who holds what after it. */
+export interface MoveInProgress {
+  from: ReadonlyMap<WorkerId, WorkerAssignment>;
+  to: ReadonlyMap<WorkerId, WorkerAssignment>;
+  startedAtMs: number;
+}
+
 export interface RebalancerOptions {
   /** Workers that may take work: alive and not leaving, sorted by id. */
   available(): WorkerId[];
@@ -74,6 +81,8 @@ export class Rebalancer {
   readonly #again = new Set<string>();
   /** Moves carried out (for status and tests). */
   moves = 0;
+  /** The move under way per job: the assignment before and after it (for the dashboard). */
+  readonly #inProgress = new Map<string, MoveInProgress>();
 
   constructor(options: RebalancerOptions) {
     this.#o = options;
@@ -99,6 +108,11 @@ export class Rebalancer {
   /** Waits for the job's moves in progress (tests, shutdown). */
   async settled(jobId: string): Promise<void> {
     await this.#running.get(jobId);
+  }
+
+  /** The job's move under way, if any. */
+  inProgress(jobId: string): MoveInProgress | undefined {
+    return this.#inProgress.get(jobId);
   }
 
   /** One move; true if another may follow. */
@@ -128,6 +142,7 @@ export class Rebalancer {
     const previousWorkers = [...job.assignment].filter(([, a]) => a.keyGroups.length > 0).map(([w]) => w);
     const started = Date.now();
     let checkpointId = 0;
+    this.#inProgress.set(job.id, { from: job.assignment, to: next, startedAtMs: started });
     try {
       // A worker new to the job first runs it with nothing assigned: its tasks exist to take over.
       const joining = participants.filter((w) => !job.assignment.has(w));
@@ -172,6 +187,8 @@ export class Rebalancer {
       this.#o.logger.warn({ jobId: job.id, epoch, checkpoint: checkpointId }, reason);
       this.#o.recover(job, reason);
       return false;
+    } finally {
+      this.#inProgress.delete(job.id);
     }
     this.moves++;
     this.#o.logger.info(

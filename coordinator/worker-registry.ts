@@ -23,6 +23,9 @@ export interface WorkerRecord {
   leaving: boolean;
   /** Bytes of the worker's local state, from its last heartbeat. */
   stateBytes: number;
+  /** Resident set size and CPU (cores) from its last heartbeat; 0 until one reports them. */
+  rssBytes?: number;
+  cpuCores?: number;
 }
 
 export interface WorkerRegistryOptions {
@@ -129,6 +132,8 @@ export class WorkerRegistry {
     w.jobs = new Map(hb.jobs.map((j) => [j.jobId, j]));
     w.runningJobs = new Set(hb.runningJobs);
     w.stateBytes = hb.stateBytes;
+    w.rssBytes = hb.rssBytes ?? 0;
+    w.cpuCores = hb.cpuCores ?? 0;
     this.#o.onHeartbeat(w, hb);
   }
 

@@ -14,7 +14,17 @@ export interface StageCounters {
 export interface JobCounters { jobId: string; stages: StageCounters[] }
 export interface Register { workerId: string; pid: number; host: string }
 export interface RegisterReply { heartbeatIntervalMs: number }
-export interface Heartbeat { workerId: string; sentAtUnixMs: number; jobs: JobCounters[]; runningJobs: string[]; stateBytes: number }
+export interface Heartbeat {
+  workerId: string;
+  sentAtUnixMs: number;
+  jobs: JobCounters[];
+  runningJobs: string[];
+  stateBytes: number;
+  /** Resident set size of the worker process (0 from a worker that does not report it). */
+  rssBytes?: number;
+  /** CPU used since the previous heartbeat, in cores (0 from a worker that does not report it). */
+  cpuCores?: number;
+}
 export interface ControlKeyGroupRange { start: number; end: number }
 export interface SourcePosition { split: number; nextSequence: number }
 export interface RestoreFrom { metadataKey: string; checkpointId: number }

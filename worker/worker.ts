@@ -12,6 +12,7 @@ import type { Logger } from '../core/logger.ts';
 import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.ts';
 import { JobRuntime } from './job-runtime.ts';
 import { StateSizeProbe } from './state-size.ts';
+import { ProcessUsage } from './process-usage.ts';
 import { WorkerMetrics } from './worker-metrics.ts';
 
 export type WorkerState = 'STARTING' | 'RUNNING' | 'STOPPING' | 'STOPPED';
@@ -29,6 +30,7 @@ export class Worker {
   #heartbeatIntervalMs = 500;
   #state: WorkerState = 'STARTING';
   readonly #stateSize: StateSizeProbe;
+  readonly #processUsage = new ProcessUsage();
 
   private constructor(o: CompiledWorkerOptions, nc: NatsConnection) {
     this.#o = o;
@@ -92,6 +94,7 @@ export class Worker {
       jobs: [...this.#jobs.values()].map((j) => j.counters()),
       runningJobs: [...this.#jobs.values()].filter((j) => j.state === 'RUNNING' || j.state === 'DEPLOYED').map((j) => j.jobId),
       stateBytes: this.#stateSize.bytes,
+      ...this.#processUsage.sample(),
     });
     this.#nc.publish(subjects.heartbeat, hb);
   }

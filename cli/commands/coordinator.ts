@@ -2,12 +2,13 @@
 // and the container image start it this way.
 import type { Command } from 'commander';
 import { createLogger } from '../../core/logger.ts';
-import { parseHostPort, parsePositiveInt } from '../arguments.ts';
+import { parseHostPort, parseHostPortOrOff, parsePositiveInt } from '../arguments.ts';
 import { addS3Options, addTelemetryOptions, runRole, startTelemetry, storeOptionsFrom, withTelemetry, type S3CommandOptions, type TelemetryCommandOptions } from '../run-role.ts';
 
 interface CoordinatorCommandOptions extends S3CommandOptions, TelemetryCommandOptions {
   nats: string;
   grpc: string;
+  http: string;
   store: string;
   workerTimeoutMs?: number;
   checkpointIntervalMs?: number;
@@ -22,6 +23,7 @@ export function registerCoordinator(program: Command): void {
     .description('run a coordinator (membership, assignment, job lifecycle, gRPC API)')
     .requiredOption('--nats <urls>', 'NATS server URLs, comma-separated')
     .option('--grpc <host:port>', 'gRPC listen address', parseHostPort, '127.0.0.1:7400')
+    .option('--http <host:port|off>', 'dashboard listen address (HTTP; loopback clients only for now), or off', parseHostPortOrOff, '127.0.0.1:7480')
     .requiredOption('--store <url|dir>', 'object store for bundles and checkpoints: s3://bucket/prefix, a file:// URL or a directory');
   addTelemetryOptions(addS3Options(command))
     .option('--worker-timeout-ms <n>', 'a worker silent this long is dead', parsePositiveInt)
@@ -38,6 +40,7 @@ export function registerCoordinator(program: Command): void {
         const coordinator = await startCoordinator({
           natsServers: options.nats,
           grpcAddress: options.grpc,
+          httpAddress: options.http,
           storeUrl: options.store,
           storeOptions: storeOptionsFrom(options, logger),
           ...(options.workerTimeoutMs !== undefined ? { workerTimeoutMs: options.workerTimeoutMs } : {}),

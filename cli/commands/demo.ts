@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import { DEAD_LETTER_STREAM } from '../../core/subjects.ts';
 import { colourOf, type Colour } from '../../jobs/customer-experience/rules.ts';
 import { entityId, generateIndicators } from '../../jobs/customer-experience/generate.ts';
-import { parseHostPort, parseNonNegativeInt, parsePort, parsePositiveInt } from '../arguments.ts';
+import { parseHostPort, parseHostPortOrOff, parseNonNegativeInt, parsePort, parsePositiveInt } from '../arguments.ts';
 import { EddyClient, type FeatureValue } from '../client.ts';
 import { CliError } from '../errors.ts';
 import { formatCount } from '../format.ts';
@@ -40,6 +40,7 @@ interface DemoOptions {
   data: string;
   natsPort: number;
   grpc: string;
+  http: string;
   logLevel: string;
 }
 
@@ -90,6 +91,7 @@ export function registerDemo(program: Command): void {
     .option('--data <dir>', 'the demo runs in a fresh <dir>/demo', './data')
     .option('--nats-port <port>', 'port of nats-server on 127.0.0.1', parsePort, 4222)
     .option('--grpc <host:port>', "the coordinator's gRPC address", parseHostPort, '127.0.0.1:7400')
+    .option('--http <host:port|off>', "the coordinator's dashboard address, or off", parseHostPortOrOff, '127.0.0.1:7480')
     .option('--log-level <level>', 'log level of the coordinator and workers', 'info')
     .action(async (options: DemoOptions) => {
       using interrupt = listenForInterrupt();
@@ -102,6 +104,7 @@ export function registerDemo(program: Command): void {
         workers: options.workers,
         natsPort: options.natsPort,
         grpcAddress: options.grpc,
+        httpAddress: options.http,
         dataDir,
         logLevel: options.logLevel,
         signal: interrupt.signal,
@@ -165,6 +168,7 @@ export function registerDemo(program: Command): void {
         console.log(`   dead letters: ${formatCount(deadLetters)} in stream ${DEAD_LETTER_STREAM}; the sample has ${formatCount(expected.malformed)} malformed events`);
 
         console.log('');
+        if (cluster.httpAddress) console.log(`the dashboard: http://${cluster.httpAddress}/#/jobs/${jobId}`);
         console.log('the cluster keeps running; try the CLI against it from another shell:');
         console.log(`  export EDDY_ADDR=${cluster.grpcAddress} EDDY_NATS=${cluster.natsUrl}`);
         console.log(`  eddy jobs`);

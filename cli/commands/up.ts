@@ -1,7 +1,7 @@
 // eddy up: a local cluster (nats-server, coordinator, N workers) until Ctrl-C.
 import path from 'node:path';
 import type { Command } from 'commander';
-import { parseHostPort, parsePort, parsePositiveInt } from '../arguments.ts';
+import { parseHostPort, parseHostPortOrOff, parsePort, parsePositiveInt } from '../arguments.ts';
 import { CliError } from '../errors.ts';
 import { listenForInterrupt } from '../interrupt.ts';
 import { findNatsServer, startLocalCluster, type LocalCluster } from '../local-cluster.ts';
@@ -12,6 +12,7 @@ export interface UpCommandOptions {
   workers: number;
   natsPort: number;
   grpc: string;
+  http: string;
   data: string;
   logLevel: string;
 }
@@ -21,6 +22,7 @@ export function printClusterInfo(cluster: LocalCluster): void {
   const address = (name: string): string => (name === 'nats-server' ? cluster.natsUrl : name === 'coordinator' ? cluster.grpcAddress : '');
   console.log(table(cluster.processes.map((p) => [`  ${p.name}`, address(p.name), `pid ${p.pid}`, `log ${rel(p.logFile)}`])));
   console.log(`  data: ${rel(cluster.dataDir)} (object store ${rel(cluster.storeDir)})`);
+  if (cluster.httpAddress) console.log(`  dashboard: http://${cluster.httpAddress}/`);
 }
 
 /**
@@ -46,6 +48,7 @@ export function registerUp(program: Command): void {
     .option('--workers <n>', 'workers to start (ids w-1…w-N)', parsePositiveInt, 2)
     .option('--nats-port <port>', 'port of nats-server on 127.0.0.1', parsePort, 4222)
     .option('--grpc <host:port>', "the coordinator's gRPC address", parseHostPort, '127.0.0.1:7400')
+    .option('--http <host:port|off>', "the coordinator's dashboard address, or off", parseHostPortOrOff, '127.0.0.1:7480')
     .option('--data <dir>', 'where JetStream, the object store, worker state and logs go', './data')
     .option('--log-level <level>', 'log level of the coordinator and workers', 'info')
     .action(async (options: UpCommandOptions) => {
@@ -56,6 +59,7 @@ export function registerUp(program: Command): void {
         workers: options.workers,
         natsPort: options.natsPort,
         grpcAddress: options.grpc,
+        httpAddress: options.http,
         dataDir: options.data,
         logLevel: options.logLevel,
         signal: interrupt.signal,
