@@ -1,5 +1,5 @@
 # Eddy's entry points. `make test` is what CI runs (.ci/run).
-.PHONY: install test soak typecheck cycles check demo bench clean
+.PHONY: install ui test soak typecheck cycles check demo bench clean
 
 NODE := node --import tsx
 
@@ -12,8 +12,14 @@ node_modules/.package-lock.json: package-lock.json
 	npm ci
 	@touch $@
 
+# The dashboard's page (ui/src) bundled by esbuild into ui/dist, which the coordinator serves.
+ui: node_modules/.package-lock.json
+	$(NODE) ui/build.ts
+
 # Unquoted glob: the shell expands it (a quoted glob fails on Node 20). Test files live directly in test/.
-test: install
+# Debian's chromium is installed (when missing) for the dashboard's browser test.
+test: install ui
+	./scripts/ensure-chromium.sh
 	$(NODE) --test --test-reporter=spec test/*.test.ts
 
 # The fault tests at release size (more events, more kills; EDDY_SOAK in test/kit/soak.ts):
@@ -30,7 +36,7 @@ cycles:
 
 check: typecheck cycles test
 
-demo: install
+demo: install ui
 	$(NODE) cli/main.ts demo
 
 bench: install

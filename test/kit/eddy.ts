@@ -59,13 +59,20 @@ export interface CoordinatorOptions extends StoreLocation {
   maxOverlayBytes?: number;
   /** Passed as --metrics-port when set (0: off). */
   metricsPort?: number;
+  /** The dashboard's port (--http 127.0.0.1:<port>). @default a free port */
+  httpPort?: number;
   env?: Record<string, string>;
 }
 
 /** An Eddy process; metricsUrl is its Prometheus endpoint when started with a metrics port. */
 export type EddyProcess = ChildHandle & { /** http://127.0.0.1:<port>/metrics, or undefined. */ metricsUrl?: string };
 
-export type CoordinatorHandle = EddyProcess & { /** "127.0.0.1:<port>", the gRPC address. */ address: string };
+export type CoordinatorHandle = EddyProcess & {
+  /** "127.0.0.1:<port>", the gRPC address. */
+  address: string;
+  /** http://127.0.0.1:<port>, the dashboard (page and /api/). */
+  httpUrl: string;
+};
 
 function metricsArgs(port: number | undefined): { args: string[]; metricsUrl?: string } {
   if (port === undefined || port === 0) return { args: [] };
@@ -75,7 +82,8 @@ function metricsArgs(port: number | undefined): { args: string[]; metricsUrl?: s
 export async function startCoordinator(options: CoordinatorOptions): Promise<CoordinatorHandle> {
   const port = options.grpcPort ?? (await freePort());
   const address = `127.0.0.1:${port}`;
-  const args = ['coordinator', '--nats', options.natsUrl, '--grpc', address, ...storeArgs(options)];
+  const httpPort = options.httpPort ?? (await freePort());
+  const args = ['coordinator', '--nats', options.natsUrl, '--grpc', address, '--http', `127.0.0.1:${httpPort}`, ...storeArgs(options)];
   if (options.workerTimeoutMs !== undefined) args.push('--worker-timeout-ms', String(options.workerTimeoutMs));
   if (options.checkpointIntervalMs !== undefined) args.push('--checkpoint-interval-ms', String(options.checkpointIntervalMs));
   if (options.maxDeltaChain !== undefined) args.push('--max-delta-chain', String(options.maxDeltaChain));
@@ -91,7 +99,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
     readyLine: /"msg":"coordinator ready"/,
     readyTimeoutMs: EDDY_READY_TIMEOUT_MS,
   });
-  return Object.assign(child, { address, ...(metrics.metricsUrl !== undefined && { metricsUrl: metrics.metricsUrl }) });
+  return Object.assign(child, { address, httpUrl: `http://127.0.0.1:${httpPort}`, ...(metrics.metricsUrl !== undefined && { metricsUrl: metrics.metricsUrl }) });
 }
 
 export interface WorkerOptions extends StoreLocation {
