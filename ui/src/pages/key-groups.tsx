@@ -20,16 +20,21 @@ export function KeyGroupsPage(props: { view: KeyGroupsView; workers: WorkerView[
             return (
               <div
                 class={m ? 'kg moving' : 'kg'}
-                style={{ background: workerColor(owner), ...(m && { outlineColor: workerColor(m.to) }) }}
+                // A moving key group is still the old owner's until the move's checkpoint completes.
+                style={{ backgroundColor: workerColor(m ? m.from : owner), ...(m && { outlineColor: workerColor(m.to) }) }}
                 title={m ? `key group ${kg}: moving ${m.from} → ${m.to}` : `key group ${kg}: ${owner || 'unassigned'}`}
                 data-testid={`kg-${kg}`}
-                data-owner={owner}
+                data-owner={m ? m.from : owner}
+                data-moving-to={m?.to}
               >
                 {columns <= 16 ? kg : ''}
               </div>
             );
           })}
         </div>
+        <p class="muted small">
+          Coloured by the worker that owns the key group; striped with an outline: moving, in the old owner's colour, outlined in the new owner's, until the move's checkpoint completes.
+        </p>
       </section>
       <section class="card">
         <h2>Owners</h2>
