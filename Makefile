@@ -1,5 +1,5 @@
 # Eddy's entry points. `make test` is what CI runs (.ci/run).
-.PHONY: install ui test soak typecheck cycles check demo bench clean
+.PHONY: install ui screenshots test soak typecheck cycles check demo bench clean
 
 NODE := node --import tsx
 
@@ -15,6 +15,11 @@ node_modules/.package-lock.json: package-lock.json
 # The dashboard's page (ui/src) bundled by esbuild into ui/dist, which the coordinator serves.
 ui: node_modules/.package-lock.json
 	$(NODE) ui/build.ts
+
+# Runs the dashboard's browser test and keeps its screenshots in docs/dashboard (shown in the README).
+screenshots: install ui
+	./scripts/ensure-chromium.sh
+	EDDY_DASHBOARD_SCREENSHOTS=docs/dashboard $(NODE) --test --test-reporter=spec test/dashboard-browser.test.ts
 
 # Unquoted glob: the shell expands it (a quoted glob fails on Node 20). Test files live directly in test/.
 # Debian's chromium is installed (when missing) for the dashboard's browser test.

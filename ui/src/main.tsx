@@ -45,9 +45,9 @@ function App() {
     addEventListener('hashchange', onHash);
     return () => removeEventListener('hashchange', onHash);
   }, []);
-  useEffect(() => {
-    document.documentElement.dataset.theme = theme;
-  }, [theme]);
+  // Set while rendering, not in an effect: the charts below read the scheme's colours in their
+  // own effects, which run before this component's.
+  document.documentElement.dataset.theme = theme;
   const jobId = 'jobId' in route ? route.jobId : undefined;
   const live = useLive(jobId);
   const update = live.update;

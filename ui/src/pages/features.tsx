@@ -92,7 +92,7 @@ export function FeaturesPage(props: { job: JobDetail }) {
         <div class={result.asOf ? 'three' : 'two'}>
           <Answer title="LATEST" value={result.latest} testId="answer-latest" note="everything processed so far" />
           <Answer title="COMMITTED" value={result.committed} testId="answer-committed" note="as of the last completed checkpoint" />
-          {result.asOf && <Answer title={`as of ${dateTime(result.asOf.asOfUnixMs)}`} value={result.asOf} testId="answer-asof" />}
+          {result.asOf && <Answer title={`as of ${new Date(result.asOf.asOfUnixMs).toISOString()}`} value={result.asOf} testId="answer-asof" />}
         </div>
       )}
     </>
