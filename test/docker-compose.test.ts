@@ -59,8 +59,8 @@ test('docker compose - scale workers 1 → 3 → 2 while the customer-experience
   const images = await buildTestImages(BUILD_TIMEOUT_MS);
   t.diagnostic(`images ${images.built.length === 0 ? 'cached' : `built (${images.built.join(', ')})`} in ${((Date.now() - buildStarted) / 1000).toFixed(1)} s`);
 
-  const ports = { nats: await freePort(), natsMonitor: await freePort(), s3: await freePort(), s3Console: await freePort(), grpc: await freePort() };
-  assert.equal(new Set(Object.values(ports)).size, 5, 'five distinct free ports');
+  const ports = { nats: await freePort(), natsMonitor: await freePort(), s3: await freePort(), s3Console: await freePort(), grpc: await freePort(), http: await freePort() };
+  assert.equal(new Set(Object.values(ports)).size, 6, 'six distinct free ports');
   const compose = new Compose(`eddytest${process.pid}${randomBytes(3).toString('hex')}`, [COMPOSE_FILE, S3RVER_OVERRIDE], {
     ...process.env,
     EDDY_IMAGE: images.eddy,
@@ -72,6 +72,7 @@ test('docker compose - scale workers 1 → 3 → 2 while the customer-experience
     EDDY_MINIO_PORT: String(ports.s3),
     EDDY_MINIO_CONSOLE_PORT: String(ports.s3Console),
     EDDY_GRPC_PORT: String(ports.grpc),
+    EDDY_HTTP_PORT: String(ports.http),
     EDDY_S3_ENDPOINT: `http://127.0.0.1:${ports.s3}`,
     EDDY_S3_ACCESS_KEY: S3RVER_CREDENTIALS.accessKeyId,
     EDDY_S3_SECRET_KEY: S3RVER_CREDENTIALS.secretAccessKey,

@@ -28,7 +28,7 @@ async function eddyUp(workers: number): Promise<{ up: ChildHandle; dir: string; 
   const up = await startProcess({
     name: 'eddy up',
     command: process.execPath,
-    args: ['--import', 'tsx', CLI_MAIN, 'up', '--workers', String(workers), '--nats-port', String(natsPort), '--grpc', addr, '--data', join(dir, 'data')],
+    args: ['--import', 'tsx', CLI_MAIN, 'up', '--workers', String(workers), '--nats-port', String(natsPort), '--grpc', addr, '--http', `127.0.0.1:${await freePort()}`, '--data', join(dir, 'data')],
     cwd: REPO_ROOT,
     env: { EDDY_NATS_SERVER: natsServerBinary() },
     readyLine: /press Ctrl-C to stop/,
