@@ -116,6 +116,8 @@ interface InFlight {
   startedAtMs: number;
   expected: Set<string>;
   acks: Map<string, CheckpointAck>;
+  /** When each worker's acknowledgement arrived (the slow worker of a slow checkpoint). */
+  ackedAtMs: Map<string, number>;
   jobId: string;
   span: Span | undefined;
 }
@@ -195,6 +197,7 @@ export class CheckpointCoordinator {
       startedAtMs: Date.now(),
       expected: new Set(target.workers),
       acks: new Map(),
+      ackedAtMs: new Map(),
       jobId: target.jobId,
       span: this.#o.metrics?.checkpointStarted(target.jobId, id, target.epoch),
     };
@@ -240,6 +243,7 @@ export class CheckpointCoordinator {
     if (!flight || ack.checkpointId !== flight.id || ack.epoch !== flight.epoch) return; // late, or of an aborted checkpoint
     if (ack.error) return this.abort(`checkpoint ${flight.id}: worker ${ack.workerId}: ${ack.error}`);
     flight.acks.set(ack.workerId, ack);
+    flight.ackedAtMs.set(ack.workerId, Date.now());
     if ([...flight.expected].every((w) => flight.acks.has(w))) void this.#complete(flight);
   }
 
@@ -271,6 +275,7 @@ export class CheckpointCoordinator {
       }
       parts.sort((a, b) => a.checkpointId - b.checkpointId || (a.workerId < b.workerId ? -1 : 1));
       let bytes = 0;
+      const bytesByWorker = new Map<string, number>();
       // Stage/key group → id of the checkpoint its new base was taken at: the base already holds
       // the delta of that checkpoint, so only deltas of later parts go on its chain.
       const rebased = new Map<string, number>();
@@ -281,6 +286,7 @@ export class CheckpointCoordinator {
             stage[String(s.keyGroup)] = { base: { key: base.key, offset: Number(s.offset), length: s.length, crc32: s.crc32 }, deltas: [] };
             rebased.set(`${base.stageId}/${s.keyGroup}`, part.checkpointId);
             bytes += s.length;
+            bytesByWorker.set(part.workerId, (bytesByWorker.get(part.workerId) ?? 0) + s.length);
           }
         }
         for (const delta of part.deltas) {
@@ -290,6 +296,7 @@ export class CheckpointCoordinator {
             const chain = (stage[String(s.keyGroup)] ??= { base: null, deltas: [] });
             chain.deltas.push({ key: delta.key, offset: Number(s.offset), length: s.length, crc32: s.crc32 });
             bytes += s.length;
+            bytesByWorker.set(part.workerId, (bytesByWorker.get(part.workerId) ?? 0) + s.length);
           }
         }
         if (part.outputKey) metadata.outputs!.push(part.outputKey);
@@ -305,7 +312,8 @@ export class CheckpointCoordinator {
       this.stats.lastCompletedAtMs = Date.now();
       this.stats.lastDurationMs = done.durationMs;
       this.stats.lastBytes = bytes;
-      this.#o.metrics?.checkpointCompleted(flight.span, target.jobId, done.durationMs, bytes);
+      const workers = [...flight.acks.keys()].map((w) => ({ workerId: w, ackMs: (flight.ackedAtMs.get(w) ?? Date.now()) - flight.startedAtMs, bytes: bytesByWorker.get(w) ?? 0 }));
+      this.#o.metrics?.checkpointCompleted(flight.span, target.jobId, done.durationMs, bytes, workers);
       this.#o.logger.info({ jobId: target.jobId, checkpoint: flight.id, durationMs: done.durationMs, bytes }, 'checkpoint completed');
       this.#waiters.get(flight.id)?.resolve(done);
       this.#waiters.delete(flight.id);

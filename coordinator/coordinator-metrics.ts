@@ -19,9 +19,17 @@ export interface RecoveryTrace {
  * history of them: coordinator/dashboard/job-history.ts). Called synchronously; must not throw.
  */
 export type CoordinatorEvent =
-  | { type: 'checkpoint-completed'; jobId: string; checkpointId: number; epoch: number; startedAtUnixMs: number; durationMs: number; bytes: number }
+  | { type: 'checkpoint-completed'; jobId: string; checkpointId: number; epoch: number; startedAtUnixMs: number; durationMs: number; bytes: number; workers: CheckpointWorkerPart[] }
   | { type: 'checkpoint-failed'; jobId: string; checkpointId: number; epoch: number; startedAtUnixMs: number; reason: string }
   | { type: 'recovery-started'; jobId: string; cause: RecoveryCause; failure: string; atUnixMs: number };
+
+/** One worker's part of a completed checkpoint: when its acknowledgement came, what it uploaded. */
+export interface CheckpointWorkerPart {
+  workerId: string;
+  /** From the trigger to the worker's acknowledgement. */
+  ackMs: number;
+  bytes: number;
+}
 
 export class CoordinatorMetrics {
   readonly tracer: Tracer;
@@ -74,7 +82,7 @@ export class CoordinatorMetrics {
     return span;
   }
 
-  checkpointCompleted(span: Span | undefined, jobId: string, durationMs: number, bytes: number): void {
+  checkpointCompleted(span: Span | undefined, jobId: string, durationMs: number, bytes: number, workers: CheckpointWorkerPart[] = []): void {
     const attrs = { job: jobId };
     this.#checkpointMs.record(durationMs, attrs);
     this.#checkpointBytes.record(bytes, attrs);
@@ -82,7 +90,7 @@ export class CoordinatorMetrics {
     span?.setAttribute('eddy.checkpoint.bytes', bytes);
     span?.end();
     const c = span && this.#checkpoints.get(span);
-    if (c) this.onEvent?.({ type: 'checkpoint-completed', jobId, ...c, durationMs, bytes });
+    if (c) this.onEvent?.({ type: 'checkpoint-completed', jobId, ...c, durationMs, bytes, workers });
   }
 
   checkpointFailed(span: Span | undefined, jobId: string, reason: string): void {

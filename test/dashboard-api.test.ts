@@ -110,6 +110,10 @@ test('dashboard API - jobs, a job with its graph, checkpoints, key groups, worke
     const done = checkpoints.history.filter((h) => h.status === 'COMPLETED');
     assert.ok(done.every((h) => h.durationMs >= 0 && h.startedAtUnixMs > 0 && h.epoch >= 1 && typeof h.slow === 'boolean'));
     assert.ok(checkpoints.medianDurationMs > 0);
+    const withBytes = done.find((h) => h.bytes > 0)!;
+    assert.deepEqual(withBytes.workers!.map((w) => w.workerId), ['worker-1'], "the worker's part of the checkpoint");
+    assert.equal(withBytes.workers![0]!.bytes, withBytes.bytes);
+    assert.ok(withBytes.workers![0]!.ackMs >= 0 && withBytes.workers![0]!.ackMs <= withBytes.durationMs);
     assert.ok(checkpoints.retained.length >= 1 && checkpoints.retained.every((r) => r.path === `jobs/${CX_JOB}/checkpoints/${r.id}/_metadata`));
     assert.deepEqual(checkpoints.savepoints, []);
     // A savepoint shows with its path.

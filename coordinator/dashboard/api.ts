@@ -104,6 +104,8 @@ export interface CheckpointEntry {
   bytes: number;
   /** FAILED: why. */
   reason?: string;
+  /** COMPLETED: each worker's acknowledgement time (from the trigger) and bytes uploaded. */
+  workers?: Array<{ workerId: string; ackMs: number; bytes: number }>;
   /** COMPLETED and slower than SLOW_CHECKPOINT_FACTOR times the median of the history. */
   slow: boolean;
 }

@@ -46,7 +46,11 @@ export class JobHistory {
     const h = this.#of(event.jobId);
     switch (event.type) {
       case 'checkpoint-completed':
-        push(h.checkpoints, { id: event.checkpointId, epoch: event.epoch, status: 'COMPLETED', startedAtUnixMs: event.startedAtUnixMs, durationMs: event.durationMs, bytes: event.bytes }, this.#maxCheckpoints);
+        push(
+          h.checkpoints,
+          { id: event.checkpointId, epoch: event.epoch, status: 'COMPLETED', startedAtUnixMs: event.startedAtUnixMs, durationMs: event.durationMs, bytes: event.bytes, workers: event.workers },
+          this.#maxCheckpoints,
+        );
         break;
       case 'checkpoint-failed':
         push(

@@ -1,5 +1,5 @@
 import uPlot from 'uplot';
-import type { CheckpointsView, RetainedCheckpoint } from '../../../coordinator/dashboard/api.ts';
+import type { CheckpointEntry, CheckpointsView, RetainedCheckpoint } from '../../../coordinator/dashboard/api.ts';
 import { axisStyle, Chart } from '../chart.tsx';
 import { bytes, dateTime, duration, time } from '../format.ts';
 
@@ -31,6 +31,13 @@ function Timeline(props: { view: CheckpointsView; theme: string }) {
       })}
     />
   );
+}
+
+/** The worker that acknowledged last, and when (the others are in the cell's title). */
+function slowest(workers: CheckpointEntry['workers']): string {
+  if (!workers || workers.length === 0) return '';
+  const w = workers.reduce((a, b) => (b.ackMs > a.ackMs ? b : a));
+  return workers.length === 1 ? `${w.workerId} (${duration(w.ackMs)})` : `${w.workerId} (${duration(w.ackMs)} of ${workers.length})`;
 }
 
 function Retained(props: { title: string; list: RetainedCheckpoint[]; testId: string }) {
@@ -115,6 +122,7 @@ export function CheckpointsPage(props: { view: CheckpointsView; theme: string })
               <th class="num">duration</th>
               <th class="num">bytes</th>
               <th class="num">epoch</th>
+              <th>slowest worker</th>
               <th>why it failed</th>
             </tr>
           </thead>
@@ -127,6 +135,7 @@ export function CheckpointsPage(props: { view: CheckpointsView; theme: string })
                 <td class="num">{duration(c.durationMs)}</td>
                 <td class="num">{bytes(c.bytes)}</td>
                 <td class="num">{c.epoch}</td>
+                <td title={(c.workers ?? []).map((w) => `${w.workerId}: acknowledged after ${duration(w.ackMs)}, ${bytes(w.bytes)}`).join('\n')}>{slowest(c.workers)}</td>
                 <td class="wrap">{c.reason ?? ''}</td>
               </tr>
             ))}
