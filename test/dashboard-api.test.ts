@@ -13,6 +13,10 @@ import { EddyClient } from '../cli/client.ts';
 import { Coordinator } from '../coordinator/index.ts';
 import { allowLoopback } from '../coordinator/dashboard/index.ts';
 import { silentLogger } from '../core/logger.ts';
+import { buildBundle } from '../core/bundle.ts';
+import { REPO_ROOT } from './kit/index.ts';
+import { jobGraph } from '../coordinator/dashboard/views.ts';
+import { JobHistory } from '../coordinator/dashboard/job-history.ts';
 import type { ApiError, CheckpointsView, DashboardUpdate, FeatureLookup, JobDetail, JobSummary, KeyGroupsView, WorkerView } from '../coordinator/dashboard/api.ts';
 
 async function get<T>(url: string, init?: RequestInit): Promise<{ status: number; body: T; headers: Headers }> {
@@ -232,4 +236,41 @@ test('dashboard API - the authorize hook decides every request; the default answ
     await coordinator.close();
     await rm(store, { recursive: true, force: true });
   }
+});
+
+test('dashboard API - the graph of a job with several sources, a connect, a broadcast and a side output', { timeout: 60_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'eddy-dashboard-graph-'));
+  try {
+    const { manifest } = await buildBundle(join(REPO_ROOT, 'test/fixtures/graph-job.ts'), dir);
+    const { nodes, edges } = jobGraph(manifest);
+    assert.deepEqual(nodes.filter((n) => n.kind === 'stage').map((n) => n.id).sort(), manifest.stages.map((s) => s.id).sort());
+    assert.deepEqual(nodes.filter((n) => n.kind === 'source').map((n) => n.label).sort(), manifest.sources.map((s) => s.stream).sort());
+    assert.equal(nodes.filter((n) => n.kind === 'sink').length, manifest.stages.reduce((n, s) => n + s.sinks.length, 0));
+    const ids = new Set(nodes.map((n) => n.id));
+    for (const e of edges) assert.ok(ids.has(e.from) && ids.has(e.to), `edge ${e.from} → ${e.to}`);
+    const into = (stage: string) => edges.filter((e) => e.to === stage);
+    // The keyed stages' inputs: the connect of two keyed streams, and keyed plus broadcast rules.
+    assert.ok(into('ledger').filter((e) => e.kind === 'shuffle').length >= 2, 'ledger takes orders and payments by key');
+    assert.deepEqual(into('alerts').map((e) => e.kind).sort(), ['broadcast', 'shuffle']);
+    // The side output `applied`, mapped and sunk, is labelled on its edge.
+    assert.ok(edges.some((e) => e.from === 'alerts' && e.kind === 'side' && e.label === 'applied'), JSON.stringify(edges.filter((e) => e.from === 'alerts')));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('dashboard API - the checkpoint history marks the slow ones against the median and keeps the newest', () => {
+  const history = new JobHistory({ maxCheckpoints: 5 });
+  const completed = (checkpointId: number, durationMs: number) =>
+    history.record({ type: 'checkpoint-completed', jobId: 'j', checkpointId, epoch: 1, startedAtUnixMs: checkpointId * 1000, durationMs, bytes: 10, workers: [] });
+  [100, 110, 90, 500].forEach((ms, i) => completed(i + 1, ms));
+  history.record({ type: 'checkpoint-failed', jobId: 'j', checkpointId: 5, epoch: 1, startedAtUnixMs: 5000, reason: 'worker w-1: store down' });
+  completed(6, 120);
+  const { history: list, medianDurationMs } = history.checkpoints('j', 2);
+  assert.deepEqual(list.map((c) => c.id), [2, 3, 4, 5, 6], 'the five newest');
+  assert.equal(medianDurationMs, 120);
+  assert.deepEqual(list.filter((c) => c.slow).map((c) => c.id), [4]);
+  assert.equal(list.find((c) => c.id === 5)!.status, 'FAILED');
+  assert.equal(list.find((c) => c.id === 5)!.slow, false);
+  assert.deepEqual(history.checkpoints('unknown', 2), { history: [], medianDurationMs: 0 });
 });

@@ -109,8 +109,10 @@ export function jobGraph(manifest: JobManifest): { nodes: GraphNode[]; edges: Gr
     stage.sinks.forEach((sink, i) => {
       const id = `sink:${stage.id}:${i}`;
       const label = sink.kind === 'files' ? sink.path : sink.kind === 'jetstream-routed' ? `${sink.subjectPrefix}.>` : sink.subject;
+      // A side output is named on the sink itself, or on an operator of the chain it takes.
+      const side = sink.sideOutput ?? (sink.input !== undefined && stage.operators[sink.input] ? sideOutputOf(stage.operators, stage.operators[sink.input]!) : undefined);
       nodes.push({ id, kind: 'sink', label, detail: sink.kind });
-      edges.push({ from: stage.id, to: id, kind: sink.sideOutput !== undefined ? 'side' : 'forward', ...(sink.sideOutput !== undefined && { label: sink.sideOutput }) });
+      edges.push({ from: stage.id, to: id, kind: side !== undefined ? 'side' : 'forward', ...(side !== undefined && { label: side }) });
     });
   }
   return { nodes, edges };
