@@ -228,7 +228,8 @@ export class JobManager {
     await this.#o.store.put(bundleKey, bundle);
     await this.#o.store.put(layout.manifest(id, actual), new TextEncoder().encode(manifestJson));
     const { nc } = this.#o;
-    for (const source of manifest.sources) await ensureSourceStream(nc, source);
+    // A generator source (sdk/generator.ts) makes its records in the job: it has no stream.
+    for (const source of manifest.sources) if (!source.generator) await ensureSourceStream(nc, source);
     await ensureSinkStreams(nc, manifest.stages.flatMap((s) => s.sinks));
     await ensureDeadLetterStream(nc);
     // Per source, in the flat split space (core/manifest.ts splitRanges); a source without a
