@@ -90,7 +90,9 @@ test('nexmark - every query over 5,000 generated events on two workers matches i
         throw new Error(`${e.message}; it holds ${(await readStream(nc, stream)).length}; job ${job.state}, restarts ${job.restarts}, ${job.lastFailure?.message ?? ''}`, { cause: e });
       });
       const actual = q === 'q4' ? lastRowPerCategory(rows.map((r) => JSON.parse(r) as { id: number; final: number; auctions: number })) : rows.map((r) => JSON.stringify(JSON.parse(r))).sort();
-      assert.equal(rows.length, wanted(q), `${q}: as many rows as expected`);
+      const missing = expected.get(q)!.filter((r) => !actual.includes(r));
+      const extra = actual.filter((r) => !expected.get(q)!.includes(r));
+      assert.equal(rows.length, wanted(q), `${q}: as many rows as expected; missing ${missing.slice(0, 5).join(' ')}; extra ${extra.slice(0, 5).join(' ')}`);
       assert.deepEqual(actual, expected.get(q), `${q}: the rows of its definition`);
     }
   } finally {
