@@ -14,7 +14,9 @@ import { buildNexmarkBundle } from './kit/nexmark.ts';
 import { EddyClient } from '../cli/client.ts';
 import { jetstream as jetstreamSink } from '../sdk/sinks.ts';
 import { nexmark, NexmarkModel, compileNexmarkConfig, type NexmarkEvent } from '../sdk/nexmark.ts';
-import { splitShare } from '../sdk/generator.ts';
+import { DEFAULT_BASE_TIME_MS, datagen, splitShare } from '../sdk/generator.ts';
+import { job } from '../sdk/job.ts';
+import { validateManifest } from '../core/manifest.ts';
 import { QUERIES, type NexmarkSourceOptions, type QueryName } from '../jobs/nexmark/queries.ts';
 import { expectedRows, lastRowPerCategory } from './fixtures/nexmark-expected.ts';
 
@@ -49,6 +51,20 @@ test('nexmark generator - the reference model: 1:3:46, ids from 1000, sizes, hot
   // Splits: split p of P makes n ≡ p (mod P); their shares add up to the whole.
   for (const P of [1, 3, 4, 7]) assert.equal(Array.from({ length: P }, (_, p) => splitShare(50_000, P, p)).reduce((a, b) => a + b, 0), 50_000);
   assert.equal(splitShare(5, 8, 6), 0);
+});
+
+test('datagen - a job reading a generator: the manifest names it (no stream), event time comes from the rate', () => {
+  const j = job('numbers-job');
+  j.source(datagen({ name: 'numbers', events: 100, partitions: 2, rate: 10, generate: (n) => ({ n, square: n * n }) })).map((x) => x.square);
+  const m = j.manifest();
+  assert.deepEqual(m.sources[0]!.generator, { kind: 'datagen', events: 100, ratePerSec: 10, paced: false, params: {} });
+  assert.equal(m.sources[0]!.eventTime?.maxOutOfOrdernessMs, 0);
+  assert.equal(m.stages[0]!.id, 'source-numbers');
+  const generator = j.plan().stages[0]!.generator!;
+  assert.deepEqual(generator.eventAt(7), { n: 7, square: 49 });
+  assert.equal(generator.timeAt(25), DEFAULT_BASE_TIME_MS + 2500);
+  assert.throws(() => validateManifest({ ...m, sources: [{ ...m.sources[0]!, startAt: { kind: 'earliest' } }] }), /is a generator/);
+  assert.throws(() => datagen({ events: -1, generate: (n) => n }), /non-negative/);
 });
 
 // Event time runs 25 s for these events: a few windows of every query fire, auctions close.
