@@ -774,6 +774,7 @@ function startAtOf(manifest: JobManifest, options: SubmitOptions): Map<string, S
   for (const o of overrides) {
     if (!streams.includes(o.source)) throw new InvalidArgumentError(`start at: job ${manifest.name} has no source ${JSON.stringify(o.source)} (its sources: ${streams.join(', ')})`);
     if (seen.has(o.source)) throw new InvalidArgumentError(`start at: source ${o.source} is given twice`);
+    if (manifest.sources.some((s) => s.stream === o.source && s.generator)) throw new InvalidArgumentError(`start at: source ${o.source} is a generator; it has no stream to start in`);
     seen.add(o.source);
     out.set(o.source, o.startAt);
   }
