@@ -24,7 +24,7 @@ import { buildNexmarkBundle } from '../test/kit/nexmark.ts';
 import { EddyClient } from '../cli/client.ts';
 import { publishNexmark } from '../cli/nexmark-publisher.ts';
 import { NexmarkModel, compileNexmarkConfig, type NexmarkEvent } from '../sdk/nexmark.ts';
-import { QUERIES, Q3_CATEGORY, Q3_STATES, type NexmarkSourceOptions, type QueryName } from '../jobs/nexmark/queries.ts';
+import { QUERIES, Q3_CATEGORY, type NexmarkSourceOptions, type QueryName } from '../jobs/nexmark/queries.ts';
 import { QUICK, cpuSeconds, isMain, machineLine, median, runMain } from './lib.ts';
 
 const EVENTS = Number(process.env.BENCH_NEXMARK_EVENTS ?? (QUICK ? 100_000 : 200_000));
@@ -47,7 +47,7 @@ export const FLINK_PER_CORE: Record<QueryName, { v113: number; v2: number }> = {
 
 /** The first keyed stage of each query and how many records the source sends it. */
 const FIRST_KEYED: Partial<Record<QueryName, { stage: string; takes: (e: NexmarkEvent) => boolean }>> = {
-  q3: { stage: 'q3-join', takes: (e) => (e.type === 'person' && Q3_STATES.includes(e.state)) || (e.type === 'auction' && e.category === Q3_CATEGORY) },
+  q3: { stage: 'q3-join', takes: (e) => e.type === 'person' || (e.type === 'auction' && e.category === Q3_CATEGORY) },
   q4: { stage: 'q4-winning-bids', takes: (e) => e.type !== 'person' },
   q5: { stage: 'q5-bid-counts', takes: (e) => e.type === 'bid' },
   q7: { stage: 'q7-highest-bids', takes: (e) => e.type === 'bid' },

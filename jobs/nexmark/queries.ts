@@ -33,6 +33,8 @@ export const Q1_RATE_MILLIS = 908;
 /** q3's states and category. */
 export const Q3_STATES = ['OR', 'ID', 'CA'];
 export const Q3_CATEGORY = 10;
+/** How long (event time) q4 remembers a closed auction, to drop the bids still coming for it. */
+export const Q4_CLOSED_RETENTION_MS = 60_000;
 
 export interface Q0Row { auction: number; bidder: number; price: number; dateTime: number; extra: string }
 export interface Q2Row { auction: number; price: number }
@@ -76,23 +78,26 @@ const QUERY_BUILDERS: Record<QueryName, (events: DataStream<NexmarkEvent>) => Re
 
   // q3: sellers in Oregon, Idaho or California with their auctions in category 10: a regular
   // (unwindowed) join of people and auctions by seller, keyed by person id. Each result is emitted
-  // once, when its second side arrives; a person id occurs once in the stream.
+  // once, when its second side arrives; a person id occurs once in the stream. Every person joins,
+  // not only those of the three states: an auction whose seller is known not to match is dropped
+  // at once instead of waiting forever for a seller that will not come.
   q3: (events) => {
-    const person = valueState<{ name: string; city: string; state: string }>('person');
+    const person = valueState<{ name: string; city: string; state: string } | false>('person');
     const waiting = listState<number>('auctions-waiting');
-    const people = events.filter((e): e is Person => e.type === 'person' && Q3_STATES.includes(e.state)).keyBy((p) => p.id, 'by-person');
+    const people = events.filter(isPerson).keyBy((p) => p.id, 'by-person');
     const auctions = events.filter((e): e is Auction => e.type === 'auction' && e.category === Q3_CATEGORY).keyBy((a) => a.seller, 'by-seller');
     return people.connect(auctions).process<Q3Row>('q3-join', {
       async processElement1(p, ctx) {
-        ctx.state(person).update({ name: p.name, city: p.city, state: p.state });
+        const matches = Q3_STATES.includes(p.state);
+        ctx.state(person).update(matches && { name: p.name, city: p.city, state: p.state });
         const ids = await ctx.state(waiting).get();
-        for (const id of ids) ctx.emit({ name: p.name, city: p.city, state: p.state, id });
+        if (matches) for (const id of ids) ctx.emit({ name: p.name, city: p.city, state: p.state, id });
         if (ids.length > 0) ctx.state(waiting).clear();
       },
       async processElement2(a, ctx) {
         const p = await ctx.state(person).value();
         if (p) ctx.emit({ name: p.name, city: p.city, state: p.state, id: a.id });
-        else await ctx.state(waiting).add(a.id);
+        else if (p === undefined) await ctx.state(waiting).add(a.id);
       },
     }, { state: [person, waiting] });
   },
@@ -101,7 +106,7 @@ const QUERY_BUILDERS: Record<QueryName, (events: DataStream<NexmarkEvent>) => Re
   // expiry; its closing price is its highest bid with dateTime in [auction.dateTime, expires]
   // (no bid: no closing price, as the SQL's inner join). Keyed by auction, then by category.
   q4: (events) => {
-    const auction = valueState<{ dateTime: number; expires: number; category: number }>('auction');
+    const auction = valueState<{ dateTime: number; expires: number; category: number; closed: boolean }>('auction');
     const best = valueState<number>('max-price');
     // Bids that came before their auction (ids run a little ahead): kept until it comes, or
     // dropped once the watermark passes them (an auction after a bid in time cannot take it).
@@ -111,7 +116,7 @@ const QUERY_BUILDERS: Record<QueryName, (events: DataStream<NexmarkEvent>) => Re
     const bids = events.filter(isBid).keyBy((b) => b.auction, 'bid-by-auction');
     const closed = auctions.connect(bids).process<{ category: number; final: number }>('q4-winning-bids', {
       async processElement1(a, ctx) {
-        ctx.state(auction).update({ dateTime: a.dateTime, expires: a.expires, category: a.category });
+        ctx.state(auction).update({ dateTime: a.dateTime, expires: a.expires, category: a.category, closed: false });
         ctx.timers.registerEventTime(a.expires);
         let max = await ctx.state(best).value();
         const before = await ctx.state(early).get();
@@ -126,7 +131,7 @@ const QUERY_BUILDERS: Record<QueryName, (events: DataStream<NexmarkEvent>) => Re
           ctx.timers.registerEventTime(b.dateTime);
           return;
         }
-        if (b.dateTime < a.dateTime || b.dateTime > a.expires) return;
+        if (a.closed || b.dateTime < a.dateTime || b.dateTime > a.expires) return;
         const max = await ctx.state(best).value();
         if (max === undefined || b.price > max) ctx.state(best).update(b.price);
       },
@@ -135,11 +140,17 @@ const QUERY_BUILDERS: Record<QueryName, (events: DataStream<NexmarkEvent>) => Re
       onTimer: async (ts, ctx) => {
         const a = await ctx.state(auction).value();
         if (a !== undefined) {
-          if (ts < a.expires) return;
-          const max = await ctx.state(best).value();
-          if (max !== undefined) ctx.emit({ category: a.category, final: max });
-          ctx.state(auction).clear();
-          ctx.state(best).clear();
+          if (a.closed) {
+            if (ts >= a.expires + Q4_CLOSED_RETENTION_MS) ctx.state(auction).clear();
+          } else if (ts >= a.expires) {
+            const max = await ctx.state(best).value();
+            if (max !== undefined) ctx.emit({ category: a.category, final: max });
+            ctx.state(best).clear();
+            // Kept a while as closed, so that the bids still coming for it (late ones, after its
+            // expiry) are dropped here rather than kept as early bids for an auction to come.
+            ctx.state(auction).update({ ...a, closed: true });
+            ctx.timers.registerEventTime(a.expires + Q4_CLOSED_RETENTION_MS);
+          }
           return;
         }
         // Early bids whose time has passed: their auction, if it ever comes, comes too late for them.
