@@ -119,9 +119,9 @@ test('nexmark - every query over 5,000 generated events on two workers matches i
   }
 });
 
-test('nexmark - a generator source resumes exactly-once across a worker SIGKILL: every bid once', { timeout: 180_000 }, async () => {
-  // Paced, so that the kill falls in the middle: 4 splits over two workers, ~8 s of input.
-  const events = 12_000;
+test('nexmark - a generator source resumes exactly-once across a worker SIGKILL and a split move: every bid once', { timeout: 180_000 }, async () => {
+  // Paced, so that the kill and the move fall in the middle: 4 splits over two workers, ~12 s of input.
+  const events = 18_000;
   const paced: NexmarkSourceOptions = { kind: 'generator', events, rate: 1500, paced: true, seed: 5, partitions: 4 };
   const model = new NexmarkModel(compileNexmarkConfig({ events, rate: 1500, seed: 5 }));
   const expected = expectedRows('q0', Array.from({ length: events }, (_, n) => model.eventAt(n)));
@@ -146,6 +146,10 @@ test('nexmark - a generator source resumes exactly-once across a worker SIGKILL:
     handles.get(running[0]!.workerId)!.kill('SIGKILL');
     await cluster.addWorker('replacement-1');
     await waitFor(async () => (await client.getJob('nexmark-kill')).restarts > before.restarts, { timeoutMs: 30_000, what: 'the job to restart' });
+    // A worker joins the running job: splits move to it at a checkpoint and go on from their position there.
+    await cluster.addWorker('joiner-1');
+    await waitFor(async () => (await client.listWorkers()).some((w) => w.workerId === 'joiner-1' && w.assignments.some((a) => a.jobId === 'nexmark-kill' && a.sourceSplits.length > 0)), { timeoutMs: 60_000, what: 'splits moved to the joining worker' });
+    assert.ok((await readStream(nc, 'NX_Q0')).length < expected.length, 'the move falls before the end');
     const rows = await waitFor(async () => {
       const out = await readStream(nc, 'NX_Q0');
       return out.length >= expected.length ? out : undefined;
