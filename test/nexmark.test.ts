@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { startCluster, waitFor, readStream, type ChildHandle } from './kit/index.ts';
+import { startCluster, startNatsServer, runCli, waitFor, readStream, type ChildHandle } from './kit/index.ts';
 import { buildNexmarkBundle } from './kit/nexmark.ts';
 import { EddyClient } from '../cli/client.ts';
 import { jetstream as jetstreamSink } from '../sdk/sinks.ts';
@@ -65,6 +65,22 @@ test('datagen - a job reading a generator: the manifest names it (no stream), ev
   assert.equal(generator.timeAt(25), DEFAULT_BASE_TIME_MS + 2500);
   assert.throws(() => validateManifest({ ...m, sources: [{ ...m.sources[0]!, startAt: { kind: 'earliest' } }] }), /is a generator/);
   assert.throws(() => datagen({ events: -1, generate: (n) => n }), /non-negative/);
+});
+
+test('nexmark publish - the generator\'s events into a stream, event n on partition n mod P', { timeout: 60_000 }, async () => {
+  await using nats = await startNatsServer();
+  const result = await runCli(['nexmark', 'publish', '--events', '300', '--partitions', '3', '--seed', '4', '--nats', nats.url]);
+  assert.equal(result.code, 0, result.stderr);
+  const nc = await connect({ servers: nats.url });
+  try {
+    const stored = await readStream(nc, 'nexmark');
+    assert.equal(stored.length, 300);
+    const model = new NexmarkModel(compileNexmarkConfig({ events: 300, seed: 4, partitions: 3 }));
+    const onTwo = stored.filter((m) => m.subject === 'nexmark.2').map((m) => JSON.parse(m.data) as NexmarkEvent);
+    assert.deepEqual(onTwo, Array.from({ length: 100 }, (_, k) => model.eventAt(2 + 3 * k)), 'partition 2 holds events 2, 5, 8, … in order');
+  } finally {
+    await nc.close();
+  }
 });
 
 // Event time runs 25 s for these events: a few windows of every query fire, auctions close.
