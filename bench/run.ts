@@ -1,6 +1,6 @@
 // `make bench`: every benchmark in bench/, each figure beside a baseline measured in the same run;
 // medians of BENCH_RUNS runs (default 3). BENCH_ONLY=throughput,metrics,get,batchget,writes,
-// checkpoint,recovery,rescale,jobs,memory (any comma-separated subset) runs a part; BENCH_QUICK=1 a
+// checkpoint,recovery,rescale,jobs,memory,nexmark (any comma-separated subset) runs a part; BENCH_QUICK=1 a
 // smaller, faster run.
 //  - throughput: customer-experience with 1 and 2 workers against raw NATS core publish→subscribe
 //    and JetStream ordered-consume of the same events (the source stream itself).
@@ -16,6 +16,8 @@
 //    a balanced assignment, throughput during the rebalance).
 //  - jobs: bench/jobs.ts (each use-case job in jobs/ with one worker, against raw NATS and a
 //    JetStream ordered consume of its source on the same server).
+//  - nexmark: bench/nexmark.ts (Nexmark q0-q5, q7, q8 with the generator and the JetStream
+//    source, 1 and 2 workers; events/s per core of worker CPU beside Flink's published figures).
 //  - memory: bench/state-memory.ts (heap and RSS of one worker holding 1 M session windows and
 //    2 M timers).
 import os from 'node:os';
@@ -27,6 +29,7 @@ import { recoveryBenchmarks } from './recovery.ts';
 import { rescaleBenchmarks } from './rescale.ts';
 import { jobBenchmarks } from './jobs.ts';
 import { stateMemoryBenchmarks } from './state-memory.ts';
+import { nexmarkBenchmarks } from './nexmark.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? (QUICK ? 100_000 : 200_000));
 
@@ -112,6 +115,7 @@ async function main(): Promise<void> {
   if (selected('rescale')) await rescaleBenchmarks();
   if (selected('jobs')) await jobBenchmarks();
   if (selected('memory')) await stateMemoryBenchmarks();
+  if (selected('nexmark')) await nexmarkBenchmarks();
 }
 
 runMain(async () => {

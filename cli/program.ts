@@ -7,6 +7,7 @@ import { registerCoordinator } from './commands/coordinator.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerJobs } from './commands/jobs.ts';
 import { registerPublish } from './commands/publish.ts';
+import { registerNexmark } from './commands/nexmark.ts';
 import { registerQuery } from './commands/query.ts';
 import { registerScale } from './commands/scale.ts';
 import { registerSubmit } from './commands/submit.ts';
@@ -49,6 +50,7 @@ export function createProgram(): Command {
   registerQuery(program);
   registerWorkers(program);
   registerPublish(program);
+  registerNexmark(program);
   registerCoordinator(program);
   registerWorker(program);
 

@@ -228,7 +228,8 @@ export class JobManager {
     await this.#o.store.put(bundleKey, bundle);
     await this.#o.store.put(layout.manifest(id, actual), new TextEncoder().encode(manifestJson));
     const { nc } = this.#o;
-    for (const source of manifest.sources) await ensureSourceStream(nc, source);
+    // A generator source (sdk/generator.ts) makes its records in the job: it has no stream.
+    for (const source of manifest.sources) if (!source.generator) await ensureSourceStream(nc, source);
     await ensureSinkStreams(nc, manifest.stages.flatMap((s) => s.sinks));
     await ensureDeadLetterStream(nc);
     // Per source, in the flat split space (core/manifest.ts splitRanges); a source without a
@@ -773,6 +774,7 @@ function startAtOf(manifest: JobManifest, options: SubmitOptions): Map<string, S
   for (const o of overrides) {
     if (!streams.includes(o.source)) throw new InvalidArgumentError(`start at: job ${manifest.name} has no source ${JSON.stringify(o.source)} (its sources: ${streams.join(', ')})`);
     if (seen.has(o.source)) throw new InvalidArgumentError(`start at: source ${o.source} is given twice`);
+    if (manifest.sources.some((s) => s.stream === o.source && s.generator)) throw new InvalidArgumentError(`start at: source ${o.source} is a generator; it has no stream to start in`);
     seen.add(o.source);
     out.set(o.source, o.startAt);
   }

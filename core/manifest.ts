@@ -35,6 +35,26 @@ export interface SourceSpec {
    * from the checkpoint's positions. Absent: the start of the stream.
    */
   startAt?: StartAtSpec;
+  /**
+   * Present when the records are made inside the job (sdk/generator.ts) instead of read from a
+   * JetStream stream: `stream` is then only the source's name, no stream exists, and a split's
+   * position is how many events it has made, plus one (a "sequence" from 1, as for a stream).
+   */
+  generator?: GeneratorSpec;
+}
+
+/** A generator source (sdk/generator.ts); the generating function itself is code, in the bundle. */
+export interface GeneratorSpec {
+  /** What makes the events: "nexmark", "datagen". */
+  kind: string;
+  /** Events in all, over every split; 0: no end. */
+  events: number;
+  /** Events per second of event time (and of the wall clock when paced). */
+  ratePerSec: number;
+  /** Emitted at ratePerSec by the wall clock, rather than as fast as the job takes them. */
+  paced: boolean;
+  /** The generator's settings, for people and for the bundle check (never interpreted here). */
+  params: Record<string, string | number | boolean>;
 }
 
 /** Watermark generation of every source split (sdk/job.ts WatermarkOptions). */
@@ -242,6 +262,12 @@ export function validateManifest(m: unknown): asserts m is JobManifest {
     totalSplits += src.partitions as number;
     if (src.format !== 'json') fail(`${at} format ${String(src.format)} is not "json"`);
     if (src.timestampField !== undefined && (typeof src.timestampField !== 'string' || src.timestampField.length === 0)) fail(`${at} timestampField must be a non-empty string`);
+    if (src.generator !== undefined) {
+      const problem = generatorSpecProblem(src.generator);
+      if (problem !== undefined) fail(`${at} generator: ${problem}`);
+      if (src.startAt !== undefined || src.timestampField !== undefined || src.partitionKey !== undefined) fail(`${at} is a generator: it takes no startAt, timestampField or partitionKey`);
+      if (src.eventTime === undefined) fail(`${at} is a generator: it needs eventTime`);
+    }
     if (src.startAt !== undefined) {
       const problem = startAtProblem(src.startAt);
       if (problem !== undefined) fail(`${at} ${problem}`);
@@ -484,6 +510,18 @@ export function carriesEventTime(manifest: JobManifest, stageId: string): boolea
   if (!stage) return false;
   if (stage.kind === 'source') return manifest.sources[stage.source!]?.eventTime !== undefined;
   return stageEdges(manifest).some((e) => e.to === stageId && carriesEventTime(manifest, e.from));
+}
+
+/** Why a generator spec is invalid, or undefined. */
+export function generatorSpecProblem(g: unknown): string | undefined {
+  if (typeof g !== 'object' || g === null) return 'not an object';
+  const o = g as Record<string, unknown>;
+  if (typeof o.kind !== 'string' || o.kind.length === 0) return 'kind must be a non-empty string';
+  if (!Number.isSafeInteger(o.events) || (o.events as number) < 0) return `events ${String(o.events)} is not a non-negative integer`;
+  if (typeof o.ratePerSec !== 'number' || !Number.isFinite(o.ratePerSec) || o.ratePerSec <= 0) return `ratePerSec ${String(o.ratePerSec)} is not a positive number`;
+  if (typeof o.paced !== 'boolean') return 'paced must be a boolean';
+  if (typeof o.params !== 'object' || o.params === null || Array.isArray(o.params)) return 'params must be an object';
+  return undefined;
 }
 
 const positiveInteger = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) > 0;

@@ -41,3 +41,7 @@ export { tumblingWindows, slidingWindows, sessionWindows, assignWindows, mergeSe
 export type { TimeWindow, WindowAssigner } from './windows.ts';
 export { LATE_TAG } from './window-operator.ts';
 export type { WindowResult } from './window-operator.ts';
+export { datagen, SeededRandom, splitShare } from './generator.ts';
+export type { GeneratorSource, DatagenOptions, GeneratorSpec } from './generator.ts';
+export { nexmark, NexmarkModel, compileNexmarkConfig } from './nexmark.ts';
+export type { NexmarkEvent, NexmarkOptions, NexmarkConfig, Person, Auction, Bid } from './nexmark.ts';

@@ -26,6 +26,7 @@ import type { AggregateFunction, MapStateDescriptor, StateDescriptor } from './s
 import { compileStartAt, type StartAtOption } from '../core/start-at.ts';
 import { LATE_TAG, windowOperator, type WindowFunction, type WindowResult } from './window-operator.ts';
 import type { TimeWindow, WindowAssigner } from './windows.ts';
+import type { GeneratorSource } from './generator.ts';
 
 export interface JobOptions {
   /** Key groups of every keyed stage; fixed for the job's life. @default 128 */
@@ -136,6 +137,8 @@ export interface StagePlan {
   operators: OperatorImpl[];
   /** Source stage only: the timestamp assigner. */
   timestamp?: (event: unknown) => number;
+  /** Generator source stage only: event n and its event time (sdk/generator.ts). */
+  generator?: Pick<GeneratorSource<unknown>, 'eventAt' | 'timeAt'>;
 }
 
 export interface JobPlan {
@@ -190,7 +193,11 @@ export class Job {
    * Reads JSON records from a JetStream stream `<stream>` with subjects `<stream>.<partition>`.
    * A job may have several sources (distinct streams); each is its own source stage.
    */
-  source<T = unknown>(stream: string, options: SourceOptions<T> = {}): DataStream<T> {
+  source<T = unknown>(stream: string, options?: SourceOptions<T>): DataStream<T>;
+  /** Records made inside the job by a generator (datagen(), nexmark()): no stream, splits resume from their checkpointed position. */
+  source<T>(generator: GeneratorSource<T>): DataStream<T>;
+  source<T = unknown>(stream: string | GeneratorSource<T>, options: SourceOptions<T> = {}): DataStream<T> {
+    if (typeof stream === 'object' && stream?.kind === 'generator') return this.#generatorSource(stream);
     const g = this.#graph;
     if (typeof stream !== 'string' || stream.length === 0) throw new TypeError(`job ${g.name}: a source needs a stream name`);
     if (g.sources.some((s) => s.stream === stream)) throw new TypeError(`job ${g.name} already has a source reading stream ${stream}; read each stream once and branch the stream instead`);
@@ -222,6 +229,28 @@ export class Job {
     return new DataStream<T>(g, [{ stage: g.stages.length - 1, operator: undefined }]);
   }
 
+  #generatorSource<T>(gen: GeneratorSource<T>): DataStream<T> {
+    const g = this.#graph;
+    if (g.sources.some((s) => s.stream === gen.name)) throw new TypeError(`job ${g.name} already has a source named ${gen.name}`);
+    const w = gen.watermark ?? {};
+    const source = g.sources.length;
+    g.sources.push({
+      stream: gen.name,
+      partitions: gen.partitions,
+      format: 'json',
+      eventTime: { maxOutOfOrdernessMs: w.maxOutOfOrdernessMs ?? 0, watermarkIntervalMs: w.intervalMs ?? 200, ...(w.idleTimeoutMs !== undefined && { idleTimeoutMs: w.idleTimeoutMs }) },
+      generator: structuredClone(gen.spec),
+    });
+    const stage: StagePlan = {
+      spec: { id: `source-${gen.name}`, kind: 'source', source, operators: [], sinks: [], states: [], features: [] },
+      operators: [],
+      generator: { eventAt: gen.eventAt, timeAt: gen.timeAt },
+    };
+    checkStageId(g, stage.spec.id);
+    g.stages.push(stage);
+    return new DataStream<T>(g, [{ stage: g.stages.length - 1, operator: undefined }]);
+  }
+
   /** The job graph, validated. Pure: the coordinator receives this and never runs user code. */
   manifest(): JobManifest {
     const g = this.#graph;
@@ -244,7 +273,7 @@ export class Job {
   /** For the runtime: the manifest with each stage's operators and functions. */
   plan(): JobPlan {
     const manifest = this.manifest();
-    const stages: StagePlan[] = this.#graph.stages.map((s) => ({ spec: structuredClone(s.spec), operators: [...s.operators], ...(s.timestamp && { timestamp: s.timestamp }) }));
+    const stages: StagePlan[] = this.#graph.stages.map((s) => ({ spec: structuredClone(s.spec), operators: [...s.operators], ...(s.timestamp && { timestamp: s.timestamp }), ...(s.generator && { generator: s.generator }) }));
     return { manifest, stages };
   }
 }

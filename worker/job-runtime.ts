@@ -24,6 +24,7 @@ import { DeadLetters } from './dead-letters.ts';
 import { createStageOutput, type StageOutput } from './stage-output.ts';
 import { inputResolver, upstreamSenders } from './stage-inputs.ts';
 import { SourceTask } from './source-task.ts';
+import { GeneratorTask, type SourceReader } from './generator-task.ts';
 import { KeyedTask } from './keyed-task.ts';
 import { QueryResponder } from './query-responder.ts';
 import { HistoryCleaner } from './history-cleanup.ts';
@@ -99,7 +100,7 @@ export class JobRuntime implements ObservedJob {
   readonly #ctx: JobRuntimeContext;
   readonly #detachMetrics: () => void;
   readonly #counters: Map<string, StageCounters>;
-  readonly #sources: SourceTask[] = [];
+  readonly #sources: SourceReader[] = [];
   readonly #keyed: KeyedTask[] = [];
   readonly #keyedOutputs: StageOutput[] = [];
   readonly #sourceOutputs: StageOutput[] = [];
@@ -222,7 +223,7 @@ export class JobRuntime implements ObservedJob {
     return { plan: this.#plan.stages.find((s) => s.spec.id === source.stageId)!, source };
   }
 
-  #addSource(partition: number, startSequence: number): SourceTask {
+  #addSource(partition: number, startSequence: number): SourceReader {
     const { plan: sourcePlan, source: split } = this.#splitPlan(partition);
     const stageId = sourcePlan.spec.id;
     const counters = this.#counters.get(stageId)!;
@@ -242,7 +243,23 @@ export class JobRuntime implements ObservedJob {
       errorPolicy: this.manifest.errorPolicy,
       onFailure: (e) => this.#fail(e, stageId, -1),
     });
-    const source = new SourceTask({
+    const generator = sourcePlan.generator;
+    const source: SourceReader = split.spec.generator && generator
+      ? new GeneratorTask({
+          manifest: this.manifest,
+          stageId,
+          source: split.spec,
+          partition,
+          streamPartition: split.partition,
+          startSequence,
+          generator,
+          output,
+          counters,
+          deadLetters: this.#deadLetters,
+          logger: this.#logger.child({ stage: stageId, split: partition }),
+          onFailure: (e) => this.#fail(e, stageId, -1),
+        })
+      : new SourceTask({
       nc: this.#ctx.nc,
       manifest: this.manifest,
       stageId,

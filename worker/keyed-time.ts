@@ -54,6 +54,8 @@ export class KeyedTime {
   readonly #tickQueued = new Set<number>();
   #sweepTurn = 0;
   #forwarded = Number.NEGATIVE_INFINITY;
+  /** Key groups firing event-time timers now, with the watermark they had before (what they hold the task to). */
+  readonly #firing = new Map<number, number>();
   /** The task's key groups (a move changes them). */
   #keyGroups: readonly number[];
   #forwardedIdle = false;
@@ -120,12 +122,24 @@ export class KeyedTime {
   }
 
   async onWatermark(keyGroup: number, sender: string, watermark: number, idle: boolean): Promise<void> {
+    const before = this.#watermarks.watermark(keyGroup);
     const advanced = this.#watermarks.update(keyGroup, sender, watermark, idle);
-    if (advanced !== undefined) await this.#fire('event', keyGroup, advanced);
+    if (advanced !== undefined) {
+      // Key groups fire in their own queues, concurrently: until this one's timers up to the new
+      // watermark have run (and emitted), the task must not forward past its old one, or a
+      // downstream stage sees the watermark before this key group's output for it.
+      this.#firing.set(keyGroup, before);
+      try {
+        await this.#fire('event', keyGroup, advanced);
+      } finally {
+        this.#firing.delete(keyGroup);
+      }
+    }
     // Watermarks arrive per split, interval and key group: look at every key group only when this
     // one moved, or when idleness may have changed what the task forwards.
     if (advanced === undefined && !idle && !this.#forwardedIdle) return;
-    const task = this.#watermarks.minimum();
+    let task = this.#watermarks.minimum();
+    for (const held of this.#firing.values()) task = Math.min(task, held);
     const allIdle = this.#watermarks.allIdle();
     if (task > this.#forwarded || allIdle !== this.#forwardedIdle) {
       this.#forwarded = Math.max(task, this.#forwarded);

@@ -1,0 +1,185 @@
+// Nexmark (jobs/nexmark): events per second of each query, with the events made by the job's own
+// generator source and read from a JetStream stream (prepublished by `eddy nexmark publish`'s
+// code), with 1 and 2 workers, checkpoints every second, no sink (Flink's runs write to a
+// blackhole). Beside the wall-clock rate, the rate per core: events over the CPU time the worker
+// processes spent (from /proc, submit to done), set next to Flink's published per-core figures
+// (Flink's "cores" are its TaskManagers' CPU use); and per core of worker plus nats-server CPU, as
+// the shuffles (and the stream source) go through the server.
+//
+//   BENCH_ONLY=nexmark node --import tsx bench/run.ts       (part of `make bench`)
+//   node --import tsx bench/nexmark.ts [q0,q3,…]             (alone)
+// BENCH_NEXMARK_EVENTS sets the events per run (default 200,000; BENCH_QUICK=1: 100,000);
+// BENCH_NEXMARK_WORKERS the worker counts (default 1,2); BENCH_RUNS the runs per figure (default 1 here).
+//
+// A run is done when the source stage has taken every event in and the query's first keyed stage
+// every record the source sends it (counted here from the same generator). Stages after a window
+// (q4's averages, q5's hot items) are not waited for: with a stream source the last windows never
+// close (a stream has no end), and they carry a small fraction of the work.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import { startCluster, waitFor, type Cluster } from '../test/kit/index.ts';
+import { buildNexmarkBundle } from '../test/kit/nexmark.ts';
+import { EddyClient } from '../cli/client.ts';
+import { publishNexmark } from '../cli/nexmark-publisher.ts';
+import { NexmarkModel, compileNexmarkConfig, type NexmarkEvent } from '../sdk/nexmark.ts';
+import { QUERIES, Q3_CATEGORY, type NexmarkSourceOptions, type QueryName } from '../jobs/nexmark/queries.ts';
+import { QUICK, cpuSeconds, isMain, machineLine, median, runMain } from './lib.ts';
+
+const EVENTS = Number(process.env.BENCH_NEXMARK_EVENTS ?? (QUICK ? 100_000 : 200_000));
+const WORKERS = (process.env.BENCH_NEXMARK_WORKERS ?? '1,2').split(',').map(Number);
+const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 1));
+const PARTITIONS = 4;
+const SEED = 1;
+
+/** Flink's published events/s per core: 1.13 (nexmark/nexmark README, 3 × 8 cores, RocksDB) and 2.x (GUIDE_V2, 4 × 16 cores). */
+export const FLINK_PER_CORE: Record<QueryName, { v113: number; v2: number }> = {
+  q0: { v113: 155_000, v2: 379_000 },
+  q1: { v113: 158_000, v2: 395_000 },
+  q2: { v113: 175_000, v2: 414_000 },
+  q3: { v113: 152_000, v2: 219_000 },
+  q4: { v113: 34_000, v2: 28_000 },
+  q5: { v113: 22_000, v2: 75_000 },
+  q7: { v113: 12_000, v2: 23_000 },
+  q8: { v113: 146_000, v2: 162_000 },
+};
+
+/** The first keyed stage of each query and how many records the source sends it. */
+const FIRST_KEYED: Partial<Record<QueryName, { stage: string; takes: (e: NexmarkEvent) => boolean }>> = {
+  q3: { stage: 'q3-join', takes: (e) => e.type === 'person' || (e.type === 'auction' && e.category === Q3_CATEGORY) },
+  q4: { stage: 'q4-winning-bids', takes: (e) => e.type !== 'person' },
+  q5: { stage: 'q5-bid-counts', takes: (e) => e.type === 'bid' },
+  q7: { stage: 'q7-highest-bids', takes: (e) => e.type === 'bid' },
+  q8: { stage: 'q8-join', takes: (e) => e.type !== 'bid' },
+};
+
+export interface NexmarkRun {
+  query: QueryName;
+  source: 'generator' | 'jetstream';
+  workers: number;
+  eventsPerSecond: number;
+  /** Events per second of worker CPU time (all worker processes together). */
+  eventsPerCoreSecond: number;
+  /** Worker CPU in use over the run, in cores (CPU seconds / wall seconds). */
+  cores: number;
+  /** Events per second of worker and nats-server CPU time: the shuffles and the stream source run through the server. */
+  eventsPerCoreSecondWithNats: number;
+}
+
+class RestartedError extends Error {}
+
+async function runQuery(cluster: Cluster, client: EddyClient, dir: string, query: QueryName, source: 'generator' | 'jetstream', expectedFirstKeyed: number, run: number): Promise<NexmarkRun> {
+  const name = `nx-${query}-${source === 'generator' ? 'gen' : 'js'}-${run}`;
+  const sourceOptions: NexmarkSourceOptions = source === 'generator' ? { kind: 'generator', events: EVENTS, seed: SEED, partitions: PARTITIONS } : { kind: 'jetstream', stream: 'nexmark', partitions: PARTITIONS };
+  const bundle = await buildNexmarkBundle(query, { source: sourceOptions, name }, dir);
+  const pids = cluster.workers.map((w) => w.pid);
+  const cpu = async () => (await Promise.all(pids.map((p) => cpuSeconds(p)))).reduce((a, b) => a + b, 0);
+  const cpu0 = await cpu();
+  const nats0 = await cpuSeconds(cluster.nats.pid);
+  const t0 = performance.now();
+  try {
+    await client.submitJob({ manifestJson: JSON.stringify(bundle.manifest), bundleSha256: bundle.sha256, code: bundle.code, timeoutMs: 30_000 });
+  } catch (e) {
+    await client.cancelJob(name).catch(() => undefined);
+    throw e;
+  }
+  const first = FIRST_KEYED[query];
+  const settled = await waitFor(async () => {
+    const job = await client.getJob(name);
+    const stage = (id: string) => Number(job.stages.find((s) => s.stageId === id)?.recordsIn ?? 0);
+    const done = stage(bundle.manifest.stages[0]!.id) >= EVENTS && (first === undefined || stage(first.stage) >= expectedFirstKeyed);
+    return done || job.state === 'FAILED' || job.restarts > 0 ? job : undefined;
+  }, { timeoutMs: 600_000, what: `${name}: ${EVENTS} events in`, intervalMs: 50 });
+  const seconds = (performance.now() - t0) / 1000;
+  const cpuUsed = (await cpu()) - cpu0;
+  const natsUsed = (await cpuSeconds(cluster.nats.pid)) - nats0;
+  await client.cancelJob(name);
+  await waitFor(async () => (await client.getJob(name)).state === 'CANCELLED', { timeoutMs: 60_000, what: `${name} cancelled` });
+  if (settled.state === 'FAILED') throw new Error(`${name} failed: ${settled.lastFailure?.message}`);
+  if (settled.restarts > 0) throw new RestartedError(`${name} restarted (${settled.lastFailure?.message ?? 'no failure recorded'})`);
+  return { query, source, workers: cluster.workers.length, eventsPerSecond: EVENTS / seconds, eventsPerCoreSecond: EVENTS / cpuUsed, cores: cpuUsed / seconds, eventsPerCoreSecondWithNats: EVENTS / (cpuUsed + natsUsed) };
+}
+
+/** Every query × source for one worker count, on one cluster (the stream is published once). */
+async function benchWorkers(workers: number, queries: readonly QueryName[], expected: Map<QueryName, number>): Promise<NexmarkRun[]> {
+  // A worker is declared dead after 15 s without heartbeats (3 s by default): on a machine shared
+  // with other test suites (load averages of 20+ on 2 cores) a starved worker missed 3 s.
+  const cluster = await startCluster({ workers, checkpointIntervalMs: 1000, workerTimeoutMs: 15_000 });
+  const dir = await mkdtemp(join(tmpdir(), 'eddy-bench-nexmark-'));
+  const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
+  const results: NexmarkRun[] = [];
+  try {
+    await waitFor(async () => (await client.listWorkers()).filter((w) => w.state === 'ALIVE').length === workers, { timeoutMs: 15_000, what: `${workers} live workers` });
+    const nc = await connect({ servers: cluster.nats.url });
+    try {
+      const published = await publishNexmark(nc, { stream: 'nexmark', events: EVENTS, partitions: PARTITIONS, seed: SEED });
+      console.log(`  ${workers} worker(s): ${published.published} events published to JetStream in ${(published.elapsedMs / 1000).toFixed(1)} s, ${Math.round(published.bytes / published.published)} B each on average`);
+    } finally {
+      await nc.close();
+    }
+    let attempt = 0;
+    // A first job pays for loading code and warming the JIT up: q0 once, not recorded.
+    await runQuery(cluster, client, dir, 'q0', 'generator', 0, attempt++);
+    for (const source of ['generator', 'jetstream'] as const) {
+      for (const query of queries) {
+        const runs: NexmarkRun[] = [];
+        let retries = 0;
+        while (runs.length < RUNS) {
+          try {
+            runs.push(await runQuery(cluster, client, dir, query, source, expected.get(query) ?? 0, attempt++));
+          } catch (e) {
+            // A loaded machine can time out a channel or a deploy and restart or fail the job: run
+            // it again, twice at most.
+            if (++retries > 2) throw e;
+            console.log(`  ${query} ${source}: ${(e as Error).message.split('\n')[0]}; running it again`);
+          }
+        }
+        const r = { ...runs[0]!, eventsPerSecond: median(runs.map((x) => x.eventsPerSecond)), eventsPerCoreSecond: median(runs.map((x) => x.eventsPerCoreSecond)), cores: median(runs.map((x) => x.cores)), eventsPerCoreSecondWithNats: median(runs.map((x) => x.eventsPerCoreSecondWithNats)) };
+        results.push(r);
+        const flink = FLINK_PER_CORE[query];
+        console.log(
+          `  ${query} ${source.padEnd(9)} ${workers} worker(s): ${Math.round(r.eventsPerSecond)} events/s; ${Math.round(r.eventsPerCoreSecond)} events/s per core (worker CPU ${r.cores.toFixed(2)} cores; ${Math.round(r.eventsPerCoreSecondWithNats)} with nats-server's CPU); ` +
+            `vs Flink 1.13 ${flink.v113 / 1000} k/core: ${(r.eventsPerCoreSecond / flink.v113).toFixed(2)}; vs Flink 2.x ${flink.v2 / 1000} k/core: ${(r.eventsPerCoreSecond / flink.v2).toFixed(2)}`,
+        );
+      }
+    }
+  } finally {
+    client.close();
+    await cluster.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+  return results;
+}
+
+/** A markdown table of the runs: one row per query, per source and worker count. */
+function table(results: NexmarkRun[]): string {
+  const lines = ['| query | source | workers | events/s | events/s per worker core | incl. nats-server CPU | Flink 1.13 /core | ratio | Flink 2.x /core | ratio |', '|---|---|---|---|---|---|---|---|---|---|'];
+  for (const r of results) {
+    const f = FLINK_PER_CORE[r.query];
+    lines.push(`| ${r.query} | ${r.source} | ${r.workers} | ${Math.round(r.eventsPerSecond).toLocaleString('en')} | ${Math.round(r.eventsPerCoreSecond).toLocaleString('en')} | ${Math.round(r.eventsPerCoreSecondWithNats).toLocaleString('en')} | ${f.v113 / 1000} k | ${(r.eventsPerCoreSecond / f.v113).toFixed(2)} | ${f.v2 / 1000} k | ${(r.eventsPerCoreSecond / f.v2).toFixed(2)} |`);
+  }
+  return lines.join('\n');
+}
+
+/** BENCH_ONLY=nexmark: every query (or those named) with both sources, 1 and 2 workers. */
+export async function nexmarkBenchmarks(only?: string[]): Promise<void> {
+  const queries = only && only.length > 0 ? QUERIES.filter((q) => only.includes(q)) : QUERIES;
+  const model = new NexmarkModel(compileNexmarkConfig({ events: EVENTS, seed: SEED }));
+  const expected = new Map<QueryName, number>();
+  for (let n = 0; n < EVENTS; n++) {
+    const e = model.eventAt(n);
+    for (const q of queries) if (FIRST_KEYED[q]?.takes(e)) expected.set(q, (expected.get(q) ?? 0) + 1);
+  }
+  console.log(`--- nexmark: ${queries.join(', ')}, ${EVENTS} events, ${PARTITIONS} splits, checkpoints every second, no sink; generator source and JetStream source; workers ${WORKERS.join(', ')}; medians of ${RUNS}`);
+  const results: NexmarkRun[] = [];
+  for (const workers of WORKERS) results.push(...(await benchWorkers(workers, queries, expected)));
+  console.log(table(results));
+}
+
+if (isMain(import.meta.url)) {
+  runMain(async () => {
+    console.log(machineLine());
+    await nexmarkBenchmarks(process.argv[2]?.split(',').filter((s) => s.length > 0));
+  });
+}
