@@ -14,6 +14,8 @@ import { WorkerRegistry } from './worker-registry.ts';
 import { JobManager } from './job-manager.ts';
 import { FeatureRouter } from './feature-router.ts';
 import { createGrpcServer } from './grpc-server.ts';
+import { Authenticator } from '../core/tokens.ts';
+import { inboxPrefixes } from '../core/nats-connect.ts';
 import { JobStore } from './job-store.ts';
 import { CoordinatorMetrics } from './coordinator-metrics.ts';
 
@@ -28,6 +30,8 @@ export class Coordinator {
   readonly #server: grpc.Server;
   readonly #health: HealthImplementation;
   readonly #subs: Subscription[] = [];
+  /** Who may call: the gRPC server's check, reusable by other front doors (an HTTP dashboard). */
+  readonly authenticator: Authenticator;
   #state: CoordinatorState = 'STARTING';
   /** The address the gRPC server is bound to (port resolved when 0 was asked for). */
   address = '';
@@ -66,14 +70,15 @@ export class Coordinator {
       metrics,
     });
     this.#jobs = jobs;
-    const { server, health } = createGrpcServer({ jobs, features: new FeatureRouter(nc, jobs, metrics), registry: this.#registry, logger: this.#logger });
+    this.authenticator = new Authenticator({ tokens: o.grpcTokens, certificates: o.grpcTls?.clientCa !== undefined });
+    const { server, health } = createGrpcServer({ jobs, features: new FeatureRouter(nc, jobs, metrics), registry: this.#registry, logger: this.#logger, authenticator: this.authenticator });
     this.#server = server;
     this.#health = health;
   }
 
   static async start(options: CoordinatorOptions): Promise<Coordinator> {
     const o = compileCoordinatorOptions(options);
-    const nc = await connectNats({ servers: o.natsServers, name: 'eddy-coordinator' });
+    const nc = await connectNats({ servers: o.natsServers, name: 'eddy-coordinator', auth: o.nats, inboxPrefix: inboxPrefixes.coordinator });
     const jobStore = await JobStore.open({ nc, logger: o.logger });
     const c = new Coordinator(o, nc, jobStore);
     await c.#run();
@@ -116,13 +121,27 @@ export class Coordinator {
     );
     await this.#nc.flush();
     const port = await new Promise<number>((resolve, reject) =>
-      this.#server.bindAsync(this.#o.grpcAddress, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      this.#server.bindAsync(this.#o.grpcAddress, this.#serverCredentials(), (err, p) => (err ? reject(err) : resolve(p))),
     );
     this.address = `${this.#o.grpcAddress.replace(/:\d+$/, '')}:${port}`;
     for (const service of ['', 'eddy.v1.JobService', 'eddy.v1.FeatureService', 'eddy.v1.ClusterService']) this.#health.setStatus(service, 'SERVING');
     const resumed = await this.#jobs.resume();
     this.#transition('RUNNING');
     this.#logger.info({ grpcAddress: this.address, store: this.#o.storeUrl, resumedJobs: resumed }, 'coordinator ready');
+  }
+
+  #serverCredentials(): grpc.ServerCredentials {
+    const tls = this.#o.grpcTls;
+    const security = { tls: tls !== undefined, mutualTls: tls?.clientCa !== undefined, tokens: this.#o.grpcTokens.length };
+    if (!this.authenticator.enabled || !tls) {
+      // compileCoordinatorOptions refused a non-loopback address here unless told --insecure.
+      const level = this.#o.insecure ? 'warn' : 'info';
+      this.#logger[level]({ grpcAddress: this.#o.grpcAddress, ...security, insecure: this.#o.insecure }, this.#o.insecure ? 'gRPC served INSECURELY (--insecure): whoever reaches the port may be able to submit jobs' : 'gRPC without TLS or authentication (loopback only)');
+    } else {
+      this.#logger.info({ grpcAddress: this.#o.grpcAddress, ...security }, 'gRPC with TLS and authentication');
+    }
+    if (!tls) return grpc.ServerCredentials.createInsecure();
+    return grpc.ServerCredentials.createSsl(tls.clientCa ?? null, [{ private_key: tls.key, cert_chain: tls.cert }], tls.clientCa !== undefined);
   }
 
   get state(): CoordinatorState {

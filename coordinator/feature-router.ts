@@ -9,7 +9,7 @@ import { codecs, type QueryValue } from '../core/control.ts';
 import { subjects } from '../core/subjects.ts';
 import { findFeature } from '../core/manifest.ts';
 import { keyGroupForKey } from '../core/key-groups.ts';
-import { EddyError, InvalidArgumentError, NotFoundError, RetryableError } from '../core/errors.ts';
+import { EddyError, InvalidArgumentError, NotFoundError, RetryableError, excerpt } from '../core/errors.ts';
 import type { JobManager, JobRecord } from './job-manager.ts';
 import type { Logger } from '../core/logger.ts';
 import { QueryRequester } from './query-requester.ts';
@@ -76,7 +76,7 @@ export class FeatureRouter {
     let job = this.#jobs.get(jobId);
     if (!findFeature(job.manifest, feature)) {
       const all = job.manifest.stages.flatMap((s) => s.features.map((f) => f.name));
-      throw new NotFoundError(`job ${jobId} has no feature ${feature}${all.length ? ` (it has: ${all.join(', ')})` : ''}`);
+      throw new NotFoundError(`job ${excerpt(jobId)} has no feature ${excerpt(feature)}${all.length ? ` (it has: ${all.join(', ')})` : ''}`);
     }
     job = await this.#whenRunning(job, query.deadlineAtMs);
     const maxParallelism = job.manifest.maxParallelism;

@@ -10,7 +10,7 @@ import { codecs, type Ack, type SourcePosition, type TaskFailure } from '../core
 import { senderNames, subjects } from '../core/subjects.ts';
 import { parseManifest, remapSourcePositions, splitCount, splitRanges, splitStreams, type JobManifest } from '../core/manifest.ts';
 import { parseJobId, type Epoch, type JobId, type WorkerId } from '../core/ids.ts';
-import { EddyError, InvalidArgumentError, NotFoundError, RetryableError, ensureError } from '../core/errors.ts';
+import { EddyError, InvalidArgumentError, NotFoundError, RetryableError, ensureError, excerpt } from '../core/errors.ts';
 import { sha256Hex } from '../core/bundle.ts';
 import { layout, type ObjectStore } from '../core/object-store.ts';
 import { ensureDeadLetterStream, ensureSinkStreams, ensureSourceStream } from '../core/nats.ts';
@@ -454,7 +454,7 @@ export class JobManager {
 
   get(id: string): JobRecord {
     const job = this.#jobs.get(id as JobId);
-    if (!job) throw new NotFoundError(`job ${id} not found`);
+    if (!job) throw new NotFoundError(`job ${excerpt(id)} not found`);
     return job;
   }
 

@@ -3,12 +3,29 @@ import { Telemetry } from '../core/telemetry.ts';
 import { InvalidArgumentError } from '../core/errors.ts';
 import type { OpenObjectStoreOptions } from '../core/object-store.ts';
 import { DEFAULT_MAX_DELTA_CHAIN } from './checkpoint-coordinator.ts';
+import { hostOf, isLoopbackHost, type ServerTls } from '../core/tls.ts';
+import type { ClientConnectionOptions } from '../core/nats-connect.ts';
+import type { TokenEntry } from '../core/tokens.ts';
 
 export interface CoordinatorOptions {
   /** NATS server URLs, comma-separated. */
   natsServers: string;
   /** host:port the gRPC server listens on. @default "127.0.0.1:7400" */
   grpcAddress?: string;
+  /** TLS of the gRPC server; with clientCa, clients must present certificates. @default none (plaintext) */
+  grpcTls?: ServerTls;
+  /**
+   * Bearer tokens the gRPC server accepts (coordinator/auth.ts). With none and no client CA, every
+   * caller is admin: acceptable on loopback only. @default []
+   */
+  grpcTokens?: TokenEntry[];
+  /**
+   * Serve a non-loopback address without TLS or without authentication. Anyone who reaches the
+   * port can then submit code that runs on every worker. @default false
+   */
+  insecure?: boolean;
+  /** How to authenticate to NATS and with what TLS (core/nats-connect.ts). @default none */
+  nats?: ClientConnectionOptions;
   /** Object store for bundles (s3://bucket/prefix, a file:// URL or a directory). */
   storeUrl: string;
   /**
@@ -49,7 +66,7 @@ export interface CoordinatorOptions {
   logger: Logger;
 }
 
-export type CompiledCoordinatorOptions = Required<CoordinatorOptions>;
+export type CompiledCoordinatorOptions = Required<Omit<CoordinatorOptions, 'grpcTls'>> & Pick<CoordinatorOptions, 'grpcTls'>;
 
 export const DEFAULT_GRPC_ADDRESS = '127.0.0.1:7400';
 
@@ -57,6 +74,10 @@ export function compileCoordinatorOptions(o: CoordinatorOptions): CompiledCoordi
   const c: CompiledCoordinatorOptions = {
     natsServers: o.natsServers,
     grpcAddress: o.grpcAddress ?? DEFAULT_GRPC_ADDRESS,
+    ...(o.grpcTls ? { grpcTls: o.grpcTls } : {}),
+    grpcTokens: o.grpcTokens ?? [],
+    insecure: o.insecure ?? false,
+    nats: o.nats ?? {},
     storeUrl: o.storeUrl,
     storeOptions: o.storeOptions ?? {},
     workerTimeoutMs: o.workerTimeoutMs ?? 3000,
@@ -71,6 +92,13 @@ export function compileCoordinatorOptions(o: CoordinatorOptions): CompiledCoordi
     logger: o.logger,
   };
   if (!/^[^:]+:\d+$/.test(c.grpcAddress)) throw new InvalidArgumentError(`grpcAddress ${c.grpcAddress} is not host:port`);
+  const exposed = !isLoopbackHost(hostOf(c.grpcAddress));
+  const authenticated = c.grpcTokens.length > 0 || c.grpcTls?.clientCa !== undefined;
+  if (exposed && !c.insecure && !(c.grpcTls && authenticated)) {
+    throw new InvalidArgumentError(
+      `refusing to serve gRPC on ${c.grpcAddress} (not loopback) without TLS and authentication: give a certificate and key, and a tokens file or a client CA (or --insecure to accept the risk)`,
+    );
+  }
   if (!(c.checkpointIntervalMs >= 10)) throw new InvalidArgumentError(`checkpointIntervalMs ${c.checkpointIntervalMs} must be at least 10`);
   if (!Number.isSafeInteger(c.maxDeltaChain) || c.maxDeltaChain < 1) throw new InvalidArgumentError(`maxDeltaChain ${c.maxDeltaChain} must be an integer of at least 1`);
   if (!Number.isSafeInteger(c.maxMovingKeyGroups) || c.maxMovingKeyGroups < 1) throw new InvalidArgumentError(`maxMovingKeyGroups ${c.maxMovingKeyGroups} must be an integer of at least 1`);

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { connectNats } from '../core/nats.ts';
+import { inboxPrefixes } from '../core/nats-connect.ts';
 import { codecs, type TaskFailure } from '../core/control.ts';
 import { subjects } from '../core/subjects.ts';
 import { openObjectStore, type ObjectStore } from '../core/object-store.ts';
@@ -42,7 +43,7 @@ export class Worker {
 
   static async start(options: WorkerOptions): Promise<Worker> {
     const o = compileWorkerOptions(options);
-    const nc = await connectNats({ servers: o.natsServers, name: `eddy-worker-${o.workerId}` });
+    const nc = await connectNats({ servers: o.natsServers, name: `eddy-worker-${o.workerId}`, auth: o.nats, inboxPrefix: inboxPrefixes.worker(o.workerId) });
     const w = new Worker(o, nc);
     await w.#run();
     return w;

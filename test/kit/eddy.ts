@@ -60,6 +60,8 @@ export interface CoordinatorOptions extends StoreLocation {
   /** Passed as --metrics-port when set (0: off). */
   metricsPort?: number;
   env?: Record<string, string>;
+  /** Appended to the command line (e.g. TLS and tokens options). */
+  extraArgs?: string[];
 }
 
 /** An Eddy process; metricsUrl is its Prometheus endpoint when started with a metrics port. */
@@ -81,7 +83,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   if (options.maxDeltaChain !== undefined) args.push('--max-delta-chain', String(options.maxDeltaChain));
   if (options.maxMovingKeyGroups !== undefined) args.push('--max-moving-key-groups', String(options.maxMovingKeyGroups));
   const metrics = metricsArgs(options.metricsPort);
-  args.push(...metrics.args);
+  args.push(...metrics.args, ...(options.extraArgs ?? []));
   const child = await startProcess({
     name: 'coordinator',
     command: process.execPath,
@@ -104,13 +106,15 @@ export interface WorkerOptions extends StoreLocation {
   maxOverlayBytes?: number;
   /** Passed as --metrics-port when set (0: off). */
   metricsPort?: number;
+  /** Appended to the command line (e.g. NATS credentials options). */
+  extraArgs?: string[];
 }
 
 export async function startWorker(options: WorkerOptions): Promise<EddyProcess> {
   const args = ['worker', '--nats', options.natsUrl, '--id', options.workerId, '--data', options.dataDir, ...storeArgs(options)];
   if (options.maxOverlayBytes !== undefined) args.push('--max-overlay-bytes', String(options.maxOverlayBytes));
   const metrics = metricsArgs(options.metricsPort);
-  args.push(...metrics.args);
+  args.push(...metrics.args, ...(options.extraArgs ?? []));
   const child = await startProcess({
     name: `worker ${options.workerId}`,
     command: process.execPath,
