@@ -3,7 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { connectNats } from '../core/nats.ts';
-import { codecs } from '../core/control.ts';
+import { checkSender, codecs, logRejected } from '../core/control.ts';
 import { subjects } from '../core/subjects.ts';
 import { openObjectStore } from '../core/object-store.ts';
 import { ensureError } from '../core/errors.ts';
@@ -88,33 +88,37 @@ export class Coordinator {
   async #run(): Promise<void> {
     this.#registry.start();
     this.#subs.push(
-      this.#nc.subscribe(subjects.failure, {
+      this.#nc.subscribe(subjects.fromAnyWorker('failure'), {
         callback: (_e, msg) => {
           try {
-            this.#jobs.onTaskFailure(codecs.failure.decode(msg.data));
+            const failure = codecs.failure.decode(msg.data);
+            checkSender(msg.subject, failure.workerId);
+            this.#jobs.onTaskFailure(failure);
           } catch (e) {
-            this.#logger.warn({ err: ensureError(e).message }, 'bad failure report ignored');
+            logRejected(this.#logger, e, 'failure report');
           }
         },
       }),
     );
     this.#subs.push(
-      this.#nc.subscribe(subjects.checkpointRequest, {
+      this.#nc.subscribe(subjects.fromAnyWorker('checkpoint-request'), {
         callback: (_e, msg) => {
           try {
             const r = codecs.trigger.decode(msg.data);
             this.#jobs.onCheckpointRequest(r.jobId, Number(r.epoch));
           } catch (e) {
-            this.#logger.warn({ err: ensureError(e).message }, 'bad checkpoint request ignored');
+            logRejected(this.#logger, e, 'checkpoint request');
           }
         },
       }),
-      this.#nc.subscribe(subjects.checkpointAck, {
+      this.#nc.subscribe(subjects.fromAnyWorker('checkpoint-ack'), {
         callback: (_e, msg) => {
           try {
-            this.#jobs.onCheckpointAck(codecs.checkpointAck.decode(msg.data));
+            const ack = codecs.checkpointAck.decode(msg.data);
+            checkSender(msg.subject, ack.workerId);
+            this.#jobs.onCheckpointAck(ack);
           } catch (e) {
-            this.#logger.warn({ err: ensureError(e).message }, 'bad checkpoint acknowledgement ignored');
+            logRejected(this.#logger, e, 'checkpoint acknowledgement');
           }
         },
       }),

@@ -1,7 +1,8 @@
 // Request-reply for feature queries over one shared inbox subscription. nc.request() builds Error
 // objects (with stacks) for every request whether it fails or not, which the Get profile showed
 // among the coordinator's top costs; here a request is a publish with a reply subject and a timer.
-import { createInbox, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { connectionInbox } from '../core/nats-connect.ts';
 
 export type QueryOutcome = { kind: 'reply'; data: Uint8Array } | { kind: 'unavailable'; reason: string };
 
@@ -14,13 +15,15 @@ const NO_RESPONDERS = 503;
 
 export class QueryRequester {
   readonly #nc: NatsConnection;
-  readonly #prefix = createInbox();
+  // Under the connection's own inbox prefix: the only role allowed to read replies there.
+  readonly #prefix: string;
   readonly #pending = new Map<string, Pending>();
   #sub: Subscription | undefined;
   #next = 0;
 
   constructor(nc: NatsConnection) {
     this.#nc = nc;
+    this.#prefix = connectionInbox(nc);
   }
 
   /** Resolves with the reply, or "unavailable" on no responder or time-out; never rejects. */

@@ -2,7 +2,7 @@
 // (coordinator, worker, `eddy publish`) passes to connectNats (core/nats.ts), the one place
 // connections are made. NATS enforces the per-role permissions (deploy/nats-server.conf); Eddy
 // only presents the credentials.
-import { credsAuthenticator, nkeyAuthenticator, type ConnectionOptions } from '@nats-io/transport-node';
+import { createInbox, credsAuthenticator, nkeyAuthenticator, type ConnectionOptions } from '@nats-io/transport-node';
 import { InvalidArgumentError } from './errors.ts';
 import type { ClientTls } from './tls.ts';
 
@@ -55,4 +55,13 @@ export function natsAuthOptions(o: ClientConnectionOptions): Partial<ConnectionO
         }
       : {}),
   };
+}
+
+/**
+ * A new inbox under the connection's own prefix (nats.js's createInbox() alone ignores it): a
+ * subscription elsewhere would be refused by the role's permissions.
+ */
+export function connectionInbox(nc: object): string {
+  const prefix = (nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix;
+  return createInbox(prefix || undefined);
 }

@@ -76,7 +76,7 @@ export class Worker {
     const req = codecs.register.encode({ workerId: this.#o.workerId, pid: process.pid, host: os.hostname() });
     for (let attempt = 1; ; attempt++) {
       try {
-        const reply = codecs.registerReply.decode((await this.#nc.request(subjects.register, req, { timeout: 1000 })).data);
+        const reply = codecs.registerReply.decode((await this.#nc.request(subjects.fromWorker(this.#o.workerId, 'register'), req, { timeout: 1000 })).data);
         this.#heartbeatIntervalMs = reply.heartbeatIntervalMs || 500;
         return;
       } catch (e) {
@@ -94,7 +94,7 @@ export class Worker {
       runningJobs: [...this.#jobs.values()].filter((j) => j.state === 'RUNNING' || j.state === 'DEPLOYED').map((j) => j.jobId),
       stateBytes: this.#stateSize.bytes,
     });
-    this.#nc.publish(subjects.heartbeat, hb);
+    this.#nc.publish(subjects.fromWorker(this.#o.workerId, 'heartbeat'), hb);
   }
 
   async #reply(m: Msg, handler: () => Promise<void>): Promise<void> {
@@ -124,8 +124,8 @@ export class Worker {
           logger: this.#logger,
           metrics: this.#metrics,
           reportFailure: (f) => this.#reportFailure(f),
-          sendCheckpointAck: (ack) => this.#nc.publish(subjects.checkpointAck, codecs.checkpointAck.encode(ack)),
-          requestCheckpoint: (jobId, epoch) => this.#nc.publish(subjects.checkpointRequest, codecs.trigger.encode({ jobId, epoch, checkpointId: 0, rematerializeKeyGroups: [] })),
+          sendCheckpointAck: (ack) => this.#nc.publish(subjects.fromWorker(this.#o.workerId, 'checkpoint-ack'), codecs.checkpointAck.encode(ack)),
+          requestCheckpoint: (jobId, epoch) => this.#nc.publish(subjects.fromWorker(this.#o.workerId, 'checkpoint-request'), codecs.trigger.encode({ jobId, epoch, checkpointId: 0, rematerializeKeyGroups: [] })),
         },
         d,
         previous,
@@ -183,7 +183,7 @@ export class Worker {
       if (Date.now() - askedAt >= 1000) {
         askedAt = Date.now();
         try {
-          const reply = codecs.ack.decode((await this.#nc.request(subjects.leave, codecs.leave.encode({ workerId: this.#o.workerId }), { timeout: 5000 })).data);
+          const reply = codecs.ack.decode((await this.#nc.request(subjects.fromWorker(this.#o.workerId, 'leave'), codecs.leave.encode({ workerId: this.#o.workerId }), { timeout: 5000 })).data);
           if (!reply.ok) {
             this.#logger.warn({ reason: reply.error }, 'hand-over refused; stopping without it');
             return;
@@ -216,7 +216,7 @@ export class Worker {
   }
 
   #reportFailure(f: TaskFailure): void {
-    this.#nc.publish(subjects.failure, codecs.failure.encode(f));
+    this.#nc.publish(subjects.fromWorker(this.#o.workerId, 'failure'), codecs.failure.encode(f));
   }
 
   #transition(to: WorkerState): void {
@@ -233,7 +233,7 @@ export class Worker {
     for (const s of this.#subs) s.unsubscribe();
     for (const job of this.#jobs.values()) await job.stop().catch((e) => this.#logger.error({ err: ensureError(e) }, 'job stop failed'));
     this.#jobs.clear();
-    this.#nc.publish(subjects.deregister, codecs.leave.encode({ workerId: this.#o.workerId }));
+    this.#nc.publish(subjects.fromWorker(this.#o.workerId, 'deregister'), codecs.leave.encode({ workerId: this.#o.workerId }));
     this.#metrics.close();
     await this.#nc.drain().catch(() => undefined);
     this.#transition('STOPPED');

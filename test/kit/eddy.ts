@@ -147,6 +147,11 @@ export interface ClusterOptions {
   s3Endpoint?: string;
   /** Every Eddy process serves Prometheus metrics on a free port (EddyProcess.metricsUrl). @default false */
   metrics?: boolean;
+  /**
+   * NATS with authentication and Eddy's permission set; each process logs in as its role
+   * (nats.login(role) and nats.loginEnv(role) for the test's own clients). @default false
+   */
+  natsAuth?: boolean;
 }
 
 export interface Cluster extends AsyncDisposable {
@@ -216,7 +221,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       workerId,
       dataDir: workerDataDir,
       ...store,
-      ...(options.env !== undefined && { env: options.env }),
+      env: { ...options.env, ...nats!.loginEnv('worker') },
       ...(options.maxOverlayBytes !== undefined && { maxOverlayBytes: options.maxOverlayBytes }),
       ...(options.metrics === true && { metricsPort: await freePort() }),
     });
@@ -225,15 +230,15 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   };
 
   try {
-    nats = await startNatsServer();
+    nats = await startNatsServer({ auth: options.natsAuth === true });
     coordinator = await startCoordinator({
       natsUrl: nats.url,
       ...store,
+      env: { ...options.env, ...nats.loginEnv('coordinator') },
       ...(options.workerTimeoutMs !== undefined && { workerTimeoutMs: options.workerTimeoutMs }),
       ...(options.checkpointIntervalMs !== undefined && { checkpointIntervalMs: options.checkpointIntervalMs }),
       ...(options.maxDeltaChain !== undefined && { maxDeltaChain: options.maxDeltaChain }),
       ...(options.maxMovingKeyGroups !== undefined && { maxMovingKeyGroups: options.maxMovingKeyGroups }),
-      ...(options.env !== undefined && { env: options.env }),
       ...(options.metrics === true && { metricsPort: await freePort() }),
     });
     const ids = Array.from({ length: options.workers }, () => `worker-${nextWorker++}`);
