@@ -71,7 +71,7 @@ export class Coordinator {
     });
     this.#jobs = jobs;
     this.authenticator = new Authenticator({ tokens: o.grpcTokens, certificates: o.grpcTls?.clientCa !== undefined });
-    const { server, health } = createGrpcServer({ jobs, features: new FeatureRouter(nc, jobs, metrics), registry: this.#registry, logger: this.#logger, authenticator: this.authenticator });
+    const { server, health } = createGrpcServer({ jobs, features: new FeatureRouter(nc, jobs, metrics, this.#logger.child({ component: 'feature-router' })), registry: this.#registry, logger: this.#logger, authenticator: this.authenticator });
     this.#server = server;
     this.#health = health;
   }
@@ -105,7 +105,7 @@ export class Coordinator {
         callback: (_e, msg) => {
           try {
             const r = codecs.trigger.decode(msg.data);
-            this.#jobs.onCheckpointRequest(r.jobId, Number(r.epoch));
+            this.#jobs.onCheckpointRequest(r.jobId, Number(r.epoch), subjects.senderOf(msg.subject) ?? '');
           } catch (e) {
             logRejected(this.#logger, e, 'checkpoint request');
           }

@@ -38,11 +38,11 @@ export class FeatureRouter {
 
   readonly #requester: QueryRequester;
 
-  constructor(nc: NatsConnection, jobs: JobManager, metrics?: CoordinatorMetrics) {
+  constructor(nc: NatsConnection, jobs: JobManager, metrics?: CoordinatorMetrics, logger?: Logger) {
     this.#nc = nc;
     this.#jobs = jobs;
     this.#metrics = metrics;
-    this.#requester = new QueryRequester(nc);
+    this.#requester = new QueryRequester(nc, (subject, reason) => logger?.warn({ subject, err: reason }, 'forged control message rejected'));
   }
 
   /** Starts a WatchFeatures stream (coordinator/feature-watch.ts); stop() it when the call ends. */
@@ -167,7 +167,14 @@ export class FeatureRouter {
       hasAsOf: query.asOfUnixMs !== undefined,
     });
     // No responder (a key group between owners) or a time-out: never a guess.
-    const outcome = await this.#requester.request(subjects.query(jobId as never, keyGroup), req, Math.max(1, Math.floor(timeoutMs)));
+    // Only the key group's owner at this epoch may answer (anyone subscribed can reply).
+    const owner = [...this.#jobs.get(jobId).assignment].find(([, a]) => a.keyGroups.some((r) => keyGroup >= r.start && keyGroup <= r.end))?.[0];
+    const check = (data: Uint8Array): string | undefined => {
+      const r = codecs.queryReply.decode(data);
+      if (r.workerId === owner && Number(r.epoch) === epoch) return undefined;
+      return `a reply for key group ${keyGroup} of job ${jobId} from ${excerpt(r.workerId ?? '')} at epoch ${Number(r.epoch ?? 0)}; its owner is ${owner ?? 'nobody'} at epoch ${epoch}`;
+    };
+    const outcome = await this.#requester.request(subjects.query(jobId as never, keyGroup), req, Math.max(1, Math.floor(timeoutMs)), check);
     if (outcome.kind === 'unavailable') return outcome;
     const reply = codecs.queryReply.decode(outcome.data);
     if (!reply.error) return { kind: 'answer', values: reply.values, checkpointId: reply.checkpointId };

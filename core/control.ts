@@ -104,7 +104,14 @@ export interface Ack { ok: boolean; error: string }
 export interface TaskFailure { jobId: string; workerId: string; stageId: string; keyGroup: number; message: string; stack: string; atUnixMs: number; userCode: boolean; epoch: number }
 export interface QueryRequest { feature: string; entityIds: string[]; view: number; epoch: number; asOfUnixMs: number; hasAsOf: boolean }
 export interface QueryValue { entityId: string; found: boolean; valueJson: string; eventTimeUnixMs: number; hasEventTime: boolean; uncommitted: boolean; beyondRetention: boolean }
-export interface QueryReply { values: QueryValue[]; error: string; checkpointId: number }
+export interface QueryReply {
+  values: QueryValue[];
+  error: string;
+  checkpointId: number;
+  /** The answering worker and its assignment epoch, checked by the router against the key group's owner. */
+  workerId?: string;
+  epoch?: number;
+}
 
 export interface WatchRegister { watchId: string; feature: string; entityIds: string[]; leaseMs: number; inbox: string }
 export interface WatchEvent { watchId: string; epoch: number; checkpointId: number; initial: boolean; values: QueryValue[]; keyGroup: number }

@@ -5,10 +5,11 @@ import path from 'node:path';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { connectNats } from '../core/nats.ts';
 import { inboxPrefixes } from '../core/nats-connect.ts';
-import { codecs, type TaskFailure } from '../core/control.ts';
+import { codecs, ForgedMessageError, type DeployTasks, type TaskFailure } from '../core/control.ts';
 import { subjects } from '../core/subjects.ts';
-import { openObjectStore, type ObjectStore } from '../core/object-store.ts';
-import { ensureError } from '../core/errors.ts';
+import { layout as objectLayout, openObjectStore, type ObjectStore } from '../core/object-store.ts';
+import { ensureError, excerpt } from '../core/errors.ts';
+import { isValidId } from '../core/ids.ts';
 import type { Logger } from '../core/logger.ts';
 import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.ts';
 import { JobRuntime } from './job-runtime.ts';
@@ -103,13 +104,15 @@ export class Worker {
       m.respond(codecs.ack.encode({ ok: true, error: '' }));
     } catch (e) {
       const err = ensureError(e);
-      this.#logger.error({ err }, 'control request failed');
+      if (err instanceof ForgedMessageError) this.#logger.warn({ subject: m.subject, err: err.message }, 'forged control message rejected');
+      else this.#logger.error({ err }, 'control request failed');
       m.respond(codecs.ack.encode({ ok: false, error: err.message }));
     }
   }
 
   async #deploy(m: Msg): Promise<void> {
     const d = codecs.deploy.decode(m.data);
+    checkDeploy(d);
     // Deploys of one job are serialized: a recovery may follow another before it finished.
     const previousDeploy = this.#deploying.get(d.jobId) ?? Promise.resolve();
     const run = previousDeploy.catch(() => undefined).then(async () => {
@@ -242,4 +245,18 @@ export class Worker {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/**
+ * What a deploy names becomes paths (the job's state directory, removed and recreated) and object
+ * keys (the bundle): each is checked before it is used, whoever sent it.
+ */
+function checkDeploy(d: DeployTasks): void {
+  if (!isValidId(d.jobId)) throw new ForgedMessageError(`deploy of an invalid job id ${excerpt(d.jobId)}`);
+  if (!/^[0-9a-f]{64}$/.test(d.bundleSha256)) throw new ForgedMessageError(`deploy of job ${d.jobId}: bundle digest ${excerpt(d.bundleSha256)} is not a SHA-256`);
+  if (d.bundleKey !== objectLayout.bundle(d.jobId, d.bundleSha256)) throw new ForgedMessageError(`deploy of job ${d.jobId}: bundle key ${excerpt(d.bundleKey)} is not the job's`);
+  if (d.restore && !d.restore.metadataKey.startsWith(`jobs/${d.jobId}/`) && !/^jobs\/[A-Za-z0-9][A-Za-z0-9_-]{0,63}\/savepoints\/\d+\/_metadata$/.test(d.restore.metadataKey)) {
+    throw new ForgedMessageError(`deploy of job ${d.jobId}: restore from ${excerpt(d.restore.metadataKey)}, outside the job's checkpoints and savepoints`);
+  }
+  if (d.restore && d.restore.metadataKey.split('/').some((s) => s === '..' || s === '.' || s === '')) throw new ForgedMessageError(`deploy of job ${d.jobId}: restore key ${excerpt(d.restore.metadataKey)} is not a plain key`);
 }
