@@ -11,7 +11,7 @@
 // the key group's new base with an empty chain.
 import type { NatsConnection } from '@nats-io/transport-node';
 import { headers as natsHeaders } from '@nats-io/transport-node';
-import { codecs, logRejected, type CheckpointAck, type CheckpointPart } from '../core/control.ts';
+import { codecs, ForgedMessageError, logRejected, type CheckpointAck, type CheckpointPart } from '../core/control.ts';
 import type { KeyGroupRange } from '../core/key-groups.ts';
 import { subjects } from '../core/subjects.ts';
 import { checkpointLayout, encodeMetadata, type CheckpointMetadata } from '../core/checkpoint-format.ts';
@@ -256,6 +256,12 @@ export class CheckpointCoordinator {
       return;
     }
     if (ack.error) return this.abort(`checkpoint ${flight.id}: worker ${ack.workerId}: ${ack.error}`);
+    // A worker acknowledges a checkpoint once: a second one means somebody else speaks for it
+    // (possible with shared worker credentials), and neither can be trusted.
+    if (flight.acks.has(ack.workerId)) {
+      logRejected(this.#o.logger, new ForgedMessageError(`checkpoint ${flight.id}: a second acknowledgement for worker ${ack.workerId}`), 'checkpoint acknowledgement');
+      return this.abort(`checkpoint ${flight.id}: worker ${ack.workerId} acknowledged twice`);
+    }
     flight.acks.set(ack.workerId, ack);
     if ([...flight.expected].every((w) => flight.acks.has(w))) void this.#complete(flight);
   }
