@@ -106,8 +106,13 @@ test('nats security - each role is held to its permissions; forged control messa
     assert.match(answer.error, /invalid job id/);
 
     // A spoofed query reply: answered before the owner, and refused by the router.
+    // A spoofed query reply: a value for every entity asked for, before the owner answers.
     const spoofer = intruder.subscribe(`eddy.q.${CX_JOB}.*`, {
-      callback: (_e, msg) => void msg.respond(codecs.queryReply.encode({ values: [{ entityId: 'e1', found: true, valueJson: '666', eventTimeUnixMs: 0, hasEventTime: false, uncommitted: false, beyondRetention: false }], error: '', checkpointId: 1, workerId: 'intruder', epoch: 1 })),
+      callback: (_e, msg) => {
+        const { entityIds } = codecs.queryRequest.decode(msg.data);
+        const values = entityIds.map((entityId) => ({ entityId, found: true, valueJson: '666', eventTimeUnixMs: 0, hasEventTime: false, uncommitted: false, beyondRetention: false }));
+        msg.respond(codecs.queryReply.encode({ values, error: '', checkpointId: 1, workerId: 'intruder', epoch: 1 }));
+      },
     });
 
     // Forged control messages on the worker subjects the permissions allow: a failure report and
