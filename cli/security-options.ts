@@ -50,7 +50,13 @@ export function addNatsAuthOptions(command: Command): Command {
     .addOption(new Option('--nats-tls-key <file>', 'key (PEM) of --nats-tls-cert').env('EDDY_NATS_TLS_KEY'));
 }
 
-export function natsAuthFrom(o: NatsCommandOptions): ClientConnectionOptions {
+/** An empty value (as compose files often leave variables) means unset. */
+function given<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== '' && v !== undefined)) as T;
+}
+
+export function natsAuthFrom(options: NatsCommandOptions): ClientConnectionOptions {
+  const o = given(options);
   if ((o.natsTlsCert === undefined) !== (o.natsTlsKey === undefined)) throw new CliError('--nats-tls-cert and --nats-tls-key go together');
   const password = o.natsPasswordFile !== undefined ? readSecretFile(o.natsPasswordFile, 'NATS password').trim() : o.natsPassword;
   const token = o.natsTokenFile !== undefined ? readSecretFile(o.natsTokenFile, 'NATS token').trim() : o.natsToken;
@@ -88,7 +94,8 @@ export function addGrpcServerSecurityOptions(command: Command): Command {
     .addOption(new Option('--insecure', 'serve a non-loopback gRPC address without TLS and authentication (anyone who reaches it can run code on the workers)'));
 }
 
-export function grpcServerSecurityFrom(o: GrpcServerCommandOptions): { grpcTls?: ServerTls; grpcTokens: TokenEntry[]; insecure: boolean } {
+export function grpcServerSecurityFrom(options: GrpcServerCommandOptions): { grpcTls?: ServerTls; grpcTokens: TokenEntry[]; insecure: boolean } {
+  const o = given(options);
   if ((o.grpcTlsCert === undefined) !== (o.grpcTlsKey === undefined)) throw new CliError('--grpc-tls-cert and --grpc-tls-key go together');
   if (o.grpcClientCa !== undefined && o.grpcTlsCert === undefined) throw new CliError('--grpc-client-ca needs --grpc-tls-cert and --grpc-tls-key');
   const grpcTls: ServerTls | undefined =
@@ -122,7 +129,8 @@ export interface ClientSecurityCommandOptions {
 }
 
 /** The client's bearer token and TLS, from the global options (files read here). */
-export function clientSecurityFrom(o: ClientSecurityCommandOptions): { token?: string; tls?: ClientTls } {
+export function clientSecurityFrom(options: ClientSecurityCommandOptions): { token?: string; tls?: ClientTls } {
+  const o = given(options);
   if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new CliError('--tls-cert and --tls-key go together');
   const useTls = o.tls === true || o.tlsCa !== undefined || o.tlsCert !== undefined;
   const tls: ClientTls | undefined = useTls

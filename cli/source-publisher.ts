@@ -31,6 +31,9 @@ export async function connectToNats(servers: string, name: string, auth: ClientC
   try {
     return await connectNats({ servers, name, auth, inboxPrefix: inboxPrefixes.producer });
   } catch (e) {
+    if (/authorization violation|authentication/i.test((e as Error).message)) {
+      throw new CliError(`NATS at ${servers} refused the login: give credentials (--nats-user with --nats-password-file, or EDDY_NATS_USER and EDDY_NATS_PASSWORD_FILE; eddy up prints them)`, { cause: e });
+    }
     throw new CliError(`cannot reach NATS at ${servers} (is it running? set --nats or EDDY_NATS): ${(e as Error).message}`, { cause: e });
   }
 }

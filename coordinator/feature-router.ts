@@ -168,10 +168,15 @@ export class FeatureRouter {
     });
     // No responder (a key group between owners) or a time-out: never a guess.
     // Only the key group's owner at this epoch may answer (anyone subscribed can reply).
-    const owner = [...this.#jobs.get(jobId).assignment].find(([, a]) => a.keyGroups.some((r) => keyGroup >= r.start && keyGroup <= r.end))?.[0];
+    const assignment = this.#jobs.get(jobId).assignment;
+    const owner = [...assignment].find(([, a]) => a.keyGroups.some((r) => keyGroup >= r.start && keyGroup <= r.end))?.[0];
     const check = (data: Uint8Array): string | undefined => {
       const r = codecs.queryReply.decode(data);
       if (r.workerId === owner && Number(r.epoch) === epoch) return undefined;
+      // During a move the assignment already names the new owner while the old one, which let
+      // the key group go, answers UNAVAILABLE: an answer without data, from a worker of the job,
+      // can only make the router retry.
+      if (r.values.length === 0 && r.error.startsWith('UNAVAILABLE:') && Number(r.epoch) === epoch && assignment.has(r.workerId as never)) return undefined;
       return `a reply for key group ${keyGroup} of job ${jobId} from ${excerpt(r.workerId ?? '')} at epoch ${Number(r.epoch ?? 0)}; its owner is ${owner ?? 'nobody'} at epoch ${epoch}`;
     };
     const outcome = await this.#requester.request(subjects.query(jobId as never, keyGroup), req, Math.max(1, Math.floor(timeoutMs)), check);
