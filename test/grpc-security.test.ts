@@ -78,7 +78,8 @@ test('grpc security - TLS, tokens and client certificates decide who may call wh
     // Refusals leak nothing: no token names, no roles.
     const refused = await reader.cancelJob('x').catch((e: Error) => e.message);
     assert.equal(refused, 'permission denied');
-    assert.match(a.output(), /"principal":"dash","role":"reader","msg":"call refused: role not allowed"/);
+    // The coordinator says who was refused (its output arrives through a pipe: wait for it).
+    await waitFor(() => /"principal":"dash","role":"reader","msg":"call refused: role not allowed"/.test(a.output()), { timeoutMs: 10_000, what: 'the refusal in the coordinator log' });
     assert.doesNotMatch(a.output(), new RegExp(READER_TOKEN.slice(5, 20)), 'a token never reaches the log');
 
     // Plaintext to a TLS port does not get an answer.

@@ -148,7 +148,8 @@ test('nats security - each role is held to its permissions; forged control messa
     await waitFor(() => /"msg":"forged control message rejected"/.test(coordinatorLog()), { timeoutMs: 10_000, what: 'forged control messages in the coordinator log' });
     assert.match(coordinatorLog(), /worker \\"intruder\\" reports a failure of job customer-experience, which it is not assigned to/);
     assert.match(coordinatorLog(), /claims to come from worker \\"worker-1\\"/);
-    assert.match(cluster.workers.find((w) => w.name === 'worker worker-1')!.output(), /"err":"deploy of an invalid job id[^\n]*"msg":"forged control message rejected"/);
+    const worker1 = cluster.workers.find((w) => w.name === 'worker worker-1')!;
+    await waitFor(() => /"err":"deploy of an invalid job id[^\n]*"msg":"forged control message rejected"/.test(worker1.output()), { timeoutMs: 10_000, what: 'the refused deploy in worker-1\'s log' });
 
     await producing.done;
     const results = await open('client');
