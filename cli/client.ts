@@ -13,6 +13,7 @@ import type { SubmitJobResponse__Output } from '../proto/gen/eddy/v1/SubmitJobRe
 import type { FeatureValue__Output } from '../proto/gen/eddy/v1/FeatureValue.ts';
 import type { FeatureChange__Output } from '../proto/gen/eddy/v1/FeatureChange.ts';
 import type { WorkerInfo__Output } from '../proto/gen/eddy/v1/WorkerInfo.ts';
+import type { ClientTls } from '../core/tls.ts';
 
 export type { JobInfo__Output as JobInfo, FeatureValue__Output as FeatureValue, FeatureChange__Output as FeatureChange, WorkerInfo__Output as WorkerInfo };
 
@@ -24,6 +25,21 @@ export interface EddyClientOptions {
   address: string;
   /** Deadline of every call, in ms. */
   timeoutMs: number;
+  /** Bearer token sent with every call (the coordinator's tokens file holds its hash). @default none */
+  token?: string;
+  /** TLS to the coordinator: the CA to trust and, for mutual TLS, a client certificate. @default plaintext */
+  tls?: ClientTls;
+}
+
+/** Adds `authorization: Bearer <token>` to every call; works on plaintext (loopback) channels too, unlike call credentials. */
+function bearerInterceptor(token: string): grpc.Interceptor {
+  return (options, nextCall) =>
+    new grpc.InterceptingCall(nextCall(options), {
+      start: (metadata, listener, next) => {
+        metadata.set('authorization', `Bearer ${token}`);
+        next(metadata, listener);
+      },
+    });
 }
 
 export type FeatureView = 'latest' | 'committed';
@@ -62,12 +78,14 @@ export class EddyClient implements Disposable {
     this.address = options.address;
     this.timeoutMs = options.timeoutMs;
     const pkg = loadGrpc().eddy.v1;
-    const credentials = grpc.credentials.createInsecure();
-    this.#jobs = new pkg.JobService(options.address, credentials);
+    const { tls } = options;
+    const credentials = tls ? grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null) : grpc.credentials.createInsecure();
+    const interceptors = options.token ? [bearerInterceptor(options.token)] : [];
+    this.#jobs = new pkg.JobService(options.address, credentials, { interceptors });
     // The three services share one channel (same address, same options): one connection.
     const channelOverride = this.#jobs.getChannel();
-    this.#features = new pkg.FeatureService(options.address, credentials, { channelOverride });
-    this.#cluster = new pkg.ClusterService(options.address, credentials, { channelOverride });
+    this.#features = new pkg.FeatureService(options.address, credentials, { channelOverride, interceptors });
+    this.#cluster = new pkg.ClusterService(options.address, credentials, { channelOverride, interceptors });
   }
 
   listJobs(): Promise<JobInfo__Output[]> {

@@ -1,8 +1,9 @@
 // What every command that talks to the coordinator shares: the global options and a client.
 import type { Command } from 'commander';
 import { EddyClient } from './client.ts';
+import { clientSecurityFrom, type ClientSecurityCommandOptions } from './security-options.ts';
 
-export interface GlobalOptions {
+export interface GlobalOptions extends ClientSecurityCommandOptions {
   /** host:port of the coordinator's gRPC server. */
   addr: string;
   /** Deadline of each gRPC call, in ms. */
@@ -11,7 +12,7 @@ export interface GlobalOptions {
 
 export function globalOptions(command: Command): GlobalOptions {
   const o = command.optsWithGlobals<GlobalOptions>();
-  return { addr: o.addr, timeoutMs: o.timeoutMs };
+  return { ...o, addr: o.addr, timeoutMs: o.timeoutMs };
 }
 
 /** True when the user set --timeout-ms (or its environment), rather than taking the default. */
@@ -22,8 +23,8 @@ export function timeoutGiven(command: Command): boolean {
 
 /** Runs `use` with a client for the global --addr and --timeout-ms, and closes it after. */
 export async function withClient<T>(command: Command, use: (client: EddyClient) => Promise<T>): Promise<T> {
-  const { addr, timeoutMs } = globalOptions(command);
-  const client = new EddyClient({ address: addr, timeoutMs });
+  const o = globalOptions(command);
+  const client = new EddyClient({ address: o.addr, timeoutMs: o.timeoutMs, ...clientSecurityFrom(o) });
   try {
     return await use(client);
   } finally {

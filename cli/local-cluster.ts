@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { CliError } from './errors.ts';
 import { SUPERVISOR_PID_ENV } from './run-role.ts';
+import { natsLoginEnv, prepareNatsAuth, type NatsRole, type NatsRoleLogin } from './nats-auth-setup.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 export const CLI_MAIN = path.join(REPO_ROOT, 'cli', 'main.ts');
@@ -56,6 +57,11 @@ export interface LocalProcess {
 
 export interface LocalCluster {
   natsUrl: string;
+  /**
+   * NATS runs with authentication: each role's user and password file (<data>/nats-auth/). A
+   * producer publishes with the producer login.
+   */
+  natsLogins: Record<NatsRole, NatsRoleLogin>;
   grpcAddress: string;
   /** host:port of the coordinator's dashboard ('' when off). */
   httpAddress: string;
@@ -273,9 +279,10 @@ function logContains(file: string, fromOffset: number, needle: string): boolean 
   }
 }
 
-async function natsAccepts(url: string): Promise<boolean> {
+async function natsAccepts(url: string, login: NatsRoleLogin): Promise<boolean> {
   try {
-    const nc = await connect({ servers: url, reconnect: false, timeout: 1_000, name: 'eddy-up-probe' });
+    const pass = fs.readFileSync(login.passwordFile, 'utf8').trim();
+    const nc = await connect({ servers: url, reconnect: false, timeout: 1_000, name: 'eddy-up-probe', user: login.user, pass });
     await nc.close();
     return true;
   } catch {
@@ -311,18 +318,20 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   for (const dir of Object.values(dirs)) fs.mkdirSync(dir, { recursive: true });
 
   const natsUrl = `nats://127.0.0.1:${natsPort}`;
+  // Authentication on by default: generated passwords in the data dir, Eddy's permission set.
+  const natsAuth = prepareNatsAuth(path.join(dataDir, 'nats-auth'));
   const eddyArgs = (role: string, args: string[]): string[] => ['--import', import.meta.resolve('tsx'), CLI_MAIN, role, ...args, '--log-level', logLevel];
   const supervisor = new Supervisor(options.signal);
   let workersStarted = 0;
   let startWorker: () => Promise<string> = () => Promise.reject(new CliError('the cluster is not started'));
   try {
     const natsLog = path.join(dirs.logs, 'nats.log');
-    const nats = await supervisor.spawn('nats-server', natsServer, ['-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', dirs.nats], natsLog);
-    await supervisor.waitReady(nats, 'accepting connections', NATS_READY_TIMEOUT_MS, fileSize(natsLog), () => natsAccepts(natsUrl));
+    const nats = await supervisor.spawn('nats-server', natsServer, ['-c', natsAuth.configFile, '-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', dirs.nats], natsLog);
+    await supervisor.waitReady(nats, 'accepting connections', NATS_READY_TIMEOUT_MS, fileSize(natsLog), () => natsAccepts(natsUrl, natsAuth.logins.coordinator));
 
-    const startRole = async (name: string, role: string, args: string[], logFile: string, readyMessage: string): Promise<void> => {
+    const startRole = async (name: string, role: 'coordinator' | 'worker', args: string[], logFile: string, readyMessage: string): Promise<void> => {
       const offset = fileSize(logFile);
-      const p = await supervisor.spawn(name, process.execPath, eddyArgs(role, args), logFile);
+      const p = await supervisor.spawn(name, process.execPath, eddyArgs(role, args), logFile, natsLoginEnv(natsAuth.logins[role]));
       await supervisor.waitReady(p, 'ready', ROLE_READY_TIMEOUT_MS, offset, () => logContains(logFile, offset, `"msg":"${readyMessage}"`));
     };
     // Worker ids are w-1, w-2, … in start order and never reused within one run, so that a worker
@@ -361,6 +370,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   };
   return {
     natsUrl,
+    natsLogins: natsAuth.logins,
     grpcAddress,
     httpAddress,
     dataDir,

@@ -11,6 +11,7 @@ import { registerNexmark } from './commands/nexmark.ts';
 import { registerQuery } from './commands/query.ts';
 import { registerScale } from './commands/scale.ts';
 import { registerSubmit } from './commands/submit.ts';
+import { registerToken } from './commands/token.ts';
 import { registerUp } from './commands/up.ts';
 import { registerWorker } from './commands/worker.ts';
 import { registerWorkers } from './commands/workers.ts';
@@ -38,6 +39,11 @@ export function createProgram(): Command {
     .description('Eddy: a distributed, stateful stream processor on NATS. Build, submit and query jobs; run a local cluster.')
     .addOption(new Option('--addr <host:port>', "the coordinator's gRPC address").env('EDDY_ADDR').default(DEFAULT_ADDR).argParser(parseHostPort))
     .addOption(new Option('--timeout-ms <n>', 'deadline of each call to the coordinator').default(DEFAULT_TIMEOUT_MS).argParser(parsePositiveInt))
+    .addOption(new Option('--token <token>', 'bearer token for the coordinator (prefer EDDY_TOKEN: a flag shows in ps)').env('EDDY_TOKEN'))
+    .addOption(new Option('--tls', 'TLS to the coordinator, trusting the system roots').env('EDDY_TLS'))
+    .addOption(new Option('--tls-ca <file>', 'TLS to the coordinator, trusting this CA (PEM)').env('EDDY_TLS_CA'))
+    .addOption(new Option('--tls-cert <file>', 'client certificate (PEM) for mutual TLS').env('EDDY_TLS_CERT'))
+    .addOption(new Option('--tls-key <file>', 'key (PEM) of --tls-cert').env('EDDY_TLS_KEY'))
     .showSuggestionAfterError(true)
     .exitOverride();
 
@@ -51,6 +57,7 @@ export function createProgram(): Command {
   registerWorkers(program);
   registerPublish(program);
   registerNexmark(program);
+  registerToken(program);
   registerCoordinator(program);
   registerWorker(program);
 

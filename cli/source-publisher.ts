@@ -6,6 +6,7 @@ import { connectNats, ensureSourceStream, parseSourceDescription, type NatsConne
 import { partitionForKey } from '../core/key-groups.ts';
 import { subjects } from '../core/subjects.ts';
 import { CliError } from './errors.ts';
+import { inboxPrefixes, type ClientConnectionOptions } from '../core/nats-connect.ts';
 import { BulkPublisher } from '../core/jetstream-publisher.ts';
 
 /**
@@ -26,10 +27,13 @@ export interface CreateSourceOptions {
   partitionKey?: string;
 }
 
-export async function connectToNats(servers: string, name: string): Promise<NatsConnection> {
+export async function connectToNats(servers: string, name: string, auth: ClientConnectionOptions = {}): Promise<NatsConnection> {
   try {
-    return await connectNats({ servers, name });
+    return await connectNats({ servers, name, auth, inboxPrefix: inboxPrefixes.producer });
   } catch (e) {
+    if (/authorization violation|authentication/i.test((e as Error).message)) {
+      throw new CliError(`NATS at ${servers} refused the login: give credentials (--nats-user with --nats-password-file, or EDDY_NATS_USER and EDDY_NATS_PASSWORD_FILE; eddy up prints them)`, { cause: e });
+    }
     throw new CliError(`cannot reach NATS at ${servers} (is it running? set --nats or EDDY_NATS): ${(e as Error).message}`, { cause: e });
   }
 }

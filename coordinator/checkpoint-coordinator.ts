@@ -11,7 +11,8 @@
 // the key group's new base with an empty chain.
 import type { NatsConnection } from '@nats-io/transport-node';
 import { headers as natsHeaders } from '@nats-io/transport-node';
-import { codecs, type CheckpointAck, type CheckpointPart } from '../core/control.ts';
+import { codecs, ForgedMessageError, logRejected, type CheckpointAck, type CheckpointPart } from '../core/control.ts';
+import type { KeyGroupRange } from '../core/key-groups.ts';
 import { subjects } from '../core/subjects.ts';
 import { checkpointLayout, encodeMetadata, type CheckpointMetadata } from '../core/checkpoint-format.ts';
 import { BulkPublisher } from '../core/jetstream-publisher.ts';
@@ -34,6 +35,8 @@ export interface CheckpointTarget {
    * barriers; key-group owners learn what to re-materialize) and acknowledges every checkpoint.
    */
   workers: WorkerId[];
+  /** Key groups and splits of each worker when the checkpoint is triggered (acks are checked against it). */
+  assignment?: ReadonlyMap<string, { keyGroups: readonly KeyGroupRange[]; splits: readonly number[] }>;
 }
 
 export interface CompletedCheckpoint {
@@ -83,6 +86,11 @@ export interface CheckpointCoordinatorOptions {
    */
   maxRematerializedKeyGroups?: number;
   logger: Logger;
+  /**
+   * Checks an acknowledgement before it counts (coordinator/ack-check.ts); throws
+   * ForgedMessageError for one that is dropped. `triggered` is the target the checkpoint started with.
+   */
+  checkAck?: (ack: CheckpointAck, triggered: CheckpointTarget) => void;
   /** The next checkpoint id (ids never repeat, across restarts). */
   nextId(): number;
   target(): CheckpointTarget | undefined;
@@ -119,6 +127,7 @@ interface InFlight {
   /** When each worker's acknowledgement arrived (the slow worker of a slow checkpoint). */
   ackedAtMs: Map<string, number>;
   jobId: string;
+  target: CheckpointTarget;
   span: Span | undefined;
 }
 
@@ -199,6 +208,7 @@ export class CheckpointCoordinator {
       acks: new Map(),
       ackedAtMs: new Map(),
       jobId: target.jobId,
+      target,
       span: this.#o.metrics?.checkpointStarted(target.jobId, id, target.epoch),
     };
     this.#inFlight = flight;
@@ -241,7 +251,20 @@ export class CheckpointCoordinator {
   onAck(ack: CheckpointAck): void {
     const flight = this.#inFlight;
     if (!flight || ack.checkpointId !== flight.id || ack.epoch !== flight.epoch) return; // late, or of an aborted checkpoint
+    try {
+      this.#o.checkAck?.(ack, flight.target);
+    } catch (e) {
+      // Not even its error counts: a forged error would abort checkpoints at will.
+      logRejected(this.#o.logger, e, 'checkpoint acknowledgement');
+      return;
+    }
     if (ack.error) return this.abort(`checkpoint ${flight.id}: worker ${ack.workerId}: ${ack.error}`);
+    // A worker acknowledges a checkpoint once: a second one means somebody else speaks for it
+    // (possible with shared worker credentials), and neither can be trusted.
+    if (flight.acks.has(ack.workerId)) {
+      logRejected(this.#o.logger, new ForgedMessageError(`checkpoint ${flight.id}: a second acknowledgement for worker ${ack.workerId}`), 'checkpoint acknowledgement');
+      return this.abort(`checkpoint ${flight.id}: worker ${ack.workerId} acknowledged twice`);
+    }
     flight.acks.set(ack.workerId, ack);
     flight.ackedAtMs.set(ack.workerId, Date.now());
     if ([...flight.expected].every((w) => flight.acks.has(w))) void this.#complete(flight);

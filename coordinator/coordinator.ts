@@ -3,7 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { connectNats } from '../core/nats.ts';
-import { codecs } from '../core/control.ts';
+import { checkSender, codecs, logRejected } from '../core/control.ts';
 import { subjects } from '../core/subjects.ts';
 import { openObjectStore } from '../core/object-store.ts';
 import { ensureError } from '../core/errors.ts';
@@ -14,9 +14,11 @@ import { WorkerRegistry } from './worker-registry.ts';
 import { JobManager } from './job-manager.ts';
 import { FeatureRouter } from './feature-router.ts';
 import { createGrpcServer } from './grpc-server.ts';
+import { Authenticator } from '../core/tokens.ts';
+import { inboxPrefixes } from '../core/nats-connect.ts';
 import { JobStore } from './job-store.ts';
 import { CoordinatorMetrics } from './coordinator-metrics.ts';
-import { DashboardServer, JobHistory } from './dashboard/index.ts';
+import { DashboardServer, JobHistory, dashboardAuthorization } from './dashboard/index.ts';
 import { lastFailureOf } from './dashboard/views.ts';
 
 export type CoordinatorState = 'STARTING' | 'RUNNING' | 'STOPPING' | 'STOPPED';
@@ -31,6 +33,8 @@ export class Coordinator {
   readonly #health: HealthImplementation;
   readonly #subs: Subscription[] = [];
   readonly #dashboard: DashboardServer | undefined;
+  /** Who may call: the gRPC server's check, reusable by other front doors (an HTTP dashboard). */
+  readonly authenticator: Authenticator;
   #state: CoordinatorState = 'STARTING';
   /** The address the gRPC server is bound to (port resolved when 0 was asked for). */
   address = '';
@@ -71,20 +75,21 @@ export class Coordinator {
       metrics,
     });
     this.#jobs = jobs;
-    const features = new FeatureRouter(nc, jobs, metrics);
-    const { server, health } = createGrpcServer({ jobs, features, registry: this.#registry, logger: this.#logger });
+    this.authenticator = new Authenticator({ tokens: o.grpcTokens, certificates: o.grpcTls?.clientCa !== undefined });
+    const features = new FeatureRouter(nc, jobs, metrics, this.#logger.child({ component: 'feature-router' }));
+    const { server, health } = createGrpcServer({ jobs, features, registry: this.#registry, logger: this.#logger, authenticator: this.authenticator });
     this.#server = server;
     this.#health = health;
     if (o.httpAddress !== '') {
       const sources = { jobs, registry: this.#registry, history: new JobHistory(), checkpointIntervalMs: o.checkpointIntervalMs };
       metrics.onEvent = (e) => sources.history.record(e, e.type === 'recovery-started' ? lastFailureOf(sources, e.jobId) : undefined);
-      this.#dashboard = new DashboardServer({ address: o.httpAddress, sources, features, authorize: o.authorizeHttp, logger: this.#logger.child({ component: 'dashboard' }) });
+      this.#dashboard = new DashboardServer({ address: o.httpAddress, sources, features, authorize: o.authorizeHttp ?? dashboardAuthorization(this.authenticator), logger: this.#logger.child({ component: 'dashboard' }) });
     }
   }
 
   static async start(options: CoordinatorOptions): Promise<Coordinator> {
     const o = compileCoordinatorOptions(options);
-    const nc = await connectNats({ servers: o.natsServers, name: 'eddy-coordinator' });
+    const nc = await connectNats({ servers: o.natsServers, name: 'eddy-coordinator', auth: o.nats, inboxPrefix: inboxPrefixes.coordinator });
     const jobStore = await JobStore.open({ nc, logger: o.logger });
     const c = new Coordinator(o, nc, jobStore);
     await c.#run();
@@ -94,40 +99,44 @@ export class Coordinator {
   async #run(): Promise<void> {
     this.#registry.start();
     this.#subs.push(
-      this.#nc.subscribe(subjects.failure, {
+      this.#nc.subscribe(subjects.fromAnyWorker('failure'), {
         callback: (_e, msg) => {
           try {
-            this.#jobs.onTaskFailure(codecs.failure.decode(msg.data));
+            const failure = codecs.failure.decode(msg.data);
+            checkSender(msg.subject, failure.workerId);
+            this.#jobs.onTaskFailure(failure);
           } catch (e) {
-            this.#logger.warn({ err: ensureError(e).message }, 'bad failure report ignored');
+            logRejected(this.#logger, e, 'failure report');
           }
         },
       }),
     );
     this.#subs.push(
-      this.#nc.subscribe(subjects.checkpointRequest, {
+      this.#nc.subscribe(subjects.fromAnyWorker('checkpoint-request'), {
         callback: (_e, msg) => {
           try {
             const r = codecs.trigger.decode(msg.data);
-            this.#jobs.onCheckpointRequest(r.jobId, Number(r.epoch));
+            this.#jobs.onCheckpointRequest(r.jobId, Number(r.epoch), subjects.senderOf(msg.subject) ?? '');
           } catch (e) {
-            this.#logger.warn({ err: ensureError(e).message }, 'bad checkpoint request ignored');
+            logRejected(this.#logger, e, 'checkpoint request');
           }
         },
       }),
-      this.#nc.subscribe(subjects.checkpointAck, {
+      this.#nc.subscribe(subjects.fromAnyWorker('checkpoint-ack'), {
         callback: (_e, msg) => {
           try {
-            this.#jobs.onCheckpointAck(codecs.checkpointAck.decode(msg.data));
+            const ack = codecs.checkpointAck.decode(msg.data);
+            checkSender(msg.subject, ack.workerId);
+            this.#jobs.onCheckpointAck(ack);
           } catch (e) {
-            this.#logger.warn({ err: ensureError(e).message }, 'bad checkpoint acknowledgement ignored');
+            logRejected(this.#logger, e, 'checkpoint acknowledgement');
           }
         },
       }),
     );
     await this.#nc.flush();
     const port = await new Promise<number>((resolve, reject) =>
-      this.#server.bindAsync(this.#o.grpcAddress, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      this.#server.bindAsync(this.#o.grpcAddress, this.#serverCredentials(), (err, p) => (err ? reject(err) : resolve(p))),
     );
     this.address = `${this.#o.grpcAddress.replace(/:\d+$/, '')}:${port}`;
     if (this.#dashboard) {
@@ -138,6 +147,20 @@ export class Coordinator {
     const resumed = await this.#jobs.resume();
     this.#transition('RUNNING');
     this.#logger.info({ grpcAddress: this.address, ...(this.httpAddress && { dashboard: `http://${this.httpAddress}/` }), store: this.#o.storeUrl, resumedJobs: resumed }, 'coordinator ready');
+  }
+
+  #serverCredentials(): grpc.ServerCredentials {
+    const tls = this.#o.grpcTls;
+    const security = { tls: tls !== undefined, mutualTls: tls?.clientCa !== undefined, tokens: this.#o.grpcTokens.length };
+    if (!this.authenticator.enabled || !tls) {
+      // compileCoordinatorOptions refused a non-loopback address here unless told --insecure.
+      const level = this.#o.insecure ? 'warn' : 'info';
+      this.#logger[level]({ grpcAddress: this.#o.grpcAddress, ...security, insecure: this.#o.insecure }, this.#o.insecure ? 'gRPC served INSECURELY (--insecure): whoever reaches the port may be able to submit jobs' : 'gRPC without TLS or authentication (loopback only)');
+    } else {
+      this.#logger.info({ grpcAddress: this.#o.grpcAddress, ...security }, 'gRPC with TLS and authentication');
+    }
+    if (!tls) return grpc.ServerCredentials.createInsecure();
+    return grpc.ServerCredentials.createSsl(tls.clientCa ?? null, [{ private_key: tls.key, cert_chain: tls.cert }], tls.clientCa !== undefined);
   }
 
   get state(): CoordinatorState {

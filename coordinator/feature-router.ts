@@ -9,7 +9,7 @@ import { codecs, type QueryValue } from '../core/control.ts';
 import { subjects } from '../core/subjects.ts';
 import { findFeature } from '../core/manifest.ts';
 import { keyGroupForKey } from '../core/key-groups.ts';
-import { EddyError, InvalidArgumentError, NotFoundError, RetryableError } from '../core/errors.ts';
+import { EddyError, InvalidArgumentError, NotFoundError, RetryableError, excerpt } from '../core/errors.ts';
 import type { JobManager, JobRecord } from './job-manager.ts';
 import type { Logger } from '../core/logger.ts';
 import { QueryRequester } from './query-requester.ts';
@@ -38,11 +38,11 @@ export class FeatureRouter {
 
   readonly #requester: QueryRequester;
 
-  constructor(nc: NatsConnection, jobs: JobManager, metrics?: CoordinatorMetrics) {
+  constructor(nc: NatsConnection, jobs: JobManager, metrics?: CoordinatorMetrics, logger?: Logger) {
     this.#nc = nc;
     this.#jobs = jobs;
     this.#metrics = metrics;
-    this.#requester = new QueryRequester(nc);
+    this.#requester = new QueryRequester(nc, (subject, reason) => logger?.warn({ subject, err: reason }, 'forged control message rejected'));
   }
 
   /** Starts a WatchFeatures stream (coordinator/feature-watch.ts); stop() it when the call ends. */
@@ -76,7 +76,7 @@ export class FeatureRouter {
     let job = this.#jobs.get(jobId);
     if (!findFeature(job.manifest, feature)) {
       const all = job.manifest.stages.flatMap((s) => s.features.map((f) => f.name));
-      throw new NotFoundError(`job ${jobId} has no feature ${feature}${all.length ? ` (it has: ${all.join(', ')})` : ''}`);
+      throw new NotFoundError(`job ${excerpt(jobId)} has no feature ${excerpt(feature)}${all.length ? ` (it has: ${all.join(', ')})` : ''}`);
     }
     job = await this.#whenRunning(job, query.deadlineAtMs);
     const maxParallelism = job.manifest.maxParallelism;
@@ -167,7 +167,19 @@ export class FeatureRouter {
       hasAsOf: query.asOfUnixMs !== undefined,
     });
     // No responder (a key group between owners) or a time-out: never a guess.
-    const outcome = await this.#requester.request(subjects.query(jobId as never, keyGroup), req, Math.max(1, Math.floor(timeoutMs)));
+    // Only the key group's owner at this epoch may answer (anyone subscribed can reply).
+    const assignment = this.#jobs.get(jobId).assignment;
+    const owner = [...assignment].find(([, a]) => a.keyGroups.some((r) => keyGroup >= r.start && keyGroup <= r.end))?.[0];
+    const check = (data: Uint8Array): string | undefined => {
+      const r = codecs.queryReply.decode(data);
+      if (r.workerId === owner && Number(r.epoch) === epoch) return undefined;
+      // During a move the assignment already names the new owner while the old one, which let
+      // the key group go, answers UNAVAILABLE: an answer without data, from a worker of the job,
+      // can only make the router retry.
+      if (r.values.length === 0 && r.error.startsWith('UNAVAILABLE:') && Number(r.epoch) === epoch && assignment.has(r.workerId as never)) return undefined;
+      return `a reply for key group ${keyGroup} of job ${jobId} from ${excerpt(r.workerId ?? '')} at epoch ${Number(r.epoch ?? 0)}; its owner is ${owner ?? 'nobody'} at epoch ${epoch}`;
+    };
+    const outcome = await this.#requester.request(subjects.query(jobId as never, keyGroup), req, Math.max(1, Math.floor(timeoutMs)), check);
     if (outcome.kind === 'unavailable') return outcome;
     const reply = codecs.queryReply.decode(outcome.data);
     if (!reply.error) return { kind: 'answer', values: reply.values, checkpointId: reply.checkpointId };

@@ -8,7 +8,7 @@
 // The router renews at once when it sees the job's epoch change, and drops events of an epoch older
 // than one it has already seen for the key group (an old owner's last words after a move).
 import { randomUUID } from 'node:crypto';
-import { createInbox, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { codecs, type WatchEvent } from '../core/control.ts';
 import { subjects } from '../core/subjects.ts';
 import { findFeature } from '../core/manifest.ts';
@@ -47,7 +47,8 @@ export class FeatureWatch {
   readonly #sink: WatchSink;
   readonly #options: Required<FeatureWatchOptions>;
   readonly #id = randomUUID();
-  readonly #inbox = createInbox();
+  // Not an _INBOX subject: workers may not publish into the coordinator's inboxes.
+  readonly #inbox = subjects.watchEvents(randomUUID().replaceAll('-', ''));
   #sub: Subscription | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;

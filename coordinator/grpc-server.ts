@@ -15,6 +15,8 @@ import type { JobManager, JobRecord } from './job-manager.ts';
 import type { FeatureAnswer, FeatureQuery, FeatureRouter } from './feature-router.ts';
 import type { WorkerRegistry } from './worker-registry.ts';
 import { toServiceError } from './grpc-status.ts';
+import { authInterceptor, lenientDecoding } from './auth.ts';
+import type { Authenticator } from '../core/tokens.ts';
 
 /** Largest bundle accepted by SubmitJob. */
 export const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
@@ -27,6 +29,8 @@ export interface GrpcServerDeps {
   features: FeatureRouter;
   registry: WorkerRegistry;
   logger: Logger;
+  /** Checks every call (coordinator/auth.ts); an authenticator with no tokens lets everyone in. */
+  authenticator: Authenticator;
 }
 
 type Unary<Req, Res> = grpc.handleUnaryCall<Req, Res>;
@@ -89,9 +93,12 @@ function checkpointInfo(job: JobRecord) {
 export function createGrpcServer(deps: GrpcServerDeps): { server: grpc.Server; health: HealthImplementation } {
   const { jobs, features, registry, logger } = deps;
   const pkg = loadGrpc().eddy.v1;
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 8 * 1024 * 1024 });
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': 8 * 1024 * 1024,
+    interceptors: [authInterceptor(deps.authenticator, logger.child({ component: 'grpc-auth' }))],
+  });
 
-  server.addService(pkg.JobService.service, {
+  server.addService(lenientDecoding(pkg.JobService.service), {
     SubmitJob: (call: grpc.ServerReadableStream<SubmitJobRequest__Output, SubmitJobResponse>, callback: grpc.sendUnaryData<SubmitJobResponse>) => {
       let header: SubmitJobRequest__Output['header'] = null;
       const chunks: Buffer[] = [];
@@ -162,7 +169,7 @@ export function createGrpcServer(deps: GrpcServerDeps): { server: grpc.Server; h
     ...(req.asOf ? { asOfUnixMs: Number(req.asOf.unixMs) } : {}),
     deadlineAtMs: deadlineAtMs(call),
   });
-  server.addService(pkg.FeatureService.service, {
+  server.addService(lenientDecoding(pkg.FeatureService.service), {
     Get: unary(logger, 'Get', async (req: FeatureRequest & { entityId: string }, call) => {
       const [a] = await features.get(query(req, [req.entityId], call));
       return toValue(a!);
@@ -198,7 +205,7 @@ export function createGrpcServer(deps: GrpcServerDeps): { server: grpc.Server; h
     },
   });
 
-  server.addService(pkg.ClusterService.service, {
+  server.addService(lenientDecoding(pkg.ClusterService.service), {
     ListWorkers: unary(logger, 'ListWorkers', async () => ({
       workers: registry.all().map((w) => ({
         workerId: w.id,

@@ -13,11 +13,18 @@ const CODES: Record<ErrorCode, status> = {
   DATA_LOSS: status.DATA_LOSS,
 };
 
+/**
+ * Details longer than this are cut: a message may quote what the caller sent, and HTTP/2 trailers
+ * past the peer's header-list limit (16 KiB by default) leave the call hanging to its deadline.
+ */
+const MAX_DETAILS_CHARS = 1024;
+
 export function toServiceError(e: unknown): Partial<ServiceError> {
   const err = ensureError(e);
+  const message = err.message.length > MAX_DETAILS_CHARS ? `${err.message.slice(0, MAX_DETAILS_CHARS)}… (cut)` : err.message;
   const code = err instanceof EddyError ? CODES[err.code] : status.INTERNAL;
   const metadata = new Metadata();
   // A retry hint clients can read (FeatureService answers UNAVAILABLE during moves).
   if (err instanceof RetryableError) metadata.set('retry-after-ms', String(err.retryAfterMs));
-  return { code, details: err.message, message: err.message, metadata };
+  return { code, details: message, message, metadata };
 }

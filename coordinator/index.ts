@@ -8,3 +8,5 @@ import type { CoordinatorOptions } from './options.ts';
 export function startCoordinator(options: CoordinatorOptions): Promise<Coordinator> {
   return Coordinator.start(options);
 }
+export { METHOD_ROLES } from './auth.ts';
+export { Authenticator, allows, type Principal, type Role } from '../core/tokens.ts';

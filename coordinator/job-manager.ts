@@ -6,13 +6,14 @@
 // to the last completed checkpoint (survivors drop their overlays, new owners read only their
 // new key groups from the object store) and sources rewind to the checkpoint's sequences.
 import type { NatsConnection } from '@nats-io/transport-node';
-import { codecs, type Ack, type SourcePosition, type TaskFailure } from '../core/control.ts';
+import { codecs, ForgedMessageError, type Ack, type SourcePosition, type TaskFailure } from '../core/control.ts';
 import { senderNames, subjects } from '../core/subjects.ts';
 import { parseManifest, remapSourcePositions, splitCount, splitRanges, splitStreams, type JobManifest } from '../core/manifest.ts';
 import { parseJobId, type Epoch, type JobId, type WorkerId } from '../core/ids.ts';
-import { EddyError, InvalidArgumentError, NotFoundError, RetryableError, ensureError } from '../core/errors.ts';
+import { EddyError, InvalidArgumentError, NotFoundError, RetryableError, ensureError, excerpt } from '../core/errors.ts';
 import { sha256Hex } from '../core/bundle.ts';
 import { layout, type ObjectStore } from '../core/object-store.ts';
+import { checkCheckpointAck } from './ack-check.ts';
 import { ensureDeadLetterStream, ensureSinkStreams, ensureSourceStream } from '../core/nats.ts';
 import type { Logger } from '../core/logger.ts';
 import type { WorkerRecord, WorkerRegistry } from './worker-registry.ts';
@@ -399,8 +400,16 @@ export class JobManager {
               maxParallelism: job.manifest.maxParallelism,
               splitStreams: splitStreams(job.manifest),
               workers: [...job.assignment.keys()],
+              assignment: new Map(job.assignment),
             }
           : undefined,
+      checkAck: (ack, triggered) =>
+        checkCheckpointAck(ack, {
+          jobId: job.id,
+          maxParallelism: job.manifest.maxParallelism,
+          owners: [triggered.assignment ?? new Map(), job.assignment],
+          filesSinkPaths: job.manifest.stages.flatMap((s) => s.sinks.flatMap((k) => (k.kind === 'files' ? [k.path] : []))),
+        }),
       latest: () => job.checkpoints[job.checkpoints.length - 1] ?? null,
       onCompleted: async (c) => this.#retain(job, c),
       publish: (metadata) => this.#outputs(job).enqueue(metadata),
@@ -455,7 +464,7 @@ export class JobManager {
 
   get(id: string): JobRecord {
     const job = this.#jobs.get(id as JobId);
-    if (!job) throw new NotFoundError(`job ${id} not found`);
+    if (!job) throw new NotFoundError(`job ${excerpt(id)} not found`);
     return job;
   }
 
@@ -516,6 +525,8 @@ export class JobManager {
   onTaskFailure(f: TaskFailure): void {
     const job = this.#jobs.get(f.jobId as JobId);
     if (!job || job.epoch !== Number(f.epoch) || (job.state !== 'RUNNING' && job.state !== 'DEPLOYING')) return;
+    // A failure restarts the job: only a worker of its epoch may report one.
+    if (!job.assignment.has(f.workerId as WorkerId)) throw new ForgedMessageError(`worker ${excerpt(f.workerId)} reports a failure of job ${job.id}, which it is not assigned to`);
     const info = { message: f.message, stageId: f.stageId, keyGroup: f.keyGroup, workerId: f.workerId, stack: f.stack, atUnixMs: Number(f.atUnixMs) };
     if (f.userCode) return this.#restart(job, info);
     // A lost channel or a vanished peer is not the job's fault: recover at once, uncounted.
@@ -560,9 +571,11 @@ export class JobManager {
     }, delayMs);
   }
 
-  onCheckpointRequest(jobId: string, epoch: number): void {
+  onCheckpointRequest(jobId: string, epoch: number, sender: string): void {
     const job = this.#jobs.get(jobId as JobId);
-    if (job && job.epoch === epoch) job.checkpointer?.requestEarly();
+    if (!job || job.epoch !== epoch) return;
+    if (!job.assignment.has(sender as WorkerId)) throw new ForgedMessageError(`worker ${excerpt(sender)} asks for a checkpoint of job ${job.id}, which it is not assigned to`);
+    job.checkpointer?.requestEarly();
   }
 
   onCheckpointAck(ack: Parameters<CheckpointCoordinator['onAck']>[0]): void {

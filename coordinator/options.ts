@@ -3,7 +3,10 @@ import { Telemetry } from '../core/telemetry.ts';
 import { InvalidArgumentError } from '../core/errors.ts';
 import type { OpenObjectStoreOptions } from '../core/object-store.ts';
 import { DEFAULT_MAX_DELTA_CHAIN } from './checkpoint-coordinator.ts';
-import { allowLoopback, type Authorize } from './dashboard/index.ts';
+import type { Authorize } from './dashboard/index.ts';
+import { hostOf, isLoopbackHost, type ServerTls } from '../core/tls.ts';
+import type { ClientConnectionOptions } from '../core/nats-connect.ts';
+import type { TokenEntry } from '../core/tokens.ts';
 
 export interface CoordinatorOptions {
   /** NATS server URLs, comma-separated. */
@@ -17,9 +20,24 @@ export interface CoordinatorOptions {
   httpAddress?: string;
   /**
    * Decides which HTTP requests the dashboard answers (coordinator/dashboard/http-server.ts).
-   * @default allowLoopback: loopback clients only
+   * @default dashboardAuthorization: the gRPC API's tokens (reader role) when authentication is
+   * on, loopback clients without a token
    */
   authorizeHttp?: Authorize;
+  /** TLS of the gRPC server; with clientCa, clients must present certificates. @default none (plaintext) */
+  grpcTls?: ServerTls;
+  /**
+   * Bearer tokens the gRPC server accepts (coordinator/auth.ts). With none and no client CA, every
+   * caller is admin: acceptable on loopback only. @default []
+   */
+  grpcTokens?: TokenEntry[];
+  /**
+   * Serve a non-loopback address without TLS or without authentication. Anyone who reaches the
+   * port can then submit code that runs on every worker. @default false
+   */
+  insecure?: boolean;
+  /** How to authenticate to NATS and with what TLS (core/nats-connect.ts). @default none */
+  nats?: ClientConnectionOptions;
   /** Object store for bundles (s3://bucket/prefix, a file:// URL or a directory). */
   storeUrl: string;
   /**
@@ -60,7 +78,7 @@ export interface CoordinatorOptions {
   logger: Logger;
 }
 
-export type CompiledCoordinatorOptions = Required<CoordinatorOptions>;
+export type CompiledCoordinatorOptions = Required<Omit<CoordinatorOptions, 'grpcTls' | 'authorizeHttp'>> & Pick<CoordinatorOptions, 'grpcTls' | 'authorizeHttp'>;
 
 export const DEFAULT_GRPC_ADDRESS = '127.0.0.1:7400';
 export const DEFAULT_HTTP_ADDRESS = '127.0.0.1:7480';
@@ -70,7 +88,11 @@ export function compileCoordinatorOptions(o: CoordinatorOptions): CompiledCoordi
     natsServers: o.natsServers,
     grpcAddress: o.grpcAddress ?? DEFAULT_GRPC_ADDRESS,
     httpAddress: o.httpAddress ?? DEFAULT_HTTP_ADDRESS,
-    authorizeHttp: o.authorizeHttp ?? allowLoopback,
+    ...(o.authorizeHttp ? { authorizeHttp: o.authorizeHttp } : {}),
+    ...(o.grpcTls ? { grpcTls: o.grpcTls } : {}),
+    grpcTokens: o.grpcTokens ?? [],
+    insecure: o.insecure ?? false,
+    nats: o.nats ?? {},
     storeUrl: o.storeUrl,
     storeOptions: o.storeOptions ?? {},
     workerTimeoutMs: o.workerTimeoutMs ?? 3000,
@@ -86,6 +108,13 @@ export function compileCoordinatorOptions(o: CoordinatorOptions): CompiledCoordi
   };
   if (!/^[^:]+:\d+$/.test(c.grpcAddress)) throw new InvalidArgumentError(`grpcAddress ${c.grpcAddress} is not host:port`);
   if (c.httpAddress !== '' && !/^[^:]*:\d+$|^\[[^\]]+\]:\d+$/.test(c.httpAddress)) throw new InvalidArgumentError(`httpAddress ${c.httpAddress} is not host:port`);
+  const exposed = !isLoopbackHost(hostOf(c.grpcAddress));
+  const authenticated = c.grpcTokens.length > 0 || c.grpcTls?.clientCa !== undefined;
+  if (exposed && !c.insecure && !(c.grpcTls && authenticated)) {
+    throw new InvalidArgumentError(
+      `refusing to serve gRPC on ${c.grpcAddress} (not loopback) without TLS and authentication: give a certificate and key, and a tokens file or a client CA (or --insecure to accept the risk)`,
+    );
+  }
   if (!(c.checkpointIntervalMs >= 10)) throw new InvalidArgumentError(`checkpointIntervalMs ${c.checkpointIntervalMs} must be at least 10`);
   if (!Number.isSafeInteger(c.maxDeltaChain) || c.maxDeltaChain < 1) throw new InvalidArgumentError(`maxDeltaChain ${c.maxDeltaChain} must be an integer of at least 1`);
   if (!Number.isSafeInteger(c.maxMovingKeyGroups) || c.maxMovingKeyGroups < 1) throw new InvalidArgumentError(`maxMovingKeyGroups ${c.maxMovingKeyGroups} must be an integer of at least 1`);

@@ -1,7 +1,7 @@
 // Membership: workers register over NATS and heartbeat with their counters; one silent for
 // workerTimeoutMs is dead (ARCHITECTURE.md, "Failure and scaling").
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { codecs, type Heartbeat, type JobCounters } from '../core/control.ts';
+import { checkSender, codecs, logRejected, type Heartbeat, type JobCounters } from '../core/control.ts';
 import { subjects } from '../core/subjects.ts';
 import { parseWorkerId, type WorkerId } from '../core/ids.ts';
 import { ensureError } from '../core/errors.ts';
@@ -54,21 +54,21 @@ export class WorkerRegistry {
   start(): void {
     const { nc } = this.#o;
     this.#subs.push(
-      nc.subscribe(subjects.register, {
+      nc.subscribe(subjects.fromAnyWorker('register'), {
         callback: (_e, msg) => {
           try {
             const r = codecs.register.decode(msg.data);
-            this.#upsert(parseWorkerId(r.workerId), r.pid, r.host);
+            this.#upsert(checkSender(msg.subject, r.workerId), r.pid, r.host);
             msg.respond(codecs.registerReply.encode({ heartbeatIntervalMs: this.#o.heartbeatIntervalMs }));
           } catch (e) {
-            this.#o.logger.warn({ err: ensureError(e).message }, 'bad registration ignored');
+            logRejected(this.#o.logger, e, 'registration');
           }
         },
       }),
-      nc.subscribe(subjects.leave, {
+      nc.subscribe(subjects.fromAnyWorker('leave'), {
         callback: (_e, msg) => {
           try {
-            const w = this.#workers.get(parseWorkerId(codecs.leave.decode(msg.data).workerId));
+            const w = this.#workers.get(checkSender(msg.subject, codecs.leave.decode(msg.data).workerId));
             if (!w || w.state === 'DEAD') {
               msg.respond(codecs.ack.encode({ ok: false, error: 'unknown worker' }));
               return;
@@ -79,27 +79,29 @@ export class WorkerRegistry {
             if (refused) w.leaving = false;
             msg.respond(codecs.ack.encode({ ok: refused === '', error: refused }));
           } catch (e) {
-            this.#o.logger.warn({ err: ensureError(e).message }, 'bad leave request ignored');
+            logRejected(this.#o.logger, e, 'leave request');
           }
         },
       }),
-      nc.subscribe(subjects.deregister, {
+      nc.subscribe(subjects.fromAnyWorker('deregister'), {
         callback: (_e, msg) => {
           try {
-            const id = parseWorkerId(codecs.leave.decode(msg.data).workerId);
+            const id = checkSender(msg.subject, codecs.leave.decode(msg.data).workerId);
             this.markDead(id, 'deregistered');
             this.#workers.delete(id);
           } catch (e) {
-            this.#o.logger.warn({ err: ensureError(e).message }, 'bad deregistration ignored');
+            logRejected(this.#o.logger, e, 'deregistration');
           }
         },
       }),
-      nc.subscribe(subjects.heartbeat, {
+      nc.subscribe(subjects.fromAnyWorker('heartbeat'), {
         callback: (_e, msg) => {
           try {
-            this.#onHeartbeat(codecs.heartbeat.decode(msg.data));
+            const hb = codecs.heartbeat.decode(msg.data);
+            checkSender(msg.subject, hb.workerId);
+            this.#onHeartbeat(hb);
           } catch (e) {
-            this.#o.logger.warn({ err: ensureError(e).message }, 'bad heartbeat ignored');
+            logRejected(this.#o.logger, e, 'heartbeat');
           }
         },
       }),

@@ -1,5 +1,37 @@
 // Control-plane message types (mirroring proto/eddy/v1/control.proto) and their codecs.
 import { controlCodec } from './proto.ts';
+import { parseWorkerId, type WorkerId } from './ids.ts';
+import { excerpt } from './errors.ts';
+import { subjects } from './subjects.ts';
+import type { Logger } from './logger.ts';
+
+/**
+ * A control message that claims to come from someone it cannot come from: another worker's id,
+ * a worker not assigned what it reports on, an epoch that is not the job's. Logged and dropped;
+ * never acted upon (README, "Security").
+ */
+export class ForgedMessageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ForgedMessageError';
+  }
+}
+
+/** Logs a control message that was dropped: forged ones as such, for operators to notice. */
+export function logRejected(logger: Logger, e: unknown, what: string): void {
+  if (e instanceof ForgedMessageError) logger.warn({ what, err: e.message }, 'forged control message rejected');
+  else logger.warn({ err: e instanceof Error ? e.message : String(e) }, `bad ${what} ignored`);
+}
+
+/**
+ * The worker a message from `eddy.ctl.from.<worker>.<kind>` comes from, checked against the id
+ * its body claims: with per-worker NATS credentials only that worker can publish there.
+ */
+export function checkSender(subject: string, claimed: string): WorkerId {
+  const sender = subjects.senderOf(subject);
+  if (sender === undefined || sender !== claimed) throw new ForgedMessageError(`a message on ${excerpt(subject)} claims to come from worker ${excerpt(claimed)}`);
+  return parseWorkerId(claimed);
+}
 
 export interface StageCounters {
   stageId: string;
@@ -82,7 +114,14 @@ export interface Ack { ok: boolean; error: string }
 export interface TaskFailure { jobId: string; workerId: string; stageId: string; keyGroup: number; message: string; stack: string; atUnixMs: number; userCode: boolean; epoch: number }
 export interface QueryRequest { feature: string; entityIds: string[]; view: number; epoch: number; asOfUnixMs: number; hasAsOf: boolean }
 export interface QueryValue { entityId: string; found: boolean; valueJson: string; eventTimeUnixMs: number; hasEventTime: boolean; uncommitted: boolean; beyondRetention: boolean }
-export interface QueryReply { values: QueryValue[]; error: string; checkpointId: number }
+export interface QueryReply {
+  values: QueryValue[];
+  error: string;
+  checkpointId: number;
+  /** The answering worker and its assignment epoch, checked by the router against the key group's owner. */
+  workerId?: string;
+  epoch?: number;
+}
 
 export interface WatchRegister { watchId: string; feature: string; entityIds: string[]; leaseMs: number; inbox: string }
 export interface WatchEvent { watchId: string; epoch: number; checkpointId: number; initial: boolean; values: QueryValue[]; keyGroup: number }

@@ -86,3 +86,13 @@ export class CheckpointCorruptError extends EddyError {
     this.objectKey = objectKey;
   }
 }
+
+/**
+ * What a caller sent, quoted short enough for an error message or a log line: an id of a megabyte
+ * must not come back in the reply (README, "Security").
+ */
+export function excerpt(value: unknown, maxChars = 80): string {
+  const text = typeof value === 'string' ? value : String(value);
+  const quoted = JSON.stringify(text.length > maxChars ? text.slice(0, maxChars) : text);
+  return text.length > maxChars ? `${quoted}… (${text.length} chars)` : quoted;
+}

@@ -3,7 +3,8 @@
 // with many outstanding. Here each message is a plain core publish whose reply subject is a token
 // under one shared inbox; the stream's acknowledgements arrive on one subscription and are only
 // counted (parsed only when one is not a plain ack).
-import { createInbox, type MsgHdrs, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { type MsgHdrs, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { connectionInbox } from './nats-connect.ts';
 
 /** No acknowledgement at all for this long while publishes are outstanding: the stream is gone. */
 export const DEFAULT_ACK_TIMEOUT_MS = 10_000;
@@ -48,7 +49,7 @@ export class BulkPublisher implements Disposable {
     this.#window = Math.max(1, options.window ?? 1_000);
     this.#ackTimeoutMs = options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
     this.#onAck = options.onAck;
-    this.#inbox = createInbox();
+    this.#inbox = connectionInbox(nc);
     this.#sub = nc.subscribe(`${this.#inbox}.*`, { callback: (err, msg) => this.#onReply(err, msg) });
     // A lost acknowledgement must not hang the publisher.
     this.#progressTimer = setInterval(() => {

@@ -4,6 +4,7 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { DEAD_LETTER_STREAM, subjects } from './subjects.ts';
 import type { SinkSpec, SourceSpec } from './manifest.ts';
 import { InvalidArgumentError } from './errors.ts';
+import { natsAuthOptions, type ClientConnectionOptions } from './nats-connect.ts';
 
 export type { NatsConnection };
 
@@ -12,12 +13,18 @@ export interface NatsOptions {
   servers?: string;
   /** Connection name shown by the server's monitoring. */
   name: string;
+  /** Credentials and TLS (core/nats-connect.ts). @default none */
+  auth?: ClientConnectionOptions;
+  /** Prefix of this connection's reply subjects (inboxPrefixes in core/nats-connect.ts). @default "_INBOX" */
+  inboxPrefix?: string;
 }
 
 export async function connectNats(options: NatsOptions): Promise<NatsConnection> {
   return connect({
     servers: (options.servers ?? 'nats://127.0.0.1:4222').split(','),
     name: options.name,
+    ...natsAuthOptions(options.auth ?? {}),
+    ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
     // Keep reconnecting; an in-flight channel batch lost meanwhile is detected by sequence numbers.
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,

@@ -1,6 +1,13 @@
 // Every NATS subject Eddy uses, in one place. Tokens are validated ids (core/ids.ts).
 import type { JobId, StageId, WorkerId } from './ids.ts';
 
+/**
+ * Messages a worker sends the coordinator. A worker that got SIGTERM asks for its work to be
+ * handed over (leave, a request) and says it is gone once it has (deregister); checkpoint-request
+ * asks for an early checkpoint when its overlay passed its memory bound.
+ */
+export type WorkerMessageKind = 'register' | 'heartbeat' | 'failure' | 'checkpoint-ack' | 'checkpoint-request' | 'leave' | 'deregister';
+
 export const subjects = {
   /** Keyed shuffle: record batches for one key group of one stage. Its owner is subscribed. */
   channel: (job: JobId, stage: StageId, keyGroup: number) => `eddy.${job}.${stage}.${keyGroup}`,
@@ -13,16 +20,25 @@ export const subjects = {
   /** Dead letters of a job: malformed or failing records, with the reason in headers. */
   deadLetter: (job: JobId) => `eddy.dlq.${job}`,
   deadLetterAll: 'eddy.dlq.>',
-  register: 'eddy.ctl.register',
-  heartbeat: 'eddy.ctl.heartbeat',
-  failure: 'eddy.ctl.failure',
-  checkpointAck: 'eddy.ctl.checkpoint.ack',
-  /** A worker whose overlay passed its memory bound asks for an early checkpoint. */
-  checkpointRequest: 'eddy.ctl.checkpoint.request',
-  /** A worker that got SIGTERM asks for its work to be handed over (request) ... */
-  leave: 'eddy.ctl.leave',
-  /** ... and says it is gone once it has (publish). */
-  deregister: 'eddy.ctl.deregister',
+  /**
+   * Where a watch's events go (the coordinator's subscription; workers publish to it). Not an
+   * _INBOX subject: workers may not publish into the coordinator's inboxes (README, "Security").
+   */
+  watchEvents: (watchId: string) => `eddy.wev.${watchId}`,
+  /**
+   * What a worker tells the coordinator: `eddy.ctl.from.<worker>.<kind>`. The sender is in the
+   * subject: the coordinator subscribes with a wildcard and drops a message whose body names
+   * another worker, so per-worker NATS credentials (publish eddy.ctl.from.<id>.> only) bind every
+   * control message to the worker that sent it.
+   */
+  fromWorker: (worker: WorkerId | string, kind: WorkerMessageKind) => `eddy.ctl.from.${worker}.${kind}`,
+  /** The coordinator's subscription to one kind of worker message, from any worker. */
+  fromAnyWorker: (kind: WorkerMessageKind) => `eddy.ctl.from.*.${kind}`,
+  /** The sending worker of a fromWorker subject (its fourth token), or undefined. */
+  senderOf: (subject: string): string | undefined => {
+    const parts = subject.split('.');
+    return parts.length === 5 && parts[0] === 'eddy' && parts[1] === 'ctl' && parts[2] === 'from' ? parts[3] : undefined;
+  },
   move: (worker: WorkerId) => `eddy.ctl.worker.${worker}.move`,
   trigger: (worker: WorkerId) => `eddy.ctl.worker.${worker}.checkpoint`,
   complete: (worker: WorkerId) => `eddy.ctl.worker.${worker}.complete`,

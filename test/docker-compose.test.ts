@@ -27,6 +27,8 @@ const S3RVER_OVERRIDE = join(REPO_ROOT, 'test/docker/docker-compose.s3rver.yml')
 const BUILD_TIMEOUT_MS = 600_000;
 
 const unavailable = await dockerUnavailable();
+/** The stack's NATS passwords (deploy/docker-compose.yml requires them). */
+const NATS_PASSWORDS = Object.fromEntries(['COORDINATOR', 'WORKER', 'PRODUCER', 'CLIENT'].map((r) => [`EDDY_NATS_${r}_PASSWORD`, randomBytes(12).toString('hex')])) as Record<`EDDY_NATS_${'COORDINATOR' | 'WORKER' | 'PRODUCER' | 'CLIENT'}_PASSWORD`, string>;
 
 test('docker compose - deploy/docker-compose.yml validates (docker-compose config), with the monitoring profile and the test override', { timeout: 60_000 }, async (t) => {
   if (unavailable?.startsWith('docker-compose')) {
@@ -34,7 +36,7 @@ test('docker compose - deploy/docker-compose.yml validates (docker-compose confi
     t.skip(unavailable);
     return;
   }
-  const env = { ...process.env, EDDY_S3RVER_IMAGE: 'unused' };
+  const env = { ...process.env, ...NATS_PASSWORDS, EDDY_S3RVER_IMAGE: 'unused' };
   await run('docker-compose', ['-f', COMPOSE_FILE, 'config', '-q'], { env, timeoutMs: 30_000 });
   const services = (await run('docker-compose', ['-f', COMPOSE_FILE, 'config', '--services'], { env, timeoutMs: 30_000 })).stdout.split('\n').filter(Boolean).sort();
   assert.deepEqual(services, ['coordinator', 'minio', 'minio-init', 'monitor', 'nats', 'worker']);
@@ -77,10 +79,12 @@ test('docker compose - scale workers 1 → 3 → 2 while the customer-experience
     EDDY_S3_ACCESS_KEY: S3RVER_CREDENTIALS.accessKeyId,
     EDDY_S3_SECRET_KEY: S3RVER_CREDENTIALS.secretAccessKey,
     EDDY_MONITOR_INTERVAL_S: '2',
+    ...NATS_PASSWORDS,
   }, ['monitoring']);
   const dir = await mkdtemp(join(tmpdir(), 'eddy-compose-'));
   const client = new EddyClient({ address: `127.0.0.1:${ports.grpc}`, timeoutMs: 10_000 });
   let nc: NatsConnection | undefined;
+  let reader: NatsConnection | undefined;
   let producer: ReturnType<typeof publishSteadily> | undefined;
   const started = Date.now();
   let passed = false;
@@ -101,7 +105,9 @@ test('docker compose - scale workers 1 → 3 → 2 while the customer-experience
     await waitFor(async () => (await liveWorkers()).length === 1, { timeoutMs: 60_000, what: 'one live worker' });
     assert.deepEqual((await liveWorkers()).map((w) => w.workerId), await ids(), 'the worker id is its container id');
 
-    nc = await connect({ servers: `nats://127.0.0.1:${ports.nats}` });
+    // NATS has authentication on: publish as the producer, read results as a client.
+    nc = await connect({ servers: `nats://127.0.0.1:${ports.nats}`, user: 'eddy-producer', pass: NATS_PASSWORDS.EDDY_NATS_PRODUCER_PASSWORD, inboxPrefix: '_INBOX.producer' });
+    reader = await connect({ servers: `nats://127.0.0.1:${ports.nats}`, user: 'eddy-client', pass: NATS_PASSWORDS.EDDY_NATS_CLIENT_PASSWORD, inboxPrefix: '_INBOX.client' });
     const events = cxEvents(40_000, 1_000);
     await submitCx(client, join(dir, 'cache'));
     // 2,000 events/s: publishing lasts ~20 s, so on a quiet machine the scale steps land while
@@ -134,7 +140,7 @@ test('docker compose - scale workers 1 → 3 → 2 while the customer-experience
     step('key groups balanced over 2 workers');
     await producer.done;
     step('all events published');
-    await assertCxExactlyOnce(client, nc, cxExpectation(events), 120_000);
+    await assertCxExactlyOnce(client, reader, cxExpectation(events), 120_000);
     step('exact results checked');
     const job = await client.getJob(CX_JOB);
     assert.equal(job.state, 'RUNNING');
@@ -160,6 +166,7 @@ test('docker compose - scale workers 1 → 3 → 2 while the customer-experience
     producer?.stop();
     client.close();
     await nc?.close();
+    await reader?.close();
     const downError = await compose.down();
     await rm(dir, { recursive: true, force: true });
     if (downError) t.diagnostic(`docker-compose down failed: ${downError}`);

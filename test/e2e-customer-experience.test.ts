@@ -60,11 +60,13 @@ function expectation(events: Event[]) {
   return { latest, triggers };
 }
 
-test('customer-experience - two workers compute every entity feature, trigger and dead letter exactly', { timeout: 180_000 }, async () => {
-  const cluster = await startCluster({ workers: 2 });
+test('customer-experience - two workers compute every entity feature, trigger and dead letter exactly (NATS with authentication and per-role permissions)', { timeout: 180_000 }, async () => {
+  // Every process logs in to NATS as its role; this test reads results as a client and
+  // publishes as a producer, as a deployment following the README would.
+  const cluster = await startCluster({ workers: 2, natsAuth: true });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-e2e-'));
   const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
-  const nc = await connect({ servers: cluster.nats.url });
+  const nc = await connect({ servers: cluster.nats.url, ...cluster.nats.login('client') });
   try {
     await waitFor(async () => (await client.listWorkers()).filter((w) => w.state === 'ALIVE').length === 2, { timeoutMs: 15_000, what: 'two live workers' });
     const bundle = await buildBundle(join(REPO_ROOT, 'jobs/customer-experience/job.ts'), join(dir, 'cache'));
@@ -74,7 +76,7 @@ test('customer-experience - two workers compute every entity feature, trigger an
     const { lines, valid, malformed } = generate();
     const file = join(dir, 'events.ndjson');
     await writeFile(file, lines.join('\n') + '\n');
-    const pub = await runCli(['publish', 'indicators', file, '--nats', cluster.nats.url], { timeoutMs: 60_000 });
+    const pub = await runCli(['publish', 'indicators', file, '--nats', cluster.nats.url], { timeoutMs: 60_000, env: cluster.nats.loginEnv('producer') });
     assert.equal(pub.code, 0, pub.stderr);
 
     const expected = expectation(valid);

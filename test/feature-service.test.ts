@@ -129,13 +129,15 @@ test('feature service - Get/BatchGet views, event time, checkpoint, as-of at ver
     //    with retry-after-ms, never data. Stop the only worker first so the fake is the only responder.
     const kg = keyGroupForKey(probe, 128);
     const worker = cluster.workers[0]!;
+    // The fake speaks as the owner at the job's epoch: the router accepts no one else's reply.
+    const ownerEpoch = Number((await client.getJob(CX_JOB)).epoch);
     worker.kill('SIGKILL');
     await worker.exited;
     let asked = 0;
     const fake = nc.subscribe(subjects.query(CX_JOB as never, kg), {
       callback: (_err, msg) => {
         asked++;
-        msg.respond(codecs.queryReply.encode({ values: [], error: 'UNAVAILABLE:key group moving (test)', checkpointId: 0 }));
+        msg.respond(codecs.queryReply.encode({ values: [], error: 'UNAVAILABLE:key group moving (test)', checkpointId: 0, workerId: 'worker-1', epoch: ownerEpoch }));
       },
     });
     const started = performance.now();

@@ -4,7 +4,7 @@
 // each worker's key groups, local state size and assignment epoch.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -51,6 +51,7 @@ test('eddy scale - workers join and leave a running eddy up while the job runs: 
   const data = join(cluster.dir, 'data');
   const client = new EddyClient({ address: cluster.addr, timeoutMs: 10_000 });
   let nc: NatsConnection | undefined;
+  let reader: NatsConnection | undefined;
   let producer: ReturnType<typeof publishSteadily> | undefined;
   const scale = async (n: number) => {
     const r = await runCli(['scale', String(n), '--data', data], { timeoutMs: 150_000 });
@@ -60,7 +61,10 @@ test('eddy scale - workers join and leave a running eddy up while the job runs: 
   const live = async () => (await client.listWorkers()).filter((w) => w.state === 'ALIVE').map((w) => w.workerId).sort();
   try {
     await waitFor(async () => (await live()).length === 1, { timeoutMs: 30_000, what: 'one live worker' });
-    nc = await connect({ servers: cluster.natsUrl });
+    // eddy up runs NATS with authentication: publish as its producer, read results as its client.
+    const login = async (role: string, inboxPrefix: string) => ({ user: `eddy-${role}`, pass: (await readFile(join(data, 'nats-auth', `${role}.password`), 'utf8')).trim(), inboxPrefix });
+    nc = await connect({ servers: cluster.natsUrl, ...(await login('producer', '_INBOX.producer')) });
+    reader = await connect({ servers: cluster.natsUrl, ...(await login('client', '_INBOX.client')) });
     const events = cxEvents(100_000, 1_000);
     await submitCx(client, join(cluster.dir, 'cache'));
     producer = publishSteadily(nc, events, 500);
@@ -88,7 +92,7 @@ test('eddy scale - workers join and leave a running eddy up while the job runs: 
     assert.match(await scale(2), /^nothing to do$/m);
 
     await producer.done;
-    await assertCxExactlyOnce(client, nc, cxExpectation(events));
+    await assertCxExactlyOnce(client, reader, cxExpectation(events));
 
     // eddy workers: each owner's key groups (with their count), a state size and the job's epoch.
     const job = await client.getJob(CX_JOB);
@@ -118,6 +122,7 @@ test('eddy scale - workers join and leave a running eddy up while the job runs: 
     producer?.stop();
     client.close();
     await nc?.close();
+    await reader?.close();
   }
 });
 

@@ -204,7 +204,7 @@ export class JobRuntime implements ObservedJob {
       if (this.keyGroups.length > 0) task.start();
       this.#keyed.push(task);
     }
-    this.#queries = new QueryResponder({ nc: ctx.nc, jobId: this.jobId, manifest, keyGroups: this.keyGroups, backend, logger: this.#logger, epoch: deploy.epoch, watches: this.#watches, recordLatencyMs: ctx.metrics.queryRecorder(this.jobId) });
+    this.#queries = new QueryResponder({ nc: ctx.nc, jobId: this.jobId, manifest, keyGroups: this.keyGroups, backend, logger: this.#logger, epoch: deploy.epoch, workerId: ctx.options.workerId, watches: this.#watches, recordLatencyMs: ctx.metrics.queryRecorder(this.jobId) });
     this.#queries.start();
     // Features declared with history: their versions past retention are cleaned in the background.
     const historyTargets = manifest.stages.flatMap((stage) =>

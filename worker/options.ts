@@ -2,10 +2,13 @@ import type { Logger } from '../core/logger.ts';
 import { Telemetry } from '../core/telemetry.ts';
 import type { WorkerId } from '../core/ids.ts';
 import type { OpenObjectStoreOptions } from '../core/object-store.ts';
+import type { ClientConnectionOptions } from '../core/nats-connect.ts';
 
 export interface WorkerOptions {
   /** NATS server URLs, comma-separated. */
   natsServers: string;
+  /** How to authenticate to NATS and with what TLS (core/nats-connect.ts). @default none */
+  nats?: ClientConnectionOptions;
   workerId: WorkerId;
   /** Local directory for RocksDB state and the bundle cache. */
   dataDir: string;
@@ -51,6 +54,7 @@ export type CompiledWorkerOptions = Required<WorkerOptions>;
 export function compileWorkerOptions(o: WorkerOptions): CompiledWorkerOptions {
   return {
     natsServers: o.natsServers,
+    nats: o.nats ?? {},
     workerId: o.workerId,
     dataDir: o.dataDir,
     storeUrl: o.storeUrl,

@@ -26,6 +26,8 @@ export interface QueryResponderOptions {
   recordLatencyMs?(ms: number): void;
   /** The assignment epoch of this runtime: a request routed for another epoch is not answered with data. */
   epoch: number;
+  /** This worker: every reply names it (and the epoch), so the router can tell the owner's answer from a forgery. */
+  workerId: string;
   /**
    * Set when a key group must not be served right now (moving, recovering): the reason, which the
    * responder answers as UNAVAILABLE:<reason> so that the router retries and never gets wrong data.
@@ -93,7 +95,7 @@ export class QueryResponder {
       this.#o.logger.error({ err: ensureError(e), keyGroup }, 'query failed');
       reply = { values: [], error: `INTERNAL:${ensureError(e).message}`, checkpointId: 0 };
     }
-    msg.respond(codecs.queryReply.encode(reply));
+    msg.respond(codecs.queryReply.encode({ ...reply, workerId: this.#o.workerId, epoch: this.#o.epoch }));
     this.#o.recordLatencyMs?.(performance.now() - started);
   }
 

@@ -4,10 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { connectNats } from '../core/nats.ts';
-import { codecs, type TaskFailure } from '../core/control.ts';
+import { inboxPrefixes } from '../core/nats-connect.ts';
+import { codecs, ForgedMessageError, type DeployTasks, type TaskFailure } from '../core/control.ts';
 import { subjects } from '../core/subjects.ts';
-import { openObjectStore, type ObjectStore } from '../core/object-store.ts';
-import { ensureError } from '../core/errors.ts';
+import { layout as objectLayout, openObjectStore, type ObjectStore } from '../core/object-store.ts';
+import { ensureError, excerpt } from '../core/errors.ts';
+import { isValidId } from '../core/ids.ts';
 import type { Logger } from '../core/logger.ts';
 import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.ts';
 import { JobRuntime } from './job-runtime.ts';
@@ -44,7 +46,7 @@ export class Worker {
 
   static async start(options: WorkerOptions): Promise<Worker> {
     const o = compileWorkerOptions(options);
-    const nc = await connectNats({ servers: o.natsServers, name: `eddy-worker-${o.workerId}` });
+    const nc = await connectNats({ servers: o.natsServers, name: `eddy-worker-${o.workerId}`, auth: o.nats, inboxPrefix: inboxPrefixes.worker(o.workerId) });
     const w = new Worker(o, nc);
     await w.#run();
     return w;
@@ -77,7 +79,7 @@ export class Worker {
     const req = codecs.register.encode({ workerId: this.#o.workerId, pid: process.pid, host: os.hostname() });
     for (let attempt = 1; ; attempt++) {
       try {
-        const reply = codecs.registerReply.decode((await this.#nc.request(subjects.register, req, { timeout: 1000 })).data);
+        const reply = codecs.registerReply.decode((await this.#nc.request(subjects.fromWorker(this.#o.workerId, 'register'), req, { timeout: 1000 })).data);
         this.#heartbeatIntervalMs = reply.heartbeatIntervalMs || 500;
         return;
       } catch (e) {
@@ -96,7 +98,7 @@ export class Worker {
       stateBytes: this.#stateSize.bytes,
       ...this.#processUsage.sample(),
     });
-    this.#nc.publish(subjects.heartbeat, hb);
+    this.#nc.publish(subjects.fromWorker(this.#o.workerId, 'heartbeat'), hb);
   }
 
   async #reply(m: Msg, handler: () => Promise<void>): Promise<void> {
@@ -105,13 +107,15 @@ export class Worker {
       m.respond(codecs.ack.encode({ ok: true, error: '' }));
     } catch (e) {
       const err = ensureError(e);
-      this.#logger.error({ err }, 'control request failed');
+      if (err instanceof ForgedMessageError) this.#logger.warn({ subject: m.subject, err: err.message }, 'forged control message rejected');
+      else this.#logger.error({ err }, 'control request failed');
       m.respond(codecs.ack.encode({ ok: false, error: err.message }));
     }
   }
 
   async #deploy(m: Msg): Promise<void> {
     const d = codecs.deploy.decode(m.data);
+    checkDeploy(d);
     // Deploys of one job are serialized: a recovery may follow another before it finished.
     const previousDeploy = this.#deploying.get(d.jobId) ?? Promise.resolve();
     const run = previousDeploy.catch(() => undefined).then(async () => {
@@ -126,8 +130,8 @@ export class Worker {
           logger: this.#logger,
           metrics: this.#metrics,
           reportFailure: (f) => this.#reportFailure(f),
-          sendCheckpointAck: (ack) => this.#nc.publish(subjects.checkpointAck, codecs.checkpointAck.encode(ack)),
-          requestCheckpoint: (jobId, epoch) => this.#nc.publish(subjects.checkpointRequest, codecs.trigger.encode({ jobId, epoch, checkpointId: 0, rematerializeKeyGroups: [] })),
+          sendCheckpointAck: (ack) => this.#nc.publish(subjects.fromWorker(this.#o.workerId, 'checkpoint-ack'), codecs.checkpointAck.encode(ack)),
+          requestCheckpoint: (jobId, epoch) => this.#nc.publish(subjects.fromWorker(this.#o.workerId, 'checkpoint-request'), codecs.trigger.encode({ jobId, epoch, checkpointId: 0, rematerializeKeyGroups: [] })),
         },
         d,
         previous,
@@ -185,7 +189,7 @@ export class Worker {
       if (Date.now() - askedAt >= 1000) {
         askedAt = Date.now();
         try {
-          const reply = codecs.ack.decode((await this.#nc.request(subjects.leave, codecs.leave.encode({ workerId: this.#o.workerId }), { timeout: 5000 })).data);
+          const reply = codecs.ack.decode((await this.#nc.request(subjects.fromWorker(this.#o.workerId, 'leave'), codecs.leave.encode({ workerId: this.#o.workerId }), { timeout: 5000 })).data);
           if (!reply.ok) {
             this.#logger.warn({ reason: reply.error }, 'hand-over refused; stopping without it');
             return;
@@ -218,7 +222,7 @@ export class Worker {
   }
 
   #reportFailure(f: TaskFailure): void {
-    this.#nc.publish(subjects.failure, codecs.failure.encode(f));
+    this.#nc.publish(subjects.fromWorker(this.#o.workerId, 'failure'), codecs.failure.encode(f));
   }
 
   #transition(to: WorkerState): void {
@@ -235,7 +239,7 @@ export class Worker {
     for (const s of this.#subs) s.unsubscribe();
     for (const job of this.#jobs.values()) await job.stop().catch((e) => this.#logger.error({ err: ensureError(e) }, 'job stop failed'));
     this.#jobs.clear();
-    this.#nc.publish(subjects.deregister, codecs.leave.encode({ workerId: this.#o.workerId }));
+    this.#nc.publish(subjects.fromWorker(this.#o.workerId, 'deregister'), codecs.leave.encode({ workerId: this.#o.workerId }));
     this.#metrics.close();
     await this.#nc.drain().catch(() => undefined);
     this.#transition('STOPPED');
@@ -244,4 +248,18 @@ export class Worker {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/**
+ * What a deploy names becomes paths (the job's state directory, removed and recreated) and object
+ * keys (the bundle): each is checked before it is used, whoever sent it.
+ */
+function checkDeploy(d: DeployTasks): void {
+  if (!isValidId(d.jobId)) throw new ForgedMessageError(`deploy of an invalid job id ${excerpt(d.jobId)}`);
+  if (!/^[0-9a-f]{64}$/.test(d.bundleSha256)) throw new ForgedMessageError(`deploy of job ${d.jobId}: bundle digest ${excerpt(d.bundleSha256)} is not a SHA-256`);
+  if (d.bundleKey !== objectLayout.bundle(d.jobId, d.bundleSha256)) throw new ForgedMessageError(`deploy of job ${d.jobId}: bundle key ${excerpt(d.bundleKey)} is not the job's`);
+  if (d.restore && !d.restore.metadataKey.startsWith(`jobs/${d.jobId}/`) && !/^jobs\/[A-Za-z0-9][A-Za-z0-9_-]{0,63}\/savepoints\/\d+\/_metadata$/.test(d.restore.metadataKey)) {
+    throw new ForgedMessageError(`deploy of job ${d.jobId}: restore from ${excerpt(d.restore.metadataKey)}, outside the job's checkpoints and savepoints`);
+  }
+  if (d.restore && d.restore.metadataKey.split('/').some((s) => s === '..' || s === '.' || s === '')) throw new ForgedMessageError(`deploy of job ${d.jobId}: restore key ${excerpt(d.restore.metadataKey)} is not a plain key`);
 }

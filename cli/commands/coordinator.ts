@@ -3,9 +3,10 @@
 import type { Command } from 'commander';
 import { createLogger } from '../../core/logger.ts';
 import { parseHostPort, parseHostPortOrOff, parsePositiveInt } from '../arguments.ts';
+import { addGrpcServerSecurityOptions, addNatsAuthOptions, grpcServerSecurityFrom, natsAuthFrom, type GrpcServerCommandOptions, type NatsCommandOptions } from '../security-options.ts';
 import { addS3Options, addTelemetryOptions, runRole, startTelemetry, storeOptionsFrom, withTelemetry, type S3CommandOptions, type TelemetryCommandOptions } from '../run-role.ts';
 
-interface CoordinatorCommandOptions extends S3CommandOptions, TelemetryCommandOptions {
+interface CoordinatorCommandOptions extends S3CommandOptions, TelemetryCommandOptions, NatsCommandOptions, GrpcServerCommandOptions {
   nats: string;
   grpc: string;
   http: string;
@@ -25,7 +26,7 @@ export function registerCoordinator(program: Command): void {
     .option('--grpc <host:port>', 'gRPC listen address', parseHostPort, '127.0.0.1:7400')
     .option('--http <host:port|off>', 'dashboard listen address (HTTP; loopback clients only for now), or off', parseHostPortOrOff, '127.0.0.1:7480')
     .requiredOption('--store <url|dir>', 'object store for bundles and checkpoints: s3://bucket/prefix, a file:// URL or a directory');
-  addTelemetryOptions(addS3Options(command))
+  addGrpcServerSecurityOptions(addNatsAuthOptions(addTelemetryOptions(addS3Options(command))))
     .option('--worker-timeout-ms <n>', 'a worker silent this long is dead', parsePositiveInt)
     .option('--checkpoint-interval-ms <n>', 'how often a checkpoint starts (default 1000)', parsePositiveInt)
     .option('--max-delta-chain <n>', 'deltas a key group chains before it is re-materialized as a full snapshot (default 16)', parsePositiveInt)
@@ -33,6 +34,8 @@ export function registerCoordinator(program: Command): void {
     .option('--log-level <level>', 'pino log level', 'info')
     .action(async (options: CoordinatorCommandOptions) => {
       const logger = createLogger({ role: 'coordinator', level: options.logLevel });
+      const security = grpcServerSecurityFrom(options);
+      const nats = natsAuthFrom(options);
       // Imported here so that client commands do not load the coordinator.
       const { startCoordinator } = await import('../../coordinator/index.ts');
       await runRole('coordinator', logger, async () => {
@@ -41,6 +44,8 @@ export function registerCoordinator(program: Command): void {
           natsServers: options.nats,
           grpcAddress: options.grpc,
           httpAddress: options.http,
+          ...security,
+          nats,
           storeUrl: options.store,
           storeOptions: storeOptionsFrom(options, logger),
           ...(options.workerTimeoutMs !== undefined ? { workerTimeoutMs: options.workerTimeoutMs } : {}),

@@ -110,7 +110,8 @@ export function registerDemo(program: Command): void {
         signal: interrupt.signal,
       });
       const client = new EddyClient({ address: cluster.grpcAddress, timeoutMs: 10_000 });
-      const nc = await connectToNats(cluster.natsUrl, 'eddy-demo');
+      const producer = cluster.natsLogins.producer;
+      const nc = await connectToNats(cluster.natsUrl, 'eddy-demo', { user: producer.user, password: (await fs.readFile(producer.passwordFile, 'utf8')).trim() });
       // Every step gives up as soon as Ctrl-C arrives or a cluster process dies.
       const failed = cluster.failed.then((d) => {
         throw new CliError(`${d}; stopped the rest of the cluster`);
@@ -170,7 +171,7 @@ export function registerDemo(program: Command): void {
         console.log('');
         if (cluster.httpAddress) console.log(`the dashboard: http://${cluster.httpAddress}/#/jobs/${jobId}`);
         console.log('the cluster keeps running; try the CLI against it from another shell:');
-        console.log(`  export EDDY_ADDR=${cluster.grpcAddress} EDDY_NATS=${cluster.natsUrl}`);
+        console.log(`  export EDDY_ADDR=${cluster.grpcAddress} EDDY_NATS=${cluster.natsUrl} EDDY_NATS_USER=${producer.user} EDDY_NATS_PASSWORD_FILE=${producer.passwordFile}`);
         console.log(`  eddy jobs`);
         console.log(`  eddy job ${jobId}`);
         console.log(`  eddy workers`);

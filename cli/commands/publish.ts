@@ -6,9 +6,10 @@ import { defaultNatsUrl, parsePositiveInt } from '../arguments.ts';
 import { CliError } from '../errors.ts';
 import { formatCount } from '../format.ts';
 import { startProgress } from '../progress.ts';
+import { addNatsAuthOptions, natsAuthFrom, type NatsCommandOptions } from '../security-options.ts';
 import { connectToNats, publishLines, resolveSourceTarget, type PublishResult } from '../source-publisher.ts';
 
-interface PublishCommandOptions {
+interface PublishCommandOptions extends NatsCommandOptions {
   nats: string;
   partitions?: number;
   key?: string;
@@ -33,7 +34,7 @@ export function publishSummary(stream: string, result: PublishResult): string {
 }
 
 export function registerPublish(program: Command): void {
-  program
+  const command = program
     .command('publish')
     .description("publish NDJSON records to a source stream, one per line, partitioned by the source's key")
     .argument('<stream>', 'the source stream (the job\'s source name, e.g. indicators)')
@@ -41,8 +42,8 @@ export function registerPublish(program: Command): void {
     .option('--nats <url>', 'NATS server URL(s), comma-separated (env EDDY_NATS)', defaultNatsUrl())
     .option('--partitions <n>', 'create the stream with this many partitions if it does not exist', parsePositiveInt)
     .option('--key <field>', 'the field records are partitioned by (when creating the stream)')
-    .option('--window <n>', 'publishes awaiting acknowledgement at most', parsePositiveInt, 1_000)
-    .action(async (stream: string, file: string, options: PublishCommandOptions) => {
+    .option('--window <n>', 'publishes awaiting acknowledgement at most', parsePositiveInt, 1_000);
+  addNatsAuthOptions(command).action(async (stream: string, file: string, options: PublishCommandOptions) => {
       if (options.key !== undefined && options.partitions === undefined) throw new CliError('--key needs --partitions');
       const fromStdin = file === '-';
       if (!fromStdin) {
@@ -52,7 +53,7 @@ export function registerPublish(program: Command): void {
           throw new CliError(`no such file: ${file}`);
         }
       }
-      const nc = await connectToNats(options.nats, 'eddy-publish');
+      const nc = await connectToNats(options.nats, 'eddy-publish', natsAuthFrom(options));
       try {
         const create = options.partitions === undefined ? undefined : { partitions: options.partitions, ...(options.key ? { partitionKey: options.key } : {}) };
         const target = await resolveSourceTarget(nc, stream, create);

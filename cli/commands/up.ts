@@ -77,7 +77,9 @@ export function registerUp(program: Command): void {
       console.log('eddy is up:');
       printClusterInfo(cluster);
       console.log('use it from another shell:');
-      console.log(`  export EDDY_ADDR=${cluster.grpcAddress} EDDY_NATS=${cluster.natsUrl}`);
+      // NATS has authentication on: `eddy publish` logs in as the producer.
+      const producer = cluster.natsLogins.producer;
+      console.log(`  export EDDY_ADDR=${cluster.grpcAddress} EDDY_NATS=${cluster.natsUrl} EDDY_NATS_USER=${producer.user} EDDY_NATS_PASSWORD_FILE=${producer.passwordFile}`);
       console.log('  eddy submit jobs/customer-experience/job.ts && eddy workers');
       console.log(`  eddy scale N${options.data === './data' ? '' : ` --data ${options.data}`}   # add or remove workers`);
       console.log('press Ctrl-C to stop');

@@ -4,9 +4,10 @@ import { createLogger } from '../../core/logger.ts';
 import { parseWorkerId } from '../../core/ids.ts';
 import { defaultWorkerId, parsePositiveInt } from '../arguments.ts';
 import { UsageError } from '../errors.ts';
+import { addNatsAuthOptions, natsAuthFrom, type NatsCommandOptions } from '../security-options.ts';
 import { addS3Options, addTelemetryOptions, runRole, startTelemetry, storeOptionsFrom, withTelemetry, type S3CommandOptions, type TelemetryCommandOptions } from '../run-role.ts';
 
-interface WorkerCommandOptions extends S3CommandOptions, TelemetryCommandOptions {
+interface WorkerCommandOptions extends S3CommandOptions, TelemetryCommandOptions, NatsCommandOptions {
   nats: string;
   id?: string;
   data: string;
@@ -24,7 +25,7 @@ export function registerWorker(program: Command): void {
     .option('--id <workerId>', 'worker id (default: env EDDY_WORKER_ID, else the host name)')
     .requiredOption('--data <dir>', 'local directory for state and the bundle cache')
     .requiredOption('--store <url|dir>', 'object store for bundles and checkpoints: s3://bucket/prefix, a file:// URL or a directory');
-  addTelemetryOptions(addS3Options(command))
+  addNatsAuthOptions(addTelemetryOptions(addS3Options(command)))
     .option('--max-overlay-bytes <n>', 'changes held in memory before an early checkpoint is asked for (default 268435456)', parsePositiveInt)
     .option('--hand-over-timeout-ms <n>', 'on SIGTERM, how long to wait for the key groups to move to other workers before stopping anyway (default 60000)', parsePositiveInt)
     .option('--log-level <level>', 'pino log level', 'info')
@@ -36,12 +37,14 @@ export function registerWorker(program: Command): void {
         throw new UsageError((e as Error).message);
       }
       const logger = createLogger({ role: 'worker', level: options.logLevel });
+      const nats = natsAuthFrom(options);
       const { startWorker } = await import('../../worker/index.ts');
       await runRole('worker', logger, async () => {
         const telemetry = await startTelemetry('eddy-worker', workerId, options, logger);
         const worker = await startWorker({
           natsServers: options.nats,
           workerId,
+          nats,
           dataDir: options.data,
           storeUrl: options.store,
           storeOptions: storeOptionsFrom(options, logger),

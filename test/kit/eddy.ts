@@ -62,6 +62,8 @@ export interface CoordinatorOptions extends StoreLocation {
   /** The dashboard's port (--http 127.0.0.1:<port>). @default a free port */
   httpPort?: number;
   env?: Record<string, string>;
+  /** Appended to the command line (e.g. TLS and tokens options). */
+  extraArgs?: string[];
 }
 
 /** An Eddy process; metricsUrl is its Prometheus endpoint when started with a metrics port. */
@@ -89,7 +91,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   if (options.maxDeltaChain !== undefined) args.push('--max-delta-chain', String(options.maxDeltaChain));
   if (options.maxMovingKeyGroups !== undefined) args.push('--max-moving-key-groups', String(options.maxMovingKeyGroups));
   const metrics = metricsArgs(options.metricsPort);
-  args.push(...metrics.args);
+  args.push(...metrics.args, ...(options.extraArgs ?? []));
   const child = await startProcess({
     name: 'coordinator',
     command: process.execPath,
@@ -112,13 +114,15 @@ export interface WorkerOptions extends StoreLocation {
   maxOverlayBytes?: number;
   /** Passed as --metrics-port when set (0: off). */
   metricsPort?: number;
+  /** Appended to the command line (e.g. NATS credentials options). */
+  extraArgs?: string[];
 }
 
 export async function startWorker(options: WorkerOptions): Promise<EddyProcess> {
   const args = ['worker', '--nats', options.natsUrl, '--id', options.workerId, '--data', options.dataDir, ...storeArgs(options)];
   if (options.maxOverlayBytes !== undefined) args.push('--max-overlay-bytes', String(options.maxOverlayBytes));
   const metrics = metricsArgs(options.metricsPort);
-  args.push(...metrics.args);
+  args.push(...metrics.args, ...(options.extraArgs ?? []));
   const child = await startProcess({
     name: `worker ${options.workerId}`,
     command: process.execPath,
@@ -151,6 +155,11 @@ export interface ClusterOptions {
   s3Endpoint?: string;
   /** Every Eddy process serves Prometheus metrics on a free port (EddyProcess.metricsUrl). @default false */
   metrics?: boolean;
+  /**
+   * NATS with authentication and Eddy's permission set; each process logs in as its role
+   * (nats.login(role) and nats.loginEnv(role) for the test's own clients). @default false
+   */
+  natsAuth?: boolean;
 }
 
 export interface Cluster extends AsyncDisposable {
@@ -220,7 +229,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       workerId,
       dataDir: workerDataDir,
       ...store,
-      ...(options.env !== undefined && { env: options.env }),
+      env: { ...options.env, ...nats!.loginEnv('worker') },
       ...(options.maxOverlayBytes !== undefined && { maxOverlayBytes: options.maxOverlayBytes }),
       ...(options.metrics === true && { metricsPort: await freePort() }),
     });
@@ -229,15 +238,15 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   };
 
   try {
-    nats = await startNatsServer();
+    nats = await startNatsServer({ auth: options.natsAuth === true });
     coordinator = await startCoordinator({
       natsUrl: nats.url,
       ...store,
+      env: { ...options.env, ...nats.loginEnv('coordinator') },
       ...(options.workerTimeoutMs !== undefined && { workerTimeoutMs: options.workerTimeoutMs }),
       ...(options.checkpointIntervalMs !== undefined && { checkpointIntervalMs: options.checkpointIntervalMs }),
       ...(options.maxDeltaChain !== undefined && { maxDeltaChain: options.maxDeltaChain }),
       ...(options.maxMovingKeyGroups !== undefined && { maxMovingKeyGroups: options.maxMovingKeyGroups }),
-      ...(options.env !== undefined && { env: options.env }),
       ...(options.metrics === true && { metricsPort: await freePort() }),
     });
     const ids = Array.from({ length: options.workers }, () => `worker-${nextWorker++}`);

@@ -37,3 +37,4 @@ export { startS3Server, S3RVER_CREDENTIALS, S3RVER_REGION, type S3Server, type S
 export * from './cx-fixture.ts';
 export { soakSize, soakTimeoutMs } from './soak.ts';
 export { clusterStore, readPartFiles, listPartFiles, type PartFile } from './part-files.ts';
+export { makeTestPki, type TestPki, type KeyPair } from './certificates.ts';

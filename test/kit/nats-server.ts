@@ -9,6 +9,9 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { freePort } from './free-port.ts';
 import { startProcess, type ChildHandle } from './processes.ts';
 import { waitFor } from './wait-for.ts';
+import { prepareNatsAuth, type NatsAuthSetup, type NatsRole } from '../../cli/nats-auth-setup.ts';
+import { inboxPrefixes } from '../../core/nats-connect.ts';
+import { readFileSync } from 'node:fs';
 
 const STARTUP_DEADLINE_MS = 10_000;
 const STOP_TIMEOUT_MS = 5_000;
@@ -18,6 +21,18 @@ const BIND_ATTEMPTS = 3;
 export interface NatsServerOptions {
   /** Enable JetStream (with the temp store dir). @default true */
   jetstream?: boolean;
+  /**
+   * Authentication on, with Eddy's permission set (deploy/nats-permissions.conf) and a user per
+   * role, as `eddy up` runs it. @default false
+   */
+  auth?: boolean;
+}
+
+/** nats.js connect options that log in as a role (its user, password and inbox prefix). */
+export interface NatsLogin {
+  user: string;
+  pass: string;
+  inboxPrefix: string;
 }
 
 export interface NatsServer extends AsyncDisposable {
@@ -27,6 +42,12 @@ export interface NatsServer extends AsyncDisposable {
   /** The JetStream store dir, removed by stop(). */
   storeDir: string;
   pid: number;
+  /** With auth: the logins (users and password files) of each role. */
+  auth?: NatsAuthSetup;
+  /** With auth: connect options for a role; without auth: {}. */
+  login(role: NatsRole): NatsLogin | Record<string, never>;
+  /** With auth: the environment that logs an Eddy process in as a role; without: {}. */
+  loginEnv(role: NatsRole): Record<string, string>;
   /** The server's log (stderr), last ~64 KB. */
   output(): string;
   /** SIGTERM (SIGKILL after 5 s), wait for the exit, remove the store dir. */
@@ -63,11 +84,17 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const jetstream = options.jetstream ?? true;
   const binary = natsServerBinary();
   const storeDir = await mkdtemp(join(tmpdir(), 'eddy-nats-'));
+  const auth = options.auth ? prepareNatsAuth(join(storeDir, 'auth')) : undefined;
+  const login = (role: NatsRole): NatsLogin | Record<string, never> => {
+    if (!auth) return {};
+    const prefix = role === 'worker' ? inboxPrefixes.worker('test') : inboxPrefixes[role];
+    return { user: auth.logins[role].user, pass: readFileSync(auth.logins[role].passwordFile, 'utf8').trim(), inboxPrefix: prefix };
+  };
   const deadline = Date.now() + STARTUP_DEADLINE_MS;
   try {
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
-      const args = ['-a', '127.0.0.1', '-p', String(port), ...(jetstream ? ['-js', '-sd', storeDir] : [])];
+      const args = [...(auth ? ['-c', auth.configFile] : []), '-a', '127.0.0.1', '-p', String(port), ...(jetstream ? ['-js', '-sd', storeDir] : [])];
       let child: ChildHandle;
       try {
         child = await startProcess({ name: `nats-server :${port}`, command: binary, args, readyLine: /Server is ready/, readyTimeoutMs: Math.max(1_000, deadline - Date.now()) });
@@ -77,7 +104,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       }
       const url = `nats://127.0.0.1:${port}`;
       try {
-        const usable = waitFor(() => isUsable(url, jetstream), {
+        const usable = waitFor(() => isUsable(url, jetstream, login('coordinator')), {
           timeoutMs: Math.max(1_000, deadline - Date.now()),
           what: `nats-server at ${url} to accept a client${jetstream ? ' and answer a JetStream account info request' : ''}`,
           intervalMs: 50,
@@ -90,7 +117,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
         await child.stop(STOP_TIMEOUT_MS);
         throw new Error(`${(e as Error).message}; server log tail:\n${child.output().slice(-4096)}`, { cause: e });
       }
-      return serverHandle(child, url, port, storeDir);
+      return serverHandle(child, url, port, storeDir, auth, login);
     }
   } catch (e) {
     await rm(storeDir, { recursive: true, force: true });
@@ -98,8 +125,8 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   }
 }
 
-async function isUsable(url: string, jetstream: boolean): Promise<boolean> {
-  const nc = await connect({ servers: url, reconnect: false, timeout: 1_000 });
+async function isUsable(url: string, jetstream: boolean, login: object): Promise<boolean> {
+  const nc = await connect({ servers: url, reconnect: false, timeout: 1_000, ...login });
   try {
     if (jetstream) {
       const jsm = await jetstreamManager(nc, { timeout: 1_000 });
@@ -113,7 +140,7 @@ async function isUsable(url: string, jetstream: boolean): Promise<boolean> {
   }
 }
 
-function serverHandle(child: ChildHandle, url: string, port: number, storeDir: string): NatsServer {
+function serverHandle(child: ChildHandle, url: string, port: number, storeDir: string, auth: NatsAuthSetup | undefined, login: NatsServer['login']): NatsServer {
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
@@ -125,6 +152,9 @@ function serverHandle(child: ChildHandle, url: string, port: number, storeDir: s
     port,
     storeDir,
     pid: child.pid,
+    ...(auth ? { auth } : {}),
+    login,
+    loginEnv: (role): Record<string, string> => (auth ? { EDDY_NATS_USER: auth.logins[role].user, EDDY_NATS_PASSWORD_FILE: auth.logins[role].passwordFile } : {}),
     output: () => child.output(),
     stop,
     kill: (signal: NodeJS.Signals = 'SIGKILL') => child.kill(signal),

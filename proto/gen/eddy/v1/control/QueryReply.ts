@@ -7,10 +7,14 @@ export interface QueryReply {
   'values'?: (_eddy_v1_control_QueryValue)[];
   'error'?: (string);
   'checkpointId'?: (number | string | Long);
+  'workerId'?: (string);
+  'epoch'?: (number | string | Long);
 }
 
 export interface QueryReply__Output {
   'values': (_eddy_v1_control_QueryValue__Output)[];
   'error': (string);
   'checkpointId': (string);
+  'workerId': (string);
+  'epoch': (string);
 }
