@@ -13,6 +13,7 @@ import { EddyClient } from '../cli/client.ts';
 import { Coordinator } from '../coordinator/index.ts';
 import { allowLoopback } from '../coordinator/dashboard/index.ts';
 import { silentLogger } from '../core/logger.ts';
+import { formatTokenLine, generateToken, parseTokensFile } from '../core/tokens.ts';
 import { buildBundle } from '../core/bundle.ts';
 import { REPO_ROOT } from './kit/index.ts';
 import { jobGraph } from '../coordinator/dashboard/views.ts';
@@ -232,6 +233,37 @@ test('dashboard API - the authorize hook decides every request; the default answ
     const allowed = await get<JobSummary[]>(`${base}/api/jobs`, { headers: { Authorization: 'Bearer let-me-in' } });
     assert.equal(allowed.status, 200);
     assert.deepEqual(allowed.body, []);
+  } finally {
+    await coordinator.close();
+    await rm(store, { recursive: true, force: true });
+  }
+});
+
+test('dashboard API - with gRPC tokens configured, the dashboard takes them: reader and admin tokens read, a wrong token is 401', { timeout: 60_000 }, async () => {
+  await using nats = await startNatsServer();
+  const store = await mkdtemp(join(tmpdir(), 'eddy-dashboard-tokens-'));
+  const reader = generateToken();
+  const admin = generateToken();
+  const coordinator = await Coordinator.start({
+    natsServers: nats.url,
+    grpcAddress: '127.0.0.1:0',
+    httpAddress: '127.0.0.1:0',
+    storeUrl: store,
+    grpcTokens: parseTokensFile([formatTokenLine('serving', 'reader', reader), formatTokenLine('ops', 'admin', admin)].join('\n')),
+    logger: silentLogger,
+  });
+  try {
+    const base = `http://${coordinator.httpAddress}`;
+    for (const token of [reader, admin]) {
+      const r = await get<JobSummary[]>(`${base}/api/jobs`, { headers: { Authorization: `Bearer ${token}` } });
+      assert.equal(r.status, 200);
+    }
+    const wrong = await get<ApiError>(`${base}/api/jobs`, { headers: { Authorization: `Bearer ${generateToken()}` } });
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.body.error.message.includes('eddy_'), false, 'the refusal does not echo the token');
+    assert.equal((await fetch(`${base}/api/events`, { headers: { Authorization: 'Bearer nope' } })).status, 401, 'the event stream too');
+    // Without a header, a loopback browser is answered (it cannot send one on an EventSource).
+    assert.equal((await get<JobSummary[]>(`${base}/api/jobs`)).status, 200);
   } finally {
     await coordinator.close();
     await rm(store, { recursive: true, force: true });
