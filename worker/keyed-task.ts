@@ -152,6 +152,7 @@ export class KeyedTask {
       // Cached per key group by KeyedTime: no services object per key and batch.
       featureServices: { features: this.#features, broadcastStates: this.#broadcastStates, ...(options.watches && { watches: options.watches }) },
       forwardWatermark: (wm, idle) => options.output.watermark(wm, idle),
+      logger: options.logger,
     });
   }
 

@@ -104,11 +104,14 @@ export interface WorkerOptions extends StoreLocation {
   maxOverlayBytes?: number;
   /** Passed as --metrics-port when set (0: off). */
   metricsPort?: number;
+  /** Passed as --log-level when set (e.g. "trace" for the "event-time timers fired" lines). */
+  logLevel?: string;
 }
 
 export async function startWorker(options: WorkerOptions): Promise<EddyProcess> {
   const args = ['worker', '--nats', options.natsUrl, '--id', options.workerId, '--data', options.dataDir, ...storeArgs(options)];
   if (options.maxOverlayBytes !== undefined) args.push('--max-overlay-bytes', String(options.maxOverlayBytes));
+  if (options.logLevel !== undefined) args.push('--log-level', options.logLevel);
   const metrics = metricsArgs(options.metricsPort);
   args.push(...metrics.args);
   const child = await startProcess({
@@ -143,6 +146,8 @@ export interface ClusterOptions {
   s3Endpoint?: string;
   /** Every Eddy process serves Prometheus metrics on a free port (EddyProcess.metricsUrl). @default false */
   metrics?: boolean;
+  /** Passed to every worker as --log-level. @default the worker's (info) */
+  workerLogLevel?: string;
 }
 
 export interface Cluster extends AsyncDisposable {
@@ -215,6 +220,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       ...(options.env !== undefined && { env: options.env }),
       ...(options.maxOverlayBytes !== undefined && { maxOverlayBytes: options.maxOverlayBytes }),
       ...(options.metrics === true && { metricsPort: await freePort() }),
+      ...(options.workerLogLevel !== undefined && { logLevel: options.workerLogLevel }),
     });
     workers.push(worker);
     return worker;
