@@ -125,6 +125,8 @@ export class CheckpointCoordinator {
   readonly #timer: NodeJS.Timeout;
   #inFlight: InFlight | undefined;
   #completing = false;
+  /** Settles once the completion under way has its checkpoint recorded and its output queued, or failed. */
+  #completion: Promise<void> = Promise.resolve();
   #stopped = false;
   readonly stats: CheckpointStats;
 
@@ -240,10 +242,23 @@ export class CheckpointCoordinator {
     if (!flight || ack.checkpointId !== flight.id || ack.epoch !== flight.epoch) return; // late, or of an aborted checkpoint
     if (ack.error) return this.abort(`checkpoint ${flight.id}: worker ${ack.workerId}: ${ack.error}`);
     flight.acks.set(ack.workerId, ack);
-    if ([...flight.expected].every((w) => flight.acks.has(w))) void this.#complete(flight);
+    if ([...flight.expected].every((w) => flight.acks.has(w))) {
+      let recorded!: () => void;
+      this.#completion = new Promise<void>((resolve) => (recorded = resolve));
+      void this.#complete(flight, recorded);
+    }
   }
 
-  async #complete(flight: InFlight): Promise<void> {
+  /**
+   * Settles once a completion under way (its _metadata may be written already, which makes it the
+   * job's latest checkpoint even if the epoch ended meanwhile) is recorded with onCompleted and
+   * its output queued, or has failed: a redeploy waits for this before choosing what to restore.
+   */
+  settled(): Promise<void> {
+    return this.#completion;
+  }
+
+  async #complete(flight: InFlight, recorded: () => void): Promise<void> {
     this.#completing = true;
     const target = this.#o.target();
     try {
@@ -262,6 +277,7 @@ export class CheckpointCoordinator {
         ...(target.splitStreams !== undefined && { splitStreams: [...target.splitStreams] }),
         stages: structuredClone(previous?.metadata.stages ?? {}),
         outputs: [],
+        counters: structuredClone(previous?.metadata.counters ?? {}),
       };
       // Parts in checkpoint order (an aborted checkpoint's part precedes the one that carried it).
       const parts: Array<CheckpointPart & { workerId: string }> = [];
@@ -293,6 +309,13 @@ export class CheckpointCoordinator {
           }
         }
         if (part.outputKey) metadata.outputs!.push(part.outputKey);
+        // Each part is in exactly one completed checkpoint: what its stages counted is added once.
+        for (const c of part.counters ?? []) {
+          const t = (metadata.counters![c.stageId] ??= { recordsIn: 0, recordsOut: 0, deadLetters: 0 });
+          t.recordsIn += Number(c.recordsIn);
+          t.recordsOut += Number(c.recordsOut);
+          t.deadLetters += Number(c.deadLetters);
+        }
         for (const f of part.files ?? []) (metadata.files ??= []).push({ stagedKey: f.stagedKey, finalKey: f.finalKey, records: f.records });
       }
       const metadataKey = checkpointLayout.metadata(target.jobId, flight.id);
@@ -312,6 +335,7 @@ export class CheckpointCoordinator {
       await this.#o.onCompleted(done);
       // Output is queued before the workers are told, so a recovery that follows cannot lose it.
       this.#o.publish(metadata);
+      recorded();
       const sources = Object.entries(metadata.sources).map(([split, nextSequence]) => ({ split: Number(split), nextSequence }));
       const complete = codecs.complete.encode({ jobId: target.jobId, checkpointId: flight.id, epoch: flight.epoch, sources });
       await Promise.all(
@@ -322,6 +346,7 @@ export class CheckpointCoordinator {
       else this.#o.logger.error({ err: ensureError(e) }, 'after checkpoint completion');
     } finally {
       this.#completing = false;
+      recorded();
     }
   }
 
