@@ -369,6 +369,19 @@ export interface CheckpointMetadata {
    * them again (same name, same bytes: idempotent).
    */
   files?: Array<{ stagedKey: string; finalKey: string; records: number }>;
+  /**
+   * Per stage, what it counted over the job's life up to this checkpoint (records in and out,
+   * dead letters): what `eddy job` starts from after a recovery. Absent in checkpoints written
+   * before it existed (counted from zero then).
+   */
+  counters?: Record<string, StageTotals>;
+}
+
+/** A stage's counters over the job's life. */
+export interface StageTotals {
+  recordsIn: number;
+  recordsOut: number;
+  deadLetters: number;
 }
 
 const METADATA_TRAILER = /^crc32 ([0-9a-f]{8})$/;

@@ -13,7 +13,7 @@ import { parseJobId, type JobId } from '../core/ids.ts';
 import { ensureError, InvalidArgumentError, UserFunctionError } from '../core/errors.ts';
 import type { ObjectStore } from '../core/object-store.ts';
 import type { Logger } from '../core/logger.ts';
-import type { CheckpointAck, CheckpointComplete, DeployTasks, JobCounters, MoveTasks, TaskFailure } from '../core/control.ts';
+import type { CheckpointAck, CheckpointComplete, CutCounters, DeployTasks, JobCounters, MoveTasks, StageCounters as CountedTotals, TaskFailure } from '../core/control.ts';
 import { checkpointLayout } from '../core/checkpoint-format.ts';
 import { senderNames } from '../core/subjects.ts';
 import { toRanges } from '../core/assignment.ts';
@@ -59,6 +59,8 @@ interface Cut {
   output: CheckpointOutput[];
   /** Source split → next sequence, recorded at injection. */
   positions: Map<number, number>;
+  /** Each stage's counters at its barrier: sources at injection, keyed stages at alignment. */
+  counters: Map<string, CountedTotals>;
   /** Lets the aligned tasks go on once the state is frozen. */
   release: () => void;
   released: Promise<void>;
@@ -121,13 +123,14 @@ export class JobRuntime implements ObservedJob {
   }, SLOW_CUT_MS).unref();
   #state: JobRuntimeState = 'DEPLOYED';
   #stopping: Promise<void> | undefined;
-  readonly #deadLetters: DeadLetters;
   readonly #plan: JobPlan;
   /** The keyed stages, in the order of #keyed. */
   readonly #keyedPlans: StagePlan[];
   /** Current sender name per source split (a split that moved sends under a new name). */
   readonly #splitSenders = new Map<number, string>();
   #move: PendingMove | undefined;
+  /** The counters at each cut since the last checkpoint known completed (that one included), ascending. */
+  #cutCounters: CutCounters[] = [];
   /** Loads of moved key groups, in order. */
   #moving: Promise<void> = Promise.resolve();
 
@@ -144,8 +147,6 @@ export class JobRuntime implements ObservedJob {
     this.#writer = new CheckpointWriter(ctx.store, backend, this.jobId, ctx.options.workerId, keyedStages);
     const workerId = ctx.options.workerId;
     const epoch = deploy.epoch;
-    const deadLetters = new DeadLetters(ctx.nc, this.jobId, workerId);
-    this.#deadLetters = deadLetters;
     this.#plan = plan;
     this.keyGroups = [...keyGroupsOf(deploy.keyGroups)];
     this.stateKeyGroups = new Set(this.keyGroups);
@@ -162,6 +163,7 @@ export class JobRuntime implements ObservedJob {
       const counters = this.#counters.get(stage.spec.id)!;
       const upstream = upstreamSenders(manifest, stage.spec.id, deploy.workers, (p) => splitSender(p, epoch), epoch);
       let task: KeyedTask | undefined;
+      const deadLetters = new DeadLetters(this.jobId, workerId);
       const output = createStageOutput({
         nc: ctx.nc,
         jobId: this.jobId,
@@ -193,14 +195,16 @@ export class JobRuntime implements ObservedJob {
         deadLetters,
         logger: this.#logger.child({ stage: stage.spec.id }),
         onFailure: (e, kg) => this.#fail(e, stage.spec.id, kg),
-        onAligned: (id) => this.#taskAligned(id, output),
+        onAligned: (id) => this.#taskAligned(id, output, stage.spec.id),
         afterBatch: () => {
           this.#checkOverlay();
           this.#watches.flush();
         },
         watches: this.#watches,
       });
-      if (this.keyGroups.length > 0) task.start();
+      // Also without key groups: a worker that joins the job with none gets them by a move, and
+      // its clock (processing-time timers, the TTL sweep) must run for them then.
+      task.start();
       this.#keyed.push(task);
     }
     this.#queries = new QueryResponder({ nc: ctx.nc, jobId: this.jobId, manifest, keyGroups: this.keyGroups, backend, logger: this.#logger, epoch: deploy.epoch, watches: this.#watches, recordLatencyMs: ctx.metrics.queryRecorder(this.jobId) });
@@ -226,6 +230,7 @@ export class JobRuntime implements ObservedJob {
     const { plan: sourcePlan, source: split } = this.#splitPlan(partition);
     const stageId = sourcePlan.spec.id;
     const counters = this.#counters.get(stageId)!;
+    const deadLetters = new DeadLetters(this.jobId, this.#ctx.options.workerId);
     const output = createStageOutput({
       nc: this.#ctx.nc,
       jobId: this.jobId,
@@ -234,7 +239,7 @@ export class JobRuntime implements ObservedJob {
       senderTask: this.#splitSenders.get(partition)!,
       maxParallelism: this.manifest.maxParallelism,
       counters,
-      deadLetters: this.#deadLetters,
+      deadLetters,
       where: { jobId: this.jobId, stageId, keyGroup: () => -1 },
       worker: this.#ctx.options,
       onBroken: (e) => this.#fail(e, stageId, -1),
@@ -252,7 +257,7 @@ export class JobRuntime implements ObservedJob {
       startSequence,
       output,
       counters,
-      deadLetters: this.#deadLetters,
+      deadLetters,
       logger: this.#logger.child({ stage: stageId, split: partition }),
       onFailure: (e) => this.#fail(e, stageId, -1),
       ...(sourcePlan.timestamp && { timestampOf: sourcePlan.timestamp }),
@@ -360,7 +365,7 @@ export class JobRuntime implements ObservedJob {
   }
 
   counters(): JobCounters {
-    return { jobId: this.jobId, stages: [...this.#counters.values()].map((c) => c.snapshot()) };
+    return { jobId: this.jobId, stages: [...this.#counters.values()].map((c) => c.snapshot()), epoch: this.epoch, cuts: this.#cutCounters };
   }
 
   /**
@@ -382,6 +387,8 @@ export class JobRuntime implements ObservedJob {
       cut.positions.set(s.partition, nextSequence);
       outputs.push(output);
     }
+    // Every split injected synchronously: the source stages' counters stand at their barriers.
+    for (const stage of this.manifest.stages) if (stage.kind === 'source') cut.counters.set(stage.id, this.#counters.get(stage.id)!.totals());
     if (this.#move?.checkpointId === checkpointId) this.#releaseSplits(this.#move.splitsOut);
     const finish = (taken: CheckpointOutput[][]): void => {
       for (const o of taken) cut.output.push(...o);
@@ -399,14 +406,16 @@ export class JobRuntime implements ObservedJob {
     if (this.#cut) throw new Error(`checkpoint ${checkpointId} started while ${this.#cut.id} is being cut`);
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
-    this.#cut = { id: checkpointId, aligned: 0, output: [], positions: new Map(), release, released };
+    this.#cut = { id: checkpointId, aligned: 0, output: [], positions: new Map(), counters: new Map(), release, released };
     return this.#cut;
   }
 
   /** A keyed task aligned on barrier N: forward the barrier, and freeze once all have. */
-  #taskAligned(checkpointId: number, output: StageOutput): Promise<void> {
+  #taskAligned(checkpointId: number, output: StageOutput, stageId: string): Promise<void> {
     const taken = output.barrier(checkpointId);
     const cut = this.#beginCut(checkpointId);
+    // The task holds its input from here until the cut: its counters stand at its barrier.
+    cut.counters.set(stageId, this.#counters.get(stageId)!.totals());
     const aligned = (t: CheckpointOutput[]): Promise<void> => {
       cut.output.push(...t);
       if (++cut.aligned === this.#keyed.length) this.#cutComplete(cut);
@@ -423,10 +432,24 @@ export class JobRuntime implements ObservedJob {
     if (cut.id > this.backend.frozenCheckpointId) this.backend.freeze(cut.id);
     // A move at N takes effect here, before the tasks go on past barrier N.
     if (this.#move?.checkpointId === cut.id) this.#applyMove(this.#move);
-    this.#writer.frozen(cut.id, cut.output);
+    this.#writer.frozen(cut.id, cut.output, this.#countCut(cut));
     this.#positions.set(cut.id, cut.positions);
     cut.release();
     this.#uploading = this.#uploading.then(() => this.#upload(cut.id));
+  }
+
+  /**
+   * What the stages counted between the previous cut of this runtime and this one (a checkpoint
+   * adds it to the job's totals), and the counters at this cut for heartbeats.
+   */
+  #countCut(cut: Cut): CountedTotals[] {
+    const previous = this.#cutCounters[this.#cutCounters.length - 1];
+    const stages = [...this.#counters.values()].map((c) => cut.counters.get(c.stageId) ?? c.totals());
+    this.#cutCounters.push({ checkpointId: cut.id, stages });
+    return stages.map((s) => {
+      const before = previous?.stages.find((p) => p.stageId === s.stageId);
+      return { ...s, recordsIn: s.recordsIn - (before?.recordsIn ?? 0), recordsOut: s.recordsOut - (before?.recordsOut ?? 0), deadLetters: s.deadLetters - (before?.deadLetters ?? 0) };
+    });
   }
 
   async #upload(checkpointId: number): Promise<void> {
@@ -458,6 +481,9 @@ export class JobRuntime implements ObservedJob {
     for (const source of started) source.start().catch((e) => this.#fail(ensureError(e), this.#splitPlan(source.partition).plan.spec.id, -1));
     if (checkpointId > this.backend.committedCheckpointId && checkpointId <= this.backend.frozenCheckpointId) await this.backend.commit(checkpointId);
     this.#writer.completed(checkpointId);
+    // Cuts before N are in N's totals now: only N's counters are still needed, as the base.
+    const kept = this.#cutCounters.filter((c) => c.checkpointId >= checkpointId);
+    if (kept.length < this.#cutCounters.length) this.#cutCounters = kept;
     if (!move) return;
     this.#move = undefined;
     // Not awaited by the coordinator: loading may take a while, and nothing waits for it but the
