@@ -66,6 +66,7 @@ export class Coordinator {
       metrics,
     });
     this.#jobs = jobs;
+    metrics.observeJobTotals(o.telemetry.meter, () => jobs.list().map((j) => ({ jobId: j.id, stages: jobs.stageStatus(j) })));
     const { server, health } = createGrpcServer({ jobs, features: new FeatureRouter(nc, jobs, metrics), registry: this.#registry, logger: this.#logger });
     this.#server = server;
     this.#health = health;

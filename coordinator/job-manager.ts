@@ -91,6 +91,11 @@ export interface JobRecord {
    * restore it (or its output would go out on top of a replay from the one before).
    */
   checkpointsSettled?: Promise<void>;
+  /**
+   * The largest totals shown per stage: a recovery takes the counted totals back to its
+   * checkpoint until the replay passes them again; what is shown never goes back.
+   */
+  shownTotals?: Map<string, { recordsIn: number; recordsOut: number; deadLetters: number }>;
   /** Publishes completed checkpoints' exactly-once output, across epochs. */
   outputPublisher?: OutputPublisher;
   lastCheckpointId: number;
@@ -615,8 +620,8 @@ export class JobManager {
    * Each stage's counters over the job's life: the totals of the latest completed checkpoint
    * (carried across recoveries, moves and coordinator restarts in its _metadata) plus what the
    * workers of the current epoch counted since their cuts that checkpoint holds. A recovery
-   * therefore takes the counters back to the checkpoint, and the replay counts each record once.
-   * Backpressure is since each worker's deploy.
+   * therefore takes the counters back to the checkpoint, and the replay counts each record once
+   * (what is shown meanwhile stays at its largest). Backpressure is since each worker's deploy.
    */
   #stageTotals(job: JobRecord): Map<string, StageSampleTotals & { deadLetters: number }> {
     const latest = job.checkpoints[job.checkpoints.length - 1];
@@ -640,6 +645,18 @@ export class JobManager {
         s.backpressureMs += Number(c.backpressureMs ?? 0);
         s.senders += Number(c.senders ?? 0);
       }
+    }
+    // Within an epoch each record is counted once, so these never exceed the final totals: the
+    // largest shown so far is exact once the replay caught up, and monotonic (a Prometheus counter).
+    const shown = (job.shownTotals ??= new Map());
+    for (const [stage, s] of out) {
+      const before = shown.get(stage);
+      if (before !== undefined) {
+        s.recordsIn = Math.max(s.recordsIn, before.recordsIn);
+        s.recordsOut = Math.max(s.recordsOut, before.recordsOut);
+        s.deadLetters = Math.max(s.deadLetters, before.deadLetters);
+      }
+      shown.set(stage, { recordsIn: s.recordsIn, recordsOut: s.recordsOut, deadLetters: s.deadLetters });
     }
     return out;
   }

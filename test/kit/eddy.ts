@@ -51,6 +51,8 @@ export interface CoordinatorOptions extends StoreLocation {
   workerTimeoutMs?: number;
   /** Passed as --checkpoint-interval-ms when set. */
   checkpointIntervalMs?: number;
+  /** Passed as --checkpoint-timeout-ms when set. */
+  checkpointTimeoutMs?: number;
   /** Passed as --max-delta-chain when set. */
   maxDeltaChain?: number;
   /** Passed as --max-moving-key-groups when set. */
@@ -78,6 +80,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   const args = ['coordinator', '--nats', options.natsUrl, '--grpc', address, ...storeArgs(options)];
   if (options.workerTimeoutMs !== undefined) args.push('--worker-timeout-ms', String(options.workerTimeoutMs));
   if (options.checkpointIntervalMs !== undefined) args.push('--checkpoint-interval-ms', String(options.checkpointIntervalMs));
+  if (options.checkpointTimeoutMs !== undefined) args.push('--checkpoint-timeout-ms', String(options.checkpointTimeoutMs));
   if (options.maxDeltaChain !== undefined) args.push('--max-delta-chain', String(options.maxDeltaChain));
   if (options.maxMovingKeyGroups !== undefined) args.push('--max-moving-key-groups', String(options.maxMovingKeyGroups));
   const metrics = metricsArgs(options.metricsPort);
@@ -132,6 +135,8 @@ export interface ClusterOptions {
   workerTimeoutMs?: number;
   /** Passed to the coordinator. */
   checkpointIntervalMs?: number;
+  /** Passed to the coordinator. */
+  checkpointTimeoutMs?: number;
   /** Passed to the coordinator. */
   maxDeltaChain?: number;
   /** Passed to the coordinator. */
@@ -233,6 +238,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       ...store,
       ...(options.workerTimeoutMs !== undefined && { workerTimeoutMs: options.workerTimeoutMs }),
       ...(options.checkpointIntervalMs !== undefined && { checkpointIntervalMs: options.checkpointIntervalMs }),
+      ...(options.checkpointTimeoutMs !== undefined && { checkpointTimeoutMs: options.checkpointTimeoutMs }),
       ...(options.maxDeltaChain !== undefined && { maxDeltaChain: options.maxDeltaChain }),
       ...(options.maxMovingKeyGroups !== undefined && { maxMovingKeyGroups: options.maxMovingKeyGroups }),
       ...(options.env !== undefined && { env: options.env }),
