@@ -11,7 +11,7 @@
 // the key group's new base with an empty chain.
 import type { NatsConnection } from '@nats-io/transport-node';
 import { headers as natsHeaders } from '@nats-io/transport-node';
-import { codecs, type CheckpointAck, type CheckpointPart } from '../core/control.ts';
+import { codecs, type CheckpointAck, type CheckpointPart, type SourcePosition } from '../core/control.ts';
 import { subjects } from '../core/subjects.ts';
 import { checkpointLayout, encodeMetadata, type CheckpointMetadata } from '../core/checkpoint-format.ts';
 import { BulkPublisher } from '../core/jetstream-publisher.ts';
@@ -274,6 +274,7 @@ export class CheckpointCoordinator {
         savepoint: false,
         maxParallelism: target.maxParallelism,
         sources: { ...(previous?.metadata.sources ?? {}) },
+        sourceEventTimes: { ...(previous?.metadata.sourceEventTimes ?? {}) },
         ...(target.splitStreams !== undefined && { splitStreams: [...target.splitStreams] }),
         stages: structuredClone(previous?.metadata.stages ?? {}),
         outputs: [],
@@ -282,7 +283,10 @@ export class CheckpointCoordinator {
       // Parts in checkpoint order (an aborted checkpoint's part precedes the one that carried it).
       const parts: Array<CheckpointPart & { workerId: string }> = [];
       for (const ack of flight.acks.values()) {
-        for (const s of ack.sources) metadata.sources[String(s.split)] = Number(s.nextSequence);
+        for (const s of ack.sources) {
+          metadata.sources[String(s.split)] = Number(s.nextSequence);
+          if (s.hasMaxEventTime === true) metadata.sourceEventTimes![String(s.split)] = Number(s.maxEventTimeMs);
+        }
         for (const p of ack.parts) parts.push({ ...p, workerId: ack.workerId });
       }
       parts.sort((a, b) => a.checkpointId - b.checkpointId || (a.workerId < b.workerId ? -1 : 1));
@@ -336,7 +340,7 @@ export class CheckpointCoordinator {
       // Output is queued before the workers are told, so a recovery that follows cannot lose it.
       this.#o.publish(metadata);
       recorded();
-      const sources = Object.entries(metadata.sources).map(([split, nextSequence]) => ({ split: Number(split), nextSequence }));
+      const sources = sourcePositions(metadata);
       const complete = codecs.complete.encode({ jobId: target.jobId, checkpointId: flight.id, epoch: flight.epoch, sources });
       await Promise.all(
         flight.workers.map((w) => this.#o.nc.request(subjects.complete(w), complete, { timeout: this.#o.timeoutMs }).catch((e) => this.#o.logger.warn({ workerId: w, err: ensureError(e).message }, 'checkpoint completion not acknowledged'))),
@@ -371,6 +375,14 @@ export class CheckpointCoordinator {
     clearInterval(this.#timer);
     if (this.#inFlight) this.abort(`checkpoint ${this.#inFlight.id} abandoned: the job left epoch ${this.#inFlight.epoch}`);
   }
+}
+
+/** Where each split goes on from after a restore to a checkpoint: its sequence and, when it has one, its largest event time. */
+export function sourcePositions(metadata: Pick<CheckpointMetadata, 'sources' | 'sourceEventTimes'>): SourcePosition[] {
+  return Object.entries(metadata.sources).map(([split, nextSequence]) => {
+    const maxEventTimeMs = metadata.sourceEventTimes?.[split];
+    return { split: Number(split), nextSequence, ...(maxEventTimeMs !== undefined && { maxEventTimeMs, hasMaxEventTime: true }) };
+  });
 }
 
 /**

@@ -16,7 +16,7 @@ import { layout, type ObjectStore } from '../core/object-store.ts';
 import { ensureDeadLetterStream, ensureSinkStreams, ensureSourceStream } from '../core/nats.ts';
 import type { Logger } from '../core/logger.ts';
 import type { WorkerRecord, WorkerRegistry } from './worker-registry.ts';
-import { CheckpointCoordinator, newCheckpointStats, type CheckpointStats, type CompletedCheckpoint } from './checkpoint-coordinator.ts';
+import { CheckpointCoordinator, newCheckpointStats, sourcePositions, type CheckpointStats, type CompletedCheckpoint } from './checkpoint-coordinator.ts';
 import { RestartStrategy } from './restart-strategy.ts';
 import type { CoordinatorMetrics, RecoveryCause, RecoveryTrace } from './coordinator-metrics.ts';
 import { CheckpointGarbageCollector } from './checkpoint-gc.ts';
@@ -313,7 +313,9 @@ export class JobManager {
     // source added or removed before another shifts its split indexes); a stream the new
     // bundle does not read is dropped, a new one starts at its beginning.
     const sources = remapSourcePositions(metadata, manifest);
-    return { id: metadata.checkpointId, metadataKey: path, metadata: { ...metadata, sources, splitStreams: splitStreams(manifest) }, completedAtUnixMs: metadata.createdAtUnixMs, durationMs: 0, bytes: 0 };
+    // Event times are not remapped: the new bundle's splits re-derive their watermarks.
+    const { sourceEventTimes: _notRemapped, ...kept } = metadata;
+    return { id: metadata.checkpointId, metadataKey: path, metadata: { ...kept, sources, splitStreams: splitStreams(manifest) }, completedAtUnixMs: metadata.createdAtUnixMs, durationMs: 0, bytes: 0 };
   }
 
   /** Takes a savepoint: a checkpoint now, its _metadata kept under savepoints/ until deleted. */
@@ -528,7 +530,7 @@ export class JobManager {
       restore: latest ? { metadataKey: latest.metadataKey, checkpointId: latest.id } : null,
       // Until a checkpoint completes, the positions startAt resolved to at submit (never resolved
       // again: a redeploy before the first checkpoint starts where the first deploy did).
-      startPositions: latest ? Object.entries(latest.metadata.sources).map(([split, nextSequence]) => ({ split: Number(split), nextSequence })) : (job.initialPositions ?? []),
+      startPositions: latest ? sourcePositions(latest.metadata) : (job.initialPositions ?? []),
       checkpointIntervalMs: this.#o.checkpointIntervalMs,
     });
   }

@@ -350,6 +350,13 @@ export interface CheckpointMetadata {
   /** Source split → next stream sequence to read after restore. */
   sources: Record<string, number>;
   /**
+   * Source split → the largest event time it read before the barrier: its watermark generator
+   * restarts from it, so that a restore does not take watermarks back (a record that was late
+   * before a failure is late in the replay too, and windows due at the barrier fire without new
+   * input). Absent for splits without event time, and in checkpoints written before it existed.
+   */
+  sourceEventTimes?: Record<string, number>;
+  /**
    * What each split index of `sources` reads, "<stream>.<partition>" (the manifest's flat split
    * space, core/manifest.ts splitRanges), so that a savepoint restored into a job whose sources
    * differ puts each position back on its own stream. Absent in checkpoints written before jobs

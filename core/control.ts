@@ -26,7 +26,13 @@ export interface Register { workerId: string; pid: number; host: string }
 export interface RegisterReply { heartbeatIntervalMs: number }
 export interface Heartbeat { workerId: string; sentAtUnixMs: number; jobs: JobCounters[]; runningJobs: string[]; stateBytes: number }
 export interface ControlKeyGroupRange { start: number; end: number }
-export interface SourcePosition { split: number; nextSequence: number }
+export interface SourcePosition {
+  split: number;
+  nextSequence: number;
+  /** The largest event time read before the barrier, when the split has read one (watermarks restart from it). */
+  maxEventTimeMs?: number;
+  hasMaxEventTime?: boolean;
+}
 export interface RestoreFrom { metadataKey: string; checkpointId: number }
 export interface DeployTasks {
   jobId: string;

@@ -13,7 +13,7 @@ import { parseJobId, type JobId } from '../core/ids.ts';
 import { ensureError, InvalidArgumentError, UserFunctionError } from '../core/errors.ts';
 import type { ObjectStore } from '../core/object-store.ts';
 import type { Logger } from '../core/logger.ts';
-import type { CheckpointAck, CheckpointComplete, CutCounters, DeployTasks, JobCounters, MoveTasks, StageCounters as CountedTotals, TaskFailure } from '../core/control.ts';
+import type { CheckpointAck, CheckpointComplete, CutCounters, DeployTasks, JobCounters, MoveTasks, SourcePosition, StageCounters as CountedTotals, TaskFailure } from '../core/control.ts';
 import { checkpointLayout } from '../core/checkpoint-format.ts';
 import { senderNames } from '../core/subjects.ts';
 import { toRanges } from '../core/assignment.ts';
@@ -57,8 +57,8 @@ interface Cut {
   aligned: number;
   /** Exactly-once sink output before the barrier. */
   output: CheckpointOutput[];
-  /** Source split → next sequence, recorded at injection. */
-  positions: Map<number, number>;
+  /** Source split → next sequence and largest event time read, recorded at injection. */
+  positions: Map<number, { nextSequence: number; maxEventTimeMs: number }>;
   /** Each stage's counters at its barrier: sources at injection, keyed stages at alignment. */
   counters: Map<string, CountedTotals>;
   /** Lets the aligned tasks go on once the state is frozen. */
@@ -113,7 +113,7 @@ export class JobRuntime implements ObservedJob {
   /** The checkpoint being cut: tasks aligned so far, and their release. */
   #cut: Cut | undefined;
   /** Source positions per cut checkpoint, until acknowledged. */
-  readonly #positions = new Map<number, Map<number, number>>();
+  readonly #positions = new Map<number, Map<number, { nextSequence: number; maxEventTimeMs: number }>>();
   #uploading: Promise<void> = Promise.resolve();
   #cutStartedMs = 0;
   /** Logs where a cut stands when it takes long: which channels have not delivered the barrier. */
@@ -153,7 +153,7 @@ export class JobRuntime implements ObservedJob {
     for (let p = 0; p < splitCount(manifest); p++) this.#splitSenders.set(p, splitSender(p, epoch));
     const keyedPlans = plan.stages.filter((s) => s.spec.kind === 'keyed');
     this.#keyedPlans = keyedPlans;
-    const starts = new Map(deploy.startPositions.map((p) => [p.split, p.nextSequence]));
+    const starts = new Map(deploy.startPositions.map((p) => [p.split, p]));
 
     this.#watches = new WatchRegistry({ nc: ctx.nc, manifest, backend, epoch, logger: this.#logger, keyGroups: new Set(this.keyGroups) });
 
@@ -216,7 +216,7 @@ export class JobRuntime implements ObservedJob {
     this.#historyCleaner = new HistoryCleaner({ backend, targets: historyTargets, keyGroups: this.keyGroups, logger: this.#logger });
     this.#historyCleaner.start();
 
-    for (const partition of deploy.sourceSplits) this.#addSource(partition, starts.get(partition) ?? 1);
+    for (const partition of deploy.sourceSplits) this.#addSource(partition, starts.get(partition));
     this.#detachMetrics = ctx.metrics.attach(this);
   }
 
@@ -226,7 +226,8 @@ export class JobRuntime implements ObservedJob {
     return { plan: this.#plan.stages.find((s) => s.spec.id === source.stageId)!, source };
   }
 
-  #addSource(partition: number, startSequence: number): SourceTask {
+  #addSource(partition: number, start: SourcePosition | undefined): SourceTask {
+    const startSequence = start === undefined ? 1 : Number(start.nextSequence);
     const { plan: sourcePlan, source: split } = this.#splitPlan(partition);
     const stageId = sourcePlan.spec.id;
     const counters = this.#counters.get(stageId)!;
@@ -261,6 +262,7 @@ export class JobRuntime implements ObservedJob {
       logger: this.#logger.child({ stage: stageId, split: partition }),
       onFailure: (e) => this.#fail(e, stageId, -1),
       ...(sourcePlan.timestamp && { timestampOf: sourcePlan.timestamp }),
+      ...(start?.hasMaxEventTime === true && { restoredMaxEventTimeMs: Number(start.maxEventTimeMs) }),
     });
     this.#sourceOutputs.push(output);
     this.#sources.push(source);
@@ -383,8 +385,8 @@ export class JobRuntime implements ObservedJob {
     const cut = this.#beginCut(checkpointId);
     const outputs: Array<CheckpointOutput[] | Promise<CheckpointOutput[]>> = [];
     for (const s of this.#sources) {
-      const { nextSequence, output } = s.injectBarrier(checkpointId);
-      cut.positions.set(s.partition, nextSequence);
+      const { nextSequence, maxEventTimeMs, output } = s.injectBarrier(checkpointId);
+      cut.positions.set(s.partition, { nextSequence, maxEventTimeMs });
       outputs.push(output);
     }
     // Every split injected synchronously: the source stages' counters stand at their barriers.
@@ -454,7 +456,9 @@ export class JobRuntime implements ObservedJob {
 
   async #upload(checkpointId: number): Promise<void> {
     const ack: CheckpointAck = { jobId: this.jobId, checkpointId, epoch: this.epoch, workerId: this.#ctx.options.workerId, sources: [], parts: [], error: '' };
-    for (const [split, nextSequence] of this.#positions.get(checkpointId) ?? []) ack.sources.push({ split, nextSequence });
+    for (const [split, { nextSequence, maxEventTimeMs }] of this.#positions.get(checkpointId) ?? []) {
+      ack.sources.push({ split, nextSequence, ...(Number.isFinite(maxEventTimeMs) && { maxEventTimeMs, hasMaxEventTime: true }) });
+    }
     this.#positions.delete(checkpointId);
     const started = performance.now();
     const bytesBefore = this.#writer.bytesUploaded;
@@ -477,7 +481,7 @@ export class JobRuntime implements ObservedJob {
     const move = this.#move?.checkpointId === checkpointId ? this.#move : undefined;
     // Splits taken over at N exist before anything else happens, so that the trigger of N + 1
     // (which may come at any moment now) has them inject its barrier.
-    const started = move ? move.splitsIn.map((p) => this.#addSource(p, Number(c.sources.find((x) => x.split === p)?.nextSequence ?? 1))) : [];
+    const started = move ? move.splitsIn.map((p) => this.#addSource(p, c.sources.find((x) => x.split === p))) : [];
     for (const source of started) source.start().catch((e) => this.#fail(ensureError(e), this.#splitPlan(source.partition).plan.spec.id, -1));
     if (checkpointId > this.backend.committedCheckpointId && checkpointId <= this.backend.frozenCheckpointId) await this.backend.commit(checkpointId);
     this.#writer.completed(checkpointId);

@@ -26,6 +26,16 @@ export class WatermarkGenerator {
     this.#lastRecordAtMs = clock();
   }
 
+  /** Restarts from the largest event time read before a restore (a checkpoint's sourceEventTimes). */
+  restore(maxTimestampMs: number): void {
+    if (maxTimestampMs > this.#maxTimestamp) this.#maxTimestamp = maxTimestampMs;
+  }
+
+  /** The largest event time read (-Infinity before the first record). */
+  get maxTimestamp(): number {
+    return this.#maxTimestamp;
+  }
+
   onRecord(timestampMs: number): void {
     if (timestampMs > this.#maxTimestamp) this.#maxTimestamp = timestampMs;
     this.#lastRecordAtMs = this.#clock();
