@@ -391,7 +391,12 @@ export class JobRuntime implements ObservedJob {
     }
     // Every split injected synchronously: the source stages' counters stand at their barriers.
     for (const stage of this.manifest.stages) if (stage.kind === 'source') cut.counters.set(stage.id, this.#counters.get(stage.id)!.totals());
-    if (this.#move?.checkpointId === checkpointId) this.#releaseSplits(this.#move.splitsOut);
+    if (this.#move?.checkpointId === checkpointId) {
+      // Key groups that move at N start every channel at -Infinity on their new owner: each
+      // split's watermark follows barrier N, so that they have it without new input.
+      for (const s of this.#sources) s.resendWatermark();
+      this.#releaseSplits(this.#move.splitsOut);
+    }
     const finish = (taken: CheckpointOutput[][]): void => {
       for (const o of taken) cut.output.push(...o);
       if (this.keyGroups.length === 0 || this.#keyed.length === 0) this.#cutComplete(cut);

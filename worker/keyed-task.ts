@@ -223,6 +223,8 @@ export class KeyedTask {
     this.#senders = new Set(move.senders);
     this.#accepting = this.#senders;
     this.#time.reconfigure([...this.#owned], move.watermarkSenders);
+    // After barrier N downstream: the next stage's key groups that moved start at -Infinity.
+    this.#time.resendForwarded();
   }
 
   /** The state of these incoming key groups at the move's checkpoint is loaded: replay what waited. */

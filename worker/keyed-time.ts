@@ -131,6 +131,12 @@ export class KeyedTime {
     this.#watermarks.reconfigure(senders, keyGroups);
   }
 
+  /** Sends the task's forwarded watermark again (after a move's barrier: the next stage's new owners start at -Infinity). */
+  resendForwarded(): void {
+    if (this.#forwarded === Number.NEGATIVE_INFINITY && !this.#forwardedIdle) return;
+    this.#o.forwardWatermark(this.#forwarded, this.#forwardedIdle);
+  }
+
   async onWatermark(keyGroup: number, sender: string, watermark: number, idle: boolean): Promise<void> {
     const advanced = this.#watermarks.update(keyGroup, sender, watermark, idle);
     if (advanced !== undefined) await this.#fire('event', keyGroup, advanced);

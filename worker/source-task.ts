@@ -191,6 +191,17 @@ export class SourceTask {
     return { nextSequence: this.lastSequence + 1, maxEventTimeMs: this.#maxEventTimeMs, output: this.#o.output.barrier(checkpointId) };
   }
 
+  /**
+   * Sends the split's current watermark again, after the barrier of a checkpoint that moves key
+   * groups: their new owners start every channel at -Infinity, and a split that reads nothing
+   * more would otherwise never tell them (their windows would wait for new input).
+   */
+  resendWatermark(): void {
+    const last = this.#watermarks?.lastSent();
+    if (last === undefined || this.#state !== 'RUNNING') return;
+    this.#o.output.watermark(last.watermark, last.idle);
+  }
+
   get partition(): number {
     return this.#o.partition;
   }

@@ -47,6 +47,12 @@ export class WatermarkGenerator {
     return this.#maxTimestamp - this.#spec.maxOutOfOrdernessMs - 1;
   }
 
+  /** What was last sent (undefined before anything was): sent again after a move's barrier. */
+  lastSent(): WatermarkUpdate | undefined {
+    if (this.#sentWatermark === Number.NEGATIVE_INFINITY && !this.#sentIdle) return undefined;
+    return { watermark: this.#sentWatermark, idle: this.#sentIdle };
+  }
+
   /** What to send now, or undefined when nothing changed since the last poll that sent. */
   poll(): WatermarkUpdate | undefined {
     const idleTimeoutMs = this.#spec.idleTimeoutMs;
