@@ -29,7 +29,7 @@ test: install ui
 
 # The fault tests at release size (more events, more kills; EDDY_SOAK in test/kit/soak.ts):
 # about 15 minutes on 2 cores. Not part of `make test`, which must stay under 10 minutes.
-SOAK_TESTS := test/exactly-once.test.ts test/coordinator-restart.test.ts test/checkpoint-faults.test.ts test/rescale.test.ts
+SOAK_TESTS := test/exactly-once.test.ts test/coordinator-restart.test.ts test/checkpoint-faults.test.ts test/rescale.test.ts test/windows-faults.test.ts
 soak: install
 	EDDY_SOAK=1 $(NODE) --test --test-reporter=spec $(SOAK_TESTS)
 

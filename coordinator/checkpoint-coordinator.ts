@@ -11,7 +11,7 @@
 // the key group's new base with an empty chain.
 import type { NatsConnection } from '@nats-io/transport-node';
 import { headers as natsHeaders } from '@nats-io/transport-node';
-import { codecs, ForgedMessageError, logRejected, type CheckpointAck, type CheckpointPart } from '../core/control.ts';
+import { codecs, ForgedMessageError, logRejected, type CheckpointAck, type CheckpointPart, type SourcePosition } from '../core/control.ts';
 import type { KeyGroupRange } from '../core/key-groups.ts';
 import { subjects } from '../core/subjects.ts';
 import { checkpointLayout, encodeMetadata, type CheckpointMetadata } from '../core/checkpoint-format.ts';
@@ -136,6 +136,8 @@ export class CheckpointCoordinator {
   readonly #timer: NodeJS.Timeout;
   #inFlight: InFlight | undefined;
   #completing = false;
+  /** Settles once the completion under way has its checkpoint recorded and its output queued, or failed. */
+  #completion: Promise<void> = Promise.resolve();
   #stopped = false;
   readonly stats: CheckpointStats;
 
@@ -267,10 +269,23 @@ export class CheckpointCoordinator {
     }
     flight.acks.set(ack.workerId, ack);
     flight.ackedAtMs.set(ack.workerId, Date.now());
-    if ([...flight.expected].every((w) => flight.acks.has(w))) void this.#complete(flight);
+    if ([...flight.expected].every((w) => flight.acks.has(w))) {
+      let recorded!: () => void;
+      this.#completion = new Promise<void>((resolve) => (recorded = resolve));
+      void this.#complete(flight, recorded);
+    }
   }
 
-  async #complete(flight: InFlight): Promise<void> {
+  /**
+   * Settles once a completion under way (its _metadata may be written already, which makes it the
+   * job's latest checkpoint even if the epoch ended meanwhile) is recorded with onCompleted and
+   * its output queued, or has failed: a redeploy waits for this before choosing what to restore.
+   */
+  settled(): Promise<void> {
+    return this.#completion;
+  }
+
+  async #complete(flight: InFlight, recorded: () => void): Promise<void> {
     this.#completing = true;
     const target = this.#o.target();
     try {
@@ -286,14 +301,19 @@ export class CheckpointCoordinator {
         savepoint: false,
         maxParallelism: target.maxParallelism,
         sources: { ...(previous?.metadata.sources ?? {}) },
+        sourceEventTimes: { ...(previous?.metadata.sourceEventTimes ?? {}) },
         ...(target.splitStreams !== undefined && { splitStreams: [...target.splitStreams] }),
         stages: structuredClone(previous?.metadata.stages ?? {}),
         outputs: [],
+        counters: structuredClone(previous?.metadata.counters ?? {}),
       };
       // Parts in checkpoint order (an aborted checkpoint's part precedes the one that carried it).
       const parts: Array<CheckpointPart & { workerId: string }> = [];
       for (const ack of flight.acks.values()) {
-        for (const s of ack.sources) metadata.sources[String(s.split)] = Number(s.nextSequence);
+        for (const s of ack.sources) {
+          metadata.sources[String(s.split)] = Number(s.nextSequence);
+          if (s.hasMaxEventTime === true) metadata.sourceEventTimes![String(s.split)] = Number(s.maxEventTimeMs);
+        }
         for (const p of ack.parts) parts.push({ ...p, workerId: ack.workerId });
       }
       parts.sort((a, b) => a.checkpointId - b.checkpointId || (a.workerId < b.workerId ? -1 : 1));
@@ -323,6 +343,13 @@ export class CheckpointCoordinator {
           }
         }
         if (part.outputKey) metadata.outputs!.push(part.outputKey);
+        // Each part is in exactly one completed checkpoint: what its stages counted is added once.
+        for (const c of part.counters ?? []) {
+          const t = (metadata.counters![c.stageId] ??= { recordsIn: 0, recordsOut: 0, deadLetters: 0 });
+          t.recordsIn += Number(c.recordsIn);
+          t.recordsOut += Number(c.recordsOut);
+          t.deadLetters += Number(c.deadLetters);
+        }
         for (const f of part.files ?? []) (metadata.files ??= []).push({ stagedKey: f.stagedKey, finalKey: f.finalKey, records: f.records });
       }
       const metadataKey = checkpointLayout.metadata(target.jobId, flight.id);
@@ -343,7 +370,8 @@ export class CheckpointCoordinator {
       await this.#o.onCompleted(done);
       // Output is queued before the workers are told, so a recovery that follows cannot lose it.
       this.#o.publish(metadata);
-      const sources = Object.entries(metadata.sources).map(([split, nextSequence]) => ({ split: Number(split), nextSequence }));
+      recorded();
+      const sources = sourcePositions(metadata);
       const complete = codecs.complete.encode({ jobId: target.jobId, checkpointId: flight.id, epoch: flight.epoch, sources });
       await Promise.all(
         flight.workers.map((w) => this.#o.nc.request(subjects.complete(w), complete, { timeout: this.#o.timeoutMs }).catch((e) => this.#o.logger.warn({ workerId: w, err: ensureError(e).message }, 'checkpoint completion not acknowledged'))),
@@ -353,6 +381,7 @@ export class CheckpointCoordinator {
       else this.#o.logger.error({ err: ensureError(e) }, 'after checkpoint completion');
     } finally {
       this.#completing = false;
+      recorded();
     }
   }
 
@@ -377,6 +406,14 @@ export class CheckpointCoordinator {
     clearInterval(this.#timer);
     if (this.#inFlight) this.abort(`checkpoint ${this.#inFlight.id} abandoned: the job left epoch ${this.#inFlight.epoch}`);
   }
+}
+
+/** Where each split goes on from after a restore to a checkpoint: its sequence and, when it has one, its largest event time. */
+export function sourcePositions(metadata: Pick<CheckpointMetadata, 'sources' | 'sourceEventTimes'>): SourcePosition[] {
+  return Object.entries(metadata.sources).map(([split, nextSequence]) => {
+    const maxEventTimeMs = metadata.sourceEventTimes?.[split];
+    return { split: Number(split), nextSequence, ...(maxEventTimeMs !== undefined && { maxEventTimeMs, hasMaxEventTime: true }) };
+  });
 }
 
 /**

@@ -76,6 +76,29 @@ export class CoordinatorMetrics {
     });
   }
 
+  /**
+   * Each job's per-stage totals over its life (what `eddy job` shows: carried across recoveries,
+   * moves and coordinator restarts, each record once), read at scrape time.
+   */
+  observeJobTotals(meter: Pick<Telemetry, 'meter'>['meter'], totals: () => Array<{ jobId: string; stages: Array<{ stageId: string; recordsIn: number; recordsOut: number; deadLetters: number }> }>): void {
+    const recordsIn = meter.createObservableCounter('eddy_job_stage_records_in', { description: "Records into a stage over the job's life, each once (checkpointed totals plus the current epoch's counts)", unit: '{record}' });
+    const recordsOut = meter.createObservableCounter('eddy_job_stage_records_out', { description: "Records out of a stage over the job's life, each once", unit: '{record}' });
+    const deadLetters = meter.createObservableCounter('eddy_job_stage_dead_letters', { description: "Records a stage dead-lettered over the job's life, each once", unit: '{record}' });
+    meter.addBatchObservableCallback(
+      (result) => {
+        for (const job of totals()) {
+          for (const s of job.stages) {
+            const attrs = { job: job.jobId, stage: s.stageId };
+            result.observe(recordsIn, s.recordsIn, attrs);
+            result.observe(recordsOut, s.recordsOut, attrs);
+            result.observe(deadLetters, s.deadLetters, attrs);
+          }
+        }
+      },
+      [recordsIn, recordsOut, deadLetters],
+    );
+  }
+
   checkpointStarted(jobId: string, checkpointId: number, epoch: number): Span {
     const span = this.tracer.startSpan('eddy.checkpoint', { attributes: { 'eddy.job': jobId, 'eddy.checkpoint': checkpointId, 'eddy.epoch': epoch } });
     this.#checkpoints.set(span, { checkpointId, epoch, startedAtUnixMs: Date.now() });

@@ -78,6 +78,7 @@ export class Coordinator {
     this.authenticator = new Authenticator({ tokens: o.grpcTokens, certificates: o.grpcTls?.clientCa !== undefined });
     const features = new FeatureRouter(nc, jobs, metrics, this.#logger.child({ component: 'feature-router' }));
     const { server, health } = createGrpcServer({ jobs, features, registry: this.#registry, logger: this.#logger, authenticator: this.authenticator });
+    metrics.observeJobTotals(o.telemetry.meter, () => jobs.list().map((j) => ({ jobId: j.id, stages: jobs.stageStatus(j) })));
     this.#server = server;
     this.#health = health;
     if (o.httpAddress !== '') {

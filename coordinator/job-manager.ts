@@ -6,7 +6,7 @@
 // to the last completed checkpoint (survivors drop their overlays, new owners read only their
 // new key groups from the object store) and sources rewind to the checkpoint's sequences.
 import type { NatsConnection } from '@nats-io/transport-node';
-import { codecs, ForgedMessageError, type Ack, type SourcePosition, type TaskFailure } from '../core/control.ts';
+import { codecs, ForgedMessageError, type Ack, type SourcePosition, type StageCounters, type TaskFailure } from '../core/control.ts';
 import { senderNames, subjects } from '../core/subjects.ts';
 import { parseManifest, remapSourcePositions, splitCount, splitRanges, splitStreams, type JobManifest } from '../core/manifest.ts';
 import { parseJobId, type Epoch, type JobId, type WorkerId } from '../core/ids.ts';
@@ -17,7 +17,7 @@ import { checkCheckpointAck } from './ack-check.ts';
 import { ensureDeadLetterStream, ensureSinkStreams, ensureSourceStream } from '../core/nats.ts';
 import type { Logger } from '../core/logger.ts';
 import type { WorkerRecord, WorkerRegistry } from './worker-registry.ts';
-import { CheckpointCoordinator, newCheckpointStats, type CheckpointStats, type CompletedCheckpoint } from './checkpoint-coordinator.ts';
+import { CheckpointCoordinator, newCheckpointStats, sourcePositions, type CheckpointStats, type CompletedCheckpoint } from './checkpoint-coordinator.ts';
 import { RestartStrategy } from './restart-strategy.ts';
 import type { CoordinatorMetrics, RecoveryCause, RecoveryTrace } from './coordinator-metrics.ts';
 import { CheckpointGarbageCollector } from './checkpoint-gc.ts';
@@ -81,6 +81,22 @@ export interface JobRecord {
    * published (by any epoch's checkpoint coordinator): the garbage collector keeps them.
    */
   unpublishedOutputs?: Map<number, readonly string[]>;
+  /**
+   * The completed checkpoints of unpublishedOutputs, in completion order: persisted, so that a
+   * restarted coordinator publishes every one of them again, not only the latest.
+   */
+  unpublished?: Map<number, CompletedCheckpoint>;
+  /**
+   * Resolves once the completions of stopped checkpoint coordinators are settled: a checkpoint
+   * whose _metadata was being written when its epoch ended is complete, and a redeploy must
+   * restore it (or its output would go out on top of a replay from the one before).
+   */
+  checkpointsSettled?: Promise<void>;
+  /**
+   * The largest totals shown per stage: a recovery takes the counted totals back to its
+   * checkpoint until the replay passes them again; what is shown never goes back.
+   */
+  shownTotals?: Map<string, { recordsIn: number; recordsOut: number; deadLetters: number }>;
   /** Publishes completed checkpoints' exactly-once output, across epochs. */
   outputPublisher?: OutputPublisher;
   lastCheckpointId: number;
@@ -299,7 +315,9 @@ export class JobManager {
     // source added or removed before another shifts its split indexes); a stream the new
     // bundle does not read is dropped, a new one starts at its beginning.
     const sources = remapSourcePositions(metadata, manifest);
-    return { id: metadata.checkpointId, metadataKey: path, metadata: { ...metadata, sources, splitStreams: splitStreams(manifest) }, completedAtUnixMs: metadata.createdAtUnixMs, durationMs: 0, bytes: 0 };
+    // Event times are not remapped: the new bundle's splits re-derive their watermarks.
+    const { sourceEventTimes: _notRemapped, ...kept } = metadata;
+    return { id: metadata.checkpointId, metadataKey: path, metadata: { ...kept, sources, splitStreams: splitStreams(manifest) }, completedAtUnixMs: metadata.createdAtUnixMs, durationMs: 0, bytes: 0 };
   }
 
   /** Takes a savepoint: a checkpoint now, its _metadata kept under savepoints/ until deleted. */
@@ -331,8 +349,7 @@ export class JobManager {
   /** Deploys the job in a new epoch over the live workers, from its latest checkpoint. */
   async #deploy(job: JobRecord, options: { firstDeploy?: boolean } = {}): Promise<void> {
     this.#transition(job, 'DEPLOYING');
-    job.checkpointer?.stop();
-    job.checkpointer = undefined;
+    this.#stopCheckpointer(job);
     const workers = this.#o.registry.available();
     if (workers.length === 0) {
       if (options.firstDeploy) return this.#failJob(job, failure('no live workers to run the job'));
@@ -345,6 +362,7 @@ export class JobManager {
     // Epochs come from the job store: monotonic across coordinator restarts, so a worker can
     // always tell a newer deploy from a stale one.
     const epoch = (await this.#o.jobStore.nextEpoch()) as Epoch;
+    await job.checkpointsSettled;
     if (job.state !== 'DEPLOYING') return; // cancelled or overtaken meanwhile
     job.epoch = epoch;
     job.assignment = this.#assign(job, workers);
@@ -426,12 +444,31 @@ export class JobManager {
    * references (coordinator/checkpoint-gc.ts).
    */
   #outputs(job: JobRecord): OutputPublisher {
-    return (job.outputPublisher ??= new OutputPublisher(this.#o.nc, this.#o.store, this.#o.logger.child({ jobId: job.id }), (id) => job.unpublishedOutputs?.delete(id)));
+    return (job.outputPublisher ??= new OutputPublisher(this.#o.nc, this.#o.store, this.#o.logger.child({ jobId: job.id }), (id) => {
+      job.unpublishedOutputs?.delete(id);
+      if (job.unpublished?.delete(id) === true) this.#persist(job);
+    }));
+  }
+
+  /** Stops the job's checkpoint coordinator; a completion it has under way settles into checkpointsSettled. */
+  #stopCheckpointer(job: JobRecord): void {
+    const checkpointer = job.checkpointer;
+    if (checkpointer === undefined) return;
+    checkpointer.stop();
+    job.checkpointer = undefined;
+    job.checkpointsSettled = Promise.all([job.checkpointsSettled, checkpointer.settled()]).then(() => undefined);
+  }
+
+  /** Marks a completed checkpoint's output as to be published (before it is handed to the publisher). */
+  #awaitPublication(job: JobRecord, c: CompletedCheckpoint, metadata = c.metadata): void {
+    // The _metadata too: a restarted coordinator reads it to publish the output again.
+    (job.unpublishedOutputs ??= new Map()).set(c.id, [...outputKeys(metadata), c.metadataKey]);
+    (job.unpublished ??= new Map()).set(c.id, { ...c, metadata });
   }
 
   async #retain(job: JobRecord, c: CompletedCheckpoint): Promise<void> {
     job.checkpoints.push(c);
-    if (hasOutput(c.metadata)) (job.unpublishedOutputs ??= new Map()).set(c.id, outputKeys(c.metadata));
+    if (hasOutput(c.metadata)) this.#awaitPublication(job, c);
     while (job.checkpoints.length > this.#o.retainedCheckpoints) job.checkpoints.shift();
     // Persisted after the shift, and collected only once that write is done: a restarted
     // coordinator never looks for a checkpoint whose objects are gone.
@@ -448,6 +485,10 @@ export class JobManager {
       logger: this.#o.logger,
     });
     job.checkpointGc.request();
+    // The output goes out only once the job store names this checkpoint: a coordinator that
+    // restarts after a crash here restores it, rather than the one before it, whose replay would
+    // publish the same results again under other message ids.
+    await job.persisting;
   }
 
   async #control(worker: WorkerId, subject: string, payload: Uint8Array): Promise<void> {
@@ -476,7 +517,7 @@ export class JobManager {
     const job = this.get(id);
     if (job.state === 'CANCELLED') return job;
     clearTimeout(job.restartTimer);
-    job.checkpointer?.stop();
+    this.#stopCheckpointer(job);
     this.#transition(job, 'CANCELLED');
     this.#o.metrics?.recoveryEnded(job.recovery, job.id, { error: 'cancelled while recovering' });
     job.recovery = undefined;
@@ -499,7 +540,7 @@ export class JobManager {
       restore: latest ? { metadataKey: latest.metadataKey, checkpointId: latest.id } : null,
       // Until a checkpoint completes, the positions startAt resolved to at submit (never resolved
       // again: a redeploy before the first checkpoint starts where the first deploy did).
-      startPositions: latest ? Object.entries(latest.metadata.sources).map(([split, nextSequence]) => ({ split: Number(split), nextSequence })) : (job.initialPositions ?? []),
+      startPositions: latest ? sourcePositions(latest.metadata) : (job.initialPositions ?? []),
       checkpointIntervalMs: this.#o.checkpointIntervalMs,
     });
   }
@@ -556,8 +597,7 @@ export class JobManager {
   }
 
   #recover(job: JobRecord, delayMs: number, cause: RecoveryCause): void {
-    job.checkpointer?.stop();
-    job.checkpointer = undefined;
+    this.#stopCheckpointer(job);
     if (job.state !== 'RESTARTING') this.#transition(job, 'RESTARTING');
     job.restarts++;
     // A recovery that fails again before the job runs stays one span, from the first decision.
@@ -592,20 +632,47 @@ export class JobManager {
     }
   }
 
+  /**
+   * Each stage's counters over the job's life: the totals of the latest completed checkpoint
+   * (carried across recoveries, moves and coordinator restarts in its _metadata) plus what the
+   * workers of the current epoch counted since their cuts that checkpoint holds. A recovery
+   * therefore takes the counters back to the checkpoint, and the replay counts each record once
+   * (what is shown meanwhile stays at its largest). Backpressure is since each worker's deploy.
+   */
   #stageTotals(job: JobRecord): Map<string, StageSampleTotals & { deadLetters: number }> {
-    const out = new Map(job.manifest.stages.map((s) => [s.id, { recordsIn: 0, recordsOut: 0, deadLetters: 0, backpressureMs: 0, senders: 0 }]));
+    const latest = job.checkpoints[job.checkpoints.length - 1];
+    const base = latest?.metadata.counters ?? {};
+    const out = new Map(job.manifest.stages.map((s) => [s.id, { recordsIn: base[s.id]?.recordsIn ?? 0, recordsOut: base[s.id]?.recordsOut ?? 0, deadLetters: base[s.id]?.deadLetters ?? 0, backpressureMs: 0, senders: 0 }]));
     for (const w of this.#o.registry.all()) {
       const counters = w.jobs.get(job.id);
       if (!counters) continue;
+      // A runtime of an earlier epoch (being replaced) counted what the new one replays.
+      if (Number(counters.epoch ?? 0) !== 0 && Number(counters.epoch) !== job.epoch) continue;
+      // Its counters at the last cut the latest checkpoint holds (none: all it counted is new).
+      let counted: StageCounters[] = [];
+      for (const cut of counters.cuts ?? []) if (latest !== undefined && Number(cut.checkpointId) <= latest.id) counted = cut.stages;
       for (const c of counters.stages) {
         const s = out.get(c.stageId);
         if (!s) continue;
-        s.recordsIn += Number(c.recordsIn);
-        s.recordsOut += Number(c.recordsOut);
-        s.deadLetters += Number(c.deadLetters);
+        const before = counted.find((x) => x.stageId === c.stageId);
+        s.recordsIn += Number(c.recordsIn) - Number(before?.recordsIn ?? 0);
+        s.recordsOut += Number(c.recordsOut) - Number(before?.recordsOut ?? 0);
+        s.deadLetters += Number(c.deadLetters) - Number(before?.deadLetters ?? 0);
         s.backpressureMs += Number(c.backpressureMs ?? 0);
         s.senders += Number(c.senders ?? 0);
       }
+    }
+    // Within an epoch each record is counted once, so these never exceed the final totals: the
+    // largest shown so far is exact once the replay caught up, and monotonic (a Prometheus counter).
+    const shown = (job.shownTotals ??= new Map());
+    for (const [stage, s] of out) {
+      const before = shown.get(stage);
+      if (before !== undefined) {
+        s.recordsIn = Math.max(s.recordsIn, before.recordsIn);
+        s.recordsOut = Math.max(s.recordsOut, before.recordsOut);
+        s.deadLetters = Math.max(s.deadLetters, before.deadLetters);
+      }
+      shown.set(stage, { recordsIn: s.recordsIn, recordsOut: s.recordsOut, deadLetters: s.deadLetters });
     }
     return out;
   }
@@ -646,8 +713,7 @@ export class JobManager {
 
   #failJob(job: JobRecord, f: JobFailureInfo): void {
     job.lastFailure = f;
-    job.checkpointer?.stop();
-    job.checkpointer = undefined;
+    this.#stopCheckpointer(job);
     if (job.state !== 'FAILED') this.#transition(job, 'FAILED');
     this.#o.metrics?.recoveryEnded(job.recovery, job.id, { error: f.message });
     job.recovery = undefined;
@@ -723,20 +789,34 @@ export class JobManager {
       if (!live) continue;
       resumed++;
       const latest = checkpoints[checkpoints.length - 1];
-      // Part files of the earlier retained checkpoints may not all be committed either: commit
-      // them again, in order (idempotent: a final object that exists is skipped; no message is
-      // re-published, their output went out before the latest checkpoint's).
-      for (const c of checkpoints.slice(0, -1)) {
-        if ((c.metadata.files ?? []).length === 0) continue;
-        const filesOnly = { ...c.metadata, outputs: [] };
-        (job.unpublishedOutputs ??= new Map()).set(c.id, outputKeys(filesOnly));
-        this.#outputs(job).enqueue(filesOnly);
-      }
-      // Its output may not all have reached the stream before the crash: publish it again;
-      // the stream drops what it already has by Nats-Msg-Id.
-      if (latest && hasOutput(latest.metadata)) {
-        (job.unpublishedOutputs ??= new Map()).set(latest.id, outputKeys(latest.metadata));
-        this.#outputs(job).enqueue(latest.metadata);
+      if (stored.unpublishedCheckpoints !== undefined) {
+        // Every completed checkpoint whose output was not confirmed published, in order, retained
+        // or not: its output may not all have reached the streams. Publishing it again is safe (the
+        // streams drop what they have by Nats-Msg-Id; a part file that exists is skipped).
+        for (const ref of stored.unpublishedCheckpoints) {
+          let c = checkpoints.find((x) => x.id === ref.id);
+          try {
+            c ??= { id: ref.id, metadataKey: ref.metadataKey, metadata: decodeMetadata(await this.#o.store.get(ref.metadataKey), ref.metadataKey), completedAtUnixMs: ref.completedAtUnixMs, durationMs: 0, bytes: 0 };
+          } catch (e) {
+            this.#o.logger.error({ jobId: stored.jobId, checkpoint: ref.id, err: ensureError(e).message }, 'output of a completed checkpoint cannot be published: its _metadata is unreadable');
+            continue;
+          }
+          this.#awaitPublication(job, c);
+          this.#outputs(job).enqueue(c.metadata);
+        }
+      } else {
+        // Written by a version that kept no list: part files of the earlier retained checkpoints
+        // are committed again, and the latest checkpoint's output is published again.
+        for (const c of checkpoints.slice(0, -1)) {
+          if ((c.metadata.files ?? []).length === 0) continue;
+          const filesOnly = { ...c.metadata, outputs: [] };
+          this.#awaitPublication(job, c, filesOnly);
+          this.#outputs(job).enqueue(filesOnly);
+        }
+        if (latest && hasOutput(latest.metadata)) {
+          this.#awaitPublication(job, latest);
+          this.#outputs(job).enqueue(latest.metadata);
+        }
       }
       this.#o.logger.info({ jobId: job.id, checkpoint: latest?.id ?? 0 }, 'job resumed from the job store');
       this.#recover(job, this.#o.resumeDelayMs, 'coordinator-restart');
@@ -765,7 +845,8 @@ function toStored(job: JobRecord): StoredJob {
     lastCheckpointId: job.lastCheckpointId,
     restarts: job.restarts,
     lastFailure: job.lastFailure ?? null,
-    publishedCheckpointId: latest?.id ?? 0,
+    publishedCheckpointId: Math.max(0, ...(job.unpublished === undefined || job.unpublished.size === 0 ? [latest?.id ?? 0] : [Math.min(...job.unpublished.keys()) - 1])),
+    unpublishedCheckpoints: [...(job.unpublished?.values() ?? [])].map(ref),
     ...(job.initialPositions && { initialPositions: job.initialPositions }),
   };
 }

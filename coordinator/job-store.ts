@@ -41,6 +41,12 @@ export interface StoredJob {
   lastFailure: { message: string; stageId: string; keyGroup: number; workerId: string; stack: string; atUnixMs: number } | null;
   /** Checkpoint whose exactly-once output is confirmed published (0 = none). */
   publishedCheckpointId: number;
+  /**
+   * Completed checkpoints whose exactly-once output (messages, part files) is not confirmed
+   * published, oldest first, retained or not: a restarted coordinator publishes them again (the
+   * streams drop repeats by Nats-Msg-Id). Absent in values written before it existed.
+   */
+  unpublishedCheckpoints?: StoredCheckpoint[];
   /** The source's startAt resolved at submit, used until a checkpoint completes (JobRecord.initialPositions). */
   initialPositions?: Array<{ split: number; nextSequence: number }>;
 }
@@ -218,8 +224,9 @@ function parseStoredJob(key: string, bytes: Uint8Array): StoredJob {
     const problem = checkpointProblem(o.latestCheckpoint);
     if (problem !== undefined) fail(`latestCheckpoint ${problem}`);
   }
-  for (const field of ['retainedCheckpoints', 'savepoints'] as const) {
+  for (const field of ['retainedCheckpoints', 'savepoints', 'unpublishedCheckpoints'] as const) {
     const list = o[field];
+    if (field === 'unpublishedCheckpoints' && list === undefined) continue;
     if (!Array.isArray(list)) fail(`${field} is not an array`);
     for (const [i, c] of (list as unknown[]).entries()) {
       const problem = checkpointProblem(c);

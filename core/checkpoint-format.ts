@@ -350,6 +350,13 @@ export interface CheckpointMetadata {
   /** Source split → next stream sequence to read after restore. */
   sources: Record<string, number>;
   /**
+   * Source split → the largest event time it read before the barrier: its watermark generator
+   * restarts from it, so that a restore does not take watermarks back (a record that was late
+   * before a failure is late in the replay too, and windows due at the barrier fire without new
+   * input). Absent for splits without event time, and in checkpoints written before it existed.
+   */
+  sourceEventTimes?: Record<string, number>;
+  /**
    * What each split index of `sources` reads, "<stream>.<partition>" (the manifest's flat split
    * space, core/manifest.ts splitRanges), so that a savepoint restored into a job whose sources
    * differ puts each position back on its own stream. Absent in checkpoints written before jobs
@@ -369,6 +376,19 @@ export interface CheckpointMetadata {
    * them again (same name, same bytes: idempotent).
    */
   files?: Array<{ stagedKey: string; finalKey: string; records: number }>;
+  /**
+   * Per stage, what it counted over the job's life up to this checkpoint (records in and out,
+   * dead letters): what `eddy job` starts from after a recovery. Absent in checkpoints written
+   * before it existed (counted from zero then).
+   */
+  counters?: Record<string, StageTotals>;
+}
+
+/** A stage's counters over the job's life. */
+export interface StageTotals {
+  recordsIn: number;
+  recordsOut: number;
+  deadLetters: number;
 }
 
 const METADATA_TRAILER = /^crc32 ([0-9a-f]{8})$/;

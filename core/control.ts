@@ -43,7 +43,17 @@ export interface StageCounters {
   /** Channel senders of the stage on the worker (what backpressureMs is summed over). */
   senders: number;
 }
-export interface JobCounters { jobId: string; stages: StageCounters[] }
+/** Counters of a worker's stages at one checkpoint cut (cumulative since its runtime started). */
+export interface CutCounters { checkpointId: number; stages: StageCounters[] }
+export interface JobCounters {
+  jobId: string;
+  /** Since the job's runtime on the worker started. */
+  stages: StageCounters[];
+  /** The runtime's epoch. @default 0 (unknown: counted as the job's current epoch) */
+  epoch?: number;
+  /** The counters at each checkpoint the runtime cut since the last it knows completed (that one included). */
+  cuts?: CutCounters[];
+}
 export interface Register { workerId: string; pid: number; host: string }
 export interface RegisterReply { heartbeatIntervalMs: number }
 export interface Heartbeat {
@@ -58,7 +68,13 @@ export interface Heartbeat {
   cpuCores?: number;
 }
 export interface ControlKeyGroupRange { start: number; end: number }
-export interface SourcePosition { split: number; nextSequence: number }
+export interface SourcePosition {
+  split: number;
+  nextSequence: number;
+  /** The largest event time read before the barrier, when the split has read one (watermarks restart from it). */
+  maxEventTimeMs?: number;
+  hasMaxEventTime?: boolean;
+}
 export interface RestoreFrom { metadataKey: string; checkpointId: number }
 export interface DeployTasks {
   jobId: string;
@@ -91,6 +107,8 @@ export interface CheckpointPart {
   bases: DeltaRef[];
   /** Files-sink part files staged for this checkpoint: committed to their final keys once it completes. */
   files?: FileCommit[];
+  /** What the worker's stages counted between its previous cut and this one (added to the checkpoint's totals). */
+  counters?: StageCounters[];
 }
 export interface FileCommit { stagedKey: string; finalKey: string; records: number }
 export interface CheckpointAck { jobId: string; checkpointId: number; epoch: number; workerId: string; sources: SourcePosition[]; parts: CheckpointPart[]; error: string }

@@ -4,8 +4,9 @@
 // it sends a watermark again. When every channel is idle the watermark moves to the largest of
 // their watermarks (what each promised before going quiet). Watermarks never go back.
 //
-// Watermarks are not checkpointed: after a restore every channel starts at -Infinity and sources
-// re-derive theirs from the records they replay (README, "Event time").
+// After a restore every channel starts at -Infinity; each source split's generator restarts from
+// the largest event time the checkpoint recorded for it and sends that watermark first (README,
+// "Event time"), so the key groups' watermarks come back to where the checkpoint left them.
 
 interface ChannelMark {
   watermark: number;

@@ -9,7 +9,7 @@
 // object per stage for all such key groups of this worker (ARCHITECTURE.md, "Checkpoints").
 import { encodeCheckpointObject, decodeCheckpointIndex, checkpointLayout } from '../core/checkpoint-format.ts';
 import type { ObjectStore } from '../core/object-store.ts';
-import type { CheckpointPart, DeltaRef, FileCommit } from '../core/control.ts';
+import type { CheckpointPart, DeltaRef, FileCommit, StageCounters } from '../core/control.ts';
 import type { StateBackend } from './state-backend.ts';
 import { isFilePart, type CheckpointOutput } from './sinks.ts';
 
@@ -20,6 +20,8 @@ export class CheckpointWriter {
   readonly #workerId: string;
   /** Exactly-once output per frozen, uncompleted checkpoint. */
   readonly #outputs = new Map<number, CheckpointOutput[]>();
+  /** What the stages counted since the previous cut, per frozen, uncompleted checkpoint. */
+  readonly #counters = new Map<number, StageCounters[]>();
   /** Parts already uploaded, per uncompleted checkpoint. */
   readonly #uploaded = new Map<number, CheckpointPart>();
   /** Frozen, uncompleted checkpoint ids, ascending. */
@@ -47,10 +49,11 @@ export class CheckpointWriter {
     this.#rematerialize.set(checkpointId, [...new Set(keyGroups)].sort((a, b) => a - b));
   }
 
-  /** Records that checkpoint N's state is frozen, with its exactly-once output. */
-  frozen(checkpointId: number, output: CheckpointOutput[]): void {
+  /** Records that checkpoint N's state is frozen, with its exactly-once output and what its stages counted since the previous cut. */
+  frozen(checkpointId: number, output: CheckpointOutput[], counters: StageCounters[] = []): void {
     this.#pending.push(checkpointId);
     this.#outputs.set(checkpointId, output);
+    this.#counters.set(checkpointId, counters);
   }
 
   /** Uploads what is missing of every pending part up to N; returns them in order. */
@@ -112,13 +115,14 @@ export class CheckpointWriter {
       await this.#store.put(outputKey, body);
       this.bytesUploaded += body.length;
     }
-    return { checkpointId: id, deltas, outputKey, outputCount: output.length, bases, files };
+    return { checkpointId: id, deltas, outputKey, outputCount: output.length, bases, files, counters: this.#counters.get(id) ?? [] };
   }
 
   /** Checkpoint N completed: its parts and every earlier one are in the metadata now. */
   completed(checkpointId: number): void {
     this.#pending = this.#pending.filter((id) => id > checkpointId);
     for (const id of [...this.#outputs.keys()]) if (id <= checkpointId) this.#outputs.delete(id);
+    for (const id of [...this.#counters.keys()]) if (id <= checkpointId) this.#counters.delete(id);
     for (const id of [...this.#uploaded.keys()]) if (id <= checkpointId) this.#uploaded.delete(id);
     for (const id of [...this.#rematerialize.keys()]) if (id <= checkpointId) this.#rematerialize.delete(id);
   }
@@ -127,6 +131,7 @@ export class CheckpointWriter {
   reset(): void {
     this.#pending = [];
     this.#outputs.clear();
+    this.#counters.clear();
     this.#uploaded.clear();
     this.#rematerialize.clear();
   }

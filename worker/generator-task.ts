@@ -29,7 +29,9 @@ export interface SourceReader {
   /** The last JetStream message read (metrics); generator splits have none. */
   readonly lastMessage?: { info: { timestampNanos: number; pending: number } } | undefined;
   start(): Promise<void>;
-  injectBarrier(checkpointId: number): { nextSequence: number; output: CheckpointOutput[] | Promise<CheckpointOutput[]> };
+  injectBarrier(checkpointId: number): { nextSequence: number; maxEventTimeMs: number; output: CheckpointOutput[] | Promise<CheckpointOutput[]> };
+  /** Sends the split's current watermark again (after the barrier of a move: see SourceTask). */
+  resendWatermark(): void;
   halt(): void;
   stop(): Promise<void>;
 }
@@ -64,6 +66,8 @@ export class GeneratorTask implements SourceReader {
   #loop: Promise<void> | undefined;
   #watermarks: WatermarkGenerator | undefined;
   #watermarkTimer: NodeJS.Timeout | undefined;
+  /** Every event made and the end-of-input watermark sent. */
+  #finished = false;
   /** Events this split has made since the start of the job (not of this run). */
   #made: number;
   readonly lastMessage = undefined;
@@ -86,6 +90,8 @@ export class GeneratorTask implements SourceReader {
     this.#state = 'RUNNING';
     const spec = this.#o.source.eventTime!;
     const generator = new WatermarkGenerator(spec);
+    // From where the checkpoint left it: the watermark does not go back at a restore.
+    generator.restore(this.#maxEventTimeMs());
     this.#watermarks = generator;
     this.#watermarkTimer = setInterval(() => {
       const update = generator.poll();
@@ -146,6 +152,7 @@ export class GeneratorTask implements SourceReader {
     await output.flushSinks();
     // The end of a bounded split: every event is out, so event time may run to its end.
     clearInterval(this.#watermarkTimer);
+    this.#finished = true;
     if (this.#state === 'RUNNING' && output.sender) output.watermark(END_OF_INPUT_WATERMARK, false);
     this.#o.logger.info({ partition: this.#o.partition, made: this.#made }, 'generator split finished');
   }
@@ -154,8 +161,22 @@ export class GeneratorTask implements SourceReader {
    * Cuts checkpoint N at this split: the events made so far are before the barrier. Safe at any
    * callback: events are emitted synchronously, so none is half-processed.
    */
-  injectBarrier(checkpointId: number): { nextSequence: number; output: CheckpointOutput[] | Promise<CheckpointOutput[]> } {
-    return { nextSequence: this.#made + 1, output: this.#o.output.barrier(checkpointId) };
+  injectBarrier(checkpointId: number): { nextSequence: number; maxEventTimeMs: number; output: CheckpointOutput[] | Promise<CheckpointOutput[]> } {
+    return { nextSequence: this.#made + 1, maxEventTimeMs: this.#maxEventTimeMs(), output: this.#o.output.barrier(checkpointId) };
+  }
+
+  /** The event time of the last event made: a split's event time only grows with n. */
+  #maxEventTimeMs(): number {
+    if (this.#made === 0) return Number.NEGATIVE_INFINITY;
+    return this.#o.generator.timeAt(this.#o.streamPartition + (this.#made - 1) * this.#o.source.partitions);
+  }
+
+  /** After the barrier of a move: the new owners of moved key groups start at -Infinity. */
+  resendWatermark(): void {
+    if (this.#state !== 'RUNNING' || !this.#o.output.sender) return;
+    if (this.#finished) return this.#o.output.watermark(END_OF_INPUT_WATERMARK, false);
+    const last = this.#watermarks?.lastSent();
+    if (last !== undefined) this.#o.output.watermark(last.watermark, last.idle);
   }
 
   #fail(error: Error): void {

@@ -13,7 +13,7 @@ import { parseJobId, type JobId } from '../core/ids.ts';
 import { ensureError, InvalidArgumentError, UserFunctionError } from '../core/errors.ts';
 import type { ObjectStore } from '../core/object-store.ts';
 import type { Logger } from '../core/logger.ts';
-import type { CheckpointAck, CheckpointComplete, DeployTasks, JobCounters, MoveTasks, TaskFailure } from '../core/control.ts';
+import type { CheckpointAck, CheckpointComplete, CutCounters, DeployTasks, JobCounters, MoveTasks, SourcePosition, StageCounters as CountedTotals, TaskFailure } from '../core/control.ts';
 import { checkpointLayout } from '../core/checkpoint-format.ts';
 import { senderNames } from '../core/subjects.ts';
 import { toRanges } from '../core/assignment.ts';
@@ -58,8 +58,10 @@ interface Cut {
   aligned: number;
   /** Exactly-once sink output before the barrier. */
   output: CheckpointOutput[];
-  /** Source split → next sequence, recorded at injection. */
-  positions: Map<number, number>;
+  /** Source split → next sequence and largest event time read, recorded at injection. */
+  positions: Map<number, { nextSequence: number; maxEventTimeMs: number }>;
+  /** Each stage's counters at its barrier: sources at injection, keyed stages at alignment. */
+  counters: Map<string, CountedTotals>;
   /** Lets the aligned tasks go on once the state is frozen. */
   release: () => void;
   released: Promise<void>;
@@ -112,7 +114,7 @@ export class JobRuntime implements ObservedJob {
   /** The checkpoint being cut: tasks aligned so far, and their release. */
   #cut: Cut | undefined;
   /** Source positions per cut checkpoint, until acknowledged. */
-  readonly #positions = new Map<number, Map<number, number>>();
+  readonly #positions = new Map<number, Map<number, { nextSequence: number; maxEventTimeMs: number }>>();
   #uploading: Promise<void> = Promise.resolve();
   #cutStartedMs = 0;
   /** Logs where a cut stands when it takes long: which channels have not delivered the barrier. */
@@ -122,13 +124,14 @@ export class JobRuntime implements ObservedJob {
   }, SLOW_CUT_MS).unref();
   #state: JobRuntimeState = 'DEPLOYED';
   #stopping: Promise<void> | undefined;
-  readonly #deadLetters: DeadLetters;
   readonly #plan: JobPlan;
   /** The keyed stages, in the order of #keyed. */
   readonly #keyedPlans: StagePlan[];
   /** Current sender name per source split (a split that moved sends under a new name). */
   readonly #splitSenders = new Map<number, string>();
   #move: PendingMove | undefined;
+  /** The counters at each cut since the last checkpoint known completed (that one included), ascending. */
+  #cutCounters: CutCounters[] = [];
   /** Loads of moved key groups, in order. */
   #moving: Promise<void> = Promise.resolve();
 
@@ -145,15 +148,13 @@ export class JobRuntime implements ObservedJob {
     this.#writer = new CheckpointWriter(ctx.store, backend, this.jobId, ctx.options.workerId, keyedStages);
     const workerId = ctx.options.workerId;
     const epoch = deploy.epoch;
-    const deadLetters = new DeadLetters(ctx.nc, this.jobId, workerId);
-    this.#deadLetters = deadLetters;
     this.#plan = plan;
     this.keyGroups = [...keyGroupsOf(deploy.keyGroups)];
     this.stateKeyGroups = new Set(this.keyGroups);
     for (let p = 0; p < splitCount(manifest); p++) this.#splitSenders.set(p, splitSender(p, epoch));
     const keyedPlans = plan.stages.filter((s) => s.spec.kind === 'keyed');
     this.#keyedPlans = keyedPlans;
-    const starts = new Map(deploy.startPositions.map((p) => [p.split, p.nextSequence]));
+    const starts = new Map(deploy.startPositions.map((p) => [p.split, p]));
 
     this.#watches = new WatchRegistry({ nc: ctx.nc, manifest, backend, epoch, logger: this.#logger, keyGroups: new Set(this.keyGroups) });
 
@@ -163,6 +164,7 @@ export class JobRuntime implements ObservedJob {
       const counters = this.#counters.get(stage.spec.id)!;
       const upstream = upstreamSenders(manifest, stage.spec.id, deploy.workers, (p) => splitSender(p, epoch), epoch);
       let task: KeyedTask | undefined;
+      const deadLetters = new DeadLetters(this.jobId, workerId);
       const output = createStageOutput({
         nc: ctx.nc,
         jobId: this.jobId,
@@ -194,14 +196,16 @@ export class JobRuntime implements ObservedJob {
         deadLetters,
         logger: this.#logger.child({ stage: stage.spec.id }),
         onFailure: (e, kg) => this.#fail(e, stage.spec.id, kg),
-        onAligned: (id) => this.#taskAligned(id, output),
+        onAligned: (id) => this.#taskAligned(id, output, stage.spec.id),
         afterBatch: () => {
           this.#checkOverlay();
           this.#watches.flush();
         },
         watches: this.#watches,
       });
-      if (this.keyGroups.length > 0) task.start();
+      // Also without key groups: a worker that joins the job with none gets them by a move, and
+      // its clock (processing-time timers, the TTL sweep) must run for them then.
+      task.start();
       this.#keyed.push(task);
     }
     this.#queries = new QueryResponder({ nc: ctx.nc, jobId: this.jobId, manifest, keyGroups: this.keyGroups, backend, logger: this.#logger, epoch: deploy.epoch, workerId: ctx.options.workerId, watches: this.#watches, recordLatencyMs: ctx.metrics.queryRecorder(this.jobId) });
@@ -213,7 +217,7 @@ export class JobRuntime implements ObservedJob {
     this.#historyCleaner = new HistoryCleaner({ backend, targets: historyTargets, keyGroups: this.keyGroups, logger: this.#logger });
     this.#historyCleaner.start();
 
-    for (const partition of deploy.sourceSplits) this.#addSource(partition, starts.get(partition) ?? 1);
+    for (const partition of deploy.sourceSplits) this.#addSource(partition, starts.get(partition));
     this.#detachMetrics = ctx.metrics.attach(this);
   }
 
@@ -223,10 +227,12 @@ export class JobRuntime implements ObservedJob {
     return { plan: this.#plan.stages.find((s) => s.spec.id === source.stageId)!, source };
   }
 
-  #addSource(partition: number, startSequence: number): SourceReader {
+  #addSource(partition: number, start: SourcePosition | undefined): SourceReader {
+    const startSequence = start === undefined ? 1 : Number(start.nextSequence);
     const { plan: sourcePlan, source: split } = this.#splitPlan(partition);
     const stageId = sourcePlan.spec.id;
     const counters = this.#counters.get(stageId)!;
+    const deadLetters = new DeadLetters(this.jobId, this.#ctx.options.workerId);
     const output = createStageOutput({
       nc: this.#ctx.nc,
       jobId: this.jobId,
@@ -235,7 +241,7 @@ export class JobRuntime implements ObservedJob {
       senderTask: this.#splitSenders.get(partition)!,
       maxParallelism: this.manifest.maxParallelism,
       counters,
-      deadLetters: this.#deadLetters,
+      deadLetters,
       where: { jobId: this.jobId, stageId, keyGroup: () => -1 },
       worker: this.#ctx.options,
       onBroken: (e) => this.#fail(e, stageId, -1),
@@ -255,7 +261,7 @@ export class JobRuntime implements ObservedJob {
           generator,
           output,
           counters,
-          deadLetters: this.#deadLetters,
+          deadLetters,
           logger: this.#logger.child({ stage: stageId, split: partition }),
           onFailure: (e) => this.#fail(e, stageId, -1),
         })
@@ -269,10 +275,11 @@ export class JobRuntime implements ObservedJob {
       startSequence,
       output,
       counters,
-      deadLetters: this.#deadLetters,
+      deadLetters,
       logger: this.#logger.child({ stage: stageId, split: partition }),
       onFailure: (e) => this.#fail(e, stageId, -1),
       ...(sourcePlan.timestamp && { timestampOf: sourcePlan.timestamp }),
+      ...(start?.hasMaxEventTime === true && { restoredMaxEventTimeMs: Number(start.maxEventTimeMs) }),
     });
     this.#sourceOutputs.push(output);
     this.#sources.push(source);
@@ -377,7 +384,7 @@ export class JobRuntime implements ObservedJob {
   }
 
   counters(): JobCounters {
-    return { jobId: this.jobId, stages: [...this.#counters.values()].map((c) => c.snapshot()) };
+    return { jobId: this.jobId, stages: [...this.#counters.values()].map((c) => c.snapshot()), epoch: this.epoch, cuts: this.#cutCounters };
   }
 
   /**
@@ -395,11 +402,18 @@ export class JobRuntime implements ObservedJob {
     const cut = this.#beginCut(checkpointId);
     const outputs: Array<CheckpointOutput[] | Promise<CheckpointOutput[]>> = [];
     for (const s of this.#sources) {
-      const { nextSequence, output } = s.injectBarrier(checkpointId);
-      cut.positions.set(s.partition, nextSequence);
+      const { nextSequence, maxEventTimeMs, output } = s.injectBarrier(checkpointId);
+      cut.positions.set(s.partition, { nextSequence, maxEventTimeMs });
       outputs.push(output);
     }
-    if (this.#move?.checkpointId === checkpointId) this.#releaseSplits(this.#move.splitsOut);
+    // Every split injected synchronously: the source stages' counters stand at their barriers.
+    for (const stage of this.manifest.stages) if (stage.kind === 'source') cut.counters.set(stage.id, this.#counters.get(stage.id)!.totals());
+    if (this.#move?.checkpointId === checkpointId) {
+      // Key groups that move at N start every channel at -Infinity on their new owner: each
+      // split's watermark follows barrier N, so that they have it without new input.
+      for (const s of this.#sources) s.resendWatermark();
+      this.#releaseSplits(this.#move.splitsOut);
+    }
     const finish = (taken: CheckpointOutput[][]): void => {
       for (const o of taken) cut.output.push(...o);
       if (this.keyGroups.length === 0 || this.#keyed.length === 0) this.#cutComplete(cut);
@@ -416,14 +430,16 @@ export class JobRuntime implements ObservedJob {
     if (this.#cut) throw new Error(`checkpoint ${checkpointId} started while ${this.#cut.id} is being cut`);
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
-    this.#cut = { id: checkpointId, aligned: 0, output: [], positions: new Map(), release, released };
+    this.#cut = { id: checkpointId, aligned: 0, output: [], positions: new Map(), counters: new Map(), release, released };
     return this.#cut;
   }
 
   /** A keyed task aligned on barrier N: forward the barrier, and freeze once all have. */
-  #taskAligned(checkpointId: number, output: StageOutput): Promise<void> {
+  #taskAligned(checkpointId: number, output: StageOutput, stageId: string): Promise<void> {
     const taken = output.barrier(checkpointId);
     const cut = this.#beginCut(checkpointId);
+    // The task holds its input from here until the cut: its counters stand at its barrier.
+    cut.counters.set(stageId, this.#counters.get(stageId)!.totals());
     const aligned = (t: CheckpointOutput[]): Promise<void> => {
       cut.output.push(...t);
       if (++cut.aligned === this.#keyed.length) this.#cutComplete(cut);
@@ -440,15 +456,31 @@ export class JobRuntime implements ObservedJob {
     if (cut.id > this.backend.frozenCheckpointId) this.backend.freeze(cut.id);
     // A move at N takes effect here, before the tasks go on past barrier N.
     if (this.#move?.checkpointId === cut.id) this.#applyMove(this.#move);
-    this.#writer.frozen(cut.id, cut.output);
+    this.#writer.frozen(cut.id, cut.output, this.#countCut(cut));
     this.#positions.set(cut.id, cut.positions);
     cut.release();
     this.#uploading = this.#uploading.then(() => this.#upload(cut.id));
   }
 
+  /**
+   * What the stages counted between the previous cut of this runtime and this one (a checkpoint
+   * adds it to the job's totals), and the counters at this cut for heartbeats.
+   */
+  #countCut(cut: Cut): CountedTotals[] {
+    const previous = this.#cutCounters[this.#cutCounters.length - 1];
+    const stages = [...this.#counters.values()].map((c) => cut.counters.get(c.stageId) ?? c.totals());
+    this.#cutCounters.push({ checkpointId: cut.id, stages });
+    return stages.map((s) => {
+      const before = previous?.stages.find((p) => p.stageId === s.stageId);
+      return { ...s, recordsIn: s.recordsIn - (before?.recordsIn ?? 0), recordsOut: s.recordsOut - (before?.recordsOut ?? 0), deadLetters: s.deadLetters - (before?.deadLetters ?? 0) };
+    });
+  }
+
   async #upload(checkpointId: number): Promise<void> {
     const ack: CheckpointAck = { jobId: this.jobId, checkpointId, epoch: this.epoch, workerId: this.#ctx.options.workerId, sources: [], parts: [], error: '' };
-    for (const [split, nextSequence] of this.#positions.get(checkpointId) ?? []) ack.sources.push({ split, nextSequence });
+    for (const [split, { nextSequence, maxEventTimeMs }] of this.#positions.get(checkpointId) ?? []) {
+      ack.sources.push({ split, nextSequence, ...(Number.isFinite(maxEventTimeMs) && { maxEventTimeMs, hasMaxEventTime: true }) });
+    }
     this.#positions.delete(checkpointId);
     const started = performance.now();
     const bytesBefore = this.#writer.bytesUploaded;
@@ -471,10 +503,13 @@ export class JobRuntime implements ObservedJob {
     const move = this.#move?.checkpointId === checkpointId ? this.#move : undefined;
     // Splits taken over at N exist before anything else happens, so that the trigger of N + 1
     // (which may come at any moment now) has them inject its barrier.
-    const started = move ? move.splitsIn.map((p) => this.#addSource(p, Number(c.sources.find((x) => x.split === p)?.nextSequence ?? 1))) : [];
+    const started = move ? move.splitsIn.map((p) => this.#addSource(p, c.sources.find((x) => x.split === p))) : [];
     for (const source of started) source.start().catch((e) => this.#fail(ensureError(e), this.#splitPlan(source.partition).plan.spec.id, -1));
     if (checkpointId > this.backend.committedCheckpointId && checkpointId <= this.backend.frozenCheckpointId) await this.backend.commit(checkpointId);
     this.#writer.completed(checkpointId);
+    // Cuts before N are in N's totals now: only N's counters are still needed, as the base.
+    const kept = this.#cutCounters.filter((c) => c.checkpointId >= checkpointId);
+    if (kept.length < this.#cutCounters.length) this.#cutCounters = kept;
     if (!move) return;
     this.#move = undefined;
     // Not awaited by the coordinator: loading may take a while, and nothing waits for it but the

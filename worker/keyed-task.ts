@@ -152,6 +152,7 @@ export class KeyedTask {
       // Cached per key group by KeyedTime: no services object per key and batch.
       featureServices: { features: this.#features, broadcastStates: this.#broadcastStates, ...(options.watches && { watches: options.watches }) },
       forwardWatermark: (wm, idle) => options.output.watermark(wm, idle),
+      logger: options.logger,
     });
   }
 
@@ -222,6 +223,8 @@ export class KeyedTask {
     this.#senders = new Set(move.senders);
     this.#accepting = this.#senders;
     this.#time.reconfigure([...this.#owned], move.watermarkSenders);
+    // After barrier N downstream: the next stage's key groups that moved start at -Infinity.
+    this.#time.resendForwarded();
   }
 
   /** The state of these incoming key groups at the move's checkpoint is loaded: replay what waited. */

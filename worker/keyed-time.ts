@@ -5,6 +5,7 @@
 //     timers fire; the task's watermark (minimum over its key groups) goes downstream.
 //   - a clock tick (a local queue item every tickIntervalMs) → onTick: due processing-time timers
 //     fire, and one key group per tick round sweeps a bounded number of entries for TTL.
+import type { Logger } from '../core/logger.ts';
 import type { StateSpec } from '../core/manifest.ts';
 import type { StateDescriptor } from '../sdk/index.ts';
 import { ChannelWatermarks } from './channel-watermarks.ts';
@@ -13,6 +14,9 @@ import type { StateBackend } from './state-backend.ts';
 import type { Clock } from './state-handles.ts';
 import { TtlSweeper } from './state-ttl-sweeper.ts';
 import { TimerService, type TimeDomain } from './timer-service.ts';
+
+/** Trace lines about fired timers, at most one per this many ms per stage and worker. */
+const TRACE_FIRED_EVERY_MS = 200;
 
 export type OnTimerFn = (timestampMs: number, ctx: KeyedContext) => void | Promise<void>;
 
@@ -35,6 +39,12 @@ export interface KeyedTimeOptions {
   forwardWatermark(watermark: number, idle: boolean): void;
   /** Feature bookkeeping every context of the task carries (features, watches). @default none */
   featureServices?: Pick<KeyedServices, 'features' | 'watches' | 'broadcastStates'>;
+  /**
+   * Logs, at trace level, a watermark that fired event-time timers in a key group ("event-time
+   * timers fired"; at most one line per TRACE_FIRED_EVERY_MS): what a test waits for to fault a
+   * worker right after a window fired. @default none
+   */
+  logger?: Logger;
   /** @default Date.now */
   clock?: Clock;
   /** @default 100 */
@@ -59,6 +69,8 @@ export class KeyedTime {
   /** The task's key groups (a move changes them). */
   #keyGroups: readonly number[];
   #forwardedIdle = false;
+  /** When "event-time timers fired" was last logged (performance.now()). */
+  #tracedMs = Number.NEGATIVE_INFINITY;
 
   constructor(options: KeyedTimeOptions) {
     this.#o = options;
@@ -121,6 +133,12 @@ export class KeyedTime {
     this.#watermarks.reconfigure(senders, keyGroups);
   }
 
+  /** Sends the task's forwarded watermark again (after a move's barrier: the next stage's new owners start at -Infinity). */
+  resendForwarded(): void {
+    if (this.#forwarded === Number.NEGATIVE_INFINITY && !this.#forwardedIdle) return;
+    this.#o.forwardWatermark(this.#forwarded, this.#forwardedIdle);
+  }
+
   async onWatermark(keyGroup: number, sender: string, watermark: number, idle: boolean): Promise<void> {
     const before = this.#watermarks.watermark(keyGroup);
     const advanced = this.#watermarks.update(keyGroup, sender, watermark, idle);
@@ -160,7 +178,7 @@ export class KeyedTime {
 
   async #fire(domain: TimeDomain, keyGroup: number, upToMs: number): Promise<void> {
     const onTimer = this.#o.onTimer;
-    await this.timers.fire(domain, keyGroup, upToMs, async (key, timestampMs) => {
+    const fired = await this.timers.fire(domain, keyGroup, upToMs, async (key, timestampMs) => {
       if (onTimer === undefined) return;
       const ctx = new KeyedContext(this.#o.stage, this.#o.backend, this.#o.declared, key, keyGroup, (value, ts) => this.#o.emit(keyGroup, value, ts), this.services(keyGroup));
       // Event-time output carries the timer's time (as in Flink); processing time is no event time.
@@ -168,5 +186,9 @@ export class KeyedTime {
       ctx.timeDomain = domain;
       await this.#o.runUser(keyGroup, () => onTimer(timestampMs, ctx), { timer: { key, timestampMs, domain } });
     });
+    if (fired > 0 && domain === 'event' && this.#o.logger?.isLevelEnabled('trace') === true && performance.now() - this.#tracedMs >= TRACE_FIRED_EVERY_MS) {
+      this.#tracedMs = performance.now();
+      this.#o.logger.trace({ keyGroup, watermark: upToMs, fired }, 'event-time timers fired');
+    }
   }
 }

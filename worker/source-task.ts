@@ -33,6 +33,8 @@ export interface SourceTaskOptions {
   onFailure(error: Error): void;
   /** The job's timestamp assigner (StagePlan.timestamp), when the source has event time. */
   timestampOf?: (event: unknown) => number;
+  /** The largest event time the split read before the checkpoint it restarts from. @default none */
+  restoredMaxEventTimeMs?: number;
 }
 
 export type SourceTaskState = 'CREATED' | 'RUNNING' | 'STOPPED' | 'FAILED';
@@ -43,6 +45,8 @@ export class SourceTask {
   #messages: ConsumerMessages | undefined;
   #loop: Promise<void> | undefined;
   #watermarks: WatermarkGenerator | undefined;
+  /** The largest event time read, restored ones included (what a checkpoint records). */
+  #maxEventTimeMs: number;
   #watermarkTimer: NodeJS.Timeout | undefined;
   /** Stream sequence of the last message read: what a checkpoint records. */
   lastSequence = 0;
@@ -55,6 +59,7 @@ export class SourceTask {
   constructor(options: SourceTaskOptions) {
     this.#o = options;
     this.lastSequence = options.startSequence - 1;
+    this.#maxEventTimeMs = options.restoredMaxEventTimeMs ?? Number.NEGATIVE_INFINITY;
   }
 
   get state(): SourceTaskState {
@@ -113,6 +118,7 @@ export class SourceTask {
           continue;
         }
         timestamp = assigned;
+        if (timestamp > this.#maxEventTimeMs) this.#maxEventTimeMs = timestamp;
         this.#watermarks?.onRecord(timestamp);
       } else if (timestampField !== undefined) {
         const t = (value as Record<string, unknown> | null)?.[timestampField];
@@ -151,6 +157,8 @@ export class SourceTask {
     const spec = this.#o.source.eventTime;
     if (spec === undefined || this.#o.timestampOf === undefined || !this.#o.output.sender) return;
     const generator = new WatermarkGenerator(spec);
+    // From where the checkpoint left it: the watermark does not go back at a restore.
+    generator.restore(this.#maxEventTimeMs);
     this.#watermarks = generator;
     this.#watermarkTimer = setInterval(() => {
       const update = generator.poll();
@@ -179,8 +187,19 @@ export class SourceTask {
    * exactly-once output before the barrier (a promise while an asyncMap still holds records
    * read before it: the barrier goes out after them).
    */
-  injectBarrier(checkpointId: number): { nextSequence: number; output: CheckpointOutput[] | Promise<CheckpointOutput[]> } {
-    return { nextSequence: this.lastSequence + 1, output: this.#o.output.barrier(checkpointId) };
+  injectBarrier(checkpointId: number): { nextSequence: number; maxEventTimeMs: number; output: CheckpointOutput[] | Promise<CheckpointOutput[]> } {
+    return { nextSequence: this.lastSequence + 1, maxEventTimeMs: this.#maxEventTimeMs, output: this.#o.output.barrier(checkpointId) };
+  }
+
+  /**
+   * Sends the split's current watermark again, after the barrier of a checkpoint that moves key
+   * groups: their new owners start every channel at -Infinity, and a split that reads nothing
+   * more would otherwise never tell them (their windows would wait for new input).
+   */
+  resendWatermark(): void {
+    const last = this.#watermarks?.lastSent();
+    if (last === undefined || this.#state !== 'RUNNING') return;
+    this.#o.output.watermark(last.watermark, last.idle);
   }
 
   get partition(): number {

@@ -1,3 +1,5 @@
+import type { StageCounters as CountedTotals } from '../core/control.ts';
+
 /** Per-stage counters of one job on one worker, reported in heartbeats. */
 export class StageCounters {
   readonly stageId: string;
@@ -16,6 +18,11 @@ export class StageCounters {
     let ms = 0;
     for (const s of this.senders) ms += s.backpressureMs;
     return Math.round(ms);
+  }
+
+  /** records in and out and dead letters now: what a checkpoint cut counts (worker/job-runtime.ts). */
+  totals(): CountedTotals {
+    return { stageId: this.stageId, recordsIn: this.recordsIn, recordsOut: this.recordsOut, deadLetters: this.deadLetters, backpressureMs: 0, senders: 0 };
   }
 
   snapshot() {

@@ -33,6 +33,7 @@ export interface StageOutputOptions {
   senderTask: string;
   maxParallelism: number;
   counters: StageCounters;
+  /** The task's dead letters: the same object its task publishes to, taken at each barrier. */
   deadLetters: DeadLetters;
   where: ChainWhere;
   worker: CompiledWorkerOptions;
@@ -82,7 +83,7 @@ export interface StageOutput {
   /**
    * Barrier N: forwards it on every edge after every record emitted before it (past an asyncMap,
    * once those have left it; synchronously otherwise) and returns the exactly-once output written
-   * before it: checkpoint N's output.
+   * before it, dead letters included: checkpoint N's output.
    */
   barrier(checkpointId: number): CheckpointOutput[] | Promise<CheckpointOutput[]>;
   /** Forwards a watermark (or idleness) on every edge, after every record emitted before it. */
@@ -251,7 +252,9 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
    * everywhere (at once, before returning, when no asyncMap is on the way).
    */
   const cut = (checkpointId: number, done: (out: CheckpointOutput[]) => void): CheckpointOutput[] => {
-    const out: CheckpointOutput[] = [];
+    // Dead letters of records before the barrier: those of the task itself now, those an
+    // asyncMap raises for records still inside it once the marker has passed it (below).
+    const out: CheckpointOutput[] = o.deadLetters.take();
     sendMarker(
       (s) => {
         s.flush();
@@ -260,7 +263,10 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
       (sink) => {
         if (isExactlyOnce(sink)) for (const x of sink.take(checkpointId)) out.push(x);
       },
-      () => done(out),
+      () => {
+        if (asyncs.length > 0) out.push(...o.deadLetters.take());
+        done(out);
+      },
     );
     return out;
   };

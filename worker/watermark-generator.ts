@@ -26,6 +26,16 @@ export class WatermarkGenerator {
     this.#lastRecordAtMs = clock();
   }
 
+  /** Restarts from the largest event time read before a restore (a checkpoint's sourceEventTimes). */
+  restore(maxTimestampMs: number): void {
+    if (maxTimestampMs > this.#maxTimestamp) this.#maxTimestamp = maxTimestampMs;
+  }
+
+  /** The largest event time read (-Infinity before the first record). */
+  get maxTimestamp(): number {
+    return this.#maxTimestamp;
+  }
+
   onRecord(timestampMs: number): void {
     if (timestampMs > this.#maxTimestamp) this.#maxTimestamp = timestampMs;
     this.#lastRecordAtMs = this.#clock();
@@ -35,6 +45,12 @@ export class WatermarkGenerator {
   /** The split's current watermark (-Infinity before its first record). */
   get watermark(): number {
     return this.#maxTimestamp - this.#spec.maxOutOfOrdernessMs - 1;
+  }
+
+  /** What was last sent (undefined before anything was): sent again after a move's barrier. */
+  lastSent(): WatermarkUpdate | undefined {
+    if (this.#sentWatermark === Number.NEGATIVE_INFINITY && !this.#sentIdle) return undefined;
+    return { watermark: this.#sentWatermark, idle: this.#sentIdle };
   }
 
   /** What to send now, or undefined when nothing changed since the last poll that sent. */

@@ -13,6 +13,7 @@ interface CoordinatorCommandOptions extends S3CommandOptions, TelemetryCommandOp
   store: string;
   workerTimeoutMs?: number;
   checkpointIntervalMs?: number;
+  checkpointTimeoutMs?: number;
   maxDeltaChain?: number;
   maxMovingKeyGroups?: number;
   logLevel: string;
@@ -29,6 +30,7 @@ export function registerCoordinator(program: Command): void {
   addGrpcServerSecurityOptions(addNatsAuthOptions(addTelemetryOptions(addS3Options(command))))
     .option('--worker-timeout-ms <n>', 'a worker silent this long is dead', parsePositiveInt)
     .option('--checkpoint-interval-ms <n>', 'how often a checkpoint starts (default 1000)', parsePositiveInt)
+    .option('--checkpoint-timeout-ms <n>', 'a checkpoint not completed this long after it started is aborted (default 10000)', parsePositiveInt)
     .option('--max-delta-chain <n>', 'deltas a key group chains before it is re-materialized as a full snapshot (default 16)', parsePositiveInt)
     .option('--max-moving-key-groups <n>', 'key groups one rebalancing checkpoint moves when workers join or leave (default 32)', parsePositiveInt)
     .option('--log-level <level>', 'pino log level', 'info')
@@ -50,6 +52,7 @@ export function registerCoordinator(program: Command): void {
           storeOptions: storeOptionsFrom(options, logger),
           ...(options.workerTimeoutMs !== undefined ? { workerTimeoutMs: options.workerTimeoutMs } : {}),
           ...(options.checkpointIntervalMs !== undefined ? { checkpointIntervalMs: options.checkpointIntervalMs } : {}),
+          ...(options.checkpointTimeoutMs !== undefined ? { checkpointTimeoutMs: options.checkpointTimeoutMs } : {}),
           ...(options.maxDeltaChain !== undefined ? { maxDeltaChain: options.maxDeltaChain } : {}),
           ...(options.maxMovingKeyGroups !== undefined ? { maxMovingKeyGroups: options.maxMovingKeyGroups } : {}),
           telemetry,

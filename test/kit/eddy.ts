@@ -51,6 +51,8 @@ export interface CoordinatorOptions extends StoreLocation {
   workerTimeoutMs?: number;
   /** Passed as --checkpoint-interval-ms when set. */
   checkpointIntervalMs?: number;
+  /** Passed as --checkpoint-timeout-ms when set. */
+  checkpointTimeoutMs?: number;
   /** Passed as --max-delta-chain when set. */
   maxDeltaChain?: number;
   /** Passed as --max-moving-key-groups when set. */
@@ -88,6 +90,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   const args = ['coordinator', '--nats', options.natsUrl, '--grpc', address, '--http', `127.0.0.1:${httpPort}`, ...storeArgs(options)];
   if (options.workerTimeoutMs !== undefined) args.push('--worker-timeout-ms', String(options.workerTimeoutMs));
   if (options.checkpointIntervalMs !== undefined) args.push('--checkpoint-interval-ms', String(options.checkpointIntervalMs));
+  if (options.checkpointTimeoutMs !== undefined) args.push('--checkpoint-timeout-ms', String(options.checkpointTimeoutMs));
   if (options.maxDeltaChain !== undefined) args.push('--max-delta-chain', String(options.maxDeltaChain));
   if (options.maxMovingKeyGroups !== undefined) args.push('--max-moving-key-groups', String(options.maxMovingKeyGroups));
   const metrics = metricsArgs(options.metricsPort);
@@ -116,11 +119,14 @@ export interface WorkerOptions extends StoreLocation {
   metricsPort?: number;
   /** Appended to the command line (e.g. NATS credentials options). */
   extraArgs?: string[];
+  /** Passed as --log-level when set (e.g. "trace" for the "event-time timers fired" lines). */
+  logLevel?: string;
 }
 
 export async function startWorker(options: WorkerOptions): Promise<EddyProcess> {
   const args = ['worker', '--nats', options.natsUrl, '--id', options.workerId, '--data', options.dataDir, ...storeArgs(options)];
   if (options.maxOverlayBytes !== undefined) args.push('--max-overlay-bytes', String(options.maxOverlayBytes));
+  if (options.logLevel !== undefined) args.push('--log-level', options.logLevel);
   const metrics = metricsArgs(options.metricsPort);
   args.push(...metrics.args, ...(options.extraArgs ?? []));
   const child = await startProcess({
@@ -142,6 +148,8 @@ export interface ClusterOptions {
   /** Passed to the coordinator. */
   checkpointIntervalMs?: number;
   /** Passed to the coordinator. */
+  checkpointTimeoutMs?: number;
+  /** Passed to the coordinator. */
   maxDeltaChain?: number;
   /** Passed to the coordinator. */
   maxMovingKeyGroups?: number;
@@ -160,6 +168,8 @@ export interface ClusterOptions {
    * (nats.login(role) and nats.loginEnv(role) for the test's own clients). @default false
    */
   natsAuth?: boolean;
+  /** Passed to every worker as --log-level. @default the worker's (info) */
+  workerLogLevel?: string;
 }
 
 export interface Cluster extends AsyncDisposable {
@@ -232,6 +242,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       env: { ...options.env, ...nats!.loginEnv('worker') },
       ...(options.maxOverlayBytes !== undefined && { maxOverlayBytes: options.maxOverlayBytes }),
       ...(options.metrics === true && { metricsPort: await freePort() }),
+      ...(options.workerLogLevel !== undefined && { logLevel: options.workerLogLevel }),
     });
     workers.push(worker);
     return worker;
@@ -245,6 +256,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       env: { ...options.env, ...nats.loginEnv('coordinator') },
       ...(options.workerTimeoutMs !== undefined && { workerTimeoutMs: options.workerTimeoutMs }),
       ...(options.checkpointIntervalMs !== undefined && { checkpointIntervalMs: options.checkpointIntervalMs }),
+      ...(options.checkpointTimeoutMs !== undefined && { checkpointTimeoutMs: options.checkpointTimeoutMs }),
       ...(options.maxDeltaChain !== undefined && { maxDeltaChain: options.maxDeltaChain }),
       ...(options.maxMovingKeyGroups !== undefined && { maxMovingKeyGroups: options.maxMovingKeyGroups }),
       ...(options.metrics === true && { metricsPort: await freePort() }),
