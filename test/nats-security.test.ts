@@ -159,8 +159,10 @@ test('nats security - each role is held to its permissions; forged control messa
 
     const after = await client.getJob(CX_JOB);
     assert.equal(after.state, 'RUNNING');
-    assert.equal(after.restarts, 0, `no restart: ${after.lastFailure?.message ?? ''}`);
+    // The forged failure restarted nothing (a restart for a real reason, a checkpoint timing out
+    // on a loaded machine, may happen and must not change the results above).
     assert.doesNotMatch(after.lastFailure?.message ?? '', /FORGED/);
+    assert.doesNotMatch(cluster.coordinator.output(), /"failure":"FORGED FAILURE"/);
     assert.deepEqual(await clusterStore(cluster).list('exports/'), [], 'nothing was committed outside the job');
   } finally {
     for (const nc of conns) await nc.close().catch(() => undefined);
