@@ -143,7 +143,7 @@ export class KeyedTask {
       upstreamSenders: options.watermarkSenders ?? options.upstreamSenders,
       keyGroups: options.keyGroups,
       onTimer: op.onTimer as unknown as OnTimerFn | undefined,
-      runUser: (kg, run, record) => this.#runUser(kg, run, record),
+      runUser: (kg, run, record, ctx) => this.#runUser(kg, run, record, ctx),
       emit: (kg, value, ts) => {
         this.#currentKeyGroup = kg;
         options.output.emit(value, ts);
@@ -444,13 +444,23 @@ export class KeyedTask {
       output.emit(value, timestamp);
     };
     const ctx = new KeyedContext(this.#stageId, backend, this.#declared, key, keyGroup, emit, this.#time.services(keyGroup));
+    // Under "dead-letter" a record is all-or-nothing: a throw anywhere (the function, an operator
+    // after it, a sink's encoding) takes back its state writes and writes none of its output.
+    const atomic = manifest.errorPolicy === 'dead-letter';
+    if (atomic) ctx.enableAtomicRecords();
+    const release = () => ctx.releaseOutput();
     for (const r of records) {
       ctx.timestamp = r.timestamp >= 0 ? r.timestamp : undefined;
       try {
         await process(r.value, ctx);
+        if (atomic) {
+          output.atomically(release);
+          ctx.endRecord();
+        }
       } catch (e) {
         const err = e instanceof UserFunctionError ? e : new UserFunctionError({ jobId: this.#o.jobId, stageId: this.#stageId, operator: this.#stageId, keyGroup }, e);
         if (manifest.errorPolicy === 'fail') throw err;
+        ctx.undoRecord();
         deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record: r.value }, counters);
       }
       // Feature metadata and history: written per record, after the record's own state changes.
@@ -459,14 +469,21 @@ export class KeyedTask {
     }
   }
 
-  /** Runs a user callback (onTimer) under the job's error policy, as records are. */
-  async #runUser(keyGroup: number, run: () => void | Promise<void>, record: unknown): Promise<void> {
-    const { manifest, deadLetters, counters } = this.#o;
+  /** Runs a user callback (onTimer) under the job's error policy, all-or-nothing as records are. */
+  async #runUser(keyGroup: number, run: () => void | Promise<void>, record: unknown, ctx?: KeyedContext): Promise<void> {
+    const { manifest, deadLetters, counters, output } = this.#o;
+    const atomic = manifest.errorPolicy === 'dead-letter' && ctx !== undefined;
+    if (atomic) ctx.enableAtomicRecords();
     try {
       await run();
+      if (atomic) {
+        output.atomically(() => ctx.releaseOutput());
+        ctx.endRecord();
+      }
     } catch (e) {
       const err = e instanceof UserFunctionError ? e : new UserFunctionError({ jobId: this.#o.jobId, stageId: this.#stageId, operator: this.#stageId, keyGroup }, e);
       if (manifest.errorPolicy === 'fail') throw err;
+      if (atomic) ctx.undoRecord();
       deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record }, counters);
     }
   }
