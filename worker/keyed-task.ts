@@ -36,6 +36,7 @@ import type { DeadLetters } from './dead-letters.ts';
 import type { StageCounters } from './stage-counters.ts';
 import type { StageInputRef } from './stage-inputs.ts';
 import { BroadcastContextImpl, broadcastStateNames } from './broadcast-context.ts';
+import { callSite, Phase } from './call-site.ts';
 
 export interface KeyedTaskOptions {
   nc: NatsConnection;
@@ -113,6 +114,8 @@ export class KeyedTask {
   readonly #inputOf: (sender: string) => StageInputRef | undefined;
   readonly #broadcastStates: ReadonlySet<string>;
   readonly #stageId: StageId;
+  /** The stage's index in the manifest, for the call site (worker/call-site.ts). */
+  readonly #stageIndex: number;
   #failed = false;
   #stopped = false;
   /** When a drain loop last yielded to the event loop (performance.now()). */
@@ -125,6 +128,7 @@ export class KeyedTask {
   constructor(options: KeyedTaskOptions) {
     this.#o = options;
     this.#stageId = options.stage.spec.id as StageId;
+    this.#stageIndex = options.manifest.stages.findIndex((st) => st.id === options.stage.spec.id);
     this.#senders = new Set(options.upstreamSenders);
     this.#accepting = this.#senders;
     this.#owned = new Set(options.keyGroups);
@@ -449,7 +453,9 @@ export class KeyedTask {
     const atomic = manifest.errorPolicy === 'dead-letter';
     if (atomic) ctx.enableAtomicRecords();
     const release = () => ctx.releaseOutput();
+    const stageIndex = this.#stageIndex;
     for (const r of records) {
+      callSite.keyedRecord(stageIndex, keyGroup);
       ctx.timestamp = r.timestamp >= 0 ? r.timestamp : undefined;
       try {
         await process(r.value, ctx);
@@ -474,6 +480,7 @@ export class KeyedTask {
     const { manifest, deadLetters, counters, output } = this.#o;
     const atomic = manifest.errorPolicy === 'dead-letter' && ctx !== undefined;
     if (atomic) ctx.enableAtomicRecords();
+    callSite.keyedRecord(this.#stageIndex, keyGroup, Phase.TIMER);
     try {
       await run();
       if (atomic) {

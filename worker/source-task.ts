@@ -12,6 +12,7 @@ import type { CheckpointOutput } from './sinks.ts';
 import type { DeadLetters } from './dead-letters.ts';
 import { WatermarkGenerator } from './watermark-generator.ts';
 import { decodeJsonRecord, eventTimeProblem } from './record-decoding.ts';
+import { callSite } from './call-site.ts';
 import type { StageCounters } from './stage-counters.ts';
 
 export interface SourceTaskOptions {
@@ -91,8 +92,12 @@ export class SourceTask {
     const errorPolicy = manifest.errorPolicy;
     const source = this.#o.source;
     const timestampField = source.timestampField;
+    const stageIndex = manifest.stages.findIndex((st) => st.id === stageId);
+    const split = this.#o.partition;
     for await (const m of messages) {
       if (this.#state !== 'RUNNING') break;
+      // For the watchdog of an isolated job (worker/call-site.ts): which record holds the thread.
+      callSite.sourceRecord(stageIndex, split, m.seq);
       counters.recordsIn++;
       this.lastSequence = m.seq;
       this.lastMessage = m;

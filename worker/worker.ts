@@ -11,6 +11,8 @@ import { ensureError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.ts';
 import { JobRuntime } from './job-runtime.ts';
+import { IsolatedJob } from './isolated-job.ts';
+import type { HostedJob } from './hosted-job.ts';
 import { StateSizeProbe } from './state-size.ts';
 import { WorkerMetrics } from './worker-metrics.ts';
 
@@ -22,7 +24,7 @@ export class Worker {
   readonly #store: ObjectStore;
   readonly #logger: Logger;
   readonly #metrics: WorkerMetrics;
-  readonly #jobs = new Map<string, JobRuntime>();
+  readonly #jobs = new Map<string, HostedJob>();
   readonly #deploying = new Map<string, Promise<void>>();
   readonly #subs: Subscription[] = [];
   #heartbeat: NodeJS.Timeout | undefined;
@@ -115,6 +117,11 @@ export class Worker {
       const previous = this.#jobs.get(d.jobId);
       if (previous && d.epoch <= previous.epoch) throw new Error(`stale deploy of job ${d.jobId}: epoch ${d.epoch}, running ${previous.epoch}`);
       this.#jobs.delete(d.jobId);
+      if (this.#o.jobIsolation === 'thread') {
+        const reportFailure = (f: TaskFailure): void => this.#reportFailure(f);
+        this.#jobs.set(d.jobId, await IsolatedJob.deploy({ store: this.#store, options: this.#o, logger: this.#logger, reportFailure }, d, previous as IsolatedJob | undefined));
+        return;
+      }
       const runtime = await JobRuntime.deploy(
         {
           nc: this.#nc,
@@ -127,7 +134,7 @@ export class Worker {
           requestCheckpoint: (jobId, epoch) => this.#nc.publish(subjects.checkpointRequest, codecs.trigger.encode({ jobId, epoch, checkpointId: 0, rematerializeKeyGroups: [] })),
         },
         d,
-        previous,
+        previous as JobRuntime | undefined,
       );
       this.#jobs.set(d.jobId, runtime);
     });
@@ -135,11 +142,11 @@ export class Worker {
     await run;
   }
 
-  #trigger(m: Msg): void {
+  #trigger(m: Msg): void | Promise<void> {
     const t = codecs.trigger.decode(m.data);
     const job = this.#jobs.get(t.jobId);
     if (!job || job.epoch !== t.epoch) throw new Error(`job ${t.jobId} epoch ${t.epoch} is not running on worker ${this.#o.workerId}`);
-    job.trigger(t.checkpointId, t.rematerializeKeyGroups);
+    return job.trigger(t.checkpointId, t.rematerializeKeyGroups);
   }
 
   async #complete(m: Msg): Promise<void> {

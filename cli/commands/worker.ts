@@ -13,6 +13,9 @@ interface WorkerCommandOptions extends S3CommandOptions, TelemetryCommandOptions
   store: string;
   maxOverlayBytes?: number;
   handOverTimeoutMs?: number;
+  jobIsolation: string;
+  maxCallMs?: number;
+  maxHeapMb?: number;
   logLevel: string;
 }
 
@@ -27,6 +30,9 @@ export function registerWorker(program: Command): void {
   addTelemetryOptions(addS3Options(command))
     .option('--max-overlay-bytes <n>', 'changes held in memory before an early checkpoint is asked for (default 268435456)', parsePositiveInt)
     .option('--hand-over-timeout-ms <n>', 'on SIGTERM, how long to wait for the key groups to move to other workers before stopping anyway (default 60000)', parsePositiveInt)
+    .option('--job-isolation <mode>', 'where jobs run: "thread" (a worker thread per job, with a watchdog and a heap limit) or "none" (in the worker\'s thread) (default: env EDDY_JOB_ISOLATION, else none)', process.env.EDDY_JOB_ISOLATION ?? 'none')
+    .option('--max-call-ms <n>', 'isolated jobs: how long user code may hold a job\'s thread, for jobs that set no limits.maxCallMs (default 30000)', parsePositiveInt)
+    .option('--max-heap-mb <n>', 'isolated jobs: heap limit of a job\'s thread, for jobs that set no limits.maxHeapMb (default 1024)', parsePositiveInt)
     .option('--log-level <level>', 'pino log level', 'info')
     .action(async (options: WorkerCommandOptions) => {
       let workerId;
@@ -35,6 +41,7 @@ export function registerWorker(program: Command): void {
       } catch (e) {
         throw new UsageError((e as Error).message);
       }
+      if (options.jobIsolation !== 'thread' && options.jobIsolation !== 'none') throw new UsageError(`--job-isolation ${options.jobIsolation}: expected "thread" or "none"`);
       const logger = createLogger({ role: 'worker', level: options.logLevel });
       const { startWorker } = await import('../../worker/index.ts');
       await runRole('worker', logger, async () => {
@@ -47,6 +54,9 @@ export function registerWorker(program: Command): void {
           storeOptions: storeOptionsFrom(options, logger),
           ...(options.maxOverlayBytes ? { maxOverlayBytes: options.maxOverlayBytes } : {}),
           ...(options.handOverTimeoutMs ? { handOverTimeoutMs: options.handOverTimeoutMs } : {}),
+          jobIsolation: options.jobIsolation as 'thread' | 'none',
+          ...(options.maxCallMs ? { maxCallMs: options.maxCallMs } : {}),
+          ...(options.maxHeapMb ? { maxHeapMb: options.maxHeapMb } : {}),
           telemetry,
           logger,
         }).catch(async (e: unknown) => {
