@@ -66,53 +66,45 @@ export class IsolatedJob implements HostedJob {
   /** Why the thread ended, when it was not asked to. */
   #death: string | undefined;
 
-  private constructor(ctx: IsolatedJobContext, jobId: string, manifest: JobManifest) {
+  private constructor(ctx: IsolatedJobContext, jobId: string, manifest: JobManifest, spawned: Spawned) {
     this.#ctx = ctx;
     this.jobId = jobId;
     this.#manifest = manifest;
     this.#maxCallMs = manifest.limits?.maxCallMs ?? ctx.options.maxCallMs;
-    this.#maxHeapMb = manifest.limits?.maxHeapMb ?? ctx.options.maxHeapMb;
+    this.#maxHeapMb = spawned.heapMb;
     this.#logger = ctx.logger.child({ jobId });
     this.#status = { state: 'NONE', epoch: 0, keyGroups: [], sourceSplits: 0, moving: false, counters: { jobId, stages: [] } };
-    const shared = new SharedArrayBuffer(CALL_SITE_BYTES);
-    this.#callSite = new CallSite(shared);
-    this.#callSite.tick(Date.now());
-    const o = ctx.options;
-    const options: JobThreadOptions = {
-      natsServers: o.natsServers,
-      workerId: o.workerId,
-      dataDir: o.dataDir,
-      storeUrl: o.storeUrl,
-      maxBatchRecords: o.maxBatchRecords,
-      maxBatchBytes: o.maxBatchBytes,
-      batchLingerMs: o.batchLingerMs,
-      channelWindow: o.channelWindow,
-      ackTimeoutMs: o.ackTimeoutMs,
-      maxOverlayBytes: o.maxOverlayBytes,
-      handOverTimeoutMs: o.handOverTimeoutMs,
-      logLevel: o.logger.level,
-    };
-    // The job's environment is what it declares, nothing else of the worker's.
-    const env: Record<string, string> = {};
-    for (const name of manifest.env ?? []) if (process.env[name] !== undefined) env[name] = process.env[name]!;
-    this.#thread = new Thread(BOOT, {
-      workerData: { jobId, options, callSite: shared, entry: ENTRY } satisfies JobThreadData,
-      env,
-      resourceLimits: { maxOldGenerationSizeMb: this.#maxHeapMb },
-      name: `eddy-job-${jobId}`,
-    });
+    this.#thread = spawned.thread;
+    this.#callSite = spawned.callSite;
+    this.#ready = spawned.ready;
+    spawned.adopt();
     this.#thread.on('message', (m: FromJobThread) => this.#onMessage(m));
     this.#thread.on('error', (e) => {
       const code = (e as NodeJS.ErrnoException).code;
       this.#death ??= code === 'ERR_WORKER_OUT_OF_MEMORY' ? `reached its heap limit of ${this.#maxHeapMb} MB (limits.maxHeapMb)` : `its thread failed: ${ensureError(e).message}`;
     });
-    this.#exited = new Promise((resolve) => this.#thread.once('exit', (code) => {
-      this.#onExit(code);
-      resolve();
-    }));
+    this.#exited = spawned.exited.then((code) => this.#onExit(code));
     this.#watchdog = setInterval(() => this.#watch(), WATCHDOG_INTERVAL_MS);
     this.#watchdog.unref();
-    this.#logger.info({ maxCallMs: this.#maxCallMs, maxHeapMb: this.#maxHeapMb, env: Object.keys(env) }, 'job thread started');
+    this.#logger.info({ maxCallMs: this.#maxCallMs, maxHeapMb: this.#maxHeapMb, env: manifest.env ?? [] }, 'job thread assigned');
+  }
+
+  /**
+   * Starts a spare thread for the next job that declares no heap limit of its own (a thread's
+   * heap limit is fixed when it starts; its environment is set by the first deploy): starting a thread (compiling and importing the runtime, connecting to NATS) takes
+   * seconds on a busy machine, longer than a deploy may wait. Called when the worker starts and
+   * whenever a job takes the spare.
+   */
+  static prewarm(ctx: IsolatedJobContext): void {
+    if (spare !== undefined && spare.alive) return;
+    spare = spawn(ctx, ctx.options.maxHeapMb);
+  }
+
+  /** Stops the spare thread, if any (the worker stops). */
+  static async closeSpare(): Promise<void> {
+    const s = spare;
+    spare = undefined;
+    if (s?.alive) await s.thread.terminate();
   }
 
   /** Deploys an epoch of the job: in the previous epoch's thread while it lives, else in a new one. */
@@ -124,8 +116,17 @@ export class IsolatedJob implements HostedJob {
       await job.stop();
       job = undefined;
     }
-    job ??= new IsolatedJob(ctx, deploy.jobId, manifest);
-    await job.#call({ method: 'deploy', args: [deploy] });
+    if (job === undefined) {
+      const heapMb = manifest.limits?.maxHeapMb ?? ctx.options.maxHeapMb;
+      let spawned: Spawned;
+      if (spare !== undefined && spare.alive && heapMb === spare.heapMb) {
+        spawned = spare;
+        spare = undefined;
+        IsolatedJob.prewarm(ctx);
+      } else spawned = spawn(ctx, heapMb);
+      job = new IsolatedJob(ctx, deploy.jobId, manifest, spawned);
+    }
+    await job.#call({ method: 'deploy', args: [deploy, declaredEnv(manifest.env ?? [])] });
     job.#manifest = manifest;
     job.#epoch = deploy.epoch;
     return job;
@@ -296,4 +297,80 @@ export class IsolatedJob implements HostedJob {
       epoch: this.#epoch,
     });
   }
+}
+
+/** A started thread not yet running a job, or just given one. */
+interface Spawned {
+  thread: Thread;
+  callSite: CallSite;
+  heapMb: number;
+  /** It has sent its first message: its start is over. */
+  ready: boolean;
+  alive: boolean;
+  exited: Promise<number>;
+  /** A job takes it: the spare's own listeners go. */
+  adopt(): void;
+}
+
+/** The worker's spare thread (IsolatedJob.prewarm). */
+let spare: Spawned | undefined;
+
+/** The job's environment: the variables it declares, with the worker's values. */
+function declaredEnv(names: readonly string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of names) if (process.env[name] !== undefined) env[name] = process.env[name]!;
+  return env;
+}
+
+function spawn(ctx: IsolatedJobContext, heapMb: number): Spawned {
+  const o = ctx.options;
+  const options: JobThreadOptions = {
+    natsServers: o.natsServers,
+    workerId: o.workerId,
+    dataDir: o.dataDir,
+    storeUrl: o.storeUrl,
+    maxBatchRecords: o.maxBatchRecords,
+    maxBatchBytes: o.maxBatchBytes,
+    batchLingerMs: o.batchLingerMs,
+    channelWindow: o.channelWindow,
+    ackTimeoutMs: o.ackTimeoutMs,
+    maxOverlayBytes: o.maxOverlayBytes,
+    handOverTimeoutMs: o.handOverTimeoutMs,
+    logLevel: o.logger.level,
+  };
+  const shared = new SharedArrayBuffer(CALL_SITE_BYTES);
+  const callSite = new CallSite(shared);
+  callSite.tick(Date.now());
+  const thread = new Thread(BOOT, {
+    workerData: { options, callSite: shared, entry: ENTRY } satisfies JobThreadData,
+    // Nothing of the worker's environment: the first deploy adds what the job declares.
+    env: {},
+    resourceLimits: { maxOldGenerationSizeMb: heapMb },
+    name: 'eddy-job',
+  });
+  const spawned: Spawned = {
+    thread,
+    callSite,
+    heapMb,
+    ready: false,
+    alive: true,
+    exited: new Promise((resolve) => thread.once('exit', (code) => {
+      spawned.alive = false;
+      resolve(code);
+    })),
+    adopt: () => {
+      thread.off('message', onFirst);
+      thread.off('error', onSpareError);
+      thread.ref();
+    },
+  };
+  const onFirst = (): void => {
+    spawned.ready = true;
+  };
+  const onSpareError = (e: Error): void => ctx.logger.warn({ err: e.message }, 'spare job thread failed');
+  thread.on('message', onFirst);
+  thread.on('error', onSpareError);
+  // A spare waiting for a job must not keep the process alive.
+  thread.unref();
+  return spawned;
 }

@@ -1,6 +1,8 @@
 // The job's side of an isolated job (worker/isolated-job.ts): runs in a worker thread of its
 // own, with its own NATS connection, RocksDB and event loop, the JobRuntime of one job on this
-// worker, redeployed in place for every epoch. User code (the bundle) runs only here.
+// worker, redeployed in place for every epoch. User code (the bundle) runs only here. A thread
+// may start before it has a job (a spare, started ahead because starting one takes seconds on a
+// busy machine): its first deploy names the job.
 import { parentPort, workerData } from 'node:worker_threads';
 import { connectNats } from '../core/nats.ts';
 import { codecs, type JobCounters } from '../core/control.ts';
@@ -24,18 +26,20 @@ callSite.tick(Date.now());
 setInterval(() => callSite.tick(Date.now()), TICK_INTERVAL_MS);
 // The thread's own start (compiling and importing the runtime) is not user code: the watchdog
 // counts from this first message on.
-port.postMessage({ kind: 'status', status: { state: 'NONE', epoch: 0, keyGroups: [], sourceSplits: 0, moving: false, counters: { jobId: data.jobId, stages: [] } } } satisfies FromJobThread);
+port.postMessage({ kind: 'status', status: { state: 'NONE', epoch: 0, keyGroups: [], sourceSplits: 0, moving: false, counters: { jobId: '', stages: [] } } } satisfies FromJobThread);
 
 const o = data.options;
-const logger = createLogger({ role: 'job', level: o.logLevel }).child({ workerId: o.workerId, jobId: data.jobId, thread: 'job' });
-const nc = await connectNats({ servers: o.natsServers, name: `eddy-job-${data.jobId}-${o.workerId}` });
+const threadLogger = createLogger({ role: 'job', level: o.logLevel }).child({ workerId: o.workerId, thread: 'job' });
+const nc = await connectNats({ servers: o.natsServers, name: `eddy-job-thread-${o.workerId}` });
 const store = new RemoteObjectStore(o.storeUrl, port);
-const options = compileWorkerOptions({ ...o, workerId: o.workerId as WorkerId, logger });
-const metrics = new WorkerMetrics(Telemetry.disabled(logger).meter, o.workerId, { measureState: false });
+const metrics = new WorkerMetrics(Telemetry.disabled(threadLogger).meter, o.workerId, { measureState: false });
 let runtime: JobRuntime | undefined;
+/** The job this thread runs, from its first deploy on. */
+let jobId = '';
+let logger = threadLogger;
 
 function status(): JobStatus {
-  const empty: JobCounters = { jobId: data.jobId, stages: [] };
+  const empty: JobCounters = { jobId, stages: [] };
   if (runtime === undefined) return { state: 'NONE', epoch: 0, keyGroups: [], sourceSplits: 0, moving: false, counters: empty };
   return { state: runtime.state, epoch: runtime.epoch, keyGroups: [...runtime.keyGroups], sourceSplits: runtime.sourceSplits, moving: runtime.moving, counters: runtime.counters() };
 }
@@ -46,6 +50,14 @@ setInterval(() => port.postMessage({ kind: 'status', status: status() } satisfie
 async function call(m: Extract<ToJobThread, { kind: 'call' }>): Promise<void> {
   switch (m.method) {
     case 'deploy': {
+      if (jobId === '') {
+        jobId = m.args[0].jobId;
+        logger = threadLogger.child({ jobId });
+        // The thread started with an empty environment (it may have been a spare): the job's
+        // declared variables, with the worker's values, are its whole environment.
+        Object.assign(process.env, m.args[1]);
+      } else if (jobId !== m.args[0].jobId) throw new Error(`this thread runs job ${jobId}, not ${m.args[0].jobId}`);
+      const options = compileWorkerOptions({ ...o, workerId: o.workerId as WorkerId, logger });
       callSite.phase(Phase.LOADING_BUNDLE);
       try {
         runtime = await JobRuntime.deploy(

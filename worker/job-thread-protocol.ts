@@ -22,7 +22,6 @@ export interface JobThreadOptions {
 }
 
 export interface JobThreadData {
-  jobId: string;
   options: JobThreadOptions;
   /** worker/call-site.ts: written by the job's thread, read by the worker's. */
   callSite: SharedArrayBuffer;
@@ -31,7 +30,7 @@ export interface JobThreadData {
 }
 
 export type JobCall =
-  | { method: 'deploy'; args: [DeployTasks] }
+  | { method: 'deploy'; args: [DeployTasks, Record<string, string>] }
   | { method: 'start'; args: [] }
   | { method: 'trigger'; args: [number, number[]] }
   | { method: 'complete'; args: [CheckpointComplete] }

@@ -11,7 +11,7 @@ import { ensureError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.ts';
 import { JobRuntime } from './job-runtime.ts';
-import { IsolatedJob } from './isolated-job.ts';
+import { IsolatedJob, type IsolatedJobContext } from './isolated-job.ts';
 import type { HostedJob } from './hosted-job.ts';
 import { StateSizeProbe } from './state-size.ts';
 import { WorkerMetrics } from './worker-metrics.ts';
@@ -67,6 +67,7 @@ export class Worker {
     await this.#nc.flush();
     await this.#register();
     this.#stateSize.start();
+    if (this.#o.jobIsolation === 'thread') IsolatedJob.prewarm(this.#isolatedContext());
     this.#heartbeat = setInterval(() => this.#sendHeartbeat(), this.#heartbeatIntervalMs);
     this.#transition('RUNNING');
     this.#logger.info({ pid: process.pid }, 'worker ready');
@@ -118,8 +119,7 @@ export class Worker {
       if (previous && d.epoch <= previous.epoch) throw new Error(`stale deploy of job ${d.jobId}: epoch ${d.epoch}, running ${previous.epoch}`);
       this.#jobs.delete(d.jobId);
       if (this.#o.jobIsolation === 'thread') {
-        const reportFailure = (f: TaskFailure): void => this.#reportFailure(f);
-        this.#jobs.set(d.jobId, await IsolatedJob.deploy({ store: this.#store, options: this.#o, logger: this.#logger, reportFailure }, d, previous as IsolatedJob | undefined));
+        this.#jobs.set(d.jobId, await IsolatedJob.deploy(this.#isolatedContext(), d, previous as IsolatedJob | undefined));
         return;
       }
       const runtime = await JobRuntime.deploy(
@@ -140,6 +140,10 @@ export class Worker {
     });
     this.#deploying.set(d.jobId, run);
     await run;
+  }
+
+  #isolatedContext(): IsolatedJobContext {
+    return { store: this.#store, options: this.#o, logger: this.#logger, reportFailure: (f: TaskFailure) => this.#reportFailure(f) };
   }
 
   #trigger(m: Msg): void | Promise<void> {
@@ -239,6 +243,7 @@ export class Worker {
     for (const s of this.#subs) s.unsubscribe();
     for (const job of this.#jobs.values()) await job.stop().catch((e) => this.#logger.error({ err: ensureError(e) }, 'job stop failed'));
     this.#jobs.clear();
+    await IsolatedJob.closeSpare();
     this.#nc.publish(subjects.deregister, codecs.leave.encode({ workerId: this.#o.workerId }));
     this.#metrics.close();
     await this.#nc.drain().catch(() => undefined);
