@@ -40,7 +40,7 @@ function firstMessage(nc: NatsConnection, subject: string): Promise<unknown> {
   });
 }
 
-test('job isolation - a looping function, a looping bundle and a memory hog fail alone within their limits; the healthy job beside them is exact; SIGTERM stops the worker', { timeout: 240_000 }, async () => {
+test('job isolation - a looping function, a looping bundle and a memory hog fail alone within their limits; the healthy job beside them is exact; SIGTERM stops the worker', { timeout: 240_000 }, async (t) => {
   const cluster = await startCluster({ workers: 1, env: { EDDY_JOB_ISOLATION: 'thread', EDDY_MAX_HEAP_MB: '160', AWS_SECRET_ACCESS_KEY: SECRET, EDDY_TEST_DECLARED: 'declared-value' } });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-iso-'));
   const cache = join(dir, 'cache');
@@ -127,7 +127,7 @@ test('job isolation - a looping function, a looping bundle and a memory hog fail
     await nc.flush();
     await js.publish('iso-probe-in.0', JSON.stringify({ id: 'p', otherStateDir: healthyState }));
     const probe = (await seen) as { env: Record<string, string>; listing: string[] | string };
-    console.log(`probe: process.env = ${JSON.stringify(probe.env)}; another job's state directory ${healthyState} lists as ${JSON.stringify(probe.listing)}`);
+    t.diagnostic(`probe: process.env = ${JSON.stringify(probe.env)}; another job's state directory ${healthyState} lists as ${JSON.stringify(probe.listing)}`);
     assert.deepEqual(probe.env, { EDDY_TEST_DECLARED: 'declared-value' }, 'only the declared variable; no AWS_SECRET_ACCESS_KEY');
 
     publishing = false;
@@ -160,7 +160,7 @@ test('job isolation - a looping function, a looping bundle and a memory hog fail
       }
     }
     const sorted = [...rates].sort((x, y) => x - y);
-    console.log(`healthy job before the bad ones: ${baseline.toFixed(0)} records/s; while they ran (${((badTo - badFrom) / 1000).toFixed(1)} s, input 400 records/s), per 0.5 s sample: median ${sorted[Math.floor(sorted.length / 2)]?.toFixed(0)}/s, lowest ${sorted[0]?.toFixed(0)}/s, longest stall ${longestStallMs} ms; looping function failed ${loopMs} ms after its record, looping bundle ${topMs} ms after its build and submit began`);
+    t.diagnostic(`healthy job before the bad ones: ${baseline.toFixed(0)} records/s; while they ran (${((badTo - badFrom) / 1000).toFixed(1)} s, input 400 records/s), per 0.5 s sample: median ${sorted[Math.floor(sorted.length / 2)]?.toFixed(0)}/s, lowest ${sorted[0]?.toFixed(0)}/s, longest stall ${longestStallMs} ms; looping function failed ${loopMs} ms after its record, looping bundle ${topMs} ms after its build and submit began`);
     assert.ok(longestStallMs < 10_000, `the healthy job stalled ${longestStallMs} ms`);
 
     // SIGTERM still stops the worker on its own (no SIGKILL needed).
