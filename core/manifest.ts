@@ -213,7 +213,23 @@ export interface JobManifest {
   /** The job's sources, in split order (see splitRanges). */
   sources: SourceSpec[];
   stages: StageSpec[];
+  /** Limits of the job's code on a worker that isolates jobs (worker/isolated-job.ts). @default the worker's */
+  limits?: JobLimits;
+  /**
+   * Names of the worker's environment variables the job's code may read; an isolated job sees
+   * only these in process.env. @default none
+   */
+  env?: string[];
 }
+
+export interface JobLimits {
+  /** A user function, timer callback or bundle import holding the job's thread longer than this fails the task. */
+  maxCallMs?: number;
+  /** Heap of the job's thread on each worker (V8 old generation); past it the job fails. */
+  maxHeapMb?: number;
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 const STREAM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 /** A subject of plain tokens: no wildcards, no empty tokens. */
@@ -247,6 +263,15 @@ export function validateManifest(m: unknown): asserts m is JobManifest {
     const problem = restartStrategyProblem(o.restartStrategy);
     if (problem !== undefined) fail(problem);
   }
+  if (o.limits !== undefined) {
+    const l = o.limits as Record<string, unknown>;
+    if (typeof l !== 'object' || l === null) fail('limits must be an object');
+    for (const name of ['maxCallMs', 'maxHeapMb']) {
+      const v = l[name];
+      if (v !== undefined && (!Number.isSafeInteger(v) || (v as number) < 1)) fail(`limits.${name} ${String(v)} is not a positive integer`);
+    }
+  }
+  if (o.env !== undefined && (!Array.isArray(o.env) || !o.env.every((n) => typeof n === 'string' && ENV_NAME.test(n)))) fail('env must be a list of environment variable names');
   if (!Array.isArray(o.sources) || o.sources.length === 0) fail('sources must be a non-empty array');
   const sources = o.sources as unknown[];
   const streams = new Set<string>();

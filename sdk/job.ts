@@ -24,6 +24,7 @@ import type { RestartStrategySpec } from '../core/restart-strategy-spec.ts';
 import type { CoProcessFunction, KeyedBroadcastOnTimerFunction, KeyedBroadcastProcessFunction, OnTimerFunction, ProcessFunction } from './context.ts';
 import type { AggregateFunction, MapStateDescriptor, StateDescriptor } from './state.ts';
 import { compileStartAt, type StartAtOption } from '../core/start-at.ts';
+import type { JobLimits } from '../core/manifest.ts';
 import { LATE_TAG, windowOperator, type WindowFunction, type WindowResult } from './window-operator.ts';
 import type { TimeWindow, WindowAssigner } from './windows.ts';
 import type { GeneratorSource } from './generator.ts';
@@ -39,6 +40,18 @@ export interface JobOptions {
    * @default { kind: 'exponential-backoff', initialDelayMs: 500, maxDelayMs: 30000, multiplier: 2, jitter: 0.1, resetAfterMs: 60000 } (the coordinator's DEFAULT_RESTART_STRATEGY)
    */
   restartStrategy?: RestartStrategySpec;
+  /**
+   * Limits of the job's code where workers isolate jobs (`eddy worker --job-isolation thread`):
+   * `maxCallMs`, how long a user function, timer callback or the bundle's import may hold the
+   * job's thread before the task fails (the thread is stopped); `maxHeapMb`, the heap of the
+   * job's thread on each worker. @default the worker's --max-call-ms and --max-heap-mb
+   */
+  limits?: JobLimits;
+  /**
+   * Environment variables of the worker the job's code may read: an isolated job's process.env
+   * holds these and nothing else. @default none
+   */
+  env?: string[];
 }
 
 export interface SourceOptions<T = unknown> {
@@ -149,7 +162,7 @@ export interface JobPlan {
 /** The graph under construction, shared by every stream handle of one job. */
 interface Graph {
   name: string;
-  options: Required<Omit<JobOptions, 'restartStrategy'>> & Pick<JobOptions, 'restartStrategy'>;
+  options: Required<Omit<JobOptions, 'restartStrategy' | 'limits' | 'env'>> & Pick<JobOptions, 'restartStrategy' | 'limits' | 'env'>;
   sources: SourceSpec[];
   stages: StagePlan[];
   /** Keyed and broadcast streams handed out and not used yet: manifest() names them. */
@@ -178,6 +191,8 @@ export class Job {
         maxParallelism: options.maxParallelism ?? 128,
         errorPolicy: options.errorPolicy ?? 'fail',
         ...(options.restartStrategy !== undefined && { restartStrategy: structuredClone(options.restartStrategy) }),
+        ...(options.limits !== undefined && { limits: { ...options.limits } }),
+        ...(options.env !== undefined && { env: [...options.env] }),
       },
       sources: [],
       stages: [],
@@ -265,6 +280,8 @@ export class Job {
       ...(g.options.restartStrategy !== undefined && { restartStrategy: structuredClone(g.options.restartStrategy) }),
       sources: structuredClone(g.sources),
       stages: g.stages.map((s) => structuredClone(s.spec)),
+      ...(g.options.limits !== undefined && { limits: { ...g.options.limits } }),
+      ...(g.options.env !== undefined && { env: [...g.options.env] }),
     };
     validateManifest(manifest);
     return manifest;

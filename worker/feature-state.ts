@@ -21,6 +21,7 @@
 import { Packr } from 'msgpackr';
 import type { FeatureSpec, StageSpec, StateKind } from '../core/manifest.ts';
 import type { StateBackend, StateView } from './state-backend.ts';
+import type { StateUndoLog } from './state-undo.ts';
 
 export const META_STATE_PREFIX = '\u0000m:';
 export const HISTORY_STATE_PREFIX = '\u0000h:';
@@ -119,9 +120,9 @@ export function headKey(backend: StateBackend, stage: string, keyGroup: number, 
 }
 
 /** At a record's first change to a feature state: its event time, in the same tick as the change. */
-export function touchFeature(backend: StateBackend, stage: string, keyGroup: number, key: string, spec: FeatureStateSpec, eventTimeMs: number | undefined): void {
+export function touchFeature(backend: StateBackend, stage: string, keyGroup: number, key: string, spec: FeatureStateSpec, eventTimeMs: number | undefined, undo?: StateUndoLog): void {
   // Sources give every record an event time; Date.now() covers records emitted without one.
-  backend.putRaw(metaKey(backend, stage, keyGroup, spec.state, key), encodeEventTime(eventTimeMs ?? Date.now()));
+  backend.putRaw(metaKey(backend, stage, keyGroup, spec.state, key), encodeEventTime(eventTimeMs ?? Date.now()), undefined, undo);
 }
 
 /**

@@ -45,8 +45,20 @@ export class FileSink {
   }
 
   write(value: unknown, timestampMs?: number): void {
-    const line = JSON.stringify(value) + '\n';
-    const dir = this.#dirOf(timestampMs ?? Date.now());
+    this.#append(JSON.stringify(value) + '\n', this.#dirOf(timestampMs ?? Date.now()));
+  }
+
+  /** The line and its partition directory; throws for a value or a time that cannot be written. */
+  prepare(value: unknown, timestampMs?: number): unknown {
+    return { line: JSON.stringify(value) + '\n', dir: this.#dirOf(timestampMs ?? Date.now()) };
+  }
+
+  commit(prepared: unknown): void {
+    const { line, dir } = prepared as { line: string; dir: string };
+    this.#append(line, dir);
+  }
+
+  #append(line: string, dir: string): void {
     const now = Date.now();
     let part = this.#open.get(dir);
     if (part === undefined) {

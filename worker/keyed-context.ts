@@ -21,6 +21,7 @@ import type {
 import { createStateHandle, type Clock } from './state-handles.ts';
 import { broadcastStateHandle } from './broadcast-state.ts';
 import type { StateBackend } from './state-backend.ts';
+import { StateUndoLog } from './state-undo.ts';
 import type { TimerService } from './timer-service.ts';
 import { recordFeatureVersion, touchFeature, type FeatureStateSpec, type MapChange } from './feature-state.ts';
 import type { WatchRegistry } from './watch-registry.ts';
@@ -58,6 +59,10 @@ export class KeyedContext implements ProcessContext<unknown>, TimerContext<unkno
   #timers: Timers | undefined;
   /** Feature states the current record changed; map changes kept for history snapshots. */
   #touched: Map<string, MapChange[] | undefined> | undefined;
+  /** Atomic records (errorPolicy "dead-letter"): the record's state writes, noted for undo. */
+  #undo: StateUndoLog | undefined;
+  /** Atomic records: the record's output, held as (tag | null for the main output, value, timestamp) until it succeeds. */
+  #held: unknown[] | undefined;
 
   constructor(
     stage: string,
@@ -78,11 +83,53 @@ export class KeyedContext implements ProcessContext<unknown>, TimerContext<unkno
   }
 
   emit(value: unknown): void {
-    this.#emit(value, this.timestamp ?? -1);
+    if (this.#held !== undefined) this.#held.push(null, value, this.timestamp ?? -1);
+    else this.#emit(value, this.timestamp ?? -1);
   }
 
   output(tag: string, value: unknown): void {
-    this.#services.emitSide?.(tag, value, this.timestamp ?? -1);
+    if (this.#held !== undefined) this.#held.push(tag, value, this.timestamp ?? -1);
+    else this.#services.emitSide?.(tag, value, this.timestamp ?? -1);
+  }
+
+  /**
+   * Makes this context's records all-or-nothing (errorPolicy "dead-letter"): state writes are
+   * noted for undo and output is held until releaseOutput(). Call before the first state()
+   * (handles capture the undo log when they are created).
+   */
+  enableAtomicRecords(): void {
+    this.#undo ??= new StateUndoLog();
+    this.#held ??= [];
+  }
+
+  /**
+   * Passes the record's held output on, in the order it was emitted. Run it inside the stage
+   * output's atomically(), so that a failure on the way writes none of it; then endRecord().
+   */
+  releaseOutput(): void {
+    const held = this.#held;
+    if (held === undefined) return;
+    for (let i = 0; i < held.length; i += 3) {
+      const tag = held[i] as string | null;
+      if (tag === null) this.#emit(held[i + 1], held[i + 2] as number);
+      else this.#services.emitSide?.(tag, held[i + 1], held[i + 2] as number);
+    }
+  }
+
+  /** The record succeeded: forget its undo log and held output. */
+  endRecord(): void {
+    if (this.#held !== undefined) this.#held.length = 0;
+    this.#undo?.reset();
+  }
+
+  /**
+   * The record failed: its state writes are taken back, its held output and feature changes
+   * dropped. Throws when the writes cannot be taken back (StateBackend.undo).
+   */
+  undoRecord(): void {
+    if (this.#held !== undefined) this.#held.length = 0;
+    this.#touched = undefined;
+    if (this.#undo !== undefined) this.#backend.undo(this.#undo);
   }
 
   /**
@@ -110,7 +157,7 @@ export class KeyedContext implements ProcessContext<unknown>, TimerContext<unkno
     const touched = (this.#touched ??= new Map());
     if (!touched.has(name)) {
       // The event time goes in with the record's first change: no read sees one without the other.
-      touchFeature(this.#backend, this.#stage, this.keyGroup, this.key, spec, this.timestamp);
+      touchFeature(this.#backend, this.#stage, this.keyGroup, this.key, spec, this.timestamp, this.#undo);
       touched.set(name, spec.historyRetentionMs === undefined || change === undefined ? undefined : [change]);
       return;
     }
@@ -140,6 +187,7 @@ export class KeyedContext implements ProcessContext<unknown>, TimerContext<unkno
         keyGroup: this.keyGroup,
         key: this.key,
         clock: this.#services.clock ?? Date.now,
+        ...(this.#undo !== undefined && { undo: this.#undo }),
         ...(this.#services.features?.has(descriptor.name) && { onChange: (change: MapChange | undefined) => this.#touch(descriptor.name, change) }),
       },
       descriptor,
@@ -180,10 +228,10 @@ export class KeyedContext implements ProcessContext<unknown>, TimerContext<unkno
     const clock = this.#services.clock ?? Date.now;
     const watermark = this.#services.watermark ?? (() => Number.NEGATIVE_INFINITY);
     this.#timers = {
-      registerEventTime: (ts) => service.register('event', keyGroup, key, ts),
-      registerProcessingTime: (ts) => service.register('processing', keyGroup, key, ts),
-      deleteEventTime: (ts) => service.delete('event', keyGroup, key, ts),
-      deleteProcessingTime: (ts) => service.delete('processing', keyGroup, key, ts),
+      registerEventTime: (ts) => service.register('event', keyGroup, key, ts, this.#undo),
+      registerProcessingTime: (ts) => service.register('processing', keyGroup, key, ts, this.#undo),
+      deleteEventTime: (ts) => service.delete('event', keyGroup, key, ts, this.#undo),
+      deleteProcessingTime: (ts) => service.delete('processing', keyGroup, key, ts, this.#undo),
       currentWatermark: watermark,
       currentProcessingTime: clock,
     };

@@ -36,6 +36,7 @@ import type { DeadLetters } from './dead-letters.ts';
 import type { StageCounters } from './stage-counters.ts';
 import type { StageInputRef } from './stage-inputs.ts';
 import { BroadcastContextImpl, broadcastStateNames } from './broadcast-context.ts';
+import { callSite, Phase } from './call-site.ts';
 
 export interface KeyedTaskOptions {
   nc: NatsConnection;
@@ -113,6 +114,8 @@ export class KeyedTask {
   readonly #inputOf: (sender: string) => StageInputRef | undefined;
   readonly #broadcastStates: ReadonlySet<string>;
   readonly #stageId: StageId;
+  /** The stage's index in the manifest, for the call site (worker/call-site.ts). */
+  readonly #stageIndex: number;
   #failed = false;
   #stopped = false;
   /** When a drain loop last yielded to the event loop (performance.now()). */
@@ -125,6 +128,7 @@ export class KeyedTask {
   constructor(options: KeyedTaskOptions) {
     this.#o = options;
     this.#stageId = options.stage.spec.id as StageId;
+    this.#stageIndex = options.manifest.stages.findIndex((st) => st.id === options.stage.spec.id);
     this.#senders = new Set(options.upstreamSenders);
     this.#accepting = this.#senders;
     this.#owned = new Set(options.keyGroups);
@@ -143,7 +147,7 @@ export class KeyedTask {
       upstreamSenders: options.watermarkSenders ?? options.upstreamSenders,
       keyGroups: options.keyGroups,
       onTimer: op.onTimer as unknown as OnTimerFn | undefined,
-      runUser: (kg, run, record) => this.#runUser(kg, run, record),
+      runUser: (kg, run, record, ctx) => this.#runUser(kg, run, record, ctx),
       emit: (kg, value, ts) => {
         this.#currentKeyGroup = kg;
         options.output.emit(value, ts);
@@ -447,13 +451,25 @@ export class KeyedTask {
       output.emit(value, timestamp);
     };
     const ctx = new KeyedContext(this.#stageId, backend, this.#declared, key, keyGroup, emit, this.#time.services(keyGroup));
+    // Under "dead-letter" a record is all-or-nothing: a throw anywhere (the function, an operator
+    // after it, a sink's encoding) takes back its state writes and writes none of its output.
+    const atomic = manifest.errorPolicy === 'dead-letter';
+    if (atomic) ctx.enableAtomicRecords();
+    const release = () => ctx.releaseOutput();
+    const stageIndex = this.#stageIndex;
     for (const r of records) {
+      callSite.keyedRecord(stageIndex, keyGroup);
       ctx.timestamp = r.timestamp >= 0 ? r.timestamp : undefined;
       try {
         await process(r.value, ctx);
+        if (atomic) {
+          output.atomically(release);
+          ctx.endRecord();
+        }
       } catch (e) {
         const err = e instanceof UserFunctionError ? e : new UserFunctionError({ jobId: this.#o.jobId, stageId: this.#stageId, operator: this.#stageId, keyGroup }, e);
         if (manifest.errorPolicy === 'fail') throw err;
+        ctx.undoRecord();
         deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record: r.value }, counters);
       }
       // Feature metadata and history: written per record, after the record's own state changes.
@@ -462,14 +478,22 @@ export class KeyedTask {
     }
   }
 
-  /** Runs a user callback (onTimer) under the job's error policy, as records are. */
-  async #runUser(keyGroup: number, run: () => void | Promise<void>, record: unknown): Promise<void> {
-    const { manifest, deadLetters, counters } = this.#o;
+  /** Runs a user callback (onTimer) under the job's error policy, all-or-nothing as records are. */
+  async #runUser(keyGroup: number, run: () => void | Promise<void>, record: unknown, ctx?: KeyedContext): Promise<void> {
+    const { manifest, deadLetters, counters, output } = this.#o;
+    const atomic = manifest.errorPolicy === 'dead-letter' && ctx !== undefined;
+    if (atomic) ctx.enableAtomicRecords();
+    callSite.keyedRecord(this.#stageIndex, keyGroup, Phase.TIMER);
     try {
       await run();
+      if (atomic) {
+        output.atomically(() => ctx.releaseOutput());
+        ctx.endRecord();
+      }
     } catch (e) {
       const err = e instanceof UserFunctionError ? e : new UserFunctionError({ jobId: this.#o.jobId, stageId: this.#stageId, operator: this.#stageId, keyGroup }, e);
       if (manifest.errorPolicy === 'fail') throw err;
+      if (atomic) ctx.undoRecord();
       deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record }, counters);
     }
   }

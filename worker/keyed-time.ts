@@ -29,8 +29,8 @@ export interface KeyedTimeOptions {
   keyGroups: readonly number[];
   /** The process function's onTimer; timers registered without one fire into nothing. */
   onTimer: OnTimerFn | undefined;
-  /** Runs a user callback for one key with the task's error policy (fail, or dead-letter `record`). */
-  runUser(keyGroup: number, run: () => void | Promise<void>, record: unknown): Promise<void>;
+  /** Runs a user callback for one key with the task's error policy (fail, or dead-letter `record`); ctx: the callback's context. */
+  runUser(keyGroup: number, run: () => void | Promise<void>, record: unknown, ctx?: KeyedContext): Promise<void>;
   /** Emits a record of a key group downstream with its timestamp. */
   emit(keyGroup: number, value: unknown, timestampMs: number): void;
   /** Writes a side output of the stage (ctx.output). */
@@ -184,7 +184,7 @@ export class KeyedTime {
       // Event-time output carries the timer's time (as in Flink); processing time is no event time.
       ctx.timestamp = domain === 'event' ? timestampMs : undefined;
       ctx.timeDomain = domain;
-      await this.#o.runUser(keyGroup, () => onTimer(timestampMs, ctx), { timer: { key, timestampMs, domain } });
+      await this.#o.runUser(keyGroup, () => onTimer(timestampMs, ctx), { timer: { key, timestampMs, domain } }, ctx);
     });
     if (fired > 0 && domain === 'event' && this.#o.logger?.isLevelEnabled('trace') === true && performance.now() - this.#tracedMs >= TRACE_FIRED_EVERY_MS) {
       this.#tracedMs = performance.now();

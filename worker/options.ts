@@ -42,6 +42,17 @@ export interface WorkerOptions {
    */
   handOverTimeoutMs?: number;
   /**
+   * Where each job's code runs: 'thread', a worker thread per job (its own event loop, heap limit
+   * and environment; a watchdog stops it when user code holds it; worker/isolated-job.ts), or
+   * 'none', in the worker's own thread next to its control plane and the other jobs.
+   * @default "none"
+   */
+  jobIsolation?: 'thread' | 'none';
+  /** A job's maxCallMs when it sets none (isolated jobs only). @default 30000 */
+  maxCallMs?: number;
+  /** A job's maxHeapMb when it sets none (isolated jobs only). @default 1024 */
+  maxHeapMb?: number;
+  /**
    * Metrics and traces (core/telemetry.ts), started by the caller, which also closes it.
    * @default Telemetry.disabled(): no-op meter and tracer
    */
@@ -66,6 +77,9 @@ export function compileWorkerOptions(o: WorkerOptions): CompiledWorkerOptions {
     ackTimeoutMs: o.ackTimeoutMs ?? 30_000,
     maxOverlayBytes: o.maxOverlayBytes ?? 256 * 1024 * 1024,
     handOverTimeoutMs: o.handOverTimeoutMs ?? 60_000,
+    jobIsolation: o.jobIsolation ?? 'none',
+    maxCallMs: o.maxCallMs ?? 30_000,
+    maxHeapMb: o.maxHeapMb ?? 1024,
     telemetry: o.telemetry ?? Telemetry.disabled(o.logger),
     logger: o.logger,
   };

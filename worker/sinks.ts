@@ -16,6 +16,13 @@ import { InvalidArgumentError } from '../core/errors.ts';
 export interface Sink {
   /** timestampMs: the record's event time when it has one (files sinks partition by it). */
   write(value: unknown, timestampMs?: number): void;
+  /**
+   * write() in two steps, for records that are all-or-nothing (worker/stage-output.ts): prepare
+   * encodes and throws whatever write would throw for this record, writing nothing; commit
+   * writes what prepare returned.
+   */
+  prepare(value: unknown, timestampMs?: number): unknown;
+  commit(prepared: unknown): void;
   /** Resolves when everything written so far is durable where the sink promises it. */
   flush(): Promise<void>;
   /** Writes not yet confirmed. */
@@ -68,6 +75,14 @@ class JetStreamSink implements Sink {
     this.#publisher.publishNow(this.#subject, encoder.encode(JSON.stringify(value)));
   }
 
+  prepare(value: unknown): unknown {
+    return encoder.encode(JSON.stringify(value));
+  }
+
+  commit(prepared: unknown): void {
+    this.#publisher.publishNow(this.#subject, prepared as Uint8Array);
+  }
+
   flush(): Promise<void> {
     return this.#publisher.flush();
   }
@@ -92,6 +107,14 @@ class BufferedJetStreamSink implements ExactlyOnceSink {
     this.#buffer.push({ subject: this.#subject, data: JSON.stringify(value) });
   }
 
+  prepare(value: unknown): unknown {
+    return { subject: this.#subject, data: JSON.stringify(value) };
+  }
+
+  commit(prepared: unknown): void {
+    this.#buffer.push(prepared as CheckpointOutput);
+  }
+
   take(): CheckpointOutput[] {
     const out = this.#buffer;
     this.#buffer = [];
@@ -113,6 +136,12 @@ class NatsSubjectSink implements Sink {
   }
   write(value: unknown): void {
     this.#nc.publish(this.#subject, encoder.encode(JSON.stringify(value)));
+  }
+  prepare(value: unknown): unknown {
+    return encoder.encode(JSON.stringify(value));
+  }
+  commit(prepared: unknown): void {
+    this.#nc.publish(this.#subject, prepared as Uint8Array);
   }
   async flush(): Promise<void> {}
   close(): void {}
@@ -169,6 +198,14 @@ class BufferedRoutedJetStreamSink implements ExactlyOnceSink {
     this.#buffer.push(routed(this.#prefix, record));
   }
 
+  prepare(record: unknown): unknown {
+    return routed(this.#prefix, record);
+  }
+
+  commit(prepared: unknown): void {
+    this.#buffer.push(prepared as CheckpointOutput);
+  }
+
   take(): CheckpointOutput[] {
     const out = this.#buffer;
     this.#buffer = [];
@@ -200,6 +237,16 @@ class RoutedJetStreamSink implements Sink {
   write(record: unknown): void {
     const { subject, data } = routed(this.#prefix, record);
     this.#publisher.publishNow(subject, encoder.encode(data));
+  }
+
+  prepare(record: unknown): unknown {
+    const { subject, data } = routed(this.#prefix, record);
+    return { subject, bytes: encoder.encode(data) };
+  }
+
+  commit(prepared: unknown): void {
+    const { subject, bytes } = prepared as { subject: string; bytes: Uint8Array };
+    this.#publisher.publishNow(subject, bytes);
   }
 
   flush(): Promise<void> {

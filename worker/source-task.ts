@@ -11,6 +11,8 @@ import type { StageOutput } from './stage-output.ts';
 import type { CheckpointOutput } from './sinks.ts';
 import type { DeadLetters } from './dead-letters.ts';
 import { WatermarkGenerator } from './watermark-generator.ts';
+import { decodeJsonRecord, eventTimeProblem } from './record-decoding.ts';
+import { callSite } from './call-site.ts';
 import type { StageCounters } from './stage-counters.ts';
 
 export interface SourceTaskOptions {
@@ -95,18 +97,23 @@ export class SourceTask {
     const errorPolicy = manifest.errorPolicy;
     const source = this.#o.source;
     const timestampField = source.timestampField;
+    const stageIndex = manifest.stages.findIndex((st) => st.id === stageId);
+    const split = this.#o.partition;
     for await (const m of messages) {
       if (this.#state !== 'RUNNING') break;
+      // For the watchdog of an isolated job (worker/call-site.ts): which record holds the thread.
+      callSite.sourceRecord(stageIndex, split, m.seq);
       counters.recordsIn++;
       this.lastSequence = m.seq;
       this.lastMessage = m;
-      let value: unknown;
-      try {
-        value = JSON.parse(m.string());
-      } catch (e) {
-        deadLetters.publish({ stageId, reason: `invalid JSON: ${ensureError(e).message}`, record: m.string(), source: { stream: source.stream, sequence: m.seq } }, counters);
+      const text = m.string();
+      const decoded = decodeJsonRecord(m.data, text);
+      if (!decoded.ok) {
+        // The raw payload, not a value: a refused record may be too deep to serialise again.
+        deadLetters.publish({ stageId, reason: decoded.reason, record: text, source: { stream: source.stream, sequence: m.seq } }, counters);
         continue;
       }
+      const value = decoded.value;
       // Event time: the job's timestamp assigner (which also drives watermarks; a record it
       // refuses is a dead letter), else the field the job names, else the time JetStream stored
       // the message. Each is the same on a replay, so feature versions and metadata are too.
@@ -122,10 +129,21 @@ export class SourceTask {
         this.#watermarks?.onRecord(timestamp);
       } else if (timestampField !== undefined) {
         const t = (value as Record<string, unknown> | null)?.[timestampField];
-        if (typeof t === 'number' && Number.isFinite(t) && t >= 0) timestamp = t;
+        if (typeof t === 'number') {
+          // A number that is no possible time is a bad record, not a reason to use another clock.
+          const problem = eventTimeProblem(t, `event time field ${timestampField}`);
+          if (problem !== undefined) {
+            deadLetters.publish({ stageId, reason: problem, record: value, source: { stream: source.stream, sequence: m.seq } }, counters);
+            continue;
+          }
+          timestamp = t;
+        }
       }
       try {
-        output.emit(value, timestamp);
+        // Under "dead-letter" a record is all-or-nothing: a throw anywhere in the operator tree
+        // (a flatMap's second output, a sink's encoding) leaves none of its output behind.
+        if (errorPolicy === 'dead-letter') output.atomically(() => output.emit(value, timestamp));
+        else output.emit(value, timestamp);
       } catch (e) {
         if (!(e instanceof UserFunctionError) || errorPolicy === 'fail') throw e;
         deadLetters.publish({ stageId, operator: e.operator, reason: e.message, stack: ensureError(e.cause).stack ?? '', record: value, source: { stream: source.stream, sequence: m.seq } }, counters);
@@ -147,7 +165,9 @@ export class SourceTask {
     } catch (e) {
       return `timestamp assigner threw: ${ensureError(e).message}`;
     }
-    if (!Number.isSafeInteger(ts) || (ts as number) < 0) return `timestamp assigner returned ${String(ts)}, not an integer >= 0 (ms since the epoch)`;
+    const problem = eventTimeProblem(ts, 'the timestamp assigner\'s result');
+    if (problem !== undefined) return problem;
+    if (!Number.isSafeInteger(ts)) return `the timestamp assigner returned ${String(ts)}, not an integer (ms since the epoch)`;
     return ts as number;
   }
 

@@ -18,9 +18,10 @@ import { ChannelSender } from './channel-sender.ts';
 import { compileChain, type ChainWhere, type Emit } from './operator-chain.ts';
 import { AsyncOperator } from './async-operator.ts';
 import { MAX_PENDING_SINK_WRITES, isExactlyOnce, openSinks, type CheckpointOutput, type Sink } from './sinks.ts';
-import type { DeadLetters } from './dead-letters.ts';
+import type { DeadLetter, DeadLetters } from './dead-letters.ts';
 import type { StageCounters } from './stage-counters.ts';
 import type { CompiledWorkerOptions } from './options.ts';
+import { keyProblem } from './record-decoding.ts';
 
 export interface StageOutputOptions {
   nc: NatsConnection;
@@ -90,6 +91,13 @@ export interface StageOutput {
   watermark(watermarkMs: number, idle: boolean): void;
   /** Resolves once no record is inside an asyncMap of the stage (at once without one). */
   settled(): Promise<void>;
+  /**
+   * Runs `run` (which emits one record's output) all-or-nothing: what reaches the stage's sinks,
+   * channels and asyncMaps is held (sinks encode it at once, so an encoding error throws here)
+   * and written only when run returns; when run throws, nothing is written and the error is
+   * rethrown (a sink's as a UserFunctionError naming the sink). Nested calls join the outer one.
+   */
+  atomically(run: () => void): void;
   close(): Promise<void>;
 }
 
@@ -124,6 +132,40 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
   const deadLetter = (e: UserFunctionError, record: unknown, keyGroup: number): void => {
     o.deadLetters.publish({ stageId: spec.id, operator: e.operator, ...(keyGroup >= 0 && { keyGroup }), reason: e.message, stack: ensureError(e.cause).stack ?? '', record }, o.counters);
   };
+  /**
+   * While a record runs atomically: what its output would write, as (apply, a, b, c) quadruples
+   * applied in order once it succeeds. Undefined otherwise: writes go straight through.
+   */
+  let held: unknown[] | undefined;
+  const sinkName = (i: number): string => {
+    const s = spec.sinks[i]!;
+    return `${s.kind} sink ${'subject' in s ? s.subject : 'path' in s ? s.path : 'subjectPrefix' in s ? s.subjectPrefix : i}`;
+  };
+  const writeSink = (i: number): Emit => {
+    const sink = sinks[i]!;
+    return (value, ts) => {
+      if (held === undefined) return sink.write(value, ts >= 0 ? ts : undefined);
+      let prepared: unknown;
+      try {
+        prepared = sink.prepare(value, ts >= 0 ? ts : undefined);
+      } catch (e) {
+        throw new UserFunctionError({ jobId: o.jobId, stageId: spec.id, operator: sinkName(i), keyGroup: o.where.keyGroup() }, e);
+      }
+      held.push(commitSink, sink, prepared, undefined);
+    };
+  };
+  const hold = (): unknown[] | undefined => held;
+  const atomically = (run: () => void): void => {
+    if (held !== undefined) return run();
+    const list: unknown[] = [];
+    held = list;
+    try {
+      run();
+    } finally {
+      held = undefined;
+    }
+    for (let i = 0; i < list.length; i += 4) (list[i] as Apply)(list[i + 1], list[i + 2], list[i + 3]);
+  };
   const countOut = (next: Emit): Emit => (value, ts) => {
     o.counters.recordsOut++;
     next(value, ts);
@@ -135,10 +177,7 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
       if (op.kind !== 'process' && op.input === from && op.sideOutput === side) out.push(entries[j]!);
     });
     spec.sinks.forEach((s, i) => {
-      if (s.input === from && s.sideOutput === side) {
-        const sink = sinks[i]!;
-        out.push(side === undefined ? countOut((value, ts) => sink.write(value, ts >= 0 ? ts : undefined)) : (value, ts) => sink.write(value, ts >= 0 ? ts : undefined));
-      }
+      if (s.input === from && s.sideOutput === side) out.push(side === undefined ? countOut(writeSink(i)) : writeSink(i));
     });
     return out;
   };
@@ -178,12 +217,14 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
       senders.push(s);
       senderOf.set(j, s);
       o.counters.senders.push(s);
-      entries[j] = op.kind === 'keyBy' ? shuffle(o, impl.name, impl.fn as (v: unknown) => unknown, s) : broadcast(o, s);
+      entries[j] = op.kind === 'keyBy' ? shuffle(o, impl.name, impl.fn as (v: unknown) => unknown, s, hold) : broadcast(o, s, hold);
       continue;
     }
     if (op.kind === 'asyncMap') {
       if (impl.async === undefined) throw new TypeError(`asyncMap ${op.name} has no options`);
-      const operator = new AsyncOperator(op.name, impl.fn as never, impl.async, fanOut(targetsOf(j, undefined)), {
+      // Its results are records of their own: all-or-nothing like a record from the input.
+      const after = fanOut(targetsOf(j, undefined));
+      const operator = new AsyncOperator(op.name, impl.fn as never, impl.async, o.errorPolicy === 'dead-letter' ? (v, ts) => atomically(() => after(v, ts)) : after, {
         jobId: o.jobId,
         stageId: spec.id,
         keyGroup: o.where.keyGroup,
@@ -195,7 +236,7 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
         deadLetter: (e, record) => deadLetter(e, record, e.keyGroup),
       });
       asyncOf.set(j, operator);
-      entries[j] = (v, ts) => operator.push(v, ts);
+      entries[j] = (v, ts) => (held === undefined ? operator.push(v, ts) : void held.push(pushAsync, operator, v, ts));
       continue;
     }
     entries[j] = compileChain([impl], fanOut(targetsOf(j, undefined)), o.where);
@@ -310,6 +351,7 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
       });
     },
     watermark: (watermarkMs, idle) => sendMarker((s) => s.sendWatermark(watermarkMs, idle), () => undefined, () => undefined),
+    atomically,
     settled: () => (asyncs.length === 0 ? Promise.resolve() : new Promise<void>((resolve) => sendMarker(() => undefined, () => undefined, resolve))),
     close: async () => {
       for (const a of asyncs) a.close();
@@ -321,8 +363,15 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
   };
 }
 
+/** Applies one held write of an atomic record: (apply, a, b, c). */
+type Apply = (a: unknown, b: unknown, c: unknown) => void;
+const commitSink: Apply = (sink, prepared) => (sink as Sink).commit(prepared);
+const sendTo: Apply = (sender, keyGroup, record) => (sender as ChannelSender).send(keyGroup as number, record as { key: string; timestamp: number; value: unknown });
+const pushAsync: Apply = (operator, value, ts) => (operator as AsyncOperator).push(value, ts as number);
+const publishDeadLetter: Apply = (o, letter) => (o as StageOutputOptions).deadLetters.publish(letter as DeadLetter, (o as StageOutputOptions).counters);
+
 /** A keyBy operator: the record goes to its key's key group of the target stage. */
-function shuffle(o: StageOutputOptions, name: string, selector: (v: unknown) => unknown, s: ChannelSender): Emit {
+function shuffle(o: StageOutputOptions, name: string, selector: (v: unknown) => unknown, s: ChannelSender, hold: () => unknown[] | undefined): Emit {
   const stageId = o.stage.spec.id;
   return (value, timestamp) => {
     let raw: unknown;
@@ -332,13 +381,18 @@ function shuffle(o: StageOutputOptions, name: string, selector: (v: unknown) => 
       throw new UserFunctionError({ jobId: o.jobId, stageId, operator: name, keyGroup: o.where.keyGroup() }, e);
     }
     // A record without a key cannot be routed: it is a bad record, not a crash.
-    if ((typeof raw !== 'string' && typeof raw !== 'number') || raw === '' || (typeof raw === 'number' && !Number.isFinite(raw))) {
-      o.deadLetters.publish({ stageId, operator: name, reason: `missing key: ${name} returned ${raw === '' ? 'an empty string' : String(raw)}`, record: value }, o.counters);
+    const problem = keyProblem(raw);
+    const held = hold();
+    if (problem !== undefined) {
+      const letter: DeadLetter = { stageId, operator: name, reason: `missing key: ${name} returned ${problem}`, record: value };
+      if (held === undefined) o.deadLetters.publish(letter, o.counters);
+      else held.push(publishDeadLetter, o, letter, undefined);
       return;
     }
     const key = String(raw);
     o.counters.recordsOut++;
-    s.send(keyGroupForKey(key, o.maxParallelism), { key, timestamp, value });
+    if (held === undefined) s.send(keyGroupForKey(key, o.maxParallelism), { key, timestamp, value });
+    else held.push(sendTo, s, keyGroupForKey(key, o.maxParallelism), { key, timestamp, value });
   };
 }
 
@@ -347,10 +401,14 @@ function shuffle(o: StageOutputOptions, name: string, selector: (v: unknown) => 
  * usual channels, so barriers, alignment, moves and recovery treat it like any record. It costs
  * maxParallelism copies per record: meant for rules and configuration, not for data.
  */
-function broadcast(o: StageOutputOptions, s: ChannelSender): Emit {
+function broadcast(o: StageOutputOptions, s: ChannelSender, hold: () => unknown[] | undefined): Emit {
   return (value, timestamp) => {
     o.counters.recordsOut++;
     const record = { key: '', timestamp, value };
-    for (let kg = 0; kg < o.maxParallelism; kg++) s.send(kg, record);
+    const held = hold();
+    for (let kg = 0; kg < o.maxParallelism; kg++) {
+      if (held === undefined) s.send(kg, record);
+      else held.push(sendTo, s, kg, record);
+    }
   };
 }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Packr } from 'msgpackr';
 import type { KeyGroupEntries } from '../core/checkpoint-format.ts';
 import { EddyError, InvalidArgumentError } from '../core/errors.ts';
+import type { StateUndoLog } from './state-undo.ts';
 
 export type StateView = 'latest' | 'committed';
 
@@ -158,8 +159,9 @@ class Overlay {
   readonly mapIndex = new Map<string, Set<string>>();
   bytes = 0;
 
-  set(key: string, value: Entry, mapPrefix: string | undefined): void {
+  set(key: string, value: Entry, mapPrefix: string | undefined, undo?: StateUndoLog): void {
     const old = this.entries.get(key);
+    undo?.note(this, key, old);
     if (old !== undefined) this.bytes -= key.length + (old === null ? 0 : old.length);
     this.entries.set(key, value);
     this.bytes += key.length + (value === null ? 0 : value.length);
@@ -167,6 +169,18 @@ class Overlay {
     const keys = this.mapIndex.get(mapPrefix);
     if (keys === undefined) this.mapIndex.set(mapPrefix, new Set([key]));
     else keys.add(key);
+  }
+
+  /** Puts back what a write replaced (undefined: the key was not in this overlay). A map index may keep the key: reads skip keys without an entry. */
+  restore(key: string, previous: Entry | undefined): void {
+    const current = this.entries.get(key);
+    if (current !== undefined) this.bytes -= key.length + (current === null ? 0 : current.length);
+    if (previous === undefined) {
+      this.entries.delete(key);
+      return;
+    }
+    this.entries.set(key, previous);
+    this.bytes += key.length + (previous === null ? 0 : previous.length);
   }
 
   dropPrefix(prefix: string): void {
@@ -329,11 +343,30 @@ export class StateBackend {
     return this.#read(encodedString(stage, keyGroup, state, key, mapKey), view);
   }
 
-  /** Stores bytes as given (null deletes). The overlay keeps the reference: do not mutate them afterwards. */
-  writeBytes(stage: string, keyGroup: number, state: string, key: string, mapKey: string | undefined, bytes: Buffer | null): void {
+  /**
+   * Stores bytes as given (null deletes). The overlay keeps the reference: do not mutate them
+   * afterwards. With an undo log, the write can be taken back by undo() (worker/state-undo.ts).
+   */
+  writeBytes(stage: string, keyGroup: number, state: string, key: string, mapKey: string | undefined, bytes: Buffer | null, undo?: StateUndoLog): void {
     this.#assertOpen();
     const full = encodedString(stage, keyGroup, state, key, mapKey);
-    this.#active.set(full, bytes, mapKey === undefined ? undefined : full.slice(0, mapPrefixLength));
+    this.#active.set(full, bytes, mapKey === undefined ? undefined : full.slice(0, mapPrefixLength), undo);
+  }
+
+  /**
+   * Takes back the writes noted in a record's undo log, newest first, and resets it. Throws when
+   * they cannot be taken back exactly (they span a checkpoint freeze or a rollback): the caller
+   * then fails the task, and recovery restores the last checkpoint instead.
+   */
+  undo(log: StateUndoLog): void {
+    this.#assertOpen();
+    if (log.writes === 0) return;
+    if (log.spansOverlays || log.overlay !== this.#active) {
+      log.reset();
+      throw new EddyError('INTERNAL', 'a record\'s state changes span a checkpoint freeze or rollback and cannot be undone');
+    }
+    for (let i = log.keys.length - 1; i >= 0; i--) this.#active.restore(log.keys[i]!, log.previous[i]);
+    log.reset();
   }
 
   /**
@@ -458,9 +491,9 @@ export class StateBackend {
    * stateKeyString (plus a suffix). indexPrefix indexes it like a map entry, so that
    * latestAtOrBefore finds it without scanning the overlay.
    */
-  putRaw(key: string, value: Buffer | null, indexPrefix?: string): void {
+  putRaw(key: string, value: Buffer | null, indexPrefix?: string, undo?: StateUndoLog): void {
     this.#assertOpen();
-    this.#active.set(key, value, indexPrefix);
+    this.#active.set(key, value, indexPrefix, undo);
   }
 
   /** An encoded entry (null: absent) in the given view. */

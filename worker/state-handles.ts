@@ -23,6 +23,7 @@ import type {
   ValueState,
 } from '../sdk/index.ts';
 import type { StateBackend } from './state-backend.ts';
+import type { StateUndoLog } from './state-undo.ts';
 
 /** Milliseconds since the epoch; injected so tests can move time. */
 export type Clock = () => number;
@@ -47,6 +48,8 @@ export interface StateScope {
   clock: Clock;
   /** Told of every change (a map entry's, or undefined for a whole value): feature bookkeeping. */
   onChange?: (change: MapChange | undefined) => void;
+  /** Notes every write so that a failing record can be undone (worker/state-undo.ts). @default none */
+  undo?: StateUndoLog;
 }
 
 /** The stored bytes of a value: always a fresh copy (pack() and user serializers may reuse their output buffer). */
@@ -98,13 +101,13 @@ class Cell {
 
   write(mapKey: string | undefined, value: unknown): void {
     const { backend, stage, keyGroup, key, clock } = this.#scope;
-    backend.writeBytes(stage, keyGroup, this.#name, key, mapKey, encodeStored(this.#serializer, value, this.#ttlMs, this.#ttlMs === undefined ? 0 : clock()));
+    backend.writeBytes(stage, keyGroup, this.#name, key, mapKey, encodeStored(this.#serializer, value, this.#ttlMs, this.#ttlMs === undefined ? 0 : clock()), this.#scope.undo);
     this.#scope.onChange?.(mapKey === undefined ? undefined : { op: 'put', mapKey, value });
   }
 
   remove(mapKey: string | undefined): void {
     const { backend, stage, keyGroup, key } = this.#scope;
-    backend.writeBytes(stage, keyGroup, this.#name, key, mapKey, null);
+    backend.writeBytes(stage, keyGroup, this.#name, key, mapKey, null, this.#scope.undo);
     this.#scope.onChange?.(mapKey === undefined ? undefined : { op: 'remove', mapKey });
   }
 

@@ -16,6 +16,7 @@
 // entry whenever unknown (after construction, i.e. after every restore).
 import { InvalidArgumentError } from '../core/errors.ts';
 import type { StateBackend } from './state-backend.ts';
+import type { StateUndoLog } from './state-undo.ts';
 
 export type TimeDomain = 'event' | 'processing';
 
@@ -66,20 +67,21 @@ export class TimerService {
     for (const domain of ['event', 'processing'] as const) this.#earliest.delete(`${domain}|${keyGroup}`);
   }
 
-  register(domain: TimeDomain, keyGroup: number, key: string, timestampMs: number): void {
+  /** undo: the registering record's undo log (worker/state-undo.ts); an undone registration leaves the earliest cache early, which costs one empty scan. */
+  register(domain: TimeDomain, keyGroup: number, key: string, timestampMs: number, undo?: StateUndoLog): void {
     checkTime(timestampMs);
-    this.#backend.writeBytes(this.#stage, keyGroup, TIMER_STATE[domain], '', timerMapKey(timestampMs, key), MARK);
+    this.#backend.writeBytes(this.#stage, keyGroup, TIMER_STATE[domain], '', timerMapKey(timestampMs, key), MARK, undo);
     const id = `${domain}|${keyGroup}`;
     const earliest = this.#earliest.get(id);
     if (earliest !== undefined && timestampMs < earliest) this.#earliest.set(id, timestampMs);
     this.#touched.add(id);
   }
 
-  delete(domain: TimeDomain, keyGroup: number, key: string, timestampMs: number): void {
+  delete(domain: TimeDomain, keyGroup: number, key: string, timestampMs: number, undo?: StateUndoLog): void {
     checkTime(timestampMs);
     // A tombstone; the earliest cache may now be too early, which costs one empty scan.
     const mapKey = timerMapKey(timestampMs, key);
-    this.#backend.writeBytes(this.#stage, keyGroup, TIMER_STATE[domain], '', mapKey, null);
+    this.#backend.writeBytes(this.#stage, keyGroup, TIMER_STATE[domain], '', mapKey, null, undo);
     const id = `${domain}|${keyGroup}`;
     if (this.#firing.has(id)) this.#deletedWhileFiring.add(`${id}|${mapKey}`);
   }

@@ -13,6 +13,8 @@ import { isValidId } from '../core/ids.ts';
 import type { Logger } from '../core/logger.ts';
 import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.ts';
 import { JobRuntime } from './job-runtime.ts';
+import { IsolatedJob, type IsolatedJobContext } from './isolated-job.ts';
+import type { HostedJob } from './hosted-job.ts';
 import { StateSizeProbe } from './state-size.ts';
 import { ProcessUsage } from './process-usage.ts';
 import { WorkerMetrics } from './worker-metrics.ts';
@@ -25,7 +27,7 @@ export class Worker {
   readonly #store: ObjectStore;
   readonly #logger: Logger;
   readonly #metrics: WorkerMetrics;
-  readonly #jobs = new Map<string, JobRuntime>();
+  readonly #jobs = new Map<string, HostedJob>();
   readonly #deploying = new Map<string, Promise<void>>();
   readonly #subs: Subscription[] = [];
   #heartbeat: NodeJS.Timeout | undefined;
@@ -69,6 +71,7 @@ export class Worker {
     await this.#nc.flush();
     await this.#register();
     this.#stateSize.start();
+    if (this.#o.jobIsolation === 'thread') IsolatedJob.prewarm(this.#isolatedContext());
     this.#heartbeat = setInterval(() => this.#sendHeartbeat(), this.#heartbeatIntervalMs);
     this.#transition('RUNNING');
     this.#logger.info({ pid: process.pid }, 'worker ready');
@@ -122,6 +125,10 @@ export class Worker {
       const previous = this.#jobs.get(d.jobId);
       if (previous && d.epoch <= previous.epoch) throw new Error(`stale deploy of job ${d.jobId}: epoch ${d.epoch}, running ${previous.epoch}`);
       this.#jobs.delete(d.jobId);
+      if (this.#o.jobIsolation === 'thread') {
+        this.#jobs.set(d.jobId, await IsolatedJob.deploy(this.#isolatedContext(), d, previous as IsolatedJob | undefined));
+        return;
+      }
       const runtime = await JobRuntime.deploy(
         {
           nc: this.#nc,
@@ -134,7 +141,7 @@ export class Worker {
           requestCheckpoint: (jobId, epoch) => this.#nc.publish(subjects.fromWorker(this.#o.workerId, 'checkpoint-request'), codecs.trigger.encode({ jobId, epoch, checkpointId: 0, rematerializeKeyGroups: [] })),
         },
         d,
-        previous,
+        previous as JobRuntime | undefined,
       );
       this.#jobs.set(d.jobId, runtime);
     });
@@ -142,11 +149,15 @@ export class Worker {
     await run;
   }
 
-  #trigger(m: Msg): void {
+  #isolatedContext(): IsolatedJobContext {
+    return { store: this.#store, options: this.#o, logger: this.#logger, reportFailure: (f: TaskFailure) => this.#reportFailure(f) };
+  }
+
+  #trigger(m: Msg): void | Promise<void> {
     const t = codecs.trigger.decode(m.data);
     const job = this.#jobs.get(t.jobId);
     if (!job || job.epoch !== t.epoch) throw new Error(`job ${t.jobId} epoch ${t.epoch} is not running on worker ${this.#o.workerId}`);
-    job.trigger(t.checkpointId, t.rematerializeKeyGroups);
+    return job.trigger(t.checkpointId, t.rematerializeKeyGroups);
   }
 
   async #complete(m: Msg): Promise<void> {
@@ -239,6 +250,7 @@ export class Worker {
     for (const s of this.#subs) s.unsubscribe();
     for (const job of this.#jobs.values()) await job.stop().catch((e) => this.#logger.error({ err: ensureError(e) }, 'job stop failed'));
     this.#jobs.clear();
+    await IsolatedJob.closeSpare();
     this.#nc.publish(subjects.fromWorker(this.#o.workerId, 'deregister'), codecs.leave.encode({ workerId: this.#o.workerId }));
     this.#metrics.close();
     await this.#nc.drain().catch(() => undefined);

@@ -14,6 +14,9 @@ interface WorkerCommandOptions extends S3CommandOptions, TelemetryCommandOptions
   store: string;
   maxOverlayBytes?: number;
   handOverTimeoutMs?: number;
+  jobIsolation: string;
+  maxCallMs?: number;
+  maxHeapMb?: number;
   logLevel: string;
 }
 
@@ -28,6 +31,9 @@ export function registerWorker(program: Command): void {
   addNatsAuthOptions(addTelemetryOptions(addS3Options(command)))
     .option('--max-overlay-bytes <n>', 'changes held in memory before an early checkpoint is asked for (default 268435456)', parsePositiveInt)
     .option('--hand-over-timeout-ms <n>', 'on SIGTERM, how long to wait for the key groups to move to other workers before stopping anyway (default 60000)', parsePositiveInt)
+    .option('--job-isolation <mode>', 'where jobs run: "thread" (a worker thread per job, with a watchdog and a heap limit) or "none" (in the worker\'s thread) (default: env EDDY_JOB_ISOLATION, else none)', process.env.EDDY_JOB_ISOLATION ?? 'none')
+    .option('--max-call-ms <n>', 'isolated jobs: how long user code may hold a job\'s thread, for jobs that set no limits.maxCallMs (default: env EDDY_MAX_CALL_MS, else 30000)', parsePositiveInt, process.env.EDDY_MAX_CALL_MS ? parsePositiveInt(process.env.EDDY_MAX_CALL_MS) : undefined)
+    .option('--max-heap-mb <n>', 'isolated jobs: heap limit of a job\'s thread, for jobs that set no limits.maxHeapMb (default: env EDDY_MAX_HEAP_MB, else 1024)', parsePositiveInt, process.env.EDDY_MAX_HEAP_MB ? parsePositiveInt(process.env.EDDY_MAX_HEAP_MB) : undefined)
     .option('--log-level <level>', 'pino log level', 'info')
     .action(async (options: WorkerCommandOptions) => {
       let workerId;
@@ -36,6 +42,7 @@ export function registerWorker(program: Command): void {
       } catch (e) {
         throw new UsageError((e as Error).message);
       }
+      if (options.jobIsolation !== 'thread' && options.jobIsolation !== 'none') throw new UsageError(`--job-isolation ${options.jobIsolation}: expected "thread" or "none"`);
       const logger = createLogger({ role: 'worker', level: options.logLevel });
       const nats = natsAuthFrom(options);
       const { startWorker } = await import('../../worker/index.ts');
@@ -50,6 +57,9 @@ export function registerWorker(program: Command): void {
           storeOptions: storeOptionsFrom(options, logger),
           ...(options.maxOverlayBytes ? { maxOverlayBytes: options.maxOverlayBytes } : {}),
           ...(options.handOverTimeoutMs ? { handOverTimeoutMs: options.handOverTimeoutMs } : {}),
+          jobIsolation: options.jobIsolation as 'thread' | 'none',
+          ...(options.maxCallMs ? { maxCallMs: options.maxCallMs } : {}),
+          ...(options.maxHeapMb ? { maxHeapMb: options.maxHeapMb } : {}),
           telemetry,
           logger,
         }).catch(async (e: unknown) => {

@@ -1,0 +1,65 @@
+// Messages between a worker and the thread of one of its jobs (worker/isolated-job.ts hosts it,
+// worker/job-thread-main.ts runs it). Records never cross this boundary: the job's thread has its
+// own NATS connection and RocksDB. What crosses is control (deploy, start, trigger, complete,
+// move, stop: a few per checkpoint), the job's status for heartbeats, and object-store calls,
+// which the worker's thread performs so that the store's credentials stay out of the job's.
+import type { CheckpointComplete, DeployTasks, JobCounters, MoveTasks } from '../core/control.ts';
+import type { ClientConnectionOptions } from '../core/nats-connect.ts';
+
+/** The worker options a job's thread needs: no logger, telemetry or store credentials. */
+export interface JobThreadOptions {
+  natsServers: string;
+  /** The worker's NATS credentials and TLS: the thread connects as the worker does. */
+  nats: ClientConnectionOptions;
+  workerId: string;
+  dataDir: string;
+  storeUrl: string;
+  maxBatchRecords: number;
+  maxBatchBytes: number;
+  batchLingerMs: number;
+  channelWindow: number;
+  ackTimeoutMs: number;
+  maxOverlayBytes: number;
+  handOverTimeoutMs: number;
+  logLevel: string;
+}
+
+export interface JobThreadData {
+  options: JobThreadOptions;
+  /** worker/call-site.ts: written by the job's thread, read by the worker's. */
+  callSite: SharedArrayBuffer;
+  /** The module the boot file imports once tsx is registered (worker/job-thread-main.ts). */
+  entry: string;
+}
+
+export type JobCall =
+  | { method: 'deploy'; args: [DeployTasks, Record<string, string>] }
+  | { method: 'start'; args: [] }
+  | { method: 'trigger'; args: [number, number[]] }
+  | { method: 'complete'; args: [CheckpointComplete] }
+  | { method: 'prepareMove'; args: [MoveTasks] }
+  | { method: 'stop'; args: [] };
+
+export type StoreMethod = 'put' | 'get' | 'getRange' | 'size' | 'exists' | 'delete' | 'list';
+
+/** Worker thread → job thread. */
+export type ToJobThread =
+  | ({ kind: 'call'; id: number } & JobCall)
+  | { kind: 'storeReply'; id: number; ok: true; value: unknown }
+  | { kind: 'storeReply'; id: number; ok: false; error: string; notFound: boolean };
+
+export interface JobStatus {
+  state: 'DEPLOYED' | 'RUNNING' | 'FAILED' | 'STOPPED' | 'NONE';
+  epoch: number;
+  keyGroups: number[];
+  sourceSplits: number;
+  moving: boolean;
+  counters: JobCounters;
+}
+
+/** Job thread → worker thread. */
+export type FromJobThread =
+  | { kind: 'reply'; id: number; ok: true; status: JobStatus }
+  | { kind: 'reply'; id: number; ok: false; error: string; status: JobStatus }
+  | { kind: 'status'; status: JobStatus }
+  | { kind: 'store'; id: number; method: StoreMethod; args: unknown[] };
