@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Packr } from 'msgpackr';
-import { StateBackend, encodeStateKey } from '../worker/state-backend.ts';
+import { StateBackend, encodeStateKey } from '../worker/state/state-backend.ts';
 import { CheckpointWriter } from '../worker/checkpoint-writer.ts';
 import { FileObjectStore } from '../core/object-store.ts';
 import { checkpointLayout, encodeCheckpointObject } from '../core/checkpoint-format.ts';

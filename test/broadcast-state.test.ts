@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { mapState, valueState, type MapState } from '../sdk/index.ts';
-import { StateBackend } from '../worker/state-backend.ts';
+import { StateBackend } from '../worker/state/state-backend.ts';
 import { KeyedContext } from '../worker/keyed-context.ts';
 import { BroadcastContextImpl } from '../worker/broadcast-context.ts';
 

@@ -5,10 +5,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { keyGroupPrefix, StateBackend } from '../worker/state-backend.ts';
+import { keyGroupPrefix, StateBackend } from '../worker/state/state-backend.ts';
 import { KeyedContext } from '../worker/keyed-context.ts';
-import { decodeVersionTime, encodeVersionTime, readFeature, readFeatureAsOf, type FeatureStateSpec } from '../worker/feature-state.ts';
-import { HistoryCleaner, historyRangePrefix } from '../worker/history-cleanup.ts';
+import { decodeVersionTime, encodeVersionTime, readFeature, readFeatureAsOf, type FeatureStateSpec } from '../worker/state/feature-state.ts';
+import { HistoryCleaner, historyRangePrefix } from '../worker/state/history-cleanup.ts';
 import { mapState, valueState } from '../sdk/index.ts';
 import { silentLogger as logger } from '../core/logger.ts';
 

@@ -6,8 +6,8 @@ import { decodeCheckpointObject, encodeCheckpointObject } from '../core/checkpoi
 import { aggregatingState, listState, mapState, reducingState, valueState, type StateDescriptor, type StateSerializer } from '../sdk/index.ts';
 import type { ListState, MapState, ProcessContext, ReducingState, ValueState } from '../sdk/index.ts';
 import { KeyedContext } from '../worker/keyed-context.ts';
-import { StateBackend } from '../worker/state-backend.ts';
-import { TtlSweeper } from '../worker/state-ttl-sweeper.ts';
+import { StateBackend } from '../worker/state/state-backend.ts';
+import { TtlSweeper } from '../worker/state/state-ttl-sweeper.ts';
 import { KeyedTime } from '../worker/keyed-time.ts';
 import { withBackends } from './kit/state-backends.ts';
 

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { unpack } from 'msgpackr';
 import { decodeCheckpointObject, encodeCheckpointObject, type KeyGroupEntries } from '../core/checkpoint-format.ts';
-import { decodeKeyGroupPrefix, encodeStateKey, keyGroupPrefix, StateBackend } from '../worker/state-backend.ts';
-import type { StateBackendOptions } from '../worker/state-backend.ts';
+import { decodeKeyGroupPrefix, encodeStateKey, keyGroupPrefix, StateBackend } from '../worker/state/state-backend.ts';
+import type { StateBackendOptions } from '../worker/state/state-backend.ts';
 
 // Each test gets a real RocksDB in a fresh directory, removed afterwards.
 async function withBackend(

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { decodeCheckpointObject, encodeCheckpointObject } from '../core/checkpoint-format.ts';
-import { StateBackend } from '../worker/state-backend.ts';
+import { StateBackend } from '../worker/state/state-backend.ts';
 import { TimerService } from '../worker/timer-service.ts';
 import { KeyedContext } from '../worker/keyed-context.ts';
 import { KeyedTime } from '../worker/keyed-time.ts';

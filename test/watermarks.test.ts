@@ -64,7 +64,7 @@ test('watermarks - a keyed task forwards the minimum over its key groups, once p
   const { mkdtemp, rm } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
-  const { StateBackend } = await import('../worker/state-backend.ts');
+  const { StateBackend } = await import('../worker/state/state-backend.ts');
   const { KeyedTime } = await import('../worker/keyed-time.ts');
   const dir = await mkdtemp(join(tmpdir(), 'eddy-wm-'));
   const backend = await StateBackend.open({ path: join(dir, 'db') });

@@ -7,7 +7,7 @@ import { decodeCheckpointObject, encodeCheckpointObject } from '../core/checkpoi
 import { assignWindows, job, jetstream, mergeSession, sessionWindows, slidingWindows, tumblingWindows, type KeyedStream, type StagePlan } from '../sdk/index.ts';
 import { KeyedContext } from '../worker/keyed-context.ts';
 import { KeyedTime, type OnTimerFn } from '../worker/keyed-time.ts';
-import { StateBackend } from '../worker/state-backend.ts';
+import { StateBackend } from '../worker/state/state-backend.ts';
 import { withBackends } from './kit/state-backends.ts';
 
 test('windows - tumbling and sliding assignment, with offsets and around the epoch', () => {

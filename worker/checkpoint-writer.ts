@@ -10,7 +10,7 @@
 import { encodeCheckpointObject, decodeCheckpointIndex, checkpointLayout } from '../core/checkpoint-format.ts';
 import type { ObjectStore } from '../core/object-store.ts';
 import type { CheckpointPart, DeltaRef, FileCommit } from '../core/control.ts';
-import type { StateBackend } from './state-backend.ts';
+import type { StateBackend } from './state/state-backend.ts';
 import { isFilePart, type CheckpointOutput } from './sinks.ts';
 
 export class CheckpointWriter {

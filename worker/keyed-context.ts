@@ -18,11 +18,11 @@ import type {
   ValueState,
   ValueStateDescriptor,
 } from '../sdk/index.ts';
-import { createStateHandle, type Clock } from './state-handles.ts';
-import { broadcastStateHandle } from './broadcast-state.ts';
-import type { StateBackend } from './state-backend.ts';
+import { createStateHandle, type Clock } from './state/state-handles.ts';
+import { broadcastStateHandle } from './state/broadcast-state.ts';
+import type { StateBackend } from './state/state-backend.ts';
 import type { TimerService } from './timer-service.ts';
-import { recordFeatureVersion, touchFeature, type FeatureStateSpec, type MapChange } from './feature-state.ts';
+import { recordFeatureVersion, touchFeature, type FeatureStateSpec, type MapChange } from './state/feature-state.ts';
 import type { WatchRegistry } from './watch-registry.ts';
 
 /** What a keyed context needs besides state; absent parts use defaults (wall clock, no timers). */

@@ -9,9 +9,9 @@ import type { StateSpec } from '../core/manifest.ts';
 import type { StateDescriptor } from '../sdk/index.ts';
 import { ChannelWatermarks } from './channel-watermarks.ts';
 import { KeyedContext, type KeyedServices } from './keyed-context.ts';
-import type { StateBackend } from './state-backend.ts';
-import type { Clock } from './state-handles.ts';
-import { TtlSweeper } from './state-ttl-sweeper.ts';
+import type { StateBackend } from './state/state-backend.ts';
+import type { Clock } from './state/state-handles.ts';
+import { TtlSweeper } from './state/state-ttl-sweeper.ts';
 import { TimerService, type TimeDomain } from './timer-service.ts';
 
 export type OnTimerFn = (timestampMs: number, ctx: KeyedContext) => void | Promise<void>;

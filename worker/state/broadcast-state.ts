@@ -4,8 +4,8 @@
 // Its cost is maxParallelism copies of each broadcast state (and processBroadcastElement runs
 // maxParallelism times per record); Flink keeps one copy per parallel task and checkpoints it
 // per task, which needs a redistribution step on rescale that per-key-group copies avoid.
-import type { MapStateDescriptor, StateDescriptor } from '../sdk/index.ts';
-import type { StageSpec } from '../core/manifest.ts';
+import type { MapStateDescriptor, StateDescriptor } from '../../sdk/index.ts';
+import type { StageSpec } from '../../core/manifest.ts';
 import { createStateHandle } from './state-handles.ts';
 import type { StateBackend } from './state-backend.ts';
 import type { Clock } from './state-handles.ts';

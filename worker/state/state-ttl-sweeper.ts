@@ -7,7 +7,7 @@
 // It reads only RocksDB (the last completed checkpoint): values written since are in the
 // overlay, are newer, and get swept after they are committed. Before deleting, it checks the
 // latest view, so a value rewritten since the checkpoint is never deleted.
-import type { StateSpec } from '../core/manifest.ts';
+import type { StateSpec } from '../../core/manifest.ts';
 import type { StateBackend } from './state-backend.ts';
 import { isExpired, type Clock } from './state-handles.ts';
 

@@ -8,8 +8,8 @@
 // every as-of read within the retention still finds its answer. Only committed versions are read:
 // a newer version still in an overlay only makes the true cutoff later, so the pass deletes less,
 // never too much.
-import type { Logger } from '../core/logger.ts';
-import { ensureError } from '../core/errors.ts';
+import type { Logger } from '../../core/logger.ts';
+import { ensureError } from '../../core/errors.ts';
 import type { StateBackend } from './state-backend.ts';
 import { keyGroupPrefix } from './state-backend.ts';
 import { HISTORY_STATE_PREFIX, decodeVersionTime } from './feature-state.ts';

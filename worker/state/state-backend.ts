@@ -8,8 +8,8 @@ import { mkdir, readdir, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Packr } from 'msgpackr';
-import type { KeyGroupEntries } from '../core/checkpoint-format.ts';
-import { EddyError, InvalidArgumentError } from '../core/errors.ts';
+import type { KeyGroupEntries } from '../../core/checkpoint-format.ts';
+import { EddyError, InvalidArgumentError } from '../../core/errors.ts';
 
 export type StateView = 'latest' | 'committed';
 

@@ -21,7 +21,7 @@ import type {
   StateDescriptor,
   StateSerializer,
   ValueState,
-} from '../sdk/index.ts';
+} from '../../sdk/index.ts';
 import type { StateBackend } from './state-backend.ts';
 
 /** Milliseconds since the epoch; injected so tests can move time. */

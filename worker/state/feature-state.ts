@@ -19,7 +19,7 @@
 // never sees a change without its event time (worker/keyed-context.ts); readFeature checks that no
 // record touched the entity while it read the value.
 import { Packr } from 'msgpackr';
-import type { FeatureSpec, StageSpec, StateKind } from '../core/manifest.ts';
+import type { FeatureSpec, StageSpec, StateKind } from '../../core/manifest.ts';
 import type { StateBackend, StateView } from './state-backend.ts';
 
 export const META_STATE_PREFIX = '\u0000m:';
