@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { job, mapState, valueState, jetstream, natsSubject, type DataStream } from '../sdk/index.ts';
 import { splitRanges, splitSource, splitCount, validateManifest } from '../core/manifest.ts';
 import { senderNames } from '../core/subjects.ts';
-import { inputResolver, upstreamSenders } from '../worker/stage-inputs.ts';
+import { inputResolver, upstreamSenders } from '../worker/channel/stage-inputs.ts';
 
 interface Click { user: string; page: string }
 interface View { user: string; ms: number }

@@ -2,7 +2,7 @@
 // idleness) and a task's minimum over its input channels (worker/channel-watermarks.ts).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ChannelWatermarks } from '../worker/channel-watermarks.ts';
+import { ChannelWatermarks } from '../worker/channel/channel-watermarks.ts';
 import { WatermarkGenerator } from '../worker/watermark-generator.ts';
 
 test('watermarks - a split sends (largest time) - maxOutOfOrdernessMs - 1, only when it advanced', () => {

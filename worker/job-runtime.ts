@@ -22,7 +22,7 @@ import { StateBackend } from './state/state-backend.ts';
 import { StageCounters } from './stage-counters.ts';
 import { DeadLetters } from './dead-letters.ts';
 import { createStageOutput, type StageOutput } from './stage-output.ts';
-import { inputResolver, upstreamSenders } from './stage-inputs.ts';
+import { inputResolver, upstreamSenders } from './channel/stage-inputs.ts';
 import { SourceTask } from './source-task.ts';
 import { KeyedTask } from './keyed-task.ts';
 import { QueryResponder } from './query-responder.ts';

@@ -25,7 +25,7 @@ import { decodeBarrier, decodeHeader, decodeRecords, decodeWatermark, BatchKind,
 import type { JobId, StageId } from '../core/ids.ts';
 import type { JobManifest } from '../core/manifest.ts';
 import type { StagePlan, StateDescriptor } from '../sdk/index.ts';
-import { encodeAck } from './channel-sender.ts';
+import { encodeAck } from './channel/channel-sender.ts';
 import { KeyedContext } from './keyed-context.ts';
 import { featureStates, type FeatureStateSpec } from './state/feature-state.ts';
 import type { WatchRegistry } from './watch-registry.ts';
@@ -34,7 +34,7 @@ import type { StageOutput } from './stage-output.ts';
 import type { StateBackend } from './state/state-backend.ts';
 import type { DeadLetters } from './dead-letters.ts';
 import type { StageCounters } from './stage-counters.ts';
-import type { StageInputRef } from './stage-inputs.ts';
+import type { StageInputRef } from './channel/stage-inputs.ts';
 import { BroadcastContextImpl, broadcastStateNames } from './broadcast-context.ts';
 
 export interface KeyedTaskOptions {

@@ -7,7 +7,7 @@
 //     fire, and one key group per tick round sweeps a bounded number of entries for TTL.
 import type { StateSpec } from '../core/manifest.ts';
 import type { StateDescriptor } from '../sdk/index.ts';
-import { ChannelWatermarks } from './channel-watermarks.ts';
+import { ChannelWatermarks } from './channel/channel-watermarks.ts';
 import { KeyedContext, type KeyedServices } from './keyed-context.ts';
 import type { StateBackend } from './state/state-backend.ts';
 import type { Clock } from './state/state-handles.ts';

@@ -14,7 +14,7 @@ import { keyGroupForKey } from '../core/key-groups.ts';
 import { parseStageId, type JobId } from '../core/ids.ts';
 import { senderNames } from '../core/subjects.ts';
 import { UserFunctionError, ensureError, type ChannelBrokenError } from '../core/errors.ts';
-import { ChannelSender } from './channel-sender.ts';
+import { ChannelSender } from './channel/channel-sender.ts';
 import { compileChain, type ChainWhere, type Emit } from './operator-chain.ts';
 import { AsyncOperator } from './async-operator.ts';
 import { MAX_PENDING_SINK_WRITES, isExactlyOnce, openSinks, type CheckpointOutput, type Sink } from './sinks.ts';

@@ -3,8 +3,8 @@
 // watermarks, and which input (connect's first or second, or broadcast) a sender's records are
 // for. The input is derived from the sender's name (core/subjects.ts senderNames.parse), so
 // records carry no input tag and a split that moved to a new sender name still resolves.
-import { carriesEventTime, splitRanges, splitSource, stageEdges, type JobManifest, type StageInputKind } from '../core/manifest.ts';
-import { senderNames } from '../core/subjects.ts';
+import { carriesEventTime, splitRanges, splitSource, stageEdges, type JobManifest, type StageInputKind } from '../../core/manifest.ts';
+import { senderNames } from '../../core/subjects.ts';
 
 export interface UpstreamSenders {
   /** Every sender into the stage: alignment counts these times the key groups. */

@@ -7,10 +7,10 @@
 // never lost silently. Acknowledgements are cumulative (the receiver processes a key group's
 // batches in order), so one ack frees every batch up to its sequence.
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { BatchKind, encodeBatch, type Record } from '../core/record-batch.ts';
-import { subjects } from '../core/subjects.ts';
-import { ChannelBrokenError } from '../core/errors.ts';
-import type { JobId, StageId } from '../core/ids.ts';
+import { BatchKind, encodeBatch, type Record } from '../../core/record-batch.ts';
+import { subjects } from '../../core/subjects.ts';
+import { ChannelBrokenError } from '../../core/errors.ts';
+import type { JobId, StageId } from '../../core/ids.ts';
 
 export interface ChannelSenderOptions {
   nc: NatsConnection;
