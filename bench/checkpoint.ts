@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Packr } from 'msgpackr';
 import { StateBackend, encodeStateKey } from '../worker/state/state-backend.ts';
-import { CheckpointWriter } from '../worker/checkpoint-writer.ts';
+import { CheckpointWriter } from '../worker/checkpoint/checkpoint-writer.ts';
 import { FileObjectStore } from '../core/object-store.ts';
 import { checkpointLayout, encodeCheckpointObject } from '../core/checkpoint-format.ts';
 import { keyGroupForKey, DEFAULT_MAX_PARALLELISM } from '../core/key-groups.ts';

@@ -7,11 +7,11 @@
 // A key group whose delta chain grew too long is re-materialized: when the coordinator names it
 // for checkpoint N, the part of N also holds a full snapshot of it at N, per keyed stage, one
 // object per stage for all such key groups of this worker (ARCHITECTURE.md, "Checkpoints").
-import { encodeCheckpointObject, decodeCheckpointIndex, checkpointLayout } from '../core/checkpoint-format.ts';
-import type { ObjectStore } from '../core/object-store.ts';
-import type { CheckpointPart, DeltaRef, FileCommit } from '../core/control.ts';
-import type { StateBackend } from './state/state-backend.ts';
-import { isFilePart, type CheckpointOutput } from './sinks.ts';
+import { encodeCheckpointObject, decodeCheckpointIndex, checkpointLayout } from '../../core/checkpoint-format.ts';
+import type { ObjectStore } from '../../core/object-store.ts';
+import type { CheckpointPart, DeltaRef, FileCommit } from '../../core/control.ts';
+import type { StateBackend } from '../state/state-backend.ts';
+import { isFilePart, type CheckpointOutput } from '../sinks.ts';
 
 export class CheckpointWriter {
   readonly #store: ObjectStore;

@@ -2,9 +2,9 @@
 // snapshot (if any) and then its deltas in order, each a range read of one section of a
 // larger object (ARCHITECTURE.md, "Checkpoints"). Only key groups that change owner are read
 // from the object store; a survivor keeps what its RocksDB already holds.
-import { decodeMetadata, decodeSection, type CheckpointMetadata, type ObjectRef } from '../core/checkpoint-format.ts';
-import type { ObjectStore } from '../core/object-store.ts';
-import type { StateBackend } from './state/state-backend.ts';
+import { decodeMetadata, decodeSection, type CheckpointMetadata, type ObjectRef } from '../../core/checkpoint-format.ts';
+import type { ObjectStore } from '../../core/object-store.ts';
+import type { StateBackend } from '../state/state-backend.ts';
 
 /** Key groups restored concurrently: enough to overlap object-store latency, bounded memory. */
 const RESTORE_CONCURRENCY = 16;
