@@ -9,7 +9,7 @@ import { startNatsServer } from './kit/index.ts';
 import { ensureSinkStreams } from '../core/nats.ts';
 import { InvalidArgumentError } from '../core/errors.ts';
 import { job, jetstreamRouted } from '../sdk/index.ts';
-import { isExactlyOnce, openSinks } from '../worker/sinks.ts';
+import { isExactlyOnce, openSinks } from '../worker/sink/sinks.ts';
 
 function manifestWith(sink: ReturnType<typeof jetstreamRouted>) {
   const j = job('routed');

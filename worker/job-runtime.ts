@@ -31,7 +31,7 @@ import { WatchRegistry } from './watch-registry.ts';
 import { featureStates } from './state/feature-state.ts';
 import { CheckpointWriter } from './checkpoint/checkpoint-writer.ts';
 import { readMetadata, restoreKeyGroups } from './checkpoint/checkpoint-restore.ts';
-import type { CheckpointOutput } from './sinks.ts';
+import type { CheckpointOutput } from './sink/sinks.ts';
 import type { CompiledWorkerOptions } from './options.ts';
 import type { ObservedJob, SplitSample, StageSample, WorkerMetrics } from './worker-metrics.ts';
 

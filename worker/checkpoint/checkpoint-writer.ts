@@ -11,7 +11,7 @@ import { encodeCheckpointObject, decodeCheckpointIndex, checkpointLayout } from 
 import type { ObjectStore } from '../../core/object-store.ts';
 import type { CheckpointPart, DeltaRef, FileCommit } from '../../core/control.ts';
 import type { StateBackend } from '../state/state-backend.ts';
-import { isFilePart, type CheckpointOutput } from '../sinks.ts';
+import { isFilePart, type CheckpointOutput } from '../sink/sinks.ts';
 
 export class CheckpointWriter {
   readonly #store: ObjectStore;

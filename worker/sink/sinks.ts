@@ -6,12 +6,12 @@
 // coordinator once N completes, with deterministic Nats-Msg-Ids so a repeated publish (after a
 // coordinator crash) is deduplicated by the stream.
 import type { NatsConnection } from '@nats-io/transport-node';
-import { SUBJECT, type SinkSpec } from '../core/manifest.ts';
-import { BulkPublisher } from '../core/jetstream-publisher.ts';
+import { SUBJECT, type SinkSpec } from '../../core/manifest.ts';
+import { BulkPublisher } from '../../core/jetstream-publisher.ts';
 import { FileSink, type FilePart } from './file-sink.ts';
 
 export type { FilePart };
-import { InvalidArgumentError } from '../core/errors.ts';
+import { InvalidArgumentError } from '../../core/errors.ts';
 
 export interface Sink {
   /** timestampMs: the record's event time when it has one (files sinks partition by it). */

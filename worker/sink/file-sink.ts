@@ -7,7 +7,7 @@
 // Until then nothing is visible; a recovery drops what was written after the last completed
 // checkpoint (it is in memory or staged under an uncompleted checkpoint) and the replayed input
 // writes it again, into parts of a later checkpoint.
-import type { FilesSinkSpec } from '../core/manifest.ts';
+import type { FilesSinkSpec } from '../../core/manifest.ts';
 
 /** A closed part file of a files sink, to be staged with its checkpoint and committed when it completes. */
 export interface FilePart {
