@@ -23,7 +23,7 @@ import { broadcastStateHandle } from './state/broadcast-state.ts';
 import type { StateBackend } from './state/state-backend.ts';
 import type { TimerService } from './timer-service.ts';
 import { recordFeatureVersion, touchFeature, type FeatureStateSpec, type MapChange } from './state/feature-state.ts';
-import type { WatchRegistry } from './watch-registry.ts';
+import type { WatchRegistry } from './query/watch-registry.ts';
 
 /** What a keyed context needs besides state; absent parts use defaults (wall clock, no timers). */
 export interface KeyedServices {

@@ -28,7 +28,7 @@ import type { StagePlan, StateDescriptor } from '../sdk/index.ts';
 import { encodeAck } from './channel/channel-sender.ts';
 import { KeyedContext } from './keyed-context.ts';
 import { featureStates, type FeatureStateSpec } from './state/feature-state.ts';
-import type { WatchRegistry } from './watch-registry.ts';
+import type { WatchRegistry } from './query/watch-registry.ts';
 import { KeyedTime, type OnTimerFn } from './keyed-time.ts';
 import type { StageOutput } from './stage-output.ts';
 import type { StateBackend } from './state/state-backend.ts';

@@ -1,15 +1,15 @@
 // Answers feature queries for the key groups this worker owns, on eddy.q.<job>.<keyGroup>:
 // whoever owns a key group is subscribed, so the serving process needs no routing table.
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { codecs, type QueryReply, type QueryValue } from '../core/control.ts';
-import { subjects } from '../core/subjects.ts';
-import { findFeature, type JobManifest } from '../core/manifest.ts';
-import { keyGroupForKey } from '../core/key-groups.ts';
-import { ensureError } from '../core/errors.ts';
-import type { JobId } from '../core/ids.ts';
-import type { Logger } from '../core/logger.ts';
-import type { StateBackend, StateView } from './state/state-backend.ts';
-import { featureStates, readFeature, readFeatureAsOf, type FeatureRead } from './state/feature-state.ts';
+import { codecs, type QueryReply, type QueryValue } from '../../core/control.ts';
+import { subjects } from '../../core/subjects.ts';
+import { findFeature, type JobManifest } from '../../core/manifest.ts';
+import { keyGroupForKey } from '../../core/key-groups.ts';
+import { ensureError } from '../../core/errors.ts';
+import type { JobId } from '../../core/ids.ts';
+import type { Logger } from '../../core/logger.ts';
+import type { StateBackend, StateView } from '../state/state-backend.ts';
+import { featureStates, readFeature, readFeatureAsOf, type FeatureRead } from '../state/feature-state.ts';
 import type { WatchRegistry } from './watch-registry.ts';
 
 /** A committed read that saw a commit land under it is redone at most this often, then UNAVAILABLE. */

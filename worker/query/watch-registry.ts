@@ -5,13 +5,13 @@
 // Nothing costs anything while nobody watches: the per-record hook (noteChange) returns at once when
 // no watch is registered, and flush() does nothing without pending changes.
 import type { NatsConnection } from '@nats-io/transport-node';
-import { codecs, type QueryValue, type WatchRegister } from '../core/control.ts';
-import { findFeature, type JobManifest } from '../core/manifest.ts';
-import { keyGroupForKey } from '../core/key-groups.ts';
-import { ensureError } from '../core/errors.ts';
-import type { Logger } from '../core/logger.ts';
-import type { StateBackend } from './state/state-backend.ts';
-import { featureStates, readFeature, type FeatureStateSpec } from './state/feature-state.ts';
+import { codecs, type QueryValue, type WatchRegister } from '../../core/control.ts';
+import { findFeature, type JobManifest } from '../../core/manifest.ts';
+import { keyGroupForKey } from '../../core/key-groups.ts';
+import { ensureError } from '../../core/errors.ts';
+import type { Logger } from '../../core/logger.ts';
+import type { StateBackend } from '../state/state-backend.ts';
+import { featureStates, readFeature, type FeatureStateSpec } from '../state/feature-state.ts';
 
 /** Longest lease accepted: a router that vanished stops costing anything after this. */
 export const MAX_WATCH_LEASE_MS = 60_000;
