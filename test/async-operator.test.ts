@@ -3,7 +3,7 @@
 // signal and is retried with back-off, and the last failure goes where onFailure says.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AsyncOperator, type AsyncOperatorHooks } from '../worker/async-operator.ts';
+import { AsyncOperator, type AsyncOperatorHooks } from '../worker/task/async-operator.ts';
 import type { AsyncOperatorSpec } from '../core/manifest.ts';
 import type { UserFunctionError } from '../core/errors.ts';
 import { waitFor } from './kit/index.ts';

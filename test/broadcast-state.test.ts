@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { mapState, valueState, type MapState } from '../sdk/index.ts';
 import { StateBackend } from '../worker/state/state-backend.ts';
-import { KeyedContext } from '../worker/keyed-context.ts';
-import { BroadcastContextImpl } from '../worker/broadcast-context.ts';
+import { KeyedContext } from '../worker/task/keyed-context.ts';
+import { BroadcastContextImpl } from '../worker/task/broadcast-context.ts';
 
 const STAGE = 'alerts';
 const rules = mapState<{ min: number }>('rules');

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { keyGroupPrefix, StateBackend } from '../worker/state/state-backend.ts';
-import { KeyedContext } from '../worker/keyed-context.ts';
+import { KeyedContext } from '../worker/task/keyed-context.ts';
 import { decodeVersionTime, encodeVersionTime, readFeature, readFeatureAsOf, type FeatureStateSpec } from '../worker/state/feature-state.ts';
 import { HistoryCleaner, historyRangePrefix } from '../worker/state/history-cleanup.ts';
 import { mapState, valueState } from '../sdk/index.ts';

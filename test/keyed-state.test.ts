@@ -5,10 +5,10 @@ import { test } from 'node:test';
 import { decodeCheckpointObject, encodeCheckpointObject } from '../core/checkpoint-format.ts';
 import { aggregatingState, listState, mapState, reducingState, valueState, type StateDescriptor, type StateSerializer } from '../sdk/index.ts';
 import type { ListState, MapState, ProcessContext, ReducingState, ValueState } from '../sdk/index.ts';
-import { KeyedContext } from '../worker/keyed-context.ts';
+import { KeyedContext } from '../worker/task/keyed-context.ts';
 import { StateBackend } from '../worker/state/state-backend.ts';
 import { TtlSweeper } from '../worker/state/state-ttl-sweeper.ts';
-import { KeyedTime } from '../worker/keyed-time.ts';
+import { KeyedTime } from '../worker/task/keyed-time.ts';
 import { withBackends } from './kit/state-backends.ts';
 
 const S = 'stage-k';

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ChannelWatermarks } from '../worker/channel/channel-watermarks.ts';
-import { WatermarkGenerator } from '../worker/watermark-generator.ts';
+import { WatermarkGenerator } from '../worker/task/watermark-generator.ts';
 
 test('watermarks - a split sends (largest time) - maxOutOfOrdernessMs - 1, only when it advanced', () => {
   let now = 0;
@@ -65,7 +65,7 @@ test('watermarks - a keyed task forwards the minimum over its key groups, once p
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const { StateBackend } = await import('../worker/state/state-backend.ts');
-  const { KeyedTime } = await import('../worker/keyed-time.ts');
+  const { KeyedTime } = await import('../worker/task/keyed-time.ts');
   const dir = await mkdtemp(join(tmpdir(), 'eddy-wm-'));
   const backend = await StateBackend.open({ path: join(dir, 'db') });
   try {

@@ -17,8 +17,8 @@
 // Backpressure: the task checks `full` (records in the operator >= capacity) after each record
 // (source) or batch (keyed) and waits for whenReady(); a batch may push past capacity, but calls
 // in flight never exceed it: the surplus waits here until a slot frees up.
-import type { AsyncOperatorSpec } from '../core/manifest.ts';
-import { UserFunctionError, ensureError } from '../core/errors.ts';
+import type { AsyncOperatorSpec } from '../../core/manifest.ts';
+import { UserFunctionError, ensureError } from '../../core/errors.ts';
 
 /** Where results go: the rest of the chain (operator-chain.ts Emit, restated to avoid an import cycle). */
 type Emit = (value: unknown, timestamp: number) => void;

@@ -18,23 +18,23 @@
 // running) until the key group's state at N is loaded. An outgoing key group is processed up
 // to barrier N and then let go, its held batches unacknowledged: they belong to the new owner.
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import type { Logger } from '../core/logger.ts';
-import { subjects } from '../core/subjects.ts';
-import { ChannelBrokenError, UserFunctionError, ensureError } from '../core/errors.ts';
-import { decodeBarrier, decodeHeader, decodeRecords, decodeWatermark, BatchKind, type BatchHeader, type Record } from '../core/record-batch.ts';
-import type { JobId, StageId } from '../core/ids.ts';
-import type { JobManifest } from '../core/manifest.ts';
-import type { StagePlan, StateDescriptor } from '../sdk/index.ts';
-import { encodeAck } from './channel/channel-sender.ts';
+import type { Logger } from '../../core/logger.ts';
+import { subjects } from '../../core/subjects.ts';
+import { ChannelBrokenError, UserFunctionError, ensureError } from '../../core/errors.ts';
+import { decodeBarrier, decodeHeader, decodeRecords, decodeWatermark, BatchKind, type BatchHeader, type Record } from '../../core/record-batch.ts';
+import type { JobId, StageId } from '../../core/ids.ts';
+import type { JobManifest } from '../../core/manifest.ts';
+import type { StagePlan, StateDescriptor } from '../../sdk/index.ts';
+import { encodeAck } from '../channel/channel-sender.ts';
 import { KeyedContext } from './keyed-context.ts';
-import { featureStates, type FeatureStateSpec } from './state/feature-state.ts';
-import type { WatchRegistry } from './query/watch-registry.ts';
+import { featureStates, type FeatureStateSpec } from '../state/feature-state.ts';
+import type { WatchRegistry } from '../query/watch-registry.ts';
 import { KeyedTime, type OnTimerFn } from './keyed-time.ts';
 import type { StageOutput } from './stage-output.ts';
-import type { StateBackend } from './state/state-backend.ts';
+import type { StateBackend } from '../state/state-backend.ts';
 import type { DeadLetters } from './dead-letters.ts';
 import type { StageCounters } from './stage-counters.ts';
-import type { StageInputRef } from './channel/stage-inputs.ts';
+import type { StageInputRef } from '../channel/stage-inputs.ts';
 import { BroadcastContextImpl, broadcastStateNames } from './broadcast-context.ts';
 
 export interface KeyedTaskOptions {

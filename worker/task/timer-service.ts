@@ -14,8 +14,8 @@
 // The only heap state is the earliest timer time per (domain, key group), a cache that lets a
 // watermark or clock tick skip key groups with nothing due; it is re-learned by a scan of one
 // entry whenever unknown (after construction, i.e. after every restore).
-import { InvalidArgumentError } from '../core/errors.ts';
-import type { StateBackend } from './state/state-backend.ts';
+import { InvalidArgumentError } from '../../core/errors.ts';
+import type { StateBackend } from '../state/state-backend.ts';
 
 export type TimeDomain = 'event' | 'processing';
 

@@ -5,13 +5,13 @@
 //     timers fire; the task's watermark (minimum over its key groups) goes downstream.
 //   - a clock tick (a local queue item every tickIntervalMs) → onTick: due processing-time timers
 //     fire, and one key group per tick round sweeps a bounded number of entries for TTL.
-import type { StateSpec } from '../core/manifest.ts';
-import type { StateDescriptor } from '../sdk/index.ts';
-import { ChannelWatermarks } from './channel/channel-watermarks.ts';
+import type { StateSpec } from '../../core/manifest.ts';
+import type { StateDescriptor } from '../../sdk/index.ts';
+import { ChannelWatermarks } from '../channel/channel-watermarks.ts';
 import { KeyedContext, type KeyedServices } from './keyed-context.ts';
-import type { StateBackend } from './state/state-backend.ts';
-import type { Clock } from './state/state-handles.ts';
-import { TtlSweeper } from './state/state-ttl-sweeper.ts';
+import type { StateBackend } from '../state/state-backend.ts';
+import type { Clock } from '../state/state-handles.ts';
+import { TtlSweeper } from '../state/state-ttl-sweeper.ts';
 import { TimerService, type TimeDomain } from './timer-service.ts';
 
 export type OnTimerFn = (timestampMs: number, ctx: KeyedContext) => void | Promise<void>;

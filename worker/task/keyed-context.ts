@@ -1,6 +1,6 @@
 // The ProcessContext of sdk/context.ts over the state backend. One context per key being
 // processed; state handles are cached per context so a record does not allocate them again.
-import { EddyError } from '../core/errors.ts';
+import { EddyError } from '../../core/errors.ts';
 import type {
   AggregatingState,
   AggregatingStateDescriptor,
@@ -17,13 +17,13 @@ import type {
   Timers,
   ValueState,
   ValueStateDescriptor,
-} from '../sdk/index.ts';
-import { createStateHandle, type Clock } from './state/state-handles.ts';
-import { broadcastStateHandle } from './state/broadcast-state.ts';
-import type { StateBackend } from './state/state-backend.ts';
+} from '../../sdk/index.ts';
+import { createStateHandle, type Clock } from '../state/state-handles.ts';
+import { broadcastStateHandle } from '../state/broadcast-state.ts';
+import type { StateBackend } from '../state/state-backend.ts';
 import type { TimerService } from './timer-service.ts';
-import { recordFeatureVersion, touchFeature, type FeatureStateSpec, type MapChange } from './state/feature-state.ts';
-import type { WatchRegistry } from './query/watch-registry.ts';
+import { recordFeatureVersion, touchFeature, type FeatureStateSpec, type MapChange } from '../state/feature-state.ts';
+import type { WatchRegistry } from '../query/watch-registry.ts';
 
 /** What a keyed context needs besides state; absent parts use defaults (wall clock, no timers). */
 export interface KeyedServices {

@@ -2,8 +2,8 @@
 // watermark is (largest event time read) - maxOutOfOrdernessMs - 1, as in Flink, and a split that
 // reads nothing for idleTimeoutMs is idle until its next record. The source task polls this every
 // watermarkIntervalMs and sends what it returns in-band on every channel.
-import type { EventTimeSpec } from '../core/manifest.ts';
-import type { Clock } from './state/state-handles.ts';
+import type { EventTimeSpec } from '../../core/manifest.ts';
+import type { Clock } from '../state/state-handles.ts';
 
 export interface WatermarkUpdate {
   watermark: number;

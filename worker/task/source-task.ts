@@ -3,12 +3,12 @@
 // operators and shuffles by key (ARCHITECTURE.md, "Sources and sinks").
 import { jetstream, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { Logger } from '../core/logger.ts';
-import { subjects } from '../core/subjects.ts';
-import { UserFunctionError, ensureError } from '../core/errors.ts';
-import type { JobManifest, SourceSpec } from '../core/manifest.ts';
+import type { Logger } from '../../core/logger.ts';
+import { subjects } from '../../core/subjects.ts';
+import { UserFunctionError, ensureError } from '../../core/errors.ts';
+import type { JobManifest, SourceSpec } from '../../core/manifest.ts';
 import type { StageOutput } from './stage-output.ts';
-import type { CheckpointOutput } from './sink/sinks.ts';
+import type { CheckpointOutput } from '../sink/sinks.ts';
 import type { DeadLetters } from './dead-letters.ts';
 import { WatermarkGenerator } from './watermark-generator.ts';
 import type { StageCounters } from './stage-counters.ts';

@@ -1,8 +1,8 @@
 // Bad records never stop a job silently and never crash a worker (ARCHITECTURE.md, "Sources
 // and sinks"): they go to eddy.dlq.<job> (kept by the EDDY_DLQ stream) with the reason.
 import type { NatsConnection } from '@nats-io/transport-node';
-import { subjects } from '../core/subjects.ts';
-import type { JobId } from '../core/ids.ts';
+import { subjects } from '../../core/subjects.ts';
+import type { JobId } from '../../core/ids.ts';
 import type { StageCounters } from './stage-counters.ts';
 
 export interface DeadLetter {

@@ -9,18 +9,18 @@
 // cut at a sink) when it reaches it. A branch without an asyncMap gets the marker synchronously,
 // so a tree without one behaves exactly as before: no promise, no per-record cost.
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { StagePlan } from '../sdk/index.ts';
-import { keyGroupForKey } from '../core/key-groups.ts';
-import { parseStageId, type JobId } from '../core/ids.ts';
-import { senderNames } from '../core/subjects.ts';
-import { UserFunctionError, ensureError, type ChannelBrokenError } from '../core/errors.ts';
-import { ChannelSender } from './channel/channel-sender.ts';
+import type { StagePlan } from '../../sdk/index.ts';
+import { keyGroupForKey } from '../../core/key-groups.ts';
+import { parseStageId, type JobId } from '../../core/ids.ts';
+import { senderNames } from '../../core/subjects.ts';
+import { UserFunctionError, ensureError, type ChannelBrokenError } from '../../core/errors.ts';
+import { ChannelSender } from '../channel/channel-sender.ts';
 import { compileChain, type ChainWhere, type Emit } from './operator-chain.ts';
 import { AsyncOperator } from './async-operator.ts';
-import { MAX_PENDING_SINK_WRITES, isExactlyOnce, openSinks, type CheckpointOutput, type Sink } from './sink/sinks.ts';
+import { MAX_PENDING_SINK_WRITES, isExactlyOnce, openSinks, type CheckpointOutput, type Sink } from '../sink/sinks.ts';
 import type { DeadLetters } from './dead-letters.ts';
 import type { StageCounters } from './stage-counters.ts';
-import type { CompiledWorkerOptions } from './options.ts';
+import type { CompiledWorkerOptions } from '../options.ts';
 
 export interface StageOutputOptions {
   nc: NatsConnection;
