@@ -11,7 +11,7 @@ import { ensureError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.ts';
 import { JobRuntime } from './job-runtime.ts';
-import { StateSizeProbe } from './state/state-size.ts';
+import { StateSizeProbe } from './state/index.ts';
 import { WorkerMetrics } from './worker-metrics.ts';
 
 export type WorkerState = 'STARTING' | 'RUNNING' | 'STOPPING' | 'STOPPED';

@@ -4,7 +4,7 @@
 // from the object store; a survivor keeps what its RocksDB already holds.
 import { decodeMetadata, decodeSection, type CheckpointMetadata, type ObjectRef } from '../../core/checkpoint-format.ts';
 import type { ObjectStore } from '../../core/object-store.ts';
-import type { StateBackend } from '../state/state-backend.ts';
+import type { StateBackend } from '../state/index.ts';
 
 /** Key groups restored concurrently: enough to overlap object-store latency, bounded memory. */
 const RESTORE_CONCURRENCY = 16;

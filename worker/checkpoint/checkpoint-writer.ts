@@ -10,8 +10,8 @@
 import { encodeCheckpointObject, decodeCheckpointIndex, checkpointLayout } from '../../core/checkpoint-format.ts';
 import type { ObjectStore } from '../../core/object-store.ts';
 import type { CheckpointPart, DeltaRef, FileCommit } from '../../core/control.ts';
-import type { StateBackend } from '../state/state-backend.ts';
-import { isFilePart, type CheckpointOutput } from '../sink/sinks.ts';
+import type { StateBackend } from '../state/index.ts';
+import { isFilePart, type CheckpointOutput } from '../sink/index.ts';
 
 export class CheckpointWriter {
   readonly #store: ObjectStore;

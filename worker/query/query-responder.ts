@@ -8,8 +8,8 @@ import { keyGroupForKey } from '../../core/key-groups.ts';
 import { ensureError } from '../../core/errors.ts';
 import type { JobId } from '../../core/ids.ts';
 import type { Logger } from '../../core/logger.ts';
-import type { StateBackend, StateView } from '../state/state-backend.ts';
-import { featureStates, readFeature, readFeatureAsOf, type FeatureRead } from '../state/feature-state.ts';
+import type { StateBackend, StateView } from '../state/index.ts';
+import { featureStates, readFeature, readFeatureAsOf, type FeatureRead } from '../state/index.ts';
 import type { WatchRegistry } from './watch-registry.ts';
 
 /** A committed read that saw a commit land under it is redone at most this often, then UNAVAILABLE. */

@@ -10,8 +10,8 @@ import { findFeature, type JobManifest } from '../../core/manifest.ts';
 import { keyGroupForKey } from '../../core/key-groups.ts';
 import { ensureError } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
-import type { StateBackend } from '../state/state-backend.ts';
-import { featureStates, readFeature, type FeatureStateSpec } from '../state/feature-state.ts';
+import type { StateBackend } from '../state/index.ts';
+import { featureStates, readFeature, type FeatureStateSpec } from '../state/index.ts';
 
 /** Longest lease accepted: a router that vanished stops costing anything after this. */
 export const MAX_WATCH_LEASE_MS = 60_000;

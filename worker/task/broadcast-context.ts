@@ -1,10 +1,10 @@
 // The BroadcastContext of sdk/context.ts: what processBroadcastElement sees in one key group.
 import type { BroadcastContext, KeyedBroadcastContext, MapState, MapStateDescriptor, StateDescriptor } from '../../sdk/index.ts';
 import { KeyedContext, type KeyedServices } from './keyed-context.ts';
-import { broadcastStateHandle } from '../state/broadcast-state.ts';
-import type { StateBackend } from '../state/state-backend.ts';
+import { broadcastStateHandle } from '../state/index.ts';
+import type { StateBackend } from '../state/index.ts';
 
-export { broadcastStateNames } from '../state/broadcast-state.ts';
+export { broadcastStateNames } from '../state/index.ts';
 
 export class BroadcastContextImpl implements BroadcastContext<unknown> {
   readonly keyGroup: number;

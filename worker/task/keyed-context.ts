@@ -18,12 +18,12 @@ import type {
   ValueState,
   ValueStateDescriptor,
 } from '../../sdk/index.ts';
-import { createStateHandle, type Clock } from '../state/state-handles.ts';
-import { broadcastStateHandle } from '../state/broadcast-state.ts';
-import type { StateBackend } from '../state/state-backend.ts';
+import { createStateHandle, type Clock } from '../state/index.ts';
+import { broadcastStateHandle } from '../state/index.ts';
+import type { StateBackend } from '../state/index.ts';
 import type { TimerService } from './timer-service.ts';
-import { recordFeatureVersion, touchFeature, type FeatureStateSpec, type MapChange } from '../state/feature-state.ts';
-import type { WatchRegistry } from '../query/watch-registry.ts';
+import { recordFeatureVersion, touchFeature, type FeatureStateSpec, type MapChange } from '../state/index.ts';
+import type { WatchRegistry } from '../query/index.ts';
 
 /** What a keyed context needs besides state; absent parts use defaults (wall clock, no timers). */
 export interface KeyedServices {

@@ -25,16 +25,16 @@ import { decodeBarrier, decodeHeader, decodeRecords, decodeWatermark, BatchKind,
 import type { JobId, StageId } from '../../core/ids.ts';
 import type { JobManifest } from '../../core/manifest.ts';
 import type { StagePlan, StateDescriptor } from '../../sdk/index.ts';
-import { encodeAck } from '../channel/channel-sender.ts';
+import { encodeAck } from '../channel/index.ts';
 import { KeyedContext } from './keyed-context.ts';
-import { featureStates, type FeatureStateSpec } from '../state/feature-state.ts';
-import type { WatchRegistry } from '../query/watch-registry.ts';
+import { featureStates, type FeatureStateSpec } from '../state/index.ts';
+import type { WatchRegistry } from '../query/index.ts';
 import { KeyedTime, type OnTimerFn } from './keyed-time.ts';
 import type { StageOutput } from './stage-output.ts';
-import type { StateBackend } from '../state/state-backend.ts';
+import type { StateBackend } from '../state/index.ts';
 import type { DeadLetters } from './dead-letters.ts';
 import type { StageCounters } from './stage-counters.ts';
-import type { StageInputRef } from '../channel/stage-inputs.ts';
+import type { StageInputRef } from '../channel/index.ts';
 import { BroadcastContextImpl, broadcastStateNames } from './broadcast-context.ts';
 
 export interface KeyedTaskOptions {

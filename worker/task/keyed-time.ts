@@ -7,11 +7,11 @@
 //     fire, and one key group per tick round sweeps a bounded number of entries for TTL.
 import type { StateSpec } from '../../core/manifest.ts';
 import type { StateDescriptor } from '../../sdk/index.ts';
-import { ChannelWatermarks } from '../channel/channel-watermarks.ts';
+import { ChannelWatermarks } from '../channel/index.ts';
 import { KeyedContext, type KeyedServices } from './keyed-context.ts';
-import type { StateBackend } from '../state/state-backend.ts';
-import type { Clock } from '../state/state-handles.ts';
-import { TtlSweeper } from '../state/state-ttl-sweeper.ts';
+import type { StateBackend } from '../state/index.ts';
+import type { Clock } from '../state/index.ts';
+import { TtlSweeper } from '../state/index.ts';
 import { TimerService, type TimeDomain } from './timer-service.ts';
 
 export type OnTimerFn = (timestampMs: number, ctx: KeyedContext) => void | Promise<void>;

@@ -8,7 +8,7 @@ import { subjects } from '../../core/subjects.ts';
 import { UserFunctionError, ensureError } from '../../core/errors.ts';
 import type { JobManifest, SourceSpec } from '../../core/manifest.ts';
 import type { StageOutput } from './stage-output.ts';
-import type { CheckpointOutput } from '../sink/sinks.ts';
+import type { CheckpointOutput } from '../sink/index.ts';
 import type { DeadLetters } from './dead-letters.ts';
 import { WatermarkGenerator } from './watermark-generator.ts';
 import type { StageCounters } from './stage-counters.ts';

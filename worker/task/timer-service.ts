@@ -15,7 +15,7 @@
 // watermark or clock tick skip key groups with nothing due; it is re-learned by a scan of one
 // entry whenever unknown (after construction, i.e. after every restore).
 import { InvalidArgumentError } from '../../core/errors.ts';
-import type { StateBackend } from '../state/state-backend.ts';
+import type { StateBackend } from '../state/index.ts';
 
 export type TimeDomain = 'event' | 'processing';
 

@@ -3,7 +3,7 @@
 // reads nothing for idleTimeoutMs is idle until its next record. The source task polls this every
 // watermarkIntervalMs and sends what it returns in-band on every channel.
 import type { EventTimeSpec } from '../../core/manifest.ts';
-import type { Clock } from '../state/state-handles.ts';
+import type { Clock } from '../state/index.ts';
 
 export interface WatermarkUpdate {
   watermark: number;
