@@ -12,13 +12,16 @@ node_modules/.package-lock.json: package-lock.json
 	npm ci
 	@touch $@
 
-# Unquoted glob: the shell expands it (a quoted glob fails on Node 20). Test files live directly in test/.
+# Tests by kind: test/unit (in process, against real NATS and RocksDB where they need them),
+# test/e2e (Eddy as processes: a coordinator and workers), test/fault (processes killed, stopped or
+# cut off on purpose). Unquoted globs: the shell expands them (a quoted glob fails on Node 20).
+TESTS := test/unit/*.test.ts test/e2e/*.test.ts test/fault/*.test.ts
 test: install
-	$(NODE) --test --test-reporter=spec test/*.test.ts
+	$(NODE) --test --test-reporter=spec $(TESTS)
 
 # The fault tests at release size (more events, more kills; EDDY_SOAK in test/kit/soak.ts):
 # about 15 minutes on 2 cores. Not part of `make test`, which must stay under 10 minutes.
-SOAK_TESTS := test/exactly-once.test.ts test/coordinator-restart.test.ts test/checkpoint-faults.test.ts test/rescale.test.ts
+SOAK_TESTS := test/fault/exactly-once.test.ts test/fault/coordinator-restart.test.ts test/fault/checkpoint-faults.test.ts test/fault/rescale.test.ts
 soak: install
 	EDDY_SOAK=1 $(NODE) --test --test-reporter=spec $(SOAK_TESTS)
 
