@@ -34,7 +34,7 @@ const LOAD_CHUNK = 500_000;
 const RAW_BATCH = 1000;
 const TYPES = Object.keys(RULES);
 
-// rocksdb-native has no types; the slice used for the raw baseline (see worker/state-backend.ts).
+// rocksdb-native has no types; the slice used for the raw baseline (see worker/state/state-backend.ts).
 interface RawWriteBatch { tryPut(key: Buffer, value: Buffer): void; flush(): Promise<void> }
 interface RawDb { ready(): Promise<void>; write(o: { capacity: number; autoDestroy: boolean }): RawWriteBatch; close(): Promise<void> }
 const RocksDB = createRequire(import.meta.url)('rocksdb-native') as new (path: string) => RawDb;

@@ -467,7 +467,7 @@ export class JobRuntime implements ObservedJob {
 
   /**
    * Prepares a move at barrier N (MoveTasks): incoming key groups are subscribed before the
-   * barrier can exist; channels into them start at it (worker/keyed-task.ts).
+   * barrier can exist; channels into them start at it (worker/task/keyed-task.ts).
    */
   async prepareMove(m: MoveTasks): Promise<void> {
     if (this.#state !== 'RUNNING') throw new Error(`job ${this.jobId} is ${this.#state} on this worker`);

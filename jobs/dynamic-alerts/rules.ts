@@ -6,7 +6,7 @@
 // - the path is parsed once by json-p3 (RFC 9535) into a query object;
 // - a *singular* query ($.a.b[0], the common case) is further reduced to a list of property
 //   names and indices walked directly, which skips the generic node-list machinery (measured in
-//   test/dynamic-alerts-rules.test.ts: ~0.74 µs per evaluation through json-p3's compiled
+//   test/unit/dynamic-alerts-rules.test.ts: ~0.74 µs per evaluation through json-p3's compiled
 //   query, ~0.03-0.05 µs through the walked accessor);
 // - other queries ($.items[*].price, filters, descendants) match when ANY node they select
 //   satisfies the comparison, evaluated lazily so the first match stops the walk.

@@ -1,4 +1,4 @@
-// The asyncMap operator in process (worker/async-operator.ts): markers (barriers, watermarks)
+// The asyncMap operator in process (worker/task/async-operator.ts): markers (barriers, watermarks)
 // are never overtaken, capacity bounds the calls in flight, a time-out aborts the attempt's
 // signal and is retried with back-off, and the last failure goes where onFailure says.
 import { test } from 'node:test';

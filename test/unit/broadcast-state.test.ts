@@ -1,4 +1,4 @@
-// Broadcast state and the broadcast context (worker/broadcast-context.ts) over a real RocksDB:
+// Broadcast state and the broadcast context (worker/task/broadcast-context.ts) over a real RocksDB:
 // per key group copies, read-only in keyed contexts, forEachKey over the live keys of a state.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';

@@ -1,4 +1,4 @@
-// Feature metadata and history on a real RocksDB: the key layout of worker/feature-state.ts, as-of
+// Feature metadata and history on a real RocksDB: the key layout of worker/state/feature-state.ts, as-of
 // reads at version boundaries across overlay, frozen delta and RocksDB, and retention cleanup.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';

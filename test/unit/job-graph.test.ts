@@ -1,5 +1,5 @@
 // The job graph builder (sdk/job.ts) and what the runtime derives from its manifest
-// (core/manifest.ts split ranges, worker/stage-inputs.ts senders and inputs): valid graphs, and
+// (core/manifest.ts split ranges, worker/channel/stage-inputs.ts senders and inputs): valid graphs, and
 // each misuse refused at build time with a TypeError naming the problem.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

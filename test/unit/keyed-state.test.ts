@@ -1,4 +1,4 @@
-// Keyed state kinds, TTL and serializers (sdk/state.ts, worker/state-handles.ts) against a real
+// Keyed state kinds, TTL and serializers (sdk/state.ts, worker/state/state-handles.ts) against a real
 // RocksDB, through the state backend's overlay → delta → RocksDB path and its checkpoint format.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

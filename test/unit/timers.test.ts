@@ -1,4 +1,4 @@
-// Timers in the state store (worker/timer-service.ts) against a real RocksDB: order, deletion,
+// Timers in the state store (worker/task/timer-service.ts) against a real RocksDB: order, deletion,
 // firing up to a time, checkpoint and restore, and the heap with 2 million timers.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

@@ -1,5 +1,5 @@
 // Watermark logic without processes: the source split's generator (bounded out-of-orderness,
-// idleness) and a task's minimum over its input channels (worker/channel-watermarks.ts).
+// idleness) and a task's minimum over its input channels (worker/channel/channel-watermarks.ts).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ChannelWatermarks } from '../../worker/channel/channel-watermarks.ts';

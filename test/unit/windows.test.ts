@@ -1,6 +1,6 @@
 // Windows (sdk/windows.ts, sdk/window-operator.ts): assignment and session merging as pure
 // functions, then the operator over a real RocksDB with its timers and watermarks driven by
-// hand (worker/keyed-time.ts), against expectations written out by hand from the definitions.
+// hand (worker/task/keyed-time.ts), against expectations written out by hand from the definitions.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodeCheckpointObject, encodeCheckpointObject } from '../../core/checkpoint-format.ts';

@@ -102,7 +102,7 @@ export class WatchRegistry {
     return '';
   }
 
-  /** Per record that changed a feature state (worker/keyed-context.ts). */
+  /** Per record that changed a feature state (worker/task/keyed-context.ts). */
   noteChange(stage: string, state: string, key: string): void {
     if (this.#watches.size === 0) return;
     const watches = this.#byEntity.get(entityKey(stage, state, key));

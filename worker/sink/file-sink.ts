@@ -2,7 +2,7 @@
 // (ARCHITECTURE.md, "Sources and sinks"). Records are appended to an open part per partition
 // directory; a part is closed when it reaches rollSizeBytes, when it is rollIntervalMs old, and
 // at every checkpoint barrier. At barrier N the parts closed since barrier N-1 become part of
-// checkpoint N: the worker stages them under the checkpoint (worker/checkpoint-writer.ts), and
+// checkpoint N: the worker stages them under the checkpoint (worker/checkpoint/checkpoint-writer.ts), and
 // the coordinator copies them to their final names once N completes (coordinator/file-commit.ts).
 // Until then nothing is visible; a recovery drops what was written after the last completed
 // checkpoint (it is in memory or staged under an uncompleted checkpoint) and the replayed input
@@ -25,7 +25,7 @@ interface OpenPart {
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
 
-/** An ExactlyOnceSink (worker/sinks.ts). */
+/** An ExactlyOnceSink (worker/sink/sinks.ts). */
 export class FileSink {
   readonly exactlyOnce = true;
   readonly pending = 0;

@@ -16,7 +16,7 @@
 // applies the record's changes to it instead of scanning the map.
 //
 // The meta entry is written synchronously with the record's first change to the state, so a read
-// never sees a change without its event time (worker/keyed-context.ts); readFeature checks that no
+// never sees a change without its event time (worker/task/keyed-context.ts); readFeature checks that no
 // record touched the entity while it read the value.
 import { Packr } from 'msgpackr';
 import type { FeatureSpec, StageSpec, StateKind } from '../../core/manifest.ts';

@@ -1,4 +1,4 @@
-// Background cleanup of feature history past its retention (worker/feature-state.ts has the key
+// Background cleanup of feature history past its retention (worker/state/feature-state.ts has the key
 // layout). Each pass reads at most maxVersionsPerPass committed versions, resuming where the last
 // pass stopped, and deletes superseded versions older than the retention by writing tombstones into
 // the overlay: the deletions travel through the checkpoint path like any other change.

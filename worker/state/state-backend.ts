@@ -321,7 +321,7 @@ export class StateBackend {
     return out;
   }
 
-  // --- stored bytes, for state kinds with their own encoding (worker/state-handles.ts) and timers
+  // --- stored bytes, for state kinds with their own encoding (worker/state/state-handles.ts) and timers
 
   /** The stored bytes of a value (mapKey undefined) or map entry; null when absent. Synchronous when an overlay holds it. */
   readBytes(stage: string, keyGroup: number, state: string, key: string, mapKey: string | undefined, view: StateView = 'latest'): Buffer | null | Promise<Buffer | null> {
@@ -446,7 +446,7 @@ export class StateBackend {
     return [...keys];
   }
 
-  // --- raw entries (worker/feature-state.ts: feature metadata and history versions)
+  // --- raw entries (worker/state/feature-state.ts: feature metadata and history versions)
 
   /** The latin1 string of a state key (no mapKey): the form the raw-entry methods take. */
   stateKeyString(stage: string, keyGroup: number, state: string, key: string): string {

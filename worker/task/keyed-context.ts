@@ -37,9 +37,9 @@ export interface KeyedServices {
   emitSide?: (tag: string, value: unknown, timestamp: number) => void;
   /** States served as features: their changes carry event time, versions and watch notices. @default none */
   features?: ReadonlyMap<string, FeatureStateSpec>;
-  /** Feature watches to tell about changes (worker/watch-registry.ts). */
+  /** Feature watches to tell about changes (worker/query/watch-registry.ts). */
   watches?: WatchRegistry;
-  /** The stage's broadcast states (worker/broadcast-context.ts): read-only here, not keyed state. @default none */
+  /** The stage's broadcast states (worker/task/broadcast-context.ts): read-only here, not keyed state. @default none */
   broadcastStates?: ReadonlySet<string>;
 }
 

@@ -78,7 +78,7 @@ const YIELD_EVERY_MS = 20;
 
 type ProcessFn = (value: unknown, ctx: KeyedContext) => void | Promise<void>;
 
-/** A queue item that is no batch: the clock's tick for timers and the TTL sweep (worker/keyed-time.ts). */
+/** A queue item that is no batch: the clock's tick for timers and the TTL sweep (worker/task/keyed-time.ts). */
 const TICK_KIND = 0;
 const TICK: Pending = { header: { kind: TICK_KIND as BatchHeader['kind'], sequence: 0, keyGroup: 0, sender: '', recordCount: 0, bodyOffset: 0 }, data: new Uint8Array(0), reply: undefined, channel: '' };
 

@@ -73,7 +73,7 @@ export function compileChain(operators: readonly OperatorImpl[], terminal: Emit,
 
 /** The async operators of a chain, seen as one: markers pass through each in turn. */
 export interface AsyncChain {
-  /** Calls cb once every record emitted into the chain so far has left it (worker/async-operator.ts). */
+  /** Calls cb once every record emitted into the chain so far has left it (worker/task/async-operator.ts). */
   marker(cb: () => void): void;
   /** Some operator holds `capacity` records: the task should wait for whenReady() before taking more input. */
   readonly full: boolean;

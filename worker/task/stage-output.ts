@@ -3,7 +3,7 @@
 // sinks, or in a keyBy or broadcast operator that sends to a keyed stage through a channel
 // sender of its own. This compiles the tree into nested emit functions, once per task.
 //
-// An asyncMap in the tree (worker/async-operator.ts) emits later than it is called. Barriers and
+// An asyncMap in the tree (worker/task/async-operator.ts) emits later than it is called. Barriers and
 // watermarks (markers) therefore travel the same tree: a marker passes a synchronous operator at
 // once and an asyncMap once every record before it has left it, and is forwarded on an edge (or
 // cut at a sink) when it reaches it. A branch without an asyncMap gets the marker synchronously,
