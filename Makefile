@@ -1,4 +1,5 @@
-# Eddy's entry points. `make test` is what CI runs (.ci/run).
+# Eddy's entry points. `make test` is what CI runs (.ci/run): the type check, the import-cycle
+# check, then every test.
 .PHONY: install test soak typecheck cycles check demo bench clean
 
 NODE := node --import tsx
@@ -16,7 +17,7 @@ node_modules/.package-lock.json: package-lock.json
 # test/e2e (Eddy as processes: a coordinator and workers), test/fault (processes killed, stopped or
 # cut off on purpose). Unquoted globs: the shell expands them (a quoted glob fails on Node 20).
 TESTS := test/unit/*.test.ts test/e2e/*.test.ts test/fault/*.test.ts
-test: install
+test: install typecheck cycles
 	$(NODE) --test --test-reporter=spec $(TESTS)
 
 # The fault tests at release size (more events, more kills; EDDY_SOAK in test/kit/soak.ts):
@@ -25,13 +26,14 @@ SOAK_TESTS := test/fault/exactly-once.test.ts test/fault/coordinator-restart.tes
 soak: install
 	EDDY_SOAK=1 $(NODE) --test --test-reporter=spec $(SOAK_TESTS)
 
-typecheck:
+typecheck: node_modules/.package-lock.json
 	npm run typecheck
 
-cycles:
+cycles: node_modules/.package-lock.json
 	npm run cycles
 
-check: typecheck cycles test
+# The same as `make test`, under the name other projects use.
+check: test
 
 demo: install
 	$(NODE) cli/main.ts demo
