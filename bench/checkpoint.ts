@@ -18,7 +18,8 @@ import { Packr } from 'msgpackr';
 import { StateBackend, encodeStateKey } from '../worker/state/state-backend.ts';
 import { CheckpointWriter } from '../worker/checkpoint/checkpoint-writer.ts';
 import { FileObjectStore } from '../core/object-store.ts';
-import { checkpointLayout, encodeCheckpointObject } from '../core/checkpoint-format.ts';
+import { encodeCheckpointObject } from '../core/checkpoint-format.ts';
+import { objectKeys } from '../core/object-keys.ts';
 import { keyGroupForKey, DEFAULT_MAX_PARALLELISM } from '../core/key-groups.ts';
 import { RULES } from '../jobs/customer-experience/rules.ts';
 import { QUICK, RUNS, cxThroughput, isMain, machineLine, mb, median, ms, pct, ratio, runMain, selected } from './lib.ts';
@@ -193,7 +194,7 @@ export async function checkpointRun(keys: number, fractions: number[], seed: num
       const entries = await backend.exportKeyGroup(STAGE, kg);
       const e0 = performance.now();
       const bytes = encodeCheckpointObject(STAGE, [entries], { snapshot: true });
-      await store.put(checkpointLayout.snapshot(JOB, STAGE, kg, id), bytes);
+      await store.put(objectKeys.snapshot(JOB, STAGE, kg, id), bytes);
       fullEncodePutMs += performance.now() - e0;
       fullBytes += bytes.length;
     }

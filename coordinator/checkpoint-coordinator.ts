@@ -13,7 +13,8 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { codecs, type CheckpointAck, type CheckpointPart } from '../core/control.ts';
 import { subjects } from '../core/subjects.ts';
-import { checkpointLayout, encodeMetadata, type CheckpointMetadata } from '../core/checkpoint-format.ts';
+import { encodeMetadata, type CheckpointMetadata } from '../core/checkpoint-format.ts';
+import { objectKeys } from '../core/object-keys.ts';
 import { BulkPublisher } from '../core/jetstream-publisher.ts';
 import { ensureError } from '../core/errors.ts';
 import type { ObjectStore } from '../core/object-store.ts';
@@ -295,7 +296,7 @@ export class CheckpointCoordinator {
         if (part.outputKey) metadata.outputs!.push(part.outputKey);
         for (const f of part.files ?? []) (metadata.files ??= []).push({ stagedKey: f.stagedKey, finalKey: f.finalKey, records: f.records });
       }
-      const metadataKey = checkpointLayout.metadata(target.jobId, flight.id);
+      const metadataKey = objectKeys.metadata(target.jobId, flight.id);
       // _metadata is written last: a checkpoint exists once, and only once, this object does.
       await this.#o.store.put(metadataKey, encodeMetadata(metadata));
       const done: CompletedCheckpoint = { id: flight.id, metadataKey, metadata, completedAtUnixMs: Date.now(), durationMs: Date.now() - flight.startedAtMs, bytes };

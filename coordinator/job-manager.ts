@@ -12,7 +12,8 @@ import { parseManifest, remapSourcePositions, splitCount, splitRanges, splitStre
 import { parseJobId, type Epoch, type JobId, type WorkerId } from '../core/ids.ts';
 import { EddyError, InvalidArgumentError, NotFoundError, RetryableError, ensureError } from '../core/errors.ts';
 import { sha256Hex } from '../core/bundle.ts';
-import { layout, type ObjectStore } from '../core/object-store.ts';
+import type { ObjectStore } from '../core/object-store.ts';
+import { isSavepointMetadataKey, objectKeys } from '../core/object-keys.ts';
 import { ensureDeadLetterStream, ensureSinkStreams, ensureSourceStream } from '../core/nats.ts';
 import type { Logger } from '../core/logger.ts';
 import type { WorkerRecord, WorkerRegistry } from './worker-registry.ts';
@@ -224,9 +225,9 @@ export class JobManager {
       if (fromSavepoint && source.startAt) this.#o.logger.info({ jobId: id, stream: source.stream, startAt: describeStartAt(source.startAt) }, 'started from a savepoint: the source startAt is not applied');
     }
 
-    const bundleKey = layout.bundle(id, actual);
+    const bundleKey = objectKeys.bundle(id, actual);
     await this.#o.store.put(bundleKey, bundle);
-    await this.#o.store.put(layout.manifest(id, actual), new TextEncoder().encode(manifestJson));
+    await this.#o.store.put(objectKeys.manifest(id, actual), new TextEncoder().encode(manifestJson));
     const { nc } = this.#o;
     for (const source of manifest.sources) await ensureSourceStream(nc, source);
     await ensureSinkStreams(nc, manifest.stages.flatMap((s) => s.sinks));
@@ -280,7 +281,7 @@ export class JobManager {
    * exist in the new manifest, by id, unless its state may be dropped.
    */
   async #loadSavepoint(manifest: JobManifest, path: string, allowNonRestoredState: boolean): Promise<CompletedCheckpoint> {
-    if (!/\/savepoints\/\d+\/_metadata$/.test(path)) throw new InvalidArgumentError(`${path} is not a savepoint path (jobs/<job>/savepoints/<id>/_metadata, as eddy savepoint prints it)`);
+    if (!isSavepointMetadataKey(path)) throw new InvalidArgumentError(`${path} is not a savepoint path (jobs/<job>/savepoints/<id>/_metadata, as eddy savepoint prints it)`);
     const metadata = decodeMetadata(await this.#o.store.get(path), path);
     if (metadata.maxParallelism !== manifest.maxParallelism) {
       throw new InvalidArgumentError(`savepoint ${path} has ${metadata.maxParallelism} key groups, the new bundle ${manifest.maxParallelism}: maxParallelism is fixed for a job's life`);
@@ -310,7 +311,7 @@ export class JobManager {
     } catch (e) {
       throw new RetryableError(`savepoint of job ${id} failed: ${ensureError(e).message}`, 1000, { cause: e });
     }
-    const path = `jobs/${job.id}/savepoints/${checkpoint.id}/_metadata`;
+    const path = objectKeys.savepointMetadata(job.id, checkpoint.id);
     // The output already went out with the checkpoint: a savepoint restores state, not output.
     const metadata = { ...checkpoint.metadata, savepoint: true, outputs: [], files: [] };
     await this.#o.store.put(path, encodeMetadata(metadata));

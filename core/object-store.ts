@@ -147,8 +147,3 @@ export class FileObjectStore implements ObjectStore {
   }
 }
 
-/** Object-store layout, per job (ARCHITECTURE.md). */
-export const layout = {
-  bundle: (job: string, sha256: string) => `jobs/${job}/bundles/${sha256}.js`,
-  manifest: (job: string, sha256: string) => `jobs/${job}/bundles/${sha256}.manifest.json`,
-} as const;

@@ -14,7 +14,7 @@ import { ensureError, InvalidArgumentError, UserFunctionError } from '../core/er
 import type { ObjectStore } from '../core/object-store.ts';
 import type { Logger } from '../core/logger.ts';
 import type { CheckpointAck, CheckpointComplete, DeployTasks, JobCounters, MoveTasks, TaskFailure } from '../core/control.ts';
-import { checkpointLayout } from '../core/checkpoint-format.ts';
+import { objectKeys } from '../core/object-keys.ts';
 import { senderNames } from '../core/subjects.ts';
 import { toRanges } from '../core/assignment.ts';
 import type { JobPlan, StagePlan } from '../sdk/index.ts';
@@ -534,7 +534,7 @@ export class JobRuntime implements ObservedJob {
     }
     let bytesRead = 0;
     if (move.incoming.length > 0) {
-      const metadata = await readMetadata(this.#ctx.store, checkpointLayout.metadata(this.jobId, move.checkpointId));
+      const metadata = await readMetadata(this.#ctx.store, objectKeys.metadata(this.jobId, move.checkpointId));
       ({ bytesRead } = await restoreKeyGroups(this.#ctx.store, this.backend, metadata, stages, move.incoming));
       for (const kg of move.incoming) this.stateKeyGroups.add(kg);
     }

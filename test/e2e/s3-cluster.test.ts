@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EddyClient } from '../../cli/client.ts';
 import { buildBundle } from '../../core/bundle.ts';
-import { layout } from '../../core/object-store.ts';
+import { objectKeys } from '../../core/object-keys.ts';
 import { S3ObjectStore } from '../../core/s3-object-store.ts';
 import { REPO_ROOT, startCluster, startS3Server, waitFor } from '../kit/index.ts';
 
@@ -28,7 +28,7 @@ test('s3 store - a cluster on s3://<bucket>/eddy keeps the submitted bundle in t
     const submitted = await client.submitJob({ manifestJson: JSON.stringify(bundle.manifest), bundleSha256: bundle.sha256, code: bundle.code, timeoutMs: 30_000 });
     assert.equal(submitted.jobId, 'customer-experience');
 
-    const key = layout.bundle('customer-experience', bundle.sha256);
+    const key = objectKeys.bundle('customer-experience', bundle.sha256);
     assert.equal(key, `jobs/customer-experience/bundles/${bundle.sha256}.js`);
     assert.ok(await store.exists(key), `${key} is in bucket ${s3.bucket} under eddy/`);
     assert.deepEqual(Buffer.from(await store.get(key)), Buffer.from(bundle.code), 'the stored bundle is the one submitted');

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
+import { objectKeys } from '../../core/object-keys.ts';
 import {
   CHECKPOINT_FORMAT_VERSION,
   CHECKPOINT_HEADER_LENGTH,
-  checkpointLayout,
   decodeCheckpointIndex,
   decodeCheckpointObject,
   decodeMetadata,
@@ -46,7 +46,7 @@ function plain(groups: KeyGroupEntries[]): Array<{ keyGroup: number; entries: Ar
 }
 
 const sortedGroups = (groups: KeyGroupEntries[]): KeyGroupEntries[] => [...groups].sort((a, b) => a.keyGroup - b.keyGroup);
-const nameOf = (stage: string): string => checkpointLayout.delta('j', stage, 'w-1', 7);
+const nameOf = (stage: string): string => objectKeys.delta('j', stage, 'w-1', 7);
 
 function assertCorrupt(run: () => unknown, name: string, detail?: RegExp): void {
   assert.throws(run, (error: unknown) => {
@@ -252,7 +252,7 @@ const metadataArb: fc.Arbitrary<CheckpointMetadata> = fc.integer({ min: 1, max: 
     { noNullPrototype: true },
   ),
 );
-const METADATA_NAME = checkpointLayout.metadata('j', 7);
+const METADATA_NAME = objectKeys.metadata('j', 7);
 
 test('checkpoint metadata - round-trips, ending in a crc32 line', () => {
   fc.assert(

@@ -7,7 +7,8 @@
 // A key group whose delta chain grew too long is re-materialized: when the coordinator names it
 // for checkpoint N, the part of N also holds a full snapshot of it at N, per keyed stage, one
 // object per stage for all such key groups of this worker (ARCHITECTURE.md, "Checkpoints").
-import { encodeCheckpointObject, decodeCheckpointIndex, checkpointLayout } from '../../core/checkpoint-format.ts';
+import { encodeCheckpointObject, decodeCheckpointIndex } from '../../core/checkpoint-format.ts';
+import { objectKeys } from '../../core/object-keys.ts';
 import type { ObjectStore } from '../../core/object-store.ts';
 import type { CheckpointPart, DeltaRef, FileCommit } from '../../core/control.ts';
 import type { StateBackend } from '../state/index.ts';
@@ -72,7 +73,7 @@ export class CheckpointWriter {
     const deltas: DeltaRef[] = [];
     for (const { stage, groups } of this.#backend.frozenDelta(id)) {
       if (groups.length === 0) continue;
-      const key = checkpointLayout.delta(this.#jobId, stage, this.#workerId, id);
+      const key = objectKeys.delta(this.#jobId, stage, this.#workerId, id);
       const bytes = encodeCheckpointObject(stage, groups);
       await this.#store.put(key, bytes);
       this.bytesUploaded += bytes.length;
@@ -84,7 +85,7 @@ export class CheckpointWriter {
       // Sequential: each snapshot holds a whole key group in memory until it is encoded.
       const groups = [];
       for (const keyGroup of keyGroups) groups.push(await this.#backend.snapshotKeyGroup(stage, keyGroup, id));
-      const key = checkpointLayout.workerSnapshot(this.#jobId, stage, this.#workerId, id);
+      const key = objectKeys.workerSnapshot(this.#jobId, stage, this.#workerId, id);
       const bytes = encodeCheckpointObject(stage, groups, { snapshot: true });
       await this.#store.put(key, bytes);
       this.bytesUploaded += bytes.length;
@@ -98,16 +99,14 @@ export class CheckpointWriter {
         output.push(o);
         continue;
       }
-      // Staged under the checkpoint, so that the garbage collector takes it with an aborted or
-      // expired checkpoint; the final key is written only by the commit (coordinator/file-commit.ts).
-      const stagedKey = `jobs/${this.#jobId}/checkpoints/${id}/files/${this.#workerId}-${files.length}.ndjson`;
+      const stagedKey = objectKeys.stagedFile(this.#jobId, id, this.#workerId, files.length);
       await this.#store.put(stagedKey, o.file.bytes);
       this.bytesUploaded += o.file.bytes.length;
       files.push({ stagedKey, finalKey: o.file.finalKey, records: o.file.records });
     }
     let outputKey = '';
     if (output.length > 0) {
-      outputKey = `jobs/${this.#jobId}/checkpoints/${id}/output-${this.#workerId}.ndjson`;
+      outputKey = objectKeys.sinkOutput(this.#jobId, id, this.#workerId);
       const body = new TextEncoder().encode(output.map((o) => JSON.stringify([o.subject, o.data])).join('\n') + '\n');
       await this.#store.put(outputKey, body);
       this.bytesUploaded += body.length;
