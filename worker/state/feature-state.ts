@@ -18,17 +18,16 @@
 // The meta entry is written synchronously with the record's first change to the state, so a read
 // never sees a change without its event time (worker/task/keyed-context.ts); readFeature checks that no
 // record touched the entity while it read the value.
-import { Packr } from 'msgpackr';
 import type { FeatureSpec, StageSpec, StateKind } from '../../core/manifest.ts';
 import type { StateBackend, StateView } from './state-backend.ts';
+import { encodeValue, packValueView, unpackValue } from './value-codec.ts';
 
 export const META_STATE_PREFIX = '\u0000m:';
 export const HISTORY_STATE_PREFIX = '\u0000h:';
 export const HEAD_STATE_PREFIX = '\u0000s:';
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 const EMPTY = Buffer.alloc(0);
-const EMPTY_MAP = Buffer.from(packr.pack({}));
+const EMPTY_MAP = encodeValue({});
 const TIME_OFFSET = 2n ** 63n;
 
 /** How one state of a stage is served: what the runtime keeps beside it. */
@@ -88,13 +87,13 @@ export interface HistoryHead {
 export function encodeHead(head: HistoryHead): Buffer {
   const time = Buffer.allocUnsafe(8);
   time.writeDoubleBE(head.versionTimeMs);
-  return head.snapshot === undefined ? time : Buffer.concat([time, packr.pack(head.snapshot)]);
+  return head.snapshot === undefined ? time : Buffer.concat([time, packValueView(head.snapshot)]);
 }
 
 export function decodeHead(bytes: Buffer): HistoryHead {
   const versionTimeMs = bytes.readDoubleBE(0);
   if (bytes.length === 8) return { versionTimeMs };
-  return { versionTimeMs, snapshot: packr.unpack(bytes.subarray(8)) as Record<string, unknown> };
+  return { versionTimeMs, snapshot: unpackValue(bytes.subarray(8)) as Record<string, unknown> };
 }
 
 export function encodeEventTime(eventTimeMs: number): Buffer {
@@ -104,11 +103,11 @@ export function encodeEventTime(eventTimeMs: number): Buffer {
 }
 
 export function encodeVersion(value: unknown): Buffer {
-  return value === undefined ? EMPTY : Buffer.from(packr.pack(value));
+  return value === undefined ? EMPTY : encodeValue(value);
 }
 
 export function decodeVersion(bytes: Buffer): unknown | undefined {
-  return bytes.length === 0 ? undefined : packr.unpack(bytes);
+  return bytes.length === 0 ? undefined : unpackValue(bytes);
 }
 
 /** A change a record made to a history map feature, replayed on the meta snapshot. */

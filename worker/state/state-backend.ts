@@ -5,11 +5,15 @@
 // dropping memory.
 
 import { mkdir, readdir, stat } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { Packr } from 'msgpackr';
 import type { KeyGroupEntries } from '../../core/checkpoint-format.ts';
 import { EddyError, InvalidArgumentError } from '../../core/errors.ts';
+import { decodeValue, encodeValue, unpackValue } from './value-codec.ts';
+import { decodeKeyGroupPrefix, encodedString, encodeStateKey, keyGroupPrefix, lastMapPrefixLength, prefixUpperBound } from './key-codec.ts';
+import { Overlay, smallestLiveKeys, type Entry } from './overlay.ts';
+import { PROBE_CAPACITY, RocksDB, SCAN_CAPACITY, type RocksDatabase, type RocksIterator } from './rocksdb.ts';
+
+export { decodeKeyGroupPrefix, encodeStateKey, keyGroupPrefix } from './key-codec.ts';
 
 export type StateView = 'latest' | 'committed';
 
@@ -34,149 +38,6 @@ export function compileStateBackendOptions(options: StateBackendOptions): Compil
     throw new InvalidArgumentError(`readCacheEntries must be a non-negative integer, got ${String(readCacheEntries)}`);
   }
   return { path: options.path, readCacheEntries };
-}
-
-// rocksdb-native ships no types: the slice of its API used here, checked against its index.js
-// and lib/batch.js (3.18). Loaded with require so that no ambient declaration is needed.
-interface RocksReadBatch { get(key: Buffer): Promise<Buffer | null>; flush(): Promise<void> }
-interface RocksWriteBatch {
-  tryPut(key: Buffer, value: Buffer): void;
-  tryDelete(key: Buffer): void;
-  tryDeleteRange(start: Buffer, end: Buffer): void;
-  flush(): Promise<void>;
-}
-type RocksIterator = AsyncIterable<{ key: Buffer; value: Buffer | null }>;
-interface RocksDatabase {
-  ready(): Promise<void>;
-  read(options: { capacity: number; autoDestroy: boolean }): RocksReadBatch;
-  write(options: { capacity: number; autoDestroy: boolean }): RocksWriteBatch;
-  iterator(range: { gte: Buffer; lt?: Buffer; lte?: Buffer }, options: { capacity: number; values: boolean; reverse?: boolean; limit?: number }): RocksIterator;
-  close(): Promise<void>;
-}
-const RocksDB = createRequire(import.meta.url)('rocksdb-native') as new (path: string) => RocksDatabase;
-
-/** An encoded value, or null for a tombstone that hides the committed value. */
-type Entry = Buffer | null;
-
-// One encoder for all values: values are plain data, maps decode as objects.
-const packr = new Packr({ useRecords: false, mapsAsObjects: true });
-
-// pack() returns a view into msgpackr's module-wide output buffer, which any Packr in the process
-// may redirect (useBuffer) and then overwrite: an overlay keeps its own copy.
-function encodeValue(value: unknown): Buffer {
-  return Buffer.from(packr.pack(value));
-}
-
-function decode(entry: Entry): unknown | undefined {
-  return entry === null ? undefined : packr.unpack(entry);
-}
-
-// Iterator read-ahead: the default of 8 makes scans ~1.6x slower (STACK-NOTES.md).
-const SCAN_CAPACITY = 1024;
-// hasMap usually stops at the first key; a small read-ahead avoids fetching a whole page.
-const PROBE_CAPACITY = 16;
-
-// ---------------------------------------------------------------------------------------------
-// Key encoding: [u8 stageLength][stage][u16 keyGroup][u8 stateLength][state][u16 keyLength][key]
-// then [mapKey] for map state. Length prefixes keep every tuple distinct and make one stage's key
-// group a contiguous range; a map's entries share the prefix up to the key and sort by mapKey.
-
-// Reused for every encode: the hot path turns it into a latin1 string (the overlay key) without
-// allocating a Buffer per call. mapPrefixLength is a second return value of encodeInto.
-let scratch = Buffer.allocUnsafe(1024);
-let mapPrefixLength = 0;
-
-function encodeInto(stage: string, keyGroup: number, state: string | undefined, key: string | undefined, mapKey: string | undefined): number {
-  if (!Number.isInteger(keyGroup) || keyGroup < 0 || keyGroup > 0xffff) throw new InvalidArgumentError(`key group ${keyGroup} is not an integer in 0..65535`);
-  // UTF-8 needs at most 3 bytes per UTF-16 code unit.
-  const need = 6 + 3 * (stage.length + (state?.length ?? 0) + (key?.length ?? 0) + (mapKey?.length ?? 0));
-  if (scratch.length < need) scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
-  const stageBytes = scratch.write(stage, 1, 'utf8');
-  if (stageBytes > 0xff) throw new InvalidArgumentError(`stage name is ${stageBytes} bytes; at most 255`);
-  scratch[0] = stageBytes;
-  let p = scratch.writeUInt16BE(keyGroup, 1 + stageBytes);
-  if (state === undefined || key === undefined) return p;
-  const stateBytes = scratch.write(state, p + 1, 'utf8');
-  if (stateBytes > 0xff) throw new InvalidArgumentError(`state name is ${stateBytes} bytes; at most 255`);
-  scratch[p] = stateBytes;
-  p += 1 + stateBytes;
-  const keyBytes = scratch.write(key, p + 2, 'utf8');
-  if (keyBytes > 0xffff) throw new InvalidArgumentError(`state key is ${keyBytes} bytes; at most 65535`);
-  scratch.writeUInt16BE(keyBytes, p);
-  p += 2 + keyBytes;
-  mapPrefixLength = p;
-  if (mapKey !== undefined) p += scratch.write(mapKey, p, 'utf8');
-  return p;
-}
-
-/** The RocksDB key of a value (no mapKey) or of a map entry. */
-export function encodeStateKey(stage: string, keyGroup: number, state: string, key: string, mapKey?: string): Buffer {
-  const end = encodeInto(stage, keyGroup, state, key, mapKey);
-  return Buffer.from(scratch.subarray(0, end));
-}
-
-/** The prefix shared by every key of one stage's key group. */
-export function keyGroupPrefix(stage: string, keyGroup: number): Buffer {
-  const end = encodeInto(stage, keyGroup, undefined, undefined, undefined);
-  return Buffer.from(scratch.subarray(0, end));
-}
-
-/**
- * The stage and key group of a state key (or key-group prefix), read from its first bytes;
- * prefixLength is the length of keyGroupPrefix(stage, keyGroup).
- */
-export function decodeKeyGroupPrefix(key: Uint8Array): { stage: string; keyGroup: number; prefixLength: number } {
-  const stageLength = key[0];
-  if (stageLength === undefined || key.length < stageLength + 3) throw new InvalidArgumentError(`state key of ${key.length} bytes is shorter than its key-group prefix`);
-  const bytes = Buffer.from(key.buffer, key.byteOffset, key.byteLength);
-  return { stage: bytes.toString('utf8', 1, 1 + stageLength), keyGroup: bytes.readUInt16BE(1 + stageLength), prefixLength: stageLength + 3 };
-}
-
-// The length is computed before scratch is read: encodeInto may replace scratch by a larger one.
-function encodedString(stage: string, keyGroup: number, state: string, key: string, mapKey: string | undefined): string {
-  const end = encodeInto(stage, keyGroup, state, key, mapKey);
-  return scratch.toString('latin1', 0, end);
-}
-
-/** The smallest key greater than every key starting with prefix. */
-function prefixUpperBound(prefix: Buffer): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i] !== 0xff) {
-      end[i] = end[i]! + 1;
-      return end.subarray(0, i + 1);
-    }
-  }
-  // Unreachable for our prefixes: the first byte is a length and the second starts a UTF-8 string.
-  throw new EddyError('INTERNAL', 'state key prefix has no upper bound');
-}
-
-class Overlay {
-  /** latin1 of the encoded key → entry: a one-byte string key is cheap to hash and to keep. */
-  readonly entries = new Map<string, Entry>();
-  /** Map prefix → full keys of that map in this overlay, so map reads never scan the overlay. */
-  readonly mapIndex = new Map<string, Set<string>>();
-  bytes = 0;
-
-  set(key: string, value: Entry, mapPrefix: string | undefined): void {
-    const old = this.entries.get(key);
-    if (old !== undefined) this.bytes -= key.length + (old === null ? 0 : old.length);
-    this.entries.set(key, value);
-    this.bytes += key.length + (value === null ? 0 : value.length);
-    if (mapPrefix === undefined) return;
-    const keys = this.mapIndex.get(mapPrefix);
-    if (keys === undefined) this.mapIndex.set(mapPrefix, new Set([key]));
-    else keys.add(key);
-  }
-
-  dropPrefix(prefix: string): void {
-    for (const [key, value] of this.entries) {
-      if (!key.startsWith(prefix)) continue;
-      this.entries.delete(key);
-      this.bytes -= key.length + (value === null ? 0 : value.length);
-    }
-    for (const mapPrefix of this.mapIndex.keys()) if (mapPrefix.startsWith(prefix)) this.mapIndex.delete(mapPrefix);
-  }
 }
 
 type Delta = { checkpointId: number; overlay: Overlay };
@@ -229,7 +90,7 @@ export class StateBackend {
 
   async getValue(stage: string, keyGroup: number, state: string, key: string, view: StateView = 'latest'): Promise<unknown | undefined> {
     this.#assertOpen();
-    return decode(await this.#read(encodedString(stage, keyGroup, state, key, undefined), view));
+    return decodeValue(await this.#read(encodedString(stage, keyGroup, state, key, undefined), view));
   }
 
   putValue(stage: string, keyGroup: number, state: string, key: string, value: unknown): void {
@@ -246,25 +107,25 @@ export class StateBackend {
 
   async getMapEntry(stage: string, keyGroup: number, state: string, key: string, mapKey: string, view: StateView = 'latest'): Promise<unknown | undefined> {
     this.#assertOpen();
-    return decode(await this.#read(encodedString(stage, keyGroup, state, key, mapKey), view));
+    return decodeValue(await this.#read(encodedString(stage, keyGroup, state, key, mapKey), view));
   }
 
   putMapEntry(stage: string, keyGroup: number, state: string, key: string, mapKey: string, value: unknown): void {
     this.#assertOpen();
     const full = encodedString(stage, keyGroup, state, key, mapKey);
-    this.#active.set(full, encodeValue(value), full.slice(0, mapPrefixLength));
+    this.#active.set(full, encodeValue(value), full.slice(0, lastMapPrefixLength()));
   }
 
   deleteMapEntry(stage: string, keyGroup: number, state: string, key: string, mapKey: string): void {
     this.#assertOpen();
     const full = encodedString(stage, keyGroup, state, key, mapKey);
-    this.#active.set(full, null, full.slice(0, mapPrefixLength));
+    this.#active.set(full, null, full.slice(0, lastMapPrefixLength()));
   }
 
   /** All live entries of one key's map, ordered by the UTF-8 bytes of mapKey; overlays merged over RocksDB, tombstones hidden. */
   async mapEntries(stage: string, keyGroup: number, state: string, key: string, view: StateView = 'latest'): Promise<Array<[string, unknown]>> {
     const entries = await this.mapRangeBytes(stage, keyGroup, state, key, {}, view);
-    return entries.map(([mapKey, value]) => [mapKey, packr.unpack(value)]);
+    return entries.map(([mapKey, value]) => [mapKey, unpackValue(value)]);
   }
 
   /**
@@ -333,7 +194,7 @@ export class StateBackend {
   writeBytes(stage: string, keyGroup: number, state: string, key: string, mapKey: string | undefined, bytes: Buffer | null): void {
     this.#assertOpen();
     const full = encodedString(stage, keyGroup, state, key, mapKey);
-    this.#active.set(full, bytes, mapKey === undefined ? undefined : full.slice(0, mapPrefixLength));
+    this.#active.set(full, bytes, mapKey === undefined ? undefined : full.slice(0, lastMapPrefixLength()));
   }
 
   /**
@@ -878,30 +739,6 @@ export class StateBackend {
 
 const EMPTY = Buffer.alloc(0);
 
-/** The smallest `limit` keys in [lower, upper) with a live (non-tombstone) entry, sorted. */
-function smallestLiveKeys(entries: ReadonlyMap<string, Entry>, lower: string, upper: string, limit: number): string[] {
-  if (limit >= entries.size) {
-    const all: string[] = [];
-    for (const [key, value] of entries) if (value !== null && key >= lower && key < upper) all.push(key);
-    return all.sort();
-  }
-  const best: string[] = [];
-  for (const [key, value] of entries) {
-    if (value === null || key < lower || key >= upper) continue;
-    if (best.length >= limit && key >= best[best.length - 1]!) continue;
-    // Binary search for the insertion point; keys are distinct.
-    let lo = 0;
-    let hi = best.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (best[mid]! < key) lo = mid + 1;
-      else hi = mid;
-    }
-    best.splice(lo, 0, key);
-    if (best.length > limit) best.pop();
-  }
-  return best;
-}
 
 /** A Buffer view of the same bytes (no copy). */
 function asBuffer(bytes: Uint8Array): Buffer {

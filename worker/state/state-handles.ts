@@ -10,7 +10,6 @@
 // List state stores the whole array as one value; reducing and aggregating state store the
 // accumulated value. Keys are the backend's [stage][keyGroup][state][key]([mapKey]).
 import type { MapChange } from './feature-state.ts';
-import { Packr } from 'msgpackr';
 import type {
   AggregatingState,
   AggregatingStateDescriptor,
@@ -23,19 +22,16 @@ import type {
   ValueState,
 } from '../../sdk/index.ts';
 import type { StateBackend } from './state-backend.ts';
+import { packValueView, unpackValue } from './value-codec.ts';
 
 /** Milliseconds since the epoch; injected so tests can move time. */
 export type Clock = () => number;
 
 export const TTL_HEADER_BYTES = 8;
 
-// The same options as the backend's own encoder, so that untouched readers (the query path)
-// decode values written through handles.
-const packr = new Packr({ useRecords: false, mapsAsObjects: true });
-
 export const DEFAULT_SERIALIZER: StateSerializer<unknown> = {
-  encode: (value) => packr.pack(value),
-  decode: (bytes) => packr.unpack(bytes),
+  encode: (value) => packValueView(value),
+  decode: (bytes) => unpackValue(bytes),
 };
 
 /** What a handle needs to reach one key's state. */
