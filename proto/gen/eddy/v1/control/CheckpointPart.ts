@@ -14,7 +14,7 @@ export interface CheckpointPart {
 }
 
 export interface CheckpointPart__Output {
-  'checkpointId': (string);
+  'checkpointId': (number);
   'deltas': (_eddy_v1_control_DeltaRef__Output)[];
   'outputKey': (string);
   'outputCount': (number);

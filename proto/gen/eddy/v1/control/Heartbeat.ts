@@ -13,8 +13,8 @@ export interface Heartbeat {
 
 export interface Heartbeat__Output {
   'workerId': (string);
-  'sentAtUnixMs': (string);
+  'sentAtUnixMs': (number);
   'jobs': (_eddy_v1_control_JobCounters__Output)[];
   'runningJobs': (string)[];
-  'stateBytes': (string);
+  'stateBytes': (number);
 }

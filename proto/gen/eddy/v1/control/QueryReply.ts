@@ -12,5 +12,5 @@ export interface QueryReply {
 export interface QueryReply__Output {
   'values': (_eddy_v1_control_QueryValue__Output)[];
   'error': (string);
-  'checkpointId': (string);
+  'checkpointId': (number);
 }

@@ -9,5 +9,5 @@ export interface SourcePosition {
 
 export interface SourcePosition__Output {
   'split': (number);
-  'nextSequence': (string);
+  'nextSequence': (number);
 }
