@@ -1,4 +1,4 @@
-// Checkpoint benchmarks (ARCHITECTURE.md, "State" and "Checkpoints").
+// Checkpoint benchmarks (docs/ARCHITECTURE.md, "State" and "Checkpoints").
 //
 // 1. In-process, with the real StateBackend, CheckpointWriter and FileObjectStore: N keys of
 //    customer-experience-like value state (~60-byte objects over 128 key groups) committed as the

@@ -1,4 +1,4 @@
-// Checkpoint coordination for one job (ARCHITECTURE.md, "Checkpoints"): trigger checkpoint N
+// Checkpoint coordination for one job (docs/ARCHITECTURE.md, "Checkpoints"): trigger checkpoint N
 // every interval by asking the source tasks to inject barrier N, collect every worker's
 // acknowledgement (its uploaded deltas and source positions), write _metadata last — the
 // commit point — then publish the exactly-once output and tell the workers N is complete.

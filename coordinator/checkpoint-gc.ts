@@ -1,4 +1,4 @@
-// Garbage collection of checkpoint objects (ARCHITECTURE.md, "Checkpoints": "files shared
+// Garbage collection of checkpoint objects (docs/ARCHITECTURE.md, "Checkpoints": "files shared
 // between checkpoints are reference-counted; what no retained checkpoint or savepoint references
 // is deleted"). A delta object holds sections of many key groups and stays on their chains for
 // many checkpoints, so the count is over every key group of every retained _metadata.

@@ -1,7 +1,7 @@
 // Job lifecycle: accept a bundle and its manifest, assign key groups and source splits to the
 // live workers, deploy, start, checkpoint, recover, track status and failures, cancel.
 //
-// Recovery (ARCHITECTURE.md, "Failure and scaling"): a dead worker or a failed task moves the
+// Recovery (docs/ARCHITECTURE.md, "Failure and scaling"): a dead worker or a failed task moves the
 // job to a new epoch. Key groups are reassigned over the live workers; every worker rolls back
 // to the last completed checkpoint (survivors drop their overlays, new owners read only their
 // new key groups from the object store) and sources rewind to the checkpoint's sequences.

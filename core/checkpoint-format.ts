@@ -1,4 +1,4 @@
-// The bytes of checkpoints in the object store (ARCHITECTURE.md, "Checkpoints"): delta and snapshot
+// The bytes of checkpoints in the object store (docs/ARCHITECTURE.md, "Checkpoints"): delta and snapshot
 // objects with a per-key-group index, so that restoring one key group is one range read, and the
 // _metadata commit record. Every part carries a crc32; every failed check throws
 // CheckpointCorruptError naming the object, so a restore fails loudly instead of loading bad state.

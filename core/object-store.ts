@@ -1,4 +1,4 @@
-// Where bundles (and, with checkpoints, state) are kept: S3 or file:// (ARCHITECTURE.md,
+// Where bundles (and, with checkpoints, state) are kept: S3 or file:// (docs/ARCHITECTURE.md,
 // "Checkpoints"). Keys are '/'-separated paths relative to the store's root.
 import fs from 'node:fs/promises';
 import path from 'node:path';

@@ -1,7 +1,7 @@
 // The typed job builder. A job is a graph: sources, stateless operators, keyBy shuffles into
 // keyed process stages (one input, two connected keyed inputs, or a keyed input connected to a
 // broadcast stream), sinks. Stages are cut at every keyBy/broadcast; the operators between two
-// shuffles are chained in one task (ARCHITECTURE.md, "Actors, tasks and channels"). Inside a
+// shuffles are chained in one task (docs/ARCHITECTURE.md, "Actors, tasks and channels"). Inside a
 // stage the operators form a tree: a stream may feed several downstreams (branching), and a
 // union is no operator at all: what follows it is chained into every upstream stage. `eddy
 // build` calls manifest() at build time; workers call plan() to get the functions, in the same

@@ -4,7 +4,7 @@
 // old value (list add, reducing and aggregating add) are async.
 //
 // Every kind goes through the state backend's overlay and checkpoint path, so checkpoints,
-// recovery and key-group moves cover it (ARCHITECTURE.md, "State").
+// recovery and key-group moves cover it (docs/ARCHITECTURE.md, "State").
 
 /**
  * Turns a state value into bytes and back. The default is the runtime's msgpack encoding (fast,

@@ -2,7 +2,7 @@
 // responder for the key groups it owns, the source splits it reads, and its part of every
 // checkpoint. A redeploy (a recovery, a new epoch) reuses the previous runtime's RocksDB:
 // survivors keep their key groups' committed state and read only new key groups from the
-// object store (ARCHITECTURE.md, "State" step 5).
+// object store (docs/ARCHITECTURE.md, "State" step 5).
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -549,7 +549,7 @@ export class JobRuntime implements ObservedJob {
   #lastRequestMs = 0;
 
   /**
-   * The overlay's memory bound (ARCHITECTURE.md, "State" step 6): past it, ask for an early
+   * The overlay's memory bound (docs/ARCHITECTURE.md, "State" step 6): past it, ask for an early
    * checkpoint, which freezes the overlay and moves it to RocksDB once complete. Tasks are not
    * paused: records ahead of the barrier must be processed for the checkpoint to cut at all.
    */

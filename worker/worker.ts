@@ -162,7 +162,7 @@ export class Worker {
   }
 
   /**
-   * SIGTERM (ARCHITECTURE.md, "Failure and scaling"): ask the coordinator to hand this worker's
+   * SIGTERM (docs/ARCHITECTURE.md, "Failure and scaling"): ask the coordinator to hand this worker's
    * key groups and splits to the others at a checkpoint boundary, keep running until they are
    * gone (finishing any checkpoint in flight), then stop. Without a coordinator, or without
    * another worker to take over, the worker just stops and the job recovers from its last

@@ -1,4 +1,4 @@
-// Alert rules: the model, its validation, and the compiler (shared/USE-CASES.md §2).
+// Alert rules: the model, its validation, and the compiler (docs/USE-CASES.md §2).
 //
 // A rule is a JSONPath condition over an event's body (path, comparison operator, value) and a
 // threshold. In production JSONPath evaluation was the most expensive step, so a rule is

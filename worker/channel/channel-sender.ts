@@ -1,5 +1,5 @@
 // The sending side of channels: one sender task to every key group of the next stage
-// (ARCHITECTURE.md, "Actors, tasks and channels").
+// (docs/ARCHITECTURE.md, "Actors, tasks and channels").
 //
 // Core NATS drops messages of a subscriber it cut off for stalling, without telling anybody.
 // So every channel (sender task × key group) numbers its batches, keeps a bounded window of
@@ -107,7 +107,7 @@ export class ChannelSender {
 
   /**
    * Sends barrier N on every channel, after every record sent before it: the in-band marker
-   * that cuts the stream for checkpoint N (ARCHITECTURE.md, "Checkpoints").
+   * that cuts the stream for checkpoint N (docs/ARCHITECTURE.md, "Checkpoints").
    */
   sendBarrier(checkpointId: number): void {
     if (this.#broken) throw this.#broken;
@@ -121,7 +121,7 @@ export class ChannelSender {
 
   /**
    * Sends a watermark (or idleness) on every channel, after every record sent before it: in-band,
-   * like barriers (ARCHITECTURE.md, "Event time").
+   * like barriers (docs/ARCHITECTURE.md, "Event time").
    */
   sendWatermark(watermark: number, idle: boolean): void {
     if (this.#broken) throw this.#broken;

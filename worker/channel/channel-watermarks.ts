@@ -1,4 +1,4 @@
-// Watermarks of a keyed task's input channels (ARCHITECTURE.md, "Event time"): a key group's
+// Watermarks of a keyed task's input channels (docs/ARCHITECTURE.md, "Event time"): a key group's
 // watermark is the minimum over the channels into it (one per upstream sender) that are not
 // idle. An idle channel (a source split quiet for idleTimeoutMs) stops holding time back until
 // it sends a watermark again. When every channel is idle the watermark moves to the largest of

@@ -1,6 +1,6 @@
 // Restoring key groups from a completed checkpoint: for each stage, the key group's base
 // snapshot (if any) and then its deltas in order, each a range read of one section of a
-// larger object (ARCHITECTURE.md, "Checkpoints"). Only key groups that change owner are read
+// larger object (docs/ARCHITECTURE.md, "Checkpoints"). Only key groups that change owner are read
 // from the object store; a survivor keeps what its RocksDB already holds.
 import { decodeMetadata, decodeSection, type CheckpointMetadata, type ObjectRef } from '../../core/checkpoint-format.ts';
 import type { ObjectStore } from '../../core/object-store.ts';

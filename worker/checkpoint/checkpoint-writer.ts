@@ -6,7 +6,7 @@
 //
 // A key group whose delta chain grew too long is re-materialized: when the coordinator names it
 // for checkpoint N, the part of N also holds a full snapshot of it at N, per keyed stage, one
-// object per stage for all such key groups of this worker (ARCHITECTURE.md, "Checkpoints").
+// object per stage for all such key groups of this worker (docs/ARCHITECTURE.md, "Checkpoints").
 import { encodeCheckpointObject, decodeCheckpointIndex } from '../../core/checkpoint-format.ts';
 import { objectKeys } from '../../core/object-keys.ts';
 import type { ObjectStore } from '../../core/object-store.ts';

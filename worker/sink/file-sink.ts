@@ -1,5 +1,5 @@
 // A files sink: NDJSON part files in the job's object store, exactly-once as Flink's FileSink
-// (ARCHITECTURE.md, "Sources and sinks"). Records are appended to an open part per partition
+// (docs/ARCHITECTURE.md, "Sources and sinks"). Records are appended to an open part per partition
 // directory; a part is closed when it reaches rollSizeBytes, when it is rollIntervalMs old, and
 // at every checkpoint barrier. At barrier N the parts closed since barrier N-1 become part of
 // checkpoint N: the worker stages them under the checkpoint (worker/checkpoint/checkpoint-writer.ts), and

@@ -1,5 +1,5 @@
 // Sinks: JetStream subjects, exactly-once or at-least-once, and plain NATS subjects
-// (ARCHITECTURE.md, "Sources and sinks").
+// (docs/ARCHITECTURE.md, "Sources and sinks").
 //
 // Exactly-once output is buffered per checkpoint: what a task emits between barrier N-1 and
 // barrier N is part of checkpoint N, uploaded with its state, and published by the
@@ -47,7 +47,7 @@ const encoder = new TextEncoder();
 
 class JetStreamSink implements Sink {
   // One shared-inbox publisher instead of js.publish(): js.publish builds a promise and Error
-  // objects per message and caps out near 25–29 k msg/s (STACK-NOTES.md).
+  // objects per message and caps out near 25–29 k msg/s (docs/STACK-NOTES.md).
   readonly #publisher: BulkPublisher;
   readonly #subject: string;
 

@@ -22,7 +22,7 @@ export interface RocksDatabase {
 }
 export const RocksDB = createRequire(import.meta.url)('rocksdb-native') as new (path: string) => RocksDatabase;
 
-// Iterator read-ahead: the default of 8 makes scans ~1.6x slower (STACK-NOTES.md).
+// Iterator read-ahead: the default of 8 makes scans ~1.6x slower (docs/STACK-NOTES.md).
 export const SCAN_CAPACITY = 1024;
 // hasMap usually stops at the first key; a small read-ahead avoids fetching a whole page.
 export const PROBE_CAPACITY = 16;

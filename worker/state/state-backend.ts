@@ -1,5 +1,5 @@
 // The state backend of one job on one worker: a write-back cache over RocksDB, aligned with
-// checkpoints (ARCHITECTURE.md, "State"). Writes go to an in-memory overlay; a barrier freezes it
+// checkpoints (docs/ARCHITECTURE.md, "State"). Writes go to an in-memory overlay; a barrier freezes it
 // into a delta; only a completed checkpoint writes its deltas to RocksDB, in one batch. RocksDB
 // therefore always holds exactly the last completed checkpoint, and a rollback is a matter of
 // dropping memory.
@@ -508,7 +508,7 @@ export class StateBackend {
   }
 
   /**
-   * One stage's key group as of checkpoint checkpointId, for re-materializing it (ARCHITECTURE.md,
+   * One stage's key group as of checkpoint checkpointId, for re-materializing it (docs/ARCHITECTURE.md,
    * "Checkpoints"): the committed entries overlaid with every frozen delta up to checkpointId,
    * tombstones removed, in key order. The active overlay and later deltas are not seen. Runs in
    * the write queue, where RocksDB and the frozen deltas agree (a commit moves deltas from one to

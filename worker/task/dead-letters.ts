@@ -1,4 +1,4 @@
-// Bad records never stop a job silently and never crash a worker (ARCHITECTURE.md, "Sources
+// Bad records never stop a job silently and never crash a worker (docs/ARCHITECTURE.md, "Sources
 // and sinks"): they go to eddy.dlq.<job> (kept by the EDDY_DLQ stream) with the reason.
 import type { NatsConnection } from '@nats-io/transport-node';
 import { subjects } from '../../core/subjects.ts';

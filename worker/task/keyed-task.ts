@@ -6,12 +6,12 @@
 // that their RocksDB reads share read batches. A batch is acknowledged once processed: the
 // acknowledgement is the channel's flow control.
 //
-// Checkpoints use aligned barriers (ARCHITECTURE.md, "Checkpoints"): a channel that delivered
+// Checkpoints use aligned barriers (docs/ARCHITECTURE.md, "Checkpoints"): a channel that delivered
 // barrier N is held back until barrier N has arrived on every channel into every key group of
 // the task; then the task reports alignment and waits until the worker has frozen its state.
 //
 // Key groups move between workers at a checkpoint boundary while the others keep running
-// (issue "Elastic workers"; ARCHITECTURE.md, "Failure and scaling"). The worker prepares a move
+// (docs/ARCHITECTURE.md, "Moves"). The worker prepares a move
 // at N before barrier N exists: an incoming key group is subscribed at once, ignores what its
 // old owner still processes, and starts each channel at that channel's barrier N; what follows
 // is held (and acknowledged, so that senders' windows do not stall the key groups that keep

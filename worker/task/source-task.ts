@@ -1,6 +1,6 @@
 // A source actor: reads one split (subject partition <stream>.<p>) of one of the job's JetStream
 // sources from an exact stream sequence, decodes JSON, runs the source stage's chained
-// operators and shuffles by key (ARCHITECTURE.md, "Sources and sinks").
+// operators and shuffles by key (docs/ARCHITECTURE.md, "Sources and sinks").
 import { jetstream, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../../core/logger.ts';

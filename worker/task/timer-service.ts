@@ -1,4 +1,4 @@
-// Timers of one keyed stage on this worker, kept in the state store (ARCHITECTURE.md, "State":
+// Timers of one keyed stage on this worker, kept in the state store (docs/ARCHITECTURE.md, "State":
 // timers are state too), not on the heap.
 //
 // Layout: one map per key group and time domain, under a reserved state name (user state names
