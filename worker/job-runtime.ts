@@ -17,7 +17,7 @@ import type { CheckpointAck, CheckpointComplete, DeployTasks, JobCounters, MoveT
 import { objectKeys } from '../core/object-keys.ts';
 import { senderNames } from '../core/subjects.ts';
 import { toRanges } from '../core/assignment.ts';
-import type { JobPlan, StagePlan } from '../sdk/index.ts';
+import type { JobPlan, StagePlan } from '../sdk/plan.ts';
 import { StateBackend } from './state/index.ts';
 import { StageCounters } from './task/index.ts';
 import { DeadLetters } from './task/index.ts';

@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodeCheckpointObject, encodeCheckpointObject } from '../../core/checkpoint-format.ts';
-import { assignWindows, job, jetstream, mergeSession, sessionWindows, slidingWindows, tumblingWindows, type KeyedStream, type StagePlan } from '../../sdk/index.ts';
+import { assignWindows, job, jetstream, mergeSession, sessionWindows, slidingWindows, tumblingWindows, type KeyedStream } from '../../sdk/index.ts';
+import type { StagePlan } from '../../sdk/plan.ts';
 import { KeyedContext } from '../../worker/task/keyed-context.ts';
 import { KeyedTime, type OnTimerFn } from '../../worker/task/keyed-time.ts';
 import { StateBackend } from '../../worker/state/state-backend.ts';

@@ -24,7 +24,8 @@ import { ChannelBrokenError, UserFunctionError, ensureError } from '../../core/e
 import { decodeBarrier, decodeHeader, decodeRecords, decodeWatermark, BatchKind, type BatchHeader, type Record } from '../../core/record-batch.ts';
 import type { JobId, StageId } from '../../core/ids.ts';
 import type { JobManifest } from '../../core/manifest.ts';
-import type { StagePlan, StateDescriptor } from '../../sdk/index.ts';
+import type { StateDescriptor } from '../../sdk/index.ts';
+import type { StagePlan } from '../../sdk/plan.ts';
 import { encodeAck } from '../channel/index.ts';
 import { KeyedContext } from './keyed-context.ts';
 import { featureStates, type FeatureStateSpec } from '../state/index.ts';

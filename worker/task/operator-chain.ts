@@ -1,6 +1,6 @@
 // Chaining: the stateless operators between two shuffles run as nested function calls inside
 // one task, with no NATS hop and no per-record allocation beyond what user code does.
-import type { OperatorImpl } from '../../sdk/index.ts';
+import type { OperatorImpl } from '../../sdk/plan.ts';
 import { UserFunctionError } from '../../core/errors.ts';
 import { AsyncOperator, type AsyncOperatorHooks } from './async-operator.ts';
 

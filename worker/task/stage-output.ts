@@ -9,7 +9,7 @@
 // cut at a sink) when it reaches it. A branch without an asyncMap gets the marker synchronously,
 // so a tree without one behaves exactly as before: no promise, no per-record cost.
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { StagePlan } from '../../sdk/index.ts';
+import type { StagePlan } from '../../sdk/plan.ts';
 import { keyGroupForKey } from '../../core/key-groups.ts';
 import { parseStageId, type JobId } from '../../core/ids.ts';
 import { senderNames } from '../../core/subjects.ts';
