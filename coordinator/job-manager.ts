@@ -6,128 +6,38 @@
 // to the last completed checkpoint (survivors drop their overlays, new owners read only their
 // new key groups from the object store) and sources rewind to the checkpoint's sequences.
 import type { NatsConnection } from '@nats-io/transport-node';
-import { codecs, type Ack, type SourcePosition, type TaskFailure } from '../core/control.ts';
-import { senderNames, subjects } from '../core/subjects.ts';
-import { parseManifest, remapSourcePositions, splitCount, splitRanges, splitStreams, type JobManifest } from '../core/manifest.ts';
+import type { TaskFailure } from '../core/control.ts';
+import { senderNames } from '../core/subjects.ts';
+import { parseManifest, splitCount, splitStreams } from '../core/manifest.ts';
 import { parseJobId, type Epoch, type JobId, type WorkerId } from '../core/ids.ts';
 import { EddyError, InvalidArgumentError, NotFoundError, RetryableError, ensureError } from '../core/errors.ts';
 import { sha256Hex } from '../core/bundle.ts';
 import type { ObjectStore } from '../core/object-store.ts';
-import { isSavepointMetadataKey, objectKeys } from '../core/object-keys.ts';
+import { objectKeys } from '../core/object-keys.ts';
 import { ensureDeadLetterStream, ensureSinkStreams, ensureSourceStream } from '../core/nats.ts';
 import type { Logger } from '../core/logger.ts';
 import type { WorkerRecord, WorkerRegistry } from './worker-registry.ts';
-import { CheckpointCoordinator, newCheckpointStats, type CheckpointStats, type CompletedCheckpoint } from './checkpoint-coordinator.ts';
-import { RestartStrategy } from './restart-strategy.ts';
-import type { CoordinatorMetrics, RecoveryCause, RecoveryTrace } from './coordinator-metrics.ts';
+import { CheckpointCoordinator, type CompletedCheckpoint } from './checkpoint-coordinator.ts';
+import type { CoordinatorMetrics, RecoveryCause } from './coordinator-metrics.ts';
 import { CheckpointGarbageCollector } from './checkpoint-gc.ts';
 import { OutputPublisher, hasOutput, outputKeys } from './output-publisher.ts';
-import { decodeMetadata, encodeMetadata } from '../core/checkpoint-format.ts';
-import type { JobStore, StoredJob } from './job-store.ts';
+import { encodeMetadata } from '../core/checkpoint-format.ts';
+import type { JobStore } from './job-store.ts';
 import { assignJob, Rebalancer, type WorkerAssignment } from './rebalancer.ts';
-import { describeStartAt, type StartAtSpec } from '../core/start-at.ts';
-import { resolveStartPositions } from './source-start.ts';
+import { describeStartAt } from '../core/start-at.ts';
+import { failure, Job, type JobFailureInfo, type JobState } from './job.ts';
+import { sampleJob, stageStatus, type StageStatus } from './job-stats.ts';
+import { loadStoredJob, wasLive } from './job-persistence.ts';
+import { loadSavepoint, resolveInitialPositions, startAtOf, type SubmitOptions } from './job-submission.ts';
+import { WorkerControl, WorkerRefusedError } from './job-deployment.ts';
 
-export type JobState = 'SUBMITTED' | 'DEPLOYING' | 'RUNNING' | 'RESTARTING' | 'CANCELLED' | 'FAILED';
-
-const TRANSITIONS: Record<JobState, readonly JobState[]> = {
-  SUBMITTED: ['DEPLOYING', 'FAILED', 'CANCELLED'],
-  DEPLOYING: ['RUNNING', 'RESTARTING', 'FAILED', 'CANCELLED'],
-  RUNNING: ['RESTARTING', 'FAILED', 'CANCELLED'],
-  RESTARTING: ['DEPLOYING', 'FAILED', 'CANCELLED'],
-  CANCELLED: [],
-  FAILED: ['CANCELLED'],
-};
+export { Job, type JobFailureInfo, type JobState } from './job.ts';
+export type { StageStatus } from './job-stats.ts';
+export type { SubmitOptions } from './job-submission.ts';
+/** The name the gRPC server and the feature router use for a job. */
+export type JobRecord = Job;
 
 export type { WorkerAssignment } from './rebalancer.ts';
-
-export interface JobFailureInfo {
-  message: string;
-  stageId: string;
-  keyGroup: number;
-  workerId: string;
-  stack: string;
-  atUnixMs: number;
-}
-
-export interface JobRecord {
-  id: JobId;
-  manifest: JobManifest;
-  manifestJson: string;
-  sha256: string;
-  bundleKey: string;
-  state: JobState;
-  submittedAtMs: number;
-  epoch: Epoch;
-  assignment: Map<WorkerId, WorkerAssignment>;
-  /** Sender name of each split in this epoch (core/subjects.ts senderNames; renamed by moves). */
-  splitSenders: string[];
-  lastFailure?: JobFailureInfo;
-  /** (time, counters per stage) samples for rates. */
-  samples: Array<{ atMs: number; stages: Map<string, StageSampleTotals> }>;
-  /** The recovery under way (its span), until the job runs again. */
-  recovery?: RecoveryTrace;
-  /** Completed checkpoints retained, oldest first; the last is what a recovery restores. */
-  checkpoints: CompletedCheckpoint[];
-  /**
-   * Savepoints, kept until the user deletes them: the garbage collector keeps what they reference.
-   * @default none
-   */
-  savepoints?: CompletedCheckpoint[];
-  /** Deletes the checkpoint objects nothing retained references; made at the first completion. */
-  checkpointGc?: CheckpointGarbageCollector;
-  /**
-   * Output object keys per completed checkpoint whose exactly-once output is not confirmed
-   * published (by any epoch's checkpoint coordinator): the garbage collector keeps them.
-   */
-  unpublishedOutputs?: Map<number, readonly string[]>;
-  /** Publishes completed checkpoints' exactly-once output, across epochs. */
-  outputPublisher?: OutputPublisher;
-  lastCheckpointId: number;
-  checkpointer?: CheckpointCoordinator;
-  checkpointStats: CheckpointStats;
-  restartStrategy: RestartStrategy;
-  restarts: number;
-  /** A scheduled restart, so cancel can stop it. */
-  restartTimer?: NodeJS.Timeout;
-  /** Writes of this job to the job store, in order. */
-  persisting?: Promise<void>;
-  /**
-   * Where the splits start while no checkpoint has completed: the source's startAt, resolved once
-   * at submit (coordinator/source-start.ts). Absent: sequence 1.
-   */
-  initialPositions?: SourcePosition[];
-}
-
-export interface SubmitOptions {
-  /** Object-store key of a savepoint's _metadata to start from. */
-  fromSavepoint?: string;
-  allowNonRestoredState?: boolean;
-  /** Overrides the manifest's startAt, per source stream (eddy submit --start-at). Refused with fromSavepoint. */
-  startAt?: ReadonlyArray<{ source: string; startAt: StartAtSpec }>;
-}
-
-export interface StageStatus {
-  stageId: string;
-  kind: string;
-  recordsIn: number;
-  recordsOut: number;
-  deadLetters: number;
-  recordsInPerSecond: number;
-  recordsOutPerSecond: number;
-  /** Milliseconds the stage's channel senders waited with full windows, summed over workers. */
-  backpressureMs: number;
-  /** Share of the sampled interval the stage's senders spent waiting with full windows (0..1). */
-  backpressureRatio: number;
-}
-
-/** A stage's counters summed over workers at one heartbeat. */
-interface StageSampleTotals {
-  recordsIn: number;
-  recordsOut: number;
-  backpressureMs: number;
-  senders: number;
-}
 
 export interface JobManagerOptions {
   nc: NatsConnection;
@@ -152,20 +62,22 @@ export interface JobManagerOptions {
 
 export class JobManager {
   readonly #o: JobManagerOptions;
-  readonly #jobs = new Map<JobId, JobRecord>();
+  readonly #jobs = new Map<JobId, Job>();
+  readonly #workers: WorkerControl;
   readonly rebalancer: Rebalancer;
 
   constructor(options: JobManagerOptions) {
     this.#o = options;
+    this.#workers = new WorkerControl(options);
     this.rebalancer = new Rebalancer({
       available: () => options.registry.available().map((w) => w.id),
       maxMovingKeyGroups: options.maxMovingKeyGroups,
       checkpointTimeoutMs: options.checkpointTimeoutMs,
-      control: (w, subject, payload) => this.#control(w, subject, payload),
-      join: (job, workers) => this.#join(job as JobRecord, workers),
-      persist: (job) => this.#persist(job as JobRecord),
+      control: (w, subject, payload) => this.#workers.request(w, subject, payload),
+      join: (job, workers) => this.#workers.join(job as Job, workers),
+      persist: (job) => this.#persist(job as Job),
       recover: (job, reason) => {
-        const record = job as JobRecord;
+        const record = job as Job;
         record.lastFailure = failure(reason);
         this.#recover(record, INFRASTRUCTURE_RETRY_MS, 'rescale');
       },
@@ -194,7 +106,7 @@ export class JobManager {
   }
 
   /** Verifies and stores a bundle, then deploys it to the live workers. */
-  async submit(manifestJson: string, declaredSha256: string, bundle: Uint8Array, options: SubmitOptions = {}): Promise<JobRecord> {
+  async submit(manifestJson: string, declaredSha256: string, bundle: Uint8Array, options: SubmitOptions = {}): Promise<Job> {
     const metrics = this.#o.metrics;
     if (!metrics) return this.#submit(manifestJson, declaredSha256, bundle, options);
     let name = '';
@@ -206,7 +118,7 @@ export class JobManager {
     return metrics.traceSubmit(typeof name === 'string' ? name : '', () => this.#submit(manifestJson, declaredSha256, bundle, options));
   }
 
-  async #submit(manifestJson: string, declaredSha256: string, bundle: Uint8Array, options: SubmitOptions): Promise<JobRecord> {
+  async #submit(manifestJson: string, declaredSha256: string, bundle: Uint8Array, options: SubmitOptions): Promise<Job> {
     const actual = sha256Hex(bundle);
     if (actual !== declaredSha256) {
       throw new InvalidArgumentError(`bundle sha256 mismatch: the header declares ${declaredSha256 || '(none)'}, the ${bundle.length} bytes received hash to ${actual}`);
@@ -219,7 +131,7 @@ export class JobManager {
     }
     if (this.#o.registry.alive().length === 0) throw new EddyError('FAILED_PRECONDITION', 'no live workers: start at least one worker before submitting a job');
     const startAt = startAtOf(manifest, options);
-    const fromSavepoint = options.fromSavepoint ? await this.#loadSavepoint(manifest, options.fromSavepoint, options.allowNonRestoredState ?? false) : undefined;
+    const fromSavepoint = options.fromSavepoint ? await loadSavepoint(this.#o.store, this.#o.logger, manifest, options.fromSavepoint, options.allowNonRestoredState ?? false) : undefined;
     // A savepoint's positions are where the job goes on from; the manifest's startAt is for a fresh start only.
     for (const source of manifest.sources) {
       if (fromSavepoint && source.startAt) this.#o.logger.info({ jobId: id, stream: source.stream, startAt: describeStartAt(source.startAt) }, 'started from a savepoint: the source startAt is not applied');
@@ -232,42 +144,27 @@ export class JobManager {
     for (const source of manifest.sources) await ensureSourceStream(nc, source);
     await ensureSinkStreams(nc, manifest.stages.flatMap((s) => s.sinks));
     await ensureDeadLetterStream(nc);
-    // Per source, in the flat split space (core/manifest.ts splitRanges); a source without a
-    // startAt starts at the beginning of its stream, as before.
-    let initialPositions: SourcePosition[] | undefined;
-    if (!fromSavepoint && startAt.size > 0) {
-      initialPositions = [];
-      for (const range of splitRanges(manifest)) {
-        const at = startAt.get(range.spec.stream);
-        if (at === undefined) continue;
-        const positions = await resolveStartPositions(nc, range.spec, at);
-        initialPositions.push(...positions.map((p) => ({ split: range.firstSplit + p.split, nextSequence: p.nextSequence })));
-        this.#o.logger.info({ jobId: id, stream: range.spec.stream, startAt: describeStartAt(at), sequence: positions[0]?.nextSequence }, 'source start resolved');
-      }
-    }
+    const initialPositions = !fromSavepoint && startAt.size > 0 ? await resolveInitialPositions(nc, this.#o.logger, manifest, startAt) : undefined;
 
-    const job: JobRecord = {
-      id,
-      manifest,
-      manifestJson,
-      sha256: actual,
-      bundleKey,
-      state: 'SUBMITTED',
-      submittedAtMs: Date.now(),
-      epoch: 0 as Epoch,
-      assignment: new Map(),
-      splitSenders: [],
-      samples: [],
-      // Started from a savepoint, the job's first deploy restores it like a checkpoint.
-      checkpoints: fromSavepoint ? [fromSavepoint] : [],
-      lastCheckpointId: Math.max(existing?.lastCheckpointId ?? 0, fromSavepoint?.id ?? 0),
-      checkpointStats: newCheckpointStats(),
-      restartStrategy: new RestartStrategy(manifest.restartStrategy),
-      restarts: 0,
-      // Savepoints outlive the job that took them (the garbage collector keeps what they name).
-      savepoints: existing?.savepoints ?? [],
-      ...(initialPositions && { initialPositions }),
-    };
+    const job = new Job(
+      {
+        id,
+        manifest,
+        manifestJson,
+        sha256: actual,
+        bundleKey,
+        submittedAtMs: Date.now(),
+        epoch: 0 as Epoch,
+        // Started from a savepoint, the job's first deploy restores it like a checkpoint.
+        checkpoints: fromSavepoint ? [fromSavepoint] : [],
+        lastCheckpointId: Math.max(existing?.lastCheckpointId ?? 0, fromSavepoint?.id ?? 0),
+        restarts: 0,
+        // Savepoints outlive the job that took them (the garbage collector keeps what they name).
+        savepoints: existing?.savepoints ?? [],
+        ...(initialPositions && { initialPositions }),
+      },
+      'SUBMITTED',
+    );
     this.#jobs.set(id, job);
     this.#persist(job);
     this.#o.logger.info({ jobId: id, sha256: actual }, 'job submitted');
@@ -276,33 +173,8 @@ export class JobManager {
     return job;
   }
 
-  /**
-   * Reads a savepoint for a (new version of a) job: every keyed stage of the savepoint must
-   * exist in the new manifest, by id, unless its state may be dropped.
-   */
-  async #loadSavepoint(manifest: JobManifest, path: string, allowNonRestoredState: boolean): Promise<CompletedCheckpoint> {
-    if (!isSavepointMetadataKey(path)) throw new InvalidArgumentError(`${path} is not a savepoint path (jobs/<job>/savepoints/<id>/_metadata, as eddy savepoint prints it)`);
-    const metadata = decodeMetadata(await this.#o.store.get(path), path);
-    if (metadata.maxParallelism !== manifest.maxParallelism) {
-      throw new InvalidArgumentError(`savepoint ${path} has ${metadata.maxParallelism} key groups, the new bundle ${manifest.maxParallelism}: maxParallelism is fixed for a job's life`);
-    }
-    const stages = new Set(manifest.stages.filter((st) => st.kind === 'keyed').map((st) => st.id));
-    const unmapped = Object.entries(metadata.stages).filter(([stage, groups]) => !stages.has(stage) && Object.keys(groups).length > 0).map(([stage]) => stage);
-    if (unmapped.length > 0 && !allowNonRestoredState) {
-      throw new InvalidArgumentError(
-        `savepoint ${path} holds state of stage(s) ${unmapped.join(', ')}, which the new bundle does not have (its keyed stages: ${[...stages].join(', ') || 'none'}); keep their ids, or pass --allow-non-restored-state to drop that state`,
-      );
-    }
-    if (unmapped.length > 0) this.#o.logger.warn({ path, dropped: unmapped }, 'savepoint state of stages the new bundle lacks is not restored');
-    // Source positions follow their stream and partition into the new bundle's split space (a
-    // source added or removed before another shifts its split indexes); a stream the new
-    // bundle does not read is dropped, a new one starts at its beginning.
-    const sources = remapSourcePositions(metadata, manifest);
-    return { id: metadata.checkpointId, metadataKey: path, metadata: { ...metadata, sources, splitStreams: splitStreams(manifest) }, completedAtUnixMs: metadata.createdAtUnixMs, durationMs: 0, bytes: 0 };
-  }
-
   /** Takes a savepoint: a checkpoint now, its _metadata kept under savepoints/ until deleted. */
-  async savepoint(id: string, stop: boolean): Promise<{ job: JobRecord; path: string; checkpointId: number }> {
+  async savepoint(id: string, stop: boolean): Promise<{ job: Job; path: string; checkpointId: number }> {
     const job = this.get(id);
     if (job.state !== 'RUNNING' || !job.checkpointer) throw new EddyError('FAILED_PRECONDITION', `job ${id} is ${job.state}: a savepoint needs a running job`);
     let checkpoint: CompletedCheckpoint;
@@ -315,20 +187,20 @@ export class JobManager {
     // The output already went out with the checkpoint: a savepoint restores state, not output.
     const metadata = { ...checkpoint.metadata, savepoint: true, outputs: [], files: [] };
     await this.#o.store.put(path, encodeMetadata(metadata));
-    (job.savepoints ??= []).push({ ...checkpoint, metadataKey: path, metadata });
+    job.savepoints.push({ ...checkpoint, metadataKey: path, metadata });
     this.#persist(job);
     this.#o.logger.info({ jobId: job.id, checkpoint: checkpoint.id, path, stop }, 'savepoint taken');
     if (stop) await this.cancel(job.id);
     return { job, path, checkpointId: checkpoint.id };
   }
 
-  #assign(job: JobRecord, workers: WorkerRecord[]): Map<WorkerId, WorkerAssignment> {
+  #assign(job: Job, workers: WorkerRecord[]): Map<WorkerId, WorkerAssignment> {
     // Survivors keep what they hold (their RocksDB has it): only the rest is read from the store.
     return assignJob(job.manifest, job.assignment, workers.map((w) => w.id)).assignment;
   }
 
   /** Deploys the job in a new epoch over the live workers, from its latest checkpoint. */
-  async #deploy(job: JobRecord, options: { firstDeploy?: boolean } = {}): Promise<void> {
+  async #deploy(job: Job, options: { firstDeploy?: boolean } = {}): Promise<void> {
     this.#transition(job, 'DEPLOYING');
     job.checkpointer?.stop();
     job.checkpointer = undefined;
@@ -348,17 +220,14 @@ export class JobManager {
     job.epoch = epoch;
     job.assignment = this.#assign(job, workers);
     job.splitSenders = Array.from({ length: splitCount(job.manifest) }, (_, p) => senderNames.split(p, epoch));
-    const latest = job.checkpoints[job.checkpoints.length - 1] ?? null;
+    const latest = job.latestCheckpoint;
     const targets = [...job.assignment.entries()];
     this.#persist(job);
     try {
       // A worker left out of this epoch (it is leaving) must not run the old one: its query
       // responder would answer with stale state.
       await this.#stopOnWorkers(job, this.#o.registry.alive().filter((w) => !job.assignment.has(w.id) && w.runningJobs.has(job.id)));
-      // Two phases: every worker subscribes its channels (deploy), then sources start, so no
-      // first batch of a channel is published before its receiver listens.
-      await Promise.all(targets.map(([worker, a]) => this.#control(worker, subjects.deploy(worker), this.#deployTasks(job, a))));
-      await Promise.all(targets.map(([worker]) => this.#control(worker, subjects.start(worker), codecs.start.encode({ jobId: job.id }))));
+      await this.#workers.deployAndStart(job, targets);
     } catch (e) {
       if (job.epoch !== epoch || job.state !== 'DEPLOYING') return; // overtaken by another recovery or a cancel
       const err = ensureError(e);
@@ -401,7 +270,7 @@ export class JobManager {
               workers: [...job.assignment.keys()],
             }
           : undefined,
-      latest: () => job.checkpoints[job.checkpoints.length - 1] ?? null,
+      latest: () => job.latestCheckpoint,
       onCompleted: async (c) => this.#retain(job, c),
       publish: (metadata) => this.#outputs(job).enqueue(metadata),
       stats: job.checkpointStats,
@@ -416,11 +285,11 @@ export class JobManager {
    * the _metadata of the dropped ones and every object no retained checkpoint or savepoint
    * references (coordinator/checkpoint-gc.ts).
    */
-  #outputs(job: JobRecord): OutputPublisher {
+  #outputs(job: Job): OutputPublisher {
     return (job.outputPublisher ??= new OutputPublisher(this.#o.nc, this.#o.store, this.#o.logger.child({ jobId: job.id }), (id) => job.unpublishedOutputs?.delete(id)));
   }
 
-  async #retain(job: JobRecord, c: CompletedCheckpoint): Promise<void> {
+  async #retain(job: Job, c: CompletedCheckpoint): Promise<void> {
     job.checkpoints.push(c);
     if (hasOutput(c.metadata)) (job.unpublishedOutputs ??= new Map()).set(c.id, outputKeys(c.metadata));
     while (job.checkpoints.length > this.#o.retainedCheckpoints) job.checkpoints.shift();
@@ -432,7 +301,7 @@ export class JobManager {
       jobId: job.id,
       retained: () => ({
         checkpoints: job.checkpoints,
-        savepoints: job.savepoints ?? [],
+        savepoints: job.savepoints,
         unpublishedOutputs: [...(job.unpublishedOutputs?.values() ?? [])].flat(),
       }),
       ready: () => job.persisting ?? Promise.resolve(),
@@ -441,29 +310,17 @@ export class JobManager {
     job.checkpointGc.request();
   }
 
-  async #control(worker: WorkerId, subject: string, payload: Uint8Array): Promise<void> {
-    let ack: Ack;
-    try {
-      ack = codecs.ack.decode((await this.#o.nc.request(subject, payload, { timeout: this.#o.controlTimeoutMs })).data);
-    } catch (e) {
-      // Nobody listens on the worker's control subject: the process is gone, whatever its last heartbeat said.
-      if (/no responders/i.test(ensureError(e).message)) this.#o.registry.markDead(worker, `no responders on ${subject}`);
-      throw new Error(`worker ${worker} did not answer ${subject.split('.').pop()}: ${ensureError(e).message}`, { cause: e });
-    }
-    if (!ack.ok) throw new WorkerRefusedError(`worker ${worker}: ${ack.error}`);
-  }
-
-  get(id: string): JobRecord {
+  get(id: string): Job {
     const job = this.#jobs.get(id as JobId);
     if (!job) throw new NotFoundError(`job ${id} not found`);
     return job;
   }
 
-  list(): JobRecord[] {
+  list(): Job[] {
     return [...this.#jobs.values()].sort((a, b) => a.submittedAtMs - b.submittedAtMs);
   }
 
-  async cancel(id: string): Promise<JobRecord> {
+  async cancel(id: string): Promise<Job> {
     const job = this.get(id);
     if (job.state === 'CANCELLED') return job;
     clearTimeout(job.restartTimer);
@@ -475,41 +332,8 @@ export class JobManager {
     return job;
   }
 
-  /** What a worker is told to run of the job in its current epoch. */
-  #deployTasks(job: JobRecord, a: WorkerAssignment): Uint8Array {
-    const latest = job.checkpoints[job.checkpoints.length - 1] ?? null;
-    return codecs.deploy.encode({
-      jobId: job.id,
-      manifestJson: job.manifestJson,
-      bundleSha256: job.sha256,
-      bundleKey: job.bundleKey,
-      epoch: job.epoch,
-      keyGroups: a.keyGroups,
-      sourceSplits: a.splits,
-      workers: [...job.assignment].filter(([, x]) => x.keyGroups.length > 0).map(([w]) => w),
-      restore: latest ? { metadataKey: latest.metadataKey, checkpointId: latest.id } : null,
-      // Until a checkpoint completes, the positions startAt resolved to at submit (never resolved
-      // again: a redeploy before the first checkpoint starts where the first deploy did).
-      startPositions: latest ? Object.entries(latest.metadata.sources).map(([split, nextSequence]) => ({ split: Number(split), nextSequence })) : (job.initialPositions ?? []),
-      checkpointIntervalMs: this.#o.checkpointIntervalMs,
-    });
-  }
-
-  /** Runs the job on workers that join it in its epoch, with nothing assigned yet (a move follows). */
-  async #join(job: JobRecord, workers: WorkerId[]): Promise<void> {
-    const empty = this.#deployTasks(job, { keyGroups: [], splits: [] });
-    await Promise.all(workers.map((w) => this.#control(w, subjects.deploy(w), empty)));
-    await Promise.all(workers.map((w) => this.#control(w, subjects.start(w), codecs.start.encode({ jobId: job.id }))));
-  }
-
-  async #stopOnWorkers(job: JobRecord, workers = this.#o.registry.alive()): Promise<void> {
-    await Promise.all(
-      workers.map((w) =>
-        this.#control(w.id, subjects.cancel(w.id), codecs.cancel.encode({ jobId: job.id })).catch((e) =>
-          this.#o.logger.warn({ jobId: job.id, workerId: w.id, err: ensureError(e).message }, 'cancel not acknowledged'),
-        ),
-      ),
-    );
+  #stopOnWorkers(job: Job, workers: readonly WorkerRecord[] = this.#o.registry.alive()): Promise<void> {
+    return this.#workers.stopOnWorkers(job, workers);
   }
 
   /** A task failed on a worker: the job restarts from its latest checkpoint, by its restart strategy. */
@@ -533,7 +357,7 @@ export class JobManager {
     }
   }
 
-  #restart(job: JobRecord, f: JobFailureInfo): void {
+  #restart(job: Job, f: JobFailureInfo): void {
     job.lastFailure = f;
     const decision = job.restartStrategy.onFailure();
     if (!decision.restart) {
@@ -544,7 +368,7 @@ export class JobManager {
     this.#recover(job, decision.delayMs, 'task-failure');
   }
 
-  #recover(job: JobRecord, delayMs: number, cause: RecoveryCause): void {
+  #recover(job: Job, delayMs: number, cause: RecoveryCause): void {
     job.checkpointer?.stop();
     job.checkpointer = undefined;
     if (job.state !== 'RESTARTING') this.#transition(job, 'RESTARTING');
@@ -572,55 +396,11 @@ export class JobManager {
   /** Samples counters for rates; called on every heartbeat. */
   sample(): void {
     const now = Date.now();
-    for (const job of this.#jobs.values()) {
-      if (job.state !== 'RUNNING') continue;
-      job.samples.push({ atMs: now, stages: this.#stageTotals(job) });
-      while (job.samples.length > 2 && now - job.samples[0]!.atMs > 5000) job.samples.shift();
-    }
+    for (const job of this.#jobs.values()) if (job.state === 'RUNNING') sampleJob(job, this.#o.registry, now);
   }
 
-  #stageTotals(job: JobRecord): Map<string, StageSampleTotals & { deadLetters: number }> {
-    const out = new Map(job.manifest.stages.map((s) => [s.id, { recordsIn: 0, recordsOut: 0, deadLetters: 0, backpressureMs: 0, senders: 0 }]));
-    for (const w of this.#o.registry.all()) {
-      const counters = w.jobs.get(job.id);
-      if (!counters) continue;
-      for (const c of counters.stages) {
-        const s = out.get(c.stageId);
-        if (!s) continue;
-        s.recordsIn += Number(c.recordsIn);
-        s.recordsOut += Number(c.recordsOut);
-        s.deadLetters += Number(c.deadLetters);
-        s.backpressureMs += Number(c.backpressureMs ?? 0);
-        s.senders += Number(c.senders ?? 0);
-      }
-    }
-    return out;
-  }
-
-  stageStatus(job: JobRecord): StageStatus[] {
-    const totals = this.#stageTotals(job);
-    const first = job.samples[0];
-    const last = job.samples[job.samples.length - 1];
-    const spanMs = first && last ? last.atMs - first.atMs : 0;
-    // Counters restart at a redeploy: a negative difference means no rate yet, not a negative one.
-    const perSecond = (a: number | undefined, b: number | undefined) => (spanMs > 0 ? Math.max(0, (((b ?? 0) - (a ?? 0)) * 1000) / spanMs) : 0);
-    return job.manifest.stages.map((stage) => {
-      const t = totals.get(stage.id)!;
-      const a = first?.stages.get(stage.id);
-      const b = last?.stages.get(stage.id);
-      const senders = b?.senders ?? 0;
-      return {
-        stageId: stage.id,
-        kind: stage.kind,
-        recordsIn: t.recordsIn,
-        recordsOut: t.recordsOut,
-        deadLetters: t.deadLetters,
-        recordsInPerSecond: perSecond(a?.recordsIn, b?.recordsIn),
-        recordsOutPerSecond: perSecond(a?.recordsOut, b?.recordsOut),
-        backpressureMs: t.backpressureMs,
-        backpressureRatio: senders > 0 ? Math.min(1, perSecond(a?.backpressureMs, b?.backpressureMs) / 1000 / senders) : 0,
-      };
-    });
+  stageStatus(job: Job): StageStatus[] {
+    return stageStatus(job, this.#o.registry);
   }
 
   stop(): void {
@@ -631,7 +411,7 @@ export class JobManager {
     }
   }
 
-  #failJob(job: JobRecord, f: JobFailureInfo): void {
+  #failJob(job: Job, f: JobFailureInfo): void {
     job.lastFailure = f;
     job.checkpointer?.stop();
     job.checkpointer = undefined;
@@ -641,16 +421,15 @@ export class JobManager {
     this.#o.logger.error({ jobId: job.id, failure: f }, 'job failed');
   }
 
-  #transition(job: JobRecord, to: JobState): void {
-    if (!TRANSITIONS[job.state].includes(to)) throw new EddyError('FAILED_PRECONDITION', `job ${job.id} cannot go from ${job.state} to ${to}`);
-    this.#o.logger.info({ jobId: job.id, from: job.state, to }, 'job state');
-    job.state = to;
+  #transition(job: Job, to: JobState): void {
+    const from = job.transition(to);
+    this.#o.logger.info({ jobId: job.id, from, to }, 'job state');
     this.#persist(job);
   }
 
   /** Writes the job to the job store; writes of one job keep their order. */
-  #persist(job: JobRecord): void {
-    const stored = toStored(job);
+  #persist(job: Job): void {
+    const stored = job.toStored();
     job.persisting = (job.persisting ?? Promise.resolve())
       .then(() => this.#o.jobStore.put(stored))
       .catch((e) => this.#o.logger.error({ jobId: job.id, err: ensureError(e) }, 'job store write failed'));
@@ -668,44 +447,9 @@ export class JobManager {
   async resume(): Promise<number> {
     let resumed = 0;
     for (const stored of await this.#o.jobStore.list()) {
-      const manifest = parseManifest(stored.manifestJson);
-      const checkpoints: CompletedCheckpoint[] = [];
-      for (const c of stored.retainedCheckpoints) {
-        const metadata = decodeMetadata(await this.#o.store.get(c.metadataKey), c.metadataKey);
-        checkpoints.push({ id: c.id, metadataKey: c.metadataKey, metadata, completedAtUnixMs: c.completedAtUnixMs, durationMs: 0, bytes: 0 });
-      }
-      const savepoints: CompletedCheckpoint[] = [];
-      for (const c of stored.savepoints) {
-        try {
-          const metadata = decodeMetadata(await this.#o.store.get(c.metadataKey), c.metadataKey);
-          savepoints.push({ id: c.id, metadataKey: c.metadataKey, metadata, completedAtUnixMs: c.completedAtUnixMs, durationMs: 0, bytes: 0 });
-        } catch (e) {
-          this.#o.logger.error({ jobId: stored.jobId, savepoint: c.metadataKey, err: ensureError(e).message }, 'savepoint unreadable');
-        }
-      }
-      const live = stored.state !== 'CANCELLED' && stored.state !== 'FAILED' && stored.state !== 'FINISHED';
-      const job: JobRecord = {
-        id: parseJobId(stored.jobId),
-        manifest,
-        manifestJson: stored.manifestJson,
-        sha256: stored.bundleSha256,
-        bundleKey: stored.bundleKey,
-        state: live ? 'RESTARTING' : (stored.state as JobState),
-        submittedAtMs: stored.submittedAtUnixMs,
-        epoch: stored.epoch as Epoch,
-        assignment: new Map(),
-        splitSenders: [],
-        ...(stored.lastFailure ? { lastFailure: stored.lastFailure } : {}),
-        samples: [],
-        checkpoints,
-        // Ids triggered but never recorded (the coordinator died mid-checkpoint) are skipped.
-        lastCheckpointId: stored.lastCheckpointId + CHECKPOINT_ID_GAP_AFTER_RESTART,
-        checkpointStats: newCheckpointStats(),
-        restartStrategy: new RestartStrategy(manifest.restartStrategy),
-        restarts: stored.restarts,
-        savepoints,
-        ...(stored.initialPositions && { initialPositions: stored.initialPositions }),
-      };
+      const job = await loadStoredJob(stored, this.#o.store, this.#o.logger);
+      const live = wasLive(stored);
+      const checkpoints = job.checkpoints;
       this.#jobs.set(job.id, job);
       if (!live) continue;
       resumed++;
@@ -732,62 +476,7 @@ export class JobManager {
   }
 }
 
-/** Checkpoint ids skipped after a coordinator restart. */
-const CHECKPOINT_ID_GAP_AFTER_RESTART = 1000;
-
-function toStored(job: JobRecord): StoredJob {
-  const ref = (c: CompletedCheckpoint) => ({ id: c.id, metadataKey: c.metadataKey, completedAtUnixMs: c.completedAtUnixMs });
-  const latest = job.checkpoints[job.checkpoints.length - 1];
-  return {
-    jobId: job.id,
-    manifestJson: job.manifestJson,
-    bundleSha256: job.sha256,
-    bundleKey: job.bundleKey,
-    state: job.state,
-    submittedAtUnixMs: job.submittedAtMs,
-    epoch: job.epoch,
-    latestCheckpoint: latest ? ref(latest) : null,
-    retainedCheckpoints: job.checkpoints.map(ref),
-    savepoints: (job.savepoints ?? []).map(ref),
-    lastCheckpointId: job.lastCheckpointId,
-    restarts: job.restarts,
-    lastFailure: job.lastFailure ?? null,
-    publishedCheckpointId: latest?.id ?? 0,
-    ...(job.initialPositions && { initialPositions: job.initialPositions }),
-  };
-}
-
-/**
- * The startAt of each of the job's sources, by stream: the submit's override, else the
- * manifest's. An override must name a source of the job, once, and cannot go with a savepoint
- * (whose positions rule).
- */
-function startAtOf(manifest: JobManifest, options: SubmitOptions): Map<string, StartAtSpec> {
-  const overrides = options.startAt ?? [];
-  if (overrides.length > 0 && options.fromSavepoint) {
-    throw new InvalidArgumentError('start at: a job started from a savepoint goes on from the savepoint\'s source positions; --start-at applies only to a fresh start');
-  }
-  const streams = manifest.sources.map((s) => s.stream);
-  const out = new Map<string, StartAtSpec>();
-  for (const s of manifest.sources) if (s.startAt) out.set(s.stream, s.startAt);
-  const seen = new Set<string>();
-  for (const o of overrides) {
-    if (!streams.includes(o.source)) throw new InvalidArgumentError(`start at: job ${manifest.name} has no source ${JSON.stringify(o.source)} (its sources: ${streams.join(', ')})`);
-    if (seen.has(o.source)) throw new InvalidArgumentError(`start at: source ${o.source} is given twice`);
-    seen.add(o.source);
-    out.set(o.source, o.startAt);
-  }
-  return out;
-}
-
-/** A worker answered a control request with an error. */
-class WorkerRefusedError extends Error {}
-
 /** Delay before redeploying after an infrastructure failure (a lost worker or channel). */
 const INFRASTRUCTURE_RETRY_MS = 200;
 /** How often a job without live workers looks for one. */
 const NO_WORKERS_RETRY_MS = 1000;
-
-function failure(message: string, workerId = ''): JobFailureInfo {
-  return { message, stageId: '', keyGroup: -1, workerId, stack: '', atUnixMs: Date.now() };
-}
