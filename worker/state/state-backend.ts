@@ -11,6 +11,8 @@ import { EddyError, InvalidArgumentError } from '../../core/errors.ts';
 import { decodeValue, encodeValue, unpackValue } from './value-codec.ts';
 import { decodeKeyGroupPrefix, encodedString, encodeStateKey, keyGroupPrefix, lastMapPrefixLength, prefixUpperBound } from './key-codec.ts';
 import { Overlay, smallestLiveKeys, type Entry } from './overlay.ts';
+import { ReadBatcher } from './read-batcher.ts';
+import { ReadCache } from './read-cache.ts';
 import { PROBE_CAPACITY, RocksDB, SCAN_CAPACITY, type RocksDatabase, type RocksIterator } from './rocksdb.ts';
 
 export { decodeKeyGroupPrefix, encodeStateKey, keyGroupPrefix } from './key-codec.ts';
@@ -41,7 +43,6 @@ export function compileStateBackendOptions(options: StateBackendOptions): Compil
 }
 
 type Delta = { checkpointId: number; overlay: Overlay };
-type PendingRead = { key: string; resolve: (value: Entry) => void; reject: (error: unknown) => void };
 
 export type { RocksIterator };
 
@@ -55,27 +56,16 @@ export class StateBackend {
   #lastFrozenId = -1;
   #committedId = -1;
   #rollbacks = 0;
-  /** LRU (Map insertion order) of committed values; null caches "absent". */
-  readonly #cache = new Map<string, Entry>();
-  /** LRU of committed maps: map prefix (latin1) → its entries in key order. Shares #cacheEpoch. */
-  readonly #mapCache = new Map<string, Array<[string, Buffer]>>();
-  readonly #mapCacheEntries: number;
-  /**
-   * Bumped whenever RocksDB or the cache changes under in-flight reads: a read that started in an
-   * older epoch may have seen the old value and must not fill the cache with it.
-   */
-  #cacheEpoch = 0;
-  // Reads issued in the same tick share one read batch (one crossing into the native side).
-  #pendingReads: PendingRead[] = [];
-  readonly #pendingByKey = new Map<string, Promise<Entry>>();
+  readonly #cache: ReadCache;
+  readonly #reads: ReadBatcher;
   // Commits and range deletes are applied one at a time, in call order.
   #writeTail: Promise<void> = Promise.resolve();
 
   private constructor(db: RocksDatabase, options: CompiledStateBackendOptions) {
     this.#db = db;
     this.#options = options;
-    // Maps are fewer and larger than values: a tenth of the value cache's entries.
-    this.#mapCacheEntries = Math.ceil(options.readCacheEntries / 10);
+    this.#cache = new ReadCache(options.readCacheEntries);
+    this.#reads = new ReadBatcher(db, this.#cache);
   }
 
   static async open(options: StateBackendOptions): Promise<StateBackend> {
@@ -221,25 +211,14 @@ export class StateBackend {
    */
   #committedMap(prefix: Buffer): Array<[string, Buffer]> | Promise<Array<[string, Buffer]>> {
     const prefixString = prefix.toString('latin1');
-    const cached = this.#mapCache.get(prefixString);
-    if (cached !== undefined) {
-      this.#mapCache.delete(prefixString);
-      this.#mapCache.set(prefixString, cached);
-      return cached;
-    }
+    const cached = this.#cache.getMap(prefixString);
+    if (cached !== undefined) return cached;
     return (async () => {
-      const epoch = this.#cacheEpoch;
+      const epoch = this.#cache.epoch;
       const entries: Array<[string, Buffer]> = [];
       for await (const { key, value } of this.#scan(prefix, SCAN_CAPACITY, true)) if (value !== null) entries.push([key.toString('latin1'), value]);
-      // RocksDB changed during the scan: the entries may mix two states, do not keep them.
-      const capacity = this.#mapCacheEntries;
-      if (epoch === this.#cacheEpoch && capacity > 0) {
-        if (this.#mapCache.size >= capacity) {
-          const eldest = this.#mapCache.keys().next();
-          if (eldest.done !== true) this.#mapCache.delete(eldest.value);
-        }
-        this.#mapCache.set(prefixString, entries);
-      }
+      // Kept only if RocksDB did not change during the scan (the entries could mix two states).
+      this.#cache.setMap(prefixString, entries, epoch);
       return entries;
     })();
   }
@@ -446,8 +425,6 @@ export class StateBackend {
     this.#active = new Overlay();
     this.#frozen = [];
     this.#cache.clear();
-    this.#mapCache.clear();
-    this.#cacheEpoch++;
     this.#rollbacks++;
     // The checkpoints after the committed one are gone; the coordinator may issue their ids again.
     this.#lastFrozenId = this.#committedId;
@@ -486,9 +463,7 @@ export class StateBackend {
       const batch = this.#db.write({ capacity: 1, autoDestroy: true });
       batch.tryDeleteRange(prefix, prefixUpperBound(prefix));
       await batch.flush();
-      this.#cacheEpoch++;
-      for (const cached of this.#cache.keys()) if (cached.startsWith(prefixString)) this.#cache.delete(cached);
-      for (const cached of this.#mapCache.keys()) if (cached.startsWith(prefixString)) this.#mapCache.delete(cached);
+      this.#cache.dropPrefix(prefixString);
     });
   }
 
@@ -583,9 +558,7 @@ export class StateBackend {
         else batch.tryPut(asBuffer(key), asBuffer(value));
       }
       await batch.flush();
-      this.#cacheEpoch++;
-      for (const cached of this.#cache.keys()) if (cached.startsWith(prefixString)) this.#cache.delete(cached);
-      for (const cached of this.#mapCache.keys()) if (cached.startsWith(prefixString)) this.#mapCache.delete(cached);
+      this.#cache.dropPrefix(prefixString);
     });
   }
 
@@ -623,63 +596,13 @@ export class StateBackend {
         if (frozen !== undefined) return frozen;
       }
     }
-    const cached = this.#cache.get(key);
-    if (cached !== undefined) {
-      this.#cache.delete(key);
-      this.#cache.set(key, cached);
-      return cached;
-    }
-    const pending = this.#pendingByKey.get(key);
-    if (pending !== undefined) return pending;
-    const read = new Promise<Entry>((resolve, reject) => this.#pendingReads.push({ key, resolve, reject }));
-    this.#pendingByKey.set(key, read);
-    if (this.#pendingReads.length === 1) queueMicrotask(() => this.#flushReads());
-    return read;
-  }
-
-  #flushReads(): void {
-    const reads = this.#pendingReads;
-    this.#pendingReads = [];
-    this.#pendingByKey.clear();
-    const epoch = this.#cacheEpoch;
-    let values: Promise<[Array<Buffer | null>, void]>;
-    try {
-      const batch = this.#db.read({ capacity: reads.length, autoDestroy: true });
-      const gets = reads.map((read) => batch.get(Buffer.from(read.key, 'latin1')));
-      values = Promise.all([Promise.all(gets), batch.flush()]);
-    } catch (error) {
-      values = Promise.reject(error);
-    }
-    values.then(
-      ([found]) => {
-        const fill = epoch === this.#cacheEpoch;
-        for (let i = 0; i < reads.length; i++) {
-          const read = reads[i]!;
-          const value = found[i] ?? null;
-          if (fill) this.#cacheSet(read.key, value);
-          read.resolve(value);
-        }
-      },
-      (error: unknown) => {
-        const failure = new EddyError('INTERNAL', `RocksDB read of ${reads.length} state keys failed`, { cause: error });
-        for (const read of reads) read.reject(failure);
-      },
-    );
+    const cached = this.#cache.getValue(key);
+    if (cached !== undefined) return cached;
+    return this.#reads.read(key);
   }
 
   #scan(prefix: Buffer, capacity: number, values: boolean): RocksIterator {
     return this.#db.iterator({ gte: prefix, lt: prefixUpperBound(prefix) }, { capacity, values });
-  }
-
-  #cacheSet(key: string, value: Entry): void {
-    const capacity = this.#options.readCacheEntries;
-    if (capacity === 0) return;
-    if (this.#cache.has(key)) this.#cache.delete(key);
-    else if (this.#cache.size >= capacity) {
-      const eldest = this.#cache.keys().next();
-      if (eldest.done !== true) this.#cache.delete(eldest.value);
-    }
-    this.#cache.set(key, value);
   }
 
   /** The newest overlay entry of every key of one map, or undefined when no overlay has any. */
@@ -723,12 +646,9 @@ export class StateBackend {
       }
       // Deltas stay readable in memory until RocksDB has them, so the latest view never goes back.
       await batch.flush();
-      this.#cacheEpoch++;
-      for (const delta of deltas) {
-        for (const [key, value] of delta.overlay.entries) if (this.#cache.has(key)) this.#cache.set(key, value);
-        // Map entries are indexed by their map's prefix: exactly the cached maps this commit changed.
-        if (this.#mapCache.size > 0) for (const mapPrefix of delta.overlay.mapIndex.keys()) this.#mapCache.delete(mapPrefix);
-      }
+      this.#cache.bumpEpoch();
+      // Map entries are indexed by their map's prefix: exactly the cached maps this commit changed.
+      for (const delta of deltas) this.#cache.applyCommitted(delta.overlay.entries, delta.overlay.mapIndex.keys());
       // By identity: a rollback during the write may have replaced the list.
       this.#frozen = this.#frozen.filter((delta) => !deltas.includes(delta));
     }
