@@ -1,8 +1,26 @@
 // Control-plane messages between the coordinator and workers over NATS, and their codecs. The
 // types are generated from proto/eddy/v1/control.proto (`npm run proto:gen`, with 64-bit integers
 // as numbers, as the codecs decode them): the .proto is the one source of truth. A decoded message
-// has every field (proto3 defaults filled in), which is the `__Output` shape used here.
+// has every field (proto3 defaults filled in), which is the `__Output` shape exported here; a
+// codec's encode takes the generated input shape, where any field may be left out.
 import { controlCodec } from './proto.ts';
+import type { Register as RegisterInput } from '../proto/gen/eddy/v1/control/Register.ts';
+import type { RegisterReply as RegisterReplyInput } from '../proto/gen/eddy/v1/control/RegisterReply.ts';
+import type { Heartbeat as HeartbeatInput } from '../proto/gen/eddy/v1/control/Heartbeat.ts';
+import type { DeployTasks as DeployTasksInput } from '../proto/gen/eddy/v1/control/DeployTasks.ts';
+import type { CancelTasks as CancelTasksInput } from '../proto/gen/eddy/v1/control/CancelTasks.ts';
+import type { StartTasks as StartTasksInput } from '../proto/gen/eddy/v1/control/StartTasks.ts';
+import type { TriggerCheckpoint as TriggerCheckpointInput } from '../proto/gen/eddy/v1/control/TriggerCheckpoint.ts';
+import type { CheckpointAck as CheckpointAckInput } from '../proto/gen/eddy/v1/control/CheckpointAck.ts';
+import type { CheckpointComplete as CheckpointCompleteInput } from '../proto/gen/eddy/v1/control/CheckpointComplete.ts';
+import type { MoveTasks as MoveTasksInput } from '../proto/gen/eddy/v1/control/MoveTasks.ts';
+import type { Leave as LeaveInput } from '../proto/gen/eddy/v1/control/Leave.ts';
+import type { Ack as AckInput } from '../proto/gen/eddy/v1/control/Ack.ts';
+import type { TaskFailure as TaskFailureInput } from '../proto/gen/eddy/v1/control/TaskFailure.ts';
+import type { QueryRequest as QueryRequestInput } from '../proto/gen/eddy/v1/control/QueryRequest.ts';
+import type { QueryReply as QueryReplyInput } from '../proto/gen/eddy/v1/control/QueryReply.ts';
+import type { WatchRegister as WatchRegisterInput } from '../proto/gen/eddy/v1/control/WatchRegister.ts';
+import type { WatchEvent as WatchEventInput } from '../proto/gen/eddy/v1/control/WatchEvent.ts';
 import type { StageCounters__Output as StageCountersMessage } from '../proto/gen/eddy/v1/control/StageCounters.ts';
 import type { JobCounters__Output as JobCountersMessage } from '../proto/gen/eddy/v1/control/JobCounters.ts';
 import type { Register__Output as RegisterMessage } from '../proto/gen/eddy/v1/control/Register.ts';
@@ -60,21 +78,21 @@ export type WatchRegister = WatchRegisterMessage;
 export type WatchEvent = WatchEventMessage;
 
 export const codecs = {
-  register: controlCodec<Register>('Register'),
-  registerReply: controlCodec<RegisterReply>('RegisterReply'),
-  heartbeat: controlCodec<Heartbeat>('Heartbeat'),
-  deploy: controlCodec<DeployTasks>('DeployTasks'),
-  cancel: controlCodec<CancelTasks>('CancelTasks'),
-  start: controlCodec<StartTasks>('StartTasks'),
-  trigger: controlCodec<TriggerCheckpoint>('TriggerCheckpoint'),
-  checkpointAck: controlCodec<CheckpointAck>('CheckpointAck'),
-  complete: controlCodec<CheckpointComplete>('CheckpointComplete'),
-  move: controlCodec<MoveTasks>('MoveTasks'),
-  leave: controlCodec<Leave>('Leave'),
-  ack: controlCodec<Ack>('Ack'),
-  failure: controlCodec<TaskFailure>('TaskFailure'),
-  queryRequest: controlCodec<QueryRequest>('QueryRequest'),
-  queryReply: controlCodec<QueryReply>('QueryReply'),
-  watchRegister: controlCodec<WatchRegister>('WatchRegister'),
-  watchEvent: controlCodec<WatchEvent>('WatchEvent'),
+  register: controlCodec<RegisterInput, Register>('Register'),
+  registerReply: controlCodec<RegisterReplyInput, RegisterReply>('RegisterReply'),
+  heartbeat: controlCodec<HeartbeatInput, Heartbeat>('Heartbeat'),
+  deploy: controlCodec<DeployTasksInput, DeployTasks>('DeployTasks'),
+  cancel: controlCodec<CancelTasksInput, CancelTasks>('CancelTasks'),
+  start: controlCodec<StartTasksInput, StartTasks>('StartTasks'),
+  trigger: controlCodec<TriggerCheckpointInput, TriggerCheckpoint>('TriggerCheckpoint'),
+  checkpointAck: controlCodec<CheckpointAckInput, CheckpointAck>('CheckpointAck'),
+  complete: controlCodec<CheckpointCompleteInput, CheckpointComplete>('CheckpointComplete'),
+  move: controlCodec<MoveTasksInput, MoveTasks>('MoveTasks'),
+  leave: controlCodec<LeaveInput, Leave>('Leave'),
+  ack: controlCodec<AckInput, Ack>('Ack'),
+  failure: controlCodec<TaskFailureInput, TaskFailure>('TaskFailure'),
+  queryRequest: controlCodec<QueryRequestInput, QueryRequest>('QueryRequest'),
+  queryReply: controlCodec<QueryReplyInput, QueryReply>('QueryReply'),
+  watchRegister: controlCodec<WatchRegisterInput, WatchRegister>('WatchRegister'),
+  watchEvent: controlCodec<WatchEventInput, WatchEvent>('WatchEvent'),
 } as const;
