@@ -1,4 +1,5 @@
-# Eddy's entry points. `make test` is what CI runs (.ci/run).
+# Eddy's entry points. `make test` is what CI runs (.ci/run): the type check, the import-cycle
+# check, then every test.
 .PHONY: install ui screenshots test soak typecheck cycles check demo bench clean
 
 NODE := node --import tsx
@@ -19,27 +20,31 @@ ui: node_modules/.package-lock.json
 # Runs the dashboard's browser test and keeps its screenshots in docs/dashboard (shown in the README).
 screenshots: install ui
 	./scripts/ensure-chromium.sh
-	EDDY_DASHBOARD_SCREENSHOTS=docs/dashboard $(NODE) --test --test-reporter=spec test/dashboard-browser.test.ts
+	EDDY_DASHBOARD_SCREENSHOTS=docs/dashboard $(NODE) --test --test-reporter=spec test/e2e/dashboard-browser.test.ts
 
-# Unquoted glob: the shell expands it (a quoted glob fails on Node 20). Test files live directly in test/.
+# Tests by kind: test/unit (in process, against real NATS and RocksDB where they need them),
+# test/e2e (Eddy as processes: a coordinator and workers), test/fault (processes killed, stopped or
+# cut off on purpose). Unquoted globs: the shell expands them (a quoted glob fails on Node 20).
 # Debian's chromium is installed (when missing) for the dashboard's browser test.
-test: install ui
+TESTS := test/unit/*.test.ts test/e2e/*.test.ts test/fault/*.test.ts
+test: install ui typecheck cycles
 	./scripts/ensure-chromium.sh
-	$(NODE) --test --test-reporter=spec test/*.test.ts
+	$(NODE) --test --test-reporter=spec $(TESTS)
 
 # The fault tests at release size (more events, more kills; EDDY_SOAK in test/kit/soak.ts):
-# about 15 minutes on 2 cores. Not part of `make test`, which must stay under 10 minutes.
-SOAK_TESTS := test/exactly-once.test.ts test/coordinator-restart.test.ts test/checkpoint-faults.test.ts test/rescale.test.ts test/windows-faults.test.ts
+# about 15 minutes on 2 cores. Not part of `make test`, which must stay under 12 minutes.
+SOAK_TESTS := test/fault/exactly-once.test.ts test/fault/coordinator-restart.test.ts test/fault/checkpoint-faults.test.ts test/fault/rescale.test.ts test/fault/windows-faults.test.ts
 soak: install
 	EDDY_SOAK=1 $(NODE) --test --test-reporter=spec $(SOAK_TESTS)
 
-typecheck:
+typecheck: node_modules/.package-lock.json
 	npm run typecheck
 
-cycles:
+cycles: node_modules/.package-lock.json
 	npm run cycles
 
-check: typecheck cycles test
+# The same as `make test`, under the name other projects use.
+check: test
 
 demo: install ui
 	$(NODE) cli/main.ts demo

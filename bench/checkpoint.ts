@@ -1,4 +1,4 @@
-// Checkpoint benchmarks (ARCHITECTURE.md, "State" and "Checkpoints").
+// Checkpoint benchmarks (docs/ARCHITECTURE.md, "State" and "Checkpoints").
 //
 // 1. In-process, with the real StateBackend, CheckpointWriter and FileObjectStore: N keys of
 //    customer-experience-like value state (~60-byte objects over 128 key groups) committed as the
@@ -14,11 +14,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Packr } from 'msgpackr';
-import { StateBackend, encodeStateKey } from '../worker/state-backend.ts';
-import { CheckpointWriter } from '../worker/checkpoint-writer.ts';
+import { StateBackend, encodeStateKey } from '../worker/state/state-backend.ts';
+import { CheckpointWriter } from '../worker/checkpoint/checkpoint-writer.ts';
 import { FileObjectStore } from '../core/object-store.ts';
-import { checkpointLayout, encodeCheckpointObject } from '../core/checkpoint-format.ts';
+import { encodeCheckpointObject } from '../core/checkpoint-format.ts';
+import { objectKeys } from '../core/object-keys.ts';
+import { encodeValue, packValueView } from '../worker/state/value-codec.ts';
 import { keyGroupForKey, DEFAULT_MAX_PARALLELISM } from '../core/key-groups.ts';
 import { RULES } from '../jobs/customer-experience/rules.ts';
 import { QUICK, RUNS, cxThroughput, isMain, machineLine, mb, median, ms, pct, ratio, runMain, selected } from './lib.ts';
@@ -34,13 +35,10 @@ const LOAD_CHUNK = 500_000;
 const RAW_BATCH = 1000;
 const TYPES = Object.keys(RULES);
 
-// rocksdb-native has no types; the slice used for the raw baseline (see worker/state-backend.ts).
+// rocksdb-native has no types; the slice used for the raw baseline (see worker/state/state-backend.ts).
 interface RawWriteBatch { tryPut(key: Buffer, value: Buffer): void; flush(): Promise<void> }
 interface RawDb { ready(): Promise<void>; write(o: { capacity: number; autoDestroy: boolean }): RawWriteBatch; close(): Promise<void> }
 const RocksDB = createRequire(import.meta.url)('rocksdb-native') as new (path: string) => RawDb;
-
-// The same encoder settings as the state backend, for the raw baseline's values.
-const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
 /** Deterministic PRNG (LCG, 31 bits). */
 function random(seed: number): () => number {
@@ -128,7 +126,7 @@ export async function checkpointRun(keys: number, fractions: number[], seed: num
     for (let start = 0; start < keys; start += LOAD_CHUNK) {
       for (let i = start; i < Math.min(keys, start + LOAD_CHUNK); i++) {
         const v = indicator(i, 0);
-        if (i < 10_000) valueBytes += packr.pack(v).length;
+        if (i < 10_000) valueBytes += packValueView(v).length;
         backend.putValue(STAGE, groups[i]!, STATE, entityId(i), v);
       }
       backend.freeze(++id);
@@ -152,7 +150,7 @@ export async function checkpointRun(keys: number, fractions: number[], seed: num
         for (let k = 0; k < changed; k++) {
           const i = which[k]!;
           rawKeys[k] = encodeStateKey(STAGE, groups[i]!, STATE, entityId(i));
-          rawValues[k] = Buffer.from(packr.pack(indicator(i, version)));
+          rawValues[k] = encodeValue(indicator(i, version));
         }
 
         // One checkpoint as the worker runs it: freeze at the barrier, upload the delta, then
@@ -193,7 +191,7 @@ export async function checkpointRun(keys: number, fractions: number[], seed: num
       const entries = await backend.exportKeyGroup(STAGE, kg);
       const e0 = performance.now();
       const bytes = encodeCheckpointObject(STAGE, [entries], { snapshot: true });
-      await store.put(checkpointLayout.snapshot(JOB, STAGE, kg, id), bytes);
+      await store.put(objectKeys.snapshot(JOB, STAGE, kg, id), bytes);
       fullEncodePutMs += performance.now() - e0;
       fullBytes += bytes.length;
     }

@@ -1,4 +1,4 @@
-// The feature-store benchmarks (issue 6): each Eddy figure beside baselines measured in the same run.
+// The feature-store benchmarks: each Eddy figure beside baselines measured in the same run.
 //  - get: FeatureService Get p50/p99/p999, open loop at 1 k and 5 k requests/s, against a bare
 //    grpc-js echo service in its own process (the transport floor) and Redis GET, same rates.
 //  - batchget: BatchGet of 100 ids, keys/s with 8 calls in flight, against Redis MGET of 100 keys.

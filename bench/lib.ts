@@ -8,9 +8,8 @@ import { pathToFileURL } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, DeliverPolicy } from '@nats-io/jetstream';
-import { startCluster, waitFor, REPO_ROOT, type Cluster, type ClusterOptions } from '../test/kit/index.ts';
+import { startCluster, waitFor, CX_JOB, submitCx, waitForWorkers, type Cluster, type ClusterOptions, type Indicator as KitIndicator } from '../test/kit/index.ts';
 import { EddyClient } from '../cli/client.ts';
-import { buildBundle } from '../core/bundle.ts';
 import { partitionForKey } from '../core/key-groups.ts';
 import { ensureSourceStream } from '../core/nats.ts';
 import { BulkPublisher } from '../core/jetstream-publisher.ts';
@@ -19,7 +18,6 @@ import { RULES } from '../jobs/customer-experience/rules.ts';
 export const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
 /** BENCH_QUICK=1: smaller state, fewer events, no 10 M-key run. */
 export const QUICK = process.env.BENCH_QUICK === '1' || process.env.BENCH_QUICK === 'true';
-export const CX_JOB = 'customer-experience';
 export const CX_PARTITIONS = 4;
 
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -83,7 +81,10 @@ export async function directoryBytes(path: string): Promise<number> {
 
 const TYPES = Object.keys(RULES);
 
-export interface Indicator { entityId: string; type: string; value: number; ts: number | string }
+// The benchmarks share the test kit's cluster, job and worker helpers; an indicator's `ts` may be a
+// padded string here (paddedReading), to build large state from few events.
+export { CX_JOB, submitCx, waitForWorkers };
+export type Indicator = Omit<KitIndicator, 'ts'> & { ts: number | string };
 
 /** run.ts's event i: 10,000 entities, the six rule types in turn. */
 export function cxEvent(i: number, entities = 10_000): Indicator {
@@ -103,10 +104,6 @@ export function paddedReading(i: number, length: number): string {
     out += s.toString(16).padStart(8, '0');
   }
   return out.slice(0, length);
-}
-
-export async function waitForWorkers(client: EddyClient, workers: number): Promise<void> {
-  await waitFor(async () => (await client.listWorkers()).filter((w) => w.state === 'ALIVE').length === workers, { timeoutMs: 15_000, what: `${workers} live workers` });
 }
 
 /**
@@ -135,11 +132,6 @@ export async function prepublish(url: string, count: number, event: (i: number) 
   } finally {
     await nc.close();
   }
-}
-
-export async function submitCx(client: EddyClient, cacheDir: string): Promise<void> {
-  const bundle = await buildBundle(join(REPO_ROOT, 'jobs/customer-experience/job.ts'), cacheDir);
-  await client.submitJob({ manifestJson: JSON.stringify(bundle.manifest), bundleSha256: bundle.sha256, code: bundle.code, timeoutMs: 30_000 });
 }
 
 /** Records into the keyed stage (stage 1: indicator-state), summed over workers. */

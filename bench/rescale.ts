@@ -1,4 +1,4 @@
-// Rescaling a running job (issue "Elastic workers"): a real cluster (test kit: nats-server, a
+// Rescaling a running job (docs/ARCHITECTURE.md, "Moves"): a real cluster (test kit: nats-server, a
 // coordinator, worker processes, file:// store) runs customer-experience; padded events
 // (bench/recovery.ts's trick: a long `ts` string stands in for a large reading) build a large
 // state, then events arrive at a steady rate and a second worker joins.

@@ -1,7 +1,7 @@
 // Heap and RSS of ONE worker process holding 1 million open session windows and 2 million
 // event-time timers: the sessionizer with an hour of allowed lateness (two timers per window),
 // fed one page view each from 1 million users, all within ~17 min of event time, so that no
-// session closes. Windows and timers are keyed state (ARCHITECTURE.md, "State"): they should
+// session closes. Windows and timers are keyed state (docs/ARCHITECTURE.md, "State"): they should
 // sit in RocksDB, not on the heap. The worker's memory is sampled from inside it by
 // bench/memory-probe-hook.mjs (heapUsed and RSS every 100 ms, the live heap after a forced full GC
 // every 2 s); the baseline is the same worker with the job deployed and no state yet.

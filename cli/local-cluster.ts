@@ -5,13 +5,14 @@
 //
 // Children run in their own process group (detached): a Ctrl-C in the terminal reaches only this
 // supervisor, which then stops them in order instead of all of them dying at once.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
+import { ChildSet, describeExit, signalPid, stopGracefully } from './child-processes.ts';
 import { CliError } from './errors.ts';
 import { SUPERVISOR_PID_ENV } from './run-role.ts';
 import { natsLoginEnv, prepareNatsAuth, type NatsRole, type NatsRoleLogin } from './nats-auth-setup.ts';
@@ -133,10 +134,6 @@ function portFree(host: string, port: number): Promise<boolean> {
   });
 }
 
-function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
-  return signal !== null ? `was killed by ${signal}` : `exited with code ${String(code)}`;
-}
-
 /** The last meaningful line of a log, shortened: pino lines become their msg and error. */
 function lastLogLine(logFile: string, fromOffset: number): string {
   let text: string;
@@ -161,45 +158,46 @@ class Supervisor {
   stopping = false;
   #failed!: (description: string) => void;
   readonly failed = new Promise<string>((resolve) => (this.#failed = resolve));
-  readonly #onExit = (): void => this.kill();
+  /** However this process ends, it must not leave its children running. */
+  readonly #children = new ChildSet();
 
-  constructor(private readonly signal: AbortSignal | undefined) {
-    // However this process ends, it must not leave its children running.
-    process.on('exit', this.#onExit);
-  }
+  constructor(private readonly signal: AbortSignal | undefined) {}
 
-  spawn(name: string, command: string, args: string[], logFile: string, env: Record<string, string> = {}): Promise<Tracked> {
+  async spawn(name: string, command: string, args: string[], logFile: string, env: Record<string, string> = {}): Promise<Tracked> {
     const fd = fs.openSync(logFile, 'a');
-    const child = spawn(command, args, {
-      stdio: ['ignore', fd, fd],
-      detached: true,
-      env: { ...process.env, ...env, [SUPERVISOR_PID_ENV]: String(process.pid) },
-    });
-    fs.closeSync(fd);
-    return new Promise((resolve, reject) => {
-      child.once('error', (e) => reject(new CliError(`could not start ${name} (${command}): ${e.message}`, { cause: e })));
-      child.once('spawn', () => {
-        const tracked: Tracked = {
-          name,
-          pid: child.pid!,
-          logFile,
-          child,
-          exited: false,
-          leaving: false,
-          exit: new Promise<string>((onExit) =>
-            child.once('exit', (code, sig) => {
-              tracked.exited = true;
-              const description = `${name} (pid ${child.pid}) ${describeExit(code, sig)}`;
-              if (!this.stopping && !tracked.leaving) this.#failed(`${description}; see ${path.relative(process.cwd(), logFile) || logFile}`);
-              onExit(description);
-            }),
-          ),
-        };
-        child.on('error', () => {});
-        this.processes.push(tracked);
-        resolve(tracked);
+    let child: ChildProcess;
+    try {
+      child = await this.#children.spawn({
+        name,
+        command,
+        args,
+        stdio: ['ignore', fd, fd],
+        detached: true,
+        env: { ...env, [SUPERVISOR_PID_ENV]: String(process.pid) },
       });
-    });
+    } catch (e) {
+      throw new CliError((e as Error).message, { cause: e });
+    } finally {
+      fs.closeSync(fd);
+    }
+    const tracked: Tracked = {
+      name,
+      pid: child.pid!,
+      logFile,
+      child,
+      exited: false,
+      leaving: false,
+      exit: new Promise<string>((onExit) =>
+        child.once('exit', (code, signal) => {
+          tracked.exited = true;
+          const description = `${name} (pid ${child.pid}) ${describeExit({ code, signal })}`;
+          if (!this.stopping && !tracked.leaving) this.#failed(`${description}; see ${path.relative(process.cwd(), logFile) || logFile}`);
+          onExit(description);
+        }),
+      ),
+    };
+    this.processes.push(tracked);
+    return tracked;
   }
 
   /** Polls `ready` until it holds; fails if the process exits, the deadline passes or we are aborted. */
@@ -223,10 +221,7 @@ class Supervisor {
 
   async stopOne(p: Tracked, graceMs = STOP_GRACE_MS): Promise<void> {
     if (p.exited) return;
-    signalPid(p.pid, 'SIGTERM');
-    const timer = setTimeout(() => signalPid(p.pid, 'SIGKILL'), graceMs);
-    await p.exit;
-    clearTimeout(timer);
+    await stopGracefully(p.pid, p.exit, graceMs, () => !p.exited);
   }
 
   /** Stops one process that is meant to go (scale in) and forgets it. */
@@ -245,20 +240,12 @@ class Supervisor {
     await Promise.all(byRole('coordinator').map((p) => this.stopOne(p)));
     await Promise.all(byRole('worker').map((p) => this.stopOne(p)));
     await Promise.all(this.processes.map((p) => this.stopOne(p)));
-    process.off('exit', this.#onExit);
+    this.#children.dispose();
   }
 
   kill(): void {
     this.stopping = true;
     for (const p of this.processes) if (!p.exited) signalPid(p.pid, 'SIGKILL');
-  }
-}
-
-function signalPid(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    // already exited
   }
 }
 

@@ -6,7 +6,7 @@ import { describeError, EXIT } from './errors.ts';
 import { createProgram } from './program.ts';
 
 // The AWS SDK warns once per process that its releases after early 2027 need Node 22
-// (STACK-NOTES.md); its version is pinned, so the warning is only noise. The SDK reads this
+// (docs/STACK-NOTES.md); its version is pinned, so the warning is only noise. The SDK reads this
 // when the first S3 client is made, not on import, so here (before any command runs) is early
 // enough; child processes (`eddy up`'s roles) inherit it.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';

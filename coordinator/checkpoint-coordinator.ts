@@ -1,4 +1,4 @@
-// Checkpoint coordination for one job (ARCHITECTURE.md, "Checkpoints"): trigger checkpoint N
+// Checkpoint coordination for one job (docs/ARCHITECTURE.md, "Checkpoints"): trigger checkpoint N
 // every interval by asking the source tasks to inject barrier N, collect every worker's
 // acknowledgement (its uploaded deltas and source positions), write _metadata last — the
 // commit point — then publish the exactly-once output and tell the workers N is complete.
@@ -14,7 +14,8 @@ import { headers as natsHeaders } from '@nats-io/transport-node';
 import { codecs, ForgedMessageError, logRejected, type CheckpointAck, type CheckpointPart, type SourcePosition } from '../core/control.ts';
 import type { KeyGroupRange } from '../core/key-groups.ts';
 import { subjects } from '../core/subjects.ts';
-import { checkpointLayout, encodeMetadata, type CheckpointMetadata } from '../core/checkpoint-format.ts';
+import { encodeMetadata, type CheckpointMetadata } from '../core/checkpoint-format.ts';
+import { objectKeys } from '../core/object-keys.ts';
 import { BulkPublisher } from '../core/jetstream-publisher.ts';
 import { ensureError } from '../core/errors.ts';
 import type { ObjectStore } from '../core/object-store.ts';
@@ -352,7 +353,7 @@ export class CheckpointCoordinator {
         }
         for (const f of part.files ?? []) (metadata.files ??= []).push({ stagedKey: f.stagedKey, finalKey: f.finalKey, records: f.records });
       }
-      const metadataKey = checkpointLayout.metadata(target.jobId, flight.id);
+      const metadataKey = objectKeys.metadata(target.jobId, flight.id);
       // _metadata is written last: a checkpoint exists once, and only once, this object does.
       await this.#o.store.put(metadataKey, encodeMetadata(metadata));
       const done: CompletedCheckpoint = { id: flight.id, metadataKey, metadata, completedAtUnixMs: Date.now(), durationMs: Date.now() - flight.startedAtMs, bytes };

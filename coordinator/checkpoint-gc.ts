@@ -1,4 +1,4 @@
-// Garbage collection of checkpoint objects (ARCHITECTURE.md, "Checkpoints": "files shared
+// Garbage collection of checkpoint objects (docs/ARCHITECTURE.md, "Checkpoints": "files shared
 // between checkpoints are reference-counted; what no retained checkpoint or savepoint references
 // is deleted"). A delta object holds sections of many key groups and stays on their chains for
 // many checkpoints, so the count is over every key group of every retained _metadata.
@@ -9,7 +9,7 @@
 // Checkpoint ids never repeat, so nothing uploaded later can carry such an id. Exactly-once
 // output is needed until it is published, which may lag behind retention: the output objects
 // of checkpoints not confirmed published count as referenced.
-import { checkpointIdOfObjectKey, checkpointLayout } from '../core/checkpoint-format.ts';
+import { checkpointIdOfObjectKey, isMetadataKey, objectKeys } from '../core/object-keys.ts';
 import { ensureError } from '../core/errors.ts';
 import type { ObjectStore } from '../core/object-store.ts';
 import type { Logger } from '../core/logger.ts';
@@ -71,7 +71,7 @@ export function unreferencedKeys(keys: Iterable<string>, retained: RetainedCheck
   for (const key of keys) {
     const id = checkpointIdOfObjectKey(key);
     if (id === undefined || id >= oldest || referenced.has(key)) continue;
-    (key.endsWith('/_metadata') ? metadata : objects).push(key);
+    (isMetadataKey(key) ? metadata : objects).push(key);
   }
   return [...metadata, ...objects];
 }
@@ -79,11 +79,11 @@ export function unreferencedKeys(keys: Iterable<string>, retained: RetainedCheck
 /** One collection: lists the job's state and checkpoint objects and deletes the unreferenced ones. */
 export async function collectCheckpointGarbage(store: ObjectStore, jobId: string, retained: RetainedCheckpoints, logger: Logger): Promise<CheckpointGcResult> {
   if (retained.checkpoints.length === 0) return { listed: 0, deleted: 0, failed: 0 };
-  const keys = [...(await store.list(checkpointLayout.checkpoints(jobId))), ...(await store.list(checkpointLayout.state(jobId)))];
+  const keys = [...(await store.list(objectKeys.checkpoints(jobId))), ...(await store.list(objectKeys.state(jobId)))];
   const doomed = unreferencedKeys(keys, retained);
   let deleted = 0;
   let failed = 0;
-  const metadataCount = doomed.filter((key) => key.endsWith('/_metadata')).length;
+  const metadataCount = doomed.filter((key) => isMetadataKey(key)).length;
   const deleteAll = async (batch: string[]): Promise<void> => {
     let next = 0;
     const worker = async (): Promise<void> => {

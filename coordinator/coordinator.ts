@@ -1,5 +1,5 @@
 // The coordinator process: membership, key-group assignment, job lifecycle and the gRPC
-// server (ARCHITECTURE.md, "The pieces").
+// server (docs/ARCHITECTURE.md, "The pieces").
 import * as grpc from '@grpc/grpc-js';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { connectNats } from '../core/nats.ts';

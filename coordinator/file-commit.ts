@@ -1,5 +1,5 @@
 // Commits files-sink part files once their checkpoint completes (FileSink-style exactly-once,
-// ARCHITECTURE.md "Sources and sinks"). Workers stage each part under the checkpoint that wrote
+// docs/ARCHITECTURE.md "Sources and sinks"). Workers stage each part under the checkpoint that wrote
 // it (jobs/<job>/checkpoints/<N>/files/...); the _metadata of N names staged and final keys.
 // Committing copies a staged object to its final key. Final names are deterministic and put is
 // atomic (file: write-then-rename; S3: PutObject), so a final object that exists is complete:

@@ -12,7 +12,8 @@ import { parseManifest, remapSourcePositions, splitCount, splitRanges, splitStre
 import { parseJobId, type Epoch, type JobId, type WorkerId } from '../core/ids.ts';
 import { EddyError, InvalidArgumentError, NotFoundError, RetryableError, ensureError, excerpt } from '../core/errors.ts';
 import { sha256Hex } from '../core/bundle.ts';
-import { layout, type ObjectStore } from '../core/object-store.ts';
+import type { ObjectStore } from '../core/object-store.ts';
+import { objectKeys } from '../core/object-keys.ts';
 import { checkCheckpointAck } from './ack-check.ts';
 import { ensureDeadLetterStream, ensureSinkStreams, ensureSourceStream } from '../core/nats.ts';
 import type { Logger } from '../core/logger.ts';
@@ -241,9 +242,9 @@ export class JobManager {
       if (fromSavepoint && source.startAt) this.#o.logger.info({ jobId: id, stream: source.stream, startAt: describeStartAt(source.startAt) }, 'started from a savepoint: the source startAt is not applied');
     }
 
-    const bundleKey = layout.bundle(id, actual);
+    const bundleKey = objectKeys.bundle(id, actual);
     await this.#o.store.put(bundleKey, bundle);
-    await this.#o.store.put(layout.manifest(id, actual), new TextEncoder().encode(manifestJson));
+    await this.#o.store.put(objectKeys.manifest(id, actual), new TextEncoder().encode(manifestJson));
     const { nc } = this.#o;
     // A generator source (sdk/generator.ts) makes its records in the job: it has no stream.
     for (const source of manifest.sources) if (!source.generator) await ensureSourceStream(nc, source);

@@ -1,5 +1,5 @@
 // The coordinator's state in NATS KV, so that a restarted coordinator picks up where it left off
-// (ARCHITECTURE.md, "Failure and scaling"). One JSON value per job under `jobs.<jobId>`, and a
+// (docs/ARCHITECTURE.md, "Failure and scaling"). One JSON value per job under `jobs.<jobId>`, and a
 // cluster-wide epoch under `epoch`.
 //
 // Designed for nats-server 2.9: no per-message TTL, so nothing here expires by itself; deleted

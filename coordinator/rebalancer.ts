@@ -1,5 +1,4 @@
-// Rebalancing a running job when workers join or leave (issue "Elastic workers"; ARCHITECTURE.md,
-// "Failure and scaling"): compute a balanced assignment that moves the fewest key groups and
+// Rebalancing a running job when workers join or leave (docs/ARCHITECTURE.md, "Moves"): compute a balanced assignment that moves the fewest key groups and
 // splits, and carry it out at a checkpoint boundary, one batch of key groups per checkpoint,
 // while every other key group keeps processing.
 //

@@ -1,4 +1,4 @@
-// Whether and when a job restarts after its user code failed (ARCHITECTURE.md, "Failure and
+// Whether and when a job restarts after its user code failed (docs/ARCHITECTURE.md, "Failure and
 // scaling"). One RestartStrategy per job, asked once per failure; the caller schedules the
 // restart. The spec type and its validation live in core/ because the manifest carries them.
 import { DEFAULT_RESTART_STRATEGY, validateRestartStrategy, type RestartStrategySpec } from '../core/restart-strategy-spec.ts';

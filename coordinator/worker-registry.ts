@@ -1,5 +1,5 @@
 // Membership: workers register over NATS and heartbeat with their counters; one silent for
-// workerTimeoutMs is dead (ARCHITECTURE.md, "Failure and scaling").
+// workerTimeoutMs is dead (docs/ARCHITECTURE.md, "Failure and scaling").
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { checkSender, codecs, logRejected, type Heartbeat, type JobCounters } from '../core/control.ts';
 import { subjects } from '../core/subjects.ts';

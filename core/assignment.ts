@@ -1,5 +1,5 @@
 // Balanced assignment that moves the fewest items (key groups or source splits) when workers
-// join or leave (ARCHITECTURE.md, "Key groups": "balanced by count, moving as few as possible").
+// join or leave (docs/ARCHITECTURE.md, "Key groups": "balanced by count, moving as few as possible").
 //
 // Every worker gets floor(total / n) or one more; the workers that already hold the most get the
 // extra ones. A worker keeps its lowest items up to its quota (a contiguous range stays

@@ -1,4 +1,4 @@
-// The bytes of checkpoints in the object store (ARCHITECTURE.md, "Checkpoints"): delta and snapshot
+// The bytes of checkpoints in the object store (docs/ARCHITECTURE.md, "Checkpoints"): delta and snapshot
 // objects with a per-key-group index, so that restoring one key group is one range read, and the
 // _metadata commit record. Every part carries a crc32; every failed check throws
 // CheckpointCorruptError naming the object, so a restore fails loudly instead of loading bad state.
@@ -68,37 +68,6 @@ export interface CheckpointIndex {
  * key group (`{ keyGroup, ...ref }`), which has no entryCount.
  */
 export type SectionBounds = Pick<CheckpointSection, 'keyGroup' | 'length' | 'crc32'> & { entryCount?: number };
-
-// ---------------------------------------------------------------------------------------------
-// Object keys. Stage, job and worker ids are path-safe (core/ids.ts); the stage is the parent
-// "directory" of a delta or snapshot, which is what decodeCheckpointIndex checks the index against.
-// Every state object's name ends in -<checkpoint id>.delta or .snap, and everything of checkpoint N
-// lies under checkpoints/<N>/: the garbage collector reads the id from the key, so that it never
-// deletes what a checkpoint still in flight uploaded (checkpointIdOfObjectKey).
-
-export const checkpointLayout = {
-  delta: (job: string, stage: string, worker: string, checkpointId: number) => `jobs/${job}/state/${stage}/${worker}-${checkpointId}.delta`,
-  /** One key group materialized in full, alone in its object. */
-  snapshot: (job: string, stage: string, keyGroup: number, checkpointId: number) => `jobs/${job}/state/${stage}/base-${keyGroup}-${checkpointId}.snap`,
-  /** Every key group one worker re-materialized at checkpointId, in one object (snapshot flag set). */
-  workerSnapshot: (job: string, stage: string, worker: string, checkpointId: number) => `jobs/${job}/state/${stage}/${worker}-${checkpointId}.snap`,
-  metadata: (job: string, checkpointId: number) => `jobs/${job}/checkpoints/${checkpointId}/_metadata`,
-  /** Prefix of every delta and snapshot of a job. */
-  state: (job: string) => `jobs/${job}/state/`,
-  /** Prefix of every checkpoint's _metadata and exactly-once output. */
-  checkpoints: (job: string) => `jobs/${job}/checkpoints/`,
-} as const;
-
-const STATE_OBJECT_ID = /-(0|[1-9][0-9]*)\.(?:delta|snap)$/;
-const CHECKPOINT_OBJECT_ID = /^jobs\/[^/]+\/checkpoints\/(0|[1-9][0-9]*)\//;
-
-/** The checkpoint id a state object or checkpoint object was written for, or undefined for another key. */
-export function checkpointIdOfObjectKey(key: string): number | undefined {
-  const match = STATE_OBJECT_ID.exec(key) ?? CHECKPOINT_OBJECT_ID.exec(key);
-  if (match === null) return undefined;
-  const id = Number(match[1]);
-  return Number.isSafeInteger(id) ? id : undefined;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Delta and snapshot objects

@@ -1,9 +1,114 @@
-// Control-plane message types (mirroring proto/eddy/v1/control.proto) and their codecs.
+// Control-plane messages between the coordinator and workers over NATS, and their codecs. The
+// types are generated from proto/eddy/v1/control.proto (`npm run proto:gen`, with 64-bit integers
+// as numbers, as the codecs decode them): the .proto is the one source of truth. A decoded message
+// has every field (proto3 defaults filled in), which is the `__Output` shape exported here; a
+// codec's encode takes the generated input shape, where any field may be left out.
 import { controlCodec } from './proto.ts';
 import { parseWorkerId, type WorkerId } from './ids.ts';
 import { excerpt } from './errors.ts';
 import { subjects } from './subjects.ts';
 import type { Logger } from './logger.ts';
+import type { Register as RegisterInput } from '../proto/gen/eddy/v1/control/Register.ts';
+import type { RegisterReply as RegisterReplyInput } from '../proto/gen/eddy/v1/control/RegisterReply.ts';
+import type { Heartbeat as HeartbeatInput } from '../proto/gen/eddy/v1/control/Heartbeat.ts';
+import type { DeployTasks as DeployTasksInput } from '../proto/gen/eddy/v1/control/DeployTasks.ts';
+import type { CancelTasks as CancelTasksInput } from '../proto/gen/eddy/v1/control/CancelTasks.ts';
+import type { StartTasks as StartTasksInput } from '../proto/gen/eddy/v1/control/StartTasks.ts';
+import type { TriggerCheckpoint as TriggerCheckpointInput } from '../proto/gen/eddy/v1/control/TriggerCheckpoint.ts';
+import type { CheckpointAck as CheckpointAckInput } from '../proto/gen/eddy/v1/control/CheckpointAck.ts';
+import type { CheckpointComplete as CheckpointCompleteInput } from '../proto/gen/eddy/v1/control/CheckpointComplete.ts';
+import type { MoveTasks as MoveTasksInput } from '../proto/gen/eddy/v1/control/MoveTasks.ts';
+import type { Leave as LeaveInput } from '../proto/gen/eddy/v1/control/Leave.ts';
+import type { Ack as AckInput } from '../proto/gen/eddy/v1/control/Ack.ts';
+import type { TaskFailure as TaskFailureInput } from '../proto/gen/eddy/v1/control/TaskFailure.ts';
+import type { QueryRequest as QueryRequestInput } from '../proto/gen/eddy/v1/control/QueryRequest.ts';
+import type { QueryReply as QueryReplyInput } from '../proto/gen/eddy/v1/control/QueryReply.ts';
+import type { WatchRegister as WatchRegisterInput } from '../proto/gen/eddy/v1/control/WatchRegister.ts';
+import type { WatchEvent as WatchEventInput } from '../proto/gen/eddy/v1/control/WatchEvent.ts';
+import type { StageCounters__Output as StageCountersMessage } from '../proto/gen/eddy/v1/control/StageCounters.ts';
+import type { CutCounters__Output as CutCountersMessage } from '../proto/gen/eddy/v1/control/CutCounters.ts';
+import type { JobCounters__Output as JobCountersMessage } from '../proto/gen/eddy/v1/control/JobCounters.ts';
+import type { Register__Output as RegisterMessage } from '../proto/gen/eddy/v1/control/Register.ts';
+import type { RegisterReply__Output as RegisterReplyMessage } from '../proto/gen/eddy/v1/control/RegisterReply.ts';
+import type { Heartbeat__Output as HeartbeatMessage } from '../proto/gen/eddy/v1/control/Heartbeat.ts';
+import type { KeyGroupRange__Output as ControlKeyGroupRangeMessage } from '../proto/gen/eddy/v1/control/KeyGroupRange.ts';
+import type { SourcePosition__Output as SourcePositionMessage } from '../proto/gen/eddy/v1/control/SourcePosition.ts';
+import type { RestoreFrom__Output as RestoreFromMessage } from '../proto/gen/eddy/v1/control/RestoreFrom.ts';
+import type { DeployTasks__Output as DeployTasksMessage } from '../proto/gen/eddy/v1/control/DeployTasks.ts';
+import type { TriggerCheckpoint__Output as TriggerCheckpointMessage } from '../proto/gen/eddy/v1/control/TriggerCheckpoint.ts';
+import type { SectionRef__Output as SectionRefMessage } from '../proto/gen/eddy/v1/control/SectionRef.ts';
+import type { DeltaRef__Output as DeltaRefMessage } from '../proto/gen/eddy/v1/control/DeltaRef.ts';
+import type { CheckpointPart__Output as CheckpointPartMessage } from '../proto/gen/eddy/v1/control/CheckpointPart.ts';
+import type { FileCommit__Output as FileCommitMessage } from '../proto/gen/eddy/v1/control/FileCommit.ts';
+import type { CheckpointAck__Output as CheckpointAckMessage } from '../proto/gen/eddy/v1/control/CheckpointAck.ts';
+import type { CheckpointComplete__Output as CheckpointCompleteMessage } from '../proto/gen/eddy/v1/control/CheckpointComplete.ts';
+import type { MoveTasks__Output as MoveTasksMessage } from '../proto/gen/eddy/v1/control/MoveTasks.ts';
+import type { Leave__Output as LeaveMessage } from '../proto/gen/eddy/v1/control/Leave.ts';
+import type { CancelTasks__Output as CancelTasksMessage } from '../proto/gen/eddy/v1/control/CancelTasks.ts';
+import type { StartTasks__Output as StartTasksMessage } from '../proto/gen/eddy/v1/control/StartTasks.ts';
+import type { Ack__Output as AckMessage } from '../proto/gen/eddy/v1/control/Ack.ts';
+import type { TaskFailure__Output as TaskFailureMessage } from '../proto/gen/eddy/v1/control/TaskFailure.ts';
+import type { QueryRequest__Output as QueryRequestMessage } from '../proto/gen/eddy/v1/control/QueryRequest.ts';
+import type { QueryValue__Output as QueryValueMessage } from '../proto/gen/eddy/v1/control/QueryValue.ts';
+import type { QueryReply__Output as QueryReplyMessage } from '../proto/gen/eddy/v1/control/QueryReply.ts';
+import type { WatchRegister__Output as WatchRegisterMessage } from '../proto/gen/eddy/v1/control/WatchRegister.ts';
+import type { WatchEvent__Output as WatchEventMessage } from '../proto/gen/eddy/v1/control/WatchEvent.ts';
+
+/**
+ * Fields added to a message after it was first used: decoding fills them in, code that builds the
+ * message in memory (tests, restored metadata, replies of older paths) may leave them out.
+ */
+type WithOptional<T, K extends keyof T> = Omit<T, K> & Partial<Pick<T, K>>;
+
+export type StageCounters = StageCountersMessage;
+/** Counters of a worker's stages at one checkpoint cut (cumulative since its runtime started). */
+export type CutCounters = CutCountersMessage;
+export type JobCounters = WithOptional<JobCountersMessage, 'epoch' | 'cuts'>;
+export type Register = RegisterMessage;
+export type RegisterReply = RegisterReplyMessage;
+export type Heartbeat = HeartbeatMessage;
+export type ControlKeyGroupRange = ControlKeyGroupRangeMessage;
+export type SourcePosition = WithOptional<SourcePositionMessage, 'maxEventTimeMs' | 'hasMaxEventTime'>;
+export type RestoreFrom = RestoreFromMessage;
+export type DeployTasks = DeployTasksMessage;
+export type TriggerCheckpoint = TriggerCheckpointMessage;
+export type SectionRef = SectionRefMessage;
+export type DeltaRef = DeltaRefMessage;
+export type CheckpointPart = WithOptional<CheckpointPartMessage, 'counters'>;
+export type FileCommit = FileCommitMessage;
+export type CheckpointAck = Omit<CheckpointAckMessage, 'sources' | 'parts'> & { sources: SourcePosition[]; parts: CheckpointPart[] };
+export type CheckpointComplete = CheckpointCompleteMessage;
+export type MoveTasks = MoveTasksMessage;
+export type Leave = LeaveMessage;
+export type CancelTasks = CancelTasksMessage;
+export type StartTasks = StartTasksMessage;
+export type Ack = AckMessage;
+export type TaskFailure = TaskFailureMessage;
+export type QueryRequest = QueryRequestMessage;
+export type QueryValue = QueryValueMessage;
+export type QueryReply = WithOptional<QueryReplyMessage, 'workerId' | 'epoch'>;
+export type WatchRegister = WatchRegisterMessage;
+export type WatchEvent = WatchEventMessage;
+
+export const codecs = {
+  register: controlCodec<RegisterInput, Register>('Register'),
+  registerReply: controlCodec<RegisterReplyInput, RegisterReply>('RegisterReply'),
+  heartbeat: controlCodec<HeartbeatInput, Heartbeat>('Heartbeat'),
+  deploy: controlCodec<DeployTasksInput, DeployTasks>('DeployTasks'),
+  cancel: controlCodec<CancelTasksInput, CancelTasks>('CancelTasks'),
+  start: controlCodec<StartTasksInput, StartTasks>('StartTasks'),
+  trigger: controlCodec<TriggerCheckpointInput, TriggerCheckpoint>('TriggerCheckpoint'),
+  checkpointAck: controlCodec<CheckpointAckInput, CheckpointAck>('CheckpointAck'),
+  complete: controlCodec<CheckpointCompleteInput, CheckpointComplete>('CheckpointComplete'),
+  move: controlCodec<MoveTasksInput, MoveTasks>('MoveTasks'),
+  leave: controlCodec<LeaveInput, Leave>('Leave'),
+  ack: controlCodec<AckInput, Ack>('Ack'),
+  failure: controlCodec<TaskFailureInput, TaskFailure>('TaskFailure'),
+  queryRequest: controlCodec<QueryRequestInput, QueryRequest>('QueryRequest'),
+  queryReply: controlCodec<QueryReplyInput, QueryReply>('QueryReply'),
+  watchRegister: controlCodec<WatchRegisterInput, WatchRegister>('WatchRegister'),
+  watchEvent: controlCodec<WatchEventInput, WatchEvent>('WatchEvent'),
+} as const;
 
 /**
  * A control message that claims to come from someone it cannot come from: another worker's id,
@@ -32,134 +137,3 @@ export function checkSender(subject: string, claimed: string): WorkerId {
   if (sender === undefined || sender !== claimed) throw new ForgedMessageError(`a message on ${excerpt(subject)} claims to come from worker ${excerpt(claimed)}`);
   return parseWorkerId(claimed);
 }
-
-export interface StageCounters {
-  stageId: string;
-  recordsIn: number;
-  recordsOut: number;
-  deadLetters: number;
-  /** Milliseconds the stage's channel senders on the worker waited with full windows, summed. */
-  backpressureMs: number;
-  /** Channel senders of the stage on the worker (what backpressureMs is summed over). */
-  senders: number;
-}
-/** Counters of a worker's stages at one checkpoint cut (cumulative since its runtime started). */
-export interface CutCounters { checkpointId: number; stages: StageCounters[] }
-export interface JobCounters {
-  jobId: string;
-  /** Since the job's runtime on the worker started. */
-  stages: StageCounters[];
-  /** The runtime's epoch. @default 0 (unknown: counted as the job's current epoch) */
-  epoch?: number;
-  /** The counters at each checkpoint the runtime cut since the last it knows completed (that one included). */
-  cuts?: CutCounters[];
-}
-export interface Register { workerId: string; pid: number; host: string }
-export interface RegisterReply { heartbeatIntervalMs: number }
-export interface Heartbeat {
-  workerId: string;
-  sentAtUnixMs: number;
-  jobs: JobCounters[];
-  runningJobs: string[];
-  stateBytes: number;
-  /** Resident set size of the worker process (0 from a worker that does not report it). */
-  rssBytes?: number;
-  /** CPU used since the previous heartbeat, in cores (0 from a worker that does not report it). */
-  cpuCores?: number;
-}
-export interface ControlKeyGroupRange { start: number; end: number }
-export interface SourcePosition {
-  split: number;
-  nextSequence: number;
-  /** The largest event time read before the barrier, when the split has read one (watermarks restart from it). */
-  maxEventTimeMs?: number;
-  hasMaxEventTime?: boolean;
-}
-export interface RestoreFrom { metadataKey: string; checkpointId: number }
-export interface DeployTasks {
-  jobId: string;
-  manifestJson: string;
-  bundleSha256: string;
-  bundleKey: string;
-  epoch: number;
-  keyGroups: ControlKeyGroupRange[];
-  sourceSplits: number[];
-  workers: string[];
-  restore: RestoreFrom | null;
-  startPositions: SourcePosition[];
-  checkpointIntervalMs: number;
-}
-export interface TriggerCheckpoint {
-  jobId: string;
-  checkpointId: number;
-  epoch: number;
-  /** Key groups whose owner also uploads a full snapshot of them at this checkpoint. */
-  rematerializeKeyGroups: number[];
-}
-export interface SectionRef { keyGroup: number; offset: number; length: number; crc32: number }
-export interface DeltaRef { stageId: string; key: string; sections: SectionRef[] }
-export interface CheckpointPart {
-  checkpointId: number;
-  deltas: DeltaRef[];
-  outputKey: string;
-  outputCount: number;
-  /** Snapshots of key groups at checkpointId (one object per stage): each replaces its key group's chain. */
-  bases: DeltaRef[];
-  /** Files-sink part files staged for this checkpoint: committed to their final keys once it completes. */
-  files?: FileCommit[];
-  /** What the worker's stages counted between its previous cut and this one (added to the checkpoint's totals). */
-  counters?: StageCounters[];
-}
-export interface FileCommit { stagedKey: string; finalKey: string; records: number }
-export interface CheckpointAck { jobId: string; checkpointId: number; epoch: number; workerId: string; sources: SourcePosition[]; parts: CheckpointPart[]; error: string }
-export interface CheckpointComplete { jobId: string; checkpointId: number; epoch: number; sources: SourcePosition[] }
-export interface MoveTasks {
-  jobId: string;
-  epoch: number;
-  checkpointId: number;
-  keyGroups: ControlKeyGroupRange[];
-  sourceSplits: number[];
-  workers: string[];
-  movedSplits: number[];
-  splitSenders: string[];
-  previousWorkers: string[];
-  previousSplitSenders: string[];
-}
-export interface Leave { workerId: string }
-export interface CancelTasks { jobId: string }
-export interface StartTasks { jobId: string }
-export interface Ack { ok: boolean; error: string }
-export interface TaskFailure { jobId: string; workerId: string; stageId: string; keyGroup: number; message: string; stack: string; atUnixMs: number; userCode: boolean; epoch: number }
-export interface QueryRequest { feature: string; entityIds: string[]; view: number; epoch: number; asOfUnixMs: number; hasAsOf: boolean }
-export interface QueryValue { entityId: string; found: boolean; valueJson: string; eventTimeUnixMs: number; hasEventTime: boolean; uncommitted: boolean; beyondRetention: boolean }
-export interface QueryReply {
-  values: QueryValue[];
-  error: string;
-  checkpointId: number;
-  /** The answering worker and its assignment epoch, checked by the router against the key group's owner. */
-  workerId?: string;
-  epoch?: number;
-}
-
-export interface WatchRegister { watchId: string; feature: string; entityIds: string[]; leaseMs: number; inbox: string }
-export interface WatchEvent { watchId: string; epoch: number; checkpointId: number; initial: boolean; values: QueryValue[]; keyGroup: number }
-
-export const codecs = {
-  register: controlCodec<Register>('Register'),
-  registerReply: controlCodec<RegisterReply>('RegisterReply'),
-  heartbeat: controlCodec<Heartbeat>('Heartbeat'),
-  deploy: controlCodec<DeployTasks>('DeployTasks'),
-  cancel: controlCodec<CancelTasks>('CancelTasks'),
-  start: controlCodec<StartTasks>('StartTasks'),
-  trigger: controlCodec<TriggerCheckpoint>('TriggerCheckpoint'),
-  checkpointAck: controlCodec<CheckpointAck>('CheckpointAck'),
-  complete: controlCodec<CheckpointComplete>('CheckpointComplete'),
-  move: controlCodec<MoveTasks>('MoveTasks'),
-  leave: controlCodec<Leave>('Leave'),
-  ack: controlCodec<Ack>('Ack'),
-  failure: controlCodec<TaskFailure>('TaskFailure'),
-  queryRequest: controlCodec<QueryRequest>('QueryRequest'),
-  queryReply: controlCodec<QueryReply>('QueryReply'),
-  watchRegister: controlCodec<WatchRegister>('WatchRegister'),
-  watchEvent: controlCodec<WatchEvent>('WatchEvent'),
-} as const;

@@ -1,5 +1,5 @@
 // Publishing many messages into JetStream quickly. js.publish() builds a request, a promise and
-// (per STACK-NOTES.md) Error objects for every message, which caps a client at ~25–29 k msg/s
+// (per docs/STACK-NOTES.md) Error objects for every message, which caps a client at ~25–29 k msg/s
 // with many outstanding. Here each message is a plain core publish whose reply subject is a token
 // under one shared inbox; the stream's acknowledgements arrive on one subscription and are only
 // counted (parsed only when one is not a plain ack).

@@ -1,5 +1,5 @@
 // Key-group math. The key group is the unit of state, addressing, checkpoint files and
-// migration (ARCHITECTURE.md, "Key groups"). Formulas follow Flink's KeyGroupRangeAssignment so
+// migration (docs/ARCHITECTURE.md, "Key groups"). Formulas follow Flink's KeyGroupRangeAssignment so
 // that ranges are contiguous and balanced by count.
 import murmur from 'murmurhash3js-revisited';
 import { MAX_KEY_GROUPS } from './manifest.ts';

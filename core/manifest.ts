@@ -88,7 +88,7 @@ export type SinkSpec =
  * NDJSON part files in the job's object store, under `path` (relative to the store's root):
  * `<path>/<partition>/part-<checkpoint>-<task>-<index>.ndjson`. A part holds records of one
  * checkpoint and becomes visible at its final name only once that checkpoint completes
- * (worker/file-sink.ts, coordinator/file-commit.ts).
+ * (worker/sink/file-sink.ts, coordinator/file-commit.ts).
  */
 export interface FilesSinkSpec {
   kind: 'files';
@@ -401,7 +401,7 @@ export function validateManifest(m: unknown): asserts m is JobManifest {
       if (typeof st?.name !== 'string' || st.name.length === 0 || st.name.length > 200) fail(`stage ${s.id} has a state without a valid name`);
       if (!STATE_KINDS.includes(st.kind)) fail(`state ${st.name} has unknown kind ${String(st.kind)}`);
       if (st.ttlMs !== undefined && (!Number.isSafeInteger(st.ttlMs) || st.ttlMs <= 0)) fail(`state ${st.name} ttlMs ${String(st.ttlMs)} is not a positive integer`);
-      // NUL-prefixed names are the runtime's feature metadata and history (worker/feature-state.ts);
+      // NUL-prefixed names are the runtime's feature metadata and history (worker/state/feature-state.ts);
       // other control characters mark the runtime's own declared states (timers, windows).
       if (st.name.startsWith('\u0000')) fail(`stage ${s.id} state ${JSON.stringify(st.name)} starts with NUL, which is reserved for the runtime`);
       if (stateNames.has(st.name)) fail(`stage ${s.id} declares state ${st.name} twice`);

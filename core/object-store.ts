@@ -1,4 +1,4 @@
-// Where bundles (and, with checkpoints, state) are kept: S3 or file:// (ARCHITECTURE.md,
+// Where bundles (and, with checkpoints, state) are kept: S3 or file:// (docs/ARCHITECTURE.md,
 // "Checkpoints"). Keys are '/'-separated paths relative to the store's root.
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -147,8 +147,3 @@ export class FileObjectStore implements ObjectStore {
   }
 }
 
-/** Object-store layout, per job (ARCHITECTURE.md). */
-export const layout = {
-  bundle: (job: string, sha256: string) => `jobs/${job}/bundles/${sha256}.js`,
-  manifest: (job: string, sha256: string) => `jobs/${job}/bundles/${sha256}.manifest.json`,
-} as const;

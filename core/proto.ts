@@ -44,17 +44,20 @@ function control(): protobuf.Root {
 
 const CONVERSION: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: true, arrays: true };
 
-/** A typed protobuf codec for one control message. */
-export interface MessageCodec<T> {
-  encode(message: T): Uint8Array;
-  decode(bytes: Uint8Array): T;
+/**
+ * A typed protobuf codec for one control message: encode takes the message as a sender writes it
+ * (any field may be left out: proto3 sends its default), decode returns every field.
+ */
+export interface MessageCodec<In, Out = In> {
+  encode(message: In): Uint8Array;
+  decode(bytes: Uint8Array): Out;
 }
 
-export function controlCodec<T extends object>(name: string): MessageCodec<T> {
+export function controlCodec<In extends object, Out = In>(name: string): MessageCodec<In, Out> {
   let type: protobuf.Type | undefined;
   const t = () => (type ??= control().lookupType(`eddy.v1.control.${name}`));
   return {
     encode: (message) => t().encode(t().fromObject(message as { [k: string]: unknown })).finish(),
-    decode: (bytes) => t().toObject(t().decode(bytes), CONVERSION) as T,
+    decode: (bytes) => t().toObject(t().decode(bytes), CONVERSION) as Out,
   };
 }

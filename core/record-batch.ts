@@ -1,10 +1,10 @@
-// The record-batch format of channels (ARCHITECTURE.md, "Actors, tasks and channels").
+// The record-batch format of channels (docs/ARCHITECTURE.md, "Actors, tasks and channels").
 //
 // A fixed little header, hand-rolled so a receiver can check the channel sequence before it
 // decodes anything, then the records as one msgpack array [key, timestamp, value, key, ...].
 // msgpackr for the body: record values are arbitrary user objects, which protobuf would need a
-// schema for. It has not yet been measured against JSON and a hand-rolled layout (ARCHITECTURE.md
-// asks for that comparison); the worker profile puts msgpack at ~1-2 % of CPU today.
+// schema for. It has not yet been measured against JSON and a hand-rolled layout; the worker
+// profile puts msgpack at ~1-2 % of CPU today.
 //
 //   u8  magic 0xED | u8 version | u8 kind | u8 reserved
 //   u32 sequence (per channel, from 1) | u16 keyGroup | u16 senderLength | sender (UTF-8)
@@ -15,7 +15,7 @@ import { Packr } from 'msgpackr';
 export const BATCH_MAGIC = 0xed;
 export const BATCH_VERSION = 1;
 
-/** Message kinds on a channel; barriers and watermarks travel in-band (ARCHITECTURE.md). */
+/** Message kinds on a channel; barriers and watermarks travel in-band (docs/ARCHITECTURE.md). */
 export const BatchKind = { DATA: 1, BARRIER: 2, WATERMARK: 3 } as const;
 export type BatchKind = (typeof BatchKind)[keyof typeof BatchKind];
 

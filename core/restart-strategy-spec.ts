@@ -1,4 +1,4 @@
-// What a job does when its user code fails under the "fail" error policy (ARCHITECTURE.md,
+// What a job does when its user code fails under the "fail" error policy (docs/ARCHITECTURE.md,
 // "Failure and scaling"): Flink's fixed-delay, exponential-delay and failure-rate strategies.
 // The spec travels in the job manifest, so it lives in core/ and the manifest validator uses
 // it; coordinator/restart-strategy.ts holds the decision logic and re-exports these.

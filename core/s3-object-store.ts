@@ -1,5 +1,5 @@
 // S3, or an S3-compatible endpoint (MinIO; s3rver in tests), as Eddy's object store
-// (ARCHITECTURE.md, "Checkpoints"). Keys are '/'-separated paths under the store's prefix.
+// (docs/ARCHITECTURE.md, "Checkpoints"). Keys are '/'-separated paths under the store's prefix.
 //
 // This file implements the ObjectStore contract of object-store.ts without importing it:
 // object-store.ts imports this file (openObjectStore), and an import back, even of a type, is
@@ -194,7 +194,7 @@ export class S3ObjectStore {
       // With the SDK's default (WHEN_SUPPORTED) the client adds a CRC32 to every PutObject, and
       // for a streamed body it does so with aws-chunked encoding; an S3-compatible server that
       // does not decode it (s3rver, older MinIO) stores the chunk framing inside the object:
-      // silent corruption. Eddy checksums every section it writes (ARCHITECTURE.md), so only
+      // silent corruption. Eddy checksums every section it writes (docs/ARCHITECTURE.md), so only
       // send or validate checksums where an operation requires them.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',

@@ -1,5 +1,5 @@
 // Where a source starts reading on a job's first start (replay from a point in time,
-// ARCHITECTURE.md "Sources and sinks"). The coordinator resolves it once, at the first deploy,
+// docs/ARCHITECTURE.md "Sources and sinks"). The coordinator resolves it once, at the first deploy,
 // into a stream sequence per split; from then on the checkpoints' positions rule, so a restore
 // never applies it again.
 import { InvalidArgumentError } from './errors.ts';

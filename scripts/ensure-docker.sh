@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes a Docker engine and docker-compose (v1) available for the compose test
-# (test/docker-compose.test.ts). Idempotent: does nothing when `docker info` already answers.
+# (test/e2e/docker-compose.test.ts). Idempotent: does nothing when `docker info` already answers.
 #
 # On these machines no engine runs by default and there is no systemd: Debian's docker.io
 # (dockerd 20.10) and docker-compose (1.29) install with apt-get, and dockerd starts as root

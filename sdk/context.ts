@@ -1,4 +1,4 @@
-// What a keyed process function sees. The contract lives here; worker/keyed-context.ts
+// What a keyed process function sees. The contract lives here; worker/task/keyed-context.ts
 // implements it.
 import type {
   AggregatingState,

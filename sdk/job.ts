@@ -1,16 +1,14 @@
 // The typed job builder. A job is a graph: sources, stateless operators, keyBy shuffles into
 // keyed process stages (one input, two connected keyed inputs, or a keyed input connected to a
 // broadcast stream), sinks. Stages are cut at every keyBy/broadcast; the operators between two
-// shuffles are chained in one task (ARCHITECTURE.md, "Actors, tasks and channels"). Inside a
+// shuffles are chained in one task (docs/ARCHITECTURE.md, "Actors, tasks and channels"). Inside a
 // stage the operators form a tree: a stream may feed several downstreams (branching), and a
 // union is no operator at all: what follows it is chained into every upstream stage. `eddy
 // build` calls manifest() at build time; workers call plan() to get the functions, in the same
 // order as the manifest.
 import {
   MANIFEST_FORMAT_VERSION,
-  asyncSpecProblem,
   validateManifest,
-  type AsyncOperatorSpec,
   type EventTimeSpec,
   type JobManifest,
   type OperatorKind,
@@ -20,143 +18,18 @@ import {
   type StageSinkSpec,
   type StageSpec,
 } from '../core/manifest.ts';
-import type { RestartStrategySpec } from '../core/restart-strategy-spec.ts';
-import type { CoProcessFunction, KeyedBroadcastOnTimerFunction, KeyedBroadcastProcessFunction, OnTimerFunction, ProcessFunction } from './context.ts';
+import type { CoProcessFunction, KeyedBroadcastProcessFunction, ProcessFunction } from './context.ts';
 import type { AggregateFunction, MapStateDescriptor, StateDescriptor } from './state.ts';
-import { compileStartAt, type StartAtOption } from '../core/start-at.ts';
-import type { JobLimits } from '../core/manifest.ts';
+import { compileStartAt } from '../core/start-at.ts';
 import { LATE_TAG, windowOperator, type WindowFunction, type WindowResult } from './window-operator.ts';
+import type { BroadcastProcessOptions, FeatureDeclaration, JobOptions, ProcessOptions, SourceOptions, WindowOptions } from './options.ts';
+import type { JobPlan, OperatorImpl, StagePlan } from './plan.ts';
+import { compileAsyncMapOptions, type AsyncFunction, type AsyncMapOptions } from './async-map.ts';
 import type { TimeWindow, WindowAssigner } from './windows.ts';
 import type { GeneratorSource } from './generator.ts';
 
-export interface JobOptions {
-  /** Key groups of every keyed stage; fixed for the job's life. @default 128 */
-  maxParallelism?: number;
-  /** A record whose user function throws: fail the job, or send it to the dead-letter subject. @default "fail" */
-  errorPolicy?: 'fail' | 'dead-letter';
-  /**
-   * What happens when user code fails under the "fail" error policy: `none`, `fixed-delay`,
-   * `exponential-backoff` or `failure-rate` (Flink's strategies).
-   * @default { kind: 'exponential-backoff', initialDelayMs: 500, maxDelayMs: 30000, multiplier: 2, jitter: 0.1, resetAfterMs: 60000 } (the coordinator's DEFAULT_RESTART_STRATEGY)
-   */
-  restartStrategy?: RestartStrategySpec;
-  /**
-   * Limits of the job's code where workers isolate jobs (`eddy worker --job-isolation thread`):
-   * `maxCallMs`, how long a user function, timer callback or the bundle's import may hold the
-   * job's thread before the task fails (the thread is stopped); `maxHeapMb`, the heap of the
-   * job's thread on each worker. @default the worker's --max-call-ms and --max-heap-mb
-   */
-  limits?: JobLimits;
-  /**
-   * Environment variables of the worker the job's code may read: an isolated job's process.env
-   * holds these and nothing else. @default none
-   */
-  env?: string[];
-}
-
-export interface SourceOptions<T = unknown> {
-  /** Subject partitions `<stream>.<p>` (source splits). @default 4 */
-  partitions?: number;
-  /** Top-level JSON field producers partition by, so that one key stays in order. */
-  key?: string;
-  /**
-   * Top-level JSON field holding the record's event time in ms since the epoch. Absent (or a
-   * record without a finite number there): the time JetStream stored the message. Features report
-   * it as the event time of their last update, and history is versioned by it.
-   */
-  timestampField?: string;
-  /**
-   * The event time of a record in ms since the epoch (an integer >= 0). With it, records carry
-   * event time and the source generates watermarks. A record for which it throws or returns
-   * something else goes to the dead-letter subject.
-   */
-  timestamp?: (event: T) => number;
-  /** Watermarks of each source split; needs `timestamp`. @default { maxOutOfOrdernessMs: 0 } */
-  watermark?: WatermarkOptions;
-  /**
-   * Where every split starts on the job's first start: a stream sequence, the messages JetStream
-   * stored at or after a time (ms since the epoch, a Date, or an ISO 8601 string with a zone),
-   * the start of the stream, or only what arrives after the start. Resolved to a stream sequence
-   * per split once, when the job is first deployed; restores start from the checkpoint's
-   * positions, never from this. `eddy submit --start-at <stream>=...` overrides it.
-   * @default "earliest"
-   */
-  startAt?: StartAtOption;
-}
-
-/**
- * Bounded-out-of-orderness watermarks, per source split: after a record with event time t, the
- * split's watermark is (largest t seen) - maxOutOfOrdernessMs - 1, so records up to
- * maxOutOfOrdernessMs behind the largest are still on time.
- */
-export interface WatermarkOptions {
-  /** How far behind the largest event time seen a record may be and still be on time. @default 0 */
-  maxOutOfOrdernessMs?: number;
-  /**
-   * A split without records for this long is marked idle and stops holding the watermark of
-   * the stages after it back, until it reads a record again. @default undefined (never idle)
-   */
-  idleTimeoutMs?: number;
-  /** How often a split sends its watermark when it advanced. @default 200 */
-  intervalMs?: number;
-}
-
-export interface ProcessOptions<O = unknown> {
-  /** Keyed state the function uses. */
-  state?: StateDescriptor[];
-  /**
-   * Called when a timer registered through ctx.timers fires, in order with the key's records.
-   * Event-time timers fire when the watermark reaches their time, processing-time ones from the
-   * worker's clock.
-   */
-  onTimer?: OnTimerFunction<O>;
-  /**
-   * Keyed state served by FeatureService, by feature name; the entity id is the key. Give
-   * `{ state, history: { retentionMs } }` to keep the feature's versions for retentionMs of event
-   * time (as-of reads); a bare descriptor keeps only the current value.
-   */
-  features?: Record<string, StateDescriptor | FeatureDeclaration>;
-}
-
-/** A feature with options. */
-export interface FeatureDeclaration {
-  state: StateDescriptor;
-  /** Keep versions for as-of reads, for retentionMs of event time before the key's newest version. */
-  history?: { retentionMs: number };
-}
-
 function featureState(d: StateDescriptor | FeatureDeclaration): StateDescriptor {
   return 'kind' in d ? d : d.state;
-}
-/** An operator with its user function, as the worker runs it. */
-export interface OperatorImpl {
-  kind: OperatorKind;
-  name: string;
-  /** map/filter/flatMap/keyBy: the function; process: input 0's function. broadcast: none. */
-  fn: (...args: never[]) => unknown;
-  /** process only: the onTimer callback. */
-  onTimer?: (...args: never[]) => unknown;
-  /**
-   * process only: the function of each stage input, by input index (processElement1/2, or
-   * processElement and processBroadcastElement). A one-input stage has [fn].
-   */
-  inputs?: Array<(...args: never[]) => unknown>;
-  /** asyncMap only: its options, defaults applied. */
-  async?: AsyncOperatorSpec;
-}
-
-export interface StagePlan {
-  spec: StageSpec;
-  operators: OperatorImpl[];
-  /** Source stage only: the timestamp assigner. */
-  timestamp?: (event: unknown) => number;
-  /** Generator source stage only: event n and its event time (sdk/generator.ts). */
-  generator?: Pick<GeneratorSource<unknown>, 'eventAt' | 'timeAt'>;
-}
-
-export interface JobPlan {
-  manifest: JobManifest;
-  stages: StagePlan[];
 }
 
 /** The graph under construction, shared by every stream handle of one job. */
@@ -459,63 +332,6 @@ export class DataStream<T> {
   }
 }
 
-/** What an asyncMap function gets besides the record. */
-export interface AsyncContext {
-  /** Aborted when the attempt times out or the task stops: pass it to fetch() and the like. */
-  readonly signal: AbortSignal;
-  /** 1 for the first attempt, 2 for the first retry, ... */
-  readonly attempt: number;
-}
-
-export type AsyncFunction<T, U> = (value: T, ctx: AsyncContext) => Promise<U>;
-
-export interface AsyncMapOptions {
-  /** Emit results in input order; false: as they complete (never across a barrier or watermark). @default true */
-  ordered?: boolean;
-  /** Records in the operator at once per task (in flight, backing off, or waiting for their turn to be emitted). @default 100 */
-  capacity?: number;
-  /** Time limit of one attempt; then its signal is aborted and the attempt counts as failed. @default 10000 */
-  timeoutMs?: number;
-  /** Retries after a failed attempt, with exponential back-off. @default no retry */
-  retry?: AsyncRetryOptions;
-  /** After the last attempt: fail the job (its restart strategy applies) or dead-letter the record with the reason. @default the job's errorPolicy */
-  onFailure?: 'fail' | 'dead-letter';
-}
-
-export interface AsyncRetryOptions {
-  /** Attempts in all, the first included. @default 3 */
-  maxAttempts?: number;
-  /** Delay before the first retry. @default 100 */
-  initialDelayMs?: number;
-  /** Ceiling of any delay. @default 10000 */
-  maxDelayMs?: number;
-  /** Each delay is the previous one times this. @default 2 */
-  multiplier?: number;
-  /** 0..1: each delay is randomised by ± this fraction. @default 0.1 */
-  jitter?: number;
-}
-
-/** Applies defaults and validates, so a mistake fails at build time. */
-function compileAsyncMapOptions(o: AsyncMapOptions, errorPolicy: 'fail' | 'dead-letter'): AsyncOperatorSpec {
-  const r = o.retry;
-  const spec: AsyncOperatorSpec = {
-    ordered: o.ordered ?? true,
-    capacity: o.capacity ?? 100,
-    timeoutMs: o.timeoutMs ?? 10_000,
-    retry: {
-      maxAttempts: r === undefined ? 1 : (r.maxAttempts ?? 3),
-      initialDelayMs: r?.initialDelayMs ?? 100,
-      maxDelayMs: r?.maxDelayMs ?? Math.max(10_000, r?.initialDelayMs ?? 0),
-      multiplier: r?.multiplier ?? 2,
-      jitter: r?.jitter ?? 0.1,
-    },
-    onFailure: o.onFailure ?? errorPolicy,
-  };
-  const problem = asyncSpecProblem(spec);
-  if (problem !== undefined) throw new TypeError(`asyncMap: ${problem}`);
-  return spec;
-}
-
 /** A stream to be delivered to every key group of a keyed stage (DataStream.broadcast()). */
 export class BroadcastStream<T> {
   /** Phantom: carries T. Never set. */
@@ -640,14 +456,6 @@ export class KeyedStream<T> {
   }
 }
 
-/** Options of a keyed stage connected to a broadcast stream. */
-export interface BroadcastProcessOptions<O = unknown> extends Omit<ProcessOptions<O>, 'onTimer'> {
-  /** The broadcast state descriptors (map states) processBroadcastElement writes and processElement reads. */
-  broadcastState?: ReadonlyArray<MapStateDescriptor<unknown>>;
-  /** As ProcessOptions.onTimer; the context also reads broadcast state. */
-  onTimer?: KeyedBroadcastOnTimerFunction<O>;
-}
-
 /** Two keyed streams connected (KeyedStream.connect): process makes their shared keyed stage. */
 export class ConnectedStreams<A, B> {
   readonly #graph: Graph;
@@ -704,16 +512,6 @@ export class BroadcastConnectedStream<T, B> {
     this.#graph.dangling.delete(this.#broadcast);
     return out as DataStream<O>;
   }
-}
-
-export interface WindowOptions {
-  /**
-   * How long after a window fired records for it are still accepted; each fires the window again
-   * with the updated contents. @default 0
-   */
-  allowedLatenessMs?: number;
-  /** Where late records go (records whose every window is past its lateness); absent: dropped. */
-  lateSink?: SinkSpec;
 }
 
 /** A keyed stream cut into event-time windows; one of reduce, aggregate or process makes the stage. */

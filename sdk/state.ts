@@ -4,7 +4,7 @@
 // old value (list add, reducing and aggregating add) are async.
 //
 // Every kind goes through the state backend's overlay and checkpoint path, so checkpoints,
-// recovery and key-group moves cover it (ARCHITECTURE.md, "State").
+// recovery and key-group moves cover it (docs/ARCHITECTURE.md, "State").
 
 /**
  * Turns a state value into bytes and back. The default is the runtime's msgpack encoding (fast,
@@ -179,7 +179,7 @@ export interface AggregatingState<IN, OUT> {
 function checkName(name: string): string {
   if (typeof name !== 'string' || name.length === 0 || name.length > 200) throw new TypeError(`state name ${JSON.stringify(name)} must be 1-200 characters`);
   // Names starting with a control character are the runtime's: feature metadata and history
-  // (worker/feature-state.ts), timers and windows (worker/timer-service.ts, sdk/window-operator.ts).
+  // (worker/state/feature-state.ts), timers and windows (worker/task/timer-service.ts, sdk/window-operator.ts).
   if (name.charCodeAt(0) < 0x20) throw new TypeError(`state name ${JSON.stringify(name)} must not start with a control character (reserved for the runtime)`);
   return name;
 }

@@ -23,7 +23,7 @@ import { NotFoundError, ensureError } from '../core/errors.ts';
 import { parseManifest, splitSource, type JobManifest } from '../core/manifest.ts';
 import type { CheckpointComplete, DeployTasks, JobCounters, MoveTasks, TaskFailure } from '../core/control.ts';
 import type { CompiledWorkerOptions } from './options.ts';
-import { CALL_SITE_BYTES, CallSite, Phase } from './call-site.ts';
+import { CALL_SITE_BYTES, CallSite, Phase } from './task/call-site.ts';
 import type { FromJobThread, JobCall, JobStatus, JobThreadData, JobThreadOptions, StoreMethod, ToJobThread } from './job-thread-protocol.ts';
 import type { HostedJob } from './hosted-job.ts';
 

@@ -2,7 +2,7 @@
 // responder for the key groups it owns, the source splits it reads, and its part of every
 // checkpoint. A redeploy (a recovery, a new epoch) reuses the previous runtime's RocksDB:
 // survivors keep their key groups' committed state and read only new key groups from the
-// object store (ARCHITECTURE.md, "State" step 5).
+// object store (docs/ARCHITECTURE.md, "State" step 5).
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -14,25 +14,25 @@ import { ensureError, InvalidArgumentError, UserFunctionError } from '../core/er
 import type { ObjectStore } from '../core/object-store.ts';
 import type { Logger } from '../core/logger.ts';
 import type { CheckpointAck, CheckpointComplete, CutCounters, DeployTasks, JobCounters, MoveTasks, SourcePosition, StageCounters as CountedTotals, TaskFailure } from '../core/control.ts';
-import { checkpointLayout } from '../core/checkpoint-format.ts';
+import { objectKeys } from '../core/object-keys.ts';
 import { senderNames } from '../core/subjects.ts';
 import { toRanges } from '../core/assignment.ts';
-import type { JobPlan, StagePlan } from '../sdk/index.ts';
-import { StateBackend } from './state-backend.ts';
-import { StageCounters } from './stage-counters.ts';
-import { DeadLetters } from './dead-letters.ts';
-import { createStageOutput, type StageOutput } from './stage-output.ts';
-import { inputResolver, upstreamSenders } from './stage-inputs.ts';
-import { SourceTask } from './source-task.ts';
-import { GeneratorTask, type SourceReader } from './generator-task.ts';
-import { KeyedTask } from './keyed-task.ts';
-import { QueryResponder } from './query-responder.ts';
-import { HistoryCleaner } from './history-cleanup.ts';
-import { WatchRegistry } from './watch-registry.ts';
-import { featureStates } from './feature-state.ts';
-import { CheckpointWriter } from './checkpoint-writer.ts';
-import { readMetadata, restoreKeyGroups } from './checkpoint-restore.ts';
-import type { CheckpointOutput } from './sinks.ts';
+import type { JobPlan, StagePlan } from '../sdk/plan.ts';
+import { StateBackend } from './state/index.ts';
+import { StageCounters } from './task/index.ts';
+import { DeadLetters } from './task/index.ts';
+import { createStageOutput, type StageOutput } from './task/index.ts';
+import { inputResolver, upstreamSenders } from './channel/index.ts';
+import { SourceTask } from './task/index.ts';
+import { GeneratorTask, type SourceReader } from './task/generator-task.ts';
+import { KeyedTask } from './task/index.ts';
+import { QueryResponder } from './query/index.ts';
+import { HistoryCleaner } from './state/index.ts';
+import { WatchRegistry } from './query/index.ts';
+import { featureStates } from './state/index.ts';
+import { CheckpointWriter } from './checkpoint/index.ts';
+import { readMetadata, restoreKeyGroups } from './checkpoint/index.ts';
+import type { CheckpointOutput } from './sink/index.ts';
 import type { CompiledWorkerOptions } from './options.ts';
 import type { ObservedJob, SplitSample, StageSample, WorkerMetrics } from './worker-metrics.ts';
 
@@ -519,7 +519,7 @@ export class JobRuntime implements ObservedJob {
 
   /**
    * Prepares a move at barrier N (MoveTasks): incoming key groups are subscribed before the
-   * barrier can exist; channels into them start at it (worker/keyed-task.ts).
+   * barrier can exist; channels into them start at it (worker/task/keyed-task.ts).
    */
   async prepareMove(m: MoveTasks): Promise<void> {
     if (this.#state !== 'RUNNING') throw new Error(`job ${this.jobId} is ${this.#state} on this worker`);
@@ -586,7 +586,7 @@ export class JobRuntime implements ObservedJob {
     }
     let bytesRead = 0;
     if (move.incoming.length > 0) {
-      const metadata = await readMetadata(this.#ctx.store, checkpointLayout.metadata(this.jobId, move.checkpointId));
+      const metadata = await readMetadata(this.#ctx.store, objectKeys.metadata(this.jobId, move.checkpointId));
       ({ bytesRead } = await restoreKeyGroups(this.#ctx.store, this.backend, metadata, stages, move.incoming));
       for (const kg of move.incoming) this.stateKeyGroups.add(kg);
     }
@@ -601,7 +601,7 @@ export class JobRuntime implements ObservedJob {
   #lastRequestMs = 0;
 
   /**
-   * The overlay's memory bound (ARCHITECTURE.md, "State" step 6): past it, ask for an early
+   * The overlay's memory bound (docs/ARCHITECTURE.md, "State" step 6): past it, ask for an early
    * checkpoint, which freezes the overlay and moves it to RocksDB once complete. Tasks are not
    * paused: records ahead of the barrier must be processed for the checkpoint to cut at all.
    */

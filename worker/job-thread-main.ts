@@ -16,7 +16,7 @@ import { compileWorkerOptions } from './options.ts';
 import { JobRuntime } from './job-runtime.ts';
 import { WorkerMetrics } from './worker-metrics.ts';
 import { RemoteObjectStore } from './remote-object-store.ts';
-import { Phase, TICK_INTERVAL_MS, callSite, installCallSite } from './call-site.ts';
+import { Phase, TICK_INTERVAL_MS, callSite, installCallSite } from './task/call-site.ts';
 import type { FromJobThread, JobStatus, JobThreadData, ToJobThread } from './job-thread-protocol.ts';
 
 const port = parentPort!;

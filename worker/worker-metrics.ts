@@ -1,6 +1,6 @@
 // A worker's metrics (README "Observability" lists them). Hot paths stay free of telemetry
 // (STYLE.md rule 10): records in/out and backpressure are the plain counters the heartbeat
-// already carries (worker/stage-counters.ts, worker/channel-sender.ts), read by observable
+// already carries (worker/task/stage-counters.ts, worker/channel/channel-sender.ts), read by observable
 // instruments only when Prometheus scrapes; histograms are recorded once per batch, per
 // checkpoint or per query, with attribute objects built once per task.
 import fs from 'node:fs/promises';

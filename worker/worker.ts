@@ -7,7 +7,8 @@ import { connectNats } from '../core/nats.ts';
 import { inboxPrefixes } from '../core/nats-connect.ts';
 import { codecs, ForgedMessageError, type DeployTasks, type TaskFailure } from '../core/control.ts';
 import { subjects } from '../core/subjects.ts';
-import { layout as objectLayout, openObjectStore, type ObjectStore } from '../core/object-store.ts';
+import { openObjectStore, type ObjectStore } from '../core/object-store.ts';
+import { objectKeys } from '../core/object-keys.ts';
 import { ensureError, excerpt } from '../core/errors.ts';
 import { isValidId } from '../core/ids.ts';
 import type { Logger } from '../core/logger.ts';
@@ -15,7 +16,7 @@ import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } 
 import { JobRuntime } from './job-runtime.ts';
 import { IsolatedJob, type IsolatedJobContext } from './isolated-job.ts';
 import type { HostedJob } from './hosted-job.ts';
-import { StateSizeProbe } from './state-size.ts';
+import { StateSizeProbe } from './state/index.ts';
 import { ProcessUsage } from './process-usage.ts';
 import { WorkerMetrics } from './worker-metrics.ts';
 
@@ -180,7 +181,7 @@ export class Worker {
   }
 
   /**
-   * SIGTERM (ARCHITECTURE.md, "Failure and scaling"): ask the coordinator to hand this worker's
+   * SIGTERM (docs/ARCHITECTURE.md, "Failure and scaling"): ask the coordinator to hand this worker's
    * key groups and splits to the others at a checkpoint boundary, keep running until they are
    * gone (finishing any checkpoint in flight), then stop. Without a coordinator, or without
    * another worker to take over, the worker just stops and the job recovers from its last
@@ -269,7 +270,7 @@ export class Worker {
 function checkDeploy(d: DeployTasks): void {
   if (!isValidId(d.jobId)) throw new ForgedMessageError(`deploy of an invalid job id ${excerpt(d.jobId)}`);
   if (!/^[0-9a-f]{64}$/.test(d.bundleSha256)) throw new ForgedMessageError(`deploy of job ${d.jobId}: bundle digest ${excerpt(d.bundleSha256)} is not a SHA-256`);
-  if (d.bundleKey !== objectLayout.bundle(d.jobId, d.bundleSha256)) throw new ForgedMessageError(`deploy of job ${d.jobId}: bundle key ${excerpt(d.bundleKey)} is not the job's`);
+  if (d.bundleKey !== objectKeys.bundle(d.jobId, d.bundleSha256)) throw new ForgedMessageError(`deploy of job ${d.jobId}: bundle key ${excerpt(d.bundleKey)} is not the job's`);
   if (d.restore && !d.restore.metadataKey.startsWith(`jobs/${d.jobId}/`) && !/^jobs\/[A-Za-z0-9][A-Za-z0-9_-]{0,63}\/savepoints\/\d+\/_metadata$/.test(d.restore.metadataKey)) {
     throw new ForgedMessageError(`deploy of job ${d.jobId}: restore from ${excerpt(d.restore.metadataKey)}, outside the job's checkpoints and savepoints`);
   }

@@ -1,4 +1,4 @@
-// Customer-experience triggers and the indicator feature store (shared/USE-CASES.md §1).
+// Customer-experience triggers and the indicator feature store (docs/USE-CASES.md §1).
 //
 // Devices report data points ("indicators") per customer. Each is reduced to GREEN or RED by a
 // rule per data-point type; per entity and type the job keeps the latest value and colour. A

@@ -1,4 +1,4 @@
-// Dynamic alerting rules (shared/USE-CASES.md §2).
+// Dynamic alerting rules (docs/USE-CASES.md §2).
 //
 // Customers' events arrive on `alert-events`; rule commands on the control stream `alert-rules`.
 // Global rules are broadcast to every key group (broadcast state); customer rules travel keyed by

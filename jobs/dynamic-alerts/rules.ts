@@ -1,4 +1,4 @@
-// Alert rules: the model, its validation, and the compiler (shared/USE-CASES.md §2).
+// Alert rules: the model, its validation, and the compiler (docs/USE-CASES.md §2).
 //
 // A rule is a JSONPath condition over an event's body (path, comparison operator, value) and a
 // threshold. In production JSONPath evaluation was the most expensive step, so a rule is
@@ -6,7 +6,7 @@
 // - the path is parsed once by json-p3 (RFC 9535) into a query object;
 // - a *singular* query ($.a.b[0], the common case) is further reduced to a list of property
 //   names and indices walked directly, which skips the generic node-list machinery (measured in
-//   test/dynamic-alerts-rules.test.ts: ~0.74 µs per evaluation through json-p3's compiled
+//   test/unit/dynamic-alerts-rules.test.ts: ~0.74 µs per evaluation through json-p3's compiled
 //   query, ~0.03-0.05 µs through the walked accessor);
 // - other queries ($.items[*].price, filters, descendants) match when ANY node they select
 //   satisfies the comparison, evaluated lazily so the first match stops the walk.

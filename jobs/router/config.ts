@@ -1,4 +1,4 @@
-// The router's declarative configuration (shared/USE-CASES.md §3): a source, routes each with
+// The router's declarative configuration (docs/USE-CASES.md §3): a source, routes each with
 // a filter expression, a projection and target subjects, and the sink stream those subjects live
 // under. Validation names the first problem; compilation happens once per route definition.
 //

@@ -1,4 +1,4 @@
-// The configurable router (shared/USE-CASES.md §3): filter, projection and fan-out to several
+// The configurable router (docs/USE-CASES.md §3): filter, projection and fan-out to several
 // subjects, declared in JSON (config.ts), with no user code. `routerJob(config)` builds the job
 // from a configuration; the module's default export is built from routes.json, which esbuild
 // inlines into the bundle, so the file is read at build time and a malformed configuration fails

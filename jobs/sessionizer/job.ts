@@ -1,4 +1,4 @@
-// Sessionization (shared/USE-CASES.md §4, a reviews site): page views cut into event-time session
+// Sessionization (docs/USE-CASES.md §4, a reviews site): page views cut into event-time session
 // windows per user. A session lasts while a user's views come at most `gapMs` apart, and at most
 // `maxSessionMs` from its first view, so that bots (which never pause) still get their sessions
 // closed and emitted rather than growing one window forever. Views that arrive after their

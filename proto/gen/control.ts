@@ -6,6 +6,7 @@ import type { CancelTasks as _eddy_v1_control_CancelTasks, CancelTasks__Output a
 import type { CheckpointAck as _eddy_v1_control_CheckpointAck, CheckpointAck__Output as _eddy_v1_control_CheckpointAck__Output } from './eddy/v1/control/CheckpointAck';
 import type { CheckpointComplete as _eddy_v1_control_CheckpointComplete, CheckpointComplete__Output as _eddy_v1_control_CheckpointComplete__Output } from './eddy/v1/control/CheckpointComplete';
 import type { CheckpointPart as _eddy_v1_control_CheckpointPart, CheckpointPart__Output as _eddy_v1_control_CheckpointPart__Output } from './eddy/v1/control/CheckpointPart';
+import type { CutCounters as _eddy_v1_control_CutCounters, CutCounters__Output as _eddy_v1_control_CutCounters__Output } from './eddy/v1/control/CutCounters';
 import type { DeltaRef as _eddy_v1_control_DeltaRef, DeltaRef__Output as _eddy_v1_control_DeltaRef__Output } from './eddy/v1/control/DeltaRef';
 import type { DeployTasks as _eddy_v1_control_DeployTasks, DeployTasks__Output as _eddy_v1_control_DeployTasks__Output } from './eddy/v1/control/DeployTasks';
 import type { FileCommit as _eddy_v1_control_FileCommit, FileCommit__Output as _eddy_v1_control_FileCommit__Output } from './eddy/v1/control/FileCommit';
@@ -42,6 +43,7 @@ export interface ProtoGrpcType {
         CheckpointAck: MessageTypeDefinition<_eddy_v1_control_CheckpointAck, _eddy_v1_control_CheckpointAck__Output>
         CheckpointComplete: MessageTypeDefinition<_eddy_v1_control_CheckpointComplete, _eddy_v1_control_CheckpointComplete__Output>
         CheckpointPart: MessageTypeDefinition<_eddy_v1_control_CheckpointPart, _eddy_v1_control_CheckpointPart__Output>
+        CutCounters: MessageTypeDefinition<_eddy_v1_control_CutCounters, _eddy_v1_control_CutCounters__Output>
         DeltaRef: MessageTypeDefinition<_eddy_v1_control_DeltaRef, _eddy_v1_control_DeltaRef__Output>
         DeployTasks: MessageTypeDefinition<_eddy_v1_control_DeployTasks, _eddy_v1_control_DeployTasks__Output>
         FileCommit: MessageTypeDefinition<_eddy_v1_control_FileCommit, _eddy_v1_control_FileCommit__Output>

@@ -2,7 +2,7 @@
 # cannot be pulled here. s3rver (a devDependency of Eddy, same version) on the local base image
 # (scripts/docker-base-image.sh); npm install needs the npm registry (build with --network host).
 # test/docker/docker-compose.s3rver.yml swaps it in for the minio services of
-# deploy/docker-compose.yml. Two traps (STACK-NOTES.md): s3rver runs under
+# deploy/docker-compose.yml. Two traps (docs/STACK-NOTES.md): s3rver runs under
 # --openssl-legacy-provider (paginated listings fail without it), and Eddy's S3 client sets the
 # checksum options to WHEN_REQUIRED.
 ARG BASE_IMAGE

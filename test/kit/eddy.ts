@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from './free-port.ts';
 import { startNatsServer, type NatsServer } from './nats-server.ts';
 import { runProcess, startProcess, type ChildHandle, type RunResult } from './processes.ts';
+import { waitFor } from './wait-for.ts';
+import type { EddyClient } from '../../cli/client.ts';
 
 /** The repository root, where package.json and node_modules are. */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -308,4 +310,9 @@ export function runCli(args: string[], options: RunCliOptions = {}): Promise<Run
     ...(options.input !== undefined && { input: options.input }),
     ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
   });
+}
+
+/** Waits until exactly `workers` workers are ALIVE in the coordinator's registry. */
+export async function waitForWorkers(client: EddyClient, workers: number, timeoutMs = 15_000): Promise<void> {
+  await waitFor(async () => (await client.listWorkers()).filter((w) => w.state === 'ALIVE').length === workers, { timeoutMs, what: `${workers} live worker(s)` });
 }

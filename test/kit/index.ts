@@ -24,6 +24,7 @@ export {
   startCluster,
   s3Store,
   runCli,
+  waitForWorkers,
   type Cluster,
   type ClusterOptions,
   type CoordinatorHandle,

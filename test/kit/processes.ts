@@ -1,9 +1,13 @@
 // Child processes for tests: started, watched for readiness, stopped by pid, never leaked.
 //
-// Every child is tracked in `live` until it exits. If the test process exits (a failed assertion,
-// process.exit, the test runner's own signal handling), the 'exit' hook SIGKILLs what is left, so
-// a failing test never leaves a nats-server or worker behind. Children are addressed by pid only.
-import { spawn, type ChildProcess } from 'node:child_process';
+// Every child is tracked (cli/child-processes.ts, the same supervision as `eddy up`) until it exits.
+// If the test process exits (a failed assertion, process.exit, the test runner's own signal
+// handling), what is left is SIGKILLed, so a failing test never leaves a nats-server or worker
+// behind. Children are addressed by pid only.
+import type { ChildProcess } from 'node:child_process';
+import { ChildSet, describeExit, signalPid, stopGracefully, type ExitStatus } from '../../cli/child-processes.ts';
+
+export type { ExitStatus };
 
 /** Retained output per child, in characters (stdout and stderr interleaved by line). */
 const OUTPUT_LIMIT_CHARS = 64 * 1024;
@@ -28,11 +32,6 @@ export interface StartProcessOptions {
   readyLine?: RegExp;
   /** Deadline for readyLine, in ms. @default 30000 */
   readyTimeoutMs?: number;
-}
-
-export interface ExitStatus {
-  code: number | null;
-  signal: string | null;
 }
 
 export interface WaitForLineOptions {
@@ -62,26 +61,12 @@ export interface ChildHandle extends AsyncDisposable {
   waitForLine(re: RegExp, timeoutMs: number, options?: WaitForLineOptions): Promise<string>;
 }
 
-const live = new Set<ChildProcess>();
-
-function killAllLive(): void {
-  for (const child of live) {
-    if (child.pid === undefined) continue;
-    try {
-      process.kill(child.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  live.clear();
-}
-
-process.on('exit', killAllLive);
+const children = new ChildSet();
 // A signal's default action ends the process without 'exit'. Kill the children first; then, if
 // nobody else (such as the test runner) handles the signal, restore its default and re-raise it.
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   const onSignal = (): void => {
-    killAllLive();
+    children.killAll();
     if (process.listenerCount(signal) === 1) {
       process.removeListener(signal, onSignal);
       process.kill(process.pid, signal);
@@ -166,29 +151,13 @@ class OutputLog {
 
 type LineOutcome = { line: string } | { timedOut: true } | { exited: ExitStatus };
 
-function describeExit(status: ExitStatus): string {
-  return status.signal !== null ? `was killed by ${status.signal}` : `exited with code ${String(status.code)}`;
-}
-
 function withTail(message: string, log: OutputLog): string {
   const tail = log.tail(ERROR_TAIL_CHARS);
   return tail === '' ? `${message} (no output)` : `${message}; output tail:\n${tail}`;
 }
 
 function spawnTracked(name: string, command: string, args: string[], env: Record<string, string> | undefined, cwd: string | undefined, stdin: 'ignore' | 'pipe'): Promise<ChildProcess> {
-  const child = spawn(command, args, {
-    cwd,
-    env: env === undefined ? process.env : { ...process.env, ...env },
-    stdio: [stdin, 'pipe', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    child.once('spawn', () => {
-      live.add(child);
-      child.once('exit', () => live.delete(child));
-      resolve(child);
-    });
-    child.once('error', (err) => reject(new Error(`${name}: could not start ${command}: ${err.message}`, { cause: err })));
-  });
+  return children.spawn({ name, command, args, env, cwd, stdio: [stdin, 'pipe', 'pipe'] });
 }
 
 /** Starts a long-running child and resolves once it is ready (see StartProcessOptions.readyLine). */
@@ -196,8 +165,6 @@ export async function startProcess(options: StartProcessOptions): Promise<ChildH
   const { name } = options;
   const child = await spawnTracked(name, options.command, options.args, options.env, options.cwd, 'ignore');
   const pid = child.pid!;
-  // Later errors (a failed kill) must not crash the test process.
-  child.on('error', () => {});
   const log = new OutputLog();
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => log.append('stdout', chunk));
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => log.append('stderr', chunk));
@@ -245,23 +212,10 @@ export async function startProcess(options: StartProcessOptions): Promise<ChildH
   };
 
   const signalChild = (signal: NodeJS.Signals): void => {
-    if (status !== undefined) return;
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // exited in between
-    }
+    if (status === undefined) signalPid(pid, signal);
   };
 
-  const stop = async (timeoutMs: number = DEFAULT_STOP_TIMEOUT_MS): Promise<void> => {
-    if (status === undefined) {
-      signalChild('SIGTERM');
-      const escalate = setTimeout(() => signalChild('SIGKILL'), timeoutMs);
-      await exited;
-      clearTimeout(escalate);
-    }
-    await exited;
-  };
+  const stop = (timeoutMs: number = DEFAULT_STOP_TIMEOUT_MS): Promise<void> => stopGracefully(pid, exited, timeoutMs, () => status === undefined);
 
   const handle: ChildHandle = {
     name,
@@ -316,7 +270,6 @@ export async function runProcess(options: RunProcessOptions): Promise<RunResult>
   const { name } = options;
   const timeoutMs = options.timeoutMs ?? DEFAULT_RUN_TIMEOUT_MS;
   const child = await spawnTracked(name, options.command, options.args, options.env, options.cwd, options.input === undefined ? 'ignore' : 'pipe');
-  child.on('error', () => {});
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -329,11 +282,7 @@ export async function runProcess(options: RunProcessOptions): Promise<RunResult>
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
-    try {
-      process.kill(child.pid!, 'SIGKILL');
-    } catch {
-      // exited in between
-    }
+    signalPid(child.pid!, 'SIGKILL');
   }, timeoutMs);
   const status = await new Promise<ExitStatus>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
   clearTimeout(timer);

@@ -1,7 +1,7 @@
 // A local S3 endpoint per test: s3rver on a free loopback port with a temp data dir and one bucket.
 // Ready means usable: a real ListObjectsV2 through the AWS SDK answers (not just "port open").
 //
-// Two traps (STACK-NOTES.md, "S3 in tests"): s3rver runs under
+// Two traps (docs/STACK-NOTES.md, "S3 in tests"): s3rver runs under
 // --openssl-legacy-provider, because on Node 20 without it every truncated (paginated)
 // ListObjectsV2 fails with InternalError; and clients must set the checksum options to
 // WHEN_REQUIRED (core/s3-object-store.ts does).

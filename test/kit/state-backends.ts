@@ -2,7 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { StateBackend } from '../../worker/state-backend.ts';
+import { StateBackend } from '../../worker/state/state-backend.ts';
 
 /** Opens `count` backends, runs `run` with them, then closes them and removes their directory. */
 export async function withBackends(count: number, run: (backends: StateBackend[]) => Promise<void>): Promise<void> {

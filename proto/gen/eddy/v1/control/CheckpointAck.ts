@@ -16,8 +16,8 @@ export interface CheckpointAck {
 
 export interface CheckpointAck__Output {
   'jobId': (string);
-  'checkpointId': (string);
-  'epoch': (string);
+  'checkpointId': (number);
+  'epoch': (number);
   'workerId': (string);
   'sources': (_eddy_v1_control_SourcePosition__Output)[];
   'parts': (_eddy_v1_control_CheckpointPart__Output)[];

@@ -12,7 +12,7 @@ export interface CheckpointComplete {
 
 export interface CheckpointComplete__Output {
   'jobId': (string);
-  'checkpointId': (string);
-  'epoch': (string);
+  'checkpointId': (number);
+  'epoch': (number);
   'sources': (_eddy_v1_control_SourcePosition__Output)[];
 }

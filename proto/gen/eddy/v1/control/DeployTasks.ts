@@ -24,7 +24,7 @@ export interface DeployTasks__Output {
   'manifestJson': (string);
   'bundleSha256': (string);
   'bundleKey': (string);
-  'epoch': (string);
+  'epoch': (number);
   'keyGroups': (_eddy_v1_control_KeyGroupRange__Output)[];
   'sourceSplits': (number)[];
   'workers': (string)[];

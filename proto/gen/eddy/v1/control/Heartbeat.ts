@@ -9,12 +9,16 @@ export interface Heartbeat {
   'jobs'?: (_eddy_v1_control_JobCounters)[];
   'runningJobs'?: (string)[];
   'stateBytes'?: (number | string | Long);
+  'rssBytes'?: (number | string | Long);
+  'cpuCores'?: (number | string);
 }
 
 export interface Heartbeat__Output {
   'workerId': (string);
-  'sentAtUnixMs': (string);
+  'sentAtUnixMs': (number);
   'jobs': (_eddy_v1_control_JobCounters__Output)[];
   'runningJobs': (string)[];
-  'stateBytes': (string);
+  'stateBytes': (number);
+  'rssBytes': (number);
+  'cpuCores': (number);
 }

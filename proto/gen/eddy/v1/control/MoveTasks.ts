@@ -18,8 +18,8 @@ export interface MoveTasks {
 
 export interface MoveTasks__Output {
   'jobId': (string);
-  'epoch': (string);
-  'checkpointId': (string);
+  'epoch': (number);
+  'checkpointId': (number);
   'keyGroups': (_eddy_v1_control_KeyGroupRange__Output)[];
   'sourceSplits': (number)[];
   'workers': (string)[];

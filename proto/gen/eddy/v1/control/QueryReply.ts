@@ -14,7 +14,7 @@ export interface QueryReply {
 export interface QueryReply__Output {
   'values': (_eddy_v1_control_QueryValue__Output)[];
   'error': (string);
-  'checkpointId': (string);
+  'checkpointId': (number);
   'workerId': (string);
-  'epoch': (string);
+  'epoch': (number);
 }

@@ -15,7 +15,7 @@ export interface QueryRequest__Output {
   'feature': (string);
   'entityIds': (string)[];
   'view': (number);
-  'epoch': (string);
-  'asOfUnixMs': (string);
+  'epoch': (number);
+  'asOfUnixMs': (number);
   'hasAsOf': (boolean);
 }

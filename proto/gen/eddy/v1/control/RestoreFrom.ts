@@ -9,5 +9,5 @@ export interface RestoreFrom {
 
 export interface RestoreFrom__Output {
   'metadataKey': (string);
-  'checkpointId': (string);
+  'checkpointId': (number);
 }

@@ -11,7 +11,7 @@ export interface SectionRef {
 
 export interface SectionRef__Output {
   'keyGroup': (number);
-  'offset': (string);
+  'offset': (number);
   'length': (number);
   'crc32': (number);
 }

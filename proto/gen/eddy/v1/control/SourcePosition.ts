@@ -5,9 +5,13 @@ import type { Long } from '@grpc/proto-loader';
 export interface SourcePosition {
   'split'?: (number);
   'nextSequence'?: (number | string | Long);
+  'maxEventTimeMs'?: (number | string | Long);
+  'hasMaxEventTime'?: (boolean);
 }
 
 export interface SourcePosition__Output {
   'split': (number);
-  'nextSequence': (string);
+  'nextSequence': (number);
+  'maxEventTimeMs': (number);
+  'hasMaxEventTime': (boolean);
 }

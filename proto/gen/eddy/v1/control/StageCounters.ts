@@ -13,9 +13,9 @@ export interface StageCounters {
 
 export interface StageCounters__Output {
   'stageId': (string);
-  'recordsIn': (string);
-  'recordsOut': (string);
-  'deadLetters': (string);
-  'backpressureMs': (string);
+  'recordsIn': (number);
+  'recordsOut': (number);
+  'deadLetters': (number);
+  'backpressureMs': (number);
   'senders': (number);
 }

@@ -21,7 +21,7 @@ export interface TaskFailure__Output {
   'keyGroup': (number);
   'message': (string);
   'stack': (string);
-  'atUnixMs': (string);
+  'atUnixMs': (number);
   'userCode': (boolean);
-  'epoch': (string);
+  'epoch': (number);
 }

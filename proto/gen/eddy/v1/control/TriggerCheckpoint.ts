@@ -11,7 +11,7 @@ export interface TriggerCheckpoint {
 
 export interface TriggerCheckpoint__Output {
   'jobId': (string);
-  'checkpointId': (string);
-  'epoch': (string);
+  'checkpointId': (number);
+  'epoch': (number);
   'rematerializeKeyGroups': (number)[];
 }

@@ -14,8 +14,8 @@ export interface WatchEvent {
 
 export interface WatchEvent__Output {
   'watchId': (string);
-  'epoch': (string);
-  'checkpointId': (string);
+  'epoch': (number);
+  'checkpointId': (number);
   'initial': (boolean);
   'values': (_eddy_v1_control_QueryValue__Output)[];
   'keyGroup': (number);

@@ -1,0 +1,300 @@
+// Exactly-once event-time windows and timers under faults (issue 11). One job reads one source
+// into three keyed stages (test/fixtures/windows-faults-job.ts): tumbling windows, session
+// windows and an event-time timer join, all of whose output fires from the watermark. While
+// 120,000 events (1,000,000 under `make soak`) flow through three workers: a random worker is
+// SIGKILLed, another right after it fired windows (it logs "event-time timers fired" at trace
+// level), the coordinator is SIGKILLed and restarted, a worker joins (scale-out) and one leaves
+// with SIGTERM (scale-in); every SIGKILLed worker is replaced at once, so key groups also move
+// right after each recovery. Then every window result and every join result is compared record
+// for record with an expectation computed here from the generated input (not with the job's
+// code): none lost, none duplicated, none partial, nothing late. Dead letters of malformed
+// records are in the dead-letter stream once each, and the counters `eddy job` shows are the
+// job's totals, although the job recovered at least three times.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { startCluster, startCoordinator, waitFor, soakSize, soakTimeoutMs, readStream, REPO_ROOT, type ChildHandle, type CoordinatorHandle } from '../kit/index.ts';
+import { EddyClient } from '../../cli/client.ts';
+import { buildBundle } from '../../core/bundle.ts';
+import { partitionForKey } from '../../core/key-groups.ts';
+import { BulkPublisher } from '../../core/jetstream-publisher.ts';
+import { JOIN_MS, SESSION_GAP_MS, TUMBLE_MS, WF_JOB, WF_PARTITIONS, type WfEvent, type WfJoin, type WfWindow } from '../fixtures/windows-faults-job.ts';
+
+const T0 = 1_700_000_000_000;
+/** Event time between consecutive events: 120,000 events span 8 minutes of event time. */
+const STEP_MS = 4;
+const USERS = 200;
+
+interface WfInput {
+  /** What is published, in order: [subject, payload]. */
+  messages: Array<[string, string]>;
+  /** The well-formed events of users whose windows close (not the closing records). */
+  events: WfEvent[];
+  /** The malformed payloads: each must be dead-lettered once. */
+  malformed: string[];
+}
+
+/**
+ * Deterministic input: events of USERS users in increasing event time, 5 % of them up to 1.5 s
+ * earlier than their place (within the job's 2 s bound, so nothing is late however the splits
+ * interleave), 0.1 % malformed payloads, then one record an hour later on every partition that
+ * closes every window.
+ */
+function wfInput(count: number, seed: number): WfInput {
+  let s = seed;
+  const rand = () => ((s = (s * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const messages: Array<[string, string]> = [];
+  const events: WfEvent[] = [];
+  const malformed: string[] = [];
+  const subject = (user: string) => `wf-events.${partitionForKey(user, WF_PARTITIONS)}`;
+  let maxTs = T0;
+  for (let i = 0; i < count; i++) {
+    const user = `u${Math.floor(rand() * USERS)}`;
+    if (rand() < 0.001) {
+      const bad = `{"user":"${user}","broken":${i}`;
+      malformed.push(bad);
+      messages.push([subject(user), bad]);
+      continue;
+    }
+    const ts = T0 + i * STEP_MS - (rand() < 0.05 ? Math.floor(rand() * 1500) : 0);
+    const e: WfEvent = { user, kind: rand() < 0.25 ? 'a' : 'b', id: i, ts, amount: Math.floor(rand() * 100) };
+    maxTs = Math.max(maxTs, ts);
+    events.push(e);
+    messages.push([subject(user), JSON.stringify(e)]);
+  }
+  for (let p = 0; p < WF_PARTITIONS; p++) {
+    let n = 0;
+    while (partitionForKey(`closer-${p}-${n}`, WF_PARTITIONS) !== p) n++;
+    const closer: WfEvent = { user: `closer-${p}-${n}`, kind: 'b', id: -1 - p, ts: maxTs + 3_600_000, amount: 0 };
+    messages.push([`wf-events.${p}`, JSON.stringify(closer)]);
+  }
+  return { messages, events, malformed };
+}
+
+const windowKey = (w: WfWindow) => `${w.user}/${w.start}/${w.end}/${w.count}/${w.sum}`;
+const joinKey = (j: WfJoin) => `${j.user}/${j.id}/${j.ts}/${j.matches}`;
+
+/** The expected results, by definition. */
+function wfExpectation(events: readonly WfEvent[]): { tumbling: string[]; sessions: string[]; join: string[] } {
+  const byUser = new Map<string, WfEvent[]>();
+  for (const e of events) byUser.set(e.user, [...(byUser.get(e.user) ?? []), e]);
+  const tumbling: string[] = [];
+  const sessions: string[] = [];
+  const joined: string[] = [];
+  for (const [user, list] of byUser) {
+    const windows = new Map<number, [number, number]>();
+    for (const e of list) {
+      const start = Math.floor(e.ts / TUMBLE_MS) * TUMBLE_MS;
+      const w = windows.get(start) ?? [0, 0];
+      windows.set(start, [w[0] + 1, w[1] + e.amount]);
+    }
+    for (const [start, [count, sum]] of windows) tumbling.push(windowKey({ user, start, end: start + TUMBLE_MS, count, sum }));
+    // A record joins a session when it is at most the gap after its last record.
+    const sorted = [...list].sort((a, b) => a.ts - b.ts);
+    let first = sorted[0]!.ts;
+    let last = first;
+    let count = 0;
+    let sum = 0;
+    for (const e of sorted) {
+      if (e.ts > last + SESSION_GAP_MS) {
+        sessions.push(windowKey({ user, start: first, end: last + SESSION_GAP_MS, count, sum }));
+        first = e.ts;
+        count = 0;
+        sum = 0;
+      }
+      last = e.ts;
+      count++;
+      sum += e.amount;
+    }
+    sessions.push(windowKey({ user, start: first, end: last + SESSION_GAP_MS, count, sum }));
+    const bs = list.filter((e) => e.kind === 'b').map((e) => e.ts);
+    for (const a of list) {
+      if (a.kind !== 'a') continue;
+      joined.push(joinKey({ user, id: a.id, ts: a.ts, matches: bs.filter((t) => t >= a.ts && t <= a.ts + JOIN_MS).length }));
+    }
+  }
+  return { tumbling, sessions, join: joined };
+}
+
+/** Publishes `perTick` messages every 100 ms; resolves once the stream has every one. */
+function publishSteadily(nc: NatsConnection, messages: ReadonlyArray<[string, string]>, perTick: number): { done: Promise<void>; stop(): void } {
+  const publisher = new BulkPublisher(nc);
+  const encoder = new TextEncoder();
+  let sent = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const done = new Promise<void>((resolve, reject) => {
+    timer = setInterval(() => {
+      try {
+        for (const end = Math.min(sent + perTick, messages.length); sent < end; sent++) publisher.publishNow(messages[sent]![0], encoder.encode(messages[sent]![1]));
+        if (sent === messages.length) {
+          clearInterval(timer);
+          publisher.flush().then(resolve, reject).finally(() => publisher.close());
+        }
+      } catch (e) {
+        clearInterval(timer);
+        reject(e);
+      }
+    }, 100);
+  });
+  return { done, stop: () => clearInterval(timer) };
+}
+
+/** Compares results with the expectation: what is missing, what is extra (partial or wrong), what is repeated. */
+function compare(what: string, got: string[], expected: string[]): void {
+  const want = new Map<string, number>();
+  for (const k of expected) want.set(k, (want.get(k) ?? 0) + 1);
+  const have = new Map<string, number>();
+  for (const k of got) have.set(k, (have.get(k) ?? 0) + 1);
+  const missing = [...want.keys()].filter((k) => !have.has(k));
+  const extra = [...have.keys()].filter((k) => !want.has(k));
+  const repeated = [...have].filter(([k, n]) => n > (want.get(k) ?? 0) && want.has(k)).map(([k]) => k);
+  assert.ok(
+    missing.length === 0 && extra.length === 0 && repeated.length === 0 && got.length === expected.length,
+    `${what}: ${expected.length} expected, ${got.length} emitted; ${missing.length} missing (e.g. ${missing.slice(0, 3).join(' ')}), ` +
+      `${extra.length} not expected (partial or wrong, e.g. ${extra.slice(0, 3).join(' ')}), ${repeated.length} repeated (e.g. ${repeated.slice(0, 3).join(' ')})`,
+  );
+}
+
+test('windows faults - tumbling and session windows and an event-time timer join, exactly once through worker SIGKILLs (at random and right after windows fire), a coordinator restart, scale-out and scale-in', { timeout: soakTimeoutMs(480_000) }, async (t) => {
+  const started = Date.now();
+  const step = (what: string) => t.diagnostic(`${((Date.now() - started) / 1000).toFixed(1)} s: ${what}`);
+  const cluster = await startCluster({ workers: 3, workerTimeoutMs: 6000, checkpointTimeoutMs: 30_000, workerLogLevel: 'trace' });
+  const dir = await mkdtemp(join(tmpdir(), 'eddy-wf-'));
+  const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
+  const nc = await connect({ servers: cluster.nats.url });
+  const input = wfInput(soakSize(120_000, 1_000_000), 11);
+  const expected = wfExpectation(input.events);
+  let producer: ReturnType<typeof publishSteadily> | undefined;
+  let coordinator: CoordinatorHandle = cluster.coordinator;
+  const handles = new Map<string, ChildHandle>(cluster.workers.map((w) => [w.name.replace(/^worker /, ''), w]));
+  let replacements = 0;
+  try {
+    await waitFor(async () => (await client.listWorkers()).filter((w) => w.state === 'ALIVE').length === 3, { timeoutMs: 15_000, what: 'three live workers' });
+    const bundle = await buildBundle(join(REPO_ROOT, 'test/fixtures/windows-faults-job.ts'), join(dir, 'cache'));
+    await client.submitJob({ manifestJson: JSON.stringify(bundle.manifest), bundleSha256: bundle.sha256, code: bundle.code, timeoutMs: 30_000 });
+    await waitFor(async () => (await client.getJob(WF_JOB)).state === 'RUNNING', { timeoutMs: 30_000, what: 'the job to run' });
+    producer = publishSteadily(nc, input.messages, soakSize(150, 1_000));
+
+    const progressed = async (n: number, what: string) => {
+      const before = await client.getJob(WF_JOB);
+      await waitFor(async () => {
+        const j = await client.getJob(WF_JOB);
+        return j.state === 'RUNNING' && Number(j.checkpoints!.latestId) >= Number(before.checkpoints!.latestId) + n;
+      }, { timeoutMs: 90_000, what: `${n} more checkpoints ${what}` });
+    };
+    const runningWorkers = async () => (await client.listWorkers()).filter((w) => w.state === 'ALIVE' && w.assignments.some((a) => a.jobId === WF_JOB && a.keyGroups.length > 0)).map((w) => w.workerId);
+    /** SIGKILLs a worker and starts a replacement at once (it joins right after the recovery). */
+    const killAndReplace = async (victim: string, why: string, restartsBefore?: number) => {
+      const before = restartsBefore ?? (await client.getJob(WF_JOB)).restarts;
+      handles.get(victim)!.kill('SIGKILL');
+      handles.delete(victim);
+      const id = `replacement-${++replacements}`;
+      handles.set(id, await cluster.addWorker(id));
+      await waitFor(async () => (await client.getJob(WF_JOB)).restarts > before, { timeoutMs: 60_000, what: `the job to restart after ${why}` });
+    };
+    /** SIGKILLs a worker right after it fired windows of `stage` (the first trace line that says so). */
+    const killAfterFiring = async (stage: string) => {
+      const fired = new RegExp(`"stage":"${stage}".*"msg":"event-time timers fired"|"msg":"event-time timers fired".*"stage":"${stage}"`);
+      const victims = await runningWorkers();
+      const { restarts } = await client.getJob(WF_JOB);
+      const victim = await Promise.any(victims.map(async (w) => {
+        const h = handles.get(w)!;
+        await h.waitForLine(fired, 60_000, { since: h.lineCount() });
+        return w;
+      }));
+      await killAndReplace(victim, `the kill after ${stage} windows fired`, restarts);
+    };
+
+    step('job running, input flowing');
+    // 1. A random worker.
+    await progressed(2, 'before the first kill');
+    const first = await runningWorkers();
+    await killAndReplace(first[Math.floor(Math.random() * first.length)]!, 'a random kill');
+    step('first kill recovered');
+    // 2. Right after a worker fired tumbling windows (its checkpoint cannot have completed yet).
+    await progressed(2, 'before the kill after firing');
+    await killAfterFiring('tumbling');
+    step('kill after tumbling windows fired recovered');
+    // 3. The coordinator, SIGKILLed and started again on the same address.
+    await progressed(2, 'before the coordinator kill');
+    const beforeCoordinatorKill = await client.getJob(WF_JOB);
+    coordinator.kill('SIGKILL');
+    await coordinator.exited;
+    coordinator = await startCoordinator({ natsUrl: cluster.nats.url, storeDir: cluster.storeDir, grpcPort: Number(cluster.address.split(':')[1]), workerTimeoutMs: 6000, checkpointTimeoutMs: 30_000 });
+    await waitFor(async () => {
+      const j = await client.getJob(WF_JOB);
+      return j.state === 'RUNNING' && Number(j.epoch) > Number(beforeCoordinatorKill.epoch) && Number(j.checkpoints!.latestId) > Number(beforeCoordinatorKill.checkpoints!.latestId);
+    }, { timeoutMs: 90_000, what: 'the job to resume under the restarted coordinator' });
+    step('coordinator restarted, job resumed');
+    // 4. Scale-out: a worker joins and takes key groups.
+    const joined = await cluster.addWorker('joined-1');
+    handles.set('joined-1', joined);
+    await waitFor(async () => (await runningWorkers()).includes('joined-1'), { timeoutMs: 60_000, what: 'the joined worker to take key groups' });
+    step('scaled out');
+    // 5. Right after a worker fired session windows; more at random under `make soak`.
+    await progressed(2, 'before the kill after sessions fired');
+    await killAfterFiring('sessions');
+    for (let k = 0; k < soakSize(0, 6); k++) {
+      await progressed(2, `before soak kill ${k + 1}`);
+      const running = await runningWorkers();
+      await killAndReplace(running[Math.floor(Math.random() * running.length)]!, `soak kill ${k + 1}`);
+    }
+    step('kills done');
+    // 6. Scale-in: SIGTERM a worker; it hands its key groups over and exits 0.
+    await progressed(2, 'before the scale-in');
+    const leaving = (await runningWorkers()).find((w) => w !== 'joined-1') ?? 'joined-1';
+    await handles.get(leaving)!.stop(75_000);
+    assert.deepEqual(handles.get(leaving)!.exitStatus(), { code: 0, signal: null }, `the leaving worker ${leaving} exits 0`);
+    handles.delete(leaving);
+
+    step('scaled in');
+    await producer.done;
+    step('input published');
+    const job = await client.getJob(WF_JOB);
+    assert.ok(job.restarts >= 3, `the job recovered at least three times (${job.restarts})`);
+
+    // Every result, once: read once the counts are reached and two more checkpoints completed.
+    const streams = { tumbling: 'WF_TUMBLING', sessions: 'WF_SESSIONS', join: 'WF_JOIN' } as const;
+    for (const [stage, stream] of Object.entries(streams) as Array<[keyof typeof streams, string]>) {
+      await waitFor(async () => (await readStream(nc, stream)).length >= expected[stage].length, { timeoutMs: soakTimeoutMs(120_000), what: `${expected[stage].length} ${stage} results` }).catch(async (e: Error) => {
+        throw new Error(`${e.message}: ${(await readStream(nc, stream)).length} in ${stream}`, { cause: e });
+      });
+    }
+    step('result counts reached');
+    await progressed(2, 'after the results');
+    const windows = async (stream: string) => (await readStream(nc, stream)).map((m) => windowKey(JSON.parse(m.data) as WfWindow));
+    compare('tumbling windows', await windows('WF_TUMBLING'), expected.tumbling);
+    compare('session windows', await windows('WF_SESSIONS'), expected.sessions);
+    compare('timer join', (await readStream(nc, 'WF_JOIN')).map((m) => joinKey(JSON.parse(m.data) as WfJoin)), expected.join);
+    assert.deepEqual((await readStream(nc, 'WF_LATE')).map((m) => m.data), [], 'no record is late');
+
+    // Dead letters: each malformed record once, though the ranges around it were replayed.
+    const letters = (await readStream(nc, 'EDDY_DLQ', `eddy.dlq.${WF_JOB}`)).map((m) => (JSON.parse(m.data) as { record: string }).record);
+    compare('dead letters', letters, input.malformed);
+
+    // Counters: totals over the job's life, carried across the recoveries and moves.
+    const source = bundle.manifest.stages.find((st) => st.kind === 'source')!.id;
+    const counters = async () => new Map((await client.getJob(WF_JOB)).stages.map((st) => [st.stageId, { in: Number(st.recordsIn), out: Number(st.recordsOut), dead: Number(st.deadLetters) }]));
+    const wanted = new Map([
+      [source, { in: input.messages.length, out: 3 * (input.messages.length - input.malformed.length), dead: input.malformed.length }],
+      ['tumbling', { in: input.messages.length - input.malformed.length, out: expected.tumbling.length, dead: 0 }],
+      ['sessions', { in: input.messages.length - input.malformed.length, out: expected.sessions.length, dead: 0 }],
+      ['join', { in: input.messages.length - input.malformed.length, out: expected.join.length, dead: 0 }],
+    ]);
+    await waitFor(async () => {
+      const c = await counters();
+      return [...wanted].every(([stage, w]) => JSON.stringify(c.get(stage)) === JSON.stringify(w));
+    }, { timeoutMs: 30_000, what: 'the job counters to equal the totals' }).catch(() => undefined);
+    assert.deepEqual(Object.fromEntries(await counters()), Object.fromEntries(wanted), 'records in and out and dead letters per stage are the job\'s totals');
+  } finally {
+    producer?.stop();
+    client.close();
+    await nc.close();
+    await coordinator.stop();
+    await cluster.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,218 @@
+// Timers in the state store (worker/task/timer-service.ts) against a real RocksDB: order, deletion,
+// firing up to a time, checkpoint and restore, and the heap with 2 million timers.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { decodeCheckpointObject, encodeCheckpointObject } from '../../core/checkpoint-format.ts';
+import { StateBackend } from '../../worker/state/state-backend.ts';
+import { TimerService } from '../../worker/task/timer-service.ts';
+import { KeyedContext } from '../../worker/task/keyed-context.ts';
+import { KeyedTime } from '../../worker/task/keyed-time.ts';
+import { valueState } from '../../sdk/index.ts';
+import { waitFor } from '../kit/index.ts';
+import { withBackends } from '../kit/state-backends.ts';
+
+const S = 'stage-t';
+
+
+type Fired = Array<[string, number]>;
+
+test('timers - fire in (time, key) order up to the given time, once each; deleted ones never fire', () =>
+  withBackends(1, async ([b]) => {
+    const timers = new TimerService(b!, S);
+    timers.register('event', 1, 'b', 300);
+    timers.register('event', 1, 'a', 300);
+    timers.register('event', 1, 'c', 100);
+    timers.register('event', 1, 'c', 100); // the same timer again: still one
+    timers.register('event', 1, 'd', 200);
+    timers.register('event', 1, 'e', 250);
+    timers.register('event', 2, 'other-group', 50);
+    timers.register('processing', 1, 'p', 10);
+    timers.delete('event', 1, 'e', 250);
+    const fired: Fired = [];
+    const fire = (key: string, ts: number): void => void fired.push([key, ts]);
+    assert.equal(await timers.fire('event', 1, 99, fire), 0);
+    assert.equal(await timers.fire('event', 1, 299, fire), 2);
+    assert.deepEqual(fired, [['c', 100], ['d', 200]]);
+    assert.equal(await timers.fire('event', 1, 300, fire), 2, 'a timer at exactly the watermark fires');
+    assert.deepEqual(fired.slice(2), [['a', 300], ['b', 300]]);
+    assert.equal(await timers.fire('event', 1, 10_000, fire), 0, 'each fires once');
+    assert.deepEqual(await timers.list('event', 2), [{ timestampMs: 50, key: 'other-group' }]);
+    assert.deepEqual(await timers.list('processing', 1), [{ timestampMs: 10, key: 'p' }], 'domains are apart');
+    assert.equal(await timers.earliest('event', 1), Number.POSITIVE_INFINITY);
+    assert.throws(() => timers.register('event', 1, 'x', -1), /timer time must be an integer/);
+    assert.throws(() => timers.register('event', 1, 'x', 1.5), /timer time must be an integer/);
+  }));
+
+test('timers - a callback may register timers; those due fire in the same call, later ones wait', () =>
+  withBackends(1, async ([b]) => {
+    const timers = new TimerService(b!, S);
+    timers.register('event', 0, 'k', 10);
+    const fired: Fired = [];
+    const n = await timers.fire('event', 0, 100, (key, ts) => {
+      fired.push([key, ts]);
+      if (ts === 10) {
+        timers.register('event', 0, key, 50);
+        timers.register('event', 0, key, 500);
+      }
+    });
+    assert.equal(n, 2);
+    assert.deepEqual(fired, [['k', 10], ['k', 50]]);
+    assert.equal(await timers.earliest('event', 0), 500);
+  }));
+
+test('timers - a callback that deletes a due timer stops it; one that registers a timer between due ones gets it fired in order', () =>
+  withBackends(1, async ([b]) => {
+    const timers = new TimerService(b!, S);
+    // Committed first, so that firing has to skip tombstones over RocksDB too.
+    for (const [key, ts] of [['a', 100], ['b', 120], ['c', 200], ['d', 250]] as const) timers.register('event', 0, key, ts);
+    b!.freeze(1);
+    await b!.commit(1);
+    const fired: Fired = [];
+    await timers.fire('event', 0, 300, (key, ts) => {
+      fired.push([key, ts]);
+      if (key === 'a') {
+        timers.delete('event', 0, 'c', 200);
+        timers.register('event', 0, 'e', 150);
+      }
+    });
+    assert.deepEqual(fired, [['a', 100], ['b', 120], ['e', 150], ['d', 250]]);
+    assert.equal(await timers.earliest('event', 0), Number.POSITIVE_INFINITY);
+    // Many committed timers fired in one call, then more registered: each fires once, in order.
+    for (let i = 0; i < 5000; i++) timers.register('event', 1, `k${i}`, 1000 + i);
+    b!.freeze(2);
+    await b!.commit(2);
+    let n = 0;
+    let last = -1;
+    await timers.fire('event', 1, 3499, (_key, ts) => {
+      assert.ok(ts >= last);
+      last = ts;
+      n++;
+    });
+    assert.equal(n, 2500);
+    assert.equal(await timers.earliest('event', 1), 3500);
+    assert.equal(await timers.fire('event', 1, 10_000, () => undefined), 2500);
+  }));
+
+test('timers - they are checkpointed with the key group and fire after a restore elsewhere; a rollback brings back fired ones', () =>
+  withBackends(2, async ([source, target]) => {
+    const timers = new TimerService(source!, S);
+    for (let i = 0; i < 100; i++) timers.register('event', 7, `k${i}`, 1000 + i * 10);
+    // Checkpoint 1 through the checkpoint file codec into another backend, then commit.
+    source!.freeze(1);
+    for (const { stage, groups } of source!.frozenDelta(1)) {
+      const decoded = decodeCheckpointObject(encodeCheckpointObject(stage, groups), `jobs/j/state/${stage}/w-1.delta`);
+      for (const group of decoded.groups) await target!.importKeyGroup(stage, group);
+    }
+    await source!.commit(1);
+    const firedBefore = await timers.fire('event', 7, 1495, () => undefined);
+    assert.equal(firedBefore, 50);
+    source!.rollback();
+    // A fresh service, as after a recovery: it learns the earliest time from the store.
+    for (const b of [source!, target!]) {
+      const restored = new TimerService(b, S);
+      assert.equal(await restored.earliest('event', 7), 1000);
+      const fired: Fired = [];
+      await restored.fire('event', 7, 1095, (key, ts) => void fired.push([key, ts]));
+      assert.deepEqual(fired, Array.from({ length: 10 }, (_, i) => [`k${i}`, 1000 + i * 10]));
+    }
+  }));
+
+test('timers - 2 million registered timers keep the heap bounded when the overlay bound asks for checkpoints', { timeout: 180_000 }, () =>
+  withBackends(1, async ([b]) => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const heap = (): number => {
+      gc();
+      return process.memoryUsage().heapUsed;
+    };
+    // What the worker does with maxOverlayBytes (worker/job-runtime.ts): past the bound it asks
+    // for a checkpoint; here the checkpoint completes at once (freeze, then commit to RocksDB).
+    const MAX_OVERLAY_BYTES = 16 * 1024 * 1024;
+    const HEAP_BOUND_BYTES = 96 * 1024 * 1024;
+    const TIMERS = 2_000_000;
+    const KEY_GROUPS = 128;
+    const timers = new TimerService(b!, S);
+    // Deterministic times, spread over a day, with an independent record of group 5's timers.
+    const timeOf = (i: number): number => 1_700_000_000_000 + ((i * 7919) % 86_400_000);
+    const expectedGroup5: Fired = [];
+    const base = heap();
+    const registerStarted = performance.now();
+    let peak = 0;
+    let checkpoint = 0;
+    for (let i = 0; i < TIMERS; i++) {
+      const keyGroup = i % KEY_GROUPS;
+      const key = `user-${i}`;
+      timers.register('event', keyGroup, key, timeOf(i));
+      if (keyGroup === 5) expectedGroup5.push([key, timeOf(i)]);
+      if (i % 50_000 === 49_999) {
+        if (b!.activeOverlayBytes() > MAX_OVERLAY_BYTES) {
+          b!.freeze(++checkpoint);
+          await b!.commit(checkpoint);
+        }
+        peak = Math.max(peak, heap() - base);
+      }
+    }
+    b!.freeze(++checkpoint);
+    await b!.commit(checkpoint);
+    const after = heap() - base;
+    // The record of group 5 is ~15,600 entries of test bookkeeping, small next to the bound.
+    process.stderr.write(`2M timers: heap growth peak ${(peak / 1048576).toFixed(1)} MiB, after the last checkpoint ${(after / 1048576).toFixed(1)} MiB, ${checkpoint} checkpoints, RSS ${(process.memoryUsage().rss / 1048576).toFixed(0)} MiB\n`);
+    assert.ok(peak < HEAP_BOUND_BYTES, `heap grew by ${peak} bytes; bound ${HEAP_BOUND_BYTES}`);
+    assert.ok(checkpoint >= 5, 'the overlay bound asked for checkpoints');
+    // They are all there: group 5's due timers fire in order, as computed independently.
+    expectedGroup5.sort(([ka, ta], [kb, tb]) => ta - tb || (ka < kb ? -1 : ka > kb ? 1 : 0));
+    const watermark = 1_700_000_000_000 + 43_200_000;
+    const due = expectedGroup5.filter(([, ts]) => ts <= watermark);
+    const fired: Fired = [];
+    const fireStarted = performance.now();
+    await timers.fire('event', 5, watermark, (key, ts) => void fired.push([key, ts]));
+    process.stderr.write(`2M timers: registered and checkpointed in ${Math.round(fireStarted - registerStarted)} ms; ${fired.length} fired in ${Math.round(performance.now() - fireStarted)} ms\n`);
+    assert.equal(fired.length, due.length);
+    assert.deepEqual(fired, due);
+    assert.equal(await timers.earliest('event', 5), expectedGroup5[due.length]![1]);
+  }));
+
+test('timers - processing-time timers fire from the clock through onTimer, with the key and its state', () =>
+  withBackends(1, async ([b]) => {
+    let now = 5_000;
+    const fired: Array<[string, number, string | undefined]> = [];
+    const time = new KeyedTime({
+      stage: S,
+      backend: b!,
+      declared: new Map([['note', 'value']]),
+      states: [{ name: 'note', kind: 'value' }],
+      upstreamSenders: ['up'],
+      keyGroups: [3],
+      onTimer: async (ts, ctx) => {
+        fired.push([ctx.key, ts, (await ctx.state(valueState<string>('note')).value())]);
+      },
+      runUser: async (_kg, run) => run(),
+      emit: () => undefined,
+      emitSide: () => undefined,
+      forwardWatermark: () => undefined,
+      clock: () => now,
+      tickIntervalMs: 5,
+    });
+    const ctx = new KeyedContext(S, b!, new Map([['note', 'value']]), 'k1', 3, () => undefined, time.services(3));
+    ctx.state(valueState<string>('note')).update('hello');
+    ctx.timers.registerProcessingTime(6_000);
+    ctx.timers.registerEventTime(6_000);
+    // The task's queue, reduced to what matters here: each tick runs in turn.
+    let ticks = Promise.resolve();
+    time.start((kg) => (ticks = ticks.then(() => time.onTick(kg))));
+    try {
+      await waitFor(async () => (await ticks, true), { timeoutMs: 5_000, what: 'a tick' });
+      assert.deepEqual(fired, [], 'not due yet');
+      now = 6_000;
+      await waitFor(() => fired.length === 1, { timeoutMs: 5_000, what: 'the processing-time timer' });
+      assert.deepEqual(fired, [['k1', 6_000, 'hello']]);
+      assert.deepEqual(await time.timers.list('event', 3), [{ timestampMs: 6_000, key: 'k1' }], 'the event-time timer waits for a watermark');
+      await time.onWatermark(3, 'up', 6_000, false);
+      assert.equal(fired.length, 2);
+    } finally {
+      time.stop();
+      await ticks;
+    }
+  }));

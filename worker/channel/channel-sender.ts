@@ -1,0 +1,273 @@
+// The sending side of channels: one sender task to every key group of the next stage
+// (docs/ARCHITECTURE.md, "Actors, tasks and channels").
+//
+// Core NATS drops messages of a subscriber it cut off for stalling, without telling anybody.
+// So every channel (sender task × key group) numbers its batches, keeps a bounded window of
+// unacknowledged ones, and treats an acknowledgement time-out as a broken channel: a record is
+// never lost silently. Acknowledgements are cumulative (the receiver processes a key group's
+// batches in order), so one ack frees every batch up to its sequence.
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { BatchKind, encodeBatch, type Record } from '../../core/record-batch.ts';
+import { subjects } from '../../core/subjects.ts';
+import { ChannelBrokenError } from '../../core/errors.ts';
+import type { JobId, StageId } from '../../core/ids.ts';
+
+export interface ChannelSenderOptions {
+  nc: NatsConnection;
+  jobId: JobId;
+  /** The stage the records go to. */
+  toStage: StageId;
+  /** Unique name of the sending task (a channel is sender × key group). */
+  senderTask: string;
+  maxParallelism: number;
+  maxBatchRecords: number;
+  batchLingerMs: number;
+  channelWindow: number;
+  ackTimeoutMs: number;
+  /** Called once when a channel breaks: the job must recover, never carry on. */
+  onBroken(error: ChannelBrokenError): void;
+  /** Called once per data batch sent, with its record count (metrics; worker/worker-metrics.ts). */
+  recordBatchSize?(records: number): void;
+}
+
+/** A closed batch waiting for window room: records, a barrier (checkpointId) or a watermark. */
+interface Outgoing {
+  records: Record[] | null;
+  checkpointId: number;
+  watermark?: { watermark: number; idle: boolean };
+}
+
+interface Channel {
+  /** The open batch. */
+  pending: Record[];
+  /** Closed batches (and barriers) in channel order, sent as the window allows. */
+  outbox: Outgoing[];
+  /** Last sequence sent and last acknowledged. */
+  sent: number;
+  acked: number;
+  /** Send times of unacknowledged batches, oldest first. */
+  sentAt: number[];
+}
+
+/** Acknowledgement payload: u16 keyGroup, u32 sequence. */
+export function encodeAck(keyGroup: number, sequence: number): Uint8Array {
+  const b = new Uint8Array(6);
+  const v = new DataView(b.buffer);
+  v.setUint16(0, keyGroup);
+  v.setUint32(2, sequence);
+  return b;
+}
+
+export class ChannelSender {
+  readonly #o: ChannelSenderOptions;
+  readonly #channels: Channel[];
+  readonly #ackSubject: string;
+  readonly #ackSub: Subscription;
+  readonly #watchdog: NodeJS.Timeout;
+  #linger: NodeJS.Timeout | undefined;
+  #pendingTotal = 0;
+  #waiters: Array<() => void> = [];
+  #broken: ChannelBrokenError | undefined;
+  #closed = false;
+  /** Records handed to send(); for metrics. */
+  recordsSent = 0;
+  /** Milliseconds spent with a full window (backpressure). */
+  blockedMs = 0;
+  #blockedSince = 0;
+
+  constructor(options: ChannelSenderOptions) {
+    this.#o = options;
+    this.#channels = Array.from({ length: options.maxParallelism }, () => ({ pending: [], outbox: [], sent: 0, acked: 0, sentAt: [] }));
+    this.#ackSubject = subjects.channelAck(options.jobId, options.senderTask);
+    this.#ackSub = options.nc.subscribe(this.#ackSubject, {
+      callback: (err, msg) => {
+        if (err) return this.#break(`ack subscription failed: ${err.message}`);
+        // The server answers a batch nobody subscribed to with a 503 status on its reply
+        // subject: the key group has no owner (its worker is gone).
+        if (msg.headers?.code === 503) return this.#break(`a batch to ${msg.headers.description || 'a key group'} found no subscriber: the key group's owner is gone`);
+        this.#onAck(msg.data);
+      },
+    });
+    this.#watchdog = setInterval(() => this.#checkAckTimeouts(), Math.min(1000, options.ackTimeoutMs / 2));
+    this.#watchdog.unref();
+  }
+
+  /** Queues one record for its key group; sends when the batch is full or lingered. */
+  send(keyGroup: number, record: Record): void {
+    if (this.#broken) throw this.#broken;
+    const ch = this.#channels[keyGroup]!;
+    ch.pending.push(record);
+    this.#pendingTotal++;
+    this.recordsSent++;
+    if (ch.pending.length >= this.#o.maxBatchRecords) {
+      this.#close(ch);
+      this.#drain(keyGroup, ch);
+    } else if (this.#linger === undefined) this.#linger = setTimeout(() => this.flush(), this.#o.batchLingerMs);
+  }
+
+  /**
+   * Sends barrier N on every channel, after every record sent before it: the in-band marker
+   * that cuts the stream for checkpoint N (docs/ARCHITECTURE.md, "Checkpoints").
+   */
+  sendBarrier(checkpointId: number): void {
+    if (this.#broken) throw this.#broken;
+    for (let kg = 0; kg < this.#channels.length; kg++) {
+      const ch = this.#channels[kg]!;
+      this.#close(ch);
+      ch.outbox.push({ records: null, checkpointId });
+      this.#drain(kg, ch);
+    }
+  }
+
+  /**
+   * Sends a watermark (or idleness) on every channel, after every record sent before it: in-band,
+   * like barriers (docs/ARCHITECTURE.md, "Event time").
+   */
+  sendWatermark(watermark: number, idle: boolean): void {
+    if (this.#broken) throw this.#broken;
+    for (let kg = 0; kg < this.#channels.length; kg++) {
+      const ch = this.#channels[kg]!;
+      this.#close(ch);
+      ch.outbox.push({ records: null, checkpointId: 0, watermark: { watermark, idle } });
+      this.#drain(kg, ch);
+    }
+  }
+
+  /** True while records wait behind full windows: the caller should await whenWritable(). */
+  get blocked(): boolean {
+    return this.#pendingTotal >= this.#o.maxBatchRecords * 4;
+  }
+
+  whenWritable(): Promise<void> {
+    if (this.#broken) return Promise.reject(this.#broken);
+    if (!this.blocked) return Promise.resolve();
+    if (this.#blockedSince === 0) this.#blockedSince = performance.now();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  /** Sends every non-empty batch whose window has room. */
+  flush(): void {
+    if (this.#linger !== undefined) {
+      clearTimeout(this.#linger);
+      this.#linger = undefined;
+    }
+    if (this.#broken || this.#closed) return;
+    for (let kg = 0; kg < this.#channels.length; kg++) {
+      const ch = this.#channels[kg]!;
+      this.#close(ch);
+      this.#drain(kg, ch);
+    }
+    if (this.#pendingTotal > 0 && this.#linger === undefined) this.#linger = setTimeout(() => this.flush(), this.#o.batchLingerMs);
+  }
+
+  /**
+   * Resolves once everything sent or queued so far is acknowledged: a sender that hands its
+   * split over at a barrier closes only then, so no batch waits in an outbox that is gone.
+   */
+  whenDrained(): Promise<void> {
+    this.flush();
+    if (this.#broken) return Promise.reject(this.#broken);
+    if (this.#isDrained()) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
+  }
+
+  #isDrained(): boolean {
+    if (this.#pendingTotal > 0) return false;
+    for (const ch of this.#channels) if (ch.outbox.length > 0 || ch.sent !== ch.acked) return false;
+    return true;
+  }
+
+  readonly #drainWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+
+  /** Records queued or sent but not yet acknowledged. */
+  get unacknowledgedBatches(): number {
+    let n = 0;
+    for (const ch of this.#channels) n += ch.sent - ch.acked;
+    return n;
+  }
+
+  /** Milliseconds spent with a full window so far, including a wait still going on. */
+  get backpressureMs(): number {
+    return this.blockedMs + (this.#blockedSince !== 0 ? performance.now() - this.#blockedSince : 0);
+  }
+
+  get pendingRecords(): number {
+    return this.#pendingTotal;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#watchdog);
+    if (this.#linger !== undefined) clearTimeout(this.#linger);
+    this.#ackSub.unsubscribe();
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  /** Closes the open batch into the outbox. */
+  #close(ch: Channel): void {
+    if (ch.pending.length === 0) return;
+    ch.outbox.push({ records: ch.pending, checkpointId: 0 });
+    ch.pending = [];
+  }
+
+  /** Sends from the outbox while the window has room; the rest waits for acknowledgements. */
+  #drain(keyGroup: number, ch: Channel): void {
+    while (ch.outbox.length > 0 && ch.sent - ch.acked < this.#o.channelWindow) {
+      const out = ch.outbox.shift()!;
+      const sequence = ++ch.sent;
+      ch.sentAt.push(Date.now());
+      const base = { sequence, keyGroup, sender: this.#o.senderTask };
+      let bytes: Uint8Array;
+      if (out.records) {
+        this.#pendingTotal -= out.records.length;
+        this.#o.recordBatchSize?.(out.records.length);
+        bytes = encodeBatch({ kind: BatchKind.DATA, ...base, records: out.records });
+      } else if (out.watermark) {
+        bytes = encodeBatch({ kind: BatchKind.WATERMARK, ...base, records: [], ...out.watermark });
+      } else {
+        bytes = encodeBatch({ kind: BatchKind.BARRIER, ...base, records: [], checkpointId: out.checkpointId });
+      }
+      this.#o.nc.publish(subjects.channel(this.#o.jobId, this.#o.toStage, keyGroup), bytes, { reply: this.#ackSubject });
+    }
+  }
+
+  #onAck(data: Uint8Array): void {
+    if (data.length !== 6) return this.#break(`malformed acknowledgement of ${data.length} bytes on ${this.#ackSubject}`);
+    const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const kg = v.getUint16(0);
+    const seq = v.getUint32(2);
+    const ch = this.#channels[kg];
+    if (!ch || seq > ch.sent) return this.#break(`acknowledgement of batch ${seq} for key group ${kg}, which was never sent`);
+    if (seq <= ch.acked) return; // a repeated ack
+    ch.sentAt.splice(0, seq - ch.acked);
+    ch.acked = seq;
+    this.#drain(kg, ch);
+    if (!this.blocked && this.#waiters.length > 0) {
+      if (this.#blockedSince !== 0) {
+        this.blockedMs += performance.now() - this.#blockedSince;
+        this.#blockedSince = 0;
+      }
+      for (const w of this.#waiters.splice(0)) w();
+    }
+    if (this.#drainWaiters.length > 0 && this.#isDrained()) for (const w of this.#drainWaiters.splice(0)) w.resolve();
+  }
+
+  #checkAckTimeouts(): void {
+    const now = Date.now();
+    for (let kg = 0; kg < this.#channels.length; kg++) {
+      const oldest = this.#channels[kg]!.sentAt[0];
+      if (oldest !== undefined && now - oldest > this.#o.ackTimeoutMs) {
+        return this.#break(`batch ${this.#channels[kg]!.acked + 1} to ${this.#o.toStage} key group ${kg} unacknowledged after ${this.#o.ackTimeoutMs} ms: the receiver stalled or the batch was lost`);
+      }
+    }
+  }
+
+  #break(message: string): void {
+    if (this.#broken) return;
+    this.#broken = new ChannelBrokenError(`channel ${this.#o.senderTask} → ${this.#o.toStage}: ${message}`);
+    clearInterval(this.#watchdog);
+    for (const w of this.#waiters.splice(0)) w();
+    for (const w of this.#drainWaiters.splice(0)) w.reject(this.#broken);
+    this.#o.onBroken(this.#broken);
+  }
+}

@@ -1,0 +1,174 @@
+// Answers feature queries for the key groups this worker owns, on eddy.q.<job>.<keyGroup>:
+// whoever owns a key group is subscribed, so the serving process needs no routing table.
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { codecs, type QueryReply, type QueryValue } from '../../core/control.ts';
+import { subjects } from '../../core/subjects.ts';
+import { findFeature, type JobManifest } from '../../core/manifest.ts';
+import { keyGroupForKey } from '../../core/key-groups.ts';
+import { ensureError } from '../../core/errors.ts';
+import type { JobId } from '../../core/ids.ts';
+import type { Logger } from '../../core/logger.ts';
+import type { StateBackend, StateView } from '../state/index.ts';
+import { featureStates, readFeature, readFeatureAsOf, type FeatureRead } from '../state/index.ts';
+import type { WatchRegistry } from './watch-registry.ts';
+
+/** A committed read that saw a commit land under it is redone at most this often, then UNAVAILABLE. */
+const COMMITTED_READ_ATTEMPTS = 3;
+
+export interface QueryResponderOptions {
+  nc: NatsConnection;
+  jobId: JobId;
+  manifest: JobManifest;
+  keyGroups: readonly number[];
+  backend: StateBackend;
+  logger: Logger;
+  /** Called with each query's answer time in milliseconds (metrics). @default none */
+  recordLatencyMs?(ms: number): void;
+  /** The assignment epoch of this runtime: a request routed for another epoch is not answered with data. */
+  epoch: number;
+  /** This worker: every reply names it (and the epoch), so the router can tell the owner's answer from a forgery. */
+  workerId: string;
+  /**
+   * Set when a key group must not be served right now (moving, recovering): the reason, which the
+   * responder answers as UNAVAILABLE:<reason> so that the router retries and never gets wrong data.
+   */
+  unavailableReason?: (keyGroup: number) => string | undefined;
+  /** Feature watches: registrations arrive on eddy.w.<job>.<keyGroup>. */
+  watches?: WatchRegistry;
+}
+
+export class QueryResponder {
+  readonly #o: QueryResponderOptions;
+  /** Per key group: its query subscription, and its watch subscription when watches are on. */
+  readonly #subs = new Map<number, Subscription[]>();
+  /** Key groups let go in a move, still subscribed: answered UNAVAILABLE until the move completes. */
+  readonly #released = new Set<number>();
+  queries = 0;
+
+  constructor(options: QueryResponderOptions) {
+    this.#o = options;
+  }
+
+  start(): void {
+    this.add(this.#o.keyGroups);
+  }
+
+  /** Starts answering for key groups (loaded after a move). */
+  add(keyGroups: readonly number[]): void {
+    for (const kg of keyGroups) {
+      this.#released.delete(kg);
+      if (this.#subs.has(kg)) continue;
+      const subs = [this.#o.nc.subscribe(subjects.query(this.#o.jobId, kg), { callback: (_err, msg) => void this.#answer(kg, msg) })];
+      if (this.#o.watches) subs.push(this.#o.nc.subscribe(subjects.watch(this.#o.jobId, kg), { callback: (_err, msg) => void this.#watch(kg, msg) }));
+      this.#subs.set(kg, subs);
+    }
+  }
+
+  /**
+   * Key groups let go in a move (at its barrier): from here on this worker's state of them is
+   * stale, so they are answered UNAVAILABLE (the router retries) until the move completes.
+   */
+  release(keyGroups: readonly number[]): void {
+    for (const kg of keyGroups) if (this.#subs.has(kg)) this.#released.add(kg);
+  }
+
+  /**
+   * The move completed: stop answering. Drained, not just unsubscribed, so that a request the
+   * server delivered before the unsubscription is still answered rather than left to time out.
+   */
+  remove(keyGroups: readonly number[]): void {
+    for (const kg of keyGroups) {
+      if (!this.#released.has(kg)) continue;
+      this.#released.delete(kg);
+      for (const sub of this.#subs.get(kg) ?? []) sub.drain().catch(() => undefined);
+      this.#subs.delete(kg);
+    }
+  }
+
+  async #answer(keyGroup: number, msg: Msg): Promise<void> {
+    this.queries++;
+    const started = performance.now();
+    let reply: QueryReply;
+    try {
+      reply = await this.#lookup(keyGroup, msg.data);
+    } catch (e) {
+      this.#o.logger.error({ err: ensureError(e), keyGroup }, 'query failed');
+      reply = { values: [], error: `INTERNAL:${ensureError(e).message}`, checkpointId: 0 };
+    }
+    msg.respond(codecs.queryReply.encode({ ...reply, workerId: this.#o.workerId, epoch: this.#o.epoch }));
+    this.#o.recordLatencyMs?.(performance.now() - started);
+  }
+
+  /** Why a key group is not served now: let go in a move, or the runtime's own reason. */
+  #unavailable(keyGroup: number): string | undefined {
+    if (this.#released.has(keyGroup)) return `key group ${keyGroup} is moving to another worker`;
+    return this.#o.unavailableReason?.(keyGroup);
+  }
+
+  async #watch(keyGroup: number, msg: Msg): Promise<void> {
+    let error: string;
+    try {
+      const unavailable = this.#unavailable(keyGroup);
+      error = unavailable !== undefined ? `UNAVAILABLE:${unavailable}` : await this.#o.watches!.register(keyGroup, codecs.watchRegister.decode(msg.data));
+    } catch (e) {
+      this.#o.logger.error({ err: ensureError(e), keyGroup }, 'watch registration failed');
+      error = `INTERNAL:${ensureError(e).message}`;
+    }
+    msg.respond(codecs.ack.encode({ ok: error === '', error }));
+  }
+
+  async #lookup(keyGroup: number, data: Uint8Array): Promise<QueryReply> {
+    const req = codecs.queryRequest.decode(data);
+    const { backend, manifest, epoch } = this.#o;
+    const unavailable = this.#unavailable(keyGroup);
+    if (unavailable !== undefined) return { values: [], error: `UNAVAILABLE:${unavailable}`, checkpointId: 0 };
+    // An epoch 0 request comes from a client that does not know the assignment (tools, tests).
+    if (req.epoch !== 0 && req.epoch !== epoch) {
+      return { values: [], error: `UNAVAILABLE:key group ${keyGroup} is served at epoch ${epoch}, the request is for epoch ${req.epoch}`, checkpointId: 0 };
+    }
+    const found = findFeature(manifest, req.feature);
+    if (!found) return { values: [], error: `NOT_FOUND:job ${this.#o.jobId} has no feature ${req.feature}`, checkpointId: 0 };
+    const spec = featureStates(found.stage).get(found.state.name)!;
+    if (req.hasAsOf && spec.historyRetentionMs === undefined) {
+      return { values: [], error: `FAILED_PRECONDITION:feature ${req.feature} keeps no history; declare it with { history: { retentionMs } } for as-of reads`, checkpointId: 0 };
+    }
+    const view: StateView = req.view === 1 ? 'committed' : 'latest';
+    const stage = found.stage.id;
+    const readOne = (entityId: string): FeatureRead | Promise<FeatureRead> => {
+      // A request routed with another key-group mapping must not read a neighbour's range.
+      if (keyGroupForKey(entityId, manifest.maxParallelism) !== keyGroup) return NOT_FOUND;
+      return req.hasAsOf ? readFeatureAsOf(backend, stage, keyGroup, spec, entityId, view, req.asOfUnixMs) : readFeature(backend, stage, keyGroup, spec, entityId, view);
+    };
+    for (let attempt = 1; ; attempt++) {
+      // A commit that lands during the reads could mix two checkpoints in one committed answer:
+      // read again until the checkpoint is the same before and after.
+      const checkpointId = backend.committedCheckpointId;
+      const reads = await Promise.all(req.entityIds.map(readOne));
+      if (view === 'latest' || backend.committedCheckpointId === checkpointId) {
+        return { values: reads.map((r, i) => toQueryValue(req.entityIds[i]!, r)), error: '', checkpointId: Math.max(0, checkpointId) };
+      }
+      if (attempt === COMMITTED_READ_ATTEMPTS) {
+        return { values: [], error: `UNAVAILABLE:checkpoints committed faster than key group ${keyGroup} could be read`, checkpointId: 0 };
+      }
+    }
+  }
+
+  stop(): void {
+    for (const subs of this.#subs.values()) for (const s of subs) s.unsubscribe();
+    this.#subs.clear();
+  }
+}
+
+const NOT_FOUND: FeatureRead = { found: false, value: undefined, eventTimeMs: undefined, uncommitted: false, beyondRetention: false };
+
+function toQueryValue(entityId: string, r: FeatureRead): QueryValue {
+  return {
+    entityId,
+    found: r.found,
+    valueJson: r.found ? JSON.stringify(r.value) : '',
+    eventTimeUnixMs: r.eventTimeMs ?? 0,
+    hasEventTime: r.found && r.eventTimeMs !== undefined,
+    uncommitted: r.uncommitted,
+    beyondRetention: r.beyondRetention,
+  };
+}

@@ -1,0 +1,259 @@
+// Sinks: JetStream subjects, exactly-once or at-least-once, and plain NATS subjects
+// (docs/ARCHITECTURE.md, "Sources and sinks").
+//
+// Exactly-once output is buffered per checkpoint: what a task emits between barrier N-1 and
+// barrier N is part of checkpoint N, uploaded with its state, and published by the
+// coordinator once N completes, with deterministic Nats-Msg-Ids so a repeated publish (after a
+// coordinator crash) is deduplicated by the stream.
+import type { NatsConnection } from '@nats-io/transport-node';
+import { SUBJECT, type SinkSpec } from '../../core/manifest.ts';
+import { BulkPublisher } from '../../core/jetstream-publisher.ts';
+import { FileSink, type FilePart } from './file-sink.ts';
+
+export type { FilePart };
+import { InvalidArgumentError } from '../../core/errors.ts';
+
+export interface Sink {
+  /** timestampMs: the record's event time when it has one (files sinks partition by it). */
+  write(value: unknown, timestampMs?: number): void;
+  /**
+   * write() in two steps, for records that are all-or-nothing (worker/stage-output.ts): prepare
+   * encodes and throws whatever write would throw for this record, writing nothing; commit
+   * writes what prepare returned.
+   */
+  prepare(value: unknown, timestampMs?: number): unknown;
+  commit(prepared: unknown): void;
+  /** Resolves when everything written so far is durable where the sink promises it. */
+  flush(): Promise<void>;
+  /** Writes not yet confirmed. */
+  readonly pending: number;
+  /** The first failure of an asynchronous write, if any. */
+  readonly failure: Error | undefined;
+  close(): void;
+}
+
+/** Output held for a checkpoint: a message (subject and JSON payload) or a files-sink part. */
+export type CheckpointOutput = { subject: string; data: string } | FilePart;
+
+
+export function isFilePart(o: CheckpointOutput): o is FilePart {
+  return (o as Partial<FilePart>).file !== undefined;
+}
+
+export interface ExactlyOnceSink extends Sink {
+  readonly exactlyOnce: true;
+  /** Takes what was written since the last call: the output of checkpoint `checkpointId`, being cut. */
+  take(checkpointId: number): CheckpointOutput[];
+}
+
+export function isExactlyOnce(sink: Sink): sink is ExactlyOnceSink {
+  return (sink as Partial<ExactlyOnceSink>).exactlyOnce === true;
+}
+
+const encoder = new TextEncoder();
+
+class JetStreamSink implements Sink {
+  // One shared-inbox publisher instead of js.publish(): js.publish builds a promise and Error
+  // objects per message and caps out near 25–29 k msg/s (docs/STACK-NOTES.md).
+  readonly #publisher: BulkPublisher;
+  readonly #subject: string;
+
+  constructor(nc: NatsConnection, subject: string) {
+    this.#publisher = new BulkPublisher(nc);
+    this.#subject = subject;
+  }
+
+  get pending(): number {
+    return this.#publisher.outstanding;
+  }
+
+  get failure(): Error | undefined {
+    return this.#publisher.failure;
+  }
+
+  write(value: unknown): void {
+    this.#publisher.publishNow(this.#subject, encoder.encode(JSON.stringify(value)));
+  }
+
+  prepare(value: unknown): unknown {
+    return encoder.encode(JSON.stringify(value));
+  }
+
+  commit(prepared: unknown): void {
+    this.#publisher.publishNow(this.#subject, prepared as Uint8Array);
+  }
+
+  flush(): Promise<void> {
+    return this.#publisher.flush();
+  }
+
+  close(): void {
+    this.#publisher.close();
+  }
+}
+
+class BufferedJetStreamSink implements ExactlyOnceSink {
+  readonly exactlyOnce = true;
+  readonly pending = 0;
+  readonly failure = undefined;
+  readonly #subject: string;
+  #buffer: CheckpointOutput[] = [];
+
+  constructor(subject: string) {
+    this.#subject = subject;
+  }
+
+  write(value: unknown): void {
+    this.#buffer.push({ subject: this.#subject, data: JSON.stringify(value) });
+  }
+
+  prepare(value: unknown): unknown {
+    return { subject: this.#subject, data: JSON.stringify(value) };
+  }
+
+  commit(prepared: unknown): void {
+    this.#buffer.push(prepared as CheckpointOutput);
+  }
+
+  take(): CheckpointOutput[] {
+    const out = this.#buffer;
+    this.#buffer = [];
+    return out;
+  }
+
+  async flush(): Promise<void> {}
+  close(): void {}
+}
+
+class NatsSubjectSink implements Sink {
+  readonly #nc: NatsConnection;
+  readonly #subject: string;
+  readonly pending = 0;
+  readonly failure = undefined;
+  constructor(nc: NatsConnection, subject: string) {
+    this.#nc = nc;
+    this.#subject = subject;
+  }
+  write(value: unknown): void {
+    this.#nc.publish(this.#subject, encoder.encode(JSON.stringify(value)));
+  }
+  prepare(value: unknown): unknown {
+    return encoder.encode(JSON.stringify(value));
+  }
+  commit(prepared: unknown): void {
+    this.#nc.publish(this.#subject, prepared as Uint8Array);
+  }
+  async flush(): Promise<void> {}
+  close(): void {}
+}
+
+/**
+ * task: names the writing task in files-sink part names (unique per stage and checkpoint across
+ * the job: the stage with the worker or the source split).
+ */
+export function openSinks(nc: NatsConnection, specs: readonly SinkSpec[], task = 'task'): Sink[] {
+  return specs.map((s) => {
+    if (s.kind === 'nats') return new NatsSubjectSink(nc, s.subject);
+    if (s.kind === 'files') return new FileSink(s, task);
+    if (s.kind === 'jetstream-routed') return s.delivery === 'at-least-once' ? new RoutedJetStreamSink(nc, s.subjectPrefix) : new BufferedRoutedJetStreamSink(s.subjectPrefix);
+    return s.delivery === 'at-least-once' ? new JetStreamSink(nc, s.subject) : new BufferedJetStreamSink(s.subject);
+  });
+}
+
+/** Bound on unconfirmed sink writes before a task waits for the stream. */
+export const MAX_PENDING_SINK_WRITES = 4096;
+
+/** What a stage writes to a 'jetstream-routed' sink. */
+export interface RoutedRecord {
+  /** Subject under the sink's prefix: plain tokens, no wildcards. */
+  subject: string;
+  value: unknown;
+}
+
+/**
+ * The subject of a routed record: `<subjectPrefix>.<record.subject>`, always under the stream's
+ * `<subjectPrefix>.>` because the suffix is checked to be plain tokens.
+ */
+function routed(prefix: string, record: unknown): { subject: string; data: string } {
+  const r = record as Partial<RoutedRecord> | null;
+  if (typeof r !== 'object' || r === null || typeof r.subject !== 'string' || !SUBJECT.test(r.subject)) {
+    throw new InvalidArgumentError(`a routed sink record must be { subject, value } with subject tokens under ${prefix}, got subject ${JSON.stringify(r?.subject)}`);
+  }
+  return { subject: `${prefix}.${r.subject}`, data: JSON.stringify(r.value ?? null) };
+}
+
+/** Routed, exactly-once: held per checkpoint like BufferedJetStreamSink (CheckpointOutput already carries each record's subject). */
+class BufferedRoutedJetStreamSink implements ExactlyOnceSink {
+  readonly exactlyOnce = true;
+  readonly pending = 0;
+  readonly failure = undefined;
+  readonly #prefix: string;
+  #buffer: CheckpointOutput[] = [];
+
+  constructor(subjectPrefix: string) {
+    this.#prefix = subjectPrefix;
+  }
+
+  write(record: unknown): void {
+    this.#buffer.push(routed(this.#prefix, record));
+  }
+
+  prepare(record: unknown): unknown {
+    return routed(this.#prefix, record);
+  }
+
+  commit(prepared: unknown): void {
+    this.#buffer.push(prepared as CheckpointOutput);
+  }
+
+  take(): CheckpointOutput[] {
+    const out = this.#buffer;
+    this.#buffer = [];
+    return out;
+  }
+
+  async flush(): Promise<void> {}
+  close(): void {}
+}
+
+/** Routed, at-least-once: published at once. */
+class RoutedJetStreamSink implements Sink {
+  readonly #publisher: BulkPublisher;
+  readonly #prefix: string;
+
+  constructor(nc: NatsConnection, subjectPrefix: string) {
+    this.#publisher = new BulkPublisher(nc);
+    this.#prefix = subjectPrefix;
+  }
+
+  get pending(): number {
+    return this.#publisher.outstanding;
+  }
+
+  get failure(): Error | undefined {
+    return this.#publisher.failure;
+  }
+
+  write(record: unknown): void {
+    const { subject, data } = routed(this.#prefix, record);
+    this.#publisher.publishNow(subject, encoder.encode(data));
+  }
+
+  prepare(record: unknown): unknown {
+    const { subject, data } = routed(this.#prefix, record);
+    return { subject, bytes: encoder.encode(data) };
+  }
+
+  commit(prepared: unknown): void {
+    const { subject, bytes } = prepared as { subject: string; bytes: Uint8Array };
+    this.#publisher.publishNow(subject, bytes);
+  }
+
+  flush(): Promise<void> {
+    return this.#publisher.flush();
+  }
+
+  close(): void {
+    this.#publisher.close();
+  }
+}

@@ -1,0 +1,516 @@
+// A keyed task: the actors of one keyed stage on this worker, one per owned key group.
+//
+// It subscribes to eddy.<job>.<stage>.<kg> for each of its key groups (a key group moves by
+// moving a subscription), checks every channel's sequence, and queues batches per key group.
+// A key group's batches run in order, one at a time; different key groups run concurrently so
+// that their RocksDB reads share read batches. A batch is acknowledged once processed: the
+// acknowledgement is the channel's flow control.
+//
+// Checkpoints use aligned barriers (docs/ARCHITECTURE.md, "Checkpoints"): a channel that delivered
+// barrier N is held back until barrier N has arrived on every channel into every key group of
+// the task; then the task reports alignment and waits until the worker has frozen its state.
+//
+// Key groups move between workers at a checkpoint boundary while the others keep running
+// (docs/ARCHITECTURE.md, "Moves"). The worker prepares a move
+// at N before barrier N exists: an incoming key group is subscribed at once, ignores what its
+// old owner still processes, and starts each channel at that channel's barrier N; what follows
+// is held (and acknowledged, so that senders' windows do not stall the key groups that keep
+// running) until the key group's state at N is loaded. An outgoing key group is processed up
+// to barrier N and then let go, its held batches unacknowledged: they belong to the new owner.
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Logger } from '../../core/logger.ts';
+import { subjects } from '../../core/subjects.ts';
+import { ChannelBrokenError, UserFunctionError, ensureError } from '../../core/errors.ts';
+import { decodeBarrier, decodeHeader, decodeRecords, decodeWatermark, BatchKind, type BatchHeader, type Record } from '../../core/record-batch.ts';
+import type { JobId, StageId } from '../../core/ids.ts';
+import type { JobManifest } from '../../core/manifest.ts';
+import type { StateDescriptor } from '../../sdk/index.ts';
+import type { StagePlan } from '../../sdk/plan.ts';
+import { encodeAck } from '../channel/index.ts';
+import { KeyedContext } from './keyed-context.ts';
+import { featureStates, type FeatureStateSpec } from '../state/index.ts';
+import type { WatchRegistry } from '../query/index.ts';
+import { KeyedTime, type OnTimerFn } from './keyed-time.ts';
+import type { StageOutput } from './stage-output.ts';
+import type { StateBackend } from '../state/index.ts';
+import type { DeadLetters } from './dead-letters.ts';
+import type { StageCounters } from './stage-counters.ts';
+import type { StageInputRef } from '../channel/index.ts';
+import { BroadcastContextImpl, broadcastStateNames } from './broadcast-context.ts';
+import { callSite, Phase } from './call-site.ts';
+
+export interface KeyedTaskOptions {
+  nc: NatsConnection;
+  jobId: JobId;
+  manifest: JobManifest;
+  stage: StagePlan;
+  keyGroups: readonly number[];
+  /** The sending tasks of this epoch, of every input. A batch from any other sender is stale and fenced off. */
+  upstreamSenders: readonly string[];
+  /** The senders that carry event time: the watermark is the minimum over them. @default upstreamSenders */
+  watermarkSenders?: readonly string[];
+  /** Which input of the stage a sender's records are for. @default input 0, keyed */
+  inputOf?: (sender: string) => StageInputRef | undefined;
+  backend: StateBackend;
+  output: StageOutput;
+  counters: StageCounters;
+  deadLetters: DeadLetters;
+  logger: Logger;
+  onFailure(error: Error, keyGroup: number): void;
+  /**
+   * Barrier N arrived on every channel into every key group and everything before it is
+   * processed. The task holds its input until the returned promise resolves.
+   */
+  onAligned(checkpointId: number): Promise<void>;
+  /** Called after each batch: the worker checks the overlay's memory bound and flushes watches. */
+  afterBatch(): void;
+  /** Feature watches of this runtime: told about every record that changed a feature state. */
+  watches?: WatchRegistry;
+}
+
+interface Pending {
+  header: BatchHeader;
+  data: Uint8Array;
+  reply: string | undefined;
+  channel: string;
+}
+
+/** Longest stretch a task's drain loops run without letting timers and I/O in. */
+const YIELD_EVERY_MS = 20;
+
+type ProcessFn = (value: unknown, ctx: KeyedContext) => void | Promise<void>;
+
+/** A queue item that is no batch: the clock's tick for timers and the TTL sweep (worker/task/keyed-time.ts). */
+const TICK_KIND = 0;
+const TICK: Pending = { header: { kind: TICK_KIND as BatchHeader['kind'], sequence: 0, keyGroup: 0, sender: '', recordCount: 0, bodyOffset: 0 }, data: new Uint8Array(0), reply: undefined, channel: '' };
+
+export class KeyedTask {
+  readonly #o: KeyedTaskOptions;
+  readonly #subs = new Map<number, Subscription>();
+  #senders: ReadonlySet<string>;
+  /** Senders whose batches are taken: the current ones, and during a move also those before and after it. */
+  #accepting: ReadonlySet<string>;
+  /** Key groups counted in alignment: owned, loaded or not. */
+  readonly #owned: Set<number>;
+  /** Owned key groups whose state is not loaded yet: their batches wait. */
+  readonly #loading = new Set<number>();
+  /**
+   * Incoming key group → the checkpoint at whose barrier its channels start, for the senders
+   * that existed before the move (a sender added by the move starts at its first batch).
+   */
+  readonly #incomingAt = new Map<number, { checkpointId: number; senders: ReadonlySet<string> }>();
+  #move: { checkpointId: number; incoming: number[]; outgoing: number[]; senders: string[]; watermarkSenders: string[] } | undefined;
+  /** Last accepted sequence per channel, keyed "<sender>|<keyGroup>". */
+  readonly #lastSequence = new Map<string, number>();
+  readonly #queues = new Map<number, Pending[]>();
+  /** Key groups with a drain loop running. */
+  readonly #active = new Map<number, Promise<void>>();
+  /** Channels that delivered the barrier being aligned, held back until alignment. */
+  readonly #held = new Set<string>();
+  #aligning = -1;
+  readonly #declared: ReadonlyMap<string, StateDescriptor['kind']>;
+  readonly #features: ReadonlyMap<string, FeatureStateSpec>;
+  /** The process function of each keyed input, by input index (a broadcast input's is processBroadcastElement). */
+  readonly #inputFns: ProcessFn[];
+  readonly #inputOf: (sender: string) => StageInputRef | undefined;
+  readonly #broadcastStates: ReadonlySet<string>;
+  readonly #stageId: StageId;
+  /** The stage's index in the manifest, for the call site (worker/call-site.ts). */
+  readonly #stageIndex: number;
+  #failed = false;
+  #stopped = false;
+  /** When a drain loop last yielded to the event loop (performance.now()). */
+  #lastYieldMs = 0;
+  /** The key group whose record is being emitted, for errors raised by chained operators. */
+  #currentKeyGroup = -1;
+  /** Watermarks, timers and the TTL sweep. */
+  readonly #time: KeyedTime;
+
+  constructor(options: KeyedTaskOptions) {
+    this.#o = options;
+    this.#stageId = options.stage.spec.id as StageId;
+    this.#stageIndex = options.manifest.stages.findIndex((st) => st.id === options.stage.spec.id);
+    this.#senders = new Set(options.upstreamSenders);
+    this.#accepting = this.#senders;
+    this.#owned = new Set(options.keyGroups);
+    this.#declared = new Map(options.stage.spec.states.map((s) => [s.name, s.kind]));
+    this.#features = featureStates(options.stage.spec);
+    const op = options.stage.operators[0];
+    if (op?.kind !== 'process') throw new TypeError(`keyed stage ${options.stage.spec.id} does not start with process`);
+    this.#inputFns = (op.inputs ?? [op.fn]) as unknown as ProcessFn[];
+    this.#inputOf = options.inputOf ?? (() => ({ index: 0, kind: 'keyed' }));
+    this.#broadcastStates = broadcastStateNames(options.stage.spec);
+    this.#time = new KeyedTime({
+      stage: this.#stageId,
+      backend: options.backend,
+      declared: this.#declared,
+      states: options.stage.spec.states,
+      upstreamSenders: options.watermarkSenders ?? options.upstreamSenders,
+      keyGroups: options.keyGroups,
+      onTimer: op.onTimer as unknown as OnTimerFn | undefined,
+      runUser: (kg, run, record, ctx) => this.#runUser(kg, run, record, ctx),
+      emit: (kg, value, ts) => {
+        this.#currentKeyGroup = kg;
+        options.output.emit(value, ts);
+      },
+      emitSide: (tag, value, ts) => options.output.emitSide(tag, value, ts),
+      // Cached per key group by KeyedTime: no services object per key and batch.
+      featureServices: { features: this.#features, broadcastStates: this.#broadcastStates, ...(options.watches && { watches: options.watches }) },
+      forwardWatermark: (wm, idle) => options.output.watermark(wm, idle),
+      logger: options.logger,
+    });
+  }
+
+  get currentKeyGroup(): number {
+    return this.#currentKeyGroup;
+  }
+
+  get queuedBatches(): number {
+    let n = 0;
+    for (const q of this.#queues.values()) n += q.length;
+    return n;
+  }
+
+  start(): void {
+    for (const kg of this.#owned) this.#subscribe(kg);
+    this.#time.start((kg) => {
+      let queue = this.#queues.get(kg);
+      if (!queue) this.#queues.set(kg, (queue = []));
+      queue.push(TICK);
+      this.#wake(kg, queue);
+    });
+  }
+
+  #subscribe(kg: number): void {
+    if (this.#subs.has(kg)) return;
+    const subject = subjects.channel(this.#o.jobId, this.#stageId, kg);
+    this.#subs.set(kg, this.#o.nc.subscribe(subject, { callback: (err, msg) => (err ? this.#fail(err, kg) : this.#onMessage(msg)) }));
+  }
+
+  /**
+   * Key groups and upstream senders change at barrier N: subscribe the incoming key groups now
+   * (before barrier N can exist) and make sure the server has the subscriptions.
+   */
+  async prepareMove(checkpointId: number, keyGroups: readonly number[], senders: readonly string[], sendersBefore: readonly string[], watermarkSenders: readonly string[] = senders): Promise<void> {
+    const next = new Set(keyGroups);
+    const incoming = [...next].filter((kg) => !this.#owned.has(kg));
+    const outgoing = [...this.#owned].filter((kg) => !next.has(kg));
+    this.#move = { checkpointId, incoming, outgoing, senders: [...senders], watermarkSenders: [...watermarkSenders] };
+    const before = new Set(sendersBefore);
+    this.#accepting = new Set([...this.#senders, ...sendersBefore, ...senders]);
+    for (const kg of incoming) {
+      this.#incomingAt.set(kg, { checkpointId, senders: before });
+      for (const key of [...this.#lastSequence.keys()]) if (key.endsWith(`|${kg}`)) this.#lastSequence.delete(key);
+      this.#subscribe(kg);
+    }
+    await this.#o.nc.flush();
+  }
+
+  /**
+   * The worker cut checkpoint N (every key group of this task aligned on it, state frozen):
+   * outgoing key groups are let go, incoming ones counted from now on and held until loaded.
+   */
+  applyMove(checkpointId: number): void {
+    const move = this.#move;
+    if (!move || move.checkpointId !== checkpointId) return;
+    this.#move = undefined;
+    for (const kg of move.outgoing) {
+      this.#subs.get(kg)?.unsubscribe();
+      this.#subs.delete(kg);
+      this.#queues.delete(kg);
+      this.#owned.delete(kg);
+      for (const key of [...this.#lastSequence.keys()]) if (key.endsWith(`|${kg}`)) this.#lastSequence.delete(key);
+    }
+    for (const kg of move.incoming) {
+      this.#owned.add(kg);
+      this.#loading.add(kg);
+    }
+    this.#senders = new Set(move.senders);
+    this.#accepting = this.#senders;
+    this.#time.reconfigure([...this.#owned], move.watermarkSenders);
+    // After barrier N downstream: the next stage's key groups that moved start at -Infinity.
+    this.#time.resendForwarded();
+  }
+
+  /** The state of these incoming key groups at the move's checkpoint is loaded: replay what waited. */
+  activate(keyGroups: readonly number[]): void {
+    for (const kg of keyGroups) {
+      this.#loading.delete(kg);
+      this.#time.timers.forgetKeyGroup(kg);
+      const queue = this.#queues.get(kg);
+      if (queue) this.#wake(kg, queue);
+    }
+  }
+
+  /** Where the alignment in progress stands (for the log when a checkpoint is slow). */
+  alignmentStatus(): { checkpoint: number; heldChannels: number; expectedChannels: number; missing: string[]; loading: number; queued: number } {
+    const missing: string[] = [];
+    for (const s of this.#senders) {
+      for (const kg of this.#owned) {
+        if (!this.#held.has(`${s}|${kg}`)) missing.push(`${s}|${kg}`);
+        if (missing.length >= 5) break;
+      }
+      if (missing.length >= 5) break;
+    }
+    return { checkpoint: this.#aligning, heldChannels: this.#held.size, expectedChannels: this.#senders.size * this.#owned.size, missing, loading: this.#loading.size, queued: this.queuedBatches };
+  }
+
+  /** The task's event-time watermark: the least over its loaded key groups; undefined before any. */
+  get watermarkMs(): number | undefined {
+    let min = Number.POSITIVE_INFINITY;
+    for (const kg of this.#owned) if (!this.#loading.has(kg)) min = Math.min(min, this.#time.watermark(kg));
+    return Number.isFinite(min) ? min : undefined;
+  }
+
+  get loadingKeyGroups(): number {
+    return this.#loading.size;
+  }
+
+  /** Key groups that process records (owned and loaded). */
+  get activeKeyGroups(): number[] {
+    return [...this.#owned].filter((kg) => !this.#loading.has(kg));
+  }
+
+  #onMessage(msg: Msg): void {
+    if (this.#failed || this.#stopped) return;
+    let header: BatchHeader;
+    try {
+      header = decodeHeader(msg.data);
+    } catch (e) {
+      return this.#fail(new ChannelBrokenError(`undecodable batch on ${msg.subject}: ${ensureError(e).message}`), -1);
+    }
+    // Fencing: a sender of an earlier epoch (before a recovery or a move) is not applied.
+    if (!this.#accepting.has(header.sender)) return;
+    const channel = `${header.sender}|${header.keyGroup}`;
+    const incoming = this.#incomingAt.get(header.keyGroup);
+    if (incoming !== undefined && !this.#lastSequence.has(channel) && incoming.senders.has(header.sender)) {
+      // An incoming key group's channel from a sender that predates the move: what comes before
+      // barrier N is the old owner's; the channel starts for this task after it.
+      if (header.kind === BatchKind.BARRIER && decodeBarrier(msg.data, header) === incoming.checkpointId) this.#lastSequence.set(channel, header.sequence);
+      return;
+    }
+    const last = this.#lastSequence.get(channel) ?? 0;
+    if (header.sequence <= last) {
+      // A batch seen before (a resend): acknowledge again, apply nothing.
+      if (msg.reply) this.#o.nc.publish(msg.reply, encodeAck(header.keyGroup, last));
+      return;
+    }
+    if (header.sequence !== last + 1) {
+      // Core NATS dropped something (a slow-consumer cut-off, a reconnect): fail loudly.
+      return this.#fail(new ChannelBrokenError(`channel ${header.sender} → ${this.#stageId} key group ${header.keyGroup}: batch ${header.sequence} arrived after ${last}; ${header.sequence - last - 1} batch(es) lost`), header.keyGroup);
+    }
+    this.#lastSequence.set(channel, header.sequence);
+    let queue = this.#queues.get(header.keyGroup);
+    if (!queue) this.#queues.set(header.keyGroup, (queue = []));
+    queue.push({ header, data: msg.data, reply: msg.reply, channel });
+    if (!this.#owned.has(header.keyGroup) || this.#loading.has(header.keyGroup)) {
+      // Held for a key group whose state is on its way: acknowledged now, so the sender's window
+      // keeps moving for the key groups that run (it is flow control, not durability: a
+      // failure rolls everything back to the last checkpoint anyway).
+      if (msg.reply) this.#o.nc.publish(msg.reply, encodeAck(header.keyGroup, header.sequence));
+      return;
+    }
+    this.#wake(header.keyGroup, queue);
+  }
+
+  #wake(keyGroup: number, queue: Pending[]): void {
+    // A stopped or failed task leaves its queue as it is: #drain would return at once, and its
+    // finally would wake it again, a microtask loop that starves the event loop for good (the
+    // worker stops heartbeating and answering).
+    if (this.#failed || this.#stopped) return;
+    if (this.#active.has(keyGroup) || queue.length === 0 || this.#loading.has(keyGroup) || !this.#owned.has(keyGroup)) return;
+    const run = this.#drain(keyGroup, queue).finally(() => {
+      this.#active.delete(keyGroup);
+      // NATS delivers several messages in one synchronous loop: a batch may have been queued
+      // after this loop's last look and before this callback ran. Look again.
+      if (queue.some((p) => !this.#held.has(p.channel))) this.#wake(keyGroup, queue);
+    });
+    this.#active.set(keyGroup, run);
+  }
+
+  async #drain(keyGroup: number, queue: Pending[]): Promise<void> {
+    while (!this.#failed && !this.#stopped) {
+      // The first batch whose channel is not held back behind a barrier.
+      const index = this.#held.size === 0 ? (queue.length > 0 ? 0 : -1) : queue.findIndex((p) => !this.#held.has(p.channel));
+      if (index < 0) return;
+      const item = index === 0 ? queue.shift()! : queue.splice(index, 1)[0]!;
+      if (item.header.kind === BatchKind.BARRIER) {
+        if (item.reply) this.#o.nc.publish(item.reply, encodeAck(keyGroup, item.header.sequence));
+        this.#barrier(item.channel, decodeBarrier(item.data, item.header));
+        continue;
+      }
+      if (item.header.kind === BatchKind.WATERMARK || item === TICK) {
+        try {
+          // No ticks while aligning: a timer fired half before and half after the freeze would
+          // leave its deletion in one checkpoint and its effects in the next.
+          if (item === TICK) await this.#time.onTick(keyGroup, this.#aligning !== -1);
+          else {
+            const { watermark, idle } = decodeWatermark(item.data, item.header);
+            await this.#time.onWatermark(keyGroup, item.header.sender, watermark, idle);
+          }
+        } catch (e) {
+          this.#fail(ensureError(e), keyGroup);
+          return;
+        }
+        this.#o.afterBatch();
+        if (item.reply) this.#o.nc.publish(item.reply, encodeAck(keyGroup, item.header.sequence));
+        continue;
+      }
+      if (item.header.kind !== BatchKind.DATA) continue;
+      try {
+        await this.#processBatch(item.header, decodeRecords(item.data, item.header));
+        this.#o.afterBatch();
+        const sinksFull = this.#o.output.checkSinks();
+        if (sinksFull) await sinksFull;
+        // Backpressure across stages: hold this batch's ack while the next stage is behind.
+        if (this.#o.output.sender?.blocked) await this.#o.output.sender.whenWritable();
+      } catch (e) {
+        this.#fail(ensureError(e), keyGroup);
+        return;
+      }
+      if (item.reply) this.#o.nc.publish(item.reply, encodeAck(keyGroup, item.header.sequence));
+      // State reads that hit memory resolve as microtasks, so a long queue would be drained in one
+      // go, starving timers (heartbeats) and the socket: give the event loop a turn now and then.
+      if (performance.now() - this.#lastYieldMs > YIELD_EVERY_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        this.#lastYieldMs = performance.now();
+      }
+    }
+  }
+
+  #barrier(channel: string, checkpointId: number): void {
+    if (this.#aligning !== -1 && checkpointId !== this.#aligning) {
+      return this.#fail(new ChannelBrokenError(`barrier ${checkpointId} on ${channel} while aligning checkpoint ${this.#aligning}`), -1);
+    }
+    this.#aligning = checkpointId;
+    this.#held.add(channel);
+    if (this.#held.size < this.#senders.size * this.#owned.size) return;
+    // Every channel delivered barrier N, and every key group processed what came before it
+    // (a key group reaches its barriers only after its earlier batches).
+    void this.#aligned(checkpointId);
+  }
+
+  async #aligned(checkpointId: number): Promise<void> {
+    // Wait for key groups still finishing a batch from a channel that had not sent the barrier
+    // when that batch started: impossible by construction, but the drains must be idle.
+    try {
+      await this.#o.onAligned(checkpointId);
+    } catch (e) {
+      return this.#fail(ensureError(e), -1);
+    }
+    this.#held.clear();
+    this.#aligning = -1;
+    for (const [kg, queue] of this.#queues) this.#wake(kg, queue);
+  }
+
+  async #processBatch(header: BatchHeader, records: Record[]): Promise<void> {
+    this.#o.counters.recordsIn += records.length;
+    const input = this.#inputOf(header.sender);
+    if (input === undefined) throw new ChannelBrokenError(`stage ${this.#stageId} got a batch from sender ${header.sender}, which feeds none of its inputs`);
+    const fn = this.#inputFns[input.index]!;
+    if (input.kind === 'broadcast') return this.#processBroadcast(header.keyGroup, fn, records);
+    // Group by key, keeping each key's records in arrival order.
+    const byKey = new Map<string, Record[]>();
+    for (const r of records) {
+      const list = byKey.get(r.key);
+      if (list) list.push(r);
+      else byKey.set(r.key, [r]);
+    }
+    const runs: Array<Promise<void>> = [];
+    for (const [key, list] of byKey) runs.push(this.#processKey(header.keyGroup, key, list, fn));
+    await Promise.all(runs);
+  }
+
+  /**
+   * Broadcast records: each runs processBroadcastElement once in this key group (every key group
+   * of the stage gets its own copy), in order with the key group's other batches.
+   */
+  async #processBroadcast(keyGroup: number, fn: ProcessFn, records: Record[]): Promise<void> {
+    const { backend, output, manifest, deadLetters, counters } = this.#o;
+    const emit = (value: unknown, timestamp: number) => {
+      this.#currentKeyGroup = keyGroup;
+      output.emit(value, timestamp);
+    };
+    for (const r of records) {
+      const bctx = new BroadcastContextImpl(this.#stageId, backend, this.#declared, this.#broadcastStates, keyGroup, emit, this.#time.services(keyGroup), r.timestamp >= 0 ? r.timestamp : undefined);
+      try {
+        await fn(r.value, bctx as unknown as KeyedContext);
+      } catch (e) {
+        const err = e instanceof UserFunctionError ? e : new UserFunctionError({ jobId: this.#o.jobId, stageId: this.#stageId, operator: this.#stageId, keyGroup }, e);
+        if (manifest.errorPolicy === 'fail') throw err;
+        deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record: r.value }, counters);
+      }
+    }
+  }
+
+  async #processKey(keyGroup: number, key: string, records: Record[], process: ProcessFn): Promise<void> {
+    const { backend, output, manifest, deadLetters, counters } = this.#o;
+    // Chained operators after process() run synchronously inside emit: mark the key group there
+    // so an error they throw names it.
+    const emit = (value: unknown, timestamp: number) => {
+      this.#currentKeyGroup = keyGroup;
+      output.emit(value, timestamp);
+    };
+    const ctx = new KeyedContext(this.#stageId, backend, this.#declared, key, keyGroup, emit, this.#time.services(keyGroup));
+    // Under "dead-letter" a record is all-or-nothing: a throw anywhere (the function, an operator
+    // after it, a sink's encoding) takes back its state writes and writes none of its output.
+    const atomic = manifest.errorPolicy === 'dead-letter';
+    if (atomic) ctx.enableAtomicRecords();
+    const release = () => ctx.releaseOutput();
+    const stageIndex = this.#stageIndex;
+    for (const r of records) {
+      callSite.keyedRecord(stageIndex, keyGroup);
+      ctx.timestamp = r.timestamp >= 0 ? r.timestamp : undefined;
+      try {
+        await process(r.value, ctx);
+        if (atomic) {
+          output.atomically(release);
+          ctx.endRecord();
+        }
+      } catch (e) {
+        const err = e instanceof UserFunctionError ? e : new UserFunctionError({ jobId: this.#o.jobId, stageId: this.#stageId, operator: this.#stageId, keyGroup }, e);
+        if (manifest.errorPolicy === 'fail') throw err;
+        ctx.undoRecord();
+        deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record: r.value }, counters);
+      }
+      // Feature metadata and history: written per record, after the record's own state changes.
+      const features = ctx.finishRecord();
+      if (features !== undefined) await features;
+    }
+  }
+
+  /** Runs a user callback (onTimer) under the job's error policy, all-or-nothing as records are. */
+  async #runUser(keyGroup: number, run: () => void | Promise<void>, record: unknown, ctx?: KeyedContext): Promise<void> {
+    const { manifest, deadLetters, counters, output } = this.#o;
+    const atomic = manifest.errorPolicy === 'dead-letter' && ctx !== undefined;
+    if (atomic) ctx.enableAtomicRecords();
+    callSite.keyedRecord(this.#stageIndex, keyGroup, Phase.TIMER);
+    try {
+      await run();
+      if (atomic) {
+        output.atomically(() => ctx.releaseOutput());
+        ctx.endRecord();
+      }
+    } catch (e) {
+      const err = e instanceof UserFunctionError ? e : new UserFunctionError({ jobId: this.#o.jobId, stageId: this.#stageId, operator: this.#stageId, keyGroup }, e);
+      if (manifest.errorPolicy === 'fail') throw err;
+      if (atomic) ctx.undoRecord();
+      deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record }, counters);
+    }
+  }
+
+  #fail(error: Error, keyGroup: number): void {
+    if (this.#failed || this.#stopped) return;
+    this.#failed = true;
+    this.#o.onFailure(error, keyGroup);
+  }
+
+  /** Stops taking batches and waits for the ones in progress. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#time.stop();
+    for (const s of this.#subs.values()) s.unsubscribe();
+    this.#subs.clear();
+    await Promise.all([...this.#active.values()].map((p) => p.catch(() => undefined)));
+  }
+}

@@ -1,0 +1,244 @@
+// A source actor: reads one split (subject partition <stream>.<p>) of one of the job's JetStream
+// sources from an exact stream sequence, decodes JSON, runs the source stage's chained
+// operators and shuffles by key (docs/ARCHITECTURE.md, "Sources and sinks").
+import { jetstream, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from '../../core/logger.ts';
+import { subjects } from '../../core/subjects.ts';
+import { UserFunctionError, ensureError } from '../../core/errors.ts';
+import type { JobManifest, SourceSpec } from '../../core/manifest.ts';
+import type { StageOutput } from './stage-output.ts';
+import type { CheckpointOutput } from '../sink/index.ts';
+import type { DeadLetters } from './dead-letters.ts';
+import { WatermarkGenerator } from './watermark-generator.ts';
+import { decodeJsonRecord, eventTimeProblem } from './record-decoding.ts';
+import { callSite } from './call-site.ts';
+import type { StageCounters } from './stage-counters.ts';
+
+export interface SourceTaskOptions {
+  nc: NatsConnection;
+  manifest: JobManifest;
+  stageId: string;
+  /** The source this split belongs to (a job may have several). */
+  source: SourceSpec;
+  /** The split's index in the job's flat split space (positions, sender names). */
+  partition: number;
+  /** The split's subject partition in its own stream: `<stream>.<streamPartition>`. */
+  streamPartition: number;
+  /** First stream sequence to read. */
+  startSequence: number;
+  output: StageOutput;
+  counters: StageCounters;
+  deadLetters: DeadLetters;
+  logger: Logger;
+  /** A failure the task cannot get past (user code under the "fail" policy, a broken channel). */
+  onFailure(error: Error): void;
+  /** The job's timestamp assigner (StagePlan.timestamp), when the source has event time. */
+  timestampOf?: (event: unknown) => number;
+  /** The largest event time the split read before the checkpoint it restarts from. @default none */
+  restoredMaxEventTimeMs?: number;
+}
+
+export type SourceTaskState = 'CREATED' | 'RUNNING' | 'STOPPED' | 'FAILED';
+
+export class SourceTask {
+  readonly #o: SourceTaskOptions;
+  #state: SourceTaskState = 'CREATED';
+  #messages: ConsumerMessages | undefined;
+  #loop: Promise<void> | undefined;
+  #watermarks: WatermarkGenerator | undefined;
+  /** The largest event time read, restored ones included (what a checkpoint records). */
+  #maxEventTimeMs: number;
+  #watermarkTimer: NodeJS.Timeout | undefined;
+  /** Stream sequence of the last message read: what a checkpoint records. */
+  lastSequence = 0;
+  /**
+   * The last message read, kept (a reference, no copy) so that metrics can read its JetStream
+   * timestamp and pending count at scrape time rather than per record.
+   */
+  lastMessage: JsMsg | undefined;
+
+  constructor(options: SourceTaskOptions) {
+    this.#o = options;
+    this.lastSequence = options.startSequence - 1;
+    this.#maxEventTimeMs = options.restoredMaxEventTimeMs ?? Number.NEGATIVE_INFINITY;
+  }
+
+  get state(): SourceTaskState {
+    return this.#state;
+  }
+
+  async start(): Promise<void> {
+    if (this.#state !== 'CREATED') return;
+    const { manifest, partition } = this.#o;
+    const js = jetstream(this.#o.nc);
+    // An ordered consumer: no acks, server-side flow control, recreated by the client at the
+    // next sequence after a gap, so the split is read exactly in stream order.
+    const source = this.#o.source;
+    const consumer = await js.consumers.get(source.stream, {
+      filter_subjects: subjects.sourcePartition(source.stream, this.#o.streamPartition),
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: this.#o.startSequence,
+    });
+    this.#messages = await consumer.consume({ max_messages: 1024 });
+    if (this.#state !== 'CREATED') {
+      // Halted or stopped while the consumer was being created.
+      this.#messages.stop();
+      return;
+    }
+    this.#state = 'RUNNING';
+    this.#startWatermarks();
+    this.#o.logger.info({ partition, startSequence: this.#o.startSequence }, 'source split started');
+    this.#loop = this.#run(this.#messages).catch((e) => this.#fail(ensureError(e)));
+  }
+
+  async #run(messages: ConsumerMessages): Promise<void> {
+    const { output, counters, deadLetters, manifest, stageId } = this.#o;
+    const errorPolicy = manifest.errorPolicy;
+    const source = this.#o.source;
+    const timestampField = source.timestampField;
+    const stageIndex = manifest.stages.findIndex((st) => st.id === stageId);
+    const split = this.#o.partition;
+    for await (const m of messages) {
+      if (this.#state !== 'RUNNING') break;
+      // For the watchdog of an isolated job (worker/call-site.ts): which record holds the thread.
+      callSite.sourceRecord(stageIndex, split, m.seq);
+      counters.recordsIn++;
+      this.lastSequence = m.seq;
+      this.lastMessage = m;
+      const text = m.string();
+      const decoded = decodeJsonRecord(m.data, text);
+      if (!decoded.ok) {
+        // The raw payload, not a value: a refused record may be too deep to serialise again.
+        deadLetters.publish({ stageId, reason: decoded.reason, record: text, source: { stream: source.stream, sequence: m.seq } }, counters);
+        continue;
+      }
+      const value = decoded.value;
+      // Event time: the job's timestamp assigner (which also drives watermarks; a record it
+      // refuses is a dead letter), else the field the job names, else the time JetStream stored
+      // the message. Each is the same on a replay, so feature versions and metadata are too.
+      let timestamp = Math.floor(Number(m.info.timestampNanos) / 1e6);
+      if (this.#o.timestampOf !== undefined) {
+        const assigned = this.#timestamp(value);
+        if (typeof assigned === 'string') {
+          deadLetters.publish({ stageId, reason: assigned, record: value, source: { stream: source.stream, sequence: m.seq } }, counters);
+          continue;
+        }
+        timestamp = assigned;
+        if (timestamp > this.#maxEventTimeMs) this.#maxEventTimeMs = timestamp;
+        this.#watermarks?.onRecord(timestamp);
+      } else if (timestampField !== undefined) {
+        const t = (value as Record<string, unknown> | null)?.[timestampField];
+        if (typeof t === 'number') {
+          // A number that is no possible time is a bad record, not a reason to use another clock.
+          const problem = eventTimeProblem(t, `event time field ${timestampField}`);
+          if (problem !== undefined) {
+            deadLetters.publish({ stageId, reason: problem, record: value, source: { stream: source.stream, sequence: m.seq } }, counters);
+            continue;
+          }
+          timestamp = t;
+        }
+      }
+      try {
+        // Under "dead-letter" a record is all-or-nothing: a throw anywhere in the operator tree
+        // (a flatMap's second output, a sink's encoding) leaves none of its output behind.
+        if (errorPolicy === 'dead-letter') output.atomically(() => output.emit(value, timestamp));
+        else output.emit(value, timestamp);
+      } catch (e) {
+        if (!(e instanceof UserFunctionError) || errorPolicy === 'fail') throw e;
+        deadLetters.publish({ stageId, operator: e.operator, reason: e.message, stack: ensureError(e.cause).stack ?? '', record: value, source: { stream: source.stream, sequence: m.seq } }, counters);
+      }
+      // Backpressure: stop pulling while the channel windows are full.
+      if (output.sender?.blocked) await output.sender.whenWritable();
+      const sinksFull = output.checkSinks();
+      if (sinksFull) await sinksFull;
+    }
+    output.sender?.flush();
+    await output.flushSinks();
+  }
+
+  /** The record's event time, or why it has none (a bad record). */
+  #timestamp(value: unknown): number | string {
+    let ts: unknown;
+    try {
+      ts = this.#o.timestampOf!(value);
+    } catch (e) {
+      return `timestamp assigner threw: ${ensureError(e).message}`;
+    }
+    const problem = eventTimeProblem(ts, 'the timestamp assigner\'s result');
+    if (problem !== undefined) return problem;
+    if (!Number.isSafeInteger(ts)) return `the timestamp assigner returned ${String(ts)}, not an integer (ms since the epoch)`;
+    return ts as number;
+  }
+
+  // Watermarks go out on a clock, between messages (the read loop emits each message
+  // synchronously, so a watermark never splits one), after every record sent before them.
+  #startWatermarks(): void {
+    const spec = this.#o.source.eventTime;
+    if (spec === undefined || this.#o.timestampOf === undefined || !this.#o.output.sender) return;
+    const generator = new WatermarkGenerator(spec);
+    // From where the checkpoint left it: the watermark does not go back at a restore.
+    generator.restore(this.#maxEventTimeMs);
+    this.#watermarks = generator;
+    this.#watermarkTimer = setInterval(() => {
+      const update = generator.poll();
+      if (update === undefined || this.#state !== 'RUNNING') return;
+      try {
+        this.#o.output.watermark(update.watermark, update.idle);
+      } catch (e) {
+        this.#fail(ensureError(e));
+      }
+    }, spec.watermarkIntervalMs);
+    this.#watermarkTimer.unref();
+  }
+
+  #fail(error: Error): void {
+    if (this.#state === 'STOPPED' || this.#state === 'FAILED') return;
+    clearInterval(this.#watermarkTimer);
+    this.#state = 'FAILED';
+    this.#messages?.stop();
+    this.#o.onFailure(error);
+  }
+
+  /**
+   * Cuts checkpoint N at this split: everything read so far is before the barrier. Safe at any
+   * callback: the read loop emits a message synchronously, so no message is half-processed.
+   * Returns the stream sequence to resume from after a restore to N, and the stage's
+   * exactly-once output before the barrier (a promise while an asyncMap still holds records
+   * read before it: the barrier goes out after them).
+   */
+  injectBarrier(checkpointId: number): { nextSequence: number; maxEventTimeMs: number; output: CheckpointOutput[] | Promise<CheckpointOutput[]> } {
+    return { nextSequence: this.lastSequence + 1, maxEventTimeMs: this.#maxEventTimeMs, output: this.#o.output.barrier(checkpointId) };
+  }
+
+  /**
+   * Sends the split's current watermark again, after the barrier of a checkpoint that moves key
+   * groups: their new owners start every channel at -Infinity, and a split that reads nothing
+   * more would otherwise never tell them (their windows would wait for new input).
+   */
+  resendWatermark(): void {
+    const last = this.#watermarks?.lastSent();
+    if (last === undefined || this.#state !== 'RUNNING') return;
+    this.#o.output.watermark(last.watermark, last.idle);
+  }
+
+  get partition(): number {
+    return this.#o.partition;
+  }
+
+  /**
+   * Stops reading at once, synchronously: called right after injectBarrier when the split is
+   * handed over, so that nothing after the barrier is read here.
+   */
+  halt(): void {
+    if (this.#state === 'RUNNING' || this.#state === 'CREATED') this.#state = 'STOPPED';
+    this.#messages?.stop();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#state === 'RUNNING' || this.#state === 'CREATED') this.#state = 'STOPPED';
+    clearInterval(this.#watermarkTimer);
+    this.#messages?.stop();
+    await this.#loop;
+  }
+}

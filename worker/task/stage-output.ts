@@ -1,0 +1,414 @@
+// What a stage does with the records its operators produce. A stage's operators form a tree
+// (core/manifest.ts): each takes the output (or a side output) of an earlier one, and ends in
+// sinks, or in a keyBy or broadcast operator that sends to a keyed stage through a channel
+// sender of its own. This compiles the tree into nested emit functions, once per task.
+//
+// An asyncMap in the tree (worker/task/async-operator.ts) emits later than it is called. Barriers and
+// watermarks (markers) therefore travel the same tree: a marker passes a synchronous operator at
+// once and an asyncMap once every record before it has left it, and is forwarded on an edge (or
+// cut at a sink) when it reaches it. A branch without an asyncMap gets the marker synchronously,
+// so a tree without one behaves exactly as before: no promise, no per-record cost.
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { StagePlan } from '../../sdk/plan.ts';
+import { keyGroupForKey } from '../../core/key-groups.ts';
+import { parseStageId, type JobId } from '../../core/ids.ts';
+import { senderNames } from '../../core/subjects.ts';
+import { UserFunctionError, ensureError, type ChannelBrokenError } from '../../core/errors.ts';
+import { ChannelSender } from '../channel/index.ts';
+import { compileChain, type ChainWhere, type Emit } from './operator-chain.ts';
+import { AsyncOperator } from './async-operator.ts';
+import { MAX_PENDING_SINK_WRITES, isExactlyOnce, openSinks, type CheckpointOutput, type Sink } from '../sink/index.ts';
+import type { DeadLetter, DeadLetters } from './dead-letters.ts';
+import type { StageCounters } from './stage-counters.ts';
+import type { CompiledWorkerOptions } from '../options.ts';
+import { keyProblem } from './record-decoding.ts';
+
+export interface StageOutputOptions {
+  nc: NatsConnection;
+  jobId: JobId;
+  stage: StagePlan;
+  /**
+   * The task's sender name; the channel sender of the stage's k-th keyBy/broadcast operator is
+   * senderNames.edge(senderTask, k), so that every edge has its own channels and ack subject.
+   */
+  senderTask: string;
+  maxParallelism: number;
+  counters: StageCounters;
+  /** The task's dead letters: the same object its task publishes to, taken at each barrier. */
+  deadLetters: DeadLetters;
+  where: ChainWhere;
+  worker: CompiledWorkerOptions;
+  onBroken(error: ChannelBrokenError): void;
+  /** Records the size of each batch sent to a stage (metrics). @default none */
+  recordBatchSize?(toStage: string): (records: number) => void;
+  /** What happens to a record whose user function throws after an asyncMap (as in the task). @default "fail" */
+  errorPolicy?: 'fail' | 'dead-letter';
+  /**
+   * A failure outside the task's own processing: an asyncMap's last attempt failed under
+   * onFailure "fail", or an operator after it threw under the "fail" policy. @default rethrown
+   * from the completion (an unhandled rejection): give it whenever the stage has an asyncMap
+   */
+  onFailure?(error: Error): void;
+}
+
+/** The channel senders of a stage's edges, driven as one (barriers and watermarks go on every edge). */
+export interface OutputSender {
+  flush(): void;
+  sendBarrier(checkpointId: number): void;
+  sendWatermark(watermark: number, idle: boolean): void;
+  /** True while any edge's records wait behind full windows. */
+  readonly blocked: boolean;
+  whenWritable(): Promise<void>;
+  whenDrained(): Promise<void>;
+}
+
+export interface StageOutput {
+  /**
+   * A source stage: takes a source record into the operator tree. A keyed stage: takes what
+   * the process operator emits. Throws UserFunctionError.
+   */
+  emit: Emit;
+  /** The process operator's side output `tag`, with its event time (-1: none); none declared downstream: dropped. */
+  emitSide(tag: string, value: unknown, timestamp: number): void;
+  /** Null when the stage sends to no other stage. */
+  sender: OutputSender | null;
+  sinks: Sink[];
+  /** Resolves when sink output so far is durable. */
+  flushSinks(): Promise<void>;
+  /**
+   * Cheap per-batch check: throws a sink's asynchronous failure, and waits for the sinks only
+   * when too many writes are unconfirmed (bounded memory, no per-batch round trip), or while an
+   * asyncMap of the stage is at capacity.
+   */
+  checkSinks(): Promise<void> | undefined;
+  /**
+   * Barrier N: forwards it on every edge after every record emitted before it (past an asyncMap,
+   * once those have left it; synchronously otherwise) and returns the exactly-once output written
+   * before it, dead letters included: checkpoint N's output.
+   */
+  barrier(checkpointId: number): CheckpointOutput[] | Promise<CheckpointOutput[]>;
+  /** Forwards a watermark (or idleness) on every edge, after every record emitted before it. */
+  watermark(watermarkMs: number, idle: boolean): void;
+  /** Resolves once no record is inside an asyncMap of the stage (at once without one). */
+  settled(): Promise<void>;
+  /**
+   * Runs `run` (which emits one record's output) all-or-nothing: what reaches the stage's sinks,
+   * channels and asyncMaps is held (sinks encode it at once, so an encoding error throws here)
+   * and written only when run returns; when run throws, nothing is written and the error is
+   * rethrown (a sink's as a UserFunctionError naming the sink). Nested calls join the outer one.
+   */
+  atomically(run: () => void): void;
+  close(): Promise<void>;
+}
+
+const drop: Emit = () => undefined;
+
+/** One function calling each of targets (the common single target is returned as is). */
+function fanOut(targets: Emit[]): Emit {
+  if (targets.length === 0) return drop;
+  if (targets.length === 1) return targets[0]!;
+  return (value, ts) => {
+    for (const t of targets) t(value, ts);
+  };
+}
+
+/** Where a marker goes next: an operator of the tree, or a sink. */
+type Node = { operator: number } | { sink: number };
+
+export function createStageOutput(o: StageOutputOptions): StageOutput {
+  const { spec, operators } = o.stage;
+  // Part names of files sinks: the stage and the task (worker, or the split for a source).
+  const task = `${spec.id}-${spec.kind === 'source' ? o.senderTask.split('@')[0]! : o.worker.workerId}`;
+  const sinks = openSinks(o.nc, spec.sinks, task);
+  const senders: ChannelSender[] = [];
+  /** The channel sender of each keyBy/broadcast operator, by operator index. */
+  const senderOf = new Map<number, ChannelSender>();
+  /** The asyncMap of each asyncMap operator, by operator index. */
+  const asyncOf = new Map<number, AsyncOperator>();
+  const onFailure = (e: Error): void => {
+    if (o.onFailure) o.onFailure(e);
+    else throw e;
+  };
+  const deadLetter = (e: UserFunctionError, record: unknown, keyGroup: number): void => {
+    o.deadLetters.publish({ stageId: spec.id, operator: e.operator, ...(keyGroup >= 0 && { keyGroup }), reason: e.message, stack: ensureError(e.cause).stack ?? '', record }, o.counters);
+  };
+  /**
+   * While a record runs atomically: what its output would write, as (apply, a, b, c) quadruples
+   * applied in order once it succeeds. Undefined otherwise: writes go straight through.
+   */
+  let held: unknown[] | undefined;
+  const sinkName = (i: number): string => {
+    const s = spec.sinks[i]!;
+    return `${s.kind} sink ${'subject' in s ? s.subject : 'path' in s ? s.path : 'subjectPrefix' in s ? s.subjectPrefix : i}`;
+  };
+  const writeSink = (i: number): Emit => {
+    const sink = sinks[i]!;
+    return (value, ts) => {
+      if (held === undefined) return sink.write(value, ts >= 0 ? ts : undefined);
+      let prepared: unknown;
+      try {
+        prepared = sink.prepare(value, ts >= 0 ? ts : undefined);
+      } catch (e) {
+        throw new UserFunctionError({ jobId: o.jobId, stageId: spec.id, operator: sinkName(i), keyGroup: o.where.keyGroup() }, e);
+      }
+      held.push(commitSink, sink, prepared, undefined);
+    };
+  };
+  const hold = (): unknown[] | undefined => held;
+  const atomically = (run: () => void): void => {
+    if (held !== undefined) return run();
+    const list: unknown[] = [];
+    held = list;
+    try {
+      run();
+    } finally {
+      held = undefined;
+    }
+    for (let i = 0; i < list.length; i += 4) (list[i] as Apply)(list[i + 1], list[i + 2], list[i + 3]);
+  };
+  const countOut = (next: Emit): Emit => (value, ts) => {
+    o.counters.recordsOut++;
+    next(value, ts);
+  };
+  /** What takes operator `from`'s output (undefined: the source stage's records), or its side output `side`. */
+  const targetsOf = (from: number | undefined, side: string | undefined): Emit[] => {
+    const out: Emit[] = [];
+    spec.operators.forEach((op, j) => {
+      if (op.kind !== 'process' && op.input === from && op.sideOutput === side) out.push(entries[j]!);
+    });
+    spec.sinks.forEach((s, i) => {
+      if (s.input === from && s.sideOutput === side) out.push(side === undefined ? countOut(writeSink(i)) : writeSink(i));
+    });
+    return out;
+  };
+  /** The nodes a marker reaches next after operator `from` (undefined: the stage's input), or its side output `side`. */
+  const nodesAfter = (from: number | undefined, side: string | undefined): Node[] => {
+    const out: Node[] = [];
+    spec.operators.forEach((op, j) => {
+      if (op.kind !== 'process' && op.input === from && op.sideOutput === side) out.push({ operator: j });
+    });
+    spec.sinks.forEach((s, i) => {
+      if (s.input === from && s.sideOutput === side) out.push({ sink: i });
+    });
+    return out;
+  };
+  // Entry of each operator, built from the last: an operator's consumers come after it.
+  const entries: Array<Emit | undefined> = new Array(spec.operators.length);
+  let edge = spec.operators.filter((op) => op.kind === 'keyBy' || op.kind === 'broadcast').length;
+  for (let j = spec.operators.length - 1; j >= 0; j--) {
+    const op = spec.operators[j]!;
+    const impl = operators[j]!;
+    if (op.kind === 'process') continue;
+    if (op.kind === 'keyBy' || op.kind === 'broadcast') {
+      const to = op.to!;
+      const s = new ChannelSender({
+        nc: o.nc,
+        jobId: o.jobId,
+        toStage: parseStageId(to.stage),
+        senderTask: senderNames.edge(o.senderTask, --edge),
+        maxParallelism: o.maxParallelism,
+        maxBatchRecords: o.worker.maxBatchRecords,
+        batchLingerMs: o.worker.batchLingerMs,
+        channelWindow: o.worker.channelWindow,
+        ackTimeoutMs: o.worker.ackTimeoutMs,
+        onBroken: o.onBroken,
+        ...(o.recordBatchSize !== undefined && { recordBatchSize: o.recordBatchSize(to.stage) }),
+      });
+      senders.push(s);
+      senderOf.set(j, s);
+      o.counters.senders.push(s);
+      entries[j] = op.kind === 'keyBy' ? shuffle(o, impl.name, impl.fn as (v: unknown) => unknown, s, hold) : broadcast(o, s, hold);
+      continue;
+    }
+    if (op.kind === 'asyncMap') {
+      if (impl.async === undefined) throw new TypeError(`asyncMap ${op.name} has no options`);
+      // Its results are records of their own: all-or-nothing like a record from the input.
+      const after = fanOut(targetsOf(j, undefined));
+      const operator = new AsyncOperator(op.name, impl.fn as never, impl.async, o.errorPolicy === 'dead-letter' ? (v, ts) => atomically(() => after(v, ts)) : after, {
+        jobId: o.jobId,
+        stageId: spec.id,
+        keyGroup: o.where.keyGroup,
+        onError: (e, record, keyGroup) => {
+          if (!(e instanceof UserFunctionError) || o.errorPolicy !== 'dead-letter') return onFailure(e);
+          deadLetter(e, record, keyGroup);
+        },
+        fail: (e) => onFailure(e),
+        deadLetter: (e, record) => deadLetter(e, record, e.keyGroup),
+      });
+      asyncOf.set(j, operator);
+      entries[j] = (v, ts) => (held === undefined ? operator.push(v, ts) : void held.push(pushAsync, operator, v, ts));
+      continue;
+    }
+    entries[j] = compileChain([impl], fanOut(targetsOf(j, undefined)), o.where);
+  }
+  const rootFrom = spec.kind === 'keyed' ? 0 : undefined;
+  const roots: Node[] = nodesAfter(rootFrom, undefined);
+  const sideTargets = new Map<string, Emit>();
+  if (spec.kind === 'keyed') {
+    const tags = new Set([...spec.operators.map((op) => op.sideOutput), ...spec.sinks.map((s) => s.sideOutput)]);
+    for (const tag of tags) {
+      if (tag === undefined) continue;
+      sideTargets.set(tag, fanOut(targetsOf(0, tag)));
+      roots.push(...nodesAfter(0, tag));
+    }
+  }
+  const asyncs = [...asyncOf.values()];
+  /**
+   * Sends a marker from the roots through the tree: `atSender` / `atSink` run where it arrives,
+   * `done` once it arrived everywhere (synchronously when no asyncMap is on the way).
+   */
+  const sendMarker = (atSender: (s: ChannelSender) => void, atSink: (sink: Sink) => void, done: () => void): void => {
+    let pending = 1;
+    const arrived = (): void => {
+      if (--pending === 0) done();
+    };
+    const visit = (node: Node): void => {
+      if ('sink' in node) {
+        atSink(sinks[node.sink]!);
+        return;
+      }
+      const s = senderOf.get(node.operator);
+      if (s !== undefined) {
+        atSender(s);
+        return;
+      }
+      const next = nodesAfter(node.operator, undefined);
+      const op = asyncOf.get(node.operator);
+      if (op === undefined) {
+        for (const n of next) visit(n);
+        return;
+      }
+      pending++;
+      op.marker(() => {
+        for (const n of next) visit(n);
+        arrived();
+      });
+    };
+    for (const n of roots) visit(n);
+    arrived();
+  };
+  /**
+   * Barrier N through the tree: forwarded on every edge, and the exactly-once output cut at every
+   * sink, where the marker arrives. Returns that output; `done` gets it once the marker arrived
+   * everywhere (at once, before returning, when no asyncMap is on the way).
+   */
+  const cut = (checkpointId: number, done: (out: CheckpointOutput[]) => void): CheckpointOutput[] => {
+    // Dead letters of records before the barrier: those of the task itself now, those an
+    // asyncMap raises for records still inside it once the marker has passed it (below).
+    const out: CheckpointOutput[] = o.deadLetters.take();
+    sendMarker(
+      (s) => {
+        s.flush();
+        s.sendBarrier(checkpointId);
+      },
+      (sink) => {
+        if (isExactlyOnce(sink)) for (const x of sink.take(checkpointId)) out.push(x);
+      },
+      () => {
+        if (asyncs.length > 0) out.push(...o.deadLetters.take());
+        done(out);
+      },
+    );
+    return out;
+  };
+
+  const sender: OutputSender | null = senders.length === 0 ? null : senders.length === 1 ? senders[0]! : {
+    flush: () => senders.forEach((s) => s.flush()),
+    sendBarrier: (id) => senders.forEach((s) => s.sendBarrier(id)),
+    sendWatermark: (wm, idle) => senders.forEach((s) => s.sendWatermark(wm, idle)),
+    get blocked() {
+      return senders.some((s) => s.blocked);
+    },
+    whenWritable: () => Promise.all(senders.map((s) => s.whenWritable())).then(() => undefined),
+    whenDrained: () => Promise.all(senders.map((s) => s.whenDrained())).then(() => undefined),
+  };
+  return {
+    emit: fanOut(targetsOf(spec.kind === 'keyed' ? 0 : undefined, undefined)),
+    emitSide: (tag, value, timestamp) => sideTargets.get(tag)?.(value, timestamp),
+    sender,
+    sinks,
+    flushSinks: async () => {
+      for (const sink of sinks) await sink.flush();
+    },
+    checkSinks: () => {
+      for (const sink of sinks) {
+        if (sink.failure) throw sink.failure;
+        if (sink.pending > MAX_PENDING_SINK_WRITES) return Promise.all(sinks.map((x) => x.flush())).then(() => undefined);
+      }
+      // An asyncMap at capacity: take no more input until it has room (backpressure).
+      const full = asyncs.find((a) => a.full);
+      if (full !== undefined) return full.whenReady();
+      return undefined;
+    },
+    barrier: (checkpointId) => {
+      if (asyncs.length === 0) return cut(checkpointId, () => undefined);
+      return new Promise((resolve, reject) => {
+        try {
+          cut(checkpointId, resolve);
+        } catch (e) {
+          reject(ensureError(e));
+        }
+      });
+    },
+    watermark: (watermarkMs, idle) => sendMarker((s) => s.sendWatermark(watermarkMs, idle), () => undefined, () => undefined),
+    atomically,
+    settled: () => (asyncs.length === 0 ? Promise.resolve() : new Promise<void>((resolve) => sendMarker(() => undefined, () => undefined, resolve))),
+    close: async () => {
+      for (const a of asyncs) a.close();
+      for (const s of senders) await s.close();
+      // Let confirmations of what was written arrive before the inbox goes away.
+      await Promise.all(sinks.map((x) => x.flush().catch(() => undefined)));
+      for (const sink of sinks) sink.close();
+    },
+  };
+}
+
+/** Applies one held write of an atomic record: (apply, a, b, c). */
+type Apply = (a: unknown, b: unknown, c: unknown) => void;
+const commitSink: Apply = (sink, prepared) => (sink as Sink).commit(prepared);
+const sendTo: Apply = (sender, keyGroup, record) => (sender as ChannelSender).send(keyGroup as number, record as { key: string; timestamp: number; value: unknown });
+const pushAsync: Apply = (operator, value, ts) => (operator as AsyncOperator).push(value, ts as number);
+const publishDeadLetter: Apply = (o, letter) => (o as StageOutputOptions).deadLetters.publish(letter as DeadLetter, (o as StageOutputOptions).counters);
+
+/** A keyBy operator: the record goes to its key's key group of the target stage. */
+function shuffle(o: StageOutputOptions, name: string, selector: (v: unknown) => unknown, s: ChannelSender, hold: () => unknown[] | undefined): Emit {
+  const stageId = o.stage.spec.id;
+  return (value, timestamp) => {
+    let raw: unknown;
+    try {
+      raw = selector(value);
+    } catch (e) {
+      throw new UserFunctionError({ jobId: o.jobId, stageId, operator: name, keyGroup: o.where.keyGroup() }, e);
+    }
+    // A record without a key cannot be routed: it is a bad record, not a crash.
+    const problem = keyProblem(raw);
+    const held = hold();
+    if (problem !== undefined) {
+      const letter: DeadLetter = { stageId, operator: name, reason: `missing key: ${name} returned ${problem}`, record: value };
+      if (held === undefined) o.deadLetters.publish(letter, o.counters);
+      else held.push(publishDeadLetter, o, letter, undefined);
+      return;
+    }
+    const key = String(raw);
+    o.counters.recordsOut++;
+    if (held === undefined) s.send(keyGroupForKey(key, o.maxParallelism), { key, timestamp, value });
+    else held.push(sendTo, s, keyGroupForKey(key, o.maxParallelism), { key, timestamp, value });
+  };
+}
+
+/**
+ * A broadcast operator: the record goes to every key group of the target stage, in-band on the
+ * usual channels, so barriers, alignment, moves and recovery treat it like any record. It costs
+ * maxParallelism copies per record: meant for rules and configuration, not for data.
+ */
+function broadcast(o: StageOutputOptions, s: ChannelSender, hold: () => unknown[] | undefined): Emit {
+  return (value, timestamp) => {
+    o.counters.recordsOut++;
+    const record = { key: '', timestamp, value };
+    const held = hold();
+    for (let kg = 0; kg < o.maxParallelism; kg++) {
+      if (held === undefined) s.send(kg, record);
+      else held.push(sendTo, s, kg, record);
+    }
+  };
+}

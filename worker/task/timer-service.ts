@@ -1,0 +1,167 @@
+// Timers of one keyed stage on this worker, kept in the state store (docs/ARCHITECTURE.md, "State":
+// timers are state too), not on the heap.
+//
+// Layout: one map per key group and time domain, under a reserved state name (user state names
+// cannot start with a control character, sdk/state.ts):
+//   [stage][keyGroup]["\x01timer-event" | "\x01timer-proc"][key ""][mapKey = hex14(time) + key]
+// hex14 is the time in ms as 14 lowercase hex digits (up to 2^53 - 1), so byte order is time
+// order, and a key group's timers sort by (time, key): firing is a range scan from the start up to
+// the watermark. A registered timer's value is one marker byte. Registering writes to the overlay
+// like any state, so timers are checkpointed, restored and moved with their key group, and they
+// count against the overlay's memory bound (maxOverlayBytes), which asks for an early checkpoint:
+// the heap holds only the timers registered since the last checkpoint, and those are bounded.
+//
+// The only heap state is the earliest timer time per (domain, key group), a cache that lets a
+// watermark or clock tick skip key groups with nothing due; it is re-learned by a scan of one
+// entry whenever unknown (after construction, i.e. after every restore).
+import { InvalidArgumentError } from '../../core/errors.ts';
+import type { StateBackend } from '../state/index.ts';
+import type { StateUndoLog } from '../state/state-undo.ts';
+
+export type TimeDomain = 'event' | 'processing';
+
+export const TIMER_STATE: Readonly<Record<TimeDomain, string>> = { event: '\u0001timer-event', processing: '\u0001timer-proc' };
+
+const TIME_DIGITS = 14;
+const MARK = Buffer.from([1]);
+/** Timers read per range scan while firing. */
+const FIRE_PAGE = 512;
+
+/** The map key of a timer: 14 hex digits of time, then the key. */
+export function timerMapKey(timestampMs: number, key: string): string {
+  return timestampMs.toString(16).padStart(TIME_DIGITS, '0') + key;
+}
+
+function timeKey(timestampMs: number): string {
+  return timestampMs.toString(16).padStart(TIME_DIGITS, '0');
+}
+
+function parseTimerMapKey(mapKey: string): { timestampMs: number; key: string } {
+  return { timestampMs: Number.parseInt(mapKey.slice(0, TIME_DIGITS), 16), key: mapKey.slice(TIME_DIGITS) };
+}
+
+function checkTime(timestampMs: number): void {
+  if (!Number.isSafeInteger(timestampMs) || timestampMs < 0) throw new InvalidArgumentError(`a timer time must be an integer in 0..2^53-1 ms, got ${String(timestampMs)}`);
+}
+
+export type FireTimer = (key: string, timestampMs: number) => void | Promise<void>;
+
+export class TimerService {
+  readonly #backend: StateBackend;
+  readonly #stage: string;
+  /** "<domain>|<keyGroup>" → the earliest registered time (Infinity: none); absent: unknown. */
+  readonly #earliest = new Map<string, number>();
+  /** Ids with a registration since fire() last looked: a callback may have added a due timer. */
+  readonly #touched = new Set<string>();
+  /** Ids being fired, and timers ("<id>|<mapKey>") their callbacks deleted: a page read before must skip them. */
+  readonly #firing = new Set<string>();
+  readonly #deletedWhileFiring = new Set<string>();
+
+  constructor(backend: StateBackend, stage: string) {
+    this.#backend = backend;
+    this.#stage = stage;
+  }
+
+  /** Drops what is cached of a key group's timers (it moved in or out; its state was replaced). */
+  forgetKeyGroup(keyGroup: number): void {
+    for (const domain of ['event', 'processing'] as const) this.#earliest.delete(`${domain}|${keyGroup}`);
+  }
+
+  /** undo: the registering record's undo log (worker/state-undo.ts); an undone registration leaves the earliest cache early, which costs one empty scan. */
+  register(domain: TimeDomain, keyGroup: number, key: string, timestampMs: number, undo?: StateUndoLog): void {
+    checkTime(timestampMs);
+    this.#backend.writeBytes(this.#stage, keyGroup, TIMER_STATE[domain], '', timerMapKey(timestampMs, key), MARK, undo);
+    const id = `${domain}|${keyGroup}`;
+    const earliest = this.#earliest.get(id);
+    if (earliest !== undefined && timestampMs < earliest) this.#earliest.set(id, timestampMs);
+    this.#touched.add(id);
+  }
+
+  delete(domain: TimeDomain, keyGroup: number, key: string, timestampMs: number, undo?: StateUndoLog): void {
+    checkTime(timestampMs);
+    // A tombstone; the earliest cache may now be too early, which costs one empty scan.
+    const mapKey = timerMapKey(timestampMs, key);
+    this.#backend.writeBytes(this.#stage, keyGroup, TIMER_STATE[domain], '', mapKey, null, undo);
+    const id = `${domain}|${keyGroup}`;
+    if (this.#firing.has(id)) this.#deletedWhileFiring.add(`${id}|${mapKey}`);
+  }
+
+  /** The earliest registered time of a key group (Infinity: none). */
+  async earliest(domain: TimeDomain, keyGroup: number): Promise<number> {
+    const id = `${domain}|${keyGroup}`;
+    const known = this.#earliest.get(id);
+    if (known !== undefined) return known;
+    return this.#learnEarliest(domain, keyGroup, 0);
+  }
+
+  /**
+   * Fires, in (time, key) order, every timer of the key group with time <= upToMs, deleting each
+   * before its callback runs. Timers that callbacks register at or before upToMs fire in the same
+   * call, as in Flink. Returns the number fired.
+   */
+  async fire(domain: TimeDomain, keyGroup: number, upToMs: number, onTimer: FireTimer): Promise<number> {
+    if (!(upToMs >= 0)) return 0;
+    const id = `${domain}|${keyGroup}`;
+    const known = this.#earliest.get(id) ?? (await this.#learnEarliest(domain, keyGroup, 0));
+    if (known > upToMs) return 0;
+    const upTo = Math.min(Math.floor(upToMs), Number.MAX_SAFE_INTEGER - 1);
+    let fired = 0;
+    this.#touched.delete(id);
+    this.#firing.add(id);
+    try {
+      fired = await this.#firePages(id, domain, keyGroup, upTo, onTimer);
+    } finally {
+      this.#firing.delete(id);
+      for (const deleted of this.#deletedWhileFiring) if (deleted.startsWith(`${id}|`)) this.#deletedWhileFiring.delete(deleted);
+    }
+    // Nothing live is left up to upTo: the next earliest is after it.
+    await this.#learnEarliest(domain, keyGroup, upTo + 1);
+    return fired;
+  }
+
+  async #firePages(id: string, domain: TimeDomain, keyGroup: number, upTo: number, onTimer: FireTimer): Promise<number> {
+    const state = TIMER_STATE[domain];
+    const to = timeKey(upTo + 1);
+    let fired = 0;
+    // Each page starts at the earliest time still registered, not at the start of the key group:
+    // timers fired since the last checkpoint are tombstones over RocksDB, and scanning past them
+    // again on every page would make firing many timers quadratic. #earliest stays a lower bound
+    // of the live timers: it rises as timers fire, and registrations in callbacks lower it.
+    pages: for (;;) {
+      const page = await this.#backend.mapRangeBytes(this.#stage, keyGroup, state, '', { from: timeKey(this.#earliest.get(id)!), to, limit: FIRE_PAGE });
+      if (page.length === 0) break;
+      for (const [mapKey] of page) {
+        const { timestampMs, key } = parseTimerMapKey(mapKey);
+        // A callback registered a timer, maybe before the rest of this page: read again from the
+        // earliest (the last fired time, or the new one if earlier).
+        if (this.#touched.delete(id)) continue pages;
+        // A callback deleted this one after the page was read: it must not fire.
+        if (this.#deletedWhileFiring.size > 0 && this.#deletedWhileFiring.delete(`${id}|${mapKey}`)) continue;
+        this.#earliest.set(id, timestampMs);
+        // Deleted first: a callback that registers the same timer again gets a new one.
+        this.#backend.writeBytes(this.#stage, keyGroup, state, '', mapKey, null);
+        fired++;
+        await onTimer(key, timestampMs);
+      }
+    }
+    return fired;
+  }
+
+  /** Every timer of a key group, in order: for tests and diagnostics (reads them all). */
+  async list(domain: TimeDomain, keyGroup: number): Promise<Array<{ timestampMs: number; key: string }>> {
+    const entries = await this.#backend.mapRangeBytes(this.#stage, keyGroup, TIMER_STATE[domain], '', {});
+    return entries.map(([mapKey]) => parseTimerMapKey(mapKey));
+  }
+
+  /** Finds the earliest live timer at or after fromMs (the caller knows there is none before). */
+  async #learnEarliest(domain: TimeDomain, keyGroup: number, fromMs: number): Promise<number> {
+    const id = `${domain}|${keyGroup}`;
+    // Registrations during the scan lower this; the scan's answer must not raise it back.
+    this.#earliest.set(id, Number.POSITIVE_INFINITY);
+    const first = await this.#backend.mapRangeBytes(this.#stage, keyGroup, TIMER_STATE[domain], '', { from: timeKey(fromMs), limit: 1 });
+    const found = first[0] === undefined ? Number.POSITIVE_INFINITY : parseTimerMapKey(first[0][0]).timestampMs;
+    const earliest = Math.min(found, this.#earliest.get(id) ?? Number.POSITIVE_INFINITY);
+    this.#earliest.set(id, earliest);
+    return earliest;
+  }
+}
