@@ -641,17 +641,26 @@ export class JobManager {
    * (what is shown meanwhile stays at its largest). Backpressure is since each worker's deploy.
    */
   #stageTotals(job: JobRecord): Map<string, StageSampleTotals & { deadLetters: number }> {
-    const latest = job.checkpoints[job.checkpoints.length - 1];
-    const base = latest?.metadata.counters ?? {};
-    const out = new Map(job.manifest.stages.map((s) => [s.id, { recordsIn: base[s.id]?.recordsIn ?? 0, recordsOut: base[s.id]?.recordsOut ?? 0, deadLetters: base[s.id]?.deadLetters ?? 0, backpressureMs: 0, senders: 0 }]));
-    for (const w of this.#o.registry.all()) {
-      const counters = w.jobs.get(job.id);
-      if (!counters) continue;
-      // A runtime of an earlier epoch (being replaced) counted what the new one replays.
-      if (Number(counters.epoch ?? 0) !== 0 && Number(counters.epoch) !== job.epoch) continue;
-      // Its counters at the last cut the latest checkpoint holds (none: all it counted is new).
+    // A runtime of an earlier epoch (being replaced) counted what the new one replays.
+    // Workers of the job's assignment: one that left holds nothing and counts no more.
+    const reports = this.#o.registry.all().flatMap((w) => {
+      const counters = job.assignment.has(w.id) ? w.jobs.get(job.id) : undefined;
+      return counters && (Number(counters.epoch ?? 0) === 0 || Number(counters.epoch) === job.epoch) ? [counters] : [];
+    });
+    // The newest retained checkpoint every worker's last heartbeat is past (it reports a cut at or
+    // after it; a worker without cuts: a checkpoint of an earlier epoch): its totals hold exactly
+    // each worker's cuts up to it. A heartbeat sent before the worker cut the latest checkpoint
+    // would otherwise count that worker's part of it twice.
+    const past = (r: (typeof reports)[number], c: CompletedCheckpoint): boolean =>
+      (r.cuts ?? []).length === 0 ? c.metadata.epoch !== job.epoch : (r.cuts ?? []).some((cut) => Number(cut.checkpointId) >= c.id);
+    let base: CompletedCheckpoint | undefined = job.checkpoints[0];
+    for (const c of job.checkpoints) if (reports.every((r) => past(r, c))) base = c;
+    const totals = base?.metadata.counters ?? {};
+    const out = new Map(job.manifest.stages.map((s) => [s.id, { recordsIn: totals[s.id]?.recordsIn ?? 0, recordsOut: totals[s.id]?.recordsOut ?? 0, deadLetters: totals[s.id]?.deadLetters ?? 0, backpressureMs: 0, senders: 0 }]));
+    for (const counters of reports) {
+      // Its counters at its last cut that checkpoint holds (none: all it counted is after it).
       let counted: StageCounters[] = [];
-      for (const cut of counters.cuts ?? []) if (latest !== undefined && Number(cut.checkpointId) <= latest.id) counted = cut.stages;
+      for (const cut of counters.cuts ?? []) if (base !== undefined && Number(cut.checkpointId) <= base.id) counted = cut.stages;
       for (const c of counters.stages) {
         const s = out.get(c.stageId);
         if (!s) continue;

@@ -82,6 +82,9 @@ interface PendingMove {
   appliedAtMs?: number;
 }
 
+/** Checkpoint cuts whose counters heartbeats report (JobCounters.cuts). */
+const CUTS_REPORTED = 8;
+
 /** A cut (alignment) longer than this is logged with where it stands. */
 const SLOW_CUT_MS = 5000;
 
@@ -507,9 +510,9 @@ export class JobRuntime implements ObservedJob {
     for (const source of started) source.start().catch((e) => this.#fail(ensureError(e), this.#splitPlan(source.partition).plan.spec.id, -1));
     if (checkpointId > this.backend.committedCheckpointId && checkpointId <= this.backend.frozenCheckpointId) await this.backend.commit(checkpointId);
     this.#writer.completed(checkpointId);
-    // Cuts before N are in N's totals now: only N's counters are still needed, as the base.
-    const kept = this.#cutCounters.filter((c) => c.checkpointId >= checkpointId);
-    if (kept.length < this.#cutCounters.length) this.#cutCounters = kept;
+    // The coordinator counts from a recent completed checkpoint that every heartbeat is past: a
+    // few cuts back are enough (one per checkpoint interval, heartbeats every half second).
+    if (this.#cutCounters.length > CUTS_REPORTED) this.#cutCounters = this.#cutCounters.slice(-CUTS_REPORTED);
     if (!move) return;
     this.#move = undefined;
     // Not awaited by the coordinator: loading may take a while, and nothing waits for it but the
