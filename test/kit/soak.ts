@@ -12,3 +12,11 @@ export function soakSize(quick: number, soak: number): number {
 export function soakTimeoutMs(quickMs: number): number {
   return SOAK ? quickMs * 5 : quickMs;
 }
+
+/**
+ * For a test that runs under `make soak` only: the reason it is skipped in `make test`, or
+ * undefined (run it) under `make soak`.
+ */
+export function soakOnly(reason: string): string | undefined {
+  return SOAK ? undefined : reason;
+}
