@@ -52,6 +52,7 @@ export class Coordinator {
       nc,
       heartbeatIntervalMs: o.heartbeatIntervalMs,
       workerTimeoutMs: o.workerTimeoutMs,
+      workerProbeMs: o.workerProbeMs,
       logger: this.#logger,
       onWorkerDead: (w) => jobs?.onWorkerDead(w),
       onWorkerJoined: () => jobs?.onWorkerJoined(),

@@ -46,8 +46,16 @@ export interface CoordinatorOptions {
    * @default {} (AWS's endpoint for us-east-1, credentials from the AWS SDK's default chain)
    */
   storeOptions?: OpenObjectStoreOptions;
-  /** A worker silent this long is dead. @default 3000 */
+  /**
+   * A worker silent this long is dead, even when its NATS connection is open (hung, stopped or cut
+   * off). One whose process is gone is found sooner: see workerProbeMs. @default 10000
+   */
   workerTimeoutMs?: number;
+  /**
+   * A worker silent this long is probed over NATS; "no responders" (its process is gone) makes it
+   * dead at once. Capped at workerTimeoutMs. @default 2000
+   */
+  workerProbeMs?: number;
   /** How often workers heartbeat. @default 500 */
   heartbeatIntervalMs?: number;
   /** How long to wait for a worker to acknowledge a deploy, start or cancel. @default 10000 */
@@ -95,7 +103,8 @@ export function compileCoordinatorOptions(o: CoordinatorOptions): CompiledCoordi
     nats: o.nats ?? {},
     storeUrl: o.storeUrl,
     storeOptions: o.storeOptions ?? {},
-    workerTimeoutMs: o.workerTimeoutMs ?? 3000,
+    workerTimeoutMs: o.workerTimeoutMs ?? 10_000,
+    workerProbeMs: Math.min(o.workerProbeMs ?? 2_000, o.workerTimeoutMs ?? 10_000),
     heartbeatIntervalMs: o.heartbeatIntervalMs ?? 500,
     controlTimeoutMs: o.controlTimeoutMs ?? 10_000,
     checkpointIntervalMs: o.checkpointIntervalMs ?? 1000,

@@ -1,5 +1,7 @@
-// Membership: workers register over NATS and heartbeat with their counters; one silent for
-// workerTimeoutMs is dead (docs/ARCHITECTURE.md, "Failure and scaling").
+// Membership: workers register over NATS and heartbeat with their counters. A worker silent for
+// workerProbeMs is probed: "no responders" means its process is gone (its NATS connection closed
+// and took its subscriptions along), so it is dead at once; one that stays silent for
+// workerTimeoutMs is dead whatever the probe says (docs/ARCHITECTURE.md, "Failure and scaling").
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { checkSender, codecs, logRejected, type Heartbeat, type JobCounters } from '../core/control.ts';
 import { subjects } from '../core/subjects.ts';
@@ -32,6 +34,8 @@ export interface WorkerRegistryOptions {
   nc: NatsConnection;
   heartbeatIntervalMs: number;
   workerTimeoutMs: number;
+  /** Silence after which the worker is probed (at most workerTimeoutMs). */
+  workerProbeMs: number;
   logger: Logger;
   onWorkerDead(worker: WorkerRecord): void;
   /** A new worker (or one back from the dead) registered. */
@@ -46,6 +50,8 @@ export class WorkerRegistry {
   readonly #workers = new Map<WorkerId, WorkerRecord>();
   readonly #subs: Subscription[] = [];
   #sweeper: NodeJS.Timeout | undefined;
+  /** Workers with a liveness probe in flight. */
+  readonly #probing = new Set<WorkerId>();
 
   constructor(options: WorkerRegistryOptions) {
     this.#o = options;
@@ -142,12 +148,37 @@ export class WorkerRegistry {
   #sweep(): void {
     const now = Date.now();
     for (const w of this.#workers.values()) {
-      if (w.state === 'ALIVE' && now - w.lastHeartbeatMs > this.#o.workerTimeoutMs) {
+      if (w.state !== 'ALIVE') continue;
+      const silentMs = now - w.lastHeartbeatMs;
+      if (silentMs > this.#o.workerTimeoutMs) {
         w.state = 'DEAD';
-        this.#o.logger.warn({ workerId: w.id, silentMs: now - w.lastHeartbeatMs }, 'worker dead');
+        this.#o.logger.warn({ workerId: w.id, silentMs }, 'worker dead');
         this.#o.onWorkerDead(w);
+      } else if (silentMs > this.#o.workerProbeMs) {
+        this.#probe(w);
       }
     }
+  }
+
+  /**
+   * A silent worker is either gone or busy (a loaded machine delays its event loop for seconds).
+   * NATS tells the two apart: a request to a subject nobody subscribes to fails at once with "no
+   * responders", and a dead process's subscriptions go with its connection. A busy worker answers
+   * late or not within the probe's time-out; it stays alive until workerTimeoutMs.
+   */
+  #probe(w: WorkerRecord): void {
+    if (this.#probing.has(w.id)) return;
+    this.#probing.add(w.id);
+    const timeout = Math.max(250, Math.min(1_000, this.#o.workerTimeoutMs - this.#o.workerProbeMs));
+    this.#o.nc
+      .request(subjects.ping(w.id), new Uint8Array(0), { timeout })
+      .then(
+        () => undefined,
+        (e: unknown) => {
+          if (/no responders/i.test(ensureError(e).message) && this.#workers.get(w.id) === w) this.markDead(w.id, 'silent, and no responders on its control subject: the process is gone');
+        },
+      )
+      .finally(() => this.#probing.delete(w.id));
   }
 
   /** Declares a worker dead at once (its control subscription is gone: "no responders"). */

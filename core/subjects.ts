@@ -43,6 +43,8 @@ export const subjects = {
   trigger: (worker: WorkerId) => `eddy.ctl.worker.${worker}.checkpoint`,
   complete: (worker: WorkerId) => `eddy.ctl.worker.${worker}.complete`,
   deploy: (worker: WorkerId) => `eddy.ctl.worker.${worker}.deploy`,
+  /** Liveness probe of a silent worker: answered at once, with nothing (coordinator/worker-registry.ts). */
+  ping: (worker: WorkerId) => `eddy.ctl.worker.${worker}.ping`,
   start: (worker: WorkerId) => `eddy.ctl.worker.${worker}.start`,
   cancel: (worker: WorkerId) => `eddy.ctl.worker.${worker}.cancel`,
   /** A source split: subject partition <stream>.<p>. */

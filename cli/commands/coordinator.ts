@@ -12,6 +12,7 @@ interface CoordinatorCommandOptions extends S3CommandOptions, TelemetryCommandOp
   http: string;
   store: string;
   workerTimeoutMs?: number;
+  workerProbeMs?: number;
   checkpointIntervalMs?: number;
   checkpointTimeoutMs?: number;
   maxDeltaChain?: number;
@@ -28,7 +29,8 @@ export function registerCoordinator(program: Command): void {
     .option('--http <host:port|off>', 'dashboard listen address (HTTP; loopback clients only for now), or off', parseHostPortOrOff, '127.0.0.1:7480')
     .requiredOption('--store <url|dir>', 'object store for bundles and checkpoints: s3://bucket/prefix, a file:// URL or a directory');
   addGrpcServerSecurityOptions(addNatsAuthOptions(addTelemetryOptions(addS3Options(command))))
-    .option('--worker-timeout-ms <n>', 'a worker silent this long is dead', parsePositiveInt)
+    .option('--worker-timeout-ms <n>', 'a worker silent this long is dead, even with its connection open (default 10000)', parsePositiveInt)
+    .option('--worker-probe-ms <n>', 'a worker silent this long is probed; "no responders" (its process is gone) makes it dead at once (default 2000)', parsePositiveInt)
     .option('--checkpoint-interval-ms <n>', 'how often a checkpoint starts (default 1000)', parsePositiveInt)
     .option('--checkpoint-timeout-ms <n>', 'a checkpoint not completed this long after it started is aborted (default 10000)', parsePositiveInt)
     .option('--max-delta-chain <n>', 'deltas a key group chains before it is re-materialized as a full snapshot (default 16)', parsePositiveInt)
@@ -51,6 +53,7 @@ export function registerCoordinator(program: Command): void {
           storeUrl: options.store,
           storeOptions: storeOptionsFrom(options, logger),
           ...(options.workerTimeoutMs !== undefined ? { workerTimeoutMs: options.workerTimeoutMs } : {}),
+          ...(options.workerProbeMs !== undefined ? { workerProbeMs: options.workerProbeMs } : {}),
           ...(options.checkpointIntervalMs !== undefined ? { checkpointIntervalMs: options.checkpointIntervalMs } : {}),
           ...(options.checkpointTimeoutMs !== undefined ? { checkpointTimeoutMs: options.checkpointTimeoutMs } : {}),
           ...(options.maxDeltaChain !== undefined ? { maxDeltaChain: options.maxDeltaChain } : {}),

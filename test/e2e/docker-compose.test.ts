@@ -51,6 +51,19 @@ test('docker compose - deploy/docker-compose.yml validates (docker-compose confi
   await run('docker-compose', ['-f', COMPOSE_FILE, '-f', S3RVER_OVERRIDE, 'config', '-q'], { env, timeoutMs: 30_000 });
 });
 
+/** Every container of the project: its state, its last health probes and the tail of its logs. */
+async function describeStack(compose: Compose): Promise<string> {
+  const lines: string[] = [];
+  const label = `label=com.docker.compose.project=${compose.project}`;
+  const ids = (await run('docker', ['ps', '-aq', '--filter', label], { timeoutMs: 30_000 }).catch(() => ({ stdout: '' }))).stdout.split('\n').filter(Boolean);
+  for (const id of ids) {
+    const inspected = await run('docker', ['inspect', '--format', '{{.Name}} {{json .State}}', id], { timeoutMs: 15_000 }).catch((err: Error) => ({ stdout: err.message }));
+    const logs = await run('docker', ['logs', '--tail', '30', id], { timeoutMs: 15_000 }).catch((err: Error) => ({ stdout: err.message, stderr: '' }));
+    lines.push(`container ${id}: ${inspected.stdout.trim().slice(0, 3_000)}`, `  logs: ${`${logs.stdout}${logs.stderr}`.trim().slice(-3_000)}`);
+  }
+  return lines.length > 0 ? lines.join('\n') : `no container of project ${compose.project}`;
+}
+
 test('docker compose - scale workers 1 → 3 → 2 while the customer-experience job runs: exact features, exactly-once triggers; the monitoring profile', { timeout: 900_000 }, async (t) => {
   if (unavailable !== undefined) {
     t.diagnostic(`skipped: ${unavailable}`);
@@ -61,26 +74,51 @@ test('docker compose - scale workers 1 → 3 → 2 while the customer-experience
   const images = await buildTestImages(BUILD_TIMEOUT_MS);
   t.diagnostic(`images ${images.built.length === 0 ? 'cached' : `built (${images.built.join(', ')})`} in ${((Date.now() - buildStarted) / 1000).toFixed(1)} s`);
 
-  const ports = { nats: await freePort(), natsMonitor: await freePort(), s3: await freePort(), s3Console: await freePort(), grpc: await freePort(), http: await freePort() };
-  assert.equal(new Set(Object.values(ports)).size, 6, 'six distinct free ports');
-  const compose = new Compose(`eddytest${process.pid}${randomBytes(3).toString('hex')}`, [COMPOSE_FILE, S3RVER_OVERRIDE], {
-    ...process.env,
-    EDDY_IMAGE: images.eddy,
-    EDDY_NATS_IMAGE: images.nats,
-    EDDY_S3RVER_IMAGE: images.s3rver,
-    EDDY_BIND: '127.0.0.1',
-    EDDY_NATS_PORT: String(ports.nats),
-    EDDY_NATS_MONITOR_PORT: String(ports.natsMonitor),
-    EDDY_MINIO_PORT: String(ports.s3),
-    EDDY_MINIO_CONSOLE_PORT: String(ports.s3Console),
-    EDDY_GRPC_PORT: String(ports.grpc),
-    EDDY_HTTP_PORT: String(ports.http),
-    EDDY_S3_ENDPOINT: `http://127.0.0.1:${ports.s3}`,
-    EDDY_S3_ACCESS_KEY: S3RVER_CREDENTIALS.accessKeyId,
-    EDDY_S3_SECRET_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-    EDDY_MONITOR_INTERVAL_S: '2',
-    ...NATS_PASSWORDS,
-  }, ['monitoring']);
+  const stackOnFreePorts = async () => {
+    const ports = { nats: await freePort(), natsMonitor: await freePort(), s3: await freePort(), s3Console: await freePort(), grpc: await freePort(), http: await freePort() };
+    assert.equal(new Set(Object.values(ports)).size, 6, 'six distinct free ports');
+    const compose = new Compose(`eddytest${process.pid}${randomBytes(3).toString('hex')}`, [COMPOSE_FILE, S3RVER_OVERRIDE], {
+      ...process.env,
+      EDDY_IMAGE: images.eddy,
+      EDDY_NATS_IMAGE: images.nats,
+      EDDY_S3RVER_IMAGE: images.s3rver,
+      EDDY_BIND: '127.0.0.1',
+      EDDY_NATS_PORT: String(ports.nats),
+      EDDY_NATS_MONITOR_PORT: String(ports.natsMonitor),
+      EDDY_MINIO_PORT: String(ports.s3),
+      EDDY_MINIO_CONSOLE_PORT: String(ports.s3Console),
+      EDDY_GRPC_PORT: String(ports.grpc),
+      EDDY_HTTP_PORT: String(ports.http),
+      EDDY_S3_ENDPOINT: `http://127.0.0.1:${ports.s3}`,
+      EDDY_S3_ACCESS_KEY: S3RVER_CREDENTIALS.accessKeyId,
+      EDDY_S3_SECRET_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+      EDDY_MONITOR_INTERVAL_S: '2',
+      ...NATS_PASSWORDS,
+    }, ['monitoring']);
+    return { ports, compose };
+  };
+  // The ports are free when picked, but they are ephemeral ports: before a container binds one,
+  // another process may take it for a connection of its own (a nats-server seen exiting at once,
+  // in a restart loop, right after a cold image build). Docker reports a container that exits as
+  // "unhealthy", and compose gives up on the services that depend on it. So a failed `up` is
+  // described in full (every service's state, health probes and logs), taken down, and tried once
+  // more on other ports; a second failure fails the test with that description.
+  let { ports, compose } = await stackOnFreePorts();
+  const up = ['up', '-d', '--no-build', '--scale', 'worker=1'];
+  try {
+    await compose.run(up);
+  } catch (e) {
+    t.diagnostic(`up failed, retrying once on other ports: ${(e as Error).message.slice(0, 1_000)}\n${await describeStack(compose)}`);
+    await compose.down();
+    ({ ports, compose } = await stackOnFreePorts());
+    try {
+      await compose.run(up);
+    } catch (again) {
+      const description = await describeStack(compose);
+      await compose.down();
+      throw new Error(`docker-compose up failed twice; the second time:\n${(again as Error).message.slice(0, 1_000)}\n${description}`, { cause: again });
+    }
+  }
   const dir = await mkdtemp(join(tmpdir(), 'eddy-compose-'));
   const client = new EddyClient({ address: `127.0.0.1:${ports.grpc}`, timeoutMs: 10_000 });
   let nc: NatsConnection | undefined;
@@ -90,20 +128,6 @@ test('docker compose - scale workers 1 → 3 → 2 while the customer-experience
   let passed = false;
   const step = (what: string) => t.diagnostic(`${((Date.now() - started) / 1000).toFixed(1)} s: ${what}`);
   try {
-    const up = ['up', '-d', '--no-build', '--scale', 'worker=1'];
-    try {
-      await compose.run(up);
-    } catch (e) {
-      // Seen once in a fresh clone (a coordinator container "unhealthy" ~6 s after start, logs
-      // empty; the next run passed): bringing the stack up is retried once, and what the failed
-      // attempt left is reported, so that the cause can be found.
-      t.diagnostic(`first up failed, retrying once: ${(e as Error).message.slice(0, 2_000)}`);
-      for (const id of await compose.containers('coordinator').catch(() => [] as string[])) {
-        const state = await run('docker', ['inspect', '--format', '{{json .State}}', id], { timeoutMs: 15_000 }).catch((err: Error) => ({ stdout: err.message }));
-        t.diagnostic(`coordinator container ${id.slice(0, 12)}: ${state.stdout.slice(0, 4_000)}`);
-      }
-      await compose.run(up);
-    }
     step('stack up');
     const liveWorkers = async () => (await client.listWorkers()).filter((w) => w.state === 'ALIVE');
     // Workers take their ids from their containers: the short container ids.
@@ -170,10 +194,7 @@ test('docker compose - scale workers 1 → 3 → 2 while the customer-experience
     step('monitor printed the job and the workers');
     passed = true;
   } catch (e) {
-    for (const service of ['coordinator', 'worker']) {
-      const logs = await compose.run(['logs', '--no-color', '--tail', '20', service], 30_000).catch((err: Error) => ({ stdout: err.message }));
-      t.diagnostic(`${service} logs:\n${logs.stdout}`);
-    }
+    t.diagnostic(await describeStack(compose));
     throw e;
   } finally {
     producer?.stop();
