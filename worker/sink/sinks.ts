@@ -52,15 +52,21 @@ export function isExactlyOnce(sink: Sink): sink is ExactlyOnceSink {
 
 const encoder = new TextEncoder();
 
+/** Where a record goes and what is sent: a fixed subject, or one the record names (routed sinks). */
+type Address = (value: unknown) => { subject: string; data: string };
+
+const toSubject = (subject: string): Address => (value) => ({ subject, data: JSON.stringify(value) });
+
+/** At-least-once: published at once. */
 class JetStreamSink implements Sink {
   // One shared-inbox publisher instead of js.publish(): js.publish builds a promise and Error
   // objects per message and caps out near 25–29 k msg/s (docs/STACK-NOTES.md).
   readonly #publisher: BulkPublisher;
-  readonly #subject: string;
+  readonly #address: Address;
 
-  constructor(nc: NatsConnection, subject: string) {
+  constructor(nc: NatsConnection, address: Address) {
     this.#publisher = new BulkPublisher(nc);
-    this.#subject = subject;
+    this.#address = address;
   }
 
   get pending(): number {
@@ -72,15 +78,17 @@ class JetStreamSink implements Sink {
   }
 
   write(value: unknown): void {
-    this.#publisher.publishNow(this.#subject, encoder.encode(JSON.stringify(value)));
+    this.commit(this.prepare(value));
   }
 
   prepare(value: unknown): unknown {
-    return encoder.encode(JSON.stringify(value));
+    const { subject, data } = this.#address(value);
+    return { subject, bytes: encoder.encode(data) };
   }
 
   commit(prepared: unknown): void {
-    this.#publisher.publishNow(this.#subject, prepared as Uint8Array);
+    const { subject, bytes } = prepared as { subject: string; bytes: Uint8Array };
+    this.#publisher.publishNow(subject, bytes);
   }
 
   flush(): Promise<void> {
@@ -92,23 +100,24 @@ class JetStreamSink implements Sink {
   }
 }
 
+/** Exactly-once: held per checkpoint (CheckpointOutput carries each record's subject). */
 class BufferedJetStreamSink implements ExactlyOnceSink {
   readonly exactlyOnce = true;
   readonly pending = 0;
   readonly failure = undefined;
-  readonly #subject: string;
+  readonly #address: Address;
   #buffer: CheckpointOutput[] = [];
 
-  constructor(subject: string) {
-    this.#subject = subject;
+  constructor(address: Address) {
+    this.#address = address;
   }
 
   write(value: unknown): void {
-    this.#buffer.push({ subject: this.#subject, data: JSON.stringify(value) });
+    this.#buffer.push(this.#address(value));
   }
 
   prepare(value: unknown): unknown {
-    return { subject: this.#subject, data: JSON.stringify(value) };
+    return this.#address(value);
   }
 
   commit(prepared: unknown): void {
@@ -155,8 +164,8 @@ export function openSinks(nc: NatsConnection, specs: readonly SinkSpec[], task =
   return specs.map((s) => {
     if (s.kind === 'nats') return new NatsSubjectSink(nc, s.subject);
     if (s.kind === 'files') return new FileSink(s, task);
-    if (s.kind === 'jetstream-routed') return s.delivery === 'at-least-once' ? new RoutedJetStreamSink(nc, s.subjectPrefix) : new BufferedRoutedJetStreamSink(s.subjectPrefix);
-    return s.delivery === 'at-least-once' ? new JetStreamSink(nc, s.subject) : new BufferedJetStreamSink(s.subject);
+    const address = s.kind === 'jetstream-routed' ? toRoutedSubject(s.subjectPrefix) : toSubject(s.subject);
+    return s.delivery === 'at-least-once' ? new JetStreamSink(nc, address) : new BufferedJetStreamSink(address);
   });
 }
 
@@ -174,86 +183,10 @@ export interface RoutedRecord {
  * The subject of a routed record: `<subjectPrefix>.<record.subject>`, always under the stream's
  * `<subjectPrefix>.>` because the suffix is checked to be plain tokens.
  */
-function routed(prefix: string, record: unknown): { subject: string; data: string } {
+const toRoutedSubject = (prefix: string): Address => (record) => {
   const r = record as Partial<RoutedRecord> | null;
   if (typeof r !== 'object' || r === null || typeof r.subject !== 'string' || !SUBJECT.test(r.subject)) {
     throw new InvalidArgumentError(`a routed sink record must be { subject, value } with subject tokens under ${prefix}, got subject ${JSON.stringify(r?.subject)}`);
   }
   return { subject: `${prefix}.${r.subject}`, data: JSON.stringify(r.value ?? null) };
-}
-
-/** Routed, exactly-once: held per checkpoint like BufferedJetStreamSink (CheckpointOutput already carries each record's subject). */
-class BufferedRoutedJetStreamSink implements ExactlyOnceSink {
-  readonly exactlyOnce = true;
-  readonly pending = 0;
-  readonly failure = undefined;
-  readonly #prefix: string;
-  #buffer: CheckpointOutput[] = [];
-
-  constructor(subjectPrefix: string) {
-    this.#prefix = subjectPrefix;
-  }
-
-  write(record: unknown): void {
-    this.#buffer.push(routed(this.#prefix, record));
-  }
-
-  prepare(record: unknown): unknown {
-    return routed(this.#prefix, record);
-  }
-
-  commit(prepared: unknown): void {
-    this.#buffer.push(prepared as CheckpointOutput);
-  }
-
-  take(): CheckpointOutput[] {
-    const out = this.#buffer;
-    this.#buffer = [];
-    return out;
-  }
-
-  async flush(): Promise<void> {}
-  close(): void {}
-}
-
-/** Routed, at-least-once: published at once. */
-class RoutedJetStreamSink implements Sink {
-  readonly #publisher: BulkPublisher;
-  readonly #prefix: string;
-
-  constructor(nc: NatsConnection, subjectPrefix: string) {
-    this.#publisher = new BulkPublisher(nc);
-    this.#prefix = subjectPrefix;
-  }
-
-  get pending(): number {
-    return this.#publisher.outstanding;
-  }
-
-  get failure(): Error | undefined {
-    return this.#publisher.failure;
-  }
-
-  write(record: unknown): void {
-    const { subject, data } = routed(this.#prefix, record);
-    this.#publisher.publishNow(subject, encoder.encode(data));
-  }
-
-  prepare(record: unknown): unknown {
-    const { subject, data } = routed(this.#prefix, record);
-    return { subject, bytes: encoder.encode(data) };
-  }
-
-  commit(prepared: unknown): void {
-    const { subject, bytes } = prepared as { subject: string; bytes: Uint8Array };
-    this.#publisher.publishNow(subject, bytes);
-  }
-
-  flush(): Promise<void> {
-    return this.#publisher.flush();
-  }
-
-  close(): void {
-    this.#publisher.close();
-  }
-}
+};
