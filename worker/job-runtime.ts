@@ -131,6 +131,10 @@ export class JobRuntime implements ObservedJob {
   }, SLOW_CUT_MS).unref();
   #state: JobRuntimeState = 'DEPLOYED';
   #stopping: Promise<void> | undefined;
+  /** The tasks stopping (after a failure, or at stop()): settles once none of them runs any more. */
+  #tasksStopped: Promise<void> | undefined;
+  /** The keyed tasks stopping: settles once none of them processes anything (writes state) any more. */
+  #keyedStopped: Promise<unknown> | undefined;
   readonly #plan: JobPlan;
   /** The keyed stages, in the order of #keyed. */
   readonly #keyedPlans: StagePlan[];
@@ -687,13 +691,23 @@ export class JobRuntime implements ObservedJob {
       userCode: error instanceof UserFunctionError,
       epoch: this.epoch,
     });
-    void this.#stopTasks();
+    this.#stopTasksOnce().catch((e) => this.#logger.error({ err: ensureError(e) }, 'stopping the tasks failed'));
+  }
+
+  #stopTasksOnce(): Promise<void> {
+    this.#tasksStopped ??= this.#stopTasks();
+    return this.#tasksStopped;
   }
 
   async #stopTasks(): Promise<void> {
     this.#cut?.release();
+    // Keyed tasks stop taking batches at once (KeyedTask.stop marks them synchronously), not after
+    // the sources: after a failure nothing may change state any more. The redeploy that follows
+    // reuses this backend and rolls it back; a task still draining its queue would write (fire
+    // timers, evict entries) into the rolled-back state of the next epoch.
+    this.#keyedStopped = Promise.all(this.#keyed.map((k) => k.stop()));
     await Promise.all(this.#sources.map((s) => s.stop()));
-    await Promise.all(this.#keyed.map((k) => k.stop()));
+    await this.#keyedStopped;
     this.#queries.stop();
     this.#watches.close();
     await this.#historyCleaner.stop();
@@ -707,7 +721,12 @@ export class JobRuntime implements ObservedJob {
       this.#state = 'STOPPED';
       clearInterval(this.#slowCutTimer);
       this.#detachMetrics();
-      if (!wasFailed) await this.#stopTasks();
+      const stopped = this.#stopTasksOnce();
+      // Also after a failure, the keyed tasks' last batches must be done before the backend is
+      // rolled back or closed (JobRuntime.deploy reuses it). A failed runtime's sources may wait
+      // on a channel that nobody acknowledges any more: they write no state, so the redeploy
+      // does not wait for them.
+      await (wasFailed ? this.#keyedStopped : stopped);
       await this.#uploading.catch(() => undefined);
       await this.#moving.catch(() => undefined);
       this.#writer.reset();
