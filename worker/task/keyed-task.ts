@@ -403,7 +403,11 @@ export class KeyedTask {
       this.#o.logger.warn({ checkpoint: this.#aligning, newer: checkpointId, heldChannels: this.#held.size }, 'alignment superseded by a newer barrier');
       this.#held.clear();
       this.#aligning = -1;
-      for (const [kg, queue] of this.#queues) this.#wake(kg, queue);
+      // Woken after this drain step: the key group running it may not be registered as active
+      // yet (a drain's first step runs before #wake records it), and must not get a second drain.
+      queueMicrotask(() => {
+        for (const [kg, queue] of this.#queues) this.#wake(kg, queue);
+      });
     }
     if (this.#aligning === -1) {
       this.#aligning = checkpointId;
