@@ -22,11 +22,10 @@ import { EddyClient } from '../../cli/client.ts';
 import { buildBundle } from '../../core/bundle.ts';
 import { WF_JOB } from '../fixtures/windows-faults-job.ts';
 
-// todo: on this branch the run still finds event-time timers that never fire in a few key groups
-// (e.g. one tumbling window of 2 key groups out of 32, a few hundred join results), with no record
-// late and dead letters exact; the cause is not found yet (issue 11). Reported, not failing the
-// suite; and at 2-7 minutes on 2 cores it runs under `make soak` only until it passes.
-test('windows faults - tumbling and session windows and an event-time timer join, exactly once through worker SIGKILLs (at random and right after windows fire), a coordinator restart, scale-out and scale-in', { timeout: soakTimeoutMs(480_000), todo: 'event-time timers of a few key groups never fire after the faults (cause not found yet)', skip: soakOnly('runs under make soak until its stuck-timer loss is fixed') }, async (t) => {
+// At 120,000 events it takes 2-5 minutes on a loaded 2-core machine: it runs under `make soak`
+// (at 1,000,000 events), and in `make test` the shorter tests of its causes run instead
+// (test/fault/failed-runtime-stops.test.ts, test/fault/checkpoint-timeout.test.ts).
+test('windows faults - tumbling and session windows and an event-time timer join, exactly once through worker SIGKILLs (at random and right after windows fire), a coordinator restart, scale-out and scale-in', { timeout: soakTimeoutMs(480_000), skip: soakOnly('runs under make soak (2-5 minutes at its make-test size)') }, async (t) => {
   const started = Date.now();
   const step = (what: string) => t.diagnostic(`${((Date.now() - started) / 1000).toFixed(1)} s: ${what}`);
   const cluster = await startCluster({ workers: 3, workerTimeoutMs: 6000, checkpointTimeoutMs: 30_000, workerLogLevel: 'trace' });
