@@ -65,6 +65,8 @@ interface Cut {
   /** Lets the aligned tasks go on once the state is frozen. */
   release: () => void;
   released: Promise<void>;
+  /** A newer checkpoint's barrier came before this cut was complete: it is never frozen. */
+  abandoned: boolean;
 }
 
 const splitSender = senderNames.split;
@@ -116,6 +118,8 @@ export class JobRuntime implements ObservedJob {
   readonly #writer: CheckpointWriter;
   /** The checkpoint being cut: tasks aligned so far, and their release. */
   #cut: Cut | undefined;
+  /** Output taken at the barriers of abandoned cuts: the next cut carries it. */
+  #carried: CheckpointOutput[] = [];
   /** Source positions per cut checkpoint, until acknowledged. */
   readonly #positions = new Map<number, Map<number, { nextSequence: number; maxEventTimeMs: number }>>();
   #uploading: Promise<void> = Promise.resolve();
@@ -127,6 +131,10 @@ export class JobRuntime implements ObservedJob {
   }, SLOW_CUT_MS).unref();
   #state: JobRuntimeState = 'DEPLOYED';
   #stopping: Promise<void> | undefined;
+  /** The tasks stopping (after a failure, or at stop()): settles once none of them runs any more. */
+  #tasksStopped: Promise<void> | undefined;
+  /** The keyed tasks stopping: settles once none of them processes anything (writes state) any more. */
+  #keyedStopped: Promise<unknown> | undefined;
   readonly #plan: JobPlan;
   /** The keyed stages, in the order of #keyed. */
   readonly #keyedPlans: StagePlan[];
@@ -199,6 +207,7 @@ export class JobRuntime implements ObservedJob {
         deadLetters,
         logger: this.#logger.child({ stage: stage.spec.id }),
         onFailure: (e, kg) => this.#fail(e, stage.spec.id, kg),
+        onAligning: (id) => void this.#beginCut(id),
         onAligned: (id) => this.#taskAligned(id, output, stage.spec.id),
         afterBatch: () => {
           this.#checkOverlay();
@@ -403,6 +412,7 @@ export class JobRuntime implements ObservedJob {
     // or after this request (or while N-1 is still being cut): it must not begin a cut here.
     if (this.#sources.length === 0 && this.keyGroups.length > 0 && this.#keyed.length > 0) return;
     const cut = this.#beginCut(checkpointId);
+    if (cut === undefined) throw new Error(`checkpoint ${checkpointId} triggered after the newer ${this.#cut?.id ?? '?'}`);
     const outputs: Array<CheckpointOutput[] | Promise<CheckpointOutput[]>> = [];
     for (const s of this.#sources) {
       const { nextSequence, maxEventTimeMs, output } = s.injectBarrier(checkpointId);
@@ -418,8 +428,8 @@ export class JobRuntime implements ObservedJob {
       this.#releaseSplits(this.#move.splitsOut);
     }
     const finish = (taken: CheckpointOutput[][]): void => {
-      for (const o of taken) cut.output.push(...o);
-      if (this.keyGroups.length === 0 || this.#keyed.length === 0) this.#cutComplete(cut);
+      for (const o of taken) this.#outputOf(cut).push(...o);
+      if (!cut.abandoned && (this.keyGroups.length === 0 || this.#keyed.length === 0)) this.#cutComplete(cut);
     };
     // With an asyncMap in the source chain, barrier N goes out once the records read before it
     // have left the operator: the cut completes then.
@@ -427,23 +437,64 @@ export class JobRuntime implements ObservedJob {
     else void Promise.all(outputs).then(finish, (e) => this.#fail(ensureError(e), this.#plan.stages[0]!.spec.id, -1));
   }
 
-  #beginCut(checkpointId: number): Cut {
-    if (this.#cut && this.#cut.id === checkpointId) return this.#cut;
+  /**
+   * The cut of checkpoint N (begun by its trigger or by its first barrier), or undefined when a
+   * newer checkpoint's cut has begun (N's barrier is stale here). A cut of an older checkpoint
+   * still in progress is abandoned: that checkpoint timed out at the coordinator, which aborted it
+   * and triggered N (docs/ARCHITECTURE.md, "Checkpoints").
+   */
+  #beginCut(checkpointId: number): Cut | undefined {
+    const current = this.#cut;
+    if (current?.id === checkpointId) return current;
+    if (current !== undefined && current.id > checkpointId) return undefined;
+    if (current !== undefined) this.#abandonCut(current, checkpointId);
+    if (this.#state === 'FAILED' || this.#state === 'STOPPED') return undefined;
     this.#cutStartedMs = Date.now();
-    if (this.#cut) throw new Error(`checkpoint ${checkpointId} started while ${this.#cut.id} is being cut`);
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
-    this.#cut = { id: checkpointId, aligned: 0, output: [], positions: new Map(), counters: new Map(), release, released };
+    this.#cut = { id: checkpointId, aligned: 0, output: this.#carried.splice(0), positions: new Map(), counters: new Map(), release, released, abandoned: false };
     return this.#cut;
+  }
+
+  /**
+   * Gives up the cut of an aborted checkpoint for a newer one: nothing is frozen at it (its
+   * changes go into the newer delta), the tasks aligned on it go on, and the exactly-once output
+   * taken at its barriers goes with the newer cut. A move prepared at it cannot happen: the job
+   * recovers, as the coordinator has it do when a move's checkpoint fails.
+   */
+  #abandonCut(cut: Cut, newer: number): void {
+    this.#logger.warn({ checkpoint: cut.id, newer, alignedTasks: cut.aligned, ms: Date.now() - this.#cutStartedMs }, 'checkpoint cut abandoned for a newer one');
+    cut.abandoned = true;
+    this.#cut = undefined;
+    this.#carried.push(...cut.output);
+    cut.output = [];
+    cut.release();
+    if (this.#move?.checkpointId === cut.id) this.#fail(new Error(`checkpoint ${cut.id}, which moves key groups, was abandoned for checkpoint ${newer}`), '', -1);
+  }
+
+  /** Where output taken at a barrier of `cut` goes: the cut's, or after it was abandoned, the newer cut's. */
+  #outputOf(cut: Cut): CheckpointOutput[] {
+    if (!cut.abandoned) return cut.output;
+    return this.#cut?.output ?? this.#carried;
   }
 
   /** A keyed task aligned on barrier N: forward the barrier, and freeze once all have. */
   #taskAligned(checkpointId: number, output: StageOutput, stageId: string): Promise<void> {
     const taken = output.barrier(checkpointId);
     const cut = this.#beginCut(checkpointId);
+    if (cut === undefined) {
+      // The task aligned on a checkpoint this worker abandoned meanwhile: it goes on at once, and
+      // what its barrier took comes before the newer cut's barrier.
+      const carry = (t: CheckpointOutput[]): void => void (this.#cut?.output ?? this.#carried).push(...t);
+      return Array.isArray(taken) ? (carry(taken), Promise.resolve()) : taken.then(carry);
+    }
     // The task holds its input from here until the cut: its counters stand at its barrier.
     cut.counters.set(stageId, this.#counters.get(stageId)!.totals());
     const aligned = (t: CheckpointOutput[]): Promise<void> => {
+      if (cut.abandoned) {
+        this.#outputOf(cut).push(...t);
+        return Promise.resolve();
+      }
       cut.output.push(...t);
       if (++cut.aligned === this.#keyed.length) this.#cutComplete(cut);
       return cut.released;
@@ -640,13 +691,23 @@ export class JobRuntime implements ObservedJob {
       userCode: error instanceof UserFunctionError,
       epoch: this.epoch,
     });
-    void this.#stopTasks();
+    this.#stopTasksOnce().catch((e) => this.#logger.error({ err: ensureError(e) }, 'stopping the tasks failed'));
+  }
+
+  #stopTasksOnce(): Promise<void> {
+    this.#tasksStopped ??= this.#stopTasks();
+    return this.#tasksStopped;
   }
 
   async #stopTasks(): Promise<void> {
     this.#cut?.release();
+    // Keyed tasks stop taking batches at once (KeyedTask.stop marks them synchronously), not after
+    // the sources: after a failure nothing may change state any more. The redeploy that follows
+    // reuses this backend and rolls it back; a task still draining its queue would write (fire
+    // timers, evict entries) into the rolled-back state of the next epoch.
+    this.#keyedStopped = Promise.all(this.#keyed.map((k) => k.stop()));
     await Promise.all(this.#sources.map((s) => s.stop()));
-    await Promise.all(this.#keyed.map((k) => k.stop()));
+    await this.#keyedStopped;
     this.#queries.stop();
     this.#watches.close();
     await this.#historyCleaner.stop();
@@ -660,7 +721,12 @@ export class JobRuntime implements ObservedJob {
       this.#state = 'STOPPED';
       clearInterval(this.#slowCutTimer);
       this.#detachMetrics();
-      if (!wasFailed) await this.#stopTasks();
+      const stopped = this.#stopTasksOnce();
+      // Also after a failure, the keyed tasks' last batches must be done before the backend is
+      // rolled back or closed (JobRuntime.deploy reuses it). A failed runtime's sources may wait
+      // on a channel that nobody acknowledges any more: they write no state, so the redeploy
+      // does not wait for them.
+      await (wasFailed ? this.#keyedStopped : stopped);
       await this.#uploading.catch(() => undefined);
       await this.#moving.catch(() => undefined);
       this.#writer.reset();

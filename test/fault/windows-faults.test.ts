@@ -17,153 +17,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startCluster, startCoordinator, waitFor, soakOnly, soakSize, soakTimeoutMs, readStream, REPO_ROOT, type ChildHandle, type CoordinatorHandle } from '../kit/index.ts';
+import { compareResults as compare, publishSteadily, wfExpectation, wfInput, wfResults, WF_STREAMS } from '../kit/wf-fixture.ts';
 import { EddyClient } from '../../cli/client.ts';
 import { buildBundle } from '../../core/bundle.ts';
-import { keyGroupForKey, partitionForKey } from '../../core/key-groups.ts';
-import { BulkPublisher } from '../../core/jetstream-publisher.ts';
-import { JOIN_MS, SESSION_GAP_MS, TUMBLE_MS, WF_JOB, WF_PARTITIONS, type WfEvent, type WfJoin, type WfWindow } from '../fixtures/windows-faults-job.ts';
+import { WF_JOB } from '../fixtures/windows-faults-job.ts';
 
-const T0 = 1_700_000_000_000;
-/** Event time between consecutive events: 120,000 events span 8 minutes of event time. */
-const STEP_MS = 4;
-const USERS = 200;
-
-interface WfInput {
-  /** What is published, in order: [subject, payload]. */
-  messages: Array<[string, string]>;
-  /** The well-formed events of users whose windows close (not the closing records). */
-  events: WfEvent[];
-  /** The malformed payloads: each must be dead-lettered once. */
-  malformed: string[];
-}
-
-/**
- * Deterministic input: events of USERS users in increasing event time, 5 % of them up to 1.5 s
- * earlier than their place (within the job's 2 s bound, so nothing is late however the splits
- * interleave), 0.1 % malformed payloads, then one record an hour later on every partition that
- * closes every window.
- */
-function wfInput(count: number, seed: number): WfInput {
-  let s = seed;
-  const rand = () => ((s = (s * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
-  const messages: Array<[string, string]> = [];
-  const events: WfEvent[] = [];
-  const malformed: string[] = [];
-  const subject = (user: string) => `wf-events.${partitionForKey(user, WF_PARTITIONS)}`;
-  let maxTs = T0;
-  for (let i = 0; i < count; i++) {
-    const user = `u${Math.floor(rand() * USERS)}`;
-    if (rand() < 0.001) {
-      const bad = `{"user":"${user}","broken":${i}`;
-      malformed.push(bad);
-      messages.push([subject(user), bad]);
-      continue;
-    }
-    const ts = T0 + i * STEP_MS - (rand() < 0.05 ? Math.floor(rand() * 1500) : 0);
-    const e: WfEvent = { user, kind: rand() < 0.25 ? 'a' : 'b', id: i, ts, amount: Math.floor(rand() * 100) };
-    maxTs = Math.max(maxTs, ts);
-    events.push(e);
-    messages.push([subject(user), JSON.stringify(e)]);
-  }
-  for (let p = 0; p < WF_PARTITIONS; p++) {
-    let n = 0;
-    while (partitionForKey(`closer-${p}-${n}`, WF_PARTITIONS) !== p) n++;
-    const closer: WfEvent = { user: `closer-${p}-${n}`, kind: 'b', id: -1 - p, ts: maxTs + 3_600_000, amount: 0 };
-    messages.push([`wf-events.${p}`, JSON.stringify(closer)]);
-  }
-  return { messages, events, malformed };
-}
-
-const windowKey = (w: WfWindow) => `${w.user}/${w.start}/${w.end}/${w.count}/${w.sum}`;
-const joinKey = (j: WfJoin) => `${j.user}/${j.id}/${j.ts}/${j.matches}`;
-
-/** The expected results, by definition. */
-function wfExpectation(events: readonly WfEvent[]): { tumbling: string[]; sessions: string[]; join: string[] } {
-  const byUser = new Map<string, WfEvent[]>();
-  for (const e of events) byUser.set(e.user, [...(byUser.get(e.user) ?? []), e]);
-  const tumbling: string[] = [];
-  const sessions: string[] = [];
-  const joined: string[] = [];
-  for (const [user, list] of byUser) {
-    const windows = new Map<number, [number, number]>();
-    for (const e of list) {
-      const start = Math.floor(e.ts / TUMBLE_MS) * TUMBLE_MS;
-      const w = windows.get(start) ?? [0, 0];
-      windows.set(start, [w[0] + 1, w[1] + e.amount]);
-    }
-    for (const [start, [count, sum]] of windows) tumbling.push(windowKey({ user, start, end: start + TUMBLE_MS, count, sum }));
-    // A record joins a session when it is at most the gap after its last record.
-    const sorted = [...list].sort((a, b) => a.ts - b.ts);
-    let first = sorted[0]!.ts;
-    let last = first;
-    let count = 0;
-    let sum = 0;
-    for (const e of sorted) {
-      if (e.ts > last + SESSION_GAP_MS) {
-        sessions.push(windowKey({ user, start: first, end: last + SESSION_GAP_MS, count, sum }));
-        first = e.ts;
-        count = 0;
-        sum = 0;
-      }
-      last = e.ts;
-      count++;
-      sum += e.amount;
-    }
-    sessions.push(windowKey({ user, start: first, end: last + SESSION_GAP_MS, count, sum }));
-    const bs = list.filter((e) => e.kind === 'b').map((e) => e.ts);
-    for (const a of list) {
-      if (a.kind !== 'a') continue;
-      joined.push(joinKey({ user, id: a.id, ts: a.ts, matches: bs.filter((t) => t >= a.ts && t <= a.ts + JOIN_MS).length }));
-    }
-  }
-  return { tumbling, sessions, join: joined };
-}
-
-/** Publishes `perTick` messages every 100 ms; resolves once the stream has every one. */
-function publishSteadily(nc: NatsConnection, messages: ReadonlyArray<[string, string]>, perTick: number): { done: Promise<void>; stop(): void } {
-  const publisher = new BulkPublisher(nc);
-  const encoder = new TextEncoder();
-  let sent = 0;
-  let timer: NodeJS.Timeout | undefined;
-  const done = new Promise<void>((resolve, reject) => {
-    timer = setInterval(() => {
-      try {
-        for (const end = Math.min(sent + perTick, messages.length); sent < end; sent++) publisher.publishNow(messages[sent]![0], encoder.encode(messages[sent]![1]));
-        if (sent === messages.length) {
-          clearInterval(timer);
-          publisher.flush().then(resolve, reject).finally(() => publisher.close());
-        }
-      } catch (e) {
-        clearInterval(timer);
-        reject(e);
-      }
-    }, 100);
-  });
-  return { done, stop: () => clearInterval(timer) };
-}
-
-/** Compares results with the expectation: what is missing, what is extra (partial or wrong), what is repeated. */
-function compare(what: string, got: string[], expected: string[]): void {
-  const want = new Map<string, number>();
-  for (const k of expected) want.set(k, (want.get(k) ?? 0) + 1);
-  const have = new Map<string, number>();
-  for (const k of got) have.set(k, (have.get(k) ?? 0) + 1);
-  const missing = [...want.keys()].filter((k) => !have.has(k));
-  const keyGroups = [...new Set(missing.map((k) => keyGroupForKey(k.split('/')[0]!, 32)))];
-  const extra = [...have.keys()].filter((k) => !want.has(k));
-  const repeated = [...have].filter(([k, n]) => n > (want.get(k) ?? 0) && want.has(k)).map(([k]) => k);
-  assert.ok(
-    missing.length === 0 && extra.length === 0 && repeated.length === 0 && got.length === expected.length,
-    `${what}: ${expected.length} expected, ${got.length} emitted; ${missing.length} missing (e.g. ${missing.slice(0, 3).join(' ')}; key groups ${keyGroups.slice(0, 10).join(' ')}), ` +
-      `${extra.length} not expected (partial or wrong, e.g. ${extra.slice(0, 3).join(' ')}), ${repeated.length} repeated (e.g. ${repeated.slice(0, 3).join(' ')})`,
-  );
-}
-
-// todo: on this branch the run still finds event-time timers that never fire in a few key groups
-// (e.g. one tumbling window of 2 key groups out of 32, a few hundred join results), with no record
-// late and dead letters exact; the cause is not found yet (issue 11). Reported, not failing the
-// suite; and at 2-7 minutes on 2 cores it runs under `make soak` only until it passes.
-test('windows faults - tumbling and session windows and an event-time timer join, exactly once through worker SIGKILLs (at random and right after windows fire), a coordinator restart, scale-out and scale-in', { timeout: soakTimeoutMs(480_000), todo: 'event-time timers of a few key groups never fire after the faults (cause not found yet)', skip: soakOnly('runs under make soak until its stuck-timer loss is fixed') }, async (t) => {
+// At 120,000 events it takes 2-5 minutes on a loaded 2-core machine: it runs under `make soak`
+// (at 1,000,000 events), and in `make test` the shorter tests of its causes run instead
+// (test/fault/failed-runtime-stops.test.ts, test/fault/checkpoint-timeout.test.ts).
+test('windows faults - tumbling and session windows and an event-time timer join, exactly once through worker SIGKILLs (at random and right after windows fire), a coordinator restart, scale-out and scale-in', { timeout: soakTimeoutMs(480_000), skip: soakOnly('runs under make soak (2-5 minutes at its make-test size)') }, async (t) => {
   const started = Date.now();
   const step = (what: string) => t.diagnostic(`${((Date.now() - started) / 1000).toFixed(1)} s: ${what}`);
   const cluster = await startCluster({ workers: 3, workerTimeoutMs: 6000, checkpointTimeoutMs: 30_000, workerLogLevel: 'trace' });
@@ -263,8 +125,7 @@ test('windows faults - tumbling and session windows and an event-time timer join
     assert.ok(job.restarts >= 3, `the job recovered at least three times (${job.restarts})`);
 
     // Every result, once: read once the counts are reached and two more checkpoints completed.
-    const streams = { tumbling: 'WF_TUMBLING', sessions: 'WF_SESSIONS', join: 'WF_JOIN' } as const;
-    for (const [stage, stream] of Object.entries(streams) as Array<[keyof typeof streams, string]>) {
+    for (const [stage, stream] of Object.entries(WF_STREAMS) as Array<[keyof typeof WF_STREAMS, string]>) {
       // Compared below even when the count is not reached: the comparison says what is missing.
       await waitFor(async () => (await readStream(nc, stream)).length >= expected[stage].length, { timeoutMs: soakTimeoutMs(120_000), what: `${expected[stage].length} ${stage} results` }).catch(async (e: Error) => {
         step(`${(e as Error).message}: ${(await readStream(nc, stream)).length} in ${stream}`);
@@ -276,10 +137,10 @@ test('windows faults - tumbling and session windows and an event-time timer join
     step(`late records: ${late.length}${late.length > 0 ? ` (e.g. ${late.slice(0, 3).map((m) => m.data).join(' ')})` : ''}`);
     const dead = await readStream(nc, 'EDDY_DLQ', `eddy.dlq.${WF_JOB}`);
     step(`dead letters: ${dead.length} for ${input.malformed.length} malformed${dead.length > input.malformed.length ? ` (e.g. ${dead.filter((m) => !m.data.includes('broken')).slice(0, 2).map((m) => m.data.slice(0, 400)).join(' ')})` : ''}`);
-    const windows = async (stream: string) => (await readStream(nc, stream)).map((m) => windowKey(JSON.parse(m.data) as WfWindow));
-    compare('tumbling windows', await windows('WF_TUMBLING'), expected.tumbling);
-    compare('session windows', await windows('WF_SESSIONS'), expected.sessions);
-    compare('timer join', (await readStream(nc, 'WF_JOIN')).map((m) => joinKey(JSON.parse(m.data) as WfJoin)), expected.join);
+    const results = await wfResults(nc);
+    compare('tumbling windows', results.tumbling, expected.tumbling);
+    compare('session windows', results.sessions, expected.sessions);
+    compare('timer join', results.join, expected.join);
     assert.deepEqual((await readStream(nc, 'WF_LATE')).map((m) => m.data), [], 'no record is late');
 
     // Dead letters: each malformed record once, though the ranges around it were replayed.

@@ -58,8 +58,14 @@ export interface KeyedTaskOptions {
   logger: Logger;
   onFailure(error: Error, keyGroup: number): void;
   /**
+   * Barrier N arrived on the first channel of the task: the worker's cut of N begins, and a cut of
+   * an older checkpoint still in progress is abandoned (that checkpoint was aborted). @default none
+   */
+  onAligning?(checkpointId: number): void;
+  /**
    * Barrier N arrived on every channel into every key group and everything before it is
-   * processed. The task holds its input until the returned promise resolves.
+   * processed. The task holds its input until the returned promise resolves (at once when the
+   * worker had abandoned N for a newer checkpoint).
    */
   onAligned(checkpointId: number): Promise<void>;
   /** Called after each batch: the worker checks the overlay's memory bound and flushes watches. */
@@ -108,6 +114,8 @@ export class KeyedTask {
   /** Channels that delivered the barrier being aligned, held back until alignment. */
   readonly #held = new Set<string>();
   #aligning = -1;
+  /** The newest checkpoint whose barrier this task has seen: an older barrier is stale. */
+  #newestBarrier = 0;
   readonly #declared: ReadonlyMap<string, StateDescriptor['kind']>;
   readonly #features: ReadonlyMap<string, FeatureStateSpec>;
   /** The process function of each keyed input, by input index (a broadcast input's is processBroadcastElement). */
@@ -379,10 +387,33 @@ export class KeyedTask {
   }
 
   #barrier(channel: string, checkpointId: number): void {
+    // The barrier of a checkpoint a newer one superseded (below), on a channel that had not
+    // delivered it then: nothing to align, what follows on the channel comes before the newer one.
+    if (checkpointId < this.#newestBarrier || (checkpointId === this.#newestBarrier && this.#aligning === -1)) return;
     if (this.#aligning !== -1 && checkpointId !== this.#aligning) {
-      return this.#fail(new ChannelBrokenError(`barrier ${checkpointId} on ${channel} while aligning checkpoint ${this.#aligning}`), -1);
+      // A newer barrier while aligning: checkpoint #aligning timed out and was aborted, and the
+      // coordinator triggered the next one, whose barrier some sender injected without the older
+      // one (its worker was still cutting it). As in Flink, the newer barrier cancels the older
+      // alignment: the held channels go on (what they hold comes before the newer barrier) and
+      // the older checkpoint is never cut here. A move prepared at the older checkpoint cannot
+      // take effect without it: that recovers (as the coordinator does when a move's checkpoint fails).
+      if (this.#move?.checkpointId === this.#aligning) {
+        return this.#fail(new ChannelBrokenError(`barrier ${checkpointId} on ${channel} while aligning checkpoint ${this.#aligning}, which moves key groups`), -1);
+      }
+      this.#o.logger.warn({ checkpoint: this.#aligning, newer: checkpointId, heldChannels: this.#held.size }, 'alignment superseded by a newer barrier');
+      this.#held.clear();
+      this.#aligning = -1;
+      // Woken after this drain step: the key group running it may not be registered as active
+      // yet (a drain's first step runs before #wake records it), and must not get a second drain.
+      queueMicrotask(() => {
+        for (const [kg, queue] of this.#queues) this.#wake(kg, queue);
+      });
     }
-    this.#aligning = checkpointId;
+    if (this.#aligning === -1) {
+      this.#aligning = checkpointId;
+      this.#newestBarrier = checkpointId;
+      this.#o.onAligning?.(checkpointId);
+    }
     this.#held.add(channel);
     if (this.#held.size < this.#senders.size * this.#owned.size) return;
     // Every channel delivered barrier N, and every key group processed what came before it
