@@ -28,6 +28,8 @@ import type { JobStore, StoredJob } from './job-store.ts';
 import { assignJob, Rebalancer, type WorkerAssignment } from './rebalancer.ts';
 import { describeStartAt, type StartAtSpec } from '../core/start-at.ts';
 import { resolveStartPositions } from './source-start.ts';
+import { PoisonRecords } from './poison-records.ts';
+import { DEFAULT_MAX_RECORD_ATTEMPTS } from '../core/manifest.ts';
 
 export type JobState = 'SUBMITTED' | 'DEPLOYING' | 'RUNNING' | 'RESTARTING' | 'CANCELLED' | 'FAILED';
 
@@ -114,6 +116,8 @@ export interface JobRecord {
    * at submit (coordinator/source-start.ts). Absent: sequence 1.
    */
   initialPositions?: SourcePosition[];
+  /** Failures per source position and the skip list of poison records; persisted with the job. */
+  poison: PoisonRecords;
 }
 
 export interface SubmitOptions {
@@ -285,6 +289,8 @@ export class JobManager {
       // Savepoints outlive the job that took them (the garbage collector keeps what they name).
       savepoints: existing?.savepoints ?? [],
       ...(initialPositions && { initialPositions }),
+      // A new submit starts over: its input or its code may differ.
+      poison: new PoisonRecords(),
     };
     this.#jobs.set(id, job);
     this.#persist(job);
@@ -371,6 +377,10 @@ export class JobManager {
     const latest = job.checkpoints[job.checkpoints.length - 1] ?? null;
     const targets = [...job.assignment.entries()];
     this.#persist(job);
+    // The skip list goes out only once the job store holds it: a restarted coordinator must not
+    // deploy without a skip some worker already acted on.
+    await job.persisting;
+    if (job.epoch !== epoch || job.state !== 'DEPLOYING') return;
     try {
       // A worker left out of this epoch (it is leaving) must not run the old one: its query
       // responder would answer with stale state.
@@ -543,6 +553,7 @@ export class JobManager {
       // again: a redeploy before the first checkpoint starts where the first deploy did).
       startPositions: latest ? sourcePositions(latest.metadata) : (job.initialPositions ?? []),
       checkpointIntervalMs: this.#o.checkpointIntervalMs,
+      skippedRecords: job.poison.skipped(),
     });
   }
 
@@ -570,10 +581,30 @@ export class JobManager {
     // A failure restarts the job: only a worker of its epoch may report one.
     if (!job.assignment.has(f.workerId as WorkerId)) throw new ForgedMessageError(`worker ${excerpt(f.workerId)} reports a failure of job ${job.id}, which it is not assigned to`);
     const info = { message: f.message, stageId: f.stageId, keyGroup: f.keyGroup, workerId: f.workerId, stack: f.stack, atUnixMs: Number(f.atUnixMs) };
+    if (f.userCode && f.hasSourcePosition === true) this.#countPoison(job, f, info);
     if (f.userCode) return this.#restart(job, info);
     // A lost channel or a vanished peer is not the job's fault: recover at once, uncounted.
     job.lastFailure = info;
     this.#recover(job, INFRASTRUCTURE_RETRY_MS, 'infrastructure');
+  }
+
+  /**
+   * A user-code failure at a known source record: counted per position; at the job's
+   * maxRecordAttempts the record goes on the skip list (coordinator/poison-records.ts), which the
+   * job record holds and the redeploy that follows sends to every worker.
+   */
+  #countPoison(job: JobRecord, f: TaskFailure, info: JobFailureInfo): void {
+    const maxAttempts = job.manifest.maxRecordAttempts ?? DEFAULT_MAX_RECORD_ATTEMPTS;
+    const skipped = job.poison.onFailure(f, maxAttempts);
+    const attempts = job.poison.attempts(Number(f.split), Number(f.sequence));
+    if (skipped !== undefined) {
+      info.message = `${info.message} (a poison record: split ${skipped.split}, sequence ${skipped.sequence} failed ${skipped.attempts} times; dead-lettered and skipped from now on)`;
+      this.#o.logger.warn({ jobId: job.id, split: skipped.split, sequence: skipped.sequence, stage: skipped.stageId, attempts: skipped.attempts }, 'poison record skipped');
+    } else if (maxAttempts > 0 && attempts > 0) {
+      info.message = `${info.message} (split ${Number(f.split)}, sequence ${Number(f.sequence)}: attempt ${attempts} of ${maxAttempts} before it is skipped)`;
+    }
+    // Written before the redeploy's DeployTasks go out (writes of a job keep their order).
+    this.#persist(job);
   }
 
   /** A worker stopped heartbeating: its jobs recover on the survivors at once. */
@@ -794,6 +825,7 @@ export class JobManager {
         restarts: stored.restarts,
         savepoints,
         ...(stored.initialPositions && { initialPositions: stored.initialPositions }),
+        poison: new PoisonRecords(stored.poisonRecords ?? []),
       };
       this.#jobs.set(job.id, job);
       if (!live) continue;
@@ -858,6 +890,7 @@ function toStored(job: JobRecord): StoredJob {
     publishedCheckpointId: Math.max(0, ...(job.unpublished === undefined || job.unpublished.size === 0 ? [latest?.id ?? 0] : [Math.min(...job.unpublished.keys()) - 1])),
     unpublishedCheckpoints: [...(job.unpublished?.values() ?? [])].map(ref),
     ...(job.initialPositions && { initialPositions: job.initialPositions }),
+    ...(job.poison.size > 0 && { poisonRecords: job.poison.toStored() }),
   };
 }
 

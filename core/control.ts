@@ -35,6 +35,7 @@ import type { KeyGroupRange__Output as ControlKeyGroupRangeMessage } from '../pr
 import type { SourcePosition__Output as SourcePositionMessage } from '../proto/gen/eddy/v1/control/SourcePosition.ts';
 import type { RestoreFrom__Output as RestoreFromMessage } from '../proto/gen/eddy/v1/control/RestoreFrom.ts';
 import type { DeployTasks__Output as DeployTasksMessage } from '../proto/gen/eddy/v1/control/DeployTasks.ts';
+import type { SkippedRecord__Output as SkippedRecordMessage } from '../proto/gen/eddy/v1/control/SkippedRecord.ts';
 import type { TriggerCheckpoint__Output as TriggerCheckpointMessage } from '../proto/gen/eddy/v1/control/TriggerCheckpoint.ts';
 import type { SectionRef__Output as SectionRefMessage } from '../proto/gen/eddy/v1/control/SectionRef.ts';
 import type { DeltaRef__Output as DeltaRefMessage } from '../proto/gen/eddy/v1/control/DeltaRef.ts';
@@ -70,7 +71,9 @@ export type Heartbeat = HeartbeatMessage;
 export type ControlKeyGroupRange = ControlKeyGroupRangeMessage;
 export type SourcePosition = WithOptional<SourcePositionMessage, 'maxEventTimeMs' | 'hasMaxEventTime'>;
 export type RestoreFrom = RestoreFromMessage;
-export type DeployTasks = DeployTasksMessage;
+export type DeployTasks = WithOptional<DeployTasksMessage, 'skippedRecords'>;
+/** A poison record every worker of the job skips (DeployTasks.skipped_records). */
+export type SkippedRecord = SkippedRecordMessage;
 export type TriggerCheckpoint = TriggerCheckpointMessage;
 export type SectionRef = SectionRefMessage;
 export type DeltaRef = DeltaRefMessage;
@@ -83,7 +86,7 @@ export type Leave = LeaveMessage;
 export type CancelTasks = CancelTasksMessage;
 export type StartTasks = StartTasksMessage;
 export type Ack = AckMessage;
-export type TaskFailure = TaskFailureMessage;
+export type TaskFailure = WithOptional<TaskFailureMessage, 'hasSourcePosition' | 'split' | 'sequence'>;
 export type QueryRequest = QueryRequestMessage;
 export type QueryValue = QueryValueMessage;
 export type QueryReply = WithOptional<QueryReplyMessage, 'workerId' | 'epoch'>;

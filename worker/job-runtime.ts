@@ -13,7 +13,7 @@ import { parseJobId, type JobId } from '../core/ids.ts';
 import { ensureError, InvalidArgumentError, UserFunctionError } from '../core/errors.ts';
 import type { ObjectStore } from '../core/object-store.ts';
 import type { Logger } from '../core/logger.ts';
-import type { CheckpointAck, CheckpointComplete, CutCounters, DeployTasks, JobCounters, MoveTasks, SourcePosition, StageCounters as CountedTotals, TaskFailure } from '../core/control.ts';
+import type { CheckpointAck, CheckpointComplete, CutCounters, DeployTasks, JobCounters, MoveTasks, SkippedRecord, SourcePosition, StageCounters as CountedTotals, TaskFailure } from '../core/control.ts';
 import { objectKeys } from '../core/object-keys.ts';
 import { senderNames } from '../core/subjects.ts';
 import { toRanges } from '../core/assignment.ts';
@@ -137,6 +137,8 @@ export class JobRuntime implements ObservedJob {
   #cutCounters: CutCounters[] = [];
   /** Loads of moved key groups, in order. */
   #moving: Promise<void> = Promise.resolve();
+  /** Poison records to skip, by split, then stream sequence (DeployTasks.skipped_records). */
+  readonly #skipped = new Map<number, Map<number, SkippedRecord>>();
 
   private constructor(ctx: JobRuntimeContext, deploy: DeployTasks, manifest: JobManifest, plan: JobPlan, backend: StateBackend) {
     this.#ctx = ctx;
@@ -158,6 +160,11 @@ export class JobRuntime implements ObservedJob {
     const keyedPlans = plan.stages.filter((s) => s.spec.kind === 'keyed');
     this.#keyedPlans = keyedPlans;
     const starts = new Map(deploy.startPositions.map((p) => [p.split, p]));
+    for (const r of deploy.skippedRecords ?? []) {
+      let bySequence = this.#skipped.get(r.split);
+      if (bySequence === undefined) this.#skipped.set(r.split, (bySequence = new Map()));
+      bySequence.set(Number(r.sequence), r);
+    }
 
     this.#watches = new WatchRegistry({ nc: ctx.nc, manifest, backend, epoch, logger: this.#logger, keyGroups: new Set(this.keyGroups) });
 
@@ -283,6 +290,7 @@ export class JobRuntime implements ObservedJob {
       onFailure: (e) => this.#fail(e, stageId, -1),
       ...(sourcePlan.timestamp && { timestampOf: sourcePlan.timestamp }),
       ...(start?.hasMaxEventTime === true && { restoredMaxEventTimeMs: Number(start.maxEventTimeMs) }),
+      ...(this.#skipped.has(partition) && { skipped: this.#skipped.get(partition)! }),
     });
     this.#sourceOutputs.push(output);
     this.#sources.push(source);
@@ -628,7 +636,8 @@ export class JobRuntime implements ObservedJob {
     this.#state = 'FAILED';
     const kg = error instanceof UserFunctionError ? error.keyGroup : keyGroup;
     const stage = error instanceof UserFunctionError ? error.stageId : stageId;
-    this.#logger.error({ err: error, stage, keyGroup: kg }, 'job task failed');
+    const position = error instanceof UserFunctionError ? error.sourcePosition : undefined;
+    this.#logger.error({ err: error, stage, keyGroup: kg, ...(position && { sourcePosition: position }) }, 'job task failed');
     this.#ctx.reportFailure({
       jobId: this.jobId,
       workerId: this.#ctx.options.workerId,
@@ -639,6 +648,7 @@ export class JobRuntime implements ObservedJob {
       atUnixMs: Date.now(),
       userCode: error instanceof UserFunctionError,
       epoch: this.epoch,
+      ...(position && { hasSourcePosition: true, split: position.split, sequence: position.sequence }),
     });
     void this.#stopTasks();
   }

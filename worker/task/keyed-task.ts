@@ -38,6 +38,7 @@ import type { StageCounters } from './stage-counters.ts';
 import type { StageInputRef } from '../channel/index.ts';
 import { BroadcastContextImpl, broadcastStateNames } from './broadcast-context.ts';
 import { callSite, Phase } from './call-site.ts';
+import { decodeOrigin } from '../../core/record-origin.ts';
 
 export interface KeyedTaskOptions {
   nc: NatsConnection;
@@ -151,9 +152,15 @@ export class KeyedTask {
       runUser: (kg, run, record, ctx) => this.#runUser(kg, run, record, ctx),
       emit: (kg, value, ts) => {
         this.#currentKeyGroup = kg;
+        // A timer's output derives from no one source record.
+        options.output.setOrigin(-1);
         options.output.emit(value, ts);
       },
-      emitSide: (tag, value, ts) => options.output.emitSide(tag, value, ts),
+      // Side outputs may be emitted after an await, while another key's record runs: unattributed.
+      emitSide: (tag, value, ts) => {
+        options.output.setOrigin(-1);
+        options.output.emitSide(tag, value, ts);
+      },
       // Cached per key group by KeyedTime: no services object per key and batch.
       featureServices: { features: this.#features, broadcastStates: this.#broadcastStates, ...(options.watches && { watches: options.watches }) },
       forwardWatermark: (wm, idle) => options.output.watermark(wm, idle),
@@ -427,17 +434,20 @@ export class KeyedTask {
    */
   async #processBroadcast(keyGroup: number, fn: ProcessFn, records: Record[]): Promise<void> {
     const { backend, output, manifest, deadLetters, counters } = this.#o;
+    let origin = -1;
     const emit = (value: unknown, timestamp: number) => {
       this.#currentKeyGroup = keyGroup;
+      output.setOrigin(origin);
       output.emit(value, timestamp);
     };
     for (const r of records) {
+      origin = r.origin ?? -1;
       const bctx = new BroadcastContextImpl(this.#stageId, backend, this.#declared, this.#broadcastStates, keyGroup, emit, this.#time.services(keyGroup), r.timestamp >= 0 ? r.timestamp : undefined);
       try {
         await fn(r.value, bctx as unknown as KeyedContext);
       } catch (e) {
         const err = e instanceof UserFunctionError ? e : new UserFunctionError({ jobId: this.#o.jobId, stageId: this.#stageId, operator: this.#stageId, keyGroup }, e);
-        if (manifest.errorPolicy === 'fail') throw err;
+        if (manifest.errorPolicy === 'fail') throw attribute(err, origin);
         deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record: r.value }, counters);
       }
     }
@@ -446,9 +456,12 @@ export class KeyedTask {
   async #processKey(keyGroup: number, key: string, records: Record[], process: ProcessFn): Promise<void> {
     const { backend, output, manifest, deadLetters, counters } = this.#o;
     // Chained operators after process() run synchronously inside emit: mark the key group there
-    // so an error they throw names it.
+    // so an error they throw names it. Records of one key run one at a time: `origin` is the
+    // current record's whenever this key's function emits.
+    let origin = -1;
     const emit = (value: unknown, timestamp: number) => {
       this.#currentKeyGroup = keyGroup;
+      output.setOrigin(origin);
       output.emit(value, timestamp);
     };
     const ctx = new KeyedContext(this.#stageId, backend, this.#declared, key, keyGroup, emit, this.#time.services(keyGroup));
@@ -459,7 +472,8 @@ export class KeyedTask {
     const release = () => ctx.releaseOutput();
     const stageIndex = this.#stageIndex;
     for (const r of records) {
-      callSite.keyedRecord(stageIndex, keyGroup);
+      origin = r.origin ?? -1;
+      callSite.keyedRecord(stageIndex, keyGroup, Phase.RECORD, origin);
       ctx.timestamp = r.timestamp >= 0 ? r.timestamp : undefined;
       try {
         await process(r.value, ctx);
@@ -469,7 +483,7 @@ export class KeyedTask {
         }
       } catch (e) {
         const err = e instanceof UserFunctionError ? e : new UserFunctionError({ jobId: this.#o.jobId, stageId: this.#stageId, operator: this.#stageId, keyGroup }, e);
-        if (manifest.errorPolicy === 'fail') throw err;
+        if (manifest.errorPolicy === 'fail') throw attribute(err, origin);
         ctx.undoRecord();
         deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record: r.value }, counters);
       }
@@ -513,4 +527,10 @@ export class KeyedTask {
     this.#subs.clear();
     await Promise.all([...this.#active.values()].map((p) => p.catch(() => undefined)));
   }
+}
+
+/** Names the source record a failing keyed record derives from (the coordinator counts poison records by it). */
+function attribute(err: UserFunctionError, origin: number): UserFunctionError {
+  err.sourcePosition ??= decodeOrigin(origin);
+  return err;
 }
