@@ -29,6 +29,7 @@ import { assignJob, Rebalancer, type WorkerAssignment } from './rebalancer.ts';
 import { describeStartAt, type StartAtSpec } from '../core/start-at.ts';
 import { resolveStartPositions } from './source-start.ts';
 import { PoisonRecords } from './poison-records.ts';
+import { newChannelKey, sealChannelKey } from '../core/channel-key.ts';
 import { DEFAULT_MAX_RECORD_ATTEMPTS } from '../core/manifest.ts';
 
 export type JobState = 'SUBMITTED' | 'DEPLOYING' | 'RUNNING' | 'RESTARTING' | 'CANCELLED' | 'FAILED';
@@ -118,6 +119,11 @@ export interface JobRecord {
   initialPositions?: SourcePosition[];
   /** Failures per source position and the skip list of poison records; persisted with the job. */
   poison: PoisonRecords;
+  /**
+   * The key of this epoch's record batches (core/channel-key.ts): drawn at each deploy, sealed to
+   * each worker, never persisted (a restarted coordinator deploys a new epoch with a new key).
+   */
+  channelKey?: Uint8Array;
 }
 
 export interface SubmitOptions {
@@ -372,6 +378,7 @@ export class JobManager {
     await job.checkpointsSettled;
     if (job.state !== 'DEPLOYING') return; // cancelled or overtaken meanwhile
     job.epoch = epoch;
+    job.channelKey = newChannelKey();
     job.assignment = this.#assign(job, workers);
     job.splitSenders = Array.from({ length: splitCount(job.manifest) }, (_, p) => senderNames.split(p, epoch));
     const latest = job.checkpoints[job.checkpoints.length - 1] ?? null;
@@ -387,7 +394,7 @@ export class JobManager {
       await this.#stopOnWorkers(job, this.#o.registry.alive().filter((w) => !job.assignment.has(w.id) && w.runningJobs.has(job.id)));
       // Two phases: every worker subscribes its channels (deploy), then sources start, so no
       // first batch of a channel is published before its receiver listens.
-      await Promise.all(targets.map(([worker, a]) => this.#control(worker, subjects.deploy(worker), this.#deployTasks(job, a))));
+      await Promise.all(targets.map(([worker, a]) => this.#control(worker, subjects.deploy(worker), this.#deployTasks(job, worker, a))));
       await Promise.all(targets.map(([worker]) => this.#control(worker, subjects.start(worker), codecs.start.encode({ jobId: job.id }))));
     } catch (e) {
       if (job.epoch !== epoch || job.state !== 'DEPLOYING') return; // overtaken by another recovery or a cancel
@@ -537,8 +544,10 @@ export class JobManager {
   }
 
   /** What a worker is told to run of the job in its current epoch. */
-  #deployTasks(job: JobRecord, a: WorkerAssignment): Uint8Array {
+  #deployTasks(job: JobRecord, worker: WorkerId, a: WorkerAssignment): Uint8Array {
     const latest = job.checkpoints[job.checkpoints.length - 1] ?? null;
+    const publicKey = this.#o.registry.get(worker)?.channelPublicKey;
+    if (publicKey === undefined || job.channelKey === undefined) throw new Error(`worker ${worker} has registered no channel key: it cannot be sent job ${job.id}'s`);
     return codecs.deploy.encode({
       jobId: job.id,
       manifestJson: job.manifestJson,
@@ -554,13 +563,13 @@ export class JobManager {
       startPositions: latest ? sourcePositions(latest.metadata) : (job.initialPositions ?? []),
       checkpointIntervalMs: this.#o.checkpointIntervalMs,
       skippedRecords: job.poison.skipped(),
+      sealedChannelKey: sealChannelKey(job.channelKey, publicKey, { jobId: job.id, epoch: job.epoch, workerId: worker }),
     });
   }
 
   /** Runs the job on workers that join it in its epoch, with nothing assigned yet (a move follows). */
   async #join(job: JobRecord, workers: WorkerId[]): Promise<void> {
-    const empty = this.#deployTasks(job, { keyGroups: [], splits: [] });
-    await Promise.all(workers.map((w) => this.#control(w, subjects.deploy(w), empty)));
+    await Promise.all(workers.map((w) => this.#control(w, subjects.deploy(w), this.#deployTasks(job, w, { keyGroups: [], splits: [] }))));
     await Promise.all(workers.map((w) => this.#control(w, subjects.start(w), codecs.start.encode({ jobId: job.id }))));
   }
 

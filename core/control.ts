@@ -65,13 +65,16 @@ export type StageCounters = StageCountersMessage;
 /** Counters of a worker's stages at one checkpoint cut (cumulative since its runtime started). */
 export type CutCounters = CutCountersMessage;
 export type JobCounters = WithOptional<JobCountersMessage, 'epoch' | 'cuts'>;
-export type Register = RegisterMessage;
+export type Register = WithOptional<RegisterMessage, 'channelPublicKey'>;
 export type RegisterReply = RegisterReplyMessage;
-export type Heartbeat = HeartbeatMessage;
+export type Heartbeat = WithOptional<HeartbeatMessage, 'channelPublicKey'>;
 export type ControlKeyGroupRange = ControlKeyGroupRangeMessage;
 export type SourcePosition = WithOptional<SourcePositionMessage, 'maxEventTimeMs' | 'hasMaxEventTime'>;
 export type RestoreFrom = RestoreFromMessage;
-export type DeployTasks = WithOptional<DeployTasksMessage, 'skippedRecords'>;
+export type DeployTasks = WithOptional<DeployTasksMessage, 'skippedRecords' | 'sealedChannelKey'> & {
+  /** The opened channel key (core/channel-key.ts): set by the worker that opened it, never on the wire. */
+  channelKey?: Uint8Array;
+};
 /** A poison record every worker of the job skips (DeployTasks.skipped_records). */
 export type SkippedRecord = SkippedRecordMessage;
 export type TriggerCheckpoint = TriggerCheckpointMessage;

@@ -55,7 +55,11 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: fal
 const utf8 = new TextEncoder();
 const utf8d = new TextDecoder();
 
-export function encodeBatch(batch: RecordBatch): Uint8Array {
+/**
+ * The batch's bytes; `trailerBytes` more are left zero at the end for a signature
+ * (worker/channel/batch-signing.ts), which decoders never see (the receiver strips it).
+ */
+export function encodeBatch(batch: RecordBatch, trailerBytes = 0): Uint8Array {
   const sender = utf8.encode(batch.sender);
   if (sender.length > 0xffff) throw new RangeError('sender id too long');
   let body: Uint8Array | undefined;
@@ -78,7 +82,7 @@ export function encodeBatch(batch: RecordBatch): Uint8Array {
     body[8] = batch.idle === true ? 1 : 0;
   }
   const headerLength = HEADER_FIXED + sender.length + 4;
-  const out = new Uint8Array(headerLength + (body?.length ?? 0));
+  const out = new Uint8Array(headerLength + (body?.length ?? 0) + trailerBytes);
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   out[0] = BATCH_MAGIC;
   out[1] = BATCH_VERSION;

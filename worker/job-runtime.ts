@@ -22,7 +22,8 @@ import { StateBackend } from './state/index.ts';
 import { StageCounters } from './task/index.ts';
 import { DeadLetters } from './task/index.ts';
 import { createStageOutput, type StageOutput } from './task/index.ts';
-import { inputResolver, upstreamSenders } from './channel/index.ts';
+import { BatchSigner, inputResolver, upstreamSenders } from './channel/index.ts';
+import { ThrottledLog } from '../core/throttled-log.ts';
 import { SourceTask } from './task/index.ts';
 import { GeneratorTask, type SourceReader } from './task/generator-task.ts';
 import { KeyedTask } from './task/index.ts';
@@ -139,6 +140,10 @@ export class JobRuntime implements ObservedJob {
   #moving: Promise<void> = Promise.resolve();
   /** Poison records to skip, by split, then stream sequence (DeployTasks.skipped_records). */
   readonly #skipped = new Map<number, Map<number, SkippedRecord>>();
+  /** Signs outgoing and verifies incoming record batches with the epoch's channel key (undefined: unsigned). */
+  readonly #signer: BatchSigner | undefined;
+  /** Forged record batches, logged at most once per interval. */
+  readonly #rejections: ThrottledLog;
 
   private constructor(ctx: JobRuntimeContext, deploy: DeployTasks, manifest: JobManifest, plan: JobPlan, backend: StateBackend) {
     this.#ctx = ctx;
@@ -160,6 +165,8 @@ export class JobRuntime implements ObservedJob {
     const keyedPlans = plan.stages.filter((s) => s.spec.kind === 'keyed');
     this.#keyedPlans = keyedPlans;
     const starts = new Map(deploy.startPositions.map((p) => [p.split, p]));
+    this.#signer = deploy.channelKey !== undefined ? new BatchSigner(deploy.channelKey) : undefined;
+    this.#rejections = new ThrottledLog(this.#logger);
     for (const r of deploy.skippedRecords ?? []) {
       let bySequence = this.#skipped.get(r.split);
       if (bySequence === undefined) this.#skipped.set(r.split, (bySequence = new Map()));
@@ -189,6 +196,7 @@ export class JobRuntime implements ObservedJob {
         recordBatchSize: (to) => ctx.metrics.batchRecorder(this.jobId, to),
         errorPolicy: manifest.errorPolicy,
         onFailure: (e) => this.#fail(e, stage.spec.id, -1),
+        ...(this.#signer !== undefined && { signer: this.#signer }),
       });
       this.#keyedOutputs.push(output);
       task = new KeyedTask({
@@ -212,6 +220,8 @@ export class JobRuntime implements ObservedJob {
           this.#watches.flush();
         },
         watches: this.#watches,
+        ...(this.#signer !== undefined && { signer: this.#signer }),
+        rejections: this.#rejections,
       });
       // Also without key groups: a worker that joins the job with none gets them by a move, and
       // its clock (processing-time timers, the TTL sweep) must run for them then.
@@ -258,6 +268,7 @@ export class JobRuntime implements ObservedJob {
       recordBatchSize: (to) => this.#ctx.metrics.batchRecorder(this.jobId, to),
       errorPolicy: this.manifest.errorPolicy,
       onFailure: (e) => this.#fail(e, stageId, -1),
+      ...(this.#signer !== undefined && { signer: this.#signer }),
     });
     const generator = sourcePlan.generator;
     const source: SourceReader = split.spec.generator && generator
@@ -674,6 +685,7 @@ export class JobRuntime implements ObservedJob {
       await this.#uploading.catch(() => undefined);
       await this.#moving.catch(() => undefined);
       this.#writer.reset();
+      this.#rejections.close();
       if (options.closeBackend !== false) await this.backend.close();
       this.#logger.info('job stopped');
     })();

@@ -26,7 +26,8 @@ import type { JobId, StageId } from '../../core/ids.ts';
 import type { JobManifest } from '../../core/manifest.ts';
 import type { StateDescriptor } from '../../sdk/index.ts';
 import type { StagePlan } from '../../sdk/plan.ts';
-import { encodeAck } from '../channel/index.ts';
+import { encodeAck, type BatchSigner } from '../channel/index.ts';
+import type { ThrottledLog } from '../../core/throttled-log.ts';
 import { KeyedContext } from './keyed-context.ts';
 import { featureStates, type FeatureStateSpec } from '../state/index.ts';
 import type { WatchRegistry } from '../query/index.ts';
@@ -67,6 +68,10 @@ export interface KeyedTaskOptions {
   afterBatch(): void;
   /** Feature watches of this runtime: told about every record that changed a feature state. */
   watches?: WatchRegistry;
+  /** Verifies every batch's signature (worker/channel/batch-signing.ts). @default batches are not signed */
+  signer?: BatchSigner;
+  /** Where forged batches are counted and logged (throttled). @default the task's logger, unthrottled */
+  rejections?: ThrottledLog;
 }
 
 interface Pending {
@@ -281,19 +286,29 @@ export class KeyedTask {
   #onMessage(msg: Msg): void {
     if (this.#failed || this.#stopped) return;
     let header: BatchHeader;
+    const signer = this.#o.signer;
     try {
       header = decodeHeader(msg.data);
     } catch (e) {
+      // With signed batches a message that is not even a batch is somebody else's: not ours to fail on.
+      if (signer !== undefined) return this.#reject(msg.subject, 'undecodable', ensureError(e).message);
       return this.#fail(new ChannelBrokenError(`undecodable batch on ${msg.subject}: ${ensureError(e).message}`), -1);
     }
     // Fencing: a sender of an earlier epoch (before a recovery or a move) is not applied.
     if (!this.#accepting.has(header.sender)) return;
+    let data = msg.data;
+    if (signer !== undefined) {
+      // Before its sequence counts: a forged batch must neither be applied nor break the channel.
+      const verified = signer.verify(data);
+      if (verified === undefined) return this.#reject(msg.subject, 'bad-signature', `batch ${header.sequence} claims sender ${header.sender}`);
+      data = verified;
+    }
     const channel = `${header.sender}|${header.keyGroup}`;
     const incoming = this.#incomingAt.get(header.keyGroup);
     if (incoming !== undefined && !this.#lastSequence.has(channel) && incoming.senders.has(header.sender)) {
       // An incoming key group's channel from a sender that predates the move: what comes before
       // barrier N is the old owner's; the channel starts for this task after it.
-      if (header.kind === BatchKind.BARRIER && decodeBarrier(msg.data, header) === incoming.checkpointId) this.#lastSequence.set(channel, header.sequence);
+      if (header.kind === BatchKind.BARRIER && decodeBarrier(data, header) === incoming.checkpointId) this.#lastSequence.set(channel, header.sequence);
       return;
     }
     const last = this.#lastSequence.get(channel) ?? 0;
@@ -309,7 +324,7 @@ export class KeyedTask {
     this.#lastSequence.set(channel, header.sequence);
     let queue = this.#queues.get(header.keyGroup);
     if (!queue) this.#queues.set(header.keyGroup, (queue = []));
-    queue.push({ header, data: msg.data, reply: msg.reply, channel });
+    queue.push({ header, data, reply: msg.reply, channel });
     if (!this.#owned.has(header.keyGroup) || this.#loading.has(header.keyGroup)) {
       // Held for a key group whose state is on its way: acknowledged now, so the sender's window
       // keeps moving for the key groups that run (it is flow control, not durability: a
@@ -511,6 +526,13 @@ export class KeyedTask {
       if (atomic) ctx.undoRecord();
       deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record }, counters);
     }
+  }
+
+  /** A message on a channel subject that is no batch of this job's senders: counted, logged throttled, dropped. */
+  #reject(subject: string, why: 'undecodable' | 'bad-signature', detail: string): void {
+    const fields = { subject, why, detail: detail.slice(0, 200) };
+    if (this.#o.rejections !== undefined) this.#o.rejections.warn('record-batch', fields, 'forged record batch rejected');
+    else this.#o.logger.warn(fields, 'forged record batch rejected');
   }
 
   #fail(error: Error, keyGroup: number): void {

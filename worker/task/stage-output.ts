@@ -14,7 +14,7 @@ import { keyGroupForKey } from '../../core/key-groups.ts';
 import { parseStageId, type JobId } from '../../core/ids.ts';
 import { senderNames } from '../../core/subjects.ts';
 import { UserFunctionError, ensureError, type ChannelBrokenError } from '../../core/errors.ts';
-import { ChannelSender } from '../channel/index.ts';
+import { ChannelSender, type BatchSigner } from '../channel/index.ts';
 import { compileChain, type ChainWhere, type Emit } from './operator-chain.ts';
 import { AsyncOperator } from './async-operator.ts';
 import { MAX_PENDING_SINK_WRITES, isExactlyOnce, openSinks, type CheckpointOutput, type Sink } from '../sink/index.ts';
@@ -49,6 +49,8 @@ export interface StageOutputOptions {
    * from the completion (an unhandled rejection): give it whenever the stage has an asyncMap
    */
   onFailure?(error: Error): void;
+  /** Signs the stage's outgoing batches (worker/channel/batch-signing.ts). @default unsigned */
+  signer?: BatchSigner;
 }
 
 /** The channel senders of a stage's edges, driven as one (barriers and watermarks go on every edge). */
@@ -222,6 +224,7 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
         ackTimeoutMs: o.worker.ackTimeoutMs,
         onBroken: o.onBroken,
         ...(o.recordBatchSize !== undefined && { recordBatchSize: o.recordBatchSize(to.stage) }),
+        ...(o.signer !== undefined && { signer: o.signer }),
       });
       senders.push(s);
       senderOf.set(j, s);

@@ -19,6 +19,7 @@ export interface DeployTasks {
   'startPositions'?: (_eddy_v1_control_SourcePosition)[];
   'checkpointIntervalMs'?: (number);
   'skippedRecords'?: (_eddy_v1_control_SkippedRecord)[];
+  'sealedChannelKey'?: (Buffer | Uint8Array | string);
 }
 
 export interface DeployTasks__Output {
@@ -34,4 +35,5 @@ export interface DeployTasks__Output {
   'startPositions': (_eddy_v1_control_SourcePosition__Output)[];
   'checkpointIntervalMs': (number);
   'skippedRecords': (_eddy_v1_control_SkippedRecord__Output)[];
+  'sealedChannelKey': (Buffer);
 }
