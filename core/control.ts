@@ -8,6 +8,7 @@ import { parseWorkerId, type WorkerId } from './ids.ts';
 import { excerpt } from './errors.ts';
 import { subjects } from './subjects.ts';
 import type { Logger } from './logger.ts';
+import { ThrottledLog } from './throttled-log.ts';
 import type { Register as RegisterInput } from '../proto/gen/eddy/v1/control/Register.ts';
 import type { RegisterReply as RegisterReplyInput } from '../proto/gen/eddy/v1/control/RegisterReply.ts';
 import type { Heartbeat as HeartbeatInput } from '../proto/gen/eddy/v1/control/Heartbeat.ts';
@@ -128,10 +129,20 @@ export class ForgedMessageError extends Error {
   }
 }
 
-/** Logs a control message that was dropped: forged ones as such, for operators to notice. */
-export function logRejected(logger: Logger, e: unknown, what: string): void {
-  if (e instanceof ForgedMessageError) logger.warn({ what, err: e.message }, 'forged control message rejected');
-  else logger.warn({ err: e instanceof Error ? e.message : String(e) }, `bad ${what} ignored`);
+/** Forged control messages logged at once per kind and interval; the rest are counted (core/throttled-log.ts). */
+const REJECTION_BURST = 5;
+const throttles = new WeakMap<Logger, ThrottledLog>();
+
+/**
+ * Logs a control message that was dropped: forged ones as such, for operators to notice, but
+ * throttled per kind (`what`), with a count: anybody who may publish there can send a flood.
+ */
+export function logRejected(logger: Logger, e: unknown, what: string, fields: Record<string, unknown> = {}): void {
+  let throttle = throttles.get(logger);
+  if (throttle === undefined) throttles.set(logger, (throttle = new ThrottledLog(logger, { burst: REJECTION_BURST })));
+  const err = e instanceof Error ? e.message : String(e);
+  if (e instanceof ForgedMessageError) throttle.warn(`forged ${what}`, { ...fields, what, err }, 'forged control message rejected');
+  else throttle.warn(`bad ${what}`, { ...fields, err }, `bad ${what} ignored`);
 }
 
 /**

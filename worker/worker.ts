@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { connectNats } from '../core/nats.ts';
 import { inboxPrefixes } from '../core/nats-connect.ts';
-import { codecs, ForgedMessageError, type DeployTasks, type TaskFailure } from '../core/control.ts';
+import { codecs, ForgedMessageError, logRejected, type DeployTasks, type TaskFailure } from '../core/control.ts';
 import { SealingKeyPair } from '../core/channel-key.ts';
 import { subjects } from '../core/subjects.ts';
 import { openObjectStore, type ObjectStore } from '../core/object-store.ts';
@@ -115,7 +115,7 @@ export class Worker {
       m.respond(codecs.ack.encode({ ok: true, error: '' }));
     } catch (e) {
       const err = ensureError(e);
-      if (err instanceof ForgedMessageError) this.#logger.warn({ subject: m.subject, err: err.message }, 'forged control message rejected');
+      if (err instanceof ForgedMessageError) logRejected(this.#logger, err, 'control request', { subject: m.subject });
       else this.#logger.error({ err }, 'control request failed');
       m.respond(codecs.ack.encode({ ok: false, error: err.message }));
     }

@@ -63,19 +63,33 @@ test('signed batches - forged, garbage and replayed batches on a shuffle subject
     await waitFor(() => sniffed.some((m) => decodeHeader(m.data).kind === BatchKind.DATA), { timeoutMs: 30_000, what: 'a sniffed data batch' });
 
     // Forgeries on the channel of key "a": the sniffed sender's next sequence, a record that
-    // would add 666 to a's total; unsigned (a zero tag), then signed with a key of the intruder's.
-    const forge = (tag: 'zero' | 'own-key', n: number): Uint8Array => {
+    // would add 666 to a's total; unsigned (as a batch of an unsigned channel would be), then
+    // signed with a key of the intruder's. (The intruder's subscription sees its own batches too:
+    // each forgery takes the sequence after the previous one.)
+    const forge = (tag: 'none' | 'own-key', n: number): Uint8Array => {
       const last = decodeHeader(sniffed[sniffed.length - 1]!.data);
-      const bytes = encodeBatch({ kind: BatchKind.DATA, sequence: last.sequence + 1, keyGroup: kg, sender: last.sender, records: [{ key: 'a', timestamp: -1, value: { id: 'a', n, seq: -1 }, origin: -1 }] }, TAG_BYTES);
-      return tag === 'zero' ? bytes : new BatchSigner(randomBytes(32)).sign(bytes);
+      const batch = { kind: BatchKind.DATA, sequence: last.sequence + 1, keyGroup: kg, sender: last.sender, records: [{ key: 'a', timestamp: -1, value: { id: 'a', n, seq: -1 }, origin: -1 }] };
+      return tag === 'none' ? encodeBatch(batch) : new BatchSigner(randomBytes(32)).sign(encodeBatch(batch, TAG_BYTES));
     };
     let forged = 0;
-    for (const tag of ['zero', 'own-key'] as const) {
+    const forgeFive = async (tag: 'none' | 'own-key') => {
       for (let i = 0; i < 5; i++) {
         intruder.publish(`eddy.${JOB}.totals.${kg}`, forge(tag, 666));
         forged++;
+        await intruder.flush();
+        await new Promise((r) => setImmediate(r));
       }
-    }
+    };
+    await forgeFive('none');
+    // Two checkpoints later the committed totals are still those of the published records only
+    // (unsigned, a forged batch with the next sequence would have added 666 to a's).
+    const checkpointNow = Number((await client.getJob(JOB)).checkpoints?.latestId ?? 0);
+    await waitFor(async () => Number((await client.getJob(JOB)).checkpoints?.latestId ?? 0) > checkpointNow + 1, { timeoutMs: 30_000, what: 'two more checkpoints' });
+    await waitFor(async () => {
+      const values = await client.batchGet(JOB, 'total', IDS, 'committed');
+      return values.every((v) => v.found && JSON.parse(v.valueJson) === totals.get(v.entityId));
+    }, { timeoutMs: 30_000, what: 'the committed totals of the published records (none forged)' });
+    await forgeFive('own-key');
     // Garbage on the channel subject: not even a batch.
     intruder.publish(`eddy.${JOB}.totals.${kg}`, new TextEncoder().encode('INJECTED'));
     forged++;
@@ -83,6 +97,12 @@ test('signed batches - forged, garbage and replayed batches on a shuffle subject
     const epochOne = sniffed.slice();
     for (const m of epochOne) intruder.publish(m.subject, m.data);
     await intruder.flush();
+
+    // None of it broke a channel (unsigned, a forged sequence collides with the real sender's next
+    // batch, and garbage is undecodable: both restart the job).
+    const checkpointAfter = Number((await client.getJob(JOB)).checkpoints?.latestId ?? 0);
+    await waitFor(async () => Number((await client.getJob(JOB)).checkpoints?.latestId ?? 0) > checkpointAfter, { timeoutMs: 30_000, what: 'a checkpoint after the forgeries' });
+    assert.equal(Number((await client.getJob(JOB)).restarts), 0, 'no restart caused by forged batches');
 
     // A recovery (a record that fails its task until it is skipped): new epochs, new channel keys.
     const epochBefore = Number((await client.getJob(JOB)).epoch);
