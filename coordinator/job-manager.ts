@@ -11,7 +11,6 @@ import { senderNames, subjects } from '../core/subjects.ts';
 import { parseManifest, remapSourcePositions, splitCount, splitRanges, splitStreams, type JobManifest } from '../core/manifest.ts';
 import { parseJobId, type Epoch, type JobId, type WorkerId } from '../core/ids.ts';
 import { EddyError, InvalidArgumentError, NotFoundError, RetryableError, ensureError, excerpt } from '../core/errors.ts';
-import { sha256Hex } from '../core/bundle.ts';
 import type { ObjectStore } from '../core/object-store.ts';
 import { objectKeys } from '../core/object-keys.ts';
 import { checkCheckpointAck } from './ack-check.ts';
@@ -30,6 +29,7 @@ import { describeStartAt, type StartAtSpec } from '../core/start-at.ts';
 import { resolveStartPositions } from './source-start.ts';
 import { PoisonRecords } from './poison-records.ts';
 import { newChannelKey, sealChannelKey } from '../core/channel-key.ts';
+import type { StagedBundle } from './bundle-upload.ts';
 import { DEFAULT_MAX_RECORD_ATTEMPTS } from '../core/manifest.ts';
 
 export type JobState = 'SUBMITTED' | 'DEPLOYING' | 'RUNNING' | 'RESTARTING' | 'CANCELLED' | 'FAILED';
@@ -221,7 +221,7 @@ export class JobManager {
   }
 
   /** Verifies and stores a bundle, then deploys it to the live workers. */
-  async submit(manifestJson: string, declaredSha256: string, bundle: Uint8Array, options: SubmitOptions = {}): Promise<JobRecord> {
+  async submit(manifestJson: string, declaredSha256: string, bundle: StagedBundle, options: SubmitOptions = {}): Promise<JobRecord> {
     const metrics = this.#o.metrics;
     if (!metrics) return this.#submit(manifestJson, declaredSha256, bundle, options);
     let name = '';
@@ -233,10 +233,10 @@ export class JobManager {
     return metrics.traceSubmit(typeof name === 'string' ? name : '', () => this.#submit(manifestJson, declaredSha256, bundle, options));
   }
 
-  async #submit(manifestJson: string, declaredSha256: string, bundle: Uint8Array, options: SubmitOptions): Promise<JobRecord> {
-    const actual = sha256Hex(bundle);
+  async #submit(manifestJson: string, declaredSha256: string, bundle: StagedBundle, options: SubmitOptions): Promise<JobRecord> {
+    const actual = bundle.sha256;
     if (actual !== declaredSha256) {
-      throw new InvalidArgumentError(`bundle sha256 mismatch: the header declares ${declaredSha256 || '(none)'}, the ${bundle.length} bytes received hash to ${actual}`);
+      throw new InvalidArgumentError(`bundle sha256 mismatch: the header declares ${excerpt(declaredSha256 || '(none)')}, the ${bundle.bytes} bytes received hash to ${actual}`);
     }
     const manifest = parseManifest(manifestJson);
     const id = parseJobId(manifest.name);
@@ -253,7 +253,7 @@ export class JobManager {
     }
 
     const bundleKey = objectKeys.bundle(id, actual);
-    await this.#o.store.put(bundleKey, bundle);
+    await bundle.storeAt(this.#o.store, bundleKey);
     await this.#o.store.put(objectKeys.manifest(id, actual), new TextEncoder().encode(manifestJson));
     const { nc } = this.#o;
     // A generator source (sdk/generator.ts) makes its records in the job: it has no stream.

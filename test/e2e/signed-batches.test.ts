@@ -71,6 +71,8 @@ test('signed batches - forged, garbage and replayed batches on a shuffle subject
       const batch = { kind: BatchKind.DATA, sequence: last.sequence + 1, keyGroup: kg, sender: last.sender, records: [{ key: 'a', timestamp: -1, value: { id: 'a', n, seq: -1 }, origin: -1 }] };
       return tag === 'none' ? encodeBatch(batch) : new BatchSigner(randomBytes(32)).sign(encodeBatch(batch, TAG_BYTES));
     };
+    // The real batches so far (the intruder's subscription will also see its own forgeries).
+    const epochOne = sniffed.slice();
     let forged = 0;
     const forgeFive = async (tag: 'none' | 'own-key') => {
       for (let i = 0; i < 5; i++) {
@@ -94,7 +96,6 @@ test('signed batches - forged, garbage and replayed batches on a shuffle subject
     intruder.publish(`eddy.${JOB}.totals.${kg}`, new TextEncoder().encode('INJECTED'));
     forged++;
     // Replays of this epoch's batches, byte for byte: already-seen sequences, acknowledged again only.
-    const epochOne = sniffed.slice();
     for (const m of epochOne) intruder.publish(m.subject, m.data);
     await intruder.flush();
 
