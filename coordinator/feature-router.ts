@@ -5,7 +5,7 @@
 // answers); the router waits briefly and asks again while the caller's deadline allows, then fails
 // the whole request with a retry hint rather than return what some key groups said.
 import type { NatsConnection } from '@nats-io/transport-node';
-import { codecs, type QueryValue } from '../core/control.ts';
+import { codecs, ForgedMessageError, logRejected, type QueryValue } from '../core/control.ts';
 import { subjects } from '../core/subjects.ts';
 import { findFeature } from '../core/manifest.ts';
 import { keyGroupForKey } from '../core/key-groups.ts';
@@ -42,7 +42,9 @@ export class FeatureRouter {
     this.#nc = nc;
     this.#jobs = jobs;
     this.#metrics = metrics;
-    this.#requester = new QueryRequester(nc, (subject, reason) => logger?.warn({ subject, err: reason }, 'forged control message rejected'));
+    this.#requester = new QueryRequester(nc, (subject, reason) => {
+      if (logger !== undefined) logRejected(logger, new ForgedMessageError(reason), 'query reply', { subject });
+    });
   }
 
   /** Starts a WatchFeatures stream (coordinator/feature-watch.ts); stop() it when the call ends. */

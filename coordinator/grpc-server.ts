@@ -9,6 +9,7 @@ import type { Logger } from '../core/logger.ts';
 import type { JobInfo } from '../proto/gen/eddy/v1/JobInfo.ts';
 import type { SubmitJobRequest__Output } from '../proto/gen/eddy/v1/SubmitJobRequest.ts';
 import type { SubmitJobResponse } from '../proto/gen/eddy/v1/SubmitJobResponse.ts';
+import { BundleUploads, type BundleUpload } from './bundle-upload.ts';
 import type { FeatureValue } from '../proto/gen/eddy/v1/FeatureValue.ts';
 import type { FeatureChange } from '../proto/gen/eddy/v1/FeatureChange.ts';
 import type { JobManager, JobRecord } from './job-manager.ts';
@@ -17,6 +18,9 @@ import type { WorkerRegistry } from './worker-registry.ts';
 import { toServiceError } from './grpc-status.ts';
 import { authInterceptor, lenientDecoding } from './auth.ts';
 import type { Authenticator } from '../core/tokens.ts';
+
+/** Bundle uploads (SubmitJob streams) in progress at once: one more is refused UNAVAILABLE. */
+export const MAX_CONCURRENT_UPLOADS = 2;
 
 /** Largest bundle accepted by SubmitJob. */
 export const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
@@ -93,6 +97,7 @@ function checkpointInfo(job: JobRecord) {
 export function createGrpcServer(deps: GrpcServerDeps): { server: grpc.Server; health: HealthImplementation } {
   const { jobs, features, registry, logger } = deps;
   const pkg = loadGrpc().eddy.v1;
+  const uploads = new BundleUploads({ maxBytes: MAX_BUNDLE_BYTES, maxConcurrent: MAX_CONCURRENT_UPLOADS });
   const server = new grpc.Server({
     'grpc.max_receive_message_length': 8 * 1024 * 1024,
     interceptors: [authInterceptor(deps.authenticator, logger.child({ component: 'grpc-auth' }))],
@@ -100,44 +105,63 @@ export function createGrpcServer(deps: GrpcServerDeps): { server: grpc.Server; h
 
   server.addService(lenientDecoding(pkg.JobService.service), {
     SubmitJob: (call: grpc.ServerReadableStream<SubmitJobRequest__Output, SubmitJobResponse>, callback: grpc.sendUnaryData<SubmitJobResponse>) => {
+      // The bundle is streamed to a staged file (coordinator/bundle-upload.ts): hashed and
+      // written chunk by chunk, the stream paused while a write is pending.
       let header: SubmitJobRequest__Output['header'] = null;
-      const chunks: Buffer[] = [];
-      let size = 0;
+      let upload: BundleUpload | undefined;
+      /** The write (or the upload's start) in progress; chunks wait for it. */
+      let writing: Promise<void> = Promise.resolve();
       let failed = false;
       const fail = (e: unknown) => {
         if (failed) return;
         failed = true;
+        call.destroy();
+        void writing.catch(() => undefined).then(() => upload?.discard());
         callback(toServiceError(e));
+      };
+      const step = (work: () => Promise<void>) => {
+        call.pause();
+        writing = writing.then(work).then(
+          () => {
+            if (!failed) call.resume();
+          },
+          (e: unknown) => fail(e),
+        );
       };
       call.on('data', (req: SubmitJobRequest__Output) => {
         if (failed) return;
         if (req.header) {
           if (header) return fail(new InvalidArgumentError('SubmitJob: the header must be sent once, first'));
           header = req.header;
+          const declared = Number(header.bundleSize);
+          step(async () => {
+            upload = await uploads.begin(declared);
+          });
         } else if (req.chunk) {
           if (!header) return fail(new InvalidArgumentError('SubmitJob: the first message must be the header'));
-          size += req.chunk.length;
-          if (size > MAX_BUNDLE_BYTES) return fail(new InvalidArgumentError(`bundle larger than ${MAX_BUNDLE_BYTES} bytes`));
-          chunks.push(req.chunk);
+          const chunk = req.chunk;
+          step(async () => upload!.write(chunk));
         }
       });
       call.on('error', (e) => fail(e));
       call.on('end', () => {
         if (failed) return;
         if (!header) return fail(new InvalidArgumentError('SubmitJob: no header received'));
-        const declared = Number(header.bundleSize);
-        if (declared && declared !== size) return fail(new InvalidArgumentError(`bundle truncated: the header declares ${declared} bytes, ${size} arrived`));
-        let startAt;
-        try {
-          startAt = header.startAt.map(startAtFromMessage);
-        } catch (e) {
-          return fail(e);
-        }
-        const options = { ...(header.fromSavepoint ? { fromSavepoint: header.fromSavepoint } : {}), allowNonRestoredState: header.allowNonRestoredState, startAt };
-        jobs.submit(header.manifestJson, header.bundleSha256, Buffer.concat(chunks), options).then(
-          (job) => callback(null, { jobId: job.id, bundleSha256: job.sha256 }),
-          (e) => fail(e),
-        );
+        const h = header;
+        void writing.then(async () => {
+          if (failed) return;
+          const staged = upload!;
+          await staged.finish();
+          const declared = Number(h.bundleSize);
+          if (declared && declared !== staged.bytes) throw new InvalidArgumentError(`bundle truncated: the header declares ${declared} bytes, ${staged.bytes} arrived`);
+          const options = { ...(h.fromSavepoint ? { fromSavepoint: h.fromSavepoint } : {}), allowNonRestoredState: h.allowNonRestoredState, startAt: h.startAt.map(startAtFromMessage) };
+          try {
+            const job = await jobs.submit(h.manifestJson, h.bundleSha256, staged, options);
+            callback(null, { jobId: job.id, bundleSha256: job.sha256 });
+          } finally {
+            await staged.discard();
+          }
+        }).catch((e: unknown) => fail(e));
       });
     },
     ListJobs: unary(logger, 'ListJobs', async () => ({ jobs: jobs.list().map((j) => jobInfo(jobs, j)) })),

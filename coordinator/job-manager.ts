@@ -11,7 +11,6 @@ import { senderNames, subjects } from '../core/subjects.ts';
 import { parseManifest, remapSourcePositions, splitCount, splitRanges, splitStreams, type JobManifest } from '../core/manifest.ts';
 import { parseJobId, type Epoch, type JobId, type WorkerId } from '../core/ids.ts';
 import { EddyError, InvalidArgumentError, NotFoundError, RetryableError, ensureError, excerpt } from '../core/errors.ts';
-import { sha256Hex } from '../core/bundle.ts';
 import type { ObjectStore } from '../core/object-store.ts';
 import { objectKeys } from '../core/object-keys.ts';
 import { checkCheckpointAck } from './ack-check.ts';
@@ -28,6 +27,10 @@ import type { JobStore, StoredJob } from './job-store.ts';
 import { assignJob, Rebalancer, type WorkerAssignment } from './rebalancer.ts';
 import { describeStartAt, type StartAtSpec } from '../core/start-at.ts';
 import { resolveStartPositions } from './source-start.ts';
+import { PoisonRecords } from './poison-records.ts';
+import { newChannelKey, sealChannelKey } from '../core/channel-key.ts';
+import type { StagedBundle } from './bundle-upload.ts';
+import { DEFAULT_MAX_RECORD_ATTEMPTS } from '../core/manifest.ts';
 
 export type JobState = 'SUBMITTED' | 'DEPLOYING' | 'RUNNING' | 'RESTARTING' | 'CANCELLED' | 'FAILED';
 
@@ -114,6 +117,13 @@ export interface JobRecord {
    * at submit (coordinator/source-start.ts). Absent: sequence 1.
    */
   initialPositions?: SourcePosition[];
+  /** Failures per source position and the skip list of poison records; persisted with the job. */
+  poison: PoisonRecords;
+  /**
+   * The key of this epoch's record batches (core/channel-key.ts): drawn at each deploy, sealed to
+   * each worker, never persisted (a restarted coordinator deploys a new epoch with a new key).
+   */
+  channelKey?: Uint8Array;
 }
 
 export interface SubmitOptions {
@@ -211,7 +221,7 @@ export class JobManager {
   }
 
   /** Verifies and stores a bundle, then deploys it to the live workers. */
-  async submit(manifestJson: string, declaredSha256: string, bundle: Uint8Array, options: SubmitOptions = {}): Promise<JobRecord> {
+  async submit(manifestJson: string, declaredSha256: string, bundle: StagedBundle, options: SubmitOptions = {}): Promise<JobRecord> {
     const metrics = this.#o.metrics;
     if (!metrics) return this.#submit(manifestJson, declaredSha256, bundle, options);
     let name = '';
@@ -223,10 +233,10 @@ export class JobManager {
     return metrics.traceSubmit(typeof name === 'string' ? name : '', () => this.#submit(manifestJson, declaredSha256, bundle, options));
   }
 
-  async #submit(manifestJson: string, declaredSha256: string, bundle: Uint8Array, options: SubmitOptions): Promise<JobRecord> {
-    const actual = sha256Hex(bundle);
+  async #submit(manifestJson: string, declaredSha256: string, bundle: StagedBundle, options: SubmitOptions): Promise<JobRecord> {
+    const actual = bundle.sha256;
     if (actual !== declaredSha256) {
-      throw new InvalidArgumentError(`bundle sha256 mismatch: the header declares ${declaredSha256 || '(none)'}, the ${bundle.length} bytes received hash to ${actual}`);
+      throw new InvalidArgumentError(`bundle sha256 mismatch: the header declares ${excerpt(declaredSha256 || '(none)')}, the ${bundle.bytes} bytes received hash to ${actual}`);
     }
     const manifest = parseManifest(manifestJson);
     const id = parseJobId(manifest.name);
@@ -243,7 +253,7 @@ export class JobManager {
     }
 
     const bundleKey = objectKeys.bundle(id, actual);
-    await this.#o.store.put(bundleKey, bundle);
+    await bundle.storeAt(this.#o.store, bundleKey);
     await this.#o.store.put(objectKeys.manifest(id, actual), new TextEncoder().encode(manifestJson));
     const { nc } = this.#o;
     // A generator source (sdk/generator.ts) makes its records in the job: it has no stream.
@@ -285,6 +295,8 @@ export class JobManager {
       // Savepoints outlive the job that took them (the garbage collector keeps what they name).
       savepoints: existing?.savepoints ?? [],
       ...(initialPositions && { initialPositions }),
+      // A new submit starts over: its input or its code may differ.
+      poison: new PoisonRecords(),
     };
     this.#jobs.set(id, job);
     this.#persist(job);
@@ -366,18 +378,23 @@ export class JobManager {
     await job.checkpointsSettled;
     if (job.state !== 'DEPLOYING') return; // cancelled or overtaken meanwhile
     job.epoch = epoch;
+    job.channelKey = newChannelKey();
     job.assignment = this.#assign(job, workers);
     job.splitSenders = Array.from({ length: splitCount(job.manifest) }, (_, p) => senderNames.split(p, epoch));
     const latest = job.checkpoints[job.checkpoints.length - 1] ?? null;
     const targets = [...job.assignment.entries()];
     this.#persist(job);
+    // The skip list goes out only once the job store holds it: a restarted coordinator must not
+    // deploy without a skip some worker already acted on.
+    await job.persisting;
+    if (job.epoch !== epoch || job.state !== 'DEPLOYING') return;
     try {
       // A worker left out of this epoch (it is leaving) must not run the old one: its query
       // responder would answer with stale state.
       await this.#stopOnWorkers(job, this.#o.registry.alive().filter((w) => !job.assignment.has(w.id) && w.runningJobs.has(job.id)));
       // Two phases: every worker subscribes its channels (deploy), then sources start, so no
       // first batch of a channel is published before its receiver listens.
-      await Promise.all(targets.map(([worker, a]) => this.#control(worker, subjects.deploy(worker), this.#deployTasks(job, a))));
+      await Promise.all(targets.map(([worker, a]) => this.#control(worker, subjects.deploy(worker), this.#deployTasks(job, worker, a))));
       await Promise.all(targets.map(([worker]) => this.#control(worker, subjects.start(worker), codecs.start.encode({ jobId: job.id }))));
     } catch (e) {
       if (job.epoch !== epoch || job.state !== 'DEPLOYING') return; // overtaken by another recovery or a cancel
@@ -527,8 +544,10 @@ export class JobManager {
   }
 
   /** What a worker is told to run of the job in its current epoch. */
-  #deployTasks(job: JobRecord, a: WorkerAssignment): Uint8Array {
+  #deployTasks(job: JobRecord, worker: WorkerId, a: WorkerAssignment): Uint8Array {
     const latest = job.checkpoints[job.checkpoints.length - 1] ?? null;
+    const publicKey = this.#o.registry.get(worker)?.channelPublicKey;
+    if (publicKey === undefined || job.channelKey === undefined) throw new Error(`worker ${worker} has registered no channel key: it cannot be sent job ${job.id}'s`);
     return codecs.deploy.encode({
       jobId: job.id,
       manifestJson: job.manifestJson,
@@ -543,13 +562,14 @@ export class JobManager {
       // again: a redeploy before the first checkpoint starts where the first deploy did).
       startPositions: latest ? sourcePositions(latest.metadata) : (job.initialPositions ?? []),
       checkpointIntervalMs: this.#o.checkpointIntervalMs,
+      skippedRecords: job.poison.skipped(),
+      sealedChannelKey: sealChannelKey(job.channelKey, publicKey, { jobId: job.id, epoch: job.epoch, workerId: worker }),
     });
   }
 
   /** Runs the job on workers that join it in its epoch, with nothing assigned yet (a move follows). */
   async #join(job: JobRecord, workers: WorkerId[]): Promise<void> {
-    const empty = this.#deployTasks(job, { keyGroups: [], splits: [] });
-    await Promise.all(workers.map((w) => this.#control(w, subjects.deploy(w), empty)));
+    await Promise.all(workers.map((w) => this.#control(w, subjects.deploy(w), this.#deployTasks(job, w, { keyGroups: [], splits: [] }))));
     await Promise.all(workers.map((w) => this.#control(w, subjects.start(w), codecs.start.encode({ jobId: job.id }))));
   }
 
@@ -570,10 +590,30 @@ export class JobManager {
     // A failure restarts the job: only a worker of its epoch may report one.
     if (!job.assignment.has(f.workerId as WorkerId)) throw new ForgedMessageError(`worker ${excerpt(f.workerId)} reports a failure of job ${job.id}, which it is not assigned to`);
     const info = { message: f.message, stageId: f.stageId, keyGroup: f.keyGroup, workerId: f.workerId, stack: f.stack, atUnixMs: Number(f.atUnixMs) };
+    if (f.userCode && f.hasSourcePosition === true) this.#countPoison(job, f, info);
     if (f.userCode) return this.#restart(job, info);
     // A lost channel or a vanished peer is not the job's fault: recover at once, uncounted.
     job.lastFailure = info;
     this.#recover(job, INFRASTRUCTURE_RETRY_MS, 'infrastructure');
+  }
+
+  /**
+   * A user-code failure at a known source record: counted per position; at the job's
+   * maxRecordAttempts the record goes on the skip list (coordinator/poison-records.ts), which the
+   * job record holds and the redeploy that follows sends to every worker.
+   */
+  #countPoison(job: JobRecord, f: TaskFailure, info: JobFailureInfo): void {
+    const maxAttempts = job.manifest.maxRecordAttempts ?? DEFAULT_MAX_RECORD_ATTEMPTS;
+    const skipped = job.poison.onFailure(f, maxAttempts);
+    const attempts = job.poison.attempts(Number(f.split), Number(f.sequence));
+    if (skipped !== undefined) {
+      info.message = `${info.message} (a poison record: split ${skipped.split}, sequence ${skipped.sequence} failed ${skipped.attempts} times; dead-lettered and skipped from now on)`;
+      this.#o.logger.warn({ jobId: job.id, split: skipped.split, sequence: skipped.sequence, stage: skipped.stageId, attempts: skipped.attempts }, 'poison record skipped');
+    } else if (maxAttempts > 0 && attempts > 0) {
+      info.message = `${info.message} (split ${Number(f.split)}, sequence ${Number(f.sequence)}: attempt ${attempts} of ${maxAttempts} before it is skipped)`;
+    }
+    // Written before the redeploy's DeployTasks go out (writes of a job keep their order).
+    this.#persist(job);
   }
 
   /** A worker stopped heartbeating: its jobs recover on the survivors at once. */
@@ -794,6 +834,7 @@ export class JobManager {
         restarts: stored.restarts,
         savepoints,
         ...(stored.initialPositions && { initialPositions: stored.initialPositions }),
+        poison: new PoisonRecords(stored.poisonRecords ?? []),
       };
       this.#jobs.set(job.id, job);
       if (!live) continue;
@@ -858,6 +899,7 @@ function toStored(job: JobRecord): StoredJob {
     publishedCheckpointId: Math.max(0, ...(job.unpublished === undefined || job.unpublished.size === 0 ? [latest?.id ?? 0] : [Math.min(...job.unpublished.keys()) - 1])),
     unpublishedCheckpoints: [...(job.unpublished?.values() ?? [])].map(ref),
     ...(job.initialPositions && { initialPositions: job.initialPositions }),
+    ...(job.poison.size > 0 && { poisonRecords: job.poison.toStored() }),
   };
 }
 

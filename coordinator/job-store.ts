@@ -10,6 +10,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { EddyError, InvalidArgumentError, RetryableError } from '../core/errors.ts';
 import { isValidId } from '../core/ids.ts';
 import type { Logger } from '../core/logger.ts';
+import { storedPoisonRecordsProblem, type StoredPoisonRecord } from './poison-records.ts';
 
 export interface StoredCheckpoint {
   id: number;
@@ -49,6 +50,12 @@ export interface StoredJob {
   unpublishedCheckpoints?: StoredCheckpoint[];
   /** The source's startAt resolved at submit, used until a checkpoint completes (JobRecord.initialPositions). */
   initialPositions?: Array<{ split: number; nextSequence: number }>;
+  /**
+   * Source records that failed, with their attempts, and the skip list (coordinator/
+   * poison-records.ts): part of the job record, so that every later deploy skips the same ones.
+   * Absent in values written before it existed.
+   */
+  poisonRecords?: StoredPoisonRecord[];
 }
 
 export interface JobStoreOptions {
@@ -219,6 +226,10 @@ function parseStoredJob(key: string, bytes: Uint8Array): StoredJob {
   if (o.initialPositions !== undefined) {
     const ok = Array.isArray(o.initialPositions) && o.initialPositions.every((p: unknown) => isCount((p as { split?: unknown })?.split) && isCount((p as { nextSequence?: unknown })?.nextSequence));
     if (!ok) fail(`initialPositions ${JSON.stringify(o.initialPositions)} is not a list of { split, nextSequence }`);
+  }
+  if (o.poisonRecords !== undefined) {
+    const problem = storedPoisonRecordsProblem(o.poisonRecords);
+    if (problem !== undefined) fail(`poisonRecords ${problem}`);
   }
   if (o.latestCheckpoint !== null) {
     const problem = checkpointProblem(o.latestCheckpoint);

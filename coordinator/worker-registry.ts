@@ -3,7 +3,8 @@
 // and took its subscriptions along), so it is dead at once; one that stays silent for
 // workerTimeoutMs is dead whatever the probe says (docs/ARCHITECTURE.md, "Failure and scaling").
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { checkSender, codecs, logRejected, type Heartbeat, type JobCounters } from '../core/control.ts';
+import { checkSender, codecs, ForgedMessageError, logRejected, type Heartbeat, type JobCounters } from '../core/control.ts';
+import { isPublicKey } from '../core/channel-key.ts';
 import { subjects } from '../core/subjects.ts';
 import { parseWorkerId, type WorkerId } from '../core/ids.ts';
 import { ensureError } from '../core/errors.ts';
@@ -28,6 +29,8 @@ export interface WorkerRecord {
   /** Resident set size and CPU (cores) from its last heartbeat; 0 until one reports them. */
   rssBytes?: number;
   cpuCores?: number;
+  /** The worker's X25519 public key (Register, Heartbeat): channel keys are sealed to it (core/channel-key.ts). */
+  channelPublicKey?: Uint8Array;
 }
 
 export interface WorkerRegistryOptions {
@@ -64,7 +67,8 @@ export class WorkerRegistry {
         callback: (_e, msg) => {
           try {
             const r = codecs.register.decode(msg.data);
-            this.#upsert(checkSender(msg.subject, r.workerId), r.pid, r.host);
+            const w = this.#upsert(checkSender(msg.subject, r.workerId), r.pid, r.host);
+            this.#takeKey(w, r.channelPublicKey);
             msg.respond(codecs.registerReply.encode({ heartbeatIntervalMs: this.#o.heartbeatIntervalMs }));
           } catch (e) {
             logRejected(this.#o.logger, e, 'registration');
@@ -142,7 +146,18 @@ export class WorkerRegistry {
     w.stateBytes = hb.stateBytes;
     w.rssBytes = hb.rssBytes ?? 0;
     w.cpuCores = hb.cpuCores ?? 0;
+    this.#takeKey(w, hb.channelPublicKey);
     this.#o.onHeartbeat(w, hb);
+  }
+
+  #takeKey(w: WorkerRecord, key: Uint8Array | undefined): void {
+    if (key === undefined || key.length === 0) return;
+    if (!isPublicKey(key)) throw new ForgedMessageError(`worker ${w.id} sent a channel public key of ${key.length} bytes that is no X25519 key`);
+    if (w.channelPublicKey !== undefined && Buffer.from(w.channelPublicKey).equals(Buffer.from(key))) return;
+    // A changed key is a restarted worker, or (with shared worker credentials) an impersonation:
+    // keys sealed from now on open only with the new one, and it is logged.
+    if (w.channelPublicKey !== undefined) this.#o.logger.warn({ workerId: w.id }, 'worker channel key changed');
+    w.channelPublicKey = new Uint8Array(key);
   }
 
   #sweep(): void {

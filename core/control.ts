@@ -8,6 +8,7 @@ import { parseWorkerId, type WorkerId } from './ids.ts';
 import { excerpt } from './errors.ts';
 import { subjects } from './subjects.ts';
 import type { Logger } from './logger.ts';
+import { ThrottledLog } from './throttled-log.ts';
 import type { Register as RegisterInput } from '../proto/gen/eddy/v1/control/Register.ts';
 import type { RegisterReply as RegisterReplyInput } from '../proto/gen/eddy/v1/control/RegisterReply.ts';
 import type { Heartbeat as HeartbeatInput } from '../proto/gen/eddy/v1/control/Heartbeat.ts';
@@ -35,6 +36,7 @@ import type { KeyGroupRange__Output as ControlKeyGroupRangeMessage } from '../pr
 import type { SourcePosition__Output as SourcePositionMessage } from '../proto/gen/eddy/v1/control/SourcePosition.ts';
 import type { RestoreFrom__Output as RestoreFromMessage } from '../proto/gen/eddy/v1/control/RestoreFrom.ts';
 import type { DeployTasks__Output as DeployTasksMessage } from '../proto/gen/eddy/v1/control/DeployTasks.ts';
+import type { SkippedRecord__Output as SkippedRecordMessage } from '../proto/gen/eddy/v1/control/SkippedRecord.ts';
 import type { TriggerCheckpoint__Output as TriggerCheckpointMessage } from '../proto/gen/eddy/v1/control/TriggerCheckpoint.ts';
 import type { SectionRef__Output as SectionRefMessage } from '../proto/gen/eddy/v1/control/SectionRef.ts';
 import type { DeltaRef__Output as DeltaRefMessage } from '../proto/gen/eddy/v1/control/DeltaRef.ts';
@@ -64,13 +66,18 @@ export type StageCounters = StageCountersMessage;
 /** Counters of a worker's stages at one checkpoint cut (cumulative since its runtime started). */
 export type CutCounters = CutCountersMessage;
 export type JobCounters = WithOptional<JobCountersMessage, 'epoch' | 'cuts'>;
-export type Register = RegisterMessage;
+export type Register = WithOptional<RegisterMessage, 'channelPublicKey'>;
 export type RegisterReply = RegisterReplyMessage;
-export type Heartbeat = HeartbeatMessage;
+export type Heartbeat = WithOptional<HeartbeatMessage, 'channelPublicKey'>;
 export type ControlKeyGroupRange = ControlKeyGroupRangeMessage;
 export type SourcePosition = WithOptional<SourcePositionMessage, 'maxEventTimeMs' | 'hasMaxEventTime'>;
 export type RestoreFrom = RestoreFromMessage;
-export type DeployTasks = DeployTasksMessage;
+export type DeployTasks = WithOptional<DeployTasksMessage, 'skippedRecords' | 'sealedChannelKey'> & {
+  /** The opened channel key (core/channel-key.ts): set by the worker that opened it, never on the wire. */
+  channelKey?: Uint8Array;
+};
+/** A poison record every worker of the job skips (DeployTasks.skipped_records). */
+export type SkippedRecord = SkippedRecordMessage;
 export type TriggerCheckpoint = TriggerCheckpointMessage;
 export type SectionRef = SectionRefMessage;
 export type DeltaRef = DeltaRefMessage;
@@ -83,7 +90,7 @@ export type Leave = LeaveMessage;
 export type CancelTasks = CancelTasksMessage;
 export type StartTasks = StartTasksMessage;
 export type Ack = AckMessage;
-export type TaskFailure = TaskFailureMessage;
+export type TaskFailure = WithOptional<TaskFailureMessage, 'hasSourcePosition' | 'split' | 'sequence'>;
 export type QueryRequest = QueryRequestMessage;
 export type QueryValue = QueryValueMessage;
 export type QueryReply = WithOptional<QueryReplyMessage, 'workerId' | 'epoch'>;
@@ -122,10 +129,20 @@ export class ForgedMessageError extends Error {
   }
 }
 
-/** Logs a control message that was dropped: forged ones as such, for operators to notice. */
-export function logRejected(logger: Logger, e: unknown, what: string): void {
-  if (e instanceof ForgedMessageError) logger.warn({ what, err: e.message }, 'forged control message rejected');
-  else logger.warn({ err: e instanceof Error ? e.message : String(e) }, `bad ${what} ignored`);
+/** Forged control messages logged at once per kind and interval; the rest are counted (core/throttled-log.ts). */
+const REJECTION_BURST = 5;
+const throttles = new WeakMap<Logger, ThrottledLog>();
+
+/**
+ * Logs a control message that was dropped: forged ones as such, for operators to notice, but
+ * throttled per kind (`what`), with a count: anybody who may publish there can send a flood.
+ */
+export function logRejected(logger: Logger, e: unknown, what: string, fields: Record<string, unknown> = {}): void {
+  let throttle = throttles.get(logger);
+  if (throttle === undefined) throttles.set(logger, (throttle = new ThrottledLog(logger, { burst: REJECTION_BURST })));
+  const err = e instanceof Error ? e.message : String(e);
+  if (e instanceof ForgedMessageError) throttle.warn(`forged ${what}`, { ...fields, what, err }, 'forged control message rejected');
+  else throttle.warn(`bad ${what}`, { ...fields, err }, `bad ${what} ignored`);
 }
 
 /**

@@ -60,6 +60,11 @@ export class UserFunctionError extends EddyError {
   readonly stageId: string;
   readonly operator: string;
   readonly keyGroup: number;
+  /**
+   * The source record the failing record derives from, set by the task that caught it (core/
+   * record-origin.ts): the coordinator counts failures per position and skips a poison record.
+   */
+  sourcePosition: { split: number; sequence: number } | undefined;
   constructor(where: { jobId: string; stageId: string; operator: string; keyGroup: number }, cause: unknown) {
     const e = ensureError(cause);
     super('FAILED_PRECONDITION', `user function ${where.operator} of stage ${where.stageId} (job ${where.jobId}, key group ${where.keyGroup}) threw: ${e.message}`, { cause: e });

@@ -216,6 +216,11 @@ export interface JobManifest {
   /** Limits of the job's code on a worker that isolates jobs (worker/isolated-job.ts). @default the worker's */
   limits?: JobLimits;
   /**
+   * Failures of one source record (its function threw under "fail", or the watchdog stopped it)
+   * after which the record is dead-lettered and skipped; 0 never skips. @default 3 (DEFAULT_MAX_RECORD_ATTEMPTS)
+   */
+  maxRecordAttempts?: number;
+  /**
    * Names of the worker's environment variables the job's code may read; an isolated job sees
    * only these in process.env. @default none
    */
@@ -230,6 +235,9 @@ export interface JobLimits {
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Failures of one source record before it is dead-lettered as a poison record (JobManifest.maxRecordAttempts). */
+export const DEFAULT_MAX_RECORD_ATTEMPTS = 3;
 
 const STREAM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 /** A subject of plain tokens: no wildcards, no empty tokens. */
@@ -270,6 +278,9 @@ export function validateManifest(m: unknown): asserts m is JobManifest {
       const v = l[name];
       if (v !== undefined && (!Number.isSafeInteger(v) || (v as number) < 1)) fail(`limits.${name} ${String(v)} is not a positive integer`);
     }
+  }
+  if (o.maxRecordAttempts !== undefined && (!Number.isSafeInteger(o.maxRecordAttempts) || (o.maxRecordAttempts as number) < 0 || (o.maxRecordAttempts as number) > 100)) {
+    fail(`maxRecordAttempts ${String(o.maxRecordAttempts)} is not an integer 0..100`);
   }
   if (o.env !== undefined && (!Array.isArray(o.env) || !o.env.every((n) => typeof n === 'string' && ENV_NAME.test(n)))) fail('env must be a list of environment variable names');
   if (!Array.isArray(o.sources) || o.sources.length === 0) fail('sources must be a non-empty array');

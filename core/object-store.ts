@@ -29,6 +29,16 @@ export interface ObjectStore {
   list(prefix: string): Promise<string[]>;
 }
 
+/**
+ * Writes an object from a file of `bytes` bytes without holding it in memory (a bundle upload,
+ * coordinator/bundle-upload.ts); a store of another kind reads the file whole.
+ */
+export async function putFile(store: ObjectStore, key: string, file: string, bytes: number): Promise<void> {
+  if (store instanceof FileObjectStore) return store.putFile(key, file);
+  if (store instanceof S3ObjectStore) return store.putFile(key, file, bytes);
+  return store.put(key, await fs.readFile(file));
+}
+
 /** How to reach the store's service; file:// stores ignore it. */
 export type OpenObjectStoreOptions = S3ConnectionOptions;
 
@@ -64,6 +74,15 @@ export class FileObjectStore implements ObjectStore {
     // Write then rename: a reader sees the old object or the whole new one.
     const tmp = `${p}.${process.pid}.${Date.now()}.tmp`;
     await fs.writeFile(tmp, bytes);
+    await fs.rename(tmp, p);
+  }
+
+  /** Writes the whole object from a file (copied, then renamed into place). */
+  async putFile(key: string, file: string): Promise<void> {
+    const p = this.#path(key);
+    await fs.mkdir(path.dirname(p), { recursive: true });
+    const tmp = `${p}.${process.pid}.${Date.now()}.tmp`;
+    await fs.copyFile(file, tmp);
     await fs.rename(tmp, p);
   }
 

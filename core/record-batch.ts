@@ -1,7 +1,8 @@
 // The record-batch format of channels (docs/ARCHITECTURE.md, "Actors, tasks and channels").
 //
 // A fixed little header, hand-rolled so a receiver can check the channel sequence before it
-// decodes anything, then the records as one msgpack array [key, timestamp, value, key, ...].
+// decodes anything, then the records as one msgpack array [key, timestamp, value, origin, key, ...]
+// (origin: the source position the record derives from, core/record-origin.ts).
 // msgpackr for the body: record values are arbitrary user objects, which protobuf would need a
 // schema for. It has not yet been measured against JSON and a hand-rolled layout; the worker
 // profile puts msgpack at ~1-2 % of CPU today.
@@ -13,7 +14,7 @@
 import { Packr } from 'msgpackr';
 
 export const BATCH_MAGIC = 0xed;
-export const BATCH_VERSION = 1;
+export const BATCH_VERSION = 2;
 
 /** Message kinds on a channel; barriers and watermarks travel in-band (docs/ARCHITECTURE.md). */
 export const BatchKind = { DATA: 1, BARRIER: 2, WATERMARK: 3 } as const;
@@ -25,6 +26,8 @@ export interface Record {
   /** Event time in ms since the epoch, or -1 when none was assigned. */
   timestamp: number;
   value: unknown;
+  /** The source position the record derives from (core/record-origin.ts). @default -1 (none) */
+  origin?: number;
 }
 
 export interface RecordBatch {
@@ -44,23 +47,30 @@ export interface RecordBatch {
 }
 
 const HEADER_FIXED = 14;
+/** Values per record in a DATA body: key, timestamp, value, origin. */
+const FIELDS = 4;
 // One Packr reused: no per-batch allocation of encoder state. Records are plain data: no
 // structured-clone extensions, maps decode as objects.
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
 const utf8 = new TextEncoder();
 const utf8d = new TextDecoder();
 
-export function encodeBatch(batch: RecordBatch): Uint8Array {
+/**
+ * The batch's bytes; `trailerBytes` more are left zero at the end for a signature
+ * (worker/channel/batch-signing.ts), which decoders never see (the receiver strips it).
+ */
+export function encodeBatch(batch: RecordBatch, trailerBytes = 0): Uint8Array {
   const sender = utf8.encode(batch.sender);
   if (sender.length > 0xffff) throw new RangeError('sender id too long');
   let body: Uint8Array | undefined;
   if (batch.kind === BatchKind.DATA) {
-    const flat: unknown[] = new Array(batch.records.length * 3);
+    const flat: unknown[] = new Array(batch.records.length * FIELDS);
     let i = 0;
     for (const r of batch.records) {
       flat[i++] = r.key;
       flat[i++] = r.timestamp;
       flat[i++] = r.value;
+      flat[i++] = r.origin ?? -1;
     }
     body = packr.pack(flat);
   } else if (batch.kind === BatchKind.BARRIER) {
@@ -72,7 +82,7 @@ export function encodeBatch(batch: RecordBatch): Uint8Array {
     body[8] = batch.idle === true ? 1 : 0;
   }
   const headerLength = HEADER_FIXED + sender.length + 4;
-  const out = new Uint8Array(headerLength + (body?.length ?? 0));
+  const out = new Uint8Array(headerLength + (body?.length ?? 0) + trailerBytes);
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   out[0] = BATCH_MAGIC;
   out[1] = BATCH_VERSION;
@@ -119,12 +129,12 @@ export function decodeHeader(bytes: Uint8Array): BatchHeader {
 export function decodeRecords(bytes: Uint8Array, header: BatchHeader): Record[] {
   if (header.kind !== BatchKind.DATA) return [];
   const flat = packr.unpack(bytes.subarray(header.bodyOffset)) as unknown[];
-  if (!Array.isArray(flat) || flat.length !== header.recordCount * 3) {
-    throw new RangeError(`record batch body holds ${Array.isArray(flat) ? flat.length / 3 : 'no'} records, header says ${header.recordCount}`);
+  if (!Array.isArray(flat) || flat.length !== header.recordCount * FIELDS) {
+    throw new RangeError(`record batch body holds ${Array.isArray(flat) ? flat.length / FIELDS : 'no'} records, header says ${header.recordCount}`);
   }
   const records: Record[] = new Array(header.recordCount);
-  for (let i = 0, j = 0; i < header.recordCount; i++, j += 3) {
-    records[i] = { key: flat[j] as string, timestamp: flat[j + 1] as number, value: flat[j + 2] };
+  for (let i = 0, j = 0; i < header.recordCount; i++, j += FIELDS) {
+    records[i] = { key: flat[j] as string, timestamp: flat[j + 1] as number, value: flat[j + 2], origin: flat[j + 3] as number };
   }
   return records;
 }

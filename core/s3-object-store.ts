@@ -15,6 +15,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { EddyError, InvalidArgumentError, NotFoundError, RetryableError, TerminalError, ensureError } from './errors.ts';
 import { silentLogger, type Logger } from './logger.ts';
+import { createReadStream } from 'node:fs';
 
 /** How long callers wait before retrying an operation that failed on the network or a 5xx. */
 export const S3_RETRY_AFTER_MS = 1_000;
@@ -213,6 +214,12 @@ export class S3ObjectStore {
   async put(key: string, bytes: Uint8Array): Promise<void> {
     const Key = this.#key(key);
     await this.#send('put', key, () => this.#client.send(new PutObjectCommand({ Bucket: this.#o.bucket, Key, Body: bytes, ContentLength: bytes.byteLength })));
+  }
+
+  /** Writes the whole object from a file, streamed (a new read stream per attempt). */
+  async putFile(key: string, file: string, bytes: number): Promise<void> {
+    const Key = this.#key(key);
+    await this.#send('put', key, () => this.#client.send(new PutObjectCommand({ Bucket: this.#o.bucket, Key, Body: createReadStream(file), ContentLength: bytes })));
   }
 
   async get(key: string): Promise<Uint8Array> {

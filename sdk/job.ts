@@ -35,7 +35,7 @@ function featureState(d: StateDescriptor | FeatureDeclaration): StateDescriptor 
 /** The graph under construction, shared by every stream handle of one job. */
 interface Graph {
   name: string;
-  options: Required<Omit<JobOptions, 'restartStrategy' | 'limits' | 'env'>> & Pick<JobOptions, 'restartStrategy' | 'limits' | 'env'>;
+  options: Required<Omit<JobOptions, 'restartStrategy' | 'limits' | 'env' | 'maxRecordAttempts'>> & Pick<JobOptions, 'restartStrategy' | 'limits' | 'env' | 'maxRecordAttempts'>;
   sources: SourceSpec[];
   stages: StagePlan[];
   /** Keyed and broadcast streams handed out and not used yet: manifest() names them. */
@@ -65,6 +65,7 @@ export class Job {
         errorPolicy: options.errorPolicy ?? 'fail',
         ...(options.restartStrategy !== undefined && { restartStrategy: structuredClone(options.restartStrategy) }),
         ...(options.limits !== undefined && { limits: { ...options.limits } }),
+        ...(options.maxRecordAttempts !== undefined && { maxRecordAttempts: options.maxRecordAttempts }),
         ...(options.env !== undefined && { env: [...options.env] }),
       },
       sources: [],
@@ -154,6 +155,7 @@ export class Job {
       sources: structuredClone(g.sources),
       stages: g.stages.map((s) => structuredClone(s.spec)),
       ...(g.options.limits !== undefined && { limits: { ...g.options.limits } }),
+      ...(g.options.maxRecordAttempts !== undefined && { maxRecordAttempts: g.options.maxRecordAttempts }),
       ...(g.options.env !== undefined && { env: [...g.options.env] }),
     };
     validateManifest(manifest);

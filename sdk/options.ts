@@ -25,6 +25,13 @@ export interface JobOptions {
    */
   limits?: JobLimits;
   /**
+   * A source record whose processing fails this many times (a user function throws on it under
+   * errorPolicy "fail", or the watchdog stops a function running on it) is a poison record: it is
+   * dead-lettered with the reason and skipped, on every worker, instead of restarting the job
+   * again. 0: never skip (the restart strategy alone decides). @default 3
+   */
+  maxRecordAttempts?: number;
+  /**
    * Environment variables of the worker the job's code may read: an isolated job's process.env
    * holds these and nothing else. @default none
    */

@@ -26,6 +26,7 @@ import type { CompiledWorkerOptions } from './options.ts';
 import { CALL_SITE_BYTES, CallSite, Phase } from './task/call-site.ts';
 import type { FromJobThread, JobCall, JobStatus, JobThreadData, JobThreadOptions, StoreMethod, ToJobThread } from './job-thread-protocol.ts';
 import type { HostedJob } from './hosted-job.ts';
+import { decodeOrigin } from '../core/record-origin.ts';
 
 export interface IsolatedJobContext {
   store: ObjectStore;
@@ -252,8 +253,8 @@ export class IsolatedJob implements HostedJob {
     void this.#thread.terminate();
   }
 
-  /** Where the job's thread was, in words: stage, key group, source position. */
-  #where(): { text: string; stageId: string; keyGroup: number } {
+  /** Where the job's thread was, in words: stage, key group, source position (also as numbers, for poison records). */
+  #where(): { text: string; stageId: string; keyGroup: number; position?: { split: number; sequence: number } } {
     const site = this.#callSite.read();
     if (site.phase === Phase.LOADING_BUNDLE) return { text: 'while importing its bundle', stageId: '', keyGroup: -1 };
     const stageId = this.#manifest.stages[site.stage]?.id ?? '';
@@ -266,10 +267,12 @@ export class IsolatedJob implements HostedJob {
       } catch {
         // A split outside the manifest: keep its number.
       }
-      return { text: `in stage ${stageId} at the record of ${source}, sequence ${site.sequence}`, stageId, keyGroup: -1 };
+      return { text: `in stage ${stageId} at the record of ${source}, sequence ${site.sequence}`, stageId, keyGroup: -1, position: { split: site.split, sequence: site.sequence } };
     }
     const what = site.phase === Phase.TIMER ? 'a timer' : 'a record';
-    return { text: `in stage ${stageId}, key group ${site.keyGroup}, processing ${what}`, stageId, keyGroup: site.keyGroup };
+    const origin = site.phase === Phase.RECORD ? decodeOrigin(site.origin) : undefined;
+    const from = origin === undefined ? '' : ` from split ${origin.split}, sequence ${origin.sequence}`;
+    return { text: `in stage ${stageId}, key group ${site.keyGroup}, processing ${what}${from}`, stageId, keyGroup: site.keyGroup, ...(origin && { position: origin }) };
   }
 
   #onExit(code: number): void {
@@ -295,6 +298,7 @@ export class IsolatedJob implements HostedJob {
       atUnixMs: Date.now(),
       userCode: true,
       epoch: this.#epoch,
+      ...(where.position && { hasSourcePosition: true, split: where.position.split, sequence: where.position.sequence }),
     });
   }
 }

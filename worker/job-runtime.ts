@@ -13,7 +13,7 @@ import { parseJobId, type JobId } from '../core/ids.ts';
 import { ensureError, InvalidArgumentError, UserFunctionError } from '../core/errors.ts';
 import type { ObjectStore } from '../core/object-store.ts';
 import type { Logger } from '../core/logger.ts';
-import type { CheckpointAck, CheckpointComplete, CutCounters, DeployTasks, JobCounters, MoveTasks, SourcePosition, StageCounters as CountedTotals, TaskFailure } from '../core/control.ts';
+import type { CheckpointAck, CheckpointComplete, CutCounters, DeployTasks, JobCounters, MoveTasks, SkippedRecord, SourcePosition, StageCounters as CountedTotals, TaskFailure } from '../core/control.ts';
 import { objectKeys } from '../core/object-keys.ts';
 import { senderNames } from '../core/subjects.ts';
 import { toRanges } from '../core/assignment.ts';
@@ -22,7 +22,8 @@ import { StateBackend } from './state/index.ts';
 import { StageCounters } from './task/index.ts';
 import { DeadLetters } from './task/index.ts';
 import { createStageOutput, type StageOutput } from './task/index.ts';
-import { inputResolver, upstreamSenders } from './channel/index.ts';
+import { BatchSigner, inputResolver, upstreamSenders } from './channel/index.ts';
+import { ThrottledLog } from '../core/throttled-log.ts';
 import { SourceTask } from './task/index.ts';
 import { GeneratorTask, type SourceReader } from './task/generator-task.ts';
 import { KeyedTask } from './task/index.ts';
@@ -145,6 +146,12 @@ export class JobRuntime implements ObservedJob {
   #cutCounters: CutCounters[] = [];
   /** Loads of moved key groups, in order. */
   #moving: Promise<void> = Promise.resolve();
+  /** Poison records to skip, by split, then stream sequence (DeployTasks.skipped_records). */
+  readonly #skipped = new Map<number, Map<number, SkippedRecord>>();
+  /** Signs outgoing and verifies incoming record batches with the epoch's channel key (undefined: unsigned). */
+  readonly #signer: BatchSigner | undefined;
+  /** Forged record batches, logged at most once per interval. */
+  readonly #rejections: ThrottledLog;
 
   private constructor(ctx: JobRuntimeContext, deploy: DeployTasks, manifest: JobManifest, plan: JobPlan, backend: StateBackend) {
     this.#ctx = ctx;
@@ -166,6 +173,13 @@ export class JobRuntime implements ObservedJob {
     const keyedPlans = plan.stages.filter((s) => s.spec.kind === 'keyed');
     this.#keyedPlans = keyedPlans;
     const starts = new Map(deploy.startPositions.map((p) => [p.split, p]));
+    this.#signer = deploy.channelKey !== undefined && process.env.NO_FIX === undefined ? new BatchSigner(deploy.channelKey) : undefined;
+    this.#rejections = new ThrottledLog(this.#logger);
+    for (const r of deploy.skippedRecords ?? []) {
+      let bySequence = this.#skipped.get(r.split);
+      if (bySequence === undefined) this.#skipped.set(r.split, (bySequence = new Map()));
+      bySequence.set(Number(r.sequence), r);
+    }
 
     this.#watches = new WatchRegistry({ nc: ctx.nc, manifest, backend, epoch, logger: this.#logger, keyGroups: new Set(this.keyGroups) });
 
@@ -190,6 +204,7 @@ export class JobRuntime implements ObservedJob {
         recordBatchSize: (to) => ctx.metrics.batchRecorder(this.jobId, to),
         errorPolicy: manifest.errorPolicy,
         onFailure: (e) => this.#fail(e, stage.spec.id, -1),
+        ...(this.#signer !== undefined && { signer: this.#signer }),
       });
       this.#keyedOutputs.push(output);
       task = new KeyedTask({
@@ -214,6 +229,8 @@ export class JobRuntime implements ObservedJob {
           this.#watches.flush();
         },
         watches: this.#watches,
+        ...(this.#signer !== undefined && { signer: this.#signer }),
+        rejections: this.#rejections,
       });
       // Also without key groups: a worker that joins the job with none gets them by a move, and
       // its clock (processing-time timers, the TTL sweep) must run for them then.
@@ -260,6 +277,7 @@ export class JobRuntime implements ObservedJob {
       recordBatchSize: (to) => this.#ctx.metrics.batchRecorder(this.jobId, to),
       errorPolicy: this.manifest.errorPolicy,
       onFailure: (e) => this.#fail(e, stageId, -1),
+      ...(this.#signer !== undefined && { signer: this.#signer }),
     });
     const generator = sourcePlan.generator;
     const source: SourceReader = split.spec.generator && generator
@@ -292,6 +310,7 @@ export class JobRuntime implements ObservedJob {
       onFailure: (e) => this.#fail(e, stageId, -1),
       ...(sourcePlan.timestamp && { timestampOf: sourcePlan.timestamp }),
       ...(start?.hasMaxEventTime === true && { restoredMaxEventTimeMs: Number(start.maxEventTimeMs) }),
+      ...(this.#skipped.has(partition) && { skipped: this.#skipped.get(partition)! }),
     });
     this.#sourceOutputs.push(output);
     this.#sources.push(source);
@@ -679,7 +698,8 @@ export class JobRuntime implements ObservedJob {
     this.#state = 'FAILED';
     const kg = error instanceof UserFunctionError ? error.keyGroup : keyGroup;
     const stage = error instanceof UserFunctionError ? error.stageId : stageId;
-    this.#logger.error({ err: error, stage, keyGroup: kg }, 'job task failed');
+    const position = error instanceof UserFunctionError ? error.sourcePosition : undefined;
+    this.#logger.error({ err: error, stage, keyGroup: kg, ...(position && { sourcePosition: position }) }, 'job task failed');
     this.#ctx.reportFailure({
       jobId: this.jobId,
       workerId: this.#ctx.options.workerId,
@@ -690,6 +710,7 @@ export class JobRuntime implements ObservedJob {
       atUnixMs: Date.now(),
       userCode: error instanceof UserFunctionError,
       epoch: this.epoch,
+      ...(position && { hasSourcePosition: true, split: position.split, sequence: position.sequence }),
     });
     this.#stopTasksOnce().catch((e) => this.#logger.error({ err: ensureError(e) }, 'stopping the tasks failed'));
   }
@@ -730,6 +751,7 @@ export class JobRuntime implements ObservedJob {
       await this.#uploading.catch(() => undefined);
       await this.#moving.catch(() => undefined);
       this.#writer.reset();
+      this.#rejections.close();
       if (options.closeBackend !== false) await this.backend.close();
       this.#logger.info('job stopped');
     })();

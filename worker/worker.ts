@@ -5,7 +5,8 @@ import path from 'node:path';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { connectNats } from '../core/nats.ts';
 import { inboxPrefixes } from '../core/nats-connect.ts';
-import { codecs, ForgedMessageError, type DeployTasks, type TaskFailure } from '../core/control.ts';
+import { codecs, ForgedMessageError, logRejected, type DeployTasks, type TaskFailure } from '../core/control.ts';
+import { SealingKeyPair } from '../core/channel-key.ts';
 import { subjects } from '../core/subjects.ts';
 import { openObjectStore, type ObjectStore } from '../core/object-store.ts';
 import { objectKeys } from '../core/object-keys.ts';
@@ -30,6 +31,8 @@ export class Worker {
   readonly #metrics: WorkerMetrics;
   readonly #jobs = new Map<string, HostedJob>();
   readonly #deploying = new Map<string, Promise<void>>();
+  /** Opens the channel keys the coordinator seals to this process (core/channel-key.ts); the private key stays here. */
+  readonly #sealing = new SealingKeyPair();
   readonly #subs: Subscription[] = [];
   #heartbeat: NodeJS.Timeout | undefined;
   #heartbeatIntervalMs = 500;
@@ -82,7 +85,7 @@ export class Worker {
 
   /** Registers, retrying until a coordinator answers (it may start after the workers). */
   async #register(): Promise<void> {
-    const req = codecs.register.encode({ workerId: this.#o.workerId, pid: process.pid, host: os.hostname() });
+    const req = codecs.register.encode({ workerId: this.#o.workerId, pid: process.pid, host: os.hostname(), channelPublicKey: this.#sealing.publicKey });
     for (let attempt = 1; ; attempt++) {
       try {
         const reply = codecs.registerReply.decode((await this.#nc.request(subjects.fromWorker(this.#o.workerId, 'register'), req, { timeout: 1000 })).data);
@@ -103,6 +106,7 @@ export class Worker {
       runningJobs: [...this.#jobs.values()].filter((j) => j.state === 'RUNNING' || j.state === 'DEPLOYED').map((j) => j.jobId),
       stateBytes: this.#stateSize.bytes,
       ...this.#processUsage.sample(),
+      channelPublicKey: this.#sealing.publicKey,
     });
     this.#nc.publish(subjects.fromWorker(this.#o.workerId, 'heartbeat'), hb);
   }
@@ -113,15 +117,24 @@ export class Worker {
       m.respond(codecs.ack.encode({ ok: true, error: '' }));
     } catch (e) {
       const err = ensureError(e);
-      if (err instanceof ForgedMessageError) this.#logger.warn({ subject: m.subject, err: err.message }, 'forged control message rejected');
+      if (err instanceof ForgedMessageError) logRejected(this.#logger, err, 'control request', { subject: m.subject });
       else this.#logger.error({ err }, 'control request failed');
       m.respond(codecs.ack.encode({ ok: false, error: err.message }));
     }
   }
 
   async #deploy(m: Msg): Promise<void> {
-    const d = codecs.deploy.decode(m.data);
+    const d: DeployTasks = codecs.deploy.decode(m.data);
     checkDeploy(d);
+    // The channel key of the epoch, sealed to this process's key pair (core/channel-key.ts).
+    if (d.sealedChannelKey !== undefined && d.sealedChannelKey.length > 0) {
+      try {
+        d.channelKey = this.#sealing.open(d.sealedChannelKey, { jobId: d.jobId, epoch: d.epoch, workerId: this.#o.workerId });
+      } catch (e) {
+        throw new ForgedMessageError(`deploy of job ${d.jobId}: its channel key does not open with this worker's key (${ensureError(e).message})`);
+      }
+      d.sealedChannelKey = Buffer.alloc(0);
+    }
     // Deploys of one job are serialized: a recovery may follow another before it finished.
     const previousDeploy = this.#deploying.get(d.jobId) ?? Promise.resolve();
     const run = previousDeploy.catch(() => undefined).then(async () => {

@@ -22,6 +22,7 @@ import type { Register as _eddy_v1_control_Register, Register__Output as _eddy_v
 import type { RegisterReply as _eddy_v1_control_RegisterReply, RegisterReply__Output as _eddy_v1_control_RegisterReply__Output } from './eddy/v1/control/RegisterReply';
 import type { RestoreFrom as _eddy_v1_control_RestoreFrom, RestoreFrom__Output as _eddy_v1_control_RestoreFrom__Output } from './eddy/v1/control/RestoreFrom';
 import type { SectionRef as _eddy_v1_control_SectionRef, SectionRef__Output as _eddy_v1_control_SectionRef__Output } from './eddy/v1/control/SectionRef';
+import type { SkippedRecord as _eddy_v1_control_SkippedRecord, SkippedRecord__Output as _eddy_v1_control_SkippedRecord__Output } from './eddy/v1/control/SkippedRecord';
 import type { SourcePosition as _eddy_v1_control_SourcePosition, SourcePosition__Output as _eddy_v1_control_SourcePosition__Output } from './eddy/v1/control/SourcePosition';
 import type { StageCounters as _eddy_v1_control_StageCounters, StageCounters__Output as _eddy_v1_control_StageCounters__Output } from './eddy/v1/control/StageCounters';
 import type { StartTasks as _eddy_v1_control_StartTasks, StartTasks__Output as _eddy_v1_control_StartTasks__Output } from './eddy/v1/control/StartTasks';
@@ -59,6 +60,7 @@ export interface ProtoGrpcType {
         RegisterReply: MessageTypeDefinition<_eddy_v1_control_RegisterReply, _eddy_v1_control_RegisterReply__Output>
         RestoreFrom: MessageTypeDefinition<_eddy_v1_control_RestoreFrom, _eddy_v1_control_RestoreFrom__Output>
         SectionRef: MessageTypeDefinition<_eddy_v1_control_SectionRef, _eddy_v1_control_SectionRef__Output>
+        SkippedRecord: MessageTypeDefinition<_eddy_v1_control_SkippedRecord, _eddy_v1_control_SkippedRecord__Output>
         SourcePosition: MessageTypeDefinition<_eddy_v1_control_SourcePosition, _eddy_v1_control_SourcePosition__Output>
         StageCounters: MessageTypeDefinition<_eddy_v1_control_StageCounters, _eddy_v1_control_StageCounters__Output>
         StartTasks: MessageTypeDefinition<_eddy_v1_control_StartTasks, _eddy_v1_control_StartTasks__Output>

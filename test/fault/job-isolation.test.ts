@@ -101,7 +101,7 @@ test('job isolation - a looping function, a looping bundle and a memory hog fail
     // the watchdog's period and the record's way there.
     const loopMs = Number(loopFailed.lastFailure?.atUnixMs ?? 0) - loopAt;
     assert.ok(loopMs >= 3000 && loopMs < 10_000, `the looping job failed ${loopMs} ms after its record`);
-    assert.match(loopFailed.lastFailure?.message ?? '', /job iso-loop held its thread for more than 3000 ms \(limits\.maxCallMs\) in stage spin, key group \d+, processing a record; its thread on worker worker-1 was stopped/);
+    assert.match(loopFailed.lastFailure?.message ?? '', /job iso-loop held its thread for more than 3000 ms \(limits\.maxCallMs\) in stage spin, key group \d+, processing a record from split 0, sequence 1; its thread on worker worker-1 was stopped/);
     assert.equal(loopFailed.lastFailure?.stageId, 'spin');
 
     const topFailed = await waitFor(async () => {

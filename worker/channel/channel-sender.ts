@@ -11,6 +11,7 @@ import { BatchKind, encodeBatch, type Record } from '../../core/record-batch.ts'
 import { subjects } from '../../core/subjects.ts';
 import { ChannelBrokenError } from '../../core/errors.ts';
 import type { JobId, StageId } from '../../core/ids.ts';
+import { TAG_BYTES, type BatchSigner } from './batch-signing.ts';
 
 export interface ChannelSenderOptions {
   nc: NatsConnection;
@@ -28,6 +29,8 @@ export interface ChannelSenderOptions {
   onBroken(error: ChannelBrokenError): void;
   /** Called once per data batch sent, with its record count (metrics; worker/worker-metrics.ts). */
   recordBatchSize?(records: number): void;
+  /** Signs every batch with the job's channel key of the epoch (batch-signing.ts). @default unsigned */
+  signer?: BatchSigner;
 }
 
 /** A closed batch waiting for window room: records, a barrier (checkpointId) or a watermark. */
@@ -217,16 +220,19 @@ export class ChannelSender {
       const sequence = ++ch.sent;
       ch.sentAt.push(Date.now());
       const base = { sequence, keyGroup, sender: this.#o.senderTask };
+      const signer = this.#o.signer;
+      const trailer = signer === undefined ? 0 : TAG_BYTES;
       let bytes: Uint8Array;
       if (out.records) {
         this.#pendingTotal -= out.records.length;
         this.#o.recordBatchSize?.(out.records.length);
-        bytes = encodeBatch({ kind: BatchKind.DATA, ...base, records: out.records });
+        bytes = encodeBatch({ kind: BatchKind.DATA, ...base, records: out.records }, trailer);
       } else if (out.watermark) {
-        bytes = encodeBatch({ kind: BatchKind.WATERMARK, ...base, records: [], ...out.watermark });
+        bytes = encodeBatch({ kind: BatchKind.WATERMARK, ...base, records: [], ...out.watermark }, trailer);
       } else {
-        bytes = encodeBatch({ kind: BatchKind.BARRIER, ...base, records: [], checkpointId: out.checkpointId });
+        bytes = encodeBatch({ kind: BatchKind.BARRIER, ...base, records: [], checkpointId: out.checkpointId }, trailer);
       }
+      signer?.sign(bytes);
       this.#o.nc.publish(subjects.channel(this.#o.jobId, this.#o.toStage, keyGroup), bytes, { reply: this.#ackSubject });
     }
   }

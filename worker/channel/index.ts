@@ -4,5 +4,6 @@
 // half is the keyed task (worker/task/keyed-task.ts), which acknowledges with encodeAck.
 export { ChannelSender, encodeAck } from './channel-sender.ts';
 export { ChannelWatermarks } from './channel-watermarks.ts';
+export { BatchSigner } from './batch-signing.ts';
 export { inputResolver, upstreamSenders } from './stage-inputs.ts';
 export type { StageInputRef } from './stage-inputs.ts';

@@ -18,6 +18,8 @@ export const Phase = { IDLE: 0, RECORD: 1, LOADING_BUNDLE: 2, TIMER: 3 } as cons
 // Float64 slots
 const TICK_MS = 0;
 const SEQUENCE = 1;
+/** A keyed record's origin (core/record-origin.ts), -1 for none; bytes 32..39. */
+const ORIGIN = 4;
 // Int32 slots (after the two doubles)
 const PHASE = 4;
 const STAGE = 5;
@@ -29,7 +31,7 @@ export class CallSite {
   readonly #i32: Int32Array;
 
   constructor(buffer: SharedArrayBuffer | ArrayBuffer) {
-    this.#f64 = new Float64Array(buffer, 0, 2);
+    this.#f64 = new Float64Array(buffer, 0, CALL_SITE_BYTES / 8);
     this.#i32 = new Int32Array(buffer, 0, CALL_SITE_BYTES / 4);
   }
 
@@ -44,22 +46,29 @@ export class CallSite {
     this.#i32[KEY_GROUP] = -1;
     this.#i32[SPLIT] = split;
     this.#f64[SEQUENCE] = sequence;
+    this.#f64[ORIGIN] = -1;
   }
 
-  /** A keyed record (or timer) of key group `keyGroup` in stage `stage`. */
-  keyedRecord(stage: number, keyGroup: number, phase: number = Phase.RECORD): void {
+  /**
+   * A keyed record (or timer) of key group `keyGroup` in stage `stage`, derived from the source
+   * record `origin` (-1: unknown, a timer). Stamped when the record's function is called: a
+   * function that loops after an await may be named by the record another key started meanwhile
+   * (README, "Poison records").
+   */
+  keyedRecord(stage: number, keyGroup: number, phase: number = Phase.RECORD, origin = -1): void {
     this.#i32[PHASE] = phase;
     this.#i32[STAGE] = stage;
     this.#i32[KEY_GROUP] = keyGroup;
     this.#i32[SPLIT] = -1;
+    this.#f64[ORIGIN] = origin;
   }
 
   phase(phase: number): void {
     this.#i32[PHASE] = phase;
   }
 
-  read(): { tickMs: number; phase: number; stage: number; keyGroup: number; split: number; sequence: number } {
-    return { tickMs: this.#f64[TICK_MS]!, phase: this.#i32[PHASE]!, stage: this.#i32[STAGE]!, keyGroup: this.#i32[KEY_GROUP]!, split: this.#i32[SPLIT]!, sequence: this.#f64[SEQUENCE]! };
+  read(): { tickMs: number; phase: number; stage: number; keyGroup: number; split: number; sequence: number; origin: number } {
+    return { tickMs: this.#f64[TICK_MS]!, phase: this.#i32[PHASE]!, stage: this.#i32[STAGE]!, keyGroup: this.#i32[KEY_GROUP]!, split: this.#i32[SPLIT]!, sequence: this.#f64[SEQUENCE]!, origin: this.#f64[ORIGIN]! };
   }
 }
 

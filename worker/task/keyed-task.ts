@@ -26,7 +26,8 @@ import type { JobId, StageId } from '../../core/ids.ts';
 import type { JobManifest } from '../../core/manifest.ts';
 import type { StateDescriptor } from '../../sdk/index.ts';
 import type { StagePlan } from '../../sdk/plan.ts';
-import { encodeAck } from '../channel/index.ts';
+import { encodeAck, type BatchSigner } from '../channel/index.ts';
+import type { ThrottledLog } from '../../core/throttled-log.ts';
 import { KeyedContext } from './keyed-context.ts';
 import { featureStates, type FeatureStateSpec } from '../state/index.ts';
 import type { WatchRegistry } from '../query/index.ts';
@@ -38,6 +39,7 @@ import type { StageCounters } from './stage-counters.ts';
 import type { StageInputRef } from '../channel/index.ts';
 import { BroadcastContextImpl, broadcastStateNames } from './broadcast-context.ts';
 import { callSite, Phase } from './call-site.ts';
+import { decodeOrigin } from '../../core/record-origin.ts';
 
 export interface KeyedTaskOptions {
   nc: NatsConnection;
@@ -72,6 +74,10 @@ export interface KeyedTaskOptions {
   afterBatch(): void;
   /** Feature watches of this runtime: told about every record that changed a feature state. */
   watches?: WatchRegistry;
+  /** Verifies every batch's signature (worker/channel/batch-signing.ts). @default batches are not signed */
+  signer?: BatchSigner;
+  /** Where forged batches are counted and logged (throttled). @default the task's logger, unthrottled */
+  rejections?: ThrottledLog;
 }
 
 interface Pending {
@@ -159,9 +165,15 @@ export class KeyedTask {
       runUser: (kg, run, record, ctx) => this.#runUser(kg, run, record, ctx),
       emit: (kg, value, ts) => {
         this.#currentKeyGroup = kg;
+        // A timer's output derives from no one source record.
+        options.output.setOrigin(-1);
         options.output.emit(value, ts);
       },
-      emitSide: (tag, value, ts) => options.output.emitSide(tag, value, ts),
+      // Side outputs may be emitted after an await, while another key's record runs: unattributed.
+      emitSide: (tag, value, ts) => {
+        options.output.setOrigin(-1);
+        options.output.emitSide(tag, value, ts);
+      },
       // Cached per key group by KeyedTime: no services object per key and batch.
       featureServices: { features: this.#features, broadcastStates: this.#broadcastStates, ...(options.watches && { watches: options.watches }) },
       forwardWatermark: (wm, idle) => options.output.watermark(wm, idle),
@@ -282,19 +294,29 @@ export class KeyedTask {
   #onMessage(msg: Msg): void {
     if (this.#failed || this.#stopped) return;
     let header: BatchHeader;
+    const signer = this.#o.signer;
     try {
       header = decodeHeader(msg.data);
     } catch (e) {
+      // With signed batches a message that is not even a batch is somebody else's: not ours to fail on.
+      if (signer !== undefined) return this.#reject(msg.subject, 'undecodable', ensureError(e).message);
       return this.#fail(new ChannelBrokenError(`undecodable batch on ${msg.subject}: ${ensureError(e).message}`), -1);
     }
     // Fencing: a sender of an earlier epoch (before a recovery or a move) is not applied.
     if (!this.#accepting.has(header.sender)) return;
+    let data = msg.data;
+    if (signer !== undefined) {
+      // Before its sequence counts: a forged batch must neither be applied nor break the channel.
+      const verified = signer.verify(data);
+      if (verified === undefined) return this.#reject(msg.subject, 'bad-signature', `batch ${header.sequence} claims sender ${header.sender}`);
+      data = verified;
+    }
     const channel = `${header.sender}|${header.keyGroup}`;
     const incoming = this.#incomingAt.get(header.keyGroup);
     if (incoming !== undefined && !this.#lastSequence.has(channel) && incoming.senders.has(header.sender)) {
       // An incoming key group's channel from a sender that predates the move: what comes before
       // barrier N is the old owner's; the channel starts for this task after it.
-      if (header.kind === BatchKind.BARRIER && decodeBarrier(msg.data, header) === incoming.checkpointId) this.#lastSequence.set(channel, header.sequence);
+      if (header.kind === BatchKind.BARRIER && decodeBarrier(data, header) === incoming.checkpointId) this.#lastSequence.set(channel, header.sequence);
       return;
     }
     const last = this.#lastSequence.get(channel) ?? 0;
@@ -310,7 +332,7 @@ export class KeyedTask {
     this.#lastSequence.set(channel, header.sequence);
     let queue = this.#queues.get(header.keyGroup);
     if (!queue) this.#queues.set(header.keyGroup, (queue = []));
-    queue.push({ header, data: msg.data, reply: msg.reply, channel });
+    queue.push({ header, data, reply: msg.reply, channel });
     if (!this.#owned.has(header.keyGroup) || this.#loading.has(header.keyGroup)) {
       // Held for a key group whose state is on its way: acknowledged now, so the sender's window
       // keeps moving for the key groups that run (it is flow control, not durability: a
@@ -458,17 +480,20 @@ export class KeyedTask {
    */
   async #processBroadcast(keyGroup: number, fn: ProcessFn, records: Record[]): Promise<void> {
     const { backend, output, manifest, deadLetters, counters } = this.#o;
+    let origin = -1;
     const emit = (value: unknown, timestamp: number) => {
       this.#currentKeyGroup = keyGroup;
+      output.setOrigin(origin);
       output.emit(value, timestamp);
     };
     for (const r of records) {
+      origin = r.origin ?? -1;
       const bctx = new BroadcastContextImpl(this.#stageId, backend, this.#declared, this.#broadcastStates, keyGroup, emit, this.#time.services(keyGroup), r.timestamp >= 0 ? r.timestamp : undefined);
       try {
         await fn(r.value, bctx as unknown as KeyedContext);
       } catch (e) {
         const err = e instanceof UserFunctionError ? e : new UserFunctionError({ jobId: this.#o.jobId, stageId: this.#stageId, operator: this.#stageId, keyGroup }, e);
-        if (manifest.errorPolicy === 'fail') throw err;
+        if (manifest.errorPolicy === 'fail') throw attribute(err, origin);
         deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record: r.value }, counters);
       }
     }
@@ -477,9 +502,12 @@ export class KeyedTask {
   async #processKey(keyGroup: number, key: string, records: Record[], process: ProcessFn): Promise<void> {
     const { backend, output, manifest, deadLetters, counters } = this.#o;
     // Chained operators after process() run synchronously inside emit: mark the key group there
-    // so an error they throw names it.
+    // so an error they throw names it. Records of one key run one at a time: `origin` is the
+    // current record's whenever this key's function emits.
+    let origin = -1;
     const emit = (value: unknown, timestamp: number) => {
       this.#currentKeyGroup = keyGroup;
+      output.setOrigin(origin);
       output.emit(value, timestamp);
     };
     const ctx = new KeyedContext(this.#stageId, backend, this.#declared, key, keyGroup, emit, this.#time.services(keyGroup));
@@ -490,7 +518,8 @@ export class KeyedTask {
     const release = () => ctx.releaseOutput();
     const stageIndex = this.#stageIndex;
     for (const r of records) {
-      callSite.keyedRecord(stageIndex, keyGroup);
+      origin = r.origin ?? -1;
+      callSite.keyedRecord(stageIndex, keyGroup, Phase.RECORD, origin);
       ctx.timestamp = r.timestamp >= 0 ? r.timestamp : undefined;
       try {
         await process(r.value, ctx);
@@ -500,7 +529,7 @@ export class KeyedTask {
         }
       } catch (e) {
         const err = e instanceof UserFunctionError ? e : new UserFunctionError({ jobId: this.#o.jobId, stageId: this.#stageId, operator: this.#stageId, keyGroup }, e);
-        if (manifest.errorPolicy === 'fail') throw err;
+        if (manifest.errorPolicy === 'fail') throw attribute(err, origin);
         ctx.undoRecord();
         deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record: r.value }, counters);
       }
@@ -530,6 +559,13 @@ export class KeyedTask {
     }
   }
 
+  /** A message on a channel subject that is no batch of this job's senders: counted, logged throttled, dropped. */
+  #reject(subject: string, why: 'undecodable' | 'bad-signature', detail: string): void {
+    const fields = { subject, why, detail: detail.slice(0, 200) };
+    if (this.#o.rejections !== undefined) this.#o.rejections.warn('record-batch', fields, 'forged record batch rejected');
+    else this.#o.logger.warn(fields, 'forged record batch rejected');
+  }
+
   #fail(error: Error, keyGroup: number): void {
     if (this.#failed || this.#stopped) return;
     this.#failed = true;
@@ -544,4 +580,10 @@ export class KeyedTask {
     this.#subs.clear();
     await Promise.all([...this.#active.values()].map((p) => p.catch(() => undefined)));
   }
+}
+
+/** Names the source record a failing keyed record derives from (the coordinator counts poison records by it). */
+function attribute(err: UserFunctionError, origin: number): UserFunctionError {
+  err.sourcePosition ??= decodeOrigin(origin);
+  return err;
 }

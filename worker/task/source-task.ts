@@ -14,6 +14,8 @@ import { WatermarkGenerator } from './watermark-generator.ts';
 import { decodeJsonRecord, eventTimeProblem } from './record-decoding.ts';
 import { callSite } from './call-site.ts';
 import type { StageCounters } from './stage-counters.ts';
+import { encodeOrigin } from '../../core/record-origin.ts';
+import type { SkippedRecord } from '../../core/control.ts';
 
 export interface SourceTaskOptions {
   nc: NatsConnection;
@@ -37,6 +39,11 @@ export interface SourceTaskOptions {
   timestampOf?: (event: unknown) => number;
   /** The largest event time the split read before the checkpoint it restarts from. @default none */
   restoredMaxEventTimeMs?: number;
+  /**
+   * Poison records of this split, by stream sequence (DeployTasks.skipped_records): dead-lettered
+   * with their reason and not processed. @default none
+   */
+  skipped?: ReadonlyMap<number, SkippedRecord>;
 }
 
 export type SourceTaskState = 'CREATED' | 'RUNNING' | 'STOPPED' | 'FAILED';
@@ -99,6 +106,7 @@ export class SourceTask {
     const timestampField = source.timestampField;
     const stageIndex = manifest.stages.findIndex((st) => st.id === stageId);
     const split = this.#o.partition;
+    const skipped = this.#o.skipped;
     for await (const m of messages) {
       if (this.#state !== 'RUNNING') break;
       // For the watchdog of an isolated job (worker/call-site.ts): which record holds the thread.
@@ -107,6 +115,13 @@ export class SourceTask {
       this.lastSequence = m.seq;
       this.lastMessage = m;
       const text = m.string();
+      const poison = skipped !== undefined && skipped.size > 0 ? skipped.get(m.seq) : undefined;
+      if (poison !== undefined) {
+        // A poison record (docs/ARCHITECTURE.md, "Poison records"): every worker that reads this
+        // position skips it, since the decision is part of the job record.
+        deadLetters.publish({ stageId: poison.stageId || stageId, reason: `poison record: failed ${poison.attempts} attempts, skipped; last failure: ${poison.reason}`, stack: poison.stack, record: text, source: { stream: source.stream, sequence: m.seq } }, counters);
+        continue;
+      }
       const decoded = decodeJsonRecord(m.data, text);
       if (!decoded.ok) {
         // The raw payload, not a value: a refused record may be too deep to serialise again.
@@ -139,12 +154,14 @@ export class SourceTask {
           timestamp = t;
         }
       }
+      output.setOrigin(encodeOrigin(split, m.seq));
       try {
         // Under "dead-letter" a record is all-or-nothing: a throw anywhere in the operator tree
         // (a flatMap's second output, a sink's encoding) leaves none of its output behind.
         if (errorPolicy === 'dead-letter') output.atomically(() => output.emit(value, timestamp));
         else output.emit(value, timestamp);
       } catch (e) {
+        if (e instanceof UserFunctionError) e.sourcePosition ??= { split, sequence: m.seq };
         if (!(e instanceof UserFunctionError) || errorPolicy === 'fail') throw e;
         deadLetters.publish({ stageId, operator: e.operator, reason: e.message, stack: ensureError(e.cause).stack ?? '', record: value, source: { stream: source.stream, sequence: m.seq } }, counters);
       }

@@ -14,7 +14,7 @@ import { keyGroupForKey } from '../../core/key-groups.ts';
 import { parseStageId, type JobId } from '../../core/ids.ts';
 import { senderNames } from '../../core/subjects.ts';
 import { UserFunctionError, ensureError, type ChannelBrokenError } from '../../core/errors.ts';
-import { ChannelSender } from '../channel/index.ts';
+import { ChannelSender, type BatchSigner } from '../channel/index.ts';
 import { compileChain, type ChainWhere, type Emit } from './operator-chain.ts';
 import { AsyncOperator } from './async-operator.ts';
 import { MAX_PENDING_SINK_WRITES, isExactlyOnce, openSinks, type CheckpointOutput, type Sink } from '../sink/index.ts';
@@ -49,6 +49,8 @@ export interface StageOutputOptions {
    * from the completion (an unhandled rejection): give it whenever the stage has an asyncMap
    */
   onFailure?(error: Error): void;
+  /** Signs the stage's outgoing batches (worker/channel/batch-signing.ts). @default unsigned */
+  signer?: BatchSigner;
 }
 
 /** The channel senders of a stage's edges, driven as one (barriers and watermarks go on every edge). */
@@ -98,6 +100,12 @@ export interface StageOutput {
    * rethrown (a sink's as a UserFunctionError naming the sink). Nested calls join the outer one.
    */
   atomically(run: () => void): void;
+  /**
+   * The source position (core/record-origin.ts) of the record whose output is emitted next: it
+   * travels with every record sent to another stage. The task sets it before each record (-1:
+   * none, e.g. a timer's output).
+   */
+  setOrigin(origin: number): void;
   close(): Promise<void>;
 }
 
@@ -137,6 +145,9 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
    * applied in order once it succeeds. Undefined otherwise: writes go straight through.
    */
   let held: unknown[] | undefined;
+  /** The origin of the record being emitted (setOrigin). */
+  let origin = -1;
+  const originOf = (): number => origin;
   const sinkName = (i: number): string => {
     const s = spec.sinks[i]!;
     return `${s.kind} sink ${'subject' in s ? s.subject : 'path' in s ? s.path : 'subjectPrefix' in s ? s.subjectPrefix : i}`;
@@ -213,17 +224,28 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
         ackTimeoutMs: o.worker.ackTimeoutMs,
         onBroken: o.onBroken,
         ...(o.recordBatchSize !== undefined && { recordBatchSize: o.recordBatchSize(to.stage) }),
+        ...(o.signer !== undefined && { signer: o.signer }),
       });
       senders.push(s);
       senderOf.set(j, s);
       o.counters.senders.push(s);
-      entries[j] = op.kind === 'keyBy' ? shuffle(o, impl.name, impl.fn as (v: unknown) => unknown, s, hold) : broadcast(o, s, hold);
+      entries[j] = op.kind === 'keyBy' ? shuffle(o, impl.name, impl.fn as (v: unknown) => unknown, s, hold, originOf) : broadcast(o, s, hold, originOf);
       continue;
     }
     if (op.kind === 'asyncMap') {
       if (impl.async === undefined) throw new TypeError(`asyncMap ${op.name} has no options`);
       // Its results are records of their own: all-or-nothing like a record from the input.
-      const after = fanOut(targetsOf(j, undefined));
+      const next = fanOut(targetsOf(j, undefined));
+      // Its results come out later, while another record runs: they carry no origin.
+      const after: Emit = (v, ts) => {
+        const saved = origin;
+        origin = -1;
+        try {
+          next(v, ts);
+        } finally {
+          origin = saved;
+        }
+      };
       const operator = new AsyncOperator(op.name, impl.fn as never, impl.async, o.errorPolicy === 'dead-letter' ? (v, ts) => atomically(() => after(v, ts)) : after, {
         jobId: o.jobId,
         stageId: spec.id,
@@ -352,6 +374,9 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
     },
     watermark: (watermarkMs, idle) => sendMarker((s) => s.sendWatermark(watermarkMs, idle), () => undefined, () => undefined),
     atomically,
+    setOrigin: (o) => {
+      origin = o;
+    },
     settled: () => (asyncs.length === 0 ? Promise.resolve() : new Promise<void>((resolve) => sendMarker(() => undefined, () => undefined, resolve))),
     close: async () => {
       for (const a of asyncs) a.close();
@@ -366,12 +391,12 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
 /** Applies one held write of an atomic record: (apply, a, b, c). */
 type Apply = (a: unknown, b: unknown, c: unknown) => void;
 const commitSink: Apply = (sink, prepared) => (sink as Sink).commit(prepared);
-const sendTo: Apply = (sender, keyGroup, record) => (sender as ChannelSender).send(keyGroup as number, record as { key: string; timestamp: number; value: unknown });
+const sendTo: Apply = (sender, keyGroup, record) => (sender as ChannelSender).send(keyGroup as number, record as { key: string; timestamp: number; value: unknown; origin: number });
 const pushAsync: Apply = (operator, value, ts) => (operator as AsyncOperator).push(value, ts as number);
 const publishDeadLetter: Apply = (o, letter) => (o as StageOutputOptions).deadLetters.publish(letter as DeadLetter, (o as StageOutputOptions).counters);
 
 /** A keyBy operator: the record goes to its key's key group of the target stage. */
-function shuffle(o: StageOutputOptions, name: string, selector: (v: unknown) => unknown, s: ChannelSender, hold: () => unknown[] | undefined): Emit {
+function shuffle(o: StageOutputOptions, name: string, selector: (v: unknown) => unknown, s: ChannelSender, hold: () => unknown[] | undefined, originOf: () => number): Emit {
   const stageId = o.stage.spec.id;
   return (value, timestamp) => {
     let raw: unknown;
@@ -391,8 +416,9 @@ function shuffle(o: StageOutputOptions, name: string, selector: (v: unknown) => 
     }
     const key = String(raw);
     o.counters.recordsOut++;
-    if (held === undefined) s.send(keyGroupForKey(key, o.maxParallelism), { key, timestamp, value });
-    else held.push(sendTo, s, keyGroupForKey(key, o.maxParallelism), { key, timestamp, value });
+    const record = { key, timestamp, value, origin: originOf() };
+    if (held === undefined) s.send(keyGroupForKey(key, o.maxParallelism), record);
+    else held.push(sendTo, s, keyGroupForKey(key, o.maxParallelism), record);
   };
 }
 
@@ -401,10 +427,10 @@ function shuffle(o: StageOutputOptions, name: string, selector: (v: unknown) => 
  * usual channels, so barriers, alignment, moves and recovery treat it like any record. It costs
  * maxParallelism copies per record: meant for rules and configuration, not for data.
  */
-function broadcast(o: StageOutputOptions, s: ChannelSender, hold: () => unknown[] | undefined): Emit {
+function broadcast(o: StageOutputOptions, s: ChannelSender, hold: () => unknown[] | undefined, originOf: () => number): Emit {
   return (value, timestamp) => {
     o.counters.recordsOut++;
-    const record = { key: '', timestamp, value };
+    const record = { key: '', timestamp, value, origin: originOf() };
     const held = hold();
     for (let kg = 0; kg < o.maxParallelism; kg++) {
       if (held === undefined) s.send(kg, record);

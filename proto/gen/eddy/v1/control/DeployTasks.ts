@@ -3,6 +3,7 @@
 import type { KeyGroupRange as _eddy_v1_control_KeyGroupRange, KeyGroupRange__Output as _eddy_v1_control_KeyGroupRange__Output } from '../../../eddy/v1/control/KeyGroupRange';
 import type { RestoreFrom as _eddy_v1_control_RestoreFrom, RestoreFrom__Output as _eddy_v1_control_RestoreFrom__Output } from '../../../eddy/v1/control/RestoreFrom';
 import type { SourcePosition as _eddy_v1_control_SourcePosition, SourcePosition__Output as _eddy_v1_control_SourcePosition__Output } from '../../../eddy/v1/control/SourcePosition';
+import type { SkippedRecord as _eddy_v1_control_SkippedRecord, SkippedRecord__Output as _eddy_v1_control_SkippedRecord__Output } from '../../../eddy/v1/control/SkippedRecord';
 import type { Long } from '@grpc/proto-loader';
 
 export interface DeployTasks {
@@ -17,6 +18,8 @@ export interface DeployTasks {
   'restore'?: (_eddy_v1_control_RestoreFrom | null);
   'startPositions'?: (_eddy_v1_control_SourcePosition)[];
   'checkpointIntervalMs'?: (number);
+  'skippedRecords'?: (_eddy_v1_control_SkippedRecord)[];
+  'sealedChannelKey'?: (Buffer | Uint8Array | string);
 }
 
 export interface DeployTasks__Output {
@@ -31,4 +34,6 @@ export interface DeployTasks__Output {
   'restore': (_eddy_v1_control_RestoreFrom__Output | null);
   'startPositions': (_eddy_v1_control_SourcePosition__Output)[];
   'checkpointIntervalMs': (number);
+  'skippedRecords': (_eddy_v1_control_SkippedRecord__Output)[];
+  'sealedChannelKey': (Buffer);
 }

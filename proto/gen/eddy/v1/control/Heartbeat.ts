@@ -11,6 +11,7 @@ export interface Heartbeat {
   'stateBytes'?: (number | string | Long);
   'rssBytes'?: (number | string | Long);
   'cpuCores'?: (number | string);
+  'channelPublicKey'?: (Buffer | Uint8Array | string);
 }
 
 export interface Heartbeat__Output {
@@ -21,4 +22,5 @@ export interface Heartbeat__Output {
   'stateBytes': (number);
   'rssBytes': (number);
   'cpuCores': (number);
+  'channelPublicKey': (Buffer);
 }

@@ -5,10 +5,12 @@ export interface Register {
   'workerId'?: (string);
   'pid'?: (number);
   'host'?: (string);
+  'channelPublicKey'?: (Buffer | Uint8Array | string);
 }
 
 export interface Register__Output {
   'workerId': (string);
   'pid': (number);
   'host': (string);
+  'channelPublicKey': (Buffer);
 }

@@ -12,6 +12,9 @@ export interface TaskFailure {
   'atUnixMs'?: (number | string | Long);
   'userCode'?: (boolean);
   'epoch'?: (number | string | Long);
+  'hasSourcePosition'?: (boolean);
+  'split'?: (number);
+  'sequence'?: (number | string | Long);
 }
 
 export interface TaskFailure__Output {
@@ -24,4 +27,7 @@ export interface TaskFailure__Output {
   'atUnixMs': (number);
   'userCode': (boolean);
   'epoch': (number);
+  'hasSourcePosition': (boolean);
+  'split': (number);
+  'sequence': (number);
 }
