@@ -10,14 +10,62 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { startCluster, waitFor, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB, clusterStore, type CoordinatorHandle } from '../kit/index.ts';
+import { status } from '@grpc/grpc-js';
 import { EddyClient } from '../../cli/client.ts';
+
+const grpcStatus = status as unknown as Record<number, string>;
+
+/**
+ * Reads the committed `received` count of a few entities in a loop through a client given every
+ * coordinator's address, until stopped: each read succeeds or fails with a retryable status within
+ * its deadline. Committed state only moves forward (a takeover restores the latest completed
+ * checkpoint), so a value below one read before, or above the final count, would be wrong.
+ */
+function queryLoop(addresses: string, expected: Map<string, number>): { answered(): number; stop(): Promise<{ ok: number; failed: Map<string, number>; wrong: string[]; failovers: number }> } {
+  const client = new EddyClient({ address: addresses, timeoutMs: 2_000 });
+  const ids = [...expected.keys()].slice(0, 50);
+  const seen = new Map<string, number>();
+  const failed = new Map<string, number>();
+  const wrong: string[] = [];
+  let ok = 0;
+  let stopped = false;
+  const run = (async () => {
+    for (let i = 0; !stopped; i++) {
+      const id = ids[i % ids.length]!;
+      const started = Date.now();
+      try {
+        const v = await client.get(CX_JOB, 'received', id, 'committed');
+        ok++;
+        const count = v.found ? (JSON.parse(v.valueJson) as number) : 0;
+        if (count < (seen.get(id) ?? 0) || count > expected.get(id)!) wrong.push(`${id}: ${count} after ${seen.get(id) ?? 0}, final ${expected.get(id)}`);
+        seen.set(id, count);
+      } catch (e) {
+        const code = (e as { cause?: { code?: number } }).cause?.code;
+        const name = code === undefined ? 'no status' : (grpcStatus[code] ?? String(code));
+        failed.set(name, (failed.get(name) ?? 0) + 1);
+        if (Date.now() - started > 2_000 + 500) wrong.push(`a read of ${id} took ${Date.now() - started} ms`);
+        if (name !== 'UNAVAILABLE' && name !== 'DEADLINE_EXCEEDED') wrong.push(`a read of ${id} failed with ${name}: ${(e as Error).message}`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  return {
+    answered: () => ok,
+    stop: async () => {
+      stopped = true;
+      await run;
+      client.close();
+      return { ok, failed, wrong, failovers: client.failovers };
+    },
+  };
+}
 
 /** Checkpoints the coordinator logged as completed so far. */
 function completions(c: CoordinatorHandle): number {
   return c.output().split('\n').filter((l) => l.includes('"msg":"checkpoint completed"')).length;
 }
 
-test('coordinator - a standby takes over from a leader killed with SIGKILL under load, and the job stays exactly once', { timeout: 180_000 }, async () => {
+test('coordinator - a standby takes over from a leader killed with SIGKILL under load, and the job stays exactly once', { timeout: 180_000 }, async (t) => {
   const cluster = await startCluster({ workers: 2, standbyCoordinators: 1 });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-failover-'));
   const leader = new EddyClient({ address: cluster.coordinator.address, timeoutMs: 10_000 });
@@ -27,11 +75,17 @@ test('coordinator - a standby takes over from a leader killed with SIGKILL under
   let producer: ReturnType<typeof publishSteadily> | undefined;
   try {
     await waitFor(async () => (await leader.listWorkers()).filter((w) => w.state === 'ALIVE').length === 2, { timeoutMs: 15_000, what: 'two live workers' });
-    await assert.rejects(standby.listJobs(), /stands by; the leader is at/, 'a standby refuses job calls, naming the leader');
+    // A standby refuses job calls naming the leader, and the client follows.
+    const onStandby = new EddyClient({ address: cluster.standbys[0]!.address, timeoutMs: 10_000 });
+    await onStandby.listJobs();
+    assert.equal(onStandby.address, cluster.coordinator.address, 'a call to a standby is redirected to the leader');
+    onStandby.close();
     await submitCx(leader, join(dir, 'cache'));
     producer = publishSteadily(nc, events, 1_000);
     await waitFor(async () => Number((await leader.getJob(CX_JOB)).checkpoints!.latestId) >= 2, { timeoutMs: 30_000, what: 'two completed checkpoints' });
     const before = await leader.getJob(CX_JOB);
+    const expected = cxExpectation(events);
+    const queries = queryLoop(cluster.addresses, expected.received);
 
     const killedAt = Date.now();
     cluster.coordinator.kill('SIGKILL');
@@ -41,14 +95,21 @@ test('coordinator - a standby takes over from a leader killed with SIGKILL under
       return j.state === 'RUNNING' && Number(j.epoch) > Number(before.epoch) && completions(cluster.standbys[0]!) > 0;
     }, { timeoutMs: 30_000, what: 'the standby to take the job over and complete a checkpoint', intervalMs: 10 });
     const takeoverMs = Date.now() - killedAt;
-    test.diagnostic(`takeover: ${takeoverMs} ms from SIGKILL to a checkpoint completed by the standby`);
+    t.diagnostic(`takeover: ${takeoverMs} ms from SIGKILL to a checkpoint completed by the standby`);
     assert.match(cluster.standbys[0]!.output(), /"msg":"coordinator leading"/);
     // 3 s is the goal on an idle machine (docs/BENCHMARKS.md); this bound only catches a takeover
     // that waits for something it should not (a loaded 2-core machine runs this beside others).
     assert.ok(takeoverMs < 15_000, `takeover took ${takeoverMs} ms`);
+    // Reads go on under the new leader for a while, then their tally.
+    const answered = queries.answered();
+    await waitFor(() => queries.answered() >= answered + 20, { timeoutMs: 20_000, what: 'reads answered by the new leader' });
+    const q = await queries.stop();
+    t.diagnostic(`queries during the takeover: ${q.ok} answered, failed ${JSON.stringify(Object.fromEntries(q.failed))}, ${q.failovers} failovers`);
+    assert.deepEqual(q.wrong, [], 'no read answered wrong or past its deadline, or failed with a status that is not retryable');
+    assert.ok(q.ok > 0, 'reads were answered');
 
     await producer.done;
-    await assertCxExactlyOnce(standby, nc, cxExpectation(events), 120_000, clusterStore(cluster));
+    await assertCxExactlyOnce(standby, nc, expected, 120_000, clusterStore(cluster));
   } finally {
     producer?.stop();
     leader.close();
