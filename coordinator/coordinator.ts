@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { connectNats } from '../core/nats.ts';
+import { connectNats, defaultReplicas } from '../core/nats.ts';
 import { checkSender, codecs, logRejected } from '../core/control.ts';
 import { subjects } from '../core/subjects.ts';
 import { openObjectStore } from '../core/object-store.ts';
@@ -84,6 +84,7 @@ export class Coordinator {
       retainedCheckpoints: o.retainedCheckpoints,
       maxDeltaChain: o.maxDeltaChain,
       maxMovingKeyGroups: o.maxMovingKeyGroups,
+      natsReplicas: o.natsReplicas,
       jobStore,
       // Workers re-register on their next heartbeat; give them a few.
       resumeDelayMs: 3 * o.heartbeatIntervalMs,
@@ -115,8 +116,10 @@ export class Coordinator {
   static async start(options: CoordinatorOptions): Promise<Coordinator> {
     const o = compileCoordinatorOptions(options);
     const nc = await connectNats({ servers: o.natsServers, name: 'eddy-coordinator', auth: o.nats, inboxPrefix: inboxPrefixes.coordinator });
-    const jobStore = await JobStore.open({ nc, logger: o.logger, replicas: o.natsReplicas });
-    const c = new Coordinator(o, nc, jobStore);
+    // 0: as many as the NATS cluster allows (3 with three or more servers, else 1).
+    const replicas = o.natsReplicas === 0 ? defaultReplicas(nc) : o.natsReplicas;
+    const jobStore = await JobStore.open({ nc, logger: o.logger, replicas });
+    const c = new Coordinator({ ...o, natsReplicas: replicas }, nc, jobStore);
     await c.#run();
     return c;
   }

@@ -165,6 +165,8 @@ export interface JobManagerOptions {
   resumeDelayMs: number;
   /** Key groups one rebalancing checkpoint moves, at most (Rebalancer). */
   maxMovingKeyGroups: number;
+  /** Replicas of the streams the coordinator creates (sources it creates, sinks, dead letters). @default 1 */
+  natsReplicas?: number;
   logger: Logger;
   /** Spans and metrics of submits, checkpoints and recoveries. @default none */
   metrics?: CoordinatorMetrics;
@@ -261,9 +263,10 @@ export class JobManager {
     await this.#o.store.put(objectKeys.manifest(id, actual), new TextEncoder().encode(manifestJson));
     const { nc } = this.#o;
     // A generator source (sdk/generator.ts) makes its records in the job: it has no stream.
-    for (const source of manifest.sources) if (!source.generator) await ensureSourceStream(nc, source);
-    await ensureSinkStreams(nc, manifest.stages.flatMap((s) => s.sinks));
-    await ensureDeadLetterStream(nc);
+    const replicas = this.#o.natsReplicas ?? 1;
+    for (const source of manifest.sources) if (!source.generator) await ensureSourceStream(nc, source, replicas);
+    await ensureSinkStreams(nc, manifest.stages.flatMap((s) => s.sinks), replicas);
+    await ensureDeadLetterStream(nc, replicas);
     // Per source, in the flat split space (core/manifest.ts splitRanges); a source without a
     // startAt starts at the beginning of its stream, as before.
     let initialPositions: SourcePosition[] | undefined;

@@ -26,8 +26,9 @@ export interface CoordinatorOptions {
    */
   leaderLeaseMs?: number;
   /**
-   * Replicas of what the coordinator creates in JetStream (the job-store KV bucket, dead-letter
-   * and sink streams): 3 on a NATS cluster of three or more servers. @default 1
+   * Replicas of what the coordinator creates in JetStream (the job-store KV bucket, dead-letter,
+   * sink and missing source streams); 0: 3 on a NATS cluster of three or more servers, else 1.
+   * What exists already keeps its replicas. @default 0
    */
   natsReplicas?: number;
   /**
@@ -106,7 +107,7 @@ export function compileCoordinatorOptions(o: CoordinatorOptions): CompiledCoordi
     grpcAddress: o.grpcAddress ?? DEFAULT_GRPC_ADDRESS,
     advertisedAddress: o.advertisedAddress ?? '',
     leaderLeaseMs: o.leaderLeaseMs ?? DEFAULT_LEADER_LEASE_MS,
-    natsReplicas: o.natsReplicas ?? 1,
+    natsReplicas: o.natsReplicas ?? 0,
     httpAddress: o.httpAddress ?? DEFAULT_HTTP_ADDRESS,
     ...(o.authorizeHttp ? { authorizeHttp: o.authorizeHttp } : {}),
     ...(o.grpcTls ? { grpcTls: o.grpcTls } : {}),
@@ -139,7 +140,7 @@ export function compileCoordinatorOptions(o: CoordinatorOptions): CompiledCoordi
   if (!Number.isSafeInteger(c.maxDeltaChain) || c.maxDeltaChain < 1) throw new InvalidArgumentError(`maxDeltaChain ${c.maxDeltaChain} must be an integer of at least 1`);
   if (!Number.isSafeInteger(c.maxMovingKeyGroups) || c.maxMovingKeyGroups < 1) throw new InvalidArgumentError(`maxMovingKeyGroups ${c.maxMovingKeyGroups} must be an integer of at least 1`);
   if (!Number.isSafeInteger(c.leaderLeaseMs) || c.leaderLeaseMs < 300) throw new InvalidArgumentError(`leaderLeaseMs ${c.leaderLeaseMs} must be an integer of at least 300`);
-  if (!Number.isSafeInteger(c.natsReplicas) || c.natsReplicas < 1 || c.natsReplicas > 5) throw new InvalidArgumentError(`natsReplicas ${c.natsReplicas} must be an integer from 1 to 5`);
+  if (!Number.isSafeInteger(c.natsReplicas) || c.natsReplicas < 0 || c.natsReplicas > 5) throw new InvalidArgumentError(`natsReplicas ${c.natsReplicas} must be an integer from 0 (by the cluster's size) to 5`);
   if (!(c.retainedCheckpoints >= 1)) throw new InvalidArgumentError(`retainedCheckpoints ${c.retainedCheckpoints} must be at least 1`);
   if (c.heartbeatIntervalMs <= 0 || c.workerTimeoutMs < 2 * c.heartbeatIntervalMs) {
     throw new InvalidArgumentError(`workerTimeoutMs ${c.workerTimeoutMs} must be at least twice heartbeatIntervalMs ${c.heartbeatIntervalMs}`);

@@ -38,7 +38,7 @@ export function registerCoordinator(program: Command): void {
     .option('--max-moving-key-groups <n>', 'key groups one rebalancing checkpoint moves when workers join or leave (default 32)', parsePositiveInt)
     .option('--leader-lease-ms <n>', 'with several coordinators: a leader silent this long is replaced by a standby (default 1500)', parsePositiveInt)
     .option('--advertise <host:port>', 'the gRPC address standbys send clients to while this coordinator leads (default: --grpc)', parseHostPort)
-    .option('--nats-replicas <n>', 'replicas of the KV bucket and the streams Eddy creates (default 1; 3 on a NATS cluster of three or more)', parsePositiveInt)
+    .option('--nats-replicas <n>', 'replicas of the KV bucket and the streams Eddy creates (default: 3 on a NATS cluster of three or more servers, else 1)', parsePositiveInt)
     .option('--log-level <level>', 'pino log level', 'info')
     .action(async (options: CoordinatorCommandOptions) => {
       const logger = createLogger({ role: 'coordinator', level: options.logLevel });
