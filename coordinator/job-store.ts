@@ -85,9 +85,8 @@ export class JobStore {
   readonly bucket: string;
   readonly #kv: KV;
   readonly #logger: Logger;
-  /** Per job key: the revision of this coordinator's last write (or claim), and the value last sent. */
+  /** Per job key: the revision of this coordinator's last write (or claim). */
   readonly #revisions = new Map<string, number>();
-  readonly #sent = new Map<string, string>();
 
   private constructor(bucket: string, kv: KV, logger: Logger) {
     this.bucket = bucket;
@@ -113,27 +112,20 @@ export class JobStore {
 
   /**
    * Writes the job, fenced: over the revision this store last wrote or claimed, or creating it.
-   * Throws FencedError when somebody else wrote the key since (a new leader claimed it).
+   * Throws FencedError when the key moved since: a new leader claimed it. (A write of ours that
+   * timed out after it was stored moves it too, and is taken for the same: a claim writes the
+   * same bytes back, so the two cannot be told apart, and standing by is the safe side.)
    */
   async put(job: StoredJob): Promise<void> {
     const key = jobKey(job.jobId);
     const value = JSON.stringify(job);
     const known = this.#revisions.get(key);
-    const previous = this.#sent.get(key);
-    this.#sent.set(key, value);
-    let revision: number;
     try {
-      revision = known === undefined ? await this.#kv.create(key, value) : await this.#kv.update(key, value, known);
+      this.#revisions.set(key, known === undefined ? await this.#kv.create(key, value) : await this.#kv.update(key, value, known));
     } catch (e) {
-      if (!isCompareAndSetConflict(e)) throw e;
-      // A write of ours that timed out after it was stored moved the revision: still ours.
-      const entry = await this.#kv.get(key);
-      if (entry === null || entry.operation !== 'PUT' || previous === undefined || entry.string() !== previous) {
-        throw new FencedError(`job ${job.jobId} was written by another coordinator (a new leader): this one no longer leads`, { cause: e });
-      }
-      revision = await this.#kv.update(key, value, entry.revision);
+      if (isCompareAndSetConflict(e)) throw new FencedError(`job ${job.jobId} was written by another coordinator (a new leader) since this one last wrote it: this one no longer leads`, { cause: e });
+      throw e;
     }
-    this.#revisions.set(key, revision);
   }
 
   /**
@@ -141,8 +133,6 @@ export class JobStore {
    * deposed leader's next write (over the revision it knew) fails. Returns the jobs, as list() does.
    */
   async claim(): Promise<StoredJob[]> {
-    this.#revisions.clear();
-    this.#sent.clear();
     const keys: string[] = [];
     for await (const key of await this.#kv.keys(`${JOB_KEY_PREFIX}>`)) keys.push(key);
     keys.sort();
@@ -153,7 +143,6 @@ export class JobStore {
         if (entry === null || entry.operation !== 'PUT') break;
         try {
           this.#revisions.set(key, await this.#kv.update(key, entry.value, entry.revision));
-          this.#sent.set(key, entry.string());
         } catch (e) {
           // The deposed leader wrote in between: read it again.
           if (isCompareAndSetConflict(e) && attempt < EPOCH_MAX_ATTEMPTS) continue;
@@ -210,7 +199,6 @@ export class JobStore {
     const key = jobKey(jobId);
     await this.#kv.delete(key);
     this.#revisions.delete(key);
-    this.#sent.delete(key);
   }
 
   /**
