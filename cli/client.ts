@@ -154,8 +154,11 @@ export class EddyClient implements Disposable {
     // UNAVAILABLE with an answer that is not a standby's (FeatureService during a move): the caller's to retry.
     if (connected && !standingBy && err.details) return undefined;
     if (this.#addresses.length < 2 && !standingBy) return undefined;
-    const next = this.#addresses[(this.#addresses.indexOf(this.#current.address) + 1) % this.#addresses.length]!;
-    return this.#connect(next);
+    return this.#connect(this.#nextAddress());
+  }
+
+  #nextAddress(): string {
+    return this.#addresses[(this.#addresses.indexOf(this.#current.address) + 1) % this.#addresses.length]!;
   }
 
   listJobs(): Promise<JobInfo__Output[]> {
@@ -309,7 +312,12 @@ export class EddyClient implements Disposable {
       const { err } = result;
       const connected = attempt.jobs.getChannel().getConnectivityState(false) === grpc.connectivityState.READY;
       const next = isGrpcError(err) ? this.#failover(err, connected) : undefined;
-      if (next === undefined || Date.now() >= deadline) throw this.#error(err, timeoutMs, attempt, connected);
+      if (next === undefined || Date.now() >= deadline) {
+        // A coordinator that let a call run out its deadline may be paused or cut off (a deposed
+        // leader): the next call starts at the next address. This one is not repeated.
+        if (err.code === grpc.status.DEADLINE_EXCEEDED && this.#addresses.length > 1) this.#current = this.#connect(this.#nextAddress());
+        throw this.#error(err, timeoutMs, attempt, connected);
+      }
       this.#current = next;
       this.failovers++;
       // Once round every address: a takeover is under way; give it a moment.

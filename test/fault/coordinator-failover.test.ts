@@ -154,7 +154,9 @@ test('coordinator - a leader paused with SIGSTOP past its lease commits nothing 
     await waitFor(() => completions(successor) >= after + 2, { timeoutMs: 20_000, what: 'two more checkpoints under the new leader' });
     assert.equal(completions(old), completedByOld, 'the deposed leader completed no checkpoint after it woke up');
     assert.equal(old.exitStatus(), undefined, 'the deposed leader stands by, still running');
-    await assert.rejects(leader.getJob(CX_JOB), /stands by/, 'the deposed leader refuses job calls');
+    // The deposed leader refuses job calls, naming its successor; the client follows.
+    await leader.getJob(CX_JOB);
+    assert.equal(leader.address, successor.address, 'a call to the deposed leader is redirected to its successor');
 
     await producer.done;
     await assertCxExactlyOnce(standby, nc, cxExpectation(events), 120_000, clusterStore(cluster));
