@@ -82,7 +82,7 @@ test('coordinator - a standby takes over from a leader killed with SIGKILL under
     onStandby.close();
     await submitCx(leader, join(dir, 'cache'));
     producer = publishSteadily(nc, events, 1_000);
-    await waitFor(async () => Number((await leader.getJob(CX_JOB)).checkpoints!.latestId) >= 2, { timeoutMs: 30_000, what: 'two completed checkpoints' });
+    await waitFor(async () => Number((await leader.getJob(CX_JOB)).checkpoints!.latestId) >= 2, { timeoutMs: 60_000, what: 'two completed checkpoints' });
     const before = await leader.getJob(CX_JOB);
     const expected = cxExpectation(events);
     const queries = queryLoop(cluster.addresses, expected.received);
@@ -135,7 +135,7 @@ test('coordinator - a leader paused with SIGSTOP past its lease commits nothing 
     await waitFor(async () => (await leader.listWorkers()).filter((w) => w.state === 'ALIVE').length === 2, { timeoutMs: 15_000, what: 'two live workers' });
     await submitCx(leader, join(dir, 'cache'));
     producer = publishSteadily(nc, events, 1_000);
-    await waitFor(async () => Number((await leader.getJob(CX_JOB)).checkpoints!.latestId) >= 2, { timeoutMs: 30_000, what: 'two completed checkpoints' });
+    await waitFor(async () => Number((await leader.getJob(CX_JOB)).checkpoints!.latestId) >= 2, { timeoutMs: 60_000, what: 'two completed checkpoints' });
     const before = await leader.getJob(CX_JOB);
 
     old.kill('SIGSTOP');
