@@ -90,6 +90,7 @@ export class Coordinator {
       resumeDelayMs: 3 * o.heartbeatIntervalMs,
       logger: this.#logger,
       metrics,
+      // The lease is made once the gRPC address is known (#run); until then this one does not lead.
       leadership: {
         get term() {
           return self.#lease?.term ?? 0;

@@ -193,19 +193,6 @@ export class LeaderLease {
     this.#depose(reason);
   }
 
-  /** The view the job manager takes of this lease. */
-  leadership(): Leadership {
-    const lease = this;
-    return {
-      get term() {
-        return lease.term;
-      },
-      holds: () => lease.holds(),
-      leaderAddress: () => lease.leader()?.address ?? '',
-      fenced: (reason) => lease.stepDown(reason),
-    };
-  }
-
   #depose(reason: string): void {
     if (this.#role !== 'LEADER') return;
     this.#role = 'STANDBY';
