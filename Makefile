@@ -33,7 +33,7 @@ test: install ui typecheck cycles
 
 # The fault tests at release size (more events, more kills; EDDY_SOAK in test/kit/soak.ts):
 # about 15 minutes on 2 cores. Not part of `make test`, which must stay under 12 minutes.
-SOAK_TESTS := test/fault/exactly-once.test.ts test/fault/coordinator-restart.test.ts test/fault/checkpoint-faults.test.ts test/fault/rescale.test.ts test/fault/windows-faults.test.ts
+SOAK_TESTS := test/fault/exactly-once.test.ts test/fault/coordinator-restart.test.ts test/fault/coordinator-failover.test.ts test/fault/nats-cluster.test.ts test/fault/checkpoint-faults.test.ts test/fault/rescale.test.ts test/fault/windows-faults.test.ts
 soak: install
 	EDDY_SOAK=1 $(NODE) --test --test-reporter=spec $(SOAK_TESTS)
 

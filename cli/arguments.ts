@@ -49,6 +49,14 @@ export function parseHostPort(raw: string): string {
 }
 
 /** --http: host:port, or "off". */
+/** --addr: one host:port, or several comma-separated (standby coordinators), each checked. */
+export function parseHostPorts(raw: string): string {
+  return raw
+    .split(',')
+    .map((a) => parseHostPort(a))
+    .join(',');
+}
+
 export function parseHostPortOrOff(raw: string): string {
   return raw.trim() === 'off' ? '' : parseHostPort(raw);
 }

@@ -1,8 +1,15 @@
 // The coordinator's gRPC API as the CLI uses it: promises, a deadline on every call, and gRPC
 // statuses turned into one-line CliErrors (cli/errors.ts) where they enter.
+//
+// With several coordinators (one leads, the others stand by: docs/ARCHITECTURE.md, "Standby
+// coordinators") the client takes their addresses, "a,b,c", and fails over within each call's
+// deadline: a standby's refusal names the leader, which is tried next; an unreachable coordinator
+// passes the call to the next address. A call is repeated only when it surely was not carried out
+// (refused by a standby, or never delivered); a deadline on a live connection is not retried.
 import * as grpc from '@grpc/grpc-js';
 import { loadGrpc } from '../core/proto.ts';
 import { fromGrpcError, isGrpcError } from './errors.ts';
+import { LEADER_ADDRESS_METADATA } from '../core/errors.ts';
 import { startAtToMessage, type StartAtSpec } from '../core/start-at.ts';
 import type { JobServiceClient } from '../proto/gen/eddy/v1/JobService.ts';
 import type { FeatureServiceClient } from '../proto/gen/eddy/v1/FeatureService.ts';
@@ -21,7 +28,7 @@ export type { JobInfo__Output as JobInfo, FeatureValue__Output as FeatureValue, 
 export const SUBMIT_CHUNK_BYTES = 64 * 1024;
 
 export interface EddyClientOptions {
-  /** host:port of the coordinator's gRPC server. */
+  /** host:port of the coordinator's gRPC server; several, comma-separated, for standby coordinators. */
   address: string;
   /** Deadline of every call, in ms. */
   timeoutMs: number;
@@ -67,25 +74,91 @@ export interface SubmitRequest {
   startAt?: ReadonlyArray<{ source: string; startAt: StartAtSpec }>;
 }
 
+/** The three services of one coordinator, over one channel. */
+interface Connection {
+  address: string;
+  jobs: JobServiceClient;
+  features: FeatureServiceClient;
+  cluster: ClusterServiceClient;
+}
+
+/** Pause before going round the addresses again (no leader yet: a takeover is under way). */
+const FAILOVER_PAUSE_MS = 100;
+
 export class EddyClient implements Disposable {
-  readonly address: string;
+  /** The coordinator the client talks to now (the leader, once found). */
+  get address(): string {
+    return this.#current.address;
+  }
   readonly timeoutMs: number;
-  readonly #jobs: JobServiceClient;
-  readonly #features: FeatureServiceClient;
-  readonly #cluster: ClusterServiceClient;
+  readonly #options: EddyClientOptions;
+  readonly #addresses: string[];
+  readonly #connections = new Map<string, Connection>();
+  #current: Connection;
+  /** Calls that went to another coordinator than first asked (failovers and redirects), for tests and figures. */
+  failovers = 0;
 
   constructor(options: EddyClientOptions) {
-    this.address = options.address;
+    this.#options = options;
+    this.#addresses = options.address.split(',').map((a) => a.trim()).filter((a) => a !== '');
+    if (this.#addresses.length === 0) throw new Error('EddyClient: no coordinator address');
     this.timeoutMs = options.timeoutMs;
+    this.#current = this.#connect(this.#addresses[0]!);
+  }
+
+  #connect(address: string): Connection {
+    const known = this.#connections.get(address);
+    if (known) return known;
     const pkg = loadGrpc().eddy.v1;
-    const { tls } = options;
+    const { tls } = this.#options;
     const credentials = tls ? grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null) : grpc.credentials.createInsecure();
-    const interceptors = options.token ? [bearerInterceptor(options.token)] : [];
-    this.#jobs = new pkg.JobService(options.address, credentials, { interceptors });
+    const interceptors = this.#options.token ? [bearerInterceptor(this.#options.token)] : [];
+    const jobs = new pkg.JobService(address, credentials, { interceptors }) as JobServiceClient;
     // The three services share one channel (same address, same options): one connection.
-    const channelOverride = this.#jobs.getChannel();
-    this.#features = new pkg.FeatureService(options.address, credentials, { channelOverride, interceptors });
-    this.#cluster = new pkg.ClusterService(options.address, credentials, { channelOverride, interceptors });
+    const channelOverride = jobs.getChannel();
+    const connection: Connection = {
+      address,
+      jobs,
+      features: new pkg.FeatureService(address, credentials, { channelOverride, interceptors }) as FeatureServiceClient,
+      cluster: new pkg.ClusterService(address, credentials, { channelOverride, interceptors }) as ClusterServiceClient,
+    };
+    this.#connections.set(address, connection);
+    return connection;
+  }
+
+  get #jobs(): JobServiceClient {
+    return this.#current.jobs;
+  }
+
+  get #features(): FeatureServiceClient {
+    return this.#current.features;
+  }
+
+  get #cluster(): ClusterServiceClient {
+    return this.#current.cluster;
+  }
+
+  /**
+   * Where to go after a failed call, or undefined to give up: the leader a standby named, else
+   * (a standby that knows no leader yet, a coordinator unreachable) the next address.
+   */
+  #failover(err: grpc.ServiceError, connected: boolean): Connection | undefined {
+    if (err.code !== grpc.status.UNAVAILABLE) return undefined;
+    const leader = err.metadata?.get(LEADER_ADDRESS_METADATA)[0];
+    if (typeof leader === 'string' && leader !== '' && leader !== this.#current.address) {
+      // Learnt, not given: it joins the round, so that the client can come back from it.
+      if (!this.#addresses.includes(leader)) this.#addresses.push(leader);
+      return this.#connect(leader);
+    }
+    const standingBy = err.metadata?.get('retry-after-ms')[0] !== undefined && /stands by/.test(err.details);
+    // UNAVAILABLE with an answer that is not a standby's (FeatureService during a move): the caller's to retry.
+    if (connected && !standingBy && err.details) return undefined;
+    if (this.#addresses.length < 2 && !standingBy) return undefined;
+    return this.#connect(this.#nextAddress());
+  }
+
+  #nextAddress(): string {
+    return this.#addresses[(this.#addresses.indexOf(this.#current.address) + 1) % this.#addresses.length]!;
   }
 
   listJobs(): Promise<JobInfo__Output[]> {
@@ -155,9 +228,28 @@ export class EddyClient implements Disposable {
     return this.#unary<{ workers: WorkerInfo__Output[] }>((o, cb) => this.#cluster.ListWorkers({}, o, cb)).then((r) => r.workers);
   }
 
-  /** Client-streamed upload: the header, then the bundle in 64 KiB chunks, honouring backpressure. */
+  /**
+   * Client-streamed upload: the header, then the bundle in 64 KiB chunks, honouring backpressure.
+   * Sent again to the leader when a standby refused it, or to the next address when unreachable.
+   */
   async submitJob(request: SubmitRequest): Promise<SubmitJobResponse__Output> {
-    const timeoutMs = request.timeoutMs ?? this.timeoutMs;
+    const deadline = Date.now() + (request.timeoutMs ?? this.timeoutMs);
+    for (let tried = 1; ; tried++) {
+      const attempt = this.#current;
+      try {
+        return await this.#submitOnce(request, deadline - Date.now());
+      } catch (e) {
+        const err = (e as { cause?: unknown }).cause;
+        const connected = attempt.jobs.getChannel().getConnectivityState(false) === grpc.connectivityState.READY;
+        const next = isGrpcError(err) ? this.#failover(err, connected) : undefined;
+        if (next === undefined || Date.now() >= deadline || tried > 2 * this.#addresses.length) throw e;
+        this.#current = next;
+        this.failovers++;
+      }
+    }
+  }
+
+  async #submitOnce(request: SubmitRequest, timeoutMs: number): Promise<SubmitJobResponse__Output> {
     let call!: grpc.ClientWritableStream<SubmitJobRequest>;
     const response = new Promise<SubmitJobResponse__Output>((resolve, reject) => {
       call = this.#jobs.SubmitJob({ deadline: Date.now() + timeoutMs }, (err, value) => {
@@ -197,25 +289,45 @@ export class EddyClient implements Disposable {
   }
 
   close(): void {
-    this.#jobs.close();
+    for (const c of this.#connections.values()) c.jobs.close();
   }
 
   [Symbol.dispose](): void {
     this.close();
   }
 
-  #unary<T>(start: (options: grpc.CallOptions, callback: grpc.requestCallback<T>) => unknown, timeoutMs = this.timeoutMs): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      start({ deadline: Date.now() + timeoutMs }, (err, value) => {
-        if (err) reject(this.#error(err, timeoutMs));
-        else resolve(value!);
+  /**
+   * One call, failed over within its deadline (see the top of this file). `start` reads the
+   * current connection's services each attempt.
+   */
+  async #unary<T>(start: (options: grpc.CallOptions, callback: grpc.requestCallback<T>) => unknown, timeoutMs = this.timeoutMs): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let tried = 0;
+    for (;;) {
+      const attempt = this.#current;
+      const result = await new Promise<{ value: T } | { err: grpc.ServiceError }>((resolve) => {
+        start({ deadline }, (err, value) => resolve(err ? { err } : { value: value! }));
       });
-    });
+      if ('value' in result) return result.value;
+      const { err } = result;
+      const connected = attempt.jobs.getChannel().getConnectivityState(false) === grpc.connectivityState.READY;
+      const next = isGrpcError(err) ? this.#failover(err, connected) : undefined;
+      if (next === undefined || Date.now() >= deadline) {
+        // A coordinator that let a call run out its deadline may be paused or cut off (a deposed
+        // leader): the next call starts at the next address. This one is not repeated.
+        if (err.code === grpc.status.DEADLINE_EXCEEDED && this.#addresses.length > 1) this.#current = this.#connect(this.#nextAddress());
+        throw this.#error(err, timeoutMs, attempt, connected);
+      }
+      this.#current = next;
+      this.failovers++;
+      // Once round every address: a takeover is under way; give it a moment.
+      if (++tried % this.#addresses.length === 0) await new Promise((r) => setTimeout(r, Math.min(FAILOVER_PAUSE_MS, Math.max(0, deadline - Date.now()))));
+    }
   }
 
-  #error(err: grpc.ServiceError, timeoutMs: number): Error {
+  #error(err: grpc.ServiceError, timeoutMs: number, attempt = this.#current, connected?: boolean): Error {
     if (!isGrpcError(err)) return err;
-    const connected = this.#jobs.getChannel().getConnectivityState(false) === grpc.connectivityState.READY;
-    return fromGrpcError(err, this.address, connected, timeoutMs);
+    const ready = connected ?? attempt.jobs.getChannel().getConnectivityState(false) === grpc.connectivityState.READY;
+    return fromGrpcError(err, attempt.address, ready, timeoutMs);
   }
 }

@@ -1,7 +1,7 @@
 // The eddy command line: global options and every command, with commander's error output
 // reshaped into Eddy's (one `eddy: …` line, then how to use the command).
 import { Command, Option } from 'commander';
-import { DEFAULT_ADDR, DEFAULT_TIMEOUT_MS, parseHostPort, parsePositiveInt } from './arguments.ts';
+import { DEFAULT_ADDR, DEFAULT_TIMEOUT_MS, parseHostPorts, parsePositiveInt } from './arguments.ts';
 import { registerBuild } from './commands/build.ts';
 import { registerCoordinator } from './commands/coordinator.ts';
 import { registerDemo } from './commands/demo.ts';
@@ -37,7 +37,7 @@ function reshapeErrors(command: Command): void {
 export function createProgram(): Command {
   const program = new Command('eddy')
     .description('Eddy: a distributed, stateful stream processor on NATS. Build, submit and query jobs; run a local cluster.')
-    .addOption(new Option('--addr <host:port>', "the coordinator's gRPC address").env('EDDY_ADDR').default(DEFAULT_ADDR).argParser(parseHostPort))
+    .addOption(new Option('--addr <host:port[,host:port...]>', "the coordinator's gRPC address; several, comma-separated, with standby coordinators").env('EDDY_ADDR').default(DEFAULT_ADDR).argParser(parseHostPorts))
     .addOption(new Option('--timeout-ms <n>', 'deadline of each call to the coordinator').default(DEFAULT_TIMEOUT_MS).argParser(parsePositiveInt))
     .addOption(new Option('--token <token>', 'bearer token for the coordinator (prefer EDDY_TOKEN: a flag shows in ps)').env('EDDY_TOKEN'))
     .addOption(new Option('--tls', 'TLS to the coordinator, trusting the system roots').env('EDDY_TLS'))

@@ -2,7 +2,7 @@
 // record on subject partition `<stream>.<p>` chosen by its key (core/key-groups.ts
 // partitionForKey), so all records of one key stay in one split and in order.
 import { jetstreamManager, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import { connectNats, ensureSourceStream, parseSourceDescription, type NatsConnection } from '../core/nats.ts';
+import { connectNats, defaultReplicas, ensureSourceStream, parseSourceDescription, type NatsConnection } from '../core/nats.ts';
 import { partitionForKey } from '../core/key-groups.ts';
 import { subjects } from '../core/subjects.ts';
 import { CliError } from './errors.ts';
@@ -67,7 +67,8 @@ export async function resolveSourceTarget(nc: NatsConnection, stream: string, cr
     if (!create) {
       throw new CliError(`stream ${stream} does not exist: submitting the job that reads it creates it (or pass --partitions N --key <field> to create it here)`);
     }
-    await ensureSourceStream(nc, { stream, partitions: create.partitions, ...(create.partitionKey ? { partitionKey: create.partitionKey } : {}) });
+    // Replicated three times on a NATS cluster of three or more servers, as the coordinator does.
+    await ensureSourceStream(nc, { stream, partitions: create.partitions, ...(create.partitionKey ? { partitionKey: create.partitionKey } : {}) }, defaultReplicas(nc));
     return { stream, partitions: create.partitions, ...(create.partitionKey ? { partitionKey: create.partitionKey } : {}) };
   }
   const source = parseSourceDescription(description);

@@ -11,7 +11,7 @@
 // the key group's new base with an empty chain.
 import type { NatsConnection } from '@nats-io/transport-node';
 import { headers as natsHeaders } from '@nats-io/transport-node';
-import { codecs, ForgedMessageError, logRejected, type CheckpointAck, type CheckpointPart, type SourcePosition } from '../core/control.ts';
+import { codecs, ForgedMessageError, leaderEpochHeaders, logRejected, type CheckpointAck, type CheckpointPart, type SourcePosition } from '../core/control.ts';
 import type { KeyGroupRange } from '../core/key-groups.ts';
 import { subjects } from '../core/subjects.ts';
 import { encodeMetadata, type CheckpointMetadata } from '../core/checkpoint-format.ts';
@@ -96,6 +96,13 @@ export interface CheckpointCoordinatorOptions {
   nextId(): number;
   target(): CheckpointTarget | undefined;
   latest(): CompletedCheckpoint | null;
+  /** The leader epoch every trigger and completion carries (core/control.ts). @default 0 */
+  leaderEpoch?: number;
+  /**
+   * Asked right before _metadata is written: false (the leader lease does not surely hold, the
+   * job was let go) aborts the checkpoint, so a deposed leader never commits. @default always true
+   */
+  mayCommit?(): boolean;
   onCompleted(checkpoint: CompletedCheckpoint): Promise<void>;
   /**
    * A completed checkpoint's exactly-once output is published: until then the garbage collector
@@ -223,7 +230,7 @@ export class CheckpointCoordinator {
       await prepare?.(id);
       await Promise.all(
         target.workers.map(async (w) => {
-          const ack = codecs.ack.decode((await this.#o.nc.request(subjects.trigger(w), payload, { timeout: this.#o.timeoutMs })).data);
+          const ack = codecs.ack.decode((await this.#o.nc.request(subjects.trigger(w), payload, { timeout: this.#o.timeoutMs, headers: leaderEpochHeaders(this.#o.leaderEpoch ?? 0) })).data);
           if (!ack.ok) throw new Error(`worker ${w}: ${ack.error}`);
         }),
       );
@@ -354,6 +361,7 @@ export class CheckpointCoordinator {
         for (const f of part.files ?? []) (metadata.files ??= []).push({ stagedKey: f.stagedKey, finalKey: f.finalKey, records: f.records });
       }
       const metadataKey = objectKeys.metadata(target.jobId, flight.id);
+      if (this.#o.mayCommit?.() === false) throw new Error('this coordinator no longer surely leads: not committing');
       // _metadata is written last: a checkpoint exists once, and only once, this object does.
       await this.#o.store.put(metadataKey, encodeMetadata(metadata));
       const done: CompletedCheckpoint = { id: flight.id, metadataKey, metadata, completedAtUnixMs: Date.now(), durationMs: Date.now() - flight.startedAtMs, bytes };
@@ -375,7 +383,7 @@ export class CheckpointCoordinator {
       const sources = sourcePositions(metadata);
       const complete = codecs.complete.encode({ jobId: target.jobId, checkpointId: flight.id, epoch: flight.epoch, sources });
       await Promise.all(
-        flight.workers.map((w) => this.#o.nc.request(subjects.complete(w), complete, { timeout: this.#o.timeoutMs }).catch((e) => this.#o.logger.warn({ workerId: w, err: ensureError(e).message }, 'checkpoint completion not acknowledged'))),
+        flight.workers.map((w) => this.#o.nc.request(subjects.complete(w), complete, { timeout: this.#o.timeoutMs, headers: leaderEpochHeaders(this.#o.leaderEpoch ?? 0) }).catch((e) => this.#o.logger.warn({ workerId: w, err: ensureError(e).message }, 'checkpoint completion not acknowledged'))),
       );
     } catch (e) {
       if (this.#inFlight === flight) this.abort(`checkpoint ${flight.id} could not complete: ${ensureError(e).message}`);

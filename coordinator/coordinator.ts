@@ -1,8 +1,13 @@
 // The coordinator process: membership, key-group assignment, job lifecycle and the gRPC
-// server (docs/ARCHITECTURE.md, "The pieces").
+// server (docs/ARCHITECTURE.md, "The pieces"). Several may run: the one holding the leader lease
+// (leader-lease.ts) runs the jobs, the others stand by, watching workers' heartbeats, and take
+// the jobs over from the job store when the lease runs out (docs/ARCHITECTURE.md, "Standby
+// coordinators").
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { connectNats } from '../core/nats.ts';
+import { connectNats, defaultReplicas } from '../core/nats.ts';
 import { checkSender, codecs, logRejected } from '../core/control.ts';
 import { subjects } from '../core/subjects.ts';
 import { openObjectStore } from '../core/object-store.ts';
@@ -20,6 +25,7 @@ import { JobStore } from './job-store.ts';
 import { CoordinatorMetrics } from './coordinator-metrics.ts';
 import { DashboardServer, JobHistory, dashboardAuthorization } from './dashboard/index.ts';
 import { lastFailureOf } from './dashboard/views.ts';
+import { LeaderLease } from './leader-lease.ts';
 
 export type CoordinatorState = 'STARTING' | 'RUNNING' | 'STOPPING' | 'STOPPED';
 
@@ -33,6 +39,13 @@ export class Coordinator {
   readonly #health: HealthImplementation;
   readonly #subs: Subscription[] = [];
   readonly #dashboard: DashboardServer | undefined;
+  readonly #jobStore: JobStore;
+  #lease: LeaderLease | undefined;
+  /** The takeover under way (resuming the jobs), if any. */
+  #takingOver: Promise<void> | undefined;
+  readonly #startedAtMs = Date.now();
+  /** This process among the coordinators (the lease names its holder by it). */
+  readonly id = `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   /** Who may call: the gRPC server's check, reusable by other front doors (an HTTP dashboard). */
   readonly authenticator: Authenticator;
   #state: CoordinatorState = 'STARTING';
@@ -44,8 +57,10 @@ export class Coordinator {
   private constructor(o: CompiledCoordinatorOptions, nc: NatsConnection, jobStore: JobStore) {
     this.#o = o;
     this.#nc = nc;
+    this.#jobStore = jobStore;
     this.#logger = o.logger;
     const store = openObjectStore(o.storeUrl, o.storeOptions);
+    const self = this;
     const metrics = new CoordinatorMetrics(o.telemetry);
     let jobs: JobManager | undefined;
     this.#registry = new WorkerRegistry({
@@ -58,6 +73,7 @@ export class Coordinator {
       onWorkerJoined: () => jobs?.onWorkerJoined(),
       onWorkerLeaving: (w) => jobs?.onWorkerLeaving(w.id) ?? 'the coordinator is starting',
       onHeartbeat: () => jobs?.sample(),
+      answers: () => this.#lease?.role === 'LEADER',
     });
     jobs = new JobManager({
       nc,
@@ -69,11 +85,21 @@ export class Coordinator {
       retainedCheckpoints: o.retainedCheckpoints,
       maxDeltaChain: o.maxDeltaChain,
       maxMovingKeyGroups: o.maxMovingKeyGroups,
+      natsReplicas: o.natsReplicas,
       jobStore,
       // Workers re-register on their next heartbeat; give them a few.
       resumeDelayMs: 3 * o.heartbeatIntervalMs,
       logger: this.#logger,
       metrics,
+      // The lease is made once the gRPC address is known (#run); until then this one does not lead.
+      leadership: {
+        get term() {
+          return self.#lease?.term ?? 0;
+        },
+        holds: () => this.#lease?.holds() ?? false,
+        leaderAddress: () => this.#lease?.leader()?.address ?? '',
+        fenced: (reason) => this.#lease?.stepDown(reason),
+      },
     });
     this.#jobs = jobs;
     this.authenticator = new Authenticator({ tokens: o.grpcTokens, certificates: o.grpcTls?.clientCa !== undefined });
@@ -92,8 +118,10 @@ export class Coordinator {
   static async start(options: CoordinatorOptions): Promise<Coordinator> {
     const o = compileCoordinatorOptions(options);
     const nc = await connectNats({ servers: o.natsServers, name: 'eddy-coordinator', auth: o.nats, inboxPrefix: inboxPrefixes.coordinator });
-    const jobStore = await JobStore.open({ nc, logger: o.logger });
-    const c = new Coordinator(o, nc, jobStore);
+    // 0: as many as the NATS cluster allows (3 with three or more servers, else 1).
+    const replicas = o.natsReplicas === 0 ? defaultReplicas(nc) : o.natsReplicas;
+    const jobStore = await JobStore.open({ nc, logger: o.logger, replicas });
+    const c = new Coordinator({ ...o, natsReplicas: replicas }, nc, jobStore);
     await c.#run();
     return c;
   }
@@ -146,9 +174,42 @@ export class Coordinator {
       this.httpAddress = this.#dashboard.address;
     }
     for (const service of ['', 'eddy.v1.JobService', 'eddy.v1.FeatureService', 'eddy.v1.ClusterService']) this.#health.setStatus(service, 'SERVING');
-    const resumed = await this.#jobs.resume();
+    this.#lease = new LeaderLease({
+      kv: this.#jobStore.kv,
+      coordinatorId: this.id,
+      address: this.#o.advertisedAddress || this.address,
+      leaseMs: this.#o.leaderLeaseMs,
+      logger: this.#logger,
+      onElected: (term) => (this.#takingOver = this.#takeOver(term)),
+      onDeposed: (reason) => {
+        this.#jobs.release();
+        this.#logger.warn({ reason }, 'coordinator standing by');
+      },
+    });
+    // The first attempt: with no live leader (a first start) this coordinator leads at once and
+    // resumes the jobs before it says it is ready.
+    await this.#lease.start();
+    await this.#takingOver;
     this.#transition('RUNNING');
-    this.#logger.info({ grpcAddress: this.address, ...(this.httpAddress && { dashboard: `http://${this.httpAddress}/` }), store: this.#o.storeUrl, resumedJobs: resumed }, 'coordinator ready');
+    this.#logger.info({ grpcAddress: this.address, ...(this.httpAddress && { dashboard: `http://${this.httpAddress}/` }), store: this.#o.storeUrl, coordinatorId: this.id, role: this.#lease.role, leader: this.#lease.leader()?.address ?? '' }, 'coordinator ready');
+  }
+
+  /**
+   * This coordinator now leads: every live job is claimed from the job store and redeployed from
+   * its latest checkpoint. A standby that has watched heartbeats for a few intervals knows the
+   * live workers already and redeploys at once; one just started gives them time to show up.
+   */
+  async #takeOver(term: number): Promise<void> {
+    const started = performance.now();
+    const knownForMs = Date.now() - this.#startedAtMs;
+    const resumeDelayMs = Math.max(0, 3 * this.#o.heartbeatIntervalMs - knownForMs);
+    const resumed = await this.#jobs.resume(resumeDelayMs);
+    this.#logger.info({ term, resumedJobs: resumed, resumeDelayMs, takeOverMs: Math.round(performance.now() - started), workers: this.#registry.alive().length }, 'coordinator leading');
+  }
+
+  /** LEADER or STANDBY (leader-lease.ts); CLOSED once stopped. */
+  get role(): string {
+    return this.#lease?.role ?? 'STANDBY';
   }
 
   #serverCredentials(): grpc.ServerCredentials {
@@ -183,6 +244,8 @@ export class Coordinator {
     this.#registry.stop();
     this.#jobs.stop();
     await this.#jobs.flush();
+    // After the last job write: a standby takes over at once, from the final state.
+    await this.#lease?.close();
     for (const s of this.#subs) s.unsubscribe();
     await this.#nc.drain().catch(() => undefined);
     this.#transition('STOPPED');

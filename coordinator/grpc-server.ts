@@ -164,7 +164,8 @@ export function createGrpcServer(deps: GrpcServerDeps): { server: grpc.Server; h
         }).catch((e: unknown) => fail(e));
       });
     },
-    ListJobs: unary(logger, 'ListJobs', async () => ({ jobs: jobs.list().map((j) => jobInfo(jobs, j)) })),
+    // A standby holds no jobs: it refuses, naming the leader, rather than answer "none".
+    ListJobs: unary(logger, 'ListJobs', async () => (jobs.requireLeader(), { jobs: jobs.list().map((j) => jobInfo(jobs, j)) })),
     GetJob: unary(logger, 'GetJob', async (req: { jobId: string }) => jobInfo(jobs, jobs.get(req.jobId))),
     CancelJob: unary(logger, 'CancelJob', async (req: { jobId: string }) => jobInfo(jobs, await jobs.cancel(req.jobId))),
     Savepoint: unary(logger, 'Savepoint', async (req: { jobId: string; stop: boolean }) => {
@@ -230,7 +231,7 @@ export function createGrpcServer(deps: GrpcServerDeps): { server: grpc.Server; h
   });
 
   server.addService(lenientDecoding(pkg.ClusterService.service), {
-    ListWorkers: unary(logger, 'ListWorkers', async () => ({
+    ListWorkers: unary(logger, 'ListWorkers', async () => (jobs.requireLeader(), {
       workers: registry.all().map((w) => ({
         workerId: w.id,
         state: w.state === 'ALIVE' && w.leaving ? 'LEAVING' : w.state,

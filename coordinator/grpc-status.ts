@@ -1,6 +1,6 @@
 // The one place that maps Eddy's errors to gRPC status codes.
 import { status, type ServiceError } from '@grpc/grpc-js';
-import { EddyError, RetryableError, ensureError, type ErrorCode } from '../core/errors.ts';
+import { EddyError, LEADER_ADDRESS_METADATA, NotLeaderError, RetryableError, ensureError, type ErrorCode } from '../core/errors.ts';
 import { Metadata } from '@grpc/grpc-js';
 
 const CODES: Record<ErrorCode, status> = {
@@ -26,5 +26,7 @@ export function toServiceError(e: unknown): Partial<ServiceError> {
   const metadata = new Metadata();
   // A retry hint clients can read (FeatureService answers UNAVAILABLE during moves).
   if (err instanceof RetryableError) metadata.set('retry-after-ms', String(err.retryAfterMs));
+  // A standby names the leader: clients with several addresses go there (cli/client.ts).
+  if (err instanceof NotLeaderError && err.leaderAddress) metadata.set(LEADER_ADDRESS_METADATA, err.leaderAddress);
   return { code, details: message, message, metadata };
 }

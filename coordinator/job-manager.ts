@@ -6,11 +6,11 @@
 // to the last completed checkpoint (survivors drop their overlays, new owners read only their
 // new key groups from the object store) and sources rewind to the checkpoint's sequences.
 import type { NatsConnection } from '@nats-io/transport-node';
-import { codecs, ForgedMessageError, type Ack, type SourcePosition, type StageCounters, type TaskFailure } from '../core/control.ts';
+import { codecs, ForgedMessageError, leaderEpochHeaders, type Ack, type SourcePosition, type StageCounters, type TaskFailure } from '../core/control.ts';
 import { senderNames, subjects } from '../core/subjects.ts';
 import { parseManifest, remapSourcePositions, splitCount, splitRanges, splitStreams, type JobManifest } from '../core/manifest.ts';
 import { parseJobId, type Epoch, type JobId, type WorkerId } from '../core/ids.ts';
-import { EddyError, InvalidArgumentError, NotFoundError, RetryableError, ensureError, excerpt } from '../core/errors.ts';
+import { EddyError, FencedError, InvalidArgumentError, NotFoundError, NotLeaderError, RetryableError, ensureError, excerpt } from '../core/errors.ts';
 import type { ObjectStore } from '../core/object-store.ts';
 import { objectKeys } from '../core/object-keys.ts';
 import { checkCheckpointAck } from './ack-check.ts';
@@ -31,6 +31,7 @@ import { PoisonRecords } from './poison-records.ts';
 import { newChannelKey, sealChannelKey } from '../core/channel-key.ts';
 import type { StagedBundle } from './bundle-upload.ts';
 import { DEFAULT_MAX_RECORD_ATTEMPTS } from '../core/manifest.ts';
+import type { Leadership } from './leader-lease.ts';
 
 export type JobState = 'SUBMITTED' | 'DEPLOYING' | 'RUNNING' | 'RESTARTING' | 'CANCELLED' | 'FAILED';
 
@@ -101,6 +102,8 @@ export interface JobRecord {
    * checkpoint until the replay passes them again; what is shown never goes back.
    */
   shownTotals?: Map<string, { recordsIn: number; recordsOut: number; deadLetters: number }>;
+  /** A write of this job was fenced off: another coordinator leads; nothing more is committed. */
+  fenced?: boolean;
   /** Publishes completed checkpoints' exactly-once output, across epochs. */
   outputPublisher?: OutputPublisher;
   lastCheckpointId: number;
@@ -172,18 +175,30 @@ export interface JobManagerOptions {
   resumeDelayMs: number;
   /** Key groups one rebalancing checkpoint moves, at most (Rebalancer). */
   maxMovingKeyGroups: number;
+  /** Replicas of the streams the coordinator creates (sources it creates, sinks, dead letters). @default 1 */
+  natsReplicas?: number;
   logger: Logger;
   /** Spans and metrics of submits, checkpoints and recoveries. @default none */
   metrics?: CoordinatorMetrics;
+  /**
+   * Whether this coordinator leads, in which leader epoch (coordinator/leader-lease.ts). Only a
+   * leader holds jobs; commands to workers carry its epoch; nothing is sent or committed without
+   * a lease that surely holds. @default always the leader, epoch 0 (one coordinator, tests)
+   */
+  leadership?: Leadership;
 }
 
 export class JobManager {
   readonly #o: JobManagerOptions;
   readonly #jobs = new Map<JobId, JobRecord>();
   readonly rebalancer: Rebalancer;
+  readonly #leadership: Leadership;
+  /** Leads and has taken the jobs over (resume() done): only then does it answer for them. */
+  #leading = false;
 
   constructor(options: JobManagerOptions) {
     this.#o = options;
+    this.#leadership = options.leadership ?? ALWAYS_LEADER;
     this.rebalancer = new Rebalancer({
       available: () => options.registry.available().map((w) => w.id),
       maxMovingKeyGroups: options.maxMovingKeyGroups,
@@ -234,6 +249,7 @@ export class JobManager {
   }
 
   async #submit(manifestJson: string, declaredSha256: string, bundle: StagedBundle, options: SubmitOptions): Promise<JobRecord> {
+    this.requireLeader();
     const actual = bundle.sha256;
     if (actual !== declaredSha256) {
       throw new InvalidArgumentError(`bundle sha256 mismatch: the header declares ${excerpt(declaredSha256 || '(none)')}, the ${bundle.bytes} bytes received hash to ${actual}`);
@@ -257,9 +273,10 @@ export class JobManager {
     await this.#o.store.put(objectKeys.manifest(id, actual), new TextEncoder().encode(manifestJson));
     const { nc } = this.#o;
     // A generator source (sdk/generator.ts) makes its records in the job: it has no stream.
-    for (const source of manifest.sources) if (!source.generator) await ensureSourceStream(nc, source);
-    await ensureSinkStreams(nc, manifest.stages.flatMap((s) => s.sinks));
-    await ensureDeadLetterStream(nc);
+    const replicas = this.#o.natsReplicas ?? 1;
+    for (const source of manifest.sources) if (!source.generator) await ensureSourceStream(nc, source, replicas);
+    await ensureSinkStreams(nc, manifest.stages.flatMap((s) => s.sinks), replicas);
+    await ensureDeadLetterStream(nc, replicas);
     // Per source, in the flat split space (core/manifest.ts splitRanges); a source without a
     // startAt starts at the beginning of its stream, as before.
     let initialPositions: SourcePosition[] | undefined;
@@ -447,6 +464,8 @@ export class JobManager {
           filesSinkPaths: job.manifest.stages.flatMap((s) => s.sinks.flatMap((k) => (k.kind === 'files' ? [k.path] : []))),
         }),
       latest: () => job.checkpoints[job.checkpoints.length - 1] ?? null,
+      leaderEpoch: this.#leadership.term,
+      mayCommit: () => this.#leadership.holds() && this.#jobs.get(job.id) === job,
       onCompleted: async (c) => this.#retain(job, c),
       publish: (metadata) => this.#outputs(job).enqueue(metadata),
       stats: job.checkpointStats,
@@ -507,12 +526,16 @@ export class JobManager {
     // restarts after a crash here restores it, rather than the one before it, whose replay would
     // publish the same results again under other message ids.
     await job.persisting;
+    // A new leader claimed the job first: it restores an earlier checkpoint, so this one's output
+    // must not go out, nor may workers commit it.
+    if (job.fenced === true) throw new FencedError(`checkpoint ${c.id} of job ${job.id} not committed: another coordinator leads`);
   }
 
   async #control(worker: WorkerId, subject: string, payload: Uint8Array): Promise<void> {
+    if (!this.#leadership.holds()) throw new FencedError(`not sending ${subject.split('.').pop()} to worker ${worker}: this coordinator does not hold the leader lease`);
     let ack: Ack;
     try {
-      ack = codecs.ack.decode((await this.#o.nc.request(subject, payload, { timeout: this.#o.controlTimeoutMs })).data);
+      ack = codecs.ack.decode((await this.#o.nc.request(subject, payload, { timeout: this.#o.controlTimeoutMs, headers: leaderEpochHeaders(this.#leadership.term) })).data);
     } catch (e) {
       // Nobody listens on the worker's control subject: the process is gone, whatever its last heartbeat said.
       if (/no responders/i.test(ensureError(e).message)) this.#o.registry.markDead(worker, `no responders on ${subject}`);
@@ -521,12 +544,21 @@ export class JobManager {
     if (!ack.ok) throw new WorkerRefusedError(`worker ${worker}: ${ack.error}`);
   }
 
+  /** Throws NotLeaderError (naming the leader) on a standby: it holds no jobs. */
+  requireLeader(): void {
+    if (this.#leadership === ALWAYS_LEADER) return;
+    // Taking over (leads, jobs not resumed yet): no address to send to, ask again shortly.
+    if (!this.#leading) throw new NotLeaderError(this.#leadership.term > 0 ? '' : this.#leadership.leaderAddress());
+  }
+
   get(id: string): JobRecord {
+    this.requireLeader();
     const job = this.#jobs.get(id as JobId);
     if (!job) throw new NotFoundError(`job ${excerpt(id)} not found`);
     return job;
   }
 
+  /** Every job this coordinator holds: none on a standby. */
   list(): JobRecord[] {
     return [...this.#jobs.values()].sort((a, b) => a.submittedAtMs - b.submittedAtMs);
   }
@@ -761,6 +793,18 @@ export class JobManager {
     }
   }
 
+  /**
+   * This coordinator no longer leads: every job is let go (checkpoints, publishing, restarts
+   * stop) and forgotten; the new leader resumes them from the job store. What is still under way
+   * finds its record gone (#persist writes nothing) and its commands refused (no lease).
+   */
+  release(): void {
+    this.#leading = false;
+    this.stop();
+    for (const job of this.#jobs.values()) job.checkpointer = undefined;
+    this.#jobs.clear();
+  }
+
   #failJob(job: JobRecord, f: JobFailureInfo): void {
     job.lastFailure = f;
     this.#stopCheckpointer(job);
@@ -779,10 +823,19 @@ export class JobManager {
 
   /** Writes the job to the job store; writes of one job keep their order. */
   #persist(job: JobRecord): void {
+    // A record of an earlier leadership (released, still in some callback) writes nothing.
+    if (this.#jobs.get(job.id) !== job) return;
     const stored = toStored(job);
     job.persisting = (job.persisting ?? Promise.resolve())
       .then(() => this.#o.jobStore.put(stored))
-      .catch((e) => this.#o.logger.error({ jobId: job.id, err: ensureError(e) }, 'job store write failed'));
+      .catch((e) => {
+        if (e instanceof FencedError) {
+          job.fenced = true;
+          this.#leadership.fenced(e.message);
+        } else {
+          this.#o.logger.error({ jobId: job.id, err: ensureError(e) }, 'job store write failed');
+        }
+      });
   }
 
   /** Waits for pending job-store writes (for a clean shutdown). */
@@ -794,9 +847,10 @@ export class JobManager {
    * A restarted coordinator: reload every job from the job store and redeploy the live ones from
    * their latest completed checkpoint, once workers have had time to re-register.
    */
-  async resume(): Promise<number> {
+  async resume(resumeDelayMs = this.#o.resumeDelayMs): Promise<number> {
     let resumed = 0;
-    for (const stored of await this.#o.jobStore.list()) {
+    // Claimed, not just read: a deposed leader's later writes to these jobs fail (job-store.ts).
+    for (const stored of await this.#o.jobStore.claim()) {
       const manifest = parseManifest(stored.manifestJson);
       const checkpoints: CompletedCheckpoint[] = [];
       for (const c of stored.retainedCheckpoints) {
@@ -870,8 +924,9 @@ export class JobManager {
         }
       }
       this.#o.logger.info({ jobId: job.id, checkpoint: latest?.id ?? 0 }, 'job resumed from the job store');
-      this.#recover(job, this.#o.resumeDelayMs, 'coordinator-restart');
+      this.#recover(job, resumeDelayMs, 'coordinator-restart');
     }
+    this.#leading = true;
     return resumed;
   }
 }
@@ -934,6 +989,9 @@ class WorkerRefusedError extends Error {}
 const INFRASTRUCTURE_RETRY_MS = 200;
 /** How often a job without live workers looks for one. */
 const NO_WORKERS_RETRY_MS = 1000;
+
+/** One coordinator on its own: it always leads, in epoch 0 (which workers accept from anyone). */
+const ALWAYS_LEADER: Leadership = { term: 0, holds: () => true, leaderAddress: () => '', fenced: () => undefined };
 
 function failure(message: string, workerId = ''): JobFailureInfo {
   return { message, stageId: '', keyGroup: -1, workerId, stack: '', atUnixMs: Date.now() };

@@ -2,12 +2,16 @@
 // (docs/ARCHITECTURE.md, "Failure and scaling"). One JSON value per job under `jobs.<jobId>`, and a
 // cluster-wide epoch under `epoch`.
 //
+// Only the leading coordinator writes (coordinator/leader-lease.ts), and every write is fenced:
+// it names the revision this coordinator last wrote (or read when it took over), so a deposed
+// leader that wakes up cannot overwrite what its successor claimed (FencedError instead).
+//
 // Designed for nats-server 2.9: no per-message TTL, so nothing here expires by itself; deleted
 // jobs leave a delete marker that history 1 keeps to one message per key.
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { EddyError, InvalidArgumentError, RetryableError } from '../core/errors.ts';
+import { EddyError, FencedError, InvalidArgumentError, RetryableError } from '../core/errors.ts';
 import { isValidId } from '../core/ids.ts';
 import type { Logger } from '../core/logger.ts';
 import { storedPoisonRecordsProblem, type StoredPoisonRecord } from './poison-records.ts';
@@ -62,6 +66,8 @@ export interface JobStoreOptions {
   nc: NatsConnection;
   /** The KV bucket; created (history 1, file storage) when missing. @default "eddy-cluster" */
   bucket?: string;
+  /** Replicas of the bucket's stream when it is created (a NATS cluster: 3). @default 1 */
+  replicas?: number;
   logger: Logger;
 }
 
@@ -86,6 +92,8 @@ export class JobStore {
   readonly bucket: string;
   readonly #kv: KV;
   readonly #logger: Logger;
+  /** Per job key: the revision of this coordinator's last write (or claim). */
+  readonly #revisions = new Map<string, number>();
 
   private constructor(bucket: string, kv: KV, logger: Logger) {
     this.bucket = bucket;
@@ -98,14 +106,65 @@ export class JobStore {
     const bucket = options.bucket ?? DEFAULT_JOB_STORE_BUCKET;
     // allow_direct off: direct gets may be answered by any replica and read a value older than
     // one this coordinator (or its predecessor) wrote; reads go through the stream leader.
-    const kv = await new Kvm(options.nc).create(bucket, { history: 1, storage: 'file', allow_direct: false });
+    const kv = await new Kvm(options.nc).create(bucket, { history: 1, storage: 'file', allow_direct: false, replicas: options.replicas ?? 1 });
     const logger = options.logger.child({ bucket });
     logger.debug('job store open');
     return new JobStore(bucket, kv, logger);
   }
 
+  /** The bucket, for the leader lease (coordinator/leader-lease.ts), which lives beside the jobs. */
+  get kv(): KV {
+    return this.#kv;
+  }
+
+  /**
+   * Writes the job, fenced: over the revision this store last wrote or claimed, or creating it.
+   * Throws FencedError when the key moved since: a new leader claimed it. (A write of ours that
+   * timed out after it was stored moves it too, and is taken for the same: a claim writes the
+   * same bytes back, so the two cannot be told apart, and standing by is the safe side.)
+   */
   async put(job: StoredJob): Promise<void> {
-    await this.#kv.put(jobKey(job.jobId), JSON.stringify(job));
+    const key = jobKey(job.jobId);
+    const value = JSON.stringify(job);
+    const known = this.#revisions.get(key);
+    try {
+      this.#revisions.set(key, known === undefined ? await this.#kv.create(key, value) : await this.#kv.update(key, value, known));
+    } catch (e) {
+      if (isCompareAndSetConflict(e)) throw new FencedError(`job ${job.jobId} was written by another coordinator (a new leader) since this one last wrote it: this one no longer leads`, { cause: e });
+      throw e;
+    }
+  }
+
+  /**
+   * A new leader takes every job over: each is read and written back unchanged, so that a
+   * deposed leader's next write (over the revision it knew) fails. Returns the jobs, as list() does.
+   */
+  async claim(): Promise<StoredJob[]> {
+    const keys: string[] = [];
+    for await (const key of await this.#kv.keys(`${JOB_KEY_PREFIX}>`)) keys.push(key);
+    keys.sort();
+    const jobs: StoredJob[] = [];
+    for (const key of keys) {
+      for (let attempt = 1; ; attempt++) {
+        const entry = await this.#kv.get(key);
+        if (entry === null || entry.operation !== 'PUT') break;
+        try {
+          this.#revisions.set(key, await this.#kv.update(key, entry.value, entry.revision));
+        } catch (e) {
+          // The deposed leader wrote in between: read it again.
+          if (isCompareAndSetConflict(e) && attempt < EPOCH_MAX_ATTEMPTS) continue;
+          throw e;
+        }
+        try {
+          jobs.push(parseStoredJob(key, entry.value));
+        } catch (e) {
+          if (!(e instanceof JobStoreCorruptError)) throw e;
+          this.#logger.error({ err: e, key }, 'job store entry is corrupt; left out of the job list');
+        }
+        break;
+      }
+    }
+    return jobs;
   }
 
   /** The job, or undefined when there is none. Throws JobStoreCorruptError naming the key. */
@@ -144,7 +203,9 @@ export class JobStore {
 
   /** Idempotent: deleting a missing job succeeds. */
   async delete(jobId: string): Promise<void> {
-    await this.#kv.delete(jobKey(jobId));
+    const key = jobKey(jobId);
+    await this.#kv.delete(key);
+    this.#revisions.delete(key);
   }
 
   /**

@@ -7,12 +7,30 @@ import type { Authorize } from './dashboard/index.ts';
 import { hostOf, isLoopbackHost, type ServerTls } from '../core/tls.ts';
 import type { ClientConnectionOptions } from '../core/nats-connect.ts';
 import type { TokenEntry } from '../core/tokens.ts';
+import { DEFAULT_LEADER_LEASE_MS } from './leader-lease.ts';
 
 export interface CoordinatorOptions {
   /** NATS server URLs, comma-separated. */
   natsServers: string;
   /** host:port the gRPC server listens on. @default "127.0.0.1:7400" */
   grpcAddress?: string;
+  /**
+   * host:port other coordinators send clients to while this one leads (a standby names the
+   * leader's address in its refusals). @default grpcAddress, with the port it was bound to
+   */
+  advertisedAddress?: string;
+  /**
+   * The leader lease (coordinator/leader-lease.ts): a leader that has not renewed it this long is
+   * replaced by a standby; renewed every third of it. Shorter: faster takeovers, more KV writes,
+   * a long GC pause or NATS hiccup deposes the leader. @default 1500
+   */
+  leaderLeaseMs?: number;
+  /**
+   * Replicas of what the coordinator creates in JetStream (the job-store KV bucket, dead-letter,
+   * sink and missing source streams); 0: 3 on a NATS cluster of three or more servers, else 1.
+   * What exists already keeps its replicas. @default 0
+   */
+  natsReplicas?: number;
   /**
    * host:port the dashboard (HTTP: the page, a JSON API, Server-Sent Events) listens on; port 0
    * picks a free one; "" turns it off. @default "127.0.0.1:7480"
@@ -95,6 +113,9 @@ export function compileCoordinatorOptions(o: CoordinatorOptions): CompiledCoordi
   const c: CompiledCoordinatorOptions = {
     natsServers: o.natsServers,
     grpcAddress: o.grpcAddress ?? DEFAULT_GRPC_ADDRESS,
+    advertisedAddress: o.advertisedAddress ?? '',
+    leaderLeaseMs: o.leaderLeaseMs ?? DEFAULT_LEADER_LEASE_MS,
+    natsReplicas: o.natsReplicas ?? 0,
     httpAddress: o.httpAddress ?? DEFAULT_HTTP_ADDRESS,
     ...(o.authorizeHttp ? { authorizeHttp: o.authorizeHttp } : {}),
     ...(o.grpcTls ? { grpcTls: o.grpcTls } : {}),
@@ -127,6 +148,8 @@ export function compileCoordinatorOptions(o: CoordinatorOptions): CompiledCoordi
   if (!(c.checkpointIntervalMs >= 10)) throw new InvalidArgumentError(`checkpointIntervalMs ${c.checkpointIntervalMs} must be at least 10`);
   if (!Number.isSafeInteger(c.maxDeltaChain) || c.maxDeltaChain < 1) throw new InvalidArgumentError(`maxDeltaChain ${c.maxDeltaChain} must be an integer of at least 1`);
   if (!Number.isSafeInteger(c.maxMovingKeyGroups) || c.maxMovingKeyGroups < 1) throw new InvalidArgumentError(`maxMovingKeyGroups ${c.maxMovingKeyGroups} must be an integer of at least 1`);
+  if (!Number.isSafeInteger(c.leaderLeaseMs) || c.leaderLeaseMs < 300) throw new InvalidArgumentError(`leaderLeaseMs ${c.leaderLeaseMs} must be an integer of at least 300`);
+  if (!Number.isSafeInteger(c.natsReplicas) || c.natsReplicas < 0 || c.natsReplicas > 5) throw new InvalidArgumentError(`natsReplicas ${c.natsReplicas} must be an integer from 0 (by the cluster's size) to 5`);
   if (!(c.retainedCheckpoints >= 1)) throw new InvalidArgumentError(`retainedCheckpoints ${c.retainedCheckpoints} must be at least 1`);
   if (c.heartbeatIntervalMs <= 0 || c.workerTimeoutMs < 2 * c.heartbeatIntervalMs) {
     throw new InvalidArgumentError(`workerTimeoutMs ${c.workerTimeoutMs} must be at least twice heartbeatIntervalMs ${c.heartbeatIntervalMs}`);

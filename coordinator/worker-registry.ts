@@ -46,6 +46,12 @@ export interface WorkerRegistryOptions {
   /** A worker asks to leave; returns why it cannot ('' when its work will be handed over). */
   onWorkerLeaving(worker: WorkerRecord): string;
   onHeartbeat(worker: WorkerRecord, heartbeat: Heartbeat): void;
+  /**
+   * Whether this coordinator answers registrations and leave requests: only the leader does; a
+   * standby only watches heartbeats, so that it knows the workers the moment it takes over.
+   * @default always
+   */
+  answers?(): boolean;
 }
 
 export class WorkerRegistry {
@@ -65,6 +71,7 @@ export class WorkerRegistry {
     this.#subs.push(
       nc.subscribe(subjects.fromAnyWorker('register'), {
         callback: (_e, msg) => {
+          if (this.#o.answers?.() === false) return;
           try {
             const r = codecs.register.decode(msg.data);
             const w = this.#upsert(checkSender(msg.subject, r.workerId), r.pid, r.host);
@@ -77,6 +84,7 @@ export class WorkerRegistry {
       }),
       nc.subscribe(subjects.fromAnyWorker('leave'), {
         callback: (_e, msg) => {
+          if (this.#o.answers?.() === false) return;
           try {
             const w = this.#workers.get(checkSender(msg.subject, codecs.leave.decode(msg.data).workerId));
             if (!w || w.state === 'DEAD') {

@@ -3,6 +3,7 @@
 // as numbers, as the codecs decode them): the .proto is the one source of truth. A decoded message
 // has every field (proto3 defaults filled in), which is the `__Output` shape exported here; a
 // codec's encode takes the generated input shape, where any field may be left out.
+import { headers as natsHeaders, type Msg, type MsgHdrs } from '@nats-io/transport-node';
 import { controlCodec } from './proto.ts';
 import { parseWorkerId, type WorkerId } from './ids.ts';
 import { excerpt } from './errors.ts';
@@ -153,4 +154,23 @@ export function checkSender(subject: string, claimed: string): WorkerId {
   const sender = subjects.senderOf(subject);
   if (sender === undefined || sender !== claimed) throw new ForgedMessageError(`a message on ${excerpt(subject)} claims to come from worker ${excerpt(claimed)}`);
   return parseWorkerId(claimed);
+}
+
+/**
+ * The leader epoch (the coordinator's lease term, coordinator/leader-lease.ts) rides in this header
+ * of every coordinator→worker command: a worker refuses a command of an older epoch than it has
+ * seen, so a deposed leader that wakes up cannot steer workers its successor took over.
+ */
+export const LEADER_EPOCH_HEADER = 'Eddy-Leader-Epoch';
+
+export function leaderEpochHeaders(leaderEpoch: number): MsgHdrs {
+  const h = natsHeaders();
+  h.set(LEADER_EPOCH_HEADER, String(leaderEpoch));
+  return h;
+}
+
+/** The leader epoch a command carries; 0 when it carries none. */
+export function leaderEpochOf(msg: Msg): number {
+  const n = Number(msg.headers?.get(LEADER_EPOCH_HEADER) ?? 0);
+  return Number.isSafeInteger(n) && n > 0 ? n : 0;
 }

@@ -45,6 +45,31 @@ export class RetryableError extends EddyError {
 }
 
 /**
+ * Acting on an authority that has passed to somebody else: a coordinator whose leader lease ran
+ * out or was taken over, a command of an older leader epoch. Stop acting; never retry as is.
+ */
+export class FencedError extends EddyError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('FAILED_PRECONDITION', message, options);
+  }
+}
+
+/** The gRPC metadata key that names the leading coordinator's address in a NotLeaderError. */
+export const LEADER_ADDRESS_METADATA = 'eddy-leader';
+
+/**
+ * Asked of a standby coordinator what only the leader does (job and cluster calls): try the
+ * leader, at leaderAddress when it is known ('' while none leads), or again shortly.
+ */
+export class NotLeaderError extends RetryableError {
+  readonly leaderAddress: string;
+  constructor(leaderAddress: string) {
+    super(leaderAddress ? `this coordinator stands by; the leader is at ${leaderAddress}` : 'this coordinator stands by and no leader is known yet', 250);
+    this.leaderAddress = leaderAddress;
+  }
+}
+
+/**
  * A channel lost or reordered a batch (sequence gap) or stopped acknowledging: core NATS drops
  * messages of a consumer it cut off, so this is how a silent loss becomes a loud failure.
  */

@@ -45,38 +45,51 @@ export function parseSourceDescription(description: string | undefined): { parti
   return { partitions: Number(m[1]), ...(m[2] ? { partitionKey: m[2] } : {}) };
 }
 
-async function ensureStream(jsm: JetStreamManager, name: string, streamSubjects: string[], description?: string): Promise<void> {
+/**
+ * The replica count for what Eddy creates in JetStream when none is configured: 3 on a cluster of
+ * three or more servers (each server advertises the cluster's client URLs), else 1.
+ */
+export function defaultReplicas(nc: NatsConnection): number {
+  const urls = new Set((nc.info as { connect_urls?: string[] } | undefined)?.connect_urls ?? []);
+  return urls.size >= 3 ? 3 : 1;
+}
+
+/**
+ * Creates a stream when it does not exist, with `replicas` copies (an existing stream keeps its
+ * own: the README says how to make a source stream R3).
+ */
+async function ensureStream(jsm: JetStreamManager, name: string, streamSubjects: string[], description?: string, replicas = 1): Promise<void> {
   try {
     await jsm.streams.info(name);
   } catch (e) {
     if (!/stream not found/i.test((e as Error).message)) throw e;
-    await jsm.streams.add({ name, subjects: streamSubjects, ...(description ? { description } : {}) });
+    await jsm.streams.add({ name, subjects: streamSubjects, num_replicas: replicas, ...(description ? { description } : {}) });
   }
 }
 
-/** Creates the source stream `<stream>` over subjects `<stream>.*` when it does not exist. */
-export async function ensureSourceStream(nc: NatsConnection, spec: Pick<SourceSpec, 'stream' | 'partitions' | 'partitionKey'>): Promise<void> {
-  await ensureStream(await jetstreamManager(nc), spec.stream, [`${spec.stream}.*`], describeSource(spec));
+/** Creates the source stream `<stream>` over subjects `<stream>.*` when it does not exist. @default replicas 1 */
+export async function ensureSourceStream(nc: NatsConnection, spec: Pick<SourceSpec, 'stream' | 'partitions' | 'partitionKey'>, replicas = 1): Promise<void> {
+  await ensureStream(await jetstreamManager(nc), spec.stream, [`${spec.stream}.*`], describeSource(spec), replicas);
 }
 
-export async function ensureSinkStreams(nc: NatsConnection, sinks: readonly SinkSpec[]): Promise<void> {
+export async function ensureSinkStreams(nc: NatsConnection, sinks: readonly SinkSpec[], replicas = 1): Promise<void> {
   const jsm = await jetstreamManager(nc);
   for (const s of sinks) {
-    if (s.kind === 'jetstream') await ensureStream(jsm, s.stream, [s.subject]);
-    if (s.kind === 'jetstream-routed') await ensureRoutedStream(jsm, s.stream, s.subjectPrefix);
+    if (s.kind === 'jetstream') await ensureStream(jsm, s.stream, [s.subject], undefined, replicas);
+    if (s.kind === 'jetstream-routed') await ensureRoutedStream(jsm, s.stream, s.subjectPrefix, replicas);
   }
 }
 
 /** A routed sink's stream must take every subject under its prefix: created so, or refused. */
-async function ensureRoutedStream(jsm: JetStreamManager, name: string, subjectPrefix: string): Promise<void> {
+async function ensureRoutedStream(jsm: JetStreamManager, name: string, subjectPrefix: string, replicas: number): Promise<void> {
   const wanted = `${subjectPrefix}.>`;
-  await ensureStream(jsm, name, [wanted]);
+  await ensureStream(jsm, name, [wanted], undefined, replicas);
   const { subjects } = (await jsm.streams.info(name)).config;
   if (!(subjects ?? []).includes(wanted)) {
     throw new InvalidArgumentError(`sink stream ${name} exists with subjects ${JSON.stringify(subjects ?? [])}; a routed sink needs it to take ${wanted}`);
   }
 }
 
-export async function ensureDeadLetterStream(nc: NatsConnection): Promise<void> {
-  await ensureStream(await jetstreamManager(nc), DEAD_LETTER_STREAM, [subjects.deadLetterAll]);
+export async function ensureDeadLetterStream(nc: NatsConnection, replicas = 1): Promise<void> {
+  await ensureStream(await jetstreamManager(nc), DEAD_LETTER_STREAM, [subjects.deadLetterAll], undefined, replicas);
 }

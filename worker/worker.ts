@@ -5,12 +5,12 @@ import path from 'node:path';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { connectNats } from '../core/nats.ts';
 import { inboxPrefixes } from '../core/nats-connect.ts';
-import { codecs, ForgedMessageError, logRejected, type DeployTasks, type TaskFailure } from '../core/control.ts';
+import { codecs, ForgedMessageError, leaderEpochOf, logRejected, type DeployTasks, type TaskFailure } from '../core/control.ts';
 import { SealingKeyPair } from '../core/channel-key.ts';
 import { subjects } from '../core/subjects.ts';
 import { openObjectStore, type ObjectStore } from '../core/object-store.ts';
 import { objectKeys } from '../core/object-keys.ts';
-import { ensureError, excerpt } from '../core/errors.ts';
+import { FencedError, ensureError, excerpt } from '../core/errors.ts';
 import { isValidId } from '../core/ids.ts';
 import type { Logger } from '../core/logger.ts';
 import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.ts';
@@ -37,6 +37,8 @@ export class Worker {
   #heartbeat: NodeJS.Timeout | undefined;
   #heartbeatIntervalMs = 500;
   #state: WorkerState = 'STARTING';
+  /** The newest leader epoch a command came with (coordinator/leader-lease.ts); older ones are refused. */
+  #leaderEpoch = 0;
   readonly #stateSize: StateSizeProbe;
   readonly #processUsage = new ProcessUsage();
 
@@ -113,13 +115,28 @@ export class Worker {
 
   async #reply(m: Msg, handler: () => Promise<void>): Promise<void> {
     try {
+      this.#checkLeaderEpoch(m);
       await handler();
       m.respond(codecs.ack.encode({ ok: true, error: '' }));
     } catch (e) {
       const err = ensureError(e);
       if (err instanceof ForgedMessageError) logRejected(this.#logger, err, 'control request', { subject: m.subject });
+      else if (err instanceof FencedError) this.#logger.warn({ subject: m.subject, err: err.message }, 'command of a deposed coordinator refused');
       else this.#logger.error({ err }, 'control request failed');
       m.respond(codecs.ack.encode({ ok: false, error: err.message }));
+    }
+  }
+
+  /**
+   * Every command carries its coordinator's leader epoch: one older than the newest seen comes
+   * from a deposed leader (paused or partitioned past its lease) and is refused, whatever it says.
+   */
+  #checkLeaderEpoch(m: Msg): void {
+    const epoch = leaderEpochOf(m);
+    if (epoch < this.#leaderEpoch) throw new FencedError(`${m.subject.split('.').pop()} of leader epoch ${epoch} refused: a coordinator of epoch ${this.#leaderEpoch} leads`);
+    if (epoch > this.#leaderEpoch) {
+      if (this.#leaderEpoch > 0) this.#logger.info({ from: this.#leaderEpoch, to: epoch }, 'new leader epoch');
+      this.#leaderEpoch = epoch;
     }
   }
 

@@ -17,6 +17,9 @@ interface CoordinatorCommandOptions extends S3CommandOptions, TelemetryCommandOp
   checkpointTimeoutMs?: number;
   maxDeltaChain?: number;
   maxMovingKeyGroups?: number;
+  leaderLeaseMs?: number;
+  advertise?: string;
+  natsReplicas?: number;
   logLevel: string;
 }
 
@@ -35,6 +38,9 @@ export function registerCoordinator(program: Command): void {
     .option('--checkpoint-timeout-ms <n>', 'a checkpoint not completed this long after it started is aborted (default 10000)', parsePositiveInt)
     .option('--max-delta-chain <n>', 'deltas a key group chains before it is re-materialized as a full snapshot (default 16)', parsePositiveInt)
     .option('--max-moving-key-groups <n>', 'key groups one rebalancing checkpoint moves when workers join or leave (default 32)', parsePositiveInt)
+    .option('--leader-lease-ms <n>', 'with several coordinators: a leader silent this long is replaced by a standby (default 1500)', parsePositiveInt)
+    .option('--advertise <host:port>', 'the gRPC address standbys send clients to while this coordinator leads (default: --grpc)', parseHostPort)
+    .option('--nats-replicas <n>', 'replicas of the KV bucket and the streams Eddy creates (default: 3 on a NATS cluster of three or more servers, else 1)', parsePositiveInt)
     .option('--log-level <level>', 'pino log level', 'info')
     .action(async (options: CoordinatorCommandOptions) => {
       const logger = createLogger({ role: 'coordinator', level: options.logLevel });
@@ -58,6 +64,9 @@ export function registerCoordinator(program: Command): void {
           ...(options.checkpointTimeoutMs !== undefined ? { checkpointTimeoutMs: options.checkpointTimeoutMs } : {}),
           ...(options.maxDeltaChain !== undefined ? { maxDeltaChain: options.maxDeltaChain } : {}),
           ...(options.maxMovingKeyGroups !== undefined ? { maxMovingKeyGroups: options.maxMovingKeyGroups } : {}),
+          ...(options.leaderLeaseMs !== undefined ? { leaderLeaseMs: options.leaderLeaseMs } : {}),
+          ...(options.advertise !== undefined ? { advertisedAddress: options.advertise } : {}),
+          ...(options.natsReplicas !== undefined ? { natsReplicas: options.natsReplicas } : {}),
           telemetry,
           logger,
         }).catch(async (e: unknown) => {

@@ -68,6 +68,12 @@ export interface CoordinatorOptions extends StoreLocation {
   env?: Record<string, string>;
   /** Appended to the command line (e.g. TLS and tokens options). */
   extraArgs?: string[];
+  /** Passed as --leader-lease-ms when set. */
+  leaderLeaseMs?: number;
+  /** The process's name in errors and dumps. @default "coordinator" */
+  name?: string;
+  /** Passed as --nats-replicas when set. */
+  natsReplicas?: number;
 }
 
 /** An Eddy process; metricsUrl is its Prometheus endpoint when started with a metrics port. */
@@ -95,10 +101,12 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   if (options.checkpointTimeoutMs !== undefined) args.push('--checkpoint-timeout-ms', String(options.checkpointTimeoutMs));
   if (options.maxDeltaChain !== undefined) args.push('--max-delta-chain', String(options.maxDeltaChain));
   if (options.maxMovingKeyGroups !== undefined) args.push('--max-moving-key-groups', String(options.maxMovingKeyGroups));
+  if (options.leaderLeaseMs !== undefined) args.push('--leader-lease-ms', String(options.leaderLeaseMs));
+  if (options.natsReplicas !== undefined) args.push('--nats-replicas', String(options.natsReplicas));
   const metrics = metricsArgs(options.metricsPort);
   args.push(...metrics.args, ...(options.extraArgs ?? []));
   const child = await startProcess({
-    name: 'coordinator',
+    name: options.name ?? 'coordinator',
     command: process.execPath,
     args: cliArgs(args),
     cwd: REPO_ROOT,
@@ -172,11 +180,23 @@ export interface ClusterOptions {
   natsAuth?: boolean;
   /** Passed to every worker as --log-level. @default the worker's (info) */
   workerLogLevel?: string;
+  /**
+   * Coordinators started after the first, which leads: they stand by (docs/ARCHITECTURE.md,
+   * "Standby coordinators"). @default 0
+   */
+  standbyCoordinators?: number;
+  /** Passed to every coordinator as --leader-lease-ms. */
+  leaderLeaseMs?: number;
 }
 
 export interface Cluster extends AsyncDisposable {
   nats: NatsServer;
+  /** The coordinator started first, which leads at the start. */
   coordinator: CoordinatorHandle;
+  /** The standby coordinators (ClusterOptions.standbyCoordinators), in start order. */
+  standbys: CoordinatorHandle[];
+  /** Every coordinator's gRPC address, the first one's first: "a,b,c" for EddyClient and --addr. */
+  addresses: string;
   /** In start order; addWorker() appends. Ids are worker-1, worker-2, … */
   workers: EddyProcess[];
   /** The checkpoint store (a directory); created but unused when the cluster was given a storeUrl. */
@@ -214,6 +234,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   await mkdir(dataDir);
   let nats: NatsServer | undefined;
   let coordinator: CoordinatorHandle | undefined;
+  const standbys: CoordinatorHandle[] = [];
   const workers: EddyProcess[] = [];
   let nextWorker = 1;
 
@@ -223,10 +244,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     if (dump) {
       await mkdir(dump, { recursive: true });
       const stamp = Date.now();
-      for (const p of [coordinator, ...workers]) if (p) await writeFile(join(dump, `${stamp}-${p.name.replace(/\W+/g, '-')}.log`), p.output());
+      for (const p of [coordinator, ...standbys, ...workers]) if (p) await writeFile(join(dump, `${stamp}-${p.name.replace(/\W+/g, '-')}.log`), p.output());
     }
-    // The coordinator first: workers stopped without one stop at once instead of handing their
-    // key groups to each other.
+    // The coordinators first (standbys before the leader, which they would replace): workers
+    // stopped without one stop at once instead of handing their key groups to each other.
+    await Promise.all(standbys.map((c) => c.stop(EDDY_STOP_TIMEOUT_MS)));
     await coordinator?.stop(EDDY_STOP_TIMEOUT_MS);
     await Promise.all(workers.map((w) => w.stop(EDDY_STOP_TIMEOUT_MS)));
     await nats?.stop();
@@ -252,17 +274,23 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
 
   try {
     nats = await startNatsServer({ auth: options.natsAuth === true });
-    coordinator = await startCoordinator({
-      natsUrl: nats.url,
-      ...store,
-      env: { ...options.env, ...nats.loginEnv('coordinator') },
-      ...(options.workerTimeoutMs !== undefined && { workerTimeoutMs: options.workerTimeoutMs }),
-      ...(options.checkpointIntervalMs !== undefined && { checkpointIntervalMs: options.checkpointIntervalMs }),
-      ...(options.checkpointTimeoutMs !== undefined && { checkpointTimeoutMs: options.checkpointTimeoutMs }),
-      ...(options.maxDeltaChain !== undefined && { maxDeltaChain: options.maxDeltaChain }),
-      ...(options.maxMovingKeyGroups !== undefined && { maxMovingKeyGroups: options.maxMovingKeyGroups }),
-      ...(options.metrics === true && { metricsPort: await freePort() }),
-    });
+    const startOne = async (name: string): Promise<CoordinatorHandle> =>
+      startCoordinator({
+        name,
+        natsUrl: nats!.url,
+        ...store,
+        env: { ...options.env, ...nats!.loginEnv('coordinator') },
+        ...(options.workerTimeoutMs !== undefined && { workerTimeoutMs: options.workerTimeoutMs }),
+        ...(options.checkpointIntervalMs !== undefined && { checkpointIntervalMs: options.checkpointIntervalMs }),
+        ...(options.checkpointTimeoutMs !== undefined && { checkpointTimeoutMs: options.checkpointTimeoutMs }),
+        ...(options.maxDeltaChain !== undefined && { maxDeltaChain: options.maxDeltaChain }),
+        ...(options.maxMovingKeyGroups !== undefined && { maxMovingKeyGroups: options.maxMovingKeyGroups }),
+        ...(options.leaderLeaseMs !== undefined && { leaderLeaseMs: options.leaderLeaseMs }),
+        ...(options.metrics === true && { metricsPort: await freePort() }),
+      });
+    coordinator = await startOne('coordinator');
+    // One after the other, once the first leads: each of them stands by.
+    for (let i = 0; i < (options.standbyCoordinators ?? 0); i++) standbys.push(await startOne(`coordinator-${i + 2}`));
     const ids = Array.from({ length: options.workers }, () => `worker-${nextWorker++}`);
     // allSettled: a worker that fails to start must not leave its siblings unstopped.
     const started = await Promise.allSettled(ids.map((id) => addWorker(id)));
@@ -278,6 +306,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   return {
     nats,
     coordinator,
+    standbys,
+    addresses: [coordinator, ...standbys].map((c) => c.address).join(','),
     workers,
     storeDir,
     storeUrl: store.storeUrl!,
