@@ -86,7 +86,7 @@ export type Ack = AckMessage;
 export type TaskFailure = TaskFailureMessage;
 export type QueryRequest = QueryRequestMessage;
 export type QueryValue = QueryValueMessage;
-export type QueryReply = WithOptional<QueryReplyMessage, 'workerId' | 'epoch'>;
+export type QueryReply = WithOptional<QueryReplyMessage, 'workerId' | 'epoch' | 'unavailableKeyGroups' | 'unavailableReason'>;
 export type WatchRegister = WatchRegisterMessage;
 export type WatchEvent = WatchEventMessage;
 

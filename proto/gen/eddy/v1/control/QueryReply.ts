@@ -9,6 +9,8 @@ export interface QueryReply {
   'checkpointId'?: (number | string | Long);
   'workerId'?: (string);
   'epoch'?: (number | string | Long);
+  'unavailableKeyGroups'?: (number)[];
+  'unavailableReason'?: (string);
 }
 
 export interface QueryReply__Output {
@@ -17,4 +19,6 @@ export interface QueryReply__Output {
   'checkpointId': (number);
   'workerId': (string);
   'epoch': (number);
+  'unavailableKeyGroups': (number)[];
+  'unavailableReason': (string);
 }

@@ -9,6 +9,7 @@ export interface QueryRequest {
   'epoch'?: (number | string | Long);
   'asOfUnixMs'?: (number | string | Long);
   'hasAsOf'?: (boolean);
+  'owner'?: (string);
 }
 
 export interface QueryRequest__Output {
@@ -18,4 +19,5 @@ export interface QueryRequest__Output {
   'epoch': (number);
   'asOfUnixMs': (number);
   'hasAsOf': (boolean);
+  'owner': (string);
 }
