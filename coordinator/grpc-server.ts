@@ -22,7 +22,6 @@ import type { Authenticator } from '../core/tokens.ts';
 export const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
 const DEFAULT_QUERY_TIMEOUT_MS = 5000;
 const MAX_QUERY_TIMEOUT_MS = 60_000;
-const DEADLINE_MARGIN_MS = 2;
 
 export interface GrpcServerDeps {
   jobs: JobManager;
@@ -49,15 +48,16 @@ function unary<Req, Res>(logger: Logger, name: string, fn: (req: Req, call: grpc
 }
 
 /**
- * The absolute deadline of a call: the client's, less a margin for the reply to travel back, and
- * DEFAULT_QUERY_TIMEOUT_MS when the client set none (a query never waits forever).
+ * The absolute deadline of a call: the client's (no margin: a call either tries within its
+ * deadline or fails with DEADLINE_EXCEEDED), and DEFAULT_QUERY_TIMEOUT_MS when the client set none
+ * (a query never waits forever).
  */
 function deadlineAtMs(call: grpc.ServerUnaryCall<unknown, unknown>): number {
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : Number(deadline);
   const now = Date.now();
   if (!Number.isFinite(at)) return now + DEFAULT_QUERY_TIMEOUT_MS;
-  return Math.min(now + MAX_QUERY_TIMEOUT_MS, Math.max(now + 1, at - DEADLINE_MARGIN_MS));
+  return Math.min(now + MAX_QUERY_TIMEOUT_MS, Math.max(now + 1, at));
 }
 
 export function jobInfo(jobs: JobManager, job: JobRecord): JobInfo {
