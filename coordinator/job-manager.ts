@@ -18,6 +18,7 @@ import { checkCheckpointAck } from './ack-check.ts';
 import { ensureDeadLetterStream, ensureSinkStreams, ensureSourceStream } from '../core/nats.ts';
 import type { Logger } from '../core/logger.ts';
 import type { WorkerRecord, WorkerRegistry } from './worker-registry.ts';
+import { idleSince } from './checkpoint-idle.ts';
 import { CheckpointCoordinator, newCheckpointStats, sourcePositions, type CheckpointStats, type CompletedCheckpoint } from './checkpoint-coordinator.ts';
 import { RestartStrategy } from './restart-strategy.ts';
 import type { CoordinatorMetrics, RecoveryCause, RecoveryTrace } from './coordinator-metrics.ts';
@@ -430,6 +431,7 @@ export class JobManager {
           filesSinkPaths: job.manifest.stages.flatMap((s) => s.sinks.flatMap((k) => (k.kind === 'files' ? [k.path] : []))),
         }),
       latest: () => job.checkpoints[job.checkpoints.length - 1] ?? null,
+      idleSince: (checkpointId) => idleSince(checkpointId, epoch, [...job.assignment.keys()], (w) => this.#o.registry.get(w as WorkerId)?.jobs.get(job.id)),
       onCompleted: async (c) => this.#retain(job, c),
       publish: (metadata) => this.#outputs(job).enqueue(metadata),
       stats: job.checkpointStats,
