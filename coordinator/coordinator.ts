@@ -144,7 +144,7 @@ export class Coordinator {
       await this.#dashboard.start();
       this.httpAddress = this.#dashboard.address;
     }
-    for (const service of ['', 'eddy.v1.JobService', 'eddy.v1.FeatureService', 'eddy.v1.ClusterService']) this.#health.setStatus(service, 'SERVING');
+    for (const service of ['', 'eddy.v1.JobService', 'eddy.v1.FeatureService', 'eddy.v1.ClusterService', 'eddy.v2.FeatureService']) this.#health.setStatus(service, 'SERVING');
     const resumed = await this.#jobs.resume();
     this.#transition('RUNNING');
     this.#logger.info({ grpcAddress: this.address, ...(this.httpAddress && { dashboard: `http://${this.httpAddress}/` }), store: this.#o.storeUrl, resumedJobs: resumed }, 'coordinator ready');

@@ -84,9 +84,9 @@ export class FeatureRouter {
   async #get(query: FeatureQuery): Promise<FeatureAnswer[]> {
     const { jobId, feature, entityIds } = query;
     if (entityIds.length === 0) return [];
-    if (entityIds.length > MAX_BATCH_IDS) throw new InvalidArgumentError(`at most ${MAX_BATCH_IDS} entity ids per request, got ${entityIds.length}`);
-    for (const id of entityIds) if (typeof id !== 'string' || id.length === 0) throw new InvalidArgumentError('entity ids must be non-empty strings');
-    if (query.asOfUnixMs !== undefined && !Number.isSafeInteger(query.asOfUnixMs)) throw new InvalidArgumentError(`as_of ${query.asOfUnixMs} is not an integer time in ms`);
+    if (entityIds.length > MAX_BATCH_IDS) throw new InvalidArgumentError(`at most ${MAX_BATCH_IDS} entity ids per request, got ${entityIds.length}`, { field: 'entity_ids' });
+    for (const id of entityIds) if (typeof id !== 'string' || id.length === 0) throw new InvalidArgumentError('entity ids must be non-empty strings', { field: 'entity_ids' });
+    if (query.asOfUnixMs !== undefined && !Number.isSafeInteger(query.asOfUnixMs)) throw new InvalidArgumentError(`as_of ${query.asOfUnixMs} is not an integer time in ms`, { field: 'as_of' });
     let job = this.#jobs.get(jobId);
     if (!findFeature(job.manifest, feature)) {
       const all = job.manifest.stages.flatMap((s) => s.features.map((f) => f.name));

@@ -9,9 +9,11 @@ import * as grpc from '@grpc/grpc-js';
 import type { ProtoGrpcType as JobsProto } from '../proto/gen/jobs.ts';
 import type { ProtoGrpcType as FeaturesProto } from '../proto/gen/features.ts';
 import type { ProtoGrpcType as ClusterProto } from '../proto/gen/cluster.ts';
+import type { ProtoGrpcType as FeaturesV2Proto } from '../proto/gen/feature_service.ts';
 
 export const PROTO_DIR = fileURLToPath(new URL('../proto/', import.meta.url));
-const FILES = ['eddy/v1/jobs.proto', 'eddy/v1/features.proto', 'eddy/v1/cluster.proto'];
+/** The public gRPC API: every file a client may compile (and server reflection describes). */
+export const PUBLIC_PROTO_FILES = ['eddy/v1/jobs.proto', 'eddy/v1/features.proto', 'eddy/v1/cluster.proto', 'eddy/v2/feature_service.proto'];
 
 /** Options shared by the loader and the generated types (`npm run proto:gen`). */
 export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
@@ -22,15 +24,21 @@ export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
   includeDirs: [PROTO_DIR],
 };
 
-export type EddyGrpc = JobsProto & FeaturesProto & ClusterProto;
+export type EddyGrpc = JobsProto & FeaturesProto & ClusterProto & FeaturesV2Proto;
+
+let definition: protoLoader.PackageDefinition | undefined;
+
+/** The package definition of the public API (loaded once): services, and server reflection. */
+export function publicPackageDefinition(): protoLoader.PackageDefinition {
+  return (definition ??= protoLoader.loadSync(PUBLIC_PROTO_FILES, PROTO_LOADER_OPTIONS));
+}
 
 let grpcPackage: EddyGrpc | undefined;
 
 /** The gRPC package object: service definitions and client constructors. */
 export function loadGrpc(): EddyGrpc {
   if (!grpcPackage) {
-    const def = protoLoader.loadSync(FILES, PROTO_LOADER_OPTIONS);
-    grpcPackage = grpc.loadPackageDefinition(def) as unknown as EddyGrpc;
+    grpcPackage = grpc.loadPackageDefinition(publicPackageDefinition()) as unknown as EddyGrpc;
   }
   return grpcPackage;
 }
@@ -38,7 +46,7 @@ export function loadGrpc(): EddyGrpc {
 let controlRoot: protobuf.Root | undefined;
 
 function control(): protobuf.Root {
-  if (!controlRoot) controlRoot = protobuf.loadSync(path.join(PROTO_DIR, 'eddy/v1/control.proto'));
+  if (!controlRoot) controlRoot = protobuf.loadSync(path.join(PROTO_DIR, 'eddy/control/v1/control.proto'));
   return controlRoot;
 }
 
@@ -55,7 +63,7 @@ export interface MessageCodec<In, Out = In> {
 
 export function controlCodec<In extends object, Out = In>(name: string): MessageCodec<In, Out> {
   let type: protobuf.Type | undefined;
-  const t = () => (type ??= control().lookupType(`eddy.v1.control.${name}`));
+  const t = () => (type ??= control().lookupType(`eddy.control.v1.${name}`));
   return {
     encode: (message) => t().encode(t().fromObject(message as { [k: string]: unknown })).finish(),
     decode: (bytes) => t().toObject(t().decode(bytes), CONVERSION) as Out,
