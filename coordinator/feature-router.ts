@@ -29,8 +29,13 @@ const RETRY_FIRST_DELAY_MS = 20;
 const RETRY_MAX_DELAY_MS = 200;
 /** How long one request waits for an unavailable key group before answering UNAVAILABLE. */
 const MAX_UNAVAILABLE_WAIT_MS = 2000;
-/** The shortest single request to a key group's owner (when the caller's deadline allows it). */
-const MIN_ATTEMPT_MS = 250;
+/** Key groups named in an error message, at most (a BatchGet may span all of them). */
+const NAMED_KEY_GROUPS = 8;
+
+const keyGroupList = (keyGroups: Iterable<number>): string => {
+  const all = [...keyGroups];
+  return all.length <= NAMED_KEY_GROUPS ? all.join(', ') : `${all.slice(0, NAMED_KEY_GROUPS).join(', ')} and ${all.length - NAMED_KEY_GROUPS} more`;
+};
 
 /** The ids of one owner's key groups, asked in one request. */
 interface OwnerPart {
@@ -120,14 +125,13 @@ export class FeatureRouter {
         if (remaining <= 0) {
           // After a pause for an unavailable key group (a timer may fire late on a loaded machine),
           // the reason is still the move or recovery; before any attempt it is the deadline.
-          if (attempt > 1) throw new RetryableError(`key group(s) ${[...pending.keys()].join(', ')} of job ${jobId} unavailable after ${attempt - 1} attempt(s)`, RETRY_AFTER_MS);
-          throw new DeadlineExceededError(`the deadline passed before key group(s) ${[...pending.keys()].join(', ')} of job ${jobId} were asked`);
+          if (attempt > 1) throw new RetryableError(`key group(s) ${keyGroupList(pending.keys())} of job ${jobId} unavailable after ${attempt - 1} attempt(s)`, RETRY_AFTER_MS);
+          throw new DeadlineExceededError(`the deadline passed before key group(s) ${keyGroupList(pending.keys())} of job ${jobId} were asked`);
         }
-        // One attempt may not use the whole deadline: a responder that does not answer (a worker
-        // stalled by a restore) is asked again, and the caller hears UNAVAILABLE with a retry hint
-        // rather than DEADLINE_EXCEEDED when the deadline is long.
-        const attemptMs = Math.min(remaining, Math.max(giveUpAtMs - Date.now(), MIN_ATTEMPT_MS));
-        const boundByDeadline = attemptMs === remaining;
+        // An attempt may use the whole deadline: a worker that is slow to answer (a loaded
+        // machine) is waited for, and one that never answers makes the call DEADLINE_EXCEEDED. A
+        // key group between owners is seen at once (no responders, or its worker says so).
+        const attemptMs = remaining;
         const next = new Map<number, string[]>();
         why = '';
         const parts = this.#byOwner(current, pending, next);
@@ -137,8 +141,8 @@ export class FeatureRouter {
           const part = parts[i]!;
           const outcome = outcomes[i]!;
           if (outcome.kind === 'unavailable') {
-            if (outcome.timedOut && boundByDeadline) {
-              throw new DeadlineExceededError(`no answer from worker ${part.owner} for key group(s) ${part.keyGroups.join(', ')} of job ${jobId} within the deadline`);
+            if (outcome.timedOut) {
+              throw new DeadlineExceededError(`no answer from worker ${part.owner} for key group(s) ${keyGroupList(part.keyGroups)} of job ${jobId} within the deadline`);
             }
             for (const kg of part.keyGroups) next.set(kg, pending.get(kg)!);
             why = outcome.reason;
@@ -157,7 +161,7 @@ export class FeatureRouter {
       }
       const left = Math.min(query.deadlineAtMs, giveUpAtMs) - Date.now();
       if (left <= delay) {
-        throw new RetryableError(`key group(s) ${[...pending.keys()].join(', ')} of job ${jobId} unavailable after ${attempt} attempt(s): ${why}`, RETRY_AFTER_MS);
+        throw new RetryableError(`key group(s) ${keyGroupList(pending.keys())} of job ${jobId} unavailable after ${attempt} attempt(s): ${why}`, RETRY_AFTER_MS);
       }
       await sleep(delay);
       delay = Math.min(delay * 2, RETRY_MAX_DELAY_MS);
