@@ -105,10 +105,9 @@ export function lintProtos(root = PROTO_DIR): string[] {
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const findings = lintProtos();
-  for (const f of findings) console.error(f);
   if (findings.length > 0) {
-    console.error(`lint-protos: ${findings.length} finding(s)`);
+    process.stderr.write(`${findings.join('\n')}\nlint-protos: ${findings.length} finding(s)\n`);
     process.exit(1);
   }
-  console.log('lint-protos: ok');
+  process.stdout.write('lint-protos: ok\n');
 }
