@@ -73,11 +73,19 @@ export class FeatureRouter {
 
   /** Answers one Get or BatchGet; its latency goes to eddy_feature_query_duration_ms. */
   async get(query: FeatureQuery): Promise<FeatureAnswer[]> {
+    return (await this.getMany(query, [query.feature]))[0]!;
+  }
+
+  /**
+   * Several features of the same ids (GetFeatures): the answers per feature, in the order given.
+   * Each owning worker is asked once for all the features and ids it holds.
+   */
+  async getMany(query: Omit<FeatureQuery, 'feature'>, features: readonly string[]): Promise<FeatureAnswer[][]> {
     const metrics = this.#metrics;
-    if (!metrics) return this.#get(query);
+    if (!metrics) return this.#get(query, features);
     const started = performance.now();
     try {
-      const answers = await this.#get(query);
+      const answers = await this.#get(query, features);
       metrics.queryAnswered(query.jobId, true, performance.now() - started);
       return answers;
     } catch (e) {
@@ -86,17 +94,22 @@ export class FeatureRouter {
     }
   }
 
-  async #get(query: FeatureQuery): Promise<FeatureAnswer[]> {
-    const { jobId, feature, entityIds } = query;
-    if (entityIds.length === 0) return [];
+  async #get(query: Omit<FeatureQuery, 'feature'>, features: readonly string[]): Promise<FeatureAnswer[][]> {
+    const { jobId, entityIds } = query;
+    if (entityIds.length === 0) return features.map(() => []);
     if (entityIds.length > MAX_BATCH_IDS) throw new InvalidArgumentError(`at most ${MAX_BATCH_IDS} entity ids per request, got ${entityIds.length}`, { field: 'entity_ids' });
     for (const id of entityIds) if (typeof id !== 'string' || id.length === 0) throw new InvalidArgumentError('entity ids must be non-empty strings', { field: 'entity_ids' });
     if (query.asOfUnixMs !== undefined && !Number.isSafeInteger(query.asOfUnixMs)) throw new InvalidArgumentError(`as_of ${query.asOfUnixMs} is not an integer time in ms`, { field: 'as_of' });
     let job = this.#jobs.get(jobId);
-    if (!findFeature(job.manifest, feature)) {
-      const all = job.manifest.stages.flatMap((s) => s.features.map((f) => f.name));
-      throw new NotFoundError(`job ${excerpt(jobId)} has no feature ${excerpt(feature)}${all.length ? ` (it has: ${all.join(', ')})` : ''}`);
+    for (const feature of features) {
+      if (!findFeature(job.manifest, feature)) {
+        const all = job.manifest.stages.flatMap((s) => s.features.map((f) => f.name));
+        throw new NotFoundError(`job ${excerpt(jobId)} has no feature ${excerpt(feature)}${all.length ? ` (it has: ${all.join(', ')})` : ''}`);
+      }
     }
+    // Answers by feature index and entity id; a value names its feature when several were asked.
+    const featureIndex = new Map(features.map((f, i) => [f, i]));
+    const answerKey = (feature: string, entityId: string) => `${feature === '' ? 0 : featureIndex.get(feature)}\u0000${entityId}`;
     job = await this.#whenRunning(job, query.deadlineAtMs);
     const maxParallelism = job.manifest.maxParallelism;
     let pending = new Map<number, string[]>();
@@ -136,7 +149,7 @@ export class FeatureRouter {
         why = '';
         const parts = this.#byOwner(current, pending, next);
         if (next.size > 0) why = `key group ${next.keys().next().value} of job ${jobId} has no owner`;
-        const outcomes = await Promise.all(parts.map((part) => this.#ask(jobId, part, query, current, attemptMs)));
+        const outcomes = await Promise.all(parts.map((part) => this.#ask(jobId, part, query, features, current, attemptMs)));
         for (let i = 0; i < parts.length; i++) {
           const part = parts[i]!;
           const outcome = outcomes[i]!;
@@ -153,7 +166,7 @@ export class FeatureRouter {
           if (unavailable.size > 0) why = outcome.reason;
           for (const v of outcome.values) {
             const kg = keyGroupForKey(v.entityId, maxParallelism);
-            if (!unavailable.has(kg) && pending.has(kg)) answers.set(v.entityId, toAnswer(v, kg, outcome.checkpointId));
+            if (!unavailable.has(kg) && pending.has(kg)) answers.set(answerKey(v.feature ?? '', v.entityId), toAnswer(v, kg, outcome.checkpointId));
           }
         }
         pending = next;
@@ -166,12 +179,14 @@ export class FeatureRouter {
       await sleep(delay);
       delay = Math.min(delay * 2, RETRY_MAX_DELAY_MS);
     }
-    return entityIds.map((id) => {
-      const answer = answers.get(id);
-      // Every key group answered for all of its ids; a missing one is a responder bug, not "absent".
-      if (answer === undefined) throw new EddyError('INTERNAL', `key group ${keyGroupForKey(id, maxParallelism)} of job ${jobId} gave no answer for ${id}`);
-      return answer;
-    });
+    return features.map((feature, f) =>
+      entityIds.map((id) => {
+        const answer = answers.get(`${f}\u0000${id}`);
+        // Every key group answered for all of its ids; a missing one is a responder bug, not "absent".
+        if (answer === undefined) throw new EddyError('INTERNAL', `key group ${keyGroupForKey(id, maxParallelism)} of job ${jobId} gave no answer for ${id} (${feature})`);
+        return answer;
+      }),
+    );
   }
 
   /** The pending key groups by owner in the job's assignment; those with no owner go to `ownerless`. */
@@ -214,10 +229,11 @@ export class FeatureRouter {
   }
 
   /** One request to one owner for all of its pending ids (on the subject of its first key group). */
-  async #ask(jobId: string, part: OwnerPart, query: FeatureQuery, job: JobRecord, timeoutMs: number): Promise<AskOutcome> {
+  async #ask(jobId: string, part: OwnerPart, query: Omit<FeatureQuery, 'feature'>, features: readonly string[], job: JobRecord, timeoutMs: number): Promise<AskOutcome> {
     const epoch = job.epoch;
     const req = codecs.queryRequest.encode({
-      feature: query.feature,
+      feature: features[0]!,
+      ...(features.length > 1 && { features: [...features] }),
       entityIds: part.entityIds,
       view: query.view === 'committed' ? 1 : 0,
       epoch,

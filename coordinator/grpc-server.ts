@@ -232,8 +232,8 @@ export function createGrpcServer(deps: GrpcServerDeps): { server: grpc.Server; h
       const deadline = deadlineAtMs(call);
       const view = req.view === 'VIEW_COMMITTED' ? 'committed' : 'latest';
       const asOf = req.asOf ? { asOfUnixMs: fromTimestamp(req.asOf) } : {};
-      // One read per feature, in parallel: each asks every owning worker once.
-      const answers = await Promise.all(req.features.map((feature) => features.get({ jobId: req.jobId, feature, entityIds: req.entityIds, view, ...asOf, deadlineAtMs: deadline })));
+      // Each owning worker is asked once for every feature and id it holds.
+      const answers = await features.getMany({ jobId: req.jobId, entityIds: req.entityIds, view, ...asOf, deadlineAtMs: deadline }, req.features);
       return { rows: req.entityIds.map((entityId, i) => ({ entityId, values: req.features.map((feature, j) => toValueV2(feature, answers[j]![i]!)) })) };
     }),
   });

@@ -1,6 +1,6 @@
 // Feature serving from other languages: the Python client (clients/python, stubs generated from
 // proto/ with Debian's protoc and python3-grpcio) and the TypeScript FeatureClient read the same
-// rows through eddy.v2.FeatureService; server reflection lists the public services; a bad request
+// rows through eddy.v2.FeatureService (one request per owning worker for all features); server reflection lists the public services; a bad request
 // carries google.rpc.BadRequest. Skipped (with the reason) when the Python packages are missing:
 // `make test` installs them (scripts/ensure-python-grpc.sh).
 import { test } from 'node:test';
@@ -72,6 +72,15 @@ test('python client - get_features from Python and the TypeScript FeatureClient 
       timeoutMs: 30_000,
       what: 'the TypeScript FeatureClient to read every event',
     });
+
+    // Several features of several entities: one NATS request to the (one) owning worker.
+    let queries = 0;
+    const counter = nc.subscribe('eddy.q.>', { callback: () => void queries++ });
+    await nc.flush();
+    await features.getFeatures(CX_JOB, ['indicators', 'received'], [...ids, 'nobody']);
+    await nc.flush();
+    counter.unsubscribe();
+    assert.equal(queries, 1, 'one request for two features of 13 entities on one worker');
 
     // Python: the example prints one JSON object per entity.
     const py = await runProcess({

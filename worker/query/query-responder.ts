@@ -9,7 +9,7 @@ import { ensureError } from '../../core/errors.ts';
 import type { JobId } from '../../core/ids.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { StateBackend, StateView } from '../state/index.ts';
-import { featureStates, readFeature, readFeatureAsOf, type FeatureRead } from '../state/index.ts';
+import { featureStates, readFeature, readFeatureAsOf, type FeatureRead, type FeatureStateSpec } from '../state/index.ts';
 import type { WatchRegistry } from './watch-registry.ts';
 
 /** A committed read that saw a commit land under it is redone at most this often, then UNAVAILABLE. */
@@ -133,11 +133,17 @@ export class QueryResponder {
     if (req.epoch !== 0 && req.epoch !== epoch) {
       return { values: [], error: `UNAVAILABLE:key group ${subjectKeyGroup} is served at epoch ${epoch}, the request is for epoch ${req.epoch}`, checkpointId: 0 };
     }
-    const found = findFeature(manifest, req.feature);
-    if (!found) return { values: [], error: `NOT_FOUND:job ${this.#o.jobId} has no feature ${req.feature}`, checkpointId: 0 };
-    const spec = featureStates(found.stage).get(found.state.name)!;
-    if (req.hasAsOf && spec.historyRetentionMs === undefined) {
-      return { values: [], error: `FAILED_PRECONDITION:feature ${req.feature} keeps no history; declare it with { history: { retentionMs } } for as-of reads`, checkpointId: 0 };
+    // One feature, or several (GetFeatures): each read for every id.
+    const names = req.features.length > 0 ? req.features : [req.feature];
+    const wanted: Array<{ name: string; stage: string; spec: FeatureStateSpec }> = [];
+    for (const name of names) {
+      const found = findFeature(manifest, name);
+      if (!found) return { values: [], error: `NOT_FOUND:job ${this.#o.jobId} has no feature ${name}`, checkpointId: 0 };
+      const spec = featureStates(found.stage).get(found.state.name)!;
+      if (req.hasAsOf && spec.historyRetentionMs === undefined) {
+        return { values: [], error: `FAILED_PRECONDITION:feature ${name} keeps no history; declare it with { history: { retentionMs } } for as-of reads`, checkpointId: 0 };
+      }
+      wanted.push({ name, stage: found.stage.id, spec });
     }
     // Which key groups of the request are served here now: the ids' key groups are computed with
     // this worker's own mapping, so a request routed with another mapping never reads a
@@ -159,10 +165,16 @@ export class QueryResponder {
       return { values: [], error: `UNAVAILABLE:${unavailable.values().next().value}`, checkpointId: 0 };
     }
     const view: StateView = req.view === 1 ? 'committed' : 'latest';
-    const stage = found.stage.id;
-    const readOne = (entityId: string, i: number): FeatureRead | Promise<FeatureRead> => {
-      const kg = groups[i]!;
-      return req.hasAsOf ? readFeatureAsOf(backend, stage, kg, spec, entityId, view, req.asOfUnixMs) : readFeature(backend, stage, kg, spec, entityId, view);
+    const several = req.features.length > 0;
+    const readAll = (): Array<FeatureRead | Promise<FeatureRead>> => {
+      const reads: Array<FeatureRead | Promise<FeatureRead>> = [];
+      for (const { stage, spec } of wanted) {
+        for (let i = 0; i < ids.length; i++) {
+          const kg = groups[i]!;
+          reads.push(req.hasAsOf ? readFeatureAsOf(backend, stage, kg, spec, ids[i]!, view, req.asOfUnixMs) : readFeature(backend, stage, kg, spec, ids[i]!, view));
+        }
+      }
+      return reads;
     };
     const unavailableKeyGroups = unavailable === undefined ? [] : [...unavailable.keys()];
     const unavailableReason = unavailable === undefined ? '' : unavailable.values().next().value!;
@@ -170,9 +182,10 @@ export class QueryResponder {
       // A commit that lands during the reads could mix two checkpoints in one committed answer:
       // read again until the checkpoint is the same before and after.
       const checkpointId = backend.committedCheckpointId;
-      const reads = await Promise.all(ids.map(readOne));
+      const reads = await Promise.all(readAll());
       if (view === 'latest' || backend.committedCheckpointId === checkpointId) {
-        return { values: reads.map((r, i) => toQueryValue(ids[i]!, r)), error: '', checkpointId: Math.max(0, checkpointId), unavailableKeyGroups, unavailableReason };
+        const values = reads.map((r, i) => toQueryValue(ids[i % ids.length]!, r, several ? wanted[Math.floor(i / ids.length)]!.name : undefined));
+        return { values, error: '', checkpointId: Math.max(0, checkpointId), unavailableKeyGroups, unavailableReason };
       }
       if (attempt === COMMITTED_READ_ATTEMPTS) {
         return { values: [], error: `UNAVAILABLE:checkpoints committed faster than key group ${subjectKeyGroup} could be read`, checkpointId: 0 };
@@ -186,8 +199,9 @@ export class QueryResponder {
   }
 }
 
-function toQueryValue(entityId: string, r: FeatureRead): QueryValue {
+function toQueryValue(entityId: string, r: FeatureRead, feature = ''): QueryValue & { feature: string } {
   return {
+    feature,
     entityId,
     found: r.found,
     valueJson: r.found ? JSON.stringify(r.value) : '',

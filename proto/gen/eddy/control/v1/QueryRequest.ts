@@ -10,6 +10,7 @@ export interface QueryRequest {
   'asOfUnixMs'?: (number | string | Long);
   'hasAsOf'?: (boolean);
   'owner'?: (string);
+  'features'?: (string)[];
 }
 
 export interface QueryRequest__Output {
@@ -20,4 +21,5 @@ export interface QueryRequest__Output {
   'asOfUnixMs': (number);
   'hasAsOf': (boolean);
   'owner': (string);
+  'features': (string)[];
 }

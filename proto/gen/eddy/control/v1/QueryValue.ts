@@ -9,6 +9,7 @@ export interface QueryValue {
   'hasEventTime'?: (boolean);
   'uncommitted'?: (boolean);
   'beyondRetention'?: (boolean);
+  'feature'?: (string);
 }
 
 export interface QueryValue__Output {
@@ -19,4 +20,5 @@ export interface QueryValue__Output {
   'hasEventTime': (boolean);
   'uncommitted': (boolean);
   'beyondRetention': (boolean);
+  'feature': (string);
 }
