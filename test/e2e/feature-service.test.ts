@@ -182,7 +182,8 @@ test('feature service - Get/BatchGet views, event time, checkpoint, as-of at ver
       (e: unknown) => grpcError(e),
     );
     assert.equal(none.code, grpc.status.UNAVAILABLE);
-    assert.ok(performance.now() - start2 < 800 + 500, 'the deadline is honoured without a responder');
+    const noneMs = performance.now() - start2;
+    assert.ok(noneMs < 800 + 500, `the deadline is honoured without a responder (${Math.round(noneMs)} ms)`);
     const silent = nc.subscribe(subjects.query(CX_JOB as never, kg), { callback: () => {} });
     const start3 = performance.now();
     const timedOut = await client.get(CX_JOB, 'indicators', probe, 'latest', { timeoutMs: 600 }).then(
@@ -191,7 +192,8 @@ test('feature service - Get/BatchGet views, event time, checkpoint, as-of at ver
     );
     // Nobody says the key group is moving: the deadline simply passes.
     assert.equal(timedOut.code, grpc.status.DEADLINE_EXCEEDED, timedOut.message);
-    assert.ok(performance.now() - start3 < 600 + 500, 'the deadline is honoured with a silent responder');
+    const silentMs = performance.now() - start3;
+    assert.ok(silentMs < 600 + 500, `the deadline is honoured with a silent responder (${Math.round(silentMs)} ms)`);
     silent.unsubscribe();
   } catch (e) {
     for (const p of [cluster.coordinator, ...cluster.workers]) console.error(`--- ${p.name}\n${p.output().split('\n').slice(-40).join('\n')}`);
