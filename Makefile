@@ -1,6 +1,6 @@
 # Eddy's entry points. `make test` is what CI runs (.ci/run): the type check, the import-cycle
-# check, then every test.
-.PHONY: install ui screenshots test soak typecheck cycles check demo bench clean
+# check, the .proto lint, then every test.
+.PHONY: install ui screenshots test soak typecheck cycles lint-protos check demo bench clean
 
 NODE := node --import tsx
 
@@ -25,10 +25,12 @@ screenshots: install ui
 # Tests by kind: test/unit (in process, against real NATS and RocksDB where they need them),
 # test/e2e (Eddy as processes: a coordinator and workers), test/fault (processes killed, stopped or
 # cut off on purpose). Unquoted globs: the shell expands them (a quoted glob fails on Node 20).
-# Debian's chromium is installed (when missing) for the dashboard's browser test.
+# Debian's chromium is installed (when missing) for the dashboard's browser test, Debian's
+# python3-grpcio, protobuf-compiler and protobuf-compiler-grpc for the Python client's test.
 TESTS := test/unit/*.test.ts test/e2e/*.test.ts test/fault/*.test.ts
-test: install ui typecheck cycles
+test: install ui typecheck cycles lint-protos
 	./scripts/ensure-chromium.sh
+	./scripts/ensure-python-grpc.sh
 	$(NODE) --test --test-reporter=spec $(TESTS)
 
 # The fault tests at release size (more events, more kills; EDDY_SOAK in test/kit/soak.ts):
@@ -42,6 +44,10 @@ typecheck: node_modules/.package-lock.json
 
 cycles: node_modules/.package-lock.json
 	npm run cycles
+
+# The public .proto files against buf-style rules (comments, names, packages): scripts/lint-protos.ts.
+lint-protos: node_modules/.package-lock.json
+	npm run lint:protos
 
 # The same as `make test`, under the name other projects use.
 check: test

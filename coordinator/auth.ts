@@ -18,6 +18,10 @@ export const METHOD_ROLES: Readonly<Record<string, Role | 'public'>> = {
   '/eddy.v1.FeatureService/BatchGet': 'reader',
   '/eddy.v1.FeatureService/WatchFeatures': 'reader',
   '/eddy.v1.ClusterService/ListWorkers': 'reader',
+  '/eddy.v2.FeatureService/GetFeatures': 'reader',
+  // Server reflection describes the public API (what the .proto files in the repository say).
+  '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo': 'reader',
+  '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo': 'reader',
   '/grpc.health.v1.Health/Check': 'public',
   '/grpc.health.v1.Health/Watch': 'public',
 };

@@ -114,6 +114,12 @@ export interface CheckpointCoordinatorOptions {
   stats: CheckpointStats;
   /** Checkpoint metrics and spans. @default none */
   metrics?: CoordinatorMetrics;
+  /**
+   * True when the job did nothing since completed checkpoint `checkpointId` of the current epoch
+   * (coordinator/checkpoint-idle.ts): the periodic checkpoint is skipped until it did. Savepoints,
+   * moves and early requests are never skipped. @default never idle
+   */
+  idleSince?(checkpointId: number): boolean;
 }
 
 /** What a checkpoint that carries a move needs (coordinator/job-manager.ts, rebalancing). */
@@ -172,13 +178,30 @@ export class CheckpointCoordinator {
     if (now - this.#lastTriggerMs < this.#o.intervalMs) return;
     const target = this.#o.target();
     if (!target) return;
+    // Idle (no input, nothing emitted since the latest checkpoint of this epoch): no barriers. The
+    // next tick after a heartbeat shows activity triggers at once (the interval has passed).
+    const latest = this.#o.latest();
+    if (!this.#early && latest !== null && latest.metadata.epoch === target.epoch && this.#o.idleSince?.(latest.id) === true) {
+      if (!this.#idle) this.#o.logger.debug({ checkpoint: latest.id }, 'job idle: periodic checkpoints paused');
+      this.#idle = true;
+      this.skippedWhileIdle++;
+      return;
+    }
+    this.#idle = false;
+    this.#early = false;
     this.#lastTriggerMs = now;
     void this.trigger(target);
   }
 
+  #idle = false;
+  #early = false;
+  /** Periodic checkpoints skipped because the job was idle (ticks, not intervals). */
+  skippedWhileIdle = 0;
+
   /** A worker's overlay passed its bound: start the next checkpoint without waiting for the interval. */
   requestEarly(): void {
     this.#lastTriggerMs = 0;
+    this.#early = true;
   }
 
   /** Those waiting for a checkpoint they asked for (savepoints). */

@@ -173,7 +173,7 @@ export class Coordinator {
       await this.#dashboard.start();
       this.httpAddress = this.#dashboard.address;
     }
-    for (const service of ['', 'eddy.v1.JobService', 'eddy.v1.FeatureService', 'eddy.v1.ClusterService']) this.#health.setStatus(service, 'SERVING');
+    for (const service of ['', 'eddy.v1.JobService', 'eddy.v1.FeatureService', 'eddy.v1.ClusterService', 'eddy.v2.FeatureService']) this.#health.setStatus(service, 'SERVING');
     this.#lease = new LeaderLease({
       kv: this.#jobStore.kv,
       coordinatorId: this.id,

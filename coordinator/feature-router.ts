@@ -1,15 +1,20 @@
-// FeatureService behind gRPC: route each entity id by key group over NATS request-reply to
-// eddy.q.<job>.<keyGroup>; a batch is split per key group and asked in parallel.
+// FeatureService behind gRPC: each entity id belongs to a key group; the router asks each worker
+// that owns key groups of the request ONCE, for all of its ids, by NATS request-reply on the
+// subject of one of its key groups (eddy.q.<job>.<keyGroup>), naming the owner it expects.
 //
-// Never wrong data: a key group that is moving or recovering answers UNAVAILABLE (or nobody
-// answers); the router waits briefly and asks again while the caller's deadline allows, then fails
-// the whole request with a retry hint rather than return what some key groups said.
+// Never wrong data: a key group that is moving or recovering is reported unavailable by its worker
+// (or nobody answers); the router asks again for those ids only, while the caller's deadline
+// allows, then fails the whole request rather than return what some key groups said.
+//
+// Deadlines: every attempt is bounded by the caller's deadline (no margin kept back); a call whose
+// deadline passes without an answer fails with DEADLINE_EXCEEDED. UNAVAILABLE (with a retry hint)
+// is kept for key groups that are moving or recovering and jobs being (re)deployed.
 import type { NatsConnection } from '@nats-io/transport-node';
 import { codecs, ForgedMessageError, logRejected, type QueryValue } from '../core/control.ts';
 import { subjects } from '../core/subjects.ts';
 import { findFeature } from '../core/manifest.ts';
 import { keyGroupForKey } from '../core/key-groups.ts';
-import { EddyError, InvalidArgumentError, NotFoundError, RetryableError, excerpt } from '../core/errors.ts';
+import { DeadlineExceededError, EddyError, InvalidArgumentError, NotFoundError, RetryableError, excerpt } from '../core/errors.ts';
 import type { JobManager, JobRecord } from './job-manager.ts';
 import type { Logger } from '../core/logger.ts';
 import { QueryRequester } from './query-requester.ts';
@@ -24,10 +29,24 @@ const RETRY_FIRST_DELAY_MS = 20;
 const RETRY_MAX_DELAY_MS = 200;
 /** How long one request waits for an unavailable key group before answering UNAVAILABLE. */
 const MAX_UNAVAILABLE_WAIT_MS = 2000;
-/** The shortest single request to a key group's owner. */
-const MIN_ATTEMPT_MS = 250;
-/** Time kept back from the caller's deadline to send the answer. */
-const ANSWER_MARGIN_MS = 20;
+/** Key groups named in an error message, at most (a BatchGet may span all of them). */
+const NAMED_KEY_GROUPS = 8;
+
+const keyGroupList = (keyGroups: Iterable<number>): string => {
+  const all = [...keyGroups];
+  return all.length <= NAMED_KEY_GROUPS ? all.join(', ') : `${all.slice(0, NAMED_KEY_GROUPS).join(', ')} and ${all.length - NAMED_KEY_GROUPS} more`;
+};
+
+/** The ids of one owner's key groups, asked in one request. */
+interface OwnerPart {
+  owner: string;
+  keyGroups: number[];
+  entityIds: string[];
+}
+
+type AskOutcome =
+  | { kind: 'answer'; values: QueryValue[]; checkpointId: number; unavailableKeyGroups: readonly number[]; reason: string }
+  | { kind: 'unavailable'; reason: string; timedOut: boolean };
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -56,11 +75,19 @@ export class FeatureRouter {
 
   /** Answers one Get or BatchGet; its latency goes to eddy_feature_query_duration_ms. */
   async get(query: FeatureQuery): Promise<FeatureAnswer[]> {
+    return (await this.getMany(query, [query.feature]))[0]!;
+  }
+
+  /**
+   * Several features of the same ids (GetFeatures): the answers per feature, in the order given.
+   * Each owning worker is asked once for all the features and ids it holds.
+   */
+  async getMany(query: Omit<FeatureQuery, 'feature'>, features: readonly string[]): Promise<FeatureAnswer[][]> {
     const metrics = this.#metrics;
-    if (!metrics) return this.#get(query);
+    if (!metrics) return this.#get(query, features);
     const started = performance.now();
     try {
-      const answers = await this.#get(query);
+      const answers = await this.#get(query, features);
       metrics.queryAnswered(query.jobId, true, performance.now() - started);
       return answers;
     } catch (e) {
@@ -69,39 +96,122 @@ export class FeatureRouter {
     }
   }
 
-  async #get(query: FeatureQuery): Promise<FeatureAnswer[]> {
-    const { jobId, feature, entityIds } = query;
-    if (entityIds.length === 0) return [];
-    if (entityIds.length > MAX_BATCH_IDS) throw new InvalidArgumentError(`at most ${MAX_BATCH_IDS} entity ids per request, got ${entityIds.length}`);
-    for (const id of entityIds) if (typeof id !== 'string' || id.length === 0) throw new InvalidArgumentError('entity ids must be non-empty strings');
-    if (query.asOfUnixMs !== undefined && !Number.isSafeInteger(query.asOfUnixMs)) throw new InvalidArgumentError(`as_of ${query.asOfUnixMs} is not an integer time in ms`);
+  async #get(query: Omit<FeatureQuery, 'feature'>, features: readonly string[]): Promise<FeatureAnswer[][]> {
+    const { jobId, entityIds } = query;
+    if (entityIds.length === 0) return features.map(() => []);
+    if (entityIds.length > MAX_BATCH_IDS) throw new InvalidArgumentError(`at most ${MAX_BATCH_IDS} entity ids per request, got ${entityIds.length}`, { field: 'entity_ids' });
+    for (const id of entityIds) if (typeof id !== 'string' || id.length === 0) throw new InvalidArgumentError('entity ids must be non-empty strings', { field: 'entity_ids' });
+    if (query.asOfUnixMs !== undefined && !Number.isSafeInteger(query.asOfUnixMs)) throw new InvalidArgumentError(`as_of ${query.asOfUnixMs} is not an integer time in ms`, { field: 'as_of' });
     let job = this.#jobs.get(jobId);
-    if (!findFeature(job.manifest, feature)) {
-      const all = job.manifest.stages.flatMap((s) => s.features.map((f) => f.name));
-      throw new NotFoundError(`job ${excerpt(jobId)} has no feature ${excerpt(feature)}${all.length ? ` (it has: ${all.join(', ')})` : ''}`);
+    for (const feature of features) {
+      if (!findFeature(job.manifest, feature)) {
+        const all = job.manifest.stages.flatMap((s) => s.features.map((f) => f.name));
+        throw new NotFoundError(`job ${excerpt(jobId)} has no feature ${excerpt(feature)}${all.length ? ` (it has: ${all.join(', ')})` : ''}`);
+      }
     }
+    // Answers by feature index and entity id; a value names its feature when several were asked.
+    const featureIndex = new Map(features.map((f, i) => [f, i]));
+    const answerKey = (feature: string, entityId: string) => `${feature === '' ? 0 : featureIndex.get(feature)}\u0000${entityId}`;
     job = await this.#whenRunning(job, query.deadlineAtMs);
     const maxParallelism = job.manifest.maxParallelism;
-    const byGroup = new Map<number, string[]>();
+    let pending = new Map<number, string[]>();
+    const seen = new Set<string>();
     for (const id of entityIds) {
+      if (seen.has(id)) continue;
+      seen.add(id);
       const kg = keyGroupForKey(id, maxParallelism);
-      const list = byGroup.get(kg);
+      const list = pending.get(kg);
       if (list) list.push(id);
-      else byGroup.set(kg, [id]);
+      else pending.set(kg, [id]);
     }
     const answers = new Map<string, FeatureAnswer>();
-    await Promise.all(
-      [...byGroup].map(async ([kg, ids]) => {
-        const reply = await this.#askWithRetry(job.id, kg, ids, query);
-        for (const v of reply.values) answers.set(v.entityId, toAnswer(v, kg, reply.checkpointId));
+    let delay = RETRY_FIRST_DELAY_MS;
+    // Briefly: a key group that stays unavailable (a move waiting on its checkpoint) is reported
+    // with a retry hint after MAX_UNAVAILABLE_WAIT_MS, however long the caller's deadline.
+    const giveUpAtMs = Date.now() + MAX_UNAVAILABLE_WAIT_MS;
+    for (let attempt = 1; ; attempt++) {
+      // The assignment and epoch are read per attempt: a retry after a move goes to the new owner.
+      const current = this.#jobs.get(jobId);
+      let why: string;
+      if (current.state !== 'RUNNING') {
+        why = `job ${jobId} is ${current.state}`;
+      } else {
+        const remaining = query.deadlineAtMs - Date.now();
+        if (remaining <= 0) {
+          // After a pause for an unavailable key group (a timer may fire late on a loaded machine),
+          // the reason is still the move or recovery; before any attempt it is the deadline.
+          if (attempt > 1) throw new RetryableError(`key group(s) ${keyGroupList(pending.keys())} of job ${jobId} unavailable after ${attempt - 1} attempt(s)`, RETRY_AFTER_MS);
+          throw new DeadlineExceededError(`the deadline passed before key group(s) ${keyGroupList(pending.keys())} of job ${jobId} were asked`);
+        }
+        // An attempt may use the whole deadline: a worker that is slow to answer (a loaded
+        // machine) is waited for, and one that never answers makes the call DEADLINE_EXCEEDED. A
+        // key group between owners is seen at once (no responders, or its worker says so).
+        const attemptMs = remaining;
+        const next = new Map<number, string[]>();
+        why = '';
+        const parts = this.#byOwner(current, pending, next);
+        if (next.size > 0) why = `key group ${next.keys().next().value} of job ${jobId} has no owner`;
+        const outcomes = await Promise.all(parts.map((part) => this.#ask(jobId, part, query, features, current, attemptMs)));
+        for (let i = 0; i < parts.length; i++) {
+          const part = parts[i]!;
+          const outcome = outcomes[i]!;
+          if (outcome.kind === 'unavailable') {
+            if (outcome.timedOut) {
+              throw new DeadlineExceededError(`no answer from worker ${part.owner} for key group(s) ${keyGroupList(part.keyGroups)} of job ${jobId} within the deadline`);
+            }
+            for (const kg of part.keyGroups) next.set(kg, pending.get(kg)!);
+            why = outcome.reason;
+            continue;
+          }
+          const unavailable = new Set(outcome.unavailableKeyGroups);
+          for (const kg of unavailable) if (pending.has(kg)) next.set(kg, pending.get(kg)!);
+          if (unavailable.size > 0) why = outcome.reason;
+          for (const v of outcome.values) {
+            const kg = keyGroupForKey(v.entityId, maxParallelism);
+            if (!unavailable.has(kg) && pending.has(kg)) answers.set(answerKey(v.feature ?? '', v.entityId), toAnswer(v, kg, outcome.checkpointId));
+          }
+        }
+        pending = next;
+        if (pending.size === 0) break;
+      }
+      const left = Math.min(query.deadlineAtMs, giveUpAtMs) - Date.now();
+      if (left <= delay) {
+        throw new RetryableError(`key group(s) ${keyGroupList(pending.keys())} of job ${jobId} unavailable after ${attempt} attempt(s): ${why}`, RETRY_AFTER_MS);
+      }
+      await sleep(delay);
+      delay = Math.min(delay * 2, RETRY_MAX_DELAY_MS);
+    }
+    return features.map((feature, f) =>
+      entityIds.map((id) => {
+        const answer = answers.get(`${f}\u0000${id}`);
+        // Every key group answered for all of its ids; a missing one is a responder bug, not "absent".
+        if (answer === undefined) throw new EddyError('INTERNAL', `key group ${keyGroupForKey(id, maxParallelism)} of job ${jobId} gave no answer for ${id} (${feature})`);
+        return answer;
       }),
     );
-    return entityIds.map((id) => {
-      const answer = answers.get(id);
-      // Every key group answered for all of its ids; a missing one is a responder bug, not "absent".
-      if (answer === undefined) throw new EddyError('INTERNAL', `key group ${keyGroupForKey(id, maxParallelism)} of job ${jobId} gave no answer for ${id}`);
-      return answer;
-    });
+  }
+
+  /** The pending key groups by owner in the job's assignment; those with no owner go to `ownerless`. */
+  #byOwner(job: JobRecord, pending: ReadonlyMap<number, string[]>, ownerless: Map<number, string[]>): OwnerPart[] {
+    const parts = new Map<string, OwnerPart>();
+    for (const [kg, ids] of pending) {
+      let owner: string | undefined;
+      for (const [worker, a] of job.assignment) {
+        if (a.keyGroups.some((r) => kg >= r.start && kg <= r.end)) {
+          owner = worker;
+          break;
+        }
+      }
+      if (owner === undefined) {
+        ownerless.set(kg, ids);
+        continue;
+      }
+      let part = parts.get(owner);
+      if (part === undefined) parts.set(owner, (part = { owner, keyGroups: [], entityIds: [] }));
+      part.keyGroups.push(kg);
+      for (const id of ids) part.entityIds.push(id);
+    }
+    return [...parts.values()];
   }
 
   /** The job once RUNNING; a job being (re)deployed is waited for until the deadline. */
@@ -120,75 +230,41 @@ export class FeatureRouter {
     }
   }
 
-  async #askWithRetry(jobId: string, keyGroup: number, entityIds: string[], query: FeatureQuery): Promise<{ values: QueryValue[]; checkpointId: number }> {
-    let delay = RETRY_FIRST_DELAY_MS;
-    // Briefly: a key group that stays unavailable (a move waiting on its checkpoint) is reported
-    // with a retry hint after MAX_UNAVAILABLE_WAIT_MS, however long the caller's deadline.
-    const giveUpAtMs = Date.now() + MAX_UNAVAILABLE_WAIT_MS;
-    for (let attempt = 1; ; attempt++) {
-      const remaining = query.deadlineAtMs - Date.now();
-      // The epoch is read per attempt: a retry after a move goes to the new owner with the new epoch.
-      const job = this.#jobs.get(jobId);
-      let why: string;
-      if (remaining <= ANSWER_MARGIN_MS) {
-        why = 'the deadline passed';
-      } else if (job.state !== 'RUNNING') {
-        why = `job ${jobId} is ${job.state}`;
-      } else {
-        // One attempt may not use the whole deadline: a responder that does not answer (a
-        // worker stalled by a restore) is asked again, and the caller hears UNAVAILABLE with a
-        // retry hint before its own deadline instead of DEADLINE_EXCEEDED.
-        const attemptMs = Math.min(remaining - ANSWER_MARGIN_MS, Math.max(giveUpAtMs - Date.now(), MIN_ATTEMPT_MS));
-        const outcome = await this.#ask(jobId, keyGroup, entityIds, query, job.epoch, attemptMs);
-        if (outcome.kind === 'answer') return outcome;
-        why = outcome.reason;
-      }
-      const left = Math.min(query.deadlineAtMs, giveUpAtMs) - Date.now();
-      if (left <= delay) {
-        throw new RetryableError(`key group ${keyGroup} of job ${jobId} is unavailable after ${attempt} attempt(s): ${why}`, RETRY_AFTER_MS);
-      }
-      await sleep(delay);
-      delay = Math.min(delay * 2, RETRY_MAX_DELAY_MS);
-    }
-  }
-
-  async #ask(
-    jobId: string,
-    keyGroup: number,
-    entityIds: string[],
-    query: FeatureQuery,
-    epoch: number,
-    timeoutMs: number,
-  ): Promise<{ kind: 'answer'; values: QueryValue[]; checkpointId: number } | { kind: 'unavailable'; reason: string }> {
+  /** One request to one owner for all of its pending ids (on the subject of its first key group). */
+  async #ask(jobId: string, part: OwnerPart, query: Omit<FeatureQuery, 'feature'>, features: readonly string[], job: JobRecord, timeoutMs: number): Promise<AskOutcome> {
+    const epoch = job.epoch;
     const req = codecs.queryRequest.encode({
-      feature: query.feature,
-      entityIds,
+      feature: features[0]!,
+      ...(features.length > 1 && { features: [...features] }),
+      entityIds: part.entityIds,
       view: query.view === 'committed' ? 1 : 0,
       epoch,
       asOfUnixMs: query.asOfUnixMs ?? 0,
       hasAsOf: query.asOfUnixMs !== undefined,
+      owner: part.owner,
     });
-    // No responder (a key group between owners) or a time-out: never a guess.
-    // Only the key group's owner at this epoch may answer (anyone subscribed can reply).
-    const assignment = this.#jobs.get(jobId).assignment;
-    const owner = [...assignment].find(([, a]) => a.keyGroups.some((r) => keyGroup >= r.start && keyGroup <= r.end))?.[0];
+    const assignment = job.assignment;
+    const subjectKeyGroup = part.keyGroups[0]!;
+    // Only the owner at this epoch may answer with data (anyone subscribed can reply).
     const check = (data: Uint8Array): string | undefined => {
       const r = codecs.queryReply.decode(data);
-      if (r.workerId === owner && Number(r.epoch) === epoch) return undefined;
-      // During a move the assignment already names the new owner while the old one, which let
-      // the key group go, answers UNAVAILABLE: an answer without data, from a worker of the job,
-      // can only make the router retry.
+      if (r.workerId === part.owner && Number(r.epoch) === epoch) return undefined;
+      // During a move the old owner, still subscribed while it lets the key group go, answers
+      // UNAVAILABLE: an answer without data, from a worker of the job, can only make the router retry.
       if (r.values.length === 0 && r.error.startsWith('UNAVAILABLE:') && Number(r.epoch) === epoch && assignment.has(r.workerId as never)) return undefined;
-      return `a reply for key group ${keyGroup} of job ${jobId} from ${excerpt(r.workerId ?? '')} at epoch ${Number(r.epoch ?? 0)}; its owner is ${owner ?? 'nobody'} at epoch ${epoch}`;
+      return `a reply for key group ${subjectKeyGroup} of job ${jobId} from ${excerpt(r.workerId ?? '')} at epoch ${Number(r.epoch ?? 0)}; its owner is ${part.owner} at epoch ${epoch}`;
     };
-    const outcome = await this.#requester.request(subjects.query(jobId as never, keyGroup), req, Math.max(1, Math.floor(timeoutMs)), check);
-    if (outcome.kind === 'unavailable') return outcome;
+    // No responder (a key group between owners) or a time-out: never a guess.
+    const outcome = await this.#requester.request(subjects.query(jobId as never, subjectKeyGroup), req, Math.max(1, Math.floor(timeoutMs)), check);
+    if (outcome.kind === 'unavailable') return { kind: 'unavailable', reason: outcome.reason, timedOut: outcome.timedOut };
     const reply = codecs.queryReply.decode(outcome.data);
-    if (!reply.error) return { kind: 'answer', values: reply.values, checkpointId: reply.checkpointId };
+    if (!reply.error) {
+      return { kind: 'answer', values: reply.values, checkpointId: reply.checkpointId, unavailableKeyGroups: reply.unavailableKeyGroups ?? [], reason: reply.unavailableReason ?? '' };
+    }
     const colon = reply.error.indexOf(':');
     const code = colon < 0 ? reply.error : reply.error.slice(0, colon);
     const message = colon < 0 ? reply.error : reply.error.slice(colon + 1);
-    if (code === 'UNAVAILABLE') return { kind: 'unavailable', reason: message };
+    if (code === 'UNAVAILABLE') return { kind: 'unavailable', reason: message, timedOut: false };
     if (code === 'NOT_FOUND') throw new NotFoundError(message);
     if (code === 'FAILED_PRECONDITION') throw new EddyError('FAILED_PRECONDITION', message);
     throw new EddyError('INTERNAL', message || reply.error);

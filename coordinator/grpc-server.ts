@@ -2,7 +2,9 @@
 // service. Handlers translate to and from proto types and map errors in one place.
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import { loadGrpc } from '../core/proto.ts';
+import { ReflectionService } from '@grpc/reflection';
+import { loadGrpc, publicPackageDefinition } from '../core/proto.ts';
+import { fromTimestamp, toProtoValue, toTimestamp } from '../core/proto-values.ts';
 import { InvalidArgumentError, ensureError } from '../core/errors.ts';
 import { startAtFromMessage } from '../core/start-at.ts';
 import type { Logger } from '../core/logger.ts';
@@ -12,6 +14,9 @@ import type { SubmitJobResponse } from '../proto/gen/eddy/v1/SubmitJobResponse.t
 import { BundleUploads, type BundleUpload } from './bundle-upload.ts';
 import type { FeatureValue } from '../proto/gen/eddy/v1/FeatureValue.ts';
 import type { FeatureChange } from '../proto/gen/eddy/v1/FeatureChange.ts';
+import type { GetFeaturesRequest__Output } from '../proto/gen/eddy/v2/GetFeaturesRequest.ts';
+import type { GetFeaturesResponse } from '../proto/gen/eddy/v2/GetFeaturesResponse.ts';
+import type { FeatureValue as FeatureValueV2 } from '../proto/gen/eddy/v2/FeatureValue.ts';
 import type { JobManager, JobRecord } from './job-manager.ts';
 import type { FeatureAnswer, FeatureQuery, FeatureRouter } from './feature-router.ts';
 import type { WorkerRegistry } from './worker-registry.ts';
@@ -26,7 +31,8 @@ export const MAX_CONCURRENT_UPLOADS = 2;
 export const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
 const DEFAULT_QUERY_TIMEOUT_MS = 5000;
 const MAX_QUERY_TIMEOUT_MS = 60_000;
-const DEADLINE_MARGIN_MS = 2;
+/** Features one GetFeatures call may name. */
+export const MAX_FEATURES_PER_CALL = 100;
 
 export interface GrpcServerDeps {
   jobs: JobManager;
@@ -53,15 +59,16 @@ function unary<Req, Res>(logger: Logger, name: string, fn: (req: Req, call: grpc
 }
 
 /**
- * The absolute deadline of a call: the client's, less a margin for the reply to travel back, and
- * DEFAULT_QUERY_TIMEOUT_MS when the client set none (a query never waits forever).
+ * The absolute deadline of a call: the client's (no margin: a call either tries within its
+ * deadline or fails with DEADLINE_EXCEEDED), and DEFAULT_QUERY_TIMEOUT_MS when the client set none
+ * (a query never waits forever).
  */
 function deadlineAtMs(call: grpc.ServerUnaryCall<unknown, unknown>): number {
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : Number(deadline);
   const now = Date.now();
   if (!Number.isFinite(at)) return now + DEFAULT_QUERY_TIMEOUT_MS;
-  return Math.min(now + MAX_QUERY_TIMEOUT_MS, Math.max(now + 1, at - DEADLINE_MARGIN_MS));
+  return Math.min(now + MAX_QUERY_TIMEOUT_MS, Math.max(now + 1, at));
 }
 
 export function jobInfo(jobs: JobManager, job: JobRecord): JobInfo {
@@ -77,6 +84,7 @@ export function jobInfo(jobs: JobManager, job: JobRecord): JobInfo {
     features: job.manifest.stages.flatMap((s) => s.features.map((f) => f.name)),
     checkpoints: checkpointInfo(job),
     restarts: job.restarts,
+    jobState: `JOB_STATE_${job.state}`,
   };
 }
 
@@ -230,11 +238,37 @@ export function createGrpcServer(deps: GrpcServerDeps): { server: grpc.Server; h
     },
   });
 
+  // v2: several features per call, typed values and times (proto/eddy/v2/feature_service.proto).
+  const toValueV2 = (feature: string, a: FeatureAnswer): FeatureValueV2 => ({
+    feature,
+    found: a.found,
+    value: a.found ? toProtoValue(JSON.parse(a.valueJson)) : null,
+    eventTime: a.found && a.eventTimeUnixMs !== undefined ? toTimestamp(a.eventTimeUnixMs) : null,
+    keyGroup: a.keyGroup,
+    checkpointId: a.checkpointId,
+    uncommitted: a.uncommitted,
+    beyondRetention: a.beyondRetention,
+  });
+  server.addService(lenientDecoding(loadGrpc().eddy.v2.FeatureService.service), {
+    GetFeatures: unary(logger, 'GetFeatures', async (req: GetFeaturesRequest__Output, call): Promise<GetFeaturesResponse> => {
+      if (req.features.length === 0) throw new InvalidArgumentError('name at least one feature', { field: 'features' });
+      if (req.features.length > MAX_FEATURES_PER_CALL) throw new InvalidArgumentError(`at most ${MAX_FEATURES_PER_CALL} features per call, got ${req.features.length}`, { field: 'features' });
+      if (new Set(req.features).size !== req.features.length) throw new InvalidArgumentError('a feature is named twice', { field: 'features' });
+      const deadline = deadlineAtMs(call);
+      const view = req.view === 'VIEW_COMMITTED' ? 'committed' : 'latest';
+      const asOf = req.asOf ? { asOfUnixMs: fromTimestamp(req.asOf) } : {};
+      // Each owning worker is asked once for every feature and id it holds.
+      const answers = await features.getMany({ jobId: req.jobId, entityIds: req.entityIds, view, ...asOf, deadlineAtMs: deadline }, req.features);
+      return { rows: req.entityIds.map((entityId, i) => ({ entityId, values: req.features.map((feature, j) => toValueV2(feature, answers[j]![i]!)) })) };
+    }),
+  });
+
   server.addService(lenientDecoding(pkg.ClusterService.service), {
     ListWorkers: unary(logger, 'ListWorkers', async () => (jobs.requireLeader(), {
       workers: registry.all().map((w) => ({
         workerId: w.id,
         state: w.state === 'ALIVE' && w.leaving ? 'LEAVING' : w.state,
+        workerState: `WORKER_STATE_${w.state === 'ALIVE' && w.leaving ? 'LEAVING' : w.state}` as const,
         lastHeartbeatUnixMs: w.lastHeartbeatMs,
         registeredAtUnixMs: w.registeredAtMs,
         pid: w.pid,
@@ -251,7 +285,16 @@ export function createGrpcServer(deps: GrpcServerDeps): { server: grpc.Server; h
     })),
   });
 
-  const health = new HealthImplementation({ '': 'NOT_SERVING', 'eddy.v1.JobService': 'NOT_SERVING', 'eddy.v1.FeatureService': 'NOT_SERVING', 'eddy.v1.ClusterService': 'NOT_SERVING' });
+  const health = new HealthImplementation({
+    '': 'NOT_SERVING',
+    'eddy.v1.JobService': 'NOT_SERVING',
+    'eddy.v1.FeatureService': 'NOT_SERVING',
+    'eddy.v1.ClusterService': 'NOT_SERVING',
+    'eddy.v2.FeatureService': 'NOT_SERVING',
+  });
   health.addToServer(server);
+  // Server reflection (grpc.reflection.v1 and v1alpha): grpcurl, grpcui and Postman list and call
+  // the public services without the .proto files.
+  new ReflectionService(publicPackageDefinition()).addToServer(server);
   return { server, health };
 }

@@ -1,7 +1,11 @@
 // The one place that maps Eddy's errors to gRPC status codes.
 import { status, type ServiceError } from '@grpc/grpc-js';
-import { EddyError, LEADER_ADDRESS_METADATA, NotLeaderError, RetryableError, ensureError, type ErrorCode } from '../core/errors.ts';
+import { EddyError, InvalidArgumentError, LEADER_ADDRESS_METADATA, NotLeaderError, RetryableError, ensureError, type ErrorCode } from '../core/errors.ts';
 import { Metadata } from '@grpc/grpc-js';
+import { encodeRpcStatus, type RpcStatusDetail } from '../core/proto.ts';
+
+/** google.rpc.ErrorInfo.domain of Eddy's errors. */
+export const ERROR_DOMAIN = 'eddy.dev';
 
 const CODES: Record<ErrorCode, status> = {
   INVALID_ARGUMENT: status.INVALID_ARGUMENT,
@@ -9,6 +13,7 @@ const CODES: Record<ErrorCode, status> = {
   ALREADY_EXISTS: status.ALREADY_EXISTS,
   FAILED_PRECONDITION: status.FAILED_PRECONDITION,
   UNAVAILABLE: status.UNAVAILABLE,
+  DEADLINE_EXCEEDED: status.DEADLINE_EXCEEDED,
   INTERNAL: status.INTERNAL,
   DATA_LOSS: status.DATA_LOSS,
 };
@@ -24,8 +29,17 @@ export function toServiceError(e: unknown): Partial<ServiceError> {
   const message = err.message.length > MAX_DETAILS_CHARS ? `${err.message.slice(0, MAX_DETAILS_CHARS)}… (cut)` : err.message;
   const code = err instanceof EddyError ? CODES[err.code] : status.INTERNAL;
   const metadata = new Metadata();
-  // A retry hint clients can read (FeatureService answers UNAVAILABLE during moves).
-  if (err instanceof RetryableError) metadata.set('retry-after-ms', String(err.retryAfterMs));
+  // The standard rich error model: a google.rpc.Status in grpc-status-details-bin, with ErrorInfo
+  // always, RetryInfo on UNAVAILABLE (moves, recoveries, redeploys) and BadRequest for a bad field.
+  const details: RpcStatusDetail[] = [];
+  if (err instanceof EddyError) details.push({ type: 'ErrorInfo', reason: err.reason, domain: ERROR_DOMAIN, metadata: { ...err.metadata } });
+  if (err instanceof RetryableError) {
+    details.push({ type: 'RetryInfo', retryDelayMs: err.retryAfterMs });
+    // The same hint as a plain header, for clients that do not decode the status details.
+    metadata.set('retry-after-ms', String(err.retryAfterMs));
+  }
+  if (err instanceof InvalidArgumentError && err.field !== undefined) details.push({ type: 'BadRequest', fieldViolations: [{ field: err.field, description: message }] });
+  if (details.length > 0) metadata.set('grpc-status-details-bin', encodeRpcStatus(code, message, details));
   // A standby names the leader: clients with several addresses go there (cli/client.ts).
   if (err instanceof NotLeaderError && err.leaderAddress) metadata.set(LEADER_ADDRESS_METADATA, err.leaderAddress);
   return { code, details: message, message, metadata };

@@ -17,6 +17,7 @@ import { checkCheckpointAck } from './ack-check.ts';
 import { ensureDeadLetterStream, ensureSinkStreams, ensureSourceStream } from '../core/nats.ts';
 import type { Logger } from '../core/logger.ts';
 import type { WorkerRecord, WorkerRegistry } from './worker-registry.ts';
+import { idleSince } from './checkpoint-idle.ts';
 import { CheckpointCoordinator, newCheckpointStats, sourcePositions, type CheckpointStats, type CompletedCheckpoint } from './checkpoint-coordinator.ts';
 import { RestartStrategy } from './restart-strategy.ts';
 import type { CoordinatorMetrics, RecoveryCause, RecoveryTrace } from './coordinator-metrics.ts';
@@ -466,6 +467,7 @@ export class JobManager {
       latest: () => job.checkpoints[job.checkpoints.length - 1] ?? null,
       leaderEpoch: this.#leadership.term,
       mayCommit: () => this.#leadership.holds() && this.#jobs.get(job.id) === job,
+      idleSince: (checkpointId) => idleSince(checkpointId, epoch, [...job.assignment.keys()], (w) => this.#o.registry.get(w as WorkerId)?.jobs.get(job.id)),
       onCompleted: async (c) => this.#retain(job, c),
       publish: (metadata) => this.#outputs(job).enqueue(metadata),
       stats: job.checkpointStats,

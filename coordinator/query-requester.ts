@@ -4,7 +4,8 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { connectionInbox } from '../core/nats-connect.ts';
 
-export type QueryOutcome = { kind: 'reply'; data: Uint8Array } | { kind: 'unavailable'; reason: string };
+/** unavailable: nobody answered in time (timedOut), or nobody is subscribed (no responders). */
+export type QueryOutcome = { kind: 'reply'; data: Uint8Array } | { kind: 'unavailable'; reason: string; timedOut: boolean };
 
 interface Pending {
   resolve: (outcome: QueryOutcome) => void;
@@ -42,7 +43,7 @@ export class QueryRequester {
     return new Promise<QueryOutcome>((resolve) => {
       const timer = setTimeout(() => {
         this.#pending.delete(token);
-        resolve({ kind: 'unavailable', reason: `no answer within ${timeoutMs} ms` });
+        resolve({ kind: 'unavailable', reason: `no answer within ${timeoutMs} ms`, timedOut: true });
       }, timeoutMs);
       this.#pending.set(token, { resolve, timer, ...(check ? { check } : {}) });
       try {
@@ -50,7 +51,7 @@ export class QueryRequester {
       } catch (e) {
         clearTimeout(timer);
         this.#pending.delete(token);
-        resolve({ kind: 'unavailable', reason: e instanceof Error ? e.message : String(e) });
+        resolve({ kind: 'unavailable', reason: e instanceof Error ? e.message : String(e), timedOut: false });
       }
     });
   }
@@ -74,7 +75,7 @@ export class QueryRequester {
     this.#pending.delete(token);
     clearTimeout(pending.timer);
     // The server answers a request nobody is subscribed to with an empty 503 status message.
-    if (statusCode === NO_RESPONDERS) pending.resolve({ kind: 'unavailable', reason: 'no responders: the key group has no owner right now' });
+    if (statusCode === NO_RESPONDERS) pending.resolve({ kind: 'unavailable', reason: 'no responders: the key group has no owner right now', timedOut: false });
     else pending.resolve({ kind: 'reply', data });
   }
 

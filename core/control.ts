@@ -1,5 +1,5 @@
 // Control-plane messages between the coordinator and workers over NATS, and their codecs. The
-// types are generated from proto/eddy/v1/control.proto (`npm run proto:gen`, with 64-bit integers
+// types are generated from proto/eddy/control/v1/control.proto (`npm run proto:gen`, with 64-bit integers
 // as numbers, as the codecs decode them): the .proto is the one source of truth. A decoded message
 // has every field (proto3 defaults filled in), which is the `__Output` shape exported here; a
 // codec's encode takes the generated input shape, where any field may be left out.
@@ -10,52 +10,52 @@ import { excerpt } from './errors.ts';
 import { subjects } from './subjects.ts';
 import type { Logger } from './logger.ts';
 import { ThrottledLog } from './throttled-log.ts';
-import type { Register as RegisterInput } from '../proto/gen/eddy/v1/control/Register.ts';
-import type { RegisterReply as RegisterReplyInput } from '../proto/gen/eddy/v1/control/RegisterReply.ts';
-import type { Heartbeat as HeartbeatInput } from '../proto/gen/eddy/v1/control/Heartbeat.ts';
-import type { DeployTasks as DeployTasksInput } from '../proto/gen/eddy/v1/control/DeployTasks.ts';
-import type { CancelTasks as CancelTasksInput } from '../proto/gen/eddy/v1/control/CancelTasks.ts';
-import type { StartTasks as StartTasksInput } from '../proto/gen/eddy/v1/control/StartTasks.ts';
-import type { TriggerCheckpoint as TriggerCheckpointInput } from '../proto/gen/eddy/v1/control/TriggerCheckpoint.ts';
-import type { CheckpointAck as CheckpointAckInput } from '../proto/gen/eddy/v1/control/CheckpointAck.ts';
-import type { CheckpointComplete as CheckpointCompleteInput } from '../proto/gen/eddy/v1/control/CheckpointComplete.ts';
-import type { MoveTasks as MoveTasksInput } from '../proto/gen/eddy/v1/control/MoveTasks.ts';
-import type { Leave as LeaveInput } from '../proto/gen/eddy/v1/control/Leave.ts';
-import type { Ack as AckInput } from '../proto/gen/eddy/v1/control/Ack.ts';
-import type { TaskFailure as TaskFailureInput } from '../proto/gen/eddy/v1/control/TaskFailure.ts';
-import type { QueryRequest as QueryRequestInput } from '../proto/gen/eddy/v1/control/QueryRequest.ts';
-import type { QueryReply as QueryReplyInput } from '../proto/gen/eddy/v1/control/QueryReply.ts';
-import type { WatchRegister as WatchRegisterInput } from '../proto/gen/eddy/v1/control/WatchRegister.ts';
-import type { WatchEvent as WatchEventInput } from '../proto/gen/eddy/v1/control/WatchEvent.ts';
-import type { StageCounters__Output as StageCountersMessage } from '../proto/gen/eddy/v1/control/StageCounters.ts';
-import type { CutCounters__Output as CutCountersMessage } from '../proto/gen/eddy/v1/control/CutCounters.ts';
-import type { JobCounters__Output as JobCountersMessage } from '../proto/gen/eddy/v1/control/JobCounters.ts';
-import type { Register__Output as RegisterMessage } from '../proto/gen/eddy/v1/control/Register.ts';
-import type { RegisterReply__Output as RegisterReplyMessage } from '../proto/gen/eddy/v1/control/RegisterReply.ts';
-import type { Heartbeat__Output as HeartbeatMessage } from '../proto/gen/eddy/v1/control/Heartbeat.ts';
-import type { KeyGroupRange__Output as ControlKeyGroupRangeMessage } from '../proto/gen/eddy/v1/control/KeyGroupRange.ts';
-import type { SourcePosition__Output as SourcePositionMessage } from '../proto/gen/eddy/v1/control/SourcePosition.ts';
-import type { RestoreFrom__Output as RestoreFromMessage } from '../proto/gen/eddy/v1/control/RestoreFrom.ts';
-import type { DeployTasks__Output as DeployTasksMessage } from '../proto/gen/eddy/v1/control/DeployTasks.ts';
-import type { SkippedRecord__Output as SkippedRecordMessage } from '../proto/gen/eddy/v1/control/SkippedRecord.ts';
-import type { TriggerCheckpoint__Output as TriggerCheckpointMessage } from '../proto/gen/eddy/v1/control/TriggerCheckpoint.ts';
-import type { SectionRef__Output as SectionRefMessage } from '../proto/gen/eddy/v1/control/SectionRef.ts';
-import type { DeltaRef__Output as DeltaRefMessage } from '../proto/gen/eddy/v1/control/DeltaRef.ts';
-import type { CheckpointPart__Output as CheckpointPartMessage } from '../proto/gen/eddy/v1/control/CheckpointPart.ts';
-import type { FileCommit__Output as FileCommitMessage } from '../proto/gen/eddy/v1/control/FileCommit.ts';
-import type { CheckpointAck__Output as CheckpointAckMessage } from '../proto/gen/eddy/v1/control/CheckpointAck.ts';
-import type { CheckpointComplete__Output as CheckpointCompleteMessage } from '../proto/gen/eddy/v1/control/CheckpointComplete.ts';
-import type { MoveTasks__Output as MoveTasksMessage } from '../proto/gen/eddy/v1/control/MoveTasks.ts';
-import type { Leave__Output as LeaveMessage } from '../proto/gen/eddy/v1/control/Leave.ts';
-import type { CancelTasks__Output as CancelTasksMessage } from '../proto/gen/eddy/v1/control/CancelTasks.ts';
-import type { StartTasks__Output as StartTasksMessage } from '../proto/gen/eddy/v1/control/StartTasks.ts';
-import type { Ack__Output as AckMessage } from '../proto/gen/eddy/v1/control/Ack.ts';
-import type { TaskFailure__Output as TaskFailureMessage } from '../proto/gen/eddy/v1/control/TaskFailure.ts';
-import type { QueryRequest__Output as QueryRequestMessage } from '../proto/gen/eddy/v1/control/QueryRequest.ts';
-import type { QueryValue__Output as QueryValueMessage } from '../proto/gen/eddy/v1/control/QueryValue.ts';
-import type { QueryReply__Output as QueryReplyMessage } from '../proto/gen/eddy/v1/control/QueryReply.ts';
-import type { WatchRegister__Output as WatchRegisterMessage } from '../proto/gen/eddy/v1/control/WatchRegister.ts';
-import type { WatchEvent__Output as WatchEventMessage } from '../proto/gen/eddy/v1/control/WatchEvent.ts';
+import type { Register as RegisterInput } from '../proto/gen/eddy/control/v1/Register.ts';
+import type { RegisterReply as RegisterReplyInput } from '../proto/gen/eddy/control/v1/RegisterReply.ts';
+import type { Heartbeat as HeartbeatInput } from '../proto/gen/eddy/control/v1/Heartbeat.ts';
+import type { DeployTasks as DeployTasksInput } from '../proto/gen/eddy/control/v1/DeployTasks.ts';
+import type { CancelTasks as CancelTasksInput } from '../proto/gen/eddy/control/v1/CancelTasks.ts';
+import type { StartTasks as StartTasksInput } from '../proto/gen/eddy/control/v1/StartTasks.ts';
+import type { TriggerCheckpoint as TriggerCheckpointInput } from '../proto/gen/eddy/control/v1/TriggerCheckpoint.ts';
+import type { CheckpointAck as CheckpointAckInput } from '../proto/gen/eddy/control/v1/CheckpointAck.ts';
+import type { CheckpointComplete as CheckpointCompleteInput } from '../proto/gen/eddy/control/v1/CheckpointComplete.ts';
+import type { MoveTasks as MoveTasksInput } from '../proto/gen/eddy/control/v1/MoveTasks.ts';
+import type { Leave as LeaveInput } from '../proto/gen/eddy/control/v1/Leave.ts';
+import type { Ack as AckInput } from '../proto/gen/eddy/control/v1/Ack.ts';
+import type { TaskFailure as TaskFailureInput } from '../proto/gen/eddy/control/v1/TaskFailure.ts';
+import type { QueryRequest as QueryRequestInput } from '../proto/gen/eddy/control/v1/QueryRequest.ts';
+import type { QueryReply as QueryReplyInput } from '../proto/gen/eddy/control/v1/QueryReply.ts';
+import type { WatchRegister as WatchRegisterInput } from '../proto/gen/eddy/control/v1/WatchRegister.ts';
+import type { WatchEvent as WatchEventInput } from '../proto/gen/eddy/control/v1/WatchEvent.ts';
+import type { StageCounters__Output as StageCountersMessage } from '../proto/gen/eddy/control/v1/StageCounters.ts';
+import type { CutCounters__Output as CutCountersMessage } from '../proto/gen/eddy/control/v1/CutCounters.ts';
+import type { JobCounters__Output as JobCountersMessage } from '../proto/gen/eddy/control/v1/JobCounters.ts';
+import type { Register__Output as RegisterMessage } from '../proto/gen/eddy/control/v1/Register.ts';
+import type { RegisterReply__Output as RegisterReplyMessage } from '../proto/gen/eddy/control/v1/RegisterReply.ts';
+import type { Heartbeat__Output as HeartbeatMessage } from '../proto/gen/eddy/control/v1/Heartbeat.ts';
+import type { KeyGroupRange__Output as ControlKeyGroupRangeMessage } from '../proto/gen/eddy/control/v1/KeyGroupRange.ts';
+import type { SourcePosition__Output as SourcePositionMessage } from '../proto/gen/eddy/control/v1/SourcePosition.ts';
+import type { RestoreFrom__Output as RestoreFromMessage } from '../proto/gen/eddy/control/v1/RestoreFrom.ts';
+import type { DeployTasks__Output as DeployTasksMessage } from '../proto/gen/eddy/control/v1/DeployTasks.ts';
+import type { TriggerCheckpoint__Output as TriggerCheckpointMessage } from '../proto/gen/eddy/control/v1/TriggerCheckpoint.ts';
+import type { SectionRef__Output as SectionRefMessage } from '../proto/gen/eddy/control/v1/SectionRef.ts';
+import type { DeltaRef__Output as DeltaRefMessage } from '../proto/gen/eddy/control/v1/DeltaRef.ts';
+import type { CheckpointPart__Output as CheckpointPartMessage } from '../proto/gen/eddy/control/v1/CheckpointPart.ts';
+import type { FileCommit__Output as FileCommitMessage } from '../proto/gen/eddy/control/v1/FileCommit.ts';
+import type { CheckpointAck__Output as CheckpointAckMessage } from '../proto/gen/eddy/control/v1/CheckpointAck.ts';
+import type { CheckpointComplete__Output as CheckpointCompleteMessage } from '../proto/gen/eddy/control/v1/CheckpointComplete.ts';
+import type { MoveTasks__Output as MoveTasksMessage } from '../proto/gen/eddy/control/v1/MoveTasks.ts';
+import type { Leave__Output as LeaveMessage } from '../proto/gen/eddy/control/v1/Leave.ts';
+import type { CancelTasks__Output as CancelTasksMessage } from '../proto/gen/eddy/control/v1/CancelTasks.ts';
+import type { StartTasks__Output as StartTasksMessage } from '../proto/gen/eddy/control/v1/StartTasks.ts';
+import type { Ack__Output as AckMessage } from '../proto/gen/eddy/control/v1/Ack.ts';
+import type { TaskFailure__Output as TaskFailureMessage } from '../proto/gen/eddy/control/v1/TaskFailure.ts';
+import type { QueryRequest__Output as QueryRequestMessage } from '../proto/gen/eddy/control/v1/QueryRequest.ts';
+import type { QueryValue__Output as QueryValueMessage } from '../proto/gen/eddy/control/v1/QueryValue.ts';
+import type { QueryReply__Output as QueryReplyMessage } from '../proto/gen/eddy/control/v1/QueryReply.ts';
+import type { WatchRegister__Output as WatchRegisterMessage } from '../proto/gen/eddy/control/v1/WatchRegister.ts';
+import type { WatchEvent__Output as WatchEventMessage } from '../proto/gen/eddy/control/v1/WatchEvent.ts';
+import type { SkippedRecord__Output as SkippedRecordMessage } from '../proto/gen/eddy/control/v1/SkippedRecord.ts';
 
 /**
  * Fields added to a message after it was first used: decoding fills them in, code that builds the
@@ -93,8 +93,8 @@ export type StartTasks = StartTasksMessage;
 export type Ack = AckMessage;
 export type TaskFailure = WithOptional<TaskFailureMessage, 'hasSourcePosition' | 'split' | 'sequence'>;
 export type QueryRequest = QueryRequestMessage;
-export type QueryValue = QueryValueMessage;
-export type QueryReply = WithOptional<QueryReplyMessage, 'workerId' | 'epoch'>;
+export type QueryValue = WithOptional<QueryValueMessage, 'feature'>;
+export type QueryReply = WithOptional<QueryReplyMessage, 'workerId' | 'epoch' | 'unavailableKeyGroups' | 'unavailableReason'>;
 export type WatchRegister = WatchRegisterMessage;
 export type WatchEvent = WatchEventMessage;
 

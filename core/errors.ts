@@ -8,14 +8,27 @@ export type ErrorCode =
   | 'ALREADY_EXISTS'
   | 'FAILED_PRECONDITION'
   | 'UNAVAILABLE'
+  | 'DEADLINE_EXCEEDED'
   | 'INTERNAL'
   | 'DATA_LOSS';
 
+export interface EddyErrorOptions {
+  cause?: unknown;
+  /** A stable reason in UPPER_SNAKE_CASE for programs (gRPC: google.rpc.ErrorInfo.reason); default the code. */
+  reason?: string;
+  /** Facts about this occurrence (gRPC: ErrorInfo.metadata), e.g. job_id, key_group. */
+  metadata?: Record<string, string>;
+}
+
 export class EddyError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  readonly reason: string;
+  readonly metadata: Readonly<Record<string, string>>;
+  constructor(code: ErrorCode, message: string, options?: EddyErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
+    this.reason = options?.reason ?? code;
+    this.metadata = options?.metadata ?? {};
     this.name = new.target.name;
   }
 }
@@ -30,15 +43,18 @@ export class NotFoundError extends TerminalError {
 }
 
 export class InvalidArgumentError extends TerminalError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** The request field at fault, e.g. "entity_ids" (gRPC: google.rpc.BadRequest), when known. */
+  readonly field: string | undefined;
+  constructor(message: string, options?: EddyErrorOptions & { field?: string }) {
     super('INVALID_ARGUMENT', message, options);
+    this.field = options?.field;
   }
 }
 
 /** Try again after retryAfterMs. */
 export class RetryableError extends EddyError {
   readonly retryAfterMs: number;
-  constructor(message: string, retryAfterMs: number, options?: { cause?: unknown }) {
+  constructor(message: string, retryAfterMs: number, options?: EddyErrorOptions) {
     super('UNAVAILABLE', message, options);
     this.retryAfterMs = retryAfterMs;
   }
@@ -66,6 +82,16 @@ export class NotLeaderError extends RetryableError {
   constructor(leaderAddress: string) {
     super(leaderAddress ? `this coordinator stands by; the leader is at ${leaderAddress}` : 'this coordinator stands by and no leader is known yet', 250);
     this.leaderAddress = leaderAddress;
+  }
+}
+
+/**
+ * The caller's deadline passed before an answer: asking again with the same deadline would fail
+ * the same way (unlike RetryableError, which says the service itself is briefly unable).
+ */
+export class DeadlineExceededError extends EddyError {
+  constructor(message: string, options?: EddyErrorOptions) {
+    super('DEADLINE_EXCEEDED', message, options);
   }
 }
 

@@ -1,5 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
-import type { MessageTypeDefinition } from '@grpc/proto-loader';
+import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { ClusterServiceClient as _eddy_v1_ClusterServiceClient, ClusterServiceDefinition as _eddy_v1_ClusterServiceDefinition } from './eddy/v1/ClusterService';
 import type { KeyGroupRange as _eddy_v1_KeyGroupRange, KeyGroupRange__Output as _eddy_v1_KeyGroupRange__Output } from './eddy/v1/KeyGroupRange';
@@ -21,6 +21,7 @@ export interface ProtoGrpcType {
       ListWorkersResponse: MessageTypeDefinition<_eddy_v1_ListWorkersResponse, _eddy_v1_ListWorkersResponse__Output>
       WorkerAssignment: MessageTypeDefinition<_eddy_v1_WorkerAssignment, _eddy_v1_WorkerAssignment__Output>
       WorkerInfo: MessageTypeDefinition<_eddy_v1_WorkerInfo, _eddy_v1_WorkerInfo__Output>
+      WorkerState: EnumTypeDefinition
     }
   }
 }

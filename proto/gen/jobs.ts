@@ -1,5 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
-import type { MessageTypeDefinition } from '@grpc/proto-loader';
+import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { CancelJobRequest as _eddy_v1_CancelJobRequest, CancelJobRequest__Output as _eddy_v1_CancelJobRequest__Output } from './eddy/v1/CancelJobRequest';
 import type { CheckpointInfo as _eddy_v1_CheckpointInfo, CheckpointInfo__Output as _eddy_v1_CheckpointInfo__Output } from './eddy/v1/CheckpointInfo';
@@ -30,6 +30,7 @@ export interface ProtoGrpcType {
       JobFailure: MessageTypeDefinition<_eddy_v1_JobFailure, _eddy_v1_JobFailure__Output>
       JobInfo: MessageTypeDefinition<_eddy_v1_JobInfo, _eddy_v1_JobInfo__Output>
       JobService: SubtypeConstructor<typeof grpc.Client, _eddy_v1_JobServiceClient> & { service: _eddy_v1_JobServiceDefinition }
+      JobState: EnumTypeDefinition
       ListJobsRequest: MessageTypeDefinition<_eddy_v1_ListJobsRequest, _eddy_v1_ListJobsRequest__Output>
       ListJobsResponse: MessageTypeDefinition<_eddy_v1_ListJobsResponse, _eddy_v1_ListJobsResponse__Output>
       SavepointRequest: MessageTypeDefinition<_eddy_v1_SavepointRequest, _eddy_v1_SavepointRequest__Output>

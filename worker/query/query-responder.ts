@@ -9,7 +9,7 @@ import { ensureError } from '../../core/errors.ts';
 import type { JobId } from '../../core/ids.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { StateBackend, StateView } from '../state/index.ts';
-import { featureStates, readFeature, readFeatureAsOf, type FeatureRead } from '../state/index.ts';
+import { featureStates, readFeature, readFeatureAsOf, type FeatureRead, type FeatureStateSpec } from '../state/index.ts';
 import type { WatchRegistry } from './watch-registry.ts';
 
 /** A committed read that saw a commit land under it is redone at most this often, then UNAVAILABLE. */
@@ -117,38 +117,78 @@ export class QueryResponder {
     msg.respond(codecs.ack.encode({ ok: error === '', error }));
   }
 
-  async #lookup(keyGroup: number, data: Uint8Array): Promise<QueryReply> {
+  /**
+   * One request names ids of one or more key groups (the router asks each owner once for all the
+   * ids it owns). Key groups this worker does not serve right now are listed as unavailable, the
+   * others answered; a request that reaches a worker other than the owner it names is answered
+   * UNAVAILABLE as a whole, without data.
+   */
+  async #lookup(subjectKeyGroup: number, data: Uint8Array): Promise<QueryReply> {
     const req = codecs.queryRequest.decode(data);
-    const { backend, manifest, epoch } = this.#o;
-    const unavailable = this.#unavailable(keyGroup);
-    if (unavailable !== undefined) return { values: [], error: `UNAVAILABLE:${unavailable}`, checkpointId: 0 };
+    const { backend, manifest, epoch, workerId } = this.#o;
+    if (req.owner !== '' && req.owner !== workerId) {
+      return { values: [], error: `UNAVAILABLE:key group ${subjectKeyGroup} is asked of worker ${req.owner}, not of ${workerId}`, checkpointId: 0 };
+    }
     // An epoch 0 request comes from a client that does not know the assignment (tools, tests).
     if (req.epoch !== 0 && req.epoch !== epoch) {
-      return { values: [], error: `UNAVAILABLE:key group ${keyGroup} is served at epoch ${epoch}, the request is for epoch ${req.epoch}`, checkpointId: 0 };
+      return { values: [], error: `UNAVAILABLE:key group ${subjectKeyGroup} is served at epoch ${epoch}, the request is for epoch ${req.epoch}`, checkpointId: 0 };
     }
-    const found = findFeature(manifest, req.feature);
-    if (!found) return { values: [], error: `NOT_FOUND:job ${this.#o.jobId} has no feature ${req.feature}`, checkpointId: 0 };
-    const spec = featureStates(found.stage).get(found.state.name)!;
-    if (req.hasAsOf && spec.historyRetentionMs === undefined) {
-      return { values: [], error: `FAILED_PRECONDITION:feature ${req.feature} keeps no history; declare it with { history: { retentionMs } } for as-of reads`, checkpointId: 0 };
+    // One feature, or several (GetFeatures): each read for every id.
+    const names = req.features.length > 0 ? req.features : [req.feature];
+    const wanted: Array<{ name: string; stage: string; spec: FeatureStateSpec }> = [];
+    for (const name of names) {
+      const found = findFeature(manifest, name);
+      if (!found) return { values: [], error: `NOT_FOUND:job ${this.#o.jobId} has no feature ${name}`, checkpointId: 0 };
+      const spec = featureStates(found.stage).get(found.state.name)!;
+      if (req.hasAsOf && spec.historyRetentionMs === undefined) {
+        return { values: [], error: `FAILED_PRECONDITION:feature ${name} keeps no history; declare it with { history: { retentionMs } } for as-of reads`, checkpointId: 0 };
+      }
+      wanted.push({ name, stage: found.stage.id, spec });
+    }
+    // Which key groups of the request are served here now: the ids' key groups are computed with
+    // this worker's own mapping, so a request routed with another mapping never reads a
+    // neighbour's range.
+    const ids: string[] = [];
+    const groups: number[] = [];
+    let unavailable: Map<number, string> | undefined;
+    for (const id of req.entityIds) {
+      const kg = keyGroupForKey(id, manifest.maxParallelism);
+      const why = unavailable?.get(kg) ?? (this.#subs.has(kg) ? this.#unavailable(kg) : `key group ${kg} is not served by worker ${workerId}`);
+      if (why !== undefined) {
+        (unavailable ??= new Map()).set(kg, why);
+        continue;
+      }
+      ids.push(id);
+      groups.push(kg);
+    }
+    if (ids.length === 0 && unavailable !== undefined) {
+      return { values: [], error: `UNAVAILABLE:${unavailable.values().next().value}`, checkpointId: 0 };
     }
     const view: StateView = req.view === 1 ? 'committed' : 'latest';
-    const stage = found.stage.id;
-    const readOne = (entityId: string): FeatureRead | Promise<FeatureRead> => {
-      // A request routed with another key-group mapping must not read a neighbour's range.
-      if (keyGroupForKey(entityId, manifest.maxParallelism) !== keyGroup) return NOT_FOUND;
-      return req.hasAsOf ? readFeatureAsOf(backend, stage, keyGroup, spec, entityId, view, req.asOfUnixMs) : readFeature(backend, stage, keyGroup, spec, entityId, view);
+    const several = req.features.length > 0;
+    const readAll = (): Array<FeatureRead | Promise<FeatureRead>> => {
+      const reads: Array<FeatureRead | Promise<FeatureRead>> = [];
+      for (const { stage, spec } of wanted) {
+        for (let i = 0; i < ids.length; i++) {
+          const kg = groups[i]!;
+          reads.push(req.hasAsOf ? readFeatureAsOf(backend, stage, kg, spec, ids[i]!, view, req.asOfUnixMs) : readFeature(backend, stage, kg, spec, ids[i]!, view));
+        }
+      }
+      return reads;
     };
+    const unavailableKeyGroups = unavailable === undefined ? [] : [...unavailable.keys()];
+    const unavailableReason = unavailable === undefined ? '' : unavailable.values().next().value!;
     for (let attempt = 1; ; attempt++) {
       // A commit that lands during the reads could mix two checkpoints in one committed answer:
       // read again until the checkpoint is the same before and after.
       const checkpointId = backend.committedCheckpointId;
-      const reads = await Promise.all(req.entityIds.map(readOne));
+      const reads = await Promise.all(readAll());
       if (view === 'latest' || backend.committedCheckpointId === checkpointId) {
-        return { values: reads.map((r, i) => toQueryValue(req.entityIds[i]!, r)), error: '', checkpointId: Math.max(0, checkpointId) };
+        const values = reads.map((r, i) => toQueryValue(ids[i % ids.length]!, r, several ? wanted[Math.floor(i / ids.length)]!.name : undefined));
+        return { values, error: '', checkpointId: Math.max(0, checkpointId), unavailableKeyGroups, unavailableReason };
       }
       if (attempt === COMMITTED_READ_ATTEMPTS) {
-        return { values: [], error: `UNAVAILABLE:checkpoints committed faster than key group ${keyGroup} could be read`, checkpointId: 0 };
+        return { values: [], error: `UNAVAILABLE:checkpoints committed faster than key group ${subjectKeyGroup} could be read`, checkpointId: 0 };
       }
     }
   }
@@ -159,10 +199,9 @@ export class QueryResponder {
   }
 }
 
-const NOT_FOUND: FeatureRead = { found: false, value: undefined, eventTimeMs: undefined, uncommitted: false, beyondRetention: false };
-
-function toQueryValue(entityId: string, r: FeatureRead): QueryValue {
+function toQueryValue(entityId: string, r: FeatureRead, feature = ''): QueryValue & { feature: string } {
   return {
+    feature,
     entityId,
     found: r.found,
     valueJson: r.found ? JSON.stringify(r.value) : '',

@@ -3,6 +3,7 @@
 import type { StageInfo as _eddy_v1_StageInfo, StageInfo__Output as _eddy_v1_StageInfo__Output } from '../../eddy/v1/StageInfo';
 import type { JobFailure as _eddy_v1_JobFailure, JobFailure__Output as _eddy_v1_JobFailure__Output } from '../../eddy/v1/JobFailure';
 import type { CheckpointInfo as _eddy_v1_CheckpointInfo, CheckpointInfo__Output as _eddy_v1_CheckpointInfo__Output } from '../../eddy/v1/CheckpointInfo';
+import type { JobState as _eddy_v1_JobState, JobState__Output as _eddy_v1_JobState__Output } from '../../eddy/v1/JobState';
 import type { Long } from '@grpc/proto-loader';
 
 export interface JobInfo {
@@ -17,6 +18,7 @@ export interface JobInfo {
   'features'?: (string)[];
   'checkpoints'?: (_eddy_v1_CheckpointInfo | null);
   'restarts'?: (number);
+  'jobState'?: (_eddy_v1_JobState);
 }
 
 export interface JobInfo__Output {
@@ -31,4 +33,5 @@ export interface JobInfo__Output {
   'features': (string)[];
   'checkpoints': (_eddy_v1_CheckpointInfo__Output | null);
   'restarts': (number);
+  'jobState': (_eddy_v1_JobState__Output);
 }

@@ -1,6 +1,7 @@
 // Original file: proto/eddy/v1/cluster.proto
 
 import type { WorkerAssignment as _eddy_v1_WorkerAssignment, WorkerAssignment__Output as _eddy_v1_WorkerAssignment__Output } from '../../eddy/v1/WorkerAssignment';
+import type { WorkerState as _eddy_v1_WorkerState, WorkerState__Output as _eddy_v1_WorkerState__Output } from '../../eddy/v1/WorkerState';
 import type { Long } from '@grpc/proto-loader';
 
 export interface WorkerInfo {
@@ -12,6 +13,7 @@ export interface WorkerInfo {
   'pid'?: (number);
   'host'?: (string);
   'stateBytes'?: (number | string | Long);
+  'workerState'?: (_eddy_v1_WorkerState);
 }
 
 export interface WorkerInfo__Output {
@@ -23,4 +25,5 @@ export interface WorkerInfo__Output {
   'pid': (number);
   'host': (string);
   'stateBytes': (string);
+  'workerState': (_eddy_v1_WorkerState__Output);
 }

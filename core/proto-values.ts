@@ -1,0 +1,85 @@
+// JSON values and times to and from their well-known protobuf types (google.protobuf.Value and
+// Timestamp) in the object shapes @grpc/proto-loader uses (oneofs as a `kind` field, 64-bit
+// integers as strings): the v2 FeatureService answers typed values, and its clients read them.
+//
+// The shapes are declared here rather than imported from proto/gen: the generated Value and Struct
+// types import each other, which the import-cycle check (madge) reports.
+
+/** google.protobuf.Value as proto-loader encodes (any one member set) and decodes (`kind` names it). */
+export interface Value {
+  nullValue?: 'NULL_VALUE' | 0;
+  numberValue?: number | string;
+  stringValue?: string;
+  boolValue?: boolean;
+  structValue?: { fields?: Record<string, Value> } | null;
+  listValue?: { values?: Value[] } | null;
+  kind?: 'nullValue' | 'numberValue' | 'stringValue' | 'boolValue' | 'structValue' | 'listValue';
+}
+type Value__Output = Value;
+
+/** google.protobuf.Timestamp with 64-bit seconds as a string (longs: String) or a number. */
+export interface Timestamp {
+  seconds?: string | number;
+  nanos?: number;
+}
+type Timestamp__Output = Timestamp;
+
+/** Nesting deeper than this is refused (a recursive encoder overflows the stack; STACK-NOTES). */
+const MAX_DEPTH = 100;
+
+/** A JSON-compatible value as a google.protobuf.Value. */
+export function toProtoValue(value: unknown, depth = 0): Value {
+  if (depth > MAX_DEPTH) throw new RangeError(`a value nested deeper than ${MAX_DEPTH} levels`);
+  if (value === null || value === undefined) return { nullValue: 'NULL_VALUE' };
+  switch (typeof value) {
+    case 'number':
+      return { numberValue: value };
+    case 'string':
+      return { stringValue: value };
+    case 'boolean':
+      return { boolValue: value };
+    case 'bigint':
+      return { numberValue: Number(value) };
+    default:
+      if (Array.isArray(value)) return { listValue: { values: value.map((v) => toProtoValue(v, depth + 1)) } };
+      if (typeof value === 'object') {
+        const fields: Record<string, Value> = {};
+        for (const [k, v] of Object.entries(value as Record<string, unknown>)) if (v !== undefined) fields[k] = toProtoValue(v, depth + 1);
+        return { structValue: { fields } };
+      }
+      return { stringValue: String(value) };
+  }
+}
+
+/** A google.protobuf.Value as decoded by proto-loader, back to a plain JSON value. */
+export function fromProtoValue(value: Value__Output | null | undefined): unknown {
+  if (value === null || value === undefined) return null;
+  switch (value.kind) {
+    case 'numberValue':
+      return Number(value.numberValue);
+    case 'stringValue':
+      return value.stringValue;
+    case 'boolValue':
+      return value.boolValue;
+    case 'listValue':
+      return (value.listValue?.values ?? []).map(fromProtoValue);
+    case 'structValue': {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value.structValue?.fields ?? {})) out[k] = fromProtoValue(v);
+      return out;
+    }
+    default:
+      return null;
+  }
+}
+
+/** Milliseconds since the epoch as a google.protobuf.Timestamp. */
+export function toTimestamp(unixMs: number): Timestamp {
+  const seconds = Math.floor(unixMs / 1000);
+  return { seconds: String(seconds), nanos: Math.round((unixMs - seconds * 1000) * 1_000_000) };
+}
+
+/** A google.protobuf.Timestamp in milliseconds since the epoch (sub-millisecond parts dropped). */
+export function fromTimestamp(t: Timestamp__Output | Timestamp): number {
+  return Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1_000_000);
+}

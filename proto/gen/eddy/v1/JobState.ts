@@ -1,0 +1,29 @@
+// Original file: proto/eddy/v1/jobs.proto
+
+export const JobState = {
+  JOB_STATE_UNSPECIFIED: 'JOB_STATE_UNSPECIFIED',
+  JOB_STATE_SUBMITTED: 'JOB_STATE_SUBMITTED',
+  JOB_STATE_DEPLOYING: 'JOB_STATE_DEPLOYING',
+  JOB_STATE_RUNNING: 'JOB_STATE_RUNNING',
+  JOB_STATE_CANCELLED: 'JOB_STATE_CANCELLED',
+  JOB_STATE_FAILED: 'JOB_STATE_FAILED',
+  JOB_STATE_RESTARTING: 'JOB_STATE_RESTARTING',
+} as const;
+
+export type JobState =
+  | 'JOB_STATE_UNSPECIFIED'
+  | 0
+  | 'JOB_STATE_SUBMITTED'
+  | 1
+  | 'JOB_STATE_DEPLOYING'
+  | 2
+  | 'JOB_STATE_RUNNING'
+  | 3
+  | 'JOB_STATE_CANCELLED'
+  | 4
+  | 'JOB_STATE_FAILED'
+  | 5
+  | 'JOB_STATE_RESTARTING'
+  | 6
+
+export type JobState__Output = typeof JobState[keyof typeof JobState]
