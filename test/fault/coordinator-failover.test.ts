@@ -121,12 +121,15 @@ test('coordinator - a standby takes over from a leader killed with SIGKILL under
 });
 
 test('coordinator - a leader paused with SIGSTOP past its lease commits nothing more once resumed and stands by; results stay exact', { timeout: 180_000 }, async () => {
-  const cluster = await startCluster({ workers: 2, standbyCoordinators: 1 });
+  // A longer lease than the default: on a machine loaded enough to starve a process for 1.5 s the
+  // leader would otherwise change before the pause this test is about. Short client deadlines: a
+  // call sent to the paused leader (a standby names it until it takes over) holds until then.
+  const cluster = await startCluster({ workers: 2, standbyCoordinators: 1, leaderLeaseMs: 3_000 });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-fencing-'));
   const old = cluster.coordinator;
   const successor = cluster.standbys[0]!;
   const leader = new EddyClient({ address: old.address, timeoutMs: 10_000 });
-  const standby = new EddyClient({ address: successor.address, timeoutMs: 10_000 });
+  const standby = new EddyClient({ address: successor.address, timeoutMs: 3_000 });
   const nc = await connect({ servers: cluster.nats.url });
   const events = cxEvents(30_000, 1_000, 23);
   let producer: ReturnType<typeof publishSteadily> | undefined;
@@ -143,7 +146,7 @@ test('coordinator - a leader paused with SIGSTOP past its lease commits nothing 
     await waitFor(async () => {
       const j = await standby.getJob(CX_JOB);
       return j.state === 'RUNNING' && Number(j.epoch) > Number(before.epoch) && completions(successor) >= 2;
-    }, { timeoutMs: 30_000, what: 'the standby to take over and complete two checkpoints' });
+    }, { timeoutMs: 60_000, what: 'the standby to take over and complete two checkpoints' });
     // Everything the old leader wrote before the pause has been read by now.
     const completedByOld = completions(old);
     old.kill('SIGCONT');
