@@ -104,6 +104,14 @@ export class KeyedContext implements ProcessContext<unknown>, TimerContext<unkno
     this.#held ??= [];
   }
 
+  /** True once enableAtomicRecords() was called. */
+  get atomic(): boolean {
+    return this.#held !== undefined;
+  }
+
+  /** releaseOutput bound to this context, for the stage output's atomically() (no closure per record). */
+  readonly release = (): void => this.releaseOutput();
+
   /**
    * Passes the record's held output on, in the order it was emitted. Run it inside the stage
    * output's atomically(), so that a failure on the way writes none of it; then endRecord().
