@@ -62,6 +62,8 @@ export class LiveCache {
    * overlay, a rollback, an invalidation): a record whose live writes span it cannot be undone exactly.
    */
   generation = 0;
+  /** Bumped when entries are dropped wholesale (a rollback, a key group dropped or imported): a read in flight across it must not fill the cache. */
+  resets = 0;
 
   constructor(capacity: number) {
     this.#capacity = capacity;
@@ -187,6 +189,7 @@ export class LiveCache {
       entry.dirty = false;
     }
     this.generation++;
+    this.resets++;
   }
 
   /** Forgets everything (a rollback: dirty values are uncommitted, clean ones may be too). */
@@ -196,6 +199,7 @@ export class LiveCache {
     this.#dirty = [];
     this.#dirtyBytes = 0;
     this.generation++;
+    this.resets++;
   }
 
   // Second chance in insertion order: an entry used since the last sweep is moved to the end with

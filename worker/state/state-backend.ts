@@ -13,7 +13,7 @@ import { decodeKeyGroupPrefix, encodedString, encodeStateKey, keyGroupPrefix, la
 import { Overlay, smallestLiveKeys, type Entry } from './overlay.ts';
 import { ReadBatcher } from './read-batcher.ts';
 import { ReadCache } from './read-cache.ts';
-import { LiveCache, type LiveCodec, type LiveEntry } from './live-cache.ts';
+import { LiveCache, LiveEntry, type LiveCodec } from './live-cache.ts';
 import type { StateUndoLog } from './state-undo.ts';
 import { PROBE_CAPACITY, RocksDB, SCAN_CAPACITY, type RocksDatabase, type RocksIterator } from './rocksdb.ts';
 
@@ -197,9 +197,19 @@ export class StateBackend {
     return this.#read(key, 'latest');
   }
 
-  /** Keeps a decoded value read with readStored, clean; a live entry written meanwhile wins. */
-  liveLoad(key: string, mapPrefixLength: number, codec: LiveCodec, value: unknown, time: number, size: number): LiveEntry {
+  /**
+   * Keeps a decoded value read with readStored, clean; a live entry written meanwhile wins. resets:
+   * liveResets when the read began; after a rollback or a key group dropped or imported since, the
+   * value is returned in an entry of its own, not kept (it may be older than what is there now).
+   */
+  liveLoad(key: string, mapPrefixLength: number, codec: LiveCodec, value: unknown, time: number, size: number, resets: number): LiveEntry {
+    if (resets !== this.#live.resets) return new LiveEntry(key, mapPrefixLength, codec, value, time, size);
     return this.#live.load(key, mapPrefixLength, codec, value, time, size);
+  }
+
+  /** See liveLoad. */
+  get liveResets(): number {
+    return this.#live.resets;
   }
 
   /**

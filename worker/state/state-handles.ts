@@ -133,12 +133,13 @@ class Cell {
     const full = this.#key(mapKey);
     const live = this.#scope.backend.liveGet(full);
     if (live !== undefined) return Promise.resolve(this.#out(live, mapKey));
+    const resets = this.#scope.backend.liveResets;
     const stored = this.#scope.backend.readStored(full);
-    if (stored instanceof Promise) return stored.then((bytes) => this.#out(this.#load(full, mapKey, bytes), mapKey));
-    return Promise.resolve(this.#out(this.#load(full, mapKey, stored), mapKey));
+    if (stored instanceof Promise) return stored.then((bytes) => this.#out(this.#load(full, mapKey, bytes, resets), mapKey));
+    return Promise.resolve(this.#out(this.#load(full, mapKey, stored, resets), mapKey));
   }
 
-  #load(full: string, mapKey: string | undefined, stored: Buffer | null): LiveEntry {
+  #load(full: string, mapKey: string | undefined, stored: Buffer | null, resets: number): LiveEntry {
     const ttlMs = this.#ttlMs;
     let value: unknown;
     let time = 0;
@@ -146,7 +147,7 @@ class Cell {
       if (ttlMs !== undefined) time = stored.length < TTL_HEADER_BYTES ? Number.NEGATIVE_INFINITY : stored.readDoubleBE(0);
       value = stored.length < (ttlMs === undefined ? 0 : TTL_HEADER_BYTES) ? undefined : this.#serializer.decode(payloadOf(stored, ttlMs));
     }
-    return this.#scope.backend.liveLoad(full, mapKey === undefined ? 0 : this.#valueKey!.length, this.#codec, value, time, stored === null ? 0 : stored.length);
+    return this.#scope.backend.liveLoad(full, mapKey === undefined ? 0 : this.#valueKey!.length, this.#codec, value, time, stored === null ? 0 : stored.length, resets);
   }
 
   /** The value handed to user code: a copy, or undefined when absent or expired (then deleted). */
