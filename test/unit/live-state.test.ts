@@ -111,7 +111,7 @@ test('live state - a failed record is undone exactly (live values, new keys, fea
 
 test('live state - eviction takes only clean entries; a rollback forgets uncommitted values', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'eddy-live-'));
-  const b = await StateBackend.open({ path: join(dir, 'db'), readCacheEntries: 10 });
+  const b = await StateBackend.open({ path: join(dir, 'db'), liveEntries: 10 });
   try {
     const n = valueState<number>('n');
     const keys = Array.from({ length: 100 }, (_, i) => `key-${i}`);

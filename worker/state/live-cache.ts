@@ -208,6 +208,8 @@ export class LiveCache {
   // next flush (dirty bytes are bounded by the early checkpoint).
   #evict(budget = 2 * (this.#entries.size - this.#capacity) + 64): void {
     let excess = this.#entries.size - this.#capacity;
+    // Nothing to take while (nearly) every entry is dirty: do not walk them on every insert.
+    if (this.#entries.size - this.#dirty.length < excess) return;
     for (const [key, entry] of this.#entries) {
       if (excess <= 0 || budget-- <= 0) return;
       this.#entries.delete(key);
