@@ -8,6 +8,7 @@
 //   node --import tsx bench/profile.ts cpu [events]          (the same unprofiled: CPU seconds per process only)
 //   node --import tsx bench/profile.ts get [rate]             (default 1000/s, 5 s, as bench/run.ts;
 //                                                             BENCH_NO_PROFILE=1: CPU per Get only)
+//   node --import tsx bench/profile.ts summary file.cpuprofile [cpu µs/event]   (a kept profile, by category)
 // BENCH_PROFILE_DIR keeps the .cpuprofile files (open them in Chrome DevTools).
 // The profile spans the worker's life: startup and the tsx compile are in it, a few % of a 200 k-event run.
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -35,6 +36,55 @@ function moduleOf(url: string): string {
   const repo = /\/work\/[^/]+\/([^/]+)\//.exec(url) ?? /\/(worker|core|coordinator|sdk|jobs|cli)\//.exec(url);
   if (repo) return repo[1]!;
   return url.replace(/^file:\/\//, '').slice(-40);
+}
+
+/**
+ * The category of a frame's self time, for the CPU breakdown table of docs/BENCHMARKS.md. By
+ * file, so native frames (Map.set, Buffer writes) count under "(native / V8) other" unless V8
+ * names them: the categories are a floor of what each part costs, not an exact split.
+ */
+export function categoryOf(functionName: string, url: string): string {
+  if (functionName === '(garbage collector)') return 'GC';
+  if (functionName === '(idle)') return 'idle';
+  if (functionName === '__name' || url.includes('/tsx/')) return 'tsx loader (__name wrappers)';
+  if (/\/bundles\/[0-9a-f]+\.mjs$/.test(url)) return 'user function (job bundle)';
+  if (/\/worker\/state\//.test(url)) return 'state (handles, live cache, overlay, backend)';
+  if (/\/worker\/task\/keyed-(task|context|time)\.[jt]s$|\/worker\/task\/call-site\.[jt]s$/.test(url)) return 'keyed task (per record)';
+  if (/\/worker\/task\/(record-decoding|source-task|operator-chain|watermark-generator)\.[jt]s$/.test(url) || functionName === 'parse' && url === '') return 'source: JSON decode, operators';
+  if (/\/worker\/channel\/|\/core\/record-batch\.[jt]s$|\/worker\/task\/stage-output\.[jt]s$/.test(url)) return 'shuffle (batches, channels)';
+  if (/\/worker\/sink\/|\/worker\/checkpoint\/|\/core\/checkpoint-format\.[jt]s$|object-store/.test(url)) return 'sinks and checkpoints';
+  if (url.includes('@nats-io/jetstream')) return 'NATS JetStream';
+  if (url.includes('@nats-io/')) return 'NATS client';
+  if (url.includes('msgpackr')) return 'msgpack';
+  if (url.includes('rocksdb-native')) return 'RocksDB binding';
+  if (url.includes('murmurhash') || /\/core\/key-groups\.[jt]s$/.test(url)) return 'key hashing';
+  if (url.startsWith('node:')) return 'node internals';
+  if (url === '') return '(native / V8) other';
+  return 'other Eddy code';
+}
+
+/**
+ * Self time by category, in % of the busy (non-idle) samples and, given the process's measured
+ * CPU µs per event, that CPU split by the same shares (on a loaded machine the samples' wall
+ * time includes time the process waited for a core; the shares hold, the µs would not).
+ */
+export function categorize(profile: CpuProfile, cpuUsPerEvent?: number): string {
+  const byCategory = new Map<string, number>();
+  for (const node of profile.nodes) {
+    const hits = node.hitCount ?? 0;
+    if (hits === 0) continue;
+    const category = categoryOf(node.callFrame.functionName, node.callFrame.url);
+    byCategory.set(category, (byCategory.get(category) ?? 0) + hits);
+  }
+  const total = profile.samples.length;
+  const busy = total - (byCategory.get('idle') ?? 0);
+  const lines = ['self time by category (% of the busy samples' + (cpuUsPerEvent === undefined ? '' : `; of ${cpuUsPerEvent.toFixed(1)} µs CPU per event`) + '):'];
+  for (const [c, n] of [...byCategory].sort((a, b) => b[1] - a[1])) {
+    if (c === 'idle') continue;
+    const perEvent = cpuUsPerEvent === undefined ? '' : `  ${((n / busy) * cpuUsPerEvent).toFixed(1).padStart(6)} µs/event`;
+    lines.push(`  ${((100 * n) / busy).toFixed(1).padStart(5)} %${perEvent}  ${c}`);
+  }
+  return lines.join('\n');
 }
 
 export function summarize(profile: CpuProfile, top = 25): string {
@@ -101,6 +151,8 @@ async function main(): Promise<void> {
       const profiled = mode === 'throughput';
       const events = Number(process.argv[3] ?? 200_000);
       let workerPid = 0;
+      // CPU seconds of each process over the processing (from submit to the last event).
+      const cpu = new Map<string, number>();
       // A second subscriber on the shuffle subjects counts the batches: records per batch.
       let nc: NatsConnection | undefined;
       let batches = 0;
@@ -109,7 +161,6 @@ async function main(): Promise<void> {
         // CPU seconds of each process over the processing (from submit to the last event).
         let procs: Array<[string, number]> = [];
         const cpu0 = new Map<string, number>();
-        const cpu = new Map<string, number>();
         let w0 = 0;
         const run = await cxThroughput(
           { workers: 1, events, ...(profiled && { env }) },
@@ -140,7 +191,9 @@ async function main(): Promise<void> {
       }
       if (profiled) {
         console.log(`worker profile (${join(dir, `${workerPid}.cpuprofile`)}):`);
-        console.log(summarize(await readProfile(dir, workerPid)));
+        const profile = await readProfile(dir, workerPid);
+        console.log(summarize(profile));
+        console.log(categorize(profile, (1e6 * (cpu.get('worker') ?? 0)) / events));
       }
     } else if (mode === 'get') {
       const rate = Number(process.argv[3] ?? 1000);
@@ -180,7 +233,13 @@ async function main(): Promise<void> {
         console.log(`${name} (whole life; the Gets are the last 5 s):`);
         console.log(summarize(await readProfile(dir, pid), 15));
       }
-    } else throw new Error(`mode ${mode}: expected throughput, cpu or get`);
+    } else if (mode === 'summary') {
+      // A saved profile summarized again: summary <file.cpuprofile> [worker CPU µs per event].
+      const profile = JSON.parse(await readFile(process.argv[3]!, 'utf8')) as CpuProfile;
+      console.log(summarize(profile));
+      console.log(categorize(profile, process.argv[4] === undefined ? undefined : Number(process.argv[4])));
+      return;
+    } else throw new Error(`mode ${mode}: expected throughput, cpu, get or summary`);
   } finally {
     if (process.env.BENCH_PROFILE_DIR === undefined) await rm(dir, { recursive: true, force: true });
   }

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { ChildSet, describeExit, signalPid, stopGracefully } from './child-processes.ts';
 import { CliError } from './errors.ts';
+import { buildDist, runningCompiled } from './dist-build.ts';
 import { SUPERVISOR_PID_ENV } from './run-role.ts';
 import { natsLoginEnv, prepareNatsAuth, type NatsRole, type NatsRoleLogin } from './nats-auth-setup.ts';
 
@@ -307,7 +308,10 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   const natsUrl = `nats://127.0.0.1:${natsPort}`;
   // Authentication on by default: generated passwords in the data dir, Eddy's permission set.
   const natsAuth = prepareNatsAuth(path.join(dataDir, 'nats-auth'));
-  const eddyArgs = (role: string, args: string[]): string[] => ['--import', import.meta.resolve('tsx'), CLI_MAIN, role, ...args, '--log-level', logLevel];
+  // The children run compiled JavaScript (cli/dist-build.ts): this tree when it is compiled
+  // already, else one built now into the data directory (a second or so with esbuild).
+  const main = runningCompiled(import.meta.url) ? path.join(REPO_ROOT, 'cli', 'main.js') : path.join(await buildDist(path.join(dataDir, 'dist')), 'cli', 'main.js');
+  const eddyArgs = (role: string, args: string[]): string[] => [main, role, ...args, '--log-level', logLevel];
   const supervisor = new Supervisor(options.signal);
   let workersStarted = 0;
   let startWorker: () => Promise<string> = () => Promise.reject(new CliError('the cluster is not started'));

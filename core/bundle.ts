@@ -11,7 +11,8 @@ import type { JobManifest } from './manifest.ts';
 import type { Job } from '../sdk/index.ts';
 
 export const SDK_SPECIFIER = '@eddy/sdk';
-const SDK_URL = new URL('../sdk/index.ts', import.meta.url).href;
+// Compiled (cli/dist-build.ts), bundles share the compiled sdk module beside this one.
+const SDK_URL = new URL(import.meta.url.endsWith('.js') ? '../sdk/index.js' : '../sdk/index.ts', import.meta.url).href;
 
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');

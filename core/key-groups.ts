@@ -1,7 +1,6 @@
 // Key-group math. The key group is the unit of state, addressing, checkpoint files and
 // migration (docs/ARCHITECTURE.md, "Key groups"). Formulas follow Flink's KeyGroupRangeAssignment so
 // that ranges are contiguous and balanced by count.
-import murmur from 'murmurhash3js-revisited';
 import { MAX_KEY_GROUPS } from './manifest.ts';
 
 export { MAX_KEY_GROUPS };
@@ -9,7 +8,6 @@ export { MAX_KEY_GROUPS };
 /** Default number of key groups of a keyed stage; fixed for the job's life. */
 export const DEFAULT_MAX_PARALLELISM = 128;
 
-const encoder = new TextEncoder();
 
 /** A key group range, both ends inclusive. */
 export interface KeyGroupRange {
@@ -17,9 +15,69 @@ export interface KeyGroupRange {
   readonly end: number;
 }
 
-/** murmur3_32 (seed 0) of the key's UTF-8 bytes. Shared by senders, query routers and producers. */
+/**
+ * murmur3_32 (seed 0) of the key's UTF-8 bytes. Shared by senders, query routers and producers.
+ * The bytes are produced from the UTF-16 code units as they are hashed (a lone surrogate as
+ * U+FFFD, like TextEncoder): no buffer per key. test/unit/key-groups.test.ts checks it against
+ * murmurhash3js-revisited over TextEncoder's bytes.
+ */
 export function hashKey(key: string): number {
-  return murmur.x86.hash32(encoder.encode(key), 0) >>> 0;
+  let h = 0;
+  let block = 0;
+  let filled = 0;
+  let length = 0;
+  for (let i = 0; i < key.length; i++) {
+    let c = key.charCodeAt(i);
+    let bytes: number;
+    let n: number;
+    if (c < 0x80) {
+      bytes = c;
+      n = 1;
+    } else if (c < 0x800) {
+      bytes = (0xc0 | (c >> 6)) | ((0x80 | (c & 0x3f)) << 8);
+      n = 2;
+    } else {
+      if (c >= 0xd800 && c <= 0xdfff) {
+        const next = i + 1 < key.length ? key.charCodeAt(i + 1) : 0;
+        if (c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
+          c = 0x10000 + ((c - 0xd800) << 10) + (next - 0xdc00);
+          i++;
+        } else c = 0xfffd;
+      }
+      if (c < 0x10000) {
+        bytes = (0xe0 | (c >> 12)) | ((0x80 | ((c >> 6) & 0x3f)) << 8) | ((0x80 | (c & 0x3f)) << 16);
+        n = 3;
+      } else {
+        bytes = (0xf0 | (c >> 18)) | ((0x80 | ((c >> 12) & 0x3f)) << 8) | ((0x80 | ((c >> 6) & 0x3f)) << 16) | ((0x80 | (c & 0x3f)) << 24);
+        n = 4;
+      }
+    }
+    for (let j = 0; j < n; j++) {
+      block |= ((bytes >>> (8 * j)) & 0xff) << (8 * filled);
+      length++;
+      if (++filled === 4) {
+        h ^= scramble(block);
+        h = (h << 13) | (h >>> 19);
+        h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+        block = 0;
+        filled = 0;
+      }
+    }
+  }
+  if (filled > 0) h ^= scramble(block);
+  h ^= length;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+function scramble(k: number): number {
+  k = Math.imul(k, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  return Math.imul(k, 0x1b873593);
 }
 
 export function keyGroupForKey(key: string, maxParallelism: number = DEFAULT_MAX_PARALLELISM): number {

@@ -13,4 +13,5 @@ if [ -z "${EDDY_WORKER_ID:-}" ]; then
     export EDDY_WORKER_ID
   fi
 fi
-exec node --import tsx /opt/eddy/cli/main.ts "$@"
+# Compiled JavaScript (cli/dist-build.ts, run by the image's build stage): no tsx at run time.
+exec node /opt/eddy/cli/main.js "$@"

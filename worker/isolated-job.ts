@@ -43,7 +43,8 @@ const MAX_IMPORT_MS = 5_000;
 const STOP_TIMEOUT_MS = 10_000;
 
 const BOOT = new URL('./job-thread-boot.mjs', import.meta.url);
-const ENTRY = new URL('./job-thread-main.ts', import.meta.url).href;
+// Compiled (cli/dist-build.ts), the thread runs the compiled entry beside this module, without tsx.
+const ENTRY = new URL(import.meta.url.endsWith('.js') ? './job-thread-main.js' : './job-thread-main.ts', import.meta.url).href;
 
 export class IsolatedJob implements HostedJob {
   readonly jobId: string;

@@ -22,8 +22,12 @@ const EDDY_STOP_TIMEOUT_MS = 10_000;
 const TSX_LOADER = import.meta.resolve('tsx');
 
 /** node --import tsx cli/main.ts <args> */
+// EDDY_DIST: a tree written by cli/dist-build.ts; the processes then run its compiled JavaScript
+// (what `eddy up` and the image run) instead of the sources through tsx. For benchmarks.
+const DIST = process.env.EDDY_DIST;
+
 function cliArgs(args: string[]): string[] {
-  return ['--import', TSX_LOADER, CLI_MAIN, ...args];
+  return DIST !== undefined && DIST !== '' ? [`${DIST}/cli/main.js`, ...args] : ['--import', TSX_LOADER, CLI_MAIN, ...args];
 }
 
 /** Where the object store is: `--store` and `--s3-endpoint` of the coordinator and worker roles. */

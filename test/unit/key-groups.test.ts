@@ -107,6 +107,19 @@ test('key groups - hashKey is murmur3 x86_32 with seed 0 over UTF-8, as an unsig
   }
 });
 
+test('key groups - hashKey agrees with the library over TextEncoder bytes for every length and every UTF-16 shape', () => {
+  // Lengths 0..40 cover every tail length; code units from each UTF-8 width, pairs and lone surrogates.
+  const units = [0x41, 0x7f, 0x80, 0x7ff, 0x800, 0xfffd, 0xffff, 0xd83d, 0xde00, 0xdbff, 0xdc00];
+  let seed = 7;
+  const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+  for (let n = 0; n < 2000; n++) {
+    const length = n % 41;
+    let key = '';
+    for (let i = 0; i < length; i++) key += String.fromCharCode(next() % 3 === 0 ? units[next() % units.length]! : 0x20 + (next() % 0x5f));
+    assert.equal(hashKey(key), murmur.x86.hash32(new TextEncoder().encode(key), 0) >>> 0, JSON.stringify(key));
+  }
+});
+
 test('key groups - partitionForKey keeps a key on one partition within range', () => {
   for (let i = 0; i < 1000; i++) {
     const p = partitionForKey(`order-${i}`, 12);

@@ -22,6 +22,7 @@ import type { FeatureSpec, StageSpec, StateKind } from '../../core/manifest.ts';
 import type { StateBackend, StateView } from './state-backend.ts';
 import { encodeValue, packValueView, unpackValue } from './value-codec.ts';
 import type { StateUndoLog } from './state-undo.ts';
+import type { LiveCodec } from './live-cache.ts';
 
 export const META_STATE_PREFIX = '\u0000m:';
 export const HISTORY_STATE_PREFIX = '\u0000h:';
@@ -118,10 +119,17 @@ export function headKey(backend: StateBackend, stage: string, keyGroup: number, 
   return backend.stateKeyString(stage, keyGroup, HEAD_STATE_PREFIX + state, key);
 }
 
-/** At a record's first change to a feature state: its event time, in the same tick as the change. */
-export function touchFeature(backend: StateBackend, stage: string, keyGroup: number, key: string, spec: FeatureStateSpec, eventTimeMs: number | undefined, undo?: StateUndoLog): void {
+// The meta entry is a live value (worker/state/live-cache.ts): a number per record, encoded once
+// per key when its checkpoint freezes (or when a query reads it).
+const EVENT_TIME_CODEC: LiveCodec = { encode: (value) => encodeEventTime(value as number) };
+
+/**
+ * At a record's first change to a feature state: its event time, in the same tick as the change.
+ * meta: the key's metaKey, when the caller keeps it.
+ */
+export function touchFeature(backend: StateBackend, stage: string, keyGroup: number, key: string, spec: FeatureStateSpec, eventTimeMs: number | undefined, undo?: StateUndoLog, meta?: string): void {
   // Sources give every record an event time; Date.now() covers records emitted without one.
-  backend.putRaw(metaKey(backend, stage, keyGroup, spec.state, key), encodeEventTime(eventTimeMs ?? Date.now()), undefined, undo);
+  backend.liveWrite(meta ?? metaKey(backend, stage, keyGroup, spec.state, key), 0, EVENT_TIME_CODEC, eventTimeMs ?? Date.now(), 0, undo);
 }
 
 /**

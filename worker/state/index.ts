@@ -4,7 +4,7 @@
 // sweeper and the size probe. Everything in here stores into the backend's key ranges, so
 // checkpoints, moves and restores carry it with no protocol of its own.
 export { broadcastStateHandle, broadcastStateNames } from './broadcast-state.ts';
-export { featureStates, readFeature, readFeatureAsOf, recordFeatureVersion, touchFeature } from './feature-state.ts';
+export { featureStates, metaKey, readFeature, readFeatureAsOf, recordFeatureVersion, touchFeature } from './feature-state.ts';
 export type { FeatureRead, FeatureStateSpec, MapChange } from './feature-state.ts';
 export { HistoryCleaner } from './history-cleanup.ts';
 export { StateBackend } from './state-backend.ts';

@@ -13,6 +13,7 @@ import { decodeKeyGroupPrefix, encodedString, encodeStateKey, keyGroupPrefix, la
 import { Overlay, smallestLiveKeys, type Entry } from './overlay.ts';
 import { ReadBatcher } from './read-batcher.ts';
 import { ReadCache } from './read-cache.ts';
+import { LiveCache, LiveEntry, type LiveCodec } from './live-cache.ts';
 import type { StateUndoLog } from './state-undo.ts';
 import { PROBE_CAPACITY, RocksDB, SCAN_CAPACITY, type RocksDatabase, type RocksIterator } from './rocksdb.ts';
 
@@ -25,14 +26,22 @@ export interface StateBackendOptions {
   path: string;
   /** Entries of committed values kept in the read cache (0 disables it). @default 100_000 */
   readCacheEntries?: number;
+  /**
+   * Decoded values kept in the live cache of the state handles (worker/state/live-cache.ts), the
+   * working set; dirty ones stay beyond it until the next freeze. @default 500_000
+   */
+  liveEntries?: number;
 }
 
 export interface CompiledStateBackendOptions {
   path: string;
   readCacheEntries: number;
+  liveEntries: number;
 }
 
 export const DEFAULT_READ_CACHE_ENTRIES = 100_000;
+/** ~250 B each with a small object value: about 125 MB when full. */
+export const DEFAULT_LIVE_ENTRIES = 500_000;
 
 export function compileStateBackendOptions(options: StateBackendOptions): CompiledStateBackendOptions {
   if (typeof options.path !== 'string' || options.path === '') throw new InvalidArgumentError('state backend path must be a non-empty string');
@@ -40,7 +49,9 @@ export function compileStateBackendOptions(options: StateBackendOptions): Compil
   if (!Number.isSafeInteger(readCacheEntries) || readCacheEntries < 0) {
     throw new InvalidArgumentError(`readCacheEntries must be a non-negative integer, got ${String(readCacheEntries)}`);
   }
-  return { path: options.path, readCacheEntries };
+  const liveEntries = options.liveEntries ?? DEFAULT_LIVE_ENTRIES;
+  if (!Number.isSafeInteger(liveEntries) || liveEntries < 0) throw new InvalidArgumentError(`liveEntries must be a non-negative integer, got ${String(liveEntries)}`);
+  return { path: options.path, readCacheEntries, liveEntries };
 }
 
 type Delta = { checkpointId: number; overlay: Overlay };
@@ -58,6 +69,8 @@ export class StateBackend {
   #committedId = -1;
   #rollbacks = 0;
   readonly #cache: ReadCache;
+  /** Decoded values of the state handles, written back into the active overlay at a freeze (worker/state/live-cache.ts). */
+  readonly #live: LiveCache;
   readonly #reads: ReadBatcher;
   // Commits and range deletes are applied one at a time, in call order.
   #writeTail: Promise<void> = Promise.resolve();
@@ -66,6 +79,7 @@ export class StateBackend {
     this.#db = db;
     this.#options = options;
     this.#cache = new ReadCache(options.readCacheEntries);
+    this.#live = new LiveCache(options.liveEntries);
     this.#reads = new ReadBatcher(db, this.#cache);
   }
 
@@ -86,12 +100,16 @@ export class StateBackend {
 
   putValue(stage: string, keyGroup: number, state: string, key: string, value: unknown): void {
     this.#assertOpen();
-    this.#active.set(encodedString(stage, keyGroup, state, key, undefined), encodeValue(value), undefined);
+    const full = encodedString(stage, keyGroup, state, key, undefined);
+    this.#live.invalidate(full);
+    this.#active.set(full, encodeValue(value), undefined);
   }
 
   deleteValue(stage: string, keyGroup: number, state: string, key: string): void {
     this.#assertOpen();
-    this.#active.set(encodedString(stage, keyGroup, state, key, undefined), null, undefined);
+    const full = encodedString(stage, keyGroup, state, key, undefined);
+    this.#live.invalidate(full);
+    this.#active.set(full, null, undefined);
   }
 
   // --- map state
@@ -104,12 +122,14 @@ export class StateBackend {
   putMapEntry(stage: string, keyGroup: number, state: string, key: string, mapKey: string, value: unknown): void {
     this.#assertOpen();
     const full = encodedString(stage, keyGroup, state, key, mapKey);
+    this.#live.invalidate(full);
     this.#active.set(full, encodeValue(value), full.slice(0, lastMapPrefixLength()));
   }
 
   deleteMapEntry(stage: string, keyGroup: number, state: string, key: string, mapKey: string): void {
     this.#assertOpen();
     const full = encodedString(stage, keyGroup, state, key, mapKey);
+    this.#live.invalidate(full);
     this.#active.set(full, null, full.slice(0, lastMapPrefixLength()));
   }
 
@@ -138,6 +158,7 @@ export class StateBackend {
     const upper = range.to === undefined ? prefixUpperBound(prefix) : Buffer.concat([prefix, Buffer.from(range.to, 'utf8')]);
     const limit = range.limit ?? Number.POSITIVE_INFINITY;
     const out: Array<[string, Buffer]> = [];
+    if (view === 'latest') this.#flushLive();
     if (!(limit > 0) || Buffer.compare(lower, upper) >= 0) return out;
     const merged = view === 'latest' ? this.#mergedMapOverlay(prefix.toString('latin1')) : undefined;
     // latin1 strings compare code unit by code unit, which is byte order: the order of RocksDB.
@@ -173,6 +194,49 @@ export class StateBackend {
     return out;
   }
 
+  // --- live values (worker/state/live-cache.ts), for the state handles
+
+  /** The live entry of an encoded key (latin1, as stateKeyString), or undefined when not cached. */
+  liveGet(key: string): LiveEntry | undefined {
+    return this.#live.get(key);
+  }
+
+  /** The stored bytes of an encoded key in the latest view (overlays, read cache, RocksDB); null when absent. */
+  readStored(key: string): Entry | Promise<Entry> {
+    this.#assertOpen();
+    return this.#read(key, 'latest');
+  }
+
+  /**
+   * Keeps a decoded value read with readStored, clean; a live entry written meanwhile wins. resets:
+   * liveResets when the read began; after a rollback or a key group dropped or imported since, the
+   * value is returned in an entry of its own, not kept (it may be older than what is there now).
+   */
+  liveLoad(key: string, mapPrefixLength: number, codec: LiveCodec, value: unknown, time: number, size: number, resets: number): LiveEntry {
+    if (resets !== this.#live.resets) return new LiveEntry(key, mapPrefixLength, codec, value, time, size);
+    return this.#live.load(key, mapPrefixLength, codec, value, time, size);
+  }
+
+  /** See liveLoad. */
+  get liveResets(): number {
+    return this.#live.resets;
+  }
+
+  /**
+   * Writes a decoded value (undefined: delete) of an encoded key; codec encodes it when it is
+   * flushed. The cache keeps the reference: pass a value no one else holds. With an undo log, the
+   * write can be taken back by undo().
+   */
+  liveWrite(key: string, mapPrefixLength: number, codec: LiveCodec, value: unknown, time: number, undo?: StateUndoLog): void {
+    this.#assertOpen();
+    this.#live.write(key, mapPrefixLength, codec, value, time, undo);
+  }
+
+  /** Entries in the live cache (for tests and the memory bound). */
+  get liveEntries(): number {
+    return this.#live.size;
+  }
+
   // --- stored bytes, for state kinds with their own encoding (worker/state/state-handles.ts) and timers
 
   /** The stored bytes of a value (mapKey undefined) or map entry; null when absent. Synchronous when an overlay holds it. */
@@ -188,6 +252,7 @@ export class StateBackend {
   writeBytes(stage: string, keyGroup: number, state: string, key: string, mapKey: string | undefined, bytes: Buffer | null, undo?: StateUndoLog): void {
     this.#assertOpen();
     const full = encodedString(stage, keyGroup, state, key, mapKey);
+    this.#live.invalidate(full);
     this.#active.set(full, bytes, mapKey === undefined ? undefined : full.slice(0, lastMapPrefixLength()), undo);
   }
 
@@ -199,6 +264,20 @@ export class StateBackend {
   undo(log: StateUndoLog): void {
     this.#assertOpen();
     if (log.writes === 0) return;
+    if (log.live !== undefined) {
+      // A flush, rollback or invalidation since the record's first live write: its previous
+      // values may already be encoded into an overlay or gone.
+      if (log.live !== this.#live || log.liveGeneration !== this.#live.generation) {
+        log.reset();
+        throw new EddyError('INTERNAL', 'a record\'s state changes span a checkpoint freeze or rollback and cannot be undone');
+      }
+      const w = log.liveWrites;
+      for (let i = w.length - 5; i >= 0; i -= 5) this.#live.restore(w[i] as LiveEntry, w[i + 1] as boolean, w[i + 2], w[i + 3] as number, w[i + 4] as boolean);
+    }
+    if (log.keys.length === 0) {
+      log.reset();
+      return;
+    }
     if (log.spansOverlays || log.overlay !== this.#active) {
       log.reset();
       throw new EddyError('INTERNAL', 'a record\'s state changes span a checkpoint freeze or rollback and cannot be undone');
@@ -248,6 +327,9 @@ export class StateBackend {
     this.#assertOpen();
     const prefix = encodeStateKey(stage, keyGroup, state, key);
     const prefixString = prefix.toString('latin1');
+    // Live values become overlay entries first, then are forgotten: the tombstones below supersede them.
+    this.#flushLive();
+    this.#live.dropPrefix(prefixString);
     // Overlay entries are cleared at call time, so that a put issued after this call survives.
     const merged = this.#mergedMapOverlay(prefixString);
     if (merged !== undefined) for (const full of merged.keys()) this.#active.set(full, null, prefixString);
@@ -265,6 +347,7 @@ export class StateBackend {
   async hasMap(stage: string, keyGroup: number, state: string, key: string, view: StateView = 'latest'): Promise<boolean> {
     this.#assertOpen();
     const prefix = encodeStateKey(stage, keyGroup, state, key);
+    if (view === 'latest') this.#flushLive();
     const merged = view === 'latest' ? this.#mergedMapOverlay(prefix.toString('latin1')) : undefined;
     if (merged !== undefined) for (const value of merged.values()) if (value !== null) return true;
     for await (const { key: stored } of this.#scan(prefix, PROBE_CAPACITY, false)) {
@@ -285,6 +368,7 @@ export class StateBackend {
     const stateBytes = Buffer.from(state, 'utf8');
     const prefix = Buffer.concat([keyGroupPrefix(stage, keyGroup), Buffer.from([stateBytes.length]), stateBytes]);
     const keys = new Set<string>();
+    this.#flushLive();
     const keyOf = (full: Buffer): string | undefined => {
       if (full.length < prefix.length + 2) return undefined;
       const length = full.readUInt16BE(prefix.length);
@@ -320,6 +404,7 @@ export class StateBackend {
    */
   putRaw(key: string, value: Buffer | null, indexPrefix?: string, undo?: StateUndoLog): void {
     this.#assertOpen();
+    this.#live.invalidate(key);
     this.#active.set(key, value, indexPrefix, undo);
   }
 
@@ -331,6 +416,7 @@ export class StateBackend {
 
   /** True when an overlay (active or frozen) holds key: a change not yet in RocksDB. */
   overlayHas(key: string): boolean {
+    if (this.#live.get(key)?.dirty === true) return true;
     if (this.#active.entries.has(key)) return true;
     for (const delta of this.#frozen) if (delta.overlay.entries.has(key)) return true;
     return false;
@@ -343,6 +429,7 @@ export class StateBackend {
    */
   async latestAtOrBefore(prefix: string, bound: string, view: StateView = 'latest'): Promise<{ key: string; value: Buffer } | undefined> {
     this.#assertOpen();
+    if (view === 'latest') this.#flushLive();
     const merged = view === 'latest' ? this.#mergedMapOverlay(prefix) : undefined;
     let best: { key: string; value: Buffer } | undefined;
     if (merged !== undefined) {
@@ -387,6 +474,8 @@ export class StateBackend {
       throw new EddyError('FAILED_PRECONDITION', `cannot freeze checkpoint ${checkpointId}: checkpoint ${this.#lastFrozenId} is already frozen or committed`);
     }
     this.#lastFrozenId = checkpointId;
+    // Every live value changed since the last freeze is encoded now, once.
+    this.#live.flush(this.#active);
     if (this.#active.entries.size === 0) return;
     this.#frozen.push({ checkpointId, overlay: this.#active });
     this.#active = new Overlay();
@@ -445,17 +534,17 @@ export class StateBackend {
     this.#active = new Overlay();
     this.#frozen = [];
     this.#cache.clear();
+    this.#live.clear();
     this.#rollbacks++;
     // The checkpoints after the committed one are gone; the coordinator may issue their ids again.
     this.#lastFrozenId = this.#committedId;
   }
 
-  /** Approximate bytes held by the active overlay (keys + encoded values). */
+  /** Approximate bytes held by the active overlay (keys + encoded values), live values changed since the last freeze included. */
   activeOverlayBytes(): number {
-    return this.#active.bytes;
+    return this.#active.bytes + this.#live.dirtyBytes;
   }
 
-  /** Number of keys in the active overlay. */
   /** The highest checkpoint id written to RocksDB (-1: none since open). */
   get committedCheckpointId(): number {
     return this.#committedId;
@@ -466,8 +555,9 @@ export class StateBackend {
     return this.#lastFrozenId;
   }
 
+  /** Number of keys in the active overlay, live values changed since the last freeze included (a key may count twice). */
   activeOverlaySize(): number {
-    return this.#active.entries.size;
+    return this.#active.entries.size + this.#live.dirtyCount;
   }
 
   // --- key-group ranges
@@ -477,6 +567,7 @@ export class StateBackend {
     this.#assertOpen();
     const prefix = keyGroupPrefix(stage, keyGroup);
     const prefixString = prefix.toString('latin1');
+    this.#live.dropPrefix(prefixString);
     this.#active.dropPrefix(prefixString);
     for (const delta of this.#frozen) delta.overlay.dropPrefix(prefixString);
     await this.#enqueueWrite(async () => {
@@ -566,6 +657,8 @@ export class StateBackend {
       }
     }
     const replace = options.replace === true;
+    // Live values of the key group may be older than what is imported (clean ones were read before).
+    this.#live.dropPrefix(prefixString);
     if (replace) {
       this.#active.dropPrefix(prefixString);
       for (const delta of this.#frozen) delta.overlay.dropPrefix(prefixString);
@@ -609,6 +702,9 @@ export class StateBackend {
 
   #read(key: string, view: StateView): Entry | Promise<Entry> {
     if (view === 'latest') {
+      // A live value changed since the last freeze becomes an overlay entry: bytes readers see it.
+      const live = this.#live.get(key);
+      if (live !== undefined && live.dirty) this.#live.flushOne(live, this.#active);
       const active = this.#active.entries.get(key);
       if (active !== undefined) return active;
       for (let i = this.#frozen.length - 1; i >= 0; i--) {
@@ -619,6 +715,10 @@ export class StateBackend {
     const cached = this.#cache.getValue(key);
     if (cached !== undefined) return cached;
     return this.#reads.read(key);
+  }
+
+  #flushLive(): void {
+    this.#live.flush(this.#active);
   }
 
   #scan(prefix: Buffer, capacity: number, values: boolean): RocksIterator {

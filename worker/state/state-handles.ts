@@ -23,6 +23,7 @@ import type {
 } from '../../sdk/index.ts';
 import type { StateBackend } from './state-backend.ts';
 import { packValueView, unpackValue } from './value-codec.ts';
+import { copyStateValue, type LiveCodec, type LiveEntry } from './live-cache.ts';
 import type { StateUndoLog } from './state-undo.ts';
 
 /** Milliseconds since the epoch; injected so tests can move time. */
@@ -67,43 +68,109 @@ function payloadOf(stored: Buffer, ttlMs: number | undefined): Buffer {
   return ttlMs === undefined ? stored : stored.subarray(TTL_HEADER_BYTES);
 }
 
+/** How a state's live values are encoded at a flush and copied in and out of user code. */
+interface StateCodec extends LiveCodec {
+  copy(value: unknown): unknown;
+}
+
+// One codec per descriptor (descriptors are module constants of the job): no allocation per handle.
+const codecs = new WeakMap<StateDescriptor, StateCodec>();
+
+function codecOf(descriptor: StateDescriptor): StateCodec {
+  let codec = codecs.get(descriptor);
+  if (codec !== undefined) return codec;
+  const serializer = (descriptor.serializer as StateSerializer<unknown> | undefined) ?? DEFAULT_SERIALIZER;
+  const ttlMs = descriptor.ttlMs;
+  codec = {
+    encode: (value, time) => encodeStored(serializer, value, ttlMs, time),
+    // A user serializer's own round trip: what reading the stored bytes back would give.
+    copy: serializer === DEFAULT_SERIALIZER ? copyStateValue : (value) => serializer.decode(Buffer.from(serializer.encode(value))),
+  };
+  codecs.set(descriptor, codec);
+  return codec;
+}
+
+/** Map keys whose encoded key a cell remembers (a key's few map entries, as a feature's fields). */
+const MAP_KEY_MEMO = 64;
+
 /**
- * Reads and writes encoded values of one state for one key, with TTL applied. mapKey undefined
- * addresses a value; otherwise a map entry.
+ * Reads and writes the values of one state for one key through the backend's live cache
+ * (worker/state/live-cache.ts), with TTL applied. mapKey undefined addresses a value; otherwise a
+ * map entry. Map ranges read the stored bytes (the backend flushes live values first).
  */
 class Cell {
   readonly #scope: StateScope;
   readonly #name: string;
   readonly #ttlMs: number | undefined;
   readonly #serializer: StateSerializer<unknown>;
+  readonly #codec: StateCodec;
+  /** The encoded key of the value (and the prefix of every map entry's), built on first use. */
+  #valueKey: string | undefined;
+  #mapKeys: Map<string, string> | undefined;
 
   constructor(scope: StateScope, descriptor: StateDescriptor) {
     this.#scope = scope;
     this.#name = descriptor.name;
     this.#ttlMs = descriptor.ttlMs;
     this.#serializer = (descriptor.serializer as StateSerializer<unknown> | undefined) ?? DEFAULT_SERIALIZER;
+    this.#codec = codecOf(descriptor);
   }
 
-  async read(mapKey: string | undefined): Promise<unknown | undefined> {
+  #key(mapKey: string | undefined): string {
     const { backend, stage, keyGroup, key } = this.#scope;
-    const stored = await backend.readBytes(stage, keyGroup, this.#name, key, mapKey);
-    if (stored === null) return undefined;
-    if (this.#ttlMs !== undefined && isExpired(stored, this.#ttlMs, this.#scope.clock())) {
-      this.#expire(mapKey, stored);
+    this.#valueKey ??= backend.stateKeyString(stage, keyGroup, this.#name, key);
+    if (mapKey === undefined) return this.#valueKey;
+    const memo = (this.#mapKeys ??= new Map());
+    const known = memo.get(mapKey);
+    if (known !== undefined) return known;
+    // A map entry's key is the value's key followed by the UTF-8 bytes of mapKey (key-codec.ts).
+    const full = this.#valueKey + latin1OfUtf8(mapKey);
+    if (memo.size < MAP_KEY_MEMO) memo.set(mapKey, full);
+    return full;
+  }
+
+  read(mapKey: string | undefined): Promise<unknown | undefined> {
+    const full = this.#key(mapKey);
+    const live = this.#scope.backend.liveGet(full);
+    if (live !== undefined) return Promise.resolve(this.#out(live, mapKey));
+    const resets = this.#scope.backend.liveResets;
+    const stored = this.#scope.backend.readStored(full);
+    if (stored instanceof Promise) return stored.then((bytes) => this.#out(this.#load(full, mapKey, bytes, resets), mapKey));
+    return Promise.resolve(this.#out(this.#load(full, mapKey, stored, resets), mapKey));
+  }
+
+  #load(full: string, mapKey: string | undefined, stored: Buffer | null, resets: number): LiveEntry {
+    const ttlMs = this.#ttlMs;
+    let value: unknown;
+    let time = 0;
+    if (stored !== null) {
+      if (ttlMs !== undefined) time = stored.length < TTL_HEADER_BYTES ? Number.NEGATIVE_INFINITY : stored.readDoubleBE(0);
+      value = stored.length < (ttlMs === undefined ? 0 : TTL_HEADER_BYTES) ? undefined : this.#serializer.decode(payloadOf(stored, ttlMs));
+    }
+    return this.#scope.backend.liveLoad(full, mapKey === undefined ? 0 : this.#valueKey!.length, this.#codec, value, time, stored === null ? 0 : stored.length, resets);
+  }
+
+  /** The value handed to user code: a copy, or undefined when absent or expired (then deleted). */
+  #out(entry: LiveEntry, mapKey: string | undefined): unknown {
+    const value = entry.value;
+    if (value === undefined) return undefined;
+    if (this.#ttlMs !== undefined && entry.time + this.#ttlMs <= this.#scope.clock()) {
+      this.remove(mapKey);
       return undefined;
     }
-    return this.#serializer.decode(payloadOf(stored, this.#ttlMs));
+    return this.#codec.copy(value);
   }
 
   write(mapKey: string | undefined, value: unknown): void {
-    const { backend, stage, keyGroup, key, clock } = this.#scope;
-    backend.writeBytes(stage, keyGroup, this.#name, key, mapKey, encodeStored(this.#serializer, value, this.#ttlMs, this.#ttlMs === undefined ? 0 : clock()), this.#scope.undo);
+    const { backend, clock } = this.#scope;
+    const full = this.#key(mapKey);
+    backend.liveWrite(full, mapKey === undefined ? 0 : this.#valueKey!.length, this.#codec, this.#codec.copy(value), this.#ttlMs === undefined ? 0 : clock(), this.#scope.undo);
     this.#scope.onChange?.(mapKey === undefined ? undefined : { op: 'put', mapKey, value });
   }
 
   remove(mapKey: string | undefined): void {
-    const { backend, stage, keyGroup, key } = this.#scope;
-    backend.writeBytes(stage, keyGroup, this.#name, key, mapKey, null, this.#scope.undo);
+    const full = this.#key(mapKey);
+    this.#scope.backend.liveWrite(full, mapKey === undefined ? 0 : this.#valueKey!.length, this.#codec, undefined, 0, this.#scope.undo);
     this.#scope.onChange?.(mapKey === undefined ? undefined : { op: 'remove', mapKey });
   }
 
@@ -123,7 +190,8 @@ class Cell {
       let expired = 0;
       for (const [mapKey, stored] of page) {
         if (ttlMs !== undefined && isExpired(stored, ttlMs, now)) {
-          this.#expire(mapKey, stored);
+          // Unless a write since the page was read made it live again.
+          if (backend.liveGet(this.#key(mapKey))?.dirty !== true) this.remove(mapKey);
           expired++;
           continue;
         }
@@ -134,17 +202,12 @@ class Cell {
       from = `${page[page.length - 1]![0]}\u0000`;
     }
   }
+}
 
-  // A read found an expired value. Delete it unless the overlay already holds something newer
-  // (the function may have written while the read was in flight).
-  #expire(mapKey: string | undefined, stored: Buffer): void {
-    const { backend, stage, keyGroup, key } = this.#scope;
-    const current = backend.readBytes(stage, keyGroup, this.#name, key, mapKey);
-    if (current instanceof Promise) {
-      current.catch(() => undefined);
-      this.remove(mapKey);
-    } else if (current === stored) this.remove(mapKey);
-  }
+/** The latin1 string of a string's UTF-8 bytes: the string itself when it is ASCII. */
+function latin1OfUtf8(s: string): string {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return Buffer.from(s, 'utf8').toString('latin1');
+  return s;
 }
 
 /** A handle of the descriptor's kind, scoped to one key. */

@@ -1,10 +1,11 @@
-// A record's undo log over the state backend's active overlay (issue 12: records are
-// all-or-nothing under errorPolicy "dead-letter"). Every write of the record notes the overlay
-// entry it replaced; a record that throws has them put back, newest first, so that it leaves no
-// state change behind — reads of other keys, and their writes, are untouched because keyed state
-// is addressed by key (different keys never share an overlay entry).
+// A record's undo log over the state backend's active overlay and live cache (issue 12: records
+// are all-or-nothing under errorPolicy "dead-letter"). Every write of the record notes what it
+// replaced: the overlay entry (byte-level writes: feature metadata, timers) or the live entry's
+// value (state handles, worker/state/live-cache.ts). A record that throws has them put back,
+// newest first, so that it leaves no state change behind — reads of other keys, and their writes,
+// are untouched because keyed state is addressed by key (different keys never share an entry).
 //
-// The log is one per keyed context and reused record after record (two arrays whose length is
+// The log is one per keyed context and reused record after record (arrays whose length is
 // reset): no allocation per write beyond the arrays' growth.
 
 export class StateUndoLog {
@@ -16,6 +17,11 @@ export class StateUndoLog {
   readonly keys: string[] = [];
   /** What each write replaced in the overlay: an entry (null: a tombstone) or undefined: none. */
   readonly previous: Array<Buffer | null | undefined> = [];
+  /** The live cache written to, and its generation at the record's first live write. */
+  live: { generation: number } | undefined;
+  liveGeneration = 0;
+  /** Live writes, oldest first, five slots each: the entry, whether it existed, its value, time and dirty flag before. */
+  readonly liveWrites: unknown[] = [];
 
   note(overlay: object, key: string, previous: Buffer | null | undefined): void {
     if (this.overlay === undefined) this.overlay = overlay;
@@ -24,15 +30,25 @@ export class StateUndoLog {
     this.previous.push(previous);
   }
 
+  noteLive(cache: { generation: number }, entry: { value: unknown; time: number; dirty: boolean }, existed: boolean): void {
+    if (this.live === undefined) {
+      this.live = cache;
+      this.liveGeneration = cache.generation;
+    }
+    this.liveWrites.push(entry, existed, entry.value, entry.time, entry.dirty);
+  }
+
   /** Forget everything: the record committed (or was undone). */
   reset(): void {
     this.overlay = undefined;
     this.spansOverlays = false;
     this.keys.length = 0;
     this.previous.length = 0;
+    this.live = undefined;
+    this.liveWrites.length = 0;
   }
 
   get writes(): number {
-    return this.keys.length;
+    return this.keys.length + this.liveWrites.length / 5;
   }
 }

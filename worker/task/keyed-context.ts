@@ -23,7 +23,7 @@ import { broadcastStateHandle } from '../state/index.ts';
 import type { StateBackend } from '../state/index.ts';
 import { StateUndoLog } from '../state/state-undo.ts';
 import type { TimerService } from './timer-service.ts';
-import { recordFeatureVersion, touchFeature, type FeatureStateSpec, type MapChange } from '../state/index.ts';
+import { metaKey, recordFeatureVersion, touchFeature, type FeatureStateSpec, type MapChange } from '../state/index.ts';
 import type { WatchRegistry } from '../query/index.ts';
 
 /** What a keyed context needs besides state; absent parts use defaults (wall clock, no timers). */
@@ -48,6 +48,8 @@ export class KeyedContext implements ProcessContext<unknown>, TimerContext<unkno
   readonly key: string;
   readonly keyGroup: number;
   timestamp: number | undefined;
+  /** The source position (core/record-origin.ts) of the record being processed, -1 for none. */
+  origin = -1;
   /** Set while onTimer runs. */
   timeDomain: 'event' | 'processing' = 'event';
   readonly #stage: string;
@@ -59,6 +61,8 @@ export class KeyedContext implements ProcessContext<unknown>, TimerContext<unkno
   #timers: Timers | undefined;
   /** Feature states the current record changed; map changes kept for history snapshots. */
   #touched: Map<string, MapChange[] | undefined> | undefined;
+  /** The feature meta keys of this context's key, by state name. */
+  #metaKeys: Map<string, string> | undefined;
   /** Atomic records (errorPolicy "dead-letter"): the record's state writes, noted for undo. */
   #undo: StateUndoLog | undefined;
   /** Atomic records: the record's output, held as (tag | null for the main output, value, timestamp) until it succeeds. */
@@ -101,6 +105,14 @@ export class KeyedContext implements ProcessContext<unknown>, TimerContext<unkno
     this.#undo ??= new StateUndoLog();
     this.#held ??= [];
   }
+
+  /** True once enableAtomicRecords() was called. */
+  get atomic(): boolean {
+    return this.#held !== undefined;
+  }
+
+  /** releaseOutput bound to this context, for the stage output's atomically() (no closure per record). */
+  readonly release = (): void => this.releaseOutput();
 
   /**
    * Passes the record's held output on, in the order it was emitted. Run it inside the stage
@@ -157,7 +169,10 @@ export class KeyedContext implements ProcessContext<unknown>, TimerContext<unkno
     const touched = (this.#touched ??= new Map());
     if (!touched.has(name)) {
       // The event time goes in with the record's first change: no read sees one without the other.
-      touchFeature(this.#backend, this.#stage, this.keyGroup, this.key, spec, this.timestamp, this.#undo);
+      const metaKeys = (this.#metaKeys ??= new Map());
+      let meta = metaKeys.get(name);
+      if (meta === undefined) metaKeys.set(name, (meta = metaKey(this.#backend, this.#stage, this.keyGroup, name, this.key)));
+      touchFeature(this.#backend, this.#stage, this.keyGroup, this.key, spec, this.timestamp, this.#undo, meta);
       touched.set(name, spec.historyRetentionMs === undefined || change === undefined ? undefined : [change]);
       return;
     }

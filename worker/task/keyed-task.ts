@@ -87,6 +87,9 @@ interface Pending {
   channel: string;
 }
 
+/** Pooled keyed contexts per key group (their handles are built once per key, not per batch). */
+const CONTEXTS_PER_KEY_GROUP = 4096;
+
 /** Longest stretch a task's drain loops run without letting timers and I/O in. */
 const YIELD_EVERY_MS = 20;
 
@@ -139,6 +142,8 @@ export class KeyedTask {
   #currentKeyGroup = -1;
   /** Watermarks, timers and the TTL sweep. */
   readonly #time: KeyedTime;
+  /** Per key group: the keyed contexts of recent keys, the services they were built with, the emit they share. */
+  readonly #contexts = new Map<number, { services: object; contexts: Map<string, KeyedContext> }>();
 
   constructor(options: KeyedTaskOptions) {
     this.#o = options;
@@ -238,6 +243,7 @@ export class KeyedTask {
       this.#subs.get(kg)?.unsubscribe();
       this.#subs.delete(kg);
       this.#queues.delete(kg);
+      this.#contexts.delete(kg);
       this.#owned.delete(kg);
       for (const key of [...this.#lastSequence.keys()]) if (key.endsWith(`|${kg}`)) this.#lastSequence.delete(key);
     }
@@ -462,16 +468,115 @@ export class KeyedTask {
     if (input === undefined) throw new ChannelBrokenError(`stage ${this.#stageId} got a batch from sender ${header.sender}, which feeds none of its inputs`);
     const fn = this.#inputFns[input.index]!;
     if (input.kind === 'broadcast') return this.#processBroadcast(header.keyGroup, fn, records);
-    // Group by key, keeping each key's records in arrival order.
-    const byKey = new Map<string, Record[]>();
-    for (const r of records) {
-      const list = byKey.get(r.key);
-      if (list) list.push(r);
-      else byKey.set(r.key, [r]);
+    const keyGroup = header.keyGroup;
+    // Records run in arrival order, synchronously while the function returns no promise. A record
+    // that goes asynchronous (a state read that missed the cache, or an async function) lets the
+    // batch go on with other keys; later records of its key queue behind it. So each key's records
+    // keep their order, and the misses of a batch's keys go out together (one RocksDB read batch).
+    let inflight: Map<string, Promise<void>> | undefined;
+    try {
+      for (const r of records) {
+        const waiting = inflight?.get(r.key);
+        if (waiting !== undefined) {
+          inflight!.set(r.key, waiting.then(() => this.#runRecord(keyGroup, r, fn)));
+          continue;
+        }
+        const pending = this.#runRecord(keyGroup, r, fn);
+        if (pending !== undefined) (inflight ??= new Map()).set(r.key, pending);
+      }
+    } catch (e) {
+      // A record failed the task synchronously: the ones still in flight must not reject unheard.
+      if (inflight !== undefined) for (const p of inflight.values()) p.catch(() => undefined);
+      throw e;
     }
-    const runs: Array<Promise<void>> = [];
-    for (const [key, list] of byKey) runs.push(this.#processKey(header.keyGroup, key, list, fn));
-    await Promise.all(runs);
+    if (inflight !== undefined) await Promise.all(inflight.values());
+  }
+
+  /** The pooled context of a key (its state handles built once), or a new one. */
+  #contextOf(keyGroup: number, key: string): KeyedContext {
+    const services = this.#time.services(keyGroup);
+    let pool = this.#contexts.get(keyGroup);
+    // Services are per key group; a new services object (a reconfigured clock) starts a new pool.
+    if (pool === undefined || pool.services !== services) {
+      pool = { services, contexts: new Map() };
+      this.#contexts.set(keyGroup, pool);
+    }
+    let ctx = pool.contexts.get(key);
+    if (ctx === undefined) {
+      // Bounded: a key group with more live keys than this starts its pool again.
+      if (pool.contexts.size >= CONTEXTS_PER_KEY_GROUP) pool.contexts.clear();
+      // Chained operators after process() run synchronously inside emit: mark the key group there
+      // so an error they throw names it, and the origin of the key's current record (records of
+      // one key run one at a time; other keys' records may interleave while one awaits).
+      const emit = (value: unknown, timestamp: number) => {
+        this.#currentKeyGroup = keyGroup;
+        this.#o.output.setOrigin(created.origin);
+        this.#o.output.emit(value, timestamp);
+      };
+      const created = new KeyedContext(this.#stageId, this.#o.backend, this.#declared, key, keyGroup, emit, services);
+      ctx = created;
+      // Under "dead-letter" a record is all-or-nothing: a throw anywhere (the function, an operator
+      // after it, a sink's encoding) takes back its state writes and writes none of its output.
+      if (this.#o.manifest.errorPolicy === 'dead-letter') ctx.enableAtomicRecords();
+      pool.contexts.set(key, ctx);
+    }
+    return ctx;
+  }
+
+  /** One record: undefined when it completed synchronously, else a promise of its completion. */
+  #runRecord(keyGroup: number, r: Record, process: ProcessFn): Promise<void> | undefined {
+    const ctx = this.#contextOf(keyGroup, r.key);
+    ctx.origin = r.origin ?? -1;
+    callSite.keyedRecord(this.#stageIndex, keyGroup, Phase.RECORD, ctx.origin);
+    ctx.timestamp = r.timestamp >= 0 ? r.timestamp : undefined;
+    let result: void | Promise<void>;
+    try {
+      result = process(r.value, ctx);
+    } catch (e) {
+      this.#recordFailed(e, keyGroup, ctx, r);
+      return this.#finishRecord(ctx);
+    }
+    if (result !== undefined && typeof (result as { then?: unknown }).then === 'function') return this.#awaitRecord(result as Promise<void>, keyGroup, ctx, r);
+    this.#recordSucceeded(keyGroup, ctx, r);
+    return this.#finishRecord(ctx);
+  }
+
+  async #awaitRecord(result: Promise<void>, keyGroup: number, ctx: KeyedContext, r: Record): Promise<void> {
+    try {
+      await result;
+    } catch (e) {
+      this.#recordFailed(e, keyGroup, ctx, r);
+      const features = this.#finishRecord(ctx);
+      if (features !== undefined) await features;
+      return;
+    }
+    this.#recordSucceeded(keyGroup, ctx, r);
+    const features = this.#finishRecord(ctx);
+    if (features !== undefined) await features;
+  }
+
+  #recordSucceeded(keyGroup: number, ctx: KeyedContext, r: Record): void {
+    if (!ctx.atomic) return;
+    try {
+      this.#o.output.atomically(ctx.release);
+      ctx.endRecord();
+    } catch (e) {
+      this.#recordFailed(e, keyGroup, ctx, r);
+    }
+  }
+
+  /** Under "fail" the error fails the task; under "dead-letter" the record is undone and dead-lettered. */
+  #recordFailed(e: unknown, keyGroup: number, ctx: KeyedContext, r: Record): void {
+    const { manifest, deadLetters, counters } = this.#o;
+    const err = e instanceof UserFunctionError ? e : new UserFunctionError({ jobId: this.#o.jobId, stageId: this.#stageId, operator: this.#stageId, keyGroup }, e);
+    if (manifest.errorPolicy === 'fail') throw attribute(err, r.origin ?? -1);
+    ctx.undoRecord();
+    deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record: r.value }, counters);
+  }
+
+  /** Feature metadata and history: written per record, after the record's own state changes. */
+  #finishRecord(ctx: KeyedContext): Promise<void> | undefined {
+    return ctx.finishRecord();
   }
 
   /**
@@ -496,46 +601,6 @@ export class KeyedTask {
         if (manifest.errorPolicy === 'fail') throw attribute(err, origin);
         deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record: r.value }, counters);
       }
-    }
-  }
-
-  async #processKey(keyGroup: number, key: string, records: Record[], process: ProcessFn): Promise<void> {
-    const { backend, output, manifest, deadLetters, counters } = this.#o;
-    // Chained operators after process() run synchronously inside emit: mark the key group there
-    // so an error they throw names it. Records of one key run one at a time: `origin` is the
-    // current record's whenever this key's function emits.
-    let origin = -1;
-    const emit = (value: unknown, timestamp: number) => {
-      this.#currentKeyGroup = keyGroup;
-      output.setOrigin(origin);
-      output.emit(value, timestamp);
-    };
-    const ctx = new KeyedContext(this.#stageId, backend, this.#declared, key, keyGroup, emit, this.#time.services(keyGroup));
-    // Under "dead-letter" a record is all-or-nothing: a throw anywhere (the function, an operator
-    // after it, a sink's encoding) takes back its state writes and writes none of its output.
-    const atomic = manifest.errorPolicy === 'dead-letter';
-    if (atomic) ctx.enableAtomicRecords();
-    const release = () => ctx.releaseOutput();
-    const stageIndex = this.#stageIndex;
-    for (const r of records) {
-      origin = r.origin ?? -1;
-      callSite.keyedRecord(stageIndex, keyGroup, Phase.RECORD, origin);
-      ctx.timestamp = r.timestamp >= 0 ? r.timestamp : undefined;
-      try {
-        await process(r.value, ctx);
-        if (atomic) {
-          output.atomically(release);
-          ctx.endRecord();
-        }
-      } catch (e) {
-        const err = e instanceof UserFunctionError ? e : new UserFunctionError({ jobId: this.#o.jobId, stageId: this.#stageId, operator: this.#stageId, keyGroup }, e);
-        if (manifest.errorPolicy === 'fail') throw attribute(err, origin);
-        ctx.undoRecord();
-        deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record: r.value }, counters);
-      }
-      // Feature metadata and history: written per record, after the record's own state changes.
-      const features = ctx.finishRecord();
-      if (features !== undefined) await features;
     }
   }
 

@@ -1,0 +1,134 @@
+// Keyed state as live objects (worker/state/live-cache.ts): decoded values cached per key, written
+// back once per checkpoint; copies in and out of user code; undo, eviction and rollback.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { mapState, valueState, type StateDescriptor, type StateSerializer } from '../../sdk/index.ts';
+import { KeyedContext } from '../../worker/task/keyed-context.ts';
+import { StateBackend } from '../../worker/state/state-backend.ts';
+import { featureStates } from '../../worker/state/index.ts';
+import { readFeature } from '../../worker/state/feature-state.ts';
+import { withBackends } from '../kit/state-backends.ts';
+import type { StageSpec } from '../../core/manifest.ts';
+
+const S = 'stage-live';
+
+function context(backend: StateBackend, descriptors: StateDescriptor[], key: string, keyGroup = 1, services: ConstructorParameters<typeof KeyedContext>[6] = {}): KeyedContext {
+  return new KeyedContext(S, backend, new Map(descriptors.map((d) => [d.name, d.kind])), key, keyGroup, () => undefined, services);
+}
+
+const profile = mapState<{ n: number; tags: string[] }>('profile');
+const doc = valueState<{ n: number }>('doc');
+
+test('live state - values are copied in and out: mutating what get() returned or what was put changes no state', () =>
+  withBackends(1, async ([b]) => {
+    const ctx = context(b!, [profile, doc], 'k');
+    const written = { n: 1, tags: ['a'] };
+    ctx.state(profile).put('x', written);
+    written.n = 99;
+    written.tags.push('b');
+    const read = (await ctx.state(profile).get('x'))!;
+    assert.deepEqual(read, { n: 1, tags: ['a'] });
+    read.n = 42;
+    read.tags.length = 0;
+    assert.deepEqual(await ctx.state(profile).get('x'), { n: 1, tags: ['a'] });
+    // The same after a checkpoint and a cold read from RocksDB.
+    b!.freeze(1);
+    await b!.commit(1);
+    assert.deepEqual(await b!.getMapEntry(S, 1, 'profile', 'k', 'x'), { n: 1, tags: ['a'] });
+    ctx.state(doc).update({ n: 5 });
+    const d = (await ctx.state(doc).value())!;
+    d.n = 6;
+    assert.deepEqual(await ctx.state(doc).value(), { n: 5 });
+  }));
+
+test('live state - a value written many times between checkpoints is encoded once, at the freeze; byte readers see it before', () =>
+  withBackends(1, async ([b]) => {
+    let encodes = 0;
+    const counting: StateSerializer<number> = {
+      encode: (v) => {
+        encodes++;
+        return Buffer.from(String(v));
+      },
+      decode: (bytes) => Number(Buffer.from(bytes).toString()),
+    };
+    const count = valueState<number>('count', { serializer: counting });
+    const ctx = context(b!, [count], 'k');
+    for (let i = 0; i < 1000; i++) ctx.state(count).update(((await ctx.state(count).value()) ?? 0) + 1);
+    // A user serializer's copy is its own round trip: one encode per write. The default serializer copies without encoding.
+    const copies = encodes;
+    assert.equal(b!.activeOverlayBytes() > 0, true, 'dirty live values count against the overlay bound');
+    b!.freeze(1);
+    assert.equal(encodes - copies, 1, 'the freeze encodes the dirty value once');
+    const delta = b!.frozenDelta(1);
+    assert.equal(delta.length, 1);
+    assert.equal(delta[0]!.groups[0]!.entries.length, 1);
+    assert.equal(Buffer.from(delta[0]!.groups[0]!.entries[0]![1]!).toString(), '1000');
+
+    // Default serializer: no encode per write at all; the query path (bytes) sees the latest value.
+    const plain = valueState<number>('plain');
+    const p = context(b!, [plain], 'k');
+    for (let i = 0; i < 100; i++) p.state(plain).update(i);
+    assert.equal(await b!.getValue(S, 1, 'plain', 'k'), 99);
+    p.state(plain).update(100);
+    assert.equal(await b!.getValue(S, 1, 'plain', 'k'), 100);
+    b!.freeze(2);
+    assert.equal(await b!.getValue(S, 1, 'plain', 'k'), 100);
+    await b!.commit(2);
+    assert.equal(await b!.getValue(S, 1, 'plain', 'k', 'committed'), 100);
+  }));
+
+test('live state - a failed record is undone exactly (live values, new keys, feature event time), and not across a freeze', () =>
+  withBackends(1, async ([b]) => {
+    const counter = valueState<number>('counter');
+    const stage = { features: [{ name: 'f', state: 'counter' }], states: [{ name: 'counter', kind: 'value' }] } as unknown as StageSpec;
+    const features = featureStates(stage);
+    const ctx = context(b!, [counter, profile], 'k', 1, { features });
+    ctx.enableAtomicRecords();
+    ctx.timestamp = 1000;
+    ctx.state(counter).update(1);
+    ctx.state(profile).put('x', { n: 1, tags: [] });
+    ctx.endRecord();
+    ctx.finishRecord();
+    ctx.timestamp = 2000;
+    ctx.state(counter).update(2);
+    ctx.state(profile).put('y', { n: 2, tags: [] });
+    ctx.state(profile).remove('x');
+    ctx.undoRecord();
+    assert.equal(await ctx.state(counter).value(), 1);
+    assert.deepEqual(await ctx.state(profile).get('x'), { n: 1, tags: [] });
+    assert.equal(await ctx.state(profile).get('y'), undefined);
+    const read = await readFeature(b!, S, 1, features.get('counter')!, 'k', 'latest');
+    assert.equal(read.value, 1);
+    assert.equal(read.eventTimeMs, 1000);
+    // A freeze between the write and the undo: the write is in the checkpoint, the undo refuses.
+    ctx.state(counter).update(3);
+    b!.freeze(1);
+    assert.throws(() => ctx.undoRecord(), /cannot be undone/);
+  }));
+
+test('live state - eviction takes only clean entries; a rollback forgets uncommitted values', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'eddy-live-'));
+  const b = await StateBackend.open({ path: join(dir, 'db'), liveEntries: 10 });
+  try {
+    const n = valueState<number>('n');
+    const keys = Array.from({ length: 100 }, (_, i) => `key-${i}`);
+    for (const [i, key] of keys.entries()) context(b, [n], key).state(n).update(i);
+    // 100 dirty entries: none evicted although the capacity is 10.
+    assert.equal(b.liveEntries, 100);
+    for (const [i, key] of keys.entries()) assert.equal(await context(b, [n], key).state(n).value(), i);
+    b.freeze(1);
+    await b.commit(1);
+    // Reads after the flush evict clean entries down to the capacity and still read right.
+    for (const [i, key] of keys.entries()) assert.equal(await context(b, [n], key).state(n).value(), i);
+    assert.ok(b.liveEntries <= 10 + 1, `live entries ${b.liveEntries}`);
+    for (const key of keys) context(b, [n], key).state(n).update(-1);
+    b.rollback();
+    for (const [i, key] of keys.entries()) assert.equal(await context(b, [n], key).state(n).value(), i);
+  } finally {
+    await b.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
