@@ -50,7 +50,7 @@ export interface CompletedCheckpoint {
 }
 
 export function newCheckpointStats(): CheckpointStats {
-  return { completed: 0, failed: 0, lastFailure: '', lastDurationMs: 0, lastBytes: 0, inFlight: 0, lastCompletedAtMs: 0, lastFailedAtMs: 0 };
+  return { completed: 0, failed: 0, lastFailure: '', lastDurationMs: 0, lastBytes: 0, inFlight: 0, lastCompletedAtMs: 0, lastFailedAtMs: 0, idle: false };
 }
 
 export interface CheckpointStats {
@@ -62,6 +62,8 @@ export interface CheckpointStats {
   inFlight: number;
   lastCompletedAtMs: number;
   lastFailedAtMs: number;
+  /** Periodic checkpoints paused: nothing happened since the latest one (checkpoint-idle.ts). */
+  idle: boolean;
 }
 
 /** Deltas a key group's chain may hold before it is re-materialized. */
@@ -184,10 +186,12 @@ export class CheckpointCoordinator {
     if (!this.#early && latest !== null && latest.metadata.epoch === target.epoch && this.#o.idleSince?.(latest.id) === true) {
       if (!this.#idle) this.#o.logger.debug({ checkpoint: latest.id }, 'job idle: periodic checkpoints paused');
       this.#idle = true;
+      this.stats.idle = true;
       this.skippedWhileIdle++;
       return;
     }
     this.#idle = false;
+    this.stats.idle = false;
     this.#early = false;
     this.#lastTriggerMs = now;
     void this.trigger(target);

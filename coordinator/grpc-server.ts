@@ -99,6 +99,7 @@ function checkpointInfo(job: JobRecord) {
     lastBytes: stats.lastBytes,
     latestId: latest?.id ?? 0,
     inFlightId: stats.inFlight,
+    idle: stats.idle,
   };
 }
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
-import { startCluster, waitFor, readStream, REPO_ROOT } from '../kit/index.ts';
+import { checkpointsOrIdle, startCluster, waitFor, readStream, REPO_ROOT } from '../kit/index.ts';
 import { EddyClient } from '../../cli/client.ts';
 import { buildBundle } from '../../core/bundle.ts';
 import { partitionForKey } from '../../core/key-groups.ts';
@@ -83,9 +83,7 @@ async function runCase(c: Case): Promise<void> {
     assert.deepEqual(out.map((m) => m.data).sort(), outputs.sort(), 'one output per good record, none of the poison one');
 
     // Once, with its reason: a checkpoint later nothing more has come.
-    const job = await client.getJob(c.job);
-    const lastCheckpoint = Number(job.checkpoints?.latestId ?? 0);
-    await waitFor(async () => Number((await client.getJob(c.job)).checkpoints?.latestId ?? 0) > lastCheckpoint + 1, { timeoutMs: 30_000, what: 'two more checkpoints' });
+    await checkpointsOrIdle(client, c.job);
     const letters = (await readStream(nc, 'EDDY_DLQ', `eddy.dlq.${c.job}`)).map((m) => JSON.parse(m.data) as { reason: string; stageId: string; record: string; source: { stream: string; sequence: number }; stack: string });
     assert.equal(letters.length, 1, letters.map((l) => l.reason).join('\n'));
     const letter = letters[0]!;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { runCli, startCluster, waitFor, REPO_ROOT, type ChildHandle, type Cluster } from '../kit/index.ts';
+import { checkpointsOrIdle, runCli, startCluster, waitFor, REPO_ROOT, type ChildHandle, type Cluster } from '../kit/index.ts';
 import { readStreamDirect } from '../kit/read-stream-direct.ts';
 import { EddyClient } from '../../cli/client.ts';
 import { buildBundle } from '../../core/bundle.ts';
@@ -67,8 +67,7 @@ async function assertProcessedExactly(job: string, expected: Event[]): Promise<v
     const j = await client.getJob(job);
     throw new Error(`${e.message}: ${(await echoes(job)).length} out; job ${j.state}, restarts ${j.restarts}, ${j.lastFailure?.message ?? ''}`, { cause: e });
   });
-  const checkpoint = Number((await client.getJob(job)).checkpoints!.latestId);
-  await waitFor(async () => Number((await client.getJob(job)).checkpoints!.latestId) >= checkpoint + 2, { timeoutMs: 30_000, what: `two more checkpoints of ${job}` });
+  await checkpointsOrIdle(client, job);
   const out = await echoes(job);
   for (let split = 0; split < SPLITS; split++) {
     const got = out.filter((e) => e.split === split).map((e) => e.id);

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { connect, type Msg } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
-import { startCluster, waitFor, readStream, REPO_ROOT } from '../kit/index.ts';
+import { checkpointsOrIdle, startCluster, waitFor, readStream, REPO_ROOT } from '../kit/index.ts';
 import { EddyClient } from '../../cli/client.ts';
 import { buildBundle } from '../../core/bundle.ts';
 import { keyGroupForKey, partitionForKey } from '../../core/key-groups.ts';
@@ -85,8 +85,7 @@ test('signed batches - forged, garbage and replayed batches on a shuffle subject
     await forgeFive('none');
     // Two checkpoints later the committed totals are still those of the published records only
     // (unsigned, a forged batch with the next sequence would have added 666 to a's).
-    const checkpointNow = Number((await client.getJob(JOB)).checkpoints?.latestId ?? 0);
-    await waitFor(async () => Number((await client.getJob(JOB)).checkpoints?.latestId ?? 0) > checkpointNow + 1, { timeoutMs: 30_000, what: 'two more checkpoints' });
+    await checkpointsOrIdle(client, JOB);
     await waitFor(async () => {
       const values = await client.batchGet(JOB, 'total', IDS, 'committed');
       return values.every((v) => v.found && JSON.parse(v.valueJson) === totals.get(v.entityId));

@@ -39,3 +39,4 @@ export * from './cx-fixture.ts';
 export { soakOnly, soakSize, soakTimeoutMs } from './soak.ts';
 export { clusterStore, readPartFiles, listPartFiles, type PartFile } from './part-files.ts';
 export { makeTestPki, type TestPki, type KeyPair } from './certificates.ts';
+export { checkpointsOrIdle } from './checkpoints.ts';

@@ -10,6 +10,7 @@ export interface CheckpointInfo {
   'lastBytes'?: (number | string | Long);
   'latestId'?: (number | string | Long);
   'inFlightId'?: (number | string | Long);
+  'idle'?: (boolean);
 }
 
 export interface CheckpointInfo__Output {
@@ -20,4 +21,5 @@ export interface CheckpointInfo__Output {
   'lastBytes': (string);
   'latestId': (string);
   'inFlightId': (string);
+  'idle': (boolean);
 }
