@@ -81,6 +81,7 @@ export class Coordinator {
       registry: this.#registry,
       controlTimeoutMs: o.controlTimeoutMs,
       checkpointIntervalMs: o.checkpointIntervalMs,
+      skipIdleCheckpoints: o.skipIdleCheckpoints,
       checkpointTimeoutMs: o.checkpointTimeoutMs,
       retainedCheckpoints: o.retainedCheckpoints,
       maxDeltaChain: o.maxDeltaChain,

@@ -166,6 +166,8 @@ export interface JobManagerOptions {
   registry: WorkerRegistry;
   controlTimeoutMs: number;
   checkpointIntervalMs: number;
+  /** Periodic checkpoints skipped while a job is idle (CoordinatorOptions.skipIdleCheckpoints). */
+  skipIdleCheckpoints: boolean;
   checkpointTimeoutMs: number;
   retainedCheckpoints: number;
   /** A key group whose delta chain is longer is re-materialized (CheckpointCoordinatorOptions). */
@@ -467,7 +469,7 @@ export class JobManager {
       latest: () => job.checkpoints[job.checkpoints.length - 1] ?? null,
       leaderEpoch: this.#leadership.term,
       mayCommit: () => this.#leadership.holds() && this.#jobs.get(job.id) === job,
-      idleSince: (checkpointId) => idleSince(checkpointId, epoch, [...job.assignment.keys()], (w) => this.#o.registry.get(w as WorkerId)?.jobs.get(job.id)),
+      idleSince: (checkpointId) => this.#o.skipIdleCheckpoints && idleSince(checkpointId, epoch, [...job.assignment.keys()], (w) => this.#o.registry.get(w as WorkerId)?.jobs.get(job.id)),
       onCompleted: async (c) => this.#retain(job, c),
       publish: (metadata) => this.#outputs(job).enqueue(metadata),
       stats: job.checkpointStats,

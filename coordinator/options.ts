@@ -80,6 +80,13 @@ export interface CoordinatorOptions {
   controlTimeoutMs?: number;
   /** How often a checkpoint starts. @default 1000 */
   checkpointIntervalMs?: number;
+  /**
+   * Skip periodic checkpoints while a job is idle (nothing read, emitted or dead-lettered since its
+   * latest checkpoint: coordinator/checkpoint-idle.ts). Off by default for now: with it on, a
+   * client that waits for "N more checkpoints" after the input ends waits for ever (the test
+   * suite did; CheckpointInfo.idle tells such a client that everything is in the latest one). @default false
+   */
+  skipIdleCheckpoints?: boolean;
   /** A checkpoint not completed this long after it started is aborted. @default 10000 */
   checkpointTimeoutMs?: number;
   /** Completed checkpoints kept per job. @default 3 */
@@ -129,6 +136,7 @@ export function compileCoordinatorOptions(o: CoordinatorOptions): CompiledCoordi
     heartbeatIntervalMs: o.heartbeatIntervalMs ?? 500,
     controlTimeoutMs: o.controlTimeoutMs ?? 10_000,
     checkpointIntervalMs: o.checkpointIntervalMs ?? 1000,
+    skipIdleCheckpoints: o.skipIdleCheckpoints ?? false,
     checkpointTimeoutMs: o.checkpointTimeoutMs ?? 10_000,
     retainedCheckpoints: o.retainedCheckpoints ?? 3,
     maxDeltaChain: o.maxDeltaChain ?? DEFAULT_MAX_DELTA_CHAIN,

@@ -14,6 +14,7 @@ interface CoordinatorCommandOptions extends S3CommandOptions, TelemetryCommandOp
   workerTimeoutMs?: number;
   workerProbeMs?: number;
   checkpointIntervalMs?: number;
+  skipIdleCheckpoints?: boolean;
   checkpointTimeoutMs?: number;
   maxDeltaChain?: number;
   maxMovingKeyGroups?: number;
@@ -35,6 +36,7 @@ export function registerCoordinator(program: Command): void {
     .option('--worker-timeout-ms <n>', 'a worker silent this long is dead, even with its connection open (default 10000)', parsePositiveInt)
     .option('--worker-probe-ms <n>', 'a worker silent this long is probed; "no responders" (its process is gone) makes it dead at once (default 2000)', parsePositiveInt)
     .option('--checkpoint-interval-ms <n>', 'how often a checkpoint starts (default 1000)', parsePositiveInt)
+    .option('--skip-idle-checkpoints', 'take no periodic checkpoint while a job is idle (nothing read, emitted or dead-lettered since its latest one)')
     .option('--checkpoint-timeout-ms <n>', 'a checkpoint not completed this long after it started is aborted (default 10000)', parsePositiveInt)
     .option('--max-delta-chain <n>', 'deltas a key group chains before it is re-materialized as a full snapshot (default 16)', parsePositiveInt)
     .option('--max-moving-key-groups <n>', 'key groups one rebalancing checkpoint moves when workers join or leave (default 32)', parsePositiveInt)
@@ -61,6 +63,7 @@ export function registerCoordinator(program: Command): void {
           ...(options.workerTimeoutMs !== undefined ? { workerTimeoutMs: options.workerTimeoutMs } : {}),
           ...(options.workerProbeMs !== undefined ? { workerProbeMs: options.workerProbeMs } : {}),
           ...(options.checkpointIntervalMs !== undefined ? { checkpointIntervalMs: options.checkpointIntervalMs } : {}),
+          ...(options.skipIdleCheckpoints === true ? { skipIdleCheckpoints: true } : {}),
           ...(options.checkpointTimeoutMs !== undefined ? { checkpointTimeoutMs: options.checkpointTimeoutMs } : {}),
           ...(options.maxDeltaChain !== undefined ? { maxDeltaChain: options.maxDeltaChain } : {}),
           ...(options.maxMovingKeyGroups !== undefined ? { maxMovingKeyGroups: options.maxMovingKeyGroups } : {}),

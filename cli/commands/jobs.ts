@@ -35,6 +35,7 @@ export function jobToJson(job: JobInfo): object {
           lastBytes: Number(job.checkpoints.lastBytes),
           latestId: Number(job.checkpoints.latestId),
           inFlightId: Number(job.checkpoints.inFlightId),
+          idle: job.checkpoints.idle === true,
         }
       : null,
     lastFailure: job.lastFailure?.message

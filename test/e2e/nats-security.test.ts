@@ -10,7 +10,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
 import { startCluster, waitFor, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, clusterStore, CX_JOB } from '../kit/index.ts';
 import { EddyClient } from '../../cli/client.ts';
-import { codecs, type CheckpointAck } from '../../core/control.ts';
+import { codecs, leaderEpochHeaders, type CheckpointAck } from '../../core/control.ts';
 import { subjects } from '../../core/subjects.ts';
 
 interface Violation { operation: string; subject: string }
@@ -45,6 +45,7 @@ test('nats security - each role is held to its permissions; forged control messa
     conns.push(nc);
     return nc;
   };
+  let producing: ReturnType<typeof publishSteadily> | undefined;
   try {
     // Without credentials nobody gets in.
     await assert.rejects(connect({ servers: url, reconnect: false, timeout: 3_000 }), /authorization violation/i);
@@ -54,7 +55,7 @@ test('nats security - each role is held to its permissions; forged control messa
     await waitFor(async () => (await client.getJob(CX_JOB)).state === 'RUNNING', { timeoutMs: 60_000, what: 'the job RUNNING' });
     const events = cxEvents(20_000, 500);
     const producerNc = await open('producer');
-    const producing = publishSteadily(producerNc, events, 1_000);
+    producing = publishSteadily(producerNc, events, 1_000);
 
     // A producer publishes records and nothing else: no control subjects, no queries, no
     // shuffle channels, no KV bucket.
@@ -101,7 +102,12 @@ test('nats security - each role is held to its permissions; forged control messa
       startPositions: [],
       checkpointIntervalMs: 1000,
     });
-    const answer = codecs.ack.decode((await admin.request(subjects.deploy('worker-1' as never), deploy, { timeout: 10_000 })).data);
+    // Without the leader epoch the worker refuses it as a deposed leader's command; with the
+    // current epoch (forgeable by whoever holds these credentials) it is checked and refused.
+    const unfenced = codecs.ack.decode((await admin.request(subjects.deploy('worker-1' as never), deploy, { timeout: 10_000 })).data);
+    assert.equal(unfenced.ok, false);
+    assert.match(unfenced.error, /deploy of leader epoch 0 refused/);
+    const answer = codecs.ack.decode((await admin.request(subjects.deploy('worker-1' as never), deploy, { timeout: 10_000, headers: leaderEpochHeaders(1) })).data);
     assert.equal(answer.ok, false);
     assert.match(answer.error, /invalid job id/);
 
@@ -165,6 +171,8 @@ test('nats security - each role is held to its permissions; forged control messa
     assert.doesNotMatch(cluster.coordinator.output(), /"failure":"FORGED FAILURE"/);
     assert.deepEqual(await clusterStore(cluster).list('exports/'), [], 'nothing was committed outside the job');
   } finally {
+    // Stopped first: its timer publishing on a closed connection would hide the real failure.
+    producing?.stop();
     for (const nc of conns) await nc.close().catch(() => undefined);
     client.close();
     await cluster.stop();

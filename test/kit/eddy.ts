@@ -57,6 +57,7 @@ export interface CoordinatorOptions extends StoreLocation {
   workerTimeoutMs?: number;
   /** Passed as --checkpoint-interval-ms when set. */
   checkpointIntervalMs?: number;
+  skipIdleCheckpoints?: boolean;
   /** Passed as --checkpoint-timeout-ms when set. */
   checkpointTimeoutMs?: number;
   /** Passed as --max-delta-chain when set. */
@@ -102,6 +103,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   const args = ['coordinator', '--nats', options.natsUrl, '--grpc', address, '--http', `127.0.0.1:${httpPort}`, ...storeArgs(options)];
   if (options.workerTimeoutMs !== undefined) args.push('--worker-timeout-ms', String(options.workerTimeoutMs));
   if (options.checkpointIntervalMs !== undefined) args.push('--checkpoint-interval-ms', String(options.checkpointIntervalMs));
+  if (options.skipIdleCheckpoints === true) args.push('--skip-idle-checkpoints');
   if (options.checkpointTimeoutMs !== undefined) args.push('--checkpoint-timeout-ms', String(options.checkpointTimeoutMs));
   if (options.maxDeltaChain !== undefined) args.push('--max-delta-chain', String(options.maxDeltaChain));
   if (options.maxMovingKeyGroups !== undefined) args.push('--max-moving-key-groups', String(options.maxMovingKeyGroups));
@@ -161,6 +163,8 @@ export interface ClusterOptions {
   workerTimeoutMs?: number;
   /** Passed to the coordinator. */
   checkpointIntervalMs?: number;
+  /** Passed to the coordinator. */
+  skipIdleCheckpoints?: boolean;
   /** Passed to the coordinator. */
   checkpointTimeoutMs?: number;
   /** Passed to the coordinator. */
@@ -286,6 +290,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         env: { ...options.env, ...nats!.loginEnv('coordinator') },
         ...(options.workerTimeoutMs !== undefined && { workerTimeoutMs: options.workerTimeoutMs }),
         ...(options.checkpointIntervalMs !== undefined && { checkpointIntervalMs: options.checkpointIntervalMs }),
+        ...(options.skipIdleCheckpoints === true && { skipIdleCheckpoints: true }),
         ...(options.checkpointTimeoutMs !== undefined && { checkpointTimeoutMs: options.checkpointTimeoutMs }),
         ...(options.maxDeltaChain !== undefined && { maxDeltaChain: options.maxDeltaChain }),
         ...(options.maxMovingKeyGroups !== undefined && { maxMovingKeyGroups: options.maxMovingKeyGroups }),
