@@ -27,8 +27,12 @@ const S3RVER_OVERRIDE = join(REPO_ROOT, 'test/docker/docker-compose.s3rver.yml')
 const BUILD_TIMEOUT_MS = 600_000;
 
 const unavailable = await dockerUnavailable();
-/** The stack's NATS passwords (deploy/docker-compose.yml requires them). */
-const NATS_PASSWORDS = Object.fromEntries(['COORDINATOR', 'WORKER', 'PRODUCER', 'CLIENT'].map((r) => [`EDDY_NATS_${r}_PASSWORD`, randomBytes(12).toString('hex')])) as Record<`EDDY_NATS_${'COORDINATOR' | 'WORKER' | 'PRODUCER' | 'CLIENT'}_PASSWORD`, string>;
+/**
+ * The stack's NATS passwords (deploy/docker-compose.yml requires them). Each starts with a letter:
+ * nats-server parses an environment value it substitutes, and one starting with "0" is a number
+ * that fails to parse (the server exits at start; a random hex password did so in ~1 run in 4).
+ */
+const NATS_PASSWORDS = Object.fromEntries(['COORDINATOR', 'WORKER', 'PRODUCER', 'CLIENT'].map((r) => [`EDDY_NATS_${r}_PASSWORD`, `p${randomBytes(12).toString('hex')}`])) as Record<`EDDY_NATS_${'COORDINATOR' | 'WORKER' | 'PRODUCER' | 'CLIENT'}_PASSWORD`, string>;
 
 test('docker compose - deploy/docker-compose.yml validates (docker-compose config), with the monitoring profile and the test override', { timeout: 60_000 }, async (t) => {
   if (unavailable?.startsWith('docker-compose')) {
