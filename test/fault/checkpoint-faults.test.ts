@@ -160,7 +160,10 @@ test('checkpoint - an overlay past maxOverlayBytes asks for an early checkpoint 
     const job = await waitFor(async () => {
       const j = await client.getJob(CX_JOB);
       return Number(j.stages[1]!.recordsIn) === events.length && Number(j.checkpoints!.completed) >= 3 ? j : undefined;
-    }, { timeoutMs: 60_000, what: 'early checkpoints while the events are processed' });
+    }, { timeoutMs: 60_000, what: 'early checkpoints while the events are processed' }).catch(async (e: Error) => {
+      const j = await client.getJob(CX_JOB);
+      throw new Error(`${e.message}: ${j.stages.map((s) => `${s.stageId} in ${s.recordsIn}`).join(', ')} of ${events.length}; ${j.checkpoints!.completed} checkpoints completed, ${j.checkpoints!.failed} failed; job ${j.state}, restarts ${j.restarts}`, { cause: e });
+    });
     assert.ok(Number(job.checkpoints!.completed) >= 3, `${job.checkpoints!.completed} checkpoints, none from the timer`);
     assert.match(cluster.workers[0]!.output(), /overlay past its bound; asking for a checkpoint/);
   } finally {
