@@ -27,11 +27,11 @@ screenshots: install ui
 # cut off on purpose). Unquoted globs: the shell expands them (a quoted glob fails on Node 20).
 # Debian's chromium is installed (when missing) for the dashboard's browser test, Debian's
 # python3-grpcio, protobuf-compiler and protobuf-compiler-grpc for the Python client's test.
-# Two test files at a time (node's default on 2 cores is one): the suite is mostly waiting on
-# processes, and serially it took over 14 minutes. Timing-sensitive limits (worker liveness, the
-# leader lease) allow for a loaded machine.
+# One test file at a time by default (node's default on 2 cores): with two at a time the suite
+# takes ~12.5 minutes instead of ~17, but the compose and dashboard tests then flaked under the
+# load (a recovery during scaling, a rate sample missed). `make test TEST_CONCURRENCY=2` for speed.
 TESTS := test/unit/*.test.ts test/e2e/*.test.ts test/fault/*.test.ts
-TEST_CONCURRENCY ?= 2
+TEST_CONCURRENCY ?= 1
 test: install ui typecheck cycles lint-protos
 	./scripts/ensure-chromium.sh
 	./scripts/ensure-python-grpc.sh
