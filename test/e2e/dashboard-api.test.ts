@@ -92,8 +92,9 @@ test('dashboard API - jobs, a job with its graph, checkpoints, key groups, worke
     const grpcStages = (await client.getJob(CX_JOB)).stages.map((s) => s.stageId).sort();
     const detail = await waitFor(async () => {
       const d = (await get<JobDetail>(`${base}/api/jobs/${CX_JOB}`)).body;
-      return d.recordsIn >= events.length ? d : undefined;
-    }, { timeoutMs: 30_000, what: 'every event counted in' });
+      // Rates are sampled once a second: a job through its input sooner has none yet.
+      return d.recordsIn >= events.length && d.rates.length > 0 ? d : undefined;
+    }, { timeoutMs: 30_000, what: 'every event counted in, and a rate sample' });
     assert.deepEqual(detail.stages.map((s) => s.stageId).sort(), grpcStages);
     assert.deepEqual(detail.graph.nodes.filter((n) => n.kind === 'stage').map((n) => n.id).sort(), grpcStages);
     assert.deepEqual(detail.graph.nodes.filter((n) => n.kind === 'source').map((n) => n.label), ['indicators']);
