@@ -28,7 +28,7 @@ screenshots: install ui
 # Debian's chromium is installed (when missing) for the dashboard's browser test, Debian's
 # python3-grpcio, protobuf-compiler and protobuf-compiler-grpc for the Python client's test.
 # One test file at a time by default (node's default on 2 cores): with two at a time the suite
-# takes ~12.5 minutes instead of ~17, but the compose test then saw a recovery during scaling
+# takes ~12.5 minutes instead of ~16, but the compose test then saw a recovery during scaling
 # under the load. `make test TEST_CONCURRENCY=2` for speed.
 TESTS := test/unit/*.test.ts test/e2e/*.test.ts test/fault/*.test.ts
 TEST_CONCURRENCY ?= 1
