@@ -78,7 +78,9 @@ class JetStreamSink implements Sink {
   }
 
   write(value: unknown): void {
-    this.commit(this.prepare(value));
+    // Straight through: no prepared object per record on the at-least-once path.
+    const { subject, data } = this.#address(value);
+    this.#publisher.publishNow(subject, encoder.encode(data));
   }
 
   prepare(value: unknown): unknown {
