@@ -54,16 +54,23 @@ export interface WindowOperatorOptions {
 const BIAS = 2 ** 50;
 const DIGITS = 14;
 
+// A record of a sliding window names sizeMs / slideMs window ids, and consecutive records mostly
+// the same ones: the hex of a bound is remembered (cleared when it grows past HEX_CACHE_SIZE).
+const HEX_CACHE_SIZE = 4096;
+const hexCache = new Map<number, string>();
+
 function hex(n: number): string {
-  return (n + BIAS).toString(16).padStart(DIGITS, '0');
+  let h = hexCache.get(n);
+  if (h === undefined) {
+    if (hexCache.size >= HEX_CACHE_SIZE) hexCache.clear();
+    h = (n + BIAS).toString(16).padStart(DIGITS, '0');
+    hexCache.set(n, h);
+  }
+  return h;
 }
 
 export function windowId(w: TimeWindow): string {
   return hex(w.end) + hex(w.start);
-}
-
-export function parseWindowId(id: string): TimeWindow {
-  return { end: Number.parseInt(id.slice(0, DIGITS), 16) - BIAS, start: Number.parseInt(id.slice(DIGITS), 16) - BIAS };
 }
 
 export function windowOperator<T, O>(
@@ -163,9 +170,12 @@ export function windowOperator<T, O>(
       if (isLate(w, watermark)) continue;
       placed = true;
       const id = windowId(w);
-      const acc = add(await contents.get(id), value);
+      const before = await contents.get(id);
+      const acc = add(before, value);
       contents.put(id, acc);
-      registerTimers(w, ctx);
+      // A window's timers are registered with its first record: a window that has contents has
+      // them (they are state, checkpointed and restored with the contents).
+      if (before === undefined) registerTimers(w, ctx);
       if (w.end - 1 <= watermark) await fire(w, acc, ctx);
     }
     if (!placed) late(value, ctx);
@@ -193,13 +203,21 @@ export function windowOperator<T, O>(
       return;
     }
     const contents = ctx.state(state) as MapState<unknown>;
-    for (const [id, acc] of await contents.entries({ from: hex(end), to: hex(end + 1) })) {
-      await fire(parseWindowId(id), acc, ctx);
+    // Tumbling and sliding windows all have sizeMs: the window ending at `end` has one id, read
+    // with a point read (a range read is a RocksDB iterator per timer, the largest cost of a
+    // sliding-window job before this).
+    const sizeMs = assigner.sizeMs;
+    const w: TimeWindow = { start: end - sizeMs, end };
+    const id = windowId(w);
+    const acc = await contents.get(id);
+    if (acc !== undefined) {
+      await fire(w, acc, ctx);
       if (lateness === 0) contents.remove(id);
     }
     if (lateness > 0) {
       const cleanupEnd = end - lateness;
-      for (const id of await contents.keys({ from: hex(cleanupEnd), to: hex(cleanupEnd + 1) })) contents.remove(id);
+      const cleanupId = windowId({ start: cleanupEnd - sizeMs, end: cleanupEnd });
+      if (await contents.contains(cleanupId)) contents.remove(cleanupId);
     }
   };
 

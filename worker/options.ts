@@ -28,7 +28,7 @@ export interface WorkerOptions {
   batchLingerMs?: number;
   /** Unacknowledged batches per channel before the sender waits (backpressure). @default 16 */
   channelWindow?: number;
-  /** A batch unacknowledged this long breaks its channel (the receiver stalled or lost it). @default 30000 */
+  /** A batch unacknowledged this long breaks its channel (the receiver is gone or stuck, or lost it); it is sent again every third of this. @default 30000 */
   ackTimeoutMs?: number;
   /**
    * Bytes of changes held in memory since the last barrier. Past it the worker asks for an early

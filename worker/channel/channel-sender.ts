@@ -6,12 +6,20 @@
 // unacknowledged ones, and treats an acknowledgement time-out as a broken channel: a record is
 // never lost silently. Acknowledgements are cumulative (the receiver processes a key group's
 // batches in order), so one ack frees every batch up to its sequence.
+//
+// A receiver acknowledges a batch once it has processed it, and a channel held behind a barrier
+// (alignment) or a loaded machine can keep it waiting long. Slow is not lost: a batch
+// unacknowledged for a third of the time-out is sent again, and a receiver that already has it
+// acknowledges at once everything it has received (worker/task/keyed-task.ts, "a resend"). Only
+// a receiver that is gone or whose event loop is stuck lets the time-out run out; one that lost
+// the batch takes the resend as new.
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { BatchKind, encodeBatch, type Record } from '../../core/record-batch.ts';
 import { subjects } from '../../core/subjects.ts';
 import { ChannelBrokenError } from '../../core/errors.ts';
 import type { JobId, StageId } from '../../core/ids.ts';
 import { TAG_BYTES, type BatchSigner } from './batch-signing.ts';
+import { publishBatcher, type PublishBatcher } from './publish-batcher.ts';
 
 export interface ChannelSenderOptions {
   nc: NatsConnection;
@@ -50,6 +58,10 @@ interface Channel {
   acked: number;
   /** Send times of unacknowledged batches, oldest first. */
   sentAt: number[];
+  /** The bytes of unacknowledged batches, oldest first (for a resend). */
+  unacked: Uint8Array[];
+  /** When the oldest unacknowledged batch was last sent again (0: never). */
+  resentAt: number;
 }
 
 /** Acknowledgement payload: u16 keyGroup, u32 sequence. */
@@ -66,6 +78,7 @@ export class ChannelSender {
   readonly #channels: Channel[];
   readonly #ackSubject: string;
   readonly #ackSub: Subscription;
+  readonly #out: PublishBatcher;
   readonly #watchdog: NodeJS.Timeout;
   #linger: NodeJS.Timeout | undefined;
   #pendingTotal = 0;
@@ -76,12 +89,15 @@ export class ChannelSender {
   recordsSent = 0;
   /** Milliseconds spent with a full window (backpressure). */
   blockedMs = 0;
+  /** Batches sent again after a third of the acknowledgement time-out without an answer. */
+  resentBatches = 0;
   #blockedSince = 0;
 
   constructor(options: ChannelSenderOptions) {
     this.#o = options;
-    this.#channels = Array.from({ length: options.maxParallelism }, () => ({ pending: [], outbox: [], sent: 0, acked: 0, sentAt: [] }));
+    this.#channels = Array.from({ length: options.maxParallelism }, () => ({ pending: [], outbox: [], sent: 0, acked: 0, sentAt: [], unacked: [], resentAt: 0 }));
     this.#ackSubject = subjects.channelAck(options.jobId, options.senderTask);
+    this.#out = publishBatcher(options.nc);
     this.#ackSub = options.nc.subscribe(this.#ackSubject, {
       callback: (err, msg) => {
         if (err) return this.#break(`ack subscription failed: ${err.message}`);
@@ -233,7 +249,8 @@ export class ChannelSender {
         bytes = encodeBatch({ kind: BatchKind.BARRIER, ...base, records: [], checkpointId: out.checkpointId }, trailer);
       }
       signer?.sign(bytes);
-      this.#o.nc.publish(subjects.channel(this.#o.jobId, this.#o.toStage, keyGroup), bytes, { reply: this.#ackSubject });
+      ch.unacked.push(bytes);
+      this.#out.publish(subjects.channel(this.#o.jobId, this.#o.toStage, keyGroup), bytes, this.#ackSubject);
     }
   }
 
@@ -246,6 +263,8 @@ export class ChannelSender {
     if (!ch || seq > ch.sent) return this.#break(`acknowledgement of batch ${seq} for key group ${kg}, which was never sent`);
     if (seq <= ch.acked) return; // a repeated ack
     ch.sentAt.splice(0, seq - ch.acked);
+    ch.unacked.splice(0, seq - ch.acked);
+    ch.resentAt = 0;
     ch.acked = seq;
     this.#drain(kg, ch);
     if (!this.blocked && this.#waiters.length > 0) {
@@ -260,10 +279,18 @@ export class ChannelSender {
 
   #checkAckTimeouts(): void {
     const now = Date.now();
+    const resendAfterMs = this.#o.ackTimeoutMs / 3;
     for (let kg = 0; kg < this.#channels.length; kg++) {
-      const oldest = this.#channels[kg]!.sentAt[0];
-      if (oldest !== undefined && now - oldest > this.#o.ackTimeoutMs) {
-        return this.#break(`batch ${this.#channels[kg]!.acked + 1} to ${this.#o.toStage} key group ${kg} unacknowledged after ${this.#o.ackTimeoutMs} ms: the receiver stalled or the batch was lost`);
+      const ch = this.#channels[kg]!;
+      const oldest = ch.sentAt[0];
+      if (oldest === undefined) continue;
+      if (now - oldest > this.#o.ackTimeoutMs) {
+        return this.#break(`batch ${ch.acked + 1} to ${this.#o.toStage} key group ${kg} unacknowledged after ${this.#o.ackTimeoutMs} ms, sent again without an answer: the receiver is gone or stuck, or the batch was lost`);
+      }
+      if (now - oldest > resendAfterMs && now - ch.resentAt > resendAfterMs) {
+        ch.resentAt = now;
+        this.resentBatches++;
+        this.#out.publish(subjects.channel(this.#o.jobId, this.#o.toStage, kg), ch.unacked[0]!, this.#ackSubject);
       }
     }
   }

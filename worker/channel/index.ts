@@ -3,6 +3,7 @@
 // senders feed it, which input a sender is for, the watermark over its channels). The receiving
 // half is the keyed task (worker/task/keyed-task.ts), which acknowledges with encodeAck.
 export { ChannelSender, encodeAck } from './channel-sender.ts';
+export { publishBatcher, type PublishBatcher } from './publish-batcher.ts';
 export { ChannelWatermarks } from './channel-watermarks.ts';
 export { BatchSigner } from './batch-signing.ts';
 export { inputResolver, upstreamSenders } from './stage-inputs.ts';

@@ -26,7 +26,7 @@ import type { JobId, StageId } from '../../core/ids.ts';
 import type { JobManifest } from '../../core/manifest.ts';
 import type { StateDescriptor } from '../../sdk/index.ts';
 import type { StagePlan } from '../../sdk/plan.ts';
-import { encodeAck, type BatchSigner } from '../channel/index.ts';
+import { encodeAck, publishBatcher, type BatchSigner, type PublishBatcher } from '../channel/index.ts';
 import type { ThrottledLog } from '../../core/throttled-log.ts';
 import { KeyedContext } from './keyed-context.ts';
 import { featureStates, type FeatureStateSpec } from '../state/index.ts';
@@ -103,6 +103,8 @@ export class KeyedTask {
   readonly #o: KeyedTaskOptions;
   readonly #subs = new Map<number, Subscription>();
   #senders: ReadonlySet<string>;
+  /** Acknowledgements go out with the connection's channel batches, once per loop turn. */
+  readonly #acks: PublishBatcher;
   /** Senders whose batches are taken: the current ones, and during a move also those before and after it. */
   #accepting: ReadonlySet<string>;
   /** Key groups counted in alignment: owned, loaded or not. */
@@ -150,6 +152,7 @@ export class KeyedTask {
     this.#stageId = options.stage.spec.id as StageId;
     this.#stageIndex = options.manifest.stages.findIndex((st) => st.id === options.stage.spec.id);
     this.#senders = new Set(options.upstreamSenders);
+    this.#acks = publishBatcher(options.nc);
     this.#accepting = this.#senders;
     this.#owned = new Set(options.keyGroups);
     this.#declared = new Map(options.stage.spec.states.map((s) => [s.name, s.kind]));
@@ -328,7 +331,7 @@ export class KeyedTask {
     const last = this.#lastSequence.get(channel) ?? 0;
     if (header.sequence <= last) {
       // A batch seen before (a resend): acknowledge again, apply nothing.
-      if (msg.reply) this.#o.nc.publish(msg.reply, encodeAck(header.keyGroup, last));
+      if (msg.reply) this.#acks.publish(msg.reply, encodeAck(header.keyGroup, last));
       return;
     }
     if (header.sequence !== last + 1) {
@@ -343,7 +346,7 @@ export class KeyedTask {
       // Held for a key group whose state is on its way: acknowledged now, so the sender's window
       // keeps moving for the key groups that run (it is flow control, not durability: a
       // failure rolls everything back to the last checkpoint anyway).
-      if (msg.reply) this.#o.nc.publish(msg.reply, encodeAck(header.keyGroup, header.sequence));
+      if (msg.reply) this.#acks.publish(msg.reply, encodeAck(header.keyGroup, header.sequence));
       return;
     }
     this.#wake(header.keyGroup, queue);
@@ -371,7 +374,7 @@ export class KeyedTask {
       if (index < 0) return;
       const item = index === 0 ? queue.shift()! : queue.splice(index, 1)[0]!;
       if (item.header.kind === BatchKind.BARRIER) {
-        if (item.reply) this.#o.nc.publish(item.reply, encodeAck(keyGroup, item.header.sequence));
+        if (item.reply) this.#acks.publish(item.reply, encodeAck(keyGroup, item.header.sequence));
         this.#barrier(item.channel, decodeBarrier(item.data, item.header));
         continue;
       }
@@ -389,7 +392,7 @@ export class KeyedTask {
           return;
         }
         this.#o.afterBatch();
-        if (item.reply) this.#o.nc.publish(item.reply, encodeAck(keyGroup, item.header.sequence));
+        if (item.reply) this.#acks.publish(item.reply, encodeAck(keyGroup, item.header.sequence));
         continue;
       }
       if (item.header.kind !== BatchKind.DATA) continue;
@@ -404,7 +407,7 @@ export class KeyedTask {
         this.#fail(ensureError(e), keyGroup);
         return;
       }
-      if (item.reply) this.#o.nc.publish(item.reply, encodeAck(keyGroup, item.header.sequence));
+      if (item.reply) this.#acks.publish(item.reply, encodeAck(keyGroup, item.header.sequence));
       // State reads that hit memory resolve as microtasks, so a long queue would be drained in one
       // go, starving timers (heartbeats) and the socket: give the event loop a turn now and then.
       if (performance.now() - this.#lastYieldMs > YIELD_EVERY_MS) {
