@@ -54,7 +54,7 @@ export interface GeneratorSpec {
   params: Record<string, string | number | boolean>;
 }
 
-/** Watermark generation of every source split (sdk/job.ts WatermarkOptions). */
+/** Watermark generation of every source split (sdk/options.ts WatermarkOptions). */
 export interface EventTimeSpec {
   maxOutOfOrdernessMs: number;
   /** A split quiet this long is idle; absent: never. */
@@ -101,7 +101,7 @@ export interface FilesSinkSpec {
 }
 
 
-/** How an asyncMap calls its function (sdk/job.ts AsyncMapOptions, defaults applied). */
+/** How an asyncMap calls its function (sdk/async-map.ts AsyncMapOptions, defaults applied). */
 export interface AsyncOperatorSpec {
   ordered: boolean;
   /** Records in the operator at once (in flight, retrying or waiting to be emitted) per task. */
