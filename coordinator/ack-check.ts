@@ -6,6 +6,7 @@
 import { ForgedMessageError, type CheckpointAck } from '../core/control.ts';
 import { excerpt } from '../core/errors.ts';
 import type { KeyGroupRange } from '../core/key-groups.ts';
+import { isStagedFileKey, objectKeys } from '../core/object-keys.ts';
 
 export interface AckScope {
   jobId: string;
@@ -33,8 +34,8 @@ export function checkCheckpointAck(ack: CheckpointAck, scope: AckScope): void {
   if (owned.length === 0) throw forged('is not assigned to the job');
   const ownsKeyGroup = (kg: number) => Number.isSafeInteger(kg) && kg >= 0 && kg < scope.maxParallelism && owned.some((a) => inRanges(a.keyGroups, kg));
   for (const s of ack.sources) if (!owned.some((a) => a.splits.includes(s.split))) throw forged(`reports a position of split ${s.split}, which it does not read`);
-  const state = `jobs/${scope.jobId}/state/`;
-  const checkpoints = `jobs/${scope.jobId}/checkpoints/`;
+  const state = objectKeys.state(scope.jobId);
+  const checkpoints = objectKeys.checkpoints(scope.jobId);
   for (const part of ack.parts) {
     for (const ref of [...part.deltas, ...part.bases]) {
       if (!ref.key.startsWith(state) || !safeKey(ref.key)) throw forged(`names a state object outside the job: ${excerpt(ref.key)}`);
@@ -42,7 +43,7 @@ export function checkCheckpointAck(ack: CheckpointAck, scope: AckScope): void {
     }
     if (part.outputKey && (!part.outputKey.startsWith(checkpoints) || !safeKey(part.outputKey))) throw forged(`names an output object outside the job: ${excerpt(part.outputKey)}`);
     for (const f of part.files ?? []) {
-      if (!f.stagedKey.startsWith(checkpoints) || !safeKey(f.stagedKey) || !/\/files\/[^/]+\.ndjson$/.test(f.stagedKey)) throw forged(`stages a part file outside the job: ${excerpt(f.stagedKey)}`);
+      if (!f.stagedKey.startsWith(checkpoints) || !safeKey(f.stagedKey) || !isStagedFileKey(f.stagedKey)) throw forged(`stages a part file outside the job: ${excerpt(f.stagedKey)}`);
       if (!safeKey(f.finalKey) || !f.finalKey.endsWith('.ndjson') || !scope.filesSinkPaths.some((p) => f.finalKey.startsWith(`${p}/`))) {
         throw forged(`commits a part file outside the job's files sinks: ${excerpt(f.finalKey)}`);
       }

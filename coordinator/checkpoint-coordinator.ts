@@ -124,7 +124,7 @@ export interface CheckpointCoordinatorOptions {
   idleSince?(checkpointId: number): boolean;
 }
 
-/** What a checkpoint that carries a move needs (coordinator/job-manager.ts, rebalancing). */
+/** What a checkpoint that carries a move needs (coordinator/rebalancer.ts). */
 export interface CheckpointNowOptions {
   /** Workers beyond the target's that take part (a move's old and new owners). */
   workers?: WorkerId[];

@@ -17,7 +17,8 @@ import type { FeatureChange } from '../proto/gen/eddy/v1/FeatureChange.ts';
 import type { GetFeaturesRequest__Output } from '../proto/gen/eddy/v2/GetFeaturesRequest.ts';
 import type { GetFeaturesResponse } from '../proto/gen/eddy/v2/GetFeaturesResponse.ts';
 import type { FeatureValue as FeatureValueV2 } from '../proto/gen/eddy/v2/FeatureValue.ts';
-import type { JobManager, JobRecord } from './job-manager.ts';
+import type { JobManager } from './job-manager.ts';
+import type { Job } from './job.ts';
 import type { FeatureAnswer, FeatureQuery, FeatureRouter } from './feature-router.ts';
 import type { WorkerRegistry } from './worker-registry.ts';
 import { toServiceError } from './grpc-status.ts';
@@ -71,7 +72,7 @@ function deadlineAtMs(call: grpc.ServerUnaryCall<unknown, unknown>): number {
   return Math.min(now + MAX_QUERY_TIMEOUT_MS, Math.max(now + 1, at));
 }
 
-export function jobInfo(jobs: JobManager, job: JobRecord): JobInfo {
+export function jobInfo(jobs: JobManager, job: Job): JobInfo {
   return {
     jobId: job.id,
     name: job.manifest.name,
@@ -88,7 +89,7 @@ export function jobInfo(jobs: JobManager, job: JobRecord): JobInfo {
   };
 }
 
-function checkpointInfo(job: JobRecord) {
+function checkpointInfo(job: Job) {
   const stats = job.checkpointStats;
   const latest = job.checkpoints[job.checkpoints.length - 1];
   return {

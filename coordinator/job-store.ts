@@ -52,7 +52,7 @@ export interface StoredJob {
    * streams drop repeats by Nats-Msg-Id). Absent in values written before it existed.
    */
   unpublishedCheckpoints?: StoredCheckpoint[];
-  /** The source's startAt resolved at submit, used until a checkpoint completes (JobRecord.initialPositions). */
+  /** The source's startAt resolved at submit, used until a checkpoint completes (Job.initialPositions, coordinator/job.ts). */
   initialPositions?: Array<{ split: number; nextSequence: number }>;
   /**
    * Source records that failed, with their attempts, and the skip list (coordinator/

@@ -37,7 +37,7 @@ export interface LeaseValue {
 
 export type LeaseRole = 'STANDBY' | 'LEADER' | 'CLOSED';
 
-/** What the job manager asks of the lease (coordinator/job-manager.ts). */
+/** What the job manager asks of the lease (coordinator/job-manager.ts; commands in job-deployment.ts, commits in job-checkpoints.ts, fenced writes in job-persistence.ts). */
 export interface Leadership {
   /** The leader epoch while leading, else 0. */
   readonly term: number;

@@ -23,7 +23,7 @@ export interface WorkerAssignment {
   splits: number[];
 }
 
-/** What the rebalancer needs of a job record (coordinator/job-manager.ts). */
+/** What the rebalancer needs of a job (coordinator/job.ts). */
 export interface MovableJob {
   id: string;
   manifest: JobManifest;

@@ -57,3 +57,8 @@ export const isMetadataKey = (key: string): boolean => key.endsWith('/_metadata'
 
 /** Whether a key names a savepoint's _metadata (what `eddy savepoint` prints). */
 export const isSavepointMetadataKey = (key: string): boolean => SAVEPOINT_METADATA.test(key);
+
+const STAGED_FILE = /\/files\/[^/]+\.ndjson$/;
+
+/** Whether a key has the shape of a staged files-sink part (objectKeys.stagedFile). */
+export const isStagedFileKey = (key: string): boolean => STAGED_FILE.test(key);

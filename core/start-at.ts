@@ -15,7 +15,7 @@ export type StartAtSpec =
   /** Only messages stored after the job's first start. */
   | { kind: 'latest' };
 
-/** What a job author writes in SourceOptions.startAt (sdk/job.ts). */
+/** What a job author writes in SourceOptions.startAt (sdk/options.ts). */
 export type StartAtOption = { sequence: number } | { time: number | Date | string } | 'earliest' | 'latest';
 
 /** Why `value` is not a valid StartAtSpec, or undefined when it is. */

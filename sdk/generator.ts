@@ -10,7 +10,7 @@ import type { GeneratorSpec } from '../core/manifest.ts';
 
 export type { GeneratorSpec };
 
-/** As sdk/job.ts WatermarkOptions (kept apart so that job.ts may import this module). */
+/** As WatermarkOptions in sdk/options.ts (kept apart so that the builder, sdk/job.ts, may import this module). */
 export interface GeneratorWatermarkOptions {
   /** @default 0: a split makes its events in time order */
   maxOutOfOrdernessMs?: number;

@@ -1,7 +1,8 @@
 // What a job author imports as '@eddy/sdk'. No runtime dependencies: a bundle treats this
 // module as external and the worker provides it (core/bundle.ts). The runtime's view of a job
 // (its plan: sdk/plan.ts) is not part of it.
-export { job, Job, DataStream, KeyedStream, WindowedStream, BroadcastStream, ConnectedStreams, BroadcastConnectedStream } from './job.ts';
+export { job, Job } from './job.ts';
+export type { DataStream, KeyedStream, WindowedStream, BroadcastStream, ConnectedStreams, BroadcastConnectedStream } from './streams.ts';
 export type { JobOptions, SourceOptions, WatermarkOptions, WindowOptions, ProcessOptions, BroadcastProcessOptions, FeatureDeclaration } from './options.ts';
 export type { AsyncContext, AsyncFunction, AsyncMapOptions, AsyncRetryOptions } from './async-map.ts';
 export type { StartAtOption } from '../core/start-at.ts';

@@ -1,6 +1,6 @@
 // The window operator, written as a keyed process function over keyed state and event-time
 // timers: windows and their timers live in the state store and are checkpointed like any state
-// (docs/ARCHITECTURE.md, "State"). sdk/job.ts turns KeyedStream.window(...) into a process stage
+// (docs/ARCHITECTURE.md, "State"). sdk/windowed-stream.ts turns KeyedStream.window(...) into a process stage
 // running this.
 //
 // State per key: tumbling and sliding windows, one map, WINDOW_STATE, from window id to the

@@ -4,7 +4,6 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { BulkPublisher } from '../../core/jetstream-publisher.ts';
 import { partitionForKey } from '../../core/key-groups.ts';
 import { buildBundle } from '../../core/bundle.ts';
 import type { EddyClient } from '../../cli/client.ts';
@@ -12,6 +11,7 @@ import { REPO_ROOT } from './eddy.ts';
 import { readStream } from './streams.ts';
 import { waitFor } from './wait-for.ts';
 import { readPartFiles } from './part-files.ts';
+import { publishMessagesSteadily } from './steady-publisher.ts';
 import type { ObjectStore } from '../../core/object-store.ts';
 
 export const CX_JOB = 'customer-experience';
@@ -71,28 +71,7 @@ export async function submitCx(client: EddyClient, cacheDir: string, entry = 'jo
  * flow. Resolves once every event is acknowledged by the stream; `stop()` ends it early.
  */
 export function publishSteadily(nc: NatsConnection, events: readonly Indicator[], perTick = 2_000): { done: Promise<void>; stop(): void } {
-  const publisher = new BulkPublisher(nc);
-  const encoder = new TextEncoder();
-  let sent = 0;
-  let timer: NodeJS.Timeout | undefined;
-  const done = new Promise<void>((resolve, reject) => {
-    timer = setInterval(() => {
-      try {
-        for (const end = Math.min(sent + perTick, events.length); sent < end; sent++) {
-          const e = events[sent]!;
-          publisher.publishNow(`indicators.${partitionForKey(e.entityId, 4)}`, encoder.encode(JSON.stringify(e)));
-        }
-        if (sent === events.length) {
-          clearInterval(timer);
-          publisher.flush().then(resolve, reject).finally(() => publisher.close());
-        }
-      } catch (e) {
-        clearInterval(timer);
-        reject(e);
-      }
-    }, 100);
-  });
-  return { done, stop: () => clearInterval(timer) };
+  return publishMessagesSteadily(nc, events.map((e) => [`indicators.${partitionForKey(e.entityId, 4)}`, JSON.stringify(e)] as const), perTick);
 }
 
 async function features(client: EddyClient, feature: string, ids: string[]) {

@@ -40,3 +40,4 @@ export { soakOnly, soakSize, soakTimeoutMs } from './soak.ts';
 export { clusterStore, readPartFiles, listPartFiles, type PartFile } from './part-files.ts';
 export { makeTestPki, type TestPki, type KeyPair } from './certificates.ts';
 export { checkpointsOrIdle } from './checkpoints.ts';
+export { publishMessagesSteadily } from './steady-publisher.ts';

@@ -3,7 +3,6 @@
 // with the job's code), a steady producer, and the record-for-record comparison.
 import assert from 'node:assert/strict';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { BulkPublisher } from '../../core/jetstream-publisher.ts';
 import { keyGroupForKey, partitionForKey } from '../../core/key-groups.ts';
 import { JOIN_MS, SESSION_GAP_MS, TUMBLE_MS, WF_PARTITIONS, type WfEvent, type WfJoin, type WfWindow } from '../fixtures/windows-faults-job.ts';
 import { readStream } from './streams.ts';
@@ -127,27 +126,7 @@ export async function wfResults(nc: NatsConnection): Promise<WfExpectation> {
 }
 
 /** Publishes `perTick` messages every 100 ms; resolves once the stream has every one. */
-export function publishSteadily(nc: NatsConnection, messages: ReadonlyArray<[string, string]>, perTick: number): { done: Promise<void>; stop(): void } {
-  const publisher = new BulkPublisher(nc);
-  const encoder = new TextEncoder();
-  let sent = 0;
-  let timer: NodeJS.Timeout | undefined;
-  const done = new Promise<void>((resolve, reject) => {
-    timer = setInterval(() => {
-      try {
-        for (const end = Math.min(sent + perTick, messages.length); sent < end; sent++) publisher.publishNow(messages[sent]![0], encoder.encode(messages[sent]![1]));
-        if (sent === messages.length) {
-          clearInterval(timer);
-          publisher.flush().then(resolve, reject).finally(() => publisher.close());
-        }
-      } catch (e) {
-        clearInterval(timer);
-        reject(e);
-      }
-    }, 100);
-  });
-  return { done, stop: () => clearInterval(timer) };
-}
+export { publishMessagesSteadily as publishSteadily } from './steady-publisher.ts';
 
 /** Compares results with the expectation: what is missing, what is extra (partial or wrong), what is repeated. */
 export function compareResults(what: string, got: string[], expected: string[], maxParallelism = 32): void {

@@ -1,0 +1,138 @@
+// Jobs in the job store (coordinator/job-store.ts), so that a restarted coordinator, or a standby
+// taking over, resumes them (docs/ARCHITECTURE.md, "Recovery" and "Standby coordinators"): each
+// job's writes in order, a fenced write turning this coordinator into a standby, and a stored job
+// read back with its retained checkpoints, savepoints and unpublished output.
+import { FencedError, ensureError } from '../core/errors.ts';
+import { parseJobId, type Epoch } from '../core/ids.ts';
+import type { Logger } from '../core/logger.ts';
+import { parseManifest } from '../core/manifest.ts';
+import type { ObjectStore } from '../core/object-store.ts';
+import { decodeMetadata, type CheckpointMetadata } from '../core/checkpoint-format.ts';
+import type { CompletedCheckpoint } from './checkpoint-coordinator.ts';
+import { Job, type JobState } from './job.ts';
+import type { JobStore, StoredCheckpoint, StoredJob } from './job-store.ts';
+import type { Leadership } from './leader-lease.ts';
+import { hasOutput } from './output-publisher.ts';
+import { PoisonRecords } from './poison-records.ts';
+
+/** Checkpoint ids skipped after a coordinator restart: ids triggered but never recorded are not reused. */
+const CHECKPOINT_ID_GAP_AFTER_RESTART = 1000;
+
+export interface JobPersistenceOptions {
+  jobStore: JobStore;
+  store: ObjectStore;
+  leadership: Leadership;
+  logger: Logger;
+  /** Whether this job is still the one this coordinator holds (not one of an earlier leadership). */
+  holds(job: Job): boolean;
+}
+
+/** A stored job read back: the job, whether it still runs, and the output to publish again. */
+export interface LoadedJob {
+  job: Job;
+  live: boolean;
+  /** Completed checkpoints whose output may not all have reached the streams, in order, with the output to publish. */
+  republish: Array<{ checkpoint: CompletedCheckpoint; metadata: CheckpointMetadata }>;
+}
+
+export class JobPersistence {
+  readonly #o: JobPersistenceOptions;
+
+  constructor(options: JobPersistenceOptions) {
+    this.#o = options;
+  }
+
+  /** Writes the job to the job store; writes of one job keep their order. */
+  persist(job: Job): void {
+    // A job of an earlier leadership (released, still in some callback) writes nothing.
+    if (!this.#o.holds(job)) return;
+    const stored = job.toStored();
+    job.persisting = (job.persisting ?? Promise.resolve())
+      .then(() => this.#o.jobStore.put(stored))
+      .catch((e) => {
+        if (e instanceof FencedError) {
+          job.fenced = true;
+          this.#o.leadership.fenced(e.message);
+        } else {
+          this.#o.logger.error({ jobId: job.id, err: ensureError(e) }, 'job store write failed');
+        }
+      });
+  }
+
+  /** Every stored job, claimed: a deposed leader's later writes to these jobs fail (job-store.ts). */
+  claim(): Promise<StoredJob[]> {
+    return this.#o.jobStore.claim();
+  }
+
+  /** A stored job read back, with its checkpoints' _metadata from the object store. */
+  async load(stored: StoredJob): Promise<LoadedJob> {
+    const { store, logger } = this.#o;
+    const manifest = parseManifest(stored.manifestJson);
+    const read = async (c: StoredCheckpoint): Promise<CompletedCheckpoint> => ({
+      id: c.id,
+      metadataKey: c.metadataKey,
+      metadata: decodeMetadata(await store.get(c.metadataKey), c.metadataKey),
+      completedAtUnixMs: c.completedAtUnixMs,
+      durationMs: 0,
+      bytes: 0,
+    });
+    const checkpoints: CompletedCheckpoint[] = [];
+    for (const c of stored.retainedCheckpoints) checkpoints.push(await read(c));
+    const savepoints: CompletedCheckpoint[] = [];
+    for (const c of stored.savepoints) {
+      try {
+        savepoints.push(await read(c));
+      } catch (e) {
+        logger.error({ jobId: stored.jobId, savepoint: c.metadataKey, err: ensureError(e).message }, 'savepoint unreadable');
+      }
+    }
+    const live = stored.state !== 'CANCELLED' && stored.state !== 'FAILED' && stored.state !== 'FINISHED';
+    const job = new Job(
+      {
+        id: parseJobId(stored.jobId),
+        manifest,
+        manifestJson: stored.manifestJson,
+        sha256: stored.bundleSha256,
+        bundleKey: stored.bundleKey,
+        submittedAtMs: stored.submittedAtUnixMs,
+        epoch: stored.epoch as Epoch,
+        ...(stored.lastFailure ? { lastFailure: stored.lastFailure } : {}),
+        checkpoints,
+        savepoints,
+        lastCheckpointId: stored.lastCheckpointId + CHECKPOINT_ID_GAP_AFTER_RESTART,
+        restarts: stored.restarts,
+        ...(stored.initialPositions && { initialPositions: stored.initialPositions }),
+        poison: new PoisonRecords(stored.poisonRecords ?? []),
+      },
+      live ? 'RESTARTING' : (stored.state as JobState),
+      logger,
+    );
+    const republish: LoadedJob['republish'] = [];
+    if (!live) return { job, live, republish };
+    if (stored.unpublishedCheckpoints !== undefined) {
+      // Every completed checkpoint whose output was not confirmed published, in order, retained
+      // or not: its output may not all have reached the streams. Publishing it again is safe (the
+      // streams drop what they have by Nats-Msg-Id; a part file that exists is skipped).
+      for (const ref of stored.unpublishedCheckpoints) {
+        let c = checkpoints.find((x) => x.id === ref.id);
+        try {
+          c ??= await read(ref);
+        } catch (e) {
+          logger.error({ jobId: stored.jobId, checkpoint: ref.id, err: ensureError(e).message }, 'output of a completed checkpoint cannot be published: its _metadata is unreadable');
+          continue;
+        }
+        republish.push({ checkpoint: c, metadata: c.metadata });
+      }
+    } else {
+      // Written by a version that kept no list: part files of the earlier retained checkpoints
+      // are committed again, and the latest checkpoint's output is published again.
+      for (const c of checkpoints.slice(0, -1)) {
+        if ((c.metadata.files ?? []).length === 0) continue;
+        republish.push({ checkpoint: c, metadata: { ...c.metadata, outputs: [] } });
+      }
+      const latest = job.latestCheckpoint;
+      if (latest && hasOutput(latest.metadata)) republish.push({ checkpoint: latest, metadata: latest.metadata });
+    }
+    return { job, live, republish };
+  }
+}
