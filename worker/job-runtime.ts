@@ -173,7 +173,7 @@ export class JobRuntime implements ObservedJob {
     const keyedPlans = plan.stages.filter((s) => s.spec.kind === 'keyed');
     this.#keyedPlans = keyedPlans;
     const starts = new Map(deploy.startPositions.map((p) => [p.split, p]));
-    this.#signer = deploy.channelKey !== undefined && process.env.NO_FIX === undefined ? new BatchSigner(deploy.channelKey) : undefined;
+    this.#signer = deploy.channelKey !== undefined ? new BatchSigner(deploy.channelKey) : undefined;
     this.#rejections = new ThrottledLog(this.#logger);
     for (const r of deploy.skippedRecords ?? []) {
       let bySequence = this.#skipped.get(r.split);
