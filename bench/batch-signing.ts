@@ -1,10 +1,12 @@
 // The cost of signed record batches (worker/channel/batch-signing.ts): HMAC-SHA256 of a batch at
 // the sender and its verification at the receiver, per batch and per record, beside what encoding
-// and decoding the same batch costs. In process and in CPU time (a busy machine disturbs it little).
+// and decoding the same batch costs; and of signed channel acknowledgements (one per batch:
+// worker/channel/channel-acks.ts). In process and in CPU time (a busy machine disturbs it little).
 // `node --import tsx bench/batch-signing.ts`.
 import { randomBytes } from 'node:crypto';
 import { BatchKind, decodeHeader, decodeRecords, encodeBatch, type Record } from '../core/record-batch.ts';
 import { BatchSigner, TAG_BYTES } from '../worker/channel/batch-signing.ts';
+import { decodeAck, encodeAck } from '../worker/channel/channel-acks.ts';
 import { RUNS, isMain, machineLine, median, runMain } from './lib.ts';
 
 /** CPU µs (user + system, this process) per call of fn over `calls` calls. */
@@ -42,6 +44,30 @@ export function batchSigningBenchmark(records: number): SigningCost {
   return { records, bytes: signed.length, encodeUs: median(runs.encodeUs), decodeUs: median(runs.decodeUs), signUs: median(runs.signUs), verifyUs: median(runs.verifyUs) };
 }
 
+export interface AckCost {
+  encodeUs: number;
+  decodeUs: number;
+  signedEncodeUs: number;
+  signedDecodeUs: number;
+}
+
+/** An acknowledgement encoded and decoded, unsigned and signed. */
+export function ackSigningBenchmark(): AckCost {
+  const signer = new BatchSigner(randomBytes(32));
+  const sender = 'indicator-state@worker-1@e12';
+  const plain = encodeAck(17, 42, sender, undefined);
+  const signed = encodeAck(17, 42, sender, signer);
+  const calls = 200_000;
+  const runs = { encodeUs: [] as number[], decodeUs: [] as number[], signedEncodeUs: [] as number[], signedDecodeUs: [] as number[] };
+  for (let r = 0; r < RUNS; r++) {
+    runs.encodeUs.push(usPerCall(calls, () => encodeAck(17, 42, sender, undefined)));
+    runs.decodeUs.push(usPerCall(calls, () => decodeAck(plain, sender, undefined)));
+    runs.signedEncodeUs.push(usPerCall(calls, () => encodeAck(17, 42, sender, signer)));
+    runs.signedDecodeUs.push(usPerCall(calls, () => decodeAck(signed, sender, signer)));
+  }
+  return { encodeUs: median(runs.encodeUs), decodeUs: median(runs.decodeUs), signedEncodeUs: median(runs.signedEncodeUs), signedDecodeUs: median(runs.signedDecodeUs) };
+}
+
 if (isMain(import.meta.url)) {
   runMain(async () => {
     console.log(machineLine());
@@ -53,5 +79,7 @@ if (isMain(import.meta.url)) {
           `(${(((c.signUs + c.verifyUs) * 1000) / n).toFixed(0)} ns per record, ${(((c.signUs + c.verifyUs) / (c.encodeUs + c.decodeUs)) * 100).toFixed(0)} % of encode + decode)`,
       );
     }
+    const a = ackSigningBenchmark();
+    console.log(`channel ack: encode ${a.encodeUs.toFixed(2)} µs, decode ${a.decodeUs.toFixed(2)} µs unsigned; signed: encode ${a.signedEncodeUs.toFixed(2)} µs, decode and verify ${a.signedDecodeUs.toFixed(2)} µs`);
   });
 }

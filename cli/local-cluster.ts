@@ -61,7 +61,8 @@ export interface LocalCluster {
   natsUrl: string;
   /**
    * NATS runs with authentication: each role's user and password file (<data>/nats-auth/). A
-   * producer publishes with the producer login.
+   * producer publishes with the producer login. Workers log in as users of their own
+   * (worker-<id>.password), not as the `worker` login here.
    */
   natsLogins: Record<NatsRole, NatsRoleLogin>;
   grpcAddress: string;
@@ -306,36 +307,52 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   for (const dir of Object.values(dirs)) fs.mkdirSync(dir, { recursive: true });
 
   const natsUrl = `nats://127.0.0.1:${natsPort}`;
-  // Authentication on by default: generated passwords in the data dir, Eddy's permission set.
-  const natsAuth = prepareNatsAuth(path.join(dataDir, 'nats-auth'));
+  // Worker ids are w-1, w-2, … in start order and never reused within one run, so that a worker
+  // that left and one that joined later are not taken for each other.
+  let workersStarted = 0;
+  const nextWorkerIds = (n: number): string[] => Array.from({ length: n }, () => `w-${++workersStarted}`);
+  const initialWorkers = nextWorkerIds(workers);
+  // Authentication on by default: generated passwords in the data dir, Eddy's permission set, and
+  // a NATS user per worker (cli/nats-auth-setup.ts); a worker that joins later is granted one first.
+  const authDir = path.join(dataDir, 'nats-auth');
+  // JetStream goes in the config: a reload applies the file, and would switch off JetStream set by flags.
+  const authOptions = (workerIds: string[]) => ({ workerIds, jetstreamStoreDir: dirs.nats });
+  let natsAuth = prepareNatsAuth(authDir, authOptions(initialWorkers));
   // The children run compiled JavaScript (cli/dist-build.ts): this tree when it is compiled
   // already, else one built now into the data directory (a second or so with esbuild).
   const main = runningCompiled(import.meta.url) ? path.join(REPO_ROOT, 'cli', 'main.js') : path.join(await buildDist(path.join(dataDir, 'dist')), 'cli', 'main.js');
   const eddyArgs = (role: string, args: string[]): string[] => [main, role, ...args, '--log-level', logLevel];
   const supervisor = new Supervisor(options.signal);
-  let workersStarted = 0;
-  let startWorker: () => Promise<string> = () => Promise.reject(new CliError('the cluster is not started'));
+  let startWorker: (id: string) => Promise<string> = () => Promise.reject(new CliError('the cluster is not started'));
+  let grantWorkers: (ids: string[]) => Promise<void> = () => Promise.reject(new CliError('the cluster is not started'));
   try {
     const natsLog = path.join(dirs.logs, 'nats.log');
-    const nats = await supervisor.spawn('nats-server', natsServer, ['-c', natsAuth.configFile, '-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', dirs.nats], natsLog);
+    const nats = await supervisor.spawn('nats-server', natsServer, ['-c', natsAuth.configFile, '-a', '127.0.0.1', '-p', String(natsPort)], natsLog);
     await supervisor.waitReady(nats, 'accepting connections', NATS_READY_TIMEOUT_MS, fileSize(natsLog), () => natsAccepts(natsUrl, natsAuth.logins.coordinator));
 
-    const startRole = async (name: string, role: 'coordinator' | 'worker', args: string[], logFile: string, readyMessage: string): Promise<void> => {
+    const startRole = async (name: string, role: 'coordinator' | 'worker', args: string[], logFile: string, readyMessage: string, login: NatsRoleLogin): Promise<void> => {
       const offset = fileSize(logFile);
-      const p = await supervisor.spawn(name, process.execPath, eddyArgs(role, args), logFile, natsLoginEnv(natsAuth.logins[role]));
+      const p = await supervisor.spawn(name, process.execPath, eddyArgs(role, args), logFile, natsLoginEnv(login));
       await supervisor.waitReady(p, 'ready', ROLE_READY_TIMEOUT_MS, offset, () => logContains(logFile, offset, `"msg":"${readyMessage}"`));
     };
-    // Worker ids are w-1, w-2, … in start order and never reused within one run, so that a worker
-    // that left and one that joined later are not taken for each other.
-    startWorker = async (): Promise<string> => {
-      const id = `w-${++workersStarted}`;
+    startWorker = async (id: string): Promise<string> => {
       const dir = path.join(dirs.workers, id);
       fs.mkdirSync(dir, { recursive: true });
-      await startRole(`worker ${id}`, 'worker', ['--nats', natsUrl, '--id', id, '--data', dir, '--store', dirs.store], path.join(dirs.logs, `worker-${id}.log`), 'worker ready');
+      const login = natsAuth.workerLogins.get(id);
+      if (login === undefined) throw new CliError(`worker ${id} has no NATS user`);
+      await startRole(`worker ${id}`, 'worker', ['--nats', natsUrl, '--id', id, '--data', dir, '--store', dirs.store], path.join(dirs.logs, `worker-${id}.log`), 'worker ready', login);
       return id;
     };
-    await startRole('coordinator', 'coordinator', ['--nats', natsUrl, '--grpc', grpcAddress, '--http', httpAddress || 'off', '--store', dirs.store], path.join(dirs.logs, 'coordinator.log'), 'coordinator ready');
-    await Promise.all(Array.from({ length: workers }, () => startWorker()));
+    // The config names every worker (each is denied the others' subjects), so a new one means a
+    // new config and a reload; workers already connected get their longer deny lists at once.
+    grantWorkers = async (ids: string[]): Promise<void> => {
+      natsAuth = prepareNatsAuth(authDir, authOptions([...natsAuth.workerLogins.keys(), ...ids]));
+      const offset = fileSize(natsLog);
+      signalPid(nats.pid, 'SIGHUP');
+      await supervisor.waitReady(nats, 'reloaded with the new workers', NATS_READY_TIMEOUT_MS, offset, () => logContains(natsLog, offset, 'Reloaded server configuration'));
+    };
+    await startRole('coordinator', 'coordinator', ['--nats', natsUrl, '--grpc', grpcAddress, '--http', httpAddress || 'off', '--store', dirs.store], path.join(dirs.logs, 'coordinator.log'), 'coordinator ready', natsAuth.logins.coordinator);
+    await Promise.all(initialWorkers.map((id) => startWorker(id)));
   } catch (e) {
     await supervisor.stop();
     throw e;
@@ -351,7 +368,9 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     const added: string[] = [];
     const removed: string[] = [];
     if (target > running.length) {
-      added.push(...(await Promise.all(Array.from({ length: target - running.length }, () => startWorker()))));
+      const ids = nextWorkerIds(target - running.length);
+      await grantWorkers(ids);
+      added.push(...(await Promise.all(ids.map((id) => startWorker(id)))));
     } else {
       const leaving = running.slice(target).reverse();
       await Promise.all(leaving.map((p) => supervisor.retire(p, WORKER_LEAVE_GRACE_MS)));

@@ -150,7 +150,7 @@ export class JobRuntime implements ObservedJob {
   readonly #skipped = new Map<number, Map<number, SkippedRecord>>();
   /** Signs outgoing and verifies incoming record batches with the epoch's channel key (undefined: unsigned). */
   readonly #signer: BatchSigner | undefined;
-  /** Forged record batches, logged at most once per interval. */
+  /** Forged record batches and channel acknowledgements, logged at most once per interval per kind. */
   readonly #rejections: ThrottledLog;
 
   private constructor(ctx: JobRuntimeContext, deploy: DeployTasks, manifest: JobManifest, plan: JobPlan, backend: StateBackend) {
@@ -173,7 +173,7 @@ export class JobRuntime implements ObservedJob {
     const keyedPlans = plan.stages.filter((s) => s.spec.kind === 'keyed');
     this.#keyedPlans = keyedPlans;
     const starts = new Map(deploy.startPositions.map((p) => [p.split, p]));
-    this.#signer = deploy.channelKey !== undefined && process.env.NO_FIX === undefined ? new BatchSigner(deploy.channelKey) : undefined;
+    this.#signer = deploy.channelKey !== undefined ? new BatchSigner(deploy.channelKey) : undefined;
     this.#rejections = new ThrottledLog(this.#logger);
     for (const r of deploy.skippedRecords ?? []) {
       let bySequence = this.#skipped.get(r.split);
@@ -205,6 +205,7 @@ export class JobRuntime implements ObservedJob {
         errorPolicy: manifest.errorPolicy,
         onFailure: (e) => this.#fail(e, stage.spec.id, -1),
         ...(this.#signer !== undefined && { signer: this.#signer }),
+        rejections: this.#rejections,
       });
       this.#keyedOutputs.push(output);
       task = new KeyedTask({
@@ -278,6 +279,7 @@ export class JobRuntime implements ObservedJob {
       errorPolicy: this.manifest.errorPolicy,
       onFailure: (e) => this.#fail(e, stageId, -1),
       ...(this.#signer !== undefined && { signer: this.#signer }),
+      rejections: this.#rejections,
     });
     const generator = sourcePlan.generator;
     const source: SourceReader = split.spec.generator && generator

@@ -73,8 +73,9 @@ export class Worker {
       this.#nc.subscribe(subjects.trigger(id), { callback: (_e, m) => void this.#reply(m, async () => this.#trigger(m)) }),
       this.#nc.subscribe(subjects.complete(id), { callback: (_e, m) => void this.#reply(m, () => this.#complete(m)) }),
       this.#nc.subscribe(subjects.move(id), { callback: (_e, m) => void this.#reply(m, () => this.#prepareMove(m)) }),
-      // The coordinator's liveness probe when heartbeats are late: an empty answer says "alive".
-      this.#nc.subscribe(subjects.ping(id), { callback: (_e, m) => void m.respond(new Uint8Array(0)) }),
+      // The coordinator's liveness probe when heartbeats are late, and its admission probe of a
+      // registration: the answer says "alive, with this channel key" (coordinator/worker-registry.ts).
+      this.#nc.subscribe(subjects.ping(id), { callback: (_e, m) => void m.respond(this.#sealing.publicKey) }),
     );
     await this.#nc.flush();
     await this.#register();

@@ -4,7 +4,8 @@
 // their own key pairs. Batches it forges (the next sequence of a sniffed channel, unsigned or
 // signed with a key of its own), garbage on a channel subject, and batches it replays (of the
 // current epoch, and of an earlier one after a recovery) are rejected or ignored: the job's
-// results stay exact, and the worker logs the rejections (throttled) with their count.
+// results stay exact, and the worker logs the rejections (throttled) with their count. So are
+// forged channel acknowledgements (worker/channel/channel-acks.ts): none frees or breaks a window.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -19,6 +20,7 @@ import { buildBundle } from '../../core/bundle.ts';
 import { keyGroupForKey, partitionForKey } from '../../core/key-groups.ts';
 import { BatchKind, decodeHeader, encodeBatch } from '../../core/record-batch.ts';
 import { BatchSigner, TAG_BYTES } from '../../worker/channel/batch-signing.ts';
+import { encodeAck } from '../../worker/channel/channel-acks.ts';
 
 const JOB = 'poison-throw';
 const IDS = ['a', 'b', 'c', 'd', 'e'];
@@ -96,6 +98,17 @@ test('signed batches - forged, garbage and replayed batches on a shuffle subject
     forged++;
     // Replays of this epoch's batches, byte for byte: already-seen sequences, acknowledged again only.
     for (const m of epochOne) intruder.publish(m.subject, m.data);
+    // Forged acknowledgements on the sniffed sender's ack subject (the reply subject of its
+    // batches): its next sequence unsigned (would free its window for a batch never taken), signed
+    // with the intruder's key, and one of a batch never sent (unsigned, that broke the channel).
+    const lastReal = decodeHeader(epochOne[epochOne.length - 1]!.data);
+    const ackSubject = epochOne[0]!.reply!;
+    const forgedAcks = [
+      encodeAck(kg, lastReal.sequence + 1, lastReal.sender, undefined),
+      encodeAck(kg, lastReal.sequence + 1, lastReal.sender, new BatchSigner(randomBytes(32))),
+      encodeAck(kg, 1_000_000, lastReal.sender, undefined),
+    ];
+    for (const a of forgedAcks) intruder.publish(ackSubject, a);
     await intruder.flush();
 
     // None of it broke a channel (unsigned, a forged sequence collides with the real sender's next
@@ -137,6 +150,7 @@ test('signed batches - forged, garbage and replayed batches on a shuffle subject
     assert.equal(rejectedTotal(), forged);
     const lines = worker.output().split('\n').filter((l) => l.includes('forged record batch rejected')).length;
     assert.ok(lines <= 3, `${forged} rejections in ${lines} log lines (throttled)`);
+    await waitFor(() => worker.output().includes('"msg":"forged channel acknowledgement rejected"'), { timeoutMs: 10_000, what: 'the forged acks in the log' });
     assert.ok(deploys.length > 0, 'worker credentials can read deploys (the key in them is sealed)');
   } finally {
     client.close();

@@ -183,9 +183,10 @@ export interface ClusterOptions {
   metrics?: boolean;
   /**
    * NATS with authentication and Eddy's permission set; each process logs in as its role
-   * (nats.login(role) and nats.loginEnv(role) for the test's own clients). @default false
+   * (nats.login(role) and nats.loginEnv(role) for the test's own clients); 'per-worker': each
+   * worker with a user of its own, granted as it is added (nats.login('worker', id)). @default false
    */
-  natsAuth?: boolean;
+  natsAuth?: boolean | 'per-worker';
   /** Passed to every worker as --log-level. @default the worker's (info) */
   workerLogLevel?: string;
   /**
@@ -266,12 +267,13 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const addWorker = async (workerId: string = `worker-${nextWorker++}`): Promise<EddyProcess> => {
     const workerDataDir = join(dataDir, workerId);
     await mkdir(workerDataDir, { recursive: true });
+    await nats!.grantWorker(workerId);
     const worker = await startWorker({
       natsUrl: nats!.url,
       workerId,
       dataDir: workerDataDir,
       ...store,
-      env: { ...options.env, ...nats!.loginEnv('worker') },
+      env: { ...options.env, ...nats!.loginEnv('worker', workerId) },
       ...(options.maxOverlayBytes !== undefined && { maxOverlayBytes: options.maxOverlayBytes }),
       ...(options.metrics === true && { metricsPort: await freePort() }),
       ...(options.workerLogLevel !== undefined && { logLevel: options.workerLogLevel }),
@@ -281,7 +283,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   };
 
   try {
-    nats = await startNatsServer({ auth: options.natsAuth === true });
+    nats = await startNatsServer({ auth: options.natsAuth ?? false });
     const startOne = async (name: string): Promise<CoordinatorHandle> =>
       startCoordinator({
         name,

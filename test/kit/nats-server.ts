@@ -23,9 +23,10 @@ export interface NatsServerOptions {
   jetstream?: boolean;
   /**
    * Authentication on, with Eddy's permission set (deploy/nats-permissions.conf) and a user per
-   * role, as `eddy up` runs it. @default false
+   * role, as `eddy up` runs it; 'per-worker': a user per worker id instead of the shared worker
+   * user, each granted by grantWorker() (cli/nats-auth-setup.ts). @default false
    */
-  auth?: boolean;
+  auth?: boolean | 'per-worker';
 }
 
 /** nats.js connect options that log in as a role (its user, password and inbox prefix). */
@@ -44,10 +45,15 @@ export interface NatsServer extends AsyncDisposable {
   pid: number;
   /** With auth: the logins (users and password files) of each role. */
   auth?: NatsAuthSetup;
-  /** With auth: connect options for a role; without auth: {}. */
-  login(role: NatsRole): NatsLogin | Record<string, never>;
-  /** With auth: the environment that logs an Eddy process in as a role; without: {}. */
-  loginEnv(role: NatsRole): Record<string, string>;
+  /** With auth: connect options for a role (per-worker users: the worker's, by id); without auth: {}. */
+  login(role: NatsRole, workerId?: string): NatsLogin | Record<string, never>;
+  /** With auth: the environment that logs an Eddy process in as a role (or as worker `workerId`); without: {}. */
+  loginEnv(role: NatsRole, workerId?: string): Record<string, string>;
+  /**
+   * Per-worker users: gives `workerId` a user of its own (and denies the others publishing as it),
+   * reloads the server and waits until it has. Without per-worker users: nothing.
+   */
+  grantWorker(workerId: string): Promise<void>;
   /** The server's log (stderr), last ~64 KB. */
   output(): string;
   /** SIGTERM (SIGKILL after 5 s), wait for the exit, remove the store dir. */
@@ -84,17 +90,48 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const jetstream = options.jetstream ?? true;
   const binary = natsServerBinary();
   const storeDir = await mkdtemp(join(tmpdir(), 'eddy-nats-'));
-  const auth = options.auth ? prepareNatsAuth(join(storeDir, 'auth')) : undefined;
-  const login = (role: NatsRole): NatsLogin | Record<string, never> => {
+  const authDir = join(storeDir, 'auth');
+  const perWorker = options.auth === 'per-worker';
+  // Per-worker users mean reloads: JetStream must then be in the config, not in flags.
+  const jetstreamInConfig = perWorker && jetstream;
+  const authOptions = (workerIds: string[]) => ({ workerIds, ...(jetstreamInConfig && { jetstreamStoreDir: storeDir }) });
+  let auth = options.auth ? prepareNatsAuth(authDir, perWorker ? authOptions([]) : {}) : undefined;
+  const loginOf = (role: NatsRole, workerId: string | undefined) => {
+    if (role !== 'worker' || !perWorker) return auth!.logins[role];
+    const l = workerId === undefined ? undefined : auth!.workerLogins.get(workerId);
+    if (l === undefined) throw new Error(`worker ${workerId ?? '(no id)'} has no NATS user: grantWorker() it first`);
+    return l;
+  };
+  const login = (role: NatsRole, workerId?: string): NatsLogin | Record<string, never> => {
     if (!auth) return {};
-    const prefix = role === 'worker' ? inboxPrefixes.worker('test') : inboxPrefixes[role];
-    return { user: auth.logins[role].user, pass: readFileSync(auth.logins[role].passwordFile, 'utf8').trim(), inboxPrefix: prefix };
+    const prefix = role === 'worker' ? inboxPrefixes.worker(workerId ?? 'test') : inboxPrefixes[role];
+    const l = loginOf(role, workerId);
+    return { user: l.user, pass: readFileSync(l.passwordFile, 'utf8').trim(), inboxPrefix: prefix };
+  };
+  const loginEnv = (role: NatsRole, workerId?: string): Record<string, string> => {
+    if (!auth) return {};
+    const l = loginOf(role, workerId);
+    return { EDDY_NATS_USER: l.user, EDDY_NATS_PASSWORD_FILE: l.passwordFile };
+  };
+  // Grants one after the other: each rewrites the config with every id so far, then reloads.
+  let granting: Promise<void> = Promise.resolve();
+  const grantWith = (child: ChildHandle) => (workerId: string): Promise<void> => {
+    if (!perWorker) return Promise.resolve();
+    const next = granting.then(async () => {
+      if (auth!.workerLogins.has(workerId)) return;
+      auth = prepareNatsAuth(authDir, authOptions([...auth!.workerLogins.keys(), workerId]));
+      const since = child.lineCount();
+      child.kill('SIGHUP');
+      await child.waitForLine(/Reloaded server configuration/, 10_000, { since });
+    });
+    granting = next.catch(() => undefined);
+    return next;
   };
   const deadline = Date.now() + STARTUP_DEADLINE_MS;
   try {
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
-      const args = [...(auth ? ['-c', auth.configFile] : []), '-a', '127.0.0.1', '-p', String(port), ...(jetstream ? ['-js', '-sd', storeDir] : [])];
+      const args = [...(auth ? ['-c', auth.configFile] : []), '-a', '127.0.0.1', '-p', String(port), ...(jetstream && !jetstreamInConfig ? ['-js', '-sd', storeDir] : [])];
       let child: ChildHandle;
       try {
         child = await startProcess({ name: `nats-server :${port}`, command: binary, args, readyLine: /Server is ready/, readyTimeoutMs: Math.max(1_000, deadline - Date.now()) });
@@ -117,7 +154,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
         await child.stop(STOP_TIMEOUT_MS);
         throw new Error(`${(e as Error).message}; server log tail:\n${child.output().slice(-4096)}`, { cause: e });
       }
-      return serverHandle(child, url, port, storeDir, auth, login);
+      return serverHandle(child, url, port, storeDir, () => auth, login, loginEnv, grantWith(child));
     }
   } catch (e) {
     await rm(storeDir, { recursive: true, force: true });
@@ -140,7 +177,16 @@ async function isUsable(url: string, jetstream: boolean, login: object): Promise
   }
 }
 
-function serverHandle(child: ChildHandle, url: string, port: number, storeDir: string, auth: NatsAuthSetup | undefined, login: NatsServer['login']): NatsServer {
+function serverHandle(
+  child: ChildHandle,
+  url: string,
+  port: number,
+  storeDir: string,
+  auth: () => NatsAuthSetup | undefined,
+  login: NatsServer['login'],
+  loginEnv: NatsServer['loginEnv'],
+  grantWorker: NatsServer['grantWorker'],
+): NatsServer {
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
@@ -152,9 +198,12 @@ function serverHandle(child: ChildHandle, url: string, port: number, storeDir: s
     port,
     storeDir,
     pid: child.pid,
-    ...(auth ? { auth } : {}),
+    get auth() {
+      return auth();
+    },
     login,
-    loginEnv: (role): Record<string, string> => (auth ? { EDDY_NATS_USER: auth.logins[role].user, EDDY_NATS_PASSWORD_FILE: auth.logins[role].passwordFile } : {}),
+    loginEnv,
+    grantWorker,
     output: () => child.output(),
     stop,
     kill: (signal: NodeJS.Signals = 'SIGKILL') => child.kill(signal),

@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, waitFor } from '../kit/index.ts';
-import { ChannelSender, encodeAck } from '../../worker/channel/channel-sender.ts';
+import { ChannelSender } from '../../worker/channel/channel-sender.ts';
+import { encodeAck } from '../../worker/channel/channel-acks.ts';
 import { decodeHeader } from '../../core/record-batch.ts';
 import { subjects } from '../../core/subjects.ts';
 import type { ChannelBrokenError } from '../../core/errors.ts';
@@ -33,7 +34,7 @@ test('channel - a receiver that holds batches longer than the acknowledgement ti
         const { sequence } = decodeHeader(msg.data);
         const last = received.at(-1) ?? 0;
         if (sequence > last) received.push(sequence);
-        else if (msg.reply) nc.publish(msg.reply, encodeAck(1, last));
+        else if (msg.reply) nc.publish(msg.reply, encodeAck(1, last, 'split0@e1~0', undefined));
       },
     });
     await nc.flush();

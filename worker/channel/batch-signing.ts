@@ -9,9 +9,16 @@
 // has a sequence already seen and is only acknowledged again, as any resend.
 //
 // The tag is the last TAG_BYTES of the message: encodeBatch leaves room for it (no copy).
+//
+// Acknowledgements (channel-acks.ts) are signed with the same key: a forged one would free a
+// sender's window early. Their tag covers a domain byte of their own (ACK_DOMAIN; a batch begins
+// with BATCH_MAGIC), the sender's name, the key group and the sequence: a batch's tag never
+// passes for an ack's, and an ack for one sender never frees another's window.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 export const TAG_BYTES = 32;
+/** First byte of what an acknowledgement's tag covers; batches begin with 0xed (core/record-batch.ts). */
+const ACK_DOMAIN = 0xac;
 
 export class BatchSigner {
   readonly #key: Uint8Array;
@@ -34,5 +41,14 @@ export class BatchSigner {
     if (end <= 0) return undefined;
     const tag = createHmac('sha256', this.#key).update(bytes.subarray(0, end)).digest();
     return timingSafeEqual(tag, bytes.subarray(end)) ? bytes.subarray(0, end) : undefined;
+  }
+
+  /** The tag of an acknowledgement of `sequence` on `sender`'s channel to `keyGroup`. */
+  ackTag(sender: string, keyGroup: number, sequence: number): Buffer {
+    const fixed = Buffer.allocUnsafe(7);
+    fixed[0] = ACK_DOMAIN;
+    fixed.writeUInt16BE(keyGroup, 1);
+    fixed.writeUInt32BE(sequence, 3);
+    return createHmac('sha256', this.#key).update(fixed).update(sender).digest();
   }
 }

@@ -13,13 +13,18 @@
 // acknowledges at once everything it has received (worker/task/keyed-task.ts, "a resend"). Only
 // a receiver that is gone or whose event loop is stuck lets the time-out run out; one that lost
 // the batch takes the resend as new.
+//
+// On a signed channel an acknowledgement that does not verify is dropped and counted, never
+// taken (channel-acks.ts).
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { BatchKind, encodeBatch, type Record } from '../../core/record-batch.ts';
 import { subjects } from '../../core/subjects.ts';
 import { ChannelBrokenError } from '../../core/errors.ts';
 import type { JobId, StageId } from '../../core/ids.ts';
+import type { ThrottledLog } from '../../core/throttled-log.ts';
 import { TAG_BYTES, type BatchSigner } from './batch-signing.ts';
 import { publishBatcher, type PublishBatcher } from './publish-batcher.ts';
+import { decodeAck } from './channel-acks.ts';
 
 export interface ChannelSenderOptions {
   nc: NatsConnection;
@@ -39,6 +44,8 @@ export interface ChannelSenderOptions {
   recordBatchSize?(records: number): void;
   /** Signs every batch with the job's channel key of the epoch (batch-signing.ts). @default unsigned */
   signer?: BatchSigner;
+  /** Where acknowledgements that do not verify are counted and logged (throttled). @default counted only (forgedAcks) */
+  rejections?: ThrottledLog;
 }
 
 /** A closed batch waiting for window room: records, a barrier (checkpointId) or a watermark. */
@@ -64,15 +71,6 @@ interface Channel {
   resentAt: number;
 }
 
-/** Acknowledgement payload: u16 keyGroup, u32 sequence. */
-export function encodeAck(keyGroup: number, sequence: number): Uint8Array {
-  const b = new Uint8Array(6);
-  const v = new DataView(b.buffer);
-  v.setUint16(0, keyGroup);
-  v.setUint32(2, sequence);
-  return b;
-}
-
 export class ChannelSender {
   readonly #o: ChannelSenderOptions;
   readonly #channels: Channel[];
@@ -91,6 +89,8 @@ export class ChannelSender {
   blockedMs = 0;
   /** Batches sent again after a third of the acknowledgement time-out without an answer. */
   resentBatches = 0;
+  /** Acknowledgements dropped because their tag did not verify (signed channels). */
+  forgedAcks = 0;
   #blockedSince = 0;
 
   constructor(options: ChannelSenderOptions) {
@@ -255,10 +255,16 @@ export class ChannelSender {
   }
 
   #onAck(data: Uint8Array): void {
-    if (data.length !== 6) return this.#break(`malformed acknowledgement of ${data.length} bytes on ${this.#ackSubject}`);
-    const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
-    const kg = v.getUint16(0);
-    const seq = v.getUint32(2);
+    const signer = this.#o.signer;
+    const ack = decodeAck(data, this.#o.senderTask, signer);
+    if (ack.rejected !== undefined) {
+      if (signer === undefined) return this.#break(`${ack.rejected} on ${this.#ackSubject}`);
+      // Not the receiver's: dropped before it frees anything, and never a reason to break.
+      this.forgedAcks++;
+      this.#o.rejections?.warn('channel-ack', { subject: this.#ackSubject, detail: ack.rejected }, 'forged channel acknowledgement rejected');
+      return;
+    }
+    const { keyGroup: kg, sequence: seq } = ack;
     const ch = this.#channels[kg];
     if (!ch || seq > ch.sent) return this.#break(`acknowledgement of batch ${seq} for key group ${kg}, which was never sent`);
     if (seq <= ch.acked) return; // a repeated ack

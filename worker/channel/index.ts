@@ -2,7 +2,8 @@
 // unacknowledged ones, acknowledgements) and what a keyed stage derives from its inputs (which
 // senders feed it, which input a sender is for, the watermark over its channels). The receiving
 // half is the keyed task (worker/task/keyed-task.ts), which acknowledges with encodeAck.
-export { ChannelSender, encodeAck } from './channel-sender.ts';
+export { ChannelSender } from './channel-sender.ts';
+export { encodeAck, decodeAck } from './channel-acks.ts';
 export { publishBatcher, type PublishBatcher } from './publish-batcher.ts';
 export { ChannelWatermarks } from './channel-watermarks.ts';
 export { BatchSigner } from './batch-signing.ts';

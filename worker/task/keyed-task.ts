@@ -340,7 +340,7 @@ export class KeyedTask {
     const last = this.#lastSequence.get(channel) ?? 0;
     if (header.sequence <= last) {
       // A batch seen before (a resend): acknowledge again, apply nothing.
-      if (msg.reply) this.#acks.publish(msg.reply, encodeAck(header.keyGroup, last));
+      this.#ack(msg.reply, header.sender, header.keyGroup, last);
       return;
     }
     if (header.sequence !== last + 1) {
@@ -355,7 +355,7 @@ export class KeyedTask {
       // Held for a key group whose state is on its way: acknowledged now, so the sender's window
       // keeps moving for the key groups that run (it is flow control, not durability: a
       // failure rolls everything back to the last checkpoint anyway).
-      if (msg.reply) this.#acks.publish(msg.reply, encodeAck(header.keyGroup, header.sequence));
+      this.#ack(msg.reply, header.sender, header.keyGroup, header.sequence);
       return;
     }
     this.#wake(header.keyGroup, queue);
@@ -383,7 +383,7 @@ export class KeyedTask {
       if (index < 0) return;
       const item = index === 0 ? queue.shift()! : queue.splice(index, 1)[0]!;
       if (item.header.kind === BatchKind.BARRIER) {
-        if (item.reply) this.#acks.publish(item.reply, encodeAck(keyGroup, item.header.sequence));
+        this.#ack(item.reply, item.header.sender, keyGroup, item.header.sequence);
         this.#barrier(item.channel, decodeBarrier(item.data, item.header));
         continue;
       }
@@ -401,7 +401,7 @@ export class KeyedTask {
           return;
         }
         this.#o.afterBatch();
-        if (item.reply) this.#acks.publish(item.reply, encodeAck(keyGroup, item.header.sequence));
+        this.#ack(item.reply, item.header.sender, keyGroup, item.header.sequence);
         continue;
       }
       if (item.header.kind !== BatchKind.DATA) continue;
@@ -416,7 +416,7 @@ export class KeyedTask {
         this.#fail(ensureError(e), keyGroup);
         return;
       }
-      if (item.reply) this.#acks.publish(item.reply, encodeAck(keyGroup, item.header.sequence));
+      this.#ack(item.reply, item.header.sender, keyGroup, item.header.sequence);
       // State reads that hit memory resolve as microtasks, so a long queue would be drained in one
       // go, starving timers (heartbeats) and the socket: give the event loop a turn now and then.
       if (performance.now() - this.#lastYieldMs > YIELD_EVERY_MS) {
@@ -649,6 +649,11 @@ export class KeyedTask {
       if (atomic) ctx.undoRecord();
       deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record }, counters);
     }
+  }
+
+  /** Acknowledges a channel's batches up to `sequence`, signed like the batches (worker/channel/channel-acks.ts). */
+  #ack(reply: string | undefined, sender: string, keyGroup: number, sequence: number): void {
+    if (reply) this.#acks.publish(reply, encodeAck(keyGroup, sequence, sender, this.#o.signer));
   }
 
   /** A message on a channel subject that is no batch of this job's senders: counted, logged throttled, dropped. */

@@ -22,6 +22,7 @@ import type { DeadLetter, DeadLetters } from './dead-letters.ts';
 import type { StageCounters } from './stage-counters.ts';
 import type { CompiledWorkerOptions } from '../options.ts';
 import { keyProblem } from './record-decoding.ts';
+import type { ThrottledLog } from '../../core/throttled-log.ts';
 
 export interface StageOutputOptions {
   nc: NatsConnection;
@@ -51,6 +52,8 @@ export interface StageOutputOptions {
   onFailure?(error: Error): void;
   /** Signs the stage's outgoing batches (worker/channel/batch-signing.ts). @default unsigned */
   signer?: BatchSigner;
+  /** Where forged acknowledgements are counted and logged (throttled). @default counted only */
+  rejections?: ThrottledLog;
 }
 
 /** The channel senders of a stage's edges, driven as one (barriers and watermarks go on every edge). */
@@ -225,6 +228,7 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
         onBroken: o.onBroken,
         ...(o.recordBatchSize !== undefined && { recordBatchSize: o.recordBatchSize(to.stage) }),
         ...(o.signer !== undefined && { signer: o.signer }),
+        ...(o.rejections !== undefined && { rejections: o.rejections }),
       });
       senders.push(s);
       senderOf.set(j, s);
