@@ -153,6 +153,9 @@ test('dashboard API - jobs, a job with its graph, checkpoints, key groups, worke
     assert.ok(w.rssBytes > 10 * 1024 * 1024, `RSS ${w.rssBytes} B`);
     assert.ok(w.cpuCores >= 0 && w.cpuCores < 8, `CPU ${w.cpuCores}`);
     assert.deepEqual(w.jobs, [{ jobId: CX_JOB, keyGroups: 128, splits: 4 }]);
+    // State size: the worker's RocksDB on disk, from its heartbeat, on the worker and in the key-group view.
+    await waitFor(async () => (await get<WorkerView[]>(`${base}/api/workers`)).body[0]!.stateBytes > 0, { timeoutMs: 10_000, what: "the worker's state size" });
+    assert.ok((await get<KeyGroupsView>(`${base}/api/jobs/${CX_JOB}/key-groups`)).body.workers[0]!.stateBytes > 0, "the key-group view shows each worker's state size");
 
     // A feature lookup: LATEST and COMMITTED, event time, checkpoint, both equal to the expectation.
     const expected = cxExpectation(events);

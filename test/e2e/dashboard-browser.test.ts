@@ -110,6 +110,14 @@ test(
       for (const id of stageIds) assert.equal(await page.locator(`[data-testid="node-${id}"]`).getAttribute('data-kind'), 'stage', `stage ${id} is in the graph`);
       assert.ok(detail.graph.nodes.some((n) => n.kind === 'source') && detail.graph.nodes.some((n) => n.kind === 'sink'), 'sources and sinks are drawn');
       assert.equal(await page.locator('[data-testid^="node-"]').count(), detail.graph.nodes.length, 'one node per source, stage and sink');
+      // Laid out left to right: every edge goes rightwards.
+      const leftOf = async (id: string) => (await page.locator(`[data-testid="node-${id}"]`).boundingBox())!.x;
+      for (const e of detail.graph.edges) assert.ok((await leftOf(e.from)) < (await leftOf(e.to)), `${e.from} is left of ${e.to}`);
+      // Each stage shows its rates and a backpressure bar.
+      for (const id of stageIds) {
+        await page.locator(`[data-testid="rate-${id}"]`).waitFor({ timeout: 10_000 });
+        assert.equal(await page.locator(`[data-testid="node-${id}"] .bp-track`).count(), 1, `stage ${id} has a backpressure bar`);
+      }
 
       // Rates rise while events are published: the source stage's in/s, as the page shows it, on
       // the page loaded before any event (a marker in the window would not survive a reload).
@@ -224,9 +232,15 @@ test(
 
       // The jobs list, and the job page in the dark scheme.
       await page.goto(`${base}/#/jobs`);
-      await page.locator(`[data-testid="job-row-${CX_JOB}"]`).waitFor({ timeout: 10_000 });
+      const row = page.locator(`[data-testid="job-row-${CX_JOB}"]`);
+      await row.waitFor({ timeout: 10_000 });
+      assert.match((await row.textContent()) ?? '', /RUNNING/, 'the list shows the state');
       await shoot(page, shots, 'jobs');
       await fits('jobs');
+      // Each job links to its page.
+      await row.locator('a').first().click();
+      await page.locator(`[data-testid="node-${sourceStage}"]`).waitFor({ timeout: 10_000 });
+      assert.equal(new URL(page.url()).hash, `#/jobs/${CX_JOB}`);
       await page.goto(`${base}/#/jobs/${CX_JOB}`);
       const colours = () => page.locator('body').evaluate((el) => {
         const style = (globalThis as unknown as BrowserWindow).getComputedStyle(el);
