@@ -12,6 +12,7 @@ import { startCluster, startNatsServer, waitFor, cxEvents, cxExpectation, submit
 import { EddyClient } from '../../cli/client.ts';
 import { Coordinator } from '../../coordinator/index.ts';
 import { allowLoopback } from '../../coordinator/dashboard/index.ts';
+import { compileCoordinatorOptions } from '../../coordinator/options.ts';
 import { silentLogger } from '../../core/logger.ts';
 import { formatTokenLine, generateToken, parseTokensFile } from '../../core/tokens.ts';
 import { buildBundle } from '../../core/bundle.ts';
@@ -225,6 +226,12 @@ test('dashboard API - jobs, a job with its graph, checkpoints, key groups, worke
     await nc?.close();
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('dashboard API - every coordinator serves it at 127.0.0.1:7480 unless told otherwise', () => {
+  const o = compileCoordinatorOptions({ natsServers: 'nats://127.0.0.1:4222', storeUrl: '/tmp/eddy-store', logger: silentLogger });
+  assert.equal(o.httpAddress, '127.0.0.1:7480');
+  assert.equal(compileCoordinatorOptions({ natsServers: 'nats://127.0.0.1:4222', storeUrl: '/tmp/eddy-store', logger: silentLogger, httpAddress: '' }).httpAddress, '', '"" (--http off) turns it off');
 });
 
 test('dashboard API - the authorize hook decides every request; the default answers loopback only', { timeout: 60_000 }, async () => {

@@ -61,7 +61,7 @@ async function shoot(page: Page, dir: string, name: string): Promise<void> {
 }
 
 test(
-  'dashboard - in chromium: every stage in the graph, rates rise, checkpoints in the timeline, key groups recoloured by a new worker, a feature lookup',
+  "dashboard - in chromium: every stage in the graph, rates rise live, checkpoints in the timeline, key groups recoloured by a new worker, every feature of an entity; a standby's dashboard",
   { timeout: 180_000, skip: chromiumPath === undefined ? 'no chromium: apt-get install chromium (scripts/ensure-chromium.sh) or set EDDY_CHROMIUM' : false },
   async () => {
     await buildUi();
