@@ -11,7 +11,7 @@ import { connectNats, defaultReplicas } from '../core/nats.ts';
 import { checkSender, codecs, logRejected } from '../core/control.ts';
 import { subjects } from '../core/subjects.ts';
 import { openObjectStore } from '../core/object-store.ts';
-import { ensureError } from '../core/errors.ts';
+import { NotLeaderError, ensureError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { HealthImplementation } from 'grpc-health-check';
 import { compileCoordinatorOptions, type CompiledCoordinatorOptions, type CoordinatorOptions } from './options.ts';
@@ -24,8 +24,10 @@ import { inboxPrefixes } from '../core/nats-connect.ts';
 import { JobStore } from './job-store.ts';
 import { CoordinatorMetrics } from './coordinator-metrics.ts';
 import { DashboardServer, JobHistory, dashboardAuthorization } from './dashboard/index.ts';
-import { lastFailureOf } from './dashboard/views.ts';
+import { lastFailureOf, type DashboardSources } from './dashboard/views.ts';
+import type { ClusterView } from './dashboard/api.ts';
 import { LeaderLease } from './leader-lease.ts';
+import { DirectoryPublisher, JobDirectory, type JobLookup } from './job-directory.ts';
 
 export type CoordinatorState = 'STARTING' | 'RUNNING' | 'STOPPING' | 'STOPPED';
 
@@ -40,6 +42,9 @@ export class Coordinator {
   readonly #subs: Subscription[] = [];
   readonly #dashboard: DashboardServer | undefined;
   readonly #jobStore: JobStore;
+  /** Every job as the leader last published it: how a standby routes feature reads. */
+  readonly #directory: JobDirectory;
+  readonly #directoryPublisher: DirectoryPublisher;
   #lease: LeaderLease | undefined;
   /** The takeover under way (resuming the jobs), if any. */
   #takingOver: Promise<void> | undefined;
@@ -104,13 +109,46 @@ export class Coordinator {
     });
     this.#jobs = jobs;
     this.authenticator = new Authenticator({ tokens: o.grpcTokens, certificates: o.grpcTls?.clientCa !== undefined });
-    const features = new FeatureRouter(nc, jobs, metrics, this.#logger.child({ component: 'feature-router' }));
+    this.#directory = new JobDirectory(jobStore.kv, this.#logger.child({ component: 'job-directory' }));
+    this.#directoryPublisher = new DirectoryPublisher({
+      kv: jobStore.kv,
+      jobs: () => jobs.list(),
+      movingTo: (jobId) => jobs.rebalancer.inProgress(jobId)?.to,
+      term: () => this.#lease?.term ?? 0,
+      holds: () => this.#lease?.holds() ?? false,
+      logger: this.#logger,
+    });
+    // Feature reads go to the jobs this coordinator runs; a standby (or a leader still taking
+    // over) routes them with the leader's published directory, and sends the client to the
+    // leader only for a job the directory does not know (docs/ARCHITECTURE.md, "Queries").
+    const directory = this.#directory;
+    const lookup: JobLookup = {
+      get(jobId) {
+        try {
+          return jobs.get(jobId);
+        } catch (e) {
+          if (!(e instanceof NotLeaderError)) throw e;
+          const entry = directory.get(jobId);
+          if (entry === undefined) throw e;
+          return entry;
+        }
+      },
+    };
+    const features = new FeatureRouter(nc, lookup, metrics, this.#logger.child({ component: 'feature-router' }));
     const { server, health } = createGrpcServer({ jobs, features, registry: this.#registry, logger: this.#logger, authenticator: this.authenticator });
     metrics.observeJobTotals(o.telemetry.meter, () => jobs.list().map((j) => ({ jobId: j.id, stages: jobs.stageStatus(j) })));
     this.#server = server;
     this.#health = health;
     if (o.httpAddress !== '') {
-      const sources = { jobs, registry: this.#registry, history: new JobHistory(), checkpointIntervalMs: o.checkpointIntervalMs };
+      const sources: DashboardSources = {
+        jobs,
+        registry: this.#registry,
+        history: new JobHistory(),
+        checkpointIntervalMs: o.checkpointIntervalMs,
+        directory,
+        leading: () => this.#runsJobs(),
+        cluster: () => this.#clusterView(),
+      };
       metrics.onEvent = (e) => sources.history.record(e, e.type === 'recovery-started' ? lastFailureOf(sources, e.jobId) : undefined);
       this.#dashboard = new DashboardServer({ address: o.httpAddress, sources, features, authorize: o.authorizeHttp ?? dashboardAuthorization(this.authenticator), logger: this.#logger.child({ component: 'dashboard' }) });
     }
@@ -179,14 +217,20 @@ export class Coordinator {
       kv: this.#jobStore.kv,
       coordinatorId: this.id,
       address: this.#o.advertisedAddress || this.address,
+      httpAddress: reachableHttpAddress(this.httpAddress, this.#o.advertisedAddress || this.address),
       leaseMs: this.#o.leaderLeaseMs,
       logger: this.#logger,
-      onElected: (term) => (this.#takingOver = this.#takeOver(term)),
+      onElected: (term) => {
+        this.#directoryPublisher.reset();
+        return (this.#takingOver = this.#takeOver(term));
+      },
       onDeposed: (reason) => {
         this.#jobs.release();
         this.#logger.warn({ reason }, 'coordinator standing by');
       },
     });
+    await this.#directory.start();
+    this.#directoryPublisher.start();
     // The first attempt: with no live leader (a first start) this coordinator leads at once and
     // resumes the jobs before it says it is ready.
     await this.#lease.start();
@@ -206,6 +250,25 @@ export class Coordinator {
     const resumeDelayMs = Math.max(0, 3 * this.#o.heartbeatIntervalMs - knownForMs);
     const resumed = await this.#jobs.resume(resumeDelayMs);
     this.#logger.info({ term, resumedJobs: resumed, resumeDelayMs, takeOverMs: Math.round(performance.now() - started), workers: this.#registry.alive().length }, 'coordinator leading');
+  }
+
+  /** Leads and has resumed the jobs (a leader still taking over reads the directory, as a standby does). */
+  #runsJobs(): boolean {
+    try {
+      this.#jobs.requireLeader();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Who leads, for the dashboard: a standby's page links to the leader's. */
+  #clusterView(): ClusterView {
+    const leader = this.#lease?.leader();
+    return {
+      role: this.#runsJobs() ? 'LEADER' : 'STANDBY',
+      leader: leader ? { address: leader.address, term: leader.term, dashboardUrl: leader.httpAddress ? `http://${leader.httpAddress}/` : null } : null,
+    };
   }
 
   /** LEADER or STANDBY (leader-lease.ts); CLOSED once stopped. */
@@ -243,6 +306,8 @@ export class Coordinator {
     await new Promise<void>((resolve) => this.#server.tryShutdown(() => resolve()));
     await this.#dashboard?.close();
     this.#registry.stop();
+    this.#directoryPublisher.stop();
+    this.#directory.stop();
     this.#jobs.stop();
     await this.#jobs.flush();
     // After the last job write: a standby takes over at once, from the final state.
@@ -255,4 +320,14 @@ export class Coordinator {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/**
+ * The dashboard's address as other coordinators' pages link to it: a wildcard bind (0.0.0.0, ::)
+ * is reached at the host this coordinator advertises for gRPC.
+ */
+function reachableHttpAddress(httpAddress: string, grpcAddress: string): string {
+  const m = /^(.*):(\d+)$/.exec(httpAddress);
+  if (!m || !['0.0.0.0', '::', '[::]', ''].includes(m[1]!)) return httpAddress;
+  return `${grpcAddress.replace(/:\d+$/, '')}:${m[2]}`;
 }

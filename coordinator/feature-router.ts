@@ -15,7 +15,7 @@ import { subjects } from '../core/subjects.ts';
 import { findFeature } from '../core/manifest.ts';
 import { keyGroupForKey } from '../core/key-groups.ts';
 import { DeadlineExceededError, EddyError, InvalidArgumentError, NotFoundError, RetryableError, excerpt } from '../core/errors.ts';
-import type { JobManager, JobRecord } from './job-manager.ts';
+import type { JobLookup, RoutedJob } from './job-directory.ts';
 import type { Logger } from '../core/logger.ts';
 import { QueryRequester } from './query-requester.ts';
 import { FeatureWatch, type FeatureWatchOptions, type WatchSink } from './feature-watch.ts';
@@ -52,12 +52,13 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 export class FeatureRouter {
   readonly #nc: NatsConnection;
-  readonly #jobs: JobManager;
+  /** The leader's job records, or a standby's job directory (coordinator/coordinator.ts). */
+  readonly #jobs: JobLookup;
   readonly #metrics: CoordinatorMetrics | undefined;
 
   readonly #requester: QueryRequester;
 
-  constructor(nc: NatsConnection, jobs: JobManager, metrics?: CoordinatorMetrics, logger?: Logger) {
+  constructor(nc: NatsConnection, jobs: JobLookup, metrics?: CoordinatorMetrics, logger?: Logger) {
     this.#nc = nc;
     this.#jobs = jobs;
     this.#metrics = metrics;
@@ -192,7 +193,7 @@ export class FeatureRouter {
   }
 
   /** The pending key groups by owner in the job's assignment; those with no owner go to `ownerless`. */
-  #byOwner(job: JobRecord, pending: ReadonlyMap<number, string[]>, ownerless: Map<number, string[]>): OwnerPart[] {
+  #byOwner(job: RoutedJob, pending: ReadonlyMap<number, string[]>, ownerless: Map<number, string[]>): OwnerPart[] {
     const parts = new Map<string, OwnerPart>();
     for (const [kg, ids] of pending) {
       let owner: string | undefined;
@@ -215,7 +216,7 @@ export class FeatureRouter {
   }
 
   /** The job once RUNNING; a job being (re)deployed is waited for until the deadline. */
-  async #whenRunning(job: JobRecord, deadlineAtMs: number): Promise<JobRecord> {
+  async #whenRunning(job: RoutedJob, deadlineAtMs: number): Promise<RoutedJob> {
     let delay = RETRY_FIRST_DELAY_MS;
     for (;;) {
       if (job.state === 'RUNNING') return job;
@@ -231,7 +232,7 @@ export class FeatureRouter {
   }
 
   /** One request to one owner for all of its pending ids (on the subject of its first key group). */
-  async #ask(jobId: string, part: OwnerPart, query: Omit<FeatureQuery, 'feature'>, features: readonly string[], job: JobRecord, timeoutMs: number): Promise<AskOutcome> {
+  async #ask(jobId: string, part: OwnerPart, query: Omit<FeatureQuery, 'feature'>, features: readonly string[], job: RoutedJob, timeoutMs: number): Promise<AskOutcome> {
     const epoch = job.epoch;
     const req = codecs.queryRequest.encode({
       feature: features[0]!,
@@ -243,15 +244,17 @@ export class FeatureRouter {
       hasAsOf: query.asOfUnixMs !== undefined,
       owner: part.owner,
     });
-    const assignment = job.assignment;
     const subjectKeyGroup = part.keyGroups[0]!;
     // Only the owner at this epoch may answer with data (anyone subscribed can reply).
     const check = (data: Uint8Array): string | undefined => {
       const r = codecs.queryReply.decode(data);
       if (r.workerId === part.owner && Number(r.epoch) === epoch) return undefined;
       // During a move the old owner, still subscribed while it lets the key group go, answers
-      // UNAVAILABLE: an answer without data, from a worker of the job, can only make the router retry.
-      if (r.values.length === 0 && r.error.startsWith('UNAVAILABLE:') && Number(r.epoch) === epoch && assignment.has(r.workerId as never)) return undefined;
+      // UNAVAILABLE; so does the new owner of a key group asked of its old one, and a worker of a
+      // newer epoch. An answer without data can only make the router ask again, reading the
+      // assignment again: a standby's job directory may be a moment behind the leader's
+      // (coordinator/job-directory.ts) and not know the new owner or epoch yet.
+      if (r.values.length === 0 && r.error.startsWith('UNAVAILABLE:') && Number(r.epoch) >= epoch) return undefined;
       return `a reply for key group ${subjectKeyGroup} of job ${jobId} from ${excerpt(r.workerId ?? '')} at epoch ${Number(r.epoch ?? 0)}; its owner is ${part.owner} at epoch ${epoch}`;
     };
     // No responder (a key group between owners) or a time-out: never a guess.

@@ -15,7 +15,7 @@ import { findFeature } from '../core/manifest.ts';
 import { keyGroupForKey } from '../core/key-groups.ts';
 import { EddyError, InvalidArgumentError, NotFoundError, RetryableError, ensureError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import type { JobManager } from './job-manager.ts';
+import type { JobLookup } from './job-directory.ts';
 import { MAX_BATCH_IDS, RETRY_AFTER_MS, type FeatureAnswer } from './feature-answer.ts';
 
 export interface FeatureWatchOptions {
@@ -39,7 +39,7 @@ export interface WatchSink {
 
 export class FeatureWatch {
   readonly #nc: NatsConnection;
-  readonly #jobs: JobManager;
+  readonly #jobs: JobLookup;
   readonly #logger: Logger;
   readonly #jobId: string;
   readonly #feature: string;
@@ -59,7 +59,7 @@ export class FeatureWatch {
   readonly #seenEpoch = new Map<number, number>();
   readonly #failingSince = new Map<number, number>();
 
-  constructor(nc: NatsConnection, jobs: JobManager, logger: Logger, request: { jobId: string; feature: string; entityIds: readonly string[] }, sink: WatchSink, options: FeatureWatchOptions = {}) {
+  constructor(nc: NatsConnection, jobs: JobLookup, logger: Logger, request: { jobId: string; feature: string; entityIds: readonly string[] }, sink: WatchSink, options: FeatureWatchOptions = {}) {
     this.#nc = nc;
     this.#jobs = jobs;
     this.#logger = logger;

@@ -33,8 +33,6 @@ import { JobPersistence } from './job-persistence.ts';
 import { sampleJob, stageStatus, type StageStatus } from './job-stats.ts';
 
 export type { Job, JobFailureInfo, JobState } from './job.ts';
-/** The coordinator's view of a job: a Job (coordinator/job.ts), under its earlier name. */
-export type JobRecord = Job;
 export type { SubmitOptions } from './job-submission.ts';
 export type { StageStatus } from './job-stats.ts';
 export type { WorkerAssignment } from './rebalancer.ts';

@@ -27,6 +27,8 @@ export interface LeaseValue {
   coordinatorId: string;
   /** The holder's gRPC address: where standbys send clients. */
   address: string;
+  /** The holder's dashboard (host:port), when it serves one: a standby's dashboard links to it. */
+  httpAddress?: string;
   /** The leader epoch; raised by every takeover. */
   term: number;
   /** The lease length the holder renews within, in ms. */
@@ -53,6 +55,8 @@ export interface LeaderLeaseOptions {
   kv: KV;
   coordinatorId: string;
   address: string;
+  /** The dashboard's host:port ('' or absent: none). */
+  httpAddress?: string;
   /** A lease not renewed this long is over; renewed every third of it. @default 1500 */
   leaseMs: number;
   logger: Logger;
@@ -220,7 +224,7 @@ export class LeaderLease {
   }
 
   #value(term: number): LeaseValue {
-    return { coordinatorId: this.#o.coordinatorId, address: this.#o.address, term, leaseMs: this.#o.leaseMs };
+    return { coordinatorId: this.#o.coordinatorId, address: this.#o.address, ...(this.#o.httpAddress && { httpAddress: this.#o.httpAddress }), term, leaseMs: this.#o.leaseMs };
   }
 }
 

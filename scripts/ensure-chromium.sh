@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes sure a Chromium is available for the dashboard's browser test (test/dashboard-browser.test.ts
+# Makes sure a Chromium is available for the dashboard's browser test (test/e2e/dashboard-browser.test.ts
 # drives it headless with playwright-core): Debian's `chromium`, installed when we may. Without one
 # the test skips itself and says why, so this script only warns when it cannot install.
 set -uo pipefail

@@ -15,6 +15,8 @@ export interface JobSummary {
   /** Records read by the source stages (summed over workers since their deploy). */
   recordsIn: number;
   recordsInPerSecond: number;
+  /** false on a standby: records, rates and stage counts are the leader's (ClusterView). */
+  counted: boolean;
   maxParallelism: number;
   features: FeatureInfo[];
 }
@@ -118,6 +120,8 @@ export interface RetainedCheckpoint {
 
 export interface CheckpointsView {
   jobId: string;
+  /** false on a standby: the leader keeps the checkpoint history (ClusterView). */
+  kept: boolean;
   intervalMs: number;
   completed: number;
   failed: number;
@@ -184,9 +188,40 @@ export interface FeatureLookup {
   asOf?: FeatureValueView & { asOfUnixMs: number };
 }
 
+/** One feature of an entity in a lookup of all the job's features. */
+export interface EntityFeature {
+  feature: string;
+  stageId: string;
+  latest: FeatureValueView;
+  committed: FeatureValueView;
+  /** With asOf, for a feature that keeps history; absent for one that keeps none. */
+  asOf?: FeatureValueView & { asOfUnixMs: number };
+}
+
+/** /api/jobs/<job>/features?entity=<id>[&asOf=<time>]: every feature of the job for one entity. */
+export interface EntityLookup {
+  jobId: string;
+  entityId: string;
+  features: EntityFeature[];
+}
+
+/**
+ * Who answers and who leads (/api/cluster). Every coordinator serves the dashboard; a standby
+ * shows the cluster's jobs, their graphs, key-group maps and feature lookups from the job
+ * directory the leader publishes (coordinator/job-directory.ts), while rates, checkpoint history
+ * and restarts are the leader's: its page links to the leader's dashboard.
+ */
+export interface ClusterView {
+  /** LEADER: this coordinator runs the jobs; STANDBY: it stands by (or is still taking over). */
+  role: 'LEADER' | 'STANDBY';
+  /** The leading coordinator as last seen; null while none is known. */
+  leader: { address: string; term: number; dashboardUrl: string | null } | null;
+}
+
 /** One Server-Sent Event `update` of /api/events: everything the open page shows. */
 export interface DashboardUpdate {
   atUnixMs: number;
+  cluster: ClusterView;
   jobs: JobSummary[];
   workers: WorkerView[];
   /** With ?job=<id>: that job. */

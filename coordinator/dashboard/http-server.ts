@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { EddyError, InvalidArgumentError, NotFoundError, RetryableError, ensureError } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { FeatureAnswer, FeatureRouter } from '../feature-router.ts';
-import type { ApiError, DashboardUpdate, FeatureLookup, FeatureValueView } from './api.ts';
+import type { ApiError, DashboardUpdate, EntityLookup, FeatureLookup, FeatureValueView } from './api.ts';
 import { checkpointsView, jobDetail, jobSummaries, keyGroupsView, sampleRates, workerViews, type DashboardSources } from './views.ts';
 
 /** Whether a request may be answered; a refusal says which status and why. */
@@ -142,11 +142,13 @@ export class DashboardServer {
     const [first, id, sub, feature, extra] = parts;
     if (first === 'jobs' && parts.length === 1) return this.#json(res, jobSummaries(s));
     if (first === 'workers' && parts.length === 1) return this.#json(res, workerViews(s));
+    if (first === 'cluster' && parts.length === 1) return this.#json(res, s.cluster());
     if (first === 'events' && parts.length === 1) return this.#events(url, req, res);
     if (first === 'jobs' && id) {
       if (sub === undefined) return this.#json(res, jobDetail(s, id));
       if (sub === 'checkpoints' && feature === undefined) return this.#json(res, checkpointsView(s, id));
       if (sub === 'key-groups' && feature === undefined) return this.#json(res, keyGroupsView(s, id));
+      if (sub === 'features' && feature === undefined) return this.#json(res, await this.#lookupAll(id, url.searchParams));
       if (sub === 'features' && feature && extra === undefined) return this.#json(res, await this.#lookup(id, feature, url.searchParams));
     }
     throw new NotFoundError(`no such API: ${url.pathname}`);
@@ -166,10 +168,45 @@ export class DashboardServer {
     return { jobId, feature, entityId, latest, committed, ...(asOf && asOfUnixMs !== undefined && { asOf: { ...asOf, asOfUnixMs } }) };
   }
 
+  /**
+   * Every feature of the job for one entity: LATEST and COMMITTED of all of them in one routed
+   * read each (FeatureRouter.getMany asks each owner once), and as of a time for those that keep
+   * history.
+   */
+  async #lookupAll(jobId: string, params: URLSearchParams): Promise<EntityLookup> {
+    const entityId = params.get('entity') ?? '';
+    if (entityId === '') throw new InvalidArgumentError('give the entity id: ?entity=<id>');
+    const asOfRaw = params.get('asOf');
+    const asOfUnixMs = asOfRaw ? parseTime(asOfRaw) : undefined;
+    const specs = jobDetail(this.#o.sources, jobId).features;
+    if (specs.length === 0) return { jobId, entityId, features: [] };
+    const names = specs.map((f) => f.name);
+    const withHistory = specs.filter((f) => f.historyRetentionMs !== undefined).map((f) => f.name);
+    const deadlineAtMs = Date.now() + this.#o.featureTimeoutMs;
+    const ask = (view: 'latest' | 'committed', features: string[], asOf?: number) =>
+      features.length === 0 ? Promise.resolve([]) : this.#o.features.getMany({ jobId, entityIds: [entityId], view, deadlineAtMs, ...(asOf !== undefined && { asOfUnixMs: asOf }) }, features);
+    const [latest, committed, asOf] = await Promise.all([ask('latest', names), ask('committed', names), asOfUnixMs !== undefined ? ask('latest', withHistory, asOfUnixMs) : Promise.resolve([])]);
+    return {
+      jobId,
+      entityId,
+      features: specs.map((f, i) => {
+        const h = withHistory.indexOf(f.name);
+        const past = h >= 0 ? asOf[h]?.[0] : undefined;
+        return {
+          feature: f.name,
+          stageId: f.stageId,
+          latest: valueView(latest[i]![0]!),
+          committed: valueView(committed[i]![0]!),
+          ...(past && asOfUnixMs !== undefined && { asOf: { ...valueView(past), asOfUnixMs } }),
+        };
+      }),
+    };
+  }
+
   #events(url: URL, req: IncomingMessage, res: ServerResponse): void {
     const jobId = url.searchParams.get('job') || undefined;
     // An unknown job is refused before the stream starts, as a plain JSON error.
-    if (jobId !== undefined) this.#o.sources.jobs.get(jobId);
+    if (jobId !== undefined) jobDetail(this.#o.sources, jobId);
     res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'Content-Security-Policy': CSP });
     res.write('retry: 2000\n\n');
     const client: EventClient = { res, jobId };
@@ -185,7 +222,7 @@ export class DashboardServer {
     let update: DashboardUpdate;
     try {
       const now = Date.now();
-      update = { atUnixMs: now, jobs: jobSummaries(s, now), workers: workerViews(s, now) };
+      update = { atUnixMs: now, cluster: s.cluster(), jobs: jobSummaries(s, now), workers: workerViews(s, now) };
       if (c.jobId !== undefined) {
         update.job = jobDetail(s, c.jobId, now);
         update.checkpoints = checkpointsView(s, c.jobId);

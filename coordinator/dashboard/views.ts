@@ -1,14 +1,23 @@
 // The dashboard's JSON views (api.ts) of what the coordinator holds: the job manager's jobs,
 // the worker registry, the rebalancer's move under way and the dashboard's own history. The one
 // file that reads job records, so that a change to their shape is met here only.
+//
+// A standby holds no job records: it shows the job directory the leader publishes
+// (coordinator/job-directory.ts) — state, graph, key-group map, features — and leaves rates,
+// checkpoint history and restarts to the leader's dashboard, which its page links to.
 import { keyGroupsOf } from '../../core/key-groups.ts';
+import { NotFoundError, excerpt } from '../../core/errors.ts';
+import type { WorkerId } from '../../core/ids.ts';
 import type { WorkerAssignment } from '../rebalancer.ts';
-import type { JobManager, JobRecord } from '../job-manager.ts';
+import type { DirectoryJob, JobDirectory } from '../job-directory.ts';
+import type { JobManager } from '../job-manager.ts';
+import type { Job } from '../job.ts';
 import type { WorkerRegistry } from '../worker-registry.ts';
 import type { JobManifest } from '../../core/manifest.ts';
 import { SLOW_CHECKPOINT_FACTOR } from './api.ts';
 import type {
   CheckpointsView,
+  ClusterView,
   FailureView,
   FeatureInfo,
   GraphEdge,
@@ -29,15 +38,46 @@ export interface DashboardSources {
   history: JobHistory;
   /** The coordinator's checkpoint interval (jobs have no interval of their own). */
   checkpointIntervalMs: number;
+  /** The cluster's jobs as the leader published them: what a standby shows. */
+  directory: JobDirectory;
+  /** Whether this coordinator runs the jobs (else it reads the directory). */
+  leading(): boolean;
+  cluster(): ClusterView;
+}
+
+/** A job of the directory, or NotFoundError. */
+function entryOf(s: DashboardSources, jobId: string): DirectoryJob {
+  const job = s.directory.get(jobId);
+  if (job === undefined) throw new NotFoundError(`job ${excerpt(jobId)} not found in the job directory the leader publishes`);
+  return job;
+}
+
+function entrySummary(job: DirectoryJob, now: number): JobSummary {
+  const e = job.entry;
+  return {
+    id: job.id,
+    state: job.state,
+    submittedAtUnixMs: e.submittedAtUnixMs,
+    uptimeMs: live(job.state) ? Math.max(0, now - e.submittedAtUnixMs) : 0,
+    epoch: job.epoch,
+    restarts: e.restarts,
+    // Counted by the leader from the workers' heartbeats; not known here.
+    recordsIn: 0,
+    recordsInPerSecond: 0,
+    counted: false,
+    maxParallelism: job.manifest.maxParallelism,
+    features: features(job.manifest),
+  };
 }
 
 const live = (state: string) => state !== 'CANCELLED' && state !== 'FAILED';
 
 export function jobSummaries(s: DashboardSources, now = Date.now()): JobSummary[] {
+  if (!s.leading()) return s.directory.list().map((job) => entrySummary(job, now));
   return s.jobs.list().map((job) => summary(s, job, now));
 }
 
-function summary(s: DashboardSources, job: JobRecord, now: number): JobSummary {
+function summary(s: DashboardSources, job: Job, now: number): JobSummary {
   const stages = s.jobs.stageStatus(job);
   const sources = new Set(job.manifest.stages.filter((st) => st.kind === 'source').map((st) => st.id));
   let recordsIn = 0;
@@ -56,6 +96,7 @@ function summary(s: DashboardSources, job: JobRecord, now: number): JobSummary {
     restarts: job.restarts,
     recordsIn,
     recordsInPerSecond,
+    counted: true,
     maxParallelism: job.manifest.maxParallelism,
     features: features(job.manifest),
   };
@@ -67,6 +108,10 @@ function features(manifest: JobManifest): FeatureInfo[] {
 
 /** Throws NotFoundError for an unknown job (JobManager.get). */
 export function jobDetail(s: DashboardSources, jobId: string, now = Date.now()): JobDetail {
+  if (!s.leading()) {
+    const entry = entryOf(s, jobId);
+    return { ...entrySummary(entry, now), graph: jobGraph(entry.manifest), stages: [], lastFailure: entry.entry.lastFailure ? failureView(entry.entry.lastFailure) : null, restartHistory: [], rates: [] };
+  }
   const job = s.jobs.get(jobId);
   const f = job.lastFailure;
   return {
@@ -128,11 +173,16 @@ function sideOutputOf(operators: JobManifest['stages'][number]['operators'], op:
 }
 
 export function checkpointsView(s: DashboardSources, jobId: string): CheckpointsView {
+  if (!s.leading()) {
+    const entry = entryOf(s, jobId);
+    return { jobId: entry.id, kept: false, intervalMs: s.checkpointIntervalMs, completed: 0, failed: 0, inFlightId: 0, lastFailure: '', history: [], medianDurationMs: 0, retained: [], savepoints: [] };
+  }
   const job = s.jobs.get(jobId);
   const stats = job.checkpointStats;
   const ref = (c: { id: number; metadataKey: string; completedAtUnixMs: number }) => ({ id: c.id, path: c.metadataKey, completedAtUnixMs: c.completedAtUnixMs });
   return {
     jobId: job.id,
+    kept: true,
     intervalMs: s.checkpointIntervalMs,
     completed: stats.completed,
     failed: stats.failed,
@@ -151,13 +201,13 @@ function owners(assignment: ReadonlyMap<string, WorkerAssignment>, maxParallelis
 }
 
 export function keyGroupsView(s: DashboardSources, jobId: string): KeyGroupsView {
-  const job = s.jobs.get(jobId);
+  const job = s.leading() ? s.jobs.get(jobId) : entryOf(s, jobId);
   const n = job.manifest.maxParallelism;
-  const move = s.jobs.rebalancer.inProgress(job.id);
+  const moveTo = 'movingTo' in job ? job.movingTo : s.jobs.rebalancer.inProgress(job.id)?.to;
   const moving: KeyGroupMove[] = [];
-  if (move) {
-    const before = owners(move.from, n);
-    const after = owners(move.to, n);
+  if (moveTo) {
+    const before = owners(job.assignment, n);
+    const after = owners(moveTo, n);
     for (let kg = 0; kg < n; kg++) if (before[kg] !== after[kg]) moving.push({ keyGroup: kg, from: before[kg]!, to: after[kg]! });
   }
   return {
@@ -166,12 +216,13 @@ export function keyGroupsView(s: DashboardSources, jobId: string): KeyGroupsView
     epoch: job.epoch,
     owners: owners(job.assignment, n),
     moving,
-    workers: [...job.assignment].map(([id, a]) => ({ id, keyGroups: [...keyGroupsOf(a.keyGroups)].length, splits: [...a.splits], stateBytes: s.registry.get(id)?.stateBytes ?? 0 })),
+    workers: [...job.assignment].map(([id, a]) => ({ id, keyGroups: [...keyGroupsOf(a.keyGroups)].length, splits: [...a.splits], stateBytes: s.registry.get(id as WorkerId)?.stateBytes ?? 0 })),
   };
 }
 
 export function workerViews(s: DashboardSources, now = Date.now()): WorkerView[] {
-  const jobs = s.jobs.list().filter((j) => j.state === 'RUNNING' || j.state === 'DEPLOYING' || j.state === 'RESTARTING');
+  const all: ReadonlyArray<{ id: string; state: string; assignment: ReadonlyMap<string, WorkerAssignment> }> = s.leading() ? s.jobs.list() : s.directory.list();
+  const jobs = all.filter((j) => j.state === 'RUNNING' || j.state === 'DEPLOYING' || j.state === 'RESTARTING');
   return s.registry.all().map((w) => ({
     id: w.id,
     state: w.state === 'ALIVE' && w.leaving ? 'LEAVING' : w.state,
@@ -193,6 +244,7 @@ export function workerViews(s: DashboardSources, now = Date.now()): WorkerView[]
 
 /** A sample of every running job's stage rates, for the rate charts. */
 export function sampleRates(s: DashboardSources, now = Date.now()): void {
+  if (!s.leading()) return;
   for (const job of s.jobs.list()) {
     if (job.state !== 'RUNNING') continue;
     const sample: RateSample = { atUnixMs: now, stages: {} };

@@ -12,13 +12,14 @@ import { startCluster, startNatsServer, waitFor, cxEvents, cxExpectation, submit
 import { EddyClient } from '../../cli/client.ts';
 import { Coordinator } from '../../coordinator/index.ts';
 import { allowLoopback } from '../../coordinator/dashboard/index.ts';
+import { compileCoordinatorOptions } from '../../coordinator/options.ts';
 import { silentLogger } from '../../core/logger.ts';
 import { formatTokenLine, generateToken, parseTokensFile } from '../../core/tokens.ts';
 import { buildBundle } from '../../core/bundle.ts';
 import { REPO_ROOT } from '../kit/index.ts';
 import { jobGraph } from '../../coordinator/dashboard/views.ts';
 import { JobHistory } from '../../coordinator/dashboard/job-history.ts';
-import type { ApiError, CheckpointsView, DashboardUpdate, FeatureLookup, JobDetail, JobSummary, KeyGroupsView, WorkerView } from '../../coordinator/dashboard/api.ts';
+import type { ApiError, CheckpointsView, ClusterView, DashboardUpdate, EntityLookup, FeatureLookup, JobDetail, JobSummary, KeyGroupsView, WorkerView } from '../../coordinator/dashboard/api.ts';
 
 async function get<T>(url: string, init?: RequestInit): Promise<{ status: number; body: T; headers: Headers }> {
   const r = await fetch(url, init);
@@ -86,6 +87,13 @@ test('dashboard API - jobs, a job with its graph, checkpoints, key groups, worke
     assert.equal(summary.state, 'RUNNING');
     assert.equal(summary.maxParallelism, 128);
     assert.ok(summary.uptimeMs > 0 && summary.epoch >= 1 && summary.restarts === 0);
+    // A loaded machine may let even a lone coordinator's lease lapse; it takes it again and resumes.
+    await waitFor(async () => (await get<JobSummary[]>(`${base}/api/jobs`)).body[0]?.counted === true, { timeoutMs: 20_000, what: 'the coordinator running the job (it counts records)' });
+
+    // Who answers: this coordinator leads, and names its own dashboard.
+    const cv = (await get<ClusterView>(`${base}/api/cluster`)).body;
+    assert.deepEqual(cv, { role: 'LEADER', leader: { address: cluster.coordinator.address, term: cv.leader!.term, dashboardUrl: `${base}/` } });
+    assert.ok(cv.leader!.term >= 1);
     assert.deepEqual(summary.features.map((f) => f.name).sort(), ['indicators', 'received']);
 
     // The job: its graph has every source, stage and sink of the manifest, edges between them.
@@ -113,6 +121,7 @@ test('dashboard API - jobs, a job with its graph, checkpoints, key groups, worke
       return c.history.some((h) => h.status === 'COMPLETED' && h.bytes > 0) ? c : undefined;
     }, { timeoutMs: 30_000, what: 'a completed checkpoint with bytes' });
     assert.equal(checkpoints.intervalMs, 1000);
+    assert.equal(checkpoints.kept, true);
     const done = checkpoints.history.filter((h) => h.status === 'COMPLETED');
     assert.ok(done.every((h) => h.durationMs >= 0 && h.startedAtUnixMs > 0 && h.epoch >= 1 && typeof h.slow === 'boolean'));
     assert.ok(checkpoints.medianDurationMs > 0);
@@ -145,6 +154,9 @@ test('dashboard API - jobs, a job with its graph, checkpoints, key groups, worke
     assert.ok(w.rssBytes > 10 * 1024 * 1024, `RSS ${w.rssBytes} B`);
     assert.ok(w.cpuCores >= 0 && w.cpuCores < 8, `CPU ${w.cpuCores}`);
     assert.deepEqual(w.jobs, [{ jobId: CX_JOB, keyGroups: 128, splits: 4 }]);
+    // State size: the worker's RocksDB on disk, from its heartbeat, on the worker and in the key-group view.
+    await waitFor(async () => (await get<WorkerView[]>(`${base}/api/workers`)).body[0]!.stateBytes > 0, { timeoutMs: 10_000, what: "the worker's state size" });
+    assert.ok((await get<KeyGroupsView>(`${base}/api/jobs/${CX_JOB}/key-groups`)).body.workers[0]!.stateBytes > 0, "the key-group view shows each worker's state size");
 
     // A feature lookup: LATEST and COMMITTED, event time, checkpoint, both equal to the expectation.
     const expected = cxExpectation(events);
@@ -158,6 +170,15 @@ test('dashboard API - jobs, a job with its graph, checkpoints, key groups, worke
     assert.equal(lookup.asOf, undefined);
     const absent = (await get<FeatureLookup>(`${base}/api/jobs/${CX_JOB}/features/received?entity=nobody`)).body;
     assert.equal(absent.latest.found, false);
+    // Every feature of the job for one entity; as of a time, only those that keep history answer it.
+    const all = (await get<EntityLookup>(`${base}/api/jobs/${CX_JOB}/features?entity=e3&asOf=1000`)).body;
+    assert.equal(all.entityId, 'e3');
+    assert.deepEqual(all.features.map((f) => [f.feature, f.stageId]).sort(), [['indicators', 'indicator-state'], ['received', 'indicator-state']]);
+    const byName = new Map(all.features.map((f) => [f.feature, f]));
+    assert.equal(JSON.parse(byName.get('received')!.committed.valueJson), expected.received.get('e3'));
+    assert.deepEqual(JSON.parse(byName.get('indicators')!.latest.valueJson), expected.latest.get('e3'));
+    assert.ok(all.features.every((f) => f.asOf === undefined), 'no feature of this job keeps history');
+    assert.deepEqual((await get<EntityLookup>(`${base}/api/jobs/${CX_JOB}/features?entity=nobody`)).body.features.map((f) => f.latest.found), [false, false]);
 
     // Errors: JSON bodies with a code, and the HTTP status that goes with it.
     const expectError = async (path: string, status: number, code: string, init?: RequestInit) => {
@@ -170,6 +191,8 @@ test('dashboard API - jobs, a job with its graph, checkpoints, key groups, worke
     await expectError('/api/jobs/no-such-job/checkpoints', 404, 'NOT_FOUND');
     await expectError('/api/nothing-here', 404, 'NOT_FOUND');
     await expectError(`/api/jobs/${CX_JOB}/features/received`, 400, 'INVALID_ARGUMENT');
+    await expectError(`/api/jobs/${CX_JOB}/features`, 400, 'INVALID_ARGUMENT');
+    await expectError('/api/jobs/no-such-job/features?entity=e1', 404, 'NOT_FOUND');
     await expectError(`/api/jobs/${CX_JOB}/features/no-such-feature?entity=e1`, 404, 'NOT_FOUND');
     await expectError(`/api/jobs/${CX_JOB}/features/received?entity=e1&asOf=yesterday`, 400, 'INVALID_ARGUMENT');
     // As-of on a feature that keeps no history.
@@ -189,6 +212,7 @@ test('dashboard API - jobs, a job with its graph, checkpoints, key groups, worke
     const [first, second] = stream.updates;
     assert.ok(second!.atUnixMs > first!.atUnixMs);
     assert.equal(first!.jobs[0]!.id, CX_JOB);
+    assert.equal(first!.cluster.role, 'LEADER');
     assert.equal(first!.workers[0]!.id, 'worker-1');
     assert.equal(first!.job!.id, CX_JOB);
     assert.equal(first!.checkpoints!.jobId, CX_JOB);
@@ -202,6 +226,12 @@ test('dashboard API - jobs, a job with its graph, checkpoints, key groups, worke
     await nc?.close();
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('dashboard API - every coordinator serves it at 127.0.0.1:7480 unless told otherwise', () => {
+  const o = compileCoordinatorOptions({ natsServers: 'nats://127.0.0.1:4222', storeUrl: '/tmp/eddy-store', logger: silentLogger });
+  assert.equal(o.httpAddress, '127.0.0.1:7480');
+  assert.equal(compileCoordinatorOptions({ natsServers: 'nats://127.0.0.1:4222', storeUrl: '/tmp/eddy-store', logger: silentLogger, httpAddress: '' }).httpAddress, '', '"" (--http off) turns it off');
 });
 
 test('dashboard API - the authorize hook decides every request; the default answers loopback only', { timeout: 60_000 }, async () => {

@@ -53,6 +53,10 @@ test('nats security - each role is held to its permissions; forged control messa
     await waitFor(async () => (await client.listWorkers()).filter((w) => w.state === 'ALIVE').length === 2, { timeoutMs: 30_000, what: 'two live workers' });
     await submitCx(client, join(dir, 'cache'));
     await waitFor(async () => (await client.getJob(CX_JOB)).state === 'RUNNING', { timeoutMs: 60_000, what: 'the job RUNNING' });
+    // The job directory standbys route reads with is written and watched under the coordinator's permissions.
+    const kv = await new Kvm(await open('coordinator')).open('eddy-cluster');
+    await waitFor(async () => (await kv.get(`directory.${CX_JOB}`))?.operation === 'PUT', { timeoutMs: 10_000, what: "the job's directory entry" });
+    assert.doesNotMatch(cluster.coordinator.output(), /job directory (publish failed|watch ended)/);
     const events = cxEvents(20_000, 500);
     const producerNc = await open('producer');
     producing = publishSteadily(producerNc, events, 1_000);

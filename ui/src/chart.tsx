@@ -10,6 +10,8 @@ export interface ChartProps {
   data: uPlot.AlignedData;
   height?: number;
   testId?: string;
+  /** data-* attributes on the chart's element: what it draws, for tests (a canvas cannot be read as text). */
+  attributes?: Record<string, string | number>;
 }
 
 export function Chart(props: ChartProps) {
@@ -30,7 +32,8 @@ export function Chart(props: ChartProps) {
   useEffect(() => {
     plot.current?.setData(props.data);
   }, [props.data]);
-  return <div class="chart" ref={host} data-testid={props.testId} />;
+  const data = Object.fromEntries(Object.entries(props.attributes ?? {}).map(([k, v]) => [`data-${k}`, String(v)]));
+  return <div class="chart" ref={host} data-testid={props.testId} {...data} />;
 }
 
 /** Axis and grid colours from the page's CSS variables (they differ per scheme). */

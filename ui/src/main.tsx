@@ -99,6 +99,28 @@ function App() {
         </div>
       )}
       <main>
+        {update?.cluster.role === 'STANDBY' && (
+          <p class="banner" data-testid="standby-banner">
+            This coordinator stands by: it shows the cluster's jobs as the leader publishes them (state, graph, key groups, feature lookups);
+            rates, checkpoints and restarts are kept by the leader
+            {update.cluster.leader ? (
+              <>
+                {' '}at <code>{update.cluster.leader.address}</code>
+                {update.cluster.leader.dashboardUrl && (
+                  <>
+                    {': '}
+                    <a href={`${update.cluster.leader.dashboardUrl}${location.hash}`} data-testid="leader-link">
+                      open the leader's dashboard
+                    </a>
+                  </>
+                )}
+              </>
+            ) : (
+              ' (no leader is known right now)'
+            )}
+            .
+          </p>
+        )}
         {live.error && <p class="error" data-testid="error">{live.error}</p>}
         {!update && !live.error && <p class="muted">connecting…</p>}
         {update && route.page === 'jobs' && <JobsPage jobs={update.jobs} />}

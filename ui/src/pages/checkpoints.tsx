@@ -20,6 +20,7 @@ function Timeline(props: { view: CheckpointsView; theme: string }) {
     <Chart
       layoutKey={props.theme}
       testId="checkpoint-timeline"
+      attributes={{ completed: h.filter((c) => c.status === 'COMPLETED').length, slow: h.filter((c) => c.slow).length, failed: h.filter((c) => c.status === 'FAILED').length }}
       data={data}
       options={(width) => ({
         width,
@@ -74,6 +75,7 @@ function Retained(props: { title: string; list: RetainedCheckpoint[]; testId: st
 export function CheckpointsPage(props: { view: CheckpointsView; theme: string }) {
   const v = props.view;
   const recent = [...v.history].reverse().slice(0, 30);
+  if (!v.kept) return <p class="muted" data-testid="checkpoints-on-leader">The leader keeps the checkpoint history, the retained checkpoints and the savepoints: see its dashboard.</p>;
   return (
     <>
       <section class="facts">

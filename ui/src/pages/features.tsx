@@ -1,5 +1,8 @@
+// The feature lookup: type an entity id, see every feature of the job for it — LATEST and
+// COMMITTED, with event time and checkpoint — and, for the features that keep history, the value
+// as of an event time.
 import { useState } from 'preact/hooks';
-import type { FeatureLookup, FeatureValueView, JobDetail } from '../../../coordinator/dashboard/api.ts';
+import type { EntityFeature, EntityLookup, FeatureValueView, JobDetail } from '../../../coordinator/dashboard/api.ts';
 import { getJson } from '../data.ts';
 import { dateTime, duration } from '../format.ts';
 
@@ -14,13 +17,13 @@ function pretty(json: string): string {
 function Answer(props: { title: string; value: FeatureValueView; testId: string; note?: string }) {
   const v = props.value;
   return (
-    <section class="card answer" data-testid={props.testId}>
-      <h2>
+    <div class="answer" data-testid={props.testId}>
+      <h3>
         {props.title} {v.uncommitted && <span class="tag tag-slow">uncommitted</span>}
-      </h2>
+      </h3>
       {props.note && <p class="muted small">{props.note}</p>}
       {v.beyondRetention && <p class="warn">older than the history keeps</p>}
-      {!v.found && !v.beyondRetention && <p class="muted">not found</p>}
+      {!v.found && !v.beyondRetention && <p class="muted" data-testid={`${props.testId}-absent`}>not found</p>}
       {v.found && <pre class="value" data-testid={`${props.testId}-value`}>{pretty(v.valueJson)}</pre>}
       <dl class="kv">
         <dt>event time</dt>
@@ -30,28 +33,46 @@ function Answer(props: { title: string; value: FeatureValueView; testId: string;
         <dt>key group</dt>
         <dd>{v.keyGroup}</dd>
       </dl>
+    </div>
+  );
+}
+
+function FeatureCard(props: { f: EntityFeature; history: number | undefined; asked: boolean }) {
+  const { f } = props;
+  const id = `feature-${f.feature}`;
+  return (
+    <section class="card" data-testid={id}>
+      <h2>
+        {f.feature} <span class="muted small">stage {f.stageId}</span>
+        {props.history !== undefined && <span class="tag" title="versions kept for as-of reads">history {duration(props.history)}</span>}
+      </h2>
+      <div class={f.asOf ? 'three' : 'two'}>
+        <Answer title="LATEST" value={f.latest} testId={`${id}-latest`} note="everything processed so far" />
+        <Answer title="COMMITTED" value={f.committed} testId={`${id}-committed`} note="as of the last completed checkpoint" />
+        {f.asOf && <Answer title={`as of ${new Date(f.asOf.asOfUnixMs).toISOString()}`} value={f.asOf} testId={`${id}-asof`} />}
+      </div>
+      {props.asked && props.history === undefined && <p class="muted small">This feature keeps no history: no as-of answer.</p>}
     </section>
   );
 }
 
 export function FeaturesPage(props: { job: JobDetail }) {
   const features = props.job.features;
-  const [feature, setFeature] = useState(features[0]?.name ?? '');
   const [entity, setEntity] = useState('');
   const [asOf, setAsOf] = useState('');
-  const [result, setResult] = useState<FeatureLookup | undefined>();
+  const [result, setResult] = useState<EntityLookup | undefined>();
   const [error, setError] = useState<string | undefined>();
   const [busy, setBusy] = useState(false);
-  const spec = features.find((f) => f.name === feature);
   if (features.length === 0) return <p class="muted">This job declares no features.</p>;
+  const anyHistory = features.some((f) => f.historyRetentionMs);
   const lookUp = async (e: Event) => {
     e.preventDefault();
     setBusy(true);
     setError(undefined);
     try {
       const q = new URLSearchParams({ entity });
-      if (asOf && spec?.historyRetentionMs) q.set('asOf', /^\d+$/.test(asOf) ? asOf : new Date(asOf).toISOString());
-      setResult(await getJson<FeatureLookup>(`/api/jobs/${encodeURIComponent(props.job.id)}/features/${encodeURIComponent(feature)}?${q}`));
+      if (asOf && anyHistory) q.set('asOf', /^\d+$/.test(asOf) ? asOf : new Date(asOf).toISOString());
+      setResult(await getJson<EntityLookup>(`/api/jobs/${encodeURIComponent(props.job.id)}/features?${q}`));
     } catch (err) {
       setResult(undefined);
       setError((err as Error).message);
@@ -59,28 +80,22 @@ export function FeaturesPage(props: { job: JobDetail }) {
       setBusy(false);
     }
   };
+  const history = new Map(features.map((f) => [f.name, f.historyRetentionMs]));
   return (
     <>
       <section class="card">
         <h2>Look up an entity</h2>
+        <p class="muted small">
+          Every feature of the job for one entity id: {features.map((f) => f.name).join(', ')}.
+        </p>
         <form class="lookup" onSubmit={lookUp}>
-          <label>
-            feature
-            <select value={feature} onChange={(e) => setFeature((e.target as HTMLSelectElement).value)} data-testid="feature-select">
-              {features.map((f) => (
-                <option value={f.name}>
-                  {f.name} ({f.stageId})
-                </option>
-              ))}
-            </select>
-          </label>
           <label>
             entity id
             <input value={entity} onInput={(e) => setEntity((e.target as HTMLInputElement).value)} placeholder="cust-0001" required data-testid="entity-input" />
           </label>
-          <label title={spec?.historyRetentionMs ? `history kept for ${duration(spec.historyRetentionMs)} of event time` : 'this feature keeps no history'}>
+          <label title={anyHistory ? 'for the features that keep history' : 'no feature of this job keeps history'}>
             as of (event time)
-            <input type="datetime-local" step="1" value={asOf} disabled={!spec?.historyRetentionMs} onInput={(e) => setAsOf((e.target as HTMLInputElement).value)} data-testid="asof-input" />
+            <input type="datetime-local" step="1" value={asOf} disabled={!anyHistory} onInput={(e) => setAsOf((e.target as HTMLInputElement).value)} data-testid="asof-input" />
           </label>
           <button type="submit" disabled={busy || entity === ''} data-testid="lookup-button">
             {busy ? 'asking…' : 'Look up'}
@@ -89,10 +104,10 @@ export function FeaturesPage(props: { job: JobDetail }) {
         {error && <p class="error" data-testid="lookup-error">{error}</p>}
       </section>
       {result && (
-        <div class={result.asOf ? 'three' : 'two'}>
-          <Answer title="LATEST" value={result.latest} testId="answer-latest" note="everything processed so far" />
-          <Answer title="COMMITTED" value={result.committed} testId="answer-committed" note="as of the last completed checkpoint" />
-          {result.asOf && <Answer title={`as of ${new Date(result.asOf.asOfUnixMs).toISOString()}`} value={result.asOf} testId="answer-asof" />}
+        <div data-testid="lookup-result" data-entity={result.entityId}>
+          {result.features.map((f) => (
+            <FeatureCard f={f} history={history.get(f.feature)} asked={asOf !== ''} />
+          ))}
         </div>
       )}
     </>

@@ -28,6 +28,42 @@ function RatesChart(props: { job: JobDetail; theme: string }) {
   );
 }
 
+function StagesTable(props: { job: JobDetail }) {
+  return (
+    <section class="card">
+      <h2>Stages</h2>
+      <table data-testid="stages-table">
+        <thead>
+          <tr>
+            <th>stage</th>
+            <th>kind</th>
+            <th class="num">records in</th>
+            <th class="num">records out</th>
+            <th class="num">in/s</th>
+            <th class="num">out/s</th>
+            <th class="num">backpressure</th>
+            <th class="num">dead letters</th>
+          </tr>
+        </thead>
+        <tbody>
+          {props.job.stages.map((s) => (
+            <tr>
+              <td>{s.stageId}</td>
+              <td>{s.kind}</td>
+              <td class="num">{count(s.recordsIn)}</td>
+              <td class="num">{count(s.recordsOut)}</td>
+              <td class="num">{rate(s.recordsInPerSecond)}</td>
+              <td class="num">{rate(s.recordsOutPerSecond)}</td>
+              <td class={s.backpressureRatio > 0.5 ? 'num warn' : 'num'}>{percent(s.backpressureRatio)}</td>
+              <td class={s.deadLetters > 0 ? 'num warn' : 'num'}>{count(s.deadLetters)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
 export function JobPage(props: { job: JobDetail; theme: string }) {
   const { job } = props;
   const f = job.lastFailure;
@@ -40,11 +76,11 @@ export function JobPage(props: { job: JobDetail; theme: string }) {
         </div>
         <div>
           <span class="label">records in</span>
-          <span data-testid="job-records-in">{count(job.recordsIn)}</span>
+          <span data-testid="job-records-in">{job.counted ? count(job.recordsIn) : '–'}</span>
         </div>
         <div>
           <span class="label">in/s</span>
-          <span>{rate(job.recordsInPerSecond)}</span>
+          <span>{job.counted ? rate(job.recordsInPerSecond) : '–'}</span>
         </div>
         <div>
           <span class="label">epoch</span>
@@ -63,41 +99,14 @@ export function JobPage(props: { job: JobDetail; theme: string }) {
         <h2>Graph</h2>
         <JobGraph nodes={job.graph.nodes} edges={job.graph.edges} stages={job.stages} />
       </section>
-      <section class="card">
-        <h2>Records in per second</h2>
-        <RatesChart job={job} theme={props.theme} />
-      </section>
-      <section class="card">
-        <h2>Stages</h2>
-        <table data-testid="stages-table">
-          <thead>
-            <tr>
-              <th>stage</th>
-              <th>kind</th>
-              <th class="num">records in</th>
-              <th class="num">records out</th>
-              <th class="num">in/s</th>
-              <th class="num">out/s</th>
-              <th class="num">backpressure</th>
-              <th class="num">dead letters</th>
-            </tr>
-          </thead>
-          <tbody>
-            {job.stages.map((s) => (
-              <tr>
-                <td>{s.stageId}</td>
-                <td>{s.kind}</td>
-                <td class="num">{count(s.recordsIn)}</td>
-                <td class="num">{count(s.recordsOut)}</td>
-                <td class="num">{rate(s.recordsInPerSecond)}</td>
-                <td class="num">{rate(s.recordsOutPerSecond)}</td>
-                <td class={s.backpressureRatio > 0.5 ? 'num warn' : 'num'}>{percent(s.backpressureRatio)}</td>
-                <td class={s.deadLetters > 0 ? 'num warn' : 'num'}>{count(s.deadLetters)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </section>
+      {!job.counted && <p class="muted" data-testid="rates-on-leader">Rates, stage counts and backpressure are counted by the leader: see its dashboard.</p>}
+      {job.counted && (
+        <section class="card">
+          <h2>Records in per second</h2>
+          <RatesChart job={job} theme={props.theme} />
+        </section>
+      )}
+      {job.counted && <StagesTable job={job} />}
       <div class="two">
         <section class="card" data-testid="last-failure">
           <h2>Last failure</h2>

@@ -31,8 +31,8 @@ export function JobsPage(props: { jobs: JobSummary[] }) {
               <td>{dateTime(j.submittedAtUnixMs)}</td>
               <td class="num">{j.uptimeMs ? duration(j.uptimeMs) : '–'}</td>
               <td class="num">{j.restarts}</td>
-              <td class="num">{count(j.recordsIn)}</td>
-              <td class="num">{rate(j.recordsInPerSecond)}</td>
+              <td class="num">{j.counted ? count(j.recordsIn) : '–'}</td>
+              <td class="num">{j.counted ? rate(j.recordsInPerSecond) : '–'}</td>
               <td class="num">{j.epoch}</td>
             </tr>
           ))}
