@@ -107,6 +107,22 @@ export class IsolatedJob implements HostedJob, ObservedJob {
     spare = spawn(ctx, ctx.options.maxHeapMb);
   }
 
+  /**
+   * Resolves once the spare thread has started (or ended), at most after `timeoutMs`; true when it
+   * is ready. The worker waits for it before it registers: a deploy that had to start a thread
+   * (seconds on a busy machine, compiling the runtime) could outlast the coordinator's control
+   * time-out.
+   */
+  static async spareReady(timeoutMs: number): Promise<boolean> {
+    const s = spare;
+    if (s === undefined) return false;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.race([s.started, timeout]);
+    clearTimeout(timer);
+    return s.ready && s.alive;
+  }
+
   /** Stops the spare thread, if any (the worker stops). */
   static async closeSpare(): Promise<void> {
     const s = spare;
@@ -334,6 +350,8 @@ interface Spawned {
   heapMb: number;
   /** It has sent its first message: its start is over. */
   ready: boolean;
+  /** Resolves with its first message, or when it ends before one. */
+  started: Promise<void>;
   alive: boolean;
   exited: Promise<number>;
   /** A job takes it: the spare's own listeners go. */
@@ -378,14 +396,17 @@ function spawn(ctx: IsolatedJobContext, heapMb: number): Spawned {
     resourceLimits: { maxOldGenerationSizeMb: heapMb },
     name: 'eddy-job',
   });
+  let onStarted!: () => void;
   const spawned: Spawned = {
     thread,
     callSite,
     heapMb,
     ready: false,
+    started: new Promise<void>((resolve) => (onStarted = resolve)),
     alive: true,
     exited: new Promise((resolve) => thread.once('exit', (code) => {
       spawned.alive = false;
+      onStarted();
       resolve(code);
     })),
     adopt: () => {
@@ -396,6 +417,7 @@ function spawn(ctx: IsolatedJobContext, heapMb: number): Spawned {
   };
   const onFirst = (): void => {
     spawned.ready = true;
+    onStarted();
   };
   const onSpareError = (e: Error): void => ctx.logger.warn({ err: e.message }, 'spare job thread failed');
   thread.on('message', onFirst);
