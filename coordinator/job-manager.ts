@@ -165,6 +165,8 @@ export interface JobManagerOptions {
   store: ObjectStore;
   registry: WorkerRegistry;
   controlTimeoutMs: number;
+  /** A deploy's time-out (CoordinatorOptions.deployTimeoutMs). */
+  deployTimeoutMs: number;
   checkpointIntervalMs: number;
   /** Periodic checkpoints skipped while a job is idle (CoordinatorOptions.skipIdleCheckpoints). */
   skipIdleCheckpoints: boolean;
@@ -414,7 +416,7 @@ export class JobManager {
       await this.#stopOnWorkers(job, this.#o.registry.alive().filter((w) => !job.assignment.has(w.id) && w.runningJobs.has(job.id)));
       // Two phases: every worker subscribes its channels (deploy), then sources start, so no
       // first batch of a channel is published before its receiver listens.
-      await Promise.all(targets.map(([worker, a]) => this.#control(worker, subjects.deploy(worker), this.#deployTasks(job, worker, a))));
+      await Promise.all(targets.map(([worker, a]) => this.#control(worker, subjects.deploy(worker), this.#deployTasks(job, worker, a), this.#o.deployTimeoutMs)));
       await Promise.all(targets.map(([worker]) => this.#control(worker, subjects.start(worker), codecs.start.encode({ jobId: job.id }))));
     } catch (e) {
       if (job.epoch !== epoch || job.state !== 'DEPLOYING') return; // overtaken by another recovery or a cancel
@@ -535,11 +537,11 @@ export class JobManager {
     if (job.fenced === true) throw new FencedError(`checkpoint ${c.id} of job ${job.id} not committed: another coordinator leads`);
   }
 
-  async #control(worker: WorkerId, subject: string, payload: Uint8Array): Promise<void> {
+  async #control(worker: WorkerId, subject: string, payload: Uint8Array, timeoutMs = this.#o.controlTimeoutMs): Promise<void> {
     if (!this.#leadership.holds()) throw new FencedError(`not sending ${subject.split('.').pop()} to worker ${worker}: this coordinator does not hold the leader lease`);
     let ack: Ack;
     try {
-      ack = codecs.ack.decode((await this.#o.nc.request(subject, payload, { timeout: this.#o.controlTimeoutMs, headers: leaderEpochHeaders(this.#leadership.term) })).data);
+      ack = codecs.ack.decode((await this.#o.nc.request(subject, payload, { timeout: timeoutMs, headers: leaderEpochHeaders(this.#leadership.term) })).data);
     } catch (e) {
       // Nobody listens on the worker's control subject: the process is gone, whatever its last heartbeat said.
       if (/no responders/i.test(ensureError(e).message)) this.#o.registry.markDead(worker, `no responders on ${subject}`);
@@ -605,7 +607,7 @@ export class JobManager {
 
   /** Runs the job on workers that join it in its epoch, with nothing assigned yet (a move follows). */
   async #join(job: JobRecord, workers: WorkerId[]): Promise<void> {
-    await Promise.all(workers.map((w) => this.#control(w, subjects.deploy(w), this.#deployTasks(job, w, { keyGroups: [], splits: [] }))));
+    await Promise.all(workers.map((w) => this.#control(w, subjects.deploy(w), this.#deployTasks(job, w, { keyGroups: [], splits: [] }), this.#o.deployTimeoutMs)));
     await Promise.all(workers.map((w) => this.#control(w, subjects.start(w), codecs.start.encode({ jobId: job.id }))));
   }
 
