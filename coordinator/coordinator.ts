@@ -85,6 +85,7 @@ export class Coordinator {
       store,
       registry: this.#registry,
       controlTimeoutMs: o.controlTimeoutMs,
+      deployTimeoutMs: o.deployTimeoutMs,
       checkpointIntervalMs: o.checkpointIntervalMs,
       skipIdleCheckpoints: o.skipIdleCheckpoints,
       checkpointTimeoutMs: o.checkpointTimeoutMs,

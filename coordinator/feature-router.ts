@@ -133,7 +133,7 @@ export class FeatureRouter {
     for (let attempt = 1; ; attempt++) {
       // The assignment and epoch are read per attempt: a retry after a move goes to the new owner.
       const current = this.#jobs.get(jobId);
-      let why: string;
+      let why = '';
       if (current.state !== 'RUNNING') {
         why = `job ${jobId} is ${current.state}`;
       } else {
@@ -141,7 +141,7 @@ export class FeatureRouter {
         if (remaining <= 0) {
           // After a pause for an unavailable key group (a timer may fire late on a loaded machine),
           // the reason is still the move or recovery; before any attempt it is the deadline.
-          if (attempt > 1) throw new RetryableError(`key group(s) ${keyGroupList(pending.keys())} of job ${jobId} unavailable after ${attempt - 1} attempt(s)`, RETRY_AFTER_MS);
+          if (attempt > 1) throw new RetryableError(`key group(s) ${keyGroupList(pending.keys())} of job ${jobId} unavailable after ${attempt - 1} attempt(s)${why ? `: ${why}` : ''}`, RETRY_AFTER_MS);
           throw new DeadlineExceededError(`the deadline passed before key group(s) ${keyGroupList(pending.keys())} of job ${jobId} were asked`);
         }
         // An attempt may use the whole deadline: a worker that is slow to answer (a loaded

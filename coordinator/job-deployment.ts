@@ -23,6 +23,8 @@ export interface WorkerControlOptions {
   registry: WorkerRegistry;
   leadership: Leadership;
   controlTimeoutMs: number;
+  /** A deploy's time-out: a worker may start a job thread for it (CoordinatorOptions.deployTimeoutMs). */
+  deployTimeoutMs: number;
   /** Sent in every DeployTasks. */
   checkpointIntervalMs: number;
   logger: Logger;
@@ -36,12 +38,12 @@ export class WorkerControl {
   }
 
   /** One command to one worker; throws WorkerRefusedError when it answers with an error. */
-  async send(worker: WorkerId, subject: string, payload: Uint8Array): Promise<void> {
+  async send(worker: WorkerId, subject: string, payload: Uint8Array, timeoutMs = this.#o.controlTimeoutMs): Promise<void> {
     const { leadership } = this.#o;
     if (!leadership.holds()) throw new FencedError(`not sending ${subject.split('.').pop()} to worker ${worker}: this coordinator does not hold the leader lease`);
     let ack: Ack;
     try {
-      ack = codecs.ack.decode((await this.#o.nc.request(subject, payload, { timeout: this.#o.controlTimeoutMs, headers: leaderEpochHeaders(leadership.term) })).data);
+      ack = codecs.ack.decode((await this.#o.nc.request(subject, payload, { timeout: timeoutMs, headers: leaderEpochHeaders(leadership.term) })).data);
     } catch (e) {
       // Nobody listens on the worker's control subject: the process is gone, whatever its last heartbeat said.
       if (/no responders/i.test(ensureError(e).message)) this.#o.registry.markDead(worker, `no responders on ${subject}`);
@@ -56,7 +58,7 @@ export class WorkerControl {
    * is published before its receiver listens.
    */
   async deploy(job: Job, workers: ReadonlyArray<readonly [WorkerId, WorkerAssignment]>): Promise<void> {
-    await Promise.all(workers.map(([worker, a]) => this.send(worker, subjects.deploy(worker), this.#deployTasks(job, worker, a))));
+    await Promise.all(workers.map(([worker, a]) => this.send(worker, subjects.deploy(worker), this.#deployTasks(job, worker, a), this.#o.deployTimeoutMs)));
     await Promise.all(workers.map(([worker]) => this.send(worker, subjects.start(worker), codecs.start.encode({ jobId: job.id }))));
   }
 

@@ -42,6 +42,8 @@ export interface JobManagerOptions {
   store: ObjectStore;
   registry: WorkerRegistry;
   controlTimeoutMs: number;
+  /** A deploy's time-out (CoordinatorOptions.deployTimeoutMs). */
+  deployTimeoutMs: number;
   checkpointIntervalMs: number;
   /** Periodic checkpoints skipped while a job is idle (CoordinatorOptions.skipIdleCheckpoints). */
   skipIdleCheckpoints: boolean;
@@ -92,7 +94,7 @@ export class JobManager {
     const { nc, store, registry, logger, metrics } = options;
     // A job of an earlier leadership (released, still in some callback) is no longer held.
     const holds = (job: Job) => this.#jobs.get(job.id) === job;
-    this.#control = new WorkerControl({ nc, registry, leadership, controlTimeoutMs: options.controlTimeoutMs, checkpointIntervalMs: options.checkpointIntervalMs, logger });
+    this.#control = new WorkerControl({ nc, registry, leadership, controlTimeoutMs: options.controlTimeoutMs, deployTimeoutMs: options.deployTimeoutMs, checkpointIntervalMs: options.checkpointIntervalMs, logger });
     this.#persistence = new JobPersistence({ jobStore: options.jobStore, store, leadership, logger, holds });
     const persist = (job: Job) => this.#persistence.persist(job);
     this.#checkpoints = new JobCheckpoints({

@@ -78,6 +78,11 @@ export interface CoordinatorOptions {
   heartbeatIntervalMs?: number;
   /** How long to wait for a worker to acknowledge a deploy, start or cancel. @default 10000 */
   controlTimeoutMs?: number;
+  /**
+   * How long to wait for a worker to acknowledge a deploy: it may start a job's thread (seconds on
+   * a busy machine, README "Isolation of jobs"), import the bundle and restore state. @default 30000
+   */
+  deployTimeoutMs?: number;
   /** How often a checkpoint starts. @default 1000 */
   checkpointIntervalMs?: number;
   /**
@@ -135,6 +140,7 @@ export function compileCoordinatorOptions(o: CoordinatorOptions): CompiledCoordi
     workerProbeMs: Math.min(o.workerProbeMs ?? 2_000, o.workerTimeoutMs ?? 10_000),
     heartbeatIntervalMs: o.heartbeatIntervalMs ?? 500,
     controlTimeoutMs: o.controlTimeoutMs ?? 10_000,
+    deployTimeoutMs: o.deployTimeoutMs ?? 30_000,
     checkpointIntervalMs: o.checkpointIntervalMs ?? 1000,
     skipIdleCheckpoints: o.skipIdleCheckpoints ?? false,
     checkpointTimeoutMs: o.checkpointTimeoutMs ?? 10_000,

@@ -4,8 +4,9 @@
 // (docs/ARCHITECTURE.md, "Poison records").
 //
 // origin = sequence × 2^13 + split: exact in a double for sequences below 2^40 (about 10^12
-// messages per partition) and splits below 8192. A record outside that range, a record a timer
-// emitted, or one that left an asyncMap has no origin (-1): a failure on it is not attributed.
+// messages per partition) and splits below 8192. A record outside that range or a record a timer
+// emitted has no origin (-1): a failure on it is not attributed. asyncMap results and side outputs
+// keep the origin of the record they came from; a generator's event n of a split is at sequence n.
 
 /** No known source position. */
 export const NO_ORIGIN = -1;

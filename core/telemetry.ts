@@ -10,11 +10,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createNoopMeter, trace, type Meter, type Tracer } from '@opentelemetry/api';
-import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { NodeTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-node';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
+import type { MeterProvider } from '@opentelemetry/sdk-metrics';
+import type { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import type { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { InvalidArgumentError, ensureError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
@@ -89,6 +87,38 @@ export const BATCH_RECORDS_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 102
 /** Histogram bucket bounds, in bytes, for checkpoint sizes from 1 KiB to 1 GiB. */
 export const BYTES_BUCKETS = [1024, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, 16_777_216, 67_108_864, 268_435_456, 1_073_741_824];
 
+/**
+ * The OpenTelemetry SDK, imported only when metrics or traces are on (Telemetry.start): it is
+ * several megabytes of modules that a process without telemetry, or a job's thread
+ * (worker/job-thread-main.ts, which builds Telemetry.disabled()), should not load at start.
+ */
+interface Sdk {
+  MeterProvider: typeof import('@opentelemetry/sdk-metrics').MeterProvider;
+  PrometheusExporter: typeof import('@opentelemetry/exporter-prometheus').PrometheusExporter;
+  NodeTracerProvider: typeof import('@opentelemetry/sdk-trace-node').NodeTracerProvider;
+  BatchSpanProcessor: typeof import('@opentelemetry/sdk-trace-node').BatchSpanProcessor;
+  OTLPTraceExporter: typeof import('@opentelemetry/exporter-trace-otlp-http').OTLPTraceExporter;
+  resourceFromAttributes: typeof import('@opentelemetry/resources').resourceFromAttributes;
+}
+
+async function loadSdk(): Promise<Sdk> {
+  const [metrics, prometheus, traceNode, otlp, resources] = await Promise.all([
+    import('@opentelemetry/sdk-metrics'),
+    import('@opentelemetry/exporter-prometheus'),
+    import('@opentelemetry/sdk-trace-node'),
+    import('@opentelemetry/exporter-trace-otlp-http'),
+    import('@opentelemetry/resources'),
+  ]);
+  return {
+    MeterProvider: metrics.MeterProvider,
+    PrometheusExporter: prometheus.PrometheusExporter,
+    NodeTracerProvider: traceNode.NodeTracerProvider,
+    BatchSpanProcessor: traceNode.BatchSpanProcessor,
+    OTLPTraceExporter: otlp.OTLPTraceExporter,
+    resourceFromAttributes: resources.resourceFromAttributes,
+  };
+}
+
 export class Telemetry {
   /** Instruments are created on this meter; the no-op meter when metrics are off. */
   readonly meter: Meter;
@@ -104,9 +134,17 @@ export class Telemetry {
   readonly #tracerProvider: NodeTracerProvider | undefined;
   readonly #o: CompiledTelemetryOptions;
 
-  private constructor(o: CompiledTelemetryOptions) {
+  /** `sdk` is required when metrics or traces are on (Telemetry.start loads it). */
+  private constructor(o: CompiledTelemetryOptions, sdk: Sdk | undefined) {
     this.#o = o;
     this.metricsEnabled = o.metricsPort > 0;
+    if (sdk === undefined) {
+      if (o.metricsPort > 0 || o.otlpTracesUrl !== '') throw new Error('Telemetry with metrics or traces needs the OpenTelemetry SDK: use Telemetry.start()');
+      this.meter = createNoopMeter();
+      this.tracer = trace.getTracer(TELEMETRY_SCOPE);
+      return;
+    }
+    const { MeterProvider, PrometheusExporter, NodeTracerProvider, BatchSpanProcessor, OTLPTraceExporter, resourceFromAttributes } = sdk;
     const resource = resourceFromAttributes({ 'service.name': o.serviceName, ...(o.serviceInstanceId ? { 'service.instance.id': o.serviceInstanceId } : {}) });
     if (o.metricsPort > 0) {
       // The exporter's own server cannot take port 0 and always starts on its own; Eddy serves
@@ -133,12 +171,13 @@ export class Telemetry {
 
   /** Telemetry that records nothing: the default of components built without one (tests, benchmarks). */
   static disabled(logger: Logger): Telemetry {
-    return new Telemetry(compileTelemetryOptions({ serviceName: 'eddy', logger }));
+    return new Telemetry(compileTelemetryOptions({ serviceName: 'eddy', logger }), undefined);
   }
 
   /** Builds the providers and, when metrics are on, binds the Prometheus endpoint. */
   static async start(options: TelemetryOptions): Promise<Telemetry> {
-    const t = new Telemetry(compileTelemetryOptions(options));
+    const o = compileTelemetryOptions(options);
+    const t = new Telemetry(o, o.metricsPort > 0 || o.otlpTracesUrl !== '' ? await loadSdk() : undefined);
     const server = t.#server;
     if (server) {
       await new Promise<void>((resolve, reject) => {

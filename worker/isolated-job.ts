@@ -27,11 +27,14 @@ import { CALL_SITE_BYTES, CallSite, Phase } from './task/call-site.ts';
 import type { FromJobThread, JobCall, JobStatus, JobThreadData, JobThreadOptions, StoreMethod, ToJobThread } from './job-thread-protocol.ts';
 import type { HostedJob } from './hosted-job.ts';
 import { decodeOrigin } from '../core/record-origin.ts';
+import type { ObservedJob, SplitSample, StageSample, WorkerMetrics } from './worker-metrics.ts';
 
 export interface IsolatedJobContext {
   store: ObjectStore;
   options: CompiledWorkerOptions;
   logger: Logger;
+  /** The worker's metrics: the job's thread relays its measurements and samples to them. */
+  metrics: WorkerMetrics;
   reportFailure(failure: TaskFailure): void;
 }
 
@@ -46,7 +49,7 @@ const BOOT = new URL('./job-thread-boot.mjs', import.meta.url);
 // Compiled (cli/dist-build.ts), the thread runs the compiled entry beside this module, without tsx.
 const ENTRY = new URL(import.meta.url.endsWith('.js') ? './job-thread-main.js' : './job-thread-main.ts', import.meta.url).href;
 
-export class IsolatedJob implements HostedJob {
+export class IsolatedJob implements HostedJob, ObservedJob {
   readonly jobId: string;
   readonly #ctx: IsolatedJobContext;
   readonly #thread: Thread;
@@ -57,6 +60,7 @@ export class IsolatedJob implements HostedJob {
   readonly #pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   readonly #watchdog: NodeJS.Timeout;
   readonly #exited: Promise<void>;
+  readonly #detachMetrics: () => void;
   #manifest: JobManifest;
   #epoch = 0;
   #nextId = 1;
@@ -80,6 +84,7 @@ export class IsolatedJob implements HostedJob {
     this.#callSite = spawned.callSite;
     this.#ready = spawned.ready;
     spawned.adopt();
+    this.#detachMetrics = ctx.metrics.attach(this);
     this.#thread.on('message', (m: FromJobThread) => this.#onMessage(m));
     this.#thread.on('error', (e) => {
       const code = (e as NodeJS.ErrnoException).code;
@@ -100,6 +105,22 @@ export class IsolatedJob implements HostedJob {
   static prewarm(ctx: IsolatedJobContext): void {
     if (spare !== undefined && spare.alive) return;
     spare = spawn(ctx, ctx.options.maxHeapMb);
+  }
+
+  /**
+   * Resolves once the spare thread has started (or ended), at most after `timeoutMs`; true when it
+   * is ready. The worker waits for it before it registers: a deploy that had to start a thread
+   * (seconds on a busy machine, compiling the runtime) could outlast the coordinator's control
+   * time-out.
+   */
+  static async spareReady(timeoutMs: number): Promise<boolean> {
+    const s = spare;
+    if (s === undefined) return false;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.race([s.started, timeout]);
+    clearTimeout(timer);
+    return s.ready && s.alive;
   }
 
   /** Stops the spare thread, if any (the worker stops). */
@@ -159,6 +180,19 @@ export class IsolatedJob implements HostedJob {
     return this.#status.counters;
   }
 
+  /** The job's RocksDB directory on this worker, as the job's thread reports it ("" before its first deploy). */
+  get statePath(): string {
+    return this.#status.observed?.statePath ?? '';
+  }
+
+  stageSamples(): StageSample[] {
+    return this.#alive ? (this.#status.observed?.stages ?? []) : [];
+  }
+
+  splitSamples(): SplitSample[] {
+    return this.#alive ? (this.#status.observed?.splits ?? []) : [];
+  }
+
   start(): Promise<void> {
     return this.#call({ method: 'start', args: [] });
   }
@@ -199,6 +233,10 @@ export class IsolatedJob implements HostedJob {
 
   #onMessage(m: FromJobThread): void {
     this.#ready = true;
+    if ((m.kind === 'status' || m.kind === 'reply') && m.measurements !== undefined) {
+      const unknown = this.#ctx.metrics.replay(m.measurements);
+      if (unknown > 0) this.#logger.warn({ unknown }, 'measurements of the job thread name no instrument of the worker');
+    }
     switch (m.kind) {
       case 'status':
         this.#status = m.status;
@@ -279,6 +317,7 @@ export class IsolatedJob implements HostedJob {
   #onExit(code: number): void {
     this.#alive = false;
     clearInterval(this.#watchdog);
+    this.#detachMetrics();
     const planned = this.#stopping && this.#death === undefined;
     const where = this.#where();
     const message = `job ${this.jobId} ${this.#death ?? `thread exited with code ${code}`} ${where.text}; its thread on worker ${this.#ctx.options.workerId} was stopped`;
@@ -311,6 +350,8 @@ interface Spawned {
   heapMb: number;
   /** It has sent its first message: its start is over. */
   ready: boolean;
+  /** Resolves with its first message, or when it ends before one. */
+  started: Promise<void>;
   alive: boolean;
   exited: Promise<number>;
   /** A job takes it: the spare's own listeners go. */
@@ -343,6 +384,7 @@ function spawn(ctx: IsolatedJobContext, heapMb: number): Spawned {
     maxOverlayBytes: o.maxOverlayBytes,
     handOverTimeoutMs: o.handOverTimeoutMs,
     logLevel: o.logger.level,
+    metrics: o.telemetry.metricsEnabled,
   };
   const shared = new SharedArrayBuffer(CALL_SITE_BYTES);
   const callSite = new CallSite(shared);
@@ -354,14 +396,17 @@ function spawn(ctx: IsolatedJobContext, heapMb: number): Spawned {
     resourceLimits: { maxOldGenerationSizeMb: heapMb },
     name: 'eddy-job',
   });
+  let onStarted!: () => void;
   const spawned: Spawned = {
     thread,
     callSite,
     heapMb,
     ready: false,
+    started: new Promise<void>((resolve) => (onStarted = resolve)),
     alive: true,
     exited: new Promise((resolve) => thread.once('exit', (code) => {
       spawned.alive = false;
+      onStarted();
       resolve(code);
     })),
     adopt: () => {
@@ -372,6 +417,7 @@ function spawn(ctx: IsolatedJobContext, heapMb: number): Spawned {
   };
   const onFirst = (): void => {
     spawned.ready = true;
+    onStarted();
   };
   const onSpareError = (e: Error): void => ctx.logger.warn({ err: e.message }, 'spare job thread failed');
   thread.on('message', onFirst);

@@ -296,6 +296,7 @@ export class JobRuntime implements ObservedJob {
           deadLetters,
           logger: this.#logger.child({ stage: stageId, split: partition }),
           onFailure: (e) => this.#fail(e, stageId, -1),
+          ...(this.#skipped.has(partition) && { skipped: this.#skipped.get(partition)! }),
         })
       : new SourceTask({
       nc: this.#ctx.nc,

@@ -16,6 +16,7 @@ import { compileWorkerOptions } from './options.ts';
 import { JobRuntime } from './job-runtime.ts';
 import { WorkerMetrics } from './worker-metrics.ts';
 import { RemoteObjectStore } from './remote-object-store.ts';
+import { MetricsRelay } from './metrics-relay.ts';
 import { Phase, TICK_INTERVAL_MS, callSite, installCallSite } from './task/call-site.ts';
 import type { FromJobThread, JobStatus, JobThreadData, ToJobThread } from './job-thread-protocol.ts';
 
@@ -33,7 +34,10 @@ const o = data.options;
 const threadLogger = createLogger({ role: 'job', level: o.logLevel }).child({ workerId: o.workerId, thread: 'job' });
 const nc = await connectNats({ servers: o.natsServers, name: `eddy-job-thread-${o.workerId}`, auth: o.nats, inboxPrefix: inboxPrefixes.worker(o.workerId) });
 const store = new RemoteObjectStore(o.storeUrl, port);
-const metrics = new WorkerMetrics(Telemetry.disabled(threadLogger).meter, o.workerId, { measureState: false });
+// Histograms and counters go to the worker's Prometheus endpoint through the relay; stage and
+// split samples with the status (worker/metrics-relay.ts).
+const relay = o.metrics ? new MetricsRelay() : undefined;
+const metrics = new WorkerMetrics(relay?.meter ?? Telemetry.disabled(threadLogger).meter, o.workerId, { measureState: false });
 let runtime: JobRuntime | undefined;
 /** The job this thread runs, from its first deploy on. */
 let jobId = '';
@@ -42,11 +46,23 @@ let logger = threadLogger;
 function status(): JobStatus {
   const empty: JobCounters = { jobId, stages: [] };
   if (runtime === undefined) return { state: 'NONE', epoch: 0, keyGroups: [], sourceSplits: 0, moving: false, counters: empty };
-  return { state: runtime.state, epoch: runtime.epoch, keyGroups: [...runtime.keyGroups], sourceSplits: runtime.sourceSplits, moving: runtime.moving, counters: runtime.counters() };
+  return {
+    state: runtime.state,
+    epoch: runtime.epoch,
+    keyGroups: [...runtime.keyGroups],
+    sourceSplits: runtime.sourceSplits,
+    moving: runtime.moving,
+    counters: runtime.counters(),
+    ...(o.metrics && { observed: { statePath: runtime.statePath, stages: runtime.stageSamples(), splits: runtime.splitSamples() } }),
+  };
 }
 
-// Heartbeats carry the job's counters: the worker's thread reads the latest status.
-setInterval(() => port.postMessage({ kind: 'status', status: status() } satisfies FromJobThread), 250);
+// Heartbeats carry the job's counters, and the worker's metrics what the job measured: the
+// worker's thread reads the latest status.
+setInterval(() => {
+  const measurements = relay?.flush();
+  port.postMessage({ kind: 'status', status: status(), ...(measurements && { measurements }) } satisfies FromJobThread);
+}, 250);
 
 async function call(m: Extract<ToJobThread, { kind: 'call' }>): Promise<void> {
   switch (m.method) {
@@ -98,8 +114,15 @@ async function call(m: Extract<ToJobThread, { kind: 'call' }>): Promise<void> {
 
 port.on('message', (m: ToJobThread) => {
   if (m.kind === 'storeReply') return store.onReply(m);
+  // A reply carries what was measured since the last status: after a stop there is no next one.
   void call(m).then(
-    () => port.postMessage({ kind: 'reply', id: m.id, ok: true, status: status() } satisfies FromJobThread),
-    (e: unknown) => port.postMessage({ kind: 'reply', id: m.id, ok: false, error: ensureError(e).message, status: status() } satisfies FromJobThread),
+    () => {
+      const measurements = relay?.flush();
+      port.postMessage({ kind: 'reply', id: m.id, ok: true, status: status(), ...(measurements && { measurements }) } satisfies FromJobThread);
+    },
+    (e: unknown) => {
+      const measurements = relay?.flush();
+      port.postMessage({ kind: 'reply', id: m.id, ok: false, error: ensureError(e).message, status: status(), ...(measurements && { measurements }) } satisfies FromJobThread);
+    },
   );
 });

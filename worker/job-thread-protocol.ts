@@ -5,6 +5,8 @@
 // which the worker's thread performs so that the store's credentials stay out of the job's.
 import type { CheckpointComplete, DeployTasks, JobCounters, MoveTasks } from '../core/control.ts';
 import type { ClientConnectionOptions } from '../core/nats-connect.ts';
+import type { RelayedMeasurements } from './metrics-relay.ts';
+import type { SplitSample, StageSample } from './worker-metrics.ts';
 
 /** The worker options a job's thread needs: no logger, telemetry or store credentials. */
 export interface JobThreadOptions {
@@ -22,6 +24,11 @@ export interface JobThreadOptions {
   maxOverlayBytes: number;
   handOverTimeoutMs: number;
   logLevel: string;
+  /**
+   * The worker serves metrics: the thread relays its measurements and its stage and split
+   * samples with its status (worker/metrics-relay.ts).
+   */
+  metrics: boolean;
 }
 
 export interface JobThreadData {
@@ -55,11 +62,13 @@ export interface JobStatus {
   sourceSplits: number;
   moving: boolean;
   counters: JobCounters;
+  /** What the worker's metrics observe of the job (when the worker serves metrics and a runtime is deployed). */
+  observed?: { statePath: string; stages: StageSample[]; splits: SplitSample[] };
 }
 
 /** Job thread → worker thread. */
 export type FromJobThread =
-  | { kind: 'reply'; id: number; ok: true; status: JobStatus }
-  | { kind: 'reply'; id: number; ok: false; error: string; status: JobStatus }
-  | { kind: 'status'; status: JobStatus }
+  | { kind: 'reply'; id: number; ok: true; status: JobStatus; measurements?: RelayedMeasurements[] }
+  | { kind: 'reply'; id: number; ok: false; error: string; status: JobStatus; measurements?: RelayedMeasurements[] }
+  | { kind: 'status'; status: JobStatus; measurements?: RelayedMeasurements[] }
   | { kind: 'store'; id: number; method: StoreMethod; args: unknown[] };

@@ -44,8 +44,9 @@ export interface WorkerOptions {
   /**
    * Where each job's code runs: 'thread', a worker thread per job (its own event loop, heap limit
    * and environment; a watchdog stops it when user code holds it; worker/isolated-job.ts), or
-   * 'none', in the worker's own thread next to its control plane and the other jobs.
-   * @default "none"
+   * 'none', in the worker's own thread next to its control plane and the other jobs (no
+   * watchdog, no heap limit of its own, the worker's whole environment).
+   * @default "thread"
    */
   jobIsolation?: 'thread' | 'none';
   /** A job's maxCallMs when it sets none (isolated jobs only). @default 30000 */
@@ -77,7 +78,7 @@ export function compileWorkerOptions(o: WorkerOptions): CompiledWorkerOptions {
     ackTimeoutMs: o.ackTimeoutMs ?? 30_000,
     maxOverlayBytes: o.maxOverlayBytes ?? 256 * 1024 * 1024,
     handOverTimeoutMs: o.handOverTimeoutMs ?? 60_000,
-    jobIsolation: o.jobIsolation ?? 'none',
+    jobIsolation: o.jobIsolation ?? 'thread',
     maxCallMs: o.maxCallMs ?? 30_000,
     maxHeapMb: o.maxHeapMb ?? 1024,
     telemetry: o.telemetry ?? Telemetry.disabled(o.logger),

@@ -5,8 +5,9 @@
 // checkpoint or per query, with attribute objects built once per task.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Attributes, Histogram, Meter } from '@opentelemetry/api';
+import type { Attributes, Histogram, Meter, MetricOptions } from '@opentelemetry/api';
 import { BATCH_RECORDS_BUCKETS, BYTES_BUCKETS, LATENCY_BUCKETS_MS } from '../core/telemetry.ts';
+import type { RelayedMeasurements } from './metrics-relay.ts';
 
 /** One stage of one job on this worker, as the heartbeat reports it. */
 export interface StageSample {
@@ -53,6 +54,8 @@ export class WorkerMetrics {
   readonly #checkpointUploadBytes: Histogram;
   readonly #checkpointUploadFailures;
   readonly #queryMs: Histogram;
+  /** The recorded (not observed) instruments by name, for measurements relayed from job threads. */
+  readonly #byName = new Map<string, (value: number, attributes: Attributes) => void>();
 
   /**
    * `measureState`: measure RocksDB directory sizes every 5 s (true when metrics are served).
@@ -65,23 +68,31 @@ export class WorkerMetrics {
       this.#stateTimer.unref();
     }
     this.#workerId = workerId;
-    this.#batchRecords = meter.createHistogram('eddy_channel_batch_records', {
+    // Each recorded instrument is also known by name, for replay().
+    const histogram = (name: string, options: MetricOptions): Histogram => {
+      const h = meter.createHistogram(name, options);
+      this.#byName.set(name, (v, a) => h.record(v, a));
+      return h;
+    };
+    this.#batchRecords = histogram('eddy_channel_batch_records', {
       description: 'Records per shuffle batch sent on a channel (sender task to key group), by receiving stage',
       unit: '{record}',
       advice: { explicitBucketBoundaries: BATCH_RECORDS_BUCKETS },
     });
-    this.#checkpointUploadMs = meter.createHistogram('eddy_worker_checkpoint_upload_duration_ms', {
+    this.#checkpointUploadMs = histogram('eddy_worker_checkpoint_upload_duration_ms', {
       description: "Time to upload this worker's part of a checkpoint (deltas, snapshots, exactly-once output)",
       unit: 'ms',
       advice: { explicitBucketBoundaries: LATENCY_BUCKETS_MS },
     });
-    this.#checkpointUploadBytes = meter.createHistogram('eddy_worker_checkpoint_upload_bytes', {
+    this.#checkpointUploadBytes = histogram('eddy_worker_checkpoint_upload_bytes', {
       description: "Bytes this worker uploaded for one checkpoint",
       unit: 'By',
       advice: { explicitBucketBoundaries: BYTES_BUCKETS },
     });
-    this.#checkpointUploadFailures = meter.createCounter('eddy_worker_checkpoint_upload_failures', { description: "Uploads of this worker's part of a checkpoint that failed" });
-    this.#queryMs = meter.createHistogram('eddy_worker_query_duration_ms', {
+    const failures = meter.createCounter('eddy_worker_checkpoint_upload_failures', { description: "Uploads of this worker's part of a checkpoint that failed" });
+    this.#byName.set('eddy_worker_checkpoint_upload_failures', (v, a) => failures.add(v, a));
+    this.#checkpointUploadFailures = failures;
+    this.#queryMs = histogram('eddy_worker_query_duration_ms', {
       description: 'Time a worker takes to answer one feature query for one key group (decode, state read, encode)',
       unit: 'ms',
       advice: { explicitBucketBoundaries: LATENCY_BUCKETS_MS },
@@ -163,6 +174,21 @@ export class WorkerMetrics {
     const attrs: Attributes = { job: jobId, worker: this.#workerId };
     const h = this.#queryMs;
     return (ms) => h.record(ms, attrs);
+  }
+
+  /**
+   * Records what a job's thread measured (worker/metrics-relay.ts) into this worker's
+   * instruments. Returns how many measurements named no instrument of this worker (none unless
+   * the thread runs other code than the worker).
+   */
+  replay(batch: readonly RelayedMeasurements[]): number {
+    let unknown = 0;
+    for (const m of batch) {
+      const record = this.#byName.get(m.instrument);
+      if (record === undefined) unknown += m.values.length;
+      else for (const v of m.values) record(v, m.attributes);
+    }
+    return unknown;
   }
 
   async #measureStateSizes(): Promise<void> {

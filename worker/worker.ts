@@ -21,6 +21,9 @@ import { StateSizeProbe } from './state/index.ts';
 import { ProcessUsage } from './process-usage.ts';
 import { WorkerMetrics } from './worker-metrics.ts';
 
+/** How long a starting worker waits for its first job thread before it registers anyway. */
+const SPARE_READY_TIMEOUT_MS = 60_000;
+
 export type WorkerState = 'STARTING' | 'RUNNING' | 'STOPPING' | 'STOPPED';
 
 export class Worker {
@@ -78,9 +81,17 @@ export class Worker {
       this.#nc.subscribe(subjects.ping(id), { callback: (_e, m) => void m.respond(this.#sealing.publicKey) }),
     );
     await this.#nc.flush();
+    if (this.#o.jobIsolation === 'thread') {
+      // A job's first deploy here takes this thread: registered before it has started, the
+      // worker could be sent a deploy that waits for it past the coordinator's control time-out.
+      const started = performance.now();
+      IsolatedJob.prewarm(this.#isolatedContext());
+      const ready = await IsolatedJob.spareReady(SPARE_READY_TIMEOUT_MS);
+      if (ready) this.#logger.info({ ms: Math.round(performance.now() - started) }, 'job thread started ahead');
+      else this.#logger.warn({ timeoutMs: SPARE_READY_TIMEOUT_MS }, 'job thread not started in time; registering without it');
+    }
     await this.#register();
     this.#stateSize.start();
-    if (this.#o.jobIsolation === 'thread') IsolatedJob.prewarm(this.#isolatedContext());
     this.#heartbeat = setInterval(() => this.#sendHeartbeat(), this.#heartbeatIntervalMs);
     this.#transition('RUNNING');
     this.#logger.info({ pid: process.pid }, 'worker ready');
@@ -184,7 +195,7 @@ export class Worker {
   }
 
   #isolatedContext(): IsolatedJobContext {
-    return { store: this.#store, options: this.#o, logger: this.#logger, reportFailure: (f: TaskFailure) => this.#reportFailure(f) };
+    return { store: this.#store, options: this.#o, logger: this.#logger, metrics: this.#metrics, reportFailure: (f: TaskFailure) => this.#reportFailure(f) };
   }
 
   #trigger(m: Msg): void | Promise<void> {

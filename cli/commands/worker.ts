@@ -31,7 +31,7 @@ export function registerWorker(program: Command): void {
   addNatsAuthOptions(addTelemetryOptions(addS3Options(command)))
     .option('--max-overlay-bytes <n>', 'changes held in memory before an early checkpoint is asked for (default 268435456)', parsePositiveInt)
     .option('--hand-over-timeout-ms <n>', 'on SIGTERM, how long to wait for the key groups to move to other workers before stopping anyway (default 60000)', parsePositiveInt)
-    .option('--job-isolation <mode>', 'where jobs run: "thread" (a worker thread per job, with a watchdog and a heap limit) or "none" (in the worker\'s thread) (default: env EDDY_JOB_ISOLATION, else none)', process.env.EDDY_JOB_ISOLATION ?? 'none')
+    .option('--job-isolation <mode>', 'where jobs run: "thread" (a worker thread per job, with a watchdog and a heap limit) or "none" (in the worker\'s thread: no watchdog, no heap limit) (default: env EDDY_JOB_ISOLATION, else thread)', process.env.EDDY_JOB_ISOLATION ?? 'thread')
     .option('--max-call-ms <n>', 'isolated jobs: how long user code may hold a job\'s thread, for jobs that set no limits.maxCallMs (default: env EDDY_MAX_CALL_MS, else 30000)', parsePositiveInt, process.env.EDDY_MAX_CALL_MS ? parsePositiveInt(process.env.EDDY_MAX_CALL_MS) : undefined)
     .option('--max-heap-mb <n>', 'isolated jobs: heap limit of a job\'s thread, for jobs that set no limits.maxHeapMb (default: env EDDY_MAX_HEAP_MB, else 1024)', parsePositiveInt, process.env.EDDY_MAX_HEAP_MB ? parsePositiveInt(process.env.EDDY_MAX_HEAP_MB) : undefined)
     .option('--log-level <level>', 'pino log level', 'info')

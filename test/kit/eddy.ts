@@ -16,6 +16,12 @@ export const CLI_MAIN = join(REPO_ROOT, 'cli', 'main.ts');
 
 /** tsx compiles on first start: a cold Eddy process takes a few seconds on a busy 2-core box. */
 const EDDY_READY_TIMEOUT_MS = 30_000;
+/**
+ * A worker is ready once its first job thread has started too (worker/worker.ts): a second
+ * compile of the runtime, in the thread. EDDY_JOB_ISOLATION=none in the environment runs the
+ * workers of every test without threads (the kit passes the environment on).
+ */
+const WORKER_READY_TIMEOUT_MS = 60_000;
 const EDDY_STOP_TIMEOUT_MS = 10_000;
 
 // `--import tsx` resolves from the child's cwd; the resolved URL works from any cwd.
@@ -152,7 +158,7 @@ export async function startWorker(options: WorkerOptions): Promise<EddyProcess> 
     cwd: REPO_ROOT,
     ...(options.env !== undefined && { env: options.env }),
     readyLine: /"msg":"worker ready"/,
-    readyTimeoutMs: EDDY_READY_TIMEOUT_MS,
+    readyTimeoutMs: WORKER_READY_TIMEOUT_MS,
   });
   return Object.assign(child, metrics.metricsUrl !== undefined ? { metricsUrl: metrics.metricsUrl } : {});
 }

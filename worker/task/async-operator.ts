@@ -17,11 +17,20 @@
 // Backpressure: the task checks `full` (records in the operator >= capacity) after each record
 // (source) or batch (keyed) and waits for whenReady(); a batch may push past capacity, but calls
 // in flight never exceed it: the surplus waits here until a slot frees up.
+//
+// Attribution: each record keeps the key group and source position (core/record-origin.ts) it
+// was pushed with, and its result goes downstream with them: a failure after the operator (a
+// later operator, a sink, the next stage) names that record, not the one running when the call
+// completed.
 import type { AsyncOperatorSpec } from '../../core/manifest.ts';
 import { UserFunctionError, ensureError } from '../../core/errors.ts';
+import { decodeOrigin } from '../../core/record-origin.ts';
 
-/** Where results go: the rest of the chain (operator-chain.ts Emit, restated to avoid an import cycle). */
-type Emit = (value: unknown, timestamp: number) => void;
+/**
+ * Where results go: the rest of the chain (operator-chain.ts Emit, restated to avoid an import
+ * cycle), with the source position of the record the result is for (-1: none).
+ */
+type Emit = (value: unknown, timestamp: number, origin: number) => void;
 
 /** What the operator needs from its task. */
 export interface AsyncOperatorHooks {
@@ -29,6 +38,8 @@ export interface AsyncOperatorHooks {
   stageId: string;
   /** The key group being processed when a record is pushed (-1 in a source stage). */
   keyGroup(): number;
+  /** The source position of the record being pushed (core/record-origin.ts). @default none (-1) */
+  origin?(): number;
   /**
    * Something downstream threw while a result was emitted (or a marker's callback threw): the
    * task applies the job's error policy to a UserFunctionError, and fails on anything else.
@@ -52,6 +63,7 @@ interface Entry {
   value: unknown;
   timestamp: number;
   keyGroup: number;
+  origin: number;
   state: number;
   attempt: number;
   result: unknown;
@@ -117,7 +129,7 @@ export class AsyncOperator {
 
   push(value: unknown, timestamp: number): void {
     if (this.#closed) return;
-    const entry: Entry = { value, timestamp, keyGroup: this.#hooks.keyGroup(), state: WAITING, attempt: 0, result: undefined, controller: undefined, timer: undefined, segment: undefined };
+    const entry: Entry = { value, timestamp, keyGroup: this.#hooks.keyGroup(), origin: this.#hooks.origin?.() ?? -1, state: WAITING, attempt: 0, result: undefined, controller: undefined, timer: undefined, segment: undefined };
     this.#size++;
     if (this.#spec.ordered) this.#queue.push(entry);
     else {
@@ -201,6 +213,7 @@ export class AsyncOperator {
       { jobId: this.#hooks.jobId, stageId: this.#hooks.stageId, operator: this.#name, keyGroup: entry.keyGroup },
       new Error(`failed after ${entry.attempt} attempt(s): ${error.message}`, { cause: error }),
     );
+    err.sourcePosition = decodeOrigin(entry.origin);
     if (this.#spec.onFailure === 'dead-letter') {
       this.#hooks.deadLetter(err, entry.value);
       this.#finished(entry, DROPPED);
@@ -250,12 +263,24 @@ export class AsyncOperator {
     this.#size--;
     if (entry.state === DONE) {
       try {
-        this.#downstream(entry.result, entry.timestamp);
+        this.#downstream(entry.result, entry.timestamp, entry.origin);
       } catch (e) {
-        this.#hooks.onError(ensureError(e), entry.value, entry.keyGroup);
+        this.#hooks.onError(this.#attribute(ensureError(e), entry), entry.value, entry.keyGroup);
       }
     }
     if (this.#readyWaiters.length > 0 && !this.full) this.#wakeReady();
+  }
+
+  /**
+   * A user function's error downstream of the result names the task's current key group, which
+   * by now may be another record's: it is named again with the result's own key group and source
+   * position.
+   */
+  #attribute(e: Error, entry: Entry): Error {
+    if (!(e instanceof UserFunctionError)) return e;
+    const err = e.keyGroup === entry.keyGroup ? e : new UserFunctionError({ jobId: e.jobId, stageId: e.stageId, operator: e.operator, keyGroup: entry.keyGroup }, e.cause);
+    err.sourcePosition ??= e.sourcePosition ?? decodeOrigin(entry.origin);
+    return err;
   }
 
   #fire(cb: () => void): void {

@@ -9,6 +9,8 @@ export { broadcastStateNames } from '../state/index.ts';
 export class BroadcastContextImpl implements BroadcastContext<unknown> {
   readonly keyGroup: number;
   readonly timestamp: number | undefined;
+  /** The source position (core/record-origin.ts) of the broadcast record, for its side outputs; -1 for none. */
+  origin = -1;
   readonly #stage: string;
   readonly #backend: StateBackend;
   readonly #declared: ReadonlyMap<string, StateDescriptor['kind']>;
@@ -57,7 +59,7 @@ export class BroadcastContextImpl implements BroadcastContext<unknown> {
   }
 
   output(tag: string, value: unknown): void {
-    this.#services.emitSide?.(tag, value, this.timestamp ?? -1);
+    this.#services.emitSide?.(tag, value, this.timestamp ?? -1, this.keyGroup, this.origin);
   }
 
   async forEachKey(descriptor: StateDescriptor, fn: (key: string, ctx: KeyedBroadcastContext<unknown>) => void | Promise<void>): Promise<void> {

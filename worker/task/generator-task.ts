@@ -10,6 +10,10 @@
 // always falls between two events. Once a bounded split has made its share it sends a final
 // watermark (END_OF_INPUT_WATERMARK), so the windows and timers downstream fire, as Flink does
 // at the end of a bounded source.
+//
+// An event's source position is (split, n-th event of the split, from 1): a failure on it (here or
+// in a later stage, through the record's origin) names it, and a poison event is skipped at that
+// position as a JetStream record is (docs/ARCHITECTURE.md, "Poison records").
 import type { Logger } from '../../core/logger.ts';
 import { UserFunctionError, ensureError } from '../../core/errors.ts';
 import type { JobManifest, SourceSpec } from '../../core/manifest.ts';
@@ -18,6 +22,9 @@ import { splitShare } from '../../sdk/generator.ts';
 import type { StageOutput } from './stage-output.ts';
 import type { CheckpointOutput } from '../sink/index.ts';
 import type { DeadLetters } from './dead-letters.ts';
+import { callSite } from './call-site.ts';
+import { encodeOrigin } from '../../core/record-origin.ts';
+import type { SkippedRecord } from '../../core/control.ts';
 import { WatermarkGenerator } from './watermark-generator.ts';
 import type { StageCounters } from './stage-counters.ts';
 import type { SourceTaskState } from './source-task.ts';
@@ -58,6 +65,11 @@ export interface GeneratorTaskOptions {
   deadLetters: DeadLetters;
   logger: Logger;
   onFailure(error: Error): void;
+  /**
+   * Poison events of this split, by position (the n-th event it makes, from 1): dead-lettered with
+   * their reason and not processed. @default none
+   */
+  skipped?: ReadonlyMap<number, SkippedRecord>;
 }
 
 export class GeneratorTask implements SourceReader {
@@ -118,6 +130,9 @@ export class GeneratorTask implements SourceReader {
     const perMs = gen.ratePerSec / splits / 1000;
     const startedMs = performance.now();
     const madeAtStart = this.#made;
+    const stageIndex = manifest.stages.findIndex((st) => st.id === stageId);
+    const split = this.#o.partition;
+    const skipped = this.#o.skipped;
     while (this.#state === 'RUNNING' && this.#made < share) {
       let end = Math.min(share, this.#made + SLICE);
       if (gen.paced) {
@@ -132,14 +147,23 @@ export class GeneratorTask implements SourceReader {
         const n = streamPartition + this.#made * splits;
         const value = generator.eventAt(n);
         const timestamp = generator.timeAt(n);
-        this.#made++;
+        const sequence = ++this.#made;
         counters.recordsIn++;
         watermarks.onRecord(timestamp);
+        // For the watchdog of an isolated job (worker/call-site.ts): which event holds the thread.
+        callSite.sourceRecord(stageIndex, split, sequence);
+        const poison = skipped !== undefined && skipped.size > 0 ? skipped.get(sequence) : undefined;
+        if (poison !== undefined) {
+          deadLetters.publish({ stageId: poison.stageId || stageId, reason: `poison record: failed ${poison.attempts} attempts, skipped; last failure: ${poison.reason}`, stack: poison.stack, record: value, source: { stream: source.stream, sequence } }, counters);
+          continue;
+        }
+        output.setOrigin(encodeOrigin(split, sequence));
         try {
           output.emit(value, timestamp);
         } catch (e) {
+          if (e instanceof UserFunctionError) e.sourcePosition ??= { split, sequence };
           if (!(e instanceof UserFunctionError) || errorPolicy === 'fail') throw e;
-          deadLetters.publish({ stageId, operator: e.operator, reason: e.message, stack: ensureError(e.cause).stack ?? '', record: value, source: { stream: source.stream, sequence: this.#made } }, counters);
+          deadLetters.publish({ stageId, operator: e.operator, reason: e.message, stack: ensureError(e.cause).stack ?? '', record: value, source: { stream: source.stream, sequence } }, counters);
         }
         if (output.sender?.blocked) await output.sender.whenWritable();
       }

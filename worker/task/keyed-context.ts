@@ -34,8 +34,12 @@ export interface KeyedServices {
   clock?: Clock;
   /** The actor's current watermark. @default () => -Infinity */
   watermark?: () => number;
-  /** Side outputs (ctx.output), with the record's event time (-1: none) for the stream after them. @default drops them */
-  emitSide?: (tag: string, value: unknown, timestamp: number) => void;
+  /**
+   * Side outputs (ctx.output), with the record's event time (-1: none) for the stream after them,
+   * and the key group and source position (core/record-origin.ts) of the record (or timer, -1)
+   * that emitted them, so that a failure after them names it. @default drops them
+   */
+  emitSide?: (tag: string, value: unknown, timestamp: number, keyGroup: number, origin: number) => void;
   /** States served as features: their changes carry event time, versions and watch notices. @default none */
   features?: ReadonlyMap<string, FeatureStateSpec>;
   /** Feature watches to tell about changes (worker/query/watch-registry.ts). */
@@ -93,7 +97,7 @@ export class KeyedContext implements ProcessContext<unknown>, TimerContext<unkno
 
   output(tag: string, value: unknown): void {
     if (this.#held !== undefined) this.#held.push(tag, value, this.timestamp ?? -1);
-    else this.#services.emitSide?.(tag, value, this.timestamp ?? -1);
+    else this.#services.emitSide?.(tag, value, this.timestamp ?? -1, this.keyGroup, this.origin);
   }
 
   /**
@@ -124,7 +128,7 @@ export class KeyedContext implements ProcessContext<unknown>, TimerContext<unkno
     for (let i = 0; i < held.length; i += 3) {
       const tag = held[i] as string | null;
       if (tag === null) this.#emit(held[i + 1], held[i + 2] as number);
-      else this.#services.emitSide?.(tag, held[i + 1], held[i + 2] as number);
+      else this.#services.emitSide?.(tag, held[i + 1], held[i + 2] as number, this.keyGroup, this.origin);
     }
   }
 

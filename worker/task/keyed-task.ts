@@ -185,9 +185,11 @@ export class KeyedTask {
         options.output.setOrigin(-1);
         options.output.emit(value, ts);
       },
-      // Side outputs may be emitted after an await, while another key's record runs: unattributed.
-      emitSide: (tag, value, ts) => {
-        options.output.setOrigin(-1);
+      // As emit: the key group and origin of the context that emitted (records of one key run
+      // one at a time), even after an await while another key's record runs.
+      emitSide: (tag, value, ts, kg, origin) => {
+        this.#currentKeyGroup = kg;
+        options.output.setOrigin(origin);
         options.output.emitSide(tag, value, ts);
       },
       // Cached per key group by KeyedTime: no services object per key and batch.
@@ -621,6 +623,7 @@ export class KeyedTask {
     for (const r of records) {
       origin = r.origin ?? -1;
       const bctx = new BroadcastContextImpl(this.#stageId, backend, this.#declared, this.#broadcastStates, keyGroup, emit, this.#time.services(keyGroup), r.timestamp >= 0 ? r.timestamp : undefined);
+      bctx.origin = origin;
       try {
         await fn(r.value, bctx as unknown as KeyedContext);
       } catch (e) {
@@ -644,7 +647,10 @@ export class KeyedTask {
         ctx.endRecord();
       }
     } catch (e) {
-      const err = e instanceof UserFunctionError ? e : new UserFunctionError({ jobId: this.#o.jobId, stageId: this.#stageId, operator: this.#stageId, keyGroup }, e);
+      // A timer derives from no one source record: it is named by its key and time instead.
+      const timer = (record as { timer?: { key: string; timestampMs: number; domain: string } }).timer;
+      const operator = timer === undefined ? this.#stageId : `onTimer of key ${JSON.stringify(timer.key)} at ${timer.timestampMs} (${timer.domain} time)`;
+      const err = e instanceof UserFunctionError ? e : new UserFunctionError({ jobId: this.#o.jobId, stageId: this.#stageId, operator, keyGroup }, e);
       if (manifest.errorPolicy === 'fail') throw err;
       if (atomic) ctx.undoRecord();
       deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record }, counters);

@@ -34,7 +34,7 @@ export interface KeyedTimeOptions {
   /** Emits a record of a key group downstream with its timestamp. */
   emit(keyGroup: number, value: unknown, timestampMs: number): void;
   /** Writes a side output of the stage (ctx.output). */
-  emitSide(tag: string, value: unknown, timestampMs: number): void;
+  emitSide(tag: string, value: unknown, timestampMs: number, keyGroup: number, origin: number): void;
   /** Sends the task's watermark to the next stage (when there is one). */
   forwardWatermark(watermark: number, idle: boolean): void;
   /** Feature bookkeeping every context of the task carries (features, watches). @default none */

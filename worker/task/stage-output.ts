@@ -240,20 +240,21 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
       if (impl.async === undefined) throw new TypeError(`asyncMap ${op.name} has no options`);
       // Its results are records of their own: all-or-nothing like a record from the input.
       const next = fanOut(targetsOf(j, undefined));
-      // Its results come out later, while another record runs: they carry no origin.
-      const after: Emit = (v, ts) => {
+      // Its results come out later, while another record runs: each carries its own record's origin.
+      const after = (v: unknown, ts: number, from: number): void => {
         const saved = origin;
-        origin = -1;
+        origin = from;
         try {
           next(v, ts);
         } finally {
           origin = saved;
         }
       };
-      const operator = new AsyncOperator(op.name, impl.fn as never, impl.async, o.errorPolicy === 'dead-letter' ? (v, ts) => atomically(() => after(v, ts)) : after, {
+      const operator = new AsyncOperator(op.name, impl.fn as never, impl.async, o.errorPolicy === 'dead-letter' ? (v, ts, from) => atomically(() => after(v, ts, from)) : after, {
         jobId: o.jobId,
         stageId: spec.id,
         keyGroup: o.where.keyGroup,
+        origin: originOf,
         onError: (e, record, keyGroup) => {
           if (!(e instanceof UserFunctionError) || o.errorPolicy !== 'dead-letter') return onFailure(e);
           deadLetter(e, record, keyGroup);
