@@ -29,6 +29,12 @@ const RETRY_FIRST_DELAY_MS = 20;
 const RETRY_MAX_DELAY_MS = 200;
 /** How long one request waits for an unavailable key group before answering UNAVAILABLE. */
 const MAX_UNAVAILABLE_WAIT_MS = 2000;
+/**
+ * A retry of an unavailable key group is not started with less than this left of the deadline
+ * after its pause: its answer, and the call's, could not reach the caller in time (the caller's
+ * own deadline fires first, DEADLINE_EXCEEDED), where UNAVAILABLE with the reason is the truth.
+ */
+const MIN_RETRY_ATTEMPT_MS = 100;
 /** Key groups named in an error message, at most (a BatchGet may span all of them). */
 const NAMED_KEY_GROUPS = 8;
 
@@ -176,7 +182,7 @@ export class FeatureRouter {
         if (pending.size === 0) break;
       }
       const left = Math.min(query.deadlineAtMs, giveUpAtMs) - Date.now();
-      if (left <= delay) {
+      if (left <= delay + MIN_RETRY_ATTEMPT_MS) {
         throw new RetryableError(`key group(s) ${keyGroupList(pending.keys())} of job ${jobId} unavailable after ${attempt} attempt(s): ${why}`, RETRY_AFTER_MS);
       }
       await sleep(delay);
