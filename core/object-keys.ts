@@ -34,6 +34,8 @@ export const objectKeys = {
    */
   stagedFile: (job: string, checkpointId: number, worker: string, index: number) => `jobs/${job}/checkpoints/${checkpointId}/files/${worker}-${index}.ndjson`,
   savepointMetadata: (job: string, checkpointId: number) => `jobs/${job}/savepoints/${checkpointId}/_metadata`,
+  /** Prefix of every object of a job. */
+  job: (job: string) => `jobs/${job}/`,
   /** Prefix of every delta and snapshot of a job. */
   state: (job: string) => `jobs/${job}/state/`,
   /** Prefix of every checkpoint's _metadata and exactly-once output. */
@@ -42,7 +44,8 @@ export const objectKeys = {
 
 const STATE_OBJECT_ID = /-(0|[1-9][0-9]*)\.(?:delta|snap)$/;
 const CHECKPOINT_OBJECT_ID = /^jobs\/[^/]+\/checkpoints\/(0|[1-9][0-9]*)\//;
-const SAVEPOINT_METADATA = /\/savepoints\/\d+\/_metadata$/;
+// A job id as core/ids.ts takes it, then a savepoint's checkpoint id.
+const SAVEPOINT_METADATA = /^jobs\/[A-Za-z0-9][A-Za-z0-9_-]{0,63}\/savepoints\/(0|[1-9][0-9]*)\/_metadata$/;
 
 /** The checkpoint id a state object or checkpoint object was written for, or undefined for another key. */
 export function checkpointIdOfObjectKey(key: string): number | undefined {
@@ -55,7 +58,7 @@ export function checkpointIdOfObjectKey(key: string): number | undefined {
 /** Whether a key is a checkpoint's or a savepoint's _metadata. */
 export const isMetadataKey = (key: string): boolean => key.endsWith('/_metadata');
 
-/** Whether a key names a savepoint's _metadata (what `eddy savepoint` prints). */
+/** Whether a key names a savepoint's _metadata of any job (what `eddy savepoint` prints), and nothing else. */
 export const isSavepointMetadataKey = (key: string): boolean => SAVEPOINT_METADATA.test(key);
 
 const STAGED_FILE = /\/files\/[^/]+\.ndjson$/;

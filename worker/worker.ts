@@ -9,7 +9,7 @@ import { codecs, ForgedMessageError, leaderEpochOf, logRejected, type DeployTask
 import { SealingKeyPair } from '../core/channel-key.ts';
 import { subjects } from '../core/subjects.ts';
 import { openObjectStore, type ObjectStore } from '../core/object-store.ts';
-import { objectKeys } from '../core/object-keys.ts';
+import { isSavepointMetadataKey, objectKeys } from '../core/object-keys.ts';
 import { FencedError, ensureError, excerpt } from '../core/errors.ts';
 import { isValidId } from '../core/ids.ts';
 import type { Logger } from '../core/logger.ts';
@@ -315,7 +315,7 @@ function checkDeploy(d: DeployTasks): void {
   if (!isValidId(d.jobId)) throw new ForgedMessageError(`deploy of an invalid job id ${excerpt(d.jobId)}`);
   if (!/^[0-9a-f]{64}$/.test(d.bundleSha256)) throw new ForgedMessageError(`deploy of job ${d.jobId}: bundle digest ${excerpt(d.bundleSha256)} is not a SHA-256`);
   if (d.bundleKey !== objectKeys.bundle(d.jobId, d.bundleSha256)) throw new ForgedMessageError(`deploy of job ${d.jobId}: bundle key ${excerpt(d.bundleKey)} is not the job's`);
-  if (d.restore && !d.restore.metadataKey.startsWith(`jobs/${d.jobId}/`) && !/^jobs\/[A-Za-z0-9][A-Za-z0-9_-]{0,63}\/savepoints\/\d+\/_metadata$/.test(d.restore.metadataKey)) {
+  if (d.restore && !d.restore.metadataKey.startsWith(objectKeys.job(d.jobId)) && !isSavepointMetadataKey(d.restore.metadataKey)) {
     throw new ForgedMessageError(`deploy of job ${d.jobId}: restore from ${excerpt(d.restore.metadataKey)}, outside the job's checkpoints and savepoints`);
   }
   if (d.restore && d.restore.metadataKey.split('/').some((s) => s === '..' || s === '.' || s === '')) throw new ForgedMessageError(`deploy of job ${d.jobId}: restore key ${excerpt(d.restore.metadataKey)} is not a plain key`);
