@@ -11,30 +11,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { startCluster, waitFor, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB } from '../kit/index.ts';
+import { startCluster, waitFor, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB, permissionViolations, refusedBy } from '../kit/index.ts';
 import { EddyClient } from '../../cli/client.ts';
 import { codecs } from '../../core/control.ts';
 import { subjects } from '../../core/subjects.ts';
 import { SealingKeyPair } from '../../core/channel-key.ts';
-
-interface Violation { operation: string; subject: string }
-
-/** Every permission violation the server reports to this connection. */
-function violations(nc: NatsConnection): Violation[] {
-  const seen: Violation[] = [];
-  void (async () => {
-    for await (const s of nc.status()) {
-      if (s.type === 'error' && s.error?.name === 'PermissionViolationError') {
-        const e = s.error as unknown as Violation;
-        seen.push({ operation: e.operation, subject: e.subject });
-      }
-    }
-  })();
-  return seen;
-}
-
-const refused = (seen: Violation[], operation: string, subject: string) =>
-  waitFor(() => seen.some((v) => v.operation === operation && v.subject === subject), { timeoutMs: 10_000, what: `the server to refuse ${operation} to ${subject}` });
 
 test('nats per-worker users - a worker cannot publish or subscribe as another worker, an id without a user is not admitted, a live worker keeps its key; the job stays exact across a recovery', { timeout: 300_000 }, async () => {
   const cluster = await startCluster({ workers: 2, natsAuth: 'per-worker', workerTimeoutMs: 15_000 });
@@ -56,22 +37,22 @@ test('nats per-worker users - a worker cannot publish or subscribe as another wo
 
     // worker-1's credentials, as a job running on worker-1 could use them.
     const w1 = await open('worker', 'worker-1');
-    const seen = violations(w1);
+    const seen = permissionViolations(w1);
     const heartbeatAs = (id: string) => codecs.heartbeat.encode({ workerId: id, sentAtUnixMs: Date.now(), jobs: [], runningJobs: [], stateBytes: 0 });
     w1.publish(subjects.fromWorker('worker-2', 'heartbeat'), heartbeatAs('worker-2'));
-    await refused(seen, 'publish', 'eddy.ctl.from.worker-2.heartbeat');
+    await refusedBy(seen, 'publish', 'eddy.ctl.from.worker-2.heartbeat');
     w1.publish(subjects.fromWorker('worker-2', 'deregister'), codecs.leave.encode({ workerId: 'worker-2' }));
-    await refused(seen, 'publish', 'eddy.ctl.from.worker-2.deregister');
+    await refusedBy(seen, 'publish', 'eddy.ctl.from.worker-2.deregister');
     w1.subscribe('eddy.ctl.worker.worker-2.>');
-    await refused(seen, 'subscription', 'eddy.ctl.worker.worker-2.>');
+    await refusedBy(seen, 'subscription', 'eddy.ctl.worker.worker-2.>');
     w1.subscribe('eddy.ctl.worker.*.deploy');
-    await refused(seen, 'subscription', 'eddy.ctl.worker.*.deploy');
+    await refusedBy(seen, 'subscription', 'eddy.ctl.worker.*.deploy');
 
     // A worker that joins later: after the reload, worker-1's open connection may not publish as it either.
     await cluster.addWorker('worker-3');
     await waitFor(async () => (await client.listWorkers()).filter((w) => w.state === 'ALIVE').length === 3, { timeoutMs: 30_000, what: 'worker-3 alive' });
     w1.publish(subjects.fromWorker('worker-3', 'heartbeat'), heartbeatAs('worker-3'));
-    await refused(seen, 'publish', 'eddy.ctl.from.worker-3.heartbeat');
+    await refusedBy(seen, 'publish', 'eddy.ctl.from.worker-3.heartbeat');
 
     // An id nobody has a user for yet: the server lets worker-1 publish its registration, but no
     // process may listen on its control subjects, so the coordinator does not admit it.

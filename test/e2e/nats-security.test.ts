@@ -8,29 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
-import { startCluster, waitFor, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, clusterStore, CX_JOB } from '../kit/index.ts';
+import { startCluster, waitFor, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, clusterStore, CX_JOB, permissionViolations, refusedBy } from '../kit/index.ts';
 import { EddyClient } from '../../cli/client.ts';
 import { codecs, leaderEpochHeaders, type CheckpointAck } from '../../core/control.ts';
 import { subjects } from '../../core/subjects.ts';
-
-interface Violation { operation: string; subject: string }
-
-/** Every permission violation the server reports to this connection. */
-function violations(nc: NatsConnection): Violation[] {
-  const seen: Violation[] = [];
-  void (async () => {
-    for await (const s of nc.status()) {
-      if (s.type === 'error' && s.error?.name === 'PermissionViolationError') {
-        const e = s.error as unknown as Violation;
-        seen.push({ operation: e.operation, subject: e.subject });
-      }
-    }
-  })();
-  return seen;
-}
-
-const refused = (seen: Violation[], operation: string, subject: string) =>
-  waitFor(() => seen.some((v) => v.operation === operation && v.subject === subject), { timeoutMs: 10_000, what: `the server to refuse ${operation} to ${subject}` });
 
 test('nats security - each role is held to its permissions; forged control messages are rejected and logged; the job stays exact', { timeout: 240_000 }, async () => {
   // A generous worker timeout: on a loaded machine a missed heartbeat restarts the job, and a
@@ -64,13 +45,13 @@ test('nats security - each role is held to its permissions; forged control messa
     // A producer publishes records and nothing else: no control subjects, no queries, no
     // shuffle channels, no KV bucket.
     const producer = await open('producer');
-    const pv = violations(producer);
+    const pv = permissionViolations(producer);
     producer.publish(subjects.cancel('worker-1' as never), codecs.cancel.encode({ jobId: CX_JOB }));
-    await refused(pv, 'publish', 'eddy.ctl.worker.worker-1.cancel');
+    await refusedBy(pv, 'publish', 'eddy.ctl.worker.worker-1.cancel');
     producer.subscribe('eddy.q.>');
-    await refused(pv, 'subscription', 'eddy.q.>');
+    await refusedBy(pv, 'subscription', 'eddy.q.>');
     producer.subscribe(`eddy.${CX_JOB}.indicator-state.0`);
-    await refused(pv, 'subscription', `eddy.${CX_JOB}.indicator-state.0`);
+    await refusedBy(pv, 'subscription', `eddy.${CX_JOB}.indicator-state.0`);
     await assert.rejects(async () => {
       const kv = await new Kvm(producer).open('eddy-cluster');
       await kv.get(`jobs.${CX_JOB}`);
@@ -79,17 +60,17 @@ test('nats security - each role is held to its permissions; forged control messa
 
     // A client that reads results cannot read queries or channels either.
     const reader = await open('client');
-    const rv = violations(reader);
+    const rv = permissionViolations(reader);
     reader.subscribe('eddy.>');
-    await refused(rv, 'subscription', 'eddy.>');
+    await refusedBy(rv, 'subscription', 'eddy.>');
 
     // Worker credentials: control subjects of workers are the coordinator's alone.
     const intruder = await open('worker');
-    const iv = violations(intruder);
+    const iv = permissionViolations(intruder);
     intruder.publish(subjects.cancel('worker-1' as never), codecs.cancel.encode({ jobId: CX_JOB }));
-    await refused(iv, 'publish', 'eddy.ctl.worker.worker-1.cancel');
+    await refusedBy(iv, 'publish', 'eddy.ctl.worker.worker-1.cancel');
     intruder.publish(subjects.deploy('worker-1' as never), new Uint8Array(0));
-    await refused(iv, 'publish', 'eddy.ctl.worker.worker-1.deploy');
+    await refusedBy(iv, 'publish', 'eddy.ctl.worker.worker-1.deploy');
 
     // A deploy with a path-like job id is refused by the worker itself, whoever sends it.
     const admin = await open('coordinator');

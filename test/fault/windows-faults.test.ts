@@ -1,7 +1,7 @@
 // Exactly-once event-time windows and timers under faults (issue 11). One job reads one source
 // into three keyed stages (test/fixtures/windows-faults-job.ts): tumbling windows, session
 // windows and an event-time timer join, all of whose output fires from the watermark. While
-// 120,000 events (300,000 under `make soak`, the size of issue 11's report) flow through three workers: a random worker is
+// 120,000 events (1,000,000 under `make soak`) flow through three workers: a random worker is
 // SIGKILLed, another right after it fired windows (it logs "event-time timers fired" at trace
 // level), the coordinator is SIGKILLed and restarted, a worker joins (scale-out) and one leaves
 // with SIGTERM (scale-in); every SIGKILLed worker is replaced at once, so key groups also move
@@ -23,7 +23,7 @@ import { buildBundle } from '../../core/bundle.ts';
 import { WF_JOB } from '../fixtures/windows-faults-job.ts';
 
 // At 120,000 events it takes 2-5 minutes on a loaded 2-core machine: it runs under `make soak`
-// (at 300,000 events), and in `make test` the shorter tests of its causes run instead
+// (at 1,000,000 events), and in `make test` the shorter tests of its causes run instead
 // (test/fault/failed-runtime-stops.test.ts, test/fault/checkpoint-timeout.test.ts).
 test('windows faults - tumbling and session windows and an event-time timer join, exactly once through worker SIGKILLs (at random and right after windows fire), a coordinator restart, scale-out and scale-in', { timeout: soakTimeoutMs(480_000), skip: soakOnly('runs under make soak (2-5 minutes at its make-test size)') }, async (t) => {
   const started = Date.now();
@@ -32,7 +32,7 @@ test('windows faults - tumbling and session windows and an event-time timer join
   const dir = await mkdtemp(join(tmpdir(), 'eddy-wf-'));
   const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
   const nc = await connect({ servers: cluster.nats.url });
-  const input = wfInput(soakSize(120_000, 300_000), 11);
+  const input = wfInput(soakSize(120_000, 1_000_000), 11);
   const expected = wfExpectation(input.events);
   let producer: ReturnType<typeof publishSteadily> | undefined;
   let coordinator: CoordinatorHandle = cluster.coordinator;
@@ -44,7 +44,7 @@ test('windows faults - tumbling and session windows and an event-time timer join
     const bundle = await buildBundle(join(REPO_ROOT, 'test/fixtures/windows-faults-job.ts'), join(dir, 'cache'));
     await client.submitJob({ manifestJson: JSON.stringify(bundle.manifest), bundleSha256: bundle.sha256, code: bundle.code, timeoutMs: 30_000 });
     await waitFor(async () => (await client.getJob(WF_JOB)).state === 'RUNNING', { timeoutMs: 30_000, what: 'the job to run' });
-    producer = publishSteadily(nc, input.messages, soakSize(150, 400));
+    producer = publishSteadily(nc, input.messages, soakSize(150, 600));
 
     const progressed = async (n: number, what: string) => {
       const before = await client.getJob(WF_JOB);

@@ -2,6 +2,7 @@
 // waitFor instead of sleeps (STYLE.md §11).
 export { freePort } from './free-port.ts';
 export { waitFor, type WaitForOptions } from './wait-for.ts';
+export { permissionViolations, refusedBy, type PermissionViolation } from './permission-violations.ts';
 export { startNatsServer, natsServerBinary, type NatsServer, type NatsServerOptions } from './nats-server.ts';
 export {
   startProcess,
