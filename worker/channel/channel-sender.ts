@@ -12,6 +12,7 @@ import { subjects } from '../../core/subjects.ts';
 import { ChannelBrokenError } from '../../core/errors.ts';
 import type { JobId, StageId } from '../../core/ids.ts';
 import { TAG_BYTES, type BatchSigner } from './batch-signing.ts';
+import { ACK_BYTES, ackKeyGroup, ackSequence } from './channel-acks.ts';
 
 export interface ChannelSenderOptions {
   nc: NatsConnection;
@@ -50,15 +51,6 @@ interface Channel {
   acked: number;
   /** Send times of unacknowledged batches, oldest first. */
   sentAt: number[];
-}
-
-/** Acknowledgement payload: u16 keyGroup, u32 sequence. */
-export function encodeAck(keyGroup: number, sequence: number): Uint8Array {
-  const b = new Uint8Array(6);
-  const v = new DataView(b.buffer);
-  v.setUint16(0, keyGroup);
-  v.setUint32(2, sequence);
-  return b;
 }
 
 export class ChannelSender {
@@ -238,10 +230,9 @@ export class ChannelSender {
   }
 
   #onAck(data: Uint8Array): void {
-    if (data.length !== 6) return this.#break(`malformed acknowledgement of ${data.length} bytes on ${this.#ackSubject}`);
-    const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
-    const kg = v.getUint16(0);
-    const seq = v.getUint32(2);
+    if (data.length !== ACK_BYTES) return this.#break(`malformed acknowledgement of ${data.length} bytes on ${this.#ackSubject}`);
+    const kg = ackKeyGroup(data);
+    const seq = ackSequence(data);
     const ch = this.#channels[kg];
     if (!ch || seq > ch.sent) return this.#break(`acknowledgement of batch ${seq} for key group ${kg}, which was never sent`);
     if (seq <= ch.acked) return; // a repeated ack
