@@ -1,8 +1,11 @@
-// Channels between stages: the sending half (numbered batches, a bounded window of
-// unacknowledged ones, acknowledgements) and what a keyed stage derives from its inputs (which
-// senders feed it, which input a sender is for, the watermark over its channels). The receiving
-// half is the keyed task (worker/task/keyed-task.ts), which acknowledges with encodeAck (channel-acks.ts, the one codec of acknowledgements).
+// Channels between stages, both halves of one protocol: the sending half (numbered batches, a
+// bounded window of unacknowledged ones), the receiving half (subscriptions per key group,
+// fencing, signatures, sequence checks), the acknowledgement they share, and what a keyed stage
+// derives from its inputs (which senders feed it, which input a sender is for, the watermark over
+// its channels).
 export { ACK_BYTES, ackKeyGroup, ackSequence, encodeAck } from './channel-acks.ts';
+export { ChannelReceiver } from './channel-receiver.ts';
+export type { ChannelReceiverOptions, ReceivedBatch } from './channel-receiver.ts';
 export { ChannelSender } from './channel-sender.ts';
 export { ChannelWatermarks } from './channel-watermarks.ts';
 export { BatchSigner } from './batch-signing.ts';

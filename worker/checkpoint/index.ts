@@ -8,3 +8,5 @@ export { readMetadata, restoreKeyGroups } from './checkpoint-restore.ts';
 export { CheckpointWriter } from './checkpoint-writer.ts';
 export { KeyGroupMove } from './key-group-move.ts';
 export type { KeyGroupMoveContext, MovingQueries, MovingTask } from './key-group-move.ts';
+export { BarrierAligner } from './barrier-aligner.ts';
+export type { BarrierAlignerOptions } from './barrier-aligner.ts';

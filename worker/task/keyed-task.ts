@@ -1,14 +1,15 @@
 // A keyed task: the actors of one keyed stage on this worker, one per owned key group.
 //
-// It subscribes to eddy.<job>.<stage>.<kg> for each of its key groups (a key group moves by
-// moving a subscription), checks every channel's sequence, and queues batches per key group.
-// A key group's batches run in order, one at a time; different key groups run concurrently so
-// that their RocksDB reads share read batches. A batch is acknowledged once processed: the
-// acknowledgement is the channel's flow control.
+// Its channel receiver (worker/channel/channel-receiver.ts) subscribes to the key groups' channels
+// and hands over batches in sequence; the task queues them per key group. A key group's batches
+// run in order, one at a time; different key groups run concurrently so that their RocksDB reads
+// share read batches. A batch is acknowledged once processed: the acknowledgement is the
+// channel's flow control.
 //
-// Checkpoints use aligned barriers (docs/ARCHITECTURE.md, "Checkpoints"): a channel that delivered
-// barrier N is held back until barrier N has arrived on every channel into every key group of
-// the task; then the task reports alignment and waits until the worker has frozen its state.
+// Checkpoints use aligned barriers (docs/ARCHITECTURE.md, "Checkpoints"; the alignment is
+// worker/checkpoint/barrier-aligner.ts): a channel that delivered barrier N is held back until
+// barrier N has arrived on every channel into every key group of the task; then the task reports
+// alignment and waits until the worker has frozen its state.
 //
 // Key groups move between workers at a checkpoint boundary while the others keep running
 // (docs/ARCHITECTURE.md, "Moves"). The worker prepares a move
@@ -17,16 +18,16 @@
 // is held (and acknowledged, so that senders' windows do not stall the key groups that keep
 // running) until the key group's state at N is loaded. An outgoing key group is processed up
 // to barrier N and then let go, its held batches unacknowledged: they belong to the new owner.
-import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../../core/logger.ts';
-import { subjects } from '../../core/subjects.ts';
 import { ChannelBrokenError, UserFunctionError, ensureError } from '../../core/errors.ts';
-import { decodeBarrier, decodeHeader, decodeRecords, decodeWatermark, BatchKind, type BatchHeader, type Record } from '../../core/record-batch.ts';
+import { decodeBarrier, decodeRecords, decodeWatermark, BatchKind, type BatchHeader, type Record } from '../../core/record-batch.ts';
 import type { JobId, StageId } from '../../core/ids.ts';
 import type { JobManifest } from '../../core/manifest.ts';
 import type { StateDescriptor } from '../../sdk/index.ts';
 import type { StagePlan } from '../../sdk/plan.ts';
-import { encodeAck, type BatchSigner } from '../channel/index.ts';
+import { ChannelReceiver, type BatchSigner, type ReceivedBatch } from '../channel/index.ts';
+import { BarrierAligner } from '../checkpoint/index.ts';
 import type { ThrottledLog } from '../../core/throttled-log.ts';
 import { KeyedContext } from './keyed-context.ts';
 import { featureStates, type FeatureStateSpec } from '../state/index.ts';
@@ -80,12 +81,7 @@ export interface KeyedTaskOptions {
   rejections?: ThrottledLog;
 }
 
-interface Pending {
-  header: BatchHeader;
-  data: Uint8Array;
-  reply: string | undefined;
-  channel: string;
-}
+type Pending = ReceivedBatch;
 
 /** Pooled keyed contexts per key group (their handles are built once per key, not per batch). */
 const CONTEXTS_PER_KEY_GROUP = 4096;
@@ -101,30 +97,20 @@ const TICK: Pending = { header: { kind: TICK_KIND as BatchHeader['kind'], sequen
 
 export class KeyedTask {
   readonly #o: KeyedTaskOptions;
-  readonly #subs = new Map<number, Subscription>();
-  #senders: ReadonlySet<string>;
-  /** Senders whose batches are taken: the current ones, and during a move also those before and after it. */
-  #accepting: ReadonlySet<string>;
+  /** The receiving half of the channels into the task's key groups. */
+  readonly #receiver: ChannelReceiver;
+  /** Barrier alignment over those channels. */
+  readonly #aligner: BarrierAligner;
   /** Key groups counted in alignment: owned, loaded or not. */
   readonly #owned: Set<number>;
   /** Owned key groups whose state is not loaded yet: their batches wait. */
   readonly #loading = new Set<number>();
-  /**
-   * Incoming key group → the checkpoint at whose barrier its channels start, for the senders
-   * that existed before the move (a sender added by the move starts at its first batch).
-   */
-  readonly #incomingAt = new Map<number, { checkpointId: number; senders: ReadonlySet<string> }>();
   #move: { checkpointId: number; incoming: number[]; outgoing: number[]; senders: string[]; watermarkSenders: string[] } | undefined;
-  /** Last accepted sequence per channel, keyed "<sender>|<keyGroup>". */
-  readonly #lastSequence = new Map<string, number>();
   readonly #queues = new Map<number, Pending[]>();
   /** Key groups with a drain loop running. */
   readonly #active = new Map<number, Promise<void>>();
-  /** Channels that delivered the barrier being aligned, held back until alignment. */
-  readonly #held = new Set<string>();
-  #aligning = -1;
-  /** The newest checkpoint whose barrier this task has seen: an older barrier is stale. */
-  #newestBarrier = 0;
+  /** Channels that delivered the barrier being aligned (the aligner's): held back until alignment. */
+  readonly #held: ReadonlySet<string>;
   readonly #declared: ReadonlyMap<string, StateDescriptor['kind']>;
   readonly #features: ReadonlyMap<string, FeatureStateSpec>;
   /** The process function of each keyed input, by input index (a broadcast input's is processBroadcastElement). */
@@ -149,9 +135,31 @@ export class KeyedTask {
     this.#o = options;
     this.#stageId = options.stage.spec.id as StageId;
     this.#stageIndex = options.manifest.stages.findIndex((st) => st.id === options.stage.spec.id);
-    this.#senders = new Set(options.upstreamSenders);
-    this.#accepting = this.#senders;
     this.#owned = new Set(options.keyGroups);
+    this.#receiver = new ChannelReceiver({
+      nc: options.nc,
+      jobId: options.jobId,
+      stageId: this.#stageId,
+      senders: options.upstreamSenders,
+      ...(options.signer !== undefined && { signer: options.signer }),
+      ...(options.rejections !== undefined && { rejections: options.rejections }),
+      logger: options.logger,
+      deliver: (batch) => this.#enqueue(batch),
+      fail: (error, keyGroup) => this.#fail(error, keyGroup),
+      closed: () => this.#failed || this.#stopped,
+    });
+    this.#aligner = new BarrierAligner({
+      logger: options.logger,
+      expectedChannels: () => this.#receiver.senders.size * this.#owned.size,
+      moveCheckpoint: () => this.#move?.checkpointId,
+      ...(options.onAligning !== undefined && { onAligning: (id: number) => options.onAligning!(id) }),
+      onAligned: (id) => options.onAligned(id),
+      resume: () => {
+        for (const [kg, queue] of this.#queues) this.#wake(kg, queue);
+      },
+      fail: (error, keyGroup) => this.#fail(error, keyGroup),
+    });
+    this.#held = this.#aligner.held;
     this.#declared = new Map(options.stage.spec.states.map((s) => [s.name, s.kind]));
     this.#features = featureStates(options.stage.spec);
     const op = options.stage.operators[0];
@@ -197,19 +205,13 @@ export class KeyedTask {
   }
 
   start(): void {
-    for (const kg of this.#owned) this.#subscribe(kg);
+    for (const kg of this.#owned) this.#receiver.subscribe(kg);
     this.#time.start((kg) => {
       let queue = this.#queues.get(kg);
       if (!queue) this.#queues.set(kg, (queue = []));
       queue.push(TICK);
       this.#wake(kg, queue);
     });
-  }
-
-  #subscribe(kg: number): void {
-    if (this.#subs.has(kg)) return;
-    const subject = subjects.channel(this.#o.jobId, this.#stageId, kg);
-    this.#subs.set(kg, this.#o.nc.subscribe(subject, { callback: (err, msg) => (err ? this.#fail(err, kg) : this.#onMessage(msg)) }));
   }
 
   /**
@@ -221,14 +223,7 @@ export class KeyedTask {
     const incoming = [...next].filter((kg) => !this.#owned.has(kg));
     const outgoing = [...this.#owned].filter((kg) => !next.has(kg));
     this.#move = { checkpointId, incoming, outgoing, senders: [...senders], watermarkSenders: [...watermarkSenders] };
-    const before = new Set(sendersBefore);
-    this.#accepting = new Set([...this.#senders, ...sendersBefore, ...senders]);
-    for (const kg of incoming) {
-      this.#incomingAt.set(kg, { checkpointId, senders: before });
-      for (const key of [...this.#lastSequence.keys()]) if (key.endsWith(`|${kg}`)) this.#lastSequence.delete(key);
-      this.#subscribe(kg);
-    }
-    await this.#o.nc.flush();
+    await this.#receiver.prepareMove(checkpointId, incoming, senders, sendersBefore);
   }
 
   /**
@@ -239,20 +234,16 @@ export class KeyedTask {
     const move = this.#move;
     if (!move || move.checkpointId !== checkpointId) return;
     this.#move = undefined;
+    this.#receiver.applyMove(move.outgoing, move.senders);
     for (const kg of move.outgoing) {
-      this.#subs.get(kg)?.unsubscribe();
-      this.#subs.delete(kg);
       this.#queues.delete(kg);
       this.#contexts.delete(kg);
       this.#owned.delete(kg);
-      for (const key of [...this.#lastSequence.keys()]) if (key.endsWith(`|${kg}`)) this.#lastSequence.delete(key);
     }
     for (const kg of move.incoming) {
       this.#owned.add(kg);
       this.#loading.add(kg);
     }
-    this.#senders = new Set(move.senders);
-    this.#accepting = this.#senders;
     this.#time.reconfigure([...this.#owned], move.watermarkSenders);
     // After barrier N downstream: the next stage's key groups that moved start at -Infinity.
     this.#time.resendForwarded();
@@ -271,14 +262,15 @@ export class KeyedTask {
   /** Where the alignment in progress stands (for the log when a checkpoint is slow). */
   alignmentStatus(): { checkpoint: number; heldChannels: number; expectedChannels: number; missing: string[]; loading: number; queued: number } {
     const missing: string[] = [];
-    for (const s of this.#senders) {
+    const senders = this.#receiver.senders;
+    for (const s of senders) {
       for (const kg of this.#owned) {
         if (!this.#held.has(`${s}|${kg}`)) missing.push(`${s}|${kg}`);
         if (missing.length >= 5) break;
       }
       if (missing.length >= 5) break;
     }
-    return { checkpoint: this.#aligning, heldChannels: this.#held.size, expectedChannels: this.#senders.size * this.#owned.size, missing, loading: this.#loading.size, queued: this.queuedBatches };
+    return { checkpoint: this.#aligner.aligning, heldChannels: this.#held.size, expectedChannels: senders.size * this.#owned.size, missing, loading: this.#loading.size, queued: this.queuedBatches };
   }
 
   /** The task's event-time watermark: the least over its loaded key groups; undefined before any. */
@@ -297,56 +289,20 @@ export class KeyedTask {
     return [...this.#owned].filter((kg) => !this.#loading.has(kg));
   }
 
-  #onMessage(msg: Msg): void {
-    if (this.#failed || this.#stopped) return;
-    let header: BatchHeader;
-    const signer = this.#o.signer;
-    try {
-      header = decodeHeader(msg.data);
-    } catch (e) {
-      // With signed batches a message that is not even a batch is somebody else's: not ours to fail on.
-      if (signer !== undefined) return this.#reject(msg.subject, 'undecodable', ensureError(e).message);
-      return this.#fail(new ChannelBrokenError(`undecodable batch on ${msg.subject}: ${ensureError(e).message}`), -1);
-    }
-    // Fencing: a sender of an earlier epoch (before a recovery or a move) is not applied.
-    if (!this.#accepting.has(header.sender)) return;
-    let data = msg.data;
-    if (signer !== undefined) {
-      // Before its sequence counts: a forged batch must neither be applied nor break the channel.
-      const verified = signer.verify(data);
-      if (verified === undefined) return this.#reject(msg.subject, 'bad-signature', `batch ${header.sequence} claims sender ${header.sender}`);
-      data = verified;
-    }
-    const channel = `${header.sender}|${header.keyGroup}`;
-    const incoming = this.#incomingAt.get(header.keyGroup);
-    if (incoming !== undefined && !this.#lastSequence.has(channel) && incoming.senders.has(header.sender)) {
-      // An incoming key group's channel from a sender that predates the move: what comes before
-      // barrier N is the old owner's; the channel starts for this task after it.
-      if (header.kind === BatchKind.BARRIER && decodeBarrier(data, header) === incoming.checkpointId) this.#lastSequence.set(channel, header.sequence);
-      return;
-    }
-    const last = this.#lastSequence.get(channel) ?? 0;
-    if (header.sequence <= last) {
-      // A batch seen before (a resend): acknowledge again, apply nothing.
-      if (msg.reply) this.#o.nc.publish(msg.reply, encodeAck(header.keyGroup, last));
-      return;
-    }
-    if (header.sequence !== last + 1) {
-      // Core NATS dropped something (a slow-consumer cut-off, a reconnect): fail loudly.
-      return this.#fail(new ChannelBrokenError(`channel ${header.sender} → ${this.#stageId} key group ${header.keyGroup}: batch ${header.sequence} arrived after ${last}; ${header.sequence - last - 1} batch(es) lost`), header.keyGroup);
-    }
-    this.#lastSequence.set(channel, header.sequence);
-    let queue = this.#queues.get(header.keyGroup);
-    if (!queue) this.#queues.set(header.keyGroup, (queue = []));
-    queue.push({ header, data, reply: msg.reply, channel });
-    if (!this.#owned.has(header.keyGroup) || this.#loading.has(header.keyGroup)) {
+  /** A batch in sequence from the receiver: queued for its key group. */
+  #enqueue(batch: ReceivedBatch): void {
+    const keyGroup = batch.header.keyGroup;
+    let queue = this.#queues.get(keyGroup);
+    if (!queue) this.#queues.set(keyGroup, (queue = []));
+    queue.push(batch);
+    if (!this.#owned.has(keyGroup) || this.#loading.has(keyGroup)) {
       // Held for a key group whose state is on its way: acknowledged now, so the sender's window
       // keeps moving for the key groups that run (it is flow control, not durability: a
       // failure rolls everything back to the last checkpoint anyway).
-      if (msg.reply) this.#o.nc.publish(msg.reply, encodeAck(header.keyGroup, header.sequence));
+      if (batch.reply) this.#receiver.ack(batch.reply, keyGroup, batch.header.sequence);
       return;
     }
-    this.#wake(header.keyGroup, queue);
+    this.#wake(keyGroup, queue);
   }
 
   #wake(keyGroup: number, queue: Pending[]): void {
@@ -371,15 +327,15 @@ export class KeyedTask {
       if (index < 0) return;
       const item = index === 0 ? queue.shift()! : queue.splice(index, 1)[0]!;
       if (item.header.kind === BatchKind.BARRIER) {
-        if (item.reply) this.#o.nc.publish(item.reply, encodeAck(keyGroup, item.header.sequence));
-        this.#barrier(item.channel, decodeBarrier(item.data, item.header));
+        if (item.reply) this.#receiver.ack(item.reply, keyGroup, item.header.sequence);
+        this.#aligner.barrier(item.channel, decodeBarrier(item.data, item.header));
         continue;
       }
       if (item.header.kind === BatchKind.WATERMARK || item === TICK) {
         try {
           // No ticks while aligning: a timer fired half before and half after the freeze would
           // leave its deletion in one checkpoint and its effects in the next.
-          if (item === TICK) await this.#time.onTick(keyGroup, this.#aligning !== -1);
+          if (item === TICK) await this.#time.onTick(keyGroup, this.#aligner.aligning !== -1);
           else {
             const { watermark, idle } = decodeWatermark(item.data, item.header);
             await this.#time.onWatermark(keyGroup, item.header.sender, watermark, idle);
@@ -389,7 +345,7 @@ export class KeyedTask {
           return;
         }
         this.#o.afterBatch();
-        if (item.reply) this.#o.nc.publish(item.reply, encodeAck(keyGroup, item.header.sequence));
+        if (item.reply) this.#receiver.ack(item.reply, keyGroup, item.header.sequence);
         continue;
       }
       if (item.header.kind !== BatchKind.DATA) continue;
@@ -404,7 +360,7 @@ export class KeyedTask {
         this.#fail(ensureError(e), keyGroup);
         return;
       }
-      if (item.reply) this.#o.nc.publish(item.reply, encodeAck(keyGroup, item.header.sequence));
+      if (item.reply) this.#receiver.ack(item.reply, keyGroup, item.header.sequence);
       // State reads that hit memory resolve as microtasks, so a long queue would be drained in one
       // go, starving timers (heartbeats) and the socket: give the event loop a turn now and then.
       if (performance.now() - this.#lastYieldMs > YIELD_EVERY_MS) {
@@ -412,54 +368,6 @@ export class KeyedTask {
         this.#lastYieldMs = performance.now();
       }
     }
-  }
-
-  #barrier(channel: string, checkpointId: number): void {
-    // The barrier of a checkpoint a newer one superseded (below), on a channel that had not
-    // delivered it then: nothing to align, what follows on the channel comes before the newer one.
-    if (checkpointId < this.#newestBarrier || (checkpointId === this.#newestBarrier && this.#aligning === -1)) return;
-    if (this.#aligning !== -1 && checkpointId !== this.#aligning) {
-      // A newer barrier while aligning: checkpoint #aligning timed out and was aborted, and the
-      // coordinator triggered the next one, whose barrier some sender injected without the older
-      // one (its worker was still cutting it). As in Flink, the newer barrier cancels the older
-      // alignment: the held channels go on (what they hold comes before the newer barrier) and
-      // the older checkpoint is never cut here. A move prepared at the older checkpoint cannot
-      // take effect without it: that recovers (as the coordinator does when a move's checkpoint fails).
-      if (this.#move?.checkpointId === this.#aligning) {
-        return this.#fail(new ChannelBrokenError(`barrier ${checkpointId} on ${channel} while aligning checkpoint ${this.#aligning}, which moves key groups`), -1);
-      }
-      this.#o.logger.warn({ checkpoint: this.#aligning, newer: checkpointId, heldChannels: this.#held.size }, 'alignment superseded by a newer barrier');
-      this.#held.clear();
-      this.#aligning = -1;
-      // Woken after this drain step: the key group running it may not be registered as active
-      // yet (a drain's first step runs before #wake records it), and must not get a second drain.
-      queueMicrotask(() => {
-        for (const [kg, queue] of this.#queues) this.#wake(kg, queue);
-      });
-    }
-    if (this.#aligning === -1) {
-      this.#aligning = checkpointId;
-      this.#newestBarrier = checkpointId;
-      this.#o.onAligning?.(checkpointId);
-    }
-    this.#held.add(channel);
-    if (this.#held.size < this.#senders.size * this.#owned.size) return;
-    // Every channel delivered barrier N, and every key group processed what came before it
-    // (a key group reaches its barriers only after its earlier batches).
-    void this.#aligned(checkpointId);
-  }
-
-  async #aligned(checkpointId: number): Promise<void> {
-    // Wait for key groups still finishing a batch from a channel that had not sent the barrier
-    // when that batch started: impossible by construction, but the drains must be idle.
-    try {
-      await this.#o.onAligned(checkpointId);
-    } catch (e) {
-      return this.#fail(ensureError(e), -1);
-    }
-    this.#held.clear();
-    this.#aligning = -1;
-    for (const [kg, queue] of this.#queues) this.#wake(kg, queue);
   }
 
   async #processBatch(header: BatchHeader, records: Record[]): Promise<void> {
@@ -624,13 +532,6 @@ export class KeyedTask {
     }
   }
 
-  /** A message on a channel subject that is no batch of this job's senders: counted, logged throttled, dropped. */
-  #reject(subject: string, why: 'undecodable' | 'bad-signature', detail: string): void {
-    const fields = { subject, why, detail: detail.slice(0, 200) };
-    if (this.#o.rejections !== undefined) this.#o.rejections.warn('record-batch', fields, 'forged record batch rejected');
-    else this.#o.logger.warn(fields, 'forged record batch rejected');
-  }
-
   #fail(error: Error, keyGroup: number): void {
     if (this.#failed || this.#stopped) return;
     this.#failed = true;
@@ -641,8 +542,7 @@ export class KeyedTask {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#time.stop();
-    for (const s of this.#subs.values()) s.unsubscribe();
-    this.#subs.clear();
+    this.#receiver.close();
     await Promise.all([...this.#active.values()].map((p) => p.catch(() => undefined)));
   }
 }
