@@ -15,7 +15,7 @@ import { senderNames } from '../core/subjects.ts';
 import type { JobPlan, StagePlan } from '../sdk/plan.ts';
 import type { StateBackend } from './state/index.ts';
 import { StageCounters } from './task/index.ts';
-import { DeadLetters } from './task/index.ts';
+import { DeadLetters, ErrorPolicy } from './task/index.ts';
 import { createStageOutput, type StageOutput } from './task/index.ts';
 import { BatchSigner, inputResolver, upstreamSenders } from './channel/index.ts';
 import { ThrottledLog } from '../core/throttled-log.ts';
@@ -157,8 +157,8 @@ export class JobRuntime implements ObservedJob {
       const counters = this.#counters.get(stage.spec.id)!;
       const upstream = upstreamSenders(manifest, stage.spec.id, deploy.workers, (p) => splitSender(p, epoch), epoch);
       let task: KeyedTask | undefined;
-      const deadLetters = new DeadLetters(this.jobId, workerId);
-      const output = this.#stageOutput(stage, stageSender(stage.spec.id, workerId, epoch), counters, deadLetters, () => task?.currentKeyGroup ?? -1);
+      const { deadLetters, errorPolicy } = this.#taskErrors(stage.spec.id, counters);
+      const output = this.#stageOutput(stage, stageSender(stage.spec.id, workerId, epoch), counters, deadLetters, errorPolicy, () => task?.currentKeyGroup ?? -1);
       this.#keyedOutputs.push(output);
       task = new KeyedTask({
         nc: ctx.nc,
@@ -172,7 +172,7 @@ export class JobRuntime implements ObservedJob {
         backend,
         output,
         counters,
-        deadLetters,
+        errorPolicy,
         logger: this.#logger.child({ stage: stage.spec.id }),
         onFailure: (e, kg) => this.#fail(e, stage.spec.id, kg),
         onAligning: (id) => void this.#cuts.begin(id),
@@ -205,8 +205,14 @@ export class JobRuntime implements ObservedJob {
     this.#detachMetrics = ctx.metrics.attach(this);
   }
 
+  /** A task's dead letters and the job's error policy over them (one of each per task, shared with its output). */
+  #taskErrors(stageId: string, counters: StageCounters): { deadLetters: DeadLetters; errorPolicy: ErrorPolicy } {
+    const deadLetters = new DeadLetters(this.jobId, this.#ctx.options.workerId);
+    return { deadLetters, errorPolicy: new ErrorPolicy({ policy: this.manifest.errorPolicy, jobId: this.jobId, stageId, deadLetters, counters }) };
+  }
+
   /** A stage's output (its operator tree, sinks and channel senders) for the task sending as `senderTask`. */
-  #stageOutput(stage: StagePlan, senderTask: string, counters: StageCounters, deadLetters: DeadLetters, keyGroup: () => number): StageOutput {
+  #stageOutput(stage: StagePlan, senderTask: string, counters: StageCounters, deadLetters: DeadLetters, errorPolicy: ErrorPolicy, keyGroup: () => number): StageOutput {
     const stageId = stage.spec.id;
     return createStageOutput({
       nc: this.#ctx.nc,
@@ -220,7 +226,7 @@ export class JobRuntime implements ObservedJob {
       worker: this.#ctx.options,
       onBroken: (e) => this.#fail(e, stageId, -1),
       recordBatchSize: (to) => this.#ctx.metrics.batchRecorder(this.jobId, to),
-      errorPolicy: this.manifest.errorPolicy,
+      errorPolicy,
       onFailure: (e) => this.#fail(e, stageId, -1),
       ...(this.#signer !== undefined && { signer: this.#signer }),
     });
@@ -237,9 +243,9 @@ export class JobRuntime implements ObservedJob {
     const { plan: sourcePlan, source: split } = this.#splitPlan(partition);
     const stageId = sourcePlan.spec.id;
     const counters = this.#counters.get(stageId)!;
-    const deadLetters = new DeadLetters(this.jobId, this.#ctx.options.workerId);
+    const { deadLetters, errorPolicy } = this.#taskErrors(stageId, counters);
     // One reader per split in the whole job: the split (and epoch, and move) names the channel's sender.
-    const output = this.#stageOutput(sourcePlan, this.#splitSenders.get(partition)!, counters, deadLetters, () => -1);
+    const output = this.#stageOutput(sourcePlan, this.#splitSenders.get(partition)!, counters, deadLetters, errorPolicy, () => -1);
     const generator = sourcePlan.generator;
     const source: SourceReader = split.spec.generator && generator
       ? new GeneratorTask({
@@ -253,6 +259,7 @@ export class JobRuntime implements ObservedJob {
           output,
           counters,
           deadLetters,
+          errorPolicy,
           logger: this.#logger.child({ stage: stageId, split: partition }),
           onFailure: (e) => this.#fail(e, stageId, -1),
         })
@@ -267,6 +274,7 @@ export class JobRuntime implements ObservedJob {
       output,
       counters,
       deadLetters,
+      errorPolicy,
       logger: this.#logger.child({ stage: stageId, split: partition }),
       onFailure: (e) => this.#fail(e, stageId, -1),
       ...(sourcePlan.timestamp && { timestampOf: sourcePlan.timestamp }),

@@ -20,6 +20,7 @@ import type { CheckpointOutput } from '../sink/index.ts';
 import type { DeadLetters } from './dead-letters.ts';
 import { WatermarkGenerator } from './watermark-generator.ts';
 import type { StageCounters } from './stage-counters.ts';
+import type { ErrorPolicy } from './error-policy.ts';
 import type { SourceTaskState } from './source-task.ts';
 
 /** What the job runtime needs of a split reader, a JetStream split or a generator split. */
@@ -56,6 +57,8 @@ export interface GeneratorTaskOptions {
   output: StageOutput;
   counters: StageCounters;
   deadLetters: DeadLetters;
+  /** What becomes of a record whose user code throws (shared with the stage's output). */
+  errorPolicy: ErrorPolicy;
   logger: Logger;
   onFailure(error: Error): void;
 }
@@ -112,7 +115,7 @@ export class GeneratorTask implements SourceReader {
     const gen = source.generator!;
     const splits = source.partitions;
     const share = splitShare(gen.events, splits, streamPartition);
-    const errorPolicy = manifest.errorPolicy;
+    const policy = this.#o.errorPolicy;
     const watermarks = this.#watermarks!;
     // Pacing: the split's share of the rate, from where this run started.
     const perMs = gen.ratePerSec / splits / 1000;
@@ -138,8 +141,8 @@ export class GeneratorTask implements SourceReader {
         try {
           output.emit(value, timestamp);
         } catch (e) {
-          if (!(e instanceof UserFunctionError) || errorPolicy === 'fail') throw e;
-          deadLetters.publish({ stageId, operator: e.operator, reason: e.message, stack: ensureError(e.cause).stack ?? '', record: value, source: { stream: source.stream, sequence: this.#made } }, counters);
+          if (!(e instanceof UserFunctionError) || policy.fails) throw e;
+          policy.deadLetter(e, value, -1, { stream: source.stream, sequence: this.#made });
         }
         if (output.sender?.blocked) await output.sender.whenWritable();
       }

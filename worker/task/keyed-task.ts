@@ -35,11 +35,11 @@ import type { WatchRegistry } from '../query/index.ts';
 import { KeyedTime, type OnTimerFn } from './keyed-time.ts';
 import type { StageOutput } from './stage-output.ts';
 import type { StateBackend } from '../state/index.ts';
-import type { DeadLetters } from './dead-letters.ts';
 import type { StageCounters } from './stage-counters.ts';
 import type { StageInputRef } from '../channel/index.ts';
 import { BroadcastContextImpl, broadcastStateNames } from './broadcast-context.ts';
 import { callSite, Phase } from './call-site.ts';
+import type { ErrorPolicy } from './error-policy.ts';
 import { decodeOrigin } from '../../core/record-origin.ts';
 
 export interface KeyedTaskOptions {
@@ -57,7 +57,8 @@ export interface KeyedTaskOptions {
   backend: StateBackend;
   output: StageOutput;
   counters: StageCounters;
-  deadLetters: DeadLetters;
+  /** What becomes of a record whose user code throws (shared with the stage's output). */
+  errorPolicy: ErrorPolicy;
   logger: Logger;
   onFailure(error: Error, keyGroup: number): void;
   /**
@@ -128,6 +129,8 @@ export class KeyedTask {
   #currentKeyGroup = -1;
   /** Watermarks, timers and the TTL sweep. */
   readonly #time: KeyedTime;
+  /** What becomes of a record whose user code throws. */
+  readonly #policy: ErrorPolicy;
   /** Per key group: the keyed contexts of recent keys, the services they were built with, the emit they share. */
   readonly #contexts = new Map<number, { services: object; contexts: Map<string, KeyedContext> }>();
 
@@ -136,6 +139,7 @@ export class KeyedTask {
     this.#stageId = options.stage.spec.id as StageId;
     this.#stageIndex = options.manifest.stages.findIndex((st) => st.id === options.stage.spec.id);
     this.#owned = new Set(options.keyGroups);
+    this.#policy = options.errorPolicy;
     this.#receiver = new ChannelReceiver({
       nc: options.nc,
       jobId: options.jobId,
@@ -425,7 +429,7 @@ export class KeyedTask {
       ctx = created;
       // Under "dead-letter" a record is all-or-nothing: a throw anywhere (the function, an operator
       // after it, a sink's encoding) takes back its state writes and writes none of its output.
-      if (this.#o.manifest.errorPolicy === 'dead-letter') ctx.enableAtomicRecords();
+      if (this.#policy.atomicRecords) ctx.enableAtomicRecords();
       pool.contexts.set(key, ctx);
     }
     return ctx;
@@ -475,11 +479,10 @@ export class KeyedTask {
 
   /** Under "fail" the error fails the task; under "dead-letter" the record is undone and dead-lettered. */
   #recordFailed(e: unknown, keyGroup: number, ctx: KeyedContext, r: Record): void {
-    const { manifest, deadLetters, counters } = this.#o;
-    const err = e instanceof UserFunctionError ? e : new UserFunctionError({ jobId: this.#o.jobId, stageId: this.#stageId, operator: this.#stageId, keyGroup }, e);
-    if (manifest.errorPolicy === 'fail') throw attribute(err, r.origin ?? -1);
+    const err = this.#policy.userError(e, keyGroup);
+    if (this.#policy.fails) throw attribute(err, r.origin ?? -1);
     ctx.undoRecord();
-    deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record: r.value }, counters);
+    this.#policy.deadLetter(err, r.value, keyGroup);
   }
 
   /** Feature metadata and history: written per record, after the record's own state changes. */
@@ -492,7 +495,7 @@ export class KeyedTask {
    * of the stage gets its own copy), in order with the key group's other batches.
    */
   async #processBroadcast(keyGroup: number, fn: ProcessFn, records: Record[]): Promise<void> {
-    const { backend, output, manifest, deadLetters, counters } = this.#o;
+    const { backend, output } = this.#o;
     let origin = -1;
     const emit = (value: unknown, timestamp: number) => {
       this.#currentKeyGroup = keyGroup;
@@ -505,17 +508,17 @@ export class KeyedTask {
       try {
         await fn(r.value, bctx as unknown as KeyedContext);
       } catch (e) {
-        const err = e instanceof UserFunctionError ? e : new UserFunctionError({ jobId: this.#o.jobId, stageId: this.#stageId, operator: this.#stageId, keyGroup }, e);
-        if (manifest.errorPolicy === 'fail') throw attribute(err, origin);
-        deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record: r.value }, counters);
+        const err = this.#policy.userError(e, keyGroup);
+        if (this.#policy.fails) throw attribute(err, origin);
+        this.#policy.deadLetter(err, r.value, keyGroup);
       }
     }
   }
 
   /** Runs a user callback (onTimer) under the job's error policy, all-or-nothing as records are. */
   async #runUser(keyGroup: number, run: () => void | Promise<void>, record: unknown, ctx?: KeyedContext): Promise<void> {
-    const { manifest, deadLetters, counters, output } = this.#o;
-    const atomic = manifest.errorPolicy === 'dead-letter' && ctx !== undefined;
+    const { output } = this.#o;
+    const atomic = this.#policy.atomicRecords && ctx !== undefined;
     if (atomic) ctx.enableAtomicRecords();
     callSite.keyedRecord(this.#stageIndex, keyGroup, Phase.TIMER);
     try {
@@ -525,10 +528,10 @@ export class KeyedTask {
         ctx.endRecord();
       }
     } catch (e) {
-      const err = e instanceof UserFunctionError ? e : new UserFunctionError({ jobId: this.#o.jobId, stageId: this.#stageId, operator: this.#stageId, keyGroup }, e);
-      if (manifest.errorPolicy === 'fail') throw err;
+      const err = this.#policy.userError(e, keyGroup);
+      if (this.#policy.fails) throw err;
       if (atomic) ctx.undoRecord();
-      deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record }, counters);
+      this.#policy.deadLetter(err, record, keyGroup);
     }
   }
 

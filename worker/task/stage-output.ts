@@ -22,6 +22,7 @@ import type { DeadLetter, DeadLetters } from './dead-letters.ts';
 import type { StageCounters } from './stage-counters.ts';
 import type { CompiledWorkerOptions } from '../options.ts';
 import { keyProblem } from './record-decoding.ts';
+import type { ErrorPolicy } from './error-policy.ts';
 
 export interface StageOutputOptions {
   nc: NatsConnection;
@@ -41,8 +42,8 @@ export interface StageOutputOptions {
   onBroken(error: ChannelBrokenError): void;
   /** Records the size of each batch sent to a stage (metrics). @default none */
   recordBatchSize?(toStage: string): (records: number) => void;
-  /** What happens to a record whose user function throws after an asyncMap (as in the task). @default "fail" */
-  errorPolicy?: 'fail' | 'dead-letter';
+  /** What happens to a record whose user function throws after an asyncMap: the task's own policy. */
+  errorPolicy: ErrorPolicy;
   /**
    * A failure outside the task's own processing: an asyncMap's last attempt failed under
    * onFailure "fail", or an operator after it threw under the "fail" policy. @default rethrown
@@ -137,9 +138,7 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
     if (o.onFailure) o.onFailure(e);
     else throw e;
   };
-  const deadLetter = (e: UserFunctionError, record: unknown, keyGroup: number): void => {
-    o.deadLetters.publish({ stageId: spec.id, operator: e.operator, ...(keyGroup >= 0 && { keyGroup }), reason: e.message, stack: ensureError(e.cause).stack ?? '', record }, o.counters);
-  };
+  const policy = o.errorPolicy;
   /**
    * While a record runs atomically: what its output would write, as (apply, a, b, c) quadruples
    * applied in order once it succeeds. Undefined otherwise: writes go straight through.
@@ -246,16 +245,16 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
           origin = saved;
         }
       };
-      const operator = new AsyncOperator(op.name, impl.fn as never, impl.async, o.errorPolicy === 'dead-letter' ? (v, ts) => atomically(() => after(v, ts)) : after, {
+      const operator = new AsyncOperator(op.name, impl.fn as never, impl.async, policy.atomicRecords ? (v, ts) => atomically(() => after(v, ts)) : after, {
         jobId: o.jobId,
         stageId: spec.id,
         keyGroup: o.where.keyGroup,
         onError: (e, record, keyGroup) => {
-          if (!(e instanceof UserFunctionError) || o.errorPolicy !== 'dead-letter') return onFailure(e);
-          deadLetter(e, record, keyGroup);
+          if (!(e instanceof UserFunctionError) || !policy.atomicRecords) return onFailure(e);
+          policy.deadLetter(e, record, keyGroup);
         },
         fail: (e) => onFailure(e),
-        deadLetter: (e, record) => deadLetter(e, record, e.keyGroup),
+        deadLetter: (e, record) => policy.deadLetter(e, record, e.keyGroup),
       });
       asyncOf.set(j, operator);
       entries[j] = (v, ts) => (held === undefined ? operator.push(v, ts) : void held.push(pushAsync, operator, v, ts));
