@@ -18,7 +18,7 @@ import { splitShare } from '../../sdk/generator.ts';
 import type { StageOutput } from './stage-output.ts';
 import type { CheckpointOutput } from '../sink/index.ts';
 import type { DeadLetters } from './dead-letters.ts';
-import { WatermarkGenerator } from './watermark-generator.ts';
+import { startSplitWatermarks, type WatermarkGenerator } from './watermark-generator.ts';
 import type { StageCounters } from './stage-counters.ts';
 import type { ErrorPolicy } from './error-policy.ts';
 import type { SourceTaskState } from './source-task.ts';
@@ -91,21 +91,10 @@ export class GeneratorTask implements SourceReader {
   async start(): Promise<void> {
     if (this.#state !== 'CREATED') return;
     this.#state = 'RUNNING';
-    const spec = this.#o.source.eventTime!;
-    const generator = new WatermarkGenerator(spec);
-    // From where the checkpoint left it: the watermark does not go back at a restore.
-    generator.restore(this.#maxEventTimeMs());
+    const output = this.#o.output;
+    const { generator, timer } = startSplitWatermarks(this.#o.source.eventTime!, this.#maxEventTimeMs(), (wm, idle) => output.watermark(wm, idle), () => this.#state === 'RUNNING', (e) => this.#fail(e));
     this.#watermarks = generator;
-    this.#watermarkTimer = setInterval(() => {
-      const update = generator.poll();
-      if (update === undefined || this.#state !== 'RUNNING') return;
-      try {
-        this.#o.output.watermark(update.watermark, update.idle);
-      } catch (e) {
-        this.#fail(ensureError(e));
-      }
-    }, spec.watermarkIntervalMs);
-    this.#watermarkTimer.unref();
+    this.#watermarkTimer = timer;
     this.#o.logger.info({ partition: this.#o.partition, made: this.#made }, 'generator split started');
     this.#loop = this.#run().catch((e) => this.#fail(ensureError(e)));
   }

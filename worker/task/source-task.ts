@@ -10,7 +10,7 @@ import type { JobManifest, SourceSpec } from '../../core/manifest.ts';
 import type { StageOutput } from './stage-output.ts';
 import type { CheckpointOutput } from '../sink/index.ts';
 import type { DeadLetters } from './dead-letters.ts';
-import { WatermarkGenerator } from './watermark-generator.ts';
+import { startSplitWatermarks, type WatermarkGenerator } from './watermark-generator.ts';
 import { decodeJsonRecord, eventTimeProblem } from './record-decoding.ts';
 import { callSite } from './call-site.ts';
 import type { ErrorPolicy } from './error-policy.ts';
@@ -197,20 +197,10 @@ export class SourceTask {
   #startWatermarks(): void {
     const spec = this.#o.source.eventTime;
     if (spec === undefined || this.#o.timestampOf === undefined || !this.#o.output.sender) return;
-    const generator = new WatermarkGenerator(spec);
-    // From where the checkpoint left it: the watermark does not go back at a restore.
-    generator.restore(this.#maxEventTimeMs);
+    const output = this.#o.output;
+    const { generator, timer } = startSplitWatermarks(spec, this.#maxEventTimeMs, (wm, idle) => output.watermark(wm, idle), () => this.#state === 'RUNNING', (e) => this.#fail(e));
     this.#watermarks = generator;
-    this.#watermarkTimer = setInterval(() => {
-      const update = generator.poll();
-      if (update === undefined || this.#state !== 'RUNNING') return;
-      try {
-        this.#o.output.watermark(update.watermark, update.idle);
-      } catch (e) {
-        this.#fail(ensureError(e));
-      }
-    }, spec.watermarkIntervalMs);
-    this.#watermarkTimer.unref();
+    this.#watermarkTimer = timer;
   }
 
   #fail(error: Error): void {
