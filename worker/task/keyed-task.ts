@@ -20,8 +20,8 @@
 // to barrier N and then let go, its held batches unacknowledged: they belong to the new owner.
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../../core/logger.ts';
-import { ChannelBrokenError, UserFunctionError, ensureError } from '../../core/errors.ts';
-import { decodeBarrier, decodeRecords, decodeWatermark, BatchKind, type BatchHeader, type Record } from '../../core/record-batch.ts';
+import { ensureError } from '../../core/errors.ts';
+import { decodeBarrier, decodeRecords, decodeWatermark, BatchKind, type BatchHeader } from '../../core/record-batch.ts';
 import type { JobId, StageId } from '../../core/ids.ts';
 import type { JobManifest } from '../../core/manifest.ts';
 import type { StateDescriptor } from '../../sdk/index.ts';
@@ -29,7 +29,6 @@ import type { StagePlan } from '../../sdk/plan.ts';
 import { ChannelReceiver, type BatchSigner, type ReceivedBatch } from '../channel/index.ts';
 import { BarrierAligner } from '../checkpoint/index.ts';
 import type { ThrottledLog } from '../../core/throttled-log.ts';
-import { KeyedContext } from './keyed-context.ts';
 import { featureStates, type FeatureStateSpec } from '../state/index.ts';
 import type { WatchRegistry } from '../query/index.ts';
 import { KeyedTime, type OnTimerFn } from './keyed-time.ts';
@@ -37,10 +36,9 @@ import type { StageOutput } from './stage-output.ts';
 import type { StateBackend } from '../state/index.ts';
 import type { StageCounters } from './stage-counters.ts';
 import type { StageInputRef } from '../channel/index.ts';
-import { BroadcastContextImpl, broadcastStateNames } from './broadcast-context.ts';
-import { callSite, Phase } from './call-site.ts';
+import { broadcastStateNames } from './broadcast-context.ts';
+import { KeyedRecords, type ProcessFn } from './keyed-records.ts';
 import type { ErrorPolicy } from './error-policy.ts';
-import { decodeOrigin } from '../../core/record-origin.ts';
 
 export interface KeyedTaskOptions {
   nc: NatsConnection;
@@ -84,13 +82,8 @@ export interface KeyedTaskOptions {
 
 type Pending = ReceivedBatch;
 
-/** Pooled keyed contexts per key group (their handles are built once per key, not per batch). */
-const CONTEXTS_PER_KEY_GROUP = 4096;
-
 /** Longest stretch a task's drain loops run without letting timers and I/O in. */
 const YIELD_EVERY_MS = 20;
-
-type ProcessFn = (value: unknown, ctx: KeyedContext) => void | Promise<void>;
 
 /** A queue item that is no batch: the clock's tick for timers and the TTL sweep (worker/task/keyed-time.ts). */
 const TICK_KIND = 0;
@@ -114,32 +107,21 @@ export class KeyedTask {
   readonly #held: ReadonlySet<string>;
   readonly #declared: ReadonlyMap<string, StateDescriptor['kind']>;
   readonly #features: ReadonlyMap<string, FeatureStateSpec>;
-  /** The process function of each keyed input, by input index (a broadcast input's is processBroadcastElement). */
-  readonly #inputFns: ProcessFn[];
-  readonly #inputOf: (sender: string) => StageInputRef | undefined;
   readonly #broadcastStates: ReadonlySet<string>;
   readonly #stageId: StageId;
-  /** The stage's index in the manifest, for the call site (worker/call-site.ts). */
-  readonly #stageIndex: number;
   #failed = false;
   #stopped = false;
   /** When a drain loop last yielded to the event loop (performance.now()). */
   #lastYieldMs = 0;
-  /** The key group whose record is being emitted, for errors raised by chained operators. */
-  #currentKeyGroup = -1;
   /** Watermarks, timers and the TTL sweep. */
   readonly #time: KeyedTime;
-  /** What becomes of a record whose user code throws. */
-  readonly #policy: ErrorPolicy;
-  /** Per key group: the keyed contexts of recent keys, the services they were built with, the emit they share. */
-  readonly #contexts = new Map<number, { services: object; contexts: Map<string, KeyedContext> }>();
+  /** Runs the records of the task's batches, and its timers' callbacks, under the error policy. */
+  readonly #records: KeyedRecords;
 
   constructor(options: KeyedTaskOptions) {
     this.#o = options;
     this.#stageId = options.stage.spec.id as StageId;
-    this.#stageIndex = options.manifest.stages.findIndex((st) => st.id === options.stage.spec.id);
     this.#owned = new Set(options.keyGroups);
-    this.#policy = options.errorPolicy;
     this.#receiver = new ChannelReceiver({
       nc: options.nc,
       jobId: options.jobId,
@@ -168,8 +150,6 @@ export class KeyedTask {
     this.#features = featureStates(options.stage.spec);
     const op = options.stage.operators[0];
     if (op?.kind !== 'process') throw new TypeError(`keyed stage ${options.stage.spec.id} does not start with process`);
-    this.#inputFns = (op.inputs ?? [op.fn]) as unknown as ProcessFn[];
-    this.#inputOf = options.inputOf ?? (() => ({ index: 0, kind: 'keyed' }));
     this.#broadcastStates = broadcastStateNames(options.stage.spec);
     this.#time = new KeyedTime({
       stage: this.#stageId,
@@ -179,9 +159,9 @@ export class KeyedTask {
       upstreamSenders: options.watermarkSenders ?? options.upstreamSenders,
       keyGroups: options.keyGroups,
       onTimer: op.onTimer as unknown as OnTimerFn | undefined,
-      runUser: (kg, run, record, ctx) => this.#runUser(kg, run, record, ctx),
+      runUser: (kg, run, record, ctx) => this.#records.runUser(kg, run, record, ctx),
       emit: (kg, value, ts) => {
-        this.#currentKeyGroup = kg;
+        this.#records.currentKeyGroup = kg;
         // A timer's output derives from no one source record.
         options.output.setOrigin(-1);
         options.output.emit(value, ts);
@@ -196,10 +176,23 @@ export class KeyedTask {
       forwardWatermark: (wm, idle) => options.output.watermark(wm, idle),
       logger: options.logger,
     });
+    this.#records = new KeyedRecords({
+      stageId: this.#stageId,
+      stageIndex: options.manifest.stages.findIndex((st) => st.id === options.stage.spec.id),
+      backend: options.backend,
+      output: options.output,
+      counters: options.counters,
+      errorPolicy: options.errorPolicy,
+      time: this.#time,
+      declared: this.#declared,
+      broadcastStates: this.#broadcastStates,
+      inputFns: (op.inputs ?? [op.fn]) as unknown as ProcessFn[],
+      inputOf: options.inputOf ?? (() => ({ index: 0, kind: 'keyed' })),
+    });
   }
 
   get currentKeyGroup(): number {
-    return this.#currentKeyGroup;
+    return this.#records.currentKeyGroup;
   }
 
   get queuedBatches(): number {
@@ -241,7 +234,7 @@ export class KeyedTask {
     this.#receiver.applyMove(move.outgoing, move.senders);
     for (const kg of move.outgoing) {
       this.#queues.delete(kg);
-      this.#contexts.delete(kg);
+      this.#records.forget(kg);
       this.#owned.delete(kg);
     }
     for (const kg of move.incoming) {
@@ -354,7 +347,7 @@ export class KeyedTask {
       }
       if (item.header.kind !== BatchKind.DATA) continue;
       try {
-        await this.#processBatch(item.header, decodeRecords(item.data, item.header));
+        await this.#records.processBatch(item.header, decodeRecords(item.data, item.header));
         this.#o.afterBatch();
         const sinksFull = this.#o.output.checkSinks();
         if (sinksFull) await sinksFull;
@@ -374,167 +367,6 @@ export class KeyedTask {
     }
   }
 
-  async #processBatch(header: BatchHeader, records: Record[]): Promise<void> {
-    this.#o.counters.recordsIn += records.length;
-    const input = this.#inputOf(header.sender);
-    if (input === undefined) throw new ChannelBrokenError(`stage ${this.#stageId} got a batch from sender ${header.sender}, which feeds none of its inputs`);
-    const fn = this.#inputFns[input.index]!;
-    if (input.kind === 'broadcast') return this.#processBroadcast(header.keyGroup, fn, records);
-    const keyGroup = header.keyGroup;
-    // Records run in arrival order, synchronously while the function returns no promise. A record
-    // that goes asynchronous (a state read that missed the cache, or an async function) lets the
-    // batch go on with other keys; later records of its key queue behind it. So each key's records
-    // keep their order, and the misses of a batch's keys go out together (one RocksDB read batch).
-    let inflight: Map<string, Promise<void>> | undefined;
-    try {
-      for (const r of records) {
-        const waiting = inflight?.get(r.key);
-        if (waiting !== undefined) {
-          inflight!.set(r.key, waiting.then(() => this.#runRecord(keyGroup, r, fn)));
-          continue;
-        }
-        const pending = this.#runRecord(keyGroup, r, fn);
-        if (pending !== undefined) (inflight ??= new Map()).set(r.key, pending);
-      }
-    } catch (e) {
-      // A record failed the task synchronously: the ones still in flight must not reject unheard.
-      if (inflight !== undefined) for (const p of inflight.values()) p.catch(() => undefined);
-      throw e;
-    }
-    if (inflight !== undefined) await Promise.all(inflight.values());
-  }
-
-  /** The pooled context of a key (its state handles built once), or a new one. */
-  #contextOf(keyGroup: number, key: string): KeyedContext {
-    const services = this.#time.services(keyGroup);
-    let pool = this.#contexts.get(keyGroup);
-    // Services are per key group; a new services object (a reconfigured clock) starts a new pool.
-    if (pool === undefined || pool.services !== services) {
-      pool = { services, contexts: new Map() };
-      this.#contexts.set(keyGroup, pool);
-    }
-    let ctx = pool.contexts.get(key);
-    if (ctx === undefined) {
-      // Bounded: a key group with more live keys than this starts its pool again.
-      if (pool.contexts.size >= CONTEXTS_PER_KEY_GROUP) pool.contexts.clear();
-      // Chained operators after process() run synchronously inside emit: mark the key group there
-      // so an error they throw names it, and the origin of the key's current record (records of
-      // one key run one at a time; other keys' records may interleave while one awaits).
-      const emit = (value: unknown, timestamp: number) => {
-        this.#currentKeyGroup = keyGroup;
-        this.#o.output.setOrigin(created.origin);
-        this.#o.output.emit(value, timestamp);
-      };
-      const created = new KeyedContext(this.#stageId, this.#o.backend, this.#declared, key, keyGroup, emit, services);
-      ctx = created;
-      // Under "dead-letter" a record is all-or-nothing: a throw anywhere (the function, an operator
-      // after it, a sink's encoding) takes back its state writes and writes none of its output.
-      if (this.#policy.atomicRecords) ctx.enableAtomicRecords();
-      pool.contexts.set(key, ctx);
-    }
-    return ctx;
-  }
-
-  /** One record: undefined when it completed synchronously, else a promise of its completion. */
-  #runRecord(keyGroup: number, r: Record, process: ProcessFn): Promise<void> | undefined {
-    const ctx = this.#contextOf(keyGroup, r.key);
-    ctx.origin = r.origin ?? -1;
-    callSite.keyedRecord(this.#stageIndex, keyGroup, Phase.RECORD, ctx.origin);
-    ctx.timestamp = r.timestamp >= 0 ? r.timestamp : undefined;
-    let result: void | Promise<void>;
-    try {
-      result = process(r.value, ctx);
-    } catch (e) {
-      this.#recordFailed(e, keyGroup, ctx, r);
-      return this.#finishRecord(ctx);
-    }
-    if (result !== undefined && typeof (result as { then?: unknown }).then === 'function') return this.#awaitRecord(result as Promise<void>, keyGroup, ctx, r);
-    this.#recordSucceeded(keyGroup, ctx, r);
-    return this.#finishRecord(ctx);
-  }
-
-  async #awaitRecord(result: Promise<void>, keyGroup: number, ctx: KeyedContext, r: Record): Promise<void> {
-    try {
-      await result;
-    } catch (e) {
-      this.#recordFailed(e, keyGroup, ctx, r);
-      const features = this.#finishRecord(ctx);
-      if (features !== undefined) await features;
-      return;
-    }
-    this.#recordSucceeded(keyGroup, ctx, r);
-    const features = this.#finishRecord(ctx);
-    if (features !== undefined) await features;
-  }
-
-  #recordSucceeded(keyGroup: number, ctx: KeyedContext, r: Record): void {
-    if (!ctx.atomic) return;
-    try {
-      this.#o.output.atomically(ctx.release);
-      ctx.endRecord();
-    } catch (e) {
-      this.#recordFailed(e, keyGroup, ctx, r);
-    }
-  }
-
-  /** Under "fail" the error fails the task; under "dead-letter" the record is undone and dead-lettered. */
-  #recordFailed(e: unknown, keyGroup: number, ctx: KeyedContext, r: Record): void {
-    const err = this.#policy.userError(e, keyGroup);
-    if (this.#policy.fails) throw attribute(err, r.origin ?? -1);
-    ctx.undoRecord();
-    this.#policy.deadLetter(err, r.value, keyGroup);
-  }
-
-  /** Feature metadata and history: written per record, after the record's own state changes. */
-  #finishRecord(ctx: KeyedContext): Promise<void> | undefined {
-    return ctx.finishRecord();
-  }
-
-  /**
-   * Broadcast records: each runs processBroadcastElement once in this key group (every key group
-   * of the stage gets its own copy), in order with the key group's other batches.
-   */
-  async #processBroadcast(keyGroup: number, fn: ProcessFn, records: Record[]): Promise<void> {
-    const { backend, output } = this.#o;
-    let origin = -1;
-    const emit = (value: unknown, timestamp: number) => {
-      this.#currentKeyGroup = keyGroup;
-      output.setOrigin(origin);
-      output.emit(value, timestamp);
-    };
-    for (const r of records) {
-      origin = r.origin ?? -1;
-      const bctx = new BroadcastContextImpl(this.#stageId, backend, this.#declared, this.#broadcastStates, keyGroup, emit, this.#time.services(keyGroup), r.timestamp >= 0 ? r.timestamp : undefined);
-      try {
-        await fn(r.value, bctx as unknown as KeyedContext);
-      } catch (e) {
-        const err = this.#policy.userError(e, keyGroup);
-        if (this.#policy.fails) throw attribute(err, origin);
-        this.#policy.deadLetter(err, r.value, keyGroup);
-      }
-    }
-  }
-
-  /** Runs a user callback (onTimer) under the job's error policy, all-or-nothing as records are. */
-  async #runUser(keyGroup: number, run: () => void | Promise<void>, record: unknown, ctx?: KeyedContext): Promise<void> {
-    const { output } = this.#o;
-    const atomic = this.#policy.atomicRecords && ctx !== undefined;
-    if (atomic) ctx.enableAtomicRecords();
-    callSite.keyedRecord(this.#stageIndex, keyGroup, Phase.TIMER);
-    try {
-      await run();
-      if (atomic) {
-        output.atomically(() => ctx.releaseOutput());
-        ctx.endRecord();
-      }
-    } catch (e) {
-      const err = this.#policy.userError(e, keyGroup);
-      if (this.#policy.fails) throw err;
-      if (atomic) ctx.undoRecord();
-      this.#policy.deadLetter(err, record, keyGroup);
-    }
-  }
-
   #fail(error: Error, keyGroup: number): void {
     if (this.#failed || this.#stopped) return;
     this.#failed = true;
@@ -548,10 +380,4 @@ export class KeyedTask {
     this.#receiver.close();
     await Promise.all([...this.#active.values()].map((p) => p.catch(() => undefined)));
   }
-}
-
-/** Names the source record a failing keyed record derives from (the coordinator counts poison records by it). */
-function attribute(err: UserFunctionError, origin: number): UserFunctionError {
-  err.sourcePosition ??= decodeOrigin(origin);
-  return err;
 }
