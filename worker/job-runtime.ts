@@ -1,8 +1,13 @@
 // Everything one job runs on this worker: its bundle, its RocksDB, the keyed tasks and query
 // responder for the key groups it owns, the source splits it reads, and its part of every
-// checkpoint. A redeploy (a recovery, a new epoch) reuses the previous runtime's RocksDB:
-// survivors keep their key groups' committed state and read only new key groups from the
-// object store (docs/ARCHITECTURE.md, "State" step 5).
+// checkpoint. The runtime assembles the tasks and orchestrates named pieces: the deploy's bundle
+// check and state restore (job-deploy.ts: a redeploy reuses the previous runtime's RocksDB), the
+// checkpoint cut (checkpoint/checkpoint-cut.ts), and key-group moves (checkpoint/key-group-move.ts).
+//
+// A barrier's round trip: a KeyedTask aligned on N (checkpoint/barrier-aligner.ts) calls
+// onAligned → its StageOutput forwards N and takes the output before it → CheckpointCuts freezes
+// the StateBackend at N once every keyed task has, applies a move at N, hands delta N to the
+// CheckpointWriter and releases the tasks; the upload ends in CheckpointAck N.
 import type { NatsConnection } from '@nats-io/transport-node';
 import { parseManifest, splitCount, splitSource, type JobManifest } from '../core/manifest.ts';
 import { keyGroupsOf } from '../core/key-groups.ts';

@@ -181,7 +181,7 @@ export class StateBackend {
 
   /**
    * Stores bytes as given (null deletes). The overlay keeps the reference: do not mutate them
-   * afterwards. With an undo log, the write can be taken back by undo() (worker/state-undo.ts).
+   * afterwards. With an undo log, the write can be taken back by undo() (worker/state/state-undo.ts).
    */
   writeBytes(stage: string, keyGroup: number, state: string, key: string, mapKey: string | undefined, bytes: Buffer | null, undo?: StateUndoLog): void {
     this.#assertOpen();
