@@ -1,26 +1,26 @@
 // Everything one job runs on this worker: its bundle, its RocksDB, the keyed tasks and query
 // responder for the key groups it owns, the source splits it reads, and its part of every
-// checkpoint. A redeploy (a recovery, a new epoch) reuses the previous runtime's RocksDB:
-// survivors keep their key groups' committed state and read only new key groups from the
-// object store (docs/ARCHITECTURE.md, "State" step 5).
-import fs from 'node:fs/promises';
-import path from 'node:path';
+// checkpoint. The runtime assembles the tasks and orchestrates named pieces: the deploy's bundle
+// check and state restore (job-deploy.ts: a redeploy reuses the previous runtime's RocksDB), the
+// checkpoint cut (checkpoint/checkpoint-cut.ts), and key-group moves (checkpoint/key-group-move.ts).
+//
+// A barrier's round trip: a KeyedTask aligned on N (checkpoint/barrier-aligner.ts) calls
+// onAligned → its StageOutput forwards N and takes the output before it → CheckpointCuts freezes
+// the StateBackend at N once every keyed task has, applies a move at N, hands delta N to the
+// CheckpointWriter and releases the tasks; the upload ends in CheckpointAck N.
 import type { NatsConnection } from '@nats-io/transport-node';
-import { loadBundle, sha256Hex } from '../core/bundle.ts';
 import { parseManifest, splitCount, splitSource, type JobManifest } from '../core/manifest.ts';
 import { keyGroupsOf } from '../core/key-groups.ts';
 import { parseJobId, type JobId } from '../core/ids.ts';
-import { ensureError, InvalidArgumentError, UserFunctionError } from '../core/errors.ts';
+import { ensureError, UserFunctionError } from '../core/errors.ts';
 import type { ObjectStore } from '../core/object-store.ts';
 import type { Logger } from '../core/logger.ts';
-import type { CheckpointAck, CheckpointComplete, CutCounters, DeployTasks, JobCounters, MoveTasks, SkippedRecord, SourcePosition, StageCounters as CountedTotals, TaskFailure } from '../core/control.ts';
-import { objectKeys } from '../core/object-keys.ts';
+import type { CheckpointAck, CheckpointComplete, DeployTasks, JobCounters, MoveTasks, SkippedRecord, SourcePosition, TaskFailure } from '../core/control.ts';
 import { senderNames } from '../core/subjects.ts';
-import { toRanges } from '../core/assignment.ts';
 import type { JobPlan, StagePlan } from '../sdk/plan.ts';
-import { StateBackend } from './state/index.ts';
+import type { StateBackend } from './state/index.ts';
 import { StageCounters } from './task/index.ts';
-import { DeadLetters } from './task/index.ts';
+import { DeadLetters, ErrorPolicy } from './task/index.ts';
 import { createStageOutput, type StageOutput } from './task/index.ts';
 import { BatchSigner, inputResolver, upstreamSenders } from './channel/index.ts';
 import { ThrottledLog } from '../core/throttled-log.ts';
@@ -31,10 +31,10 @@ import { QueryResponder } from './query/index.ts';
 import { HistoryCleaner } from './state/index.ts';
 import { WatchRegistry } from './query/index.ts';
 import { featureStates } from './state/index.ts';
-import { CheckpointWriter } from './checkpoint/index.ts';
-import { readMetadata, restoreKeyGroups } from './checkpoint/index.ts';
+import { CheckpointCuts, CheckpointWriter, KeyGroupMove } from './checkpoint/index.ts';
 import type { CheckpointOutput } from './sink/index.ts';
 import type { CompiledWorkerOptions } from './options.ts';
+import { deployState, loadJobPlan, statePathOf } from './job-deploy.ts';
 import type { ObservedJob, SplitSample, StageSample, WorkerMetrics } from './worker-metrics.ts';
 
 export interface JobRuntimeContext {
@@ -52,44 +52,8 @@ export interface JobRuntimeContext {
 
 export type JobRuntimeState = 'DEPLOYED' | 'RUNNING' | 'FAILED' | 'STOPPED';
 
-/** A checkpoint being cut on this worker. */
-interface Cut {
-  id: number;
-  /** Keyed tasks aligned on its barrier so far. */
-  aligned: number;
-  /** Exactly-once sink output before the barrier. */
-  output: CheckpointOutput[];
-  /** Source split → next sequence and largest event time read, recorded at injection. */
-  positions: Map<number, { nextSequence: number; maxEventTimeMs: number }>;
-  /** Each stage's counters at its barrier: sources at injection, keyed stages at alignment. */
-  counters: Map<string, CountedTotals>;
-  /** Lets the aligned tasks go on once the state is frozen. */
-  release: () => void;
-  released: Promise<void>;
-  /** A newer checkpoint's barrier came before this cut was complete: it is never frozen. */
-  abandoned: boolean;
-}
-
 const splitSender = senderNames.split;
 const stageSender = senderNames.stage;
-
-/** A move of key groups and splits at barrier N (MoveTasks), from prepare to loaded. */
-interface PendingMove {
-  checkpointId: number;
-  keyGroups: number[];
-  incoming: number[];
-  outgoing: number[];
-  splitsIn: number[];
-  splitsOut: number[];
-  /** When this worker cut barrier N: from then the incoming key groups wait here. */
-  appliedAtMs?: number;
-}
-
-/** Checkpoint cuts whose counters heartbeats report (JobCounters.cuts). */
-const CUTS_REPORTED = 8;
-
-/** A cut (alignment) longer than this is logged with where it stands. */
-const SLOW_CUT_MS = 5000;
 
 export class JobRuntime implements ObservedJob {
   readonly jobId: JobId;
@@ -117,19 +81,8 @@ export class JobRuntime implements ObservedJob {
   readonly #watches: WatchRegistry;
   readonly #logger: Logger;
   readonly #writer: CheckpointWriter;
-  /** The checkpoint being cut: tasks aligned so far, and their release. */
-  #cut: Cut | undefined;
-  /** Output taken at the barriers of abandoned cuts: the next cut carries it. */
-  #carried: CheckpointOutput[] = [];
-  /** Source positions per cut checkpoint, until acknowledged. */
-  readonly #positions = new Map<number, Map<number, { nextSequence: number; maxEventTimeMs: number }>>();
-  #uploading: Promise<void> = Promise.resolve();
-  #cutStartedMs = 0;
-  /** Logs where a cut stands when it takes long: which channels have not delivered the barrier. */
-  readonly #slowCutTimer = setInterval(() => {
-    if (!this.#cut || Date.now() - this.#cutStartedMs < SLOW_CUT_MS) return;
-    this.#logger.warn({ checkpoint: this.#cut.id, ms: Date.now() - this.#cutStartedMs, tasks: this.#keyed.map((t) => t.alignmentStatus()) }, 'checkpoint cut is slow');
-  }, SLOW_CUT_MS).unref();
+  /** The checkpoint cut: alignment of the keyed tasks, the freeze, the upload and the ack. */
+  readonly #cuts: CheckpointCuts;
   #state: JobRuntimeState = 'DEPLOYED';
   #stopping: Promise<void> | undefined;
   /** The tasks stopping (after a failure, or at stop()): settles once none of them runs any more. */
@@ -141,9 +94,8 @@ export class JobRuntime implements ObservedJob {
   readonly #keyedPlans: StagePlan[];
   /** Current sender name per source split (a split that moved sends under a new name). */
   readonly #splitSenders = new Map<number, string>();
-  #move: PendingMove | undefined;
-  /** The counters at each cut since the last checkpoint known completed (that one included), ascending. */
-  #cutCounters: CutCounters[] = [];
+  /** A move prepared, from MoveTasks until its checkpoint completed. */
+  #move: KeyGroupMove | undefined;
   /** Loads of moved key groups, in order. */
   #moving: Promise<void> = Promise.resolve();
   /** Poison records to skip, by split, then stream sequence (DeployTasks.skipped_records). */
@@ -164,6 +116,27 @@ export class JobRuntime implements ObservedJob {
     this.#counters = new Map(manifest.stages.map((s) => [s.id, new StageCounters(s.id)]));
     const keyedStages = manifest.stages.filter((s) => s.kind === 'keyed').map((s) => s.id);
     this.#writer = new CheckpointWriter(ctx.store, backend, this.jobId, ctx.options.workerId, keyedStages);
+    this.#cuts = new CheckpointCuts({
+      jobId: this.jobId,
+      epoch: deploy.epoch,
+      workerId: ctx.options.workerId,
+      backend,
+      writer: this.#writer,
+      counters: this.#counters,
+      logger: this.#logger,
+      keyedTasks: () => this.#keyed.length,
+      alignmentStatus: () => this.#keyed.map((t) => t.alignmentStatus()),
+      mayCut: () => this.#state !== 'FAILED' && this.#state !== 'STOPPED',
+      running: () => this.#state === 'RUNNING',
+      atCut: (checkpointId) => {
+        if (this.#move?.checkpointId === checkpointId) this.#applyMove(this.#move);
+      },
+      abandoned: (checkpointId, newer) => {
+        if (this.#move?.checkpointId === checkpointId) this.#fail(new Error(`checkpoint ${checkpointId}, which moves key groups, was abandoned for checkpoint ${newer}`), '', -1);
+      },
+      sendAck: (ack: CheckpointAck) => ctx.sendCheckpointAck(ack),
+      uploaded: (ms, bytes, failed) => ctx.metrics.checkpointUploaded(this.jobId, ms, bytes, failed),
+    });
     const workerId = ctx.options.workerId;
     const epoch = deploy.epoch;
     this.#plan = plan;
@@ -189,24 +162,8 @@ export class JobRuntime implements ObservedJob {
       const counters = this.#counters.get(stage.spec.id)!;
       const upstream = upstreamSenders(manifest, stage.spec.id, deploy.workers, (p) => splitSender(p, epoch), epoch);
       let task: KeyedTask | undefined;
-      const deadLetters = new DeadLetters(this.jobId, workerId);
-      const output = createStageOutput({
-        nc: ctx.nc,
-        jobId: this.jobId,
-        stage,
-        senderTask: stageSender(stage.spec.id, workerId, epoch),
-        maxParallelism: manifest.maxParallelism,
-        counters,
-        deadLetters,
-        where: { jobId: this.jobId, stageId: stage.spec.id, keyGroup: () => task?.currentKeyGroup ?? -1 },
-        worker: ctx.options,
-        onBroken: (e) => this.#fail(e, stage.spec.id, -1),
-        recordBatchSize: (to) => ctx.metrics.batchRecorder(this.jobId, to),
-        errorPolicy: manifest.errorPolicy,
-        onFailure: (e) => this.#fail(e, stage.spec.id, -1),
-        ...(this.#signer !== undefined && { signer: this.#signer }),
-        rejections: this.#rejections,
-      });
+      const { deadLetters, errorPolicy } = this.#taskErrors(stage.spec.id, counters);
+      const output = this.#stageOutput(stage, stageSender(stage.spec.id, workerId, epoch), counters, deadLetters, errorPolicy, () => task?.currentKeyGroup ?? -1);
       this.#keyedOutputs.push(output);
       task = new KeyedTask({
         nc: ctx.nc,
@@ -220,11 +177,13 @@ export class JobRuntime implements ObservedJob {
         backend,
         output,
         counters,
-        deadLetters,
+        errorPolicy,
         logger: this.#logger.child({ stage: stage.spec.id }),
         onFailure: (e, kg) => this.#fail(e, stage.spec.id, kg),
-        onAligning: (id) => void this.#beginCut(id),
-        onAligned: (id) => this.#taskAligned(id, output, stage.spec.id),
+        onAligning: (id) => void this.#cuts.begin(id),
+        // The barrier's round trip: the task aligned, its output forwards barrier N and takes the
+        // exactly-once output before it, and the cut freezes once every keyed task has.
+        onAligned: (id) => this.#cuts.taskAligned(id, output.barrier(id), counters),
         afterBatch: () => {
           this.#checkOverlay();
           this.#watches.flush();
@@ -251,6 +210,34 @@ export class JobRuntime implements ObservedJob {
     this.#detachMetrics = ctx.metrics.attach(this);
   }
 
+  /** A task's dead letters and the job's error policy over them (one of each per task, shared with its output). */
+  #taskErrors(stageId: string, counters: StageCounters): { deadLetters: DeadLetters; errorPolicy: ErrorPolicy } {
+    const deadLetters = new DeadLetters(this.jobId, this.#ctx.options.workerId);
+    return { deadLetters, errorPolicy: new ErrorPolicy({ policy: this.manifest.errorPolicy, jobId: this.jobId, stageId, deadLetters, counters }) };
+  }
+
+  /** A stage's output (its operator tree, sinks and channel senders) for the task sending as `senderTask`. */
+  #stageOutput(stage: StagePlan, senderTask: string, counters: StageCounters, deadLetters: DeadLetters, errorPolicy: ErrorPolicy, keyGroup: () => number): StageOutput {
+    const stageId = stage.spec.id;
+    return createStageOutput({
+      nc: this.#ctx.nc,
+      jobId: this.jobId,
+      stage,
+      senderTask,
+      maxParallelism: this.manifest.maxParallelism,
+      counters,
+      deadLetters,
+      where: { jobId: this.jobId, stageId, keyGroup },
+      worker: this.#ctx.options,
+      onBroken: (e) => this.#fail(e, stageId, -1),
+      recordBatchSize: (to) => this.#ctx.metrics.batchRecorder(this.jobId, to),
+      errorPolicy,
+      onFailure: (e) => this.#fail(e, stageId, -1),
+      ...(this.#signer !== undefined && { signer: this.#signer }),
+      rejections: this.#rejections,
+    });
+  }
+
   /** The source stage that reads a split (of the flat split space), and where in its stream. */
   #splitPlan(split: number): { plan: StagePlan; source: ReturnType<typeof splitSource> } {
     const source = splitSource(this.manifest, split);
@@ -262,25 +249,9 @@ export class JobRuntime implements ObservedJob {
     const { plan: sourcePlan, source: split } = this.#splitPlan(partition);
     const stageId = sourcePlan.spec.id;
     const counters = this.#counters.get(stageId)!;
-    const deadLetters = new DeadLetters(this.jobId, this.#ctx.options.workerId);
-    const output = createStageOutput({
-      nc: this.#ctx.nc,
-      jobId: this.jobId,
-      stage: sourcePlan,
-      // One reader per split in the whole job: the split (and epoch, and move) names the channel's sender.
-      senderTask: this.#splitSenders.get(partition)!,
-      maxParallelism: this.manifest.maxParallelism,
-      counters,
-      deadLetters,
-      where: { jobId: this.jobId, stageId, keyGroup: () => -1 },
-      worker: this.#ctx.options,
-      onBroken: (e) => this.#fail(e, stageId, -1),
-      recordBatchSize: (to) => this.#ctx.metrics.batchRecorder(this.jobId, to),
-      errorPolicy: this.manifest.errorPolicy,
-      onFailure: (e) => this.#fail(e, stageId, -1),
-      ...(this.#signer !== undefined && { signer: this.#signer }),
-      rejections: this.#rejections,
-    });
+    const { deadLetters, errorPolicy } = this.#taskErrors(stageId, counters);
+    // One reader per split in the whole job: the split (and epoch, and move) names the channel's sender.
+    const output = this.#stageOutput(sourcePlan, this.#splitSenders.get(partition)!, counters, deadLetters, errorPolicy, () => -1);
     const generator = sourcePlan.generator;
     const source: SourceReader = split.spec.generator && generator
       ? new GeneratorTask({
@@ -294,6 +265,7 @@ export class JobRuntime implements ObservedJob {
           output,
           counters,
           deadLetters,
+          errorPolicy,
           logger: this.#logger.child({ stage: stageId, split: partition }),
           onFailure: (e) => this.#fail(e, stageId, -1),
           ...(this.#skipped.has(partition) && { skipped: this.#skipped.get(partition)! }),
@@ -309,6 +281,7 @@ export class JobRuntime implements ObservedJob {
       output,
       counters,
       deadLetters,
+      errorPolicy,
       logger: this.#logger.child({ stage: stageId, split: partition }),
       onFailure: (e) => this.#fail(e, stageId, -1),
       ...(sourcePlan.timestamp && { timestampOf: sourcePlan.timestamp }),
@@ -327,57 +300,8 @@ export class JobRuntime implements ObservedJob {
   static async deploy(ctx: JobRuntimeContext, deploy: DeployTasks, previous: JobRuntime | undefined): Promise<JobRuntime> {
     const started = performance.now();
     const manifest = parseManifest(deploy.manifestJson);
-    const workerDir = path.join(ctx.options.dataDir, ctx.options.workerId);
-    const cacheDir = path.join(workerDir, 'bundles');
-    const cached = path.join(cacheDir, `${deploy.bundleSha256}.mjs`);
-    let code: Uint8Array;
-    try {
-      code = await fs.readFile(cached);
-    } catch {
-      code = await ctx.store.get(deploy.bundleKey);
-    }
-    const actual = sha256Hex(code);
-    if (actual !== deploy.bundleSha256) throw new InvalidArgumentError(`bundle ${deploy.bundleKey} has sha256 ${actual}, expected ${deploy.bundleSha256}`);
-    const job = await loadBundle(code, actual, cacheDir);
-    const plan = job.plan();
-    if (JSON.stringify(plan.manifest) !== JSON.stringify(manifest)) {
-      throw new InvalidArgumentError(`bundle ${actual} does not produce the submitted manifest of job ${manifest.name}`);
-    }
-    const target = deploy.restore?.metadataKey ? deploy.restore.checkpointId : 0;
-    const metadata = deploy.restore?.metadataKey ? await readMetadata(ctx.store, deploy.restore.metadataKey) : null;
-    const keyGroups = [...keyGroupsOf(deploy.keyGroups)];
-    const stages = manifest.stages.filter((s) => s.kind === 'keyed').map((s) => s.id);
-
-    let backend: StateBackend;
-    let toLoad: number[];
-    if (previous && previous.manifest.name === manifest.name) {
-      await previous.stop({ closeBackend: false });
-      backend = previous.backend;
-      // Bring RocksDB to the target: the checkpoint may have completed after this worker last
-      // heard (its delta is still frozen in memory), then drop everything newer.
-      if (target > backend.committedCheckpointId && target <= backend.frozenCheckpointId) await backend.commit(target);
-      backend.rollback();
-      // Only key groups whose state RocksDB holds (not one still loading after a move) are kept.
-      const kept = new Set(backend.committedCheckpointId === target || (target === 0 && backend.committedCheckpointId <= 0) ? previous.stateKeyGroups : []);
-      toLoad = keyGroups.filter((kg) => !kept.has(kg));
-      const mine = new Set(keyGroups);
-      for (const kg of previous.stateKeyGroups) if (!mine.has(kg)) for (const stage of stages) await backend.dropKeyGroup(stage, kg);
-    } else {
-      await previous?.stop();
-      const statePath = statePathOf(ctx.options, deploy.jobId);
-      await fs.rm(statePath, { recursive: true, force: true });
-      backend = await StateBackend.open({ path: statePath });
-      toLoad = keyGroups;
-    }
-    const { bytesRead } = await restoreKeyGroups(ctx.store, backend, metadata, stages, toLoad);
-    if (target > backend.committedCheckpointId) {
-      backend.freeze(target);
-      await backend.commit(target);
-    }
-    ctx.logger.info(
-      { jobId: deploy.jobId, epoch: deploy.epoch, checkpoint: target, keyGroups: keyGroups.length, restoredKeyGroups: toLoad.length, bytesRead, ms: Math.round(performance.now() - started) },
-      'job deployed',
-    );
+    const plan = await loadJobPlan(ctx.store, ctx.options, deploy, manifest);
+    const backend = await deployState(ctx.store, ctx.options, ctx.logger, deploy, manifest, previous, started);
     return new JobRuntime(ctx, deploy, manifest, plan, backend);
   }
 
@@ -418,7 +342,7 @@ export class JobRuntime implements ObservedJob {
   }
 
   counters(): JobCounters {
-    return { jobId: this.jobId, stages: [...this.#counters.values()].map((c) => c.snapshot()), epoch: this.epoch, cuts: this.#cutCounters };
+    return { jobId: this.jobId, stages: [...this.#counters.values()].map((c) => c.snapshot()), epoch: this.epoch, cuts: this.#cuts.cutCounters };
   }
 
   /**
@@ -433,8 +357,8 @@ export class JobRuntime implements ObservedJob {
     // source splits this worker's cut starts with barrier N from upstream, which may come before
     // or after this request (or while N-1 is still being cut): it must not begin a cut here.
     if (this.#sources.length === 0 && this.keyGroups.length > 0 && this.#keyed.length > 0) return;
-    const cut = this.#beginCut(checkpointId);
-    if (cut === undefined) throw new Error(`checkpoint ${checkpointId} triggered after the newer ${this.#cut?.id ?? '?'}`);
+    const cut = this.#cuts.begin(checkpointId);
+    if (cut === undefined) throw new Error(`checkpoint ${checkpointId} triggered after the newer ${this.#cuts.currentId ?? '?'}`);
     const outputs: Array<CheckpointOutput[] | Promise<CheckpointOutput[]>> = [];
     for (const s of this.#sources) {
       const { nextSequence, maxEventTimeMs, output } = s.injectBarrier(checkpointId);
@@ -449,127 +373,11 @@ export class JobRuntime implements ObservedJob {
       for (const s of this.#sources) s.resendWatermark();
       this.#releaseSplits(this.#move.splitsOut);
     }
-    const finish = (taken: CheckpointOutput[][]): void => {
-      for (const o of taken) this.#outputOf(cut).push(...o);
-      if (!cut.abandoned && (this.keyGroups.length === 0 || this.#keyed.length === 0)) this.#cutComplete(cut);
-    };
+    const finish = (taken: CheckpointOutput[][]): void => this.#cuts.sourcesInjected(cut, taken, this.keyGroups.length === 0 || this.#keyed.length === 0);
     // With an asyncMap in the source chain, barrier N goes out once the records read before it
     // have left the operator: the cut completes then.
     if (outputs.every(Array.isArray)) finish(outputs as CheckpointOutput[][]);
     else void Promise.all(outputs).then(finish, (e) => this.#fail(ensureError(e), this.#plan.stages[0]!.spec.id, -1));
-  }
-
-  /**
-   * The cut of checkpoint N (begun by its trigger or by its first barrier), or undefined when a
-   * newer checkpoint's cut has begun (N's barrier is stale here). A cut of an older checkpoint
-   * still in progress is abandoned: that checkpoint timed out at the coordinator, which aborted it
-   * and triggered N (docs/ARCHITECTURE.md, "Checkpoints").
-   */
-  #beginCut(checkpointId: number): Cut | undefined {
-    const current = this.#cut;
-    if (current?.id === checkpointId) return current;
-    if (current !== undefined && current.id > checkpointId) return undefined;
-    if (current !== undefined) this.#abandonCut(current, checkpointId);
-    if (this.#state === 'FAILED' || this.#state === 'STOPPED') return undefined;
-    this.#cutStartedMs = Date.now();
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
-    this.#cut = { id: checkpointId, aligned: 0, output: this.#carried.splice(0), positions: new Map(), counters: new Map(), release, released, abandoned: false };
-    return this.#cut;
-  }
-
-  /**
-   * Gives up the cut of an aborted checkpoint for a newer one: nothing is frozen at it (its
-   * changes go into the newer delta), the tasks aligned on it go on, and the exactly-once output
-   * taken at its barriers goes with the newer cut. A move prepared at it cannot happen: the job
-   * recovers, as the coordinator has it do when a move's checkpoint fails.
-   */
-  #abandonCut(cut: Cut, newer: number): void {
-    this.#logger.warn({ checkpoint: cut.id, newer, alignedTasks: cut.aligned, ms: Date.now() - this.#cutStartedMs }, 'checkpoint cut abandoned for a newer one');
-    cut.abandoned = true;
-    this.#cut = undefined;
-    this.#carried.push(...cut.output);
-    cut.output = [];
-    cut.release();
-    if (this.#move?.checkpointId === cut.id) this.#fail(new Error(`checkpoint ${cut.id}, which moves key groups, was abandoned for checkpoint ${newer}`), '', -1);
-  }
-
-  /** Where output taken at a barrier of `cut` goes: the cut's, or after it was abandoned, the newer cut's. */
-  #outputOf(cut: Cut): CheckpointOutput[] {
-    if (!cut.abandoned) return cut.output;
-    return this.#cut?.output ?? this.#carried;
-  }
-
-  /** A keyed task aligned on barrier N: forward the barrier, and freeze once all have. */
-  #taskAligned(checkpointId: number, output: StageOutput, stageId: string): Promise<void> {
-    const taken = output.barrier(checkpointId);
-    const cut = this.#beginCut(checkpointId);
-    if (cut === undefined) {
-      // The task aligned on a checkpoint this worker abandoned meanwhile: it goes on at once, and
-      // what its barrier took comes before the newer cut's barrier.
-      const carry = (t: CheckpointOutput[]): void => void (this.#cut?.output ?? this.#carried).push(...t);
-      return Array.isArray(taken) ? (carry(taken), Promise.resolve()) : taken.then(carry);
-    }
-    // The task holds its input from here until the cut: its counters stand at its barrier.
-    cut.counters.set(stageId, this.#counters.get(stageId)!.totals());
-    const aligned = (t: CheckpointOutput[]): Promise<void> => {
-      if (cut.abandoned) {
-        this.#outputOf(cut).push(...t);
-        return Promise.resolve();
-      }
-      cut.output.push(...t);
-      if (++cut.aligned === this.#keyed.length) this.#cutComplete(cut);
-      return cut.released;
-    };
-    // An asyncMap after process(): the barrier waits for the records still in it (the task holds
-    // its input meanwhile, so nothing after the barrier enters).
-    return Array.isArray(taken) ? aligned(taken) : taken.then(aligned);
-  }
-
-  #cutComplete(cut: Cut): void {
-    this.#cut = undefined;
-    // Everything before barrier N is in the overlay and nothing after it: freeze delta N.
-    if (cut.id > this.backend.frozenCheckpointId) this.backend.freeze(cut.id);
-    // A move at N takes effect here, before the tasks go on past barrier N.
-    if (this.#move?.checkpointId === cut.id) this.#applyMove(this.#move);
-    this.#writer.frozen(cut.id, cut.output, this.#countCut(cut));
-    this.#positions.set(cut.id, cut.positions);
-    cut.release();
-    this.#uploading = this.#uploading.then(() => this.#upload(cut.id));
-  }
-
-  /**
-   * What the stages counted between the previous cut of this runtime and this one (a checkpoint
-   * adds it to the job's totals), and the counters at this cut for heartbeats.
-   */
-  #countCut(cut: Cut): CountedTotals[] {
-    const previous = this.#cutCounters[this.#cutCounters.length - 1];
-    const stages = [...this.#counters.values()].map((c) => cut.counters.get(c.stageId) ?? c.totals());
-    this.#cutCounters.push({ checkpointId: cut.id, stages });
-    return stages.map((s) => {
-      const before = previous?.stages.find((p) => p.stageId === s.stageId);
-      return { ...s, recordsIn: s.recordsIn - (before?.recordsIn ?? 0), recordsOut: s.recordsOut - (before?.recordsOut ?? 0), deadLetters: s.deadLetters - (before?.deadLetters ?? 0) };
-    });
-  }
-
-  async #upload(checkpointId: number): Promise<void> {
-    const ack: CheckpointAck = { jobId: this.jobId, checkpointId, epoch: this.epoch, workerId: this.#ctx.options.workerId, sources: [], parts: [], error: '' };
-    for (const [split, { nextSequence, maxEventTimeMs }] of this.#positions.get(checkpointId) ?? []) {
-      ack.sources.push({ split, nextSequence, ...(Number.isFinite(maxEventTimeMs) && { maxEventTimeMs, hasMaxEventTime: true }) });
-    }
-    this.#positions.delete(checkpointId);
-    const started = performance.now();
-    const bytesBefore = this.#writer.bytesUploaded;
-    try {
-      ack.parts = await this.#writer.upload(checkpointId);
-      this.#ctx.metrics.checkpointUploaded(this.jobId, performance.now() - started, this.#writer.bytesUploaded - bytesBefore, false);
-    } catch (e) {
-      const err = ensureError(e);
-      this.#logger.warn({ checkpoint: checkpointId, err: err.message }, 'checkpoint upload failed');
-      this.#ctx.metrics.checkpointUploaded(this.jobId, performance.now() - started, 0, true);
-      ack.error = `upload failed: ${err.message}`;
-    }
-    if (this.#state === 'RUNNING') this.#ctx.sendCheckpointAck(ack);
   }
 
   /** Checkpoint N is complete (its _metadata is written): RocksDB takes delta N, in one batch. */
@@ -583,47 +391,37 @@ export class JobRuntime implements ObservedJob {
     for (const source of started) source.start().catch((e) => this.#fail(ensureError(e), this.#splitPlan(source.partition).plan.spec.id, -1));
     if (checkpointId > this.backend.committedCheckpointId && checkpointId <= this.backend.frozenCheckpointId) await this.backend.commit(checkpointId);
     this.#writer.completed(checkpointId);
-    // The coordinator counts from a recent completed checkpoint that every heartbeat is past: a
-    // few cuts back are enough (one per checkpoint interval, heartbeats every half second).
-    if (this.#cutCounters.length > CUTS_REPORTED) this.#cutCounters = this.#cutCounters.slice(-CUTS_REPORTED);
+    this.#cuts.completed();
     if (!move) return;
     this.#move = undefined;
     // Not awaited by the coordinator: loading may take a while, and nothing waits for it but the
     // moving key groups (and the checkpoint after N, which needs them).
-    this.#moving = this.#moving.then(() => this.#finishMove(move)).catch((e) => this.#fail(ensureError(e), '', -1));
+    this.#moving = this.#moving.then(() => move.finish()).catch((e) => this.#fail(ensureError(e), '', -1));
   }
 
   /**
    * Prepares a move at barrier N (MoveTasks): incoming key groups are subscribed before the
-   * barrier can exist; channels into them start at it (worker/task/keyed-task.ts).
+   * barrier can exist (worker/checkpoint/key-group-move.ts).
    */
   async prepareMove(m: MoveTasks): Promise<void> {
     if (this.#state !== 'RUNNING') throw new Error(`job ${this.jobId} is ${this.#state} on this worker`);
     if (this.#move) throw new Error(`job ${this.jobId} is already moving at checkpoint ${this.#move.checkpointId}`);
-    const keyGroups = [...keyGroupsOf(m.keyGroups)];
-    const next = new Set(keyGroups);
-    const owned = new Set(this.keyGroups);
-    const splits = new Set(m.sourceSplits);
-    const reading = new Set(this.#sources.map((s) => s.partition));
-    this.#move = {
-      checkpointId: m.checkpointId,
-      keyGroups,
-      incoming: keyGroups.filter((kg) => !owned.has(kg)),
-      outgoing: this.keyGroups.filter((kg) => !next.has(kg)),
-      splitsIn: m.sourceSplits.filter((p) => !reading.has(p)),
-      splitsOut: [...reading].filter((p) => !splits.has(p)),
+    const context = {
+      jobId: this.jobId,
+      manifest: this.manifest,
+      epoch: this.epoch,
+      store: this.#ctx.store,
+      backend: this.backend,
+      logger: this.#logger,
+      tasks: this.#keyed,
+      taskStages: this.#keyedPlans.map((s) => s.spec.id),
+      queries: this.#queries,
+      stateKeyGroups: this.stateKeyGroups,
+      splitSenders: this.#splitSenders,
+      running: () => this.#state === 'RUNNING',
     };
-    m.splitSenders.forEach((name, p) => this.#splitSenders.set(p, name));
-    await Promise.all(
-      this.#keyed.map((task, i) => {
-        const stageId = this.#keyedPlans[i]!.spec.id;
-        const after = upstreamSenders(this.manifest, stageId, m.workers, (p) => this.#splitSenders.get(p)!, this.epoch);
-        const before = upstreamSenders(this.manifest, stageId, m.previousWorkers, (p) => m.previousSplitSenders[p]!, this.epoch);
-        return task.prepareMove(m.checkpointId, keyGroups, after.all, before.all, after.watermark);
-      }),
-    );
-    const { incoming, outgoing, splitsIn, splitsOut } = this.#move;
-    this.#logger.info({ checkpoint: m.checkpointId, incoming: toRanges(incoming), outgoing: toRanges(outgoing), splitsIn, splitsOut }, 'move prepared');
+    this.#move = new KeyGroupMove(context, m, this.keyGroups, this.#sources.map((s) => s.partition));
+    await this.#move.prepare();
   }
 
   /** At barrier N: splits handed over stop reading; their senders close once all is acknowledged. */
@@ -643,35 +441,10 @@ export class JobRuntime implements ObservedJob {
     }
   }
 
-  #applyMove(move: PendingMove): void {
-    move.appliedAtMs = performance.now();
-    for (const task of this.#keyed) task.applyMove(move.checkpointId);
+  /** The cut of the move's checkpoint: the move takes effect before the tasks go on past its barrier. */
+  #applyMove(move: KeyGroupMove): void {
+    move.apply();
     this.keyGroups = move.keyGroups;
-    // The old owner stops serving key groups it let go: from here on its state is stale.
-    this.#queries.release(move.outgoing);
-  }
-
-  async #finishMove(move: PendingMove): Promise<void> {
-    const t0 = performance.now();
-    const stages = this.manifest.stages.filter((s) => s.kind === 'keyed').map((s) => s.id);
-    // Checkpoint N is in RocksDB (committed above): what was let go can be dropped.
-    this.#queries.remove(move.outgoing);
-    for (const kg of move.outgoing) {
-      for (const stage of stages) await this.backend.dropKeyGroup(stage, kg);
-      this.stateKeyGroups.delete(kg);
-    }
-    let bytesRead = 0;
-    if (move.incoming.length > 0) {
-      const metadata = await readMetadata(this.#ctx.store, objectKeys.metadata(this.jobId, move.checkpointId));
-      ({ bytesRead } = await restoreKeyGroups(this.#ctx.store, this.backend, metadata, stages, move.incoming));
-      for (const kg of move.incoming) this.stateKeyGroups.add(kg);
-    }
-    if (this.#state !== 'RUNNING') return;
-    for (const task of this.#keyed) task.activate(move.incoming);
-    this.#queries.add(move.incoming);
-    // The incoming key groups' pause: from the barrier (nothing processed for them since) to now.
-    const pausedMs = move.incoming.length > 0 && move.appliedAtMs !== undefined ? Math.round(performance.now() - move.appliedAtMs) : undefined;
-    this.#logger.info({ checkpoint: move.checkpointId, loadedKeyGroups: move.incoming.length, droppedKeyGroups: move.outgoing.length, bytesRead, pausedMs, ms: Math.round(performance.now() - t0) }, 'move done');
   }
 
   #lastRequestMs = 0;
@@ -724,7 +497,7 @@ export class JobRuntime implements ObservedJob {
   }
 
   async #stopTasks(): Promise<void> {
-    this.#cut?.release();
+    this.#cuts.releaseCurrent();
     // Keyed tasks stop taking batches at once (KeyedTask.stop marks them synchronously), not after
     // the sources: after a failure nothing may change state any more. The redeploy that follows
     // reuses this backend and rolls it back; a task still draining its queue would write (fire
@@ -743,7 +516,7 @@ export class JobRuntime implements ObservedJob {
     this.#stopping ??= (async () => {
       const wasFailed = this.#state === 'FAILED';
       this.#state = 'STOPPED';
-      clearInterval(this.#slowCutTimer);
+      this.#cuts.close();
       this.#detachMetrics();
       const stopped = this.#stopTasksOnce();
       // Also after a failure, the keyed tasks' last batches must be done before the backend is
@@ -751,7 +524,7 @@ export class JobRuntime implements ObservedJob {
       // on a channel that nobody acknowledges any more: they write no state, so the redeploy
       // does not wait for them.
       await (wasFailed ? this.#keyedStopped : stopped);
-      await this.#uploading.catch(() => undefined);
+      await this.#cuts.whenUploaded();
       await this.#moving.catch(() => undefined);
       this.#writer.reset();
       this.#rejections.close();
@@ -760,9 +533,4 @@ export class JobRuntime implements ObservedJob {
     })();
     return this.#stopping;
   }
-}
-
-/** Where a job's RocksDB lives on a worker: <dataDir>/<workerId>/jobs/<jobId>/state. */
-function statePathOf(options: CompiledWorkerOptions, jobId: string): string {
-  return path.join(options.dataDir, options.workerId, 'jobs', jobId, 'state');
 }

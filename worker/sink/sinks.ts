@@ -17,7 +17,7 @@ export interface Sink {
   /** timestampMs: the record's event time when it has one (files sinks partition by it). */
   write(value: unknown, timestampMs?: number): void;
   /**
-   * write() in two steps, for records that are all-or-nothing (worker/stage-output.ts): prepare
+   * write() in two steps, for records that are all-or-nothing (worker/task/held-output.ts): prepare
    * encodes and throws whatever write would throw for this record, writing nothing; commit
    * writes what prepare returned.
    */

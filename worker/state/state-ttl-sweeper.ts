@@ -27,7 +27,7 @@ interface DecodedKey {
   rest: string;
 }
 
-/** Splits a stored key [u8][stage][u16 kg][u8][state][u16][key][mapKey] (worker/state/state-backend.ts). */
+/** Splits a stored key [u8][stage][u16 kg][u8][state][u16][key][mapKey] (worker/state/key-codec.ts). */
 export function decodeStateKey(stored: Buffer): DecodedKey | undefined {
   let p = stored[0]! + 3;
   const stateLength = stored[p];

@@ -25,8 +25,9 @@ import type { DeadLetters } from './dead-letters.ts';
 import { callSite } from './call-site.ts';
 import { encodeOrigin } from '../../core/record-origin.ts';
 import type { SkippedRecord } from '../../core/control.ts';
-import { WatermarkGenerator } from './watermark-generator.ts';
+import { startSplitWatermarks, type WatermarkGenerator } from './watermark-generator.ts';
 import type { StageCounters } from './stage-counters.ts';
+import type { ErrorPolicy } from './error-policy.ts';
 import type { SourceTaskState } from './source-task.ts';
 
 /** What the job runtime needs of a split reader, a JetStream split or a generator split. */
@@ -63,6 +64,8 @@ export interface GeneratorTaskOptions {
   output: StageOutput;
   counters: StageCounters;
   deadLetters: DeadLetters;
+  /** What becomes of a record whose user code throws (shared with the stage's output). */
+  errorPolicy: ErrorPolicy;
   logger: Logger;
   onFailure(error: Error): void;
   /**
@@ -100,21 +103,10 @@ export class GeneratorTask implements SourceReader {
   async start(): Promise<void> {
     if (this.#state !== 'CREATED') return;
     this.#state = 'RUNNING';
-    const spec = this.#o.source.eventTime!;
-    const generator = new WatermarkGenerator(spec);
-    // From where the checkpoint left it: the watermark does not go back at a restore.
-    generator.restore(this.#maxEventTimeMs());
+    const output = this.#o.output;
+    const { generator, timer } = startSplitWatermarks(this.#o.source.eventTime!, this.#maxEventTimeMs(), (wm, idle) => output.watermark(wm, idle), () => this.#state === 'RUNNING', (e) => this.#fail(e));
     this.#watermarks = generator;
-    this.#watermarkTimer = setInterval(() => {
-      const update = generator.poll();
-      if (update === undefined || this.#state !== 'RUNNING') return;
-      try {
-        this.#o.output.watermark(update.watermark, update.idle);
-      } catch (e) {
-        this.#fail(ensureError(e));
-      }
-    }, spec.watermarkIntervalMs);
-    this.#watermarkTimer.unref();
+    this.#watermarkTimer = timer;
     this.#o.logger.info({ partition: this.#o.partition, made: this.#made }, 'generator split started');
     this.#loop = this.#run().catch((e) => this.#fail(ensureError(e)));
   }
@@ -124,7 +116,7 @@ export class GeneratorTask implements SourceReader {
     const gen = source.generator!;
     const splits = source.partitions;
     const share = splitShare(gen.events, splits, streamPartition);
-    const errorPolicy = manifest.errorPolicy;
+    const policy = this.#o.errorPolicy;
     const watermarks = this.#watermarks!;
     // Pacing: the split's share of the rate, from where this run started.
     const perMs = gen.ratePerSec / splits / 1000;
@@ -162,8 +154,8 @@ export class GeneratorTask implements SourceReader {
           output.emit(value, timestamp);
         } catch (e) {
           if (e instanceof UserFunctionError) e.sourcePosition ??= { split, sequence };
-          if (!(e instanceof UserFunctionError) || errorPolicy === 'fail') throw e;
-          deadLetters.publish({ stageId, operator: e.operator, reason: e.message, stack: ensureError(e.cause).stack ?? '', record: value, source: { stream: source.stream, sequence } }, counters);
+          if (!(e instanceof UserFunctionError) || policy.fails) throw e;
+          policy.deadLetter(e, value, -1, { stream: source.stream, sequence });
         }
         if (output.sender?.blocked) await output.sender.whenWritable();
       }

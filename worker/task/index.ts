@@ -3,6 +3,7 @@
 // its output (sinks, channels to the next stage), keyed context, timers and watermarks, the error
 // policy (dead letters) and the per-stage counters.
 export { DeadLetters } from './dead-letters.ts';
+export { ErrorPolicy } from './error-policy.ts';
 export { KeyedTask } from './keyed-task.ts';
 export { SourceTask } from './source-task.ts';
 export { StageCounters } from './stage-counters.ts';

@@ -1,14 +1,15 @@
 // A keyed task: the actors of one keyed stage on this worker, one per owned key group.
 //
-// It subscribes to eddy.<job>.<stage>.<kg> for each of its key groups (a key group moves by
-// moving a subscription), checks every channel's sequence, and queues batches per key group.
-// A key group's batches run in order, one at a time; different key groups run concurrently so
-// that their RocksDB reads share read batches. A batch is acknowledged once processed: the
-// acknowledgement is the channel's flow control.
+// Its channel receiver (worker/channel/channel-receiver.ts) subscribes to the key groups' channels
+// and hands over batches in sequence; the task queues them per key group. A key group's batches
+// run in order, one at a time; different key groups run concurrently so that their RocksDB reads
+// share read batches. A batch is acknowledged once processed: the acknowledgement is the
+// channel's flow control.
 //
-// Checkpoints use aligned barriers (docs/ARCHITECTURE.md, "Checkpoints"): a channel that delivered
-// barrier N is held back until barrier N has arrived on every channel into every key group of
-// the task; then the task reports alignment and waits until the worker has frozen its state.
+// Checkpoints use aligned barriers (docs/ARCHITECTURE.md, "Checkpoints"; the alignment is
+// worker/checkpoint/barrier-aligner.ts): a channel that delivered barrier N is held back until
+// barrier N has arrived on every channel into every key group of the task; then the task reports
+// alignment and waits until the worker has frozen its state.
 //
 // Key groups move between workers at a checkpoint boundary while the others keep running
 // (docs/ARCHITECTURE.md, "Moves"). The worker prepares a move
@@ -17,29 +18,27 @@
 // is held (and acknowledged, so that senders' windows do not stall the key groups that keep
 // running) until the key group's state at N is loaded. An outgoing key group is processed up
 // to barrier N and then let go, its held batches unacknowledged: they belong to the new owner.
-import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../../core/logger.ts';
-import { subjects } from '../../core/subjects.ts';
-import { ChannelBrokenError, UserFunctionError, ensureError } from '../../core/errors.ts';
-import { decodeBarrier, decodeHeader, decodeRecords, decodeWatermark, BatchKind, type BatchHeader, type Record } from '../../core/record-batch.ts';
+import { ensureError } from '../../core/errors.ts';
+import { decodeBarrier, decodeRecords, decodeWatermark, BatchKind, type BatchHeader } from '../../core/record-batch.ts';
 import type { JobId, StageId } from '../../core/ids.ts';
 import type { JobManifest } from '../../core/manifest.ts';
 import type { StateDescriptor } from '../../sdk/index.ts';
 import type { StagePlan } from '../../sdk/plan.ts';
-import { encodeAck, publishBatcher, type BatchSigner, type PublishBatcher } from '../channel/index.ts';
+import { ChannelReceiver, type BatchSigner, type ReceivedBatch } from '../channel/index.ts';
+import { BarrierAligner } from '../checkpoint/index.ts';
 import type { ThrottledLog } from '../../core/throttled-log.ts';
-import { KeyedContext } from './keyed-context.ts';
 import { featureStates, type FeatureStateSpec } from '../state/index.ts';
 import type { WatchRegistry } from '../query/index.ts';
 import { KeyedTime, type OnTimerFn } from './keyed-time.ts';
 import type { StageOutput } from './stage-output.ts';
 import type { StateBackend } from '../state/index.ts';
-import type { DeadLetters } from './dead-letters.ts';
 import type { StageCounters } from './stage-counters.ts';
 import type { StageInputRef } from '../channel/index.ts';
-import { BroadcastContextImpl, broadcastStateNames } from './broadcast-context.ts';
-import { callSite, Phase } from './call-site.ts';
-import { decodeOrigin } from '../../core/record-origin.ts';
+import { broadcastStateNames } from './broadcast-context.ts';
+import { KeyedRecords, type ProcessFn } from './keyed-records.ts';
+import type { ErrorPolicy } from './error-policy.ts';
 
 export interface KeyedTaskOptions {
   nc: NatsConnection;
@@ -56,7 +55,8 @@ export interface KeyedTaskOptions {
   backend: StateBackend;
   output: StageOutput;
   counters: StageCounters;
-  deadLetters: DeadLetters;
+  /** What becomes of a record whose user code throws (shared with the stage's output). */
+  errorPolicy: ErrorPolicy;
   logger: Logger;
   onFailure(error: Error, keyGroup: number): void;
   /**
@@ -80,20 +80,10 @@ export interface KeyedTaskOptions {
   rejections?: ThrottledLog;
 }
 
-interface Pending {
-  header: BatchHeader;
-  data: Uint8Array;
-  reply: string | undefined;
-  channel: string;
-}
-
-/** Pooled keyed contexts per key group (their handles are built once per key, not per batch). */
-const CONTEXTS_PER_KEY_GROUP = 4096;
+type Pending = ReceivedBatch;
 
 /** Longest stretch a task's drain loops run without letting timers and I/O in. */
 const YIELD_EVERY_MS = 20;
-
-type ProcessFn = (value: unknown, ctx: KeyedContext) => void | Promise<void>;
 
 /** A queue item that is no batch: the clock's tick for timers and the TTL sweep (worker/task/keyed-time.ts). */
 const TICK_KIND = 0;
@@ -101,74 +91,74 @@ const TICK: Pending = { header: { kind: TICK_KIND as BatchHeader['kind'], sequen
 
 export class KeyedTask {
   readonly #o: KeyedTaskOptions;
-  readonly #subs = new Map<number, Subscription>();
-  #senders: ReadonlySet<string>;
-  /** Acknowledgements go out with the connection's channel batches, once per loop turn. */
-  readonly #acks: PublishBatcher;
-  /** Senders whose batches are taken: the current ones, and during a move also those before and after it. */
-  #accepting: ReadonlySet<string>;
+  /** The receiving half of the channels into the task's key groups. */
+  readonly #receiver: ChannelReceiver;
+  /** Barrier alignment over those channels. */
+  readonly #aligner: BarrierAligner;
   /** Key groups counted in alignment: owned, loaded or not. */
   readonly #owned: Set<number>;
   /** Owned key groups whose state is not loaded yet: their batches wait. */
   readonly #loading = new Set<number>();
-  /**
-   * Incoming key group → the checkpoint at whose barrier its channels start, for the senders
-   * that existed before the move (a sender added by the move starts at its first batch).
-   */
-  readonly #incomingAt = new Map<number, { checkpointId: number; senders: ReadonlySet<string> }>();
   #move: { checkpointId: number; incoming: number[]; outgoing: number[]; senders: string[]; watermarkSenders: string[] } | undefined;
-  /** Last accepted sequence per channel, keyed "<sender>|<keyGroup>". */
-  readonly #lastSequence = new Map<string, number>();
   readonly #queues = new Map<number, Pending[]>();
   /** Key groups with a drain loop running. */
   readonly #active = new Map<number, Promise<void>>();
-  /** Channels that delivered the barrier being aligned, held back until alignment. */
-  readonly #held = new Set<string>();
+  /** Channels that delivered the barrier being aligned (the aligner's): held back until alignment. */
+  readonly #held: ReadonlySet<string>;
   /**
    * Per key group, where the search for a runnable batch starts while channels are held: every
-   * queued batch before it belongs to a held channel. Held channels only grow during an alignment
-   * and batches are only appended, so the index stays true until the held set clears; without it
-   * each step of a long queue behind a barrier rescanned the queue (quadratic, 26 % of a Nexmark
-   * q4 worker's CPU under load).
+   * queued batch before it belongs to a held channel. Held channels only grow until the aligner
+   * lets them go (its `releases` count) and batches are only appended, so the index stays true
+   * until then; without it each step of a long queue behind a barrier rescanned the queue
+   * (quadratic, 26 % of a Nexmark q4 worker's CPU under load).
    */
   readonly #scanFrom = new Map<number, number>();
-  #aligning = -1;
-  /** The newest checkpoint whose barrier this task has seen: an older barrier is stale. */
-  #newestBarrier = 0;
+  #scanRelease = 0;
   readonly #declared: ReadonlyMap<string, StateDescriptor['kind']>;
   readonly #features: ReadonlyMap<string, FeatureStateSpec>;
-  /** The process function of each keyed input, by input index (a broadcast input's is processBroadcastElement). */
-  readonly #inputFns: ProcessFn[];
-  readonly #inputOf: (sender: string) => StageInputRef | undefined;
   readonly #broadcastStates: ReadonlySet<string>;
   readonly #stageId: StageId;
-  /** The stage's index in the manifest, for the call site (worker/call-site.ts). */
-  readonly #stageIndex: number;
   #failed = false;
   #stopped = false;
   /** When a drain loop last yielded to the event loop (performance.now()). */
   #lastYieldMs = 0;
-  /** The key group whose record is being emitted, for errors raised by chained operators. */
-  #currentKeyGroup = -1;
   /** Watermarks, timers and the TTL sweep. */
   readonly #time: KeyedTime;
-  /** Per key group: the keyed contexts of recent keys, the services they were built with, the emit they share. */
-  readonly #contexts = new Map<number, { services: object; contexts: Map<string, KeyedContext> }>();
+  /** Runs the records of the task's batches, and its timers' callbacks, under the error policy. */
+  readonly #records: KeyedRecords;
 
   constructor(options: KeyedTaskOptions) {
     this.#o = options;
     this.#stageId = options.stage.spec.id as StageId;
-    this.#stageIndex = options.manifest.stages.findIndex((st) => st.id === options.stage.spec.id);
-    this.#senders = new Set(options.upstreamSenders);
-    this.#acks = publishBatcher(options.nc);
-    this.#accepting = this.#senders;
     this.#owned = new Set(options.keyGroups);
+    this.#receiver = new ChannelReceiver({
+      nc: options.nc,
+      jobId: options.jobId,
+      stageId: this.#stageId,
+      senders: options.upstreamSenders,
+      ...(options.signer !== undefined && { signer: options.signer }),
+      ...(options.rejections !== undefined && { rejections: options.rejections }),
+      logger: options.logger,
+      deliver: (batch) => this.#enqueue(batch),
+      fail: (error, keyGroup) => this.#fail(error, keyGroup),
+      closed: () => this.#failed || this.#stopped,
+    });
+    this.#aligner = new BarrierAligner({
+      logger: options.logger,
+      expectedChannels: () => this.#receiver.senders.size * this.#owned.size,
+      moveCheckpoint: () => this.#move?.checkpointId,
+      ...(options.onAligning !== undefined && { onAligning: (id: number) => options.onAligning!(id) }),
+      onAligned: (id) => options.onAligned(id),
+      resume: () => {
+        for (const [kg, queue] of this.#queues) this.#wake(kg, queue);
+      },
+      fail: (error, keyGroup) => this.#fail(error, keyGroup),
+    });
+    this.#held = this.#aligner.held;
     this.#declared = new Map(options.stage.spec.states.map((s) => [s.name, s.kind]));
     this.#features = featureStates(options.stage.spec);
     const op = options.stage.operators[0];
     if (op?.kind !== 'process') throw new TypeError(`keyed stage ${options.stage.spec.id} does not start with process`);
-    this.#inputFns = (op.inputs ?? [op.fn]) as unknown as ProcessFn[];
-    this.#inputOf = options.inputOf ?? (() => ({ index: 0, kind: 'keyed' }));
     this.#broadcastStates = broadcastStateNames(options.stage.spec);
     this.#time = new KeyedTime({
       stage: this.#stageId,
@@ -178,9 +168,9 @@ export class KeyedTask {
       upstreamSenders: options.watermarkSenders ?? options.upstreamSenders,
       keyGroups: options.keyGroups,
       onTimer: op.onTimer as unknown as OnTimerFn | undefined,
-      runUser: (kg, run, record, ctx) => this.#runUser(kg, run, record, ctx),
+      runUser: (kg, run, record, ctx) => this.#records.runUser(kg, run, record, ctx),
       emit: (kg, value, ts) => {
-        this.#currentKeyGroup = kg;
+        this.#records.currentKeyGroup = kg;
         // A timer's output derives from no one source record.
         options.output.setOrigin(-1);
         options.output.emit(value, ts);
@@ -188,7 +178,7 @@ export class KeyedTask {
       // As emit: the key group and origin of the context that emitted (records of one key run
       // one at a time), even after an await while another key's record runs.
       emitSide: (tag, value, ts, kg, origin) => {
-        this.#currentKeyGroup = kg;
+        this.#records.currentKeyGroup = kg;
         options.output.setOrigin(origin);
         options.output.emitSide(tag, value, ts);
       },
@@ -197,10 +187,23 @@ export class KeyedTask {
       forwardWatermark: (wm, idle) => options.output.watermark(wm, idle),
       logger: options.logger,
     });
+    this.#records = new KeyedRecords({
+      stageId: this.#stageId,
+      stageIndex: options.manifest.stages.findIndex((st) => st.id === options.stage.spec.id),
+      backend: options.backend,
+      output: options.output,
+      counters: options.counters,
+      errorPolicy: options.errorPolicy,
+      time: this.#time,
+      declared: this.#declared,
+      broadcastStates: this.#broadcastStates,
+      inputFns: (op.inputs ?? [op.fn]) as unknown as ProcessFn[],
+      inputOf: options.inputOf ?? (() => ({ index: 0, kind: 'keyed' })),
+    });
   }
 
   get currentKeyGroup(): number {
-    return this.#currentKeyGroup;
+    return this.#records.currentKeyGroup;
   }
 
   get queuedBatches(): number {
@@ -210,19 +213,13 @@ export class KeyedTask {
   }
 
   start(): void {
-    for (const kg of this.#owned) this.#subscribe(kg);
+    for (const kg of this.#owned) this.#receiver.subscribe(kg);
     this.#time.start((kg) => {
       let queue = this.#queues.get(kg);
       if (!queue) this.#queues.set(kg, (queue = []));
       queue.push(TICK);
       this.#wake(kg, queue);
     });
-  }
-
-  #subscribe(kg: number): void {
-    if (this.#subs.has(kg)) return;
-    const subject = subjects.channel(this.#o.jobId, this.#stageId, kg);
-    this.#subs.set(kg, this.#o.nc.subscribe(subject, { callback: (err, msg) => (err ? this.#fail(err, kg) : this.#onMessage(msg)) }));
   }
 
   /**
@@ -234,14 +231,7 @@ export class KeyedTask {
     const incoming = [...next].filter((kg) => !this.#owned.has(kg));
     const outgoing = [...this.#owned].filter((kg) => !next.has(kg));
     this.#move = { checkpointId, incoming, outgoing, senders: [...senders], watermarkSenders: [...watermarkSenders] };
-    const before = new Set(sendersBefore);
-    this.#accepting = new Set([...this.#senders, ...sendersBefore, ...senders]);
-    for (const kg of incoming) {
-      this.#incomingAt.set(kg, { checkpointId, senders: before });
-      for (const key of [...this.#lastSequence.keys()]) if (key.endsWith(`|${kg}`)) this.#lastSequence.delete(key);
-      this.#subscribe(kg);
-    }
-    await this.#o.nc.flush();
+    await this.#receiver.prepareMove(checkpointId, incoming, senders, sendersBefore);
   }
 
   /**
@@ -252,21 +242,17 @@ export class KeyedTask {
     const move = this.#move;
     if (!move || move.checkpointId !== checkpointId) return;
     this.#move = undefined;
+    this.#receiver.applyMove(move.outgoing, move.senders);
     for (const kg of move.outgoing) {
-      this.#subs.get(kg)?.unsubscribe();
-      this.#subs.delete(kg);
       this.#queues.delete(kg);
       this.#scanFrom.delete(kg);
-      this.#contexts.delete(kg);
+      this.#records.forget(kg);
       this.#owned.delete(kg);
-      for (const key of [...this.#lastSequence.keys()]) if (key.endsWith(`|${kg}`)) this.#lastSequence.delete(key);
     }
     for (const kg of move.incoming) {
       this.#owned.add(kg);
       this.#loading.add(kg);
     }
-    this.#senders = new Set(move.senders);
-    this.#accepting = this.#senders;
     this.#time.reconfigure([...this.#owned], move.watermarkSenders);
     // After barrier N downstream: the next stage's key groups that moved start at -Infinity.
     this.#time.resendForwarded();
@@ -285,14 +271,15 @@ export class KeyedTask {
   /** Where the alignment in progress stands (for the log when a checkpoint is slow). */
   alignmentStatus(): { checkpoint: number; heldChannels: number; expectedChannels: number; missing: string[]; loading: number; queued: number } {
     const missing: string[] = [];
-    for (const s of this.#senders) {
+    const senders = this.#receiver.senders;
+    for (const s of senders) {
       for (const kg of this.#owned) {
         if (!this.#held.has(`${s}|${kg}`)) missing.push(`${s}|${kg}`);
         if (missing.length >= 5) break;
       }
       if (missing.length >= 5) break;
     }
-    return { checkpoint: this.#aligning, heldChannels: this.#held.size, expectedChannels: this.#senders.size * this.#owned.size, missing, loading: this.#loading.size, queued: this.queuedBatches };
+    return { checkpoint: this.#aligner.aligning, heldChannels: this.#held.size, expectedChannels: senders.size * this.#owned.size, missing, loading: this.#loading.size, queued: this.queuedBatches };
   }
 
   /** The task's event-time watermark: the least over its loaded key groups; undefined before any. */
@@ -311,56 +298,20 @@ export class KeyedTask {
     return [...this.#owned].filter((kg) => !this.#loading.has(kg));
   }
 
-  #onMessage(msg: Msg): void {
-    if (this.#failed || this.#stopped) return;
-    let header: BatchHeader;
-    const signer = this.#o.signer;
-    try {
-      header = decodeHeader(msg.data);
-    } catch (e) {
-      // With signed batches a message that is not even a batch is somebody else's: not ours to fail on.
-      if (signer !== undefined) return this.#reject(msg.subject, 'undecodable', ensureError(e).message);
-      return this.#fail(new ChannelBrokenError(`undecodable batch on ${msg.subject}: ${ensureError(e).message}`), -1);
-    }
-    // Fencing: a sender of an earlier epoch (before a recovery or a move) is not applied.
-    if (!this.#accepting.has(header.sender)) return;
-    let data = msg.data;
-    if (signer !== undefined) {
-      // Before its sequence counts: a forged batch must neither be applied nor break the channel.
-      const verified = signer.verify(data);
-      if (verified === undefined) return this.#reject(msg.subject, 'bad-signature', `batch ${header.sequence} claims sender ${header.sender}`);
-      data = verified;
-    }
-    const channel = `${header.sender}|${header.keyGroup}`;
-    const incoming = this.#incomingAt.get(header.keyGroup);
-    if (incoming !== undefined && !this.#lastSequence.has(channel) && incoming.senders.has(header.sender)) {
-      // An incoming key group's channel from a sender that predates the move: what comes before
-      // barrier N is the old owner's; the channel starts for this task after it.
-      if (header.kind === BatchKind.BARRIER && decodeBarrier(data, header) === incoming.checkpointId) this.#lastSequence.set(channel, header.sequence);
-      return;
-    }
-    const last = this.#lastSequence.get(channel) ?? 0;
-    if (header.sequence <= last) {
-      // A batch seen before (a resend): acknowledge again, apply nothing.
-      this.#ack(msg.reply, header.sender, header.keyGroup, last);
-      return;
-    }
-    if (header.sequence !== last + 1) {
-      // Core NATS dropped something (a slow-consumer cut-off, a reconnect): fail loudly.
-      return this.#fail(new ChannelBrokenError(`channel ${header.sender} → ${this.#stageId} key group ${header.keyGroup}: batch ${header.sequence} arrived after ${last}; ${header.sequence - last - 1} batch(es) lost`), header.keyGroup);
-    }
-    this.#lastSequence.set(channel, header.sequence);
-    let queue = this.#queues.get(header.keyGroup);
-    if (!queue) this.#queues.set(header.keyGroup, (queue = []));
-    queue.push({ header, data, reply: msg.reply, channel });
-    if (!this.#owned.has(header.keyGroup) || this.#loading.has(header.keyGroup)) {
+  /** A batch in sequence from the receiver: queued for its key group. */
+  #enqueue(batch: ReceivedBatch): void {
+    const keyGroup = batch.header.keyGroup;
+    let queue = this.#queues.get(keyGroup);
+    if (!queue) this.#queues.set(keyGroup, (queue = []));
+    queue.push(batch);
+    if (!this.#owned.has(keyGroup) || this.#loading.has(keyGroup)) {
       // Held for a key group whose state is on its way: acknowledged now, so the sender's window
       // keeps moving for the key groups that run (it is flow control, not durability: a
       // failure rolls everything back to the last checkpoint anyway).
-      this.#ack(msg.reply, header.sender, header.keyGroup, header.sequence);
+      if (batch.reply) this.#receiver.ack(batch.reply, batch.header.sender, keyGroup, batch.header.sequence);
       return;
     }
-    this.#wake(header.keyGroup, queue);
+    this.#wake(keyGroup, queue);
   }
 
   #wake(keyGroup: number, queue: Pending[]): void {
@@ -378,109 +329,13 @@ export class KeyedTask {
     this.#active.set(keyGroup, run);
   }
 
-  async #drain(keyGroup: number, queue: Pending[]): Promise<void> {
-    while (!this.#failed && !this.#stopped) {
-      // The first batch whose channel is not held back behind a barrier.
-      const index = this.#runnable(keyGroup, queue);
-      if (index < 0) return;
-      const item = index === 0 ? queue.shift()! : queue.splice(index, 1)[0]!;
-      if (item.header.kind === BatchKind.BARRIER) {
-        this.#ack(item.reply, item.header.sender, keyGroup, item.header.sequence);
-        this.#barrier(item.channel, decodeBarrier(item.data, item.header));
-        continue;
-      }
-      if (item.header.kind === BatchKind.WATERMARK || item === TICK) {
-        try {
-          // No ticks while aligning: a timer fired half before and half after the freeze would
-          // leave its deletion in one checkpoint and its effects in the next.
-          if (item === TICK) await this.#time.onTick(keyGroup, this.#aligning !== -1);
-          else {
-            const { watermark, idle } = decodeWatermark(item.data, item.header);
-            await this.#time.onWatermark(keyGroup, item.header.sender, watermark, idle);
-          }
-        } catch (e) {
-          this.#fail(ensureError(e), keyGroup);
-          return;
-        }
-        this.#o.afterBatch();
-        this.#ack(item.reply, item.header.sender, keyGroup, item.header.sequence);
-        continue;
-      }
-      if (item.header.kind !== BatchKind.DATA) continue;
-      try {
-        await this.#processBatch(item.header, decodeRecords(item.data, item.header));
-        this.#o.afterBatch();
-        const sinksFull = this.#o.output.checkSinks();
-        if (sinksFull) await sinksFull;
-        // Backpressure across stages: hold this batch's ack while the next stage is behind.
-        if (this.#o.output.sender?.blocked) await this.#o.output.sender.whenWritable();
-      } catch (e) {
-        this.#fail(ensureError(e), keyGroup);
-        return;
-      }
-      this.#ack(item.reply, item.header.sender, keyGroup, item.header.sequence);
-      // State reads that hit memory resolve as microtasks, so a long queue would be drained in one
-      // go, starving timers (heartbeats) and the socket: give the event loop a turn now and then.
-      if (performance.now() - this.#lastYieldMs > YIELD_EVERY_MS) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        this.#lastYieldMs = performance.now();
-      }
-    }
-  }
-
-  #barrier(channel: string, checkpointId: number): void {
-    // The barrier of a checkpoint a newer one superseded (below), on a channel that had not
-    // delivered it then: nothing to align, what follows on the channel comes before the newer one.
-    if (checkpointId < this.#newestBarrier || (checkpointId === this.#newestBarrier && this.#aligning === -1)) return;
-    if (this.#aligning !== -1 && checkpointId !== this.#aligning) {
-      // A newer barrier while aligning: checkpoint #aligning timed out and was aborted, and the
-      // coordinator triggered the next one, whose barrier some sender injected without the older
-      // one (its worker was still cutting it). As in Flink, the newer barrier cancels the older
-      // alignment: the held channels go on (what they hold comes before the newer barrier) and
-      // the older checkpoint is never cut here. A move prepared at the older checkpoint cannot
-      // take effect without it: that recovers (as the coordinator does when a move's checkpoint fails).
-      if (this.#move?.checkpointId === this.#aligning) {
-        return this.#fail(new ChannelBrokenError(`barrier ${checkpointId} on ${channel} while aligning checkpoint ${this.#aligning}, which moves key groups`), -1);
-      }
-      this.#o.logger.warn({ checkpoint: this.#aligning, newer: checkpointId, heldChannels: this.#held.size }, 'alignment superseded by a newer barrier');
-      this.#held.clear();
-      this.#scanFrom.clear();
-      this.#aligning = -1;
-      // Woken after this drain step: the key group running it may not be registered as active
-      // yet (a drain's first step runs before #wake records it), and must not get a second drain.
-      queueMicrotask(() => {
-        for (const [kg, queue] of this.#queues) this.#wake(kg, queue);
-      });
-    }
-    if (this.#aligning === -1) {
-      this.#aligning = checkpointId;
-      this.#newestBarrier = checkpointId;
-      this.#o.onAligning?.(checkpointId);
-    }
-    this.#held.add(channel);
-    if (this.#held.size < this.#senders.size * this.#owned.size) return;
-    // Every channel delivered barrier N, and every key group processed what came before it
-    // (a key group reaches its barriers only after its earlier batches).
-    void this.#aligned(checkpointId);
-  }
-
-  async #aligned(checkpointId: number): Promise<void> {
-    // Wait for key groups still finishing a batch from a channel that had not sent the barrier
-    // when that batch started: impossible by construction, but the drains must be idle.
-    try {
-      await this.#o.onAligned(checkpointId);
-    } catch (e) {
-      return this.#fail(ensureError(e), -1);
-    }
-    this.#held.clear();
-    this.#scanFrom.clear();
-    this.#aligning = -1;
-    for (const [kg, queue] of this.#queues) this.#wake(kg, queue);
-  }
-
   /** The index of the first queued batch whose channel is not held behind a barrier, or -1. */
   #runnable(keyGroup: number, queue: readonly Pending[]): number {
     if (this.#held.size === 0) return queue.length > 0 ? 0 : -1;
+    if (this.#scanRelease !== this.#aligner.releases) {
+      this.#scanFrom.clear();
+      this.#scanRelease = this.#aligner.releases;
+    }
     for (let i = this.#scanFrom.get(keyGroup) ?? 0; i < queue.length; i++) {
       if (!this.#held.has(queue[i]!.channel)) {
         this.#scanFrom.set(keyGroup, i);
@@ -491,182 +346,54 @@ export class KeyedTask {
     return -1;
   }
 
-  async #processBatch(header: BatchHeader, records: Record[]): Promise<void> {
-    this.#o.counters.recordsIn += records.length;
-    const input = this.#inputOf(header.sender);
-    if (input === undefined) throw new ChannelBrokenError(`stage ${this.#stageId} got a batch from sender ${header.sender}, which feeds none of its inputs`);
-    const fn = this.#inputFns[input.index]!;
-    if (input.kind === 'broadcast') return this.#processBroadcast(header.keyGroup, fn, records);
-    const keyGroup = header.keyGroup;
-    // Records run in arrival order, synchronously while the function returns no promise. A record
-    // that goes asynchronous (a state read that missed the cache, or an async function) lets the
-    // batch go on with other keys; later records of its key queue behind it. So each key's records
-    // keep their order, and the misses of a batch's keys go out together (one RocksDB read batch).
-    let inflight: Map<string, Promise<void>> | undefined;
-    try {
-      for (const r of records) {
-        const waiting = inflight?.get(r.key);
-        if (waiting !== undefined) {
-          inflight!.set(r.key, waiting.then(() => this.#runRecord(keyGroup, r, fn)));
-          continue;
+  async #drain(keyGroup: number, queue: Pending[]): Promise<void> {
+    while (!this.#failed && !this.#stopped) {
+      // The first batch whose channel is not held back behind a barrier.
+      const index = this.#runnable(keyGroup, queue);
+      if (index < 0) return;
+      const item = index === 0 ? queue.shift()! : queue.splice(index, 1)[0]!;
+      if (item.header.kind === BatchKind.BARRIER) {
+        if (item.reply) this.#receiver.ack(item.reply, item.header.sender, keyGroup, item.header.sequence);
+        this.#aligner.barrier(item.channel, decodeBarrier(item.data, item.header));
+        continue;
+      }
+      if (item.header.kind === BatchKind.WATERMARK || item === TICK) {
+        try {
+          // No ticks while aligning: a timer fired half before and half after the freeze would
+          // leave its deletion in one checkpoint and its effects in the next.
+          if (item === TICK) await this.#time.onTick(keyGroup, this.#aligner.aligning !== -1);
+          else {
+            const { watermark, idle } = decodeWatermark(item.data, item.header);
+            await this.#time.onWatermark(keyGroup, item.header.sender, watermark, idle);
+          }
+        } catch (e) {
+          this.#fail(ensureError(e), keyGroup);
+          return;
         }
-        const pending = this.#runRecord(keyGroup, r, fn);
-        if (pending !== undefined) (inflight ??= new Map()).set(r.key, pending);
+        this.#o.afterBatch();
+        if (item.reply) this.#receiver.ack(item.reply, item.header.sender, keyGroup, item.header.sequence);
+        continue;
       }
-    } catch (e) {
-      // A record failed the task synchronously: the ones still in flight must not reject unheard.
-      if (inflight !== undefined) for (const p of inflight.values()) p.catch(() => undefined);
-      throw e;
-    }
-    if (inflight !== undefined) await Promise.all(inflight.values());
-  }
-
-  /** The pooled context of a key (its state handles built once), or a new one. */
-  #contextOf(keyGroup: number, key: string): KeyedContext {
-    const services = this.#time.services(keyGroup);
-    let pool = this.#contexts.get(keyGroup);
-    // Services are per key group; a new services object (a reconfigured clock) starts a new pool.
-    if (pool === undefined || pool.services !== services) {
-      pool = { services, contexts: new Map() };
-      this.#contexts.set(keyGroup, pool);
-    }
-    let ctx = pool.contexts.get(key);
-    if (ctx === undefined) {
-      // Bounded: a key group with more live keys than this starts its pool again.
-      if (pool.contexts.size >= CONTEXTS_PER_KEY_GROUP) pool.contexts.clear();
-      // Chained operators after process() run synchronously inside emit: mark the key group there
-      // so an error they throw names it, and the origin of the key's current record (records of
-      // one key run one at a time; other keys' records may interleave while one awaits).
-      const emit = (value: unknown, timestamp: number) => {
-        this.#currentKeyGroup = keyGroup;
-        this.#o.output.setOrigin(created.origin);
-        this.#o.output.emit(value, timestamp);
-      };
-      const created = new KeyedContext(this.#stageId, this.#o.backend, this.#declared, key, keyGroup, emit, services);
-      ctx = created;
-      // Under "dead-letter" a record is all-or-nothing: a throw anywhere (the function, an operator
-      // after it, a sink's encoding) takes back its state writes and writes none of its output.
-      if (this.#o.manifest.errorPolicy === 'dead-letter') ctx.enableAtomicRecords();
-      pool.contexts.set(key, ctx);
-    }
-    return ctx;
-  }
-
-  /** One record: undefined when it completed synchronously, else a promise of its completion. */
-  #runRecord(keyGroup: number, r: Record, process: ProcessFn): Promise<void> | undefined {
-    const ctx = this.#contextOf(keyGroup, r.key);
-    ctx.origin = r.origin ?? -1;
-    callSite.keyedRecord(this.#stageIndex, keyGroup, Phase.RECORD, ctx.origin);
-    ctx.timestamp = r.timestamp >= 0 ? r.timestamp : undefined;
-    let result: void | Promise<void>;
-    try {
-      result = process(r.value, ctx);
-    } catch (e) {
-      this.#recordFailed(e, keyGroup, ctx, r);
-      return this.#finishRecord(ctx);
-    }
-    if (result !== undefined && typeof (result as { then?: unknown }).then === 'function') return this.#awaitRecord(result as Promise<void>, keyGroup, ctx, r);
-    this.#recordSucceeded(keyGroup, ctx, r);
-    return this.#finishRecord(ctx);
-  }
-
-  async #awaitRecord(result: Promise<void>, keyGroup: number, ctx: KeyedContext, r: Record): Promise<void> {
-    try {
-      await result;
-    } catch (e) {
-      this.#recordFailed(e, keyGroup, ctx, r);
-      const features = this.#finishRecord(ctx);
-      if (features !== undefined) await features;
-      return;
-    }
-    this.#recordSucceeded(keyGroup, ctx, r);
-    const features = this.#finishRecord(ctx);
-    if (features !== undefined) await features;
-  }
-
-  #recordSucceeded(keyGroup: number, ctx: KeyedContext, r: Record): void {
-    if (!ctx.atomic) return;
-    try {
-      this.#o.output.atomically(ctx.release);
-      ctx.endRecord();
-    } catch (e) {
-      this.#recordFailed(e, keyGroup, ctx, r);
-    }
-  }
-
-  /** Under "fail" the error fails the task; under "dead-letter" the record is undone and dead-lettered. */
-  #recordFailed(e: unknown, keyGroup: number, ctx: KeyedContext, r: Record): void {
-    const { manifest, deadLetters, counters } = this.#o;
-    const err = e instanceof UserFunctionError ? e : new UserFunctionError({ jobId: this.#o.jobId, stageId: this.#stageId, operator: this.#stageId, keyGroup }, e);
-    if (manifest.errorPolicy === 'fail') throw attribute(err, r.origin ?? -1);
-    ctx.undoRecord();
-    deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record: r.value }, counters);
-  }
-
-  /** Feature metadata and history: written per record, after the record's own state changes. */
-  #finishRecord(ctx: KeyedContext): Promise<void> | undefined {
-    return ctx.finishRecord();
-  }
-
-  /**
-   * Broadcast records: each runs processBroadcastElement once in this key group (every key group
-   * of the stage gets its own copy), in order with the key group's other batches.
-   */
-  async #processBroadcast(keyGroup: number, fn: ProcessFn, records: Record[]): Promise<void> {
-    const { backend, output, manifest, deadLetters, counters } = this.#o;
-    let origin = -1;
-    const emit = (value: unknown, timestamp: number) => {
-      this.#currentKeyGroup = keyGroup;
-      output.setOrigin(origin);
-      output.emit(value, timestamp);
-    };
-    for (const r of records) {
-      origin = r.origin ?? -1;
-      const bctx = new BroadcastContextImpl(this.#stageId, backend, this.#declared, this.#broadcastStates, keyGroup, emit, this.#time.services(keyGroup), r.timestamp >= 0 ? r.timestamp : undefined);
-      bctx.origin = origin;
+      if (item.header.kind !== BatchKind.DATA) continue;
       try {
-        await fn(r.value, bctx as unknown as KeyedContext);
+        await this.#records.processBatch(item.header, decodeRecords(item.data, item.header));
+        this.#o.afterBatch();
+        const sinksFull = this.#o.output.checkSinks();
+        if (sinksFull) await sinksFull;
+        // Backpressure across stages: hold this batch's ack while the next stage is behind.
+        if (this.#o.output.sender?.blocked) await this.#o.output.sender.whenWritable();
       } catch (e) {
-        const err = e instanceof UserFunctionError ? e : new UserFunctionError({ jobId: this.#o.jobId, stageId: this.#stageId, operator: this.#stageId, keyGroup }, e);
-        if (manifest.errorPolicy === 'fail') throw attribute(err, origin);
-        deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record: r.value }, counters);
+        this.#fail(ensureError(e), keyGroup);
+        return;
+      }
+      if (item.reply) this.#receiver.ack(item.reply, item.header.sender, keyGroup, item.header.sequence);
+      // State reads that hit memory resolve as microtasks, so a long queue would be drained in one
+      // go, starving timers (heartbeats) and the socket: give the event loop a turn now and then.
+      if (performance.now() - this.#lastYieldMs > YIELD_EVERY_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        this.#lastYieldMs = performance.now();
       }
     }
-  }
-
-  /** Runs a user callback (onTimer) under the job's error policy, all-or-nothing as records are. */
-  async #runUser(keyGroup: number, run: () => void | Promise<void>, record: unknown, ctx?: KeyedContext): Promise<void> {
-    const { manifest, deadLetters, counters, output } = this.#o;
-    const atomic = manifest.errorPolicy === 'dead-letter' && ctx !== undefined;
-    if (atomic) ctx.enableAtomicRecords();
-    callSite.keyedRecord(this.#stageIndex, keyGroup, Phase.TIMER);
-    try {
-      await run();
-      if (atomic) {
-        output.atomically(() => ctx.releaseOutput());
-        ctx.endRecord();
-      }
-    } catch (e) {
-      // A timer derives from no one source record: it is named by its key and time instead.
-      const timer = (record as { timer?: { key: string; timestampMs: number; domain: string } }).timer;
-      const operator = timer === undefined ? this.#stageId : `onTimer of key ${JSON.stringify(timer.key)} at ${timer.timestampMs} (${timer.domain} time)`;
-      const err = e instanceof UserFunctionError ? e : new UserFunctionError({ jobId: this.#o.jobId, stageId: this.#stageId, operator, keyGroup }, e);
-      if (manifest.errorPolicy === 'fail') throw err;
-      if (atomic) ctx.undoRecord();
-      deadLetters.publish({ stageId: this.#stageId, operator: err.operator, keyGroup, reason: err.message, stack: ensureError(err.cause).stack ?? '', record }, counters);
-    }
-  }
-
-  /** Acknowledges a channel's batches up to `sequence`, signed like the batches (worker/channel/channel-acks.ts). */
-  #ack(reply: string | undefined, sender: string, keyGroup: number, sequence: number): void {
-    if (reply) this.#acks.publish(reply, encodeAck(keyGroup, sequence, sender, this.#o.signer));
-  }
-
-  /** A message on a channel subject that is no batch of this job's senders: counted, logged throttled, dropped. */
-  #reject(subject: string, why: 'undecodable' | 'bad-signature', detail: string): void {
-    const fields = { subject, why, detail: detail.slice(0, 200) };
-    if (this.#o.rejections !== undefined) this.#o.rejections.warn('record-batch', fields, 'forged record batch rejected');
-    else this.#o.logger.warn(fields, 'forged record batch rejected');
   }
 
   #fail(error: Error, keyGroup: number): void {
@@ -679,14 +406,7 @@ export class KeyedTask {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#time.stop();
-    for (const s of this.#subs.values()) s.unsubscribe();
-    this.#subs.clear();
+    this.#receiver.close();
     await Promise.all([...this.#active.values()].map((p) => p.catch(() => undefined)));
   }
-}
-
-/** Names the source record a failing keyed record derives from (the coordinator counts poison records by it). */
-function attribute(err: UserFunctionError, origin: number): UserFunctionError {
-  err.sourcePosition ??= decodeOrigin(origin);
-  return err;
 }

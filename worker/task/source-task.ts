@@ -10,9 +10,10 @@ import type { JobManifest, SourceSpec } from '../../core/manifest.ts';
 import type { StageOutput } from './stage-output.ts';
 import type { CheckpointOutput } from '../sink/index.ts';
 import type { DeadLetters } from './dead-letters.ts';
-import { WatermarkGenerator } from './watermark-generator.ts';
+import { startSplitWatermarks, type WatermarkGenerator } from './watermark-generator.ts';
 import { decodeJsonRecord, eventTimeProblem } from './record-decoding.ts';
 import { callSite } from './call-site.ts';
+import type { ErrorPolicy } from './error-policy.ts';
 import type { StageCounters } from './stage-counters.ts';
 import { encodeOrigin } from '../../core/record-origin.ts';
 import type { SkippedRecord } from '../../core/control.ts';
@@ -32,6 +33,8 @@ export interface SourceTaskOptions {
   output: StageOutput;
   counters: StageCounters;
   deadLetters: DeadLetters;
+  /** What becomes of a record whose user code throws (shared with the stage's output). */
+  errorPolicy: ErrorPolicy;
   logger: Logger;
   /** A failure the task cannot get past (user code under the "fail" policy, a broken channel). */
   onFailure(error: Error): void;
@@ -101,7 +104,8 @@ export class SourceTask {
 
   async #run(messages: ConsumerMessages): Promise<void> {
     const { output, counters, deadLetters, manifest, stageId } = this.#o;
-    const errorPolicy = manifest.errorPolicy;
+    const policy = this.#o.errorPolicy;
+    const atomicRecords = policy.atomicRecords;
     const source = this.#o.source;
     const timestampField = source.timestampField;
     const stageIndex = manifest.stages.findIndex((st) => st.id === stageId);
@@ -158,12 +162,12 @@ export class SourceTask {
       try {
         // Under "dead-letter" a record is all-or-nothing: a throw anywhere in the operator tree
         // (a flatMap's second output, a sink's encoding) leaves none of its output behind.
-        if (errorPolicy === 'dead-letter') output.atomically(() => output.emit(value, timestamp));
+        if (atomicRecords) output.atomically(() => output.emit(value, timestamp));
         else output.emit(value, timestamp);
       } catch (e) {
         if (e instanceof UserFunctionError) e.sourcePosition ??= { split, sequence: m.seq };
-        if (!(e instanceof UserFunctionError) || errorPolicy === 'fail') throw e;
-        deadLetters.publish({ stageId, operator: e.operator, reason: e.message, stack: ensureError(e.cause).stack ?? '', record: value, source: { stream: source.stream, sequence: m.seq } }, counters);
+        if (!(e instanceof UserFunctionError) || policy.fails) throw e;
+        policy.deadLetter(e, value, -1, { stream: source.stream, sequence: m.seq });
       }
       // Backpressure: stop pulling while the channel windows are full.
       if (output.sender?.blocked) await output.sender.whenWritable();
@@ -193,20 +197,10 @@ export class SourceTask {
   #startWatermarks(): void {
     const spec = this.#o.source.eventTime;
     if (spec === undefined || this.#o.timestampOf === undefined || !this.#o.output.sender) return;
-    const generator = new WatermarkGenerator(spec);
-    // From where the checkpoint left it: the watermark does not go back at a restore.
-    generator.restore(this.#maxEventTimeMs);
+    const output = this.#o.output;
+    const { generator, timer } = startSplitWatermarks(spec, this.#maxEventTimeMs, (wm, idle) => output.watermark(wm, idle), () => this.#state === 'RUNNING', (e) => this.#fail(e));
     this.#watermarks = generator;
-    this.#watermarkTimer = setInterval(() => {
-      const update = generator.poll();
-      if (update === undefined || this.#state !== 'RUNNING') return;
-      try {
-        this.#o.output.watermark(update.watermark, update.idle);
-      } catch (e) {
-        this.#fail(ensureError(e));
-      }
-    }, spec.watermarkIntervalMs);
-    this.#watermarkTimer.unref();
+    this.#watermarkTimer = timer;
   }
 
   #fail(error: Error): void {

@@ -20,7 +20,7 @@ export class StageCounters {
     return Math.round(ms);
   }
 
-  /** records in and out and dead letters now: what a checkpoint cut counts (worker/job-runtime.ts). */
+  /** records in and out and dead letters now: what a checkpoint cut counts (worker/checkpoint/checkpoint-cut.ts). */
   totals(): CountedTotals {
     return { stageId: this.stageId, recordsIn: this.recordsIn, recordsOut: this.recordsOut, deadLetters: this.deadLetters, backpressureMs: 0, senders: 0 };
   }

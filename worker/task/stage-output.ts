@@ -8,21 +8,29 @@
 // once and an asyncMap once every record before it has left it, and is forwarded on an edge (or
 // cut at a sink) when it reaches it. A branch without an asyncMap gets the marker synchronously,
 // so a tree without one behaves exactly as before: no promise, no per-record cost.
+//
+// The pieces: the edges that leave the stage (edge-output.ts), a record's all-or-nothing output
+// (held-output.ts), markers through the tree (stage-markers.ts), the chained operators
+// (operator-chain.ts) and asyncMap (async-operator.ts).
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { StagePlan } from '../../sdk/plan.ts';
-import { keyGroupForKey } from '../../core/key-groups.ts';
 import { parseStageId, type JobId } from '../../core/ids.ts';
 import { senderNames } from '../../core/subjects.ts';
 import { UserFunctionError, ensureError, type ChannelBrokenError } from '../../core/errors.ts';
 import { ChannelSender, type BatchSigner } from '../channel/index.ts';
 import { compileChain, type ChainWhere, type Emit } from './operator-chain.ts';
 import { AsyncOperator } from './async-operator.ts';
-import { MAX_PENDING_SINK_WRITES, isExactlyOnce, openSinks, type CheckpointOutput, type Sink } from '../sink/index.ts';
-import type { DeadLetter, DeadLetters } from './dead-letters.ts';
+import { MAX_PENDING_SINK_WRITES, openSinks, type CheckpointOutput, type Sink } from '../sink/index.ts';
+import type { DeadLetters } from './dead-letters.ts';
 import type { StageCounters } from './stage-counters.ts';
 import type { CompiledWorkerOptions } from '../options.ts';
-import { keyProblem } from './record-decoding.ts';
 import type { ThrottledLog } from '../../core/throttled-log.ts';
+import type { ErrorPolicy } from './error-policy.ts';
+import { broadcastEdge, combinedSender, keyByEdge, type EdgeContext, type OutputSender } from './edge-output.ts';
+import { commitSink, HeldOutput, pushAsync } from './held-output.ts';
+import { nodesAfter, StageMarkers, type MarkerNode } from './stage-markers.ts';
+
+export type { OutputSender } from './edge-output.ts';
 
 export interface StageOutputOptions {
   nc: NatsConnection;
@@ -42,8 +50,8 @@ export interface StageOutputOptions {
   onBroken(error: ChannelBrokenError): void;
   /** Records the size of each batch sent to a stage (metrics). @default none */
   recordBatchSize?(toStage: string): (records: number) => void;
-  /** What happens to a record whose user function throws after an asyncMap (as in the task). @default "fail" */
-  errorPolicy?: 'fail' | 'dead-letter';
+  /** What happens to a record whose user function throws after an asyncMap: the task's own policy. */
+  errorPolicy: ErrorPolicy;
   /**
    * A failure outside the task's own processing: an asyncMap's last attempt failed under
    * onFailure "fail", or an operator after it threw under the "fail" policy. @default rethrown
@@ -54,17 +62,6 @@ export interface StageOutputOptions {
   signer?: BatchSigner;
   /** Where forged acknowledgements are counted and logged (throttled). @default counted only */
   rejections?: ThrottledLog;
-}
-
-/** The channel senders of a stage's edges, driven as one (barriers and watermarks go on every edge). */
-export interface OutputSender {
-  flush(): void;
-  sendBarrier(checkpointId: number): void;
-  sendWatermark(watermark: number, idle: boolean): void;
-  /** True while any edge's records wait behind full windows. */
-  readonly blocked: boolean;
-  whenWritable(): Promise<void>;
-  whenDrained(): Promise<void>;
 }
 
 export interface StageOutput {
@@ -123,9 +120,6 @@ function fanOut(targets: Emit[]): Emit {
   };
 }
 
-/** Where a marker goes next: an operator of the tree, or a sink. */
-type Node = { operator: number } | { sink: number };
-
 export function createStageOutput(o: StageOutputOptions): StageOutput {
   const { spec, operators } = o.stage;
   // Part names of files sinks: the stage and the task (worker, or the split for a source).
@@ -140,14 +134,10 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
     if (o.onFailure) o.onFailure(e);
     else throw e;
   };
-  const deadLetter = (e: UserFunctionError, record: unknown, keyGroup: number): void => {
-    o.deadLetters.publish({ stageId: spec.id, operator: e.operator, ...(keyGroup >= 0 && { keyGroup }), reason: e.message, stack: ensureError(e.cause).stack ?? '', record }, o.counters);
-  };
-  /**
-   * While a record runs atomically: what its output would write, as (apply, a, b, c) quadruples
-   * applied in order once it succeeds. Undefined otherwise: writes go straight through.
-   */
-  let held: unknown[] | undefined;
+  const policy = o.errorPolicy;
+  /** A record's writes while it runs atomically (held-output.ts). */
+  const held = new HeldOutput();
+  const edges: EdgeContext = { jobId: o.jobId, stageId: spec.id, maxParallelism: o.maxParallelism, counters: o.counters, deadLetters: o.deadLetters, where: o.where };
   /** The origin of the record being emitted (setOrigin). */
   let origin = -1;
   const originOf = (): number => origin;
@@ -158,28 +148,18 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
   const writeSink = (i: number): Emit => {
     const sink = sinks[i]!;
     return (value, ts) => {
-      if (held === undefined) return sink.write(value, ts >= 0 ? ts : undefined);
+      const list = held.list;
+      if (list === undefined) return sink.write(value, ts >= 0 ? ts : undefined);
       let prepared: unknown;
       try {
         prepared = sink.prepare(value, ts >= 0 ? ts : undefined);
       } catch (e) {
         throw new UserFunctionError({ jobId: o.jobId, stageId: spec.id, operator: sinkName(i), keyGroup: o.where.keyGroup() }, e);
       }
-      held.push(commitSink, sink, prepared, undefined);
+      list.push(commitSink, sink, prepared, undefined);
     };
   };
-  const hold = (): unknown[] | undefined => held;
-  const atomically = (run: () => void): void => {
-    if (held !== undefined) return run();
-    const list: unknown[] = [];
-    held = list;
-    try {
-      run();
-    } finally {
-      held = undefined;
-    }
-    for (let i = 0; i < list.length; i += 4) (list[i] as Apply)(list[i + 1], list[i + 2], list[i + 3]);
-  };
+  const atomically = (run: () => void): void => held.atomically(run);
   const countOut = (next: Emit): Emit => (value, ts) => {
     o.counters.recordsOut++;
     next(value, ts);
@@ -192,17 +172,6 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
     });
     spec.sinks.forEach((s, i) => {
       if (s.input === from && s.sideOutput === side) out.push(side === undefined ? countOut(writeSink(i)) : writeSink(i));
-    });
-    return out;
-  };
-  /** The nodes a marker reaches next after operator `from` (undefined: the stage's input), or its side output `side`. */
-  const nodesAfter = (from: number | undefined, side: string | undefined): Node[] => {
-    const out: Node[] = [];
-    spec.operators.forEach((op, j) => {
-      if (op.kind !== 'process' && op.input === from && op.sideOutput === side) out.push({ operator: j });
-    });
-    spec.sinks.forEach((s, i) => {
-      if (s.input === from && s.sideOutput === side) out.push({ sink: i });
     });
     return out;
   };
@@ -233,7 +202,7 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
       senders.push(s);
       senderOf.set(j, s);
       o.counters.senders.push(s);
-      entries[j] = op.kind === 'keyBy' ? shuffle(o, impl.name, impl.fn as (v: unknown) => unknown, s, hold, originOf) : broadcast(o, s, hold, originOf);
+      entries[j] = op.kind === 'keyBy' ? keyByEdge(edges, impl.name, impl.fn as (v: unknown) => unknown, s, held, originOf) : broadcastEdge(edges, s, held, originOf);
       continue;
     }
     if (op.kind === 'asyncMap') {
@@ -250,105 +219,42 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
           origin = saved;
         }
       };
-      const operator = new AsyncOperator(op.name, impl.fn as never, impl.async, o.errorPolicy === 'dead-letter' ? (v, ts, from) => atomically(() => after(v, ts, from)) : after, {
+      const operator = new AsyncOperator(op.name, impl.fn as never, impl.async, policy.atomicRecords ? (v, ts, from) => atomically(() => after(v, ts, from)) : after, {
         jobId: o.jobId,
         stageId: spec.id,
         keyGroup: o.where.keyGroup,
         origin: originOf,
         onError: (e, record, keyGroup) => {
-          if (!(e instanceof UserFunctionError) || o.errorPolicy !== 'dead-letter') return onFailure(e);
-          deadLetter(e, record, keyGroup);
+          if (!(e instanceof UserFunctionError) || !policy.atomicRecords) return onFailure(e);
+          policy.deadLetter(e, record, keyGroup);
         },
         fail: (e) => onFailure(e),
-        deadLetter: (e, record) => deadLetter(e, record, e.keyGroup),
+        deadLetter: (e, record) => policy.deadLetter(e, record, e.keyGroup),
       });
       asyncOf.set(j, operator);
-      entries[j] = (v, ts) => (held === undefined ? operator.push(v, ts) : void held.push(pushAsync, operator, v, ts));
+      entries[j] = (v, ts) => {
+        const list = held.list;
+        if (list === undefined) operator.push(v, ts);
+        else list.push(pushAsync, operator, v, ts);
+      };
       continue;
     }
     entries[j] = compileChain([impl], fanOut(targetsOf(j, undefined)), o.where);
   }
   const rootFrom = spec.kind === 'keyed' ? 0 : undefined;
-  const roots: Node[] = nodesAfter(rootFrom, undefined);
+  const roots: MarkerNode[] = nodesAfter(spec, rootFrom, undefined);
   const sideTargets = new Map<string, Emit>();
   if (spec.kind === 'keyed') {
     const tags = new Set([...spec.operators.map((op) => op.sideOutput), ...spec.sinks.map((s) => s.sideOutput)]);
     for (const tag of tags) {
       if (tag === undefined) continue;
       sideTargets.set(tag, fanOut(targetsOf(0, tag)));
-      roots.push(...nodesAfter(0, tag));
+      roots.push(...nodesAfter(spec, 0, tag));
     }
   }
   const asyncs = [...asyncOf.values()];
-  /**
-   * Sends a marker from the roots through the tree: `atSender` / `atSink` run where it arrives,
-   * `done` once it arrived everywhere (synchronously when no asyncMap is on the way).
-   */
-  const sendMarker = (atSender: (s: ChannelSender) => void, atSink: (sink: Sink) => void, done: () => void): void => {
-    let pending = 1;
-    const arrived = (): void => {
-      if (--pending === 0) done();
-    };
-    const visit = (node: Node): void => {
-      if ('sink' in node) {
-        atSink(sinks[node.sink]!);
-        return;
-      }
-      const s = senderOf.get(node.operator);
-      if (s !== undefined) {
-        atSender(s);
-        return;
-      }
-      const next = nodesAfter(node.operator, undefined);
-      const op = asyncOf.get(node.operator);
-      if (op === undefined) {
-        for (const n of next) visit(n);
-        return;
-      }
-      pending++;
-      op.marker(() => {
-        for (const n of next) visit(n);
-        arrived();
-      });
-    };
-    for (const n of roots) visit(n);
-    arrived();
-  };
-  /**
-   * Barrier N through the tree: forwarded on every edge, and the exactly-once output cut at every
-   * sink, where the marker arrives. Returns that output; `done` gets it once the marker arrived
-   * everywhere (at once, before returning, when no asyncMap is on the way).
-   */
-  const cut = (checkpointId: number, done: (out: CheckpointOutput[]) => void): CheckpointOutput[] => {
-    // Dead letters of records before the barrier: those of the task itself now, those an
-    // asyncMap raises for records still inside it once the marker has passed it (below).
-    const out: CheckpointOutput[] = o.deadLetters.take();
-    sendMarker(
-      (s) => {
-        s.flush();
-        s.sendBarrier(checkpointId);
-      },
-      (sink) => {
-        if (isExactlyOnce(sink)) for (const x of sink.take(checkpointId)) out.push(x);
-      },
-      () => {
-        if (asyncs.length > 0) out.push(...o.deadLetters.take());
-        done(out);
-      },
-    );
-    return out;
-  };
-
-  const sender: OutputSender | null = senders.length === 0 ? null : senders.length === 1 ? senders[0]! : {
-    flush: () => senders.forEach((s) => s.flush()),
-    sendBarrier: (id) => senders.forEach((s) => s.sendBarrier(id)),
-    sendWatermark: (wm, idle) => senders.forEach((s) => s.sendWatermark(wm, idle)),
-    get blocked() {
-      return senders.some((s) => s.blocked);
-    },
-    whenWritable: () => Promise.all(senders.map((s) => s.whenWritable())).then(() => undefined),
-    whenDrained: () => Promise.all(senders.map((s) => s.whenDrained())).then(() => undefined),
-  };
+  const markers = new StageMarkers(spec, roots, sinks, senderOf, asyncOf, o.deadLetters);
+  const sender: OutputSender | null = combinedSender(senders);
   return {
     emit: fanOut(targetsOf(spec.kind === 'keyed' ? 0 : undefined, undefined)),
     emitSide: (tag, value, timestamp) => sideTargets.get(tag)?.(value, timestamp),
@@ -368,21 +274,21 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
       return undefined;
     },
     barrier: (checkpointId) => {
-      if (asyncs.length === 0) return cut(checkpointId, () => undefined);
+      if (asyncs.length === 0) return markers.cut(checkpointId, () => undefined);
       return new Promise((resolve, reject) => {
         try {
-          cut(checkpointId, resolve);
+          markers.cut(checkpointId, resolve);
         } catch (e) {
           reject(ensureError(e));
         }
       });
     },
-    watermark: (watermarkMs, idle) => sendMarker((s) => s.sendWatermark(watermarkMs, idle), () => undefined, () => undefined),
+    watermark: (watermarkMs, idle) => markers.send((s) => s.sendWatermark(watermarkMs, idle), () => undefined, () => undefined),
     atomically,
     setOrigin: (o) => {
       origin = o;
     },
-    settled: () => (asyncs.length === 0 ? Promise.resolve() : new Promise<void>((resolve) => sendMarker(() => undefined, () => undefined, resolve))),
+    settled: () => (asyncs.length === 0 ? Promise.resolve() : new Promise<void>((resolve) => markers.send(() => undefined, () => undefined, resolve))),
     close: async () => {
       for (const a of asyncs) a.close();
       for (const s of senders) await s.close();
@@ -390,56 +296,5 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
       await Promise.all(sinks.map((x) => x.flush().catch(() => undefined)));
       for (const sink of sinks) sink.close();
     },
-  };
-}
-
-/** Applies one held write of an atomic record: (apply, a, b, c). */
-type Apply = (a: unknown, b: unknown, c: unknown) => void;
-const commitSink: Apply = (sink, prepared) => (sink as Sink).commit(prepared);
-const sendTo: Apply = (sender, keyGroup, record) => (sender as ChannelSender).send(keyGroup as number, record as { key: string; timestamp: number; value: unknown; origin: number });
-const pushAsync: Apply = (operator, value, ts) => (operator as AsyncOperator).push(value, ts as number);
-const publishDeadLetter: Apply = (o, letter) => (o as StageOutputOptions).deadLetters.publish(letter as DeadLetter, (o as StageOutputOptions).counters);
-
-/** A keyBy operator: the record goes to its key's key group of the target stage. */
-function shuffle(o: StageOutputOptions, name: string, selector: (v: unknown) => unknown, s: ChannelSender, hold: () => unknown[] | undefined, originOf: () => number): Emit {
-  const stageId = o.stage.spec.id;
-  return (value, timestamp) => {
-    let raw: unknown;
-    try {
-      raw = selector(value);
-    } catch (e) {
-      throw new UserFunctionError({ jobId: o.jobId, stageId, operator: name, keyGroup: o.where.keyGroup() }, e);
-    }
-    // A record without a key cannot be routed: it is a bad record, not a crash.
-    const problem = keyProblem(raw);
-    const held = hold();
-    if (problem !== undefined) {
-      const letter: DeadLetter = { stageId, operator: name, reason: `missing key: ${name} returned ${problem}`, record: value };
-      if (held === undefined) o.deadLetters.publish(letter, o.counters);
-      else held.push(publishDeadLetter, o, letter, undefined);
-      return;
-    }
-    const key = String(raw);
-    o.counters.recordsOut++;
-    const record = { key, timestamp, value, origin: originOf() };
-    if (held === undefined) s.send(keyGroupForKey(key, o.maxParallelism), record);
-    else held.push(sendTo, s, keyGroupForKey(key, o.maxParallelism), record);
-  };
-}
-
-/**
- * A broadcast operator: the record goes to every key group of the target stage, in-band on the
- * usual channels, so barriers, alignment, moves and recovery treat it like any record. It costs
- * maxParallelism copies per record: meant for rules and configuration, not for data.
- */
-function broadcast(o: StageOutputOptions, s: ChannelSender, hold: () => unknown[] | undefined, originOf: () => number): Emit {
-  return (value, timestamp) => {
-    o.counters.recordsOut++;
-    const record = { key: '', timestamp, value, origin: originOf() };
-    const held = hold();
-    for (let kg = 0; kg < o.maxParallelism; kg++) {
-      if (held === undefined) s.send(kg, record);
-      else held.push(sendTo, s, kg, record);
-    }
   };
 }

@@ -1,8 +1,10 @@
 // Bounded-out-of-orderness watermarks of one source split (sdk/job.ts WatermarkOptions): the
 // watermark is (largest event time read) - maxOutOfOrdernessMs - 1, as in Flink, and a split that
-// reads nothing for idleTimeoutMs is idle until its next record. The source task polls this every
-// watermarkIntervalMs and sends what it returns in-band on every channel.
+// reads nothing for idleTimeoutMs is idle until its next record. A split's task (a JetStream split,
+// source-task.ts, or a generator split, generator-task.ts) polls this every watermarkIntervalMs
+// (startSplitWatermarks) and sends what it returns in-band on every channel.
 import type { EventTimeSpec } from '../../core/manifest.ts';
+import { ensureError } from '../../core/errors.ts';
 import type { Clock } from '../state/index.ts';
 
 export interface WatermarkUpdate {
@@ -63,4 +65,33 @@ export class WatermarkGenerator {
     if (watermark > this.#sentWatermark) this.#sentWatermark = watermark;
     return { watermark: this.#sentWatermark, idle: this.#idle };
   }
+}
+
+/** A split's watermarks while it runs: the generator its records feed, and the clock that polls it. */
+export interface SplitWatermarks {
+  generator: WatermarkGenerator;
+  /** Polls the generator; cleared when the split stops or fails. */
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Starts a split's watermarks: a generator restored to the largest event time read before (the
+ * watermark does not go back at a restore), polled every watermarkIntervalMs. What a poll
+ * returns goes to `send` while `running()`: between two records, since a split emits each record
+ * synchronously, and so after every record sent before it. A throw of `send` goes to `fail`.
+ */
+export function startSplitWatermarks(spec: EventTimeSpec, restoredMaxMs: number, send: (watermark: number, idle: boolean) => void, running: () => boolean, fail: (error: Error) => void): SplitWatermarks {
+  const generator = new WatermarkGenerator(spec);
+  generator.restore(restoredMaxMs);
+  const timer = setInterval(() => {
+    const update = generator.poll();
+    if (update === undefined || !running()) return;
+    try {
+      send(update.watermark, update.idle);
+    } catch (e) {
+      fail(ensureError(e));
+    }
+  }, spec.watermarkIntervalMs);
+  timer.unref();
+  return { generator, timer };
 }

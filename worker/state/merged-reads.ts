@@ -1,0 +1,88 @@
+// Range reads of the latest view (docs/ARCHITECTURE.md, "State"): the overlays' entries of one
+// map, merged over the committed entries RocksDB holds, in key order, tombstones hiding what they
+// delete. The caller flushes the live values first and gives the merged overlay entries
+// (DeltaChain.mergedMap; undefined for the committed view or when no overlay has the map).
+import type { CommittedStore } from './committed-store.ts';
+import { smallestLiveKeys, type Entry } from './overlay.ts';
+import { SCAN_CAPACITY } from './rocksdb.ts';
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * The live entries of the map under `prefix` whose full key lies in [lower, upper), at most
+ * limit, in key order, as (mapKey, stored bytes). `committed` is the whole map's committed
+ * entries when the whole map is read (from the map cache); otherwise RocksDB is scanned.
+ */
+export async function mergedMapRange(
+  store: CommittedStore,
+  merged: Map<string, Entry> | undefined,
+  prefix: Buffer,
+  lower: Buffer,
+  upper: Buffer,
+  limit: number,
+  committed: Array<[string, Buffer]> | Promise<Array<[string, Buffer]>> | undefined,
+): Promise<Array<[string, Buffer]>> {
+  const out: Array<[string, Buffer]> = [];
+  // latin1 strings compare code unit by code unit, which is byte order: the order of RocksDB.
+  // Only the smallest `limit` live overlay entries can be in the answer: a partial selection, so
+  // a small page of a large map (timers of a key group) does not sort the whole overlay.
+  const overlayKeys = merged === undefined ? [] : smallestLiveKeys(merged, lower.toString('latin1'), upper.toString('latin1'), limit);
+  const emitOverlay = (full: string): void => {
+    out.push([Buffer.from(full, 'latin1').toString('utf8', prefix.length), merged!.get(full)!]);
+  };
+  let next = 0;
+  if (committed !== undefined) {
+    for (const [full, value] of committed instanceof Promise ? await committed : committed) {
+      while (next < overlayKeys.length && overlayKeys[next]! < full) emitOverlay(overlayKeys[next++]!);
+      // An overlay entry (live, emitted from the overlay side, or a tombstone) hides the stored one.
+      if (merged !== undefined && merged.has(full)) continue;
+      out.push([Buffer.from(full, 'latin1').toString('utf8', prefix.length), value]);
+    }
+    while (next < overlayKeys.length) emitOverlay(overlayKeys[next++]!);
+    return out;
+  }
+  for await (const { key: stored, value } of store.iterator({ gte: lower, lt: upper }, { capacity: Math.min(SCAN_CAPACITY, limit + 1), values: true })) {
+    const full = stored.toString('latin1');
+    while (next < overlayKeys.length && overlayKeys[next]! < full && out.length < limit) emitOverlay(overlayKeys[next++]!);
+    if (out.length >= limit) return out;
+    // An overlay entry (live, emitted from the overlay side, or a tombstone) hides the stored one.
+    if (merged !== undefined && merged.has(full)) continue;
+    if (value !== null) out.push([stored.toString('utf8', prefix.length), value]);
+    if (out.length >= limit) return out;
+  }
+  while (next < overlayKeys.length && out.length < limit) emitOverlay(overlayKeys[next++]!);
+  return out;
+}
+
+/**
+ * The greatest live key k with prefix <= k <= bound (both latin1; entries written with
+ * indexPrefix === prefix), and its value: one reverse seek in RocksDB, merged with the overlays'
+ * indexed entries `merged`; tombstones hide what they delete.
+ */
+export async function latestAtOrBefore(store: CommittedStore, merged: Map<string, Entry> | undefined, prefix: string, bound: string): Promise<{ key: string; value: Buffer } | undefined> {
+  let best: { key: string; value: Buffer } | undefined;
+  if (merged !== undefined) {
+    for (const [key, value] of merged) {
+      if (value !== null && key <= bound && (best === undefined || key > best.key)) best = { key, value };
+    }
+  }
+  const gte = Buffer.from(prefix, 'latin1');
+  let upper: { lte?: Buffer; lt?: Buffer } = { lte: Buffer.from(bound, 'latin1') };
+  // A committed version deleted by an overlay tombstone: look further back (rare, bounded by
+  // the tombstones, which retention cleanup writes only for superseded versions).
+  for (;;) {
+    let found: { key: Buffer; value: Buffer | null } | undefined;
+    for await (const entry of store.iterator({ gte, ...upper }, { capacity: 1, values: true, reverse: true, limit: 1 })) {
+      found = entry;
+      break;
+    }
+    if (found === undefined) return best;
+    const key = found.key.toString('latin1');
+    if (best !== undefined && best.key >= key) return best;
+    if (merged?.get(key) === null) {
+      upper = { lt: found.key };
+      continue;
+    }
+    return { key, value: found.value ?? EMPTY };
+  }
+}

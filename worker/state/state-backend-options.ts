@@ -1,0 +1,35 @@
+// The state backend's options (worker/state/state-backend.ts): defaults, units and validation.
+import { InvalidArgumentError } from '../../core/errors.ts';
+
+export interface StateBackendOptions {
+  /** Directory of this job's RocksDB. Created if missing. */
+  path: string;
+  /** Entries of committed values kept in the read cache (0 disables it). @default 100_000 */
+  readCacheEntries?: number;
+  /**
+   * Decoded values kept in the live cache of the state handles (worker/state/live-cache.ts), the
+   * working set; dirty ones stay beyond it until the next freeze. @default 500_000
+   */
+  liveEntries?: number;
+}
+
+export interface CompiledStateBackendOptions {
+  path: string;
+  readCacheEntries: number;
+  liveEntries: number;
+}
+
+export const DEFAULT_READ_CACHE_ENTRIES = 100_000;
+/** ~250 B each with a small object value: about 125 MB when full. */
+export const DEFAULT_LIVE_ENTRIES = 500_000;
+
+export function compileStateBackendOptions(options: StateBackendOptions): CompiledStateBackendOptions {
+  if (typeof options.path !== 'string' || options.path === '') throw new InvalidArgumentError('state backend path must be a non-empty string');
+  const readCacheEntries = options.readCacheEntries ?? DEFAULT_READ_CACHE_ENTRIES;
+  if (!Number.isSafeInteger(readCacheEntries) || readCacheEntries < 0) {
+    throw new InvalidArgumentError(`readCacheEntries must be a non-negative integer, got ${String(readCacheEntries)}`);
+  }
+  const liveEntries = options.liveEntries ?? DEFAULT_LIVE_ENTRIES;
+  if (!Number.isSafeInteger(liveEntries) || liveEntries < 0) throw new InvalidArgumentError(`liveEntries must be a non-negative integer, got ${String(liveEntries)}`);
+  return { path: options.path, readCacheEntries, liveEntries };
+}
