@@ -136,10 +136,12 @@ test('nexmark - every query over 5,000 generated events on two workers matches i
 });
 
 test('nexmark - a generator source resumes exactly-once across a worker SIGKILL and a split move: every bid once', { timeout: 180_000 }, async () => {
-  // Paced, so that the kill and the move fall in the middle: 4 splits over two workers, ~12 s of input.
-  const events = 18_000;
-  const paced: NexmarkSourceOptions = { kind: 'generator', events, rate: 1500, paced: true, seed: 5, partitions: 4 };
-  const model = new NexmarkModel(compileNexmarkConfig({ events, rate: 1500, seed: 5 }));
+  // Paced, so that the kill and the move fall in the middle: 4 splits over two workers, ~30 s of
+  // input (two workers start in between, each with a job thread: 12 s of input was too short on
+  // a loaded machine once workers isolate jobs in threads).
+  const events = 30_000;
+  const paced: NexmarkSourceOptions = { kind: 'generator', events, rate: 1000, paced: true, seed: 5, partitions: 4 };
+  const model = new NexmarkModel(compileNexmarkConfig({ events, rate: 1000, seed: 5 }));
   const expected = expectedRows('q0', Array.from({ length: events }, (_, n) => model.eventAt(n)));
   const cluster = await startCluster({ workers: 2, workerTimeoutMs: 2000 });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-nexmark-kill-'));

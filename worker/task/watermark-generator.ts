@@ -1,4 +1,4 @@
-// Bounded-out-of-orderness watermarks of one source split (sdk/job.ts WatermarkOptions): the
+// Bounded-out-of-orderness watermarks of one source split (sdk/options.ts WatermarkOptions): the
 // watermark is (largest event time read) - maxOutOfOrdernessMs - 1, as in Flink, and a split that
 // reads nothing for idleTimeoutMs is idle until its next record. A split's task (a JetStream split,
 // source-task.ts, or a generator split, generator-task.ts) polls this every watermarkIntervalMs
