@@ -154,7 +154,9 @@ export class JobRuntime implements ObservedJob {
       bySequence.set(Number(r.sequence), r);
     }
 
-    this.#watches = new WatchRegistry({ nc: ctx.nc, manifest, backend, epoch, logger: this.#logger, keyGroups: new Set(this.keyGroups) });
+    // The live set a move changes (key-group-move.ts): a copy taken here refused every watch of a
+    // key group that moved in, for the rest of the epoch.
+    this.#watches = new WatchRegistry({ nc: ctx.nc, manifest, backend, epoch, logger: this.#logger, keyGroups: this.stateKeyGroups });
 
     // Keyed stages subscribe at deploy time, before any source starts (the coordinator sends
     // start only when every worker has deployed), so no channel's first batch is missed.

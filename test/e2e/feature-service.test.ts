@@ -281,3 +281,60 @@ test('feature service - WatchFeatures streams current values, then every change,
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('feature service - WatchFeatures on entities whose key groups moved to a joining worker: current values, then every change', { timeout: 150_000 }, async () => {
+  await using cluster = await startCluster({ workers: 1, checkpointIntervalMs: 500 });
+  const dir = await mkdtemp(join(tmpdir(), 'eddy-watch-move-'));
+  using client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
+  let nc: NatsConnection | undefined;
+  let watch: ReturnType<EddyClient['watch']> | undefined;
+  try {
+    nc = await connect({ servers: cluster.nats.url });
+    await waitFor(async () => (await client.listWorkers()).some((w) => w.state === 'ALIVE'), { timeoutMs: 30_000, what: 'a live worker' });
+    await submitCx(client, join(dir, 'cache'), 'test/fixtures/cx-history.ts');
+    await waitFor(async () => (await client.getJob(CX_JOB)).state === 'RUNNING', { timeoutMs: 30_000, what: 'the job running' });
+    const all = cxEvents(2_000, ENTITIES, 7);
+    const [first, second] = [all.slice(0, 1_000), all.slice(1_000)];
+    await publishSteadily(nc, first, 500).done;
+    await waitFor(async () => matches(await client.batchGet(CX_JOB, 'indicators', ids, 'latest'), model(first)), { timeoutMs: 30_000, what: 'the first half in the state' });
+
+    // A second worker joins: key groups move to it (a move at a checkpoint, state loaded there).
+    await cluster.addWorker('worker-2');
+    const moved = await waitFor(async () => {
+      const w = (await client.listWorkers()).find((x) => x.workerId === 'worker-2' && x.state === 'ALIVE');
+      const kgs = new Set((w?.assignments.find((a) => a.jobId === CX_JOB)?.keyGroups ?? []).flatMap((r) => Array.from({ length: r.end - r.start + 1 }, (_, i) => r.start + i)));
+      const job = await client.getJob(CX_JOB);
+      return kgs.size > 0 && job.state === 'RUNNING' ? kgs : undefined;
+    }, { timeoutMs: 60_000, what: 'key groups moved to worker-2' });
+    const watched = ids.filter((id) => moved.has(keyGroupForKey(id, 128))).slice(0, 5);
+    assert.ok(watched.length > 0, 'some entities live in the moved key groups');
+
+    const changes: Array<{ entityId: string; initial: boolean; found: boolean; value: unknown }> = [];
+    watch = client.watch(CX_JOB, 'indicators', watched, (c) => {
+      const v = c.value!;
+      changes.push({ entityId: v.entityId, initial: c.initial, found: v.found, value: v.found ? JSON.parse(v.valueJson) : undefined });
+    });
+    watch.done.catch(() => {});
+    // The new owner answers the registration with the current values (loaded in the move).
+    const firstModel = model(first);
+    await waitFor(() => watched.every((id) => changes.some((c) => c.entityId === id && c.initial)), { timeoutMs: 30_000, what: 'the initial values from the new owner' });
+    for (const id of watched) {
+      const initial = changes.filter((c) => c.entityId === id && c.initial).at(-1)!;
+      assert.deepEqual(initial.value, firstModel.latest.get(id), `${id}'s current value after the move`);
+    }
+    // Then every change it makes.
+    await publishSteadily(nc, second, 500).done;
+    const allModel = model(all);
+    await waitFor(() => watched.every((id) => isDeepStrictEqual(changes.filter((c) => c.entityId === id).at(-1)?.value, allModel.latest.get(id))), { timeoutMs: 60_000, what: 'the watch to show the final values' });
+    watch.stop();
+    await watch.done;
+  } catch (e) {
+    for (const p of [cluster.coordinator, ...cluster.workers]) console.error(`--- ${p.name}\n${p.output().split('\n').slice(-30).join('\n')}`);
+    throw e;
+  } finally {
+    watch?.stop();
+    await nc?.close();
+    await cluster.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

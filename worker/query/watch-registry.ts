@@ -38,7 +38,7 @@ export interface WatchRegistryOptions {
   backend: StateBackend;
   epoch: number;
   logger: Logger;
-  /** Key groups this runtime owns: a registration for another is not accepted. */
+  /** Key groups this runtime holds the state of (a live set: moves change it); a registration for another is not accepted. */
   keyGroups: ReadonlySet<number>;
 }
 
