@@ -21,6 +21,7 @@ import { codecs, type TaskFailure } from '../../core/control.ts';
 import { subjects } from '../../core/subjects.ts';
 import { TIMER_AT_MS } from '../fixtures/attribution/timer-job.ts';
 import { POISON_N } from '../fixtures/attribution/generator-job.ts';
+import { BAD_N, EVENTS as GEN_EVENTS } from '../fixtures/attribution/generator-atomic-job.ts';
 
 const IDS = ['a', 'b', 'c', 'd', 'e'];
 const RECORDS = 40;
@@ -156,5 +157,24 @@ test('failure attribution - a failure on a generated record names the stage, the
       sequence: POISON_N + 1,
       message: new RegExp(`^user function totals of stage totals \\(job attr-gen, key group \\d+\\) threw: poison event ${POISON_N}`),
     });
+  });
+});
+
+test('failure attribution - under dead-letter a generated event is all-or-nothing: output made before its failure is dropped, the event dead-lettered once', { timeout: 240_000 }, async () => {
+  await withCluster(async (s) => {
+    await submit(s, 'generator-atomic-job.ts', 'attr-gen-atomic');
+    const out = await waitFor(async () => {
+      const m = await readStream(s.nc, 'ATTR_GEN_ATOMIC_OUT');
+      return m.length >= 2 * (GEN_EVENTS - 1) ? m : undefined;
+    }, { timeoutMs: 60_000, what: `${2 * (GEN_EVENTS - 1)} records out` });
+    const copies = out.map((m) => JSON.parse(m.data) as { n: number; copy: number });
+    assert.equal(copies.length, 2 * (GEN_EVENTS - 1), 'two records of every event but the bad one, once each');
+    assert.deepEqual(copies.filter((c) => c.n === BAD_N), [], `nothing of event ${BAD_N}, not even the record that passed before the failure`);
+    const dead = await waitFor(async () => {
+      const d = await readStream(s.nc, 'EDDY_DLQ', 'eddy.dlq.attr-gen-atomic');
+      return d.length >= 1 ? d : undefined;
+    }, { timeoutMs: 30_000, what: 'the dead letter' });
+    assert.equal(dead.length, 1, 'one dead letter');
+    assert.match((JSON.parse(dead[0]!.data) as { reason: string }).reason, new RegExp(`bad copy of event ${BAD_N}`));
   });
 });

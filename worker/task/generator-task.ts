@@ -151,7 +151,9 @@ export class GeneratorTask implements SourceReader {
         }
         output.setOrigin(encodeOrigin(split, sequence));
         try {
-          output.emit(value, timestamp);
+          // Under "dead-letter" an event is all-or-nothing, as a source record is (source-task.ts).
+          if (policy.atomicRecords) output.atomically(() => output.emit(value, timestamp));
+          else output.emit(value, timestamp);
         } catch (e) {
           if (e instanceof UserFunctionError) e.sourcePosition ??= { split, sequence };
           if (!(e instanceof UserFunctionError) || policy.fails) throw e;
