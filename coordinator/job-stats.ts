@@ -56,7 +56,16 @@ function stageTotals(job: Job, registry: WorkerRegistry): Map<string, StageSampl
   for (const counters of reports) {
     // Its counters at its last cut that checkpoint holds (none: all it counted is after it).
     let counted: StageCounters[] = [];
-    for (const cut of counters.cuts ?? []) if (base !== undefined && Number(cut.checkpointId) <= base.id) counted = cut.stages;
+    const cuts = counters.cuts ?? [];
+    for (const cut of cuts) if (base !== undefined && Number(cut.checkpointId) <= base.id) counted = cut.stages;
+    // A base of this epoch, and no cut of this worker at or before it in its report: the report is
+    // older than its cut of the base (no cuts: everything it reports is in the base already), or
+    // its bounded list of cuts no longer reaches back to it. Its count at the base is unknown;
+    // a lower bound is taken (its count at its oldest reported cut, or all it reports), since
+    // what is shown only grows: an overcount would stay for good (a source counted twice once).
+    if (base !== undefined && base.metadata.epoch === job.epoch && !cuts.some((cut) => Number(cut.checkpointId) <= base!.id)) {
+      counted = cuts.length > 0 ? cuts[0]!.stages : counters.stages;
+    }
     for (const c of counters.stages) {
       const s = out.get(c.stageId);
       if (!s) continue;

@@ -48,7 +48,8 @@ export class WorkerMetrics {
   /** Last measured RocksDB directory size per job. */
   readonly #stateBytes = new Map<string, number>();
   #stateTimer: NodeJS.Timeout | undefined;
-  #measuring = false;
+  /** The measurement under way, which a second caller waits for rather than starting another. */
+  #measuring: Promise<void> | undefined;
   readonly #batchRecords: Histogram;
   readonly #checkpointUploadMs: Histogram;
   readonly #checkpointUploadBytes: Histogram;
@@ -118,7 +119,10 @@ export class WorkerMetrics {
       unit: 'By',
     });
     meter.addBatchObservableCallback(
-      (result) => {
+      async (result) => {
+        // A job not measured yet (an isolated job's state path is known only from its thread's
+        // first status, after the measurement its attach started): measured now, not 5 s later.
+        if ([...this.#jobs].some((j) => !this.#stateBytes.has(j.jobId) && j.statePath !== '')) await this.#measureStateSizes();
         const now = Date.now();
         for (const job of this.#jobs) {
           for (const s of job.stageSamples()) {
@@ -191,17 +195,22 @@ export class WorkerMetrics {
     return unknown;
   }
 
-  async #measureStateSizes(): Promise<void> {
-    if (this.#measuring) return;
-    this.#measuring = true;
-    try {
-      for (const job of this.#jobs) {
-        const bytes = await directoryBytes(job.statePath);
-        // A listing that failed (the directory changed under it) keeps the last size.
-        if (bytes !== undefined && this.#jobs.has(job)) this.#stateBytes.set(job.jobId, bytes);
-      }
-    } finally {
-      this.#measuring = false;
+  #measureStateSizes(): Promise<void> {
+    if (this.#measuring !== undefined) return this.#measuring;
+    // Cleared in a later microtask, after it is set, even when there is nothing to measure.
+    const run = this.#measureAll().finally(() => {
+      this.#measuring = undefined;
+    });
+    this.#measuring = run;
+    return run;
+  }
+
+  async #measureAll(): Promise<void> {
+    for (const job of this.#jobs) {
+      if (job.statePath === '') continue;
+      const bytes = await directoryBytes(job.statePath);
+      // A listing that failed (the directory changed under it) keeps the last size.
+      if (bytes !== undefined && this.#jobs.has(job)) this.#stateBytes.set(job.jobId, bytes);
     }
   }
 
