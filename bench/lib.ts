@@ -6,13 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { connect } from '@nats-io/transport-node';
+import { connect, headers } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, DeliverPolicy } from '@nats-io/jetstream';
 import { startCluster, waitFor, CX_JOB, submitCx, waitForWorkers, type Cluster, type ClusterOptions, type Indicator as KitIndicator } from '../test/kit/index.ts';
 import { EddyClient } from '../cli/client.ts';
 import { partitionForKey } from '../core/key-groups.ts';
 import { ensureSourceStream } from '../core/nats.ts';
 import { BulkPublisher } from '../core/jetstream-publisher.ts';
+import { FRAME_FORMAT_NDJSON, FRAME_HEADER, FrameBuilder } from '../core/record-frame.ts';
 import { RULES } from '../jobs/customer-experience/rules.ts';
 
 export const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
@@ -110,24 +111,45 @@ export function paddedReading(i: number, length: number): string {
  * Publishes `count` events into the job's source stream (created here, 4 partitions by entityId)
  * with the bulk publisher, and checks the stream holds them. Returns the mean event size.
  */
-export async function prepublish(url: string, count: number, event: (i: number) => Indicator = (i) => cxEvent(i)): Promise<number> {
+export async function prepublish(url: string, count: number, event: (i: number) => Indicator = (i) => cxEvent(i), frameRecords = 1): Promise<number> {
   const nc = await connect({ servers: url });
   try {
     await ensureSourceStream(nc, { stream: 'indicators', partitions: CX_PARTITIONS, partitionKey: 'entityId' });
     const before = (await (await jetstreamManager(nc)).streams.info('indicators')).state.messages;
-    const publisher = new BulkPublisher(nc, { window: 4000 });
+    const publisher = new BulkPublisher(nc, { window: frameRecords > 1 ? 256 : 4000 });
     const encoder = new TextEncoder();
+    // Framed (core/record-frame.ts): up to frameRecords records per message and partition.
+    const frames = frameRecords > 1 ? new FrameBuilder({ maxRecords: frameRecords }) : undefined;
+    const frameHeaders = headers();
+    frameHeaders.set(FRAME_HEADER, FRAME_FORMAT_NDJSON);
     let bytes = 0;
+    let messages = 0;
     for (let i = 0; i < count; i++) {
       const e = event(i);
-      const data = encoder.encode(JSON.stringify(e));
-      bytes += data.length;
-      await publisher.publish(`indicators.${partitionForKey(e.entityId, CX_PARTITIONS)}`, data);
+      const subject = `indicators.${partitionForKey(e.entityId, CX_PARTITIONS)}`;
+      const text = JSON.stringify(e);
+      if (frames === undefined) {
+        const data = encoder.encode(text);
+        bytes += data.length;
+        messages++;
+        await publisher.publish(subject, data);
+        continue;
+      }
+      bytes += Buffer.byteLength(text);
+      const full = frames.add(subject, text);
+      if (full !== undefined) {
+        messages++;
+        await publisher.publish(subject, full, frameHeaders);
+      }
+    }
+    for (const [subject, payload] of frames?.drain() ?? []) {
+      messages++;
+      await publisher.publish(subject, payload, frameHeaders);
     }
     await publisher.flush();
     publisher.close();
     const info = await (await jetstreamManager(nc)).streams.info('indicators');
-    if (info.state.messages !== before + count) throw new Error(`stream holds ${info.state.messages} messages, expected ${before + count}`);
+    if (info.state.messages !== before + messages) throw new Error(`stream holds ${info.state.messages} messages, expected ${before + messages}`);
     return Math.round(bytes / count);
   } finally {
     await nc.close();
@@ -163,6 +185,8 @@ export async function cxThroughput(
     events: number;
     /** Event i; run.ts's cxEvent by default. */
     event?: (i: number) => Indicator;
+    /** Records per JetStream message: above 1, framed ingest (core/record-frame.ts). @default 1 */
+    frameRecords?: number;
     /** Every process serves metrics, scraped every `scrapeEveryMs` while the events are processed. */
     scrapeEveryMs?: number;
   } & Pick<ClusterOptions, 'checkpointIntervalMs' | 'env' | 'metrics'>,
@@ -179,7 +203,7 @@ export async function cxThroughput(
   const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
   try {
     await waitForWorkers(client, options.workers);
-    const eventSize = await prepublish(cluster.nats.url, options.events, options.event);
+    const eventSize = await prepublish(cluster.nats.url, options.events, options.event, options.frameRecords);
     await before?.(cluster, eventSize);
     const urls = [cluster.coordinator, ...cluster.workers].map((p) => p.metricsUrl).filter((u): u is string => u !== undefined);
     // As a Prometheus server would: every process, at an interval, the whole exposition read.

@@ -8,6 +8,8 @@ import { subjects } from '../core/subjects.ts';
 import { CliError } from './errors.ts';
 import { inboxPrefixes, type ClientConnectionOptions } from '../core/nats-connect.ts';
 import { BulkPublisher } from '../core/jetstream-publisher.ts';
+import { FRAME_FORMAT_NDJSON, FRAME_HEADER, FrameBuilder, countFrameRecords } from '../core/record-frame.ts';
+import { headers } from '@nats-io/transport-node';
 
 /**
  * Publishes awaiting acknowledgement at most: a bounded window keeps the pipe full without
@@ -100,6 +102,11 @@ export function partitionOfLine(line: string, target: SourceTarget, index: numbe
 export interface PublishOptions {
   /** Publishes awaiting their acknowledgement at most. @default 1000 */
   window?: number;
+  /**
+   * Records per message at most: above 1, records go in frames (core/record-frame.ts), several
+   * to a JetStream message. @default 1
+   */
+  frameRecords?: number;
   /** Called as acknowledgements arrive, with the count acknowledged so far. */
   onProgress?: (published: number) => void;
 }
@@ -113,16 +120,40 @@ export interface PublishResult {
 export async function publishLines(nc: NatsConnection, target: SourceTarget, lines: AsyncIterable<string> | Iterable<string>, options: PublishOptions = {}): Promise<PublishResult> {
   const encoder = new TextEncoder();
   const startedAt = performance.now();
-  using publisher = new BulkPublisher(nc, { window: options.window ?? DEFAULT_PUBLISH_WINDOW, ...(options.onProgress ? { onAck: options.onProgress } : {}) });
+  const frameRecords = options.frameRecords ?? 1;
+  // Framed: acknowledgements count frames; records are counted as their frames are published.
+  const frames = frameRecords > 1 ? new FrameBuilder({ maxRecords: frameRecords }) : undefined;
+  const frameSizes: number[] = [];
+  let acknowledgedRecords = 0;
+  let acknowledgedFrames = 0;
+  const onAck = (acks: number) => {
+    if (frames === undefined) acknowledgedRecords = acks;
+    else while (acknowledgedFrames < acks && acknowledgedFrames < frameSizes.length) acknowledgedRecords += frameSizes[acknowledgedFrames++]!;
+    options.onProgress?.(acknowledgedRecords);
+  };
+  using publisher = new BulkPublisher(nc, { window: options.window ?? DEFAULT_PUBLISH_WINDOW, onAck });
+  const frameHeaders = headers();
+  frameHeaders.set(FRAME_HEADER, FRAME_FORMAT_NDJSON);
+  const publishFrame = (subject: string, payload: Uint8Array) => {
+    frameSizes.push(countFrameRecords(payload));
+    return publisher.publish(subject, payload, frameHeaders);
+  };
   let index = 0;
   try {
     for await (const line of lines) {
       if (line.trim() === '') continue;
-      await publisher.publish(subjects.sourcePartition(target.stream, partitionOfLine(line, target, index++)), encoder.encode(line));
+      const subject = subjects.sourcePartition(target.stream, partitionOfLine(line, target, index++));
+      if (frames === undefined) {
+        await publisher.publish(subject, encoder.encode(line));
+        continue;
+      }
+      const full = frames.add(subject, line);
+      if (full !== undefined) await publishFrame(subject, full);
     }
+    if (frames !== undefined) for (const [subject, payload] of frames.drain()) await publishFrame(subject, payload);
     await publisher.flush();
   } catch (e) {
-    throw new CliError(`publishing to ${target.stream} failed after ${publisher.acknowledged} records: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+    throw new CliError(`publishing to ${target.stream} failed after ${acknowledgedRecords} records: ${(e as Error)?.message ?? String(e)}`, { cause: e });
   }
-  return { published: publisher.acknowledged, elapsedMs: performance.now() - startedAt };
+  return { published: acknowledgedRecords, elapsedMs: performance.now() - startedAt };
 }

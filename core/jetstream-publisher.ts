@@ -65,11 +65,9 @@ export class BulkPublisher implements Disposable {
   }
 
   /** Publishes one message; while the window is full it first waits for half of it to drain. */
-  async publish(subject: string, payload: Uint8Array): Promise<void> {
+  async publish(subject: string, payload: Uint8Array, headers?: MsgHdrs): Promise<void> {
     if (this.#outstanding >= this.#window) await this.#waitUntil(this.#window >> 1);
-    if (this.#failure) throw this.#failure;
-    this.#outstanding++;
-    this.#nc.publish(subject, payload, { reply: `${this.#inbox}.${this.#next++}` });
+    this.publishNow(subject, payload, headers);
   }
 
   /**

@@ -3,18 +3,21 @@
 // "fail", or one that never returns in a worker that isolates jobs in threads — is counted per
 // source position by the coordinator and, at the job's maxRecordAttempts, dead-lettered once with
 // its reason and skipped on every worker. The job keeps running and every other record's result
-// is exact: one output each, totals equal to the sum of the good records.
+// is exact: one output each, totals equal to the sum of the good records. The throwing case
+// publishes frames (README, "Framed ingest"): positions are per message, so the poison record's
+// frame is skipped, each of its records dead-lettered alone.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from '@nats-io/transport-node';
+import { connect, headers } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { checkpointsOrIdle, startCluster, waitFor, readStream, REPO_ROOT } from '../kit/index.ts';
 import { EddyClient } from '../../cli/client.ts';
 import { buildBundle } from '../../core/bundle.ts';
 import { partitionForKey } from '../../core/key-groups.ts';
+import { FRAME_FORMAT_NDJSON, FRAME_HEADER, encodeFrame } from '../../core/record-frame.ts';
 
 const IDS = ['a', 'b', 'c', 'd', 'e'];
 const RECORDS = 200;
@@ -31,6 +34,11 @@ interface Case {
   failure: RegExp;
   workers: number;
   env?: Record<string, string>;
+  /**
+   * Records published in frames of this many per partition (README, "Framed ingest"): the poison
+   * record takes its frame with it, each of the frame's records dead-lettered alone. @default 1
+   */
+  frameRecords?: number;
 }
 
 async function runCase(c: Case): Promise<void> {
@@ -51,26 +59,45 @@ async function runCase(c: Case): Promise<void> {
 
     // The poison record in the middle of the input, on its key's partition like every other.
     const js = jetstream(nc);
+    const frameRecords = c.frameRecords ?? 1;
+    const records = Array.from({ length: RECORDS }, (_, i) => {
+      const id = IDS[i % IDS.length]!;
+      return { partition: partitionForKey(id, 2), record: { id, n: (i % 7) + 1, seq: i, ...(i === POISON_AT && { [c.poisonField]: true }) } };
+    });
+    // Messages per partition: one record each, or frames of frameRecords consecutive ones.
+    const messages: Array<{ partition: number; seqs: number[] }> = [];
+    const open = new Map<number, number[]>();
+    for (const { partition, record } of records) {
+      const frame = open.get(partition) ?? [];
+      frame.push(record.seq);
+      open.set(partition, frame);
+      if (frame.length === frameRecords) {
+        messages.push({ partition, seqs: frame });
+        open.delete(partition);
+      }
+    }
+    for (const [partition, seqs] of open) messages.push({ partition, seqs });
+    const poisonFrame = messages.find((m) => m.seqs.includes(POISON_AT))!;
+    const poisonPartition = poisonFrame.partition;
     const totals = new Map<string, number>();
     const outputs: string[] = [];
-    let poisonPartition = -1;
-    for (let i = 0; i < RECORDS; i++) {
-      const id = IDS[i % IDS.length]!;
-      const n = (i % 7) + 1;
-      const partition = partitionForKey(id, 2);
-      const record = { id, n, seq: i, ...(i === POISON_AT && { [c.poisonField]: true }) };
-      if (i === POISON_AT) poisonPartition = partition;
-      else {
-        const t = (totals.get(id) ?? 0) + n;
-        totals.set(id, t);
-        outputs.push(JSON.stringify({ id, total: t, seq: i }));
-      }
-      await js.publish(`${c.stream}.${partition}`, JSON.stringify(record));
+    for (const { record } of records) {
+      if (poisonFrame.seqs.includes(record.seq)) continue;
+      const t = (totals.get(record.id) ?? 0) + record.n;
+      totals.set(record.id, t);
+      outputs.push(JSON.stringify({ id: record.id, total: t, seq: record.seq }));
+    }
+    const frameHeaders = headers();
+    frameHeaders.set(FRAME_HEADER, FRAME_FORMAT_NDJSON);
+    for (const m of messages) {
+      const lines = m.seqs.map((seq) => JSON.stringify(records[seq]!.record));
+      if (frameRecords === 1) await js.publish(`${c.stream}.${m.partition}`, lines[0]!);
+      else await js.publish(`${c.stream}.${m.partition}`, encodeFrame(lines), { headers: frameHeaders });
     }
 
-    const dead = await waitFor(async () => {
+    await waitFor(async () => {
       const d = await readStream(nc, 'EDDY_DLQ', `eddy.dlq.${c.job}`);
-      return d.length >= 1 ? d : undefined;
+      return d.length >= poisonFrame.seqs.length ? d : undefined;
     }, { timeoutMs: 120_000, what: 'the poison record\'s dead letter' });
     await waitFor(async () => {
       const values = await client.batchGet(c.job, 'total', IDS, 'committed');
@@ -84,14 +111,18 @@ async function runCase(c: Case): Promise<void> {
 
     // Once, with its reason: a checkpoint later nothing more has come.
     await checkpointsOrIdle(client, c.job);
-    const letters = (await readStream(nc, 'EDDY_DLQ', `eddy.dlq.${c.job}`)).map((m) => JSON.parse(m.data) as { reason: string; stageId: string; record: string; source: { stream: string; sequence: number }; stack: string });
-    assert.equal(letters.length, 1, letters.map((l) => l.reason).join('\n'));
-    const letter = letters[0]!;
-    assert.match(letter.reason, new RegExp(`^poison record: failed ${c.attempts} attempts, skipped; last failure: `));
-    assert.match(letter.reason, c.failure);
-    assert.equal(letter.stageId, 'totals');
-    assert.equal((JSON.parse(letter.record) as { seq: number }).seq, POISON_AT);
-    assert.equal(letter.source.stream, c.stream);
+    const letters = (await readStream(nc, 'EDDY_DLQ', `eddy.dlq.${c.job}`)).map((m) => JSON.parse(m.data) as { reason: string; stageId: string; record: string; source: { stream: string; sequence: number; index?: number }; stack: string });
+    assert.equal(letters.length, poisonFrame.seqs.length, letters.map((l) => l.reason).join('\n'));
+    const prefix = frameRecords === 1 ? 'poison record: failed' : 'poison record in this frame: failed';
+    for (const letter of letters) {
+      assert.match(letter.reason, new RegExp(`^${prefix} ${c.attempts} attempts, [a-z ]*skipped; last failure: `));
+      assert.match(letter.reason, c.failure);
+      assert.equal(letter.stageId, 'totals');
+      assert.equal(letter.source.stream, c.stream);
+    }
+    // Each record of the poison's message once (one record, or its frame's, each with its line).
+    assert.deepEqual(letters.map((l) => (JSON.parse(l.record) as { seq: number }).seq).sort((a, b) => a - b), poisonFrame.seqs);
+    if (frameRecords > 1) assert.deepEqual(letters.map((l) => l.source.index).sort((a, b) => a! - b!), poisonFrame.seqs.map((_, i) => i));
     const now = await client.getJob(c.job);
     assert.equal(now.state, 'RUNNING');
     // At least one restart per failed attempt; on a loaded machine a new thread may also miss a deploy's time-out.
@@ -104,8 +135,9 @@ async function runCase(c: Case): Promise<void> {
   }
 }
 
-test('poison records - a process function that throws on one record fails it 3 times, then the record is dead-lettered once and skipped on every worker; every other result is exact', { timeout: 180_000 }, async () => {
+test('poison records - a process function that throws on one record of a frame fails it 3 times, then the frame is dead-lettered record by record, once each, and skipped on every worker; every other result is exact', { timeout: 180_000 }, async () => {
   await runCase({
+    frameRecords: 10,
     fixture: 'throw-job.ts',
     job: 'poison-throw',
     stream: 'poison-throw-in',

@@ -13,6 +13,13 @@ import { subjects } from '../../core/subjects.ts';
 import type { CheckpointOutput } from '../sink/index.ts';
 import type { StageCounters } from './stage-counters.ts';
 
+/** A source record's place: its message's stream sequence, and its line when the message is a frame. */
+export interface SourcePosition {
+  stream: string;
+  sequence: number;
+  index?: number;
+}
+
 export interface DeadLetter {
   stageId: string;
   reason: string;
@@ -21,8 +28,8 @@ export interface DeadLetter {
   operator?: string;
   keyGroup?: number;
   stack?: string;
-  /** Where the record came from, when it came from a source. */
-  source?: { stream: string; sequence: number };
+  /** Where the record came from, when it came from a source (`index`: its line in a frame). */
+  source?: SourcePosition;
 }
 
 /** The dead letters of one task (a source split, or a keyed stage on a worker), held per checkpoint. */

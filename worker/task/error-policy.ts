@@ -12,7 +12,7 @@
 import type { JobId } from '../../core/ids.ts';
 import type { JobManifest } from '../../core/manifest.ts';
 import { UserFunctionError, ensureError } from '../../core/errors.ts';
-import type { DeadLetters } from './dead-letters.ts';
+import type { DeadLetters, SourcePosition } from './dead-letters.ts';
 import type { StageCounters } from './stage-counters.ts';
 
 export interface ErrorPolicyOptions {
@@ -51,7 +51,7 @@ export class ErrorPolicy {
    * Dead-letters a record whose user code failed with `err`: the reason and the user code's
    * stack, the key group (when >= 0) and, for a record read from a stream, where it was read.
    */
-  deadLetter(err: UserFunctionError, record: unknown, keyGroup = -1, source?: { stream: string; sequence: number }): void {
+  deadLetter(err: UserFunctionError, record: unknown, keyGroup = -1, source?: SourcePosition): void {
     const { stageId, deadLetters, counters } = this.#o;
     deadLetters.publish({ stageId, operator: err.operator, ...(keyGroup >= 0 && { keyGroup }), reason: err.message, stack: ensureError(err.cause).stack ?? '', record, ...(source !== undefined && { source }) }, counters);
   }

@@ -16,7 +16,10 @@ import { callSite } from './call-site.ts';
 import type { ErrorPolicy } from './error-policy.ts';
 import type { StageCounters } from './stage-counters.ts';
 import { encodeOrigin } from '../../core/record-origin.ts';
+import { FRAME_HEADER, FRAME_FORMAT_NDJSON, forEachFrameRecord } from '../../core/record-frame.ts';
 import type { SkippedRecord } from '../../core/control.ts';
+
+const decoder = new TextDecoder();
 
 export interface SourceTaskOptions {
   nc: NatsConnection;
@@ -104,10 +107,7 @@ export class SourceTask {
 
   async #run(messages: ConsumerMessages): Promise<void> {
     const { output, counters, deadLetters, manifest, stageId } = this.#o;
-    const policy = this.#o.errorPolicy;
-    const atomicRecords = policy.atomicRecords;
     const source = this.#o.source;
-    const timestampField = source.timestampField;
     const stageIndex = manifest.stages.findIndex((st) => st.id === stageId);
     const split = this.#o.partition;
     const skipped = this.#o.skipped;
@@ -115,60 +115,28 @@ export class SourceTask {
       if (this.#state !== 'RUNNING') break;
       // For the watchdog of an isolated job (worker/call-site.ts): which record holds the thread.
       callSite.sourceRecord(stageIndex, split, m.seq);
-      counters.recordsIn++;
       this.lastSequence = m.seq;
       this.lastMessage = m;
-      const text = m.string();
       const poison = skipped !== undefined && skipped.size > 0 ? skipped.get(m.seq) : undefined;
-      if (poison !== undefined) {
+      if (m.headers?.get(FRAME_HEADER) === FRAME_FORMAT_NDJSON) {
+        // A frame (core/record-frame.ts): its records one after another, synchronously, so that
+        // no barrier falls inside it and the frame's sequence stays the position a replay takes up.
+        const data = m.data;
+        forEachFrameRecord(data, (start, end, index) => {
+          const bytes = data.subarray(start, end);
+          if (poison !== undefined) {
+            // Positions are per message: a poison record takes its frame with it, each record a
+            // dead letter of its own (README, "Known limits").
+            counters.recordsIn++;
+            deadLetters.publish({ stageId: poison.stageId || stageId, reason: `poison record in this frame: failed ${poison.attempts} attempts, frame skipped; last failure: ${poison.reason}`, stack: poison.stack, record: decoder.decode(bytes), source: { stream: source.stream, sequence: m.seq, index } }, counters);
+          } else this.#record(bytes, undefined, m, index);
+        });
+      } else if (poison !== undefined) {
         // A poison record (docs/ARCHITECTURE.md, "Poison records"): every worker that reads this
         // position skips it, since the decision is part of the job record.
-        deadLetters.publish({ stageId: poison.stageId || stageId, reason: `poison record: failed ${poison.attempts} attempts, skipped; last failure: ${poison.reason}`, stack: poison.stack, record: text, source: { stream: source.stream, sequence: m.seq } }, counters);
-        continue;
-      }
-      const decoded = decodeJsonRecord(m.data, text);
-      if (!decoded.ok) {
-        // The raw payload, not a value: a refused record may be too deep to serialise again.
-        deadLetters.publish({ stageId, reason: decoded.reason, record: text, source: { stream: source.stream, sequence: m.seq } }, counters);
-        continue;
-      }
-      const value = decoded.value;
-      // Event time: the job's timestamp assigner (which also drives watermarks; a record it
-      // refuses is a dead letter), else the field the job names, else the time JetStream stored
-      // the message. Each is the same on a replay, so feature versions and metadata are too.
-      let timestamp = Math.floor(Number(m.info.timestampNanos) / 1e6);
-      if (this.#o.timestampOf !== undefined) {
-        const assigned = this.#timestamp(value);
-        if (typeof assigned === 'string') {
-          deadLetters.publish({ stageId, reason: assigned, record: value, source: { stream: source.stream, sequence: m.seq } }, counters);
-          continue;
-        }
-        timestamp = assigned;
-        if (timestamp > this.#maxEventTimeMs) this.#maxEventTimeMs = timestamp;
-        this.#watermarks?.onRecord(timestamp);
-      } else if (timestampField !== undefined) {
-        const t = (value as Record<string, unknown> | null)?.[timestampField];
-        if (typeof t === 'number') {
-          // A number that is no possible time is a bad record, not a reason to use another clock.
-          const problem = eventTimeProblem(t, `event time field ${timestampField}`);
-          if (problem !== undefined) {
-            deadLetters.publish({ stageId, reason: problem, record: value, source: { stream: source.stream, sequence: m.seq } }, counters);
-            continue;
-          }
-          timestamp = t;
-        }
-      }
-      output.setOrigin(encodeOrigin(split, m.seq));
-      try {
-        // Under "dead-letter" a record is all-or-nothing: a throw anywhere in the operator tree
-        // (a flatMap's second output, a sink's encoding) leaves none of its output behind.
-        if (atomicRecords) output.atomically(() => output.emit(value, timestamp));
-        else output.emit(value, timestamp);
-      } catch (e) {
-        if (e instanceof UserFunctionError) e.sourcePosition ??= { split, sequence: m.seq };
-        if (!(e instanceof UserFunctionError) || policy.fails) throw e;
-        policy.deadLetter(e, value, -1, { stream: source.stream, sequence: m.seq });
-      }
+        counters.recordsIn++;
+        deadLetters.publish({ stageId: poison.stageId || stageId, reason: `poison record: failed ${poison.attempts} attempts, skipped; last failure: ${poison.reason}`, stack: poison.stack, record: m.string(), source: { stream: source.stream, sequence: m.seq } }, counters);
+      } else this.#record(m.data, m.string(), m, undefined);
       // Backpressure: stop pulling while the channel windows are full.
       if (output.sender?.blocked) await output.sender.whenWritable();
       const sinksFull = output.checkSinks();
@@ -176,6 +144,64 @@ export class SourceTask {
     }
     output.sender?.flush();
     await output.flushSinks();
+  }
+
+  /**
+   * One source record: decoded, given its event time, and emitted through the stage's operators.
+   * `index` is its line in a frame (undefined: the message is the record).
+   */
+  #record(data: Uint8Array, raw: string | undefined, m: JsMsg, index: number | undefined): void {
+    const { output, counters, deadLetters, stageId } = this.#o;
+    const policy = this.#o.errorPolicy;
+    const source = this.#o.source;
+    const split = this.#o.partition;
+    counters.recordsIn++;
+    const text = raw ?? decoder.decode(data);
+    const at = index === undefined ? { stream: source.stream, sequence: m.seq } : { stream: source.stream, sequence: m.seq, index };
+    const decoded = decodeJsonRecord(data, text);
+    if (!decoded.ok) {
+      // The raw payload, not a value: a refused record may be too deep to serialise again.
+      deadLetters.publish({ stageId, reason: decoded.reason, record: text, source: at }, counters);
+      return;
+    }
+    const value = decoded.value;
+    // Event time: the job's timestamp assigner (which also drives watermarks; a record it
+    // refuses is a dead letter), else the field the job names, else the time JetStream stored
+    // the message. Each is the same on a replay, so feature versions and metadata are too.
+    let timestamp = Math.floor(Number(m.info.timestampNanos) / 1e6);
+    if (this.#o.timestampOf !== undefined) {
+      const assigned = this.#timestamp(value);
+      if (typeof assigned === 'string') {
+        deadLetters.publish({ stageId, reason: assigned, record: value, source: at }, counters);
+        return;
+      }
+      timestamp = assigned;
+      if (timestamp > this.#maxEventTimeMs) this.#maxEventTimeMs = timestamp;
+      this.#watermarks?.onRecord(timestamp);
+    } else if (this.#o.source.timestampField !== undefined) {
+      const timestampField = this.#o.source.timestampField;
+      const t = (value as Record<string, unknown> | null)?.[timestampField];
+      if (typeof t === 'number') {
+        // A number that is no possible time is a bad record, not a reason to use another clock.
+        const problem = eventTimeProblem(t, `event time field ${timestampField}`);
+        if (problem !== undefined) {
+          deadLetters.publish({ stageId, reason: problem, record: value, source: at }, counters);
+          return;
+        }
+        timestamp = t;
+      }
+    }
+    output.setOrigin(encodeOrigin(split, m.seq));
+    try {
+      // Under "dead-letter" a record is all-or-nothing: a throw anywhere in the operator tree
+      // (a flatMap's second output, a sink's encoding) leaves none of its output behind.
+      if (policy.atomicRecords) output.atomically(() => output.emit(value, timestamp));
+      else output.emit(value, timestamp);
+    } catch (e) {
+      if (e instanceof UserFunctionError) e.sourcePosition ??= { split, sequence: m.seq };
+      if (!(e instanceof UserFunctionError) || policy.fails) throw e;
+      policy.deadLetter(e, value, -1, at);
+    }
   }
 
   /** The record's event time, or why it has none (a bad record). */
