@@ -9,7 +9,8 @@
 //   BENCH_ONLY=nexmark node --import tsx bench/run.ts       (part of `make bench`)
 //   node --import tsx bench/nexmark.ts [q0,q3,…]             (alone)
 // BENCH_NEXMARK_EVENTS sets the events per run (default 200,000; BENCH_QUICK=1: 100,000);
-// BENCH_NEXMARK_WORKERS the worker counts (default 1,2); BENCH_RUNS the runs per figure (default 1 here).
+// BENCH_NEXMARK_WORKERS the worker counts (default 1,2); BENCH_RUNS the runs per figure (default 1 here);
+// BENCH_NEXMARK_FRAME=100 publishes the stream in frames of 100 events (README, "Framed ingest").
 //
 // A run is done when the source stage has taken every event in and the query's first keyed stage
 // every record the source sends it (counted here from the same generator). Stages after a window
@@ -30,6 +31,8 @@ import { QUICK, cpuSeconds, isMain, machineLine, median, runMain } from './lib.t
 const EVENTS = Number(process.env.BENCH_NEXMARK_EVENTS ?? (QUICK ? 100_000 : 200_000));
 const WORKERS = (process.env.BENCH_NEXMARK_WORKERS ?? '1,2').split(',').map(Number);
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 1));
+/** Events per JetStream message for the stream source (BENCH_NEXMARK_FRAME; 1: one per message). */
+const FRAME_RECORDS = Math.max(1, Number(process.env.BENCH_NEXMARK_FRAME ?? 1));
 const PARTITIONS = 4;
 const SEED = 1;
 
@@ -113,8 +116,8 @@ async function benchWorkers(workers: number, queries: readonly QueryName[], expe
     await waitFor(async () => (await client.listWorkers()).filter((w) => w.state === 'ALIVE').length === workers, { timeoutMs: 15_000, what: `${workers} live workers` });
     const nc = await connect({ servers: cluster.nats.url });
     try {
-      const published = await publishNexmark(nc, { stream: 'nexmark', events: EVENTS, partitions: PARTITIONS, seed: SEED });
-      console.log(`  ${workers} worker(s): ${published.published} events published to JetStream in ${(published.elapsedMs / 1000).toFixed(1)} s, ${Math.round(published.bytes / published.published)} B each on average`);
+      const published = await publishNexmark(nc, { stream: 'nexmark', events: EVENTS, partitions: PARTITIONS, seed: SEED, frameRecords: FRAME_RECORDS });
+      console.log(`  ${workers} worker(s): ${published.published} events published to JetStream in ${(published.elapsedMs / 1000).toFixed(1)} s, ${Math.round(published.bytes / published.published)} B each on average${FRAME_RECORDS > 1 ? `, in frames of up to ${FRAME_RECORDS}` : ''}`);
     } finally {
       await nc.close();
     }

@@ -1,7 +1,9 @@
 // The Nexmark events of sdk/nexmark.ts into a JetStream stream, so that the Nexmark jobs can read
 // the same events from a real stream: event n goes to subject `<stream>.<n mod partitions>`, which
 // is the split that would make it as a generator, so each split reads its events in time order.
+import { headers } from '@nats-io/transport-node';
 import { BulkPublisher } from '../core/jetstream-publisher.ts';
+import { FRAME_FORMAT_NDJSON, FRAME_HEADER, FrameBuilder } from '../core/record-frame.ts';
 import { ensureSourceStream, type NatsConnection } from '../core/nats.ts';
 import { subjects } from '../core/subjects.ts';
 import { NexmarkModel, compileNexmarkConfig, type NexmarkOptions } from '../sdk/nexmark.ts';
@@ -11,6 +13,8 @@ export interface NexmarkPublishOptions extends Omit<NexmarkOptions, 'paced' | 'w
   stream?: string;
   /** Publishes awaiting acknowledgement at most. @default 4000 */
   window?: number;
+  /** Events per message at most: above 1, frames (core/record-frame.ts). @default 1 */
+  frameRecords?: number;
   onProgress?: (published: number) => void;
 }
 
@@ -23,13 +27,29 @@ export async function publishNexmark(nc: NatsConnection, options: NexmarkPublish
   await ensureSourceStream(nc, { stream, partitions: config.partitions });
   const encoder = new TextEncoder();
   const startedAt = performance.now();
-  using publisher = new BulkPublisher(nc, { window: options.window ?? 4000, ...(options.onProgress && { onAck: options.onProgress }) });
+  const frameRecords = options.frameRecords ?? 1;
+  // Framed: acknowledgements count frames, each of frameRecords events but the last per partition.
+  const framed = frameRecords > 1;
+  const onAck = options.onProgress && ((acks: number) => options.onProgress!(framed ? Math.min(config.events, acks * frameRecords) : acks));
+  using publisher = new BulkPublisher(nc, { window: options.window ?? (framed ? 256 : 4000), ...(onAck && { onAck }) });
+  const frames = framed ? new FrameBuilder({ maxRecords: frameRecords }) : undefined;
+  const frameHeaders = headers();
+  frameHeaders.set(FRAME_HEADER, FRAME_FORMAT_NDJSON);
   let bytes = 0;
   for (let n = 0; n < config.events; n++) {
-    const data = encoder.encode(JSON.stringify(model.eventAt(n)));
-    bytes += data.length;
-    await publisher.publish(subjects.sourcePartition(stream, n % config.partitions), data);
+    const subject = subjects.sourcePartition(stream, n % config.partitions);
+    const text = JSON.stringify(model.eventAt(n));
+    if (frames === undefined) {
+      const data = encoder.encode(text);
+      bytes += data.length;
+      await publisher.publish(subject, data);
+      continue;
+    }
+    bytes += Buffer.byteLength(text);
+    const full = frames.add(subject, text);
+    if (full !== undefined) await publisher.publish(subject, full, frameHeaders);
   }
+  for (const [subject, payload] of frames?.drain() ?? []) await publisher.publish(subject, payload, frameHeaders);
   await publisher.flush();
-  return { published: publisher.acknowledged, bytes, elapsedMs: performance.now() - startedAt };
+  return { published: framed ? config.events : publisher.acknowledged, bytes, elapsedMs: performance.now() - startedAt };
 }

@@ -16,6 +16,7 @@ interface NexmarkPublishCommandOptions {
   seed: number;
   rate: number;
   window: number;
+  frame: number;
 }
 
 export function registerNexmark(program: Command): void {
@@ -30,11 +31,12 @@ export function registerNexmark(program: Command): void {
     .option('--seed <n>', 'seeds the events: the same seed gives the same events', parseNonNegativeInt, 0)
     .option('--rate <n>', 'events per second of event time', parsePositiveInt, 10_000)
     .option('--window <n>', 'publishes awaiting acknowledgement at most', parsePositiveInt, 4000)
+    .option('--frame <n>', 'events per message at most: above 1, frames (README, "Framed ingest")', parsePositiveInt, 1)
     .action(async (options: NexmarkPublishCommandOptions) => {
       const nc = await connectToNats(options.nats, 'eddy-nexmark');
       const progress = startProgress(`publishing to ${options.stream}`, options.events, 'events');
       try {
-        const result = await publishNexmark(nc, { ...options, onProgress: (n) => progress.update(n) });
+        const result = await publishNexmark(nc, { ...options, frameRecords: options.frame, onProgress: (n) => progress.update(n) });
         progress.stop();
         const seconds = result.elapsedMs / 1000;
         console.log(`published ${formatCount(result.published)} Nexmark events (${formatCount(Math.round(result.bytes / result.published))} B each on average) to ${options.stream} in ${seconds.toFixed(2)} s`);
