@@ -43,6 +43,9 @@ interface ThroughputRun {
   workerCpuMicrosPerEvent: number;
 }
 
+/** Worker counts of the throughput runs (BENCH_THROUGHPUT_WORKERS, default 1,2). */
+const THROUGHPUT_WORKERS = (process.env.BENCH_THROUGHPUT_WORKERS ?? '1,2').split(',').map(Number);
+
 /** Records per message in the framed runs (`eddy publish --frame 100`). */
 const FRAME_RECORDS = 100;
 
@@ -101,7 +104,7 @@ async function main(): Promise<void> {
     // One record per message, then framed (FRAME_RECORDS per message): the ratio to the JetStream
     // ordered consume is per message of one event, so framed runs may pass 1.
     for (const frameRecords of [1, FRAME_RECORDS]) {
-      for (const workers of [1, 2]) {
+      for (const workers of THROUGHPUT_WORKERS) {
         const runs: ThroughputRun[] = [];
         const label = frameRecords > 1 ? `framed (${frameRecords} per message)` : 'one per message';
         for (let r = 0; r < RUNS; r++) {
