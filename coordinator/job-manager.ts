@@ -209,7 +209,14 @@ export class JobManager {
     }
     logger.info({ jobId: job.id, sha256: job.sha256 }, 'job submitted');
     if (this.#jobs.get(job.id) !== job) throw leadershipLostAfterStore(job, this.#leadership);
-    await this.#deploy(job, { firstDeploy: true });
+    try {
+      await this.#deploy(job, { firstDeploy: true });
+    } catch (e) {
+      // Drawing the epoch or writing the job store failed: refused at submit, and resubmittable
+      // (it stayed DEPLOYING, so a resubmit was refused as ALREADY_EXISTS, before).
+      if (this.#jobs.get(job.id) === job && job.state === 'DEPLOYING') this.#recovery.fail(job, failure(`deploy failed: ${ensureError(e).message}`));
+      throw e;
+    }
     if (this.#jobs.get(job.id) !== job) throw leadershipLostAfterStore(job, this.#leadership);
     // A deploy that met a lease not surely held is tried again (RESTARTING): the job is stored and runs.
     if (job.state !== 'RUNNING' && job.state !== 'RESTARTING') throw new EddyError('FAILED_PRECONDITION', `job ${job.id} could not be deployed: ${job.lastFailure?.message ?? job.state}`);
@@ -236,7 +243,7 @@ export class JobManager {
       // Wait for workers to come back rather than give up: the state is safe in the checkpoint.
       this.#transition(job, 'RESTARTING');
       job.lastFailure = failure('no live workers; waiting for one to join');
-      job.restartTimer = setTimeout(() => void this.#deploy(job).catch(() => undefined), NO_WORKERS_RETRY_MS);
+      job.restartTimer = setTimeout(() => void this.#deploy(job).catch((e: unknown) => this.#recovery.redeployFailed(job, e)), NO_WORKERS_RETRY_MS);
       return;
     }
     // Epochs come from the job store: monotonic across coordinator restarts, so a worker can
