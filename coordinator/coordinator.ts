@@ -48,6 +48,8 @@ export class Coordinator {
   #lease: LeaderLease | undefined;
   /** The takeover under way (resuming the jobs), if any. */
   #takingOver: Promise<void> | undefined;
+  /** Stops the watch of the job keys (JobStore.watchJobs). */
+  #stopJobWatch: (() => void) | undefined;
   readonly #startedAtMs = Date.now();
   /** This process among the coordinators (the lease names its holder by it). */
   readonly id = `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -93,6 +95,7 @@ export class Coordinator {
       maxDeltaChain: o.maxDeltaChain,
       maxMovingKeyGroups: o.maxMovingKeyGroups,
       natsReplicas: o.natsReplicas,
+      holdJobCreateMs: o.holdJobCreateMs,
       jobStore,
       // Workers re-register on their next heartbeat; give them a few.
       resumeDelayMs: 3 * o.heartbeatIntervalMs,
@@ -232,6 +235,9 @@ export class Coordinator {
     });
     await this.#directory.start();
     this.#directoryPublisher.start();
+    // Before the first takeover's claim: a job a deposed leader creates after the claim listed
+    // the keys is seen here, and the leader takes it over (JobManager.onJobWritten).
+    this.#stopJobWatch = await this.#jobStore.watchJobs((jobId) => this.#jobs.onJobWritten(jobId));
     // The first attempt: with no live leader (a first start) this coordinator leads at once and
     // resumes the jobs before it says it is ready.
     await this.#lease.start();
@@ -309,6 +315,7 @@ export class Coordinator {
     this.#registry.stop();
     this.#directoryPublisher.stop();
     this.#directory.stop();
+    this.#stopJobWatch?.();
     this.#jobs.stop();
     await this.#jobs.flush();
     // After the last job write: a standby takes over at once, from the final state.

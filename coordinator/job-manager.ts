@@ -14,13 +14,13 @@ import { ForgedMessageError, type CheckpointAck, type TaskFailure } from '../cor
 import { senderNames } from '../core/subjects.ts';
 import { splitCount } from '../core/manifest.ts';
 import type { Epoch, JobId, WorkerId } from '../core/ids.ts';
-import { EddyError, NotFoundError, NotLeaderError, ensureError, excerpt } from '../core/errors.ts';
+import { EddyError, FencedError, NotFoundError, NotLeaderError, ensureError, excerpt } from '../core/errors.ts';
 import type { ObjectStore } from '../core/object-store.ts';
 import type { Logger } from '../core/logger.ts';
 import { newChannelKey } from '../core/channel-key.ts';
 import type { WorkerRecord, WorkerRegistry } from './worker-registry.ts';
 import type { CoordinatorMetrics } from './coordinator-metrics.ts';
-import type { JobStore } from './job-store.ts';
+import type { JobStore, StoredJob } from './job-store.ts';
 import { assignJob, Rebalancer } from './rebalancer.ts';
 import type { StagedBundle } from './bundle-upload.ts';
 import type { Leadership } from './leader-lease.ts';
@@ -68,6 +68,11 @@ export interface JobManagerOptions {
    * a lease that surely holds. @default always the leader, epoch 0 (one coordinator, tests)
    */
   leadership?: Leadership;
+  /**
+   * Fault injection for tests: a submitted job's create in the job store waits this long after
+   * its lease check (JobPersistence.create). @default 0
+   */
+  holdJobCreateMs?: number;
 }
 
 /** How often a job without live workers looks for one. */
@@ -87,6 +92,10 @@ export class JobManager {
   readonly #recovery: JobRecovery;
   /** Leads and has taken the jobs over (resume() done): only then does it answer for them. */
   #leading = false;
+  /** resume() is claiming the jobs: job keys written meanwhile are looked at once it is done. */
+  #writtenWhileResuming: Set<string> | undefined;
+  /** Jobs being taken over one by one (onJobWritten), by id. */
+  readonly #adopting = new Set<string>();
 
   constructor(options: JobManagerOptions) {
     this.#o = options;
@@ -95,7 +104,7 @@ export class JobManager {
     // A job of an earlier leadership (released, still in some callback) is no longer held.
     const holds = (job: Job) => this.#jobs.get(job.id) === job;
     this.#control = new WorkerControl({ nc, registry, leadership, controlTimeoutMs: options.controlTimeoutMs, deployTimeoutMs: options.deployTimeoutMs, checkpointIntervalMs: options.checkpointIntervalMs, logger });
-    this.#persistence = new JobPersistence({ jobStore: options.jobStore, store, leadership, logger, holds });
+    this.#persistence = new JobPersistence({ jobStore: options.jobStore, store, leadership, logger, holds, holdJobCreateMs: options.holdJobCreateMs ?? 0 });
     const persist = (job: Job) => this.#persistence.persist(job);
     this.#checkpoints = new JobCheckpoints({
       nc,
@@ -186,11 +195,31 @@ export class JobManager {
     const { nc, store, logger, registry } = this.#o;
     const context = { nc, store, logger, natsReplicas: this.#o.natsReplicas ?? 1, liveWorkers: () => registry.alive().length, existing: (id: JobId) => this.#jobs.get(id) };
     const job = await newJob(context, manifestJson, declaredSha256, bundle, options);
+    const previous = this.#jobs.get(job.id);
+    // Held before it is stored: the job-key watch then takes the create for this leader's own.
     this.#jobs.set(job.id, job);
-    this.#persistence.persist(job);
+    try {
+      await this.#persistence.create(job);
+    } catch (e) {
+      if (this.#jobs.get(job.id) === job) {
+        if (previous) this.#jobs.set(job.id, previous);
+        else this.#jobs.delete(job.id);
+      }
+      throw e;
+    }
     logger.info({ jobId: job.id, sha256: job.sha256 }, 'job submitted');
-    await this.#deploy(job, { firstDeploy: true });
-    if (job.state !== 'RUNNING') throw new EddyError('FAILED_PRECONDITION', `job ${job.id} could not be deployed: ${job.lastFailure?.message ?? job.state}`);
+    if (this.#jobs.get(job.id) !== job) throw leadershipLostAfterStore(job, this.#leadership);
+    try {
+      await this.#deploy(job, { firstDeploy: true });
+    } catch (e) {
+      // Drawing the epoch or writing the job store failed: refused at submit, and resubmittable
+      // (it stayed DEPLOYING, so a resubmit was refused as ALREADY_EXISTS, before).
+      if (this.#jobs.get(job.id) === job && job.state === 'DEPLOYING') this.#recovery.fail(job, failure(`deploy failed: ${ensureError(e).message}`));
+      throw e;
+    }
+    if (this.#jobs.get(job.id) !== job) throw leadershipLostAfterStore(job, this.#leadership);
+    // A deploy that met a lease not surely held is tried again (RESTARTING): the job is stored and runs.
+    if (job.state !== 'RUNNING' && job.state !== 'RESTARTING') throw new EddyError('FAILED_PRECONDITION', `job ${job.id} could not be deployed: ${job.lastFailure?.message ?? job.state}`);
     return job;
   }
 
@@ -214,7 +243,7 @@ export class JobManager {
       // Wait for workers to come back rather than give up: the state is safe in the checkpoint.
       this.#transition(job, 'RESTARTING');
       job.lastFailure = failure('no live workers; waiting for one to join');
-      job.restartTimer = setTimeout(() => void this.#deploy(job).catch(() => undefined), NO_WORKERS_RETRY_MS);
+      job.restartTimer = setTimeout(() => void this.#deploy(job).catch((e: unknown) => this.#recovery.redeployFailed(job, e)), NO_WORKERS_RETRY_MS);
       return;
     }
     // Epochs come from the job store: monotonic across coordinator restarts, so a worker can
@@ -240,10 +269,13 @@ export class JobManager {
       await this.#control.stop(job, this.#o.registry.alive().filter((w) => !job.assignment.has(w.id) && w.runningJobs.has(job.id)));
       await this.#control.deploy(job, targets);
     } catch (e) {
-      if (job.epoch !== epoch || job.state !== 'DEPLOYING') return; // overtaken by another recovery or a cancel
+      // Overtaken by another recovery or a cancel, or let go with the lease (the new leader deploys it).
+      if (job.epoch !== epoch || job.state !== 'DEPLOYING' || this.#jobs.get(job.id) !== job) return;
       const err = ensureError(e);
       this.#o.logger.warn({ jobId: job.id, epoch, err: err.message }, 'deploy failed');
-      if (options.firstDeploy) {
+      // A command refused for a lease not surely held says nothing about the job: tried again
+      // while this coordinator leads, else the new leader deploys it.
+      if (options.firstDeploy && !(err instanceof FencedError)) {
         // A bundle that does not load, or a manifest a worker refuses: refused at submit.
         this.#recovery.fail(job, { ...failure(`deploy failed: ${err.message}`), stack: err.stack ?? '' });
         await this.#control.stop(job);
@@ -352,19 +384,57 @@ export class JobManager {
    */
   async resume(resumeDelayMs = this.#o.resumeDelayMs): Promise<number> {
     let resumed = 0;
-    for (const stored of await this.#persistence.claim()) {
-      const { job, live, republish } = await this.#persistence.load(stored);
-      this.#jobs.set(job.id, job);
-      if (!live) continue;
-      resumed++;
-      for (const { checkpoint, metadata } of republish) {
-        job.awaitPublication(checkpoint, metadata);
-        this.#checkpoints.publish(job, metadata);
-      }
-      this.#o.logger.info({ jobId: job.id, checkpoint: job.latestCheckpoint?.id ?? 0 }, 'job resumed from the job store');
-      this.#recovery.recover(job, resumeDelayMs, 'coordinator-restart');
+    const written = (this.#writtenWhileResuming = new Set());
+    try {
+      for (const stored of await this.#persistence.claim()) if (await this.#resumeStored(stored, resumeDelayMs)) resumed++;
+      this.#leading = true;
+    } finally {
+      this.#writtenWhileResuming = undefined;
     }
-    this.#leading = true;
+    for (const jobId of written) this.onJobWritten(jobId);
     return resumed;
   }
+
+  /** A stored job, claimed, held and (when live) redeployed from its latest checkpoint; true when live. */
+  async #resumeStored(stored: StoredJob, resumeDelayMs: number): Promise<boolean> {
+    const { job, live, republish } = await this.#persistence.load(stored);
+    this.#jobs.set(job.id, job);
+    if (!live) return false;
+    for (const { checkpoint, metadata } of republish) {
+      job.awaitPublication(checkpoint, metadata);
+      this.#checkpoints.publish(job, metadata);
+    }
+    this.#o.logger.info({ jobId: job.id, checkpoint: job.latestCheckpoint?.id ?? 0 }, 'job resumed from the job store');
+    this.#recovery.recover(job, resumeDelayMs, 'coordinator-restart');
+    return true;
+  }
+
+  /**
+   * A job key was written in the job store (its watch: JobStore.watchJobs). A job this leader
+   * does not hold was created by a deposed leader after this one's claim() listed the keys (a
+   * submit whose create was held up past the lease, docs/ARCHITECTURE.md "Standby coordinators"):
+   * it is claimed (the deposed leader's later writes fail) and run like every job taken over.
+   */
+  onJobWritten(jobId: string): void {
+    if (this.#writtenWhileResuming) {
+      this.#writtenWhileResuming.add(jobId);
+      return;
+    }
+    if (!this.#leading || this.#jobs.has(jobId as JobId) || this.#adopting.has(jobId)) return;
+    this.#adopting.add(jobId);
+    void (async () => {
+      const stored = await this.#persistence.claimOne(jobId);
+      if (stored === undefined || !this.#leading || this.#jobs.has(jobId as JobId)) return;
+      this.#o.logger.warn({ jobId, state: stored.state }, 'job created by another coordinator after this one took over; taking it over');
+      await this.#resumeStored(stored, 0);
+    })()
+      .catch((e: unknown) => this.#o.logger.error({ jobId, err: ensureError(e) }, 'taking over a job created by another coordinator failed'))
+      .finally(() => this.#adopting.delete(jobId));
+  }
+}
+
+/** The submit's answer when the job was stored but this coordinator lost the lead meanwhile. */
+function leadershipLostAfterStore(job: Job, leadership: Leadership): EddyError {
+  const leader = leadership.leaderAddress();
+  return new EddyError('FAILED_PRECONDITION', `job ${job.id} was stored, but this coordinator lost the leader lease before deploying it: the leader${leader ? ` (${leader})` : ''} runs it; see eddy job ${job.id}`, { reason: 'LEADER_LOST_AFTER_STORE', metadata: { job_id: job.id } });
 }

@@ -2,7 +2,7 @@
 // taking over, resumes them (docs/ARCHITECTURE.md, "Recovery" and "Standby coordinators"): each
 // job's writes in order, a fenced write turning this coordinator into a standby, and a stored job
 // read back with its retained checkpoints, savepoints and unpublished output.
-import { FencedError, ensureError } from '../core/errors.ts';
+import { FencedError, NotLeaderError, ensureError } from '../core/errors.ts';
 import { parseJobId, type Epoch } from '../core/ids.ts';
 import type { Logger } from '../core/logger.ts';
 import { parseManifest } from '../core/manifest.ts';
@@ -25,6 +25,11 @@ export interface JobPersistenceOptions {
   logger: Logger;
   /** Whether this job is still the one this coordinator holds (not one of an earlier leadership). */
   holds(job: Job): boolean;
+  /**
+   * Fault injection for tests (CoordinatorOptions.holdJobCreateMs): a submitted job's create waits
+   * this long after its lease check. @default 0
+   */
+  holdJobCreateMs?: number;
 }
 
 /** A stored job read back: the job, whether it still runs, and the output to publish again. */
@@ -59,9 +64,41 @@ export class JobPersistence {
       });
   }
 
+  /**
+   * The first write of a submitted job, awaited: the submit fails when it fails. Its lease is
+   * checked first, as before a commit (leader-lease.ts holds()): no revision fences a create, so
+   * a coordinator that no longer surely leads stores no new job. A create can still land after
+   * a takeover (a process paused between the check and the create): the new leader sees it in
+   * the job-key watch and takes it over (JobManager.onJobWritten).
+   */
+  async create(job: Job): Promise<void> {
+    const { jobStore, leadership, logger } = this.#o;
+    if (!leadership.holds()) throw new NotLeaderError(leadership.leaderAddress());
+    const holdMs = this.#o.holdJobCreateMs ?? 0;
+    if (holdMs > 0) {
+      logger.warn({ jobId: job.id, holdMs }, 'job create held after its lease check (fault injection)');
+      await new Promise((resolve) => setTimeout(resolve, holdMs));
+    }
+    const write = jobStore.put(job.toStored());
+    job.persisting = write.catch(() => undefined);
+    try {
+      await write;
+    } catch (e) {
+      if (!(e instanceof FencedError)) throw e;
+      job.fenced = true;
+      leadership.fenced(e.message);
+      throw new NotLeaderError(leadership.leaderAddress());
+    }
+  }
+
   /** Every stored job, claimed: a deposed leader's later writes to these jobs fail (job-store.ts). */
   claim(): Promise<StoredJob[]> {
     return this.#o.jobStore.claim();
+  }
+
+  /** One stored job, claimed (a create this leader's claim() did not see); undefined when gone. */
+  claimOne(jobId: string): Promise<StoredJob | undefined> {
+    return this.#o.jobStore.claimOne(jobId);
   }
 
   /** A stored job read back, with its checkpoints' _metadata from the object store. */

@@ -16,6 +16,8 @@ import type { WorkerRecord } from './worker-registry.ts';
 
 /** Delay before redeploying after an infrastructure failure (a lost worker or channel). */
 export const INFRASTRUCTURE_RETRY_MS = 200;
+/** Delay before trying again a redeploy that could not draw its epoch or write the job store. */
+const REDEPLOY_RETRY_MS = 1_000;
 
 export interface JobRecoveryOptions {
   control: WorkerControl;
@@ -87,8 +89,20 @@ export class JobRecovery {
     clearTimeout(job.restartTimer);
     job.restartTimer = setTimeout(() => {
       if (job.state !== 'RESTARTING') return;
-      void this.#o.deploy(job).catch((e) => this.fail(job, { ...failure(`restart failed: ${ensureError(e).message}`) }));
+      void this.#o.deploy(job).catch((e: unknown) => this.redeployFailed(job, e));
     }, delayMs);
+  }
+
+  /**
+   * A redeploy threw before any worker was asked (drawing the epoch or writing the job store:
+   * JetStream answering "temporarily unavailable" while a NATS node is lost or its stream elects
+   * a leader). Nothing of the job's own failed: it recovers again after a pause, uncounted by its
+   * restart strategy (it failed for good on the first such error before, on a NATS-node loss).
+   */
+  redeployFailed(job: Job, e: unknown): void {
+    if (this.#o.job(job.id) !== job || (job.state !== 'DEPLOYING' && job.state !== 'RESTARTING')) return;
+    job.lastFailure = failure(`redeploy failed: ${ensureError(e).message}`);
+    this.recover(job, REDEPLOY_RETRY_MS, 'infrastructure');
   }
 
   /** The job fails for good: it runs no more until submitted again. */

@@ -4,12 +4,16 @@
 //
 // Only the leading coordinator writes (coordinator/leader-lease.ts), and every write is fenced:
 // it names the revision this coordinator last wrote (or read when it took over), so a deposed
-// leader that wakes up cannot overwrite what its successor claimed (FencedError instead).
+// leader that wakes up cannot overwrite what its successor claimed (FencedError instead). The
+// first write of a new job is a create, which no revision can fence: the leader checks its lease
+// before it, and watches the job keys (watchJobs) so that a create a deposed leader made after
+// the takeover claimed the jobs is claimed and run too (docs/ARCHITECTURE.md, "Standby
+// coordinators").
 //
 // Designed for nats-server 2.9: no per-message TTL, so nothing here expires by itself; deleted
 // jobs leave a delete marker that history 1 keeps to one message per key.
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
+import { KvWatchInclude, Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { EddyError, FencedError, InvalidArgumentError, RetryableError } from '../core/errors.ts';
 import { isValidId } from '../core/ids.ts';
@@ -88,6 +92,13 @@ export class JobStoreCorruptError extends EddyError {
   }
 }
 
+/** A create found the job's key there already: another coordinator stored the job first. */
+export class JobAlreadyStoredError extends EddyError {
+  constructor(jobId: string, options?: { cause?: unknown }) {
+    super('ALREADY_EXISTS', `job ${jobId} is in the job store already (stored through another coordinator): see eddy job ${jobId}`, { ...options, reason: 'JOB_ALREADY_STORED', metadata: { job_id: jobId } });
+  }
+}
+
 export class JobStore {
   readonly bucket: string;
   readonly #kv: KV;
@@ -121,7 +132,9 @@ export class JobStore {
    * Writes the job, fenced: over the revision this store last wrote or claimed, or creating it.
    * Throws FencedError when the key moved since: a new leader claimed it. (A write of ours that
    * timed out after it was stored moves it too, and is taken for the same: a claim writes the
-   * same bytes back, so the two cannot be told apart, and standing by is the safe side.)
+   * same bytes back, so the two cannot be told apart, and standing by is the safe side.) A create
+   * that finds the key there throws JobAlreadyStoredError: another coordinator stored the job
+   * (a deposed leader's submit, which the leader takes over), which says nothing about the lease.
    */
   async put(job: StoredJob): Promise<void> {
     const key = jobKey(job.jobId);
@@ -130,9 +143,28 @@ export class JobStore {
     try {
       this.#revisions.set(key, known === undefined ? await this.#kv.create(key, value) : await this.#kv.update(key, value, known));
     } catch (e) {
+      if (isCompareAndSetConflict(e) && known === undefined) throw new JobAlreadyStoredError(job.jobId, { cause: e });
       if (isCompareAndSetConflict(e)) throw new FencedError(`job ${job.jobId} was written by another coordinator (a new leader) since this one last wrote it: this one no longer leads`, { cause: e });
       throw e;
     }
+  }
+
+  /** Whether this store has written or claimed the job (its next put is an update, fenced). */
+  knows(jobId: string): boolean {
+    return this.#revisions.has(jobKey(jobId));
+  }
+
+  /**
+   * Calls onWrite with the job id of every job key written (created or updated, not deleted) from
+   * now on, by any coordinator, until the returned stop(). Started before a takeover's claim(),
+   * it sees every job a claim's listing may have missed.
+   */
+  async watchJobs(onWrite: (jobId: string) => void): Promise<() => void> {
+    const watch = await this.#kv.watch({ key: `${JOB_KEY_PREFIX}>`, include: KvWatchInclude.UpdatesOnly, ignoreDeletes: true, headers_only: true });
+    void (async () => {
+      for await (const e of watch) if (e.operation === 'PUT') onWrite(e.key.slice(JOB_KEY_PREFIX.length));
+    })().catch((err: unknown) => this.#logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'job key watch ended'));
+    return () => watch.stop();
   }
 
   /**
@@ -145,26 +177,36 @@ export class JobStore {
     keys.sort();
     const jobs: StoredJob[] = [];
     for (const key of keys) {
-      for (let attempt = 1; ; attempt++) {
-        const entry = await this.#kv.get(key);
-        if (entry === null || entry.operation !== 'PUT') break;
-        try {
-          this.#revisions.set(key, await this.#kv.update(key, entry.value, entry.revision));
-        } catch (e) {
-          // The deposed leader wrote in between: read it again.
-          if (isCompareAndSetConflict(e) && attempt < EPOCH_MAX_ATTEMPTS) continue;
-          throw e;
-        }
-        try {
-          jobs.push(parseStoredJob(key, entry.value));
-        } catch (e) {
-          if (!(e instanceof JobStoreCorruptError)) throw e;
-          this.#logger.error({ err: e, key }, 'job store entry is corrupt; left out of the job list');
-        }
-        break;
-      }
+      const job = await this.#claimKey(key);
+      if (job !== undefined) jobs.push(job);
     }
     return jobs;
+  }
+
+  /** One job claimed, as claim() does each: undefined when it is gone (or corrupt, logged). */
+  claimOne(jobId: string): Promise<StoredJob | undefined> {
+    return this.#claimKey(jobKey(jobId));
+  }
+
+  async #claimKey(key: string): Promise<StoredJob | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      const entry = await this.#kv.get(key);
+      if (entry === null || entry.operation !== 'PUT') return undefined;
+      try {
+        this.#revisions.set(key, await this.#kv.update(key, entry.value, entry.revision));
+      } catch (e) {
+        // The deposed leader wrote in between: read it again.
+        if (isCompareAndSetConflict(e) && attempt < EPOCH_MAX_ATTEMPTS) continue;
+        throw e;
+      }
+      try {
+        return parseStoredJob(key, entry.value);
+      } catch (e) {
+        if (!(e instanceof JobStoreCorruptError)) throw e;
+        this.#logger.error({ err: e, key }, 'job store entry is corrupt; left out of the job list');
+        return undefined;
+      }
+    }
   }
 
   /** The job, or undefined when there is none. Throws JobStoreCorruptError naming the key. */

@@ -32,6 +32,12 @@ export interface CoordinatorOptions {
    */
   natsReplicas?: number;
   /**
+   * Fault injection, for tests only: a submitted job's create in the job store waits this long
+   * after its lease check, so that a test can pause the leader at that moment (the worst one for
+   * a takeover). `eddy coordinator` reads it from EDDY_TEST_HOLD_JOB_CREATE_MS. @default 0
+   */
+  holdJobCreateMs?: number;
+  /**
    * host:port the dashboard (HTTP: the page, a JSON API, Server-Sent Events) listens on; port 0
    * picks a free one; "" turns it off. @default "127.0.0.1:7480"
    */
@@ -128,6 +134,7 @@ export function compileCoordinatorOptions(o: CoordinatorOptions): CompiledCoordi
     advertisedAddress: o.advertisedAddress ?? '',
     leaderLeaseMs: o.leaderLeaseMs ?? DEFAULT_LEADER_LEASE_MS,
     natsReplicas: o.natsReplicas ?? 0,
+    holdJobCreateMs: o.holdJobCreateMs ?? 0,
     httpAddress: o.httpAddress ?? DEFAULT_HTTP_ADDRESS,
     ...(o.authorizeHttp ? { authorizeHttp: o.authorizeHttp } : {}),
     ...(o.grpcTls ? { grpcTls: o.grpcTls } : {}),
@@ -164,6 +171,7 @@ export function compileCoordinatorOptions(o: CoordinatorOptions): CompiledCoordi
   if (!Number.isSafeInteger(c.maxMovingKeyGroups) || c.maxMovingKeyGroups < 1) throw new InvalidArgumentError(`maxMovingKeyGroups ${c.maxMovingKeyGroups} must be an integer of at least 1`);
   if (!Number.isSafeInteger(c.leaderLeaseMs) || c.leaderLeaseMs < 300) throw new InvalidArgumentError(`leaderLeaseMs ${c.leaderLeaseMs} must be an integer of at least 300`);
   if (!Number.isSafeInteger(c.natsReplicas) || c.natsReplicas < 0 || c.natsReplicas > 5) throw new InvalidArgumentError(`natsReplicas ${c.natsReplicas} must be an integer from 0 (by the cluster's size) to 5`);
+  if (!Number.isSafeInteger(c.holdJobCreateMs) || c.holdJobCreateMs < 0) throw new InvalidArgumentError(`holdJobCreateMs ${c.holdJobCreateMs} must be a non-negative integer`);
   if (!(c.retainedCheckpoints >= 1)) throw new InvalidArgumentError(`retainedCheckpoints ${c.retainedCheckpoints} must be at least 1`);
   if (c.heartbeatIntervalMs <= 0 || c.workerTimeoutMs < 2 * c.heartbeatIntervalMs) {
     throw new InvalidArgumentError(`workerTimeoutMs ${c.workerTimeoutMs} must be at least twice heartbeatIntervalMs ${c.heartbeatIntervalMs}`);

@@ -70,6 +70,8 @@ export function registerCoordinator(program: Command): void {
           ...(options.leaderLeaseMs !== undefined ? { leaderLeaseMs: options.leaderLeaseMs } : {}),
           ...(options.advertise !== undefined ? { advertisedAddress: options.advertise } : {}),
           ...(options.natsReplicas !== undefined ? { natsReplicas: options.natsReplicas } : {}),
+          // Fault injection for the takeover tests (CoordinatorOptions.holdJobCreateMs).
+          ...(process.env.EDDY_TEST_HOLD_JOB_CREATE_MS ? { holdJobCreateMs: parsePositiveInt(process.env.EDDY_TEST_HOLD_JOB_CREATE_MS) } : {}),
           telemetry,
           logger,
         }).catch(async (e: unknown) => {

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { EddyClient } from '../../cli/client.ts';
 import { REPO_ROOT, freePort, waitFor, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB, S3RVER_CREDENTIALS } from '../kit/index.ts';
-import { buildTestImages, Compose, dockerUnavailable, run } from '../kit/docker.ts';
+import { buildTestImages, Compose, composeNatsPasswords, describeStack, dockerUnavailable, leftovers, run } from '../kit/docker.ts';
 
 const COMPOSE_FILE = join(REPO_ROOT, 'deploy/docker-compose.yml');
 const S3RVER_OVERRIDE = join(REPO_ROOT, 'test/docker/docker-compose.s3rver.yml');
@@ -27,12 +27,8 @@ const S3RVER_OVERRIDE = join(REPO_ROOT, 'test/docker/docker-compose.s3rver.yml')
 const BUILD_TIMEOUT_MS = 600_000;
 
 const unavailable = await dockerUnavailable();
-/**
- * The stack's NATS passwords (deploy/docker-compose.yml requires them). Each starts with a letter:
- * nats-server parses an environment value it substitutes, and one starting with "0" is a number
- * that fails to parse (the server exits at start; a random hex password did so in ~1 run in 4).
- */
-const NATS_PASSWORDS = Object.fromEntries(['COORDINATOR', 'WORKER', 'PRODUCER', 'CLIENT'].map((r) => [`EDDY_NATS_${r}_PASSWORD`, `p${randomBytes(12).toString('hex')}`])) as Record<`EDDY_NATS_${'COORDINATOR' | 'WORKER' | 'PRODUCER' | 'CLIENT'}_PASSWORD`, string>;
+/** The stack's NATS passwords (deploy/docker-compose.yml requires them). */
+const NATS_PASSWORDS = composeNatsPasswords();
 
 test('docker compose - deploy/docker-compose.yml validates (docker-compose config), with the monitoring profile and the test override', { timeout: 60_000 }, async (t) => {
   if (unavailable?.startsWith('docker-compose')) {
@@ -54,19 +50,6 @@ test('docker compose - deploy/docker-compose.yml validates (docker-compose confi
   assert.match(config, /image: minio\/minio/, 'the shipped file runs MinIO');
   await run('docker-compose', ['-f', COMPOSE_FILE, '-f', S3RVER_OVERRIDE, 'config', '-q'], { env, timeoutMs: 30_000 });
 });
-
-/** Every container of the project: its state, its last health probes and the tail of its logs. */
-async function describeStack(compose: Compose): Promise<string> {
-  const lines: string[] = [];
-  const label = `label=com.docker.compose.project=${compose.project}`;
-  const ids = (await run('docker', ['ps', '-aq', '--filter', label], { timeoutMs: 30_000 }).catch(() => ({ stdout: '' }))).stdout.split('\n').filter(Boolean);
-  for (const id of ids) {
-    const inspected = await run('docker', ['inspect', '--format', '{{.Name}} {{json .State}}', id], { timeoutMs: 15_000 }).catch((err: Error) => ({ stdout: err.message }));
-    const logs = await run('docker', ['logs', '--tail', '30', id], { timeoutMs: 15_000 }).catch((err: Error) => ({ stdout: err.message, stderr: '' }));
-    lines.push(`container ${id}: ${inspected.stdout.trim().slice(0, 3_000)}`, `  logs: ${`${logs.stdout}${logs.stderr}`.trim().slice(-3_000)}`);
-  }
-  return lines.length > 0 ? lines.join('\n') : `no container of project ${compose.project}`;
-}
 
 test('docker compose - scale workers 1 → 3 → 2 while the customer-experience job runs: exact features, exactly-once triggers; the monitoring profile', { timeout: 900_000 }, async (t) => {
   if (unavailable !== undefined) {
@@ -211,13 +194,6 @@ test('docker compose - scale workers 1 → 3 → 2 while the customer-experience
     step('stack down');
     // Nothing of the project may outlive it: no container, and no volume (the scaled-in worker's
     // included). Checked only when the test passed, so that it never hides the first failure.
-    if (passed) {
-      const label = `label=com.docker.compose.project=${compose.project}`;
-      const left = [
-        ...(await run('docker', ['ps', '-aq', '--filter', label], { timeoutMs: 30_000 })).stdout.split('\n'),
-        ...(await run('docker', ['volume', 'ls', '-q', '--filter', label], { timeoutMs: 30_000 })).stdout.split('\n'),
-      ].filter(Boolean);
-      assert.deepEqual(left, [], 'down -v left no container or volume behind');
-    }
+    if (passed) assert.deepEqual(await leftovers(compose), [], 'down -v left no container or volume behind');
   }
 });

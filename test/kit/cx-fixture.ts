@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
 import { partitionForKey } from '../../core/key-groups.ts';
 import { buildBundle } from '../../core/bundle.ts';
 import type { EddyClient } from '../../cli/client.ts';
@@ -72,6 +73,37 @@ export async function submitCx(client: EddyClient, cacheDir: string, entry = 'jo
  */
 export function publishSteadily(nc: NatsConnection, events: readonly Indicator[], perTick = 2_000): { done: Promise<void>; stop(): void } {
   return publishMessagesSteadily(nc, events.map((e) => [`indicators.${partitionForKey(e.entityId, 4)}`, JSON.stringify(e)] as const), perTick);
+}
+
+/**
+ * Publishes every event once into the stream whatever NATS node is lost meanwhile: each carries
+ * a message id (`<idPrefix><index>`; the stream drops a repeat within its duplicate window) and a
+ * publish that fails or times out is sent again. `perTick` events go out together every 100 ms.
+ */
+export function publishWithRetries(nc: NatsConnection, events: readonly Indicator[], options: { idPrefix: string; perTick?: number }): { done: Promise<void>; retries(): number } {
+  const js = jetstream(nc);
+  const perTick = options.perTick ?? 500;
+  let retries = 0;
+  const publishOne = async (i: number): Promise<void> => {
+    const e = events[i]!;
+    for (;;) {
+      try {
+        await js.publish(`indicators.${partitionForKey(e.entityId, 4)}`, JSON.stringify(e), { msgID: `${options.idPrefix}${i}`, timeout: 2_000 });
+        return;
+      } catch {
+        retries++;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  };
+  const done = (async () => {
+    for (let i = 0; i < events.length; i += perTick) {
+      const started = Date.now();
+      await Promise.all(Array.from({ length: Math.min(perTick, events.length - i) }, (_, k) => publishOne(i + k)));
+      await new Promise((r) => setTimeout(r, Math.max(0, 100 - (Date.now() - started))));
+    }
+  })();
+  return { done, retries: () => retries };
 }
 
 async function features(client: EddyClient, feature: string, ids: string[]) {

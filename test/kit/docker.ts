@@ -5,7 +5,7 @@
 // scripts/docker-base-image.sh (this machine's node in a `docker import`ed root filesystem), and
 // the test's nats and s3rver images are built on it (test/docker/).
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { copyFile, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -170,4 +170,35 @@ export class Compose {
       return (e as Error).message;
     }
   }
+}
+
+/**
+ * The NATS passwords deploy/docker-compose.yml requires, fresh. Each starts with a letter:
+ * nats-server parses an environment value it substitutes, and one starting with "0" is a number
+ * that fails to parse (the server exits at start; a random hex password did so in ~1 run in 4).
+ */
+export function composeNatsPasswords(): Record<`EDDY_NATS_${'COORDINATOR' | 'WORKER' | 'PRODUCER' | 'CLIENT'}_PASSWORD`, string> {
+  return Object.fromEntries(['COORDINATOR', 'WORKER', 'PRODUCER', 'CLIENT'].map((r) => [`EDDY_NATS_${r}_PASSWORD`, `p${randomBytes(12).toString('hex')}`])) as Record<`EDDY_NATS_${'COORDINATOR' | 'WORKER' | 'PRODUCER' | 'CLIENT'}_PASSWORD`, string>;
+}
+
+/** Every container of the project: its state, its last health probes and the tail of its logs. */
+export async function describeStack(compose: Compose): Promise<string> {
+  const lines: string[] = [];
+  const label = `label=com.docker.compose.project=${compose.project}`;
+  const ids = (await run('docker', ['ps', '-aq', '--filter', label], { timeoutMs: 30_000 }).catch(() => ({ stdout: '' }))).stdout.split('\n').filter(Boolean);
+  for (const id of ids) {
+    const inspected = await run('docker', ['inspect', '--format', '{{.Name}} {{json .State}}', id], { timeoutMs: 15_000 }).catch((err: Error) => ({ stdout: err.message }));
+    const logs = await run('docker', ['logs', '--tail', '30', id], { timeoutMs: 15_000 }).catch((err: Error) => ({ stdout: err.message, stderr: '' }));
+    lines.push(`container ${id}: ${inspected.stdout.trim().slice(0, 3_000)}`, `  logs: ${`${logs.stdout}${logs.stderr}`.trim().slice(-3_000)}`);
+  }
+  return lines.length > 0 ? lines.join('\n') : `no container of project ${compose.project}`;
+}
+
+/** Whatever the project left behind: containers and volumes (a passing test's down -v leaves none). */
+export async function leftovers(compose: Compose): Promise<string[]> {
+  const label = `label=com.docker.compose.project=${compose.project}`;
+  return [
+    ...(await run('docker', ['ps', '-aq', '--filter', label], { timeoutMs: 30_000 })).stdout.split('\n'),
+    ...(await run('docker', ['volume', 'ls', '-q', '--filter', label], { timeoutMs: 30_000 })).stdout.split('\n'),
+  ].filter(Boolean);
 }

@@ -37,7 +37,7 @@ export {
 export { readStream, type StoredMessage } from './streams.ts';
 export { startS3Server, S3RVER_CREDENTIALS, S3RVER_REGION, type S3Server, type S3ServerOptions } from './s3-server.ts';
 export * from './cx-fixture.ts';
-export { soakOnly, soakSize, soakTimeoutMs } from './soak.ts';
+export { soakEvents, soakOnly, soakSize, soakTimeoutMs } from './soak.ts';
 export { clusterStore, readPartFiles, listPartFiles, type PartFile } from './part-files.ts';
 export { makeTestPki, type TestPki, type KeyPair } from './certificates.ts';
 export { checkpointsOrIdle } from './checkpoints.ts';

@@ -20,3 +20,12 @@ export function soakTimeoutMs(quickMs: number): number {
 export function soakOnly(reason: string): string | undefined {
   return SOAK ? undefined : reason;
 }
+
+/**
+ * Events a soak-only test publishes: EDDY_SOAK_EVENTS when set (a shorter run of the release
+ * soak, to fit the time at hand), else `soak`.
+ */
+export function soakEvents(soak: number): number {
+  const override = Number(process.env.EDDY_SOAK_EVENTS);
+  return Number.isSafeInteger(override) && override > 0 ? override : soak;
+}

@@ -7,8 +7,9 @@ import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { silentLogger } from '../../core/logger.ts';
-import { JobStore, JobStoreCorruptError, type StoredJob } from '../../coordinator/job-store.ts';
-import { startNatsServer } from '../kit/index.ts';
+import { JobAlreadyStoredError, JobStore, JobStoreCorruptError, type StoredJob } from '../../coordinator/job-store.ts';
+import { startNatsServer, waitFor } from '../kit/index.ts';
+import { FencedError } from '../../core/errors.ts';
 
 function storedJob(jobId: string, overrides: Partial<StoredJob> = {}): StoredJob {
   const checkpoint = (id: number) => ({ id, metadataKey: `jobs/${jobId}/checkpoints/${id}/_metadata`, completedAtUnixMs: 1_700_000_000_000 + id });
@@ -165,5 +166,32 @@ test('job store - a corrupt value is reported naming its key, and list() still r
 
     await kv.put('epoch', 'eleven');
     await assert.rejects(store.nextEpoch(), /job store entry epoch is corrupt/);
+  });
+});
+
+test('job store - a create another coordinator made after a claim is seen by the job-key watch and claimed; the creator is then fenced, and a second create is refused as already stored', async () => {
+  await withNats(async (url, nc) => {
+    const other = await connect({ servers: url });
+    try {
+      const leader = await JobStore.open({ nc, logger: silentLogger });
+      const deposed = await JobStore.open({ nc: other, logger: silentLogger });
+      const written: string[] = [];
+      const stop = await leader.watchJobs((jobId) => written.push(jobId));
+      assert.deepEqual(await leader.claim(), [], 'nothing to claim yet');
+      // The deposed leader's create lands after the claim listed the keys.
+      const late = storedJob('late', { state: 'SUBMITTED', latestCheckpoint: null, retainedCheckpoints: [] });
+      await deposed.put(late);
+      await waitFor(() => written.includes('late'), { timeoutMs: 10_000, what: 'the watch to report the create' });
+      assert.equal(leader.knows('late'), false);
+      assert.deepEqual(await leader.claimOne('late'), late);
+      assert.equal(leader.knows('late'), true);
+      await assert.rejects(deposed.put({ ...late, state: 'DEPLOYING' }), FencedError, 'the creator writes nothing over the claim');
+      const third = await JobStore.open({ nc, logger: silentLogger });
+      await assert.rejects(third.put(late), JobAlreadyStoredError, 'a create of a stored job is refused, not taken for fencing');
+      assert.equal(await leader.claimOne('missing'), undefined);
+      stop();
+    } finally {
+      await other.close();
+    }
   });
 });
