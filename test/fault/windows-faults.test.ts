@@ -28,7 +28,7 @@ import { WF_JOB } from '../fixtures/windows-faults-job.ts';
 // test`, over 5 minutes of it) until the faults are done, so that windows go on firing, and only
 // then publishes the rest and the records that close every window. An idle machine does not wait
 // for a pace set for a loaded one.
-test('windows faults - tumbling and session windows and an event-time timer join, exactly once through worker SIGKILLs (at random and right after windows fire), a coordinator restart, scale-out and scale-in', { timeout: soakTimeoutMs(480_000) }, async (t) => {
+test('windows faults - tumbling and session windows and an event-time timer join, exactly once through worker SIGKILLs (at random and right after windows fire), a coordinator restart, scale-out and scale-in', { timeout: soakTimeoutMs(600_000) }, async (t) => {
   const started = Date.now();
   const step = (what: string) => t.diagnostic(`${((Date.now() - started) / 1000).toFixed(1)} s: ${what}`);
   const cluster = await startCluster({ workers: 3, workerTimeoutMs: 6000, checkpointTimeoutMs: 30_000, workerLogLevel: 'trace' });
@@ -65,7 +65,7 @@ test('windows faults - tumbling and session windows and an event-time timer join
       handles.delete(victim);
       const id = `replacement-${++replacements}`;
       handles.set(id, await cluster.addWorker(id));
-      await waitFor(async () => (await client.getJob(WF_JOB)).restarts > before, { timeoutMs: 60_000, what: `the job to restart after ${why}` });
+      await waitFor(async () => (await client.getJob(WF_JOB)).restarts > before, { timeoutMs: 90_000, what: `the job to restart after ${why}` });
     };
     /** SIGKILLs a worker right after it fired windows of `stage` (the first trace line that says so). */
     const killAfterFiring = async (stage: string) => {
@@ -104,7 +104,7 @@ test('windows faults - tumbling and session windows and an event-time timer join
     // 4. Scale-out: a worker joins and takes key groups.
     const joined = await cluster.addWorker('joined-1');
     handles.set('joined-1', joined);
-    await waitFor(async () => (await runningWorkers()).includes('joined-1'), { timeoutMs: 60_000, what: 'the joined worker to take key groups' });
+    await waitFor(async () => (await runningWorkers()).includes('joined-1'), { timeoutMs: 90_000, what: 'the joined worker to take key groups' });
     step('scaled out');
     // 5. Right after a worker fired session windows; more at random under `make soak`.
     await progressed(2, 'before the kill after sessions fired');

@@ -32,7 +32,9 @@ const TSX_LOADER = import.meta.resolve('tsx');
 
 /** node --import tsx cli/main.ts <args> */
 // EDDY_DIST: a tree written by cli/dist-build.ts; the processes then run its compiled JavaScript
-// (what `eddy up` and the image run) instead of the sources through tsx. For benchmarks.
+// (what `eddy up` and the image run) instead of the sources through tsx. For benchmarks, and for
+// `make test`, which builds the tree first (a process under tsx compiles the sources at its start).
+// Without it (one test file run by hand) the processes run the sources as they are.
 const DIST = process.env.EDDY_DIST;
 
 function cliArgs(args: string[]): string[] {
