@@ -135,16 +135,26 @@ async function assertReferencedObjectsExist(root: string): Promise<number> {
 /**
  * Publishes `perTick` events every 100 ms until stop(), which resolves how many were published
  * (all acknowledged by the stream): publishing spans every phase of the test, however long the
- * checkpoints take on a slow machine.
+ * checkpoints take on a slow machine. It stays at most `ahead` events ahead of what the job has
+ * read (`consumed`, polled every tick): on a loaded machine a job that falls behind a fixed rate
+ * spends the test on a growing backlog (at load 20-50 it used up 500,000 events, 175 s of CPU,
+ * or failed to complete 25 checkpoints in 90 s), while the checkpoints only need every key group
+ * to change between two of them.
  */
-function publishUntilStopped(nc: NatsConnection, events: readonly Indicator[], perTick: number): { exhausted(): boolean; stop(): Promise<number> } {
+function publishUntilStopped(nc: NatsConnection, events: readonly Indicator[], perTick: number, ahead: number, consumed: () => Promise<number>): { exhausted(): boolean; stop(): Promise<number> } {
   const publisher = new BulkPublisher(nc);
   const encoder = new TextEncoder();
   let sent = 0;
+  let read = 0;
+  let asking = false;
   let failure: unknown;
   const timer = setInterval(() => {
+    if (!asking) {
+      asking = true;
+      consumed().then((n) => (read = n), () => undefined).finally(() => (asking = false));
+    }
     try {
-      for (const end = Math.min(sent + perTick, events.length); sent < end; sent++) {
+      for (const end = Math.min(sent + perTick, events.length, read + ahead); sent < end; sent++) {
         const e = events[sent]!;
         publisher.publishNow(`indicators.${partitionForKey(e.entityId, 4)}`, encoder.encode(JSON.stringify(e)));
       }
@@ -177,6 +187,7 @@ test('checkpoint - long delta chains are re-materialized, unreferenced objects a
   const nc = await connect({ servers: cluster.nats.url });
   // 5,000 events a second over 2,000 entities: every key group changes at every checkpoint.
   // Enough for 100 s; the test stops publishing once the worker's key groups are restored.
+  // At most 10,000 events ahead of the job: 2 s of input at that rate.
   const events = cxEvents(500_000, 2_000, 11);
   let producer: ReturnType<typeof publishUntilStopped> | undefined;
   const latestId = async () => Number((await client.getJob(CX_JOB)).checkpoints!.latestId);
@@ -184,7 +195,7 @@ test('checkpoint - long delta chains are re-materialized, unreferenced objects a
   try {
     await waitFor(async () => (await client.listWorkers()).filter((w) => w.state === 'ALIVE').length === 2, { timeoutMs: 15_000, what: 'two live workers' });
     await submitCx(client, join(dir, 'cache'));
-    producer = publishUntilStopped(nc, events, 500);
+    producer = publishUntilStopped(nc, events, 500, 10_000, async () => Number((await client.getJob(CX_JOB)).stages[0]!.recordsIn));
 
     // Warm-up: 128 key groups, 8 re-materialized per checkpoint: after ~20 checkpoints every
     // chain has been rebased once and the number of objects stops growing.
