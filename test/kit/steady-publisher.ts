@@ -36,8 +36,8 @@ export interface SteadyPublisher {
 export function publishMessagesSteadily(nc: NatsConnection, messages: ReadonlyArray<readonly [string, string]>, perTick: number, options: SteadyPublisherOptions = {}): SteadyPublisher {
   const publisher = new BulkPublisher(nc);
   const encoder = new TextEncoder();
-  const heldFrom = messages.length - (options.heldBack ?? 0);
   const keptFrom = messages.length - (options.kept ?? 0);
+  const heldFrom = Math.min(messages.length - (options.heldBack ?? 0), keptFrom);
   let released = (options.heldBack ?? 0) === 0 && (options.kept ?? 0) === 0;
   let sent = 0;
   let timer: NodeJS.Timeout | undefined;
