@@ -55,7 +55,7 @@ test('windows faults - tumbling and session windows and an event-time timer join
       await waitFor(async () => {
         const j = await client.getJob(WF_JOB);
         return j.state === 'RUNNING' && Number(j.checkpoints!.latestId) >= Number(before.checkpoints!.latestId) + n;
-      }, { timeoutMs: 90_000, what: `${n} more checkpoints ${what}` });
+      }, { timeoutMs: 120_000, what: `${n} more checkpoints ${what}` });
     };
     const runningWorkers = async () => (await client.listWorkers()).filter((w) => w.state === 'ALIVE' && w.assignments.some((a) => a.jobId === WF_JOB && a.keyGroups.length > 0)).map((w) => w.workerId);
     /** SIGKILLs a worker and starts a replacement at once (it joins right after the recovery). */
@@ -99,7 +99,7 @@ test('windows faults - tumbling and session windows and an event-time timer join
     await waitFor(async () => {
       const j = await client.getJob(WF_JOB);
       return j.state === 'RUNNING' && Number(j.epoch) > Number(beforeCoordinatorKill.epoch) && Number(j.checkpoints!.latestId) > Number(beforeCoordinatorKill.checkpoints!.latestId);
-    }, { timeoutMs: 90_000, what: 'the job to resume under the restarted coordinator' });
+    }, { timeoutMs: 150_000, what: 'the job to resume under the restarted coordinator' });
     step('coordinator restarted, job resumed');
     // 4. Scale-out: a worker joins and takes key groups.
     const joined = await cluster.addWorker('joined-1');
