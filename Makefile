@@ -34,7 +34,7 @@ screenshots: install ui
 # files took 22-43 % less CPU (customer-experience 19.1 -> 13.8 s, cli 35.2 -> 20.1 s).
 # Two test files at a time (TEST_CONCURRENCY=1 for one): most of a file's time is waiting for
 # processes and conditions. Serially under tsx the suite took 14-16 minutes on 2 cores; the
-# windows fault test adds ~150 s of CPU at 120,000 events, so it starts first (it does not run
+# windows fault test adds 150-240 s of CPU at 120,000 events (at load 20-50), so it starts first (it does not run
 # last, alone) and overlaps the light unit tests. Measured on a machine at load 20-60 only:
 # the test files took ~1,250 s of CPU compiled there, which puts the suite at ~9-11 minutes on
 # an idle 2-core machine (an estimate; fixed costs: the type check ~25 s, cycles ~6 s).
