@@ -151,7 +151,9 @@ test('checkpoint - an overlay past maxOverlayBytes asks for an early checkpoint 
   const dir = await mkdtemp(join(tmpdir(), 'eddy-overlay-'));
   using client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
   const nc = await connect({ servers: cluster.nats.url });
-  const events = cxEvents(60_000, 3_000, 21);
+  // 30,000 events over 3,000 entities: the 64 KB overlay fills after a few hundred of them, so
+  // 3 s of input asks for many early checkpoints (60,000 timed out under two test files at once).
+  const events = cxEvents(30_000, 3_000, 21);
   try {
     await waitFor(async () => (await client.listWorkers()).some((w) => w.state === 'ALIVE'), { timeoutMs: 15_000, what: 'a live worker' });
     await submitCx(client, join(dir, 'cache'));

@@ -14,8 +14,11 @@ import type { EddyClient } from '../../cli/client.ts';
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI_MAIN = join(REPO_ROOT, 'cli', 'main.ts');
 
-/** tsx compiles on first start: a cold Eddy process takes a few seconds on a busy 2-core box. */
-const EDDY_READY_TIMEOUT_MS = 30_000;
+/**
+ * tsx compiles on first start: a cold Eddy process takes a few seconds on a busy 2-core box, and
+ * a coordinator took over 30 s at a load average of 24 (the windows fault test's restart).
+ */
+const EDDY_READY_TIMEOUT_MS = 60_000;
 /**
  * A worker is ready once its first job thread has started too (worker/worker.ts): a second
  * compile of the runtime, in the thread. EDDY_JOB_ISOLATION=none in the environment runs the
@@ -29,7 +32,9 @@ const TSX_LOADER = import.meta.resolve('tsx');
 
 /** node --import tsx cli/main.ts <args> */
 // EDDY_DIST: a tree written by cli/dist-build.ts; the processes then run its compiled JavaScript
-// (what `eddy up` and the image run) instead of the sources through tsx. For benchmarks.
+// (what `eddy up` and the image run) instead of the sources through tsx. For benchmarks, and for
+// `make test`, which builds the tree first (a process under tsx compiles the sources at its start).
+// Without it (one test file run by hand) the processes run the sources as they are.
 const DIST = process.env.EDDY_DIST;
 
 function cliArgs(args: string[]): string[] {

@@ -6,19 +6,50 @@ import { BulkPublisher } from '../../core/jetstream-publisher.ts';
 /** How often a steady producer publishes its next `perTick` messages. */
 const TICK_MS = 100;
 
+export interface SteadyPublisherOptions {
+  /**
+   * The last `heldBack` messages go out at `trickle` per tick (their very last `kept` not at all)
+   * until release() is called, then at the full rate: a test whose faults must land while records
+   * still flow (and windows still fire) keeps the input going, however long its faults take on a
+   * loaded machine, without pacing the whole input for the slowest machine. @default 0
+   */
+  heldBack?: number;
+  /** Messages per tick while the held-back tail is not released. @default 1 */
+  trickle?: number;
+  /** The last messages (e.g. records that close every window) not published before release(). @default 0 */
+  kept?: number;
+}
+
+export interface SteadyPublisher {
+  /** Resolves once the stream has acknowledged every message. */
+  done: Promise<void>;
+  /** Ends it early. */
+  stop(): void;
+  /** Publishes the held-back tail at the full rate (SteadyPublisherOptions.heldBack). */
+  release(): void;
+}
+
 /**
  * Publishes `perTick` of `messages` ([subject, payload], in order) every 100 ms. `done` resolves
  * once the stream has acknowledged every one; `stop()` ends it early.
  */
-export function publishMessagesSteadily(nc: NatsConnection, messages: ReadonlyArray<readonly [string, string]>, perTick: number): { done: Promise<void>; stop(): void } {
+export function publishMessagesSteadily(nc: NatsConnection, messages: ReadonlyArray<readonly [string, string]>, perTick: number, options: SteadyPublisherOptions = {}): SteadyPublisher {
   const publisher = new BulkPublisher(nc);
   const encoder = new TextEncoder();
+  const keptFrom = messages.length - (options.kept ?? 0);
+  const heldFrom = Math.min(messages.length - (options.heldBack ?? 0), keptFrom);
+  let released = (options.heldBack ?? 0) === 0 && (options.kept ?? 0) === 0;
   let sent = 0;
   let timer: NodeJS.Timeout | undefined;
   const done = new Promise<void>((resolve, reject) => {
     timer = setInterval(() => {
       try {
-        for (const end = Math.min(sent + perTick, messages.length); sent < end; sent++) publisher.publishNow(messages[sent]![0], encoder.encode(messages[sent]![1]));
+        const end = released
+          ? Math.min(sent + perTick, messages.length)
+          : sent < heldFrom
+            ? Math.min(sent + perTick, heldFrom)
+            : Math.min(sent + (options.trickle ?? 1), keptFrom);
+        for (; sent < end; sent++) publisher.publishNow(messages[sent]![0], encoder.encode(messages[sent]![1]));
         if (sent === messages.length) {
           clearInterval(timer);
           publisher.flush().then(resolve, reject).finally(() => publisher.close());
@@ -29,5 +60,11 @@ export function publishMessagesSteadily(nc: NatsConnection, messages: ReadonlyAr
       }
     }, TICK_MS);
   });
-  return { done, stop: () => clearInterval(timer) };
+  return {
+    done,
+    stop: () => clearInterval(timer),
+    release: () => {
+      released = true;
+    },
+  };
 }
