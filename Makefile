@@ -38,8 +38,11 @@ screenshots: install ui
 # last, alone) and overlaps the light unit tests. Measured on a machine at load 20-60 only:
 # the test files took ~1,250 s of CPU compiled there, which puts the suite at ~9-11 minutes on
 # an idle 2-core machine (an estimate; fixed costs: the type check ~25 s, cycles ~6 s).
+# The two Docker compose tests each build the image and start a stack: the HA one runs last, so
+# that they never run at the same time.
 LONGEST_TESTS := test/fault/windows-faults.test.ts
-TESTS := $(LONGEST_TESTS) $(filter-out $(LONGEST_TESTS),$(wildcard test/unit/*.test.ts test/e2e/*.test.ts test/fault/*.test.ts))
+LAST_TESTS := test/e2e/docker-compose-ha.test.ts
+TESTS := $(LONGEST_TESTS) $(filter-out $(LONGEST_TESTS) $(LAST_TESTS),$(wildcard test/unit/*.test.ts test/e2e/*.test.ts test/fault/*.test.ts)) $(LAST_TESTS)
 TEST_CONCURRENCY ?= 2
 TEST_DIST := $(CURDIR)/dist
 test: install ui typecheck cycles lint-protos
