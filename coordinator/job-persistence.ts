@@ -41,8 +41,15 @@ export interface LoadedJob {
 export class JobPersistence {
   readonly #o: JobPersistenceOptions;
 
+  #stopped = false;
+
   constructor(options: JobPersistenceOptions) {
     this.#o = options;
+  }
+
+  /** This coordinator stops: a write under way is tried once more at most, not until it is stored. */
+  stop(): void {
+    this.#stopped = true;
   }
 
   /**
@@ -73,9 +80,10 @@ export class JobPersistence {
           this.#o.leadership.fenced(e.message);
           return;
         }
-        if (!this.#o.holds(job)) {
-          // Let go meanwhile: whoever holds it now reads the store as it is; nothing of this
-          // leadership's is committed on top of a write that may not have happened.
+        if (!this.#o.holds(job) || this.#stopped) {
+          // Let go meanwhile (or this coordinator stops): whoever holds it next reads the store as
+          // it is; nothing of this leadership's is committed on top of a write that may not have
+          // happened.
           job.fenced = true;
           this.#o.logger.warn({ jobId: job.id, err: ensureError(e).message }, 'job store write failed; the job is no longer held here');
           return;
