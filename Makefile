@@ -55,7 +55,7 @@ test: install ui typecheck cycles lint-protos
 # about 40 minutes on 2 cores (the windows fault test at 1,000,000 events is ~24 of them), plus the
 # combined high-availability soak (test/fault/ha-soak.test.ts: leader-coordinator, NATS-node and
 # worker SIGKILLs in turn over 1,000,000 events; EDDY_SOAK_EVENTS=N runs it shorter). Not part of `make test`.
-SOAK_TESTS := test/fault/exactly-once.test.ts test/fault/coordinator-restart.test.ts test/fault/coordinator-failover.test.ts test/fault/nats-cluster.test.ts test/fault/checkpoint-faults.test.ts test/fault/rescale.test.ts test/fault/windows-faults.test.ts test/fault/ha-soak.test.ts
+SOAK_TESTS := test/fault/exactly-once.test.ts test/fault/coordinator-restart.test.ts test/fault/coordinator-failover.test.ts test/fault/nats-cluster.test.ts test/fault/nats-restart.test.ts test/fault/checkpoint-faults.test.ts test/fault/rescale.test.ts test/fault/windows-faults.test.ts test/fault/ha-soak.test.ts
 soak: install
 	EDDY_SOAK=1 $(NODE) --test --test-reporter=spec $(SOAK_TESTS)
 

@@ -317,6 +317,7 @@ export class Coordinator {
     this.#directory.stop();
     this.#stopJobWatch?.();
     this.#jobs.stop();
+    this.#jobs.stopWriting();
     await this.#jobs.flush();
     // After the last job write: a standby takes over at once, from the final state.
     await this.#lease?.close();

@@ -354,6 +354,11 @@ export class JobManager {
     for (const job of this.#jobs.values()) job.stop();
   }
 
+  /** The coordinator stops: pending job-store writes are not retried for ever (close() waits for them). */
+  stopWriting(): void {
+    this.#persistence.stop();
+  }
+
   /**
    * This coordinator no longer leads: every job is let go (checkpoints, publishing, restarts
    * stop) and forgotten; the new leader resumes them from the job store. What is still under way

@@ -15,6 +15,9 @@ import type { Leadership } from './leader-lease.ts';
 import { hasOutput } from './output-publisher.ts';
 import { PoisonRecords } from './poison-records.ts';
 
+/** Pauses between attempts of a failed job-store write, in ms (the last one repeats). */
+const WRITE_RETRY_MS = [100, 250, 500, 1_000];
+
 /** Checkpoint ids skipped after a coordinator restart: ids triggered but never recorded are not reused. */
 const CHECKPOINT_ID_GAP_AFTER_RESTART = 1000;
 
@@ -43,25 +46,57 @@ export interface LoadedJob {
 export class JobPersistence {
   readonly #o: JobPersistenceOptions;
 
+  #stopped = false;
+
   constructor(options: JobPersistenceOptions) {
     this.#o = options;
   }
 
-  /** Writes the job to the job store; writes of one job keep their order. */
+  /** This coordinator stops: a write under way is tried once more at most, not until it is stored. */
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  /**
+   * Writes the job to the job store; writes of one job keep their order. A write that fails
+   * (NATS unreachable, the bucket's stream electing a leader) is tried again until it is stored,
+   * is fenced off, or this coordinator no longer holds the job: `job.persisting` settles only
+   * then, and what waits for it (a checkpoint's commit and output, the garbage collector) waits
+   * with it. Going on after a failed write would let the store name an older checkpoint than the
+   * one whose output went out, or whose predecessors were collected (a takeover then restores
+   * what is gone, or replays output under other message ids).
+   */
   persist(job: Job): void {
     // A job of an earlier leadership (released, still in some callback) writes nothing.
     if (!this.#o.holds(job)) return;
     const stored = job.toStored();
-    job.persisting = (job.persisting ?? Promise.resolve())
-      .then(() => this.#o.jobStore.put(stored))
-      .catch((e) => {
+    job.persisting = (job.persisting ?? Promise.resolve()).then(() => this.#write(job, stored));
+  }
+
+  async #write(job: Job, stored: StoredJob): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#o.jobStore.put(stored);
+        if (attempt > 1) this.#o.logger.info({ jobId: job.id, attempts: attempt }, 'job store write went through');
+        return;
+      } catch (e) {
         if (e instanceof FencedError) {
           job.fenced = true;
           this.#o.leadership.fenced(e.message);
-        } else {
-          this.#o.logger.error({ jobId: job.id, err: ensureError(e) }, 'job store write failed');
+          return;
         }
-      });
+        if (!this.#o.holds(job) || this.#stopped) {
+          // Let go meanwhile (or this coordinator stops): whoever holds it next reads the store as
+          // it is; nothing of this leadership's is committed on top of a write that may not have
+          // happened.
+          job.fenced = true;
+          this.#o.logger.warn({ jobId: job.id, err: ensureError(e).message }, 'job store write failed; the job is no longer held here');
+          return;
+        }
+        this.#o.logger.warn({ jobId: job.id, attempt, err: ensureError(e).message }, 'job store write failed; trying again');
+        await new Promise((r) => setTimeout(r, WRITE_RETRY_MS[Math.min(attempt, WRITE_RETRY_MS.length) - 1]));
+      }
+    }
   }
 
   /**

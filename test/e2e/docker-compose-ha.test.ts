@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { EddyClient } from '../../cli/client.ts';
-import { REPO_ROOT, freePort, waitFor, cxEvents, cxExpectation, submitCx, publishSteadily, publishWithRetries, assertCxExactlyOnce, CX_JOB, S3RVER_CREDENTIALS } from '../kit/index.ts';
+import { REPO_ROOT, freePort, waitFor, cxEvents, cxExpectation, submitCx, publishSteadily, publishCxResiliently, storedCxEvents, assertCxExactlyOnce, CX_JOB, S3RVER_CREDENTIALS } from '../kit/index.ts';
 import { buildTestImages, Compose, composeNatsPasswords, describeStack, dockerUnavailable, leftovers, run } from '../kit/docker.ts';
 
 const COMPOSE_FILE = join(REPO_ROOT, 'deploy/docker-compose.yml');
@@ -177,7 +177,7 @@ test('docker compose HA - three NATS servers, two coordinators: the leader conta
     const [natsContainer] = await compose.containers('nats');
     await run('docker', ['kill', natsContainer!], { timeoutMs: 30_000 });
     step('nats killed');
-    const resilient = publishWithRetries(nc, after, { idPrefix: 'ha-after-', perTick: 300 });
+    const resilient = publishCxResiliently(nc, after, 3_000);
     await resilient.done;
     step(`events published with a NATS server down (${resilient.retries()} publishes retried)`);
     await run('docker', ['start', natsContainer!], { timeoutMs: 60_000 });
@@ -185,7 +185,8 @@ test('docker compose HA - three NATS servers, two coordinators: the leader conta
     step('nats started again');
     await progressed(2, 'after the NATS server came back');
 
-    await assertCxExactlyOnce(client, reader, cxExpectation([...before, ...after]), 180_000);
+    // From the stream's order: a retried publish lands after later events (kit/resilient-publisher.ts).
+    await assertCxExactlyOnce(client, reader, cxExpectation(await storedCxEvents(reader, before.length + after.length)), 180_000);
     const job = await client.getJob(CX_JOB);
     step(`exact results checked; job restarts ${job.restarts}, epoch ${job.epoch}`);
     passed = true;

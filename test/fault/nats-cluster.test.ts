@@ -1,59 +1,28 @@
 // Eddy on a three-node NATS cluster (README, "High availability"): every process is given all
 // three URLs, the KV bucket and the streams are replicated three times, and killing the node that
-// leads the source stream while records flow loses nothing: the job recovers from its latest
-// checkpoint and the results are exact. The node comes back on its store and catches up.
+// leads the source stream while records flow loses nothing. While the node is down the job keeps
+// running: checkpoints complete with progress on every split (the time from the kill to the first
+// is logged: the time to resume after a NATS-node loss). The node comes back on its store and
+// catches up, and the results are exact.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { startCoordinator, startWorker, waitFor, cxEvents, cxExpectation, submitCx, assertCxExactlyOnce, readStream, soakOnly, CX_JOB, type EddyProcess, type CoordinatorHandle, type Indicator } from '../kit/index.ts';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { startCoordinator, startWorker, waitFor, cxEvents, cxExpectation, submitCx, assertCxExactlyOnce, readStream, soakSize, soakTimeoutMs, publishCxResiliently, storedCxEvents, committedSourcePositions, CX_JOB, type EddyProcess, type CoordinatorHandle } from '../kit/index.ts';
 import { startNatsCluster } from '../kit/nats-cluster.ts';
 import { EddyClient } from '../../cli/client.ts';
 import { ensureSourceStream } from '../../core/nats.ts';
-import { partitionForKey } from '../../core/key-groups.ts';
 import { openObjectStore } from '../../core/object-store.ts';
 
-/**
- * Publishes every event once into the stream, whatever node is lost meanwhile: each has a message
- * id (the stream drops a repeat), and a publish that fails or times out is sent again.
- */
-function publishResiliently(nc: Awaited<ReturnType<typeof connect>>, events: readonly Indicator[], perSecond: number): { done: Promise<void>; retries(): number } {
-  const js = jetstream(nc);
-  let retries = 0;
-  const publishOne = async (i: number): Promise<void> => {
-    const e = events[i]!;
-    for (;;) {
-      try {
-        await js.publish(`indicators.${partitionForKey(e.entityId, 4)}`, JSON.stringify(e), { msgID: `ev-${i}`, timeout: 2_000 });
-        return;
-      } catch {
-        retries++;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-  };
-  const done = (async () => {
-    const batch = Math.max(1, Math.floor(perSecond / 10));
-    for (let i = 0; i < events.length; i += batch) {
-      const started = Date.now();
-      await Promise.all(Array.from({ length: Math.min(batch, events.length - i) }, (_, k) => publishOne(i + k)));
-      await new Promise((r) => setTimeout(r, Math.max(0, 100 - (Date.now() - started))));
-    }
-  })();
-  return { done, retries: () => retries };
-}
-
-// todo: state is exact through the node loss, but a run has found one exactly-once sink message
-// of ~4 000 missing (published by the coordinator while NATS answered 503 and retried with its
-// message id; cause not found yet). Under make soak only until that is understood.
-test('nats cluster - killing the node that leads the source stream under load loses nothing; it comes back, catches up, and the results are exact', { timeout: 240_000, todo: 'one sink message of ~4 000 was missing after the node loss in a run (cause not found yet)', skip: soakOnly('runs under make soak until its lost sink message is explained') }, async (t) => {
+test('nats cluster - killing the node that leads the source stream under load: the job goes on while it is down, it comes back and catches up, and the results are exact', { timeout: soakTimeoutMs(240_000) }, async (t) => {
   const nats = await startNatsCluster(3);
   const root = await mkdtemp(join(tmpdir(), 'eddy-nats-ha-'));
   const storeDir = join(root, 'store');
   await mkdir(storeDir);
+  const store = openObjectStore(storeDir);
   let coordinator: CoordinatorHandle | undefined;
   const workers: EddyProcess[] = [];
   let client: EddyClient | undefined;
@@ -74,44 +43,55 @@ test('nats cluster - killing the node that leads the source stream under load lo
     assert.equal((await jsm.streams.info('KV_eddy-cluster')).config.num_replicas, 3, 'the job store bucket is R3');
     assert.equal((await jsm.streams.info('CX_TRIGGERS')).config.num_replicas, 3, 'the sink stream Eddy created is R3');
 
-    const events = cxEvents(20_000, 1_000, 31);
-    const producer = publishResiliently(nc, events, 5_000);
-    await waitFor(async () => Number((await client!.getJob(CX_JOB)).checkpoints!.latestId) >= 2, { timeoutMs: 30_000, what: 'two completed checkpoints' });
+    // Enough events to flow through the loss and past the job's resumption.
+    const events = cxEvents(soakSize(16_000, 300_000), 1_000, 31);
+    const producer = publishCxResiliently(nc, events, 2_000);
+    await waitFor(async () => Number((await client!.getJob(CX_JOB)).checkpoints!.latestId) >= 2, { timeoutMs: 90_000, what: 'two completed checkpoints' });
 
     const leader = await waitFor(() => nats.streamLeader('indicators').then((i) => (i === undefined ? undefined : { i })), { timeoutMs: 10_000, what: 'the source stream leader' });
-    const before = Number((await client.getJob(CX_JOB)).checkpoints!.latestId);
+    const before = await committedSourcePositions(client, store, CX_JOB);
     const killedAt = Date.now();
     await nats.kill(leader.i);
     // The survivors elect a new leader for the source stream while records flow.
     await waitFor(() => nats.streamLeader('indicators').then((i) => i !== undefined && i !== leader.i), { timeoutMs: 30_000, what: 'a new leader of the source stream' });
     t.diagnostic(`source stream leader re-elected ${Date.now() - killedAt} ms after ${nats.nodes[leader.i]!.name} was killed`);
-    // On nats-server 2.9 a new ordered consumer on the stream may time out while a peer is gone
-    // (README, "Limits"): the node comes back on its store, and the job must go on from there.
-    await nats.start(leader.i);
-    await waitFor(async () => {
-      const j = await client!.getJob(CX_JOB);
-      return j.state === 'RUNNING' && Number(j.checkpoints!.latestId) > before + 1;
-    }, { timeoutMs: 90_000, what: 'checkpoints to complete again' });
-    t.diagnostic(`checkpointing again ${Date.now() - killedAt} ms after the source stream leader was killed`);
+    // With the node still down, the job goes on: a checkpoint triggered after the kill completes
+    // with every split further on than the latest checkpoint before it (the time to resume).
+    const resumed = await waitFor(async () => {
+      const c = await committedSourcePositions(client!, store, CX_JOB);
+      return c.checkpointId >= before.checkpointId + 2 && c.nextSequences.length === 4 && c.nextSequences.every((next, i) => next > (before.nextSequences[i] ?? 0)) ? c : undefined;
+    }, { timeoutMs: 90_000, intervalMs: 100, what: 'a checkpoint with progress on every split, the node still down' }).catch(async (e: unknown) => {
+      t.diagnostic(`committed before the kill: ${JSON.stringify(before)}; now: ${JSON.stringify(await committedSourcePositions(client!, store, CX_JOB))}`);
+      for await (const c of jsm.consumers.list('indicators')) t.diagnostic(`consumer ${c.name} ${JSON.stringify(c.config.filter_subject ?? c.config.filter_subjects)} on ${c.cluster?.leader}: delivered ${JSON.stringify(c.delivered)} pending ${c.num_pending} waiting ${c.num_waiting}`);
+      throw e;
+    });
+    const resumeMs = Date.now() - killedAt;
+    assert.equal(nats.nodes[leader.i]!.process, undefined, 'the node is still down');
+    t.diagnostic(`time to resume after a NATS-node loss: ${resumeMs} ms (checkpoint ${resumed.checkpointId}: every split read on from checkpoint ${before.checkpointId})`);
 
+    // The node comes back on its store.
+    await nats.start(leader.i);
     await producer.done;
     t.diagnostic(`producer retries: ${producer.retries()}`);
-    await assertCxExactlyOnce(client, nc, cxExpectation(events), 120_000, openObjectStore(storeDir)).catch(async (e: unknown) => {
+    const stored = await storedCxEvents(nc, events.length);
+    const expected = cxExpectation(stored);
+    // How far the stream's order is from the events' own: the triggers an expectation in the
+    // events' order would have got wrong (a lost or an extra trigger, in earlier runs of this test).
+    const naive = cxExpectation(events).triggers;
+    const reordered = [...expected.triggers].filter((k) => !naive.has(k)).length + [...naive].filter((k) => !expected.triggers.has(k)).length;
+    t.diagnostic(`events stored after a later event of theirs: ${stored.filter((e, i) => i > 0 && e.ts < stored[i - 1]!.ts).length}; triggers that differ from the events' own order: ${reordered}`);
+    await assertCxExactlyOnce(client, nc, expected, 120_000, store).catch(async (e: unknown) => {
       const info = await jsm.streams.info('CX_TRIGGERS');
       t.diagnostic(`CX_TRIGGERS: ${JSON.stringify(info.state)} cluster ${JSON.stringify(info.cluster)}; read ${(await readStream(nc, 'CX_TRIGGERS')).length}`);
       throw e;
     });
-    // The restarted node caught up: its replica holds every event.
+    // The restarted node caught up: its replica of the source stream holds every event.
+    const restarted = nats.nodes[leader.i]!.name;
     await waitFor(async () => {
-      const node = await connect({ servers: nats.nodes[leader.i]!.url });
-      try {
-        const info = await (await jetstreamManager(node)).streams.info('indicators');
-        const lagging = [info.cluster?.leader === nats.nodes[leader.i]!.name ? undefined : info.cluster?.replicas?.find((r) => r.name === nats.nodes[leader.i]!.name)];
-        return info.state.messages === events.length && lagging.every((r) => r === undefined || (r.current && r.lag === 0));
-      } finally {
-        await node.close();
-      }
-    }, { timeoutMs: 30_000, what: 'the restarted node to catch up on the source stream' });
+      const info = await jsm.streams.info('indicators');
+      const replica = info.cluster?.leader === restarted ? { current: true, lag: 0 } : info.cluster?.replicas?.find((r) => r.name === restarted);
+      return info.state.messages === events.length && replica?.current === true && !replica.lag;
+    }, { timeoutMs: 60_000, what: `${restarted} to catch up on the source stream` });
   } finally {
     // EDDY_TEST_DUMP=<dir>: keep every process's output for a post-mortem (as startCluster does).
     const dump = process.env.EDDY_TEST_DUMP;

@@ -3,6 +3,9 @@
 // idle job (nothing read, emitted or dead-lettered since its latest checkpoint) takes no periodic
 // checkpoints (coordinator/checkpoint-idle.ts): everything it did is in the latest one already.
 import type { EddyClient } from '../../cli/client.ts';
+import { decodeMetadata } from '../../core/checkpoint-format.ts';
+import { objectKeys } from '../../core/object-keys.ts';
+import type { ObjectStore } from '../../core/object-store.ts';
 import { waitFor } from './wait-for.ts';
 
 /** Idle must hold this long (three heartbeats and more) with no new checkpoint to count. */
@@ -27,4 +30,15 @@ export async function checkpointsOrIdle(client: EddyClient, job: string, options
     },
     { timeoutMs: options.timeoutMs ?? 30_000, what: `${more} more checkpoints of ${job}, or the job idle with everything it did in its latest checkpoint` },
   );
+}
+
+/**
+ * The job's latest completed checkpoint and the stream sequence each of its source splits goes on
+ * from (read from its _metadata in the store): what the job has committed.
+ */
+export async function committedSourcePositions(client: EddyClient, store: ObjectStore, job: string): Promise<{ checkpointId: number; nextSequences: number[] }> {
+  const checkpointId = Number((await client.getJob(job)).checkpoints!.latestId);
+  if (checkpointId === 0) return { checkpointId, nextSequences: [] };
+  const metadata = decodeMetadata(await store.get(objectKeys.metadata(job, checkpointId)), `checkpoint ${checkpointId} of ${job}`);
+  return { checkpointId, nextSequences: Object.values(metadata.sources) };
 }

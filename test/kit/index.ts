@@ -40,5 +40,6 @@ export * from './cx-fixture.ts';
 export { soakEvents, soakOnly, soakSize, soakTimeoutMs } from './soak.ts';
 export { clusterStore, readPartFiles, listPartFiles, type PartFile } from './part-files.ts';
 export { makeTestPki, type TestPki, type KeyPair } from './certificates.ts';
-export { checkpointsOrIdle } from './checkpoints.ts';
+export { checkpointsOrIdle, committedSourcePositions } from './checkpoints.ts';
 export { publishMessagesSteadily } from './steady-publisher.ts';
+export { publishCxResiliently } from './resilient-publisher.ts';

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { freePort } from './free-port.ts';
 import { startProcess, type ChildHandle } from './processes.ts';
 import { natsServerBinary } from './nats-server.ts';
@@ -64,6 +64,18 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
     }
   };
 
+  const placesReplicas = async (urls: string, replicas: number): Promise<boolean> => {
+    const nc = await connect({ servers: urls.split(','), timeout: 2_000 });
+    try {
+      const jsm = await jetstreamManager(nc, { timeout: 2_000 });
+      await jsm.streams.add({ name: 'KIT_READY', subjects: ['kit.ready'], num_replicas: replicas, storage: StorageType.Memory });
+      await jsm.streams.delete('KIT_READY');
+      return true;
+    } finally {
+      await nc.close();
+    }
+  };
+
   const stop = async (): Promise<void> => {
     await Promise.all(nodes.map((n) => n.process?.stop(STOP_TIMEOUT_MS)));
     await rm(root, { recursive: true, force: true });
@@ -72,6 +84,9 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
   try {
     await Promise.all(nodes.map((_, i) => startNode(i)));
     for (const n of nodes) await waitFor(() => usable(n.url), { timeoutMs: STARTUP_DEADLINE_MS, what: `JetStream through ${n.name} of the NATS cluster`, intervalMs: 100 });
+    // Answering is not placing: until the meta leader has heard from every peer, a stream of
+    // `size` replicas is refused ("no suitable peers for placement").
+    await waitFor(() => placesReplicas(url, size), { timeoutMs: STARTUP_DEADLINE_MS, what: `a stream of ${size} replicas placed on the NATS cluster`, intervalMs: 250 });
   } catch (e) {
     await stop();
     throw e;

@@ -60,6 +60,11 @@ export interface NatsServer extends AsyncDisposable {
   stop(): Promise<void>;
   /** Sends a signal to the server's pid only. @default 'SIGKILL' */
   kill(signal?: NodeJS.Signals): void;
+  /**
+   * A crash and a restart: SIGKILLs the server, waits for its exit, and starts it again on the
+   * same port and store dir; resolves once it is usable again.
+   */
+  restart(): Promise<void>;
 }
 
 /** The nats-server binary: $EDDY_NATS_SERVER, else `nats-server` on PATH (or in Debian's /usr/sbin). */
@@ -115,11 +120,12 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   };
   // Grants one after the other: each rewrites the config with every id so far, then reloads.
   let granting: Promise<void> = Promise.resolve();
-  const grantWith = (child: ChildHandle) => (workerId: string): Promise<void> => {
+  const grantWith = (current: () => ChildHandle) => (workerId: string): Promise<void> => {
     if (!perWorker) return Promise.resolve();
     const next = granting.then(async () => {
       if (auth!.workerLogins.has(workerId)) return;
       auth = prepareNatsAuth(authDir, authOptions([...auth!.workerLogins.keys(), workerId]));
+      const child = current();
       const since = child.lineCount();
       child.kill('SIGHUP');
       await child.waitForLine(/Reloaded server configuration/, 10_000, { since });
@@ -127,34 +133,46 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     granting = next.catch(() => undefined);
     return next;
   };
+  const argsFor = (port: number) => [...(auth ? ['-c', auth.configFile] : []), '-a', '127.0.0.1', '-p', String(port), ...(jetstream && !jetstreamInConfig ? ['-js', '-sd', storeDir] : [])];
+  // Starts the server on `port` and waits until it is usable; stops it again if it is not.
+  const launch = async (port: number, deadline: number): Promise<ChildHandle> => {
+    const child = await startProcess({ name: `nats-server :${port}`, command: binary, args: argsFor(port), readyLine: /Server is ready/, readyTimeoutMs: Math.max(1_000, deadline - Date.now()) });
+    const url = `nats://127.0.0.1:${port}`;
+    try {
+      const usable = waitFor(() => isUsable(url, jetstream, login('coordinator')), {
+        timeoutMs: Math.max(1_000, deadline - Date.now()),
+        what: `nats-server at ${url} to accept a client${jetstream ? ' and answer a JetStream account info request' : ''}`,
+        intervalMs: 50,
+      });
+      const died = child.exited.then((status) => {
+        throw new Error(`nats-server at ${url} exited (${JSON.stringify(status)}) before it was usable`);
+      });
+      await Promise.race([usable, died]);
+    } catch (e) {
+      await child.stop(STOP_TIMEOUT_MS);
+      throw new Error(`${(e as Error).message}; server log tail:\n${child.output().slice(-4096)}`, { cause: e });
+    }
+    return child;
+  };
   const deadline = Date.now() + STARTUP_DEADLINE_MS;
   try {
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
-      const args = [...(auth ? ['-c', auth.configFile] : []), '-a', '127.0.0.1', '-p', String(port), ...(jetstream && !jetstreamInConfig ? ['-js', '-sd', storeDir] : [])];
       let child: ChildHandle;
       try {
-        child = await startProcess({ name: `nats-server :${port}`, command: binary, args, readyLine: /Server is ready/, readyTimeoutMs: Math.max(1_000, deadline - Date.now()) });
+        child = await launch(port, deadline);
       } catch (e) {
         if (attempt < BIND_ATTEMPTS && /address already in use/i.test((e as Error).message)) continue;
         throw e;
       }
-      const url = `nats://127.0.0.1:${port}`;
-      try {
-        const usable = waitFor(() => isUsable(url, jetstream, login('coordinator')), {
-          timeoutMs: Math.max(1_000, deadline - Date.now()),
-          what: `nats-server at ${url} to accept a client${jetstream ? ' and answer a JetStream account info request' : ''}`,
-          intervalMs: 50,
-        });
-        const died = child.exited.then((status) => {
-          throw new Error(`nats-server at ${url} exited (${JSON.stringify(status)}) before it was usable`);
-        });
-        await Promise.race([usable, died]);
-      } catch (e) {
-        await child.stop(STOP_TIMEOUT_MS);
-        throw new Error(`${(e as Error).message}; server log tail:\n${child.output().slice(-4096)}`, { cause: e });
-      }
-      return serverHandle(child, url, port, storeDir, () => auth, login, loginEnv, grantWith(child));
+      let current = child;
+      const restart = async (): Promise<void> => {
+        current.kill('SIGKILL');
+        await current.exited;
+        // A JetStream store recovered after a crash takes longer than a fresh start.
+        current = await launch(port, Date.now() + 3 * STARTUP_DEADLINE_MS);
+      };
+      return serverHandle(() => current, `nats://127.0.0.1:${port}`, port, storeDir, () => auth, login, loginEnv, grantWith(() => current), restart);
     }
   } catch (e) {
     await rm(storeDir, { recursive: true, force: true });
@@ -178,7 +196,7 @@ async function isUsable(url: string, jetstream: boolean, login: object): Promise
 }
 
 function serverHandle(
-  child: ChildHandle,
+  current: () => ChildHandle,
   url: string,
   port: number,
   storeDir: string,
@@ -186,27 +204,31 @@ function serverHandle(
   login: NatsServer['login'],
   loginEnv: NatsServer['loginEnv'],
   grantWorker: NatsServer['grantWorker'],
+  restart: NatsServer['restart'],
 ): NatsServer {
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
-      await child.stop(STOP_TIMEOUT_MS);
+      await current().stop(STOP_TIMEOUT_MS);
       await rm(storeDir, { recursive: true, force: true });
     })());
   return {
     url,
     port,
     storeDir,
-    pid: child.pid,
+    get pid() {
+      return current().pid;
+    },
     get auth() {
       return auth();
     },
     login,
     loginEnv,
     grantWorker,
-    output: () => child.output(),
+    output: () => current().output(),
     stop,
-    kill: (signal: NodeJS.Signals = 'SIGKILL') => child.kill(signal),
+    kill: (signal: NodeJS.Signals = 'SIGKILL') => current().kill(signal),
+    restart,
     [Symbol.asyncDispose]: stop,
   };
 }

@@ -9,8 +9,11 @@ import { ChildSet, describeExit, signalPid, stopGracefully, type ExitStatus } fr
 
 export type { ExitStatus };
 
-/** Retained output per child, in characters (stdout and stderr interleaved by line). */
-const OUTPUT_LIMIT_CHARS = 64 * 1024;
+/**
+ * Retained output per child, in characters (stdout and stderr interleaved by line);
+ * EDDY_TEST_OUTPUT_LIMIT raises it for a post-mortem of a long run (with EDDY_TEST_DUMP).
+ */
+const OUTPUT_LIMIT_CHARS = Number(process.env.EDDY_TEST_OUTPUT_LIMIT ?? 64 * 1024);
 /** How much output an error message quotes. */
 const ERROR_TAIL_CHARS = 4 * 1024;
 /** After 'exit', how long to wait for the stdio pipes to close (a grandchild may hold them). */

@@ -54,10 +54,24 @@ export interface SourceTaskOptions {
 
 export type SourceTaskState = 'CREATED' | 'RUNNING' | 'STOPPED' | 'FAILED';
 
+/**
+ * The idle heartbeat asked of a split's consumer, in ms: the server sends one whenever it has
+ * nothing to deliver, so a live consumer is never silent for long.
+ */
+const HEARTBEAT_MS = 1_000;
+/** Heartbeat intervals in a row with no sign of the consumer before it is replaced. */
+const STALLED_AFTER_BEATS = 3;
+/** Pauses between attempts to make a split's consumer, in ms (the last one repeats). */
+const CONSUMER_RETRY_MS = [100, 250, 500, 1_000];
+/** How long a split goes on trying to make a consumer before its task fails, in ms. */
+const CONSUMER_DEADLINE_MS = 60_000;
+
 export class SourceTask {
   readonly #o: SourceTaskOptions;
   #state: SourceTaskState = 'CREATED';
   #messages: ConsumerMessages | undefined;
+  /** Resolves when the split stops reading (halted, stopped or failed). */
+  readonly #stopping = stopSignal();
   #loop: Promise<void> | undefined;
   #watermarks: WatermarkGenerator | undefined;
   /** The largest event time read, restored ones included (what a checkpoint records). */
@@ -81,28 +95,105 @@ export class SourceTask {
     return this.#state;
   }
 
+  /**
+   * Starts reading. The split's consumer is made in the background (see #read): on a NATS cluster
+   * with a node down, making one can take several attempts, and the job's start does not wait.
+   */
   async start(): Promise<void> {
     if (this.#state !== 'CREATED') return;
-    const { manifest, partition } = this.#o;
-    const js = jetstream(this.#o.nc);
-    // An ordered consumer: no acks, server-side flow control, recreated by the client at the
-    // next sequence after a gap, so the split is read exactly in stream order.
-    const source = this.#o.source;
-    const consumer = await js.consumers.get(source.stream, {
-      filter_subjects: subjects.sourcePartition(source.stream, this.#o.streamPartition),
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: this.#o.startSequence,
-    });
-    this.#messages = await consumer.consume({ max_messages: 1024 });
-    if (this.#state !== 'CREATED') {
-      // Halted or stopped while the consumer was being created.
-      this.#messages.stop();
-      return;
-    }
     this.#state = 'RUNNING';
     this.#startWatermarks();
-    this.#o.logger.info({ partition, startSequence: this.#o.startSequence }, 'source split started');
-    this.#loop = this.#run(this.#messages).catch((e) => this.#fail(ensureError(e)));
+    this.#o.logger.info({ partition: this.#o.partition, startSequence: this.#o.startSequence }, 'source split started');
+    this.#loop = this.#read().catch((e) => this.#fail(ensureError(e)));
+  }
+
+  /**
+   * Reads the split from consumer to consumer: each starts right after the last message read, so
+   * a replaced consumer neither skips nor repeats one. A consumer is replaced when it goes silent:
+   * no message and no idle heartbeat for STALLED_AFTER_BEATS heartbeats (its server is gone — an
+   * ordered consumer is R1, on one server of the stream's — or it was lost in a reconnect), or
+   * when it ends on its own while the split still runs.
+   */
+  async #read(): Promise<void> {
+    while (this.#state === 'RUNNING') {
+      const messages = await this.#openConsumer();
+      if (messages === undefined) return;
+      this.#messages = messages;
+      const watch = this.#watchConsumer(messages);
+      try {
+        await this.#run(messages);
+      } finally {
+        watch.stop();
+      }
+      if (this.#state !== 'RUNNING') return;
+      this.#o.logger.warn({ partition: this.#o.partition, nextSequence: this.lastSequence + 1, why: watch.why() ?? 'the consumer ended' }, 'source split consumer replaced');
+    }
+  }
+
+  /**
+   * A new ordered consumer from the next sequence to read; undefined once the split stops.
+   * nats-server 2.9 places an R1 consumer on a random server of the stream's: one on a server
+   * that is down never answers, and the next attempt likely lands on a live one. Every failure
+   * is retried until CONSUMER_DEADLINE_MS passes without a consumer: then the task fails and the
+   * job recovers.
+   */
+  async #openConsumer(): Promise<ConsumerMessages | undefined> {
+    const source = this.#o.source;
+    const js = jetstream(this.#o.nc);
+    const since = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      const made = (async () => {
+        // An ordered consumer: no acks, server-side flow control, recreated by the client at the
+        // next sequence after a gap, so the split is read exactly in stream order.
+        const consumer = await js.consumers.get(source.stream, {
+          filter_subjects: subjects.sourcePartition(source.stream, this.#o.streamPartition),
+          deliver_policy: DeliverPolicy.StartSequence,
+          opt_start_seq: this.lastSequence + 1,
+        });
+        return consumer.consume({ max_messages: 1024, idle_heartbeat: HEARTBEAT_MS });
+      })();
+      try {
+        // A stop does not wait for an attempt under way (up to the JetStream request time-out).
+        const messages = await Promise.race([made, this.#stopping.promise]);
+        if (messages !== undefined && this.#state === 'RUNNING') return messages;
+        // Halted or stopped while the consumer was being made.
+        void made.then((m) => m.stop(), () => undefined);
+        return undefined;
+      } catch (e) {
+        if (this.#state !== 'RUNNING') return undefined;
+        if (Date.now() - since > CONSUMER_DEADLINE_MS) throw new Error(`split ${this.#o.partition}: no consumer on stream ${source.stream} for ${CONSUMER_DEADLINE_MS} ms: ${ensureError(e).message}`, { cause: e });
+        this.#o.logger.warn({ partition: this.#o.partition, attempt, err: ensureError(e).message }, 'source split consumer not made; trying again');
+        const pause = CONSUMER_RETRY_MS[Math.min(attempt, CONSUMER_RETRY_MS.length - 1)];
+        await Promise.race([new Promise((r) => setTimeout(r, pause)), this.#stopping.promise]);
+      }
+    }
+  }
+
+  /**
+   * Stops `messages` once it has been silent for STALLED_AFTER_BEATS heartbeat intervals in a row:
+   * no idle heartbeat, nothing read, nothing waiting to be read. Counted in ticks, not time: a
+   * tick that comes late because the event loop was busy is one tick, and the I/O that was
+   * waiting (heartbeats among it) runs before the next.
+   */
+  #watchConsumer(messages: ConsumerMessages): { stop(): void; why(): string | undefined } {
+    let beats = 0;
+    let silentTicks = 0;
+    let seen = { beats: 0, sequence: this.lastSequence };
+    let why: string | undefined;
+    void (async () => {
+      for await (const s of messages.status()) if (s.type === 'heartbeat') beats++;
+    })().catch(() => undefined);
+    const timer = setInterval(() => {
+      const active = beats !== seen.beats || this.lastSequence !== seen.sequence || messages.getPending() > 0;
+      seen = { beats, sequence: this.lastSequence };
+      silentTicks = active ? 0 : silentTicks + 1;
+      if (silentTicks < STALLED_AFTER_BEATS) return;
+      why = `no message and no heartbeat for ${silentTicks} heartbeat intervals of ${HEARTBEAT_MS} ms`;
+      clearInterval(timer);
+      messages.stop();
+    }, HEARTBEAT_MS);
+    timer.unref();
+    return { stop: () => clearInterval(timer), why: () => why };
   }
 
   async #run(messages: ConsumerMessages): Promise<void> {
@@ -233,6 +324,7 @@ export class SourceTask {
     if (this.#state === 'STOPPED' || this.#state === 'FAILED') return;
     clearInterval(this.#watermarkTimer);
     this.#state = 'FAILED';
+    this.#stopping.resolve(undefined);
     this.#messages?.stop();
     this.#o.onFailure(error);
   }
@@ -269,13 +361,22 @@ export class SourceTask {
    */
   halt(): void {
     if (this.#state === 'RUNNING' || this.#state === 'CREATED') this.#state = 'STOPPED';
+    this.#stopping.resolve(undefined);
     this.#messages?.stop();
   }
 
   async stop(): Promise<void> {
     if (this.#state === 'RUNNING' || this.#state === 'CREATED') this.#state = 'STOPPED';
+    this.#stopping.resolve(undefined);
     clearInterval(this.#watermarkTimer);
     this.#messages?.stop();
     await this.#loop;
   }
+}
+
+/** A promise resolved (with undefined) by a call, for racing waits against a stop. */
+function stopSignal(): { promise: Promise<undefined>; resolve(value: undefined): void } {
+  let resolve!: (value: undefined) => void;
+  const promise = new Promise<undefined>((r) => (resolve = r));
+  return { promise, resolve };
 }
