@@ -1,6 +1,7 @@
 // The cost of signed record batches (worker/channel/batch-signing.ts): HMAC-SHA256 of a batch at
 // the sender and its verification at the receiver, per batch and per record, beside what encoding
-// and decoding the same batch costs; and of signed channel acknowledgements (one per batch:
+// and decoding the same batch costs; and of signed channel acknowledgements (one entry here; a
+// receiver sends one per sender and loop turn, covering every key group it took batches of:
 // worker/channel/channel-acks.ts). In process and in CPU time (a busy machine disturbs it little).
 // `node --import tsx bench/batch-signing.ts`.
 import { randomBytes } from 'node:crypto';

@@ -12,13 +12,14 @@
 //
 // Acknowledgements (channel-acks.ts) are signed with the same key: a forged one would free a
 // sender's window early. Their tag covers a domain byte of their own (ACK_DOMAIN; a batch begins
-// with BATCH_MAGIC), the sender's name, the key group and the sequence: a batch's tag never
-// passes for an ack's, and an ack for one sender never frees another's window.
+// with BATCH_MAGIC), every entry (key group and sequence) and the sender's name: a batch's tag
+// never passes for an ack's, and an ack for one sender never frees another's window.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 export const TAG_BYTES = 32;
 /** First byte of what an acknowledgement's tag covers; batches begin with 0xed (core/record-batch.ts). */
 const ACK_DOMAIN = 0xac;
+const ACK_DOMAIN_BYTE = Uint8Array.of(ACK_DOMAIN);
 
 export class BatchSigner {
   readonly #key: Uint8Array;
@@ -43,12 +44,8 @@ export class BatchSigner {
     return timingSafeEqual(tag, bytes.subarray(end)) ? bytes.subarray(0, end) : undefined;
   }
 
-  /** The tag of an acknowledgement of `sequence` on `sender`'s channel to `keyGroup`. */
-  ackTag(sender: string, keyGroup: number, sequence: number): Buffer {
-    const fixed = Buffer.allocUnsafe(7);
-    fixed[0] = ACK_DOMAIN;
-    fixed.writeUInt16BE(keyGroup, 1);
-    fixed.writeUInt32BE(sequence, 3);
-    return createHmac('sha256', this.#key).update(fixed).update(sender).digest();
+  /** The tag of an acknowledgement on `sender`'s channels whose entries (count and entries, channel-acks.ts) are `body`. */
+  ackTag(sender: string, body: Uint8Array): Buffer {
+    return createHmac('sha256', this.#key).update(ACK_DOMAIN_BYTE).update(body).update(sender).digest();
   }
 }

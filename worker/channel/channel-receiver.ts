@@ -19,7 +19,7 @@ import { decodeBarrier, decodeHeader, BatchKind, type BatchHeader } from '../../
 import type { JobId, StageId } from '../../core/ids.ts';
 import type { ThrottledLog } from '../../core/throttled-log.ts';
 import type { BatchSigner } from './batch-signing.ts';
-import { encodeAck } from './channel-acks.ts';
+import { encodeAcks, MAX_ACK_ENTRIES, type AckEntry } from './channel-acks.ts';
 import { publishBatcher, type PublishBatcher } from './publish-batcher.ts';
 
 /** A batch taken on a channel, in sequence. */
@@ -66,6 +66,11 @@ export class ChannelReceiver {
   /** Last accepted sequence per channel, keyed "<sender>|<keyGroup>". */
   readonly #lastSequence = new Map<string, number>();
   readonly #acks: PublishBatcher;
+  /**
+   * Acknowledgements of this turn not yet published: reply (the sender's ack subject) → the
+   * sender and, per key group, the highest sequence to acknowledge. One message per sender a turn.
+   */
+  #pendingAcks = new Map<string, { sender: string; sequences: Map<number, number> }>();
 
   constructor(options: ChannelReceiverOptions) {
     this.#o = options;
@@ -86,12 +91,46 @@ export class ChannelReceiver {
   }
 
   /**
-   * Acknowledges every batch of `sender`'s channel to `keyGroup` up to `sequence`, signed like the
-   * batches (channel-acks.ts), and published with the connection's channel traffic once per loop
-   * turn (publish-batcher.ts).
+   * Acknowledges every batch of `sender`'s channel to `keyGroup` up to `sequence`. Gathered over
+   * the loop turn and published with the connection's channel traffic (publish-batcher.ts): one
+   * signed message per sender covering every key group acknowledged in the turn (channel-acks.ts).
+   * Acknowledgements are cumulative, so the highest sequence of a channel stands for the others.
    */
   ack(reply: string, sender: string, keyGroup: number, sequence: number): void {
-    this.#acks.publish(reply, encodeAck(keyGroup, sequence, sender, this.#o.signer));
+    let pending = this.#pendingAcks.get(reply);
+    if (pending === undefined) {
+      if (this.#pendingAcks.size === 0) this.#acks.beforeFlush(this.#publishAcks);
+      this.#pendingAcks.set(reply, (pending = { sender, sequences: new Map() }));
+    }
+    const before = pending.sequences.get(keyGroup);
+    if (before === undefined || sequence > before) pending.sequences.set(keyGroup, sequence);
+  }
+
+  readonly #publishAcks = (): void => {
+    const all = this.#pendingAcks;
+    this.#pendingAcks = new Map();
+    for (const [reply, { sender, sequences }] of all) {
+      let entries: AckEntry[] = [];
+      for (const [keyGroup, sequence] of sequences) {
+        entries.push({ keyGroup, sequence });
+        if (entries.length === MAX_ACK_ENTRIES) {
+          this.#publishAck(reply, entries, sender);
+          entries = [];
+        }
+      }
+      if (entries.length > 0) this.#publishAck(reply, entries, sender);
+    }
+  };
+
+  #publishAck(reply: string, entries: readonly AckEntry[], sender: string): void {
+    try {
+      this.#acks.publish(reply, encodeAcks(entries, sender, this.#o.signer));
+    } catch (e) {
+      // The connection closed or began draining since the batches were taken: the process is
+      // stopping, and the sender's time-out notices what was not acknowledged.
+      this.#acks.lostOnClose++;
+      this.#o.logger.debug({ reply, error: ensureError(e).message }, 'channel acknowledgement not published');
+    }
   }
 
   /**

@@ -264,15 +264,18 @@ export class ChannelSender {
       this.#o.rejections?.warn('channel-ack', { subject: this.#ackSubject, detail: ack.rejected }, 'forged channel acknowledgement rejected');
       return;
     }
-    const { keyGroup: kg, sequence: seq } = ack;
-    const ch = this.#channels[kg];
-    if (!ch || seq > ch.sent) return this.#break(`acknowledgement of batch ${seq} for key group ${kg}, which was never sent`);
-    if (seq <= ch.acked) return; // a repeated ack
-    ch.sentAt.splice(0, seq - ch.acked);
-    ch.unacked.splice(0, seq - ch.acked);
-    ch.resentAt = 0;
-    ch.acked = seq;
-    this.#drain(kg, ch);
+    // One message covers several key groups (channel-acks.ts); each entry is cumulative for its
+    // channel, as a message of its own would be.
+    for (const { keyGroup: kg, sequence: seq } of ack.entries) {
+      const ch = this.#channels[kg];
+      if (!ch || seq > ch.sent) return this.#break(`acknowledgement of batch ${seq} for key group ${kg}, which was never sent`);
+      if (seq <= ch.acked) continue; // a repeated ack
+      ch.sentAt.splice(0, seq - ch.acked);
+      ch.unacked.splice(0, seq - ch.acked);
+      ch.resentAt = 0;
+      ch.acked = seq;
+      this.#drain(kg, ch);
+    }
     if (!this.blocked && this.#waiters.length > 0) {
       if (this.#blockedSince !== 0) {
         this.blockedMs += performance.now() - this.#blockedSince;

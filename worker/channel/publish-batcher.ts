@@ -19,6 +19,8 @@ export class PublishBatcher {
   readonly #nc: NatsConnection;
   /** subject, data, reply (or undefined), three entries a publish. */
   readonly #queue: Array<string | Uint8Array | undefined> = [];
+  /** Run at the start of the next flush, to publish what they gathered over the turn. */
+  #beforeFlush: Array<() => void> = [];
   #scheduled = false;
 
   constructor(nc: NatsConnection) {
@@ -41,7 +43,26 @@ export class PublishBatcher {
     }
   }
 
+  /**
+   * Runs `gather` once at the start of the next flush, before the queued publishes go out, so
+   * that what it publishes leaves in the same socket write: a receiver coalesces a turn's
+   * acknowledgements this way (channel-receiver.ts). `gather` must not throw.
+   */
+  beforeFlush(gather: () => void): void {
+    this.#beforeFlush.push(gather);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#flush);
+    }
+  }
+
   readonly #flush = (): void => {
+    // Still scheduled while the gatherers run: their publishes join this flush.
+    if (this.#beforeFlush.length > 0) {
+      const gatherers = this.#beforeFlush;
+      this.#beforeFlush = [];
+      for (const gather of gatherers) gather();
+    }
     this.#scheduled = false;
     const q = this.#queue;
     try {
