@@ -38,12 +38,20 @@ export interface QueryResponderOptions {
   watches?: WatchRegistry;
 }
 
+interface WantedFeature {
+  name: string;
+  stage: string;
+  spec: FeatureStateSpec;
+}
+
 export class QueryResponder {
   readonly #o: QueryResponderOptions;
   /** Per key group: its query subscription, and its watch subscription when watches are on. */
   readonly #subs = new Map<number, Subscription[]>();
   /** Key groups let go in a move, still subscribed: answered UNAVAILABLE until the move completes. */
   readonly #released = new Set<number>();
+  /** Features asked for so far, resolved from the manifest (#feature). */
+  readonly #features = new Map<string, WantedFeature>();
   queries = 0;
 
   constructor(options: QueryResponderOptions) {
@@ -153,15 +161,14 @@ export class QueryResponder {
     }
     // One feature, or several (GetFeatures): each read for every id.
     const names = req.features.length > 0 ? req.features : [req.feature];
-    const wanted: Array<{ name: string; stage: string; spec: FeatureStateSpec }> = [];
+    const wanted: WantedFeature[] = [];
     for (const name of names) {
-      const found = findFeature(manifest, name);
-      if (!found) return { values: [], error: `NOT_FOUND:job ${this.#o.jobId} has no feature ${name}`, checkpointId: 0 };
-      const spec = featureStates(found.stage).get(found.state.name)!;
-      if (req.hasAsOf && spec.historyRetentionMs === undefined) {
+      const feature = this.#feature(name);
+      if (feature === undefined) return { values: [], error: `NOT_FOUND:job ${this.#o.jobId} has no feature ${name}`, checkpointId: 0 };
+      if (req.hasAsOf && feature.spec.historyRetentionMs === undefined) {
         return { values: [], error: `FAILED_PRECONDITION:feature ${name} keeps no history; declare it with { history: { retentionMs } } for as-of reads`, checkpointId: 0 };
       }
-      wanted.push({ name, stage: found.stage.id, spec });
+      wanted.push(feature);
     }
     // Which key groups of the request are served here now: the ids' key groups are computed with
     // this worker's own mapping, so a request routed with another mapping never reads a
@@ -209,6 +216,18 @@ export class QueryResponder {
         return { values: [], error: `UNAVAILABLE:checkpoints committed faster than ${what} could be read`, checkpointId: 0 };
       }
     }
+  }
+
+  /** A feature by name, resolved once per name (the manifest does not change within a runtime). */
+  #feature(name: string): WantedFeature | undefined {
+    let feature = this.#features.get(name);
+    if (feature === undefined) {
+      const found = findFeature(this.#o.manifest, name);
+      if (!found) return undefined;
+      feature = { name, stage: found.stage.id, spec: featureStates(found.stage).get(found.state.name)! };
+      this.#features.set(name, feature);
+    }
+    return feature;
   }
 
   stop(): void {
