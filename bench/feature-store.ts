@@ -4,6 +4,12 @@
 //  - batchget: BatchGet of 100 ids, keys/s with 8 calls in flight, against Redis MGET of 100 keys.
 //  - writes: sustained feature writes/s (customer-experience events, each a new entity) against
 //    Redis pipelined SET of the same count and value size.
+//  - serving (issue 17): eddy.v2 GetFeatures through the coordinator and read directly from the
+//    owning workers (--serve, sdk/feature-client.ts direct), against the grpc-js health check of
+//    the worker's own endpoint and Redis GET/MGET: server-side CPU per Get summed over every Eddy
+//    process and nats-server, p50/p99 at 1,000/s while the job processes input, the highest open-
+//    loop rate with p99 ≤ 10 ms, BatchGet(100) keys/s with 1 and 2 in flight, and Gets/s with 1
+//    and 2 serving workers. `BENCH_ONLY=serving node --import tsx bench/feature-store.ts`.
 // `node --import tsx bench/feature-store.ts` runs it alone; bench/run.ts runs it in `make bench`.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,9 +19,12 @@ import { connect } from '@nats-io/transport-node';
 import { startCluster, startProcess, waitFor, REPO_ROOT } from '../test/kit/index.ts';
 import { EddyClient } from '../cli/client.ts';
 import { loadGrpc } from '../core/proto.ts';
-import { CX_JOB, QUICK, RUNS, cxEvent, cxThroughput, isMain, keyedRecordsIn, machineLine, median, openLoop, prepublish, runMain, selected, submitCx, waitForWorkers, type LatencyStats } from './lib.ts';
+import { CX_JOB, QUICK, RUNS, cpuSeconds, cxEvent, cxThroughput, isMain, keyedRecordsIn, machineLine, median, openLoop, prepublish, runMain, selected, submitCx, waitForWorkers, type LatencyStats } from './lib.ts';
 import { ECHO_METHOD } from './echo-server.ts';
 import { redisPipelinedSet, startRedis } from './redis.ts';
+import { FeatureClient } from '../sdk/feature-client.ts';
+import { publishSteadily, cxEvents, type Cluster } from '../test/kit/index.ts';
+import { loadGrpc as loadServices } from '../core/proto.ts';
 
 const GET_RATES = (process.env.BENCH_GET_RATES ?? '1000,5000').split(',').map(Number);
 const GET_SECONDS = Number(process.env.BENCH_GET_SECONDS ?? (QUICK ? 3 : 5));
@@ -200,7 +209,203 @@ async function writesBenchmark(): Promise<void> {
   console.log(`sustained feature writes (distinct entities, through the job): ${Math.round(e)}/s; Redis pipelined SET ${Math.round(s)}/s; ratio ${(e / s).toFixed(3)} (medians of ${RUNS})`);
 }
 
+// --- serving (issue 17)
+
+const SERVING_SECONDS = Number(process.env.BENCH_SERVING_SECONDS ?? (QUICK ? 3 : 5));
+const SERVING_RATES = (process.env.BENCH_SERVING_RATES ?? '1000,2000,3000,4000,6000,8000').split(',').map(Number);
+const SERVING_IN_FLIGHT = 32;
+/** Calls in flight while CPU per call is measured. */
+const CPU_IN_FLIGHT = 8;
+const SERVE_ARGS = ['--serve', '127.0.0.1:0'];
+
+/** CPU seconds of each server-side process: coordinator, workers (all their threads), nats-server. */
+async function serverCpu(cluster: Cluster): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  out.set('coordinator', await cpuSeconds(cluster.coordinator.pid));
+  for (const w of cluster.workers) out.set(w.name, await cpuSeconds(w.pid));
+  out.set('nats-server', await cpuSeconds(cluster.nats.pid));
+  return out;
+}
+
+const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+const minus = (a: Map<string, number>, b: Map<string, number>) => new Map([...a].map(([k, v]) => [k, v - (b.get(k) ?? 0)]));
+
+/**
+ * Server-side CPU per call in µs: the CPU of `seconds` of calls, `inFlight` at a time (closed loop:
+ * a loaded client slows the calls down instead of failing them), minus that of the same time
+ * without calls just before (the idle job's checkpoints, heartbeats); and the calls per second.
+ */
+async function cpuPerCall(cluster: Cluster, inFlight: number, seconds: number, call: (i: number) => Promise<unknown>): Promise<{ us: number; perSecond: number; failed: number; byProcess: string }> {
+  const idle0 = await serverCpu(cluster);
+  const i0 = performance.now();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const idleMs = performance.now() - i0;
+  const idle = minus(await serverCpu(cluster), idle0);
+  const c0 = await serverCpu(cluster);
+  const t0 = performance.now();
+  let calls = 0;
+  let failed = 0;
+  const end = t0 + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (performance.now() < end) {
+        // A failed call (its deadline passed on a loaded machine) is not counted as served.
+        if (await call(calls).then(() => true, () => false)) calls++;
+        else failed++;
+      }
+    }),
+  );
+  const elapsedMs = performance.now() - t0;
+  const busy = minus(await serverCpu(cluster), c0);
+  // Each process's CPU beyond its idle CPU over the same time, per call.
+  const perCall = new Map([...busy].map(([k, v]) => [k, (1e6 * Math.max(0, v - ((idle.get(k) ?? 0) * elapsedMs) / idleMs)) / Math.max(1, calls)]));
+  const byProcess = [...perCall].map(([k, v]) => `${k} ${Math.round(v)}`).join(', ');
+  return { us: sum(perCall), perSecond: (calls * 1000) / elapsedMs, failed, byProcess };
+}
+
+/** The highest of SERVING_RATES whose open loop completes with p99 ≤ 10 ms and nothing failed. */
+async function maxRate(call: (i: number) => Promise<unknown>): Promise<{ rate: number; stats: LatencyStats | undefined; tried: string[] }> {
+  let best: { rate: number; stats: LatencyStats | undefined } = { rate: 0, stats: undefined };
+  const tried: string[] = [];
+  for (const rate of SERVING_RATES) {
+    const run = await openLoop(rate, SERVING_SECONDS, call);
+    tried.push(`${rate}/s: ${stats(run)}`);
+    if (run.p99 > 10 || (run.failed ?? 0) > 0 || run.achieved < rate * 0.95) break;
+    best = { rate, stats: run };
+  }
+  return { ...best, tried };
+}
+
+/** A call whose failure is counted in `failures` instead of ending the loop that makes it. */
+function counted<T>(call: (i: number) => Promise<T>, failures: { n: number; last?: string }): (i: number) => Promise<void> {
+  return (i) =>
+    call(i).then(
+      () => undefined,
+      (e: unknown) => {
+        failures.n++;
+        failures.last = String((e as Error).message).slice(0, 160);
+      },
+    );
+}
+
+async function servingBenchmark(): Promise<void> {
+  console.log(`--- serving: GetFeatures of one id (indicators, latest), customer-experience over 20,000 events; through the coordinator vs directly from the owning workers (--serve); baselines: grpc-js health check of a worker's serving endpoint, Redis GET/MGET; ${SERVING_SECONDS} s per measurement`);
+  const cluster = await startCluster({ workers: 1, workerArgs: SERVE_ARGS });
+  const dir = await mkdtemp(join(tmpdir(), 'eddy-bench-'));
+  const admin = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
+  const viaCoordinator = new FeatureClient({ address: cluster.address, timeoutMs: GET_DEADLINE_MS });
+  const direct = new FeatureClient({ address: cluster.address, direct: true, timeoutMs: GET_DEADLINE_MS });
+  const redis = await startRedis();
+  const healthClients: grpc.Client[] = [];
+  const publishNc = await connect({ servers: cluster.nats.url });
+  const lines: string[] = [];
+  const out = (line: string) => {
+    lines.push(line);
+    console.log(`    ${line}`);
+  };
+  try {
+    await waitForWorkers(admin, 1);
+    await prepublish(cluster.nats.url, 20_000);
+    await submitCx(admin, join(dir, 'cache'));
+    await waitFor(async () => (await keyedRecordsIn(admin)) >= 20_000, { timeoutMs: 300_000, what: 'processed' });
+    const ids = Array.from({ length: ENTITIES }, (_, i) => cxEvent(i).entityId);
+    for (let i = 0; i < ids.length; i += 1000) {
+      const values = await admin.batchGet(CX_JOB, 'indicators', ids.slice(i, i + 1000), 'latest');
+      const p = redis.client.pipeline();
+      for (const v of values) p.set(v.entityId, v.valueJson);
+      await p.exec();
+    }
+    const mapOf = () =>
+      new Promise<{ owners: Array<{ address: string }> }>((resolve, reject) => {
+        const c = new (loadServices().eddy.v2.FeatureService)(cluster.address, grpc.credentials.createInsecure());
+        c.GetServingMap({ jobId: CX_JOB }, { deadline: Date.now() + 10_000 }, (e, m) => (c.close(), e ? reject(e) : resolve(m!)));
+      });
+    const healthOf = (address: string) => {
+      const c = new grpc.Client(address, grpc.credentials.createInsecure());
+      healthClients.push(c);
+      return () => new Promise<void>((resolve, reject) => c.makeUnaryRequest('/grpc.health.v1.Health/Check', () => Buffer.alloc(0), (b: Buffer) => b, {}, { deadline: Date.now() + GET_DEADLINE_MS }, (e) => (e ? reject(e) : resolve())));
+    };
+    const health = healthOf((await mapOf()).owners[0]!.address);
+    const getVia = (client: FeatureClient) => async (i: number) => {
+      const rows = await client.getFeatures(CX_JOB, ['indicators'], [ids[(i * 7919) % ENTITIES]!]);
+      if (rows[0]!.indicators === null) throw new Error('no value');
+    };
+    const coordinatorGet = getVia(viaCoordinator);
+    const directGet = getVia(direct);
+    const redisGet = async (i: number) => {
+      if ((await redis.client.get(ids[(i * 7919) % ENTITIES]!)) === null) throw new Error('redis GET missed');
+    };
+    for (let i = 0; i < 500; i++) await Promise.all([coordinatorGet(i), directGet(i), health(), redisGet(i)]);
+
+    // 1. Server-side CPU per call, job idle (no input): all Eddy processes and nats-server.
+    const cpu = { coordinator: await cpuPerCall(cluster, CPU_IN_FLIGHT, SERVING_SECONDS, coordinatorGet), direct: await cpuPerCall(cluster, CPU_IN_FLIGHT, SERVING_SECONDS, directGet), health: await cpuPerCall(cluster, CPU_IN_FLIGHT, SERVING_SECONDS, health) };
+    const perCall = (x: { us: number; perSecond: number; failed: number; byProcess: string }) => `${Math.round(x.us)} µs [${x.byProcess}] (${Math.round(x.perSecond)}/s${x.failed ? `, ${x.failed} failed` : ''})`;
+    out(`server-side CPU per call (coordinator, worker, nats-server), ${CPU_IN_FLIGHT} in flight, 1 worker, job idle: through the coordinator ${perCall(cpu.coordinator)}; direct ${perCall(cpu.direct)}; health check of the worker's endpoint ${perCall(cpu.health)}; direct / health ${(cpu.direct.us / cpu.health.us).toFixed(2)}; coordinator / direct ${(cpu.coordinator.us / cpu.direct.us).toFixed(2)} (target ≤ 300 µs)`);
+
+    // 2. Scale-out: Gets/s closed loop with 1, then 2 serving workers (the rest runs with 2).
+    const scaleFailures = { n: 0 } as { n: number; last?: string };
+    const one = await closedLoopRate(SERVING_SECONDS, SERVING_IN_FLIGHT, counted(directGet, scaleFailures));
+    const cpuOne = await cpuPerCall(cluster, CPU_IN_FLIGHT, SERVING_SECONDS, directGet);
+    await cluster.addWorker();
+    await waitFor(async () => {
+      const map = await mapOf().catch(() => undefined);
+      return map !== undefined && map.owners.length === 2 && map.owners.every((o) => o.address !== '') && (await admin.getJob(CX_JOB)).state === 'RUNNING';
+    }, { timeoutMs: 300_000, what: 'key groups moved to the second worker' });
+    // The rebalance goes on for a few checkpoints (a bounded batch of key groups per step).
+    await new Promise((r) => setTimeout(r, 5_000));
+    // Warm the new worker's endpoint; a call that retried past its deadline during the last move is counted, not fatal.
+    for (let i = 0; i < 500; i++) await counted(directGet, scaleFailures)(i);
+    const two = await closedLoopRate(SERVING_SECONDS, SERVING_IN_FLIGHT, counted(directGet, scaleFailures));
+    const cpuTwo = await cpuPerCall(cluster, CPU_IN_FLIGHT, SERVING_SECONDS, directGet);
+    out(`direct Gets/s, closed loop with ${SERVING_IN_FLIGHT} in flight (client in this process): 1 worker ${Math.round(one)}/s, 2 workers ${Math.round(two)}/s (× ${(two / one).toFixed(2)}); server-side CPU per Get ${Math.round(cpuOne.us)} µs [${cpuOne.byProcess}] with 1, ${Math.round(cpuTwo.us)} µs [${cpuTwo.byProcess}] with 2${scaleFailures.n ? `; ${scaleFailures.n} calls failed, last: ${scaleFailures.last}` : ''}`);
+    // 3. Latency at 1,000/s while the job processes input (2,000 events/s) and checkpoints every second.
+    const input = publishSteadily(publishNc, cxEvents(1_000_000, ENTITIES, 3), 200);
+    input.done.catch(() => undefined);
+    const busy = { coordinator: await openLoop(1000, SERVING_SECONDS, coordinatorGet), direct: await openLoop(1000, SERVING_SECONDS, directGet), health: await openLoop(1000, SERVING_SECONDS, health), redis: await openLoop(1000, SERVING_SECONDS, redisGet) };
+    input.stop();
+    out(`at 1000/s while the job processes 2,000 events/s, 2 workers: coordinator ${stats(busy.coordinator)}; direct ${stats(busy.direct)}; health ${stats(busy.health)}; Redis GET ${stats(busy.redis)}; direct p99 / health p99 ${(busy.direct.p99 / busy.health.p99).toFixed(2)} (target p99 ≤ 2 ms)`);
+
+    // 4. The highest open-loop rate with p99 ≤ 10 ms (job idle).
+    const maxDirect = await maxRate(directGet);
+    const maxCoordinator = await maxRate(coordinatorGet);
+    out(`highest open-loop rate with p99 ≤ 10 ms (of ${SERVING_RATES.join(', ')}), 2 workers: direct ${maxDirect.rate}/s [${maxDirect.tried.join('; ')}]; coordinator ${maxCoordinator.rate}/s [${maxCoordinator.tried.join('; ')}] (target ≥ 5000/s)`);
+
+    // 5. GetFeatures of 100 ids, 1 and 2 in flight, vs Redis MGET.
+    const batch = (i: number) => {
+      const start = (i * 37) % (ENTITIES - BATCH_IDS);
+      return ids.slice(start, start + BATCH_IDS);
+    };
+    const batchVia = (client: FeatureClient) => async (i: number) => {
+      const rows = await client.getFeatures(CX_JOB, ['indicators'], batch(i));
+      if (rows.length !== BATCH_IDS || rows.some((r) => r.indicators === null)) throw new Error('BatchGet answered short');
+    };
+    const mget = async (i: number) => {
+      if ((await redis.client.mget(...batch(i))).some((v) => v === null)) throw new Error('MGET missed');
+    };
+    for (const inFlight of [1, 2]) {
+      const failures = { n: 0 } as { n: number; last?: string };
+      const d = BATCH_IDS * (await closedLoopRate(BATCH_SECONDS, inFlight, counted(batchVia(direct), failures)));
+      const c = BATCH_IDS * (await closedLoopRate(BATCH_SECONDS, inFlight, counted(batchVia(viaCoordinator), failures)));
+      const m = BATCH_IDS * (await closedLoopRate(BATCH_SECONDS, inFlight, mget));
+      out(`GetFeatures of ${BATCH_IDS} ids, ${inFlight} in flight, 2 workers: direct ${Math.round(d)} keys/s, coordinator ${Math.round(c)} keys/s; Redis MGET ${Math.round(m)} keys/s; direct / MGET ${(d / m).toFixed(3)} (target ≥ 0.25)${failures.n ? `; ${failures.n} calls failed (counted in the rate), last: ${failures.last}` : ''}`);
+    }
+
+  } finally {
+    for (const c of healthClients) c.close();
+    await publishNc.close();
+    viaCoordinator.close();
+    direct.close();
+    admin.close();
+    await redis.stop();
+    await cluster.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+  console.log('serving summary:');
+  for (const line of lines) console.log(`  ${line}`);
+}
+
 export async function featureStoreBenchmarks(): Promise<void> {
+  if (selected('serving')) await servingBenchmark();
   if (selected('get') || selected('batchget')) await getBenchmarks();
   if (selected('writes')) await writesBenchmark();
 }

@@ -1,6 +1,6 @@
 // What FeatureService answers are made of, shared by the router and the watch streams.
 
-export const MAX_BATCH_IDS = 1000;
+export { MAX_BATCH_IDS } from '../core/feature-limits.ts';
 /** The hint given with UNAVAILABLE: moves and recoveries usually settle within this. */
 export const RETRY_AFTER_MS = 250;
 

@@ -13,7 +13,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { codecs, ForgedMessageError, logRejected, type QueryValue } from '../core/control.ts';
 import { subjects } from '../core/subjects.ts';
 import { findFeature } from '../core/manifest.ts';
-import { keyGroupForKey } from '../core/key-groups.ts';
+import { keyGroupForKey, type KeyGroupRange } from '../core/key-groups.ts';
 import { DeadlineExceededError, EddyError, InvalidArgumentError, NotFoundError, RetryableError, excerpt } from '../core/errors.ts';
 import type { JobLookup, RoutedJob } from './job-directory.ts';
 import type { Logger } from '../core/logger.ts';
@@ -42,6 +42,14 @@ const keyGroupList = (keyGroups: Iterable<number>): string => {
   const all = [...keyGroups];
   return all.length <= NAMED_KEY_GROUPS ? all.join(', ') : `${all.slice(0, NAMED_KEY_GROUPS).join(', ')} and ${all.length - NAMED_KEY_GROUPS} more`;
 };
+
+/** Which worker owns which key groups of a job, at its epoch (FeatureRouter.servingMap). */
+export interface ServingMap {
+  jobId: string;
+  epoch: number;
+  maxParallelism: number;
+  owners: Array<{ workerId: string; keyGroups: readonly KeyGroupRange[] }>;
+}
 
 /** The ids of one owner's key groups, asked in one request. */
 interface OwnerPart {
@@ -78,6 +86,21 @@ export class FeatureRouter {
     const watch = new FeatureWatch(this.#nc, this.#jobs, logger, request, sink, options);
     watch.start();
     return watch;
+  }
+
+  /**
+   * GetServingMap: the owners of a job's key groups at its epoch, for clients that read from the
+   * owners' serving endpoints directly. A map a moment old is safe: an owner answers only what it
+   * serves at the epoch the client names, anything else is UNAVAILABLE (refresh and retry).
+   */
+  servingMap(jobId: string): ServingMap {
+    const job = this.#jobs.get(jobId);
+    if (job.state === 'FAILED' || job.state === 'CANCELLED') {
+      throw new EddyError('FAILED_PRECONDITION', `job ${job.id} is ${job.state}${job.lastFailure ? `: ${job.lastFailure.message}` : ''}; its features are not served`);
+    }
+    if (job.state !== 'RUNNING') throw new RetryableError(`job ${job.id} is ${job.state} (recovering or deploying); retry shortly`, RETRY_AFTER_MS);
+    const owners = [...job.assignment].filter(([, a]) => a.keyGroups.length > 0).map(([workerId, a]) => ({ workerId, keyGroups: a.keyGroups }));
+    return { jobId: job.id, epoch: job.epoch, maxParallelism: job.manifest.maxParallelism, owners };
   }
 
   /** Answers one Get or BatchGet; its latency goes to eddy_feature_query_duration_ms. */

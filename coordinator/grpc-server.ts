@@ -6,6 +6,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { loadGrpc, publicPackageDefinition } from '../core/proto.ts';
 import { fromTimestamp, toProtoValue, toTimestamp } from '../core/proto-values.ts';
 import { InvalidArgumentError, ensureError } from '../core/errors.ts';
+import { checkFeatureRequest } from '../core/feature-limits.ts';
 import { startAtFromMessage } from '../core/start-at.ts';
 import type { Logger } from '../core/logger.ts';
 import type { JobInfo } from '../proto/gen/eddy/v1/JobInfo.ts';
@@ -17,11 +18,14 @@ import type { FeatureChange } from '../proto/gen/eddy/v1/FeatureChange.ts';
 import type { GetFeaturesRequest__Output } from '../proto/gen/eddy/v2/GetFeaturesRequest.ts';
 import type { GetFeaturesResponse } from '../proto/gen/eddy/v2/GetFeaturesResponse.ts';
 import type { FeatureValue as FeatureValueV2 } from '../proto/gen/eddy/v2/FeatureValue.ts';
+import type { GetServingMapRequest__Output } from '../proto/gen/eddy/v2/GetServingMapRequest.ts';
+import type { GetServingMapResponse } from '../proto/gen/eddy/v2/GetServingMapResponse.ts';
+import type { WorkerId } from '../core/ids.ts';
 import type { JobManager } from './job-manager.ts';
 import type { Job } from './job.ts';
 import type { FeatureAnswer, FeatureQuery, FeatureRouter } from './feature-router.ts';
 import type { WorkerRegistry } from './worker-registry.ts';
-import { toServiceError } from './grpc-status.ts';
+import { toServiceError } from '../core/grpc-status.ts';
 import { authInterceptor, lenientDecoding } from './auth.ts';
 import type { Authenticator } from '../core/tokens.ts';
 
@@ -32,8 +36,7 @@ export const MAX_CONCURRENT_UPLOADS = 2;
 export const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
 const DEFAULT_QUERY_TIMEOUT_MS = 5000;
 const MAX_QUERY_TIMEOUT_MS = 60_000;
-/** Features one GetFeatures call may name. */
-export const MAX_FEATURES_PER_CALL = 100;
+export { MAX_FEATURES_PER_CALL } from '../core/feature-limits.ts';
 
 export interface GrpcServerDeps {
   jobs: JobManager;
@@ -253,15 +256,24 @@ export function createGrpcServer(deps: GrpcServerDeps): { server: grpc.Server; h
   });
   server.addService(lenientDecoding(loadGrpc().eddy.v2.FeatureService.service), {
     GetFeatures: unary(logger, 'GetFeatures', async (req: GetFeaturesRequest__Output, call): Promise<GetFeaturesResponse> => {
-      if (req.features.length === 0) throw new InvalidArgumentError('name at least one feature', { field: 'features' });
-      if (req.features.length > MAX_FEATURES_PER_CALL) throw new InvalidArgumentError(`at most ${MAX_FEATURES_PER_CALL} features per call, got ${req.features.length}`, { field: 'features' });
-      if (new Set(req.features).size !== req.features.length) throw new InvalidArgumentError('a feature is named twice', { field: 'features' });
+      checkFeatureRequest(req.features, req.entityIds);
       const deadline = deadlineAtMs(call);
       const view = req.view === 'VIEW_COMMITTED' ? 'committed' : 'latest';
       const asOf = req.asOf ? { asOfUnixMs: fromTimestamp(req.asOf) } : {};
       // Each owning worker is asked once for every feature and id it holds.
       const answers = await features.getMany({ jobId: req.jobId, entityIds: req.entityIds, view, ...asOf, deadlineAtMs: deadline }, req.features);
       return { rows: req.entityIds.map((entityId, i) => ({ entityId, values: req.features.map((feature, j) => toValueV2(feature, answers[j]![i]!)) })) };
+    }),
+    // For clients that read from the owners directly (worker/query/serving-endpoint.ts): each
+    // owner with the serving address its heartbeats give ('' when it serves none).
+    GetServingMap: unary(logger, 'GetServingMap', async (req: GetServingMapRequest__Output): Promise<GetServingMapResponse> => {
+      const map = features.servingMap(req.jobId);
+      return {
+        jobId: map.jobId,
+        epoch: map.epoch,
+        maxParallelism: map.maxParallelism,
+        owners: map.owners.map((o) => ({ workerId: o.workerId, address: registry.get(o.workerId as WorkerId)?.servingAddress ?? '', keyGroups: o.keyGroups.map((r) => ({ start: r.start, end: r.end })) })),
+      };
     }),
   });
 

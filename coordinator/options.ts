@@ -4,7 +4,8 @@ import { InvalidArgumentError } from '../core/errors.ts';
 import type { OpenObjectStoreOptions } from '../core/object-store.ts';
 import { DEFAULT_MAX_DELTA_CHAIN } from './checkpoint-coordinator.ts';
 import type { Authorize } from './dashboard/index.ts';
-import { hostOf, isLoopbackHost, type ServerTls } from '../core/tls.ts';
+import type { ServerTls } from '../core/tls.ts';
+import { checkExposure } from '../core/grpc-auth.ts';
 import type { ClientConnectionOptions } from '../core/nats-connect.ts';
 import type { TokenEntry } from '../core/tokens.ts';
 import { DEFAULT_LEADER_LEASE_MS } from './leader-lease.ts';
@@ -159,13 +160,7 @@ export function compileCoordinatorOptions(o: CoordinatorOptions): CompiledCoordi
   };
   if (!/^[^:]+:\d+$/.test(c.grpcAddress)) throw new InvalidArgumentError(`grpcAddress ${c.grpcAddress} is not host:port`);
   if (c.httpAddress !== '' && !/^[^:]*:\d+$|^\[[^\]]+\]:\d+$/.test(c.httpAddress)) throw new InvalidArgumentError(`httpAddress ${c.httpAddress} is not host:port`);
-  const exposed = !isLoopbackHost(hostOf(c.grpcAddress));
-  const authenticated = c.grpcTokens.length > 0 || c.grpcTls?.clientCa !== undefined;
-  if (exposed && !c.insecure && !(c.grpcTls && authenticated)) {
-    throw new InvalidArgumentError(
-      `refusing to serve gRPC on ${c.grpcAddress} (not loopback) without TLS and authentication: give a certificate and key, and a tokens file or a client CA (or --insecure to accept the risk)`,
-    );
-  }
+  checkExposure('gRPC', c.grpcAddress, { tls: c.grpcTls, tokens: c.grpcTokens.length, insecure: c.insecure });
   if (!(c.checkpointIntervalMs >= 10)) throw new InvalidArgumentError(`checkpointIntervalMs ${c.checkpointIntervalMs} must be at least 10`);
   if (!Number.isSafeInteger(c.maxDeltaChain) || c.maxDeltaChain < 1) throw new InvalidArgumentError(`maxDeltaChain ${c.maxDeltaChain} must be an integer of at least 1`);
   if (!Number.isSafeInteger(c.maxMovingKeyGroups) || c.maxMovingKeyGroups < 1) throw new InvalidArgumentError(`maxMovingKeyGroups ${c.maxMovingKeyGroups} must be an integer of at least 1`);

@@ -62,6 +62,8 @@ export interface WorkerRecord {
   cpuCores?: number;
   /** The worker's X25519 public key (Register, Heartbeat): channel keys are sealed to it (core/channel-key.ts). */
   channelPublicKey?: Uint8Array;
+  /** host:port of its feature-serving endpoint (Register, Heartbeat); '' when it serves none. */
+  servingAddress: string;
 }
 
 export interface WorkerRegistryOptions {
@@ -119,7 +121,7 @@ export class WorkerRegistry {
               return;
             }
             this.#admit(id, key, 'registration', () => {
-              this.#join(id, r.pid, r.host, key);
+              this.#join(id, r.pid, r.host, key).servingAddress = r.servingAddress ?? '';
               msg.respond(reply);
             });
           } catch (e) {
@@ -175,7 +177,7 @@ export class WorkerRegistry {
   /** A new record for an admitted id (unknown or dead until now). */
   #join(id: WorkerId, pid: number, host: string, key: Uint8Array | undefined): WorkerRecord {
     const now = Date.now();
-    const w: WorkerRecord = { id, state: 'ALIVE', pid, host, registeredAtMs: now, lastHeartbeatMs: now, jobs: new Map(), runningJobs: new Set(), leaving: false, stateBytes: 0 };
+    const w: WorkerRecord = { id, state: 'ALIVE', pid, host, registeredAtMs: now, lastHeartbeatMs: now, jobs: new Map(), runningJobs: new Set(), leaving: false, stateBytes: 0, servingAddress: '' };
     if (key !== undefined) w.channelPublicKey = key;
     this.#workers.set(id, w);
     this.#o.logger.info({ workerId: id, pid, host }, 'worker registered');
@@ -234,6 +236,7 @@ export class WorkerRegistry {
     w.stateBytes = hb.stateBytes;
     w.rssBytes = hb.rssBytes ?? 0;
     w.cpuCores = hb.cpuCores ?? 0;
+    w.servingAddress = hb.servingAddress ?? '';
     this.#o.onHeartbeat(w, hb);
   }
 

@@ -67,9 +67,9 @@ export type StageCounters = StageCountersMessage;
 /** Counters of a worker's stages at one checkpoint cut (cumulative since its runtime started). */
 export type CutCounters = CutCountersMessage;
 export type JobCounters = WithOptional<JobCountersMessage, 'epoch' | 'cuts'>;
-export type Register = WithOptional<RegisterMessage, 'channelPublicKey'>;
+export type Register = WithOptional<RegisterMessage, 'channelPublicKey' | 'servingAddress'>;
 export type RegisterReply = RegisterReplyMessage;
-export type Heartbeat = WithOptional<HeartbeatMessage, 'channelPublicKey'>;
+export type Heartbeat = WithOptional<HeartbeatMessage, 'channelPublicKey' | 'servingAddress'>;
 export type ControlKeyGroupRange = ControlKeyGroupRangeMessage;
 export type SourcePosition = WithOptional<SourcePositionMessage, 'maxEventTimeMs' | 'hasMaxEventTime'>;
 export type RestoreFrom = RestoreFromMessage;

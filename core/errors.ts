@@ -1,6 +1,6 @@
 // Errors say what should happen next (STYLE.md §5): terminal (fail the job or skip the
 // record), retryable (with a delay), fenced (a stale epoch). gRPC status mapping is in
-// coordinator/grpc-status.ts, the one place that knows about gRPC codes.
+// core/grpc-status.ts, the one place that knows about gRPC codes.
 
 export type ErrorCode =
   | 'INVALID_ARGUMENT'

@@ -1,5 +1,5 @@
 export { Worker } from './worker.ts';
-export type { WorkerOptions, CompiledWorkerOptions } from './options.ts';
+export type { WorkerOptions, CompiledWorkerOptions, ServingOptions } from './options.ts';
 export { compileWorkerOptions } from './options.ts';
 import { Worker } from './worker.ts';
 import type { WorkerOptions } from './options.ts';

@@ -21,7 +21,7 @@ import type { Logger } from '../core/logger.ts';
 import type { ObjectStore } from '../core/object-store.ts';
 import { NotFoundError, ensureError } from '../core/errors.ts';
 import { parseManifest, splitSource, type JobManifest } from '../core/manifest.ts';
-import type { CheckpointComplete, DeployTasks, JobCounters, MoveTasks, TaskFailure } from '../core/control.ts';
+import type { CheckpointComplete, DeployTasks, JobCounters, MoveTasks, QueryReply, QueryRequest, TaskFailure } from '../core/control.ts';
 import type { CompiledWorkerOptions } from './options.ts';
 import { CALL_SITE_BYTES, CallSite, Phase } from './task/call-site.ts';
 import type { FromJobThread, JobCall, JobStatus, JobThreadData, JobThreadOptions, StoreMethod, ToJobThread } from './job-thread-protocol.ts';
@@ -58,6 +58,8 @@ export class IsolatedJob implements HostedJob, ObservedJob {
   readonly #maxHeapMb: number;
   readonly #logger: Logger;
   readonly #pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  /** Feature queries asked of the thread (the serving endpoint), by id. */
+  readonly #queries = new Map<number, (reply: QueryReply) => void>();
   readonly #watchdog: NodeJS.Timeout;
   readonly #exited: Promise<void>;
   readonly #detachMetrics: () => void;
@@ -222,6 +224,27 @@ export class IsolatedJob implements HostedJob, ObservedJob {
     await this.#exited;
   }
 
+  get maxParallelism(): number {
+    return this.#manifest.maxParallelism;
+  }
+
+  /**
+   * A feature query for the worker's serving endpoint, answered in the job's thread by its query
+   * responder: one message each way, no status (control calls carry the whole status).
+   */
+  query(request: QueryRequest): Promise<QueryReply> {
+    if (!this.#alive || this.#stopping) return Promise.resolve(this.#unavailable(`job ${this.jobId}'s thread is stopping or has ended`));
+    const id = this.#nextId++;
+    return new Promise<QueryReply>((resolve) => {
+      this.#queries.set(id, resolve);
+      this.#thread.postMessage({ kind: 'query', id, request } satisfies ToJobThread);
+    });
+  }
+
+  #unavailable(why: string): QueryReply {
+    return { values: [], error: `UNAVAILABLE:${why}`, checkpointId: 0, workerId: this.#ctx.options.workerId, epoch: this.#epoch };
+  }
+
   #call(call: JobCall): Promise<void> {
     if (!this.#alive) return Promise.reject(new Error(`job ${this.jobId}'s thread has ended${this.#death ? `: it ${this.#death}` : ''}`));
     const id = this.#nextId++;
@@ -247,6 +270,12 @@ export class IsolatedJob implements HostedJob, ObservedJob {
         this.#pending.delete(m.id);
         if (m.ok) p?.resolve();
         else p?.reject(new Error(m.error));
+        return;
+      }
+      case 'queryReply': {
+        const resolve = this.#queries.get(m.id);
+        this.#queries.delete(m.id);
+        resolve?.(m.reply);
         return;
       }
       case 'store':
@@ -323,6 +352,8 @@ export class IsolatedJob implements HostedJob, ObservedJob {
     const message = `job ${this.jobId} ${this.#death ?? `thread exited with code ${code}`} ${where.text}; its thread on worker ${this.#ctx.options.workerId} was stopped`;
     for (const p of this.#pending.values()) p.reject(new Error(message));
     this.#pending.clear();
+    for (const resolve of this.#queries.values()) resolve(this.#unavailable(message));
+    this.#queries.clear();
     if (planned) {
       this.#logger.info({ code }, 'job thread stopped');
       return;

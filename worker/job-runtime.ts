@@ -15,7 +15,7 @@ import { parseJobId, type JobId } from '../core/ids.ts';
 import { ensureError, UserFunctionError } from '../core/errors.ts';
 import type { ObjectStore } from '../core/object-store.ts';
 import type { Logger } from '../core/logger.ts';
-import type { CheckpointAck, CheckpointComplete, DeployTasks, JobCounters, MoveTasks, SkippedRecord, SourcePosition, TaskFailure } from '../core/control.ts';
+import type { CheckpointAck, CheckpointComplete, DeployTasks, JobCounters, MoveTasks, QueryReply, QueryRequest, SkippedRecord, SourcePosition, TaskFailure } from '../core/control.ts';
 import { senderNames } from '../core/subjects.ts';
 import type { JobPlan, StagePlan } from '../sdk/plan.ts';
 import type { StateBackend } from './state/index.ts';
@@ -511,6 +511,15 @@ export class JobRuntime implements ObservedJob {
     this.#watches.close();
     await this.#historyCleaner.stop();
     await Promise.all([...this.#sourceOutputs, ...this.#keyedOutputs].map((o) => o.close()));
+  }
+
+  get maxParallelism(): number {
+    return this.manifest.maxParallelism;
+  }
+
+  /** A feature query asked directly (the worker's serving endpoint): the query subjects' answer. */
+  query(request: QueryRequest): Promise<QueryReply> {
+    return this.#queries.answer(request);
   }
 
   /** Stops every task; closes RocksDB unless a redeploy takes it over. */

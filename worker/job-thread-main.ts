@@ -114,6 +114,12 @@ async function call(m: Extract<ToJobThread, { kind: 'call' }>): Promise<void> {
 
 port.on('message', (m: ToJobThread) => {
   if (m.kind === 'storeReply') return store.onReply(m);
+  if (m.kind === 'query') {
+    const id = m.id;
+    const answered = runtime?.query(m.request) ?? Promise.resolve({ values: [], error: `UNAVAILABLE:job ${jobId} is not deployed in this thread`, checkpointId: 0, workerId: o.workerId, epoch: 0 });
+    void answered.then((reply) => port.postMessage({ kind: 'queryReply', id, reply } satisfies FromJobThread));
+    return;
+  }
   // A reply carries what was measured since the last status: after a stop there is no next one.
   void call(m).then(
     () => {

@@ -1,9 +1,10 @@
 // Messages between a worker and the thread of one of its jobs (worker/isolated-job.ts hosts it,
 // worker/job-thread-main.ts runs it). Records never cross this boundary: the job's thread has its
 // own NATS connection and RocksDB. What crosses is control (deploy, start, trigger, complete,
-// move, stop: a few per checkpoint), the job's status for heartbeats, and object-store calls,
-// which the worker's thread performs so that the store's credentials stay out of the job's.
-import type { CheckpointComplete, DeployTasks, JobCounters, MoveTasks } from '../core/control.ts';
+// move, stop: a few per checkpoint), the job's status for heartbeats, object-store calls,
+// which the worker's thread performs so that the store's credentials stay out of the job's, and
+// the feature queries of the worker's serving endpoint (a query and its reply, no status: one per Get).
+import type { CheckpointComplete, DeployTasks, JobCounters, MoveTasks, QueryReply, QueryRequest } from '../core/control.ts';
 import type { ClientConnectionOptions } from '../core/nats-connect.ts';
 import type { RelayedMeasurements } from './metrics-relay.ts';
 import type { SplitSample, StageSample } from './worker-metrics.ts';
@@ -53,7 +54,8 @@ export type StoreMethod = 'put' | 'get' | 'getRange' | 'size' | 'exists' | 'dele
 export type ToJobThread =
   | ({ kind: 'call'; id: number } & JobCall)
   | { kind: 'storeReply'; id: number; ok: true; value: unknown }
-  | { kind: 'storeReply'; id: number; ok: false; error: string; notFound: boolean };
+  | { kind: 'storeReply'; id: number; ok: false; error: string; notFound: boolean }
+  | { kind: 'query'; id: number; request: QueryRequest };
 
 export interface JobStatus {
   state: 'DEPLOYED' | 'RUNNING' | 'FAILED' | 'STOPPED' | 'NONE';
@@ -71,4 +73,5 @@ export type FromJobThread =
   | { kind: 'reply'; id: number; ok: true; status: JobStatus; measurements?: RelayedMeasurements[] }
   | { kind: 'reply'; id: number; ok: false; error: string; status: JobStatus; measurements?: RelayedMeasurements[] }
   | { kind: 'status'; status: JobStatus; measurements?: RelayedMeasurements[] }
-  | { kind: 'store'; id: number; method: StoreMethod; args: unknown[] };
+  | { kind: 'store'; id: number; method: StoreMethod; args: unknown[] }
+  | { kind: 'queryReply'; id: number; reply: QueryReply };

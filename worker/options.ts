@@ -3,6 +3,28 @@ import { Telemetry } from '../core/telemetry.ts';
 import type { WorkerId } from '../core/ids.ts';
 import type { OpenObjectStoreOptions } from '../core/object-store.ts';
 import type { ClientConnectionOptions } from '../core/nats-connect.ts';
+import type { ServerTls } from '../core/tls.ts';
+import type { TokenEntry } from '../core/tokens.ts';
+import { checkExposure } from '../core/grpc-auth.ts';
+import { InvalidArgumentError } from '../core/errors.ts';
+
+/**
+ * A worker's feature-serving endpoint (worker/query/serving-endpoint.ts): GetFeatures answered by
+ * the owner of the ids' key groups, for clients that keep a job's serving map. The same security
+ * as the coordinator's gRPC (README, "Security").
+ */
+export interface ServingOptions {
+  /** host:port to listen on; port 0 takes a free port. */
+  address: string;
+  /** The address clients are told (GetServingMap). @default the bound address (the host name for 0.0.0.0 or ::) */
+  advertisedAddress?: string;
+  /** TLS identity, and the CA of client certificates for mutual TLS. @default none (plaintext: loopback only unless insecure) */
+  tls?: ServerTls;
+  /** Bearer tokens accepted (reader or admin role). With none and no client CA every caller may read. @default [] */
+  tokens?: TokenEntry[];
+  /** Serve a non-loopback address without TLS or without authentication. @default false */
+  insecure?: boolean;
+}
 
 export interface WorkerOptions {
   /** NATS server URLs, comma-separated. */
@@ -58,10 +80,12 @@ export interface WorkerOptions {
    * @default Telemetry.disabled(): no-op meter and tracer
    */
   telemetry?: Telemetry;
+  /** Serve feature reads directly (ServingOptions). @default none: reads go through a coordinator */
+  serve?: ServingOptions;
   logger: Logger;
 }
 
-export type CompiledWorkerOptions = Required<WorkerOptions>;
+export type CompiledWorkerOptions = Required<Omit<WorkerOptions, 'serve'>> & { serve?: ServingOptions & { tokens: TokenEntry[]; insecure: boolean } };
 
 export function compileWorkerOptions(o: WorkerOptions): CompiledWorkerOptions {
   return {
@@ -83,5 +107,13 @@ export function compileWorkerOptions(o: WorkerOptions): CompiledWorkerOptions {
     maxHeapMb: o.maxHeapMb ?? 1024,
     telemetry: o.telemetry ?? Telemetry.disabled(o.logger),
     logger: o.logger,
+    ...(o.serve !== undefined && { serve: compileServing(o.serve) }),
   };
+}
+
+function compileServing(o: ServingOptions): NonNullable<CompiledWorkerOptions['serve']> {
+  if (!/^[^:]+:\d+$|^\[[^\]]+\]:\d+$/.test(o.address)) throw new InvalidArgumentError(`serve address ${o.address} is not host:port`);
+  const c = { ...o, tokens: o.tokens ?? [], insecure: o.insecure ?? false };
+  checkExposure('feature reads', c.address, { tls: c.tls, tokens: c.tokens.length, insecure: c.insecure });
+  return c;
 }

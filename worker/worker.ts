@@ -20,6 +20,7 @@ import type { HostedJob } from './hosted-job.ts';
 import { StateSizeProbe } from './state/index.ts';
 import { ProcessUsage } from './process-usage.ts';
 import { WorkerMetrics } from './worker-metrics.ts';
+import { ServingEndpoint } from './query/index.ts';
 
 /** How long a starting worker waits for its first job thread before it registers anyway. */
 const SPARE_READY_TIMEOUT_MS = 60_000;
@@ -44,6 +45,8 @@ export class Worker {
   #leaderEpoch = 0;
   readonly #stateSize: StateSizeProbe;
   readonly #processUsage = new ProcessUsage();
+  /** Feature reads served directly (--serve), started before the worker registers: registration names its address. */
+  #serving: ServingEndpoint | undefined;
 
   private constructor(o: CompiledWorkerOptions, nc: NatsConnection) {
     this.#o = o;
@@ -90,6 +93,18 @@ export class Worker {
       if (ready) this.#logger.info({ ms: Math.round(performance.now() - started) }, 'job thread started ahead');
       else this.#logger.warn({ timeoutMs: SPARE_READY_TIMEOUT_MS }, 'job thread not started in time; registering without it');
     }
+    const serve = this.#o.serve;
+    if (serve !== undefined) {
+      this.#serving = await ServingEndpoint.start({
+        address: serve.address,
+        ...(serve.advertisedAddress !== undefined && { advertisedAddress: serve.advertisedAddress }),
+        ...(serve.tls !== undefined && { tls: serve.tls }),
+        tokens: serve.tokens,
+        workerId: id,
+        job: (jobId) => this.#jobs.get(jobId),
+        logger: this.#logger.child({ component: 'serving' }),
+      });
+    }
     await this.#register();
     this.#stateSize.start();
     this.#heartbeat = setInterval(() => this.#sendHeartbeat(), this.#heartbeatIntervalMs);
@@ -99,7 +114,7 @@ export class Worker {
 
   /** Registers, retrying until a coordinator answers (it may start after the workers). */
   async #register(): Promise<void> {
-    const req = codecs.register.encode({ workerId: this.#o.workerId, pid: process.pid, host: os.hostname(), channelPublicKey: this.#sealing.publicKey });
+    const req = codecs.register.encode({ workerId: this.#o.workerId, pid: process.pid, host: os.hostname(), channelPublicKey: this.#sealing.publicKey, servingAddress: this.#serving?.address ?? '' });
     for (let attempt = 1; ; attempt++) {
       try {
         const reply = codecs.registerReply.decode((await this.#nc.request(subjects.fromWorker(this.#o.workerId, 'register'), req, { timeout: 1000 })).data);
@@ -121,6 +136,7 @@ export class Worker {
       stateBytes: this.#stateSize.bytes,
       ...this.#processUsage.sample(),
       channelPublicKey: this.#sealing.publicKey,
+      servingAddress: this.#serving?.address ?? '',
     });
     this.#nc.publish(subjects.fromWorker(this.#o.workerId, 'heartbeat'), hb);
   }
@@ -293,6 +309,8 @@ export class Worker {
     clearInterval(this.#heartbeat);
     this.#stateSize.stop();
     for (const s of this.#subs) s.unsubscribe();
+    // Its key groups are handed over: clients asking here are told to fetch the map again.
+    await this.#serving?.close();
     for (const job of this.#jobs.values()) await job.stop().catch((e) => this.#logger.error({ err: ensureError(e) }, 'job stop failed'));
     this.#jobs.clear();
     await IsolatedJob.closeSpare();

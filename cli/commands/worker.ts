@@ -1,13 +1,16 @@
 // eddy worker (hidden): runs the worker role (the actor host) in this process.
 import type { Command } from 'commander';
 import { createLogger } from '../../core/logger.ts';
+import type { ServingOptions } from '../../worker/index.ts';
 import { parseWorkerId } from '../../core/ids.ts';
 import { defaultWorkerId, parsePositiveInt } from '../arguments.ts';
 import { UsageError } from '../errors.ts';
-import { addNatsAuthOptions, natsAuthFrom, type NatsCommandOptions } from '../security-options.ts';
+import { addGrpcServerSecurityOptions, addNatsAuthOptions, grpcServerSecurityFrom, natsAuthFrom, type GrpcServerCommandOptions, type NatsCommandOptions } from '../security-options.ts';
 import { addS3Options, addTelemetryOptions, runRole, startTelemetry, storeOptionsFrom, withTelemetry, type S3CommandOptions, type TelemetryCommandOptions } from '../run-role.ts';
 
-interface WorkerCommandOptions extends S3CommandOptions, TelemetryCommandOptions, NatsCommandOptions {
+interface WorkerCommandOptions extends S3CommandOptions, TelemetryCommandOptions, NatsCommandOptions, GrpcServerCommandOptions {
+  serve?: string;
+  serveAdvertise?: string;
   nats: string;
   id?: string;
   data: string;
@@ -28,7 +31,9 @@ export function registerWorker(program: Command): void {
     .option('--id <workerId>', 'worker id (default: env EDDY_WORKER_ID, else the host name)')
     .requiredOption('--data <dir>', 'local directory for state and the bundle cache')
     .requiredOption('--store <url|dir>', 'object store for bundles and checkpoints: s3://bucket/prefix, a file:// URL or a directory');
-  addNatsAuthOptions(addTelemetryOptions(addS3Options(command)))
+  addGrpcServerSecurityOptions(addNatsAuthOptions(addTelemetryOptions(addS3Options(command))))
+    .option('--serve <host:port>', 'serve feature reads of the key groups this worker owns at this address (eddy.v2.FeatureService.GetFeatures, port 0: any free port), with the --grpc-tls-*, --grpc-tokens and --insecure options of the coordinator (default: env EDDY_SERVE, else off)', process.env.EDDY_SERVE)
+    .option('--serve-advertise <host:port>', 'the serving address clients are told (default: the bound address)', process.env.EDDY_SERVE_ADVERTISE)
     .option('--max-overlay-bytes <n>', 'changes held in memory before an early checkpoint is asked for (default 268435456)', parsePositiveInt)
     .option('--hand-over-timeout-ms <n>', 'on SIGTERM, how long to wait for the key groups to move to other workers before stopping anyway (default 60000)', parsePositiveInt)
     .option('--job-isolation <mode>', 'where jobs run: "thread" (a worker thread per job, with a watchdog and a heap limit) or "none" (in the worker\'s thread: no watchdog, no heap limit) (default: env EDDY_JOB_ISOLATION, else thread)', process.env.EDDY_JOB_ISOLATION ?? 'thread')
@@ -45,6 +50,17 @@ export function registerWorker(program: Command): void {
       if (options.jobIsolation !== 'thread' && options.jobIsolation !== 'none') throw new UsageError(`--job-isolation ${options.jobIsolation}: expected "thread" or "none"`);
       const logger = createLogger({ role: 'worker', level: options.logLevel });
       const nats = natsAuthFrom(options);
+      let serve: ServingOptions | undefined;
+      if (options.serve !== undefined && options.serve !== 'off') {
+        const security = grpcServerSecurityFrom(options);
+        serve = {
+          address: options.serve,
+          ...(options.serveAdvertise !== undefined && { advertisedAddress: options.serveAdvertise }),
+          ...(security.grpcTls !== undefined && { tls: security.grpcTls }),
+          tokens: security.grpcTokens,
+          insecure: security.insecure,
+        };
+      }
       const { startWorker } = await import('../../worker/index.ts');
       await runRole('worker', logger, async () => {
         const telemetry = await startTelemetry('eddy-worker', workerId, options, logger);
@@ -61,6 +77,7 @@ export function registerWorker(program: Command): void {
           ...(options.maxCallMs ? { maxCallMs: options.maxCallMs } : {}),
           ...(options.maxHeapMb ? { maxHeapMb: options.maxHeapMb } : {}),
           telemetry,
+          ...(serve !== undefined && { serve }),
           logger,
         }).catch(async (e: unknown) => {
           await telemetry.close();

@@ -21,8 +21,9 @@ def main():
     parser.add_argument("--as-of-ms", type=int, default=None, help="event time (ms since the epoch) for an as-of read")
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds")
     parser.add_argument("--with-times", action="store_true", help="each value with its event time and checkpoint")
+    parser.add_argument("--direct", action="store_true", help="read from the owning workers (their --serve endpoints) by the job's serving map")
     args = parser.parse_args()
-    with FeatureClient(args.address) as client:
+    with FeatureClient(args.address, direct=args.direct) as client:
         read = client.get_features_with_times if args.with_times else client.get_features
         rows = read(args.job, args.features.split(","), args.ids.split(","), view=args.view, as_of_ms=args.as_of_ms, timeout=args.timeout)
     print(json.dumps(rows))

@@ -6,6 +6,10 @@ import type { FeatureServiceClient as _eddy_v2_FeatureServiceClient, FeatureServ
 import type { FeatureValue as _eddy_v2_FeatureValue, FeatureValue__Output as _eddy_v2_FeatureValue__Output } from './eddy/v2/FeatureValue';
 import type { GetFeaturesRequest as _eddy_v2_GetFeaturesRequest, GetFeaturesRequest__Output as _eddy_v2_GetFeaturesRequest__Output } from './eddy/v2/GetFeaturesRequest';
 import type { GetFeaturesResponse as _eddy_v2_GetFeaturesResponse, GetFeaturesResponse__Output as _eddy_v2_GetFeaturesResponse__Output } from './eddy/v2/GetFeaturesResponse';
+import type { GetServingMapRequest as _eddy_v2_GetServingMapRequest, GetServingMapRequest__Output as _eddy_v2_GetServingMapRequest__Output } from './eddy/v2/GetServingMapRequest';
+import type { GetServingMapResponse as _eddy_v2_GetServingMapResponse, GetServingMapResponse__Output as _eddy_v2_GetServingMapResponse__Output } from './eddy/v2/GetServingMapResponse';
+import type { KeyGroupRange as _eddy_v2_KeyGroupRange, KeyGroupRange__Output as _eddy_v2_KeyGroupRange__Output } from './eddy/v2/KeyGroupRange';
+import type { ServingOwner as _eddy_v2_ServingOwner, ServingOwner__Output as _eddy_v2_ServingOwner__Output } from './eddy/v2/ServingOwner';
 import type { ListValue as _google_protobuf_ListValue, ListValue__Output as _google_protobuf_ListValue__Output } from './google/protobuf/ListValue';
 import type { Struct as _google_protobuf_Struct, Struct__Output as _google_protobuf_Struct__Output } from './google/protobuf/Struct';
 import type { Timestamp as _google_protobuf_Timestamp, Timestamp__Output as _google_protobuf_Timestamp__Output } from './google/protobuf/Timestamp';
@@ -23,6 +27,10 @@ export interface ProtoGrpcType {
       FeatureValue: MessageTypeDefinition<_eddy_v2_FeatureValue, _eddy_v2_FeatureValue__Output>
       GetFeaturesRequest: MessageTypeDefinition<_eddy_v2_GetFeaturesRequest, _eddy_v2_GetFeaturesRequest__Output>
       GetFeaturesResponse: MessageTypeDefinition<_eddy_v2_GetFeaturesResponse, _eddy_v2_GetFeaturesResponse__Output>
+      GetServingMapRequest: MessageTypeDefinition<_eddy_v2_GetServingMapRequest, _eddy_v2_GetServingMapRequest__Output>
+      GetServingMapResponse: MessageTypeDefinition<_eddy_v2_GetServingMapResponse, _eddy_v2_GetServingMapResponse__Output>
+      KeyGroupRange: MessageTypeDefinition<_eddy_v2_KeyGroupRange, _eddy_v2_KeyGroupRange__Output>
+      ServingOwner: MessageTypeDefinition<_eddy_v2_ServingOwner, _eddy_v2_ServingOwner__Output>
       View: EnumTypeDefinition
     }
   }

@@ -50,7 +50,8 @@ async function reflectedServices(address: string): Promise<string[]> {
 }
 
 test('python client - get_features from Python and the TypeScript FeatureClient give the same rows; reflection; BadRequest', { timeout: 150_000, skip: missingPython() }, async () => {
-  await using cluster = await startCluster({ workers: 1 });
+  // The worker serves direct reads too (--serve): the Python client reads both ways.
+  await using cluster = await startCluster({ workers: 1, workerArgs: ['--serve', '127.0.0.1:0'] });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-python-'));
   using client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
   using features = new FeatureClient({ address: cluster.address, timeoutMs: 5_000 });
@@ -93,6 +94,25 @@ test('python client - get_features from Python and the TypeScript FeatureClient 
     assert.equal(py.code, 0, py.stderr);
     const rows = (JSON.parse(py.stdout) as Array<Record<string, unknown>>).map(({ entity_id, ...rest }) => ({ entityId: entity_id, ...rest }));
     assert.deepEqual(rows, expected, 'Python reads what the TypeScript client reads');
+
+    // Direct reads from the owning worker (the serving map, murmur3 in Python): the same rows, and
+    // no NATS query behind them.
+    let directQueries = 0;
+    const directCounter = nc.subscribe('eddy.q.>', { callback: () => void directQueries++ });
+    await nc.flush();
+    const pyDirect = await runProcess({
+      name: 'python example, direct',
+      command: PYTHON,
+      args: [join(REPO_ROOT, 'clients/python/example.py'), '--address', cluster.address, '--job', CX_JOB, '--features', 'indicators,received', '--ids', [...ids, 'nobody'].join(','), '--timeout', '10', '--direct'],
+      env: { EDDY_PYTHON_STUBS: stubs },
+      timeoutMs: 60_000,
+    });
+    await nc.flush();
+    directCounter.unsubscribe();
+    assert.equal(pyDirect.code, 0, pyDirect.stderr);
+    const directRows = (JSON.parse(pyDirect.stdout) as Array<Record<string, unknown>>).map(({ entity_id, ...rest }) => ({ entityId: entity_id, ...rest }));
+    assert.deepEqual(directRows, expected, 'Python reads the same directly from the owner');
+    assert.equal(directQueries, 0, 'a direct read asks no worker over NATS');
 
     // Event times as google.protobuf.Timestamp, in both clients.
     const pyTimes = await runProcess({

@@ -207,6 +207,10 @@ export interface ClusterOptions {
   standbyCoordinators?: number;
   /** Passed to every coordinator as --leader-lease-ms. */
   leaderLeaseMs?: number;
+  /** Appended to every worker's command line (e.g. --serve 127.0.0.1:0 and its TLS and tokens options). */
+  workerArgs?: string[];
+  /** Appended to every coordinator's command line (e.g. TLS and tokens options). */
+  coordinatorArgs?: string[];
 }
 
 export interface Cluster extends AsyncDisposable {
@@ -288,6 +292,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       ...(options.maxOverlayBytes !== undefined && { maxOverlayBytes: options.maxOverlayBytes }),
       ...(options.metrics === true && { metricsPort: await freePort() }),
       ...(options.workerLogLevel !== undefined && { logLevel: options.workerLogLevel }),
+      ...(options.workerArgs !== undefined && { extraArgs: options.workerArgs }),
     });
     workers.push(worker);
     return worker;
@@ -309,6 +314,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         ...(options.maxMovingKeyGroups !== undefined && { maxMovingKeyGroups: options.maxMovingKeyGroups }),
         ...(options.leaderLeaseMs !== undefined && { leaderLeaseMs: options.leaderLeaseMs }),
         ...(options.metrics === true && { metricsPort: await freePort() }),
+        ...(options.coordinatorArgs !== undefined && { extraArgs: options.coordinatorArgs }),
       });
     coordinator = await startOne('coordinator');
     // One after the other, once the first leads: each of them stands by.

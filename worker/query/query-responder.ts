@@ -1,7 +1,8 @@
 // Answers feature queries for the key groups this worker owns, on eddy.q.<job>.<keyGroup>:
-// whoever owns a key group is subscribed, so the serving process needs no routing table.
+// whoever owns a key group is subscribed, so the serving process needs no routing table. The
+// worker's serving endpoint (serving-endpoint.ts) asks the same answer() directly, without NATS.
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { codecs, type QueryReply, type QueryValue } from '../../core/control.ts';
+import { codecs, type QueryReply, type QueryRequest, type QueryValue } from '../../core/control.ts';
 import { subjects } from '../../core/subjects.ts';
 import { findFeature, type JobManifest } from '../../core/manifest.ts';
 import { keyGroupForKey } from '../../core/key-groups.ts';
@@ -37,12 +38,20 @@ export interface QueryResponderOptions {
   watches?: WatchRegistry;
 }
 
+interface WantedFeature {
+  name: string;
+  stage: string;
+  spec: FeatureStateSpec;
+}
+
 export class QueryResponder {
   readonly #o: QueryResponderOptions;
   /** Per key group: its query subscription, and its watch subscription when watches are on. */
   readonly #subs = new Map<number, Subscription[]>();
   /** Key groups let go in a move, still subscribed: answered UNAVAILABLE until the move completes. */
   readonly #released = new Set<number>();
+  /** Features asked for so far, resolved from the manifest (#feature). */
+  readonly #features = new Map<string, WantedFeature>();
   queries = 0;
 
   constructor(options: QueryResponderOptions) {
@@ -86,17 +95,34 @@ export class QueryResponder {
   }
 
   async #answer(keyGroup: number, msg: Msg): Promise<void> {
+    let reply: QueryReply;
+    try {
+      reply = await this.answer(codecs.queryRequest.decode(msg.data), keyGroup);
+    } catch (e) {
+      // Only a request that does not decode gets here: answer() answers its own failures.
+      reply = { values: [], error: `INTERNAL:${ensureError(e).message}`, checkpointId: 0, workerId: this.#o.workerId, epoch: this.#o.epoch };
+    }
+    msg.respond(codecs.queryReply.encode(reply));
+  }
+
+  /**
+   * The answer to one query, naming this worker and its epoch; never rejects. `subjectKeyGroup`
+   * names the key group in messages (the subject a NATS request came on; -1: asked directly).
+   */
+  async answer(req: QueryRequest, subjectKeyGroup = -1): Promise<QueryReply> {
     this.queries++;
     const started = performance.now();
     let reply: QueryReply;
     try {
-      reply = await this.#lookup(keyGroup, msg.data);
+      reply = await this.#lookup(subjectKeyGroup, req);
     } catch (e) {
-      this.#o.logger.error({ err: ensureError(e), keyGroup }, 'query failed');
+      this.#o.logger.error({ err: ensureError(e), keyGroup: subjectKeyGroup }, 'query failed');
       reply = { values: [], error: `INTERNAL:${ensureError(e).message}`, checkpointId: 0 };
     }
-    msg.respond(codecs.queryReply.encode({ ...reply, workerId: this.#o.workerId, epoch: this.#o.epoch }));
+    reply.workerId = this.#o.workerId;
+    reply.epoch = this.#o.epoch;
     this.#o.recordLatencyMs?.(performance.now() - started);
+    return reply;
   }
 
   /** Why a key group is not served now: let go in a move, or the runtime's own reason. */
@@ -123,27 +149,26 @@ export class QueryResponder {
    * others answered; a request that reaches a worker other than the owner it names is answered
    * UNAVAILABLE as a whole, without data.
    */
-  async #lookup(subjectKeyGroup: number, data: Uint8Array): Promise<QueryReply> {
-    const req = codecs.queryRequest.decode(data);
+  async #lookup(subjectKeyGroup: number, req: QueryRequest): Promise<QueryReply> {
     const { backend, manifest, epoch, workerId } = this.#o;
+    const what = subjectKeyGroup >= 0 ? `key group ${subjectKeyGroup}` : `job ${this.#o.jobId}`;
     if (req.owner !== '' && req.owner !== workerId) {
-      return { values: [], error: `UNAVAILABLE:key group ${subjectKeyGroup} is asked of worker ${req.owner}, not of ${workerId}`, checkpointId: 0 };
+      return { values: [], error: `UNAVAILABLE:${what} is asked of worker ${req.owner}, not of ${workerId}`, checkpointId: 0 };
     }
     // An epoch 0 request comes from a client that does not know the assignment (tools, tests).
     if (req.epoch !== 0 && req.epoch !== epoch) {
-      return { values: [], error: `UNAVAILABLE:key group ${subjectKeyGroup} is served at epoch ${epoch}, the request is for epoch ${req.epoch}`, checkpointId: 0 };
+      return { values: [], error: `UNAVAILABLE:${what} is served at epoch ${epoch}, the request is for epoch ${req.epoch}`, checkpointId: 0 };
     }
     // One feature, or several (GetFeatures): each read for every id.
     const names = req.features.length > 0 ? req.features : [req.feature];
-    const wanted: Array<{ name: string; stage: string; spec: FeatureStateSpec }> = [];
+    const wanted: WantedFeature[] = [];
     for (const name of names) {
-      const found = findFeature(manifest, name);
-      if (!found) return { values: [], error: `NOT_FOUND:job ${this.#o.jobId} has no feature ${name}`, checkpointId: 0 };
-      const spec = featureStates(found.stage).get(found.state.name)!;
-      if (req.hasAsOf && spec.historyRetentionMs === undefined) {
+      const feature = this.#feature(name);
+      if (feature === undefined) return { values: [], error: `NOT_FOUND:job ${this.#o.jobId} has no feature ${name}`, checkpointId: 0 };
+      if (req.hasAsOf && feature.spec.historyRetentionMs === undefined) {
         return { values: [], error: `FAILED_PRECONDITION:feature ${name} keeps no history; declare it with { history: { retentionMs } } for as-of reads`, checkpointId: 0 };
       }
-      wanted.push({ name, stage: found.stage.id, spec });
+      wanted.push(feature);
     }
     // Which key groups of the request are served here now: the ids' key groups are computed with
     // this worker's own mapping, so a request routed with another mapping never reads a
@@ -188,9 +213,21 @@ export class QueryResponder {
         return { values, error: '', checkpointId: Math.max(0, checkpointId), unavailableKeyGroups, unavailableReason };
       }
       if (attempt === COMMITTED_READ_ATTEMPTS) {
-        return { values: [], error: `UNAVAILABLE:checkpoints committed faster than key group ${subjectKeyGroup} could be read`, checkpointId: 0 };
+        return { values: [], error: `UNAVAILABLE:checkpoints committed faster than ${what} could be read`, checkpointId: 0 };
       }
     }
+  }
+
+  /** A feature by name, resolved once per name (the manifest does not change within a runtime). */
+  #feature(name: string): WantedFeature | undefined {
+    let feature = this.#features.get(name);
+    if (feature === undefined) {
+      const found = findFeature(this.#o.manifest, name);
+      if (!found) return undefined;
+      feature = { name, stage: found.stage.id, spec: featureStates(found.stage).get(found.state.name)! };
+      this.#features.set(name, feature);
+    }
+    return feature;
   }
 
   stop(): void {

@@ -12,6 +12,7 @@ export interface Heartbeat {
   'rssBytes'?: (number | string | Long);
   'cpuCores'?: (number | string);
   'channelPublicKey'?: (Buffer | Uint8Array | string);
+  'servingAddress'?: (string);
 }
 
 export interface Heartbeat__Output {
@@ -23,4 +24,5 @@ export interface Heartbeat__Output {
   'rssBytes': (number);
   'cpuCores': (number);
   'channelPublicKey': (Buffer);
+  'servingAddress': (string);
 }

@@ -6,6 +6,7 @@ export interface Register {
   'pid'?: (number);
   'host'?: (string);
   'channelPublicKey'?: (Buffer | Uint8Array | string);
+  'servingAddress'?: (string);
 }
 
 export interface Register__Output {
@@ -13,4 +14,5 @@ export interface Register__Output {
   'pid': (number);
   'host': (string);
   'channelPublicKey': (Buffer);
+  'servingAddress': (string);
 }

@@ -1,8 +1,8 @@
 // The one place that maps Eddy's errors to gRPC status codes.
 import { status, type ServiceError } from '@grpc/grpc-js';
-import { EddyError, InvalidArgumentError, LEADER_ADDRESS_METADATA, NotLeaderError, RetryableError, ensureError, type ErrorCode } from '../core/errors.ts';
+import { EddyError, InvalidArgumentError, LEADER_ADDRESS_METADATA, NotLeaderError, RetryableError, ensureError, type ErrorCode } from './errors.ts';
 import { Metadata } from '@grpc/grpc-js';
-import { encodeRpcStatus, type RpcStatusDetail } from '../core/proto.ts';
+import { encodeRpcStatus, type RpcStatusDetail } from './proto.ts';
 
 /** google.rpc.ErrorInfo.domain of Eddy's errors. */
 export const ERROR_DOMAIN = 'eddy.dev';
