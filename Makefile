@@ -35,9 +35,9 @@ screenshots: install ui
 # Two test files at a time (TEST_CONCURRENCY=1 for one): most of a file's time is waiting for
 # processes and conditions. Serially under tsx the suite took 14-16 minutes on 2 cores; the
 # windows fault test adds 150-240 s of CPU at 120,000 events (at load 20-50), so it starts first (it does not run
-# last, alone) and overlaps the light unit tests. Measured on a machine at load 20-60 only:
-# the test files took ~1,250 s of CPU compiled there, which puts the suite at ~9-11 minutes on
-# an idle 2-core machine (an estimate; fixed costs: the type check ~25 s, cycles ~6 s).
+# last, alone) and overlaps the light unit tests. A fresh clone's `.ci/run` on a quiet 2-core
+# machine (2026-12-06): 14 min 58 s in all, of which 864 s of tests (the windows fault test 232 s,
+# the two compose tests 91 and 69 s); fixed costs: the type check ~25 s, cycles ~6 s.
 # The two Docker compose tests each build the image and start a stack: the HA one runs last, so
 # that they never run at the same time.
 LONGEST_TESTS := test/fault/windows-faults.test.ts
