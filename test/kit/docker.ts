@@ -9,6 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { copyFile, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import assert from 'node:assert/strict';
 import { REPO_ROOT } from './eddy.ts';
 
 export interface CommandResult {
@@ -201,4 +202,15 @@ export async function leftovers(compose: Compose): Promise<string[]> {
     ...(await run('docker', ['ps', '-aq', '--filter', label], { timeoutMs: 30_000 })).stdout.split('\n'),
     ...(await run('docker', ['volume', 'ls', '-q', '--filter', label], { timeoutMs: 30_000 })).stdout.split('\n'),
   ].filter(Boolean);
+}
+
+/**
+ * Takes a test's stack down (`down -v`). Nothing of the project may outlive it: no container and
+ * no volume (a scaled-in worker's included), checked only when the test passed so that it never
+ * hides the first failure.
+ */
+export async function takeDownStack(compose: Compose, passed: boolean, diagnostic: (message: string) => void): Promise<void> {
+  const downError = await compose.down();
+  if (downError) diagnostic(`docker-compose down failed: ${downError}`);
+  if (passed) assert.deepEqual(await leftovers(compose), [], 'down -v left no container or volume behind');
 }
