@@ -9,7 +9,7 @@ import { UserFunctionError, ensureError } from '../../core/errors.ts';
 import type { JobManifest, SourceSpec } from '../../core/manifest.ts';
 import type { StageOutput } from './stage-output.ts';
 import type { CheckpointOutput } from '../sink/index.ts';
-import type { DeadLetters } from './dead-letters.ts';
+import type { DeadLetters, SourcePosition } from './dead-letters.ts';
 import { startSplitWatermarks, type WatermarkGenerator } from './watermark-generator.ts';
 import { decodeJsonRecord, eventTimeProblem } from './record-decoding.ts';
 import { callSite } from './call-site.ts';
@@ -244,15 +244,13 @@ export class SourceTask {
   #record(data: Uint8Array, raw: string | undefined, m: JsMsg, index: number | undefined): void {
     const { output, counters, deadLetters, stageId } = this.#o;
     const policy = this.#o.errorPolicy;
-    const source = this.#o.source;
     const split = this.#o.partition;
     counters.recordsIn++;
     const text = raw ?? decoder.decode(data);
-    const at = index === undefined ? { stream: source.stream, sequence: m.seq } : { stream: source.stream, sequence: m.seq, index };
     const decoded = decodeJsonRecord(data, text);
     if (!decoded.ok) {
       // The raw payload, not a value: a refused record may be too deep to serialise again.
-      deadLetters.publish({ stageId, reason: decoded.reason, record: text, source: at }, counters);
+      deadLetters.publish({ stageId, reason: decoded.reason, record: text, source: this.#position(m, index) }, counters);
       return;
     }
     const value = decoded.value;
@@ -263,7 +261,7 @@ export class SourceTask {
     if (this.#o.timestampOf !== undefined) {
       const assigned = this.#timestamp(value);
       if (typeof assigned === 'string') {
-        deadLetters.publish({ stageId, reason: assigned, record: value, source: at }, counters);
+        deadLetters.publish({ stageId, reason: assigned, record: value, source: this.#position(m, index) }, counters);
         return;
       }
       timestamp = assigned;
@@ -276,7 +274,7 @@ export class SourceTask {
         // A number that is no possible time is a bad record, not a reason to use another clock.
         const problem = eventTimeProblem(t, `event time field ${timestampField}`);
         if (problem !== undefined) {
-          deadLetters.publish({ stageId, reason: problem, record: value, source: at }, counters);
+          deadLetters.publish({ stageId, reason: problem, record: value, source: this.#position(m, index) }, counters);
           return;
         }
         timestamp = t;
@@ -291,8 +289,14 @@ export class SourceTask {
     } catch (e) {
       if (e instanceof UserFunctionError) e.sourcePosition ??= { split, sequence: m.seq };
       if (!(e instanceof UserFunctionError) || policy.fails) throw e;
-      policy.deadLetter(e, value, -1, at);
+      policy.deadLetter(e, value, -1, this.#position(m, index));
     }
+  }
+
+  /** Where a record came from: built for a dead letter only, not for every record. */
+  #position(m: JsMsg, index: number | undefined): SourcePosition {
+    const stream = this.#o.source.stream;
+    return index === undefined ? { stream, sequence: m.seq } : { stream, sequence: m.seq, index };
   }
 
   /** The record's event time, or why it has none (a bad record). */
