@@ -151,7 +151,14 @@ export class IsolatedJob implements HostedJob, ObservedJob {
       } else spawned = spawn(ctx, heapMb);
       job = new IsolatedJob(ctx, deploy.jobId, manifest, spawned);
     }
-    await job.#call({ method: 'deploy', args: [deploy, declaredEnv(manifest.env ?? [])] });
+    try {
+      await job.#call({ method: 'deploy', args: [deploy, declaredEnv(manifest.env ?? [])] });
+    } catch (e) {
+      // A thread started for this deploy goes with it (ending a thread closes its RocksDB and
+      // frees the job's lock); the previous epoch's thread stays for the next deploy to reuse.
+      if (job !== previous) await job.stop();
+      throw e;
+    }
     job.#manifest = manifest;
     job.#epoch = deploy.epoch;
     return job;

@@ -50,7 +50,8 @@ export async function loadJobPlan(store: ObjectStore, options: CompiledWorkerOpt
 export interface PreviousRuntime {
   readonly manifest: JobManifest;
   readonly backend: StateBackend;
-  readonly stateKeyGroups: ReadonlySet<number>;
+  /** Key groups whose state its RocksDB holds (a deploy that drops one takes it out, so a failed deploy leaves it true). */
+  readonly stateKeyGroups: Set<number>;
   stop(options?: { closeBackend?: boolean }): Promise<void>;
 }
 
@@ -77,7 +78,11 @@ export async function deployState(store: ObjectStore, options: CompiledWorkerOpt
     const kept = new Set(backend.committedCheckpointId === target || (target === 0 && backend.committedCheckpointId <= 0) ? previous.stateKeyGroups : []);
     toLoad = keyGroups.filter((kg) => !kept.has(kg));
     const mine = new Set(keyGroups);
-    for (const kg of previous.stateKeyGroups) if (!mine.has(kg)) for (const stage of stages) await backend.dropKeyGroup(stage, kg);
+    for (const kg of [...previous.stateKeyGroups]) {
+      if (mine.has(kg)) continue;
+      previous.stateKeyGroups.delete(kg);
+      for (const stage of stages) await backend.dropKeyGroup(stage, kg);
+    }
   } else {
     await previous?.stop();
     const statePath = statePathOf(options, deploy.jobId);
@@ -85,10 +90,18 @@ export async function deployState(store: ObjectStore, options: CompiledWorkerOpt
     backend = await StateBackend.open({ path: statePath });
     toLoad = keyGroups;
   }
-  const { bytesRead } = await restoreKeyGroups(store, backend, metadata, stages, toLoad);
-  if (target > backend.committedCheckpointId) {
-    backend.freeze(target);
-    await backend.commit(target);
+  let bytesRead: number;
+  try {
+    ({ bytesRead } = await restoreKeyGroups(store, backend, metadata, stages, toLoad));
+    if (target > backend.committedCheckpointId) {
+      backend.freeze(target);
+      await backend.commit(target);
+    }
+  } catch (e) {
+    // A backend opened here is closed (it holds the job's RocksDB lock for the process); the
+    // previous runtime's stays with it, for the next deploy to take over.
+    if (backend !== previous?.backend) await backend.close().catch(() => undefined);
+    throw e;
   }
   logger.info(
     { jobId: deploy.jobId, epoch: deploy.epoch, checkpoint: target, keyGroups: keyGroups.length, restoredKeyGroups: toLoad.length, bytesRead, ms: Math.round(performance.now() - started) },

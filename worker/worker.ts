@@ -186,28 +186,37 @@ export class Worker {
       const previous = this.#jobs.get(d.jobId);
       if (previous && d.epoch <= previous.epoch) throw new Error(`stale deploy of job ${d.jobId}: epoch ${d.epoch}, running ${previous.epoch}`);
       this.#jobs.delete(d.jobId);
-      if (this.#o.jobIsolation === 'thread') {
-        this.#jobs.set(d.jobId, await IsolatedJob.deploy(this.#isolatedContext(), d, previous as IsolatedJob | undefined));
-        return;
+      try {
+        this.#jobs.set(d.jobId, await this.#deployHosted(d, previous));
+      } catch (e) {
+        // The previous epoch's runtime stays for the next deploy to take over: its RocksDB is open
+        // (a redeploy takes the backend over; a failed one leaves it open), and dropped, its thread
+        // kept the job's RocksDB lock, so that every later deploy of the job on this worker failed
+        // ("lock hold by current process") and the job never recovered.
+        if (previous && !this.#jobs.has(d.jobId)) this.#jobs.set(d.jobId, previous);
+        throw e;
       }
-      const runtime = await JobRuntime.deploy(
-        {
-          nc: this.#nc,
-          store: this.#store,
-          options: this.#o,
-          logger: this.#logger,
-          metrics: this.#metrics,
-          reportFailure: (f) => this.#reportFailure(f),
-          sendCheckpointAck: (ack) => this.#nc.publish(subjects.fromWorker(this.#o.workerId, 'checkpoint-ack'), codecs.checkpointAck.encode(ack)),
-          requestCheckpoint: (jobId, epoch) => this.#nc.publish(subjects.fromWorker(this.#o.workerId, 'checkpoint-request'), codecs.trigger.encode({ jobId, epoch, checkpointId: 0, rematerializeKeyGroups: [] })),
-        },
-        d,
-        previous as JobRuntime | undefined,
-      );
-      this.#jobs.set(d.jobId, runtime);
     });
     this.#deploying.set(d.jobId, run);
     await run;
+  }
+
+  async #deployHosted(d: DeployTasks, previous: HostedJob | undefined): Promise<HostedJob> {
+    if (this.#o.jobIsolation === 'thread') return IsolatedJob.deploy(this.#isolatedContext(), d, previous as IsolatedJob | undefined);
+    return JobRuntime.deploy(
+      {
+        nc: this.#nc,
+        store: this.#store,
+        options: this.#o,
+        logger: this.#logger,
+        metrics: this.#metrics,
+        reportFailure: (f) => this.#reportFailure(f),
+        sendCheckpointAck: (ack) => this.#nc.publish(subjects.fromWorker(this.#o.workerId, 'checkpoint-ack'), codecs.checkpointAck.encode(ack)),
+        requestCheckpoint: (jobId, epoch) => this.#nc.publish(subjects.fromWorker(this.#o.workerId, 'checkpoint-request'), codecs.trigger.encode({ jobId, epoch, checkpointId: 0, rematerializeKeyGroups: [] })),
+      },
+      d,
+      previous as JobRuntime | undefined,
+    );
   }
 
   #isolatedContext(): IsolatedJobContext {

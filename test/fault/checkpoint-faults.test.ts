@@ -95,7 +95,7 @@ test('checkpoint - a worker SIGKILLed in the middle of a checkpoint upload loses
   }
 });
 
-test('checkpoint - a corrupt checkpoint file fails the restore, naming the file, and the job does not start from wrong state', { timeout: 180_000 }, async () => {
+test('checkpoint - a corrupt checkpoint file fails the restore, naming the file, and the job does not start from wrong state; repaired, the job recovers on the worker whose redeploys failed', { timeout: 240_000 }, async () => {
   await using cluster = await startCluster({ workers: 2, workerTimeoutMs: 2000 });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-corrupt-'));
   using client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
@@ -121,11 +121,14 @@ test('checkpoint - a corrupt checkpoint file fails the restore, naming the file,
     const refs = Object.values(metadata.stages).flatMap((kgs) => Object.values(kgs).flatMap((c) => c.deltas)).filter((r) => r.key.includes(`/${victim}-`));
     assert.ok(refs.length > 0, `the victim ${victim} wrote deltas`);
     const corrupted = new Set<string>();
-    for (const ref of refs) {
-      const path = join(cluster.storeDir, ref.key);
+    const flip = async (key: string, offset: number) => {
+      const path = join(cluster.storeDir, key);
       const bytes = await readFile(path);
-      bytes[ref.offset + Math.floor(ref.length / 2)]! ^= 0xff;
+      bytes[offset]! ^= 0xff;
       await writeFile(path, bytes);
+    };
+    for (const ref of refs) {
+      await flip(ref.key, ref.offset + Math.floor(ref.length / 2));
       corrupted.add(ref.key);
     }
     const before = await client.getJob(CX_JOB);
@@ -139,6 +142,16 @@ test('checkpoint - a corrupt checkpoint file fails the restore, naming the file,
     assert.ok([...corrupted].some((key) => failed.lastFailure!.message.includes(key)), `the failure names the object: ${failed.lastFailure!.message}`);
     assert.notEqual(failed.state, 'RUNNING');
     assert.notEqual((await client.getJob(CX_JOB)).state, 'RUNNING');
+
+    // Repaired, the next restart restores: the surviving worker, whose redeploys failed, runs the
+    // job again. A failed redeploy once dropped the worker's previous runtime with its RocksDB
+    // still open in its thread: every later deploy of the job on that worker failed on RocksDB's
+    // lock ("lock hold by current process"), and the job never recovered.
+    for (const ref of refs) await flip(ref.key, ref.offset + Math.floor(ref.length / 2));
+    await waitFor(async () => (await client.getJob(CX_JOB)).state === 'RUNNING', { timeoutMs: 90_000, what: 'the job to run again once the file is repaired' }).catch(async (e: Error) => {
+      throw new Error(`${e.message}; last failure: ${(await client.getJob(CX_JOB)).lastFailure?.message}`, { cause: e });
+    });
+    await assertCxExactlyOnce(client, nc, cxExpectation(events), 60_000);
   } finally {
     await nc.close();
     await rm(dir, { recursive: true, force: true });
