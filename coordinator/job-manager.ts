@@ -162,7 +162,10 @@ export class JobManager {
       if (!job.assignment.has(worker)) continue;
       if (job.state === 'RUNNING') this.rebalancer.request(job);
       // A deploy in progress assigned the leaving worker before it asked: redo it without it.
-      else if (job.state === 'DEPLOYING') this.#recovery.recover(job, INFRASTRUCTURE_RETRY_MS, 'rescale');
+      else if (job.state === 'DEPLOYING') {
+        job.lastFailure = failure(`worker ${worker} asked to leave while epoch ${job.epoch} deployed: deploying again without it`, worker);
+        this.#recovery.recover(job, INFRASTRUCTURE_RETRY_MS, 'rescale');
+      }
     }
     return '';
   }

@@ -483,7 +483,8 @@ export class JobRuntime implements ObservedJob {
       workerId: this.#ctx.options.workerId,
       stageId: stage,
       keyGroup: kg,
-      message: error.message,
+      // An error without a message (a bare `new Error()`, an abort) still says what it was.
+      message: error.message || `${error.name} without a message: ${(error.stack ?? '').split('\n')[1]?.trim() ?? 'no stack'}`,
       stack: (error instanceof UserFunctionError ? ensureError(error.cause).stack : error.stack) ?? '',
       atUnixMs: Date.now(),
       userCode: error instanceof UserFunctionError,
