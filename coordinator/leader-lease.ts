@@ -9,6 +9,8 @@
 // revision (one standby wins; a leader that renewed meanwhile wins). The holder counts its lease
 // from the moment it *sent* its last successful renewal, and a standby from the moment it *saw*
 // that renewal, which is later: the holder always believes its lease over before any standby does.
+// A holder whose lease ran out acts no more but keeps renewing for a grace (LAPSE_GRACE_LEASES):
+// a renewal that gets through means nobody took over, and it leads on in the same term.
 //
 // Each takeover raises the term, the leader epoch: it travels with every command to workers,
 // which refuse an older one (worker/worker.ts), and it never goes back (the key is never deleted;
@@ -21,6 +23,15 @@ import type { Logger } from '../core/logger.ts';
 export const LEADER_KEY = 'leader';
 /** A lease not renewed this long is over. @default */
 export const DEFAULT_LEADER_LEASE_MS = 1500;
+/**
+ * A leader whose lease ran out keeps trying to renew it, from the revision it last wrote, for this
+ * many lease lengths before it stands by. Meanwhile it holds() nothing (no command, no commit), so
+ * it is as safe as a paused leader; a renewal that gets through proves nobody took the key over
+ * (a takeover writes over that same revision), and it leads on in the same term without letting
+ * its jobs go. Deposed at once, a lone coordinator whose renewals were slow for a moment (seen at
+ * load 35-45 on 2 cores) redeployed every job: a recovery for nothing.
+ */
+export const LAPSE_GRACE_LEASES = 3;
 
 /** What the `leader` key holds. */
 export interface LeaseValue {
@@ -76,6 +87,8 @@ export class LeaderLease {
   #validUntilMs = 0;
   #lastRenewSentMs = 0;
   #term = 0;
+  /** As leader: the lease ran out and a late renewal is being tried (see LAPSE_GRACE_LEASES). */
+  #lapsed = false;
   /** As standby: the revision last seen, when it was first seen, and what it said. */
   #seenRevision = 0;
   #seenAtMs = 0;
@@ -125,16 +138,22 @@ export class LeaderLease {
     } finally {
       this.#busy = false;
     }
-    if (this.#role === 'LEADER' && now() >= this.#validUntilMs) this.#depose('the lease ran out: renewals did not get through');
+    if (this.#role !== 'LEADER' || now() < this.#validUntilMs) return;
+    if (now() >= this.#validUntilMs + LAPSE_GRACE_LEASES * this.#o.leaseMs) this.#depose('the lease ran out: renewals did not get through');
+    else if (!this.#lapsed) {
+      this.#lapsed = true;
+      this.#o.logger.warn({ term: this.#term, leaseMs: this.#o.leaseMs }, 'leader lease lapsed: nothing is done under it until a renewal gets through or another coordinator takes it');
+    }
   }
 
   async #renew(): Promise<void> {
-    if (now() >= this.#validUntilMs) return; // #tick deposes
     if (now() - this.#lastRenewSentMs < this.#o.leaseMs / 3) return;
     const sentAt = now();
     try {
       const revision = await this.#o.kv.update(LEADER_KEY, JSON.stringify(this.#value(this.#term)), this.#revision);
       if (this.#role !== 'LEADER') return;
+      if (this.#lapsed) this.#o.logger.warn({ term: this.#term, lapsedMs: Math.round(sentAt - this.#validUntilMs) }, 'leader lease renewed late: nobody took it over; leading on in the same term');
+      this.#lapsed = false;
       this.#revision = revision;
       this.#lastRenewSentMs = sentAt;
       this.#validUntilMs = sentAt + this.#o.leaseMs;
@@ -200,6 +219,7 @@ export class LeaderLease {
   #depose(reason: string): void {
     if (this.#role !== 'LEADER') return;
     this.#role = 'STANDBY';
+    this.#lapsed = false;
     // Watched afresh: a full lease must pass before this one may take over again.
     this.#seenRevision = 0;
     this.#o.logger.warn({ term: this.#term, reason }, 'leader lease lost; standing by');

@@ -1,13 +1,15 @@
 // The leader lease among coordinators (coordinator/leader-lease.ts) and the fenced job store
 // (coordinator/job-store.ts), against a real nats-server: one of two leads; when it stops renewing,
 // the other takes over after the lease in a higher term; a released lease is taken at once; and
-// once a new leader has claimed the jobs, the old one's writes fail.
+// once a new leader has claimed the jobs, the old one's writes fail; a lone leader whose renewals
+// were held up past its lease holds nothing meanwhile and leads on in the same term once one gets
+// through.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from '@nats-io/transport-node';
 import { silentLogger } from '../../core/logger.ts';
 import { FencedError } from '../../core/errors.ts';
-import { LeaderLease } from '../../coordinator/leader-lease.ts';
+import { LAPSE_GRACE_LEASES, LeaderLease } from '../../coordinator/leader-lease.ts';
 import { JobStore, type StoredJob } from '../../coordinator/job-store.ts';
 import { startNatsServer, waitFor } from '../kit/index.ts';
 
@@ -67,8 +69,11 @@ test('leader lease - one of two leads; a silent leader is replaced after its lea
     assert.ok(tookMs >= LEASE_MS / 2, `b took over after ${Math.round(tookMs)} ms, before a's lease could have run out`);
     assert.equal(b.term, 2, 'the takeover raised the leader epoch');
     assert.ok(events.includes('b elected 2'));
-    // a's lease is over on its own clock too: it no longer holds, and stands by at its next check.
-    await waitFor(() => !a.holds() && a.role === 'STANDBY', { timeoutMs: 5 * LEASE_MS, what: 'a to stand by' });
+    // a's lease is over on its own clock too: it no longer holds at once, and stands by once its
+    // late renewals have failed for LAPSE_GRACE_LEASES more leases.
+    assert.ok(!a.holds(), 'a holds nothing once its lease is over');
+    await waitFor(() => a.role === 'STANDBY', { timeoutMs: (LAPSE_GRACE_LEASES + 6) * LEASE_MS, what: 'a to stand by' });
+    assert.ok(!a.holds());
     await a.close();
 
     // A clean stop releases the lease: a third coordinator takes it at once, in term 3.
@@ -90,6 +95,39 @@ test('leader lease - one of two leads; a silent leader is replaced after its lea
     await a.close();
     await b.close();
     await nc2.close();
+  }
+});
+
+test('leader lease - a lone leader whose renewals are held up past its lease holds nothing meanwhile, then leads on in the same term without being deposed', async () => {
+  await using nats = await startNatsServer();
+  const nc = await connect({ servers: nats.url });
+  const events: string[] = [];
+  const a = lease(await JobStore.open({ nc, logger: silentLogger }), 'a', events);
+  try {
+    await a.start();
+    assert.equal(a.role, 'LEADER');
+    // nats-server paused for two leases past the lease's end: the renewal in flight is answered
+    // only after the lease it would have extended is over (a renewal that succeeds late, as on a
+    // loaded machine). Before the grace, a was deposed right then, and its jobs let go.
+    nats.kill('SIGSTOP');
+    try {
+      await waitFor(() => !a.holds(0), { timeoutMs: 10 * LEASE_MS, what: "a's lease to run out", intervalMs: 10 });
+      const expiredAt = performance.now();
+      assert.equal(a.holds(), false, 'a lapsed leader holds nothing: no command, no commit');
+      // The fault's length, not a hope for an outcome.
+      await waitFor(() => performance.now() - expiredAt >= 2 * LEASE_MS, { timeoutMs: 10 * LEASE_MS, what: 'two leases of silence', intervalMs: 10 });
+      assert.equal(a.holds(), false);
+    } finally {
+      nats.kill('SIGCONT');
+    }
+    // The late renewal gets through: nobody took the key over, so a leads on in term 1.
+    await waitFor(() => a.holds(), { timeoutMs: 10 * LEASE_MS, what: 'a late renewal to get through' });
+    assert.equal(a.role, 'LEADER');
+    assert.equal(a.term, 1, 'the same term: no takeover happened');
+    assert.deepEqual(events, ['a elected 1'], 'never deposed, never elected again (its jobs were not let go)');
+  } finally {
+    await a.close();
+    await nc.close();
   }
 });
 
