@@ -413,6 +413,8 @@ export class JobManager {
       this.#checkpoints.publish(job, metadata);
     }
     this.#o.logger.info({ jobId: job.id, checkpoint: job.latestCheckpoint?.id ?? 0 }, 'job resumed from the job store');
+    // The restart this counts says why (it had no failure of its own to show).
+    job.lastFailure = failure(`taken over by a coordinator that became leader (leader term ${this.#leadership.term}): redeployed from checkpoint ${job.latestCheckpoint?.id ?? 0}`);
     this.#recovery.recover(job, resumeDelayMs, 'coordinator-restart');
     return true;
   }
