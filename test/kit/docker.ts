@@ -189,8 +189,13 @@ export async function describeStack(compose: Compose): Promise<string> {
   const ids = (await run('docker', ['ps', '-aq', '--filter', label], { timeoutMs: 30_000 }).catch(() => ({ stdout: '' }))).stdout.split('\n').filter(Boolean);
   for (const id of ids) {
     const inspected = await run('docker', ['inspect', '--format', '{{.Name}} {{json .State}}', id], { timeoutMs: 15_000 }).catch((err: Error) => ({ stdout: err.message }));
-    const logs = await run('docker', ['logs', '--tail', '30', id], { timeoutMs: 15_000 }).catch((err: Error) => ({ stdout: err.message, stderr: '' }));
-    lines.push(`container ${id}: ${inspected.stdout.trim().slice(0, 3_000)}`, `  logs: ${`${logs.stdout}${logs.stderr}`.trim().slice(-3_000)}`);
+    const logs = await run('docker', ['logs', id], { timeoutMs: 15_000 }).catch((err: Error) => ({ stdout: err.message, stderr: '' }));
+    const all = `${logs.stdout}${logs.stderr}`.trim();
+    // The first warnings and errors say how a failure began; the tail, where it ended.
+    const first = all.split('\n').filter((l) => /"level":(40|50|60)/.test(l)).slice(0, 8).map((l) => `    ${l.slice(0, 500)}`);
+    lines.push(`container ${id}: ${inspected.stdout.trim().slice(0, 3_000)}`);
+    if (first.length > 0) lines.push('  first warnings and errors:', ...first);
+    lines.push(`  logs: ${all.slice(-3_000)}`);
   }
   return lines.length > 0 ? lines.join('\n') : `no container of project ${compose.project}`;
 }

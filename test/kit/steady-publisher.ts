@@ -34,7 +34,10 @@ export interface SteadyPublisher {
  * once the stream has acknowledged every one; `stop()` ends it early.
  */
 export function publishMessagesSteadily(nc: NatsConnection, messages: ReadonlyArray<readonly [string, string]>, perTick: number, options: SteadyPublisherOptions = {}): SteadyPublisher {
-  const publisher = new BulkPublisher(nc);
+  // The producer is not what a test examines: a JetStream that answers nothing for 10 s (the
+  // product's default) while two test files and their clusters share 2 cores is slow, not gone
+  // (seen with a compose stack's nats-server at load 37). A minute without any answer still fails.
+  const publisher = new BulkPublisher(nc, { ackTimeoutMs: 60_000 });
   const encoder = new TextEncoder();
   const keptFrom = messages.length - (options.kept ?? 0);
   const heldFrom = Math.min(messages.length - (options.heldBack ?? 0), keptFrom);
