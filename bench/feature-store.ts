@@ -296,7 +296,8 @@ async function servingBenchmark(): Promise<void> {
   console.log(`--- serving: GetFeatures of one id (indicators, latest), customer-experience over 20,000 events; through the coordinator vs directly from the owning workers (--serve); baselines: grpc-js health check of a worker's serving endpoint, Redis GET/MGET; ${SERVING_SECONDS} s per measurement`);
   const cluster = await startCluster({ workers: 1, workerArgs: SERVE_ARGS });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-bench-'));
-  const admin = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
+  // Setting up (BatchGets of 1,000 ids to fill Redis) on a loaded machine takes more than 10 s.
+  const admin = new EddyClient({ address: cluster.address, timeoutMs: 60_000 });
   const viaCoordinator = new FeatureClient({ address: cluster.address, timeoutMs: GET_DEADLINE_MS });
   const direct = new FeatureClient({ address: cluster.address, direct: true, timeoutMs: GET_DEADLINE_MS });
   const redis = await startRedis();

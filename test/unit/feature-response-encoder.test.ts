@@ -31,7 +31,7 @@ function generalPath(ids: readonly string[], values: EncodedFeatureValue[][]): B
 }
 
 function assertSameAsGeneralPath(ids: readonly string[], values: EncodedFeatureValue[][], writer = new ProtoWriter()): void {
-  const encoded = encodeFeaturesResponse(writer, ids, values[0]?.length ?? 0, (r, f) => values[r]![f]!);
+  const encoded = encodeFeaturesResponse(writer, ids, values[0]?.length ?? 1, (r, f) => values[r]![f]!);
   assert.deepEqual(decode(encoded), decode(generalPath(ids, values)));
 }
 
@@ -88,16 +88,21 @@ test('feature response encoder - a value nested deeper than 100 levels is refuse
   assert.throws(() => encodeFeaturesResponse(new ProtoWriter(), ['e'], 1, () => feature(deep)), RangeError);
 });
 
-test('feature response encoder - any JSON value decodes as the general path encodes it (property)', () => {
+test('feature response encoder - any JSON values of several features decode as the general path encodes them (property)', () => {
   const writer = new ProtoWriter();
+  const value = fc.tuple(fc.string(), fc.jsonValue({ maxDepth: 6 }), fc.boolean(), fc.integer({ min: 0, max: 4095 }), fc.double({ noNaN: true, min: -1e13, max: 1e13 }), fc.nat(2 ** 40), fc.boolean());
+  const features = 2;
   fc.assert(
-    fc.property(fc.array(fc.tuple(fc.string(), fc.jsonValue({ maxDepth: 6 }), fc.boolean(), fc.integer({ min: 0, max: 4095 }), fc.integer({ min: -1e12, max: 1e13 })), { minLength: 1, maxLength: 8 }), (rows) => {
+    fc.property(fc.array(fc.tuple(fc.string(), fc.array(value, { minLength: features, maxLength: features })), { maxLength: 12 }), (rows) => {
+      // A "__proto__" key: the general path loses it (toProtoValue assigns it to a plain object,
+      // which sets the prototype), the encoder keeps it; the two cannot be compared there.
+      fc.pre(!JSON.stringify(rows).includes('"__proto__"'));
       assertSameAsGeneralPath(
         rows.map(([id]) => id),
-        rows.map(([, value, found, keyGroup, time]) => [feature(value, { found, keyGroup, eventTimeMs: time })]),
+        rows.map(([, values]) => values.map(([name, v, found, keyGroup, time, checkpointId, uncommitted]) => feature(v, { feature: name, found, keyGroup, eventTimeMs: time, checkpointId, uncommitted }))),
         writer,
       );
     }),
-    { numRuns: 300 },
+    { numRuns: 500 },
   );
 });

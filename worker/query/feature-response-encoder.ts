@@ -6,7 +6,7 @@
 // JSON.parse, a google.protobuf.Value object tree (toProtoValue) and protobufjs's fromObject and
 // encode in the worker's thread — most of a direct Get's CPU beyond the gRPC hop itself
 // (docs/BENCHMARKS.md, "Feature serving"). This writes each value once, as JSON would render it:
-// toJSON is honoured (a Date is its ISO string), a non-finite number is null, undefined and
+// toJSON is honoured (a Date is its ISO string), a non-finite number is null, -0 is 0, undefined and
 // functions are left out of objects and null in arrays, a bigint is a number. The schema is that
 // of proto/eddy/v2/feature_service.proto and google/protobuf/struct.proto and timestamp.proto; the
 // unit test decodes the bytes with the generated codec (test/unit/feature-response-encoder.test.ts).
@@ -155,7 +155,8 @@ function writeValue(w: ProtoWriter, value: unknown, depth: number): void {
   }
   switch (typeof value) {
     case 'number':
-      if (Number.isFinite(value)) return w.double(2, value);
+      // JSON has no -0: it is 0.
+      if (Number.isFinite(value)) return w.double(2, value === 0 ? 0 : value);
       break;
     case 'string':
       return w.string(3, value);
