@@ -20,8 +20,11 @@ import { FeatureClient } from '../sdk/feature-client.ts';
 import { loadGrpc } from '../core/proto.ts';
 import { CX_JOB, RUNS, cxEvent, isMain, keyedRecordsIn, machineLine, median, prepublish, runMain, submitCx, waitForWorkers } from './lib.ts';
 import { summarize } from './profile.ts';
+import { keyGroupForKey } from '../core/key-groups.ts';
 
 const SECONDS = Number(process.argv[2] ?? 5);
+/** BENCH_WORKERS=2: two serving workers from the start (no move); each one's CPU per Get it serves is printed too. */
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 1);
 const IN_FLIGHT = 8;
 const ENTITIES = 10_000;
 const HOOK = fileURLToPath(new URL('./cpu-profile-hook.mjs', import.meta.url));
@@ -51,13 +54,17 @@ function grouped(pid: number, d: Map<string, number>): { main: number; job: numb
   return { main, job, rest };
 }
 
-async function measure(pid: number, seconds: number, call: () => Promise<unknown>): Promise<{ perSecond: number; us: { main: number; job: number; rest: number; all: number } }> {
+async function measure(pid: number, seconds: number, call: () => Promise<unknown>, others: number[] = []): Promise<{ perSecond: number; us: { main: number; job: number; rest: number; all: number }; othersUs: number[] }> {
   const diff = (a: Map<string, number>, b: Map<string, number>) => new Map([...a].map(([k, v]) => [k, v - (b.get(k) ?? 0)]));
+  const total = async (p: number) => [...(await threadCpu(p)).values()].reduce((a, b) => a + b, 0);
+  const o0 = await Promise.all(others.map(total));
   const i0 = await threadCpu(pid);
   const it0 = performance.now();
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const idle = grouped(pid, diff(await threadCpu(pid), i0));
   const idleMs = performance.now() - it0;
+  const oIdle = (await Promise.all(others.map(total))).map((v, i) => v - o0[i]!);
+  const oc0 = await Promise.all(others.map(total));
   const c0 = await threadCpu(pid);
   const t0 = performance.now();
   const end = t0 + seconds * 1000;
@@ -72,15 +79,17 @@ async function measure(pid: number, seconds: number, call: () => Promise<unknown
   const busyThreads = diff(await threadCpu(pid), c0);
   if (process.env.BENCH_THREADS) console.log([...busyThreads].filter(([, v]) => v > 0).map(([k, v]) => `${k}: ${v.toFixed(2)} s`).join(', '));
   const busy = grouped(pid, busyThreads);
+  const oBusy = (await Promise.all(others.map(total))).map((v, i) => v - oc0[i]!);
+  const othersUs = oBusy.map((v, i) => (1e6 * Math.max(0, v - (oIdle[i]! * ms) / idleMs)) / calls);
   const per = (k: 'main' | 'job' | 'rest') => (1e6 * Math.max(0, busy[k] - (idle[k] * ms) / idleMs)) / calls;
   const us = { main: per('main'), job: per('job'), rest: per('rest'), all: 0 };
   us.all = us.main + us.job + us.rest;
-  return { perSecond: (calls * 1000) / ms, us };
+  return { perSecond: (calls * 1000) / ms, us, othersUs };
 }
 
 async function run(): Promise<{ direct: number; health: number; lines: string[] }> {
   const profileDir = process.env.BENCH_PROFILE_DIR;
-  const cluster = await startCluster({ workers: 1, workerArgs: ['--serve', '127.0.0.1:0'], ...(profileDir && { env: { NODE_OPTIONS: `--import ${HOOK}`, EDDY_CPU_PROFILE_DIR: profileDir, EDDY_CPU_PROFILE_ON_SIGNAL: '1' } }) });
+  const cluster = await startCluster({ workers: WORKERS, workerArgs: ['--serve', '127.0.0.1:0'], ...(profileDir && { env: { NODE_OPTIONS: `--import ${HOOK}`, EDDY_CPU_PROFILE_DIR: profileDir, EDDY_CPU_PROFILE_ON_SIGNAL: '1' } }) });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-serving-profile-'));
   const admin = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
   const direct = new FeatureClient({ address: cluster.address, direct: true, timeoutMs: 5_000 });
@@ -88,12 +97,12 @@ async function run(): Promise<{ direct: number; health: number; lines: string[] 
   const lines: string[] = [];
   const pid = cluster.workers[0]!.pid;
   try {
-    await waitForWorkers(admin, 1);
+    await waitForWorkers(admin, WORKERS);
     await prepublish(cluster.nats.url, 20_000);
     await submitCx(admin, join(dir, 'cache'));
     await waitFor(async () => (await keyedRecordsIn(admin)) >= 20_000, { timeoutMs: 300_000, what: 'processed' });
     const ids = Array.from({ length: ENTITIES }, (_, i) => cxEvent(i).entityId);
-    const map = await new Promise<{ owners: Array<{ address: string }> }>((resolve, reject) => {
+    const map = await new Promise<{ maxParallelism: number; owners: Array<{ workerId: string; address: string; keyGroups: Array<{ start: number; end: number }> }> }>((resolve, reject) => {
       const c = new (loadGrpc().eddy.v2.FeatureService)(cluster.address, grpc.credentials.createInsecure());
       c.GetServingMap({ jobId: CX_JOB }, { deadline: Date.now() + 10_000 }, (e, m) => (c.close(), e ? reject(e) : resolve(m!)));
     });
@@ -110,7 +119,25 @@ async function run(): Promise<{ direct: number; health: number; lines: string[] 
     if (!process.env.BENCH_COLD) for (let i = 0; i < ENTITIES; i += 100) await direct.getFeatures(CX_JOB, ['indicators'], ids.slice(i, i + 100));
     for (let i = 0; i < 1000; i++) await Promise.all([directGet(), healthCall()]);
     if (profileDir) process.kill(pid, 'SIGUSR2');
-    const d = await measure(pid, SECONDS, directGet);
+    const others = cluster.workers.slice(1);
+    const d = await measure(pid, SECONDS, directGet, others.map((w) => w.pid));
+    if (others.length > 0) {
+      // Each worker's CPU per Get it serves: its share of the ids, by the serving map (the health check reaches worker 1 only).
+      const owner = new Array<string>(map.maxParallelism).fill('');
+      for (const o of map.owners) for (const r of o.keyGroups) for (let kg = r.start; kg <= r.end; kg++) owner[kg] = o.workerId;
+      const share = new Map<string, number>();
+      for (const id of ids) {
+        const w = owner[keyGroupForKey(id, map.maxParallelism)]!;
+        share.set(w, (share.get(w) ?? 0) + 1 / ids.length);
+      }
+      const perWorker = [d.us.all, ...d.othersUs].map((us, i) => {
+        const name = cluster.workers[i]!.name.replace(/^worker /, '');
+        const served = share.get(name) ?? 0;
+        return `${name}: ${Math.round(us)} µs per Get of all, ${Math.round(100 * served)} % of the Gets, ${Math.round(us / served)} µs per Get it serves`;
+      });
+      lines.push(`${WORKERS} workers, direct GetFeatures ${Math.round(d.perSecond)}/s: ${perWorker.join('; ')}`);
+      console.log(`  ${lines.at(-1)}`);
+    }
     if (profileDir) process.kill(pid, 'SIGUSR2');
     const hc = await measure(pid, SECONDS, healthCall);
     const fmt = (x: typeof d) => `${Math.round(x.us.all)} µs (main thread ${Math.round(x.us.main)}, job thread ${Math.round(x.us.job)}, other threads ${Math.round(x.us.rest)}; ${Math.round(x.perSecond)}/s)`;
