@@ -1,6 +1,10 @@
 // Preloaded with NODE_OPTIONS="--import <this file>" by bench/profile.ts (--cpu-prof is not allowed
 // in NODE_OPTIONS): profiles the whole process with the inspector and writes
 // $EDDY_CPU_PROFILE_DIR/<pid>.cpuprofile when it exits (process.exit, as Eddy's roles do on SIGTERM).
+// With EDDY_CPU_PROFILE_ON_SIGNAL=1 it profiles only between two SIGUSR2 (bench/serving-profile.ts:
+// the reads, not the start and the processing before them) and writes <pid>-<n>.cpuprofile at the
+// second. It sees only the process's main thread (a job's thread is not profiled: run the workers
+// with EDDY_JOB_ISOLATION=none to see the job's side).
 import { Session } from 'node:inspector';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,11 +15,27 @@ if (dir) {
   session.connect();
   session.post('Profiler.enable');
   session.post('Profiler.setSamplingInterval', { interval: 500 });
-  session.post('Profiler.start');
-  // The in-thread session answers synchronously, so this completes inside the 'exit' handler.
-  process.on('exit', () => {
-    session.post('Profiler.stop', (err, result) => {
-      if (!err) writeFileSync(join(dir, `${process.pid}.cpuprofile`), JSON.stringify(result.profile));
+  if (process.env.EDDY_CPU_PROFILE_ON_SIGNAL) {
+    let running = false;
+    let written = 0;
+    process.on('SIGUSR2', () => {
+      if (!running) {
+        session.post('Profiler.start');
+        running = true;
+        return;
+      }
+      running = false;
+      session.post('Profiler.stop', (err, result) => {
+        if (!err) writeFileSync(join(dir, `${process.pid}-${++written}.cpuprofile`), JSON.stringify(result.profile));
+      });
     });
-  });
+  } else {
+    session.post('Profiler.start');
+    // The in-thread session answers synchronously, so this completes inside the 'exit' handler.
+    process.on('exit', () => {
+      session.post('Profiler.stop', (err, result) => {
+        if (!err) writeFileSync(join(dir, `${process.pid}.cpuprofile`), JSON.stringify(result.profile));
+      });
+    });
+  }
 }

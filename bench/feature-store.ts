@@ -8,8 +8,9 @@
 //    owning workers (--serve, sdk/feature-client.ts direct), against the grpc-js health check of
 //    the worker's own endpoint and Redis GET/MGET: server-side CPU per Get summed over every Eddy
 //    process and nats-server, p50/p99 at 1,000/s while the job processes input, the highest open-
-//    loop rate with p99 ≤ 10 ms, BatchGet(100) keys/s with 1 and 2 in flight, and Gets/s with 1
-//    and 2 serving workers. `BENCH_ONLY=serving node --import tsx bench/feature-store.ts`.
+//    loop rate with p99 ≤ 10 ms, BatchGet(100) keys/s with 1, 4 and 8 in flight, and Gets/s and
+//    CPU per Get of each serving worker with 1 and 2 of them (each serves only its key groups).
+//    `BENCH_ONLY=serving node --import tsx bench/feature-store.ts`.
 // `node --import tsx bench/feature-store.ts` runs it alone; bench/run.ts runs it in `make bench`.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -25,6 +26,7 @@ import { redisPipelinedSet, startRedis } from './redis.ts';
 import { FeatureClient } from '../sdk/feature-client.ts';
 import { publishSteadily, cxEvents, type Cluster } from '../test/kit/index.ts';
 import { loadGrpc as loadServices } from '../core/proto.ts';
+import { keyGroupForKey } from '../core/key-groups.ts';
 
 const GET_RATES = (process.env.BENCH_GET_RATES ?? '1000,5000').split(',').map(Number);
 const GET_SECONDS = Number(process.env.BENCH_GET_SECONDS ?? (QUICK ? 3 : 5));
@@ -214,6 +216,8 @@ async function writesBenchmark(): Promise<void> {
 const SERVING_SECONDS = Number(process.env.BENCH_SERVING_SECONDS ?? (QUICK ? 3 : 5));
 const SERVING_RATES = (process.env.BENCH_SERVING_RATES ?? '1000,2000,3000,4000,6000,8000').split(',').map(Number);
 const SERVING_IN_FLIGHT = 32;
+/** GetFeatures of 100 ids: calls in flight (issue 17: faster with several in flight than with one). */
+const BATCH_IN_FLIGHTS = [1, 4, 8];
 /** Calls in flight while CPU per call is measured. */
 const CPU_IN_FLIGHT = 8;
 const SERVE_ARGS = ['--serve', '127.0.0.1:0'];
@@ -235,7 +239,7 @@ const minus = (a: Map<string, number>, b: Map<string, number>) => new Map([...a]
  * a loaded client slows the calls down instead of failing them), minus that of the same time
  * without calls just before (the idle job's checkpoints, heartbeats); and the calls per second.
  */
-async function cpuPerCall(cluster: Cluster, inFlight: number, seconds: number, call: (i: number) => Promise<unknown>): Promise<{ us: number; perSecond: number; failed: number; byProcess: string }> {
+async function cpuPerCall(cluster: Cluster, inFlight: number, seconds: number, call: (i: number) => Promise<unknown>): Promise<{ us: number; perSecond: number; failed: number; byProcess: string; perProcess: Map<string, number> }> {
   const idle0 = await serverCpu(cluster);
   const i0 = performance.now();
   await new Promise((r) => setTimeout(r, seconds * 1000));
@@ -260,7 +264,7 @@ async function cpuPerCall(cluster: Cluster, inFlight: number, seconds: number, c
   // Each process's CPU beyond its idle CPU over the same time, per call.
   const perCall = new Map([...busy].map(([k, v]) => [k, (1e6 * Math.max(0, v - ((idle.get(k) ?? 0) * elapsedMs) / idleMs)) / Math.max(1, calls)]));
   const byProcess = [...perCall].map(([k, v]) => `${k} ${Math.round(v)}`).join(', ');
-  return { us: sum(perCall), perSecond: (calls * 1000) / elapsedMs, failed, byProcess };
+  return { us: sum(perCall), perSecond: (calls * 1000) / elapsedMs, failed, byProcess, perProcess: perCall };
 }
 
 /** The highest of SERVING_RATES whose open loop completes with p99 ≤ 10 ms and nothing failed. */
@@ -292,7 +296,8 @@ async function servingBenchmark(): Promise<void> {
   console.log(`--- serving: GetFeatures of one id (indicators, latest), customer-experience over 20,000 events; through the coordinator vs directly from the owning workers (--serve); baselines: grpc-js health check of a worker's serving endpoint, Redis GET/MGET; ${SERVING_SECONDS} s per measurement`);
   const cluster = await startCluster({ workers: 1, workerArgs: SERVE_ARGS });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-bench-'));
-  const admin = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
+  // Setting up (BatchGets of 1,000 ids to fill Redis) on a loaded machine takes more than 10 s.
+  const admin = new EddyClient({ address: cluster.address, timeoutMs: 60_000 });
   const viaCoordinator = new FeatureClient({ address: cluster.address, timeoutMs: GET_DEADLINE_MS });
   const direct = new FeatureClient({ address: cluster.address, direct: true, timeoutMs: GET_DEADLINE_MS });
   const redis = await startRedis();
@@ -316,7 +321,7 @@ async function servingBenchmark(): Promise<void> {
       await p.exec();
     }
     const mapOf = () =>
-      new Promise<{ owners: Array<{ address: string }> }>((resolve, reject) => {
+      new Promise<{ maxParallelism: number; owners: Array<{ workerId: string; address: string; keyGroups: Array<{ start: number; end: number }> }> }>((resolve, reject) => {
         const c = new (loadServices().eddy.v2.FeatureService)(cluster.address, grpc.credentials.createInsecure());
         c.GetServingMap({ jobId: CX_JOB }, { deadline: Date.now() + 10_000 }, (e, m) => (c.close(), e ? reject(e) : resolve(m!)));
       });
@@ -330,12 +335,28 @@ async function servingBenchmark(): Promise<void> {
       const rows = await client.getFeatures(CX_JOB, ['indicators'], [ids[(i * 7919) % ENTITIES]!]);
       if (rows[0]!.indicators === null) throw new Error('no value');
     };
+    /** The share of the Gets each worker (by process name) serves when calls read ids[(i * 7919) % ENTITIES] (as getVia). */
+    const servedBy = async (calls: number): Promise<Map<string, number>> => {
+      const map = await mapOf();
+      const owner = new Array<string>(map.maxParallelism).fill('');
+      for (const o of map.owners) for (const r of o.keyGroups) for (let kg = r.start; kg <= r.end; kg++) owner[kg] = o.workerId;
+      const counts = new Map<string, number>();
+      for (let i = 0; i < Math.min(calls, ENTITIES); i++) {
+        const w = owner[keyGroupForKey(ids[(i * 7919) % ENTITIES]!, map.maxParallelism)]!;
+        counts.set(`worker ${w}`, (counts.get(`worker ${w}`) ?? 0) + 1);
+      }
+      const n = Math.min(calls, ENTITIES);
+      return new Map([...counts].map(([w, c]) => [w, c / n]));
+    };
     const coordinatorGet = getVia(viaCoordinator);
     const directGet = getVia(direct);
     const redisGet = async (i: number) => {
       if ((await redis.client.get(ids[(i * 7919) % ENTITIES]!)) === null) throw new Error('redis GET missed');
     };
     for (let i = 0; i < 500; i++) await Promise.all([coordinatorGet(i), directGet(i), health(), redisGet(i)]);
+    // Every entity read once: the measured Gets are hot reads (the state backend's map cache), as a
+    // feature store's mostly are (a first read of a map feature opens a RocksDB iterator).
+    for (let i = 0; i < ENTITIES; i += BATCH_IDS) await direct.getFeatures(CX_JOB, ['indicators'], ids.slice(i, i + BATCH_IDS));
 
     // 1. Server-side CPU per call, job idle (no input): all Eddy processes and nats-server.
     const cpu = { coordinator: await cpuPerCall(cluster, CPU_IN_FLIGHT, SERVING_SECONDS, coordinatorGet), direct: await cpuPerCall(cluster, CPU_IN_FLIGHT, SERVING_SECONDS, directGet), health: await cpuPerCall(cluster, CPU_IN_FLIGHT, SERVING_SECONDS, health) };
@@ -358,6 +379,14 @@ async function servingBenchmark(): Promise<void> {
     const two = await closedLoopRate(SERVING_SECONDS, SERVING_IN_FLIGHT, counted(directGet, scaleFailures));
     const cpuTwo = await cpuPerCall(cluster, CPU_IN_FLIGHT, SERVING_SECONDS, directGet);
     out(`direct Gets/s, closed loop with ${SERVING_IN_FLIGHT} in flight (client in this process): 1 worker ${Math.round(one)}/s, 2 workers ${Math.round(two)}/s (× ${(two / one).toFixed(2)}); server-side CPU per Get ${Math.round(cpuOne.us)} µs [${cpuOne.byProcess}] with 1, ${Math.round(cpuTwo.us)} µs [${cpuTwo.byProcess}] with 2${scaleFailures.n ? `; ${scaleFailures.n} calls failed, last: ${scaleFailures.last}` : ''}`);
+    // Each serving process's CPU per Get it serves itself: what bounds its Gets/s per core.
+    const share = await servedBy(100_000);
+    const perOwn = (x: { perProcess: Map<string, number> }) =>
+      [...x.perProcess]
+        .filter(([k]) => share.has(k))
+        .map(([k, us]) => `${k} ${Math.round(us / share.get(k)!)} µs per Get it serves (${Math.round((100 * share.get(k)!))} % of the Gets) → ${Math.round(1e6 / (us / share.get(k)!))} Gets/s per core`)
+        .join('; ');
+    out(`scale-out, CPU of each serving worker per Get it serves: with 1 worker ${[...cpuOne.perProcess].filter(([k]) => k.startsWith('worker')).map(([k, us]) => `${k} ${Math.round(us)} µs → ${Math.round(1e6 / us)} Gets/s per core`).join('; ')}; with 2 workers ${perOwn(cpuTwo)}`);
     // 3. Latency at 1,000/s while the job processes input (2,000 events/s) and checkpoints every second.
     const input = publishSteadily(publishNc, cxEvents(1_000_000, ENTITIES, 3), 200);
     input.done.catch(() => undefined);
@@ -382,7 +411,7 @@ async function servingBenchmark(): Promise<void> {
     const mget = async (i: number) => {
       if ((await redis.client.mget(...batch(i))).some((v) => v === null)) throw new Error('MGET missed');
     };
-    for (const inFlight of [1, 2]) {
+    for (const inFlight of BATCH_IN_FLIGHTS) {
       const failures = { n: 0 } as { n: number; last?: string };
       const d = BATCH_IDS * (await closedLoopRate(BATCH_SECONDS, inFlight, counted(batchVia(direct), failures)));
       const c = BATCH_IDS * (await closedLoopRate(BATCH_SECONDS, inFlight, counted(batchVia(viaCoordinator), failures)));

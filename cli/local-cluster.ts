@@ -340,7 +340,9 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       fs.mkdirSync(dir, { recursive: true });
       const login = natsAuth.workerLogins.get(id);
       if (login === undefined) throw new CliError(`worker ${id} has no NATS user`);
-      await startRole(`worker ${id}`, 'worker', ['--nats', natsUrl, '--id', id, '--data', dir, '--store', dirs.store], path.join(dirs.logs, `worker-${id}.log`), 'worker ready', login);
+      // Every worker serves direct feature reads on a free loopback port (`eddy query --direct`,
+      // sdk/feature-client.ts direct): loopback needs neither TLS nor tokens (README, "Security").
+      await startRole(`worker ${id}`, 'worker', ['--nats', natsUrl, '--id', id, '--data', dir, '--store', dirs.store, '--serve', '127.0.0.1:0'], path.join(dirs.logs, `worker-${id}.log`), 'worker ready', login);
       return id;
     };
     // The config names every worker (each is denied the others' subjects), so a new one means a

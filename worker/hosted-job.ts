@@ -2,6 +2,16 @@
 // itself (jobs in the worker's thread) or an IsolatedJob (each job in a thread of its own).
 import type { CheckpointComplete, JobCounters, MoveTasks, QueryReply, QueryRequest } from '../core/control.ts';
 
+/**
+ * A direct read's outcome (worker/query/query-responder.ts, serve): `response`, the eddy.v2
+ * GetFeaturesResponse's bytes, when every id was answered; otherwise the reply says why not (its
+ * error, or the key groups not served here).
+ */
+export interface ServedQuery {
+  reply: QueryReply;
+  response?: Uint8Array;
+}
+
 export interface HostedJob {
   readonly jobId: string;
   readonly epoch: number;
@@ -18,8 +28,9 @@ export interface HostedJob {
   prepareMove(m: MoveTasks): Promise<void>;
   stop(): Promise<void>;
   /**
-   * A feature query asked directly (the worker's serving endpoint, worker/query/serving-endpoint.ts),
-   * answered as the NATS query subjects answer it (worker/query/query-responder.ts); never rejects.
+   * A feature read asked directly (the worker's serving endpoint, worker/query/serving-endpoint.ts):
+   * the NATS query subjects' lookup, a complete answer encoded as the eddy.v2 response's bytes
+   * (QueryResponder.serve, worker/query/query-responder.ts); never rejects.
    */
-  query(request: QueryRequest): Promise<QueryReply>;
+  serve(request: QueryRequest): Promise<ServedQuery>;
 }

@@ -22,6 +22,7 @@ import type { ObjectStore } from '../core/object-store.ts';
 import { NotFoundError, ensureError } from '../core/errors.ts';
 import { parseManifest, splitSource, type JobManifest } from '../core/manifest.ts';
 import type { CheckpointComplete, DeployTasks, JobCounters, MoveTasks, QueryReply, QueryRequest, TaskFailure } from '../core/control.ts';
+import type { ServedQuery } from './hosted-job.ts';
 import type { CompiledWorkerOptions } from './options.ts';
 import { CALL_SITE_BYTES, CallSite, Phase } from './task/call-site.ts';
 import type { FromJobThread, JobCall, JobStatus, JobThreadData, JobThreadOptions, StoreMethod, ToJobThread } from './job-thread-protocol.ts';
@@ -59,7 +60,7 @@ export class IsolatedJob implements HostedJob, ObservedJob {
   readonly #logger: Logger;
   readonly #pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   /** Feature queries asked of the thread (the serving endpoint), by id. */
-  readonly #queries = new Map<number, (reply: QueryReply) => void>();
+  readonly #queries = new Map<number, (served: ServedQuery) => void>();
   readonly #watchdog: NodeJS.Timeout;
   readonly #exited: Promise<void>;
   readonly #detachMetrics: () => void;
@@ -236,13 +237,14 @@ export class IsolatedJob implements HostedJob, ObservedJob {
   }
 
   /**
-   * A feature query for the worker's serving endpoint, answered in the job's thread by its query
-   * responder: one message each way, no status (control calls carry the whole status).
+   * A feature read for the worker's serving endpoint, answered in the job's thread by its query
+   * responder: one message each way, no status (control calls carry the whole status); the
+   * response comes back as bytes, so only they are copied.
    */
-  query(request: QueryRequest): Promise<QueryReply> {
-    if (!this.#alive || this.#stopping) return Promise.resolve(this.#unavailable(`job ${this.jobId}'s thread is stopping or has ended`));
+  serve(request: QueryRequest): Promise<ServedQuery> {
+    if (!this.#alive || this.#stopping) return Promise.resolve({ reply: this.#unavailable(`job ${this.jobId}'s thread is stopping or has ended`) });
     const id = this.#nextId++;
-    return new Promise<QueryReply>((resolve) => {
+    return new Promise<ServedQuery>((resolve) => {
       this.#queries.set(id, resolve);
       this.#thread.postMessage({ kind: 'query', id, request } satisfies ToJobThread);
     });
@@ -282,7 +284,7 @@ export class IsolatedJob implements HostedJob, ObservedJob {
       case 'queryReply': {
         const resolve = this.#queries.get(m.id);
         this.#queries.delete(m.id);
-        resolve?.(m.reply);
+        resolve?.(m.served);
         return;
       }
       case 'store':
@@ -359,7 +361,7 @@ export class IsolatedJob implements HostedJob, ObservedJob {
     const message = `job ${this.jobId} ${this.#death ?? `thread exited with code ${code}`} ${where.text}; its thread on worker ${this.#ctx.options.workerId} was stopped`;
     for (const p of this.#pending.values()) p.reject(new Error(message));
     this.#pending.clear();
-    for (const resolve of this.#queries.values()) resolve(this.#unavailable(message));
+    for (const resolve of this.#queries.values()) resolve({ reply: this.#unavailable(message) });
     this.#queries.clear();
     if (planned) {
       this.#logger.info({ code }, 'job thread stopped');

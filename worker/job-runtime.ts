@@ -28,6 +28,7 @@ import { SourceTask } from './task/index.ts';
 import { GeneratorTask, type SourceReader } from './task/generator-task.ts';
 import { KeyedTask } from './task/index.ts';
 import { QueryResponder } from './query/index.ts';
+import type { ServedQuery } from './hosted-job.ts';
 import { HistoryCleaner } from './state/index.ts';
 import { WatchRegistry } from './query/index.ts';
 import { featureStates } from './state/index.ts';
@@ -518,9 +519,9 @@ export class JobRuntime implements ObservedJob {
     return this.manifest.maxParallelism;
   }
 
-  /** A feature query asked directly (the worker's serving endpoint): the query subjects' answer. */
-  query(request: QueryRequest): Promise<QueryReply> {
-    return this.#queries.answer(request);
+  /** A feature read asked directly (the worker's serving endpoint): the query subjects' lookup, encoded. */
+  serve(request: QueryRequest): Promise<ServedQuery> {
+    return this.#queries.serve(request);
   }
 
   /** Stops every task; closes RocksDB unless a redeploy takes it over. */

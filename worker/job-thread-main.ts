@@ -116,8 +116,8 @@ port.on('message', (m: ToJobThread) => {
   if (m.kind === 'storeReply') return store.onReply(m);
   if (m.kind === 'query') {
     const id = m.id;
-    const answered = runtime?.query(m.request) ?? Promise.resolve({ values: [], error: `UNAVAILABLE:job ${jobId} is not deployed in this thread`, checkpointId: 0, workerId: o.workerId, epoch: 0 });
-    void answered.then((reply) => port.postMessage({ kind: 'queryReply', id, reply } satisfies FromJobThread));
+    const answered = runtime?.serve(m.request) ?? Promise.resolve({ reply: { values: [], error: `UNAVAILABLE:job ${jobId} is not deployed in this thread`, checkpointId: 0, workerId: o.workerId, epoch: 0 } });
+    void answered.then((served) => port.postMessage({ kind: 'queryReply', id, served } satisfies FromJobThread));
     return;
   }
   // A reply carries what was measured since the last status: after a stop there is no next one.

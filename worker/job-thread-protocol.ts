@@ -4,7 +4,8 @@
 // move, stop: a few per checkpoint), the job's status for heartbeats, object-store calls,
 // which the worker's thread performs so that the store's credentials stay out of the job's, and
 // the feature queries of the worker's serving endpoint (a query and its reply, no status: one per Get).
-import type { CheckpointComplete, DeployTasks, JobCounters, MoveTasks, QueryReply, QueryRequest } from '../core/control.ts';
+import type { CheckpointComplete, DeployTasks, JobCounters, MoveTasks, QueryRequest } from '../core/control.ts';
+import type { ServedQuery } from './hosted-job.ts';
 import type { ClientConnectionOptions } from '../core/nats-connect.ts';
 import type { RelayedMeasurements } from './metrics-relay.ts';
 import type { SplitSample, StageSample } from './worker-metrics.ts';
@@ -74,4 +75,4 @@ export type FromJobThread =
   | { kind: 'reply'; id: number; ok: false; error: string; status: JobStatus; measurements?: RelayedMeasurements[] }
   | { kind: 'status'; status: JobStatus; measurements?: RelayedMeasurements[] }
   | { kind: 'store'; id: number; method: StoreMethod; args: unknown[] }
-  | { kind: 'queryReply'; id: number; reply: QueryReply };
+  | { kind: 'queryReply'; id: number; served: ServedQuery };

@@ -1,6 +1,10 @@
 // eddy query <job> <feature> <entityId...>: read a job's keyed state as features.
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { withClient } from '../context.ts';
+import * as grpc from '@grpc/grpc-js';
+import { globalOptions, withClient } from '../context.ts';
+import { clientSecurityFrom } from '../security-options.ts';
+import { FeatureClient } from '../../sdk/feature-client.ts';
+import { fromProtoValue, fromTimestamp } from '../../core/proto-values.ts';
 import { listenForInterrupt } from '../interrupt.ts';
 import type { FeatureValue, FeatureView } from '../client.ts';
 
@@ -78,8 +82,10 @@ export function registerQuery(program: Command): void {
     .addOption(new Option('--view <view>', 'latest: including changes not yet checkpointed; committed: the last completed checkpoint').choices(['latest', 'committed']).default('latest'))
     .option('--as-of <time>', 'the value current at this event time (ISO time or ms since the epoch); the feature must keep history', parseAsOf)
     .option('--watch', 'print the current values, then every change, until interrupted (LATEST view)')
-    .action(async (jobId: string, feature: string, entityIds: string[], options: { json?: boolean; view: FeatureView; asOf?: number; watch?: boolean }, command: Command) => {
+    .option('--direct', "read from the workers that own the ids (their --serve endpoints, found with the coordinator's serving map) rather than through the coordinator")
+    .action(async (jobId: string, feature: string, entityIds: string[], options: { json?: boolean; view: FeatureView; asOf?: number; watch?: boolean; direct?: boolean }, command: Command) => {
       if (options.watch === true) {
+        if (options.direct === true) throw new InvalidArgumentError('--watch goes through the coordinator: drop --direct');
         if (options.asOf !== undefined || options.view !== 'latest') throw new InvalidArgumentError('--watch serves the latest view only: drop --as-of and --view');
         await withClient(command, async (client) => {
           using interrupt = listenForInterrupt();
@@ -93,7 +99,43 @@ export function registerQuery(program: Command): void {
         });
         return;
       }
+      if (options.direct === true) {
+        printFeatures(await readDirectly(command, jobId, feature, entityIds, options), options.json === true);
+        return;
+      }
       const values = await withClient(command, (client) => client.batchGet(jobId, feature, entityIds, options.view, options.asOf !== undefined ? { asOfUnixMs: options.asOf } : {}));
       printFeatures(values, options.json === true);
     });
+}
+
+/**
+ * The ids read from their owners' serving endpoints (sdk/feature-client.ts, direct), in the shape
+ * `eddy query` prints. The coordinator (--addr) is asked only for the serving map; key groups
+ * whose owner has no endpoint are read through it.
+ */
+async function readDirectly(command: Command, jobId: string, feature: string, entityIds: string[], options: { view: FeatureView; asOf?: number }): Promise<FeatureValue[]> {
+  const o = globalOptions(command);
+  const { tls, token } = clientSecurityFrom(o);
+  using client = new FeatureClient({
+    address: o.addr.split(',')[0]!.trim(),
+    timeoutMs: o.timeoutMs,
+    direct: true,
+    ...(tls && { credentials: grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null) }),
+    ...(token !== undefined && { token }),
+  });
+  const response = await client.getFeaturesResponse(jobId, [feature], entityIds, { view: options.view, ...(options.asOf !== undefined && { asOfUnixMs: options.asOf }) });
+  return response.rows.map((row) => {
+    const v = row.values[0]!;
+    return {
+      entityId: row.entityId,
+      found: v.found,
+      valueJson: v.found ? JSON.stringify(fromProtoValue(v.value)) : '',
+      hasEventTime: v.eventTime !== null,
+      eventTimeUnixMs: v.eventTime ? String(fromTimestamp(v.eventTime)) : '0',
+      keyGroup: v.keyGroup,
+      checkpointId: v.checkpointId,
+      uncommitted: v.uncommitted,
+      beyondRetention: v.beyondRetention,
+    };
+  });
 }

@@ -152,7 +152,8 @@ describe('cli - sample generator', () => {
 describe('cli - against a running cluster', () => {
   let cluster: Cluster;
   before(async () => {
-    cluster = await startCluster({ workers: 1 });
+    // The worker serves direct reads, as under `eddy up` (cli/local-cluster.ts): `eddy query --direct`.
+    cluster = await startCluster({ workers: 1, workerArgs: ['--serve', '127.0.0.1:0'] });
   });
   after(async () => {
     await cluster?.stop();
@@ -203,6 +204,20 @@ describe('cli - against a running cluster', () => {
     assert.deepEqual(rest, { entityId: 'nobody', found: false, value: null, eventTimeUnixMs: null, uncommitted: false });
     assert.equal(typeof checkpointId, 'number');
     assert.equal(typeof (found as unknown as { eventTimeUnixMs: unknown }).eventTimeUnixMs, 'number', 'a found value carries the event time of its last update');
+
+    // Read from the owning worker's serving endpoint: the same values as through the coordinator
+    // (a checkpoint may complete between the two reads: its id and `uncommitted` are not compared).
+    const direct = await eddy(['query', jobId, 'indicators', 'cust-00001', 'nobody', '--json', '--direct']);
+    assert.equal(direct.code, 0, direct.stderr);
+    const values = (stdout: string) =>
+      stdout
+        .trim()
+        .split('\n')
+        .map((l) => {
+          const { checkpointId: _c, uncommitted: _u, ...v } = JSON.parse(l) as { checkpointId: number; uncommitted: boolean };
+          return v;
+        });
+    assert.deepEqual(values(direct.stdout), values(query.stdout));
 
     const pretty = await eddy(['query', jobId, 'indicators', 'nobody']);
     assert.equal(pretty.code, 0);

@@ -12,6 +12,8 @@ import type { Logger } from '../../core/logger.ts';
 import type { StateBackend, StateView } from '../state/index.ts';
 import { featureStates, readFeature, readFeatureAsOf, type FeatureRead, type FeatureStateSpec } from '../state/index.ts';
 import type { WatchRegistry } from './watch-registry.ts';
+import type { ServedQuery } from '../hosted-job.ts';
+import { ProtoWriter, encodeFeaturesResponse, type EncodedFeatureValue } from './feature-response-encoder.ts';
 
 /** A committed read that saw a commit land under it is redone at most this often, then UNAVAILABLE. */
 const COMMITTED_READ_ATTEMPTS = 3;
@@ -44,6 +46,19 @@ interface WantedFeature {
   spec: FeatureStateSpec;
 }
 
+/** What a lookup read: reads[f * ids.length + i] is feature f of ids[i] (of key group groups[i]). */
+interface Found {
+  ids: string[];
+  groups: number[];
+  wanted: WantedFeature[];
+  /** The request named its features as a list (every value then names its feature). */
+  several: boolean;
+  reads: FeatureRead[];
+  checkpointId: number;
+  unavailableKeyGroups: number[];
+  unavailableReason: string;
+}
+
 export class QueryResponder {
   readonly #o: QueryResponderOptions;
   /** Per key group: its query subscription, and its watch subscription when watches are on. */
@@ -52,6 +67,9 @@ export class QueryResponder {
   readonly #released = new Set<number>();
   /** Features asked for so far, resolved from the manifest (#feature). */
   readonly #features = new Map<string, WantedFeature>();
+  /** Direct reads' responses are written here (one at a time: encoding is synchronous). */
+  readonly #writer = new ProtoWriter();
+  readonly #scratch: EncodedFeatureValue = { feature: '', found: false, value: undefined, eventTimeMs: undefined, keyGroup: 0, checkpointId: 0, uncommitted: false, beyondRetention: false };
   queries = 0;
 
   constructor(options: QueryResponderOptions) {
@@ -114,7 +132,8 @@ export class QueryResponder {
     const started = performance.now();
     let reply: QueryReply;
     try {
-      reply = await this.#lookup(subjectKeyGroup, req);
+      const found = await this.#lookup(subjectKeyGroup, req);
+      reply = 'reads' in found ? toQueryReply(found) : found;
     } catch (e) {
       this.#o.logger.error({ err: ensureError(e), keyGroup: subjectKeyGroup }, 'query failed');
       reply = { values: [], error: `INTERNAL:${ensureError(e).message}`, checkpointId: 0 };
@@ -123,6 +142,59 @@ export class QueryResponder {
     reply.epoch = this.#o.epoch;
     this.#o.recordLatencyMs?.(performance.now() - started);
     return reply;
+  }
+
+  /**
+   * A direct read (the worker's serving endpoint, serving-endpoint.ts): the same lookup as
+   * answer(), but a complete answer comes back as the eddy.v2 GetFeaturesResponse's bytes, one row
+   * per id of the request in its order (repeats included) with every feature it names
+   * (feature-response-encoder.ts); the reply then has no values. Anything else (an error, key
+   * groups not served here) is the reply alone, as answer() gives it. Never rejects.
+   */
+  async serve(req: QueryRequest): Promise<ServedQuery> {
+    this.queries++;
+    const started = performance.now();
+    let served: ServedQuery;
+    try {
+      // Each id is read once, however often the request names it.
+      const rowIds = req.entityIds;
+      const unique = rowIds.length === 1 ? rowIds : [...new Set(rowIds)];
+      const found = await this.#lookup(-1, unique === rowIds ? req : { ...req, entityIds: unique });
+      if (!('reads' in found)) served = { reply: found };
+      else if (found.unavailableKeyGroups.length > 0) served = { reply: { values: [], error: '', checkpointId: 0, unavailableKeyGroups: found.unavailableKeyGroups, unavailableReason: found.unavailableReason } };
+      else served = { reply: { values: [], error: '', checkpointId: found.checkpointId }, response: this.#encode(found, rowIds, unique) };
+    } catch (e) {
+      this.#o.logger.error({ err: ensureError(e) }, 'direct read failed');
+      served = { reply: { values: [], error: `INTERNAL:${ensureError(e).message}`, checkpointId: 0 } };
+    }
+    served.reply.workerId = this.#o.workerId;
+    served.reply.epoch = this.#o.epoch;
+    this.#o.recordLatencyMs?.(performance.now() - started);
+    return served;
+  }
+
+  #encode(found: Found, rowIds: readonly string[], unique: readonly string[]): Uint8Array {
+    const { ids, groups, reads, wanted, checkpointId } = found;
+    // All of `unique` was served (nothing unavailable), so ids is unique in the same order.
+    let indexOf: Map<string, number> | undefined;
+    if (rowIds !== unique) {
+      indexOf = new Map();
+      for (let i = 0; i < ids.length; i++) indexOf.set(ids[i]!, i);
+    }
+    const value = this.#scratch;
+    value.checkpointId = checkpointId;
+    return encodeFeaturesResponse(this.#writer, rowIds, wanted.length, (row, f) => {
+      const i = indexOf === undefined ? row : indexOf.get(rowIds[row]!)!;
+      const r = reads[f * ids.length + i]!;
+      value.feature = wanted[f]!.name;
+      value.found = r.found;
+      value.value = r.value;
+      value.eventTimeMs = r.found ? r.eventTimeMs : undefined;
+      value.keyGroup = groups[i]!;
+      value.uncommitted = r.uncommitted;
+      value.beyondRetention = r.beyondRetention;
+      return value;
+    });
   }
 
   /** Why a key group is not served now: let go in a move, or the runtime's own reason. */
@@ -149,7 +221,7 @@ export class QueryResponder {
    * others answered; a request that reaches a worker other than the owner it names is answered
    * UNAVAILABLE as a whole, without data.
    */
-  async #lookup(subjectKeyGroup: number, req: QueryRequest): Promise<QueryReply> {
+  async #lookup(subjectKeyGroup: number, req: QueryRequest): Promise<QueryReply | Found> {
     const { backend, manifest, epoch, workerId } = this.#o;
     const what = subjectKeyGroup >= 0 ? `key group ${subjectKeyGroup}` : `job ${this.#o.jobId}`;
     if (req.owner !== '' && req.owner !== workerId) {
@@ -190,7 +262,6 @@ export class QueryResponder {
       return { values: [], error: `UNAVAILABLE:${unavailable.values().next().value}`, checkpointId: 0 };
     }
     const view: StateView = req.view === 1 ? 'committed' : 'latest';
-    const several = req.features.length > 0;
     const readAll = (): Array<FeatureRead | Promise<FeatureRead>> => {
       const reads: Array<FeatureRead | Promise<FeatureRead>> = [];
       for (const { stage, spec } of wanted) {
@@ -209,8 +280,7 @@ export class QueryResponder {
       const checkpointId = backend.committedCheckpointId;
       const reads = await Promise.all(readAll());
       if (view === 'latest' || backend.committedCheckpointId === checkpointId) {
-        const values = reads.map((r, i) => toQueryValue(ids[i % ids.length]!, r, several ? wanted[Math.floor(i / ids.length)]!.name : undefined));
-        return { values, error: '', checkpointId: Math.max(0, checkpointId), unavailableKeyGroups, unavailableReason };
+        return { ids, groups, wanted, several: req.features.length > 0, reads, checkpointId: Math.max(0, checkpointId), unavailableKeyGroups, unavailableReason };
       }
       if (attempt === COMMITTED_READ_ATTEMPTS) {
         return { values: [], error: `UNAVAILABLE:checkpoints committed faster than ${what} could be read`, checkpointId: 0 };
@@ -234,6 +304,13 @@ export class QueryResponder {
     for (const subs of this.#subs.values()) for (const s of subs) s.unsubscribe();
     this.#subs.clear();
   }
+}
+
+/** The NATS subjects' answer: each read as a QueryValue with its value as JSON. */
+function toQueryReply(found: Found): QueryReply {
+  const { ids, reads, wanted, several, checkpointId, unavailableKeyGroups, unavailableReason } = found;
+  const values = reads.map((r, i) => toQueryValue(ids[i % ids.length]!, r, several ? wanted[Math.floor(i / ids.length)]!.name : undefined));
+  return { values, error: '', checkpointId, unavailableKeyGroups, unavailableReason };
 }
 
 function toQueryValue(entityId: string, r: FeatureRead, feature = ''): QueryValue & { feature: string } {

@@ -15,21 +15,18 @@
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { loadGrpc } from '../../core/proto.ts';
-import { toProtoValue, toTimestamp, fromTimestamp } from '../../core/proto-values.ts';
+import { fromTimestamp } from '../../core/proto-values.ts';
 import { authInterceptor, lenientDecoding, serverCredentials } from '../../core/grpc-auth.ts';
 import { toServiceError } from '../../core/grpc-status.ts';
 import { NOT_SERVED_REASON, SERVING_EPOCH_HEADER, checkFeatureRequest } from '../../core/feature-limits.ts';
 import { EddyError, NotFoundError, RetryableError, ensureError, excerpt } from '../../core/errors.ts';
 import { hostOf } from '../../core/tls.ts';
-import { keyGroupForKey } from '../../core/key-groups.ts';
 import { Authenticator, type Role } from '../../core/tokens.ts';
-import type { QueryReply, QueryValue } from '../../core/control.ts';
+import type { QueryReply } from '../../core/control.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { ServerTls } from '../../core/tls.ts';
 import type { TokenEntry } from '../../core/tokens.ts';
 import type { GetFeaturesRequest__Output } from '../../proto/gen/eddy/v2/GetFeaturesRequest.ts';
-import type { GetFeaturesResponse } from '../../proto/gen/eddy/v2/GetFeaturesResponse.ts';
-import type { FeatureValue } from '../../proto/gen/eddy/v2/FeatureValue.ts';
 import type { HostedJob } from '../hosted-job.ts';
 
 /** The RetryInfo of NOT_SERVED_REASON: a refreshed map usually names the new owner at once. */
@@ -70,8 +67,8 @@ export class ServingEndpoint implements AsyncDisposable {
   static async start(o: ServingEndpointOptions): Promise<ServingEndpoint> {
     const authenticator = new Authenticator({ tokens: [...o.tokens], certificates: o.tls?.clientCa !== undefined });
     const server = new grpc.Server({ interceptors: [authInterceptor(authenticator, o.logger.child({ component: 'serving-auth' }), SERVING_ROLES)] });
-    server.addService(lenientDecoding(loadGrpc().eddy.v2.FeatureService.service), {
-      GetFeatures: (call: grpc.ServerUnaryCall<GetFeaturesRequest__Output, GetFeaturesResponse>, callback: grpc.sendUnaryData<GetFeaturesResponse>) => {
+    server.addService(encodedResponses(lenientDecoding(loadGrpc().eddy.v2.FeatureService.service)), {
+      GetFeatures: (call: grpc.ServerUnaryCall<GetFeaturesRequest__Output, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
         getFeatures(o, call).then(
           (res) => callback(null, res),
           (e: unknown) => {
@@ -104,19 +101,31 @@ export class ServingEndpoint implements AsyncDisposable {
   }
 }
 
-async function getFeatures(o: ServingEndpointOptions, call: grpc.ServerUnaryCall<GetFeaturesRequest__Output, GetFeaturesResponse>): Promise<GetFeaturesResponse> {
+/**
+ * The response's bytes, encoded by the job's query responder in its thread (QueryResponder.serve,
+ * feature-response-encoder.ts): this thread decodes the request and passes the bytes on, no value
+ * crosses the thread boundary as an object.
+ */
+/** The service with GetFeatures' responses sent as they come: bytes already encoded (getFeatures). */
+function encodedResponses<T extends grpc.ServiceDefinition>(definition: T): T {
+  const method = definition.GetFeatures as grpc.MethodDefinition<unknown, unknown> | undefined;
+  if (method === undefined) throw new Error('the FeatureService definition has no GetFeatures');
+  return { ...definition, GetFeatures: { ...method, responseSerialize: (bytes: Buffer) => bytes } };
+}
+
+async function getFeatures(o: ServingEndpointOptions, call: grpc.ServerUnaryCall<GetFeaturesRequest__Output, Buffer>): Promise<Buffer> {
   const req = call.request;
   checkFeatureRequest(req.features, req.entityIds);
   const job = o.job(req.jobId);
   if (job === undefined) throw notServed(`job ${excerpt(req.jobId)} has no key groups on worker ${o.workerId}`);
   const epochHeader = call.metadata.get(SERVING_EPOCH_HEADER)[0];
   const epoch = typeof epochHeader === 'string' && /^\d+$/.test(epochHeader) ? Number(epochHeader) : 0;
-  const ids = [...new Set(req.entityIds)];
-  const reply = await job.query({
+  const { reply, response } = await job.serve({
     feature: req.features[0]!,
     // Always the list: every value then names its feature.
     features: req.features,
-    entityIds: ids,
+    // In the request's order, repeats included: the responder reads each id once, answers each row.
+    entityIds: req.entityIds,
     view: req.view === 'VIEW_COMMITTED' ? 1 : 0,
     // 0 (a client without the map): any epoch; the responder still answers only what it serves now.
     epoch,
@@ -125,19 +134,8 @@ async function getFeatures(o: ServingEndpointOptions, call: grpc.ServerUnaryCall
     owner: o.workerId,
   });
   throwReplyError(reply);
-  const byKey = new Map<string, QueryValue>();
-  for (const v of reply.values) byKey.set(`${v.feature ?? ''}\u0000${v.entityId}`, v);
-  const checkpointId = reply.checkpointId;
-  return {
-    rows: req.entityIds.map((entityId) => ({
-      entityId,
-      values: req.features.map((feature) => {
-        const v = byKey.get(`${feature}\u0000${entityId}`);
-        if (v === undefined) throw new EddyError('INTERNAL', `worker ${o.workerId} gave no answer for ${excerpt(entityId)} (${feature})`);
-        return toFeatureValue(feature, v, keyGroupForKey(entityId, job.maxParallelism), checkpointId);
-      }),
-    })),
-  };
+  if (response === undefined) throw new EddyError('INTERNAL', `worker ${o.workerId} gave no answer for job ${excerpt(req.jobId)}`);
+  return Buffer.from(response.buffer, response.byteOffset, response.byteLength);
 }
 
 /** The responder's error, or its unavailable key groups, as the call's error; nothing when it answered all. */
@@ -158,17 +156,4 @@ function notServed(message: string, keyGroups?: readonly number[]): RetryableErr
     reason: NOT_SERVED_REASON,
     ...(keyGroups !== undefined && { metadata: { keyGroups: keyGroups.slice(0, 16).join(',') } }),
   });
-}
-
-function toFeatureValue(feature: string, v: QueryValue, keyGroup: number, checkpointId: number): FeatureValue {
-  return {
-    feature,
-    found: v.found,
-    value: v.found ? toProtoValue(JSON.parse(v.valueJson)) : null,
-    eventTime: v.found && v.hasEventTime ? toTimestamp(v.eventTimeUnixMs) : null,
-    keyGroup,
-    checkpointId,
-    uncommitted: v.uncommitted,
-    beyondRetention: v.beyondRetention,
-  };
 }
