@@ -61,8 +61,11 @@ export interface PreviousRuntime {
  */
 export async function deployState(store: ObjectStore, options: CompiledWorkerOptions, logger: Logger, deploy: DeployTasks, manifest: JobManifest, previous: PreviousRuntime | undefined, started: number): Promise<StateBackend> {
   const target = deploy.restore?.metadataKey ? deploy.restore.checkpointId : 0;
-  const metadata = deploy.restore?.metadataKey ? await readMetadata(store, deploy.restore.metadataKey) : null;
   const keyGroups = [...keyGroupsOf(deploy.keyGroups)];
+  // A worker joining a running job gets no key groups (a move follows) and reads nothing: checkpoints
+  // go on meanwhile, and the checkpoint its deploy names may be collected before it reads it (a scale
+  // step failed on "checkpoints/11/_metadata not found" and recovered the job).
+  const metadata = deploy.restore?.metadataKey && keyGroups.length > 0 ? await readMetadata(store, deploy.restore.metadataKey) : null;
   const stages = manifest.stages.filter((s) => s.kind === 'keyed').map((s) => s.id);
 
   let backend: StateBackend;
