@@ -24,15 +24,8 @@ export const TIMER_STATE: Readonly<Record<TimeDomain, string>> = { event: '\u000
 
 const TIME_DIGITS = 14;
 const MARK = Buffer.from([1]);
-/**
- * Timers read by the first range scan of a fire, and the most any scan reads: each full page that
- * ends with due timers makes the next one FIRE_PAGE_GROWTH times larger. A watermark step usually
- * finds a few due timers in a key group that holds hundreds; reading 512 entries (and decoding
- * each into a string key and a Buffer) to fire two of them was most of a q4 worker's timer cost.
- */
-const FIRST_FIRE_PAGE = 16;
+/** Timers read per range scan while firing. */
 const FIRE_PAGE = 512;
-const FIRE_PAGE_GROWTH = 4;
 
 /** The map key of a timer: 14 hex digits of time, then the key. */
 export function timerMapKey(timestampMs: number, key: string): string {
@@ -133,13 +126,12 @@ export class TimerService {
   async #firePages(id: string, domain: TimeDomain, keyGroup: number, upTo: number, onTimer: FireTimer): Promise<number> {
     const state = TIMER_STATE[domain];
     let fired = 0;
-    let limit = FIRST_FIRE_PAGE;
     // Each page starts at the earliest time still registered, not at the start of the key group:
     // timers fired since the last checkpoint are tombstones over RocksDB, and scanning past them
     // again on every page would make firing many timers quadratic. #earliest stays a lower bound
     // of the live timers: it rises as timers fire, and registrations in callbacks lower it.
     pages: for (;;) {
-      const page = await this.#backend.mapRangeBytes(this.#stage, keyGroup, state, '', { from: timeKey(this.#earliest.get(id)!), limit });
+      const page = await this.#backend.mapRangeBytes(this.#stage, keyGroup, state, '', { from: timeKey(this.#earliest.get(id)!), limit: FIRE_PAGE });
       let next = Number.POSITIVE_INFINITY;
       entries: for (const [mapKey] of page) {
         const { timestampMs, key } = parseTimerMapKey(mapKey);
@@ -160,11 +152,8 @@ export class TimerService {
       }
       // The last callback may have registered one (due or not): look again.
       if (this.#touched.delete(id)) continue pages;
-      // A full page that ended with due timers: more may follow, read in a larger page.
-      if (next === Number.POSITIVE_INFINITY && page.length === limit) {
-        limit = Math.min(FIRE_PAGE, limit * FIRE_PAGE_GROWTH);
-        continue pages;
-      }
+      // A full page that ended with due timers: more may follow.
+      if (next === Number.POSITIVE_INFINITY && page.length === FIRE_PAGE) continue pages;
       this.#earliest.set(id, next);
       return fired;
     }
