@@ -338,6 +338,21 @@ export async function cpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** CPU seconds (user + system) of each live thread of a process, by thread id, with its name (/proc/<pid>/task). */
+export async function threadCpuSeconds(pid: number): Promise<Map<number, { name: string; seconds: number }>> {
+  const threads = new Map<number, { name: string; seconds: number }>();
+  for (const tid of await readdir(`/proc/${pid}/task`)) {
+    try {
+      const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      threads.set(Number(tid), { name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), seconds: (Number(fields[11]) + Number(fields[12])) / 100 });
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return threads;
+}
+
 // --- baselines: what NATS alone does on the same server, in the same run
 
 /**

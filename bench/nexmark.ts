@@ -10,7 +10,17 @@
 //   node --import tsx bench/nexmark.ts [q0,q3,…]             (alone)
 // BENCH_NEXMARK_EVENTS sets the events per run (default 200,000; BENCH_QUICK=1: 100,000);
 // BENCH_NEXMARK_WORKERS the worker counts (default 1,2); BENCH_RUNS the runs per figure (default 1 here);
-// BENCH_NEXMARK_FRAME=100 publishes the stream in frames of 100 events (README, "Framed ingest").
+// BENCH_NEXMARK_FRAME=100 publishes the stream in frames of 100 events (README, "Framed ingest");
+// BENCH_NEXMARK_SOURCES=generator (or jetstream) runs one source only; BENCH_NEXMARK_THREADS=1
+// prints each run's worker CPU by thread.
+//
+// Worker CPU is that of the worker processes, all their threads (/proc/<pid>/stat), less the
+// threads started during the run: with jobs isolated in threads (the default) a job takes the
+// worker's spare thread and the worker starts the next job's spare at once, ~0.4-0.6 s of CPU
+// that is no work of the measured job (until 2026-12-06 it was counted: q0's 200,000 events take
+// ~0.25 s of the job's thread, so q0 read ~1.7 times too low). What stays counted: the job's own thread from its
+// deploy (a fresh isolate: its JIT starts cold in every run, unlike jobs in the worker's thread)
+// and V8's shared helper threads (GC, compilation).
 //
 // A run is done when the source stage has taken every event in and the query's first keyed stage
 // every record the source sends it (counted here from the same generator). Stages after a window
@@ -26,13 +36,15 @@ import { EddyClient } from '../cli/client.ts';
 import { publishNexmark } from '../cli/nexmark-publisher.ts';
 import { NexmarkModel, compileNexmarkConfig, type NexmarkEvent } from '../sdk/nexmark.ts';
 import { QUERIES, Q3_CATEGORY, type NexmarkSourceOptions, type QueryName } from '../jobs/nexmark/queries.ts';
-import { QUICK, cpuSeconds, isMain, machineLine, median, runMain } from './lib.ts';
+import { QUICK, cpuSeconds, threadCpuSeconds, isMain, machineLine, median, runMain } from './lib.ts';
 
 const EVENTS = Number(process.env.BENCH_NEXMARK_EVENTS ?? (QUICK ? 100_000 : 200_000));
 const WORKERS = (process.env.BENCH_NEXMARK_WORKERS ?? '1,2').split(',').map(Number);
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 1));
 /** Events per JetStream message for the stream source (BENCH_NEXMARK_FRAME; 1: one per message). */
 const FRAME_RECORDS = Math.max(1, Number(process.env.BENCH_NEXMARK_FRAME ?? 1));
+/** The sources to run (BENCH_NEXMARK_SOURCES, default both). */
+const SOURCES = (process.env.BENCH_NEXMARK_SOURCES ?? 'generator,jetstream').split(',').filter((s): s is 'generator' | 'jetstream' => s === 'generator' || s === 'jetstream');
 const PARTITIONS = 4;
 const SEED = 1;
 
@@ -68,6 +80,8 @@ export interface NexmarkRun {
   cores: number;
   /** Events per second of worker and nats-server CPU time: the shuffles and the stream source run through the server. */
   eventsPerCoreSecondWithNats: number;
+  /** CPU seconds of the threads the worker processes started during the run (the next job's spare thread), not counted above. */
+  spareCpu: number;
 }
 
 class RestartedError extends Error {}
@@ -77,8 +91,12 @@ async function runQuery(cluster: Cluster, client: EddyClient, dir: string, query
   const sourceOptions: NexmarkSourceOptions = source === 'generator' ? { kind: 'generator', events: EVENTS, seed: SEED, partitions: PARTITIONS } : { kind: 'jetstream', stream: 'nexmark', partitions: PARTITIONS };
   const bundle = await buildNexmarkBundle(query, { source: sourceOptions, name }, dir);
   const pids = cluster.workers.map((w) => w.pid);
-  const cpu = async () => (await Promise.all(pids.map((p) => cpuSeconds(p)))).reduce((a, b) => a + b, 0);
-  const cpu0 = await cpu();
+  // The CPU of the worker processes (all threads: /proc/<pid>/stat sums them), less the threads
+  // that started during the run: a job in thread isolation (the default) takes the worker's spare
+  // thread, and the worker starts the next job's spare at once (an isolate compiling and
+  // importing the runtime, ~0.4 s of CPU), which is no work of this job. Counted as `spareCpu`.
+  const threads0 = await Promise.all(pids.map((p) => threadCpuSeconds(p)));
+  const cpu0 = await Promise.all(pids.map((p) => cpuSeconds(p)));
   const nats0 = await cpuSeconds(cluster.nats.pid);
   const t0 = performance.now();
   try {
@@ -95,13 +113,26 @@ async function runQuery(cluster: Cluster, client: EddyClient, dir: string, query
     return done || job.state === 'FAILED' || job.restarts > 0 ? job : undefined;
   }, { timeoutMs: 600_000, what: `${name}: ${EVENTS} events in`, intervalMs: 50 });
   const seconds = (performance.now() - t0) / 1000;
-  const cpuUsed = (await cpu()) - cpu0;
+  const cpu1 = await Promise.all(pids.map((p) => cpuSeconds(p)));
+  const threads1 = await Promise.all(pids.map((p) => threadCpuSeconds(p)));
   const natsUsed = (await cpuSeconds(cluster.nats.pid)) - nats0;
+  let spareCpu = 0;
+  threads1.forEach((after, i) => {
+    for (const [tid, t] of after) if (!threads0[i]!.has(tid)) spareCpu += t.seconds;
+  });
+  const cpuUsed = cpu1.reduce((a, b, i) => a + b - cpu0[i]!, 0) - spareCpu;
+  if (process.env.BENCH_NEXMARK_THREADS === '1') {
+    threads1.forEach((after, i) => {
+      const before = threads0[i]!;
+      const parts = [...after].map(([tid, t]) => [tid, t.name, t.seconds - (before.get(tid)?.seconds ?? 0), before.has(tid)] as const).filter((x) => x[2] > 0).map(([tid, n, d, old]) => `${tid}${old ? '' : ' (new)'} ${n} ${d.toFixed(2)}`);
+      console.log(`    ${name}, worker ${pids[i]}: ${(cpu1[i]! - cpu0[i]!).toFixed(2)} s of CPU; by thread: ${parts.join(', ')}`);
+    });
+  }
   await client.cancelJob(name);
   await waitFor(async () => (await client.getJob(name)).state === 'CANCELLED', { timeoutMs: 60_000, what: `${name} cancelled` });
   if (settled.state === 'FAILED') throw new Error(`${name} failed: ${settled.lastFailure?.message}`);
   if (settled.restarts > 0) throw new RestartedError(`${name} restarted (${settled.lastFailure?.message ?? 'no failure recorded'})`);
-  return { query, source, workers: cluster.workers.length, eventsPerSecond: EVENTS / seconds, eventsPerCoreSecond: EVENTS / cpuUsed, cores: cpuUsed / seconds, eventsPerCoreSecondWithNats: EVENTS / (cpuUsed + natsUsed) };
+  return { query, source, workers: cluster.workers.length, eventsPerSecond: EVENTS / seconds, eventsPerCoreSecond: EVENTS / cpuUsed, cores: cpuUsed / seconds, eventsPerCoreSecondWithNats: EVENTS / (cpuUsed + natsUsed), spareCpu };
 }
 
 /** Every query × source for one worker count, on one cluster (the stream is published once). */
@@ -114,17 +145,19 @@ async function benchWorkers(workers: number, queries: readonly QueryName[], expe
   const results: NexmarkRun[] = [];
   try {
     await waitFor(async () => (await client.listWorkers()).filter((w) => w.state === 'ALIVE').length === workers, { timeoutMs: 15_000, what: `${workers} live workers` });
-    const nc = await connect({ servers: cluster.nats.url });
-    try {
-      const published = await publishNexmark(nc, { stream: 'nexmark', events: EVENTS, partitions: PARTITIONS, seed: SEED, frameRecords: FRAME_RECORDS });
-      console.log(`  ${workers} worker(s): ${published.published} events published to JetStream in ${(published.elapsedMs / 1000).toFixed(1)} s, ${Math.round(published.bytes / published.published)} B each on average${FRAME_RECORDS > 1 ? `, in frames of up to ${FRAME_RECORDS}` : ''}`);
-    } finally {
-      await nc.close();
+    if (SOURCES.includes('jetstream')) {
+      const nc = await connect({ servers: cluster.nats.url });
+      try {
+        const published = await publishNexmark(nc, { stream: 'nexmark', events: EVENTS, partitions: PARTITIONS, seed: SEED, frameRecords: FRAME_RECORDS });
+        console.log(`  ${workers} worker(s): ${published.published} events published to JetStream in ${(published.elapsedMs / 1000).toFixed(1)} s, ${Math.round(published.bytes / published.published)} B each on average${FRAME_RECORDS > 1 ? `, in frames of up to ${FRAME_RECORDS}` : ''}`);
+      } finally {
+        await nc.close();
+      }
     }
     let attempt = 0;
     // A first job pays for loading code and warming the JIT up: q0 once, not recorded.
     await runQuery(cluster, client, dir, 'q0', 'generator', 0, attempt++);
-    for (const source of ['generator', 'jetstream'] as const) {
+    for (const source of SOURCES) {
       for (const query of queries) {
         const runs: NexmarkRun[] = [];
         let retries = 0;
@@ -138,11 +171,11 @@ async function benchWorkers(workers: number, queries: readonly QueryName[], expe
             console.log(`  ${query} ${source}: ${(e as Error).message.split('\n')[0]}; running it again`);
           }
         }
-        const r = { ...runs[0]!, eventsPerSecond: median(runs.map((x) => x.eventsPerSecond)), eventsPerCoreSecond: median(runs.map((x) => x.eventsPerCoreSecond)), cores: median(runs.map((x) => x.cores)), eventsPerCoreSecondWithNats: median(runs.map((x) => x.eventsPerCoreSecondWithNats)) };
+        const r = { ...runs[0]!, eventsPerSecond: median(runs.map((x) => x.eventsPerSecond)), eventsPerCoreSecond: median(runs.map((x) => x.eventsPerCoreSecond)), cores: median(runs.map((x) => x.cores)), eventsPerCoreSecondWithNats: median(runs.map((x) => x.eventsPerCoreSecondWithNats)), spareCpu: median(runs.map((x) => x.spareCpu)) };
         results.push(r);
         const flink = FLINK_PER_CORE[query];
         console.log(
-          `  ${query} ${source.padEnd(9)} ${workers} worker(s): ${Math.round(r.eventsPerSecond)} events/s; ${Math.round(r.eventsPerCoreSecond)} events/s per core (worker CPU ${r.cores.toFixed(2)} cores; ${Math.round(r.eventsPerCoreSecondWithNats)} with nats-server's CPU); ` +
+          `  ${query} ${source.padEnd(9)} ${workers} worker(s): ${Math.round(r.eventsPerSecond)} events/s; ${Math.round(r.eventsPerCoreSecond)} events/s per core (worker CPU ${r.cores.toFixed(2)} cores; ${Math.round(r.eventsPerCoreSecondWithNats)} with nats-server's CPU; the next job's spare thread ${r.spareCpu.toFixed(2)} s, not counted); ` +
             `vs Flink 1.13 ${flink.v113 / 1000} k/core: ${(r.eventsPerCoreSecond / flink.v113).toFixed(2)}; vs Flink 2.x ${flink.v2 / 1000} k/core: ${(r.eventsPerCoreSecond / flink.v2).toFixed(2)}`,
         );
       }

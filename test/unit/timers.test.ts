@@ -95,6 +95,50 @@ test('timers - a callback that deletes a due timer stops it; one that registers 
     assert.equal(await timers.fire('event', 1, 10_000, () => undefined), 2500);
   }));
 
+test('timers - due timers exactly filling a page, one more than a page, and many at one millisecond over committed and overlay entries each fire once, in order; the next one is learned', () =>
+  withBackends(1, async ([b]) => {
+    const timers = new TimerService(b!, S);
+    // Key group g holds `due` timers at or before 1000 and one at 5000: firing up to 1000 must fire
+    // exactly `due` and learn 5000, whatever page the boundary falls on (pages of 16, 64, 256, 512).
+    const counts = [1, 15, 16, 17, 80, 81, 336, 337, 900];
+    counts.forEach((due, g) => {
+      for (let i = 0; i < due; i++) timers.register('event', g, `k${String(i).padStart(4, '0')}`, 1 + (i % 7) * 100);
+      timers.register('event', g, 'later', 5000);
+    });
+    // Half of each group committed (RocksDB), half in the overlay.
+    b!.freeze(1);
+    await b!.commit(1);
+    counts.forEach((due, g) => {
+      for (let i = due; i < 2 * due; i++) timers.register('event', g, `k${String(i).padStart(4, '0')}`, 1000);
+    });
+    for (const [g, due] of counts.entries()) {
+      const fired: Fired = [];
+      const n = await timers.fire('event', g, 1000, (key, ts) => void fired.push([key, ts]));
+      assert.equal(n, 2 * due, `group ${g}: ${2 * due} due timers fire`);
+      assert.equal(new Set(fired.map(([k, t]) => `${t}|${k}`)).size, 2 * due, `group ${g}: each once`);
+      const order = fired.map(([k, t]) => `${String(t).padStart(5, '0')}|${k}`);
+      assert.deepEqual(order, [...order].sort(), `group ${g}: in (time, key) order`);
+      assert.equal(await timers.earliest('event', g), 5000, `group ${g}: the next timer is learned`);
+      assert.equal(await timers.fire('event', g, 4999, () => assert.fail('nothing more is due')), 0);
+    }
+    // Callbacks that register due timers and delete pending ones while pages are being read.
+    const g = counts.length;
+    for (let i = 0; i < 600; i++) timers.register('event', g, `a${String(i).padStart(4, '0')}`, 700);
+    b!.freeze(2);
+    await b!.commit(2);
+    const fired: string[] = [];
+    await timers.fire('event', g, 700, (key) => {
+      fired.push(key);
+      if (key === 'a0003') timers.delete('event', g, 'a0500', 700);
+      if (key === 'a0010') timers.register('event', g, 'a0000x', 700);
+      if (key === 'a0599') timers.register('event', g, 'z', 650);
+    });
+    const expected = [...Array.from({ length: 600 }, (_, i) => `a${String(i).padStart(4, '0')}`).filter((k) => k !== 'a0500'), 'a0000x', 'z'];
+    assert.deepEqual([...fired].sort(), [...expected].sort(), 'every live due timer once, the deleted one never');
+    assert.ok(fired.indexOf('a0000x') > fired.indexOf('a0010'), 'a timer registered by a callback fires after it');
+    assert.equal(await timers.earliest('event', g), Number.POSITIVE_INFINITY);
+  }));
+
 test('timers - they are checkpointed with the key group and fire after a restore elsewhere; a rollback brings back fired ones', () =>
   withBackends(2, async ([source, target]) => {
     const timers = new TimerService(source!, S);
