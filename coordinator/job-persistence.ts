@@ -15,6 +15,9 @@ import type { Leadership } from './leader-lease.ts';
 import { hasOutput } from './output-publisher.ts';
 import { PoisonRecords } from './poison-records.ts';
 
+/** How long a create waits for a lapsed lease to be renewed before the submit is refused. */
+const LAPSED_LEASE_WAIT_MS = 5_000;
+
 /** Pauses between attempts of a failed job-store write, in ms (the last one repeats). */
 const WRITE_RETRY_MS = [100, 250, 500, 1_000];
 
@@ -108,6 +111,11 @@ export class JobPersistence {
    */
   async create(job: Job): Promise<void> {
     const { jobStore, leadership, logger } = this.#o;
+    // A leader whose lease lapsed (a renewal answered late on a loaded machine) is still leader and
+    // usually renews within moments (coordinator/leader-lease.ts, LAPSE_GRACE_LEASES): the submit
+    // waits for that rather than being refused.
+    const deadline = performance.now() + LAPSED_LEASE_WAIT_MS;
+    while (!leadership.holds() && leadership.term > 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     if (!leadership.holds()) throw new NotLeaderError(leadership.leaderAddress());
     const holdMs = this.#o.holdJobCreateMs ?? 0;
     if (holdMs > 0) {
