@@ -6,9 +6,21 @@ export interface WaitForOptions {
   timeoutMs: number;
   /** What is awaited, for the time-out message ("3 workers registered"). */
   what: string;
-  /** Pause between checks, in ms. @default 25 */
+  /**
+   * Pause between checks, in ms, at least: after a check that took longer than a third of it,
+   * the pause is CHECK_SHARE times as long as the check (at most MAX_PAUSE_MS). @default 25
+   */
   intervalMs?: number;
 }
+
+/**
+ * A check may take at most a quarter of the time it is polled for: one that reads a whole stream
+ * or a few thousand keys (200 ms and more on a loaded machine) polled every 25 ms took a core
+ * from the job it waited for (the windows fault test read 15,000 results in a loop for 120 s).
+ */
+const CHECK_SHARE = 3;
+/** The longest pause that a slow check earns: a condition that holds is seen within it. */
+const MAX_PAUSE_MS = 1_000;
 
 type Falsy = undefined | false | null;
 
@@ -26,9 +38,12 @@ export async function waitFor<T>(check: () => T | Falsy | Promise<T | Falsy>, op
   let lastError: unknown;
   let pendingAtDeadline = false;
   for (;;) {
+    const checkStarted = Date.now();
+    let checkMs = 0;
     try {
       const result = check();
       const value = await settleBefore(Promise.resolve(result), deadline);
+      checkMs = Date.now() - checkStarted;
       if (value === STILL_PENDING) {
         pendingAtDeadline = true;
         break;
@@ -36,10 +51,11 @@ export async function waitFor<T>(check: () => T | Falsy | Promise<T | Falsy>, op
       if (value) return value;
     } catch (e) {
       lastError = e;
+      checkMs = Date.now() - checkStarted;
     }
     const remainingMs = deadline - Date.now();
     if (remainingMs <= 0) break;
-    await delay(Math.min(intervalMs, remainingMs));
+    await delay(Math.min(Math.max(intervalMs, Math.min(CHECK_SHARE * checkMs, MAX_PAUSE_MS)), remainingMs));
   }
   const details: string[] = [];
   if (lastError !== undefined) details.push(`last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`);
