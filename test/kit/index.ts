@@ -20,6 +20,7 @@ export {
 export {
   REPO_ROOT,
   CLI_MAIN,
+  cliArgs,
   startCoordinator,
   startWorker,
   startCluster,
