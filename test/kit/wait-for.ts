@@ -7,8 +7,8 @@ export interface WaitForOptions {
   /** What is awaited, for the time-out message ("3 workers registered"). */
   what: string;
   /**
-   * Pause between checks, in ms, at least: after a check that took longer than a third of it,
-   * the pause is CHECK_SHARE times as long as the check (at most MAX_PAUSE_MS). @default 25
+   * Pause between checks, in ms, exactly (a benchmark timing an outcome sets it). @default 25, or
+   * CHECK_SHARE times as long as the last check took when that is longer (at most MAX_PAUSE_MS)
    */
   intervalMs?: number;
 }
@@ -34,6 +34,7 @@ const STILL_PENDING = Symbol('still pending');
  */
 export async function waitFor<T>(check: () => T | Falsy | Promise<T | Falsy>, options: WaitForOptions): Promise<T> {
   const intervalMs = options.intervalMs ?? 25;
+  const adaptive = options.intervalMs === undefined;
   const deadline = Date.now() + options.timeoutMs;
   let lastError: unknown;
   let pendingAtDeadline = false;
@@ -55,7 +56,8 @@ export async function waitFor<T>(check: () => T | Falsy | Promise<T | Falsy>, op
     }
     const remainingMs = deadline - Date.now();
     if (remainingMs <= 0) break;
-    await delay(Math.min(Math.max(intervalMs, Math.min(CHECK_SHARE * checkMs, MAX_PAUSE_MS)), remainingMs));
+    const pauseMs = adaptive ? Math.max(intervalMs, Math.min(CHECK_SHARE * checkMs, MAX_PAUSE_MS)) : intervalMs;
+    await delay(Math.min(pauseMs, remainingMs));
   }
   const details: string[] = [];
   if (lastError !== undefined) details.push(`last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`);
