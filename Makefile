@@ -42,8 +42,8 @@ screenshots: install ui
 # suite2) the tests compete less with the jobs they wait for: waitFor pauses three times as long
 # as a slow check took (a whole-stream read or a 2,000-key batchGet had been polled every 25 ms),
 # and the windows fault test waits for its result counts with the streams' info (reading its
-# 15,000 results took 243 ms of CPU per read, 25 ms apart: most of a core for as long as the wait
-# lasted, 120 s in a run at load 18; the count takes 2.6 ms). The exactly-once and rescale 1->3->2
+# 15,000 results took 243 ms of CPU per read, 25 ms apart: on a quiet machine most of a core for
+# as long as the wait lasted, 120 s in a run at load 18; the count takes 2.6 ms). The exactly-once and rescale 1->3->2
 # tests publish half the events, trickling the rest until their faults are done; failure
 # attribution starts one cluster, not five (28.9 -> 17-19 s of CPU). Per-file CPU before these
 # changes, /usr/bin/time per file, two or three files at a time, load 16-46 (shared machine; 69 files,
