@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { EddyClient } from '../../cli/client.ts';
-import { CLI_MAIN, REPO_ROOT, freePort, natsServerBinary, runCli, startProcess, waitFor, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB, type ChildHandle } from '../kit/index.ts';
+import { cliArgs, REPO_ROOT, freePort, natsServerBinary, runCli, startProcess, waitFor, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB, type ChildHandle } from '../kit/index.ts';
 
 function alive(pid: number): boolean {
   try {
@@ -28,7 +28,9 @@ async function eddyUp(workers: number): Promise<{ up: ChildHandle; dir: string; 
   const up = await startProcess({
     name: 'eddy up',
     command: process.execPath,
-    args: ['--import', 'tsx', CLI_MAIN, 'up', '--workers', String(workers), '--nats-port', String(natsPort), '--grpc', addr, '--http', `127.0.0.1:${await freePort()}`, '--data', join(dir, 'data')],
+    // Compiled under `make test` (EDDY_DIST), as the other Eddy processes: under tsx, eddy up
+    // compiled the CLI at its start and built a compiled tree for its children in its data dir.
+    args: cliArgs(['up', '--workers', String(workers), '--nats-port', String(natsPort), '--grpc', addr, '--http', `127.0.0.1:${await freePort()}`, '--data', join(dir, 'data')]),
     cwd: REPO_ROOT,
     env: { EDDY_NATS_SERVER: natsServerBinary() },
     readyLine: /press Ctrl-C to stop/,

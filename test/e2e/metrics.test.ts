@@ -54,7 +54,8 @@ function sum(samples: Sample[], name: string, where: Record<string, string> = {}
 }
 
 test('metrics - the Prometheus endpoints of the coordinator and the workers expose the named metrics with the values of the run', { timeout: 180_000 }, async (t) => {
-  const cluster = await startCluster({ workers: 2, metrics: true });
+  // A short worker timeout: the kill at the end is noticed in 3 s, not the default 10 s.
+  const cluster = await startCluster({ workers: 2, metrics: true, workerTimeoutMs: 3000 });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-metrics-'));
   const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
   const nc = await connect({ servers: cluster.nats.url });

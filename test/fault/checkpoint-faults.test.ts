@@ -11,8 +11,8 @@ import { startCluster, s3Store, startS3Server, waitFor, cxEvents, cxExpectation,
 import { EddyClient } from '../../cli/client.ts';
 import { decodeMetadata } from '../../core/checkpoint-format.ts';
 
-function s3Cluster(s3: S3Server, workers: number): Promise<Cluster> {
-  return startCluster({ workers, ...s3Store(s3) });
+function s3Cluster(s3: S3Server, workers: number, workerTimeoutMs?: number): Promise<Cluster> {
+  return startCluster({ workers, ...(workerTimeoutMs !== undefined && { workerTimeoutMs }), ...s3Store(s3) });
 }
 
 const latestId = async (client: EddyClient) => Number((await client.getJob(CX_JOB)).checkpoints!.latestId);
@@ -58,7 +58,8 @@ test('checkpoint - with S3 down, checkpoints fail and are retried while processi
 
 test('checkpoint - a worker SIGKILLed in the middle of a checkpoint upload loses and duplicates nothing', { timeout: 240_000 }, async () => {
   await using s3 = await startS3Server();
-  await using cluster = await s3Cluster(s3, 2);
+  // The killed worker is declared dead after 4 s, not the default 10 s.
+  await using cluster = await s3Cluster(s3, 2, 4000);
   const dir = await mkdtemp(join(tmpdir(), 'eddy-upload-kill-'));
   using client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
   const nc = await connect({ servers: cluster.nats.url });

@@ -16,7 +16,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { startCluster, startCoordinator, waitFor, soakSize, soakTimeoutMs, readStream, REPO_ROOT, type ChildHandle, type CoordinatorHandle } from '../kit/index.ts';
+import { startCluster, startCoordinator, waitFor, soakSize, soakTimeoutMs, readStream, streamCount, REPO_ROOT, type ChildHandle, type CoordinatorHandle } from '../kit/index.ts';
 import { compareResults as compare, publishSteadily, wfExpectation, wfInput, wfResults, WF_STREAMS } from '../kit/wf-fixture.ts';
 import { EddyClient } from '../../cli/client.ts';
 import { buildBundle } from '../../core/bundle.ts';
@@ -132,8 +132,8 @@ test('windows faults - tumbling and session windows and an event-time timer join
     // Every result, once: read once the counts are reached and two more checkpoints completed.
     for (const [stage, stream] of Object.entries(WF_STREAMS) as Array<[keyof typeof WF_STREAMS, string]>) {
       // Compared below even when the count is not reached: the comparison says what is missing.
-      await waitFor(async () => (await readStream(nc, stream)).length >= expected[stage].length, { timeoutMs: soakTimeoutMs(120_000), what: `${expected[stage].length} ${stage} results` }).catch(async (e: Error) => {
-        step(`${(e as Error).message}: ${(await readStream(nc, stream)).length} in ${stream}`);
+      await waitFor(async () => (await streamCount(nc, stream)) >= expected[stage].length, { timeoutMs: soakTimeoutMs(120_000), what: `${expected[stage].length} ${stage} results` }).catch(async (e: Error) => {
+        step(`${(e as Error).message}: ${await streamCount(nc, stream)} in ${stream}`);
       });
     }
     step('result counts reached');

@@ -12,7 +12,7 @@ import { REPO_ROOT } from './eddy.ts';
 import { readStream } from './streams.ts';
 import { waitFor } from './wait-for.ts';
 import { readPartFiles } from './part-files.ts';
-import { publishMessagesSteadily } from './steady-publisher.ts';
+import { publishMessagesSteadily, type SteadyPublisher, type SteadyPublisherOptions } from './steady-publisher.ts';
 import type { ObjectStore } from '../../core/object-store.ts';
 
 export const CX_JOB = 'customer-experience';
@@ -69,10 +69,11 @@ export async function submitCx(client: EddyClient, cacheDir: string, entry = 'jo
 
 /**
  * Publishes events at a steady rate (`perTick` every 100 ms) so that faults land while records
- * flow. Resolves once every event is acknowledged by the stream; `stop()` ends it early.
+ * flow. Resolves once every event is acknowledged by the stream; `stop()` ends it early; a
+ * held-back tail (options.heldBack) trickles until `release()`.
  */
-export function publishSteadily(nc: NatsConnection, events: readonly Indicator[], perTick = 2_000): { done: Promise<void>; stop(): void } {
-  return publishMessagesSteadily(nc, events.map((e) => [`indicators.${partitionForKey(e.entityId, 4)}`, JSON.stringify(e)] as const), perTick);
+export function publishSteadily(nc: NatsConnection, events: readonly Indicator[], perTick = 2_000, options: SteadyPublisherOptions = {}): SteadyPublisher {
+  return publishMessagesSteadily(nc, events.map((e) => [`indicators.${partitionForKey(e.entityId, 4)}`, JSON.stringify(e)] as const), perTick, options);
 }
 
 /**

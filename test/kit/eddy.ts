@@ -37,7 +37,8 @@ const TSX_LOADER = import.meta.resolve('tsx');
 // Without it (one test file run by hand) the processes run the sources as they are.
 const DIST = process.env.EDDY_DIST;
 
-function cliArgs(args: string[]): string[] {
+/** node's arguments for `eddy <args>`: the compiled tree's cli/main.js under EDDY_DIST, else the sources under tsx. */
+export function cliArgs(args: string[]): string[] {
   return DIST !== undefined && DIST !== '' ? [`${DIST}/cli/main.js`, ...args] : ['--import', TSX_LOADER, CLI_MAIN, ...args];
 }
 

@@ -20,6 +20,7 @@ export {
 export {
   REPO_ROOT,
   CLI_MAIN,
+  cliArgs,
   startCoordinator,
   startWorker,
   startCluster,
@@ -34,7 +35,7 @@ export {
   type RunCliOptions,
   type WorkerOptions,
 } from './eddy.ts';
-export { readStream, type StoredMessage } from './streams.ts';
+export { readStream, streamCount, type StoredMessage } from './streams.ts';
 export { startS3Server, S3RVER_CREDENTIALS, S3RVER_REGION, type S3Server, type S3ServerOptions } from './s3-server.ts';
 export * from './cx-fixture.ts';
 export { soakEvents, soakOnly, soakSize, soakTimeoutMs } from './soak.ts';

@@ -31,3 +31,17 @@ export async function readStream(nc: NatsConnection, stream: string, subject?: s
   await messages.close();
   return out;
 }
+
+/**
+ * How many messages `stream` holds, from the stream's info (0 when it does not exist yet): what
+ * to poll while waiting for output to arrive, then readStream once. Reading a stream of 15,000
+ * results took the test and nats-server ~0.2 s of CPU per read.
+ */
+export async function streamCount(nc: NatsConnection, stream: string): Promise<number> {
+  try {
+    return (await (await jetstreamManager(nc)).streams.info(stream)).state.messages;
+  } catch (e) {
+    if (/stream not found/i.test((e as Error).message)) return 0;
+    throw e;
+  }
+}

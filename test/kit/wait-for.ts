@@ -6,9 +6,21 @@ export interface WaitForOptions {
   timeoutMs: number;
   /** What is awaited, for the time-out message ("3 workers registered"). */
   what: string;
-  /** Pause between checks, in ms. @default 25 */
+  /**
+   * Pause between checks, in ms, exactly (a benchmark timing an outcome sets it). @default 25, or
+   * CHECK_SHARE times as long as the last check took when that is longer (at most MAX_PAUSE_MS)
+   */
   intervalMs?: number;
 }
+
+/**
+ * A check may take at most a quarter of the time it is polled for: one that reads a whole stream
+ * or a few thousand keys (200 ms and more on a loaded machine) polled every 25 ms took a core
+ * from the job it waited for (the windows fault test read 15,000 results in a loop for 120 s).
+ */
+const CHECK_SHARE = 3;
+/** The longest pause that a slow check earns: a condition that holds is seen within it. */
+const MAX_PAUSE_MS = 1_000;
 
 type Falsy = undefined | false | null;
 
@@ -22,13 +34,17 @@ const STILL_PENDING = Symbol('still pending');
  */
 export async function waitFor<T>(check: () => T | Falsy | Promise<T | Falsy>, options: WaitForOptions): Promise<T> {
   const intervalMs = options.intervalMs ?? 25;
+  const adaptive = options.intervalMs === undefined;
   const deadline = Date.now() + options.timeoutMs;
   let lastError: unknown;
   let pendingAtDeadline = false;
   for (;;) {
+    const checkStarted = Date.now();
+    let checkMs = 0;
     try {
       const result = check();
       const value = await settleBefore(Promise.resolve(result), deadline);
+      checkMs = Date.now() - checkStarted;
       if (value === STILL_PENDING) {
         pendingAtDeadline = true;
         break;
@@ -36,10 +52,12 @@ export async function waitFor<T>(check: () => T | Falsy | Promise<T | Falsy>, op
       if (value) return value;
     } catch (e) {
       lastError = e;
+      checkMs = Date.now() - checkStarted;
     }
     const remainingMs = deadline - Date.now();
     if (remainingMs <= 0) break;
-    await delay(Math.min(intervalMs, remainingMs));
+    const pauseMs = adaptive ? Math.max(intervalMs, Math.min(CHECK_SHARE * checkMs, MAX_PAUSE_MS)) : intervalMs;
+    await delay(Math.min(pauseMs, remainingMs));
   }
   const details: string[] = [];
   if (lastError !== undefined) details.push(`last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`);

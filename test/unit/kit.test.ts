@@ -89,6 +89,24 @@ test('waitFor - a check that never settles does not hold the wait past the deadl
   );
 });
 
+test('waitFor - a slow check is polled less often: the pause is three times the check (at most 1 s), so polling takes at most a quarter of the wait', async () => {
+  // A check that takes 100 ms (a whole stream read on a loaded machine): polled every 25 ms it
+  // ran 16 times in 2 s; with a pause of 300 ms after each, 5.
+  let calls = 0;
+  await assert.rejects(
+    waitFor(
+      async () => {
+        calls++;
+        await new Promise((r) => setTimeout(r, 100));
+        return false;
+      },
+      { timeoutMs: 2_000, what: 'a slow check' },
+    ),
+    /timed out after 2000ms waiting for a slow check/,
+  );
+  assert.ok(calls >= 2 && calls <= 7, `${calls} checks in 2 s`);
+});
+
 test('startProcess - resolves once the ready line appears on stdout or stderr, and keeps the output', async () => {
   await using child = await startProcess({
     name: 'ready-on-stderr',
