@@ -47,7 +47,6 @@ export interface RebalancerOptions {
   available(): WorkerId[];
   /** Key groups moved by one checkpoint, at most. */
   maxMovingKeyGroups: number;
-  /** How long a move's checkpoint may take before the move fails (moveTimeoutMs below). */
   checkpointTimeoutMs: number;
   control(worker: WorkerId, subject: string, payload: Uint8Array): Promise<void>;
   /** Deploys the job, in its epoch and with nothing assigned, on workers that do not run it yet. */
@@ -73,17 +72,6 @@ export function assignJob(manifest: JobManifest, current: ReadonlyMap<WorkerId, 
     if (keyGroups.length > 0 || splits.length > 0 || workers.includes(w)) assignment.set(w, { keyGroups: toRanges(keyGroups), splits });
   }
   return { assignment, movedKeyGroups: kg.moves.length, movedSplits: sp.moves.map((m) => m.item) };
-}
-
-/**
- * How long a move's checkpoint may take: six checkpoint time-outs, at least a minute. A periodic
- * checkpoint that times out costs nothing (the next one follows); a move's costs a recovery of
- * the whole job, and on a loaded machine (load 35-45 on 2 cores) a move's checkpoint took more
- * than the 10 s default and scaling restarted the job. A worker that dies meanwhile still
- * recovers the job at once (its heartbeats stop; the recovery overtakes the move).
- */
-export function moveTimeoutMs(checkpointTimeoutMs: number): number {
-  return Math.max(60_000, 6 * checkpointTimeoutMs);
 }
 
 export class Rebalancer {
@@ -159,7 +147,7 @@ export class Rebalancer {
       const joining = participants.filter((w) => !job.assignment.has(w));
       if (joining.length > 0) await this.#o.join(job, joining);
       if (job.epoch !== epoch || job.state !== 'RUNNING') return false;
-      const done = await checkpointer.checkpointNow(moveTimeoutMs(this.#o.checkpointTimeoutMs), {
+      const done = await checkpointer.checkpointNow(this.#o.checkpointTimeoutMs, {
         workers: participants,
         prepare: async (id) => {
           checkpointId = id;
