@@ -6,10 +6,9 @@
 // (or nobody answers); the router asks again for those ids only, while the caller's deadline
 // allows, then fails the whole request rather than return what some key groups said.
 //
-// Deadlines: the first attempt is bounded by the caller's deadline (no margin kept back); a call
-// whose deadline passes without any answer fails with DEADLINE_EXCEEDED. UNAVAILABLE (with a retry
-// hint) is kept for key groups that are moving or recovering and jobs being (re)deployed; a retry
-// of such a key group keeps a margin before the deadline, so that the call says UNAVAILABLE in time.
+// Deadlines: every attempt is bounded by the caller's deadline (no margin kept back); a call whose
+// deadline passes without an answer fails with DEADLINE_EXCEEDED. UNAVAILABLE (with a retry hint)
+// is kept for key groups that are moving or recovering and jobs being (re)deployed.
 import type { NatsConnection } from '@nats-io/transport-node';
 import { codecs, ForgedMessageError, logRejected, type QueryValue } from '../core/control.ts';
 import { subjects } from '../core/subjects.ts';
@@ -35,15 +34,7 @@ const MAX_UNAVAILABLE_WAIT_MS = 2000;
  * after its pause: its answer, and the call's, could not reach the caller in time (the caller's
  * own deadline fires first, DEADLINE_EXCEEDED), where UNAVAILABLE with the reason is the truth.
  */
-const MIN_RETRY_ATTEMPT_MS = 200;
-/**
- * A retry (the key group was found unavailable) gets what is left of the deadline less this: if its
- * answer does not come in time, the call answers UNAVAILABLE with the reason already known, before
- * the caller's deadline fires. A retry that could use the whole deadline (as the first attempt
- * does) made a loaded machine's answer to a moving key group DEADLINE_EXCEEDED (seen in CI: a 1 s
- * Get, the test's fake owner answering late beside another test file).
- */
-const RETRY_REPLY_MARGIN_MS = 100;
+const MIN_RETRY_ATTEMPT_MS = 100;
 /** Key groups named in an error message, at most (a BatchGet may span all of them). */
 const NAMED_KEY_GROUPS = 8;
 
@@ -168,8 +159,6 @@ export class FeatureRouter {
     // Briefly: a key group that stays unavailable (a move waiting on its checkpoint) is reported
     // with a retry hint after MAX_UNAVAILABLE_WAIT_MS, however long the caller's deadline.
     const giveUpAtMs = Date.now() + MAX_UNAVAILABLE_WAIT_MS;
-    /** Why the previous attempt left key groups pending. */
-    let lastWhy = '';
     for (let attempt = 1; ; attempt++) {
       // The assignment and epoch are read per attempt: a retry after a move goes to the new owner.
       const current = this.#jobs.get(jobId);
@@ -187,7 +176,7 @@ export class FeatureRouter {
         // An attempt may use the whole deadline: a worker that is slow to answer (a loaded
         // machine) is waited for, and one that never answers makes the call DEADLINE_EXCEEDED. A
         // key group between owners is seen at once (no responders, or its worker says so).
-        const attemptMs = attempt === 1 ? remaining : Math.max(1, remaining - RETRY_REPLY_MARGIN_MS);
+        const attemptMs = remaining;
         const next = new Map<number, string[]>();
         why = '';
         const parts = this.#byOwner(current, pending, next);
@@ -198,7 +187,6 @@ export class FeatureRouter {
           const outcome = outcomes[i]!;
           if (outcome.kind === 'unavailable') {
             if (outcome.timedOut) {
-              if (attempt > 1) throw new RetryableError(`key group(s) ${keyGroupList(part.keyGroups)} of job ${jobId} unavailable after ${attempt} attempt(s), the last unanswered before the deadline${lastWhy ? `: ${lastWhy}` : ''}`, RETRY_AFTER_MS);
               throw new DeadlineExceededError(`no answer from worker ${part.owner} for key group(s) ${keyGroupList(part.keyGroups)} of job ${jobId} within the deadline`);
             }
             for (const kg of part.keyGroups) next.set(kg, pending.get(kg)!);
@@ -220,7 +208,6 @@ export class FeatureRouter {
       if (left <= delay + MIN_RETRY_ATTEMPT_MS) {
         throw new RetryableError(`key group(s) ${keyGroupList(pending.keys())} of job ${jobId} unavailable after ${attempt} attempt(s): ${why}`, RETRY_AFTER_MS);
       }
-      lastWhy = why;
       await sleep(delay);
       delay = Math.min(delay * 2, RETRY_MAX_DELAY_MS);
     }
