@@ -25,7 +25,7 @@ export interface Timestamp {
 type Timestamp__Output = Timestamp;
 
 /** Nesting deeper than this is refused (a recursive encoder overflows the stack; docs/STACK-NOTES.md). */
-const MAX_DEPTH = 100;
+export const MAX_DEPTH = 100;
 
 /** A JSON-compatible value as a google.protobuf.Value. */
 export function toProtoValue(value: unknown, depth = 0): Value {

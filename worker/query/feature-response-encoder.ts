@@ -11,8 +11,8 @@
 // of proto/eddy/v2/feature_service.proto and google/protobuf/struct.proto and timestamp.proto; the
 // unit test decodes the bytes with the generated codec (test/unit/feature-response-encoder.test.ts).
 
-/** Nesting deeper than this is refused, as core/proto-values.ts does (docs/STACK-NOTES.md, "V8 stack"). */
-const MAX_DEPTH = 100;
+// Nesting deeper than core/proto-values.ts's limit is refused, as there (docs/STACK-NOTES.md, "V8 stack").
+import { MAX_DEPTH } from '../../core/proto-values.ts';
 
 // Wire types.
 const VARINT = 0;
