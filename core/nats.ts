@@ -31,6 +31,28 @@ export async function connectNats(options: NatsOptions): Promise<NatsConnection>
   });
 }
 
+/** The first nats-server without the replay slowdown that natsServerWarning describes. */
+export const NATS_SERVER_MINIMUM = '2.9.15';
+
+/**
+ * Why the connected nats-server is a problem, or undefined. Before 2.9.15 the server counts a
+ * filtered consumer's pending messages again, scanning its message block, for every message it
+ * delivers once the consumer is past the middle of the stream's newest block: a source split
+ * replaying after a recovery reads a few hundred messages a second (docs/STACK-NOTES.md).
+ */
+export function natsServerWarning(version: string | undefined): string | undefined {
+  if (version === undefined || !olderThan(version, NATS_SERVER_MINIMUM)) return undefined;
+  return `nats-server ${version} is older than ${NATS_SERVER_MINIMUM}: a source's replay after a recovery or a move can slow to a few hundred records a second (upgrade nats-server)`;
+}
+
+/** True when dotted version `a` (e.g. "2.9.10", "2.10.27-RC1") is below `b`. */
+function olderThan(a: string, b: string): boolean {
+  const parts = (v: string) => v.replace(/^v/, '').split(/[.-]/).slice(0, 3).map((x) => Number.parseInt(x, 10) || 0);
+  const [x, y] = [parts(a), parts(b)];
+  for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return (x[i] ?? 0) < (y[i] ?? 0);
+  return false;
+}
+
 // The source's partition count and key field ride in the stream description (nats-server 2.9
 // has no stream metadata), so `eddy publish` can partition by key without asking anybody.
 const DESCRIPTION = /^eddy source partitions=(\d+)(?: key=([A-Za-z0-9_.-]+))?$/;
