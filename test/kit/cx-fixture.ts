@@ -115,8 +115,14 @@ export async function assertCxExactlyOnce(client: EddyClient, nc: NatsConnection
     async () => (await features(client, 'received', ids)).every((v) => v.found && JSON.parse(v.valueJson) === expected.received.get(v.entityId)),
     { timeoutMs, what: 'every entity count to equal the expectation' },
   );
-  for (const v of await features(client, 'received', ids)) assert.equal(JSON.parse(v.valueJson), expected.received.get(v.entityId), `records counted for ${v.entityId}`);
-  for (const v of await features(client, 'indicators', ids)) assert.deepEqual(JSON.parse(v.valueJson), expected.latest.get(v.entityId), v.entityId);
+  for (const v of await features(client, 'received', ids)) {
+    assert.ok(v.found, `a count for ${v.entityId}, read a second time`);
+    assert.equal(JSON.parse(v.valueJson), expected.received.get(v.entityId), `records counted for ${v.entityId}`);
+  }
+  for (const v of await features(client, 'indicators', ids)) {
+    assert.ok(v.found, `indicators for ${v.entityId}`);
+    assert.deepEqual(JSON.parse(v.valueJson), expected.latest.get(v.entityId), v.entityId);
+  }
   const triggers = await waitFor(async () => {
     const t = await readStream(nc, 'CX_TRIGGERS');
     return t.length >= expected.triggers.size ? t : undefined;

@@ -245,21 +245,18 @@ export class QueryResponder {
     // Which key groups of the request are served here now: the ids' key groups are computed with
     // this worker's own mapping, so a request routed with another mapping never reads a
     // neighbour's range.
-    const ids: string[] = [];
-    const groups: number[] = [];
-    let unavailable: Map<number, string> | undefined;
+    let ids: string[] = [];
+    let groups: number[] = [];
+    const unavailable = new Map<number, string>();
     for (const id of req.entityIds) {
       const kg = keyGroupForKey(id, manifest.maxParallelism);
-      const why = unavailable?.get(kg) ?? (this.#subs.has(kg) ? this.#unavailable(kg) : `key group ${kg} is not served by worker ${workerId}`);
+      const why = unavailable.get(kg) ?? this.#notServed(kg);
       if (why !== undefined) {
-        (unavailable ??= new Map()).set(kg, why);
+        unavailable.set(kg, why);
         continue;
       }
       ids.push(id);
       groups.push(kg);
-    }
-    if (ids.length === 0 && unavailable !== undefined) {
-      return { values: [], error: `UNAVAILABLE:${unavailable.values().next().value}`, checkpointId: 0 };
     }
     const view: StateView = req.view === 1 ? 'committed' : 'latest';
     const readAll = (): Array<FeatureRead | Promise<FeatureRead>> => {
@@ -272,20 +269,39 @@ export class QueryResponder {
       }
       return reads;
     };
-    const unavailableKeyGroups = unavailable === undefined ? [] : [...unavailable.keys()];
-    const unavailableReason = unavailable === undefined ? '' : unavailable.values().next().value!;
     for (let attempt = 1; ; attempt++) {
+      if (ids.length === 0 && unavailable.size > 0) {
+        return { values: [], error: `UNAVAILABLE:${unavailable.values().next().value}`, checkpointId: 0 };
+      }
       // A commit that lands during the reads could mix two checkpoints in one committed answer:
       // read again until the checkpoint is the same before and after.
       const checkpointId = backend.committedCheckpointId;
       const reads = await Promise.all(readAll());
+      // A key group let go while its reads were under way (a move's barrier, then its completion,
+      // which drops the state) may have been read half gone: those ids are unavailable, never
+      // "not found". The others are read again, so that the answer is one consistent read.
+      const lost = groups.filter((kg) => !unavailable.has(kg) && this.#notServed(kg) !== undefined);
+      if (lost.length > 0) {
+        for (const kg of lost) unavailable.set(kg, this.#notServed(kg)!);
+        const keep = groups.map((kg) => !unavailable.has(kg));
+        ids = ids.filter((_, i) => keep[i]);
+        groups = groups.filter((_, i) => keep[i]);
+        continue;
+      }
       if (view === 'latest' || backend.committedCheckpointId === checkpointId) {
+        const unavailableKeyGroups = [...unavailable.keys()];
+        const unavailableReason = unavailable.size === 0 ? '' : unavailable.values().next().value!;
         return { ids, groups, wanted, several: req.features.length > 0, reads, checkpointId: Math.max(0, checkpointId), unavailableKeyGroups, unavailableReason };
       }
-      if (attempt === COMMITTED_READ_ATTEMPTS) {
+      if (attempt >= COMMITTED_READ_ATTEMPTS) {
         return { values: [], error: `UNAVAILABLE:checkpoints committed faster than ${what} could be read`, checkpointId: 0 };
       }
     }
+  }
+
+  /** Why this worker does not serve a key group now (not subscribed, or let go in a move), or undefined. */
+  #notServed(keyGroup: number): string | undefined {
+    return this.#subs.has(keyGroup) ? this.#unavailable(keyGroup) : `key group ${keyGroup} is not served by worker ${this.#o.workerId}`;
   }
 
   /** A feature by name, resolved once per name (the manifest does not change within a runtime). */
