@@ -44,7 +44,7 @@ export function toProtoValue(value: unknown, depth = 0): Value {
       if (Array.isArray(value)) return { listValue: { values: value.map((v) => toProtoValue(v, depth + 1)) } };
       if (typeof value === 'object') {
         const fields: Record<string, Value> = {};
-        for (const [k, v] of Object.entries(value as Record<string, unknown>)) if (v !== undefined) fields[k] = toProtoValue(v, depth + 1);
+        for (const [k, v] of Object.entries(value as Record<string, unknown>)) if (v !== undefined) setOwn(fields, k, toProtoValue(v, depth + 1));
         return { structValue: { fields } };
       }
       return { stringValue: String(value) };
@@ -65,12 +65,21 @@ export function fromProtoValue(value: Value__Output | null | undefined): unknown
       return (value.listValue?.values ?? []).map(fromProtoValue);
     case 'structValue': {
       const out: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(value.structValue?.fields ?? {})) out[k] = fromProtoValue(v);
+      for (const [k, v] of Object.entries(value.structValue?.fields ?? {})) setOwn(out, k, fromProtoValue(v));
       return out;
     }
     default:
       return null;
   }
+}
+
+/**
+ * Sets an own property, "__proto__" included: JSON.parse makes that key an own property, and a plain
+ * assignment would set the object's prototype instead, losing the key.
+ */
+function setOwn<T>(target: Record<string, T>, key: string, value: T): void {
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
 }
 
 /** Milliseconds since the epoch as a google.protobuf.Timestamp. */
