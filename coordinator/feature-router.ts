@@ -35,6 +35,14 @@ const MAX_UNAVAILABLE_WAIT_MS = 2000;
  * own deadline fires first, DEADLINE_EXCEEDED), where UNAVAILABLE with the reason is the truth.
  */
 const MIN_RETRY_ATTEMPT_MS = 100;
+/**
+ * Once an owner has said in this call that a key group is unavailable (moving, recovering), later
+ * attempts end this long before the deadline: a retry that goes unanswered is then reported as
+ * UNAVAILABLE with that reason while the caller still listens, not left to become
+ * DEADLINE_EXCEEDED. Without such an answer (only silence, or nobody subscribed) the deadline is
+ * the caller's, and a silent owner is DEADLINE_EXCEEDED.
+ */
+const TOLD_UNAVAILABLE_MARGIN_MS = 100;
 /** Key groups named in an error message, at most (a BatchGet may span all of them). */
 const NAMED_KEY_GROUPS = 8;
 
@@ -60,7 +68,7 @@ interface OwnerPart {
 
 type AskOutcome =
   | { kind: 'answer'; values: QueryValue[]; checkpointId: number; unavailableKeyGroups: readonly number[]; reason: string }
-  | { kind: 'unavailable'; reason: string; timedOut: boolean };
+  | { kind: 'unavailable'; reason: string; timedOut: boolean; /** An owner answered UNAVAILABLE (not silence, not "no responders"). */ told: boolean };
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -159,6 +167,8 @@ export class FeatureRouter {
     // Briefly: a key group that stays unavailable (a move waiting on its checkpoint) is reported
     // with a retry hint after MAX_UNAVAILABLE_WAIT_MS, however long the caller's deadline.
     const giveUpAtMs = Date.now() + MAX_UNAVAILABLE_WAIT_MS;
+    // What an owner said in this call about a key group being unavailable (TOLD_UNAVAILABLE_MARGIN_MS).
+    let told: string | undefined;
     for (let attempt = 1; ; attempt++) {
       // The assignment and epoch are read per attempt: a retry after a move goes to the new owner.
       const current = this.#jobs.get(jobId);
@@ -176,7 +186,8 @@ export class FeatureRouter {
         // An attempt may use the whole deadline: a worker that is slow to answer (a loaded
         // machine) is waited for, and one that never answers makes the call DEADLINE_EXCEEDED. A
         // key group between owners is seen at once (no responders, or its worker says so).
-        const attemptMs = remaining;
+        const attemptMs = told === undefined ? remaining : remaining - TOLD_UNAVAILABLE_MARGIN_MS;
+        if (attemptMs <= 0) throw new RetryableError(`key group(s) ${keyGroupList(pending.keys())} of job ${jobId} unavailable after ${attempt - 1} attempt(s): ${told}`, RETRY_AFTER_MS);
         const next = new Map<number, string[]>();
         why = '';
         const parts = this.#byOwner(current, pending, next);
@@ -187,15 +198,17 @@ export class FeatureRouter {
           const outcome = outcomes[i]!;
           if (outcome.kind === 'unavailable') {
             if (outcome.timedOut) {
+              if (told !== undefined) throw new RetryableError(`key group(s) ${keyGroupList(part.keyGroups)} of job ${jobId} unavailable, and no answer from worker ${part.owner} to the retry: ${told}`, RETRY_AFTER_MS);
               throw new DeadlineExceededError(`no answer from worker ${part.owner} for key group(s) ${keyGroupList(part.keyGroups)} of job ${jobId} within the deadline`);
             }
             for (const kg of part.keyGroups) next.set(kg, pending.get(kg)!);
             why = outcome.reason;
+            if (outcome.told) told = outcome.reason;
             continue;
           }
           const unavailable = new Set(outcome.unavailableKeyGroups);
           for (const kg of unavailable) if (pending.has(kg)) next.set(kg, pending.get(kg)!);
-          if (unavailable.size > 0) why = outcome.reason;
+          if (unavailable.size > 0) why = told = outcome.reason;
           for (const v of outcome.values) {
             const kg = keyGroupForKey(v.entityId, maxParallelism);
             if (!unavailable.has(kg) && pending.has(kg)) answers.set(answerKey(v.feature ?? '', v.entityId), toAnswer(v, kg, outcome.checkpointId));
@@ -288,7 +301,7 @@ export class FeatureRouter {
     };
     // No responder (a key group between owners) or a time-out: never a guess.
     const outcome = await this.#requester.request(subjects.query(jobId as never, subjectKeyGroup), req, Math.max(1, Math.floor(timeoutMs)), check);
-    if (outcome.kind === 'unavailable') return { kind: 'unavailable', reason: outcome.reason, timedOut: outcome.timedOut };
+    if (outcome.kind === 'unavailable') return { kind: 'unavailable', reason: outcome.reason, timedOut: outcome.timedOut, told: false };
     const reply = codecs.queryReply.decode(outcome.data);
     if (!reply.error) {
       return { kind: 'answer', values: reply.values, checkpointId: reply.checkpointId, unavailableKeyGroups: reply.unavailableKeyGroups ?? [], reason: reply.unavailableReason ?? '' };
@@ -296,7 +309,7 @@ export class FeatureRouter {
     const colon = reply.error.indexOf(':');
     const code = colon < 0 ? reply.error : reply.error.slice(0, colon);
     const message = colon < 0 ? reply.error : reply.error.slice(colon + 1);
-    if (code === 'UNAVAILABLE') return { kind: 'unavailable', reason: message, timedOut: false };
+    if (code === 'UNAVAILABLE') return { kind: 'unavailable', reason: message, timedOut: false, told: true };
     if (code === 'NOT_FOUND') throw new NotFoundError(message);
     if (code === 'FAILED_PRECONDITION') throw new EddyError('FAILED_PRECONDITION', message);
     throw new EddyError('INTERNAL', message || reply.error);

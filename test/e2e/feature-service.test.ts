@@ -44,8 +44,9 @@ function grpcError(e: unknown): grpc.ServiceError {
 }
 
 test('feature service - Get/BatchGet views, event time, checkpoint, as-of at version boundaries, UNAVAILABLE with RetryInfo, short deadlines', { timeout: 150_000 }, async () => {
-  // No periodic checkpoint during the test; a long worker timeout keeps the job RUNNING after the kill.
-  await using cluster = await startCluster({ workers: 1, checkpointIntervalMs: 3_600_000, workerTimeoutMs: 120_000 });
+  // No periodic checkpoint during the test; a long worker timeout, and no probe of a silent worker
+  // before it (the probe finds a killed one within seconds), keep the job RUNNING after the kill.
+  await using cluster = await startCluster({ workers: 1, checkpointIntervalMs: 3_600_000, workerTimeoutMs: 120_000, coordinatorArgs: ['--worker-probe-ms', '120000'] });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-features-'));
   using client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
   let nc: NatsConnection | undefined;
@@ -174,6 +175,24 @@ test('feature service - Get/BatchGet views, event time, checkpoint, as-of at ver
     assert.ok(asked >= 3, `the router retried within the deadline (${asked} asks)`);
     assert.ok(elapsed < 1_000 + 500, `the deadline is honoured (${Math.round(elapsed)} ms)`);
     fake.unsubscribe();
+
+    // 5b. A responder that says "moving" once and then falls silent: the router was told why the key
+    //     group is unavailable, so it says so while the caller still listens, not DEADLINE_EXCEEDED.
+    let told = 0;
+    const onceThenSilent = nc.subscribe(subjects.query(CX_JOB as never, kg), {
+      callback: (_err, msg) => {
+        if (told++ === 0) msg.respond(codecs.queryReply.encode({ values: [], error: 'UNAVAILABLE:key group moving (test, then silent)', checkpointId: 0, workerId: 'worker-1', epoch: ownerEpoch }));
+      },
+    });
+    await nc.flush();
+    const lapsed = await client.get(CX_JOB, 'indicators', probe, 'latest', { timeoutMs: 1_000 }).then(
+      () => assert.fail('an unavailable key group must not answer with data'),
+      (e: unknown) => grpcError(e),
+    );
+    assert.equal(lapsed.code, grpc.status.UNAVAILABLE, lapsed.message);
+    assert.match(lapsed.details, /moving \(test, then silent\)/);
+    assert.ok(told >= 2, `the router asked again after the first answer (${told} asks)`);
+    onceThenSilent.unsubscribe();
 
     // 6. No responder at all: the same, within the deadline; and a responder that never answers.
     const start2 = performance.now();
