@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from '@nats-io/transport-node';
-import { startNatsServer } from '../kit/index.ts';
+import { startNatsServer, waitFor } from '../kit/index.ts';
 import { withBackends } from '../kit/state-backends.ts';
 import { QueryResponder } from '../../worker/query/query-responder.ts';
 import type { StateBackend } from '../../worker/state/state-backend.ts';
@@ -54,7 +54,7 @@ test('query responder - a key group let go and dropped while its reads are under
       const responder = new QueryResponder({ nc, jobId: 'j' as JobId, manifest, keyGroups: [...new Set(groups)], backend: gated.backend, logger: silentLogger, epoch: 1, workerId: 'w1' });
       responder.start();
       const answer = responder.answer({ feature: 'received', features: [], entityIds: ids, view: 0, epoch: 1, asOfUnixMs: 0, hasAsOf: false, owner: 'w1' });
-      while (gated.waiting() < ids.length) await new Promise((r) => setImmediate(r));
+      await waitFor(() => gated.waiting() >= ids.length, { timeoutMs: 5_000, what: 'every read under way' });
       // The move's barrier lets the key group go, its completion stops serving it and drops its state.
       responder.release([moving]);
       responder.remove([moving]);
