@@ -12,7 +12,7 @@
 set -euo pipefail
 here="$(dirname "${BASH_SOURCE[0]}")"
 MINIMUM=2.9.15
-help="The tests need nats-server $MINIMUM or later: brew install nats-server (macOS), sudo apt-get install nats-server (Debian 13, Ubuntu 24.04), or a release from https://github.com/nats-io/nats-server/releases on your PATH."
+help="The tests need nats-server $MINIMUM or later: brew install nats-server (macOS), sudo apt-get install nats-server where apt has 2.9.15 or later (Debian 13 does), or a release from https://github.com/nats-io/nats-server/releases on your PATH."
 
 # The version of a nats-server binary ("2.9.10"), or nothing.
 version_of() { "$1" --version 2>/dev/null | sed -n 's/.*v\([0-9][0-9.]*\).*/\1/p'; }
