@@ -26,6 +26,26 @@ binary="$(found)"
 version="$(version_of "$binary")"
 if recent_enough "$version"; then exit 0; fi
 
+# Debian 13's nats-server package, downloaded by apt from a temporary source list (its signature
+# checked with Debian's keyring; the system's lists and cache are left alone) and installed with
+# dpkg. Each step must succeed; the caller carries on with a warning when one does not.
+install_from_debian_13() {
+  local work
+  work="$(mktemp -d)" || return 1
+  mkdir -p "$work/lists/partial" "$work/cache/archives/partial" &&
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" > "$work/sources.list" &&
+    local apt=("${sudo[@]}" apt-get -qq -o "Dir::Etc::sourcelist=$work/sources.list" -o Dir::Etc::sourceparts=- -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o APT::Sandbox::User=root) &&
+    "${apt[@]}" update &&
+    (cd "$work" && "${apt[@]}" download nats-server) &&
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive dpkg -i "$work"/nats-server_*.deb >/dev/null
+  local status=$?
+  "${sudo[@]}" rm -rf "$work"
+  if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+    "${sudo[@]}" systemctl disable --now nats-server >/dev/null 2>&1 || true
+  fi
+  return "$status"
+}
+
 # Too old. Only the package installed above (or found on the system) is replaced, and only by apt.
 if [[ -z "${EDDY_NATS_SERVER:-}" ]] && command -v apt-get >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1; then
   sudo=()
@@ -34,19 +54,13 @@ if [[ -z "${EDDY_NATS_SERVER:-}" ]] && command -v apt-get >/dev/null 2>&1 && com
   fi
   if [[ "${sudo[0]:-}" != none ]]; then
     echo "nats-server $version is older than $MINIMUM (replays slow to a crawl); installing Debian 13's package" >&2
-    work="$(mktemp -d)"
-    trap 'rm -rf "$work"' EXIT
-    mkdir -p "$work/lists/partial"
-    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" > "$work/sources.list"
-    apt_trixie=(apt-get -qq -o "Dir::Etc::sourcelist=$work/sources.list" -o Dir::Etc::sourceparts=- -o "Dir::State::Lists=$work/lists" -o APT::Sandbox::User=root)
-    "${apt_trixie[@]}" update
-    (cd "$work" && "${apt_trixie[@]}" download nats-server)
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive dpkg -i "$work"/nats-server_*.deb >/dev/null
-    if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
-      "${sudo[@]}" systemctl disable --now nats-server >/dev/null 2>&1 || true
+    if install_from_debian_13; then
+      binary="$(found)"
+      version="$(version_of "$binary")"
+      if recent_enough "$version"; then exit 0; fi
+    else
+      echo "installing Debian 13's nats-server failed" >&2
     fi
-    version="$(version_of "$(found)")"
-    if recent_enough "$version"; then exit 0; fi
   fi
 fi
 
