@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { connectNats, defaultReplicas, natsServerWarning } from '../core/nats.ts';
+import { connectNats, defaultReplicas } from '../core/nats.ts';
 import { checkSender, codecs, logRejected } from '../core/control.ts';
 import { subjects } from '../core/subjects.ts';
 import { openObjectStore } from '../core/object-store.ts';
@@ -160,9 +160,7 @@ export class Coordinator {
 
   static async start(options: CoordinatorOptions): Promise<Coordinator> {
     const o = compileCoordinatorOptions(options);
-    const nc = await connectNats({ servers: o.natsServers, name: 'eddy-coordinator', auth: o.nats, inboxPrefix: inboxPrefixes.coordinator });
-    const serverWarning = natsServerWarning(nc.info?.version);
-    if (serverWarning !== undefined) o.logger.warn(serverWarning);
+    const nc = await connectNats({ servers: o.natsServers, name: 'eddy-coordinator', auth: o.nats, inboxPrefix: inboxPrefixes.coordinator, logger: o.logger });
     // 0: as many as the NATS cluster allows (3 with three or more servers, else 1).
     const replicas = o.natsReplicas === 0 ? defaultReplicas(nc) : o.natsReplicas;
     const jobStore = await JobStore.open({ nc, logger: o.logger, replicas });

@@ -5,6 +5,7 @@ import { DEAD_LETTER_STREAM, subjects } from './subjects.ts';
 import type { SinkSpec, SourceSpec } from './manifest.ts';
 import { InvalidArgumentError } from './errors.ts';
 import { natsAuthOptions, type ClientConnectionOptions } from './nats-connect.ts';
+import type { Logger } from './logger.ts';
 
 export type { NatsConnection };
 
@@ -17,10 +18,12 @@ export interface NatsOptions {
   auth?: ClientConnectionOptions;
   /** Prefix of this connection's reply subjects (inboxPrefixes in core/nats-connect.ts). @default "_INBOX" */
   inboxPrefix?: string;
+  /** Where a warning about the server's version goes (natsServerWarning). @default not checked */
+  logger?: Logger;
 }
 
 export async function connectNats(options: NatsOptions): Promise<NatsConnection> {
-  return connect({
+  const nc = await connect({
     servers: (options.servers ?? 'nats://127.0.0.1:4222').split(','),
     name: options.name,
     ...natsAuthOptions(options.auth ?? {}),
@@ -29,6 +32,9 @@ export async function connectNats(options: NatsOptions): Promise<NatsConnection>
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
   });
+  const warning = natsServerWarning(nc.info?.version);
+  if (warning !== undefined) options.logger?.warn({ natsServer: nc.info?.version }, warning);
+  return nc;
 }
 
 /** The first nats-server without the replay slowdown that natsServerWarning describes. */

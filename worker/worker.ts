@@ -3,7 +3,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { connectNats, natsServerWarning } from '../core/nats.ts';
+import { connectNats } from '../core/nats.ts';
 import { inboxPrefixes } from '../core/nats-connect.ts';
 import { codecs, ForgedMessageError, leaderEpochOf, logRejected, type DeployTasks, type TaskFailure } from '../core/control.ts';
 import { SealingKeyPair } from '../core/channel-key.ts';
@@ -60,9 +60,7 @@ export class Worker {
 
   static async start(options: WorkerOptions): Promise<Worker> {
     const o = compileWorkerOptions(options);
-    const nc = await connectNats({ servers: o.natsServers, name: `eddy-worker-${o.workerId}`, auth: o.nats, inboxPrefix: inboxPrefixes.worker(o.workerId) });
-    const serverWarning = natsServerWarning(nc.info?.version);
-    if (serverWarning !== undefined) o.logger.warn({ workerId: o.workerId }, serverWarning);
+    const nc = await connectNats({ servers: o.natsServers, name: `eddy-worker-${o.workerId}`, auth: o.nats, inboxPrefix: inboxPrefixes.worker(o.workerId), logger: o.logger.child({ workerId: o.workerId }) });
     const w = new Worker(o, nc);
     await w.#run();
     return w;

@@ -280,9 +280,14 @@ export class QueryResponder {
       // A key group let go while its reads were under way (a move's barrier, then its completion,
       // which drops the state) may have been read half gone: those ids are unavailable, never
       // "not found". The others are read again, so that the answer is one consistent read.
-      const lost = groups.filter((kg) => !unavailable.has(kg) && this.#notServed(kg) !== undefined);
-      if (lost.length > 0) {
-        for (const kg of lost) unavailable.set(kg, this.#notServed(kg)!);
+      let lost = false;
+      for (const kg of groups) {
+        const why = unavailable.has(kg) ? undefined : this.#notServed(kg);
+        if (why === undefined) continue;
+        unavailable.set(kg, why);
+        lost = true;
+      }
+      if (lost) {
         const keep = groups.map((kg) => !unavailable.has(kg));
         ids = ids.filter((_, i) => keep[i]);
         groups = groups.filter((_, i) => keep[i]);
