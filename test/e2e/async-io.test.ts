@@ -19,6 +19,8 @@ import type { In, Out } from '../fixtures/async-job.ts';
 const sum = (id: string) => [...id].reduce((a, c) => a + c.charCodeAt(0), 0);
 const enrichedOf = (id: string) => (sum(id) * 7) % 10007;
 const scoreOf = (id: string) => (sum(id) * 13) % 1009;
+/** Scored slowly enough that the same key's next record, scored at once, overtakes them. */
+const OVERTAKEN = new Set(['k0-13', 'k3-15', 'k5-17']);
 
 /** The enrichment service: lane a (enrich) and b (score), with concurrency and attempts observed. */
 class Service {
@@ -70,9 +72,13 @@ class Service {
       setTimeout(() => finish(200, { enriched: enrichedOf(id) }), Math.random() * 15);
       return;
     }
-    // Lane b: every other record of a key is slow, so that unordered results overtake.
+    // Lane b: every other record of a key takes 80 ms, so that calls overlap up to the capacity.
+    // Records reach the scorer interleaved by key when the pipeline keeps up, six apart, so the
+    // 80 ms alone rarely lets a key's next record overtake; the few held for a second do, unless
+    // a barrier (which waits for the calls in flight) falls right behind each of them.
     const n = Number(/-(\d+)$/.exec(id)?.[1] ?? 0);
-    setTimeout(() => finish(200, { score: scoreOf(id) }), n % 2 === 1 ? 80 : Math.random() * 5);
+    const delayMs = OVERTAKEN.has(id) ? 1000 : n % 2 === 1 ? 80 : Math.random() * 5;
+    setTimeout(() => finish(200, { score: scoreOf(id) }), delayMs);
   }
 
   async stop(): Promise<void> {
