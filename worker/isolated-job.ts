@@ -419,6 +419,7 @@ function spawn(ctx: IsolatedJobContext, heapMb: number): Spawned {
     maxBatchRecords: o.maxBatchRecords,
     maxBatchBytes: o.maxBatchBytes,
     batchLingerMs: o.batchLingerMs,
+    watermarkLingerMs: o.watermarkLingerMs,
     channelWindow: o.channelWindow,
     ackTimeoutMs: o.ackTimeoutMs,
     maxOverlayBytes: o.maxOverlayBytes,

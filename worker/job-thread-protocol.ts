@@ -21,6 +21,7 @@ export interface JobThreadOptions {
   maxBatchRecords: number;
   maxBatchBytes: number;
   batchLingerMs: number;
+  watermarkLingerMs: number;
   channelWindow: number;
   ackTimeoutMs: number;
   maxOverlayBytes: number;

@@ -48,6 +48,13 @@ export interface WorkerOptions {
   maxBatchBytes?: number;
   /** How long a non-full batch may wait for more records. @default 2 */
   batchLingerMs?: number;
+  /**
+   * How long a watermark may wait for a data batch of its channel to ride on before it is sent as
+   * a message of its own (worker/channel/channel-sender.ts, "Watermarks"); it delays event time
+   * downstream by up to this much on channels without records. 0: every watermark goes alone.
+   * @default 200
+   */
+  watermarkLingerMs?: number;
   /** Unacknowledged batches per channel before the sender waits (backpressure). @default 16 */
   channelWindow?: number;
   /** A batch unacknowledged this long breaks its channel (the receiver is gone or stuck, or lost it); it is sent again every third of this. @default 30000 */
@@ -98,6 +105,7 @@ export function compileWorkerOptions(o: WorkerOptions): CompiledWorkerOptions {
     maxBatchRecords: o.maxBatchRecords ?? 512,
     maxBatchBytes: o.maxBatchBytes ?? 65_536,
     batchLingerMs: o.batchLingerMs ?? 2,
+    watermarkLingerMs: o.watermarkLingerMs ?? 200,
     channelWindow: o.channelWindow ?? 16,
     ackTimeoutMs: o.ackTimeoutMs ?? 30_000,
     maxOverlayBytes: o.maxOverlayBytes ?? 256 * 1024 * 1024,

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { createLogger } from '../../core/logger.ts';
 import type { ServingOptions } from '../../worker/index.ts';
 import { parseWorkerId } from '../../core/ids.ts';
-import { defaultWorkerId, parsePositiveInt } from '../arguments.ts';
+import { defaultWorkerId, parseNonNegativeInt, parsePositiveInt } from '../arguments.ts';
 import { UsageError } from '../errors.ts';
 import { addGrpcServerSecurityOptions, addNatsAuthOptions, grpcServerSecurityFrom, natsAuthFrom, type GrpcServerCommandOptions, type NatsCommandOptions } from '../security-options.ts';
 import { addS3Options, addTelemetryOptions, runRole, startTelemetry, storeOptionsFrom, withTelemetry, type S3CommandOptions, type TelemetryCommandOptions } from '../run-role.ts';
@@ -20,6 +20,7 @@ interface WorkerCommandOptions extends S3CommandOptions, TelemetryCommandOptions
   jobIsolation: string;
   maxCallMs?: number;
   maxHeapMb?: number;
+  watermarkLingerMs?: number;
   logLevel: string;
 }
 
@@ -39,6 +40,7 @@ export function registerWorker(program: Command): void {
     .option('--job-isolation <mode>', 'where jobs run: "thread" (a worker thread per job, with a watchdog and a heap limit) or "none" (in the worker\'s thread: no watchdog, no heap limit) (default: env EDDY_JOB_ISOLATION, else thread)', process.env.EDDY_JOB_ISOLATION ?? 'thread')
     .option('--max-call-ms <n>', 'isolated jobs: how long user code may hold a job\'s thread, for jobs that set no limits.maxCallMs (default: env EDDY_MAX_CALL_MS, else 30000)', parsePositiveInt, process.env.EDDY_MAX_CALL_MS ? parsePositiveInt(process.env.EDDY_MAX_CALL_MS) : undefined)
     .option('--max-heap-mb <n>', 'isolated jobs: heap limit of a job\'s thread, for jobs that set no limits.maxHeapMb (default: env EDDY_MAX_HEAP_MB, else 1024)', parsePositiveInt, process.env.EDDY_MAX_HEAP_MB ? parsePositiveInt(process.env.EDDY_MAX_HEAP_MB) : undefined)
+    .option('--watermark-linger-ms <n>', 'how long a watermark may wait to ride on a data batch of its channel before it is sent alone; event time downstream lags by up to this on channels without records (0: every watermark alone, at once) (default: env EDDY_WATERMARK_LINGER_MS, else 200)', parseNonNegativeInt, process.env.EDDY_WATERMARK_LINGER_MS ? parseNonNegativeInt(process.env.EDDY_WATERMARK_LINGER_MS) : undefined)
     .option('--log-level <level>', 'pino log level', 'info')
     .action(async (options: WorkerCommandOptions) => {
       let workerId;
@@ -76,6 +78,7 @@ export function registerWorker(program: Command): void {
           jobIsolation: options.jobIsolation as 'thread' | 'none',
           ...(options.maxCallMs ? { maxCallMs: options.maxCallMs } : {}),
           ...(options.maxHeapMb ? { maxHeapMb: options.maxHeapMb } : {}),
+          ...(options.watermarkLingerMs !== undefined && { watermarkLingerMs: options.watermarkLingerMs }),
           telemetry,
           ...(serve !== undefined && { serve }),
           logger,

@@ -49,6 +49,15 @@ const watermarkBatchArb: fc.Arbitrary<RecordBatch> = fc.record({
   idle: fc.boolean(),
 }, { noNullPrototype: true });
 
+/** A DATA batch with a watermark riding on it (worker/channel/channel-sender.ts, "Watermarks"). */
+const ridingBatchArb: fc.Arbitrary<RecordBatch> = fc.record({
+  kind: fc.constant(BatchKind.DATA),
+  ...headerFields,
+  records: fc.array(recordArb, { maxLength: 50 }),
+  watermark: fc.oneof(fc.constant(Number.NEGATIVE_INFINITY), fc.integer({ min: -1, max: Number.MAX_SAFE_INTEGER })),
+  idle: fc.boolean(),
+}, { noNullPrototype: true });
+
 const barrierBatchArb: fc.Arbitrary<RecordBatch> = fc.record({
   kind: fc.constant(BatchKind.BARRIER),
   ...headerFields,
@@ -58,7 +67,7 @@ const barrierBatchArb: fc.Arbitrary<RecordBatch> = fc.record({
 
 const controlBatchArb = fc.oneof(watermarkBatchArb, barrierBatchArb);
 
-const anyBatch = fc.oneof(dataBatchArb, controlBatchArb);
+const anyBatch = fc.oneof(dataBatchArb, ridingBatchArb, controlBatchArb);
 
 test('record batch - a DATA batch round-trips through encodeBatch and decodeBatch', () => {
   fc.assert(
@@ -95,6 +104,27 @@ test('record batch - WATERMARK batches carry no records, only the watermark and 
       assert.deepStrictEqual(decodeWatermark(bytes, header), { watermark: batch.watermark, idle: batch.idle });
       assert.deepStrictEqual(decodeBatch(bytes), plain(batch));
     }),
+  );
+});
+
+test('record batch - a DATA batch can carry a watermark: its records and the watermark both come back, and a plain DATA batch carries none', () => {
+  fc.assert(
+    fc.property(ridingBatchArb, (batch) => {
+      const bytes = encodeBatch(batch);
+      const header = decodeHeader(bytes);
+      assert.equal(header.kind, BatchKind.DATA);
+      assert.ok(header.watermarkOffset >= 0);
+      assert.deepStrictEqual(decodeRecords(bytes, header), plain(batch.records));
+      assert.deepStrictEqual(decodeWatermark(bytes, header), { watermark: batch.watermark, idle: batch.idle });
+      assert.deepStrictEqual(decodeBatch(bytes), plain(batch));
+      // Without the watermark the same batch is 9 bytes shorter and says it carries none.
+      const { watermark: _w, idle: _i, ...bare } = batch;
+      const plainBytes = encodeBatch(bare);
+      assert.equal(plainBytes.length + 9, bytes.length);
+      assert.equal(decodeHeader(plainBytes).watermarkOffset, -1);
+      assert.throws(() => decodeWatermark(plainBytes, decodeHeader(plainBytes)), /carries no watermark/);
+    }),
+    { numRuns: 200 },
   );
 });
 

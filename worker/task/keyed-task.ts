@@ -87,7 +87,7 @@ const YIELD_EVERY_MS = 20;
 
 /** A queue item that is no batch: the clock's tick for timers and the TTL sweep (worker/task/keyed-time.ts). */
 const TICK_KIND = 0;
-const TICK: Pending = { header: { kind: TICK_KIND as BatchHeader['kind'], sequence: 0, keyGroup: 0, sender: '', recordCount: 0, bodyOffset: 0 }, data: new Uint8Array(0), reply: undefined, channel: '' };
+const TICK: Pending = { header: { kind: TICK_KIND as BatchHeader['kind'], sequence: 0, keyGroup: 0, sender: '', recordCount: 0, bodyOffset: 0, watermarkOffset: -1 }, data: new Uint8Array(0), reply: undefined, channel: '' };
 
 export class KeyedTask {
   readonly #o: KeyedTaskOptions;
@@ -377,6 +377,11 @@ export class KeyedTask {
       if (item.header.kind !== BatchKind.DATA) continue;
       try {
         await this.#records.processBatch(item.header, decodeRecords(item.data, item.header));
+        // A watermark that rode on the batch holds after its records (core/record-batch.ts).
+        if (item.header.watermarkOffset >= 0) {
+          const { watermark, idle } = decodeWatermark(item.data, item.header);
+          await this.#time.onWatermark(keyGroup, item.header.sender, watermark, idle);
+        }
         this.#o.afterBatch();
         const sinksFull = this.#o.output.checkSinks();
         if (sinksFull) await sinksFull;

@@ -192,6 +192,7 @@ export function createStageOutput(o: StageOutputOptions): StageOutput {
         maxParallelism: o.maxParallelism,
         maxBatchRecords: o.worker.maxBatchRecords,
         batchLingerMs: o.worker.batchLingerMs,
+        watermarkLingerMs: o.worker.watermarkLingerMs,
         channelWindow: o.worker.channelWindow,
         ackTimeoutMs: o.worker.ackTimeoutMs,
         onBroken: o.onBroken,
