@@ -32,7 +32,7 @@ import type { ServedQuery } from './hosted-job.ts';
 import { HistoryCleaner } from './state/index.ts';
 import { WatchRegistry } from './query/index.ts';
 import { featureStates } from './state/index.ts';
-import { CheckpointCuts, CheckpointWriter, KeyGroupMove } from './checkpoint/index.ts';
+import { CheckpointCuts, CheckpointWriter, KeyGroupMove, OverlayBound } from './checkpoint/index.ts';
 import type { CheckpointOutput } from './sink/index.ts';
 import type { CompiledWorkerOptions } from './options.ts';
 import { deployState, loadJobPlan, statePathOf } from './job-deploy.ts';
@@ -117,6 +117,15 @@ export class JobRuntime implements ObservedJob {
     this.#counters = new Map(manifest.stages.map((s) => [s.id, new StageCounters(s.id)]));
     const keyedStages = manifest.stages.filter((s) => s.kind === 'keyed').map((s) => s.id);
     this.#writer = new CheckpointWriter(ctx.store, backend, this.jobId, ctx.options.workerId, keyedStages);
+    this.#overlayBound = new OverlayBound({
+      bytes: () => backend.activeOverlayBytes(),
+      maxBytes: ctx.options.maxOverlayBytes,
+      ask: (bytes) => {
+        if (this.#state !== 'RUNNING') return;
+        this.#logger.info({ overlayBytes: bytes, maxOverlayBytes: ctx.options.maxOverlayBytes }, 'overlay past its bound; asking for a checkpoint');
+        this.#ctx.requestCheckpoint(this.jobId, this.epoch);
+      },
+    });
     this.#cuts = new CheckpointCuts({
       jobId: this.jobId,
       epoch: deploy.epoch,
@@ -450,22 +459,11 @@ export class JobRuntime implements ObservedJob {
     this.keyGroups = move.keyGroups;
   }
 
-  #lastRequestMs = 0;
+  /** The overlay's memory bound (worker/checkpoint/overlay-bound.ts). */
+  readonly #overlayBound: OverlayBound;
 
-  /**
-   * The overlay's memory bound (docs/ARCHITECTURE.md, "State" step 6): past it, ask for an early
-   * checkpoint, which freezes the overlay and moves it to RocksDB once complete. Tasks are not
-   * paused: records ahead of the barrier must be processed for the checkpoint to cut at all.
-   */
   #checkOverlay(): void {
-    const bytes = this.backend.activeOverlayBytes();
-    const max = this.#ctx.options.maxOverlayBytes;
-    if (bytes <= max) return;
-    const now = Date.now();
-    if (now - this.#lastRequestMs < 250) return;
-    this.#lastRequestMs = now;
-    this.#logger.info({ overlayBytes: bytes, maxOverlayBytes: max }, 'overlay past its bound; asking for a checkpoint');
-    this.#ctx.requestCheckpoint(this.jobId, this.epoch);
+    this.#overlayBound.check();
   }
 
   get bytesUploaded(): number {
@@ -529,6 +527,7 @@ export class JobRuntime implements ObservedJob {
     this.#stopping ??= (async () => {
       const wasFailed = this.#state === 'FAILED';
       this.#state = 'STOPPED';
+      this.#overlayBound.close();
       this.#cuts.close();
       this.#detachMetrics();
       const stopped = this.#stopTasksOnce();

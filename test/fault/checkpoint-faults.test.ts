@@ -175,12 +175,16 @@ test('checkpoint - an overlay past maxOverlayBytes asks for an early checkpoint 
     await publishSteadily(nc, events, 1_000).done;
     const job = await waitFor(async () => {
       const j = await client.getJob(CX_JOB);
-      return Number(j.stages[1]!.recordsIn) === events.length && Number(j.checkpoints!.completed) >= 3 ? j : undefined;
+      return Number(j.stages[1]!.recordsIn) === events.length && Number(j.checkpoints!.completed) >= 2 ? j : undefined;
     }, { timeoutMs: 60_000, what: 'early checkpoints while the events are processed' }).catch(async (e: Error) => {
       const j = await client.getJob(CX_JOB);
       throw new Error(`${e.message}: ${j.stages.map((s) => `${s.stageId} in ${s.recordsIn}`).join(', ')} of ${events.length}; ${j.checkpoints!.completed} checkpoints completed, ${j.checkpoints!.failed} failed; job ${j.state}, restarts ${j.restarts}`, { cause: e });
     });
-    assert.ok(Number(job.checkpoints!.completed) >= 3, `${job.checkpoints!.completed} checkpoints, none from the timer`);
+    // How many depends on how long each takes: CI at load saw 2 (each one's barrier cut most of
+    // the input that came while the one before completed). Any is asked for: the timer's would
+    // come in an hour. An ask held back by the pause between asks is made when it ends, also
+    // after the last record (worker/checkpoint/overlay-bound.ts, test/unit/overlay-bound.test.ts).
+    assert.ok(Number(job.checkpoints!.completed) >= 2, `${job.checkpoints!.completed} checkpoints, none from the timer`);
     assert.match(cluster.workers[0]!.output(), /overlay past its bound; asking for a checkpoint/);
   } finally {
     await nc.close();

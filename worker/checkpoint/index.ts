@@ -9,4 +9,5 @@ export { CheckpointWriter } from './checkpoint-writer.ts';
 export { KeyGroupMove } from './key-group-move.ts';
 export type { KeyGroupMoveContext, MovingQueries, MovingTask } from './key-group-move.ts';
 export { BarrierAligner } from './barrier-aligner.ts';
+export { OverlayBound } from './overlay-bound.ts';
 export type { BarrierAlignerOptions } from './barrier-aligner.ts';
