@@ -363,6 +363,10 @@ export class JobRuntime implements ObservedJob {
    */
   trigger(checkpointId: number, rematerialize: readonly number[] = []): void {
     if (this.#state !== 'RUNNING') throw new Error(`job ${this.jobId} is ${this.#state} on this worker`);
+    // Without source splits, barrier N from upstream may have been cut here before N's trigger came
+    // (the trigger is late). If N moved every key group away, the check below would begin a
+    // second cut of N, and a second acknowledgement aborts N: the move fails and the job recovers.
+    if (checkpointId <= this.#cuts.lastCutId) return;
     const owned = new Set(this.keyGroups);
     this.#writer.rematerialize(checkpointId, rematerialize.filter((kg) => owned.has(kg)));
     // Every worker is asked, so that owners hear which key groups to re-materialize. Without

@@ -87,6 +87,8 @@ export class CheckpointCuts {
   #cut: Cut | undefined;
   /** Output taken at the barriers of abandoned cuts: the next cut carries it. */
   #carried: CheckpointOutput[] = [];
+  /** The newest checkpoint cut (frozen) here; 0: none. */
+  #lastCutId = 0;
   /** Source positions per cut checkpoint, until acknowledged. */
   readonly #positions = new Map<number, Map<number, SplitPosition>>();
   #uploading: Promise<void> = Promise.resolve();
@@ -109,6 +111,11 @@ export class CheckpointCuts {
     return this.#cut?.id;
   }
 
+  /** The newest checkpoint whose cut completed here (0: none). */
+  get lastCutId(): number {
+    return this.#lastCutId;
+  }
+
   /** The counters at each cut since the last checkpoint known completed, for heartbeats. */
   get cutCounters(): CutCounters[] {
     return this.#cutCounters;
@@ -116,7 +123,9 @@ export class CheckpointCuts {
 
   /**
    * The cut of checkpoint N (begun by its trigger or by its first barrier), or undefined when a
-   * newer checkpoint's cut has begun (N's barrier is stale here). A cut of an older checkpoint
+   * newer checkpoint's cut has begun, or N's is done (N's barrier or trigger is stale here: a
+   * second cut of N would acknowledge N twice, which the coordinator takes for a forgery and
+   * aborts N). A cut of an older checkpoint
    * still in progress is abandoned: that checkpoint timed out at the coordinator, which aborted it
    * and triggered N (docs/ARCHITECTURE.md, "Checkpoints").
    */
@@ -124,6 +133,7 @@ export class CheckpointCuts {
     const current = this.#cut;
     if (current?.id === checkpointId) return current;
     if (current !== undefined && current.id > checkpointId) return undefined;
+    if (checkpointId <= this.#lastCutId) return undefined;
     if (current !== undefined) this.#abandon(current, checkpointId);
     if (!this.#o.mayCut()) return undefined;
     this.#cutStartedMs = Date.now();
@@ -215,6 +225,7 @@ export class CheckpointCuts {
 
   #complete(cut: Cut): void {
     this.#cut = undefined;
+    this.#lastCutId = cut.id;
     const { backend, writer } = this.#o;
     // Everything before barrier N is in the overlay and nothing after it: freeze delta N.
     if (cut.id > backend.frozenCheckpointId) backend.freeze(cut.id);
