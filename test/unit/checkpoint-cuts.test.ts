@@ -19,7 +19,7 @@ import { withBackends } from '../kit/state-backends.ts';
 import { waitFor } from '../kit/index.ts';
 
 const JOB = 'cuts-job' as JobId;
-const stage = { stageId: 'counts', totals: () => ({ stageId: 'counts', recordsIn: 0, recordsOut: 0, deadLetters: 0 }) };
+const stage = { stageId: 'counts', totals: () => ({ stageId: 'counts', recordsIn: 0, recordsOut: 0, deadLetters: 0, backpressureMs: 0, senders: 0 }) };
 
 test('checkpoint cuts - a checkpoint cut from its barriers is not cut again by its late trigger or a stale barrier: one acknowledgement', () =>
   withBackends(1, async ([backend]) => {
