@@ -85,8 +85,12 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
     await Promise.all(nodes.map((_, i) => startNode(i)));
     for (const n of nodes) await waitFor(() => usable(n.url), { timeoutMs: STARTUP_DEADLINE_MS, what: `JetStream through ${n.name} of the NATS cluster`, intervalMs: 100 });
     // Answering is not placing: until the meta leader has heard from every peer, a stream of
-    // `size` replicas is refused ("no suitable peers for placement").
-    await waitFor(() => placesReplicas(url, size), { timeoutMs: STARTUP_DEADLINE_MS, what: `a stream of ${size} replicas placed on the NATS cluster`, intervalMs: 250 });
+    // `size` replicas is refused ("no suitable peers for placement"). CI once saw that for 30 s
+    // at load: the placement gets twice as long, and a failure says what each node logged.
+    await waitFor(() => placesReplicas(url, size), { timeoutMs: 2 * STARTUP_DEADLINE_MS, what: `a stream of ${size} replicas placed on the NATS cluster`, intervalMs: 250 }).catch((e: Error) => {
+      const logs = nodes.map((n) => `--- ${n.name}:\n${n.process?.output().slice(-1_500) ?? '(not running)'}`).join('\n');
+      throw new Error(`${e.message}\n${logs}`, { cause: e });
+    });
   } catch (e) {
     await stop();
     throw e;
