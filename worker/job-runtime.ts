@@ -197,7 +197,7 @@ export class JobRuntime implements ObservedJob {
         // exactly-once output before it, and the cut freezes once every keyed task has.
         onAligned: (id) => this.#cuts.taskAligned(id, output.barrier(id), counters),
         afterBatch: () => {
-          this.#checkOverlay();
+          this.#overlayBound.check();
           this.#watches.flush();
         },
         watches: this.#watches,
@@ -465,10 +465,6 @@ export class JobRuntime implements ObservedJob {
 
   /** The overlay's memory bound (worker/checkpoint/overlay-bound.ts). */
   readonly #overlayBound: OverlayBound;
-
-  #checkOverlay(): void {
-    this.#overlayBound.check();
-  }
 
   get bytesUploaded(): number {
     return this.#writer.bytesUploaded;

@@ -143,8 +143,9 @@ export class TimerService {
         const { timestampMs, key } = parseTimerMapKey(mapKey);
         // A callback registered a timer due now, maybe before the rest of this page: read again
         // from the earliest (the last fired time, or the new one if earlier).
-        if (this.#tookDue(id, upTo)) continue pages;
-        later = Math.min(later, this.#touchedLater);
+        const touched = this.#takeTouched(id);
+        if (touched <= upTo) continue pages;
+        if (touched < later) later = touched;
         if (timestampMs > upTo) {
           next = timestampMs;
           break entries;
@@ -158,8 +159,9 @@ export class TimerService {
         await onTimer(key, timestampMs);
       }
       // The last callback may have registered one due now: look again.
-      if (this.#tookDue(id, upTo)) continue pages;
-      later = Math.min(later, this.#touchedLater);
+      const touched = this.#takeTouched(id);
+      if (touched <= upTo) continue pages;
+      if (touched < later) later = touched;
       // A full page that ended with due timers: more may follow.
       if (next === Number.POSITIVE_INFINITY && page.length === FIRE_PAGE) continue pages;
       this.#earliest.set(id, Math.min(next, later));
@@ -167,18 +169,12 @@ export class TimerService {
     }
   }
 
-  /** Set by #tookDue: the time a callback registered when it is after upTo (Infinity: none). */
-  #touchedLater = Number.POSITIVE_INFINITY;
-
-  /** Takes the registrations since the last look: true when one is due by upTo. */
-  #tookDue(id: string, upTo: number): boolean {
-    this.#touchedLater = Number.POSITIVE_INFINITY;
+  /** Takes the earliest time registered since the last look (Infinity: none). */
+  #takeTouched(id: string): number {
     const touched = this.#touched.get(id);
-    if (touched === undefined) return false;
+    if (touched === undefined) return Number.POSITIVE_INFINITY;
     this.#touched.delete(id);
-    if (touched <= upTo) return true;
-    this.#touchedLater = touched;
-    return false;
+    return touched;
   }
 
   /** Every timer of a key group, in order: for tests and diagnostics (reads them all). */
