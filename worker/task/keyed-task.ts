@@ -319,12 +319,13 @@ export class KeyedTask {
     // finally would wake it again, a microtask loop that starves the event loop for good (the
     // worker stops heartbeating and answering).
     if (this.#failed || this.#stopped) return;
-    if (this.#active.has(keyGroup) || queue.length === 0 || this.#loading.has(keyGroup) || !this.#owned.has(keyGroup)) return;
-    const run = this.#drain(keyGroup, queue).finally(() => {
-      this.#active.delete(keyGroup);
+    if (this.#active.has(keyGroup) || queue.length === 0 || this.#loading.has(keyGroup) || !this.#owned.has(keyGroup) || this.#queues.get(keyGroup) !== queue) return;
+    const run: Promise<void> = this.#drain(keyGroup, queue).finally(() => {
+      // A drain of a queue dropped by a move may end after a new one of its key group began.
+      if (this.#active.get(keyGroup) === run) this.#active.delete(keyGroup);
       // NATS delivers several messages in one synchronous loop: a batch may have been queued
       // after this loop's last look and before this callback ran. Look again.
-      if (this.#runnable(keyGroup, queue) >= 0) this.#wake(keyGroup, queue);
+      if (this.#queues.get(keyGroup) === queue && this.#runnable(keyGroup, queue) >= 0) this.#wake(keyGroup, queue);
     });
     this.#active.set(keyGroup, run);
   }
@@ -347,7 +348,10 @@ export class KeyedTask {
   }
 
   async #drain(keyGroup: number, queue: Pending[]): Promise<void> {
-    while (!this.#failed && !this.#stopped) {
+    // Until the key group moves away: applyMove drops its queue at the cut of N, possibly while
+    // this loop awaits a step after barrier N (a clock tick behind it). What follows the barrier
+    // belongs to the new owner and is never run here, even once the held channels are let go.
+    while (!this.#failed && !this.#stopped && this.#queues.get(keyGroup) === queue) {
       // The first batch whose channel is not held back behind a barrier.
       const index = this.#runnable(keyGroup, queue);
       if (index < 0) return;
