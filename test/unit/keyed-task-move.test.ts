@@ -53,6 +53,7 @@ test('keyed task - a key group that moves away at checkpoint N runs nothing afte
         processed.push(e.id);
         if (e.id === 'warm') ctx.timers.registerProcessingTime(ctx.timers.currentProcessingTime());
         if (e.slow === true) await gate;
+        ctx.emit(e);
       },
       {
         // A stage with timers has a clock: a tick is queued for each key group every 100 ms.
@@ -65,7 +66,8 @@ test('keyed task - a key group that moves away at checkpoint N runs nothing afte
   const stage = plan.stages.find((s) => s.spec.id === STAGE)!;
   const counters = new StageCounters(STAGE);
   const failures: Error[] = [];
-  const output = { emit() {}, emitSide() {}, setOrigin() {}, watermark() {}, atomically: (fn: () => void) => fn(), checkSinks: () => undefined, sender: undefined } as unknown as StageOutput;
+  const emitted: string[] = [];
+  const output = { emit: (e: Ev) => emitted.push(e.id), emitSide() {}, setOrigin() {}, watermark() {}, atomically: (fn: () => void) => fn(), checkSinks: () => undefined, sender: undefined } as unknown as StageOutput;
   const aligned: number[] = [];
   // As the worker's cut does: once every key group aligned on N, the move applies and the task goes on.
   const task: KeyedTask = new KeyedTask({
@@ -119,6 +121,7 @@ test('keyed task - a key group that moves away at checkpoint N runs nothing afte
     assert.deepEqual(failures, []);
     assert.deepEqual(processed, ['warm', 'slow', 'after-stays'], 'the record after barrier 1 of the key group that left is the new owner\'s: not run here');
     assert.equal(counters.recordsIn, 3, 'and not counted here');
+    assert.deepEqual(emitted.sort(), ['after-stays', 'slow', 'warm'], 'nor its output sent from here');
   } finally {
     await task.stop();
     await sender.close();
