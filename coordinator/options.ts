@@ -94,9 +94,10 @@ export interface CoordinatorOptions {
   checkpointIntervalMs?: number;
   /**
    * Skip periodic checkpoints while a job is idle (nothing read, emitted or dead-lettered since its
-   * latest checkpoint: coordinator/checkpoint-idle.ts). Off by default for now: with it on, a
-   * client that waits for "N more checkpoints" after the input ends waits for ever (the test
-   * suite did; CheckpointInfo.idle tells such a client that everything is in the latest one). @default false
+   * latest checkpoint: coordinator/checkpoint-idle.ts): an idle job sends no barriers and uploads
+   * nothing. Moves and savepoints still take theirs. A client that waits for "N more checkpoints"
+   * after its input ended waits for ever: CheckpointInfo.idle tells it that everything is in the
+   * latest one. False: a checkpoint every interval whatever the job does. @default true
    */
   skipIdleCheckpoints?: boolean;
   /** A checkpoint not completed this long after it started is aborted. @default 10000 */
@@ -150,7 +151,7 @@ export function compileCoordinatorOptions(o: CoordinatorOptions): CompiledCoordi
     controlTimeoutMs: o.controlTimeoutMs ?? 10_000,
     deployTimeoutMs: o.deployTimeoutMs ?? 30_000,
     checkpointIntervalMs: o.checkpointIntervalMs ?? 1000,
-    skipIdleCheckpoints: o.skipIdleCheckpoints ?? false,
+    skipIdleCheckpoints: o.skipIdleCheckpoints ?? true,
     checkpointTimeoutMs: o.checkpointTimeoutMs ?? 10_000,
     retainedCheckpoints: o.retainedCheckpoints ?? 3,
     maxDeltaChain: o.maxDeltaChain ?? DEFAULT_MAX_DELTA_CHAIN,

@@ -15,6 +15,7 @@ interface CoordinatorCommandOptions extends S3CommandOptions, TelemetryCommandOp
   workerProbeMs?: number;
   checkpointIntervalMs?: number;
   skipIdleCheckpoints?: boolean;
+  checkpointWhenIdle?: boolean;
   checkpointTimeoutMs?: number;
   maxDeltaChain?: number;
   maxMovingKeyGroups?: number;
@@ -36,7 +37,8 @@ export function registerCoordinator(program: Command): void {
     .option('--worker-timeout-ms <n>', 'a worker silent this long is dead, even with its connection open (default 10000)', parsePositiveInt)
     .option('--worker-probe-ms <n>', 'a worker silent this long is probed; "no responders" (its process is gone) makes it dead at once (default 2000)', parsePositiveInt)
     .option('--checkpoint-interval-ms <n>', 'how often a checkpoint starts (default 1000)', parsePositiveInt)
-    .option('--skip-idle-checkpoints', 'take no periodic checkpoint while a job is idle (nothing read, emitted or dead-lettered since its latest one)')
+    .option('--checkpoint-when-idle', 'take a periodic checkpoint every interval even while a job is idle; by default none is taken while nothing was read, emitted or dead-lettered since the latest one')
+    .option('--skip-idle-checkpoints', 'no periodic checkpoint while a job is idle: the default (kept for scripts that pass it)')
     .option('--checkpoint-timeout-ms <n>', 'a checkpoint not completed this long after it started is aborted (default 10000)', parsePositiveInt)
     .option('--max-delta-chain <n>', 'deltas a key group chains before it is re-materialized as a full snapshot (default 16)', parsePositiveInt)
     .option('--max-moving-key-groups <n>', 'key groups one rebalancing checkpoint moves when workers join or leave (default 32)', parsePositiveInt)
@@ -63,7 +65,7 @@ export function registerCoordinator(program: Command): void {
           ...(options.workerTimeoutMs !== undefined ? { workerTimeoutMs: options.workerTimeoutMs } : {}),
           ...(options.workerProbeMs !== undefined ? { workerProbeMs: options.workerProbeMs } : {}),
           ...(options.checkpointIntervalMs !== undefined ? { checkpointIntervalMs: options.checkpointIntervalMs } : {}),
-          ...(options.skipIdleCheckpoints === true ? { skipIdleCheckpoints: true } : {}),
+          ...(options.checkpointWhenIdle === true ? { skipIdleCheckpoints: false } : {}),
           ...(options.checkpointTimeoutMs !== undefined ? { checkpointTimeoutMs: options.checkpointTimeoutMs } : {}),
           ...(options.maxDeltaChain !== undefined ? { maxDeltaChain: options.maxDeltaChain } : {}),
           ...(options.maxMovingKeyGroups !== undefined ? { maxMovingKeyGroups: options.maxMovingKeyGroups } : {}),

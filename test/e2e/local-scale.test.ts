@@ -97,6 +97,8 @@ test('eddy scale - workers join and leave a running eddy up while the job runs: 
 
     await producer.done;
     await assertCxExactlyOnce(client, reader, cxExpectation(events), 180_000);
+    // All processed: the coordinator eddy up starts skips periodic checkpoints while idle.
+    await waitFor(async () => (await client.getJob(CX_JOB)).checkpoints?.idle === true, { timeoutMs: 30_000, what: 'the job idle once its input is processed, with no periodic checkpoints' });
 
     // eddy workers: each owner's key groups (with their count), a state size and the job's epoch.
     const job = await client.getJob(CX_JOB);

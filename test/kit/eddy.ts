@@ -69,6 +69,7 @@ export interface CoordinatorOptions extends StoreLocation {
   workerTimeoutMs?: number;
   /** Passed as --checkpoint-interval-ms when set. */
   checkpointIntervalMs?: number;
+  /** True: no periodic checkpoints while idle (the coordinator's default). Otherwise --checkpoint-when-idle. */
   skipIdleCheckpoints?: boolean;
   /** Passed as --checkpoint-timeout-ms when set. */
   checkpointTimeoutMs?: number;
@@ -115,7 +116,9 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   const args = ['coordinator', '--nats', options.natsUrl, '--grpc', address, '--http', `127.0.0.1:${httpPort}`, ...storeArgs(options)];
   if (options.workerTimeoutMs !== undefined) args.push('--worker-timeout-ms', String(options.workerTimeoutMs));
   if (options.checkpointIntervalMs !== undefined) args.push('--checkpoint-interval-ms', String(options.checkpointIntervalMs));
-  if (options.skipIdleCheckpoints === true) args.push('--skip-idle-checkpoints');
+  // The tests use checkpoints as their clock ("two more checkpoints" after the input ended), so
+  // their coordinators checkpoint while idle unless a test asks for the production default.
+  if (options.skipIdleCheckpoints !== true) args.push('--checkpoint-when-idle');
   if (options.checkpointTimeoutMs !== undefined) args.push('--checkpoint-timeout-ms', String(options.checkpointTimeoutMs));
   if (options.maxDeltaChain !== undefined) args.push('--max-delta-chain', String(options.maxDeltaChain));
   if (options.maxMovingKeyGroups !== undefined) args.push('--max-moving-key-groups', String(options.maxMovingKeyGroups));
