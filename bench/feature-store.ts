@@ -62,7 +62,7 @@ interface GetRun {
 
 /** One cluster (2 workers, customer-experience over 20,000 events), an echo server and Redis. */
 async function getRun(): Promise<GetRun> {
-  const cluster = await startCluster({ workers: 2 });
+  const cluster = await startCluster({ workers: 2, skipIdleCheckpoints: SKIP_IDLE_CHECKPOINTS });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-bench-'));
   const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
   const { FeatureService } = loadGrpc().eddy.v1;
@@ -221,6 +221,11 @@ const BATCH_IN_FLIGHTS = [1, 4, 8];
 /** Calls in flight while CPU per call is measured. */
 const CPU_IN_FLIGHT = 8;
 const SERVE_ARGS = ['--serve', '127.0.0.1:0'];
+/**
+ * The coordinator's default: an idle job takes no periodic checkpoints (README, "Idle jobs").
+ * BENCH_CHECKPOINT_WHEN_IDLE=1 measures with a checkpoint every second whatever the job does.
+ */
+const SKIP_IDLE_CHECKPOINTS = process.env.BENCH_CHECKPOINT_WHEN_IDLE !== '1';
 
 /** CPU seconds of each server-side process: coordinator, workers (all their threads), nats-server. */
 async function serverCpu(cluster: Cluster): Promise<Map<string, number>> {
@@ -239,7 +244,7 @@ const minus = (a: Map<string, number>, b: Map<string, number>) => new Map([...a]
  * a loaded client slows the calls down instead of failing them), minus that of the same time
  * without calls just before (the idle job's checkpoints, heartbeats); and the calls per second.
  */
-async function cpuPerCall(cluster: Cluster, inFlight: number, seconds: number, call: (i: number) => Promise<unknown>): Promise<{ us: number; perSecond: number; failed: number; byProcess: string; perProcess: Map<string, number> }> {
+async function cpuPerCall(cluster: Cluster, inFlight: number, seconds: number, call: (i: number) => Promise<unknown>): Promise<{ us: number; perSecond: number; failed: number; byProcess: string; perProcess: Map<string, number>; idleMsPerSecond: number; idleByProcess: string }> {
   const idle0 = await serverCpu(cluster);
   const i0 = performance.now();
   await new Promise((r) => setTimeout(r, seconds * 1000));
@@ -264,7 +269,8 @@ async function cpuPerCall(cluster: Cluster, inFlight: number, seconds: number, c
   // Each process's CPU beyond its idle CPU over the same time, per call.
   const perCall = new Map([...busy].map(([k, v]) => [k, (1e6 * Math.max(0, v - ((idle.get(k) ?? 0) * elapsedMs) / idleMs)) / Math.max(1, calls)]));
   const byProcess = [...perCall].map(([k, v]) => `${k} ${Math.round(v)}`).join(', ');
-  return { us: sum(perCall), perSecond: (calls * 1000) / elapsedMs, failed, byProcess, perProcess: perCall };
+  const idleByProcess = [...idle].map(([k, v]) => `${k} ${((v * 1e6) / idleMs).toFixed(1)}`).join(', ');
+  return { us: sum(perCall), perSecond: (calls * 1000) / elapsedMs, failed, byProcess, perProcess: perCall, idleMsPerSecond: (sum(idle) * 1e6) / idleMs, idleByProcess };
 }
 
 /** The highest of SERVING_RATES whose open loop completes with p99 ≤ 10 ms and nothing failed. */
@@ -294,7 +300,7 @@ function counted<T>(call: (i: number) => Promise<T>, failures: { n: number; last
 
 async function servingBenchmark(): Promise<void> {
   console.log(`--- serving: GetFeatures of one id (indicators, latest), customer-experience over 20,000 events; through the coordinator vs directly from the owning workers (--serve); baselines: grpc-js health check of a worker's serving endpoint, Redis GET/MGET; ${SERVING_SECONDS} s per measurement`);
-  const cluster = await startCluster({ workers: 1, workerArgs: SERVE_ARGS });
+  const cluster = await startCluster({ workers: 1, workerArgs: SERVE_ARGS, skipIdleCheckpoints: SKIP_IDLE_CHECKPOINTS });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-bench-'));
   // Setting up (BatchGets of 1,000 ids to fill Redis) on a loaded machine takes more than 10 s.
   const admin = new EddyClient({ address: cluster.address, timeoutMs: 60_000 });
@@ -362,6 +368,9 @@ async function servingBenchmark(): Promise<void> {
     const cpu = { coordinator: await cpuPerCall(cluster, CPU_IN_FLIGHT, SERVING_SECONDS, coordinatorGet), direct: await cpuPerCall(cluster, CPU_IN_FLIGHT, SERVING_SECONDS, directGet), health: await cpuPerCall(cluster, CPU_IN_FLIGHT, SERVING_SECONDS, health) };
     const perCall = (x: { us: number; perSecond: number; failed: number; byProcess: string }) => `${Math.round(x.us)} µs [${x.byProcess}] (${Math.round(x.perSecond)}/s${x.failed ? `, ${x.failed} failed` : ''})`;
     out(`server-side CPU per call (coordinator, worker, nats-server), ${CPU_IN_FLIGHT} in flight, 1 worker, job idle: through the coordinator ${perCall(cpu.coordinator)}; direct ${perCall(cpu.direct)}; health check of the worker's endpoint ${perCall(cpu.health)}; direct / health ${(cpu.direct.us / cpu.health.us).toFixed(2)}; coordinator / direct ${(cpu.coordinator.us / cpu.direct.us).toFixed(2)} (target ≤ 300 µs)`);
+    // What the idle job costs without any call (subtracted above): heartbeats, and periodic
+    // checkpoints unless the coordinator skips them while idle (SKIP_IDLE_CHECKPOINTS).
+    out(`server-side CPU of the idle job without calls, ${SKIP_IDLE_CHECKPOINTS ? 'idle checkpoints skipped (the default)' : 'a checkpoint every second (--checkpoint-when-idle)'}: ${(cpu.direct.idleMsPerSecond).toFixed(1)} ms per second [${cpu.direct.idleByProcess}]`);
 
     // 2. Scale-out: Gets/s closed loop with 1, then 2 serving workers (the rest runs with 2).
     const scaleFailures = { n: 0 } as { n: number; last?: string };
@@ -433,8 +442,56 @@ async function servingBenchmark(): Promise<void> {
   for (const line of lines) console.log(`  ${line}`);
 }
 
+/** How long the idle job's CPU is sampled in the idle benchmark (BENCH_IDLE_SECONDS). */
+const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? (QUICK ? 10 : 20));
+
+/**
+ * What a feature store whose job receives nothing costs: the CPU of the coordinator, the worker
+ * and nats-server per second once customer-experience (1 worker) has processed 20,000 events and
+ * gone idle, with the coordinator's default (no periodic checkpoints while idle) and with a
+ * checkpoint every second (--checkpoint-when-idle), alternating, RUNS times each.
+ */
+async function idleBenchmark(): Promise<void> {
+  console.log(`--- idle: server-side CPU of an idle job (customer-experience, 1 worker, 20,000 events processed, then ${IDLE_SECONDS} s without input or calls): idle checkpoints skipped (the default) vs a checkpoint every second (--checkpoint-when-idle)`);
+  const runs: Record<'skipped' | 'periodic', Array<{ total: number; line: string }>> = { skipped: [], periodic: [] };
+  for (let r = 0; r < RUNS; r++) {
+    for (const mode of ['skipped', 'periodic'] as const) {
+      const cluster = await startCluster({ workers: 1, skipIdleCheckpoints: mode === 'skipped' });
+      const admin = new EddyClient({ address: cluster.address, timeoutMs: 60_000 });
+      const dir = await mkdtemp(join(tmpdir(), 'eddy-bench-'));
+      try {
+        await waitForWorkers(admin, 1);
+        await prepublish(cluster.nats.url, 20_000);
+        await submitCx(admin, join(dir, 'cache'));
+        await waitFor(async () => (await keyedRecordsIn(admin)) >= 20_000, { timeoutMs: 300_000, what: 'processed' });
+        // The last checkpoints after the input (the default stops once one holds everything).
+        await waitFor(async () => mode === 'periodic' || (await admin.getJob(CX_JOB)).checkpoints?.idle === true, { timeoutMs: 60_000, what: 'the job idle' });
+        const c0 = await serverCpu(cluster);
+        const id0 = Number((await admin.getJob(CX_JOB)).checkpoints?.latestId ?? 0);
+        const t0 = performance.now();
+        await new Promise((resolve) => setTimeout(resolve, IDLE_SECONDS * 1000));
+        const seconds = (performance.now() - t0) / 1000;
+        const used = minus(await serverCpu(cluster), c0);
+        const checkpoints = Number((await admin.getJob(CX_JOB)).checkpoints?.latestId ?? 0) - id0;
+        const total = (sum(used) * 1000) / seconds;
+        const line = `${total.toFixed(1)} ms per second [${[...used].map(([k, v]) => `${k} ${((v * 1000) / seconds).toFixed(1)}`).join(', ')}], ${checkpoints} checkpoints`;
+        runs[mode].push({ total, line });
+        console.log(`    ${mode === 'skipped' ? 'idle checkpoints skipped' : 'a checkpoint every second'}, run ${r + 1}: ${line}`);
+      } finally {
+        admin.close();
+        await cluster[Symbol.asyncDispose]();
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+  }
+  const skipped = median(runs.skipped.map((x) => x.total));
+  const periodic = median(runs.periodic.map((x) => x.total));
+  console.log(`idle summary: medians of ${RUNS}: skipped ${skipped.toFixed(1)} ms of CPU per second, a checkpoint every second ${periodic.toFixed(1)}; skipped / periodic ${(skipped / periodic).toFixed(2)}`);
+}
+
 export async function featureStoreBenchmarks(): Promise<void> {
   if (selected('serving')) await servingBenchmark();
+  if (selected('idle')) await idleBenchmark();
   if (selected('get') || selected('batchget')) await getBenchmarks();
   if (selected('writes')) await writesBenchmark();
 }
