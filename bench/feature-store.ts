@@ -20,7 +20,7 @@ import { connect } from '@nats-io/transport-node';
 import { startCluster, startProcess, waitFor, REPO_ROOT } from '../test/kit/index.ts';
 import { EddyClient } from '../cli/client.ts';
 import { loadGrpc } from '../core/proto.ts';
-import { CX_JOB, QUICK, RUNS, cpuSeconds, cxEvent, cxThroughput, isMain, keyedRecordsIn, machineLine, median, openLoop, prepublish, runMain, selected, submitCx, waitForWorkers, type LatencyStats } from './lib.ts';
+import { CX_JOB, QUICK, RUNS, cpuSeconds, cxEvent, cxProcessed, cxThroughput, isMain, machineLine, median, openLoop, runMain, selected, type LatencyStats } from './lib.ts';
 import { ECHO_METHOD } from './echo-server.ts';
 import { redisPipelinedSet, startRedis } from './redis.ts';
 import { FeatureClient } from '../sdk/feature-client.ts';
@@ -77,10 +77,7 @@ async function getRun(): Promise<GetRun> {
   const echo = new grpc.Client(`127.0.0.1:${echoPort}`, grpc.credentials.createInsecure());
   const redis = await startRedis();
   try {
-    await waitForWorkers(client, 2);
-    await prepublish(cluster.nats.url, 20_000);
-    await submitCx(client, join(dir, 'cache'));
-    await waitFor(async () => (await keyedRecordsIn(client)) >= 20_000, { timeoutMs: 300_000, what: 'processed' });
+    await cxProcessed(cluster, client, 2, join(dir, 'cache'));
     // Redis holds the same values as Eddy's feature, so both answer the same bytes.
     const ids = Array.from({ length: ENTITIES }, (_, i) => cxEvent(i).entityId);
     let requestBytes = 0;
@@ -238,6 +235,8 @@ async function serverCpu(cluster: Cluster): Promise<Map<string, number>> {
 
 const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
 const minus = (a: Map<string, number>, b: Map<string, number>) => new Map([...a].map(([k, v]) => [k, v - (b.get(k) ?? 0)]));
+/** CPU seconds per process over `ms` milliseconds, as "process ms-per-second" pairs. */
+const msPerSecondByProcess = (cpu: Map<string, number>, ms: number) => [...cpu].map(([k, v]) => `${k} ${((v * 1e6) / ms).toFixed(1)}`).join(', ');
 
 /**
  * Server-side CPU per call in µs: the CPU of `seconds` of calls, `inFlight` at a time (closed loop:
@@ -269,7 +268,7 @@ async function cpuPerCall(cluster: Cluster, inFlight: number, seconds: number, c
   // Each process's CPU beyond its idle CPU over the same time, per call.
   const perCall = new Map([...busy].map(([k, v]) => [k, (1e6 * Math.max(0, v - ((idle.get(k) ?? 0) * elapsedMs) / idleMs)) / Math.max(1, calls)]));
   const byProcess = [...perCall].map(([k, v]) => `${k} ${Math.round(v)}`).join(', ');
-  const idleByProcess = [...idle].map(([k, v]) => `${k} ${((v * 1e6) / idleMs).toFixed(1)}`).join(', ');
+  const idleByProcess = msPerSecondByProcess(idle, idleMs);
   return { us: sum(perCall), perSecond: (calls * 1000) / elapsedMs, failed, byProcess, perProcess: perCall, idleMsPerSecond: (sum(idle) * 1e6) / idleMs, idleByProcess };
 }
 
@@ -315,10 +314,7 @@ async function servingBenchmark(): Promise<void> {
     console.log(`    ${line}`);
   };
   try {
-    await waitForWorkers(admin, 1);
-    await prepublish(cluster.nats.url, 20_000);
-    await submitCx(admin, join(dir, 'cache'));
-    await waitFor(async () => (await keyedRecordsIn(admin)) >= 20_000, { timeoutMs: 300_000, what: 'processed' });
+    await cxProcessed(cluster, admin, 1, join(dir, 'cache'));
     const ids = Array.from({ length: ENTITIES }, (_, i) => cxEvent(i).entityId);
     for (let i = 0; i < ids.length; i += 1000) {
       const values = await admin.batchGet(CX_JOB, 'indicators', ids.slice(i, i + 1000), 'latest');
@@ -453,30 +449,26 @@ const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? (QUICK ? 10 : 20))
  */
 async function idleBenchmark(): Promise<void> {
   console.log(`--- idle: server-side CPU of an idle job (customer-experience, 1 worker, 20,000 events processed, then ${IDLE_SECONDS} s without input or calls): idle checkpoints skipped (the default) vs a checkpoint every second (--checkpoint-when-idle)`);
-  const runs: Record<'skipped' | 'periodic', Array<{ total: number; line: string }>> = { skipped: [], periodic: [] };
+  const runs: Record<'skipped' | 'periodic', number[]> = { skipped: [], periodic: [] };
   for (let r = 0; r < RUNS; r++) {
     for (const mode of ['skipped', 'periodic'] as const) {
       const cluster = await startCluster({ workers: 1, skipIdleCheckpoints: mode === 'skipped' });
       const admin = new EddyClient({ address: cluster.address, timeoutMs: 60_000 });
       const dir = await mkdtemp(join(tmpdir(), 'eddy-bench-'));
       try {
-        await waitForWorkers(admin, 1);
-        await prepublish(cluster.nats.url, 20_000);
-        await submitCx(admin, join(dir, 'cache'));
-        await waitFor(async () => (await keyedRecordsIn(admin)) >= 20_000, { timeoutMs: 300_000, what: 'processed' });
+        await cxProcessed(cluster, admin, 1, join(dir, 'cache'));
         // The last checkpoints after the input (the default stops once one holds everything).
         await waitFor(async () => mode === 'periodic' || (await admin.getJob(CX_JOB)).checkpoints?.idle === true, { timeoutMs: 60_000, what: 'the job idle' });
         const c0 = await serverCpu(cluster);
         const id0 = Number((await admin.getJob(CX_JOB)).checkpoints?.latestId ?? 0);
         const t0 = performance.now();
         await new Promise((resolve) => setTimeout(resolve, IDLE_SECONDS * 1000));
-        const seconds = (performance.now() - t0) / 1000;
+        const ms = performance.now() - t0;
         const used = minus(await serverCpu(cluster), c0);
         const checkpoints = Number((await admin.getJob(CX_JOB)).checkpoints?.latestId ?? 0) - id0;
-        const total = (sum(used) * 1000) / seconds;
-        const line = `${total.toFixed(1)} ms per second [${[...used].map(([k, v]) => `${k} ${((v * 1000) / seconds).toFixed(1)}`).join(', ')}], ${checkpoints} checkpoints`;
-        runs[mode].push({ total, line });
-        console.log(`    ${mode === 'skipped' ? 'idle checkpoints skipped' : 'a checkpoint every second'}, run ${r + 1}: ${line}`);
+        const total = (sum(used) * 1e6) / ms;
+        runs[mode].push(total);
+        console.log(`    ${mode === 'skipped' ? 'idle checkpoints skipped' : 'a checkpoint every second'}, run ${r + 1}: ${total.toFixed(1)} ms per second [${msPerSecondByProcess(used, ms)}], ${checkpoints} checkpoints`);
       } finally {
         admin.close();
         await cluster[Symbol.asyncDispose]();
@@ -484,8 +476,8 @@ async function idleBenchmark(): Promise<void> {
       }
     }
   }
-  const skipped = median(runs.skipped.map((x) => x.total));
-  const periodic = median(runs.periodic.map((x) => x.total));
+  const skipped = median(runs.skipped);
+  const periodic = median(runs.periodic);
   console.log(`idle summary: medians of ${RUNS}: skipped ${skipped.toFixed(1)} ms of CPU per second, a checkpoint every second ${periodic.toFixed(1)}; skipped / periodic ${(skipped / periodic).toFixed(2)}`);
 }
 

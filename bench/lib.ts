@@ -157,6 +157,18 @@ export async function prepublish(url: string, count: number, event: (i: number) 
 }
 
 /** Records into the keyed stage (stage 1: indicator-state), summed over workers. */
+/**
+ * customer-experience on a fresh cluster: `events` events published into its source stream, the
+ * job submitted once `workers` workers are up, and every event processed by its keyed stage.
+ */
+export async function cxProcessed(cluster: Cluster, client: EddyClient, workers: number, cacheDir: string, options: { events?: number; timeoutMs?: number } = {}): Promise<void> {
+  const events = options.events ?? 20_000;
+  await waitForWorkers(client, workers);
+  await prepublish(cluster.nats.url, events);
+  await submitCx(client, cacheDir);
+  await waitFor(async () => (await keyedRecordsIn(client)) >= events, { timeoutMs: options.timeoutMs ?? 300_000, what: 'processed' });
+}
+
 export async function keyedRecordsIn(client: EddyClient): Promise<number> {
   const job = await client.getJob(CX_JOB);
   if (job.state === 'FAILED') throw new Error(`job failed: ${job.lastFailure?.message}`);
@@ -310,10 +322,7 @@ export async function getLatency(
       grpcClient.makeUnaryRequest('/grpc.health.v1.Health/Check', () => Buffer.alloc(0), (b: Buffer) => b, {}, (e) => (e ? reject(e) : resolve())),
     );
   try {
-    await waitForWorkers(client, 2);
-    await prepublish(cluster.nats.url, 20_000);
-    await submitCx(client, join(dir, 'cache'));
-    await waitFor(async () => (await keyedRecordsIn(client)) >= 20_000, { timeoutMs: 120_000, what: 'processed' });
+    await cxProcessed(cluster, client, 2, join(dir, 'cache'), { timeoutMs: 120_000 });
     await healthCheck();
     await hooks.before?.(cluster);
     const get = (i: number) => client.batchGet(CX_JOB, 'indicators', [cxEvent(i).entityId], 'latest');

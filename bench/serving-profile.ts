@@ -14,11 +14,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { startCluster, waitFor } from '../test/kit/index.ts';
+import { startCluster } from '../test/kit/index.ts';
 import { EddyClient } from '../cli/client.ts';
 import { FeatureClient } from '../sdk/feature-client.ts';
 import { loadGrpc } from '../core/proto.ts';
-import { CX_JOB, RUNS, cxEvent, isMain, keyedRecordsIn, machineLine, median, prepublish, runMain, submitCx, waitForWorkers } from './lib.ts';
+import { CX_JOB, RUNS, cxEvent, cxProcessed, isMain, machineLine, median, runMain } from './lib.ts';
 import { summarize } from './profile.ts';
 import { keyGroupForKey } from '../core/key-groups.ts';
 
@@ -97,10 +97,7 @@ async function run(): Promise<{ direct: number; health: number; lines: string[] 
   const lines: string[] = [];
   const pid = cluster.workers[0]!.pid;
   try {
-    await waitForWorkers(admin, WORKERS);
-    await prepublish(cluster.nats.url, 20_000);
-    await submitCx(admin, join(dir, 'cache'));
-    await waitFor(async () => (await keyedRecordsIn(admin)) >= 20_000, { timeoutMs: 300_000, what: 'processed' });
+    await cxProcessed(cluster, admin, WORKERS, join(dir, 'cache'));
     const ids = Array.from({ length: ENTITIES }, (_, i) => cxEvent(i).entityId);
     const map = await new Promise<{ maxParallelism: number; owners: Array<{ workerId: string; address: string; keyGroups: Array<{ start: number; end: number }> }> }>((resolve, reject) => {
       const c = new (loadGrpc().eddy.v2.FeatureService)(cluster.address, grpc.credentials.createInsecure());
