@@ -122,7 +122,7 @@ async function readProfile(dir: string, pid: number): Promise<CpuProfile> {
 }
 
 /** This process's own CPU profile, from start() to the returned stop(). */
-function profileSelf(): { stop(): Promise<CpuProfile> } {
+export function profileSelf(): { stop(): Promise<CpuProfile> } {
   const session = new Session();
   session.connect();
   session.post('Profiler.enable');

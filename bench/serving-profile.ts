@@ -7,9 +7,12 @@
 //   node --import tsx bench/serving-profile.ts [seconds]          CPU per call by thread
 //   BENCH_PROFILE_DIR=<dir> node --import tsx bench/serving-profile.ts   also a .cpuprofile of the
 //     worker's main thread (bench/cpu-profile-hook.mjs; with EDDY_JOB_ISOLATION=none the job runs
-//     there too), summarized with bench/profile.ts's summary
+//     there too) and one of this process (the client) as client.cpuprofile, summarized with
+//     bench/profile.ts's summary
+//   BENCH_BATCH=100: each call reads 100 ids (a BatchGet); BENCH_THREADS=1 prints each thread's CPU
+//     and the client's CPU per call
 // EDDY_DIST=<tree> runs the compiled processes (what production runs); BENCH_RUNS=n repeats.
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,13 +22,15 @@ import { EddyClient } from '../cli/client.ts';
 import { FeatureClient } from '../sdk/feature-client.ts';
 import { loadGrpc } from '../core/proto.ts';
 import { CX_JOB, RUNS, cxEvent, cxProcessed, isMain, machineLine, median, runMain } from './lib.ts';
-import { summarize } from './profile.ts';
+import { profileSelf, summarize } from './profile.ts';
 import { keyGroupForKey } from '../core/key-groups.ts';
 
 const SECONDS = Number(process.argv[2] ?? 5);
 /** BENCH_WORKERS=2: two serving workers from the start (no move); each one's CPU per Get it serves is printed too. */
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 1);
-const IN_FLIGHT = 8;
+const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 8);
+/** BENCH_BATCH=100: each call reads that many ids (a BatchGet), not one. */
+const BATCH = Number(process.env.BENCH_BATCH ?? 1);
 const ENTITIES = 10_000;
 const HOOK = fileURLToPath(new URL('./cpu-profile-hook.mjs', import.meta.url));
 
@@ -66,6 +71,7 @@ async function measure(pid: number, seconds: number, call: () => Promise<unknown
   const oIdle = (await Promise.all(others.map(total))).map((v, i) => v - o0[i]!);
   const oc0 = await Promise.all(others.map(total));
   const c0 = await threadCpu(pid);
+  const client0 = process.cpuUsage();
   const t0 = performance.now();
   const end = t0 + seconds * 1000;
   let calls = 0;
@@ -76,6 +82,8 @@ async function measure(pid: number, seconds: number, call: () => Promise<unknown
     }
   }));
   const ms = performance.now() - t0;
+  const client = process.cpuUsage(client0);
+  if (process.env.BENCH_THREADS) console.log(`client (this process) ${Math.round((client.user + client.system) / calls)} µs per call`);
   const busyThreads = diff(await threadCpu(pid), c0);
   if (process.env.BENCH_THREADS) console.log([...busyThreads].filter(([, v]) => v > 0).map(([k, v]) => `${k}: ${v.toFixed(2)} s`).join(', '));
   const busy = grouped(pid, busyThreads);
@@ -108,7 +116,8 @@ async function run(): Promise<{ direct: number; health: number; lines: string[] 
     const healthCall = () => new Promise<void>((resolve, reject) => h.makeUnaryRequest('/grpc.health.v1.Health/Check', () => Buffer.alloc(0), (b: Buffer) => b, {}, { deadline: Date.now() + 5_000 }, (e) => (e ? reject(e) : resolve())));
     let n = 0;
     const directGet = async () => {
-      const rows = await direct.getFeatures(CX_JOB, ['indicators'], [ids[(n++ * 7919) % ENTITIES]!]);
+      const want = Array.from({ length: BATCH }, () => ids[(n++ * 7919) % ENTITIES]!);
+      const rows = await direct.getFeatures(CX_JOB, ['indicators'], want);
       if (rows[0]!.indicators === null) throw new Error('no value');
     };
     // Every entity read once: the measured reads are hot (the state backend's map cache), as a
@@ -117,7 +126,14 @@ async function run(): Promise<{ direct: number; health: number; lines: string[] 
     for (let i = 0; i < 1000; i++) await Promise.all([directGet(), healthCall()]);
     if (profileDir) process.kill(pid, 'SIGUSR2');
     const others = cluster.workers.slice(1);
+    // The client's side too (this process), over the idle span and the direct reads.
+    const self = profileDir ? profileSelf() : undefined;
     const d = await measure(pid, SECONDS, directGet, others.map((w) => w.pid));
+    if (self) {
+      const profile = await self.stop();
+      await writeFile(join(profileDir!, 'client.cpuprofile'), JSON.stringify(profile));
+      console.log(`client (this process):\n${summarize(profile, 25)}`);
+    }
     if (others.length > 0) {
       // Each worker's CPU per Get it serves: its share of the ids, by the serving map (the health check reaches worker 1 only).
       const owner = new Array<string>(map.maxParallelism).fill('');

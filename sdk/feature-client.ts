@@ -15,11 +15,11 @@ import * as grpc from '@grpc/grpc-js';
 import { decodeRpcStatus, loadGrpc } from '../core/proto.ts';
 import { keyGroupForKey } from '../core/key-groups.ts';
 import { SERVING_EPOCH_HEADER } from '../core/feature-limits.ts';
-import { fromProtoValue, fromTimestamp, toTimestamp } from '../core/proto-values.ts';
+import { toTimestamp } from '../core/proto-values.ts';
+import { decodeFeaturesResponse } from './feature-response-decoder.ts';
 import type { FeatureServiceClient } from '../proto/gen/eddy/v2/FeatureService.ts';
 import type { GetFeaturesRequest } from '../proto/gen/eddy/v2/GetFeaturesRequest.ts';
 import type { GetFeaturesResponse__Output } from '../proto/gen/eddy/v2/GetFeaturesResponse.ts';
-import type { FeatureRow__Output } from '../proto/gen/eddy/v2/FeatureRow.ts';
 import type { GetServingMapResponse__Output } from '../proto/gen/eddy/v2/GetServingMapResponse.ts';
 
 export interface FeatureClientOptions {
@@ -92,22 +92,20 @@ export class FeatureClient implements Disposable {
 
   /** One row per id, in order: `{ entityId, <feature>: value | null, ... }`. */
   async getFeatures(job: string, features: readonly string[], ids: readonly string[], options: GetFeaturesOptions = {}): Promise<FeatureRow[]> {
-    const response = await this.getFeaturesResponse(job, features, ids, options);
-    return response.rows.map((row) => {
+    const rows = await this.#rows(job, features, ids, options, decodeFeaturesResponse);
+    return rows.map((row) => {
       const out: FeatureRow = { entityId: row.entityId };
-      for (const v of row.values) out[v.feature] = v.found ? fromProtoValue(v.value) : null;
+      for (const v of row.values) out[v.feature] = v.value;
       return out;
     });
   }
 
   /** Like getFeatures, each value with its event time and the checkpoint the answer is from. */
   async getFeaturesWithTimes(job: string, features: readonly string[], ids: readonly string[], options: GetFeaturesOptions = {}): Promise<TimedFeatureRow[]> {
-    const response = await this.getFeaturesResponse(job, features, ids, options);
-    return response.rows.map((row) => {
+    const rows = await this.#rows(job, features, ids, options, decodeFeaturesResponse);
+    return rows.map((row) => {
       const out = { entityId: row.entityId } as TimedFeatureRow;
-      for (const v of row.values) {
-        (out as Record<string, unknown>)[v.feature] = { value: v.found ? fromProtoValue(v.value) : null, eventTimeUnixMs: v.eventTime ? fromTimestamp(v.eventTime) : null, checkpointId: Number(v.checkpointId) };
-      }
+      for (const v of row.values) (out as Record<string, unknown>)[v.feature] = { value: v.value, eventTimeUnixMs: v.eventTimeUnixMs, checkpointId: v.checkpointId };
       return out;
     });
   }
@@ -117,6 +115,11 @@ export class FeatureClient implements Disposable {
    * the server's google.rpc.RetryInfo delay while the deadline allows; DEADLINE_EXCEEDED is not.
    */
   async getFeaturesResponse(job: string, features: readonly string[], ids: readonly string[], options: GetFeaturesOptions = {}): Promise<GetFeaturesResponse__Output> {
+    return { rows: await this.#rows(job, features, ids, options, (bytes) => GET_FEATURES.responseDeserialize(bytes).rows) };
+  }
+
+  /** The response's rows, read by `decode` from its bytes (getFeatures reads them without proto-loader's objects). */
+  async #rows<R extends { entityId: string }>(job: string, features: readonly string[], ids: readonly string[], options: GetFeaturesOptions, decode: (bytes: Buffer) => R[]): Promise<R[]> {
     const request: GetFeaturesRequest = {
       jobId: job,
       features: [...features],
@@ -125,10 +128,10 @@ export class FeatureClient implements Disposable {
       ...(options.asOfUnixMs !== undefined && { asOf: toTimestamp(options.asOfUnixMs) }),
     };
     const deadline = Date.now() + (options.timeoutMs ?? this.#timeoutMs);
-    if (this.#direct) return this.#directly(request, deadline);
+    if (this.#direct) return this.#directly(request, deadline, decode);
     for (;;) {
       try {
-        return await call(this.#client, request, this.#metadata, deadline);
+        return await call(this.#client, request, this.#metadata, deadline, decode);
       } catch (e) {
         const delayMs = retryDelayMs(e);
         if (delayMs === undefined || Date.now() + delayMs >= deadline) throw e;
@@ -143,7 +146,7 @@ export class FeatureClient implements Disposable {
    * job recovering) drops the map: it is fetched again and the whole call retried while the
    * deadline allows. Only complete answers are returned.
    */
-  async #directly(request: GetFeaturesRequest, deadline: number): Promise<GetFeaturesResponse__Output> {
+  async #directly<R extends { entityId: string }>(request: GetFeaturesRequest, deadline: number, decode: (bytes: Buffer) => R[]): Promise<R[]> {
     const ids = request.entityIds ?? [];
     let backoffMs = RETRY_FIRST_DELAY_MS;
     for (;;) {
@@ -157,16 +160,20 @@ export class FeatureClient implements Disposable {
           if (part === undefined) parts.set(address, [id]);
           else part.push(id);
         }
-        const metadata = this.#metadata.clone();
-        metadata.set(SERVING_EPOCH_HEADER, map.epoch);
+        // One owner for every id (and no repeats): its rows are the answer as they are.
+        if (parts.size === 1 && ids.length === parts.values().next().value!.length) {
+          const [address] = parts.keys();
+          return await (address === '' ? call(this.#client, request, this.#metadata, deadline, decode) : call(this.#worker(address!), request, this.#epochMetadata(map), deadline, decode));
+        }
+        const metadata = this.#epochMetadata(map);
         const answers = await Promise.all(
           [...parts].map(([address, partIds]) =>
-            address === '' ? call(this.#client, { ...request, entityIds: partIds }, this.#metadata, deadline) : call(this.#worker(address), { ...request, entityIds: partIds }, metadata, deadline),
+            address === '' ? call(this.#client, { ...request, entityIds: partIds }, this.#metadata, deadline, decode) : call(this.#worker(address), { ...request, entityIds: partIds }, metadata, deadline, decode),
           ),
         );
-        const byId = new Map<string, FeatureRow__Output>();
-        for (const answer of answers) for (const row of answer.rows) byId.set(row.entityId, row);
-        return { rows: ids.map((id) => byId.get(id)!) };
+        const byId = new Map<string, R>();
+        for (const answer of answers) for (const row of answer) byId.set(row.entityId, row);
+        return ids.map((id) => byId.get(id)!);
       } catch (e) {
         if ((e as Partial<grpc.ServiceError>).code !== grpc.status.UNAVAILABLE) throw e;
         // Fetched again on the next attempt (unless another call already did).
@@ -177,6 +184,13 @@ export class FeatureClient implements Disposable {
         await new Promise((r) => setTimeout(r, delayMs));
       }
     }
+  }
+
+  /** The client's metadata with the serving map's epoch, which an owner checks its key groups against. */
+  #epochMetadata(map: Routing): grpc.Metadata {
+    const metadata = this.#metadata.clone();
+    metadata.set(SERVING_EPOCH_HEADER, map.epoch);
+    return metadata;
   }
 
   /** The job's serving map, fetched from the coordinator when not known. */
@@ -220,8 +234,22 @@ export class FeatureClient implements Disposable {
   }
 }
 
-function call(client: FeatureServiceClient, request: GetFeaturesRequest, metadata: grpc.Metadata, deadline: number): Promise<GetFeaturesResponse__Output> {
-  return new Promise<GetFeaturesResponse__Output>((resolve, reject) => client.GetFeatures(request, metadata, { deadline: Math.max(deadline, Date.now() + 1) }, (err, res) => (err ? reject(err) : resolve(res!))));
+/** GetFeatures' definition: its path and proto-loader's request and response codecs. */
+const GET_FEATURES = loadGrpc().eddy.v2.FeatureService.service.GetFeatures;
+const asBytes = (bytes: Buffer): Buffer => bytes;
+
+/** One GetFeatures call, its response's rows read from the bytes by `decode`. */
+function call<R>(client: FeatureServiceClient, request: GetFeaturesRequest, metadata: grpc.Metadata, deadline: number, decode: (bytes: Buffer) => R[]): Promise<R[]> {
+  return new Promise<R[]>((resolve, reject) =>
+    client.makeUnaryRequest(GET_FEATURES.path, GET_FEATURES.requestSerialize, asBytes, request, metadata, { deadline: Math.max(deadline, Date.now() + 1) }, (err, bytes) => {
+      if (err) return reject(err);
+      try {
+        resolve(decode(bytes!));
+      } catch (e) {
+        reject(e);
+      }
+    }),
+  );
 }
 
 /** The RetryInfo delay of an UNAVAILABLE error, or undefined for any other error. */

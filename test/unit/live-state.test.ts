@@ -132,3 +132,42 @@ test('live state - eviction takes only clean entries; a rollback forgets uncommi
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('live state - a feature read of a hot entity answers at once, not as a promise, and merges live changes, overlays and RocksDB', () =>
+  withBackends(1, async ([b]) => {
+    const counter = valueState<number>('counter');
+    const stage = { features: [{ name: 'p', state: 'profile' }, { name: 'c', state: 'counter' }], states: [{ name: 'profile', kind: 'map' }, { name: 'counter', kind: 'value' }] } as unknown as StageSpec;
+    const features = featureStates(stage);
+    const ctx = context(b!, [profile, counter], 'k', 1, { features });
+    ctx.timestamp = 1000;
+    ctx.state(profile).put('a', { n: 1, tags: [] });
+    ctx.state(profile).put('é', { n: 2, tags: ['x'] });
+    ctx.state(counter).update(5);
+    ctx.endRecord();
+    ctx.finishRecord();
+    b!.freeze(1);
+    await b!.commit(1);
+    const read = (name: string) => readFeature(b!, S, 1, features.get(name)!, 'k', 'latest');
+    // The first read may go to RocksDB; it fills the caches.
+    assert.deepEqual(await read('profile'), { found: true, value: { a: { n: 1, tags: [] }, é: { n: 2, tags: ['x'] } }, eventTimeMs: 1000, uncommitted: false, beyondRetention: false });
+    await read('counter');
+    const hot = read('profile');
+    assert.ok(!(hot instanceof Promise), 'a hot map feature is read synchronously');
+    assert.deepEqual(hot, { found: true, value: { a: { n: 1, tags: [] }, é: { n: 2, tags: ['x'] } }, eventTimeMs: 1000, uncommitted: false, beyondRetention: false });
+    const hotCounter = read('counter');
+    assert.ok(!(hotCounter instanceof Promise), 'a hot value feature is read synchronously');
+    assert.equal(hotCounter.value, 5);
+    // A record's changes, live and not yet checkpointed, are in the next read, still synchronous.
+    ctx.timestamp = 2000;
+    ctx.state(profile).put('b', { n: 3, tags: [] });
+    ctx.state(profile).remove('a');
+    ctx.state(counter).update(6);
+    ctx.endRecord();
+    ctx.finishRecord();
+    const changed = read('profile');
+    assert.ok(!(changed instanceof Promise));
+    assert.deepEqual(changed, { found: true, value: { b: { n: 3, tags: [] }, é: { n: 2, tags: ['x'] } }, eventTimeMs: 2000, uncommitted: true, beyondRetention: false });
+    assert.deepEqual(await read('counter'), { found: true, value: 6, eventTimeMs: 2000, uncommitted: true, beyondRetention: false });
+    // The committed view still answers the checkpoint's values.
+    assert.deepEqual((await readFeature(b!, S, 1, features.get('profile')!, 'k', 'committed')).value, { a: { n: 1, tags: [] }, é: { n: 2, tags: ['x'] } });
+  }));

@@ -24,11 +24,12 @@ function gatedReads(backend: StateBackend): { backend: StateBackend; waiting(): 
   const proxy = new Proxy(backend, {
     get(target, name) {
       const value = Reflect.get(target, name, target) as unknown;
-      if (name === 'getValue') {
-        return async (...args: Parameters<StateBackend['getValue']>) => {
+      // Feature reads take a value through getValueNow: gated, each is a read under way.
+      if (name === 'getValueNow') {
+        return async (...args: Parameters<StateBackend['getValueNow']>) => {
           waiting++;
           await gate;
-          return target.getValue(...args);
+          return target.getValueNow(...args);
         };
       }
       return typeof value === 'function' ? value.bind(target) : value;

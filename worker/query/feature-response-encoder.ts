@@ -14,6 +14,9 @@
 // Nesting deeper than core/proto-values.ts's limit is refused, as there (docs/STACK-NOTES.md, "V8 stack").
 import { MAX_DEPTH } from '../../core/proto-values.ts';
 
+/** Strings up to this many UTF-16 units are written by hand when ASCII. */
+const SHORT_STRING = 32;
+
 // Wire types.
 const VARINT = 0;
 const FIXED64 = 1;
@@ -109,6 +112,21 @@ export class ProtoWriter {
     this.tag(field, LEN);
     // At most 3 bytes per UTF-16 unit; the length is written after, in the space it needs.
     const start = this.begin(s.length * 3);
+    if (s.length <= SHORT_STRING) {
+      // Short ASCII (keys, enum-like values) byte by byte: cheaper than a native UTF-8 write.
+      const buf = this.#buf;
+      let pos = this.#pos;
+      let i = 0;
+      for (; i < s.length; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[pos++] = c;
+      }
+      if (i === s.length) {
+        this.#pos = pos;
+        return this.end(start);
+      }
+    }
     this.#pos += this.#buf.write(s, this.#pos, 'utf8');
     this.end(start);
   }

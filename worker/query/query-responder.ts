@@ -276,7 +276,9 @@ export class QueryResponder {
       // A commit that lands during the reads could mix two checkpoints in one committed answer:
       // read again until the checkpoint is the same before and after.
       const checkpointId = backend.committedCheckpointId;
-      const reads = await Promise.all(readAll());
+      // Hot entities are read synchronously (readFeature): a promise only when one read is not.
+      const pending = readAll();
+      const reads = pending.some((r) => r instanceof Promise) ? await Promise.all(pending) : (pending as FeatureRead[]);
       // A key group let go while its reads were under way (a move's barrier, then its completion,
       // which drops the state) may have been read half gone: those ids are unavailable, never
       // "not found". The others are read again, so that the answer is one consistent read.

@@ -198,22 +198,55 @@ export interface FeatureRead {
  * The current value of a feature for one key, with its event time, in a view. The event time is
  * read before and after the value: a record that touched the entity in between makes it read again,
  * so the value and its event time belong together.
+ *
+ * When everything it reads is in memory (overlays, live values, the read and map caches: a hot
+ * entity), it reads synchronously and returns the read itself: no record runs in between, so one
+ * read of the event time is consistent with the value, and a batch of ids costs no promise per id.
  */
-export async function readFeature(backend: StateBackend, stage: string, keyGroup: number, spec: FeatureStateSpec, key: string, view: StateView): Promise<FeatureRead> {
+export function readFeature(backend: StateBackend, stage: string, keyGroup: number, spec: FeatureStateSpec, key: string, view: StateView): FeatureRead | Promise<FeatureRead> {
   const meta = metaKey(backend, stage, keyGroup, spec.state, key);
-  for (let attempt = 1; ; attempt++) {
-    const before = await backend.getRaw(meta, view);
+  const before = backend.getRawNow(meta, view);
+  if (!(before instanceof Promise)) {
     const uncommitted = view === 'latest' && backend.overlayHas(meta);
-    let found: boolean;
-    let value: unknown;
-    if (spec.kind === 'value') {
-      value = await backend.getValue(stage, keyGroup, spec.state, key, view);
-      found = value !== undefined;
-    } else {
-      const entries = await backend.mapEntries(stage, keyGroup, spec.state, key, view);
-      found = entries.length > 0;
-      value = found ? Object.fromEntries(entries) : undefined;
-    }
+    const read = spec.kind === 'value' ? backend.getValueNow(stage, keyGroup, spec.state, key, view) : backend.mapEntriesNow(stage, keyGroup, spec.state, key, view);
+    if (!(read instanceof Promise)) return featureRead(spec, read, before, uncommitted);
+    // A miss: the read under way is the consistent read's first.
+    return readFeatureConsistently(backend, stage, keyGroup, spec, key, view, meta, { before, uncommitted, read });
+  }
+  return readFeatureConsistently(backend, stage, keyGroup, spec, key, view, meta);
+}
+
+/** What readFeature answers, from the value (or map entries) and the event time read with it. */
+function featureRead(spec: FeatureStateSpec, read: unknown, meta: Buffer | null, uncommitted: boolean): FeatureRead {
+  let found: boolean;
+  let value: unknown;
+  if (spec.kind === 'value') {
+    value = read;
+    found = value !== undefined;
+  } else {
+    const entries = read as Array<[string, unknown]>;
+    found = entries.length > 0;
+    value = found ? Object.fromEntries(entries) : undefined;
+  }
+  return { found, value, eventTimeMs: meta === null ? undefined : meta.readDoubleBE(0), uncommitted, beyondRetention: false };
+}
+
+/** readFeature across RocksDB reads: the event time read before and after the value, again until they agree. */
+async function readFeatureConsistently(
+  backend: StateBackend,
+  stage: string,
+  keyGroup: number,
+  spec: FeatureStateSpec,
+  key: string,
+  view: StateView,
+  meta: string,
+  started?: { before: Buffer | null; uncommitted: boolean; read: Promise<unknown> },
+): Promise<FeatureRead> {
+  for (let attempt = 1; ; attempt++) {
+    const first = attempt === 1 ? started : undefined;
+    const before = first !== undefined ? first.before : await backend.getRaw(meta, view);
+    const uncommitted = first !== undefined ? first.uncommitted : view === 'latest' && backend.overlayHas(meta);
+    const read = await (first !== undefined ? first.read : spec.kind === 'value' ? backend.getValueNow(stage, keyGroup, spec.state, key, view) : backend.mapEntriesNow(stage, keyGroup, spec.state, key, view));
     if (view === 'latest' && attempt < CONSISTENT_READ_ATTEMPTS) {
       const after = await backend.getRaw(meta, view);
       // A write replaces the overlay entry's Buffer: the same object means no record touched the
@@ -221,7 +254,7 @@ export async function readFeature(backend: StateBackend, stage: string, keyGroup
       const unchanged = after === before || (after !== null && before !== null && !uncommitted && !backend.overlayHas(meta) && after.equals(before));
       if (!unchanged) continue;
     }
-    return { found, value, eventTimeMs: before === null ? undefined : before.readDoubleBE(0), uncommitted, beyondRetention: false };
+    return featureRead(spec, read, before, uncommitted);
   }
 }
 

@@ -22,25 +22,16 @@ export async function mergedMapRange(
   limit: number,
   committed: Array<[string, Buffer]> | Promise<Array<[string, Buffer]>> | undefined,
 ): Promise<Array<[string, Buffer]>> {
-  const out: Array<[string, Buffer]> = [];
   // latin1 strings compare code unit by code unit, which is byte order: the order of RocksDB.
   // Only the smallest `limit` live overlay entries can be in the answer: a partial selection, so
   // a small page of a large map (timers of a key group) does not sort the whole overlay.
   const overlayKeys = merged === undefined ? [] : smallestLiveKeys(merged, lower.toString('latin1'), upper.toString('latin1'), limit);
+  if (committed !== undefined) return mergeWholeMap(merged, overlayKeys, prefix.length, committed instanceof Promise ? await committed : committed);
+  const out: Array<[string, Buffer]> = [];
   const emitOverlay = (full: string): void => {
-    out.push([Buffer.from(full, 'latin1').toString('utf8', prefix.length), merged!.get(full)!]);
+    out.push([mapKeyOf(full, prefix.length), merged!.get(full)!]);
   };
   let next = 0;
-  if (committed !== undefined) {
-    for (const [full, value] of committed instanceof Promise ? await committed : committed) {
-      while (next < overlayKeys.length && overlayKeys[next]! < full) emitOverlay(overlayKeys[next++]!);
-      // An overlay entry (live, emitted from the overlay side, or a tombstone) hides the stored one.
-      if (merged !== undefined && merged.has(full)) continue;
-      out.push([Buffer.from(full, 'latin1').toString('utf8', prefix.length), value]);
-    }
-    while (next < overlayKeys.length) emitOverlay(overlayKeys[next++]!);
-    return out;
-  }
   for await (const { key: stored, value } of store.iterator({ gte: lower, lt: upper }, { capacity: Math.min(SCAN_CAPACITY, limit + 1), values: true })) {
     const full = stored.toString('latin1');
     while (next < overlayKeys.length && overlayKeys[next]! < full && out.length < limit) emitOverlay(overlayKeys[next++]!);
@@ -52,6 +43,38 @@ export async function mergedMapRange(
   }
   while (next < overlayKeys.length && out.length < limit) emitOverlay(overlayKeys[next++]!);
   return out;
+}
+
+/**
+ * A whole map: its committed entries (from the map cache) with the live overlay entries
+ * `overlayKeys` (sorted, of `merged`) merged in, in key order, as (mapKey, stored bytes).
+ * Synchronous: StateBackend.mapEntriesNow answers a cached map without a promise.
+ */
+export function mergeWholeMap(merged: Map<string, Entry> | undefined, overlayKeys: readonly string[], prefixLength: number, committed: ReadonlyArray<[string, Buffer]>): Array<[string, Buffer]> {
+  const out: Array<[string, Buffer]> = [];
+  let next = 0;
+  for (const [full, value] of committed) {
+    while (next < overlayKeys.length && overlayKeys[next]! < full) {
+      const key = overlayKeys[next++]!;
+      out.push([mapKeyOf(key, prefixLength), merged!.get(key)!]);
+    }
+    // An overlay entry (live, emitted from the overlay side, or a tombstone) hides the stored one.
+    if (merged !== undefined && merged.has(full)) continue;
+    out.push([mapKeyOf(full, prefixLength), value]);
+  }
+  while (next < overlayKeys.length) {
+    const key = overlayKeys[next++]!;
+    out.push([mapKeyOf(key, prefixLength), merged!.get(key)!]);
+  }
+  return out;
+}
+
+const NON_ASCII = /[\u0080-\u00ff]/;
+
+/** The mapKey of a full key (a latin1 string of bytes): its UTF-8 text after the prefix. ASCII is the same string. */
+function mapKeyOf(full: string, prefixLength: number): string {
+  const rest = full.slice(prefixLength);
+  return NON_ASCII.test(rest) ? Buffer.from(rest, 'latin1').toString('utf8') : rest;
 }
 
 /**

@@ -13,14 +13,14 @@ import type { KeyGroupEntries } from '../../core/checkpoint-format.ts';
 import { EddyError } from '../../core/errors.ts';
 import { decodeValue, encodeValue, unpackValue } from './value-codec.ts';
 import { encodedString, encodeStateKey, keyGroupPrefix, lastMapPrefixLength, prefixUpperBound } from './key-codec.ts';
-import type { Entry } from './overlay.ts';
+import { smallestLiveKeys, type Entry } from './overlay.ts';
 import { LiveCache, LiveEntry, type LiveCodec } from './live-cache.ts';
 import type { StateUndoLog } from './state-undo.ts';
 import { PROBE_CAPACITY, SCAN_CAPACITY, type RocksIterator } from './rocksdb.ts';
 import { CommittedStore } from './committed-store.ts';
 import { assertCheckpointId, DeltaChain } from './delta-chain.ts';
 import { dropKeyGroup, exportKeyGroup, importKeyGroup, snapshotKeyGroup } from './key-group-transfer.ts';
-import { latestAtOrBefore, mergedMapRange } from './merged-reads.ts';
+import { latestAtOrBefore, mergedMapRange, mergeWholeMap } from './merged-reads.ts';
 import { compileStateBackendOptions, type CompiledStateBackendOptions, type StateBackendOptions } from './state-backend-options.ts';
 
 export { decodeKeyGroupPrefix, encodeStateKey, keyGroupPrefix } from './key-codec.ts';
@@ -56,8 +56,14 @@ export class StateBackend {
   // --- value state
 
   async getValue(stage: string, keyGroup: number, state: string, key: string, view: StateView = 'latest'): Promise<unknown | undefined> {
+    return this.getValueNow(stage, keyGroup, state, key, view);
+  }
+
+  /** getValue without a promise when the entry is in memory (overlays, live values, read cache). */
+  getValueNow(stage: string, keyGroup: number, state: string, key: string, view: StateView = 'latest'): unknown | Promise<unknown | undefined> {
     this.#assertOpen();
-    return decodeValue(await this.#read(encodedString(stage, keyGroup, state, key, undefined), view));
+    const read = this.#read(encodedString(stage, keyGroup, state, key, undefined), view);
+    return read instanceof Promise ? read.then(decodeValue) : decodeValue(read);
   }
 
   putValue(stage: string, keyGroup: number, state: string, key: string, value: unknown): void {
@@ -97,8 +103,26 @@ export class StateBackend {
 
   /** All live entries of one key's map, ordered by the UTF-8 bytes of mapKey; overlays merged over RocksDB, tombstones hidden. */
   async mapEntries(stage: string, keyGroup: number, state: string, key: string, view: StateView = 'latest'): Promise<Array<[string, unknown]>> {
-    const entries = await this.mapRangeBytes(stage, keyGroup, state, key, {}, view);
-    return entries.map(([mapKey, value]) => [mapKey, unpackValue(value)]);
+    return this.mapEntriesNow(stage, keyGroup, state, key, view);
+  }
+
+  /**
+   * mapEntries without a promise when no RocksDB read is needed (the map cache holds the map's
+   * committed entries): a feature read of a hot map is then synchronous.
+   */
+  mapEntriesNow(stage: string, keyGroup: number, state: string, key: string, view: StateView = 'latest'): Array<[string, unknown]> | Promise<Array<[string, unknown]>> {
+    this.#assertOpen();
+    const prefix = encodeStateKey(stage, keyGroup, state, key);
+    if (view === 'latest') this.#flushLive();
+    const merged = view === 'latest' ? this.#chain.mergedMap(prefix.toString('latin1')) : undefined;
+    const overlayKeys = merged === undefined ? [] : smallestLiveKeys(merged, prefix.toString('latin1'), prefixUpperBound(prefix).toString('latin1'), Number.POSITIVE_INFINITY);
+    const decoded = (committed: ReadonlyArray<[string, Buffer]>): Array<[string, unknown]> => {
+      const entries = mergeWholeMap(merged, overlayKeys, prefix.length, committed) as Array<[string, unknown]>;
+      for (const entry of entries) entry[1] = unpackValue(entry[1] as Buffer);
+      return entries;
+    };
+    const committed = this.#committedMap(prefix);
+    return committed instanceof Promise ? committed.then(decoded) : decoded(committed);
   }
 
   /**
@@ -347,8 +371,13 @@ export class StateBackend {
 
   /** An encoded entry (null: absent) in the given view. */
   getRaw(key: string, view: StateView = 'latest'): Promise<Buffer | null> {
+    return Promise.resolve(this.getRawNow(key, view));
+  }
+
+  /** getRaw without a promise when the entry is in memory (overlays, live values, read cache). */
+  getRawNow(key: string, view: StateView = 'latest'): Buffer | null | Promise<Buffer | null> {
     this.#assertOpen();
-    return Promise.resolve(this.#read(key, view));
+    return this.#read(key, view);
   }
 
   /** True when an overlay (active or frozen) holds key: a change not yet in RocksDB. */
