@@ -5,17 +5,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { loadGrpc } from '../../core/proto.ts';
-import { fromProtoValue, fromTimestamp, toProtoValue, toTimestamp } from '../../core/proto-values.ts';
+import { encodeWithGeneratedCodec, featureValue, getFeaturesMethod } from '../kit/feature-responses.ts';
+import { fromProtoValue, fromTimestamp, toTimestamp } from '../../core/proto-values.ts';
 import { ProtoWriter, encodeFeaturesResponse, type EncodedFeatureValue } from '../../worker/query/feature-response-encoder.ts';
 import { decodeFeaturesResponse, type DecodedFeatureRow } from '../../sdk/feature-response-decoder.ts';
 import type { GetFeaturesResponse__Output } from '../../proto/gen/eddy/v2/GetFeaturesResponse.ts';
 
-const method = loadGrpc().eddy.v2.FeatureService.service.GetFeatures;
 
 /** What the client read before: proto-loader's objects, then fromProtoValue and fromTimestamp. */
 function generalRead(bytes: Uint8Array): DecodedFeatureRow[] {
-  const response = method.responseDeserialize(Buffer.from(bytes)) as GetFeaturesResponse__Output;
+  const response = getFeaturesMethod.responseDeserialize(Buffer.from(bytes)) as GetFeaturesResponse__Output;
   return response.rows.map((row) => ({
     entityId: row.entityId,
     values: row.values.map((v) => ({
@@ -28,36 +27,8 @@ function generalRead(bytes: Uint8Array): DecodedFeatureRow[] {
   }));
 }
 
-/** A response as the generated codec encodes it. */
-function generalEncode(ids: readonly string[], values: EncodedFeatureValue[][]): Buffer {
-  return method.responseSerialize({
-    rows: ids.map((entityId, r) => ({
-      entityId,
-      values: values[r]!.map((v) => ({
-        feature: v.feature,
-        found: v.found,
-        value: v.found ? toProtoValue(v.value) : null,
-        eventTime: v.found && v.eventTimeMs !== undefined ? toTimestamp(v.eventTimeMs) : null,
-        keyGroup: v.keyGroup,
-        checkpointId: v.checkpointId,
-        uncommitted: v.uncommitted,
-        beyondRetention: v.beyondRetention,
-      })),
-    })),
-  });
-}
-
-const feature = (value: unknown, more: Partial<EncodedFeatureValue> = {}): EncodedFeatureValue => ({
-  feature: 'indicators',
-  found: true,
-  value,
-  eventTimeMs: 1_733_000_000_123,
-  keyGroup: 17,
-  checkpointId: 42,
-  uncommitted: false,
-  beyondRetention: false,
-  ...more,
-});
+const generalEncode = encodeWithGeneratedCodec;
+const feature = featureValue;
 
 test('feature response decoder - a map feature, a counter and a missing value read as proto-loader reads them', () => {
   const ids = ['e-1', 'e-2'];

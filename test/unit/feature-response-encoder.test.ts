@@ -4,48 +4,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { loadGrpc } from '../../core/proto.ts';
-import { toProtoValue, toTimestamp } from '../../core/proto-values.ts';
+import { encodeWithGeneratedCodec, featureValue, getFeaturesMethod } from '../kit/feature-responses.ts';
 import { ProtoWriter, encodeFeaturesResponse, type EncodedFeatureValue } from '../../worker/query/feature-response-encoder.ts';
 
-const method = loadGrpc().eddy.v2.FeatureService.service.GetFeatures;
-const decode = (bytes: Uint8Array) => method.responseDeserialize(Buffer.from(bytes));
+const decode = (bytes: Uint8Array) => getFeaturesMethod.responseDeserialize(Buffer.from(bytes));
 
 /** What the serving endpoint sent before: JSON in the job's thread, then toProtoValue and protobufjs. */
-function generalPath(ids: readonly string[], values: EncodedFeatureValue[][]): Buffer {
-  return method.responseSerialize({
-    rows: ids.map((entityId, r) => ({
-      entityId,
-      values: values[r]!.map((v) => ({
-        feature: v.feature,
-        found: v.found,
-        value: v.found ? toProtoValue(JSON.parse(JSON.stringify(v.value) ?? 'null')) : null,
-        eventTime: v.found && v.eventTimeMs !== undefined ? toTimestamp(v.eventTimeMs) : null,
-        keyGroup: v.keyGroup,
-        checkpointId: v.checkpointId,
-        uncommitted: v.uncommitted,
-        beyondRetention: v.beyondRetention,
-      })),
-    })),
-  });
-}
+const generalPath = (ids: readonly string[], values: EncodedFeatureValue[][]): Buffer => encodeWithGeneratedCodec(ids, values, (v) => JSON.parse(JSON.stringify(v) ?? 'null'));
 
 function assertSameAsGeneralPath(ids: readonly string[], values: EncodedFeatureValue[][], writer = new ProtoWriter()): void {
   const encoded = encodeFeaturesResponse(writer, ids, values[0]?.length ?? 1, (r, f) => values[r]![f]!);
   assert.deepEqual(decode(encoded), decode(generalPath(ids, values)));
 }
 
-const feature = (value: unknown, more: Partial<EncodedFeatureValue> = {}): EncodedFeatureValue => ({
-  feature: 'indicators',
-  found: true,
-  value,
-  eventTimeMs: 1_733_000_000_123,
-  keyGroup: 17,
-  checkpointId: 42,
-  uncommitted: false,
-  beyondRetention: false,
-  ...more,
-});
+const feature = featureValue;
 
 test('feature response encoder - a map feature, a counter and a missing value decode as the general path encodes them', () => {
   assertSameAsGeneralPath(
