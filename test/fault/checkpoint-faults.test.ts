@@ -97,7 +97,8 @@ test('checkpoint - a worker SIGKILLed in the middle of a checkpoint upload loses
 });
 
 test('checkpoint - a corrupt checkpoint file fails the restore, naming the file, and the job does not start from wrong state; repaired, the job recovers on the worker whose redeploys failed', { timeout: 240_000 }, async () => {
-  await using cluster = await startCluster({ workers: 2, workerTimeoutMs: 2000 });
+  // The latest checkpoint after the last record is the one corrupted: a checkpoint every interval, idle or not.
+  await using cluster = await startCluster({ workers: 2, workerTimeoutMs: 2000, skipIdleCheckpoints: false });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-corrupt-'));
   using client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
   const nc = await connect({ servers: cluster.nats.url });

@@ -124,7 +124,8 @@ test('coordinator - a leader paused with SIGSTOP past its lease commits nothing 
   // A longer lease than the default: on a machine loaded enough to starve a process for 1.5 s the
   // leader would otherwise change before the pause this test is about. Short client deadlines: a
   // call sent to the paused leader (a standby names it until it takes over) holds until then.
-  const cluster = await startCluster({ workers: 2, standbyCoordinators: 1, leaderLeaseMs: 3_000 });
+  // Checkpoints under each leader are what is counted, idle or not: a checkpoint every interval.
+  const cluster = await startCluster({ workers: 2, standbyCoordinators: 1, leaderLeaseMs: 3_000, skipIdleCheckpoints: false });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-fencing-'));
   const old = cluster.coordinator;
   const successor = cluster.standbys[0]!;

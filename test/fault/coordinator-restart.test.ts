@@ -59,8 +59,9 @@ test('checkpoint - a restarted coordinator publishes the output of every complet
   // checkpoints waits in the coordinator's publisher; then the coordinator is SIGKILLed, the
   // stream comes back, and a new coordinator must publish all of it. (Before the job store kept
   // the list, a restart published only the latest checkpoint's output: the windows of the
-  // others were lost, though the state said they had fired.)
-  const cluster = await startCluster({ workers: 1 });
+  // others were lost, though the state said they had fired.) Several checkpoints per burst, idle
+  // or not: a checkpoint every interval.
+  const cluster = await startCluster({ workers: 1, skipIdleCheckpoints: false });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-coord-out-'));
   const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
   const nc = await connect({ servers: cluster.nats.url });

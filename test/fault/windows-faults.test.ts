@@ -16,7 +16,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { startCluster, startCoordinator, waitFor, soakSize, soakTimeoutMs, readStream, streamCount, REPO_ROOT, type ChildHandle, type CoordinatorHandle } from '../kit/index.ts';
+import { checkpointsOrIdle, startCluster, startCoordinator, waitFor, soakSize, soakTimeoutMs, readStream, streamCount, REPO_ROOT, type ChildHandle, type CoordinatorHandle } from '../kit/index.ts';
 import { compareResults as compare, publishSteadily, wfExpectation, wfInput, wfResults, WF_STREAMS } from '../kit/wf-fixture.ts';
 import { EddyClient } from '../../cli/client.ts';
 import { buildBundle } from '../../core/bundle.ts';
@@ -50,12 +50,10 @@ test('windows faults - tumbling and session windows and an event-time timer join
     const perTick = soakSize(300, 600);
     producer = publishSteadily(nc, input.messages, perTick, { heldBack: Math.floor(input.messages.length / 2), trickle: perTick / 15, kept: input.closers.length });
 
+    // n more checkpoints, or the job idle with everything in its latest one (no checkpoints while idle).
     const progressed = async (n: number, what: string) => {
-      const before = await client.getJob(WF_JOB);
-      await waitFor(async () => {
-        const j = await client.getJob(WF_JOB);
-        return j.state === 'RUNNING' && Number(j.checkpoints!.latestId) >= Number(before.checkpoints!.latestId) + n;
-      }, { timeoutMs: 120_000, what: `${n} more checkpoints ${what}` });
+      await waitFor(async () => (await client.getJob(WF_JOB)).state === 'RUNNING', { timeoutMs: 120_000, what: `the job running ${what}` });
+      await checkpointsOrIdle(client, WF_JOB, { more: n, timeoutMs: 120_000 });
     };
     const runningWorkers = async () => (await client.listWorkers()).filter((w) => w.state === 'ALIVE' && w.assignments.some((a) => a.jobId === WF_JOB && a.keyGroups.length > 0)).map((w) => w.workerId);
     /** SIGKILLs a worker and starts a replacement at once (it joins right after the recovery). */
