@@ -156,7 +156,6 @@ export async function prepublish(url: string, count: number, event: (i: number) 
   }
 }
 
-/** Records into the keyed stage (stage 1: indicator-state), summed over workers. */
 /**
  * customer-experience on a fresh cluster: `events` events published into its source stream, the
  * job submitted once `workers` workers are up, and every event processed by its keyed stage.
@@ -169,6 +168,7 @@ export async function cxProcessed(cluster: Cluster, client: EddyClient, workers:
   await waitFor(async () => (await keyedRecordsIn(client)) >= events, { timeoutMs: options.timeoutMs ?? 300_000, what: 'processed' });
 }
 
+/** Records into the keyed stage (stage 1: indicator-state), summed over workers. */
 export async function keyedRecordsIn(client: EddyClient): Promise<number> {
   const job = await client.getJob(CX_JOB);
   if (job.state === 'FAILED') throw new Error(`job failed: ${job.lastFailure?.message}`);

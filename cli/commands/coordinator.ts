@@ -14,7 +14,6 @@ interface CoordinatorCommandOptions extends S3CommandOptions, TelemetryCommandOp
   workerTimeoutMs?: number;
   workerProbeMs?: number;
   checkpointIntervalMs?: number;
-  skipIdleCheckpoints?: boolean;
   checkpointWhenIdle?: boolean;
   checkpointTimeoutMs?: number;
   maxDeltaChain?: number;

@@ -208,12 +208,17 @@ export function readFeature(backend: StateBackend, stage: string, keyGroup: numb
   const before = backend.getRawNow(meta, view);
   if (!(before instanceof Promise)) {
     const uncommitted = view === 'latest' && backend.overlayHas(meta);
-    const read = spec.kind === 'value' ? backend.getValueNow(stage, keyGroup, spec.state, key, view) : backend.mapEntriesNow(stage, keyGroup, spec.state, key, view);
+    const read = readStateNow(backend, stage, keyGroup, spec, key, view);
     if (!(read instanceof Promise)) return featureRead(spec, read, before, uncommitted);
     // A miss: the read under way is the consistent read's first.
     return readFeatureConsistently(backend, stage, keyGroup, spec, key, view, meta, { before, uncommitted, read });
   }
   return readFeatureConsistently(backend, stage, keyGroup, spec, key, view, meta);
+}
+
+/** The feature's state: its value, or its map's entries; without a promise when in memory. */
+function readStateNow(backend: StateBackend, stage: string, keyGroup: number, spec: FeatureStateSpec, key: string, view: StateView): unknown {
+  return spec.kind === 'value' ? backend.getValueNow(stage, keyGroup, spec.state, key, view) : backend.mapEntriesNow(stage, keyGroup, spec.state, key, view);
 }
 
 /** What readFeature answers, from the value (or map entries) and the event time read with it. */
@@ -246,7 +251,7 @@ async function readFeatureConsistently(
     const first = attempt === 1 ? started : undefined;
     const before = first !== undefined ? first.before : await backend.getRaw(meta, view);
     const uncommitted = first !== undefined ? first.uncommitted : view === 'latest' && backend.overlayHas(meta);
-    const read = await (first !== undefined ? first.read : spec.kind === 'value' ? backend.getValueNow(stage, keyGroup, spec.state, key, view) : backend.mapEntriesNow(stage, keyGroup, spec.state, key, view));
+    const read = await (first !== undefined ? first.read : readStateNow(backend, stage, keyGroup, spec, key, view));
     if (view === 'latest' && attempt < CONSISTENT_READ_ATTEMPTS) {
       const after = await backend.getRaw(meta, view);
       // A write replaces the overlay entry's Buffer: the same object means no record touched the
