@@ -12,7 +12,9 @@
 // BENCH_NEXMARK_WORKERS the worker counts (default 1,2); BENCH_RUNS the runs per figure (default 1 here);
 // BENCH_NEXMARK_FRAME=100 publishes the stream in frames of 100 events (README, "Framed ingest");
 // BENCH_NEXMARK_SOURCES=generator (or jetstream) runs one source only; BENCH_NEXMARK_THREADS=1
-// prints each run's worker CPU by thread.
+// prints each run's worker CPU by thread; BENCH_PROFILE_DIR=<dir> writes a .cpuprofile of each
+// Eddy process there (bench/cpu-profile-hook.mjs: main threads only, so run the workers with
+// EDDY_JOB_ISOLATION=none to see the job; summarize with bench/profile.ts's summary).
 //
 // Worker CPU is that of the worker processes, all their threads (/proc/<pid>/stat), less the
 // threads started during the run: with jobs isolated in threads (the default) a job takes the
@@ -29,6 +31,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { startCluster, waitFor, type Cluster } from '../test/kit/index.ts';
 import { buildNexmarkBundle } from '../test/kit/nexmark.ts';
@@ -42,6 +45,9 @@ const EVENTS = Number(process.env.BENCH_NEXMARK_EVENTS ?? (QUICK ? 100_000 : 200
 const WORKERS = (process.env.BENCH_NEXMARK_WORKERS ?? '1,2').split(',').map(Number);
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 1));
 /** Events per JetStream message for the stream source (BENCH_NEXMARK_FRAME; 1: one per message). */
+/** BENCH_PROFILE_DIR: where each Eddy process writes its CPU profile (bench/cpu-profile-hook.mjs). */
+const PROFILE_DIR = process.env.BENCH_PROFILE_DIR;
+const PROFILE_HOOK = fileURLToPath(new URL('./cpu-profile-hook.mjs', import.meta.url));
 const FRAME_RECORDS = Math.max(1, Number(process.env.BENCH_NEXMARK_FRAME ?? 1));
 /** The sources to run (BENCH_NEXMARK_SOURCES, default both). */
 const SOURCES = (process.env.BENCH_NEXMARK_SOURCES ?? 'generator,jetstream').split(',').filter((s): s is 'generator' | 'jetstream' => s === 'generator' || s === 'jetstream');
@@ -139,7 +145,7 @@ async function runQuery(cluster: Cluster, client: EddyClient, dir: string, query
 async function benchWorkers(workers: number, queries: readonly QueryName[], expected: Map<QueryName, number>): Promise<NexmarkRun[]> {
   // A worker is declared dead after 15 s without heartbeats (3 s by default): on a machine shared
   // with other test suites (load averages of 20+ on 2 cores) a starved worker missed 3 s.
-  const cluster = await startCluster({ workers, checkpointIntervalMs: 1000, workerTimeoutMs: 15_000 });
+  const cluster = await startCluster({ workers, checkpointIntervalMs: 1000, workerTimeoutMs: 15_000, ...(PROFILE_DIR && { env: { NODE_OPTIONS: `--import ${PROFILE_HOOK}`, EDDY_CPU_PROFILE_DIR: PROFILE_DIR } }) });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-bench-nexmark-'));
   const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
   const results: NexmarkRun[] = [];

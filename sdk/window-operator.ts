@@ -165,12 +165,17 @@ export function windowOperator<T, O>(
       return;
     }
     const contents = ctx.state(state) as MapState<unknown>;
-    let placed = false;
-    for (const w of assignWindows(assigner, ts)) {
-      if (isLate(w, watermark)) continue;
-      placed = true;
-      const id = windowId(w);
-      const before = await contents.get(id);
+    // Every window's contents are asked for before any is awaited: the ones not in memory share
+    // one RocksDB read batch (a sliding window's first record of a key misses in each of its
+    // sizeMs / slideMs windows; read one after another, they were a read batch each).
+    const windows = assignWindows(assigner, ts).filter((w) => !isLate(w, watermark));
+    if (windows.length === 0) return late(value, ctx);
+    const ids = windows.map(windowId);
+    const befores = await Promise.all(ids.map((id) => contents.get(id)));
+    for (let i = 0; i < windows.length; i++) {
+      const w = windows[i]!;
+      const id = ids[i]!;
+      const before = befores[i];
       const acc = add(before, value);
       contents.put(id, acc);
       // A window's timers are registered with its first record: a window that has contents has
@@ -178,7 +183,6 @@ export function windowOperator<T, O>(
       if (before === undefined) registerTimers(w, ctx);
       if (w.end - 1 <= watermark) await fire(w, acc, ctx);
     }
-    if (!placed) late(value, ctx);
   };
 
   const onTimer: OnTimerFunction<O> = async (timestampMs, ctx) => {

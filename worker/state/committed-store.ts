@@ -43,6 +43,11 @@ export class CommittedStore {
     return this.#reads.read(key);
   }
 
+  /** RocksDB read batches sent so far. */
+  get readBatches(): number {
+    return this.#reads.batches;
+  }
+
   /** Committed entries in a key range, in key order (reverse when asked). */
   iterator(range: { gte: Buffer; lt?: Buffer; lte?: Buffer }, options: { capacity: number; values: boolean; reverse?: boolean; limit?: number }): RocksIterator {
     return this.#db.iterator(range, options);

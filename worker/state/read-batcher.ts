@@ -13,6 +13,8 @@ export class ReadBatcher {
   readonly #cache: ReadCache;
   #pending: PendingRead[] = [];
   readonly #pendingByKey = new Map<string, Promise<Entry>>();
+  /** RocksDB read batches sent so far (each is one crossing into the native side and back). */
+  batches = 0;
 
   constructor(db: RocksDatabase, cache: ReadCache) {
     this.#db = db;
@@ -30,6 +32,7 @@ export class ReadBatcher {
   }
 
   #flush(): void {
+    this.batches++;
     const reads = this.#pending;
     this.#pending = [];
     this.#pendingByKey.clear();

@@ -190,6 +190,11 @@ export class StateBackend {
     this.#live.write(key, mapPrefixLength, codec, value, time, undo);
   }
 
+  /** RocksDB read batches sent so far (for tests: reads asked for together share one). */
+  get readBatches(): number {
+    return this.#store.readBatches;
+  }
+
   /** Entries in the live cache (for tests and the memory bound). */
   get liveEntries(): number {
     return this.#live.size;
