@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { mapState, valueState, type StateDescriptor, type StateSerializer } from '../../sdk/index.ts';
+import { listState, mapState, valueState, type StateDescriptor, type StateSerializer } from '../../sdk/index.ts';
 import { KeyedContext } from '../../worker/task/keyed-context.ts';
 import { StateBackend } from '../../worker/state/state-backend.ts';
 import { featureStates } from '../../worker/state/index.ts';
@@ -107,6 +107,46 @@ test('live state - a failed record is undone exactly (live values, new keys, fea
     ctx.state(counter).update(3);
     b!.freeze(1);
     assert.throws(() => ctx.undoRecord(), /cannot be undone/);
+  }));
+
+test('live state - a list add copies in only what it adds: no value handed in or out is shared with state, an undone add restores the list', () =>
+  withBackends(1, async ([b]) => {
+    const events = listState<{ n: number; tags: string[] }>('events');
+    const ctx = context(b!, [events], 'k');
+    ctx.enableAtomicRecords();
+    const first = { n: 1, tags: ['a'] };
+    await ctx.state(events).add(first);
+    first.n = 99;
+    first.tags.push('changed after add');
+    const many = [{ n: 2, tags: [] }, { n: 3, tags: [] }];
+    await ctx.state(events).addAll(many);
+    many[0]!.n = 99;
+    many.push({ n: 99, tags: [] });
+    const read = await ctx.state(events).get();
+    assert.deepEqual(read, [{ n: 1, tags: ['a'] }, { n: 2, tags: [] }, { n: 3, tags: [] }]);
+    read[0]!.tags.push('changed after get');
+    read.length = 0;
+    ctx.endRecord();
+    // A failed record's add is taken back, and the elements the lists share are untouched.
+    await ctx.state(events).add({ n: 4, tags: [] });
+    ctx.undoRecord();
+    assert.deepEqual(await ctx.state(events).get(), [{ n: 1, tags: ['a'] }, { n: 2, tags: [] }, { n: 3, tags: [] }]);
+    // Through a checkpoint and a cold read of the stored bytes.
+    await ctx.state(events).add({ n: 5, tags: ['b'] });
+    ctx.endRecord();
+    b!.freeze(1);
+    await b!.commit(1);
+    const cold = context(b!, [events], 'k');
+    assert.deepEqual(await cold.state(events).get(), [{ n: 1, tags: ['a'] }, { n: 2, tags: [] }, { n: 3, tags: [] }, { n: 5, tags: ['b'] }]);
+    // A list with a serializer of its own is read, extended and written back whole.
+    const json: StateSerializer<Array<{ n: number }>> = { encode: (v) => Buffer.from(JSON.stringify(v)), decode: (bytes) => JSON.parse(Buffer.from(bytes).toString()) as Array<{ n: number }> };
+    const custom = listState<{ n: number }>('custom', { serializer: json });
+    const c = context(b!, [custom], 'k');
+    const item = { n: 1 };
+    await c.state(custom).add(item);
+    item.n = 2;
+    await c.state(custom).addAll([{ n: 3 }]);
+    assert.deepEqual(await c.state(custom).get(), [{ n: 1 }, { n: 3 }]);
   }));
 
 test('live state - eviction takes only clean entries; a rollback forgets uncommitted values', async () => {

@@ -130,13 +130,38 @@ class Cell {
   }
 
   read(mapKey: string | undefined): Promise<unknown | undefined> {
+    const entry = this.#entry(mapKey);
+    return entry instanceof Promise ? entry.then((e) => this.#out(e, mapKey)) : Promise.resolve(this.#out(entry, mapKey));
+  }
+
+  /** The live entry of the value or map entry, loaded from the stored bytes when not in memory. */
+  #entry(mapKey: string | undefined): LiveEntry | Promise<LiveEntry> {
     const full = this.#key(mapKey);
     const live = this.#scope.backend.liveGet(full);
-    if (live !== undefined) return Promise.resolve(this.#out(live, mapKey));
+    if (live !== undefined) return live;
     const resets = this.#scope.backend.liveResets;
     const stored = this.#scope.backend.readStored(full);
-    if (stored instanceof Promise) return stored.then((bytes) => this.#out(this.#load(full, mapKey, bytes, resets), mapKey));
-    return Promise.resolve(this.#out(this.#load(full, mapKey, stored, resets), mapKey));
+    if (stored instanceof Promise) return stored.then((bytes) => this.#load(full, mapKey, bytes, resets));
+    return this.#load(full, mapKey, stored, resets);
+  }
+
+  /**
+   * Appends to a list value. With the default serializer only the added values are copied in: the
+   * stored array is never handed to user code, so the new array shares its elements (a copy of the
+   * whole list in and out made each add cost the length of the list). A user serializer copies by
+   * a round trip of the whole value, so its lists are read, extended and written back.
+   */
+  async append(values: readonly unknown[]): Promise<void> {
+    if (values.length === 0) return;
+    if (this.#codec.copy !== copyStateValue) {
+      const current = (await this.read(undefined)) as unknown[] | undefined;
+      this.write(undefined, current === undefined ? [...values] : [...current, ...values]);
+      return;
+    }
+    const entry = this.#entry(undefined);
+    const current = this.#current(entry instanceof Promise ? await entry : entry, undefined) as unknown[] | undefined;
+    const added = values.map(copyStateValue);
+    this.#writeOwned(undefined, current === undefined ? added : current.concat(added));
   }
 
   #load(full: string, mapKey: string | undefined, stored: Buffer | null, resets: number): LiveEntry {
@@ -152,19 +177,30 @@ class Cell {
 
   /** The value handed to user code: a copy, or undefined when absent or expired (then deleted). */
   #out(entry: LiveEntry, mapKey: string | undefined): unknown {
+    const value = this.#current(entry, mapKey);
+    return value === undefined ? undefined : this.#codec.copy(value);
+  }
+
+  /** The stored value itself (never for user code), or undefined when absent or expired (then deleted). */
+  #current(entry: LiveEntry, mapKey: string | undefined): unknown {
     const value = entry.value;
     if (value === undefined) return undefined;
     if (this.#ttlMs !== undefined && entry.time + this.#ttlMs <= this.#scope.clock()) {
       this.remove(mapKey);
       return undefined;
     }
-    return this.#codec.copy(value);
+    return value;
   }
 
   write(mapKey: string | undefined, value: unknown): void {
+    this.#writeOwned(mapKey, this.#codec.copy(value));
+  }
+
+  /** Writes a value no user code holds (a copy, or an array of copies): kept as it is. */
+  #writeOwned(mapKey: string | undefined, value: unknown): void {
     const { backend, clock } = this.#scope;
     const full = this.#key(mapKey);
-    backend.liveWrite(full, mapKey === undefined ? 0 : this.#valueKey!.length, this.#codec, this.#codec.copy(value), this.#ttlMs === undefined ? 0 : clock(), this.#scope.undo);
+    backend.liveWrite(full, mapKey === undefined ? 0 : this.#valueKey!.length, this.#codec, value, this.#ttlMs === undefined ? 0 : clock(), this.#scope.undo);
     this.#scope.onChange?.(mapKey === undefined ? undefined : { op: 'put', mapKey, value });
   }
 
@@ -256,11 +292,7 @@ function mapHandle(cell: Cell): MapState<unknown> {
 }
 
 function listHandle(cell: Cell): ListState<unknown> {
-  const append = async (values: readonly unknown[]): Promise<void> => {
-    if (values.length === 0) return;
-    const current = (await cell.read(undefined)) as unknown[] | undefined;
-    cell.write(undefined, current === undefined ? [...values] : [...current, ...values]);
-  };
+  const append = (values: readonly unknown[]): Promise<void> => cell.append(values);
   return {
     get: async () => ((await cell.read(undefined)) as unknown[] | undefined) ?? [],
     add: (value) => append([value]),
