@@ -437,6 +437,10 @@ export class CheckpointCoordinator {
 
   stop(): void {
     this.#stopped = true;
+    // The stats are the job's and outlive this epoch: a job that was idle is not idle while it
+    // recovers (its next epoch checkpoints before it can be idle again: its latest is of this one).
+    this.#idle = false;
+    this.stats.idle = false;
     for (const w of this.#waiters.values()) w.reject(new Error('the job left its epoch before the checkpoint completed'));
     this.#waiters.clear();
     clearInterval(this.#timer);
