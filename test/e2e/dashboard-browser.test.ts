@@ -68,8 +68,9 @@ test(
     const shots = process.env.EDDY_DASHBOARD_SCREENSHOTS ? join(REPO_ROOT, process.env.EDDY_DASHBOARD_SCREENSHOTS) : await mkdtemp(join(tmpdir(), 'eddy-dashboard-shots-'));
     await mkdir(shots, { recursive: true });
     // A long worker time-out: chromium shares the two cores, and a worker declared dead under that
-    // load would turn the test into a recovery test.
-    await using cluster = await startCluster({ workers: 1, workerTimeoutMs: 10_000, standbyCoordinators: 1 });
+    // load would turn the test into a recovery test. The checkpoint timeline and table are shown
+    // with three checkpoints in them: one every interval, idle or not.
+    await using cluster = await startCluster({ workers: 1, workerTimeoutMs: 10_000, standbyCoordinators: 1, skipIdleCheckpoints: false });
     const dir = await mkdtemp(join(tmpdir(), 'eddy-dashboard-'));
     using client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
     let nc: NatsConnection | undefined;

@@ -15,8 +15,9 @@ import { subjects } from '../../core/subjects.ts';
 
 test('nats security - each role is held to its permissions; forged control messages are rejected and logged; the job stays exact', { timeout: 240_000 }, async () => {
   // A generous worker timeout: on a loaded machine a missed heartbeat restarts the job, and a
-  // forged acknowledgement must meet a checkpoint in flight to be judged.
-  const cluster = await startCluster({ workers: 2, natsAuth: true, workerTimeoutMs: 15_000 });
+  // forged acknowledgement must meet a checkpoint in flight to be judged, so a checkpoint every
+  // interval, also once the input is processed.
+  const cluster = await startCluster({ workers: 2, natsAuth: true, workerTimeoutMs: 15_000, skipIdleCheckpoints: false });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-nats-sec-'));
   const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
   const url = cluster.nats.url;

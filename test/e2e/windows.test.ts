@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
-import { startCluster, waitFor, REPO_ROOT } from '../kit/index.ts';
+import { checkpointsOrIdle, startCluster, waitFor, REPO_ROOT } from '../kit/index.ts';
 import { readStreamDirect } from '../kit/read-stream-direct.ts';
 import { EddyClient } from '../../cli/client.ts';
 import { buildBundle } from '../../core/bundle.ts';
@@ -132,12 +132,10 @@ test('windows - a worker killed mid-session: windows and timers come back from t
     for (let ts = 0; ts < 20_000; ts += 700) for (let u = 0; u < 40; u++) clicks.push({ user: `u${u}`, ts: T + ts });
     const half = clicks.findIndex((c) => c.ts >= T + 12_000);
     await publish(0, clicks.slice(0, half));
-    // Kill once a checkpoint completed after the first half was read.
+    // Kill once a checkpoint completed after the first half was read: two more, or the job idle
+    // with everything in its latest one (no checkpoints while idle).
     const before = await client.getJob('sessions');
-    await waitFor(async () => {
-      const j = await client.getJob('sessions');
-      return j.state === 'RUNNING' && Number(j.checkpoints!.latestId) > Number(before.checkpoints!.latestId) + 1;
-    }, { timeoutMs: 60_000, what: 'checkpoints after the first half' });
+    await checkpointsOrIdle(client, 'sessions', { timeoutMs: 60_000 });
     const running = (await client.listWorkers()).filter((w) => w.state === 'ALIVE' && w.assignments.some((a) => a.jobId === 'sessions'));
     const victim = running[0]!.workerId;
     const handles = new Map<string, ChildHandle>(cluster.workers.map((w) => [w.name.replace(/^worker /, ''), w]));

@@ -11,8 +11,9 @@ import { startCluster, s3Store, startS3Server, waitFor, cxEvents, cxExpectation,
 import { EddyClient } from '../../cli/client.ts';
 import { decodeMetadata } from '../../core/checkpoint-format.ts';
 
+/** Checkpoints against S3 are what these tests break: one every interval, idle or not. */
 function s3Cluster(s3: S3Server, workers: number, workerTimeoutMs?: number): Promise<Cluster> {
-  return startCluster({ workers, ...(workerTimeoutMs !== undefined && { workerTimeoutMs }), ...s3Store(s3) });
+  return startCluster({ workers, ...(workerTimeoutMs !== undefined && { workerTimeoutMs }), ...s3Store(s3), skipIdleCheckpoints: false });
 }
 
 const latestId = async (client: EddyClient) => Number((await client.getJob(CX_JOB)).checkpoints!.latestId);

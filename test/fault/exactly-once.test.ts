@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { startCluster, s3Store, startS3Server, waitFor, soakSize, soakTimeoutMs, type Cluster, type S3Server, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB, type ChildHandle, clusterStore } from '../kit/index.ts';
+import { checkpointsOrIdle, startCluster, s3Store, startS3Server, waitFor, soakSize, soakTimeoutMs, type Cluster, type S3Server, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB, type ChildHandle, clusterStore } from '../kit/index.ts';
 import type { ObjectStore } from '../../core/object-store.ts';
 import { EddyClient } from '../../cli/client.ts';
 
@@ -26,12 +26,11 @@ async function killAndReplace(kills: number, start: () => Promise<Cluster>, stor
     producer = publishSteadily(nc, events);
     const handles = new Map<string, ChildHandle>(cluster.workers.map((w) => [w.name.replace(/^worker /, ''), w]));
     for (let k = 0; k < kills; k++) {
-      // Kill only once the job has recovered and checkpointed since the last kill.
+      // Kill only once the job has recovered and checkpointed since the last kill: two more
+      // checkpoints, or the job idle with everything in its latest one (none are taken while idle).
       const before = await client.getJob(CX_JOB);
-      await waitFor(async () => {
-        const j = await client.getJob(CX_JOB);
-        return j.state === 'RUNNING' && Number(j.checkpoints!.latestId) > Number(before.checkpoints!.latestId) + 1;
-      }, { timeoutMs: 60_000, what: `checkpoints to progress before kill ${k + 1}` });
+      await waitFor(async () => (await client.getJob(CX_JOB)).state === 'RUNNING', { timeoutMs: 60_000, what: `the job running before kill ${k + 1}` });
+      await checkpointsOrIdle(client, CX_JOB, { timeoutMs: 60_000 });
       // A worker that runs part of the job (one that joined after the last recovery is idle).
       const running = (await client.listWorkers()).filter((w) => w.state === 'ALIVE' && w.assignments.some((a) => a.jobId === CX_JOB));
       const victim = running[Math.floor(Math.random() * running.length)]!.workerId;

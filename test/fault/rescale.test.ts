@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { startCluster, startS3Server, s3Store, waitFor, cxEvents, type Cluster, type S3Server, type Indicator, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB } from '../kit/index.ts';
+import { checkpointsOrIdle, startCluster, startS3Server, s3Store, waitFor, cxEvents, type Cluster, type S3Server, type Indicator, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB } from '../kit/index.ts';
 import { EddyClient } from '../../cli/client.ts';
 import { keyGroupForKey, keyGroupsOf } from '../../core/key-groups.ts';
 
@@ -42,10 +42,8 @@ test('rescale - scale 1 → 3 → 2 while 200,000 events flow: exact state, exac
     await waitFor(async () => (await client.listWorkers()).length === 1, { timeoutMs: 15_000, what: 'one worker' });
     await submitCx(client, join(dir, 'cache'));
     producer = publishSteadily(nc, events);
-    const progressed = async (n: number) => {
-      const before = Number((await client.getJob(CX_JOB)).checkpoints!.latestId);
-      await waitFor(async () => Number((await client.getJob(CX_JOB)).checkpoints!.latestId) >= before + n, { timeoutMs: 60_000, what: `${n} more checkpoints` });
-    };
+    // n more checkpoints, or the job idle with everything in its latest one (no checkpoints while idle).
+    const progressed = async (n: number) => checkpointsOrIdle(client, CX_JOB, { more: n, timeoutMs: 60_000 });
     await progressed(2);
 
     // Scale out: two workers join; key groups spread over three, a batch per checkpoint.
@@ -85,9 +83,15 @@ interface CxOnS3 {
  * published steadily: `during` runs once two checkpoints completed, then the final state must
  * equal the expectation record for record, with no recovery on the way (moves only).
  */
-async function cxOnS3(options: { workers: number; events: Indicator[]; perTick: number; maxMovingKeyGroups?: number }, during: (run: CxOnS3) => Promise<void>): Promise<void> {
+async function cxOnS3(options: { workers: number; events: Indicator[]; perTick: number; maxMovingKeyGroups?: number; checkpointWhenIdle?: boolean }, during: (run: CxOnS3) => Promise<void>): Promise<void> {
   await using s3 = await startS3Server();
-  await using cluster = await startCluster({ workers: options.workers, workerTimeoutMs: 10_000, ...(options.maxMovingKeyGroups !== undefined && { maxMovingKeyGroups: options.maxMovingKeyGroups }), ...s3Store(s3) });
+  await using cluster = await startCluster({
+    workers: options.workers,
+    workerTimeoutMs: 10_000,
+    ...(options.maxMovingKeyGroups !== undefined && { maxMovingKeyGroups: options.maxMovingKeyGroups }),
+    ...(options.checkpointWhenIdle === true && { skipIdleCheckpoints: false }),
+    ...s3Store(s3),
+  });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-rescale-'));
   using client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
   const nc = await connect({ servers: cluster.nats.url });
@@ -111,7 +115,8 @@ async function cxOnS3(options: { workers: number; events: Indicator[]; perTick: 
 }
 
 test('rescale - a worker SIGTERMed in the middle of a checkpoint finishes it, hands over and exits 0', { timeout: 240_000 }, () =>
-  cxOnS3({ workers: 2, events: cxEvents(60_000, 500, 11), perTick: 1_000 }, async ({ s3, cluster, client }) => {
+  // A periodic checkpoint hangs in its upload whether or not the input is still flowing.
+  cxOnS3({ workers: 2, events: cxEvents(60_000, 500, 11), perTick: 1_000, checkpointWhenIdle: true }, async ({ s3, cluster, client }) => {
     // Freeze the object store so that a checkpoint hangs in its upload, then SIGTERM a worker.
     s3.kill('SIGSTOP');
     await waitFor(async () => Number((await client.getJob(CX_JOB)).checkpoints!.inFlightId) > 0, { timeoutMs: 30_000, what: 'a checkpoint in flight' });
@@ -127,7 +132,8 @@ test('rescale - a worker SIGTERMed in the middle of a checkpoint finishes it, ha
 );
 
 test('rescale - a worker that joins while checkpoints fail gets key groups once they succeed again', { timeout: 240_000 }, () =>
-  cxOnS3({ workers: 1, events: cxEvents(60_000, 500, 12), perTick: 1_000 }, async ({ s3, cluster, client }) => {
+  // Periodic checkpoints fail while S3 is down whether or not the input is still flowing.
+  cxOnS3({ workers: 1, events: cxEvents(60_000, 500, 12), perTick: 1_000, checkpointWhenIdle: true }, async ({ s3, cluster, client }) => {
     await s3.stop();
     const down = await client.getJob(CX_JOB);
     await waitFor(async () => Number((await client.getJob(CX_JOB)).checkpoints!.failed) > Number(down.checkpoints!.failed), { timeoutMs: 60_000, what: 'a failed checkpoint' });

@@ -2,6 +2,11 @@
 // so two more completed checkpoints mean that anything emitted twice would be there by now. An
 // idle job (nothing read, emitted or dead-lettered since its latest checkpoint) takes no periodic
 // checkpoints (coordinator/checkpoint-idle.ts): everything it did is in the latest one already.
+//
+// A recovery needs no such care: a job is idle only since a checkpoint of its current epoch
+// (CheckpointCoordinator's tick), so a new epoch restored from checkpoint N always takes one
+// more; "RUNNING, a newer epoch and latestId > N" is reached without any input. Idle is not
+// claimed while a job recovers: the old epoch's checkpoint coordinator clears it as it stops.
 import type { EddyClient } from '../../cli/client.ts';
 import { decodeMetadata } from '../../core/checkpoint-format.ts';
 import { objectKeys } from '../../core/object-keys.ts';

@@ -69,7 +69,14 @@ export interface CoordinatorOptions extends StoreLocation {
   workerTimeoutMs?: number;
   /** Passed as --checkpoint-interval-ms when set. */
   checkpointIntervalMs?: number;
-  /** True: no periodic checkpoints while idle (the coordinator's default). Otherwise --checkpoint-when-idle. */
+  /**
+   * False: --checkpoint-when-idle, a periodic checkpoint every interval even while the job is idle
+   * (for a test whose subject is checkpoints: their count, contents, timeouts or collection).
+   * Undefined or true: the coordinator's default, no periodic checkpoint while nothing was read,
+   * emitted or dead-lettered since the latest one (coordinator/checkpoint-idle.ts); a test waiting
+   * for "a checkpoint later" uses checkpointsOrIdle (test/kit/checkpoints.ts).
+   * @default the coordinator's default (skipped while idle)
+   */
   skipIdleCheckpoints?: boolean;
   /** Passed as --checkpoint-timeout-ms when set. */
   checkpointTimeoutMs?: number;
@@ -116,9 +123,8 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Coo
   const args = ['coordinator', '--nats', options.natsUrl, '--grpc', address, '--http', `127.0.0.1:${httpPort}`, ...storeArgs(options)];
   if (options.workerTimeoutMs !== undefined) args.push('--worker-timeout-ms', String(options.workerTimeoutMs));
   if (options.checkpointIntervalMs !== undefined) args.push('--checkpoint-interval-ms', String(options.checkpointIntervalMs));
-  // The tests use checkpoints as their clock ("two more checkpoints" after the input ended), so
-  // their coordinators checkpoint while idle unless a test asks for the production default.
-  if (options.skipIdleCheckpoints !== true) args.push('--checkpoint-when-idle');
+  // The production default unless a test asks for a checkpoint every interval while idle.
+  if (options.skipIdleCheckpoints === false) args.push('--checkpoint-when-idle');
   if (options.checkpointTimeoutMs !== undefined) args.push('--checkpoint-timeout-ms', String(options.checkpointTimeoutMs));
   if (options.maxDeltaChain !== undefined) args.push('--max-delta-chain', String(options.maxDeltaChain));
   if (options.maxMovingKeyGroups !== undefined) args.push('--max-moving-key-groups', String(options.maxMovingKeyGroups));
@@ -178,7 +184,7 @@ export interface ClusterOptions {
   workerTimeoutMs?: number;
   /** Passed to the coordinator. */
   checkpointIntervalMs?: number;
-  /** Passed to the coordinator. */
+  /** Passed to the coordinator: false asks for --checkpoint-when-idle (CoordinatorOptions.skipIdleCheckpoints). @default the coordinator's default */
   skipIdleCheckpoints?: boolean;
   /** Passed to the coordinator. */
   checkpointTimeoutMs?: number;
@@ -312,7 +318,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         env: { ...options.env, ...nats!.loginEnv('coordinator') },
         ...(options.workerTimeoutMs !== undefined && { workerTimeoutMs: options.workerTimeoutMs }),
         ...(options.checkpointIntervalMs !== undefined && { checkpointIntervalMs: options.checkpointIntervalMs }),
-        ...(options.skipIdleCheckpoints === true && { skipIdleCheckpoints: true }),
+        ...(options.skipIdleCheckpoints !== undefined && { skipIdleCheckpoints: options.skipIdleCheckpoints }),
         ...(options.checkpointTimeoutMs !== undefined && { checkpointTimeoutMs: options.checkpointTimeoutMs }),
         ...(options.maxDeltaChain !== undefined && { maxDeltaChain: options.maxDeltaChain }),
         ...(options.maxMovingKeyGroups !== undefined && { maxMovingKeyGroups: options.maxMovingKeyGroups }),
