@@ -9,9 +9,13 @@ import type { KeyGroupEntries } from '../../core/checkpoint-format.ts';
 import { prefixUpperBound } from './key-codec.ts';
 import type { Entry } from './overlay.ts';
 import type { Delta } from './delta-chain.ts';
+import { KeyFilter } from './key-filter.ts';
 import { ReadBatcher } from './read-batcher.ts';
 import { ReadCache } from './read-cache.ts';
-import { RocksDB, type RocksDatabase, type RocksIterator } from './rocksdb.ts';
+import { RocksDB, SCAN_CAPACITY, type RocksDatabase, type RocksIterator } from './rocksdb.ts';
+
+/** Past this many keys RocksDB is read for every miss: no filter (it would take over 64 MB). */
+const MAX_KEY_FILTER_KEYS = 2 ** 25;
 
 export class CommittedStore {
   readonly #db: RocksDatabase;
@@ -21,26 +25,121 @@ export class CommittedStore {
   readonly #reads: ReadBatcher;
   // Commits and range deletes are applied one at a time, in call order.
   #writeTail: Promise<void> = Promise.resolve();
+  /**
+   * Every key RocksDB may hold (key-filter.ts), added before the write that puts it; undefined
+   * when off (RocksDB was not empty when opened, or holds too many keys). A read of a key it does
+   * not hold is answered absent without RocksDB.
+   */
+  #filter: KeyFilter | undefined;
+  /** The filter a scan is filling, from the keys RocksDB held when it began; writes since go into both. */
+  #nextFilter: KeyFilter | undefined;
+  readonly #minFilterKeys: number;
+  /** Keys the last rebuild's scan found: the next filter is sized from it. */
+  #lastScanned = 0;
+  /** Reads answered absent by the key filter (no RocksDB read). */
+  filteredReads = 0;
+  /** Key filter rebuilds completed. */
+  filterRebuilds = 0;
+  /** The key filter's rebuild scan under way (close() waits for it). */
+  #filterScan: Promise<void> = Promise.resolve();
+  #closing = false;
 
-  private constructor(db: RocksDatabase, path: string, readCacheEntries: number) {
+  private constructor(db: RocksDatabase, path: string, readCacheEntries: number, filterKeys: number | undefined) {
     this.#db = db;
     this.#path = path;
     this.cache = new ReadCache(readCacheEntries);
     this.#reads = new ReadBatcher(db, this.cache);
+    this.#minFilterKeys = filterKeys ?? 0;
+    this.#filter = filterKeys === undefined ? undefined : new KeyFilter(filterKeys);
   }
 
-  static async open(path: string, readCacheEntries: number): Promise<CommittedStore> {
-    await mkdir(path, { recursive: true });
+  /**
+   * Opens (creates) RocksDB at path. keyFilterKeys: the key filter's smallest size (0: no filter);
+   * the filter is on only when the directory is new or empty, so that every key RocksDB holds is
+   * one written here.
+   */
+  static async open(path: string, readCacheEntries: number, keyFilterKeys: number): Promise<CommittedStore> {
+    const created = await mkdir(path, { recursive: true });
+    const empty = created !== undefined || (await readdir(path)).length === 0;
     const db = new RocksDB(path);
     await db.ready();
-    return new CommittedStore(db, path, readCacheEntries);
+    return new CommittedStore(db, path, readCacheEntries, empty && keyFilterKeys > 0 ? keyFilterKeys : undefined);
   }
 
   /** The committed value of an encoded key (null: absent): from the cache, else in the tick's read batch. */
   read(key: string): Entry | Promise<Entry> {
     const cached = this.cache.getValue(key);
     if (cached !== undefined) return cached;
+    if (this.#filter !== undefined && !this.#filter.mayContainString(key)) {
+      this.filteredReads++;
+      return null;
+    }
     return this.#reads.read(key);
+  }
+
+  /** True while the key filter answers misses (for tests and metrics). */
+  get keyFilterOn(): boolean {
+    return this.#filter !== undefined;
+  }
+
+  /** A key about to be put: into the filter, and the one being built. Call before the write. */
+  #notePut(key: string | Uint8Array): void {
+    const filter = this.#filter;
+    if (filter === undefined) return;
+    if (typeof key === 'string') {
+      filter.addString(key);
+      this.#nextFilter?.addString(key);
+    } else {
+      filter.addBytes(key);
+      this.#nextFilter?.addBytes(key);
+    }
+  }
+
+  /**
+   * After a write: a filter that took as many keys as it was sized for is rebuilt from a scan of
+   * RocksDB (deleted keys drop out of it), sized for twice the keys the last scan found. Call in
+   * the write queue, after the write, and await what it returns there: the scan's iterator opens
+   * (a RocksDB iterator reads a snapshot taken when it opens) while nothing is being written, and
+   * every key put after that goes into the new filter too. The scan itself runs on.
+   */
+  #maybeRebuildFilter(): Promise<void> | undefined {
+    const filter = this.#filter;
+    if (filter === undefined || this.#nextFilter !== undefined || filter.added <= filter.capacity) return undefined;
+    const keys = Math.max(this.#minFilterKeys, 2 * this.#lastScanned);
+    if (keys > MAX_KEY_FILTER_KEYS) {
+      this.#filter = undefined;
+      return undefined;
+    }
+    const next = new KeyFilter(keys);
+    this.#nextFilter = next;
+    const iterator = this.#db.iterator({ gte: Buffer.alloc(0) }, { capacity: SCAN_CAPACITY, values: false })[Symbol.asyncIterator]();
+    const opened = iterator.next();
+    const scan = async (): Promise<void> => {
+      let scanned = 0;
+      for (let item = await opened; item.done !== true && !this.#closing; item = await iterator.next()) {
+        next.addBytes(item.value.key);
+        scanned++;
+      }
+      if (this.#closing) {
+        await iterator.return?.();
+        return;
+      }
+      this.#lastScanned = scanned;
+      if (this.#filter !== undefined) {
+        this.#filter = next;
+        this.filterRebuilds++;
+      }
+    };
+    // A failed scan keeps the old filter, still a superset of RocksDB's keys.
+    this.#filterScan = scan()
+      .catch(() => undefined)
+      .finally(() => {
+        this.#nextFilter = undefined;
+      });
+    return opened.then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   /** RocksDB read batches sent so far. */
@@ -75,13 +174,17 @@ export class CommittedStore {
     for (const delta of deltas) {
       for (const [key, value] of delta.overlay.entries) {
         if (value === null) batch.tryDelete(Buffer.from(key, 'latin1'));
-        else batch.tryPut(Buffer.from(key, 'latin1'), value);
+        else {
+          this.#notePut(key);
+          batch.tryPut(Buffer.from(key, 'latin1'), value);
+        }
       }
     }
     await batch.flush();
     this.cache.bumpEpoch();
     // Map entries are indexed by their map's prefix: exactly the cached maps this commit changed.
     for (const delta of deltas) this.cache.applyCommitted(delta.overlay.entries, delta.overlay.mapIndex.keys());
+    await this.#maybeRebuildFilter();
   }
 
   /**
@@ -93,10 +196,14 @@ export class CommittedStore {
     if (replace) batch.tryDeleteRange(prefix, prefixUpperBound(prefix));
     for (const [key, value] of entries) {
       if (value === null) batch.tryDelete(asBuffer(key));
-      else batch.tryPut(asBuffer(key), asBuffer(value));
+      else {
+        this.#notePut(key);
+        batch.tryPut(asBuffer(key), asBuffer(value));
+      }
     }
     await batch.flush();
     this.cache.dropPrefix(prefix.toString('latin1'));
+    await this.#maybeRebuildFilter();
   }
 
   /** Approximate committed size on disk in bytes: the sum of the file sizes under the path. */
@@ -107,6 +214,8 @@ export class CommittedStore {
   /** Waits for pending writes, then closes RocksDB (which waits for the read batches and iterators still open). */
   async close(): Promise<void> {
     await this.#writeTail;
+    this.#closing = true;
+    await this.#filterScan;
     await this.#db.close();
   }
 }

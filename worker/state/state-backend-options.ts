@@ -11,15 +11,23 @@ export interface StateBackendOptions {
    * working set; dirty ones stay beyond it until the next freeze. @default 500_000
    */
   liveEntries?: number;
+  /**
+   * The smallest size, in keys, of the filter of keys RocksDB may hold (worker/state/key-filter.ts:
+   * a read of a key never written needs no RocksDB read); 0 turns it off. @default 1_048_576
+   */
+  keyFilterKeys?: number;
 }
 
 export interface CompiledStateBackendOptions {
   path: string;
   readCacheEntries: number;
   liveEntries: number;
+  keyFilterKeys: number;
 }
 
 export const DEFAULT_READ_CACHE_ENTRIES = 100_000;
+/** ~1.3 MB of bits; the filter grows with the keys a rebuild finds. */
+export const DEFAULT_KEY_FILTER_KEYS = 1 << 20;
 /** ~250 B each with a small object value: about 125 MB when full. */
 export const DEFAULT_LIVE_ENTRIES = 500_000;
 
@@ -31,5 +39,7 @@ export function compileStateBackendOptions(options: StateBackendOptions): Compil
   }
   const liveEntries = options.liveEntries ?? DEFAULT_LIVE_ENTRIES;
   if (!Number.isSafeInteger(liveEntries) || liveEntries < 0) throw new InvalidArgumentError(`liveEntries must be a non-negative integer, got ${String(liveEntries)}`);
-  return { path: options.path, readCacheEntries, liveEntries };
+  const keyFilterKeys = options.keyFilterKeys ?? DEFAULT_KEY_FILTER_KEYS;
+  if (!Number.isSafeInteger(keyFilterKeys) || keyFilterKeys < 0) throw new InvalidArgumentError(`keyFilterKeys must be a non-negative integer, got ${String(keyFilterKeys)}`);
+  return { path: options.path, readCacheEntries, liveEntries, keyFilterKeys };
 }

@@ -50,7 +50,7 @@ export class StateBackend {
 
   static async open(options: StateBackendOptions): Promise<StateBackend> {
     const compiled = compileStateBackendOptions(options);
-    return new StateBackend(await CommittedStore.open(compiled.path, compiled.readCacheEntries), compiled);
+    return new StateBackend(await CommittedStore.open(compiled.path, compiled.readCacheEntries, compiled.keyFilterKeys), compiled);
   }
 
   // --- value state
@@ -193,6 +193,11 @@ export class StateBackend {
   /** RocksDB read batches sent so far (for tests: reads asked for together share one). */
   get readBatches(): number {
     return this.#store.readBatches;
+  }
+
+  /** Reads the key filter answered absent without RocksDB, and its rebuilds (for tests). */
+  get keyFilterStats(): { on: boolean; filteredReads: number; rebuilds: number } {
+    return { on: this.#store.keyFilterOn, filteredReads: this.#store.filteredReads, rebuilds: this.#store.filterRebuilds };
   }
 
   /** Entries in the live cache (for tests and the memory bound). */
