@@ -111,9 +111,16 @@ export class CommittedStore {
       return undefined;
     }
     const next = new KeyFilter(keys);
+    let iterator: AsyncIterator<{ key: Buffer; value: Buffer | null }>;
+    let opened: Promise<IteratorResult<{ key: Buffer; value: Buffer | null }>>;
+    try {
+      iterator = this.#db.iterator({ gte: Buffer.alloc(0) }, { capacity: SCAN_CAPACITY, values: false })[Symbol.asyncIterator]();
+      opened = iterator.next();
+    } catch {
+      // No rebuild now (the old filter stays a superset): a write is never failed by one.
+      return undefined;
+    }
     this.#nextFilter = next;
-    const iterator = this.#db.iterator({ gte: Buffer.alloc(0) }, { capacity: SCAN_CAPACITY, values: false })[Symbol.asyncIterator]();
-    const opened = iterator.next();
     const scan = async (): Promise<void> => {
       let scanned = 0;
       for (let item = await opened; item.done !== true && !this.#closing; item = await iterator.next()) {

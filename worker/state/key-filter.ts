@@ -17,7 +17,7 @@ const HASHES = 7;
 export class KeyFilter {
   /** Keys it was sized for; past them its false positives grow (it stays correct). */
   readonly capacity: number;
-  /** Keys added since it was built. */
+  /** Keys added since it was built that it did not seem to hold already (about its distinct keys). */
   added = 0;
   readonly #bits: Int32Array;
   readonly #mask: number;
@@ -37,14 +37,15 @@ export class KeyFilter {
     return this.#bits.byteLength;
   }
 
+  /** Adds a key; `added` counts only keys it did not seem to hold (a key put again is not new). */
   addString(key: string): void {
     hashString(key);
-    this.#set();
+    if (!this.#test()) this.#set();
   }
 
   addBytes(key: Uint8Array): void {
     hashBytes(key);
-    this.#set();
+    if (!this.#test()) this.#set();
   }
 
   /** False: the key was never added. True: it may have been. */
