@@ -136,3 +136,18 @@ test('key filter - random puts, deletes, imports and drops over many rebuilds: e
     assert.ok(b!.keyFilterStats.rebuilds >= 5, `${b!.keyFilterStats.rebuilds} rebuilds of the importing backend's filter`);
     assert.ok(a!.keyFilterStats.filteredReads > 0, 'some reads were answered by the filter');
   }, { readCacheEntries: 0, keyFilterKeys: 16 }));
+
+test('committed store - a commit or an import of many entries lets other work run while its batch is built, and ends with every entry readable', () =>
+  withBackends(2, async ([a, b]) => {
+    for (let i = 0; i < 10_000; i++) a!.putValue(S, i % 4, 'v', `k${i}`, i);
+    a!.freeze(1);
+    const delta = a!.frozenDelta(1);
+    await a!.commit(1);
+    assert.ok(a!.writeYields >= 4, `${a!.writeYields} turns given while 10,000 entries were committed (one per 2,048)`);
+    for (const { stage, groups } of delta) for (const group of groups) await b!.importKeyGroup(stage, group, { replace: true });
+    assert.ok(b!.writeYields >= 4, `${b!.writeYields} turns given while 10,000 entries were imported in 4 key groups`);
+    for (let i = 0; i < 10_000; i += 97) {
+      assert.equal(await a!.getValue(S, i % 4, 'v', `k${i}`, 'committed'), i);
+      assert.equal(await b!.getValue(S, i % 4, 'v', `k${i}`, 'committed'), i);
+    }
+  }, { readCacheEntries: 0 }));

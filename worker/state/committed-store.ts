@@ -40,6 +40,8 @@ export class CommittedStore {
   filteredReads = 0;
   /** Key filter rebuilds completed. */
   filterRebuilds = 0;
+  /** Turns given to the event loop while write batches were built (every WRITE_SLICE entries). */
+  writeYields = 0;
   /** The key filter's rebuild scan under way (close() waits for it). */
   #filterScan: Promise<void> = Promise.resolve();
   #closing = false;
@@ -177,7 +179,11 @@ export class CommittedStore {
     for (const delta of deltas) operations += delta.overlay.entries.size;
     // dropKeyGroup may have emptied every delta; rocksdb-native cannot grow a batch of capacity 0.
     const batch = this.#db.write({ capacity: Math.max(operations, 1), autoDestroy: true });
-    // Oldest delta first: within one batch the later operation on a key wins.
+    // Oldest delta first: within one batch the later operation on a key wins. Building a batch of
+    // many entries takes ms of the job's thread: it lets other work run every WRITE_SLICE entries
+    // (the deltas stay readable above RocksDB until the commit ends; a key group dropped meanwhile
+    // loses its entries from them, and its range delete follows this write in the queue).
+    let built = 0;
     for (const delta of deltas) {
       for (const [key, value] of delta.overlay.entries) {
         if (value === null) batch.tryDelete(Buffer.from(key, 'latin1'));
@@ -185,6 +191,7 @@ export class CommittedStore {
           this.#notePut(key);
           batch.tryPut(Buffer.from(key, 'latin1'), value);
         }
+        if (++built % WRITE_SLICE === 0) await this.#yield();
       }
     }
     await batch.flush();
@@ -201,16 +208,24 @@ export class CommittedStore {
   async writeKeyGroup(prefix: Buffer, entries: KeyGroupEntries['entries'], replace: boolean): Promise<void> {
     const batch = this.#db.write({ capacity: entries.length + 1, autoDestroy: true });
     if (replace) batch.tryDeleteRange(prefix, prefixUpperBound(prefix));
-    for (const [key, value] of entries) {
+    for (let i = 0; i < entries.length; i++) {
+      const [key, value] = entries[i]!;
       if (value === null) batch.tryDelete(asBuffer(key));
       else {
         this.#notePut(key);
         batch.tryPut(asBuffer(key), asBuffer(value));
       }
+      if ((i + 1) % WRITE_SLICE === 0) await this.#yield();
     }
     await batch.flush();
     this.cache.dropPrefix(prefix.toString('latin1'));
     await this.#maybeRebuildFilter();
+  }
+
+  /** Gives the event loop a turn in the middle of building a write batch. */
+  #yield(): Promise<void> {
+    this.writeYields++;
+    return new Promise((resolve) => setImmediate(resolve));
   }
 
   /** Approximate committed size on disk in bytes: the sum of the file sizes under the path. */
@@ -226,6 +241,9 @@ export class CommittedStore {
     await this.#db.close();
   }
 }
+
+/** Entries put into a write batch between two turns of the event loop (a few ms of work). */
+const WRITE_SLICE = 2048;
 
 /** A Buffer view of the same bytes (no copy). */
 function asBuffer(bytes: Uint8Array): Buffer {

@@ -7,8 +7,8 @@
 // added as it was sized for (committed-store.ts).
 //
 // Keys are the state backend's encoded keys, as latin1 strings (one char per byte) or as bytes:
-// both hash the same. Two 32-bit hashes in one pass (FNV-1a, and a multiply-rotate one), combined
-// by double hashing into HASHES probes of one bit array.
+// both hash the same. One FNV-1a pass, finished two ways into two 32-bit hashes, combined by double
+// hashing into HASHES probes of one bit array.
 
 /** Bits per key at capacity, and probes per key: ~0.8 % false positives when full. */
 const BITS_PER_KEY = 10;
@@ -91,40 +91,27 @@ let h2 = 0;
 
 function hashString(key: string): void {
   let a = 0x811c9dc5;
-  let b = 0x9747b28c ^ key.length;
-  for (let i = 0; i < key.length; i++) {
-    const c = key.charCodeAt(i) & 0xff;
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995);
-    b ^= b >>> 15;
-  }
-  finish(a, b);
+  for (let i = 0; i < key.length; i++) a = Math.imul(a ^ (key.charCodeAt(i) & 0xff), 0x01000193);
+  finish(a, key.length);
 }
 
 function hashBytes(key: Uint8Array): void {
   let a = 0x811c9dc5;
-  let b = 0x9747b28c ^ key.length;
-  for (let i = 0; i < key.length; i++) {
-    const c = key[i]!;
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995);
-    b ^= b >>> 15;
-  }
-  finish(a, b);
+  for (let i = 0; i < key.length; i++) a = Math.imul(a ^ key[i]!, 0x01000193);
+  finish(a, key.length);
 }
 
-function finish(a: number, b: number): void {
-  // Avalanche both (murmur3's finalizer), and an odd step so that the probes differ.
-  a ^= a >>> 16;
-  a = Math.imul(a, 0x85ebca6b);
-  a ^= a >>> 13;
-  a = Math.imul(a, 0xc2b2ae35);
-  a ^= a >>> 16;
-  b ^= b >>> 16;
-  b = Math.imul(b, 0x85ebca6b);
-  b ^= b >>> 13;
-  b = Math.imul(b, 0xc2b2ae35);
-  b ^= b >>> 16;
-  h1 = a;
-  h2 = b | 1;
+/** The two probes' hashes from one FNV-1a pass: murmur3's finalizer with two seeds. */
+function finish(a: number, length: number): void {
+  h1 = fmix(a ^ length);
+  // Odd, so that the probes differ.
+  h2 = fmix(a ^ 0x9747b28c) | 1;
+}
+
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
 }

@@ -200,6 +200,11 @@ export class StateBackend {
     return { on: this.#store.keyFilterOn, filteredReads: this.#store.filteredReads, rebuilds: this.#store.filterRebuilds };
   }
 
+  /** Turns the event loop was given while commits and imports built their write batches (for tests). */
+  get writeYields(): number {
+    return this.#store.writeYields;
+  }
+
   /** Entries in the live cache (for tests and the memory bound). */
   get liveEntries(): number {
     return this.#live.size;
