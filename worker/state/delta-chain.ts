@@ -97,14 +97,19 @@ export class DeltaChain {
       .map(([stage, groups]) => ({ stage, groups: groups.sort((a, b) => a.keyGroup - b.keyGroup) }));
   }
 
-  /** The newest overlay entry of every key of one map, or undefined when no overlay has any. */
-  mergedMap(prefix: string): Map<string, Entry> | undefined {
+  /**
+   * The newest overlay entry of every key of one map, or undefined when no overlay has any. With
+   * bounds, only the keys in [lower, upper) (latin1 full keys): a timer page starts at the earliest
+   * live timer, and the tombstones of the timers fired since the last checkpoint lie below it.
+   */
+  mergedMap(prefix: string, lower?: string, upper?: string): Map<string, Entry> | undefined {
     let merged: Map<string, Entry> | undefined;
     const add = (overlay: Overlay): void => {
       const keys = overlay.mapIndex.get(prefix);
       if (keys === undefined) return;
       merged ??= new Map();
       for (const full of keys) {
+        if (lower !== undefined && (full < lower || full >= upper!)) continue;
         const value = overlay.entries.get(full);
         if (value !== undefined) merged.set(full, value);
       }

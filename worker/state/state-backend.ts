@@ -146,9 +146,10 @@ export class StateBackend {
     const out: Array<[string, Buffer]> = [];
     if (view === 'latest') this.#flushLive();
     if (!(limit > 0) || Buffer.compare(lower, upper) >= 0) return out;
-    const merged = view === 'latest' ? this.#chain.mergedMap(prefix.toString('latin1')) : undefined;
     // A whole map (a map feature's Get) takes its committed entries from the map cache.
     const whole = range.from === undefined && range.to === undefined && range.limit === undefined;
+    // Only overlay entries in [lower, upper) can be in the answer (merged-reads.ts).
+    const merged = view === 'latest' ? (whole ? this.#chain.mergedMap(prefix.toString('latin1')) : this.#chain.mergedMap(prefix.toString('latin1'), lower.toString('latin1'), upper.toString('latin1'))) : undefined;
     return mergedMapRange(this.#store, merged, prefix, lower, upper, limit, whole ? this.#committedMap(prefix) : undefined);
   }
 
