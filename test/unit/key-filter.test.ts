@@ -29,17 +29,17 @@ test('key filter - every key added is there as a string and as bytes; few keys n
 
 test('key filter - a key never written is read as absent without a RocksDB read; written and imported keys are read from RocksDB', () =>
   withBackends(2, async ([a, b]) => {
-    assert.equal(a!.keyFilterStats.on, true);
-    const batches = a!.readBatches;
+    assert.equal(a!.storeStats.keyFilterOn, true);
+    const batches = a!.storeStats.readBatches;
     for (let i = 0; i < 100; i++) assert.equal(await a!.getValue(S, 1, 'v', `never-${i}`, 'committed'), undefined);
-    assert.equal(a!.readBatches - batches, 0, 'no RocksDB read for keys never written');
-    assert.equal(a!.keyFilterStats.filteredReads, 100);
+    assert.equal(a!.storeStats.readBatches - batches, 0, 'no RocksDB read for keys never written');
+    assert.equal(a!.storeStats.filteredReads, 100);
     for (let i = 0; i < 100; i++) a!.putValue(S, 1, 'v', `k${i}`, i);
     a!.freeze(1);
     const delta = a!.frozenDelta(1);
     await a!.commit(1);
     for (let i = 0; i < 100; i++) assert.equal(await a!.getValue(S, 1, 'v', `k${i}`, 'committed'), i);
-    assert.ok(a!.readBatches - batches > 0, 'committed keys are read from RocksDB');
+    assert.ok(a!.storeStats.readBatches - batches > 0, 'committed keys are read from RocksDB');
     // Imported (a restore or a move): the filter learns the keys of the entries written.
     for (const { stage, groups } of delta) for (const group of groups) await b!.importKeyGroup(stage, group, { replace: true });
     for (let i = 0; i < 100; i++) assert.equal(await b!.getValue(S, 1, 'v', `k${i}`, 'committed'), i);
@@ -57,7 +57,7 @@ test('key filter - off when RocksDB was not empty when opened: its keys were not
     await first.close();
     const reopened = await StateBackend.open({ path, readCacheEntries: 0 });
     try {
-      assert.equal(reopened.keyFilterStats.on, false);
+      assert.equal(reopened.storeStats.keyFilterOn, false);
       assert.equal(await reopened.getValue(S, 1, 'v', 'kept', 'committed'), 'from before');
     } finally {
       await reopened.close();
@@ -65,13 +65,13 @@ test('key filter - off when RocksDB was not empty when opened: its keys were not
     // A directory that exists but holds nothing is empty RocksDB: the filter is on.
     await mkdir(join(dir, 'empty'));
     const empty = await StateBackend.open({ path: join(dir, 'empty') });
-    assert.equal(empty.keyFilterStats.on, true);
+    assert.equal(empty.storeStats.keyFilterOn, true);
     await empty.close();
     // Anything in the directory turns it off.
     await mkdir(join(dir, 'other'));
     await writeFile(join(dir, 'other', 'LOCK'), '');
     const other = await StateBackend.open({ path: join(dir, 'other') });
-    assert.equal(other.keyFilterStats.on, false);
+    assert.equal(other.storeStats.keyFilterOn, false);
     await other.close();
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -132,9 +132,9 @@ test('key filter - random puts, deletes, imports and drops over many rebuilds: e
       }
       await check(b!, model, `round ${round}, the importing backend`);
     }
-    assert.ok(a!.keyFilterStats.rebuilds >= 5, `${a!.keyFilterStats.rebuilds} rebuilds of the writing backend's filter`);
-    assert.ok(b!.keyFilterStats.rebuilds >= 5, `${b!.keyFilterStats.rebuilds} rebuilds of the importing backend's filter`);
-    assert.ok(a!.keyFilterStats.filteredReads > 0, 'some reads were answered by the filter');
+    assert.ok(a!.storeStats.filterRebuilds >= 5, `${a!.storeStats.filterRebuilds} rebuilds of the writing backend's filter`);
+    assert.ok(b!.storeStats.filterRebuilds >= 5, `${b!.storeStats.filterRebuilds} rebuilds of the importing backend's filter`);
+    assert.ok(a!.storeStats.filteredReads > 0, 'some reads were answered by the filter');
   }, { readCacheEntries: 0, keyFilterKeys: 16 }));
 
 test('committed store - a commit or an import of many entries lets other work run while its batch is built, and ends with every entry readable', () =>
@@ -143,9 +143,9 @@ test('committed store - a commit or an import of many entries lets other work ru
     a!.freeze(1);
     const delta = a!.frozenDelta(1);
     await a!.commit(1);
-    assert.ok(a!.writeYields >= 4, `${a!.writeYields} turns given while 10,000 entries were committed (one per 2,048)`);
+    assert.ok(a!.storeStats.writeYields >= 4, `${a!.storeStats.writeYields} turns given while 10,000 entries were committed (one per 2,048)`);
     for (const { stage, groups } of delta) for (const group of groups) await b!.importKeyGroup(stage, group, { replace: true });
-    assert.ok(b!.writeYields >= 4, `${b!.writeYields} turns given while 10,000 entries were imported in 4 key groups`);
+    assert.ok(b!.storeStats.writeYields >= 4, `${b!.storeStats.writeYields} turns given while 10,000 entries were imported in 4 key groups`);
     for (let i = 0; i < 10_000; i += 97) {
       assert.equal(await a!.getValue(S, i % 4, 'v', `k${i}`, 'committed'), i);
       assert.equal(await b!.getValue(S, i % 4, 'v', `k${i}`, 'committed'), i);

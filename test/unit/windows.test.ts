@@ -143,11 +143,11 @@ test('windows - a record reads the contents of all its sliding windows in one Ro
     const h = new Harness(b!, windowStage((k) => k.window(slidingWindows(10_000, 2000)).aggregate('count', count)));
     // A key never seen: none of its five windows is in memory, so each is a RocksDB read (the key
     // filter, which would answer them without RocksDB, is off here).
-    const before = b!.readBatches;
+    const before = b!.storeStats.readBatches;
     await h.record({ user: 'new', ts: 9000, v: 1 });
-    assert.equal(b!.readBatches - before, 1, 'the five windows of the record were read in one batch');
+    assert.equal(b!.storeStats.readBatches - before, 1, 'the five windows of the record were read in one batch');
     await h.record({ user: 'new', ts: 9500, v: 1 });
-    assert.equal(b!.readBatches - before, 1, 'the same windows again: in memory, no read');
+    assert.equal(b!.storeStats.readBatches - before, 1, 'the same windows again: in memory, no read');
     await h.watermark(30_000);
     assert.deepEqual(h.take().map((r) => (r as { start: number; value: number }).start), [0, 2000, 4000, 6000, 8000]);
   }, { keyFilterKeys: 0 }));

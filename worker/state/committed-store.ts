@@ -17,6 +17,14 @@ import { RocksDB, SCAN_CAPACITY, type RocksDatabase, type RocksIterator } from '
 /** Past this many keys RocksDB is read for every miss: no filter (it would take over 64 MB). */
 const MAX_KEY_FILTER_KEYS = 2 ** 25;
 
+export interface CommittedStoreStats {
+  readBatches: number;
+  keyFilterOn: boolean;
+  filteredReads: number;
+  filterRebuilds: number;
+  writeYields: number;
+}
+
 export class CommittedStore {
   readonly #db: RocksDatabase;
   readonly #path: string;
@@ -37,11 +45,11 @@ export class CommittedStore {
   /** Keys the last rebuild's scan found: the next filter is sized from it. */
   #lastScanned = 0;
   /** Reads answered absent by the key filter (no RocksDB read). */
-  filteredReads = 0;
+  #filteredReads = 0;
   /** Key filter rebuilds completed. */
-  filterRebuilds = 0;
+  #filterRebuilds = 0;
   /** Turns given to the event loop while write batches were built (every WRITE_SLICE entries). */
-  writeYields = 0;
+  #writeYields = 0;
   /** The key filter's rebuild scan under way (close() waits for it). */
   #filterScan: Promise<void> = Promise.resolve();
   #closing = false;
@@ -73,15 +81,10 @@ export class CommittedStore {
     const cached = this.cache.getValue(key);
     if (cached !== undefined) return cached;
     if (this.#filter !== undefined && !this.#filter.mayContainString(key)) {
-      this.filteredReads++;
+      this.#filteredReads++;
       return null;
     }
     return this.#reads.read(key);
-  }
-
-  /** True while the key filter answers misses (for tests and metrics). */
-  get keyFilterOn(): boolean {
-    return this.#filter !== undefined;
   }
 
   /** A key about to be put: into the filter, and the one being built. Call before the write. */
@@ -136,7 +139,7 @@ export class CommittedStore {
       this.#lastScanned = scanned;
       if (this.#filter !== undefined) {
         this.#filter = next;
-        this.filterRebuilds++;
+        this.#filterRebuilds++;
       }
     };
     // A failed scan keeps the old filter, still a superset of RocksDB's keys.
@@ -151,9 +154,9 @@ export class CommittedStore {
     );
   }
 
-  /** RocksDB read batches sent so far. */
-  get readBatches(): number {
-    return this.#reads.batches;
+  /** What the store counted so far (for tests): read batches sent, reads the key filter answered, its rebuilds, turns given while building write batches. */
+  get stats(): CommittedStoreStats {
+    return { readBatches: this.#reads.batches, keyFilterOn: this.#filter !== undefined, filteredReads: this.#filteredReads, filterRebuilds: this.#filterRebuilds, writeYields: this.#writeYields };
   }
 
   /** Committed entries in a key range, in key order (reverse when asked). */
@@ -224,7 +227,7 @@ export class CommittedStore {
 
   /** Gives the event loop a turn in the middle of building a write batch. */
   #yield(): Promise<void> {
-    this.writeYields++;
+    this.#writeYields++;
     return new Promise((resolve) => setImmediate(resolve));
   }
 

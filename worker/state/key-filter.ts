@@ -40,12 +40,12 @@ export class KeyFilter {
   /** Adds a key; `added` counts only keys it did not seem to hold (a key put again is not new). */
   addString(key: string): void {
     hashString(key);
-    if (!this.#test()) this.#set();
+    this.#set();
   }
 
   addBytes(key: Uint8Array): void {
     hashBytes(key);
-    if (!this.#test()) this.#set();
+    this.#set();
   }
 
   /** False: the key was never added. True: it may have been. */
@@ -59,17 +59,23 @@ export class KeyFilter {
     return this.#test();
   }
 
+  /** Sets the last hashed key's bits; counts it when one of them was clear (a key not held yet). */
   #set(): void {
     const bits = this.#bits;
     const mask = this.#mask;
     let h = h1;
+    let fresh = false;
     for (let i = 0; i < HASHES; i++) {
       const bit = h & mask;
       const word = bit >>> 5;
-      bits[word] = bits[word]! | (1 << (bit & 31));
+      const flag = 1 << (bit & 31);
+      if ((bits[word]! & flag) === 0) {
+        bits[word] = bits[word]! | flag;
+        fresh = true;
+      }
       h = (h + h2) | 0;
     }
-    this.added++;
+    if (fresh) this.added++;
   }
 
   #test(): boolean {

@@ -17,7 +17,7 @@ import { smallestLiveKeys, type Entry } from './overlay.ts';
 import { LiveCache, LiveEntry, type LiveCodec } from './live-cache.ts';
 import type { StateUndoLog } from './state-undo.ts';
 import { PROBE_CAPACITY, SCAN_CAPACITY, type RocksIterator } from './rocksdb.ts';
-import { CommittedStore } from './committed-store.ts';
+import { CommittedStore, type CommittedStoreStats } from './committed-store.ts';
 import { assertCheckpointId, DeltaChain } from './delta-chain.ts';
 import { dropKeyGroup, exportKeyGroup, importKeyGroup, snapshotKeyGroup } from './key-group-transfer.ts';
 import { latestAtOrBefore, mergedMapRange, mergeWholeMap } from './merged-reads.ts';
@@ -191,19 +191,9 @@ export class StateBackend {
     this.#live.write(key, mapPrefixLength, codec, value, time, undo);
   }
 
-  /** RocksDB read batches sent so far (for tests: reads asked for together share one). */
-  get readBatches(): number {
-    return this.#store.readBatches;
-  }
-
-  /** Reads the key filter answered absent without RocksDB, and its rebuilds (for tests). */
-  get keyFilterStats(): { on: boolean; filteredReads: number; rebuilds: number } {
-    return { on: this.#store.keyFilterOn, filteredReads: this.#store.filteredReads, rebuilds: this.#store.filterRebuilds };
-  }
-
-  /** Turns the event loop was given while commits and imports built their write batches (for tests). */
-  get writeYields(): number {
-    return this.#store.writeYields;
+  /** The committed store's counters (for tests): RocksDB read batches, the key filter, write slices. */
+  get storeStats(): CommittedStoreStats {
+    return this.#store.stats;
   }
 
   /** Entries in the live cache (for tests and the memory bound). */
