@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { EddyClient } from '../../cli/client.ts';
-import { REPO_ROOT, checkpointsOrIdle, freePort, waitFor, cxEvents, cxExpectation, submitCx, publishSteadily, publishCxResiliently, storedCxEvents, assertCxExactlyOnce, CX_JOB, S3RVER_CREDENTIALS } from '../kit/index.ts';
+import { REPO_ROOT, checkpointsOrIdle, freePorts, waitFor, cxEvents, cxExpectation, submitCx, publishSteadily, publishCxResiliently, storedCxEvents, assertCxExactlyOnce, CX_JOB, S3RVER_CREDENTIALS } from '../kit/index.ts';
 import { buildTestImages, Compose, composeNatsPasswords, describeStack, dockerUnavailable, run, takeDownStack } from '../kit/docker.ts';
 
 const COMPOSE_FILE = join(REPO_ROOT, 'deploy/docker-compose.yml');
@@ -44,8 +44,8 @@ test('docker compose HA - three NATS servers, two coordinators: the leader conta
 
   const stackOnFreePorts = async () => {
     const names = ['nats', 'nats2', 'nats3', 'route1', 'route2', 'route3', 'monitor1', 'monitor2', 'monitor3', 's3', 's3Console', 'grpc', 'grpc2', 'http', 'http2'] as const;
-    const ports = {} as Record<(typeof names)[number], number>;
-    for (const n of names) ports[n] = await freePort();
+    const free = await freePorts(names.length);
+    const ports = Object.fromEntries(names.map((n, i) => [n, free[i]!])) as Record<(typeof names)[number], number>;
     assert.equal(new Set(Object.values(ports)).size, names.length, 'distinct free ports');
     const compose = new Compose(`eddyha${process.pid}${randomBytes(3).toString('hex')}`, [COMPOSE_FILE, HA_FILE, S3RVER_OVERRIDE], {
       ...process.env,

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { EddyClient } from '../../cli/client.ts';
-import { REPO_ROOT, checkpointsOrIdle, freePort, waitFor, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB, S3RVER_CREDENTIALS } from '../kit/index.ts';
+import { REPO_ROOT, checkpointsOrIdle, freePorts, waitFor, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, CX_JOB, S3RVER_CREDENTIALS } from '../kit/index.ts';
 import { buildTestImages, Compose, composeNatsPasswords, describeStack, dockerUnavailable, run, takeDownStack } from '../kit/docker.ts';
 
 const COMPOSE_FILE = join(REPO_ROOT, 'deploy/docker-compose.yml');
@@ -62,7 +62,8 @@ test('docker compose - scale workers 1 → 3 → 2 while the customer-experience
   t.diagnostic(`images ${images.built.length === 0 ? 'cached' : `built (${images.built.join(', ')})`} in ${((Date.now() - buildStarted) / 1000).toFixed(1)} s`);
 
   const stackOnFreePorts = async () => {
-    const ports = { nats: await freePort(), natsMonitor: await freePort(), s3: await freePort(), s3Console: await freePort(), grpc: await freePort(), http: await freePort() };
+    const [nats, natsMonitor, s3, s3Console, grpc, http] = (await freePorts(6)) as [number, number, number, number, number, number];
+    const ports = { nats, natsMonitor, s3, s3Console, grpc, http };
     assert.equal(new Set(Object.values(ports)).size, 6, 'six distinct free ports');
     const compose = new Compose(`eddytest${process.pid}${randomBytes(3).toString('hex')}`, [COMPOSE_FILE, S3RVER_OVERRIDE], {
       ...process.env,

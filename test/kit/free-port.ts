@@ -20,3 +20,16 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * `count` distinct free ports. Each is released before the next is asked for, so the kernel may
+ * hand one out twice (a compose test asking for 15 got 14 distinct): a repeat is asked for again.
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  for (let asked = 0; ports.size < count; asked++) {
+    if (asked >= count * 10) throw new Error(`no ${count} distinct free ports after ${asked} tries`);
+    ports.add(await freePort());
+  }
+  return [...ports];
+}

@@ -1,6 +1,6 @@
 // Eddy's test kit: real dependencies (nats-server, Eddy's own processes) as disposables, and
 // waitFor instead of sleeps (STYLE.md §11).
-export { freePort } from './free-port.ts';
+export { freePort, freePorts } from './free-port.ts';
 export { waitFor, type WaitForOptions } from './wait-for.ts';
 export { permissionViolations, refusedBy, type PermissionViolation } from './permission-violations.ts';
 export { startNatsServer, natsServerBinary, type NatsServer, type NatsServerOptions } from './nats-server.ts';

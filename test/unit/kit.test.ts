@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { freePort, publishMessagesSteadily, REPO_ROOT, runProcess, startNatsServer, startProcess, waitFor } from '../kit/index.ts';
+import { freePort, freePorts, publishMessagesSteadily, REPO_ROOT, runProcess, startNatsServer, startProcess, waitFor } from '../kit/index.ts';
 
 /** A `node -e` child: `script` runs as an ES module. */
 function nodeScript(script: string): { command: string; args: string[] } {
@@ -35,6 +35,14 @@ test('freePort - returns a loopback port that can be bound', async () => {
     server.listen(port, '127.0.0.1', resolve);
   });
   await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+test('freePorts - distinct ports, however often the kernel hands one out again', async () => {
+  for (let round = 0; round < 20; round++) {
+    const ports = await freePorts(30);
+    assert.equal(ports.length, 30);
+    assert.equal(new Set(ports).size, 30, `round ${round}: ${ports.join(', ')}`);
+  }
 });
 
 test('waitFor - resolves with the first truthy value of the check', async () => {
