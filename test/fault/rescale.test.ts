@@ -44,7 +44,10 @@ test('rescale - scale 1 → 3 → 2 while 200,000 events flow: exact state, exac
     producer = publishSteadily(nc, events);
     // n more checkpoints, or the job idle with everything in its latest one (no checkpoints while idle).
     const progressed = async (n: number) => checkpointsOrIdle(client, CX_JOB, { more: n, timeoutMs: 60_000 });
-    await progressed(2);
+    // First two checkpoints of the running job, as the input flows for ~10 s: just after submit a
+    // job that has read nothing yet counts as idle, and the scale-out would move key groups before
+    // its first checkpoint.
+    await waitFor(async () => Number((await client.getJob(CX_JOB)).checkpoints?.latestId ?? 0) >= 2, { timeoutMs: 60_000, what: 'two checkpoints of the running job' });
 
     // Scale out: two workers join; key groups spread over three, a batch per checkpoint.
     await cluster.addWorker('worker-2');
