@@ -17,7 +17,7 @@ import { subjects } from '../core/subjects.ts';
 import { encodeMetadata, type CheckpointMetadata } from '../core/checkpoint-format.ts';
 import { objectKeys } from '../core/object-keys.ts';
 import { BulkPublisher } from '../core/jetstream-publisher.ts';
-import { ensureError } from '../core/errors.ts';
+import { ensureError, RetryableError } from '../core/errors.ts';
 import type { ObjectStore } from '../core/object-store.ts';
 import type { WorkerId } from '../core/ids.ts';
 import type { Logger } from '../core/logger.ts';
@@ -147,6 +147,13 @@ interface InFlight {
   span: Span | undefined;
 }
 
+/** checkpointNow gave up before its checkpoint began: nothing was asked of any worker, so a retry is safe. */
+export class CheckpointNotStartedError extends RetryableError {
+  constructor(message: string) {
+    super(message, 1000);
+  }
+}
+
 export class CheckpointCoordinator {
   readonly #o: CheckpointCoordinatorOptions;
   readonly #timer: NodeJS.Timeout;
@@ -219,7 +226,7 @@ export class CheckpointCoordinator {
     const until = Date.now() + deadlineMs;
     while (this.#inFlight || this.#completing) {
       if (this.#stopped) throw new Error('the job left its epoch before the checkpoint could start');
-      if (Date.now() > until) throw new Error(`no checkpoint could start within ${deadlineMs} ms`);
+      if (Date.now() > until) throw new CheckpointNotStartedError(`no checkpoint could start within ${deadlineMs} ms: checkpoint ${this.#inFlight?.id ?? this.stats.inFlight} is still ${this.#completing ? 'completing' : 'in flight'}`);
       await new Promise((r) => setTimeout(r, 20));
     }
     const target = this.#o.target();

@@ -16,7 +16,7 @@ import { ensureError } from '../core/errors.ts';
 import { splitCount, type JobManifest } from '../core/manifest.ts';
 import type { WorkerId } from '../core/ids.ts';
 import type { Logger } from '../core/logger.ts';
-import type { CheckpointCoordinator } from './checkpoint-coordinator.ts';
+import { CheckpointNotStartedError, type CheckpointCoordinator } from './checkpoint-coordinator.ts';
 
 export interface WorkerAssignment {
   keyGroups: KeyGroupRange[];
@@ -80,8 +80,12 @@ export class Rebalancer {
   readonly #again = new Set<string>();
   /** Moves carried out (for status and tests). */
   moves = 0;
+  /** Moves put off because their checkpoint could not start in time (tried again, no recovery). */
+  postponed = 0;
   /** The move under way per job: the assignment before and after it (for the dashboard). */
   readonly #inProgress = new Map<string, MoveInProgress>();
+  /** Workers that already run the job in this epoch with nothing assigned (a postponed move's join). */
+  readonly #joined = new Map<string, { epoch: number; workers: Set<WorkerId> }>();
 
   constructor(options: RebalancerOptions) {
     this.#o = options;
@@ -144,8 +148,13 @@ export class Rebalancer {
     this.#inProgress.set(job.id, { from: job.assignment, to: next, startedAtMs: started });
     try {
       // A worker new to the job first runs it with nothing assigned: its tasks exist to take over.
-      const joining = participants.filter((w) => !job.assignment.has(w));
-      if (joining.length > 0) await this.#o.join(job, joining);
+      const joined = this.#joined.get(job.id)?.epoch === epoch ? this.#joined.get(job.id)!.workers : new Set<WorkerId>();
+      const joining = participants.filter((w) => !job.assignment.has(w) && !joined.has(w));
+      if (joining.length > 0) {
+        await this.#o.join(job, joining);
+        for (const w of joining) joined.add(w);
+        this.#joined.set(job.id, { epoch, workers: joined });
+      }
       if (job.epoch !== epoch || job.state !== 'RUNNING') return false;
       const done = await checkpointer.checkpointNow(this.#o.checkpointTimeoutMs, {
         workers: participants,
@@ -180,8 +189,18 @@ export class Rebalancer {
         },
       });
       checkpointId = done.id;
+      this.#joined.delete(job.id);
     } catch (e) {
       if (job.epoch !== epoch) return false; // a recovery overtook the move
+      if (e instanceof CheckpointNotStartedError) {
+        // The checkpoint before it is still under way (a slow worker, an object store that lags):
+        // no worker was told of this move, so it is tried again once that one has ended, and the
+        // job goes on as it is.
+        this.postponed++;
+        this.#o.logger.warn({ jobId: job.id, epoch, movedKeyGroups }, `move postponed: ${e.message}`);
+        await new Promise((r) => setTimeout(r, e.retryAfterMs));
+        return job.epoch === epoch && job.state === 'RUNNING';
+      }
       const reason = `moving ${movedKeyGroups} key group(s) and ${movedSplits.length} split(s) at checkpoint ${checkpointId} failed: ${ensureError(e).message}`;
       this.#o.logger.warn({ jobId: job.id, epoch, checkpoint: checkpointId }, reason);
       this.#o.recover(job, reason);
