@@ -99,6 +99,9 @@ export class ChannelSender {
   readonly #owing = new Set<number>();
   #watermarkLinger: NodeJS.Timeout | undefined;
   #pendingTotal = 0;
+  /** Records in open batches (part of #pendingTotal): at #flushAt every open batch closes. */
+  #openRecords = 0;
+  readonly #flushAt: number;
   #waiters: Array<() => void> = [];
   #broken: ChannelBrokenError | undefined;
   #closed = false;
@@ -117,6 +120,7 @@ export class ChannelSender {
 
   constructor(options: ChannelSenderOptions) {
     this.#o = options;
+    this.#flushAt = options.maxBatchRecords * 8;
     this.#channels = Array.from({ length: options.maxParallelism }, () => ({ pending: [], outbox: [], sent: 0, acked: 0, sentAt: [], unacked: [], resentAt: 0, owed: Number.NaN }));
     this.#ackSubject = subjects.channelAck(options.jobId, options.senderTask);
     this.#out = publishBatcher(options.nc);
@@ -139,11 +143,13 @@ export class ChannelSender {
     const ch = this.#channels[keyGroup]!;
     ch.pending.push(record);
     this.#pendingTotal++;
+    this.#openRecords++;
     this.recordsSent++;
     if (ch.pending.length >= this.#o.maxBatchRecords) {
       this.#close(keyGroup, ch);
       this.#drain(keyGroup, ch);
-    } else if (this.#linger === undefined) this.#linger = setTimeout(() => this.flush(), this.#o.batchLingerMs);
+    } else if (this.#openRecords >= this.#flushAt) this.flush();
+    else if (this.#linger === undefined) this.#linger = setTimeout(() => this.flush(), this.#o.batchLingerMs);
   }
 
   /**
@@ -227,7 +233,7 @@ export class ChannelSender {
 
   /** True while records wait behind full windows: the caller should await whenWritable(). */
   get blocked(): boolean {
-    return this.#pendingTotal >= this.#o.maxBatchRecords * 4;
+    return this.#pendingTotal - this.#openRecords >= this.#o.maxBatchRecords * 4;
   }
 
   whenWritable(): Promise<void> {
@@ -303,6 +309,7 @@ export class ChannelSender {
   /** Closes the open batch into the outbox, with the watermark owed to the channel if any. */
   #close(kg: number, ch: Channel): void {
     if (ch.pending.length === 0) return;
+    this.#openRecords -= ch.pending.length;
     const out: Outgoing = { records: ch.pending, checkpointId: 0 };
     if (!Number.isNaN(ch.owed)) {
       out.watermark = { watermark: ch.owed, idle: false };
