@@ -6,7 +6,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { decodeCheckpointObject, encodeCheckpointObject } from '../../core/checkpoint-format.ts';
 import { StateBackend } from '../../worker/state/state-backend.ts';
-import { TimerService } from '../../worker/task/timer-service.ts';
+import { TimerService, timerMapKey } from '../../worker/task/timer-service.ts';
+import { StateUndoLog } from '../../worker/state/state-undo.ts';
 import { KeyedContext } from '../../worker/task/keyed-context.ts';
 import { KeyedTime } from '../../worker/task/keyed-time.ts';
 import { valueState } from '../../sdk/index.ts';
@@ -288,4 +289,110 @@ test('timers - processing-time timers fire from the clock through onTimer, with 
       time.stop();
       await ticks;
     }
+  }));
+
+test('timers - the head of a key group is read once and kept exact: consecutive firings read no page, and random registrations, deletions, undone records, callbacks and checkpoints fire exactly what a model says', { timeout: 120_000 }, () =>
+  withBackends(1, async ([b]) => {
+    // Consecutive watermark steps over the same key group: one page read, then the head serves.
+    const steps = new TimerService(b!, S);
+    for (let i = 0; i < 100; i++) steps.register('event', 9, `auction-${i}`, 1_000 + i * 10);
+    let fired = 0;
+    for (let upTo = 1_000; upTo <= 2_000; upTo += 50) fired += await steps.fire('event', 9, upTo, (key, ts) => steps.register('event', 9, key, ts + 5_000));
+    assert.equal(fired, 100);
+    assert.equal(steps.pageReads, 1, 'one page read for 21 firings of one key group');
+
+    // A timer registered while a page is being read may be missing from it: that page is not kept.
+    const racing = new TimerService(b!, S);
+    racing.register('event', 11, 'first', 100);
+    b!.freeze(1);
+    await b!.commit(1);
+    assert.equal(await racing.earliest('event', 11), 100);
+    const racingFired: Fired = [];
+    const firing = racing.fire('event', 11, 100, (key, ts) => void racingFired.push([key, ts]));
+    racing.register('event', 11, 'during', 150);
+    assert.equal(await firing, 1);
+    assert.equal(await racing.fire('event', 11, 200, (key, ts) => void racingFired.push([key, ts])), 1);
+    assert.deepEqual(racingFired, [['first', 100], ['during', 150]]);
+
+    // A model: the live timers of each key group as sorted map keys; firing takes the smallest due.
+    let seed = 7;
+    const rand = (n: number): number => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed % n;
+    };
+    const model = new Map<number, Set<string>>();
+    const setOf = (kg: number): Set<string> => model.get(kg) ?? model.set(kg, new Set()).get(kg)!;
+    const timers = new TimerService(b!, S);
+    // Direct writes go to both; an undone record's only to the service (they are taken back).
+    const register = (kg: number, key: string, ts: number, undo?: StateUndoLog): void => {
+      timers.register('event', kg, key, ts, undo);
+      if (undo === undefined) setOf(kg).add(timerMapKey(ts, key));
+    };
+    const remove = (kg: number, key: string, ts: number, undo?: StateUndoLog): void => {
+      timers.delete('event', kg, key, ts, undo);
+      if (undo === undefined) setOf(kg).delete(timerMapKey(ts, key));
+    };
+    // A callback that sometimes registers (due now, in the past, or later) and deletes: the same
+    // draws, applied to the model when it fires and to the service when it does.
+    const callback = (kg: number, key: string, ts: number, toModel: boolean): void => {
+      const r = rand(10);
+      const write = (k: string, t: number, add: boolean): void => {
+        if (toModel) {
+          if (add) setOf(kg).add(timerMapKey(t, k));
+          else setOf(kg).delete(timerMapKey(t, k));
+        } else if (add) timers.register('event', kg, k, t);
+        else timers.delete('event', kg, k, t);
+      };
+      if (r === 0) write(`${key}+`, ts + rand(300), true);
+      if (r === 1) write(`${key}-`, Math.max(0, ts - 1), true);
+      if (r === 2) write(`k${rand(40)}`, ts + rand(200), false);
+    };
+    const modelFire = (kg: number, upTo: number): string[] => {
+      const out: string[] = [];
+      for (;;) {
+        const due = [...setOf(kg)].filter((k) => parseInt(k.slice(0, 14), 16) <= upTo).sort()[0];
+        if (due === undefined) return out;
+        setOf(kg).delete(due);
+        out.push(due);
+        callback(kg, due.slice(14), parseInt(due.slice(0, 14), 16), true);
+      }
+    };
+    let checkpoint = 1; // the racing case above took checkpoint 1
+    const watermarks = [0, 0, 0];
+    for (let op = 0; op < 4_000; op++) {
+      const kg = rand(3);
+      const r = rand(100);
+      if (r < 40) register(kg, `k${rand(40)}`, watermarks[kg]! + rand(400));
+      else if (r < 50) remove(kg, `k${rand(40)}`, watermarks[kg]! + rand(400));
+      else if (r < 53) {
+        // Many at once: pages, full heads and their caps.
+        const base = watermarks[kg]! + rand(300);
+        for (let i = 0; i < 700 + rand(1_500); i++) register(kg, `bulk-${op}-${i}`, base + rand(600));
+      } else if (r < 60) {
+        // A record that fails: its timer writes are taken back.
+        const undo = new StateUndoLog();
+        for (let i = 0; i < 3; i++) register(kg, `undone-${op}-${i}`, watermarks[kg]! + rand(100), undo);
+        remove(kg, `k${rand(40)}`, watermarks[kg]! + rand(400), undo);
+        b!.undo(undo);
+      } else if (r < 64) {
+        b!.freeze(++checkpoint);
+        await b!.commit(checkpoint);
+      } else {
+        const upTo = (watermarks[kg] = watermarks[kg]! + rand(120));
+        // The model fires first; the service then replays the same random draws in its callbacks.
+        const before = seed;
+        const expected = modelFire(kg, upTo);
+        const after = seed;
+        seed = before;
+        const got: string[] = [];
+        await timers.fire('event', kg, upTo, (key, ts) => {
+          got.push(timerMapKey(ts, key));
+          callback(kg, key, ts, false);
+        });
+        assert.equal(seed, after, `op ${op}: the callbacks drew the same`);
+        assert.deepEqual(got, expected, `op ${op}: key group ${kg} up to ${upTo}`);
+      }
+    }
+    for (const kg of [0, 1, 2]) assert.deepEqual((await timers.list('event', kg)).map((t) => timerMapKey(t.timestampMs, t.key)), [...setOf(kg)].sort(), `key group ${kg}: what remains`);
+    assert.ok(timers.pageReads > 0);
   }));

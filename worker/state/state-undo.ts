@@ -22,6 +22,8 @@ export class StateUndoLog {
   liveGeneration = 0;
   /** Live writes, oldest first, five slots each: the entry, whether it existed, its value, time and dirty flag before. */
   readonly liveWrites: unknown[] = [];
+  /** Caches over the record's writes, to drop once they are taken back: a hook and its argument, two slots each. */
+  readonly afterUndo: unknown[] = [];
 
   note(overlay: object, key: string, previous: Buffer | null | undefined): void {
     if (this.overlay === undefined) this.overlay = overlay;
@@ -38,8 +40,20 @@ export class StateUndoLog {
     this.liveWrites.push(entry, existed, entry.value, entry.time, entry.dirty);
   }
 
+  /** Runs hook(arg) once the record's writes have been taken back (not when it commits). */
+  noteAfterUndo(hook: (arg: string) => void, arg: string): void {
+    this.afterUndo.push(hook, arg);
+  }
+
+  /** Runs the hooks noted by noteAfterUndo, oldest first. */
+  runAfterUndo(): void {
+    const a = this.afterUndo;
+    for (let i = 0; i < a.length; i += 2) (a[i] as (arg: string) => void)(a[i + 1] as string);
+  }
+
   /** Forget everything: the record committed (or was undone). */
   reset(): void {
+    this.afterUndo.length = 0;
     this.overlay = undefined;
     this.spansOverlays = false;
     this.keys.length = 0;
@@ -49,6 +63,6 @@ export class StateUndoLog {
   }
 
   get writes(): number {
-    return this.keys.length + this.liveWrites.length / 5;
+    return this.keys.length + this.liveWrites.length / 5 + this.afterUndo.length / 2;
   }
 }
