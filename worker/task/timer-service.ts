@@ -35,7 +35,7 @@ const MARK = Buffer.from([1]);
 /** Timers read per range scan while firing. */
 const FIRE_PAGE = 512;
 /** Timers a head holds at most: past this, registrations at its end shorten what it covers. */
-const HEAD_MAX = 4 * FIRE_PAGE;
+const HEAD_MAX = 2 * FIRE_PAGE;
 
 /**
  * The smallest live timers of one (domain, key group), ascending from keys[start]: every live timer
