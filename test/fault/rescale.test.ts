@@ -9,25 +9,28 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { checkpointsOrIdle, startCluster, waitFor, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, cxBalancedOver, CX_JOB } from '../kit/index.ts';
+import { checkpointsOrIdle, startCluster, waitFor, soakSize, cxEvents, cxExpectation, submitCx, publishSteadily, assertCxExactlyOnce, cxBalancedOver, CX_JOB } from '../kit/index.ts';
 import { EddyClient } from '../../cli/client.ts';
 
-test('rescale - scale 1 → 3 → 2 while 200,000 events flow: exact state, exactly-once output, no restart', { timeout: 300_000 }, async (t) => {
+test('rescale - scale 1 → 3 → 2 while events flow: exact state, exactly-once output, no restart', { timeout: 300_000 }, async (t) => {
   const started = Date.now();
   const step = (what: string) => t.diagnostic(`${((Date.now() - started) / 1000).toFixed(1)} s: ${what}`);
   const cluster = await startCluster({ workers: 1, workerTimeoutMs: 10_000 });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-rescale-'));
   const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
   const nc = await connect({ servers: cluster.nats.url });
-  const events = cxEvents(200_000, 2_000);
+  const events = cxEvents(soakSize(100_000, 200_000), 2_000);
   let producer: ReturnType<typeof publishSteadily> | undefined;
   try {
     await waitFor(async () => (await client.listWorkers()).length === 1, { timeoutMs: 15_000, what: 'one worker' });
     await submitCx(client, join(dir, 'cache'));
-    producer = publishSteadily(nc, events);
+    // The first half at the full rate (20,000 events a second); the second half trickles (1,000 a
+    // second) until the scale-in is done, so that every move lands while records flow however long
+    // the moves take, and then goes out at the full rate.
+    producer = publishSteadily(nc, events, 2_000, { heldBack: events.length / 2, trickle: 100 });
     // n more checkpoints, or the job idle with everything in its latest one (no checkpoints while idle).
     const progressed = async (n: number) => checkpointsOrIdle(client, CX_JOB, { more: n, timeoutMs: 60_000 });
-    // First two checkpoints of the running job, as the input flows for ~10 s: just after submit a
+    // First two checkpoints of the running job, as the input flows: just after submit a
     // job that has read nothing yet counts as idle, and the scale-out would move key groups before
     // its first checkpoint.
     await waitFor(async () => Number((await client.getJob(CX_JOB)).checkpoints?.latestId ?? 0) >= 2, { timeoutMs: 60_000, what: 'two checkpoints of the running job' });
@@ -49,6 +52,7 @@ test('rescale - scale 1 → 3 → 2 while 200,000 events flow: exact state, exac
     await waitFor(() => cxBalancedOver(client, ['worker-1', 'worker-3']), { timeoutMs: 60_000, what: 'key groups balanced over two workers' });
     step(`balanced over two workers; ${(await client.getJob(CX_JOB)).stages[0]!.recordsIn} records read`);
 
+    producer.release();
     await producer.done;
     step('input published');
     await assertCxExactlyOnce(client, nc, cxExpectation(events));
