@@ -180,6 +180,8 @@ function publishUntilStopped(nc: NatsConnection, events: readonly Indicator[], p
 // ---------------------------------------------------------------------------------------------
 
 test('checkpoint - long delta chains are re-materialized, unreferenced objects are deleted, and a killed worker restores from the bases', { timeout: 300_000 }, async (t) => {
+  const started = Date.now();
+  const step = (what: string) => t.diagnostic(`${((Date.now() - started) / 1000).toFixed(1)} s: ${what}`);
   // Checkpoints are counted and their objects measured: one every interval, idle or not.
   const cluster = await startCluster({ workers: 2, workerTimeoutMs: 2000, checkpointIntervalMs: 200, maxDeltaChain: MAX_DELTA_CHAIN, skipIdleCheckpoints: false });
   const root = cluster.storeDir;
@@ -204,12 +206,14 @@ test('checkpoint - long delta chains are re-materialized, unreferenced objects a
       const id = await latestId();
       return id >= 25 ? id : undefined;
     }, { timeoutMs: 90_000, what: '25 completed checkpoints' });
+    step(`checkpoint ${warm} completed`);
     await assertReferencedObjectsExist(root);
     const before = { id: warm, objects: await stateObjects() };
 
     const span = 30;
     await waitFor(async () => (await latestId()) >= before.id + span, { timeoutMs: 90_000, what: `${span} more completed checkpoints` });
     const after = { id: await latestId(), objects: await stateObjects() };
+    step(`checkpoint ${after.id} completed`);
     assert.ok(!producer.exhausted(), 'events were published all along the measured checkpoints');
     t.diagnostic(`state objects: ${before.objects} at checkpoint ${before.id}, ${after.objects} at checkpoint ${after.id}`);
     // Without collection every checkpoint adds a delta object per worker (and snapshots): 2 × span
@@ -240,14 +244,18 @@ test('checkpoint - long delta chains are re-materialized, unreferenced objects a
     handles.get(victim)!.kill('SIGKILL');
     await cluster.addWorker('replacement-1');
     await waitFor(async () => (await client.getJob(CX_JOB)).restarts > job.restarts, { timeoutMs: 30_000, what: 'the job to restart after the kill' });
+    step(`restarted after the kill at checkpoint ${job.checkpoints!.latestId}`);
     await waitFor(async () => {
       const j = await client.getJob(CX_JOB);
       return j.state === 'RUNNING' && Number(j.checkpoints!.latestId) > Number(job.checkpoints!.latestId) + 3;
     }, { timeoutMs: 60_000, what: 'checkpoints to complete after the recovery' });
+    step(`checkpoint ${await latestId()} completed after the recovery`);
 
     assert.ok(!producer.exhausted(), 'events were published all along the recovery');
     const published = await producer.stop();
+    step(`${published} events published`);
     await assertCxExactlyOnce(client, nc, cxExpectation(events.slice(0, published)));
+    step('exactly once');
     await assertReferencedObjectsExist(root);
     const final = await stateObjects();
     t.diagnostic(`state objects: ${final} at checkpoint ${await latestId()}, after the recovery`);

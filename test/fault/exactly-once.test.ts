@@ -3,7 +3,7 @@
 // and again while the job runs. Afterwards every key's state equals an expectation computed in
 // the test, the exactly-once sink holds every expected trigger once (no gap, no duplicate), and
 // the feature-history part files hold every event once.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,9 @@ import { checkpointsOrIdle, startCluster, s3Store, startS3Server, waitFor, soakS
 import type { ObjectStore } from '../../core/object-store.ts';
 import { EddyClient } from '../../cli/client.ts';
 
-async function killAndReplace(kills: number, start: () => Promise<Cluster>, storeOf: (cluster: Cluster) => ObjectStore = (c) => clusterStore(c)): Promise<void> {
+async function killAndReplace(t: TestContext, kills: number, start: () => Promise<Cluster>, storeOf: (cluster: Cluster) => ObjectStore = (c) => clusterStore(c)): Promise<void> {
+  const started = Date.now();
+  const step = (what: string) => t.diagnostic(`${((Date.now() - started) / 1000).toFixed(1)} s: ${what}`);
   const cluster = await start();
   const dir = await mkdtemp(join(tmpdir(), 'eddy-eo-'));
   const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
@@ -39,9 +41,12 @@ async function killAndReplace(kills: number, start: () => Promise<Cluster>, stor
       const id = `replacement-${k + 1}`;
       handles.set(id, await cluster.addWorker(id));
       await waitFor(async () => (await client.getJob(CX_JOB)).restarts > before.restarts, { timeoutMs: 30_000, what: `the job to restart after kill ${k + 1}` });
+      step(`kill ${k + 1} recovered; ${(await client.getJob(CX_JOB)).stages[0]!.recordsIn} records read`);
     }
     await producer!.done;
+    step('input published');
     await assertCxExactlyOnce(client, nc, cxExpectation(events), 120_000, storeOf(cluster));
+    step('exactly once');
     const job = await client.getJob(CX_JOB);
     assert.ok(job.restarts >= kills, `the job restarted after each kill (${job.restarts})`);
     // Recoveries must not take survivors down: a worker whose task failed because a peer died
@@ -57,14 +62,14 @@ async function killAndReplace(kills: number, start: () => Promise<Cluster>, stor
   }
 }
 
-test('checkpoint - SIGKILLed workers, replaced while the job runs, lose and duplicate nothing (file://)', { timeout: soakTimeoutMs(300_000) }, () =>
-  killAndReplace(soakSize(3, 12), () => startCluster({ workers: 3, workerTimeoutMs: 4000 })),
+test('checkpoint - SIGKILLed workers, replaced while the job runs, lose and duplicate nothing (file://)', { timeout: soakTimeoutMs(300_000) }, (t) =>
+  killAndReplace(t, soakSize(3, 12), () => startCluster({ workers: 3, workerTimeoutMs: 4000 })),
 );
 
-test('checkpoint - SIGKILLed workers, replaced while the job runs, lose and duplicate nothing (S3)', { timeout: soakTimeoutMs(300_000) }, async () => {
+test('checkpoint - SIGKILLed workers, replaced while the job runs, lose and duplicate nothing (S3)', { timeout: soakTimeoutMs(300_000) }, async (t) => {
   let s3: S3Server | undefined;
   try {
-    await killAndReplace(soakSize(2, 6), async () => {
+    await killAndReplace(t, soakSize(2, 6), async () => {
       s3 = await startS3Server();
       return startCluster({ workers: 3, workerTimeoutMs: 4000, ...s3Store(s3) });
     }, (c) => clusterStore(c, s3));

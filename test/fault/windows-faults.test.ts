@@ -1,7 +1,7 @@
 // Exactly-once event-time windows and timers under faults (issue 11). One job reads one source
 // into three keyed stages (test/fixtures/windows-faults-job.ts): tumbling windows, session
 // windows and an event-time timer join, all of whose output fires from the watermark. While
-// 120,000 events (1,000,000 under `make soak`) flow through three workers: a random worker is
+// 80,000 events (1,000,000 under `make soak`) flow through three workers: a random worker is
 // SIGKILLed, another right after it fired windows (it logs "event-time timers fired" at trace
 // level), the coordinator is SIGKILLed and restarted, a worker joins (scale-out) and one leaves
 // with SIGTERM (scale-in); every SIGKILLed worker is replaced at once, so key groups also move
@@ -25,7 +25,7 @@ import { WF_JOB } from '../fixtures/windows-faults-job.ts';
 // The input is paced so that the faults land while records flow and windows fire, however long
 // they take on a loaded machine: the producer publishes the first half at its full rate, then
 // trickles the second (a 15th of the rate: 200 events and 0.8 s of event time a second in `make
-// test`, over 5 minutes of it) until the faults are done, so that windows go on firing, and only
+// test`, over 3 minutes of it) until the faults are done, so that windows go on firing, and only
 // then publishes the rest and the records that close every window. An idle machine does not wait
 // for a pace set for a loaded one.
 test('windows faults - tumbling and session windows and an event-time timer join, exactly once through worker SIGKILLs (at random and right after windows fire), a coordinator restart, scale-out and scale-in', { timeout: soakTimeoutMs(600_000) }, async (t) => {
@@ -35,7 +35,7 @@ test('windows faults - tumbling and session windows and an event-time timer join
   const dir = await mkdtemp(join(tmpdir(), 'eddy-wf-'));
   const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
   const nc = await connect({ servers: cluster.nats.url });
-  const input = wfInput(soakSize(120_000, 1_000_000), 11);
+  const input = wfInput(soakSize(80_000, 1_000_000), 11);
   const expected = wfExpectation(input.events);
   let producer: ReturnType<typeof publishSteadily> | undefined;
   let coordinator: CoordinatorHandle = cluster.coordinator;

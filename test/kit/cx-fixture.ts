@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
-import { partitionForKey } from '../../core/key-groups.ts';
+import { keyGroupsOf, partitionForKey } from '../../core/key-groups.ts';
 import { buildBundle } from '../../core/bundle.ts';
 import type { EddyClient } from '../../cli/client.ts';
 import { REPO_ROOT } from './eddy.ts';
@@ -59,6 +59,24 @@ export function cxExpectation(events: readonly Indicator[]): CxExpectation {
     colour.set(k, red);
   }
   return { latest, received, triggers, history };
+}
+
+/** Key groups per worker in the job's current assignment (dead workers left out). */
+export async function cxKeyGroupsByWorker(client: EddyClient): Promise<Map<string, number[]>> {
+  const out = new Map<string, number[]>();
+  for (const w of await client.listWorkers()) {
+    const a = w.assignments.find((x) => x.jobId === CX_JOB);
+    if (a && w.state !== 'DEAD') out.set(w.workerId, [...keyGroupsOf(a.keyGroups.map((r) => ({ start: r.start, end: r.end })))]);
+  }
+  return out;
+}
+
+/** True when the job's 128 key groups are spread over exactly `workers`, at most one apart. */
+export async function cxBalancedOver(client: EddyClient, workers: readonly string[]): Promise<boolean> {
+  const byWorker = await cxKeyGroupsByWorker(client);
+  const counts = workers.map((w) => byWorker.get(w)?.length ?? 0);
+  const others = [...byWorker].filter(([w, kgs]) => !workers.includes(w) && kgs.length > 0);
+  return others.length === 0 && counts.reduce((a, b) => a + b, 0) === 128 && Math.max(...counts) - Math.min(...counts) <= 1;
 }
 
 /** Builds and submits the job; `entry` picks a variant (e.g. test/fixtures/cx-history.ts). */

@@ -25,6 +25,13 @@ export interface SteadyPublisher {
   done: Promise<void>;
   /** Ends it early. */
   stop(): void;
+  /**
+   * Publishes nothing more and resolves with how many messages were published, once the stream
+   * has acknowledged every one of them: a test whose faults are done stops its input there and
+   * compares the output with the expectation of that prefix, instead of waiting for the job to
+   * work through input that no fault lands in.
+   */
+  finish(): Promise<number>;
   /** Publishes the held-back tail at the full rate (SteadyPublisherOptions.heldBack). */
   release(): void;
 }
@@ -44,6 +51,7 @@ export function publishMessagesSteadily(nc: NatsConnection, messages: ReadonlyAr
   let released = (options.heldBack ?? 0) === 0 && (options.kept ?? 0) === 0;
   let sent = 0;
   let timer: NodeJS.Timeout | undefined;
+  let finishing: Promise<number> | undefined;
   const done = new Promise<void>((resolve, reject) => {
     timer = setInterval(() => {
       try {
@@ -63,9 +71,24 @@ export function publishMessagesSteadily(nc: NatsConnection, messages: ReadonlyAr
       }
     }, TICK_MS);
   });
+  const finish = async (): Promise<number> => {
+    clearInterval(timer);
+    // Every message published: the last tick flushes and closes the publisher itself.
+    if (sent === messages.length) {
+      await done;
+      return sent;
+    }
+    try {
+      await publisher.flush();
+    } finally {
+      publisher.close();
+    }
+    return sent;
+  };
   return {
     done,
     stop: () => clearInterval(timer),
+    finish: () => (finishing ??= finish()),
     release: () => {
       released = true;
     },

@@ -8,7 +8,7 @@ import { JOIN_MS, SESSION_GAP_MS, TUMBLE_MS, WF_PARTITIONS, type WfEvent, type W
 import { readStream } from './streams.ts';
 
 const T0 = 1_700_000_000_000;
-/** Event time between consecutive events: 120,000 events span 8 minutes of event time. */
+/** Event time between consecutive events: 80,000 events span 5⅓ minutes of event time. */
 const STEP_MS = 4;
 
 export interface WfInput {
