@@ -60,7 +60,7 @@ screenshots: install ui
 # short unit test files come last and fill both slots until the end. The two Docker compose tests
 # each build the image and start a stack: the HA one starts first and the other one last, so that
 # they never run at the same time. The rescale file (188 s of 897 in a run of e89873a) is two
-# files. Three files at a time was tried (TEST_CONCURRENCY=3, at 2868462): at load 17-20 the
+# files. Three files at a time was tried (TEST_CONCURRENCY=3): at load 17-20 the
 # windows fault test, rescale's move under way and the checkpoint gc test failed on their
 # deadlines (a restarted coordinator not resumed in 150 s, a move's checkpoint timed out, 25
 # checkpoints not done in 90 s) and every file took 1.5-2 times as long; two it stays. Fewer
@@ -68,10 +68,12 @@ screenshots: install ui
 # back half of 100,000 events (200,000 under `make soak`) until the scale-in is done (before, the
 # job had read all 200,000 before the scale-in); the windows fault test 80,000 instead of 120,000;
 # rescale's S3 moves stop their input once the fault is done. make test at cf69133 on this 2-core
-# machine: 801 s of tests (duration_ms; 827 s for all of make test), 897 s before (e89873a,
-# /work/suite-baseline.log); the cores were 93 % busy over the tests (/proc/stat: 1,486 of 1,604
+# machine: 801 s of tests (duration_ms; 827 s for all of make test), 897 s before (e89873a); the cores were 93 % busy over the tests (/proc/stat: 1,486 of 1,604
 # core-seconds), so two files at a time already keep both cores busy: 600 s of tests needs about
-# a quarter less CPU, not more files at once.
+# a quarter less CPU, not more files at once. CI's run of a fresh clone at d0068c3 (Docker
+# present, so both compose tests run): 878 s of tests, 1,565 s summed over the tests; the HA
+# compose test took 217 s (it builds the images, beside the windows fault test), the windows fault
+# test 76 s.
 FIRST_TESTS := test/e2e/docker-compose-ha.test.ts test/fault/windows-faults.test.ts test/fault/rescale-moves.test.ts test/fault/rescale.test.ts test/e2e/nexmark.test.ts test/e2e/checkpoint-gc.test.ts test/fault/checkpoint-faults.test.ts test/fault/exactly-once.test.ts test/fault/coordinator-failover.test.ts test/e2e/cli.test.ts test/e2e/poison-records.test.ts test/e2e/feature-service.test.ts test/fault/coordinator-restart.test.ts
 LAST_TESTS := test/e2e/docker-compose.test.ts
 TESTS := $(FIRST_TESTS) $(filter-out $(FIRST_TESTS) $(LAST_TESTS),$(wildcard test/e2e/*.test.ts test/fault/*.test.ts)) $(wildcard test/unit/*.test.ts) $(LAST_TESTS)
