@@ -180,12 +180,21 @@ test('docker compose HA - three NATS servers, two coordinators: the leader conta
     await resilient.done;
     step(`events published with a NATS server down (${resilient.retries()} publishes retried)`);
     await run('docker', ['start', natsContainer!], { timeoutMs: 60_000 });
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${ports.monitor1}/healthz`)).ok, { timeoutMs: 60_000, what: 'the restarted NATS server to be healthy' });
+    const restartedAt = Date.now();
+    const healthz = async (query: string) => (await fetch(`http://127.0.0.1:${ports.monitor1}/healthz${query}`)).ok;
+    // Up, with JetStream running, first; then every stream on it current again. The catch-up is
+    // nats-server's own raft work, which CI once saw take over 60 s beside the windows fault test
+    // (every stream "not current: group node unhealthy"), so it is awaited alongside the checks
+    // below, with a deadline of its own.
+    await waitFor(() => healthz('?js-server-only=true'), { timeoutMs: 60_000, what: 'the restarted NATS server up with JetStream' });
     step('nats started again');
+    const caughtUp = waitFor(() => healthz(''), { timeoutMs: 240_000, what: 'every stream on the restarted NATS server current again' }).then(() => step(`restarted nats healthy (streams current) ${Date.now() - restartedAt} ms after its start`));
+    caughtUp.catch(() => undefined);
     await progressed(2, 'after the NATS server came back');
 
     // From the stream's order: a retried publish lands after later events (kit/resilient-publisher.ts).
     await assertCxExactlyOnce(client, reader, cxExpectation(await storedCxEvents(reader, before.length + after.length)), 180_000);
+    await caughtUp;
     const job = await client.getJob(CX_JOB);
     step(`exact results checked; job restarts ${job.restarts}, epoch ${job.epoch}`);
     passed = true;
