@@ -249,10 +249,12 @@ test('feature service - WatchFeatures streams current values, then every change,
     assert.ok(changes.slice(0, watched.length + 1).every((c) => c.initial && !c.found), 'initial values: none of them exists yet');
 
     // Every change is the value after some prefix of that entity's events (its event time says
-    // which), in order, and the last one is the final value.
+    // which), in order since the entity's latest current value (a registration with a new owner
+    // after a recovery starts from the restored state), and the last one is the final value.
     const check = (events: readonly Indicator[]) => {
       const last = new Map<string, number>();
       for (const c of changes) {
+        if (c.initial) last.delete(c.entityId);
         if (!c.found) continue;
         const expected = asOf(events, c.entityId, c.eventTime!);
         assert.deepEqual(c.value, expected?.value, `${c.entityId} as streamed at ${c.eventTime}`);
@@ -273,8 +275,11 @@ test('feature service - WatchFeatures streams current values, then every change,
     const beforeRecovery = changes.length;
     assert.ok(changes.filter((c) => !c.initial).length >= watched.length, 'changes were streamed, not only initial values');
 
-    // The only worker dies; a replacement takes the job over at a new epoch. The watch registers
-    // with it (it sends current values again) and goes on: nothing after the recovery is missed.
+    // The only worker dies once a checkpoint holds some of the first half; a replacement takes the
+    // job over at a new epoch from it. The watch registers with it (it sends the restored values)
+    // and goes on: nothing after the recovery is missed. (CI once saw the kill land before any
+    // checkpoint had completed: the replacement replayed everything from the start.)
+    await waitFor(async () => Number((await client.getJob(CX_JOB)).checkpoints?.latestId ?? 0) >= 1, { timeoutMs: 60_000, what: 'a completed checkpoint' });
     const restartsBefore = (await client.getJob(CX_JOB)).restarts;
     cluster.workers[0]!.kill('SIGKILL');
     await cluster.addWorker('replacement');
