@@ -148,7 +148,8 @@ export class Rebalancer {
     this.#inProgress.set(job.id, { from: job.assignment, to: next, startedAtMs: started });
     try {
       // A worker new to the job first runs it with nothing assigned: its tasks exist to take over.
-      const joined = this.#joined.get(job.id)?.epoch === epoch ? this.#joined.get(job.id)!.workers : new Set<WorkerId>();
+      const earlier = this.#joined.get(job.id);
+      const joined = earlier?.epoch === epoch ? earlier.workers : new Set<WorkerId>();
       const joining = participants.filter((w) => !job.assignment.has(w) && !joined.has(w));
       if (joining.length > 0) {
         await this.#o.join(job, joining);

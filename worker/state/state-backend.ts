@@ -239,8 +239,7 @@ export class StateBackend {
       for (let i = w.length - 5; i >= 0; i -= 5) this.#live.restore(w[i] as LiveEntry, w[i + 1] as boolean, w[i + 2], w[i + 3] as number, w[i + 4] as boolean);
     }
     if (log.keys.length === 0) {
-      log.runAfterUndo();
-      log.reset();
+      log.undone();
       return;
     }
     const active = this.#chain.active;
@@ -249,8 +248,7 @@ export class StateBackend {
       throw new EddyError('INTERNAL', 'a record\'s state changes span a checkpoint freeze or rollback and cannot be undone');
     }
     for (let i = log.keys.length - 1; i >= 0; i--) active.restore(log.keys[i]!, log.previous[i]);
-    log.runAfterUndo();
-    log.reset();
+    log.undone();
   }
 
   /**

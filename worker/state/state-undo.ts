@@ -45,10 +45,11 @@ export class StateUndoLog {
     this.afterUndo.push(hook, arg);
   }
 
-  /** Runs the hooks noted by noteAfterUndo, oldest first. */
-  runAfterUndo(): void {
+  /** The record's writes were taken back: runs the hooks noted by noteAfterUndo, oldest first, then forgets everything. */
+  undone(): void {
     const a = this.afterUndo;
     for (let i = 0; i < a.length; i += 2) (a[i] as (arg: string) => void)(a[i + 1] as string);
+    this.reset();
   }
 
   /** Forget everything: the record committed (or was undone). */
