@@ -191,6 +191,7 @@ test('docker compose HA - three NATS servers, two coordinators: the leader conta
     const caughtUp = waitFor(() => healthz(''), { timeoutMs: 240_000, what: 'every stream on the restarted NATS server current again' }).then(() => step(`restarted nats healthy (streams current) ${Date.now() - restartedAt} ms after its start`));
     caughtUp.catch(() => undefined);
     await progressed(2, 'after the NATS server came back');
+    step('two checkpoints after the restart (or the job idle)');
 
     // From the stream's order: a retried publish lands after later events (kit/resilient-publisher.ts).
     await assertCxExactlyOnce(client, reader, cxExpectation(await storedCxEvents(reader, before.length + after.length)), 180_000);
@@ -200,7 +201,8 @@ test('docker compose HA - three NATS servers, two coordinators: the leader conta
     passed = true;
   } catch (e) {
     t.diagnostic(await describeStack(compose));
-    throw e;
+    // CI shows only the end of the output: the job's own account goes into the failure's message.
+    throw new Error(`${(e as Error).message}\n${await jobSummary(client)}`, { cause: e });
   } finally {
     producer?.stop();
     client.close();
@@ -211,3 +213,19 @@ test('docker compose HA - three NATS servers, two coordinators: the leader conta
     step('stack down');
   }
 });
+
+/** The job as the coordinators report it, in a few lines (stages' counters, checkpoints, failures). */
+async function jobSummary(client: EddyClient): Promise<string> {
+  try {
+    const j = await client.getJob(CX_JOB);
+    const c = j.checkpoints;
+    const stages = j.stages.map((s) => `${s.stageId} in ${s.recordsIn} out ${s.recordsOut} dead ${s.deadLetters}`).join('; ');
+    return [
+      `job ${j.state}, epoch ${j.epoch}, restarts ${j.restarts}, last failure: ${j.lastFailure?.message ?? 'none'}`,
+      `checkpoints: latest ${c?.latestId}, completed ${c?.completed}, failed ${c?.failed}, in flight ${c?.inFlightId}, idle ${c?.idle}, last failure: ${c?.lastFailure || 'none'}`,
+      `stages: ${stages}`,
+    ].join('\n');
+  } catch (e) {
+    return `the job could not be read: ${(e as Error).message}`;
+  }
+}

@@ -129,10 +129,24 @@ async function features(client: EddyClient, feature: string, ids: string[]) {
  */
 export async function assertCxExactlyOnce(client: EddyClient, nc: NatsConnection, expected: CxExpectation, timeoutMs = 120_000, store?: ObjectStore): Promise<void> {
   const ids = [...expected.received.keys()];
+  // What the last complete check saw, for the time-out message: counts below the expectation
+  // mean records not yet (or never) counted, above it records counted twice.
+  let lastSeen = 'no check completed';
   await waitFor(
-    async () => (await features(client, 'received', ids)).every((v) => v.found && JSON.parse(v.valueJson) === expected.received.get(v.entityId)),
+    async () => {
+      const got = await features(client, 'received', ids);
+      const count = (v: (typeof got)[number]) => (v.found ? (JSON.parse(v.valueJson) as number) : 0);
+      const below = got.filter((v) => count(v) < expected.received.get(v.entityId)!);
+      const above = got.filter((v) => count(v) > expected.received.get(v.entityId)!);
+      const total = got.reduce((sum, v) => sum + count(v), 0);
+      const expectedTotal = [...expected.received.values()].reduce((a, b) => a + b, 0);
+      lastSeen = `last check: ${below.length} of ${ids.length} entities below their count, ${above.length} above; ${total} of ${expectedTotal} records counted`;
+      return below.length === 0 && above.length === 0;
+    },
     { timeoutMs, what: 'every entity count to equal the expectation' },
-  );
+  ).catch((e: Error) => {
+    throw new Error(`${e.message}; ${lastSeen}`, { cause: e });
+  });
   for (const v of await features(client, 'received', ids)) {
     assert.ok(v.found, `a count for ${v.entityId}, read a second time`);
     assert.equal(JSON.parse(v.valueJson), expected.received.get(v.entityId), `records counted for ${v.entityId}`);

@@ -13,6 +13,7 @@ import type { DeadLetters, SourcePosition } from './dead-letters.ts';
 import { startSplitWatermarks, type WatermarkGenerator } from './watermark-generator.ts';
 import { decodeJsonRecord, eventTimeProblem } from './record-decoding.ts';
 import { callSite } from './call-site.ts';
+import { ConsumerWatch, unreadMessage } from './consumer-watch.ts';
 import type { ErrorPolicy } from './error-policy.ts';
 import type { StageCounters } from './stage-counters.ts';
 import { encodeOrigin } from '../../core/record-origin.ts';
@@ -59,8 +60,6 @@ export type SourceTaskState = 'CREATED' | 'RUNNING' | 'STOPPED' | 'FAILED';
  * nothing to deliver, so a live consumer is never silent for long.
  */
 const HEARTBEAT_MS = 1_000;
-/** Heartbeat intervals in a row with no sign of the consumer before it is replaced. */
-const STALLED_AFTER_BEATS = 3;
 /** Pauses between attempts to make a split's consumer, in ms (the last one repeats). */
 const CONSUMER_RETRY_MS = [100, 250, 500, 1_000];
 /** How long a split goes on trying to make a consumer before its task fails, in ms. */
@@ -77,6 +76,8 @@ export class SourceTask {
   /** The largest event time read, restored ones included (what a checkpoint records). */
   #maxEventTimeMs: number;
   #watermarkTimer: NodeJS.Timeout | undefined;
+  /** A message is being processed, or the split waits for room downstream (not a stalled consumer). */
+  #busy = false;
   /** Stream sequence of the last message read: what a checkpoint records. */
   lastSequence = 0;
   /**
@@ -109,10 +110,9 @@ export class SourceTask {
 
   /**
    * Reads the split from consumer to consumer: each starts right after the last message read, so
-   * a replaced consumer neither skips nor repeats one. A consumer is replaced when it goes silent:
-   * no message and no idle heartbeat for STALLED_AFTER_BEATS heartbeats (its server is gone — an
-   * ordered consumer is R1, on one server of the stream's — or it was lost in a reconnect), or
-   * when it ends on its own while the split still runs.
+   * a replaced consumer neither skips nor repeats one. A consumer is replaced when the watch says
+   * so (worker/task/consumer-watch.ts: silent, stalled, or the connection reconnected), or when it
+   * ends on its own while the split still runs.
    */
   async #read(): Promise<void> {
     while (this.#state === 'RUNNING') {
@@ -170,30 +170,50 @@ export class SourceTask {
   }
 
   /**
-   * Stops `messages` once it has been silent for STALLED_AFTER_BEATS heartbeat intervals in a row:
-   * no idle heartbeat, nothing read, nothing waiting to be read. Counted in ticks, not time: a
-   * tick that comes late because the event loop was busy is one tick, and the I/O that was
-   * waiting (heartbeats among it) runs before the next.
+   * Stops `messages` when the consumer must be replaced (worker/task/consumer-watch.ts): silent,
+   * idle while the stream holds a message the split has not read, or the connection reconnected.
+   * Counted in ticks, not time: a tick that comes late because the event loop was busy is one
+   * tick, and the I/O that was waiting (heartbeats among it) runs before the next.
    */
   #watchConsumer(messages: ConsumerMessages): { stop(): void; why(): string | undefined } {
     let beats = 0;
-    let silentTicks = 0;
-    let seen = { beats: 0, sequence: this.lastSequence };
     let why: string | undefined;
+    let probing = false;
+    const watch = new ConsumerWatch(this.lastSequence);
+    const replace = (reason: string) => {
+      if (why !== undefined) return;
+      why = reason;
+      stop();
+      messages.stop();
+    };
     void (async () => {
       for await (const s of messages.status()) if (s.type === 'heartbeat') beats++;
     })().catch(() => undefined);
+    const connection = this.#o.nc.status();
+    void (async () => {
+      for await (const s of connection) if (s.type === 'reconnect') replace(`the NATS connection reconnected (to ${s.server})`);
+    })().catch(() => undefined);
     const timer = setInterval(() => {
-      const active = beats !== seen.beats || this.lastSequence !== seen.sequence || messages.getPending() > 0;
-      seen = { beats, sequence: this.lastSequence };
-      silentTicks = active ? 0 : silentTicks + 1;
-      if (silentTicks < STALLED_AFTER_BEATS) return;
-      why = `no message and no heartbeat for ${silentTicks} heartbeat intervals of ${HEARTBEAT_MS} ms`;
-      clearInterval(timer);
-      messages.stop();
+      const verdict = watch.tick({ beats, sequence: this.lastSequence, pending: messages.getPending(), busy: this.#busy });
+      if (verdict.kind === 'silent') replace(`no message and no heartbeat for ${verdict.ticks} heartbeat intervals of ${HEARTBEAT_MS} ms`);
+      else if (verdict.kind === 'probe' && !probing) {
+        probing = true;
+        const from = this.lastSequence;
+        unreadMessage(this.#o.nc, this.#o.source.stream, subjects.sourcePartition(this.#o.source.stream, this.#o.streamPartition), from, 2 * HEARTBEAT_MS)
+          .then((unread) => {
+            if (unread !== undefined && this.lastSequence === from) replace(`nothing delivered for ${verdict.ticks} heartbeat intervals of ${HEARTBEAT_MS} ms while the stream holds sequence ${unread.seq}, stored ${unread.ageMs} ms ago`);
+          })
+          // The stream could not be asked (a NATS node down): the next probe asks again.
+          .catch(() => undefined)
+          .finally(() => (probing = false));
+      }
     }, HEARTBEAT_MS);
     timer.unref();
-    return { stop: () => clearInterval(timer), why: () => why };
+    const stop = () => {
+      clearInterval(timer);
+      (connection as { stop?: () => void }).stop?.();
+    };
+    return { stop, why: () => why };
   }
 
   async #run(messages: ConsumerMessages): Promise<void> {
@@ -204,6 +224,7 @@ export class SourceTask {
     const skipped = this.#o.skipped;
     for await (const m of messages) {
       if (this.#state !== 'RUNNING') break;
+      this.#busy = true;
       // For the watchdog of an isolated job (worker/call-site.ts): which record holds the thread.
       callSite.sourceRecord(stageIndex, split, m.seq);
       this.lastSequence = m.seq;
@@ -232,6 +253,7 @@ export class SourceTask {
       if (output.sender?.blocked) await output.sender.whenWritable();
       const sinksFull = output.checkSinks();
       if (sinksFull) await sinksFull;
+      this.#busy = false;
     }
     output.sender?.flush();
     await output.flushSinks();
