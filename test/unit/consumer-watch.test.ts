@@ -1,6 +1,6 @@
 // When a source split replaces its consumer (worker/task/consumer-watch.ts): silent for three
 // heartbeat intervals; idle while the stream holds an older message the split has not read (the
-// stream asked at three and six idle intervals, then every ten); and the probe's stream read,
+// stream asked at three and six idle intervals, then every five); and the probe's stream read,
 // against a real nats-server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,11 +20,12 @@ test('consumer watch - no message, no heartbeat, nothing buffered for three inte
   assert.deepEqual(run(w, Array.from({ length: SILENT_TICKS }, () => quiet)), ['ok', 'ok', 'silent']);
 });
 
-test('consumer watch - heartbeats keep an idle consumer alive, and the stream is asked at 3 and 6 idle intervals, then every 10', () => {
+test('consumer watch - heartbeats keep an idle consumer alive, and the stream is asked at 3 and 6 idle intervals, then every 5', () => {
   const w = new ConsumerWatch(10);
   const kinds = run(w, Array.from({ length: 40 }, (_, i) => ({ beats: i + 1, sequence: 10, pending: 0, busy: false })));
   const probes = kinds.flatMap((k, i) => (k === 'probe' ? [i + 1] : []));
-  assert.deepEqual(probes, [IDLE_TICKS, 2 * IDLE_TICKS, 2 * IDLE_TICKS + PROBE_EVERY_TICKS, 2 * IDLE_TICKS + 2 * PROBE_EVERY_TICKS, 2 * IDLE_TICKS + 3 * PROBE_EVERY_TICKS]);
+  assert.deepEqual(probes, [3, 6, 11, 16, 21, 26, 31, 36]);
+  assert.deepEqual([IDLE_TICKS, PROBE_EVERY_TICKS], [3, 5]);
   assert.ok(!kinds.includes('silent'), 'a consumer that sends heartbeats is never silent');
 });
 

@@ -18,7 +18,7 @@ export const SILENT_TICKS = 3;
 /** Intervals without a message before the stream is asked whether there was one to read. */
 export const IDLE_TICKS = 3;
 /** Once a split has been idle for a while, the stream is asked every this many intervals. */
-export const PROBE_EVERY_TICKS = 10;
+export const PROBE_EVERY_TICKS = 5;
 
 /** What the source task saw in one heartbeat interval. */
 export interface ConsumerTick {
@@ -59,7 +59,7 @@ export class ConsumerWatch {
     if (this.#silentTicks >= SILENT_TICKS) return { kind: 'silent', ticks: this.#silentTicks };
     const idle = this.#idleTicks;
     // At IDLE_TICKS and twice that, then every PROBE_EVERY_TICKS: an idle job's splits cost the
-    // server a stream read every ten seconds each.
+    // server a stream read every five seconds each.
     if (idle === IDLE_TICKS || idle === 2 * IDLE_TICKS || (idle > 2 * IDLE_TICKS && (idle - 2 * IDLE_TICKS) % PROBE_EVERY_TICKS === 0)) return { kind: 'probe', ticks: idle };
     return { kind: 'ok' };
   }
