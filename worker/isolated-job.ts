@@ -421,6 +421,7 @@ function spawn(ctx: IsolatedJobContext, heapMb: number): Spawned {
     batchLingerMs: o.batchLingerMs,
     watermarkLingerMs: o.watermarkLingerMs,
     channelWindow: o.channelWindow,
+    sourcePullBytes: o.sourcePullBytes,
     ackTimeoutMs: o.ackTimeoutMs,
     maxOverlayBytes: o.maxOverlayBytes,
     handOverTimeoutMs: o.handOverTimeoutMs,

@@ -296,6 +296,8 @@ export class JobRuntime implements ObservedJob {
       errorPolicy,
       logger: this.#logger.child({ stage: stageId, split: partition }),
       onFailure: (e) => this.#fail(e, stageId, -1),
+      // The worker's pull budget, shared by the job's JetStream splits here when a consumer is made.
+      pullBytes: () => this.#ctx.options.sourcePullBytes / Math.max(1, this.#sources.filter((s) => s instanceof SourceTask).length),
       ...(sourcePlan.timestamp && { timestampOf: sourcePlan.timestamp }),
       ...(start?.hasMaxEventTime === true && { restoredMaxEventTimeMs: Number(start.maxEventTimeMs) }),
       ...(this.#skipped.has(partition) && { skipped: this.#skipped.get(partition)! }),

@@ -23,6 +23,7 @@ export interface JobThreadOptions {
   batchLingerMs: number;
   watermarkLingerMs: number;
   channelWindow: number;
+  sourcePullBytes: number;
   ackTimeoutMs: number;
   maxOverlayBytes: number;
   handOverTimeoutMs: number;

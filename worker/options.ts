@@ -57,6 +57,13 @@ export interface WorkerOptions {
   watermarkLingerMs?: number;
   /** Unacknowledged batches per channel before the sender waits (backpressure). @default 16 */
   channelWindow?: number;
+  /**
+   * Bytes that a job's JetStream source splits on this worker may have asked the server for and
+   * not yet read, all together (worker/task/source-task.ts, "Pull size"). nats-server cuts off a
+   * client that falls this far behind on its max_pending (64 MB by default): keep it well below.
+   * @default 16777216
+   */
+  sourcePullBytes?: number;
   /** A batch unacknowledged this long breaks its channel (the receiver is gone or stuck, or lost it); it is sent again every third of this. @default 30000 */
   ackTimeoutMs?: number;
   /**
@@ -107,6 +114,7 @@ export function compileWorkerOptions(o: WorkerOptions): CompiledWorkerOptions {
     batchLingerMs: o.batchLingerMs ?? 2,
     watermarkLingerMs: o.watermarkLingerMs ?? 200,
     channelWindow: o.channelWindow ?? 16,
+    sourcePullBytes: o.sourcePullBytes ?? 16 * 1024 * 1024,
     ackTimeoutMs: o.ackTimeoutMs ?? 30_000,
     maxOverlayBytes: o.maxOverlayBytes ?? 256 * 1024 * 1024,
     handOverTimeoutMs: o.handOverTimeoutMs ?? 60_000,

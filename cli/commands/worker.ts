@@ -21,6 +21,7 @@ interface WorkerCommandOptions extends S3CommandOptions, TelemetryCommandOptions
   maxCallMs?: number;
   maxHeapMb?: number;
   watermarkLingerMs?: number;
+  sourcePullBytes?: number;
   logLevel: string;
 }
 
@@ -41,6 +42,7 @@ export function registerWorker(program: Command): void {
     .option('--max-call-ms <n>', 'isolated jobs: how long user code may hold a job\'s thread, for jobs that set no limits.maxCallMs (default: env EDDY_MAX_CALL_MS, else 30000)', parsePositiveInt, process.env.EDDY_MAX_CALL_MS ? parsePositiveInt(process.env.EDDY_MAX_CALL_MS) : undefined)
     .option('--max-heap-mb <n>', 'isolated jobs: heap limit of a job\'s thread, for jobs that set no limits.maxHeapMb (default: env EDDY_MAX_HEAP_MB, else 1024)', parsePositiveInt, process.env.EDDY_MAX_HEAP_MB ? parsePositiveInt(process.env.EDDY_MAX_HEAP_MB) : undefined)
     .option('--watermark-linger-ms <n>', 'how long a watermark may wait to ride on a data batch of its channel before it is sent alone; event time downstream lags by up to this on channels without records (0: every watermark alone, at once) (default: env EDDY_WATERMARK_LINGER_MS, else 200)', parseNonNegativeInt, process.env.EDDY_WATERMARK_LINGER_MS ? parseNonNegativeInt(process.env.EDDY_WATERMARK_LINGER_MS) : undefined)
+    .option('--source-pull-bytes <n>', 'bytes a job\'s JetStream source splits on this worker may have asked for and not yet read, together; keep well below nats-server\'s max_pending (64 MB by default) (default: env EDDY_SOURCE_PULL_BYTES, else 16777216)', parsePositiveInt, process.env.EDDY_SOURCE_PULL_BYTES ? parsePositiveInt(process.env.EDDY_SOURCE_PULL_BYTES) : undefined)
     .option('--log-level <level>', 'pino log level', 'info')
     .action(async (options: WorkerCommandOptions) => {
       let workerId;
@@ -79,6 +81,7 @@ export function registerWorker(program: Command): void {
           ...(options.maxCallMs ? { maxCallMs: options.maxCallMs } : {}),
           ...(options.maxHeapMb ? { maxHeapMb: options.maxHeapMb } : {}),
           ...(options.watermarkLingerMs !== undefined && { watermarkLingerMs: options.watermarkLingerMs }),
+          ...(options.sourcePullBytes !== undefined && { sourcePullBytes: options.sourcePullBytes }),
           telemetry,
           ...(serve !== undefined && { serve }),
           logger,

@@ -219,6 +219,8 @@ export interface ClusterOptions {
   leaderLeaseMs?: number;
   /** Appended to every worker's command line (e.g. --serve 127.0.0.1:0 and its TLS and tokens options). */
   workerArgs?: string[];
+  /** The nats-server's max_pending (NatsServerOptions.maxPendingBytes). @default 64 MB */
+  natsMaxPendingBytes?: number;
   /** Appended to every coordinator's command line (e.g. TLS and tokens options). */
   coordinatorArgs?: string[];
 }
@@ -309,7 +311,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   };
 
   try {
-    nats = await startNatsServer({ auth: options.natsAuth ?? false });
+    nats = await startNatsServer({ auth: options.natsAuth ?? false, ...(options.natsMaxPendingBytes !== undefined && { maxPendingBytes: options.natsMaxPendingBytes }) });
     const startOne = async (name: string): Promise<CoordinatorHandle> =>
       startCoordinator({
         name,

@@ -1,7 +1,7 @@
 // A real nats-server per test: JetStream on, a fresh store dir, a free loopback port.
 // Ready means usable: a client connects and a JetStream API call answers (not just "port open").
 import { existsSync, statSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
@@ -27,6 +27,11 @@ export interface NatsServerOptions {
    * user, each granted by grantWorker() (cli/nats-auth-setup.ts). @default false
    */
   auth?: boolean | 'per-worker';
+  /**
+   * The server's max_pending: how far a client may fall behind on what the server sends it before
+   * it is cut off as a slow consumer (nats-server's default: 64 MB). Not with auth. @default 64 MB
+   */
+  maxPendingBytes?: number;
 }
 
 /** nats.js connect options that log in as a role (its user, password and inbox prefix). */
@@ -133,7 +138,11 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     granting = next.catch(() => undefined);
     return next;
   };
-  const argsFor = (port: number) => [...(auth ? ['-c', auth.configFile] : []), '-a', '127.0.0.1', '-p', String(port), ...(jetstream && !jetstreamInConfig ? ['-js', '-sd', storeDir] : [])];
+  if (options.maxPendingBytes !== undefined && auth) throw new Error('startNatsServer: maxPendingBytes is not combined with auth');
+  const limitsFile = join(storeDir, 'limits.conf');
+  if (options.maxPendingBytes !== undefined) await writeFile(limitsFile, `max_pending: ${options.maxPendingBytes}\n`);
+  const config = auth ? ['-c', auth.configFile] : options.maxPendingBytes !== undefined ? ['-c', limitsFile] : [];
+  const argsFor = (port: number) => [...config, '-a', '127.0.0.1', '-p', String(port), ...(jetstream && !jetstreamInConfig ? ['-js', '-sd', storeDir] : [])];
   // Starts the server on `port` and waits until it is usable; stops it again if it is not.
   const launch = async (port: number, deadline: number): Promise<ChildHandle> => {
     const child = await startProcess({ name: `nats-server :${port}`, command: binary, args: argsFor(port), readyLine: /Server is ready/, readyTimeoutMs: Math.max(1_000, deadline - Date.now()) });

@@ -10,7 +10,7 @@
 // - the connection reconnected (what nats.go does for its ordered consumers since 2024: the
 //   consumer may be gone, and the library's own check is the request that can stall).
 
-import { jetstreamManager, type MsgRequest } from '@nats-io/jetstream';
+import { jetstreamManager, type MsgRequest, type StoredMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 
 /** Heartbeat intervals with no sign of life before a consumer counts as gone. */
@@ -71,13 +71,18 @@ export class ConsumerWatch {
  * there is none, or only a newer one.
  */
 export async function unreadMessage(nc: NatsConnection, stream: string, subject: string, sequence: number, minAgeMs: number): Promise<{ seq: number; ageMs: number } | undefined> {
+  const stored = await nextStoredMessage(nc, stream, subject, sequence);
+  if (stored === null) return undefined;
+  const ageMs = Date.now() - stored.time.getTime();
+  return ageMs > minAgeMs ? { seq: stored.seq, ageMs } : undefined;
+}
+
+/** The first message of `subject` after stream sequence `sequence`, or null. */
+export async function nextStoredMessage(nc: NatsConnection, stream: string, subject: string, sequence: number): Promise<StoredMsg | null> {
   const jsm = await jetstreamManager(nc, { checkAPI: false });
   // The stream message-get API takes next_by_subj (the first message of the subject at or after
   // seq) since nats-server 2.9; the client's type names it for direct gets only, which need
   // allow_direct on a stream that a user may have made without it.
   const query = { seq: sequence + 1, next_by_subj: subject } as unknown as MsgRequest;
-  const stored = await jsm.streams.getMessage(stream, query);
-  if (stored === null) return undefined;
-  const ageMs = Date.now() - stored.time.getTime();
-  return ageMs > minAgeMs ? { seq: stored.seq, ageMs } : undefined;
+  return jsm.streams.getMessage(stream, query);
 }

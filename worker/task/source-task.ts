@@ -1,6 +1,15 @@
 // A source actor: reads one split (subject partition <stream>.<p>) of one of the job's JetStream
 // sources from an exact stream sequence, decodes JSON, runs the source stage's chained
 // operators and shuffles by key (docs/ARCHITECTURE.md, "Sources and sinks").
+//
+// Pull size. A consumer asks the server for up to N messages ahead of what the split has read;
+// the server sends them as fast as the socket takes them, and cuts off a client that falls more
+// than its max_pending (64 MB by default) behind, losing whatever was in flight on the connection,
+// shuffle batches included. A pull of 1,024 frames of 100 records (~28 KB each) was 28 MB a split:
+// a backlog of frames broke every Nexmark query with a shuffle. So N is the split's share of the
+// worker's pull budget (WorkerOptions.sourcePullBytes) over the largest message seen (at a new
+// consumer with nothing read yet, the next stored message of the split), between 4 and 1,024; a
+// message more than twice that size makes a new consumer, sized for it.
 import { jetstream, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../../core/logger.ts';
@@ -13,7 +22,7 @@ import type { DeadLetters, SourcePosition } from './dead-letters.ts';
 import { startSplitWatermarks, type WatermarkGenerator } from './watermark-generator.ts';
 import { decodeJsonRecord, eventTimeProblem } from './record-decoding.ts';
 import { callSite } from './call-site.ts';
-import { ConsumerWatch, unreadMessage } from './consumer-watch.ts';
+import { ConsumerWatch, nextStoredMessage, unreadMessage } from './consumer-watch.ts';
 import type { ErrorPolicy } from './error-policy.ts';
 import type { StageCounters } from './stage-counters.ts';
 import { encodeOrigin } from '../../core/record-origin.ts';
@@ -42,6 +51,8 @@ export interface SourceTaskOptions {
   logger: Logger;
   /** A failure the task cannot get past (user code under the "fail" policy, a broken channel). */
   onFailure(error: Error): void;
+  /** This split's share of the worker's pull budget, in bytes, when a consumer is made ("Pull size"). @default 4 MiB */
+  pullBytes?: () => number;
   /** The job's timestamp assigner (StagePlan.timestamp), when the source has event time. */
   timestampOf?: (event: unknown) => number;
   /** The largest event time the split read before the checkpoint it restarts from. @default none */
@@ -64,6 +75,13 @@ const HEARTBEAT_MS = 1_000;
 const CONSUMER_RETRY_MS = [100, 250, 500, 1_000];
 /** How long a split goes on trying to make a consumer before its task fails, in ms. */
 const CONSUMER_DEADLINE_MS = 60_000;
+/** Messages a pull asks for: at most (small messages) and at least (large ones); see "Pull size". */
+const PULL_MESSAGES_MAX = 1024;
+const PULL_MESSAGES_MIN = 4;
+/** The size a pull is sized for when no message has been seen, in bytes. */
+const PULL_SIZE_FLOOR = 256;
+/** A split's pull budget when the worker gives none, in bytes. */
+const DEFAULT_PULL_BYTES = 4 * 1024 * 1024;
 
 export class SourceTask {
   readonly #o: SourceTaskOptions;
@@ -78,6 +96,12 @@ export class SourceTask {
   #watermarkTimer: NodeJS.Timeout | undefined;
   /** A message is being processed, or the split waits for room downstream (not a stalled consumer). */
   #busy = false;
+  /** The largest message the split has seen, in bytes ("Pull size"). */
+  #largest = 0;
+  /** The message size the current consumer's pull was sized for; a message over twice it makes a new one. */
+  #sizedFor = PULL_SIZE_FLOOR;
+  /** Why the split stopped its consumer itself (a message outgrew the pull), for the replacement's log line. */
+  #resized: string | undefined;
   /** Stream sequence of the last message read: what a checkpoint records. */
   lastSequence = 0;
   /**
@@ -120,13 +144,16 @@ export class SourceTask {
       if (messages === undefined) return;
       this.#messages = messages;
       const watch = this.#watchConsumer(messages);
+      this.#resized = undefined;
       try {
         await this.#run(messages);
       } finally {
         watch.stop();
       }
       if (this.#state !== 'RUNNING') return;
-      this.#o.logger.warn({ partition: this.#o.partition, nextSequence: this.lastSequence + 1, why: watch.why() ?? 'the consumer ended' }, 'source split consumer replaced');
+      const why = watch.why() ?? this.#resized;
+      if (why === this.#resized && why !== undefined) this.#o.logger.info({ partition: this.#o.partition, nextSequence: this.lastSequence + 1, why }, 'source split consumer resized');
+      else this.#o.logger.warn({ partition: this.#o.partition, nextSequence: this.lastSequence + 1, why: why ?? 'the consumer ended' }, 'source split consumer replaced');
     }
   }
 
@@ -145,12 +172,13 @@ export class SourceTask {
       const made = (async () => {
         // An ordered consumer: no acks, server-side flow control, recreated by the client at the
         // next sequence after a gap, so the split is read exactly in stream order.
+        const max = await this.#pullMessages();
         const consumer = await js.consumers.get(source.stream, {
           filter_subjects: subjects.sourcePartition(source.stream, this.#o.streamPartition),
           deliver_policy: DeliverPolicy.StartSequence,
           opt_start_seq: this.lastSequence + 1,
         });
-        return consumer.consume({ max_messages: 1024, idle_heartbeat: HEARTBEAT_MS });
+        return consumer.consume({ max_messages: max, idle_heartbeat: HEARTBEAT_MS });
       })();
       try {
         // A stop does not wait for an attempt under way (up to the JetStream request time-out).
@@ -167,6 +195,20 @@ export class SourceTask {
         await Promise.race([new Promise((r) => setTimeout(r, pause)), this.#stopping.promise]);
       }
     }
+  }
+
+  /** How many messages the next consumer pulls ahead ("Pull size"). */
+  async #pullMessages(): Promise<number> {
+    if (this.#largest === 0) {
+      // Nothing read yet: a backlog's first message tells its size. Unknown (none yet, or the
+      // stream not answering) is sized as small; a large message then resizes.
+      const source = this.#o.source;
+      const next = await nextStoredMessage(this.#o.nc, source.stream, subjects.sourcePartition(source.stream, this.#o.streamPartition), this.lastSequence).catch(() => null);
+      if (next !== null) this.#largest = next.data.length;
+    }
+    this.#sizedFor = Math.max(PULL_SIZE_FLOOR, this.#largest);
+    const budget = this.#o.pullBytes?.() ?? DEFAULT_PULL_BYTES;
+    return Math.min(PULL_MESSAGES_MAX, Math.max(PULL_MESSAGES_MIN, Math.floor(budget / this.#sizedFor)));
   }
 
   /**
@@ -225,6 +267,15 @@ export class SourceTask {
     for await (const m of messages) {
       if (this.#state !== 'RUNNING') break;
       this.#busy = true;
+      const size = m.data.length;
+      if (size > this.#largest) {
+        this.#largest = size;
+        if (size > 2 * this.#sizedFor && this.#resized === undefined) {
+          // This message is read; the consumer after it pulls fewer, larger messages.
+          this.#resized = `a message of ${size} bytes, over twice the ${this.#sizedFor} its pull was sized for`;
+          messages.stop();
+        }
+      }
       // For the watchdog of an isolated job (worker/call-site.ts): which record holds the thread.
       callSite.sourceRecord(stageIndex, split, m.seq);
       this.lastSequence = m.seq;
