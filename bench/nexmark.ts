@@ -8,7 +8,7 @@
 //
 //   BENCH_ONLY=nexmark node --import tsx bench/run.ts       (part of `make bench`)
 //   node --import tsx bench/nexmark.ts [q0,q3,…]             (alone)
-// BENCH_NEXMARK_EVENTS sets the events per run (default 200,000; BENCH_QUICK=1: 100,000);
+// BENCH_NEXMARK_EVENTS sets the events per run (default 1,000,000; BENCH_QUICK=1: 100,000);
 // BENCH_NEXMARK_WORKERS the worker counts (default 1,2); BENCH_RUNS the runs per figure (default 1 here);
 // BENCH_NEXMARK_FRAME=100 publishes the stream in frames of 100 events (README, "Framed ingest");
 // BENCH_NEXMARK_SOURCES=generator (or jetstream) runs one source only; BENCH_NEXMARK_THREADS=1
@@ -49,7 +49,7 @@ import { NexmarkModel, compileNexmarkConfig, type NexmarkEvent } from '../sdk/ne
 import { QUERIES, Q3_CATEGORY, type NexmarkSourceOptions, type QueryName } from '../jobs/nexmark/queries.ts';
 import { QUICK, cpuSeconds, threadCpuSeconds, isMain, machineLine, median, runMain } from './lib.ts';
 
-const EVENTS = Number(process.env.BENCH_NEXMARK_EVENTS ?? (QUICK ? 100_000 : 200_000));
+const EVENTS = Number(process.env.BENCH_NEXMARK_EVENTS ?? (QUICK ? 100_000 : 1_000_000));
 /** The events of the short run paired with each generator run (see above). */
 const SHORT_EVENTS = Math.max(2_000, Math.round(EVENTS / 50));
 const WORKERS = (process.env.BENCH_NEXMARK_WORKERS ?? '1,2').split(',').map(Number);
