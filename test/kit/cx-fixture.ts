@@ -132,6 +132,7 @@ export async function assertCxExactlyOnce(client: EddyClient, nc: NatsConnection
   // What the last complete check saw, for the time-out message: counts below the expectation
   // mean records not yet (or never) counted, above it records counted twice.
   let lastSeen = 'no check completed';
+  const expectedTotal = [...expected.received.values()].reduce((a, b) => a + b, 0);
   await waitFor(
     async () => {
       const got = await features(client, 'received', ids);
@@ -139,7 +140,6 @@ export async function assertCxExactlyOnce(client: EddyClient, nc: NatsConnection
       const below = got.filter((v) => count(v) < expected.received.get(v.entityId)!);
       const above = got.filter((v) => count(v) > expected.received.get(v.entityId)!);
       const total = got.reduce((sum, v) => sum + count(v), 0);
-      const expectedTotal = [...expected.received.values()].reduce((a, b) => a + b, 0);
       lastSeen = `last check: ${below.length} of ${ids.length} entities below their count, ${above.length} above; ${total} of ${expectedTotal} records counted`;
       return below.length === 0 && above.length === 0;
     },

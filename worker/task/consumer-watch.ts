@@ -5,8 +5,7 @@
 // - the stream holds a message past the last one read, stored well before, and the consumer
 //   delivered nothing for IDLE_TICKS intervals although it may still send heartbeats (a consumer
 //   the client library stopped pulling for: after a failed consumer-info request it waits a whole
-//   pull expiry, 30 s, before it asks again; CI saw a split stall that long after a NATS node
-//   came back);
+//   pull expiry, 30 s, before it asks again: a split stalled 27 s after a NATS node came back);
 // - the connection reconnected (what nats.go does for its ordered consumers since 2024: the
 //   consumer may be gone, and the library's own check is the request that can stall).
 

@@ -110,8 +110,12 @@ export class SourceTask {
    */
   lastMessage: JsMsg | undefined;
 
+  /** The split's subject: `<stream>.<streamPartition>`. */
+  readonly #subject: string;
+
   constructor(options: SourceTaskOptions) {
     this.#o = options;
+    this.#subject = subjects.sourcePartition(options.source.stream, options.streamPartition);
     this.lastSequence = options.startSequence - 1;
     this.#maxEventTimeMs = options.restoredMaxEventTimeMs ?? Number.NEGATIVE_INFINITY;
   }
@@ -151,9 +155,10 @@ export class SourceTask {
         watch.stop();
       }
       if (this.#state !== 'RUNNING') return;
-      const why = watch.why() ?? this.#resized;
-      if (why === this.#resized && why !== undefined) this.#o.logger.info({ partition: this.#o.partition, nextSequence: this.lastSequence + 1, why }, 'source split consumer resized');
-      else this.#o.logger.warn({ partition: this.#o.partition, nextSequence: this.lastSequence + 1, why: why ?? 'the consumer ended' }, 'source split consumer replaced');
+      const at = { partition: this.#o.partition, nextSequence: this.lastSequence + 1 };
+      const why = watch.why();
+      if (why === undefined && this.#resized !== undefined) this.#o.logger.info({ ...at, why: this.#resized }, 'source split consumer resized');
+      else this.#o.logger.warn({ ...at, why: why ?? 'the consumer ended' }, 'source split consumer replaced');
     }
   }
 
@@ -174,7 +179,7 @@ export class SourceTask {
         // next sequence after a gap, so the split is read exactly in stream order.
         const max = await this.#pullMessages();
         const consumer = await js.consumers.get(source.stream, {
-          filter_subjects: subjects.sourcePartition(source.stream, this.#o.streamPartition),
+          filter_subjects: this.#subject,
           deliver_policy: DeliverPolicy.StartSequence,
           opt_start_seq: this.lastSequence + 1,
         });
@@ -202,8 +207,7 @@ export class SourceTask {
     if (this.#largest === 0) {
       // Nothing read yet: a backlog's first message tells its size. Unknown (none yet, or the
       // stream not answering) is sized as small; a large message then resizes.
-      const source = this.#o.source;
-      const next = await nextStoredMessage(this.#o.nc, source.stream, subjects.sourcePartition(source.stream, this.#o.streamPartition), this.lastSequence).catch(() => null);
+      const next = await nextStoredMessage(this.#o.nc, this.#o.source.stream, this.#subject, this.lastSequence).catch(() => null);
       if (next !== null) this.#largest = next.data.length;
     }
     this.#sizedFor = Math.max(PULL_SIZE_FLOOR, this.#largest);
@@ -241,7 +245,7 @@ export class SourceTask {
       else if (verdict.kind === 'probe' && !probing) {
         probing = true;
         const from = this.lastSequence;
-        unreadMessage(this.#o.nc, this.#o.source.stream, subjects.sourcePartition(this.#o.source.stream, this.#o.streamPartition), from, 2 * HEARTBEAT_MS)
+        unreadMessage(this.#o.nc, this.#o.source.stream, this.#subject, from, 2 * HEARTBEAT_MS)
           .then((unread) => {
             if (unread !== undefined && this.lastSequence === from) replace(`nothing delivered for ${verdict.ticks} heartbeat intervals of ${HEARTBEAT_MS} ms while the stream holds sequence ${unread.seq}, stored ${unread.ageMs} ms ago`);
           })
