@@ -718,3 +718,44 @@ test('state backend - stateKeyCandidates lists the keys of one state in one key 
     assert.deepEqual(await b.stateKeyCandidates(S, 3, 'seen'), ['map-key']);
     assert.deepEqual(await b.stateKeyCandidates('stage-b', 3, 'volume'), []);
   }));
+
+test('state backend - a cached map takes each commit\'s puts, deletes and clears: read from memory, equal to a model of every write', () =>
+  withBackend(async (b) => {
+    // Map keys in several scripts: the cached map must keep RocksDB's order (UTF-8 bytes).
+    const mapKeys = ['a', 'b', 'ab', 'z', 'é', 'ü1', '日本', '\u{1F600}', 'A', '0'];
+    const maps = ['m1', 'm2', 'm3'];
+    const model = new Map<string, Map<string, number>>(maps.map((k) => [k, new Map()]));
+    let seed = 7;
+    const random = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    const expected = (key: string): Array<[string, number]> =>
+      [...model.get(key)!].sort(([x], [y]) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+    for (let checkpoint = 1; checkpoint <= 40; checkpoint++) {
+      for (let op = 0; op < 12; op++) {
+        const key = maps[random(maps.length)]!;
+        const mapKey = mapKeys[random(mapKeys.length)]!;
+        const roll = random(20);
+        if (roll === 0) {
+          await b.clearMap(S, 2, 'm', key);
+          model.get(key)!.clear();
+        } else if (roll < 6) {
+          b.deleteMapEntry(S, 2, 'm', key, mapKey);
+          model.get(key)!.delete(mapKey);
+        } else {
+          const value = checkpoint * 100 + op;
+          b.putMapEntry(S, 2, 'm', key, mapKey, value);
+          model.get(key)!.set(mapKey, value);
+        }
+      }
+      b.freeze(checkpoint);
+      await b.commit(checkpoint);
+      for (const key of maps) {
+        const read = b.mapEntriesNow(S, 2, 'm', key, 'committed');
+        // Every map was read after the first commit, so each later read is from memory.
+        if (checkpoint > 1) assert.ok(!(read instanceof Promise), `map ${key} after checkpoint ${checkpoint}: not in the cache`);
+        assert.deepEqual(await read, expected(key), `map ${key} after checkpoint ${checkpoint}`);
+      }
+    }
+  }));

@@ -200,7 +200,7 @@ export class CommittedStore {
     await batch.flush();
     this.cache.bumpEpoch();
     // Map entries are indexed by their map's prefix: exactly the cached maps this commit changed.
-    for (const delta of deltas) this.cache.applyCommitted(delta.overlay.entries, delta.overlay.mapIndex.keys());
+    for (const delta of deltas) this.cache.applyCommitted(delta.overlay.entries, delta.overlay.mapIndex);
     await this.#maybeRebuildFilter();
   }
 

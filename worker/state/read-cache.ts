@@ -88,10 +88,39 @@ export class ReadCache {
 
   /**
    * A delta reached RocksDB: cached values it changed take their new value, and cached maps it
-   * changed are dropped (its map entries are indexed by their map's prefix).
+   * changed take its entries of them (`mapIndex`: map prefix → the full keys the delta wrote under
+   * it; a key without an entry was undone). A map read under steady writes stays cached: dropping
+   * it at every commit made each feature read of a busy entity scan RocksDB again, and a scan that
+   * outlasts the next commit may not fill the cache (measured in docs/BENCHMARKS.md).
    */
-  applyCommitted(entries: ReadonlyMap<string, Entry>, mapPrefixes: Iterable<string>): void {
+  applyCommitted(entries: ReadonlyMap<string, Entry>, mapIndex: ReadonlyMap<string, ReadonlySet<string>>): void {
     for (const [key, value] of entries) if (this.#values.has(key)) this.#values.set(key, value);
-    if (this.#maps.size > 0) for (const mapPrefix of mapPrefixes) this.#maps.delete(mapPrefix);
+    if (this.#maps.size === 0) return;
+    for (const [mapPrefix, keys] of mapIndex) {
+      const cached = this.#maps.get(mapPrefix);
+      // A new array: a reader may still hold the old one.
+      if (cached !== undefined) this.#maps.set(mapPrefix, withChanges(cached, keys, entries));
+    }
   }
+}
+
+/** A map's entries (sorted by full key) with `keys`' entries applied: a Buffer puts, null deletes. */
+export function withChanges(map: ReadonlyArray<[string, Buffer]>, keys: ReadonlySet<string>, entries: ReadonlyMap<string, Entry>): Array<[string, Buffer]> {
+  const changed: string[] = [];
+  for (const key of keys) if (entries.get(key) !== undefined) changed.push(key);
+  // latin1 strings compare code unit by code unit: RocksDB's byte order, the order of the map.
+  changed.sort();
+  const out: Array<[string, Buffer]> = [];
+  let next = 0;
+  const put = (key: string): void => {
+    const value = entries.get(key)!;
+    if (value !== null) out.push([key, value]);
+  };
+  for (const entry of map) {
+    while (next < changed.length && changed[next]! < entry[0]) put(changed[next++]!);
+    if (next < changed.length && changed[next] === entry[0]) put(changed[next++]!);
+    else out.push(entry);
+  }
+  while (next < changed.length) put(changed[next++]!);
+  return out;
 }
