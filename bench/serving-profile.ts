@@ -11,6 +11,10 @@
 //     bench/profile.ts's summary
 //   BENCH_BATCH=100: each call reads 100 ids (a BatchGet); BENCH_THREADS=1 prints each thread's CPU
 //     and the client's CPU per call
+//   BENCH_BUSY=400000: then that many more events are published at once, and while the job reads
+//     them as fast as it can, direct Gets and health checks go open loop at BENCH_BUSY_RATE (500/s)
+//     for [seconds]: the latency of reads from a job at full load (BENCH_PROFILE_DIR: the worker's
+//     profile of that span is <pid>-2.cpuprofile)
 // EDDY_DIST=<tree> runs the compiled processes (what production runs); BENCH_RUNS=n repeats.
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,7 +25,7 @@ import { startCluster } from '../test/kit/index.ts';
 import { EddyClient } from '../cli/client.ts';
 import { FeatureClient } from '../sdk/feature-client.ts';
 import { loadGrpc } from '../core/proto.ts';
-import { CX_JOB, RUNS, cxEvent, cxProcessed, isMain, machineLine, median, runMain } from './lib.ts';
+import { CX_JOB, RUNS, cxEvent, cxProcessed, isMain, keyedRecordsIn, machineLine, median, openLoop, prepublish, runMain } from './lib.ts';
 import { profileSelf, summarize } from './profile.ts';
 import { keyGroupForKey } from '../core/key-groups.ts';
 
@@ -32,6 +36,10 @@ const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 8);
 /** BENCH_BATCH=100: each call reads that many ids (a BatchGet), not one. */
 const BATCH = Number(process.env.BENCH_BATCH ?? 1);
 const ENTITIES = 10_000;
+/** BENCH_BUSY=n: latency of Gets while the job reads a backlog of n events (see the head). */
+const BUSY = Number(process.env.BENCH_BUSY ?? 0);
+const BUSY_RATE = Number(process.env.BENCH_BUSY_RATE ?? 500);
+const WARM_EVENTS = 20_000;
 const HOOK = fileURLToPath(new URL('./cpu-profile-hook.mjs', import.meta.url));
 
 /** CPU seconds per thread of a process, keyed "<tid> <name>". */
@@ -105,7 +113,7 @@ async function run(): Promise<{ direct: number; health: number; lines: string[] 
   const lines: string[] = [];
   const pid = cluster.workers[0]!.pid;
   try {
-    await cxProcessed(cluster, admin, WORKERS, join(dir, 'cache'));
+    await cxProcessed(cluster, admin, WORKERS, join(dir, 'cache'), { events: WARM_EVENTS });
     const ids = Array.from({ length: ENTITIES }, (_, i) => cxEvent(i).entityId);
     const map = await new Promise<{ maxParallelism: number; owners: Array<{ workerId: string; address: string; keyGroups: Array<{ start: number; end: number }> }> }>((resolve, reject) => {
       const c = new (loadGrpc().eddy.v2.FeatureService)(cluster.address, grpc.credentials.createInsecure());
@@ -156,6 +164,21 @@ async function run(): Promise<{ direct: number; health: number; lines: string[] 
     const fmt = (x: typeof d) => `${Math.round(x.us.all)} µs (main thread ${Math.round(x.us.main)}, job thread ${Math.round(x.us.job)}, other threads ${Math.round(x.us.rest)}; ${Math.round(x.perSecond)}/s)`;
     lines.push(`worker CPU per call, ${IN_FLIGHT} in flight, job idle, isolation ${process.env.EDDY_JOB_ISOLATION ?? 'thread'}: direct GetFeatures ${fmt(d)}; health check ${fmt(hc)}`);
     console.log(`  ${lines[0]}`);
+    if (BUSY > 0) {
+      // The backlog is published before the reads start (the publisher does not compete with them).
+      await prepublish(cluster.nats.url, BUSY, (i) => cxEvent(WARM_EVENTS + i));
+      const before = await keyedRecordsIn(admin);
+      const t0 = performance.now();
+      // With BENCH_PROFILE_DIR, the worker's profile of this span is <pid>-2.cpuprofile.
+      if (profileDir) process.kill(pid, 'SIGUSR2');
+      const [gets, checks] = await Promise.all([openLoop(BUSY_RATE, SECONDS, () => directGet()), openLoop(BUSY_RATE, SECONDS, healthCall)]);
+      if (profileDir) process.kill(pid, 'SIGUSR2');
+      const after = await keyedRecordsIn(admin);
+      const rate = (after - before) / ((performance.now() - t0) / 1000);
+      const lat = (x: typeof gets) => `p50 ${x.p50.toFixed(2)} / p99 ${x.p99.toFixed(2)} / p999 ${x.p999.toFixed(2)} ms`;
+      lines.push(`while the job reads a backlog (${Math.round(rate)} events/s meanwhile${after >= WARM_EVENTS + BUSY ? ', backlog done before the end' : ''}), ${BUSY_RATE}/s open loop: direct GetFeatures ${lat(gets)}; health check ${lat(checks)}`);
+      console.log(`  ${lines.at(-1)}`);
+    }
     return { direct: d.us.all, health: hc.us.all, lines };
   } finally {
     health?.close();

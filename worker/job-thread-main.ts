@@ -18,7 +18,8 @@ import { WorkerMetrics } from './worker-metrics.ts';
 import { RemoteObjectStore } from './remote-object-store.ts';
 import { MetricsRelay } from './metrics-relay.ts';
 import { Phase, TICK_INTERVAL_MS, callSite, installCallSite } from './task/call-site.ts';
-import type { FromJobThread, JobStatus, JobThreadData, ToJobThread } from './job-thread-protocol.ts';
+import { answerBetweenBatches } from './task/between-batches.ts';
+import type { FromJobThread, JobStatus, JobThreadData, QueryMessage, ToJobThread } from './job-thread-protocol.ts';
 
 const port = parentPort!;
 const data = workerData as JobThreadData;
@@ -112,14 +113,19 @@ async function call(m: Extract<ToJobThread, { kind: 'call' }>): Promise<void> {
   }
 }
 
+/** A direct feature read (the worker's serving endpoint): answered on the thread's port. */
+function answerQuery(m: QueryMessage): void {
+  const id = m.id;
+  const answered = runtime?.serve(m.request) ?? Promise.resolve({ reply: { values: [], error: `UNAVAILABLE:job ${jobId} is not deployed in this thread`, checkpointId: 0, workerId: o.workerId, epoch: 0 } });
+  void answered.then((served) => port.postMessage({ kind: 'queryReply', id, served } satisfies FromJobThread));
+}
+
+// Also between the batches of a long stretch of work (worker/task/between-batches.ts): a hot read
+// is answered synchronously there, at a point where no batch is half run by the loop that asks.
+answerBetweenBatches(data.queries, answerQuery);
+
 port.on('message', (m: ToJobThread) => {
   if (m.kind === 'storeReply') return store.onReply(m);
-  if (m.kind === 'query') {
-    const id = m.id;
-    const answered = runtime?.serve(m.request) ?? Promise.resolve({ reply: { values: [], error: `UNAVAILABLE:job ${jobId} is not deployed in this thread`, checkpointId: 0, workerId: o.workerId, epoch: 0 } });
-    void answered.then((served) => port.postMessage({ kind: 'queryReply', id, served } satisfies FromJobThread));
-    return;
-  }
   // A reply carries what was measured since the last status: after a stop there is no next one.
   void call(m).then(
     () => {

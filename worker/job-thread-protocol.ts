@@ -5,6 +5,7 @@
 // which the worker's thread performs so that the store's credentials stay out of the job's, and
 // the feature queries of the worker's serving endpoint (a query and its reply, no status: one per Get).
 import type { CheckpointComplete, DeployTasks, JobCounters, MoveTasks, QueryRequest } from '../core/control.ts';
+import type { MessagePort } from 'node:worker_threads';
 import type { ServedQuery } from './hosted-job.ts';
 import type { ClientConnectionOptions } from '../core/nats-connect.ts';
 import type { RelayedMeasurements } from './metrics-relay.ts';
@@ -41,6 +42,14 @@ export interface JobThreadData {
   callSite: SharedArrayBuffer;
   /** The module the boot file imports once tsx is registered (worker/job-thread-main.ts). */
   entry: string;
+  /** The thread's end of its query channel: direct feature reads (QueryMessage), read between batches too. */
+  queries: MessagePort;
+}
+
+/** A direct feature read on the query channel; answered with a queryReply on the thread's port. */
+export interface QueryMessage {
+  id: number;
+  request: QueryRequest;
 }
 
 export type JobCall =
@@ -57,8 +66,7 @@ export type StoreMethod = 'put' | 'get' | 'getRange' | 'size' | 'exists' | 'dele
 export type ToJobThread =
   | ({ kind: 'call'; id: number } & JobCall)
   | { kind: 'storeReply'; id: number; ok: true; value: unknown }
-  | { kind: 'storeReply'; id: number; ok: false; error: string; notFound: boolean }
-  | { kind: 'query'; id: number; request: QueryRequest };
+  | { kind: 'storeReply'; id: number; ok: false; error: string; notFound: boolean };
 
 export interface JobStatus {
   state: 'DEPLOYED' | 'RUNNING' | 'FAILED' | 'STOPPED' | 'NONE';

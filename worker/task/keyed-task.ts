@@ -39,6 +39,7 @@ import type { StageInputRef } from '../channel/index.ts';
 import { broadcastStateNames } from './broadcast-context.ts';
 import { KeyedRecords, type ProcessFn } from './keyed-records.ts';
 import type { ErrorPolicy } from './error-policy.ts';
+import { betweenBatches } from './between-batches.ts';
 
 export interface KeyedTaskOptions {
   nc: NatsConnection;
@@ -396,6 +397,7 @@ export class KeyedTask {
         return;
       }
       if (item.reply) this.#receiver.ack(item.reply, item.header.sender, keyGroup, item.header.sequence);
+      betweenBatches();
       // State reads that hit memory resolve as microtasks, so a long queue would be drained in one
       // go, starving timers (heartbeats) and the socket: give the event loop a turn now and then.
       if (performance.now() - this.#lastYieldMs > YIELD_EVERY_MS) {

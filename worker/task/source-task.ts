@@ -28,6 +28,7 @@ import type { StageCounters } from './stage-counters.ts';
 import { encodeOrigin } from '../../core/record-origin.ts';
 import { FRAME_HEADER, FRAME_FORMAT_NDJSON, forEachFrameRecord } from '../../core/record-frame.ts';
 import type { SkippedRecord } from '../../core/control.ts';
+import { betweenBatches } from './between-batches.ts';
 
 const decoder = new TextDecoder();
 
@@ -308,6 +309,7 @@ export class SourceTask {
       if (output.sender?.blocked) await output.sender.whenWritable();
       const sinksFull = output.checkSinks();
       if (sinksFull) await sinksFull;
+      betweenBatches();
       this.#busy = false;
     }
     output.sender?.flush();
