@@ -80,6 +80,45 @@ test('live state - a value written many times between checkpoints is encoded onc
     assert.equal(await b!.getValue(S, 1, 'plain', 'k', 'committed'), 100);
   }));
 
+test('live state - a read of one map as bytes encodes that map\'s changes only; the other maps stay live until the freeze', () =>
+  withBackends(1, async ([b]) => {
+    let encodes = 0;
+    const counting: StateSerializer<number> = {
+      encode: (v) => {
+        encodes++;
+        return Buffer.from(String(v));
+      },
+      decode: (bytes) => Number(Buffer.from(bytes).toString()),
+    };
+    const m = mapState<number>('m', { serializer: counting });
+    // The map as bytes (what a feature Get or a timer page reads), decoded by the test's serializer.
+    const read = async (key: string, view: 'latest' | 'committed' = 'latest'): Promise<Array<[string, number]>> =>
+      (await b!.mapRangeBytes(S, 1, 'm', key, {}, view)).map(([k, v]) => [k, counting.decode(v)]);
+    const a = context(b!, [m], 'a');
+    const other = context(b!, [m], 'b');
+    for (let i = 0; i < 50; i++) {
+      a.state(m).put(`x${i % 5}`, i);
+      other.state(m).put(`y${i % 5}`, i);
+    }
+    let before = encodes;
+    assert.deepEqual(await read('a'), [['x0', 45], ['x1', 46], ['x2', 47], ['x3', 48], ['x4', 49]]);
+    assert.equal(encodes - before, 5, 'the map read encodes its own five changed entries, not the other map\'s');
+    before = encodes;
+    assert.deepEqual(await read('a'), [['x0', 45], ['x1', 46], ['x2', 47], ['x3', 48], ['x4', 49]]);
+    assert.equal(encodes - before, 0, 'nothing changed since: nothing to encode');
+    a.state(m).put('x0', 100);
+    before = encodes;
+    assert.deepEqual((await read('a'))[0], ['x0', 100]);
+    assert.equal(encodes - before, 1, 'one entry changed since the last read');
+    // The other map is still live: the freeze encodes it, once per entry.
+    before = encodes;
+    b!.freeze(1);
+    assert.equal(encodes - before, 5);
+    await b!.commit(1);
+    assert.deepEqual(await read('b', 'committed'), [['y0', 45], ['y1', 46], ['y2', 47], ['y3', 48], ['y4', 49]]);
+    assert.deepEqual((await read('a', 'committed'))[0], ['x0', 100]);
+  }));
+
 test('live state - a failed record is undone exactly (live values, new keys, feature event time), and not across a freeze', () =>
   withBackends(1, async ([b]) => {
     const counter = valueState<number>('counter');

@@ -6,7 +6,8 @@
 // - A write replaces the entry's value and marks it dirty; nothing is encoded. The dirty entries
 //   are encoded once each when they are flushed into the active overlay: at the freeze of a
 //   checkpoint (StateBackend.freeze), or when something reads state as bytes (the query path, map
-//   ranges): so every reader of bytes sees the same state as the handles do.
+//   ranges): so every reader of bytes sees the same state as the handles do. A read of bytes
+//   flushes only what it reads: one entry (flushOne) or one map's entries (flushMap).
 // - Eviction takes only clean entries, least recently used first (a second-chance sweep: a hit
 //   sets a bit instead of moving the entry). Dirty entries stay until flushed; their approximate
 //   bytes count against the overlay's bound (maxOverlayBytes asks for an early checkpoint).
@@ -55,6 +56,13 @@ export class LiveCache {
   readonly #entries = new Map<string, LiveEntry>();
   /** Entries made dirty since the last flush (an entry may be clean again: undone or invalidated). */
   #dirty: LiveEntry[] = [];
+  /**
+   * The map entries of #dirty by their map's prefix, so that a read of one map as bytes flushes
+   * that map alone (flushMap). A full flush at every such read (a feature Get, a timer page)
+   * encoded every key the job had changed since the last read: under queries or timers, once per
+   * record instead of once per checkpoint.
+   */
+  #dirtyMaps = new Map<string, LiveEntry[]>();
   #dirtyBytes = 0;
   readonly #capacity: number;
   /**
@@ -120,6 +128,12 @@ export class LiveCache {
       if (entry.size === 0) entry.size = estimateSize(value);
       this.#dirty.push(entry);
       this.#dirtyBytes += key.length + entry.size;
+      if (mapPrefixLength > 0) {
+        const prefix = key.slice(0, mapPrefixLength);
+        const entries = this.#dirtyMaps.get(prefix);
+        if (entries === undefined) this.#dirtyMaps.set(prefix, [entry]);
+        else entries.push(entry);
+      }
     }
     // After marking it dirty: the sweep never takes the entry being written.
     if (created && this.#entries.size > this.#capacity) this.#evict();
@@ -145,6 +159,7 @@ export class LiveCache {
     const dirty = this.#dirty;
     if (dirty.length === 0) return;
     this.#dirty = [];
+    this.#dirtyMaps = new Map();
     this.#dirtyBytes = 0;
     this.generation++;
     for (const entry of dirty) {
@@ -153,6 +168,25 @@ export class LiveCache {
     }
     // What was dirty may be evicted now: back to the capacity (a full turn of the sweep at most).
     if (this.#entries.size > this.#capacity) this.#evict(2 * this.#entries.size);
+  }
+
+  /**
+   * Encodes the dirty entries of one map (the map prefix of its entries' keys) into the overlay:
+   * a read of that map as bytes. The other dirty entries stay as they are.
+   */
+  flushMap(prefix: string, overlay: Overlay): void {
+    const entries = this.#dirtyMaps.get(prefix);
+    if (entries === undefined) return;
+    this.#dirtyMaps.delete(prefix);
+    let flushed = false;
+    for (const entry of entries) {
+      // Clean again since (undone, invalidated, flushed alone): nothing to encode.
+      if (!entry.dirty) continue;
+      this.#dirtyBytes -= entry.key.length + entry.size;
+      this.#flushEntry(entry, overlay);
+      flushed = true;
+    }
+    if (flushed) this.generation++;
   }
 
   /** Encodes one dirty entry into the overlay (a byte-level read of its key). */
@@ -197,6 +231,7 @@ export class LiveCache {
     for (const entry of this.#dirty) entry.dirty = false;
     this.#entries.clear();
     this.#dirty = [];
+    this.#dirtyMaps = new Map();
     this.#dirtyBytes = 0;
     this.generation++;
     this.resets++;

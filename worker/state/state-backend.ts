@@ -113,7 +113,7 @@ export class StateBackend {
   mapEntriesNow(stage: string, keyGroup: number, state: string, key: string, view: StateView = 'latest'): Array<[string, unknown]> | Promise<Array<[string, unknown]>> {
     this.#assertOpen();
     const prefix = encodeStateKey(stage, keyGroup, state, key);
-    if (view === 'latest') this.#flushLive();
+    if (view === 'latest') this.#live.flushMap(prefix.toString('latin1'), this.#chain.active);
     const merged = view === 'latest' ? this.#chain.mergedMap(prefix.toString('latin1')) : undefined;
     const overlayKeys = merged === undefined ? [] : smallestLiveKeys(merged, prefix.toString('latin1'), prefixUpperBound(prefix).toString('latin1'), Number.POSITIVE_INFINITY);
     const decoded = (committed: ReadonlyArray<[string, Buffer]>): Array<[string, unknown]> => {
@@ -144,7 +144,7 @@ export class StateBackend {
     const upper = range.to === undefined ? prefixUpperBound(prefix) : Buffer.concat([prefix, Buffer.from(range.to, 'utf8')]);
     const limit = range.limit ?? Number.POSITIVE_INFINITY;
     const out: Array<[string, Buffer]> = [];
-    if (view === 'latest') this.#flushLive();
+    if (view === 'latest') this.#live.flushMap(prefix.toString('latin1'), this.#chain.active);
     if (!(limit > 0) || Buffer.compare(lower, upper) >= 0) return out;
     // A whole map (a map feature's Get) takes its committed entries from the map cache.
     const whole = range.from === undefined && range.to === undefined && range.limit === undefined;
@@ -314,7 +314,7 @@ export class StateBackend {
   async hasMap(stage: string, keyGroup: number, state: string, key: string, view: StateView = 'latest'): Promise<boolean> {
     this.#assertOpen();
     const prefix = encodeStateKey(stage, keyGroup, state, key);
-    if (view === 'latest') this.#flushLive();
+    if (view === 'latest') this.#live.flushMap(prefix.toString('latin1'), this.#chain.active);
     const merged = view === 'latest' ? this.#chain.mergedMap(prefix.toString('latin1')) : undefined;
     if (merged !== undefined) for (const value of merged.values()) if (value !== null) return true;
     for await (const { key: stored } of this.#store.scan(prefix, PROBE_CAPACITY, false)) {
@@ -399,7 +399,7 @@ export class StateBackend {
    */
   async latestAtOrBefore(prefix: string, bound: string, view: StateView = 'latest'): Promise<{ key: string; value: Buffer } | undefined> {
     this.#assertOpen();
-    if (view === 'latest') this.#flushLive();
+    if (view === 'latest') this.#live.flushMap(prefix, this.#chain.active);
     const merged = view === 'latest' ? this.#chain.mergedMap(prefix) : undefined;
     return latestAtOrBefore(this.#store, merged, prefix, bound);
   }
