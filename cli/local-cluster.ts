@@ -17,6 +17,7 @@ import { CliError } from './errors.ts';
 import { buildDist, runningCompiled } from './dist-build.ts';
 import { SUPERVISOR_PID_ENV } from './run-role.ts';
 import { natsLoginEnv, prepareNatsAuth, type NatsRole, type NatsRoleLogin } from './nats-auth-setup.ts';
+import { NODE_FLAGS } from '../core/node-flags.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 export const CLI_MAIN = path.join(REPO_ROOT, 'cli', 'main.ts');
@@ -321,7 +322,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   // The children run compiled JavaScript (cli/dist-build.ts): this tree when it is compiled
   // already, else one built now into the data directory (a second or so with esbuild).
   const main = runningCompiled(import.meta.url) ? path.join(REPO_ROOT, 'cli', 'main.js') : path.join(await buildDist(path.join(dataDir, 'dist')), 'cli', 'main.js');
-  const eddyArgs = (role: string, args: string[]): string[] => [main, role, ...args, '--log-level', logLevel];
+  const eddyArgs = (role: string, args: string[]): string[] => [...NODE_FLAGS, main, role, ...args, '--log-level', logLevel];
   const supervisor = new Supervisor(options.signal);
   let startWorker: (id: string) => Promise<string> = () => Promise.reject(new CliError('the cluster is not started'));
   let grantWorkers: (ids: string[]) => Promise<void> = () => Promise.reject(new CliError('the cluster is not started'));

@@ -14,4 +14,5 @@ if [ -z "${EDDY_WORKER_ID:-}" ]; then
   fi
 fi
 # Compiled JavaScript (cli/dist-build.ts, run by the image's build stage): no tsx at run time.
-exec node /opt/eddy/cli/main.js "$@"
+# The node flags are core/node-flags.ts's.
+exec node --max-semi-space-size=32 /opt/eddy/cli/main.js "$@"

@@ -9,6 +9,7 @@ import { startNatsServer, type NatsServer } from './nats-server.ts';
 import { runProcess, startProcess, type ChildHandle, type RunResult } from './processes.ts';
 import { waitFor } from './wait-for.ts';
 import type { EddyClient } from '../../cli/client.ts';
+import { NODE_FLAGS } from '../../core/node-flags.ts';
 
 /** The repository root, where package.json and node_modules are. */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -37,9 +38,9 @@ const TSX_LOADER = import.meta.resolve('tsx');
 // Without it (one test file run by hand) the processes run the sources as they are.
 const DIST = process.env.EDDY_DIST;
 
-/** node's arguments for `eddy <args>`: the compiled tree's cli/main.js under EDDY_DIST, else the sources under tsx. */
+/** node's arguments for `eddy <args>`: Eddy's node flags, then the compiled tree's cli/main.js under EDDY_DIST, else the sources under tsx. */
 export function cliArgs(args: string[]): string[] {
-  return DIST !== undefined && DIST !== '' ? [`${DIST}/cli/main.js`, ...args] : ['--import', TSX_LOADER, CLI_MAIN, ...args];
+  return DIST !== undefined && DIST !== '' ? [...NODE_FLAGS, `${DIST}/cli/main.js`, ...args] : [...NODE_FLAGS, '--import', TSX_LOADER, CLI_MAIN, ...args];
 }
 
 /** Where the object store is: `--store` and `--s3-endpoint` of the coordinator and worker roles. */
