@@ -19,6 +19,19 @@ function context(backend: StateBackend, descriptors: StateDescriptor[], key: str
   return new KeyedContext(S, backend, new Map(descriptors.map((d) => [d.name, d.kind])), key, keyGroup, () => undefined, services);
 }
 
+/** Numbers as decimal text, counting its encodes (`encodes`). */
+function countingSerializer(): StateSerializer<number> & { encodes: number } {
+  const serializer = {
+    encodes: 0,
+    encode: (v: number) => {
+      serializer.encodes++;
+      return Buffer.from(String(v));
+    },
+    decode: (bytes: Uint8Array) => Number(Buffer.from(bytes).toString()),
+  };
+  return serializer;
+}
+
 const profile = mapState<{ n: number; tags: string[] }>('profile');
 const doc = valueState<{ n: number }>('doc');
 
@@ -46,22 +59,15 @@ test('live state - values are copied in and out: mutating what get() returned or
 
 test('live state - a value written many times between checkpoints is encoded once, at the freeze; byte readers see it before', () =>
   withBackends(1, async ([b]) => {
-    let encodes = 0;
-    const counting: StateSerializer<number> = {
-      encode: (v) => {
-        encodes++;
-        return Buffer.from(String(v));
-      },
-      decode: (bytes) => Number(Buffer.from(bytes).toString()),
-    };
+    const counting = countingSerializer();
     const count = valueState<number>('count', { serializer: counting });
     const ctx = context(b!, [count], 'k');
     for (let i = 0; i < 1000; i++) ctx.state(count).update(((await ctx.state(count).value()) ?? 0) + 1);
     // A user serializer's copy is its own round trip: one encode per write. The default serializer copies without encoding.
-    const copies = encodes;
+    const copies = counting.encodes;
     assert.equal(b!.activeOverlayBytes() > 0, true, 'dirty live values count against the overlay bound');
     b!.freeze(1);
-    assert.equal(encodes - copies, 1, 'the freeze encodes the dirty value once');
+    assert.equal(counting.encodes - copies, 1, 'the freeze encodes the dirty value once');
     const delta = b!.frozenDelta(1);
     assert.equal(delta.length, 1);
     assert.equal(delta[0]!.groups[0]!.entries.length, 1);
@@ -82,14 +88,7 @@ test('live state - a value written many times between checkpoints is encoded onc
 
 test('live state - a read of one map as bytes encodes that map\'s changes only; the other maps stay live until the freeze', () =>
   withBackends(1, async ([b]) => {
-    let encodes = 0;
-    const counting: StateSerializer<number> = {
-      encode: (v) => {
-        encodes++;
-        return Buffer.from(String(v));
-      },
-      decode: (bytes) => Number(Buffer.from(bytes).toString()),
-    };
+    const counting = countingSerializer();
     const m = mapState<number>('m', { serializer: counting });
     // The map as bytes (what a feature Get or a timer page reads), decoded by the test's serializer.
     const read = async (key: string, view: 'latest' | 'committed' = 'latest'): Promise<Array<[string, number]>> =>
@@ -100,20 +99,20 @@ test('live state - a read of one map as bytes encodes that map\'s changes only; 
       a.state(m).put(`x${i % 5}`, i);
       other.state(m).put(`y${i % 5}`, i);
     }
-    let before = encodes;
+    let before = counting.encodes;
     assert.deepEqual(await read('a'), [['x0', 45], ['x1', 46], ['x2', 47], ['x3', 48], ['x4', 49]]);
-    assert.equal(encodes - before, 5, 'the map read encodes its own five changed entries, not the other map\'s');
-    before = encodes;
+    assert.equal(counting.encodes - before, 5, 'the map read encodes its own five changed entries, not the other map\'s');
+    before = counting.encodes;
     assert.deepEqual(await read('a'), [['x0', 45], ['x1', 46], ['x2', 47], ['x3', 48], ['x4', 49]]);
-    assert.equal(encodes - before, 0, 'nothing changed since: nothing to encode');
+    assert.equal(counting.encodes - before, 0, 'nothing changed since: nothing to encode');
     a.state(m).put('x0', 100);
-    before = encodes;
+    before = counting.encodes;
     assert.deepEqual((await read('a'))[0], ['x0', 100]);
-    assert.equal(encodes - before, 1, 'one entry changed since the last read');
+    assert.equal(counting.encodes - before, 1, 'one entry changed since the last read');
     // The other map is still live: the freeze encodes it, once per entry.
-    before = encodes;
+    before = counting.encodes;
     b!.freeze(1);
-    assert.equal(encodes - before, 5);
+    assert.equal(counting.encodes - before, 5);
     await b!.commit(1);
     assert.deepEqual(await read('b', 'committed'), [['y0', 45], ['y1', 46], ['y2', 47], ['y3', 48], ['y4', 49]]);
     assert.deepEqual((await read('a', 'committed'))[0], ['x0', 100]);
