@@ -12,8 +12,9 @@
 //   BENCH_BATCH=100: each call reads 100 ids (a BatchGet); BENCH_THREADS=1 prints each thread's CPU
 //     and the client's CPU per call
 //   BENCH_BUSY=400000: then that many more events are published at once, and while the job reads
-//     them as fast as it can, direct Gets and health checks go open loop at BENCH_BUSY_RATE (500/s)
-//     for [seconds]: the latency of reads from a job at full load (BENCH_PROFILE_DIR: the worker's
+//     them as fast as it can, direct Gets and health checks go open loop at BENCH_BUSY_RATE (500/s),
+//     and Gets through the coordinator at BENCH_BUSY_ROUTED_RATE (100/s), for [seconds]: the
+//     latency of reads from a job at full load (BENCH_PROFILE_DIR: the worker's
 //     profile of that span is <pid>-2.cpuprofile)
 // EDDY_DIST=<tree> runs the compiled processes (what production runs); BENCH_RUNS=n repeats.
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -39,6 +40,8 @@ const ENTITIES = 10_000;
 /** BENCH_BUSY=n: latency of Gets while the job reads a backlog of n events (see the head). */
 const BUSY = Number(process.env.BENCH_BUSY ?? 0);
 const BUSY_RATE = Number(process.env.BENCH_BUSY_RATE ?? 500);
+/** The rate of the same Gets through the coordinator meanwhile (its NATS request reaches the job's thread at its next turn). */
+const BUSY_ROUTED_RATE = Number(process.env.BENCH_BUSY_ROUTED_RATE ?? 100);
 const WARM_EVENTS = 20_000;
 const HOOK = fileURLToPath(new URL('./cpu-profile-hook.mjs', import.meta.url));
 
@@ -109,6 +112,8 @@ async function run(): Promise<{ direct: number; health: number; lines: string[] 
   const dir = await mkdtemp(join(tmpdir(), 'eddy-serving-profile-'));
   const admin = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });
   const direct = new FeatureClient({ address: cluster.address, direct: true, timeoutMs: 5_000 });
+  // The same reads through the coordinator (NATS to the job's thread), for BENCH_BUSY's comparison.
+  const routed = new FeatureClient({ address: cluster.address, timeoutMs: 5_000 });
   let health: grpc.Client | undefined;
   const lines: string[] = [];
   const pid = cluster.workers[0]!.pid;
@@ -171,18 +176,20 @@ async function run(): Promise<{ direct: number; health: number; lines: string[] 
       const t0 = performance.now();
       // With BENCH_PROFILE_DIR, the worker's profile of this span is <pid>-2.cpuprofile.
       if (profileDir) process.kill(pid, 'SIGUSR2');
-      const [gets, checks] = await Promise.all([openLoop(BUSY_RATE, SECONDS, () => directGet()), openLoop(BUSY_RATE, SECONDS, healthCall)]);
+      const routedGet = (i: number) => routed.getFeatures(CX_JOB, ['indicators'], [ids[(i * 7919) % ENTITIES]!]);
+      const [gets, checks, routedGets] = await Promise.all([openLoop(BUSY_RATE, SECONDS, () => directGet()), openLoop(BUSY_RATE, SECONDS, healthCall), openLoop(BUSY_ROUTED_RATE, SECONDS, routedGet)]);
       if (profileDir) process.kill(pid, 'SIGUSR2');
       const after = await keyedRecordsIn(admin);
       const rate = (after - before) / ((performance.now() - t0) / 1000);
       const lat = (x: typeof gets) => `p50 ${x.p50.toFixed(2)} / p99 ${x.p99.toFixed(2)} / p999 ${x.p999.toFixed(2)} ms`;
-      lines.push(`while the job reads a backlog (${Math.round(rate)} events/s meanwhile${after >= WARM_EVENTS + BUSY ? ', backlog done before the end' : ''}), ${BUSY_RATE}/s open loop: direct GetFeatures ${lat(gets)}; health check ${lat(checks)}`);
+      lines.push(`while the job reads a backlog (${Math.round(rate)} events/s meanwhile${after >= WARM_EVENTS + BUSY ? ', backlog done before the end' : ''}), ${BUSY_RATE}/s open loop: direct GetFeatures ${lat(gets)}; health check ${lat(checks)}; through the coordinator at ${BUSY_ROUTED_RATE}/s ${lat(routedGets)}`);
       console.log(`  ${lines.at(-1)}`);
     }
     return { direct: d.us.all, health: hc.us.all, lines };
   } finally {
     health?.close();
     direct.close();
+    routed.close();
     admin.close();
     await cluster.stop();
     await rm(dir, { recursive: true, force: true });
