@@ -368,6 +368,7 @@ export class IsolatedJob implements HostedJob, ObservedJob {
     this.#pending.clear();
     for (const resolve of this.#queries.values()) resolve({ reply: this.#unavailable(message) });
     this.#queries.clear();
+    this.#queryPort.close();
     if (planned) {
       this.#logger.info({ code }, 'job thread stopped');
       return;
