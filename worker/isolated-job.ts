@@ -27,10 +27,14 @@ import type { CompiledWorkerOptions } from './options.ts';
 import { CALL_SITE_BYTES, CallSite, Phase } from './task/call-site.ts';
 import type { FromJobThread, JobCall, JobStatus, JobThreadData, JobThreadOptions, QueryMessage, StoreMethod, ToJobThread } from './job-thread-protocol.ts';
 import type { HostedJob } from './hosted-job.ts';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { InboxRelay, type FromInbox } from './query/query-inbox.ts';
 import { decodeOrigin } from '../core/record-origin.ts';
 import type { ObservedJob, SplitSample, StageSample, WorkerMetrics } from './worker-metrics.ts';
 
 export interface IsolatedJobContext {
+  /** The worker's connection: it holds the job's query subscriptions (worker/query/query-inbox.ts). */
+  nc: NatsConnection;
   store: ObjectStore;
   options: CompiledWorkerOptions;
   logger: Logger;
@@ -56,6 +60,8 @@ export class IsolatedJob implements HostedJob, ObservedJob {
   readonly #thread: Thread;
   /** Where feature queries go: a port of their own, which the thread also reads between batches (job-thread-main.ts). */
   readonly #queryPort: MessagePort;
+  /** The job's routed feature queries, subscribed here and handed to the thread on the query port. */
+  readonly #inboxRelay: InboxRelay;
   readonly #callSite: CallSite;
   readonly #maxCallMs: number;
   readonly #maxHeapMb: number;
@@ -87,6 +93,8 @@ export class IsolatedJob implements HostedJob, ObservedJob {
     this.#status = { state: 'NONE', epoch: 0, keyGroups: [], sourceSplits: 0, moving: false, counters: { jobId, stages: [] } };
     this.#thread = spawned.thread;
     this.#queryPort = spawned.queries;
+    this.#inboxRelay = new InboxRelay(ctx.nc, this.#queryPort);
+    this.#queryPort.on('message', (m: FromInbox) => this.#inboxRelay.onMessage(m));
     this.#callSite = spawned.callSite;
     this.#ready = spawned.ready;
     spawned.adopt();
@@ -251,7 +259,7 @@ export class IsolatedJob implements HostedJob, ObservedJob {
     const id = this.#nextId++;
     return new Promise<ServedQuery>((resolve) => {
       this.#queries.set(id, resolve);
-      this.#queryPort.postMessage({ id, request } satisfies QueryMessage);
+      this.#queryPort.postMessage({ kind: 'serve', id, request } satisfies QueryMessage);
     });
   }
 
@@ -368,6 +376,7 @@ export class IsolatedJob implements HostedJob, ObservedJob {
     this.#pending.clear();
     for (const resolve of this.#queries.values()) resolve({ reply: this.#unavailable(message) });
     this.#queries.clear();
+    this.#inboxRelay.close();
     this.#queryPort.close();
     if (planned) {
       this.#logger.info({ code }, 'job thread stopped');

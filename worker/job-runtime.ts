@@ -19,18 +19,15 @@ import type { CheckpointAck, CheckpointComplete, DeployTasks, JobCounters, MoveT
 import { senderNames } from '../core/subjects.ts';
 import type { JobPlan, StagePlan } from '../sdk/plan.ts';
 import type { StateBackend } from './state/index.ts';
-import { StageCounters } from './task/index.ts';
-import { DeadLetters, ErrorPolicy } from './task/index.ts';
-import { createStageOutput, type StageOutput } from './task/index.ts';
+import { DeadLetters, ErrorPolicy, StageCounters, createStageOutput, type StageOutput } from './task/index.ts';
 import { BatchSigner, inputResolver, upstreamSenders } from './channel/index.ts';
 import { ThrottledLog } from '../core/throttled-log.ts';
 import { SourceTask } from './task/index.ts';
 import { GeneratorTask, type SourceReader } from './task/generator-task.ts';
 import { KeyedTask } from './task/index.ts';
-import { QueryResponder } from './query/index.ts';
+import { QueryResponder, WatchRegistry, natsInbox, type QueryInbox } from './query/index.ts';
 import type { ServedQuery } from './hosted-job.ts';
 import { HistoryCleaner } from './state/index.ts';
-import { WatchRegistry } from './query/index.ts';
 import { featureStates } from './state/index.ts';
 import { CheckpointCuts, CheckpointWriter, KeyGroupMove, OverlayBound } from './checkpoint/index.ts';
 import type { CheckpointOutput } from './sink/index.ts';
@@ -40,6 +37,8 @@ import type { ObservedJob, SplitSample, StageSample, WorkerMetrics } from './wor
 
 export interface JobRuntimeContext {
   nc: NatsConnection;
+  /** Where feature queries come from (worker/query/query-inbox.ts). @default subscriptions on nc */
+  queryInbox?: QueryInbox;
   store: ObjectStore;
   options: CompiledWorkerOptions;
   logger: Logger;
@@ -209,7 +208,7 @@ export class JobRuntime implements ObservedJob {
       task.start();
       this.#keyed.push(task);
     }
-    this.#queries = new QueryResponder({ nc: ctx.nc, jobId: this.jobId, manifest, keyGroups: this.keyGroups, backend, logger: this.#logger, epoch: deploy.epoch, workerId: ctx.options.workerId, watches: this.#watches, recordLatencyMs: ctx.metrics.queryRecorder(this.jobId) });
+    this.#queries = new QueryResponder({ inbox: ctx.queryInbox ?? natsInbox(ctx.nc), jobId: this.jobId, manifest, keyGroups: this.keyGroups, backend, logger: this.#logger, epoch: deploy.epoch, workerId: ctx.options.workerId, watches: this.#watches, recordLatencyMs: ctx.metrics.queryRecorder(this.jobId) });
     this.#queries.start();
     // Features declared with history: their versions past retention are cleaned in the background.
     const historyTargets = manifest.stages.flatMap((stage) =>

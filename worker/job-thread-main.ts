@@ -19,7 +19,8 @@ import { RemoteObjectStore } from './remote-object-store.ts';
 import { MetricsRelay } from './metrics-relay.ts';
 import { Phase, TICK_INTERVAL_MS, callSite, installCallSite } from './task/call-site.ts';
 import { answerBetweenBatches } from './task/between-batches.ts';
-import type { FromJobThread, JobStatus, JobThreadData, QueryMessage, ToJobThread } from './job-thread-protocol.ts';
+import type { FromJobThread, JobStatus, JobThreadData, QueryMessage, ToJobThread, ToQueryPort } from './job-thread-protocol.ts';
+import { RelayedInbox } from './query/query-inbox.ts';
 
 const port = parentPort!;
 const data = workerData as JobThreadData;
@@ -38,6 +39,8 @@ const store = new RemoteObjectStore(o.storeUrl, port);
 // Histograms and counters go to the worker's Prometheus endpoint through the relay; stage and
 // split samples with the status (worker/metrics-relay.ts).
 const relay = o.metrics ? new MetricsRelay() : undefined;
+// Routed feature queries and watch registrations: subscribed by the worker's thread, handed over on the query port.
+const queryInbox = new RelayedInbox(data.queries);
 const metrics = new WorkerMetrics(relay?.meter ?? Telemetry.disabled(threadLogger).meter, o.workerId, { measureState: false });
 let runtime: JobRuntime | undefined;
 /** The job this thread runs, from its first deploy on. */
@@ -81,6 +84,7 @@ async function call(m: Extract<ToJobThread, { kind: 'call' }>): Promise<void> {
         runtime = await JobRuntime.deploy(
           {
             nc,
+            queryInbox,
             store,
             options,
             logger,
@@ -122,7 +126,7 @@ function answerQuery(m: QueryMessage): void {
 
 // Also between the batches of a long stretch of work (worker/task/between-batches.ts): a hot read
 // is answered synchronously there, at a point where no batch is half run by the loop that asks.
-answerBetweenBatches(data.queries, answerQuery);
+answerBetweenBatches(data.queries, (m: ToQueryPort) => (m.kind === 'serve' ? answerQuery(m) : queryInbox.onMessage(m)));
 
 port.on('message', (m: ToJobThread) => {
   if (m.kind === 'storeReply') return store.onReply(m);

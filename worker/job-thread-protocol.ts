@@ -3,9 +3,11 @@
 // own NATS connection and RocksDB. What crosses is control (deploy, start, trigger, complete,
 // move, stop: a few per checkpoint), the job's status for heartbeats, object-store calls,
 // which the worker's thread performs so that the store's credentials stay out of the job's, and
-// the feature queries of the worker's serving endpoint (a query and its reply, no status: one per Get).
+// the feature queries: the worker's serving endpoint's and those routed over NATS (one message
+// each way per query, no status).
 import type { CheckpointComplete, DeployTasks, JobCounters, MoveTasks, QueryRequest } from '../core/control.ts';
 import type { MessagePort } from 'node:worker_threads';
+import type { ToInbox } from './query/query-inbox.ts';
 import type { ServedQuery } from './hosted-job.ts';
 import type { ClientConnectionOptions } from '../core/nats-connect.ts';
 import type { RelayedMeasurements } from './metrics-relay.ts';
@@ -42,15 +44,22 @@ export interface JobThreadData {
   callSite: SharedArrayBuffer;
   /** The module the boot file imports once tsx is registered (worker/job-thread-main.ts). */
   entry: string;
-  /** The thread's end of its query channel: direct feature reads (QueryMessage), read between batches too. */
+  /**
+   * The thread's end of its query channel, read between batches too: direct feature reads
+   * (QueryMessage) and the NATS requests the worker's thread relays (worker/query/query-inbox.ts).
+   */
   queries: MessagePort;
 }
 
 /** A direct feature read on the query channel; answered with a queryReply on the thread's port. */
 export interface QueryMessage {
+  kind: 'serve';
   id: number;
   request: QueryRequest;
 }
+
+/** Worker thread → job thread, on the query channel (the other way: FromInbox). */
+export type ToQueryPort = QueryMessage | ToInbox;
 
 export type JobCall =
   | { method: 'deploy'; args: [DeployTasks, Record<string, string>] }

@@ -220,7 +220,7 @@ export class Worker {
   }
 
   #isolatedContext(): IsolatedJobContext {
-    return { store: this.#store, options: this.#o, logger: this.#logger, metrics: this.#metrics, reportFailure: (f: TaskFailure) => this.#reportFailure(f) };
+    return { nc: this.#nc, store: this.#store, options: this.#o, logger: this.#logger, metrics: this.#metrics, reportFailure: (f: TaskFailure) => this.#reportFailure(f) };
   }
 
   #trigger(m: Msg): void | Promise<void> {

@@ -7,6 +7,7 @@ import { connect } from '@nats-io/transport-node';
 import { startNatsServer, waitFor } from '../kit/index.ts';
 import { withBackends } from '../kit/state-backends.ts';
 import { QueryResponder } from '../../worker/query/query-responder.ts';
+import { natsInbox } from '../../worker/query/query-inbox.ts';
 import type { StateBackend } from '../../worker/state/state-backend.ts';
 import { keyGroupForKey } from '../../core/key-groups.ts';
 import { silentLogger } from '../../core/logger.ts';
@@ -52,7 +53,7 @@ test('query responder - a key group let go and dropped while its reads are under
       for (let i = 0; i < ids.length; i++) real!.putValue(STAGE, groups[i]!, 'received', ids[i]!, 7);
 
       const gated = gatedReads(real!);
-      const responder = new QueryResponder({ nc, jobId: 'j' as JobId, manifest, keyGroups: [...new Set(groups)], backend: gated.backend, logger: silentLogger, epoch: 1, workerId: 'w1' });
+      const responder = new QueryResponder({ inbox: natsInbox(nc), jobId: 'j' as JobId, manifest, keyGroups: [...new Set(groups)], backend: gated.backend, logger: silentLogger, epoch: 1, workerId: 'w1' });
       responder.start();
       const answer = responder.answer({ feature: 'received', features: [], entityIds: ids, view: 0, epoch: 1, asOfUnixMs: 0, hasAsOf: false, owner: 'w1' });
       await waitFor(() => gated.waiting() >= ids.length, { timeoutMs: 5_000, what: 'every read under way' });

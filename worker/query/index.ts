@@ -4,3 +4,4 @@
 export { QueryResponder } from './query-responder.ts';
 export { WatchRegistry } from './watch-registry.ts';
 export { ServingEndpoint } from './serving-endpoint.ts';
+export { natsInbox, type QueryInbox } from './query-inbox.ts';

@@ -1,7 +1,6 @@
 // Answers feature queries for the key groups this worker owns, on eddy.q.<job>.<keyGroup>:
 // whoever owns a key group is subscribed, so the serving process needs no routing table. The
 // worker's serving endpoint (serving-endpoint.ts) asks the same answer() directly, without NATS.
-import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { codecs, type QueryReply, type QueryRequest, type QueryValue } from '../../core/control.ts';
 import { subjects } from '../../core/subjects.ts';
 import { findFeature, type JobManifest } from '../../core/manifest.ts';
@@ -14,12 +13,14 @@ import { featureStates, readFeature, readFeatureAsOf, type FeatureRead, type Fea
 import type { WatchRegistry } from './watch-registry.ts';
 import type { ServedQuery } from '../hosted-job.ts';
 import { ProtoWriter, encodeFeaturesResponse, type EncodedFeatureValue } from './feature-response-encoder.ts';
+import type { InboxMessage, InboxSubscription, QueryInbox } from './query-inbox.ts';
 
 /** A committed read that saw a commit land under it is redone at most this often, then UNAVAILABLE. */
 const COMMITTED_READ_ATTEMPTS = 3;
 
 export interface QueryResponderOptions {
-  nc: NatsConnection;
+  /** Where the NATS requests come from (query-inbox.ts): the job's own connection, or the worker's thread. */
+  inbox: QueryInbox;
   jobId: JobId;
   manifest: JobManifest;
   keyGroups: readonly number[];
@@ -62,7 +63,7 @@ interface Found {
 export class QueryResponder {
   readonly #o: QueryResponderOptions;
   /** Per key group: its query subscription, and its watch subscription when watches are on. */
-  readonly #subs = new Map<number, Subscription[]>();
+  readonly #subs = new Map<number, InboxSubscription[]>();
   /** Key groups let go in a move, still subscribed: answered UNAVAILABLE until the move completes. */
   readonly #released = new Set<number>();
   /** Features asked for so far, resolved from the manifest (#feature). */
@@ -85,8 +86,8 @@ export class QueryResponder {
     for (const kg of keyGroups) {
       this.#released.delete(kg);
       if (this.#subs.has(kg)) continue;
-      const subs = [this.#o.nc.subscribe(subjects.query(this.#o.jobId, kg), { callback: (_err, msg) => void this.#answer(kg, msg) })];
-      if (this.#o.watches) subs.push(this.#o.nc.subscribe(subjects.watch(this.#o.jobId, kg), { callback: (_err, msg) => void this.#watch(kg, msg) }));
+      const subs = [this.#o.inbox.subscribe(subjects.query(this.#o.jobId, kg), (msg) => void this.#answer(kg, msg))];
+      if (this.#o.watches) subs.push(this.#o.inbox.subscribe(subjects.watch(this.#o.jobId, kg), (msg) => void this.#watch(kg, msg)));
       this.#subs.set(kg, subs);
     }
   }
@@ -107,12 +108,12 @@ export class QueryResponder {
     for (const kg of keyGroups) {
       if (!this.#released.has(kg)) continue;
       this.#released.delete(kg);
-      for (const sub of this.#subs.get(kg) ?? []) sub.drain().catch(() => undefined);
+      for (const sub of this.#subs.get(kg) ?? []) sub.drain();
       this.#subs.delete(kg);
     }
   }
 
-  async #answer(keyGroup: number, msg: Msg): Promise<void> {
+  async #answer(keyGroup: number, msg: InboxMessage): Promise<void> {
     let reply: QueryReply;
     try {
       reply = await this.answer(codecs.queryRequest.decode(msg.data), keyGroup);
@@ -203,7 +204,7 @@ export class QueryResponder {
     return this.#o.unavailableReason?.(keyGroup);
   }
 
-  async #watch(keyGroup: number, msg: Msg): Promise<void> {
+  async #watch(keyGroup: number, msg: InboxMessage): Promise<void> {
     let error: string;
     try {
       const unavailable = this.#unavailable(keyGroup);
