@@ -244,10 +244,12 @@ export function createGrpcServer(deps: GrpcServerDeps): { server: grpc.Server; h
   });
 
   // v2: several features per call, typed values and times (proto/eddy/v2/feature_service.proto).
-  const toValueV2 = (feature: string, a: FeatureAnswer): FeatureValueV2 => ({
+  // VALUE_FORMAT_JSON passes the owner's JSON text on as it is: no parse, no Value tree.
+  const toValueV2 = (feature: string, a: FeatureAnswer, json: boolean): FeatureValueV2 => ({
     feature,
     found: a.found,
-    value: a.found ? toProtoValue(JSON.parse(a.valueJson)) : null,
+    value: a.found && !json ? toProtoValue(JSON.parse(a.valueJson)) : null,
+    ...(a.found && json && { valueJson: a.valueJson }),
     eventTime: a.found && a.eventTimeUnixMs !== undefined ? toTimestamp(a.eventTimeUnixMs) : null,
     keyGroup: a.keyGroup,
     checkpointId: a.checkpointId,
@@ -262,7 +264,8 @@ export function createGrpcServer(deps: GrpcServerDeps): { server: grpc.Server; h
       const asOf = req.asOf ? { asOfUnixMs: fromTimestamp(req.asOf) } : {};
       // Each owning worker is asked once for every feature and id it holds.
       const answers = await features.getMany({ jobId: req.jobId, entityIds: req.entityIds, view, ...asOf, deadlineAtMs: deadline }, req.features);
-      return { rows: req.entityIds.map((entityId, i) => ({ entityId, values: req.features.map((feature, j) => toValueV2(feature, answers[j]![i]!)) })) };
+      const json = req.valueFormat === 'VALUE_FORMAT_JSON';
+      return { rows: req.entityIds.map((entityId, i) => ({ entityId, values: req.features.map((feature, j) => toValueV2(feature, answers[j]![i]!, json)) })) };
     }),
     // For clients that read from the owners directly (worker/query/serving-endpoint.ts): each
     // owner with the serving address its heartbeats give ('' when it serves none).

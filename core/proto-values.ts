@@ -27,6 +27,19 @@ type Timestamp__Output = Timestamp;
 /** Nesting deeper than this is refused (a recursive encoder overflows the stack; docs/STACK-NOTES.md). */
 export const MAX_DEPTH = 100;
 
+/**
+ * A state value as JSON text, rendered as toProtoValue renders it: a bigint is a number (where
+ * JSON.stringify throws), a value with no JSON form (undefined) is null.
+ */
+export function toJsonText(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? 'null';
+  } catch (e) {
+    if (!(e instanceof TypeError) || !/BigInt/i.test(e.message)) throw e;
+    return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? Number(v) : v)) ?? 'null';
+  }
+}
+
 /** A JSON-compatible value as a google.protobuf.Value. */
 export function toProtoValue(value: unknown, depth = 0): Value {
   if (depth > MAX_DEPTH) throw new RangeError(`a value nested deeper than ${MAX_DEPTH} levels`);

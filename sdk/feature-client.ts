@@ -48,6 +48,12 @@ export interface GetFeaturesOptions {
   asOfUnixMs?: number;
   /** This call's deadline in ms. @default the client's timeoutMs */
   timeoutMs?: number;
+  /**
+   * How values travel (eddy.v2 ValueFormat); the rows are the same either way. 'struct' (a
+   * google.protobuf.Value) is the cheaper in JavaScript; 'json' (JSON text) serves other languages
+   * better, and getFeaturesResponse then gives each value as valueJson. @default 'struct'
+   */
+  valueFormat?: 'struct' | 'json';
 }
 
 /** One entity's features: entityId, then each requested feature's value (null: no state). */
@@ -126,6 +132,7 @@ export class FeatureClient implements Disposable {
       entityIds: [...ids],
       view: options.view === 'committed' ? 'VIEW_COMMITTED' : 'VIEW_LATEST',
       ...(options.asOfUnixMs !== undefined && { asOf: toTimestamp(options.asOfUnixMs) }),
+      ...(options.valueFormat === 'json' && { valueFormat: 'VALUE_FORMAT_JSON' as const }),
     };
     const deadline = Date.now() + (options.timeoutMs ?? this.#timeoutMs);
     if (this.#direct) return this.#directly(request, deadline, decode);

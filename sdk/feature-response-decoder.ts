@@ -58,7 +58,7 @@ function readRow(r: Reader, length: number): DecodedFeatureRow {
 
 /**
  * FeatureValue { feature 1, found 2, value 3 (Value), event_time 4 (Timestamp), key_group 5,
- * checkpoint_id 6, uncommitted 7, beyond_retention 8 }.
+ * checkpoint_id 6, uncommitted 7, beyond_retention 8, value_json 9 }.
  */
 function readFeatureValue(r: Reader, length: number): DecodedFeatureValue {
   const end = r.pos + length;
@@ -76,6 +76,12 @@ function readFeatureValue(r: Reader, length: number): DecodedFeatureValue {
       case (3 << 3) | 2:
         value = readValue(r, r.uint32(), 0);
         break;
+      case (9 << 3) | 2: {
+        // VALUE_FORMAT_JSON: the value as JSON text (empty: unset, as proto3 reads it).
+        const text = r.string();
+        if (text !== '') value = JSON.parse(text);
+        break;
+      }
       case (4 << 3) | 2:
         v.eventTimeUnixMs = readTimestamp(r, r.uint32());
         break;

@@ -7,7 +7,9 @@
 
 The stubs are generated from the repository's proto/ by generate.sh (into ./gen, or the
 directory in EDDY_PYTHON_STUBS). Values come back as plain Python values (dict, list, str, float,
-bool, None); a feature with no state for an entity is None.
+bool, None); a feature with no state for an entity is None. get_features asks for the values as
+JSON text (VALUE_FORMAT_JSON) and reads them with json.loads: converting a google.protobuf.Value
+with json_format.MessageToDict costs ~13 times more per value.
 
 Direct reads: FeatureClient(address, direct=True) keeps each job's serving map (GetServingMap on the
 coordinator: which worker owns which key groups, and the address of its --serve endpoint) and sends
@@ -21,6 +23,7 @@ delay as google.rpc.RetryInfo in grpc-status-details-bin) while the call's timeo
 DEADLINE_EXCEEDED is not retried: the same timeout would fail the same way.
 """
 
+import json
 import os
 import sys
 import time
@@ -29,11 +32,11 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.environ.get("EDDY_PYTHON_STUBS", os.path.join(_HERE, "gen")))
 
 import grpc  # noqa: E402
-from google.protobuf import json_format  # noqa: E402
 from eddy.v2 import feature_service_pb2 as pb  # noqa: E402
 from eddy.v2 import feature_service_pb2_grpc as pb_grpc  # noqa: E402
 
 _VIEWS = {"latest": pb.VIEW_LATEST, "committed": pb.VIEW_COMMITTED}
+_FORMATS = {"struct": pb.VALUE_FORMAT_STRUCT, "json": pb.VALUE_FORMAT_JSON}
 
 
 def key_group(entity_id, max_parallelism):
@@ -98,9 +101,10 @@ class FeatureClient:
     def __exit__(self, *exc):
         self.close()
 
-    def get_features_response(self, job, features, ids, view="latest", as_of_ms=None, timeout=1.0):
-        """The raw GetFeaturesResponse (typed protobuf), retried on UNAVAILABLE within timeout."""
-        request = pb.GetFeaturesRequest(job_id=job, features=list(features), entity_ids=list(ids), view=_VIEWS[view])
+    def get_features_response(self, job, features, ids, view="latest", as_of_ms=None, timeout=1.0, value_format="struct"):
+        """The raw GetFeaturesResponse, retried on UNAVAILABLE within timeout. value_format "struct":
+        each value in value (google.protobuf.Value); "json": in value_json (JSON text)."""
+        request = pb.GetFeaturesRequest(job_id=job, features=list(features), entity_ids=list(ids), view=_VIEWS[view], value_format=_FORMATS[value_format])
         if as_of_ms is not None:
             request.as_of.FromMilliseconds(int(as_of_ms))
         deadline = time.monotonic() + timeout
@@ -175,24 +179,24 @@ class FeatureClient:
 
     def get_features(self, job, features, ids, view="latest", as_of_ms=None, timeout=1.0):
         """One dict per id, in order: {"entity_id": id, <feature>: value or None, ...}."""
-        response = self.get_features_response(job, features, ids, view, as_of_ms, timeout)
+        response = self.get_features_response(job, features, ids, view, as_of_ms, timeout, "json")
         rows = []
         for row in response.rows:
             out = {"entity_id": row.entity_id}
             for value in row.values:
-                out[value.feature] = json_format.MessageToDict(value.value) if value.found else None
+                out[value.feature] = json.loads(value.value_json) if value.found else None
             rows.append(out)
         return rows
 
     def get_features_with_times(self, job, features, ids, view="latest", as_of_ms=None, timeout=1.0):
         """Like get_features, each value as {"value": v, "event_time_ms": t or None, "checkpoint_id": n}."""
-        response = self.get_features_response(job, features, ids, view, as_of_ms, timeout)
+        response = self.get_features_response(job, features, ids, view, as_of_ms, timeout, "json")
         rows = []
         for row in response.rows:
             out = {"entity_id": row.entity_id}
             for value in row.values:
                 out[value.feature] = {
-                    "value": json_format.MessageToDict(value.value) if value.found else None,
+                    "value": json.loads(value.value_json) if value.found else None,
                     "event_time_ms": value.event_time.ToMilliseconds() if value.HasField("event_time") else None,
                     "checkpoint_id": value.checkpoint_id,
                 }

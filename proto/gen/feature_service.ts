@@ -31,6 +31,7 @@ export interface ProtoGrpcType {
       GetServingMapResponse: MessageTypeDefinition<_eddy_v2_GetServingMapResponse, _eddy_v2_GetServingMapResponse__Output>
       KeyGroupRange: MessageTypeDefinition<_eddy_v2_KeyGroupRange, _eddy_v2_KeyGroupRange__Output>
       ServingOwner: MessageTypeDefinition<_eddy_v2_ServingOwner, _eddy_v2_ServingOwner__Output>
+      ValueFormat: EnumTypeDefinition
       View: EnumTypeDefinition
     }
   }

@@ -74,6 +74,15 @@ test('python client - get_features from Python and the TypeScript FeatureClient 
       what: 'the TypeScript FeatureClient to read every event',
     });
 
+    // Values as JSON text (VALUE_FORMAT_JSON), through the coordinator and from the owner: the same rows.
+    using direct = new FeatureClient({ address: cluster.address, direct: true, timeoutMs: 5_000 });
+    assert.deepEqual(await features.getFeatures(CX_JOB, ['indicators', 'received'], [...ids, 'nobody'], { valueFormat: 'json' }), expected, 'JSON values through the coordinator');
+    assert.deepEqual(await direct.getFeatures(CX_JOB, ['indicators', 'received'], [...ids, 'nobody'], { valueFormat: 'json' }), expected, 'JSON values from the owner');
+    for (const client of [features, direct]) {
+      const raw = await client.getFeaturesResponse(CX_JOB, ['received'], [ids[0]!, 'nobody'], { valueFormat: 'json' });
+      assert.deepEqual(raw.rows.map((r) => [r.values[0]!.value, r.values[0]!.valueJson]), [[null, String(m.received.get(ids[0]!))], [null, '']]);
+    }
+
     // Several features of several entities: one NATS request to the (one) owning worker.
     let queries = 0;
     const counter = nc.subscribe('eddy.q.>', { callback: () => void queries++ });

@@ -6,6 +6,8 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { encodeWithGeneratedCodec, featureValue, getFeaturesMethod } from '../kit/feature-responses.ts';
 import { ProtoWriter, encodeFeaturesResponse, type EncodedFeatureValue } from '../../worker/query/feature-response-encoder.ts';
+import { decodeFeaturesResponse } from '../../sdk/feature-response-decoder.ts';
+import { toJsonText } from '../../core/proto-values.ts';
 
 const decode = (bytes: Uint8Array) => getFeaturesMethod.responseDeserialize(Buffer.from(bytes));
 
@@ -78,4 +80,40 @@ test('feature response encoder - any JSON values of several features decode as t
     }),
     { numRuns: 500 },
   );
+});
+
+test('feature response encoder - VALUE_FORMAT_JSON: every value as JSON text in value_json, the rest as in the typed form; both read back to the same rows (property)', () => {
+  const writer = new ProtoWriter();
+  const value = fc.tuple(fc.string(), fc.jsonValue({ maxDepth: 6 }), fc.boolean(), fc.integer({ min: 0, max: 4095 }), fc.nat(2 ** 40));
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.string(), fc.array(value, { minLength: 2, maxLength: 2 })), { maxLength: 12 }), (rows) => {
+      fc.pre(!JSON.stringify(rows).includes('"__proto__"'));
+      const ids = rows.map(([id]) => id);
+      const values = rows.map(([, vs]) => vs.map(([name, v, found, keyGroup, checkpointId]) => feature(v, { feature: name, found, keyGroup, checkpointId })));
+      const typed = decode(encodeFeaturesResponse(writer, ids, 2, (r, f) => values[r]![f]!));
+      const jsonBytes = encodeFeaturesResponse(writer, ids, 2, (r, f) => values[r]![f]!, true);
+      const json = decode(jsonBytes);
+      assert.equal(json.rows.length, ids.length);
+      json.rows.forEach((row, r) =>
+        row.values.forEach((v, f) => {
+          const asked = values[r]![f]!;
+          assert.equal(v.value, null, 'no google.protobuf.Value in the JSON form');
+          assert.equal(v.valueJson, asked.found ? JSON.stringify(asked.value) : '');
+          assert.deepEqual({ ...v, valueJson: '' }, { ...typed.rows[r]!.values[f]!, value: null, valueJson: '' });
+        }),
+      );
+      assert.deepEqual(decodeFeaturesResponse(Buffer.from(jsonBytes)), decodeFeaturesResponse(Buffer.from(encodeFeaturesResponse(writer, ids, 2, (r, f) => values[r]![f]!))));
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('feature response encoder - a bigint is a number in both forms, as in the NATS replies (toJsonText)', () => {
+  const big = { n: 12n, list: [2n ** 60n] };
+  const typed = decodeFeaturesResponse(Buffer.from(encodeFeaturesResponse(new ProtoWriter(), ['e'], 1, () => feature(big))));
+  const json = decode(encodeFeaturesResponse(new ProtoWriter(), ['e'], 1, () => feature(big), true));
+  assert.deepEqual(typed[0]!.values[0]!.value, { n: 12, list: [2 ** 60] });
+  assert.equal(json.rows[0]!.values[0]!.valueJson, `{"n":12,"list":[${2 ** 60}]}`);
+  assert.equal(toJsonText(big), json.rows[0]!.values[0]!.valueJson);
+  assert.equal(toJsonText(undefined), 'null');
 });

@@ -55,7 +55,7 @@ test('query responder - a key group let go and dropped while its reads are under
       const gated = gatedReads(real!);
       const responder = new QueryResponder({ inbox: natsInbox(nc), jobId: 'j' as JobId, manifest, keyGroups: [...new Set(groups)], backend: gated.backend, logger: silentLogger, epoch: 1, workerId: 'w1' });
       responder.start();
-      const answer = responder.answer({ feature: 'received', features: [], entityIds: ids, view: 0, epoch: 1, asOfUnixMs: 0, hasAsOf: false, owner: 'w1' });
+      const answer = responder.answer({ feature: 'received', features: [], entityIds: ids, view: 0, epoch: 1, asOfUnixMs: 0, hasAsOf: false, owner: 'w1', valueJson: false });
       await waitFor(() => gated.waiting() >= ids.length, { timeoutMs: 5_000, what: 'every read under way' });
       // The move's barrier lets the key group go, its completion stops serving it and drops its state.
       responder.release([moving]);

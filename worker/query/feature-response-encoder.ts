@@ -12,7 +12,7 @@
 // unit test decodes the bytes with the generated codec (test/unit/feature-response-encoder.test.ts).
 
 // Nesting deeper than core/proto-values.ts's limit is refused, as there (docs/STACK-NOTES.md, "V8 stack").
-import { MAX_DEPTH } from '../../core/proto-values.ts';
+import { MAX_DEPTH, toJsonText } from '../../core/proto-values.ts';
 
 /** Strings up to this many UTF-16 units are written by hand when ASCII. */
 const SHORT_STRING = 32;
@@ -221,14 +221,17 @@ function writeValue(w: ProtoWriter, value: unknown, depth: number): void {
 }
 
 /** FeatureValue: feature 1, found 2, value 3, event_time 4, key_group 5, checkpoint_id 6, uncommitted 7, beyond_retention 8. */
-function writeFeatureValue(w: ProtoWriter, v: EncodedFeatureValue): void {
+function writeFeatureValue(w: ProtoWriter, v: EncodedFeatureValue, json: boolean): void {
   w.string(1, v.feature);
   w.bool(2, v.found);
   if (v.found) {
-    w.tag(3, LEN);
-    const at = w.begin();
-    writeValue(w, v.value, 0);
-    w.end(at);
+    if (json) w.string(9, toJsonText(v.value));
+    else {
+      w.tag(3, LEN);
+      const at = w.begin();
+      writeValue(w, v.value, 0);
+      w.end(at);
+    }
     if (v.eventTimeMs !== undefined) {
       // Timestamp: seconds 1 (int64), nanos 2 (int32), as core/proto-values.ts toTimestamp.
       const seconds = Math.floor(v.eventTimeMs / 1000);
@@ -252,9 +255,10 @@ function writeFeatureValue(w: ProtoWriter, v: EncodedFeatureValue): void {
 /**
  * GetFeaturesResponse { repeated FeatureRow rows = 1 }, FeatureRow { entity_id = 1; repeated
  * FeatureValue values = 2 }: one row per entity id in the order given, `valueOf(row, f)` the
- * value of the row's f-th feature.
+ * value of the row's f-th feature. `json`: each value as JSON text (value_json, VALUE_FORMAT_JSON)
+ * instead of a google.protobuf.Value.
  */
-export function encodeFeaturesResponse(w: ProtoWriter, entityIds: readonly string[], features: number, valueOf: (row: number, feature: number) => EncodedFeatureValue): Uint8Array {
+export function encodeFeaturesResponse(w: ProtoWriter, entityIds: readonly string[], features: number, valueOf: (row: number, feature: number) => EncodedFeatureValue, json = false): Uint8Array {
   w.reset();
   for (let r = 0; r < entityIds.length; r++) {
     w.tag(1, LEN);
@@ -263,7 +267,7 @@ export function encodeFeaturesResponse(w: ProtoWriter, entityIds: readonly strin
     for (let f = 0; f < features; f++) {
       w.tag(2, LEN);
       const at = w.begin();
-      writeFeatureValue(w, valueOf(r, f));
+      writeFeatureValue(w, valueOf(r, f), json);
       w.end(at);
     }
     w.end(row);

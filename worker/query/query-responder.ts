@@ -12,6 +12,7 @@ import type { StateBackend, StateView } from '../state/index.ts';
 import { featureStates, readFeature, readFeatureAsOf, type FeatureRead, type FeatureStateSpec } from '../state/index.ts';
 import type { WatchRegistry } from './watch-registry.ts';
 import type { ServedQuery } from '../hosted-job.ts';
+import { toJsonText } from '../../core/proto-values.ts';
 import { ProtoWriter, encodeFeaturesResponse, type EncodedFeatureValue } from './feature-response-encoder.ts';
 import type { InboxMessage, InboxSubscription, QueryInbox } from './query-inbox.ts';
 
@@ -163,7 +164,7 @@ export class QueryResponder {
       const found = await this.#lookup(-1, unique === rowIds ? req : { ...req, entityIds: unique });
       if (!('reads' in found)) served = { reply: found };
       else if (found.unavailableKeyGroups.length > 0) served = { reply: { values: [], error: '', checkpointId: 0, unavailableKeyGroups: found.unavailableKeyGroups, unavailableReason: found.unavailableReason } };
-      else served = { reply: { values: [], error: '', checkpointId: found.checkpointId }, response: this.#encode(found, rowIds, unique) };
+      else served = { reply: { values: [], error: '', checkpointId: found.checkpointId }, response: this.#encode(found, rowIds, unique, req.valueJson) };
     } catch (e) {
       this.#o.logger.error({ err: ensureError(e) }, 'direct read failed');
       served = { reply: { values: [], error: `INTERNAL:${ensureError(e).message}`, checkpointId: 0 } };
@@ -174,7 +175,7 @@ export class QueryResponder {
     return served;
   }
 
-  #encode(found: Found, rowIds: readonly string[], unique: readonly string[]): Uint8Array {
+  #encode(found: Found, rowIds: readonly string[], unique: readonly string[], json: boolean): Uint8Array {
     const { ids, groups, reads, wanted, checkpointId } = found;
     // All of `unique` was served (nothing unavailable), so ids is unique in the same order.
     let indexOf: Map<string, number> | undefined;
@@ -195,7 +196,7 @@ export class QueryResponder {
       value.uncommitted = r.uncommitted;
       value.beyondRetention = r.beyondRetention;
       return value;
-    });
+    }, json);
   }
 
   /** Why a key group is not served now: let go in a move, or the runtime's own reason. */
@@ -342,7 +343,7 @@ function toQueryValue(entityId: string, r: FeatureRead, feature = ''): QueryValu
     feature,
     entityId,
     found: r.found,
-    valueJson: r.found ? JSON.stringify(r.value) : '',
+    valueJson: r.found ? toJsonText(r.value) : '',
     eventTimeUnixMs: r.eventTimeMs ?? 0,
     hasEventTime: r.found && r.eventTimeMs !== undefined,
     uncommitted: r.uncommitted,

@@ -132,6 +132,7 @@ async function getFeatures(o: ServingEndpointOptions, call: grpc.ServerUnaryCall
     asOfUnixMs: req.asOf ? fromTimestamp(req.asOf) : 0,
     hasAsOf: req.asOf !== null,
     owner: o.workerId,
+    valueJson: req.valueFormat === 'VALUE_FORMAT_JSON',
   });
   throwReplyError(reply);
   if (response === undefined) throw new EddyError('INTERNAL', `worker ${o.workerId} gave no answer for job ${excerpt(req.jobId)}`);

@@ -13,6 +13,7 @@ export interface FeatureValue {
   'checkpointId'?: (number | string | Long);
   'uncommitted'?: (boolean);
   'beyondRetention'?: (boolean);
+  'valueJson'?: (string);
 }
 
 export interface FeatureValue__Output {
@@ -24,4 +25,5 @@ export interface FeatureValue__Output {
   'checkpointId': (string);
   'uncommitted': (boolean);
   'beyondRetention': (boolean);
+  'valueJson': (string);
 }

@@ -11,6 +11,7 @@ export interface QueryRequest {
   'hasAsOf'?: (boolean);
   'owner'?: (string);
   'features'?: (string)[];
+  'valueJson'?: (boolean);
 }
 
 export interface QueryRequest__Output {
@@ -22,4 +23,5 @@ export interface QueryRequest__Output {
   'hasAsOf': (boolean);
   'owner': (string);
   'features': (string)[];
+  'valueJson': (boolean);
 }
