@@ -7,6 +7,7 @@ import { unpack } from 'msgpackr';
 import { decodeCheckpointObject, encodeCheckpointObject, type KeyGroupEntries } from '../../core/checkpoint-format.ts';
 import { decodeKeyGroupPrefix, encodeStateKey, keyGroupPrefix, StateBackend } from '../../worker/state/state-backend.ts';
 import type { StateBackendOptions } from '../../worker/state/state-backend.ts';
+import { ReadCache } from '../../worker/state/read-cache.ts';
 
 // Each test gets a real RocksDB in a fresh directory, removed afterwards.
 async function withBackend(
@@ -759,3 +760,41 @@ test('state backend - a cached map takes each commit\'s puts, deletes and clears
       }
     }
   }));
+
+test('state backend - a hot map is decoded once: reads share each entry\'s value until it changes; the map cache keeps maps read since the last eviction', () =>
+  withBackend(async (b) => {
+    b.putMapEntry(S, 3, 'm', 'k', 'a', { n: 1 });
+    b.putMapEntry(S, 3, 'm', 'k', 'b', { n: 2 });
+    b.freeze(1);
+    await b.commit(1);
+    const first = await b.mapEntriesNow(S, 3, 'm', 'k', 'latest');
+    const second = b.mapEntriesNow(S, 3, 'm', 'k', 'latest');
+    assert.ok(!(second instanceof Promise), 'a hot map is answered from memory');
+    assert.deepEqual(first, [['a', { n: 1 }], ['b', { n: 2 }]]);
+    // The same objects: the second read decoded nothing.
+    assert.equal(second[0]![1], first[0]![1]);
+    assert.equal(second[1]![1], first[1]![1]);
+    // A change is seen at once (the overlay), then after the commit (the cached map), each a new value.
+    b.putMapEntry(S, 3, 'm', 'k', 'a', { n: 10 });
+    const changed = b.mapEntriesNow(S, 3, 'm', 'k', 'latest') as Array<[string, unknown]>;
+    assert.deepEqual(changed, [['a', { n: 10 }], ['b', { n: 2 }]]);
+    assert.equal(changed[1]![1], first[1]![1], 'the unchanged entry is still shared');
+    b.freeze(2);
+    await b.commit(2);
+    assert.deepEqual(b.mapEntriesNow(S, 3, 'm', 'k', 'committed'), [['a', { n: 10 }], ['b', { n: 2 }]]);
+  }));
+
+test('read cache - a full map cache evicts the eldest map not read since the sweep last passed it', () => {
+  const cache = new ReadCache(20); // room for 2 maps
+  const entries = (v: number): Array<[string, Buffer]> => [[`k${v}`, Buffer.from([v])]];
+  cache.setMap('a', entries(1), cache.epoch);
+  cache.setMap('b', entries(2), cache.epoch);
+  assert.deepEqual(cache.getMap('a'), entries(1));
+  cache.setMap('c', entries(3), cache.epoch);
+  assert.equal(cache.getMap('b'), undefined, 'b, not read, went; a, read, stayed');
+  assert.deepEqual(cache.getMap('a'), entries(1));
+  cache.setMap('d', entries(4), cache.epoch);
+  assert.equal(cache.getMap('c'), undefined, 'c, never read, went');
+  assert.deepEqual(cache.getMap('a'), entries(1), 'a, read again, stayed');
+  assert.deepEqual(cache.getMap('d'), entries(4));
+});

@@ -218,22 +218,13 @@ export function readFeature(backend: StateBackend, stage: string, keyGroup: numb
 
 /** The feature's state: its value, or its map's entries; without a promise when in memory. */
 function readStateNow(backend: StateBackend, stage: string, keyGroup: number, spec: FeatureStateSpec, key: string, view: StateView): unknown {
-  return spec.kind === 'value' ? backend.getValueNow(stage, keyGroup, spec.state, key, view) : backend.mapEntriesNow(stage, keyGroup, spec.state, key, view);
+  return spec.kind === 'value' ? backend.getValueNow(stage, keyGroup, spec.state, key, view) : backend.mapObjectNow(stage, keyGroup, spec.state, key, view);
 }
 
 /** What readFeature answers, from the value (or map entries) and the event time read with it. */
 function featureRead(spec: FeatureStateSpec, read: unknown, meta: Buffer | null, uncommitted: boolean): FeatureRead {
-  let found: boolean;
-  let value: unknown;
-  if (spec.kind === 'value') {
-    value = read;
-    found = value !== undefined;
-  } else {
-    const entries = read as Array<[string, unknown]>;
-    found = entries.length > 0;
-    value = found ? Object.fromEntries(entries) : undefined;
-  }
-  return { found, value, eventTimeMs: meta === null ? undefined : meta.readDoubleBE(0), uncommitted, beyondRetention: false };
+  // A map feature reads as its object (StateBackend.mapObjectNow), undefined when empty: shared, not to be changed.
+  return { found: read !== undefined, value: read, eventTimeMs: meta === null ? undefined : meta.readDoubleBE(0), uncommitted, beyondRetention: false };
 }
 
 /** readFeature across RocksDB reads: the event time read before and after the value, again until they agree. */

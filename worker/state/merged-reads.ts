@@ -5,6 +5,7 @@
 import type { CommittedStore } from './committed-store.ts';
 import { smallestLiveKeys, type Entry } from './overlay.ts';
 import { SCAN_CAPACITY } from './rocksdb.ts';
+import { decodeShared } from './value-codec.ts';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -108,4 +109,19 @@ export async function latestAtOrBefore(store: CommittedStore, merged: Map<string
     }
     return { key, value: found.value ?? EMPTY };
   }
+}
+
+/** A map read as one object; undefined: no entries. */
+export type MapObject = Record<string, unknown> | undefined;
+
+export const objectOf = (entries: Array<[string, unknown]>): MapObject => (entries.length === 0 ? undefined : Object.fromEntries(entries));
+
+/** The object of a cached committed map (an array replaced, never changed, when the map changes). */
+const committedObjects = new WeakMap<ReadonlyArray<[string, Buffer]>, MapObject>();
+
+export function committedObject(committed: ReadonlyArray<[string, Buffer]>, prefixLength: number): MapObject {
+  if (committedObjects.has(committed)) return committedObjects.get(committed);
+  const object = objectOf(mergeWholeMap(undefined, [], prefixLength, committed).map(([k, v]) => [k, decodeShared(v)]));
+  committedObjects.set(committed, object);
+  return object;
 }

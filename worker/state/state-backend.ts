@@ -11,7 +11,7 @@
 // (key-group-transfer.ts).
 import type { KeyGroupEntries } from '../../core/checkpoint-format.ts';
 import { EddyError } from '../../core/errors.ts';
-import { decodeValue, encodeValue, unpackValue } from './value-codec.ts';
+import { decodeShared, decodeValue, encodeValue } from './value-codec.ts';
 import { encodedString, encodeStateKey, keyGroupPrefix, lastMapPrefixLength, prefixUpperBound } from './key-codec.ts';
 import { smallestLiveKeys, type Entry } from './overlay.ts';
 import { LiveCache, LiveEntry, type LiveCodec } from './live-cache.ts';
@@ -20,7 +20,7 @@ import { PROBE_CAPACITY, SCAN_CAPACITY, type RocksIterator } from './rocksdb.ts'
 import { CommittedStore, type CommittedStoreStats } from './committed-store.ts';
 import { assertCheckpointId, DeltaChain } from './delta-chain.ts';
 import { dropKeyGroup, exportKeyGroup, importKeyGroup, snapshotKeyGroup } from './key-group-transfer.ts';
-import { latestAtOrBefore, mergedMapRange, mergeWholeMap } from './merged-reads.ts';
+import { committedObject, latestAtOrBefore, mergedMapRange, mergeWholeMap, objectOf, type MapObject } from './merged-reads.ts';
 import { compileStateBackendOptions, type CompiledStateBackendOptions, type StateBackendOptions } from './state-backend-options.ts';
 
 export { decodeKeyGroupPrefix, encodeStateKey, keyGroupPrefix } from './key-codec.ts';
@@ -112,17 +112,35 @@ export class StateBackend {
    */
   mapEntriesNow(stage: string, keyGroup: number, state: string, key: string, view: StateView = 'latest'): Array<[string, unknown]> | Promise<Array<[string, unknown]>> {
     this.#assertOpen();
-    const prefix = encodeStateKey(stage, keyGroup, state, key);
-    if (view === 'latest') this.#live.flushMap(prefix.toString('latin1'), this.#chain.active);
-    const merged = view === 'latest' ? this.#chain.mergedMap(prefix.toString('latin1')) : undefined;
-    const overlayKeys = merged === undefined ? [] : smallestLiveKeys(merged, prefix.toString('latin1'), prefixUpperBound(prefix).toString('latin1'), Number.POSITIVE_INFINITY);
+    // The map's prefix as the latin1 string of its bytes: one character per byte.
+    const prefix = encodedString(stage, keyGroup, state, key, undefined);
+    if (view === 'latest') this.#live.flushMap(prefix, this.#chain.active);
+    const merged = view === 'latest' ? this.#chain.mergedMap(prefix) : undefined;
+    const overlayKeys = merged === undefined ? [] : smallestLiveKeys(merged, prefix, prefixUpperBound(Buffer.from(prefix, 'latin1')).toString('latin1'), Number.POSITIVE_INFINITY);
     const decoded = (committed: ReadonlyArray<[string, Buffer]>): Array<[string, unknown]> => {
       const entries = mergeWholeMap(merged, overlayKeys, prefix.length, committed) as Array<[string, unknown]>;
-      for (const entry of entries) entry[1] = unpackValue(entry[1] as Buffer);
+      for (const entry of entries) entry[1] = decodeShared(entry[1] as Buffer);
       return entries;
     };
     const committed = this.#committedMap(prefix);
     return committed instanceof Promise ? committed.then(decoded) : decoded(committed);
+  }
+
+  /**
+   * A key's map as one object (mapKey → value; undefined when empty), for readers that never
+   * change it (a feature read). A map no overlay changed is answered with the object built once
+   * from its cached committed entries, shared by every read until a commit changes the map.
+   */
+  mapObjectNow(stage: string, keyGroup: number, state: string, key: string, view: StateView = 'latest'): MapObject | Promise<MapObject> {
+    this.#assertOpen();
+    const prefix = encodedString(stage, keyGroup, state, key, undefined);
+    if (view === 'latest') this.#live.flushMap(prefix, this.#chain.active);
+    if (view === 'latest' && this.#chain.mergedMap(prefix) !== undefined) {
+      const entries = this.mapEntriesNow(stage, keyGroup, state, key, view);
+      return entries instanceof Promise ? entries.then(objectOf) : objectOf(entries);
+    }
+    const committed = this.#committedMap(prefix);
+    return committed instanceof Promise ? committed.then((c) => committedObject(c, prefix.length)) : committedObject(committed, prefix.length);
   }
 
   /**
@@ -150,7 +168,7 @@ export class StateBackend {
     const whole = range.from === undefined && range.to === undefined && range.limit === undefined;
     // Only overlay entries in [lower, upper) can be in the answer (merged-reads.ts).
     const merged = view === 'latest' ? (whole ? this.#chain.mergedMap(prefix.toString('latin1')) : this.#chain.mergedMap(prefix.toString('latin1'), lower.toString('latin1'), upper.toString('latin1'))) : undefined;
-    return mergedMapRange(this.#store, merged, prefix, lower, upper, limit, whole ? this.#committedMap(prefix) : undefined);
+    return mergedMapRange(this.#store, merged, prefix, lower, upper, limit, whole ? this.#committedMap(prefix.toString('latin1')) : undefined);
   }
 
   // --- live values (worker/state/live-cache.ts), for the state handles
@@ -227,28 +245,7 @@ export class StateBackend {
    */
   undo(log: StateUndoLog): void {
     this.#assertOpen();
-    if (log.writes === 0) return;
-    if (log.live !== undefined) {
-      // A flush, rollback or invalidation since the record's first live write: its previous
-      // values may already be encoded into an overlay or gone.
-      if (log.live !== this.#live || log.liveGeneration !== this.#live.generation) {
-        log.reset();
-        throw new EddyError('INTERNAL', 'a record\'s state changes span a checkpoint freeze or rollback and cannot be undone');
-      }
-      const w = log.liveWrites;
-      for (let i = w.length - 5; i >= 0; i -= 5) this.#live.restore(w[i] as LiveEntry, w[i + 1] as boolean, w[i + 2], w[i + 3] as number, w[i + 4] as boolean);
-    }
-    if (log.keys.length === 0) {
-      log.undone();
-      return;
-    }
-    const active = this.#chain.active;
-    if (log.spansOverlays || log.overlay !== active) {
-      log.reset();
-      throw new EddyError('INTERNAL', 'a record\'s state changes span a checkpoint freeze or rollback and cannot be undone');
-    }
-    for (let i = log.keys.length - 1; i >= 0; i--) active.restore(log.keys[i]!, log.previous[i]);
-    log.undone();
+    log.takeBack(this.#live, this.#chain.active);
   }
 
   /**
@@ -273,15 +270,14 @@ export class StateBackend {
    * The committed entries of one map, in key order: from the map cache, else one RocksDB scan that
    * fills it (an iterator per map read was most of a map feature's Get, docs/BENCHMARKS.md).
    */
-  #committedMap(prefix: Buffer): Array<[string, Buffer]> | Promise<Array<[string, Buffer]>> {
-    const prefixString = prefix.toString('latin1');
+  #committedMap(prefixString: string): Array<[string, Buffer]> | Promise<Array<[string, Buffer]>> {
     const cache = this.#store.cache;
     const cached = cache.getMap(prefixString);
     if (cached !== undefined) return cached;
     return (async () => {
       const epoch = cache.epoch;
       const entries: Array<[string, Buffer]> = [];
-      for await (const { key, value } of this.#store.scan(prefix, SCAN_CAPACITY, true)) if (value !== null) entries.push([key.toString('latin1'), value]);
+      for await (const { key, value } of this.#store.scan(Buffer.from(prefixString, 'latin1'), SCAN_CAPACITY, true)) if (value !== null) entries.push([key.toString('latin1'), value]);
       // Kept only if RocksDB did not change during the scan (the entries could mix two states).
       cache.setMap(prefixString, entries, epoch);
       return entries;

@@ -7,6 +7,16 @@
 //
 // The log is one per keyed context and reused record after record (arrays whose length is
 // reset): no allocation per write beyond the arrays' growth.
+import { EddyError } from '../../core/errors.ts';
+
+/** What takeBack needs of the live cache (live-cache.ts) and the active overlay (overlay.ts). */
+interface UndoableLive {
+  generation: number;
+  restore(entry: unknown, existed: boolean, value: unknown, time: number, dirty: boolean): void;
+}
+interface UndoableOverlay {
+  restore(key: string, previous: Buffer | null | undefined): void;
+}
 
 export class StateUndoLog {
   /** The overlay the record wrote to (StateBackend's); a record never spans a checkpoint freeze. */
@@ -61,6 +71,32 @@ export class StateUndoLog {
     this.previous.length = 0;
     this.live = undefined;
     this.liveWrites.length = 0;
+  }
+
+  /**
+   * Takes back the noted writes, newest first, and resets the log (StateBackend.undo). Throws when
+   * they cannot be taken back exactly (they span a checkpoint freeze or a rollback): the caller
+   * then fails the task, and recovery restores the last checkpoint instead.
+   */
+  takeBack(live: UndoableLive, active: UndoableOverlay): void {
+    if (this.writes === 0) return;
+    if (this.live !== undefined) {
+      // A flush, rollback or invalidation since the record's first live write: its previous
+      // values may already be encoded into an overlay or gone.
+      if (this.live !== live || this.liveGeneration !== live.generation) this.#cannot();
+      const w = this.liveWrites;
+      for (let i = w.length - 5; i >= 0; i -= 5) live.restore(w[i], w[i + 1] as boolean, w[i + 2], w[i + 3] as number, w[i + 4] as boolean);
+    }
+    if (this.keys.length > 0) {
+      if (this.spansOverlays || this.overlay !== active) this.#cannot();
+      for (let i = this.keys.length - 1; i >= 0; i--) active.restore(this.keys[i]!, this.previous[i]);
+    }
+    this.undone();
+  }
+
+  #cannot(): never {
+    this.reset();
+    throw new EddyError('INTERNAL', 'a record\'s state changes span a checkpoint freeze or rollback and cannot be undone');
   }
 
   get writes(): number {

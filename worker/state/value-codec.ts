@@ -29,3 +29,17 @@ export function packValueView(value: unknown): Uint8Array {
 export function unpackValue(bytes: Uint8Array): unknown {
   return packr.unpack(bytes);
 }
+
+/**
+ * Stored bytes are never changed in place (an overlay, the read cache and RocksDB reads each hold
+ * their own), so their decoded value is kept with them: a feature read of a hot map decodes each
+ * entry once, not once per read. The value is SHARED by every reader: for readers that never
+ * change it (the query path, history snapshots); user code gets copies (state-handles.ts).
+ */
+const decodedOf = new WeakMap<Buffer, unknown>();
+
+export function decodeShared(bytes: Buffer): unknown {
+  let value = decodedOf.get(bytes);
+  if (value === undefined && !decodedOf.has(bytes)) decodedOf.set(bytes, (value = packr.unpack(bytes)));
+  return value;
+}
