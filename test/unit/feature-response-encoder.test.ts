@@ -8,6 +8,8 @@ import { encodeWithGeneratedCodec, featureValue, getFeaturesMethod } from '../ki
 import { ProtoWriter, encodeFeaturesResponse, type EncodedFeatureValue } from '../../worker/query/feature-response-encoder.ts';
 import { decodeFeaturesResponse } from '../../sdk/feature-response-decoder.ts';
 import { toJsonText } from '../../core/proto-values.ts';
+import { committedObject, isSharedMapObject } from '../../worker/state/merged-reads.ts';
+import { encodeValue } from '../../worker/state/value-codec.ts';
 
 const decode = (bytes: Uint8Array) => getFeaturesMethod.responseDeserialize(Buffer.from(bytes));
 
@@ -116,4 +118,27 @@ test('feature response encoder - a bigint is a number in both forms, as in the N
   assert.equal(json.rows[0]!.values[0]!.valueJson, `{"n":12,"list":[${2 ** 60}]}`);
   assert.equal(toJsonText(big), json.rows[0]!.values[0]!.valueJson);
   assert.equal(toJsonText(undefined), 'null');
+});
+
+test('feature response encoder - a shared map object (a hot entity\'s cached map) is encoded once and written the same each time, in both forms', () => {
+  const committed: Array<[string, Buffer]> = [['Pa', encodeValue({ value: 1.5, colour: 'RED' })], ['Pb', encodeValue({ value: -2, colour: 'GREEN' })]];
+  const shared = committedObject(committed, 1);
+  assert.ok(isSharedMapObject(shared));
+  assert.equal(committedObject(committed, 1), shared, 'one object per cached map');
+  const plain = { a: { value: 1.5, colour: 'RED' }, b: { value: -2, colour: 'GREEN' } };
+  assert.ok(!isSharedMapObject(plain));
+  const writer = new ProtoWriter();
+  for (const json of [false, true]) {
+    const expected: Buffer = Buffer.from(encodeFeaturesResponse(new ProtoWriter(), ['e1', 'e2'], 1, (): EncodedFeatureValue => feature(plain), json));
+    // Twice with the shared object (the second from the kept encoding), between them a response of other values.
+    const first: Buffer = Buffer.from(encodeFeaturesResponse(writer, ['e1', 'e2'], 1, (): EncodedFeatureValue => feature(shared), json));
+    encodeFeaturesResponse(writer, ['x'], 1, () => feature({ other: 'x'.repeat(300) }), json);
+    const second: Buffer = Buffer.from(encodeFeaturesResponse(writer, ['e1', 'e2'], 1, (): EncodedFeatureValue => feature(shared), json));
+    assert.deepEqual(first, expected, `json ${json}: as a plain object encodes`);
+    assert.deepEqual(second, expected, `json ${json}: the kept encoding`);
+  }
+  // The map changes: a new committed array, a new object, its own encoding.
+  const changed = committedObject([['Pa', encodeValue({ value: 3, colour: 'RED' })]], 1);
+  assert.notEqual(changed, shared);
+  assert.deepEqual(decodeFeaturesResponse(Buffer.from(encodeFeaturesResponse(writer, ['e1'], 1, () => feature(changed))))[0]!.values[0]!.value, { a: { value: 3, colour: 'RED' } });
 });

@@ -13,6 +13,7 @@
 
 // Nesting deeper than core/proto-values.ts's limit is refused, as there (docs/STACK-NOTES.md, "V8 stack").
 import { MAX_DEPTH, toJsonText } from '../../core/proto-values.ts';
+import { isSharedMapObject } from '../state/merged-reads.ts';
 
 /** Strings up to this many UTF-16 units are written by hand when ASCII. */
 const SHORT_STRING = 32;
@@ -140,6 +141,23 @@ export class ProtoWriter {
     return this.#pos++;
   }
 
+  /** Where the next byte goes. */
+  get position(): number {
+    return this.#pos;
+  }
+
+  /** A copy of the bytes written since `from` (a position). */
+  copyFrom(from: number): Uint8Array {
+    return new Uint8Array(this.#buf.subarray(from, this.#pos));
+  }
+
+  /** Bytes as they are (an encoding kept from before). */
+  raw(bytes: Uint8Array): void {
+    this.#ensure(bytes.length);
+    this.#buf.set(bytes, this.#pos);
+    this.#pos += bytes.length;
+  }
+
   /** Closes what begin() opened: writes the length, moving the content if it needs more than one byte. */
   end(start: number): void {
     const length = this.#pos - start - 1;
@@ -221,16 +239,35 @@ function writeValue(w: ProtoWriter, value: unknown, depth: number): void {
 }
 
 /** FeatureValue: feature 1, found 2, value 3, event_time 4, key_group 5, checkpoint_id 6, uncommitted 7, beyond_retention 8. */
+/** Encodings kept with shared map objects: the Value field's length and content, or the JSON text. */
+const valueOf = new WeakMap<object, Uint8Array>();
+const jsonOf = new WeakMap<object, string>();
+
 function writeFeatureValue(w: ProtoWriter, v: EncodedFeatureValue, json: boolean): void {
   w.string(1, v.feature);
   w.bool(2, v.found);
   if (v.found) {
-    if (json) w.string(9, toJsonText(v.value));
-    else {
+    // A map feature's shared object (StateBackend.mapObjectNow) keeps its encoding: a hot entity's
+    // value is written once until a commit changes it.
+    const shared = isSharedMapObject(v.value);
+    if (json) {
+      let text = shared ? jsonOf.get(v.value as object) : undefined;
+      if (text === undefined) {
+        text = toJsonText(v.value);
+        if (shared) jsonOf.set(v.value as object, text);
+      }
+      w.string(9, text);
+    } else {
       w.tag(3, LEN);
-      const at = w.begin();
-      writeValue(w, v.value, 0);
-      w.end(at);
+      const kept = shared ? valueOf.get(v.value as object) : undefined;
+      if (kept !== undefined) w.raw(kept);
+      else {
+        const from = w.position;
+        const at = w.begin();
+        writeValue(w, v.value, 0);
+        w.end(at);
+        if (shared) valueOf.set(v.value as object, w.copyFrom(from));
+      }
     }
     if (v.eventTimeMs !== undefined) {
       // Timestamp: seconds 1 (int64), nanos 2 (int32), as core/proto-values.ts toTimestamp.

@@ -118,10 +118,18 @@ export const objectOf = (entries: Array<[string, unknown]>): MapObject => (entri
 
 /** The object of a cached committed map (an array replaced, never changed, when the map changes). */
 const committedObjects = new WeakMap<ReadonlyArray<[string, Buffer]>, MapObject>();
+/** The objects committedObject handed out: shared and never changed, so what is derived from one may be kept with it. */
+const sharedObjects = new WeakSet<object>();
 
 export function committedObject(committed: ReadonlyArray<[string, Buffer]>, prefixLength: number): MapObject {
   if (committedObjects.has(committed)) return committedObjects.get(committed);
   const object = objectOf(mergeWholeMap(undefined, [], prefixLength, committed).map(([k, v]) => [k, decodeShared(v)]));
   committedObjects.set(committed, object);
+  if (object !== undefined) sharedObjects.add(object);
   return object;
+}
+
+/** True for a map object of committedObject: it never changes (a response may keep its encoding). */
+export function isSharedMapObject(value: unknown): value is object {
+  return typeof value === 'object' && value !== null && sharedObjects.has(value);
 }
