@@ -2,46 +2,25 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { POLL_EVERY_MS } from '../../worker/task/between-batches.ts';
+import { busyThreadSource } from '../kit/busy-thread.ts';
 
 // A thread that keeps its microtask queue full, as a job's drains do under a backlog: a loop of
 // batches (a few hundred µs of work each, then an await of a resolved promise) that never gives
 // the event loop a turn. It asks betweenBatches() after each batch, as the keyed and source loops
 // do, and stops once its query was answered, or after STRETCH_MS.
 const STRETCH_MS = 5_000;
-const THREAD = `
-const { parentPort, workerData } = require('node:worker_threads');
-(async () => {
-  const { register } = await import(workerData.tsx);
-  register();
-  const { answerBetweenBatches, betweenBatches } = await import(workerData.module);
-  let answered = false;
+const THREAD = busyThreadSource(`
   answerBetweenBatches(workerData.queries, (m) => {
-    answered = true;
-    parentPort.postMessage({ kind: 'answer', id: m.id, during: stretching });
+    answered();
+    parentPort.postMessage({ kind: 'answer', id: m.id, during: stretching() });
   });
-  let stretching = false;
-  parentPort.once('message', async () => {
-    stretching = true;
-    parentPort.postMessage({ kind: 'stretching' });
-    const end = performance.now() + workerData.stretchMs;
-    while (!answered && performance.now() < end) {
-      const batchEnd = performance.now() + 0.3;
-      while (performance.now() < batchEnd);
-      await Promise.resolve();
-      betweenBatches();
-    }
-    stretching = false;
-    parentPort.postMessage({ kind: 'stretched' });
-  });
-  parentPort.postMessage({ kind: 'ready' });
-})();
-`;
+`);
 
 test('between batches - a query posted to a thread whose loop never yields is answered during the loop, not after it', async () => {
   const queries = new MessageChannel();
   const thread = new Worker(THREAD, {
     eval: true,
-    workerData: { tsx: import.meta.resolve('tsx/esm/api'), module: import.meta.resolve('../../worker/task/between-batches.ts'), queries: queries.port2, stretchMs: STRETCH_MS },
+    workerData: { tsx: import.meta.resolve('tsx/esm/api'), batches: import.meta.resolve('../../worker/task/between-batches.ts'), queries: queries.port2, stretchMs: STRETCH_MS },
     transferList: [queries.port2],
   });
   try {

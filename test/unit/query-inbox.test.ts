@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, waitFor } from '../kit/index.ts';
+import { busyThreadSource } from '../kit/busy-thread.ts';
 import { InboxRelay, RelayedInbox, type FromInbox, type InboxMessage, type ToInbox } from '../../worker/query/query-inbox.ts';
 
 const encoder = new TextEncoder();
@@ -25,38 +26,16 @@ function relayOn(nc: NatsConnection): { relay: InboxRelay; jobEnd: MessageChanne
 // the event loop for up to STRETCH_MS. Its query responder's inbox is the production RelayedInbox
 // on its query port, polled between batches as job-thread-main.ts does.
 const STRETCH_MS = 5_000;
-const THREAD = `
-const { parentPort, workerData } = require('node:worker_threads');
-(async () => {
-  const { register } = await import(workerData.tsx);
-  register();
-  const { answerBetweenBatches, betweenBatches } = await import(workerData.batches);
+const THREAD = busyThreadSource(`
   const { RelayedInbox } = await import(workerData.inbox);
   const inbox = new RelayedInbox(workerData.queries);
   answerBetweenBatches(workerData.queries, (m) => inbox.onMessage(m));
-  let stretching = false;
-  let answered = false;
   inbox.subscribe('eddy.q.test.7', (msg) => {
-    answered = true;
+    answered();
     msg.respond(new TextEncoder().encode('answer to ' + new TextDecoder().decode(msg.data)));
-    parentPort.postMessage({ kind: 'answered', during: stretching });
+    parentPort.postMessage({ kind: 'answered', during: stretching() });
   });
-  parentPort.once('message', async () => {
-    stretching = true;
-    parentPort.postMessage({ kind: 'stretching' });
-    const end = performance.now() + workerData.stretchMs;
-    while (!answered && performance.now() < end) {
-      const batchEnd = performance.now() + 0.3;
-      while (performance.now() < batchEnd);
-      await Promise.resolve();
-      betweenBatches();
-    }
-    stretching = false;
-    parentPort.postMessage({ kind: 'stretched' });
-  });
-  parentPort.postMessage({ kind: 'ready' });
-})();
-`;
+`);
 
 test('query inbox - a NATS request for a job thread whose loop never yields is answered during the loop: the worker thread holds the subscription', async () => {
   await using nats = await startNatsServer({ jetstream: false });
