@@ -1,6 +1,6 @@
 // `make bench`: every benchmark in bench/, each figure beside a baseline measured in the same run;
 // medians of BENCH_RUNS runs (default 3). BENCH_ONLY=throughput,metrics,get,batchget,writes,
-// checkpoint,recovery,rescale,jobs,memory,nexmark (any comma-separated subset) runs a part; BENCH_QUICK=1 a
+// checkpoint,recovery,rescale,jobs,memory,nexmark,python (any comma-separated subset) runs a part; BENCH_QUICK=1 a
 // smaller, faster run.
 //  - throughput: customer-experience with 1 and 2 workers against raw NATS core publish→subscribe
 //    and JetStream ordered-consume of the same events (the source stream itself).
@@ -20,6 +20,8 @@
 //    source, 1 and 2 workers; events/s per core of worker CPU beside Flink's published figures).
 //  - memory: bench/state-memory.ts (heap and RSS of one worker holding 1 M session windows and
 //    2 M timers).
+//  - python: bench/python-client.ts (feature reads from the Python client, values as Struct and as
+//    JSON, through the coordinator and direct, against redis-py MGET/GET).
 import os from 'node:os';
 import { RUNS, QUICK, cpuSeconds, cxThroughput, jetstreamOrderedMsgsPerSecond, machineLine, median, rawNatsMsgsPerSecond, runMain, selected } from './lib.ts';
 import { featureStoreBenchmarks } from './feature-store.ts';
@@ -30,6 +32,7 @@ import { rescaleBenchmarks } from './rescale.ts';
 import { jobBenchmarks } from './jobs.ts';
 import { stateMemoryBenchmarks } from './state-memory.ts';
 import { nexmarkBenchmarks } from './nexmark.ts';
+import { pythonClient } from './python-client.ts';
 import type { Cluster } from '../test/kit/index.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? (QUICK ? 100_000 : 200_000));
@@ -134,6 +137,7 @@ async function main(): Promise<void> {
   if (selected('jobs')) await jobBenchmarks();
   if (selected('memory')) await stateMemoryBenchmarks();
   if (selected('nexmark')) await nexmarkBenchmarks();
+  if (selected('python')) await pythonClient();
 }
 
 runMain(async () => {
