@@ -12,6 +12,7 @@ import { ensureError } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { StateBackend } from '../state/index.ts';
 import { featureStates, readFeature, type FeatureStateSpec } from '../state/index.ts';
+import { toJsonText } from '../../core/proto-values.ts';
 
 /** Longest lease accepted: a router that vanished stops costing anything after this. */
 export const MAX_WATCH_LEASE_MS = 60_000;
@@ -161,7 +162,7 @@ export class WatchRegistry {
       const checkpointId = backend.committedCheckpointId;
       const values = await Promise.all(keys.map(async (key): Promise<QueryValue> => {
         const r = await readFeature(backend, w.stage, w.keyGroup, w.spec, key, 'latest');
-        return { entityId: key, found: r.found, valueJson: r.found ? JSON.stringify(r.value) : '', eventTimeUnixMs: r.eventTimeMs ?? 0, hasEventTime: r.found && r.eventTimeMs !== undefined, uncommitted: r.uncommitted, beyondRetention: false };
+        return { entityId: key, found: r.found, valueJson: r.found ? toJsonText(r.value) : '', eventTimeUnixMs: r.eventTimeMs ?? 0, hasEventTime: r.found && r.eventTimeMs !== undefined, uncommitted: r.uncommitted, beyondRetention: false };
       }));
       if (this.#closed || this.#watches.get(`${w.id}|${w.keyGroup}`) !== w) return;
       nc.publish(w.inbox, codecs.watchEvent.encode({ watchId: w.id, epoch, checkpointId: Math.max(0, checkpointId), initial, values, keyGroup: w.keyGroup }));
