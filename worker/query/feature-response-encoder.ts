@@ -243,30 +243,31 @@ function writeValue(w: ProtoWriter, value: unknown, depth: number): void {
 const valueOf = new WeakMap<object, Uint8Array>();
 const jsonOf = new WeakMap<object, string>();
 
+function jsonTextOf(shared: object): string {
+  let text = jsonOf.get(shared);
+  if (text === undefined) jsonOf.set(shared, (text = toJsonText(shared)));
+  return text;
+}
+
 function writeFeatureValue(w: ProtoWriter, v: EncodedFeatureValue, json: boolean): void {
   w.string(1, v.feature);
   w.bool(2, v.found);
   if (v.found) {
     // A map feature's shared object (StateBackend.mapObjectNow) keeps its encoding: a hot entity's
     // value is written once until a commit changes it.
-    const shared = isSharedMapObject(v.value);
-    if (json) {
-      let text = shared ? jsonOf.get(v.value as object) : undefined;
-      if (text === undefined) {
-        text = toJsonText(v.value);
-        if (shared) jsonOf.set(v.value as object, text);
-      }
-      w.string(9, text);
-    } else {
+    const value = v.value;
+    const shared = isSharedMapObject(value) ? value : undefined;
+    if (json) w.string(9, shared !== undefined ? jsonTextOf(shared) : toJsonText(value));
+    else {
       w.tag(3, LEN);
-      const kept = shared ? valueOf.get(v.value as object) : undefined;
+      const kept = shared !== undefined ? valueOf.get(shared) : undefined;
       if (kept !== undefined) w.raw(kept);
       else {
         const from = w.position;
         const at = w.begin();
-        writeValue(w, v.value, 0);
+        writeValue(w, value, 0);
         w.end(at);
-        if (shared) valueOf.set(v.value as object, w.copyFrom(from));
+        if (shared !== undefined) valueOf.set(shared, w.copyFrom(from));
       }
     }
     if (v.eventTimeMs !== undefined) {

@@ -106,24 +106,10 @@ export class StateBackend {
     return this.mapEntriesNow(stage, keyGroup, state, key, view);
   }
 
-  /**
-   * mapEntries without a promise when no RocksDB read is needed (the map cache holds the map's
-   * committed entries): a feature read of a hot map is then synchronous.
-   */
+  /** mapEntries without a promise when no RocksDB read is needed (the map cache holds the map's committed entries). */
   mapEntriesNow(stage: string, keyGroup: number, state: string, key: string, view: StateView = 'latest'): Array<[string, unknown]> | Promise<Array<[string, unknown]>> {
-    this.#assertOpen();
-    // The map's prefix as the latin1 string of its bytes: one character per byte.
-    const prefix = encodedString(stage, keyGroup, state, key, undefined);
-    if (view === 'latest') this.#live.flushMap(prefix, this.#chain.active);
-    const merged = view === 'latest' ? this.#chain.mergedMap(prefix) : undefined;
-    const overlayKeys = merged === undefined ? [] : smallestLiveKeys(merged, prefix, prefixUpperBound(Buffer.from(prefix, 'latin1')).toString('latin1'), Number.POSITIVE_INFINITY);
-    const decoded = (committed: ReadonlyArray<[string, Buffer]>): Array<[string, unknown]> => {
-      const entries = mergeWholeMap(merged, overlayKeys, prefix.length, committed) as Array<[string, unknown]>;
-      for (const entry of entries) entry[1] = decodeShared(entry[1] as Buffer);
-      return entries;
-    };
-    const committed = this.#committedMap(prefix);
-    return committed instanceof Promise ? committed.then(decoded) : decoded(committed);
+    const prefix = this.#flushedMapPrefix(stage, keyGroup, state, key, view);
+    return this.#mergedEntries(prefix, view === 'latest' ? this.#chain.mergedMap(prefix) : undefined);
   }
 
   /**
@@ -132,15 +118,32 @@ export class StateBackend {
    * from its cached committed entries, shared by every read until a commit changes the map.
    */
   mapObjectNow(stage: string, keyGroup: number, state: string, key: string, view: StateView = 'latest'): MapObject | Promise<MapObject> {
+    const prefix = this.#flushedMapPrefix(stage, keyGroup, state, key, view);
+    const merged = view === 'latest' ? this.#chain.mergedMap(prefix) : undefined;
+    const entries = merged === undefined ? undefined : this.#mergedEntries(prefix, merged);
+    if (entries !== undefined) return entries instanceof Promise ? entries.then(objectOf) : objectOf(entries);
+    const committed = this.#committedMap(prefix);
+    return committed instanceof Promise ? committed.then((c) => committedObject(c, prefix.length)) : committedObject(committed, prefix.length);
+  }
+
+  /** The map's prefix (the latin1 string of its bytes), its live values flushed first for the latest view. */
+  #flushedMapPrefix(stage: string, keyGroup: number, state: string, key: string, view: StateView): string {
     this.#assertOpen();
     const prefix = encodedString(stage, keyGroup, state, key, undefined);
     if (view === 'latest') this.#live.flushMap(prefix, this.#chain.active);
-    if (view === 'latest' && this.#chain.mergedMap(prefix) !== undefined) {
-      const entries = this.mapEntriesNow(stage, keyGroup, state, key, view);
-      return entries instanceof Promise ? entries.then(objectOf) : objectOf(entries);
-    }
+    return prefix;
+  }
+
+  /** The map's decoded entries: the overlays' (merged) over its committed ones. */
+  #mergedEntries(prefix: string, merged: Map<string, Entry> | undefined): Array<[string, unknown]> | Promise<Array<[string, unknown]>> {
+    const overlayKeys = merged === undefined ? [] : smallestLiveKeys(merged, prefix, prefixUpperBound(Buffer.from(prefix, 'latin1')).toString('latin1'), Number.POSITIVE_INFINITY);
+    const decoded = (committed: ReadonlyArray<[string, Buffer]>): Array<[string, unknown]> => {
+      const entries = mergeWholeMap(merged, overlayKeys, prefix.length, committed) as Array<[string, unknown]>;
+      for (const entry of entries) entry[1] = decodeShared(entry[1] as Buffer);
+      return entries;
+    };
     const committed = this.#committedMap(prefix);
-    return committed instanceof Promise ? committed.then((c) => committedObject(c, prefix.length)) : committedObject(committed, prefix.length);
+    return committed instanceof Promise ? committed.then(decoded) : decoded(committed);
   }
 
   /**
