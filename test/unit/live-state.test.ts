@@ -211,6 +211,66 @@ test('live state - eviction takes only clean entries; a rollback forgets uncommi
   }
 });
 
+test('live state - a pooled handle uses the entries it keeps only while the cache holds them: eviction, another writer, a rollback, byte-level writes, a dropped key group', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'eddy-live-'));
+  const b = await StateBackend.open({ path: join(dir, 'db'), liveEntries: 4 });
+  try {
+    const n = valueState<number>('n');
+    const m = mapState<number>('m');
+    // The keyed task pools contexts per key (keyed-records.ts): one context, used all along.
+    const pooled = context(b, [n, m], 'hot');
+    pooled.state(n).update(1);
+    pooled.state(m).put('a', 1);
+    b.freeze(1);
+    await b.commit(1);
+    // 1. Evicted (clean, unused since the sweep passed), then written through another context of
+    // the same key: the pooled handle reads the new values, not the entries it kept.
+    for (let i = 0; i < 50; i++) await context(b, [n], `cold-${i}`).state(n).value();
+    const other = context(b, [n, m], 'hot');
+    other.state(n).update(2);
+    other.state(m).put('a', 2);
+    assert.equal(await pooled.state(n).value(), 2);
+    assert.equal(await pooled.state(m).get('a'), 2);
+    // Its writes go to the entry the cache holds: the other context sees them.
+    pooled.state(n).update(3);
+    pooled.state(m).put('a', 3);
+    assert.equal(await other.state(n).value(), 3);
+    assert.equal(await other.state(m).get('a'), 3);
+    // 2. A rollback forgets uncommitted values, for the pooled handle too; a write after it is kept.
+    b.rollback();
+    assert.equal(await pooled.state(n).value(), 1);
+    assert.equal(await pooled.state(m).get('a'), 1);
+    pooled.state(n).update(4);
+    assert.equal(await other.state(n).value(), 4);
+    // 3. A byte-level write (a restore, an import) replaces the cached entry.
+    b.putValue(S, 1, 'n', 'hot', 5);
+    b.putMapEntry(S, 1, 'm', 'hot', 'a', 5);
+    assert.equal(await pooled.state(n).value(), 5);
+    assert.equal(await pooled.state(m).get('a'), 5);
+    // 4. The key group dropped (it moved away) and imported back with other values.
+    b.freeze(2);
+    await b.commit(2);
+    const exported = await b.exportKeyGroup(S, 1);
+    pooled.state(n).update(6);
+    await b.dropKeyGroup(S, 1);
+    assert.equal(await pooled.state(n).value(), undefined);
+    await b.importKeyGroup(S, exported);
+    assert.equal(await pooled.state(n).value(), 5);
+    assert.equal(await pooled.state(m).get('a'), 5);
+    // 5. A failed record created a key and was undone: the next record's write is not lost in the entry the undo took out.
+    const atomic = context(b, [n, m], 'new-key');
+    atomic.enableAtomicRecords();
+    atomic.state(m).put('z', 1);
+    atomic.undoRecord();
+    atomic.state(m).put('z', 2);
+    atomic.endRecord();
+    assert.equal(await context(b, [n, m], 'new-key').state(m).get('z'), 2);
+  } finally {
+    await b.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('live state - a feature read of a hot entity answers at once, not as a promise, and merges live changes, overlays and RocksDB', () =>
   withBackends(1, async ([b]) => {
     const counter = valueState<number>('counter');

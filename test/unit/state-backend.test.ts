@@ -798,3 +798,33 @@ test('read cache - a full map cache evicts the eldest map not read since the swe
   assert.deepEqual(cache.getMap('a'), entries(1), 'a, read again, stayed');
   assert.deepEqual(cache.getMap('d'), entries(4));
 });
+
+test('read cache - values go least recently used first, through many evictions and drops (a reference LRU, random reads and fills)', () => {
+  const capacity = 50;
+  const cache = new ReadCache(capacity);
+  // The reference: an array in recency order, the eldest first.
+  let model: string[] = [];
+  let seed = 7;
+  const random = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  for (let op = 0; op < 20_000; op++) {
+    if (op % 5000 === 4999) {
+      // A key group dropped: values go from anywhere in the recency order.
+      cache.dropPrefix('key-1');
+      model = model.filter((k) => !k.startsWith('key-1'));
+    }
+    const key = `key-${random(200)}`;
+    if (random(2) === 0) {
+      const hit = cache.getValue(key);
+      assert.equal(hit !== undefined, model.includes(key), `op ${op}: ${key} cached or not as the reference says`);
+      if (hit !== undefined) model = [...model.filter((k) => k !== key), key];
+    } else {
+      cache.setValue(key, Buffer.from(key));
+      if (!model.includes(key) && model.length >= capacity) model = model.slice(1);
+      model = [...model.filter((k) => k !== key), key];
+    }
+  }
+  for (const key of model) assert.deepEqual(cache.getValue(key), Buffer.from(key));
+});

@@ -22,7 +22,7 @@ import type { FeatureSpec, StageSpec, StateKind } from '../../core/manifest.ts';
 import type { StateBackend, StateView } from './state-backend.ts';
 import { encodeValue, packValueView, unpackValue } from './value-codec.ts';
 import type { StateUndoLog } from './state-undo.ts';
-import type { LiveCodec } from './live-cache.ts';
+import type { LiveCodec, LiveEntry } from './live-cache.ts';
 
 export const META_STATE_PREFIX = '\u0000m:';
 export const HISTORY_STATE_PREFIX = '\u0000h:';
@@ -125,11 +125,11 @@ const EVENT_TIME_CODEC: LiveCodec = { encode: (value) => encodeEventTime(value a
 
 /**
  * At a record's first change to a feature state: its event time, in the same tick as the change.
- * meta: the key's metaKey, when the caller keeps it.
+ * meta: the key's metaKey, when the caller keeps it; known: its entry as this returned it last.
  */
-export function touchFeature(backend: StateBackend, stage: string, keyGroup: number, key: string, spec: FeatureStateSpec, eventTimeMs: number | undefined, undo?: StateUndoLog, meta?: string): void {
+export function touchFeature(backend: StateBackend, stage: string, keyGroup: number, key: string, spec: FeatureStateSpec, eventTimeMs: number | undefined, undo?: StateUndoLog, meta?: string, known?: LiveEntry): LiveEntry {
   // Sources give every record an event time; Date.now() covers records emitted without one.
-  backend.liveWrite(meta ?? metaKey(backend, stage, keyGroup, spec.state, key), 0, EVENT_TIME_CODEC, eventTimeMs ?? Date.now(), 0, undo);
+  return backend.liveWrite(meta ?? metaKey(backend, stage, keyGroup, spec.state, key), undefined, EVENT_TIME_CODEC, eventTimeMs ?? Date.now(), 0, undo, known);
 }
 
 /**

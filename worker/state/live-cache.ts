@@ -36,11 +36,20 @@ export class LiveEntry {
   used = true;
   /** Approximate stored bytes (exact once loaded or flushed). */
   size: number;
+  /**
+   * True while the cache holds this entry under its key. A state handle keeps the entries of its
+   * key and uses one while it is held, without looking its key up (a lookup in a map of every
+   * cached key, cold in the CPU's caches, was ~10 % of a worker's CPU).
+   */
+  held = false;
 
   constructor(
     readonly key: string,
-    /** Length of the map prefix of a map entry's key; 0 for a value. */
-    readonly mapPrefixLength: number,
+    /**
+     * The map prefix of a map entry's key (the map's encoded key: one string shared by the map's
+     * entries, so that indexing by it hashes nothing new); undefined for a value.
+     */
+    readonly mapPrefix: string | undefined,
     readonly codec: LiveCodec,
     value: unknown,
     time: number,
@@ -65,6 +74,8 @@ export class LiveCache {
   #dirtyMaps = new Map<string, LiveEntry[]>();
   #dirtyBytes = 0;
   readonly #capacity: number;
+  /** The eviction sweep's hand (#evict). */
+  #hand: Iterator<LiveEntry> | undefined;
   /**
    * Bumped whenever entries change under a record other than by its own writes (a flush into the
    * overlay, a rollback, an invalidation): a record whose live writes span it cannot be undone exactly.
@@ -100,24 +111,30 @@ export class LiveCache {
    * A value read from storage, kept clean. When a write got there first (the read was in flight),
    * the entry already there wins: it is newer.
    */
-  load(key: string, mapPrefixLength: number, codec: LiveCodec, value: unknown, time: number, size: number): LiveEntry {
+  load(key: string, mapPrefix: string | undefined, codec: LiveCodec, value: unknown, time: number, size: number): LiveEntry {
     const existing = this.#entries.get(key);
     if (existing !== undefined) return existing;
-    const entry = new LiveEntry(key, mapPrefixLength, codec, value, time, size);
+    const entry = new LiveEntry(key, mapPrefix, codec, value, time, size);
     if (this.#capacity > 0) {
       this.#entries.set(key, entry);
+      entry.held = true;
       if (this.#entries.size > this.#capacity) this.#evict();
     }
     return entry;
   }
 
-  /** Writes a value (undefined: delete) and marks the entry dirty; the undo log notes what it replaced. */
-  write(key: string, mapPrefixLength: number, codec: LiveCodec, value: unknown, time: number, undo?: StateUndoLog): void {
-    let entry = this.#entries.get(key);
+  /**
+   * Writes a value (undefined: delete) and marks the entry dirty; the undo log notes what it
+   * replaced. known: the key's entry as the caller last saw it, used when still held. Returns the
+   * key's entry.
+   */
+  write(key: string, mapPrefix: string | undefined, codec: LiveCodec, value: unknown, time: number, undo?: StateUndoLog, known?: LiveEntry): LiveEntry {
+    let entry = known !== undefined && known.held ? known : this.#entries.get(key);
     const created = entry === undefined;
     if (entry === undefined) {
-      entry = new LiveEntry(key, mapPrefixLength, codec, undefined, 0, 0);
+      entry = new LiveEntry(key, mapPrefix, codec, undefined, 0, 0);
       this.#entries.set(key, entry);
+      entry.held = true;
     }
     undo?.noteLive(this, entry, !created);
     entry.value = value;
@@ -128,15 +145,15 @@ export class LiveCache {
       if (entry.size === 0) entry.size = estimateSize(value);
       this.#dirty.push(entry);
       this.#dirtyBytes += key.length + entry.size;
-      if (mapPrefixLength > 0) {
-        const prefix = key.slice(0, mapPrefixLength);
-        const entries = this.#dirtyMaps.get(prefix);
-        if (entries === undefined) this.#dirtyMaps.set(prefix, [entry]);
+      if (mapPrefix !== undefined) {
+        const entries = this.#dirtyMaps.get(mapPrefix);
+        if (entries === undefined) this.#dirtyMaps.set(mapPrefix, [entry]);
         else entries.push(entry);
       }
     }
     // After marking it dirty: the sweep never takes the entry being written.
     if (created && this.#entries.size > this.#capacity) this.#evict();
+    return entry;
   }
 
   /** Takes back a write noted by an undo log (newest first): the entry as it was, or gone when the write created it. */
@@ -144,6 +161,7 @@ export class LiveCache {
     if (this.#entries.get(entry.key) !== entry) return;
     if (!existed) {
       this.#entries.delete(entry.key);
+      entry.held = false;
       if (entry.dirty) this.#dirtyBytes -= entry.key.length + entry.size;
       entry.dirty = false;
       return;
@@ -201,7 +219,7 @@ export class LiveCache {
     entry.dirty = false;
     const bytes = entry.value === undefined ? null : entry.codec.encode(entry.value, entry.time);
     entry.size = bytes === null ? 0 : bytes.length;
-    overlay.set(entry.key, bytes, entry.mapPrefixLength === 0 ? undefined : entry.key.slice(0, entry.mapPrefixLength));
+    overlay.set(entry.key, bytes, entry.mapPrefix);
   }
 
   /** Forgets one key (a byte-level write replaced it); a dirty value is dropped: the write is newer. */
@@ -209,6 +227,7 @@ export class LiveCache {
     const entry = this.#entries.get(key);
     if (entry === undefined) return;
     this.#entries.delete(key);
+    entry.held = false;
     if (entry.dirty) this.#dirtyBytes -= key.length + entry.size;
     entry.dirty = false;
     this.generation++;
@@ -219,6 +238,7 @@ export class LiveCache {
     for (const [key, entry] of this.#entries) {
       if (!key.startsWith(prefix)) continue;
       this.#entries.delete(key);
+      entry.held = false;
       if (entry.dirty) this.#dirtyBytes -= key.length + entry.size;
       entry.dirty = false;
     }
@@ -229,7 +249,9 @@ export class LiveCache {
   /** Forgets everything (a rollback: dirty values are uncommitted, clean ones may be too). */
   clear(): void {
     for (const entry of this.#dirty) entry.dirty = false;
+    for (const entry of this.#entries.values()) entry.held = false;
     this.#entries.clear();
+    this.#hand = undefined;
     this.#dirty = [];
     this.#dirtyMaps = new Map();
     this.#dirtyBytes = 0;
@@ -237,22 +259,34 @@ export class LiveCache {
     this.resets++;
   }
 
-  // Second chance in insertion order: an entry used since the last sweep is moved to the end with
-  // its bit cleared, a dirty one is moved to the end as it is, a clean unused one is evicted. The
-  // sweep is bounded: when nearly everything is dirty the cache outgrows its capacity until the
-  // next flush (dirty bytes are bounded by the early checkpoint).
+  // A clock over insertion order: the hand passes a dirty entry, clears the bit of one used since
+  // it last passed, and evicts a clean unused one. The hand is an iterator kept from one sweep to the
+  // next: a fresh one would start at the table's first slot and skip every slot emptied since the
+  // Map last rehashed (docs/STACK-NOTES.md, "Map iterators"), which made a cache smaller than the
+  // working set spend most of its CPU here. The sweep is bounded: when nearly everything is dirty
+  // the cache outgrows its capacity until the next flush (dirty bytes are bounded by the early
+  // checkpoint).
   #evict(budget = 2 * (this.#entries.size - this.#capacity) + 64): void {
     let excess = this.#entries.size - this.#capacity;
     // Nothing to take while (nearly) every entry is dirty: do not walk them on every insert.
-    if (this.#entries.size - this.#dirty.length < excess) return;
-    for (const [key, entry] of this.#entries) {
-      if (excess <= 0 || budget-- <= 0) return;
-      this.#entries.delete(key);
-      if (entry.dirty) this.#entries.set(key, entry);
-      else if (entry.used) {
+    if (excess <= 0 || this.#entries.size - this.#dirty.length < excess) return;
+    while (excess > 0 && budget-- > 0) {
+      let next = this.#hand?.next();
+      if (next === undefined || next.done === true) {
+        // A lap ended (or this is the first sweep): the hand starts again at the eldest entry.
+        this.#hand = this.#entries.values();
+        next = this.#hand.next();
+        if (next.done === true) return;
+      }
+      const entry = next.value;
+      if (entry.dirty) continue;
+      if (entry.used) {
         entry.used = false;
-        this.#entries.set(key, entry);
-      } else excess--;
+        continue;
+      }
+      this.#entries.delete(entry.key);
+      entry.held = false;
+      excess--;
     }
   }
 }

@@ -24,6 +24,9 @@ export class ReadCache {
   readonly #maps = new Map<string, CachedMap>();
   readonly #valueCapacity: number;
   readonly #mapCapacity: number;
+  /** Eviction's iterators over #values and #maps, kept between evictions. */
+  #eldestValue: Iterator<string> | undefined;
+  #mapHand: Iterator<[string, CachedMap]> | undefined;
   #epoch = 0;
 
   constructor(entries: number) {
@@ -49,11 +52,22 @@ export class ReadCache {
     const capacity = this.#valueCapacity;
     if (capacity === 0) return;
     if (this.#values.has(key)) this.#values.delete(key);
-    else if (this.#values.size >= capacity) {
-      const eldest = this.#values.keys().next();
-      if (eldest.done !== true) this.#values.delete(eldest.value);
-    }
+    else if (this.#values.size >= capacity) this.#evictValue();
     this.#values.set(key, value);
+  }
+
+  /**
+   * Drops the least recently used value. Every slot before the kept iterator is empty (values
+   * evicted, or moved to the end by a hit), so its next value is the eldest; a fresh iterator would
+   * skip all those empty slots first (docs/STACK-NOTES.md, "Map iterators").
+   */
+  #evictValue(): void {
+    let next = this.#eldestValue?.next();
+    if (next === undefined || next.done === true) {
+      this.#eldestValue = this.#values.keys();
+      next = this.#eldestValue.next();
+    }
+    if (next.done !== true) this.#values.delete(next.value);
   }
 
   /** A cached committed map (and marks it recently used), or undefined when not cached. */
@@ -77,9 +91,16 @@ export class ReadCache {
     this.#maps.set(prefix, { entries, used: false });
   }
 
-  /** Drops the eldest map not used since the sweep last passed it; maps it passes go to the back. */
+  /** Drops the eldest map not used since the sweep last passed it; maps it passes go to the back. Its iterator is kept as #evictValue's is. */
   #evictMap(): void {
-    for (const [prefix, cached] of this.#maps) {
+    for (;;) {
+      let next = this.#mapHand?.next();
+      if (next === undefined || next.done === true) {
+        this.#mapHand = this.#maps.entries();
+        next = this.#mapHand.next();
+        if (next.done === true) return;
+      }
+      const [prefix, cached] = next.value;
       this.#maps.delete(prefix);
       if (!cached.used) return;
       cached.used = false;
@@ -96,6 +117,8 @@ export class ReadCache {
   clear(): void {
     this.#values.clear();
     this.#maps.clear();
+    this.#eldestValue = undefined;
+    this.#mapHand = undefined;
     this.#epoch++;
   }
 

@@ -192,9 +192,9 @@ export class StateBackend {
    * liveResets when the read began; after a rollback or a key group dropped or imported since, the
    * value is returned in an entry of its own, not kept (it may be older than what is there now).
    */
-  liveLoad(key: string, mapPrefixLength: number, codec: LiveCodec, value: unknown, time: number, size: number, resets: number): LiveEntry {
-    if (resets !== this.#live.resets) return new LiveEntry(key, mapPrefixLength, codec, value, time, size);
-    return this.#live.load(key, mapPrefixLength, codec, value, time, size);
+  liveLoad(key: string, mapPrefix: string | undefined, codec: LiveCodec, value: unknown, time: number, size: number, resets: number): LiveEntry {
+    if (resets !== this.#live.resets) return new LiveEntry(key, mapPrefix, codec, value, time, size);
+    return this.#live.load(key, mapPrefix, codec, value, time, size);
   }
 
   /** See liveLoad. */
@@ -205,11 +205,11 @@ export class StateBackend {
   /**
    * Writes a decoded value (undefined: delete) of an encoded key; codec encodes it when it is
    * flushed. The cache keeps the reference: pass a value no one else holds. With an undo log, the
-   * write can be taken back by undo().
+   * write can be taken back by undo(). known: the key's entry from an earlier call (LiveCache.write).
    */
-  liveWrite(key: string, mapPrefixLength: number, codec: LiveCodec, value: unknown, time: number, undo?: StateUndoLog): void {
+  liveWrite(key: string, mapPrefix: string | undefined, codec: LiveCodec, value: unknown, time: number, undo?: StateUndoLog, known?: LiveEntry): LiveEntry {
     this.#assertOpen();
-    this.#live.write(key, mapPrefixLength, codec, value, time, undo);
+    return this.#live.write(key, mapPrefix, codec, value, time, undo, known);
   }
 
   /** The committed store's counters (for tests): RocksDB read batches, the key filter, write slices. */

@@ -94,6 +94,15 @@ function codecOf(descriptor: StateDescriptor): StateCodec {
 const MAP_KEY_MEMO = 64;
 
 /**
+ * The encoded key of a value or map entry and its live entry as last seen, used while the live
+ * cache still holds it (LiveEntry.held): a hot key's reads and writes look nothing up.
+ */
+interface Slot {
+  readonly full: string;
+  entry: LiveEntry | undefined;
+}
+
+/**
  * Reads and writes the values of one state for one key through the backend's live cache
  * (worker/state/live-cache.ts), with TTL applied. mapKey undefined addresses a value; otherwise a
  * map entry. Map ranges read the stored bytes (the backend flushes live values first).
@@ -106,7 +115,8 @@ class Cell {
   readonly #codec: StateCodec;
   /** The encoded key of the value (and the prefix of every map entry's), built on first use. */
   #valueKey: string | undefined;
-  #mapKeys: Map<string, string> | undefined;
+  #valueSlot: Slot | undefined;
+  #mapSlots: Map<string, Slot> | undefined;
 
   constructor(scope: StateScope, descriptor: StateDescriptor) {
     this.#scope = scope;
@@ -116,17 +126,22 @@ class Cell {
     this.#codec = codecOf(descriptor);
   }
 
-  #key(mapKey: string | undefined): string {
+  #slot(mapKey: string | undefined): Slot {
+    if (mapKey === undefined && this.#valueSlot !== undefined) return this.#valueSlot;
     const { backend, stage, keyGroup, key } = this.#scope;
     this.#valueKey ??= backend.stateKeyString(stage, keyGroup, this.#name, key);
-    if (mapKey === undefined) return this.#valueKey;
-    const memo = (this.#mapKeys ??= new Map());
+    if (mapKey === undefined) return (this.#valueSlot = { full: this.#valueKey, entry: undefined });
+    const memo = (this.#mapSlots ??= new Map());
     const known = memo.get(mapKey);
     if (known !== undefined) return known;
     // A map entry's key is the value's key followed by the UTF-8 bytes of mapKey (key-codec.ts).
-    const full = this.#valueKey + latin1OfUtf8(mapKey);
-    if (memo.size < MAP_KEY_MEMO) memo.set(mapKey, full);
-    return full;
+    const slot: Slot = { full: this.#valueKey + latin1OfUtf8(mapKey), entry: undefined };
+    if (memo.size < MAP_KEY_MEMO) memo.set(mapKey, slot);
+    return slot;
+  }
+
+  #key(mapKey: string | undefined): string {
+    return this.#slot(mapKey).full;
   }
 
   read(mapKey: string | undefined): Promise<unknown | undefined> {
@@ -136,13 +151,15 @@ class Cell {
 
   /** The live entry of the value or map entry, loaded from the stored bytes when not in memory. */
   #entry(mapKey: string | undefined): LiveEntry | Promise<LiveEntry> {
-    const full = this.#key(mapKey);
-    const live = this.#scope.backend.liveGet(full);
-    if (live !== undefined) return live;
+    const slot = this.#slot(mapKey);
+    const known = slot.entry;
+    if (known !== undefined && known.held) return known;
+    const live = this.#scope.backend.liveGet(slot.full);
+    if (live !== undefined) return (slot.entry = live);
     const resets = this.#scope.backend.liveResets;
-    const stored = this.#scope.backend.readStored(full);
-    if (stored instanceof Promise) return stored.then((bytes) => this.#load(full, mapKey, bytes, resets));
-    return this.#load(full, mapKey, stored, resets);
+    const stored = this.#scope.backend.readStored(slot.full);
+    if (stored instanceof Promise) return stored.then((bytes) => this.#load(slot, mapKey, bytes, resets));
+    return this.#load(slot, mapKey, stored, resets);
   }
 
   /**
@@ -164,7 +181,7 @@ class Cell {
     this.#writeOwned(undefined, current === undefined ? added : current.concat(added));
   }
 
-  #load(full: string, mapKey: string | undefined, stored: Buffer | null, resets: number): LiveEntry {
+  #load(slot: Slot, mapKey: string | undefined, stored: Buffer | null, resets: number): LiveEntry {
     const ttlMs = this.#ttlMs;
     let value: unknown;
     let time = 0;
@@ -172,7 +189,9 @@ class Cell {
       if (ttlMs !== undefined) time = stored.length < TTL_HEADER_BYTES ? Number.NEGATIVE_INFINITY : stored.readDoubleBE(0);
       value = stored.length < (ttlMs === undefined ? 0 : TTL_HEADER_BYTES) ? undefined : this.#serializer.decode(payloadOf(stored, ttlMs));
     }
-    return this.#scope.backend.liveLoad(full, mapKey === undefined ? 0 : this.#valueKey!.length, this.#codec, value, time, stored === null ? 0 : stored.length, resets);
+    const entry = this.#scope.backend.liveLoad(slot.full, mapKey === undefined ? undefined : this.#valueKey, this.#codec, value, time, stored === null ? 0 : stored.length, resets);
+    if (entry.held) slot.entry = entry;
+    return entry;
   }
 
   /** The value handed to user code: a copy, or undefined when absent or expired (then deleted). */
@@ -199,14 +218,14 @@ class Cell {
   /** Writes a value no user code holds (a copy, or an array of copies): kept as it is. */
   #writeOwned(mapKey: string | undefined, value: unknown): void {
     const { backend, clock } = this.#scope;
-    const full = this.#key(mapKey);
-    backend.liveWrite(full, mapKey === undefined ? 0 : this.#valueKey!.length, this.#codec, value, this.#ttlMs === undefined ? 0 : clock(), this.#scope.undo);
+    const slot = this.#slot(mapKey);
+    slot.entry = backend.liveWrite(slot.full, mapKey === undefined ? undefined : this.#valueKey, this.#codec, value, this.#ttlMs === undefined ? 0 : clock(), this.#scope.undo, slot.entry);
     this.#scope.onChange?.(mapKey === undefined ? undefined : { op: 'put', mapKey, value });
   }
 
   remove(mapKey: string | undefined): void {
-    const full = this.#key(mapKey);
-    this.#scope.backend.liveWrite(full, mapKey === undefined ? 0 : this.#valueKey!.length, this.#codec, undefined, 0, this.#scope.undo);
+    const slot = this.#slot(mapKey);
+    slot.entry = this.#scope.backend.liveWrite(slot.full, mapKey === undefined ? undefined : this.#valueKey, this.#codec, undefined, 0, this.#scope.undo, slot.entry);
     this.#scope.onChange?.(mapKey === undefined ? undefined : { op: 'remove', mapKey });
   }
 

@@ -21,6 +21,7 @@ import type {
 import { createStateHandle, type Clock } from '../state/index.ts';
 import { broadcastStateHandle } from '../state/index.ts';
 import type { StateBackend } from '../state/index.ts';
+import type { LiveEntry } from '../state/live-cache.ts';
 import { StateUndoLog } from '../state/state-undo.ts';
 import type { TimerService } from './timer-service.ts';
 import { metaKey, recordFeatureVersion, touchFeature, type FeatureStateSpec, type MapChange } from '../state/index.ts';
@@ -65,8 +66,8 @@ export class KeyedContext implements ProcessContext<unknown>, TimerContext<unkno
   #timers: Timers | undefined;
   /** Feature states the current record changed; map changes kept for history snapshots. */
   #touched: Map<string, MapChange[] | undefined> | undefined;
-  /** The feature meta keys of this context's key, by state name. */
-  #metaKeys: Map<string, string> | undefined;
+  /** The feature meta keys of this context's key, by state name, with their live entries (as state handles keep theirs). */
+  #metaKeys: Map<string, { key: string; entry: LiveEntry | undefined }> | undefined;
   /** Atomic records (errorPolicy "dead-letter"): the record's state writes, noted for undo. */
   #undo: StateUndoLog | undefined;
   /** Atomic records: the record's output, held as (tag | null for the main output, value, timestamp) until it succeeds. */
@@ -144,7 +145,7 @@ export class KeyedContext implements ProcessContext<unknown>, TimerContext<unkno
    */
   undoRecord(): void {
     if (this.#held !== undefined) this.#held.length = 0;
-    this.#touched = undefined;
+    this.#touched?.clear();
     if (this.#undo !== undefined) this.#backend.undo(this.#undo);
   }
 
@@ -155,13 +156,17 @@ export class KeyedContext implements ProcessContext<unknown>, TimerContext<unkno
   finishRecord(): Promise<void> | undefined {
     const touched = this.#touched;
     if (touched === undefined || touched.size === 0) return undefined;
-    this.#touched = undefined;
     let writes: Array<Promise<void>> | undefined;
-    for (const [name, changes] of touched) {
-      this.#services.watches?.noteChange(this.#stage, name, this.key);
-      const spec = this.#services.features!.get(name)!;
-      if (spec.historyRetentionMs === undefined) continue;
-      (writes ??= []).push(recordFeatureVersion(this.#backend, this.#stage, this.keyGroup, this.key, spec, this.timestamp, changes));
+    try {
+      for (const [name, changes] of touched) {
+        this.#services.watches?.noteChange(this.#stage, name, this.key);
+        const spec = this.#services.features!.get(name)!;
+        if (spec.historyRetentionMs === undefined) continue;
+        (writes ??= []).push(recordFeatureVersion(this.#backend, this.#stage, this.keyGroup, this.key, spec, this.timestamp, changes));
+      }
+    } finally {
+      // Kept for the context's next record: cleared, not made anew per record.
+      touched.clear();
     }
     if (writes === undefined) return undefined;
     return writes.length === 1 ? writes[0] : Promise.all(writes).then(() => undefined);
@@ -175,8 +180,8 @@ export class KeyedContext implements ProcessContext<unknown>, TimerContext<unkno
       // The event time goes in with the record's first change: no read sees one without the other.
       const metaKeys = (this.#metaKeys ??= new Map());
       let meta = metaKeys.get(name);
-      if (meta === undefined) metaKeys.set(name, (meta = metaKey(this.#backend, this.#stage, this.keyGroup, name, this.key)));
-      touchFeature(this.#backend, this.#stage, this.keyGroup, this.key, spec, this.timestamp, this.#undo, meta);
+      if (meta === undefined) metaKeys.set(name, (meta = { key: metaKey(this.#backend, this.#stage, this.keyGroup, name, this.key), entry: undefined }));
+      meta.entry = touchFeature(this.#backend, this.#stage, this.keyGroup, this.key, spec, this.timestamp, this.#undo, meta.key, meta.entry);
       touched.set(name, spec.historyRetentionMs === undefined || change === undefined ? undefined : [change]);
       return;
     }
