@@ -1,9 +1,11 @@
 // `make bench`: every benchmark in bench/, each figure beside a baseline measured in the same run;
-// medians of BENCH_RUNS runs (default 3). BENCH_ONLY=throughput,metrics,get,batchget,writes,
+// medians of BENCH_RUNS runs (default 3). BENCH_ONLY=throughput,keyed,metrics,get,batchget,writes,
 // checkpoint,recovery,rescale,jobs,memory,nexmark,python (any comma-separated subset) runs a part; BENCH_QUICK=1 a
 // smaller, faster run.
 //  - throughput: customer-experience with 1 and 2 workers against raw NATS core publish→subscribe
 //    and JetStream ordered-consume of the same events (the source stream itself).
+//  - keyed: bench/keyed-stage.ts (customer-experience's keyed stage in process, 10 k and 100 k
+//    entities, against the same logic on objects in a Map).
 //  - metrics: bench/metrics-cost.ts (the per-batch histogram record and a scrape, in process), then
 //    customer-experience, 1 worker, with every process serving metrics (scraped every second)
 //    against metrics off: the cost of the instrumentation.
@@ -33,6 +35,7 @@ import { jobBenchmarks } from './jobs.ts';
 import { stateMemoryBenchmarks } from './state-memory.ts';
 import { nexmarkBenchmarks } from './nexmark.ts';
 import { pythonClient } from './python-client.ts';
+import { keyedStageBenchmarks } from './keyed-stage.ts';
 import type { Cluster } from '../test/kit/index.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? (QUICK ? 100_000 : 200_000));
@@ -126,6 +129,7 @@ async function main(): Promise<void> {
       }
     }
   }
+  if (selected('keyed')) await keyedStageBenchmarks(QUICK ? 100_000 : 200_000);
   if (selected('metrics')) {
     await metricsCostBenchmark();
     await metricsCost();
