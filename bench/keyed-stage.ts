@@ -9,7 +9,6 @@
 // than the cache.
 //
 //   node --import tsx bench/keyed-stage.ts [records] [entities]   (default 200000 records, 10000 and 99999 entities; BENCH_RUNS)
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,7 +28,7 @@ import { ErrorPolicy } from '../worker/task/error-policy.ts';
 import { StageCounters } from '../worker/task/stage-counters.ts';
 import { generateIndicators } from '../jobs/customer-experience/generate.ts';
 import { colourOf, type Colour, type Indicator, type IndicatorValue } from '../jobs/customer-experience/rules.ts';
-import { RUNS, isMain, machineLine, median, runMain } from './lib.ts';
+import { RUNS, isMain, machineLine, median, runMain, threadCpuSeconds } from './lib.ts';
 
 const STAGE = 'indicator-state';
 const MAX_PARALLELISM = 128;
@@ -76,11 +75,9 @@ function batches(records: number, entities: number): Array<{ keyGroup: number; r
   return out;
 }
 
-/** CPU µs (user + system) of this process's main thread so far (Linux: /proc/self/task/<pid>/stat). */
-function mainThreadCpuUs(): number {
-  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
+/** CPU µs of this process's main thread so far (its thread id is the process id). */
+async function mainThreadCpuUs(): Promise<number> {
+  return (await threadCpuSeconds(process.pid)).get(process.pid)!.seconds * 1e6;
 }
 
 interface StageCost {
@@ -98,9 +95,9 @@ async function keyedStage(input: Array<{ keyGroup: number; records: Record[] }>,
     const spec = { features: [{ name: 'indicators', state: 'latest' }, { name: 'received', state: 'received' }], states: DESCRIPTORS.map((d) => ({ name: d.name, kind: d.kind })) } as unknown as StageSpec;
     const counters = new StageCounters(STAGE);
     let emitted = 0;
-    const services = new Map<number, KeyedServices>();
-    const featureServices = { features: featureStates(spec), clock: Date.now, emitSide: () => void emitted++ };
-    const time = { services: (kg: number) => services.get(kg) ?? (services.set(kg, { ...featureServices }), services.get(kg)!) } as unknown as KeyedTime;
+    // One services object for every key group: the pools only need it to stay the same.
+    const services: KeyedServices = { features: featureStates(spec), clock: Date.now, emitSide: () => void emitted++ };
+    const time = { services: () => services } as unknown as KeyedTime;
     const output = { atomically: (run: () => void) => run(), setOrigin: () => undefined, emit: () => void emitted++ } as unknown as StageOutput;
     const deadLetters = { publish: () => undefined } as unknown as DeadLetters;
     const records = new KeyedRecords({
@@ -119,7 +116,7 @@ async function keyedStage(input: Array<{ keyGroup: number; records: Record[] }>,
     let checkpoint = 0;
     let sinceCheckpoint = 0;
     const t0 = process.cpuUsage();
-    const m0 = mainThreadCpuUs();
+    const m0 = await mainThreadCpuUs();
     for (const batch of input) {
       await records.processBatch({ sender: 'split0@e1', keyGroup: batch.keyGroup } as never, batch.records);
       sinceCheckpoint += batch.records.length;
@@ -132,7 +129,7 @@ async function keyedStage(input: Array<{ keyGroup: number; records: Record[] }>,
     backend.freeze(++checkpoint);
     await backend.commit(checkpoint);
     const used = process.cpuUsage(t0);
-    const main = mainThreadCpuUs() - m0;
+    const main = (await mainThreadCpuUs()) - m0;
     if (emitted < total) throw new Error(`only ${emitted} outputs for ${total} records`);
     return { processUs: (used.user + used.system) / total, mainUs: main / total };
   } finally {

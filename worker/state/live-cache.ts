@@ -19,6 +19,7 @@
 import { unpackValue, packValueView } from './value-codec.ts';
 import type { Overlay } from './overlay.ts';
 import type { StateUndoLog } from './state-undo.ts';
+import { KeptIterator } from './kept-iterator.ts';
 
 /** How a live entry of one state becomes stored bytes. */
 export interface LiveCodec {
@@ -38,8 +39,8 @@ export class LiveEntry {
   size: number;
   /**
    * True while the cache holds this entry under its key. A state handle keeps the entries of its
-   * key and uses one while it is held, without looking its key up (a lookup in a map of every
-   * cached key, cold in the CPU's caches, was ~10 % of a worker's CPU).
+   * key (LiveSlot) and uses one while it is held, without looking its key up (a lookup in a map of
+   * every cached key, cold in the CPU's caches, was ~10 % of a worker's CPU).
    */
   held = false;
 
@@ -61,6 +62,15 @@ export class LiveEntry {
   }
 }
 
+/**
+ * An encoded key and its live entry as last seen, kept by whoever reads and writes that key again
+ * (a state handle, a keyed context's feature event time): the entry is used while it is held.
+ */
+export interface LiveSlot {
+  readonly full: string;
+  entry: LiveEntry | undefined;
+}
+
 export class LiveCache {
   readonly #entries = new Map<string, LiveEntry>();
   /** Entries made dirty since the last flush (an entry may be clean again: undone or invalidated). */
@@ -75,7 +85,7 @@ export class LiveCache {
   #dirtyBytes = 0;
   readonly #capacity: number;
   /** The eviction sweep's hand (#evict). */
-  #hand: Iterator<LiveEntry> | undefined;
+  readonly #hand = new KeptIterator(() => this.#entries.values());
   /**
    * Bumped whenever entries change under a record other than by its own writes (a flush into the
    * overlay, a rollback, an invalidation): a record whose live writes span it cannot be undone exactly.
@@ -251,7 +261,7 @@ export class LiveCache {
     for (const entry of this.#dirty) entry.dirty = false;
     for (const entry of this.#entries.values()) entry.held = false;
     this.#entries.clear();
-    this.#hand = undefined;
+    this.#hand.reset();
     this.#dirty = [];
     this.#dirtyMaps = new Map();
     this.#dirtyBytes = 0;
@@ -260,25 +270,17 @@ export class LiveCache {
   }
 
   // A clock over insertion order: the hand passes a dirty entry, clears the bit of one used since
-  // it last passed, and evicts a clean unused one. The hand is an iterator kept from one sweep to the
-  // next: a fresh one would start at the table's first slot and skip every slot emptied since the
-  // Map last rehashed (docs/STACK-NOTES.md, "Map iterators"), which made a cache smaller than the
-  // working set spend most of its CPU here. The sweep is bounded: when nearly everything is dirty
-  // the cache outgrows its capacity until the next flush (dirty bytes are bounded by the early
-  // checkpoint).
+  // it last passed, and evicts a clean unused one. The hand is kept from one sweep to the next
+  // (kept-iterator.ts): a fresh iterator per sweep made a cache smaller than the working set spend
+  // most of its CPU here. The sweep is bounded: when nearly everything is dirty the cache outgrows
+  // its capacity until the next flush (dirty bytes are bounded by the early checkpoint).
   #evict(budget = 2 * (this.#entries.size - this.#capacity) + 64): void {
     let excess = this.#entries.size - this.#capacity;
     // Nothing to take while (nearly) every entry is dirty: do not walk them on every insert.
     if (excess <= 0 || this.#entries.size - this.#dirty.length < excess) return;
     while (excess > 0 && budget-- > 0) {
-      let next = this.#hand?.next();
-      if (next === undefined || next.done === true) {
-        // A lap ended (or this is the first sweep): the hand starts again at the eldest entry.
-        this.#hand = this.#entries.values();
-        next = this.#hand.next();
-        if (next.done === true) return;
-      }
-      const entry = next.value;
+      const entry = this.#hand.next();
+      if (entry === undefined) return;
       if (entry.dirty) continue;
       if (entry.used) {
         entry.used = false;

@@ -6,6 +6,7 @@
 // reads in flight, and a read that started in an older epoch may have seen the old value, so it
 // must not fill the cache with it (fill only if `epoch` is unchanged since the read began).
 import type { Entry } from './overlay.ts';
+import { KeptIterator } from './kept-iterator.ts';
 
 interface CachedMap {
   entries: Array<[string, Buffer]>;
@@ -24,9 +25,9 @@ export class ReadCache {
   readonly #maps = new Map<string, CachedMap>();
   readonly #valueCapacity: number;
   readonly #mapCapacity: number;
-  /** Eviction's iterators over #values and #maps, kept between evictions. */
-  #eldestValue: Iterator<string> | undefined;
-  #mapHand: Iterator<[string, CachedMap]> | undefined;
+  /** Eviction's iterators over #values and #maps, kept between evictions (kept-iterator.ts). */
+  readonly #eldestValue = new KeptIterator(() => this.#values.keys());
+  readonly #mapHand = new KeptIterator(() => this.#maps.entries());
   #epoch = 0;
 
   constructor(entries: number) {
@@ -58,16 +59,11 @@ export class ReadCache {
 
   /**
    * Drops the least recently used value. Every slot before the kept iterator is empty (values
-   * evicted, or moved to the end by a hit), so its next value is the eldest; a fresh iterator would
-   * skip all those empty slots first (docs/STACK-NOTES.md, "Map iterators").
+   * evicted, or moved to the end by a hit), so its next value is the eldest.
    */
   #evictValue(): void {
-    let next = this.#eldestValue?.next();
-    if (next === undefined || next.done === true) {
-      this.#eldestValue = this.#values.keys();
-      next = this.#eldestValue.next();
-    }
-    if (next.done !== true) this.#values.delete(next.value);
+    const eldest = this.#eldestValue.next();
+    if (eldest !== undefined) this.#values.delete(eldest);
   }
 
   /** A cached committed map (and marks it recently used), or undefined when not cached. */
@@ -91,16 +87,12 @@ export class ReadCache {
     this.#maps.set(prefix, { entries, used: false });
   }
 
-  /** Drops the eldest map not used since the sweep last passed it; maps it passes go to the back. Its iterator is kept as #evictValue's is. */
+  /** Drops the eldest map not used since the sweep last passed it; maps it passes go to the back. */
   #evictMap(): void {
     for (;;) {
-      let next = this.#mapHand?.next();
-      if (next === undefined || next.done === true) {
-        this.#mapHand = this.#maps.entries();
-        next = this.#mapHand.next();
-        if (next.done === true) return;
-      }
-      const [prefix, cached] = next.value;
+      const next = this.#mapHand.next();
+      if (next === undefined) return;
+      const [prefix, cached] = next;
       this.#maps.delete(prefix);
       if (!cached.used) return;
       cached.used = false;
@@ -117,8 +109,8 @@ export class ReadCache {
   clear(): void {
     this.#values.clear();
     this.#maps.clear();
-    this.#eldestValue = undefined;
-    this.#mapHand = undefined;
+    this.#eldestValue.reset();
+    this.#mapHand.reset();
     this.#epoch++;
   }
 

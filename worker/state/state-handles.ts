@@ -23,7 +23,7 @@ import type {
 } from '../../sdk/index.ts';
 import type { StateBackend } from './state-backend.ts';
 import { packValueView, unpackValue } from './value-codec.ts';
-import { copyStateValue, type LiveCodec, type LiveEntry } from './live-cache.ts';
+import { copyStateValue, type LiveCodec, type LiveEntry, type LiveSlot } from './live-cache.ts';
 import type { StateUndoLog } from './state-undo.ts';
 
 /** Milliseconds since the epoch; injected so tests can move time. */
@@ -94,15 +94,6 @@ function codecOf(descriptor: StateDescriptor): StateCodec {
 const MAP_KEY_MEMO = 64;
 
 /**
- * The encoded key of a value or map entry and its live entry as last seen, used while the live
- * cache still holds it (LiveEntry.held): a hot key's reads and writes look nothing up.
- */
-interface Slot {
-  readonly full: string;
-  entry: LiveEntry | undefined;
-}
-
-/**
  * Reads and writes the values of one state for one key through the backend's live cache
  * (worker/state/live-cache.ts), with TTL applied. mapKey undefined addresses a value; otherwise a
  * map entry. Map ranges read the stored bytes (the backend flushes live values first).
@@ -115,8 +106,9 @@ class Cell {
   readonly #codec: StateCodec;
   /** The encoded key of the value (and the prefix of every map entry's), built on first use. */
   #valueKey: string | undefined;
-  #valueSlot: Slot | undefined;
-  #mapSlots: Map<string, Slot> | undefined;
+  /** The value's and map entries' encoded keys with their live entries: a hot key's reads and writes look nothing up. */
+  #valueSlot: LiveSlot | undefined;
+  #mapSlots: Map<string, LiveSlot> | undefined;
 
   constructor(scope: StateScope, descriptor: StateDescriptor) {
     this.#scope = scope;
@@ -126,7 +118,7 @@ class Cell {
     this.#codec = codecOf(descriptor);
   }
 
-  #slot(mapKey: string | undefined): Slot {
+  #slot(mapKey: string | undefined): LiveSlot {
     if (mapKey === undefined && this.#valueSlot !== undefined) return this.#valueSlot;
     const { backend, stage, keyGroup, key } = this.#scope;
     this.#valueKey ??= backend.stateKeyString(stage, keyGroup, this.#name, key);
@@ -135,13 +127,9 @@ class Cell {
     const known = memo.get(mapKey);
     if (known !== undefined) return known;
     // A map entry's key is the value's key followed by the UTF-8 bytes of mapKey (key-codec.ts).
-    const slot: Slot = { full: this.#valueKey + latin1OfUtf8(mapKey), entry: undefined };
+    const slot: LiveSlot = { full: this.#valueKey + latin1OfUtf8(mapKey), entry: undefined };
     if (memo.size < MAP_KEY_MEMO) memo.set(mapKey, slot);
     return slot;
-  }
-
-  #key(mapKey: string | undefined): string {
-    return this.#slot(mapKey).full;
   }
 
   read(mapKey: string | undefined): Promise<unknown | undefined> {
@@ -181,7 +169,7 @@ class Cell {
     this.#writeOwned(undefined, current === undefined ? added : current.concat(added));
   }
 
-  #load(slot: Slot, mapKey: string | undefined, stored: Buffer | null, resets: number): LiveEntry {
+  #load(slot: LiveSlot, mapKey: string | undefined, stored: Buffer | null, resets: number): LiveEntry {
     const ttlMs = this.#ttlMs;
     let value: unknown;
     let time = 0;
@@ -246,7 +234,7 @@ class Cell {
       for (const [mapKey, stored] of page) {
         if (ttlMs !== undefined && isExpired(stored, ttlMs, now)) {
           // Unless a write since the page was read made it live again.
-          if (backend.liveGet(this.#key(mapKey))?.dirty !== true) this.remove(mapKey);
+          if (backend.liveGet(this.#slot(mapKey).full)?.dirty !== true) this.remove(mapKey);
           expired++;
           continue;
         }

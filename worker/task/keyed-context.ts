@@ -21,7 +21,7 @@ import type {
 import { createStateHandle, type Clock } from '../state/index.ts';
 import { broadcastStateHandle } from '../state/index.ts';
 import type { StateBackend } from '../state/index.ts';
-import type { LiveEntry } from '../state/live-cache.ts';
+import type { LiveSlot } from '../state/live-cache.ts';
 import { StateUndoLog } from '../state/state-undo.ts';
 import type { TimerService } from './timer-service.ts';
 import { metaKey, recordFeatureVersion, touchFeature, type FeatureStateSpec, type MapChange } from '../state/index.ts';
@@ -67,7 +67,7 @@ export class KeyedContext implements ProcessContext<unknown>, TimerContext<unkno
   /** Feature states the current record changed; map changes kept for history snapshots. */
   #touched: Map<string, MapChange[] | undefined> | undefined;
   /** The feature meta keys of this context's key, by state name, with their live entries (as state handles keep theirs). */
-  #metaKeys: Map<string, { key: string; entry: LiveEntry | undefined }> | undefined;
+  #metaKeys: Map<string, LiveSlot> | undefined;
   /** Atomic records (errorPolicy "dead-letter"): the record's state writes, noted for undo. */
   #undo: StateUndoLog | undefined;
   /** Atomic records: the record's output, held as (tag | null for the main output, value, timestamp) until it succeeds. */
@@ -180,8 +180,8 @@ export class KeyedContext implements ProcessContext<unknown>, TimerContext<unkno
       // The event time goes in with the record's first change: no read sees one without the other.
       const metaKeys = (this.#metaKeys ??= new Map());
       let meta = metaKeys.get(name);
-      if (meta === undefined) metaKeys.set(name, (meta = { key: metaKey(this.#backend, this.#stage, this.keyGroup, name, this.key), entry: undefined }));
-      meta.entry = touchFeature(this.#backend, this.#stage, this.keyGroup, this.key, spec, this.timestamp, this.#undo, meta.key, meta.entry);
+      if (meta === undefined) metaKeys.set(name, (meta = { full: metaKey(this.#backend, this.#stage, this.keyGroup, name, this.key), entry: undefined }));
+      meta.entry = touchFeature(this.#backend, this.#stage, this.keyGroup, this.key, spec, this.timestamp, this.#undo, meta.full, meta.entry);
       touched.set(name, spec.historyRetentionMs === undefined || change === undefined ? undefined : [change]);
       return;
     }
