@@ -1,6 +1,7 @@
 // customer-experience's keyed stage in process (issue 15): its records through the worker's own
 // KeyedRecords (pooled contexts, atomic records, feature event times) over a real StateBackend
-// (RocksDB), a checkpoint (freeze and commit) every CHECKPOINT_RECORDS records, in batches of one
+// (RocksDB), a checkpoint every CHECKPOINT_RECORDS records (freeze, the delta encoded and written to a
+// file:// object store as the worker's CheckpointWriter does, commit), in batches of one
 // key group as the shuffle delivers them. No NATS, no other process: what the keyed stage itself
 // costs per record, steadier than the whole worker on a shared machine. The baseline, measured in
 // the same run: the same logic on decoded objects in a Map (the floor issue 15 names).
@@ -8,11 +9,13 @@
 // 10,000 entities fit the state caches; 99,999 (~800 k live entries) do not: a working set larger
 // than the cache.
 //
-//   node --import tsx bench/keyed-stage.ts [records] [entities]   (default 200000 records, 10000 and 99999 entities; BENCH_RUNS)
+//   node --import tsx bench/keyed-stage.ts [records] [entities]   (default 200000 records, 10000 and 99999 entities; BENCH_RUNS, BENCH_CHECKPOINT_RECORDS)
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { keyGroupForKey } from '../core/key-groups.ts';
+import { encodeCheckpointObject } from '../core/checkpoint-format.ts';
+import { FileObjectStore } from '../core/object-store.ts';
 import type { Record } from '../core/record-batch.ts';
 import type { StageSpec } from '../core/manifest.ts';
 import type { JobId, StageId } from '../core/ids.ts';
@@ -34,8 +37,8 @@ const STAGE = 'indicator-state';
 const MAX_PARALLELISM = 128;
 /** Records per batch: what a shuffle batch carried in bench/profile.ts's runs (30–50). */
 const BATCH_RECORDS = 45;
-/** ~1 s of records at the rates measured: checkpoints every second. */
-const CHECKPOINT_RECORDS = 30_000;
+/** ~1 s of records at the rates measured: checkpoints every second (BENCH_CHECKPOINT_RECORDS: other intervals, to see what checkpoints cost). */
+const CHECKPOINT_RECORDS = Number(process.env.BENCH_CHECKPOINT_RECORDS ?? 30_000);
 
 // The job's states and function (jobs/customer-experience/job.ts), the history side output included.
 const latest = mapState<IndicatorValue>('latest');
@@ -113,6 +116,13 @@ async function keyedStage(input: Array<{ keyGroup: number; records: Record[] }>,
       inputFns: [processIndicator],
       inputOf: () => ({ index: 0, kind: 'keyed' }),
     });
+    const store = new FileObjectStore(join(dir, 'checkpoints'));
+    /** A checkpoint as the worker takes one: freeze, upload the delta (checkpoint-writer.ts), commit. */
+    const checkpointOnce = async (id: number): Promise<void> => {
+      backend.freeze(id);
+      for (const { stage, groups } of backend.frozenDelta(id)) if (groups.length > 0) await store.put(`delta/${stage}/${id}`, encodeCheckpointObject(stage, groups));
+      await backend.commit(id);
+    };
     let checkpoint = 0;
     let sinceCheckpoint = 0;
     const t0 = process.cpuUsage();
@@ -122,12 +132,10 @@ async function keyedStage(input: Array<{ keyGroup: number; records: Record[] }>,
       sinceCheckpoint += batch.records.length;
       if (sinceCheckpoint >= CHECKPOINT_RECORDS) {
         sinceCheckpoint = 0;
-        backend.freeze(++checkpoint);
-        await backend.commit(checkpoint);
+        await checkpointOnce(++checkpoint);
       }
     }
-    backend.freeze(++checkpoint);
-    await backend.commit(checkpoint);
+    await checkpointOnce(++checkpoint);
     const used = process.cpuUsage(t0);
     const main = (await mainThreadCpuUs()) - m0;
     if (emitted < total) throw new Error(`only ${emitted} outputs for ${total} records`);
