@@ -7,8 +7,7 @@ import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeyGroupEntries } from '../../core/checkpoint-format.ts';
 import { prefixUpperBound } from './key-codec.ts';
-import type { Entry } from './overlay.ts';
-import type { Delta } from './delta-chain.ts';
+import type { Entry, Overlay } from './overlay.ts';
 import { KeyFilter } from './key-filter.ts';
 import { ReadBatcher } from './read-batcher.ts';
 import { ReadCache } from './read-cache.ts';
@@ -23,6 +22,8 @@ export interface CommittedStoreStats {
   filteredReads: number;
   filterRebuilds: number;
   writeYields: number;
+  /** Entries (puts and deletes) written to RocksDB by commits of completed checkpoints. */
+  writtenEntries: number;
 }
 
 export class CommittedStore {
@@ -50,6 +51,7 @@ export class CommittedStore {
   #filterRebuilds = 0;
   /** Turns given to the event loop while write batches were built (every WRITE_SLICE entries). */
   #writeYields = 0;
+  #writtenEntries = 0;
   /** The key filter's rebuild scan under way (close() waits for it). */
   #filterScan: Promise<void> = Promise.resolve();
   #closing = false;
@@ -156,7 +158,7 @@ export class CommittedStore {
 
   /** What the store counted so far (for tests): read batches sent, reads the key filter answered, its rebuilds, turns given while building write batches. */
   get stats(): CommittedStoreStats {
-    return { readBatches: this.#reads.batches, keyFilterOn: this.#filter !== undefined, filteredReads: this.#filteredReads, filterRebuilds: this.#filterRebuilds, writeYields: this.#writeYields };
+    return { readBatches: this.#reads.batches, keyFilterOn: this.#filter !== undefined, filteredReads: this.#filteredReads, filterRebuilds: this.#filterRebuilds, writeYields: this.#writeYields, writtenEntries: this.#writtenEntries };
   }
 
   /** Committed entries in a key range, in key order (reverse when asked). */
@@ -176,19 +178,19 @@ export class CommittedStore {
     return run;
   }
 
-  /** Writes deltas (oldest first) in one batch; the cache takes their entries. Call in the write queue. */
-  async writeDeltas(deltas: readonly Delta[]): Promise<void> {
+  /** Writes overlays (oldest first) in one batch; the cache takes their entries. Call in the write queue. */
+  async writeOverlays(overlays: readonly Overlay[]): Promise<void> {
     let operations = 0;
-    for (const delta of deltas) operations += delta.overlay.entries.size;
-    // dropKeyGroup may have emptied every delta; rocksdb-native cannot grow a batch of capacity 0.
+    for (const overlay of overlays) operations += overlay.entries.size;
+    // dropKeyGroup may have emptied every overlay; rocksdb-native cannot grow a batch of capacity 0.
     const batch = this.#db.write({ capacity: Math.max(operations, 1), autoDestroy: true });
-    // Oldest delta first: within one batch the later operation on a key wins. Building a batch of
+    // Oldest first: within one batch the later operation on a key wins. Building a batch of
     // many entries takes ms of the job's thread: it lets other work run every WRITE_SLICE entries
-    // (the deltas stay readable above RocksDB until the commit ends; a key group dropped meanwhile
+    // (the overlays stay readable above RocksDB until the write ends; a key group dropped meanwhile
     // loses its entries from them, and its range delete follows this write in the queue).
     let built = 0;
-    for (const delta of deltas) {
-      for (const [key, value] of delta.overlay.entries) {
+    for (const overlay of overlays) {
+      for (const [key, value] of overlay.entries) {
         if (value === null) batch.tryDelete(Buffer.from(key, 'latin1'));
         else {
           this.#notePut(key);
@@ -198,9 +200,10 @@ export class CommittedStore {
       }
     }
     await batch.flush();
+    this.#writtenEntries += built;
     this.cache.bumpEpoch();
     // Map entries are indexed by their map's prefix: exactly the cached maps this commit changed.
-    for (const delta of deltas) this.cache.applyCommitted(delta.overlay.entries, delta.overlay.mapIndex);
+    for (const overlay of overlays) this.cache.applyCommitted(overlay.entries, overlay.mapIndex);
     await this.#maybeRebuildFilter();
   }
 

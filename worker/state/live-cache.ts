@@ -79,9 +79,10 @@ export class LiveCache {
    * The map entries of #dirty by their map's prefix, so that a read of one map as bytes flushes
    * that map alone (flushMap). A full flush at every such read (a feature Get, a timer page)
    * encoded every key the job had changed since the last read: under queries or timers, once per
-   * record instead of once per checkpoint.
+   * record instead of once per checkpoint. Built by the first such read after a flush and kept
+   * from then on: a job nobody reads as bytes does not pay for it on every write.
    */
-  #dirtyMaps = new Map<string, LiveEntry[]>();
+  #dirtyMaps: Map<string, LiveEntry[]> | undefined = undefined;
   #dirtyBytes = 0;
   readonly #capacity: number;
   /** The eviction sweep's hand (#evict). */
@@ -155,11 +156,7 @@ export class LiveCache {
       if (entry.size === 0) entry.size = estimateSize(value);
       this.#dirty.push(entry);
       this.#dirtyBytes += key.length + entry.size;
-      if (mapPrefix !== undefined) {
-        const entries = this.#dirtyMaps.get(mapPrefix);
-        if (entries === undefined) this.#dirtyMaps.set(mapPrefix, [entry]);
-        else entries.push(entry);
-      }
+      if (mapPrefix !== undefined && this.#dirtyMaps !== undefined) indexDirty(this.#dirtyMaps, entry);
     }
     // After marking it dirty: the sweep never takes the entry being written.
     if (created && this.#entries.size > this.#capacity) this.#evict();
@@ -187,12 +184,15 @@ export class LiveCache {
     const dirty = this.#dirty;
     if (dirty.length === 0) return;
     this.#dirty = [];
-    this.#dirtyMaps = new Map();
+    this.#dirtyMaps = undefined;
     this.#dirtyBytes = 0;
     this.generation++;
+    // Into an empty overlay the dirty keys are all new (an entry is dirty under one key, and one
+    // listed twice is flushed once): no lookup of what each replaces.
+    const fresh = overlay.entries.size === 0;
     for (const entry of dirty) {
       if (!entry.dirty) continue;
-      this.#flushEntry(entry, overlay);
+      this.#flushEntry(entry, overlay, fresh);
     }
     // What was dirty may be evicted now: back to the capacity (a full turn of the sweep at most).
     if (this.#entries.size > this.#capacity) this.#evict(2 * this.#entries.size);
@@ -203,9 +203,10 @@ export class LiveCache {
    * a read of that map as bytes. The other dirty entries stay as they are.
    */
   flushMap(prefix: string, overlay: Overlay): void {
-    const entries = this.#dirtyMaps.get(prefix);
+    const index = (this.#dirtyMaps ??= this.#indexDirtyMaps());
+    const entries = index.get(prefix);
     if (entries === undefined) return;
-    this.#dirtyMaps.delete(prefix);
+    index.delete(prefix);
     let flushed = false;
     for (const entry of entries) {
       // Clean again since (undone, invalidated, flushed alone): nothing to encode.
@@ -225,11 +226,18 @@ export class LiveCache {
     this.#flushEntry(entry, overlay);
   }
 
-  #flushEntry(entry: LiveEntry, overlay: Overlay): void {
+  #indexDirtyMaps(): Map<string, LiveEntry[]> {
+    const index = new Map<string, LiveEntry[]>();
+    for (const entry of this.#dirty) if (entry.dirty && entry.mapPrefix !== undefined) indexDirty(index, entry);
+    return index;
+  }
+
+  #flushEntry(entry: LiveEntry, overlay: Overlay, fresh = false): void {
     entry.dirty = false;
     const bytes = entry.value === undefined ? null : entry.codec.encode(entry.value, entry.time);
     entry.size = bytes === null ? 0 : bytes.length;
-    overlay.set(entry.key, bytes, entry.mapPrefix);
+    if (fresh) overlay.setNew(entry.key, bytes, entry.mapPrefix);
+    else overlay.set(entry.key, bytes, entry.mapPrefix);
   }
 
   /** Forgets one key (a byte-level write replaced it); a dirty value is dropped: the write is newer. */
@@ -263,7 +271,7 @@ export class LiveCache {
     this.#entries.clear();
     this.#hand.reset();
     this.#dirty = [];
-    this.#dirtyMaps = new Map();
+    this.#dirtyMaps = undefined;
     this.#dirtyBytes = 0;
     this.generation++;
     this.resets++;
@@ -291,6 +299,13 @@ export class LiveCache {
       excess--;
     }
   }
+}
+
+/** Lists a dirty map entry under its map's prefix. */
+function indexDirty(index: Map<string, LiveEntry[]>, entry: LiveEntry): void {
+  const entries = index.get(entry.mapPrefix!);
+  if (entries === undefined) index.set(entry.mapPrefix!, [entry]);
+  else entries.push(entry);
 }
 
 /** A rough size of a value not encoded yet (the flush measures it exactly). */

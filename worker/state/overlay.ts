@@ -19,10 +19,38 @@ export class Overlay {
     if (old !== undefined) this.bytes -= key.length + (old === null ? 0 : old.length);
     this.entries.set(key, value);
     this.bytes += key.length + (value === null ? 0 : value.length);
-    if (mapPrefix === undefined) return;
+    if (mapPrefix !== undefined) this.#index(key, mapPrefix);
+  }
+
+  /** set() of a key this overlay does not hold (the live cache's flush into an empty overlay): one lookup fewer. */
+  setNew(key: string, value: Entry, mapPrefix: string | undefined): void {
+    this.entries.set(key, value);
+    this.bytes += key.length + (value === null ? 0 : value.length);
+    if (mapPrefix !== undefined) this.#index(key, mapPrefix);
+  }
+
+  #index(key: string, mapPrefix: string): void {
     const keys = this.mapIndex.get(mapPrefix);
     if (keys === undefined) this.mapIndex.set(mapPrefix, new Set([key]));
     else keys.add(key);
+  }
+
+  /** Takes every entry of a newer overlay, over its own. */
+  merge(newer: Overlay): void {
+    const entries = this.entries;
+    let bytes = this.bytes;
+    for (const [key, value] of newer.entries) {
+      const old = entries.get(key);
+      if (old !== undefined) bytes -= key.length + (old === null ? 0 : old.length);
+      entries.set(key, value);
+      bytes += key.length + (value === null ? 0 : value.length);
+    }
+    this.bytes = bytes;
+    for (const [mapPrefix, keys] of newer.mapIndex) {
+      const mine = this.mapIndex.get(mapPrefix);
+      if (mine === undefined) this.mapIndex.set(mapPrefix, keys);
+      else for (const key of keys) mine.add(key);
+    }
   }
 
   /** Puts back what a write replaced (undefined: the key was not in this overlay). A map index may keep the key: reads skip keys without an entry. */
