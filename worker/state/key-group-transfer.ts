@@ -2,10 +2,11 @@
 // a restore or a move imports, and a move drops (docs/ARCHITECTURE.md, "Checkpoints" and "Moves").
 // One stage's key group is one contiguous key range (key-codec.ts), so each is a range scan or a
 // range write, run in the committed store's write queue so that it sees exactly the commits,
-// imports and drops called before it.
+// imports and drops called before it. Also the rare per key group scans of one backend (background
+// sweeps, a broadcast rule applied to every key).
 import type { KeyGroupEntries } from '../../core/checkpoint-format.ts';
 import { EddyError, InvalidArgumentError } from '../../core/errors.ts';
-import { keyGroupPrefix } from './key-codec.ts';
+import { keyGroupPrefix, prefixUpperBound } from './key-codec.ts';
 import type { CommittedStore } from './committed-store.ts';
 import { assertCheckpointId, type DeltaChain } from './delta-chain.ts';
 import type { LiveCache } from './live-cache.ts';
@@ -99,4 +100,44 @@ export async function importKeyGroup(store: CommittedStore, chain: DeltaChain, l
   live.dropPrefix(prefixString);
   if (replace) chain.dropPrefix(prefixString, true);
   await store.enqueueWrite(() => store.writeKeyGroup(prefix, group.entries, replace));
+}
+
+/** StateBackend.scanCommittedKeyGroup: RocksDB's entries of a key group after `after`, at most limit. */
+export async function scanCommittedKeyGroup(store: CommittedStore, stage: string, keyGroup: number, after: Buffer | undefined, limit: number): Promise<Array<[Buffer, Buffer]>> {
+  const prefix = keyGroupPrefix(stage, keyGroup);
+  // The smallest key greater than after is after followed by a zero byte.
+  const lower = after === undefined ? prefix : Buffer.concat([after, Buffer.alloc(1)]);
+  const out: Array<[Buffer, Buffer]> = [];
+  if (limit <= 0) return out;
+  for await (const { key, value } of store.iterator({ gte: lower, lt: prefixUpperBound(prefix) }, { capacity: Math.min(SCAN_CAPACITY, limit), values: true })) {
+    if (value !== null) out.push([key, value]);
+    if (out.length >= limit) break;
+  }
+  return out;
+}
+
+/** StateBackend.stateKeyCandidates: the keys of one state in one key group in any overlay or RocksDB (live values flushed first). */
+export async function stateKeyCandidates(store: CommittedStore, chain: DeltaChain, stage: string, keyGroup: number, state: string): Promise<string[]> {
+  const stateBytes = Buffer.from(state, 'utf8');
+  const prefix = Buffer.concat([keyGroupPrefix(stage, keyGroup), Buffer.from([stateBytes.length]), stateBytes]);
+  const keys = new Set<string>();
+  const keyOf = (full: Buffer): string | undefined => {
+    if (full.length < prefix.length + 2) return undefined;
+    const length = full.readUInt16BE(prefix.length);
+    return full.toString('utf8', prefix.length + 2, prefix.length + 2 + length);
+  };
+  const prefixString = prefix.toString('latin1');
+  for (const overlay of chain.overlays()) {
+    for (const full of overlay.entries.keys()) {
+      if (!full.startsWith(prefixString)) continue;
+      const key = keyOf(Buffer.from(full, 'latin1'));
+      if (key !== undefined) keys.add(key);
+    }
+  }
+  let last: string | undefined;
+  for await (const { key: stored } of store.scan(prefix, SCAN_CAPACITY, false)) {
+    const key = keyOf(stored);
+    if (key !== undefined && key !== last) keys.add((last = key));
+  }
+  return [...keys];
 }

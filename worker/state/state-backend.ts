@@ -12,14 +12,14 @@
 import type { KeyGroupEntries } from '../../core/checkpoint-format.ts';
 import { EddyError } from '../../core/errors.ts';
 import { decodeShared, decodeValue, encodeValue } from './value-codec.ts';
-import { encodedString, encodeStateKey, keyGroupPrefix, lastMapPrefixLength, prefixUpperBound } from './key-codec.ts';
+import { encodedString, encodeStateKey, lastMapPrefixLength, prefixUpperBound } from './key-codec.ts';
 import { smallestLiveKeys, type Entry } from './overlay.ts';
 import { LiveCache, LiveEntry, type LiveCodec } from './live-cache.ts';
 import type { StateUndoLog } from './state-undo.ts';
 import { PROBE_CAPACITY, SCAN_CAPACITY, type RocksIterator } from './rocksdb.ts';
 import { CommittedStore, type CommittedStoreStats } from './committed-store.ts';
 import { assertCheckpointId, DeltaChain } from './delta-chain.ts';
-import { dropKeyGroup, exportKeyGroup, importKeyGroup, snapshotKeyGroup } from './key-group-transfer.ts';
+import { dropKeyGroup, exportKeyGroup, importKeyGroup, scanCommittedKeyGroup, snapshotKeyGroup, stateKeyCandidates } from './key-group-transfer.ts';
 import { committedObject, latestAtOrBefore, mergedMapRange, mergeWholeMap, objectOf, type MapObject } from './merged-reads.ts';
 import { compileStateBackendOptions, type CompiledStateBackendOptions, type StateBackendOptions } from './state-backend-options.ts';
 
@@ -255,18 +255,9 @@ export class StateBackend {
    * Committed entries of one stage's key group in key order, starting after the key `after`
    * (exclusive), at most limit: for background sweeps that do bounded work per call.
    */
-  async scanCommittedKeyGroup(stage: string, keyGroup: number, after: Buffer | undefined, limit: number): Promise<Array<[Buffer, Buffer]>> {
+  scanCommittedKeyGroup(stage: string, keyGroup: number, after: Buffer | undefined, limit: number): Promise<Array<[Buffer, Buffer]>> {
     this.#assertOpen();
-    const prefix = keyGroupPrefix(stage, keyGroup);
-    // The smallest key greater than after is after followed by a zero byte.
-    const lower = after === undefined ? prefix : Buffer.concat([after, Buffer.alloc(1)]);
-    const out: Array<[Buffer, Buffer]> = [];
-    if (limit <= 0) return out;
-    for await (const { key, value } of this.#store.iterator({ gte: lower, lt: prefixUpperBound(prefix) }, { capacity: Math.min(SCAN_CAPACITY, limit), values: true })) {
-      if (value !== null) out.push([key, value]);
-      if (out.length >= limit) break;
-    }
-    return out;
+    return scanCommittedKeyGroup(this.#store, stage, keyGroup, after, limit);
   }
 
   /**
@@ -329,31 +320,10 @@ export class StateBackend {
    * Scans the key group's range of that state and the overlays: meant for rare, per key group
    * work (a broadcast rule applied to every key, bctx.forEachKey), not for the record path.
    */
-  async stateKeyCandidates(stage: string, keyGroup: number, state: string): Promise<string[]> {
+  stateKeyCandidates(stage: string, keyGroup: number, state: string): Promise<string[]> {
     this.#assertOpen();
-    const stateBytes = Buffer.from(state, 'utf8');
-    const prefix = Buffer.concat([keyGroupPrefix(stage, keyGroup), Buffer.from([stateBytes.length]), stateBytes]);
-    const keys = new Set<string>();
     this.#flushLive();
-    const keyOf = (full: Buffer): string | undefined => {
-      if (full.length < prefix.length + 2) return undefined;
-      const length = full.readUInt16BE(prefix.length);
-      return full.toString('utf8', prefix.length + 2, prefix.length + 2 + length);
-    };
-    const prefixString = prefix.toString('latin1');
-    for (const overlay of this.#chain.overlays()) {
-      for (const full of overlay.entries.keys()) {
-        if (!full.startsWith(prefixString)) continue;
-        const key = keyOf(Buffer.from(full, 'latin1'));
-        if (key !== undefined) keys.add(key);
-      }
-    }
-    let last: string | undefined;
-    for await (const { key: stored } of this.#store.scan(prefix, SCAN_CAPACITY, false)) {
-      const key = keyOf(stored);
-      if (key !== undefined && key !== last) keys.add((last = key));
-    }
-    return [...keys];
+    return stateKeyCandidates(this.#store, this.#chain, stage, keyGroup, state);
   }
 
   // --- raw entries (worker/state/feature-state.ts: feature metadata and history versions)
