@@ -88,6 +88,8 @@ interface StageCost {
   processUs: number;
   /** CPU µs per record of the main thread: the stage's own code, less disturbed by background work. */
   mainUs: number;
+  /** Entries written to RocksDB per record (puts and deletes of completed checkpoints). */
+  writtenPerRecord: number;
 }
 
 /** CPU per record of the keyed stage, checkpoints included. */
@@ -141,7 +143,7 @@ async function keyedStage(input: Array<{ keyGroup: number; records: Record[] }>,
     const used = process.cpuUsage(t0);
     const main = (await mainThreadCpuUs()) - m0;
     if (emitted < total) throw new Error(`only ${emitted} outputs for ${total} records`);
-    return { processUs: (used.user + used.system) / total, mainUs: main / total };
+    return { processUs: (used.user + used.system) / total, mainUs: main / total, writtenPerRecord: backend.storeStats.writtenEntries / total };
   } finally {
     await backend.close();
     await rm(dir, { recursive: true, force: true });
@@ -173,7 +175,7 @@ async function plainMap(input: Array<{ keyGroup: number; records: Record[] }>, t
   return (used.user + used.system) / total;
 }
 
-export async function keyedStageBenchmark(total: number, entities: number): Promise<{ stageUs: number; mainUs: number; mapUs: number }> {
+export async function keyedStageBenchmark(total: number, entities: number): Promise<{ stageUs: number; mainUs: number; mapUs: number; writtenPerRecord: number }> {
   const input = batches(total, entities);
   const stage: StageCost[] = [];
   const map: number[] = [];
@@ -181,15 +183,15 @@ export async function keyedStageBenchmark(total: number, entities: number): Prom
     stage.push(await keyedStage(input, total));
     map.push(await plainMap(input, total));
   }
-  return { stageUs: median(stage.map((s) => s.processUs)), mainUs: median(stage.map((s) => s.mainUs)), mapUs: median(map) };
+  return { stageUs: median(stage.map((s) => s.processUs)), mainUs: median(stage.map((s) => s.mainUs)), mapUs: median(map), writtenPerRecord: median(stage.map((s) => s.writtenPerRecord)) };
 }
 
 /** bench/run.ts's `keyed` group: both sizes (or the ones given). */
 export async function keyedStageBenchmarks(total = 200_000, sizes: readonly number[] = [10_000, 99_999]): Promise<void> {
   console.log(`--- keyed: customer-experience's keyed stage in process, ${total} records, ${BATCH_RECORDS} a batch, a checkpoint every ${CHECKPOINT_RECORDS}; baseline: the same logic on objects in a Map`);
   for (const entities of sizes) {
-    const { stageUs, mainUs, mapUs } = await keyedStageBenchmark(total, entities);
-    console.log(`  ${entities} entities: ${stageUs.toFixed(2)} µs of CPU per record (main thread ${mainUs.toFixed(2)} µs); on objects in a Map ${mapUs.toFixed(2)} µs; ratio ${(stageUs / mapUs).toFixed(1)} (medians of ${RUNS})`);
+    const { stageUs, mainUs, mapUs, writtenPerRecord } = await keyedStageBenchmark(total, entities);
+    console.log(`  ${entities} entities: ${stageUs.toFixed(2)} µs of CPU per record (main thread ${mainUs.toFixed(2)} µs); on objects in a Map ${mapUs.toFixed(2)} µs; ratio ${(stageUs / mapUs).toFixed(1)}; ${writtenPerRecord.toFixed(2)} RocksDB writes per record (medians of ${RUNS})`);
   }
 }
 
