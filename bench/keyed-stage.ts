@@ -138,8 +138,6 @@ async function keyedStage(input: Array<{ keyGroup: number; records: Record[] }>,
       }
     }
     await checkpointOnce(++checkpoint);
-    // Everything completed is in RocksDB before the clock stops (commits keep it in memory a while).
-    await backend.writeCompleted();
     const used = process.cpuUsage(t0);
     const main = (await mainThreadCpuUs()) - m0;
     if (emitted < total) throw new Error(`only ${emitted} outputs for ${total} records`);

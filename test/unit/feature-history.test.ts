@@ -19,8 +19,7 @@ const count = valueState<number>('count');
 
 async function withBackend(run: (backend: StateBackend) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'eddy-history-'));
-  // completedMs 0: every commit goes to RocksDB at once (the cleanup scans RocksDB).
-  const backend = await StateBackend.open({ path: join(dir, 'db'), completedMs: 0 });
+  const backend = await StateBackend.open({ path: join(dir, 'db') });
   try {
     await run(backend);
   } finally {

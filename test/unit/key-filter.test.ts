@@ -44,8 +44,7 @@ test('key filter - a key never written is read as absent without a RocksDB read;
     for (const { stage, groups } of delta) for (const group of groups) await b!.importKeyGroup(stage, group, { replace: true });
     for (let i = 0; i < 100; i++) assert.equal(await b!.getValue(S, 1, 'v', `k${i}`, 'committed'), i);
     assert.equal(await b!.getValue(S, 1, 'v', 'k100', 'committed'), undefined);
-    // completedMs 0: every commit goes to RocksDB at once, as these tests of RocksDB's side need.
-  }, { readCacheEntries: 0, completedMs: 0 }));
+  }, { readCacheEntries: 0 }));
 
 test('key filter - off when RocksDB was not empty when opened: its keys were not written here', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'eddy-key-filter-'));
@@ -136,7 +135,7 @@ test('key filter - random puts, deletes, imports and drops over many rebuilds: e
     assert.ok(a!.storeStats.filterRebuilds >= 5, `${a!.storeStats.filterRebuilds} rebuilds of the writing backend's filter`);
     assert.ok(b!.storeStats.filterRebuilds >= 5, `${b!.storeStats.filterRebuilds} rebuilds of the importing backend's filter`);
     assert.ok(a!.storeStats.filteredReads > 0, 'some reads were answered by the filter');
-  }, { readCacheEntries: 0, keyFilterKeys: 16, completedMs: 0 }));
+  }, { readCacheEntries: 0, keyFilterKeys: 16 }));
 
 test('committed store - a commit or an import of many entries lets other work run while its batch is built, and ends with every entry readable', () =>
   withBackends(2, async ([a, b]) => {
@@ -151,4 +150,4 @@ test('committed store - a commit or an import of many entries lets other work ru
       assert.equal(await a!.getValue(S, i % 4, 'v', `k${i}`, 'committed'), i);
       assert.equal(await b!.getValue(S, i % 4, 'v', `k${i}`, 'committed'), i);
     }
-  }, { readCacheEntries: 0, completedMs: 0 }));
+  }, { readCacheEntries: 0 }));

@@ -264,8 +264,7 @@ test('keyed state - TTL: the background sweep deletes expired committed values i
     const committed = await b!.exportKeyGroup(S, 4);
     assert.equal(committed.entries.length, 51, 'the 50 "keep" values and the rewritten one remain');
     assert.equal(await context(b!, descriptors, 'k7', 4, clock.now).state(v).value(), 70);
-    // completedMs 0: every commit goes to RocksDB at once (the sweep scans RocksDB).
-  }, { completedMs: 0 }));
+  }));
 
 test('keyed state - TTL: the task clock sweeps expired state in the background, one key group at a time', () =>
   withBackends(1, async ([b]) => {
@@ -302,5 +301,4 @@ test('keyed state - TTL: the task clock sweeps expired state in the background, 
     b!.freeze(3);
     await b!.commit(3);
     assert.deepEqual((await b!.exportKeyGroup(S, 2)).entries, []);
-    // completedMs 0: every commit goes to RocksDB at once (the sweep scans RocksDB).
-  }, { completedMs: 0 }));
+  }));

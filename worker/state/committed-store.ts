@@ -7,7 +7,8 @@ import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeyGroupEntries } from '../../core/checkpoint-format.ts';
 import { prefixUpperBound } from './key-codec.ts';
-import type { Entry, Overlay } from './overlay.ts';
+import type { Entry } from './overlay.ts';
+import type { Delta } from './delta-chain.ts';
 import { KeyFilter } from './key-filter.ts';
 import { ReadBatcher } from './read-batcher.ts';
 import { ReadCache } from './read-cache.ts';
@@ -22,7 +23,7 @@ export interface CommittedStoreStats {
   filteredReads: number;
   filterRebuilds: number;
   writeYields: number;
-  /** Entries (puts and deletes) written to RocksDB by commits of completed checkpoints. */
+  /** Entries (puts and deletes) commits wrote to RocksDB. */
   writtenEntries: number;
 }
 
@@ -178,19 +179,19 @@ export class CommittedStore {
     return run;
   }
 
-  /** Writes overlays (oldest first) in one batch; the cache takes their entries. Call in the write queue. */
-  async writeOverlays(overlays: readonly Overlay[]): Promise<void> {
+  /** Writes deltas (oldest first) in one batch; the cache takes their entries. Call in the write queue. */
+  async writeDeltas(deltas: readonly Delta[]): Promise<void> {
     let operations = 0;
-    for (const overlay of overlays) operations += overlay.entries.size;
-    // dropKeyGroup may have emptied every overlay; rocksdb-native cannot grow a batch of capacity 0.
+    for (const delta of deltas) operations += delta.overlay.entries.size;
+    // dropKeyGroup may have emptied every delta; rocksdb-native cannot grow a batch of capacity 0.
     const batch = this.#db.write({ capacity: Math.max(operations, 1), autoDestroy: true });
-    // Oldest first: within one batch the later operation on a key wins. Building a batch of
+    // Oldest delta first: within one batch the later operation on a key wins. Building a batch of
     // many entries takes ms of the job's thread: it lets other work run every WRITE_SLICE entries
-    // (the overlays stay readable above RocksDB until the write ends; a key group dropped meanwhile
+    // (the deltas stay readable above RocksDB until the commit ends; a key group dropped meanwhile
     // loses its entries from them, and its range delete follows this write in the queue).
     let built = 0;
-    for (const overlay of overlays) {
-      for (const [key, value] of overlay.entries) {
+    for (const delta of deltas) {
+      for (const [key, value] of delta.overlay.entries) {
         if (value === null) batch.tryDelete(Buffer.from(key, 'latin1'));
         else {
           this.#notePut(key);
@@ -203,7 +204,7 @@ export class CommittedStore {
     this.#writtenEntries += built;
     this.cache.bumpEpoch();
     // Map entries are indexed by their map's prefix: exactly the cached maps this commit changed.
-    for (const overlay of overlays) this.cache.applyCommitted(overlay.entries, overlay.mapIndex);
+    for (const delta of deltas) this.cache.applyCommitted(delta.overlay.entries, delta.overlay.mapIndex);
     await this.#maybeRebuildFilter();
   }
 

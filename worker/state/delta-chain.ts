@@ -1,12 +1,8 @@
 // The in-memory half of the state backend (docs/ARCHITECTURE.md, "State"): the active overlay of
-// what changed since the last barrier, the frozen deltas of checkpoints not completed yet, oldest
-// first, and the completed layer: the deltas of completed checkpoints merged, not written to
-// RocksDB yet. A read looks at the active overlay, then the deltas newest first, then the
-// completed layer; a barrier freezes the active overlay into delta N; a completed checkpoint
-// merges its deltas into the completed layer, which goes to RocksDB (committed-store.ts) when it
-// is large or old enough, or when something reads RocksDB alone; a rollback drops the active
-// overlay and the deltas, not the completed layer (it is committed state). A key changed at every
-// checkpoint is written to RocksDB once per write of the layer, not once per checkpoint.
+// what changed since the last barrier, and the frozen deltas of checkpoints not yet committed to
+// RocksDB, oldest first. A read looks at the active overlay, then the deltas newest first; a
+// barrier freezes the active overlay into delta N; a completed checkpoint moves its deltas to
+// RocksDB (committed-store.ts) and drops them here; a rollback drops them all.
 import type { KeyGroupEntries } from '../../core/checkpoint-format.ts';
 import { EddyError, InvalidArgumentError } from '../../core/errors.ts';
 import { decodeKeyGroupPrefix } from './key-codec.ts';
@@ -23,11 +19,7 @@ export class DeltaChain {
   frozen: Delta[] = [];
   /** The highest checkpoint id frozen (committed ones included); -1: none. */
   lastFrozenId = -1;
-  /** Completed checkpoints' changes not in RocksDB yet, merged (newer over older). */
-  completed = new Overlay();
-  /** When the completed layer took its first delta (performance.now()); 0 while it is empty. */
-  completedSince = 0;
-  /** The highest checkpoint id completed (in RocksDB or the completed layer); -1: none since open. */
+  /** The highest checkpoint id written to RocksDB; -1: none since open. */
   committedId = -1;
 
   /** The newest overlay entry of a key (null: a tombstone), undefined when no overlay has it. */
@@ -38,19 +30,19 @@ export class DeltaChain {
       const frozen = this.frozen[i]!.overlay.entries.get(key);
       if (frozen !== undefined) return frozen;
     }
-    return this.completed.entries.get(key);
+    return undefined;
   }
 
-  /** True when the active overlay or a frozen delta holds key: a change of no completed checkpoint. */
+  /** True when an overlay (active or frozen) holds key. */
   has(key: string): boolean {
     if (this.active.entries.has(key)) return true;
     for (const delta of this.frozen) if (delta.overlay.entries.has(key)) return true;
     return false;
   }
 
-  /** Every overlay, oldest first (the completed layer first, the active one last). */
+  /** Every overlay, oldest first (the active one last). */
   overlays(): Overlay[] {
-    return [this.completed, ...this.frozen.map((d) => d.overlay), this.active];
+    return [...this.frozen.map((d) => d.overlay), this.active];
   }
 
   /**
@@ -110,7 +102,7 @@ export class DeltaChain {
    * bounds, only the keys in [lower, upper) (latin1 full keys): a timer page starts at the earliest
    * live timer, and the tombstones of the timers fired since the last checkpoint lie below it.
    */
-  mergedMap(prefix: string, lower?: string, upper?: string, completedOnly = false): Map<string, Entry> | undefined {
+  mergedMap(prefix: string, lower?: string, upper?: string): Map<string, Entry> | undefined {
     let merged: Map<string, Entry> | undefined;
     const add = (overlay: Overlay): void => {
       const keys = overlay.mapIndex.get(prefix);
@@ -122,17 +114,14 @@ export class DeltaChain {
         if (value !== undefined) merged.set(full, value);
       }
     };
-    add(this.completed);
-    if (completedOnly) return merged;
     for (const delta of this.frozen) add(delta.overlay);
     add(this.active);
     return merged;
   }
 
-  /** The changes under a prefix in the completed layer and the deltas up to checkpointId, the newer over the older. */
+  /** The changes under a prefix in the deltas up to checkpointId, the newer over the older. */
   changesUpTo(checkpointId: number, prefix: string): Map<string, Entry> {
     const changes = new Map<string, Entry>();
-    for (const [key, value] of this.completed.entries) if (key.startsWith(prefix)) changes.set(key, value);
     for (const delta of this.frozen) {
       if (delta.checkpointId > checkpointId) break;
       for (const [key, value] of delta.overlay.entries) if (key.startsWith(prefix)) changes.set(key, value);
@@ -140,39 +129,28 @@ export class DeltaChain {
     return changes;
   }
 
-  /** Drops every entry under a prefix: from the active overlay, and with `frozen` from the deltas and the completed layer too. */
+  /** Drops every entry under a prefix: from the active overlay, and with `frozen` from the deltas too. */
   dropPrefix(prefix: string, frozen: boolean): void {
     this.active.dropPrefix(prefix);
-    if (!frozen) return;
-    for (const delta of this.frozen) delta.overlay.dropPrefix(prefix);
-    this.completed.dropPrefix(prefix);
+    if (frozen) for (const delta of this.frozen) delta.overlay.dropPrefix(prefix);
   }
 
-  /** Checkpoint checkpointId completed: the deltas up to it move into the completed layer. */
-  complete(checkpointId: number, now: number): void {
+  /** The deltas up to checkpointId, oldest first: what a commit writes to RocksDB. */
+  deltasUpTo(checkpointId: number): Delta[] {
     let count = 0;
     while (count < this.frozen.length && this.frozen[count]!.checkpointId <= checkpointId) count++;
-    for (const { overlay } of this.frozen.slice(0, count)) {
-      if (this.completed.entries.size === 0) {
-        // The first delta becomes the layer: nothing to copy.
-        this.completed = overlay;
-        this.completedSince = now;
-      } else this.completed.merge(overlay);
-    }
-    this.frozen = this.frozen.slice(count);
+    return this.frozen.slice(0, count);
+  }
+
+  /** RocksDB holds checkpointId: its deltas (written) leave memory. */
+  committed(checkpointId: number, written: readonly Delta[]): void {
+    // By identity: a rollback during the write may have replaced the list.
+    if (written.length > 0) this.frozen = this.frozen.filter((delta) => !written.includes(delta));
     if (checkpointId > this.committedId) this.committedId = checkpointId;
     if (this.lastFrozenId < this.committedId) this.lastFrozenId = this.committedId;
   }
 
-  /** RocksDB holds the completed layer (written): it leaves memory. */
-  written(layer: Overlay): void {
-    // A commit cannot merge into the layer while it is written (both run in the write queue).
-    if (this.completed !== layer) throw new EddyError('INTERNAL', 'the completed layer changed while RocksDB took it');
-    this.completed = new Overlay();
-    this.completedSince = 0;
-  }
-
-  /** Back to the last committed state: the active overlay and every delta are dropped; the completed layer stays. */
+  /** Back to the last committed state: the active overlay and every delta are dropped. */
   rollback(): void {
     this.active = new Overlay();
     this.frozen = [];

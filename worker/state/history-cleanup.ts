@@ -112,8 +112,8 @@ export class HistoryCleaner {
       for (let i = 0; i < group.length; i++) if (group[i]![1] <= cutoff) kept = i;
       for (let i = 0; i < kept; i++) {
         const key = group[i]![0];
-        // Deleted by an earlier pass, not in RocksDB yet: nothing to do.
-        if (!backend.unwritten(key)) tombstones.push([key, key.slice(0, -8)]);
+        // Deleted by an earlier pass, not committed yet: nothing to do.
+        if (!backend.overlayHas(key)) tombstones.push([key, key.slice(0, -8)]);
       }
     };
     for await (const { key } of backend.scanCommitted(range.prefix, range.resumeFrom)) {

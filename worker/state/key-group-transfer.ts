@@ -23,15 +23,11 @@ export async function dropKeyGroup(store: CommittedStore, chain: DeltaChain, liv
   await store.enqueueWrite(() => store.writeKeyGroup(prefix, [], true));
 }
 
-/**
- * Every committed entry of one stage's key group, in key order, for a full snapshot. writeCompleted
- * runs first in the same turn of the write queue: RocksDB then holds every completed checkpoint.
- */
-export async function exportKeyGroup(store: CommittedStore, stage: string, keyGroup: number, writeCompleted: () => Promise<void>): Promise<KeyGroupEntries> {
+/** Every committed entry of one stage's key group, in key order, for a full snapshot. */
+export async function exportKeyGroup(store: CommittedStore, stage: string, keyGroup: number): Promise<KeyGroupEntries> {
   const prefix = keyGroupPrefix(stage, keyGroup);
   const entries: KeyGroupEntries['entries'] = [];
   await store.enqueueWrite(async () => {
-    await writeCompleted();
     // With values: true the iterator always yields a Buffer; ?? only satisfies the declared type.
     for await (const { key, value } of store.scan(prefix, SCAN_CAPACITY, true)) entries.push([key, value ?? EMPTY]);
   });
@@ -40,8 +36,7 @@ export async function exportKeyGroup(store: CommittedStore, stage: string, keyGr
 
 /**
  * One stage's key group as of checkpoint checkpointId, for re-materializing it: the committed
- * entries (RocksDB, then the completed layer) overlaid with every frozen delta up to checkpointId,
- * tombstones removed, in key order.
+ * entries overlaid with every frozen delta up to checkpointId, tombstones removed, in key order.
  * The active overlay and later deltas are not seen. In the write queue RocksDB and the frozen
  * deltas agree (a commit moves deltas from one to the other inside the queue). Values are shared
  * with RocksDB reads and deltas (do not mutate). Throws FAILED_PRECONDITION when checkpointId is

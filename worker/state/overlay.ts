@@ -35,24 +35,6 @@ export class Overlay {
     else keys.add(key);
   }
 
-  /** Takes every entry of a newer overlay, over its own. */
-  merge(newer: Overlay): void {
-    const entries = this.entries;
-    let bytes = this.bytes;
-    for (const [key, value] of newer.entries) {
-      const old = entries.get(key);
-      if (old !== undefined) bytes -= key.length + (old === null ? 0 : old.length);
-      entries.set(key, value);
-      bytes += key.length + (value === null ? 0 : value.length);
-    }
-    this.bytes = bytes;
-    for (const [mapPrefix, keys] of newer.mapIndex) {
-      const mine = this.mapIndex.get(mapPrefix);
-      if (mine === undefined) this.mapIndex.set(mapPrefix, keys);
-      else for (const key of keys) mine.add(key);
-    }
-  }
-
   /** Puts back what a write replaced (undefined: the key was not in this overlay). A map index may keep the key: reads skip keys without an entry. */
   restore(key: string, previous: Entry | undefined): void {
     const current = this.entries.get(key);

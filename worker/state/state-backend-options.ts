@@ -16,14 +16,6 @@ export interface StateBackendOptions {
    * a read of a key never written needs no RocksDB read); 0 turns it off. @default 1_048_576
    */
   keyFilterKeys?: number;
-  /**
-   * Completed checkpoints' changes are kept in memory, merged, and written to RocksDB in one batch
-   * once they take this many bytes (keys and encoded values) or are completedMs old: a key changed
-   * at every checkpoint is written once per batch, not once per checkpoint. @default 33_554_432
-   */
-  completedBytes?: number;
-  /** See completedBytes; 0 writes every completed checkpoint at once. @default 10_000 */
-  completedMs?: number;
 }
 
 export interface CompiledStateBackendOptions {
@@ -31,8 +23,6 @@ export interface CompiledStateBackendOptions {
   readCacheEntries: number;
   liveEntries: number;
   keyFilterKeys: number;
-  completedBytes: number;
-  completedMs: number;
 }
 
 export const DEFAULT_READ_CACHE_ENTRIES = 100_000;
@@ -40,8 +30,6 @@ export const DEFAULT_READ_CACHE_ENTRIES = 100_000;
 export const DEFAULT_KEY_FILTER_KEYS = 1 << 20;
 /** ~250 B each with a small object value: about 125 MB when full. */
 export const DEFAULT_LIVE_ENTRIES = 500_000;
-export const DEFAULT_COMPLETED_BYTES = 32 * 1024 * 1024;
-export const DEFAULT_COMPLETED_MS = 10_000;
 
 export function compileStateBackendOptions(options: StateBackendOptions): CompiledStateBackendOptions {
   if (typeof options.path !== 'string' || options.path === '') throw new InvalidArgumentError('state backend path must be a non-empty string');
@@ -53,9 +41,5 @@ export function compileStateBackendOptions(options: StateBackendOptions): Compil
   if (!Number.isSafeInteger(liveEntries) || liveEntries < 0) throw new InvalidArgumentError(`liveEntries must be a non-negative integer, got ${String(liveEntries)}`);
   const keyFilterKeys = options.keyFilterKeys ?? DEFAULT_KEY_FILTER_KEYS;
   if (!Number.isSafeInteger(keyFilterKeys) || keyFilterKeys < 0) throw new InvalidArgumentError(`keyFilterKeys must be a non-negative integer, got ${String(keyFilterKeys)}`);
-  const completedBytes = options.completedBytes ?? DEFAULT_COMPLETED_BYTES;
-  if (!Number.isSafeInteger(completedBytes) || completedBytes < 0) throw new InvalidArgumentError(`completedBytes must be a non-negative integer, got ${String(completedBytes)}`);
-  const completedMs = options.completedMs ?? DEFAULT_COMPLETED_MS;
-  if (!Number.isSafeInteger(completedMs) || completedMs < 0) throw new InvalidArgumentError(`completedMs must be a non-negative integer, got ${String(completedMs)}`);
-  return { path: options.path, readCacheEntries, liveEntries, keyFilterKeys, completedBytes, completedMs };
+  return { path: options.path, readCacheEntries, liveEntries, keyFilterKeys };
 }

@@ -109,7 +109,7 @@ export class StateBackend {
   /** mapEntries without a promise when no RocksDB read is needed (the map cache holds the map's committed entries). */
   mapEntriesNow(stage: string, keyGroup: number, state: string, key: string, view: StateView = 'latest'): Array<[string, unknown]> | Promise<Array<[string, unknown]>> {
     const prefix = this.#flushedMapPrefix(stage, keyGroup, state, key, view);
-    return this.#mergedEntries(prefix, this.#chain.mergedMap(prefix, undefined, undefined, view === 'committed'));
+    return this.#mergedEntries(prefix, view === 'latest' ? this.#chain.mergedMap(prefix) : undefined);
   }
 
   /**
@@ -119,7 +119,7 @@ export class StateBackend {
    */
   mapObjectNow(stage: string, keyGroup: number, state: string, key: string, view: StateView = 'latest'): MapObject | Promise<MapObject> {
     const prefix = this.#flushedMapPrefix(stage, keyGroup, state, key, view);
-    const merged = this.#chain.mergedMap(prefix, undefined, undefined, view === 'committed');
+    const merged = view === 'latest' ? this.#chain.mergedMap(prefix) : undefined;
     const entries = merged === undefined ? undefined : this.#mergedEntries(prefix, merged);
     if (entries !== undefined) return entries instanceof Promise ? entries.then(objectOf) : objectOf(entries);
     const committed = this.#committedMap(prefix);
@@ -170,7 +170,7 @@ export class StateBackend {
     // A whole map (a map feature's Get) takes its committed entries from the map cache.
     const whole = range.from === undefined && range.to === undefined && range.limit === undefined;
     // Only overlay entries in [lower, upper) can be in the answer (merged-reads.ts).
-    const merged = whole ? this.#chain.mergedMap(prefix.toString('latin1'), undefined, undefined, view === 'committed') : this.#chain.mergedMap(prefix.toString('latin1'), lower.toString('latin1'), upper.toString('latin1'), view === 'committed');
+    const merged = view === 'latest' ? (whole ? this.#chain.mergedMap(prefix.toString('latin1')) : this.#chain.mergedMap(prefix.toString('latin1'), lower.toString('latin1'), upper.toString('latin1'))) : undefined;
     return mergedMapRange(this.#store, merged, prefix, lower, upper, limit, whole ? this.#committedMap(prefix.toString('latin1')) : undefined);
   }
 
@@ -305,7 +305,7 @@ export class StateBackend {
     this.#assertOpen();
     const prefix = encodeStateKey(stage, keyGroup, state, key);
     if (view === 'latest') this.#live.flushMap(prefix.toString('latin1'), this.#chain.active);
-    const merged = this.#chain.mergedMap(prefix.toString('latin1'), undefined, undefined, view === 'committed');
+    const merged = view === 'latest' ? this.#chain.mergedMap(prefix.toString('latin1')) : undefined;
     if (merged !== undefined) for (const value of merged.values()) if (value !== null) return true;
     for await (const { key: stored } of this.#store.scan(prefix, PROBE_CAPACITY, false)) {
       // Every overlay entry left is a tombstone: a committed key counts only if none hides it.
@@ -355,15 +355,10 @@ export class StateBackend {
     return this.#read(key, view);
   }
 
-  /** True when the live cache, the active overlay or a frozen delta holds a change of key: one no completed checkpoint has. */
+  /** True when an overlay (active or frozen) holds key: a change not yet in RocksDB. */
   overlayHas(key: string): boolean {
     if (this.#live.get(key)?.dirty === true) return true;
     return this.#chain.has(key);
-  }
-
-  /** True when memory holds a change of key that RocksDB does not have yet (overlayHas, or the completed layer). */
-  unwritten(key: string): boolean {
-    return this.overlayHas(key) || this.#chain.completed.entries.has(key);
   }
 
   /**
@@ -374,7 +369,7 @@ export class StateBackend {
   async latestAtOrBefore(prefix: string, bound: string, view: StateView = 'latest'): Promise<{ key: string; value: Buffer } | undefined> {
     this.#assertOpen();
     if (view === 'latest') this.#live.flushMap(prefix, this.#chain.active);
-    const merged = this.#chain.mergedMap(prefix, undefined, undefined, view === 'committed');
+    const merged = view === 'latest' ? this.#chain.mergedMap(prefix) : undefined;
     return latestAtOrBefore(this.#store, merged, prefix, bound);
   }
 
@@ -402,20 +397,11 @@ export class StateBackend {
     return this.#chain.frozenDelta(checkpointId);
   }
 
-  /**
-   * Checkpoint checkpointId completed: the deltas up to it join the completed layer, which RocksDB
-   * takes in one batch once it holds completedBytes or is completedMs old (delta-chain.ts).
-   */
+  /** Writes every delta up to checkpointId to RocksDB in one batch, then drops them from memory. */
   commit(checkpointId: number): Promise<void> {
     this.#assertOpen();
     assertCheckpointId(checkpointId);
-    return this.#store.enqueueWrite(() => this.#complete(checkpointId));
-  }
-
-  /** Writes the completed layer to RocksDB now (after the writes called before). */
-  writeCompleted(): Promise<void> {
-    this.#assertOpen();
-    return this.#store.enqueueWrite(() => this.#writeCompleted());
+    return this.#store.enqueueWrite(() => this.#writeDeltas(checkpointId));
   }
 
   /** Back to the last committed state: drops the active overlay, every delta and the read cache. */
@@ -432,7 +418,7 @@ export class StateBackend {
     return this.#chain.active.bytes + this.#live.dirtyBytes;
   }
 
-  /** The highest checkpoint id completed (-1: none since open): RocksDB holds it, or will with the completed layer. */
+  /** The highest checkpoint id written to RocksDB (-1: none since open). */
   get committedCheckpointId(): number {
     return this.#chain.committedId;
   }
@@ -461,7 +447,7 @@ export class StateBackend {
    */
   exportKeyGroup(stage: string, keyGroup: number): Promise<KeyGroupEntries> {
     this.#assertOpen();
-    return exportKeyGroup(this.#store, stage, keyGroup, () => this.#writeCompleted());
+    return exportKeyGroup(this.#store, stage, keyGroup);
   }
 
   /**
@@ -490,11 +476,10 @@ export class StateBackend {
     return this.#store.diskBytes();
   }
 
-  /** Waits for pending commits and writes the completed layer, then closes RocksDB. Uncommitted overlays are lost, by design. */
+  /** Waits for pending commits, then closes RocksDB. Uncommitted overlays are lost, by design. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#store.enqueueWrite(() => this.#writeCompleted());
     await this.#store.close();
   }
 
@@ -515,9 +500,6 @@ export class StateBackend {
       if (live !== undefined && live.dirty) this.#live.flushOne(live, this.#chain.active);
       const overlaid = this.#chain.get(key);
       if (overlaid !== undefined) return overlaid;
-    } else {
-      const completed = this.#chain.completed.entries.get(key);
-      if (completed !== undefined) return completed;
     }
     return this.#store.read(key);
   }
@@ -526,21 +508,11 @@ export class StateBackend {
     this.#live.flush(this.#chain.active);
   }
 
-  async #complete(checkpointId: number): Promise<void> {
-    const chain = this.#chain;
-    const now = performance.now();
-    chain.complete(checkpointId, now);
-    const layer = chain.completed;
-    if (layer.bytes >= this.#options.completedBytes || (layer.entries.size > 0 && now - chain.completedSince >= this.#options.completedMs)) await this.#writeCompleted();
-  }
-
-  /** In the write queue: RocksDB takes the completed layer in one batch. */
-  async #writeCompleted(): Promise<void> {
-    const layer = this.#chain.completed;
-    if (layer.entries.size === 0) return;
-    // The layer stays readable in memory until RocksDB has it, so no view ever goes back.
-    await this.#store.writeOverlays([layer]);
-    this.#chain.written(layer);
+  async #writeDeltas(checkpointId: number): Promise<void> {
+    const deltas = this.#chain.deltasUpTo(checkpointId);
+    // Deltas stay readable in memory until RocksDB has them, so the latest view never goes back.
+    if (deltas.length > 0) await this.#store.writeDeltas(deltas);
+    this.#chain.committed(checkpointId, deltas);
   }
 }
 
