@@ -5,6 +5,9 @@
 // the reads, not the start and the processing before them) and writes <pid>-<n>.cpuprofile at the
 // second. It sees only the process's main thread (a job's thread is not profiled: run the workers
 // with EDDY_JOB_ISOLATION=none to see the job's side).
+// With EDDY_HEAP_PROFILE_DIR it samples allocations instead (every 16 KB allocated, collected
+// objects included: what was allocated, not what is left) and writes <pid>.heapprofile at exit
+// (bench/profile.ts alloc).
 import { Session } from 'node:inspector';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -38,4 +41,17 @@ if (dir) {
       });
     });
   }
+}
+
+const heapDir = process.env.EDDY_HEAP_PROFILE_DIR;
+if (heapDir) {
+  const session = new Session();
+  session.connect();
+  session.post('HeapProfiler.enable');
+  session.post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  process.on('exit', () => {
+    session.post('HeapProfiler.stopSampling', (err, result) => {
+      if (!err) writeFileSync(join(heapDir, `${process.pid}.heapprofile`), JSON.stringify(result.profile));
+    });
+  });
 }

@@ -6,6 +6,8 @@
 //
 //   node --import tsx bench/profile.ts throughput [events]   (default 200000)
 //   node --import tsx bench/profile.ts cpu [events]          (the same unprofiled: CPU seconds per process only)
+//   node --import tsx bench/profile.ts alloc [events]        (the same with the job on the worker's main thread and its
+//                                                             allocations sampled: bytes allocated per event, by function)
 //   node --import tsx bench/profile.ts get [rate]             (default 1000/s, 5 s, as bench/run.ts;
 //                                                             BENCH_NO_PROFILE=1: CPU per Get only)
 //   node --import tsx bench/profile.ts summary file.cpuprofile [cpu µs/event]   (a kept profile, by category)
@@ -26,6 +28,24 @@ interface ProfileNode {
   children?: number[];
 }
 interface CpuProfile { nodes: ProfileNode[]; startTime: number; endTime: number; samples: number[] }
+interface HeapProfileNode { callFrame: { functionName: string; url: string; lineNumber: number }; selfSize: number; children: HeapProfileNode[] }
+
+/** Bytes allocated per event in all, and by the function that allocated them (a sampled heap profile with collected objects). */
+function summarizeAllocations(head: HeapProfileNode, events: number, top = 30): string {
+  const byFunction = new Map<string, number>();
+  let total = 0;
+  const walk = (node: HeapProfileNode): void => {
+    const frame = node.callFrame;
+    const name = `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*\/(node_modules|dist|worker|core|sdk|bundles)\//, '$1/')}:${frame.lineNumber + 1}`;
+    total += node.selfSize;
+    byFunction.set(name, (byFunction.get(name) ?? 0) + node.selfSize);
+    for (const child of node.children) walk(child);
+  };
+  walk(head);
+  const lines = [`allocated over the worker's life: ${(total / 1e6).toFixed(0)} MB, ${Math.round(total / events)} B per event; by function:`];
+  for (const [f, bytes] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${((100 * bytes) / total).toFixed(1).padStart(5)} %  ${String(Math.round(bytes / events)).padStart(5)} B/event  ${f}`);
+  return lines.join('\n');
+}
 
 /** node_modules/<package>, node:<internal>, or the repository folder of a frame. */
 function moduleOf(url: string): string {
@@ -146,9 +166,11 @@ async function main(): Promise<void> {
   const dir = process.env.BENCH_PROFILE_DIR ?? (await mkdtemp(join(tmpdir(), 'eddy-profile-')));
   const env = { NODE_OPTIONS: `--import ${HOOK}`, EDDY_CPU_PROFILE_DIR: dir };
   try {
-    if (mode === 'throughput' || mode === 'cpu') {
+    if (mode === 'throughput' || mode === 'cpu' || mode === 'alloc') {
       // cpu: the same run without the profiler (its overhead), CPU accounting and batch counts only.
-      const profiled = mode === 'throughput';
+      // alloc: the job on the worker's main thread, where the hook samples its allocations.
+      const profiled = mode !== 'cpu';
+      const runEnv = mode === 'alloc' ? { NODE_OPTIONS: `--import ${HOOK}`, EDDY_HEAP_PROFILE_DIR: dir, EDDY_JOB_ISOLATION: 'none' } : env;
       const events = Number(process.argv[3] ?? 200_000);
       let workerPid = 0;
       // CPU seconds of each process over the processing (from submit to the last event).
@@ -163,7 +185,7 @@ async function main(): Promise<void> {
         const cpu0 = new Map<string, number>();
         let w0 = 0;
         const run = await cxThroughput(
-          { workers: 1, events, ...(profiled && { env }) },
+          { workers: 1, events, ...(profiled && { env: runEnv }) },
           async (cluster) => {
             workerPid = cluster.workers[0]!.pid;
             procs = [['worker', workerPid], ['coordinator', cluster.coordinator.pid], ['nats-server', cluster.nats.pid]];
@@ -189,7 +211,10 @@ async function main(): Promise<void> {
       } finally {
         await nc?.close();
       }
-      if (profiled) {
+      if (mode === 'alloc') {
+        const profile = JSON.parse(await readFile(join(dir, `${workerPid}.heapprofile`), 'utf8')) as { head: HeapProfileNode };
+        console.log(summarizeAllocations(profile.head, events));
+      } else if (profiled) {
         console.log(`worker profile (${join(dir, `${workerPid}.cpuprofile`)}):`);
         const profile = await readProfile(dir, workerPid);
         console.log(summarize(profile));
@@ -239,7 +264,7 @@ async function main(): Promise<void> {
       console.log(summarize(profile));
       console.log(categorize(profile, process.argv[4] === undefined ? undefined : Number(process.argv[4])));
       return;
-    } else throw new Error(`mode ${mode}: expected throughput, cpu, get or summary`);
+    } else throw new Error(`mode ${mode}: expected throughput, cpu, alloc, get or summary`);
   } finally {
     if (process.env.BENCH_PROFILE_DIR === undefined) await rm(dir, { recursive: true, force: true });
   }
