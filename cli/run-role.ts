@@ -2,7 +2,7 @@
 // closed on SIGTERM/SIGINT, then exit 0. A second signal while closing exits at once.
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ensureError } from '../core/errors.ts';
-import { CliError } from './errors.ts';
+import { CliError, EXIT } from './errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { OpenObjectStoreOptions } from '../core/object-store.ts';
 import { DEFAULT_METRICS_HOST, Telemetry, otlpTracesUrlFromEnv } from '../core/telemetry.ts';
@@ -27,6 +27,9 @@ export async function runRole(role: string, logger: Logger, start: () => Promise
   } catch (e) {
     const err = ensureError(e);
     logger.error({ err }, `${role} failed to start`);
+    // What the start opened before it failed (a NATS connection, a lease, the metrics endpoint)
+    // would keep the process alive, doing nothing: it exits once main has printed the error.
+    setImmediate(() => process.exit(typeof process.exitCode === 'number' ? process.exitCode : EXIT.failure)).unref();
     throw new CliError(`${role} failed to start: ${err.message}`, { cause: e });
   }
   let closing = false;

@@ -4,10 +4,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, runCli, startCluster, waitFor, REPO_ROOT, type Cluster, type RunResult } from '../kit/index.ts';
+import { freePort, runCli, startCluster, startNatsServer, waitFor, REPO_ROOT, type Cluster, type RunResult } from '../kit/index.ts';
 import { generateIndicators } from '../../jobs/customer-experience/generate.ts';
 import { colourOf } from '../../jobs/customer-experience/rules.ts';
 
@@ -41,6 +42,22 @@ describe('cli - errors', () => {
     const result = await runCli(['--addr', `127.0.0.1:${port}`, 'jobs']);
     assert.equal(result.code, 1);
     assertOneLineError(result, new RegExp(`^eddy: cannot reach the coordinator at 127\\.0\\.0\\.1:${port} \\(is it running\\? set --addr or EDDY_ADDR\\)$`));
+  });
+
+  test('cli - a coordinator whose gRPC port is taken says so and exits 1 instead of hanging', async () => {
+    const nats = await startNatsServer();
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen({ host: '127.0.0.1', port: 0 }, resolve));
+    try {
+      const { port } = taken.address() as AddressInfo;
+      // The start connects to NATS and takes its lease before it binds gRPC: those stay open.
+      const result = await runCli(['coordinator', '--nats', nats.url, '--grpc', `127.0.0.1:${port}`, '--http', `127.0.0.1:${await freePort()}`, '--store', join(tmp, 'taken-port-store')], { timeoutMs: 30_000 });
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, new RegExp(`^eddy: coordinator failed to start: .*EADDRINUSE: address already in use 127\\.0\\.0\\.1:${port}\\b`, 'm'));
+    } finally {
+      taken.close();
+      await nats.stop();
+    }
   });
 
   test('cli - EDDY_ADDR is the default address of every command', async () => {

@@ -118,6 +118,19 @@ function metricsArgs(port: number | undefined): { args: string[]; metricsUrl?: s
 }
 
 export async function startCoordinator(options: CoordinatorOptions): Promise<CoordinatorHandle> {
+  // A port the kit chose may be taken by another process between freePort() and the bind
+  // (free-port.ts): the coordinator then exits at once, and is started again on other ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startCoordinatorOnce(options);
+    } catch (e) {
+      const chosenHere = options.grpcPort === undefined || options.httpPort === undefined;
+      if (!chosenHere || attempt >= 3 || !/EADDRINUSE/.test(String(e))) throw e;
+    }
+  }
+}
+
+async function startCoordinatorOnce(options: CoordinatorOptions): Promise<CoordinatorHandle> {
   const port = options.grpcPort ?? (await freePort());
   const address = `127.0.0.1:${port}`;
   const httpPort = options.httpPort ?? (await freePort());
