@@ -170,7 +170,7 @@ async function main(): Promise<void> {
       // cpu: the same run without the profiler (its overhead), CPU accounting and batch counts only.
       // alloc: the job on the worker's main thread, where the hook samples its allocations.
       const profiled = mode !== 'cpu';
-      const runEnv = mode === 'alloc' ? { NODE_OPTIONS: `--import ${HOOK}`, EDDY_HEAP_PROFILE_DIR: dir, EDDY_JOB_ISOLATION: 'none' } : env;
+      const runEnv = mode === 'alloc' ? { NODE_OPTIONS: env.NODE_OPTIONS, EDDY_HEAP_PROFILE_DIR: dir, EDDY_JOB_ISOLATION: 'none' } : env;
       const events = Number(process.argv[3] ?? 200_000);
       let workerPid = 0;
       // CPU seconds of each process over the processing (from submit to the last event).

@@ -29,7 +29,7 @@ export async function runRole(role: string, logger: Logger, start: () => Promise
     logger.error({ err }, `${role} failed to start`);
     // What the start opened before it failed (a NATS connection, a lease, the metrics endpoint)
     // would keep the process alive, doing nothing: it exits once main has printed the error.
-    setImmediate(() => process.exit(typeof process.exitCode === 'number' ? process.exitCode : EXIT.failure)).unref();
+    setImmediate(() => process.exit(process.exitCode ?? EXIT.failure)).unref();
     throw new CliError(`${role} failed to start: ${err.message}`, { cause: e });
   }
   let closing = false;
