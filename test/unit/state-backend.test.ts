@@ -761,6 +761,39 @@ test('state backend - a cached map takes each commit\'s puts, deletes and clears
     }
   }));
 
+test('state backend - map reads between writes to the same overlays see every entry written so far (the overlays index maps when read)', () =>
+  withBackend(async (b) => {
+    const maps = ['n1', 'n2'];
+    const model = new Map<string, Map<string, number>>(maps.map((k) => [k, new Map()]));
+    let seed = 11;
+    // The high bits of the generator: its low bits repeat with a short period.
+    const random = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 16) % n;
+    };
+    const expected = (key: string): Array<[string, number]> => [...model.get(key)!].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
+    let checkpoint = 0;
+    for (let op = 0; op < 600; op++) {
+      const key = maps[random(maps.length)]!;
+      const mapKey = `k${random(30)}`;
+      if (random(5) === 0) {
+        b.deleteMapEntry(S, 3, 'm', key, mapKey);
+        model.get(key)!.delete(mapKey);
+      } else {
+        b.putMapEntry(S, 3, 'm', key, mapKey, op);
+        model.get(key)!.set(mapKey, op);
+      }
+      // Reads of one map between writes to it and to the other, in the active overlay and across frozen ones.
+      if (random(4) === 0) assert.deepEqual(await b.mapEntries(S, 3, 'm', key), expected(key), `map ${key} after op ${op}`);
+      if (random(40) === 0) b.freeze(++checkpoint);
+      if (random(120) === 0 && checkpoint > 0) await b.commit(checkpoint);
+    }
+    for (const key of maps) assert.deepEqual(await b.mapEntries(S, 3, 'm', key), expected(key));
+    b.freeze(++checkpoint);
+    await b.commit(checkpoint);
+    for (const key of maps) assert.deepEqual(await b.mapEntries(S, 3, 'm', key, 'committed'), expected(key));
+  }));
+
 test('state backend - a hot map is decoded once: reads share each entry\'s value until it changes; the map cache keeps maps read since the last eviction', () =>
   withBackend(async (b) => {
     b.putMapEntry(S, 3, 'm', 'k', 'a', { n: 1 });

@@ -204,7 +204,7 @@ export class CommittedStore {
     this.#writtenEntries += built;
     this.cache.bumpEpoch();
     // Map entries are indexed by their map's prefix: exactly the cached maps this commit changed.
-    for (const delta of deltas) this.cache.applyCommitted(delta.overlay.entries, delta.overlay.mapIndex);
+    for (const delta of deltas) this.cache.applyCommitted(delta.overlay);
     await this.#maybeRebuildFilter();
   }
 

@@ -9,9 +9,29 @@ export type Entry = Buffer | null;
 export class Overlay {
   /** latin1 of the encoded key → entry: a one-byte string key is cheap to hash and to keep. */
   readonly entries = new Map<string, Entry>();
-  /** Map prefix → full keys of that map in this overlay, so map reads never scan the overlay. */
-  readonly mapIndex = new Map<string, Set<string>>();
+  readonly #mapIndex = new Map<string, Set<string>>();
+  /**
+   * Map entries not in #mapIndex yet, as key, map prefix, key, map prefix…: the index is brought up
+   * to date when something reads it (a map read, a commit into a read cache holding maps). A job
+   * nobody reads maps of as bytes wrote a Set entry per map entry it changed, at every freeze.
+   */
+  #unindexed: string[] = [];
   bytes = 0;
+
+  /** Map prefix → full keys of that map in this overlay, so map reads never scan the overlay. A key may have no entry (undone): readers skip it. */
+  get mapIndex(): ReadonlyMap<string, ReadonlySet<string>> {
+    const pending = this.#unindexed;
+    if (pending.length > 0) {
+      this.#unindexed = [];
+      for (let i = 0; i < pending.length; i += 2) {
+        const key = pending[i]!;
+        const keys = this.#mapIndex.get(pending[i + 1]!);
+        if (keys === undefined) this.#mapIndex.set(pending[i + 1]!, new Set([key]));
+        else keys.add(key);
+      }
+    }
+    return this.#mapIndex;
+  }
 
   set(key: string, value: Entry, mapPrefix: string | undefined, undo?: StateUndoLog): void {
     const old = this.entries.get(key);
@@ -19,20 +39,15 @@ export class Overlay {
     if (old !== undefined) this.bytes -= key.length + (old === null ? 0 : old.length);
     this.entries.set(key, value);
     this.bytes += key.length + (value === null ? 0 : value.length);
-    if (mapPrefix !== undefined) this.#index(key, mapPrefix);
+    // A key the overlay held is noted already: a key written again does not grow the list.
+    if (mapPrefix !== undefined && old === undefined) this.#unindexed.push(key, mapPrefix);
   }
 
   /** set() of a key this overlay does not hold (the live cache's flush into an empty overlay): one lookup fewer. */
   setNew(key: string, value: Entry, mapPrefix: string | undefined): void {
     this.entries.set(key, value);
     this.bytes += key.length + (value === null ? 0 : value.length);
-    if (mapPrefix !== undefined) this.#index(key, mapPrefix);
-  }
-
-  #index(key: string, mapPrefix: string): void {
-    const keys = this.mapIndex.get(mapPrefix);
-    if (keys === undefined) this.mapIndex.set(mapPrefix, new Set([key]));
-    else keys.add(key);
+    if (mapPrefix !== undefined) this.#unindexed.push(key, mapPrefix);
   }
 
   /** Puts back what a write replaced (undefined: the key was not in this overlay). A map index may keep the key: reads skip keys without an entry. */
@@ -53,7 +68,8 @@ export class Overlay {
       this.entries.delete(key);
       this.bytes -= key.length + (value === null ? 0 : value.length);
     }
-    for (const mapPrefix of this.mapIndex.keys()) if (mapPrefix.startsWith(prefix)) this.mapIndex.delete(mapPrefix);
+    const index = this.mapIndex as Map<string, Set<string>>;
+    for (const mapPrefix of index.keys()) if (mapPrefix.startsWith(prefix)) index.delete(mapPrefix);
   }
 }
 

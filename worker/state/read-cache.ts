@@ -5,7 +5,7 @@
 // The epoch guards against stale fills: it is bumped whenever RocksDB or the cache changes under
 // reads in flight, and a read that started in an older epoch may have seen the old value, so it
 // must not fill the cache with it (fill only if `epoch` is unchanged since the read began).
-import type { Entry } from './overlay.ts';
+import type { Entry, Overlay } from './overlay.ts';
 import { KeptIterator } from './kept-iterator.ts';
 
 interface CachedMap {
@@ -123,15 +123,17 @@ export class ReadCache {
 
   /**
    * A delta reached RocksDB: cached values it changed take their new value, and cached maps it
-   * changed take its entries of them (`mapIndex`: map prefix → the full keys the delta wrote under
-   * it; a key without an entry was undone). A map read under steady writes stays cached: dropping
-   * it at every commit made each feature read of a busy entity scan RocksDB again, and a scan that
-   * outlasts the next commit may not fill the cache (measured in docs/BENCHMARKS.md).
+   * changed take its entries of them (the overlay's `mapIndex`, read only when maps are cached:
+   * map prefix → the full keys the delta wrote under it; a key without an entry was undone). A map
+   * read under steady writes stays cached: dropping it at every commit made each feature read of a
+   * busy entity scan RocksDB again, and a scan that outlasts the next commit may not fill the cache
+   * (measured in docs/BENCHMARKS.md).
    */
-  applyCommitted(entries: ReadonlyMap<string, Entry>, mapIndex: ReadonlyMap<string, ReadonlySet<string>>): void {
+  applyCommitted(overlay: Overlay): void {
+    const entries = overlay.entries;
     for (const [key, value] of entries) if (this.#values.has(key)) this.#values.set(key, value);
     if (this.#maps.size === 0) return;
-    for (const [mapPrefix, keys] of mapIndex) {
+    for (const [mapPrefix, keys] of overlay.mapIndex) {
       const cached = this.#maps.get(mapPrefix);
       // A new array: a reader may still hold the old one.
       if (cached !== undefined) cached.entries = withChanges(cached.entries, keys, entries);
