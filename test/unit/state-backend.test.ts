@@ -8,6 +8,7 @@ import { decodeCheckpointObject, encodeCheckpointObject, type KeyGroupEntries } 
 import { decodeKeyGroupPrefix, encodeStateKey, keyGroupPrefix, StateBackend } from '../../worker/state/state-backend.ts';
 import type { StateBackendOptions } from '../../worker/state/state-backend.ts';
 import { ReadCache } from '../../worker/state/read-cache.ts';
+import { SMALL_MAP_ENTRIES } from '../../worker/state/merged-reads.ts';
 
 // Each test gets a real RocksDB in a fresh directory, removed afterwards.
 async function withBackend(
@@ -792,6 +793,71 @@ test('state backend - map reads between writes to the same overlays see every en
     b.freeze(++checkpoint);
     await b.commit(checkpoint);
     for (const key of maps) assert.deepEqual(await b.mapEntries(S, 3, 'm', key, 'committed'), expected(key));
+  }));
+
+test('state backend - bounded map ranges read from the map cache (small maps cached whole by their first range read) equal a model, through commits and rollbacks', () =>
+  withBackend(async (b) => {
+    const maps = { small: 40, big: SMALL_MAP_ENTRIES + 60, other: 25 };
+    const mapKey = (i: number): string => `k${String(i).padStart(5, '0')}`;
+    type Model = Map<string, Map<string, number>>;
+    const copy = (m: Model): Model => new Map([...m].map(([k, v]) => [k, new Map(v)]));
+    let latest: Model = new Map(Object.keys(maps).map((k) => [k, new Map()]));
+    // The big map starts committed, past what a range read caches whole.
+    for (let i = 0; i < maps.big; i++) {
+      b.putMapEntry(S, 4, 'm', 'big', mapKey(i), i);
+      latest.get('big')!.set(mapKey(i), i);
+    }
+    b.freeze(1);
+    await b.commit(1);
+    let committed = copy(latest);
+    const frozen = new Map<number, Model>();
+    let checkpoint = 1;
+    let seed = 5;
+    const random = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 16) % n;
+    };
+    const expected = (model: Model, key: string, from: string | undefined, to: string | undefined, limit: number): Array<[string, number]> =>
+      [...model.get(key)!].filter(([k]) => (from === undefined || k >= from) && (to === undefined || k < to)).sort(([x], [y]) => (x < y ? -1 : 1)).slice(0, limit);
+    for (let op = 0; op < 1500; op++) {
+      const key = Object.keys(maps)[random(3)]!;
+      const size = maps[key as keyof typeof maps];
+      const roll = random(100);
+      if (roll < 45) {
+        const k = mapKey(random(size));
+        if (random(4) === 0) {
+          b.deleteMapEntry(S, 4, 'm', key, k);
+          latest.get(key)!.delete(k);
+        } else {
+          b.putMapEntry(S, 4, 'm', key, k, op);
+          latest.get(key)!.set(k, op);
+        }
+      } else if (roll < 85) {
+        const from = random(3) === 0 ? undefined : mapKey(random(size));
+        const to = random(3) === 0 ? undefined : mapKey(random(size + 10));
+        const limit = random(2) === 0 ? Number.POSITIVE_INFINITY : 1 + random(20);
+        const view = random(4) === 0 ? 'committed' : 'latest';
+        const want = expected(view === 'latest' ? latest : committed, key, from, to, limit);
+        for (const cacheSmall of [true, false]) {
+          const got = (await b.mapRangeBytes(S, 4, 'm', key, { ...(from !== undefined && { from }), ...(to !== undefined && { to }), limit, cacheSmall }, view)).map(([k, v]) => [k, unpack(v)]);
+          assert.deepEqual(got, want, `op ${op}: ${view} ${key} [${from}, ${to}) limit ${limit}, cacheSmall ${cacheSmall}`);
+        }
+      } else if (roll < 93) {
+        b.freeze(++checkpoint);
+        frozen.set(checkpoint, copy(latest));
+      } else if (roll < 98) {
+        const done = [...frozen.keys()].pop();
+        if (done !== undefined) {
+          await b.commit(done);
+          committed = frozen.get(done)!;
+          for (const id of [...frozen.keys()]) if (id <= done) frozen.delete(id);
+        }
+      } else {
+        b.rollback();
+        latest = copy(committed);
+        frozen.clear();
+      }
+    }
   }));
 
 test('state backend - a hot map is decoded once: reads share each entry\'s value until it changes; the map cache keeps maps read since the last eviction', () =>

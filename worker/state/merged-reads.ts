@@ -47,6 +47,64 @@ export async function mergedMapRange(
 }
 
 /**
+ * mergedMapRange from a whole map's committed entries (the map cache) instead of RocksDB: the
+ * live entries whose full key (latin1) lies in [lower, upper), at most limit, in key order.
+ */
+export function mergeCachedRange(merged: Map<string, Entry> | undefined, committed: ReadonlyArray<[string, Buffer]>, prefixLength: number, lower: string, upper: string, limit: number): Array<[string, Buffer]> {
+  const overlayKeys = merged === undefined ? [] : smallestLiveKeys(merged, lower, upper, limit);
+  const out: Array<[string, Buffer]> = [];
+  const emitOverlay = (full: string): void => {
+    out.push([mapKeyOf(full, prefixLength), merged!.get(full)!]);
+  };
+  // The first committed entry at or after lower.
+  let first = 0;
+  let end = committed.length;
+  while (first < end) {
+    const middle = (first + end) >>> 1;
+    if (committed[middle]![0] < lower) first = middle + 1;
+    else end = middle;
+  }
+  let next = 0;
+  for (let i = first; i < committed.length && out.length < limit; i++) {
+    const [full, value] = committed[i]!;
+    if (full >= upper) break;
+    while (next < overlayKeys.length && overlayKeys[next]! < full && out.length < limit) emitOverlay(overlayKeys[next++]!);
+    if (out.length >= limit) break;
+    // An overlay entry (live, emitted from the overlay side, or a tombstone) hides the stored one.
+    if (merged !== undefined && merged.has(full)) continue;
+    out.push([mapKeyOf(full, prefixLength), value]);
+  }
+  while (next < overlayKeys.length && out.length < limit) emitOverlay(overlayKeys[next++]!);
+  return out;
+}
+
+/** Maps read whole into the cache by a range read have at most this many entries. */
+export const SMALL_MAP_ENTRIES = 1024;
+
+/**
+ * A map's committed entries read whole into the map cache, when it has at most SMALL_MAP_ENTRIES:
+ * one scan, after which its range reads are answered from memory. Undefined for a larger map
+ * (remembered, so that its range reads do not scan it again).
+ */
+export async function smallCommittedMap(store: CommittedStore, prefix: string): Promise<Array<[string, Buffer]> | undefined> {
+  const cache = store.cache;
+  if (cache.largeMaps.has(prefix)) return undefined;
+  const epoch = cache.epoch;
+  const entries: Array<[string, Buffer]> = [];
+  for await (const { key, value } of store.scan(Buffer.from(prefix, 'latin1'), SMALL_MAP_ENTRIES + 1, true)) {
+    if (value === null) continue;
+    if (entries.length === SMALL_MAP_ENTRIES) {
+      cache.noteLargeMap(prefix);
+      return undefined;
+    }
+    entries.push([key.toString('latin1'), value]);
+  }
+  // Kept only if RocksDB did not change during the scan (the entries could mix two states).
+  cache.setMap(prefix, entries, epoch);
+  return entries;
+}
+
+/**
  * A whole map: its committed entries (from the map cache) with the live overlay entries
  * `overlayKeys` (sorted, of `merged`) merged in, in key order, as (mapKey, stored bytes).
  * Synchronous: StateBackend.mapEntriesNow answers a cached map without a promise.

@@ -8,6 +8,9 @@
 import type { Entry, Overlay } from './overlay.ts';
 import { KeptIterator } from './kept-iterator.ts';
 
+/** Large maps remembered at most (a Set of their prefixes: ~0.5 MB). */
+const LARGE_MAPS = 4096;
+
 interface CachedMap {
   entries: Array<[string, Buffer]>;
   /** Second-chance bit: set by a hit, cleared by an eviction sweep that passes over the map. */
@@ -23,6 +26,12 @@ export class ReadCache {
    * ~7 % of a BatchGet's CPU), and eviction passes over maps whose bit is set, clearing it.
    */
   readonly #maps = new Map<string, CachedMap>();
+  /**
+   * Prefixes of maps a range read found too large to cache whole (merged-reads.ts,
+   * smallCommittedMap): their range reads go to RocksDB without scanning them first. A hint only;
+   * forgotten wholesale when it grows past LARGE_MAPS.
+   */
+  readonly largeMaps = new Set<string>();
   readonly #valueCapacity: number;
   readonly #mapCapacity: number;
   /** Eviction's iterators over #values and #maps, kept between evictions (kept-iterator.ts). */
@@ -85,6 +94,11 @@ export class ReadCache {
     }
     if (this.#maps.size >= capacity) this.#evictMap();
     this.#maps.set(prefix, { entries, used: false });
+  }
+
+  noteLargeMap(prefix: string): void {
+    if (this.largeMaps.size >= LARGE_MAPS) this.largeMaps.clear();
+    this.largeMaps.add(prefix);
   }
 
   /** Drops the eldest map not used since the sweep last passed it; maps it passes go to the back. */

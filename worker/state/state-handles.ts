@@ -228,7 +228,7 @@ class Cell {
     // With TTL some entries may be expired: read again past the last one until limit live ones.
     for (;;) {
       const asked = want - out.length;
-      const page = await backend.mapRangeBytes(stage, keyGroup, this.#name, key, { ...(from !== undefined && { from }), ...(range?.to !== undefined && { to: range.to }), limit: asked });
+      const page = await backend.mapRangeBytes(stage, keyGroup, this.#name, key, { ...(from !== undefined && { from }), ...(range?.to !== undefined && { to: range.to }), limit: asked, cacheSmall: true });
       const now = ttlMs === undefined ? 0 : clock();
       let expired = 0;
       for (const [mapKey, stored] of page) {
