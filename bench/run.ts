@@ -1,11 +1,13 @@
 // `make bench`: every benchmark in bench/, each figure beside a baseline measured in the same run;
-// medians of BENCH_RUNS runs (default 3). BENCH_ONLY=throughput,keyed,metrics,get,batchget,writes,
+// medians of BENCH_RUNS runs (default 3). BENCH_ONLY=throughput,keyed,ranges,metrics,get,batchget,writes,
 // checkpoint,recovery,rescale,jobs,memory,nexmark,python (any comma-separated subset) runs a part; BENCH_QUICK=1 a
 // smaller, faster run.
 //  - throughput: customer-experience with 1 and 2 workers against raw NATS core publish→subscribe
 //    and JetStream ordered-consume of the same events (the source stream itself).
 //  - keyed: bench/keyed-stage.ts (customer-experience's keyed stage in process, 10 k and 100 k
 //    entities, against the same logic on objects in a Map).
+//  - ranges: bench/map-ranges.ts (bounded range reads of keyed maps from the map cache, in
+//    process, against a RocksDB iterator per read).
 //  - metrics: bench/metrics-cost.ts (the per-batch histogram record and a scrape, in process), then
 //    customer-experience, 1 worker, with every process serving metrics (scraped every second)
 //    against metrics off: the cost of the instrumentation.
@@ -36,6 +38,7 @@ import { stateMemoryBenchmarks } from './state-memory.ts';
 import { nexmarkBenchmarks } from './nexmark.ts';
 import { pythonClient } from './python-client.ts';
 import { keyedStageBenchmarks } from './keyed-stage.ts';
+import { mapRangeBenchmarks } from './map-ranges.ts';
 import type { Cluster } from '../test/kit/index.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? (QUICK ? 100_000 : 200_000));
@@ -130,6 +133,7 @@ async function main(): Promise<void> {
     }
   }
   if (selected('keyed')) await keyedStageBenchmarks(QUICK ? 100_000 : 200_000);
+  if (selected('ranges')) await mapRangeBenchmarks(QUICK ? 5_000 : 20_000);
   if (selected('metrics')) {
     await metricsCostBenchmark();
     await metricsCost();

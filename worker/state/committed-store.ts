@@ -25,6 +25,8 @@ export interface CommittedStoreStats {
   writeYields: number;
   /** Entries (puts and deletes) commits wrote to RocksDB. */
   writtenEntries: number;
+  /** RocksDB iterators opened (range reads and scans). */
+  iterators: number;
 }
 
 export class CommittedStore {
@@ -53,6 +55,7 @@ export class CommittedStore {
   /** Turns given to the event loop while write batches were built (every WRITE_SLICE entries). */
   #writeYields = 0;
   #writtenEntries = 0;
+  #iterators = 0;
   /** The key filter's rebuild scan under way (close() waits for it). */
   #filterScan: Promise<void> = Promise.resolve();
   #closing = false;
@@ -159,16 +162,18 @@ export class CommittedStore {
 
   /** What the store counted so far (for tests): read batches sent, reads the key filter answered, its rebuilds, turns given while building write batches. */
   get stats(): CommittedStoreStats {
-    return { readBatches: this.#reads.batches, keyFilterOn: this.#filter !== undefined, filteredReads: this.#filteredReads, filterRebuilds: this.#filterRebuilds, writeYields: this.#writeYields, writtenEntries: this.#writtenEntries };
+    return { readBatches: this.#reads.batches, keyFilterOn: this.#filter !== undefined, filteredReads: this.#filteredReads, filterRebuilds: this.#filterRebuilds, writeYields: this.#writeYields, writtenEntries: this.#writtenEntries, iterators: this.#iterators };
   }
 
   /** Committed entries in a key range, in key order (reverse when asked). */
   iterator(range: { gte: Buffer; lt?: Buffer; lte?: Buffer }, options: { capacity: number; values: boolean; reverse?: boolean; limit?: number }): RocksIterator {
+    this.#iterators++;
     return this.#db.iterator(range, options);
   }
 
   /** Committed entries under a prefix, in key order. */
   scan(prefix: Buffer, capacity: number, values: boolean): RocksIterator {
+    this.#iterators++;
     return this.#db.iterator({ gte: prefix, lt: prefixUpperBound(prefix) }, { capacity, values });
   }
 

@@ -8,8 +8,13 @@
 import type { Entry, Overlay } from './overlay.ts';
 import { KeptIterator } from './kept-iterator.ts';
 
-/** Large maps remembered at most (a Set of their prefixes: ~0.5 MB). */
-const LARGE_MAPS = 4096;
+/** Map prefixes each hint set keeps at most (~0.5 MB). */
+const MAP_HINTS = 4096;
+
+function note(hints: Set<string>, prefix: string): void {
+  if (hints.size >= MAP_HINTS) hints.clear();
+  hints.add(prefix);
+}
 
 interface CachedMap {
   entries: Array<[string, Buffer]>;
@@ -27,11 +32,13 @@ export class ReadCache {
    */
   readonly #maps = new Map<string, CachedMap>();
   /**
-   * Prefixes of maps a range read found too large to cache whole (merged-reads.ts,
-   * smallCommittedMap): their range reads go to RocksDB without scanning them first. A hint only;
-   * forgotten wholesale when it grows past LARGE_MAPS.
+   * Hints for range reads of maps not cached (merged-reads.ts, smallCommittedMap), each forgotten
+   * wholesale when it grows past MAP_HINTS: maps range-read once since (the next range read reads
+   * the map whole), and maps found too large to cache whole (their range reads go to RocksDB
+   * without scanning them first).
    */
-  readonly largeMaps = new Set<string>();
+  readonly #rangeReadOnce = new Set<string>();
+  readonly #largeMaps = new Set<string>();
   readonly #valueCapacity: number;
   readonly #mapCapacity: number;
   /** Eviction's iterators over #values and #maps, kept between evictions (kept-iterator.ts). */
@@ -96,9 +103,19 @@ export class ReadCache {
     this.#maps.set(prefix, { entries, used: false });
   }
 
+  /** True when the map was range-read once before (and forgets it); false notes this read. */
+  rangeReadBefore(prefix: string): boolean {
+    if (this.#rangeReadOnce.delete(prefix)) return true;
+    note(this.#rangeReadOnce, prefix);
+    return false;
+  }
+
+  isLargeMap(prefix: string): boolean {
+    return this.#largeMaps.has(prefix);
+  }
+
   noteLargeMap(prefix: string): void {
-    if (this.largeMaps.size >= LARGE_MAPS) this.largeMaps.clear();
-    this.largeMaps.add(prefix);
+    note(this.#largeMaps, prefix);
   }
 
   /** Drops the eldest map not used since the sweep last passed it; maps it passes go to the back. */
