@@ -27,6 +27,25 @@ async function withBackend(
 
 const S = 'stage-a';
 
+/** Puts (or, for undefined, deletes) an entry of map `key` of state 'm', in the backend and in a model of that map. */
+function writeMapEntry(b: StateBackend, keyGroup: number, key: string, mapKey: string, value: number | undefined, model: Map<string, number>): void {
+  if (value === undefined) {
+    b.deleteMapEntry(S, keyGroup, 'm', key, mapKey);
+    model.delete(mapKey);
+  } else {
+    b.putMapEntry(S, keyGroup, 'm', key, mapKey, value);
+    model.set(mapKey, value);
+  }
+}
+
+/** A deterministic random integer in [0, n): the high bits of a linear congruential generator (its low bits repeat with a short period). */
+function seeded(seed: number): (n: number) => number {
+  return (n) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 16) % n;
+  };
+}
+
 test('state backend - a put is visible in the latest view at once and in the committed view only after commit', () =>
   withBackend(async (b) => {
     b.putValue(S, 1, 'count', 'k', 41);
@@ -766,24 +785,13 @@ test('state backend - map reads between writes to the same overlays see every en
   withBackend(async (b) => {
     const maps = ['n1', 'n2'];
     const model = new Map<string, Map<string, number>>(maps.map((k) => [k, new Map()]));
-    let seed = 11;
-    // The high bits of the generator: its low bits repeat with a short period.
-    const random = (n: number): number => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return (seed >>> 16) % n;
-    };
+    const random = seeded(11);
     const expected = (key: string): Array<[string, number]> => [...model.get(key)!].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
     let checkpoint = 0;
     for (let op = 0; op < 600; op++) {
       const key = maps[random(maps.length)]!;
       const mapKey = `k${random(30)}`;
-      if (random(5) === 0) {
-        b.deleteMapEntry(S, 3, 'm', key, mapKey);
-        model.get(key)!.delete(mapKey);
-      } else {
-        b.putMapEntry(S, 3, 'm', key, mapKey, op);
-        model.get(key)!.set(mapKey, op);
-      }
+      writeMapEntry(b, 3, key, mapKey, random(5) === 0 ? undefined : op, model.get(key)!);
       // Reads of one map between writes to it and to the other, in the active overlay and across frozen ones.
       if (random(4) === 0) assert.deepEqual(await b.mapEntries(S, 3, 'm', key), expected(key), `map ${key} after op ${op}`);
       if (random(40) === 0) b.freeze(++checkpoint);
@@ -814,11 +822,7 @@ test('state backend - bounded map ranges read from the map cache (small maps cac
     let checkpoint = 1;
     // Range reads with cacheSmall per small map since it was last dropped from the cache (a rollback drops every cached map).
     const rangeReads = new Map<string, number>();
-    let seed = 5;
-    const random = (n: number): number => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return (seed >>> 16) % n;
-    };
+    const random = seeded(5);
     const expected = (model: Model, key: string, from: string | undefined, to: string | undefined, limit: number): Array<[string, number]> =>
       [...model.get(key)!].filter(([k]) => (from === undefined || k >= from) && (to === undefined || k < to)).sort(([x], [y]) => (x < y ? -1 : 1)).slice(0, limit);
     for (let op = 0; op < 1500; op++) {
@@ -826,14 +830,7 @@ test('state backend - bounded map ranges read from the map cache (small maps cac
       const size = maps[key as keyof typeof maps];
       const roll = random(100);
       if (roll < 45) {
-        const k = mapKey(random(size));
-        if (random(4) === 0) {
-          b.deleteMapEntry(S, 4, 'm', key, k);
-          latest.get(key)!.delete(k);
-        } else {
-          b.putMapEntry(S, 4, 'm', key, k, op);
-          latest.get(key)!.set(k, op);
-        }
+        writeMapEntry(b, 4, key, mapKey(random(size)), random(4) === 0 ? undefined : op, latest.get(key)!);
       } else if (roll < 85) {
         const from = random(3) === 0 ? undefined : mapKey(random(size));
         const to = random(3) === 0 ? undefined : mapKey(random(size + 10));
