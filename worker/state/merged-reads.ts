@@ -11,8 +11,8 @@ const EMPTY = Buffer.alloc(0);
 
 /**
  * The live entries of the map under `prefix` whose full key lies in [lower, upper), at most
- * limit, in key order, as (mapKey, stored bytes). `committed` is the whole map's committed
- * entries when the whole map is read (from the map cache); otherwise RocksDB is scanned.
+ * limit, in key order, as (mapKey, stored bytes), RocksDB scanned for the committed ones (a map
+ * the map cache holds is merged by mergeCachedRange instead).
  */
 export async function mergedMapRange(
   store: CommittedStore,
@@ -21,13 +21,11 @@ export async function mergedMapRange(
   lower: Buffer,
   upper: Buffer,
   limit: number,
-  committed: Array<[string, Buffer]> | Promise<Array<[string, Buffer]>> | undefined,
 ): Promise<Array<[string, Buffer]>> {
   // latin1 strings compare code unit by code unit, which is byte order: the order of RocksDB.
   // Only the smallest `limit` live overlay entries can be in the answer: a partial selection, so
   // a small page of a large map (timers of a key group) does not sort the whole overlay.
   const overlayKeys = merged === undefined ? [] : smallestLiveKeys(merged, lower.toString('latin1'), upper.toString('latin1'), limit);
-  if (committed !== undefined) return mergeWholeMap(merged, overlayKeys, prefix.length, committed instanceof Promise ? await committed : committed);
   const out: Array<[string, Buffer]> = [];
   const emitOverlay = (full: string): void => {
     out.push([mapKeyOf(full, prefix.length), merged!.get(full)!]);
@@ -49,6 +47,7 @@ export async function mergedMapRange(
 /**
  * mergedMapRange from a whole map's committed entries (the map cache) instead of RocksDB: the
  * live entries whose full key (latin1) lies in [lower, upper), at most limit, in key order.
+ * Synchronous: StateBackend.mapEntriesNow answers a cached map without a promise.
  */
 export function mergeCachedRange(merged: Map<string, Entry> | undefined, committed: ReadonlyArray<[string, Buffer]>, prefixLength: number, lower: string, upper: string, limit: number): Array<[string, Buffer]> {
   const overlayKeys = merged === undefined ? [] : smallestLiveKeys(merged, lower, upper, limit);
@@ -106,30 +105,6 @@ export async function smallCommittedMap(store: CommittedStore, prefix: string): 
   return entries;
 }
 
-/**
- * A whole map: its committed entries (from the map cache) with the live overlay entries
- * `overlayKeys` (sorted, of `merged`) merged in, in key order, as (mapKey, stored bytes).
- * Synchronous: StateBackend.mapEntriesNow answers a cached map without a promise.
- */
-export function mergeWholeMap(merged: Map<string, Entry> | undefined, overlayKeys: readonly string[], prefixLength: number, committed: ReadonlyArray<[string, Buffer]>): Array<[string, Buffer]> {
-  const out: Array<[string, Buffer]> = [];
-  let next = 0;
-  for (const [full, value] of committed) {
-    while (next < overlayKeys.length && overlayKeys[next]! < full) {
-      const key = overlayKeys[next++]!;
-      out.push([mapKeyOf(key, prefixLength), merged!.get(key)!]);
-    }
-    // An overlay entry (live, emitted from the overlay side, or a tombstone) hides the stored one.
-    if (merged !== undefined && merged.has(full)) continue;
-    out.push([mapKeyOf(full, prefixLength), value]);
-  }
-  while (next < overlayKeys.length) {
-    const key = overlayKeys[next++]!;
-    out.push([mapKeyOf(key, prefixLength), merged!.get(key)!]);
-  }
-  return out;
-}
-
 const NON_ASCII = /[\u0080-\u00ff]/;
 
 /** The mapKey of a full key (a latin1 string of bytes): its UTF-8 text after the prefix. ASCII is the same string. */
@@ -183,7 +158,7 @@ const sharedObjects = new WeakSet<object>();
 
 export function committedObject(committed: ReadonlyArray<[string, Buffer]>, prefixLength: number): MapObject {
   if (committedObjects.has(committed)) return committedObjects.get(committed);
-  const object = objectOf(mergeWholeMap(undefined, [], prefixLength, committed).map(([k, v]) => [k, decodeShared(v)]));
+  const object = objectOf(committed.map(([full, value]) => [mapKeyOf(full, prefixLength), decodeShared(value)]));
   committedObjects.set(committed, object);
   if (object !== undefined) sharedObjects.add(object);
   return object;

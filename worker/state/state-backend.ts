@@ -13,14 +13,14 @@ import type { KeyGroupEntries } from '../../core/checkpoint-format.ts';
 import { EddyError } from '../../core/errors.ts';
 import { decodeShared, decodeValue, encodeValue } from './value-codec.ts';
 import { encodedString, encodeStateKey, lastMapPrefixLength, prefixUpperBound } from './key-codec.ts';
-import { smallestLiveKeys, type Entry } from './overlay.ts';
+import type { Entry } from './overlay.ts';
 import { LiveCache, LiveEntry, type LiveCodec } from './live-cache.ts';
 import type { StateUndoLog } from './state-undo.ts';
 import { PROBE_CAPACITY, SCAN_CAPACITY, type RocksIterator } from './rocksdb.ts';
 import { CommittedStore, type CommittedStoreStats } from './committed-store.ts';
 import { assertCheckpointId, DeltaChain } from './delta-chain.ts';
 import { dropKeyGroup, exportKeyGroup, importKeyGroup, scanCommittedKeyGroup, snapshotKeyGroup, stateKeyCandidates } from './key-group-transfer.ts';
-import { committedObject, latestAtOrBefore, mergeCachedRange, mergedMapRange, mergeWholeMap, objectOf, smallCommittedMap, type MapObject } from './merged-reads.ts';
+import { committedObject, latestAtOrBefore, mergeCachedRange, mergedMapRange, objectOf, smallCommittedMap, type MapObject } from './merged-reads.ts';
 import { compileStateBackendOptions, type CompiledStateBackendOptions, type StateBackendOptions } from './state-backend-options.ts';
 
 export { decodeKeyGroupPrefix, encodeStateKey, keyGroupPrefix } from './key-codec.ts';
@@ -136,9 +136,9 @@ export class StateBackend {
 
   /** The map's decoded entries: the overlays' (merged) over its committed ones. */
   #mergedEntries(prefix: string, merged: Map<string, Entry> | undefined): Array<[string, unknown]> | Promise<Array<[string, unknown]>> {
-    const overlayKeys = merged === undefined ? [] : smallestLiveKeys(merged, prefix, prefixUpperBound(Buffer.from(prefix, 'latin1')).toString('latin1'), Number.POSITIVE_INFINITY);
+    const upper = prefixUpperBound(Buffer.from(prefix, 'latin1')).toString('latin1');
     const decoded = (committed: ReadonlyArray<[string, Buffer]>): Array<[string, unknown]> => {
-      const entries = mergeWholeMap(merged, overlayKeys, prefix.length, committed) as Array<[string, unknown]>;
+      const entries = mergeCachedRange(merged, committed, prefix.length, prefix, upper, Number.POSITIVE_INFINITY) as Array<[string, unknown]>;
       for (const entry of entries) entry[1] = decodeShared(entry[1] as Buffer);
       return entries;
     };
@@ -175,12 +175,12 @@ export class StateBackend {
     const whole = range.from === undefined && range.to === undefined && range.limit === undefined;
     // Only overlay entries in [lower, upper) can be in the answer (merged-reads.ts).
     const prefixString = prefix.toString('latin1');
-    const [lowerString, upperString] = [lower.toString('latin1'), upper.toString('latin1')];
+    const lowerString = lower.toString('latin1');
+    const upperString = upper.toString('latin1');
     const merged = view === 'latest' ? (whole ? this.#chain.mergedMap(prefixString) : this.#chain.mergedMap(prefixString, lowerString, upperString)) : undefined;
-    if (whole) return mergedMapRange(this.#store, merged, prefix, lower, upper, limit, this.#committedMap(prefixString));
-    const cached = this.#store.cache.getMap(prefixString) ?? (range.cacheSmall === true ? await smallCommittedMap(this.#store, prefixString) : undefined);
-    if (cached !== undefined) return mergeCachedRange(merged, cached, prefix.length, lowerString, upperString, limit);
-    return mergedMapRange(this.#store, merged, prefix, lower, upper, limit, undefined);
+    const committed = whole ? this.#committedMap(prefixString) : (this.#store.cache.getMap(prefixString) ?? (range.cacheSmall === true ? await smallCommittedMap(this.#store, prefixString) : undefined));
+    if (committed === undefined) return mergedMapRange(this.#store, merged, prefix, lower, upper, limit);
+    return mergeCachedRange(merged, committed instanceof Promise ? await committed : committed, prefix.length, lowerString, upperString, limit);
   }
 
   // --- live values (worker/state/live-cache.ts), for the state handles
