@@ -137,16 +137,44 @@ test('key filter - random puts, deletes, imports and drops over many rebuilds: e
     assert.ok(a!.storeStats.filteredReads > 0, 'some reads were answered by the filter');
   }, { readCacheEntries: 0, keyFilterKeys: 16 }));
 
-test('committed store - a commit or an import of many entries lets other work run while its batch is built, and ends with every entry readable', () =>
+/**
+ * A thread as loaded as a job's under a backlog: every turn of the event loop runs 25 ms of other
+ * work (each key group's drain runs its stretch in one turn), until stopped. Counts the turns.
+ */
+function loadedLoop(turnMs: number): { turns: () => number; stop: () => void } {
+  let turns = 0;
+  let stopped = false;
+  const turn = (): void => {
+    if (stopped) return;
+    turns++;
+    const until = performance.now() + turnMs;
+    while (performance.now() < until);
+    setImmediate(turn);
+  };
+  setImmediate(turn);
+  return { turns: () => turns, stop: () => void (stopped = true) };
+}
+
+test('committed store - a commit or an import of many entries lets other work run while its batch is built, ends within a few turns of a loaded loop, and leaves every entry readable', () =>
   withBackends(2, async ([a, b]) => {
-    for (let i = 0; i < 10_000; i++) a!.putValue(S, i % 4, 'v', `k${i}`, i);
+    const entries = 60_000;
+    for (let i = 0; i < entries; i++) a!.putValue(S, i % 4, 'v', `k${i}`, i);
     a!.freeze(1);
     const delta = a!.frozenDelta(1);
+    // With a slice of 2,048 entries per turn these took ~29 turns each, 25 ms of others' work apiece.
+    let load = loadedLoop(25);
     await a!.commit(1);
-    assert.ok(a!.storeStats.writeYields >= 4, `${a!.storeStats.writeYields} turns given while 10,000 entries were committed (one per 2,048)`);
+    load.stop();
+    const commitTurns = a!.storeStats.writeYields;
+    assert.ok(load.turns() >= 1 && commitTurns >= 1, `other work ran while the commit was built (${load.turns()} turns, ${commitTurns} yields)`);
+    assert.ok(commitTurns <= 12, `the commit of ${entries} entries took ${commitTurns} turns of a loaded loop`);
+    load = loadedLoop(25);
     for (const { stage, groups } of delta) for (const group of groups) await b!.importKeyGroup(stage, group, { replace: true });
-    assert.ok(b!.storeStats.writeYields >= 4, `${b!.storeStats.writeYields} turns given while 10,000 entries were imported in 4 key groups`);
-    for (let i = 0; i < 10_000; i += 97) {
+    load.stop();
+    const importTurns = b!.storeStats.writeYields;
+    assert.ok(importTurns >= 1, 'other work ran while the key groups were imported');
+    assert.ok(importTurns <= 4 * 12, `the import of ${entries} entries in 4 key groups took ${importTurns} turns of a loaded loop`);
+    for (let i = 0; i < entries; i += 97) {
       assert.equal(await a!.getValue(S, i % 4, 'v', `k${i}`, 'committed'), i);
       assert.equal(await b!.getValue(S, i % 4, 'v', `k${i}`, 'committed'), i);
     }
