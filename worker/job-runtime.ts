@@ -406,10 +406,11 @@ export class JobRuntime implements ObservedJob {
     // (which may come at any moment now) has them inject its barrier.
     const started = move ? move.splitsIn.map((p) => this.#addSource(p, c.sources.find((x) => x.split === p))) : [];
     for (const source of started) source.start().catch((e) => this.#fail(ensureError(e), this.#splitPlan(source.partition).plan.spec.id, -1));
-    if (checkpointId > this.backend.committedCheckpointId && checkpointId <= this.backend.frozenCheckpointId) await this.backend.commit(checkpointId);
+    // RocksDB takes delta N in the background, unless a move waits for it (checkpoint-cut.ts).
+    const committed = this.#cuts.completed(checkpointId);
     this.#writer.completed(checkpointId);
-    this.#cuts.completed();
-    if (!move) return;
+    if (!move) return void committed.catch((e) => this.#fail(ensureError(e), '', -1));
+    await committed;
     this.#move = undefined;
     // Not awaited by the coordinator: loading may take a while, and nothing waits for it but the
     // moving key groups (and the checkpoint after N, which needs them).
@@ -538,7 +539,7 @@ export class JobRuntime implements ObservedJob {
       // does not wait for them.
       await (wasFailed ? this.#keyedStopped : stopped);
       await this.#cuts.whenUploaded();
-      await this.#moving.catch(() => undefined);
+      await Promise.all([this.#moving.catch(() => undefined), this.#cuts.whenCommitted()]);
       this.#writer.reset();
       this.#rejections.close();
       if (options.closeBackend !== false) await this.backend.close();

@@ -92,6 +92,7 @@ export class CheckpointCuts {
   /** Source positions per cut checkpoint, until acknowledged. */
   readonly #positions = new Map<number, Map<number, SplitPosition>>();
   #uploading: Promise<void> = Promise.resolve();
+  #committing: Promise<void> = Promise.resolve();
   #cutStartedMs = 0;
   /** The counters at each cut since the last checkpoint known completed (that one included), ascending. */
   #cutCounters: CutCounters[] = [];
@@ -180,11 +181,27 @@ export class CheckpointCuts {
     return Array.isArray(taken) ? aligned(taken) : taken.then(aligned);
   }
 
-  /** Checkpoint N completed: heartbeats need only a few cuts back. */
-  completed(): void {
+  /**
+   * Checkpoint N completed: RocksDB takes its delta, and heartbeats need only a few cuts back.
+   * Returns the commit, which the caller awaits only if something needs it (a move at N): the
+   * coordinator starts the next checkpoint once every worker has answered N's completion, and a
+   * loaded worker took seconds to write a large delta while the next one grew with the wait. The
+   * store's write queue keeps the order (the next commit, a key group's drop, import or export, a
+   * redeploy's commit come after this one), and the delta stays readable until it is written.
+   */
+  completed(checkpointId: number): Promise<void> {
+    const { backend } = this.#o;
+    const commit = checkpointId > backend.committedCheckpointId && checkpointId <= backend.frozenCheckpointId ? backend.commit(checkpointId) : Promise.resolve();
+    this.#committing = commit.catch(() => undefined);
     // The coordinator counts from a recent completed checkpoint that every heartbeat is past: a
     // few cuts back are enough (one per checkpoint interval, heartbeats every half second).
     if (this.#cutCounters.length > CUTS_REPORTED) this.#cutCounters = this.#cutCounters.slice(-CUTS_REPORTED);
+    return commit;
+  }
+
+  /** Resolves once the latest commit begun by completed() is done (or failed). */
+  whenCommitted(): Promise<void> {
+    return this.#committing;
   }
 
   /** Lets the tasks aligned on the current cut go on (the runtime is stopping). */
