@@ -208,7 +208,7 @@ export async function cxThroughput(
     frameRecords?: number;
     /** Every process serves metrics, scraped every `scrapeEveryMs` while the events are processed. */
     scrapeEveryMs?: number;
-  } & Pick<ClusterOptions, 'checkpointIntervalMs' | 'env' | 'metrics'>,
+  } & Pick<ClusterOptions, 'checkpointIntervalMs' | 'env' | 'metrics' | 'skipIdleCheckpoints' | 'workerArgs'>,
   before?: (cluster: Cluster, eventSize: number) => Promise<void>,
   after?: (cluster: Cluster) => Promise<void>,
 ): Promise<CxThroughput> {
@@ -217,6 +217,8 @@ export async function cxThroughput(
     ...(options.checkpointIntervalMs !== undefined && { checkpointIntervalMs: options.checkpointIntervalMs }),
     ...(options.env !== undefined && { env: options.env }),
     ...(options.metrics !== undefined && { metrics: options.metrics }),
+    ...(options.skipIdleCheckpoints !== undefined && { skipIdleCheckpoints: options.skipIdleCheckpoints }),
+    ...(options.workerArgs !== undefined && { workerArgs: options.workerArgs }),
   });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-bench-'));
   const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });

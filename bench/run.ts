@@ -50,6 +50,8 @@ interface ThroughputRun {
   jetstreamOrdered: number;
   /** The workers' CPU (all threads) from submit to the last event in, per event, in µs. */
   workerCpuMicrosPerEvent: number;
+  /** Seconds per completed checkpoint while the events were processed (the interval asked for: 1 s). */
+  secondsPerCheckpoint: number;
 }
 
 /** Worker counts of the throughput runs (BENCH_THROUGHPUT_WORKERS, default 1,2). */
@@ -70,7 +72,8 @@ async function throughput(workers: number, frameRecords = 1): Promise<Throughput
     jetstreamOrdered = await jetstreamOrderedMsgsPerSecond(cluster.nats.url, 'indicators');
     cpu0 = await workerCpu(cluster);
   }, async (cluster) => void (cpu1 = await workerCpu(cluster)));
-  return { eventsPerSecond: run.eventsPerSecond, eventSize: run.eventSize, rawNats, jetstreamOrdered, workerCpuMicrosPerEvent: ((cpu1 - cpu0) * 1e6) / EVENTS };
+  const seconds = EVENTS / run.eventsPerSecond;
+  return { eventsPerSecond: run.eventsPerSecond, eventSize: run.eventSize, rawNats, jetstreamOrdered, workerCpuMicrosPerEvent: ((cpu1 - cpu0) * 1e6) / EVENTS, secondsPerCheckpoint: seconds / Math.max(1, run.checkpoints) };
 }
 
 /**
@@ -119,14 +122,15 @@ async function main(): Promise<void> {
         for (let r = 0; r < RUNS; r++) {
           const run = await throughput(workers, frameRecords);
           runs.push(run);
-          console.log(`  run ${r + 1}: ${label}, ${workers} worker(s) ${Math.round(run.eventsPerSecond)} events/s, worker CPU ${run.workerCpuMicrosPerEvent.toFixed(1)} µs/event; raw NATS pub→sub ${Math.round(run.rawNats)} msgs/s of ${run.eventSize} B; JetStream ordered consume ${Math.round(run.jetstreamOrdered)} msgs/s`);
+          console.log(`  run ${r + 1}: ${label}, ${workers} worker(s) ${Math.round(run.eventsPerSecond)} events/s, worker CPU ${run.workerCpuMicrosPerEvent.toFixed(1)} µs/event, a checkpoint every ${run.secondsPerCheckpoint.toFixed(1)} s; raw NATS pub→sub ${Math.round(run.rawNats)} msgs/s of ${run.eventSize} B; JetStream ordered consume ${Math.round(run.jetstreamOrdered)} msgs/s`);
         }
         const eps = median(runs.map((r) => r.eventsPerSecond));
         const raw = median(runs.map((r) => r.rawNats));
         const js = median(runs.map((r) => r.jetstreamOrdered));
         const cpu = median(runs.map((r) => r.workerCpuMicrosPerEvent));
+        const cadence = median(runs.map((r) => r.secondsPerCheckpoint));
         console.log(
-          `customer-experience, ${label}, ${workers} worker(s): ${Math.round(eps)} events/s (median); worker CPU ${cpu.toFixed(1)} µs/event; raw NATS core pub→sub ${Math.round(raw)} msgs/s; ratio ${(eps / raw).toFixed(3)}; ` +
+          `customer-experience, ${label}, ${workers} worker(s): ${Math.round(eps)} events/s (median); worker CPU ${cpu.toFixed(1)} µs/event; a checkpoint every ${cadence.toFixed(1)} s; raw NATS core pub→sub ${Math.round(raw)} msgs/s; ratio ${(eps / raw).toFixed(3)}; ` +
             `JetStream ordered consume ${Math.round(js)} msgs/s; ratio ${(eps / js).toFixed(3)}`,
         );
       }
