@@ -208,7 +208,7 @@ export async function cxThroughput(
     frameRecords?: number;
     /** Every process serves metrics, scraped every `scrapeEveryMs` while the events are processed. */
     scrapeEveryMs?: number;
-  } & Pick<ClusterOptions, 'checkpointIntervalMs' | 'env' | 'metrics' | 'skipIdleCheckpoints' | 'workerArgs'>,
+  } & Pick<ClusterOptions, 'checkpointIntervalMs' | 'env' | 'metrics' | 'skipIdleCheckpoints' | 'workerArgs' | 'maxDeltaChain'>,
   before?: (cluster: Cluster, eventSize: number) => Promise<void>,
   after?: (cluster: Cluster) => Promise<void>,
 ): Promise<CxThroughput> {
@@ -219,6 +219,7 @@ export async function cxThroughput(
     ...(options.metrics !== undefined && { metrics: options.metrics }),
     ...(options.skipIdleCheckpoints !== undefined && { skipIdleCheckpoints: options.skipIdleCheckpoints }),
     ...(options.workerArgs !== undefined && { workerArgs: options.workerArgs }),
+    ...(options.maxDeltaChain !== undefined && { maxDeltaChain: options.maxDeltaChain }),
   });
   const dir = await mkdtemp(join(tmpdir(), 'eddy-bench-'));
   const client = new EddyClient({ address: cluster.address, timeoutMs: 10_000 });

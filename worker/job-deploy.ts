@@ -90,7 +90,7 @@ export async function deployState(store: ObjectStore, options: CompiledWorkerOpt
     await previous?.stop();
     const statePath = statePathOf(options, deploy.jobId);
     await fs.rm(statePath, { recursive: true, force: true });
-    backend = await StateBackend.open({ path: statePath });
+    backend = await StateBackend.open({ path: statePath, liveEntries: options.liveEntries, readCacheEntries: options.readCacheEntries, writeBufferMb: options.rocksdbWriteBufferMb });
     toLoad = keyGroups;
   }
   let bytesRead: number;

@@ -29,6 +29,9 @@ export interface JobThreadOptions {
   sourcePullBytes: number;
   ackTimeoutMs: number;
   maxOverlayBytes: number;
+  liveEntries: number;
+  readCacheEntries: number;
+  rocksdbWriteBufferMb: number;
   handOverTimeoutMs: number;
   logLevel: string;
   /**

@@ -7,6 +7,7 @@ import type { ServerTls } from '../core/tls.ts';
 import type { TokenEntry } from '../core/tokens.ts';
 import { checkExposure } from '../core/grpc-auth.ts';
 import { InvalidArgumentError } from '../core/errors.ts';
+import { DEFAULT_LIVE_ENTRIES, DEFAULT_READ_CACHE_ENTRIES, DEFAULT_WRITE_BUFFER_MB } from './state/state-backend-options.ts';
 
 /**
  * A worker's feature-serving endpoint (worker/query/serving-endpoint.ts): GetFeatures answered by
@@ -72,6 +73,16 @@ export interface WorkerOptions {
    */
   maxOverlayBytes?: number;
   /**
+   * Decoded state values each job keeps in memory on this worker (the live cache: the working set;
+   * changed values stay until the next checkpoint freezes them, whatever this bound).
+   * @default 500000
+   */
+  liveEntries?: number;
+  /** Committed values, as stored, each job keeps in its read cache on this worker (0: none). @default 100000 */
+  readCacheEntries?: number;
+  /** Each job's RocksDB memtable size on this worker, in MB (RocksDB keeps up to two). @default 64 */
+  rocksdbWriteBufferMb?: number;
+  /**
    * On SIGTERM, how long the worker waits for the coordinator to move its key groups and splits
    * to other workers before it stops anyway (the job then recovers from its last checkpoint).
    * @default 60000
@@ -117,6 +128,9 @@ export function compileWorkerOptions(o: WorkerOptions): CompiledWorkerOptions {
     sourcePullBytes: o.sourcePullBytes ?? 16 * 1024 * 1024,
     ackTimeoutMs: o.ackTimeoutMs ?? 30_000,
     maxOverlayBytes: o.maxOverlayBytes ?? 256 * 1024 * 1024,
+    liveEntries: o.liveEntries ?? DEFAULT_LIVE_ENTRIES,
+    readCacheEntries: o.readCacheEntries ?? DEFAULT_READ_CACHE_ENTRIES,
+    rocksdbWriteBufferMb: o.rocksdbWriteBufferMb ?? DEFAULT_WRITE_BUFFER_MB,
     handOverTimeoutMs: o.handOverTimeoutMs ?? 60_000,
     jobIsolation: o.jobIsolation ?? 'thread',
     maxCallMs: o.maxCallMs ?? 30_000,

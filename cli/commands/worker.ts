@@ -16,6 +16,9 @@ interface WorkerCommandOptions extends S3CommandOptions, TelemetryCommandOptions
   data: string;
   store: string;
   maxOverlayBytes?: number;
+  liveEntries?: number;
+  readCacheEntries?: number;
+  rocksdbWriteBufferMb?: number;
   handOverTimeoutMs?: number;
   jobIsolation: string;
   maxCallMs?: number;
@@ -37,6 +40,9 @@ export function registerWorker(program: Command): void {
     .option('--serve <host:port>', 'serve feature reads of the key groups this worker owns at this address (eddy.v2.FeatureService.GetFeatures, port 0: any free port), with the --grpc-tls-*, --grpc-tokens and --insecure options of the coordinator (default: env EDDY_SERVE, else off)', process.env.EDDY_SERVE)
     .option('--serve-advertise <host:port>', 'the serving address clients are told (default: the bound address)', process.env.EDDY_SERVE_ADVERTISE)
     .option('--max-overlay-bytes <n>', 'changes held in memory before an early checkpoint is asked for (default 268435456)', parsePositiveInt)
+    .option('--live-entries <n>', 'decoded state values each job keeps in memory on this worker, its working set (changed values stay until the next checkpoint) (default: env EDDY_LIVE_ENTRIES, else 500000)', parseNonNegativeInt, envInt('EDDY_LIVE_ENTRIES', parseNonNegativeInt))
+    .option('--read-cache-entries <n>', 'committed values, as stored, each job keeps in its read cache on this worker; 0: none (default: env EDDY_READ_CACHE_ENTRIES, else 100000)', parseNonNegativeInt, envInt('EDDY_READ_CACHE_ENTRIES', parseNonNegativeInt))
+    .option('--rocksdb-write-buffer-mb <n>', 'each job\'s RocksDB memtable size on this worker, of which RocksDB keeps up to two (default: env EDDY_ROCKSDB_WRITE_BUFFER_MB, else 64)', parsePositiveInt, envInt('EDDY_ROCKSDB_WRITE_BUFFER_MB', parsePositiveInt))
     .option('--hand-over-timeout-ms <n>', 'on SIGTERM, how long to wait for the key groups to move to other workers before stopping anyway (default 60000)', parsePositiveInt)
     .option('--job-isolation <mode>', 'where jobs run: "thread" (a worker thread per job, with a watchdog and a heap limit) or "none" (in the worker\'s thread: no watchdog, no heap limit) (default: env EDDY_JOB_ISOLATION, else thread)', process.env.EDDY_JOB_ISOLATION ?? 'thread')
     .option('--max-call-ms <n>', 'isolated jobs: how long user code may hold a job\'s thread, for jobs that set no limits.maxCallMs (default: env EDDY_MAX_CALL_MS, else 30000)', parsePositiveInt, process.env.EDDY_MAX_CALL_MS ? parsePositiveInt(process.env.EDDY_MAX_CALL_MS) : undefined)
@@ -76,6 +82,9 @@ export function registerWorker(program: Command): void {
           storeUrl: options.store,
           storeOptions: storeOptionsFrom(options, logger),
           ...(options.maxOverlayBytes ? { maxOverlayBytes: options.maxOverlayBytes } : {}),
+          ...(options.liveEntries !== undefined && { liveEntries: options.liveEntries }),
+          ...(options.readCacheEntries !== undefined && { readCacheEntries: options.readCacheEntries }),
+          ...(options.rocksdbWriteBufferMb !== undefined && { rocksdbWriteBufferMb: options.rocksdbWriteBufferMb }),
           ...(options.handOverTimeoutMs ? { handOverTimeoutMs: options.handOverTimeoutMs } : {}),
           jobIsolation: options.jobIsolation as 'thread' | 'none',
           ...(options.maxCallMs ? { maxCallMs: options.maxCallMs } : {}),
@@ -92,4 +101,10 @@ export function registerWorker(program: Command): void {
         return withTelemetry(worker, telemetry);
       });
     });
+}
+
+/** An option's default from the environment, parsed as the option is (undefined when unset). */
+function envInt(name: string, parse: (value: string) => number): number | undefined {
+  const value = process.env[name];
+  return value ? parse(value) : undefined;
 }

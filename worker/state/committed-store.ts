@@ -74,10 +74,10 @@ export class CommittedStore {
    * the filter is on only when the directory is new or empty, so that every key RocksDB holds is
    * one written here.
    */
-  static async open(path: string, readCacheEntries: number, keyFilterKeys: number): Promise<CommittedStore> {
+  static async open(path: string, readCacheEntries: number, keyFilterKeys: number, writeBufferMb: number): Promise<CommittedStore> {
     const created = await mkdir(path, { recursive: true });
     const empty = created !== undefined || (await readdir(path)).length === 0;
-    const db = new RocksDB(path);
+    const db = new RocksDB(path, { writeBufferSize: writeBufferMb * 2 ** 20 });
     await db.ready();
     return new CommittedStore(db, path, readCacheEntries, empty && keyFilterKeys > 0 ? keyFilterKeys : undefined);
   }

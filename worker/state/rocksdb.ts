@@ -20,7 +20,9 @@ export interface RocksDatabase {
   iterator(range: { gte: Buffer; lt?: Buffer; lte?: Buffer }, options: { capacity: number; values: boolean; reverse?: boolean; limit?: number }): RocksIterator;
   close(): Promise<void>;
 }
-export const RocksDB = createRequire(import.meta.url)('rocksdb-native') as new (path: string) => RocksDatabase;
+/** Options of the default column family used here (rocksdb-native's lib/column-family.js). */
+export interface RocksOptions { writeBufferSize?: number }
+export const RocksDB = createRequire(import.meta.url)('rocksdb-native') as new (path: string, options?: RocksOptions) => RocksDatabase;
 
 // Iterator read-ahead: the default of 8 makes scans ~1.6x slower (docs/STACK-NOTES.md).
 export const SCAN_CAPACITY = 1024;

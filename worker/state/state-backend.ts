@@ -50,7 +50,7 @@ export class StateBackend {
 
   static async open(options: StateBackendOptions): Promise<StateBackend> {
     const compiled = compileStateBackendOptions(options);
-    return new StateBackend(await CommittedStore.open(compiled.path, compiled.readCacheEntries, compiled.keyFilterKeys), compiled);
+    return new StateBackend(await CommittedStore.open(compiled.path, compiled.readCacheEntries, compiled.keyFilterKeys, compiled.writeBufferMb), compiled);
   }
 
   // --- value state
