@@ -185,7 +185,7 @@ async function main(): Promise<void> {
         const cpu0 = new Map<string, number>();
         let w0 = 0;
         const run = await cxThroughput(
-          { workers: 1, events, ...(profiled && { env: runEnv }) },
+          { workers: 1, events, frameRecords: Number(process.env.BENCH_FRAME ?? 1), ...(profiled && { env: runEnv }) },
           async (cluster) => {
             workerPid = cluster.workers[0]!.pid;
             procs = [['worker', workerPid], ['coordinator', cluster.coordinator.pid], ['nats-server', cluster.nats.pid]];
