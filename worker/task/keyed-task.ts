@@ -40,7 +40,6 @@ import { broadcastStateNames } from './broadcast-context.ts';
 import { KeyedRecords, type ProcessFn } from './keyed-records.ts';
 import type { ErrorPolicy } from './error-policy.ts';
 import { betweenBatches } from './between-batches.ts';
-import { threadTurns } from './drain-turns.ts';
 
 export interface KeyedTaskOptions {
   nc: NatsConnection;
@@ -84,6 +83,8 @@ export interface KeyedTaskOptions {
 
 type Pending = ReceivedBatch;
 
+/** Longest stretch a task's drain loops run without letting timers and I/O in. */
+const YIELD_EVERY_MS = 20;
 
 /** A queue item that is no batch: the clock's tick for timers and the TTL sweep (worker/task/keyed-time.ts). */
 const TICK_KIND = 0;
@@ -120,6 +121,8 @@ export class KeyedTask {
   readonly #stageId: StageId;
   #failed = false;
   #stopped = false;
+  /** When a drain loop last yielded to the event loop (performance.now()). */
+  #lastYieldMs = 0;
   /** Watermarks, timers and the TTL sweep. */
   readonly #time: KeyedTime;
   /** Runs the records of the task's batches, and its timers' callbacks, under the error policy. */
@@ -395,11 +398,11 @@ export class KeyedTask {
       }
       if (item.reply) this.#receiver.ack(item.reply, item.header.sender, keyGroup, item.header.sequence);
       betweenBatches();
-      // A turn of the event loop for timers, sockets and commits once the thread's record loops
-      // have had their stretch (drain-turns.ts).
-      if (threadTurns.due) {
-        await threadTurns.next();
-        while (threadTurns.due) await threadTurns.again();
+      // State reads that hit memory resolve as microtasks, so a long queue would be drained in one
+      // go, starving timers (heartbeats) and the socket: give the event loop a turn now and then.
+      if (performance.now() - this.#lastYieldMs > YIELD_EVERY_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        this.#lastYieldMs = performance.now();
       }
     }
   }

@@ -29,7 +29,6 @@ import { encodeOrigin } from '../../core/record-origin.ts';
 import { FRAME_HEADER, FRAME_FORMAT_NDJSON, forEachFrameRecord } from '../../core/record-frame.ts';
 import type { SkippedRecord } from '../../core/control.ts';
 import { betweenBatches } from './between-batches.ts';
-import { threadTurns } from './drain-turns.ts';
 
 const decoder = new TextDecoder();
 
@@ -312,11 +311,6 @@ export class SourceTask {
       if (sinksFull) await sinksFull;
       betweenBatches();
       this.#busy = false;
-      // Buffered messages come as microtasks: a turn of the event loop now and then (drain-turns.ts).
-      if (threadTurns.due) {
-        await threadTurns.next();
-        while (threadTurns.due) await threadTurns.again();
-      }
     }
     output.sender?.flush();
     await output.flushSinks();
