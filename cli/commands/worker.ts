@@ -45,10 +45,10 @@ export function registerWorker(program: Command): void {
     .option('--rocksdb-write-buffer-mb <n>', 'each job\'s RocksDB memtable size on this worker, of which RocksDB keeps up to two (default: env EDDY_ROCKSDB_WRITE_BUFFER_MB, else 64)', parsePositiveInt, envInt('EDDY_ROCKSDB_WRITE_BUFFER_MB', parsePositiveInt))
     .option('--hand-over-timeout-ms <n>', 'on SIGTERM, how long to wait for the key groups to move to other workers before stopping anyway (default 60000)', parsePositiveInt)
     .option('--job-isolation <mode>', 'where jobs run: "thread" (a worker thread per job, with a watchdog and a heap limit) or "none" (in the worker\'s thread: no watchdog, no heap limit) (default: env EDDY_JOB_ISOLATION, else thread)', process.env.EDDY_JOB_ISOLATION ?? 'thread')
-    .option('--max-call-ms <n>', 'isolated jobs: how long user code may hold a job\'s thread, for jobs that set no limits.maxCallMs (default: env EDDY_MAX_CALL_MS, else 30000)', parsePositiveInt, process.env.EDDY_MAX_CALL_MS ? parsePositiveInt(process.env.EDDY_MAX_CALL_MS) : undefined)
-    .option('--max-heap-mb <n>', 'isolated jobs: heap limit of a job\'s thread, for jobs that set no limits.maxHeapMb (default: env EDDY_MAX_HEAP_MB, else 1024)', parsePositiveInt, process.env.EDDY_MAX_HEAP_MB ? parsePositiveInt(process.env.EDDY_MAX_HEAP_MB) : undefined)
-    .option('--watermark-linger-ms <n>', 'how long a watermark may wait to ride on a data batch of its channel before it is sent alone; event time downstream lags by up to this on channels without records (0: every watermark alone, at once) (default: env EDDY_WATERMARK_LINGER_MS, else 200)', parseNonNegativeInt, process.env.EDDY_WATERMARK_LINGER_MS ? parseNonNegativeInt(process.env.EDDY_WATERMARK_LINGER_MS) : undefined)
-    .option('--source-pull-bytes <n>', 'bytes a job\'s JetStream source splits on this worker may have asked for and not yet read, together; keep well below nats-server\'s max_pending (64 MB by default) (default: env EDDY_SOURCE_PULL_BYTES, else 16777216)', parsePositiveInt, process.env.EDDY_SOURCE_PULL_BYTES ? parsePositiveInt(process.env.EDDY_SOURCE_PULL_BYTES) : undefined)
+    .option('--max-call-ms <n>', 'isolated jobs: how long user code may hold a job\'s thread, for jobs that set no limits.maxCallMs (default: env EDDY_MAX_CALL_MS, else 30000)', parsePositiveInt, envInt('EDDY_MAX_CALL_MS', parsePositiveInt))
+    .option('--max-heap-mb <n>', 'isolated jobs: heap limit of a job\'s thread, for jobs that set no limits.maxHeapMb (default: env EDDY_MAX_HEAP_MB, else 1024)', parsePositiveInt, envInt('EDDY_MAX_HEAP_MB', parsePositiveInt))
+    .option('--watermark-linger-ms <n>', 'how long a watermark may wait to ride on a data batch of its channel before it is sent alone; event time downstream lags by up to this on channels without records (0: every watermark alone, at once) (default: env EDDY_WATERMARK_LINGER_MS, else 200)', parseNonNegativeInt, envInt('EDDY_WATERMARK_LINGER_MS', parseNonNegativeInt))
+    .option('--source-pull-bytes <n>', 'bytes a job\'s JetStream source splits on this worker may have asked for and not yet read, together; keep well below nats-server\'s max_pending (64 MB by default) (default: env EDDY_SOURCE_PULL_BYTES, else 16777216)', parsePositiveInt, envInt('EDDY_SOURCE_PULL_BYTES', parsePositiveInt))
     .option('--log-level <level>', 'pino log level', 'info')
     .action(async (options: WorkerCommandOptions) => {
       let workerId;
@@ -103,8 +103,16 @@ export function registerWorker(program: Command): void {
     });
 }
 
-/** An option's default from the environment, parsed as the option is (undefined when unset). */
+/**
+ * An option's default from the environment, parsed as the option is (undefined when unset). A bad
+ * value is a usage error naming the variable: commander reports only what it parses itself.
+ */
 function envInt(name: string, parse: (value: string) => number): number | undefined {
   const value = process.env[name];
-  return value ? parse(value) : undefined;
+  if (!value) return undefined;
+  try {
+    return parse(value);
+  } catch (e) {
+    throw new UsageError(`${name}=${value}: ${(e as Error).message}`);
+  }
 }

@@ -82,6 +82,10 @@ describe('cli - errors', () => {
     assert.match(result.stderr, /usage: eddy up \[options\]/);
     const negative = await runCli(['--timeout-ms', '-5', 'jobs']);
     assert.equal(negative.code, 2);
+    // An option's default from the environment: a bad value names the variable (it printed nothing).
+    const fromEnv = await runCli(['worker', '--help'], { env: { EDDY_LIVE_ENTRIES: '-3' } });
+    assert.equal(fromEnv.code, 2);
+    assert.match(stderrLines(fromEnv)[0]!, /^eddy: EDDY_LIVE_ENTRIES=-3: expected a non-negative integer/);
   });
 
   test('cli - a missing argument and an unknown view are usage errors, exit 2', async () => {
