@@ -122,7 +122,7 @@ async function keyedStage(input: Array<{ keyGroup: number; records: Record[] }>,
     /** A checkpoint as the worker takes one: freeze, upload the delta (checkpoint-writer.ts), commit. */
     const checkpointOnce = async (id: number): Promise<void> => {
       backend.freeze(id);
-      for (const { stage, groups } of backend.frozenDelta(id)) if (groups.length > 0) await store.put(`delta/${stage}/${id}`, encodeCheckpointObject(stage, groups));
+      for (const { stage, groups } of backend.frozenColumns(id)) if (groups.length > 0) await store.put(`delta/${stage}/${id}`, encodeCheckpointObject(stage, groups));
       await backend.commit(id);
     };
     let checkpoint = 0;

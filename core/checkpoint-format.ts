@@ -42,6 +42,17 @@ export interface KeyGroupEntries {
   entries: Array<[key: Uint8Array, value: Uint8Array | null]>;
 }
 
+/**
+ * The entries of one key group as two columns, entry i being (keys[i], values[i]): what a
+ * checkpoint's delta is encoded from. A key may be a latin1 string (one char per byte, as the
+ * state backend's overlays key their entries), so that encoding a delta allocates nothing per entry.
+ */
+export interface KeyGroupColumns {
+  keyGroup: number;
+  keys: ReadonlyArray<Uint8Array | string>;
+  values: ReadonlyArray<Uint8Array | null>;
+}
+
 export interface CheckpointSection {
   keyGroup: number;
   /** Byte offset of the section from the start of the object. */
@@ -73,19 +84,22 @@ export type SectionBounds = Pick<CheckpointSection, 'keyGroup' | 'length' | 'crc
 // Delta and snapshot objects
 
 /** Encodes one object; groups are sorted by keyGroup, entries keep their order within a group. */
-export function encodeCheckpointObject(stage: string, groups: KeyGroupEntries[], options: { snapshot?: boolean } = {}): Uint8Array {
+export function encodeCheckpointObject(stage: string, groups: ReadonlyArray<KeyGroupEntries | KeyGroupColumns>, options: { snapshot?: boolean } = {}): Uint8Array {
   const snapshot = options.snapshot === true;
   const stageBytes = Buffer.from(stage, 'utf8');
   if (stageBytes.length > 0xff) throw new InvalidArgumentError(`stage name is ${stageBytes.length} bytes; at most 255`);
-  const sorted = [...groups].sort((a, b) => a.keyGroup - b.keyGroup);
+  const sorted = groups.map(columnsOf).sort((a, b) => a.keyGroup - b.keyGroup);
   const sectionLengths: number[] = [];
   let sectionsLength = 0;
   for (const [i, group] of sorted.entries()) {
-    const { keyGroup } = group;
+    const { keyGroup, keys, values } = group;
     if (!Number.isInteger(keyGroup) || keyGroup < 0 || keyGroup > 0xffff) throw new InvalidArgumentError(`key group ${keyGroup} is not an integer in 0..65535`);
     if (i > 0 && sorted[i - 1]!.keyGroup === keyGroup) throw new InvalidArgumentError(`key group ${keyGroup} appears twice`);
+    if (keys.length !== values.length) throw new InvalidArgumentError(`key group ${keyGroup} has ${keys.length} keys and ${values.length} values`);
     let length = 0;
-    for (const [key, value] of group.entries) {
+    for (let e = 0; e < keys.length; e++) {
+      const key = keys[e]!;
+      const value = values[e]!;
       if (key.length > MAX_U32) throw new InvalidArgumentError(`a key of key group ${keyGroup} is ${key.length} bytes; at most ${MAX_U32}`);
       if (value === null) {
         if (snapshot) throw new InvalidArgumentError(`key group ${keyGroup} has a tombstone: a snapshot holds live entries only`);
@@ -103,6 +117,8 @@ export function encodeCheckpointObject(stage: string, groups: KeyGroupEntries[],
   const headerLength = CHECKPOINT_HEADER_LENGTH + indexLength;
   const out = new Uint8Array(headerLength + sectionsLength);
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  // Writes latin1 string keys without a Buffer per key.
+  const bytes = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
 
   out.set(MAGIC_BYTES, 0);
   view.setUint16(8, CHECKPOINT_FORMAT_VERSION);
@@ -119,9 +135,13 @@ export function encodeCheckpointObject(stage: string, groups: KeyGroupEntries[],
   let offset = headerLength;
   for (const [i, group] of sorted.entries()) {
     const start = offset;
-    for (const [key, value] of group.entries) {
+    const { keys, values } = group;
+    for (let e = 0; e < keys.length; e++) {
+      const key = keys[e]!;
+      const value = values[e]!;
       view.setUint32(offset, key.length);
-      out.set(key, offset + 4);
+      if (typeof key === 'string') bytes.write(key, offset + 4, key.length, 'latin1');
+      else out.set(key, offset + 4);
       offset += 4 + key.length;
       if (value === null) {
         view.setInt32(offset, -1);
@@ -136,13 +156,22 @@ export function encodeCheckpointObject(stage: string, groups: KeyGroupEntries[],
     view.setUint16(p, group.keyGroup);
     view.setBigUint64(p + 2, BigInt(start));
     view.setUint32(p + 10, length);
-    view.setUint32(p + 14, group.entries.length);
+    view.setUint32(p + 14, keys.length);
     view.setUint32(p + 18, crc32(out.subarray(start, start + length)));
     p += SECTION_INDEX_LENGTH;
   }
 
   view.setUint32(16, indexCrc(out, headerLength));
   return out;
+}
+
+/** A key group's entries as columns (two arrays per group, nothing per entry). */
+function columnsOf(group: KeyGroupEntries | KeyGroupColumns): KeyGroupColumns {
+  if ('keys' in group) return group;
+  const keys: Uint8Array[] = new Array(group.entries.length);
+  const values: Array<Uint8Array | null> = new Array(group.entries.length);
+  for (let e = 0; e < group.entries.length; e++) [keys[e], values[e]] = group.entries[e]!;
+  return { keyGroup: group.keyGroup, keys, values };
 }
 
 /**

@@ -89,6 +89,17 @@ test('checkpoint format - objects round-trip: groups sorted by key group, entrie
   );
 });
 
+test('checkpoint format - groups given as columns with latin1 string keys encode to the same bytes as entries', () => {
+  fc.assert(
+    fc.property(objectArb, ({ stage, groups, snapshot }) => {
+      // Every byte value, 0x80-0xff included, as one latin1 char: how the state backend keys its overlays.
+      const columns = groups.map((g) => ({ keyGroup: g.keyGroup, keys: g.entries.map(([k]) => Buffer.from(k).toString('latin1')), values: g.entries.map(([, v]) => v) }));
+      assert.deepEqual(encodeCheckpointObject(stage, columns, { snapshot }), encodeCheckpointObject(stage, groups, { snapshot }));
+    }),
+  );
+  assert.throws(() => encodeCheckpointObject('s', [{ keyGroup: 1, keys: ['a', 'b'], values: [null] }]), InvalidArgumentError, 'columns of different lengths');
+});
+
 test('checkpoint format - one key group decodes from exactly its byte range, via the index or a metadata ref', () => {
   fc.assert(
     fc.property(objectArb, ({ stage, groups, snapshot }) => {

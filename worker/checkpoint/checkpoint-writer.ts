@@ -74,7 +74,7 @@ export class CheckpointWriter {
 
   async #uploadPart(id: number): Promise<CheckpointPart> {
     const deltas: DeltaRef[] = [];
-    for (const { stage, groups } of this.#backend.frozenDelta(id)) {
+    for (const { stage, groups } of this.#backend.frozenColumns(id)) {
       if (groups.length === 0) continue;
       const key = objectKeys.delta(this.#jobId, stage, this.#workerId, id);
       const bytes = encodeCheckpointObject(stage, groups);

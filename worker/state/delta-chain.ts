@@ -3,14 +3,19 @@
 // RocksDB, oldest first. A read looks at the active overlay, then the deltas newest first; a
 // barrier freezes the active overlay into delta N; a completed checkpoint moves its deltas to
 // RocksDB (committed-store.ts) and drops them here; a rollback drops them all.
-import type { KeyGroupEntries } from '../../core/checkpoint-format.ts';
+import type { KeyGroupColumns, KeyGroupEntries } from '../../core/checkpoint-format.ts';
 import { EddyError, InvalidArgumentError } from '../../core/errors.ts';
-import { decodeKeyGroupPrefix } from './key-codec.ts';
 import { Overlay, type Entry } from './overlay.ts';
 import type { LiveCache } from './live-cache.ts';
 
 /** A frozen overlay: what changed between the barriers of the previous checkpoint and this one. */
 export type Delta = { checkpointId: number; overlay: Overlay };
+
+/** One key group's entries of a delta, keys as the overlay's latin1 strings. */
+export interface DeltaColumns extends KeyGroupColumns {
+  keys: string[];
+  values: Entry[];
+}
 
 export class DeltaChain {
   /** Where writes land: what changed since the last barrier. */
@@ -63,38 +68,52 @@ export class DeltaChain {
 
   /**
    * The changes of frozen delta checkpointId, for upload: per stage (by name), per key group
-   * (ascending), tombstones as null. Keys are fresh copies; values are the stored encoded bytes,
-   * shared with the delta (do not mutate). Empty when freezing an empty overlay made no delta.
-   * Throws FAILED_PRECONDITION for an id not frozen yet, already committed or dropped by rollback.
+   * (ascending), tombstones as null. Keys are the overlay's latin1 strings and values its encoded
+   * bytes, shared with the delta (do not mutate): nothing is allocated per entry, since a delta
+   * lives until its checkpoint completes and every object in it is copied by the GC meanwhile.
+   * Empty when freezing an empty overlay made no delta. Throws FAILED_PRECONDITION for an id not
+   * frozen yet, already committed or dropped by rollback.
    */
-  frozenDelta(checkpointId: number): Array<{ stage: string; groups: KeyGroupEntries[] }> {
+  frozenColumns(checkpointId: number): Array<{ stage: string; groups: DeltaColumns[] }> {
     assertCheckpointId(checkpointId);
     if (checkpointId > this.lastFrozenId || checkpointId <= this.committedId) {
       throw new EddyError('FAILED_PRECONDITION', `checkpoint ${checkpointId} has no frozen delta: frozen up to ${this.lastFrozenId}, committed up to ${this.committedId}`);
     }
     const delta = this.frozen.find((frozen) => frozen.checkpointId === checkpointId);
     if (delta === undefined) return [];
-    // Keyed by the latin1 key-group prefix: one lookup per key, the prefix decoded once per group.
-    const byPrefix = new Map<string, { stage: string; group: KeyGroupEntries }>();
+    // A key starts [u8 stageLength][stage][u16 keyGroup] (key-codec.ts): the key group is read
+    // from two chars, and the stage compared with the previous key's, without a string per entry.
+    const byStage = new Map<string, Map<number, { keys: string[]; values: Entry[] }>>();
+    let lastStage = '';
+    let lastGroups: Map<number, { keys: string[]; values: Entry[] }> | undefined;
     for (const [key, value] of delta.overlay.entries) {
-      const prefix = key.slice(0, key.charCodeAt(0) + 3);
-      let target = byPrefix.get(prefix);
-      if (target === undefined) {
-        const { stage, keyGroup } = decodeKeyGroupPrefix(Buffer.from(prefix, 'latin1'));
-        target = { stage, group: { keyGroup, entries: [] } };
-        byPrefix.set(prefix, target);
+      const stageEnd = key.charCodeAt(0) + 1;
+      if (lastGroups === undefined || stageEnd !== lastStage.length + 1 || !key.startsWith(lastStage, 1)) {
+        const stage = Buffer.from(key.slice(1, stageEnd), 'latin1').toString('utf8');
+        lastStage = key.slice(1, stageEnd);
+        lastGroups = byStage.get(stage);
+        if (lastGroups === undefined) byStage.set(stage, (lastGroups = new Map()));
       }
-      target.group.entries.push([Buffer.from(key, 'latin1'), value]);
-    }
-    const byStage = new Map<string, KeyGroupEntries[]>();
-    for (const { stage, group } of byPrefix.values()) {
-      const groups = byStage.get(stage);
-      if (groups === undefined) byStage.set(stage, [group]);
-      else groups.push(group);
+      const keyGroup = (key.charCodeAt(stageEnd) << 8) | key.charCodeAt(stageEnd + 1);
+      let group = lastGroups.get(keyGroup);
+      if (group === undefined) lastGroups.set(keyGroup, (group = { keys: [], values: [] }));
+      group.keys.push(key);
+      group.values.push(value);
     }
     return [...byStage.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([stage, groups]) => ({ stage, groups: groups.sort((a, b) => a.keyGroup - b.keyGroup) }));
+      .map(([stage, groups]) => ({
+        stage,
+        groups: [...groups.entries()].sort(([a], [b]) => a - b).map(([keyGroup, { keys, values }]) => ({ keyGroup, keys, values })),
+      }));
+  }
+
+  /** frozenColumns() as entries with keys as bytes (fresh copies): what a restore imports. */
+  frozenDelta(checkpointId: number): Array<{ stage: string; groups: KeyGroupEntries[] }> {
+    return this.frozenColumns(checkpointId).map(({ stage, groups }) => ({
+      stage,
+      groups: groups.map(({ keyGroup, keys, values }) => ({ keyGroup, entries: keys.map((key, i): [Buffer, Entry] => [Buffer.from(key, 'latin1'), values[i]!]) })),
+    }));
   }
 
   /**

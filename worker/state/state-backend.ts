@@ -9,7 +9,7 @@
 // (live-cache.ts), the overlay and its frozen deltas (delta-chain.ts, overlay.ts), RocksDB with
 // its read cache and read batching (committed-store.ts), and whole key groups in and out
 // (key-group-transfer.ts).
-import type { KeyGroupEntries } from '../../core/checkpoint-format.ts';
+import type { KeyGroupColumns, KeyGroupEntries } from '../../core/checkpoint-format.ts';
 import { EddyError } from '../../core/errors.ts';
 import { decodeShared, decodeValue, encodeValue } from './value-codec.ts';
 import { encodedString, encodeStateKey, lastMapPrefixLength, prefixUpperBound } from './key-codec.ts';
@@ -399,8 +399,14 @@ export class StateBackend {
 
   /**
    * The changes of frozen delta checkpointId, for upload: per stage (by name), per key group
-   * (ascending), tombstones as null (DeltaChain.frozenDelta).
+   * (ascending), tombstones as null, keys as latin1 strings shared with the delta (DeltaChain.frozenColumns).
    */
+  frozenColumns(checkpointId: number): Array<{ stage: string; groups: KeyGroupColumns[] }> {
+    this.#assertOpen();
+    return this.#chain.frozenColumns(checkpointId);
+  }
+
+  /** frozenColumns() with keys as bytes, as a restore imports them (DeltaChain.frozenDelta). */
   frozenDelta(checkpointId: number): Array<{ stage: string; groups: KeyGroupEntries[] }> {
     this.#assertOpen();
     return this.#chain.frozenDelta(checkpointId);
