@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Session } from 'node:inspector';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { CX_JOB, cpuSeconds, cxThroughput, getLatency, isMain, machineLine, runMain } from './lib.ts';
+import { CX_JOB, cpuSeconds, cxThroughput, getLatency, isMain, machineLine, runMain, threadCpuSeconds } from './lib.ts';
 
 interface ProfileNode {
   id: number;
@@ -141,6 +141,29 @@ async function readProfile(dir: string, pid: number): Promise<CpuProfile> {
   return JSON.parse(await readFile(join(dir, `${pid}.cpuprofile`), 'utf8')) as CpuProfile;
 }
 
+/**
+ * A process's CPU between two thread listings, by kind of thread. Threads are not named by Node
+ * (all are "node" but RocksDB's), so: the main thread (its id is the process's), the busiest other
+ * thread (a job's thread when the job is isolated: the inspector profiles neither it nor the
+ * rest), RocksDB's threads, and the rest: V8's helpers (parallel scavenges, concurrent marking,
+ * compilers) and libuv's pool. A profile counts the garbage collector's pauses of its thread only.
+ */
+function byThread(pid: number, before: Map<number, { name: string; seconds: number }>, after: Map<number, { name: string; seconds: number }>, events: number): string {
+  const used: Array<{ tid: number; name: string; seconds: number }> = [];
+  for (const [tid, { name, seconds }] of after) used.push({ tid, name, seconds: seconds - (before.get(tid)?.seconds ?? 0) });
+  const sum = (threads: typeof used): number => threads.reduce((total, t) => total + t.seconds, 0);
+  const main = used.filter((t) => t.tid === pid);
+  const rocksdb = used.filter((t) => t.tid !== pid && t.name.startsWith('rocksdb'));
+  const others = used.filter((t) => t.tid !== pid && !t.name.startsWith('rocksdb')).sort((a, b) => b.seconds - a.seconds);
+  const parts: Array<[string, number]> = [
+    ['main thread', sum(main)],
+    ['busiest other thread (the job\'s)', sum(others.slice(0, 1))],
+    [`${others.length - 1} other threads (V8's GC and compiler helpers, libuv)`, sum(others.slice(1))],
+    ['RocksDB threads', sum(rocksdb)],
+  ];
+  return parts.map(([what, seconds]) => `${what} ${seconds.toFixed(1)} s (${((1e6 * seconds) / events).toFixed(1)} µs/event)`).join(', ');
+}
+
 /** This process's own CPU profile, from start() to the returned stop(). */
 export function profileSelf(): { stop(): Promise<CpuProfile> } {
   const session = new Session();
@@ -184,6 +207,7 @@ async function main(): Promise<void> {
         let procs: Array<[string, number]> = [];
         const cpu0 = new Map<string, number>();
         let w0 = 0;
+        let threads0 = new Map<number, { name: string; seconds: number }>();
         const run = await cxThroughput(
           { workers: 1, events, frameRecords: Number(process.env.BENCH_FRAME ?? 1), ...(profiled && { env: runEnv }) },
           async (cluster) => {
@@ -193,6 +217,7 @@ async function main(): Promise<void> {
             nc.subscribe(`eddy.${CX_JOB}.>`, { callback: (_e, m) => void ((batches += 1), (batchBytes += m.data.length)) });
             await nc.flush();
             for (const [name, pid] of procs) cpu0.set(name, await cpuSeconds(pid));
+            threads0 = await threadCpuSeconds(workerPid);
             w0 = performance.now();
           },
           async () => {
@@ -202,6 +227,7 @@ async function main(): Promise<void> {
               `CPU while processing (${wall.toFixed(1)} s wall, 2 cores): ` +
                 [...cpu].map(([name, s]) => `${name} ${s.toFixed(1)} s (${Math.round((1e6 * s) / events)} µs/event)`).join(', '),
             );
+            console.log(`the worker's CPU by thread: ${byThread(workerPid, threads0, await threadCpuSeconds(workerPid), events)}`);
           },
         );
         console.log(`customer-experience, 1 worker, ${events} events: ${Math.round(run.eventsPerSecond)} events/s${profiled ? ' while profiled' : ''}`);
