@@ -7,8 +7,9 @@
 // with EDDY_JOB_ISOLATION=none to see the job's side).
 // With EDDY_HEAP_PROFILE_DIR it samples allocations instead (every 16 KB allocated, collected
 // objects included: what was allocated, not what is left) and writes <pid>.heapprofile at exit
-// (bench/profile.ts alloc).
+// (bench/profile.ts alloc). With EDDY_GC_TRACE it turns on V8's GC trace (below).
 import { Session } from 'node:inspector';
+import { setFlagsFromString } from 'node:v8';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -42,6 +43,10 @@ if (dir) {
     });
   }
 }
+
+// EDDY_GC_TRACE: V8 prints a line per collection of every heap of the process (a job's thread's
+// too: V8's flags are the process's) to stdout (bench/profile.ts gc).
+if (process.env.EDDY_GC_TRACE) setFlagsFromString('--trace-gc-nvp');
 
 const heapDir = process.env.EDDY_HEAP_PROFILE_DIR;
 if (heapDir) {

@@ -8,6 +8,9 @@
 //   node --import tsx bench/profile.ts cpu [events]          (the same unprofiled: CPU seconds per process only)
 //   node --import tsx bench/profile.ts alloc [events]        (the same with the job on the worker's main thread and its
 //                                                             allocations sampled: bytes allocated per event, by function)
+//   node --import tsx bench/profile.ts gc [events]           (the same unprofiled with V8's GC trace: per heap of the worker,
+//                                                             collections, pauses, scavenging on helper threads, and the
+//                                                             bytes per event allocated, surviving a scavenge, promoted)
 //   node --import tsx bench/profile.ts get [rate]             (default 1000/s, 5 s, as bench/run.ts;
 //                                                             BENCH_NO_PROFILE=1: CPU per Get only)
 //   node --import tsx bench/profile.ts summary file.cpuprofile [cpu µs/event]   (a kept profile, by category)
@@ -164,6 +167,41 @@ function byThread(pid: number, before: Map<number, { name: string; seconds: numb
   return parts.map(([what, seconds]) => `${what} ${seconds.toFixed(1)} s (${((1e6 * seconds) / events).toFixed(1)} µs/event)`).join(', ');
 }
 
+/**
+ * V8's --trace-gc-nvp lines ("[pid:isolate] t ms: pause=… gc=s …", one per collection) summed per
+ * heap (isolate): the job's thread is the heap with the most scavenges. Counted from the start of
+ * the run, so startup is in it (a few collections).
+ */
+function summarizeGcTrace(output: string, events: number): string {
+  const heaps = new Map<string, Array<Map<string, string>>>();
+  for (const line of output.split('\n')) {
+    const at = line.indexOf(' ms: pause=');
+    if (!line.startsWith('[') || at < 0) continue;
+    const fields = new Map<string, string>();
+    for (const pair of line.slice(at + 5).split(' ')) {
+      const eq = pair.indexOf('=');
+      if (eq > 0) fields.set(pair.slice(0, eq), pair.slice(eq + 1));
+    }
+    const heap = line.slice(0, line.indexOf(']') + 1);
+    const list = heaps.get(heap) ?? [];
+    list.push(fields);
+    heaps.set(heap, list);
+  }
+  if (heaps.size === 0) return 'no GC trace in the worker\'s output';
+  const sum = (list: Array<Map<string, string>>, field: string): number => list.reduce((total, f) => total + Number.parseFloat(f.get(field) ?? '0'), 0);
+  const lines: string[] = [];
+  for (const [heap, all] of [...heaps].sort((a, b) => b[1].length - a[1].length)) {
+    const scavenges = all.filter((f) => f.get('gc') === 's');
+    const full = all.filter((f) => f.get('gc') !== 's');
+    lines.push(
+      `heap ${heap}: ${scavenges.length} scavenges, ${sum(scavenges, 'pause').toFixed(0)} ms paused + ${sum(scavenges, 'background.scavenge.parallel').toFixed(0)} ms on helper threads; ` +
+        `${full.length} mark-compacts, ${sum(full, 'pause').toFixed(0)} ms paused; per event: ${(sum(scavenges, 'allocated') / events).toFixed(0)} B allocated, ` +
+        `${(sum(scavenges, 'new_space_survived') / events).toFixed(0)} B survived a scavenge in the young generation, ${(sum(scavenges, 'promoted') / events).toFixed(0)} B promoted`,
+    );
+  }
+  return lines.join('\n');
+}
+
 /** This process's own CPU profile, from start() to the returned stop(). */
 export function profileSelf(): { stop(): Promise<CpuProfile> } {
   const session = new Session();
@@ -189,11 +227,20 @@ async function main(): Promise<void> {
   const dir = process.env.BENCH_PROFILE_DIR ?? (await mkdtemp(join(tmpdir(), 'eddy-profile-')));
   const env = { NODE_OPTIONS: `--import ${HOOK}`, EDDY_CPU_PROFILE_DIR: dir };
   try {
-    if (mode === 'throughput' || mode === 'cpu' || mode === 'alloc') {
+    if (mode === 'throughput' || mode === 'cpu' || mode === 'alloc' || mode === 'gc') {
       // cpu: the same run without the profiler (its overhead), CPU accounting and batch counts only.
       // alloc: the job on the worker's main thread, where the hook samples its allocations.
+      // gc: V8's trace of every collection, read from the worker's output (kept whole for it).
       const profiled = mode !== 'cpu';
-      const runEnv = mode === 'alloc' ? { NODE_OPTIONS: env.NODE_OPTIONS, EDDY_HEAP_PROFILE_DIR: dir, EDDY_JOB_ISOLATION: 'none' } : env;
+      const runEnv: Record<string, string> =
+        mode === 'alloc'
+          ? { NODE_OPTIONS: env.NODE_OPTIONS, EDDY_HEAP_PROFILE_DIR: dir, EDDY_JOB_ISOLATION: 'none' }
+          : mode === 'gc'
+            ? { NODE_OPTIONS: env.NODE_OPTIONS, EDDY_GC_TRACE: '1' }
+            : env;
+      if (mode === 'gc') process.env.EDDY_TEST_OUTPUT_LIMIT ??= String(512 * 2 ** 20);
+      let workerOutput = '';
+      let outputOf: (() => string) | undefined;
       const events = Number(process.argv[3] ?? 200_000);
       let workerPid = 0;
       // CPU seconds of each process over the processing (from submit to the last event).
@@ -212,6 +259,7 @@ async function main(): Promise<void> {
           { workers: 1, events, frameRecords: Number(process.env.BENCH_FRAME ?? 1), ...(profiled && { env: runEnv }) },
           async (cluster) => {
             workerPid = cluster.workers[0]!.pid;
+            outputOf = () => cluster.workers[0]!.output();
             procs = [['worker', workerPid], ['coordinator', cluster.coordinator.pid], ['nats-server', cluster.nats.pid]];
             nc = await connect({ servers: cluster.nats.url });
             nc.subscribe(`eddy.${CX_JOB}.>`, { callback: (_e, m) => void ((batches += 1), (batchBytes += m.data.length)) });
@@ -228,16 +276,19 @@ async function main(): Promise<void> {
                 [...cpu].map(([name, s]) => `${name} ${s.toFixed(1)} s (${Math.round((1e6 * s) / events)} µs/event)`).join(', '),
             );
             console.log(`the worker's CPU by thread: ${byThread(workerPid, threads0, await threadCpuSeconds(workerPid), events)}`);
+            if (mode === 'gc') workerOutput = outputOf?.() ?? '';
           },
         );
-        console.log(`customer-experience, 1 worker, ${events} events: ${Math.round(run.eventsPerSecond)} events/s${profiled ? ' while profiled' : ''}`);
+        console.log(`customer-experience, 1 worker, ${events} events: ${Math.round(run.eventsPerSecond)} events/s${mode === 'gc' ? ' with the GC trace' : profiled ? ' while profiled' : ''}`);
         console.log(
           `shuffle: ${batches} channel messages (batches and barriers), ${(events / batches).toFixed(2)} records per message, ${Math.round(batchBytes / batches)} B per message`,
         );
       } finally {
         await nc?.close();
       }
-      if (mode === 'alloc') {
+      if (mode === 'gc') {
+        console.log(summarizeGcTrace(workerOutput, events));
+      } else if (mode === 'alloc') {
         const profile = JSON.parse(await readFile(join(dir, `${workerPid}.heapprofile`), 'utf8')) as { head: HeapProfileNode };
         console.log(summarizeAllocations(profile.head, events));
       } else if (profiled) {

@@ -11,9 +11,10 @@ export type { ExitStatus };
 
 /**
  * Retained output per child, in characters (stdout and stderr interleaved by line);
- * EDDY_TEST_OUTPUT_LIMIT raises it for a post-mortem of a long run (with EDDY_TEST_DUMP).
+ * EDDY_TEST_OUTPUT_LIMIT raises it for a post-mortem of a long run (with EDDY_TEST_DUMP), or for
+ * bench/profile.ts gc, which reads V8's GC trace from a worker's output (read when a line comes).
  */
-const OUTPUT_LIMIT_CHARS = Number(process.env.EDDY_TEST_OUTPUT_LIMIT ?? 64 * 1024);
+const outputLimitChars = (): number => Number(process.env.EDDY_TEST_OUTPUT_LIMIT ?? 64 * 1024);
 /** How much output an error message quotes. */
 const ERROR_TAIL_CHARS = 4 * 1024;
 /** After 'exit', how long to wait for the stdio pipes to close (a grandchild may hold them). */
@@ -96,7 +97,7 @@ class OutputLog {
       nl = text.indexOf('\n');
     }
     // A child that never prints a newline must not grow the buffer without bound.
-    if (text.length > OUTPUT_LIMIT_CHARS) {
+    if (text.length > outputLimitChars()) {
       this.push(text);
       text = '';
     }
@@ -144,7 +145,7 @@ class OutputLog {
     const lineNumber = this.lineCount();
     this.lines.push(line);
     this.chars += line.length + 1;
-    while (this.chars > OUTPUT_LIMIT_CHARS && this.lines.length > 1) {
+    while (this.chars > outputLimitChars() && this.lines.length > 1) {
       this.chars -= this.lines.shift()!.length + 1;
       this.first++;
     }
