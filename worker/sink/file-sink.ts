@@ -16,11 +16,10 @@ export interface FilePart {
 
 interface OpenPart {
   dir: string;
-  /** Filled chunks of UTF-8 lines, then `chunk` up to `bytes - filled`. */
+  /** Filled chunks of UTF-8 lines, then the first `used` bytes of `chunk`. */
   full: Buffer[];
   chunk: Buffer;
-  /** Bytes in `full`. */
-  filled: number;
+  used: number;
   bytes: number;
   records: number;
   openedAtMs: number;
@@ -76,18 +75,16 @@ export class FileSink {
     const now = Date.now();
     let part = this.#open.get(dir);
     if (part === undefined) {
-      part = { dir, full: [], chunk: Buffer.allocUnsafe(FIRST_CHUNK_BYTES), filled: 0, bytes: 0, records: 0, openedAtMs: now };
+      part = { dir, full: [], chunk: Buffer.allocUnsafe(FIRST_CHUNK_BYTES), used: 0, bytes: 0, records: 0, openedAtMs: now };
       this.#open.set(dir, part);
     }
     const length = Buffer.byteLength(line);
-    let used = part.bytes - part.filled;
-    if (used + length > part.chunk.length) {
-      part.full.push(part.chunk.subarray(0, used));
-      part.filled += used;
+    if (part.used + length > part.chunk.length) {
+      part.full.push(part.chunk.subarray(0, part.used));
       part.chunk = Buffer.allocUnsafe(Math.max(Math.min(2 * part.chunk.length, LARGEST_CHUNK_BYTES), length));
-      used = 0;
+      part.used = 0;
     }
-    part.chunk.write(line, used, length, 'utf8');
+    part.used += part.chunk.write(line, part.used, length, 'utf8');
     part.bytes += length;
     part.records++;
     if (part.bytes >= this.#spec.rollSizeBytes || now - part.openedAtMs >= this.#spec.rollIntervalMs) {
@@ -121,7 +118,7 @@ export class FileSink {
     return closed.map((p, i) => ({
       file: {
         finalKey: [this.#spec.path, p.dir, `part-${n}-${this.#task}-${i}.ndjson`].filter((s) => s !== '').join('/'),
-        bytes: Buffer.concat([...p.full, p.chunk.subarray(0, p.bytes - p.filled)], p.bytes),
+        bytes: Buffer.concat([...p.full, p.chunk.subarray(0, p.used)], p.bytes),
         records: p.records,
       },
     }));

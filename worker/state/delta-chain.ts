@@ -5,6 +5,7 @@
 // RocksDB (committed-store.ts) and drops them here; a rollback drops them all.
 import type { KeyGroupColumns, KeyGroupEntries } from '../../core/checkpoint-format.ts';
 import { EddyError, InvalidArgumentError } from '../../core/errors.ts';
+import { decodeKeyGroupPrefix, keyGroupOfKeyString } from './key-codec.ts';
 import { Overlay, type Entry } from './overlay.ts';
 import type { LiveCache } from './live-cache.ts';
 
@@ -81,30 +82,29 @@ export class DeltaChain {
     }
     const delta = this.frozen.find((frozen) => frozen.checkpointId === checkpointId);
     if (delta === undefined) return [];
-    // A key starts [u8 stageLength][stage][u16 keyGroup] (key-codec.ts): the key group is read
-    // from two chars, and the stage compared with the previous key's, without a string per entry.
+    // Consecutive keys mostly share their stage: its prefix ([u8 length][stage], key-codec.ts) is
+    // compared, and decoded only when it changes; the key group is read from two chars.
     const byStage = new Map<string, Map<number, { keys: string[]; values: Entry[] }>>();
-    let lastStage = '';
-    let lastGroups: Map<number, { keys: string[]; values: Entry[] }> | undefined;
+    let stagePrefix = '';
+    let groups: Map<number, { keys: string[]; values: Entry[] }> | undefined;
     for (const [key, value] of delta.overlay.entries) {
-      const stageEnd = key.charCodeAt(0) + 1;
-      if (lastGroups === undefined || stageEnd !== lastStage.length + 1 || !key.startsWith(lastStage, 1)) {
-        const stage = Buffer.from(key.slice(1, stageEnd), 'latin1').toString('utf8');
-        lastStage = key.slice(1, stageEnd);
-        lastGroups = byStage.get(stage);
-        if (lastGroups === undefined) byStage.set(stage, (lastGroups = new Map()));
+      if (groups === undefined || !key.startsWith(stagePrefix)) {
+        stagePrefix = key.slice(0, key.charCodeAt(0) + 1);
+        const { stage } = decodeKeyGroupPrefix(Buffer.from(key, 'latin1'));
+        groups = byStage.get(stage);
+        if (groups === undefined) byStage.set(stage, (groups = new Map()));
       }
-      const keyGroup = (key.charCodeAt(stageEnd) << 8) | key.charCodeAt(stageEnd + 1);
-      let group = lastGroups.get(keyGroup);
-      if (group === undefined) lastGroups.set(keyGroup, (group = { keys: [], values: [] }));
+      const keyGroup = keyGroupOfKeyString(key);
+      let group = groups.get(keyGroup);
+      if (group === undefined) groups.set(keyGroup, (group = { keys: [], values: [] }));
       group.keys.push(key);
       group.values.push(value);
     }
     return [...byStage.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([stage, groups]) => ({
+      .map(([stage, stageGroups]) => ({
         stage,
-        groups: [...groups.entries()].sort(([a], [b]) => a - b).map(([keyGroup, { keys, values }]) => ({ keyGroup, keys, values })),
+        groups: [...stageGroups.entries()].sort(([a], [b]) => a - b).map(([keyGroup, { keys, values }]) => ({ keyGroup, keys, values })),
       }));
   }
 

@@ -61,6 +61,15 @@ export function decodeKeyGroupPrefix(key: Uint8Array): { stage: string; keyGroup
   return { stage: bytes.toString('utf8', 1, 1 + stageLength), keyGroup: bytes.readUInt16BE(1 + stageLength), prefixLength: stageLength + 3 };
 }
 
+/**
+ * The key group of a state key (or key-group prefix) given as its latin1 string (one char per
+ * byte, as overlays key their entries), read from two chars: no Buffer per key.
+ */
+export function keyGroupOfKeyString(key: string): number {
+  const at = key.charCodeAt(0) + 1;
+  return (key.charCodeAt(at) << 8) | key.charCodeAt(at + 1);
+}
+
 // The length is computed before scratch is read: encodeInto may replace scratch by a larger one.
 export function encodedString(stage: string, keyGroup: number, state: string, key: string, mapKey: string | undefined): string {
   const end = encodeInto(stage, keyGroup, state, key, mapKey);
